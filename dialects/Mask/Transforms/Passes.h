@@ -1,0 +1,21 @@
+//===- Passes.h - mask dialect passes -------------------------*- C++ -*-===//
+//
+// Declarations and registration of the mask dialect's passes.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef SATTN_MASK_TRANSFORMS_PASSES_H
+#define SATTN_MASK_TRANSFORMS_PASSES_H
+
+#include "Mask/IR/MaskOps.h"
+#include "mlir/Pass/Pass.h"
+
+namespace sattn::mask {
+#define GEN_PASS_DECL
+#include "Mask/Transforms/Passes.h.inc"
+
+#define GEN_PASS_REGISTRATION
+#include "Mask/Transforms/Passes.h.inc"
+} // namespace sattn::mask
+
+#endif // SATTN_MASK_TRANSFORMS_PASSES_H
