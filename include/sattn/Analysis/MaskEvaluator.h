@@ -1,0 +1,77 @@
+//===- MaskEvaluator.h - reference semantics of masks ---------*- C++ -*-===//
+//
+// The single source of truth for what a mask keeps. `MaskEvaluator` compiles
+// a mask value (a tree of mask-dialect ops, predicates included) once into a
+// compact form and then answers keep(b, h, q, k) for absolute positions.
+// Every later stage (tile planning, CPU and GPU lowering) is tested against
+// it by brute force at small sizes.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef SATTN_ANALYSIS_MASKEVALUATOR_H
+#define SATTN_ANALYSIS_MASKEVALUATOR_H
+
+#include "mlir/IR/Value.h"
+#include "mlir/Support/LLVM.h"
+#include "llvm/ADT/StringMap.h"
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace sattn {
+class KernelOp;
+
+/// Contents of one runtime table, row-major. Bool tables hold 0/1.
+struct TableData {
+  std::vector<int64_t> shape;
+  std::vector<int64_t> values;
+};
+
+/// Runtime inputs a mask may depend on. Positions are absolute: the query
+/// at row i of a length-lq query block has position q = i + (lk - lq), so
+/// every position lies in [0, lk).
+struct MaskInputs {
+  int64_t batch = 1;
+  int64_t lq = 0;
+  int64_t lk = 0;
+  llvm::StringMap<TableData> tables;
+};
+
+class MaskEvaluator {
+public:
+  /// Compiles the mask yielded by `kernel`. Fails with a diagnostic on the
+  /// kernel (e.g. for dynamic patterns, which have no static semantics).
+  static mlir::FailureOr<MaskEvaluator> build(KernelOp kernel);
+
+  /// Compiles `mask` given the head configuration of its kernel.
+  static mlir::FailureOr<MaskEvaluator> build(mlir::Value mask, int64_t heads,
+                                              int64_t kvHeads);
+
+  /// Checks that `inputs` provides every table the mask reads with the shape
+  /// implied by its declaration; returns a message, or "" when consistent.
+  std::string checkInputs(const MaskInputs &inputs) const;
+
+  /// True when the pair (q, k) of batch b and head h is kept. Positions are
+  /// absolute. Tables missing from `inputs` or indices out of range read 0.
+  bool keep(const MaskInputs &inputs, int64_t b, int64_t h, int64_t q,
+            int64_t k) const;
+
+  int64_t heads() const;
+  int64_t kvHeads() const;
+
+  MaskEvaluator(MaskEvaluator &&);
+  MaskEvaluator &operator=(MaskEvaluator &&);
+  ~MaskEvaluator();
+
+  struct Impl;
+
+private:
+  explicit MaskEvaluator(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl;
+};
+
+} // namespace sattn
+
+#endif // SATTN_ANALYSIS_MASKEVALUATOR_H
