@@ -1,0 +1,332 @@
+//===- PredicateIntervals.cpp - tier-2 interval analysis of predicates ----===//
+//
+// A free-form predicate is compiled once into a register program over
+// closed integer intervals. Evaluated with q and k ranging over a query tile
+// and a range of KV tiles, it answers "kept for all pairs", "kept for none",
+// or "undecided"; only undecided single tiles reach the exact (tier-3)
+// classifier. Table lookups use the runtime table when the index box is
+// small, so masks such as `is_global[k]` decide most tiles here.
+//
+//===----------------------------------------------------------------------===//
+
+#include "PlanTree.h"
+
+#include "Mask/IR/MaskOps.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "llvm/ADT/DenseMap.h"
+#include "llvm/ADT/TypeSwitch.h"
+
+#include <algorithm>
+#include <limits>
+
+using namespace mlir;
+using namespace sattn;
+using namespace sattn::plan;
+
+using Interval = PredicateIntervals::Interval;
+using Instr = PredicateIntervals::Instr;
+
+static constexpr int64_t kMin = std::numeric_limits<int64_t>::min();
+static constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
+static const Interval kAnything{kMin, kMax};
+static const Interval kUndecided{0, 1};
+
+static int64_t saturate(__int128 v) {
+  return v < kMin ? kMin : v > kMax ? kMax : (int64_t)v;
+}
+static bool exact(Interval i) { return i.lo == i.hi; }
+static bool isBool(Interval i) { return i.lo >= 0 && i.hi <= 1; }
+
+PredicateIntervals PredicateIntervals::compile(Operation *predicate) {
+  PredicateIntervals p;
+  auto op = cast<mask::PredicateOp>(predicate);
+  Block &body = op.getBody().front();
+  llvm::DenseMap<Value, int> reg;
+  for (int i = 0; i < 4; ++i) {
+    reg[body.getArgument(i)] = i;
+    p.code.push_back(Instr{Instr::Copy, 0, 0, {i}, ""});
+  }
+  auto emit = [&](Instr instr, Value result) {
+    reg[result] = p.code.size();
+    p.code.push_back(std::move(instr));
+  };
+  auto args = [&](Operation *o) {
+    std::vector<int> a;
+    for (Value v : o->getOperands())
+      a.push_back(reg.lookup(v));
+    return a;
+  };
+  for (Operation &o : body.without_terminator()) {
+    if (o.getNumResults() != 1)
+      continue;
+    Instr in{Instr::Unknown, 0, 0, args(&o), ""};
+    llvm::TypeSwitch<Operation *>(&o)
+        .Case([&](arith::ConstantOp c) {
+          if (auto i = dyn_cast<IntegerAttr>(c.getValue())) {
+            in.op = Instr::Const;
+            in.imm = i.getType().isInteger(1) ? (int64_t)i.getValue().getBoolValue()
+                                              : i.getValue().getSExtValue();
+          }
+        })
+        .Case([&](arith::AddIOp) { in.op = Instr::Add; })
+        .Case([&](arith::SubIOp) { in.op = Instr::Sub; })
+        .Case([&](arith::MulIOp) { in.op = Instr::Mul; })
+        .Case([&](arith::FloorDivSIOp) { in.op = Instr::FloorDiv; })
+        .Case([&](arith::DivSIOp) { in.op = Instr::FloorDiv; in.imm = 1; })
+        .Case([&](arith::CeilDivSIOp) { in.op = Instr::CeilDiv; })
+        .Case([&](arith::RemSIOp) { in.op = Instr::Rem; })
+        .Case([&](arith::MinSIOp) { in.op = Instr::Min; })
+        .Case([&](arith::MaxSIOp) { in.op = Instr::Max; })
+        .Case([&](math::AbsIOp) { in.op = Instr::Abs; })
+        .Case([&](arith::CmpIOp c) {
+          in.op = Instr::Cmp;
+          in.pred = (int)c.getPredicate();
+        })
+        .Case([&](arith::AndIOp) { in.op = Instr::And; })
+        .Case([&](arith::OrIOp) { in.op = Instr::Or; })
+        .Case([&](arith::XOrIOp) { in.op = Instr::Xor; })
+        .Case([&](arith::SelectOp) { in.op = Instr::Select; })
+        .Case<arith::IndexCastOp, arith::ExtUIOp, arith::ExtSIOp>(
+            [&](Operation *) { in.op = Instr::Copy; })
+        .Case([&](mask::LookupOp l) {
+          in.op = Instr::Lookup;
+          in.table = l.getTable().str();
+        })
+        .Default([&](Operation *) {});
+    // A signed extension of an i1 maps true to -1: only copy when exact
+    // semantics are preserved (index_cast/extui of index or i1 values).
+    if (isa<arith::ExtSIOp>(o) && o.getOperand(0).getType().isInteger(1))
+      in.op = Instr::Unknown;
+    emit(std::move(in), o.getResult(0));
+  }
+  auto yield = cast<mask::YieldOp>(body.getTerminator());
+  p.result = reg.lookup(yield.getCondition());
+
+  // Which of (b, h, q, k) flow into the result.
+  std::vector<std::array<bool, 4>> uses(p.code.size());
+  for (size_t i = 0; i < p.code.size(); ++i) {
+    uses[i] = {false, false, false, false};
+    if (i < 4)
+      uses[i][i] = true;
+    else
+      for (int a : p.code[i].args)
+        for (int j = 0; j < 4; ++j)
+          uses[i][j] = uses[i][j] || uses[a][j];
+  }
+  for (int j = 0; j < 4; ++j)
+    p.argUsed[j] = uses[p.result][j];
+  return p;
+}
+
+static Interval cmp(int pred, Interval a, Interval b) {
+  using P = arith::CmpIPredicate;
+  auto decide = [](bool always, bool never) {
+    return always ? Interval{1, 1} : never ? Interval{0, 0} : kUndecided;
+  };
+  bool nonNeg = a.lo >= 0 && b.lo >= 0;
+  switch ((P)pred) {
+  case P::eq:
+    return decide(exact(a) && exact(b) && a.lo == b.lo,
+                  a.hi < b.lo || b.hi < a.lo);
+  case P::ne:
+    return decide(a.hi < b.lo || b.hi < a.lo,
+                  exact(a) && exact(b) && a.lo == b.lo);
+  case P::slt:
+    return decide(a.hi < b.lo, a.lo >= b.hi);
+  case P::sle:
+    return decide(a.hi <= b.lo, a.lo > b.hi);
+  case P::sgt:
+    return decide(a.lo > b.hi, a.hi <= b.lo);
+  case P::sge:
+    return decide(a.lo >= b.hi, a.hi < b.lo);
+  case P::ult:
+    return nonNeg ? decide(a.hi < b.lo, a.lo >= b.hi) : kUndecided;
+  case P::ule:
+    return nonNeg ? decide(a.hi <= b.lo, a.lo > b.hi) : kUndecided;
+  case P::ugt:
+    return nonNeg ? decide(a.lo > b.hi, a.hi <= b.lo) : kUndecided;
+  case P::uge:
+    return nonNeg ? decide(a.lo >= b.hi, a.hi < b.lo) : kUndecided;
+  }
+  return kUndecided;
+}
+
+/// Division by an interval: exact bounds for a constant positive divisor.
+static Interval divide(Interval a, Interval b, bool ceil, bool truncating) {
+  if (!exact(b))
+    return kAnything;
+  int64_t c = b.lo;
+  if (c == 0)
+    return {0, 0};
+  if (c < 0 || (truncating && a.lo < 0))
+    return kAnything;
+  return ceil ? Interval{ceilDiv(a.lo, c), ceilDiv(a.hi, c)}
+              : Interval{floorDiv(a.lo, c), floorDiv(a.hi, c)};
+}
+
+static Interval remainder(Interval a, Interval b) {
+  if (!exact(b))
+    return kAnything;
+  int64_t c = b.lo;
+  if (c == 0)
+    return {0, 0};
+  c = c < 0 ? -c : c;
+  if (a.lo >= 0 && a.hi - a.lo < c && a.lo / c == a.hi / c)
+    return {a.lo % c, a.hi % c};
+  if (a.lo >= 0)
+    return {0, c - 1};
+  if (a.hi <= 0)
+    return {-(c - 1), 0};
+  return {-(c - 1), c - 1};
+}
+
+static Interval lookup(const MaskInputs &in, const std::string &name,
+                       const std::vector<Interval> &idx) {
+  auto it = in.tables.find(name);
+  if (it == in.tables.end() || it->second.shape.size() != idx.size())
+    return {0, 0};
+  const TableData &t = it->second;
+  // Clip the index box to the table; out-of-range indices read 0.
+  bool outside = false;
+  std::vector<Interval> box;
+  int64_t entries = 1;
+  for (size_t d = 0; d < idx.size(); ++d) {
+    Interval i = idx[d];
+    if (i.lo < 0 || i.hi >= t.shape[d])
+      outside = true;
+    Interval c{std::max<int64_t>(i.lo, 0), std::min<int64_t>(i.hi, t.shape[d] - 1)};
+    if (c.lo > c.hi)
+      return {0, 0};
+    box.push_back(c);
+    entries = saturate((__int128)entries * (c.hi - c.lo + 1));
+  }
+  if (entries > 4096)
+    return kAnything;
+  Interval r{kMax, kMin};
+  if (outside)
+    r = {0, 0};
+  std::vector<int64_t> pos(box.size());
+  for (size_t d = 0; d < box.size(); ++d)
+    pos[d] = box[d].lo;
+  while (true) {
+    int64_t flat = 0;
+    for (size_t d = 0; d < box.size(); ++d)
+      flat = flat * t.shape[d] + pos[d];
+    int64_t v = flat < (int64_t)t.values.size() ? t.values[flat] : 0;
+    r = {std::min(r.lo, v), std::max(r.hi, v)};
+    size_t d = box.size();
+    while (d > 0 && pos[d - 1] == box[d - 1].hi) {
+      pos[d - 1] = box[d - 1].lo;
+      --d;
+    }
+    if (d == 0)
+      break;
+    ++pos[d - 1];
+  }
+  return r;
+}
+
+Interval PredicateIntervals::evaluate(const MaskInputs &in, int64_t b,
+                                      int64_t h, int64_t qa, int64_t qb,
+                                      int64_t ka, int64_t kb) const {
+  std::vector<Interval> r(code.size());
+  r[0] = {b, b};
+  r[1] = {h, h};
+  r[2] = {qa, qb};
+  r[3] = {ka, kb};
+  for (size_t i = 4; i < code.size(); ++i) {
+    const Instr &c = code[i];
+    auto a = [&](int j) { return r[c.args[j]]; };
+    switch (c.op) {
+    case Instr::Const:
+      r[i] = {c.imm, c.imm};
+      break;
+    case Instr::Add:
+      r[i] = {saturate((__int128)a(0).lo + a(1).lo),
+              saturate((__int128)a(0).hi + a(1).hi)};
+      break;
+    case Instr::Sub:
+      r[i] = {saturate((__int128)a(0).lo - a(1).hi),
+              saturate((__int128)a(0).hi - a(1).lo)};
+      break;
+    case Instr::Mul: {
+      __int128 p[4] = {(__int128)a(0).lo * a(1).lo, (__int128)a(0).lo * a(1).hi,
+                       (__int128)a(0).hi * a(1).lo, (__int128)a(0).hi * a(1).hi};
+      r[i] = {saturate(*std::min_element(p, p + 4)),
+              saturate(*std::max_element(p, p + 4))};
+      break;
+    }
+    case Instr::FloorDiv:
+      r[i] = divide(a(0), a(1), /*ceil=*/false, /*truncating=*/c.imm == 1);
+      break;
+    case Instr::CeilDiv:
+      r[i] = divide(a(0), a(1), /*ceil=*/true, /*truncating=*/false);
+      break;
+    case Instr::Rem:
+      r[i] = remainder(a(0), a(1));
+      break;
+    case Instr::Min:
+      r[i] = {std::min(a(0).lo, a(1).lo), std::min(a(0).hi, a(1).hi)};
+      break;
+    case Instr::Max:
+      r[i] = {std::max(a(0).lo, a(1).lo), std::max(a(0).hi, a(1).hi)};
+      break;
+    case Instr::Abs: {
+      Interval x = a(0);
+      if (x.lo == kMin)
+        r[i] = kAnything;
+      else if (x.lo >= 0)
+        r[i] = x;
+      else if (x.hi <= 0)
+        r[i] = {-x.hi, -x.lo};
+      else
+        r[i] = {0, std::max(-x.lo, x.hi)};
+      break;
+    }
+    case Instr::Cmp:
+      r[i] = cmp(c.pred, a(0), a(1));
+      break;
+    case Instr::And:
+    case Instr::Or:
+    case Instr::Xor: {
+      Interval x = a(0), y = a(1);
+      if (!isBool(x) || !isBool(y)) {
+        r[i] = kAnything;
+      } else if (c.op == Instr::And) {
+        r[i] = {x.lo & y.lo, x.hi & y.hi};
+      } else if (c.op == Instr::Or) {
+        r[i] = {x.lo | y.lo, x.hi | y.hi};
+      } else {
+        r[i] = exact(x) && exact(y) ? Interval{x.lo ^ y.lo, x.lo ^ y.lo}
+                                    : kUndecided;
+      }
+      break;
+    }
+    case Instr::Select: {
+      Interval cond = a(0);
+      if (exact(cond))
+        r[i] = cond.lo ? a(1) : a(2);
+      else
+        r[i] = {std::min(a(1).lo, a(2).lo), std::max(a(1).hi, a(2).hi)};
+      break;
+    }
+    case Instr::Copy:
+      r[i] = a(0);
+      break;
+    case Instr::Lookup: {
+      std::vector<Interval> idx;
+      for (size_t j = 0; j < c.args.size(); ++j)
+        idx.push_back(a(j));
+      r[i] = lookup(in, c.table, idx);
+      break;
+    }
+    case Instr::Unknown:
+      r[i] = kAnything;
+      break;
+    }
+  }
+  Interval yielded = r[result];
+  return isBool(yielded) ? yielded : kUndecided;
+}
