@@ -86,6 +86,24 @@ size_t TilePlan::bytes() const {
   return n;
 }
 
+FlatPlan TilePlan::flatten() const {
+  FlatPlan f;
+  f.numQueryTiles = numQueryTiles;
+  f.numClasses = classes.size();
+  f.classIndex.assign(classIndex.begin(), classIndex.end());
+  int64_t base = 0;
+  for (const Class &c : classes) {
+    for (int64_t o : c.offsets)
+      f.offsets.push_back(base + o);
+    for (const Segment &s : c.segments)
+      f.segments.insert(f.segments.end(),
+                        {int64_t(s.kind), int64_t(s.full), s.lo, s.hi,
+                         s.start, s.period, s.width});
+    base += c.segments.size();
+  }
+  return f;
+}
+
 //===----------------------------------------------------------------------===//
 // Building the planner tree from IR
 //===----------------------------------------------------------------------===//
@@ -382,9 +400,6 @@ static void appendSegments(const KeySet &may, const KeySet &must, int64_t bn,
       out.insert(out.end(), gathers.begin(), gathers.end());
     }
   }
-  llvm::erase_if(out, [&](const Segment &s) {
-    return s.kind == Segment::Gather && s.numKeys(bn, lk) == 0;
-  });
 }
 
 FailureOr<TilePlan> TilePlanner::plan(const MaskInputs &inputs,

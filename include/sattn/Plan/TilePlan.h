@@ -65,6 +65,18 @@ struct PlanStats {
   int64_t visitedTiles() const { return rangeTiles + gatherTiles; }
 };
 
+/// The plan as flat int64 buffers, the form kernels read (CPU and GPU):
+///   segments:   numSegments x kSegmentFields, one row per segment:
+///               [kind, full, lo, hi, start, period, width]
+///   offsets:    numClasses x (numQueryTiles + 1); the segments of query
+///               tile m of class c are rows [offsets[c][m], offsets[c][m+1])
+///   classIndex: batch x heads; the class of (b, h)
+struct FlatPlan {
+  static constexpr int64_t kSegmentFields = 7;
+  int64_t numQueryTiles = 0, numClasses = 0;
+  std::vector<int64_t> segments, offsets, classIndex;
+};
+
 class TilePlan {
 public:
   int64_t blockM = 0, blockN = 0, lq = 0, lk = 0, batch = 0, heads = 0;
@@ -79,6 +91,8 @@ public:
   PlanStats stats() const;
   /// Bytes held by the plan.
   size_t bytes() const;
+  /// The flat buffers kernels read.
+  FlatPlan flatten() const;
 
   struct Class {
     std::vector<int64_t> offsets; // numQueryTiles + 1
