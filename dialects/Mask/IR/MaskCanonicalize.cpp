@@ -14,6 +14,8 @@
 #include "mlir/IR/PatternMatch.h"
 #include "llvm/ADT/SetVector.h"
 
+#include <limits>
+
 using namespace mlir;
 using namespace sattn::mask;
 
@@ -185,6 +187,9 @@ struct SimplifyCombinator : public OpRewritePattern<Self> {
     if (causal == kept.end() || sym == kept.end())
       return false;
     int64_t r = sym->template getDefiningOp<WindowOp>().getSize();
+    // A radius of INT64_MAX has no causal window of size r + 1.
+    if (r == std::numeric_limits<int64_t>::max())
+      return false;
     Value win = WindowOp::create(rewriter, op.getLoc(), r + 1, false);
     Value causalValue = *causal;
     *sym = win;
@@ -211,17 +216,26 @@ struct FactorCommonIntersection : public OpRewritePattern<UnionOp> {
             return llvm::is_contained(i.getInputs(), common);
           }))
         continue;
-      SmallVector<Value> rests;
+      SmallVector<SmallVector<Value>> restsOfEach;
       for (IntersectOp inter : inters) {
-        SmallVector<Value> rest;
+        SmallVector<Value> &rest = restsOfEach.emplace_back();
         for (Value in : inter.getInputs())
           if (in != common)
             rest.push_back(in);
+        // An operand that is `common` alone (intersect(c), intersect(c, c))
+        // contains every other operand, so the union is `common`; an
+        // intersection of nothing cannot be built.
+        if (rest.empty()) {
+          rewriter.replaceOp(op, common);
+          return success();
+        }
+      }
+      SmallVector<Value> rests;
+      for (ArrayRef<Value> rest : restsOfEach)
         rests.push_back(rest.size() == 1
                             ? rest.front()
                             : IntersectOp::create(rewriter, op.getLoc(), rest)
                                   .getResult());
-      }
       Value uni = UnionOp::create(rewriter, op.getLoc(), rests);
       rewriter.replaceOpWithNewOp<IntersectOp>(op, ValueRange{common, uni});
       return success();

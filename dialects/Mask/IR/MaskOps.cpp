@@ -8,6 +8,8 @@
 
 #include "Mask/IR/MaskOps.h"
 
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/OpImplementation.h"
 #include "llvm/ADT/StringExtras.h"
@@ -72,13 +74,22 @@ bool sattn::mask::parseTableDim(StringRef text, TableDim &dim) {
   return true;
 }
 
-/// Looks up the table `name` from `op` and checks that it is declared.
+/// Looks up the table `name` from `op` and checks that it is declared, and
+/// declared by a `mask.table` rather than by some other symbol.
 static FailureOr<TableOp> lookupTable(Operation *op, FlatSymbolRefAttr name,
                                       SymbolTableCollection &symbols) {
-  auto table = symbols.lookupNearestSymbolFrom<TableOp>(op, name);
-  if (!table)
+  Operation *symbol = symbols.lookupNearestSymbolFrom(op, name);
+  if (!symbol)
     return op->emitOpError() << "uses table " << name
                              << " but no 'mask.table' declares it";
+  auto table = dyn_cast<TableOp>(symbol);
+  if (!table) {
+    InFlightDiagnostic diag = op->emitOpError();
+    diag << "uses " << name << " as a table but it names a '"
+         << symbol->getName() << "', not a 'mask.table'";
+    diag.attachNote(symbol->getLoc()) << name << " is declared here";
+    return diag;
+  }
   return table;
 }
 
@@ -221,8 +232,10 @@ LogicalResult VerticalSlashOp::verify() {
 LogicalResult BlockTopKOp::verify() {
   if (failed(positive(*this, "block", getBlockSize())))
     return failure();
-  if (auto k = getTopK(); k && *k <= 0)
-    return emitOpError() << "'top_k' must be positive, got " << *k;
+  // The getter returns an unsigned value: check it as the signed i64 it is.
+  if (std::optional<uint64_t> k = getTopK();
+      k && failed(positive(*this, "top_k", static_cast<int64_t>(*k))))
+    return failure();
   if (auto tau = getTau(); tau && !(tau->convertToDouble() > 0.0 &&
                                     tau->convertToDouble() <= 1.0))
     return emitOpError() << "'tau' must be in (0, 1], got "
@@ -360,6 +373,14 @@ int64_t TableOp::getDimBlockSize(unsigned i) {
   return positional ? dim.blockSize : 0;
 }
 
+LogicalResult LookupOp::verify() {
+  // Only a predicate gives the lookup's indices a meaning (they are computed
+  // from the (b, h, q, k) arguments); anywhere else it reads nothing.
+  if (!(*this)->getParentOfType<PredicateOp>())
+    return emitOpError("is only valid inside a 'mask.predicate' body");
+  return success();
+}
+
 LogicalResult LookupOp::verifySymbolUses(SymbolTableCollection &symbols) {
   auto table = lookupTable(*this, getTableAttr(), symbols);
   if (failed(table))
@@ -421,24 +442,57 @@ void PredicateOp::print(OpAsmPrinter &p) {
   p.printOptionalAttrDict((*this)->getAttrs());
 }
 
-LogicalResult PredicateOp::verifyRegions() {
+void PredicateOp::getAsmBlockArgumentNames(Region &region,
+                                           OpAsmSetValueNameFn setNameFn) {
+  if (region.empty() || region.front().getNumArguments() != 4)
+    return;
+  static const char *const names[] = {"b", "h", "q", "k"};
+  for (auto [arg, name] : llvm::zip(region.front().getArguments(), names))
+    setNameFn(arg, name);
+}
+
+/// The ops a predicate body may contain (docs/MASK_SEMANTICS.md): integer
+/// arith, math.absi and mask.lookup. Everything else has no reference
+/// semantics in the evaluator and no lowering.
+static bool isAllowedInPredicate(Operation &op) {
+  return isa<arith::ConstantOp, arith::AddIOp, arith::SubIOp, arith::MulIOp,
+             arith::DivSIOp, arith::DivUIOp, arith::FloorDivSIOp,
+             arith::CeilDivSIOp, arith::RemSIOp, arith::RemUIOp,
+             arith::MinSIOp, arith::MaxSIOp, arith::MinUIOp, arith::MaxUIOp,
+             arith::CmpIOp, arith::AndIOp, arith::OrIOp, arith::XOrIOp,
+             arith::SelectOp, arith::IndexCastOp, arith::ExtUIOp,
+             arith::ExtSIOp, arith::TruncIOp, math::AbsIOp, LookupOp>(op);
+}
+
+LogicalResult PredicateOp::verify() {
+  // Checked on entry, before the body is verified, so that a malformed body
+  // is reported in terms of the predicate.
   Block &block = getBody().front();
   if (block.getNumArguments() != 4 ||
       llvm::any_of(block.getArgumentTypes(),
                    [](Type t) { return !t.isIndex(); }))
     return emitOpError("body must take four index arguments (b, h, q, k)");
-  if (!isa<YieldOp>(block.getTerminator()))
+  if (block.empty() || !isa<YieldOp>(block.back()))
     return emitOpError("body must end with 'mask.yield'");
-  for (Operation &op : block.without_terminator()) {
-    Dialect *dialect = op.getDialect();
-    StringRef ns = dialect ? dialect->getNamespace() : "";
-    if (ns != "arith" && ns != "math" && !isa<LookupOp>(op))
-      return op.emitOpError()
-             << "is not allowed in a mask predicate: only arith, math and "
-                "mask.lookup ops are";
-    if (op.getNumRegions() != 0)
-      return op.emitOpError("with regions is not allowed in a mask predicate");
-  }
   return success();
 }
 
+LogicalResult PredicateOp::verifyRegions() {
+  Block &block = getBody().front();
+  // Disallowed ops first: they are the more fundamental error.
+  for (Operation &op : block.without_terminator())
+    if (!isAllowedInPredicate(op))
+      return op.emitOpError()
+             << "is not allowed in a mask predicate: only integer arith ops, "
+                "math.absi and mask.lookup are";
+  for (Operation &op : block.without_terminator()) {
+    for (Type type : op.getResultTypes())
+      if (!type.isIndex() && !(type.isInteger() &&
+                               type.getIntOrFloatBitWidth() <= 64))
+        return op.emitOpError()
+               << "produces a value of type " << type
+               << " but a mask predicate computes on index and integers of "
+                  "at most 64 bits only";
+  }
+  return success();
+}

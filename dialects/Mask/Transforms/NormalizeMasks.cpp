@@ -24,9 +24,11 @@ struct NormalizeMasksPass
     RewritePatternSet patterns(&getContext());
     MaskDialect *dialect = getContext().getLoadedDialect<MaskDialect>();
     dialect->getCanonicalizationPatterns(patterns);
-    for (RegisteredOperationName op :
-         getContext().getRegisteredOperationsByDialect("mask"))
-      op.getCanonicalizationPatterns(patterns, &getContext());
+    // getRegisteredOperationsByDialect() relies on a sorted op list that
+    // MLIR 22 does not maintain, so filter the full list instead.
+    for (RegisteredOperationName op : getContext().getRegisteredOperations())
+      if (op.getDialectNamespace() == MaskDialect::getDialectNamespace())
+        op.getCanonicalizationPatterns(patterns, &getContext());
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
       signalPassFailure();
   }

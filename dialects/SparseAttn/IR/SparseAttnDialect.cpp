@@ -38,26 +38,32 @@ LogicalResult KernelOp::verify() {
   int64_t d = getHeadDim();
   if (d != 64 && d != 128 && d != 256)
     return emitOpError() << "head_dim must be 64, 128 or 256, got " << d;
-  if (getHeads() <= 0)
-    return emitOpError() << "heads must be positive, got " << getHeads();
-  if (getKvHeads() <= 0)
-    return emitOpError() << "kv_heads must be positive, got " << getKvHeads();
-  if (getHeads() % getKvHeads() != 0)
-    return emitOpError() << "heads (" << getHeads()
-                         << ") must be a multiple of kv_heads ("
-                         << getKvHeads() << ")";
+  // I64Attr getters return uint64_t: compare as signed so that a negative
+  // count is rejected rather than read as a huge positive one.
+  int64_t heads = getHeads(), kvHeads = getKvHeads();
+  if (heads <= 0)
+    return emitOpError() << "heads must be positive, got " << heads;
+  if (kvHeads <= 0)
+    return emitOpError() << "kv_heads must be positive, got " << kvHeads;
+  if (heads % kvHeads != 0)
+    return emitOpError() << "heads (" << heads
+                         << ") must be a multiple of kv_heads (" << kvHeads
+                         << ")";
   double scale = getScale().convertToDouble();
   if (!(scale > 0.0) || std::isinf(scale))
     return emitOpError() << "scale must be positive and finite, got " << scale;
-  return success();
-}
-
-LogicalResult KernelOp::verifyRegions() {
+  // The body's shape is checked on entry, before the body itself is
+  // verified, so that a missing yield is reported in terms of the kernel
+  // rather than as a generic "block with no terminator".
   Block &block = getBody().front();
   if (block.getNumArguments() != 0)
     return emitOpError("body takes no arguments");
   if (block.empty() || !isa<YieldOp>(block.back()))
     return emitOpError("body must end with 'sattn.yield'");
+  return success();
+}
+
+LogicalResult KernelOp::verifyRegions() {
   int64_t heads = getHeads(), kvHeads = getKvHeads();
   WalkResult result = walk([&](Operation *op) {
     if (auto perHead = dyn_cast<mask::PerHeadOp>(op)) {

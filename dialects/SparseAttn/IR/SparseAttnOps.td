@@ -35,6 +35,13 @@ def SparseAttn_KernelOp : SparseAttn_Op<"kernel", [Symbol, SymbolTable,
     `h` (GQA/MQA). The body declares runtime tables (`mask.table`), builds the
     mask and ends with `sattn.yield`.
 
+    Configuration rules: `dtype` is bf16 or f16, `head_dim` is 64, 128 or
+    256, `heads` and `kv_heads` are positive with `heads` a multiple of
+    `kv_heads`, and `scale` is positive and finite. `return_lse` makes the
+    kernel also return the log-sum-exp of every row. Mask ops nested in the
+    body are checked against the head counts (`mask.per_head` assigns every
+    head, `mask.strided_blocks` makes at most all heads dense).
+
     ```mlir
     sattn.kernel @streaming(dtype = bf16, head_dim = 128, heads = 32,
                             kv_heads = 8, scale = 0.088388) {
@@ -63,6 +70,10 @@ def SparseAttn_KernelOp : SparseAttn_Op<"kernel", [Symbol, SymbolTable,
 def SparseAttn_YieldOp : SparseAttn_Op<"yield", [Pure, Terminator,
     HasParent<"KernelOp">]> {
   let summary = "names the mask a kernel applies";
+  let description = [{
+    Terminates the body of a `sattn.kernel`. Its operand, a mask computed in
+    the kernel body, is the mask the kernel applies.
+  }];
   let arguments = (ins Mask_MaskTypeBuildable:$mask);
   let assemblyFormat = "$mask attr-dict";
 }
