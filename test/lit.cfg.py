@@ -19,7 +19,7 @@ config.substitutions.append(("%examples", os.path.join(config.sattn_src_root, "e
 llvm_config.use_default_substitutions()
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 tool_dirs = [config.sattn_tools_dir, config.llvm_tools_dir]
-tools = ["sparse-opt", "sattn-compile", "FileCheck", "not", "count"]
+tools = ["sparse-opt", "sattn-compile", "sattn-mask-grid", "FileCheck", "not", "count"]
 llvm_config.add_tool_substitutions(tools, tool_dirs)
 
 # ptxas is optional on CPU machines; tests that need it say REQUIRES: ptxas.
@@ -40,3 +40,23 @@ def _has_cuda_device():
 
 if _has_cuda_device():
     config.available_features.add("cuda-device")
+
+# Python tests need NumPy; scripts/setup.sh installs Debian's python3-numpy
+# for /usr/bin/python3, which may differ from the python3 first on PATH.
+def _python_with_numpy():
+    import sys
+    for candidate in ["/usr/bin/python3", sys.executable, shutil.which("python3")]:
+        if candidate and os.path.exists(candidate):
+            try:
+                if subprocess.run([candidate, "-c", "import numpy"], capture_output=True,
+                                  timeout=60).returncode == 0:
+                    return candidate
+            except Exception:
+                pass
+    return None
+
+_python = _python_with_numpy()
+if _python:
+    config.available_features.add("python-numpy")
+    config.substitutions.append(("%python", _python))
+config.environment["PYTHONPATH"] = os.path.join(config.sattn_src_root, "python")

@@ -24,6 +24,7 @@
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/SmallVector.h"
 #include "llvm/ADT/TypeSwitch.h"
+#include "llvm/Support/JSON.h"
 
 #include <limits>
 
@@ -997,6 +998,65 @@ bool MaskEvaluator::keep(const MaskInputs &inputs, int64_t b, int64_t h,
 }
 
 int64_t MaskEvaluator::heads() const { return impl->heads; }
+
+std::string MaskEvaluator::toJSON() const {
+  static const char *kNodeNames[] = {
+      "full",     "empty",          "causal",   "window",   "symmetric_window",
+      "sink",     "tail_queries",   "strided",  "strided_blocks",
+      "dilated",  "power",          "prefix",   "document", "block_table",
+      "union",    "intersect",      "complement", "per_head", "predicate"};
+  static const char *kAffineNames[] = {"const", "dim",      "add",    "mul",
+                                       "mod",   "floordiv", "ceildiv"};
+  static const char *kOpcodeNames[] = {
+      "const", "add",   "sub",   "mul",   "divs",  "divu",  "floordivs",
+      "ceildivs", "rems", "remu", "mins", "maxs", "minu", "maxu", "eq", "ne",
+      "slt",   "sle",   "sgt",   "sge",   "ult",   "ule",   "ugt",   "uge",
+      "and",   "or",    "xor",   "select", "sext", "trunc", "absi", "lookup"};
+  llvm::json::Array nodes, affine, program, tables;
+  for (const Node &n : impl->nodes)
+    nodes.push_back(llvm::json::Object{
+        {"kind", kNodeNames[static_cast<int>(n.kind)]},
+        {"first", n.first},
+        {"count", n.count},
+        {"param", llvm::json::Array(ArrayRef<int64_t>(n.param))}});
+  for (const AffineStep &s : impl->affine)
+    affine.push_back(llvm::json::Array{
+        kAffineNames[static_cast<int>(s.opcode)], s.constant});
+  for (const Instruction &i : impl->program)
+    program.push_back(llvm::json::Object{
+        {"op", kOpcodeNames[static_cast<int>(i.opcode)]},
+        {"width", i.width},
+        {"operand_width", i.operandWidth},
+        {"dst", i.dst},
+        {"a", i.a},
+        {"b", i.b},
+        {"c", i.c},
+        {"imm", i.immediate}});
+  for (const TableRef &t : impl->tables) {
+    llvm::json::Array dims;
+    for (const std::string &d : t.dimTexts)
+      dims.push_back(d);
+    tables.push_back(llvm::json::Object{{"name", t.name},
+                                        {"bool", t.isBool},
+                                        {"width", t.elementWidth},
+                                        {"dims", std::move(dims)}});
+  }
+  llvm::json::Object root{
+      {"format", "sattn.mask-program/1"},
+      {"heads", impl->heads},
+      {"kv_heads", impl->kvHeads},
+      {"root", impl->root},
+      {"nodes", std::move(nodes)},
+      {"operands", llvm::json::Array(ArrayRef<uint32_t>(impl->operands))},
+      {"affine", std::move(affine)},
+      {"program", std::move(program)},
+      {"lookup_args", llvm::json::Array(ArrayRef<uint32_t>(impl->lookupArgs))},
+      {"tables", std::move(tables)}};
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  os << llvm::json::Value(std::move(root));
+  return text;
+}
 int64_t MaskEvaluator::kvHeads() const { return impl->kvHeads; }
 
 std::string MaskEvaluator::checkInputs(const MaskInputs &inputs) const {

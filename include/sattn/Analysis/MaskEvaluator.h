@@ -61,6 +61,12 @@ public:
   int64_t heads() const;
   int64_t kvHeads() const;
 
+  /// The compiled mask program as JSON (format "sattn.mask-program/1"):
+  /// nodes, operand lists, affine steps, predicate instructions and table
+  /// declarations. It is self-contained: python/sattn/mask_program.py
+  /// evaluates it on tensors (the PyTorch reference), and manifests embed it.
+  std::string toJSON() const;
+
   MaskEvaluator(MaskEvaluator &&);
   MaskEvaluator &operator=(MaskEvaluator &&);
   ~MaskEvaluator();
