@@ -1,0 +1,120 @@
+/*===- sattn/runtime.h - libsattn_runtime C API ----------------*- C -*-===*
+ *
+ * Loads kernels compiled by sattn-compile (PTX or cubin plus a JSON
+ * manifest) and launches them on caller-provided device buffers. The CUDA
+ * driver is opened with dlopen on first use, so programs linking this
+ * library load and run on machines without a GPU (every call then returns
+ * SATTN_ERROR_NO_DRIVER with a message). Every input is validated against
+ * the manifest before a launch; failures return a distinct status and set a
+ * thread-local message readable with sattn_last_error(). The library never
+ * aborts the process and never writes outside the buffers it is given.
+ *
+ * No MLIR, no LLVM and no Python are needed at run time.
+ *
+ *===----------------------------------------------------------------------===*/
+
+#ifndef SATTN_RUNTIME_H
+#define SATTN_RUNTIME_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum sattn_status {
+  SATTN_OK = 0,
+  SATTN_ERROR_INVALID_ARGUMENT = 1, /* malformed call (null out-pointer, ...) */
+  SATTN_ERROR_MANIFEST = 2,         /* manifest missing, unreadable or inconsistent */
+  SATTN_ERROR_NO_DRIVER = 3,        /* libcuda could not be opened */
+  SATTN_ERROR_NO_DEVICE = 4,        /* no CUDA device / context */
+  SATTN_ERROR_COMPUTE_CAPABILITY = 5, /* device older than the kernel's target */
+  SATTN_ERROR_MODULE_LOAD = 6,      /* the driver rejected the PTX/cubin */
+  SATTN_ERROR_NULL_POINTER = 7,     /* a required tensor has no data */
+  SATTN_ERROR_DTYPE = 8,            /* tensor dtype differs from the kernel's */
+  SATTN_ERROR_SHAPE = 9,            /* rank, head_dim, heads, batch or lengths wrong */
+  SATTN_ERROR_STRIDE = 10,          /* last dimension not contiguous, or negative strides */
+  SATTN_ERROR_ALIGNMENT = 11,       /* data or row stride not 16-byte aligned */
+  SATTN_ERROR_TABLE = 12,           /* runtime table missing or of the wrong shape */
+  SATTN_ERROR_PLAN = 13,            /* plan buffers missing or inconsistent */
+  SATTN_ERROR_LAUNCH = 14,          /* the driver failed the launch */
+  SATTN_ERROR_OUT_OF_MEMORY = 15
+} sattn_status;
+
+typedef enum sattn_dtype {
+  SATTN_DTYPE_BF16 = 0,
+  SATTN_DTYPE_F16 = 1,
+  SATTN_DTYPE_F32 = 2,
+  SATTN_DTYPE_I64 = 3
+} sattn_dtype;
+
+/* A strided device tensor of rank <= 4. Strides are in elements. */
+typedef struct sattn_tensor {
+  void *data;
+  sattn_dtype dtype;
+  int32_t rank;
+  int64_t shape[4];
+  int64_t strides[4];
+} sattn_tensor;
+
+/* A tile plan in the flat form of docs/KERNEL_ABI.md, in device memory. */
+typedef struct sattn_plan {
+  const int64_t *segments;    /* num_segments x 7 */
+  int64_t num_segments;
+  const int64_t *offsets;     /* num_classes x (num_query_tiles + 1) */
+  int64_t num_classes;
+  const int64_t *class_index; /* batch x heads */
+  int64_t num_query_tiles;
+  int64_t block_m, block_n;   /* the tile sizes the plan was built for */
+} sattn_plan;
+
+typedef struct sattn_kernel sattn_kernel;
+
+/* Loads a kernel from its manifest (JSON text) and image (PTX text or cubin
+ * bytes). The manifest is copied; the image may be freed after the call. */
+sattn_status sattn_kernel_load(const char *manifest_json, const void *image,
+                               size_t image_size, sattn_kernel **out);
+
+/* Loads NAME.json and the NAME.cubin (if present and loadable) or NAME.ptx
+ * next to it. */
+sattn_status sattn_kernel_load_file(const char *manifest_path,
+                                    sattn_kernel **out);
+
+void sattn_kernel_destroy(sattn_kernel *kernel);
+
+/* Kernel facts from the manifest. */
+const char *sattn_kernel_name(const sattn_kernel *kernel);
+int64_t sattn_kernel_heads(const sattn_kernel *kernel);
+int64_t sattn_kernel_kv_heads(const sattn_kernel *kernel);
+int64_t sattn_kernel_head_dim(const sattn_kernel *kernel);
+int32_t sattn_kernel_num_tables(const sattn_kernel *kernel);
+const char *sattn_kernel_table_name(const sattn_kernel *kernel, int32_t i);
+
+/* Validates everything, then launches on `stream` (a CUstream; NULL for the
+ * default stream). q: (B, H, Lq, D), k/v: (B, KV_H, Lk, D), o like q, lse
+ * (B, H, Lq) f32 or NULL, tables in manifest order (int64, shapes per the
+ * manifest). Returns without launching on any validation failure. */
+sattn_status sattn_launch(const sattn_kernel *kernel, const sattn_tensor *q,
+                          const sattn_tensor *k, const sattn_tensor *v,
+                          const sattn_tensor *o, const sattn_tensor *lse,
+                          const sattn_plan *plan, const sattn_tensor *tables,
+                          int32_t num_tables, void *stream);
+
+/* Only the validation of sattn_launch (no driver needed). */
+sattn_status sattn_validate(const sattn_kernel *kernel, const sattn_tensor *q,
+                            const sattn_tensor *k, const sattn_tensor *v,
+                            const sattn_tensor *o, const sattn_tensor *lse,
+                            const sattn_plan *plan, const sattn_tensor *tables,
+                            int32_t num_tables);
+
+/* Message of the last failure on this thread ("" after success). */
+const char *sattn_last_error(void);
+
+const char *sattn_status_string(sattn_status status);
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
+
+#endif /* SATTN_RUNTIME_H */
