@@ -325,8 +325,6 @@ void TilePlanner::Impl::sets(int id, const MaskInputs &in, int64_t b,
     break;
   }
   }
-  may = may.clip(0, lk);
-  must = must.clip(0, lk);
 }
 
 void TilePlanner::Impl::signature(int id, const MaskInputs &in, int64_t b,

@@ -104,6 +104,39 @@ FlatPlan TilePlan::flatten() const {
   return f;
 }
 
+std::vector<std::pair<std::string, std::vector<int64_t>>>
+sattn::plan::declaredTableShapes(KernelOp kernel, int64_t batch, int64_t lk) {
+  std::vector<std::pair<std::string, std::vector<int64_t>>> shapes;
+  kernel.walk([&](mask::TableOp table) {
+    std::vector<int64_t> shape;
+    for (Attribute dim : table.getDims()) {
+      mask::TableDim d;
+      mask::parseTableDim(cast<StringAttr>(dim).getValue(), d);
+      shape.push_back(d.kind == mask::TableDim::Batch     ? batch
+                      : d.kind == mask::TableDim::Head    ? (int64_t)kernel.getHeads()
+                      : d.kind == mask::TableDim::Literal ? d.extent
+                                                          : ceilDiv(lk, d.blockSize));
+    }
+    shapes.emplace_back(table.getSymName().str(), std::move(shape));
+  });
+  return shapes;
+}
+
+MaskInputs sattn::plan::zeroTableInputs(KernelOp kernel, int64_t lq,
+                                        int64_t lk, int64_t batch) {
+  MaskInputs in;
+  in.batch = batch;
+  in.lq = lq;
+  in.lk = lk;
+  for (auto &[name, shape] : declaredTableShapes(kernel, batch, lk)) {
+    int64_t n = 1;
+    for (int64_t e : shape)
+      n *= e;
+    in.tables[name] = TableData{shape, std::vector<int64_t>(n, 0)};
+  }
+  return in;
+}
+
 //===----------------------------------------------------------------------===//
 // Building the planner tree from IR
 //===----------------------------------------------------------------------===//
@@ -262,9 +295,15 @@ FailureOr<TilePlanner> TilePlanner::build(KernelOp kernel,
 void TilePlanner::keySets(const MaskInputs &inputs, int64_t b, int64_t h,
                           int64_t qa, int64_t qb, KeySet &may,
                           KeySet &must) const {
+  // Node sets may reach outside [0, lk) (e.g. a window's lower bound);
+  // clipping once at the root keeps every node's closed form branch-free.
   int64_t split = impl->rowSplit;
-  if (split <= 0 || qa / split == qb / split)
-    return impl->sets(impl->root, inputs, b, h, qa, qb, may, must);
+  if (split <= 0 || qa / split == qb / split) {
+    impl->sets(impl->root, inputs, b, h, qa, qb, may, must);
+    may = may.clip(0, inputs.lk);
+    must = must.clip(0, inputs.lk);
+    return;
+  }
   // One analysis per block row: may is the union, must the intersection.
   bool first = true;
   for (int64_t lo = qa; lo <= qb;) {
@@ -276,6 +315,8 @@ void TilePlanner::keySets(const MaskInputs &inputs, int64_t b, int64_t h,
     first = false;
     lo = hi + 1;
   }
+  may = may.clip(0, inputs.lk);
+  must = must.clip(0, inputs.lk);
 }
 
 //===----------------------------------------------------------------------===//
@@ -292,7 +333,8 @@ static bool shouldGather(const Lattice &l, int64_t blockN) {
 /// borders a PARTIAL one, the FULL side keeps a multiple of BN keys and
 /// hands its remainder to the PARTIAL side, so that the two share a tile
 /// instead of each ending in a half-empty one.
-static void packGathers(std::vector<Segment> &gathers, int64_t bn, int64_t lk) {
+static void packGathers(llvm::SmallVectorImpl<Segment> &gathers, int64_t bn,
+                        int64_t lk) {
   llvm::sort(gathers,
              [](const Segment &a, const Segment &b) { return a.lo < b.lo; });
   for (size_t i = 0; i + 1 < gathers.size(); ++i) {
@@ -389,7 +431,7 @@ static void appendSegments(const KeySet &may, const KeySet &must, int64_t bn,
     for (const Run &p : piece.getRuns()) {
       KeySet full = covered.clip(p.lo, p.hi);
       KeySet partial = full.complement(lk, Approx::Under).clip(p.lo, p.hi);
-      std::vector<Segment> gathers;
+      llvm::SmallVector<Segment, 4> gathers;
       for (const Run &f : full.getRuns())
         gathers.push_back(Segment{Segment::Gather, true, f.lo, f.hi, l.start,
                                   l.period, l.width});
@@ -441,6 +483,8 @@ FailureOr<TilePlan> TilePlanner::plan(const MaskInputs &inputs,
       c.offsets.reserve(p.numQueryTiles + 1);
       c.offsets.push_back(0);
       for (int64_t m = 0; m < p.numQueryTiles; ++m) {
+        if (m == 16) // reserve from the first tiles' segment count
+          c.segments.reserve(c.segments.size() * p.numQueryTiles / 16 + 16);
         auto [qa, qb] = p.queryRange(m);
         KeySet may, must;
         keySets(inputs, b, h, qa, qb, may, must);

@@ -58,31 +58,6 @@ std::set<std::string> planningTiers(Value mask) {
   return tiers;
 }
 
-/// Runtime inputs for a probe plan: lengths L, batch 1, every declared table
-/// present and all zero.
-MaskInputs probeInputs(KernelOp kernel, int64_t length) {
-  MaskInputs in;
-  in.lq = in.lk = length;
-  kernel.walk([&](mask::TableOp table) {
-    TableData data;
-    int64_t elements = 1;
-    for (Attribute dim : table.getDims()) {
-      mask::TableDim d;
-      mask::parseTableDim(cast<StringAttr>(dim).getValue(), d);
-      int64_t extent = d.kind == mask::TableDim::Batch  ? in.batch
-                       : d.kind == mask::TableDim::Head ? kernel.getHeads()
-                       : d.kind == mask::TableDim::Literal
-                           ? d.extent
-                           : plan::ceilDiv(length, d.blockSize);
-      data.shape.push_back(extent);
-      elements *= extent;
-    }
-    data.values.assign(elements, 0);
-    in.tables[table.getSymName()] = std::move(data);
-  });
-  return in;
-}
-
 struct PlanTilesPass : public sattn::impl::PlanTilesBase<PlanTilesPass> {
   using PlanTilesBase::PlanTilesBase;
 
@@ -104,8 +79,8 @@ struct PlanTilesPass : public sattn::impl::PlanTilesBase<PlanTilesPass> {
         tierNames.push_back(b.getStringAttr(t));
 
       // Distinct per-head plans at a small reference length.
-      MaskInputs probe =
-          probeInputs(kernel, reportLength > 0 ? reportLength : blockN);
+      int64_t length = reportLength > 0 ? reportLength : blockN;
+      MaskInputs probe = plan::zeroTableInputs(kernel, length, length);
       std::string error;
       auto probePlan = planner->plan(probe, error);
       if (failed(probePlan)) {

@@ -102,6 +102,17 @@ public:
   std::vector<Class> classes;
 };
 
+/// Shapes of the runtime tables a kernel declares, for batch `batch` and key
+/// length `lk` (dims: b -> batch, h -> heads, q/k -> lk, q/N and k/N ->
+/// ceil(lk / N), literals as written), in declaration order.
+std::vector<std::pair<std::string, std::vector<int64_t>>>
+declaredTableShapes(KernelOp kernel, int64_t batch, int64_t lk);
+
+/// Inputs with every declared table present and all zero: what tools use
+/// to show a plan when no runtime data is at hand.
+MaskInputs zeroTableInputs(KernelOp kernel, int64_t lq, int64_t lk,
+                           int64_t batch = 1);
+
 class TilePlanner {
 public:
   /// Compiles the mask of `kernel`. Emits a diagnostic and fails for masks

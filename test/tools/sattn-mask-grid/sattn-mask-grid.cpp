@@ -10,6 +10,7 @@
 
 #include "sattn/Analysis/MaskEvaluator.h"
 #include "sattn/InitAll.h"
+#include "sattn/Plan/TilePlan.h"
 
 #include "Mask/IR/MaskOps.h"
 #include "SparseAttn/IR/SparseAttnDialect.h"
@@ -57,28 +58,23 @@ int main(int argc, char **argv) {
     in.lq = lqOpt;
     in.lk = lkOpt;
     llvm::json::Object tables;
-    kernel.walk([&](mask::TableOp table) {
-      TableData data;
+    for (auto &[name, shape] :
+         plan::declaredTableShapes(kernel, in.batch, in.lk)) {
+      TableData data{shape, {}};
       int64_t n = 1;
-      for (Attribute d : table.getDims()) {
-        mask::TableDim dim;
-        mask::parseTableDim(cast<StringAttr>(d).getValue(), dim);
-        int64_t extent =
-            dim.kind == mask::TableDim::Batch   ? in.batch
-            : dim.kind == mask::TableDim::Head  ? evaluator->heads()
-            : dim.kind == mask::TableDim::Literal ? dim.extent
-                                                : (in.lk + dim.blockSize - 1) / dim.blockSize;
-        data.shape.push_back(extent);
-        n *= extent;
-      }
-      bool isBool = table.getElementType().isInteger(1);
+      for (int64_t e : shape)
+        n *= e;
+      bool isBool = SymbolTable::lookupSymbolIn(kernel, name) &&
+                    cast<mask::TableOp>(SymbolTable::lookupSymbolIn(kernel, name))
+                        .getElementType()
+                        .isInteger(1);
       for (int64_t i = 0; i < n; ++i)
         data.values.push_back(isBool ? rng() % 3 == 0 : int64_t(rng() % 5) - 1);
-      tables[table.getSymName()] = llvm::json::Object{
+      tables[name] = llvm::json::Object{
           {"shape", llvm::json::Array(ArrayRef<int64_t>(data.shape))},
           {"values", llvm::json::Array(ArrayRef<int64_t>(data.values))}};
-      in.tables[table.getSymName()] = std::move(data);
-    });
+      in.tables[name] = std::move(data);
+    }
     std::string bits;
     for (int64_t b = 0; b < in.batch; ++b)
       for (int64_t h = 0; h < evaluator->heads(); ++h)

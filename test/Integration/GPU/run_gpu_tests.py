@@ -1,0 +1,154 @@
+"""GPU test runner for sattn kernels (runs on a machine with a CUDA device).
+
+Needs only the CUDA driver, libsattn_runtime (built from lib/Runtime) and
+PyTorch. Reads the cases that scripts/gpu-test.sh prepared (manifests, PTX,
+tile plans and runtime tables, built ahead on a machine with MLIR), and for
+each case: draws fresh random inputs, poisons the outputs with NaN, launches
+the kernel through the runtime, and compares with a dense masked attention
+computed in fp32 by PyTorch, the mask coming from the kernel's compiled mask
+program (python/sattn/mask_program.py). A case passes when
+||O - ref|| / ||ref|| <= 1e-2 (bf16) or 5e-3 (fp16), every element of O was
+written, rows with no kept key hold 0, and LSE (when returned) matches to
+1e-3 absolute with -inf on the same rows.
+
+Usage: python3 run_gpu_tests.py CASES_DIR [--filter SUBSTRING] [--json OUT]
+"""
+import argparse
+import json
+import math
+import os
+import sys
+import time
+
+import torch
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "..", "python"))
+from sattn import MaskProgram  # noqa: E402
+from sattn import runtime  # noqa: E402
+
+TOL = {"bf16": 1e-2, "f16": 5e-3}
+DTYPE = {"bf16": torch.bfloat16, "f16": torch.float16}
+
+
+def read_i64(path, count):
+    data = torch.from_file(path, shared=False, size=count, dtype=torch.int64)
+    return data
+
+
+def make_inputs(case, manifest, dt, dev, gen):
+    B, H, KVH, D = case["batch"], manifest["heads"], manifest["kv_heads"], manifest["head_dim"]
+    lq, lk = case["lq"], case["lk"]
+    pad = 8 if case.get("padded") else 0  # extra elements per row / head: non-contiguous strides
+
+    def tensor(heads, length):
+        base = torch.randn(B, heads + (1 if pad else 0), length, D + pad, device=dev, dtype=dt, generator=gen)
+        return base[:, :heads, :, :D]
+
+    q, k, v = tensor(H, lq), tensor(KVH, lk), tensor(KVH, lk)
+    o = torch.full((B, H, lq, D + pad), float("nan"), device=dev, dtype=dt)[..., :D]
+    lse = torch.full((B, H, lq), float("nan"), device=dev, dtype=torch.float32) if manifest["return_lse"] else None
+    return q, k, v, o, lse
+
+
+def reference(prog, manifest, case, q, k, v, tables, dev):
+    """Dense masked attention in fp32, chunked over query rows."""
+    B, H, KVH = case["batch"], manifest["heads"], manifest["kv_heads"]
+    lq, lk, scale = case["lq"], case["lk"], manifest["scale"]
+    group = H // KVH
+    out = torch.empty(B, H, lq, q.shape[-1], device=dev, dtype=torch.float32)
+    lse = torch.empty(B, H, lq, device=dev, dtype=torch.float32)
+    kk = torch.arange(lk, device=dev)
+    rows = max(1, min(lq, (1 << 26) // max(1, lk * H)))
+    for b in range(B):
+        for r0 in range(0, lq, rows):
+            r1 = min(lq, r0 + rows)
+            qpos = torch.arange(r0, r1, device=dev) + (lk - lq)
+            keep = prog.keep(torch.tensor(b, device=dev), torch.arange(H, device=dev)[:, None, None],
+                             qpos[None, :, None], kk[None, None, :], lk, tables)
+            keep = torch.broadcast_to(keep, (H, r1 - r0, lk))
+            kf = k[b].float().repeat_interleave(group, 0)
+            vf = v[b].float().repeat_interleave(group, 0)
+            s = torch.einsum("hqd,hkd->hqk", q[b, :, r0:r1].float(), kf) * scale
+            s = s.masked_fill(~keep, float("-inf"))
+            m = s.amax(-1, keepdim=True)
+            empty = torch.isinf(m) & (m < 0)
+            p = torch.exp(s - torch.where(empty, torch.zeros_like(m), m))
+            l = p.sum(-1, keepdim=True)
+            o = torch.einsum("hqk,hkd->hqd", p, vf) / torch.where(empty, torch.ones_like(l), l)
+            out[b, :, r0:r1] = torch.where(empty, torch.zeros_like(o), o)
+            lse[b, :, r0:r1] = torch.where(empty[..., 0], torch.full_like(l[..., 0], float("-inf")),
+                                           (m + torch.log(l))[..., 0])
+    return out, lse
+
+
+def run_case(case, root, dev, gen):
+    manifest_path = os.path.join(root, case["manifest"])
+    manifest = json.load(open(manifest_path))
+    prog = MaskProgram(manifest["mask_program"])
+    kernel = runtime.load_kernel(manifest_path)
+    dt = DTYPE[manifest["dtype"]]
+    q, k, v, o, lse = make_inputs(case, manifest, dt, dev, gen)
+    tables = {}
+    table_list = []
+    for t in case["tables"]:
+        n = int(math.prod(t["shape"]))
+        tensor = read_i64(os.path.join(root, t["file"]), n).reshape(t["shape"]).to(dev)
+        tables[t["name"]] = tensor
+        table_list.append(tensor)
+    p = case["plan"]
+    plan = runtime.Plan(
+        segments=read_i64(os.path.join(root, p["segments"]), p["num_segments"] * 7).to(dev),
+        offsets=read_i64(os.path.join(root, p["offsets"]), p["num_classes"] * (p["num_query_tiles"] + 1)).to(dev),
+        class_index=read_i64(os.path.join(root, p["class_index"]), case["batch"] * manifest["heads"]).to(dev),
+        num_segments=p["num_segments"], num_classes=p["num_classes"],
+        num_query_tiles=p["num_query_tiles"], block_m=manifest["block_m"], block_n=manifest["block_n"])
+    kernel.launch(q, k, v, o, lse=lse, plan=plan, tables=table_list)
+    torch.cuda.synchronize()
+    ref_o, ref_lse = reference(prog, manifest, case, q, k, v, tables, dev)
+    written = not bool(torch.isnan(o).any())
+    of = o.float()
+    err = float((of - ref_o).norm() / max(ref_o.norm(), torch.tensor(1e-30, device=dev)))
+    ok = written and err <= TOL[manifest["dtype"]]
+    lse_err = None
+    if lse is not None:
+        both_inf = torch.isinf(lse) & torch.isinf(ref_lse)
+        finite = ~torch.isinf(ref_lse)
+        same_inf = bool((torch.isinf(lse) == torch.isinf(ref_lse)).all())
+        lse_err = float((lse[finite] - ref_lse[finite]).abs().max()) if bool(finite.any()) else 0.0
+        ok = ok and same_inf and not bool(torch.isnan(lse).any()) and lse_err <= 1e-3 * max(1.0, float(ref_lse[finite].abs().max()) if bool(finite.any()) else 1.0)
+        del both_inf
+    return dict(case=case["name"], ok=bool(ok), rel_err=err, written=written, lse_err=lse_err)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("cases_dir")
+    ap.add_argument("--filter", default="")
+    ap.add_argument("--json", default="")
+    args = ap.parse_args()
+    dev = torch.device("cuda")
+    cases = json.load(open(os.path.join(args.cases_dir, "cases.json")))
+    gen = torch.Generator(device=dev)
+    gen.manual_seed(int(time.time()))
+    results = []
+    for case in cases:
+        if args.filter and args.filter not in case["name"]:
+            continue
+        try:
+            r = run_case(case, args.cases_dir, dev, gen)
+        except Exception as e:  # report and go on: one broken case must not hide the others
+            r = dict(case=case["name"], ok=False, rel_err=None, written=False, lse_err=None,
+                     error="%s: %s" % (type(e).__name__, e))
+        results.append(r)
+        print(("PASS" if r["ok"] else "FAIL"), r["case"], "rel_err=%s" % r["rel_err"],
+              "lse_err=%s" % r["lse_err"], r.get("error", ""), flush=True)
+    passed = sum(r["ok"] for r in results)
+    print("%d passed, %d failed" % (passed, len(results) - passed))
+    if args.json:
+        json.dump(results, open(args.json, "w"), indent=1)
+    sys.exit(0 if passed == len(results) and results else 1)
+
+
+if __name__ == "__main__":
+    main()
