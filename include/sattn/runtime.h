@@ -8,6 +8,9 @@
  * the manifest before a launch; failures return a distinct status and set a
  * thread-local message readable with sattn_last_error(). The library never
  * aborts the process and never writes outside the buffers it is given.
+ * SATTN_LIBCUDA, when set, names the driver library to open instead of
+ * libcuda.so.1 (for tests and unusual installs). The manifest format is
+ * docs/MANIFEST.md; the kernel's parameters are docs/KERNEL_ABI.md.
  *
  * No MLIR, no LLVM and no Python are needed at run time.
  *
@@ -76,8 +79,9 @@ typedef struct sattn_kernel sattn_kernel;
 sattn_status sattn_kernel_load(const char *manifest_json, const void *image,
                                size_t image_size, sattn_kernel **out);
 
-/* Loads NAME.json and the NAME.cubin (if present and loadable) or NAME.ptx
- * next to it. */
+/* Loads NAME.json and the NAME.cubin and/or NAME.ptx next to it (at least
+ * one must exist). The driver is not touched here: at the first launch in a
+ * context the cubin is tried first and the PTX is the fallback. */
 sattn_status sattn_kernel_load_file(const char *manifest_path,
                                     sattn_kernel **out);
 
@@ -90,11 +94,24 @@ int64_t sattn_kernel_kv_heads(const sattn_kernel *kernel);
 int64_t sattn_kernel_head_dim(const sattn_kernel *kernel);
 int32_t sattn_kernel_num_tables(const sattn_kernel *kernel);
 const char *sattn_kernel_table_name(const sattn_kernel *kernel, int32_t i);
+/* Additions for bindings that allocate outputs and plans themselves. */
+sattn_dtype sattn_kernel_dtype(const sattn_kernel *kernel);
+int32_t sattn_kernel_returns_lse(const sattn_kernel *kernel);
+int64_t sattn_kernel_block_m(const sattn_kernel *kernel);
+int64_t sattn_kernel_block_n(const sattn_kernel *kernel);
+/* Writes the shape table `i` must have for `batch` and key length `lk` to
+ * shape[0..rank) and returns its rank (0..4), or -1 if there is no table i. */
+int32_t sattn_kernel_table_shape(const sattn_kernel *kernel, int32_t i,
+                                 int64_t batch, int64_t lk, int64_t shape[4]);
 
 /* Validates everything, then launches on `stream` (a CUstream; NULL for the
- * default stream). q: (B, H, Lq, D), k/v: (B, KV_H, Lk, D), o like q, lse
- * (B, H, Lq) f32 or NULL, tables in manifest order (int64, shapes per the
- * manifest). Returns without launching on any validation failure. */
+ * default stream) in the calling thread's current CUDA context (without one,
+ * device 0's primary context, which is then made current). q: (B, H, Lq, D), k/v: (B, KV_H, Lk, D), o like q, lse
+ * (B, H, Lq) f32, required exactly when the kernel returns LSE (NULL
+ * otherwise), tables in manifest order (int64, shapes per the manifest).
+ * Returns without launching on any validation failure; an empty problem
+ * (batch or Lq of 0) validates and returns SATTN_OK without a launch. A
+ * kernel may be launched from several threads at once. */
 sattn_status sattn_launch(const sattn_kernel *kernel, const sattn_tensor *q,
                           const sattn_tensor *k, const sattn_tensor *v,
                           const sattn_tensor *o, const sattn_tensor *lse,

@@ -1,0 +1,311 @@
+//===- Kernel.cpp - a loaded sattn kernel and its launch ------------------===//
+//
+// The launch path: validate, find (or create) a CUDA context, load the
+// module in it once (checking the device's compute capability and shared
+// memory first, and raising the dynamic shared memory limit when the kernel
+// needs more than the default 48 KiB), then marshal the parameters of
+// docs/KERNEL_ABI.md in order and call cuLaunchKernel. Every driver failure
+// becomes a status plus a message that names the driver's error.
+//
+//===----------------------------------------------------------------------===//
+
+#include "Kernel.h"
+
+#include <cstring>
+
+using namespace sattn::rt;
+using namespace sattn::rt::cuda;
+
+Image Image::fromBytes(const void *data, size_t size) {
+  Image image;
+  const auto *bytes = static_cast<const unsigned char *>(data);
+  image.bytes.assign(static_cast<const char *>(data), size);
+  if (size >= 4 && bytes[0] == 0x7F && bytes[1] == 'E' && bytes[2] == 'L' &&
+      bytes[3] == 'F') {
+    image.kind = "cubin";
+  } else if (size >= 4 && bytes[0] == 0x50 && bytes[1] == 0xED &&
+             bytes[2] == 0x55 && bytes[3] == 0xBA) {
+    image.kind = "fatbin";
+  } else {
+    image.kind = "PTX";
+    if (image.bytes.empty() || image.bytes.back() != '\0')
+      image.bytes.push_back('\0');
+  }
+  return image;
+}
+
+namespace {
+
+sattn_status driverFailure(const Driver &d, CUresult result, sattn_status status,
+                           const std::string &what, std::string &message) {
+  if (result == CUDA_ERROR_OUT_OF_MEMORY)
+    status = SATTN_ERROR_OUT_OF_MEMORY;
+  message = what + ": " + d.describe(result);
+  return status;
+}
+
+/// The calling thread's current context; without one, device 0's primary
+/// context is retained and made current, as the CUDA runtime would.
+sattn_status currentContext(const Driver &d, CUcontext &context,
+                            std::string &message) {
+  context = nullptr;
+  CUresult r = d.cuCtxGetCurrent(&context);
+  if (r != CUDA_SUCCESS)
+    return driverFailure(d, r, SATTN_ERROR_NO_DEVICE, "cuCtxGetCurrent failed", message);
+  if (context)
+    return SATTN_OK;
+  CUdevice device;
+  r = d.cuDeviceGet(&device, 0);
+  if (r != CUDA_SUCCESS)
+    return driverFailure(d, r, SATTN_ERROR_NO_DEVICE,
+                         "no current CUDA context and no device 0", message);
+  r = d.cuDevicePrimaryCtxRetain(&context, device);
+  if (r != CUDA_SUCCESS)
+    return driverFailure(d, r, SATTN_ERROR_NO_DEVICE,
+                         "cannot retain the primary context of device 0", message);
+  r = d.cuCtxSetCurrent(context);
+  if (r != CUDA_SUCCESS)
+    return driverFailure(d, r, SATTN_ERROR_NO_DEVICE,
+                         "cannot make device 0's primary context current", message);
+  return SATTN_OK;
+}
+
+/// Rejects pointers the driver does not know (host memory, typically) and
+/// device memory of another device than the current context's: either
+/// would fault inside the kernel and poison the context for every later
+/// call. Skipped when the driver lacks cuPointerGetAttribute.
+sattn_status checkPointer(const Driver &d, CUdevice device, const char *name,
+                          const void *pointer, std::string &message) {
+  if (!d.cuPointerGetAttribute || !pointer)
+    return SATTN_OK;
+  int ordinal = -1;
+  CUresult r = d.cuPointerGetAttribute(&ordinal, CU_POINTER_ATTRIBUTE_DEVICE_ORDINAL,
+                                       reinterpret_cast<CUdeviceptr>(pointer));
+  if (r == CUDA_ERROR_INVALID_VALUE) {
+    message = std::string(name) + " data pointer is not memory the CUDA driver "
+                                  "knows (a host pointer?); pass device memory";
+    return SATTN_ERROR_INVALID_ARGUMENT;
+  }
+  if (r == CUDA_SUCCESS && ordinal >= 0 && ordinal != device) {
+    message = std::string(name) + " lives on device " + std::to_string(ordinal) +
+              " but the current CUDA context is on device " + std::to_string(device);
+    return SATTN_ERROR_INVALID_ARGUMENT;
+  }
+  return SATTN_OK;
+}
+
+} // namespace
+
+sattn_kernel::~sattn_kernel() {
+  if (modules.empty())
+    return;
+  sattn_status status;
+  std::string message;
+  const Driver *d = driver(status, message);
+  if (!d)
+    return;
+  CUcontext previous = nullptr;
+  d->cuCtxGetCurrent(&previous);
+  bool switched = false;
+  for (const Module &m : modules) {
+    // cuModuleUnload acts on the current context. One destroyed before the
+    // kernel took its modules with it; skip it.
+    if (m.context != previous) {
+      if (d->cuCtxSetCurrent(m.context) != CUDA_SUCCESS)
+        continue;
+      switched = true;
+    }
+    d->cuModuleUnload(m.module);
+  }
+  if (switched)
+    d->cuCtxSetCurrent(previous);
+}
+
+sattn_status sattn_kernel::loadModule(const Driver &d, Module &out,
+                                      std::string &message) const {
+  CUdevice device;
+  CUresult r = d.cuCtxGetDevice(&device);
+  if (r != CUDA_SUCCESS)
+    return driverFailure(d, r, SATTN_ERROR_NO_DEVICE, "cuCtxGetDevice failed", message);
+
+  int major = 0, minor = 0, optin = 0, maxThreads = 0;
+  if ((r = d.cuDeviceGetAttribute(&major, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR,
+                                  device)) != CUDA_SUCCESS ||
+      (r = d.cuDeviceGetAttribute(&minor, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR,
+                                  device)) != CUDA_SUCCESS ||
+      (r = d.cuDeviceGetAttribute(&optin, CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN,
+                                  device)) != CUDA_SUCCESS ||
+      (r = d.cuDeviceGetAttribute(&maxThreads, CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_BLOCK,
+                                  device)) != CUDA_SUCCESS)
+    return driverFailure(d, r, SATTN_ERROR_NO_DEVICE,
+                         "cannot query device " + std::to_string(device), message);
+  const std::string kernel = "kernel '" + manifest.name + "' (target " + manifest.target + ")";
+  const std::string dev = "device " + std::to_string(device);
+  // The device must be able to run the kernel at all: compute capability,
+  // shared memory and threads per block.
+  auto refuse = [&](const std::string &has, const std::string &needs) {
+    message = dev + " " + has + " but " + kernel + " needs " + needs;
+    return SATTN_ERROR_COMPUTE_CAPABILITY;
+  };
+  int64_t minCC = manifest.minComputeCapability;
+  if (major * 10 + minor < minCC)
+    return refuse("has compute capability " + std::to_string(major) + "." +
+                      std::to_string(minor),
+                  "at least " + std::to_string(minCC / 10) + "." +
+                      std::to_string(minCC % 10));
+  if (manifest.sharedBytes > optin)
+    return refuse("allows " + std::to_string(optin) + " bytes of shared memory per block",
+                  std::to_string(manifest.sharedBytes));
+  if (manifest.threads > maxThreads)
+    return refuse("allows " + std::to_string(maxThreads) + " threads per block",
+                  std::to_string(manifest.threads));
+
+  // Cubin first (no JIT cost); PTX as the fallback the driver can JIT for
+  // newer devices. The JIT error log is kept for the message.
+  std::string failures;
+  CUmodule module = nullptr;
+  CUresult last = CUDA_SUCCESS;
+  for (const Image &image : images) {
+    char log[2048] = {0};
+    int options[] = {CU_JIT_ERROR_LOG_BUFFER, CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES};
+    void *values[] = {log, reinterpret_cast<void *>(static_cast<uintptr_t>(sizeof log))};
+    last = d.cuModuleLoadDataEx(&module, image.bytes.data(), 2, options, values);
+    if (last == CUDA_SUCCESS)
+      break;
+    module = nullptr;
+    log[sizeof log - 1] = '\0';
+    failures += std::string(failures.empty() ? "" : "; ") + image.kind + ": " +
+                d.describe(last) + (log[0] ? std::string(": ") + log : "");
+  }
+  if (!module) {
+    message = "the driver could not load " + kernel + " on " + dev + ": " + failures;
+    return last == CUDA_ERROR_OUT_OF_MEMORY ? SATTN_ERROR_OUT_OF_MEMORY
+                                            : SATTN_ERROR_MODULE_LOAD;
+  }
+  CUfunction function = nullptr;
+  r = d.cuModuleGetFunction(&function, module, manifest.entry.c_str());
+  if (r != CUDA_SUCCESS) {
+    d.cuModuleUnload(module);
+    return driverFailure(d, r, SATTN_ERROR_MODULE_LOAD,
+                         "the image of " + kernel + " has no kernel '" + manifest.entry + "'",
+                         message);
+  }
+  if (manifest.sharedBytes > kDefaultSharedLimit) {
+    r = d.cuFuncSetAttribute(function, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+                             static_cast<int>(manifest.sharedBytes));
+    if (r != CUDA_SUCCESS) {
+      d.cuModuleUnload(module);
+      return driverFailure(d, r, SATTN_ERROR_LAUNCH,
+                           "cannot raise the dynamic shared memory of " + kernel + " to " +
+                               std::to_string(manifest.sharedBytes) + " bytes",
+                           message);
+    }
+  }
+  out.module = module;
+  out.function = function;
+  return SATTN_OK;
+}
+
+sattn_status sattn_kernel::function(const Driver &d, CUcontext context,
+                                    CUfunction &out, std::string &message) const {
+  std::lock_guard<std::mutex> lock(mutex);
+  for (const Module &m : modules)
+    if (m.context == context) {
+      out = m.function;
+      return SATTN_OK;
+    }
+  Module m{context, nullptr, nullptr};
+  sattn_status status = loadModule(d, m, message);
+  if (status != SATTN_OK)
+    return status;
+  modules.push_back(m);
+  out = m.function;
+  return SATTN_OK;
+}
+
+sattn_status sattn_kernel::launch(const LaunchArgs &a, void *stream,
+                                  std::string &message) const {
+  LaunchShape shape;
+  sattn_status status = validateLaunch(manifest, a, shape, message);
+  if (status != SATTN_OK)
+    return status;
+  // An empty problem has nothing to compute; a zero-sized grid is a driver
+  // error, so it is not launched.
+  if (shape.batch == 0 || shape.lq == 0)
+    return SATTN_OK;
+
+  const Driver *d = driver(status, message);
+  if (!d)
+    return status;
+  CUcontext context;
+  if ((status = currentContext(*d, context, message)) != SATTN_OK)
+    return status;
+  CUfunction fn;
+  if ((status = function(*d, context, fn, message)) != SATTN_OK)
+    return status;
+
+  CUdevice device = 0;
+  if (d->cuCtxGetDevice(&device) != CUDA_SUCCESS)
+    device = -1;
+  const struct {
+    const char *name;
+    const void *pointer;
+  } pointers[] = {{"q", a.q->data},
+                  {"k", a.k->data},
+                  {"v", a.v->data},
+                  {"o", a.o->data},
+                  {"lse", a.lse ? a.lse->data : nullptr},
+                  {"plan.segments", a.plan->segments},
+                  {"plan.offsets", a.plan->offsets},
+                  {"plan.class_index", a.plan->class_index}};
+  if (device >= 0) {
+    for (const auto &p : pointers)
+      if ((status = checkPointer(*d, device, p.name, p.pointer, message)) != SATTN_OK)
+        return status;
+    for (int32_t i = 0; i < a.numTables; ++i) {
+      std::string name = "table " + std::to_string(i) + " (\"" + manifest.tables[i].name + "\")";
+      if ((status = checkPointer(*d, device, name.c_str(), a.tables[i].data, message)) !=
+          SATTN_OK)
+        return status;
+    }
+  }
+
+  // Every parameter is 8 bytes (a device pointer or an int64), so they are
+  // staged in one array of 64-bit slots in the order of docs/KERNEL_ABI.md.
+  std::vector<uint64_t> slots;
+  slots.reserve(kernelParamCount(a.numTables));
+  auto pointer = [&](const void *p) { slots.push_back(reinterpret_cast<uintptr_t>(p)); };
+  auto integer = [&](int64_t v) { slots.push_back(static_cast<uint64_t>(v)); };
+  pointer(a.q->data);
+  pointer(a.k->data);
+  pointer(a.v->data);
+  pointer(a.o->data);
+  pointer(a.lse ? a.lse->data : nullptr);
+  for (const sattn_tensor *t : {a.q, a.k, a.v, a.o})
+    for (int dim = 0; dim < 3; ++dim)
+      integer(t->strides[dim]);
+  integer(a.lse ? a.lse->strides[0] : 0);
+  integer(a.lse ? a.lse->strides[1] : 0);
+  integer(shape.lq);
+  integer(shape.lk);
+  pointer(a.plan->segments);
+  pointer(a.plan->offsets);
+  pointer(a.plan->class_index);
+  integer(a.plan->num_query_tiles);
+  for (int32_t i = 0; i < a.numTables; ++i)
+    pointer(a.tables[i].data);
+  std::vector<void *> params(slots.size());
+  for (size_t i = 0; i < slots.size(); ++i)
+    params[i] = &slots[i];
+
+  CUresult r = d->cuLaunchKernel(
+      fn, static_cast<unsigned>(a.plan->num_query_tiles),
+      static_cast<unsigned>(manifest.heads), static_cast<unsigned>(shape.batch),
+      static_cast<unsigned>(manifest.threads), 1, 1,
+      static_cast<unsigned>(manifest.sharedBytes), static_cast<CUstream>(stream),
+      params.data(), nullptr);
+  if (r != CUDA_SUCCESS)
+    return driverFailure(*d, r, SATTN_ERROR_LAUNCH,
+                         "cuLaunchKernel of kernel '" + manifest.name + "' failed", message);
+  return SATTN_OK;
+}

@@ -1,0 +1,66 @@
+//===- Kernel.h - a loaded sattn kernel and its launch ----------*- C++ -*-===//
+//
+// A sattn_kernel is a checked manifest plus the kernel image(s), and a
+// per-context cache of driver modules. Loading touches no driver, so a
+// program can load and validate kernels on a machine without a GPU; the
+// module is loaded in a CUDA context the first time the kernel is launched
+// there (one kernel object can serve several devices or contexts).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef SATTN_LIB_RUNTIME_KERNEL_H
+#define SATTN_LIB_RUNTIME_KERNEL_H
+
+#include "CudaDriver.h"
+#include "Manifest.h"
+#include "Validate.h"
+
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace sattn::rt {
+
+struct Image {
+  /// "cubin", "fatbin" or "PTX", for messages.
+  const char *kind = "PTX";
+  /// The bytes, NUL-terminated for PTX as the driver requires.
+  std::string bytes;
+
+  static Image fromBytes(const void *data, size_t size);
+};
+
+/// Number of kernel parameters for `numTables` tables (docs/KERNEL_ABI.md).
+constexpr int kernelParamCount(int numTables) { return 25 + numTables; }
+
+} // namespace sattn::rt
+
+struct sattn_kernel {
+  sattn::rt::Manifest manifest;
+  /// Tried in order at the first launch in a context (cubin before PTX).
+  std::vector<sattn::rt::Image> images;
+
+  struct Module {
+    sattn::rt::cuda::CUcontext context;
+    sattn::rt::cuda::CUmodule module;
+    sattn::rt::cuda::CUfunction function;
+  };
+  mutable std::mutex mutex;
+  mutable std::vector<Module> modules;
+
+  ~sattn_kernel();
+
+  /// Validates, then launches on `stream` in the current context.
+  sattn_status launch(const sattn::rt::LaunchArgs &args, void *stream,
+                      std::string &message) const;
+
+private:
+  sattn_status function(const sattn::rt::cuda::Driver &d,
+                        sattn::rt::cuda::CUcontext context,
+                        sattn::rt::cuda::CUfunction &out,
+                        std::string &message) const;
+  sattn_status loadModule(const sattn::rt::cuda::Driver &d, Module &out,
+                          std::string &message) const;
+};
+
+#endif // SATTN_LIB_RUNTIME_KERNEL_H

@@ -1,0 +1,352 @@
+//===- Manifest.cpp - the kernel manifest sattn-compile writes ------------===//
+//
+// Reads "sattn.kernel-manifest/1" documents. Every key the runtime relies on
+// is required and type-checked (integers must be written as integers), the
+// values are checked for consistency (heads divisible by kv_heads, threads
+// = 32 * warps, table dimensions from the spec's vocabulary), and unknown
+// keys are ignored so the compiler can add informational fields without a
+// format bump. Messages start with "manifest:" and point at byte offsets.
+//
+//===----------------------------------------------------------------------===//
+
+#include "Manifest.h"
+#include "Json.h"
+
+#include <cmath>
+
+namespace sattn::rt {
+
+int64_t dtypeSize(sattn_dtype dtype) {
+  switch (dtype) {
+  case SATTN_DTYPE_BF16:
+  case SATTN_DTYPE_F16:
+    return 2;
+  case SATTN_DTYPE_F32:
+    return 4;
+  case SATTN_DTYPE_I64:
+    return 8;
+  }
+  return 0;
+}
+
+const char *dtypeName(sattn_dtype dtype) {
+  switch (dtype) {
+  case SATTN_DTYPE_BF16:
+    return "bf16";
+  case SATTN_DTYPE_F16:
+    return "f16";
+  case SATTN_DTYPE_F32:
+    return "f32";
+  case SATTN_DTYPE_I64:
+    return "i64";
+  }
+  return "an unknown dtype";
+}
+
+int64_t TableDim::extent(int64_t batch, int64_t heads, int64_t lk) const {
+  switch (kind) {
+  case Batch:
+    return batch;
+  case Heads:
+    return heads;
+  case Keys:
+    return lk;
+  case KeyBlocks:
+    return lk / value + (lk % value != 0);
+  case Fixed:
+    return value;
+  }
+  return 0;
+}
+
+namespace {
+
+using json::Value;
+
+bool isIdentifier(const std::string &s) {
+  if (s.empty() || (s[0] >= '0' && s[0] <= '9'))
+    return false;
+  for (char c : s)
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+          (c >= '0' && c <= '9') || c == '_'))
+      return false;
+  return true;
+}
+
+/// "sm_" then digits (no leading zero) then at most one lowercase letter
+/// ("sm_80", "sm_90a", "sm_100f").
+bool isTarget(const std::string &s) {
+  if (s.size() < 4 || s.compare(0, 3, "sm_") != 0 || s[3] < '1' || s[3] > '9')
+    return false;
+  size_t i = 3;
+  while (i < s.size() && s[i] >= '0' && s[i] <= '9')
+    ++i;
+  return i == s.size() || (i + 1 == s.size() && s[i] >= 'a' && s[i] <= 'z');
+}
+
+/// Parses a positive decimal integer with no sign or leading zero.
+bool parsePositive(const std::string &s, int64_t &out) {
+  if (s.empty() || s[0] == '0' || s.size() > 18)
+    return false;
+  out = 0;
+  for (char c : s) {
+    if (c < '0' || c > '9')
+      return false;
+    out = out * 10 + (c - '0');
+  }
+  return true;
+}
+
+/// Typed access to the members of one JSON object, with messages that name
+/// the key, where it is and what was found.
+class Fields {
+public:
+  Fields(const Value &object, std::string context, std::string &error)
+      : object(object), context(std::move(context)), error(error) {}
+
+  const Value *get(const char *key, Value::Kind kind) {
+    const Value *v = object.find(key);
+    if (!v) {
+      error = "manifest: missing key \"" + std::string(key) + "\"" + where();
+      return nullptr;
+    }
+    if (v->kind != kind) {
+      error = "manifest: key \"" + std::string(key) + "\"" + where() +
+              " must be " + Value::kindName(kind) + ", found " +
+              Value::kindName(v->kind) + at(*v);
+      return nullptr;
+    }
+    return v;
+  }
+
+  bool string(const char *key, std::string &out) {
+    const Value *v = get(key, Value::String);
+    if (!v)
+      return false;
+    out = v->string;
+    return true;
+  }
+
+  bool boolean(const char *key, bool &out) {
+    const Value *v = get(key, Value::Bool);
+    if (!v)
+      return false;
+    out = v->boolean;
+    return true;
+  }
+
+  bool number(const char *key, double &out) {
+    const Value *v = get(key, Value::Number);
+    if (!v)
+      return false;
+    if (!std::isfinite(v->number))
+      return bad(key, *v, "must be finite");
+    out = v->number;
+    return true;
+  }
+
+  /// An integer in [lo, hi].
+  bool integer(const char *key, int64_t &out, int64_t lo, int64_t hi) {
+    const Value *v = get(key, Value::Number);
+    if (!v)
+      return false;
+    if (v->isIntegral && !v->isInteger)
+      return bad(key, *v, "is out of the int64 range");
+    if (!v->isInteger)
+      return bad(key, *v, "must be an integer (no fraction or exponent)");
+    if (v->integer < lo || v->integer > hi)
+      return bad(key, *v,
+                 "is " + std::to_string(v->integer) + ", expected a value in [" +
+                     std::to_string(lo) + ", " + std::to_string(hi) + "]");
+    out = v->integer;
+    return true;
+  }
+
+  bool bad(const char *key, const Value &v, const std::string &why) {
+    error = "manifest: key \"" + std::string(key) + "\"" + where() + " " + why +
+            at(v);
+    return false;
+  }
+
+  static std::string at(const Value &v) {
+    return " (at byte " + std::to_string(v.offset) + ")";
+  }
+
+private:
+  const Value &object;
+  std::string context;
+  std::string &error;
+
+  std::string where() const { return context.empty() ? "" : " of " + context; }
+};
+
+bool parseDim(const Value &v, const std::string &table, size_t index,
+              TableDim &dim, std::string &error) {
+  std::string what = "dimension " + std::to_string(index) + " of table \"" +
+                     table + "\"";
+  auto fail = [&](const std::string &why) {
+    error = "manifest: " + what + " " + why + Fields::at(v) +
+            "; expected \"b\", \"h\", \"q\", \"k\", \"q/N\", \"k/N\" or a "
+            "positive integer";
+    return false;
+  };
+  if (v.kind == Value::Number) {
+    if (!v.isInteger || v.integer <= 0)
+      return fail("is not a positive integer");
+    dim.kind = TableDim::Fixed;
+    dim.value = v.integer;
+    dim.text = std::to_string(v.integer);
+    return true;
+  }
+  if (v.kind != Value::String)
+    return fail(std::string("is ") + Value::kindName(v.kind));
+  // The spec printer writes "q/16"; tolerate "q / 16" as the Python reader does.
+  std::string s;
+  for (char c : v.string)
+    if (c != ' ')
+      s += c;
+  dim.text = s;
+  if (s == "b") {
+    dim.kind = TableDim::Batch;
+  } else if (s == "h") {
+    dim.kind = TableDim::Heads;
+  } else if (s == "q" || s == "k") {
+    dim.kind = TableDim::Keys;
+  } else if (s.size() > 2 && (s[0] == 'q' || s[0] == 'k') && s[1] == '/') {
+    dim.kind = TableDim::KeyBlocks;
+    if (!parsePositive(s.substr(2), dim.value))
+      return fail("\"" + v.string + "\" has no positive block size");
+  } else if (parsePositive(s, dim.value)) {
+    dim.kind = TableDim::Fixed;
+  } else {
+    return fail("is \"" + v.string + "\"");
+  }
+  return true;
+}
+
+bool parseTables(const Value &array, Manifest &m, std::string &error) {
+  for (size_t i = 0; i < array.elements.size(); ++i) {
+    const Value &entry = array.elements[i];
+    std::string context = "tables[" + std::to_string(i) + "]";
+    if (entry.kind != Value::Object) {
+      error = "manifest: " + context + " must be an object, found " +
+              Value::kindName(entry.kind) + Fields::at(entry);
+      return false;
+    }
+    Fields f(entry, context, error);
+    TableSpec table;
+    if (!f.string("name", table.name) || !f.string("element", table.element))
+      return false;
+    if (!isIdentifier(table.name))
+      return f.bad("name", *entry.find("name"), "must be an identifier");
+    for (const TableSpec &other : m.tables)
+      if (other.name == table.name)
+        return f.bad("name", *entry.find("name"),
+                     "repeats the table name \"" + table.name + "\"");
+    static const char *const kElements[] = {"i1", "bool", "i8", "i16", "i32", "i64"};
+    bool known = false;
+    for (const char *e : kElements)
+      known |= table.element == e;
+    if (!known)
+      return f.bad("element", *entry.find("element"),
+                   "is \"" + table.element +
+                       "\", expected one of i1, bool, i8, i16, i32, i64");
+    const Value *dims = f.get("dims", Value::Array);
+    if (!dims)
+      return false;
+    if (dims->elements.size() > 4)
+      return f.bad("dims", *dims,
+                   "has " + std::to_string(dims->elements.size()) +
+                       " dimensions; at most 4 are supported");
+    for (size_t d = 0; d < dims->elements.size(); ++d) {
+      table.dims.emplace_back();
+      if (!parseDim(dims->elements[d], table.name, d, table.dims.back(), error))
+        return false;
+    }
+    m.tables.push_back(std::move(table));
+  }
+  return true;
+}
+
+} // namespace
+
+bool parseManifest(std::string_view text, Manifest &m, std::string &error) {
+  m = Manifest();
+  Value root;
+  if (!json::parse(text, root, error)) {
+    error = "manifest: " + error;
+    return false;
+  }
+  if (root.kind != Value::Object) {
+    error = std::string("manifest: the document must be an object, found ") +
+            Value::kindName(root.kind);
+    return false;
+  }
+  Fields f(root, "", error);
+
+  std::string format;
+  if (!f.string("format", format))
+    return false;
+  if (format != kManifestFormat)
+    return f.bad("format", *root.find("format"),
+                 "is \"" + format + "\", expected \"" + kManifestFormat + "\"");
+
+  if (!f.string("name", m.name) || !f.string("entry", m.entry))
+    return false;
+  if (!isIdentifier(m.name))
+    return f.bad("name", *root.find("name"), "must be an identifier");
+  if (!isIdentifier(m.entry))
+    return f.bad("entry", *root.find("entry"), "must be an identifier");
+
+  std::string dtype;
+  if (!f.string("dtype", dtype))
+    return false;
+  if (dtype == "bf16")
+    m.dtype = SATTN_DTYPE_BF16;
+  else if (dtype == "f16")
+    m.dtype = SATTN_DTYPE_F16;
+  else
+    return f.bad("dtype", *root.find("dtype"),
+                 "is \"" + dtype + "\", expected \"bf16\" or \"f16\"");
+
+  // Grid y is the head index: the driver caps it at 65535.
+  if (!f.integer("head_dim", m.headDim, 1, 65536) ||
+      !f.integer("heads", m.heads, 1, 65535) ||
+      !f.integer("kv_heads", m.kvHeads, 1, 65535))
+    return false;
+  if (m.heads % m.kvHeads != 0)
+    return f.bad("kv_heads", *root.find("kv_heads"),
+                 "(" + std::to_string(m.kvHeads) + ") does not divide heads (" +
+                     std::to_string(m.heads) + ")");
+  if (!f.number("scale", m.scale) || !f.boolean("return_lse", m.returnLse))
+    return false;
+
+  if (!f.string("target", m.target))
+    return false;
+  if (!isTarget(m.target))
+    return f.bad("target", *root.find("target"),
+                 "is \"" + m.target + "\", expected sm_NN (e.g. \"sm_90a\")");
+  if (!f.integer("min_compute_capability", m.minComputeCapability, 10, 1000))
+    return false;
+
+  if (!f.integer("block_m", m.blockM, 1, 65536) ||
+      !f.integer("block_n", m.blockN, 1, 65536) ||
+      !f.integer("warps", m.warps, 1, 32) ||
+      !f.integer("stages", m.stages, 1, 64) ||
+      !f.integer("threads", m.threads, 1, 1024) ||
+      !f.integer("shared_bytes", m.sharedBytes, 0, UINT32_MAX))
+    return false;
+  if (m.threads != 32 * m.warps)
+    return f.bad("threads", *root.find("threads"),
+                 "is " + std::to_string(m.threads) + ", expected 32 * warps = " +
+                     std::to_string(32 * m.warps));
+
+  const Value *tables = f.get("tables", Value::Array);
+  if (!tables || !parseTables(*tables, m, error))
+    return false;
+  // "mask_program" is for the Python reference and tools; the runtime only
+  // requires the document to be well-formed JSON, which parse() checked.
+  return true;
+}
+
+} // namespace sattn::rt

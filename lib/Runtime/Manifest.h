@@ -1,0 +1,66 @@
+//===- Manifest.h - the kernel manifest sattn-compile writes ----*- C++ -*-===//
+//
+// The manifest (docs/MANIFEST.md) is the runtime's only source of truth
+// about a compiled kernel: its dtype and shapes, its launch configuration
+// and its runtime tables. It is checked completely when a kernel is loaded,
+// so that a launch never has to second-guess it.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef SATTN_LIB_RUNTIME_MANIFEST_H
+#define SATTN_LIB_RUNTIME_MANIFEST_H
+
+#include "sattn/runtime.h"
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace sattn::rt {
+
+constexpr const char *kManifestFormat = "sattn.kernel-manifest/1";
+
+/// One dimension of a runtime table, as the spec declared it.
+struct TableDim {
+  enum Kind { Batch, Heads, Keys, KeyBlocks, Fixed };
+  Kind kind = Fixed;
+  /// Block size for KeyBlocks (ceil(Lk / value)), extent for Fixed.
+  int64_t value = 0;
+  /// The spelling in the manifest, for messages.
+  std::string text;
+
+  int64_t extent(int64_t batch, int64_t heads, int64_t lk) const;
+};
+
+struct TableSpec {
+  std::string name;
+  /// Declared element type of the values ("i1", "i32", ...); the buffers the
+  /// kernel reads are int64 whatever this says (docs/KERNEL_ABI.md).
+  std::string element;
+  std::vector<TableDim> dims;
+};
+
+struct Manifest {
+  std::string name, entry, target;
+  sattn_dtype dtype = SATTN_DTYPE_BF16;
+  int64_t headDim = 0, heads = 0, kvHeads = 0;
+  double scale = 0;
+  bool returnLse = false;
+  int64_t minComputeCapability = 0;
+  int64_t blockM = 0, blockN = 0, warps = 0, stages = 0, threads = 0;
+  int64_t sharedBytes = 0;
+  std::vector<TableSpec> tables;
+};
+
+/// Parses and checks `text`. On failure returns false with `error` naming
+/// the problem (and the byte offset for syntax errors and bad values).
+bool parseManifest(std::string_view text, Manifest &out, std::string &error);
+
+/// Element size in bytes of a runtime dtype, 0 for an unknown one.
+int64_t dtypeSize(sattn_dtype dtype);
+const char *dtypeName(sattn_dtype dtype);
+
+} // namespace sattn::rt
+
+#endif // SATTN_LIB_RUNTIME_MANIFEST_H

@@ -1,0 +1,373 @@
+//===- Validate.cpp - checks of a launch against its manifest -------------===//
+//
+// The checks run in a fixed order (descriptors, dtypes, ranks, extents,
+// required tensors, data pointers, strides, alignment, tables, plan, grid
+// limits) so that a call with several mistakes reports the most basic one
+// first. Extents of size 1 may have any stride, as PyTorch produces for
+// unsqueezed or expanded dimensions; outputs may not have stride 0 along an
+// extent > 1 because rows would overwrite each other; the largest address a
+// tensor spans is computed with overflow checks so that absurd strides
+// cannot wrap around into a small, valid-looking offset.
+//
+//===----------------------------------------------------------------------===//
+
+#include "Validate.h"
+
+#include <cstdio>
+
+namespace sattn::rt {
+
+namespace {
+
+struct Role {
+  const char *name;
+  int rank;
+  const char *dims[4];
+  bool output;
+};
+
+const Role kQ{"q", 4, {"batch", "heads", "Lq", "head_dim"}, false};
+const Role kK{"k", 4, {"batch", "kv_heads", "Lk", "head_dim"}, false};
+const Role kV{"v", 4, {"batch", "kv_heads", "Lk", "head_dim"}, false};
+const Role kO{"o", 4, {"batch", "heads", "Lq", "head_dim"}, true};
+const Role kLse{"lse", 3, {"batch", "heads", "Lq", nullptr}, true};
+
+std::string str(int64_t v) { return std::to_string(v); }
+
+std::string hexPointer(const void *p) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%p", p);
+  return buf;
+}
+
+class Checker {
+public:
+  Checker(const Manifest &m, std::string &message) : m(m), message(message) {}
+
+  sattn_status run(const LaunchArgs &a, LaunchShape &shape);
+
+private:
+  const Manifest &m;
+  std::string &message;
+
+  sattn_status fail(sattn_status status, std::string text) {
+    message = std::move(text);
+    return status;
+  }
+
+  std::string dimName(const Role &r, int d) const {
+    return std::string(r.name) + " dimension " + str(d) + " (" + r.dims[d] + ")";
+  }
+
+  sattn_status dtype(const Role &r, const sattn_tensor &t, sattn_dtype want,
+                     const char *why);
+  sattn_status rank(const Role &r, const sattn_tensor &t);
+  sattn_status extent(const Role &r, const sattn_tensor &t, int d, int64_t want,
+                      const std::string &why);
+  sattn_status span(const char *name, const sattn_tensor &t, bool output);
+  sattn_status aligned(const Role &r, const sattn_tensor &t, int64_t bytes,
+                       bool strides);
+  sattn_status table(int32_t i, const TableSpec &spec, const sattn_tensor &t,
+                     const LaunchShape &shape);
+  sattn_status plan(const sattn_plan &p, const LaunchShape &shape);
+};
+
+bool elementCount(const sattn_tensor &t, int64_t &count) {
+  count = 1;
+  for (int d = 0; d < t.rank; ++d)
+    if (__builtin_mul_overflow(count, t.shape[d], &count))
+      return false;
+  return true;
+}
+
+sattn_status Checker::dtype(const Role &r, const sattn_tensor &t, sattn_dtype want,
+                            const char *why) {
+  if (t.dtype == want)
+    return SATTN_OK;
+  if (dtypeSize(t.dtype) == 0)
+    return fail(SATTN_ERROR_DTYPE, std::string(r.name) + " has an invalid dtype value " +
+                                       str(static_cast<int64_t>(t.dtype)) +
+                                       ", expected " + dtypeName(want) + " " + why);
+  return fail(SATTN_ERROR_DTYPE, std::string(r.name) + " has dtype " +
+                                     dtypeName(t.dtype) + ", expected " +
+                                     dtypeName(want) + " " + why);
+}
+
+sattn_status Checker::rank(const Role &r, const sattn_tensor &t) {
+  if (t.rank != r.rank) {
+    std::string dims;
+    for (int d = 0; d < r.rank; ++d)
+      dims += std::string(d ? ", " : "") + r.dims[d];
+    return fail(SATTN_ERROR_SHAPE, std::string(r.name) + " has rank " + str(t.rank) +
+                                       ", expected " + str(r.rank) + " (" + dims + ")");
+  }
+  for (int d = 0; d < r.rank; ++d)
+    if (t.shape[d] < 0)
+      return fail(SATTN_ERROR_SHAPE,
+                  dimName(r, d) + " is negative (" + str(t.shape[d]) + ")");
+  return SATTN_OK;
+}
+
+sattn_status Checker::extent(const Role &r, const sattn_tensor &t, int d,
+                             int64_t want, const std::string &why) {
+  if (t.shape[d] == want)
+    return SATTN_OK;
+  return fail(SATTN_ERROR_SHAPE, dimName(r, d) + " is " + str(t.shape[d]) +
+                                     ", expected " + str(want) + " (" + why + ")");
+}
+
+/// Strides: non-negative, innermost contiguous, no self-overlapping output
+/// rows, and an address span that fits in int64.
+sattn_status Checker::span(const char *name, const sattn_tensor &t, bool output) {
+  int64_t count;
+  if (!elementCount(t, count))
+    return fail(SATTN_ERROR_SHAPE, std::string(name) + " has more elements than int64 can count");
+  int last = t.rank - 1;
+  for (int d = 0; d < t.rank; ++d)
+    if (t.strides[d] < 0)
+      return fail(SATTN_ERROR_STRIDE, std::string(name) + " has a negative stride (" +
+                                          str(t.strides[d]) + ") in dimension " + str(d) +
+                                          "; negative strides are not supported");
+  if (count == 0)
+    return SATTN_OK;
+  if (t.rank > 0 && t.shape[last] > 1 && t.strides[last] != 1)
+    return fail(SATTN_ERROR_STRIDE, std::string(name) + " dimension " + str(last) +
+                                        " has stride " + str(t.strides[last]) +
+                                        ", expected 1 (the last dimension must be contiguous)");
+  if (output)
+    for (int d = 0; d < t.rank; ++d)
+      if (t.shape[d] > 1 && t.strides[d] == 0)
+        return fail(SATTN_ERROR_STRIDE,
+                    std::string(name) + " dimension " + str(d) + " has stride 0 with extent " +
+                        str(t.shape[d]) + "; an output's elements must not alias");
+  int64_t maxOffset = 0;
+  for (int d = 0; d < t.rank; ++d) {
+    int64_t term;
+    if (__builtin_mul_overflow(t.shape[d] - 1, t.strides[d], &term) ||
+        __builtin_add_overflow(maxOffset, term, &maxOffset) ||
+        __builtin_mul_overflow(maxOffset, int64_t(8), &term))
+      return fail(SATTN_ERROR_STRIDE, std::string(name) +
+                                          "'s shape and strides address more bytes than int64 holds");
+  }
+  return SATTN_OK;
+}
+
+sattn_status Checker::aligned(const Role &r, const sattn_tensor &t, int64_t bytes,
+                              bool strides) {
+  auto address = reinterpret_cast<uintptr_t>(t.data);
+  if (address % static_cast<uintptr_t>(bytes) != 0)
+    return fail(SATTN_ERROR_ALIGNMENT, std::string(r.name) + " data pointer " +
+                                           hexPointer(t.data) + " is not " + str(bytes) +
+                                           "-byte aligned");
+  if (!strides)
+    return SATTN_OK;
+  int64_t size = dtypeSize(t.dtype);
+  for (int d = 0; d + 1 < t.rank; ++d) {
+    if (t.shape[d] <= 1)
+      continue;
+    if ((t.strides[d] * size) % bytes != 0)
+      return fail(SATTN_ERROR_ALIGNMENT,
+                  dimName(r, d) + " has stride " + str(t.strides[d]) + " elements = " +
+                      str(t.strides[d] * size) + " bytes, not a multiple of " + str(bytes));
+  }
+  return SATTN_OK;
+}
+
+sattn_status Checker::table(int32_t i, const TableSpec &spec, const sattn_tensor &t,
+                            const LaunchShape &shape) {
+  std::string name = "table " + str(i) + " (\"" + spec.name + "\")";
+  if (t.dtype != SATTN_DTYPE_I64)
+    return fail(SATTN_ERROR_DTYPE, name + " has dtype " + dtypeName(t.dtype) +
+                                       ", expected i64 (runtime tables are int64 buffers "
+                                       "whatever their declared element type)");
+  int rank = static_cast<int>(spec.dims.size());
+  if (t.rank != rank)
+    return fail(SATTN_ERROR_TABLE, name + " has rank " + str(t.rank) + ", expected " +
+                                       str(rank));
+  for (int d = 0; d < rank; ++d) {
+    int64_t want = spec.dims[d].extent(shape.batch, m.heads, shape.lk);
+    if (t.shape[d] != want)
+      return fail(SATTN_ERROR_TABLE, name + " dimension " + str(d) + " (\"" +
+                                         spec.dims[d].text + "\") is " + str(t.shape[d]) +
+                                         ", expected " + str(want));
+  }
+  int64_t count;
+  if (!elementCount(t, count))
+    return fail(SATTN_ERROR_TABLE, name + " has more elements than int64 can count");
+  if (count > 0 && !t.data)
+    return fail(SATTN_ERROR_NULL_POINTER, name + " has no data (NULL pointer)");
+  int64_t expected = 1;
+  for (int d = rank - 1; d >= 0; --d) {
+    if (t.shape[d] > 1 && t.strides[d] != expected && count > 0)
+      return fail(SATTN_ERROR_TABLE, name + " is not contiguous: dimension " + str(d) +
+                                         " has stride " + str(t.strides[d]) +
+                                         ", expected " + str(expected) + " (row-major)");
+    expected *= t.shape[d];
+  }
+  if (reinterpret_cast<uintptr_t>(t.data) % 8 != 0)
+    return fail(SATTN_ERROR_ALIGNMENT, name + " data pointer " + hexPointer(t.data) +
+                                           " is not 8-byte aligned");
+  return SATTN_OK;
+}
+
+sattn_status Checker::plan(const sattn_plan &p, const LaunchShape &shape) {
+  if (p.block_m != m.blockM || p.block_n != m.blockN)
+    return fail(SATTN_ERROR_PLAN, "plan was built for tiles of " + str(p.block_m) + " x " +
+                                      str(p.block_n) + ", the kernel '" + m.name +
+                                      "' uses block_m x block_n = " + str(m.blockM) +
+                                      " x " + str(m.blockN));
+  int64_t tiles = shape.lq / m.blockM + (shape.lq % m.blockM != 0);
+  if (p.num_query_tiles != tiles)
+    return fail(SATTN_ERROR_PLAN, "plan has num_query_tiles = " + str(p.num_query_tiles) +
+                                      ", expected ceil(Lq / block_m) = ceil(" +
+                                      str(shape.lq) + " / " + str(m.blockM) +
+                                      ") = " + str(tiles));
+  if (p.num_segments < 0)
+    return fail(SATTN_ERROR_PLAN, "plan has num_segments = " + str(p.num_segments) +
+                                      ", expected >= 0");
+  if (p.num_classes < 1)
+    return fail(SATTN_ERROR_PLAN, "plan has num_classes = " + str(p.num_classes) +
+                                      ", expected >= 1");
+  int64_t cells;
+  if (__builtin_mul_overflow(p.num_segments, int64_t(7 * 8), &cells) ||
+      __builtin_mul_overflow(p.num_classes, tiles + 1, &cells) ||
+      __builtin_mul_overflow(cells, int64_t(8), &cells))
+    return fail(SATTN_ERROR_PLAN, "plan sizes overflow int64");
+  if (!p.segments && p.num_segments > 0)
+    return fail(SATTN_ERROR_PLAN, "plan.segments is NULL but num_segments = " +
+                                      str(p.num_segments));
+  if (!p.offsets)
+    return fail(SATTN_ERROR_PLAN, "plan.offsets is NULL");
+  if (!p.class_index)
+    return fail(SATTN_ERROR_PLAN, "plan.class_index is NULL");
+  const void *buffers[] = {p.segments, p.offsets, p.class_index};
+  const char *names[] = {"segments", "offsets", "class_index"};
+  for (int i = 0; i < 3; ++i)
+    if (reinterpret_cast<uintptr_t>(buffers[i]) % 8 != 0)
+      return fail(SATTN_ERROR_ALIGNMENT, std::string("plan.") + names[i] + " pointer " +
+                                             hexPointer(buffers[i]) +
+                                             " is not 8-byte aligned");
+  return SATTN_OK;
+}
+
+#define SATTN_TRY(expr)                                                        \
+  do {                                                                         \
+    sattn_status status_ = (expr);                                             \
+    if (status_ != SATTN_OK)                                                   \
+      return status_;                                                          \
+  } while (0)
+
+sattn_status Checker::run(const LaunchArgs &a, LaunchShape &shape) {
+  const sattn_tensor *io[] = {a.q, a.k, a.v, a.o};
+  const Role *roles[] = {&kQ, &kK, &kV, &kO};
+
+  // Descriptors.
+  for (int i = 0; i < 4; ++i)
+    if (!io[i])
+      return fail(SATTN_ERROR_NULL_POINTER,
+                  std::string(roles[i]->name) + " is NULL (a tensor descriptor is required)");
+  if (!a.plan)
+    return fail(SATTN_ERROR_PLAN, "plan is NULL (a tile plan is required)");
+  if (a.numTables < 0)
+    return fail(SATTN_ERROR_TABLE, "num_tables is negative (" + str(a.numTables) + ")");
+  if (a.numTables > 0 && !a.tables)
+    return fail(SATTN_ERROR_TABLE, "tables is NULL but num_tables = " + str(a.numTables));
+
+  // Dtypes.
+  std::string kernelDtype = std::string("(the dtype of kernel '") + m.name + "')";
+  for (int i = 0; i < 4; ++i)
+    SATTN_TRY(dtype(*roles[i], *io[i], m.dtype, kernelDtype.c_str()));
+  if (a.lse)
+    SATTN_TRY(dtype(kLse, *a.lse, SATTN_DTYPE_F32, "(log-sum-exp is float32)"));
+
+  // Ranks and extents.
+  for (int i = 0; i < 4; ++i)
+    SATTN_TRY(rank(*roles[i], *io[i]));
+  if (a.lse)
+    SATTN_TRY(rank(kLse, *a.lse));
+  for (int i = 0; i < 4; ++i)
+    SATTN_TRY(extent(*roles[i], *io[i], 3, m.headDim, "the kernel's head_dim"));
+  SATTN_TRY(extent(kQ, *a.q, 1, m.heads, "the kernel's heads"));
+  SATTN_TRY(extent(kO, *a.o, 1, m.heads, "the kernel's heads"));
+  SATTN_TRY(extent(kK, *a.k, 1, m.kvHeads, "the kernel's kv_heads"));
+  SATTN_TRY(extent(kV, *a.v, 1, m.kvHeads, "the kernel's kv_heads"));
+  shape.batch = a.q->shape[0];
+  shape.lq = a.q->shape[2];
+  shape.lk = a.k->shape[2];
+  for (int i = 1; i < 4; ++i)
+    SATTN_TRY(extent(*roles[i], *io[i], 0, shape.batch, "q's batch"));
+  SATTN_TRY(extent(kV, *a.v, 2, shape.lk, "k's Lk"));
+  if (shape.lq > shape.lk)
+    return fail(SATTN_ERROR_SHAPE, "q dimension 2 (Lq) is " + str(shape.lq) +
+                                       ", expected at most k's Lk = " + str(shape.lk) +
+                                       " (queries are the last Lq of the Lk positions)");
+  SATTN_TRY(extent(kO, *a.o, 2, shape.lq, "q's Lq; o has q's shape"));
+
+  // LSE: required exactly when the kernel returns it.
+  if (m.returnLse && !a.lse)
+    return fail(SATTN_ERROR_NULL_POINTER, "lse is NULL but kernel '" + m.name +
+                                              "' was compiled with return_lse");
+  if (!m.returnLse && a.lse)
+    return fail(SATTN_ERROR_INVALID_ARGUMENT,
+                "lse was given but kernel '" + m.name +
+                    "' was compiled without return_lse and would not write it; pass NULL");
+  if (a.lse) {
+    SATTN_TRY(extent(kLse, *a.lse, 0, shape.batch, "q's batch"));
+    SATTN_TRY(extent(kLse, *a.lse, 1, m.heads, "the kernel's heads"));
+    SATTN_TRY(extent(kLse, *a.lse, 2, shape.lq, "q's Lq"));
+  }
+
+  // Data pointers: an empty tensor may have none (PyTorch gives NULL).
+  for (int i = 0; i < 5; ++i) {
+    const sattn_tensor *t = i < 4 ? io[i] : a.lse;
+    const Role &r = i < 4 ? *roles[i] : kLse;
+    int64_t count;
+    if (t && elementCount(*t, count) && count > 0 && !t->data)
+      return fail(SATTN_ERROR_NULL_POINTER, std::string(r.name) + " has no data (NULL pointer)");
+  }
+
+  // Strides, then alignment.
+  for (int i = 0; i < 4; ++i)
+    SATTN_TRY(span(roles[i]->name, *io[i], roles[i]->output));
+  if (a.lse)
+    SATTN_TRY(span("lse", *a.lse, true));
+  for (int i = 0; i < 4; ++i)
+    SATTN_TRY(aligned(*roles[i], *io[i], kTensorAlignment, true));
+  if (a.lse)
+    SATTN_TRY(aligned(kLse, *a.lse, 4, false));
+
+  // Runtime tables, in manifest order.
+  int32_t want = static_cast<int32_t>(m.tables.size());
+  if (a.numTables != want) {
+    std::string names;
+    for (const TableSpec &t : m.tables)
+      names += (names.empty() ? "" : ", ") + t.name;
+    return fail(SATTN_ERROR_TABLE, "kernel '" + m.name + "' reads " + str(want) +
+                                       " runtime table(s)" +
+                                       (names.empty() ? "" : " (" + names + ")") +
+                                       ", got " + str(a.numTables));
+  }
+  for (int32_t i = 0; i < want; ++i)
+    SATTN_TRY(table(i, m.tables[i], a.tables[i], shape));
+
+  SATTN_TRY(plan(*a.plan, shape));
+
+  // Launch grid: (num_query_tiles, heads, batch); y and z are capped at 65535.
+  if (shape.batch > 65535)
+    return fail(SATTN_ERROR_SHAPE, "batch is " + str(shape.batch) +
+                                       ", at most 65535 fit in the launch grid");
+  if (a.plan->num_query_tiles > INT32_MAX)
+    return fail(SATTN_ERROR_SHAPE, "Lq needs " + str(a.plan->num_query_tiles) +
+                                       " query tiles, at most 2^31 - 1 fit in the launch grid");
+  return SATTN_OK;
+}
+
+} // namespace
+
+sattn_status validateLaunch(const Manifest &manifest, const LaunchArgs &args,
+                            LaunchShape &shape, std::string &message) {
+  shape = LaunchShape();
+  return Checker(manifest, message).run(args, shape);
+}
+
+} // namespace sattn::rt

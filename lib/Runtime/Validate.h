@@ -1,0 +1,44 @@
+//===- Validate.h - checks of a launch against its manifest -----*- C++ -*-===//
+//
+// Everything that can be known about a launch without touching the GPU is
+// checked here, before the driver is involved: a kernel launched with a
+// wrong shape or stride reads or writes out of bounds, and on a GPU that
+// corrupts memory silently or poisons the whole context. Each class of
+// mistake has its own status and the message names the tensor, the
+// dimension, the expected and the actual value.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef SATTN_LIB_RUNTIME_VALIDATE_H
+#define SATTN_LIB_RUNTIME_VALIDATE_H
+
+#include "Manifest.h"
+
+#include <string>
+
+namespace sattn::rt {
+
+/// The sizes a valid launch was found to have.
+struct LaunchShape {
+  int64_t batch = 0, lq = 0, lk = 0;
+};
+
+struct LaunchArgs {
+  const sattn_tensor *q = nullptr, *k = nullptr, *v = nullptr, *o = nullptr;
+  const sattn_tensor *lse = nullptr;
+  const sattn_plan *plan = nullptr;
+  const sattn_tensor *tables = nullptr;
+  int32_t numTables = 0;
+};
+
+/// Returns SATTN_OK and fills `shape`, or a failure status with `message`.
+sattn_status validateLaunch(const Manifest &manifest, const LaunchArgs &args,
+                            LaunchShape &shape, std::string &message);
+
+/// Alignment the kernel's vectorised loads and stores need for Q/K/V/O data
+/// pointers and their batch, head and row strides (in bytes).
+constexpr int64_t kTensorAlignment = 16;
+
+} // namespace sattn::rt
+
+#endif // SATTN_LIB_RUNTIME_VALIDATE_H

@@ -1,0 +1,578 @@
+"""ctypes binding of libsattn_runtime: load compiled sattn kernels and launch
+them on PyTorch CUDA tensors (or on raw device pointers).
+
+The runtime library does all validation (shapes, strides, alignment, dtypes,
+tables, plan) and reports each failure with a precise message; this module
+converts tensors into the C descriptors, raises the runtime's message as
+ValueError (shape, stride, alignment, table, plan, manifest, missing data),
+TypeError (dtype) or SattnRuntimeError, a RuntimeError (driver, device,
+module load, launch), and adds the plan-buffer length checks that the C API
+cannot make from pointers alone.
+
+Pure Python: torch is imported only when a torch tensor is passed, so the
+module imports and validates on machines without torch or a GPU. The
+library is found through $SATTN_RUNTIME_LIB, else build/lib of the source
+tree, else next to this package.
+"""
+
+import ctypes
+import os
+import struct
+import threading
+
+__all__ = [
+    "Plan",
+    "RuntimeKernel",
+    "SattnRuntimeError",
+    "TensorDesc",
+    "load_kernel",
+    "load_kernel_from_memory",
+    "runtime_library",
+]
+
+# sattn_status, in the order of include/sattn/runtime.h.
+_STATUS_NAMES = [
+    "SATTN_OK",
+    "SATTN_ERROR_INVALID_ARGUMENT",
+    "SATTN_ERROR_MANIFEST",
+    "SATTN_ERROR_NO_DRIVER",
+    "SATTN_ERROR_NO_DEVICE",
+    "SATTN_ERROR_COMPUTE_CAPABILITY",
+    "SATTN_ERROR_MODULE_LOAD",
+    "SATTN_ERROR_NULL_POINTER",
+    "SATTN_ERROR_DTYPE",
+    "SATTN_ERROR_SHAPE",
+    "SATTN_ERROR_STRIDE",
+    "SATTN_ERROR_ALIGNMENT",
+    "SATTN_ERROR_TABLE",
+    "SATTN_ERROR_PLAN",
+    "SATTN_ERROR_LAUNCH",
+    "SATTN_ERROR_OUT_OF_MEMORY",
+]
+_VALUE_ERRORS = {
+    "SATTN_ERROR_INVALID_ARGUMENT", "SATTN_ERROR_MANIFEST", "SATTN_ERROR_NULL_POINTER",
+    "SATTN_ERROR_SHAPE", "SATTN_ERROR_STRIDE", "SATTN_ERROR_ALIGNMENT",
+    "SATTN_ERROR_TABLE", "SATTN_ERROR_PLAN",
+}
+_TYPE_ERRORS = {"SATTN_ERROR_DTYPE"}
+
+# sattn_dtype values and their names.
+_DTYPES = {"bf16": 0, "f16": 1, "f32": 2, "i64": 3}
+_DTYPE_NAMES = {v: k for k, v in _DTYPES.items()}
+
+
+class SattnRuntimeError(RuntimeError):
+    """A driver-side failure: no driver or device, module load, launch."""
+
+
+def _error(status, message):
+    name = _STATUS_NAMES[status] if 0 <= status < len(_STATUS_NAMES) else "SATTN_ERROR_UNKNOWN"
+    if name in _VALUE_ERRORS:
+        err = ValueError(message)
+    elif name in _TYPE_ERRORS:
+        err = TypeError(message)
+    else:
+        err = SattnRuntimeError(message)
+    err.status = name
+    return err
+
+
+def _err(cls, status, message, *args):
+    """An error raised by the binding itself, tagged like the runtime's
+    (status without its SATTN_ERROR_ prefix; message %-formatted)."""
+    err = cls(message % args if args else message)
+    err.status = "SATTN_ERROR_" + status
+    return err
+
+
+class _CTensor(ctypes.Structure):
+    _fields_ = [
+        ("data", ctypes.c_void_p),
+        ("dtype", ctypes.c_int),
+        ("rank", ctypes.c_int32),
+        ("shape", ctypes.c_int64 * 4),
+        ("strides", ctypes.c_int64 * 4),
+    ]
+
+
+class _CPlan(ctypes.Structure):
+    _fields_ = [
+        ("segments", ctypes.c_void_p),
+        ("num_segments", ctypes.c_int64),
+        ("offsets", ctypes.c_void_p),
+        ("num_classes", ctypes.c_int64),
+        ("class_index", ctypes.c_void_p),
+        ("num_query_tiles", ctypes.c_int64),
+        ("block_m", ctypes.c_int64),
+        ("block_n", ctypes.c_int64),
+    ]
+
+
+# The C layouts (checked by static_asserts in test/unit/RuntimeTest.cpp).
+assert ctypes.sizeof(_CTensor) == 80 and _CTensor.strides.offset == 48
+assert ctypes.sizeof(_CPlan) == 64
+
+
+# ---------------------------------------------------------------------------
+# Finding and opening the library
+# ---------------------------------------------------------------------------
+
+_LIB_NAME = "libsattn_runtime.so"
+_lib = None
+_lib_lock = threading.Lock()
+
+
+def _candidates():
+    env = os.environ.get("SATTN_RUNTIME_LIB")
+    if env:
+        return [env]
+    here = os.path.dirname(os.path.abspath(__file__))
+    repo = os.path.dirname(os.path.dirname(here))
+    return [os.path.join(repo, "build", "lib", _LIB_NAME), os.path.join(here, _LIB_NAME)]
+
+
+def _declare(lib):
+    c_kernel_p = ctypes.c_void_p
+    t_p = ctypes.c_void_p  # sattn_tensor *, passed as addresses into one packed buffer
+    sigs = {
+        "sattn_kernel_load": (ctypes.c_int, [ctypes.c_char_p, ctypes.c_void_p, ctypes.c_size_t,
+                                             ctypes.POINTER(c_kernel_p)]),
+        "sattn_kernel_load_file": (ctypes.c_int, [ctypes.c_char_p, ctypes.POINTER(c_kernel_p)]),
+        "sattn_kernel_destroy": (None, [c_kernel_p]),
+        "sattn_kernel_name": (ctypes.c_char_p, [c_kernel_p]),
+        "sattn_kernel_heads": (ctypes.c_int64, [c_kernel_p]),
+        "sattn_kernel_kv_heads": (ctypes.c_int64, [c_kernel_p]),
+        "sattn_kernel_head_dim": (ctypes.c_int64, [c_kernel_p]),
+        "sattn_kernel_num_tables": (ctypes.c_int32, [c_kernel_p]),
+        "sattn_kernel_table_name": (ctypes.c_char_p, [c_kernel_p, ctypes.c_int32]),
+        "sattn_kernel_dtype": (ctypes.c_int, [c_kernel_p]),
+        "sattn_kernel_returns_lse": (ctypes.c_int32, [c_kernel_p]),
+        "sattn_kernel_block_m": (ctypes.c_int64, [c_kernel_p]),
+        "sattn_kernel_block_n": (ctypes.c_int64, [c_kernel_p]),
+        "sattn_kernel_table_shape": (ctypes.c_int32, [c_kernel_p, ctypes.c_int32, ctypes.c_int64,
+                                                      ctypes.c_int64, ctypes.c_int64 * 4]),
+        "sattn_validate": (ctypes.c_int, [c_kernel_p, t_p, t_p, t_p, t_p, t_p,
+                                          ctypes.POINTER(_CPlan), t_p, ctypes.c_int32]),
+        "sattn_launch": (ctypes.c_int, [c_kernel_p, t_p, t_p, t_p, t_p, t_p,
+                                        ctypes.POINTER(_CPlan), t_p, ctypes.c_int32,
+                                        ctypes.c_void_p]),
+        "sattn_last_error": (ctypes.c_char_p, []),
+        "sattn_status_string": (ctypes.c_char_p, [ctypes.c_int]),
+    }
+    for name, (restype, argtypes) in sigs.items():
+        fn = getattr(lib, name)
+        fn.restype = restype
+        fn.argtypes = argtypes
+    return lib
+
+
+def runtime_library():
+    """The loaded libsattn_runtime (a ctypes.CDLL), opened once."""
+    global _lib
+    with _lib_lock:
+        if _lib is None:
+            tried = []
+            for path in _candidates():
+                if os.path.exists(path):
+                    _lib = _declare(ctypes.CDLL(path))
+                    break
+                tried.append(path)
+            else:
+                raise OSError("libsattn_runtime.so not found (tried %s); build the sattn_runtime "
+                              "target or set SATTN_RUNTIME_LIB" % ", ".join(tried))
+        return _lib
+
+
+def _check(status):
+    if status != 0:
+        lib = runtime_library()
+        raise _error(status, lib.sattn_last_error().decode("utf-8", "replace"))
+
+
+# ---------------------------------------------------------------------------
+# Tensors
+# ---------------------------------------------------------------------------
+
+class TensorDesc:
+    """A device buffer described without torch: an address, a dtype name
+    ("bf16", "f16", "f32" or "i64"), a shape and strides in elements
+    (contiguous when omitted). For other frameworks and for tests."""
+
+    def __init__(self, data_ptr, dtype, shape, strides=None):
+        if dtype not in _DTYPES:
+            raise _err(TypeError, "DTYPE", "unknown dtype %r; expected one of %s",
+                       dtype, ", ".join(_DTYPES))
+        self.data_ptr, self.dtype, self.shape = int(data_ptr), dtype, tuple(int(s) for s in shape)
+        if strides is None:
+            strides, step = [], 1
+            for extent in reversed(self.shape):
+                strides.insert(0, step)
+                step *= extent
+        self.strides = tuple(int(s) for s in strides)
+        if len(self.strides) != len(self.shape):
+            raise _err(ValueError, "SHAPE", "%d extents but %d strides",
+                       len(self.shape), len(self.strides))
+
+    def __repr__(self):
+        return "TensorDesc(0x%x, %r, %r, %r)" % (
+            self.data_ptr, self.dtype, self.shape, self.strides)
+
+
+def _is_torch(x):
+    return type(x).__module__.startswith("torch")
+
+
+_torch_dtype_names = None
+
+
+def _torch_dtype(t):
+    """The sattn dtype name of a torch tensor, or None."""
+    global _torch_dtype_names
+    if _torch_dtype_names is None:
+        import torch
+        _torch_dtype_names = {torch.bfloat16: "bf16", torch.float16: "f16",
+                              torch.float32: "f32", torch.int64: "i64"}
+    return _torch_dtype_names.get(t.dtype)
+
+
+def _torch_fields(name, t):
+    """(address, dtype name, shape, strides) of a CUDA torch tensor."""
+    dtype = _torch_dtype(t)
+    if dtype is None:
+        raise _err(TypeError, "DTYPE", "%s has dtype %s, which sattn kernels do not take "
+                   "(bf16, f16, float32 for lse, int64 for tables and plans)", name, t.dtype)
+    if t.get_device() < 0:  # -1 for CPU (and meta) tensors; cheaper than t.is_cuda
+        raise _err(ValueError, "INVALID_ARGUMENT",
+                   "%s is on %s; sattn kernels need CUDA tensors", name, t.device)
+    return t.data_ptr(), dtype, t.shape, t.stride()
+
+
+def _not_a_tensor(name, t):
+    return _err(TypeError, "INVALID_ARGUMENT",
+                "%s must be a torch tensor or a sattn.runtime.TensorDesc, not %s",
+                name, type(t).__name__)
+
+
+def _describe(name, t):
+    """A TensorDesc for a TensorDesc or a torch tensor."""
+    if isinstance(t, TensorDesc):
+        return t
+    if not _is_torch(t):
+        raise _not_a_tensor(name, t)
+    desc = TensorDesc.__new__(TensorDesc)  # skips the checks: torch's values are ints
+    desc.data_ptr, desc.dtype, desc.shape, desc.strides = _torch_fields(name, t)
+    return desc
+
+
+# sattn_tensor: data, dtype, rank, shape[4], strides[4] (80 bytes, no padding).
+_TENSOR = struct.Struct("<Qii4q4q")
+_PADS = [(0,) * (4 - r) for r in range(5)]
+
+
+def _pack(name, t):
+    """The bytes of the sattn_tensor describing `t` (torch tensor or TensorDesc).
+    Launches are hot: this reads each torch attribute once."""
+    if isinstance(t, TensorDesc):
+        ptr, dtype, shape, strides = t.data_ptr, t.dtype, t.shape, t.strides
+    elif _is_torch(t):
+        ptr, dtype, shape, strides = _torch_fields(name, t)
+    else:
+        raise _not_a_tensor(name, t)
+    rank = len(shape)
+    if rank > 4:
+        raise _err(ValueError, "SHAPE", "%s has rank %d; the runtime takes at most 4 dimensions",
+                   name, rank)
+    pad = _PADS[rank]
+    return _TENSOR.pack(ptr, _DTYPES[dtype], rank, *shape, *pad, *strides, *pad)
+
+
+class Plan:
+    """A tile plan in the flat form of docs/KERNEL_ABI.md, in device memory.
+
+    segments (num_segments x 7), offsets (num_classes x (num_query_tiles + 1))
+    and class_index (batch x heads) are int64 CUDA tensors (or TensorDescs,
+    or plain device addresses with the sizes given). num_segments and
+    num_classes default to what the tensors' shapes say."""
+
+    def __init__(self, segments, offsets, class_index, num_query_tiles, block_m, block_n,
+                 num_segments=None, num_classes=None):
+        self.segments, self.offsets, self.class_index = segments, offsets, class_index
+        self.num_query_tiles, self.block_m, self.block_n = (
+            int(num_query_tiles), int(block_m), int(block_n))
+        if num_segments is None:
+            num_segments = _numel(segments, "plan.segments", 7) // 7
+        if num_classes is None:
+            num_classes = _numel(offsets, "plan.offsets", 1) // (self.num_query_tiles + 1)
+        self.num_segments, self.num_classes = int(num_segments), int(num_classes)
+
+
+def _numel(buffer, name, unit):
+    if isinstance(buffer, int):
+        raise _err(ValueError, "PLAN", "%s is a plain address; pass its size explicitly", name)
+    shape = buffer.shape if isinstance(buffer, TensorDesc) else tuple(buffer.shape)
+    n = 1
+    for s in shape:
+        n *= int(s)
+    return n
+
+
+def _plan_buffer(name, buffer, want, checks):
+    """The address of one plan buffer. For tensors, queues the dtype, layout
+    and length checks the C API cannot make behind a pointer; they run after
+    the runtime's own validation so that its messages come first."""
+    if buffer is None or isinstance(buffer, int):
+        return buffer
+    desc = _describe(name, buffer)
+    checks.append((name, desc, want))
+    return desc.data_ptr or None
+
+
+def _check_plan_buffers(checks):
+    for name, desc, want in checks:
+        if desc.dtype != "i64":
+            raise _err(TypeError, "DTYPE", "%s has dtype %s, expected i64 (int64)",
+                       name, desc.dtype)
+        n = 1
+        for s in desc.shape:
+            n *= s
+        if n != want:
+            raise _err(ValueError, "PLAN", "%s has %d elements, expected %d", name, n, want)
+        step = 1
+        for extent, stride in zip(reversed(desc.shape), reversed(desc.strides)):
+            if extent > 1 and stride != step:
+                raise _err(ValueError, "PLAN", "%s must be contiguous" % name)
+            step *= extent
+
+
+# ---------------------------------------------------------------------------
+# Kernels
+# ---------------------------------------------------------------------------
+
+class RuntimeKernel:
+    """One loaded kernel. Use load_kernel() or load_kernel_from_memory()."""
+
+    def __init__(self, handle):
+        self._lib = runtime_library()
+        self._handle = ctypes.c_void_p(handle)
+        # Manifest facts never change: read them once, not per launch.
+        lib = self._lib
+        self._name = lib.sattn_kernel_name(self._handle).decode()
+        self._heads = lib.sattn_kernel_heads(self._handle)
+        self._table_names = [lib.sattn_kernel_table_name(self._handle, i).decode()
+                             for i in range(lib.sattn_kernel_num_tables(self._handle))]
+
+    def close(self):
+        if self._handle:
+            self._lib.sattn_kernel_destroy(self._handle)
+            self._handle = ctypes.c_void_p()
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _h(self):
+        if not self._handle:
+            raise _err(ValueError, "INVALID_ARGUMENT", "the kernel was closed")
+        return self._handle
+
+    @property
+    def name(self):
+        return self._name
+
+    @property
+    def heads(self):
+        return self._heads
+
+    @property
+    def kv_heads(self):
+        return self._lib.sattn_kernel_kv_heads(self._h())
+
+    @property
+    def head_dim(self):
+        return self._lib.sattn_kernel_head_dim(self._h())
+
+    @property
+    def dtype(self):
+        return _DTYPE_NAMES[self._lib.sattn_kernel_dtype(self._h())]
+
+    @property
+    def returns_lse(self):
+        return bool(self._lib.sattn_kernel_returns_lse(self._h()))
+
+    @property
+    def block_m(self):
+        return self._lib.sattn_kernel_block_m(self._h())
+
+    @property
+    def block_n(self):
+        return self._lib.sattn_kernel_block_n(self._h())
+
+    @property
+    def table_names(self):
+        return list(self._table_names)
+
+    def table_shape(self, table, batch, lk):
+        """The shape runtime table `table` (index or name) must have."""
+        index = self.table_names.index(table) if isinstance(table, str) else int(table)
+        shape = (ctypes.c_int64 * 4)()
+        rank = self._lib.sattn_kernel_table_shape(self._h(), index, batch, lk, shape)
+        if rank < 0:
+            raise _err(ValueError, "TABLE", "kernel %r has no table %r", self.name, table)
+        return tuple(shape[:rank])
+
+    def __repr__(self):
+        if not self._handle:
+            return "RuntimeKernel(closed)"
+        return "RuntimeKernel(%r, %s, heads=%d, kv_heads=%d, head_dim=%d)" % (
+            self.name, self.dtype, self.heads, self.kv_heads, self.head_dim)
+
+    def _arguments(self, q, k, v, o, lse, plan, tables):
+        """C arguments for sattn_validate / sattn_launch, plus every tensor
+        (to keep alive and to pick a device and stream from). The sattn_tensor
+        descriptors are packed into one buffer: building ctypes structures
+        field by field would cost more than the launch itself."""
+        keep = [q, k, v, o]
+        packed = [_pack("q", q), _pack("k", k), _pack("v", v), _pack("o", o)]
+        if lse is not None:
+            keep.append(lse)
+            packed.append(_pack("lse", lse))
+
+        names = self._table_names
+        if isinstance(tables, dict):
+            unknown = sorted(set(tables) - set(names))
+            if unknown:
+                raise _err(ValueError, "TABLE", "kernel %r has no table(s) %s; its tables are %s",
+                           self.name, ", ".join(unknown), names)
+            missing = [n for n in names if n not in tables]
+            if missing:
+                raise _err(ValueError, "TABLE", "kernel %r needs table(s) %s",
+                           self.name, ", ".join(missing))
+            tables = [tables[n] for n in names]
+        tables = list(tables or [])
+        keep.extend(tables)
+        first_table = len(packed)
+        for i, t in enumerate(tables):
+            label = "table %d (%r)" % (i, names[i]) if i < len(names) else "table %d" % i
+            packed.append(_pack(label, t))
+        descriptors = (_CTensor * len(packed)).from_buffer_copy(b"".join(packed))
+
+        if plan is None:
+            raise _err(ValueError, "PLAN", "a plan is required (sattn.runtime.Plan)")
+        if isinstance(plan, dict):
+            plan = Plan(**plan)
+        batch = q.shape[0] if len(q.shape) else 0
+        checks = []
+        c_plan = _CPlan(
+            _plan_buffer("plan.segments", plan.segments, 7 * plan.num_segments, checks),
+            plan.num_segments,
+            _plan_buffer("plan.offsets", plan.offsets,
+                         plan.num_classes * (plan.num_query_tiles + 1), checks),
+            plan.num_classes,
+            _plan_buffer("plan.class_index", plan.class_index, batch * self._heads, checks),
+            plan.num_query_tiles, plan.block_m, plan.block_n)
+        keep.extend(b for b in (plan.segments, plan.offsets, plan.class_index)
+                    if b is not None and not isinstance(b, int))
+
+        keep.extend((descriptors, c_plan))  # the C call reads them through addresses
+        base, size = ctypes.addressof(descriptors), _TENSOR.size
+        args = (base, base + size, base + 2 * size, base + 3 * size,
+                base + 4 * size if lse is not None else None, ctypes.byref(c_plan),
+                base + first_table * size if tables else None, len(tables))
+        return args, keep, checks
+
+    def _check_plan(self, args, checks):
+        """The binding's plan-buffer checks; when one fails, a more basic
+        error the runtime finds (a wrong shape, say) is reported instead."""
+        try:
+            _check_plan_buffers(checks)
+        except (TypeError, ValueError):
+            _check(self._lib.sattn_validate(self._h(), *args))
+            raise
+
+    def validate(self, q, k, v, o, lse=None, plan=None, tables=()):
+        """Checks a launch without running it (no GPU needed)."""
+        args, keep, checks = self._arguments(q, k, v, o, lse, plan, tables)
+        _check(self._lib.sattn_validate(self._h(), *args))
+        _check_plan_buffers(checks)
+        del keep  # alive until here: args holds raw addresses into it
+
+    def launch(self, q, k, v, o, lse=None, plan=None, tables=(), stream=None):
+        """Launches asynchronously. q: (B, H, Lq, D), k/v: (B, KV_H, Lk, D),
+        o like q (written), lse (B, H, Lq) float32 when the kernel returns
+        LSE, plan: a Plan, tables: in manifest order or a {name: tensor}
+        dict. stream: None for PyTorch's current stream (the default stream
+        when no torch tensor is involved), a torch.cuda.Stream or a raw
+        CUstream handle."""
+        # sattn_launch validates everything itself; only the binding's own
+        # plan checks run first.
+        args, keep, checks = self._arguments(q, k, v, o, lse, plan, tables)
+        self._check_plan(args, checks)
+        torch_tensors = [t for t in keep if _is_torch(t)]
+        if not torch_tensors:
+            handle = _stream_handle(stream)
+            _check(self._lib.sattn_launch(self._h(), *args, ctypes.c_void_p(handle)))
+            return
+        import torch
+        index = torch_tensors[0].get_device()
+        for t in torch_tensors[1:]:
+            if t.get_device() != index:
+                raise _err(ValueError, "INVALID_ARGUMENT",
+                           "all tensors must be on one device: found %s and %s",
+                           torch_tensors[0].device, t.device)
+        # The runtime launches in the current CUDA context: make it the
+        # tensors' device, as PyTorch's own kernels are (switching only when
+        # needed: the switch costs more than the launch).
+        if index != torch.cuda.current_device():
+            with torch.cuda.device(index):
+                self._launch_torch(torch, index, args, stream)
+        else:
+            self._launch_torch(torch, index, args, stream)
+
+    def _launch_torch(self, torch, index, args, stream):
+        if stream is None:
+            raw = getattr(torch._C, "_cuda_getCurrentRawStream", None)  # what Triton uses
+            handle = raw(index) if raw else torch.cuda.current_stream(index).cuda_stream
+        else:
+            handle = _stream_handle(stream)
+        _check(self._lib.sattn_launch(self._h(), *args, ctypes.c_void_p(handle)))
+
+
+def _stream_handle(stream):
+    if stream is None:
+        return 0
+    if isinstance(stream, int):
+        return stream
+    handle = getattr(stream, "cuda_stream", None)
+    if handle is None:
+        raise _err(TypeError, "INVALID_ARGUMENT",
+                   "stream must be None, an int CUstream or a torch.cuda.Stream")
+    return int(handle)
+
+
+def load_kernel(manifest_path):
+    """Loads NAME.json and the NAME.cubin / NAME.ptx beside it."""
+    lib = runtime_library()
+    handle = ctypes.c_void_p()
+    _check(lib.sattn_kernel_load_file(os.fsencode(manifest_path), ctypes.byref(handle)))
+    return RuntimeKernel(handle.value)
+
+
+def load_kernel_from_memory(manifest_json, image):
+    """Loads a kernel from its manifest text and its PTX (str) or cubin (bytes)."""
+    lib = runtime_library()
+    if isinstance(manifest_json, str):
+        manifest_json = manifest_json.encode()
+    if isinstance(image, str):
+        image = image.encode()
+    handle = ctypes.c_void_p()
+    buf = ctypes.create_string_buffer(image, len(image))
+    _check(lib.sattn_kernel_load(manifest_json, buf, len(image), ctypes.byref(handle)))
+    return RuntimeKernel(handle.value)

@@ -1,0 +1,195 @@
+/*===- FakeCuda.c - a scripted stand-in for libcuda.so.1 -------------------===*
+ *
+ * The runtime's launch path (context handling, module cache, compute
+ * capability and shared memory checks, parameter marshalling) cannot run on
+ * a machine without a GPU. This library exports the driver entry points the
+ * runtime resolves, prints every call that matters to stdout, and fails on
+ * request, so that lit tests can check the exact launch the runtime makes.
+ * Loaded through SATTN_LIBCUDA. Environment knobs (read at each call):
+ *   FAKE_CUDA_INIT_RESULT   cuInit's result (default 0)
+ *   FAKE_CUDA_CC            compute capability as 10 * major + minor (90)
+ *   FAKE_CUDA_SMEM_OPTIN    opt-in shared memory per block (232448)
+ *   FAKE_CUDA_REJECT        "cubin", "ptx" or both: images to refuse
+ *   FAKE_CUDA_LAUNCH_RESULT cuLaunchKernel's result (default 0)
+ *   FAKE_CUDA_HOST_POINTER  an address cuPointerGetAttribute does not know
+ *   FAKE_CUDA_POINTER_DEVICE the device every pointer lives on (the
+ *                           current context's by default)
+ * Contexts are fake addresses: 0x1000 + d is device d's primary context; any
+ * other context belongs to device (address & 0xF).
+ *
+ *===----------------------------------------------------------------------===*/
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef int CUresult;
+
+typedef struct FakeModule {
+  char *text;
+  int params;
+} FakeModule;
+
+static void *current;
+
+static long knob(const char *name, long fallback) {
+  const char *v = getenv(name);
+  return v && *v ? strtol(v, NULL, 0) : fallback;
+}
+
+static int device_of(void *ctx) { return (int)((uintptr_t)ctx & 0xF); }
+
+CUresult cuInit(unsigned flags) {
+  printf("fake: cuInit(%u)\n", flags);
+  return (CUresult)knob("FAKE_CUDA_INIT_RESULT", 0);
+}
+
+CUresult cuDeviceGet(int *device, int ordinal) {
+  printf("fake: cuDeviceGet(%d)\n", ordinal);
+  *device = ordinal;
+  return 0;
+}
+
+CUresult cuCtxGetCurrent(void **ctx) {
+  *ctx = current;
+  return 0;
+}
+
+CUresult cuCtxSetCurrent(void *ctx) {
+  printf("fake: cuCtxSetCurrent(%p)\n", ctx);
+  current = ctx;
+  return 0;
+}
+
+CUresult cuCtxGetDevice(int *device) {
+  if (!current)
+    return 201; /* CUDA_ERROR_INVALID_CONTEXT */
+  *device = device_of(current);
+  return 0;
+}
+
+CUresult cuDevicePrimaryCtxRetain(void **ctx, int device) {
+  *ctx = (void *)(uintptr_t)(0x1000 + device);
+  printf("fake: cuDevicePrimaryCtxRetain(%d) -> %p\n", device, *ctx);
+  return 0;
+}
+
+CUresult cuDeviceGetAttribute(int *value, int attribute, int device) {
+  long cc = knob("FAKE_CUDA_CC", 90);
+  (void)device;
+  switch (attribute) {
+  case 1: /* MAX_THREADS_PER_BLOCK */
+    *value = 1024;
+    return 0;
+  case 75: /* COMPUTE_CAPABILITY_MAJOR */
+    *value = (int)(cc / 10);
+    return 0;
+  case 76: /* COMPUTE_CAPABILITY_MINOR */
+    *value = (int)(cc % 10);
+    return 0;
+  case 97: /* MAX_SHARED_MEMORY_PER_BLOCK_OPTIN */
+    *value = (int)knob("FAKE_CUDA_SMEM_OPTIN", 232448);
+    return 0;
+  }
+  return 1; /* CUDA_ERROR_INVALID_VALUE */
+}
+
+CUresult cuModuleLoadDataEx(void **module, const void *image, unsigned count,
+                            int *options, void **values) {
+  const char *text = (const char *)image;
+  int cubin = memcmp(text, "\177ELF", 4) == 0;
+  const char *kind = cubin ? "cubin" : "ptx";
+  const char *reject = getenv("FAKE_CUDA_REJECT");
+  int params = 0;
+  const char *p;
+  for (p = strstr(text + (cubin ? 4 : 0), ".param"); p; p = strstr(p + 1, ".param"))
+    ++params;
+  printf("fake: cuModuleLoadDataEx(%s, %d params) in %p\n", kind, params, current);
+  if (reject && strstr(reject, kind)) {
+    unsigned i;
+    for (i = 0; i < count; ++i)
+      if (options[i] == 5) /* CU_JIT_ERROR_LOG_BUFFER */
+        snprintf((char *)values[i], 64, "fake %s rejected by FAKE_CUDA_REJECT", kind);
+    return cubin ? 200 : 218; /* INVALID_IMAGE, INVALID_PTX */
+  }
+  FakeModule *m = (FakeModule *)malloc(sizeof *m);
+  m->text = strdup(text + (cubin ? 4 : 0));
+  m->params = params;
+  *module = m;
+  return 0;
+}
+
+CUresult cuModuleGetFunction(void **function, void *module, const char *name) {
+  FakeModule *m = (FakeModule *)module;
+  char pattern[256];
+  snprintf(pattern, sizeof pattern, ".entry %s(", name);
+  printf("fake: cuModuleGetFunction(%s)\n", name);
+  if (!strstr(m->text, pattern))
+    return 500; /* CUDA_ERROR_NOT_FOUND */
+  *function = m;
+  return 0;
+}
+
+CUresult cuModuleUnload(void *module) {
+  FakeModule *m = (FakeModule *)module;
+  printf("fake: cuModuleUnload in %p\n", current);
+  free(m->text);
+  free(m);
+  return 0;
+}
+
+CUresult cuFuncSetAttribute(void *function, int attribute, int value) {
+  (void)function;
+  printf("fake: cuFuncSetAttribute(%d, %d)\n", attribute, value);
+  return 0;
+}
+
+CUresult cuLaunchKernel(void *function, unsigned gx, unsigned gy, unsigned gz,
+                        unsigned bx, unsigned by, unsigned bz, unsigned shared,
+                        void *stream, void **params, void **extra) {
+  FakeModule *m = (FakeModule *)function;
+  int i;
+  printf("fake: cuLaunchKernel grid=(%u,%u,%u) block=(%u,%u,%u) shared=%u stream=%p "
+         "extra=%p in %p\n",
+         gx, gy, gz, bx, by, bz, shared, stream, (void *)extra, current);
+  for (i = 0; i < m->params; ++i) {
+    long long value;
+    memcpy(&value, params[i], sizeof value);
+    printf("fake: param[%d] = %lld (0x%llx)\n", i, value, (unsigned long long)value);
+  }
+  return (CUresult)knob("FAKE_CUDA_LAUNCH_RESULT", 0);
+}
+
+static const char *error_name(CUresult r) {
+  switch (r) {
+  case 1: return "CUDA_ERROR_INVALID_VALUE";
+  case 2: return "CUDA_ERROR_OUT_OF_MEMORY";
+  case 100: return "CUDA_ERROR_NO_DEVICE";
+  case 200: return "CUDA_ERROR_INVALID_IMAGE";
+  case 218: return "CUDA_ERROR_INVALID_PTX";
+  case 500: return "CUDA_ERROR_NOT_FOUND";
+  case 701: return "CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES";
+  }
+  return "CUDA_ERROR_UNKNOWN";
+}
+
+CUresult cuGetErrorName(CUresult r, const char **name) {
+  *name = error_name(r);
+  return 0;
+}
+
+CUresult cuGetErrorString(CUresult r, const char **text) {
+  (void)r;
+  *text = "fake driver error";
+  return 0;
+}
+
+CUresult cuPointerGetAttribute(void *data, int attribute, unsigned long long pointer) {
+  if (attribute != 9) /* DEVICE_ORDINAL */
+    return 1;
+  if ((long)pointer == knob("FAKE_CUDA_HOST_POINTER", -1))
+    return 1; /* CUDA_ERROR_INVALID_VALUE: not driver memory */
+  *(int *)data = (int)knob("FAKE_CUDA_POINTER_DEVICE", device_of(current));
+  return 0;
+}

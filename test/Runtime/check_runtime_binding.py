@@ -1,0 +1,83 @@
+"""Drives python/sattn/runtime.py without torch and without a GPU.
+
+Usage: check_runtime_binding.py MANIFEST validate|launch
+
+validate: the binding imports without torch, finds the library, reads the
+kernel's facts, and turns the runtime's validation failures into ValueError
+and TypeError carrying its message. launch: launches with raw descriptors
+and prints the outcome (run with the fake driver, or with none).
+"""
+import ctypes
+import json
+import sys
+
+import sattn.runtime as rt
+
+assert "torch" not in sys.modules, "importing sattn.runtime imported torch"
+
+manifest, mode = sys.argv[1], sys.argv[2]
+kernel = rt.load_kernel(manifest)
+print("kernel:", kernel)
+print("tables:", kernel.table_names, kernel.table_shape("blocks", 2, 130))
+
+B, H, KVH, LQ, LK, D = 2, 4, 2, 100, 130, 64
+q = rt.TensorDesc(0x10000, "bf16", (B, LQ, H, D))
+q = rt.TensorDesc(q.data_ptr, "bf16", (B, H, LQ, D), (LQ * H * D, D, H * D, 1))  # transposed view
+k = rt.TensorDesc(0x20000, "bf16", (B, KVH, LK, D))
+v = rt.TensorDesc(0x30000, "bf16", (B, KVH, LK, D), (0, LK * D, D, 1))
+o = rt.TensorDesc(0x40000, "bf16", (B, H, LQ, D))
+lse = rt.TensorDesc(0x50000, "f32", (B, H, LQ))
+plan = rt.Plan(rt.TensorDesc(0x60000, "i64", (12, 7)), rt.TensorDesc(0x70000, "i64", (1, 3)),
+               rt.TensorDesc(0x80000, "i64", (B, H)), num_query_tiles=2, block_m=64, block_n=64)
+tables = {"doc": rt.TensorDesc(0x90000, "i64", (B, LK)),
+          "blocks": rt.TensorDesc(0xa0000, "i64", (H, 3, 3))}
+
+
+def attempt(label, fn):
+    try:
+        fn()
+        print(label, "-> ok")
+    except Exception as e:  # noqa: BLE001 - printing is the point
+        print(label, "->", type(e).__name__, getattr(e, "status", "-"), e)
+    sys.stdout.flush()
+
+
+if mode == "validate":
+    attempt("valid", lambda: kernel.validate(q, k, v, o, lse, plan, tables))
+    bad_q = rt.TensorDesc(0x10000, "bf16", (B, H, LQ, 32))
+    attempt("head_dim", lambda: kernel.validate(bad_q, k, v, o, lse, plan, tables))
+    attempt("dtype", lambda: kernel.validate(rt.TensorDesc(0x10000, "f16", (B, H, LQ, D)),
+                                             k, v, o, lse, plan, tables))
+    attempt("no lse", lambda: kernel.validate(q, k, v, o, None, plan, tables))
+    attempt("misaligned", lambda: kernel.validate(rt.TensorDesc(0x10008, "bf16", (B, H, LQ, D)),
+                                                  k, v, o, lse, plan, tables))
+    attempt("table shape", lambda: kernel.validate(
+        q, k, v, o, lse, plan, dict(tables, doc=rt.TensorDesc(0x90000, "i64", (B, LK + 1)))))
+    attempt("table missing", lambda: kernel.validate(q, k, v, o, lse, plan, {"doc": tables["doc"]}))
+    attempt("table unknown", lambda: kernel.validate(q, k, v, o, lse, plan, dict(tables, x=1)))
+    attempt("plan tiles", lambda: kernel.validate(q, k, v, o, lse, rt.Plan(
+        plan.segments, plan.offsets, plan.class_index, 3, 64, 64, num_classes=1), tables))
+    attempt("plan length", lambda: kernel.validate(q, k, v, o, lse, rt.Plan(
+        plan.segments, plan.offsets, rt.TensorDesc(0x80000, "i64", (B, H - 1)), 2, 64, 64),
+        tables))
+    attempt("plan dtype", lambda: kernel.validate(q, k, v, o, lse, rt.Plan(
+        plan.segments, rt.TensorDesc(0x70000, "f32", (1, 3)), plan.class_index, 2, 64, 64),
+        tables))
+    attempt("rank 5", lambda: kernel.validate(rt.TensorDesc(0x10000, "bf16", (1, B, H, LQ, D)),
+                                              k, v, o, lse, plan, tables))
+    attempt("not a tensor", lambda: kernel.validate([1, 2], k, v, o, lse, plan, tables))
+    with open(manifest) as f:
+        doc = json.load(f)
+    doc["kv_heads"] = 3
+    attempt("manifest", lambda: rt.load_kernel_from_memory(json.dumps(doc), ".version 8.0\n"))
+    attempt("manifest json", lambda: rt.load_kernel_from_memory('{"format": }', ".version 8.0\n"))
+    attempt("missing file", lambda: rt.load_kernel(manifest + ".absent"))
+else:
+    libc = ctypes.CDLL(None)
+    attempt("launch", lambda: kernel.launch(q, k, v, o, lse, plan, tables, stream=0x1234))
+    libc.fflush(None)  # the fake driver prints through C's stdout
+    attempt("launch list", lambda: kernel.launch(q, k, v, o, lse, plan,
+                                                 [tables["doc"], tables["blocks"]]))
+    libc.fflush(None)
+kernel.close()
+print("closed:", kernel)
