@@ -1,0 +1,163 @@
+"""sattn vs FlexAttention vs SDPA (FlashAttention-2, cuDNN) on the ANCHORS rows.
+
+Runs on the GPU machine, in one process, on the same inputs. The sattn side
+(kernels, manifests, plans, tables) is prepared ahead on a machine with MLIR:
+    build/bin/sattn-gpu-cases .sattn-bench bench/anchors.sattn --bench
+Then, on the GPU machine (libsattn_runtime built from lib/Runtime):
+    SATTN_RUNTIME_LIB=... python3 bench/compare.py .sattn-bench --json out.json
+Prints a table (median of timed runs, CUDA events via triton.testing.do_bench)
+with useful TFLOP/s = 4 * head_dim * kept pairs / time, speedup over
+FlexAttention and time against dense cuDNN; the method follows
+../shared/bench/flex_baseline.py. Before timing, each sattn case at L <= 8192
+is checked against a dense fp32 reference.
+"""
+import argparse
+import json
+import os
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+import triton.testing as tt
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "python"))
+sys.path.insert(0, os.path.join(HERE, "..", "test", "Integration", "GPU"))
+from sattn import MaskProgram, runtime  # noqa: E402
+import run_gpu_tests as gt  # noqa: E402
+
+dev = "cuda"
+D = 128
+
+
+def bench(fn):
+    return tt.do_bench(fn, warmup=25, rep=200, return_mode="median")
+
+
+def kept_pairs(prog, L, heads, tables, per_head):
+    total = 0
+    kk = torch.arange(L, device=dev)
+    hs = torch.arange(heads, device=dev)[:, None, None] if per_head else torch.zeros(1, 1, 1, dtype=torch.long, device=dev)
+    rows = max(1, (1 << 28) // (L * hs.shape[0]))
+    for r0 in range(0, L, rows):
+        q = torch.arange(r0, min(L, r0 + rows), device=dev)
+        keep = prog.keep(torch.tensor(0, device=dev), hs, q[None, :, None], kk[None, None, :], L, tables)
+        total += int(torch.broadcast_to(keep, (hs.shape[0], q.shape[0], L)).sum())
+    return total if per_head else total * heads
+
+
+# FlexAttention mask_mods of the same patterns (../shared/bench/flex_baseline.py).
+def flex_mods():
+    def causal(b, h, q, k): return q >= k
+    def noop(b, h, q, k): return q >= 0
+    def a_shape(b, h, q, k): return (q >= k) & ((k < 128) | (q - k < 2048))
+    def sliding(b, h, q, k): return (q >= k) & (q - k < 1024)
+    def strided(b, h, q, k): return (q >= k) & (((k % 8) == (h % 8)) | (q - k < 512))
+    def power(b, h, q, k):
+        d = (q // 64) - (k // 64)
+        return (q >= k) & ((d <= 1) | ((d & (d - 1)) == 0))
+    return {"dense": (noop, False), "causal": (causal, False), "a_shape": (a_shape, False),
+            "sliding": (sliding, False), "strided": (strided, True), "power": (power, False)}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("cases_dir")
+    ap.add_argument("--json", default="")
+    ap.add_argument("--no-flex", action="store_true")
+    args = ap.parse_args()
+    torch.manual_seed(0)
+    # Every (pattern, length) pair is a new graph for torch.compile; with the
+    # default limit of 8 recompilations FlexAttention silently falls back to
+    # eager code (and create_block_mask to materialising L^2 masks).
+    import torch._dynamo
+    torch._dynamo.config.cache_size_limit = 256
+    torch._dynamo.config.recompile_limit = 256
+    cases = json.load(open(os.path.join(args.cases_dir, "cases.json")))
+    mods = flex_mods()
+    flex_c = None
+    if not args.no_flex:
+        from torch.nn.attention.flex_attention import flex_attention, create_block_mask
+        flex_c = torch.compile(flex_attention, dynamic=False)
+    rows = []
+    gen = torch.Generator(device=dev)
+    gen.manual_seed(1)
+    for case in cases:
+        manifest_path = os.path.join(args.cases_dir, case["manifest"])
+        manifest = json.load(open(manifest_path))
+        name, L, H = manifest["name"], case["lk"], manifest["heads"]
+        prog = MaskProgram(manifest["mask_program"])
+        kernel = runtime.load_kernel(manifest_path)
+        q, k, v, o, lse = gt.make_inputs(case, manifest, torch.bfloat16, dev, gen)
+        tables, table_list = {}, []
+        for t in case["tables"]:
+            n = 1
+            for e in t["shape"]:
+                n *= e
+            tt_ = gt.read_i64(os.path.join(args.cases_dir, t["file"]), n).reshape(t["shape"]).to(dev)
+            tables[t["name"]] = tt_
+            table_list.append(tt_)
+        p = case["plan"]
+        plan = runtime.Plan(
+            segments=gt.read_i64(os.path.join(args.cases_dir, p["segments"]), p["num_segments"] * 7).to(dev),
+            offsets=gt.read_i64(os.path.join(args.cases_dir, p["offsets"]), p["num_classes"] * (p["num_query_tiles"] + 1)).to(dev),
+            class_index=gt.read_i64(os.path.join(args.cases_dir, p["class_index"]), H).to(dev),
+            num_segments=p["num_segments"], num_classes=p["num_classes"],
+            num_query_tiles=p["num_query_tiles"], block_m=manifest["block_m"], block_n=manifest["block_n"])
+        run = lambda: kernel.launch(q, k, v, o, lse=lse, plan=plan, tables=table_list)
+        run()
+        torch.cuda.synchronize()
+        err = None
+        if L <= 8192:
+            ref, _ = gt.reference(prog, manifest, case, q, k, v, tables, dev)
+            err = float((o.float() - ref).norm() / ref.norm())
+        ms = bench(run)
+        per_head = name in ("strided", "block_table")
+        nnz = kept_pairs(prog, L, H, tables, per_head)
+        tflops = 4.0 * D * nnz / (ms * 1e-3) / 1e12
+        row = dict(pattern=name, L=L, density=round(nnz / (L * L * H), 4), sattn_ms=round(ms, 3),
+                   sattn_tflops=round(tflops, 1), rel_err=err, flex_ms=None, flex_tflops=None,
+                   flex_compile_s=None, cudnn_ms=None, fa2_ms=None)
+        if flex_c is not None and name in mods and not (L > 32768 and name not in ("causal", "a_shape")):
+            mod, ph = mods[name]
+            try:
+                qf, kf, vf = (x.contiguous() for x in (q, k, v))
+                bm = create_block_mask(mod, B=None, H=(H if ph else None), Q_LEN=L, KV_LEN=L, device=dev, _compile=True)
+                t0 = time.time()
+                flex_c(qf, kf, vf, block_mask=bm)
+                torch.cuda.synchronize()
+                row["flex_compile_s"] = round(time.time() - t0, 1)
+                fms = bench(lambda: flex_c(qf, kf, vf, block_mask=bm))
+                row["flex_ms"] = round(fms, 3)
+                row["flex_tflops"] = round(4.0 * D * nnz / (fms * 1e-3) / 1e12, 1)
+                del bm
+            except Exception as e:
+                print("flex failed for", name, L, type(e).__name__, str(e)[:200], flush=True)
+        if name in ("dense", "causal"):
+            from torch.nn.attention import sdpa_kernel, SDPBackend
+            qf, kf, vf = (x.contiguous() for x in (q, k, v))
+            for be, key in ((SDPBackend.CUDNN_ATTENTION, "cudnn_ms"), (SDPBackend.FLASH_ATTENTION, "fa2_ms")):
+                try:
+                    with sdpa_kernel([be]):
+                        f = lambda: F.scaled_dot_product_attention(qf, kf, vf, is_causal=(name == "causal"))
+                        f()
+                        row[key] = round(bench(f), 3)
+                except Exception as e:
+                    print("sdpa", key, "failed:", str(e)[:120], flush=True)
+        rows.append(row)
+        print(row, flush=True)
+        torch.cuda.empty_cache()
+    if args.json:
+        json.dump(rows, open(args.json, "w"), indent=1)
+    print("\npattern | L | density | sattn ms | sattn TF/s | Flex ms | Flex TF/s | speedup vs Flex | cuDNN ms | FA2 ms | rel err")
+    for r in rows:
+        sp = (r["flex_ms"] / r["sattn_ms"]) if r["flex_ms"] else None
+        print(" | ".join(str(x) for x in (r["pattern"], r["L"], r["density"], r["sattn_ms"], r["sattn_tflops"],
+                                           r["flex_ms"], r["flex_tflops"], ("%.2fx" % sp) if sp else None,
+                                           r["cudnn_ms"], r["fa2_ms"],
+                                           ("%.1e" % r["rel_err"]) if r["rel_err"] is not None else "-")))
+
+
+if __name__ == "__main__":
+    main()

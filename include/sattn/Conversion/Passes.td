@@ -1,0 +1,101 @@
+//===- Passes.td - sattn conversion passes -----------------*- tablegen -*-===//
+//
+// Conversions out of the sattn dialect. Each backend (CPU reference, GPU)
+// turns every `sattn.kernel` into functions of upstream dialects that run
+// the tiled, planned attention algorithm.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef SATTN_CONVERSION_PASSES_TD
+#define SATTN_CONVERSION_PASSES_TD
+
+include "mlir/Pass/PassBase.td"
+
+def ConvertSparseAttnToCPU : Pass<"convert-sattn-to-cpu", "::mlir::ModuleOp"> {
+  let summary = "Lower planned sparse attention kernels to scf/memref/arith/math";
+  let description = [{
+    For every `sattn.kernel @NAME` adds `func.func @NAME_cpu` (with
+    `llvm.emit_c_interface`) that runs FlashAttention-2 online-softmax
+    attention over a tile plan, one query tile of `block-m` rows at a time
+    and one KV tile of `block-n` keys at a time, exactly like the GPU
+    kernels: per query tile it walks the plan's segments (KV tile ranges and
+    strided gathers), applies the element mask only on PARTIAL segments and
+    keeps running row maxima and sums in fp32 with `exp2` on pre-scaled
+    logits. Arguments, in order:
+
+      Q (B, H, Lq, D), K and V (B, KV_H, Lk, D), O (B, H, Lq, D), each
+        memref<?x?x?x?xf32, strided<[?,?,?,1], offset: ?>>;
+      LSE (B, H, Lq): memref<?x?x?xf32, strided<[?,?,1], offset: ?>>;
+      segments memref<?x7xi64>, offsets memref<?xi64>,
+      classIndex memref<?xi64> (the buffers of `plan::FlatPlan`), and
+      one memref<?xi64> per `mask.table` in declaration order, row-major.
+
+    This is the reference path that CI executes: inputs and all arithmetic
+    are fp32 whatever the kernel's `dtype`. The block sizes must be those
+    the plan was built with. Named patterns are first rewritten into
+    predicates (`sattn-expand-masks`, on a private copy of the kernel, so
+    the kernel itself is left untouched). Dynamic patterns are rejected.
+  }];
+  let options = [
+    Option<"blockM", "block-m", "int64_t", /*default=*/"64",
+           "Query rows per tile (the plan's BM)">,
+    Option<"blockN", "block-n", "int64_t", /*default=*/"64",
+           "Keys per KV tile (the plan's BN)">,
+    Option<"eraseKernels", "erase-kernels", "bool", /*default=*/"false",
+           "Erase the sattn.kernel ops once lowered (for pipelines that "
+           "must end in the LLVM dialect)">,
+  ];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect",
+    "::mlir::func::FuncDialect",
+    "::mlir::math::MathDialect",
+    "::mlir::memref::MemRefDialect",
+    "::mlir::scf::SCFDialect",
+    "::sattn::mask::MaskDialect",
+  ];
+}
+
+def ConvertSparseAttnToGPU : Pass<"convert-sattn-to-gpu", "::mlir::ModuleOp"> {
+  let summary = "Lower planned sparse attention kernels to gpu/nvgpu/nvvm";
+  let description = [{
+    For every `sattn.kernel @NAME` adds `gpu.module @sattn_NAME` holding the
+    kernel `gpu.func @sattn_NAME` of docs/KERNEL_ABI.md: FlashAttention-2
+    over the tile plan with tensor cores (ldmatrix + mma.sync m16n8k16,
+    fp32 accumulators) and cp.async multi-stage loads of K/V tiles. One CTA
+    per (query tile, head, batch), 16 query rows per warp. The kernel walks
+    the plan's segments for its query tile: range segments load whole KV
+    tiles, gather segments load the gathered key rows as dense tiles; FULL
+    segments run without mask code, PARTIAL ones apply the element mask.
+
+    Pointers are 0-d memrefs, meant for `convert-gpu-to-nvvm` with
+    `use-bare-ptr-memref-call-conv=1`. Tile sizes are chosen per head_dim
+    (0 = choose) and recorded with the launch parameters as `sattn.*`
+    attributes on the gpu.func (sattn/Target/LaunchInfo.h). Named patterns
+    are expanded into predicates on a private copy of each kernel, which is
+    left in place.
+  }];
+  let options = [
+    Option<"blockM", "block-m", "int64_t", /*default=*/"0",
+           "Query rows per tile, 16 per warp (0: chosen per head_dim)">,
+    Option<"blockN", "block-n", "int64_t", /*default=*/"0",
+           "Keys per KV tile, a multiple of 16 (0: chosen per head_dim)">,
+    Option<"warps", "warps", "int64_t", /*default=*/"0",
+           "Warps per block (0: block-m / 16, or chosen)">,
+    Option<"stages", "stages", "int64_t", /*default=*/"0",
+           "KV tiles in flight (0: chosen)">,
+  ];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect",
+    "::mlir::gpu::GPUDialect",
+    "::mlir::LLVM::LLVMDialect",
+    "::mlir::math::MathDialect",
+    "::mlir::memref::MemRefDialect",
+    "::mlir::NVVM::NVVMDialect",
+    "::mlir::nvgpu::NVGPUDialect",
+    "::mlir::scf::SCFDialect",
+    "::mlir::vector::VectorDialect",
+    "::sattn::mask::MaskDialect",
+  ];
+}
+
+#endif // SATTN_CONVERSION_PASSES_TD

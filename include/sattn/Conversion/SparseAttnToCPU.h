@@ -1,0 +1,68 @@
+//===- SparseAttnToCPU.h - the CPU reference lowering ---------*- C++ -*-===//
+//
+// The calling convention of the functions `convert-sattn-to-cpu` generates
+// (shared with the JIT wrapper, sattn/ExecutionEngine/CpuAttention.h, so
+// the two cannot drift apart) and the builder of one such function.
+//
+// `@NAME_cpu(Q, K, V, O, LSE, segments, offsets, classIndex, tables...)`
+// computes planned, masked attention in fp32: FlashAttention-2 over query
+// tiles of BM rows and KV tiles of BN keys as the tile plan dictates.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef SATTN_CONVERSION_SPARSEATTNTOCPU_H
+#define SATTN_CONVERSION_SPARSEATTNTOCPU_H
+
+#include "Mask/IR/MaskOps.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/Support/LLVM.h"
+
+#include <string>
+
+namespace sattn {
+class KernelOp;
+
+namespace cpu {
+
+/// Argument positions of a generated `@NAME_cpu`; table buffers follow.
+enum ArgIndex : unsigned {
+  kArgQ = 0,
+  kArgK,
+  kArgV,
+  kArgO,
+  kArgLse,
+  kArgSegments,
+  kArgOffsets,
+  kArgClassIndex,
+  kNumFixedArgs,
+};
+
+/// "NAME_cpu" for kernel @NAME.
+std::string entryName(llvm::StringRef kernelName);
+
+/// The runtime tables of `kernel` in declaration order: the order of the
+/// table arguments.
+llvm::SmallVector<mask::TableOp> kernelTables(KernelOp kernel);
+
+/// The type of `@NAME_cpu` for a kernel with `numTables` tables.
+mlir::FunctionType entryType(mlir::MLIRContext *context, unsigned numTables);
+
+struct CpuLoweringOptions {
+  int64_t blockM = 64;
+  int64_t blockN = 64;
+};
+
+/// Builds `@NAME_cpu` for `kernel` at the builder's insertion point (in a
+/// module). The kernel's mask must already be in the form the element-mask
+/// emitter handles (named patterns expanded); errors are reported on the
+/// offending op.
+mlir::FailureOr<mlir::func::FuncOp>
+buildCpuEntry(mlir::OpBuilder &builder, KernelOp kernel,
+              const CpuLoweringOptions &options);
+
+} // namespace cpu
+} // namespace sattn
+
+#endif // SATTN_CONVERSION_SPARSEATTNTOCPU_H

@@ -1,0 +1,106 @@
+//===- CpuAttention.h - JIT-compiled CPU reference attention --*- C++ -*-===//
+//
+// Compiles the sattn kernels of a module once through `sattn-cpu-pipeline`
+// with the MLIR ExecutionEngine and runs `@NAME_cpu` on caller memory, a
+// tile plan and the mask's runtime tables. This is how tests (and anyone
+// without a GPU) execute planned sparse attention. Inputs are fp32 whatever
+// the kernel's dtype: this is the reference path.
+//
+// Every argument is checked before the generated code runs (shapes against
+// the kernel's configuration, strides, plan consistency, table shapes);
+// problems come back as a message, never as an abort or an out-of-bounds
+// access.
+//
+// Destroy CpuAttention objects before the process exits (not from static
+// destructors): tearing a JIT down runs LLVM code, which cannot race with
+// LLVM's own static destructors. Doing so hung or printed bogus codegen
+// errors about one exit in four.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef SATTN_EXECUTIONENGINE_CPUATTENTION_H
+#define SATTN_EXECUTIONENGINE_CPUATTENTION_H
+
+#include "sattn/Analysis/MaskEvaluator.h"
+#include "sattn/Plan/TilePlan.h"
+
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/Support/LLVM.h"
+#include "llvm/ADT/SmallVector.h"
+
+#include <memory>
+#include <string>
+
+namespace sattn {
+
+/// An fp32 tensor in caller memory. Sizes and strides count elements; the
+/// innermost stride must be 1, the others may pad (non-contiguous views).
+struct CpuTensor {
+  float *data = nullptr;
+  llvm::SmallVector<int64_t, 4> sizes, strides;
+
+  /// A densely packed row-major tensor.
+  static CpuTensor contiguous(float *data, llvm::ArrayRef<int64_t> sizes);
+};
+
+/// Operands of one attention call.
+struct CpuAttentionArgs {
+  CpuTensor q;   // (B, H, Lq, D)
+  CpuTensor k;   // (B, KV_H, Lk, D)
+  CpuTensor v;   // (B, KV_H, Lk, D)
+  CpuTensor o;   // (B, H, Lq, D), written
+  CpuTensor lse; // (B, H, Lq), written; leave `data` null when not wanted
+};
+
+struct CpuAttentionOptions {
+  /// Tile sizes; plans passed to `run` must be built with the same.
+  int64_t blockM = 64;
+  int64_t blockN = 64;
+  /// LLVM optimisation level of the generated code (0 to 3).
+  unsigned optLevel = 2;
+};
+
+class CpuAttention {
+public:
+  /// Lowers and JIT-compiles every sattn.kernel of `module` (which is not
+  /// modified), each into its own JIT'd code. Fails with a message in
+  /// `error` (diagnostics included).
+  static mlir::FailureOr<CpuAttention>
+  compile(mlir::ModuleOp module, const CpuAttentionOptions &options,
+          std::string &error);
+
+  /// Runs kernel `name` on `args` with a flat plan built for this call's
+  /// shapes and the mask's runtime tables (`inputs` also carries batch, Lq
+  /// and Lk, which must match the tensors). Calls may run concurrently:
+  /// each allocates its own scratch.
+  mlir::LogicalResult run(llvm::StringRef name, const CpuAttentionArgs &args,
+                          const plan::FlatPlan &plan, const MaskInputs &inputs,
+                          std::string &error) const;
+  /// The same with a plan object, whose tile sizes and lengths are checked
+  /// too.
+  mlir::LogicalResult run(llvm::StringRef name, const CpuAttentionArgs &args,
+                          const plan::TilePlan &plan, const MaskInputs &inputs,
+                          std::string &error) const;
+
+  /// Wall-clock seconds spent lowering and JIT-compiling the module, and
+  /// one kernel of it (0 for unknown names).
+  double compileSeconds() const;
+  double compileSeconds(llvm::StringRef kernel) const;
+  const CpuAttentionOptions &options() const;
+  /// Names of the kernels compiled.
+  llvm::SmallVector<std::string> kernelNames() const;
+
+  CpuAttention(CpuAttention &&);
+  CpuAttention &operator=(CpuAttention &&);
+  ~CpuAttention();
+
+  struct Impl;
+
+private:
+  explicit CpuAttention(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl;
+};
+
+} // namespace sattn
+
+#endif // SATTN_EXECUTIONENGINE_CPUATTENTION_H

@@ -1,0 +1,78 @@
+//===- LaunchInfo.h - how to launch a generated GPU kernel ----*- C++ -*-===//
+//
+// Everything a caller needs to launch a kernel of `convert-sattn-to-gpu`
+// besides its PTX: the parameter list of docs/KERNEL_ABI.md, the block size,
+// the dynamic shared memory and the tile configuration the plan must be
+// built with. The lowering records it as attributes on the `gpu.func`
+// (names below) at the moment it chooses the configuration, and the PTX
+// library reads it back from there, so the two cannot disagree.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef SATTN_TARGET_LAUNCHINFO_H
+#define SATTN_TARGET_LAUNCHINFO_H
+
+#include "mlir/Support/LLVM.h"
+#include "llvm/ADT/StringRef.h"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace mlir {
+class Operation;
+} // namespace mlir
+
+namespace sattn::target {
+
+/// Attributes of a generated `gpu.func` (integers are i64).
+constexpr llvm::StringLiteral kKernelNameAttr = "sattn.kernel"; // string
+constexpr llvm::StringLiteral kBlockMAttr = "sattn.block_m";
+constexpr llvm::StringLiteral kBlockNAttr = "sattn.block_n";
+constexpr llvm::StringLiteral kWarpsAttr = "sattn.warps";
+constexpr llvm::StringLiteral kStagesAttr = "sattn.stages";
+constexpr llvm::StringLiteral kSharedMemoryAttr = "sattn.dynamic_shared_memory";
+/// Parameter names, one string per kernel argument (KERNEL_ABI.md).
+constexpr llvm::StringLiteral kParamNamesAttr = "sattn.params";
+
+/// Entry-point name of the kernel for `sattn.kernel @name` (also the name
+/// of the gpu.module, and later the gpu.binary, that holds it).
+inline std::string gpuEntryName(llvm::StringRef kernelName) {
+  return "sattn_" + kernelName.str();
+}
+
+struct KernelParam {
+  enum class Kind { Pointer, Int64 };
+  std::string name;
+  Kind kind = Kind::Int64;
+  /// Pointers: the element type pointed to ("bf16", "f16", "f32", "i64").
+  std::string elementType;
+};
+
+struct LaunchInfo {
+  std::string kernelName; // the sattn.kernel symbol
+  std::string entryName;  // the PTX .entry
+  int64_t blockM = 0, blockN = 0, warps = 0, stages = 0;
+  /// Threads per block (x only): 32 * warps.
+  int64_t threadsPerBlock = 0;
+  /// Dynamic shared memory per block, bytes. Above 48 KiB the caller must
+  /// raise CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES first.
+  int64_t dynamicSharedMemoryBytes = 0;
+  std::vector<KernelParam> params;
+
+  /// The grid is (numQueryTiles, heads, batch) with
+  /// numQueryTiles = ceil(lq / blockM), as KERNEL_ABI.md says.
+  int64_t numQueryTiles(int64_t lq) const {
+    return (lq + blockM - 1) / blockM;
+  }
+  static constexpr const char *kGridFormula =
+      "(ceil(lq / block_m), heads, batch)";
+};
+
+/// Reads the launch information recorded on a generated `gpu.func`.
+/// Reports (and fails on) missing attributes.
+mlir::FailureOr<LaunchInfo> readLaunchInfo(mlir::Operation *gpuFunc);
+
+} // namespace sattn::target
+
+#endif // SATTN_TARGET_LAUNCHINFO_H

@@ -1,0 +1,74 @@
+//===- Manifest.cpp - kernel manifests for libsattn_runtime ---------------===//
+//
+// One JSON document per kernel, in the exact format libsattn_runtime parses
+// (docs/MANIFEST.md). The mask program lets tools and tests rebuild the
+// reference mask without MLIR.
+//
+//===----------------------------------------------------------------------===//
+
+#include "sattn/Artifacts/Manifest.h"
+
+#include "sattn/Analysis/MaskEvaluator.h"
+
+#include "Mask/IR/MaskOps.h"
+#include "SparseAttn/IR/SparseAttnDialect.h"
+
+#include "llvm/Support/JSON.h"
+#include "llvm/Support/raw_ostream.h"
+
+using namespace mlir;
+
+FailureOr<std::string> sattn::writeManifest(KernelOp kernel,
+                                            const target::LaunchInfo &launch,
+                                            llvm::StringRef chip) {
+  auto evaluator = MaskEvaluator::build(kernel);
+  if (failed(evaluator))
+    return failure();
+  auto program = llvm::json::parse(evaluator->toJSON());
+  if (!program) {
+    llvm::consumeError(program.takeError());
+    return kernel.emitError("internal error: mask program is not JSON");
+  }
+  llvm::json::Array tables;
+  kernel.walk([&](mask::TableOp table) {
+    llvm::json::Array dims;
+    for (Attribute d : table.getDims())
+      dims.push_back(cast<StringAttr>(d).getValue().str());
+    Type elem = table.getElementType();
+    tables.push_back(llvm::json::Object{
+        {"name", table.getSymName().str()},
+        {"element", elem.isInteger(1) ? "i1" : elem.isInteger(32) ? "i32" : "i64"},
+        {"dims", std::move(dims)}});
+  });
+  // sm_90a and sm_90 both need compute capability 9.0; sm_80 needs 8.0.
+  int64_t capability = 0;
+  llvm::StringRef digits = chip;
+  digits.consume_front("sm_");
+  digits = digits.take_while([](char c) { return c >= '0' && c <= '9'; });
+  if (digits.getAsInteger(10, capability))
+    return kernel.emitError() << "unknown target chip '" << chip << "'";
+  llvm::json::Object manifest{
+      {"format", "sattn.kernel-manifest/1"},
+      {"name", kernel.getSymName().str()},
+      {"entry", launch.entryName},
+      {"dtype", kernel.getDtype().isBF16() ? "bf16" : "f16"},
+      {"head_dim", (int64_t)kernel.getHeadDim()},
+      {"heads", (int64_t)kernel.getHeads()},
+      {"kv_heads", (int64_t)kernel.getKvHeads()},
+      {"scale", kernel.getScale().convertToDouble()},
+      {"return_lse", kernel.getReturnLse()},
+      {"target", chip.str()},
+      {"min_compute_capability", capability},
+      {"block_m", launch.blockM},
+      {"block_n", launch.blockN},
+      {"warps", launch.warps},
+      {"stages", launch.stages},
+      {"threads", launch.threadsPerBlock},
+      {"shared_bytes", launch.dynamicSharedMemoryBytes},
+      {"tables", std::move(tables)},
+      {"mask_program", std::move(*program)}};
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  os << llvm::formatv("{0:2}", llvm::json::Value(std::move(manifest)));
+  return text;
+}

@@ -1,0 +1,393 @@
+//===- CpuAttentionBuilder.cpp - one planned attention kernel on the CPU --===//
+//
+// Builds `@NAME_cpu`: FlashAttention-2 over the tile plan, structured like
+// the GPU kernels so that CI checks the same algorithm numerically:
+//
+//   for b, h:                                  kv head = h / (H / KV_H)
+//     for query tile m (BM rows):              class = classIndex[b*H + h]
+//       init running max / sum / accumulator
+//       for segment s of (class, m):
+//         if FULL:    for KV tile: keys, scores,       softmax update, P.V
+//         else:       for KV tile: keys, scores, mask, softmax update, P.V
+//       epilogue (O = acc / sum, LSE; empty rows O = 0, LSE = -inf)
+//
+// The pieces (plan walking, element masks, softmax steps) come from the
+// shared builders in sattn/Conversion; this file only decides where values
+// live on the CPU: small heap buffers for one tile's scores, keys and row
+// state, reused by every tile.
+//
+//===----------------------------------------------------------------------===//
+
+#include "sattn/Conversion/SparseAttnToCPU.h"
+
+#include "sattn/Conversion/MaskToArith.h"
+#include "sattn/Conversion/OnlineSoftmax.h"
+#include "sattn/Conversion/TileIteration.h"
+
+#include "Mask/IR/MaskOps.h"
+#include "SparseAttn/IR/SparseAttnDialect.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/IR/BuiltinTypes.h"
+
+using namespace mlir;
+using namespace sattn;
+using namespace sattn::cpu;
+
+std::string cpu::entryName(StringRef kernelName) {
+  return (kernelName + "_cpu").str();
+}
+
+SmallVector<mask::TableOp> cpu::kernelTables(KernelOp kernel) {
+  return llvm::to_vector(kernel.getBody().front().getOps<mask::TableOp>());
+}
+
+FunctionType cpu::entryType(MLIRContext *ctx, unsigned numTables) {
+  constexpr int64_t dyn = ShapedType::kDynamic;
+  Type f32 = Float32Type::get(ctx), i64 = IntegerType::get(ctx, 64);
+  auto tensor4 = MemRefType::get(
+      {dyn, dyn, dyn, dyn}, f32,
+      StridedLayoutAttr::get(ctx, dyn, {dyn, dyn, dyn, 1}));
+  auto tensor3 = MemRefType::get(
+      {dyn, dyn, dyn}, f32, StridedLayoutAttr::get(ctx, dyn, {dyn, dyn, 1}));
+  auto segments = MemRefType::get({dyn, 7}, i64);
+  auto vector = MemRefType::get({dyn}, i64);
+  SmallVector<Type> inputs{tensor4, tensor4, tensor4,  tensor4,
+                           tensor3, segments, vector, vector};
+  inputs.append(numTables, vector);
+  return FunctionType::get(ctx, inputs, {});
+}
+
+namespace {
+
+Value cst(OpBuilder &b, Location loc, int64_t v) {
+  return arith::ConstantIndexOp::create(b, loc, v);
+}
+
+/// scf.for over [0, n) without loop-carried values.
+void forEach(OpBuilder &b, Location loc, Value n,
+             function_ref<void(OpBuilder &, Location, Value)> body) {
+  scf::ForOp::create(b, loc, cst(b, loc, 0), n, cst(b, loc, 1), ValueRange{},
+                     [&](OpBuilder &nb, Location nl, Value iv, ValueRange) {
+                       body(nb, nl, iv);
+                       scf::YieldOp::create(nb, nl);
+                     });
+}
+
+/// scf.for over [0, n) carrying one value; `body` returns its next value.
+Value reduce(OpBuilder &b, Location loc, Value n, Value init,
+             function_ref<Value(OpBuilder &, Location, Value, Value)> body) {
+  auto loop = scf::ForOp::create(
+      b, loc, cst(b, loc, 0), n, cst(b, loc, 1), ValueRange{init},
+      [&](OpBuilder &nb, Location nl, Value iv, ValueRange carried) {
+        scf::YieldOp::create(nb, nl, body(nb, nl, iv, carried.front()));
+      });
+  return loop.getResult(0);
+}
+
+/// The (batch, head, query tile) a tile body works on.
+struct TileContext {
+  Value b, h, kvh, row0, rows;
+};
+
+class CpuAttentionBuilder {
+public:
+  CpuAttentionBuilder(KernelOp kernel, const CpuLoweringOptions &options)
+      : kernel(kernel), blockM(options.blockM), blockN(options.blockN) {}
+
+  FailureOr<func::FuncOp> build(OpBuilder &builder);
+
+private:
+  void emitPrologue(OpBuilder &b, Location loc, Block &entry);
+  void emitQueryTile(OpBuilder &b, Location loc, const TileContext &tile,
+                     Value cls, Value m);
+  void emitKvTiles(OpBuilder &b, Location loc, const TileContext &tile,
+                   const SegmentRecord &seg, const SegmentTiles &tiles,
+                   bool partial);
+  void emitScores(OpBuilder &b, Location loc, const TileContext &tile,
+                  Value numKeys, bool partial);
+  void emitSoftmaxUpdate(OpBuilder &b, Location loc, const TileContext &tile,
+                         Value numKeys);
+  void emitEpilogue(OpBuilder &b, Location loc, const TileContext &tile);
+
+  KernelOp kernel;
+  int64_t blockM, blockN;
+  /// Set when emitting a mask fails inside a loop-body callback.
+  bool failedMask = false;
+
+  // Arguments.
+  Value q, k, v, o, lse, segments, offsets, classIndex;
+  // Runtime sizes (index).
+  Value batch, heads, lq, lk, headDim, kvHeads, group, numQueryTiles,
+      queryShift;
+  // Per-tile scratch: base-2 logits then probabilities (BM x BN), the key
+  // positions of the KV tile (BN), running max and sum (BM), acc (BM x D).
+  Value scores, keys, rowMax, rowSum, acc;
+  Value log2Scale;
+  llvm::StringMap<TableBinding> tables;
+};
+
+void CpuAttentionBuilder::emitPrologue(OpBuilder &b, Location loc,
+                                       Block &entry) {
+  q = entry.getArgument(kArgQ);
+  k = entry.getArgument(kArgK);
+  v = entry.getArgument(kArgV);
+  o = entry.getArgument(kArgO);
+  lse = entry.getArgument(kArgLse);
+  segments = entry.getArgument(kArgSegments);
+  offsets = entry.getArgument(kArgOffsets);
+  classIndex = entry.getArgument(kArgClassIndex);
+
+  batch = memref::DimOp::create(b, loc, q, 0);
+  heads = memref::DimOp::create(b, loc, q, 1);
+  lq = memref::DimOp::create(b, loc, q, 2);
+  headDim = memref::DimOp::create(b, loc, q, 3);
+  kvHeads = memref::DimOp::create(b, loc, k, 1);
+  lk = memref::DimOp::create(b, loc, k, 2);
+  group = arith::DivSIOp::create(b, loc, heads, kvHeads);
+  numQueryTiles = arith::DivSIOp::create(
+      b, loc, arith::AddIOp::create(b, loc, lq, cst(b, loc, blockM - 1)),
+      cst(b, loc, blockM));
+  // Row i of the query block has absolute position i + (Lk - Lq).
+  queryShift = arith::SubIOp::create(b, loc, lk, lq);
+
+  Type f32 = b.getF32Type();
+  scores = memref::AllocOp::create(b, loc, MemRefType::get({blockM, blockN}, f32));
+  keys = memref::AllocOp::create(
+      b, loc, MemRefType::get({blockN}, b.getIndexType()));
+  rowMax = memref::AllocOp::create(b, loc, MemRefType::get({blockM}, f32));
+  rowSum = memref::AllocOp::create(b, loc, MemRefType::get({blockM}, f32));
+  acc = memref::AllocOp::create(
+      b, loc, MemRefType::get({blockM, ShapedType::kDynamic}, f32),
+      ValueRange{headDim});
+  log2Scale = emitLog2Scale(b, loc, kernel.getScale().convertToDouble());
+
+  for (auto [i, table] : llvm::enumerate(kernelTables(kernel))) {
+    TableBinding binding;
+    binding.buffer = entry.getArgument(kNumFixedArgs + i);
+    binding.extents = emitTableExtents(b, loc, table, batch, heads, lk);
+    tables[table.getSymName()] = binding;
+  }
+}
+
+void CpuAttentionBuilder::emitScores(OpBuilder &b, Location loc,
+                                     const TileContext &tile, Value numKeys,
+                                     bool partial) {
+  forEach(b, loc, tile.rows, [&](OpBuilder &b, Location loc, Value i) {
+    Value row = arith::AddIOp::create(b, loc, tile.row0, i);
+    Value qPos = arith::AddIOp::create(b, loc, row, queryShift);
+    forEach(b, loc, numKeys, [&](OpBuilder &b, Location loc, Value j) {
+      Value key = memref::LoadOp::create(b, loc, keys, j);
+      Value zero = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0));
+      Value dot = reduce(
+          b, loc, headDim, zero,
+          [&](OpBuilder &b, Location loc, Value d, Value sum) -> Value {
+            Value x = memref::LoadOp::create(b, loc, q,
+                                             ValueRange{tile.b, tile.h, row, d});
+            Value y = memref::LoadOp::create(
+                b, loc, k, ValueRange{tile.b, tile.kvh, key, d});
+            return arith::AddFOp::create(
+                b, loc, sum, arith::MulFOp::create(b, loc, x, y));
+          });
+      Value logit = arith::MulFOp::create(b, loc, dot, log2Scale);
+      if (partial) {
+        ElementMaskEnv env{tile.b, tile.h, qPos, key, lk, tables};
+        FailureOr<Value> keep =
+            emitElementMask(b, loc, kernel.getMask(), env);
+        if (failed(keep)) {
+          failedMask = true;
+        } else {
+          // Keys past Lk never appear on the CPU (tiles are clipped), but
+          // the GPU's fixed-size tiles rely on this guard; keep them equal.
+          Value inRange = arith::CmpIOp::create(
+              b, loc, arith::CmpIPredicate::slt, key, lk);
+          Value kept = arith::AndIOp::create(b, loc, *keep, inRange);
+          logit = arith::SelectOp::create(b, loc, kept, logit,
+                                          emitNegInf(b, loc));
+        }
+      }
+      memref::StoreOp::create(b, loc, logit, scores, ValueRange{i, j});
+    });
+  });
+}
+
+void CpuAttentionBuilder::emitSoftmaxUpdate(OpBuilder &b, Location loc,
+                                            const TileContext &tile,
+                                            Value numKeys) {
+  forEach(b, loc, tile.rows, [&](OpBuilder &b, Location loc, Value i) {
+    Value tileMax = reduce(
+        b, loc, numKeys, emitNegInf(b, loc),
+        [&](OpBuilder &b, Location loc, Value j, Value m) -> Value {
+          Value s = memref::LoadOp::create(b, loc, scores, ValueRange{i, j});
+          return arith::MaximumFOp::create(b, loc, m, s);
+        });
+    Value oldMax = memref::LoadOp::create(b, loc, rowMax, i);
+    RowRescale r = emitRowRescale(b, loc, oldMax, tileMax);
+    Value zero = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0));
+    Value tileSum = reduce(
+        b, loc, numKeys, zero,
+        [&](OpBuilder &b, Location loc, Value j, Value sum) -> Value {
+          Value s = memref::LoadOp::create(b, loc, scores, ValueRange{i, j});
+          Value p = emitProbability(b, loc, s, r.safeMax);
+          memref::StoreOp::create(b, loc, p, scores, ValueRange{i, j});
+          return arith::AddFOp::create(b, loc, sum, p);
+        });
+    Value oldSum = memref::LoadOp::create(b, loc, rowSum, i);
+    Value newSum = arith::AddFOp::create(
+        b, loc, arith::MulFOp::create(b, loc, oldSum, r.alpha), tileSum);
+    memref::StoreOp::create(b, loc, newSum, rowSum, i);
+    memref::StoreOp::create(b, loc, r.newMax, rowMax, i);
+    forEach(b, loc, headDim, [&](OpBuilder &b, Location loc, Value d) {
+      Value a = memref::LoadOp::create(b, loc, acc, ValueRange{i, d});
+      memref::StoreOp::create(b, loc, arith::MulFOp::create(b, loc, a, r.alpha),
+                              acc, ValueRange{i, d});
+    });
+    // acc[i, :] += P[i, j] * V[key_j, :]
+    forEach(b, loc, numKeys, [&](OpBuilder &b, Location loc, Value j) {
+      Value p = memref::LoadOp::create(b, loc, scores, ValueRange{i, j});
+      Value key = memref::LoadOp::create(b, loc, keys, j);
+      forEach(b, loc, headDim, [&](OpBuilder &b, Location loc, Value d) {
+        Value x = memref::LoadOp::create(b, loc, v,
+                                         ValueRange{tile.b, tile.kvh, key, d});
+        Value a = memref::LoadOp::create(b, loc, acc, ValueRange{i, d});
+        Value sum = arith::AddFOp::create(b, loc, a,
+                                          arith::MulFOp::create(b, loc, p, x));
+        memref::StoreOp::create(b, loc, sum, acc, ValueRange{i, d});
+      });
+    });
+  });
+}
+
+void CpuAttentionBuilder::emitKvTiles(OpBuilder &b, Location loc,
+                                      const TileContext &tile,
+                                      const SegmentRecord &seg,
+                                      const SegmentTiles &tiles,
+                                      bool partial) {
+  forEach(b, loc, tiles.numTiles, [&](OpBuilder &b, Location loc, Value t) {
+    Value numKeys = emitTileKeys(b, loc, seg, tiles, t, lk, blockN, keys);
+    emitScores(b, loc, tile, numKeys, partial);
+    emitSoftmaxUpdate(b, loc, tile, numKeys);
+  });
+}
+
+void CpuAttentionBuilder::emitEpilogue(OpBuilder &b, Location loc,
+                                       const TileContext &tile) {
+  forEach(b, loc, tile.rows, [&](OpBuilder &b, Location loc, Value i) {
+    Value m = memref::LoadOp::create(b, loc, rowMax, i);
+    Value l = memref::LoadOp::create(b, loc, rowSum, i);
+    RowEpilogue row = emitRowEpilogue(b, loc, m, l);
+    Value r = arith::AddIOp::create(b, loc, tile.row0, i);
+    forEach(b, loc, headDim, [&](OpBuilder &b, Location loc, Value d) {
+      Value a = memref::LoadOp::create(b, loc, acc, ValueRange{i, d});
+      memref::StoreOp::create(b, loc, emitOutputElement(b, loc, row, a), o,
+                              ValueRange{tile.b, tile.h, r, d});
+    });
+    memref::StoreOp::create(b, loc, row.lse, lse,
+                            ValueRange{tile.b, tile.h, r});
+  });
+}
+
+void CpuAttentionBuilder::emitQueryTile(OpBuilder &b, Location loc,
+                                        const TileContext &tileIn, Value cls,
+                                        Value m) {
+  TileContext tile = tileIn;
+  tile.row0 = arith::MulIOp::create(b, loc, m, cst(b, loc, blockM));
+  tile.rows = arith::MinSIOp::create(
+      b, loc, cst(b, loc, blockM),
+      arith::SubIOp::create(b, loc, lq, tile.row0));
+
+  forEach(b, loc, tile.rows, [&](OpBuilder &b, Location loc, Value i) {
+    Value zero = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0));
+    memref::StoreOp::create(b, loc, emitNegInf(b, loc), rowMax, i);
+    memref::StoreOp::create(b, loc, zero, rowSum, i);
+    forEach(b, loc, headDim, [&](OpBuilder &b, Location loc, Value d) {
+      memref::StoreOp::create(b, loc, zero, acc, ValueRange{i, d});
+    });
+  });
+
+  // Segments of (class, m): rows [offsets[c*(T+1) + m], offsets[... + 1]).
+  Value slot = arith::AddIOp::create(
+      b, loc,
+      arith::MulIOp::create(
+          b, loc, cls,
+          arith::AddIOp::create(b, loc, numQueryTiles, cst(b, loc, 1))),
+      m);
+  auto offsetAt = [&](Value i) -> Value {
+    Value raw = memref::LoadOp::create(b, loc, offsets, i);
+    return arith::IndexCastOp::create(b, loc, b.getIndexType(), raw);
+  };
+  Value first = offsetAt(slot);
+  Value last = offsetAt(arith::AddIOp::create(b, loc, slot, cst(b, loc, 1)));
+  scf::ForOp::create(
+      b, loc, first, last, cst(b, loc, 1), ValueRange{},
+      [&](OpBuilder &b, Location loc, Value s, ValueRange) {
+        SegmentRecord seg = emitLoadSegment(b, loc, segments, s);
+        SegmentTiles tiles = emitSegmentTiles(b, loc, seg, lk, blockN);
+        // FULL segments hold only kept pairs: their tiles carry no mask code.
+        scf::IfOp::create(
+            b, loc, seg.isFull,
+            [&](OpBuilder &b, Location loc) {
+              emitKvTiles(b, loc, tile, seg, tiles, /*partial=*/false);
+              scf::YieldOp::create(b, loc);
+            },
+            [&](OpBuilder &b, Location loc) {
+              emitKvTiles(b, loc, tile, seg, tiles, /*partial=*/true);
+              scf::YieldOp::create(b, loc);
+            });
+        scf::YieldOp::create(b, loc);
+      });
+
+  emitEpilogue(b, loc, tile);
+}
+
+FailureOr<func::FuncOp> CpuAttentionBuilder::build(OpBuilder &builder) {
+  if (blockM <= 0 || blockN <= 0)
+    return kernel.emitError("CPU lowering needs positive block sizes");
+  if (failed(verifyElementMaskLowerable(kernel.getMask())))
+    return failure();
+  Location loc = kernel.getLoc();
+  MLIRContext *ctx = builder.getContext();
+  auto fn = func::FuncOp::create(
+      builder, loc, entryName(kernel.getSymName()),
+      entryType(ctx, kernelTables(kernel).size()));
+  fn->setAttr("llvm.emit_c_interface", UnitAttr::get(ctx));
+  Block *entry = fn.addEntryBlock();
+  OpBuilder b = OpBuilder::atBlockBegin(entry);
+
+  emitPrologue(b, loc, *entry);
+  forEach(b, loc, batch, [&](OpBuilder &b, Location loc, Value bi) {
+    forEach(b, loc, heads, [&](OpBuilder &b, Location loc, Value h) {
+      TileContext tile;
+      tile.b = bi;
+      tile.h = h;
+      tile.kvh = arith::DivSIOp::create(b, loc, h, group);
+      Value flat = arith::AddIOp::create(
+          b, loc, arith::MulIOp::create(b, loc, bi, heads), h);
+      Value cls = arith::IndexCastOp::create(
+          b, loc, b.getIndexType(),
+          memref::LoadOp::create(b, loc, classIndex, flat));
+      forEach(b, loc, numQueryTiles, [&](OpBuilder &b, Location loc, Value m) {
+        emitQueryTile(b, loc, tile, cls, m);
+      });
+    });
+  });
+  for (Value buffer : {scores, keys, rowMax, rowSum, acc})
+    memref::DeallocOp::create(b, loc, buffer);
+  func::ReturnOp::create(b, loc);
+
+  if (failedMask) {
+    fn.erase();
+    return failure();
+  }
+  return fn;
+}
+
+} // namespace
+
+FailureOr<func::FuncOp> cpu::buildCpuEntry(OpBuilder &builder, KernelOp kernel,
+                                           const CpuLoweringOptions &options) {
+  CpuAttentionBuilder b(kernel, options);
+  return b.build(builder);
+}

@@ -1,0 +1,875 @@
+//===- GpuAttentionBuilder.cpp - one planned attention kernel on sm_80+ ---===//
+//
+// Builds `gpu.func @sattn_NAME`, FlashAttention-2 with mma.sync over the
+// tile plan. One CTA per (query tile m, head h, batch b); warp w owns query
+// rows [16w, 16w + 16) of the tile:
+//
+//   Q tile -> shared (cp.async) -> A fragments in registers
+//   for segment s of (class of (b, h), m):          plan rows [first, last)
+//     FULL or PARTIAL, range or gather (uniform branches, 4 loop variants):
+//       prefetch KV tiles 0 .. stages-2 (range keys or gathered keys)
+//       for KV tile t:
+//         prefetch tile t + stages - 1; wait for tile t
+//         PARTIAL: keep bits of the thread's 2 x BN/4 elements, from the
+//                  element mask (MaskToArith) in a rolled loop
+//         S = Q K^T (ldmatrix + mma.sync), base-2 logits
+//         FULL:    only a ragged last tile drops its missing keys
+//         PARTIAL: dropped elements -> -inf
+//         online softmax (running max per quad, partial sums per lane)
+//         O += P V (P repacked from S's registers)
+//   epilogue: O = acc / sum, LSE; rows without a kept key: 0 and -inf
+//
+// Gathered tiles publish their key positions in shared memory (one lattice
+// evaluation per key instead of one per thread and use). Register pressure
+// is the constraint that shapes the code: see emitOpaqueThreadId and
+// emitMaskBits.
+//
+// The segment and tile arithmetic (TileIteration), element masks
+// (MaskToArith) and softmax steps (OnlineSoftmax) are the builders the CPU
+// reference uses, so both paths visit the same keys and compute the same
+// function.
+//
+//===----------------------------------------------------------------------===//
+
+#include "GpuAttentionBuilder.h"
+
+#include "TileCopy.h"
+#include "WarpMma.h"
+#include "WarpSoftmax.h"
+
+#include "sattn/Conversion/MaskToArith.h"
+#include "sattn/Conversion/OnlineSoftmax.h"
+#include "sattn/Conversion/TileIteration.h"
+#include "sattn/Target/LaunchInfo.h"
+
+#include "Mask/IR/MaskOps.h"
+#include "SparseAttn/IR/SparseAttnDialect.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/IR/BuiltinTypes.h"
+
+using namespace mlir;
+using namespace sattn;
+using namespace sattn::gpucodegen;
+
+namespace {
+
+constexpr int64_t kDynamic = ShapedType::kDynamic;
+/// Marks the KV tile loops: "full-range", "full-gather", "partial-range",
+/// "partial-gather".
+constexpr llvm::StringLiteral kKvLoopAttr = "sattn.kv_loop";
+
+Value cst(OpBuilder &b, Location loc, int64_t v) {
+  return arith::ConstantIndexOp::create(b, loc, v);
+}
+Value add(OpBuilder &b, Location loc, Value x, Value y) {
+  return arith::AddIOp::create(b, loc, x, y);
+}
+Value mul(OpBuilder &b, Location loc, Value x, Value y) {
+  return arith::MulIOp::create(b, loc, x, y);
+}
+Value minIdx(OpBuilder &b, Location loc, Value x, Value y) {
+  return arith::MinSIOp::create(b, loc, x, y);
+}
+Value cmp(OpBuilder &b, Location loc, arith::CmpIPredicate p, Value x,
+          Value y) {
+  return arith::CmpIOp::create(b, loc, p, x, y);
+}
+Value toIndex(OpBuilder &b, Location loc, Value v) {
+  return arith::IndexCastOp::create(b, loc, b.getIndexType(), v);
+}
+
+SmallVector<mask::TableOp> kernelTables(KernelOp kernel) {
+  return llvm::to_vector(kernel.getBody().front().getOps<mask::TableOp>());
+}
+
+/// Values carried through the segment and tile loops: the warp's output
+/// accumulators (headDim / 8 tiles of 4 f32) and its row state.
+struct LoopState {
+  SmallVector<Value> acc;
+  RowState rows;
+
+  SmallVector<Value> flatten() const {
+    SmallVector<Value> v(acc);
+    v.append({rows.max[0], rows.max[1], rows.sum[0], rows.sum[1]});
+    return v;
+  }
+  static LoopState unflatten(ValueRange v) {
+    LoopState s;
+    s.acc.assign(v.begin(), std::next(v.begin(), v.size() - 4));
+    s.rows.max = {v[v.size() - 4], v[v.size() - 3]};
+    s.rows.sum = {v[v.size() - 2], v[v.size() - 1]};
+    return s;
+  }
+};
+
+/// The keys of KV tile t of a segment, in the closed forms of
+/// TileIteration.h: range tile t holds keys k0 + [0, BN) with
+/// k0 = (lo + t) * BN; gather tile t the gathered keys j0 + [0, BN) with
+/// j0 = t * BN. Only the first `numKeys` exist (ragged tiles).
+struct TileKeys {
+  bool gather = false;
+  Value k0, j0, numKeys;
+  GatherCursor cursor;
+};
+
+class GpuAttentionBuilder {
+public:
+  GpuAttentionBuilder(KernelOp kernel, const KernelConfig &config)
+      : kernel(kernel), cfg(config), elemType(config.elementType) {}
+
+  FailureOr<gpu::GPUFuncOp> build(OpBuilder &builder, StringRef name);
+
+private:
+  FunctionType signature(MLIRContext *ctx) const;
+  void setLaunchAttributes(gpu::GPUFuncOp func);
+
+  void emitPrologue(OpBuilder &b, Location loc, Block &entry);
+  void emitThreadCoordinates(OpBuilder &b, Location loc, Value tid);
+  Value emitOpaqueThreadId(OpBuilder &b, Location loc);
+  void emitQueryTile(OpBuilder &b, Location loc);
+  LoopState emitSegments(OpBuilder &b, Location loc, LoopState state);
+  LoopState emitSegment(OpBuilder &b, Location loc, const SegmentRecord &seg,
+                        const SegmentTiles &tiles, bool partial, bool gather,
+                        LoopState state);
+  TileKeys emitTileKeys(OpBuilder &b, Location loc, const SegmentRecord &seg,
+                        const SegmentTiles &tiles, bool gather, Value t);
+  Value emitKey(OpBuilder &b, Location loc, const TileKeys &keys,
+                int64_t offset, Value threadPart);
+  Value emitKeyExists(OpBuilder &b, Location loc, const TileKeys &keys,
+                      int64_t offset, Value threadPart);
+  void emitIssueKvTile(OpBuilder &b, Location loc, const TileKeys &keys,
+                       Value stage);
+  LoopState emitKvTile(OpBuilder &b, Location loc, const TileKeys &keys,
+                       Value stage, bool partial, LoopState state);
+  SmallVector<Value> emitScores(OpBuilder &b, Location loc, Value stage);
+  Value emitMaskBits(OpBuilder &b, Location loc, const TileKeys &keys,
+                     Value stage);
+  void emitApplyMaskBits(OpBuilder &b, Location loc, Value bits,
+                         MutableArrayRef<Value> scores);
+  void emitKeyBound(OpBuilder &b, Location loc, const TileKeys &keys,
+                    MutableArrayRef<Value> scores);
+  void emitAccumulate(OpBuilder &b, Location loc, Value stage,
+                      ArrayRef<Value> probabilities,
+                      MutableArrayRef<Value> acc);
+  void emitEpilogue(OpBuilder &b, Location loc, const LoopState &state);
+
+  /// Column (within the KV tile) of element e of 8-column tile j, as a
+  /// constant plus the thread's part (2 * quad), which is kept separate so
+  /// that no per-column value is loop-invariant.
+  int64_t columnOffset(int64_t j, int64_t e) const {
+    return 8 * j + columnInPairOf(e);
+  }
+  MemRefType globalTileType(Type element) const;
+  Value emitGlobalTile(OpBuilder &b, Location loc, Value ptr, Value offset,
+                       Value rows, Value rowStride);
+  Value emitBuffer(OpBuilder &b, Location loc, Value ptr, Type element,
+                   ArrayRef<int64_t> shape, Value extent, Value offset = {});
+
+  /// Re-derives the thread coordinates from an opaque thread index for the
+  /// code built during its lifetime (one KV tile), restoring them after.
+  class ThreadScope {
+  public:
+    ThreadScope(GpuAttentionBuilder &builder, OpBuilder &b, Location loc)
+        : builder(builder), saved{builder.threadId, builder.lanes,
+                                  builder.quadColumn, builder.warpRow,
+                                  builder.queryRow, builder.queryPos} {
+      builder.emitThreadCoordinates(b, loc,
+                                    builder.emitOpaqueThreadId(b, loc));
+    }
+    ~ThreadScope() {
+      builder.threadId = saved.threadId;
+      builder.lanes = saved.lanes;
+      builder.quadColumn = saved.quadColumn;
+      builder.warpRow = saved.warpRow;
+      builder.queryRow = saved.queryRow;
+      builder.queryPos = saved.queryPos;
+    }
+
+  private:
+    GpuAttentionBuilder &builder;
+    struct {
+      Value threadId;
+      WarpLanes lanes;
+      Value quadColumn, warpRow;
+      std::array<Value, 2> queryRow, queryPos;
+    } saved;
+  };
+
+  KernelOp kernel;
+  KernelConfig cfg;
+  Type elemType;
+  /// Set when emitting an element mask fails inside a builder callback.
+  bool failedMask = false;
+
+  Value threadId, batchIdx, headIdx, tileIdx, kvHead, batchCount;
+  Value lq, lk, numQueryTiles;
+  Value qTile, kTile, vTile, oTile, lseRow; // global views of (b, h)
+  Value segments, offsets, classIndex;
+  Value qShared, kShared, vShared;
+  /// The same regions as rank-1 views, for the async copies.
+  Value qSharedFlat, kSharedFlat, vSharedFlat;
+  /// Key positions of the gathered tile in each stage (stages x BN, i32).
+  Value keysShared;
+  WarpLanes lanes;
+  /// 2 * quad: the thread's first column in every 8-column tile.
+  Value quadColumn;
+  /// First row of the warp inside the query tile, and the two query rows
+  /// (index into [0, Lq)) and absolute positions a thread holds.
+  Value warpRow;
+  std::array<Value, 2> queryRow, queryPos;
+  /// Q operand fragments per k16 step when kept in registers.
+  SmallVector<SmallVector<Value, 4>> qFrags;
+  Value log2Scale;
+  llvm::StringMap<TableBinding> tables;
+};
+
+} // namespace
+
+SmallVector<std::string> gpucodegen::kernelArgNames(KernelOp kernel) {
+  SmallVector<std::string> names = {
+      "q",      "k",      "v",      "o",      "lse",         "q_sb",
+      "q_sh",   "q_ss",   "k_sb",   "k_sh",   "k_ss",        "v_sb",
+      "v_sh",   "v_ss",   "o_sb",   "o_sh",   "o_ss",        "lse_sb",
+      "lse_sh", "lq",     "lk",     "segments", "offsets",   "class_index",
+      "num_query_tiles"};
+  assert(names.size() == kNumFixedArgs && "one name per fixed argument");
+  for (mask::TableOp table : kernelTables(kernel))
+    names.push_back(("table_" + table.getSymName()).str());
+  return names;
+}
+
+FunctionType GpuAttentionBuilder::signature(MLIRContext *ctx) const {
+  // 0-d memrefs: with the bare-pointer calling convention each becomes one
+  // pointer parameter; the kernel builds its own strided views from it.
+  auto ptrTo = [&](Type t) { return MemRefType::get({}, t); };
+  Type i64 = IntegerType::get(ctx, 64);
+  SmallVector<Type> inputs(4, ptrTo(elemType));
+  inputs.push_back(ptrTo(Float32Type::get(ctx)));
+  inputs.append(3 * 4 + 2 + 2, i64); // strides, lq, lk
+  inputs.append(3, ptrTo(i64));      // segments, offsets, class_index
+  inputs.push_back(i64);             // num_query_tiles
+  inputs.append(kernelTables(kernel).size(), ptrTo(i64));
+  assert(inputs.size() == kNumFixedArgs + kernelTables(kernel).size());
+  return FunctionType::get(ctx, inputs, {});
+}
+
+MemRefType GpuAttentionBuilder::globalTileType(Type element) const {
+  MLIRContext *ctx = element.getContext();
+  return MemRefType::get({kDynamic, cfg.headDim}, element,
+                         StridedLayoutAttr::get(ctx, kDynamic, {kDynamic, 1}));
+}
+
+Value GpuAttentionBuilder::emitGlobalTile(OpBuilder &b, Location loc,
+                                          Value ptr, Value offset, Value rows,
+                                          Value rowStride) {
+  return memref::ReinterpretCastOp::create(
+      b, loc, globalTileType(elemType), ptr, OpFoldResult(offset),
+      ArrayRef<OpFoldResult>{rows, b.getIndexAttr(cfg.headDim)},
+      ArrayRef<OpFoldResult>{rowStride, b.getIndexAttr(1)});
+}
+
+Value GpuAttentionBuilder::emitBuffer(OpBuilder &b, Location loc, Value ptr,
+                                      Type element, ArrayRef<int64_t> shape,
+                                      Value extent, Value offset) {
+  // `extent` sizes the dynamic dimension. The kernel does not know how long
+  // plan and table buffers are (their readers bound every index
+  // themselves); for those it is a placeholder that no access reads.
+  SmallVector<OpFoldResult> sizes, strides;
+  SmallVector<int64_t> staticShape;
+  int64_t stride = 1;
+  for (int64_t i = shape.size() - 1; i >= 0; --i) {
+    strides.insert(strides.begin(), b.getIndexAttr(stride));
+    if (shape[i] == kDynamic) {
+      sizes.insert(sizes.begin(), OpFoldResult(extent));
+    } else {
+      sizes.insert(sizes.begin(), b.getIndexAttr(shape[i]));
+      stride *= shape[i];
+    }
+    staticShape.insert(staticShape.begin(), shape[i]);
+  }
+  MemRefLayoutAttrInterface layout;
+  if (offset) {
+    assert(shape.size() == 1 && "offset views are rank 1");
+    layout = StridedLayoutAttr::get(b.getContext(), kDynamic, {1});
+  }
+  auto type = MemRefType::get(staticShape, element, layout);
+  OpFoldResult off = offset ? OpFoldResult(offset) : b.getIndexAttr(0);
+  return memref::ReinterpretCastOp::create(b, loc, type, ptr, off, sizes,
+                                           strides);
+}
+
+void GpuAttentionBuilder::emitPrologue(OpBuilder &b, Location loc,
+                                       Block &block) {
+  auto arg = [&](unsigned i) { return block.getArgument(i); };
+  auto idxArg = [&](unsigned i) { return toIndex(b, loc, arg(i)); };
+
+  threadId = gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x);
+  tileIdx = gpu::BlockIdOp::create(b, loc, gpu::Dimension::x);
+  headIdx = gpu::BlockIdOp::create(b, loc, gpu::Dimension::y);
+  batchIdx = gpu::BlockIdOp::create(b, loc, gpu::Dimension::z);
+  batchCount = gpu::GridDimOp::create(b, loc, gpu::Dimension::z);
+  int64_t group = kernel.getHeads() / kernel.getKvHeads();
+  kvHead = arith::DivUIOp::create(b, loc, headIdx, cst(b, loc, group));
+
+  lq = idxArg(kArgLq);
+  lk = idxArg(kArgLk);
+  numQueryTiles = idxArg(kArgNumQueryTiles);
+
+  // Global views of this CTA's (batch, head): rows x headDim.
+  auto base = [&](unsigned strides, Value head) {
+    return add(b, loc, mul(b, loc, batchIdx, idxArg(strides)),
+               mul(b, loc, head, idxArg(strides + 1)));
+  };
+  qTile = emitGlobalTile(b, loc, arg(kArgQ), base(kArgQStrides, headIdx), lq,
+                         idxArg(kArgQStrides + 2));
+  kTile = emitGlobalTile(b, loc, arg(kArgK), base(kArgKStrides, kvHead), lk,
+                         idxArg(kArgKStrides + 2));
+  vTile = emitGlobalTile(b, loc, arg(kArgV), base(kArgVStrides, kvHead), lk,
+                         idxArg(kArgVStrides + 2));
+  oTile = emitGlobalTile(b, loc, arg(kArgO), base(kArgOStrides, headIdx), lq,
+                         idxArg(kArgOStrides + 2));
+  if (kernel.getReturnLse())
+    lseRow = emitBuffer(b, loc, arg(kArgLse), b.getF32Type(), {kDynamic}, lq,
+                        base(kArgLseStrides, headIdx));
+  Type i64 = b.getI64Type();
+  Value unknown = cst(b, loc, 0);
+  segments = emitBuffer(b, loc, arg(kArgSegments), i64, {kDynamic, 7}, unknown);
+  offsets = emitBuffer(b, loc, arg(kArgOffsets), i64, {kDynamic}, unknown);
+  classIndex =
+      emitBuffer(b, loc, arg(kArgClassIndex), i64, {kDynamic}, unknown);
+
+  for (auto [i, table] : llvm::enumerate(kernelTables(kernel))) {
+    TableBinding binding;
+    binding.buffer =
+        emitBuffer(b, loc, arg(kNumFixedArgs + i), i64, {kDynamic}, unknown);
+    binding.extents = emitTableExtents(
+        b, loc, table, batchCount, cst(b, loc, kernel.getHeads()), lk);
+    tables[table.getSymName()] = binding;
+  }
+
+  // Shared memory: [Q tile][K stages][V stages], rows padded (KernelConfig).
+  auto workgroup = gpu::AddressSpaceAttr::get(
+      b.getContext(), gpu::GPUDialect::getWorkgroupAddressSpace());
+  Value dynShared = gpu::DynamicSharedMemoryOp::create(
+      b, loc, MemRefType::get({kDynamic}, b.getI8Type(), nullptr, workgroup));
+  auto view = [&](int64_t byteOffset, ArrayRef<int64_t> shape) -> Value {
+    return memref::ViewOp::create(
+        b, loc, MemRefType::get(shape, elemType, nullptr, workgroup),
+        dynShared, cst(b, loc, byteOffset), ValueRange{});
+  };
+  qShared = view(cfg.qOffset(), {cfg.blockM, cfg.rowStride()});
+  kShared = view(cfg.kOffset(), {cfg.stages, cfg.blockN, cfg.rowStride()});
+  vShared = view(cfg.vOffset(), {cfg.stages, cfg.blockN, cfg.rowStride()});
+  qSharedFlat = view(cfg.qOffset(), {cfg.blockM * cfg.rowStride()});
+  kSharedFlat =
+      view(cfg.kOffset(), {cfg.stages * cfg.blockN * cfg.rowStride()});
+  vSharedFlat =
+      view(cfg.vOffset(), {cfg.stages * cfg.blockN * cfg.rowStride()});
+  keysShared = memref::ViewOp::create(
+      b, loc,
+      MemRefType::get({cfg.stages, cfg.blockN}, b.getI32Type(), nullptr,
+                      workgroup),
+      dynShared, cst(b, loc, cfg.keysOffset()), ValueRange{});
+
+  emitThreadCoordinates(b, loc, threadId);
+  log2Scale = emitLog2Scale(b, loc, kernel.getScale().convertToDouble());
+}
+
+void GpuAttentionBuilder::emitThreadCoordinates(OpBuilder &b, Location loc,
+                                                Value tid) {
+  threadId = tid;
+  lanes = emitWarpLanes(b, loc, threadId);
+  quadColumn = mul(b, loc, lanes.quad, cst(b, loc, 2));
+  warpRow = mul(b, loc,
+                arith::DivUIOp::create(b, loc, threadId, cst(b, loc, 32)),
+                cst(b, loc, 16));
+  // Query row i sits at absolute position i + (Lk - Lq).
+  Value shift = arith::SubIOp::create(b, loc, lk, lq);
+  Value tileRow0 = mul(b, loc, tileIdx, cst(b, loc, cfg.blockM));
+  for (int half = 0; half < 2; ++half) {
+    Value inTile = add(b, loc, add(b, loc, warpRow, lanes.group),
+                       cst(b, loc, 8 * half));
+    queryRow[half] = add(b, loc, tileRow0, inTile);
+    queryPos[half] = add(b, loc, queryRow[half], shift);
+  }
+}
+
+Value GpuAttentionBuilder::emitOpaqueThreadId(OpBuilder &b, Location loc) {
+  // Every address and column a thread uses is a loop-invariant function of
+  // its thread index. LLVM hoists them all out of the KV loop (after
+  // reassociating away the per-tile parts) and keeps dozens of 64-bit
+  // values live through the MMAs, which spills. Reading the index through
+  // an asm statement that LLVM may not hoist makes it recompute them per
+  // tile instead, where they fold into immediate address offsets.
+  Value tid = LLVM::InlineAsmOp::create(
+                  b, loc, b.getI32Type(), ValueRange{}, "mov.u32 $0, %tid.x;",
+                  "=r", /*has_side_effects=*/true, /*is_align_stack=*/false,
+                  LLVM::tailcallkind::TailCallKind::None,
+                  /*asm_dialect=*/LLVM::AsmDialectAttr(),
+                  /*operand_attrs=*/ArrayAttr())
+                  .getResult(0);
+  return arith::IndexCastUIOp::create(b, loc, b.getIndexType(), tid);
+}
+
+void GpuAttentionBuilder::emitQueryTile(OpBuilder &b, Location loc) {
+  Value tileRow0 = mul(b, loc, tileIdx, cst(b, loc, cfg.blockM));
+  TileCopySlots slots = emitTileCopySlots(b, loc, cfg, threadId, cfg.blockM);
+  Value first = add(b, loc, tileRow0, slots.firstRow);
+  Value zero = cst(b, loc, 0);
+  SmallVector<RowSource> sources;
+  for (int64_t pass = 0; pass < slots.passes; ++pass) {
+    Value row = add(b, loc, first, cst(b, loc, pass * slots.rowsPerPass));
+    Value valid = cmp(b, loc, arith::CmpIPredicate::ult, row, lq);
+    sources.push_back(
+        {arith::SelectOp::create(b, loc, valid, row, zero), valid});
+  }
+  emitAsyncTileCopy(b, loc, cfg, slots, sources,
+                    {TileCopyOperand{qTile, qSharedFlat, zero}});
+  emitCommitGroup(b, loc);
+  emitWaitGroups(b, loc, 0);
+  gpu::BarrierOp::create(b, loc);
+  if (!cfg.qInRegisters)
+    return;
+  for (int64_t kk = 0; kk < cfg.headDim / 16; ++kk)
+    qFrags.push_back(emitLdMatrix16x16(b, loc, qShared, {}, warpRow,
+                                       cst(b, loc, 16 * kk), lanes,
+                                       LdMatrixOrder::RowHalvesFirst,
+                                       /*transpose=*/false));
+}
+
+TileKeys GpuAttentionBuilder::emitTileKeys(OpBuilder &b, Location loc,
+                                           const SegmentRecord &seg,
+                                           const SegmentTiles &tiles,
+                                           bool gather, Value t) {
+  Value bn = cst(b, loc, cfg.blockN);
+  TileKeys keys;
+  keys.gather = gather;
+  keys.cursor = tiles.gather;
+  if (gather) {
+    keys.j0 = mul(b, loc, t, bn);
+    keys.numKeys = minIdx(
+        b, loc, bn, arith::SubIOp::create(b, loc, tiles.gather.count, keys.j0));
+  } else {
+    keys.k0 = mul(b, loc, add(b, loc, seg.lo, t), bn);
+    keys.numKeys =
+        minIdx(b, loc, bn, arith::SubIOp::create(b, loc, lk, keys.k0));
+  }
+  return keys;
+}
+
+Value GpuAttentionBuilder::emitKey(OpBuilder &b, Location loc,
+                                   const TileKeys &keys, int64_t offset,
+                                   Value threadPart) {
+  Value base = keys.gather ? keys.j0 : keys.k0;
+  Value position = add(b, loc, add(b, loc, base, cst(b, loc, offset)),
+                       threadPart);
+  if (!keys.gather)
+    return position;
+  return emitGatheredKey(b, loc, keys.cursor, position);
+}
+
+Value GpuAttentionBuilder::emitKeyExists(OpBuilder &b, Location loc,
+                                         const TileKeys &keys, int64_t offset,
+                                         Value threadPart) {
+  // threadPart + offset < numKeys, with the constant on the tile side.
+  Value limit = arith::SubIOp::create(b, loc, keys.numKeys,
+                                      cst(b, loc, offset));
+  return cmp(b, loc, arith::CmpIPredicate::slt, threadPart, limit);
+}
+
+void GpuAttentionBuilder::emitIssueKvTile(OpBuilder &b, Location loc,
+                                          const TileKeys &keys, Value stage) {
+  TileCopySlots slots = emitTileCopySlots(b, loc, cfg, threadId, cfg.blockN);
+  Value zero = cst(b, loc, 0);
+  if (keys.gather) {
+    // One thread per tile row evaluates the lattice formula (a division)
+    // and publishes the key; the copies and the element masks of PARTIAL
+    // tiles read it back. Missing rows get key 0, a valid row.
+    for (int64_t first = 0; first < cfg.blockN; first += cfg.threads()) {
+      Value row = add(b, loc, threadId, cst(b, loc, first));
+      Value inTile = cmp(b, loc, arith::CmpIPredicate::ult, row,
+                         cst(b, loc, cfg.blockN));
+      scf::IfOp::create(b, loc, inTile, [&](OpBuilder &b, Location loc) {
+        Value valid = emitKeyExists(b, loc, keys, 0, row);
+        Value key = arith::SelectOp::create(
+            b, loc, valid, emitKey(b, loc, keys, 0, row), zero);
+        memref::StoreOp::create(
+            b, loc, arith::IndexCastOp::create(b, loc, b.getI32Type(), key),
+            keysShared, ValueRange{stage, row});
+        scf::YieldOp::create(b, loc);
+      });
+    }
+    gpu::BarrierOp::create(b, loc);
+  }
+  SmallVector<RowSource> sources;
+  for (int64_t pass = 0; pass < slots.passes; ++pass) {
+    int64_t offset = pass * slots.rowsPerPass;
+    Value valid = emitKeyExists(b, loc, keys, offset, slots.firstRow);
+    Value key;
+    if (keys.gather) {
+      Value row = add(b, loc, slots.firstRow, cst(b, loc, offset));
+      key = arith::IndexCastOp::create(
+          b, loc, b.getIndexType(),
+          memref::LoadOp::create(b, loc, keysShared, ValueRange{stage, row}));
+    } else {
+      key = arith::SelectOp::create(
+          b, loc, valid, emitKey(b, loc, keys, offset, slots.firstRow), zero);
+    }
+    sources.push_back({key, valid});
+  }
+  Value tile = mul(b, loc, stage, cst(b, loc, cfg.blockN * cfg.rowStride()));
+  emitAsyncTileCopy(b, loc, cfg, slots, sources,
+                    {TileCopyOperand{kTile, kSharedFlat, tile},
+                     TileCopyOperand{vTile, vSharedFlat, tile}});
+}
+
+SmallVector<Value> GpuAttentionBuilder::emitScores(OpBuilder &b, Location loc,
+                                                   Value stage) {
+  Value zero = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0));
+  SmallVector<Value> s(cfg.blockN / 8 * 4, zero);
+  for (int64_t kk = 0; kk < cfg.headDim / 16; ++kk) {
+    SmallVector<Value, 4> a =
+        cfg.qInRegisters
+            ? qFrags[kk]
+            : emitLdMatrix16x16(b, loc, qShared, {}, warpRow,
+                                cst(b, loc, 16 * kk), lanes,
+                                LdMatrixOrder::RowHalvesFirst, false);
+    for (int64_t jp = 0; jp < cfg.blockN / 16; ++jp) {
+      SmallVector<Value, 4> k = emitLdMatrix16x16(
+          b, loc, kShared, {stage}, cst(b, loc, 16 * jp), cst(b, loc, 16 * kk),
+          lanes, LdMatrixOrder::ColHalvesFirst, /*transpose=*/false);
+      for (int64_t half = 0; half < 2; ++half) {
+        int64_t tile = 2 * jp + half;
+        MutableArrayRef<Value> c(s.data() + 4 * tile, 4);
+        SmallVector<Value, 4> d = emitMma16816(
+            b, loc, elemType, a, {k[2 * half], k[2 * half + 1]}, c);
+        llvm::copy(d, c.begin());
+      }
+    }
+  }
+  return s;
+}
+
+void GpuAttentionBuilder::emitKeyBound(OpBuilder &b, Location loc,
+                                       const TileKeys &keys,
+                                       MutableArrayRef<Value> scores) {
+  emitMaskScores(b, loc, scores, [&](int64_t j, int64_t e) -> Value {
+    return emitKeyExists(b, loc, keys, columnOffset(j, e), quadColumn);
+  });
+}
+
+Value GpuAttentionBuilder::emitMaskBits(OpBuilder &b, Location loc,
+                                        const TileKeys &keys, Value stage) {
+  // A rolled loop over the thread's elements: the mask code is emitted
+  // once per tile loop instead of once per element, which keeps PARTIAL
+  // tiles of table-reading masks small and their registers few. Element
+  // i = 4 * j + e of the fragment sets bit i when kept.
+  int64_t elements = cfg.blockN / 8 * 4;
+  Type bitsType = b.getIntegerType(elements <= 32 ? 32 : 64);
+  Value none = arith::ConstantOp::create(b, loc, b.getIntegerAttr(bitsType, 0));
+  auto loop = scf::ForOp::create(
+      b, loc, cst(b, loc, 0), cst(b, loc, elements), cst(b, loc, 1),
+      ValueRange{none},
+      [&](OpBuilder &b, Location loc, Value i, ValueRange carried) {
+        auto udiv = [&](Value x, int64_t n) -> Value {
+          return arith::DivUIOp::create(b, loc, x, cst(b, loc, n));
+        };
+        auto urem = [&](Value x, int64_t n) -> Value {
+          return arith::RemUIOp::create(b, loc, x, cst(b, loc, n));
+        };
+        Value e = urem(i, 4);
+        Value half = udiv(e, 2);
+        // Column 8j + e % 2 + 2 * quad of the tile.
+        Value column = add(b, loc, add(b, loc, mul(b, loc, udiv(i, 4),
+                                                   cst(b, loc, 8)),
+                                       urem(e, 2)),
+                           quadColumn);
+        Value key;
+        if (keys.gather)
+          key = toIndex(b, loc,
+                        memref::LoadOp::create(b, loc, keysShared,
+                                               ValueRange{stage, column}));
+        else
+          key = add(b, loc, keys.k0, column);
+        Value q = add(b, loc, queryPos[0], mul(b, loc, half, cst(b, loc, 8)));
+        ElementMaskEnv env{batchIdx, headIdx, q, key, lk, tables};
+        FailureOr<Value> keep = emitElementMask(b, loc, kernel.getMask(), env);
+        Value bits = carried.front();
+        if (failed(keep)) {
+          failedMask = true;
+        } else {
+          // Columns past the tile's keys hold zero-filled rows (or, in a
+          // gather, keys of the next lattice period), never a kept pair.
+          Value exists = cmp(b, loc, arith::CmpIPredicate::slt, column,
+                             keys.numKeys);
+          Value kept = arith::AndIOp::create(b, loc, *keep, exists);
+          Value bit = arith::ShLIOp::create(
+              b, loc, arith::ExtUIOp::create(b, loc, bitsType, kept),
+              arith::IndexCastUIOp::create(b, loc, bitsType, i));
+          bits = arith::OrIOp::create(b, loc, bits, bit);
+        }
+        scf::YieldOp::create(b, loc, bits);
+      });
+  return loop.getResult(0);
+}
+
+void GpuAttentionBuilder::emitApplyMaskBits(OpBuilder &b, Location loc,
+                                            Value bits,
+                                            MutableArrayRef<Value> scores) {
+  Type bitsType = bits.getType();
+  Value zero = arith::ConstantOp::create(b, loc, b.getIntegerAttr(bitsType, 0));
+  emitMaskScores(b, loc, scores, [&](int64_t j, int64_t e) -> Value {
+    Value bit = arith::ConstantOp::create(
+        b, loc, b.getIntegerAttr(bitsType, int64_t(1) << (4 * j + e)));
+    return cmp(b, loc, arith::CmpIPredicate::ne,
+               arith::AndIOp::create(b, loc, bits, bit), zero);
+  });
+}
+
+void GpuAttentionBuilder::emitAccumulate(OpBuilder &b, Location loc,
+                                         Value stage,
+                                         ArrayRef<Value> probabilities,
+                                         MutableArrayRef<Value> acc) {
+  for (int64_t kk = 0; kk < cfg.blockN / 16; ++kk) {
+    SmallVector<Value, 4> p =
+        emitAccumulatorAsA(b, loc, elemType, probabilities, kk);
+    for (int64_t jd = 0; jd < cfg.headDim / 16; ++jd) {
+      SmallVector<Value, 4> v = emitLdMatrix16x16(
+          b, loc, vShared, {stage}, cst(b, loc, 16 * kk), cst(b, loc, 16 * jd),
+          lanes, LdMatrixOrder::RowHalvesFirst, /*transpose=*/true);
+      for (int64_t half = 0; half < 2; ++half) {
+        MutableArrayRef<Value> c(acc.data() + 4 * (2 * jd + half), 4);
+        SmallVector<Value, 4> d = emitMma16816(
+            b, loc, elemType, p, {v[2 * half], v[2 * half + 1]}, c);
+        llvm::copy(d, c.begin());
+      }
+    }
+  }
+}
+
+LoopState GpuAttentionBuilder::emitKvTile(OpBuilder &b, Location loc,
+                                          const TileKeys &keys, Value stage,
+                                          bool partial, LoopState state) {
+  // The mask depends on positions only: evaluating it before Q.K^T keeps
+  // the scores out of the registers its code needs.
+  Value keepBits = partial ? emitMaskBits(b, loc, keys, stage) : Value();
+  SmallVector<Value> scores = emitScores(b, loc, stage);
+  emitScaleScores(b, loc, scores, log2Scale);
+  if (partial) {
+    emitApplyMaskBits(b, loc, keepBits, scores);
+  } else {
+    // FULL tiles carry no mask code; only a ragged last tile (fewer than
+    // BN keys) drops its missing columns, behind a uniform branch.
+    Value ragged = cmp(b, loc, arith::CmpIPredicate::slt, keys.numKeys,
+                       cst(b, loc, cfg.blockN));
+    SmallVector<Type> types(scores.size(), b.getF32Type());
+    auto branch = scf::IfOp::create(b, loc, types, ragged, true);
+    {
+      OpBuilder tb = OpBuilder::atBlockEnd(branch.thenBlock());
+      SmallVector<Value> bounded(scores);
+      emitKeyBound(tb, loc, keys, bounded);
+      scf::YieldOp::create(tb, loc, bounded);
+    }
+    {
+      OpBuilder eb = OpBuilder::atBlockEnd(branch.elseBlock());
+      scf::YieldOp::create(eb, loc, scores);
+    }
+    scores = SmallVector<Value>(branch.getResults());
+  }
+  SoftmaxStep step = emitSoftmaxStep(b, loc, scores, state.rows);
+  emitRescaleAccumulators(b, loc, state.acc, step.alpha);
+  emitAccumulate(b, loc, stage, scores, state.acc);
+  state.rows = step.state;
+  return state;
+}
+
+LoopState GpuAttentionBuilder::emitSegment(OpBuilder &b, Location loc,
+                                           const SegmentRecord &seg,
+                                           const SegmentTiles &tiles,
+                                           bool partial, bool gather,
+                                           LoopState state) {
+  int64_t stages = cfg.stages;
+  Value n = tiles.numTiles;
+  // The previous segment's last tiles may still be read from the stages
+  // the prologue below overwrites.
+  gpu::BarrierOp::create(b, loc);
+  for (int64_t i = 0; i + 1 < stages; ++i) {
+    Value ti = cst(b, loc, i);
+    Value exists = cmp(b, loc, arith::CmpIPredicate::slt, ti, n);
+    scf::IfOp::create(b, loc, exists, [&](OpBuilder &tb, Location tl) {
+      ThreadScope scope(*this, tb, tl);
+      TileKeys keys = emitTileKeys(tb, tl, seg, tiles, gather, ti);
+      emitIssueKvTile(tb, tl, keys, cst(tb, tl, i));
+      scf::YieldOp::create(tb, tl);
+    });
+    emitCommitGroup(b, loc);
+  }
+  auto loop = scf::ForOp::create(
+      b, loc, cst(b, loc, 0), n, cst(b, loc, 1), state.flatten(),
+      [&](OpBuilder &b, Location loc, Value t, ValueRange carried) {
+        ThreadScope scope(*this, b, loc);
+        // Every warp is done with tile t - 1, whose stage the prefetch
+        // below refills.
+        gpu::BarrierOp::create(b, loc);
+        Value next = add(b, loc, t, cst(b, loc, stages - 1));
+        Value exists = cmp(b, loc, arith::CmpIPredicate::slt, next, n);
+        scf::IfOp::create(b, loc, exists, [&](OpBuilder &tb, Location tl) {
+          Value nextStage =
+              arith::RemUIOp::create(tb, tl, next, cst(tb, tl, stages));
+          TileKeys keys = emitTileKeys(tb, tl, seg, tiles, gather, next);
+          emitIssueKvTile(tb, tl, keys, nextStage);
+          scf::YieldOp::create(tb, tl);
+        });
+        // Always commit, possibly an empty group, so that "all but the
+        // newest stages - 1 groups" is always tile t.
+        emitCommitGroup(b, loc);
+        emitWaitGroups(b, loc, stages - 1);
+        gpu::BarrierOp::create(b, loc);
+        Value stage = arith::RemUIOp::create(b, loc, t, cst(b, loc, stages));
+        TileKeys keys = emitTileKeys(b, loc, seg, tiles, gather, t);
+        LoopState s = emitKvTile(b, loc, keys, stage, partial,
+                                 LoopState::unflatten(carried));
+        scf::YieldOp::create(b, loc, s.flatten());
+      });
+  // Names the variant in the IR, for readers and tests.
+  loop->setAttr(kKvLoopAttr,
+                StringAttr::get(b.getContext(),
+                                Twine(partial ? "partial" : "full") + "-" +
+                                    (gather ? "gather" : "range")));
+  return LoopState::unflatten(loop.getResults());
+}
+
+LoopState GpuAttentionBuilder::emitSegments(OpBuilder &b, Location loc,
+                                            LoopState state) {
+  Value flat = add(b, loc, mul(b, loc, batchIdx, cst(b, loc, kernel.getHeads())),
+                   headIdx);
+  Value cls = toIndex(b, loc, memref::LoadOp::create(b, loc, classIndex, flat));
+  // Segments of (class, m): rows [offsets[c * (T + 1) + m], ... + 1).
+  Value slot = add(
+      b, loc, mul(b, loc, cls, add(b, loc, numQueryTiles, cst(b, loc, 1))),
+      tileIdx);
+  Value first = toIndex(b, loc, memref::LoadOp::create(b, loc, offsets, slot));
+  Value last = toIndex(
+      b, loc,
+      memref::LoadOp::create(b, loc, offsets, add(b, loc, slot, cst(b, loc, 1))));
+  auto loop = scf::ForOp::create(
+      b, loc, first, last, cst(b, loc, 1), state.flatten(),
+      [&](OpBuilder &b, Location loc, Value s, ValueRange carried) {
+        SegmentRecord seg = emitLoadSegment(b, loc, segments, s);
+        SegmentTiles tiles = emitSegmentTiles(b, loc, seg, lk, cfg.blockN);
+        LoopState in = LoopState::unflatten(carried);
+        SmallVector<Type> types(carried.getTypes());
+        // Four uniform variants, so that each tile loop holds only its own
+        // key arithmetic and, on FULL segments, no mask code.
+        auto byMask = scf::IfOp::create(b, loc, types, seg.isFull, true);
+        for (bool partial : {false, true}) {
+          OpBuilder mb = OpBuilder::atBlockEnd(partial ? byMask.elseBlock()
+                                                       : byMask.thenBlock());
+          auto byKind = scf::IfOp::create(mb, loc, types, seg.isGather, true);
+          for (bool gather : {true, false}) {
+            OpBuilder kb = OpBuilder::atBlockEnd(
+                gather ? byKind.thenBlock() : byKind.elseBlock());
+            LoopState out =
+                emitSegment(kb, loc, seg, tiles, partial, gather, in);
+            scf::YieldOp::create(kb, loc, out.flatten());
+          }
+          scf::YieldOp::create(mb, loc, byKind.getResults());
+        }
+        scf::YieldOp::create(b, loc, byMask.getResults());
+      });
+  return LoopState::unflatten(loop.getResults());
+}
+
+void GpuAttentionBuilder::emitEpilogue(OpBuilder &b, Location loc,
+                                       const LoopState &state) {
+  std::array<RowEpilogue, 2> rows = emitRowEpilogues(b, loc, state.rows);
+  for (int half = 0; half < 2; ++half) {
+    Value inRange =
+        cmp(b, loc, arith::CmpIPredicate::ult, queryRow[half], lq);
+    scf::IfOp::create(b, loc, inRange, [&](OpBuilder &b, Location loc) {
+      for (int64_t j = 0; j < cfg.headDim / 8; ++j) {
+        Value x = emitOutputElement(b, loc, rows[half],
+                                    state.acc[4 * j + 2 * half]);
+        Value y = emitOutputElement(b, loc, rows[half],
+                                    state.acc[4 * j + 2 * half + 1]);
+        Value pair = emitPackPair(b, loc, elemType, x, y);
+        vector::StoreOp::create(b, loc, pair, oTile,
+                                ValueRange{queryRow[half],
+                                           add(b, loc, quadColumn,
+                                               cst(b, loc, 8 * j))},
+                                /*nontemporal=*/false, llvm::Align(4));
+      }
+      if (lseRow) {
+        Value writer = cmp(b, loc, arith::CmpIPredicate::eq, lanes.quad,
+                           cst(b, loc, 0));
+        scf::IfOp::create(b, loc, writer, [&](OpBuilder &b, Location loc) {
+          memref::StoreOp::create(b, loc, rows[half].lse, lseRow,
+                                  queryRow[half]);
+          scf::YieldOp::create(b, loc);
+        });
+      }
+      scf::YieldOp::create(b, loc);
+    });
+  }
+}
+
+void GpuAttentionBuilder::setLaunchAttributes(gpu::GPUFuncOp func) {
+  Builder b(func.getContext());
+  func->setAttr(target::kKernelNameAttr, b.getStringAttr(kernel.getSymName()));
+  func->setAttr(target::kBlockMAttr, b.getI64IntegerAttr(cfg.blockM));
+  func->setAttr(target::kBlockNAttr, b.getI64IntegerAttr(cfg.blockN));
+  func->setAttr(target::kWarpsAttr, b.getI64IntegerAttr(cfg.warps));
+  func->setAttr(target::kStagesAttr, b.getI64IntegerAttr(cfg.stages));
+  func->setAttr(target::kSharedMemoryAttr,
+                b.getI64IntegerAttr(cfg.sharedMemoryBytes()));
+  SmallVector<Attribute> names;
+  for (const std::string &name : kernelArgNames(kernel))
+    names.push_back(b.getStringAttr(name));
+  func->setAttr(target::kParamNamesAttr, b.getArrayAttr(names));
+}
+
+FailureOr<gpu::GPUFuncOp> GpuAttentionBuilder::build(OpBuilder &builder,
+                                                     StringRef name) {
+  if (failed(verifyElementMaskLowerable(kernel.getMask())))
+    return failure();
+  Location loc = kernel.getLoc();
+  auto func = gpu::GPUFuncOp::create(builder, loc, name,
+                                     signature(builder.getContext()));
+  func->setAttr(gpu::GPUDialect::getKernelFuncAttrName(),
+                builder.getUnitAttr());
+  func.setKnownBlockSizeAttr(builder.getDenseI32ArrayAttr(
+      {static_cast<int32_t>(cfg.threads()), 1, 1}));
+  setLaunchAttributes(func);
+
+  Block &block = func.getBody().front();
+  OpBuilder b = OpBuilder::atBlockBegin(&block);
+  emitPrologue(b, loc, block);
+  emitQueryTile(b, loc);
+
+  LoopState state;
+  Value zero = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0));
+  state.acc.assign(cfg.headDim / 8 * 4, zero);
+  state.rows = emitInitialRowState(b, loc);
+  state = emitSegments(b, loc, state);
+  emitEpilogue(b, loc, state);
+  gpu::ReturnOp::create(b, loc);
+
+  if (failedMask) {
+    func.erase();
+    return failure();
+  }
+  return func;
+}
+
+FailureOr<gpu::GPUFuncOp>
+gpucodegen::buildGpuAttentionKernel(OpBuilder &builder, KernelOp kernel,
+                                    const KernelConfig &config,
+                                    StringRef name) {
+  GpuAttentionBuilder b(kernel, config);
+  return b.build(builder, name);
+}

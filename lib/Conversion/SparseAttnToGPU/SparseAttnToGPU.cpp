@@ -1,0 +1,101 @@
+//===- SparseAttnToGPU.cpp - convert-sattn-to-gpu -------------------------===//
+//
+// The pass that adds `gpu.module @sattn_NAME { gpu.func @sattn_NAME }` for
+// every `sattn.kernel @NAME`. As in the CPU lowering, named mask patterns
+// are expanded on a private copy of each kernel, so the kernel keeps the
+// named patterns that the tile planner's closed forms (and the manifest)
+// rely on while the element-mask emitter sees only predicates.
+//
+//===----------------------------------------------------------------------===//
+
+#include "sattn/Conversion/Passes.h"
+
+#include "GpuAttentionBuilder.h"
+#include "KernelConfig.h"
+#include "NativeMath.h"
+
+#include "sattn/Target/LaunchInfo.h"
+
+#include "Mask/Transforms/Passes.h"
+#include "SparseAttn/IR/SparseAttnDialect.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/Pass/PassManager.h"
+
+namespace sattn {
+#define GEN_PASS_DEF_CONVERTSPARSEATTNTOGPU
+#include "sattn/Conversion/Passes.h.inc"
+} // namespace sattn
+
+using namespace mlir;
+using namespace sattn;
+
+namespace {
+
+/// The data layout of LLVM's 64-bit NVPTX target. Without one, MLIR's
+/// translation gives i64 loads the default 4-byte alignment and the backend
+/// splits every 8-byte plan or table read in two.
+constexpr llvm::StringLiteral kNvptxDataLayout =
+    "e-p6:32:32-i64:64-i128:128-i256:256-v16:16-v32:32-n16:32:64";
+
+struct ConvertSparseAttnToGPUPass
+    : public sattn::impl::ConvertSparseAttnToGPUBase<
+          ConvertSparseAttnToGPUPass> {
+  using Base::Base;
+
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    SmallVector<KernelOp> kernels(module.getOps<KernelOp>());
+    if (kernels.empty())
+      return;
+    module->setAttr(gpu::GPUDialect::getContainerModuleAttrName(),
+                    UnitAttr::get(&getContext()));
+    gpucodegen::TileOverrides overrides{blockM, blockN, warps, stages};
+    OpBuilder builder = OpBuilder::atBlockEnd(module.getBody());
+    for (KernelOp kernel : kernels) {
+      std::string name = target::gpuEntryName(kernel.getSymName());
+      if (module.lookupSymbol(name)) {
+        kernel.emitError() << "cannot add @" << name
+                           << ": the symbol already exists";
+        return signalPassFailure();
+      }
+      std::string error;
+      FailureOr<gpucodegen::KernelConfig> config =
+          gpucodegen::chooseKernelConfig(kernel.getHeadDim(),
+                                         kernel.getDtype(), overrides, error);
+      if (failed(config)) {
+        kernel.emitError() << "no GPU lowering: " << error;
+        return signalPassFailure();
+      }
+
+      // Expand a copy: a scratch module owns it and is dropped afterwards.
+      OwningOpRef<ModuleOp> scratch = ModuleOp::create(kernel.getLoc());
+      scratch->push_back(kernel->clone());
+      PassManager expand(&getContext(), ModuleOp::getOperationName());
+      expand.addPass(mask::createExpandMasks());
+      if (failed(expand.run(*scratch)))
+        return signalPassFailure();
+      auto copy = *scratch->getOps<KernelOp>().begin();
+
+      auto gpuModule = gpu::GPUModuleOp::create(builder, kernel.getLoc(), name);
+      gpuModule->setAttr(LLVM::LLVMDialect::getDataLayoutAttrName(),
+                         builder.getStringAttr(kNvptxDataLayout));
+      OpBuilder inner = OpBuilder::atBlockBegin(gpuModule.getBody());
+      FailureOr<gpu::GPUFuncOp> func =
+          gpucodegen::buildGpuAttentionKernel(inner, copy, *config, name);
+      if (failed(func))
+        return signalPassFailure();
+      gpucodegen::lowerSoftmaxMathToNVPTX(*func);
+    }
+  }
+};
+
+} // namespace

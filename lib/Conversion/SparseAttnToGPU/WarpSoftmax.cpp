@@ -1,0 +1,114 @@
+//===- WarpSoftmax.cpp - online softmax on accumulator fragments ----------===//
+//
+// Implements WarpSoftmax.h. Everything is unrolled over the fragment: the
+// values live in registers, and an index into them must be static.
+//
+//===----------------------------------------------------------------------===//
+
+#include "WarpSoftmax.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+
+using namespace mlir;
+using namespace sattn;
+using namespace sattn::gpucodegen;
+
+static Value f32(OpBuilder &b, Location loc, float v) {
+  return arith::ConstantOp::create(b, loc, b.getF32FloatAttr(v));
+}
+
+RowState sattn::gpucodegen::emitInitialRowState(OpBuilder &b, Location loc) {
+  RowState s;
+  for (int half = 0; half < 2; ++half) {
+    s.max[half] = emitNegInf(b, loc);
+    s.sum[half] = f32(b, loc, 0.0f);
+  }
+  return s;
+}
+
+/// Butterfly over lanes xor 1 and xor 2: the four lanes of a quad.
+template <typename CombineOp>
+static Value quadReduce(OpBuilder &b, Location loc, Value x) {
+  for (int32_t offset : {1, 2}) {
+    Value other = gpu::ShuffleOp::create(b, loc, x, offset, /*width=*/32,
+                                         gpu::ShuffleMode::XOR)
+                      .getShuffleResult();
+    x = CombineOp::create(b, loc, x, other);
+  }
+  return x;
+}
+
+Value sattn::gpucodegen::emitQuadMax(OpBuilder &b, Location loc, Value x) {
+  return quadReduce<arith::MaximumFOp>(b, loc, x);
+}
+
+Value sattn::gpucodegen::emitQuadSum(OpBuilder &b, Location loc, Value x) {
+  return quadReduce<arith::AddFOp>(b, loc, x);
+}
+
+void sattn::gpucodegen::emitScaleScores(OpBuilder &b, Location loc,
+                                        MutableArrayRef<Value> scores,
+                                        Value log2Scale) {
+  for (Value &s : scores)
+    s = arith::MulFOp::create(b, loc, s, log2Scale);
+}
+
+void sattn::gpucodegen::emitMaskScores(
+    OpBuilder &b, Location loc, MutableArrayRef<Value> scores,
+    function_ref<Value(int64_t tile, int64_t e)> keep) {
+  Value negInf = emitNegInf(b, loc);
+  for (int64_t i = 0, e = scores.size(); i < e; ++i) {
+    Value kept = keep(i / 4, i % 4);
+    if (kept)
+      scores[i] = arith::SelectOp::create(b, loc, kept, scores[i], negInf);
+  }
+}
+
+SoftmaxStep sattn::gpucodegen::emitSoftmaxStep(OpBuilder &b, Location loc,
+                                               MutableArrayRef<Value> scores,
+                                               const RowState &old) {
+  std::array<Value, 2> tileMax = {emitNegInf(b, loc), emitNegInf(b, loc)};
+  for (int64_t i = 0, e = scores.size(); i < e; ++i) {
+    Value &m = tileMax[rowHalfOf(i % 4)];
+    m = arith::MaximumFOp::create(b, loc, m, scores[i]);
+  }
+  SoftmaxStep step;
+  std::array<RowRescale, 2> rescale;
+  for (int half = 0; half < 2; ++half) {
+    rescale[half] = emitRowRescale(b, loc, old.max[half],
+                                   emitQuadMax(b, loc, tileMax[half]));
+    step.state.max[half] = rescale[half].newMax;
+    step.alpha[half] = rescale[half].alpha;
+  }
+  std::array<Value, 2> tileSum = {f32(b, loc, 0.0f), f32(b, loc, 0.0f)};
+  for (int64_t i = 0, e = scores.size(); i < e; ++i) {
+    int64_t half = rowHalfOf(i % 4);
+    scores[i] = emitProbability(b, loc, scores[i], rescale[half].safeMax);
+    tileSum[half] = arith::AddFOp::create(b, loc, tileSum[half], scores[i]);
+  }
+  for (int half = 0; half < 2; ++half) {
+    Value scaled =
+        arith::MulFOp::create(b, loc, old.sum[half], step.alpha[half]);
+    step.state.sum[half] =
+        arith::AddFOp::create(b, loc, scaled, tileSum[half]);
+  }
+  return step;
+}
+
+void sattn::gpucodegen::emitRescaleAccumulators(
+    OpBuilder &b, Location loc, MutableArrayRef<Value> acc,
+    const std::array<Value, 2> &alpha) {
+  for (int64_t i = 0, e = acc.size(); i < e; ++i)
+    acc[i] = arith::MulFOp::create(b, loc, acc[i], alpha[rowHalfOf(i % 4)]);
+}
+
+std::array<RowEpilogue, 2>
+sattn::gpucodegen::emitRowEpilogues(OpBuilder &b, Location loc,
+                                    const RowState &state) {
+  std::array<RowEpilogue, 2> rows;
+  for (int half = 0; half < 2; ++half)
+    rows[half] = emitRowEpilogue(b, loc, state.max[half],
+                                 emitQuadSum(b, loc, state.sum[half]));
+  return rows;
+}

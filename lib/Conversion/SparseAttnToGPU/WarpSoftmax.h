@@ -1,0 +1,83 @@
+//===- WarpSoftmax.h - online softmax on accumulator fragments -*- C++ -*-===//
+//
+// The FlashAttention-2 softmax steps applied to a warp's 16 x N tile held
+// in m16n8 accumulator layout. Each thread holds two rows (group and
+// group + 8) and, per 8-column tile, two columns of each; a row is spread
+// over the four lanes of a quad. Row maxima are reduced across the quad on
+// every tile (they decide the exponent), row sums stay per-thread partial
+// sums until the epilogue (every lane of a quad rescales by the same
+// factor, so summing at the end is exact).
+//
+// The scalar steps themselves (rescale factor, probability, epilogue with
+// empty rows) come from sattn/Conversion/OnlineSoftmax.h, shared with the
+// CPU reference.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef SATTN_LIB_CONVERSION_SPARSEATTNTOGPU_WARPSOFTMAX_H
+#define SATTN_LIB_CONVERSION_SPARSEATTNTOGPU_WARPSOFTMAX_H
+
+#include "sattn/Conversion/OnlineSoftmax.h"
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/Value.h"
+
+#include <array>
+
+namespace sattn::gpucodegen {
+
+/// Element e of an accumulator tile belongs to row half e / 2 (row
+/// group + 8 * (e / 2)) and column 2 * quad + e % 2 of its 8-column tile.
+inline int64_t rowHalfOf(int64_t e) { return e / 2; }
+inline int64_t columnInPairOf(int64_t e) { return e % 2; }
+
+/// Running softmax state of the two rows a thread holds. `max` is the
+/// quad-wide maximum of base-2 logits (-inf until a key is kept); `sum` the
+/// thread's partial sum over its own columns.
+struct RowState {
+  std::array<mlir::Value, 2> max, sum;
+};
+
+/// The initial state: max = -inf, sum = 0.
+RowState emitInitialRowState(mlir::OpBuilder &b, mlir::Location loc);
+
+/// Maximum / sum of `x` over the four lanes of the caller's quad.
+mlir::Value emitQuadMax(mlir::OpBuilder &b, mlir::Location loc, mlir::Value x);
+mlir::Value emitQuadSum(mlir::OpBuilder &b, mlir::Location loc, mlir::Value x);
+
+/// Multiplies every score by `log2Scale` (q.k -> base-2 logit).
+void emitScaleScores(mlir::OpBuilder &b, mlir::Location loc,
+                     llvm::MutableArrayRef<mlir::Value> scores,
+                     mlir::Value log2Scale);
+
+/// Replaces the scores whose `keep(e, tile)` is false by -inf. `keep`
+/// returns an i1, or a null Value for "always kept".
+void emitMaskScores(
+    mlir::OpBuilder &b, mlir::Location loc,
+    llvm::MutableArrayRef<mlir::Value> scores,
+    llvm::function_ref<mlir::Value(int64_t tile, int64_t e)> keep);
+
+/// One online-softmax step over a tile of base-2 logits: turns `scores`
+/// into probabilities in place and returns the new state together with the
+/// factor each row half's accumulators must be multiplied by.
+struct SoftmaxStep {
+  RowState state;
+  std::array<mlir::Value, 2> alpha;
+};
+SoftmaxStep emitSoftmaxStep(mlir::OpBuilder &b, mlir::Location loc,
+                            llvm::MutableArrayRef<mlir::Value> scores,
+                            const RowState &old);
+
+/// acc *= alpha[row half] for a flattened [tile][4] accumulator.
+void emitRescaleAccumulators(mlir::OpBuilder &b, mlir::Location loc,
+                             llvm::MutableArrayRef<mlir::Value> acc,
+                             const std::array<mlir::Value, 2> &alpha);
+
+/// Final per-row values (quad-reduces the partial sums).
+std::array<RowEpilogue, 2> emitRowEpilogues(mlir::OpBuilder &b,
+                                            mlir::Location loc,
+                                            const RowState &state);
+
+} // namespace sattn::gpucodegen
+
+#endif // SATTN_LIB_CONVERSION_SPARSEATTNTOGPU_WARPSOFTMAX_H

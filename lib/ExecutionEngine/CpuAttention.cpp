@@ -1,0 +1,487 @@
+//===- CpuAttention.cpp - JIT-compiled CPU reference attention ------------===//
+//
+// Implements sattn/ExecutionEngine/CpuAttention.h: lowering a module through
+// sattn-cpu-pipeline, JIT-compiling it with mlir::ExecutionEngine, and the
+// argument checks that make the generated code safe to call. The generated
+// code trusts its arguments (like the GPU kernels it mirrors), so
+// everything it indexes with is validated here first.
+//
+//===----------------------------------------------------------------------===//
+
+#include "sattn/ExecutionEngine/CpuAttention.h"
+
+#include "sattn/Conversion/SparseAttnToCPU.h"
+#include "sattn/Pipelines/Pipelines.h"
+
+#include "Mask/IR/MaskOps.h"
+#include "SparseAttn/IR/SparseAttnDialect.h"
+
+#include "mlir/ExecutionEngine/CRunnerUtils.h"
+#include "mlir/ExecutionEngine/ExecutionEngine.h"
+#include "mlir/ExecutionEngine/OptUtils.h"
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
+#include "llvm/Support/TargetSelect.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <chrono>
+#include <mutex>
+
+using namespace mlir;
+using namespace sattn;
+
+CpuTensor CpuTensor::contiguous(float *data, ArrayRef<int64_t> sizes) {
+  CpuTensor t;
+  t.data = data;
+  t.sizes.assign(sizes.begin(), sizes.end());
+  t.strides.resize(sizes.size());
+  int64_t stride = 1;
+  for (int64_t i = static_cast<int64_t>(sizes.size()) - 1; i >= 0; --i) {
+    t.strides[i] = stride;
+    stride *= sizes[i];
+  }
+  return t;
+}
+
+namespace {
+
+/// What `run` needs to know about one compiled kernel.
+struct TableInfo {
+  std::string name;
+  SmallVector<mask::TableDim, 3> dims;
+  SmallVector<std::string, 3> dimTexts;
+};
+
+struct KernelInfo {
+  std::string name;
+  int64_t heads = 0, kvHeads = 0, headDim = 0;
+  SmallVector<TableInfo> tables;
+  void (*entry)(void **) = nullptr;
+  std::unique_ptr<ExecutionEngine> engine;
+  double seconds = 0;
+};
+
+std::string formatShape(ArrayRef<int64_t> shape) {
+  std::string s = "[";
+  for (auto [i, v] : llvm::enumerate(shape))
+    s += (i ? ", " : "") + std::to_string(v);
+  return s + "]";
+}
+
+/// Checks rank, sizes, strides and data of one tensor against `expected`.
+LogicalResult checkTensor(const char *what, const CpuTensor &t,
+                          ArrayRef<int64_t> expected, std::string &error) {
+  if (!t.data) {
+    error = std::string(what) + ": null data pointer";
+    return failure();
+  }
+  if (t.sizes.size() != expected.size() || t.strides.size() != expected.size()) {
+    error = std::string(what) + ": expected rank " +
+            std::to_string(expected.size()) + " sizes and strides, got " +
+            std::to_string(t.sizes.size()) + " sizes and " +
+            std::to_string(t.strides.size()) + " strides";
+    return failure();
+  }
+  if (ArrayRef<int64_t>(t.sizes) != expected) {
+    error = std::string(what) + ": shape " + formatShape(t.sizes) +
+            ", expected " + formatShape(expected);
+    return failure();
+  }
+  if (t.strides.back() != 1) {
+    error = std::string(what) + ": innermost stride must be 1, got " +
+            std::to_string(t.strides.back());
+    return failure();
+  }
+  for (int64_t s : t.strides)
+    if (s < 0) {
+      error = std::string(what) + ": negative strides are not supported";
+      return failure();
+    }
+  return success();
+}
+
+/// The generated code indexes offsets, segments and K/V rows with plan
+/// values, so they must be consistent with this call's shapes.
+LogicalResult checkPlan(const plan::FlatPlan &plan, int64_t batch,
+                        int64_t heads, int64_t lq, int64_t blockM,
+                        std::string &error) {
+  constexpr int64_t fields = plan::FlatPlan::kSegmentFields;
+  int64_t tiles = (lq + blockM - 1) / blockM;
+  if (plan.numQueryTiles != tiles) {
+    error = "plan has " + std::to_string(plan.numQueryTiles) +
+            " query tiles, but Lq = " + std::to_string(lq) +
+            " with block-m = " + std::to_string(blockM) + " needs " +
+            std::to_string(tiles);
+    return failure();
+  }
+  if (plan.segments.size() % fields != 0) {
+    error = "plan segment table size " + std::to_string(plan.segments.size()) +
+            " is not a multiple of " + std::to_string(fields);
+    return failure();
+  }
+  int64_t numSegments = plan.segments.size() / fields;
+  if (static_cast<int64_t>(plan.classIndex.size()) != batch * heads) {
+    error = "plan class index has " + std::to_string(plan.classIndex.size()) +
+            " entries, expected batch * heads = " +
+            std::to_string(batch * heads);
+    return failure();
+  }
+  for (int64_t c : plan.classIndex)
+    if (c < 0 || c >= plan.numClasses) {
+      error = "plan class index " + std::to_string(c) + " is out of range [0, " +
+              std::to_string(plan.numClasses) + ")";
+      return failure();
+    }
+  if (static_cast<int64_t>(plan.offsets.size()) !=
+      plan.numClasses * (tiles + 1)) {
+    error = "plan offsets have " + std::to_string(plan.offsets.size()) +
+            " entries, expected classes * (query tiles + 1) = " +
+            std::to_string(plan.numClasses * (tiles + 1));
+    return failure();
+  }
+  for (int64_t c = 0; c < plan.numClasses; ++c)
+    for (int64_t m = 0; m < tiles; ++m) {
+      int64_t a = plan.offsets[c * (tiles + 1) + m];
+      int64_t b = plan.offsets[c * (tiles + 1) + m + 1];
+      if (a < 0 || a > b || b > numSegments) {
+        error = "plan offsets of class " + std::to_string(c) + ", query tile " +
+                std::to_string(m) + " are not a range within the " +
+                std::to_string(numSegments) + " segments";
+        return failure();
+      }
+    }
+  for (int64_t s = 0; s < numSegments; ++s) {
+    const int64_t *f = &plan.segments[s * fields];
+    bool ok = (f[0] == 0 || f[0] == 1) && (f[1] == 0 || f[1] == 1) &&
+              f[2] >= 0 && f[5] >= 1 && f[6] >= 1 && f[6] <= f[5];
+    if (!ok) {
+      error = "plan segment " + std::to_string(s) +
+              " is malformed (needs kind and full in {0, 1}, lo >= 0, "
+              "period >= 1, 1 <= width <= period)";
+      return failure();
+    }
+  }
+  return success();
+}
+
+/// Expected shape of one table given this call's batch, heads and Lk.
+SmallVector<int64_t, 3> tableShape(const TableInfo &t, int64_t batch,
+                                   int64_t heads, int64_t lk) {
+  SmallVector<int64_t, 3> shape;
+  for (const mask::TableDim &d : t.dims) {
+    switch (d.kind) {
+    case mask::TableDim::Batch:
+      shape.push_back(batch);
+      break;
+    case mask::TableDim::Head:
+      shape.push_back(heads);
+      break;
+    case mask::TableDim::QueryPos:
+    case mask::TableDim::KeyPos:
+      shape.push_back((lk + d.blockSize - 1) / d.blockSize);
+      break;
+    case mask::TableDim::Literal:
+      shape.push_back(d.extent);
+      break;
+    }
+  }
+  return shape;
+}
+
+template <typename T, int N>
+StridedMemRefType<T, N> descriptor(T *data, ArrayRef<int64_t> sizes,
+                                   ArrayRef<int64_t> strides) {
+  StridedMemRefType<T, N> d;
+  d.basePtr = d.data = data;
+  d.offset = 0;
+  for (int i = 0; i < N; ++i) {
+    d.sizes[i] = sizes[i];
+    d.strides[i] = strides[i];
+  }
+  return d;
+}
+
+/// Initialises LLVM's native target once per process.
+void initializeNativeTarget() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    llvm::InitializeNativeTarget();
+    llvm::InitializeNativeTargetAsmPrinter();
+  });
+}
+
+} // namespace
+
+struct CpuAttention::Impl {
+  CpuAttentionOptions options;
+  llvm::StringMap<KernelInfo> kernels;
+  SmallVector<std::string> names;
+  double seconds = 0;
+};
+
+CpuAttention::CpuAttention(std::unique_ptr<Impl> impl)
+    : impl(std::move(impl)) {}
+CpuAttention::CpuAttention(CpuAttention &&) = default;
+CpuAttention &CpuAttention::operator=(CpuAttention &&) = default;
+CpuAttention::~CpuAttention() = default;
+
+double CpuAttention::compileSeconds() const { return impl->seconds; }
+const CpuAttentionOptions &CpuAttention::options() const {
+  return impl->options;
+}
+SmallVector<std::string> CpuAttention::kernelNames() const {
+  return impl->names;
+}
+double CpuAttention::compileSeconds(StringRef kernel) const {
+  auto it = impl->kernels.find(kernel);
+  return it == impl->kernels.end() ? 0.0 : it->second.seconds;
+}
+
+FailureOr<CpuAttention> CpuAttention::compile(ModuleOp module,
+                                              const CpuAttentionOptions &options,
+                                              std::string &error) {
+  auto begin = std::chrono::steady_clock::now();
+  if (options.blockM <= 0 || options.blockN <= 0 || options.optLevel > 3) {
+    error = "block sizes must be positive and the optimisation level 0 to 3";
+    return failure();
+  }
+  auto impl = std::make_unique<Impl>();
+  impl->options = options;
+
+  for (KernelOp kernel : module.getOps<KernelOp>()) {
+    KernelInfo info;
+    info.name = kernel.getSymName().str();
+    info.heads = kernel.getHeads();
+    info.kvHeads = kernel.getKvHeads();
+    info.headDim = kernel.getHeadDim();
+    for (mask::TableOp table : cpu::kernelTables(kernel)) {
+      TableInfo t;
+      t.name = table.getSymName().str();
+      for (Attribute dim : table.getDims()) {
+        mask::TableDim parsed;
+        StringRef text = cast<StringAttr>(dim).getValue();
+        if (!mask::parseTableDim(text, parsed)) {
+          error = "table @" + t.name + " has an invalid dimension '" +
+                  text.str() + "'";
+          return failure();
+        }
+        t.dims.push_back(parsed);
+        t.dimTexts.push_back(text.str());
+      }
+      info.tables.push_back(std::move(t));
+    }
+    impl->names.push_back(info.name);
+    impl->kernels[info.name] = std::move(info);
+  }
+  if (impl->kernels.empty()) {
+    error = "the module holds no sattn.kernel";
+    return failure();
+  }
+
+  // Each kernel is lowered and JIT-compiled on its own, so that a failure
+  // names its kernel and compile time is known per kernel (about 0.1 s at
+  // O2, nearly all of it LLVM's optimiser and code generator).
+  MLIRContext *ctx = module.getContext();
+  DialectRegistry registry;
+  registerBuiltinDialectTranslation(registry);
+  registerLLVMDialectTranslation(registry);
+  ctx->appendDialectRegistry(registry);
+  initializeNativeTarget();
+  for (KernelOp kernel : module.getOps<KernelOp>()) {
+    auto kernelBegin = std::chrono::steady_clock::now();
+    KernelInfo &info = impl->kernels[kernel.getSymName()];
+    OwningOpRef<ModuleOp> lowered = ModuleOp::create(module.getLoc());
+    lowered->push_back(kernel->clone());
+    std::string diagnostics;
+    {
+      llvm::raw_string_ostream os(diagnostics);
+      ScopedDiagnosticHandler handler(ctx, [&](Diagnostic &d) {
+        os << d.getLocation() << ": " << d << "\n";
+        return success();
+      });
+      PassManager pm(ctx, ModuleOp::getOperationName());
+      buildCpuPipeline(pm, options.blockM, options.blockN);
+      if (failed(pm.run(*lowered))) {
+        error = "lowering kernel '" + info.name +
+                "' to the LLVM dialect failed:\n" + diagnostics;
+        return failure();
+      }
+    }
+
+    ExecutionEngineOptions engineOptions;
+    auto transformer = makeOptimizingTransformer(options.optLevel,
+                                                 /*sizeLevel=*/0,
+                                                 /*targetMachine=*/nullptr);
+    engineOptions.transformer = transformer;
+    engineOptions.jitCodeGenOptLevel =
+        static_cast<llvm::CodeGenOptLevel>(options.optLevel);
+    engineOptions.enableGDBNotificationListener = false;
+    engineOptions.enablePerfNotificationListener = false;
+    auto engine = ExecutionEngine::create(*lowered, engineOptions);
+    if (!engine) {
+      error = "JIT compilation of kernel '" + info.name +
+              "' failed: " + llvm::toString(engine.takeError());
+      return failure();
+    }
+    (*engine)->initialize();
+    // The lookup materialises (compiles) the code now, so that compile time
+    // is paid and measured here rather than on the first run.
+    std::string symbol = "_mlir_ciface_" + cpu::entryName(info.name);
+    auto fn = (*engine)->lookupPacked(symbol);
+    if (!fn) {
+      error = "JIT lookup of " + symbol +
+              " failed: " + llvm::toString(fn.takeError());
+      return failure();
+    }
+    info.entry = *fn;
+    info.engine = std::move(*engine);
+    info.seconds = std::chrono::duration<double>(
+                       std::chrono::steady_clock::now() - kernelBegin)
+                       .count();
+  }
+  impl->seconds = std::chrono::duration<double>(
+                      std::chrono::steady_clock::now() - begin)
+                      .count();
+  return CpuAttention(std::move(impl));
+}
+
+LogicalResult CpuAttention::run(StringRef name, const CpuAttentionArgs &args,
+                                const plan::TilePlan &plan,
+                                const MaskInputs &inputs,
+                                std::string &error) const {
+  if (plan.blockM != impl->options.blockM ||
+      plan.blockN != impl->options.blockN) {
+    error = "plan tile sizes " + std::to_string(plan.blockM) + "x" +
+            std::to_string(plan.blockN) + " differ from the compiled " +
+            std::to_string(impl->options.blockM) + "x" +
+            std::to_string(impl->options.blockN);
+    return failure();
+  }
+  if (plan.lq != inputs.lq || plan.lk != inputs.lk ||
+      plan.batch != inputs.batch) {
+    error = "plan was built for other lengths or batch than the inputs";
+    return failure();
+  }
+  return run(name, args, plan.flatten(), inputs, error);
+}
+
+LogicalResult CpuAttention::run(StringRef name, const CpuAttentionArgs &args,
+                                const plan::FlatPlan &plan,
+                                const MaskInputs &inputs,
+                                std::string &error) const {
+  auto it = impl->kernels.find(name);
+  if (it == impl->kernels.end()) {
+    error = "no compiled kernel named '" + name.str() + "'";
+    return failure();
+  }
+  const KernelInfo &kernel = it->second;
+
+  // Shapes: Q fixes B, H, Lq, D; K fixes KV_H and Lk.
+  if (args.q.sizes.size() != 4 || args.k.sizes.size() != 4) {
+    error = "q and k must have rank 4";
+    return failure();
+  }
+  int64_t batch = args.q.sizes[0], heads = args.q.sizes[1],
+          lq = args.q.sizes[2], headDim = args.q.sizes[3];
+  int64_t kvHeads = args.k.sizes[1], lk = args.k.sizes[2];
+  if (heads != kernel.heads || kvHeads != kernel.kvHeads ||
+      headDim != kernel.headDim) {
+    error = "kernel '" + kernel.name + "' has heads = " +
+            std::to_string(kernel.heads) +
+            ", kv_heads = " + std::to_string(kernel.kvHeads) +
+            ", head_dim = " + std::to_string(kernel.headDim) +
+            "; the tensors have " + std::to_string(heads) + ", " +
+            std::to_string(kvHeads) + ", " + std::to_string(headDim);
+    return failure();
+  }
+  if (batch < 1 || lq < 0 || lk < lq) {
+    error = "need batch >= 1 and 0 <= Lq <= Lk (got batch = " +
+            std::to_string(batch) + ", Lq = " + std::to_string(lq) +
+            ", Lk = " + std::to_string(lk) + ")";
+    return failure();
+  }
+  if (failed(checkTensor("q", args.q, {batch, heads, lq, headDim}, error)) ||
+      failed(checkTensor("k", args.k, {batch, kvHeads, lk, headDim}, error)) ||
+      failed(checkTensor("v", args.v, {batch, kvHeads, lk, headDim}, error)) ||
+      failed(checkTensor("o", args.o, {batch, heads, lq, headDim}, error)))
+    return failure();
+  std::vector<float> lseScratch;
+  CpuTensor lse = args.lse;
+  if (!lse.data) {
+    lseScratch.resize(std::max<int64_t>(1, batch * heads * lq));
+    lse = CpuTensor::contiguous(lseScratch.data(), {batch, heads, lq});
+  } else if (failed(checkTensor("lse", lse, {batch, heads, lq}, error))) {
+    return failure();
+  }
+  if (inputs.batch != batch || inputs.lq != lq || inputs.lk != lk) {
+    error = "mask inputs describe batch = " + std::to_string(inputs.batch) +
+            ", Lq = " + std::to_string(inputs.lq) +
+            ", Lk = " + std::to_string(inputs.lk) +
+            " but the tensors have " + std::to_string(batch) + ", " +
+            std::to_string(lq) + ", " + std::to_string(lk);
+    return failure();
+  }
+  if (failed(checkPlan(plan, batch, heads, lq, impl->options.blockM, error)))
+    return failure();
+
+  // Tables, in declaration order, each checked against its declared shape.
+  SmallVector<StridedMemRefType<int64_t, 1>> tableDescs;
+  for (const TableInfo &t : kernel.tables) {
+    auto found = inputs.tables.find(t.name);
+    if (found == inputs.tables.end()) {
+      error = "table @" + t.name + " is missing from the mask inputs";
+      return failure();
+    }
+    const TableData &data = found->second;
+    SmallVector<int64_t, 3> shape = tableShape(t, batch, heads, lk);
+    if (ArrayRef<int64_t>(data.shape) != ArrayRef<int64_t>(shape)) {
+      error = "table @" + t.name + " has shape " + formatShape(data.shape) +
+              ", expected " + formatShape(shape);
+      return failure();
+    }
+    int64_t elements = 1;
+    for (int64_t e : shape)
+      elements *= e;
+    if (static_cast<int64_t>(data.values.size()) != elements) {
+      error = "table @" + t.name + " holds " +
+              std::to_string(data.values.size()) + " values, expected " +
+              std::to_string(elements);
+      return failure();
+    }
+    tableDescs.push_back(descriptor<int64_t, 1>(
+        const_cast<int64_t *>(data.values.data()), {elements}, {1}));
+  }
+
+  auto tensor4 = [](const CpuTensor &t) {
+    return descriptor<float, 4>(t.data, t.sizes, t.strides);
+  };
+  auto q = tensor4(args.q), k = tensor4(args.k), v = tensor4(args.v),
+       o = tensor4(args.o);
+  auto l = descriptor<float, 3>(lse.data, lse.sizes, lse.strides);
+  int64_t numSegments =
+      plan.segments.size() / plan::FlatPlan::kSegmentFields;
+  auto segments = descriptor<int64_t, 2>(
+      const_cast<int64_t *>(plan.segments.data()),
+      {numSegments, plan::FlatPlan::kSegmentFields},
+      {plan::FlatPlan::kSegmentFields, 1});
+  auto offsets = descriptor<int64_t, 1>(
+      const_cast<int64_t *>(plan.offsets.data()),
+      {static_cast<int64_t>(plan.offsets.size())}, {1});
+  auto classes = descriptor<int64_t, 1>(
+      const_cast<int64_t *>(plan.classIndex.data()),
+      {static_cast<int64_t>(plan.classIndex.size())}, {1});
+
+  // The C interface takes a pointer to each descriptor; the packed wrapper
+  // takes a pointer to each of those pointers.
+  SmallVector<void *> pointers{&q, &k, &v, &o, &l, &segments, &offsets,
+                               &classes};
+  for (auto &d : tableDescs)
+    pointers.push_back(&d);
+  SmallVector<void *> packed;
+  for (void *&p : pointers)
+    packed.push_back(&p);
+  kernel.entry(packed.data());
+  return success();
+}

@@ -1,0 +1,95 @@
+//===- GPUPipeline.cpp - sattn-gpu-pipeline -------------------------------===//
+//
+// From sattn kernels to PTX. sattn's own pass stops at gpu/nvgpu/nvvm ops;
+// everything after is upstream, in the order that works for the ops the
+// lowering emits:
+//   - arith-expand: floor/ceil divisions of mask predicates have no LLVM
+//     lowering of their own;
+//   - convert-nvgpu-to-nvvm: ldmatrix and cp.async to NVVM;
+//   - convert-scf-to-cf, then convert-gpu-to-nvvm with bare pointers (the
+//     kernel ABI passes plain device pointers);
+//   - convert-math-to-llvm afterwards: convert-gpu-to-nvvm lowers the math
+//     ops that have NVVM or libdevice forms (exp2, log) and leaves integer
+//     ones such as math.absi, which the generic lowering handles;
+//   - nvvm-attach-target, reconcile-unrealized-casts and
+//     gpu-module-to-binary{format=isa}, which keeps the PTX text.
+//
+//===----------------------------------------------------------------------===//
+
+#include "sattn/Pipelines/GPUPipeline.h"
+
+#include "sattn/Conversion/Passes.h"
+
+#include "mlir/Conversion/Passes.h"
+#include "mlir/Dialect/Arith/Transforms/Passes.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/GPU/Transforms/Passes.h"
+#include "mlir/Pass/PassRegistry.h"
+#include "mlir/Transforms/Passes.h"
+
+using namespace mlir;
+
+sattn::GPUCompileOptions sattn::GPUPipelineOptions::toCompileOptions() const {
+  GPUCompileOptions o;
+  o.chip = chip;
+  o.features = features;
+  o.optLevel = optLevel;
+  o.blockM = blockM;
+  o.blockN = blockN;
+  o.warps = warps;
+  o.stages = stages;
+  return o;
+}
+
+void sattn::buildSattnToGPUPasses(OpPassManager &pm,
+                                  const GPUCompileOptions &options) {
+  ConvertSparseAttnToGPUOptions lowering;
+  lowering.blockM = options.blockM;
+  lowering.blockN = options.blockN;
+  lowering.warps = options.warps;
+  lowering.stages = options.stages;
+  pm.addPass(createConvertSparseAttnToGPU(lowering));
+}
+
+void sattn::buildGPUToPTXPasses(OpPassManager &pm,
+                                const GPUCompileOptions &options) {
+  OpPassManager &kernels = pm.nest<gpu::GPUModuleOp>();
+  kernels.addPass(createCanonicalizerPass());
+  kernels.addPass(createCSEPass());
+  kernels.addPass(arith::createArithExpandOpsPass());
+  kernels.addPass(createConvertNVGPUToNVVMPass());
+  kernels.addPass(createSCFToControlFlowPass());
+  ConvertGpuOpsToNVVMOpsOptions toNVVM;
+  toNVVM.useBarePtrCallConv = true;
+  toNVVM.indexBitwidth = 64;
+  kernels.addPass(createConvertGpuOpsToNVVMOps(toNVVM));
+  kernels.addPass(createConvertMathToLLVMPass());
+  kernels.addPass(createReconcileUnrealizedCastsPass());
+  kernels.addPass(createCanonicalizerPass());
+  kernels.addPass(createCSEPass());
+
+  GpuNVVMAttachTargetOptions target;
+  target.chip = options.chip;
+  target.features = options.features;
+  target.optLevel = options.optLevel;
+  pm.addPass(createGpuNVVMAttachTarget(target));
+  GpuModuleToBinaryPassOptions binary;
+  binary.compilationTarget = "isa";
+  pm.addPass(createGpuModuleToBinaryPass(binary));
+}
+
+void sattn::buildGPUPipeline(OpPassManager &pm,
+                             const GPUCompileOptions &options) {
+  buildSattnToGPUPasses(pm, options);
+  buildGPUToPTXPasses(pm, options);
+}
+
+void sattn::registerSattnGPUPipeline() {
+  PassPipelineRegistration<GPUPipelineOptions>(
+      "sattn-gpu-pipeline",
+      "Lower sattn kernels to PTX: gpu.binary @sattn_NAME ops holding "
+      "#gpu.object<..., assembly = PTX> (mma.sync kernels for sm_80+)",
+      [](OpPassManager &pm, const GPUPipelineOptions &options) {
+        buildGPUPipeline(pm, options.toCompileOptions());
+      });
+}

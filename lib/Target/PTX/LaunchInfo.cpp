@@ -1,0 +1,73 @@
+//===- LaunchInfo.cpp - launch information of a generated GPU kernel ------===//
+//
+// Reads back what `convert-sattn-to-gpu` recorded on a gpu.func. Parameter
+// kinds come from the function type (0-d memrefs are pointers under the
+// bare-pointer convention), names from the recorded list.
+//
+//===----------------------------------------------------------------------===//
+
+#include "sattn/Target/LaunchInfo.h"
+
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/IR/BuiltinTypes.h"
+#include "mlir/IR/Diagnostics.h"
+#include "llvm/Support/raw_ostream.h"
+
+using namespace mlir;
+using namespace sattn::target;
+
+static std::string typeName(Type t) {
+  std::string s;
+  llvm::raw_string_ostream os(s);
+  t.print(os);
+  return s;
+}
+
+FailureOr<LaunchInfo> sattn::target::readLaunchInfo(Operation *op) {
+  auto func = dyn_cast<gpu::GPUFuncOp>(op);
+  if (!func)
+    return op->emitError("launch information lives on gpu.func ops");
+  LaunchInfo info;
+  auto readInt = [&](StringRef name, int64_t &out) -> LogicalResult {
+    auto attr = func->getAttrOfType<IntegerAttr>(name);
+    if (!attr)
+      return func.emitError() << "missing integer attribute '" << name << "'";
+    out = attr.getInt();
+    return success();
+  };
+  auto kernel = func->getAttrOfType<StringAttr>(kKernelNameAttr);
+  auto names = func->getAttrOfType<ArrayAttr>(kParamNamesAttr);
+  if (!kernel || !names)
+    return func.emitError() << "not a sattn kernel: '" << kKernelNameAttr
+                            << "' or '" << kParamNamesAttr << "' is missing";
+  if (failed(readInt(kBlockMAttr, info.blockM)) ||
+      failed(readInt(kBlockNAttr, info.blockN)) ||
+      failed(readInt(kWarpsAttr, info.warps)) ||
+      failed(readInt(kStagesAttr, info.stages)) ||
+      failed(readInt(kSharedMemoryAttr, info.dynamicSharedMemoryBytes)))
+    return failure();
+  info.kernelName = kernel.getValue().str();
+  info.entryName = func.getName().str();
+  info.threadsPerBlock = 32 * info.warps;
+
+  ArrayRef<Type> inputs = func.getFunctionType().getInputs();
+  if (names.size() != inputs.size())
+    return func.emitError() << "'" << kParamNamesAttr << "' names "
+                            << names.size() << " parameters, the function has "
+                            << inputs.size();
+  for (auto [nameAttr, type] : llvm::zip_equal(names, inputs)) {
+    KernelParam param;
+    param.name = cast<StringAttr>(nameAttr).getValue().str();
+    if (auto memref = dyn_cast<MemRefType>(type)) {
+      param.kind = KernelParam::Kind::Pointer;
+      param.elementType = typeName(memref.getElementType());
+    } else if (type.isInteger(64)) {
+      param.kind = KernelParam::Kind::Int64;
+    } else {
+      return func.emitError() << "parameter '" << param.name
+                              << "' has unexpected type " << type;
+    }
+    info.params.push_back(std::move(param));
+  }
+  return info;
+}

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Builds everything the GPU test runner needs ahead of time (the GPU machine has
+# no MLIR): PTX + manifest for every static example and test spec, and, for
+# every test shape, random runtime tables and the tile plan built from them,
+# into .sattn-gpu/ (git-ignored). Then prints the command to run there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD_DIR=${SATTN_BUILD_DIR:-build}
+OUT_DIR=${1:-.sattn-gpu}
+cmake --build "$BUILD_DIR" --target sattn-gpu-cases
+rm -rf "$OUT_DIR"
+specs=$(ls examples/*.sattn test/Integration/GPU/*.sattn | grep -v -E 'dynamic|language_tour')
+"$BUILD_DIR/bin/sattn-gpu-cases" "$OUT_DIR" $specs
+echo
+echo "GPU cases written to $OUT_DIR ($(du -sh "$OUT_DIR" | cut -f1)). On the GPU machine, with $OUT_DIR carried:"
+echo "  cmake -S lib/Runtime -B /tmp/rt -DCMAKE_BUILD_TYPE=Release && cmake --build /tmp/rt -j && \\"
+echo "  SATTN_RUNTIME_LIB=/tmp/rt/libsattn_runtime.so python3 test/Integration/GPU/run_gpu_tests.py $OUT_DIR"
