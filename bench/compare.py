@@ -90,21 +90,7 @@ def main():
         prog = MaskProgram(manifest["mask_program"])
         kernel = runtime.load_kernel(manifest_path)
         q, k, v, o, lse = gt.make_inputs(case, manifest, torch.bfloat16, dev, gen)
-        tables, table_list = {}, []
-        for t in case["tables"]:
-            n = 1
-            for e in t["shape"]:
-                n *= e
-            tt_ = gt.read_i64(os.path.join(args.cases_dir, t["file"]), n).reshape(t["shape"]).to(dev)
-            tables[t["name"]] = tt_
-            table_list.append(tt_)
-        p = case["plan"]
-        plan = runtime.Plan(
-            segments=gt.read_i64(os.path.join(args.cases_dir, p["segments"]), p["num_segments"] * 7).to(dev),
-            offsets=gt.read_i64(os.path.join(args.cases_dir, p["offsets"]), p["num_classes"] * (p["num_query_tiles"] + 1)).to(dev),
-            class_index=gt.read_i64(os.path.join(args.cases_dir, p["class_index"]), H).to(dev),
-            num_segments=p["num_segments"], num_classes=p["num_classes"],
-            num_query_tiles=p["num_query_tiles"], block_m=manifest["block_m"], block_n=manifest["block_n"])
+        tables, table_list, plan = gt.load_plan_and_tables(case, manifest, args.cases_dir, dev)
         run = lambda: kernel.launch(q, k, v, o, lse=lse, plan=plan, tables=table_list)
         run()
         torch.cuda.synchronize()

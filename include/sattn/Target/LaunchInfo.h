@@ -62,9 +62,7 @@ struct LaunchInfo {
 
   /// The grid is (numQueryTiles, heads, batch) with
   /// numQueryTiles = ceil(lq / blockM), as KERNEL_ABI.md says.
-  int64_t numQueryTiles(int64_t lq) const {
-    return (lq + blockM - 1) / blockM;
-  }
+  int64_t numQueryTiles(int64_t lq) const { return (lq + blockM - 1) / blockM; }
   static constexpr const char *kGridFormula =
       "(ceil(lq / block_m), heads, batch)";
 };

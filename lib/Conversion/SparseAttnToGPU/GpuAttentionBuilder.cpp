@@ -175,11 +175,10 @@ private:
   class ThreadScope {
   public:
     ThreadScope(GpuAttentionBuilder &builder, OpBuilder &b, Location loc)
-        : builder(builder), saved{builder.threadId, builder.lanes,
+        : builder(builder), saved{builder.threadId,   builder.lanes,
                                   builder.quadColumn, builder.warpRow,
-                                  builder.queryRow, builder.queryPos} {
-      builder.emitThreadCoordinates(b, loc,
-                                    builder.emitOpaqueThreadId(b, loc));
+                                  builder.queryRow,   builder.queryPos} {
+      builder.emitThreadCoordinates(b, loc, builder.emitOpaqueThreadId(b, loc));
     }
     ~ThreadScope() {
       builder.threadId = saved.threadId;
@@ -232,11 +231,11 @@ private:
 
 SmallVector<std::string> gpucodegen::kernelArgNames(KernelOp kernel) {
   SmallVector<std::string> names = {
-      "q",      "k",      "v",      "o",      "lse",         "q_sb",
-      "q_sh",   "q_ss",   "k_sb",   "k_sh",   "k_ss",        "v_sb",
-      "v_sh",   "v_ss",   "o_sb",   "o_sh",   "o_ss",        "lse_sb",
-      "lse_sh", "lq",     "lk",     "segments", "offsets",   "class_index",
-      "num_query_tiles"};
+      "q",    "k",        "v",       "o",           "lse",
+      "q_sb", "q_sh",     "q_ss",    "k_sb",        "k_sh",
+      "k_ss", "v_sb",     "v_sh",    "v_ss",        "o_sb",
+      "o_sh", "o_ss",     "lse_sb",  "lse_sh",      "lq",
+      "lk",   "segments", "offsets", "class_index", "num_query_tiles"};
   assert(names.size() == kNumFixedArgs && "one name per fixed argument");
   for (mask::TableOp table : kernelTables(kernel))
     names.push_back(("table_" + table.getSymName()).str());
@@ -264,8 +263,8 @@ MemRefType GpuAttentionBuilder::globalTileType(Type element) const {
                          StridedLayoutAttr::get(ctx, kDynamic, {kDynamic, 1}));
 }
 
-Value GpuAttentionBuilder::emitGlobalTile(OpBuilder &b, Location loc,
-                                          Value ptr, Value offset, Value rows,
+Value GpuAttentionBuilder::emitGlobalTile(OpBuilder &b, Location loc, Value ptr,
+                                          Value offset, Value rows,
                                           Value rowStride) {
   return memref::ReinterpretCastOp::create(
       b, loc, globalTileType(elemType), ptr, OpFoldResult(offset),
@@ -347,8 +346,8 @@ void GpuAttentionBuilder::emitPrologue(OpBuilder &b, Location loc,
     TableBinding binding;
     binding.buffer =
         emitBuffer(b, loc, arg(kNumFixedArgs + i), i64, {kDynamic}, unknown);
-    binding.extents = emitTableExtents(
-        b, loc, table, batchCount, cst(b, loc, kernel.getHeads()), lk);
+    binding.extents = emitTableExtents(b, loc, table, batchCount,
+                                       cst(b, loc, kernel.getHeads()), lk);
     tables[table.getSymName()] = binding;
   }
 
@@ -359,8 +358,8 @@ void GpuAttentionBuilder::emitPrologue(OpBuilder &b, Location loc,
       b, loc, MemRefType::get({kDynamic}, b.getI8Type(), nullptr, workgroup));
   auto view = [&](int64_t byteOffset, ArrayRef<int64_t> shape) -> Value {
     return memref::ViewOp::create(
-        b, loc, MemRefType::get(shape, elemType, nullptr, workgroup),
-        dynShared, cst(b, loc, byteOffset), ValueRange{});
+        b, loc, MemRefType::get(shape, elemType, nullptr, workgroup), dynShared,
+        cst(b, loc, byteOffset), ValueRange{});
   };
   qShared = view(cfg.qOffset(), {cfg.blockM, cfg.rowStride()});
   kShared = view(cfg.kOffset(), {cfg.stages, cfg.blockN, cfg.rowStride()});
@@ -385,15 +384,15 @@ void GpuAttentionBuilder::emitThreadCoordinates(OpBuilder &b, Location loc,
   threadId = tid;
   lanes = emitWarpLanes(b, loc, threadId);
   quadColumn = mul(b, loc, lanes.quad, cst(b, loc, 2));
-  warpRow = mul(b, loc,
-                arith::DivUIOp::create(b, loc, threadId, cst(b, loc, 32)),
-                cst(b, loc, 16));
+  warpRow =
+      mul(b, loc, arith::DivUIOp::create(b, loc, threadId, cst(b, loc, 32)),
+          cst(b, loc, 16));
   // Query row i sits at absolute position i + (Lk - Lq).
   Value shift = arith::SubIOp::create(b, loc, lk, lq);
   Value tileRow0 = mul(b, loc, tileIdx, cst(b, loc, cfg.blockM));
   for (int half = 0; half < 2; ++half) {
-    Value inTile = add(b, loc, add(b, loc, warpRow, lanes.group),
-                       cst(b, loc, 8 * half));
+    Value inTile =
+        add(b, loc, add(b, loc, warpRow, lanes.group), cst(b, loc, 8 * half));
     queryRow[half] = add(b, loc, tileRow0, inTile);
     queryPos[half] = add(b, loc, queryRow[half], shift);
   }
@@ -466,8 +465,8 @@ Value GpuAttentionBuilder::emitKey(OpBuilder &b, Location loc,
                                    const TileKeys &keys, int64_t offset,
                                    Value threadPart) {
   Value base = keys.gather ? keys.j0 : keys.k0;
-  Value position = add(b, loc, add(b, loc, base, cst(b, loc, offset)),
-                       threadPart);
+  Value position =
+      add(b, loc, add(b, loc, base, cst(b, loc, offset)), threadPart);
   if (!keys.gather)
     return position;
   return emitGatheredKey(b, loc, keys.cursor, position);
@@ -477,8 +476,8 @@ Value GpuAttentionBuilder::emitKeyExists(OpBuilder &b, Location loc,
                                          const TileKeys &keys, int64_t offset,
                                          Value threadPart) {
   // threadPart + offset < numKeys, with the constant on the tile side.
-  Value limit = arith::SubIOp::create(b, loc, keys.numKeys,
-                                      cst(b, loc, offset));
+  Value limit =
+      arith::SubIOp::create(b, loc, keys.numKeys, cst(b, loc, offset));
   return cmp(b, loc, arith::CmpIPredicate::slt, threadPart, limit);
 }
 
@@ -492,8 +491,8 @@ void GpuAttentionBuilder::emitIssueKvTile(OpBuilder &b, Location loc,
     // tiles read it back. Missing rows get key 0, a valid row.
     for (int64_t first = 0; first < cfg.blockN; first += cfg.threads()) {
       Value row = add(b, loc, threadId, cst(b, loc, first));
-      Value inTile = cmp(b, loc, arith::CmpIPredicate::ult, row,
-                         cst(b, loc, cfg.blockN));
+      Value inTile =
+          cmp(b, loc, arith::CmpIPredicate::ult, row, cst(b, loc, cfg.blockN));
       scf::IfOp::create(b, loc, inTile, [&](OpBuilder &b, Location loc) {
         Value valid = emitKeyExists(b, loc, keys, 0, row);
         Value key = arith::SelectOp::create(
@@ -585,10 +584,10 @@ Value GpuAttentionBuilder::emitMaskBits(OpBuilder &b, Location loc,
         Value e = urem(i, 4);
         Value half = udiv(e, 2);
         // Column 8j + e % 2 + 2 * quad of the tile.
-        Value column = add(b, loc, add(b, loc, mul(b, loc, udiv(i, 4),
-                                                   cst(b, loc, 8)),
-                                       urem(e, 2)),
-                           quadColumn);
+        Value column = add(
+            b, loc,
+            add(b, loc, mul(b, loc, udiv(i, 4), cst(b, loc, 8)), urem(e, 2)),
+            quadColumn);
         Value key;
         if (keys.gather)
           key = toIndex(b, loc,
@@ -605,8 +604,8 @@ Value GpuAttentionBuilder::emitMaskBits(OpBuilder &b, Location loc,
         } else {
           // Columns past the tile's keys hold zero-filled rows (or, in a
           // gather, keys of the next lattice period), never a kept pair.
-          Value exists = cmp(b, loc, arith::CmpIPredicate::slt, column,
-                             keys.numKeys);
+          Value exists =
+              cmp(b, loc, arith::CmpIPredicate::slt, column, keys.numKeys);
           Value kept = arith::AndIOp::create(b, loc, *keep, exists);
           Value bit = arith::ShLIOp::create(
               b, loc, arith::ExtUIOp::create(b, loc, bitsType, kept),
@@ -737,26 +736,26 @@ LoopState GpuAttentionBuilder::emitSegment(OpBuilder &b, Location loc,
         scf::YieldOp::create(b, loc, s.flatten());
       });
   // Names the variant in the IR, for readers and tests.
-  loop->setAttr(kKvLoopAttr,
-                StringAttr::get(b.getContext(),
-                                Twine(partial ? "partial" : "full") + "-" +
-                                    (gather ? "gather" : "range")));
+  loop->setAttr(
+      kKvLoopAttr,
+      StringAttr::get(b.getContext(), Twine(partial ? "partial" : "full") +
+                                          "-" + (gather ? "gather" : "range")));
   return LoopState::unflatten(loop.getResults());
 }
 
 LoopState GpuAttentionBuilder::emitSegments(OpBuilder &b, Location loc,
                                             LoopState state) {
-  Value flat = add(b, loc, mul(b, loc, batchIdx, cst(b, loc, kernel.getHeads())),
-                   headIdx);
+  Value flat = add(
+      b, loc, mul(b, loc, batchIdx, cst(b, loc, kernel.getHeads())), headIdx);
   Value cls = toIndex(b, loc, memref::LoadOp::create(b, loc, classIndex, flat));
   // Segments of (class, m): rows [offsets[c * (T + 1) + m], ... + 1).
-  Value slot = add(
-      b, loc, mul(b, loc, cls, add(b, loc, numQueryTiles, cst(b, loc, 1))),
-      tileIdx);
+  Value slot =
+      add(b, loc, mul(b, loc, cls, add(b, loc, numQueryTiles, cst(b, loc, 1))),
+          tileIdx);
   Value first = toIndex(b, loc, memref::LoadOp::create(b, loc, offsets, slot));
-  Value last = toIndex(
-      b, loc,
-      memref::LoadOp::create(b, loc, offsets, add(b, loc, slot, cst(b, loc, 1))));
+  Value last = toIndex(b, loc,
+                       memref::LoadOp::create(
+                           b, loc, offsets, add(b, loc, slot, cst(b, loc, 1))));
   auto loop = scf::ForOp::create(
       b, loc, first, last, cst(b, loc, 1), state.flatten(),
       [&](OpBuilder &b, Location loc, Value s, ValueRange carried) {
@@ -772,8 +771,8 @@ LoopState GpuAttentionBuilder::emitSegments(OpBuilder &b, Location loc,
                                                        : byMask.thenBlock());
           auto byKind = scf::IfOp::create(mb, loc, types, seg.isGather, true);
           for (bool gather : {true, false}) {
-            OpBuilder kb = OpBuilder::atBlockEnd(
-                gather ? byKind.thenBlock() : byKind.elseBlock());
+            OpBuilder kb = OpBuilder::atBlockEnd(gather ? byKind.thenBlock()
+                                                        : byKind.elseBlock());
             LoopState out =
                 emitSegment(kb, loc, seg, tiles, partial, gather, in);
             scf::YieldOp::create(kb, loc, out.flatten());
@@ -789,24 +788,23 @@ void GpuAttentionBuilder::emitEpilogue(OpBuilder &b, Location loc,
                                        const LoopState &state) {
   std::array<RowEpilogue, 2> rows = emitRowEpilogues(b, loc, state.rows);
   for (int half = 0; half < 2; ++half) {
-    Value inRange =
-        cmp(b, loc, arith::CmpIPredicate::ult, queryRow[half], lq);
+    Value inRange = cmp(b, loc, arith::CmpIPredicate::ult, queryRow[half], lq);
     scf::IfOp::create(b, loc, inRange, [&](OpBuilder &b, Location loc) {
       for (int64_t j = 0; j < cfg.headDim / 8; ++j) {
-        Value x = emitOutputElement(b, loc, rows[half],
-                                    state.acc[4 * j + 2 * half]);
+        Value x =
+            emitOutputElement(b, loc, rows[half], state.acc[4 * j + 2 * half]);
         Value y = emitOutputElement(b, loc, rows[half],
                                     state.acc[4 * j + 2 * half + 1]);
         Value pair = emitPackPair(b, loc, elemType, x, y);
-        vector::StoreOp::create(b, loc, pair, oTile,
-                                ValueRange{queryRow[half],
-                                           add(b, loc, quadColumn,
-                                               cst(b, loc, 8 * j))},
-                                /*nontemporal=*/false, llvm::Align(4));
+        vector::StoreOp::create(
+            b, loc, pair, oTile,
+            ValueRange{queryRow[half],
+                       add(b, loc, quadColumn, cst(b, loc, 8 * j))},
+            /*nontemporal=*/false, llvm::Align(4));
       }
       if (lseRow) {
-        Value writer = cmp(b, loc, arith::CmpIPredicate::eq, lanes.quad,
-                           cst(b, loc, 0));
+        Value writer =
+            cmp(b, loc, arith::CmpIPredicate::eq, lanes.quad, cst(b, loc, 0));
         scf::IfOp::create(b, loc, writer, [&](OpBuilder &b, Location loc) {
           memref::StoreOp::create(b, loc, rows[half].lse, lseRow,
                                   queryRow[half]);

@@ -1,4 +1,5 @@
-//===- GpuAttentionBuilder.h - one planned attention kernel on sm_80+ -*- C++ -*-//
+//===- GpuAttentionBuilder.h - one planned attention kernel on sm_80+ -*- C++
+//-*-//
 //
 // The kernel signature of docs/KERNEL_ABI.md as gpu.func arguments, and
 // the builder that emits a whole mma.sync FlashAttention-2 kernel from the

@@ -68,8 +68,8 @@ sattn::gpucodegen::chooseKernelConfig(int64_t headDim, Type elementType,
     c.warps = overrides.blockM / 16;
   c.blockM = 16 * c.warps;
   if (c.warps > 16) {
-    error = llvm::formatv("{0} warps exceed the 1024 threads of a block",
-                          c.warps);
+    error =
+        llvm::formatv("{0} warps exceed the 1024 threads of a block", c.warps);
     return failure();
   }
   if (overrides.blockN)
@@ -83,8 +83,7 @@ sattn::gpucodegen::chooseKernelConfig(int64_t headDim, Type elementType,
   if (overrides.stages)
     c.stages = overrides.stages;
   if (c.stages > 8) {
-    error = llvm::formatv("{0} stages are more than the 8 supported",
-                          c.stages);
+    error = llvm::formatv("{0} stages are more than the 8 supported", c.stages);
     return failure();
   }
   if (c.chunksPerTile() % c.threads() != 0) {

@@ -1,4 +1,5 @@
-//===- KernelConfig.h - tile shape and shared memory of a GPU kernel -*- C++ -*-//
+//===- KernelConfig.h - tile shape and shared memory of a GPU kernel -*- C++
+//-*-//
 //
 // The static shape of one generated attention kernel: tile sizes, warps,
 // pipeline depth and where each operand lives in dynamic shared memory.
@@ -54,7 +55,9 @@ struct KernelConfig {
   int64_t keysOffset() const {
     return vOffset() + stages * blockN * rowBytes();
   }
-  int64_t sharedMemoryBytes() const { return keysOffset() + stages * blockN * 4; }
+  int64_t sharedMemoryBytes() const {
+    return keysOffset() + stages * blockN * 4;
+  }
   /// 16-byte chunks (8 elements) per row, and per K or V tile.
   int64_t chunksPerRow() const { return headDim / 8; }
   int64_t chunksPerTile() const { return blockN * chunksPerRow(); }

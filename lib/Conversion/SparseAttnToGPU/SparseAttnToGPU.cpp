@@ -69,8 +69,8 @@ struct ConvertSparseAttnToGPUPass
       }
       std::string error;
       FailureOr<gpucodegen::KernelConfig> config =
-          gpucodegen::chooseKernelConfig(kernel.getHeadDim(),
-                                         kernel.getDtype(), overrides, error);
+          gpucodegen::chooseKernelConfig(kernel.getHeadDim(), kernel.getDtype(),
+                                         overrides, error);
       if (failed(config)) {
         kernel.emitError() << "no GPU lowering: " << error;
         return signalPassFailure();

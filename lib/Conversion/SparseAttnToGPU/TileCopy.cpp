@@ -23,9 +23,9 @@ static Value cst(OpBuilder &b, Location loc, int64_t v) {
 static constexpr int64_t kChunkElements = 8;
 
 TileCopySlots sattn::gpucodegen::emitTileCopySlots(OpBuilder &b, Location loc,
-                                                  const KernelConfig &config,
-                                                  Value threadId,
-                                                  int64_t rows) {
+                                                   const KernelConfig &config,
+                                                   Value threadId,
+                                                   int64_t rows) {
   int64_t chunksPerRow = config.chunksPerRow();
   TileCopySlots slots;
   slots.rowsPerPass = config.threads() / chunksPerRow;
@@ -56,14 +56,12 @@ void sattn::gpucodegen::emitAsyncTileCopy(OpBuilder &b, Location loc,
   for (const TileCopyOperand &op : operands)
     firstChunk.push_back(arith::AddIOp::create(
         b, loc, op.sharedTile,
-        arith::AddIOp::create(
-            b, loc,
-            arith::MulIOp::create(b, loc, slots.firstRow,
-                                  cst(b, loc, rowStride)),
-            slots.column)));
+        arith::AddIOp::create(b, loc,
+                              arith::MulIOp::create(b, loc, slots.firstRow,
+                                                    cst(b, loc, rowStride)),
+                              slots.column)));
   for (auto [pass, source] : llvm::enumerate(sources)) {
-    Value elements =
-        arith::SelectOp::create(b, loc, source.valid, full, none);
+    Value elements = arith::SelectOp::create(b, loc, source.valid, full, none);
     int64_t rowOffset = pass * slots.rowsPerPass * rowStride;
     for (auto [op, first] : llvm::zip_equal(operands, firstChunk)) {
       Value dst = arith::AddIOp::create(b, loc, first, cst(b, loc, rowOffset));

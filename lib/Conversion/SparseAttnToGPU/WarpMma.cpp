@@ -113,10 +113,8 @@ Value sattn::gpucodegen::emitPackPair(OpBuilder &b, Location loc,
                                  pair);
 }
 
-SmallVector<Value, 4>
-sattn::gpucodegen::emitAccumulatorAsA(OpBuilder &b, Location loc,
-                                      Type elementType, ValueRange acc,
-                                      int64_t kk) {
+SmallVector<Value, 4> sattn::gpucodegen::emitAccumulatorAsA(
+    OpBuilder &b, Location loc, Type elementType, ValueRange acc, int64_t kk) {
   auto at = [&](int64_t tile, int64_t e) { return acc[tile * 4 + e]; };
   int64_t lo = 2 * kk, hi = 2 * kk + 1;
   return {emitPackPair(b, loc, elementType, at(lo, 0), at(lo, 1)),

@@ -90,8 +90,7 @@ SoftmaxStep sattn::gpucodegen::emitSoftmaxStep(OpBuilder &b, Location loc,
   for (int half = 0; half < 2; ++half) {
     Value scaled =
         arith::MulFOp::create(b, loc, old.sum[half], step.alpha[half]);
-    step.state.sum[half] =
-        arith::AddFOp::create(b, loc, scaled, tileSum[half]);
+    step.state.sum[half] = arith::AddFOp::create(b, loc, scaled, tileSum[half]);
   }
   return step;
 }

@@ -74,9 +74,8 @@ void emitRescaleAccumulators(mlir::OpBuilder &b, mlir::Location loc,
                              const std::array<mlir::Value, 2> &alpha);
 
 /// Final per-row values (quad-reduces the partial sums).
-std::array<RowEpilogue, 2> emitRowEpilogues(mlir::OpBuilder &b,
-                                            mlir::Location loc,
-                                            const RowState &state);
+std::array<RowEpilogue, 2>
+emitRowEpilogues(mlir::OpBuilder &b, mlir::Location loc, const RowState &state);
 
 } // namespace sattn::gpucodegen
 

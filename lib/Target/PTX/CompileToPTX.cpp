@@ -46,11 +46,10 @@ using namespace sattn;
 using namespace sattn::target;
 
 void sattn::target::registerGPUCompilationDialects(DialectRegistry &registry) {
-  registry.insert<arith::ArithDialect, cf::ControlFlowDialect,
-                  gpu::GPUDialect, index::IndexDialect, LLVM::LLVMDialect,
-                  math::MathDialect, memref::MemRefDialect,
-                  NVVM::NVVMDialect, nvgpu::NVGPUDialect, scf::SCFDialect,
-                  ub::UBDialect, vector::VectorDialect>();
+  registry.insert<arith::ArithDialect, cf::ControlFlowDialect, gpu::GPUDialect,
+                  index::IndexDialect, LLVM::LLVMDialect, math::MathDialect,
+                  memref::MemRefDialect, NVVM::NVVMDialect, nvgpu::NVGPUDialect,
+                  scf::SCFDialect, ub::UBDialect, vector::VectorDialect>();
   // convert-gpu-to-nvvm lowers the other dialects of a kernel through their
   // ConvertToLLVM interfaces.
   arith::registerConvertArithToLLVMInterface(registry);
@@ -77,8 +76,7 @@ sattn::target::extractPTX(ModuleOp module) {
     std::optional<std::string> ptx;
     for (Attribute attr : binary.getObjects()) {
       auto object = dyn_cast<gpu::ObjectAttr>(attr);
-      if (object &&
-          object.getFormat() == gpu::CompilationTarget::Assembly) {
+      if (object && object.getFormat() == gpu::CompilationTarget::Assembly) {
         ptx = object.getObject().getValue().str();
         break;
       }
@@ -92,8 +90,7 @@ sattn::target::extractPTX(ModuleOp module) {
 }
 
 FailureOr<std::vector<CompiledKernel>>
-sattn::target::compileKernelsToPTX(ModuleOp module,
-                                   const GPUOptions &options) {
+sattn::target::compileKernelsToPTX(ModuleOp module, const GPUOptions &options) {
   MLIRContext *ctx = module.getContext();
   DialectRegistry registry;
   registerGPUCompilationDialects(registry);

@@ -52,9 +52,9 @@ FailureOr<LaunchInfo> sattn::target::readLaunchInfo(Operation *op) {
 
   ArrayRef<Type> inputs = func.getFunctionType().getInputs();
   if (names.size() != inputs.size())
-    return func.emitError() << "'" << kParamNamesAttr << "' names "
-                            << names.size() << " parameters, the function has "
-                            << inputs.size();
+    return func.emitError()
+           << "'" << kParamNamesAttr << "' names " << names.size()
+           << " parameters, the function has " << inputs.size();
   for (auto [nameAttr, type] : llvm::zip_equal(names, inputs)) {
     KernelParam param;
     param.name = cast<StringAttr>(nameAttr).getValue().str();
@@ -64,8 +64,8 @@ FailureOr<LaunchInfo> sattn::target::readLaunchInfo(Operation *op) {
     } else if (type.isInteger(64)) {
       param.kind = KernelParam::Kind::Int64;
     } else {
-      return func.emitError() << "parameter '" << param.name
-                              << "' has unexpected type " << type;
+      return func.emitError()
+             << "parameter '" << param.name << "' has unexpected type " << type;
     }
     info.params.push_back(std::move(param));
   }

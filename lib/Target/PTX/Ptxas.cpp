@@ -115,12 +115,11 @@ PtxasReport sattn::target::runPtxas(llvm::StringRef ptx, llvm::StringRef arch,
   std::string archFlag = ("-arch=" + arch).str();
   llvm::SmallVector<llvm::StringRef> args = {*ptxas, archFlag, "-v",
                                              input,  "-o",     output};
-  std::optional<llvm::StringRef> redirects[] = {std::nullopt,
-                                                llvm::StringRef(logPath),
-                                                llvm::StringRef(logPath)};
+  std::optional<llvm::StringRef> redirects[] = {
+      std::nullopt, llvm::StringRef(logPath), llvm::StringRef(logPath)};
   std::string error;
-  int status = llvm::sys::ExecuteAndWait(*ptxas, args, std::nullopt,
-                                         redirects, /*SecondsToWait=*/0,
+  int status = llvm::sys::ExecuteAndWait(*ptxas, args, std::nullopt, redirects,
+                                         /*SecondsToWait=*/0,
                                          /*MemoryLimit=*/0, &error);
   if (auto buffer = llvm::MemoryBuffer::getFile(logPath))
     report.log = (*buffer)->getBuffer().str();

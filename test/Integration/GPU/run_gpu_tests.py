@@ -82,15 +82,10 @@ def reference(prog, manifest, case, q, k, v, tables, dev):
     return out, lse
 
 
-def run_case(case, root, dev, gen):
-    manifest_path = os.path.join(root, case["manifest"])
-    manifest = json.load(open(manifest_path))
-    prog = MaskProgram(manifest["mask_program"])
-    kernel = runtime.load_kernel(manifest_path)
-    dt = DTYPE[manifest["dtype"]]
-    q, k, v, o, lse = make_inputs(case, manifest, dt, dev, gen)
-    tables = {}
-    table_list = []
+def load_plan_and_tables(case, manifest, root, dev):
+    """The case's runtime tables ({name: tensor} and manifest-ordered list)
+    and its tile plan as a runtime.Plan, all on `dev`."""
+    tables, table_list = {}, []
     for t in case["tables"]:
         n = int(math.prod(t["shape"]))
         tensor = read_i64(os.path.join(root, t["file"]), n).reshape(t["shape"]).to(dev)
@@ -103,6 +98,17 @@ def run_case(case, root, dev, gen):
         class_index=read_i64(os.path.join(root, p["class_index"]), case["batch"] * manifest["heads"]).to(dev),
         num_segments=p["num_segments"], num_classes=p["num_classes"],
         num_query_tiles=p["num_query_tiles"], block_m=manifest["block_m"], block_n=manifest["block_n"])
+    return tables, table_list, plan
+
+
+def run_case(case, root, dev, gen):
+    manifest_path = os.path.join(root, case["manifest"])
+    manifest = json.load(open(manifest_path))
+    prog = MaskProgram(manifest["mask_program"])
+    kernel = runtime.load_kernel(manifest_path)
+    dt = DTYPE[manifest["dtype"]]
+    q, k, v, o, lse = make_inputs(case, manifest, dt, dev, gen)
+    tables, table_list, plan = load_plan_and_tables(case, manifest, root, dev)
     kernel.launch(q, k, v, o, lse=lse, plan=plan, tables=table_list)
     torch.cuda.synchronize()
     ref_o, ref_lse = reference(prog, manifest, case, q, k, v, tables, dev)
