@@ -18,6 +18,7 @@ import sys
 import time
 
 import torch
+import torch._dynamo
 import torch.nn.functional as F
 import triton.testing as tt
 
@@ -66,12 +67,12 @@ def main():
     ap.add_argument("cases_dir")
     ap.add_argument("--json", default="")
     ap.add_argument("--no-flex", action="store_true")
+    ap.add_argument("--patterns", default="", help="comma-separated kernel names to run (default: all)")
     args = ap.parse_args()
     torch.manual_seed(0)
     # Every (pattern, length) pair is a new graph for torch.compile; with the
     # default limit of 8 recompilations FlexAttention silently falls back to
     # eager code (and create_block_mask to materialising L^2 masks).
-    import torch._dynamo
     torch._dynamo.config.cache_size_limit = 256
     torch._dynamo.config.recompile_limit = 256
     cases = json.load(open(os.path.join(args.cases_dir, "cases.json")))
@@ -87,6 +88,8 @@ def main():
         manifest_path = os.path.join(args.cases_dir, case["manifest"])
         manifest = json.load(open(manifest_path))
         name, L, H = manifest["name"], case["lk"], manifest["heads"]
+        if args.patterns and name not in args.patterns.split(","):
+            continue
         prog = MaskProgram(manifest["mask_program"])
         kernel = runtime.load_kernel(manifest_path)
         q, k, v, o, lse = gt.make_inputs(case, manifest, torch.bfloat16, dev, gen)
