@@ -1,0 +1,60 @@
+"""Every static kernel of the given specs compiles to PTX that ptxas accepts
+for each requested architecture with 0 bytes of spill stores and loads.
+
+Usage: check_spec_ptxas.py --sattn-compile X --sparse-opt Y --ptxas Z
+                           --arch sm_90 --arch sm_80 --out DIR SPEC...
+Prints one line per (kernel, arch) with registers; exits 1 on any failure.
+"""
+import argparse
+import os
+import re
+import subprocess
+import sys
+
+ap = argparse.ArgumentParser()
+ap.add_argument("--sattn-compile", required=True)
+ap.add_argument("--sparse-opt", required=True)
+ap.add_argument("--ptxas", required=True)
+ap.add_argument("--arch", action="append", required=True)
+ap.add_argument("--out", required=True)
+ap.add_argument("specs", nargs="+")
+args = ap.parse_args()
+
+failures = 0
+checked = 0
+for spec in args.specs:
+    mlir = subprocess.run([args.sattn_compile, spec, "--emit=mlir"], capture_output=True, text=True)
+    if mlir.returncode != 0:
+        print("FAIL %s: sattn-compile: %s" % (spec, mlir.stderr.strip()))
+        failures += 1
+        continue
+    for arch in args.arch:
+        out = os.path.join(args.out, os.path.basename(spec), arch)
+        os.makedirs(out, exist_ok=True)
+        lowered = subprocess.run(
+            [args.sparse_opt, "--sattn-gpu-pipeline=chip=%s" % arch, "--sattn-dump-ptx=dir=%s" % out,
+             "-o", os.devnull], input=mlir.stdout, capture_output=True, text=True)
+        if lowered.returncode != 0:
+            print("FAIL %s %s: GPU pipeline: %s" % (spec, arch, lowered.stderr.strip()[:500]))
+            failures += 1
+            continue
+        ptx_files = sorted(f for f in os.listdir(out) if f.endswith(".ptx"))
+        if not ptx_files:
+            print("FAIL %s %s: no PTX produced" % (spec, arch))
+            failures += 1
+        for ptx in ptx_files:
+            res = subprocess.run([args.ptxas, "-arch=%s" % arch, "-v", os.path.join(out, ptx),
+                                  "-o", os.path.join(out, ptx + ".cubin")], capture_output=True, text=True)
+            log = res.stdout + res.stderr
+            spills = re.search(r"(\d+) bytes spill stores, (\d+) bytes spill loads", log)
+            regs = re.search(r"Used (\d+) registers", log)
+            ok = res.returncode == 0 and spills and spills.group(1) == "0" and spills.group(2) == "0"
+            checked += 1
+            print("%s %s %s registers=%s spills=%s" % ("ok" if ok else "FAIL", ptx[:-4], arch,
+                                                        regs.group(1) if regs else "?",
+                                                        "/".join(spills.groups()) if spills else "?"))
+            if not ok:
+                failures += 1
+                print(log[-2000:])
+print("%d kernels checked, %d failures" % (checked, failures))
+sys.exit(1 if failures or not checked else 0)
