@@ -13,11 +13,13 @@
 //===----------------------------------------------------------------------===//
 
 #include "sattn/Analysis/MaskEvaluator.h"
+#include "sattn/Artifacts/Manifest.h"
 #include "sattn/InitAll.h"
 #include "sattn/Plan/TileMap.h"
 #include "sattn/Plan/TilePlan.h"
 #include "sattn/Spec/SpecCompiler.h"
 #include "sattn/Spec/Summary.h"
+#include "sattn/Target/PTX.h"
 
 #include "SparseAttn/IR/SparseAttnDialect.h"
 
@@ -29,7 +31,9 @@
 
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Format.h"
+#include "llvm/Support/Program.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/ToolOutputFile.h"
@@ -41,7 +45,7 @@ namespace cl = llvm::cl;
 using namespace sattn::spec;
 
 namespace {
-enum class EmitKind { Summary, Mlir, Spec, TileMap, MaskProgram };
+enum class EmitKind { Summary, Mlir, Spec, TileMap, MaskProgram, Ptx };
 
 enum ExitCode { ExitSuccess = 0, ExitInputError = 1, ExitInternalError = 2 };
 } // namespace
@@ -64,7 +68,11 @@ static cl::opt<EmitKind> emitKind(
                           "the tile plan for --lq/--lk as text (and --png)"),
                clEnumValN(EmitKind::MaskProgram, "mask-program",
                           "the compiled mask program as JSON, one line per "
-                          "kernel")),
+                          "kernel"),
+               clEnumValN(EmitKind::Ptx, "ptx",
+                          "GPU artifacts into the directory -o: NAME.ptx, "
+                          "NAME.json (manifest) and NAME.cubin when ptxas is "
+                          "found")),
     cl::cat(category));
 
 static cl::opt<std::string> kernelName("kernel",
@@ -95,6 +103,123 @@ static cl::opt<std::string> pngOpt(
                     "file per kernel: NAME is inserted before .png when the "
                     "spec has several kernels)"),
     cl::value_desc("file.png"), cl::init(""), cl::cat(category));
+
+static cl::opt<std::string> targetOpt("target",
+                                      cl::desc("GPU target for --emit=ptx"),
+                                      cl::value_desc("sm_80|sm_90|sm_90a"),
+                                      cl::init("sm_90"), cl::cat(category));
+static cl::opt<int64_t> warpsOpt("warps",
+                                 cl::desc("Warps per block (0: chosen)"),
+                                 cl::init(0), cl::cat(category));
+static cl::opt<int64_t> stagesOpt("stages",
+                                  cl::desc("KV tiles in flight (0: chosen)"),
+                                  cl::init(0), cl::cat(category));
+
+/// Writes `text` to `path`; false (with a message) on failure.
+static bool writeFile(const std::string &path, llvm::StringRef text) {
+  std::error_code ec;
+  llvm::raw_fd_ostream os(path, ec);
+  if (!ec)
+    os << text;
+  if (ec || os.has_error()) {
+    llvm::errs() << "sattn-compile: error: cannot write '" << path
+                 << "': " << ec.message() << "\n";
+    return false;
+  }
+  return true;
+}
+
+/// --emit=ptx: PTX, manifest and (with ptxas) cubin per static kernel, and
+/// a line per kernel with the launch configuration and ptxas's report.
+static int emitGpuArtifacts(mlir::ModuleOp module, const std::string &dir,
+                            const sattn::plan::PlanOptions &tile,
+                            bool tileGiven) {
+  if (dir == "-") {
+    llvm::errs() << "sattn-compile: error: --emit=ptx writes files: give the "
+                    "output directory with -o DIR\n";
+    return ExitInputError;
+  }
+  if (auto ec = llvm::sys::fs::create_directories(dir)) {
+    llvm::errs() << "sattn-compile: error: cannot create '" << dir
+                 << "': " << ec.message() << "\n";
+    return ExitInputError;
+  }
+  // Dynamic kernels need their estimator, which has no GPU lowering yet.
+  for (sattn::KernelOp k :
+       llvm::make_early_inc_range(module.getOps<sattn::KernelOp>())) {
+    mlir::ScopedDiagnosticHandler quiet(
+        k.getContext(), [](mlir::Diagnostic &) { return mlir::success(); });
+    if (mlir::failed(sattn::plan::TilePlanner::build(k))) {
+      llvm::outs() << k.getSymName()
+                   << ": skipped (dynamic pattern: needs its estimator)\n";
+      k.erase();
+    }
+  }
+  sattn::target::GPUOptions options;
+  options.chip = targetOpt;
+  if (tileGiven) {
+    options.blockM = tile.blockM;
+    options.blockN = tile.blockN;
+  }
+  options.warps = warpsOpt;
+  options.stages = stagesOpt;
+  auto start = std::chrono::steady_clock::now();
+  auto kernels = sattn::target::compileKernelsToPTX(module, options);
+  if (mlir::failed(kernels))
+    return ExitInputError; // diagnostics name the problem
+  double seconds = std::chrono::duration<double>(
+                       std::chrono::steady_clock::now() - start)
+                       .count();
+  std::optional<std::string> ptxas = sattn::target::findPtxas();
+  for (const sattn::target::CompiledKernel &ck : *kernels) {
+    sattn::KernelOp kernel;
+    for (sattn::KernelOp k : module.getOps<sattn::KernelOp>())
+      if (k.getSymName() == ck.launch.kernelName)
+        kernel = k;
+    auto manifest = sattn::writeManifest(kernel, ck.launch, targetOpt);
+    if (mlir::failed(manifest))
+      return ExitInternalError;
+    std::string base = dir + "/" + ck.launch.kernelName;
+    if (!writeFile(base + ".ptx", ck.ptx) ||
+        !writeFile(base + ".json", *manifest))
+      return ExitInputError;
+    llvm::outs() << ck.launch.kernelName << ": " << ck.launch.blockM << "x"
+                 << ck.launch.blockN << " tiles, " << ck.launch.warps
+                 << " warps, " << ck.launch.stages << " stages, "
+                 << ck.launch.dynamicSharedMemoryBytes
+                 << " B shared memory -> " << base << ".{ptx,json}";
+    if (!ptxas) {
+      llvm::outs() << "; no ptxas found, so no cubin (the driver JIT-compiles "
+                      "the PTX at load)\n";
+      continue;
+    }
+    std::string cubin = base + ".cubin", log = base + ".ptxas.log";
+    std::optional<llvm::StringRef> redirects[] = {std::nullopt, llvm::StringRef(log),
+                                                  llvm::StringRef(log)};
+    llvm::StringRef arch = targetOpt;
+    std::string archFlag = "-arch=" + arch.str();
+    int rc = llvm::sys::ExecuteAndWait(
+        *ptxas, {*ptxas, archFlag, "-v", base + ".ptx", "-o", cubin},
+        std::nullopt, redirects);
+    auto logText = llvm::MemoryBuffer::getFile(log);
+    if (rc != 0 || !logText) {
+      llvm::outs() << "\n";
+      llvm::errs() << "sattn-compile: error: ptxas failed on " << base
+                   << ".ptx (log: " << log << ")\n";
+      return ExitInternalError;
+    }
+    for (const auto &f : sattn::target::parsePtxasLog((*logText)->getBuffer()))
+      llvm::outs() << ", .cubin: " << f.registers << " registers, "
+                   << f.spillStoreBytes << "/" << f.spillLoadBytes
+                   << " B spilled";
+    llvm::outs() << "\n";
+    llvm::sys::fs::remove(log);
+  }
+  llvm::outs() << "compiled " << kernels->size() << " kernel(s) for "
+               << targetOpt << " in " << llvm::format("%.2f", seconds)
+               << " s\n";
+  return ExitSuccess;
+}
 
 /// Parses "BMxBN".
 static bool parseTile(llvm::StringRef text, sattn::plan::PlanOptions &opts) {
@@ -166,6 +291,7 @@ int main(int argc, char **argv) {
 
   mlir::DialectRegistry registry;
   sattn::registerAllDialects(registry);
+  sattn::target::registerGPUCompilationDialects(registry);
   mlir::MLIRContext context(registry, mlir::MLIRContext::Threading::DISABLED);
 
   SpecCompilation compilation =
@@ -175,13 +301,6 @@ int main(int argc, char **argv) {
   if (compilation.status != SpecStatus::Success)
     return ExitInputError;
 
-  std::unique_ptr<llvm::ToolOutputFile> output =
-      mlir::openOutputFile(outputFilename, &errorMessage);
-  if (!output) {
-    llvm::errs() << "sattn-compile: error: " << errorMessage << "\n";
-    return ExitInputError;
-  }
-
   sattn::plan::PlanOptions planOptions;
   if (!parseTile(tileOpt, planOptions)) {
     llvm::errs() << "sattn-compile: error: --tile expects BMxBN with sizes in "
@@ -189,6 +308,17 @@ int main(int argc, char **argv) {
                  << tileOpt << "'\n";
     return ExitInputError;
   }
+  if (emitKind == EmitKind::Ptx)
+    return emitGpuArtifacts(*compilation.module, outputFilename, planOptions,
+                            tileOpt.getNumOccurrences() > 0);
+
+  std::unique_ptr<llvm::ToolOutputFile> output =
+      mlir::openOutputFile(outputFilename, &errorMessage);
+  if (!output) {
+    llvm::errs() << "sattn-compile: error: " << errorMessage << "\n";
+    return ExitInputError;
+  }
+
   if (lengthOpt <= 0 || lqOpt < 0 || lkOpt < 0) {
     llvm::errs() << "sattn-compile: error: lengths must be positive\n";
     return ExitInputError;
