@@ -50,7 +50,12 @@ static int64_t countBelow(const Lattice &l, int64_t x) {
   return full * l.width + partial;
 }
 
-bool Lattice::empty() const { return count() == 0; }
+bool Lattice::empty() const {
+  // Any `period` consecutive keys hold `width` >= 1 members.
+  if (hi - lo >= period)
+    return false;
+  return count() == 0;
+}
 
 bool Lattice::contains(int64_t k) const {
   return k >= lo && k < hi && floorMod(k - start, period) < width;
