@@ -42,6 +42,16 @@ static cl::list<std::string> specs(cl::Positional, cl::desc("<spec.sattn>..."),
 static cl::opt<std::string> chip("chip", cl::init("sm_90"));
 static cl::opt<bool> quick("quick", cl::desc("Small shapes only"),
                            cl::init(false));
+static cl::opt<std::string> tileOpt("tile", cl::desc("BMxBN (default: chosen)"),
+                                    cl::init(""));
+static cl::opt<int64_t> warpsOpt("warps", cl::init(0));
+static cl::opt<int64_t> stagesOpt("stages", cl::init(0));
+static cl::opt<std::string> onlyKernels(
+    "kernels", cl::desc("Comma-separated kernel names to build (default: all)"),
+    cl::init(""));
+static cl::opt<int64_t> maxLength("max-length",
+                                  cl::desc("Skip shapes longer than this"),
+                                  cl::init(0));
 static cl::opt<bool> bench(
     "bench", cl::desc("Benchmark shapes: batch 1, L = 8K, 32K (and 128K for "
                       "dense, causal, a_shape); bool tables 10% true"),
@@ -133,8 +143,25 @@ int main(int argc, char **argv) {
       if (failed(plan::TilePlanner::build(k)))
         k.erase();
     }
+    if (!onlyKernels.empty()) {
+      llvm::SmallVector<llvm::StringRef> names;
+      llvm::StringRef(onlyKernels).split(names, ',');
+      for (KernelOp k :
+           llvm::make_early_inc_range(compiled.module->getOps<KernelOp>()))
+        if (!llvm::is_contained(names, k.getSymName()))
+          k.erase();
+    }
     target::GPUOptions options;
     options.chip = chip;
+    options.warps = warpsOpt;
+    options.stages = stagesOpt;
+    if (!tileOpt.empty()) {
+      auto [m, n] = llvm::StringRef(tileOpt).split('x');
+      if (m.getAsInteger(10, options.blockM) || n.getAsInteger(10, options.blockN)) {
+        llvm::errs() << "--tile expects BMxBN\n";
+        return 1;
+      }
+    }
     auto kernels = target::compileKernelsToPTX(*compiled.module, options);
     if (failed(kernels)) {
       llvm::errs() << "GPU compilation failed for " << specPath << "\n";
@@ -158,6 +185,8 @@ int main(int argc, char **argv) {
         return 1;
       for (const Shape &s : shapes) {
         llvm::StringRef kname = kernel.getSymName();
+        if (maxLength > 0 && s.lk > maxLength)
+          continue;
         bool large = s.lk > 8192;
         if (!bench && large && kname != "causal" && kname != "streaming" &&
             kname != "s2")
