@@ -23,11 +23,24 @@
 #include "Mask/IR/MaskOps.h"
 
 #include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/OwningOpRef.h"
 #include "mlir/IR/Value.h"
 #include "mlir/Support/LLVM.h"
 #include "llvm/ADT/StringMap.h"
 
 namespace sattn {
+class KernelOp;
+
+/// A copy of a kernel whose named patterns are rewritten into predicates
+/// (`sattn-expand-masks`), ready for emitElementMask. The lowerings expand a
+/// copy so the original kernel keeps its named patterns for the planner and
+/// the manifest; `owner` holds the copy alive.
+struct ExpandedKernel {
+  mlir::OwningOpRef<mlir::ModuleOp> owner;
+  KernelOp kernel();
+};
+mlir::FailureOr<ExpandedKernel> expandKernelCopy(KernelOp kernel);
 
 /// A runtime table as the generated code sees it: a rank-1 memref of i64
 /// holding the table row-major, and the extent of each declared dimension.

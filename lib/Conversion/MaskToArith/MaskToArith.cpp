@@ -11,12 +11,15 @@
 #include "sattn/Conversion/MaskToArith.h"
 
 #include "Mask/IR/MaskOps.h"
+#include "Mask/Transforms/Passes.h"
+#include "SparseAttn/IR/SparseAttnDialect.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/IR/IRMapping.h"
 #include "mlir/IR/Matchers.h"
+#include "mlir/Pass/PassManager.h"
 #include "llvm/ADT/TypeSwitch.h"
 
 using namespace mlir;
@@ -226,7 +229,7 @@ private:
       }
       cloneWithoutPoison(b, inner, map);
     }
-    auto yield = cast<YieldOp>(body.getTerminator());
+    auto yield = cast<mask::YieldOp>(body.getTerminator());
     return map.lookupOrDefault(yield.getCondition());
   }
 
@@ -330,4 +333,24 @@ SmallVector<Value, 3> sattn::emitTableExtents(OpBuilder &b, Location loc,
     }
   }
   return extents;
+}
+
+//===----------------------------------------------------------------------===//
+// Expanded kernel copies
+//===----------------------------------------------------------------------===//
+
+sattn::KernelOp sattn::ExpandedKernel::kernel() {
+  return *owner->getOps<KernelOp>().begin();
+}
+
+mlir::FailureOr<sattn::ExpandedKernel>
+sattn::expandKernelCopy(KernelOp kernel) {
+  ExpandedKernel copy{mlir::ModuleOp::create(kernel.getLoc())};
+  copy.owner->push_back(kernel->clone());
+  mlir::PassManager expand(kernel.getContext(),
+                           mlir::ModuleOp::getOperationName());
+  expand.addPass(mask::createExpandMasks());
+  if (mlir::failed(expand.run(*copy.owner)))
+    return mlir::failure();
+  return copy;
 }

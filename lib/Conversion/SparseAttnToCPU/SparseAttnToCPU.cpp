@@ -11,7 +11,7 @@
 #include "sattn/Conversion/Passes.h"
 #include "sattn/Conversion/SparseAttnToCPU.h"
 
-#include "Mask/Transforms/Passes.h"
+#include "sattn/Conversion/MaskToArith.h"
 #include "SparseAttn/IR/SparseAttnDialect.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -19,7 +19,6 @@
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
-#include "mlir/Pass/PassManager.h"
 
 namespace sattn {
 #define GEN_PASS_DEF_CONVERTSPARSEATTNTOCPU
@@ -48,15 +47,9 @@ struct ConvertSparseAttnToCPUPass
                            << ": the symbol already exists";
         return signalPassFailure();
       }
-      // Expand a copy: a scratch module owns it and is dropped afterwards.
-      OwningOpRef<ModuleOp> scratch = ModuleOp::create(kernel.getLoc());
-      scratch->push_back(kernel->clone());
-      PassManager expand(&getContext(), ModuleOp::getOperationName());
-      expand.addPass(mask::createExpandMasks());
-      if (failed(expand.run(*scratch)))
-        return signalPassFailure();
-      auto copy = *scratch->getOps<KernelOp>().begin();
-      if (failed(cpu::buildCpuEntry(builder, copy, options)))
+      FailureOr<ExpandedKernel> copy = expandKernelCopy(kernel);
+      if (failed(copy) ||
+          failed(cpu::buildCpuEntry(builder, copy->kernel(), options)))
         return signalPassFailure();
     }
     if (eraseKernels)

@@ -16,7 +16,7 @@
 
 #include "sattn/Target/LaunchInfo.h"
 
-#include "Mask/Transforms/Passes.h"
+#include "sattn/Conversion/MaskToArith.h"
 #include "SparseAttn/IR/SparseAttnDialect.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -28,7 +28,6 @@
 #include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
-#include "mlir/Pass/PassManager.h"
 
 namespace sattn {
 #define GEN_PASS_DEF_CONVERTSPARSEATTNTOGPU
@@ -76,21 +75,16 @@ struct ConvertSparseAttnToGPUPass
         return signalPassFailure();
       }
 
-      // Expand a copy: a scratch module owns it and is dropped afterwards.
-      OwningOpRef<ModuleOp> scratch = ModuleOp::create(kernel.getLoc());
-      scratch->push_back(kernel->clone());
-      PassManager expand(&getContext(), ModuleOp::getOperationName());
-      expand.addPass(mask::createExpandMasks());
-      if (failed(expand.run(*scratch)))
+      FailureOr<ExpandedKernel> copy = expandKernelCopy(kernel);
+      if (failed(copy))
         return signalPassFailure();
-      auto copy = *scratch->getOps<KernelOp>().begin();
 
       auto gpuModule = gpu::GPUModuleOp::create(builder, kernel.getLoc(), name);
       gpuModule->setAttr(LLVM::LLVMDialect::getDataLayoutAttrName(),
                          builder.getStringAttr(kNvptxDataLayout));
       OpBuilder inner = OpBuilder::atBlockBegin(gpuModule.getBody());
       FailureOr<gpu::GPUFuncOp> func =
-          gpucodegen::buildGpuAttentionKernel(inner, copy, *config, name);
+          gpucodegen::buildGpuAttentionKernel(inner, copy->kernel(), *config, name);
       if (failed(func))
         return signalPassFailure();
       gpucodegen::lowerSoftmaxMathToNVPTX(*func);

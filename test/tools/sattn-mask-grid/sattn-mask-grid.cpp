@@ -64,8 +64,7 @@ int main(int argc, char **argv) {
       int64_t n = 1;
       for (int64_t e : shape)
         n *= e;
-      bool isBool = SymbolTable::lookupSymbolIn(kernel, name) &&
-                    cast<mask::TableOp>(SymbolTable::lookupSymbolIn(kernel, name))
+      bool isBool = cast<mask::TableOp>(SymbolTable::lookupSymbolIn(kernel, name))
                         .getElementType()
                         .isInteger(1);
       for (int64_t i = 0; i < n; ++i)
