@@ -93,8 +93,6 @@ static void powerSets(const PlanNode &n, int64_t qa, int64_t qb,
   KeySet blocks;
   for (int64_t i = ia; i <= ib; ++i)
     blocksOf(i, blocks);
-  KeySet causalMay, causalMust;
-  causalSets(qa, qb, causalMay, causalMust);
   may = blocks.clip(0, qb + 1);
   KeySet common;
   if (ia == ib) {
