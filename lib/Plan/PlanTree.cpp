@@ -52,8 +52,6 @@ static int64_t evalAffine(AffineExpr e, int64_t h) {
   }
 }
 
-static bool isPowerOfTwo(int64_t d) { return d > 0 && (d & (d - 1)) == 0; }
-
 /// Reads table `name` at `idx` (row-major); out of range or missing reads 0.
 static int64_t readTable(const MaskInputs &in, StringRef name,
                          ArrayRef<int64_t> idx) {
