@@ -66,6 +66,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("cases_dir")
     ap.add_argument("--json", default="")
+    ap.add_argument("--markdown", default="", help="write the table as a dated markdown section (for RESULTS.md)")
+    ap.add_argument("--png", default="", help="write a bar chart of useful TFLOP/s (needs matplotlib)")
     ap.add_argument("--no-flex", action="store_true")
     ap.add_argument("--patterns", default="", help="comma-separated kernel names to run (default: all)")
     args = ap.parse_args()
@@ -139,13 +141,54 @@ def main():
         torch.cuda.empty_cache()
     if args.json:
         json.dump(rows, open(args.json, "w"), indent=1)
-    print("\npattern | L | density | sattn ms | sattn TF/s | Flex ms | Flex TF/s | speedup vs Flex | cuDNN ms | FA2 ms | rel err")
+    header = ("pattern", "L", "density", "sattn ms", "sattn TF/s", "Flex ms", "Flex TF/s", "speedup vs Flex",
+              "cuDNN ms", "FA2 ms", "rel err")
+    table = []
     for r in rows:
         sp = (r["flex_ms"] / r["sattn_ms"]) if r["flex_ms"] else None
-        print(" | ".join(str(x) for x in (r["pattern"], r["L"], r["density"], r["sattn_ms"], r["sattn_tflops"],
-                                           r["flex_ms"], r["flex_tflops"], ("%.2fx" % sp) if sp else None,
-                                           r["cudnn_ms"], r["fa2_ms"],
-                                           ("%.1e" % r["rel_err"]) if r["rel_err"] is not None else "-")))
+        table.append([str(x) for x in (r["pattern"], r["L"], r["density"], r["sattn_ms"], r["sattn_tflops"],
+                                       r["flex_ms"], r["flex_tflops"], ("%.2fx" % sp) if sp else None,
+                                       r["cudnn_ms"], r["fa2_ms"],
+                                       ("%.1e" % r["rel_err"]) if r["rel_err"] is not None else "-")])
+    print("\n" + " | ".join(header))
+    for cells in table:
+        print(" | ".join(cells))
+    if args.markdown:
+        write_markdown(args.markdown, args.cases_dir, header, table)
+    if args.png:
+        write_chart(args.png, rows)
+
+
+def write_markdown(path, cases_dir, header, table):
+    """A dated section for bench/RESULTS.md: card, software, command, table."""
+    lines = ["## %s — compare.py on %s" % (time.strftime("%Y-%m-%d"), torch.cuda.get_device_name()), "",
+             "- torch %s, CUDA %s; command: `python3 bench/compare.py %s`" % (
+                 torch.__version__, torch.version.cuda, " ".join(sys.argv[1:])),
+             "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cells) + " |" for cells in table]
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+def write_chart(path, rows):
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("no matplotlib: --png skipped", flush=True)
+        return
+    labels = ["%s %dK" % (r["pattern"], r["L"] // 1024) for r in rows]
+    xs = range(len(rows))
+    fig, ax = plt.subplots(figsize=(max(6, 0.6 * len(rows)), 4))
+    ax.bar([x - 0.2 for x in xs], [r["sattn_tflops"] for r in rows], 0.4, label="sattn")
+    ax.bar([x + 0.2 for x in xs], [r["flex_tflops"] or 0 for r in rows], 0.4, label="FlexAttention")
+    ax.set_xticks(list(xs))
+    ax.set_xticklabels(labels, rotation=60, ha="right", fontsize=7)
+    ax.set_ylabel("useful TFLOP/s")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
 
 
 if __name__ == "__main__":

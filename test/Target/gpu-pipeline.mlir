@@ -13,7 +13,8 @@
 // MLIR-NOT:  gpu.module
 
 // The entry point takes the 25 fixed parameters of KERNEL_ABI.md, runs
-// 128 threads, and uses cp.async, ldmatrix (plain for Q and K, transposed
+// 128 threads with no cap on registers for residency (.minnctapersm 1),
+// and uses cp.async, ldmatrix (plain for Q and K, transposed
 // for V), bf16 tensor-core MMAs and exp2 for the softmax.
 // BF16:      .target sm_90
 // BF16:      .visible .entry sattn_causal(
@@ -21,6 +22,7 @@
 // BF16:      .param .u64 sattn_causal_param_24
 // BF16-NEXT: )
 // BF16-NEXT: .maxntid 128, 1, 1
+// BF16-NEXT: .minnctapersm 1
 // BF16:      cp.async.cg.shared.global
 // BF16:      cp.async.wait_group 0;
 // BF16:      ldmatrix.sync.aligned.m8n8.x4.shared.b16

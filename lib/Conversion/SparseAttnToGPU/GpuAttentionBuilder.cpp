@@ -47,6 +47,7 @@
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
@@ -825,6 +826,13 @@ void GpuAttentionBuilder::setLaunchAttributes(gpu::GPUFuncOp func) {
   func->setAttr(target::kStagesAttr, b.getI64IntegerAttr(cfg.stages));
   func->setAttr(target::kSharedMemoryAttr,
                 b.getI64IntegerAttr(cfg.sharedMemoryBytes()));
+  // Without a residency target ptxas caps registers to fit more blocks
+  // than the shared memory allows anyway (174 per thread for 4-warp
+  // head_dim 128 kernels, 128 and spills for 8-warp head_dim 64 ones).
+  // .minnctapersm 1 lets it use what the code needs (213); two 4-warp
+  // blocks still fit an SM (bench/RESULTS.md: dense 211 -> 259 TFLOP/s).
+  func->setAttr(NVVM::NVVMDialect::getMinctasmAttrName(),
+                b.getI32IntegerAttr(1));
   SmallVector<Attribute> names;
   for (const std::string &name : kernelArgNames(kernel))
     names.push_back(b.getStringAttr(name));

@@ -13,6 +13,7 @@
 // CHECK-SAME:    %{{[a-z0-9]+}}: i64, %{{[a-z0-9]+}}: i64, %{{[a-z0-9]+}}: i64, %{{[a-z0-9]+}}: i64, %{{[a-z0-9]+}}: i64, %{{[a-z0-9]+}}: i64, %{{[a-z0-9]+}}: i64, %{{[a-z0-9]+}}: i64,
 // CHECK-SAME:    %{{[a-z0-9]+}}: memref<i64>, %{{[a-z0-9]+}}: memref<i64>, %{{[a-z0-9]+}}: memref<i64>, %{{[a-z0-9]+}}: i64) kernel
 // CHECK-SAME:    known_block_size = array<i32: 128, 1, 1>
+// CHECK-SAME:    nvvm.minctasm = 1 : i32
 // CHECK-SAME:    sattn.block_m = 64 : i64, sattn.block_n = 64 : i64
 // CHECK-SAME:    sattn.dynamic_shared_memory = 87552 : i64, sattn.kernel = "causal"
 // CHECK-SAME:    sattn.params = ["q", "k", "v", "o", "lse", "q_sb", "q_sh", "q_ss", "k_sb", "k_sh", "k_ss", "v_sb", "v_sh", "v_ss", "o_sb", "o_sh", "o_ss", "lse_sb", "lse_sh", "lq", "lk", "segments", "offsets", "class_index", "num_query_tiles"]
