@@ -172,7 +172,11 @@ class DirectoryWriter {
 public:
   DirectoryWriter(const spec::SpecCompilation &compilation,
                   const DirectoryOptions &options)
-      : compilation(compilation), options(options) {}
+      : compilation(compilation), options(options), dir(options.dir) {
+    // `-o out/` names the same directory as `-o out`.
+    while (dir.size() > 1 && dir.back() == '/')
+      dir.pop_back();
+  }
 
   int run();
 
@@ -183,6 +187,7 @@ private:
 
   const spec::SpecCompilation &compilation;
   const DirectoryOptions &options;
+  std::string dir;
   std::optional<std::string> ptxas;
   bool notedNoPtxas = false;
 };
@@ -198,7 +203,7 @@ std::string DirectoryWriter::specText(llvm::StringRef name) const {
 }
 
 int DirectoryWriter::writeTileMap(KernelOp kernel, const plan::TilePlan &plan) {
-  std::string base = options.dir + "/" + kernel.getSymName().str();
+  std::string base = dir + "/" + kernel.getSymName().str();
   std::string text = "kernel " + kernel.getSymName().str() + " at L = " +
                      std::to_string(options.length) + ", head " +
                      std::to_string(options.head) + "\n" +
@@ -217,7 +222,7 @@ int DirectoryWriter::writeTileMap(KernelOp kernel, const plan::TilePlan &plan) {
 int DirectoryWriter::compileKernel(KernelOp kernel, KernelReport &report) {
   MLIRContext *ctx = kernel.getContext();
   std::string name = kernel.getSymName().str();
-  std::string base = options.dir + "/" + name;
+  std::string base = dir + "/" + name;
   OwningOpRef<ModuleOp> single =
       moduleWithKernel(kernel->getParentOfType<ModuleOp>(), name);
 
@@ -386,7 +391,6 @@ int DirectoryWriter::compileKernel(KernelOp kernel, KernelReport &report) {
 }
 
 int DirectoryWriter::run() {
-  const std::string &dir = options.dir;
   if (llvm::sys::fs::exists(dir) && !llvm::sys::fs::is_directory(dir)) {
     llvm::errs() << "sattn-compile: error: -o '" << dir
                  << "' is a file; artifacts go into a directory\n";
