@@ -93,7 +93,7 @@ static cl::opt<int64_t> lkOpt("lk", cl::desc("Key length for --emit=tilemap"),
 static cl::opt<int64_t> headOpt("head", cl::desc("Head drawn by --emit=tilemap"),
                                 cl::init(0), cl::cat(category));
 static cl::opt<std::string> tileOpt("tile",
-                                    cl::desc("Tile sizes BMxBN for planning"),
+                                    cl::desc("Tile sizes BMxBN for planning (with -o DIR, also the kernels' tiles)"),
                                     cl::value_desc("BMxBN"), cl::init("128x128"),
                                     cl::cat(category));
 static cl::opt<std::string> pngOpt(
