@@ -18,9 +18,9 @@
 
 using namespace mlir;
 
-FailureOr<std::string> sattn::writeManifest(KernelOp kernel,
-                                            const target::LaunchInfo &launch,
-                                            llvm::StringRef chip) {
+FailureOr<std::string>
+sattn::writeManifest(KernelOp kernel, const target::LaunchInfo &launch,
+                     llvm::StringRef chip, const ManifestBuildInfo &build) {
   auto evaluator = MaskEvaluator::build(kernel);
   if (failed(evaluator))
     return failure();
@@ -67,6 +67,17 @@ FailureOr<std::string> sattn::writeManifest(KernelOp kernel,
       {"shared_bytes", launch.dynamicSharedMemoryBytes},
       {"tables", std::move(tables)},
       {"mask_program", std::move(*program)}};
+  auto addKnown = [&](const char *key, std::optional<int64_t> value) {
+    if (value)
+      manifest[key] = *value;
+  };
+  addKnown("opt_level", build.optLevel);
+  addKnown("registers", build.registers);
+  addKnown("spill_store_bytes", build.spillStoreBytes);
+  addKnown("spill_load_bytes", build.spillLoadBytes);
+  addKnown("compile_ms", build.compileMs);
+  if (!build.compiler.empty())
+    manifest["compiler"] = build.compiler;
   std::string text;
   llvm::raw_string_ostream os(text);
   os << llvm::formatv("{0:2}", llvm::json::Value(std::move(manifest)));

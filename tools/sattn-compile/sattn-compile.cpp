@@ -1,19 +1,24 @@
 //===- sattn-compile.cpp - the sattn spec compiler driver -----------------===//
 //
-// Reads a .sattn spec (a file or `-` for stdin), checks it, and prints either
-// a short summary of every kernel with its tile plan at a reference length
-// (default), the verified MLIR module (`--emit=mlir`, parseable by
-// sparse-opt), the spec in canonical form with every default spelled out
-// (`--emit=spec`), the tile map of a plan as text and optionally PNG
-// (`--emit=tilemap`), or the compiled mask program as JSON
-// (`--emit=mask-program`, what python/sattn evaluates). Exit status: 0 on
-// success, 1 when the spec is wrong (diagnostics in `file:line:col: error:`
-// form), 2 on an internal compiler error.
+// Reads a .sattn spec (a file or `-` for stdin) and checks it. With
+// `-o DIR` (or an --emit list of artifacts) it compiles every static kernel
+// into DIR (ArtifactDirectory.cpp: PTX, cubin, C header, manifest, IR after
+// every stage, tile map) and prints a one-screen summary. Otherwise it
+// prints to stdout (or -o FILE) a short summary of every kernel with its
+// tile plan at a reference length (default), the verified MLIR module
+// (`--emit=mlir`, parseable by sparse-opt), the spec in canonical form with
+// every default spelled out (`--emit=spec`), the tile map of a plan as text
+// and optionally PNG (`--emit=tilemap`), or the compiled mask program as
+// JSON (`--emit=mask-program`, what python/sattn evaluates). Exit status: 0
+// on success, 1 when the input is wrong (the spec, an option, the output
+// path; diagnostics in `file:line:col: error:` form), 2 on an internal
+// compiler error.
 //
 //===----------------------------------------------------------------------===//
 
+#include "ArtifactDirectory.h"
+
 #include "sattn/Analysis/MaskEvaluator.h"
-#include "sattn/Artifacts/Manifest.h"
 #include "sattn/InitAll.h"
 #include "sattn/Plan/TileMap.h"
 #include "sattn/Plan/TilePlan.h"
@@ -27,13 +32,15 @@
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/DialectRegistry.h"
 #include "mlir/IR/MLIRContext.h"
+#include "mlir/Pass/PassManager.h"
 #include "mlir/Support/FileUtilities.h"
+#include "mlir/Support/Timing.h"
 
+#include "llvm/ADT/StringSwitch.h"
 #include "llvm/Support/CommandLine.h"
-#include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Format.h"
-#include "llvm/Support/Program.h"
+#include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/ToolOutputFile.h"
@@ -43,11 +50,11 @@
 
 namespace cl = llvm::cl;
 using namespace sattn::spec;
+using namespace sattn::tool;
 
 namespace {
-enum class EmitKind { Summary, Mlir, Spec, TileMap, MaskProgram, Ptx };
-
-enum ExitCode { ExitSuccess = 0, ExitInputError = 1, ExitInternalError = 2 };
+/// What goes to stdout (or -o FILE); Artifacts writes a directory.
+enum class EmitKind { Summary, Mlir, Spec, TileMap, MaskProgram, Artifacts };
 } // namespace
 
 static cl::OptionCategory category("sattn-compile options");
@@ -56,32 +63,23 @@ static cl::opt<std::string> inputFilename(cl::Positional,
                                           cl::desc("<spec.sattn>"),
                                           cl::init("-"), cl::cat(category));
 
-static cl::opt<EmitKind> emitKind(
-    "emit", cl::desc("What to print"), cl::init(EmitKind::Summary),
-    cl::values(clEnumValN(EmitKind::Summary, "summary",
-                          "a short summary of each kernel (default)"),
-               clEnumValN(EmitKind::Mlir, "mlir", "the sattn/mask MLIR module"),
-               clEnumValN(EmitKind::Spec, "spec",
-                          "the spec in canonical form (defaults spelled "
-                          "out)"),
-               clEnumValN(EmitKind::TileMap, "tilemap",
-                          "the tile plan for --lq/--lk as text (and --png)"),
-               clEnumValN(EmitKind::MaskProgram, "mask-program",
-                          "the compiled mask program as JSON, one line per "
-                          "kernel"),
-               clEnumValN(EmitKind::Ptx, "ptx",
-                          "GPU artifacts into the directory -o: NAME.ptx, "
-                          "NAME.json (manifest) and NAME.cubin when ptxas is "
-                          "found")),
-    cl::cat(category));
+static cl::opt<std::string> emitOpt(
+    "emit",
+    cl::desc("What to produce. To stdout (or -o FILE): summary (default "
+             "without -o), mlir, spec, tilemap, mask-program. Into the "
+             "directory -o DIR: a comma list of ptx, cubin, header, manifest, "
+             "mlir, tilemap (default ptx,cubin,header,manifest; `ptx` alone "
+             "means ptx,cubin,manifest)"),
+    cl::value_desc("kind|list"), cl::init(""), cl::cat(category));
 
 static cl::opt<std::string> kernelName("kernel",
                                        cl::desc("Only this kernel of the file"),
                                        cl::value_desc("name"), cl::init(""),
                                        cl::cat(category));
 
-static cl::opt<std::string> outputFilename("o", cl::desc("Output file"),
-                                           cl::value_desc("file"),
+static cl::opt<std::string> outputFilename(
+    "o", cl::desc("Output file, or the artifact directory"),
+                                           cl::value_desc("file|dir"),
                                            cl::init("-"), cl::cat(category));
 
 static cl::opt<int64_t> lengthOpt(
@@ -95,7 +93,7 @@ static cl::opt<int64_t> lkOpt("lk", cl::desc("Key length for --emit=tilemap"),
 static cl::opt<int64_t> headOpt("head", cl::desc("Head drawn by --emit=tilemap"),
                                 cl::init(0), cl::cat(category));
 static cl::opt<std::string> tileOpt("tile",
-                                    cl::desc("Tile sizes BMxBN for planning"),
+                                    cl::desc("Tile sizes BMxBN for planning (with -o DIR, also the kernels' tiles)"),
                                     cl::value_desc("BMxBN"), cl::init("128x128"),
                                     cl::cat(category));
 static cl::opt<std::string> pngOpt(
@@ -105,9 +103,14 @@ static cl::opt<std::string> pngOpt(
     cl::value_desc("file.png"), cl::init(""), cl::cat(category));
 
 static cl::opt<std::string> targetOpt("target",
-                                      cl::desc("GPU target for --emit=ptx"),
-                                      cl::value_desc("sm_80|sm_90|sm_90a"),
+                                      cl::desc("GPU target of the artifacts"),
+                                      cl::value_desc("sm_80|sm_86|sm_89|sm_90|sm_90a"),
                                       cl::init("sm_90"), cl::cat(category));
+static cl::opt<unsigned> optLevelOpt(
+    "O", cl::Prefix,
+    cl::desc("Optimisation level 0-3 of the NVPTX backend and ptxas "
+             "(default 3)"),
+    cl::init(3), cl::cat(category));
 static cl::opt<int64_t> warpsOpt("warps",
                                  cl::desc("Warps per block (0: chosen)"),
                                  cl::init(0), cl::cat(category));
@@ -115,109 +118,66 @@ static cl::opt<int64_t> stagesOpt("stages",
                                   cl::desc("KV tiles in flight (0: chosen)"),
                                   cl::init(0), cl::cat(category));
 
-/// Writes `text` to `path`; false (with a message) on failure.
-static bool writeFile(const std::string &path, llvm::StringRef text) {
-  std::error_code ec;
-  llvm::raw_fd_ostream os(path, ec);
-  if (!ec)
-    os << text;
-  if (ec || os.has_error()) {
-    llvm::errs() << "sattn-compile: error: cannot write '" << path
-                 << "': " << ec.message() << "\n";
-    return false;
-  }
-  return true;
+/// The GPU targets the lowering supports (mma.sync needs sm_80 or newer;
+/// the PTX ISA requested is 8.0).
+static bool isSupportedTarget(llvm::StringRef chip) {
+  return llvm::is_contained({"sm_80", "sm_86", "sm_87", "sm_89", "sm_90",
+                             "sm_90a"},
+                            chip);
 }
 
-/// --emit=ptx: PTX, manifest and (with ptxas) cubin per static kernel, and
-/// a line per kernel with the launch configuration and ptxas's report.
-static int emitGpuArtifacts(mlir::ModuleOp module, const std::string &dir,
-                            const sattn::plan::PlanOptions &tile,
-                            bool tileGiven) {
-  if (dir == "-") {
-    llvm::errs() << "sattn-compile: error: --emit=ptx writes files: give the "
-                    "output directory with -o DIR\n";
+/// Decides between stdout and directory output and checks the options of
+/// the latter. `-o PATH` without --emit, or an --emit list naming ptx,
+/// cubin, header or manifest (or more than one item), writes the directory
+/// PATH; `--emit=mlir` and `--emit=tilemap` alone do so when PATH is an
+/// existing directory or ends in '/', and print otherwise.
+static int chooseOutput(EmitKind &kind, std::optional<ArtifactSet> &artifacts) {
+  llvm::StringRef emit = emitOpt;
+  llvm::StringRef out = outputFilename;
+  bool toDirectory = false;
+  if (emit.empty()) {
+    toDirectory = out != "-";
+  } else if (emit == "mlir" || emit == "tilemap") {
+    toDirectory = out != "-" && (out.ends_with("/") ||
+                                 llvm::sys::fs::is_directory(out));
+    kind = emit == "mlir" ? EmitKind::Mlir : EmitKind::TileMap;
+  } else {
+    auto stdoutKind = llvm::StringSwitch<std::optional<EmitKind>>(emit)
+                          .Case("summary", EmitKind::Summary)
+                          .Case("spec", EmitKind::Spec)
+                          .Case("mask-program", EmitKind::MaskProgram)
+                          .Default(std::nullopt);
+    if (stdoutKind)
+      kind = *stdoutKind;
+    else
+      toDirectory = true;
+  }
+  if (!toDirectory)
+    return ExitSuccess;
+  kind = EmitKind::Artifacts;
+  std::string error;
+  artifacts = parseArtifactList(emit.empty() ? "ptx,cubin,header,manifest" : emit,
+                                error);
+  if (!artifacts) {
+    llvm::errs() << "sattn-compile: error: " << error << "\n";
     return ExitInputError;
   }
-  if (auto ec = llvm::sys::fs::create_directories(dir)) {
-    llvm::errs() << "sattn-compile: error: cannot create '" << dir
-                 << "': " << ec.message() << "\n";
+  if (out == "-") {
+    llvm::errs() << "sattn-compile: error: --emit=" << emit
+                 << " writes files: give the output directory with -o DIR\n";
     return ExitInputError;
   }
-  // Dynamic kernels need their estimator, which has no GPU lowering yet.
-  for (sattn::KernelOp k :
-       llvm::make_early_inc_range(module.getOps<sattn::KernelOp>())) {
-    mlir::ScopedDiagnosticHandler quiet(
-        k.getContext(), [](mlir::Diagnostic &) { return mlir::success(); });
-    if (mlir::failed(sattn::plan::TilePlanner::build(k))) {
-      llvm::outs() << k.getSymName()
-                   << ": skipped (dynamic pattern: needs its estimator)\n";
-      k.erase();
-    }
+  if (!isSupportedTarget(targetOpt)) {
+    llvm::errs() << "sattn-compile: error: --target '" << targetOpt
+                 << "' is not supported (sm_80, sm_86, sm_87, sm_89, sm_90, "
+                    "sm_90a)\n";
+    return ExitInputError;
   }
-  sattn::target::GPUOptions options;
-  options.chip = targetOpt;
-  if (tileGiven) {
-    options.blockM = tile.blockM;
-    options.blockN = tile.blockN;
+  if (optLevelOpt > 3) {
+    llvm::errs() << "sattn-compile: error: -O" << optLevelOpt
+                 << ": the optimisation level is 0, 1, 2 or 3\n";
+    return ExitInputError;
   }
-  options.warps = warpsOpt;
-  options.stages = stagesOpt;
-  auto start = std::chrono::steady_clock::now();
-  auto kernels = sattn::target::compileKernelsToPTX(module, options);
-  if (mlir::failed(kernels))
-    return ExitInputError; // diagnostics name the problem
-  double seconds = std::chrono::duration<double>(
-                       std::chrono::steady_clock::now() - start)
-                       .count();
-  std::optional<std::string> ptxas = sattn::target::findPtxas();
-  for (const sattn::target::CompiledKernel &ck : *kernels) {
-    sattn::KernelOp kernel;
-    for (sattn::KernelOp k : module.getOps<sattn::KernelOp>())
-      if (k.getSymName() == ck.launch.kernelName)
-        kernel = k;
-    auto manifest = sattn::writeManifest(kernel, ck.launch, targetOpt);
-    if (mlir::failed(manifest))
-      return ExitInternalError;
-    std::string base = dir + "/" + ck.launch.kernelName;
-    if (!writeFile(base + ".ptx", ck.ptx) ||
-        !writeFile(base + ".json", *manifest))
-      return ExitInputError;
-    llvm::outs() << ck.launch.kernelName << ": " << ck.launch.blockM << "x"
-                 << ck.launch.blockN << " tiles, " << ck.launch.warps
-                 << " warps, " << ck.launch.stages << " stages, "
-                 << ck.launch.dynamicSharedMemoryBytes
-                 << " B shared memory -> " << base << ".{ptx,json}";
-    if (!ptxas) {
-      llvm::outs() << "; no ptxas found, so no cubin (the driver JIT-compiles "
-                      "the PTX at load)\n";
-      continue;
-    }
-    std::string cubin = base + ".cubin", log = base + ".ptxas.log";
-    std::optional<llvm::StringRef> redirects[] = {std::nullopt, llvm::StringRef(log),
-                                                  llvm::StringRef(log)};
-    llvm::StringRef arch = targetOpt;
-    std::string archFlag = "-arch=" + arch.str();
-    int rc = llvm::sys::ExecuteAndWait(
-        *ptxas, {*ptxas, archFlag, "-v", base + ".ptx", "-o", cubin},
-        std::nullopt, redirects);
-    auto logText = llvm::MemoryBuffer::getFile(log);
-    if (rc != 0 || !logText) {
-      llvm::outs() << "\n";
-      llvm::errs() << "sattn-compile: error: ptxas failed on " << base
-                   << ".ptx (log: " << log << ")\n";
-      return ExitInternalError;
-    }
-    for (const auto &f : sattn::target::parsePtxasLog((*logText)->getBuffer()))
-      llvm::outs() << ", .cubin: " << f.registers << " registers, "
-                   << f.spillStoreBytes << "/" << f.spillLoadBytes
-                   << " B spilled";
-    llvm::outs() << "\n";
-    llvm::sys::fs::remove(log);
-  }
-  llvm::outs() << "compiled " << kernels->size() << " kernel(s) for "
-               << targetOpt << " in " << llvm::format("%.2f", seconds)
-               << " s\n";
   return ExitSuccess;
 }
 
@@ -274,9 +234,20 @@ int main(int argc, char **argv) {
   // --mlir-print-debuginfo and friends apply to --emit=mlir; tests use it
   // to check that every op carries its spec location.
   mlir::registerAsmPrinterCLOptions();
+  // -mlir-timing and the IR printing options of the GPU pipeline (directory
+  // mode), for profiling compile time.
+  mlir::registerPassManagerCLOptions();
+  mlir::registerDefaultTimingManagerCLOptions();
   cl::HideUnrelatedOptions(category);
   cl::ParseCommandLineOptions(
       argc, argv, "sattn-compile: sparse-attention spec compiler\n");
+
+  // Options are checked before the spec is read: a bad option is an input
+  // error whatever the spec says.
+  EmitKind emitKind = EmitKind::Summary;
+  std::optional<ArtifactSet> artifacts;
+  if (int rc = chooseOutput(emitKind, artifacts))
+    return rc;
 
   std::string errorMessage;
   std::unique_ptr<llvm::MemoryBuffer> input =
@@ -308,9 +279,29 @@ int main(int argc, char **argv) {
                  << tileOpt << "'\n";
     return ExitInputError;
   }
-  if (emitKind == EmitKind::Ptx)
-    return emitGpuArtifacts(*compilation.module, outputFilename, planOptions,
-                            tileOpt.getNumOccurrences() > 0);
+  if (lengthOpt <= 0 || lqOpt < 0 || lkOpt < 0) {
+    llvm::errs() << "sattn-compile: error: lengths must be positive\n";
+    return ExitInputError;
+  }
+  if (emitKind == EmitKind::Artifacts) {
+    DirectoryOptions options;
+    options.dir = outputFilename;
+    options.emit = *artifacts;
+    options.gpu.chip = targetOpt;
+    options.gpu.optLevel = optLevelOpt;
+    if (tileOpt.getNumOccurrences() > 0) {
+      options.gpu.blockM = planOptions.blockM;
+      options.gpu.blockN = planOptions.blockN;
+    }
+    options.gpu.warps = warpsOpt;
+    options.gpu.stages = stagesOpt;
+    options.optLevel = optLevelOpt;
+    options.length = lengthOpt;
+    options.head = headOpt;
+    options.specFile = inputFilename;
+    options.kernelSelected = !kernelName.empty();
+    return writeArtifactDirectory(compilation, options);
+  }
 
   std::unique_ptr<llvm::ToolOutputFile> output =
       mlir::openOutputFile(outputFilename, &errorMessage);
@@ -319,10 +310,6 @@ int main(int argc, char **argv) {
     return ExitInputError;
   }
 
-  if (lengthOpt <= 0 || lqOpt < 0 || lkOpt < 0) {
-    llvm::errs() << "sattn-compile: error: lengths must be positive\n";
-    return ExitInputError;
-  }
   auto kernels = llvm::to_vector(compilation.module->getOps<sattn::KernelOp>());
 
   if (emitKind == EmitKind::Mlir) {

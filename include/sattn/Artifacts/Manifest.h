@@ -13,17 +13,27 @@
 
 #include "mlir/Support/LLVM.h"
 
+#include <optional>
 #include <string>
 
 namespace sattn {
 class KernelOp;
 
+/// Informational keys (the runtime ignores them): how the image was built
+/// and what ptxas reported. Unset fields are left out.
+struct ManifestBuildInfo {
+  std::optional<int64_t> optLevel;
+  std::optional<int64_t> registers, spillStoreBytes, spillLoadBytes;
+  std::optional<int64_t> compileMs;
+  std::string compiler;
+};
+
 /// The manifest of `kernel` compiled for `chip` (e.g. "sm_90") with the
 /// launch metadata `launch`. Fails (with a diagnostic) for masks without a
 /// static program.
-mlir::FailureOr<std::string> writeManifest(KernelOp kernel,
-                                           const target::LaunchInfo &launch,
-                                           llvm::StringRef chip);
+mlir::FailureOr<std::string>
+writeManifest(KernelOp kernel, const target::LaunchInfo &launch,
+              llvm::StringRef chip, const ManifestBuildInfo &build = {});
 } // namespace sattn
 
 #endif // SATTN_ARTIFACTS_MANIFEST_H

@@ -22,6 +22,7 @@
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/Support/LLVM.h"
 
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -41,11 +42,16 @@ struct CompiledKernel {
   std::string ptx;
 };
 
+/// Called with each pass manager compileKernelsToPTX builds, before it runs:
+/// a place for instrumentation (IR dumps after every pass, timing).
+using PassManagerHook = std::function<void(mlir::PassManager &)>;
+
 /// Compiles every `sattn.kernel` of `module` (left unchanged: the pipeline
 /// runs on a clone) to PTX for `options.chip`. Diagnostics go to the
 /// module's context. Kernels are returned in module order.
 mlir::FailureOr<std::vector<CompiledKernel>>
-compileKernelsToPTX(mlir::ModuleOp module, const GPUOptions &options);
+compileKernelsToPTX(mlir::ModuleOp module, const GPUOptions &options,
+                    const PassManagerHook &hook = nullptr);
 
 /// The same, as kernel name (the sattn.kernel symbol) -> PTX text.
 mlir::FailureOr<std::map<std::string, std::string>>
@@ -63,7 +69,9 @@ extractPTX(mlir::ModuleOp module);
 /// gpu-module-to-binary.
 void registerGPUCompilationDialects(mlir::DialectRegistry &registry);
 
-/// ptxas as found on PATH or in /usr/local/cuda/bin, if any.
+/// ptxas as found on PATH or in /usr/local/cuda/bin, if any. The
+/// environment variable SATTN_PTXAS overrides the search: a path to use,
+/// or empty for "no ptxas".
 std::optional<std::string> findPtxas();
 
 /// Resource usage of one .entry as `ptxas -v` reports it.
@@ -84,12 +92,23 @@ struct PtxasReport {
   /// ptxas's complete output (info lines, warnings, errors).
   std::string log;
   std::vector<PtxasFunctionInfo> functions;
+  /// The cubin, when asked for with PtxasOptions::keepCubin.
+  std::string cubin;
+};
+
+struct PtxasOptions {
+  /// Overrides the search for ptxas.
+  std::optional<std::string> ptxasPath;
+  /// ptxas's -O level (0-3); ptxas's default (3) when unset.
+  std::optional<unsigned> optLevel;
+  /// Return the cubin in PtxasReport::cubin.
+  bool keepCubin = false;
 };
 
 /// Assembles `ptx` for `arch` (e.g. "sm_90") with `ptxas -v` and parses the
-/// resource usage of every entry. `ptxasPath` overrides the search.
+/// resource usage of every entry.
 PtxasReport runPtxas(llvm::StringRef ptx, llvm::StringRef arch,
-                     std::optional<std::string> ptxasPath = std::nullopt);
+                     const PtxasOptions &options = {});
 
 /// Parses the `-v` output of ptxas (exposed for tests).
 std::vector<PtxasFunctionInfo> parsePtxasLog(llvm::StringRef log);

@@ -90,7 +90,8 @@ sattn::target::extractPTX(ModuleOp module) {
 }
 
 FailureOr<std::vector<CompiledKernel>>
-sattn::target::compileKernelsToPTX(ModuleOp module, const GPUOptions &options) {
+sattn::target::compileKernelsToPTX(ModuleOp module, const GPUOptions &options,
+                                   const PassManagerHook &hook) {
   MLIRContext *ctx = module.getContext();
   DialectRegistry registry;
   registerGPUCompilationDialects(registry);
@@ -99,6 +100,8 @@ sattn::target::compileKernelsToPTX(ModuleOp module, const GPUOptions &options) {
   OwningOpRef<ModuleOp> work(module.clone());
   PassManager lower(ctx, ModuleOp::getOperationName());
   buildSattnToGPUPasses(lower, options);
+  if (hook)
+    hook(lower);
   if (failed(lower.run(*work)))
     return failure();
 
@@ -118,6 +121,8 @@ sattn::target::compileKernelsToPTX(ModuleOp module, const GPUOptions &options) {
 
   PassManager toPTX(ctx, ModuleOp::getOperationName());
   buildGPUToPTXPasses(toPTX, options);
+  if (hook)
+    hook(toPTX);
   if (failed(toPTX.run(*work)))
     return failure();
   FailureOr<std::map<std::string, std::string>> ptx = extractPTX(*work);

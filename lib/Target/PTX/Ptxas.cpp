@@ -18,9 +18,18 @@
 #include "llvm/Support/Regex.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <cstdlib>
+
 using namespace sattn::target;
 
 std::optional<std::string> sattn::target::findPtxas() {
+  // SATTN_PTXAS names the ptxas to use; set but empty (or not executable)
+  // means none, which is how tests take the no-CUDA path on a CUDA machine.
+  if (const char *forced = std::getenv("SATTN_PTXAS")) {
+    if (*forced && llvm::sys::fs::can_execute(forced))
+      return std::string(forced);
+    return std::nullopt;
+  }
   if (llvm::ErrorOr<std::string> onPath = llvm::sys::findProgramByName("ptxas"))
     return *onPath;
   for (const char *dir : {"/usr/local/cuda/bin"}) {
@@ -84,9 +93,10 @@ sattn::target::parsePtxasLog(llvm::StringRef log) {
 }
 
 PtxasReport sattn::target::runPtxas(llvm::StringRef ptx, llvm::StringRef arch,
-                                    std::optional<std::string> ptxasPath) {
+                                    const PtxasOptions &options) {
   PtxasReport report;
-  std::optional<std::string> ptxas = ptxasPath ? ptxasPath : findPtxas();
+  std::optional<std::string> ptxas =
+      options.ptxasPath ? options.ptxasPath : findPtxas();
   if (!ptxas) {
     report.log = "ptxas not found (looked on PATH and in /usr/local/cuda/bin)";
     return report;
@@ -115,6 +125,11 @@ PtxasReport sattn::target::runPtxas(llvm::StringRef ptx, llvm::StringRef arch,
   std::string archFlag = ("-arch=" + arch).str();
   llvm::SmallVector<llvm::StringRef> args = {*ptxas, archFlag, "-v",
                                              input,  "-o",     output};
+  std::string optFlag;
+  if (options.optLevel) {
+    optFlag = "-O" + std::to_string(*options.optLevel);
+    args.push_back(optFlag);
+  }
   std::optional<llvm::StringRef> redirects[] = {
       std::nullopt, llvm::StringRef(logPath), llvm::StringRef(logPath)};
   std::string error;
@@ -127,5 +142,15 @@ PtxasReport sattn::target::runPtxas(llvm::StringRef ptx, llvm::StringRef arch,
     report.log += error;
   report.succeeded = status == 0;
   report.functions = parsePtxasLog(report.log);
+  if (report.succeeded && options.keepCubin) {
+    auto cubin = llvm::MemoryBuffer::getFile(output, /*IsText=*/false,
+                                             /*RequiresNullTerminator=*/false);
+    if (!cubin) {
+      report.succeeded = false;
+      report.log += "cannot read the cubin ptxas wrote";
+    } else {
+      report.cubin = (*cubin)->getBuffer().str();
+    }
+  }
   return report;
 }
