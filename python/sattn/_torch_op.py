@@ -30,13 +30,16 @@ def check_tensor(name, t):
         raise TypeError("%s must be a torch.Tensor, not %s" % (name, type(t).__name__))
 
 
+_NARROW_INTEGERS = (torch.bool, torch.int8, torch.uint8, torch.int16, torch.int32)
+
+
 def as_table(names, index, t):
     """A runtime table as the kernel reads it: integer and bool tensors are
     converted to int64 (shapes and devices are the runtime's to check)."""
     if not isinstance(t, torch.Tensor):
         label = "table %d (%r)" % (index, names[index]) if index < len(names) else "table %d" % index
         check_tensor(label, t)
-    if t.dtype != torch.int64 and not t.dtype.is_floating_point and not t.dtype.is_complex:
+    if t.dtype in _NARROW_INTEGERS:
         t = t.to(torch.int64)
     return t
 

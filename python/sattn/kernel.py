@@ -98,7 +98,7 @@ class Kernel:
     @classmethod
     def _from_manifest(cls, manifest_path):
         key = os.path.realpath(manifest_path)
-        if _OPS is None and "torch" in sys.modules:  # before torch.compile traces __call__
+        if _attention_op is None and "torch" in sys.modules:  # before torch.compile traces __call__
             _torch_ops()
         existing = _KERNELS.get(key)
         if existing is not None and existing._stamp == _stamp(key):
@@ -216,14 +216,17 @@ class Kernel:
         return list(tables)
 
     def __call__(self, q, k, v, tables=None, scale=None):
+        # torch.compile traces this: module globals and plain attributes only.
         self.check_scale(scale)
-        ops = _OPS or _torch_ops()
-        for name, t in (("q", q), ("k", k), ("v", v)):
-            ops.check_tensor(name, t)
-        table_list = [ops.as_table(self._table_names, i, t)
+        if _attention_op is None:
+            _torch_ops()
+        _check_tensor("q", q)
+        _check_tensor("k", k)
+        _check_tensor("v", v)
+        table_list = [_as_table(self._table_names, i, t)
                       for i, t in enumerate(self.table_list(tables))]
-        o, lse = ops.attention(self.key, q, k, v, table_list)
-        return (o, lse) if self.returns_lse else o
+        o, lse = _attention_op(self.key, q, k, v, table_list)
+        return (o, lse) if self._returns_lse else o
 
     def reference(self, q, k, v, tables=None):
         """Dense masked attention in fp32 for this kernel (see sattn.reference)."""
@@ -235,7 +238,8 @@ class Kernel:
 # Kernels stay loaded for the life of the process.
 _KERNELS = {}
 _KERNELS_LOCK = threading.Lock()
-_OPS = None  # sattn._torch_op once torch is in use
+# From sattn._torch_op, set once torch is in use.
+_attention_op = _check_tensor = _as_table = None
 
 
 def kernel_for_key(key):
@@ -247,10 +251,10 @@ def kernel_for_key(key):
 
 
 def _torch_ops():
-    global _OPS
+    global _attention_op, _check_tensor, _as_table
     from . import _torch_op
-    _OPS = _torch_op
-    return _OPS
+    _check_tensor, _as_table = _torch_op.check_tensor, _torch_op.as_table
+    _attention_op = _torch_op.attention
 
 
 def _stamp(path):
