@@ -173,7 +173,11 @@ class Kernel:
 
     def host_plan(self, batch, lq, lk, tables=()):
         """The tile plan for one problem size (a runtime HostPlan on the host)."""
-        return self.runtime.build_plan(batch, lq, lk, tables=tables)
+        build = getattr(self.runtime, "build_plan", None)
+        if build is None:
+            raise RuntimeError("sattn.runtime.RuntimeKernel has no build_plan: this runtime "
+                               "binding cannot build tile plans (it needs the runtime planner)")
+        return build(batch, lq, lk, tables=tables)
 
     def device_plan(self, device, batch, lq, lk, tables=()):
         """A `runtime.Plan` on `device`, from the plan cache (module docstring)."""

@@ -111,6 +111,8 @@ def main():
     gen = torch.Generator(device=DEV)
     gen.manual_seed(1234)
     res = Results(args.filter)
+    print("torch %s on %s, cache %s" % (torch.__version__, torch.cuda.get_device_name(),
+                                         os.environ["SATTN_CACHE_DIR"]))
 
     kernels = {}
 
