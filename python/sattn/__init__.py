@@ -1,11 +1,32 @@
-"""sattn: an ahead-of-time compiler for sparse attention (Python bindings).
+"""sattn: an ahead-of-time compiler for sparse attention (Python side).
 
-This package is pure Python. `MaskProgram` evaluates a compiled mask program
-(from `sattn-compile --emit=mask-program` or a kernel manifest) on NumPy or
-PyTorch index arrays; it is the reference the GPU tests and users check
-kernels against.
+Pure Python; torch is imported only when a kernel runs on tensors.
+
+    import sattn
+    kernel = sattn.compile("examples/streaming.sattn")  # sattn-compile, cached
+    o = kernel(q, k, v)                                  # CUDA tensors, current stream
+    ref_o, ref_lse = sattn.reference(kernel, q, k, v)    # dense masked fp32
+
+- `compile(spec, kernel=None, target=None, tile=None, warps=None, stages=None,
+  cache=None)`: runs sattn-compile (found via $SATTN_COMPILE, build/bin of the
+  source tree, PATH) unless the cache ($SATTN_CACHE_DIR, ~/.cache/sattn)
+  already holds the result; a machine without the compiler uses a cache
+  directory carried from one that has it.
+- `compile_all(spec, ...)`: {name: Kernel} for every kernel of a spec.
+- `load(manifest_or_dir, kernel=None)`: a kernel from sattn-compile's output.
+- `Kernel`: a compiled kernel; calling it runs the custom op
+  ``torch.ops.sattn.attention``, which torch.compile traces as one op.
+- `reference(spec_or_kernel, q, k, v, tables=None, scale=None)`: the dense
+  masked reference on torch tensors or NumPy arrays.
+- `MaskProgram`: evaluates a kernel's compiled mask on index arrays.
+- `sattn.runtime`: the ctypes binding of libsattn_runtime.
 """
 
+from .compiler import (CompilerUnavailableError, cache_dir, compile, compile_all, find_compiler,
+                       load)
+from .kernel import Kernel
 from .mask_program import MaskProgram
+from .reference import reference
 
-__all__ = ["MaskProgram"]
+__all__ = ["CompilerUnavailableError", "Kernel", "MaskProgram", "cache_dir", "compile",
+           "compile_all", "find_compiler", "load", "reference"]

@@ -70,21 +70,7 @@ class MaskProgram:
         """Shape the table `name` must have for `batch` and key length `lk`."""
         for t in self.tables:
             if t["name"] == name:
-                shape = []
-                for d in t["dims"]:
-                    d = d.replace(" ", "")
-                    if d == "b":
-                        shape.append(batch)
-                    elif d == "h":
-                        shape.append(self.heads)
-                    elif d in ("q", "k"):
-                        shape.append(lk)
-                    elif d[:2] in ("q/", "k/"):
-                        n = int(d[2:])
-                        shape.append((lk + n - 1) // n)
-                    else:
-                        shape.append(int(d))
-                return tuple(shape)
+                return table_extents(t["dims"], self.heads, batch, lk)
         raise KeyError("the mask reads no table named %r" % name)
 
     def keep(self, b, h, q, k, lk, tables=None):
@@ -97,6 +83,25 @@ class MaskProgram:
         env = _Env(ops, self, ops.i64(b, q), ops.i64(h, q), ops.i64(q, q), ops.i64(k, q),
                    lk, tables or {})
         return env.eval(self.doc["root"])
+
+
+def table_extents(dims, heads, batch, lk):
+    """The extents of a table with these declared dims (docs/MANIFEST.md)."""
+    shape = []
+    for d in dims:
+        d = str(d).replace(" ", "")
+        if d == "b":
+            shape.append(batch)
+        elif d == "h":
+            shape.append(heads)
+        elif d in ("q", "k"):
+            shape.append(lk)
+        elif d[:2] in ("q/", "k/"):
+            n = int(d[2:])
+            shape.append((lk + n - 1) // n)
+        else:
+            shape.append(int(d))
+    return tuple(shape)
 
 
 class _Env:

@@ -1,0 +1,257 @@
+"""`sattn.compile` and `sattn.load`: spec in, loaded `Kernel` out, through a
+content-addressed cache of compiled artifacts.
+
+The cache (``$SATTN_CACHE_DIR``, else ``$XDG_CACHE_HOME/sattn``, else
+``~/.cache/sattn``) has two levels:
+
+``kernels/<entry key>/``
+    what ``sattn-compile SPEC --emit=ptx -o DIR`` wrote (NAME.json, NAME.ptx,
+    NAME.cubin) plus ``entry.json``. The entry key hashes the request (below)
+    and the identity of the compiler binary (a SHA-256 of its contents), so a
+    rebuilt compiler never serves stale kernels.
+``requests/<request key>.json``
+    the entry last compiled for a request. The request key hashes the spec
+    text, the kernel name, the target and the tile options, and nothing about
+    the compiler.
+
+With a compiler present, `compile` looks up the entry key and runs the
+compiler only on a miss. Without one (a GPU machine that has no MLIR) it
+follows the request index of a cache directory carried from a machine that
+compiled the same request. Either way a hit never runs the compiler.
+"""
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+
+__all__ = ["CompilerUnavailableError", "cache_dir", "compile", "compile_all", "find_compiler",
+           "load"]
+
+_FORMAT = "sattn.py-cache/1"
+
+
+class CompilerUnavailableError(RuntimeError):
+    """Neither sattn-compile nor a cached entry for the request was found."""
+
+
+def cache_dir(path=None):
+    """The cache directory: `path`, else $SATTN_CACHE_DIR, else
+    $XDG_CACHE_HOME/sattn, else ~/.cache/sattn."""
+    if path:
+        return os.path.abspath(os.fspath(path))
+    env = os.environ.get("SATTN_CACHE_DIR")
+    if env:
+        return os.path.abspath(env)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "sattn")
+
+
+def _compiler_candidates():
+    env = os.environ.get("SATTN_COMPILE")
+    if env:  # an explicit choice: no fallback, so that it can also switch compiling off
+        return [env]
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    found = shutil.which("sattn-compile")
+    return [os.path.join(repo, "build", "bin", "sattn-compile")] + ([found] if found else [])
+
+
+def find_compiler():
+    """Path of sattn-compile ($SATTN_COMPILE, else build/bin of the source
+    tree, else PATH), or None."""
+    for path in _compiler_candidates():
+        if os.path.isfile(path) and os.access(path, os.X_OK):
+            return os.path.abspath(path)
+    return None
+
+
+_identity_memo = {}
+_lock = threading.Lock()
+
+
+def _compiler_identity(path):
+    """SHA-256 of the compiler binary, memoised per (path, size, mtime)."""
+    st = os.stat(path)
+    memo_key = (path, st.st_size, st.st_mtime_ns)
+    with _lock:
+        if memo_key not in _identity_memo:
+            digest = hashlib.sha256()
+            with open(path, "rb") as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    digest.update(block)
+            _identity_memo[memo_key] = digest.hexdigest()
+        return _identity_memo[memo_key]
+
+
+def _read_spec(spec):
+    """(text, path or None) of a spec given as text, a path or a PathLike."""
+    if isinstance(spec, bytes):
+        spec = spec.decode()
+    if isinstance(spec, os.PathLike) or (
+            isinstance(spec, str) and "\n" not in spec and "{" not in spec):
+        path = os.fspath(spec)
+        if not os.path.isfile(path):
+            raise FileNotFoundError("spec file %r not found" % path)
+        with open(path, encoding="utf-8") as f:
+            return f.read(), os.path.abspath(path)
+    if not isinstance(spec, str):
+        raise TypeError("spec must be spec text or a path, not %s" % type(spec).__name__)
+    return spec, None
+
+
+def _tile_string(tile):
+    if tile is None:
+        return None
+    if isinstance(tile, str):
+        return tile
+    bm, bn = tile
+    return "%dx%d" % (int(bm), int(bn))
+
+
+def _options(kernel, target, tile, warps, stages):
+    return {"kernel": kernel, "target": target, "tile": _tile_string(tile),
+            "warps": None if warps is None else int(warps),
+            "stages": None if stages is None else int(stages)}
+
+
+def _digest(obj):
+    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def _write_json_atomically(path, obj):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-")
+    with os.fdopen(fd, "w") as f:
+        json.dump(obj, f, indent=1, sort_keys=True)
+    os.replace(tmp, path)
+
+
+def _run_compiler(compiler, text, path, options, out_dir):
+    """Runs sattn-compile into out_dir; spec errors raise ValueError with the
+    compiler's diagnostics, other failures RuntimeError."""
+    with tempfile.TemporaryDirectory(prefix="sattn-spec-") as scratch:
+        source = path
+        if source is None:
+            source = os.path.join(scratch, "spec.sattn")
+            with open(source, "w", encoding="utf-8") as f:
+                f.write(text)
+        cmd = [compiler, source, "--emit=ptx", "-o", out_dir]
+        for flag in ("kernel", "target", "tile", "warps", "stages"):
+            if options[flag] is not None:
+                cmd.append("--%s=%s" % (flag, options[flag]))
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        message = proc.stderr.strip()
+        if path is None:  # name the spec as the caller knows it, not by the scratch file
+            message = message.replace(source, "<spec>")
+    if proc.returncode == 1:
+        raise ValueError(message or "sattn-compile rejected the spec")
+    if proc.returncode != 0:
+        raise RuntimeError("sattn-compile failed (exit status %d): %s"
+                           % (proc.returncode, message or proc.stdout.strip()))
+
+
+def _manifests(directory):
+    return sorted(n for n in os.listdir(directory)
+                  if n.endswith(".json") and n != "entry.json" and not n.startswith("."))
+
+
+def compile(spec, kernel=None, target=None, tile=None, warps=None, stages=None,
+            cache=None):
+    """Compiles a spec (text, or the path of a .sattn file) and returns the
+    loaded `Kernel`.
+
+    kernel: which kernel of the file (required when it defines several);
+    target ("sm_80", "sm_90", "sm_90a"), tile ((BM, BN) or "BMxBN"), warps,
+    stages: sattn-compile's options, None for its defaults; cache: the cache
+    directory (see `cache_dir`).
+
+    Raises ValueError with sattn-compile's file:line:col diagnostics for a bad
+    spec, and CompilerUnavailableError when there is neither a compiler nor a
+    cached entry for this request.
+    """
+    entry_dir = _compiled_entry(spec, _options(kernel, target, tile, warps, stages), cache)
+    return load(entry_dir, kernel=kernel)
+
+
+def compile_all(spec, target=None, tile=None, warps=None, stages=None, cache=None):
+    """Like `compile`, for every kernel of the spec: {name: Kernel}."""
+    entry_dir = _compiled_entry(spec, _options(None, target, tile, warps, stages), cache)
+    return {name[:-5]: load(os.path.join(entry_dir, name)) for name in _manifests(entry_dir)}
+
+
+def _compiled_entry(spec, options, cache):
+    """The cache entry directory for a request, compiling on a miss."""
+    text, path = _read_spec(spec)
+    request = _digest({"format": _FORMAT, "spec": text, "options": options})
+    root = cache_dir(cache)
+    index = os.path.join(root, "requests", request + ".json")
+    compiler = find_compiler()
+    if compiler is None:
+        entry_dir = _entry_from_index(root, index)
+        if entry_dir is None:
+            raise CompilerUnavailableError(
+                "sattn-compile not found (tried %s) and the cache %s has no entry for this "
+                "spec and these options; compile it where sattn-compile exists (e.g. "
+                "scripts/gpu-python-prep.sh) and carry the cache directory here, pointing "
+                "SATTN_CACHE_DIR at it" % (", ".join(_compiler_candidates()) or "PATH", root))
+        return entry_dir
+
+    identity = _compiler_identity(compiler)
+    entry = _digest({"request": request, "compiler": identity})
+    entry_dir = os.path.join(root, "kernels", entry)
+    if not os.path.isfile(os.path.join(entry_dir, "entry.json")):
+        os.makedirs(os.path.join(root, "kernels"), exist_ok=True)
+        scratch = tempfile.mkdtemp(dir=os.path.join(root, "kernels"), prefix=".tmp-")
+        try:
+            _run_compiler(compiler, text, path, options, scratch)
+            info = {"format": _FORMAT, "request": request, "compiler": compiler,
+                    "compiler_sha256": identity, "options": options,
+                    "spec_path": path, "kernels": [n[:-5] for n in _manifests(scratch)]}
+            with open(os.path.join(scratch, "entry.json"), "w") as f:
+                json.dump(info, f, indent=1, sort_keys=True)
+            try:
+                os.rename(scratch, entry_dir)
+            except OSError:  # another process stored the same entry first
+                if not os.path.isfile(os.path.join(entry_dir, "entry.json")):
+                    raise
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+    _write_json_atomically(index, {"format": _FORMAT, "entry": entry})
+    return entry_dir
+
+
+def _entry_from_index(root, index):
+    try:
+        with open(index) as f:
+            entry = json.load(f)["entry"]
+    except (OSError, ValueError, KeyError):
+        return None
+    entry_dir = os.path.join(root, "kernels", entry)
+    return entry_dir if os.path.isfile(os.path.join(entry_dir, "entry.json")) else None
+
+
+def load(path, kernel=None):
+    """Loads a compiled kernel without compiling: `path` is a manifest
+    (NAME.json, with NAME.ptx / NAME.cubin beside it) or a directory that
+    `sattn-compile --emit=ptx -o DIR` (or the cache) wrote. kernel: the
+    kernel's name, required when the directory holds several."""
+    from .kernel import Kernel
+    path = os.path.abspath(os.fspath(path))
+    if os.path.isdir(path):
+        names = [n[:-5] for n in _manifests(path)]
+        if kernel is None:
+            if len(names) != 1:
+                raise ValueError("%s holds %s; pass kernel=NAME"
+                                 % (path, "kernels " + ", ".join(names) if names
+                                    else "no kernel manifest"))
+            kernel = names[0]
+        elif kernel not in names:
+            raise ValueError("%s has no kernel %r (it has %s)"
+                             % (path, kernel, ", ".join(names) or "none"))
+        path = os.path.join(path, kernel + ".json")
+    elif not os.path.isfile(path):
+        raise FileNotFoundError("no kernel manifest or directory at %s" % path)
+    return Kernel._from_manifest(path)

@@ -1,0 +1,102 @@
+"""A stand-in for the few torch APIs that sattn's glue touches (tensors with
+shapes, strides, dtypes, devices and fake addresses; torch.library.custom_op;
+torch.ops), so that the path from Kernel.__call__ through the custom op's
+implementation to libsattn_runtime's validation runs on machines without
+torch. Nothing here computes anything."""
+import types
+
+import numpy as np
+
+
+class dtype:
+    def __init__(self, name, size):
+        self.name, self.itemsize = name, size
+
+    def __repr__(self):
+        return "torch." + self.name
+
+
+bfloat16, float16, float32 = dtype("bfloat16", 2), dtype("float16", 2), dtype("float32", 4)
+int64, int32, int16, int8 = dtype("int64", 8), dtype("int32", 4), dtype("int16", 2), dtype("int8", 1)
+uint8, bool = dtype("uint8", 1), dtype("bool", 1)
+
+
+class device:
+    def __init__(self, name):
+        self.type, self.name = name.split(":")[0], name
+
+    def __str__(self):
+        return self.name
+
+    __repr__ = __str__
+
+
+_next_address = [0x100000]
+
+
+class Tensor:
+    def __init__(self, shape, dt, where="cuda:0"):
+        self.shape, self.dtype, self.device = tuple(shape), dt, device(where)
+        strides, n = [], 1
+        for extent in reversed(self.shape):
+            strides.insert(0, n)
+            n *= extent
+        self._strides = tuple(strides)
+        self._address = _next_address[0]
+        _next_address[0] += (n * dt.itemsize // 256 + 2) * 256
+
+    def dim(self):
+        return len(self.shape)
+
+    def stride(self):
+        return self._strides
+
+    def data_ptr(self):
+        return self._address
+
+    def get_device(self):
+        return 0 if self.device.type == "cuda" else -1
+
+    def new_empty(self, shape, dtype=None):
+        return Tensor(shape, dtype or self.dtype, self.device.name)
+
+    def to(self, target):
+        if isinstance(target, dtype):
+            return Tensor(self.shape, target, self.device.name)
+        return Tensor(self.shape, self.dtype, str(target))
+
+    def detach(self):
+        return self
+
+    def numpy(self):
+        return np.zeros(self.shape, dtype=np.int64)
+
+
+def empty(*shape, dtype=float32, device="cuda:0"):
+    return Tensor(shape, dtype, device)
+
+
+ops = types.SimpleNamespace()
+
+
+class _CustomOp:
+    def __init__(self, name, fn, mutates_args):
+        self.name, self.fn, self.mutates_args, self.fake = name, fn, mutates_args, None
+        namespace, op = name.split("::")
+        setattr(ops, namespace, types.SimpleNamespace(**{op: types.SimpleNamespace(default=fn)}))
+
+    def register_fake(self, fn):
+        self.fake = fn
+        return fn
+
+
+library = types.SimpleNamespace(registered=[])
+
+
+def _custom_op(name, fn, mutates_args):
+    op = _CustomOp(name, fn, mutates_args)
+    library.registered.append(op)
+    return op
+
+
+library.custom_op = _custom_op
