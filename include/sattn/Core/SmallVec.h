@@ -84,8 +84,10 @@ public:
     size_t n = static_cast<size_t>(last - first);
     if (count + n > capacity)
       grow(count + n);
-    if (n)
-      std::memcpy(static_cast<void *>(data() + count), first, n * sizeof(T));
+    // Sets hold a handful of elements: a plain loop beats a call to memcpy.
+    T *out = data() + count;
+    for (size_t i = 0; i < n; ++i)
+      out[i] = first[i];
     count += n;
   }
   /// Removes [first, last), keeping the order of the rest.
@@ -126,8 +128,8 @@ private:
       o.heap = nullptr;
       o.capacity = N;
     } else {
-      std::memcpy(static_cast<void *>(inlineData()), o.inlineData(),
-                  count * sizeof(T));
+      for (size_t i = 0; i < count; ++i)
+        inlineData()[i] = o.inlineData()[i];
     }
     o.count = 0;
   }
