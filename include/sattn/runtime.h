@@ -12,7 +12,10 @@
  * libcuda.so.1 (for tests and unusual installs). The manifest format is
  * docs/MANIFEST.md; the kernel's parameters are docs/KERNEL_ABI.md.
  *
- * No MLIR, no LLVM and no Python are needed at run time.
+ * Tile plans are built here too, on the host, from the manifest's mask
+ * program by the planner the compiler uses (sattn_plan_build), and copied to
+ * the device with sattn_plan_upload. No MLIR, no LLVM and no Python are
+ * needed at run time.
  *
  *===----------------------------------------------------------------------===*/
 
@@ -61,7 +64,8 @@ typedef struct sattn_tensor {
   int64_t strides[4];
 } sattn_tensor;
 
-/* A tile plan in the flat form of docs/KERNEL_ABI.md, in device memory. */
+/* A tile plan in the flat form of docs/KERNEL_ABI.md, in device memory
+ * (sattn_plan_build + sattn_plan_upload make one; see below). */
 typedef struct sattn_plan {
   const int64_t *segments;    /* num_segments x 7 */
   int64_t num_segments;
@@ -124,6 +128,46 @@ sattn_status sattn_validate(const sattn_kernel *kernel, const sattn_tensor *q,
                             const sattn_tensor *o, const sattn_tensor *lse,
                             const sattn_plan *plan, const sattn_tensor *tables,
                             int32_t num_tables);
+
+/*===- Tile plans built by the runtime --------------------------------------===*
+ *
+ * Plans are built on the host from the manifest's "mask_program" by the same
+ * planner the compiler uses, then copied to the device. A plan depends on
+ * (batch, Lq, Lk) and the table contents only: build it once per shape and
+ * reuse it for every launch with those inputs. */
+
+typedef struct sattn_host_plan sattn_host_plan;
+
+/* Builds the tile plan of `kernel` for (batch, lq, lk), 0 <= lq <= lk, on the
+ * host from the manifest's mask program, with the kernel's block_m/block_n.
+ * host_tables: the kernel's runtime tables in manifest order as HOST int64
+ * contiguous row-major tensors (dtype SATTN_DTYPE_I64, shapes per
+ * sattn_kernel_table_shape(kernel, i, batch, lk, ...)); NULL/0 when it has
+ * none. Fails with SATTN_ERROR_MANIFEST when the manifest has no (valid)
+ * mask program (dynamic masks have none), SATTN_ERROR_SHAPE for bad
+ * batch/lengths, SATTN_ERROR_TABLE for missing, misshapen or out-of-range
+ * tables, SATTN_ERROR_INVALID_ARGUMENT for NULL kernel/out; the message says
+ * which. Costs O(segments) for named patterns. *out is NULL on failure. */
+sattn_status sattn_plan_build(const sattn_kernel *kernel, int64_t batch, int64_t lq,
+                              int64_t lk, const sattn_tensor *host_tables,
+                              int32_t num_tables, sattn_host_plan **out);
+/* Host pointers into the plan's buffers (valid until destroy) and its
+ * counts, in the form sattn_launch takes (but in host memory). */
+void sattn_host_plan_view(const sattn_host_plan *plan, sattn_plan *view);
+/* Tiles the plan visits and tiles a dense kernel would visit (for summaries). */
+void sattn_host_plan_stats(const sattn_host_plan *plan, int64_t *visited_tiles,
+                           int64_t *dense_tiles);
+void sattn_host_plan_destroy(sattn_host_plan *plan);
+
+typedef struct sattn_device_plan sattn_device_plan;
+/* Copies a host plan to device memory in the calling thread's current CUDA
+ * context (device 0's primary context when none, as sattn_launch does);
+ * synchronous. The device plan does not refer to the host plan afterwards. */
+sattn_status sattn_plan_upload(const sattn_host_plan *plan, sattn_device_plan **out);
+/* The device plan in the form sattn_launch takes (valid until destroy). */
+const sattn_plan *sattn_device_plan_get(const sattn_device_plan *plan);
+/* Frees the device buffers (in the context they were allocated in). */
+void sattn_device_plan_destroy(sattn_device_plan *plan);
 
 /* Message of the last failure on this thread ("" after success). */
 const char *sattn_last_error(void);

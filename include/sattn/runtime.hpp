@@ -11,7 +11,8 @@
 // through. Code built without exceptions should use the C API directly.
 //
 //   auto kernel = sattn::runtime::Kernel::fromFile("out/streaming.json");
-//   kernel.launch(q, k, v, o, nullptr, plan, {}, stream);  // sattn_tensor's
+//   auto plan = sattn::runtime::HostPlan::build(kernel, batch, lq, lk).upload();
+//   kernel.launch(q, k, v, o, nullptr, plan.get(), {}, stream);  // sattn_tensor's
 //
 //===----------------------------------------------------------------------===//
 
@@ -82,24 +83,38 @@ inline sattn_tensor tensor(void *data, sattn_dtype dtype,
   return t;
 }
 
-/// Owns one loaded kernel. Move-only; an empty (moved-from or
-/// default-constructed) Kernel throws INVALID_ARGUMENT from launch().
-class Kernel {
+/// Move-only ownership of one C API object, released with `Destroy`.
+template <typename T, void (*Destroy)(T *)> class Owned {
 public:
-  Kernel() noexcept = default;
-  /// Takes ownership of a kernel from the C API.
-  explicit Kernel(sattn_kernel *kernel) noexcept : kernel_(kernel) {}
-  Kernel(Kernel &&other) noexcept : kernel_(std::exchange(other.kernel_, nullptr)) {}
-  Kernel &operator=(Kernel &&other) noexcept {
+  Owned() noexcept = default;
+  explicit Owned(T *object) noexcept : object_(object) {}
+  Owned(Owned &&other) noexcept : object_(std::exchange(other.object_, nullptr)) {}
+  Owned &operator=(Owned &&other) noexcept {
     if (this != &other) {
-      sattn_kernel_destroy(kernel_);
-      kernel_ = std::exchange(other.kernel_, nullptr);
+      Destroy(object_);
+      object_ = std::exchange(other.object_, nullptr);
     }
     return *this;
   }
-  Kernel(const Kernel &) = delete;
-  Kernel &operator=(const Kernel &) = delete;
-  ~Kernel() { sattn_kernel_destroy(kernel_); }
+  Owned(const Owned &) = delete;
+  Owned &operator=(const Owned &) = delete;
+  ~Owned() { Destroy(object_); }
+
+  explicit operator bool() const noexcept { return object_ != nullptr; }
+  const T *handle() const noexcept { return object_; }
+  /// Gives up ownership (the caller destroys the object).
+  T *release() noexcept { return std::exchange(object_, nullptr); }
+
+private:
+  T *object_ = nullptr;
+};
+
+/// Owns one loaded kernel. Move-only; an empty (moved-from or
+/// default-constructed) Kernel throws INVALID_ARGUMENT from launch().
+class Kernel : public Owned<sattn_kernel, sattn_kernel_destroy> {
+public:
+  /// Takes ownership of a kernel from the C API.
+  using Owned::Owned;
 
   /// NAME.json with NAME.cubin and/or NAME.ptx beside it.
   static Kernel fromFile(const std::string &manifestPath) {
@@ -116,32 +131,30 @@ public:
     return Kernel(k);
   }
 
-  explicit operator bool() const noexcept { return kernel_ != nullptr; }
-  const sattn_kernel *get() const noexcept { return kernel_; }
-  sattn_kernel *release() noexcept { return std::exchange(kernel_, nullptr); }
+  const sattn_kernel *get() const noexcept { return handle(); }
 
   std::string name() const {
-    const char *n = sattn_kernel_name(kernel_);
+    const char *n = sattn_kernel_name(handle());
     return n ? n : "";
   }
-  sattn_dtype dtype() const { return sattn_kernel_dtype(kernel_); }
-  int64_t heads() const { return sattn_kernel_heads(kernel_); }
-  int64_t kvHeads() const { return sattn_kernel_kv_heads(kernel_); }
-  int64_t headDim() const { return sattn_kernel_head_dim(kernel_); }
-  int64_t blockM() const { return sattn_kernel_block_m(kernel_); }
-  int64_t blockN() const { return sattn_kernel_block_n(kernel_); }
-  bool returnsLse() const { return sattn_kernel_returns_lse(kernel_) != 0; }
+  sattn_dtype dtype() const { return sattn_kernel_dtype(handle()); }
+  int64_t heads() const { return sattn_kernel_heads(handle()); }
+  int64_t kvHeads() const { return sattn_kernel_kv_heads(handle()); }
+  int64_t headDim() const { return sattn_kernel_head_dim(handle()); }
+  int64_t blockM() const { return sattn_kernel_block_m(handle()); }
+  int64_t blockN() const { return sattn_kernel_block_n(handle()); }
+  bool returnsLse() const { return sattn_kernel_returns_lse(handle()) != 0; }
 
   std::vector<std::string> tableNames() const {
     std::vector<std::string> names;
-    for (int32_t i = 0; i < sattn_kernel_num_tables(kernel_); ++i)
-      names.emplace_back(sattn_kernel_table_name(kernel_, i));
+    for (int32_t i = 0; i < sattn_kernel_num_tables(handle()); ++i)
+      names.emplace_back(sattn_kernel_table_name(handle(), i));
     return names;
   }
   /// The shape table `i` must have for `batch` and key length `lk`.
   std::vector<int64_t> tableShape(int32_t i, int64_t batch, int64_t lk) const {
     int64_t shape[4];
-    int32_t rank = sattn_kernel_table_shape(kernel_, i, batch, lk, shape);
+    int32_t rank = sattn_kernel_table_shape(handle(), i, batch, lk, shape);
     if (rank < 0)
       throw Error(SATTN_ERROR_TABLE, "kernel '" + name() + "' has no table " +
                                          std::to_string(i));
@@ -152,7 +165,7 @@ public:
   void validate(const sattn_tensor &q, const sattn_tensor &k, const sattn_tensor &v,
                 const sattn_tensor &o, const sattn_tensor *lse, const sattn_plan &plan,
                 const std::vector<sattn_tensor> &tables = {}) const {
-    check(sattn_validate(kernel_, &q, &k, &v, &o, lse, &plan, tables.data(),
+    check(sattn_validate(handle(), &q, &k, &v, &o, lse, &plan, tables.data(),
                          static_cast<int32_t>(tables.size())));
   }
   /// Validates, then launches asynchronously on `stream` (a CUstream or
@@ -160,12 +173,59 @@ public:
   void launch(const sattn_tensor &q, const sattn_tensor &k, const sattn_tensor &v,
               const sattn_tensor &o, const sattn_tensor *lse, const sattn_plan &plan,
               const std::vector<sattn_tensor> &tables = {}, void *stream = nullptr) const {
-    check(sattn_launch(kernel_, &q, &k, &v, &o, lse, &plan, tables.data(),
+    check(sattn_launch(handle(), &q, &k, &v, &o, lse, &plan, tables.data(),
                        static_cast<int32_t>(tables.size()), stream));
   }
 
+};
+
+/// A tile plan in device memory (sattn_plan_upload); get() is what launch()
+/// takes.
+class DevicePlan : public Owned<sattn_device_plan, sattn_device_plan_destroy> {
+public:
+  using Owned::Owned;
+  const sattn_plan &get() const {
+    const sattn_plan *p = sattn_device_plan_get(handle());
+    if (!p)
+      throw Error(SATTN_ERROR_INVALID_ARGUMENT, "sattn::runtime::DevicePlan is empty");
+    return *p;
+  }
+};
+
+/// A tile plan built on the host by the runtime (sattn_plan_build) from the
+/// kernel's mask program, for one (batch, Lq, Lk) and table contents.
+class HostPlan : public Owned<sattn_host_plan, sattn_host_plan_destroy> {
+public:
+  using Owned::Owned;
+  /// `tables`: host int64 contiguous tensors in manifest order.
+  static HostPlan build(const Kernel &kernel, int64_t batch, int64_t lq, int64_t lk,
+                        const std::vector<sattn_tensor> &tables = {}) {
+    sattn_host_plan *p = nullptr;
+    check(sattn_plan_build(kernel.get(), batch, lq, lk, tables.data(),
+                           static_cast<int32_t>(tables.size()), &p));
+    return HostPlan(p);
+  }
+  /// Host pointers to the buffers and the counts (valid while this lives).
+  sattn_plan view() const {
+    sattn_plan v;
+    sattn_host_plan_view(handle(), &v);
+    return v;
+  }
+  int64_t visitedTiles() const { return stats().first; }
+  int64_t denseTiles() const { return stats().second; }
+  /// Copies the plan to the current CUDA context's device.
+  DevicePlan upload() const {
+    sattn_device_plan *p = nullptr;
+    check(sattn_plan_upload(handle(), &p));
+    return DevicePlan(p);
+  }
+
 private:
-  sattn_kernel *kernel_ = nullptr;
+  std::pair<int64_t, int64_t> stats() const {
+    std::pair<int64_t, int64_t> s;
+    sattn_host_plan_stats(handle(), &s.first, &s.second);
+    return s;
+  }
 };
 
 } // namespace sattn::runtime

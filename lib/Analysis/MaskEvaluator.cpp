@@ -1,16 +1,19 @@
-//===- MaskEvaluator.cpp - reference semantics of masks -------------------===//
+//===- MaskEvaluator.cpp - the mask front end -----------------------------===//
 //
-// Implements docs/MASK_SEMANTICS.md. A mask is compiled once into a flat
-// array of nodes (one per distinct mask op, children referenced by index)
-// and every predicate body into a straight-line register program over
-// 64-bit values, so keep() never touches the IR: it only reads these
-// arrays and the caller's tables. All integer arithmetic goes through the
-// helpers at the top of the file, which define the contract's corner cases
-// (wrap-around, division by zero yields 0) without undefined behaviour.
+// Compiles mask-dialect ops into a MaskProgram (sattn/Core/MaskProgram.h):
+// one node per distinct mask op, every predicate body into a straight-line
+// register program over 64-bit values, table declarations resolved to slots.
+// Evaluation, input checks and planning run on the program in the core
+// (lib/Core), which is what lets libsattn_runtime share them without MLIR;
+// this file is the only place that knows the ops. It also writes the
+// program's JSON form.
 //
 //===----------------------------------------------------------------------===//
 
 #include "sattn/Analysis/MaskEvaluator.h"
+
+#include "sattn/Core/IntegerSemantics.h"
+#include "sattn/Core/MaskEval.h"
 
 #include "Mask/IR/MaskOps.h"
 #include "SparseAttn/IR/SparseAttnDialect.h"
@@ -26,498 +29,10 @@
 #include "llvm/ADT/TypeSwitch.h"
 #include "llvm/Support/JSON.h"
 
-#include <limits>
-
 using namespace mlir;
 using namespace sattn;
 using namespace sattn::mask;
-
-//===----------------------------------------------------------------------===//
-// Integer semantics shared by patterns, predicates and affine offsets
-//===----------------------------------------------------------------------===//
-
-namespace {
-
-/// Wrap-around arithmetic: computed on uint64_t so that overflow is defined.
-int64_t wrapAdd(int64_t a, int64_t b) {
-  return static_cast<int64_t>(static_cast<uint64_t>(a) +
-                              static_cast<uint64_t>(b));
-}
-int64_t wrapSub(int64_t a, int64_t b) {
-  return static_cast<int64_t>(static_cast<uint64_t>(a) -
-                              static_cast<uint64_t>(b));
-}
-int64_t wrapMul(int64_t a, int64_t b) {
-  return static_cast<int64_t>(static_cast<uint64_t>(a) *
-                              static_cast<uint64_t>(b));
-}
-
-// Signed division family. Division or remainder by zero yields 0; the one
-// overflowing quotient (INT64_MIN / -1) wraps to INT64_MIN like every other
-// overflow, and its remainder is 0.
-int64_t divSigned(int64_t a, int64_t b) {
-  if (b == 0)
-    return 0;
-  if (b == -1)
-    return wrapSub(0, a);
-  return a / b;
-}
-int64_t remSigned(int64_t a, int64_t b) {
-  if (b == 0 || b == -1)
-    return 0;
-  return a % b;
-}
-int64_t floorDivSigned(int64_t a, int64_t b) {
-  int64_t q = divSigned(a, b);
-  if (remSigned(a, b) != 0 && ((a < 0) != (b < 0)))
-    --q;
-  return q;
-}
-int64_t ceilDivSigned(int64_t a, int64_t b) {
-  int64_t q = divSigned(a, b);
-  if (remSigned(a, b) != 0 && ((a < 0) == (b < 0)))
-    ++q;
-  return q;
-}
-/// a - b * floor(a / b): for b > 0 the result lies in [0, b).
-int64_t floorModSigned(int64_t a, int64_t b) {
-  int64_t r = remSigned(a, b);
-  if (r != 0 && ((r < 0) != (b < 0)))
-    r += b;
-  return r;
-}
-uint64_t divUnsigned(uint64_t a, uint64_t b) { return b == 0 ? 0 : a / b; }
-uint64_t remUnsigned(uint64_t a, uint64_t b) { return b == 0 ? 0 : a % b; }
-
-/// The low `width` bits of `v`: the canonical (zero-extended) form in which
-/// the predicate program stores an iN value.
-uint64_t truncateTo(uint64_t v, unsigned width) {
-  return width >= 64 ? v : v & ((uint64_t(1) << width) - 1);
-}
-/// Reads a canonical iN value as a signed 64-bit integer.
-int64_t signExtendFrom(uint64_t v, unsigned width) {
-  if (width >= 64)
-    return static_cast<int64_t>(v);
-  uint64_t signBit = uint64_t(1) << (width - 1);
-  v = truncateTo(v, width);
-  return static_cast<int64_t>((v ^ signBit) - signBit);
-}
-
-/// a * b, saturated at INT64_MAX; used for window spans of non-negative
-/// parameters so that huge attributes mean "unbounded", not a wrapped span.
-int64_t saturatingMul(int64_t a, int64_t b) {
-  int64_t result;
-  if (__builtin_mul_overflow(a, b, &result))
-    return std::numeric_limits<int64_t>::max();
-  return result;
-}
-
-//===----------------------------------------------------------------------===//
-// Compiled form
-//===----------------------------------------------------------------------===//
-
-enum class NodeKind : uint8_t {
-  Full,
-  Empty,
-  Causal,
-  Window,
-  SymmetricWindow,
-  Sink,
-  TailQueries,
-  Strided,
-  StridedBlocks,
-  Dilated,
-  Power,
-  Prefix,
-  Document,
-  BlockTable,
-  Union,
-  Intersect,
-  Complement,
-  PerHead,
-  Predicate,
-};
-
-/// One mask op. `first`/`count` index the operand array (combinators,
-/// per_head), the affine program (strided) or the instruction array
-/// (predicate); `param` holds the op's integer parameters, pre-digested.
-struct Node {
-  NodeKind kind;
-  uint32_t first = 0;
-  uint32_t count = 0;
-  int64_t param[7] = {0, 0, 0, 0, 0, 0, 0};
-};
-
-/// Postfix program for an affine expression of one dimension (the head).
-enum class AffineOpcode : uint8_t {
-  Constant,
-  Dim,
-  Add,
-  Mul,
-  Mod,
-  FloorDiv,
-  CeilDiv
-};
-struct AffineStep {
-  AffineOpcode opcode;
-  int64_t constant = 0;
-};
-
-enum class Opcode : uint8_t {
-  Constant,
-  Add,
-  Sub,
-  Mul,
-  DivS,
-  DivU,
-  FloorDivS,
-  CeilDivS,
-  RemS,
-  RemU,
-  MinS,
-  MaxS,
-  MinU,
-  MaxU,
-  CmpEq,
-  CmpNe,
-  CmpSlt,
-  CmpSle,
-  CmpSgt,
-  CmpSge,
-  CmpUlt,
-  CmpUle,
-  CmpUgt,
-  CmpUge,
-  And,
-  Or,
-  Xor,
-  Select,
-  /// Sign-extends `a` from `operandWidth` bits, then truncates to `width`.
-  SignExtend,
-  /// Truncates `a` to `width` bits (also zero extension, since values are
-  /// stored zero-extended).
-  Truncate,
-  AbsI,
-  /// Reads table `immediate` at the `b` indices starting at lookupArgs[a].
-  Lookup,
-};
-
-/// One predicate instruction: dst = op(a, b, c). Every register holds the
-/// zero-extended bits of a value of `width` bits (i1 is 0 or 1, index 64).
-struct Instruction {
-  Opcode opcode;
-  uint8_t width = 64;
-  /// Width of the operands, for sign-sensitive ops on sub-64-bit types.
-  uint8_t operandWidth = 64;
-  uint32_t dst = 0, a = 0, b = 0, c = 0;
-  int64_t immediate = 0;
-};
-
-/// A table read by the mask, with its declaration.
-struct TableRef {
-  std::string name;
-  bool isBool = false;
-  unsigned elementWidth = 64;
-  SmallVector<TableDim> dims;
-  SmallVector<std::string> dimTexts;
-};
-
-/// Arguments of one keep() query.
-struct Query {
-  const MaskInputs &inputs;
-  int64_t b, h, q, k;
-};
-
-} // namespace
-
-struct MaskEvaluator::Impl {
-  int64_t heads = 1;
-  int64_t kvHeads = 1;
-  uint32_t root = 0;
-  std::vector<Node> nodes;
-  std::vector<uint32_t> operands;
-  std::vector<AffineStep> affine;
-  std::vector<Instruction> program;
-  std::vector<uint32_t> lookupArgs;
-  std::vector<TableRef> tables;
-
-  bool eval(uint32_t index, const Query &query) const;
-  int64_t evalAffine(const Node &node, int64_t h) const;
-  bool runPredicate(const Node &node, const Query &query) const;
-  int64_t readTable(const MaskInputs &inputs, uint32_t slot,
-                    ArrayRef<int64_t> indices) const;
-};
-
-//===----------------------------------------------------------------------===//
-// Evaluation
-//===----------------------------------------------------------------------===//
-
-int64_t MaskEvaluator::Impl::readTable(const MaskInputs &inputs, uint32_t slot,
-                                       ArrayRef<int64_t> indices) const {
-  const TableRef &ref = tables[slot];
-  auto it = inputs.tables.find(ref.name);
-  if (it == inputs.tables.end())
-    return 0;
-  const TableData &data = it->second;
-  if (data.shape.size() != indices.size())
-    return 0;
-  uint64_t flat = 0;
-  for (auto [index, extent] : llvm::zip_equal(indices, data.shape)) {
-    if (index < 0 || index >= extent)
-      return 0;
-    flat = flat * static_cast<uint64_t>(extent) + static_cast<uint64_t>(index);
-  }
-  if (flat >= data.values.size())
-    return 0;
-  int64_t value = data.values[flat];
-  return ref.isBool ? value != 0 : value;
-}
-
-int64_t MaskEvaluator::Impl::evalAffine(const Node &node, int64_t h) const {
-  SmallVector<int64_t, 16> stack;
-  for (const AffineStep &step :
-       ArrayRef(affine).slice(node.first, node.count)) {
-    if (step.opcode == AffineOpcode::Constant) {
-      stack.push_back(step.constant);
-      continue;
-    }
-    if (step.opcode == AffineOpcode::Dim) {
-      stack.push_back(h);
-      continue;
-    }
-    int64_t rhs = stack.pop_back_val();
-    int64_t &lhs = stack.back();
-    switch (step.opcode) {
-    case AffineOpcode::Add:
-      lhs = wrapAdd(lhs, rhs);
-      break;
-    case AffineOpcode::Mul:
-      lhs = wrapMul(lhs, rhs);
-      break;
-    case AffineOpcode::Mod:
-      lhs = floorModSigned(lhs, rhs);
-      break;
-    case AffineOpcode::FloorDiv:
-      lhs = floorDivSigned(lhs, rhs);
-      break;
-    case AffineOpcode::CeilDiv:
-      lhs = ceilDivSigned(lhs, rhs);
-      break;
-    default:
-      llvm_unreachable("leaf opcodes handled above");
-    }
-  }
-  return stack.back();
-}
-
-bool MaskEvaluator::Impl::runPredicate(const Node &node,
-                                       const Query &query) const {
-  SmallVector<uint64_t, 32> regs(node.param[0], 0);
-  regs[0] = static_cast<uint64_t>(query.b);
-  regs[1] = static_cast<uint64_t>(query.h);
-  regs[2] = static_cast<uint64_t>(query.q);
-  regs[3] = static_cast<uint64_t>(query.k);
-  for (const Instruction &inst :
-       ArrayRef(program).slice(node.first, node.count)) {
-    uint64_t a = regs[inst.a], b = regs[inst.b];
-    int64_t sa = signExtendFrom(a, inst.operandWidth);
-    int64_t sb = signExtendFrom(b, inst.operandWidth);
-    uint64_t result = 0;
-    switch (inst.opcode) {
-    case Opcode::Constant:
-      result = static_cast<uint64_t>(inst.immediate);
-      break;
-    case Opcode::Add:
-      result = a + b;
-      break;
-    case Opcode::Sub:
-      result = a - b;
-      break;
-    case Opcode::Mul:
-      result = a * b;
-      break;
-    case Opcode::DivS:
-      result = static_cast<uint64_t>(divSigned(sa, sb));
-      break;
-    case Opcode::DivU:
-      result = divUnsigned(a, b);
-      break;
-    case Opcode::FloorDivS:
-      result = static_cast<uint64_t>(floorDivSigned(sa, sb));
-      break;
-    case Opcode::CeilDivS:
-      result = static_cast<uint64_t>(ceilDivSigned(sa, sb));
-      break;
-    case Opcode::RemS:
-      result = static_cast<uint64_t>(remSigned(sa, sb));
-      break;
-    case Opcode::RemU:
-      result = remUnsigned(a, b);
-      break;
-    case Opcode::MinS:
-      result = sa <= sb ? a : b;
-      break;
-    case Opcode::MaxS:
-      result = sa >= sb ? a : b;
-      break;
-    case Opcode::MinU:
-      result = std::min(a, b);
-      break;
-    case Opcode::MaxU:
-      result = std::max(a, b);
-      break;
-    case Opcode::CmpEq:
-      result = a == b;
-      break;
-    case Opcode::CmpNe:
-      result = a != b;
-      break;
-    case Opcode::CmpSlt:
-      result = sa < sb;
-      break;
-    case Opcode::CmpSle:
-      result = sa <= sb;
-      break;
-    case Opcode::CmpSgt:
-      result = sa > sb;
-      break;
-    case Opcode::CmpSge:
-      result = sa >= sb;
-      break;
-    case Opcode::CmpUlt:
-      result = a < b;
-      break;
-    case Opcode::CmpUle:
-      result = a <= b;
-      break;
-    case Opcode::CmpUgt:
-      result = a > b;
-      break;
-    case Opcode::CmpUge:
-      result = a >= b;
-      break;
-    case Opcode::And:
-      result = a & b;
-      break;
-    case Opcode::Or:
-      result = a | b;
-      break;
-    case Opcode::Xor:
-      result = a ^ b;
-      break;
-    case Opcode::Select:
-      result = (a & 1) ? b : regs[inst.c];
-      break;
-    case Opcode::SignExtend:
-      result = static_cast<uint64_t>(sa);
-      break;
-    case Opcode::Truncate:
-      result = a;
-      break;
-    case Opcode::AbsI:
-      result = sa < 0 ? uint64_t(0) - a : a;
-      break;
-    case Opcode::Lookup: {
-      SmallVector<int64_t, 4> indices;
-      for (uint32_t reg : ArrayRef(lookupArgs).slice(inst.a, inst.b))
-        indices.push_back(static_cast<int64_t>(regs[reg]));
-      result = static_cast<uint64_t>(readTable(
-          query.inputs, static_cast<uint32_t>(inst.immediate), indices));
-      break;
-    }
-    }
-    regs[inst.dst] = truncateTo(result, inst.width);
-  }
-  return regs[node.param[1]] & 1;
-}
-
-bool MaskEvaluator::Impl::eval(uint32_t index, const Query &query) const {
-  const Node &node = nodes[index];
-  const int64_t *p = node.param;
-  int64_t q = query.q, k = query.k;
-  switch (node.kind) {
-  case NodeKind::Full:
-    return true;
-  case NodeKind::Empty:
-    return false;
-  case NodeKind::Causal:
-    return k <= q;
-  case NodeKind::Window: // q - W < k <= q
-    return wrapSub(q, p[0]) < k && k <= q;
-  case NodeKind::SymmetricWindow: { // abs(q - k) <= R
-    int64_t d = wrapSub(q, k);
-    int64_t distance = d < 0 ? wrapSub(0, d) : d;
-    return distance <= p[0];
-  }
-  case NodeKind::Sink:
-    return k < p[0];
-  case NodeKind::TailQueries:
-    return q >= wrapSub(query.inputs.lk, p[0]);
-  case NodeKind::Strided: // k floormod S == f(h) floormod S
-    return floorModSigned(k, p[0]) ==
-           floorModSigned(evalAffine(node, query.h), p[0]);
-  case NodeKind::StridedBlocks: {
-    // param: block, local, vert_stride, offset, first dense head, group
-    // size (1 unless per_kv_group), step.
-    int64_t hh = divSigned(query.h, p[5]);
-    if (!(k <= q))
-      return false;
-    if (hh >= p[4])
-      return true;
-    int64_t qBlock = divSigned(q, p[0]), kBlock = divSigned(k, p[0]);
-    if (qBlock < kBlock)
-      return false;
-    if (wrapSub(qBlock, kBlock) < p[1])
-      return true;
-    int64_t column = wrapAdd(wrapAdd(kBlock, wrapMul(hh, p[6])), p[3]);
-    return floorModSigned(column, p[2]) == 0;
-  }
-  case NodeKind::Dilated: { // param: dilation, window * dilation
-    int64_t d = wrapSub(q, k);
-    return k <= q && d < p[1] && remSigned(d, p[0]) == 0;
-  }
-  case NodeKind::Power: { // param: block, window blocks, sink blocks
-    int64_t qBlock = divSigned(q, p[0]), kBlock = divSigned(k, p[0]);
-    int64_t d = wrapSub(qBlock, kBlock);
-    bool powerOfTwo = d > 0 && (d & (d - 1)) == 0;
-    return k <= q && kBlock <= qBlock &&
-           (d == 0 || powerOfTwo || d < p[1] || kBlock < p[2]);
-  }
-  case NodeKind::Prefix:
-    return k < p[0] || k <= q;
-  case NodeKind::Document: { // param: table slot, table rank
-    uint32_t slot = static_cast<uint32_t>(p[0]);
-    if (p[1] == 1)
-      return readTable(query.inputs, slot, {q}) ==
-             readTable(query.inputs, slot, {k});
-    return readTable(query.inputs, slot, {query.b, q}) ==
-           readTable(query.inputs, slot, {query.b, k});
-  }
-  case NodeKind::BlockTable: // param: table slot, block
-    return readTable(query.inputs, static_cast<uint32_t>(p[0]),
-                     {query.h, divSigned(q, p[1]), divSigned(k, p[1])}) != 0;
-  case NodeKind::Union:
-    for (uint32_t child : ArrayRef(operands).slice(node.first, node.count))
-      if (eval(child, query))
-        return true;
-    return false;
-  case NodeKind::Intersect:
-    for (uint32_t child : ArrayRef(operands).slice(node.first, node.count))
-      if (!eval(child, query))
-        return false;
-    return true;
-  case NodeKind::Complement:
-    return !eval(node.first, query);
-  case NodeKind::PerHead:
-    // operands[first + h] is the node deciding for head h.
-    if (query.h < 0 || query.h >= static_cast<int64_t>(node.count))
-      return false;
-    return eval(operands[node.first + query.h], query);
-  case NodeKind::Predicate:
-    return runPredicate(node, query);
-  }
-  llvm_unreachable("unknown node kind");
-}
+using namespace sattn::ints;
 
 //===----------------------------------------------------------------------===//
 // Compilation
@@ -584,10 +99,10 @@ std::optional<Opcode> binaryOpcode(Operation *op) {
       .Default([](Operation *) { return std::nullopt; });
 }
 
-/// Lowers a mask DAG into an Impl. Shared subexpressions compile once.
+/// Lowers a mask DAG into a MaskProgram. Shared subexpressions compile once.
 class MaskCompiler {
 public:
-  explicit MaskCompiler(MaskEvaluator::Impl &impl) : impl(impl) {}
+  explicit MaskCompiler(MaskProgram &program) : impl(program) {}
 
   FailureOr<uint32_t> compileMask(Value mask);
 
@@ -605,7 +120,7 @@ private:
     return static_cast<uint32_t>(impl.nodes.size() - 1);
   }
 
-  MaskEvaluator::Impl &impl;
+  MaskProgram &impl;
   DenseMap<Value, uint32_t> compiled;
   DenseMap<Operation *, uint32_t> tableSlots;
   SymbolTableCollection symbols;
@@ -960,15 +475,10 @@ FailureOr<uint32_t> MaskCompiler::compileOp(Operation *op) {
       });
 }
 
+
 //===----------------------------------------------------------------------===//
 // Public API
 //===----------------------------------------------------------------------===//
-
-MaskEvaluator::MaskEvaluator(std::unique_ptr<Impl> impl)
-    : impl(std::move(impl)) {}
-MaskEvaluator::MaskEvaluator(MaskEvaluator &&) = default;
-MaskEvaluator &MaskEvaluator::operator=(MaskEvaluator &&) = default;
-MaskEvaluator::~MaskEvaluator() = default;
 
 FailureOr<MaskEvaluator> MaskEvaluator::build(KernelOp kernel) {
   return build(kernel.getMask(), static_cast<int64_t>(kernel.getHeads()),
@@ -981,50 +491,48 @@ FailureOr<MaskEvaluator> MaskEvaluator::build(Value mask, int64_t heads,
     return emitError(mask.getLoc())
            << "mask evaluator needs heads (" << heads
            << ") to be a positive multiple of kv_heads (" << kvHeads << ")";
-  auto impl = std::make_unique<Impl>();
-  impl->heads = heads;
-  impl->kvHeads = kvHeads;
-  MaskCompiler compiler(*impl);
+  MaskProgram program;
+  program.heads = heads;
+  program.kvHeads = kvHeads;
+  MaskCompiler compiler(program);
   FailureOr<uint32_t> root = compiler.compileMask(mask);
   if (failed(root))
     return failure();
-  impl->root = *root;
-  return MaskEvaluator(std::move(impl));
+  program.root = *root;
+  // The core's limits (rank, nesting) hold for any mask that gets here; a
+  // violation is reported rather than evaluated.
+  std::string invalid = verifyMaskProgram(program);
+  if (!invalid.empty())
+    return emitError(mask.getLoc()) << "mask program: " << invalid;
+  return MaskEvaluator(std::move(program));
 }
 
 bool MaskEvaluator::keep(const MaskInputs &inputs, int64_t b, int64_t h,
                          int64_t q, int64_t k) const {
-  return impl->eval(impl->root, Query{inputs, b, h, q, k});
+  return evalMask(compiled, inputs, b, h, q, k);
 }
 
-int64_t MaskEvaluator::heads() const { return impl->heads; }
+std::string MaskEvaluator::checkInputs(const MaskInputs &inputs) const {
+  return checkMaskInputs(compiled, inputs);
+}
+
+int64_t MaskEvaluator::heads() const { return compiled.heads; }
+int64_t MaskEvaluator::kvHeads() const { return compiled.kvHeads; }
 
 std::string MaskEvaluator::toJSON() const {
-  static const char *kNodeNames[] = {
-      "full",     "empty",          "causal",   "window",   "symmetric_window",
-      "sink",     "tail_queries",   "strided",  "strided_blocks",
-      "dilated",  "power",          "prefix",   "document", "block_table",
-      "union",    "intersect",      "complement", "per_head", "predicate"};
-  static const char *kAffineNames[] = {"const", "dim",      "add",    "mul",
-                                       "mod",   "floordiv", "ceildiv"};
-  static const char *kOpcodeNames[] = {
-      "const", "add",   "sub",   "mul",   "divs",  "divu",  "floordivs",
-      "ceildivs", "rems", "remu", "mins", "maxs", "minu", "maxu", "eq", "ne",
-      "slt",   "sle",   "sgt",   "sge",   "ult",   "ule",   "ugt",   "uge",
-      "and",   "or",    "xor",   "select", "sext", "trunc", "absi", "lookup"};
   llvm::json::Array nodes, affine, program, tables;
-  for (const Node &n : impl->nodes)
+  for (const Node &n : compiled.nodes)
     nodes.push_back(llvm::json::Object{
-        {"kind", kNodeNames[static_cast<int>(n.kind)]},
+        {"kind", nodeKindName(n.kind)},
         {"first", n.first},
         {"count", n.count},
         {"param", llvm::json::Array(ArrayRef<int64_t>(n.param))}});
-  for (const AffineStep &s : impl->affine)
+  for (const AffineStep &s : compiled.affine)
     affine.push_back(llvm::json::Array{
-        kAffineNames[static_cast<int>(s.opcode)], s.constant});
-  for (const Instruction &i : impl->program)
+        affineOpcodeName(s.opcode), s.constant});
+  for (const Instruction &i : compiled.program)
     program.push_back(llvm::json::Object{
-        {"op", kOpcodeNames[static_cast<int>(i.opcode)]},
+        {"op", opcodeName(i.opcode)},
         {"width", i.width},
         {"operand_width", i.operandWidth},
         {"dst", i.dst},
@@ -1032,7 +540,7 @@ std::string MaskEvaluator::toJSON() const {
         {"b", i.b},
         {"c", i.c},
         {"imm", i.immediate}});
-  for (const TableRef &t : impl->tables) {
+  for (const TableRef &t : compiled.tables) {
     llvm::json::Array dims;
     for (const std::string &d : t.dimTexts)
       dims.push_back(d);
@@ -1042,99 +550,18 @@ std::string MaskEvaluator::toJSON() const {
                                         {"dims", std::move(dims)}});
   }
   llvm::json::Object root{
-      {"format", "sattn.mask-program/1"},
-      {"heads", impl->heads},
-      {"kv_heads", impl->kvHeads},
-      {"root", impl->root},
+      {"format", kMaskProgramFormat},
+      {"heads", compiled.heads},
+      {"kv_heads", compiled.kvHeads},
+      {"root", compiled.root},
       {"nodes", std::move(nodes)},
-      {"operands", llvm::json::Array(ArrayRef<uint32_t>(impl->operands))},
+      {"operands", llvm::json::Array(ArrayRef<uint32_t>(compiled.operands))},
       {"affine", std::move(affine)},
       {"program", std::move(program)},
-      {"lookup_args", llvm::json::Array(ArrayRef<uint32_t>(impl->lookupArgs))},
+      {"lookup_args", llvm::json::Array(ArrayRef<uint32_t>(compiled.lookupArgs))},
       {"tables", std::move(tables)}};
   std::string text;
   llvm::raw_string_ostream os(text);
   os << llvm::json::Value(std::move(root));
   return text;
-}
-int64_t MaskEvaluator::kvHeads() const { return impl->kvHeads; }
-
-std::string MaskEvaluator::checkInputs(const MaskInputs &inputs) const {
-  std::string message;
-  llvm::raw_string_ostream os(message);
-  if (inputs.batch <= 0) {
-    os << "batch must be positive, got " << inputs.batch;
-    return message;
-  }
-  if (inputs.lq < 0 || inputs.lk < 0 || inputs.lq > inputs.lk) {
-    os << "lengths must satisfy 0 <= lq <= lk, got lq = " << inputs.lq
-       << ", lk = " << inputs.lk;
-    return message;
-  }
-  for (const TableRef &ref : impl->tables) {
-    auto it = inputs.tables.find(ref.name);
-    if (it == inputs.tables.end()) {
-      os << "table @" << ref.name << " is read by the mask but not provided";
-      return message;
-    }
-    const TableData &data = it->second;
-    if (data.shape.size() != ref.dims.size()) {
-      os << "table @" << ref.name << " has rank " << data.shape.size()
-         << " but is declared with " << ref.dims.size() << " dimensions";
-      return message;
-    }
-    int64_t elements = 1;
-    for (unsigned d = 0; d < ref.dims.size(); ++d) {
-      const TableDim &dim = ref.dims[d];
-      int64_t expected = 0;
-      std::string why;
-      switch (dim.kind) {
-      case TableDim::Batch:
-        expected = inputs.batch;
-        why = "batch";
-        break;
-      case TableDim::Head:
-        expected = impl->heads;
-        why = "heads";
-        break;
-      case TableDim::QueryPos:
-      case TableDim::KeyPos:
-        expected = (inputs.lk + dim.blockSize - 1) / dim.blockSize;
-        why = dim.blockSize == 1
-                  ? std::string("lk")
-                  : "ceil(lk / " + std::to_string(dim.blockSize) + ")";
-        break;
-      case TableDim::Literal:
-        expected = dim.extent;
-        why = "literal";
-        break;
-      }
-      if (data.shape[d] != expected) {
-        os << "table @" << ref.name << " dimension " << d << " (\""
-           << ref.dimTexts[d] << "\") has extent " << data.shape[d]
-           << ", expected " << expected << " (" << why << ")";
-        return message;
-      }
-      elements *= expected;
-    }
-    if (static_cast<int64_t>(data.values.size()) != elements) {
-      os << "table @" << ref.name << " holds " << data.values.size()
-         << " values but its shape needs " << elements;
-      return message;
-    }
-    int64_t lo = ref.isBool ? 0 : std::numeric_limits<int64_t>::min();
-    int64_t hi = ref.isBool ? 1 : std::numeric_limits<int64_t>::max();
-    if (ref.elementWidth == 32) {
-      lo = std::numeric_limits<int32_t>::min();
-      hi = std::numeric_limits<int32_t>::max();
-    }
-    for (auto [i, value] : llvm::enumerate(data.values)) {
-      if (value < lo || value > hi) {
-        os << "table @" << ref.name << " value " << value << " at flat index "
-           << i << " does not fit its element type i" << ref.elementWidth;
-        return message;
-      }
-    }
-  }
-  return message;
 }

@@ -20,20 +20,6 @@ using namespace sattn::rt;
 
 namespace {
 
-template <typename Fn> sattn_status guarded(Fn &&fn) noexcept {
-  try {
-    return fn();
-  } catch (const std::bad_alloc &) {
-    return fail(SATTN_ERROR_OUT_OF_MEMORY, "out of host memory");
-  } catch (...) {
-    return fail(SATTN_ERROR_INVALID_ARGUMENT, "internal error in libsattn_runtime");
-  }
-}
-
-sattn_status finish(sattn_status status, const std::string &message) {
-  return status == SATTN_OK ? succeed() : fail(status, message);
-}
-
 sattn_status create(const char *manifestJson, std::vector<Image> images,
                     sattn_kernel **out) {
   auto kernel = std::make_unique<sattn_kernel>();

@@ -61,3 +61,22 @@ SATTN_SAME_NAME(cuGetErrorString)
 SATTN_SAME_NAME(cuGetErrorName)
 SATTN_SAME_NAME(cuPointerGetAttribute)
 SATTN_SAME_NAME(cuLaunchKernel)
+
+// Plan uploads resolve the _v2 symbols by name: cuda.h must map the
+// unversioned names to exactly those (the current ABI), and the declared
+// pointer types must have the driver's parameter count and sizes.
+SATTN_SAME_NAME(cuMemAlloc_v2)
+static_assert(sameName("cuMemAlloc_v2", SATTN_EXPANDED(cuMemAlloc)));
+static_assert(sameName("cuMemcpyHtoD_v2", SATTN_EXPANDED(cuMemcpyHtoD)));
+static_assert(sameName("cuMemFree_v2", SATTN_EXPANDED(cuMemFree)));
+template <typename R1, typename... A1, typename R2, typename... A2>
+constexpr bool sameShape(R1 (*)(A1...), R2 (*)(A2...)) {
+  return sizeof(R1) == sizeof(R2) && sizeof...(A1) == sizeof...(A2) &&
+         ((sizeof(A1) == sizeof(A2)) && ...);
+}
+#define SATTN_SAME_SHAPE(fn)                                                   \
+  static_assert(sameShape(decltype(rt::Driver::fn)(nullptr), &::fn),          \
+                #fn " differs from cuda.h");
+SATTN_SAME_SHAPE(cuMemAlloc_v2)
+SATTN_SAME_SHAPE(cuMemcpyHtoD_v2)
+SATTN_SAME_SHAPE(cuMemFree_v2)

@@ -79,6 +79,9 @@ Loaded open() {
   }
   resolve(handle, "cuGetErrorName", d.cuGetErrorName);
   resolve(handle, "cuPointerGetAttribute", d.cuPointerGetAttribute);
+  resolve(handle, "cuMemAlloc_v2", d.cuMemAlloc_v2);
+  resolve(handle, "cuMemcpyHtoD_v2", d.cuMemcpyHtoD_v2);
+  resolve(handle, "cuMemFree_v2", d.cuMemFree_v2);
 
   CUresult result = d.cuInit(0);
   if (result != CUDA_SUCCESS) {
@@ -106,6 +109,40 @@ const Driver *driver(sattn_status &status, std::string &message) {
   }
   status = SATTN_OK;
   return &loaded->driver;
+}
+
+sattn_status driverFailure(const Driver &d, CUresult result, sattn_status status,
+                           const std::string &what, std::string &message) {
+  if (result == CUDA_ERROR_OUT_OF_MEMORY)
+    status = SATTN_ERROR_OUT_OF_MEMORY;
+  message = what + ": " + d.describe(result);
+  return status;
+}
+
+/// The calling thread's current context; without one, device 0's primary
+/// context is retained and made current, as the CUDA runtime would.
+sattn_status currentContext(const Driver &d, CUcontext &context,
+                            std::string &message) {
+  context = nullptr;
+  CUresult r = d.cuCtxGetCurrent(&context);
+  if (r != CUDA_SUCCESS)
+    return driverFailure(d, r, SATTN_ERROR_NO_DEVICE, "cuCtxGetCurrent failed", message);
+  if (context)
+    return SATTN_OK;
+  CUdevice device;
+  r = d.cuDeviceGet(&device, 0);
+  if (r != CUDA_SUCCESS)
+    return driverFailure(d, r, SATTN_ERROR_NO_DEVICE,
+                         "no current CUDA context and no device 0", message);
+  r = d.cuDevicePrimaryCtxRetain(&context, device);
+  if (r != CUDA_SUCCESS)
+    return driverFailure(d, r, SATTN_ERROR_NO_DEVICE,
+                         "cannot retain the primary context of device 0", message);
+  r = d.cuCtxSetCurrent(context);
+  if (r != CUDA_SUCCESS)
+    return driverFailure(d, r, SATTN_ERROR_NO_DEVICE,
+                         "cannot make device 0's primary context current", message);
+  return SATTN_OK;
 }
 
 } // namespace sattn::rt::cuda

@@ -14,6 +14,7 @@
 
 #include "sattn/runtime.h"
 
+#include <cstddef>
 #include <string>
 
 namespace sattn::rt::cuda {
@@ -69,6 +70,11 @@ struct Driver {
   CUresult (*cuGetErrorString)(CUresult, const char **);
   CUresult (*cuGetErrorName)(CUresult, const char **);             // optional
   CUresult (*cuPointerGetAttribute)(void *, int, CUdeviceptr);     // optional
+  // Plan uploads (sattn_plan_upload); optional so that launching works with
+  // drivers (or test doubles) that lack them.
+  CUresult (*cuMemAlloc_v2)(CUdeviceptr *, size_t);                 // optional
+  CUresult (*cuMemcpyHtoD_v2)(CUdeviceptr, const void *, size_t);   // optional
+  CUresult (*cuMemFree_v2)(CUdeviceptr);                            // optional
 
   /// "CUDA_ERROR_X (text)" for messages.
   std::string describe(CUresult result) const;
@@ -79,6 +85,16 @@ struct Driver {
 /// `message`; the outcome is cached, so later calls answer the same.
 /// SATTN_LIBCUDA names another library to open instead of libcuda.so.1.
 const Driver *driver(sattn_status &status, std::string &message);
+
+/// Sets `message` to "what: CUDA_ERROR_X (text)" and returns `status`
+/// (SATTN_ERROR_OUT_OF_MEMORY when the driver ran out of memory).
+sattn_status driverFailure(const Driver &d, CUresult result, sattn_status status,
+                           const std::string &what, std::string &message);
+
+/// The calling thread's current context; without one, device 0's primary
+/// context is retained and made current, as the CUDA runtime would.
+sattn_status currentContext(const Driver &d, CUcontext &context,
+                            std::string &message);
 
 } // namespace sattn::rt::cuda
 

@@ -11,6 +11,7 @@
 
 #include "sattn/runtime.h"
 
+#include <new>
 #include <string>
 
 namespace sattn::rt {
@@ -24,6 +25,23 @@ sattn_status succeed();
 /// This thread's message ("" after a success). Valid until the thread's next
 /// call into the runtime.
 const char *lastError();
+
+/// Records the outcome of a call that produced `status` and `message`.
+inline sattn_status finish(sattn_status status, const std::string &message) {
+  return status == SATTN_OK ? succeed() : fail(status, message);
+}
+
+/// Runs the body of a C entry point: no C++ exception crosses the C
+/// boundary (std::bad_alloc becomes SATTN_ERROR_OUT_OF_MEMORY).
+template <typename Fn> sattn_status guarded(Fn &&fn) noexcept {
+  try {
+    return fn();
+  } catch (const std::bad_alloc &) {
+    return fail(SATTN_ERROR_OUT_OF_MEMORY, "out of host memory");
+  } catch (...) {
+    return fail(SATTN_ERROR_INVALID_ARGUMENT, "internal error in libsattn_runtime");
+  }
+}
 
 } // namespace sattn::rt
 

@@ -10,7 +10,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "Manifest.h"
-#include "Json.h"
+#include "sattn/Core/Json.h"
 
 #include <cmath>
 
@@ -268,6 +268,38 @@ bool parseTables(const Value &array, Manifest &m, std::string &error) {
   return true;
 }
 
+/// Prepares host planning from "mask_program". Never fails the load: kernels
+/// with dynamic masks have no program, and launching with plans built
+/// elsewhere needs none; sattn_plan_build reports `planError` instead.
+void readPlanner(const Value &root, Manifest &m) {
+  const Value *program = root.find("mask_program");
+  if (!program) {
+    m.planError = "manifest: the kernel has no \"mask_program\" (dynamic "
+                  "masks have none), so its plans cannot be built here";
+    return;
+  }
+  MaskProgram parsed;
+  std::string error;
+  if (!readMaskProgram(*program, parsed, error)) {
+    m.planError = "manifest: \"mask_program\" is invalid: " + error;
+    return;
+  }
+  if (parsed.heads != m.heads || parsed.kvHeads != m.kvHeads) {
+    m.planError = "manifest: \"mask_program\" is for " +
+                  std::to_string(parsed.heads) + " heads / " +
+                  std::to_string(parsed.kvHeads) + " kv_heads but the kernel has " +
+                  std::to_string(m.heads) + " / " + std::to_string(m.kvHeads);
+    return;
+  }
+  std::optional<plan::Planner> planner = plan::Planner::build(
+      std::move(parsed), plan::PlanOptions{m.blockM, m.blockN}, error);
+  if (!planner) {
+    m.planError = "manifest: \"mask_program\" cannot be planned: " + error;
+    return;
+  }
+  m.planner = std::make_shared<const plan::Planner>(std::move(*planner));
+}
+
 } // namespace
 
 bool parseManifest(std::string_view text, Manifest &m, std::string &error) {
@@ -344,8 +376,7 @@ bool parseManifest(std::string_view text, Manifest &m, std::string &error) {
   const Value *tables = f.get("tables", Value::Array);
   if (!tables || !parseTables(*tables, m, error))
     return false;
-  // "mask_program" is for the Python reference and tools; the runtime only
-  // requires the document to be well-formed JSON, which parse() checked.
+  readPlanner(root, m);
   return true;
 }
 

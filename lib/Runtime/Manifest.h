@@ -10,9 +10,11 @@
 #ifndef SATTN_LIB_RUNTIME_MANIFEST_H
 #define SATTN_LIB_RUNTIME_MANIFEST_H
 
+#include "sattn/Core/Planner.h"
 #include "sattn/runtime.h"
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -51,6 +53,12 @@ struct Manifest {
   int64_t blockM = 0, blockN = 0, warps = 0, stages = 0, threads = 0;
   int64_t sharedBytes = 0;
   std::vector<TableSpec> tables;
+  /// The tile planner of the embedded mask program (built at load, with
+  /// block_m/block_n), or null: then `planError` says why plans cannot be
+  /// built here (no "mask_program", as for dynamic masks, or an invalid one).
+  /// Loading succeeds either way; sattn_plan_build reports the error.
+  std::shared_ptr<const plan::Planner> planner;
+  std::string planError;
 };
 
 /// Parses and checks `text`. On failure returns false with `error` naming

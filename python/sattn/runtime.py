@@ -7,7 +7,9 @@ converts tensors into the C descriptors, raises the runtime's message as
 ValueError (shape, stride, alignment, table, plan, manifest, missing data),
 TypeError (dtype) or SattnRuntimeError, a RuntimeError (driver, device,
 module load, launch), and adds the plan-buffer length checks that the C API
-cannot make from pointers alone.
+cannot make from pointers alone. RuntimeKernel.build_plan builds plans on the
+host with the runtime's planner (the compiler's own), from the manifest's mask
+program; HostPlan.to_torch copies them to the device.
 
 Pure Python: torch is imported only when a torch tensor is passed, so the
 module imports and validates on machines without torch or a GPU. The
@@ -15,12 +17,14 @@ library is found through $SATTN_RUNTIME_LIB, else build/lib of the source
 tree, else next to this package.
 """
 
+import array
 import ctypes
 import os
 import struct
 import threading
 
 __all__ = [
+    "HostPlan",
     "Plan",
     "RuntimeKernel",
     "SattnRuntimeError",
@@ -156,6 +160,13 @@ def _declare(lib):
         "sattn_launch": (ctypes.c_int, [c_kernel_p, t_p, t_p, t_p, t_p, t_p,
                                         ctypes.POINTER(_CPlan), t_p, ctypes.c_int32,
                                         ctypes.c_void_p]),
+        "sattn_plan_build": (ctypes.c_int, [c_kernel_p, ctypes.c_int64, ctypes.c_int64,
+                                            ctypes.c_int64, ctypes.c_void_p, ctypes.c_int32,
+                                            ctypes.POINTER(ctypes.c_void_p)]),
+        "sattn_host_plan_view": (None, [ctypes.c_void_p, ctypes.POINTER(_CPlan)]),
+        "sattn_host_plan_stats": (None, [ctypes.c_void_p, ctypes.POINTER(ctypes.c_int64),
+                                         ctypes.POINTER(ctypes.c_int64)]),
+        "sattn_host_plan_destroy": (None, [ctypes.c_void_p]),
         "sattn_last_error": (ctypes.c_char_p, []),
         "sattn_status_string": (ctypes.c_char_p, [ctypes.c_int]),
     }
@@ -348,22 +359,14 @@ def _check_plan_buffers(checks):
 # Kernels
 # ---------------------------------------------------------------------------
 
-class RuntimeKernel:
-    """One loaded kernel. Use load_kernel() or load_kernel_from_memory()."""
-
-    def __init__(self, handle):
-        self._lib = runtime_library()
-        self._handle = ctypes.c_void_p(handle)
-        # Manifest facts never change: read them once, not per launch.
-        lib = self._lib
-        self._name = lib.sattn_kernel_name(self._handle).decode()
-        self._heads = lib.sattn_kernel_heads(self._handle)
-        self._table_names = [lib.sattn_kernel_table_name(self._handle, i).decode()
-                             for i in range(lib.sattn_kernel_num_tables(self._handle))]
+class _Owned:
+    """Owns one runtime object (self._handle), released by the C function
+    named `_destroy` at close(), at exit of a with block, or when collected."""
+    _destroy = None
 
     def close(self):
         if self._handle:
-            self._lib.sattn_kernel_destroy(self._handle)
+            getattr(self._lib, self._destroy)(self._handle)
             self._handle = ctypes.c_void_p()
 
     def __del__(self):
@@ -377,6 +380,22 @@ class RuntimeKernel:
 
     def __exit__(self, *exc):
         self.close()
+
+
+class RuntimeKernel(_Owned):
+    """One loaded kernel. Use load_kernel() or load_kernel_from_memory()."""
+    _destroy = "sattn_kernel_destroy"
+
+    def __init__(self, handle):
+        self._lib = runtime_library()
+        self._handle = ctypes.c_void_p(handle)
+        # Manifest facts never change: read them once, not per launch.
+        lib = self._lib
+        self._name = lib.sattn_kernel_name(self._handle).decode()
+        self._heads = lib.sattn_kernel_heads(self._handle)
+        self._table_names = [lib.sattn_kernel_table_name(self._handle, i).decode()
+                             for i in range(lib.sattn_kernel_num_tables(self._handle))]
+
 
     def _h(self):
         if not self._handle:
@@ -434,6 +453,40 @@ class RuntimeKernel:
         return "RuntimeKernel(%r, %s, heads=%d, kv_heads=%d, head_dim=%d)" % (
             self.name, self.dtype, self.heads, self.kv_heads, self.head_dim)
 
+    def _ordered_tables(self, tables):
+        """Tables as a list in manifest order, from a sequence or a dict by name."""
+        names = self._table_names
+        if isinstance(tables, dict):
+            unknown = sorted(set(tables) - set(names))
+            if unknown:
+                raise _err(ValueError, "TABLE", "kernel %r has no table(s) %s; its tables are %s",
+                           self.name, ", ".join(unknown), names)
+            missing = [n for n in names if n not in tables]
+            if missing:
+                raise _err(ValueError, "TABLE", "kernel %r needs table(s) %s",
+                           self.name, ", ".join(missing))
+            tables = [tables[n] for n in names]
+        return list(tables or [])
+
+    def build_plan(self, batch, lq, lk, tables=()):
+        """Builds the tile plan for (batch, lq, lk) on the host with the runtime's
+        planner (the compiler's), from the manifest's mask program. `tables`: the
+        kernel's runtime tables (a sequence in manifest order or a dict by name)
+        as torch tensors on any device, NumPy arrays or nested lists; they are
+        converted to CPU int64 contiguous copies. Returns a HostPlan."""
+        host = [_host_table("table %d (%r)" % (i, self._table_names[i])
+                            if i < len(self._table_names) else "table %d" % i, t)
+                for i, t in enumerate(self._ordered_tables(tables))]
+        packed = b"".join(_TENSOR.pack(addr, _DTYPES["i64"], len(shape), *shape,
+                                       *_PADS[len(shape)], *strides, *_PADS[len(shape)])
+                          for _, addr, shape, strides in host)
+        descriptors = (_CTensor * len(host)).from_buffer_copy(packed) if host else None
+        handle = ctypes.c_void_p()
+        _check(self._lib.sattn_plan_build(
+            self._h(), int(batch), int(lq), int(lk),
+            ctypes.addressof(descriptors) if host else None, len(host), ctypes.byref(handle)))
+        return HostPlan(self._lib, handle.value, int(batch), self._heads)
+
     def _arguments(self, q, k, v, o, lse, plan, tables):
         """C arguments for sattn_validate / sattn_launch, plus every tensor
         (to keep alive and to pick a device and stream from). The sattn_tensor
@@ -446,17 +499,7 @@ class RuntimeKernel:
             packed.append(_pack("lse", lse))
 
         names = self._table_names
-        if isinstance(tables, dict):
-            unknown = sorted(set(tables) - set(names))
-            if unknown:
-                raise _err(ValueError, "TABLE", "kernel %r has no table(s) %s; its tables are %s",
-                           self.name, ", ".join(unknown), names)
-            missing = [n for n in names if n not in tables]
-            if missing:
-                raise _err(ValueError, "TABLE", "kernel %r needs table(s) %s",
-                           self.name, ", ".join(missing))
-            tables = [tables[n] for n in names]
-        tables = list(tables or [])
+        tables = self._ordered_tables(tables)
         keep.extend(tables)
         first_table = len(packed)
         for i, t in enumerate(tables):
@@ -543,6 +586,114 @@ class RuntimeKernel:
         else:
             handle = _stream_handle(stream)
         _check(self._lib.sattn_launch(self._h(), *args, ctypes.c_void_p(handle)))
+
+
+def _host_table(name, t):
+    """(owner, address, shape, strides) of a CPU int64 contiguous copy of `t`:
+    a torch tensor on any device, a NumPy array or nested lists of ints. The
+    owner keeps the memory alive."""
+    if _is_torch(t):
+        import torch
+        c = t.detach().to(device="cpu", dtype=torch.int64).contiguous()
+        return c, c.data_ptr(), tuple(c.shape), tuple(c.stride())
+    if type(t).__module__ == "numpy":
+        import numpy
+        c = numpy.ascontiguousarray(t, dtype=numpy.int64)
+        return (c, c.ctypes.data, c.shape, tuple(s // 8 for s in c.strides))
+    if isinstance(t, (list, tuple)):
+        shape, flat = [], []
+
+        def walk(x, depth):
+            if isinstance(x, (list, tuple)):
+                if len(shape) == depth:
+                    shape.append(len(x))
+                elif shape[depth] != len(x):
+                    raise _err(ValueError, "TABLE", "%s is a ragged nested list", name)
+                for y in x:
+                    walk(y, depth + 1)
+            else:
+                if len(shape) != depth:
+                    raise _err(ValueError, "TABLE", "%s is a ragged nested list", name)
+                flat.append(int(x))
+        walk(t, 0)
+        if len(shape) > 4:
+            raise _err(ValueError, "TABLE", "%s has rank %d; tables have at most 4", name,
+                       len(shape))
+        buf = array.array("q", flat)
+        addr = buf.buffer_info()[0] if flat else 0
+        strides, step = [], 1
+        for extent in reversed(shape):
+            strides.insert(0, step)
+            step *= extent
+        return buf, addr, tuple(shape), tuple(strides)
+    raise _err(TypeError, "INVALID_ARGUMENT", "%s must be a torch tensor, a NumPy array or "
+               "nested lists of ints, not %s", name, type(t).__name__)
+
+
+class HostPlan(_Owned):
+    """A tile plan built on the host by the runtime (RuntimeKernel.build_plan).
+    Its buffers are read as array('q') lists; to_torch() copies them to the
+    device as the Plan that launch() takes."""
+    _destroy = "sattn_host_plan_destroy"
+
+    def __init__(self, lib, handle, batch, heads):
+        self._lib, self._handle = lib, ctypes.c_void_p(handle)
+        self._batch, self._heads = batch, heads
+        view = _CPlan()
+        lib.sattn_host_plan_view(self._handle, ctypes.byref(view))
+        self._view = view
+        visited, dense = ctypes.c_int64(), ctypes.c_int64()
+        lib.sattn_host_plan_stats(self._handle, ctypes.byref(visited), ctypes.byref(dense))
+        self.visited_tiles, self.dense_tiles = visited.value, dense.value
+        self.num_query_tiles = view.num_query_tiles
+        self.num_classes = view.num_classes
+        self.num_segments = view.num_segments
+        self.block_m, self.block_n = view.block_m, view.block_n
+
+    def __repr__(self):
+        return ("HostPlan(%d segments, %d classes, %d query tiles, %dx%d tiles, "
+                "%d of %d tiles visited)" % (self.num_segments, self.num_classes,
+                                             self.num_query_tiles, self.block_m, self.block_n,
+                                             self.visited_tiles, self.dense_tiles))
+
+    def _buffer(self, address, count):
+        """The int64 buffer at `address` as a ctypes array (no copy)."""
+        if not self._handle:
+            raise _err(ValueError, "INVALID_ARGUMENT", "the plan was closed")
+        if count == 0:
+            return (ctypes.c_int64 * 0)()
+        return (ctypes.c_int64 * count).from_address(address)
+
+    def _sizes(self):
+        return (7 * self.num_segments, self.num_classes * (self.num_query_tiles + 1),
+                self._batch * self._heads)
+
+    def segments(self):
+        """num_segments x 7 values, row-major: [kind, full, lo, hi, start, period, width]."""
+        return array.array("q", self._buffer(self._view.segments, self._sizes()[0]))
+
+    def offsets(self):
+        return array.array("q", self._buffer(self._view.offsets, self._sizes()[1]))
+
+    def class_index(self):
+        return array.array("q", self._buffer(self._view.class_index, self._sizes()[2]))
+
+    def to_torch(self, device="cuda"):
+        """The Plan for launch(): int64 tensors on `device` (copies)."""
+        import torch
+        addresses = (self._view.segments, self._view.offsets, self._view.class_index)
+        shapes = ((self.num_segments, 7), (self.num_classes, self.num_query_tiles + 1),
+                  (self._batch, self._heads))
+        tensors = []
+        for address, count, shape in zip(addresses, self._sizes(), shapes):
+            if count == 0:
+                tensors.append(torch.empty(shape, dtype=torch.int64, device=device))
+                continue
+            host = torch.frombuffer(self._buffer(address, count), dtype=torch.int64)
+            tensors.append(host.reshape(shape).to(device, copy=True))
+        return Plan(*tensors, num_query_tiles=self.num_query_tiles, block_m=self.block_m,
+                    block_n=self.block_n, num_segments=self.num_segments,
+                    num_classes=self.num_classes)
 
 
 def _stream_handle(stream):

@@ -14,6 +14,10 @@
  *   FAKE_CUDA_HOST_POINTER  an address cuPointerGetAttribute does not know
  *   FAKE_CUDA_POINTER_DEVICE the device every pointer lives on (the
  *                           current context's by default)
+ *   FAKE_CUDA_ALLOC_FAIL_AT the n-th cuMemAlloc (1-based) fails with
+ *                           CUDA_ERROR_OUT_OF_MEMORY (never by default)
+ * Device memory is host memory behind fake addresses 0x100000 * n; copies
+ * print the int64 values they carry, so tests see exactly what arrived.
  * Contexts are fake addresses: 0x1000 + d is device d's primary context; any
  * other context belongs to device (address & 0xF).
  *
@@ -191,5 +195,59 @@ CUresult cuPointerGetAttribute(void *data, int attribute, unsigned long long poi
   if ((long)pointer == knob("FAKE_CUDA_HOST_POINTER", -1))
     return 1; /* CUDA_ERROR_INVALID_VALUE: not driver memory */
   *(int *)data = (int)knob("FAKE_CUDA_POINTER_DEVICE", device_of(current));
+  return 0;
+}
+
+/* Plan uploads: allocations are real host blocks behind fake addresses. */
+enum { kMaxAllocs = 64 };
+static struct {
+  unsigned long long address;
+  void *memory;
+  size_t bytes;
+} allocs[kMaxAllocs];
+static int num_allocs;
+
+CUresult cuMemAlloc_v2(unsigned long long *pointer, size_t bytes) {
+  if (num_allocs + 1 == knob("FAKE_CUDA_ALLOC_FAIL_AT", -1) || num_allocs == kMaxAllocs) {
+    ++num_allocs;
+    printf("fake: cuMemAlloc(%zu) failed\n", bytes);
+    return 2; /* CUDA_ERROR_OUT_OF_MEMORY */
+  }
+  int slot = num_allocs++;
+  allocs[slot].address = 0x100000ull * (unsigned long long)(slot + 1);
+  allocs[slot].memory = calloc(1, bytes);
+  allocs[slot].bytes = bytes;
+  *pointer = allocs[slot].address;
+  printf("fake: cuMemAlloc(%zu) -> 0x%llx in %p\n", bytes, *pointer, current);
+  return 0;
+}
+
+static int find_alloc(unsigned long long pointer) {
+  for (int i = 0; i < num_allocs && i < kMaxAllocs; ++i)
+    if (allocs[i].memory && allocs[i].address == pointer)
+      return i;
+  return -1;
+}
+
+CUresult cuMemcpyHtoD_v2(unsigned long long pointer, const void *source, size_t bytes) {
+  int slot = find_alloc(pointer);
+  if (slot < 0 || bytes > allocs[slot].bytes)
+    return 1;
+  memcpy(allocs[slot].memory, source, bytes);
+  printf("fake: cuMemcpyHtoD(0x%llx, %zu bytes):", pointer, bytes);
+  const long long *values = (const long long *)allocs[slot].memory;
+  for (size_t i = 0; i < bytes / 8; ++i)
+    printf(" %lld", values[i]);
+  printf("\n");
+  return 0;
+}
+
+CUresult cuMemFree_v2(unsigned long long pointer) {
+  int slot = find_alloc(pointer);
+  if (slot < 0)
+    return 1;
+  free(allocs[slot].memory);
+  allocs[slot].memory = NULL;
+  printf("fake: cuMemFree(0x%llx) in %p\n", pointer, current);
   return 0;
 }

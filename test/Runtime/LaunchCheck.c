@@ -8,7 +8,11 @@
  * broadcast over the batch, so the strides the kernel receives are not the
  * contiguous ones.
  *
- * Usage: sattn-runtime-launch-check MANIFEST basic|contexts
+ * Scenario "plan" builds the plan on the host from the manifest's mask
+ * program (host tables: documents of 40 keys), prints its buffers, uploads
+ * it and launches with it.
+ *
+ * Usage: sattn-runtime-launch-check MANIFEST basic|contexts|plan
  *
  *===----------------------------------------------------------------------===*/
 
@@ -53,11 +57,62 @@ static void set_context(uintptr_t ctx) {
   set((void *)ctx);
 }
 
+static void print_buffer(const char *name, const int64_t *values, int64_t count) {
+  int64_t i;
+  printf("host %s:", name);
+  for (i = 0; i < count; ++i)
+    printf(" %lld", (long long)values[i]);
+  printf("\n");
+}
+
+/* Host plan -> device plan -> launch, then both destroyed. */
+static int run_plan(sattn_kernel *kernel, const sattn_tensor *q, const sattn_tensor *k,
+                    const sattn_tensor *v, const sattn_tensor *o, const sattn_tensor *lse) {
+  static int64_t doc[B * LK], blocks[H * 3 * 3];
+  const int64_t docShape[] = {B, LK}, docStrides[] = {LK, 1};
+  const int64_t blkShape[] = {H, 3, 3}, blkStrides[] = {9, 3, 1};
+  sattn_tensor host[2], device[2];
+  sattn_host_plan *plan = NULL;
+  sattn_device_plan *uploaded = NULL;
+  sattn_plan view;
+  int64_t visited = 0, dense = 0, i;
+  for (i = 0; i < B * LK; ++i)
+    doc[i] = (i % LK) / 40;
+  host[0] = tensor((uintptr_t)doc, SATTN_DTYPE_I64, 2, docShape, docStrides);
+  host[1] = tensor((uintptr_t)blocks, SATTN_DTYPE_I64, 3, blkShape, blkStrides);
+  device[0] = tensor(0x90000, SATTN_DTYPE_I64, 2, docShape, docStrides);
+  device[1] = tensor(0xa0000, SATTN_DTYPE_I64, 3, blkShape, blkStrides);
+  report("plan build", sattn_plan_build(kernel, B, LQ, LK, host, 2, &plan));
+  if (!plan)
+    return 1;
+  sattn_host_plan_view(plan, &view);
+  sattn_host_plan_stats(plan, &visited, &dense);
+  printf("host plan: %lld segments, %lld classes, %lld query tiles, %lldx%lld, "
+         "%lld of %lld tiles\n",
+         (long long)view.num_segments, (long long)view.num_classes,
+         (long long)view.num_query_tiles, (long long)view.block_m,
+         (long long)view.block_n, (long long)visited, (long long)dense);
+  print_buffer("segments", view.segments, view.num_segments * 7);
+  print_buffer("offsets", view.offsets, view.num_classes * (view.num_query_tiles + 1));
+  print_buffer("class_index", view.class_index, B * H);
+  report("plan upload", sattn_plan_upload(plan, &uploaded));
+  sattn_host_plan_destroy(plan);
+  if (!uploaded)
+    return 0;
+  const sattn_plan *dev = sattn_device_plan_get(uploaded);
+  printf("device plan: %p %p %p\n", (const void *)dev->segments, (const void *)dev->offsets,
+         (const void *)dev->class_index);
+  report("launch with it", sattn_launch(kernel, q, k, v, o, lse, dev, device, 2, NULL));
+  sattn_device_plan_destroy(uploaded);
+  printf("device plan destroyed\n");
+  return 0;
+}
+
 int main(int argc, char **argv) {
   sattn_kernel *kernel = NULL;
   sattn_status status;
   if (argc != 3) {
-    fprintf(stderr, "usage: %s MANIFEST basic|contexts\n", argv[0]);
+    fprintf(stderr, "usage: %s MANIFEST basic|contexts|plan\n", argv[0]);
     return 2;
   }
   status = sattn_kernel_load_file(argv[1], &kernel);
@@ -96,6 +151,10 @@ int main(int argc, char **argv) {
     report("launch in 0x1001", LAUNCH(0));
     report("launch in 0x1001 again", LAUNCH(0));
     set_context(0x2000);
+  } else if (strcmp(argv[2], "plan") == 0) {
+    int status2 = run_plan(kernel, &q, &k, &v, &o, lsePtr);
+    if (status2 != 0)
+      return status2;
   } else {
     fprintf(stderr, "unknown scenario %s\n", argv[2]);
     return 2;

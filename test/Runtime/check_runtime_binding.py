@@ -1,11 +1,13 @@
 """Drives python/sattn/runtime.py without torch and without a GPU.
 
-Usage: check_runtime_binding.py MANIFEST validate|launch
+Usage: check_runtime_binding.py MANIFEST validate|launch|plan
 
 validate: the binding imports without torch, finds the library, reads the
 kernel's facts, and turns the runtime's validation failures into ValueError
 and TypeError carrying its message. launch: launches with raw descriptors
-and prints the outcome (run with the fake driver, or with none).
+and prints the outcome (run with the fake driver, or with none). plan:
+builds host plans with RuntimeKernel.build_plan from tables given as nested
+lists and as NumPy arrays, prints them, and prints the errors bad inputs get.
 """
 import ctypes
 import json
@@ -72,6 +74,37 @@ if mode == "validate":
     attempt("manifest", lambda: rt.load_kernel_from_memory(json.dumps(doc), ".version 8.0\n"))
     attempt("manifest json", lambda: rt.load_kernel_from_memory('{"format": }', ".version 8.0\n"))
     attempt("missing file", lambda: rt.load_kernel(manifest + ".absent"))
+elif mode == "plan":
+    doc_ids = [[(j // 40) for j in range(LK)] for _ in range(B)]
+    blocks = [[[1, 0, 0], [0, 1, 0], [0, 0, 1]] for _ in range(H)]
+    p = kernel.build_plan(B, LQ, LK, {"doc": doc_ids, "blocks": blocks})
+    print("plan:", p)
+    print("counts:", p.num_segments, p.num_classes, p.num_query_tiles, p.block_m, p.block_n,
+          p.visited_tiles, p.dense_tiles)
+    print("lengths:", len(p.segments()), len(p.offsets()), len(p.class_index()))
+    print("offsets:", list(p.offsets()))
+    print("class_index:", list(p.class_index()))
+    print("first segment:", list(p.segments()[:7]))
+    import numpy
+    same = kernel.build_plan(B, LQ, LK, [numpy.array(doc_ids, dtype=numpy.int32),
+                                         numpy.array(blocks)])
+    print("numpy tables give the same plan:",
+          (same.segments(), same.offsets(), same.class_index()) ==
+          (p.segments(), p.offsets(), p.class_index()))
+    attempt("batch 0", lambda: kernel.build_plan(0, LQ, LK, [doc_ids, blocks]))
+    attempt("lq > lk", lambda: kernel.build_plan(B, LK + 1, LK, [doc_ids, blocks]))
+    attempt("table shape", lambda: kernel.build_plan(B, LQ, LK, [doc_ids[:1], blocks]))
+    attempt("tables missing", lambda: kernel.build_plan(B, LQ, LK))
+    attempt("ragged", lambda: kernel.build_plan(B, LQ, LK, [[[0], [0, 1]], blocks]))
+    attempt("not a table", lambda: kernel.build_plan(B, LQ, LK, ["doc", blocks]))
+    attempt("too big for i32", lambda: kernel.build_plan(
+        B, LQ, LK, [[[1 << 40] * LK] * B, blocks]))
+    with open(manifest) as f:
+        doc = json.load(f)
+    del doc["mask_program"]
+    no_program = rt.load_kernel_from_memory(json.dumps(doc), ".version 8.0\n")
+    attempt("no mask program", lambda: no_program.build_plan(B, LQ, LK, [doc_ids, blocks]))
+    print("torch imported:", "torch" in sys.modules)
 else:
     libc = ctypes.CDLL(None)
     attempt("launch", lambda: kernel.launch(q, k, v, o, lse, plan, tables, stream=0x1234))

@@ -764,7 +764,7 @@ TEST(CpuAttention, EveryStaticExampleSpecMatchesReference) {
       in.lk = shape.lk;
       for (mask::TableOp table :
            copy.getBody().front().getOps<mask::TableOp>())
-        in.tables[table.getSymName()] =
+        in.tables[table.getSymName().str()] =
             randomTable(table, shape.batch, shape.heads, shape.lk, rng);
       Coverage counts;
       ASSERT_NO_FATAL_FAILURE(checkOneShape(*cpu, copy, *eval, shape, tiles,

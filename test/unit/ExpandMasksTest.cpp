@@ -81,7 +81,7 @@ void fillTables(ModuleOp module, MaskInputs &inputs, int64_t heads,
                                                  isBool ? 1 : 2);
     for (int64_t i = 0; i < count; ++i)
       data.values.push_back(value(rng));
-    inputs.tables[table.getSymName()] = std::move(data);
+    inputs.tables[table.getSymName().str()] = std::move(data);
   });
 }
 

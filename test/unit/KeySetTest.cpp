@@ -7,7 +7,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "sattn/Plan/KeySet.h"
+#include "sattn/Core/KeySet.h"
 
 #include <gtest/gtest.h>
 

@@ -41,39 +41,6 @@ static LogicalResult nonNegative(Operation *op, StringRef name, int64_t v) {
   return checkParam(op, v >= 0, name, "non-negative", v);
 }
 
-bool sattn::mask::parseTableDim(StringRef text, TableDim &dim) {
-  text = text.trim();
-  if (text == "b") {
-    dim.kind = TableDim::Batch;
-    return true;
-  }
-  if (text == "h") {
-    dim.kind = TableDim::Head;
-    return true;
-  }
-  if (text.starts_with("q") || text.starts_with("k")) {
-    dim.kind = text.front() == 'q' ? TableDim::QueryPos : TableDim::KeyPos;
-    StringRef rest = text.drop_front().trim();
-    if (rest.empty()) {
-      dim.blockSize = 1;
-      return true;
-    }
-    if (!rest.consume_front("/"))
-      return false;
-    int64_t block;
-    if (rest.trim().getAsInteger(10, block) || block <= 0)
-      return false;
-    dim.blockSize = block;
-    return true;
-  }
-  int64_t extent;
-  if (text.getAsInteger(10, extent) || extent <= 0)
-    return false;
-  dim.kind = TableDim::Literal;
-  dim.extent = extent;
-  return true;
-}
-
 /// Looks up the table `name` from `op` and checks that it is declared, and
 /// declared by a `mask.table` rather than by some other symbol.
 static FailureOr<TableOp> lookupTable(Operation *op, FlatSymbolRefAttr name,

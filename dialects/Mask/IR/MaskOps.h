@@ -16,20 +16,18 @@
 #include "mlir/Interfaces/InferTypeOpInterface.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 
+#include "sattn/Core/MaskProgram.h"
+
 #include "Mask/IR/MaskEnums.h.inc"
 
 #define GET_OP_CLASSES
 #include "Mask/IR/MaskOps.h.inc"
 
 namespace sattn::mask {
-/// Parses a table dimension ("b", "h", "q", "k", "q/64", "k/64", "7").
-/// Returns false when the text is not a valid dimension.
-struct TableDim {
-  enum Kind { Batch, Head, QueryPos, KeyPos, Literal } kind;
-  int64_t blockSize = 1; // positions per entry for QueryPos/KeyPos
-  int64_t extent = 0;    // for Literal
-};
-bool parseTableDim(llvm::StringRef text, TableDim &dim);
+/// Table dimensions ("b", "h", "q", "k", "q/64", "k/64", "7") are parsed by
+/// the core, which mask programs read without MLIR.
+using ::sattn::TableDim;
+using ::sattn::parseTableDim;
 } // namespace sattn::mask
 
 #endif // SATTN_MASK_IR_MASKOPS_H

@@ -1,43 +1,28 @@
 //===- MaskEvaluator.h - reference semantics of masks ---------*- C++ -*-===//
 //
-// The single source of truth for what a mask keeps. `MaskEvaluator` compiles
-// a mask value (a tree of mask-dialect ops, predicates included) once into a
-// compact form and then answers keep(b, h, q, k) for absolute positions.
-// Every later stage (tile planning, CPU and GPU lowering) is tested against
-// it by brute force at small sizes.
+// The single source of truth for what a mask keeps. `MaskEvaluator` is the
+// front end: it compiles a mask value (a tree of mask-dialect ops, predicates
+// included) once into a MaskProgram (sattn/Core/MaskProgram.h, plain data)
+// and answers keep(b, h, q, k) for absolute positions with the core's
+// evaluator. Every later stage (tile planning, CPU and GPU lowering) is
+// tested against it by brute force at small sizes.
 //
 //===----------------------------------------------------------------------===//
 
 #ifndef SATTN_ANALYSIS_MASKEVALUATOR_H
 #define SATTN_ANALYSIS_MASKEVALUATOR_H
 
+#include "sattn/Core/MaskInputs.h"
+#include "sattn/Core/MaskProgram.h"
+
 #include "mlir/IR/Value.h"
 #include "mlir/Support/LLVM.h"
-#include "llvm/ADT/StringMap.h"
 
 #include <cstdint>
-#include <memory>
 #include <string>
-#include <vector>
 
 namespace sattn {
 class KernelOp;
-
-/// Contents of one runtime table, row-major. Bool tables hold 0/1.
-struct TableData {
-  std::vector<int64_t> shape;
-  std::vector<int64_t> values;
-};
-
-/// Runtime inputs a mask may depend on. Positions are absolute: the query
-/// at row i of a length-lq query block has position q = i + (lk - lq), so
-/// every position lies in [0, lk).
-struct MaskInputs {
-  int64_t batch = 1;
-  int64_t lq = 0;
-  int64_t lk = 0;
-  llvm::StringMap<TableData> tables;
-};
 
 class MaskEvaluator {
 public:
@@ -67,15 +52,12 @@ public:
   /// evaluates it on tensors (the PyTorch reference), and manifests embed it.
   std::string toJSON() const;
 
-  MaskEvaluator(MaskEvaluator &&);
-  MaskEvaluator &operator=(MaskEvaluator &&);
-  ~MaskEvaluator();
-
-  struct Impl;
+  /// The compiled program (what toJSON writes and the planner runs on).
+  const MaskProgram &program() const { return compiled; }
 
 private:
-  explicit MaskEvaluator(std::unique_ptr<Impl> impl);
-  std::unique_ptr<Impl> impl;
+  explicit MaskEvaluator(MaskProgram program) : compiled(std::move(program)) {}
+  MaskProgram compiled;
 };
 
 } // namespace sattn

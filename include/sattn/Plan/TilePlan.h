@@ -1,21 +1,11 @@
-//===- TilePlan.h - minimal tiled iteration spaces for masks --*- C++ -*-===//
+//===- TilePlan.h - tile planning of a kernel's mask ----------*- C++ -*-===//
 //
-// A tile plan says, for every query tile of BM rows and every (batch, head),
-// which KV data the attention kernel visits and where it must apply the
-// element mask. Each query tile gets an ordered list of segments:
-//   - Range: KV tiles [lo, hi) of BN keys each;
-//   - Gather: the keys of a lattice (e.g. every 8th key from offset 3) in
-//     [lo, hi), packed into dense tiles of BN keys, so that strided patterns
-//     become dense tensor-core work instead of masked full tiles.
-// Every segment is FULL (every pair kept: no mask code) or PARTIAL (apply the
-// exact mask). Segments never overlap, so every key is visited at most once.
-//
-// The planner compiles the mask once into a tree whose leaves have closed
-// forms for their may/must key sets over a query range (tier 1), analyses
-// free-form predicates per tile with interval arithmetic (tier 2) and
-// classifies the tiles intervals cannot decide exactly (tier 3). Plans are
-// built per sequence length at run time in O(visited segments) for named
-// patterns; heads (and batches) with identical plans share one.
+// The compiler's entry to tile planning. The planner itself (segments,
+// plans, the three tiers) is plain C++ in the core (sattn/Core/Planner.h) and
+// runs on a MaskProgram; TilePlanner is the thin MLIR adapter that compiles
+// a kernel's mask ops into that program (MaskEvaluator) and reports failures
+// as diagnostics. libsattn_runtime runs the same planner on the program read
+// from the manifest, so both build identical plans.
 //
 //===----------------------------------------------------------------------===//
 
@@ -23,7 +13,8 @@
 #define SATTN_PLAN_TILEPLAN_H
 
 #include "sattn/Analysis/MaskEvaluator.h"
-#include "sattn/Plan/KeySet.h"
+#include "sattn/Core/KeySet.h"
+#include "sattn/Core/Planner.h"
 
 #include "mlir/Support/LLVM.h"
 
@@ -36,71 +27,6 @@ class KernelOp;
 } // namespace sattn
 
 namespace sattn::plan {
-
-struct Segment {
-  enum Kind : uint8_t { Range = 0, Gather = 1 };
-  Kind kind = Range;
-  bool full = false;
-  /// Range: KV tile indices [lo, hi). Gather: key positions [lo, hi).
-  int64_t lo = 0, hi = 0;
-  /// Gather: the keys k in [lo, hi) with (k - start) mod period < width.
-  int64_t start = 0, period = 1, width = 1;
-
-  int64_t numKeys(int64_t blockN, int64_t lk) const;
-  int64_t numTiles(int64_t blockN, int64_t lk) const;
-  /// Key position of the j-th gathered key (0-based), for Gather segments.
-  int64_t gatheredKey(int64_t j) const;
-};
-
-struct PlanOptions {
-  int64_t blockM = 128;
-  int64_t blockN = 128;
-};
-
-struct PlanStats {
-  int64_t rangeTiles = 0, fullTiles = 0, partialTiles = 0;
-  int64_t gatherTiles = 0, gatherKeys = 0, segments = 0;
-  /// Tiles a dense (mask-oblivious) kernel would visit.
-  int64_t denseTiles = 0;
-  int64_t visitedTiles() const { return rangeTiles + gatherTiles; }
-};
-
-/// The plan as flat int64 buffers, the form kernels read (CPU and GPU):
-///   segments:   numSegments x kSegmentFields, one row per segment:
-///               [kind, full, lo, hi, start, period, width]
-///   offsets:    numClasses x (numQueryTiles + 1); the segments of query
-///               tile m of class c are rows [offsets[c][m], offsets[c][m+1])
-///   classIndex: batch x heads; the class of (b, h)
-struct FlatPlan {
-  static constexpr int64_t kSegmentFields = 7;
-  int64_t numQueryTiles = 0, numClasses = 0;
-  std::vector<int64_t> segments, offsets, classIndex;
-};
-
-class TilePlan {
-public:
-  int64_t blockM = 0, blockN = 0, lq = 0, lk = 0, batch = 0, heads = 0;
-  int64_t numQueryTiles = 0;
-
-  /// Segments of query tile `m` for batch b and head h.
-  llvm::ArrayRef<Segment> segments(int64_t b, int64_t h, int64_t m) const;
-  /// Absolute query positions [qa, qb] of query tile m (qb inclusive).
-  std::pair<int64_t, int64_t> queryRange(int64_t m) const;
-  int64_t numClasses() const { return classes.size(); }
-  int64_t classOf(int64_t b, int64_t h) const { return classIndex[b * heads + h]; }
-  PlanStats stats() const;
-  /// Bytes held by the plan.
-  size_t bytes() const;
-  /// The flat buffers kernels read.
-  FlatPlan flatten() const;
-
-  struct Class {
-    std::vector<int64_t> offsets; // numQueryTiles + 1
-    std::vector<Segment> segments;
-  };
-  std::vector<int32_t> classIndex; // (b * heads + h) -> class
-  std::vector<Class> classes;
-};
 
 /// Shapes of the runtime tables a kernel declares, for batch `batch` and key
 /// length `lk` (dims: b -> batch, h -> heads, q/k -> lk, q/N and k/N ->
@@ -128,19 +54,17 @@ public:
   /// The may/must key sets of the mask for query positions [qa, qb] of
   /// batch b, head h (exposed for tests and tools).
   void keySets(const MaskInputs &inputs, int64_t b, int64_t h, int64_t qa,
-               int64_t qb, KeySet &may, KeySet &must) const;
+               int64_t qb, KeySet &may, KeySet &must) const {
+    planner.keySets(inputs, b, h, qa, qb, may, must);
+  }
 
-  const PlanOptions &options() const;
-
-  TilePlanner(TilePlanner &&);
-  TilePlanner &operator=(TilePlanner &&);
-  ~TilePlanner();
-
-  struct Impl;
+  const PlanOptions &options() const { return planner.options(); }
+  /// The core planner (and through it the mask program).
+  const Planner &core() const { return planner; }
 
 private:
-  explicit TilePlanner(std::unique_ptr<Impl> impl);
-  std::unique_ptr<Impl> impl;
+  explicit TilePlanner(Planner planner) : planner(std::move(planner)) {}
+  Planner planner;
 };
 
 } // namespace sattn::plan

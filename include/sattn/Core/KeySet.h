@@ -11,16 +11,19 @@
 //
 //===----------------------------------------------------------------------===//
 
-#ifndef SATTN_PLAN_KEYSET_H
-#define SATTN_PLAN_KEYSET_H
+#ifndef SATTN_CORE_KEYSET_H
+#define SATTN_CORE_KEYSET_H
 
-#include "llvm/ADT/ArrayRef.h"
-#include "llvm/ADT/STLExtras.h"
-#include "llvm/ADT/SmallVector.h"
+#include "sattn/Core/SmallVec.h"
+#include "sattn/Core/Span.h"
 
 #include <cstdint>
+#include <vector>
 
 namespace sattn::plan {
+
+using sattn::SmallVec;
+using sattn::Span;
 
 /// Direction in which an operation may approximate a set it cannot
 /// represent exactly: Over for "may" sets, Under for "must" sets.
@@ -62,9 +65,9 @@ public:
   bool contains(int64_t k) const;
 
   /// Sorted, disjoint, non-adjacent runs.
-  llvm::ArrayRef<Run> getRuns() const { return runs; }
+  Span<Run> getRuns() const { return {runs.data(), runs.size()}; }
   /// Lattices; they never overlap the runs (normalisation subtracts runs).
-  llvm::ArrayRef<Lattice> getLattices() const { return lattices; }
+  Span<Lattice> getLattices() const { return {lattices.data(), lattices.size()}; }
 
   KeySet unite(const KeySet &o, Approx dir) const;
   KeySet intersect(const KeySet &o, Approx dir) const;
@@ -77,10 +80,10 @@ public:
 
 private:
   void normalize(Approx dir);
-  llvm::SmallVector<Run, 4> runs;
-  llvm::SmallVector<Lattice, 2> lattices;
+  SmallVec<Run, 4> runs;
+  SmallVec<Lattice, 2> lattices;
 };
 
 } // namespace sattn::plan
 
-#endif // SATTN_PLAN_KEYSET_H
+#endif // SATTN_CORE_KEYSET_H

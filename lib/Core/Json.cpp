@@ -8,7 +8,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "Json.h"
+#include "sattn/Core/Json.h"
 
 #include <cerrno>
 #include <charconv>
@@ -17,7 +17,7 @@
 #include <cstdlib>
 #include <locale.h>
 
-namespace sattn::rt::json {
+namespace sattn::json {
 
 const Value *Value::find(std::string_view key) const {
   for (const auto &member : members)
@@ -431,4 +431,4 @@ bool parse(std::string_view text, Value &out, std::string &error) {
   return Reader(text, error).document(out);
 }
 
-} // namespace sattn::rt::json
+} // namespace sattn::json

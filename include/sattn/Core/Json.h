@@ -1,8 +1,9 @@
 //===- Json.h - strict, dependency-free JSON reader -------------*- C++ -*-===//
 //
-// The runtime reads one kind of document, the kernel manifest, and must link
-// nothing but libc, so it carries its own small JSON reader instead of
-// LLVM's. The reader is strict (RFC 8259 only: no comments, no trailing
+// The runtime reads the kernel manifest and the mask program inside it, and
+// must link nothing but libc, so the core carries its own small JSON reader
+// instead of LLVM's; the compiler reads mask programs with the same one. The
+// reader is strict (RFC 8259 only: no comments, no trailing
 // commas, no NaN, no duplicate keys, valid UTF-8) because a manifest that a
 // lenient reader accepts and the compiler never wrote is a bug worth
 // reporting, and every error names the byte offset where reading stopped.
@@ -10,8 +11,8 @@
 //
 //===----------------------------------------------------------------------===//
 
-#ifndef SATTN_LIB_RUNTIME_JSON_H
-#define SATTN_LIB_RUNTIME_JSON_H
+#ifndef SATTN_CORE_JSON_H
+#define SATTN_CORE_JSON_H
 
 #include <cstddef>
 #include <cstdint>
@@ -20,7 +21,7 @@
 #include <utility>
 #include <vector>
 
-namespace sattn::rt::json {
+namespace sattn::json {
 
 /// Deepest nesting of arrays and objects a document may have.
 constexpr int kMaxDepth = 64;
@@ -52,6 +53,6 @@ struct Value {
 /// to "invalid JSON at byte N: what was expected".
 bool parse(std::string_view text, Value &out, std::string &error);
 
-} // namespace sattn::rt::json
+} // namespace sattn::json
 
-#endif // SATTN_LIB_RUNTIME_JSON_H
+#endif // SATTN_CORE_JSON_H

@@ -7,10 +7,11 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "sattn/Plan/KeySet.h"
+#include "sattn/Core/KeySet.h"
 
 #include <algorithm>
 #include <cassert>
+#include <tuple>
 
 using namespace sattn::plan;
 
@@ -70,9 +71,9 @@ int64_t Lattice::count() const {
 }
 
 /// Intersection of the residue windows of two lattices of equal period.
-static llvm::SmallVector<Lattice, 2> intersectSamePeriod(const Lattice &a,
+static SmallVec<Lattice, 2> intersectSamePeriod(const Lattice &a,
                                                         const Lattice &b) {
-  llvm::SmallVector<Lattice, 2> out;
+  SmallVec<Lattice, 2> out;
   int64_t lo = std::max(a.lo, b.lo), hi = std::min(a.hi, b.hi);
   if (hi <= lo)
     return out;
@@ -138,9 +139,11 @@ void KeySet::addRun(int64_t lo, int64_t hi) {
 
 void KeySet::normalize(Approx dir) {
   // Runs: sort and merge.
-  llvm::erase_if(runs, [](const Run &r) { return r.empty(); });
-  llvm::sort(runs, [](const Run &a, const Run &b) { return a.lo < b.lo; });
-  llvm::SmallVector<Run, 4> merged;
+  runs.erase(std::remove_if(runs.begin(), runs.end(),
+                            [](const Run &r) { return r.empty(); }),
+             runs.end());
+  std::sort(runs.begin(), runs.end(), [](const Run &a, const Run &b) { return a.lo < b.lo; });
+  SmallVec<Run, 4> merged;
   for (const Run &r : runs) {
     if (!merged.empty() && r.lo <= merged.back().hi)
       merged.back().hi = std::max(merged.back().hi, r.hi);
@@ -150,8 +153,8 @@ void KeySet::normalize(Approx dir) {
   runs = std::move(merged);
 
   // Lattices: tighten ranges to members, subtract runs, drop empties.
-  llvm::SmallVector<Lattice, 2> pieces;
-  llvm::SmallVector<Run, 2> degenerate;
+  SmallVec<Lattice, 2> pieces;
+  SmallVec<Run, 2> degenerate;
   for (Lattice l : lattices) {
     if (l.width >= l.period) {
       degenerate.push_back(Run{l.lo, l.hi});
@@ -182,11 +185,11 @@ void KeySet::normalize(Approx dir) {
   }
 
   // Merge lattices of identical residues with touching ranges.
-  llvm::sort(pieces, [](const Lattice &a, const Lattice &b) {
+  std::sort(pieces.begin(), pieces.end(), [](const Lattice &a, const Lattice &b) {
     return std::tie(a.period, a.start, a.width, a.lo) <
            std::tie(b.period, b.start, b.width, b.lo);
   });
-  llvm::SmallVector<Lattice, 2> unique;
+  SmallVec<Lattice, 2> unique;
   for (const Lattice &l : pieces) {
     if (!unique.empty() && unique.back().sameResidues(l) &&
         l.lo <= unique.back().hi)
@@ -199,13 +202,17 @@ void KeySet::normalize(Approx dir) {
   // is resolved exactly by subtracting the earlier lattice from the later
   // one; other clashes approximate. Over: replace the pair by its hull run.
   // Under: drop the later lattice.
-  llvm::SmallVector<Lattice, 2> disjoint;
-  llvm::SmallVector<Lattice, 4> work(unique.rbegin(), unique.rend());
+  SmallVec<Lattice, 2> disjoint;
+  SmallVec<Lattice, 4> work;
+  for (size_t i = unique.size(); i-- > 0;)
+    work.push_back(unique[i]);
   bool addedRun = false;
   while (!work.empty()) {
-    Lattice l = work.pop_back_val();
-    auto clash = llvm::find_if(
-        disjoint, [&](const Lattice &o) { return mayOverlap(o, l); });
+    Lattice l = work.back();
+    work.pop_back();
+    auto clash =
+        std::find_if(disjoint.begin(), disjoint.end(),
+                     [&](const Lattice &o) { return mayOverlap(o, l); });
     if (clash == disjoint.end()) {
       disjoint.push_back(l);
       continue;
@@ -271,8 +278,7 @@ KeySet KeySet::intersect(const KeySet &o, Approx dir) const {
     (runs[i].hi < o.runs[j].hi) ? ++i : ++j;
   }
   // Lattices with the other side's runs.
-  auto latticeWithRuns = [&](llvm::ArrayRef<Lattice> lats,
-                             llvm::ArrayRef<Run> rs) {
+  auto latticeWithRuns = [&](Span<Lattice> lats, Span<Run> rs) {
     for (const Lattice &l : lats) {
       size_t pieces = 0;
       for (const Run &r : rs)
@@ -293,8 +299,8 @@ KeySet KeySet::intersect(const KeySet &o, Approx dir) const {
       }
     }
   };
-  latticeWithRuns(lattices, o.runs);
-  latticeWithRuns(o.lattices, runs);
+  latticeWithRuns(getLattices(), o.getRuns());
+  latticeWithRuns(o.getLattices(), getRuns());
   // Lattices with lattices.
   for (const Lattice &a : lattices) {
     for (const Lattice &b : o.lattices) {

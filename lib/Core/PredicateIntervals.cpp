@@ -1,7 +1,7 @@
 //===- PredicateIntervals.cpp - tier-2 interval analysis of predicates ----===//
 //
-// A free-form predicate is compiled once into a register program over
-// closed integer intervals. Evaluated with q and k ranging over a query tile
+// A free-form predicate's instructions (from the MaskProgram) are compiled
+// once into a register program over closed integer intervals. Evaluated with q and k ranging over a query tile
 // and a range of KV tiles, it answers "kept for all pairs", "kept for none",
 // or "undecided"; only undecided single tiles reach the exact (tier-3)
 // classifier. Table lookups use the runtime table when the index box is
@@ -11,17 +11,13 @@
 
 #include "PlanTree.h"
 
-#include "Mask/IR/MaskOps.h"
-
-#include "mlir/Dialect/Arith/IR/Arith.h"
-#include "mlir/Dialect/Math/IR/Math.h"
-#include "llvm/ADT/DenseMap.h"
-#include "llvm/ADT/TypeSwitch.h"
+#include "sattn/Core/IntegerSemantics.h"
 
 #include <algorithm>
+#include <array>
 #include <limits>
+#include <utility>
 
-using namespace mlir;
 using namespace sattn;
 using namespace sattn::plan;
 
@@ -39,70 +35,103 @@ static int64_t saturate(__int128 v) {
 static bool exact(Interval i) { return i.lo == i.hi; }
 static bool isBool(Interval i) { return i.lo >= 0 && i.hi <= 1; }
 
-PredicateIntervals PredicateIntervals::compile(Operation *predicate) {
+/// The interval rule of one program instruction. Unsigned operations,
+/// truncations and sign extensions of i1 (true becomes -1) have none.
+static Instr intervalInstr(const MaskProgram &program,
+                           const Instruction &inst) {
+  Instr in{Instr::Unknown, Opcode::CmpEq, 0, {}, ""};
+  auto args = [&](int n) {
+    uint32_t regs[3] = {inst.a, inst.b, inst.c};
+    in.args.assign(regs, regs + n);
+  };
+  switch (inst.opcode) {
+  case Opcode::Constant:
+    in.op = Instr::Const;
+    // Stored zero-extended; intervals are signed (i1 stays 0/1).
+    in.imm = inst.width == 1 ? inst.immediate
+                             : ints::signExtendFrom(inst.immediate, inst.width);
+    break;
+  case Opcode::Add:
+  case Opcode::Sub:
+  case Opcode::Mul:
+  case Opcode::DivS:
+  case Opcode::FloorDivS:
+  case Opcode::CeilDivS:
+  case Opcode::RemS:
+  case Opcode::MinS:
+  case Opcode::MaxS:
+  case Opcode::And:
+  case Opcode::Or:
+  case Opcode::Xor: {
+    static const std::pair<Opcode, Instr::Op> kBinary[] = {
+        {Opcode::Add, Instr::Add},       {Opcode::Sub, Instr::Sub},
+        {Opcode::Mul, Instr::Mul},       {Opcode::DivS, Instr::FloorDiv},
+        {Opcode::FloorDivS, Instr::FloorDiv}, {Opcode::CeilDivS, Instr::CeilDiv},
+        {Opcode::RemS, Instr::Rem},      {Opcode::MinS, Instr::Min},
+        {Opcode::MaxS, Instr::Max},      {Opcode::And, Instr::And},
+        {Opcode::Or, Instr::Or},         {Opcode::Xor, Instr::Xor}};
+    for (auto [opcode, op] : kBinary)
+      if (opcode == inst.opcode)
+        in.op = op;
+    // Truncating division: exact bounds only for a non-negative dividend.
+    in.imm = inst.opcode == Opcode::DivS;
+    args(2);
+    break;
+  }
+  case Opcode::CmpEq:
+  case Opcode::CmpNe:
+  case Opcode::CmpSlt:
+  case Opcode::CmpSle:
+  case Opcode::CmpSgt:
+  case Opcode::CmpSge:
+  case Opcode::CmpUlt:
+  case Opcode::CmpUle:
+  case Opcode::CmpUgt:
+  case Opcode::CmpUge:
+    in.op = Instr::Cmp;
+    in.pred = inst.opcode;
+    args(2);
+    break;
+  case Opcode::Select:
+    in.op = Instr::Select;
+    args(3);
+    break;
+  case Opcode::SignExtend:
+    // index_cast / extsi; an i1 operand would map true to -1.
+    in.op = inst.operandWidth == 1 ? Instr::Unknown : Instr::Copy;
+    args(1);
+    break;
+  case Opcode::Truncate:
+    // extui copies; a real truncation has no interval rule.
+    in.op = inst.width > inst.operandWidth ? Instr::Copy : Instr::Unknown;
+    args(1);
+    break;
+  case Opcode::AbsI:
+    in.op = Instr::Abs;
+    args(1);
+    break;
+  case Opcode::Lookup:
+    in.op = Instr::Lookup;
+    in.table = program.tables[inst.immediate].name;
+    in.args.assign(program.lookupArgs.begin() + inst.a,
+                   program.lookupArgs.begin() + inst.a + inst.b);
+    break;
+  default:
+    args(2);
+    break;
+  }
+  return in;
+}
+
+PredicateIntervals PredicateIntervals::compile(const MaskProgram &program,
+                                               const Node &node) {
   PredicateIntervals p;
-  auto op = cast<mask::PredicateOp>(predicate);
-  Block &body = op.getBody().front();
-  llvm::DenseMap<Value, int> reg;
-  for (int i = 0; i < 4; ++i) {
-    reg[body.getArgument(i)] = i;
-    p.code.push_back(Instr{Instr::Copy, 0, 0, {i}, ""});
-  }
-  auto emit = [&](Instr instr, Value result) {
-    reg[result] = p.code.size();
-    p.code.push_back(std::move(instr));
-  };
-  auto args = [&](Operation *o) {
-    std::vector<int> a;
-    for (Value v : o->getOperands())
-      a.push_back(reg.lookup(v));
-    return a;
-  };
-  for (Operation &o : body.without_terminator()) {
-    if (o.getNumResults() != 1)
-      continue;
-    Instr in{Instr::Unknown, 0, 0, args(&o), ""};
-    llvm::TypeSwitch<Operation *>(&o)
-        .Case([&](arith::ConstantOp c) {
-          if (auto i = dyn_cast<IntegerAttr>(c.getValue())) {
-            in.op = Instr::Const;
-            in.imm = i.getType().isInteger(1) ? (int64_t)i.getValue().getBoolValue()
-                                              : i.getValue().getSExtValue();
-          }
-        })
-        .Case([&](arith::AddIOp) { in.op = Instr::Add; })
-        .Case([&](arith::SubIOp) { in.op = Instr::Sub; })
-        .Case([&](arith::MulIOp) { in.op = Instr::Mul; })
-        .Case([&](arith::FloorDivSIOp) { in.op = Instr::FloorDiv; })
-        .Case([&](arith::DivSIOp) { in.op = Instr::FloorDiv; in.imm = 1; })
-        .Case([&](arith::CeilDivSIOp) { in.op = Instr::CeilDiv; })
-        .Case([&](arith::RemSIOp) { in.op = Instr::Rem; })
-        .Case([&](arith::MinSIOp) { in.op = Instr::Min; })
-        .Case([&](arith::MaxSIOp) { in.op = Instr::Max; })
-        .Case([&](math::AbsIOp) { in.op = Instr::Abs; })
-        .Case([&](arith::CmpIOp c) {
-          in.op = Instr::Cmp;
-          in.pred = (int)c.getPredicate();
-        })
-        .Case([&](arith::AndIOp) { in.op = Instr::And; })
-        .Case([&](arith::OrIOp) { in.op = Instr::Or; })
-        .Case([&](arith::XOrIOp) { in.op = Instr::Xor; })
-        .Case([&](arith::SelectOp) { in.op = Instr::Select; })
-        .Case<arith::IndexCastOp, arith::ExtUIOp, arith::ExtSIOp>(
-            [&](Operation *) { in.op = Instr::Copy; })
-        .Case([&](mask::LookupOp l) {
-          in.op = Instr::Lookup;
-          in.table = l.getTable().str();
-        })
-        .Default([&](Operation *) {});
-    // A signed extension of an i1 maps true to -1: only copy when exact
-    // semantics are preserved (index_cast/extui of index or i1 values).
-    if (isa<arith::ExtSIOp>(o) && o.getOperand(0).getType().isInteger(1))
-      in.op = Instr::Unknown;
-    emit(std::move(in), o.getResult(0));
-  }
-  auto yield = cast<mask::YieldOp>(body.getTerminator());
-  p.result = reg.lookup(yield.getCondition());
+  for (int i = 0; i < 4; ++i)
+    p.code.push_back(Instr{Instr::Copy, Opcode::CmpEq, 0, {i}, ""});
+  // Instruction j writes register 4 + j (verifyMaskProgram).
+  for (uint32_t j = 0; j < node.count; ++j)
+    p.code.push_back(intervalInstr(program, program.program[node.first + j]));
+  p.result = static_cast<int>(node.param[1]);
 
   // Which of (b, h, q, k) flow into the result.
   std::vector<std::array<bool, 4>> uses(p.code.size());
@@ -120,37 +149,37 @@ PredicateIntervals PredicateIntervals::compile(Operation *predicate) {
   return p;
 }
 
-static Interval cmp(int pred, Interval a, Interval b) {
-  using P = arith::CmpIPredicate;
+static Interval cmp(Opcode pred, Interval a, Interval b) {
   auto decide = [](bool always, bool never) {
     return always ? Interval{1, 1} : never ? Interval{0, 0} : kUndecided;
   };
   bool nonNeg = a.lo >= 0 && b.lo >= 0;
-  switch ((P)pred) {
-  case P::eq:
+  switch (pred) {
+  case Opcode::CmpEq:
     return decide(exact(a) && exact(b) && a.lo == b.lo,
                   a.hi < b.lo || b.hi < a.lo);
-  case P::ne:
+  case Opcode::CmpNe:
     return decide(a.hi < b.lo || b.hi < a.lo,
                   exact(a) && exact(b) && a.lo == b.lo);
-  case P::slt:
+  case Opcode::CmpSlt:
     return decide(a.hi < b.lo, a.lo >= b.hi);
-  case P::sle:
+  case Opcode::CmpSle:
     return decide(a.hi <= b.lo, a.lo > b.hi);
-  case P::sgt:
+  case Opcode::CmpSgt:
     return decide(a.lo > b.hi, a.hi <= b.lo);
-  case P::sge:
+  case Opcode::CmpSge:
     return decide(a.lo >= b.hi, a.hi < b.lo);
-  case P::ult:
+  case Opcode::CmpUlt:
     return nonNeg ? decide(a.hi < b.lo, a.lo >= b.hi) : kUndecided;
-  case P::ule:
+  case Opcode::CmpUle:
     return nonNeg ? decide(a.hi <= b.lo, a.lo > b.hi) : kUndecided;
-  case P::ugt:
+  case Opcode::CmpUgt:
     return nonNeg ? decide(a.lo > b.hi, a.hi <= b.lo) : kUndecided;
-  case P::uge:
+  case Opcode::CmpUge:
     return nonNeg ? decide(a.lo >= b.hi, a.hi < b.lo) : kUndecided;
+  default:
+    return kUndecided;
   }
-  return kUndecided;
 }
 
 /// Division by an interval: exact bounds for a constant positive divisor.

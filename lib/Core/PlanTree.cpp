@@ -12,15 +12,12 @@
 
 #include "PlanTree.h"
 
-#include "Mask/IR/MaskOps.h"
-#include "SparseAttn/IR/SparseAttnDialect.h"
-
-#include "mlir/IR/AffineExpr.h"
+#include "sattn/Core/MaskEval.h"
 
 #include <algorithm>
-#include <map>
+#include <initializer_list>
+#include <string_view>
 
-using namespace mlir;
 using namespace sattn;
 using namespace sattn::plan;
 
@@ -28,42 +25,18 @@ using namespace sattn::plan;
 // Helpers
 //===----------------------------------------------------------------------===//
 
-/// Evaluates a one-dimensional affine expression at d0 = h.
-static int64_t evalAffine(AffineExpr e, int64_t h) {
-  if (auto c = dyn_cast<AffineConstantExpr>(e))
-    return c.getValue();
-  if (isa<AffineDimExpr>(e))
-    return h;
-  auto bin = cast<AffineBinaryOpExpr>(e);
-  int64_t l = evalAffine(bin.getLHS(), h), r = evalAffine(bin.getRHS(), h);
-  switch (e.getKind()) {
-  case AffineExprKind::Add:
-    return l + r;
-  case AffineExprKind::Mul:
-    return l * r;
-  case AffineExprKind::Mod:
-    return r == 0 ? 0 : floorMod(l, r);
-  case AffineExprKind::FloorDiv:
-    return r == 0 ? 0 : floorDiv(l, r);
-  case AffineExprKind::CeilDiv:
-    return r == 0 ? 0 : ceilDiv(l, r);
-  default:
-    return 0;
-  }
-}
-
 /// Reads table `name` at `idx` (row-major); out of range or missing reads 0.
-static int64_t readTable(const MaskInputs &in, StringRef name,
-                         ArrayRef<int64_t> idx) {
+static int64_t readTable(const MaskInputs &in, std::string_view name,
+                         std::initializer_list<int64_t> idx) {
   auto it = in.tables.find(name);
   if (it == in.tables.end() || it->second.shape.size() != idx.size())
     return 0;
   const TableData &t = it->second;
-  int64_t flat = 0;
-  for (size_t i = 0; i < idx.size(); ++i) {
-    if (idx[i] < 0 || idx[i] >= t.shape[i])
+  int64_t flat = 0, d = 0;
+  for (int64_t i : idx) {
+    if (i < 0 || i >= t.shape[d])
       return 0;
-    flat = flat * t.shape[i] + idx[i];
+    flat = flat * t.shape[d++] + i;
   }
   return flat < (int64_t)t.values.size() ? t.values[flat] : 0;
 }
@@ -78,9 +51,9 @@ static void causalSets(int64_t qa, int64_t qb, KeySet &may, KeySet &must) {
 }
 
 /// Power: block distances 0, powers of two, < window, plus sink blocks.
-static void powerSets(const PlanNode &n, int64_t qa, int64_t qb,
-                      KeySet &may, KeySet &must) {
-  int64_t bs = n.p0, win = n.p1, sink = n.p2;
+static void powerSets(const Node &n, int64_t qa, int64_t qb, KeySet &may,
+                      KeySet &must) {
+  int64_t bs = n.param[0], win = n.param[1], sink = n.param[2];
   int64_t ia = qa / bs, ib = qb / bs;
   auto blocksOf = [&](int64_t i, KeySet &set) {
     set.addRun(0, std::min(sink, i + 1) * bs);
@@ -103,17 +76,21 @@ static void powerSets(const PlanNode &n, int64_t qa, int64_t qb,
   must = common.clip(0, qa + 1);
 }
 
+/// The head (or kv group) index of a strided_blocks node, or -1 for the
+/// dense (causal) heads.
+static int64_t stridedBlocksHead(const Node &n, int64_t h) {
+  int64_t hh = h / n.param[5];
+  return hh >= n.param[4] ? -1 : hh;
+}
+
 /// S2 / DKernel strided blocks.
-static void stridedBlocksSets(const PlanNode &n, int64_t heads,
-                              int64_t kvHeads, int64_t h, int64_t qa,
+static void stridedBlocksSets(const Node &n, int64_t h, int64_t qa,
                               int64_t qb, KeySet &may, KeySet &must) {
-  int64_t bs = n.p0, local = n.p1, vs = n.p2, off = n.p3, dense = n.p4;
-  bool perGroup = n.flag;
-  int64_t count = perGroup ? kvHeads : heads;
-  int64_t hh = perGroup ? h / (heads / kvHeads) : h;
-  if (hh >= count - dense)
+  int64_t bs = n.param[0], local = n.param[1], vs = n.param[2];
+  int64_t off = n.param[3], step = n.param[6];
+  int64_t hh = stridedBlocksHead(n, h);
+  if (hh < 0)
     return causalSets(qa, qb, may, must);
-  int64_t step = std::max<int64_t>(1, vs / count);
   int64_t residue = floorMod(-(hh * step + off), vs);
   int64_t ia = qa / bs, ib = qb / bs;
   KeySet localMay = local >= 1 ? KeySet::run((ia - local + 1) * bs, (ib + 1) * bs)
@@ -126,13 +103,14 @@ static void stridedBlocksSets(const PlanNode &n, int64_t heads,
   must = localMust.unite(vertMust, Approx::Under).clip(0, qa + 1);
 }
 
-static void documentSets(const PlanNode &n, const MaskInputs &in, int64_t b,
-                         int64_t qa, int64_t qb, KeySet &may, KeySet &must) {
-  auto it = in.tables.find(n.table);
+static void documentSets(const std::string &table, const MaskInputs &in,
+                         int64_t b, int64_t qa, int64_t qb, KeySet &may,
+                         KeySet &must) {
+  auto it = in.tables.find(table);
   bool batched = it != in.tables.end() && it->second.shape.size() == 2;
   auto id = [&](int64_t pos) {
-    return batched ? readTable(in, n.table, {b, pos})
-                   : readTable(in, n.table, {pos});
+    return batched ? readTable(in, table, {b, pos})
+                   : readTable(in, table, {pos});
   };
   // Distinct ids of the rows, then every run of keys holding one of them.
   // Exact for any id layout (documents need not be contiguous); the key scan
@@ -155,17 +133,17 @@ static void documentSets(const PlanNode &n, const MaskInputs &in, int64_t b,
   must = ids.size() == 1 ? may : KeySet();
 }
 
-static void blockTableSets(const PlanNode &n, const MaskInputs &in,
-                           int64_t h, int64_t qa, int64_t qb, KeySet &may,
-                           KeySet &must) {
-  int64_t bs = n.p0, nb = ceilDiv(in.lk, bs);
+static void blockTableSets(const std::string &table, int64_t bs,
+                           const MaskInputs &in, int64_t h, int64_t qa,
+                           int64_t qb, KeySet &may, KeySet &must) {
+  int64_t nb = ceilDiv(in.lk, bs);
   int64_t ia = qa / bs, ib = qb / bs;
   may = KeySet();
   must = KeySet();
   for (int64_t j = 0; j < nb; ++j) {
     bool any = false, all = true;
     for (int64_t i = ia; i <= ib; ++i) {
-      bool kept = readTable(in, n.table, {h, i, j}) != 0;
+      bool kept = readTable(in, table, {h, i, j}) != 0;
       any |= kept;
       all &= kept;
     }
@@ -180,85 +158,87 @@ static void blockTableSets(const PlanNode &n, const MaskInputs &in,
 // Tree evaluation
 //===----------------------------------------------------------------------===//
 
-void TilePlanner::Impl::sets(int id, const MaskInputs &in, int64_t b,
-                             int64_t h, int64_t qa, int64_t qb, KeySet &may,
-                             KeySet &must) const {
-  const PlanNode &n = nodes[id];
+void Planner::Impl::sets(uint32_t id, const MaskInputs &in, int64_t b,
+                         int64_t h, int64_t qa, int64_t qb, KeySet &may,
+                         KeySet &must) const {
+  const Node &n = program.nodes[id];
+  const int64_t *p = n.param;
   int64_t lk = in.lk;
   switch (n.kind) {
-  case PlanNode::Full:
+  case NodeKind::Full:
     may = must = KeySet::run(0, lk);
     break;
-  case PlanNode::Empty:
+  case NodeKind::Empty:
     may = must = KeySet();
     break;
-  case PlanNode::Causal:
+  case NodeKind::Causal:
     causalSets(qa, qb, may, must);
     break;
-  case PlanNode::Window:
-    may = KeySet::run(qa - n.p0 + 1, qb + 1);
-    must = KeySet::run(qb - n.p0 + 1, qa + 1);
+  case NodeKind::Window:
+    may = KeySet::run(qa - p[0] + 1, qb + 1);
+    must = KeySet::run(qb - p[0] + 1, qa + 1);
     break;
-  case PlanNode::SymWindow:
-    may = KeySet::run(qa - n.p0, qb + n.p0 + 1);
-    must = KeySet::run(qb - n.p0, qa + n.p0 + 1);
+  case NodeKind::SymmetricWindow:
+    may = KeySet::run(qa - p[0], qb + p[0] + 1);
+    must = KeySet::run(qb - p[0], qa + p[0] + 1);
     break;
-  case PlanNode::Sink:
-    may = must = KeySet::run(0, n.p0);
+  case NodeKind::Sink:
+    may = must = KeySet::run(0, p[0]);
     break;
-  case PlanNode::Tail: {
-    int64_t first = lk - n.p0;
+  case NodeKind::TailQueries: {
+    int64_t first = lk - p[0];
     may = qb >= first ? KeySet::run(0, lk) : KeySet();
     must = qa >= first ? KeySet::run(0, lk) : KeySet();
     break;
   }
-  case PlanNode::Prefix:
-    may = KeySet::run(0, std::max(qb + 1, n.p0));
-    must = KeySet::run(0, std::max(qa + 1, n.p0));
+  case NodeKind::Prefix:
+    may = KeySet::run(0, std::max(qb + 1, p[0]));
+    must = KeySet::run(0, std::max(qa + 1, p[0]));
     break;
-  case PlanNode::Strided: {
-    int64_t r = floorMod(evalAffine(n.offset.getResult(0), h), n.p0);
-    may = must = KeySet::lattice(r, n.p0, 1, 0, lk);
+  case NodeKind::Strided: {
+    int64_t r = floorMod(evalHeadOffset(program, n, h), p[0]);
+    may = must = KeySet::lattice(r, p[0], 1, 0, lk);
     break;
   }
-  case PlanNode::StridedBlocks:
-    stridedBlocksSets(n, heads, kvHeads, h, qa, qb, may, must);
+  case NodeKind::StridedBlocks:
+    stridedBlocksSets(n, h, qa, qb, may, must);
     break;
-  case PlanNode::Dilated: {
-    int64_t w = n.p0, d = n.p1;
+  case NodeKind::Dilated: {
+    // param: dilation d, window * d; the window spans (window - 1) * d.
+    int64_t d = p[0], span = p[1] - d;
     if (d == 1) {
-      may = KeySet::run(qa - w + 1, qb + 1);
-      must = KeySet::run(qb - w + 1, qa + 1);
+      may = KeySet::run(qa - span, qb + 1);
+      must = KeySet::run(qb - span, qa + 1);
       break;
     }
     may = KeySet();
     if (qb - qa + 1 >= d) {
-      may = KeySet::run(qa - (w - 1) * d, qb + 1);
+      may = KeySet::run(qa - span, qb + 1);
     } else {
       for (int64_t q = qa; q <= qb; ++q)
-        may = may.unite(
-            KeySet::lattice(floorMod(q, d), d, 1, q - (w - 1) * d, q + 1),
-            Approx::Over);
+        may = may.unite(KeySet::lattice(floorMod(q, d), d, 1, q - span, q + 1),
+                        Approx::Over);
     }
     must = qa == qb ? may : KeySet();
     break;
   }
-  case PlanNode::Power:
+  case NodeKind::Power:
     powerSets(n, qa, qb, may, must);
     break;
-  case PlanNode::Document:
-    documentSets(n, in, b, qa, qb, may, must);
+  case NodeKind::Document:
+    documentSets(program.tables[p[0]].name, in, b, qa, qb, may, must);
     break;
-  case PlanNode::BlockTable:
-    blockTableSets(n, in, h, qa, qb, may, must);
+  case NodeKind::BlockTable:
+    blockTableSets(program.tables[p[0]].name, p[1], in, h, qa, qb, may, must);
     break;
-  case PlanNode::Union:
-  case PlanNode::Intersect: {
-    bool uni = n.kind == PlanNode::Union;
-    sets(n.children[0], in, b, h, qa, qb, may, must);
-    for (size_t i = 1; i < n.children.size(); ++i) {
+  case NodeKind::Union:
+  case NodeKind::Intersect: {
+    bool uni = n.kind == NodeKind::Union;
+    const uint32_t *children = program.operands.data() + n.first;
+    sets(children[0], in, b, h, qa, qb, may, must);
+    for (uint32_t i = 1; i < n.count; ++i) {
       KeySet cMay, cMust;
-      sets(n.children[i], in, b, h, qa, qb, cMay, cMust);
+      sets(children[i], in, b, h, qa, qb, cMay, cMust);
       may = uni ? may.unite(cMay, Approx::Over)
                 : may.intersect(cMay, Approx::Over);
       must = uni ? must.unite(cMust, Approx::Under)
@@ -266,22 +246,21 @@ void TilePlanner::Impl::sets(int id, const MaskInputs &in, int64_t b,
     }
     break;
   }
-  case PlanNode::Complement: {
+  case NodeKind::Complement: {
     KeySet cMay, cMust;
-    sets(n.children[0], in, b, h, qa, qb, cMay, cMust);
+    sets(n.first, in, b, h, qa, qb, cMay, cMust);
     may = cMust.complement(lk, Approx::Over);
     must = cMay.complement(lk, Approx::Under);
     break;
   }
-  case PlanNode::PerHead:
-    sets(n.children[n.assign[h]], in, b, h, qa, qb, may, must);
+  case NodeKind::PerHead:
+    sets(program.operands[n.first + h], in, b, h, qa, qb, may, must);
     break;
-  case PlanNode::Predicate: {
+  case NodeKind::Predicate: {
     // Tiers 2 and 3 at tile granularity: decide whole ranges of KV tiles by
     // interval analysis, halving undecided ranges down to single tiles,
     // which are classified exactly.
-    const PredicateIntervals &intervals = predicates[n.predicate];
-    const MaskEvaluator &exact = predicateEvaluators[n.predicate];
+    const PredicateIntervals &intervals = predicates[id];
     int64_t bn = options.blockN, tiles = ceilDiv(lk, bn);
     may = KeySet();
     must = KeySet();
@@ -309,7 +288,7 @@ void TilePlanner::Impl::sets(int id, const MaskInputs &in, int64_t b,
       bool any = false, all = true;
       for (int64_t q = qa; q <= qb && (all || !any); ++q)
         for (int64_t k = ka; k <= kb; ++k) {
-          bool kept = exact.keep(in, b, h, q, k);
+          bool kept = evalMaskNode(program, id, in, b, h, q, k);
           any |= kept;
           all &= kept;
         }
@@ -323,41 +302,46 @@ void TilePlanner::Impl::sets(int id, const MaskInputs &in, int64_t b,
   }
 }
 
-void TilePlanner::Impl::signature(int id, const MaskInputs &in, int64_t b,
-                                  int64_t h, std::vector<int64_t> &sig) const {
-  const PlanNode &n = nodes[id];
+void Planner::Impl::signature(uint32_t id, const MaskInputs &in, int64_t b,
+                              int64_t h, std::vector<int64_t> &sig) const {
+  const Node &n = program.nodes[id];
   switch (n.kind) {
-  case PlanNode::Strided:
-    sig.push_back(floorMod(evalAffine(n.offset.getResult(0), h), n.p0));
+  case NodeKind::Strided:
+    sig.push_back(floorMod(evalHeadOffset(program, n, h), n.param[0]));
     break;
-  case PlanNode::StridedBlocks: {
-    int64_t count = n.flag ? kvHeads : heads;
-    int64_t hh = n.flag ? h / (heads / kvHeads) : h;
-    sig.push_back(hh >= count - n.p4 ? -1 : hh);
+  case NodeKind::StridedBlocks:
+    sig.push_back(stridedBlocksHead(n, h));
     break;
-  }
-  case PlanNode::BlockTable:
+  case NodeKind::BlockTable:
     sig.push_back(h);
     break;
-  case PlanNode::Document: {
-    auto it = in.tables.find(n.table);
+  case NodeKind::Document: {
+    auto it = in.tables.find(program.tables[n.param[0]].name);
     if (it != in.tables.end() && it->second.shape.size() == 2)
       sig.push_back(b);
     break;
   }
-  case PlanNode::Predicate: {
-    const PredicateIntervals &p = predicates[n.predicate];
+  case NodeKind::Predicate: {
+    const PredicateIntervals &p = predicates[id];
     sig.push_back(p.usesArg(0) ? b : -1);
     sig.push_back(p.usesArg(1) ? h : -1);
     break;
   }
-  case PlanNode::PerHead:
-    sig.push_back(n.assign[h]);
-    signature(n.children[n.assign[h]], in, b, h, sig);
+  case NodeKind::PerHead: {
+    uint32_t child = program.operands[n.first + h];
+    sig.push_back(child);
+    signature(child, in, b, h, sig);
+    break;
+  }
+  case NodeKind::Complement:
+    signature(n.first, in, b, h, sig);
+    break;
+  case NodeKind::Union:
+  case NodeKind::Intersect:
+    for (uint32_t i = n.first; i < n.first + n.count; ++i)
+      signature(program.operands[i], in, b, h, sig);
     break;
   default:
-    for (int c : n.children)
-      signature(c, in, b, h, sig);
     break;
   }
 }

@@ -1,0 +1,292 @@
+//===- MaskProgram.cpp - names, table dims and the program verifier -------===//
+//
+// What every user of a MaskProgram needs besides evaluation: the names of
+// the JSON form, the table dimension grammar (shared with the mask dialect's
+// verifier), and the structural check that makes a program read from a file
+// as safe to evaluate as one the compiler just built.
+//
+//===----------------------------------------------------------------------===//
+
+#include "sattn/Core/MaskProgram.h"
+
+#include <algorithm>
+#include <charconv>
+
+using namespace sattn;
+
+static const char *const kNodeNames[kNumNodeKinds] = {
+    "full",     "empty",        "causal",     "window",   "symmetric_window",
+    "sink",     "tail_queries", "strided",    "strided_blocks",
+    "dilated",  "power",        "prefix",     "document", "block_table",
+    "union",    "intersect",    "complement", "per_head", "predicate"};
+static const char *const kAffineNames[kNumAffineOpcodes] = {
+    "const", "dim", "add", "mul", "mod", "floordiv", "ceildiv"};
+static const char *const kOpcodeNames[kNumOpcodes] = {
+    "const",  "add",  "sub",  "mul",  "divs",      "divu",     "floordivs",
+    "ceildivs", "rems", "remu", "mins", "maxs",    "minu",     "maxu",
+    "eq",     "ne",   "slt",  "sle",  "sgt",       "sge",      "ult",
+    "ule",    "ugt",  "uge",  "and",  "or",        "xor",      "select",
+    "sext",   "trunc", "absi", "lookup"};
+
+const char *sattn::nodeKindName(NodeKind kind) {
+  return kNodeNames[static_cast<int>(kind)];
+}
+const char *sattn::affineOpcodeName(AffineOpcode opcode) {
+  return kAffineNames[static_cast<int>(opcode)];
+}
+const char *sattn::opcodeName(Opcode opcode) {
+  return kOpcodeNames[static_cast<int>(opcode)];
+}
+
+static std::string_view trim(std::string_view text) {
+  auto space = [](char c) {
+    return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' ||
+           c == '\r';
+  };
+  while (!text.empty() && space(text.front()))
+    text.remove_prefix(1);
+  while (!text.empty() && space(text.back()))
+    text.remove_suffix(1);
+  return text;
+}
+
+/// A positive decimal integer and nothing else.
+static bool parsePositive(std::string_view text, int64_t &value) {
+  if (text.empty() || text.front() < '0' || text.front() > '9')
+    return false;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(),
+                                   value);
+  return ec == std::errc() && end == text.data() + text.size() && value > 0;
+}
+
+bool sattn::parseTableDim(std::string_view text, TableDim &dim) {
+  text = trim(text);
+  if (text == "b" || text == "h") {
+    dim.kind = text == "b" ? TableDim::Batch : TableDim::Head;
+    return true;
+  }
+  if (!text.empty() && (text.front() == 'q' || text.front() == 'k')) {
+    dim.kind = text.front() == 'q' ? TableDim::QueryPos : TableDim::KeyPos;
+    std::string_view rest = trim(text.substr(1));
+    if (rest.empty()) {
+      dim.blockSize = 1;
+      return true;
+    }
+    if (rest.front() != '/')
+      return false;
+    int64_t block;
+    if (!parsePositive(trim(rest.substr(1)), block))
+      return false;
+    dim.blockSize = block;
+    return true;
+  }
+  int64_t extent;
+  if (!parsePositive(text, extent))
+    return false;
+  dim.kind = TableDim::Literal;
+  dim.extent = extent;
+  return true;
+}
+
+//===----------------------------------------------------------------------===//
+// Verifier
+//===----------------------------------------------------------------------===//
+
+namespace {
+class Verifier {
+public:
+  explicit Verifier(const MaskProgram &p) : p(p) {}
+  std::string run();
+
+private:
+  bool fail(const std::string &message) {
+    if (error.empty())
+      error = message;
+    return false;
+  }
+  static std::string at(size_t i) { return "node " + std::to_string(i); }
+  /// [first, first + count) lies in an array of `size` elements.
+  static bool inRange(uint32_t first, uint32_t count, size_t size) {
+    return static_cast<uint64_t>(first) + count <= size;
+  }
+  bool node(size_t i);
+  bool child(size_t parent, uint32_t c);
+  bool affine(size_t i, const Node &n);
+  bool predicate(size_t i, const Node &n);
+  bool slot(size_t i, int64_t s, int64_t rank);
+
+  const MaskProgram &p;
+  std::string error;
+};
+} // namespace
+
+bool Verifier::child(size_t parent, uint32_t c) {
+  // Children are compiled before their parents, so indices only go down:
+  // evaluation always terminates.
+  if (c >= parent)
+    return fail(at(parent) + " refers to node " + std::to_string(c) +
+                ", which does not precede it");
+  return true;
+}
+
+bool Verifier::slot(size_t i, int64_t s, int64_t rank) {
+  if (s < 0 || s >= static_cast<int64_t>(p.tables.size()))
+    return fail(at(i) + " reads table slot " + std::to_string(s) + " of " +
+                std::to_string(p.tables.size()));
+  if (rank >= 0 && static_cast<int64_t>(p.tables[s].dims.size()) != rank)
+    return fail(at(i) + " reads table @" + p.tables[s].name + " with " +
+                std::to_string(rank) + " indices but it has rank " +
+                std::to_string(p.tables[s].dims.size()));
+  return true;
+}
+
+bool Verifier::affine(size_t i, const Node &n) {
+  if (!inRange(n.first, n.count, p.affine.size()))
+    return fail(at(i) + " has affine steps out of range");
+  int depth = 0;
+  for (uint32_t j = n.first; j < n.first + n.count; ++j) {
+    AffineOpcode op = p.affine[j].opcode;
+    if (static_cast<int>(op) >= kNumAffineOpcodes)
+      return fail(at(i) + " has an unknown affine opcode");
+    depth += op == AffineOpcode::Constant || op == AffineOpcode::Dim ? 1 : -1;
+    if (depth < 1 || depth > kMaxAffineDepth)
+      return fail(at(i) + " has a malformed head expression");
+  }
+  if (depth != 1)
+    return fail(at(i) + " has a malformed head expression");
+  return true;
+}
+
+bool Verifier::predicate(size_t i, const Node &n) {
+  if (!inRange(n.first, n.count, p.program.size()))
+    return fail(at(i) + " has instructions out of range");
+  int64_t regs = n.param[0];
+  if (regs != 4 + static_cast<int64_t>(n.count))
+    return fail(at(i) + " declares " + std::to_string(regs) +
+                " registers for " + std::to_string(n.count) + " instructions");
+  if (n.param[1] < 0 || n.param[1] >= regs)
+    return fail(at(i) + " yields register " + std::to_string(n.param[1]) +
+                " of " + std::to_string(regs));
+  for (uint32_t j = 0; j < n.count; ++j) {
+    const Instruction &inst = p.program[n.first + j];
+    std::string where = at(i) + " instruction " + std::to_string(j);
+    if (static_cast<int>(inst.opcode) >= kNumOpcodes)
+      return fail(where + " has an unknown opcode");
+    if (inst.dst != 4 + j)
+      return fail(where + " writes register " + std::to_string(inst.dst) +
+                  ", expected " + std::to_string(4 + j));
+    if (inst.width < 1 || inst.width > 64 || inst.operandWidth < 1 ||
+        inst.operandWidth > 64)
+      return fail(where + " has a width outside [1, 64]");
+    if (inst.opcode == Opcode::Lookup) {
+      if (!slot(i, inst.immediate, inst.b) || inst.b > kMaxTableRank ||
+          !inRange(inst.a, inst.b, p.lookupArgs.size()))
+        return fail(where + " has lookup arguments out of range");
+      for (uint32_t k = inst.a; k < inst.a + inst.b; ++k)
+        if (p.lookupArgs[k] >= inst.dst)
+          return fail(where + " reads a register not yet written");
+      continue;
+    }
+    // Operands that are not read are 0 in programs the compiler writes.
+    if (inst.a >= inst.dst || inst.b >= inst.dst || inst.c >= inst.dst)
+      return fail(where + " reads a register not yet written");
+  }
+  return true;
+}
+
+bool Verifier::node(size_t i) {
+  const Node &n = p.nodes[i];
+  const int64_t *param = n.param;
+  switch (n.kind) {
+  case NodeKind::Full:
+  case NodeKind::Empty:
+  case NodeKind::Causal:
+    return true;
+  case NodeKind::Window:
+  case NodeKind::SymmetricWindow:
+  case NodeKind::Sink:
+  case NodeKind::TailQueries:
+  case NodeKind::Prefix:
+    if (param[0] < 0)
+      return fail(at(i) + " has a negative size");
+    return true;
+  case NodeKind::Strided:
+    if (param[0] <= 0)
+      return fail(at(i) + " has a non-positive stride");
+    return affine(i, n);
+  case NodeKind::StridedBlocks:
+    if (param[0] <= 0 || param[1] < 0 || param[2] <= 0 || param[5] <= 0 ||
+        param[6] <= 0)
+      return fail(at(i) + " has invalid strided_blocks parameters");
+    return true;
+  case NodeKind::Dilated:
+    if (param[0] <= 0 || param[1] < 0)
+      return fail(at(i) + " has invalid dilated parameters");
+    return true;
+  case NodeKind::Power:
+    if (param[0] <= 0 || param[1] < 0 || param[2] < 0)
+      return fail(at(i) + " has invalid power parameters");
+    return true;
+  case NodeKind::Document:
+    if (param[1] != 1 && param[1] != 2)
+      return fail(at(i) + " has a document table of rank " +
+                  std::to_string(param[1]));
+    return slot(i, param[0], param[1]);
+  case NodeKind::BlockTable:
+    if (param[1] <= 0)
+      return fail(at(i) + " has a non-positive block");
+    return slot(i, param[0], 3);
+  case NodeKind::Union:
+  case NodeKind::Intersect:
+  case NodeKind::PerHead:
+    if (n.count == 0 || !inRange(n.first, n.count, p.operands.size()))
+      return fail(at(i) + " has operands out of range");
+    if (n.kind == NodeKind::PerHead && n.count != p.heads)
+      return fail(at(i) + " assigns " + std::to_string(n.count) +
+                  " heads but the program has " + std::to_string(p.heads));
+    for (uint32_t j = n.first; j < n.first + n.count; ++j)
+      if (!child(i, p.operands[j]))
+        return false;
+    return true;
+  case NodeKind::Complement:
+    return child(i, n.first);
+  case NodeKind::Predicate:
+    return predicate(i, n);
+  }
+  return fail(at(i) + " has an unknown kind");
+}
+
+std::string Verifier::run() {
+  if (p.heads <= 0 || p.kvHeads <= 0 || p.heads % p.kvHeads != 0)
+    return "heads (" + std::to_string(p.heads) +
+           ") must be a positive multiple of kv_heads (" +
+           std::to_string(p.kvHeads) + ")";
+  if (p.nodes.empty() || p.root >= p.nodes.size())
+    return "root " + std::to_string(p.root) + " is not one of the " +
+           std::to_string(p.nodes.size()) + " nodes";
+  for (const TableRef &t : p.tables)
+    if (t.dims.size() > static_cast<size_t>(kMaxTableRank) ||
+        t.dims.size() != t.dimTexts.size())
+      return "table @" + t.name + " has an invalid declaration";
+  for (size_t i = 0; i < p.nodes.size(); ++i)
+    if (!node(i))
+      return error;
+  // Evaluation and planning recurse over the node DAG: bound its depth.
+  std::vector<int> depth(p.nodes.size(), 1);
+  for (size_t i = 0; i < p.nodes.size(); ++i) {
+    const Node &n = p.nodes[i];
+    if (n.kind == NodeKind::Complement)
+      depth[i] = depth[n.first] + 1;
+    else if (n.kind == NodeKind::Union || n.kind == NodeKind::Intersect ||
+             n.kind == NodeKind::PerHead)
+      for (uint32_t j = n.first; j < n.first + n.count; ++j)
+        depth[i] = std::max(depth[i], depth[p.operands[j]] + 1);
+    if (depth[i] > kMaxNodeDepth)
+      return at(i) + " nests deeper than " + std::to_string(kMaxNodeDepth);
+  }
+  return "";
+}
+
+std::string sattn::verifyMaskProgram(const MaskProgram &program) {
+  return Verifier(program).run();
+}

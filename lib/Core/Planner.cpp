@@ -1,0 +1,268 @@
+//===- Planner.cpp - from a mask program to per-tile segment lists --------===//
+//
+// Turns the may/must key sets of each query tile (PlanTree.cpp) into
+// ordered, non-overlapping segments: KV tile ranges split into FULL and
+// PARTIAL parts, and gathers for sparse lattices (strided keys) whose keys
+// are packed into dense tiles. Heads and batches whose parameters coincide
+// share one plan. Runs in the compiler (through TilePlanner) and in
+// libsattn_runtime (sattn_plan_build) alike.
+//
+//===----------------------------------------------------------------------===//
+
+#include "PlanTree.h"
+
+#include "sattn/Core/MaskEval.h"
+
+#include <algorithm>
+#include <map>
+
+using namespace sattn;
+using namespace sattn::plan;
+
+//===----------------------------------------------------------------------===//
+// Construction
+//===----------------------------------------------------------------------===//
+
+Planner::Planner(std::unique_ptr<Impl> impl) : impl(std::move(impl)) {}
+Planner::Planner(Planner &&) = default;
+Planner &Planner::operator=(Planner &&) = default;
+Planner::~Planner() = default;
+
+const PlanOptions &Planner::options() const { return impl->options; }
+const MaskProgram &Planner::program() const { return impl->program; }
+
+std::optional<Planner> Planner::build(MaskProgram program, PlanOptions options,
+                                      std::string &error) {
+  if (options.blockM <= 0 || options.blockN <= 0) {
+    error = "tile sizes must be positive";
+    return std::nullopt;
+  }
+  error = verifyMaskProgram(program);
+  if (!error.empty())
+    return std::nullopt;
+  auto impl = std::make_unique<Impl>();
+  impl->options = options;
+  impl->program = std::move(program);
+  const MaskProgram &p = impl->program;
+  impl->predicates.resize(p.nodes.size());
+  for (size_t i = 0; i < p.nodes.size(); ++i) {
+    const Node &n = p.nodes[i];
+    if (n.kind == NodeKind::Predicate)
+      impl->predicates[i] = PredicateIntervals::compile(p, n);
+    int64_t block = n.kind == NodeKind::BlockTable ? n.param[1]
+                    : n.kind == NodeKind::Power || n.kind == NodeKind::StridedBlocks
+                        ? n.param[0]
+                        : 0;
+    if (block > 0)
+      impl->rowSplit = impl->rowSplit ? std::min(impl->rowSplit, block) : block;
+  }
+  return Planner(std::move(impl));
+}
+
+void Planner::keySets(const MaskInputs &inputs, int64_t b, int64_t h,
+                      int64_t qa, int64_t qb, KeySet &may,
+                      KeySet &must) const {
+  // Node sets may reach outside [0, lk) (e.g. a window's lower bound);
+  // clipping once at the root keeps every node's closed form branch-free.
+  int64_t split = impl->rowSplit;
+  if (split <= 0 || qa / split == qb / split) {
+    impl->sets(impl->program.root, inputs, b, h, qa, qb, may, must);
+    may = may.clip(0, inputs.lk);
+    must = must.clip(0, inputs.lk);
+    return;
+  }
+  // One analysis per block row: may is the union, must the intersection.
+  bool first = true;
+  for (int64_t lo = qa; lo <= qb;) {
+    int64_t hi = std::min(qb, (lo / split + 1) * split - 1);
+    KeySet subMay, subMust;
+    impl->sets(impl->program.root, inputs, b, h, lo, hi, subMay, subMust);
+    may = first ? subMay : may.unite(subMay, Approx::Over);
+    must = first ? subMust : must.intersect(subMust, Approx::Under);
+    first = false;
+    lo = hi + 1;
+  }
+  may = may.clip(0, inputs.lk);
+  must = must.clip(0, inputs.lk);
+}
+
+//===----------------------------------------------------------------------===//
+// Segments of one query tile
+//===----------------------------------------------------------------------===//
+
+/// Lattices narrower than this fraction of a tile are gathered; wider ones
+/// (block-strided patterns) are visited as ranges of whole tiles.
+static bool shouldGather(const Lattice &l, int64_t blockN) {
+  return 2 * l.width < blockN;
+}
+
+/// Gathered keys are packed into tiles of BN keys. Where a FULL gather
+/// borders a PARTIAL one, the FULL side keeps a multiple of BN keys and
+/// hands its remainder to the PARTIAL side, so that the two share a tile
+/// instead of each ending in a half-empty one.
+static void packGathers(SmallVec<Segment, 4> &gathers, int64_t bn,
+                        int64_t lk) {
+  std::sort(gathers.begin(), gathers.end(),
+            [](const Segment &a, const Segment &b) { return a.lo < b.lo; });
+  for (size_t i = 0; i + 1 < gathers.size(); ++i) {
+    Segment &a = gathers[i], &b = gathers[i + 1];
+    if (a.hi != b.lo || a.full == b.full)
+      continue;
+    Segment &full = a.full ? a : b;
+    int64_t n = full.numKeys(bn, lk), keep = (n / bn) * bn;
+    if (keep == n)
+      continue;
+    if (a.full) {
+      // Keys [gatheredKey(keep), a.hi) move to the partial segment b.
+      int64_t cut = a.gatheredKey(keep);
+      a.hi = cut;
+      b.lo = cut;
+    } else {
+      // The first n - keep keys of b move to the partial segment a.
+      int64_t cut = std::min(b.hi, b.gatheredKey(n - keep));
+      a.hi = cut;
+      b.lo = cut;
+    }
+  }
+  gathers.erase(std::remove_if(gathers.begin(), gathers.end(),
+                               [&](const Segment &s) {
+                                 return s.numKeys(bn, lk) == 0;
+                               }),
+                gathers.end());
+}
+
+static void appendSegments(const KeySet &may, const KeySet &must, int64_t bn,
+                           int64_t lk, std::vector<Segment> &out) {
+  // Tiles holding may-runs and wide lattices.
+  KeySet tiles;
+  auto addTiles = [&](int64_t lo, int64_t hi) {
+    tiles.addRun(floorDiv(lo, bn) * bn, ceilDiv(hi, bn) * bn);
+  };
+  for (const Run &r : may.getRuns())
+    addTiles(r.lo, r.hi);
+  for (const Lattice &l : may.getLattices()) {
+    if (shouldGather(l, bn))
+      continue;
+    int64_t first = l.lo - floorMod(l.lo - l.start, l.period);
+    for (int64_t s = first; s < l.hi; s += l.period)
+      if (std::max(s, l.lo) < std::min(s + l.width, l.hi))
+        addTiles(std::max(s, l.lo), std::min(s + l.width, l.hi));
+  }
+
+  // Full tiles: entirely inside one must-run and inside [0, lk).
+  auto isFullTile = [&](int64_t t) {
+    int64_t lo = t * bn, hi = (t + 1) * bn;
+    if (hi > lk)
+      return false;
+    for (const Run &r : must.getRuns())
+      if (r.lo <= lo && hi <= r.hi)
+        return true;
+    return false;
+  };
+  for (const Run &r : tiles.getRuns()) {
+    int64_t t0 = r.lo / bn, t1 = r.hi / bn;
+    // Full tiles within [t0, t1) form ranges bounded by must-run edges.
+    int64_t t = t0;
+    while (t < t1) {
+      bool full = isFullTile(t);
+      int64_t e = t + 1;
+      if (full) {
+        // Extend to the end of the covering must-run.
+        for (const Run &m : must.getRuns())
+          if (m.lo <= t * bn && (t + 1) * bn <= m.hi)
+            e = std::min(t1, std::min(m.hi, lk) / bn);
+      } else {
+        while (e < t1 && !isFullTile(e))
+          ++e;
+      }
+      out.push_back(Segment{Segment::Range, full, t, e, 0, 1, 1});
+      t = e;
+    }
+  }
+
+  // Gathers: narrow lattices outside the visited tiles, split by coverage.
+  for (const Lattice &l : may.getLattices()) {
+    if (!shouldGather(l, bn))
+      continue;
+    KeySet piece = KeySet::run(l.lo, l.hi);
+    piece = piece.intersect(tiles.complement(lk, Approx::Under), Approx::Under);
+    // Key ranges where the lattice's keys are all in must.
+    KeySet covered;
+    for (const Run &r : must.getRuns())
+      covered.addRun(r.lo, r.hi);
+    for (const Lattice &m : must.getLattices())
+      if (m.period == l.period && !Lattice{m.start, m.period, m.width, 0, m.period}.empty()) {
+        // m covers l's residues when l's window lies inside m's window.
+        bool inside = true;
+        for (int64_t i = 0; i < l.width && inside; ++i)
+          inside = floorMod(l.start + i - m.start, m.period) < m.width;
+        if (inside)
+          covered.addRun(m.lo, m.hi);
+      }
+    for (const Run &p : piece.getRuns()) {
+      KeySet full = covered.clip(p.lo, p.hi);
+      KeySet partial = full.complement(lk, Approx::Under).clip(p.lo, p.hi);
+      SmallVec<Segment, 4> gathers;
+      for (const Run &f : full.getRuns())
+        gathers.push_back(Segment{Segment::Gather, true, f.lo, f.hi, l.start,
+                                  l.period, l.width});
+      for (const Run &q : partial.getRuns())
+        gathers.push_back(Segment{Segment::Gather, false, q.lo, q.hi, l.start,
+                                  l.period, l.width});
+      packGathers(gathers, bn, lk);
+      out.insert(out.end(), gathers.begin(), gathers.end());
+    }
+  }
+}
+
+std::optional<TilePlan> Planner::plan(const MaskInputs &inputs,
+                                      std::string &error) const {
+  if (inputs.lq < 0 || inputs.lk < 0 || inputs.lq > inputs.lk) {
+    error = "sequence lengths must satisfy 0 <= Lq <= Lk (got Lq = " +
+            std::to_string(inputs.lq) + ", Lk = " + std::to_string(inputs.lk) +
+            ")";
+    return std::nullopt;
+  }
+  if (inputs.batch <= 0) {
+    error = "batch must be positive";
+    return std::nullopt;
+  }
+  error = checkMaskInputs(impl->program, inputs);
+  if (!error.empty())
+    return std::nullopt;
+
+  TilePlan p;
+  p.blockM = impl->options.blockM;
+  p.blockN = impl->options.blockN;
+  p.lq = inputs.lq;
+  p.lk = inputs.lk;
+  p.batch = inputs.batch;
+  p.heads = impl->program.heads;
+  p.numQueryTiles = ceilDiv(inputs.lq, p.blockM);
+  p.classIndex.resize(p.batch * p.heads);
+
+  std::map<std::vector<int64_t>, int32_t> classes;
+  for (int64_t b = 0; b < p.batch; ++b)
+    for (int64_t h = 0; h < p.heads; ++h) {
+      std::vector<int64_t> sig;
+      impl->signature(impl->program.root, inputs, b, h, sig);
+      auto [it, inserted] = classes.try_emplace(sig, (int32_t)p.classes.size());
+      p.classIndex[b * p.heads + h] = it->second;
+      if (!inserted)
+        continue;
+      TilePlan::Class c;
+      c.offsets.reserve(p.numQueryTiles + 1);
+      c.offsets.push_back(0);
+      for (int64_t m = 0; m < p.numQueryTiles; ++m) {
+        if (m == 16) // reserve from the first tiles' segment count
+          c.segments.reserve(c.segments.size() * p.numQueryTiles / 16 + 16);
+        auto [qa, qb] = p.queryRange(m);
+        KeySet may, must;
+        keySets(inputs, b, h, qa, qb, may, must);
+        appendSegments(may, must, p.blockN, p.lk, c.segments);
+        c.offsets.push_back(c.segments.size());
+      }
+      p.classes.push_back(std::move(c));
+    }
+  return p;
+}
