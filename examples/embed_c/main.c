@@ -85,9 +85,10 @@ static sattn_tensor tensor4(void *data, sattn_dtype dtype, long heads, long len,
   return t;
 }
 
-/* Reference of one output row in float; returns the max |error| and adds
- * |ref| to *norm. */
-static double check_row(const uint16_t *q, const uint16_t *k, const uint16_t *v,
+/* Compares one output row with a double-precision reference: adds the
+ * squared error and the squared reference to *err2 and *ref2; returns 1 when
+ * an element was left unwritten (NaN). */
+static int check_row(const uint16_t *q, const uint16_t *k, const uint16_t *v,
                         const uint16_t *o, long len, long h, long i,
                         double *err2, double *ref2) {
   const long kvh = h / (HEADS / KV_HEADS);
