@@ -2,6 +2,7 @@
 // RUN: sparse-opt %s --sattn-gpu-pipeline="chip=sm_90" --sattn-dump-ptx="dir=%t" | FileCheck %s --check-prefix=MLIR
 // RUN: FileCheck %s --check-prefix=BF16 --input-file=%t/sattn_causal.ptx
 // RUN: FileCheck %s --check-prefix=F16 --input-file=%t/sattn_local_f16.ptx
+// RUN: FileCheck %s --check-prefix=SOFTMAX --input-file=%t/sattn_causal.ptx
 // RUN: sparse-opt %s --sattn-gpu-pipeline="chip=sm_80 block-n=32 stages=3" --sattn-dump-ptx="dir=%t/sm_80" -o /dev/null
 // RUN: FileCheck %s --check-prefix=SM80 --input-file=%t/sattn_causal.ptx --input-file=%t/sm_80/sattn_causal.ptx
 
@@ -31,6 +32,13 @@
 // BF16:      ex2.approx
 // BF16:      ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16
 // BF16:      mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32
+
+// The softmax scale is folded into the exponent: one FFMA per score,
+// p = exp2(s * log2(e) * scale - max) (0.088388 * log2(e) = 0x3E0293CC as
+// f32), then ex2.approx; no libdevice.
+// SOFTMAX:     fma.rn.f32 {{.*}}, 0f3E0293CC,
+// SOFTMAX:     ex2.approx.f32
+// SOFTMAX-NOT: __nv_
 
 // A table adds one pointer parameter; f16 uses the f16 MMA.
 // F16:       .visible .entry sattn_local_f16(

@@ -12,10 +12,11 @@
 //         prefetch tile t + stages - 1; wait for tile t
 //         PARTIAL: keep bits of the thread's 2 x BN/4 elements, from the
 //                  element mask (MaskToArith) in a rolled loop
-//         S = Q K^T (ldmatrix + mma.sync), base-2 logits
+//         S = Q K^T (ldmatrix + mma.sync), raw scores
 //         FULL:    only a ragged last tile drops its missing keys
 //         PARTIAL: dropped elements -> -inf
-//         online softmax (running max per quad, partial sums per lane)
+//         online softmax (running max per quad, partial sums per lane,
+//                  p = exp2(s * log2(e) * scale - max): one FFMA each)
 //         O += P V (P repacked from S's registers)
 //   epilogue: O = acc / sum, LSE; rows without a kept key: 0 and -inf
 //
@@ -659,7 +660,6 @@ LoopState GpuAttentionBuilder::emitKvTile(OpBuilder &b, Location loc,
   // the scores out of the registers its code needs.
   Value keepBits = partial ? emitMaskBits(b, loc, keys, stage) : Value();
   SmallVector<Value> scores = emitScores(b, loc, stage);
-  emitScaleScores(b, loc, scores, log2Scale);
   if (partial) {
     emitApplyMaskBits(b, loc, keepBits, scores);
   } else {
@@ -681,7 +681,7 @@ LoopState GpuAttentionBuilder::emitKvTile(OpBuilder &b, Location loc,
     }
     scores = SmallVector<Value>(branch.getResults());
   }
-  SoftmaxStep step = emitSoftmaxStep(b, loc, scores, state.rows);
+  SoftmaxStep step = emitSoftmaxStep(b, loc, scores, state.rows, log2Scale);
   emitRescaleAccumulators(b, loc, state.acc, step.alpha);
   emitAccumulate(b, loc, stage, scores, state.acc);
   state.rows = step.state;

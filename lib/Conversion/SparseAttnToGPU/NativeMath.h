@@ -1,12 +1,12 @@
 //===- NativeMath.h - softmax math without libdevice ----------*- C++ -*-===//
 //
-// The shared softmax builders emit `math.exp2` and `math.log`, which
+// The softmax builders emit `math.exp2`, `math.log` and `math.fma`, which
 // convert-gpu-to-nvvm turns into calls to libdevice (__nv_exp2f,
-// __nv_logf). Generated PTX must not depend on a CUDA installation at
+// __nv_logf, __nv_fmaf). Generated PTX must not depend on a CUDA installation at
 // compile time (CI has none, and an unlinked call is rejected by ptxas),
 // so the GPU lowering rewrites them into what the NVPTX backend emits
-// natively: exp2 -> ex2.approx.f32, log(x) ->
-// lg2.approx(x) * ln 2. Both are the approximations FlashAttention uses.
+// natively: exp2 -> ex2.approx.f32, log(x) -> lg2.approx(x) * ln 2 (the
+// approximations FlashAttention uses), fma -> fma.rn.f32.
 //
 //===----------------------------------------------------------------------===//
 
@@ -19,7 +19,7 @@ class Operation;
 
 namespace sattn::gpucodegen {
 
-/// Rewrites the f32 math.exp2 / math.log ops nested in `root`.
+/// Rewrites the f32 math.exp2 / math.log / math.fma ops nested in `root`.
 void lowerSoftmaxMathToNVPTX(mlir::Operation *root);
 
 } // namespace sattn::gpucodegen

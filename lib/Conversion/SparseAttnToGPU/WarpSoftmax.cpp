@@ -9,6 +9,7 @@
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/Math/IR/Math.h"
 
 using namespace mlir;
 using namespace sattn;
@@ -47,13 +48,6 @@ Value sattn::gpucodegen::emitQuadSum(OpBuilder &b, Location loc, Value x) {
   return quadReduce<arith::AddFOp>(b, loc, x);
 }
 
-void sattn::gpucodegen::emitScaleScores(OpBuilder &b, Location loc,
-                                        MutableArrayRef<Value> scores,
-                                        Value log2Scale) {
-  for (Value &s : scores)
-    s = arith::MulFOp::create(b, loc, s, log2Scale);
-}
-
 void sattn::gpucodegen::emitMaskScores(
     OpBuilder &b, Location loc, MutableArrayRef<Value> scores,
     function_ref<Value(int64_t tile, int64_t e)> keep) {
@@ -67,7 +61,8 @@ void sattn::gpucodegen::emitMaskScores(
 
 SoftmaxStep sattn::gpucodegen::emitSoftmaxStep(OpBuilder &b, Location loc,
                                                MutableArrayRef<Value> scores,
-                                               const RowState &old) {
+                                               const RowState &old,
+                                               Value log2Scale) {
   std::array<Value, 2> tileMax = {emitNegInf(b, loc), emitNegInf(b, loc)};
   for (int64_t i = 0, e = scores.size(); i < e; ++i) {
     Value &m = tileMax[rowHalfOf(i % 4)];
@@ -76,15 +71,22 @@ SoftmaxStep sattn::gpucodegen::emitSoftmaxStep(OpBuilder &b, Location loc,
   SoftmaxStep step;
   std::array<RowRescale, 2> rescale;
   for (int half = 0; half < 2; ++half) {
-    rescale[half] = emitRowRescale(b, loc, old.max[half],
-                                   emitQuadMax(b, loc, tileMax[half]));
+    // max(s) * c == max(s * c) for c > 0, also for -inf.
+    Value logitMax = arith::MulFOp::create(
+        b, loc, emitQuadMax(b, loc, tileMax[half]), log2Scale);
+    rescale[half] = emitRowRescale(b, loc, old.max[half], logitMax);
     step.state.max[half] = rescale[half].newMax;
     step.alpha[half] = rescale[half].alpha;
   }
+  std::array<Value, 2> negMax;
+  for (int half = 0; half < 2; ++half)
+    negMax[half] = arith::NegFOp::create(b, loc, rescale[half].safeMax);
   std::array<Value, 2> tileSum = {f32(b, loc, 0.0f), f32(b, loc, 0.0f)};
   for (int64_t i = 0, e = scores.size(); i < e; ++i) {
     int64_t half = rowHalfOf(i % 4);
-    scores[i] = emitProbability(b, loc, scores[i], rescale[half].safeMax);
+    // -inf * c - max = -inf for masked scores: exp2 gives 0.
+    scores[i] = math::Exp2Op::create(
+        b, loc, math::FmaOp::create(b, loc, scores[i], log2Scale, negMax[half]));
     tileSum[half] = arith::AddFOp::create(b, loc, tileSum[half], scores[i]);
   }
   for (int half = 0; half < 2; ++half) {

@@ -45,11 +45,6 @@ RowState emitInitialRowState(mlir::OpBuilder &b, mlir::Location loc);
 mlir::Value emitQuadMax(mlir::OpBuilder &b, mlir::Location loc, mlir::Value x);
 mlir::Value emitQuadSum(mlir::OpBuilder &b, mlir::Location loc, mlir::Value x);
 
-/// Multiplies every score by `log2Scale` (q.k -> base-2 logit).
-void emitScaleScores(mlir::OpBuilder &b, mlir::Location loc,
-                     llvm::MutableArrayRef<mlir::Value> scores,
-                     mlir::Value log2Scale);
-
 /// Replaces the scores whose `keep(e, tile)` is false by -inf. `keep`
 /// returns an i1, or a null Value for "always kept".
 void emitMaskScores(
@@ -57,16 +52,20 @@ void emitMaskScores(
     llvm::MutableArrayRef<mlir::Value> scores,
     llvm::function_ref<mlir::Value(int64_t tile, int64_t e)> keep);
 
-/// One online-softmax step over a tile of base-2 logits: turns `scores`
-/// into probabilities in place and returns the new state together with the
-/// factor each row half's accumulators must be multiplied by.
+/// One online-softmax step over a tile of raw scores q.k (masked ones
+/// -inf): turns `scores` into probabilities in place and returns the new
+/// state together with the factor each row half's accumulators must be
+/// multiplied by. `log2Scale` (> 0, the verifier requires a positive scale)
+/// converts scores to base-2 logits; it is folded into the exponent,
+/// p = exp2(s * log2Scale - max), one FFMA per element instead of a
+/// multiply and a subtract, and row maxima are taken over raw scores.
 struct SoftmaxStep {
   RowState state;
   std::array<mlir::Value, 2> alpha;
 };
 SoftmaxStep emitSoftmaxStep(mlir::OpBuilder &b, mlir::Location loc,
                             llvm::MutableArrayRef<mlir::Value> scores,
-                            const RowState &old);
+                            const RowState &old, mlir::Value log2Scale);
 
 /// acc *= alpha[row half] for a flattened [tile][4] accumulator.
 void emitRescaleAccumulators(mlir::OpBuilder &b, mlir::Location loc,
