@@ -688,7 +688,9 @@ void GpuAttentionBuilder::emitApplyMaskBits(OpBuilder &b, Location loc,
     emitMaskScores(b, loc, scores[mt], [&](int64_t j, int64_t e) -> Value {
       int64_t i = mt * perTile + 4 * j + e;
       Value bit = arith::ConstantOp::create(
-          b, loc, b.getIntegerAttr(bitsType, int64_t(1) << (i % wordBits)));
+          b, loc,
+          b.getIntegerAttr(bitsType,
+                           static_cast<int64_t>(uint64_t(1) << (i % wordBits))));
       return cmp(b, loc, arith::CmpIPredicate::ne,
                  arith::AndIOp::create(b, loc, words[i / wordBits], bit), zero);
     });

@@ -62,6 +62,13 @@ sattn::gpucodegen::chooseKernelConfig(int64_t headDim, Type elementType,
   if (overrides.rowsPerWarp)
     c.rowsPerWarp = overrides.rowsPerWarp;
   int64_t rows = c.rowsPerWarp;
+  if (c.mTiles() > 1 && headDim > 128) {
+    error = llvm::formatv("rows-per-warp {0} at head_dim {1} needs {1} f32 "
+                          "accumulators per thread, more than fit in "
+                          "registers",
+                          rows, headDim);
+    return failure();
+  }
   // Two m16 tiles double the accumulators (head_dim f32 per thread at 32
   // rows): Q fragments stay in registers only where they still fit.
   c.qInRegisters = headDim * c.mTiles() <= 128;
