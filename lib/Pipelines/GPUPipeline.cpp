@@ -38,6 +38,7 @@ sattn::GPUCompileOptions sattn::GPUPipelineOptions::toCompileOptions() const {
   o.blockN = blockN;
   o.warps = warps;
   o.stages = stages;
+  o.rowsPerWarp = rowsPerWarp;
   return o;
 }
 
@@ -48,6 +49,7 @@ void sattn::buildSattnToGPUPasses(OpPassManager &pm,
   lowering.blockN = options.blockN;
   lowering.warps = options.warps;
   lowering.stages = options.stages;
+  lowering.rowsPerWarp = options.rowsPerWarp;
   pm.addPass(createConvertSparseAttnToGPU(lowering));
 }
 

@@ -117,6 +117,10 @@ static cl::opt<int64_t> warpsOpt("warps",
 static cl::opt<int64_t> stagesOpt("stages",
                                   cl::desc("KV tiles in flight (0: chosen)"),
                                   cl::init(0), cl::cat(category));
+static cl::opt<int64_t> rowsPerWarpOpt(
+    "rows-per-warp",
+    cl::desc("Query rows per warp, 16 or 32 (0: 16; 32 is experimental)"),
+    cl::init(0), cl::cat(category));
 
 /// The GPU targets the lowering supports (mma.sync needs sm_80 or newer;
 /// the PTX ISA requested is 8.0).
@@ -295,6 +299,7 @@ int main(int argc, char **argv) {
     }
     options.gpu.warps = warpsOpt;
     options.gpu.stages = stagesOpt;
+    options.gpu.rowsPerWarp = rowsPerWarpOpt;
     options.optLevel = optLevelOpt;
     options.length = lengthOpt;
     options.head = headOpt;

@@ -76,13 +76,15 @@ def ConvertSparseAttnToGPU : Pass<"convert-sattn-to-gpu", "::mlir::ModuleOp"> {
   }];
   let options = [
     Option<"blockM", "block-m", "int64_t", /*default=*/"0",
-           "Query rows per tile, 16 per warp (0: chosen per head_dim)">,
+           "Query rows per tile, rows-per-warp per warp (0: chosen per head_dim)">,
     Option<"blockN", "block-n", "int64_t", /*default=*/"0",
            "Keys per KV tile, a multiple of 16 (0: chosen per head_dim)">,
     Option<"warps", "warps", "int64_t", /*default=*/"0",
-           "Warps per block (0: block-m / 16, or chosen)">,
+           "Warps per block (0: block-m / rows-per-warp, or chosen)">,
     Option<"stages", "stages", "int64_t", /*default=*/"0",
            "KV tiles in flight (0: chosen)">,
+    Option<"rowsPerWarp", "rows-per-warp", "int64_t", /*default=*/"0",
+           "Query rows per warp, 16 or 32 (0: 16); experimental at 32">,
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",

@@ -28,6 +28,8 @@ struct GPUCompileOptions {
   /// LLVM optimisation level of the NVPTX backend.
   unsigned optLevel = 3;
   int64_t blockM = 0, blockN = 0, warps = 0, stages = 0;
+  /// Query rows per warp (16 or 32; 0: 16).
+  int64_t rowsPerWarp = 0;
 };
 
 struct GPUPipelineOptions
@@ -53,6 +55,10 @@ struct GPUPipelineOptions
   Option<int64_t> stages{*this, "stages",
                          llvm::cl::desc("KV tiles in flight (0: chosen)"),
                          llvm::cl::init(0)};
+  Option<int64_t> rowsPerWarp{
+      *this, "rows-per-warp",
+      llvm::cl::desc("Query rows per warp, 16 or 32 (0: 16)"),
+      llvm::cl::init(0)};
 
   GPUCompileOptions toCompileOptions() const;
 };

@@ -2,16 +2,18 @@
 //
 // Builds `gpu.func @sattn_NAME`, FlashAttention-2 with mma.sync over the
 // tile plan. One CTA per (query tile m, head h, batch b); warp w owns query
-// rows [16w, 16w + 16) of the tile:
+// rows [Rw, Rw + R) of the tile, R = rows per warp: one m16 MMA tile
+// (R = 16) or two (R = 32, FlashAttention-2's shape), which share every K
+// and V fragment the warp reads from shared memory:
 //
-//   Q tile -> shared (cp.async) -> A fragments in registers
+//   Q tile -> shared (cp.async) -> A fragments in registers (or per tile)
 //   for segment s of (class of (b, h), m):          plan rows [first, last)
 //     FULL or PARTIAL, range or gather (uniform branches, 4 loop variants):
 //       prefetch KV tiles 0 .. stages-2 (range keys or gathered keys)
 //       for KV tile t:
 //         prefetch tile t + stages - 1; wait for tile t
-//         PARTIAL: keep bits of the thread's 2 x BN/4 elements, from the
-//                  element mask (MaskToArith) in a rolled loop
+//         PARTIAL: keep bits of the thread's R/8 x BN/4 elements, from
+//                  the element mask (MaskToArith) in a rolled loop
 //         S = Q K^T (ldmatrix + mma.sync), raw scores
 //         FULL:    only a ragged last tile drops its missing keys
 //         PARTIAL: dropped elements -> -inf
@@ -89,25 +91,43 @@ SmallVector<mask::TableOp> kernelTables(KernelOp kernel) {
   return llvm::to_vector(kernel.getBody().front().getOps<mask::TableOp>());
 }
 
-/// Values carried through the segment and tile loops: the warp's output
-/// accumulators (headDim / 8 tiles of 4 f32) and its row state.
+/// Values carried through the segment and tile loops, per m16 tile of the
+/// warp: the output accumulators (headDim / 8 tiles of 4 f32) and the row
+/// state. Flattened as all accumulators, then all row states.
 struct LoopState {
-  SmallVector<Value> acc;
-  RowState rows;
+  SmallVector<SmallVector<Value>, 2> acc;
+  SmallVector<RowState, 2> rows;
 
   SmallVector<Value> flatten() const {
-    SmallVector<Value> v(acc);
-    v.append({rows.max[0], rows.max[1], rows.sum[0], rows.sum[1]});
+    SmallVector<Value> v;
+    for (const SmallVector<Value> &a : acc)
+      v.append(a);
+    for (const RowState &r : rows)
+      v.append({r.max[0], r.max[1], r.sum[0], r.sum[1]});
     return v;
   }
-  static LoopState unflatten(ValueRange v) {
+  static LoopState unflatten(ValueRange v, int64_t mTiles) {
     LoopState s;
-    s.acc.assign(v.begin(), std::next(v.begin(), v.size() - 4));
-    s.rows.max = {v[v.size() - 4], v[v.size() - 3]};
-    s.rows.sum = {v[v.size() - 2], v[v.size() - 1]};
+    size_t rowValues = 4 * mTiles;
+    size_t perTile = (v.size() - rowValues) / mTiles;
+    for (int64_t mt = 0; mt < mTiles; ++mt) {
+      ValueRange a = v.slice(mt * perTile, perTile);
+      s.acc.emplace_back(a.begin(), a.end());
+      ValueRange r = v.slice(v.size() - rowValues + 4 * mt, 4);
+      RowState rows;
+      rows.max = {r[0], r[1]};
+      rows.sum = {r[2], r[3]};
+      s.rows.push_back(rows);
+    }
     return s;
   }
 };
+
+/// Per m16 tile of a warp: the scores of one KV tile (BN / 8 tiles of 4
+/// f32).
+using TileScores = SmallVector<SmallVector<Value>, 2>;
+/// The two query rows (group and group + 8) a thread holds in an m16 tile.
+using RowPair = std::array<Value, 2>;
 
 /// The keys of KV tile t of a segment, in the closed forms of
 /// TileIteration.h: range tile t holds keys k0 + [0, BN) with
@@ -148,16 +168,20 @@ private:
                        Value stage);
   LoopState emitKvTile(OpBuilder &b, Location loc, const TileKeys &keys,
                        Value stage, bool partial, LoopState state);
-  SmallVector<Value> emitScores(OpBuilder &b, Location loc, Value stage);
-  Value emitMaskBits(OpBuilder &b, Location loc, const TileKeys &keys,
-                     Value stage);
-  void emitApplyMaskBits(OpBuilder &b, Location loc, Value bits,
-                         MutableArrayRef<Value> scores);
+  TileScores emitScores(OpBuilder &b, Location loc, Value stage);
+  SmallVector<Value> emitMaskBits(OpBuilder &b, Location loc,
+                                  const TileKeys &keys, Value stage);
+  void emitApplyMaskBits(OpBuilder &b, Location loc, ArrayRef<Value> words,
+                         TileScores &scores);
   void emitKeyBound(OpBuilder &b, Location loc, const TileKeys &keys,
                     MutableArrayRef<Value> scores);
   void emitAccumulate(OpBuilder &b, Location loc, Value stage,
-                      ArrayRef<Value> probabilities,
-                      MutableArrayRef<Value> acc);
+                      const TileScores &probabilities,
+                      MutableArrayRef<SmallVector<Value>> acc);
+  /// First row of m16 tile `mt` of the warp inside the query tile.
+  Value mTileRow(OpBuilder &b, Location loc, int64_t mt) const {
+    return mt == 0 ? warpRow : add(b, loc, warpRow, cst(b, loc, 16 * mt));
+  }
   void emitEpilogue(OpBuilder &b, Location loc, const LoopState &state);
 
   /// Column (within the KV tile) of element e of 8-column tile j, as a
@@ -197,7 +221,7 @@ private:
       Value threadId;
       WarpLanes lanes;
       Value quadColumn, warpRow;
-      std::array<Value, 2> queryRow, queryPos;
+      SmallVector<RowPair, 2> queryRow, queryPos;
     } saved;
   };
 
@@ -219,12 +243,12 @@ private:
   WarpLanes lanes;
   /// 2 * quad: the thread's first column in every 8-column tile.
   Value quadColumn;
-  /// First row of the warp inside the query tile, and the two query rows
-  /// (index into [0, Lq)) and absolute positions a thread holds.
+  /// First row of the warp inside the query tile, and per m16 tile the two
+  /// query rows (index into [0, Lq)) and absolute positions a thread holds.
   Value warpRow;
-  std::array<Value, 2> queryRow, queryPos;
-  /// Q operand fragments per k16 step when kept in registers.
-  SmallVector<SmallVector<Value, 4>> qFrags;
+  SmallVector<RowPair, 2> queryRow, queryPos;
+  /// Q operand fragments per m16 tile and k16 step when kept in registers.
+  SmallVector<SmallVector<SmallVector<Value, 4>>, 2> qFrags;
   Value log2Scale;
   llvm::StringMap<TableBinding> tables;
 };
@@ -388,15 +412,19 @@ void GpuAttentionBuilder::emitThreadCoordinates(OpBuilder &b, Location loc,
   quadColumn = mul(b, loc, lanes.quad, cst(b, loc, 2));
   warpRow =
       mul(b, loc, arith::DivUIOp::create(b, loc, threadId, cst(b, loc, 32)),
-          cst(b, loc, 16));
+          cst(b, loc, cfg.rowsPerWarp));
   // Query row i sits at absolute position i + (Lk - Lq).
   Value shift = arith::SubIOp::create(b, loc, lk, lq);
   Value tileRow0 = mul(b, loc, tileIdx, cst(b, loc, cfg.blockM));
-  for (int half = 0; half < 2; ++half) {
-    Value inTile =
-        add(b, loc, add(b, loc, warpRow, lanes.group), cst(b, loc, 8 * half));
-    queryRow[half] = add(b, loc, tileRow0, inTile);
-    queryPos[half] = add(b, loc, queryRow[half], shift);
+  queryRow.assign(cfg.mTiles(), RowPair{});
+  queryPos.assign(cfg.mTiles(), RowPair{});
+  for (int64_t mt = 0; mt < cfg.mTiles(); ++mt) {
+    for (int half = 0; half < 2; ++half) {
+      Value inTile = add(b, loc, add(b, loc, warpRow, lanes.group),
+                         cst(b, loc, 16 * mt + 8 * half));
+      queryRow[mt][half] = add(b, loc, tileRow0, inTile);
+      queryPos[mt][half] = add(b, loc, queryRow[mt][half], shift);
+    }
   }
 }
 
@@ -436,11 +464,12 @@ void GpuAttentionBuilder::emitQueryTile(OpBuilder &b, Location loc) {
   gpu::BarrierOp::create(b, loc);
   if (!cfg.qInRegisters)
     return;
-  for (int64_t kk = 0; kk < cfg.headDim / 16; ++kk)
-    qFrags.push_back(emitLdMatrix16x16(b, loc, qShared, {}, warpRow,
-                                       cst(b, loc, 16 * kk), lanes,
-                                       LdMatrixOrder::RowHalvesFirst,
-                                       /*transpose=*/false));
+  qFrags.resize(cfg.mTiles());
+  for (int64_t mt = 0; mt < cfg.mTiles(); ++mt)
+    for (int64_t kk = 0; kk < cfg.headDim / 16; ++kk)
+      qFrags[mt].push_back(emitLdMatrix16x16(
+          b, loc, qShared, {}, mTileRow(b, loc, mt), cst(b, loc, 16 * kk),
+          lanes, LdMatrixOrder::RowHalvesFirst, /*transpose=*/false));
 }
 
 TileKeys GpuAttentionBuilder::emitTileKeys(OpBuilder &b, Location loc,
@@ -529,27 +558,32 @@ void GpuAttentionBuilder::emitIssueKvTile(OpBuilder &b, Location loc,
                      TileCopyOperand{vTile, vSharedFlat, tile}});
 }
 
-SmallVector<Value> GpuAttentionBuilder::emitScores(OpBuilder &b, Location loc,
-                                                   Value stage) {
+TileScores GpuAttentionBuilder::emitScores(OpBuilder &b, Location loc,
+                                           Value stage) {
   Value zero = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0));
-  SmallVector<Value> s(cfg.blockN / 8 * 4, zero);
+  TileScores s(cfg.mTiles(), SmallVector<Value>(cfg.blockN / 8 * 4, zero));
   for (int64_t kk = 0; kk < cfg.headDim / 16; ++kk) {
-    SmallVector<Value, 4> a =
-        cfg.qInRegisters
-            ? qFrags[kk]
-            : emitLdMatrix16x16(b, loc, qShared, {}, warpRow,
-                                cst(b, loc, 16 * kk), lanes,
-                                LdMatrixOrder::RowHalvesFirst, false);
+    SmallVector<SmallVector<Value, 4>, 2> a;
+    for (int64_t mt = 0; mt < cfg.mTiles(); ++mt)
+      a.push_back(cfg.qInRegisters
+                      ? qFrags[mt][kk]
+                      : emitLdMatrix16x16(b, loc, qShared, {},
+                                          mTileRow(b, loc, mt),
+                                          cst(b, loc, 16 * kk), lanes,
+                                          LdMatrixOrder::RowHalvesFirst, false));
     for (int64_t jp = 0; jp < cfg.blockN / 16; ++jp) {
+      // One K fragment feeds the MMAs of every m16 tile of the warp.
       SmallVector<Value, 4> k = emitLdMatrix16x16(
           b, loc, kShared, {stage}, cst(b, loc, 16 * jp), cst(b, loc, 16 * kk),
           lanes, LdMatrixOrder::ColHalvesFirst, /*transpose=*/false);
-      for (int64_t half = 0; half < 2; ++half) {
-        int64_t tile = 2 * jp + half;
-        MutableArrayRef<Value> c(s.data() + 4 * tile, 4);
-        SmallVector<Value, 4> d = emitMma16816(
-            b, loc, elemType, a, {k[2 * half], k[2 * half + 1]}, c);
-        llvm::copy(d, c.begin());
+      for (int64_t mt = 0; mt < cfg.mTiles(); ++mt) {
+        for (int64_t half = 0; half < 2; ++half) {
+          int64_t tile = 2 * jp + half;
+          MutableArrayRef<Value> c(s[mt].data() + 4 * tile, 4);
+          SmallVector<Value, 4> d = emitMma16816(
+              b, loc, elemType, a[mt], {k[2 * half], k[2 * half + 1]}, c);
+          llvm::copy(d, c.begin());
+        }
       }
     }
   }
@@ -564,90 +598,124 @@ void GpuAttentionBuilder::emitKeyBound(OpBuilder &b, Location loc,
   });
 }
 
-Value GpuAttentionBuilder::emitMaskBits(OpBuilder &b, Location loc,
-                                        const TileKeys &keys, Value stage) {
+SmallVector<Value> GpuAttentionBuilder::emitMaskBits(OpBuilder &b,
+                                                     Location loc,
+                                                     const TileKeys &keys,
+                                                     Value stage) {
   // A rolled loop over the thread's elements: the mask code is emitted
   // once per tile loop instead of once per element, which keeps PARTIAL
   // tiles of table-reading masks small and their registers few. Element
-  // i = 4 * j + e of the fragment sets bit i when kept.
-  int64_t elements = cfg.blockN / 8 * 4;
-  Type bitsType = b.getIntegerType(elements <= 32 ? 32 : 64);
-  Value none = arith::ConstantOp::create(b, loc, b.getIntegerAttr(bitsType, 0));
-  auto loop = scf::ForOp::create(
-      b, loc, cst(b, loc, 0), cst(b, loc, elements), cst(b, loc, 1),
-      ValueRange{none},
-      [&](OpBuilder &b, Location loc, Value i, ValueRange carried) {
-        auto udiv = [&](Value x, int64_t n) -> Value {
-          return arith::DivUIOp::create(b, loc, x, cst(b, loc, n));
-        };
-        auto urem = [&](Value x, int64_t n) -> Value {
-          return arith::RemUIOp::create(b, loc, x, cst(b, loc, n));
-        };
-        Value e = urem(i, 4);
-        Value half = udiv(e, 2);
-        // Column 8j + e % 2 + 2 * quad of the tile.
-        Value column = add(
-            b, loc,
-            add(b, loc, mul(b, loc, udiv(i, 4), cst(b, loc, 8)), urem(e, 2)),
-            quadColumn);
-        Value key;
-        if (keys.gather)
-          key = toIndex(b, loc,
-                        memref::LoadOp::create(b, loc, keysShared,
-                                               ValueRange{stage, column}));
-        else
-          key = add(b, loc, keys.k0, column);
-        Value q = add(b, loc, queryPos[0], mul(b, loc, half, cst(b, loc, 8)));
-        ElementMaskEnv env{batchIdx, headIdx, q, key, lk, tables};
-        FailureOr<Value> keep = emitElementMask(b, loc, kernel.getMask(), env);
-        Value bits = carried.front();
-        if (failed(keep)) {
-          failedMask = true;
-        } else {
-          // Columns past the tile's keys hold zero-filled rows (or, in a
-          // gather, keys of the next lattice period), never a kept pair.
-          Value exists =
-              cmp(b, loc, arith::CmpIPredicate::slt, column, keys.numKeys);
-          Value kept = arith::AndIOp::create(b, loc, *keep, exists);
-          Value bit = arith::ShLIOp::create(
-              b, loc, arith::ExtUIOp::create(b, loc, bitsType, kept),
-              arith::IndexCastUIOp::create(b, loc, bitsType, i));
-          bits = arith::OrIOp::create(b, loc, bits, bit);
-        }
-        scf::YieldOp::create(b, loc, bits);
-      });
-  return loop.getResult(0);
+  // i = mt * BN/2 + 4 * j + e (m16 tile mt, 8-column tile j) sets bit
+  // i % 64 of word i / 64 when kept; one loop per word (one word unless
+  // the warp holds more than 64 elements per thread).
+  int64_t perTile = cfg.blockN / 8 * 4;
+  int64_t elements = cfg.mTiles() * perTile;
+  int64_t wordBits = elements <= 32 ? 32 : 64;
+  Type bitsType = b.getIntegerType(wordBits);
+  SmallVector<Value> words;
+  for (int64_t first = 0; first < elements; first += wordBits) {
+    int64_t end = std::min(elements, first + wordBits);
+    Value none =
+        arith::ConstantOp::create(b, loc, b.getIntegerAttr(bitsType, 0));
+    auto loop = scf::ForOp::create(
+        b, loc, cst(b, loc, first), cst(b, loc, end), cst(b, loc, 1),
+        ValueRange{none},
+        [&](OpBuilder &b, Location loc, Value i, ValueRange carried) {
+          auto udiv = [&](Value x, int64_t n) -> Value {
+            return arith::DivUIOp::create(b, loc, x, cst(b, loc, n));
+          };
+          auto urem = [&](Value x, int64_t n) -> Value {
+            return arith::RemUIOp::create(b, loc, x, cst(b, loc, n));
+          };
+          // The element within its m16 tile.
+          Value w = cfg.mTiles() == 1 ? i : urem(i, perTile);
+          Value e = urem(w, 4);
+          Value half = udiv(e, 2);
+          // Column 8j + e % 2 + 2 * quad of the tile.
+          Value column = add(
+              b, loc,
+              add(b, loc, mul(b, loc, udiv(w, 4), cst(b, loc, 8)), urem(e, 2)),
+              quadColumn);
+          Value key;
+          if (keys.gather)
+            key = toIndex(b, loc,
+                          memref::LoadOp::create(b, loc, keysShared,
+                                                 ValueRange{stage, column}));
+          else
+            key = add(b, loc, keys.k0, column);
+          // Row group + 8 * half of m16 tile mt: 16 rows past the last.
+          Value q =
+              add(b, loc, queryPos[0][0], mul(b, loc, half, cst(b, loc, 8)));
+          if (cfg.mTiles() > 1)
+            q = add(b, loc, q,
+                    mul(b, loc, udiv(i, perTile), cst(b, loc, 16)));
+          ElementMaskEnv env{batchIdx, headIdx, q, key, lk, tables};
+          FailureOr<Value> keep =
+              emitElementMask(b, loc, kernel.getMask(), env);
+          Value bits = carried.front();
+          if (failed(keep)) {
+            failedMask = true;
+          } else {
+            // Columns past the tile's keys hold zero-filled rows (or, in a
+            // gather, keys of the next lattice period), never a kept pair.
+            Value exists =
+                cmp(b, loc, arith::CmpIPredicate::slt, column, keys.numKeys);
+            Value kept = arith::AndIOp::create(b, loc, *keep, exists);
+            Value shift =
+                first == 0 ? i
+                           : arith::SubIOp::create(b, loc, i, cst(b, loc, first))
+                                 .getResult();
+            Value bit = arith::ShLIOp::create(
+                b, loc, arith::ExtUIOp::create(b, loc, bitsType, kept),
+                arith::IndexCastUIOp::create(b, loc, bitsType, shift));
+            bits = arith::OrIOp::create(b, loc, bits, bit);
+          }
+          scf::YieldOp::create(b, loc, bits);
+        });
+    words.push_back(loop.getResult(0));
+  }
+  return words;
 }
 
 void GpuAttentionBuilder::emitApplyMaskBits(OpBuilder &b, Location loc,
-                                            Value bits,
-                                            MutableArrayRef<Value> scores) {
-  Type bitsType = bits.getType();
+                                            ArrayRef<Value> words,
+                                            TileScores &scores) {
+  Type bitsType = words.front().getType();
+  int64_t wordBits = bitsType.getIntOrFloatBitWidth();
+  int64_t perTile = cfg.blockN / 8 * 4;
   Value zero = arith::ConstantOp::create(b, loc, b.getIntegerAttr(bitsType, 0));
-  emitMaskScores(b, loc, scores, [&](int64_t j, int64_t e) -> Value {
-    Value bit = arith::ConstantOp::create(
-        b, loc, b.getIntegerAttr(bitsType, int64_t(1) << (4 * j + e)));
-    return cmp(b, loc, arith::CmpIPredicate::ne,
-               arith::AndIOp::create(b, loc, bits, bit), zero);
-  });
+  for (int64_t mt = 0; mt < cfg.mTiles(); ++mt) {
+    emitMaskScores(b, loc, scores[mt], [&](int64_t j, int64_t e) -> Value {
+      int64_t i = mt * perTile + 4 * j + e;
+      Value bit = arith::ConstantOp::create(
+          b, loc,
+          b.getIntegerAttr(bitsType,
+                           static_cast<int64_t>(uint64_t(1) << (i % wordBits))));
+      return cmp(b, loc, arith::CmpIPredicate::ne,
+                 arith::AndIOp::create(b, loc, words[i / wordBits], bit), zero);
+    });
+  }
 }
 
-void GpuAttentionBuilder::emitAccumulate(OpBuilder &b, Location loc,
-                                         Value stage,
-                                         ArrayRef<Value> probabilities,
-                                         MutableArrayRef<Value> acc) {
+void GpuAttentionBuilder::emitAccumulate(
+    OpBuilder &b, Location loc, Value stage, const TileScores &probabilities,
+    MutableArrayRef<SmallVector<Value>> acc) {
   for (int64_t kk = 0; kk < cfg.blockN / 16; ++kk) {
-    SmallVector<Value, 4> p =
-        emitAccumulatorAsA(b, loc, elemType, probabilities, kk);
+    SmallVector<SmallVector<Value, 4>, 2> p;
+    for (int64_t mt = 0; mt < cfg.mTiles(); ++mt)
+      p.push_back(emitAccumulatorAsA(b, loc, elemType, probabilities[mt], kk));
     for (int64_t jd = 0; jd < cfg.headDim / 16; ++jd) {
+      // One V fragment feeds the MMAs of every m16 tile of the warp.
       SmallVector<Value, 4> v = emitLdMatrix16x16(
           b, loc, vShared, {stage}, cst(b, loc, 16 * kk), cst(b, loc, 16 * jd),
           lanes, LdMatrixOrder::RowHalvesFirst, /*transpose=*/true);
-      for (int64_t half = 0; half < 2; ++half) {
-        MutableArrayRef<Value> c(acc.data() + 4 * (2 * jd + half), 4);
-        SmallVector<Value, 4> d = emitMma16816(
-            b, loc, elemType, p, {v[2 * half], v[2 * half + 1]}, c);
-        llvm::copy(d, c.begin());
+      for (int64_t mt = 0; mt < cfg.mTiles(); ++mt) {
+        for (int64_t half = 0; half < 2; ++half) {
+          MutableArrayRef<Value> c(acc[mt].data() + 4 * (2 * jd + half), 4);
+          SmallVector<Value, 4> d = emitMma16816(
+              b, loc, elemType, p[mt], {v[2 * half], v[2 * half + 1]}, c);
+          llvm::copy(d, c.begin());
+        }
       }
     }
   }
@@ -658,33 +726,50 @@ LoopState GpuAttentionBuilder::emitKvTile(OpBuilder &b, Location loc,
                                           bool partial, LoopState state) {
   // The mask depends on positions only: evaluating it before Q.K^T keeps
   // the scores out of the registers its code needs.
-  Value keepBits = partial ? emitMaskBits(b, loc, keys, stage) : Value();
-  SmallVector<Value> scores = emitScores(b, loc, stage);
+  SmallVector<Value> keepBits;
+  if (partial)
+    keepBits = emitMaskBits(b, loc, keys, stage);
+  TileScores scores = emitScores(b, loc, stage);
   if (partial) {
     emitApplyMaskBits(b, loc, keepBits, scores);
   } else {
     // FULL tiles carry no mask code; only a ragged last tile (fewer than
-    // BN keys) drops its missing columns, behind a uniform branch.
+    // BN keys) drops its missing columns of every m16 tile, behind a
+    // uniform branch.
     Value ragged = cmp(b, loc, arith::CmpIPredicate::slt, keys.numKeys,
                        cst(b, loc, cfg.blockN));
-    SmallVector<Type> types(scores.size(), b.getF32Type());
+    SmallVector<Value> flat;
+    for (const SmallVector<Value> &s : scores)
+      flat.append(s);
+    SmallVector<Type> types(flat.size(), b.getF32Type());
     auto branch = scf::IfOp::create(b, loc, types, ragged, true);
     {
       OpBuilder tb = OpBuilder::atBlockEnd(branch.thenBlock());
-      SmallVector<Value> bounded(scores);
-      emitKeyBound(tb, loc, keys, bounded);
+      SmallVector<Value> bounded;
+      for (const SmallVector<Value> &s : scores) {
+        SmallVector<Value> tile(s);
+        emitKeyBound(tb, loc, keys, tile);
+        bounded.append(tile);
+      }
       scf::YieldOp::create(tb, loc, bounded);
     }
     {
       OpBuilder eb = OpBuilder::atBlockEnd(branch.elseBlock());
-      scf::YieldOp::create(eb, loc, scores);
+      scf::YieldOp::create(eb, loc, flat);
     }
-    scores = SmallVector<Value>(branch.getResults());
+    int64_t perTile = cfg.blockN / 8 * 4;
+    for (int64_t mt = 0; mt < cfg.mTiles(); ++mt) {
+      ValueRange r = branch.getResults().slice(mt * perTile, perTile);
+      scores[mt].assign(r.begin(), r.end());
+    }
   }
-  SoftmaxStep step = emitSoftmaxStep(b, loc, scores, state.rows, log2Scale);
-  emitRescaleAccumulators(b, loc, state.acc, step.alpha);
+  for (int64_t mt = 0; mt < cfg.mTiles(); ++mt) {
+    SoftmaxStep step =
+        emitSoftmaxStep(b, loc, scores[mt], state.rows[mt], log2Scale);
+    emitRescaleAccumulators(b, loc, state.acc[mt], step.alpha);
+    state.rows[mt] = step.state;
+  }
   emitAccumulate(b, loc, stage, scores, state.acc);
-  state.rows = step.state;
   return state;
 }
 
@@ -732,8 +817,9 @@ LoopState GpuAttentionBuilder::emitSegment(OpBuilder &b, Location loc,
         gpu::BarrierOp::create(b, loc);
         Value stage = arith::RemUIOp::create(b, loc, t, cst(b, loc, stages));
         TileKeys keys = emitTileKeys(b, loc, seg, tiles, gather, t);
-        LoopState s = emitKvTile(b, loc, keys, stage, partial,
-                                 LoopState::unflatten(carried));
+        LoopState s =
+            emitKvTile(b, loc, keys, stage, partial,
+                       LoopState::unflatten(carried, cfg.mTiles()));
         scf::YieldOp::create(b, loc, s.flatten());
       });
   // Names the variant in the IR, for readers and tests.
@@ -741,7 +827,7 @@ LoopState GpuAttentionBuilder::emitSegment(OpBuilder &b, Location loc,
       kKvLoopAttr,
       StringAttr::get(b.getContext(), Twine(partial ? "partial" : "full") +
                                           "-" + (gather ? "gather" : "range")));
-  return LoopState::unflatten(loop.getResults());
+  return LoopState::unflatten(loop.getResults(), cfg.mTiles());
 }
 
 LoopState GpuAttentionBuilder::emitSegments(OpBuilder &b, Location loc,
@@ -762,7 +848,7 @@ LoopState GpuAttentionBuilder::emitSegments(OpBuilder &b, Location loc,
       [&](OpBuilder &b, Location loc, Value s, ValueRange carried) {
         SegmentRecord seg = emitLoadSegment(b, loc, segments, s);
         SegmentTiles tiles = emitSegmentTiles(b, loc, seg, lk, cfg.blockN);
-        LoopState in = LoopState::unflatten(carried);
+        LoopState in = LoopState::unflatten(carried, cfg.mTiles());
         SmallVector<Type> types(carried.getTypes());
         // Four uniform variants, so that each tile loop holds only its own
         // key arithmetic and, on FULL segments, no mask code.
@@ -782,38 +868,40 @@ LoopState GpuAttentionBuilder::emitSegments(OpBuilder &b, Location loc,
         }
         scf::YieldOp::create(b, loc, byMask.getResults());
       });
-  return LoopState::unflatten(loop.getResults());
+  return LoopState::unflatten(loop.getResults(), cfg.mTiles());
 }
 
 void GpuAttentionBuilder::emitEpilogue(OpBuilder &b, Location loc,
                                        const LoopState &state) {
-  std::array<RowEpilogue, 2> rows = emitRowEpilogues(b, loc, state.rows);
-  for (int half = 0; half < 2; ++half) {
-    Value inRange = cmp(b, loc, arith::CmpIPredicate::ult, queryRow[half], lq);
-    scf::IfOp::create(b, loc, inRange, [&](OpBuilder &b, Location loc) {
-      for (int64_t j = 0; j < cfg.headDim / 8; ++j) {
-        Value x =
-            emitOutputElement(b, loc, rows[half], state.acc[4 * j + 2 * half]);
-        Value y = emitOutputElement(b, loc, rows[half],
-                                    state.acc[4 * j + 2 * half + 1]);
-        Value pair = emitPackPair(b, loc, elemType, x, y);
-        vector::StoreOp::create(
-            b, loc, pair, oTile,
-            ValueRange{queryRow[half],
-                       add(b, loc, quadColumn, cst(b, loc, 8 * j))},
-            /*nontemporal=*/false, llvm::Align(4));
-      }
-      if (lseRow) {
-        Value writer =
-            cmp(b, loc, arith::CmpIPredicate::eq, lanes.quad, cst(b, loc, 0));
-        scf::IfOp::create(b, loc, writer, [&](OpBuilder &b, Location loc) {
-          memref::StoreOp::create(b, loc, rows[half].lse, lseRow,
-                                  queryRow[half]);
-          scf::YieldOp::create(b, loc);
-        });
-      }
-      scf::YieldOp::create(b, loc);
-    });
+  for (int64_t mt = 0; mt < cfg.mTiles(); ++mt) {
+    std::array<RowEpilogue, 2> rows =
+        emitRowEpilogues(b, loc, state.rows[mt]);
+    ArrayRef<Value> acc = state.acc[mt];
+    for (int half = 0; half < 2; ++half) {
+      Value row = queryRow[mt][half];
+      Value inRange = cmp(b, loc, arith::CmpIPredicate::ult, row, lq);
+      scf::IfOp::create(b, loc, inRange, [&](OpBuilder &b, Location loc) {
+        for (int64_t j = 0; j < cfg.headDim / 8; ++j) {
+          Value x = emitOutputElement(b, loc, rows[half], acc[4 * j + 2 * half]);
+          Value y =
+              emitOutputElement(b, loc, rows[half], acc[4 * j + 2 * half + 1]);
+          Value pair = emitPackPair(b, loc, elemType, x, y);
+          vector::StoreOp::create(
+              b, loc, pair, oTile,
+              ValueRange{row, add(b, loc, quadColumn, cst(b, loc, 8 * j))},
+              /*nontemporal=*/false, llvm::Align(4));
+        }
+        if (lseRow) {
+          Value writer = cmp(b, loc, arith::CmpIPredicate::eq, lanes.quad,
+                             cst(b, loc, 0));
+          scf::IfOp::create(b, loc, writer, [&](OpBuilder &b, Location loc) {
+            memref::StoreOp::create(b, loc, rows[half].lse, lseRow, row);
+            scf::YieldOp::create(b, loc);
+          });
+        }
+        scf::YieldOp::create(b, loc);
+      });
+    }
   }
 }
 
@@ -859,8 +947,10 @@ FailureOr<gpu::GPUFuncOp> GpuAttentionBuilder::build(OpBuilder &builder,
 
   LoopState state;
   Value zero = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0));
-  state.acc.assign(cfg.headDim / 8 * 4, zero);
-  state.rows = emitInitialRowState(b, loc);
+  for (int64_t mt = 0; mt < cfg.mTiles(); ++mt) {
+    state.acc.emplace_back(cfg.headDim / 8 * 4, zero);
+    state.rows.push_back(emitInitialRowState(b, loc));
+  }
   state = emitSegments(b, loc, state);
   emitEpilogue(b, loc, state);
   gpu::ReturnOp::create(b, loc);

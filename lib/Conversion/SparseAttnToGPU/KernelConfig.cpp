@@ -1,10 +1,10 @@
 //===- KernelConfig.cpp - tile shape and shared memory of a GPU kernel ----===//
 //
 // Default tile shapes per head dimension and the checks that keep user
-// overrides within what the building blocks emit: whole m16 warp tiles,
-// KV tiles in multiples of the k16 MMA step, async copies that divide
-// evenly among the threads, and shared memory an sm_80 / sm_90 block can
-// hold.
+// overrides within what the building blocks emit: whole m16 warp tiles
+// (one or two per warp), KV tiles in multiples of the k16 MMA step, async
+// copies that divide evenly among the threads, and shared memory an sm_80
+// / sm_90 block can hold.
 //
 //===----------------------------------------------------------------------===//
 
@@ -46,30 +46,49 @@ sattn::gpucodegen::chooseKernelConfig(int64_t headDim, Type elementType,
   c.warps = 4;
   c.blockN = headDim == 256 ? 16 : 64;
   c.stages = 2;
-  c.qInRegisters = headDim <= 128;
 
   if (overrides.warps < 0 || overrides.blockM < 0 || overrides.blockN < 0 ||
-      overrides.stages < 0) {
+      overrides.stages < 0 || overrides.rowsPerWarp < 0) {
     error = "tile overrides must not be negative";
     return failure();
   }
-  if (overrides.blockM && overrides.blockM % 16 != 0) {
-    error = llvm::formatv("block-m {0} is not a multiple of 16 (each warp "
-                          "owns 16 query rows)",
-                          overrides.blockM);
+  if (overrides.rowsPerWarp && overrides.rowsPerWarp != 16 &&
+      overrides.rowsPerWarp != 32) {
+    error = llvm::formatv("rows-per-warp {0} is not supported (16 or 32: "
+                          "one or two m16 MMA tiles)",
+                          overrides.rowsPerWarp);
+    return failure();
+  }
+  if (overrides.rowsPerWarp)
+    c.rowsPerWarp = overrides.rowsPerWarp;
+  int64_t rows = c.rowsPerWarp;
+  if (c.mTiles() > 1 && headDim > 128) {
+    error = llvm::formatv("rows-per-warp {0} at head_dim {1} needs {1} f32 "
+                          "accumulators per thread, more than fit in "
+                          "registers",
+                          rows, headDim);
+    return failure();
+  }
+  // Two m16 tiles double the accumulators (head_dim f32 per thread at 32
+  // rows): Q fragments stay in registers only where they still fit.
+  c.qInRegisters = headDim * c.mTiles() <= 128;
+  if (overrides.blockM && overrides.blockM % rows != 0) {
+    error = llvm::formatv("block-m {0} is not a multiple of {1} (each warp "
+                          "owns {1} query rows)",
+                          overrides.blockM, rows);
     return failure();
   }
   if (overrides.blockM && overrides.warps &&
-      overrides.blockM != 16 * overrides.warps) {
-    error = llvm::formatv("block-m {0} does not match {1} warps of 16 rows",
-                          overrides.blockM, overrides.warps);
+      overrides.blockM != rows * overrides.warps) {
+    error = llvm::formatv("block-m {0} does not match {1} warps of {2} rows",
+                          overrides.blockM, overrides.warps, rows);
     return failure();
   }
   if (overrides.warps)
     c.warps = overrides.warps;
   else if (overrides.blockM)
-    c.warps = overrides.blockM / 16;
-  c.blockM = 16 * c.warps;
+    c.warps = overrides.blockM / rows;
+  c.blockM = rows * c.warps;
   if (c.warps > 16) {
     error =
         llvm::formatv("{0} warps exceed the 1024 threads of a block", c.warps);

@@ -22,12 +22,16 @@ namespace sattn::gpucodegen {
 
 /// Requested values; 0 means "let the lowering choose".
 struct TileOverrides {
-  int64_t blockM = 0, blockN = 0, warps = 0, stages = 0;
+  int64_t blockM = 0, blockN = 0, warps = 0, stages = 0, rowsPerWarp = 0;
 };
 
 struct KernelConfig {
-  /// Rows of a query tile; every warp owns 16 of them (one m16 MMA tile).
+  /// Rows of a query tile; every warp owns rowsPerWarp of them.
   int64_t blockM = 64;
+  /// Query rows per warp: 16 (one m16 MMA tile) or 32 (two m16 tiles that
+  /// share every K and V fragment a warp reads from shared memory, as in
+  /// FlashAttention-2; experimental, not yet validated on a GPU).
+  int64_t rowsPerWarp = 16;
   /// Keys of a KV tile.
   int64_t blockN = 64;
   int64_t warps = 4;
@@ -41,6 +45,8 @@ struct KernelConfig {
   bool qInRegisters = true;
 
   int64_t threads() const { return 32 * warps; }
+  /// m16 MMA tiles per warp.
+  int64_t mTiles() const { return rowsPerWarp / 16; }
   /// Shared-memory rows are padded by 16 bytes so that the eight rows one
   /// ldmatrix reads start in different bank groups (no conflicts).
   int64_t rowStride() const { return headDim + 8; }

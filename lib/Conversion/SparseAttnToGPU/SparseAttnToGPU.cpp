@@ -57,7 +57,8 @@ struct ConvertSparseAttnToGPUPass
       return;
     module->setAttr(gpu::GPUDialect::getContainerModuleAttrName(),
                     UnitAttr::get(&getContext()));
-    gpucodegen::TileOverrides overrides{blockM, blockN, warps, stages};
+    gpucodegen::TileOverrides overrides{blockM, blockN, warps, stages,
+                                           rowsPerWarp};
     OpBuilder builder = OpBuilder::atBlockEnd(module.getBody());
     for (KernelOp kernel : kernels) {
       std::string name = target::gpuEntryName(kernel.getSymName());

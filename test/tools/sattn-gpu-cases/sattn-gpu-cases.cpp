@@ -46,6 +46,9 @@ static cl::opt<std::string> tileOpt("tile", cl::desc("BMxBN (default: chosen)"),
                                     cl::init(""));
 static cl::opt<int64_t> warpsOpt("warps", cl::init(0));
 static cl::opt<int64_t> stagesOpt("stages", cl::init(0));
+static cl::opt<int64_t> rowsPerWarpOpt(
+    "rows-per-warp", cl::desc("Query rows per warp, 16 or 32 (0: chosen)"),
+    cl::init(0));
 static cl::opt<std::string> onlyKernels(
     "kernels", cl::desc("Comma-separated kernel names to build (default: all)"),
     cl::init(""));
@@ -155,6 +158,7 @@ int main(int argc, char **argv) {
     options.chip = chip;
     options.warps = warpsOpt;
     options.stages = stagesOpt;
+    options.rowsPerWarp = rowsPerWarpOpt;
     if (!tileOpt.empty()) {
       auto [m, n] = llvm::StringRef(tileOpt).split('x');
       if (m.getAsInteger(10, options.blockM) || n.getAsInteger(10, options.blockN)) {
