@@ -336,6 +336,40 @@ sattn_status Checker::run(const LaunchArgs &a, LaunchShape &shape) {
   if (a.lse)
     SATTN_TRY(aligned(kLse, *a.lse, 4, false));
 
+  // 32-bit in-kernel offsets: the kernel indexes with 32-bit arithmetic
+  // inside one (batch, head) slice (the batch and head offsets are 64-bit),
+  // so each slice's span, the sequence lengths and the runtime tables must
+  // stay below 2^31 elements (lengths below 2^30, which leaves headroom for
+  // positions a tile past the end and for mask arithmetic).
+  if (shape.lk >= (int64_t(1) << 30))
+    return fail(SATTN_ERROR_SHAPE, "k dimension 2 (Lk) is " + str(shape.lk) +
+                                       ", the kernel's 32-bit index arithmetic "
+                                       "takes at most 2^30 - 1 positions");
+  for (int i = 0; i < 5; ++i) {
+    const sattn_tensor *t = i < 4 ? io[i] : a.lse;
+    const char *name = i < 4 ? roles[i]->name : "lse";
+    int64_t count;
+    if (!t || !elementCount(*t, count) || count == 0)
+      continue;
+    // span() has checked that these products fit in int64.
+    int64_t slice = 0;
+    for (int d = 2; d < t->rank; ++d)
+      slice += (t->shape[d] - 1) * t->strides[d];
+    if (slice > INT32_MAX)
+      return fail(SATTN_ERROR_STRIDE,
+                  std::string(name) + "'s rows span " + str(slice + 1) +
+                      " elements within one (batch, head); the kernel's 32-bit "
+                      "offsets reach at most 2^31 - 1 (use a smaller row stride "
+                      "or a shorter sequence)");
+  }
+  for (int32_t i = 0; a.tables && i < a.numTables; ++i) {
+    int64_t count;
+    if (!elementCount(a.tables[i], count) || count > INT32_MAX)
+      return fail(SATTN_ERROR_TABLE, "runtime table " + str(i) +
+                                         " has more than 2^31 - 1 elements, "
+                                         "beyond the kernel's 32-bit indexing");
+  }
+
   // Runtime tables, in manifest order.
   int32_t want = static_cast<int32_t>(m.tables.size());
   if (a.numTables != want) {
@@ -351,6 +385,15 @@ sattn_status Checker::run(const LaunchArgs &a, LaunchShape &shape) {
     SATTN_TRY(table(i, m.tables[i], a.tables[i], shape));
 
   SATTN_TRY(plan(*a.plan, shape));
+  // The kernel indexes the plan's arrays with 32-bit offsets too.
+  int64_t segmentWords = 0, offsetWords = 0;
+  if (__builtin_mul_overflow(a.plan->num_segments, int64_t(7), &segmentWords) ||
+      __builtin_mul_overflow(a.plan->num_classes, a.plan->num_query_tiles + 1,
+                             &offsetWords) ||
+      segmentWords > INT32_MAX || offsetWords > INT32_MAX)
+    return fail(SATTN_ERROR_PLAN, "the plan's segment or offset arrays exceed "
+                                  "2^31 - 1 elements, beyond the kernel's "
+                                  "32-bit indexing");
 
   // Launch grid: (num_query_tiles, heads, batch); y and z are capped at 65535.
   if (shape.batch > 65535)

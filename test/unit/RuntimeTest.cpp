@@ -660,6 +660,21 @@ TEST_F(RuntimeValidate, Strides) {
   expect(validate(), SATTN_ERROR_STRIDE, {"q's shape and strides address more bytes"});
 }
 
+TEST_F(RuntimeValidate, ThirtyTwoBitOffsetsWithinASlice) {
+  // The kernel's offsets inside one (batch, head) are 32-bit; the batch and
+  // head offsets are 64-bit, so huge batch strides are fine.
+  q.strides[0] = o.strides[0] = int64_t(1) << 40;
+  EXPECT_EQ(validate(), SATTN_OK) << sattn_last_error();
+  // Rows spanning more than 2^31 - 1 elements are not.
+  q.strides[2] = int64_t(1) << 25; // 99 rows * 2^25 > 2^31
+  expect(validate(), SATTN_ERROR_STRIDE,
+         {"q's rows span", "32-bit offsets reach at most 2^31 - 1"});
+  q.strides[2] = D;
+  k.shape[2] = v.shape[2] = int64_t(1) << 30;
+  expect(validate(), SATTN_ERROR_SHAPE,
+         {"k dimension 2 (Lk) is 1073741824", "at most 2^30 - 1"});
+}
+
 TEST_F(RuntimeValidate, PermissiveLayoutsThatAreSafe) {
   // Inputs may broadcast (stride 0), e.g. K/V shared across the batch.
   k.strides[0] = 0;

@@ -42,6 +42,7 @@
 
 #include "sattn/Conversion/MaskToArith.h"
 #include "sattn/Conversion/OnlineSoftmax.h"
+#include "sattn/Conversion/Passes.h"
 #include "sattn/Conversion/TileIteration.h"
 #include "sattn/Target/LaunchInfo.h"
 
@@ -289,11 +290,54 @@ MemRefType GpuAttentionBuilder::globalTileType(Type element) const {
                          StridedLayoutAttr::get(ctx, kDynamic, {kDynamic, 1}));
 }
 
+/// A strided view of `ptr` advanced by the i64 element offset `base`: the
+/// offset goes into the pointer (64-bit address arithmetic, once per CTA)
+/// and the view's descriptor holds offset 0, so the index arithmetic on the
+/// view (kGpuIndexBitwidth wide) never sees it. The descriptor is built in
+/// the LLVM dialect and cast to the memref type; convert-gpu-to-nvvm's
+/// casts back to the descriptor cancel these.
+static Value emitRebasedView(OpBuilder &b, Location loc, Value ptr,
+                             Value base, MemRefType type,
+                             ArrayRef<OpFoldResult> sizes,
+                             ArrayRef<OpFoldResult> strides) {
+  MLIRContext *ctx = b.getContext();
+  Type idx = IntegerType::get(ctx, kGpuIndexBitwidth);
+  auto llvmPtr = LLVM::LLVMPointerType::get(ctx);
+  Value raw =
+      UnrealizedConversionCastOp::create(b, loc, llvmPtr, ptr).getResult(0);
+  Value rebased = LLVM::GEPOp::create(b, loc, llvmPtr, type.getElementType(),
+                                     raw, ValueRange{base});
+  auto arrayTy = LLVM::LLVMArrayType::get(idx, type.getRank());
+  auto descTy = LLVM::LLVMStructType::getLiteral(
+      ctx, {llvmPtr, llvmPtr, idx, arrayTy, arrayTy});
+  auto toIdx = [&](OpFoldResult v) -> Value {
+    if (auto attr = dyn_cast<Attribute>(v))
+      return LLVM::ConstantOp::create(
+          b, loc, idx,
+          b.getIntegerAttr(idx, cast<IntegerAttr>(attr).getInt()));
+    return arith::IndexCastOp::create(b, loc, idx, cast<Value>(v));
+  };
+  Value desc = LLVM::PoisonOp::create(b, loc, descTy);
+  desc = LLVM::InsertValueOp::create(b, loc, desc, rebased, ArrayRef<int64_t>{0});
+  desc = LLVM::InsertValueOp::create(b, loc, desc, rebased, ArrayRef<int64_t>{1});
+  desc = LLVM::InsertValueOp::create(
+      b, loc, desc,
+      LLVM::ConstantOp::create(b, loc, idx, b.getIntegerAttr(idx, 0)),
+      ArrayRef<int64_t>{2});
+  for (int64_t i = 0; i < type.getRank(); ++i) {
+    desc = LLVM::InsertValueOp::create(b, loc, desc, toIdx(sizes[i]),
+                                       ArrayRef<int64_t>{3, i});
+    desc = LLVM::InsertValueOp::create(b, loc, desc, toIdx(strides[i]),
+                                       ArrayRef<int64_t>{4, i});
+  }
+  return UnrealizedConversionCastOp::create(b, loc, type, desc).getResult(0);
+}
+
 Value GpuAttentionBuilder::emitGlobalTile(OpBuilder &b, Location loc, Value ptr,
                                           Value offset, Value rows,
                                           Value rowStride) {
-  return memref::ReinterpretCastOp::create(
-      b, loc, globalTileType(elemType), ptr, OpFoldResult(offset),
+  return emitRebasedView(
+      b, loc, ptr, offset, globalTileType(elemType),
       ArrayRef<OpFoldResult>{rows, b.getIndexAttr(cfg.headDim)},
       ArrayRef<OpFoldResult>{rowStride, b.getIndexAttr(1)});
 }
@@ -323,9 +367,10 @@ Value GpuAttentionBuilder::emitBuffer(OpBuilder &b, Location loc, Value ptr,
     layout = StridedLayoutAttr::get(b.getContext(), kDynamic, {1});
   }
   auto type = MemRefType::get(staticShape, element, layout);
-  OpFoldResult off = offset ? OpFoldResult(offset) : b.getIndexAttr(0);
-  return memref::ReinterpretCastOp::create(b, loc, type, ptr, off, sizes,
-                                           strides);
+  if (offset)
+    return emitRebasedView(b, loc, ptr, offset, type, sizes, strides);
+  return memref::ReinterpretCastOp::create(b, loc, type, ptr,
+                                           b.getIndexAttr(0), sizes, strides);
 }
 
 void GpuAttentionBuilder::emitPrologue(OpBuilder &b, Location loc,
@@ -345,10 +390,16 @@ void GpuAttentionBuilder::emitPrologue(OpBuilder &b, Location loc,
   lk = idxArg(kArgLk);
   numQueryTiles = idxArg(kArgNumQueryTiles);
 
-  // Global views of this CTA's (batch, head): rows x headDim.
+  // Global views of this CTA's (batch, head): rows x headDim. The base
+  // offset b * stride_b + h * stride_h can pass 2^31 elements; it is
+  // computed in i64 and folded into the view's pointer (emitRebasedView).
   auto base = [&](unsigned strides, Value head) {
-    return add(b, loc, mul(b, loc, batchIdx, idxArg(strides)),
-               mul(b, loc, head, idxArg(strides + 1)));
+    Type i64 = b.getI64Type();
+    auto wide = [&](Value v) {
+      return arith::IndexCastUIOp::create(b, loc, i64, v);
+    };
+    return add(b, loc, mul(b, loc, wide(batchIdx), arg(strides)),
+               mul(b, loc, wide(head), arg(strides + 1)));
   };
   qTile = emitGlobalTile(b, loc, arg(kArgQ), base(kArgQStrides, headIdx), lq,
                          idxArg(kArgQStrides + 2));
