@@ -115,7 +115,9 @@ int32_t sattn_kernel_table_shape(const sattn_kernel *kernel, int32_t i,
  * otherwise), tables in manifest order (int64, shapes per the manifest).
  * Returns without launching on any validation failure; an empty problem
  * (batch or Lq of 0) validates and returns SATTN_OK without a launch. A
- * kernel may be launched from several threads at once. */
+ * kernel may be launched from several threads at once. Kernels index within
+ * one (batch, head) slice in 32 bits: a slice spanning 2^31 or more elements
+ * or Lk >= 2^30 is rejected (docs/KERNEL_ABI.md, "Index width"). */
 sattn_status sattn_launch(const sattn_kernel *kernel, const sattn_tensor *q,
                           const sattn_tensor *k, const sattn_tensor *v,
                           const sattn_tensor *o, const sattn_tensor *lse,
