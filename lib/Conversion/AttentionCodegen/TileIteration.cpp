@@ -9,55 +9,20 @@
 
 #include "sattn/Conversion/TileIteration.h"
 
+#include "sattn/Conversion/IndexArith.h"
+
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 
 using namespace mlir;
 using namespace sattn;
+using namespace sattn::indexarith;
 
 namespace {
 
 using arith::CmpIPredicate;
 
-Value cst(OpBuilder &b, Location loc, int64_t v) {
-  return arith::ConstantIndexOp::create(b, loc, v);
-}
-Value add(OpBuilder &b, Location loc, Value x, Value y) {
-  return arith::AddIOp::create(b, loc, x, y);
-}
-Value sub(OpBuilder &b, Location loc, Value x, Value y) {
-  return arith::SubIOp::create(b, loc, x, y);
-}
-Value mul(OpBuilder &b, Location loc, Value x, Value y) {
-  return arith::MulIOp::create(b, loc, x, y);
-}
-Value div(OpBuilder &b, Location loc, Value x, Value y) {
-  return arith::DivSIOp::create(b, loc, x, y);
-}
-Value rem(OpBuilder &b, Location loc, Value x, Value y) {
-  return arith::RemSIOp::create(b, loc, x, y);
-}
-Value min(OpBuilder &b, Location loc, Value x, Value y) {
-  return arith::MinSIOp::create(b, loc, x, y);
-}
-Value max(OpBuilder &b, Location loc, Value x, Value y) {
-  return arith::MaxSIOp::create(b, loc, x, y);
-}
-/// ceil(x / n) for x >= 0 and a positive constant n.
-Value ceilDiv(OpBuilder &b, Location loc, Value x, int64_t n) {
-  return div(b, loc, add(b, loc, x, cst(b, loc, n - 1)), cst(b, loc, n));
-}
-
-/// A loop over [0, n) whose body stores nothing back.
-void forEach(OpBuilder &b, Location loc, Value n,
-             function_ref<void(OpBuilder &, Location, Value)> body) {
-  scf::ForOp::create(b, loc, cst(b, loc, 0), n, cst(b, loc, 1), ValueRange{},
-                     [&](OpBuilder &nb, Location nl, Value iv, ValueRange) {
-                       body(nb, nl, iv);
-                       scf::YieldOp::create(nb, nl);
-                     });
-}
 
 } // namespace
 

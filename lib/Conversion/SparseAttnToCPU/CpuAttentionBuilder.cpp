@@ -20,6 +20,7 @@
 
 #include "sattn/Conversion/SparseAttnToCPU.h"
 
+#include "sattn/Conversion/IndexArith.h"
 #include "sattn/Conversion/MaskToArith.h"
 #include "sattn/Conversion/OnlineSoftmax.h"
 #include "sattn/Conversion/TileIteration.h"
@@ -35,6 +36,7 @@
 using namespace mlir;
 using namespace sattn;
 using namespace sattn::cpu;
+using namespace sattn::indexarith;
 
 std::string cpu::entryName(StringRef kernelName) {
   return (kernelName + "_cpu").str();
@@ -62,19 +64,6 @@ FunctionType cpu::entryType(MLIRContext *ctx, unsigned numTables) {
 
 namespace {
 
-Value cst(OpBuilder &b, Location loc, int64_t v) {
-  return arith::ConstantIndexOp::create(b, loc, v);
-}
-
-/// scf.for over [0, n) without loop-carried values.
-void forEach(OpBuilder &b, Location loc, Value n,
-             function_ref<void(OpBuilder &, Location, Value)> body) {
-  scf::ForOp::create(b, loc, cst(b, loc, 0), n, cst(b, loc, 1), ValueRange{},
-                     [&](OpBuilder &nb, Location nl, Value iv, ValueRange) {
-                       body(nb, nl, iv);
-                       scf::YieldOp::create(nb, nl);
-                     });
-}
 
 /// scf.for over [0, n) carrying one value; `body` returns its next value.
 Value reduce(OpBuilder &b, Location loc, Value n, Value init,

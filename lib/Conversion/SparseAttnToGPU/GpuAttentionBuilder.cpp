@@ -40,6 +40,7 @@
 #include "WarpMma.h"
 #include "WarpSoftmax.h"
 
+#include "sattn/Conversion/IndexArith.h"
 #include "sattn/Conversion/MaskToArith.h"
 #include "sattn/Conversion/OnlineSoftmax.h"
 #include "sattn/Conversion/Passes.h"
@@ -60,6 +61,7 @@
 using namespace mlir;
 using namespace sattn;
 using namespace sattn::gpucodegen;
+using namespace sattn::indexarith;
 
 namespace {
 
@@ -68,25 +70,6 @@ constexpr int64_t kDynamic = ShapedType::kDynamic;
 /// "partial-gather".
 constexpr llvm::StringLiteral kKvLoopAttr = "sattn.kv_loop";
 
-Value cst(OpBuilder &b, Location loc, int64_t v) {
-  return arith::ConstantIndexOp::create(b, loc, v);
-}
-Value add(OpBuilder &b, Location loc, Value x, Value y) {
-  return arith::AddIOp::create(b, loc, x, y);
-}
-Value mul(OpBuilder &b, Location loc, Value x, Value y) {
-  return arith::MulIOp::create(b, loc, x, y);
-}
-Value minIdx(OpBuilder &b, Location loc, Value x, Value y) {
-  return arith::MinSIOp::create(b, loc, x, y);
-}
-Value cmp(OpBuilder &b, Location loc, arith::CmpIPredicate p, Value x,
-          Value y) {
-  return arith::CmpIOp::create(b, loc, p, x, y);
-}
-Value toIndex(OpBuilder &b, Location loc, Value v) {
-  return arith::IndexCastOp::create(b, loc, b.getIndexType(), v);
-}
 
 SmallVector<mask::TableOp> kernelTables(KernelOp kernel) {
   return llvm::to_vector(kernel.getBody().front().getOps<mask::TableOp>());
@@ -533,12 +516,12 @@ TileKeys GpuAttentionBuilder::emitTileKeys(OpBuilder &b, Location loc,
   keys.cursor = tiles.gather;
   if (gather) {
     keys.j0 = mul(b, loc, t, bn);
-    keys.numKeys = minIdx(
+    keys.numKeys = min(
         b, loc, bn, arith::SubIOp::create(b, loc, tiles.gather.count, keys.j0));
   } else {
     keys.k0 = mul(b, loc, add(b, loc, seg.lo, t), bn);
     keys.numKeys =
-        minIdx(b, loc, bn, arith::SubIOp::create(b, loc, lk, keys.k0));
+        min(b, loc, bn, arith::SubIOp::create(b, loc, lk, keys.k0));
   }
   return keys;
 }

@@ -9,16 +9,15 @@
 
 #include "TileCopy.h"
 
+#include "sattn/Conversion/IndexArith.h"
+
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 #include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
 
 using namespace mlir;
 using namespace sattn::gpucodegen;
-
-static Value cst(OpBuilder &b, Location loc, int64_t v) {
-  return arith::ConstantIndexOp::create(b, loc, v);
-}
+using sattn::indexarith::cst;
 
 static constexpr int64_t kChunkElements = 8;
 

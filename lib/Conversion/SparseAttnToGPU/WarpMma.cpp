@@ -10,6 +10,8 @@
 
 #include "WarpMma.h"
 
+#include "sattn/Conversion/IndexArith.h"
+
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
@@ -18,10 +20,7 @@
 
 using namespace mlir;
 using namespace sattn::gpucodegen;
-
-static Value cst(OpBuilder &b, Location loc, int64_t v) {
-  return arith::ConstantIndexOp::create(b, loc, v);
-}
+using sattn::indexarith::cst;
 
 WarpLanes sattn::gpucodegen::emitWarpLanes(OpBuilder &b, Location loc,
                                            Value threadId) {
