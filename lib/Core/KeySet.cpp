@@ -109,6 +109,13 @@ KeySet KeySet::run(int64_t lo, int64_t hi) {
   return s;
 }
 
+KeySet KeySet::ofRuns(Span<Run> list) {
+  KeySet s;
+  s.runs.append(list.begin(), list.end());
+  s.normalize(Approx::Over); // exact: runs never approximate
+  return s;
+}
+
 KeySet KeySet::lattice(int64_t start, int64_t period, int64_t width,
                        int64_t lo, int64_t hi) {
   assert(period > 0 && width > 0 && "bad lattice");

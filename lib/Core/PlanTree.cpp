@@ -159,8 +159,8 @@ static void blockTableSets(const std::string &table, int64_t bs,
 //===----------------------------------------------------------------------===//
 
 void Planner::Impl::sets(uint32_t id, const MaskInputs &in, int64_t b,
-                         int64_t h, int64_t qa, int64_t qb, KeySet &may,
-                         KeySet &must) const {
+                         int64_t h, int64_t qa, int64_t qb, TermCache &cache,
+                         KeySet &may, KeySet &must) const {
   const Node &n = program.nodes[id];
   const int64_t *p = n.param;
   int64_t lk = in.lk;
@@ -235,10 +235,10 @@ void Planner::Impl::sets(uint32_t id, const MaskInputs &in, int64_t b,
   case NodeKind::Intersect: {
     bool uni = n.kind == NodeKind::Union;
     const uint32_t *children = program.operands.data() + n.first;
-    sets(children[0], in, b, h, qa, qb, may, must);
+    sets(children[0], in, b, h, qa, qb, cache, may, must);
     for (uint32_t i = 1; i < n.count; ++i) {
       KeySet cMay, cMust;
-      sets(children[i], in, b, h, qa, qb, cMay, cMust);
+      sets(children[i], in, b, h, qa, qb, cache, cMay, cMust);
       may = uni ? may.unite(cMay, Approx::Over)
                 : may.intersect(cMay, Approx::Over);
       must = uni ? must.unite(cMust, Approx::Under)
@@ -248,15 +248,19 @@ void Planner::Impl::sets(uint32_t id, const MaskInputs &in, int64_t b,
   }
   case NodeKind::Complement: {
     KeySet cMay, cMust;
-    sets(n.first, in, b, h, qa, qb, cMay, cMust);
+    sets(n.first, in, b, h, qa, qb, cache, cMay, cMust);
     may = cMust.complement(lk, Approx::Over);
     must = cMay.complement(lk, Approx::Under);
     break;
   }
   case NodeKind::PerHead:
-    sets(program.operands[n.first + h], in, b, h, qa, qb, may, must);
+    sets(program.operands[n.first + h], in, b, h, qa, qb, cache, may, must);
     break;
   case NodeKind::Predicate: {
+    if (tableTerms[id]) {
+      tableTerms[id]->sets(program, in, b, h, qa, qb, cache, may, must);
+      break;
+    }
     // Tiers 2 and 3 at tile granularity: decide whole ranges of KV tiles by
     // interval analysis, halving undecided ranges down to single tiles,
     // which are classified exactly.

@@ -15,6 +15,8 @@
 #include "sattn/Core/MaskProgram.h"
 #include "sattn/Core/Planner.h"
 
+#include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -56,11 +58,58 @@ private:
   bool argUsed[4] = {false, false, false, false};
 };
 
+/// Sorted positions p with table[index..., p] true, per table row, built once
+/// per plan: a term reads one row for every query tile.
+struct TermCache {
+  std::map<std::vector<int64_t>, std::vector<int64_t>> rows;
+};
+
+/// Tier 1 for predicates that are & / | trees of bool-table lookups indexed
+/// by the key position (`pinned[h, k]`: a set of columns) or by the
+/// query-key offset (`slash[h, q - k]`: a set of diagonals), other indices
+/// being b, h or constants. MInference's vertical-slash masks are of this
+/// form; their kept keys per query tile are exact here (runs of single
+/// columns and diagonal bands), where tiers 2 and 3 would see only whole
+/// tiles and classify nearly every one of them pair by pair.
+class TableTerms {
+public:
+  /// The terms of predicate `node`, or nullopt when its body has another
+  /// shape (then tiers 2 and 3 apply).
+  static std::optional<TableTerms> match(const MaskProgram &program,
+                                         const Node &node);
+  /// Exact may/must sets for query positions [qa, qb] (not clipped to Lk).
+  void sets(const MaskProgram &program, const MaskInputs &inputs, int64_t b,
+            int64_t h, int64_t qa, int64_t qb, TermCache &cache, KeySet &may,
+            KeySet &must) const;
+
+private:
+  struct Term {
+    enum Kind : uint8_t { Column, Diagonal, And, Or } kind = Column;
+    uint32_t table = 0;
+    /// Per table dimension: kBatch, kHead, kPosition or a constant >= 0.
+    std::vector<int64_t> index;
+    int lhs = -1, rhs = -1;
+  };
+  static constexpr int64_t kBatch = -1, kHead = -2, kPosition = -3;
+  const std::vector<int64_t> &positions(const MaskProgram &program,
+                                        const MaskInputs &inputs,
+                                        const Term &term, int64_t b, int64_t h,
+                                        TermCache &cache) const;
+  void termSets(const MaskProgram &program, const MaskInputs &inputs,
+                int term, int64_t b, int64_t h, int64_t qa, int64_t qb,
+                TermCache &cache, KeySet &may, KeySet &must) const;
+  std::vector<Term> terms;
+  int root = -1;
+};
+
 struct Planner::Impl {
   PlanOptions options;
   MaskProgram program;
   /// Interval programs, indexed like program.nodes (empty for non-predicates).
   std::vector<PredicateIntervals> predicates;
+  /// Tier-1 forms of predicates over column / diagonal tables, like
+  /// `predicates` indexed by node (nullopt where the shape does not match).
+  std::vector<std::optional<TableTerms>> tableTerms;
   /// Smallest block size of block-structured nodes (0 if none). Query tiles
   /// are analysed per block row of this size: a block-level pattern combined
   /// with token-level ones (e.g. causal & block table) is exact only when
@@ -69,7 +118,11 @@ struct Planner::Impl {
 
   /// May/must key sets of node `n` for query positions [qa, qb].
   void sets(uint32_t n, const MaskInputs &in, int64_t b, int64_t h,
-            int64_t qa, int64_t qb, KeySet &may, KeySet &must) const;
+            int64_t qa, int64_t qb, TermCache &cache, KeySet &may,
+            KeySet &must) const;
+  /// Planner::keySets with a cache shared by the query tiles of one plan.
+  void keySets(const MaskInputs &in, int64_t b, int64_t h, int64_t qa,
+               int64_t qb, TermCache &cache, KeySet &may, KeySet &must) const;
   /// Appends the values that make node n's plan differ between (b, h) pairs.
   void signature(uint32_t n, const MaskInputs &in, int64_t b, int64_t h,
                  std::vector<int64_t> &sig) const;

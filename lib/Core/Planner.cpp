@@ -45,10 +45,13 @@ std::optional<Planner> Planner::build(MaskProgram program, PlanOptions options,
   impl->program = std::move(program);
   const MaskProgram &p = impl->program;
   impl->predicates.resize(p.nodes.size());
+  impl->tableTerms.resize(p.nodes.size());
   for (size_t i = 0; i < p.nodes.size(); ++i) {
     const Node &n = p.nodes[i];
-    if (n.kind == NodeKind::Predicate)
+    if (n.kind == NodeKind::Predicate) {
       impl->predicates[i] = PredicateIntervals::compile(p, n);
+      impl->tableTerms[i] = TableTerms::match(p, n);
+    }
     int64_t block = n.kind == NodeKind::BlockTable ? n.param[1]
                     : n.kind == NodeKind::Power || n.kind == NodeKind::StridedBlocks
                         ? n.param[0]
@@ -62,11 +65,18 @@ std::optional<Planner> Planner::build(MaskProgram program, PlanOptions options,
 void Planner::keySets(const MaskInputs &inputs, int64_t b, int64_t h,
                       int64_t qa, int64_t qb, KeySet &may,
                       KeySet &must) const {
+  TermCache cache;
+  impl->keySets(inputs, b, h, qa, qb, cache, may, must);
+}
+
+void Planner::Impl::keySets(const MaskInputs &inputs, int64_t b, int64_t h,
+                            int64_t qa, int64_t qb, TermCache &cache,
+                            KeySet &may, KeySet &must) const {
   // Node sets may reach outside [0, lk) (e.g. a window's lower bound);
   // clipping once at the root keeps every node's closed form branch-free.
-  int64_t split = impl->rowSplit;
+  int64_t split = rowSplit;
   if (split <= 0 || qa / split == qb / split) {
-    impl->sets(impl->program.root, inputs, b, h, qa, qb, may, must);
+    sets(program.root, inputs, b, h, qa, qb, cache, may, must);
     may = may.clip(0, inputs.lk);
     must = must.clip(0, inputs.lk);
     return;
@@ -76,7 +86,7 @@ void Planner::keySets(const MaskInputs &inputs, int64_t b, int64_t h,
   for (int64_t lo = qa; lo <= qb;) {
     int64_t hi = std::min(qb, (lo / split + 1) * split - 1);
     KeySet subMay, subMust;
-    impl->sets(impl->program.root, inputs, b, h, lo, hi, subMay, subMust);
+    sets(program.root, inputs, b, h, lo, hi, cache, subMay, subMust);
     may = first ? subMay : may.unite(subMay, Approx::Over);
     must = first ? subMust : must.intersect(subMust, Approx::Under);
     first = false;
@@ -131,23 +141,128 @@ static void packGathers(SmallVec<Segment, 4> &gathers, int64_t bn,
                 gathers.end());
 }
 
-static void appendSegments(const KeySet &may, const KeySet &must, int64_t bn,
-                           int64_t lk, std::vector<Segment> &out) {
-  // Tiles holding may-runs and wide lattices.
-  KeySet tiles;
-  auto addTiles = [&](int64_t lo, int64_t hi) {
-    tiles.addRun(floorDiv(lo, bn) * bn, ceilDiv(hi, bn) * bn);
-  };
+/// Splits key runs into the parts inside and outside the must set.
+static void splitByMust(const KeySet &keys, const KeySet &must,
+                        std::vector<Run> &full, std::vector<Run> &partial) {
+  // Runs only on both sides, so every operation is exact.
+  KeySet in = keys.intersect(KeySet::ofRuns(must.getRuns()), Approx::Under);
+  for (const Run &r : in.getRuns())
+    full.push_back(r);
+  for (const Run &r : keys.getRuns()) {
+    KeySet rest = in.complement(r.hi, Approx::Under).clip(r.lo, r.hi);
+    for (const Run &p : rest.getRuns())
+      partial.push_back(p);
+  }
+}
+
+/// Sparse keys of one query tile, gathered instead of visited in whole tiles:
+/// long runs become contiguous gathers (period 1: a band of keys at any
+/// alignment fills one tile instead of straddling two), the rest one sorted
+/// key list per FULL / PARTIAL, packed BN keys a tile.
+struct SparseKeys {
+  SmallVec<Segment, 4> bands;
+  std::vector<int64_t> fullList, partialList;
+  int64_t tiles(int64_t bn, int64_t lk) const {
+    int64_t n = ceilDiv(int64_t(fullList.size()), bn) +
+                ceilDiv(int64_t(partialList.size()), bn);
+    for (const Segment &s : bands)
+      n += s.numTiles(bn, lk);
+    return n;
+  }
+};
+
+/// A tile with at least this share (in quarters) of its keys kept by some
+/// row is visited whole; sparser tiles hand their keys to gathers.
+constexpr int64_t kDenseTileQuarters = 3;
+
+/// The may-run keys outside the dense tiles of `tiles`, as gathers; false
+/// when that would not save at least two tile visits (the usual case for
+/// named patterns, whose sparse tiles are only the edges of bands). Tiles
+/// that wide lattices reach (`latticeTiles`) stay dense.
+static bool gatherSparseKeys(const KeySet &may, const KeySet &must,
+                             const KeySet &tiles, const KeySet &latticeTiles,
+                             int64_t bn, int64_t lk, KeySet &denseTiles,
+                             SparseKeys &sparse) {
+  // Keys of may-runs per visited tile.
+  std::map<int64_t, int64_t> count;
   for (const Run &r : may.getRuns())
-    addTiles(r.lo, r.hi);
+    for (int64_t t = floorDiv(r.lo, bn); t * bn < r.hi; ++t)
+      count[t] += std::min(r.hi, (t + 1) * bn) - std::max(r.lo, t * bn);
+  std::vector<Run> dense, sparseTiles;
+  int64_t visited = 0;
+  for (const Run &r : tiles.getRuns())
+    for (int64_t t = r.lo / bn; t < r.hi / bn; ++t) {
+      ++visited;
+      auto it = count.find(t);
+      int64_t capacity = std::min((t + 1) * bn, lk) - t * bn;
+      bool isDense = it == count.end() || latticeTiles.contains(t * bn) ||
+                     4 * it->second >= kDenseTileQuarters * capacity;
+      (isDense ? dense : sparseTiles).push_back(Run{t * bn, (t + 1) * bn});
+    }
+  if (sparseTiles.size() < 2)
+    return false;
+  // Only the runs of `may`: lattices never overlap them and are gathered
+  // on their own.
+  KeySet runKeys = KeySet::ofRuns(may.getRuns()).clip(0, lk).intersect(
+      KeySet::ofRuns({sparseTiles.data(), sparseTiles.size()}), Approx::Over);
+  std::vector<Run> fullRuns, partialRuns;
+  splitByMust(runKeys, must, fullRuns, partialRuns);
+  SmallVec<Segment, 4> bands;
+  for (int pass = 0; pass < 2; ++pass) {
+    bool full = pass == 0;
+    for (const Run &r : full ? fullRuns : partialRuns) {
+      if (2 * (r.hi - r.lo) >= bn) {
+        bands.push_back(Segment{Segment::Gather, full, r.lo, r.hi, 0, 1, 1});
+        continue;
+      }
+      auto &list = full ? sparse.fullList : sparse.partialList;
+      for (int64_t k = r.lo; k < r.hi; ++k)
+        list.push_back(k);
+    }
+  }
+  packGathers(bands, bn, lk);
+  sparse.bands = std::move(bands);
+  // A FULL list ends in a whole tile; its remainder joins the PARTIAL list.
+  std::vector<int64_t> &fl = sparse.fullList, &pl = sparse.partialList;
+  std::sort(fl.begin(), fl.end());
+  size_t keep = fl.size() / bn * bn;
+  pl.insert(pl.end(), fl.begin() + keep, fl.end());
+  fl.resize(keep);
+  std::sort(pl.begin(), pl.end());
+  if (int64_t(dense.size()) + sparse.tiles(bn, lk) + 2 > visited) {
+    sparse = SparseKeys();
+    return false;
+  }
+  denseTiles = KeySet::ofRuns({dense.data(), dense.size()});
+  return true;
+}
+
+static void appendSegments(const KeySet &may, const KeySet &must, int64_t bn,
+                           int64_t lk, std::vector<Segment> &out,
+                           std::vector<int64_t> &pool) {
+  // Tiles holding may-runs and wide lattices.
+  std::vector<Run> tileRuns, latticeRuns;
+  for (const Run &r : may.getRuns())
+    tileRuns.push_back(Run{floorDiv(r.lo, bn) * bn, ceilDiv(r.hi, bn) * bn});
   for (const Lattice &l : may.getLattices()) {
     if (shouldGather(l, bn))
       continue;
     int64_t first = l.lo - floorMod(l.lo - l.start, l.period);
     for (int64_t s = first; s < l.hi; s += l.period)
       if (std::max(s, l.lo) < std::min(s + l.width, l.hi))
-        addTiles(std::max(s, l.lo), std::min(s + l.width, l.hi));
+        latticeRuns.push_back(
+            Run{floorDiv(std::max(s, l.lo), bn) * bn,
+                ceilDiv(std::min(s + l.width, l.hi), bn) * bn});
   }
+  KeySet latticeTiles = KeySet::ofRuns({latticeRuns.data(), latticeRuns.size()});
+  tileRuns.insert(tileRuns.end(), latticeRuns.begin(), latticeRuns.end());
+  KeySet tiles = KeySet::ofRuns({tileRuns.data(), tileRuns.size()});
+  // Sparse tiles: their run keys are gathered instead of visited whole.
+  SparseKeys sparse;
+  KeySet denseTiles;
+  if (gatherSparseKeys(may, must, tiles, latticeTiles, bn, lk, denseTiles,
+                       sparse))
+    tiles = denseTiles;
 
   // Full tiles: entirely inside one must-run and inside [0, lk).
   auto isFullTile = [&](int64_t t) {
@@ -213,6 +328,17 @@ static void appendSegments(const KeySet &may, const KeySet &must, int64_t bn,
       out.insert(out.end(), gathers.begin(), gathers.end());
     }
   }
+
+  // Sparse keys: bands, then the key lists (positions in the class's pool).
+  out.insert(out.end(), sparse.bands.begin(), sparse.bands.end());
+  for (bool full : {true, false}) {
+    const std::vector<int64_t> &list = full ? sparse.fullList : sparse.partialList;
+    if (list.empty())
+      continue;
+    int64_t at = pool.size();
+    pool.insert(pool.end(), list.begin(), list.end());
+    out.push_back(Segment{Segment::List, full, at, int64_t(pool.size()), 0, 1, 1});
+  }
 }
 
 std::optional<TilePlan> Planner::plan(const MaskInputs &inputs,
@@ -244,6 +370,7 @@ std::optional<TilePlan> Planner::plan(const MaskInputs &inputs,
   std::map<std::vector<int64_t>, int32_t> classes;
   for (int64_t b = 0; b < p.batch; ++b)
     for (int64_t h = 0; h < p.heads; ++h) {
+      TermCache cache;
       std::vector<int64_t> sig;
       impl->signature(impl->program.root, inputs, b, h, sig);
       auto [it, inserted] = classes.try_emplace(sig, (int32_t)p.classes.size());
@@ -258,8 +385,8 @@ std::optional<TilePlan> Planner::plan(const MaskInputs &inputs,
           c.segments.reserve(c.segments.size() * p.numQueryTiles / 16 + 16);
         auto [qa, qb] = p.queryRange(m);
         KeySet may, must;
-        keySets(inputs, b, h, qa, qb, may, must);
-        appendSegments(may, must, p.blockN, p.lk, c.segments);
+        impl->keySets(inputs, b, h, qa, qb, cache, may, must);
+        appendSegments(may, must, p.blockN, p.lk, c.segments, c.keys);
         c.offsets.push_back(c.segments.size());
       }
       p.classes.push_back(std::move(c));

@@ -11,6 +11,7 @@ set(SATTN_CORE_SOURCE_NAMES
   PlanTree.cpp
   Planner.cpp
   PredicateIntervals.cpp
+  TableTerms.cpp
   TilePlan.cpp)
 set(SATTN_CORE_SOURCES)
 foreach(source ${SATTN_CORE_SOURCE_NAMES})

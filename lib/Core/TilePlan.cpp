@@ -20,6 +20,8 @@ using namespace sattn::plan;
 int64_t Segment::numKeys(int64_t blockN, int64_t lk) const {
   if (kind == Range)
     return std::max<int64_t>(0, std::min(hi * blockN, lk) - lo * blockN);
+  if (kind == List)
+    return std::max<int64_t>(0, hi - lo);
   return Lattice{start, period, width, lo, hi}.count();
 }
 
@@ -43,6 +45,13 @@ Span<Segment> TilePlan::segments(int64_t b, int64_t h, int64_t m) const {
                        c.offsets[m + 1] - c.offsets[m]);
 }
 
+int64_t TilePlan::gatheredKey(int64_t b, int64_t h, const Segment &s,
+                              int64_t j) const {
+  if (s.kind == Segment::List)
+    return classes[classOf(b, h)].keys[s.lo + j];
+  return s.gatheredKey(j);
+}
+
 std::pair<int64_t, int64_t> TilePlan::queryRange(int64_t m) const {
   int64_t shift = lk - lq;
   return {m * blockM + shift, std::min((m + 1) * blockM, lq) - 1 + shift};
@@ -57,7 +66,7 @@ PlanStats TilePlan::stats() const {
         for (const Segment &seg : segments(b, h, m)) {
           ++s.segments;
           int64_t t = seg.numTiles(blockN, lk);
-          if (seg.kind == Segment::Gather) {
+          if (seg.kind != Segment::Range) {
             s.gatherTiles += t;
             s.gatherKeys += seg.numKeys(blockN, lk);
           } else {
@@ -72,7 +81,7 @@ PlanStats TilePlan::stats() const {
 size_t TilePlan::bytes() const {
   size_t n = classIndex.size() * sizeof(int32_t);
   for (const Class &c : classes)
-    n += c.offsets.size() * sizeof(int64_t) +
+    n += (c.offsets.size() + c.keys.size()) * sizeof(int64_t) +
          c.segments.size() * sizeof(Segment);
   return n;
 }
@@ -83,14 +92,28 @@ FlatPlan TilePlan::flatten() const {
   f.numClasses = classes.size();
   f.classIndex.assign(classIndex.begin(), classIndex.end());
   int64_t base = 0;
+  for (const Class &c : classes)
+    base += c.segments.size();
+  f.numSegments = base;
+  // Key pools follow the segment rows; List bounds become buffer indices.
+  int64_t poolAt = base * FlatPlan::kSegmentFields;
+  base = 0;
   for (const Class &c : classes) {
     for (int64_t o : c.offsets)
       f.offsets.push_back(base + o);
-    for (const Segment &s : c.segments)
+    for (const Segment &s : c.segments) {
+      int64_t shift = s.kind == Segment::List ? poolAt : 0;
       f.segments.insert(f.segments.end(),
-                        {int64_t(s.kind), int64_t(s.full), s.lo, s.hi,
-                         s.start, s.period, s.width});
+                        {int64_t(s.kind), int64_t(s.full), s.lo + shift,
+                         s.hi + shift, s.start, s.period, s.width});
+    }
     base += c.segments.size();
+    poolAt += c.keys.size();
   }
+  for (const Class &c : classes)
+    f.segments.insert(f.segments.end(), c.keys.begin(), c.keys.end());
+  int64_t padded = ceilDiv(int64_t(f.segments.size()), FlatPlan::kSegmentFields) *
+                   FlatPlan::kSegmentFields;
+  f.segments.resize(padded, 0);
   return f;
 }

@@ -105,7 +105,7 @@ LogicalResult checkTensor(const char *what, const CpuTensor &t,
 /// The generated code indexes offsets, segments and K/V rows with plan
 /// values, so they must be consistent with this call's shapes.
 LogicalResult checkPlan(const plan::FlatPlan &plan, int64_t batch,
-                        int64_t heads, int64_t lq, int64_t blockM,
+                        int64_t heads, int64_t lq, int64_t lk, int64_t blockM,
                         std::string &error) {
   constexpr int64_t fields = plan::FlatPlan::kSegmentFields;
   int64_t tiles = (lq + blockM - 1) / blockM;
@@ -121,7 +121,14 @@ LogicalResult checkPlan(const plan::FlatPlan &plan, int64_t batch,
             " is not a multiple of " + std::to_string(fields);
     return failure();
   }
-  int64_t numSegments = plan.segments.size() / fields;
+  int64_t rows = plan.segments.size() / fields;
+  int64_t numSegments = plan.numSegments;
+  if (numSegments < 0 || numSegments > rows) {
+    error = "plan has " + std::to_string(numSegments) +
+            " segments but its segment buffer holds " + std::to_string(rows) +
+            " rows";
+    return failure();
+  }
   if (static_cast<int64_t>(plan.classIndex.size()) != batch * heads) {
     error = "plan class index has " + std::to_string(plan.classIndex.size()) +
             " entries, expected batch * heads = " +
@@ -152,14 +159,23 @@ LogicalResult checkPlan(const plan::FlatPlan &plan, int64_t batch,
         return failure();
       }
     }
+  int64_t poolBegin = numSegments * fields;
   for (int64_t s = 0; s < numSegments; ++s) {
     const int64_t *f = &plan.segments[s * fields];
-    bool ok = (f[0] == 0 || f[0] == 1) && (f[1] == 0 || f[1] == 1) &&
+    bool ok = f[0] >= 0 && f[0] <= 2 && (f[1] == 0 || f[1] == 1) &&
               f[2] >= 0 && f[5] >= 1 && f[6] >= 1 && f[6] <= f[5];
+    if (ok && f[0] == 2) {
+      // A key list: [lo, hi) within the pool, every key within [0, lk).
+      ok = poolBegin <= f[2] && f[2] <= f[3] &&
+           f[3] <= static_cast<int64_t>(plan.segments.size());
+      for (int64_t i = f[2]; ok && i < f[3]; ++i)
+        ok = plan.segments[i] >= 0 && plan.segments[i] < lk;
+    }
     if (!ok) {
       error = "plan segment " + std::to_string(s) +
-              " is malformed (needs kind and full in {0, 1}, lo >= 0, "
-              "period >= 1, 1 <= width <= period)";
+              " is malformed (needs kind in {0, 1, 2}, full in {0, 1}, "
+              "lo >= 0, period >= 1, 1 <= width <= period, key lists within "
+              "the key pool and [0, Lk))";
       return failure();
     }
   }
@@ -423,7 +439,7 @@ LogicalResult CpuAttention::run(StringRef name, const CpuAttentionArgs &args,
             std::to_string(lq) + ", " + std::to_string(lk);
     return failure();
   }
-  if (failed(checkPlan(plan, batch, heads, lq, impl->options.blockM, error)))
+  if (failed(checkPlan(plan, batch, heads, lq, lk, impl->options.blockM, error)))
     return failure();
 
   // Tables, in declaration order, each checked against its declared shape.

@@ -41,7 +41,7 @@ std::vector<TileState> sattn::plan::tileStates(const TilePlan &plan,
       }
       int64_t n = s.numKeys(plan.blockN, plan.lk);
       for (int64_t j = 0; j < n; ++j)
-        mark(m, s.gatheredKey(j) / plan.blockN,
+        mark(m, plan.gatheredKey(b, h, s, j) / plan.blockN,
              s.full ? TileState::GatherFull : TileState::GatherPartial);
     }
   return states;

@@ -145,6 +145,14 @@ const PatternCase kCases[] = {
      "%c = mask.causal\n%s = mask.sink 4\n%w = mask.window 9\n"
      "%u = mask.union %s, %w\n%m = mask.intersect %c, %u",
      4, 1},
+    // MInference vertical-slash from column / diagonal tables: key lists
+    // (scattered columns) and bands (diagonals) read through the key pool.
+    {"vertical_slash",
+     "%c = mask.causal\n%p = mask.predicate(%b, %h, %q, %k) {\n"
+     "  %v = mask.lookup @vcol[%h, %k] : i1\n  %d = arith.subi %q, %k : index\n"
+     "  %s = mask.lookup @slash[%h, %d] : i1\n  %y = arith.ori %v, %s : i1\n"
+     "  mask.yield %y\n}\n%m = mask.intersect %c, %p",
+     4, 2},
     {"mha_strided",
      "%c = mask.causal\n%s = mask.strided stride 5 offset affine_map<(h) -> (h * 3)>\n"
      "%m = mask.intersect %c, %s",
@@ -158,7 +166,9 @@ std::string kernelText(const PatternCase &c) {
          ", scale = 0.125) {\n"
          "mask.table @doc : i32 [\"b\", \"k\"]\n"
          "mask.table @keep : i1 [\"h\", \"q/8\", \"k/8\"]\n"
-         "mask.table @glob : i1 [\"k\"]\n" +
+         "mask.table @glob : i1 [\"k\"]\n"
+         "mask.table @vcol : i1 [\"h\", \"k\"]\n"
+         "mask.table @slash : i1 [\"h\", \"k\"]\n" +
          c.body + "\nsattn.yield %m\n}\n";
 }
 
@@ -194,6 +204,13 @@ MaskInputs randomInputs(std::mt19937 &rng, int64_t batch, int64_t heads,
   in.tables["doc"] = doc;
   in.tables["keep"] = keep;
   in.tables["glob"] = glob;
+  // Sparse columns and diagonals; the first two of each always kept.
+  for (const char *name : {"vcol", "slash"}) {
+    TableData t{{heads, lk}, std::vector<int64_t>(heads * lk)};
+    for (int64_t i = 0; i < heads * lk; ++i)
+      t.values[i] = i % lk < 2 || rng() % 11 == 0;
+    in.tables[name] = t;
+  }
   return in;
 }
 
@@ -386,6 +403,7 @@ Worst &worst() {
 /// What the random shapes exercised.
 struct Coverage {
   int64_t emptyRows = 0, gatherTiles = 0, fullTiles = 0, partialTiles = 0;
+  int64_t listSegments = 0, bandSegments = 0;
 };
 
 using TileSize = std::array<int64_t, 2>;
@@ -413,6 +431,13 @@ void checkOneShape(const CpuAttention &cpu, KernelOp kernel,
   counts.gatherTiles += stats.gatherTiles;
   counts.fullTiles += stats.fullTiles;
   counts.partialTiles += stats.partialTiles;
+  for (int64_t b = 0; b < shape.batch; ++b)
+    for (int64_t h = 0; h < shape.heads; ++h)
+      for (int64_t m = 0; m < plan->numQueryTiles; ++m)
+        for (const Segment &seg : plan->segments(b, h, m)) {
+          counts.listSegments += seg.kind == Segment::List;
+          counts.bandSegments += seg.kind == Segment::Gather && seg.period == 1;
+        }
 
   int64_t d = shape.headDim;
   Tensor q({shape.batch, shape.heads, shape.lq, d}, padded);
@@ -475,7 +500,8 @@ void checkOneShape(const CpuAttention &cpu, KernelOp kernel,
 /// tile sizes taken in turn from `tileSizes`, against the fp64 reference.
 void checkOnRandomShapes(const PatternCase &c,
                          llvm::ArrayRef<TileSize> tileSizes, int iterations,
-                         unsigned seed, Coverage &counts) {
+                         unsigned seed, Coverage &counts,
+                         int64_t maxLength = 150) {
   Suite &s = suite();
   ASSERT_TRUE(s.module) << "module failed to parse";
   KernelOp kernel = s.kernel(c.name);
@@ -492,7 +518,7 @@ void checkOnRandomShapes(const PatternCase &c,
     shape.batch = 1 + iter % 2;
     shape.heads = c.heads;
     shape.kvHeads = c.kvHeads;
-    shape.lk = 1 + rng() % 150;
+    shape.lk = 1 + rng() % maxLength;
     shape.lq = iter % 3 == 0 ? shape.lk : 1 + rng() % shape.lk;
     MaskInputs in = randomInputs(rng, shape.batch, shape.heads, shape.lq,
                                  shape.lk);
@@ -539,6 +565,25 @@ INSTANTIATE_TEST_SUITE_P(
     [](const ::testing::TestParamInfo<PatternCase> &info) {
       return std::string(info.param.name);
     });
+
+/// Vertical-slash at lengths where columns and diagonals are sparse against
+/// the tiles: the plans hold key lists and bands, which the generated code
+/// reads through the key pool of the segment buffer.
+TEST(CpuAttention, VerticalSlashKeyListsAndBands) {
+  const PatternCase *c = nullptr;
+  for (const PatternCase &candidate : kCases)
+    if (std::string(candidate.name) == "vertical_slash")
+      c = &candidate;
+  ASSERT_TRUE(c);
+  Coverage counts;
+  const TileSize tiles[] = {{16, 16}, {32, 16}};
+  ASSERT_NO_FATAL_FAILURE(
+      checkOnRandomShapes(*c, tiles, 4, 2024, counts, /*maxLength=*/700));
+  EXPECT_GT(counts.listSegments, 0) << "no key list was exercised";
+  EXPECT_GT(counts.bandSegments, 0) << "no band was exercised";
+  EXPECT_GT(counts.fullTiles, 0);
+  EXPECT_GT(counts.partialTiles, 0);
+}
 
 /// A few cases that between them hit FULL and PARTIAL ranges and gathers,
 /// tables, tail queries and empty rows, on every pair of tile sizes.

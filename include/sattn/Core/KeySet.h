@@ -58,6 +58,9 @@ public:
   KeySet() = default;
   static KeySet none() { return KeySet(); }
   static KeySet run(int64_t lo, int64_t hi);
+  /// The union of `runs` (any order, may overlap), sorted once: building a
+  /// set of n runs by n addRun calls would cost O(n^2 log n).
+  static KeySet ofRuns(Span<Run> runs);
   static KeySet lattice(int64_t start, int64_t period, int64_t width,
                         int64_t lo, int64_t hi);
 

@@ -6,7 +6,10 @@
 //   - Range: KV tiles [lo, hi) of BN keys each;
 //   - Gather: the keys of a lattice (e.g. every 8th key from offset 3) in
 //     [lo, hi), packed into dense tiles of BN keys, so that strided patterns
-//     become dense tensor-core work instead of masked full tiles.
+//     become dense tensor-core work instead of masked full tiles (period 1:
+//     a band of consecutive keys at any alignment);
+//   - List: an explicit sorted list of keys (scattered columns), packed the
+//     same way.
 // Every segment is FULL (every pair kept: no mask code) or PARTIAL (apply the
 // exact mask). Segments never overlap, so every key is visited at most once.
 //
@@ -38,17 +41,20 @@
 namespace sattn::plan {
 
 struct Segment {
-  enum Kind : uint8_t { Range = 0, Gather = 1 };
+  enum Kind : uint8_t { Range = 0, Gather = 1, List = 2 };
   Kind kind = Range;
   bool full = false;
   /// Range: KV tile indices [lo, hi). Gather: key positions [lo, hi).
+  /// List: indices [lo, hi) into the plan class's key pool (TilePlan::Class
+  /// ::keys; in a FlatPlan, into the flat segments buffer).
   int64_t lo = 0, hi = 0;
   /// Gather: the keys k in [lo, hi) with (k - start) mod period < width.
   int64_t start = 0, period = 1, width = 1;
 
   int64_t numKeys(int64_t blockN, int64_t lk) const;
   int64_t numTiles(int64_t blockN, int64_t lk) const;
-  /// Key position of the j-th gathered key (0-based), for Gather segments.
+  /// Key position of the j-th gathered key (0-based), for Gather segments
+  /// (List keys live in the plan: TilePlan::gatheredKey).
   int64_t gatheredKey(int64_t j) const;
 };
 
@@ -59,6 +65,7 @@ struct PlanOptions {
 
 struct PlanStats {
   int64_t rangeTiles = 0, fullTiles = 0, partialTiles = 0;
+  /// Gather and List segments alike.
   int64_t gatherTiles = 0, gatherKeys = 0, segments = 0;
   /// Tiles a dense (mask-oblivious) kernel would visit.
   int64_t denseTiles = 0;
@@ -67,13 +74,15 @@ struct PlanStats {
 
 /// The plan as flat int64 buffers, the form kernels read (CPU and GPU):
 ///   segments:   numSegments x kSegmentFields, one row per segment:
-///               [kind, full, lo, hi, start, period, width]
+///               [kind, full, lo, hi, start, period, width], then the key
+///               pool of List segments (their lo, hi index this buffer),
+///               zero-padded to a multiple of kSegmentFields
 ///   offsets:    numClasses x (numQueryTiles + 1); the segments of query
 ///               tile m of class c are rows [offsets[c][m], offsets[c][m+1])
 ///   classIndex: batch x heads; the class of (b, h)
 struct FlatPlan {
   static constexpr int64_t kSegmentFields = 7;
-  int64_t numQueryTiles = 0, numClasses = 0;
+  int64_t numQueryTiles = 0, numClasses = 0, numSegments = 0;
   std::vector<int64_t> segments, offsets, classIndex;
 };
 
@@ -84,6 +93,8 @@ public:
 
   /// Segments of query tile `m` for batch b and head h.
   Span<Segment> segments(int64_t b, int64_t h, int64_t m) const;
+  /// Key position of the j-th key of a Gather or List segment of (b, h).
+  int64_t gatheredKey(int64_t b, int64_t h, const Segment &s, int64_t j) const;
   /// Absolute query positions [qa, qb] of query tile m (qb inclusive).
   std::pair<int64_t, int64_t> queryRange(int64_t m) const;
   int64_t numClasses() const { return classes.size(); }
@@ -97,6 +108,7 @@ public:
   struct Class {
     std::vector<int64_t> offsets; // numQueryTiles + 1
     std::vector<Segment> segments;
+    std::vector<int64_t> keys; // key pool of the List segments
   };
   std::vector<int32_t> classIndex; // (b * heads + h) -> class
   std::vector<Class> classes;

@@ -10,6 +10,7 @@
 #include "sattn/Conversion/TileIteration.h"
 
 #include "sattn/Conversion/IndexArith.h"
+#include "sattn/Core/Planner.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
@@ -20,10 +21,7 @@ using namespace sattn;
 using namespace sattn::indexarith;
 
 namespace {
-
 using arith::CmpIPredicate;
-
-
 } // namespace
 
 SegmentRecord sattn::emitLoadSegment(OpBuilder &b, Location loc,
@@ -36,7 +34,10 @@ SegmentRecord sattn::emitLoadSegment(OpBuilder &b, Location loc,
   SegmentRecord seg;
   Value kind = field(0), full = field(1);
   seg.isGather =
-      arith::CmpIOp::create(b, loc, CmpIPredicate::eq, kind, cst(b, loc, 1));
+      arith::CmpIOp::create(b, loc, CmpIPredicate::ne, kind, cst(b, loc, 0));
+  seg.isList =
+      arith::CmpIOp::create(b, loc, CmpIPredicate::eq, kind, cst(b, loc, 2));
+  seg.table = segments;
   seg.isFull =
       arith::CmpIOp::create(b, loc, CmpIPredicate::ne, full, cst(b, loc, 0));
   seg.lo = field(2);
@@ -67,15 +68,42 @@ GatherCursor sattn::emitGatherCursor(OpBuilder &b, Location loc,
   Value below = add(b, loc, mul(b, loc, div(b, loc, span, seg.period), seg.width),
                     min(b, loc, seg.width, rem(b, loc, span, seg.period)));
   c.count = max(b, loc, cst(b, loc, 0), sub(b, loc, below, c.skip));
+  // A key list: its keys are pool[lo, hi).
+  auto pick = [&](Value list, Value lattice) -> Value {
+    return arith::SelectOp::create(b, loc, seg.isList, list, lattice);
+  };
+  Value zero = cst(b, loc, 0);
+  c.base = pick(seg.lo, c.base);
+  c.skip = pick(zero, c.skip);
+  c.count = pick(max(b, loc, zero, sub(b, loc, seg.hi, seg.lo)), c.count);
+  c.isList = seg.isList;
+  c.pool = seg.table;
   return c;
 }
 
 Value sattn::emitGatheredKey(OpBuilder &b, Location loc,
                              const GatherCursor &c, Value j) {
-  Value idx = add(b, loc, j, c.skip);
-  return add(b, loc, c.base,
-             add(b, loc, mul(b, loc, div(b, loc, idx, c.width), c.period),
-                 rem(b, loc, idx, c.width)));
+  auto key = scf::IfOp::create(
+      b, loc, c.isList,
+      [&](OpBuilder &tb, Location tl) {
+        // The pool shares the segment buffer's rows of 7 int64 fields.
+        Value flat = add(tb, tl, c.base, j);
+        Value fields = cst(tb, tl, plan::FlatPlan::kSegmentFields);
+        Value raw = memref::LoadOp::create(
+            tb, tl, c.pool,
+            ValueRange{div(tb, tl, flat, fields), rem(tb, tl, flat, fields)});
+        scf::YieldOp::create(
+            tb, tl,
+            Value(arith::IndexCastOp::create(tb, tl, tb.getIndexType(), raw)));
+      },
+      [&](OpBuilder &eb, Location el) {
+        Value idx = add(eb, el, j, c.skip);
+        Value k = add(eb, el, c.base,
+                      add(eb, el, mul(eb, el, div(eb, el, idx, c.width), c.period),
+                          rem(eb, el, idx, c.width)));
+        scf::YieldOp::create(eb, el, k);
+      });
+  return key.getResult(0);
 }
 
 SegmentTiles sattn::emitSegmentTiles(OpBuilder &b, Location loc,
@@ -106,6 +134,8 @@ SegmentTiles sattn::emitSegmentTiles(OpBuilder &b, Location loc,
   tiles.gather.count = split.getResult(3);
   tiles.gather.period = seg.period;
   tiles.gather.width = seg.width;
+  tiles.gather.isList = seg.isList;
+  tiles.gather.pool = seg.table;
   return tiles;
 }
 
