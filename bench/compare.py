@@ -62,6 +62,43 @@ def flex_mods():
             "sliding": (sliding, False), "strided": (strided, True), "power": (power, False)}
 
 
+def vertical_slash_tables(heads, L, gen):
+    """ANCHORS' vertical-slash row (../shared/bench/flex_baseline.py): per head
+    1000 random key columns and 200 random diagonals (offsets q - k), the
+    first 64 of each forced in. bool tensors (heads, L)."""
+    vcol = torch.zeros(heads, L, dtype=torch.bool, device=dev)
+    slash = torch.zeros(heads, L, dtype=torch.bool, device=dev)
+    for h in range(heads):
+        vcol[h, torch.randperm(L, device=dev, generator=gen)[:1000]] = True
+        slash[h, torch.randperm(L, device=dev, generator=gen)[:200]] = True
+    vcol[:, :64] = True
+    slash[:, :64] = True
+    return vcol, slash
+
+
+def flex_vertical_slash(vcol, slash, L):
+    """FlexAttention's mask_mod and a block mask built from the tables by
+    hand, as ANCHORS did (create_block_mask runs out of memory on captured
+    tables): a 128 x 128 block is visited when a kept column lies in its key
+    range or a kept diagonal crosses it, at or below the block diagonal."""
+    from torch.nn.attention.flex_attention import BlockMask
+
+    def mod(b, h, q, k):
+        return (q >= k) & (vcol[h, k] | slash[h, (q - k).clamp(min=0)])
+
+    H, nb = vcol.shape[0], L // 128
+    vb = vcol.view(H, nb, 128).any(-1)
+    cs = torch.cat([torch.zeros(H, 1, device=dev, dtype=torch.int64), slash.long().cumsum(-1)], -1)
+    i = torch.arange(nb, device=dev)[:, None]
+    j = torch.arange(nb, device=dev)[None, :]
+    lo = ((i - j) * 128 - 127).clamp(min=0, max=L)
+    hi = ((i - j) * 128 + 128).clamp(min=0, max=L)
+    blocks = (vb[:, None, :] | ((cs[:, hi] - cs[:, lo]) > 0)) & (j <= i)
+    num = blocks.sum(-1).to(torch.int32)[None]
+    idx = torch.argsort(blocks.to(torch.int8), dim=-1, descending=True, stable=True).to(torch.int32)[None]
+    return mod, BlockMask.from_kv_blocks(num, idx, BLOCK_SIZE=128, mask_mod=mod, seq_lengths=(L, L))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("cases_dir")
@@ -96,6 +133,17 @@ def main():
         kernel = runtime.load_kernel(manifest_path)
         q, k, v, o, lse = gt.make_inputs(case, manifest, torch.bfloat16, dev, gen)
         tables, table_list, plan = gt.load_plan_and_tables(case, manifest, args.cases_dir, dev)
+        plan_ms = None
+        if name == "vertical_slash":
+            # The ANCHORS tables, planned here by the runtime, as a user would.
+            vcol, slash = vertical_slash_tables(H, L, gen)
+            tables = {"vcol": vcol.long(), "slash": slash.long()}
+            table_list = [tables[t["name"]] for t in manifest["tables"]]
+            t0 = time.time()
+            host_plan = kernel.build_plan(1, L, L, tables)
+            plan_ms = round(1e3 * (time.time() - t0), 1)
+            plan = host_plan.to_torch(dev)
+            print("vertical_slash L=%d: runtime plan built in %.1f ms: %s" % (L, plan_ms, host_plan), flush=True)
         run = lambda: kernel.launch(q, k, v, o, lse=lse, plan=plan, tables=table_list)
         run()
         torch.cuda.synchronize()
@@ -104,12 +152,26 @@ def main():
             ref, _ = gt.reference(prog, manifest, case, q, k, v, tables, dev)
             err = float((o.float() - ref).norm() / ref.norm())
         ms = bench(run)
-        per_head = name in ("strided", "block_table")
+        per_head = name in ("strided", "block_table", "vertical_slash")
         nnz = kept_pairs(prog, L, H, tables, per_head)
         tflops = 4.0 * D * nnz / (ms * 1e-3) / 1e12
         row = dict(pattern=name, L=L, density=round(nnz / (L * L * H), 4), sattn_ms=round(ms, 3),
                    sattn_tflops=round(tflops, 1), rel_err=err, flex_ms=None, flex_tflops=None,
-                   flex_compile_s=None, cudnn_ms=None, fa2_ms=None)
+                   flex_compile_s=None, cudnn_ms=None, fa2_ms=None, plan_ms=plan_ms)
+        if flex_c is not None and name == "vertical_slash":
+            try:
+                qf, kf, vf = (x.contiguous() for x in (q, k, v))
+                _, bm = flex_vertical_slash(vcol, slash, L)
+                t0 = time.time()
+                flex_c(qf, kf, vf, block_mask=bm)
+                torch.cuda.synchronize()
+                row["flex_compile_s"] = round(time.time() - t0, 1)
+                fms = bench(lambda: flex_c(qf, kf, vf, block_mask=bm))
+                row["flex_ms"] = round(fms, 3)
+                row["flex_tflops"] = round(4.0 * D * nnz / (fms * 1e-3) / 1e12, 1)
+                del bm
+            except Exception as e:
+                print("flex failed for", name, L, type(e).__name__, str(e)[:200], flush=True)
         if flex_c is not None and name in mods and not (L > 32768 and name not in ("causal", "a_shape")):
             mod, ph = mods[name]
             try:

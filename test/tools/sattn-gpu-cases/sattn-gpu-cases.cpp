@@ -75,7 +75,11 @@ bool writeI64(const std::string &path, const std::vector<int64_t> &values) {
 }
 
 /// Random contents for a declared table: document ids as runs of equal ids
-/// (packed sequences), bool tables about 30% true, other ints small.
+/// (packed sequences), bool tables about 30% true (10% in --bench), other
+/// ints small. Bool tables whose last dimension is a token position ("k",
+/// "q") are sets of columns or diagonals: about 2% true and the first 4
+/// positions always, so that plans hold the key lists and bands such sparse
+/// sets produce (a dense random set would make every tile dense).
 std::vector<int64_t> randomTable(mask::TableOp table,
                                  const std::vector<int64_t> &shape,
                                  std::mt19937 &rng) {
@@ -84,8 +88,13 @@ std::vector<int64_t> randomTable(mask::TableOp table,
     n *= e;
   std::vector<int64_t> v(n);
   if (table.getElementType().isInteger(1)) {
-    for (auto &x : v)
-      x = rng() % 100 < (bench ? 10 : 30);
+    llvm::StringRef last =
+        cast<StringAttr>(table.getDims()[shape.size() - 1]).getValue();
+    bool positions = last == "k" || last == "q";
+    int64_t row = shape.back();
+    for (int64_t i = 0; i < n; ++i)
+      v[i] = positions ? (i % row < 4 || rng() % 100 < 2)
+                       : rng() % 100 < (bench ? 10 : 30);
     return v;
   }
   int64_t row = shape.back(), id = 0;
