@@ -1,11 +1,14 @@
 //===- plan_bench.cpp - cost of building tile plans at long lengths -------===//
 //
-// Plan building runs at launch time for every new sequence length, so it
-// must be cheap: O(visited segments), never O(L^2). This benchmark plans
-// A-shape, S2 strided (token stride with per-head offsets) and power masks
-// with 32 heads at L = 128K and 1M tokens and reports the median time, the
-// plan's size and the process's peak memory. Not a test: it prints a table
-// and writes JSON.
+// Plan building runs at launch time for every new sequence length (and for
+// every new table, for masks that read tables), so it must be cheap:
+// O(visited segments), never O(L^2). This benchmark plans A-shape, S2
+// strided (token stride with per-head offsets) and power masks with 32 heads
+// at L = 128K and 1M tokens, and vertical-slash from column / diagonal
+// tables (ANCHORS' row: 1000 columns and 200 diagonals per head, the first
+// 64 of each forced; 16 heads, 64x64 tiles) at 32K and 128K, and reports the
+// median time, the plan's size and the process's peak memory. Not a test:
+// it prints a table and writes JSON.
 //
 // Usage: plan-bench [--json FILE] [--repeats N] [--only SUBSTRING]
 //
@@ -27,6 +30,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -36,6 +40,8 @@ namespace {
 struct Case {
   const char *name;
   const char *body;
+  /// Vertical-slash: tables `vcol` and `slash`, 16 heads, 64x64 tiles.
+  bool verticalSlash = false;
 };
 const Case kCases[] = {
     {"a-shape(sink128,win2048)",
@@ -46,7 +52,30 @@ const Case kCases[] = {
      "%s = mask.strided stride 8 offset affine_map<(h) -> (h mod 8)>\n"
      "%u = mask.union %w, %s\n%m = mask.intersect %c, %u"},
     {"power(block64,win5,sink1)", "%m = mask.power block 64 window 5 sink 1"},
+    {"vertical-slash(1000v,200s)",
+     "%c = mask.causal\n%p = mask.predicate(%b, %h, %q, %k) {\n"
+     "  %v = mask.lookup @vcol[%h, %k] : i1\n  %d = arith.subi %q, %k : index\n"
+     "  %s = mask.lookup @slash[%h, %d] : i1\n  %y = arith.ori %v, %s : i1\n"
+     "  mask.yield %y\n}\n%m = mask.intersect %c, %p",
+     true},
 };
+
+/// ANCHORS' vertical-slash tables: per head 1000 random columns and 200
+/// random diagonals, the first 64 of each forced in.
+void addVerticalSlashTables(MaskInputs &in, int64_t heads) {
+  std::mt19937_64 rng(7);
+  for (auto [name, count] : {std::pair<const char *, int>{"vcol", 1000},
+                             {"slash", 200}}) {
+    TableData t{{heads, in.lk}, std::vector<int64_t>(heads * in.lk, 0)};
+    for (int64_t h = 0; h < heads; ++h) {
+      for (int64_t i = 0; i < std::min<int64_t>(64, in.lk); ++i)
+        t.values[h * in.lk + i] = 1;
+      for (int i = 0; i < count; ++i)
+        t.values[h * in.lk + rng() % in.lk] = 1;
+    }
+    in.tables[name] = std::move(t);
+  }
+}
 
 double peakRssMiB() {
   rusage u{};
@@ -81,20 +110,31 @@ int main(int argc, char **argv) {
   for (const Case &c : kCases) {
     if (!only.empty() && !std::strstr(c.name, only.c_str()))
       continue;
+    int heads = c.verticalSlash ? 16 : 32;
     std::string text =
-        std::string("sattn.kernel @k(dtype = bf16, head_dim = 128, heads = 32, "
-                    "kv_heads = 32, scale = 0.088) {\n") +
+        "sattn.kernel @k(dtype = bf16, head_dim = 128, heads = " +
+        std::to_string(heads) + ", kv_heads = " + std::to_string(heads) +
+        ", scale = 0.088) {\n" +
+        (c.verticalSlash ? "mask.table @vcol : i1 [\"h\", \"k\"]\n"
+                           "mask.table @slash : i1 [\"h\", \"k\"]\n"
+                         : "") +
         c.body + "\nsattn.yield %m\n}\n";
     auto module = mlir::parseSourceString<mlir::ModuleOp>(text, &context);
     if (!module)
       return 2;
     auto kernel = *module->getOps<KernelOp>().begin();
-    auto planner = plan::TilePlanner::build(kernel, plan::PlanOptions{128, 128});
+    int64_t tile = c.verticalSlash ? 64 : 128;
+    auto planner = plan::TilePlanner::build(kernel, plan::PlanOptions{tile, tile});
     if (mlir::failed(planner))
       return 2;
-    for (int64_t length : {int64_t(128) * 1024, int64_t(1024) * 1024}) {
+    std::vector<int64_t> lengths = {int64_t(128) * 1024, int64_t(1024) * 1024};
+    if (c.verticalSlash)
+      lengths = {int64_t(32) * 1024, int64_t(128) * 1024};
+    for (int64_t length : lengths) {
       MaskInputs in;
       in.lq = in.lk = length;
+      if (c.verticalSlash)
+        addVerticalSlashTables(in, heads);
       std::vector<double> ms;
       size_t bytes = 0;
       int64_t classes = 0, segments = 0;
@@ -120,14 +160,14 @@ int main(int argc, char **argv) {
       std::sort(ms.begin(), ms.end());
       double median = ms[ms.size() / 2];
       std::printf("%-28s %9lld %6d %10.2f %9.2f %8lld %10lld %8.4f\n", c.name,
-                  (long long)length, 32, median, bytes / 1048576.0,
+                  (long long)length, heads, median, bytes / 1048576.0,
                   (long long)classes, (long long)segments, visited);
       char row[512];
       std::snprintf(row, sizeof row,
-                    "  {\"pattern\": \"%s\", \"L\": %lld, \"heads\": 32, "
+                    "  {\"pattern\": \"%s\", \"L\": %lld, \"heads\": %d, "
                     "\"plan_ms\": %.3f, \"plan_bytes\": %zu, \"classes\": %lld, "
                     "\"segments\": %lld, \"visited_fraction\": %.5f},\n",
-                    c.name, (long long)length, median, bytes,
+                    c.name, (long long)length, heads, median, bytes,
                     (long long)classes, (long long)segments, visited);
       json += row;
     }

@@ -149,7 +149,9 @@ void KeySet::normalize(Approx dir) {
   runs.erase(std::remove_if(runs.begin(), runs.end(),
                             [](const Run &r) { return r.empty(); }),
              runs.end());
-  std::sort(runs.begin(), runs.end(), [](const Run &a, const Run &b) { return a.lo < b.lo; });
+  auto byLo = [](const Run &a, const Run &b) { return a.lo < b.lo; };
+  if (!std::is_sorted(runs.begin(), runs.end(), byLo))
+    std::sort(runs.begin(), runs.end(), byLo);
   SmallVec<Run, 4> merged;
   for (const Run &r : runs) {
     if (!merged.empty() && r.lo <= merged.back().hi)
@@ -255,6 +257,10 @@ void KeySet::normalize(Approx dir) {
 KeySet KeySet::unite(const KeySet &o, Approx dir) const {
   KeySet s = *this;
   s.runs.append(o.runs.begin(), o.runs.end());
+  // Both halves are sorted: merging keeps normalize linear for sets of
+  // many runs (column masks hold one run per kept column).
+  std::inplace_merge(s.runs.begin(), s.runs.begin() + runs.size(), s.runs.end(),
+                     [](const Run &a, const Run &b) { return a.lo < b.lo; });
   s.lattices.append(o.lattices.begin(), o.lattices.end());
   s.normalize(dir);
   return s;

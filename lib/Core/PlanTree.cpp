@@ -159,8 +159,8 @@ static void blockTableSets(const std::string &table, int64_t bs,
 //===----------------------------------------------------------------------===//
 
 void Planner::Impl::sets(uint32_t id, const MaskInputs &in, int64_t b,
-                         int64_t h, int64_t qa, int64_t qb, TermCache &cache,
-                         KeySet &may, KeySet &must) const {
+                         int64_t h, int64_t qa, int64_t qb, Run window,
+                         TermCache &cache, KeySet &may, KeySet &must) const {
   const Node &n = program.nodes[id];
   const int64_t *p = n.param;
   int64_t lk = in.lk;
@@ -235,10 +235,23 @@ void Planner::Impl::sets(uint32_t id, const MaskInputs &in, int64_t b,
   case NodeKind::Intersect: {
     bool uni = n.kind == NodeKind::Union;
     const uint32_t *children = program.operands.data() + n.first;
-    sets(children[0], in, b, h, qa, qb, cache, may, must);
+    sets(children[0], in, b, h, qa, qb, window, cache, may, must);
     for (uint32_t i = 1; i < n.count; ++i) {
+      // An intersection keeps only keys its earlier operands may keep.
+      Run hull = window;
+      if (!uni && !may.empty()) {
+        Span<Run> runs = may.getRuns();
+        Span<Lattice> lattices = may.getLattices();
+        int64_t lo = runs.size() ? runs.front().lo : lattices.front().lo;
+        int64_t hi = runs.size() ? runs.back().hi : lattices.front().hi;
+        for (const Lattice &l : lattices) {
+          lo = std::min(lo, l.lo);
+          hi = std::max(hi, l.hi);
+        }
+        hull = Run{std::max(window.lo, lo), std::min(window.hi, hi)};
+      }
       KeySet cMay, cMust;
-      sets(children[i], in, b, h, qa, qb, cache, cMay, cMust);
+      sets(children[i], in, b, h, qa, qb, hull, cache, cMay, cMust);
       may = uni ? may.unite(cMay, Approx::Over)
                 : may.intersect(cMay, Approx::Over);
       must = uni ? must.unite(cMust, Approx::Under)
@@ -248,17 +261,20 @@ void Planner::Impl::sets(uint32_t id, const MaskInputs &in, int64_t b,
   }
   case NodeKind::Complement: {
     KeySet cMay, cMust;
-    sets(n.first, in, b, h, qa, qb, cache, cMay, cMust);
+    // The complement needs its operand's sets on every key.
+    sets(n.first, in, b, h, qa, qb, Run{0, lk}, cache, cMay, cMust);
     may = cMust.complement(lk, Approx::Over);
     must = cMay.complement(lk, Approx::Under);
     break;
   }
   case NodeKind::PerHead:
-    sets(program.operands[n.first + h], in, b, h, qa, qb, cache, may, must);
+    sets(program.operands[n.first + h], in, b, h, qa, qb, window, cache, may,
+         must);
     break;
   case NodeKind::Predicate: {
     if (tableTerms[id]) {
-      tableTerms[id]->sets(program, in, b, h, qa, qb, cache, may, must);
+      tableTerms[id]->sets(program, in, b, h, qa, qb, window, cache, may,
+                           must);
       break;
     }
     // Tiers 2 and 3 at tile granularity: decide whole ranges of KV tiles by

@@ -77,10 +77,11 @@ public:
   /// shape (then tiers 2 and 3 apply).
   static std::optional<TableTerms> match(const MaskProgram &program,
                                          const Node &node);
-  /// Exact may/must sets for query positions [qa, qb] (not clipped to Lk).
+  /// Exact may/must sets for query positions [qa, qb], restricted to the
+  /// keys of `window` (the caller uses no other key).
   void sets(const MaskProgram &program, const MaskInputs &inputs, int64_t b,
-            int64_t h, int64_t qa, int64_t qb, TermCache &cache, KeySet &may,
-            KeySet &must) const;
+            int64_t h, int64_t qa, int64_t qb, Run window, TermCache &cache,
+            KeySet &may, KeySet &must) const;
 
 private:
   struct Term {
@@ -97,7 +98,7 @@ private:
                                         TermCache &cache) const;
   void termSets(const MaskProgram &program, const MaskInputs &inputs,
                 int term, int64_t b, int64_t h, int64_t qa, int64_t qb,
-                TermCache &cache, KeySet &may, KeySet &must) const;
+                Run window, TermCache &cache, KeySet &may, KeySet &must) const;
   std::vector<Term> terms;
   int root = -1;
 };
@@ -116,9 +117,11 @@ struct Planner::Impl {
   /// the rows of one analysis lie in one block row.
   int64_t rowSplit = 0;
 
-  /// May/must key sets of node `n` for query positions [qa, qb].
+  /// May/must key sets of node `n` for query positions [qa, qb]. Only keys
+  /// in `window` matter to the caller: nodes may (but need not) drop the
+  /// others, which intersections use to keep table-driven sets small.
   void sets(uint32_t n, const MaskInputs &in, int64_t b, int64_t h,
-            int64_t qa, int64_t qb, TermCache &cache, KeySet &may,
+            int64_t qa, int64_t qb, Run window, TermCache &cache, KeySet &may,
             KeySet &must) const;
   /// Planner::keySets with a cache shared by the query tiles of one plan.
   void keySets(const MaskInputs &in, int64_t b, int64_t h, int64_t qa,

@@ -76,7 +76,8 @@ void Planner::Impl::keySets(const MaskInputs &inputs, int64_t b, int64_t h,
   // clipping once at the root keeps every node's closed form branch-free.
   int64_t split = rowSplit;
   if (split <= 0 || qa / split == qb / split) {
-    sets(program.root, inputs, b, h, qa, qb, cache, may, must);
+    sets(program.root, inputs, b, h, qa, qb, Run{0, inputs.lk}, cache, may,
+         must);
     may = may.clip(0, inputs.lk);
     must = must.clip(0, inputs.lk);
     return;
@@ -86,7 +87,8 @@ void Planner::Impl::keySets(const MaskInputs &inputs, int64_t b, int64_t h,
   for (int64_t lo = qa; lo <= qb;) {
     int64_t hi = std::min(qb, (lo / split + 1) * split - 1);
     KeySet subMay, subMust;
-    sets(program.root, inputs, b, h, lo, hi, cache, subMay, subMust);
+    sets(program.root, inputs, b, h, lo, hi, Run{0, inputs.lk}, cache, subMay,
+         subMust);
     may = first ? subMay : may.unite(subMay, Approx::Over);
     must = first ? subMust : must.intersect(subMust, Approx::Under);
     first = false;
@@ -141,17 +143,27 @@ static void packGathers(SmallVec<Segment, 4> &gathers, int64_t bn,
                 gathers.end());
 }
 
-/// Splits key runs into the parts inside and outside the must set.
+/// Splits the runs of `keys` into the parts inside and outside the runs of
+/// `must` (both sorted and disjoint), in one merge-like sweep: query tiles
+/// of column masks hold hundreds of single-key runs.
 static void splitByMust(const KeySet &keys, const KeySet &must,
                         std::vector<Run> &full, std::vector<Run> &partial) {
-  // Runs only on both sides, so every operation is exact.
-  KeySet in = keys.intersect(KeySet::ofRuns(must.getRuns()), Approx::Under);
-  for (const Run &r : in.getRuns())
-    full.push_back(r);
+  Span<Run> m = must.getRuns();
+  size_t j = 0;
   for (const Run &r : keys.getRuns()) {
-    KeySet rest = in.complement(r.hi, Approx::Under).clip(r.lo, r.hi);
-    for (const Run &p : rest.getRuns())
-      partial.push_back(p);
+    while (j < m.size() && m[j].hi <= r.lo)
+      ++j;
+    int64_t at = r.lo;
+    for (size_t i = j; i < m.size() && m[i].lo < r.hi; ++i) {
+      int64_t lo = std::max(at, m[i].lo), hi = std::min(r.hi, m[i].hi);
+      if (at < lo)
+        partial.push_back(Run{at, lo});
+      if (lo < hi)
+        full.push_back(Run{lo, hi});
+      at = std::max(at, hi);
+    }
+    if (at < r.hi)
+      partial.push_back(Run{at, r.hi});
   }
 }
 
@@ -183,20 +195,30 @@ static bool gatherSparseKeys(const KeySet &may, const KeySet &must,
                              const KeySet &tiles, const KeySet &latticeTiles,
                              int64_t bn, int64_t lk, KeySet &denseTiles,
                              SparseKeys &sparse) {
-  // Keys of may-runs per visited tile.
-  std::map<int64_t, int64_t> count;
+  // Keys of may-runs per tile, in increasing tile order (runs are sorted).
+  std::vector<std::pair<int64_t, int64_t>> count;
   for (const Run &r : may.getRuns())
-    for (int64_t t = floorDiv(r.lo, bn); t * bn < r.hi; ++t)
-      count[t] += std::min(r.hi, (t + 1) * bn) - std::max(r.lo, t * bn);
+    for (int64_t t = floorDiv(r.lo, bn); t * bn < r.hi; ++t) {
+      int64_t n = std::min(r.hi, (t + 1) * bn) - std::max(r.lo, t * bn);
+      if (!count.empty() && count.back().first == t)
+        count.back().second += n;
+      else
+        count.push_back({t, n});
+    }
   std::vector<Run> dense, sparseTiles;
   int64_t visited = 0;
+  size_t next = 0;
   for (const Run &r : tiles.getRuns())
     for (int64_t t = r.lo / bn; t < r.hi / bn; ++t) {
       ++visited;
-      auto it = count.find(t);
+      while (next < count.size() && count[next].first < t)
+        ++next;
+      int64_t keys = next < count.size() && count[next].first == t
+                         ? count[next].second
+                         : -1;
       int64_t capacity = std::min((t + 1) * bn, lk) - t * bn;
-      bool isDense = it == count.end() || latticeTiles.contains(t * bn) ||
-                     4 * it->second >= kDenseTileQuarters * capacity;
+      bool isDense = keys < 0 || latticeTiles.contains(t * bn) ||
+                     4 * keys >= kDenseTileQuarters * capacity;
       (isDense ? dense : sparseTiles).push_back(Run{t * bn, (t + 1) * bn});
     }
   if (sparseTiles.size() < 2)
@@ -264,33 +286,36 @@ static void appendSegments(const KeySet &may, const KeySet &must, int64_t bn,
                        sparse))
     tiles = denseTiles;
 
-  // Full tiles: entirely inside one must-run and inside [0, lk).
-  auto isFullTile = [&](int64_t t) {
+  // Full tiles: entirely inside one must-run and inside [0, lk). Must runs
+  // are sorted and disjoint, so the candidate is the last one starting at
+  // or before the tile.
+  Span<Run> mustRuns = must.getRuns();
+  auto coveringRun = [&](int64_t t) -> const Run * {
     int64_t lo = t * bn, hi = (t + 1) * bn;
     if (hi > lk)
-      return false;
-    for (const Run &r : must.getRuns())
-      if (r.lo <= lo && hi <= r.hi)
-        return true;
-    return false;
+      return nullptr;
+    auto it = std::upper_bound(mustRuns.begin(), mustRuns.end(), lo,
+                               [](int64_t k, const Run &r) { return k < r.lo; });
+    if (it == mustRuns.begin())
+      return nullptr;
+    const Run &r = *(it - 1);
+    return hi <= r.hi ? &r : nullptr;
   };
   for (const Run &r : tiles.getRuns()) {
     int64_t t0 = r.lo / bn, t1 = r.hi / bn;
     // Full tiles within [t0, t1) form ranges bounded by must-run edges.
     int64_t t = t0;
     while (t < t1) {
-      bool full = isFullTile(t);
+      const Run *cover = coveringRun(t);
       int64_t e = t + 1;
-      if (full) {
+      if (cover) {
         // Extend to the end of the covering must-run.
-        for (const Run &m : must.getRuns())
-          if (m.lo <= t * bn && (t + 1) * bn <= m.hi)
-            e = std::min(t1, std::min(m.hi, lk) / bn);
+        e = std::min(t1, std::min(cover->hi, lk) / bn);
       } else {
-        while (e < t1 && !isFullTile(e))
+        while (e < t1 && !coveringRun(e))
           ++e;
       }
-      out.push_back(Segment{Segment::Range, full, t, e, 0, 1, 1});
+      out.push_back(Segment{Segment::Range, cover != nullptr, t, e, 0, 1, 1});
       t = e;
     }
   }

@@ -136,12 +136,13 @@ TableTerms::positions(const MaskProgram &program, const MaskInputs &inputs,
 
 void TableTerms::termSets(const MaskProgram &program, const MaskInputs &inputs,
                           int id, int64_t b, int64_t h, int64_t qa, int64_t qb,
-                          TermCache &cache, KeySet &may, KeySet &must) const {
+                          Run window, TermCache &cache, KeySet &may,
+                          KeySet &must) const {
   const Term &t = terms[id];
   if (t.kind == Term::And || t.kind == Term::Or) {
     KeySet rMay, rMust;
-    termSets(program, inputs, t.lhs, b, h, qa, qb, cache, may, must);
-    termSets(program, inputs, t.rhs, b, h, qa, qb, cache, rMay, rMust);
+    termSets(program, inputs, t.lhs, b, h, qa, qb, window, cache, may, must);
+    termSets(program, inputs, t.rhs, b, h, qa, qb, window, cache, rMay, rMust);
     bool uni = t.kind == Term::Or;
     may = uni ? may.unite(rMay, Approx::Over) : may.intersect(rMay, Approx::Over);
     must = uni ? must.unite(rMust, Approx::Under)
@@ -149,33 +150,42 @@ void TableTerms::termSets(const MaskProgram &program, const MaskInputs &inputs,
     return;
   }
   const std::vector<int64_t> &pos = positions(program, inputs, t, b, h, cache);
+  // The sorted positions between lo and hi (inclusive).
+  auto between = [&](int64_t lo, int64_t hi) {
+    return std::make_pair(std::lower_bound(pos.begin(), pos.end(), lo),
+                          std::upper_bound(pos.begin(), pos.end(), hi));
+  };
   std::vector<Run> runs;
   if (t.kind == Term::Column) {
-    for (int64_t p : pos)
-      runs.push_back(Run{p, p + 1});
+    auto [first, last] = between(window.lo, window.hi - 1);
+    for (auto it = first; it != last; ++it)
+      runs.push_back(Run{*it, *it + 1});
     may = must = KeySet::ofRuns({runs.data(), runs.size()});
     return;
   }
-  // Diagonals at offsets o = q - k: the band of each offset some row keeps,
+  // Diagonals at offsets o = q - k: the band [qa - o, qb - o] of each offset
+  // some row keeps (those that reach the window), in increasing key order,
   // and the keys every row keeps from runs of consecutive offsets.
-  for (int64_t o : pos)
-    if (o <= qb)
-      runs.push_back(Run{qa - o, qb - o + 1});
+  auto [first, last] = between(qa - window.hi + 1, qb - window.lo);
+  for (auto it = last; it != first;) {
+    int64_t o = *--it;
+    runs.push_back(Run{qa - o, qb - o + 1});
+  }
   may = KeySet::ofRuns({runs.data(), runs.size()});
   runs.clear();
-  for (size_t i = 0; i < pos.size();) {
-    size_t j = i;
-    while (j + 1 < pos.size() && pos[j + 1] == pos[j] + 1)
+  for (auto i = first; i != last;) {
+    auto j = i;
+    while (j + 1 != last && *(j + 1) == *j + 1)
       ++j;
-    if (pos[j] - pos[i] >= qb - qa)
-      runs.push_back(Run{qb - pos[j], qa - pos[i] + 1});
+    if (*j - *i >= qb - qa)
+      runs.push_back(Run{qb - *j, qa - *i + 1});
     i = j + 1;
   }
   must = KeySet::ofRuns({runs.data(), runs.size()});
 }
 
 void TableTerms::sets(const MaskProgram &program, const MaskInputs &inputs,
-                      int64_t b, int64_t h, int64_t qa, int64_t qb,
+                      int64_t b, int64_t h, int64_t qa, int64_t qb, Run window,
                       TermCache &cache, KeySet &may, KeySet &must) const {
-  termSets(program, inputs, root, b, h, qa, qb, cache, may, must);
+  termSets(program, inputs, root, b, h, qa, qb, window, cache, may, must);
 }

@@ -123,6 +123,18 @@ struct TileKeys {
   GatherCursor cursor;
 };
 
+/// Where a segment sits in the query tile's stream of KV tiles. Stages are
+/// numbered by the tile's position in the whole stream (`firstTile` + t),
+/// not within its segment, so that the last tile of one segment can
+/// prefetch the first tile of the next into a stage no warp still reads:
+/// one-tile segments (bands, key lists, 64-token blocks) then overlap their
+/// loads with the previous tile's math instead of waiting for them.
+struct SegmentPosition {
+  Value index, last; // this segment's row, one past the query tile's last
+  Value firstTile;   // stream position of the segment's tile 0
+  Value ahead;       // i1: tile 0 was issued by the previous segment
+};
+
 class GpuAttentionBuilder {
 public:
   GpuAttentionBuilder(KernelOp kernel, const KernelConfig &config)
@@ -140,8 +152,10 @@ private:
   void emitQueryTile(OpBuilder &b, Location loc);
   LoopState emitSegments(OpBuilder &b, Location loc, LoopState state);
   LoopState emitSegment(OpBuilder &b, Location loc, const SegmentRecord &seg,
-                        const SegmentTiles &tiles, bool partial, bool gather,
-                        LoopState state);
+                        const SegmentTiles &tiles, const SegmentPosition &pos,
+                        bool partial, bool gather, LoopState state);
+  void emitIssueFirstTileOfNext(OpBuilder &b, Location loc,
+                                const SegmentPosition &pos, Value stage);
   TileKeys emitTileKeys(OpBuilder &b, Location loc, const SegmentRecord &seg,
                         const SegmentTiles &tiles, bool gather, Value t);
   Value emitKey(OpBuilder &b, Location loc, const TileKeys &keys,
@@ -807,26 +821,75 @@ LoopState GpuAttentionBuilder::emitKvTile(OpBuilder &b, Location loc,
   return state;
 }
 
+void GpuAttentionBuilder::emitIssueFirstTileOfNext(OpBuilder &b, Location loc,
+                                                   const SegmentPosition &pos,
+                                                   Value stage) {
+  Value nextIndex = add(b, loc, pos.index, cst(b, loc, 1));
+  Value hasNext = cmp(b, loc, arith::CmpIPredicate::slt, nextIndex, pos.last);
+  scf::IfOp::create(b, loc, hasNext, [&](OpBuilder &b, Location loc) {
+    SegmentRecord next = emitLoadSegment(b, loc, segments, nextIndex);
+    SegmentTiles tiles = emitSegmentTiles(b, loc, next, lk, cfg.blockN);
+    Value nonEmpty =
+        cmp(b, loc, arith::CmpIPredicate::sgt, tiles.numTiles, cst(b, loc, 0));
+    scf::IfOp::create(b, loc, nonEmpty, [&](OpBuilder &b, Location loc) {
+      scf::IfOp::create(
+          b, loc, next.isGather,
+          [&](OpBuilder &tb, Location tl) {
+            TileKeys keys = emitTileKeys(tb, tl, next, tiles, true, cst(tb, tl, 0));
+            emitIssueKvTile(tb, tl, keys, stage);
+            scf::YieldOp::create(tb, tl);
+          },
+          [&](OpBuilder &eb, Location el) {
+            TileKeys keys = emitTileKeys(eb, el, next, tiles, false, cst(eb, el, 0));
+            emitIssueKvTile(eb, el, keys, stage);
+            scf::YieldOp::create(eb, el);
+          });
+      scf::YieldOp::create(b, loc);
+    });
+    scf::YieldOp::create(b, loc);
+  });
+}
+
 LoopState GpuAttentionBuilder::emitSegment(OpBuilder &b, Location loc,
                                            const SegmentRecord &seg,
                                            const SegmentTiles &tiles,
+                                           const SegmentPosition &pos,
                                            bool partial, bool gather,
                                            LoopState state) {
   int64_t stages = cfg.stages;
   Value n = tiles.numTiles;
-  // The previous segment's last tiles may still be read from the stages
-  // the prologue below overwrites.
-  gpu::BarrierOp::create(b, loc);
+  Value stagesValue = cst(b, loc, stages);
+  auto stageOf = [&](OpBuilder &b, Location loc, Value t) -> Value {
+    return arith::RemUIOp::create(b, loc, add(b, loc, pos.firstTile, t),
+                                  stagesValue);
+  };
+  // Prologue: tiles 0 .. stages - 2, one commit group each, except tile 0
+  // when the previous segment issued (and committed) it already. Stream
+  // positions keep these stages clear of the previous segment's last tile,
+  // which other warps may still read.
   for (int64_t i = 0; i + 1 < stages; ++i) {
-    Value ti = cst(b, loc, i);
-    Value exists = cmp(b, loc, arith::CmpIPredicate::slt, ti, n);
-    scf::IfOp::create(b, loc, exists, [&](OpBuilder &tb, Location tl) {
-      ThreadScope scope(*this, tb, tl);
-      TileKeys keys = emitTileKeys(tb, tl, seg, tiles, gather, ti);
-      emitIssueKvTile(tb, tl, keys, cst(tb, tl, i));
+    auto issue = [&](OpBuilder &b, Location loc) {
+      Value ti = cst(b, loc, i);
+      Value exists = cmp(b, loc, arith::CmpIPredicate::slt, ti, n);
+      scf::IfOp::create(b, loc, exists, [&](OpBuilder &tb, Location tl) {
+        ThreadScope scope(*this, tb, tl);
+        TileKeys keys = emitTileKeys(tb, tl, seg, tiles, gather, ti);
+        emitIssueKvTile(tb, tl, keys, stageOf(tb, tl, ti));
+        scf::YieldOp::create(tb, tl);
+      });
+      emitCommitGroup(b, loc);
+    };
+    if (i > 0) {
+      issue(b, loc);
+      continue;
+    }
+    Value notAhead = arith::XOrIOp::create(
+        b, loc, pos.ahead,
+        arith::ConstantOp::create(b, loc, b.getBoolAttr(true)));
+    scf::IfOp::create(b, loc, notAhead, [&](OpBuilder &tb, Location tl) {
+      issue(tb, tl);
       scf::YieldOp::create(tb, tl);
     });
-    emitCommitGroup(b, loc);
   }
   auto loop = scf::ForOp::create(
       b, loc, cst(b, loc, 0), n, cst(b, loc, 1), state.flatten(),
@@ -837,19 +900,33 @@ LoopState GpuAttentionBuilder::emitSegment(OpBuilder &b, Location loc,
         gpu::BarrierOp::create(b, loc);
         Value next = add(b, loc, t, cst(b, loc, stages - 1));
         Value exists = cmp(b, loc, arith::CmpIPredicate::slt, next, n);
-        scf::IfOp::create(b, loc, exists, [&](OpBuilder &tb, Location tl) {
-          Value nextStage =
-              arith::RemUIOp::create(tb, tl, next, cst(tb, tl, stages));
-          TileKeys keys = emitTileKeys(tb, tl, seg, tiles, gather, next);
-          emitIssueKvTile(tb, tl, keys, nextStage);
-          scf::YieldOp::create(tb, tl);
-        });
+        scf::IfOp::create(
+            b, loc, exists,
+            [&](OpBuilder &tb, Location tl) {
+              TileKeys keys = emitTileKeys(tb, tl, seg, tiles, gather, next);
+              emitIssueKvTile(tb, tl, keys, stageOf(tb, tl, next));
+              scf::YieldOp::create(tb, tl);
+            },
+            [&](OpBuilder &eb, Location el) {
+              if (!cfg.prefetchAcrossSegments) {
+                scf::YieldOp::create(eb, el);
+                return;
+              }
+              // The last tile prefetches the next segment's first.
+              Value isLast = cmp(eb, el, arith::CmpIPredicate::eq,
+                                 add(eb, el, t, cst(eb, el, 1)), n);
+              scf::IfOp::create(eb, el, isLast, [&](OpBuilder &lb, Location ll) {
+                emitIssueFirstTileOfNext(lb, ll, pos, stageOf(lb, ll, n));
+                scf::YieldOp::create(lb, ll);
+              });
+              scf::YieldOp::create(eb, el);
+            });
         // Always commit, possibly an empty group, so that "all but the
         // newest stages - 1 groups" is always tile t.
         emitCommitGroup(b, loc);
         emitWaitGroups(b, loc, stages - 1);
         gpu::BarrierOp::create(b, loc);
-        Value stage = arith::RemUIOp::create(b, loc, t, cst(b, loc, stages));
+        Value stage = stageOf(b, loc, t);
         TileKeys keys = emitTileKeys(b, loc, seg, tiles, gather, t);
         LoopState s =
             emitKvTile(b, loc, keys, stage, partial,
@@ -877,13 +954,42 @@ LoopState GpuAttentionBuilder::emitSegments(OpBuilder &b, Location loc,
   Value last = toIndex(b, loc,
                        memref::LoadOp::create(
                            b, loc, offsets, add(b, loc, slot, cst(b, loc, 1))));
+  // Carried besides the softmax state (when prefetching across segments):
+  // the stream position of the next segment's tile 0 and the previous
+  // segment's tile count.
+  bool across = cfg.prefetchAcrossSegments;
+  int64_t extra = across ? 2 : 0;
+  SmallVector<Value> init = state.flatten();
+  if (across) {
+    init.push_back(cst(b, loc, 0));
+    init.push_back(cst(b, loc, 0));
+  }
   auto loop = scf::ForOp::create(
-      b, loc, first, last, cst(b, loc, 1), state.flatten(),
+      b, loc, first, last, cst(b, loc, 1), init,
       [&](OpBuilder &b, Location loc, Value s, ValueRange carried) {
         SegmentRecord seg = emitLoadSegment(b, loc, segments, s);
         SegmentTiles tiles = emitSegmentTiles(b, loc, seg, lk, cfg.blockN);
-        LoopState in = LoopState::unflatten(carried, cfg.mTiles());
-        SmallVector<Type> types(carried.getTypes());
+        ValueRange softmax = carried.drop_back(extra);
+        Value zero = cst(b, loc, 0);
+        SegmentPosition pos{s, last, zero,
+                            arith::ConstantOp::create(b, loc, b.getBoolAttr(false))};
+        if (across) {
+          // The previous segment's last tile issued this one's first when
+          // both have tiles (see emitIssueFirstTileOfNext).
+          pos.firstTile = carried[carried.size() - 2];
+          Value previousTiles = carried.back();
+          pos.ahead = arith::AndIOp::create(
+              b, loc,
+              cmp(b, loc, arith::CmpIPredicate::sgt, previousTiles, zero),
+              cmp(b, loc, arith::CmpIPredicate::sgt, tiles.numTiles, zero));
+        } else {
+          // Every segment numbers its stages from 0: the previous segment's
+          // last tiles may still be read from the stages the prologue
+          // overwrites.
+          gpu::BarrierOp::create(b, loc);
+        }
+        LoopState in = LoopState::unflatten(softmax, cfg.mTiles());
+        SmallVector<Type> types(softmax.getTypes());
         // Four uniform variants, so that each tile loop holds only its own
         // key arithmetic and, on FULL segments, no mask code.
         auto byMask = scf::IfOp::create(b, loc, types, seg.isFull, true);
@@ -895,14 +1001,19 @@ LoopState GpuAttentionBuilder::emitSegments(OpBuilder &b, Location loc,
             OpBuilder kb = OpBuilder::atBlockEnd(gather ? byKind.thenBlock()
                                                         : byKind.elseBlock());
             LoopState out =
-                emitSegment(kb, loc, seg, tiles, partial, gather, in);
+                emitSegment(kb, loc, seg, tiles, pos, partial, gather, in);
             scf::YieldOp::create(kb, loc, out.flatten());
           }
           scf::YieldOp::create(mb, loc, byKind.getResults());
         }
-        scf::YieldOp::create(b, loc, byMask.getResults());
+        SmallVector<Value> results(byMask.getResults());
+        if (across) {
+          results.push_back(add(b, loc, pos.firstTile, tiles.numTiles));
+          results.push_back(tiles.numTiles);
+        }
+        scf::YieldOp::create(b, loc, results);
       });
-  return LoopState::unflatten(loop.getResults(), cfg.mTiles());
+  return LoopState::unflatten(loop.getResults().drop_back(extra), cfg.mTiles());
 }
 
 void GpuAttentionBuilder::emitEpilogue(OpBuilder &b, Location loc,

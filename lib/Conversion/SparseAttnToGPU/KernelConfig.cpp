@@ -72,6 +72,7 @@ sattn::gpucodegen::chooseKernelConfig(int64_t headDim, Type elementType,
   // Two m16 tiles double the accumulators (head_dim f32 per thread at 32
   // rows): Q fragments stay in registers only where they still fit.
   c.qInRegisters = headDim * c.mTiles() <= 128;
+  c.prefetchAcrossSegments = c.mTiles() == 1;
   if (overrides.blockM && overrides.blockM % rows != 0) {
     error = llvm::formatv("block-m {0} is not a multiple of {1} (each warp "
                           "owns {1} query rows)",

@@ -43,6 +43,11 @@ struct KernelConfig {
   /// Keep the Q operand fragments of a warp in registers for the whole
   /// kernel (FlashAttention-2) instead of reloading them per KV tile.
   bool qInRegisters = true;
+  /// The last KV tile of a segment prefetches the first of the next, so
+  /// that short segments overlap loads with math. Off with two m16 tiles
+  /// per warp: their 128-register accumulators leave no room for the extra
+  /// issue path (ptxas spills), and the masks they suit have long segments.
+  bool prefetchAcrossSegments = true;
 
   int64_t threads() const { return 32 * warps; }
   /// m16 MMA tiles per warp.
