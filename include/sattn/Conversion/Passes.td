@@ -62,14 +62,16 @@ def ConvertSparseAttnToGPU : Pass<"convert-sattn-to-gpu", "::mlir::ModuleOp"> {
     kernel `gpu.func @sattn_NAME` of docs/KERNEL_ABI.md: FlashAttention-2
     over the tile plan with tensor cores (ldmatrix + mma.sync m16n8k16,
     fp32 accumulators) and cp.async multi-stage loads of K/V tiles. One CTA
-    per (query tile, head, batch), 16 query rows per warp. The kernel walks
+    per (query tile, head, batch), 16 or 32 query rows per warp. The kernel walks
     the plan's segments for its query tile: range segments load whole KV
     tiles, gather segments load the gathered key rows as dense tiles; FULL
     segments run without mask code, PARTIAL ones apply the element mask.
 
     Pointers are 0-d memrefs, meant for `convert-gpu-to-nvvm` with
-    `use-bare-ptr-memref-call-conv=1`. Tile sizes are chosen per head_dim
-    (0 = choose) and recorded with the launch parameters as `sattn.*`
+    `use-bare-ptr-memref-call-conv=1`. Without tile options the shape is
+    chosen from head_dim and the mask (TileShapePolicy.h: 128x32 with 32
+    rows per warp for head_dim 128 band masks, else 64x64); any option
+    given turns that off (0 = the head_dim default). The shape is recorded with the launch parameters as `sattn.*`
     attributes on the gpu.func (sattn/Target/LaunchInfo.h). Named patterns
     are expanded into predicates on a private copy of each kernel, which is
     left in place.
@@ -84,7 +86,7 @@ def ConvertSparseAttnToGPU : Pass<"convert-sattn-to-gpu", "::mlir::ModuleOp"> {
     Option<"stages", "stages", "int64_t", /*default=*/"0",
            "KV tiles in flight (0: chosen)">,
     Option<"rowsPerWarp", "rows-per-warp", "int64_t", /*default=*/"0",
-           "Query rows per warp, 16 or 32 (0: 16); experimental at 32">,
+           "Query rows per warp, 16 or 32 (0: 16, or chosen from the mask when no tile option is set)">,
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",

@@ -37,9 +37,10 @@ sattn::gpucodegen::chooseKernelConfig(int64_t headDim, Type elementType,
   c.elementType = elementType;
   // mma.sync needs the same tiles for bf16 and f16; only head_dim changes
   // the register budget. 64x64 tiles with 4 warps and 2 stages run two
-  // blocks per SM and measured fastest on an H200 for dense, causal,
-  // sliding and power masks (bench/RESULTS.md: 128x64 with 8 warps, or a
-  // third stage, lose 6-25%; 64x128 spills). At 256 the accumulator alone
+  // blocks per SM and measured fastest on an H200 among 16-row shapes
+  // (bench/RESULTS.md: 128x64 with 8 warps, or a third stage, lose 6-25%;
+  // 64x128 spills). Masks that suit 32 rows per warp get 128x32 from
+  // TileShapePolicy before this runs. At 256 the accumulator alone
   // takes 128 registers per thread, so Q fragments are reloaded from shared
   // memory per tile and KV tiles shrink to one k16 step (with 32 keys,
   // kernels whose masks read tables spill).

@@ -13,6 +13,7 @@
 #include "GpuAttentionBuilder.h"
 #include "KernelConfig.h"
 #include "NativeMath.h"
+#include "TileShapePolicy.h"
 
 #include "sattn/Target/LaunchInfo.h"
 
@@ -67,10 +68,15 @@ struct ConvertSparseAttnToGPUPass
                            << ": the symbol already exists";
         return signalPassFailure();
       }
+      // Without any override the mask picks the tile shape.
+      gpucodegen::TileOverrides chosen = overrides;
+      if (!overrides.blockM && !overrides.blockN && !overrides.warps &&
+          !overrides.stages && !overrides.rowsPerWarp)
+        chosen = gpucodegen::chooseTileShape(kernel);
       std::string error;
       FailureOr<gpucodegen::KernelConfig> config =
           gpucodegen::chooseKernelConfig(kernel.getHeadDim(), kernel.getDtype(),
-                                         overrides, error);
+                                         chosen, error);
       if (failed(config)) {
         kernel.emitError() << "no GPU lowering: " << error;
         return signalPassFailure();

@@ -5,9 +5,9 @@
 // the mma.sync count doubles; Q's A fragments no longer fit registers and
 // are reloaded per tile, one per m-tile and k16 step.
 //
-// RUN: sparse-opt %s --convert-sattn-to-gpu | grep -E "wait.group 1|kv_loop|nvgpu.ldmatrix.*memref<2x64x136" | FileCheck %s --check-prefix=KV16
+// RUN: sparse-opt %s --convert-sattn-to-gpu="rows-per-warp=16" | grep -E "wait.group 1|kv_loop|nvgpu.ldmatrix.*memref<2x64x136" | FileCheck %s --check-prefix=KV16
 // RUN: sparse-opt %s --convert-sattn-to-gpu="rows-per-warp=32" | grep -E "wait.group 1|kv_loop|nvgpu.ldmatrix.*memref<2x64x136" | FileCheck %s --check-prefix=KV32
-// RUN: sparse-opt %s --convert-sattn-to-gpu | grep -E "wait.group 1|kv_loop|nvvm.mma.sync" | FileCheck %s --check-prefix=MMA16
+// RUN: sparse-opt %s --convert-sattn-to-gpu="rows-per-warp=16" | grep -E "wait.group 1|kv_loop|nvvm.mma.sync" | FileCheck %s --check-prefix=MMA16
 // RUN: sparse-opt %s --convert-sattn-to-gpu="rows-per-warp=32" | grep -E "wait.group 1|kv_loop|nvvm.mma.sync" | FileCheck %s --check-prefix=MMA32
 // RUN: sparse-opt %s --convert-sattn-to-gpu="rows-per-warp=32" | grep -E "wait.group 1|kv_loop|nvgpu.ldmatrix.*memref<128x136" | FileCheck %s --check-prefix=Q32
 // RUN: sparse-opt %s --convert-sattn-to-gpu="rows-per-warp=32" | FileCheck %s --check-prefix=R32

@@ -1,0 +1,91 @@
+//===- TileShapePolicy.cpp - default tile shape of a kernel from its mask -===//
+//
+// Measured on an H200 (bench/RESULTS.md, 2026-11-29): 128x32 tiles with 32
+// rows per warp reach 291-294 useful TFLOP/s on dense and causal 32K (64x64:
+// 249-258), and win on A-shape, sliding window and S2 strided masks, whose
+// 128x32 plans visit 1.00-1.06x the tiles of the 64x64 plans; power masks of
+// 64-token blocks visit 1.78x and run at 104 instead of 178. Plans are
+// compared at one reference length: the ratio barely moves with L for
+// named patterns.
+//
+// Registers decide which masks may use it: at head_dim 128 the two m16
+// tiles take 249-255 registers per thread for bands and sinks combined by
+// one & and one | (dense, causal, A-shape, streaming, sliding windows),
+// while token strides (gathers), tail queries, per-head choices and strided
+// blocks push ptxas over 255 for some parameters (8-100 bytes of spills).
+// Only those building blocks qualify; examples-ptxas.test and
+// ptxas-no-spills.mlir check the examples and test kernels.
+//
+//===----------------------------------------------------------------------===//
+
+#include "TileShapePolicy.h"
+
+#include "sattn/Core/MaskProgram.h"
+#include "sattn/Plan/TilePlan.h"
+
+#include "mlir/IR/Diagnostics.h"
+
+using namespace mlir;
+using namespace sattn;
+using namespace sattn::gpucodegen;
+
+namespace {
+constexpr int64_t kReferenceLength = 8192;
+/// Masks of at most this many nodes, all of the kinds below.
+constexpr size_t kMaxNodes = 5;
+
+bool fitsTallTiles(NodeKind kind) {
+  switch (kind) {
+  case NodeKind::Full:
+  case NodeKind::Causal:
+  case NodeKind::Window:
+  case NodeKind::SymmetricWindow:
+  case NodeKind::Sink:
+  case NodeKind::Union:
+  case NodeKind::Intersect:
+    return true;
+  default:
+    return false;
+  }
+}
+/// 128x32 must visit at most this many times the 64x64 tiles (same area).
+constexpr double kMaxVisitRatio = 1.10;
+
+/// Visited tiles at the reference length with BM x BN tiles, or -1.
+int64_t visitedTiles(KernelOp kernel, int64_t blockM, int64_t blockN) {
+  auto planner = plan::TilePlanner::build(kernel, {blockM, blockN});
+  if (failed(planner))
+    return -1;
+  std::string error;
+  auto p = planner->plan(
+      plan::zeroTableInputs(kernel, kReferenceLength, kReferenceLength), error);
+  return failed(p) ? -1 : p->stats().visitedTiles();
+}
+} // namespace
+
+TileOverrides sattn::gpucodegen::chooseTileShape(KernelOp kernel) {
+  TileOverrides none;
+  if (kernel.getHeadDim() != 128)
+    return none;
+  // Kernels the planner rejects (dynamic patterns) report that themselves
+  // later; here they just keep the defaults.
+  ScopedDiagnosticHandler quiet(kernel.getContext(),
+                                [](Diagnostic &) { return success(); });
+  auto planner = plan::TilePlanner::build(kernel, {64, 64});
+  if (failed(planner))
+    return none;
+  const MaskProgram &program = planner->core().program();
+  if (!program.tables.empty() || program.nodes.size() > kMaxNodes)
+    return none;
+  for (const Node &node : program.nodes)
+    if (!fitsTallTiles(node.kind))
+      return none;
+  int64_t narrow = visitedTiles(kernel, 64, 64);
+  int64_t tall = visitedTiles(kernel, 128, 32);
+  if (narrow <= 0 || tall < 0 || double(tall) > kMaxVisitRatio * double(narrow))
+    return none;
+  TileOverrides tallTiles;
+  tallTiles.blockN = 32;
+  tallTiles.rowsPerWarp = 32;
+  return tallTiles;
+}
