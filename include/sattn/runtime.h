@@ -67,8 +67,8 @@ typedef struct sattn_tensor {
 /* A tile plan in the flat form of docs/KERNEL_ABI.md, in device memory
  * (sattn_plan_build + sattn_plan_upload make one; see below). */
 typedef struct sattn_plan {
-  const int64_t *segments;    /* num_segments x 7 */
-  int64_t num_segments;
+  const int64_t *segments;    /* num_segments rows of 7: segment rows, then */
+  int64_t num_segments;       /* the key pool of List segments (KERNEL_ABI) */
   const int64_t *offsets;     /* num_classes x (num_query_tiles + 1) */
   int64_t num_classes;
   const int64_t *class_index; /* batch x heads */
