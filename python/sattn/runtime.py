@@ -300,7 +300,8 @@ def _pack(name, t):
 class Plan:
     """A tile plan in the flat form of docs/KERNEL_ABI.md, in device memory.
 
-    segments (num_segments x 7), offsets (num_classes x (num_query_tiles + 1))
+    segments (num_segments rows of 7: the segment rows, then the key pool of
+    List segments), offsets (num_classes x (num_query_tiles + 1))
     and class_index (batch x heads) are int64 CUDA tensors (or TensorDescs,
     or plain device addresses with the sizes given). num_segments and
     num_classes default to what the tensors' shapes say."""
@@ -669,7 +670,9 @@ class HostPlan(_Owned):
                 self._batch * self._heads)
 
     def segments(self):
-        """num_segments x 7 values, row-major: [kind, full, lo, hi, start, period, width]."""
+        """num_segments x 7 values, row-major: segment rows [kind, full, lo, hi,
+        start, period, width], then the key pool that List segments (kind 2)
+        index with lo, hi (docs/KERNEL_ABI.md)."""
         return array.array("q", self._buffer(self._view.segments, self._sizes()[0]))
 
     def offsets(self):
