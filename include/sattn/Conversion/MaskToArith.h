@@ -72,7 +72,9 @@ mlir::FailureOr<mlir::Value> emitElementMask(mlir::OpBuilder &builder,
 
 /// Emits a read of `table` at `indices` (index values, one per dimension):
 /// 0 when any index lies outside [0, extent). The result is an i1 (value
-/// != 0) or an index, as `resultType` asks.
+/// != 0) or an index, as `resultType` asks. Branch-free: out of range it
+/// loads element 0 and discards it, so the table must not be empty (no
+/// kernel evaluates a mask then: every extent is at least 1 once Lk is).
 mlir::Value emitTableLookup(mlir::OpBuilder &builder, mlir::Location loc,
                             const TableBinding &table,
                             mlir::ValueRange indices, mlir::Type resultType);

@@ -284,17 +284,15 @@ Value sattn::emitTableLookup(OpBuilder &b, Location loc,
     linear = arith::AddIOp::create(
         b, loc, arith::MulIOp::create(b, loc, linear, extent), index);
   }
+  // Branch-free: an out-of-range read loads element 0 (every table holds
+  // one once a kernel runs: its extents are at least 1) and discards it,
+  // so that the reads of neighbouring elements can be in flight together.
   Type i64 = b.getI64Type();
-  auto read = scf::IfOp::create(
-      b, loc, inBounds,
-      [&](OpBuilder &then, Location l) {
-        Value v = memref::LoadOp::create(then, l, table.buffer, linear);
-        scf::YieldOp::create(then, l, v);
-      },
-      [&](OpBuilder &otherwise, Location l) {
-        scf::YieldOp::create(otherwise, l, intConstant(otherwise, l, i64, 0));
-      });
-  Value value = read.getResult(0);
+  Value zero = arith::ConstantIndexOp::create(b, loc, 0);
+  Value safe = arith::SelectOp::create(b, loc, inBounds, linear, zero);
+  Value loaded = memref::LoadOp::create(b, loc, table.buffer, safe);
+  Value value =
+      arith::SelectOp::create(b, loc, inBounds, loaded, intConstant(b, loc, i64, 0));
   if (resultType.isInteger(1))
     return arith::CmpIOp::create(b, loc, CmpIPredicate::ne, value,
                                  intConstant(b, loc, i64, 0));

@@ -55,6 +55,7 @@
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/SCF/Utils/Utils.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/BuiltinTypes.h"
 
@@ -650,9 +651,11 @@ SmallVector<Value> GpuAttentionBuilder::emitMaskBits(OpBuilder &b,
                                                      Location loc,
                                                      const TileKeys &keys,
                                                      Value stage) {
-  // A rolled loop over the thread's elements: the mask code is emitted
-  // once per tile loop instead of once per element, which keeps PARTIAL
-  // tiles of table-reading masks small and their registers few. Element
+  // A loop over the thread's elements, rolled but for cfg.maskUnroll
+  // elements per iteration: the mask code is emitted a few times per tile
+  // loop instead of once per element, which keeps PARTIAL tiles of
+  // table-reading masks small and their registers few, while the table
+  // reads of those few elements overlap. Element
   // i = mt * BN/2 + 4 * j + e (m16 tile mt, 8-column tile j) sets bit
   // i % 64 of word i / 64 when kept; one loop per word (one word unless
   // the warp holds more than 64 elements per thread).
@@ -720,6 +723,10 @@ SmallVector<Value> GpuAttentionBuilder::emitMaskBits(OpBuilder &b,
           }
           scf::YieldOp::create(b, loc, bits);
         });
+    // A few elements per iteration, so that the table reads of masks that
+    // have them are in flight together instead of one latency each.
+    if (cfg.maskUnroll > 1 && (end - first) % cfg.maskUnroll == 0)
+      (void)loopUnrollByFactor(loop, cfg.maskUnroll);
     words.push_back(loop.getResult(0));
   }
   return words;

@@ -74,6 +74,8 @@ sattn::gpucodegen::chooseKernelConfig(int64_t headDim, Type elementType,
   // rows): Q fragments stay in registers only where they still fit.
   c.qInRegisters = headDim * c.mTiles() <= 128;
   c.prefetchAcrossSegments = c.mTiles() == 1;
+  // Two m16 tiles leave no registers for unrolled mask code (ptxas spills).
+  c.maskUnroll = c.mTiles() == 1 ? 4 : 1;
   if (overrides.blockM && overrides.blockM % rows != 0) {
     error = llvm::formatv("block-m {0} is not a multiple of {1} (each warp "
                           "owns {1} query rows)",

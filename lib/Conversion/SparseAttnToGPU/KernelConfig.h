@@ -48,6 +48,9 @@ struct KernelConfig {
   /// per warp: their 128-register accumulators leave no room for the extra
   /// issue path (ptxas spills), and the masks they suit have long segments.
   bool prefetchAcrossSegments = true;
+  /// Elements per iteration of the PARTIAL-tile mask loop (1: rolled):
+  /// table reads of neighbouring elements then overlap.
+  int64_t maskUnroll = 4;
 
   int64_t threads() const { return 32 * warps; }
   /// m16 MMA tiles per warp.

@@ -23,8 +23,8 @@ sattn.kernel @tail(dtype = bf16, head_dim = 64, heads = 2, kv_heads = 2,
 // -----
 
 // Tables become trailing memref<?xi64> arguments in declaration order; a
-// lookup is a bounds-checked load (out of range reads 0), block dims have
-// extent ceil(Lk / N).
+// lookup is a bounds-checked load without a branch (out of range loads
+// element 0 and reads 0), block dims have extent ceil(Lk / N).
 // CHECK-LABEL: func.func @tables_cpu(
 // CHECK-SAME:    %{{[^:]+}}: memref<?xi64>, %[[DOC:[^:]+]]: memref<?xi64>, %[[KEEP:[^:]+]]: memref<?xi64>)
 // CHECK:         %[[LK:.+]] = memref.dim %arg1, %c2{{.*}} : memref<?x?x?x?xf32
@@ -32,17 +32,13 @@ sattn.kernel @tail(dtype = bf16, head_dim = 64, heads = 2, kv_heads = 2,
 // CHECK:         %[[NB:.+]] = arith.ceildivsi %[[LK]], %[[C8]] : index
 // CHECK:       } else {
 // CHECK:         arith.cmpi ult, %{{.+}}, %{{.+}} : index
-// CHECK:         %[[READ:.+]] = scf.if %{{.+}} -> (i64) {
-// CHECK:           %[[V:.+]] = memref.load %[[DOC]][%{{.+}}] : memref<?xi64>
-// CHECK:           scf.yield %[[V]] : i64
-// CHECK:         } else {
-// CHECK:           %[[ZERO:.+]] = arith.constant 0 : i64
-// CHECK:           scf.yield %[[ZERO]] : i64
-// CHECK:         }
-// CHECK:         arith.index_cast %[[READ]] : i64 to index
+// CHECK:         %[[SAFE:.+]] = arith.select %[[IN:[^,]+]], %{{.+}}, %{{.+}} : index
+// CHECK-NEXT:    %[[V:.+]] = memref.load %[[DOC]][%[[SAFE]]] : memref<?xi64>
+// CHECK:         %[[READ:.+]] = arith.select %[[IN]], %[[V]], %{{.+}} : i64
+// CHECK-NEXT:    arith.index_cast %[[READ]] : i64 to index
+// CHECK-NOT:     scf.if
 // CHECK:         arith.cmpi ult, %{{.+}}, %[[NB]] : index
-// CHECK:         scf.if %{{.+}} -> (i64) {
-// CHECK:           memref.load %[[KEEP]][%{{.+}}] : memref<?xi64>
+// CHECK:         memref.load %[[KEEP]][%{{.+}}] : memref<?xi64>
 // CHECK:         arith.cmpi ne, %{{.+}}, %{{.+}} : i64
 sattn.kernel @tables(dtype = bf16, head_dim = 64, heads = 2, kv_heads = 1,
                      scale = 0.125) {
