@@ -725,8 +725,12 @@ SmallVector<Value> GpuAttentionBuilder::emitMaskBits(OpBuilder &b,
         });
     // A few elements per iteration, so that the table reads of masks that
     // have them are in flight together instead of one latency each.
-    if (cfg.maskUnroll > 1 && (end - first) % cfg.maskUnroll == 0)
-      (void)loopUnrollByFactor(loop, cfg.maskUnroll);
+    // (At least two iterations remain: unrolling a loop fully replaces it.)
+    int64_t factor = cfg.maskUnroll;
+    while (factor > 1 && ((end - first) % factor || (end - first) / factor < 2))
+      factor /= 2;
+    if (factor > 1)
+      (void)loopUnrollByFactor(loop, factor);
     words.push_back(loop.getResult(0));
   }
   return words;

@@ -75,7 +75,7 @@ sattn::gpucodegen::chooseKernelConfig(int64_t headDim, Type elementType,
   c.qInRegisters = headDim * c.mTiles() <= 128;
   c.prefetchAcrossSegments = c.mTiles() == 1;
   // Two m16 tiles leave no registers for unrolled mask code (ptxas spills).
-  c.maskUnroll = c.mTiles() == 1 ? 4 : 1;
+  c.maskUnroll = c.mTiles() == 1 ? 8 : 1;
   if (overrides.blockM && overrides.blockM % rows != 0) {
     error = llvm::formatv("block-m {0} is not a multiple of {1} (each warp "
                           "owns {1} query rows)",

@@ -50,7 +50,7 @@ struct KernelConfig {
   bool prefetchAcrossSegments = true;
   /// Elements per iteration of the PARTIAL-tile mask loop (1: rolled):
   /// table reads of neighbouring elements then overlap.
-  int64_t maskUnroll = 4;
+  int64_t maskUnroll = 8;
 
   int64_t threads() const { return 32 * warps; }
   /// m16 MMA tiles per warp.
