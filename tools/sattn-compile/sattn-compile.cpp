@@ -119,7 +119,8 @@ static cl::opt<int64_t> stagesOpt("stages",
                                   cl::init(0), cl::cat(category));
 static cl::opt<int64_t> rowsPerWarpOpt(
     "rows-per-warp",
-    cl::desc("Query rows per warp, 16 or 32 (0: 16; 32 is experimental)"),
+    cl::desc("Query rows per warp, 16 or 32 (0: chosen from the mask when no "
+             "tile option is set, else 16)"),
     cl::init(0), cl::cat(category));
 
 /// The GPU targets the lowering supports (mma.sync needs sm_80 or newer;

@@ -30,7 +30,7 @@ struct KernelConfig {
   int64_t blockM = 64;
   /// Query rows per warp: 16 (one m16 MMA tile) or 32 (two m16 tiles that
   /// share every K and V fragment a warp reads from shared memory, as in
-  /// FlashAttention-2; experimental, not yet validated on a GPU).
+  /// FlashAttention-2; TileShapePolicy picks it where it pays).
   int64_t rowsPerWarp = 16;
   /// Keys of a KV tile.
   int64_t blockN = 64;
