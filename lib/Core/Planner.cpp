@@ -14,6 +14,7 @@
 #include "sattn/Core/MaskEval.h"
 
 #include <algorithm>
+#include <climits>
 #include <map>
 
 using namespace sattn;
@@ -195,6 +196,36 @@ static bool gatherSparseKeys(const KeySet &may, const KeySet &must,
                              const KeySet &tiles, const KeySet &latticeTiles,
                              int64_t bn, int64_t lk, KeySet &denseTiles,
                              SparseKeys &sparse) {
+  // Cheap first: tiles below the density threshold, from the runs alone
+  // (an upper bound: lattices only make tiles dense). Named patterns have
+  // at most one or two, at band edges, and stop here.
+  auto sparseTile = [&](int64_t t, int64_t keys) {
+    int64_t capacity = std::min((t + 1) * bn, lk) - t * bn;
+    return 4 * keys < kDenseTileQuarters * capacity;
+  };
+  int64_t candidates = 0, tile = INT64_MIN, keysInTile = 0;
+  for (const Run &r : may.getRuns()) {
+    int64_t first = floorDiv(r.lo, bn), last = floorDiv(r.hi - 1, bn);
+    if (first != tile) {
+      if (tile != INT64_MIN)
+        candidates += sparseTile(tile, keysInTile);
+      tile = first;
+      keysInTile = 0;
+    }
+    if (first == last) {
+      keysInTile += r.hi - r.lo;
+      continue;
+    }
+    // The run's first tile ends here, its interior tiles are full.
+    candidates += sparseTile(first, keysInTile + (first + 1) * bn - r.lo);
+    tile = last;
+    keysInTile = r.hi - last * bn;
+  }
+  if (tile != INT64_MIN)
+    candidates += sparseTile(tile, keysInTile);
+  if (candidates < 2)
+    return false;
+
   // Keys of may-runs per tile, in increasing tile order (runs are sorted).
   std::vector<std::pair<int64_t, int64_t>> count;
   for (const Run &r : may.getRuns())
@@ -245,12 +276,13 @@ static bool gatherSparseKeys(const KeySet &may, const KeySet &must,
   packGathers(bands, bn, lk);
   sparse.bands = std::move(bands);
   // A FULL list ends in a whole tile; its remainder joins the PARTIAL list.
+  // Both lists come from sorted runs, so a merge keeps them sorted.
   std::vector<int64_t> &fl = sparse.fullList, &pl = sparse.partialList;
-  std::sort(fl.begin(), fl.end());
   size_t keep = fl.size() / bn * bn;
+  size_t partial = pl.size();
   pl.insert(pl.end(), fl.begin() + keep, fl.end());
+  std::inplace_merge(pl.begin(), pl.begin() + partial, pl.end());
   fl.resize(keep);
-  std::sort(pl.begin(), pl.end());
   if (int64_t(dense.size()) + sparse.tiles(bn, lk) + 2 > visited) {
     sparse = SparseKeys();
     return false;
@@ -263,7 +295,7 @@ static void appendSegments(const KeySet &may, const KeySet &must, int64_t bn,
                            int64_t lk, std::vector<Segment> &out,
                            std::vector<int64_t> &pool) {
   // Tiles holding may-runs and wide lattices.
-  std::vector<Run> tileRuns, latticeRuns;
+  SmallVec<Run, 8> tileRuns, latticeRuns; // inline: usually a few runs
   for (const Run &r : may.getRuns())
     tileRuns.push_back(Run{floorDiv(r.lo, bn) * bn, ceilDiv(r.hi, bn) * bn});
   for (const Lattice &l : may.getLattices()) {
@@ -277,7 +309,7 @@ static void appendSegments(const KeySet &may, const KeySet &must, int64_t bn,
                 ceilDiv(std::min(s + l.width, l.hi), bn) * bn});
   }
   KeySet latticeTiles = KeySet::ofRuns({latticeRuns.data(), latticeRuns.size()});
-  tileRuns.insert(tileRuns.end(), latticeRuns.begin(), latticeRuns.end());
+  tileRuns.append(latticeRuns.begin(), latticeRuns.end());
   KeySet tiles = KeySet::ofRuns({tileRuns.data(), tileRuns.size()});
   // Sparse tiles: their run keys are gathered instead of visited whole.
   SparseKeys sparse;
@@ -406,8 +438,10 @@ std::optional<TilePlan> Planner::plan(const MaskInputs &inputs,
       c.offsets.reserve(p.numQueryTiles + 1);
       c.offsets.push_back(0);
       for (int64_t m = 0; m < p.numQueryTiles; ++m) {
-        if (m == 16) // reserve from the first tiles' segment count
+        if (m == 16) { // reserve from the first tiles' counts
           c.segments.reserve(c.segments.size() * p.numQueryTiles / 16 + 16);
+          c.keys.reserve(c.keys.size() * p.numQueryTiles / 16);
+        }
         auto [qa, qb] = p.queryRange(m);
         KeySet may, must;
         impl->keySets(inputs, b, h, qa, qb, cache, may, must);
