@@ -247,9 +247,8 @@ static bool gatherSparseKeys(const KeySet &may, const KeySet &must,
       int64_t keys = next < count.size() && count[next].first == t
                          ? count[next].second
                          : -1;
-      int64_t capacity = std::min((t + 1) * bn, lk) - t * bn;
-      bool isDense = keys < 0 || latticeTiles.contains(t * bn) ||
-                     4 * keys >= kDenseTileQuarters * capacity;
+      bool isDense =
+          keys < 0 || latticeTiles.contains(t * bn) || !sparseTile(t, keys);
       (isDense ? dense : sparseTiles).push_back(Run{t * bn, (t + 1) * bn});
     }
   if (sparseTiles.size() < 2)

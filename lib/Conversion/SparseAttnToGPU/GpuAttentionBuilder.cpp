@@ -890,7 +890,7 @@ LoopState GpuAttentionBuilder::emitSegment(OpBuilder &b, Location loc,
       });
       emitCommitGroup(b, loc);
     };
-    if (i > 0) {
+    if (i > 0 || !cfg.prefetchAcrossSegments) {
       issue(b, loc);
       continue;
     }

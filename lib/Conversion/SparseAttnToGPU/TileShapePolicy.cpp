@@ -20,7 +20,9 @@
 
 #include "TileShapePolicy.h"
 
+#include "sattn/Core/MaskInputs.h"
 #include "sattn/Core/MaskProgram.h"
+#include "sattn/Core/Planner.h"
 #include "sattn/Plan/TilePlan.h"
 
 #include "mlir/IR/Diagnostics.h"
@@ -51,15 +53,18 @@ bool fitsTallTiles(NodeKind kind) {
 /// 128x32 must visit at most this many times the 64x64 tiles (same area).
 constexpr double kMaxVisitRatio = 1.10;
 
-/// Visited tiles at the reference length with BM x BN tiles, or -1.
-int64_t visitedTiles(KernelOp kernel, int64_t blockM, int64_t blockN) {
-  auto planner = plan::TilePlanner::build(kernel, {blockM, blockN});
-  if (failed(planner))
-    return -1;
+/// Tiles the mask `program` (which reads no tables) visits at the reference
+/// length with BM x BN tiles, or -1.
+int64_t visitedTiles(const MaskProgram &program, int64_t blockM,
+                     int64_t blockN) {
   std::string error;
-  auto p = planner->plan(
-      plan::zeroTableInputs(kernel, kReferenceLength, kReferenceLength), error);
-  return failed(p) ? -1 : p->stats().visitedTiles();
+  auto planner = plan::Planner::build(program, {blockM, blockN}, error);
+  if (!planner)
+    return -1;
+  MaskInputs inputs;
+  inputs.lq = inputs.lk = kReferenceLength;
+  auto p = planner->plan(inputs, error);
+  return p ? p->stats().visitedTiles() : -1;
 }
 } // namespace
 
@@ -71,6 +76,7 @@ TileOverrides sattn::gpucodegen::chooseTileShape(KernelOp kernel) {
   // later; here they just keep the defaults.
   ScopedDiagnosticHandler quiet(kernel.getContext(),
                                 [](Diagnostic &) { return success(); });
+  // The front end once; both shapes are planned from its mask program.
   auto planner = plan::TilePlanner::build(kernel, {64, 64});
   if (failed(planner))
     return none;
@@ -80,8 +86,8 @@ TileOverrides sattn::gpucodegen::chooseTileShape(KernelOp kernel) {
   for (const Node &node : program.nodes)
     if (!fitsTallTiles(node.kind))
       return none;
-  int64_t narrow = visitedTiles(kernel, 64, 64);
-  int64_t tall = visitedTiles(kernel, 128, 32);
+  int64_t narrow = visitedTiles(program, 64, 64);
+  int64_t tall = visitedTiles(program, 128, 32);
   if (narrow <= 0 || tall < 0 || double(tall) > kMaxVisitRatio * double(narrow))
     return none;
   TileOverrides tallTiles;
