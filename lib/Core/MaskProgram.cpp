@@ -88,6 +88,71 @@ bool sattn::parseTableDim(std::string_view text, TableDim &dim) {
   return true;
 }
 
+std::string sattn::checkTableDims(const std::vector<TableDim> &dims) {
+  if (dims.empty() || dims.size() > static_cast<size_t>(kMaxTableRank))
+    return "a table has 1 to " + std::to_string(kMaxTableRank) +
+           " dimensions, got " + std::to_string(dims.size());
+  int64_t fixed = 1;
+  for (const TableDim &dim : dims) {
+    if (dim.kind == TableDim::QueryPos || dim.kind == TableDim::KeyPos) {
+      std::string error =
+          limits::checkPatternValue("a table's block size", dim.blockSize, 1);
+      if (!error.empty())
+        return error;
+    } else if (dim.kind == TableDim::Literal) {
+      if (dim.extent < 1 || !limits::checkedMul(fixed, dim.extent, fixed) ||
+          fixed > limits::kMaxTableElements)
+        return "the fixed extents of a table must be positive with a "
+               "product of at most " +
+               std::to_string(limits::kMaxTableElements);
+    }
+  }
+  return "";
+}
+
+bool sattn::tableShape(const std::vector<TableDim> &dims, int64_t batch,
+                       int64_t heads, int64_t lk, std::vector<int64_t> &shape,
+                       std::string &error) {
+  shape.clear();
+  int64_t elements = 1;
+  for (const TableDim &dim : dims) {
+    int64_t extent = 0;
+    switch (dim.kind) {
+    case TableDim::Batch:
+      extent = batch;
+      break;
+    case TableDim::Head:
+      extent = heads;
+      break;
+    case TableDim::QueryPos:
+    case TableDim::KeyPos:
+      extent = dim.blockSize > 0 && lk >= 0
+                   ? lk / dim.blockSize + (lk % dim.blockSize != 0)
+                   : -1;
+      break;
+    case TableDim::Literal:
+      extent = dim.extent;
+      break;
+    }
+    if (extent < 0) {
+      error = "a table extent would be negative (batch " +
+              std::to_string(batch) + ", heads " + std::to_string(heads) +
+              ", lk " + std::to_string(lk) + ")";
+      return false;
+    }
+    if (!limits::checkedMul(elements, extent, elements) ||
+        elements > limits::kMaxTableElements) {
+      error = "a table of this declaration would hold more than " +
+              std::to_string(limits::kMaxTableElements) +
+              " elements at batch " + std::to_string(batch) + ", lk " +
+              std::to_string(lk);
+      return false;
+    }
+    shape.push_back(extent);
+  }
+  return true;
+}
+
 //===----------------------------------------------------------------------===//
 // Verifier
 //===----------------------------------------------------------------------===//
@@ -110,6 +175,7 @@ private:
     return static_cast<uint64_t>(first) + count <= size;
   }
   bool node(size_t i);
+  bool params(size_t i, const Node &n);
   bool child(size_t parent, uint32_t c);
   bool affine(size_t i, const Node &n);
   bool predicate(size_t i, const Node &n);
@@ -194,47 +260,77 @@ bool Verifier::predicate(size_t i, const Node &n) {
   return true;
 }
 
+/// Every integer parameter of `n` that names a size, stride, block or
+/// offset lies within the pattern limits (limits::kMaxPatternValue), so the
+/// planner's closed forms cannot overflow.
+bool Verifier::params(size_t i, const Node &n) {
+  const int64_t *param = n.param;
+  auto check = [&](const char *what, int64_t value, int64_t lo) {
+    std::string error = limits::checkPatternValue(what, value, lo);
+    return error.empty() || fail(at(i) + " (" + nodeKindName(n.kind) + "): " +
+                                 error);
+  };
+  constexpr int64_t kOffset = -limits::kMaxPatternValue;
+  switch (n.kind) {
+  case NodeKind::Window:
+  case NodeKind::Sink:
+  case NodeKind::TailQueries:
+    return check("size", param[0], 1);
+  case NodeKind::SymmetricWindow:
+  case NodeKind::Prefix:
+    return check("size", param[0], 0);
+  case NodeKind::Strided:
+    return check("stride", param[0], 1);
+  case NodeKind::StridedBlocks:
+    return check("block", param[0], 1) && check("local", param[1], 0) &&
+           check("vert_stride", param[2], 1) &&
+           check("offset", param[3], kOffset) &&
+           check("first dense head", param[4], 0) &&
+           check("group size", param[5], 1) && check("step", param[6], 1);
+  case NodeKind::Dilated:
+    // [dilation, window * dilation]: both factors are pattern values.
+    if (!check("dilation", param[0], 1))
+      return false;
+    if (param[1] % param[0] != 0)
+      return fail(at(i) + " has a dilated span that is not a multiple of its "
+                          "dilation");
+    return check("window", param[1] / param[0], 1);
+  case NodeKind::Power:
+    return check("block", param[0], 1) && check("window", param[1], 0) &&
+           check("sink", param[2], 0);
+  case NodeKind::BlockTable:
+    return check("block", param[1], 1);
+  default:
+    return true;
+  }
+}
+
 bool Verifier::node(size_t i) {
   const Node &n = p.nodes[i];
   const int64_t *param = n.param;
+  if (!params(i, n))
+    return false;
   switch (n.kind) {
   case NodeKind::Full:
   case NodeKind::Empty:
   case NodeKind::Causal:
-    return true;
   case NodeKind::Window:
   case NodeKind::SymmetricWindow:
   case NodeKind::Sink:
   case NodeKind::TailQueries:
   case NodeKind::Prefix:
-    if (param[0] < 0)
-      return fail(at(i) + " has a negative size");
+  case NodeKind::StridedBlocks:
+  case NodeKind::Dilated:
+  case NodeKind::Power:
     return true;
   case NodeKind::Strided:
-    if (param[0] <= 0)
-      return fail(at(i) + " has a non-positive stride");
     return affine(i, n);
-  case NodeKind::StridedBlocks:
-    if (param[0] <= 0 || param[1] < 0 || param[2] <= 0 || param[5] <= 0 ||
-        param[6] <= 0)
-      return fail(at(i) + " has invalid strided_blocks parameters");
-    return true;
-  case NodeKind::Dilated:
-    if (param[0] <= 0 || param[1] < 0)
-      return fail(at(i) + " has invalid dilated parameters");
-    return true;
-  case NodeKind::Power:
-    if (param[0] <= 0 || param[1] < 0 || param[2] < 0)
-      return fail(at(i) + " has invalid power parameters");
-    return true;
   case NodeKind::Document:
     if (param[1] != 1 && param[1] != 2)
       return fail(at(i) + " has a document table of rank " +
                   std::to_string(param[1]));
     return slot(i, param[0], param[1]);
   case NodeKind::BlockTable:
-    if (param[1] <= 0)
-      return fail(at(i) + " has a non-positive block");
     return slot(i, param[0], 3);
   case NodeKind::Union:
   case NodeKind::Intersect:
@@ -257,17 +353,28 @@ bool Verifier::node(size_t i) {
 }
 
 std::string Verifier::run() {
-  if (p.heads <= 0 || p.kvHeads <= 0 || p.heads % p.kvHeads != 0)
-    return "heads (" + std::to_string(p.heads) +
-           ") must be a positive multiple of kv_heads (" +
-           std::to_string(p.kvHeads) + ")";
+  std::string config = limits::checkHeads(p.heads, p.kvHeads);
+  if (!config.empty())
+    return config;
   if (p.nodes.empty() || p.root >= p.nodes.size())
     return "root " + std::to_string(p.root) + " is not one of the " +
            std::to_string(p.nodes.size()) + " nodes";
-  for (const TableRef &t : p.tables)
-    if (t.dims.size() > static_cast<size_t>(kMaxTableRank) ||
-        t.dims.size() != t.dimTexts.size())
+  if (static_cast<int64_t>(p.nodes.size()) > limits::kMaxMaskNodes)
+    return "the mask has " + std::to_string(p.nodes.size()) +
+           " distinct nodes, more than the limit of " +
+           std::to_string(limits::kMaxMaskNodes);
+  if (static_cast<int64_t>(p.program.size()) >
+      limits::kMaxPredicateInstructions)
+    return "the mask's predicates have " + std::to_string(p.program.size()) +
+           " instructions, more than the limit of " +
+           std::to_string(limits::kMaxPredicateInstructions);
+  for (const TableRef &t : p.tables) {
+    if (t.dims.size() != t.dimTexts.size())
       return "table @" + t.name + " has an invalid declaration";
+    std::string dims = checkTableDims(t.dims);
+    if (!dims.empty())
+      return "table @" + t.name + ": " + dims;
+  }
   for (size_t i = 0; i < p.nodes.size(); ++i)
     if (!node(i))
       return error;

@@ -208,8 +208,9 @@ bool sattn::readMaskProgram(const Value &root, MaskProgram &out,
     return r.fail("format is \"" + format->string + "\", expected \"" +
                       kMaskProgramFormat + "\"",
                   *format);
-  if (!r.field(root, "heads", out.heads, "the program", 1, 65535) ||
-      !r.field(root, "kv_heads", out.kvHeads, "the program", 1, 65535) ||
+  if (!r.field(root, "heads", out.heads, "the program", 1, limits::kMaxHeads) ||
+      !r.field(root, "kv_heads", out.kvHeads, "the program", 1,
+               limits::kMaxHeads) ||
       !r.field(root, "root", out.root, "the program"))
     return false;
 

@@ -44,12 +44,14 @@ public:
   struct Instr {
     enum Op {
       Const, Add, Sub, Mul, FloorDiv, CeilDiv, Rem, Min, Max, Abs,
-      Cmp, And, Or, Xor, Select, Copy, Lookup, Unknown
+      Cmp, And, Or, Xor, Select, Copy, ZeroExtend, Lookup, Unknown
     } op;
     Opcode pred = Opcode::CmpEq; // for Cmp
     int64_t imm = 0;
     std::vector<int> args;
     std::string table;
+    /// Bit widths of the result and of the operands (1..64).
+    unsigned width = 64, operandWidth = 64;
   };
 
 private:

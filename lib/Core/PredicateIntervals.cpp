@@ -35,11 +35,31 @@ static int64_t saturate(__int128 v) {
 static bool exact(Interval i) { return i.lo == i.hi; }
 static bool isBool(Interval i) { return i.lo >= 0 && i.hi <= 1; }
 
+/// Every value of a signed `width`-bit integer (width >= 2).
+static Interval anyOfWidth(unsigned width) {
+  if (width >= 64)
+    return kAnything;
+  int64_t half = int64_t(1) << (width - 1);
+  return {-half, half - 1};
+}
+
+/// The result of an arithmetic instruction of `width` bits whose exact
+/// (unbounded) bounds are [lo, hi]. Predicate arithmetic wraps around, so
+/// when some pair of operands would overflow the width the result may be
+/// any value of the width: a saturated bound would be unsound.
+static Interval wrapped(__int128 lo, __int128 hi, unsigned width) {
+  Interval any = anyOfWidth(width);
+  if (lo < any.lo || hi > any.hi)
+    return any;
+  return {(int64_t)lo, (int64_t)hi};
+}
+
 /// The interval rule of one program instruction. Unsigned operations,
 /// truncations and sign extensions of i1 (true becomes -1) have none.
 static Instr intervalInstr(const MaskProgram &program,
                            const Instruction &inst) {
-  Instr in{Instr::Unknown, Opcode::CmpEq, 0, {}, ""};
+  Instr in{Instr::Unknown, Opcode::CmpEq, 0, {}, "", inst.width,
+           inst.operandWidth};
   auto args = [&](int n) {
     uint32_t regs[3] = {inst.a, inst.b, inst.c};
     in.args.assign(regs, regs + n);
@@ -97,13 +117,15 @@ static Instr intervalInstr(const MaskProgram &program,
     args(3);
     break;
   case Opcode::SignExtend:
-    // index_cast / extsi; an i1 operand would map true to -1.
+    // index_cast / extsi keep the signed value (narrowing wraps to the
+    // width); an i1 operand would map true to -1.
     in.op = inst.operandWidth == 1 ? Instr::Unknown : Instr::Copy;
     args(1);
     break;
   case Opcode::Truncate:
-    // extui copies; a real truncation has no interval rule.
-    in.op = inst.width > inst.operandWidth ? Instr::Copy : Instr::Unknown;
+    // extui of a non-negative value and trunci keep it when it fits.
+    in.op = inst.width > inst.operandWidth ? Instr::ZeroExtend
+                                           : Instr::Copy;
     args(1);
     break;
   case Opcode::AbsI:
@@ -182,25 +204,39 @@ static Interval cmp(Opcode pred, Interval a, Interval b) {
   }
 }
 
-/// Division by an interval: exact bounds for a constant positive divisor.
-static Interval divide(Interval a, Interval b, bool ceil, bool truncating) {
-  if (!exact(b))
-    return kAnything;
-  int64_t c = b.lo;
-  if (c == 0)
+/// Division by an interval that excludes 0. For a divisor of fixed sign,
+/// floor, ceiling and truncating division are monotone in each operand, so
+/// the bounds are among the four corners. A divisor interval holding 0
+/// (division by zero yields 0) or the one wrapping quotient INT64_MIN / -1
+/// give no bound.
+static Interval divide(Interval a, Interval b, Instr::Op op, bool truncating) {
+  if (exact(b) && b.lo == 0)
     return {0, 0};
-  if (c < 0 || (truncating && a.lo < 0))
+  if (b.lo <= 0 && b.hi >= 0)
     return kAnything;
-  return ceil ? Interval{ceilDiv(a.lo, c), ceilDiv(a.hi, c)}
-              : Interval{floorDiv(a.lo, c), floorDiv(a.hi, c)};
+  if (a.lo == kMin && b.lo <= -1 && b.hi >= -1)
+    return kAnything;
+  auto quotient = [&](int64_t x, int64_t y) {
+    if (truncating)
+      return ints::divSigned(x, y);
+    return op == Instr::CeilDiv ? ints::ceilDivSigned(x, y)
+                                : ints::floorDivSigned(x, y);
+  };
+  int64_t q[4] = {quotient(a.lo, b.lo), quotient(a.lo, b.hi),
+                  quotient(a.hi, b.lo), quotient(a.hi, b.hi)};
+  return {*std::min_element(q, q + 4), *std::max_element(q, q + 4)};
 }
 
+/// Signed (truncating) remainder by a constant: the sign of the dividend,
+/// magnitude below |c|.
 static Interval remainder(Interval a, Interval b) {
   if (!exact(b))
     return kAnything;
   int64_t c = b.lo;
-  if (c == 0)
+  if (c == 0 || c == -1 || c == 1)
     return {0, 0};
+  if (c == kMin)
+    return a.lo > kMin ? a : kAnything;
   c = c < 0 ? -c : c;
   if (a.lo >= 0 && a.hi - a.lo < c && a.lo / c == a.hi / c)
     return {a.lo % c, a.hi % c};
@@ -273,26 +309,26 @@ Interval PredicateIntervals::evaluate(const MaskInputs &in, int64_t b,
       r[i] = {c.imm, c.imm};
       break;
     case Instr::Add:
-      r[i] = {saturate((__int128)a(0).lo + a(1).lo),
-              saturate((__int128)a(0).hi + a(1).hi)};
+      r[i] = wrapped((__int128)a(0).lo + a(1).lo,
+                     (__int128)a(0).hi + a(1).hi, c.width);
       break;
     case Instr::Sub:
-      r[i] = {saturate((__int128)a(0).lo - a(1).hi),
-              saturate((__int128)a(0).hi - a(1).lo)};
+      r[i] = wrapped((__int128)a(0).lo - a(1).hi,
+                     (__int128)a(0).hi - a(1).lo, c.width);
       break;
     case Instr::Mul: {
       __int128 p[4] = {(__int128)a(0).lo * a(1).lo, (__int128)a(0).lo * a(1).hi,
                        (__int128)a(0).hi * a(1).lo, (__int128)a(0).hi * a(1).hi};
-      r[i] = {saturate(*std::min_element(p, p + 4)),
-              saturate(*std::max_element(p, p + 4))};
+      r[i] = wrapped(*std::min_element(p, p + 4), *std::max_element(p, p + 4),
+                     c.width);
       break;
     }
     case Instr::FloorDiv:
-      r[i] = divide(a(0), a(1), /*ceil=*/false, /*truncating=*/c.imm == 1);
+    case Instr::CeilDiv: {
+      Interval q = divide(a(0), a(1), c.op, /*truncating=*/c.imm == 1);
+      r[i] = wrapped(q.lo, q.hi, c.width);
       break;
-    case Instr::CeilDiv:
-      r[i] = divide(a(0), a(1), /*ceil=*/true, /*truncating=*/false);
-      break;
+    }
     case Instr::Rem:
       r[i] = remainder(a(0), a(1));
       break;
@@ -304,14 +340,13 @@ Interval PredicateIntervals::evaluate(const MaskInputs &in, int64_t b,
       break;
     case Instr::Abs: {
       Interval x = a(0);
-      if (x.lo == kMin)
-        r[i] = kAnything;
-      else if (x.lo >= 0)
+      __int128 lo = x.lo, hi = x.hi;
+      if (x.lo >= 0)
         r[i] = x;
       else if (x.hi <= 0)
-        r[i] = {-x.hi, -x.lo};
+        r[i] = wrapped(-hi, -lo, c.width);
       else
-        r[i] = {0, std::max(-x.lo, x.hi)};
+        r[i] = wrapped(0, std::max(-lo, hi), c.width);
       break;
     }
     case Instr::Cmp:
@@ -342,8 +377,23 @@ Interval PredicateIntervals::evaluate(const MaskInputs &in, int64_t b,
       break;
     }
     case Instr::Copy:
-      r[i] = a(0);
+      // Also narrowing casts: the value survives only when it fits.
+      r[i] = c.width == 1 ? (isBool(a(0)) ? a(0) : kUndecided)
+                          : wrapped(a(0).lo, a(0).hi, c.width);
       break;
+    case Instr::ZeroExtend: {
+      // Bits of a negative operand read as a large unsigned value.
+      Interval x = a(0);
+      if (x.lo >= 0 || c.operandWidth == 1)
+        r[i] = c.operandWidth == 1 ? Interval{std::max<int64_t>(x.lo, 0),
+                                              std::min<int64_t>(x.hi, 1)}
+                                   : x;
+      else if (c.operandWidth < 64 && c.width > c.operandWidth)
+        r[i] = {0, (int64_t(1) << c.operandWidth) - 1};
+      else
+        r[i] = kAnything;
+      break;
+    }
     case Instr::Lookup: {
       std::vector<Interval> idx;
       for (size_t j = 0; j < c.args.size(); ++j)

@@ -5,6 +5,7 @@
 set(SATTN_CORE_SOURCE_NAMES
   Json.cpp
   KeySet.cpp
+  Limits.cpp
   MaskEval.cpp
   MaskProgram.cpp
   MaskProgramReader.cpp

@@ -10,6 +10,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "sattn/Core/Limits.h"
 #include "sattn/Analysis/MaskEvaluator.h"
 #include "sattn/InitAll.h"
 
@@ -157,11 +158,12 @@ private:
     return std::uniform_int_distribution<int64_t>(lo, hi)(rng);
   }
 
-  /// A size parameter: small, or now and then the largest i64, where
-  /// arithmetic on sizes overflows.
+  /// A size parameter: small, or now and then the largest value a pattern
+  /// accepts, where arithmetic on sizes (r + 1, merged windows) would step
+  /// past the limit.
   std::string size(int64_t lo, int64_t hi) {
     if (uniform(0, 99) < 6)
-      return std::to_string(std::numeric_limits<int64_t>::max());
+      return std::to_string(sattn::limits::kMaxPatternValue);
     return std::to_string(uniform(lo, hi));
   }
 
@@ -296,9 +298,9 @@ std::string firstDifference(const std::vector<bool> &before,
 }
 
 TEST(NormalizeMasks, RandomMasksKeepTheirMeaning) {
-  // Enough masks to hit rare combinations: with 1500, causal & an
-  // INT64_MAX symmetric window (an overflow in the rewrite to a causal
-  // window) never came up.
+  // Enough masks to hit rare combinations: with 1500, causal & a symmetric
+  // window at the pattern limit (r + 1 past the limit in the rewrite to a
+  // causal window) never came up.
   constexpr int kMasks = 5000;
   MaskGenerator generator(20250611);
   Parsed parsed; // one context for all masks
@@ -409,9 +411,10 @@ TEST_P(Simplifies, SinkOrCausalIsPrefix) {
 }
 
 TEST_P(Simplifies, UnboundedSymmetricWindowStaysValid) {
-  // causal & window(r symmetric) = window(r + 1) needs r + 1 to exist.
+  // causal & window(r symmetric) = window(r + 1) needs r + 1 to be a
+  // valid window size.
   Normalized n = normalize("  %c = mask.causal\n"
-                           "  %w = mask.window 9223372036854775807 symmetric\n"
+                           "  %w = mask.window 1073741824 symmetric\n"
                            "  %m = mask.intersect %c, %w\n",
                            GetParam());
   EXPECT_TRUE(n.root) << n.parsed->diagnostics;

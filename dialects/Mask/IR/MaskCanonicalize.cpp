@@ -10,11 +10,11 @@
 //===----------------------------------------------------------------------===//
 
 #include "Mask/IR/MaskOps.h"
+#include "sattn/Core/Limits.h"
 
 #include "mlir/IR/PatternMatch.h"
 #include "llvm/ADT/SetVector.h"
 
-#include <limits>
 
 using namespace mlir;
 using namespace sattn::mask;
@@ -187,8 +187,8 @@ struct SimplifyCombinator : public OpRewritePattern<Self> {
     if (causal == kept.end() || sym == kept.end())
       return false;
     int64_t r = sym->template getDefiningOp<WindowOp>().getSize();
-    // A radius of INT64_MAX has no causal window of size r + 1.
-    if (r == std::numeric_limits<int64_t>::max())
+    // A radius at the pattern limit has no causal window of size r + 1.
+    if (r >= sattn::limits::kMaxPatternValue)
       return false;
     Value win = WindowOp::create(rewriter, op.getLoc(), r + 1, false);
     Value causalValue = *causal;

@@ -7,6 +7,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "Mask/IR/MaskOps.h"
+#include "sattn/Core/Limits.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Math/IR/Math.h"
@@ -34,11 +35,25 @@ static LogicalResult checkParam(Operation *op, bool ok, StringRef name,
   return op->emitOpError() << "'" << name << "' must be " << relation
                            << ", got " << value;
 }
+/// Pattern arguments are bounded above by the one limit every layer
+/// enforces (sattn/Core/Limits.h): a window or stride longer than any
+/// sequence means nothing more, and the bound keeps the planner's
+/// arithmetic on them far from overflow.
+static LogicalResult atMostLimit(Operation *op, StringRef name, int64_t v) {
+  return checkParam(op, v <= sattn::limits::kMaxPatternValue, name,
+                    "at most " +
+                        std::to_string(sattn::limits::kMaxPatternValue),
+                    v);
+}
 static LogicalResult positive(Operation *op, StringRef name, int64_t v) {
-  return checkParam(op, v > 0, name, "positive", v);
+  if (failed(checkParam(op, v > 0, name, "positive", v)))
+    return failure();
+  return atMostLimit(op, name, v);
 }
 static LogicalResult nonNegative(Operation *op, StringRef name, int64_t v) {
-  return checkParam(op, v >= 0, name, "non-negative", v);
+  if (failed(checkParam(op, v >= 0, name, "non-negative", v)))
+    return failure();
+  return atMostLimit(op, name, v);
 }
 
 /// Looks up the table `name` from `op` and checks that it is declared, and

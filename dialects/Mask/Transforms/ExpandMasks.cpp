@@ -26,6 +26,7 @@
 #include "llvm/ADT/TypeSwitch.h"
 
 #include <limits>
+#include <map>
 
 namespace sattn::mask {
 #define GEN_PASS_DEF_EXPANDMASKS
@@ -172,7 +173,9 @@ private:
   /// Appends to the body; constants are hoisted above everything else.
   OpBuilder builder;
   Operation *lastConstant = nullptr;
-  llvm::DenseMap<int64_t, Value> constants;
+  /// A std::map: DenseMap reserves INT64_MAX and INT64_MIN as its empty and
+  /// tombstone keys, and both are valid constants here.
+  std::map<int64_t, Value> constants;
   PredicateOp predicate;
 };
 

@@ -14,6 +14,8 @@
 #ifndef SATTN_CORE_MASKPROGRAM_H
 #define SATTN_CORE_MASKPROGRAM_H
 
+#include "sattn/Core/Limits.h"
+
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -22,10 +24,11 @@
 namespace sattn {
 
 constexpr const char *kMaskProgramFormat = "sattn.mask-program/1";
-/// Limits the verifier enforces, so that evaluation needs no heap.
-constexpr int kMaxTableRank = 8;
-constexpr int kMaxAffineDepth = 64;
-constexpr int kMaxNodeDepth = 512;
+/// Limits the verifier enforces (sattn/Core/Limits.h), so that evaluation
+/// needs no heap and planning stays bounded.
+using limits::kMaxAffineDepth;
+using limits::kMaxTableRank;
+constexpr int kMaxNodeDepth = limits::kMaxMaskDepth;
 
 enum class NodeKind : uint8_t {
   Full,
@@ -147,6 +150,15 @@ struct TableDim {
 };
 /// Parses a table dimension; false when the text is not a valid one.
 bool parseTableDim(std::string_view text, TableDim &dim);
+/// Checks a table declaration against the limits: rank, block sizes, fixed
+/// extents and their product. Returns a message, or "" when valid.
+std::string checkTableDims(const std::vector<TableDim> &dims);
+/// The extents of a table declared `dims` for (batch, heads, lk): b and h
+/// give batch and heads, q/N and k/N ceil(lk / N). Fails with a message when
+/// the table would hold more than limits::kMaxTableElements elements.
+bool tableShape(const std::vector<TableDim> &dims, int64_t batch,
+                int64_t heads, int64_t lk, std::vector<int64_t> &shape,
+                std::string &error);
 
 /// A table read by the mask, with its declaration.
 struct TableRef {

@@ -29,6 +29,23 @@
 
 // -----
 
+// Pattern arguments are bounded by the one limit of sattn/Core/Limits.h:
+// past it the planner's arithmetic on them could overflow.
+// expected-error @+1 {{'mask.window' op 'size' must be at most 1073741824, got 9223372036854775807}}
+%w = mask.window 9223372036854775807 symmetric
+
+// -----
+
+// expected-error @+1 {{'mask.sink' op 'count' must be at most 1073741824, got 1073741825}}
+%s = mask.sink 1073741825
+
+// -----
+
+// expected-error @+1 {{'mask.power' op 'window' must be at most 1073741824, got 4611686018427387904}}
+%p = mask.power block 64 window 4611686018427387904 sink 1
+
+// -----
+
 // expected-error @+1 {{'mask.tail_queries' op 'count' must be positive, got -3}}
 %t = mask.tail_queries -3
 
