@@ -9,13 +9,13 @@
 //===----------------------------------------------------------------------===//
 
 #include "ArtifactDirectory.h"
-#include "Version.inc"
 
 #include "sattn/Artifacts/CHeader.h"
 #include "sattn/Artifacts/Manifest.h"
 #include "sattn/Plan/TileMap.h"
 #include "sattn/Plan/TilePlan.h"
 #include "sattn/Spec/Summary.h"
+#include "sattn/Version.h"
 
 #include "SparseAttn/IR/SparseAttnDialect.h"
 
@@ -308,7 +308,7 @@ int DirectoryWriter::compileKernel(KernelOp kernel, KernelReport &report) {
   ManifestBuildInfo build;
   build.optLevel = options.optLevel;
   build.compileMs = (int64_t)(report.ptxMs + 0.5);
-  build.compiler = SATTN_COMPILER_VERSION;
+  build.compiler = sattn::toolIdentity("sattn-compile");
   if (report.ptxas) {
     build.registers = report.ptxas->registers;
     build.spillStoreBytes = report.ptxas->spillStoreBytes;
@@ -349,7 +349,7 @@ int DirectoryWriter::compileKernel(KernelOp kernel, KernelReport &report) {
                                launch.blockM, launch.blockN, launch.warps,
                                launch.stages, launch.dynamicSharedMemoryBytes)},
         {"target", options.gpu.chip + ", -O" + std::to_string(options.optLevel)},
-        {"compiler", SATTN_COMPILER_VERSION}};
+        {"compiler", sattn::toolIdentity("sattn-compile")}};
     std::string text;
     llvm::raw_string_ostream os(text);
     writeCHeader(header, os);

@@ -25,6 +25,7 @@
 #include "sattn/Spec/SpecCompiler.h"
 #include "sattn/Spec/Summary.h"
 #include "sattn/Target/PTX.h"
+#include "sattn/Version.h"
 
 #include "SparseAttn/IR/SparseAttnDialect.h"
 
@@ -244,6 +245,7 @@ int main(int argc, char **argv) {
   mlir::registerPassManagerCLOptions();
   mlir::registerDefaultTimingManagerCLOptions();
   cl::HideUnrelatedOptions(category);
+  sattn::setVersionPrinter("sattn-compile");
   cl::ParseCommandLineOptions(
       argc, argv, "sattn-compile: sparse-attention spec compiler\n");
 
