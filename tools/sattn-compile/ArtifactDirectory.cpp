@@ -38,6 +38,16 @@ using namespace mlir;
 using namespace sattn;
 using namespace sattn::tool;
 
+OwningOpRef<ModuleOp> sattn::tool::moduleWithKernel(ModuleOp module,
+                                                   llvm::StringRef name) {
+  OwningOpRef<ModuleOp> copy(module.clone());
+  for (KernelOp k :
+       llvm::make_early_inc_range(copy->getOps<KernelOp>()))
+    if (k.getSymName() != name)
+      k.erase();
+  return copy;
+}
+
 std::optional<ArtifactSet>
 sattn::tool::parseArtifactList(llvm::StringRef list, std::string &error) {
   ArtifactSet set;
@@ -142,16 +152,6 @@ void printDiagnostic(Location loc, llvm::StringRef message) {
   else
     llvm::errs() << "sattn-compile: ";
   llvm::errs() << "error: " << message << "\n";
-}
-
-/// A copy of `module` holding only the kernel `name`.
-OwningOpRef<ModuleOp> moduleWithKernel(ModuleOp module, llvm::StringRef name) {
-  OwningOpRef<ModuleOp> copy(module.clone());
-  for (KernelOp k :
-       llvm::make_early_inc_range(copy->getOps<KernelOp>()))
-    if (k.getSymName() != name)
-      k.erase();
-  return copy;
 }
 
 /// Prints rows as left-aligned columns two spaces apart.

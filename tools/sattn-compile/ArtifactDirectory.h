@@ -12,6 +12,9 @@
 #include "sattn/Spec/SpecCompiler.h"
 #include "sattn/Target/PTX.h"
 
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/OwningOpRef.h"
+
 #include "llvm/ADT/StringRef.h"
 
 #include <optional>
@@ -48,6 +51,11 @@ struct DirectoryOptions {
   /// --kernel named the kernel: a dynamic one is then an error, not a skip.
   bool kernelSelected = false;
 };
+
+/// A copy of `module` holding only the kernel `name`: kernels are compiled
+/// (and their launch configuration chosen) one at a time.
+mlir::OwningOpRef<mlir::ModuleOp> moduleWithKernel(mlir::ModuleOp module,
+                                                   llvm::StringRef name);
 
 /// Writes the artifacts of every kernel of `compilation` and prints the
 /// summary to stdout. Returns the process exit code.

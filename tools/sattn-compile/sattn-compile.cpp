@@ -94,7 +94,9 @@ static cl::opt<int64_t> lkOpt("lk", cl::desc("Key length for --emit=tilemap"),
 static cl::opt<int64_t> headOpt("head", cl::desc("Head drawn by --emit=tilemap"),
                                 cl::init(0), cl::cat(category));
 static cl::opt<std::string> tileOpt("tile",
-                                    cl::desc("Tile sizes BMxBN for planning (with -o DIR, also the kernels' tiles)"),
+                                    cl::desc("Tile sizes BMxBN of the kernels (-o DIR) and of the plans the summary and "
+             "--emit=tilemap show (default: the tiles -o compiles each kernel with; "
+             "128x128 for a kernel without a GPU lowering)"),
                                     cl::value_desc("BMxBN"), cl::init("128x128"),
                                     cl::cat(category));
 static cl::opt<std::string> pngOpt(
@@ -195,18 +197,50 @@ static bool parseTile(llvm::StringRef text, sattn::plan::PlanOptions &opts) {
          opts.blockN <= 4096;
 }
 
+/// The tiles the summary and the tile map plan with: --tile when given,
+/// else the ones `-o` compiles the kernel with (the GPU lowering's choice
+/// under the other tile options), so that both report the same tile counts.
+/// `label` says which; a kernel without a GPU lowering gets --tile's default.
+static sattn::plan::PlanOptions planTiles(sattn::KernelOp kernel,
+                                          const sattn::target::GPUOptions &gpu,
+                                          const sattn::plan::PlanOptions &given,
+                                          std::string &label) {
+  if (tileOpt.getNumOccurrences() > 0) {
+    label = "--tile";
+    return given;
+  }
+  mlir::ScopedDiagnosticHandler quiet(kernel.getContext(),
+                                      [](mlir::Diagnostic &) { return mlir::success(); });
+  auto single = moduleWithKernel(kernel->getParentOfType<mlir::ModuleOp>(),
+                                 kernel.getSymName());
+  auto launches = sattn::target::chooseLaunches(*single, gpu);
+  if (mlir::failed(launches) || launches->size() != 1) {
+    label = "no GPU lowering";
+    return given;
+  }
+  label = "as compiled";
+  return {launches->front().blockM, launches->front().blockN};
+}
+
 /// Appends the kernel's plan at the reference length to its summary.
 static void printPlanSummary(sattn::KernelOp kernel,
-                             const sattn::plan::PlanOptions &opts,
+                             const sattn::target::GPUOptions &gpu,
+                             const sattn::plan::PlanOptions &given,
                              int64_t length, llvm::raw_ostream &os) {
   // Dynamic masks cannot be planned ahead; say so in the summary instead of
   // printing the planner's diagnostic.
   mlir::ScopedDiagnosticHandler quiet(kernel.getContext(),
                                       [](mlir::Diagnostic &) { return mlir::success(); });
-  auto planner = sattn::plan::TilePlanner::build(kernel, opts);
-  if (mlir::failed(planner)) {
+  if (mlir::failed(sattn::plan::TilePlanner::build(kernel, given))) {
     os << "  plan:      none (dynamic patterns are planned from their "
           "estimator at run time)\n";
+    return;
+  }
+  std::string tilesFrom;
+  sattn::plan::PlanOptions opts = planTiles(kernel, gpu, given, tilesFrom);
+  auto planner = sattn::plan::TilePlanner::build(kernel, opts);
+  if (mlir::failed(planner)) {
+    os << "  plan:      failed for " << opts.blockM << "x" << opts.blockN << " tiles\n";
     return;
   }
   sattn::MaskInputs in = sattn::plan::zeroTableInputs(kernel, length, length);
@@ -223,9 +257,10 @@ static void printPlanSummary(sattn::KernelOp kernel,
   sattn::plan::PlanStats st = plan->stats();
   double visited = st.visitedTiles(), dense = st.denseTiles;
   os << "  plan:      L = " << length << ", " << opts.blockM << "x"
-     << opts.blockN << " tiles" << (kernel.getBody().front().getOps<sattn::mask::TableOp>().empty()
-                                         ? ""
-                                         : ", tables all zero")
+     << opts.blockN << " tiles (" << tilesFrom << ")"
+     << (kernel.getBody().front().getOps<sattn::mask::TableOp>().empty()
+             ? ""
+             : ", tables all zero")
      << ": visits " << st.visitedTiles() << " of " << st.denseTiles << " ("
      << llvm::format("%.2f", 100.0 * visited / dense) << "%), "
      << st.fullTiles << " full, " << st.partialTiles << " partial, "
@@ -290,19 +325,22 @@ int main(int argc, char **argv) {
     llvm::errs() << "sattn-compile: error: lengths must be positive\n";
     return ExitInputError;
   }
+  // How -o compiles: the target and the tile options (0: chosen).
+  sattn::target::GPUOptions gpu;
+  gpu.chip = targetOpt;
+  gpu.optLevel = optLevelOpt;
+  if (tileOpt.getNumOccurrences() > 0) {
+    gpu.blockM = planOptions.blockM;
+    gpu.blockN = planOptions.blockN;
+  }
+  gpu.warps = warpsOpt;
+  gpu.stages = stagesOpt;
+  gpu.rowsPerWarp = rowsPerWarpOpt;
   if (emitKind == EmitKind::Artifacts) {
     DirectoryOptions options;
     options.dir = outputFilename;
     options.emit = *artifacts;
-    options.gpu.chip = targetOpt;
-    options.gpu.optLevel = optLevelOpt;
-    if (tileOpt.getNumOccurrences() > 0) {
-      options.gpu.blockM = planOptions.blockM;
-      options.gpu.blockN = planOptions.blockN;
-    }
-    options.gpu.warps = warpsOpt;
-    options.gpu.stages = stagesOpt;
-    options.gpu.rowsPerWarp = rowsPerWarpOpt;
+    options.gpu = gpu;
     options.optLevel = optLevelOpt;
     options.length = lengthOpt;
     options.head = headOpt;
@@ -345,7 +383,9 @@ int main(int argc, char **argv) {
                      << " has " << kernel.getHeads() << " heads\n";
         return ExitInputError;
       }
-      auto planner = sattn::plan::TilePlanner::build(kernel, planOptions);
+      std::string tilesFrom;
+      auto planner = sattn::plan::TilePlanner::build(
+          kernel, planTiles(kernel, gpu, planOptions, tilesFrom));
       if (mlir::failed(planner))
         return ExitInputError;
       std::string error;
@@ -384,7 +424,7 @@ int main(int argc, char **argv) {
       printKernelSummary(*kernel, output->os());
       for (sattn::KernelOp op : kernels)
         if (op.getSymName() == kernel->name)
-          printPlanSummary(op, planOptions, lengthOpt, output->os());
+          printPlanSummary(op, gpu, planOptions, lengthOpt, output->os());
     }
   }
   output->keep();
