@@ -9,6 +9,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "ArtifactDirectory.h"
+#include "TableFiles.h"
 
 #include "sattn/Artifacts/CHeader.h"
 #include "sattn/Artifacts/Manifest.h"
@@ -214,7 +215,8 @@ int DirectoryWriter::writeTileMap(KernelOp kernel, const plan::TilePlan &plan) {
   if (!writeFile(base + ".tilemap.txt", text))
     return ExitInputError;
   std::string error;
-  if (!plan::writeTileMapPng(plan, 0, options.head, base + ".tilemap.png",
+  if (!plan::writeTileMapPng(plan, 0, options.head, kernel.getSymName(),
+                             base + ".tilemap.png",
                              error)) {
     llvm::errs() << "sattn-compile: error: " << error << "\n";
     return ExitInputError;
@@ -362,8 +364,12 @@ int DirectoryWriter::compileKernel(KernelOp kernel, KernelReport &report) {
   if (failed(planner))
     return ExitInternalError; // checked before compiling
   std::string error;
-  auto plan = planner->plan(
-      plan::zeroTableInputs(kernel, options.length, options.length), error);
+  std::optional<MaskInputs> inputs =
+      options.tables ? options.tables->inputs(kernel, options.length, options.length, error)
+                     : plan::zeroTableInputs(kernel, options.length, options.length);
+  FailureOr<plan::TilePlan> plan = failure();
+  if (inputs)
+    plan = planner->plan(*inputs, error);
   if (failed(plan)) {
     llvm::errs() << "sattn-compile: error: kernel '" << name << "': " << error
                  << "\n";
@@ -372,7 +378,9 @@ int DirectoryWriter::compileKernel(KernelOp kernel, KernelReport &report) {
   plan::PlanStats st = plan->stats();
   report.visited = st.visitedTiles();
   report.dense = st.denseTiles;
-  report.readsTables = !planner->core().program().tables.empty();
+  report.readsTables = !planner->core().program().tables.empty() &&
+                       !(options.tables &&
+                         options.tables->describe(kernel) == "tables from --table");
   if (options.emit.tilemap) {
     if (int rc = writeTileMap(kernel, *plan))
       return rc;

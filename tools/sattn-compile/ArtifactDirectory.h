@@ -22,6 +22,8 @@
 
 namespace sattn::tool {
 
+class TableFiles;
+
 enum ExitCode { ExitSuccess = 0, ExitInputError = 1, ExitInternalError = 2 };
 
 /// The files written per kernel.
@@ -50,6 +52,9 @@ struct DirectoryOptions {
   std::string specFile;
   /// --kernel named the kernel: a dynamic one is then an error, not a skip.
   bool kernelSelected = false;
+  /// Runtime tables for the plan of the summary and the tile map (--table);
+  /// null: all zero.
+  const TableFiles *tables = nullptr;
 };
 
 /// A copy of `module` holding only the kernel `name`: kernels are compiled
