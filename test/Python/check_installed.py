@@ -18,6 +18,7 @@ print("torch imported:", "torch" in sys.modules)
 print("carries the runtime:",
       os.path.exists(os.path.join(os.path.dirname(sattn.__file__), "libsattn_runtime.so")))
 
+kernel = None
 try:
     kernel = sattn.compile(sys.argv[2] if len(sys.argv) > 2 else "kernel k { mask = causal }",
                            cache=sys.argv[1])
@@ -25,9 +26,8 @@ try:
 except sattn.CompilerUnavailableError as e:
     print("compile: %s: %s" % (type(e).__name__, e))
 try:
-    print("runtime: loaded %s from %s" % (kernel.runtime, runtime.runtime_library_path()))
-except NameError:
-    try:
-        runtime.runtime_library()
-    except OSError as e:
-        print("runtime: %s: %s" % (type(e).__name__, e))
+    print("runtime: %s" % runtime.runtime_library_path())
+except OSError as e:
+    print("runtime: %s: %s" % (type(e).__name__, e))
+if kernel is not None:
+    print("loaded:", kernel.runtime)
