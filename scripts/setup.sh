@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 PACKAGES=(
   llvm-22-dev libmlir-22-dev mlir-22-tools llvm-22-tools
   clang-22 lld-22 libclang-rt-22-dev
-  cmake ninja-build make g++ python3 python3-numpy libgtest-dev
+  cmake ninja-build make g++ pkgconf python3 python3-numpy python3-venv libgtest-dev
 )
 
 missing=()

@@ -59,8 +59,9 @@ _python = _python_with_numpy()
 if _python:
     config.available_features.add("python-numpy")
     config.substitutions.append(("%python", _python))
-    # pip with setuptools, for the packaging test (pip install ./python, offline).
-    if subprocess.run([_python, "-c", "import setuptools, pip"], capture_output=True,
+    # A plain venv with pip (python3-venv), for the packaging tests: the
+    # package installs offline with its in-tree build backend.
+    if subprocess.run([_python, "-c", "import ensurepip, venv"], capture_output=True,
                       timeout=60).returncode == 0:
-        config.available_features.add("python-pip")
+        config.available_features.add("python-venv")
 config.environment["PYTHONPATH"] = os.path.join(config.sattn_src_root, "python")

@@ -5,7 +5,10 @@
  * a C program that knows nothing of MLIR or Python: the kernel comes from
  * the header sattn-compile generated (streaming.h embeds the manifest and
  * the cubin/PTX), the tile plan is built by libsattn_runtime for the actual
- * sequence length, and buffers are plain CUDA driver allocations.
+ * sequence length, and buffers are plain CUDA driver allocations. Like the
+ * runtime, the program opens the driver with dlopen (once the runtime has
+ * found a device), so it links libsattn_runtime alone and starts on machines
+ * without a GPU, where it stops with "no usable CUDA device" and status 2.
  *
  * It checks its own result: a float reference of the same mask on sampled
  * rows of every head, relative error <= 1e-2 (bf16 inputs), every output
@@ -18,9 +21,9 @@
 
 #include "streaming.h" /* generated: sattn-compile streaming.sattn -o DIR */
 
-#include <cuda.h>
 #include <sattn/runtime.h>
 
+#include <dlfcn.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -54,11 +57,41 @@ static float uniform(void) { /* [-1, 1) */
   return (float)(rng_state >> 8) / 8388608.0f - 1.0f;
 }
 
+/* The driver functions the program uses for its own buffers, from the driver
+ * library the runtime opens (SATTN_LIBCUDA, else libcuda.so.1). */
+typedef int CUresult;
+typedef unsigned long long CUdeviceptr;
+static struct {
+  CUresult (*memAlloc)(CUdeviceptr *, size_t);
+  CUresult (*memFree)(CUdeviceptr);
+  CUresult (*memcpyHtoD)(CUdeviceptr, const void *, size_t);
+  CUresult (*memcpyDtoH)(void *, CUdeviceptr, size_t);
+  CUresult (*memsetD16)(CUdeviceptr, unsigned short, size_t);
+  CUresult (*ctxSynchronize)(void);
+  CUresult (*getErrorString)(CUresult, const char **);
+} cu;
+
+static int open_driver(void) {
+  const char *name = getenv("SATTN_LIBCUDA");
+  void *lib = dlopen(name && *name ? name : "libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
+  if (!lib)
+    return 1;
+  *(void **)&cu.memAlloc = dlsym(lib, "cuMemAlloc_v2");
+  *(void **)&cu.memFree = dlsym(lib, "cuMemFree_v2");
+  *(void **)&cu.memcpyHtoD = dlsym(lib, "cuMemcpyHtoD_v2");
+  *(void **)&cu.memcpyDtoH = dlsym(lib, "cuMemcpyDtoH_v2");
+  *(void **)&cu.memsetD16 = dlsym(lib, "cuMemsetD16_v2");
+  *(void **)&cu.ctxSynchronize = dlsym(lib, "cuCtxSynchronize");
+  *(void **)&cu.getErrorString = dlsym(lib, "cuGetErrorString");
+  return !cu.memAlloc || !cu.memFree || !cu.memcpyHtoD || !cu.memcpyDtoH ||
+         !cu.memsetD16 || !cu.ctxSynchronize || !cu.getErrorString;
+}
+
 static int check_cuda(CUresult r, const char *what) {
-  if (r == CUDA_SUCCESS)
+  if (r == 0)
     return 0;
   const char *msg = NULL;
-  cuGetErrorString(r, &msg);
+  cu.getErrorString(r, &msg);
   fprintf(stderr, "CUDA error in %s: %s\n", what, msg ? msg : "unknown");
   return 1;
 }
@@ -155,15 +188,20 @@ int main(int argc, char **argv) {
          (long long)visited, (long long)dense,
          visited ? (double)dense / (double)visited : 0.0);
 
-  CUdevice device;
-  CUcontext context;
-  if (cuInit(0) != CUDA_SUCCESS || cuDeviceGet(&device, 0) != CUDA_SUCCESS) {
-    fprintf(stderr, "no usable CUDA device\n");
+  /* The first driver call: the runtime opens the driver and makes device 0's
+   * primary context current (the one the buffers below are allocated in). */
+  sattn_device_plan *plan = NULL;
+  sattn_status uploaded = sattn_plan_upload(host_plan, &plan);
+  if (uploaded == SATTN_ERROR_NO_DRIVER || uploaded == SATTN_ERROR_NO_DEVICE) {
+    fprintf(stderr, "no usable CUDA device: %s\n", sattn_last_error());
     return 2;
   }
-  if (check_cuda(cuDevicePrimaryCtxRetain(&context, device), "context") ||
-      check_cuda(cuCtxSetCurrent(context), "context"))
+  if (check_sattn(uploaded, "sattn_plan_upload"))
     return 1;
+  if (open_driver()) {
+    fprintf(stderr, "the CUDA driver library lacks the memory functions this program uses\n");
+    return 1;
+  }
 
   const size_t q_elems = (size_t)BATCH * HEADS * len * DIM;
   const size_t kv_elems = (size_t)BATCH * KV_HEADS * len * DIM;
@@ -179,19 +217,15 @@ int main(int argc, char **argv) {
     k[i] = to_bf16(uniform()), v[i] = to_bf16(uniform());
 
   CUdeviceptr dq, dk, dv, d_o;
-  if (check_cuda(cuMemAlloc(&dq, q_elems * 2), "cuMemAlloc") ||
-      check_cuda(cuMemAlloc(&dk, kv_elems * 2), "cuMemAlloc") ||
-      check_cuda(cuMemAlloc(&dv, kv_elems * 2), "cuMemAlloc") ||
-      check_cuda(cuMemAlloc(&d_o, q_elems * 2), "cuMemAlloc") ||
-      check_cuda(cuMemcpyHtoD(dq, q, q_elems * 2), "copy q") ||
-      check_cuda(cuMemcpyHtoD(dk, k, kv_elems * 2), "copy k") ||
-      check_cuda(cuMemcpyHtoD(dv, v, kv_elems * 2), "copy v") ||
+  if (check_cuda(cu.memAlloc(&dq, q_elems * 2), "cuMemAlloc") ||
+      check_cuda(cu.memAlloc(&dk, kv_elems * 2), "cuMemAlloc") ||
+      check_cuda(cu.memAlloc(&dv, kv_elems * 2), "cuMemAlloc") ||
+      check_cuda(cu.memAlloc(&d_o, q_elems * 2), "cuMemAlloc") ||
+      check_cuda(cu.memcpyHtoD(dq, q, q_elems * 2), "copy q") ||
+      check_cuda(cu.memcpyHtoD(dk, k, kv_elems * 2), "copy k") ||
+      check_cuda(cu.memcpyHtoD(dv, v, kv_elems * 2), "copy v") ||
       /* 0xffff is a bf16 NaN: anything the kernel leaves unwritten shows. */
-      check_cuda(cuMemsetD16(d_o, 0xffff, q_elems), "poison o"))
-    return 1;
-
-  sattn_device_plan *plan = NULL;
-  if (check_sattn(sattn_plan_upload(host_plan, &plan), "sattn_plan_upload"))
+      check_cuda(cu.memsetD16(d_o, 0xffff, q_elems), "poison o"))
     return 1;
   sattn_tensor tq = tensor4((void *)dq, SATTN_DTYPE_BF16, HEADS, len, DIM);
   sattn_tensor tk = tensor4((void *)dk, SATTN_DTYPE_BF16, KV_HEADS, len, DIM);
@@ -200,8 +234,8 @@ int main(int argc, char **argv) {
   if (check_sattn(sattn_launch(kernel, &tq, &tk, &tv, &to, NULL,
                                sattn_device_plan_get(plan), NULL, 0, NULL),
                   "sattn_launch") ||
-      check_cuda(cuCtxSynchronize(), "kernel") ||
-      check_cuda(cuMemcpyDtoH(o, d_o, q_elems * 2), "copy o"))
+      check_cuda(cu.ctxSynchronize(), "kernel") ||
+      check_cuda(cu.memcpyDtoH(o, d_o, q_elems * 2), "copy o"))
     return 1;
 
   /* Sampled rows of every head, the first and last rows included. */
@@ -223,8 +257,7 @@ int main(int argc, char **argv) {
   sattn_device_plan_destroy(plan);
   sattn_host_plan_destroy(host_plan);
   sattn_kernel_destroy(kernel);
-  cuMemFree(dq), cuMemFree(dk), cuMemFree(dv), cuMemFree(d_o);
-  cuDevicePrimaryCtxRelease(device);
+  cu.memFree(dq), cu.memFree(dk), cu.memFree(dv), cu.memFree(d_o);
   free(q), free(k), free(v), free(o);
   return ok ? 0 : 1;
 }

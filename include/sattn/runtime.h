@@ -176,6 +176,11 @@ const char *sattn_last_error(void);
 
 const char *sattn_status_string(sattn_status status);
 
+/* The sattn version this library was built from ("0.1.0"): the version
+ * sattn-compile --version and the Python package's sattn.__version__ report
+ * too. Added in 0.1.0; bindings use it to refuse a mismatched library. */
+const char *sattn_version(void);
+
 #ifdef __cplusplus
 } /* extern "C" */
 #endif

@@ -12,6 +12,7 @@ Pure Python; torch is imported only when a kernel runs on tensors.
   source tree, PATH) unless the cache ($SATTN_CACHE_DIR, ~/.cache/sattn)
   already holds the result; a machine without the compiler uses a cache
   directory carried from one that has it.
+- `__version__`: the sattn version (the compiler's and the runtime's too).
 - `compile_all(spec, ...)`: {name: Kernel} for every kernel of a spec.
 - `load(manifest_or_dir, kernel=None)`: a kernel from sattn-compile's output.
 - `Kernel`: a compiled kernel; calling it runs the custom op
@@ -19,14 +20,29 @@ Pure Python; torch is imported only when a kernel runs on tensors.
 - `reference(spec_or_kernel, q, k, v, tables=None, scale=None)`: the dense
   masked reference on torch tensors or NumPy arrays.
 - `MaskProgram`: evaluates a kernel's compiled mask on index arrays.
-- `sattn.runtime`: the ctypes binding of libsattn_runtime.
+- `sattn.runtime`: the ctypes binding of libsattn_runtime (found via
+  $SATTN_RUNTIME_LIB, the source tree's build, the package itself, next to
+  the compiler; sattn._locate).
+
+Modules, in layers that import only earlier layers (test/Python/layering.test):
+_version, _locate, mask_program, _registry; _capi; tables; runtime, _dense,
+_torch_op (imported by kernel once torch is in use); kernel; compiler;
+reference.
 """
 
-from .compiler import (CompilerUnavailableError, cache_dir, compile, compile_all, find_compiler,
-                       load)
-from .kernel import Kernel
-from .mask_program import MaskProgram
-from .reference import reference
+import sys
 
-__all__ = ["CompilerUnavailableError", "Kernel", "MaskProgram", "cache_dir", "compile",
-           "compile_all", "find_compiler", "load", "reference"]
+from ._version import __version__
+
+if sys.version_info < (3, 9):
+    raise ImportError("sattn %s needs Python >= 3.9; this is Python %d.%d"
+                      % ((__version__,) + tuple(sys.version_info[:2])))
+
+from .compiler import (CompilerUnavailableError, cache_dir, compile,  # noqa: E402
+                       compile_all, find_compiler, load)
+from .kernel import Kernel  # noqa: E402
+from .mask_program import MaskProgram  # noqa: E402
+from .reference import reference  # noqa: E402
+
+__all__ = ["CompilerUnavailableError", "Kernel", "MaskProgram", "__version__", "cache_dir",
+           "compile", "compile_all", "find_compiler", "load", "reference"]

@@ -3,26 +3,54 @@ needs torch).
 
 ``torch.ops.sattn.attention(kernel, q, k, v, tables) -> (o, lse)``:
 `kernel` is a `Kernel.key` (the real path of its manifest) that the loaded
-kernels of this process map to a Kernel; `tables` the runtime tables in
-manifest order (int64 CUDA tensors). o is a new contiguous (B, H, Lq, D)
-tensor of q's dtype; lse is (B, H, Lq) float32 when the kernel returns LSE
-and an empty float32 tensor otherwise. The op mutates no input. Its fake
-implementation gives these shapes without running anything, so
+kernels of this process map to a Kernel (sattn._registry); `tables` the
+runtime tables in manifest order (int64 CUDA tensors). o is a new contiguous
+(B, H, Lq, D) tensor of q's dtype; lse is (B, H, Lq) float32 when the kernel
+returns LSE and an empty float32 tensor otherwise. The op mutates no input.
+Its fake implementation gives these shapes without running anything, so
 ``torch.compile`` (fullgraph too) traces a model through it as one opaque op.
-The real one validates every argument with libsattn_runtime (ValueError /
-TypeError carrying the runtime's message), takes the tile plan from the
-kernel's plan cache and launches on the current CUDA stream. Forward only:
-no autograd formula is registered.
+The real one allocates the outputs and hands the call to `Kernel.run`, which
+has libsattn_runtime validate it (ValueError / TypeError carrying the
+runtime's message), plan it and launch it on the current CUDA stream.
+Forward only: no autograd formula is registered.
+
+Needs torch >= 2.4 (torch.library.custom_op); an older torch is refused at
+import with the version it has and the one it needs.
 """
 
 from typing import List, Tuple
 
 import torch
 
-from . import runtime
-from .kernel import kernel_for_key
+from . import _registry
+from .tables import label
 
 __all__ = ["as_table", "attention", "check_tensor"]
+
+MIN_TORCH = (2, 4)
+
+
+def _torch_version():
+    """(torch.__version__, (major, minor) or None when it does not parse)."""
+    text = str(getattr(torch, "__version__", "unknown"))
+    pieces = text.split("+")[0].split(".")[:2]
+    if len(pieces) < 2 or not all(p.isdigit() for p in pieces):
+        return text, None
+    return text, tuple(int(p) for p in pieces)
+
+
+def check_torch_version():
+    """ImportError unless torch has what the op needs (torch.library.custom_op,
+    torch >= 2.4)."""
+    text, version = _torch_version()
+    if not hasattr(torch.library, "custom_op") or (version and version < MIN_TORCH):
+        raise ImportError(
+            "sattn kernels need torch >= %d.%d (torch.library.custom_op); this is torch %s "
+            "from %s. Upgrade torch, or use sattn.reference and sattn.runtime, which do not "
+            "need it" % (MIN_TORCH + (text, getattr(torch, "__file__", "?"))))
+
+
+check_torch_version()
 
 
 def check_tensor(name, t):
@@ -37,8 +65,7 @@ def as_table(names, index, t):
     """A runtime table as the kernel reads it: integer and bool tensors are
     converted to int64 (shapes and devices are the runtime's to check)."""
     if not isinstance(t, torch.Tensor):
-        label = "table %d (%r)" % (index, names[index]) if index < len(names) else "table %d" % index
-        check_tensor(label, t)
+        check_tensor(label(names, index), t)
     if t.dtype in _NARROW_INTEGERS:
         t = t.to(torch.int64)
     return t
@@ -55,23 +82,9 @@ def _outputs(kernel, q):
 
 def _launch(kernel_key: str, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
             tables: List[torch.Tensor]) -> Tuple[torch.Tensor, torch.Tensor]:
-    kernel = kernel_for_key(kernel_key)
+    kernel = _registry.kernel_for_key(kernel_key)
     o, lse = _outputs(kernel, q)
-    lse_arg = lse if kernel.returns_lse else None
-    rt = kernel.runtime
-    batch, lq = q.shape[0], q.shape[2]
-    lk = k.shape[2] if k.dim() == 4 else 0
-    # Validate everything (the runtime's messages) before planning: a plan is
-    # only built for a well-formed problem. The stand-in plan has the right
-    # tile count and non-null, aligned addresses that nothing dereferences.
-    stand_in = runtime.Plan(None, 8, 8, num_query_tiles=-(-lq // kernel.block_m),
-                            block_m=kernel.block_m, block_n=kernel.block_n,
-                            num_segments=0, num_classes=1)
-    rt.validate(q, k, v, o, lse_arg, plan=stand_in, tables=tables)
-    if batch == 0 or lq == 0:
-        return o, lse
-    plan = kernel.device_plan(q.device, batch, lq, lk, tables)
-    rt.launch(q, k, v, o, lse_arg, plan=plan, tables=tables)
+    kernel.run(q, k, v, o, lse if kernel.returns_lse else None, tables)
     return o, lse
 
 
@@ -80,7 +93,7 @@ _op = torch.library.custom_op("sattn::attention", _launch, mutates_args=())
 
 @_op.register_fake
 def _fake(kernel_key, q, k, v, tables):
-    return _outputs(kernel_for_key(kernel_key), q)
+    return _outputs(_registry.kernel_for_key(kernel_key), q)
 
 
 attention = torch.ops.sattn.attention.default

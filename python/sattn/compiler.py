@@ -28,6 +28,9 @@ import subprocess
 import tempfile
 import threading
 
+from . import _locate
+from .kernel import Kernel
+
 __all__ = ["CompilerUnavailableError", "cache_dir", "compile", "compile_all", "find_compiler",
            "load"]
 
@@ -50,22 +53,10 @@ def cache_dir(path=None):
     return os.path.join(base, "sattn")
 
 
-def _compiler_candidates():
-    env = os.environ.get("SATTN_COMPILE")
-    if env:  # an explicit choice: no fallback, so that it can also switch compiling off
-        return [env]
-    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    found = shutil.which("sattn-compile")
-    return [os.path.join(repo, "build", "bin", "sattn-compile")] + ([found] if found else [])
-
-
 def find_compiler():
-    """Path of sattn-compile ($SATTN_COMPILE, else build/bin of the source
-    tree, else PATH), or None."""
-    for path in _compiler_candidates():
-        if os.path.isfile(path) and os.access(path, os.X_OK):
-            return os.path.abspath(path)
-    return None
+    """Path of sattn-compile ($SATTN_COMPILE, else the build of the source
+    tree this package is in, else PATH), or None."""
+    return _locate.find_compiler()
 
 
 _identity_memo = {}
@@ -193,10 +184,10 @@ def _compiled_entry(spec, options, cache):
         entry_dir = _entry_from_index(root, index)
         if entry_dir is None:
             raise CompilerUnavailableError(
-                "sattn-compile not found (tried %s) and the cache %s has no entry for this "
-                "spec and these options; compile it where sattn-compile exists (e.g. "
+                "%s. The cache %s (SATTN_CACHE_DIR) has no entry for this spec and these "
+                "options either; compile it where sattn-compile exists (e.g. "
                 "scripts/gpu-python-prep.sh) and carry the cache directory here, pointing "
-                "SATTN_CACHE_DIR at it" % (", ".join(_compiler_candidates()) or "PATH", root))
+                "SATTN_CACHE_DIR at it" % (_locate.compiler_not_found(), root))
         return entry_dir
 
     identity = _compiler_identity(compiler)
@@ -238,7 +229,6 @@ def load(path, kernel=None):
     (NAME.json, with NAME.ptx / NAME.cubin beside it) or a directory that
     `sattn-compile --emit=ptx -o DIR` (or the cache) wrote. kernel: the
     kernel's name, required when the directory holds several."""
-    from .kernel import Kernel
     path = os.path.abspath(os.fspath(path))
     if os.path.isdir(path):
         names = [n[:-5] for n in _manifests(path)]

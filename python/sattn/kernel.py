@@ -4,9 +4,12 @@ Metadata comes from the manifest alone, so a Kernel can be inspected (and
 used with `sattn.reference`) on machines without torch, a GPU or
 libsattn_runtime; the runtime library is opened at the first launch or plan.
 
-Calls go through the custom op ``torch.ops.sattn.attention`` (see
-`sattn._torch_op`), so ``torch.compile(model, fullgraph=True)`` sees one opaque
-op per call.
+A call takes one path: ``Kernel.__call__`` -> the custom op
+``torch.ops.sattn.attention`` (`sattn._torch_op`, so that
+``torch.compile(model, fullgraph=True)`` sees one opaque op per call) ->
+``Kernel.run`` -> ``RuntimeKernel.run`` (sattn.runtime): the runtime validates
+the arguments, the plan comes from the plan cache below (built and uploaded by
+the runtime on a miss), and the runtime launches.
 
 Tile plans. A plan depends on (batch, Lq, Lk) and on the contents of the
 kernel's runtime tables. Device plans are cached per Kernel in a small LRU
@@ -26,7 +29,9 @@ import os
 import sys
 import threading
 
+from . import _dense, _registry, runtime
 from .mask_program import MaskProgram, table_extents
+from .tables import ordered as ordered_tables
 
 __all__ = ["Kernel"]
 
@@ -99,8 +104,11 @@ class Kernel:
     def _from_manifest(cls, manifest_path):
         key = os.path.realpath(manifest_path)
         if _attention_op is None and "torch" in sys.modules:  # before torch.compile traces __call__
-            _torch_ops()
-        existing = _KERNELS.get(key)
+            try:
+                _bind_torch_op()
+            except ImportError:
+                pass  # a torch too old for the op: calls say so; references still work
+        existing = _registry.get(key)
         if existing is not None and existing._stamp == _stamp(key):
             return existing
         with open(key, encoding="utf-8") as f:
@@ -118,8 +126,7 @@ class Kernel:
         self._runtime_lock = threading.Lock()
         self._plans = _PlanCache()
         self._mask_program = None
-        with _KERNELS_LOCK:
-            _KERNELS[key] = self
+        _registry.add(key, self)
         return self
 
     # -- manifest facts ------------------------------------------------------
@@ -167,7 +174,6 @@ class Kernel:
         """The `sattn.runtime.RuntimeKernel` (libsattn_runtime), loaded once."""
         with self._runtime_lock:
             if self._runtime is None:
-                from . import runtime
                 self._runtime = runtime.load_kernel(self.manifest_path)
             return self._runtime
 
@@ -180,11 +186,19 @@ class Kernel:
         return build(batch, lq, lk, tables=tables)
 
     def device_plan(self, device, batch, lq, lk, tables=()):
-        """A `runtime.Plan` on `device`, from the plan cache (module docstring)."""
+        """The `runtime.DevicePlan` for one problem on `device` (the current
+        CUDA context must be that device's), from the plan cache (module
+        docstring): built on the host and uploaded by the runtime on a miss."""
         host_tables = [_host_int64(t) for t in tables]
         key = _PlanCache.key(device, batch, lq, lk, host_tables)
-        return self._plans.get(
-            key, lambda: self.host_plan(batch, lq, lk, host_tables).to_torch(device))
+        return self._plans.get(key, lambda: self.host_plan(batch, lq, lk, host_tables).upload())
+
+    def run(self, q, k, v, o, lse, tables):
+        """Runs the kernel into o (and lse): what the custom op does with a
+        call (tables in manifest order, lse None unless the kernel returns
+        it). See `runtime.RuntimeKernel.run`."""
+        self.runtime.run(q, k, v, o, lse, tables, lambda batch, lq, lk: self.device_plan(
+            q.device, batch, lq, lk, tables))
 
     def check_scale(self, scale):
         """None, or the compiled-in scale; anything else is a ValueError."""
@@ -204,26 +218,13 @@ class Kernel:
     def table_list(self, tables):
         """Runtime tables in manifest order, from None, a sequence or a
         {name: table} dict."""
-        names = self._table_names
-        if tables is None:
-            tables = {} if names else []
-        if isinstance(tables, dict):
-            unknown = [n for n in tables if n not in names]
-            if unknown:
-                raise ValueError("kernel %r has no table(s) %s; its tables are %s"
-                                 % (self.name, ", ".join(unknown), list(names)))
-            missing = [n for n in names if n not in tables]
-            if missing:
-                raise ValueError("kernel %r needs table(s) %s"
-                                 % (self.name, ", ".join(missing)))
-            return [tables[n] for n in names]
-        return list(tables)
+        return ordered_tables(self.name, self._table_names, tables)
 
     def __call__(self, q, k, v, tables=None, scale=None):
         # torch.compile traces this: module globals and plain attributes only.
         self.check_scale(scale)
         if _attention_op is None:
-            _torch_ops()
+            _bind_torch_op()
         _check_tensor("q", q)
         _check_tensor("k", k)
         _check_tensor("v", v)
@@ -232,29 +233,22 @@ class Kernel:
         o, lse = _attention_op(self.key, q, k, v, table_list)
         return (o, lse) if self._returns_lse else o
 
-    def reference(self, q, k, v, tables=None):
+    def reference(self, q, k, v, tables=None, scale=None, chunk_elements=1 << 24):
         """Dense masked attention in fp32 for this kernel (see sattn.reference)."""
-        from .reference import reference
-        return reference(self, q, k, v, tables=tables)
+        prog = self.mask_program
+        return _dense.attention(prog, self.name, _dense.table_specs(prog, self.manifest["tables"]),
+                                q, k, v, tables, self.scale if scale is None else scale,
+                                chunk_elements)
 
 
-# The kernels the custom op can run, by Kernel.key (the manifest's real path).
-# Kernels stay loaded for the life of the process.
-_KERNELS = {}
-_KERNELS_LOCK = threading.Lock()
-# From sattn._torch_op, set once torch is in use.
+# The custom op and its argument helpers (sattn._torch_op). torch is optional,
+# so that module is imported when torch is first used: at the first call, or
+# at load time once torch is imported (before torch.compile traces __call__,
+# which reads these module globals). _torch_op imports nothing of this module.
 _attention_op = _check_tensor = _as_table = None
 
 
-def kernel_for_key(key):
-    kernel = _KERNELS.get(key)
-    if kernel is None:
-        raise ValueError("no sattn kernel %r is loaded in this process; load it with "
-                         "sattn.load or sattn.compile before running the graph" % key)
-    return kernel
-
-
-def _torch_ops():
+def _bind_torch_op():
     global _attention_op, _check_tensor, _as_table
     from . import _torch_op
     _check_tensor, _as_table = _torch_op.check_tensor, _torch_op.as_table

@@ -3,27 +3,32 @@ them on PyTorch CUDA tensors (or on raw device pointers).
 
 The runtime library does all validation (shapes, strides, alignment, dtypes,
 tables, plan) and reports each failure with a precise message; this module
-converts tensors into the C descriptors, raises the runtime's message as
+converts tensors into the C descriptors and raises the runtime's message as
 ValueError (shape, stride, alignment, table, plan, manifest, missing data),
 TypeError (dtype) or SattnRuntimeError, a RuntimeError (driver, device,
-module load, launch), and adds the plan-buffer length checks that the C API
-cannot make from pointers alone. RuntimeKernel.build_plan builds plans on the
-host with the runtime's planner (the compiler's own), from the manifest's mask
-program; HostPlan.to_torch copies them to the device.
+module load, launch). RuntimeKernel.build_plan builds plans on the host with
+the runtime's planner (the compiler's own), from the manifest's mask
+program; HostPlan.upload copies one to the device (sattn_plan_upload).
+RuntimeKernel.run is the one path of a kernel call: validate, take a device
+plan, launch on the current stream. For plans held in tensors (Plan), launch
+also checks the buffer lengths that the C API cannot see behind pointers.
 
 Pure Python: torch is imported only when a torch tensor is passed, so the
 module imports and validates on machines without torch or a GPU. The
-library is found through $SATTN_RUNTIME_LIB, else build/lib of the source
-tree, else next to this package.
+library is found as sattn._locate describes ($SATTN_RUNTIME_LIB first).
 """
 
 import array
 import ctypes
 import os
 import struct
-import threading
+
+from . import tables as _tables
+from ._capi import (CPlan, CTensor, DTYPE_NAMES, DTYPES, SattnRuntimeError, check,
+                    runtime_library, runtime_library_path, tagged_error)
 
 __all__ = [
+    "DevicePlan",
     "HostPlan",
     "Plan",
     "RuntimeKernel",
@@ -32,173 +37,8 @@ __all__ = [
     "load_kernel",
     "load_kernel_from_memory",
     "runtime_library",
+    "runtime_library_path",
 ]
-
-# sattn_status, in the order of include/sattn/runtime.h.
-_STATUS_NAMES = [
-    "SATTN_OK",
-    "SATTN_ERROR_INVALID_ARGUMENT",
-    "SATTN_ERROR_MANIFEST",
-    "SATTN_ERROR_NO_DRIVER",
-    "SATTN_ERROR_NO_DEVICE",
-    "SATTN_ERROR_COMPUTE_CAPABILITY",
-    "SATTN_ERROR_MODULE_LOAD",
-    "SATTN_ERROR_NULL_POINTER",
-    "SATTN_ERROR_DTYPE",
-    "SATTN_ERROR_SHAPE",
-    "SATTN_ERROR_STRIDE",
-    "SATTN_ERROR_ALIGNMENT",
-    "SATTN_ERROR_TABLE",
-    "SATTN_ERROR_PLAN",
-    "SATTN_ERROR_LAUNCH",
-    "SATTN_ERROR_OUT_OF_MEMORY",
-]
-_VALUE_ERRORS = {
-    "SATTN_ERROR_INVALID_ARGUMENT", "SATTN_ERROR_MANIFEST", "SATTN_ERROR_NULL_POINTER",
-    "SATTN_ERROR_SHAPE", "SATTN_ERROR_STRIDE", "SATTN_ERROR_ALIGNMENT",
-    "SATTN_ERROR_TABLE", "SATTN_ERROR_PLAN",
-}
-_TYPE_ERRORS = {"SATTN_ERROR_DTYPE"}
-
-# sattn_dtype values and their names.
-_DTYPES = {"bf16": 0, "f16": 1, "f32": 2, "i64": 3}
-_DTYPE_NAMES = {v: k for k, v in _DTYPES.items()}
-
-
-class SattnRuntimeError(RuntimeError):
-    """A driver-side failure: no driver or device, module load, launch."""
-
-
-def _error(status, message):
-    name = _STATUS_NAMES[status] if 0 <= status < len(_STATUS_NAMES) else "SATTN_ERROR_UNKNOWN"
-    if name in _VALUE_ERRORS:
-        err = ValueError(message)
-    elif name in _TYPE_ERRORS:
-        err = TypeError(message)
-    else:
-        err = SattnRuntimeError(message)
-    err.status = name
-    return err
-
-
-def _err(cls, status, message, *args):
-    """An error raised by the binding itself, tagged like the runtime's
-    (status without its SATTN_ERROR_ prefix; message %-formatted)."""
-    err = cls(message % args if args else message)
-    err.status = "SATTN_ERROR_" + status
-    return err
-
-
-class _CTensor(ctypes.Structure):
-    _fields_ = [
-        ("data", ctypes.c_void_p),
-        ("dtype", ctypes.c_int),
-        ("rank", ctypes.c_int32),
-        ("shape", ctypes.c_int64 * 4),
-        ("strides", ctypes.c_int64 * 4),
-    ]
-
-
-class _CPlan(ctypes.Structure):
-    _fields_ = [
-        ("segments", ctypes.c_void_p),
-        ("num_segments", ctypes.c_int64),
-        ("offsets", ctypes.c_void_p),
-        ("num_classes", ctypes.c_int64),
-        ("class_index", ctypes.c_void_p),
-        ("num_query_tiles", ctypes.c_int64),
-        ("block_m", ctypes.c_int64),
-        ("block_n", ctypes.c_int64),
-    ]
-
-
-# The C layouts (checked by static_asserts in test/unit/RuntimeTest.cpp).
-assert ctypes.sizeof(_CTensor) == 80 and _CTensor.strides.offset == 48
-assert ctypes.sizeof(_CPlan) == 64
-
-
-# ---------------------------------------------------------------------------
-# Finding and opening the library
-# ---------------------------------------------------------------------------
-
-_LIB_NAME = "libsattn_runtime.so"
-_lib = None
-_lib_lock = threading.Lock()
-
-
-def _candidates():
-    env = os.environ.get("SATTN_RUNTIME_LIB")
-    if env:
-        return [env]
-    here = os.path.dirname(os.path.abspath(__file__))
-    repo = os.path.dirname(os.path.dirname(here))
-    return [os.path.join(repo, "build", "lib", _LIB_NAME), os.path.join(here, _LIB_NAME)]
-
-
-def _declare(lib):
-    c_kernel_p = ctypes.c_void_p
-    t_p = ctypes.c_void_p  # sattn_tensor *, passed as addresses into one packed buffer
-    sigs = {
-        "sattn_kernel_load": (ctypes.c_int, [ctypes.c_char_p, ctypes.c_void_p, ctypes.c_size_t,
-                                             ctypes.POINTER(c_kernel_p)]),
-        "sattn_kernel_load_file": (ctypes.c_int, [ctypes.c_char_p, ctypes.POINTER(c_kernel_p)]),
-        "sattn_kernel_destroy": (None, [c_kernel_p]),
-        "sattn_kernel_name": (ctypes.c_char_p, [c_kernel_p]),
-        "sattn_kernel_heads": (ctypes.c_int64, [c_kernel_p]),
-        "sattn_kernel_kv_heads": (ctypes.c_int64, [c_kernel_p]),
-        "sattn_kernel_head_dim": (ctypes.c_int64, [c_kernel_p]),
-        "sattn_kernel_num_tables": (ctypes.c_int32, [c_kernel_p]),
-        "sattn_kernel_table_name": (ctypes.c_char_p, [c_kernel_p, ctypes.c_int32]),
-        "sattn_kernel_dtype": (ctypes.c_int, [c_kernel_p]),
-        "sattn_kernel_returns_lse": (ctypes.c_int32, [c_kernel_p]),
-        "sattn_kernel_block_m": (ctypes.c_int64, [c_kernel_p]),
-        "sattn_kernel_block_n": (ctypes.c_int64, [c_kernel_p]),
-        "sattn_kernel_table_shape": (ctypes.c_int32, [c_kernel_p, ctypes.c_int32, ctypes.c_int64,
-                                                      ctypes.c_int64, ctypes.c_int64 * 4]),
-        "sattn_validate": (ctypes.c_int, [c_kernel_p, t_p, t_p, t_p, t_p, t_p,
-                                          ctypes.POINTER(_CPlan), t_p, ctypes.c_int32]),
-        "sattn_launch": (ctypes.c_int, [c_kernel_p, t_p, t_p, t_p, t_p, t_p,
-                                        ctypes.POINTER(_CPlan), t_p, ctypes.c_int32,
-                                        ctypes.c_void_p]),
-        "sattn_plan_build": (ctypes.c_int, [c_kernel_p, ctypes.c_int64, ctypes.c_int64,
-                                            ctypes.c_int64, ctypes.c_void_p, ctypes.c_int32,
-                                            ctypes.POINTER(ctypes.c_void_p)]),
-        "sattn_host_plan_view": (None, [ctypes.c_void_p, ctypes.POINTER(_CPlan)]),
-        "sattn_host_plan_stats": (None, [ctypes.c_void_p, ctypes.POINTER(ctypes.c_int64),
-                                         ctypes.POINTER(ctypes.c_int64)]),
-        "sattn_host_plan_destroy": (None, [ctypes.c_void_p]),
-        "sattn_last_error": (ctypes.c_char_p, []),
-        "sattn_status_string": (ctypes.c_char_p, [ctypes.c_int]),
-    }
-    for name, (restype, argtypes) in sigs.items():
-        fn = getattr(lib, name)
-        fn.restype = restype
-        fn.argtypes = argtypes
-    return lib
-
-
-def runtime_library():
-    """The loaded libsattn_runtime (a ctypes.CDLL), opened once."""
-    global _lib
-    with _lib_lock:
-        if _lib is None:
-            tried = []
-            for path in _candidates():
-                if os.path.exists(path):
-                    _lib = _declare(ctypes.CDLL(path))
-                    break
-                tried.append(path)
-            else:
-                raise OSError("libsattn_runtime.so not found (tried %s); build the sattn_runtime "
-                              "target or set SATTN_RUNTIME_LIB" % ", ".join(tried))
-        return _lib
-
-
-def _check(status):
-    if status != 0:
-        lib = runtime_library()
-        raise _error(status, lib.sattn_last_error().decode("utf-8", "replace"))
-
 
 # ---------------------------------------------------------------------------
 # Tensors
@@ -210,9 +50,9 @@ class TensorDesc:
     (contiguous when omitted). For other frameworks and for tests."""
 
     def __init__(self, data_ptr, dtype, shape, strides=None):
-        if dtype not in _DTYPES:
-            raise _err(TypeError, "DTYPE", "unknown dtype %r; expected one of %s",
-                       dtype, ", ".join(_DTYPES))
+        if dtype not in DTYPES:
+            raise tagged_error(TypeError, "DTYPE", "unknown dtype %r; expected one of %s",
+                       dtype, ", ".join(DTYPES))
         self.data_ptr, self.dtype, self.shape = int(data_ptr), dtype, tuple(int(s) for s in shape)
         if strides is None:
             strides, step = [], 1
@@ -221,7 +61,7 @@ class TensorDesc:
                 step *= extent
         self.strides = tuple(int(s) for s in strides)
         if len(self.strides) != len(self.shape):
-            raise _err(ValueError, "SHAPE", "%d extents but %d strides",
+            raise tagged_error(ValueError, "SHAPE", "%d extents but %d strides",
                        len(self.shape), len(self.strides))
 
     def __repr__(self):
@@ -250,16 +90,16 @@ def _torch_fields(name, t):
     """(address, dtype name, shape, strides) of a CUDA torch tensor."""
     dtype = _torch_dtype(t)
     if dtype is None:
-        raise _err(TypeError, "DTYPE", "%s has dtype %s, which sattn kernels do not take "
+        raise tagged_error(TypeError, "DTYPE", "%s has dtype %s, which sattn kernels do not take "
                    "(bf16, f16, float32 for lse, int64 for tables and plans)", name, t.dtype)
     if t.get_device() < 0:  # -1 for CPU (and meta) tensors; cheaper than t.is_cuda
-        raise _err(ValueError, "INVALID_ARGUMENT",
+        raise tagged_error(ValueError, "INVALID_ARGUMENT",
                    "%s is on %s; sattn kernels need CUDA tensors", name, t.device)
     return t.data_ptr(), dtype, t.shape, t.stride()
 
 
 def _not_a_tensor(name, t):
-    return _err(TypeError, "INVALID_ARGUMENT",
+    return tagged_error(TypeError, "INVALID_ARGUMENT",
                 "%s must be a torch tensor or a sattn.runtime.TensorDesc, not %s",
                 name, type(t).__name__)
 
@@ -291,10 +131,10 @@ def _pack(name, t):
         raise _not_a_tensor(name, t)
     rank = len(shape)
     if rank > 4:
-        raise _err(ValueError, "SHAPE", "%s has rank %d; the runtime takes at most 4 dimensions",
+        raise tagged_error(ValueError, "SHAPE", "%s has rank %d; the runtime takes at most 4 dimensions",
                    name, rank)
     pad = _PADS[rank]
-    return _TENSOR.pack(ptr, _DTYPES[dtype], rank, *shape, *pad, *strides, *pad)
+    return _TENSOR.pack(ptr, DTYPES[dtype], rank, *shape, *pad, *strides, *pad)
 
 
 class Plan:
@@ -320,7 +160,7 @@ class Plan:
 
 def _numel(buffer, name, unit):
     if isinstance(buffer, int):
-        raise _err(ValueError, "PLAN", "%s is a plain address; pass its size explicitly", name)
+        raise tagged_error(ValueError, "PLAN", "%s is a plain address; pass its size explicitly", name)
     shape = buffer.shape if isinstance(buffer, TensorDesc) else tuple(buffer.shape)
     n = 1
     for s in shape:
@@ -342,17 +182,17 @@ def _plan_buffer(name, buffer, want, checks):
 def _check_plan_buffers(checks):
     for name, desc, want in checks:
         if desc.dtype != "i64":
-            raise _err(TypeError, "DTYPE", "%s has dtype %s, expected i64 (int64)",
+            raise tagged_error(TypeError, "DTYPE", "%s has dtype %s, expected i64 (int64)",
                        name, desc.dtype)
         n = 1
         for s in desc.shape:
             n *= s
         if n != want:
-            raise _err(ValueError, "PLAN", "%s has %d elements, expected %d", name, n, want)
+            raise tagged_error(ValueError, "PLAN", "%s has %d elements, expected %d", name, n, want)
         step = 1
         for extent, stride in zip(reversed(desc.shape), reversed(desc.strides)):
             if extent > 1 and stride != step:
-                raise _err(ValueError, "PLAN", "%s must be contiguous" % name)
+                raise tagged_error(ValueError, "PLAN", "%s must be contiguous" % name)
             step *= extent
 
 
@@ -396,11 +236,12 @@ class RuntimeKernel(_Owned):
         self._heads = lib.sattn_kernel_heads(self._handle)
         self._table_names = [lib.sattn_kernel_table_name(self._handle, i).decode()
                              for i in range(lib.sattn_kernel_num_tables(self._handle))]
-
+        self._block_m = lib.sattn_kernel_block_m(self._handle)
+        self._block_n = lib.sattn_kernel_block_n(self._handle)
 
     def _h(self):
         if not self._handle:
-            raise _err(ValueError, "INVALID_ARGUMENT", "the kernel was closed")
+            raise tagged_error(ValueError, "INVALID_ARGUMENT", "the kernel was closed")
         return self._handle
 
     @property
@@ -421,7 +262,7 @@ class RuntimeKernel(_Owned):
 
     @property
     def dtype(self):
-        return _DTYPE_NAMES[self._lib.sattn_kernel_dtype(self._h())]
+        return DTYPE_NAMES[self._lib.sattn_kernel_dtype(self._h())]
 
     @property
     def returns_lse(self):
@@ -429,11 +270,11 @@ class RuntimeKernel(_Owned):
 
     @property
     def block_m(self):
-        return self._lib.sattn_kernel_block_m(self._h())
+        return self._block_m
 
     @property
     def block_n(self):
-        return self._lib.sattn_kernel_block_n(self._h())
+        return self._block_n
 
     @property
     def table_names(self):
@@ -445,7 +286,7 @@ class RuntimeKernel(_Owned):
         shape = (ctypes.c_int64 * 4)()
         rank = self._lib.sattn_kernel_table_shape(self._h(), index, batch, lk, shape)
         if rank < 0:
-            raise _err(ValueError, "TABLE", "kernel %r has no table %r", self.name, table)
+            raise tagged_error(ValueError, "TABLE", "kernel %r has no table %r", self.name, table)
         return tuple(shape[:rank])
 
     def __repr__(self):
@@ -454,67 +295,52 @@ class RuntimeKernel(_Owned):
         return "RuntimeKernel(%r, %s, heads=%d, kv_heads=%d, head_dim=%d)" % (
             self.name, self.dtype, self.heads, self.kv_heads, self.head_dim)
 
-    def _ordered_tables(self, tables):
-        """Tables as a list in manifest order, from a sequence or a dict by name."""
-        names = self._table_names
-        if isinstance(tables, dict):
-            unknown = sorted(set(tables) - set(names))
-            if unknown:
-                raise _err(ValueError, "TABLE", "kernel %r has no table(s) %s; its tables are %s",
-                           self.name, ", ".join(unknown), names)
-            missing = [n for n in names if n not in tables]
-            if missing:
-                raise _err(ValueError, "TABLE", "kernel %r needs table(s) %s",
-                           self.name, ", ".join(missing))
-            tables = [tables[n] for n in names]
-        return list(tables or [])
-
     def build_plan(self, batch, lq, lk, tables=()):
         """Builds the tile plan for (batch, lq, lk) on the host with the runtime's
         planner (the compiler's), from the manifest's mask program. `tables`: the
         kernel's runtime tables (a sequence in manifest order or a dict by name)
         as torch tensors on any device, NumPy arrays or nested lists; they are
         converted to CPU int64 contiguous copies. Returns a HostPlan."""
-        host = [_host_table("table %d (%r)" % (i, self._table_names[i])
-                            if i < len(self._table_names) else "table %d" % i, t)
-                for i, t in enumerate(self._ordered_tables(tables))]
-        packed = b"".join(_TENSOR.pack(addr, _DTYPES["i64"], len(shape), *shape,
+        names = self._table_names
+        host = [_host_table(_tables.label(names, i), t)
+                for i, t in enumerate(_tables.ordered(self._name, names, tables))]
+        packed = b"".join(_TENSOR.pack(addr, DTYPES["i64"], len(shape), *shape,
                                        *_PADS[len(shape)], *strides, *_PADS[len(shape)])
                           for _, addr, shape, strides in host)
-        descriptors = (_CTensor * len(host)).from_buffer_copy(packed) if host else None
+        descriptors = (CTensor * len(host)).from_buffer_copy(packed) if host else None
         handle = ctypes.c_void_p()
-        _check(self._lib.sattn_plan_build(
+        check(self._lib.sattn_plan_build(
             self._h(), int(batch), int(lq), int(lk),
             ctypes.addressof(descriptors) if host else None, len(host), ctypes.byref(handle)))
         return HostPlan(self._lib, handle.value, int(batch), self._heads)
 
-    def _arguments(self, q, k, v, o, lse, plan, tables):
-        """C arguments for sattn_validate / sattn_launch, plus every tensor
-        (to keep alive and to pick a device and stream from). The sattn_tensor
-        descriptors are packed into one buffer: building ctypes structures
-        field by field would cost more than the launch itself."""
-        keep = [q, k, v, o]
+    def _descriptors(self, q, k, v, o, lse, tables):
+        """The sattn_tensor descriptors of a call, packed into one buffer
+        (building ctypes structures field by field would cost more than the
+        launch itself): (buffer, addresses of q, k, v, o, lse or None,
+        (address of the tables or None, their count))."""
         packed = [_pack("q", q), _pack("k", k), _pack("v", v), _pack("o", o)]
         if lse is not None:
-            keep.append(lse)
             packed.append(_pack("lse", lse))
-
-        names = self._table_names
-        tables = self._ordered_tables(tables)
-        keep.extend(tables)
         first_table = len(packed)
-        for i, t in enumerate(tables):
-            label = "table %d (%r)" % (i, names[i]) if i < len(names) else "table %d" % i
-            packed.append(_pack(label, t))
-        descriptors = (_CTensor * len(packed)).from_buffer_copy(b"".join(packed))
+        packed.extend(_pack(_tables.label(self._table_names, i), t) for i, t in enumerate(tables))
+        buffer = (CTensor * len(packed)).from_buffer_copy(b"".join(packed))
+        base, size = ctypes.addressof(buffer), _TENSOR.size
+        io = (base, base + size, base + 2 * size, base + 3 * size,
+              base + 4 * size if lse is not None else None)
+        return buffer, io, (base + first_table * size if tables else None, len(tables))
 
+    def _plan_argument(self, plan, batch, checks):
+        """(the sattn_plan * argument, what must stay alive) for a DevicePlan,
+        a Plan or a dict of Plan's arguments. A Plan's buffer checks are
+        queued on `checks`."""
+        if isinstance(plan, DevicePlan):
+            return plan.pointer(), [plan]
         if plan is None:
-            raise _err(ValueError, "PLAN", "a plan is required (sattn.runtime.Plan)")
+            raise tagged_error(ValueError, "PLAN", "a plan is required (sattn.runtime.Plan)")
         if isinstance(plan, dict):
             plan = Plan(**plan)
-        batch = q.shape[0] if len(q.shape) else 0
-        checks = []
-        c_plan = _CPlan(
+        c_plan = CPlan(
             _plan_buffer("plan.segments", plan.segments, 7 * plan.num_segments, checks),
             plan.num_segments,
             _plan_buffer("plan.offsets", plan.offsets,
@@ -522,15 +348,21 @@ class RuntimeKernel(_Owned):
             plan.num_classes,
             _plan_buffer("plan.class_index", plan.class_index, batch * self._heads, checks),
             plan.num_query_tiles, plan.block_m, plan.block_n)
-        keep.extend(b for b in (plan.segments, plan.offsets, plan.class_index)
-                    if b is not None and not isinstance(b, int))
+        buffers = [b for b in (plan.segments, plan.offsets, plan.class_index)
+                   if b is not None and not isinstance(b, int)]
+        return ctypes.byref(c_plan), [c_plan] + buffers
 
-        keep.extend((descriptors, c_plan))  # the C call reads them through addresses
-        base, size = ctypes.addressof(descriptors), _TENSOR.size
-        args = (base, base + size, base + 2 * size, base + 3 * size,
-                base + 4 * size if lse is not None else None, ctypes.byref(c_plan),
-                base + first_table * size if tables else None, len(tables))
-        return args, keep, checks
+    def _arguments(self, q, k, v, o, lse, plan, tables):
+        """C arguments for sattn_validate / sattn_launch without the stream,
+        every object they point into (to keep alive), and the plan-buffer
+        checks of a Plan."""
+        tables = _tables.ordered(self._name, self._table_names, tables)
+        buffer, io, table_args = self._descriptors(q, k, v, o, lse, tables)
+        checks = []
+        batch = q.shape[0] if len(q.shape) else 0
+        plan_arg, plan_keep = self._plan_argument(plan, batch, checks)
+        keep = [q, k, v, o, lse, buffer] + tables + plan_keep
+        return io + (plan_arg,) + table_args, keep, checks
 
     def _check_plan(self, args, checks):
         """The binding's plan-buffer checks; when one fails, a more basic
@@ -538,55 +370,79 @@ class RuntimeKernel(_Owned):
         try:
             _check_plan_buffers(checks)
         except (TypeError, ValueError):
-            _check(self._lib.sattn_validate(self._h(), *args))
+            check(self._lib.sattn_validate(self._h(), *args))
             raise
 
     def validate(self, q, k, v, o, lse=None, plan=None, tables=()):
         """Checks a launch without running it (no GPU needed)."""
         args, keep, checks = self._arguments(q, k, v, o, lse, plan, tables)
-        _check(self._lib.sattn_validate(self._h(), *args))
+        check(self._lib.sattn_validate(self._h(), *args))
         _check_plan_buffers(checks)
         del keep  # alive until here: args holds raw addresses into it
 
     def launch(self, q, k, v, o, lse=None, plan=None, tables=(), stream=None):
         """Launches asynchronously. q: (B, H, Lq, D), k/v: (B, KV_H, Lk, D),
         o like q (written), lse (B, H, Lq) float32 when the kernel returns
-        LSE, plan: a Plan, tables: in manifest order or a {name: tensor}
-        dict. stream: None for PyTorch's current stream (the default stream
-        when no torch tensor is involved), a torch.cuda.Stream or a raw
-        CUstream handle."""
+        LSE, plan: a DevicePlan (HostPlan.upload) or a Plan, tables: in
+        manifest order or a {name: tensor} dict. stream: None for PyTorch's
+        current stream (the default stream when no torch tensor is
+        involved), a torch.cuda.Stream or a raw CUstream handle."""
         # sattn_launch validates everything itself; only the binding's own
-        # plan checks run first.
+        # checks of a Plan's buffers run first.
         args, keep, checks = self._arguments(q, k, v, o, lse, plan, tables)
         self._check_plan(args, checks)
-        torch_tensors = [t for t in keep if _is_torch(t)]
-        if not torch_tensors:
-            handle = _stream_handle(stream)
-            _check(self._lib.sattn_launch(self._h(), *args, ctypes.c_void_p(handle)))
+        self._on_device(keep, lambda handle: check(
+            self._lib.sattn_launch(self._h(), *args, ctypes.c_void_p(handle))), stream)
+
+    def run(self, q, k, v, o, lse, tables, plan_for):
+        """A kernel call, the path `sattn.Kernel` takes through the torch op:
+        the descriptors are packed once; the runtime validates them against
+        a stand-in plan (the right tile count, addresses nothing reads) so
+        that bad input fails with its message before any plan is built;
+        then, in the tensors' device context, plan_for(batch, lq, lk)
+        returns the DevicePlan and the kernel is launched on PyTorch's
+        current stream. An empty problem (B or Lq = 0) only validates.
+        tables: in manifest order."""
+        buffer, io, table_args = self._descriptors(q, k, v, o, lse, tables)
+        lq = int(q.shape[2]) if len(q.shape) == 4 else 0
+        stand_in = CPlan(None, 0, 8, 1, 8, -(-lq // self._block_m), self._block_m, self._block_n)
+        check(self._lib.sattn_validate(self._h(), *io, ctypes.byref(stand_in), *table_args))
+        batch, lk = int(q.shape[0]), int(k.shape[2])
+        if batch == 0 or lq == 0:
             return
+
+        def plan_and_launch(handle):
+            plan = plan_for(batch, lq, lk)
+            check(self._lib.sattn_launch(self._h(), *io, plan.pointer(), *table_args,
+                                         ctypes.c_void_p(handle)))
+        self._on_device([q, k, v, o, lse] + list(tables), plan_and_launch, None)
+        del buffer  # alive until here: io holds raw addresses into it
+
+    @staticmethod
+    def _on_device(objects, call, stream):
+        """call(stream handle) in the CUDA context of the torch tensors among
+        `objects` (all on one device), as PyTorch's own kernels run; without
+        torch tensors, in the current context on `stream` (default 0)."""
+        torch_tensors = [t for t in objects if _is_torch(t)]
+        if not torch_tensors:
+            return call(_stream_handle(stream))
         import torch
         index = torch_tensors[0].get_device()
         for t in torch_tensors[1:]:
             if t.get_device() != index:
-                raise _err(ValueError, "INVALID_ARGUMENT",
-                           "all tensors must be on one device: found %s and %s",
-                           torch_tensors[0].device, t.device)
-        # The runtime launches in the current CUDA context: make it the
-        # tensors' device, as PyTorch's own kernels are (switching only when
-        # needed: the switch costs more than the launch).
-        if index != torch.cuda.current_device():
-            with torch.cuda.device(index):
-                self._launch_torch(torch, index, args, stream)
-        else:
-            self._launch_torch(torch, index, args, stream)
-
-    def _launch_torch(self, torch, index, args, stream):
+                raise tagged_error(ValueError, "INVALID_ARGUMENT",
+                                   "all tensors must be on one device: found %s and %s",
+                                   torch_tensors[0].device, t.device)
         if stream is None:
             raw = getattr(torch._C, "_cuda_getCurrentRawStream", None)  # what Triton uses
             handle = raw(index) if raw else torch.cuda.current_stream(index).cuda_stream
         else:
             handle = _stream_handle(stream)
-        _check(self._lib.sattn_launch(self._h(), *args, ctypes.c_void_p(handle)))
+        # Switch devices only when needed: the switch costs more than the launch.
+        if index == torch.cuda.current_device():
+            return call(handle)
+        with torch.cuda.device(index):
+            return call(handle)
 
 
 def _host_table(name, t):
@@ -609,16 +465,16 @@ def _host_table(name, t):
                 if len(shape) == depth:
                     shape.append(len(x))
                 elif shape[depth] != len(x):
-                    raise _err(ValueError, "TABLE", "%s is a ragged nested list", name)
+                    raise tagged_error(ValueError, "TABLE", "%s is a ragged nested list", name)
                 for y in x:
                     walk(y, depth + 1)
             else:
                 if len(shape) != depth:
-                    raise _err(ValueError, "TABLE", "%s is a ragged nested list", name)
+                    raise tagged_error(ValueError, "TABLE", "%s is a ragged nested list", name)
                 flat.append(int(x))
         walk(t, 0)
         if len(shape) > 4:
-            raise _err(ValueError, "TABLE", "%s has rank %d; tables have at most 4", name,
+            raise tagged_error(ValueError, "TABLE", "%s has rank %d; tables have at most 4", name,
                        len(shape))
         buf = array.array("q", flat)
         addr = buf.buffer_info()[0] if flat else 0
@@ -627,7 +483,7 @@ def _host_table(name, t):
             strides.insert(0, step)
             step *= extent
         return buf, addr, tuple(shape), tuple(strides)
-    raise _err(TypeError, "INVALID_ARGUMENT", "%s must be a torch tensor, a NumPy array or "
+    raise tagged_error(TypeError, "INVALID_ARGUMENT", "%s must be a torch tensor, a NumPy array or "
                "nested lists of ints, not %s", name, type(t).__name__)
 
 
@@ -640,7 +496,7 @@ class HostPlan(_Owned):
     def __init__(self, lib, handle, batch, heads):
         self._lib, self._handle = lib, ctypes.c_void_p(handle)
         self._batch, self._heads = batch, heads
-        view = _CPlan()
+        view = CPlan()
         lib.sattn_host_plan_view(self._handle, ctypes.byref(view))
         self._view = view
         visited, dense = ctypes.c_int64(), ctypes.c_int64()
@@ -657,10 +513,14 @@ class HostPlan(_Owned):
                                              self.num_query_tiles, self.block_m, self.block_n,
                                              self.visited_tiles, self.dense_tiles))
 
+    def _handle_or_raise(self):
+        if not self._handle:
+            raise tagged_error(ValueError, "INVALID_ARGUMENT", "the plan was closed")
+        return self._handle
+
     def _buffer(self, address, count):
         """The int64 buffer at `address` as a ctypes array (no copy)."""
-        if not self._handle:
-            raise _err(ValueError, "INVALID_ARGUMENT", "the plan was closed")
+        self._handle_or_raise()
         if count == 0:
             return (ctypes.c_int64 * 0)()
         return (ctypes.c_int64 * count).from_address(address)
@@ -699,6 +559,38 @@ class HostPlan(_Owned):
                     num_classes=self.num_classes)
 
 
+    def upload(self):
+        """The plan in device memory (sattn_plan_upload, in the current CUDA
+        context), as the DevicePlan that launch() and run() take."""
+        handle = ctypes.c_void_p()
+        check(self._lib.sattn_plan_upload(self._handle_or_raise(), ctypes.byref(handle)))
+        return DevicePlan(self._lib, handle.value)
+
+
+class DevicePlan(_Owned):
+    """A tile plan the runtime uploaded (HostPlan.upload); freed with close()
+    or when collected."""
+    _destroy = "sattn_device_plan_destroy"
+
+    def __init__(self, lib, handle):
+        self._lib, self._handle = lib, ctypes.c_void_p(handle)
+        view = lib.sattn_device_plan_get(self._handle).contents
+        self.num_query_tiles, self.num_classes = view.num_query_tiles, view.num_classes
+        self.num_segments = view.num_segments
+        self.block_m, self.block_n = view.block_m, view.block_n
+
+    def pointer(self):
+        """The `const sattn_plan *` the C launch takes."""
+        if not self._handle:
+            raise tagged_error(ValueError, "INVALID_ARGUMENT", "the plan was closed")
+        return self._lib.sattn_device_plan_get(self._handle)
+
+    def __repr__(self):
+        return "DevicePlan(%d segments, %d classes, %d query tiles, %dx%d tiles)" % (
+            self.num_segments, self.num_classes, self.num_query_tiles, self.block_m,
+            self.block_n)
+
+
 def _stream_handle(stream):
     if stream is None:
         return 0
@@ -706,7 +598,7 @@ def _stream_handle(stream):
         return stream
     handle = getattr(stream, "cuda_stream", None)
     if handle is None:
-        raise _err(TypeError, "INVALID_ARGUMENT",
+        raise tagged_error(TypeError, "INVALID_ARGUMENT",
                    "stream must be None, an int CUstream or a torch.cuda.Stream")
     return int(handle)
 
@@ -715,7 +607,7 @@ def load_kernel(manifest_path):
     """Loads NAME.json and the NAME.cubin / NAME.ptx beside it."""
     lib = runtime_library()
     handle = ctypes.c_void_p()
-    _check(lib.sattn_kernel_load_file(os.fsencode(manifest_path), ctypes.byref(handle)))
+    check(lib.sattn_kernel_load_file(os.fsencode(manifest_path), ctypes.byref(handle)))
     return RuntimeKernel(handle.value)
 
 
@@ -728,5 +620,5 @@ def load_kernel_from_memory(manifest_json, image):
         image = image.encode()
     handle = ctypes.c_void_p()
     buf = ctypes.create_string_buffer(image, len(image))
-    _check(lib.sattn_kernel_load(manifest_json, buf, len(image), ctypes.byref(handle)))
+    check(lib.sattn_kernel_load(manifest_json, buf, len(image), ctypes.byref(handle)))
     return RuntimeKernel(handle.value)

@@ -1,69 +1,66 @@
-"""Kernel.__call__ -> torch.ops.sattn.attention -> libsattn_runtime, with the
-stand-in torch of Inputs/stub_torch (no GPU, no real torch): the op is
+"""Kernel.__call__ -> torch.ops.sattn.attention -> Kernel.run ->
+RuntimeKernel.run -> libsattn_runtime, with the stand-in torch of
+Inputs/stub_torch and the fake driver (no GPU, no real torch): the op is
 registered as a non-mutating custom op with a fake implementation, outputs
 have the right shapes, tables are widened to int64, every argument is
 validated by the runtime (its messages, as ValueError / TypeError) before a
-plan is built, plans come from RuntimeKernel.build_plan / HostPlan.to_torch
-and are cached, and the launch gets the plan and the tables.
+plan is built, plans are built by the runtime from the tables' host copies,
+uploaded with sattn_plan_upload and cached, and the launch gets the uploaded
+plan on the current stream.
 
-Usage (stub first on PYTHONPATH, SATTN_RUNTIME_LIB set):
+Usage (stub first on PYTHONPATH, SATTN_RUNTIME_LIB and SATTN_LIBCUDA set; the
+fake driver prints to stdout, so this prints its lines to stderr):
     check_torch_glue.py MANIFEST   (the 4-head, 2-KV-head, head_dim 64 bf16
-                                    kernel of test/Runtime/Inputs, tables
-                                    doc[b, k] and blocks[h, q/64, k/64])
+                                    kernel `planned` of test/Runtime/Inputs,
+                                    tables doc[b, k] and blocks[h, q/64, k/64])
 """
+import ctypes
 import sys
 
 import torch
 
 import sattn
-from sattn import runtime
+from sattn._capi import CPlan
 
 assert not hasattr(torch, "compile"), "this test needs the stand-in torch"
 
 
+def say(*args):
+    print(*args, file=sys.stderr)
+
+
 def check(cond, what):
     if not cond:
-        print("FAILED:", what)
+        say("FAILED:", what)
         sys.exit(1)
 
 
 kernel = sattn.load(sys.argv[1])
 (op,) = torch.library.registered
-print("op: %s mutates_args=%r fake=%s" % (op.name, op.mutates_args, op.fake is not None))
+say("op: %s mutates_args=%r fake=%s" % (op.name, op.mutates_args, op.fake is not None))
+
+# Record what reaches the runtime: plans built (and their tables), launches
+# (and the plan and stream they got).
+rt = kernel.runtime
+plans, launches = [], []
+real_build, lib = rt.build_plan, rt._lib
 
 
-class HostPlan:
-    def __init__(self, batch, lq, lk):
-        self.batch, self.lq, self.lk = batch, lq, lk
-
-    def to_torch(self, device):
-        tiles = -(-self.lq // kernel.block_m)
-        return runtime.Plan(torch.empty(7, dtype=torch.int64),
-                            torch.empty(tiles + 1, dtype=torch.int64, device=str(device)),
-                            torch.empty(self.batch * kernel.heads, dtype=torch.int64),
-                            tiles, kernel.block_m, kernel.block_n)
+def build_plan(batch, lq, lk, tables=()):
+    plans.append((batch, lq, lk, [(t.dtype.name, t.shape) for t in tables]))
+    return real_build(batch, lq, lk, tables)
 
 
-class Runtime:
-    """The real RuntimeKernel for validation; planning and launching recorded."""
-
-    def __init__(self, real):
-        self.real, self.plans, self.launches = real, [], []
-
-    def validate(self, *args, **kwargs):
-        return self.real.validate(*args, **kwargs)
-
-    def build_plan(self, batch, lq, lk, tables=()):
-        self.plans.append((batch, lq, lk, [(t.dtype.name, t.shape) for t in tables]))
-        return HostPlan(batch, lq, lk)
-
-    def launch(self, q, k, v, o, lse=None, plan=None, tables=()):
-        self.real.validate(q, k, v, o, lse, plan=plan, tables=tables)  # the real plan checks
-        self.launches.append((o, lse, plan, list(tables)))
+real_launch = lib.sattn_launch
 
 
-rt = Runtime(kernel.runtime)
-kernel._runtime = rt
+def sattn_launch(*args):
+    plan = ctypes.cast(args[6], ctypes.POINTER(CPlan)).contents
+    launches.append((plan.num_query_tiles, plan.num_classes, args[-1].value))
+    return real_launch(*args)
+
+
+rt.build_plan, lib.sattn_launch = build_plan, sattn_launch
 
 B, Lq, Lk = 2, 100, 130
 q = torch.empty(B, 4, Lq, 64, dtype=torch.bfloat16)
@@ -71,17 +68,15 @@ k = torch.empty(B, 2, Lk, 64, dtype=torch.bfloat16)
 doc = torch.empty(B, Lk, dtype=torch.int32)
 blocks = torch.empty(4, 3, 3, dtype=torch.bool)
 o, lse = kernel(q, k, k, tables={"doc": doc, "blocks": blocks})
-print("call: o %s %s, lse %s %s" % (o.shape, o.dtype, lse.shape, lse.dtype))
-print("plan:", rt.plans[0])
-o2, lse2, plan, tables = rt.launches[0]
-check(o2 is o and lse2 is lse and plan.num_query_tiles == 2, "launch arguments")
-check([t.dtype for t in tables] == [torch.int64, torch.int64], "tables widened to int64")
+say("call: o %s %s, lse %s %s" % (o.shape, o.dtype, lse.shape, lse.dtype))
+say("plan:", plans[0])
+say("launch: %d query tiles, %d classes, stream 0x%x" % launches[0])
 kernel(q, k, k, tables=[doc, blocks], scale=0.125)
-check(len(rt.plans) == 1 and len(rt.launches) == 2, "second call reuses the plan")
-print("second call: plan cached")
+check(len(plans) == 1 and len(launches) == 2, "second call reuses the plan")
+say("second call: plan cached (%d hit)" % kernel._plans.hits)
 
 fo, flse = op.fake(kernel.key, torch.empty(3, 4, 7, 64, dtype=torch.bfloat16), k, k, [])
-print("fake: o %s, lse %s %s" % (fo.shape, flse.shape, flse.dtype))
+say("fake: o %s, lse %s %s" % (fo.shape, flse.shape, flse.dtype))
 
 tables = [doc, blocks]
 bad = [
@@ -105,8 +100,8 @@ bad = [
 for label, fn in bad:
     try:
         fn()
-        print("%s: no error" % label)
+        say("%s: no error" % label)
     except (ValueError, TypeError) as e:
-        print("%s: %s %s" % (label, type(e).__name__, e))
-check(len(rt.plans) == 1 and len(rt.launches) == 2, "bad input reached planning or launch")
-print("bad input: no plan built, nothing launched")
+        say("%s: %s %s" % (label, type(e).__name__, e))
+check(len(plans) == 1 and len(launches) == 2, "bad input reached planning or launch")
+say("bad input: no plan built, nothing launched")

@@ -1,6 +1,7 @@
 //===- TileMapTest.cpp - text and PNG tile maps ---------------------------===//
 //
-// The text map of a small plan is checked cell by cell; the PNG is checked
+// The text map of a small plan is checked cell by cell; the picture for the
+// map's placement and colours, a legend, a title and axis labels; the PNG
 // for a valid signature, header size and chunk CRCs.
 //
 //===----------------------------------------------------------------------===//
@@ -77,18 +78,67 @@ TEST(TileMap, TextShowsFullPartialGatheredAndEmptyTiles) {
   EXPECT_EQ(text.find('+'), std::string::npos) << text;
 }
 
-TEST(TileMap, PngIsWellFormed) {
-  mlir::DialectRegistry registry;
-  registerAllDialects(registry);
-  mlir::MLIRContext context(registry);
+/// The picture of a causal plan at L = 1000 with 64 x 64 tiles.
+class TileMapPicture : public ::testing::Test {
+protected:
+  static mlir::DialectRegistry registryWithAll() {
+    mlir::DialectRegistry registry;
+    registerAllDialects(registry);
+    return registry;
+  }
+  mlir::MLIRContext context{registryWithAll()};
   TilePlan p = planFor(context, "%m = mask.causal", 1000, 1000, PlanOptions{64, 64});
+  TileMapImage img = renderTileMapImage(p, 0, 0, "k");
+};
+
+TEST_F(TileMapPicture, HasTheMapTitleAxesAndLegend) {
+  // 1000 x 1000 tokens at one pixel each (16 x 16 tiles of 64), inside a
+  // larger picture.
+  EXPECT_EQ(img.mapWidth, 1000);
+  EXPECT_EQ(img.mapHeight, 1000);
+  EXPECT_EQ(img.pixelsPerToken, 1.0);
+  ASSERT_EQ(img.pixels.size(), size_t(img.width * img.height));
+  EXPECT_GT(img.mapX, 0);
+  EXPECT_GT(img.mapY, 0);
+  EXPECT_GT(img.width, img.mapX + img.mapWidth + 100); // the legend
+  EXPECT_GT(img.height, img.mapY + img.mapHeight + 20); // the key axis
+  auto at = [&](int64_t x, int64_t y) { return TileMapColor(img.pixels[y * img.width + x]); };
+  auto tile = [&](int64_t m, int64_t t) {
+    return at(img.mapX + t * 64 + 32, img.mapY + m * 64 + 32);
+  };
+  EXPECT_EQ(tile(0, 0), TileMapColor::Partial);
+  EXPECT_EQ(tile(15, 0), TileMapColor::Full);
+  EXPECT_EQ(tile(0, 15), TileMapColor::Empty);
+  // Outside the map: every state in the legend, text in the title above the
+  // map and in the tick labels below and left of it.
+  auto countOutside = [&](TileMapColor c, int64_t x0, int64_t y0, int64_t x1, int64_t y1) {
+    int64_t n = 0;
+    for (int64_t y = y0; y < y1; ++y)
+      for (int64_t x = x0; x < x1; ++x)
+        n += at(x, y) == c;
+    return n;
+  };
+  int64_t right = img.mapX + img.mapWidth + 2;
+  for (TileMapColor c : {TileMapColor::Full, TileMapColor::Partial, TileMapColor::GatherFull,
+                         TileMapColor::GatherPartial})
+    EXPECT_GT(countOutside(c, right, 0, img.width, img.height), 0) << int(c);
+  EXPECT_GT(countOutside(TileMapColor::Ink, 0, 0, img.width, img.mapY - 2), 0);
+  EXPECT_GT(countOutside(TileMapColor::Ink, 0, img.mapY + img.mapHeight + 2, img.width,
+                         img.height), 0);
+  EXPECT_GT(countOutside(TileMapColor::Ink, 0, img.mapY, img.mapX - 2, img.height), 0);
+  EXPECT_EQ(countOutside(TileMapColor::Ink, img.mapX, img.mapY, img.mapX + img.mapWidth,
+                         img.mapY + img.mapHeight), 0);
+}
+
+TEST_F(TileMapPicture, PngIsWellFormed) {
   std::string path = ::testing::TempDir() + "/sattn-tilemap-test.png";
   std::string error;
-  ASSERT_TRUE(writeTileMapPng(p, 0, 0, path, error)) << error;
+  ASSERT_TRUE(writeTileMapPng(p, 0, 0, "k", path, error)) << error;
   std::ifstream file(path, std::ios::binary);
   std::vector<uint8_t> png((std::istreambuf_iterator<char>(file)),
                            std::istreambuf_iterator<char>());
   std::remove(path.c_str());
+  EXPECT_EQ(png, encodeTileMapPng(img));
   ASSERT_GT(png.size(), 33u);
   const uint8_t signature[] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
   EXPECT_TRUE(std::equal(signature, signature + 8, png.begin()));
@@ -96,9 +146,8 @@ TEST(TileMap, PngIsWellFormed) {
     return (uint32_t(png[at]) << 24) | (uint32_t(png[at + 1]) << 16) |
            (uint32_t(png[at + 2]) << 8) | uint32_t(png[at + 3]);
   };
-  // 16 x 16 tiles drawn at 32 pixels each.
-  EXPECT_EQ(be32(16), 512u);
-  EXPECT_EQ(be32(20), 512u);
+  EXPECT_EQ(be32(16), uint32_t(img.width));
+  EXPECT_EQ(be32(20), uint32_t(img.height));
   // Every chunk's CRC matches.
   size_t pos = 8;
   int chunks = 0;
@@ -112,7 +161,7 @@ TEST(TileMap, PngIsWellFormed) {
   }
   EXPECT_EQ(pos, png.size());
   EXPECT_EQ(chunks, 4); // IHDR PLTE IDAT IEND
-  EXPECT_FALSE(writeTileMapPng(p, 0, 0, "/nonexistent-dir/x.png", error));
+  EXPECT_FALSE(writeTileMapPng(p, 0, 0, "k", "/nonexistent-dir/x.png", error));
   EXPECT_NE(error.find("cannot open"), std::string::npos);
 }
 

@@ -9,13 +9,14 @@
 //===----------------------------------------------------------------------===//
 
 #include "ArtifactDirectory.h"
-#include "Version.inc"
+#include "TableFiles.h"
 
 #include "sattn/Artifacts/CHeader.h"
 #include "sattn/Artifacts/Manifest.h"
 #include "sattn/Plan/TileMap.h"
 #include "sattn/Plan/TilePlan.h"
 #include "sattn/Spec/Summary.h"
+#include "sattn/Version.h"
 
 #include "SparseAttn/IR/SparseAttnDialect.h"
 
@@ -37,6 +38,16 @@
 using namespace mlir;
 using namespace sattn;
 using namespace sattn::tool;
+
+OwningOpRef<ModuleOp> sattn::tool::moduleWithKernel(ModuleOp module,
+                                                   llvm::StringRef name) {
+  OwningOpRef<ModuleOp> copy(module.clone());
+  for (KernelOp k :
+       llvm::make_early_inc_range(copy->getOps<KernelOp>()))
+    if (k.getSymName() != name)
+      k.erase();
+  return copy;
+}
 
 std::optional<ArtifactSet>
 sattn::tool::parseArtifactList(llvm::StringRef list, std::string &error) {
@@ -144,16 +155,6 @@ void printDiagnostic(Location loc, llvm::StringRef message) {
   llvm::errs() << "error: " << message << "\n";
 }
 
-/// A copy of `module` holding only the kernel `name`.
-OwningOpRef<ModuleOp> moduleWithKernel(ModuleOp module, llvm::StringRef name) {
-  OwningOpRef<ModuleOp> copy(module.clone());
-  for (KernelOp k :
-       llvm::make_early_inc_range(copy->getOps<KernelOp>()))
-    if (k.getSymName() != name)
-      k.erase();
-  return copy;
-}
-
 /// Prints rows as left-aligned columns two spaces apart.
 void printTable(const std::vector<std::vector<std::string>> &rows,
                 llvm::raw_ostream &os) {
@@ -214,7 +215,8 @@ int DirectoryWriter::writeTileMap(KernelOp kernel, const plan::TilePlan &plan) {
   if (!writeFile(base + ".tilemap.txt", text))
     return ExitInputError;
   std::string error;
-  if (!plan::writeTileMapPng(plan, 0, options.head, base + ".tilemap.png",
+  if (!plan::writeTileMapPng(plan, 0, options.head, kernel.getSymName(),
+                             base + ".tilemap.png",
                              error)) {
     llvm::errs() << "sattn-compile: error: " << error << "\n";
     return ExitInputError;
@@ -308,7 +310,7 @@ int DirectoryWriter::compileKernel(KernelOp kernel, KernelReport &report) {
   ManifestBuildInfo build;
   build.optLevel = options.optLevel;
   build.compileMs = (int64_t)(report.ptxMs + 0.5);
-  build.compiler = SATTN_COMPILER_VERSION;
+  build.compiler = sattn::toolIdentity("sattn-compile");
   if (report.ptxas) {
     build.registers = report.ptxas->registers;
     build.spillStoreBytes = report.ptxas->spillStoreBytes;
@@ -349,7 +351,7 @@ int DirectoryWriter::compileKernel(KernelOp kernel, KernelReport &report) {
                                launch.blockM, launch.blockN, launch.warps,
                                launch.stages, launch.dynamicSharedMemoryBytes)},
         {"target", options.gpu.chip + ", -O" + std::to_string(options.optLevel)},
-        {"compiler", SATTN_COMPILER_VERSION}};
+        {"compiler", sattn::toolIdentity("sattn-compile")}};
     std::string text;
     llvm::raw_string_ostream os(text);
     writeCHeader(header, os);
@@ -362,8 +364,12 @@ int DirectoryWriter::compileKernel(KernelOp kernel, KernelReport &report) {
   if (failed(planner))
     return ExitInternalError; // checked before compiling
   std::string error;
-  auto plan = planner->plan(
-      plan::zeroTableInputs(kernel, options.length, options.length), error);
+  std::optional<MaskInputs> inputs =
+      options.tables ? options.tables->inputs(kernel, options.length, options.length, error)
+                     : plan::zeroTableInputs(kernel, options.length, options.length);
+  FailureOr<plan::TilePlan> plan = failure();
+  if (inputs)
+    plan = planner->plan(*inputs, error);
   if (failed(plan)) {
     llvm::errs() << "sattn-compile: error: kernel '" << name << "': " << error
                  << "\n";
@@ -372,7 +378,9 @@ int DirectoryWriter::compileKernel(KernelOp kernel, KernelReport &report) {
   plan::PlanStats st = plan->stats();
   report.visited = st.visitedTiles();
   report.dense = st.denseTiles;
-  report.readsTables = !planner->core().program().tables.empty();
+  report.readsTables = !planner->core().program().tables.empty() &&
+                       !(options.tables &&
+                         options.tables->describe(kernel) == "tables from --table");
   if (options.emit.tilemap) {
     if (int rc = writeTileMap(kernel, *plan))
       return rc;

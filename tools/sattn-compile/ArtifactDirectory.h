@@ -12,12 +12,17 @@
 #include "sattn/Spec/SpecCompiler.h"
 #include "sattn/Target/PTX.h"
 
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/OwningOpRef.h"
+
 #include "llvm/ADT/StringRef.h"
 
 #include <optional>
 #include <string>
 
 namespace sattn::tool {
+
+class TableFiles;
 
 enum ExitCode { ExitSuccess = 0, ExitInputError = 1, ExitInternalError = 2 };
 
@@ -47,7 +52,15 @@ struct DirectoryOptions {
   std::string specFile;
   /// --kernel named the kernel: a dynamic one is then an error, not a skip.
   bool kernelSelected = false;
+  /// Runtime tables for the plan of the summary and the tile map (--table);
+  /// null: all zero.
+  const TableFiles *tables = nullptr;
 };
+
+/// A copy of `module` holding only the kernel `name`: kernels are compiled
+/// (and their launch configuration chosen) one at a time.
+mlir::OwningOpRef<mlir::ModuleOp> moduleWithKernel(mlir::ModuleOp module,
+                                                   llvm::StringRef name);
 
 /// Writes the artifacts of every kernel of `compilation` and prints the
 /// summary to stdout. Returns the process exit code.

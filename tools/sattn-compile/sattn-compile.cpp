@@ -17,6 +17,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "ArtifactDirectory.h"
+#include "TableFiles.h"
 
 #include "sattn/Analysis/MaskEvaluator.h"
 #include "sattn/InitAll.h"
@@ -25,6 +26,7 @@
 #include "sattn/Spec/SpecCompiler.h"
 #include "sattn/Spec/Summary.h"
 #include "sattn/Target/PTX.h"
+#include "sattn/Version.h"
 
 #include "SparseAttn/IR/SparseAttnDialect.h"
 
@@ -93,14 +95,23 @@ static cl::opt<int64_t> lkOpt("lk", cl::desc("Key length for --emit=tilemap"),
 static cl::opt<int64_t> headOpt("head", cl::desc("Head drawn by --emit=tilemap"),
                                 cl::init(0), cl::cat(category));
 static cl::opt<std::string> tileOpt("tile",
-                                    cl::desc("Tile sizes BMxBN for planning (with -o DIR, also the kernels' tiles)"),
+                                    cl::desc("Tile sizes BMxBN of the kernels (-o DIR) and of the plans the summary and "
+             "--emit=tilemap show (default: the tiles -o compiles each kernel with; "
+             "128x128 for a kernel without a GPU lowering)"),
                                     cl::value_desc("BMxBN"), cl::init("128x128"),
                                     cl::cat(category));
 static cl::opt<std::string> pngOpt(
-    "png", cl::desc("With --emit=tilemap: also write the map as a PNG (one "
-                    "file per kernel: NAME is inserted before .png when the "
-                    "spec has several kernels)"),
+    "png", cl::desc("With --emit=tilemap: write the map as a PNG with title, axes "
+                    "and legend (one file per kernel: NAME is inserted before "
+                    ".png when the spec has several kernels); stdout then gets "
+                    "only the map's sizes and counts"),
     cl::value_desc("file.png"), cl::init(""), cl::cat(category));
+static cl::list<std::string> tableOpt(
+    "table", cl::desc("Contents of runtime table NAME for the plans the summary and "
+                      "the tile maps show (default: all zero): a .npy array or "
+                      "text of integers in row-major order, of the declared shape "
+                      "at batch 1 and the planned key length; repeatable"),
+    cl::value_desc("NAME=FILE"), cl::cat(category));
 
 static cl::opt<std::string> targetOpt("target",
                                       cl::desc("GPU target of the artifacts"),
@@ -194,37 +205,71 @@ static bool parseTile(llvm::StringRef text, sattn::plan::PlanOptions &opts) {
          opts.blockN <= 4096;
 }
 
+/// The tiles the summary and the tile map plan with: --tile when given,
+/// else the ones `-o` compiles the kernel with (the GPU lowering's choice
+/// under the other tile options), so that both report the same tile counts.
+/// `label` says which; a kernel without a GPU lowering gets --tile's default.
+static sattn::plan::PlanOptions planTiles(sattn::KernelOp kernel,
+                                          const sattn::target::GPUOptions &gpu,
+                                          const sattn::plan::PlanOptions &given,
+                                          std::string &label) {
+  if (tileOpt.getNumOccurrences() > 0) {
+    label = "--tile";
+    return given;
+  }
+  mlir::ScopedDiagnosticHandler quiet(kernel.getContext(),
+                                      [](mlir::Diagnostic &) { return mlir::success(); });
+  auto single = moduleWithKernel(kernel->getParentOfType<mlir::ModuleOp>(),
+                                 kernel.getSymName());
+  auto launches = sattn::target::chooseLaunches(*single, gpu);
+  if (mlir::failed(launches) || launches->size() != 1) {
+    label = "no GPU lowering";
+    return given;
+  }
+  label = "as compiled";
+  return {launches->front().blockM, launches->front().blockN};
+}
+
 /// Appends the kernel's plan at the reference length to its summary.
-static void printPlanSummary(sattn::KernelOp kernel,
-                             const sattn::plan::PlanOptions &opts,
-                             int64_t length, llvm::raw_ostream &os) {
+/// Returns false with `error` when a --table file does not fit the kernel.
+static bool printPlanSummary(sattn::KernelOp kernel,
+                             const sattn::target::GPUOptions &gpu,
+                             const sattn::plan::PlanOptions &given,
+                             const TableFiles &tables, int64_t length,
+                             llvm::raw_ostream &os, std::string &error) {
   // Dynamic masks cannot be planned ahead; say so in the summary instead of
   // printing the planner's diagnostic.
   mlir::ScopedDiagnosticHandler quiet(kernel.getContext(),
                                       [](mlir::Diagnostic &) { return mlir::success(); });
-  auto planner = sattn::plan::TilePlanner::build(kernel, opts);
-  if (mlir::failed(planner)) {
+  if (mlir::failed(sattn::plan::TilePlanner::build(kernel, given))) {
     os << "  plan:      none (dynamic patterns are planned from their "
           "estimator at run time)\n";
-    return;
+    return true;
   }
-  sattn::MaskInputs in = sattn::plan::zeroTableInputs(kernel, length, length);
-  std::string error;
+  std::string tilesFrom;
+  sattn::plan::PlanOptions opts = planTiles(kernel, gpu, given, tilesFrom);
+  auto planner = sattn::plan::TilePlanner::build(kernel, opts);
+  if (mlir::failed(planner)) {
+    os << "  plan:      failed for " << opts.blockM << "x" << opts.blockN << " tiles\n";
+    return true;
+  }
+  std::optional<sattn::MaskInputs> in = tables.inputs(kernel, length, length, error);
+  if (!in)
+    return false;
   auto start = std::chrono::steady_clock::now();
-  auto plan = planner->plan(in, error);
+  auto plan = planner->plan(*in, error);
   double ms = std::chrono::duration<double, std::milli>(
                   std::chrono::steady_clock::now() - start)
                   .count();
   if (mlir::failed(plan)) {
     os << "  plan:      failed: " << error << "\n";
-    return;
+    return true;
   }
   sattn::plan::PlanStats st = plan->stats();
   double visited = st.visitedTiles(), dense = st.denseTiles;
   os << "  plan:      L = " << length << ", " << opts.blockM << "x"
-     << opts.blockN << " tiles" << (kernel.getBody().front().getOps<sattn::mask::TableOp>().empty()
-                                         ? ""
-                                         : ", tables all zero")
+     << opts.blockN << " tiles (" << tilesFrom << ")"
+     << (tables.describe(kernel).empty() ? "" : ", " + tables.describe(kernel))
      << ": visits " << st.visitedTiles() << " of " << st.denseTiles << " ("
      << llvm::format("%.2f", 100.0 * visited / dense) << "%), "
      << st.fullTiles << " full, " << st.partialTiles << " partial, "
@@ -232,6 +277,7 @@ static void printPlanSummary(sattn::KernelOp kernel,
      << " head class(es); built in " << llvm::format("%.2f", ms) << " ms\n";
   os << "  estimate:  " << llvm::format("%.1f", visited > 0 ? dense / visited : 0.0)
      << "x fewer tiles than dense attention\n";
+  return true;
 }
 
 int main(int argc, char **argv) {
@@ -244,6 +290,7 @@ int main(int argc, char **argv) {
   mlir::registerPassManagerCLOptions();
   mlir::registerDefaultTimingManagerCLOptions();
   cl::HideUnrelatedOptions(category);
+  sattn::setVersionPrinter("sattn-compile");
   cl::ParseCommandLineOptions(
       argc, argv, "sattn-compile: sparse-attention spec compiler\n");
 
@@ -277,6 +324,15 @@ int main(int argc, char **argv) {
   if (compilation.status != SpecStatus::Success)
     return ExitInputError;
 
+  std::string tableError;
+  std::optional<TableFiles> tables = TableFiles::parse(tableOpt, tableError);
+  if (!tables ||
+      !tables->checkNames(llvm::to_vector(compilation.module->getOps<sattn::KernelOp>()),
+                          tableError)) {
+    llvm::errs() << "sattn-compile: error: " << tableError << "\n";
+    return ExitInputError;
+  }
+
   sattn::plan::PlanOptions planOptions;
   if (!parseTile(tileOpt, planOptions)) {
     llvm::errs() << "sattn-compile: error: --tile expects BMxBN with sizes in "
@@ -288,24 +344,28 @@ int main(int argc, char **argv) {
     llvm::errs() << "sattn-compile: error: lengths must be positive\n";
     return ExitInputError;
   }
+  // How -o compiles: the target and the tile options (0: chosen).
+  sattn::target::GPUOptions gpu;
+  gpu.chip = targetOpt;
+  gpu.optLevel = optLevelOpt;
+  if (tileOpt.getNumOccurrences() > 0) {
+    gpu.blockM = planOptions.blockM;
+    gpu.blockN = planOptions.blockN;
+  }
+  gpu.warps = warpsOpt;
+  gpu.stages = stagesOpt;
+  gpu.rowsPerWarp = rowsPerWarpOpt;
   if (emitKind == EmitKind::Artifacts) {
     DirectoryOptions options;
     options.dir = outputFilename;
     options.emit = *artifacts;
-    options.gpu.chip = targetOpt;
-    options.gpu.optLevel = optLevelOpt;
-    if (tileOpt.getNumOccurrences() > 0) {
-      options.gpu.blockM = planOptions.blockM;
-      options.gpu.blockN = planOptions.blockN;
-    }
-    options.gpu.warps = warpsOpt;
-    options.gpu.stages = stagesOpt;
-    options.gpu.rowsPerWarp = rowsPerWarpOpt;
+    options.gpu = gpu;
     options.optLevel = optLevelOpt;
     options.length = lengthOpt;
     options.head = headOpt;
     options.specFile = inputFilename;
     options.kernelSelected = !kernelName.empty();
+    options.tables = &*tables;
     return writeArtifactDirectory(compilation, options);
   }
 
@@ -343,28 +403,38 @@ int main(int argc, char **argv) {
                      << " has " << kernel.getHeads() << " heads\n";
         return ExitInputError;
       }
-      auto planner = sattn::plan::TilePlanner::build(kernel, planOptions);
+      std::string tilesFrom;
+      auto planner = sattn::plan::TilePlanner::build(
+          kernel, planTiles(kernel, gpu, planOptions, tilesFrom));
       if (mlir::failed(planner))
         return ExitInputError;
       std::string error;
-      auto plan = planner->plan(sattn::plan::zeroTableInputs(kernel, lq, lk), error);
+      std::optional<sattn::MaskInputs> inputs = tables->inputs(kernel, lq, lk, error);
+      mlir::FailureOr<sattn::plan::TilePlan> plan = mlir::failure();
+      if (inputs)
+        plan = planner->plan(*inputs, error);
       if (mlir::failed(plan)) {
         llvm::errs() << "sattn-compile: error: " << error << "\n";
         return ExitInputError;
       }
+      // With a picture, stdout gets the sizes and counts, not the grid (at
+      // 128K tokens that is megabytes of text).
+      bool png = !pngOpt.empty();
       output->os() << "kernel " << kernel.getSymName() << "\n"
-                   << sattn::plan::renderTileMapText(*plan, 0, headOpt);
-      if (!pngOpt.empty()) {
+                   << sattn::plan::renderTileMapText(*plan, 0, headOpt, /*grid=*/!png);
+      if (png) {
         std::string path = pngOpt;
         if (kernels.size() > 1) {
           llvm::StringRef base(pngOpt);
           base.consume_back(".png");
           path = (base + "-" + kernel.getSymName() + ".png").str();
         }
-        if (!sattn::plan::writeTileMapPng(*plan, 0, headOpt, path, error)) {
+        if (!sattn::plan::writeTileMapPng(*plan, 0, headOpt, kernel.getSymName(), path,
+                                          error)) {
           llvm::errs() << "sattn-compile: error: " << error << "\n";
           return ExitInputError;
         }
+        output->os() << "png: " << path << "\n";
       }
     }
   } else {
@@ -380,9 +450,14 @@ int main(int argc, char **argv) {
         continue;
       }
       printKernelSummary(*kernel, output->os());
+      std::string error;
       for (sattn::KernelOp op : kernels)
-        if (op.getSymName() == kernel->name)
-          printPlanSummary(op, planOptions, lengthOpt, output->os());
+        if (op.getSymName() == kernel->name &&
+            !printPlanSummary(op, gpu, planOptions, *tables, lengthOpt, output->os(),
+                              error)) {
+          llvm::errs() << "sattn-compile: error: " << error << "\n";
+          return ExitInputError;
+        }
     }
   }
   output->keep();

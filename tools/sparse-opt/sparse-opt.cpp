@@ -7,6 +7,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "sattn/InitAll.h"
+#include "sattn/Version.h"
 
 #include "mlir/IR/DialectRegistry.h"
 #include "mlir/Tools/mlir-opt/MlirOptMain.h"
@@ -15,6 +16,7 @@ int main(int argc, char **argv) {
   mlir::DialectRegistry registry;
   sattn::registerAllDialects(registry);
   sattn::registerAllPasses();
+  sattn::setVersionPrinter("sparse-opt");
   return mlir::asMainReturnCode(mlir::MlirOptMain(
       argc, argv, "sattn sparse-attention optimizer driver\n", registry));
 }

@@ -89,26 +89,28 @@ sattn::target::extractPTX(ModuleOp module) {
   return result;
 }
 
-FailureOr<std::vector<CompiledKernel>>
-sattn::target::compileKernelsToPTX(ModuleOp module, const GPUOptions &options,
-                                   const PassManagerHook &hook) {
+namespace {
+/// Runs the first half of the GPU pipeline on `work` (in place) and reads
+/// the launch configuration each kernel of `module` got.
+FailureOr<std::vector<LaunchInfo>>
+lowerToGPU(ModuleOp module, ModuleOp work, const GPUOptions &options,
+           const PassManagerHook &hook) {
   MLIRContext *ctx = module.getContext();
   DialectRegistry registry;
   registerGPUCompilationDialects(registry);
   ctx->appendDialectRegistry(registry);
 
-  OwningOpRef<ModuleOp> work(module.clone());
   PassManager lower(ctx, ModuleOp::getOperationName());
   buildSattnToGPUPasses(lower, options);
   if (hook)
     hook(lower);
-  if (failed(lower.run(*work)))
+  if (failed(lower.run(work)))
     return failure();
 
-  std::vector<CompiledKernel> kernels;
+  std::vector<LaunchInfo> launches;
   for (KernelOp kernel : module.getOps<KernelOp>()) {
     std::string entry = gpuEntryName(kernel.getSymName());
-    auto gpuModule = work->lookupSymbol<gpu::GPUModuleOp>(entry);
+    auto gpuModule = work.lookupSymbol<gpu::GPUModuleOp>(entry);
     auto func = gpuModule ? gpuModule.lookupSymbol<gpu::GPUFuncOp>(entry)
                           : gpu::GPUFuncOp();
     if (!func)
@@ -116,8 +118,30 @@ sattn::target::compileKernelsToPTX(ModuleOp module, const GPUOptions &options,
     FailureOr<LaunchInfo> launch = readLaunchInfo(func);
     if (failed(launch))
       return failure();
-    kernels.push_back({std::move(*launch), std::string()});
+    launches.push_back(std::move(*launch));
   }
+  return launches;
+}
+} // namespace
+
+FailureOr<std::vector<LaunchInfo>>
+sattn::target::chooseLaunches(ModuleOp module, const GPUOptions &options) {
+  OwningOpRef<ModuleOp> work(module.clone());
+  return lowerToGPU(module, *work, options, nullptr);
+}
+
+FailureOr<std::vector<CompiledKernel>>
+sattn::target::compileKernelsToPTX(ModuleOp module, const GPUOptions &options,
+                                   const PassManagerHook &hook) {
+  MLIRContext *ctx = module.getContext();
+  OwningOpRef<ModuleOp> work(module.clone());
+  FailureOr<std::vector<LaunchInfo>> launches =
+      lowerToGPU(module, *work, options, hook);
+  if (failed(launches))
+    return failure();
+  std::vector<CompiledKernel> kernels;
+  for (LaunchInfo &launch : *launches)
+    kernels.push_back({std::move(launch), std::string()});
 
   PassManager toPTX(ctx, ModuleOp::getOperationName());
   buildGPUToPTXPasses(toPTX, options);

@@ -1,8 +1,10 @@
 """A stand-in for the few torch APIs that sattn's glue touches (tensors with
 shapes, strides, dtypes, devices and fake addresses; torch.library.custom_op;
-torch.ops), so that the path from Kernel.__call__ through the custom op's
-implementation to libsattn_runtime's validation runs on machines without
-torch. Nothing here computes anything."""
+torch.ops; the current device and stream), so that the path from
+Kernel.__call__ through the custom op's implementation to libsattn_runtime
+(with the fake driver of FakeCuda.c) runs on machines without torch.
+Nothing here computes anything."""
+import contextlib
 import types
 
 import numpy as np
@@ -100,3 +102,14 @@ def _custom_op(name, fn, mutates_args):
 
 
 library.custom_op = _custom_op
+
+
+class _Stream:
+    cuda_stream = 0x1234
+
+
+cuda = types.SimpleNamespace(
+    current_device=lambda: 0,
+    current_stream=lambda index=None: _Stream(),
+    device=lambda index: contextlib.nullcontext())
+_C = types.SimpleNamespace()
