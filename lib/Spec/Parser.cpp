@@ -26,6 +26,8 @@
 //===----------------------------------------------------------------------===//
 
 #include "sattn/Spec/Parser.h"
+
+#include "sattn/Core/Limits.h"
 #include "sattn/Spec/Diagnostics.h"
 #include "sattn/Spec/Lexer.h"
 
@@ -283,8 +285,10 @@ bool Parser::parseTableDim(TableDecl &table) {
     std::optional<int64_t> extent = parseIntegerToken(number);
     if (!extent)
       return false;
-    if (*extent <= 0)
-      return badDim(number.spelling, "a fixed extent must be positive");
+    if (*extent <= 0 || *extent > sattn::limits::kMaxPatternValue)
+      return badDim(number.spelling,
+                    "a fixed extent must be between 1 and " +
+                        llvm::Twine(sattn::limits::kMaxPatternValue));
     table.dims.push_back({std::to_string(*extent), loc});
     return true;
   }
@@ -314,9 +318,10 @@ bool Parser::parseTableDim(TableDecl &table) {
   std::optional<int64_t> block = parseIntegerToken(number);
   if (!block)
     return false;
-  if (*block <= 0)
+  if (*block <= 0 || *block > sattn::limits::kMaxPatternValue)
     return badDim(name + "/" + number.spelling,
-                  "the block size must be positive");
+                  "the block size must be between 1 and " +
+                      llvm::Twine(sattn::limits::kMaxPatternValue));
   table.dims.push_back({(name + "/" + llvm::Twine(*block)).str(), loc});
   return true;
 }

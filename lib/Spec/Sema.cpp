@@ -223,6 +223,14 @@ LogicalResult Sema::checkTables(KernelDecl &decl) {
                                  "mask expressions");
       return failure();
     }
+    if (table->dims.size() > size_t(sattn::limits::kMaxTableRank)) {
+      diag.error(table->loc, "table '" + name + "' has " +
+                                 llvm::Twine(table->dims.size()) +
+                                 " dimensions; at most " +
+                                 llvm::Twine(sattn::limits::kMaxTableRank) +
+                                 " are supported");
+      return failure();
+    }
     auto [it, inserted] = seen.try_emplace(name, table.get());
     if (!inserted) {
       diag.error(table->loc, "duplicate table '" + name + "'");
@@ -619,6 +627,17 @@ LogicalResult Sema::resolveParam(const PatternInfo &info,
                      (error.isNonConstant ? " must be a constant: "
                                           : " is not a valid constant: ") +
                      error.reason);
+      return failure();
+    }
+    // Larger values would overflow the planner's and the kernels' index
+    // arithmetic; every length sattn runs is below this bound anyway.
+    if (*constant > sattn::limits::kMaxPatternValue ||
+        *constant < -sattn::limits::kMaxPatternValue) {
+      diag.error(value.getLoc(),
+                 what + " is " + llvm::Twine(*constant) +
+                     ", outside the supported range [-" +
+                     llvm::Twine(sattn::limits::kMaxPatternValue) + ", " +
+                     llvm::Twine(sattn::limits::kMaxPatternValue) + "]");
       return failure();
     }
     resolved.intValue = *constant;

@@ -13,6 +13,7 @@
 #ifndef SATTN_SPEC_SEMA_H
 #define SATTN_SPEC_SEMA_H
 
+#include "sattn/Core/Limits.h"
 #include "sattn/Spec/AST.h"
 
 #include "llvm/Support/LogicalResult.h"
@@ -22,7 +23,7 @@ namespace sattn::spec {
 class SpecDiagnostics;
 
 /// Largest `heads` a kernel may declare; bounds per-head evaluation.
-constexpr int64_t kMaxHeads = 4096;
+using limits::kMaxHeads;
 
 /// Checks and annotates `file`. Reports the first error and fails.
 llvm::LogicalResult checkSpec(SpecFile &file, SpecDiagnostics &diag);
