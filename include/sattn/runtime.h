@@ -104,7 +104,8 @@ int32_t sattn_kernel_returns_lse(const sattn_kernel *kernel);
 int64_t sattn_kernel_block_m(const sattn_kernel *kernel);
 int64_t sattn_kernel_block_n(const sattn_kernel *kernel);
 /* Writes the shape table `i` must have for `batch` and key length `lk` to
- * shape[0..rank) and returns its rank (0..4), or -1 if there is no table i. */
+ * shape[0..rank) and returns its rank (0..4), or -1 if there is no table i
+ * or batch < 1 or lk < 0. */
 int32_t sattn_kernel_table_shape(const sattn_kernel *kernel, int32_t i,
                                  int64_t batch, int64_t lk, int64_t shape[4]);
 

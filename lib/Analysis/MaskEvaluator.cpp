@@ -13,6 +13,7 @@
 #include "sattn/Analysis/MaskEvaluator.h"
 
 #include "sattn/Core/IntegerSemantics.h"
+#include "sattn/Core/Limits.h"
 #include "sattn/Core/MaskEval.h"
 
 #include "Mask/IR/MaskOps.h"
@@ -485,8 +486,49 @@ FailureOr<MaskEvaluator> MaskEvaluator::build(KernelOp kernel) {
                static_cast<int64_t>(kernel.getKvHeads()));
 }
 
+/// Longest chain of operations the mask's value depends on, measured without
+/// recursion, so that a mask nested deeper than the compiler's recursive
+/// translation can take (a 30000-deep complement chain) is refused before
+/// the translation starts. Stops counting past `limit`.
+static int64_t operandDepth(Value mask, int64_t limit) {
+  llvm::DenseMap<Operation *, int64_t> depth;
+  SmallVector<std::pair<Operation *, bool>> stack;
+  if (Operation *root = mask.getDefiningOp())
+    stack.push_back({root, false});
+  int64_t deepest = 0;
+  while (!stack.empty()) {
+    auto [op, operandsDone] = stack.pop_back_val();
+    if (depth.count(op))
+      continue;
+    if (!operandsDone) {
+      stack.push_back({op, true});
+      for (Value operand : op->getOperands())
+        if (Operation *def = operand.getDefiningOp(); def && !depth.count(def))
+          stack.push_back({def, false});
+      continue;
+    }
+    int64_t d = 1;
+    for (Value operand : op->getOperands())
+      if (Operation *def = operand.getDefiningOp())
+        d = std::max(d, depth.lookup(def) + 1);
+    depth[op] = d;
+    deepest = std::max(deepest, d);
+    if (deepest > limit)
+      return deepest;
+  }
+  return deepest;
+}
+
 FailureOr<MaskEvaluator> MaskEvaluator::build(Value mask, int64_t heads,
                                               int64_t kvHeads) {
+  // Mask nodes nest at most kMaxMaskDepth deep and each node's integer
+  // expressions add at most kMaxAffineDepth levels.
+  constexpr int64_t kMaxOperandDepth =
+      limits::kMaxMaskDepth + 2 * limits::kMaxAffineDepth;
+  if (int64_t d = operandDepth(mask, kMaxOperandDepth); d > kMaxOperandDepth)
+    return emitError(mask.getLoc())
+           << "mask is nested more than " << kMaxOperandDepth
+           << " operations deep; split it or simplify it";
   if (heads <= 0 || kvHeads <= 0 || heads % kvHeads != 0)
     return emitError(mask.getLoc())
            << "mask evaluator needs heads (" << heads

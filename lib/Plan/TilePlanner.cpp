@@ -11,6 +11,7 @@
 
 #include "Mask/IR/MaskOps.h"
 #include "SparseAttn/IR/SparseAttnDialect.h"
+#include "sattn/Core/Limits.h"
 
 #include "llvm/ADT/DenseSet.h"
 #include "llvm/ADT/SmallVector.h"
@@ -37,8 +38,34 @@ sattn::plan::declaredTableShapes(KernelOp kernel, int64_t batch, int64_t lk) {
   return shapes;
 }
 
-MaskInputs sattn::plan::zeroTableInputs(KernelOp kernel, int64_t lq,
-                                        int64_t lk, int64_t batch) {
+int64_t sattn::plan::declaredTableElements(KernelOp kernel, int64_t batch,
+                                           int64_t lk) {
+  int64_t total = 0;
+  for (auto &[name, shape] : declaredTableShapes(kernel, batch, lk)) {
+    int64_t n = 1;
+    for (int64_t e : shape)
+      if (!limits::checkedMul(n, e, n))
+        return -1;
+    if (!limits::checkedAdd(total, n, total))
+      return -1;
+  }
+  return total;
+}
+
+std::optional<MaskInputs>
+sattn::plan::zeroTableInputs(KernelOp kernel, int64_t lq, int64_t lk,
+                             std::string &error, int64_t batch) {
+  int64_t total = declaredTableElements(kernel, batch, lk);
+  if (total < 0 || total > kMaxZeroTableElements) {
+    error = "kernel '" + kernel.getSymName().str() + "' reads tables of " +
+            (total < 0 ? std::string("more than 2^63")
+                       : std::to_string(total)) +
+            " elements at L = " + std::to_string(lk) +
+            ", too many to fill with zeros for a preview (at most " +
+            std::to_string(kMaxZeroTableElements) +
+            "): give the tables with --table NAME=FILE or a smaller --length";
+    return std::nullopt;
+  }
   MaskInputs in;
   in.batch = batch;
   in.lq = lq;

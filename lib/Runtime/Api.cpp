@@ -141,7 +141,8 @@ int64_t sattn_kernel_block_n(const sattn_kernel *kernel) {
 }
 int32_t sattn_kernel_table_shape(const sattn_kernel *kernel, int32_t i, int64_t batch,
                                  int64_t lk, int64_t shape[4]) {
-  if (!kernel || !shape || i < 0 || i >= sattn_kernel_num_tables(kernel))
+  if (!kernel || !shape || i < 0 || i >= sattn_kernel_num_tables(kernel) ||
+      batch < 1 || lk < 0)
     return -1;
   const TableSpec &table = kernel->manifest.tables[i];
   for (size_t d = 0; d < table.dims.size(); ++d)

@@ -352,6 +352,11 @@ bool parseManifest(std::string_view text, Manifest &m, std::string &error) {
                      std::to_string(m.heads) + ")");
   if (!f.number("scale", m.scale) || !f.boolean("return_lse", m.returnLse))
     return false;
+  // The kernels multiply scores by scale * log2(e): a non-positive or
+  // non-finite scale would turn the softmax into garbage, not an error.
+  if (!(m.scale > 0) || !std::isfinite(m.scale))
+    return f.bad("scale", *root.find("scale"),
+                 "is " + std::to_string(m.scale) + ", expected a positive finite number");
 
   if (!f.string("target", m.target))
     return false;

@@ -74,6 +74,9 @@ private:
 
 bool elementCount(const sattn_tensor &t, int64_t &count) {
   count = 1;
+  // A descriptor holds at most 4 extents: never read past shape[3].
+  if (t.rank < 0 || t.rank > 4)
+    return false;
   for (int d = 0; d < t.rank; ++d)
     if (__builtin_mul_overflow(count, t.shape[d], &count))
       return false;
@@ -364,6 +367,10 @@ sattn_status Checker::run(const LaunchArgs &a, LaunchShape &shape) {
   }
   for (int32_t i = 0; a.tables && i < a.numTables; ++i) {
     int64_t count;
+    if (a.tables[i].rank < 0 || a.tables[i].rank > 4)
+      return fail(SATTN_ERROR_TABLE, "runtime table " + str(i) + " has rank " +
+                                         str(a.tables[i].rank) +
+                                         "; a tensor descriptor holds 0 to 4 dimensions");
     if (!elementCount(a.tables[i], count) || count > INT32_MAX)
       return fail(SATTN_ERROR_TABLE, "runtime table " + str(i) +
                                          " has more than 2^31 - 1 elements, "

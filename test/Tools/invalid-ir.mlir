@@ -109,7 +109,7 @@ sattn.kernel @k(dtype = bf16, head_dim = 128, heads = 4, kv_heads = 4, scale = 0
 // -----
 
 // Verifier errors also end the run before any pass.
-// CHECK: invalid-ir.mlir:[[@LINE+1]]:1: error: 'sattn.kernel' op kv_heads must be positive, got 0
+// CHECK: invalid-ir.mlir:[[@LINE+1]]:1: error: 'sattn.kernel' op kv_heads must be between 1 and 4096, got 0
 sattn.kernel @k(dtype = bf16, head_dim = 128, heads = 4, kv_heads = 0, scale = 0.125) {
   %c = mask.causal
   sattn.yield %c

@@ -60,7 +60,7 @@ TEST(KernelVerifier, RejectsEachBadParameter) {
       {"dtype = bf16, head_dim = 128, heads = 6, kv_heads = 4, scale = 0.1",
        "must be a multiple of kv_heads"},
       {"dtype = bf16, head_dim = 128, heads = 0, kv_heads = 4, scale = 0.1",
-       "heads must be positive"},
+       "heads must be between 1 and 4096"},
       {"dtype = bf16, head_dim = 128, heads = 4, kv_heads = 4, scale = -1.0",
        "scale must be positive"},
   };

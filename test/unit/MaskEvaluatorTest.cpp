@@ -900,3 +900,35 @@ TEST(MaskEvaluator, BuildFromValueChecksHeadCounts) {
 }
 
 } // namespace
+
+//===----------------------------------------------------------------------===//
+// Limits
+//===----------------------------------------------------------------------===//
+
+TEST(MaskEvaluator, DeepMaskIsRefusedBeforeRecursing) {
+  // 30000 nested complements once overflowed the stack of the recursive
+  // translation; the depth is now measured iteratively first.
+  std::string body = "  %c0 = mask.causal\n";
+  const int depth = 30000;
+  for (int i = 1; i <= depth; ++i)
+    body += "  %c" + std::to_string(i) + " = mask.complement %c" +
+            std::to_string(i - 1) + "\n";
+  body += "  %m = mask.complement %c" + std::to_string(depth) + "\n";
+  Kernel kernel(body, 1, 1, /*verify=*/false);
+  EXPECT_NE(kernel.buildError().find("operations deep"), std::string::npos)
+      << kernel.diagnostics;
+}
+
+TEST(MaskEvaluator, HundredDeepMaskStillBuilds) {
+  std::string body = "  %c0 = mask.causal\n";
+  for (int i = 1; i <= 100; ++i)
+    body += "  %c" + std::to_string(i) + " = mask.complement %c" +
+            std::to_string(i - 1) + "\n";
+  body += "  %m = mask.complement %c100\n";
+  Kernel kernel(body);
+  // 101 complements of causal: the complement of causal.
+  EXPECT_TRUE(matches(kernel.evaluator(), shape(8, 8),
+                      [](int64_t, int64_t, int64_t q, int64_t k) {
+                        return k > q;
+                      }));
+}

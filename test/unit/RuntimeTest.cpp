@@ -158,6 +158,10 @@ TEST(RuntimeManifest, ValidManifestExposesItsFacts) {
   EXPECT_EQ(shape[2], 3);
   EXPECT_EQ(sattn_kernel_table_shape(k.get(), 1, 3, 128, shape), 3);
   EXPECT_EQ(shape[1], 2); // exact division
+  // Lengths and batches that no launch can have are refused, not turned
+  // into negative extents.
+  EXPECT_EQ(sattn_kernel_table_shape(k.get(), 1, 3, -5, shape), -1);
+  EXPECT_EQ(sattn_kernel_table_shape(k.get(), 0, 0, 128, shape), -1);
   EXPECT_EQ(sattn_kernel_table_shape(k.get(), 2, 3, 130, shape), -1);
 }
 
@@ -292,6 +296,10 @@ TEST(RuntimeManifest, InconsistentValuesAreRejected) {
                        "expected \"sattn.kernel-manifest/1\""});
   expectManifestError(ManifestBuilder().set("kv_heads", "6").str(),
                       {"\"kv_heads\" (6) does not divide heads (32)"});
+  expectManifestError(ManifestBuilder().set("scale", "-1").str(),
+                      {"\"scale\" is -1.000000, expected a positive finite number"});
+  expectManifestError(ManifestBuilder().set("scale", "0").str(),
+                      {"\"scale\" is 0.000000, expected a positive finite number"});
   expectManifestError(ManifestBuilder().set("kv_heads", "0").str(),
                       {"\"kv_heads\"", "is 0, expected a value in [1, 65535]"});
   expectManifestError(ManifestBuilder().set("heads", "-32").str(), {"\"heads\"", "is -32"});
@@ -573,6 +581,13 @@ TEST_F(RuntimeValidate, Ranks) {
   lse.rank = 3;
   tables[0].rank = 3;
   expect(validate(), SATTN_ERROR_TABLE, {"table 0 (\"doc\") has rank 3, expected 2"});
+  // Ranks beyond the descriptor's 4 extents are refused before any extent
+  // is read (rank 5 once read past shape[4], rank 2^30 crashed).
+  tables[0].rank = 5;
+  expect(validate(), SATTN_ERROR_TABLE, {"rank 5"});
+  tables[0].rank = 1 << 30;
+  expect(validate(), SATTN_ERROR_TABLE, {"rank 1073741824"});
+  tables[0].rank = 2;
 }
 
 TEST_F(RuntimeValidate, NegativeExtent) {

@@ -363,24 +363,29 @@ int DirectoryWriter::compileKernel(KernelOp kernel, KernelReport &report) {
   auto planner = plan::TilePlanner::build(kernel, {launch.blockM, launch.blockN});
   if (failed(planner))
     return ExitInternalError; // checked before compiling
-  std::string error;
-  std::optional<MaskInputs> inputs =
-      options.tables ? options.tables->inputs(kernel, options.length, options.length, error)
-                     : plan::zeroTableInputs(kernel, options.length, options.length);
-  FailureOr<plan::TilePlan> plan = failure();
-  if (inputs)
-    plan = planner->plan(*inputs, error);
-  if (failed(plan)) {
-    llvm::errs() << "sattn-compile: error: kernel '" << name << "': " << error
-                 << "\n";
-    return ExitInputError;
-  }
-  plan::PlanStats st = plan->stats();
-  report.visited = st.visitedTiles();
-  report.dense = st.denseTiles;
   report.readsTables = !planner->core().program().tables.empty() &&
                        !(options.tables &&
                          options.tables->describe(kernel) == "tables from --table");
+  // The report gives no tile counts for tables unknown here, so such a plan
+  // is built only for a tile map (and then bounded by zeroTableInputs).
+  FailureOr<plan::TilePlan> plan = failure();
+  if (!report.readsTables || options.emit.tilemap) {
+    std::string error;
+    std::optional<MaskInputs> inputs =
+        options.tables
+            ? options.tables->inputs(kernel, options.length, options.length, error)
+            : plan::zeroTableInputs(kernel, options.length, options.length, error);
+    if (inputs)
+      plan = planner->plan(*inputs, error);
+    if (failed(plan)) {
+      llvm::errs() << "sattn-compile: error: kernel '" << name << "': " << error
+                   << "\n";
+      return ExitInputError;
+    }
+    plan::PlanStats st = plan->stats();
+    report.visited = st.visitedTiles();
+    report.dense = st.denseTiles;
+  }
   if (options.emit.tilemap) {
     if (int rc = writeTileMap(kernel, *plan))
       return rc;

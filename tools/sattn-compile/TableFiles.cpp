@@ -171,7 +171,10 @@ bool TableFiles::checkNames(llvm::ArrayRef<KernelOp> kernels, std::string &error
 
 std::optional<MaskInputs> TableFiles::inputs(KernelOp kernel, int64_t lq, int64_t lk,
                                              std::string &error) const {
-  MaskInputs in = plan::zeroTableInputs(kernel, lq, lk);
+  std::optional<MaskInputs> zeros = plan::zeroTableInputs(kernel, lq, lk, error);
+  if (!zeros)
+    return std::nullopt;
+  MaskInputs &in = *zeros;
   for (auto &[name, data] : in.tables) {
     auto it = files.find(name);
     if (it == files.end())
@@ -204,7 +207,7 @@ std::optional<MaskInputs> TableFiles::inputs(KernelOp kernel, int64_t lq, int64_
     }
     data.values = std::move(values);
   }
-  return in;
+  return zeros;
 }
 
 std::string TableFiles::describe(KernelOp kernel) const {

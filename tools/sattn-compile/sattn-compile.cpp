@@ -19,6 +19,7 @@
 #include "ArtifactDirectory.h"
 #include "TableFiles.h"
 
+#include "sattn/Core/Limits.h"
 #include "sattn/Analysis/MaskEvaluator.h"
 #include "sattn/InitAll.h"
 #include "sattn/Plan/TileMap.h"
@@ -168,6 +169,18 @@ static int chooseOutput(EmitKind &kind, std::optional<ArtifactSet> &artifacts) {
     else
       toDirectory = true;
   }
+  // The target and level shape the summary's tiles too: check them always.
+  if (!isSupportedTarget(targetOpt)) {
+    llvm::errs() << "sattn-compile: error: --target '" << targetOpt
+                 << "' is not supported (sm_80, sm_86, sm_87, sm_89, sm_90, "
+                    "sm_90a)\n";
+    return ExitInputError;
+  }
+  if (optLevelOpt > 3) {
+    llvm::errs() << "sattn-compile: error: -O" << optLevelOpt
+                 << ": the optimisation level is 0, 1, 2 or 3\n";
+    return ExitInputError;
+  }
   if (!toDirectory)
     return ExitSuccess;
   kind = EmitKind::Artifacts;
@@ -181,17 +194,6 @@ static int chooseOutput(EmitKind &kind, std::optional<ArtifactSet> &artifacts) {
   if (out == "-") {
     llvm::errs() << "sattn-compile: error: --emit=" << emit
                  << " writes files: give the output directory with -o DIR\n";
-    return ExitInputError;
-  }
-  if (!isSupportedTarget(targetOpt)) {
-    llvm::errs() << "sattn-compile: error: --target '" << targetOpt
-                 << "' is not supported (sm_80, sm_86, sm_87, sm_89, sm_90, "
-                    "sm_90a)\n";
-    return ExitInputError;
-  }
-  if (optLevelOpt > 3) {
-    llvm::errs() << "sattn-compile: error: -O" << optLevelOpt
-                 << ": the optimisation level is 0, 1, 2 or 3\n";
     return ExitInputError;
   }
   return ExitSuccess;
@@ -251,6 +253,15 @@ static bool printPlanSummary(sattn::KernelOp kernel,
   auto planner = sattn::plan::TilePlanner::build(kernel, opts);
   if (mlir::failed(planner)) {
     os << "  plan:      failed for " << opts.blockM << "x" << opts.blockN << " tiles\n";
+    return true;
+  }
+  // Tables too large to preview as zeros: the summary says so and goes on.
+  if (tables.describe(kernel) != "tables from --table" &&
+      sattn::plan::declaredTableElements(kernel, 1, length) >
+          sattn::plan::kMaxZeroTableElements) {
+    os << "  plan:      not shown: its tables hold more than "
+       << sattn::plan::kMaxZeroTableElements << " elements at L = " << length
+       << " (give them with --table NAME=FILE or choose a smaller --length)\n";
     return true;
   }
   std::optional<sattn::MaskInputs> in = tables.inputs(kernel, length, length, error);
@@ -340,8 +351,11 @@ int main(int argc, char **argv) {
                  << tileOpt << "'\n";
     return ExitInputError;
   }
-  if (lengthOpt <= 0 || lqOpt < 0 || lkOpt < 0) {
-    llvm::errs() << "sattn-compile: error: lengths must be positive\n";
+  if (lengthOpt <= 0 || lqOpt < 0 || lkOpt < 0 ||
+      lengthOpt > sattn::limits::kMaxLength || lqOpt > sattn::limits::kMaxLength ||
+      lkOpt > sattn::limits::kMaxLength) {
+    llvm::errs() << "sattn-compile: error: lengths must be between 1 and "
+                 << sattn::limits::kMaxLength << "\n";
     return ExitInputError;
   }
   // How -o compiles: the target and the tile options (0: chosen).

@@ -336,6 +336,7 @@ LogicalResult TableOp::verify() {
                          << elem;
   if (getDims().empty())
     return emitOpError("needs at least one dimension");
+  std::vector<TableDim> dims;
   for (Attribute attr : getDims()) {
     TableDim dim;
     StringRef text = cast<StringAttr>(attr).getValue();
@@ -343,7 +344,12 @@ LogicalResult TableOp::verify() {
       return emitOpError() << "unknown dimension \"" << text
                            << "\": expected b, h, q, k, q/N, k/N or a "
                               "positive integer";
+    dims.push_back(dim);
   }
+  // The same limits as the spec front end and the runtime (rank, sizes).
+  std::string limit = ::sattn::checkTableDims(dims);
+  if (!limit.empty())
+    return emitOpError() << limit;
   return success();
 }
 

@@ -8,6 +8,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "SparseAttn/IR/SparseAttnDialect.h"
+#include "sattn/Core/Limits.h"
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/OpImplementation.h"
@@ -41,10 +42,12 @@ LogicalResult KernelOp::verify() {
   // I64Attr getters return uint64_t: compare as signed so that a negative
   // count is rejected rather than read as a huge positive one.
   int64_t heads = getHeads(), kvHeads = getKvHeads();
-  if (heads <= 0)
-    return emitOpError() << "heads must be positive, got " << heads;
-  if (kvHeads <= 0)
-    return emitOpError() << "kv_heads must be positive, got " << kvHeads;
+  if (heads <= 0 || heads > sattn::limits::kMaxHeads)
+    return emitOpError() << "heads must be between 1 and " << sattn::limits::kMaxHeads
+                         << ", got " << heads;
+  if (kvHeads <= 0 || kvHeads > sattn::limits::kMaxHeads)
+    return emitOpError() << "kv_heads must be between 1 and "
+                         << sattn::limits::kMaxHeads << ", got " << kvHeads;
   if (heads % kvHeads != 0)
     return emitOpError() << "heads (" << heads
                          << ") must be a multiple of kv_heads (" << kvHeads

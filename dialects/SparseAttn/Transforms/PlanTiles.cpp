@@ -80,9 +80,12 @@ struct PlanTilesPass : public sattn::impl::PlanTilesBase<PlanTilesPass> {
 
       // Distinct per-head plans at a small reference length.
       int64_t length = reportLength > 0 ? reportLength : blockN;
-      MaskInputs probe = plan::zeroTableInputs(kernel, length, length);
       std::string error;
-      auto probePlan = planner->plan(probe, error);
+      std::optional<MaskInputs> probe =
+          plan::zeroTableInputs(kernel, length, length, error);
+      FailureOr<plan::TilePlan> probePlan = failure();
+      if (probe)
+        probePlan = planner->plan(*probe, error);
       if (failed(probePlan)) {
         kernel.emitError() << "sattn-plan-tiles: " << error;
         return signalPassFailure();

@@ -19,6 +19,7 @@
 #include "mlir/Support/LLVM.h"
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -34,10 +35,21 @@ namespace sattn::plan {
 std::vector<std::pair<std::string, std::vector<int64_t>>>
 declaredTableShapes(KernelOp kernel, int64_t batch, int64_t lk);
 
+/// Total elements of the tables a kernel declares at (batch, lk); -1 when
+/// the count overflows int64_t.
+int64_t declaredTableElements(KernelOp kernel, int64_t batch, int64_t lk);
+
+/// Most table elements the tools fill with zeros to show a plan when no
+/// runtime data is at hand (128 MiB of int64_t): a kernel that reads a table
+/// of bool[h, q, k] at 32K would otherwise cost gigabytes for a preview.
+constexpr int64_t kMaxZeroTableElements = int64_t(1) << 24;
+
 /// Inputs with every declared table present and all zero: what tools use
-/// to show a plan when no runtime data is at hand.
-MaskInputs zeroTableInputs(KernelOp kernel, int64_t lq, int64_t lk,
-                           int64_t batch = 1);
+/// to show a plan when no runtime data is at hand. Fails with `error` when
+/// the tables would hold more than kMaxZeroTableElements elements.
+std::optional<MaskInputs> zeroTableInputs(KernelOp kernel, int64_t lq,
+                                          int64_t lk, std::string &error,
+                                          int64_t batch = 1);
 
 class TilePlanner {
 public:

@@ -150,6 +150,17 @@ mask.table @t : i1 ["h", "x"]
 
 // -----
 
+// The limits the spec and the runtime enforce hold in the IR too.
+// expected-error @+1 {{'mask.table' op a table has 1 to 4 dimensions, got 5}}
+mask.table @t : i1 ["b", "h", "q", "k", "2"]
+
+// -----
+
+// expected-error @+1 {{'mask.table' op the fixed extents of a table must be positive with a product of at most 2147483647}}
+mask.table @t : i32 ["99999999999", "99999999999", "99999999999"]
+
+// -----
+
 // expected-error @+1 {{'mask.table' op unknown dimension "q/0": expected b, h, q, k, q/N, k/N or a positive integer}}
 mask.table @t : i1 ["q/0"]
 

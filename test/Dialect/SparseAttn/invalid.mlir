@@ -40,7 +40,7 @@ sattn.kernel @k(dtype = bf16, head_dim = 0, heads = 4, kv_heads = 4, scale = 0.1
 
 // -----
 
-// expected-error @+1 {{'sattn.kernel' op heads must be positive, got 0}}
+// expected-error @+1 {{'sattn.kernel' op heads must be between 1 and 4096, got 0}}
 sattn.kernel @k(dtype = bf16, head_dim = 128, heads = 0, kv_heads = 4, scale = 0.125) {
   %c = mask.causal
   sattn.yield %c
@@ -49,7 +49,7 @@ sattn.kernel @k(dtype = bf16, head_dim = 128, heads = 0, kv_heads = 4, scale = 0
 // -----
 
 // Counts are signed: a negative one is not read as a huge unsigned value.
-// expected-error @+1 {{'sattn.kernel' op kv_heads must be positive, got -1}}
+// expected-error @+1 {{'sattn.kernel' op kv_heads must be between 1 and 4096, got -1}}
 sattn.kernel @k(dtype = bf16, head_dim = 128, heads = 4, kv_heads = -1, scale = 0.125) {
   %c = mask.causal
   sattn.yield %c
@@ -57,7 +57,7 @@ sattn.kernel @k(dtype = bf16, head_dim = 128, heads = 4, kv_heads = -1, scale = 
 
 // -----
 
-// expected-error @+1 {{'sattn.kernel' op heads must be positive, got -4}}
+// expected-error @+1 {{'sattn.kernel' op heads must be between 1 and 4096, got -4}}
 sattn.kernel @k(dtype = bf16, head_dim = 128, heads = -4, kv_heads = 4, scale = 0.125) {
   %c = mask.causal
   sattn.yield %c
@@ -311,4 +311,14 @@ sattn.kernel @b(dtype = bf16, head_dim = 128, heads = 4, kv_heads = 4, scale = 0
     mask.yield %t
   }
   sattn.yield %p
+}
+
+// -----
+
+// Head counts are bounded as in the spec and the runtime: planning and the
+// GPU conversion index heads with 32-bit grid coordinates.
+// expected-error @+1 {{'sattn.kernel' op heads must be between 1 and 4096, got 4611686018427387904}}
+sattn.kernel @k(dtype = bf16, head_dim = 128, heads = 4611686018427387904, kv_heads = 1, scale = 0.125) {
+  %c = mask.causal
+  sattn.yield %c
 }
