@@ -13,6 +13,7 @@
 #include "Kernel.h"
 #include "LastError.h"
 
+#include "sattn/Core/Limits.h"
 #include "sattn/Core/Planner.h"
 
 #include <algorithm>
@@ -39,10 +40,11 @@ struct sattn_device_plan {
 
 namespace {
 
-/// Sizes beyond these are rejected before planning: positions and tile
-/// indices stay far from int64 overflow in every closed form.
-constexpr int64_t kMaxLength = int64_t(1) << 40;
-constexpr int64_t kMaxBatch = int64_t(1) << 31;
+/// Sizes beyond these are rejected before planning: the launch limits
+/// (grid z = batch, 32-bit positions), so that no plan is built that no
+/// launch can use (planning at 2^30 took 32 s and 3.5 GB).
+constexpr int64_t kMaxLength = sattn::limits::kMaxLength;
+constexpr int64_t kMaxBatch = sattn::limits::kMaxBatch;
 
 std::string str(int64_t v) { return std::to_string(v); }
 

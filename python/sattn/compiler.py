@@ -23,6 +23,7 @@ compiled the same request. Either way a hit never runs the compiler.
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -214,11 +215,18 @@ def _compiled_entry(spec, options, cache):
     return entry_dir
 
 
+_ENTRY_NAME = re.compile(r"[0-9A-Za-z_-][0-9A-Za-z_.-]{0,127}")
+
+
 def _entry_from_index(root, index):
     try:
         with open(index) as f:
             entry = json.load(f)["entry"]
-    except (OSError, ValueError, KeyError):
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    # The index is data on disk: an entry is one plain name inside kernels/,
+    # never a path that could lead outside the cache.
+    if not (isinstance(entry, str) and _ENTRY_NAME.fullmatch(entry)):
         return None
     entry_dir = os.path.join(root, "kernels", entry)
     return entry_dir if os.path.isfile(os.path.join(entry_dir, "entry.json")) else None

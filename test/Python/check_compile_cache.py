@@ -73,6 +73,25 @@ k4 = sattn.compile(spec)
 check(k4.manifest_path == k1.manifest_path, "hit without a compiler")
 print("hit without compiler: %s" % k4.name)
 
+# The request index is data on disk: a tampered entry that names a path
+# outside the cache (here a copy of a valid entry) is not followed.
+import json
+import shutil
+shutil.copytree(os.path.dirname(k1.manifest_path), os.path.join(scratch, "outside"))
+requests = os.path.join(cache, "requests")
+saved = {}
+for name in os.listdir(requests):
+    with open(os.path.join(requests, name)) as f:
+        saved[name] = json.load(f)
+    with open(os.path.join(requests, name), "w") as f:
+        json.dump(dict(saved[name], entry="../../outside"), f)
+err = expect_error(sattn.CompilerUnavailableError, lambda: sattn.compile(spec))
+for name, index in saved.items():
+    with open(os.path.join(requests, name), "w") as f:
+        json.dump(index, f)
+check(sattn.compile(spec).manifest_path == k1.manifest_path, "restored index is a hit")
+print("tampered index: not followed")
+
 # Anything about the request that changes: a miss.
 with open(spec, "a") as f:
     f.write("# edited\n")
