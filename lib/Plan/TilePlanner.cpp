@@ -99,6 +99,10 @@ static Operation *findDynamicPattern(Value mask) {
   return nullptr;
 }
 
+bool sattn::plan::hasDynamicPattern(KernelOp kernel) {
+  return findDynamicPattern(kernel.getMask()) != nullptr;
+}
+
 FailureOr<TilePlanner> TilePlanner::build(KernelOp kernel,
                                           PlanOptions options) {
   if (options.blockM <= 0 || options.blockN <= 0)

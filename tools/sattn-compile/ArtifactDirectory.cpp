@@ -426,11 +426,22 @@ int DirectoryWriter::run() {
   llvm::SmallVector<KernelOp> kernels;
   std::vector<std::string> notes;
   for (KernelOp k : module.getOps<KernelOp>()) {
-    ScopedDiagnosticHandler quiet(k.getContext(),
-                                  [](Diagnostic &) { return success(); });
+    std::string why;
+    ScopedDiagnosticHandler quiet(k.getContext(), [&](Diagnostic &d) {
+      if (why.empty())
+        why = d.str();
+      return success();
+    });
     if (succeeded(plan::TilePlanner::build(k))) {
       kernels.push_back(k);
       continue;
+    }
+    // A static mask the planner refuses (beyond its limits) is an error,
+    // not a kernel to skip.
+    if (!plan::hasDynamicPattern(k)) {
+      llvm::errs() << "sattn-compile: error: kernel '" << k.getSymName()
+                   << "': " << why << "\n";
+      return ExitInputError;
     }
     if (options.kernelSelected) {
       llvm::errs() << "sattn-compile: error: kernel '" << k.getSymName()

@@ -241,11 +241,19 @@ static bool printPlanSummary(sattn::KernelOp kernel,
                              llvm::raw_ostream &os, std::string &error) {
   // Dynamic masks cannot be planned ahead; say so in the summary instead of
   // printing the planner's diagnostic.
-  mlir::ScopedDiagnosticHandler quiet(kernel.getContext(),
-                                      [](mlir::Diagnostic &) { return mlir::success(); });
+  // Other failures (a mask beyond the limits) are printed as they are.
+  std::string why;
+  mlir::ScopedDiagnosticHandler quiet(kernel.getContext(), [&](mlir::Diagnostic &d) {
+    if (why.empty())
+      why = d.str();
+    return mlir::success();
+  });
   if (mlir::failed(sattn::plan::TilePlanner::build(kernel, given))) {
-    os << "  plan:      none (dynamic patterns are planned from their "
-          "estimator at run time)\n";
+    if (sattn::plan::hasDynamicPattern(kernel))
+      os << "  plan:      none (dynamic patterns are planned from their "
+            "estimator at run time)\n";
+    else
+      os << "  plan:      failed: " << why << "\n";
     return true;
   }
   std::string tilesFrom;

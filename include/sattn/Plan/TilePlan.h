@@ -35,6 +35,11 @@ namespace sattn::plan {
 std::vector<std::pair<std::string, std::vector<int64_t>>>
 declaredTableShapes(KernelOp kernel, int64_t batch, int64_t lk);
 
+/// Whether the kernel's mask reaches a dynamic pattern (vertical_slash,
+/// block_topk, gate, stripe, nsa): those are planned from their estimator at
+/// run time, so TilePlanner::build refuses them.
+bool hasDynamicPattern(KernelOp kernel);
+
 /// Total elements of the tables a kernel declares at (batch, lk); -1 when
 /// the count overflows int64_t.
 int64_t declaredTableElements(KernelOp kernel, int64_t batch, int64_t lk);
