@@ -29,6 +29,18 @@ using llvm::success;
 // Patterns
 //===----------------------------------------------------------------------===//
 
+/// "argument 'size' of 'window' must be a constant: ..." for an argument that
+/// did not evaluate to an integer constant.
+static LogicalResult reportNotConstant(SpecDiagnostics &diag,
+                                       const std::string &what,
+                                       const EvalError &error) {
+  diag.error(error.loc, what +
+                            (error.isNonConstant ? " must be a constant: "
+                                                 : " is not a valid constant: ") +
+                            error.reason);
+  return failure();
+}
+
 /// "window(size, symmetric = false)", the signature shown with arity errors.
 static std::string getSignature(const PatternInfo &info) {
   if (!info.usage.empty())
@@ -205,12 +217,7 @@ LogicalResult Sema::resolveParam(const PatternInfo &info,
     EvalError error;
     std::optional<int64_t> constant = evaluateInt(value, std::nullopt, error);
     if (!constant) {
-      diag.error(error.loc,
-                 what +
-                     (error.isNonConstant ? " must be a constant: "
-                                          : " is not a valid constant: ") +
-                     error.reason);
-      return failure();
+      return reportNotConstant(diag, what, error);
     }
     // Larger values would overflow the planner's and the kernels' index
     // arithmetic; every length sattn runs is below this bound anyway.
@@ -237,12 +244,7 @@ LogicalResult Sema::resolveParam(const PatternInfo &info,
       // An Int-typed argument failed as an integer constant: say why.
       EvalError error;
       if (*type == ValueType::Int && !evaluateInt(value, std::nullopt, error)) {
-        diag.error(error.loc,
-                   what +
-                       (error.isNonConstant ? " must be a constant: "
-                                            : " is not a valid constant: ") +
-                       error.reason);
-        return failure();
+        return reportNotConstant(diag, what, error);
       }
       diag.error(value.getLoc(), what + " must be a constant number");
       return failure();
