@@ -28,25 +28,7 @@ std::string limits::checkHeads(int64_t heads, int64_t kvHeads) {
   return error;
 }
 
-std::string limits::checkHeadDim(int64_t headDim) {
-  if (headDim == 64 || headDim == 128 || headDim == 256)
-    return "";
-  return "head_dim must be 64, 128 or 256, got " + std::to_string(headDim);
-}
-
 std::string limits::checkPatternValue(std::string_view what, int64_t value,
                                       int64_t lo) {
   return checkRange(what, value, lo, kMaxPatternValue);
-}
-
-std::string limits::checkLengths(int64_t lq, int64_t lk) {
-  std::string error = checkRange("lk", lk, 0, kMaxLength);
-  if (error.empty() && (lq < 0 || lq > lk))
-    error = "lq must be in [0, lk = " + std::to_string(lk) + "], got " +
-            std::to_string(lq);
-  return error;
-}
-
-std::string limits::checkBatch(int64_t batch) {
-  return checkRange("batch", batch, 1, kMaxBatch);
 }

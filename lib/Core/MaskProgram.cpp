@@ -110,49 +110,6 @@ std::string sattn::checkTableDims(const std::vector<TableDim> &dims) {
   return "";
 }
 
-bool sattn::tableShape(const std::vector<TableDim> &dims, int64_t batch,
-                       int64_t heads, int64_t lk, std::vector<int64_t> &shape,
-                       std::string &error) {
-  shape.clear();
-  int64_t elements = 1;
-  for (const TableDim &dim : dims) {
-    int64_t extent = 0;
-    switch (dim.kind) {
-    case TableDim::Batch:
-      extent = batch;
-      break;
-    case TableDim::Head:
-      extent = heads;
-      break;
-    case TableDim::QueryPos:
-    case TableDim::KeyPos:
-      extent = dim.blockSize > 0 && lk >= 0
-                   ? lk / dim.blockSize + (lk % dim.blockSize != 0)
-                   : -1;
-      break;
-    case TableDim::Literal:
-      extent = dim.extent;
-      break;
-    }
-    if (extent < 0) {
-      error = "a table extent would be negative (batch " +
-              std::to_string(batch) + ", heads " + std::to_string(heads) +
-              ", lk " + std::to_string(lk) + ")";
-      return false;
-    }
-    if (!limits::checkedMul(elements, extent, elements) ||
-        elements > limits::kMaxTableElements) {
-      error = "a table of this declaration would hold more than " +
-              std::to_string(limits::kMaxTableElements) +
-              " elements at batch " + std::to_string(batch) + ", lk " +
-              std::to_string(lk);
-      return false;
-    }
-    shape.push_back(extent);
-  }
-  return true;
-}
-
 //===----------------------------------------------------------------------===//
 // Verifier
 //===----------------------------------------------------------------------===//

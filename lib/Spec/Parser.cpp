@@ -1,6 +1,6 @@
 //===- Parser.cpp - recursive-descent parser for .sattn files -------------===//
 //
-// Grammar (DESIGN.md has the examples; Sema.cpp the typing rules):
+// Grammar (examples/*.sattn has examples; Sema.cpp the typing rules):
 //
 //   file     := kernel*
 //   kernel   := 'kernel' IDENT '{' item* '}'

@@ -49,17 +49,12 @@ constexpr int kMaxAffineDepth = 64;
 std::string checkRange(std::string_view what, int64_t value, int64_t lo,
                        int64_t hi);
 
-/// The checks of a kernel's configuration, with the messages every layer
-/// reports ("" when valid).
+/// Heads and kv_heads of a kernel ("" when valid).
 std::string checkHeads(int64_t heads, int64_t kvHeads);
-std::string checkHeadDim(int64_t headDim);
 /// A pattern argument: `lo` is 0 or 1 (non-negative or positive); offsets
 /// may be negative (lo = -kMaxPatternValue).
 std::string checkPatternValue(std::string_view what, int64_t value,
                               int64_t lo);
-/// Lengths and batch of one call (plans, launches, the CLI's --length).
-std::string checkLengths(int64_t lq, int64_t lk);
-std::string checkBatch(int64_t batch);
 
 /// a * b, or false when the product overflows int64.
 inline bool checkedMul(int64_t a, int64_t b, int64_t &out) {

@@ -153,12 +153,6 @@ bool parseTableDim(std::string_view text, TableDim &dim);
 /// Checks a table declaration against the limits: rank, block sizes, fixed
 /// extents and their product. Returns a message, or "" when valid.
 std::string checkTableDims(const std::vector<TableDim> &dims);
-/// The extents of a table declared `dims` for (batch, heads, lk): b and h
-/// give batch and heads, q/N and k/N ceil(lk / N). Fails with a message when
-/// the table would hold more than limits::kMaxTableElements elements.
-bool tableShape(const std::vector<TableDim> &dims, int64_t batch,
-                int64_t heads, int64_t lk, std::vector<int64_t> &shape,
-                std::string &error);
 
 /// A table read by the mask, with its declaration.
 struct TableRef {
