@@ -2,7 +2,9 @@
 # One command from a bare Debian 12 machine to a built sattn and a compiled
 # example spec: installs the system packages, configures and builds
 # (Release, clang + lld, linked against libMLIR.so/libLLVM.so), then runs
-# sattn-compile on examples/streaming.sattn.
+# sattn-compile on examples/streaming.sattn. SATTN_BUILD_DIR, SATTN_ENABLE_FUZZER
+# and SATTN_CMAKE_ARGS (extra cmake arguments) configure other builds, such as
+# scripts/sanitize.sh's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,7 +34,7 @@ cmake -G Ninja -S . -B "$BUILD_DIR" \
   -DCMAKE_EXE_LINKER_FLAGS=-fuse-ld=lld -DCMAKE_SHARED_LINKER_FLAGS=-fuse-ld=lld \
   -DMLIR_DIR="$LLVM_PREFIX/lib/cmake/mlir" \
   -DLLVM_EXTERNAL_LIT="$LLVM_PREFIX/bin/lit" \
-  -DSATTN_ENABLE_FUZZER="${SATTN_ENABLE_FUZZER:-ON}" >/dev/null
+  -DSATTN_ENABLE_FUZZER="${SATTN_ENABLE_FUZZER:-ON}" ${SATTN_CMAKE_ARGS:-} >/dev/null
 cmake --build "$BUILD_DIR"
 
 echo

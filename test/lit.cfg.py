@@ -22,6 +22,14 @@ tool_dirs = [config.sattn_tools_dir, config.llvm_tools_dir]
 tools = ["sparse-opt", "sattn-compile", "sattn-mask-grid", "FileCheck", "not", "count"]
 llvm_config.add_tool_substitutions(tools, tool_dirs)
 
+# The libFuzzer targets exist where the build has SATTN_ENABLE_FUZZER (on in
+# scripts/setup.sh, hence in CI); their short runs say REQUIRES: fuzzer.
+_fuzzers = ["sattn-spec-fuzz", "sattn-plan-fuzz", "sattn-runtime-fuzz"]
+if all(os.path.exists(os.path.join(config.sattn_tools_dir, f)) for f in _fuzzers):
+    config.available_features.add("fuzzer")
+    llvm_config.add_tool_substitutions(_fuzzers, [config.sattn_tools_dir])
+config.substitutions.append(("%fuzz_src", os.path.join(config.sattn_src_root, "tools", "sattn-fuzz")))
+
 # ptxas is optional on CPU machines; tests that need it say REQUIRES: ptxas.
 ptxas = shutil.which("ptxas") or ("/usr/local/cuda/bin/ptxas" if os.path.exists("/usr/local/cuda/bin/ptxas") else None)
 if ptxas:
@@ -64,4 +72,14 @@ if _python:
     if subprocess.run([_python, "-c", "import ensurepip, venv"], capture_output=True,
                       timeout=60).returncode == 0:
         config.available_features.add("python-venv")
+# In a sanitizer build (scripts/sanitize.sh) everything sattn builds links
+# the shared ASan runtime; preloading that same library into every process
+# lets uninstrumented hosts (Python loading libsattn_runtime.so, cmake, sh)
+# run them too. Leaks are checked by the unit tests, not here: the hosts'
+# own allocations would be reported.
+if getattr(config, "sattn_sanitize", False):
+    config.available_features.add("sanitizer")
+    config.environment["LD_PRELOAD"] = config.sattn_asan_runtime
+    config.environment["ASAN_OPTIONS"] = "detect_leaks=0"
+    config.environment["UBSAN_OPTIONS"] = "print_stacktrace=1:halt_on_error=1"
 config.environment["PYTHONPATH"] = os.path.join(config.sattn_src_root, "python")

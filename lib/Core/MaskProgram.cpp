@@ -8,6 +8,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "sattn/Core/MaskProgram.h"
+#include "sattn/Core/IntegerSemantics.h"
 
 #include <algorithm>
 #include <charconv>
@@ -136,6 +137,8 @@ private:
   bool child(size_t parent, uint32_t c);
   bool affine(size_t i, const Node &n);
   bool predicate(size_t i, const Node &n);
+  static std::string checkTypes(const Instruction &inst,
+                                const std::vector<unsigned> &widths);
   bool slot(size_t i, int64_t s, int64_t rank);
 
   const MaskProgram &p;
@@ -190,6 +193,9 @@ bool Verifier::predicate(size_t i, const Node &n) {
   if (n.param[1] < 0 || n.param[1] >= regs)
     return fail(at(i) + " yields register " + std::to_string(n.param[1]) +
                 " of " + std::to_string(regs));
+  // Register widths: b, h, q, k are index values (64 bits); instruction j
+  // writes register 4 + j with its own width.
+  std::vector<unsigned> widths(4, 64);
   for (uint32_t j = 0; j < n.count; ++j) {
     const Instruction &inst = p.program[n.first + j];
     std::string where = at(i) + " instruction " + std::to_string(j);
@@ -205,16 +211,76 @@ bool Verifier::predicate(size_t i, const Node &n) {
       if (!slot(i, inst.immediate, inst.b) || inst.b > kMaxTableRank ||
           !inRange(inst.a, inst.b, p.lookupArgs.size()))
         return fail(where + " has lookup arguments out of range");
-      for (uint32_t k = inst.a; k < inst.a + inst.b; ++k)
+      for (uint32_t k = inst.a; k < inst.a + inst.b; ++k) {
         if (p.lookupArgs[k] >= inst.dst)
           return fail(where + " reads a register not yet written");
+        if (widths[p.lookupArgs[k]] != 64)
+          return fail(where + " indexes a table with a value that is not an index");
+      }
+      const TableRef &table = p.tables[inst.immediate];
+      if (inst.width != (table.isBool ? 1u : 64u))
+        return fail(where + " reads table '" + table.name + "' as " +
+                    std::to_string(inst.width) +
+                    "-bit values (lookups give i1 for bool tables, index otherwise)");
+      widths.push_back(inst.width);
       continue;
     }
     // Operands that are not read are 0 in programs the compiler writes.
     if (inst.a >= inst.dst || inst.b >= inst.dst || inst.c >= inst.dst)
       return fail(where + " reads a register not yet written");
+    if (std::string error = checkTypes(inst, widths); !error.empty())
+      return fail(where + " (" + opcodeName(inst.opcode) + ") " + error);
+    widths.push_back(inst.width);
   }
+  if (widths[n.param[1]] != 1)
+    return fail(at(i) + " yields a value that is not a boolean (i1)");
   return true;
+}
+
+/// The typing rules of predicate instructions, as MaskEvaluator writes them
+/// (the evaluator and the planner's interval analysis both rely on them):
+/// operands of arithmetic and comparisons have `operandWidth` bits, and so
+/// does the result of arithmetic; comparisons give i1; select takes an i1
+/// condition and two values of its own width; constants fit their width.
+std::string Verifier::checkTypes(const Instruction &inst,
+                                 const std::vector<unsigned> &widths) {
+  auto width = [&](uint32_t reg) { return std::to_string(widths[reg]); };
+  const unsigned w = inst.width, ow = inst.operandWidth;
+  switch (inst.opcode) {
+  case Opcode::Constant:
+    if (ints::truncateTo(static_cast<uint64_t>(inst.immediate), w) !=
+        static_cast<uint64_t>(inst.immediate))
+      return "has a constant that does not fit in " + std::to_string(w) + " bits";
+    return "";
+  case Opcode::Select:
+    if (ow != 1 || widths[inst.a] != 1)
+      return "has a condition of " + width(inst.a) + " bits, expected i1";
+    if (widths[inst.b] != w || widths[inst.c] != w)
+      return "selects between values of " + width(inst.b) + " and " +
+             width(inst.c) + " bits for a " + std::to_string(w) + "-bit result";
+    return "";
+  case Opcode::SignExtend:
+  case Opcode::Truncate:
+    if (widths[inst.a] != ow)
+      return "reads a " + width(inst.a) + "-bit value declared as " +
+             std::to_string(ow) + " bits";
+    return "";
+  case Opcode::AbsI:
+    if (widths[inst.a] != ow || w != ow)
+      return "mixes widths " + width(inst.a) + ", " + std::to_string(ow) +
+             " and " + std::to_string(w);
+    return "";
+  default:
+    break;
+  }
+  bool compare = inst.opcode >= Opcode::CmpEq && inst.opcode <= Opcode::CmpUge;
+  if (widths[inst.a] != ow || widths[inst.b] != ow)
+    return "reads values of " + width(inst.a) + " and " + width(inst.b) +
+           " bits declared as " + std::to_string(ow) + " bits";
+  if (compare ? w != 1 : w != ow)
+    return "gives a " + std::to_string(w) + "-bit result from " +
+           std::to_string(ow) + "-bit operands";
+  return "";
 }
 
 /// Every integer parameter of `n` that names a size, stride, block or

@@ -277,6 +277,13 @@ void Planner::Impl::sets(uint32_t id, const MaskInputs &in, int64_t b,
                            must);
       break;
     }
+    if (std::optional<AxisPredicate::Axis> axis = axisPredicates[id]) {
+      auto [it, inserted] = cache.axisPoints.try_emplace(id);
+      if (inserted)
+        it->second = AxisPredicate::points(program, id, *axis, predicates[id], in);
+      AxisPredicate::sets(*axis, it->second, lk, qa, qb, may, must);
+      break;
+    }
     // Tiers 2 and 3 at tile granularity: decide whole ranges of KV tiles by
     // interval analysis, halving undecided ranges down to single tiles,
     // which are classified exactly.

@@ -64,6 +64,32 @@ private:
 /// per plan: a term reads one row for every query tile.
 struct TermCache {
   std::map<std::vector<int64_t>, std::vector<int64_t>> rows;
+  /// Kept points of each AxisPredicate (by node), per plan.
+  std::map<uint32_t, std::vector<Run>> axisPoints;
+};
+
+/// Tier 1 for predicates that read the positions along one axis only, and
+/// neither b, h nor a table: the offset q - k (`q - k == 7 | q - k == 64`,
+/// `(q - k) % 128 < 16`: unions of diagonal bands), the key k (columns) or
+/// the query q (rows). What they keep is a set of points on that axis,
+/// found once per plan by bisecting the axis with the interval program
+/// (exact evaluation at single points); every query tile then gets
+/// key-exact sets from those runs, where tiers 2 and 3 would classify every
+/// tile a band or column crosses pair by pair (a union of 1000 offset terms
+/// took a minute to plan at L = 8192).
+class AxisPredicate {
+public:
+  enum class Axis : uint8_t { Offset, Key, Query };
+  /// The axis predicate `node` reads, or nullopt when it has another shape.
+  static std::optional<Axis> match(const MaskProgram &program, const Node &node);
+  /// The kept points of predicate node `id` on `axis` as sorted disjoint
+  /// runs [lo, hi), for key length inputs.lk.
+  static std::vector<Run> points(const MaskProgram &program, uint32_t id,
+                                 Axis axis, const PredicateIntervals &intervals,
+                                 const MaskInputs &inputs);
+  /// Exact may/must key sets of query positions [qa, qb] from the runs.
+  static void sets(Axis axis, const std::vector<Run> &points, int64_t lk,
+                   int64_t qa, int64_t qb, KeySet &may, KeySet &must);
 };
 
 /// Tier 1 for predicates that are & / | trees of bool-table lookups indexed
@@ -113,6 +139,8 @@ struct Planner::Impl {
   /// Tier-1 forms of predicates over column / diagonal tables, like
   /// `predicates` indexed by node (nullopt where the shape does not match).
   std::vector<std::optional<TableTerms>> tableTerms;
+  /// Predicates of one position axis (AxisPredicate), indexed by node.
+  std::vector<std::optional<AxisPredicate::Axis>> axisPredicates;
   /// Smallest block size of block-structured nodes (0 if none). Query tiles
   /// are analysed per block row of this size: a block-level pattern combined
   /// with token-level ones (e.g. causal & block table) is exact only when

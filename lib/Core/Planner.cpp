@@ -47,11 +47,13 @@ std::optional<Planner> Planner::build(MaskProgram program, PlanOptions options,
   const MaskProgram &p = impl->program;
   impl->predicates.resize(p.nodes.size());
   impl->tableTerms.resize(p.nodes.size());
+  impl->axisPredicates.resize(p.nodes.size());
   for (size_t i = 0; i < p.nodes.size(); ++i) {
     const Node &n = p.nodes[i];
     if (n.kind == NodeKind::Predicate) {
       impl->predicates[i] = PredicateIntervals::compile(p, n);
       impl->tableTerms[i] = TableTerms::match(p, n);
+      impl->axisPredicates[i] = AxisPredicate::match(p, n);
     }
     int64_t block = n.kind == NodeKind::BlockTable ? n.param[1]
                     : n.kind == NodeKind::Power || n.kind == NodeKind::StridedBlocks

@@ -54,6 +54,26 @@ static Interval wrapped(__int128 lo, __int128 hi, unsigned width) {
   return {(int64_t)lo, (int64_t)hi};
 }
 
+/// True for the opcodes whose result on i1 operands depends on reading true
+/// as -1 (signed order, signed division and remainder).
+static bool isSignedOnBool(Opcode opcode) {
+  switch (opcode) {
+  case Opcode::CmpSlt:
+  case Opcode::CmpSle:
+  case Opcode::CmpSgt:
+  case Opcode::CmpSge:
+  case Opcode::MinS:
+  case Opcode::MaxS:
+  case Opcode::DivS:
+  case Opcode::FloorDivS:
+  case Opcode::CeilDivS:
+  case Opcode::RemS:
+    return true;
+  default:
+    return false;
+  }
+}
+
 /// The interval rule of one program instruction. Unsigned operations,
 /// truncations and sign extensions of i1 (true becomes -1) have none.
 static Instr intervalInstr(const MaskProgram &program,
@@ -96,6 +116,11 @@ static Instr intervalInstr(const MaskProgram &program,
     // Truncating division: exact bounds only for a non-negative dividend.
     in.imm = inst.opcode == Opcode::DivS;
     args(2);
+    // Signed operations on i1 read true as -1, which the 0/1 intervals of
+    // i1 values do not model (sattn-runtime-fuzz: a signed compare of two
+    // i1 lookups was planned as unsigned and dropped kept pairs).
+    if (inst.operandWidth == 1 && isSignedOnBool(inst.opcode))
+      in.op = Instr::Unknown;
     break;
   }
   case Opcode::CmpEq:
@@ -108,7 +133,8 @@ static Instr intervalInstr(const MaskProgram &program,
   case Opcode::CmpUle:
   case Opcode::CmpUgt:
   case Opcode::CmpUge:
-    in.op = Instr::Cmp;
+    in.op = inst.operandWidth == 1 && isSignedOnBool(inst.opcode) ? Instr::Unknown
+                                                                  : Instr::Cmp;
     in.pred = inst.opcode;
     args(2);
     break;

@@ -3,6 +3,7 @@
 # because two targets compile them: SattnCore for the compiler and tools,
 # and libsattn_runtime, which must build without MLIR (lib/Runtime).
 set(SATTN_CORE_SOURCE_NAMES
+  AxisPredicate.cpp
   Json.cpp
   KeySet.cpp
   Limits.cpp

@@ -182,7 +182,8 @@ sattn_status sattn_launch(const sattn_kernel *kernel, const sattn_tensor *q,
 const char *sattn_last_error(void) { return lastError(); }
 
 const char *sattn_status_string(sattn_status status) {
-  switch (status) {
+  // The caller may pass any int (enumCode says why it is read so).
+  switch (enumCode(status)) {
   case SATTN_OK:
     return "SATTN_OK";
   case SATTN_ERROR_INVALID_ARGUMENT:

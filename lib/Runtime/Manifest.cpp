@@ -16,7 +16,7 @@
 
 namespace sattn::rt {
 
-int64_t dtypeSize(sattn_dtype dtype) {
+int64_t dtypeSize(int32_t dtype) {
   switch (dtype) {
   case SATTN_DTYPE_BF16:
   case SATTN_DTYPE_F16:
@@ -29,7 +29,7 @@ int64_t dtypeSize(sattn_dtype dtype) {
   return 0;
 }
 
-const char *dtypeName(sattn_dtype dtype) {
+const char *dtypeName(int32_t dtype) {
   switch (dtype) {
   case SATTN_DTYPE_BF16:
     return "bf16";

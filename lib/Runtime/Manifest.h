@@ -14,6 +14,7 @@
 #include "sattn/runtime.h"
 
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -65,9 +66,20 @@ struct Manifest {
 /// the problem (and the byte offset for syntax errors and bad values).
 bool parseManifest(std::string_view text, Manifest &out, std::string &error);
 
-/// Element size in bytes of a runtime dtype, 0 for an unknown one.
-int64_t dtypeSize(sattn_dtype dtype);
-const char *dtypeName(sattn_dtype dtype);
+/// The integer a caller stored in an enum field of the C API. Read through
+/// memcpy: a C caller may store any int there, and loading a value outside
+/// the enumerators as the C++ enum type is undefined behaviour.
+template <typename Enum> int32_t enumCode(const Enum &value) {
+  static_assert(sizeof(Enum) == sizeof(int32_t), "C enums are int-sized");
+  int32_t code;
+  std::memcpy(&code, &value, sizeof code);
+  return code;
+}
+inline int32_t dtypeCode(const sattn_tensor &t) { return enumCode(t.dtype); }
+
+/// Element size in bytes of a runtime dtype code, 0 for an unknown one.
+int64_t dtypeSize(int32_t dtype);
+const char *dtypeName(int32_t dtype);
 
 } // namespace sattn::rt
 

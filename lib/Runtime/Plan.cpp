@@ -55,8 +55,8 @@ sattn_status readTable(const Manifest &m, int32_t i, const sattn_tensor &t,
                        std::string &message) {
   const TableSpec &spec = m.tables[i];
   std::string name = "table " + str(i) + " (\"" + spec.name + "\")";
-  if (t.dtype != SATTN_DTYPE_I64) {
-    message = name + " must be int64 (SATTN_DTYPE_I64), got " + dtypeName(t.dtype);
+  if (dtypeCode(t) != SATTN_DTYPE_I64) {
+    message = name + " must be int64 (SATTN_DTYPE_I64), got " + dtypeName(dtypeCode(t));
     return SATTN_ERROR_TABLE;
   }
   if (t.rank != static_cast<int32_t>(spec.dims.size())) {

@@ -85,14 +85,15 @@ bool elementCount(const sattn_tensor &t, int64_t &count) {
 
 sattn_status Checker::dtype(const Role &r, const sattn_tensor &t, sattn_dtype want,
                             const char *why) {
-  if (t.dtype == want)
+  const int32_t code = dtypeCode(t);
+  if (code == want)
     return SATTN_OK;
-  if (dtypeSize(t.dtype) == 0)
+  if (dtypeSize(code) == 0)
     return fail(SATTN_ERROR_DTYPE, std::string(r.name) + " has an invalid dtype value " +
-                                       str(static_cast<int64_t>(t.dtype)) +
+                                       str(static_cast<int64_t>(code)) +
                                        ", expected " + dtypeName(want) + " " + why);
   return fail(SATTN_ERROR_DTYPE, std::string(r.name) + " has dtype " +
-                                     dtypeName(t.dtype) + ", expected " +
+                                     dtypeName(code) + ", expected " +
                                      dtypeName(want) + " " + why);
 }
 
@@ -164,7 +165,7 @@ sattn_status Checker::aligned(const Role &r, const sattn_tensor &t, int64_t byte
                                            "-byte aligned");
   if (!strides)
     return SATTN_OK;
-  int64_t size = dtypeSize(t.dtype);
+  int64_t size = dtypeSize(dtypeCode(t));
   for (int d = 0; d + 1 < t.rank; ++d) {
     if (t.shape[d] <= 1)
       continue;
@@ -179,8 +180,8 @@ sattn_status Checker::aligned(const Role &r, const sattn_tensor &t, int64_t byte
 sattn_status Checker::table(int32_t i, const TableSpec &spec, const sattn_tensor &t,
                             const LaunchShape &shape) {
   std::string name = "table " + str(i) + " (\"" + spec.name + "\")";
-  if (t.dtype != SATTN_DTYPE_I64)
-    return fail(SATTN_ERROR_DTYPE, name + " has dtype " + dtypeName(t.dtype) +
+  if (dtypeCode(t) != SATTN_DTYPE_I64)
+    return fail(SATTN_ERROR_DTYPE, name + " has dtype " + dtypeName(dtypeCode(t)) +
                                        ", expected i64 (runtime tables are int64 buffers "
                                        "whatever their declared element type)");
   int rank = static_cast<int>(spec.dims.size());

@@ -112,6 +112,43 @@ const PatternCase kCases[] = {
     {"columns", "%m = mask.predicate(%b, %h, %q, %k) {\n"
      "  %v = mask.lookup @vcol[%h, %k] : i1\n  mask.yield %v\n}",
      true},
+    // Predicates of q - k alone: unions of diagonal bands (DiagonalBands),
+    // planned from exact offset runs, including offsets on both sides of
+    // the diagonal, periodic bands and a select on the offset.
+    {"diagonal_points",
+     "%m = mask.predicate(%b, %h, %q, %k) {\n"
+     "  %d = arith.subi %q, %k : index\n  %e = arith.subi %k, %q : index\n"
+     "  %c0 = arith.constant 0 : index\n  %c5 = arith.constant 5 : index\n"
+     "  %c9 = arith.constant 9 : index\n"
+     "  %a = arith.cmpi eq, %d, %c0 : index\n  %b5 = arith.cmpi eq, %d, %c5 : index\n"
+     "  %n9 = arith.cmpi eq, %e, %c9 : index\n"
+     "  %o = arith.ori %a, %b5 : i1\n  %y = arith.ori %o, %n9 : i1\n  mask.yield %y\n}",
+     true},
+    {"diagonal_periodic",
+     "%c = mask.causal\n%p = mask.predicate(%b, %h, %q, %k) {\n"
+     "  %d = arith.subi %q, %k : index\n  %c7 = arith.constant 7 : index\n"
+     "  %c2 = arith.constant 2 : index\n  %c20 = arith.constant 20 : index\n"
+     "  %r = arith.remsi %d, %c7 : index\n  %lt = arith.cmpi slt, %r, %c2 : index\n"
+     "  %far = arith.cmpi sgt, %d, %c20 : index\n"
+     "  %s = arith.select %far, %c2, %r : index\n"
+     "  %y = arith.cmpi slt, %s, %c2 : index\n  %z = arith.andi %y, %lt : i1\n"
+     "  mask.yield %z\n}\n%m = mask.intersect %c, %p",
+     true},
+    // Predicates of k alone (columns) and of q alone (rows).
+    {"key_axis",
+     "%c = mask.causal\n%p = mask.predicate(%b, %h, %q, %k) {\n"
+     "  %c5 = arith.constant 5 : index\n  %c1 = arith.constant 1 : index\n"
+     "  %c3 = arith.constant 3 : index\n  %r = arith.remsi %k, %c5 : index\n"
+     "  %a = arith.cmpi eq, %r, %c1 : index\n  %e = arith.cmpi eq, %k, %c3 : index\n"
+     "  %y = arith.ori %a, %e : i1\n  mask.yield %y\n}\n%m = mask.intersect %c, %p",
+     true},
+    {"query_axis",
+     "%w = mask.window 6\n%p = mask.predicate(%b, %h, %q, %k) {\n"
+     "  %c4 = arith.constant 4 : index\n  %c0 = arith.constant 0 : index\n"
+     "  %c3 = arith.constant 3 : index\n  %r = arith.remsi %q, %c4 : index\n"
+     "  %a = arith.cmpi eq, %r, %c0 : index\n  %e = arith.cmpi slt, %q, %c3 : index\n"
+     "  %y = arith.ori %a, %e : i1\n  mask.yield %y\n}\n%m = mask.union %w, %p",
+     true},
     {"complement",
      "%c = mask.causal\n%w = mask.window 5\n%n = mask.complement %w\n"
      "%m = mask.intersect %c, %n",

@@ -12,6 +12,8 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "SpecInput.h"
+
 #include "sattn/Spec/SpecCompiler.h"
 #include "sattn/Spec/Summary.h"
 
@@ -28,20 +30,6 @@
 #include <memory>
 
 namespace {
-/// One context for many inputs: creating a context per input would dominate
-/// the run time. It is rebuilt now and then so that interned attributes
-/// from earlier inputs do not accumulate without bound. compileSpec loads
-/// the dialects it emits, which are all the re-parse needs; linking only
-/// the dialects (not sattn's passes) keeps the instrumented build small.
-mlir::MLIRContext &getContext() {
-  static std::unique_ptr<mlir::MLIRContext> context;
-  static unsigned uses = 0;
-  if (!context || ++uses % 4096 == 0)
-    context = std::make_unique<mlir::MLIRContext>(
-        mlir::MLIRContext::Threading::DISABLED);
-  return *context;
-}
-
 [[noreturn]] void fail(const char *property, llvm::StringRef detail) {
   std::fprintf(stderr, "sattn-spec-fuzz: property violated: %s\n%.*s\n",
                property, static_cast<int>(detail.size()), detail.data());
@@ -50,18 +38,13 @@ mlir::MLIRContext &getContext() {
 } // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  mlir::MLIRContext &context = getContext();
+  // Linking only the dialects (not sattn's passes) keeps this build small:
+  // compileSpec loads the dialects it emits, which is all the re-parse needs.
+  mlir::MLIRContext &context = sattn::fuzz::fuzzContext(4096);
   llvm::SourceMgr sourceMgr;
-  sourceMgr.AddNewSourceBuffer(
-      llvm::MemoryBuffer::getMemBufferCopy(
-          llvm::StringRef(reinterpret_cast<const char *>(data), size),
-          "fuzz.sattn"),
-      llvm::SMLoc());
-
   std::string diagnostics;
-  llvm::raw_string_ostream diagOS(diagnostics);
   sattn::spec::SpecCompilation compilation =
-      sattn::spec::compileSpec(sourceMgr, context, diagOS);
+      sattn::fuzz::compileInput(data, size, sourceMgr, context, diagnostics);
 
   if (compilation.status == sattn::spec::SpecStatus::InternalError)
     fail("no internal errors", diagnostics);
