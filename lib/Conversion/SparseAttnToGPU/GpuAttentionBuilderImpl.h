@@ -1,0 +1,240 @@
+//===- GpuAttentionBuilderImpl.h - the sm_80 kernel builder's state -*- C++ -*-===//
+//
+// Private to lib/Conversion/SparseAttnToGPU. The builder of one mma.sync
+// attention kernel (GpuAttentionBuilder.cpp has the overview) keeps its
+// state in one class, whose emitters are split by phase into files of one
+// job each:
+//   GpuAttentionBuilder.cpp   kernel assembly: signature, launch attributes,
+//                             build(), epilogue
+//   GpuAttentionPrologue.cpp  global views, shared buffers, thread
+//                             coordinates, the query tile
+//   GpuAttentionKvTile.cpp    one KV tile: its keys, loads, scores, element
+//                             mask bits, online softmax and P V
+//   GpuAttentionSegments.cpp  the plan's segments of a query tile and the
+//                             prefetch across them
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef SATTN_LIB_CONVERSION_SPARSEATTNTOGPU_GPUATTENTIONBUILDERIMPL_H
+#define SATTN_LIB_CONVERSION_SPARSEATTNTOGPU_GPUATTENTIONBUILDERIMPL_H
+
+#include "GpuAttentionBuilder.h"
+
+//===----------------------------------------------------------------------===//
+
+#include "TileCopy.h"
+#include "WarpMma.h"
+#include "WarpSoftmax.h"
+
+#include "sattn/Conversion/IndexArith.h"
+#include "sattn/Conversion/MaskToArith.h"
+#include "sattn/Conversion/OnlineSoftmax.h"
+#include "sattn/Conversion/Passes.h"
+#include "sattn/Conversion/TileIteration.h"
+#include "sattn/Target/LaunchInfo.h"
+
+#include "Mask/IR/MaskOps.h"
+#include "SparseAttn/IR/SparseAttnDialect.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/SCF/Utils/Utils.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/IR/BuiltinTypes.h"
+
+namespace sattn::gpucodegen {
+using namespace mlir;
+using namespace sattn::indexarith;
+
+inline constexpr int64_t kDynamic = ShapedType::kDynamic;
+/// Marks the KV tile loops: "full-range", "full-gather", "partial-range",
+/// "partial-gather".
+inline constexpr llvm::StringLiteral kKvLoopAttr = "sattn.kv_loop";
+
+inline SmallVector<mask::TableOp> kernelTables(KernelOp kernel) {
+  return llvm::to_vector(kernel.getBody().front().getOps<mask::TableOp>());
+}
+
+/// Values carried through the segment and tile loops, per m16 tile of the
+/// warp: the output accumulators (headDim / 8 tiles of 4 f32) and the row
+/// state. Flattened as all accumulators, then all row states.
+struct LoopState {
+  SmallVector<SmallVector<Value>, 2> acc;
+  SmallVector<RowState, 2> rows;
+
+  SmallVector<Value> flatten() const {
+    SmallVector<Value> v;
+    for (const SmallVector<Value> &a : acc)
+      v.append(a);
+    for (const RowState &r : rows)
+      v.append({r.max[0], r.max[1], r.sum[0], r.sum[1]});
+    return v;
+  }
+  static LoopState unflatten(ValueRange v, int64_t mTiles) {
+    LoopState s;
+    size_t rowValues = 4 * mTiles;
+    size_t perTile = (v.size() - rowValues) / mTiles;
+    for (int64_t mt = 0; mt < mTiles; ++mt) {
+      ValueRange a = v.slice(mt * perTile, perTile);
+      s.acc.emplace_back(a.begin(), a.end());
+      ValueRange r = v.slice(v.size() - rowValues + 4 * mt, 4);
+      RowState rows;
+      rows.max = {r[0], r[1]};
+      rows.sum = {r[2], r[3]};
+      s.rows.push_back(rows);
+    }
+    return s;
+  }
+};
+
+/// Per m16 tile of a warp: the scores of one KV tile (BN / 8 tiles of 4
+/// f32).
+using TileScores = SmallVector<SmallVector<Value>, 2>;
+/// The two query rows (group and group + 8) a thread holds in an m16 tile.
+using RowPair = std::array<Value, 2>;
+
+/// The keys of KV tile t of a segment, in the closed forms of
+/// TileIteration.h: range tile t holds keys k0 + [0, BN) with
+/// k0 = (lo + t) * BN; gather tile t the gathered keys j0 + [0, BN) with
+/// j0 = t * BN. Only the first `numKeys` exist (ragged tiles).
+struct TileKeys {
+  bool gather = false;
+  Value k0, j0, numKeys;
+  GatherCursor cursor;
+};
+
+/// Where a segment sits in the query tile's stream of KV tiles. Stages are
+/// numbered by the tile's position in the whole stream (`firstTile` + t),
+/// not within its segment, so that the last tile of one segment can
+/// prefetch the first tile of the next into a stage no warp still reads:
+/// one-tile segments (bands, key lists, 64-token blocks) then overlap their
+/// loads with the previous tile's math instead of waiting for them.
+struct SegmentPosition {
+  Value index, last; // this segment's row, one past the query tile's last
+  Value firstTile;   // stream position of the segment's tile 0
+  Value ahead;       // i1: tile 0 was issued by the previous segment
+};
+
+class GpuAttentionBuilder {
+public:
+  GpuAttentionBuilder(KernelOp kernel, const KernelConfig &config)
+      : kernel(kernel), cfg(config), elemType(config.elementType) {}
+
+  FailureOr<gpu::GPUFuncOp> build(OpBuilder &builder, StringRef name);
+
+private:
+  FunctionType signature(MLIRContext *ctx) const;
+  void setLaunchAttributes(gpu::GPUFuncOp func);
+
+  void emitPrologue(OpBuilder &b, Location loc, Block &entry);
+  void emitThreadCoordinates(OpBuilder &b, Location loc, Value tid);
+  Value emitOpaqueThreadId(OpBuilder &b, Location loc);
+  void emitQueryTile(OpBuilder &b, Location loc);
+  LoopState emitSegments(OpBuilder &b, Location loc, LoopState state);
+  LoopState emitSegment(OpBuilder &b, Location loc, const SegmentRecord &seg,
+                        const SegmentTiles &tiles, const SegmentPosition &pos,
+                        bool partial, bool gather, LoopState state);
+  void emitIssueFirstTileOfNext(OpBuilder &b, Location loc,
+                                const SegmentPosition &pos, Value stage);
+  TileKeys emitTileKeys(OpBuilder &b, Location loc, const SegmentRecord &seg,
+                        const SegmentTiles &tiles, bool gather, Value t);
+  Value emitKey(OpBuilder &b, Location loc, const TileKeys &keys,
+                int64_t offset, Value threadPart);
+  Value emitKeyExists(OpBuilder &b, Location loc, const TileKeys &keys,
+                      int64_t offset, Value threadPart);
+  void emitIssueKvTile(OpBuilder &b, Location loc, const TileKeys &keys,
+                       Value stage);
+  LoopState emitKvTile(OpBuilder &b, Location loc, const TileKeys &keys,
+                       Value stage, bool partial, LoopState state);
+  TileScores emitScores(OpBuilder &b, Location loc, Value stage);
+  SmallVector<Value> emitMaskBits(OpBuilder &b, Location loc,
+                                  const TileKeys &keys, Value stage);
+  void emitApplyMaskBits(OpBuilder &b, Location loc, ArrayRef<Value> words,
+                         TileScores &scores);
+  void emitKeyBound(OpBuilder &b, Location loc, const TileKeys &keys,
+                    MutableArrayRef<Value> scores);
+  void emitAccumulate(OpBuilder &b, Location loc, Value stage,
+                      const TileScores &probabilities,
+                      MutableArrayRef<SmallVector<Value>> acc);
+  /// First row of m16 tile `mt` of the warp inside the query tile.
+  Value mTileRow(OpBuilder &b, Location loc, int64_t mt) const {
+    return mt == 0 ? warpRow : add(b, loc, warpRow, cst(b, loc, 16 * mt));
+  }
+  void emitEpilogue(OpBuilder &b, Location loc, const LoopState &state);
+
+  /// Column (within the KV tile) of element e of 8-column tile j, as a
+  /// constant plus the thread's part (2 * quad), which is kept separate so
+  /// that no per-column value is loop-invariant.
+  int64_t columnOffset(int64_t j, int64_t e) const {
+    return 8 * j + columnInPairOf(e);
+  }
+  MemRefType globalTileType(Type element) const;
+  Value emitGlobalTile(OpBuilder &b, Location loc, Value ptr, Value offset,
+                       Value rows, Value rowStride);
+  Value emitBuffer(OpBuilder &b, Location loc, Value ptr, Type element,
+                   ArrayRef<int64_t> shape, Value extent, Value offset = {});
+
+  /// Re-derives the thread coordinates from an opaque thread index for the
+  /// code built during its lifetime (one KV tile), restoring them after.
+  class ThreadScope {
+  public:
+    ThreadScope(GpuAttentionBuilder &builder, OpBuilder &b, Location loc)
+        : builder(builder), saved{builder.threadId,   builder.lanes,
+                                  builder.quadColumn, builder.warpRow,
+                                  builder.queryRow,   builder.queryPos} {
+      builder.emitThreadCoordinates(b, loc, builder.emitOpaqueThreadId(b, loc));
+    }
+    ~ThreadScope() {
+      builder.threadId = saved.threadId;
+      builder.lanes = saved.lanes;
+      builder.quadColumn = saved.quadColumn;
+      builder.warpRow = saved.warpRow;
+      builder.queryRow = saved.queryRow;
+      builder.queryPos = saved.queryPos;
+    }
+
+  private:
+    GpuAttentionBuilder &builder;
+    struct {
+      Value threadId;
+      WarpLanes lanes;
+      Value quadColumn, warpRow;
+      SmallVector<RowPair, 2> queryRow, queryPos;
+    } saved;
+  };
+
+  KernelOp kernel;
+  KernelConfig cfg;
+  Type elemType;
+  /// Set when emitting an element mask fails inside a builder callback.
+  bool failedMask = false;
+
+  Value threadId, batchIdx, headIdx, tileIdx, kvHead, batchCount;
+  Value lq, lk, numQueryTiles;
+  Value qTile, kTile, vTile, oTile, lseRow; // global views of (b, h)
+  Value segments, offsets, classIndex;
+  Value qShared, kShared, vShared;
+  /// The same regions as rank-1 views, for the async copies.
+  Value qSharedFlat, kSharedFlat, vSharedFlat;
+  /// Key positions of the gathered tile in each stage (stages x BN, i32).
+  Value keysShared;
+  WarpLanes lanes;
+  /// 2 * quad: the thread's first column in every 8-column tile.
+  Value quadColumn;
+  /// First row of the warp inside the query tile, and per m16 tile the two
+  /// query rows (index into [0, Lq)) and absolute positions a thread holds.
+  Value warpRow;
+  SmallVector<RowPair, 2> queryRow, queryPos;
+  /// Q operand fragments per m16 tile and k16 step when kept in registers.
+  SmallVector<SmallVector<SmallVector<Value, 4>>, 2> qFrags;
+  Value log2Scale;
+  llvm::StringMap<TableBinding> tables;
+};
+
+
+} // namespace sattn::gpucodegen
+
+#endif // SATTN_LIB_CONVERSION_SPARSEATTNTOGPU_GPUATTENTIONBUILDERIMPL_H

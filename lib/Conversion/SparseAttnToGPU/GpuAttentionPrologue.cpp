@@ -1,0 +1,254 @@
+//===- GpuAttentionPrologue.cpp - kernel setup on sm_80+ --------------------===//
+//
+// The start of every CTA: strided views of Q, K, V, O and LSE for its
+// (batch, head), the shared-memory buffers of the stages, the thread's
+// coordinates (kept opaque to the optimiser, see emitOpaqueThreadId) and
+// the query tile's copy into shared memory and registers.
+//
+//===----------------------------------------------------------------------===//
+
+#include "GpuAttentionBuilderImpl.h"
+
+using namespace mlir;
+using namespace sattn;
+using namespace sattn::gpucodegen;
+using namespace sattn::indexarith;
+
+MemRefType GpuAttentionBuilder::globalTileType(Type element) const {
+  MLIRContext *ctx = element.getContext();
+  return MemRefType::get({kDynamic, cfg.headDim}, element,
+                         StridedLayoutAttr::get(ctx, kDynamic, {kDynamic, 1}));
+}
+
+/// A strided view of `ptr` advanced by the i64 element offset `base`: the
+/// offset goes into the pointer (64-bit address arithmetic, once per CTA)
+/// and the view's descriptor holds offset 0, so the index arithmetic on the
+/// view (kGpuIndexBitwidth wide) never sees it. The descriptor is built in
+/// the LLVM dialect and cast to the memref type; convert-gpu-to-nvvm's
+/// casts back to the descriptor cancel these.
+static Value emitRebasedView(OpBuilder &b, Location loc, Value ptr,
+                             Value base, MemRefType type,
+                             ArrayRef<OpFoldResult> sizes,
+                             ArrayRef<OpFoldResult> strides) {
+  MLIRContext *ctx = b.getContext();
+  Type idx = IntegerType::get(ctx, kGpuIndexBitwidth);
+  auto llvmPtr = LLVM::LLVMPointerType::get(ctx);
+  Value raw =
+      UnrealizedConversionCastOp::create(b, loc, llvmPtr, ptr).getResult(0);
+  Value rebased = LLVM::GEPOp::create(b, loc, llvmPtr, type.getElementType(),
+                                     raw, ValueRange{base});
+  auto arrayTy = LLVM::LLVMArrayType::get(idx, type.getRank());
+  auto descTy = LLVM::LLVMStructType::getLiteral(
+      ctx, {llvmPtr, llvmPtr, idx, arrayTy, arrayTy});
+  auto toIdx = [&](OpFoldResult v) -> Value {
+    if (auto attr = dyn_cast<Attribute>(v))
+      return LLVM::ConstantOp::create(
+          b, loc, idx,
+          b.getIntegerAttr(idx, cast<IntegerAttr>(attr).getInt()));
+    return arith::IndexCastOp::create(b, loc, idx, cast<Value>(v));
+  };
+  Value desc = LLVM::PoisonOp::create(b, loc, descTy);
+  desc = LLVM::InsertValueOp::create(b, loc, desc, rebased, ArrayRef<int64_t>{0});
+  desc = LLVM::InsertValueOp::create(b, loc, desc, rebased, ArrayRef<int64_t>{1});
+  desc = LLVM::InsertValueOp::create(
+      b, loc, desc,
+      LLVM::ConstantOp::create(b, loc, idx, b.getIntegerAttr(idx, 0)),
+      ArrayRef<int64_t>{2});
+  for (int64_t i = 0; i < type.getRank(); ++i) {
+    desc = LLVM::InsertValueOp::create(b, loc, desc, toIdx(sizes[i]),
+                                       ArrayRef<int64_t>{3, i});
+    desc = LLVM::InsertValueOp::create(b, loc, desc, toIdx(strides[i]),
+                                       ArrayRef<int64_t>{4, i});
+  }
+  return UnrealizedConversionCastOp::create(b, loc, type, desc).getResult(0);
+}
+
+Value GpuAttentionBuilder::emitGlobalTile(OpBuilder &b, Location loc, Value ptr,
+                                          Value offset, Value rows,
+                                          Value rowStride) {
+  return emitRebasedView(
+      b, loc, ptr, offset, globalTileType(elemType),
+      ArrayRef<OpFoldResult>{rows, b.getIndexAttr(cfg.headDim)},
+      ArrayRef<OpFoldResult>{rowStride, b.getIndexAttr(1)});
+}
+
+Value GpuAttentionBuilder::emitBuffer(OpBuilder &b, Location loc, Value ptr,
+                                      Type element, ArrayRef<int64_t> shape,
+                                      Value extent, Value offset) {
+  // `extent` sizes the dynamic dimension. The kernel does not know how long
+  // plan and table buffers are (their readers bound every index
+  // themselves); for those it is a placeholder that no access reads.
+  SmallVector<OpFoldResult> sizes, strides;
+  SmallVector<int64_t> staticShape;
+  int64_t stride = 1;
+  for (int64_t i = shape.size() - 1; i >= 0; --i) {
+    strides.insert(strides.begin(), b.getIndexAttr(stride));
+    if (shape[i] == kDynamic) {
+      sizes.insert(sizes.begin(), OpFoldResult(extent));
+    } else {
+      sizes.insert(sizes.begin(), b.getIndexAttr(shape[i]));
+      stride *= shape[i];
+    }
+    staticShape.insert(staticShape.begin(), shape[i]);
+  }
+  MemRefLayoutAttrInterface layout;
+  if (offset) {
+    assert(shape.size() == 1 && "offset views are rank 1");
+    layout = StridedLayoutAttr::get(b.getContext(), kDynamic, {1});
+  }
+  auto type = MemRefType::get(staticShape, element, layout);
+  if (offset)
+    return emitRebasedView(b, loc, ptr, offset, type, sizes, strides);
+  return memref::ReinterpretCastOp::create(b, loc, type, ptr,
+                                           b.getIndexAttr(0), sizes, strides);
+}
+
+void GpuAttentionBuilder::emitPrologue(OpBuilder &b, Location loc,
+                                       Block &block) {
+  auto arg = [&](unsigned i) { return block.getArgument(i); };
+  auto idxArg = [&](unsigned i) { return toIndex(b, loc, arg(i)); };
+
+  threadId = gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x);
+  tileIdx = gpu::BlockIdOp::create(b, loc, gpu::Dimension::x);
+  headIdx = gpu::BlockIdOp::create(b, loc, gpu::Dimension::y);
+  batchIdx = gpu::BlockIdOp::create(b, loc, gpu::Dimension::z);
+  batchCount = gpu::GridDimOp::create(b, loc, gpu::Dimension::z);
+  int64_t group = kernel.getHeads() / kernel.getKvHeads();
+  kvHead = arith::DivUIOp::create(b, loc, headIdx, cst(b, loc, group));
+
+  lq = idxArg(kArgLq);
+  lk = idxArg(kArgLk);
+  numQueryTiles = idxArg(kArgNumQueryTiles);
+
+  // Global views of this CTA's (batch, head): rows x headDim. The base
+  // offset b * stride_b + h * stride_h can pass 2^31 elements; it is
+  // computed in i64 and folded into the view's pointer (emitRebasedView).
+  auto base = [&](unsigned strides, Value head) {
+    Type i64 = b.getI64Type();
+    auto wide = [&](Value v) {
+      return arith::IndexCastUIOp::create(b, loc, i64, v);
+    };
+    return add(b, loc, mul(b, loc, wide(batchIdx), arg(strides)),
+               mul(b, loc, wide(head), arg(strides + 1)));
+  };
+  qTile = emitGlobalTile(b, loc, arg(kArgQ), base(kArgQStrides, headIdx), lq,
+                         idxArg(kArgQStrides + 2));
+  kTile = emitGlobalTile(b, loc, arg(kArgK), base(kArgKStrides, kvHead), lk,
+                         idxArg(kArgKStrides + 2));
+  vTile = emitGlobalTile(b, loc, arg(kArgV), base(kArgVStrides, kvHead), lk,
+                         idxArg(kArgVStrides + 2));
+  oTile = emitGlobalTile(b, loc, arg(kArgO), base(kArgOStrides, headIdx), lq,
+                         idxArg(kArgOStrides + 2));
+  if (kernel.getReturnLse())
+    lseRow = emitBuffer(b, loc, arg(kArgLse), b.getF32Type(), {kDynamic}, lq,
+                        base(kArgLseStrides, headIdx));
+  Type i64 = b.getI64Type();
+  Value unknown = cst(b, loc, 0);
+  segments = emitBuffer(b, loc, arg(kArgSegments), i64, {kDynamic, 7}, unknown);
+  offsets = emitBuffer(b, loc, arg(kArgOffsets), i64, {kDynamic}, unknown);
+  classIndex =
+      emitBuffer(b, loc, arg(kArgClassIndex), i64, {kDynamic}, unknown);
+
+  for (auto [i, table] : llvm::enumerate(kernelTables(kernel))) {
+    TableBinding binding;
+    binding.buffer =
+        emitBuffer(b, loc, arg(kNumFixedArgs + i), i64, {kDynamic}, unknown);
+    binding.extents = emitTableExtents(b, loc, table, batchCount,
+                                       cst(b, loc, kernel.getHeads()), lk);
+    tables[table.getSymName()] = binding;
+  }
+
+  // Shared memory: [Q tile][K stages][V stages], rows padded (KernelConfig).
+  auto workgroup = gpu::AddressSpaceAttr::get(
+      b.getContext(), gpu::GPUDialect::getWorkgroupAddressSpace());
+  Value dynShared = gpu::DynamicSharedMemoryOp::create(
+      b, loc, MemRefType::get({kDynamic}, b.getI8Type(), nullptr, workgroup));
+  auto view = [&](int64_t byteOffset, ArrayRef<int64_t> shape) -> Value {
+    return memref::ViewOp::create(
+        b, loc, MemRefType::get(shape, elemType, nullptr, workgroup), dynShared,
+        cst(b, loc, byteOffset), ValueRange{});
+  };
+  qShared = view(cfg.qOffset(), {cfg.blockM, cfg.rowStride()});
+  kShared = view(cfg.kOffset(), {cfg.stages, cfg.blockN, cfg.rowStride()});
+  vShared = view(cfg.vOffset(), {cfg.stages, cfg.blockN, cfg.rowStride()});
+  qSharedFlat = view(cfg.qOffset(), {cfg.blockM * cfg.rowStride()});
+  kSharedFlat =
+      view(cfg.kOffset(), {cfg.stages * cfg.blockN * cfg.rowStride()});
+  vSharedFlat =
+      view(cfg.vOffset(), {cfg.stages * cfg.blockN * cfg.rowStride()});
+  keysShared = memref::ViewOp::create(
+      b, loc,
+      MemRefType::get({cfg.stages, cfg.blockN}, b.getI32Type(), nullptr,
+                      workgroup),
+      dynShared, cst(b, loc, cfg.keysOffset()), ValueRange{});
+
+  emitThreadCoordinates(b, loc, threadId);
+  log2Scale = emitLog2Scale(b, loc, kernel.getScale().convertToDouble());
+}
+
+void GpuAttentionBuilder::emitThreadCoordinates(OpBuilder &b, Location loc,
+                                                Value tid) {
+  threadId = tid;
+  lanes = emitWarpLanes(b, loc, threadId);
+  quadColumn = mul(b, loc, lanes.quad, cst(b, loc, 2));
+  warpRow =
+      mul(b, loc, arith::DivUIOp::create(b, loc, threadId, cst(b, loc, 32)),
+          cst(b, loc, cfg.rowsPerWarp));
+  // Query row i sits at absolute position i + (Lk - Lq).
+  Value shift = arith::SubIOp::create(b, loc, lk, lq);
+  Value tileRow0 = mul(b, loc, tileIdx, cst(b, loc, cfg.blockM));
+  queryRow.assign(cfg.mTiles(), RowPair{});
+  queryPos.assign(cfg.mTiles(), RowPair{});
+  for (int64_t mt = 0; mt < cfg.mTiles(); ++mt) {
+    for (int half = 0; half < 2; ++half) {
+      Value inTile = add(b, loc, add(b, loc, warpRow, lanes.group),
+                         cst(b, loc, 16 * mt + 8 * half));
+      queryRow[mt][half] = add(b, loc, tileRow0, inTile);
+      queryPos[mt][half] = add(b, loc, queryRow[mt][half], shift);
+    }
+  }
+}
+
+Value GpuAttentionBuilder::emitOpaqueThreadId(OpBuilder &b, Location loc) {
+  // Every address and column a thread uses is a loop-invariant function of
+  // its thread index. LLVM hoists them all out of the KV loop (after
+  // reassociating away the per-tile parts) and keeps dozens of 64-bit
+  // values live through the MMAs, which spills. Reading the index through
+  // an asm statement that LLVM may not hoist makes it recompute them per
+  // tile instead, where they fold into immediate address offsets.
+  Value tid = LLVM::InlineAsmOp::create(
+                  b, loc, b.getI32Type(), ValueRange{}, "mov.u32 $0, %tid.x;",
+                  "=r", /*has_side_effects=*/true, /*is_align_stack=*/false,
+                  LLVM::tailcallkind::TailCallKind::None,
+                  /*asm_dialect=*/LLVM::AsmDialectAttr(),
+                  /*operand_attrs=*/ArrayAttr())
+                  .getResult(0);
+  return arith::IndexCastUIOp::create(b, loc, b.getIndexType(), tid);
+}
+
+void GpuAttentionBuilder::emitQueryTile(OpBuilder &b, Location loc) {
+  Value tileRow0 = mul(b, loc, tileIdx, cst(b, loc, cfg.blockM));
+  TileCopySlots slots = emitTileCopySlots(b, loc, cfg, threadId, cfg.blockM);
+  Value first = add(b, loc, tileRow0, slots.firstRow);
+  Value zero = cst(b, loc, 0);
+  SmallVector<RowSource> sources;
+  for (int64_t pass = 0; pass < slots.passes; ++pass) {
+    Value row = add(b, loc, first, cst(b, loc, pass * slots.rowsPerPass));
+    Value valid = cmp(b, loc, arith::CmpIPredicate::ult, row, lq);
+    sources.push_back(
+        {arith::SelectOp::create(b, loc, valid, row, zero), valid});
+  }
+  emitAsyncTileCopy(b, loc, cfg, slots, sources,
+                    {TileCopyOperand{qTile, qSharedFlat, zero}});
+  emitCommitGroup(b, loc);
+  emitWaitGroups(b, loc, 0);
+  gpu::BarrierOp::create(b, loc);
+  if (!cfg.qInRegisters)
+    return;
+  qFrags.resize(cfg.mTiles());
+  for (int64_t mt = 0; mt < cfg.mTiles(); ++mt)
+    for (int64_t kk = 0; kk < cfg.headDim / 16; ++kk)
+      qFrags[mt].push_back(emitLdMatrix16x16(
+          b, loc, qShared, {}, mTileRow(b, loc, mt), cst(b, loc, 16 * kk),
+          lanes, LdMatrixOrder::RowHalvesFirst, /*transpose=*/false));
+}
