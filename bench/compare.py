@@ -1,4 +1,4 @@
-"""sattn vs FlexAttention vs SDPA (FlashAttention-2, cuDNN) on the ANCHORS rows.
+"""sattn vs FlexAttention vs SDPA (FlashAttention-2, cuDNN) on the rows of bench/anchors.sattn.
 
 Runs on the GPU machine, in one process, on the same inputs. The sattn side
 (kernels, manifests, plans, tables) is prepared ahead on a machine with MLIR:
@@ -7,8 +7,8 @@ Then, on the GPU machine (libsattn_runtime built from lib/Runtime):
     SATTN_RUNTIME_LIB=... python3 bench/compare.py .sattn-bench --json out.json
 Prints a table (median of timed runs, CUDA events via triton.testing.do_bench)
 with useful TFLOP/s = 4 * head_dim * kept pairs / time, speedup over
-FlexAttention and time against dense cuDNN; the method follows
-../shared/bench/flex_baseline.py. Before timing, each sattn case at L <= 8192
+FlexAttention and time against dense cuDNN (FlexAttention compiled with
+torch.compile, its block mask built once per case outside the timing). Before timing, each sattn case at L <= 8192
 is checked against a dense fp32 reference.
 """
 import argparse
@@ -48,7 +48,7 @@ def kept_pairs(prog, L, heads, tables, per_head):
     return total if per_head else total * heads
 
 
-# FlexAttention mask_mods of the same patterns (../shared/bench/flex_baseline.py).
+# FlexAttention mask_mods of the same patterns.
 def flex_mods():
     def causal(b, h, q, k): return q >= k
     def noop(b, h, q, k): return q >= 0
@@ -63,7 +63,7 @@ def flex_mods():
 
 
 def vertical_slash_tables(heads, L, gen):
-    """ANCHORS' vertical-slash row (../shared/bench/flex_baseline.py): per head
+    """The vertical-slash row: per head
     1000 random key columns and 200 random diagonals (offsets q - k), the
     first 64 of each forced in. bool tensors (heads, L)."""
     vcol = torch.zeros(heads, L, dtype=torch.bool, device=dev)
@@ -78,7 +78,7 @@ def vertical_slash_tables(heads, L, gen):
 
 def flex_vertical_slash(vcol, slash, L):
     """A FlexAttention block mask (with its mask_mod) built from the tables by
-    hand, as ANCHORS did (create_block_mask runs out of memory on captured
+    hand (create_block_mask runs out of memory on captured
     tables): a 128 x 128 block is visited when a kept column lies in its key
     range or a kept diagonal crosses it, at or below the block diagonal."""
     from torch.nn.attention.flex_attention import BlockMask
@@ -135,7 +135,7 @@ def main():
         tables, table_list, plan = gt.load_plan_and_tables(case, manifest, args.cases_dir, dev)
         plan_ms = None
         if name == "vertical_slash":
-            # The ANCHORS tables, planned here by the runtime, as a user would.
+            # The vertical-slash tables, planned here by the runtime, as a user would.
             vcol, slash = vertical_slash_tables(H, L, gen)
             tables = {"vcol": vcol.long(), "slash": slash.long()}
             table_list = [tables[t["name"]] for t in manifest["tables"]]
@@ -159,7 +159,7 @@ def main():
                    sattn_tflops=round(tflops, 1), rel_err=err, flex_ms=None, flex_tflops=None,
                    flex_compile_s=None, cudnn_ms=None, fa2_ms=None, plan_ms=plan_ms)
         # FlexAttention on a block mask for the same kept pairs: built by hand
-        # from the tables for vertical-slash (as ANCHORS did), else by
+        # from the tables for vertical-slash (as the first measurement did), else by
         # create_block_mask from the row's mask_mod.
         make_block_mask = None
         if name == "vertical_slash":

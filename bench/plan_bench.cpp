@@ -5,7 +5,7 @@
 // O(visited segments), never O(L^2). This benchmark plans A-shape, S2
 // strided (token stride with per-head offsets) and power masks with 32 heads
 // at L = 128K and 1M tokens, and vertical-slash from column / diagonal
-// tables (ANCHORS' row: 1000 columns and 200 diagonals per head, the first
+// tables (the comparison row: 1000 columns and 200 diagonals per head, the first
 // 64 of each forced; 16 heads, 64x64 tiles) at 32K and 128K, and reports the
 // median time, the plan's size and the process's peak memory. Not a test:
 // it prints a table and writes JSON.
@@ -15,7 +15,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "sattn/InitAll.h"
-#include "sattn/Plan/TilePlan.h"
+#include "sattn/Plan/TilePlanner.h"
 
 #include "SparseAttn/IR/SparseAttnDialect.h"
 
@@ -60,7 +60,7 @@ const Case kCases[] = {
      true},
 };
 
-/// ANCHORS' vertical-slash tables: per head 1000 random columns and 200
+/// The comparison row's vertical-slash tables: per head 1000 random columns and 200
 /// random diagonals, the first 64 of each forced in.
 void addVerticalSlashTables(MaskInputs &in, int64_t heads) {
   std::mt19937_64 rng(7);

@@ -14,7 +14,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "PlanTree.h"
+#include "PlannerImpl.h"
 
 #include "sattn/Core/MaskEval.h"
 

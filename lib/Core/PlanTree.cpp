@@ -10,7 +10,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "PlanTree.h"
+#include "PlannerImpl.h"
 
 #include "sattn/Core/MaskEval.h"
 

@@ -9,7 +9,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "PlanTree.h"
+#include "PlannerImpl.h"
 
 #include "sattn/Core/MaskEval.h"
 

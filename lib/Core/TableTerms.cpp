@@ -12,7 +12,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "PlanTree.h"
+#include "PlannerImpl.h"
 
 #include <algorithm>
 

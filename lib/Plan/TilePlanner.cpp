@@ -7,7 +7,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "sattn/Plan/TilePlan.h"
+#include "sattn/Plan/TilePlanner.h"
 
 #include "Mask/IR/MaskOps.h"
 #include "SparseAttn/IR/SparseAttnDialect.h"

@@ -8,7 +8,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "sattn/Spec/AST.h"
-#include "sattn/Spec/Patterns.h"
+#include "sattn/Spec/PatternTable.h"
 
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/Support/Casting.h"

@@ -5,7 +5,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "sattn/Spec/ConstantEval.h"
-#include "sattn/Spec/Patterns.h"
+#include "sattn/Spec/PatternTable.h"
 
 #include "llvm/ADT/Twine.h"
 #include "llvm/Support/Casting.h"

@@ -16,7 +16,7 @@
 #include "sattn/Spec/Emitter.h"
 #include "sattn/Spec/ConstantEval.h"
 #include "sattn/Spec/Diagnostics.h"
-#include "sattn/Spec/Patterns.h"
+#include "sattn/Spec/PatternTable.h"
 
 #include "Mask/IR/MaskOps.h"
 #include "SparseAttn/IR/SparseAttnDialect.h"

@@ -20,7 +20,7 @@
 
 #include "sattn/Spec/ConstantEval.h"
 #include "sattn/Spec/Diagnostics.h"
-#include "sattn/Spec/Patterns.h"
+#include "sattn/Spec/PatternTable.h"
 
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/SmallVector.h"

@@ -11,7 +11,7 @@
 
 #include "sattn/Spec/AST.h"
 #include "sattn/Spec/Diagnostics.h"
-#include "sattn/Spec/Patterns.h"
+#include "sattn/Spec/PatternTable.h"
 
 #include "llvm/Support/LogicalResult.h"
 

@@ -16,7 +16,7 @@
 #include "sattn/Analysis/MaskEvaluator.h"
 #include "sattn/ExecutionEngine/CpuAttention.h"
 #include "sattn/InitAll.h"
-#include "sattn/Plan/TilePlan.h"
+#include "sattn/Plan/TilePlanner.h"
 #include "sattn/Spec/SpecCompiler.h"
 
 #include "SparseAttn/IR/SparseAttnDialect.h"

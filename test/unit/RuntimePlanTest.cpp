@@ -9,9 +9,9 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "sattn/Artifacts/Manifest.h"
+#include "sattn/Artifacts/ManifestWriter.h"
 #include "sattn/InitAll.h"
-#include "sattn/Plan/TilePlan.h"
+#include "sattn/Plan/TilePlanner.h"
 #include "sattn/Spec/SpecCompiler.h"
 #include "sattn/runtime.h"
 #include "sattn/runtime.hpp"
@@ -47,7 +47,7 @@ struct Shape {
 const Shape kShapes[] = {{1, 1, 1},       {1, 127, 127},   {1, 128, 128},
                          {2, 1000, 1000}, {1, 1000, 4097}, {1, 4097, 4097}};
 
-/// Random contents like test/tools/sattn-gpu-cases: bool tables about 30%
+/// Random contents like test/support/sattn-gpu-cases: bool tables about 30%
 /// true, integer tables runs of equal ids (packed documents) per row.
 std::vector<int64_t> randomValues(bool isBool, const std::vector<int64_t> &shape,
                                   std::mt19937 &rng) {

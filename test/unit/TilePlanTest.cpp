@@ -12,7 +12,7 @@
 
 #include "sattn/Analysis/MaskEvaluator.h"
 #include "sattn/InitAll.h"
-#include "sattn/Plan/TilePlan.h"
+#include "sattn/Plan/TilePlanner.h"
 
 #include "SparseAttn/IR/SparseAttnDialect.h"
 

@@ -12,9 +12,9 @@
 #include "TableFiles.h"
 
 #include "sattn/Artifacts/CHeader.h"
-#include "sattn/Artifacts/Manifest.h"
+#include "sattn/Artifacts/ManifestWriter.h"
 #include "sattn/Plan/TileMap.h"
-#include "sattn/Plan/TilePlan.h"
+#include "sattn/Plan/TilePlanner.h"
 #include "sattn/Spec/Summary.h"
 #include "sattn/Version.h"
 

@@ -9,7 +9,7 @@
 
 #include "TableFiles.h"
 
-#include "sattn/Plan/TilePlan.h"
+#include "sattn/Plan/TilePlanner.h"
 
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/StringExtras.h"

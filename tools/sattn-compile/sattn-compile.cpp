@@ -23,7 +23,7 @@
 #include "sattn/Analysis/MaskEvaluator.h"
 #include "sattn/InitAll.h"
 #include "sattn/Plan/TileMap.h"
-#include "sattn/Plan/TilePlan.h"
+#include "sattn/Plan/TilePlanner.h"
 #include "sattn/Spec/SpecCompiler.h"
 #include "sattn/Spec/Summary.h"
 #include "sattn/Target/PTX.h"

@@ -20,7 +20,7 @@
 #include "SpecInput.h"
 
 #include "sattn/Analysis/MaskEvaluator.h"
-#include "sattn/Plan/TilePlan.h"
+#include "sattn/Plan/TilePlanner.h"
 #include "sattn/Spec/SpecCompiler.h"
 
 #include "Mask/Transforms/Passes.h"

@@ -1,6 +1,7 @@
 //===- MaskOps.td - mask dialect operations ----------------*- tablegen -*-===//
 //
-// One op per named pattern of PATTERNS.md, the dynamic (estimated) patterns
+// One op per named pattern of the spec language (docs/MASK_SEMANTICS.md
+// defines each), the dynamic (estimated) patterns
 // as declarations with their full parameter sets, set combinators, runtime
 // table declarations and lookups, and the free-form `mask.predicate`.
 // Every pattern op is Pure: masks are values, and the algebra is rewritten

@@ -11,7 +11,7 @@
 #include "SparseAttn/Transforms/Passes.h"
 
 #include "Mask/IR/MaskOps.h"
-#include "sattn/Plan/TilePlan.h"
+#include "sattn/Plan/TilePlanner.h"
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/Diagnostics.h"

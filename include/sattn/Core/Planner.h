@@ -19,7 +19,7 @@
 // intervals cannot decide are classified exactly (tier 3). Plans are built
 // per sequence length in O(visited segments) for named patterns; heads (and
 // batches) with identical plans share one. Plain C++17: the compiler (through
-// TilePlanner, sattn/Plan/TilePlan.h) and libsattn_runtime run these same
+// TilePlanner, sattn/Plan/TilePlanner.h) and libsattn_runtime run these same
 // sources.
 //
 //===----------------------------------------------------------------------===//

@@ -22,7 +22,7 @@
 #define SATTN_EXECUTIONENGINE_CPUATTENTION_H
 
 #include "sattn/Analysis/MaskEvaluator.h"
-#include "sattn/Plan/TilePlan.h"
+#include "sattn/Plan/TilePlanner.h"
 
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/Support/LLVM.h"

@@ -10,7 +10,7 @@
 #ifndef SATTN_PLAN_TILEMAP_H
 #define SATTN_PLAN_TILEMAP_H
 
-#include "sattn/Plan/TilePlan.h"
+#include "sattn/Plan/TilePlanner.h"
 
 #include "llvm/ADT/StringRef.h"
 

@@ -23,7 +23,7 @@
 #include "sattn/Core/MaskInputs.h"
 #include "sattn/Core/MaskProgram.h"
 #include "sattn/Core/Planner.h"
-#include "sattn/Plan/TilePlan.h"
+#include "sattn/Plan/TilePlanner.h"
 
 #include "mlir/IR/Diagnostics.h"
 

@@ -1,14 +1,16 @@
-//===- PlanTree.h - the mask as the tile planner sees it ------*- C++ -*-===//
+//===- PlannerImpl.h - the mask as the tile planner sees it -----*- C++ -*-===//
 //
-// Internal to the planner. The planner's state: the verified MaskProgram,
-// the interval program of each free-form predicate (tier 2; the exact
-// tier 3 evaluates the predicate's node of the program), and the per-node
-// closed forms and class signatures that PlanTree.cpp implements.
+// Internal to the planner (Planner.cpp). The planner's state: the verified
+// MaskProgram, the interval program of each free-form predicate (tier 2,
+// PredicateIntervals.cpp; the exact tier 3 evaluates the predicate's node of
+// the program), the tier-1 forms of table predicates (TableTerms.cpp) and
+// of one-axis predicates (AxisPredicate.cpp), and the per-node closed forms
+// and class signatures that PlanTree.cpp implements.
 //
 //===----------------------------------------------------------------------===//
 
-#ifndef SATTN_CORE_PLANTREE_H
-#define SATTN_CORE_PLANTREE_H
+#ifndef SATTN_CORE_PLANNERIMPL_H
+#define SATTN_CORE_PLANNERIMPL_H
 
 #include "sattn/Core/KeySet.h"
 #include "sattn/Core/MaskInputs.h"
@@ -163,4 +165,4 @@ struct Planner::Impl {
 
 } // namespace sattn::plan
 
-#endif // SATTN_CORE_PLANTREE_H
+#endif // SATTN_CORE_PLANNERIMPL_H

@@ -1,11 +1,11 @@
-//===- Patterns.cpp - the named patterns of the spec language -------------===//
+//===- PatternTable.cpp - the named patterns of the spec language ---------===//
 //
-// The pattern table. Defaults follow PATTERNS.md (the values found in each
-// pattern's paper and official code).
+// The pattern table. Defaults are the values found in each pattern's paper
+// and official code; docs/MASK_SEMANTICS.md defines what each pattern keeps.
 //
 //===----------------------------------------------------------------------===//
 
-#include "sattn/Spec/Patterns.h"
+#include "sattn/Spec/PatternTable.h"
 
 using namespace sattn::spec;
 using Default = ParamInfo::Default;

@@ -1,4 +1,4 @@
-//===- Patterns.h - the named patterns of the spec language ---*- C++ -*-===//
+//===- PatternTable.h - the named patterns of the spec language --*- C++ -*-===//
 //
 // One table describes every named pattern a spec may call: its name, its
 // parameters in positional order with their kinds and defaults, and whether
@@ -9,8 +9,8 @@
 //
 //===----------------------------------------------------------------------===//
 
-#ifndef SATTN_SPEC_PATTERNS_H
-#define SATTN_SPEC_PATTERNS_H
+#ifndef SATTN_SPEC_PATTERNTABLE_H
+#define SATTN_SPEC_PATTERNTABLE_H
 
 #include "llvm/ADT/ArrayRef.h"
 #include "llvm/ADT/StringRef.h"
@@ -88,4 +88,4 @@ llvm::ArrayRef<PatternInfo> getAllPatterns();
 
 } // namespace sattn::spec
 
-#endif // SATTN_SPEC_PATTERNS_H
+#endif // SATTN_SPEC_PATTERNTABLE_H

@@ -1,4 +1,4 @@
-//===- TilePlan.h - tile planning of a kernel's mask ----------*- C++ -*-===//
+//===- TilePlanner.h - tile planning of a kernel's mask ---------*- C++ -*-===//
 //
 // The compiler's entry to tile planning. The planner itself (segments,
 // plans, the three tiers) is plain C++ in the core (sattn/Core/Planner.h) and
@@ -9,8 +9,8 @@
 //
 //===----------------------------------------------------------------------===//
 
-#ifndef SATTN_PLAN_TILEPLAN_H
-#define SATTN_PLAN_TILEPLAN_H
+#ifndef SATTN_PLAN_TILEPLANNER_H
+#define SATTN_PLAN_TILEPLANNER_H
 
 #include "sattn/Analysis/MaskEvaluator.h"
 #include "sattn/Core/KeySet.h"
@@ -86,4 +86,4 @@ private:
 
 } // namespace sattn::plan
 
-#endif // SATTN_PLAN_TILEPLAN_H
+#endif // SATTN_PLAN_TILEPLANNER_H

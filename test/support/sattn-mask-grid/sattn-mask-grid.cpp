@@ -10,7 +10,7 @@
 
 #include "sattn/Analysis/MaskEvaluator.h"
 #include "sattn/InitAll.h"
-#include "sattn/Plan/TilePlan.h"
+#include "sattn/Plan/TilePlanner.h"
 
 #include "Mask/IR/MaskOps.h"
 #include "SparseAttn/IR/SparseAttnDialect.h"

@@ -1,4 +1,4 @@
-//===- Manifest.cpp - kernel manifests for libsattn_runtime ---------------===//
+//===- ManifestWriter.cpp - kernel manifests for libsattn_runtime ---------===//
 //
 // One JSON document per kernel, in the exact format libsattn_runtime parses
 // (docs/MANIFEST.md). The mask program lets tools and tests rebuild the
@@ -6,7 +6,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "sattn/Artifacts/Manifest.h"
+#include "sattn/Artifacts/ManifestWriter.h"
 
 #include "sattn/Analysis/MaskEvaluator.h"
 

@@ -1,4 +1,4 @@
-//===- Manifest.cpp - the kernel manifest sattn-compile writes ------------===//
+//===- ManifestReader.cpp - the kernel manifest sattn-compile writes ------===//
 //
 // Reads "sattn.kernel-manifest/1" documents. Every key the runtime relies on
 // is required and type-checked (integers must be written as integers), the

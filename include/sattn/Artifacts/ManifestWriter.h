@@ -1,4 +1,4 @@
-//===- Manifest.h - kernel manifests for libsattn_runtime -----*- C++ -*-===//
+//===- ManifestWriter.h - kernel manifests for libsattn_runtime --*- C++ -*-===//
 //
 // Writes the JSON manifest (docs/MANIFEST.md) that travels with a kernel's
 // PTX/cubin: configuration, launch metadata, declared tables and the
@@ -6,8 +6,8 @@
 //
 //===----------------------------------------------------------------------===//
 
-#ifndef SATTN_ARTIFACTS_MANIFEST_H
-#define SATTN_ARTIFACTS_MANIFEST_H
+#ifndef SATTN_ARTIFACTS_MANIFESTWRITER_H
+#define SATTN_ARTIFACTS_MANIFESTWRITER_H
 
 #include "sattn/Target/LaunchInfo.h"
 
@@ -36,4 +36,4 @@ writeManifest(KernelOp kernel, const target::LaunchInfo &launch,
               llvm::StringRef chip, const ManifestBuildInfo &build = {});
 } // namespace sattn
 
-#endif // SATTN_ARTIFACTS_MANIFEST_H
+#endif // SATTN_ARTIFACTS_MANIFESTWRITER_H

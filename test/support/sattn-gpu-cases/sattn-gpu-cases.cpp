@@ -9,9 +9,9 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "sattn/Artifacts/Manifest.h"
+#include "sattn/Artifacts/ManifestWriter.h"
 #include "sattn/InitAll.h"
-#include "sattn/Plan/TilePlan.h"
+#include "sattn/Plan/TilePlanner.h"
 #include "sattn/Spec/SpecCompiler.h"
 #include "sattn/Target/PTX.h"
 
