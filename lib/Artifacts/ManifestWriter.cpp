@@ -9,6 +9,7 @@
 #include "sattn/Artifacts/ManifestWriter.h"
 
 #include "sattn/Analysis/MaskEvaluator.h"
+#include "sattn/Core/KernelAbi.h"
 
 #include "Mask/IR/MaskOps.h"
 #include "SparseAttn/IR/SparseAttnDialect.h"
@@ -40,6 +41,26 @@ sattn::writeManifest(KernelOp kernel, const target::LaunchInfo &launch,
         {"element", elem.isInteger(1) ? "i1" : elem.isInteger(32) ? "i32" : "i64"},
         {"dims", std::move(dims)}});
   });
+  // The kernel's parameter names from the ABI table; the runtime refuses a
+  // list that differs from its own. The compiled kernel recorded the names
+  // it was built with, which must be the same.
+  std::vector<std::string> names;
+  for (const abi::Param &param : abi::kFixedParams)
+    names.emplace_back(param.name);
+  kernel.walk([&](mask::TableOp table) {
+    names.push_back(std::string(abi::kTableParamPrefix) + table.getSymName().str());
+  });
+  if (!launch.params.empty()) {
+    bool same = launch.params.size() == names.size();
+    for (size_t i = 0; same && i < names.size(); ++i)
+      same = launch.params[i].name == names[i];
+    if (!same)
+      return kernel.emitError("internal error: the compiled kernel's parameters "
+                              "differ from the kernel ABI table");
+  }
+  llvm::json::Array params;
+  for (const std::string &name : names)
+    params.push_back(name);
   // sm_90a and sm_90 both need compute capability 9.0; sm_80 needs 8.0.
   int64_t capability = 0;
   llvm::StringRef digits = chip;
@@ -66,6 +87,7 @@ sattn::writeManifest(KernelOp kernel, const target::LaunchInfo &launch,
       {"threads", launch.threadsPerBlock},
       {"shared_bytes", launch.dynamicSharedMemoryBytes},
       {"tables", std::move(tables)},
+      {"params", std::move(params)},
       {"mask_program", std::move(*program)}};
   auto addKnown = [&](const char *key, std::optional<int64_t> value) {
     if (value)

@@ -11,9 +11,12 @@
 
 #include "Kernel.h"
 
+#include "sattn/Core/KernelAbi.h"
+
 #include <cstring>
 
 using namespace sattn::rt;
+namespace abi = sattn::abi;
 using namespace sattn::rt::cuda;
 
 Image Image::fromBytes(const void *data, size_t size) {
@@ -237,29 +240,44 @@ sattn_status sattn_kernel::launch(const LaunchArgs &a, void *stream,
   }
 
   // Every parameter is 8 bytes (a device pointer or an int64), so they are
-  // staged in one array of 64-bit slots in the order of docs/KERNEL_ABI.md.
+  // staged in one array of 64-bit slots, in the order of the ABI table.
+  auto slot = [&](abi::ParamId id) -> uint64_t {
+    auto pointer = [](const void *p) { return uint64_t(reinterpret_cast<uintptr_t>(p)); };
+    auto stride = [](const sattn_tensor *t, int dim) {
+      return t ? static_cast<uint64_t>(t->strides[dim]) : uint64_t(0);
+    };
+    switch (id) {
+    case abi::Q: return pointer(a.q->data);
+    case abi::K: return pointer(a.k->data);
+    case abi::V: return pointer(a.v->data);
+    case abi::O: return pointer(a.o->data);
+    case abi::Lse: return pointer(a.lse ? a.lse->data : nullptr);
+    case abi::QStrideBatch: case abi::QStrideHead: case abi::QStrideRow:
+      return stride(a.q, id - abi::QStrideBatch);
+    case abi::KStrideBatch: case abi::KStrideHead: case abi::KStrideRow:
+      return stride(a.k, id - abi::KStrideBatch);
+    case abi::VStrideBatch: case abi::VStrideHead: case abi::VStrideRow:
+      return stride(a.v, id - abi::VStrideBatch);
+    case abi::OStrideBatch: case abi::OStrideHead: case abi::OStrideRow:
+      return stride(a.o, id - abi::OStrideBatch);
+    case abi::LseStrideBatch: case abi::LseStrideHead:
+      return stride(a.lse, id - abi::LseStrideBatch);
+    case abi::Lq: return static_cast<uint64_t>(shape.lq);
+    case abi::Lk: return static_cast<uint64_t>(shape.lk);
+    case abi::Segments: return pointer(a.plan->segments);
+    case abi::Offsets: return pointer(a.plan->offsets);
+    case abi::ClassIndex: return pointer(a.plan->class_index);
+    case abi::NumQueryTiles: return static_cast<uint64_t>(a.plan->num_query_tiles);
+    case abi::kNumFixedParams: break;
+    }
+    return 0;
+  };
   std::vector<uint64_t> slots;
-  slots.reserve(kernelParamCount(a.numTables));
-  auto pointer = [&](const void *p) { slots.push_back(reinterpret_cast<uintptr_t>(p)); };
-  auto integer = [&](int64_t v) { slots.push_back(static_cast<uint64_t>(v)); };
-  pointer(a.q->data);
-  pointer(a.k->data);
-  pointer(a.v->data);
-  pointer(a.o->data);
-  pointer(a.lse ? a.lse->data : nullptr);
-  for (const sattn_tensor *t : {a.q, a.k, a.v, a.o})
-    for (int dim = 0; dim < 3; ++dim)
-      integer(t->strides[dim]);
-  integer(a.lse ? a.lse->strides[0] : 0);
-  integer(a.lse ? a.lse->strides[1] : 0);
-  integer(shape.lq);
-  integer(shape.lk);
-  pointer(a.plan->segments);
-  pointer(a.plan->offsets);
-  pointer(a.plan->class_index);
-  integer(a.plan->num_query_tiles);
+  slots.reserve(abi::paramCount(a.numTables));
+  for (const abi::Param &param : abi::kFixedParams)
+    slots.push_back(slot(param.id));
   for (int32_t i = 0; i < a.numTables; ++i)
-    pointer(a.tables[i].data);
+    slots.push_back(reinterpret_cast<uintptr_t>(a.tables[i].data));
   std::vector<void *> params(slots.size());
   for (size_t i = 0; i < slots.size(); ++i)
     params[i] = &slots[i];

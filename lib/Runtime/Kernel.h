@@ -30,8 +30,6 @@ struct Image {
   static Image fromBytes(const void *data, size_t size);
 };
 
-/// Number of kernel parameters for `numTables` tables (docs/KERNEL_ABI.md).
-constexpr int kernelParamCount(int numTables) { return 25 + numTables; }
 
 } // namespace sattn::rt
 

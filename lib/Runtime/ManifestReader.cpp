@@ -11,6 +11,7 @@
 
 #include "Manifest.h"
 #include "sattn/Core/Json.h"
+#include "sattn/Core/KernelAbi.h"
 
 #include <cmath>
 
@@ -300,6 +301,38 @@ void readPlanner(const Value &root, Manifest &m) {
   m.planner = std::make_shared<const plan::Planner>(std::move(*planner));
 }
 
+
+/// "params" (optional, written since the ABI table): the kernel's parameter
+/// names must be the ones this runtime packs, the fixed parameters of
+/// sattn/Core/KernelAbi.h, then "table_<name>" per declared table. A kernel
+/// compiled against another parameter list would read garbage, so it is
+/// refused at load rather than launched.
+bool checkParams(const Value &root, const Manifest &m, Fields &f) {
+  if (!root.find("params"))
+    return true;
+  const Value *params = f.get("params", Value::Array);
+  if (!params)
+    return false;
+  std::vector<std::string> expected;
+  for (const abi::Param &param : abi::kFixedParams)
+    expected.emplace_back(param.name);
+  for (const TableSpec &table : m.tables)
+    expected.push_back(std::string(abi::kTableParamPrefix) + table.name);
+  const std::vector<Value> &names = params->elements;
+  for (size_t i = 0; i < std::max(names.size(), expected.size()); ++i) {
+    std::string found = i < names.size() && names[i].kind == Value::String
+                            ? names[i].string
+                            : i < names.size() ? "a non-string" : "nothing";
+    std::string want = i < expected.size() ? expected[i] : "nothing";
+    if (found != want)
+      return f.bad("params", i < names.size() ? names[i] : *params,
+                   "differs from this runtime's kernel ABI (docs/KERNEL_ABI.md): "
+                   "parameter " + std::to_string(i) + " is " + found +
+                       ", expected " + want);
+  }
+  return true;
+}
+
 } // namespace
 
 bool parseManifest(std::string_view text, Manifest &m, std::string &error) {
@@ -380,6 +413,8 @@ bool parseManifest(std::string_view text, Manifest &m, std::string &error) {
 
   const Value *tables = f.get("tables", Value::Array);
   if (!tables || !parseTables(*tables, m, error))
+    return false;
+  if (!checkParams(root, m, f))
     return false;
   readPlanner(root, m);
   return true;

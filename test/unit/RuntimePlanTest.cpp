@@ -333,6 +333,38 @@ TEST_F(PlanErrors, ValidManifestBuilds) {
   EXPECT_EQ(build(message), SATTN_OK) << message;
 }
 
+TEST_F(PlanErrors, ParamsOutsideTheKernelAbiAreRefusedAtLoad) {
+  // The writer records the ABI table's names; a kernel built against another
+  // parameter list would read garbage, so the runtime refuses to load it.
+  llvm::json::Array *params = manifest.getAsObject()->getArray("params");
+  ASSERT_TRUE(params);
+  ASSERT_GT(params->size(), 25u);
+  EXPECT_EQ((*params)[0], llvm::json::Value("q"));
+  EXPECT_EQ(params->back(), llvm::json::Value("table_doc"));
+  std::string message;
+  EXPECT_EQ(build(message), SATTN_OK) << message;
+
+  std::swap((*params)[5], (*params)[6]); // q_sb <-> q_sh
+  std::string json = str(manifest);
+  sattn_kernel *k = nullptr;
+  EXPECT_EQ(sattn_kernel_load(json.c_str(), kPtx, sizeof kPtx - 1, &k),
+            SATTN_ERROR_MANIFEST);
+  EXPECT_EQ(k, nullptr);
+  message = sattn_last_error();
+  EXPECT_NE(message.find("differs from this runtime's kernel ABI"), std::string::npos)
+      << message;
+  EXPECT_NE(message.find("parameter 5 is q_sh, expected q_sb"), std::string::npos)
+      << message;
+  params->pop_back(); // a table parameter missing
+  std::swap((*params)[5], (*params)[6]);
+  json = str(manifest);
+  EXPECT_EQ(sattn_kernel_load(json.c_str(), kPtx, sizeof kPtx - 1, &k),
+            SATTN_ERROR_MANIFEST);
+  EXPECT_NE(std::string(sattn_last_error()).find("is nothing, expected table_doc"),
+            std::string::npos)
+      << sattn_last_error();
+}
+
 TEST_F(PlanErrors, MissingMaskProgramIsAManifestError) {
   manifest.getAsObject()->erase("mask_program");
   std::string message;

@@ -46,15 +46,11 @@ using namespace sattn::gpucodegen;
 using namespace sattn::indexarith;
 
 SmallVector<std::string> gpucodegen::kernelArgNames(KernelOp kernel) {
-  SmallVector<std::string> names = {
-      "q",    "k",        "v",       "o",           "lse",
-      "q_sb", "q_sh",     "q_ss",    "k_sb",        "k_sh",
-      "k_ss", "v_sb",     "v_sh",    "v_ss",        "o_sb",
-      "o_sh", "o_ss",     "lse_sb",  "lse_sh",      "lq",
-      "lk",   "segments", "offsets", "class_index", "num_query_tiles"};
-  assert(names.size() == kNumFixedArgs && "one name per fixed argument");
+  SmallVector<std::string> names;
+  for (const abi::Param &param : abi::kFixedParams)
+    names.push_back(std::string(param.name));
   for (mask::TableOp table : kernelTables(kernel))
-    names.push_back(("table_" + table.getSymName()).str());
+    names.push_back(std::string(abi::kTableParamPrefix) + table.getSymName().str());
   return names;
 }
 
@@ -63,13 +59,24 @@ FunctionType GpuAttentionBuilder::signature(MLIRContext *ctx) const {
   // pointer parameter; the kernel builds its own strided views from it.
   auto ptrTo = [&](Type t) { return MemRefType::get({}, t); };
   Type i64 = IntegerType::get(ctx, 64);
-  SmallVector<Type> inputs(4, ptrTo(elemType));
-  inputs.push_back(ptrTo(Float32Type::get(ctx)));
-  inputs.append(3 * 4 + 2 + 2, i64); // strides, lq, lk
-  inputs.append(3, ptrTo(i64));      // segments, offsets, class_index
-  inputs.push_back(i64);             // num_query_tiles
-  inputs.append(kernelTables(kernel).size(), ptrTo(i64));
-  assert(inputs.size() == kNumFixedArgs + kernelTables(kernel).size());
+  auto typeOf = [&](abi::ParamKind kind) -> Type {
+    switch (kind) {
+    case abi::ParamKind::ElementPointer:
+      return ptrTo(elemType);
+    case abi::ParamKind::F32Pointer:
+      return ptrTo(Float32Type::get(ctx));
+    case abi::ParamKind::Int64:
+      return i64;
+    case abi::ParamKind::Int64Pointer:
+      break;
+    }
+    return ptrTo(i64);
+  };
+  SmallVector<Type> inputs;
+  for (const abi::Param &param : abi::kFixedParams)
+    inputs.push_back(typeOf(param.kind));
+  inputs.append(kernelTables(kernel).size(),
+                typeOf(abi::ParamKind::Int64Pointer));
   return FunctionType::get(ctx, inputs, {});
 }
 

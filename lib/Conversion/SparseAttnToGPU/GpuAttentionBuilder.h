@@ -14,6 +14,8 @@
 
 #include "KernelConfig.h"
 
+#include "sattn/Core/KernelAbi.h"
+
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/IR/Builders.h"
 
@@ -24,31 +26,31 @@ class KernelOp;
 
 namespace gpucodegen {
 
-/// Argument positions of a generated kernel; one i64 table pointer per
-/// `mask.table` follows, in declaration order. Pointers are bare pointers
-/// (0-d memrefs lowered with the bare-pointer calling convention), strides
-/// and lengths are i64.
+/// Argument positions of a generated kernel, from the ABI table
+/// (sattn/Core/KernelAbi.h); one i64 table pointer per `mask.table` follows,
+/// in declaration order. Pointers are bare pointers (0-d memrefs lowered
+/// with the bare-pointer calling convention), strides and lengths are i64.
 enum ArgIndex : unsigned {
-  kArgQ = 0,
-  kArgK,
-  kArgV,
-  kArgO,
-  kArgLse,
-  kArgQStrides, // batch, head, row: 3 arguments
-  kArgKStrides = kArgQStrides + 3,
-  kArgVStrides = kArgKStrides + 3,
-  kArgOStrides = kArgVStrides + 3,
-  kArgLseStrides = kArgOStrides + 3, // batch, head: 2 arguments
-  kArgLq = kArgLseStrides + 2,
-  kArgLk,
-  kArgSegments,
-  kArgOffsets,
-  kArgClassIndex,
-  kArgNumQueryTiles,
-  kNumFixedArgs,
+  kArgQ = abi::Q,
+  kArgK = abi::K,
+  kArgV = abi::V,
+  kArgO = abi::O,
+  kArgLse = abi::Lse,
+  kArgQStrides = abi::QStrideBatch, // batch, head, row: 3 arguments
+  kArgKStrides = abi::KStrideBatch,
+  kArgVStrides = abi::VStrideBatch,
+  kArgOStrides = abi::OStrideBatch,
+  kArgLseStrides = abi::LseStrideBatch, // batch, head: 2 arguments
+  kArgLq = abi::Lq,
+  kArgLk = abi::Lk,
+  kArgSegments = abi::Segments,
+  kArgOffsets = abi::Offsets,
+  kArgClassIndex = abi::ClassIndex,
+  kArgNumQueryTiles = abi::NumQueryTiles,
+  kNumFixedArgs = abi::kNumFixedParams,
 };
 
-/// Names of the fixed arguments (KERNEL_ABI.md), then "table_<symbol>".
+/// Names of the fixed arguments (the ABI table), then "table_<symbol>".
 llvm::SmallVector<std::string> kernelArgNames(KernelOp kernel);
 
 /// Builds `gpu.func @name` (a kernel) for `kernel` at the builder's

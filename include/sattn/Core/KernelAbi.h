@@ -1,0 +1,95 @@
+//===- KernelAbi.h - the one table of kernel parameters --------*- C++ -*-===//
+//
+// The parameters every attention kernel takes, in order, with their kinds
+// (docs/KERNEL_ABI.md explains each). It is the single definition: the GPU
+// and CPU builders take argument positions and types from it, the manifest
+// writer records the names, and libsattn_runtime packs its launch
+// parameters by walking it and refuses a manifest whose parameter list
+// differs. test/Docs/kernel-abi.test checks KERNEL_ABI.md against it.
+// Plain C++17, because the runtime compiles it without MLIR.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef SATTN_CORE_KERNELABI_H
+#define SATTN_CORE_KERNELABI_H
+
+#include <cstdint>
+#include <string_view>
+
+namespace sattn::abi {
+
+/// The fixed parameters, in ABI order; one table pointer per `mask.table`
+/// follows them, in declaration order, named "table_<symbol>".
+enum ParamId : unsigned {
+  Q, K, V, O, Lse,
+  QStrideBatch, QStrideHead, QStrideRow,
+  KStrideBatch, KStrideHead, KStrideRow,
+  VStrideBatch, VStrideHead, VStrideRow,
+  OStrideBatch, OStrideHead, OStrideRow,
+  LseStrideBatch, LseStrideHead,
+  Lq, Lk,
+  Segments, Offsets, ClassIndex,
+  NumQueryTiles,
+  kNumFixedParams,
+};
+
+/// What a parameter is on the wire; every kind is 8 bytes.
+enum class ParamKind : uint8_t {
+  ElementPointer, // device pointer to the kernel's element type (bf16 / f16)
+  F32Pointer,     // device pointer to float (null allowed: LSE not requested)
+  Int64,          // a stride in elements, a length or a count
+  Int64Pointer,   // device pointer to int64 (plan buffers, tables)
+};
+
+struct Param {
+  ParamId id;
+  std::string_view name;
+  ParamKind kind;
+};
+
+inline constexpr Param kFixedParams[kNumFixedParams] = {
+    {Q, "q", ParamKind::ElementPointer},
+    {K, "k", ParamKind::ElementPointer},
+    {V, "v", ParamKind::ElementPointer},
+    {O, "o", ParamKind::ElementPointer},
+    {Lse, "lse", ParamKind::F32Pointer},
+    {QStrideBatch, "q_sb", ParamKind::Int64},
+    {QStrideHead, "q_sh", ParamKind::Int64},
+    {QStrideRow, "q_ss", ParamKind::Int64},
+    {KStrideBatch, "k_sb", ParamKind::Int64},
+    {KStrideHead, "k_sh", ParamKind::Int64},
+    {KStrideRow, "k_ss", ParamKind::Int64},
+    {VStrideBatch, "v_sb", ParamKind::Int64},
+    {VStrideHead, "v_sh", ParamKind::Int64},
+    {VStrideRow, "v_ss", ParamKind::Int64},
+    {OStrideBatch, "o_sb", ParamKind::Int64},
+    {OStrideHead, "o_sh", ParamKind::Int64},
+    {OStrideRow, "o_ss", ParamKind::Int64},
+    {LseStrideBatch, "lse_sb", ParamKind::Int64},
+    {LseStrideHead, "lse_sh", ParamKind::Int64},
+    {Lq, "lq", ParamKind::Int64},
+    {Lk, "lk", ParamKind::Int64},
+    {Segments, "segments", ParamKind::Int64Pointer},
+    {Offsets, "offsets", ParamKind::Int64Pointer},
+    {ClassIndex, "class_index", ParamKind::Int64Pointer},
+    {NumQueryTiles, "num_query_tiles", ParamKind::Int64},
+};
+
+/// Each row sits at the position of its id, so the table can be indexed.
+constexpr bool tableInOrder() {
+  for (unsigned i = 0; i < kNumFixedParams; ++i)
+    if (kFixedParams[i].id != i)
+      return false;
+  return true;
+}
+static_assert(tableInOrder(), "kFixedParams must list the parameters in ABI order");
+
+/// Prefix of the table parameters' names.
+inline constexpr std::string_view kTableParamPrefix = "table_";
+
+/// Number of parameters of a kernel reading `numTables` tables.
+constexpr int paramCount(int numTables) { return kNumFixedParams + numTables; }
+
+} // namespace sattn::abi
+
+#endif // SATTN_CORE_KERNELABI_H

@@ -1,0 +1,44 @@
+"""Checks docs/KERNEL_ABI.md against the ABI table (include/sattn/Core/KernelAbi.h).
+
+The parameter list of the GPU kernel section must name the table's fixed
+parameters in the same order, followed by the table parameters; the table
+prefix must be the one the header defines.
+
+Usage: check_kernel_abi.py SOURCE_ROOT
+"""
+import os
+import re
+import sys
+
+root = sys.argv[1]
+header = open(os.path.join(root, "include/sattn/Core/KernelAbi.h"), encoding="utf-8").read()
+doc = open(os.path.join(root, "docs/KERNEL_ABI.md"), encoding="utf-8").read()
+
+table = re.findall(r'\{(\w+), "(\w+)", ParamKind::(\w+)\}', header)
+names = [name for _, name, _ in table]
+prefix = re.search(r'kTableParamPrefix = "(\w+)"', header).group(1)
+
+section = doc.split("## GPU kernel", 1)[1]
+block = section.split("```", 2)[1]
+documented = []
+tables_line = None
+for line in block.splitlines():
+    code = line.split("//", 1)[0].strip()
+    if not code:
+        continue
+    if code.startswith(prefix):
+        tables_line = code
+        continue
+    documented += [n.strip() for n in code.split(",") if n.strip()]
+
+problems = []
+if documented != names:
+    problems.append("fixed parameters differ:\n  doc:    %s\n  header: %s" % (documented, names))
+if not tables_line or not tables_line.startswith(prefix + "0"):
+    problems.append("the table parameters line must read '%s0 ... %s{n-1}'" % (prefix, prefix))
+if problems:
+    print("docs/KERNEL_ABI.md and include/sattn/Core/KernelAbi.h disagree:")
+    for p in problems:
+        print("  " + p)
+    sys.exit(1)
+print("ok: %d fixed parameters in order, then %s<i> per table" % (len(names), prefix))
