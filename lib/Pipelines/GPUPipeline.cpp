@@ -71,14 +71,16 @@ void sattn::buildGPUToPTXPasses(OpPassManager &pm,
   kernels.addPass(createCanonicalizerPass(bottomUp));
   kernels.addPass(createCSEPass());
   kernels.addPass(arith::createArithExpandOpsPass());
-  kernels.addPass(pipeline::createNVGPUToNVVMPass(kGpuIndexBitwidth));
+  pipeline::NVGPUToNVVMIndexOptions nvgpu;
+  nvgpu.indexBitwidth = kGpuIndexBitwidth;
+  kernels.addPass(pipeline::createNVGPUToNVVMIndex(nvgpu));
   kernels.addPass(createSCFToControlFlowPass());
-  kernels.addPass(pipeline::createExpandIntegerAbsPass());
+  kernels.addPass(pipeline::createExpandIntegerAbs());
   ConvertGpuOpsToNVVMOpsOptions toNVVM;
   toNVVM.useBarePtrCallConv = true;
   toNVVM.indexBitwidth = kGpuIndexBitwidth;
   kernels.addPass(createConvertGpuOpsToNVVMOps(toNVVM));
-  kernels.addPass(pipeline::createFoldMemRefToPointerCastsPass());
+  kernels.addPass(pipeline::createFoldMemRefToPointerCasts());
   kernels.addPass(createConvertMathToLLVMPass());
   kernels.addPass(createReconcileUnrealizedCastsPass());
   kernels.addPass(createCanonicalizerPass());
@@ -101,6 +103,16 @@ void sattn::buildGPUPipeline(OpPassManager &pm,
 }
 
 void sattn::registerSattnGPUPipeline() {
+  // Every pass the pipeline runs, so that the textual pipeline sattn-compile
+  // prints (--emit=mlir -o DIR: NAME.pipeline) replays in sparse-opt.
+  pipeline::registerSattnPipelinePasses();
+  arith::registerArithExpandOpsPass();
+  registerSCFToControlFlowPass();
+  registerConvertGpuOpsToNVVMOps();
+  registerConvertMathToLLVMPass();
+  registerReconcileUnrealizedCastsPass();
+  registerGpuNVVMAttachTarget();
+  registerGpuModuleToBinaryPass();
   PassPipelineRegistration<GPUPipelineOptions>(
       "sattn-gpu-pipeline",
       "Lower sattn kernels to PTX: gpu.binary @sattn_NAME ops holding "

@@ -7,6 +7,17 @@
 
 #include "NVVMLowering.h"
 
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+
+namespace sattn::pipeline {
+#define GEN_PASS_DEF_NVGPUTONVVMINDEX
+#define GEN_PASS_DEF_EXPANDINTEGERABS
+#define GEN_PASS_DEF_FOLDMEMREFTOPOINTERCASTS
+#include "sattn/Pipelines/Passes.h.inc"
+} // namespace sattn::pipeline
+
 #include "mlir/Conversion/LLVMCommon/ConversionTarget.h"
 #include "mlir/Conversion/LLVMCommon/TypeConverter.h"
 #include "mlir/Conversion/NVGPUToNVVM/NVGPUToNVVM.h"
@@ -18,6 +29,8 @@
 #include "mlir/Transforms/DialectConversion.h"
 #include "llvm/Support/CommandLine.h"
 
+#include <mutex>
+
 using namespace mlir;
 
 namespace {
@@ -27,15 +40,10 @@ namespace {
 /// meet convert-gpu-to-nvvm's 32-bit ones, and reconcile-unrealized-casts
 /// cannot remove the pairs (index -> i64 after i32 -> index).
 struct NVGPUToNVVMIndexPass
-    : public PassWrapper<NVGPUToNVVMIndexPass, OperationPass<>> {
-  MLIR_DEFINE_EXPLICIT_INTERNAL_INLINE_TYPE_ID(NVGPUToNVVMIndexPass)
-  explicit NVGPUToNVVMIndexPass(unsigned indexBitwidth)
-      : indexBitwidth(indexBitwidth) {}
-  StringRef getArgument() const override { return "sattn-nvgpu-to-nvvm"; }
-  void getDependentDialects(DialectRegistry &registry) const override {
-    registry.insert<LLVM::LLVMDialect, NVVM::NVVMDialect>();
-  }
+    : public sattn::pipeline::impl::NVGPUToNVVMIndexBase<NVGPUToNVVMIndexPass> {
+  using NVGPUToNVVMIndexBase::NVGPUToNVVMIndexBase;
   void runOnOperation() override {
+    sattn::pipeline::useShortNVPTXPointers();
     MLIRContext *ctx = &getContext();
     LowerToLLVMOptions options(ctx);
     options.overrideIndexBitwidth(indexBitwidth);
@@ -54,16 +62,13 @@ struct NVGPUToNVVMIndexPass
                                       std::move(patterns))))
       signalPassFailure();
   }
-  unsigned indexBitwidth;
 };
 
 /// math.absi as arith: convert-gpu-to-nvvm maps an i32 absi to libdevice's
 /// __nv_abs, which the PTX-only flow does not link (with 64-bit index, the
 /// i64 form fell through to the generic lowering).
 struct ExpandIntegerAbs
-    : public PassWrapper<ExpandIntegerAbs, OperationPass<>> {
-  MLIR_DEFINE_EXPLICIT_INTERNAL_INLINE_TYPE_ID(ExpandIntegerAbs)
-  StringRef getArgument() const override { return "sattn-expand-absi"; }
+    : public sattn::pipeline::impl::ExpandIntegerAbsBase<ExpandIntegerAbs> {
   void runOnOperation() override {
     SmallVector<math::AbsIOp> ops;
     getOperation()->walk([&](math::AbsIOp op) { ops.push_back(op); });
@@ -89,11 +94,8 @@ struct ExpandIntegerAbs
 /// descriptor's aligned pointer so that reconcile-unrealized-casts finds no
 /// memref left.
 struct FoldMemRefToPointerCasts
-    : public PassWrapper<FoldMemRefToPointerCasts, OperationPass<>> {
-  MLIR_DEFINE_EXPLICIT_INTERNAL_INLINE_TYPE_ID(FoldMemRefToPointerCasts)
-  StringRef getArgument() const override {
-    return "sattn-fold-memref-pointer-casts";
-  }
+    : public sattn::pipeline::impl::FoldMemRefToPointerCastsBase<
+          FoldMemRefToPointerCasts> {
   void runOnOperation() override {
     SmallVector<UnrealizedConversionCastOp> casts;
     getOperation()->walk([&](UnrealizedConversionCastOp op) {
@@ -122,30 +124,21 @@ struct FoldMemRefToPointerCasts
 };
 } // namespace
 
-std::unique_ptr<Pass>
-sattn::pipeline::createNVGPUToNVVMPass(unsigned indexBitwidth) {
-  return std::make_unique<NVGPUToNVVMIndexPass>(indexBitwidth);
-}
-
-std::unique_ptr<Pass> sattn::pipeline::createExpandIntegerAbsPass() {
-  return std::make_unique<ExpandIntegerAbs>();
-}
-
-std::unique_ptr<Pass> sattn::pipeline::createFoldMemRefToPointerCastsPass() {
-  return std::make_unique<FoldMemRefToPointerCasts>();
-}
-
 /// 32-bit shared, constant and local pointers in the NVPTX backend
 /// (llc's -nvptx-short-ptr). The backend takes its data layout from this
 /// option, not from the module, so a p3:32 entry in the module's layout alone
 /// changes nothing. Shared addresses then stay 32-bit: no cvt.u64.u32 and
 /// 64-bit adds for every ldmatrix, cp.async and shared load or store.
 void sattn::pipeline::useShortNVPTXPointers() {
-  auto &options = llvm::cl::getRegisteredOptions();
-  auto it = options.find("nvptx-short-ptr");
-  if (it == options.end())
-    return;
-  auto *flag = static_cast<llvm::cl::opt<bool> *>(it->second);
-  flag->setValue(true);
+  // Once per process: passes on several gpu.modules may run in parallel.
+  static std::once_flag once;
+  std::call_once(once, [] {
+    auto &options = llvm::cl::getRegisteredOptions();
+    auto it = options.find("nvptx-short-ptr");
+    if (it == options.end())
+      return;
+    auto *flag = static_cast<llvm::cl::opt<bool> *>(it->second);
+    flag->setValue(true);
+  });
 }
 

@@ -15,13 +15,10 @@
 
 namespace sattn::pipeline {
 
-/// convert-nvgpu-to-nvvm with an index of `indexBitwidth` bits.
-std::unique_ptr<mlir::Pass> createNVGPUToNVVMPass(unsigned indexBitwidth);
-/// math.absi rewritten as arith (no libdevice __nv_abs).
-std::unique_ptr<mlir::Pass> createExpandIntegerAbsPass();
-/// memref -> !llvm.ptr casts resolved to the bare-pointer descriptor's
-/// aligned pointer.
-std::unique_ptr<mlir::Pass> createFoldMemRefToPointerCastsPass();
+#define GEN_PASS_DECL
+#define GEN_PASS_REGISTRATION
+#include "sattn/Pipelines/Passes.h.inc"
+
 /// Sets the NVPTX backend's -nvptx-short-ptr (process-wide, idempotent).
 void useShortNVPTXPointers();
 

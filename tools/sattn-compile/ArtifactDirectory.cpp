@@ -81,6 +81,20 @@ sattn::tool::parseArtifactList(llvm::StringRef list, std::string &error) {
 
 namespace {
 
+/// The two halves of the GPU pipeline (each printed as
+/// `builtin.module(...)`) as one textual pipeline: what
+/// `sparse-opt --pass-pipeline=...` runs on NAME.00.spec.mlir to reproduce
+/// every later stage and the PTX.
+std::string replayablePipeline(llvm::ArrayRef<std::string> halves) {
+  std::string joined;
+  for (llvm::StringRef half : halves) {
+    half = half.trim();
+    if (half.consume_front("builtin.module(") && half.consume_back(")"))
+      joined += (joined.empty() ? "" : ",") + half.str();
+  }
+  return "builtin.module(" + joined + ")";
+}
+
 /// Writes the whole module to BASE.NN.STAGE.mlir after every pass.
 class StageDumper : public PassInstrumentation {
 public:
@@ -242,13 +256,20 @@ int DirectoryWriter::compileKernel(KernelOp kernel, KernelReport &report) {
     if (!writeFile(path, text + "\n"))
       return ExitInputError;
   }
-  // -mlir-timing, -mlir-print-ir-after-all & co. apply to both halves.
+  // -mlir-timing, -mlir-print-ir-after-all & co. apply to both halves. With
+  // the stages, the pipeline of each half is kept to write NAME.pipeline.
+  std::vector<std::string> halves;
   target::PassManagerHook hook = [&](PassManager &pm) {
     (void)applyPassManagerCLOptions(pm);
     applyDefaultTimingPassManagerCLOptions(pm);
-    if (options.emit.mlir)
+    if (options.emit.mlir) {
       pm.addInstrumentation(
           std::make_unique<StageDumper>(base, stage, dumpFailed));
+      std::string text;
+      llvm::raw_string_ostream os(text);
+      pm.printAsTextualPipeline(os);
+      halves.push_back(text);
+    }
   };
 
   bool unsupported = false;
@@ -391,8 +412,12 @@ int DirectoryWriter::compileKernel(KernelOp kernel, KernelReport &report) {
       return rc;
     written.push_back("tilemap.{txt,png}");
   }
-  if (options.emit.mlir)
+  if (options.emit.mlir) {
     written.push_back(llvm::formatv("00..{0:d2}.*.mlir", stage - 1));
+    if (!writeFile(base + ".pipeline", replayablePipeline(halves) + "\n"))
+      return ExitInputError;
+    written.push_back("pipeline");
+  }
 
   report.name = name;
   report.dtype = kernel.getDtype().isBF16() ? "bf16" : "f16";
