@@ -1,8 +1,10 @@
 //===- GPUPipeline.cpp - sattn-gpu-pipeline -------------------------------===//
 //
-// From sattn kernels to PTX. sattn's own pass stops at gpu/nvgpu/nvvm ops;
-// everything after is upstream, in the order that works for the ops the
-// lowering emits:
+// From sattn kernels to PTX. The masks are brought to normal form first
+// (sattn-normalize-masks), then sattn's conversion stops at gpu/nvgpu/nvvm
+// ops; everything after is upstream (plus three passes of ours around
+// convert-gpu-to-nvvm), in the order that works for the ops the lowering
+// emits:
 //   - arith-expand: floor/ceil divisions of mask predicates have no LLVM
 //     lowering of their own;
 //   - convert-nvgpu-to-nvvm: ldmatrix and cp.async to NVVM (our copy of
@@ -23,6 +25,8 @@
 #include "NVVMLowering.h"
 
 #include "sattn/Conversion/Passes.h"
+
+#include "Mask/Transforms/Passes.h"
 
 #include "mlir/Conversion/Passes.h"
 #include "mlir/Dialect/Arith/Transforms/Passes.h"
@@ -55,6 +59,7 @@ void sattn::buildSattnToGPUPasses(OpPassManager &pm,
   lowering.warps = options.warps;
   lowering.stages = options.stages;
   lowering.rowsPerWarp = options.rowsPerWarp;
+  pm.addPass(mask::createNormalizeMasks());
   pm.addPass(createConvertSparseAttnToGPU(lowering));
 }
 
