@@ -44,12 +44,9 @@ sattn::writeManifest(KernelOp kernel, const target::LaunchInfo &launch,
   // The kernel's parameter names from the ABI table; the runtime refuses a
   // list that differs from its own. The compiled kernel recorded the names
   // it was built with, which must be the same.
-  std::vector<std::string> names;
-  for (const abi::Param &param : abi::kFixedParams)
-    names.emplace_back(param.name);
-  kernel.walk([&](mask::TableOp table) {
-    names.push_back(std::string(abi::kTableParamPrefix) + table.getSymName().str());
-  });
+  std::vector<std::string> tableNames;
+  kernel.walk([&](mask::TableOp table) { tableNames.push_back(table.getSymName().str()); });
+  std::vector<std::string> names = abi::paramNames(tableNames);
   if (!launch.params.empty()) {
     bool same = launch.params.size() == names.size();
     for (size_t i = 0; same && i < names.size(); ++i)

@@ -184,11 +184,8 @@ void AxisPredicate::sets(Axis axis, const std::vector<Run> &points, int64_t lk,
     must = allIn(points, qa, qb) ? KeySet::run(0, lk) : KeySet();
     return;
   }
-  if (axis == Axis::Key) {
-    std::vector<Run> keys;
-    for (const Run &r : points)
-      keys.push_back(Run{r.lo, std::min(r.hi, lk)});
-    may = must = KeySet::ofRuns({keys.data(), keys.size()});
+  if (axis == Axis::Key) { // the points are keys in [0, Lk) already
+    may = must = KeySet::ofRuns({points.data(), points.size()});
     return;
   }
   std::vector<Run> mayRuns, mustRuns;

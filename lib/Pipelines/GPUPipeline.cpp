@@ -65,7 +65,6 @@ void sattn::buildSattnToGPUPasses(OpPassManager &pm,
 
 void sattn::buildGPUToPTXPasses(OpPassManager &pm,
                                 const GPUCompileOptions &options) {
-  pipeline::useShortNVPTXPointers();
   // The greedy driver's default top-down traversal costs 0.6 s of CPU on a
   // freshly lowered kernel (about 10k ops, two thirds of spec-to-PTX time);
   // bottom-up visits the same ops and reaches the same IR in 0.08 s

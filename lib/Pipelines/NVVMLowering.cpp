@@ -34,6 +34,24 @@ namespace sattn::pipeline {
 using namespace mlir;
 
 namespace {
+/// 32-bit shared, constant and local pointers in the NVPTX backend
+/// (llc's -nvptx-short-ptr). The backend takes its data layout from this
+/// option, not from the module, so a p3:32 entry in the module's layout alone
+/// changes nothing. Shared addresses then stay 32-bit: no cvt.u64.u32 and
+/// 64-bit adds for every ldmatrix, cp.async and shared load or store.
+void useShortNVPTXPointers() {
+  // Once per process: passes on several gpu.modules may run in parallel.
+  static std::once_flag once;
+  std::call_once(once, [] {
+    auto &options = llvm::cl::getRegisteredOptions();
+    auto it = options.find("nvptx-short-ptr");
+    if (it == options.end())
+      return;
+    auto *flag = static_cast<llvm::cl::opt<bool> *>(it->second);
+    flag->setValue(true);
+  });
+}
+
 /// convert-nvgpu-to-nvvm with a chosen index width. The upstream pass builds
 /// its type converter with the default options (64-bit index) and has no
 /// option to change that; its 64-bit memref descriptors and index casts then
@@ -43,7 +61,7 @@ struct NVGPUToNVVMIndexPass
     : public sattn::pipeline::impl::NVGPUToNVVMIndexBase<NVGPUToNVVMIndexPass> {
   using NVGPUToNVVMIndexBase::NVGPUToNVVMIndexBase;
   void runOnOperation() override {
-    sattn::pipeline::useShortNVPTXPointers();
+    useShortNVPTXPointers();
     MLIRContext *ctx = &getContext();
     LowerToLLVMOptions options(ctx);
     options.overrideIndexBitwidth(indexBitwidth);
@@ -123,22 +141,3 @@ struct FoldMemRefToPointerCasts
   }
 };
 } // namespace
-
-/// 32-bit shared, constant and local pointers in the NVPTX backend
-/// (llc's -nvptx-short-ptr). The backend takes its data layout from this
-/// option, not from the module, so a p3:32 entry in the module's layout alone
-/// changes nothing. Shared addresses then stay 32-bit: no cvt.u64.u32 and
-/// 64-bit adds for every ldmatrix, cp.async and shared load or store.
-void sattn::pipeline::useShortNVPTXPointers() {
-  // Once per process: passes on several gpu.modules may run in parallel.
-  static std::once_flag once;
-  std::call_once(once, [] {
-    auto &options = llvm::cl::getRegisteredOptions();
-    auto it = options.find("nvptx-short-ptr");
-    if (it == options.end())
-      return;
-    auto *flag = static_cast<llvm::cl::opt<bool> *>(it->second);
-    flag->setValue(true);
-  });
-}
-

@@ -19,9 +19,6 @@ namespace sattn::pipeline {
 #define GEN_PASS_REGISTRATION
 #include "sattn/Pipelines/Passes.h.inc"
 
-/// Sets the NVPTX backend's -nvptx-short-ptr (process-wide, idempotent).
-void useShortNVPTXPointers();
-
 } // namespace sattn::pipeline
 
 #endif // SATTN_LIB_PIPELINES_NVVMLOWERING_H

@@ -313,11 +313,10 @@ bool checkParams(const Value &root, const Manifest &m, Fields &f) {
   const Value *params = f.get("params", Value::Array);
   if (!params)
     return false;
-  std::vector<std::string> expected;
-  for (const abi::Param &param : abi::kFixedParams)
-    expected.emplace_back(param.name);
+  std::vector<std::string> tables;
   for (const TableSpec &table : m.tables)
-    expected.push_back(std::string(abi::kTableParamPrefix) + table.name);
+    tables.push_back(table.name);
+  const std::vector<std::string> expected = abi::paramNames(tables);
   const std::vector<Value> &names = params->elements;
   for (size_t i = 0; i < std::max(names.size(), expected.size()); ++i) {
     std::string found = i < names.size() && names[i].kind == Value::String

@@ -14,7 +14,9 @@
 #define SATTN_CORE_KERNELABI_H
 
 #include <cstdint>
+#include <string>
 #include <string_view>
+#include <vector>
 
 namespace sattn::abi {
 
@@ -89,6 +91,18 @@ inline constexpr std::string_view kTableParamPrefix = "table_";
 
 /// Number of parameters of a kernel reading `numTables` tables.
 constexpr int paramCount(int numTables) { return kNumFixedParams + numTables; }
+
+/// The names of all parameters of a kernel reading `tables` (declaration
+/// order): the fixed ones, then "table_<name>" per table.
+inline std::vector<std::string> paramNames(const std::vector<std::string> &tables) {
+  std::vector<std::string> names;
+  names.reserve(paramCount(static_cast<int>(tables.size())));
+  for (const Param &param : kFixedParams)
+    names.emplace_back(param.name);
+  for (const std::string &table : tables)
+    names.push_back(std::string(kTableParamPrefix) + table);
+  return names;
+}
 
 } // namespace sattn::abi
 

@@ -46,12 +46,10 @@ using namespace sattn::gpucodegen;
 using namespace sattn::indexarith;
 
 SmallVector<std::string> gpucodegen::kernelArgNames(KernelOp kernel) {
-  SmallVector<std::string> names;
-  for (const abi::Param &param : abi::kFixedParams)
-    names.push_back(std::string(param.name));
+  std::vector<std::string> tables;
   for (mask::TableOp table : kernelTables(kernel))
-    names.push_back(std::string(abi::kTableParamPrefix) + table.getSymName().str());
-  return names;
+    tables.push_back(table.getSymName().str());
+  return llvm::to_vector(abi::paramNames(tables));
 }
 
 FunctionType GpuAttentionBuilder::signature(MLIRContext *ctx) const {
