@@ -8,7 +8,7 @@
 
 #include "sattn/Artifacts/ManifestWriter.h"
 
-#include "sattn/Analysis/MaskEvaluator.h"
+#include "sattn/Analysis/CompiledMask.h"
 #include "sattn/Core/KernelAbi.h"
 
 #include "Mask/IR/MaskOps.h"
@@ -20,16 +20,9 @@
 using namespace mlir;
 
 FailureOr<std::string>
-sattn::writeManifest(KernelOp kernel, const target::LaunchInfo &launch,
-                     llvm::StringRef chip, const ManifestBuildInfo &build) {
-  auto evaluator = MaskEvaluator::build(kernel);
-  if (failed(evaluator))
-    return failure();
-  auto program = llvm::json::parse(evaluator->toJSON());
-  if (!program) {
-    llvm::consumeError(program.takeError());
-    return kernel.emitError("internal error: mask program is not JSON");
-  }
+sattn::writeManifest(KernelOp kernel, const MaskProgram &program,
+                     const target::LaunchInfo &launch, llvm::StringRef chip,
+                     const ManifestBuildInfo &build) {
   llvm::json::Array tables;
   kernel.walk([&](mask::TableOp table) {
     llvm::json::Array dims;
@@ -85,7 +78,7 @@ sattn::writeManifest(KernelOp kernel, const target::LaunchInfo &launch,
       {"shared_bytes", launch.dynamicSharedMemoryBytes},
       {"tables", std::move(tables)},
       {"params", std::move(params)},
-      {"mask_program", std::move(*program)}};
+      {"mask_program", maskProgramToJSON(program)}};
   auto addKnown = [&](const char *key, std::optional<int64_t> value) {
     if (value)
       manifest[key] = *value;

@@ -237,7 +237,7 @@ bool Verifier::predicate(size_t i, const Node &n) {
   return true;
 }
 
-/// The typing rules of predicate instructions, as MaskEvaluator writes them
+/// The typing rules of predicate instructions, as CompiledMask writes them
 /// (the evaluator and the planner's interval analysis both rely on them):
 /// operands of arithmetic and comparisons have `operandWidth` bits, and so
 /// does the result of arithmetic; comparisons give i1; select takes an i1

@@ -1,6 +1,6 @@
 //===- MaskProgramReader.cpp - the JSON form of a mask program ------------===//
 //
-// Reads "sattn.mask-program/1" (written by MaskEvaluator::toJSON, embedded in
+// Reads "sattn.mask-program/1" (written by CompiledMask::toJSON, embedded in
 // every manifest as "mask_program") back into a MaskProgram, with the core's
 // strict JSON reader, and verifies it. The runtime plans from what this
 // returns, so every field is range-checked and every message names the field

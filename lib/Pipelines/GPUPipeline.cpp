@@ -1,8 +1,9 @@
 //===- GPUPipeline.cpp - sattn-gpu-pipeline -------------------------------===//
 //
 // From sattn kernels to PTX. The masks are brought to normal form first
-// (sattn-normalize-masks), then sattn's conversion stops at gpu/nvgpu/nvvm
-// ops; everything after is upstream (plus three passes of ours around
+// (sattn-normalize-masks), sattn-plan-tiles decides and records each
+// kernel's tile configuration, then sattn's conversion (which reads it)
+// stops at gpu/nvgpu/nvvm ops; everything after is upstream (plus three passes of ours around
 // convert-gpu-to-nvvm), in the order that works for the ops the lowering
 // emits:
 //   - arith-expand: floor/ceil divisions of mask predicates have no LLVM
@@ -27,6 +28,7 @@
 #include "sattn/Conversion/Passes.h"
 
 #include "Mask/Transforms/Passes.h"
+#include "SparseAttn/Transforms/Passes.h"
 
 #include "mlir/Conversion/Passes.h"
 #include "mlir/Dialect/Arith/Transforms/Passes.h"
@@ -53,14 +55,15 @@ sattn::GPUCompileOptions sattn::GPUPipelineOptions::toCompileOptions() const {
 
 void sattn::buildSattnToGPUPasses(OpPassManager &pm,
                                   const GPUCompileOptions &options) {
-  ConvertSparseAttnToGPUOptions lowering;
-  lowering.blockM = options.blockM;
-  lowering.blockN = options.blockN;
-  lowering.warps = options.warps;
-  lowering.stages = options.stages;
-  lowering.rowsPerWarp = options.rowsPerWarp;
+  PlanTilesOptions tiles;
+  tiles.blockM = options.blockM;
+  tiles.blockN = options.blockN;
+  tiles.warps = options.warps;
+  tiles.stages = options.stages;
+  tiles.rowsPerWarp = options.rowsPerWarp;
   pm.addPass(mask::createNormalizeMasks());
-  pm.addPass(createConvertSparseAttnToGPU(lowering));
+  pm.addPass(createPlanTiles(tiles));
+  pm.addPass(createConvertSparseAttnToGPU());
 }
 
 void sattn::buildGPUToPTXPasses(OpPassManager &pm,

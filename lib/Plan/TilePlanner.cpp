@@ -1,6 +1,6 @@
 //===- TilePlanner.cpp - the planner's MLIR adapter -----------------------===//
 //
-// Compiles a kernel's mask into a MaskProgram (MaskEvaluator) and hands it to
+// Compiles a kernel's mask into a MaskProgram (CompiledMask) and hands it to
 // the core planner (lib/Core/Planner.cpp), so that the compiler plans with
 // exactly the code libsattn_runtime runs. Also answers questions only the IR
 // can: the shapes of every declared table.
@@ -111,7 +111,7 @@ FailureOr<TilePlanner> TilePlanner::build(KernelOp kernel,
     return dynamic->emitError()
            << "tile planning does not support '" << dynamic->getName()
            << "': dynamic patterns need their estimator";
-  auto evaluator = MaskEvaluator::build(kernel);
+  auto evaluator = CompiledMask::compile(kernel);
   if (failed(evaluator))
     return failure();
   std::string error;
@@ -120,6 +120,18 @@ FailureOr<TilePlanner> TilePlanner::build(KernelOp kernel,
   if (!planner)
     return kernel.emitError() << "tile planning: " << error;
   return TilePlanner(std::move(*planner));
+}
+
+FailureOr<TilePlanner> TilePlanner::withTiles(KernelOp kernel,
+                                              PlanOptions options) const {
+  if (options.blockM <= 0 || options.blockN <= 0)
+    return kernel.emitError("tile sizes must be positive");
+  std::string error;
+  std::optional<Planner> other =
+      Planner::build(planner.program(), options, error);
+  if (!other)
+    return kernel.emitError() << "tile planning: " << error;
+  return TilePlanner(std::move(*other));
 }
 
 FailureOr<TilePlan> TilePlanner::plan(const MaskInputs &inputs,

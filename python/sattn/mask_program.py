@@ -2,7 +2,7 @@
 
 `sattn-compile --emit=mask-program` (and every kernel manifest) carries the
 mask as a "sattn.mask-program/1" JSON document: the same compiled form the C++
-reference evaluator runs (lib/Analysis/MaskEvaluator.cpp). This module
+reference evaluator runs (lib/Analysis/CompiledMask.cpp). This module
 interprets it vectorised over broadcastable (b, h, q, k) index arrays, so
 that users and the GPU test runner can build dense reference masks on the
 device without MLIR. Semantics follow docs/MASK_SEMANTICS.md exactly:

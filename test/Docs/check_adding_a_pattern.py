@@ -55,7 +55,7 @@ files = {
     "semantics": read("docs/MASK_SEMANTICS.md"),
     "expand": read("dialects/Mask/Transforms/ExpandMasks.cpp"),
     "program": read("lib/Core/MaskProgram.cpp"),
-    "evaluator": read("lib/Analysis/MaskEvaluator.cpp"),
+    "evaluator": read("lib/Analysis/CompiledMask.cpp"),
     "eval": read("lib/Core/MaskEval.cpp"),
     "planner": read("lib/Core/PlanTree.cpp"),
     "python": read("python/sattn/mask_program.py"),
@@ -100,9 +100,9 @@ for spec, kind, op, mnemonic, nodes, node_names, expanded in static:
     need((op in files["expand"]) == is_expanded,
          "dialects/Mask/Transforms/ExpandMasks.cpp: %s %s, the page says %s"
          % (op, "expanded" if op in files["expand"] else "not expanded", expanded))
-    need(op in files["evaluator"], "lib/Analysis/MaskEvaluator.cpp: no %s" % op)
+    need(op in files["evaluator"], "lib/Analysis/CompiledMask.cpp: no %s" % op)
     for node in names(nodes):
-        for key, path in (("evaluator", "lib/Analysis/MaskEvaluator.cpp"),
+        for key, path in (("evaluator", "lib/Analysis/CompiledMask.cpp"),
                           ("eval", "lib/Core/MaskEval.cpp"),
                           ("planner", "lib/Core/PlanTree.cpp")):
             need("NodeKind::%s" % node in files[key], "%s: no NodeKind::%s" % (path, node))

@@ -13,7 +13,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "sattn/Analysis/MaskEvaluator.h"
+#include "sattn/Analysis/CompiledMask.h"
 #include "sattn/ExecutionEngine/CpuAttention.h"
 #include "sattn/InitAll.h"
 #include "sattn/Plan/TilePlanner.h"
@@ -279,7 +279,7 @@ struct Shape {
 };
 
 /// Dense masked attention in fp64: the definition, no tiling.
-void referenceAttention(const MaskEvaluator &eval, const MaskInputs &in,
+void referenceAttention(const CompiledMask &eval, const MaskInputs &in,
                         const Shape &s, const Tensor &q, const Tensor &k,
                         const Tensor &v, std::vector<double> &o,
                         std::vector<double> &lse) {
@@ -413,7 +413,7 @@ using TileSize = std::array<int64_t, 2>;
 /// zero output on rows without kept keys, no NaN, nothing written outside
 /// the (possibly padded) views.
 void checkOneShape(const CpuAttention &cpu, KernelOp kernel,
-                   const MaskEvaluator &eval, const Shape &shape,
+                   const CompiledMask &eval, const Shape &shape,
                    TileSize tiles, const MaskInputs &in, bool padded,
                    std::mt19937 &rng, Coverage &counts) {
   std::string name = kernel.getSymName().str();
@@ -506,7 +506,7 @@ void checkOnRandomShapes(const PatternCase &c,
   ASSERT_TRUE(s.module) << "module failed to parse";
   KernelOp kernel = s.kernel(c.name);
   ASSERT_TRUE(kernel);
-  auto eval = MaskEvaluator::build(kernel);
+  auto eval = CompiledMask::compile(kernel);
   ASSERT_TRUE(mlir::succeeded(eval));
 
   std::mt19937 rng(seed);
@@ -769,13 +769,13 @@ TEST(CpuAttention, EveryStaticExampleSpecMatchesReference) {
 
     for (KernelOp kernel : compiled.module->getOps<KernelOp>()) {
       SCOPED_TRACE(kernel.getSymName().str());
-      mlir::FailureOr<MaskEvaluator> eval = mlir::failure();
+      mlir::FailureOr<CompiledMask> eval = mlir::failure();
       {
         // Dynamic patterns have no static semantics: skipped, silently.
         mlir::ScopedDiagnosticHandler quiet(&context, [](mlir::Diagnostic &) {
           return mlir::success();
         });
-        eval = MaskEvaluator::build(kernel);
+        eval = CompiledMask::compile(kernel);
       }
       if (mlir::failed(eval)) {
         ++dynamicKernels;

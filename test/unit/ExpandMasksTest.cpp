@@ -9,7 +9,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "sattn/Analysis/MaskEvaluator.h"
+#include "sattn/Analysis/CompiledMask.h"
 #include "sattn/InitAll.h"
 
 #include "Mask/Transforms/Passes.h"
@@ -26,7 +26,7 @@
 #include <random>
 
 using namespace mlir;
-using sattn::MaskEvaluator;
+using sattn::CompiledMask;
 using sattn::MaskInputs;
 using sattn::TableData;
 
@@ -110,7 +110,7 @@ void checkExpansionPreservesMask(const PatternCase &c) {
       parseSourceString<ModuleOp>(kernelText(c), &context);
   ASSERT_TRUE(module) << diagnostics;
   auto kernel = *module->getOps<sattn::KernelOp>().begin();
-  FailureOr<MaskEvaluator> before = MaskEvaluator::build(kernel);
+  FailureOr<CompiledMask> before = CompiledMask::compile(kernel);
   ASSERT_TRUE(succeeded(before)) << diagnostics;
   int64_t tailQueriesBefore = 0;
   module->walk([&](sattn::mask::TailQueriesOp) { ++tailQueriesBefore; });
@@ -130,7 +130,7 @@ void checkExpansionPreservesMask(const PatternCase &c) {
   EXPECT_EQ(tailQueriesAfter, tailQueriesBefore)
       << "tail_queries needs Lk and must stay";
 
-  FailureOr<MaskEvaluator> after = MaskEvaluator::build(kernel);
+  FailureOr<CompiledMask> after = CompiledMask::compile(kernel);
   ASSERT_TRUE(succeeded(after)) << diagnostics;
 
   std::mt19937 rng(1234);

@@ -10,7 +10,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "sattn/Analysis/MaskEvaluator.h"
+#include "sattn/Analysis/CompiledMask.h"
 #include "sattn/Core/MaskProgram.h"
 #include "sattn/InitAll.h"
 
@@ -63,7 +63,7 @@ protected:
     module = mlir::parseSourceString<mlir::ModuleOp>(kKernel, &context);
     ASSERT_TRUE(module);
     auto kernel = *module->getOps<sattn::KernelOp>().begin();
-    auto evaluator = sattn::MaskEvaluator::build(kernel);
+    auto evaluator = sattn::CompiledMask::compile(kernel);
     ASSERT_TRUE(mlir::succeeded(evaluator));
     auto parsed = llvm::json::parse(evaluator->toJSON());
     ASSERT_TRUE(bool(parsed));

@@ -11,7 +11,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "sattn/Core/Limits.h"
-#include "sattn/Analysis/MaskEvaluator.h"
+#include "sattn/Analysis/CompiledMask.h"
 #include "sattn/InitAll.h"
 
 #include "Mask/Transforms/Passes.h"
@@ -33,7 +33,7 @@
 #include <random>
 
 using namespace mlir;
-using sattn::MaskEvaluator;
+using sattn::CompiledMask;
 using sattn::MaskInputs;
 
 namespace {
@@ -262,7 +262,7 @@ constexpr std::pair<int64_t, int64_t> kShapes[] = {
     {1, 1}, {2, 5}, {7, 7}, {4, 12}, {19, 19}};
 
 /// keep() on every (h, q, k) of every shape, in a fixed order.
-std::vector<bool> truthTable(const MaskEvaluator &eval) {
+std::vector<bool> truthTable(const CompiledMask &eval) {
   std::vector<bool> bits;
   for (auto [lq, lk] : kShapes) {
     MaskInputs inputs;
@@ -279,7 +279,7 @@ std::vector<bool> truthTable(const MaskEvaluator &eval) {
 /// Compares `after` with the truth table of the mask before rewriting.
 /// Returns a description of the first difference, or "".
 std::string firstDifference(const std::vector<bool> &before,
-                            const MaskEvaluator &after) {
+                            const CompiledMask &after) {
   size_t index = 0;
   for (auto [lq, lk] : kShapes) {
     MaskInputs inputs;
@@ -309,7 +309,7 @@ TEST(NormalizeMasks, RandomMasksKeepTheirMeaning) {
   for (int i = 0; i < kMasks; ++i) {
     std::string source = kernelText(generator.generate());
     ASSERT_TRUE(parsed.parse(source)) << parsed.diagnostics << source;
-    FailureOr<MaskEvaluator> evaluator = MaskEvaluator::build(parsed.kernel());
+    FailureOr<CompiledMask> evaluator = CompiledMask::compile(parsed.kernel());
     ASSERT_TRUE(succeeded(evaluator)) << parsed.diagnostics;
     std::vector<bool> before = truthTable(*evaluator);
     liveOpsBefore += liveMaskOps(parsed.kernel());
@@ -321,7 +321,7 @@ TEST(NormalizeMasks, RandomMasksKeepTheirMeaning) {
           << parsed.diagnostics << "input:\n"
           << source;
       auto kernel = *copy->getOps<sattn::KernelOp>().begin();
-      FailureOr<MaskEvaluator> after = MaskEvaluator::build(kernel);
+      FailureOr<CompiledMask> after = CompiledMask::compile(kernel);
       ASSERT_TRUE(succeeded(after)) << parsed.diagnostics;
       std::string difference = firstDifference(before, *after);
       if (!difference.empty()) {
@@ -370,9 +370,9 @@ Normalized normalize(llvm::StringRef body, Driver driver) {
     ADD_FAILURE() << p.diagnostics;
     return result;
   }
-  FailureOr<MaskEvaluator> before = MaskEvaluator::build(p.kernel());
+  FailureOr<CompiledMask> before = CompiledMask::compile(p.kernel());
   EXPECT_TRUE(succeeded(p.normalize(driver))) << p.diagnostics << source;
-  FailureOr<MaskEvaluator> after = MaskEvaluator::build(p.kernel());
+  FailureOr<CompiledMask> after = CompiledMask::compile(p.kernel());
   EXPECT_TRUE(succeeded(before) && succeeded(after)) << p.diagnostics;
   if (succeeded(before) && succeeded(after))
     EXPECT_EQ(firstDifference(truthTable(*before), *after), "")

@@ -143,7 +143,11 @@ public:
   std::string manifest(KernelOp kernel) {
     mlir::ScopedDiagnosticHandler quiet(&context,
                                         [](mlir::Diagnostic &) { return mlir::success(); });
-    auto text = writeManifest(kernel, launchInfo(kernel), "sm_90");
+    auto compiled = CompiledMask::compile(kernel);
+    if (mlir::failed(compiled))
+      return "";
+    auto text = writeManifest(kernel, compiled->program(), launchInfo(kernel),
+                              "sm_90");
     return mlir::succeeded(text) ? *text : "";
   }
 

@@ -3,7 +3,7 @@
 // Compiles small specs with compileSpec and checks, by brute force over
 // (b, h, q, k) at small sizes, that the emitted mask keeps exactly the pairs
 // an independent C++ formula of the spec keeps. The reference for the IR is
-// MaskEvaluator, so these tests pin down the emitter's choices that the
+// CompiledMask, so these tests pin down the emitter's choices that the
 // lit tests can only check syntactically: floor division and modulo on
 // negative values (Python semantics), division by zero giving 0, clamp's
 // argument order, the expansions of a_shape and tri_shape, per-head
@@ -11,7 +11,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "sattn/Analysis/MaskEvaluator.h"
+#include "sattn/Analysis/CompiledMask.h"
 #include "sattn/InitAll.h"
 #include "sattn/Spec/SpecCompiler.h"
 
@@ -30,7 +30,7 @@
 #include <cstdlib>
 #include <functional>
 
-using sattn::MaskEvaluator;
+using sattn::CompiledMask;
 using sattn::MaskInputs;
 
 namespace {
@@ -72,7 +72,7 @@ std::string compareWithReference(llvm::StringRef spec, int64_t lk,
     return "spec rejected: " + diagnostics;
 
   auto kernel = *compilation.module->getOps<sattn::KernelOp>().begin();
-  mlir::FailureOr<MaskEvaluator> evaluator = MaskEvaluator::build(kernel);
+  mlir::FailureOr<CompiledMask> evaluator = CompiledMask::compile(kernel);
   if (mlir::failed(evaluator))
     return "evaluator rejected the kernel";
 

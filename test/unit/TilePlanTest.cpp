@@ -10,7 +10,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "sattn/Analysis/MaskEvaluator.h"
+#include "sattn/Analysis/CompiledMask.h"
 #include "sattn/InitAll.h"
 #include "sattn/Plan/TilePlanner.h"
 
@@ -216,7 +216,7 @@ std::vector<int64_t> segmentKeys(const TilePlan &plan, int64_t b, int64_t h,
 }
 
 /// Properties 1-3 of the file comment for every query tile of every (b, h).
-void checkPlanProperties(const TilePlan &plan, const MaskEvaluator &evaluator,
+void checkPlanProperties(const TilePlan &plan, const CompiledMask &evaluator,
                          const MaskInputs &in, int64_t bn, bool minimal) {
   int64_t lk = in.lk;
   for (int64_t b = 0; b < in.batch; ++b)
@@ -278,7 +278,7 @@ TEST_P(TilePlanProperties, HoldOnRandomShapes) {
   auto module = mlir::parseSourceString<mlir::ModuleOp>(kernelText(c), &context);
   ASSERT_TRUE(module) << kernelText(c);
   auto kernel = *module->getOps<KernelOp>().begin();
-  auto evaluator = MaskEvaluator::build(kernel);
+  auto evaluator = CompiledMask::compile(kernel);
   ASSERT_TRUE(mlir::succeeded(evaluator));
 
   std::mt19937 rng(1234);
@@ -352,7 +352,7 @@ TEST(TilePlan, VerticalSlashGathersColumnsAndBands) {
   ASSERT_TRUE(vs);
   auto module = mlir::parseSourceString<mlir::ModuleOp>(kernelText(*vs), &context);
   auto kernel = *module->getOps<KernelOp>().begin();
-  auto evaluator = MaskEvaluator::build(kernel);
+  auto evaluator = CompiledMask::compile(kernel);
   ASSERT_TRUE(mlir::succeeded(evaluator));
   auto planner = TilePlanner::build(kernel, PlanOptions{64, 64});
   ASSERT_TRUE(mlir::succeeded(planner));

@@ -2,7 +2,7 @@
 //
 // Kernels are compiled one at a time (each on a module holding only that
 // kernel) so that compile time, IR dumps and failures are per kernel. A
-// failure the lowering reports as "no GPU lowering: ..." comes from the
+// failure sattn-plan-tiles reports ("sattn-plan-tiles: ...") comes from the
 // kernel's configuration or the tile options (exit 1); any other pipeline
 // or ptxas failure on a checked spec is the compiler's fault (exit 2).
 //
@@ -199,7 +199,8 @@ public:
   int run();
 
 private:
-  int compileKernel(KernelOp kernel, KernelReport &report);
+  int compileKernel(KernelOp kernel, const plan::TilePlanner &planner,
+                    KernelReport &report);
   int writeTileMap(KernelOp kernel, const plan::TilePlan &plan);
   std::string specText(llvm::StringRef name) const;
 
@@ -238,7 +239,9 @@ int DirectoryWriter::writeTileMap(KernelOp kernel, const plan::TilePlan &plan) {
   return ExitSuccess;
 }
 
-int DirectoryWriter::compileKernel(KernelOp kernel, KernelReport &report) {
+int DirectoryWriter::compileKernel(KernelOp kernel,
+                                   const plan::TilePlanner &planner,
+                                   KernelReport &report) {
   MLIRContext *ctx = kernel.getContext();
   std::string name = kernel.getSymName().str();
   std::string base = dir + "/" + name;
@@ -277,7 +280,7 @@ int DirectoryWriter::compileKernel(KernelOp kernel, KernelReport &report) {
     if (diag.getSeverity() != DiagnosticSeverity::Error)
       return success();
     std::string message = diag.str();
-    unsupported |= llvm::StringRef(message).starts_with("no GPU lowering");
+    unsupported |= llvm::StringRef(message).starts_with("sattn-plan-tiles:");
     printDiagnostic(diag.getLocation(), message);
     return success();
   });
@@ -338,7 +341,8 @@ int DirectoryWriter::compileKernel(KernelOp kernel, KernelReport &report) {
     build.spillLoadBytes = report.ptxas->spillLoadBytes;
   }
   FailureOr<std::string> manifest =
-      writeManifest(kernel, launch, options.gpu.chip, build);
+      writeManifest(kernel, planner.core().program(), launch,
+                    options.gpu.chip, build);
   if (failed(manifest))
     return ExitInternalError;
 
@@ -381,10 +385,10 @@ int DirectoryWriter::compileKernel(KernelOp kernel, KernelReport &report) {
   }
 
   // The plan at the reference length, with the kernel's own tile sizes.
-  auto planner = plan::TilePlanner::build(kernel, {launch.blockM, launch.blockN});
-  if (failed(planner))
-    return ExitInternalError; // checked before compiling
-  report.readsTables = !planner->core().program().tables.empty() &&
+  auto tiled = planner.withTiles(kernel, {launch.blockM, launch.blockN});
+  if (failed(tiled))
+    return ExitInternalError; // the pipeline planned with them
+  report.readsTables = !planner.core().program().tables.empty() &&
                        !(options.tables &&
                          options.tables->describe(kernel) == "tables from --table");
   // The report gives no tile counts for tables unknown here, so such a plan
@@ -397,7 +401,7 @@ int DirectoryWriter::compileKernel(KernelOp kernel, KernelReport &report) {
             ? options.tables->inputs(kernel, options.length, options.length, error)
             : plan::zeroTableInputs(kernel, options.length, options.length, error);
     if (inputs)
-      plan = planner->plan(*inputs, error);
+      plan = tiled->plan(*inputs, error);
     if (failed(plan)) {
       llvm::errs() << "sattn-compile: error: kernel '" << name << "': " << error
                    << "\n";
@@ -447,8 +451,11 @@ int DirectoryWriter::run() {
     ptxas = target::findPtxas();
 
   // Dynamic kernels need their estimator, which has no GPU lowering yet.
+  // Each kernel's mask is compiled once, here; its program serves the
+  // manifest and the reference plan.
   ModuleOp module = *compilation.module;
   llvm::SmallVector<KernelOp> kernels;
+  std::vector<plan::TilePlanner> planners;
   std::vector<std::string> notes;
   for (KernelOp k : module.getOps<KernelOp>()) {
     std::string why;
@@ -457,8 +464,9 @@ int DirectoryWriter::run() {
         why = d.str();
       return success();
     });
-    if (succeeded(plan::TilePlanner::build(k))) {
+    if (auto planner = plan::TilePlanner::build(k); succeeded(planner)) {
       kernels.push_back(k);
+      planners.push_back(std::move(*planner));
       continue;
     }
     // A static mask the planner refuses (beyond its limits) is an error,
@@ -499,7 +507,7 @@ int DirectoryWriter::run() {
   auto start = std::chrono::steady_clock::now();
   std::vector<KernelReport> reports(kernels.size());
   for (size_t i = 0; i < kernels.size(); ++i)
-    if (int rc = compileKernel(kernels[i], reports[i]))
+    if (int rc = compileKernel(kernels[i], planners[i], reports[i]))
       return rc;
   double totalMs = millisecondsSince(start);
 

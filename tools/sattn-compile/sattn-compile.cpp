@@ -20,8 +20,9 @@
 #include "TableFiles.h"
 
 #include "sattn/Core/Limits.h"
-#include "sattn/Analysis/MaskEvaluator.h"
+#include "sattn/Analysis/CompiledMask.h"
 #include "sattn/InitAll.h"
+#include "sattn/Plan/TileConfig.h"
 #include "sattn/Plan/TileMap.h"
 #include "sattn/Plan/TilePlanner.h"
 #include "sattn/Spec/SpecCompiler.h"
@@ -207,29 +208,34 @@ static bool parseTile(llvm::StringRef text, sattn::plan::PlanOptions &opts) {
          opts.blockN <= 4096;
 }
 
-/// The tiles the summary and the tile map plan with: --tile when given,
-/// else the ones `-o` compiles the kernel with (the GPU lowering's choice
-/// under the other tile options), so that both report the same tile counts.
-/// `label` says which; a kernel without a GPU lowering gets --tile's default.
-static sattn::plan::PlanOptions planTiles(sattn::KernelOp kernel,
-                                          const sattn::target::GPUOptions &gpu,
-                                          const sattn::plan::PlanOptions &given,
-                                          std::string &label) {
-  if (tileOpt.getNumOccurrences() > 0) {
-    label = "--tile";
-    return given;
+/// The tile planner of `kernel` for the tiles the summary and the tile map
+/// plan with: --tile when given, else the ones sattn-plan-tiles chooses under
+/// the other tile options (what -o compiles the kernel with), so that both
+/// report the same tile counts; tile options the kernel cannot have fall back
+/// to --tile's default. `label` says which. The mask is compiled once. Fails
+/// with the planner's diagnostic for masks it cannot plan.
+static mlir::FailureOr<sattn::plan::TilePlanner>
+plannerForReport(sattn::KernelOp kernel, const sattn::target::GPUOptions &gpu,
+                 const sattn::plan::PlanOptions &given, std::string &label) {
+  auto planner = sattn::plan::TilePlanner::build(kernel);
+  if (mlir::failed(planner))
+    return mlir::failure();
+  sattn::plan::PlanOptions tiles = given;
+  label = "--tile";
+  if (tileOpt.getNumOccurrences() == 0) {
+    sattn::plan::TileRequest request{gpu.blockM, gpu.blockN, gpu.warps,
+                                     gpu.stages, gpu.rowsPerWarp};
+    std::string error;
+    auto config = sattn::plan::chooseTileConfig(
+        kernel.getHeadDim(), planner->core().program(), request, error);
+    if (mlir::succeeded(config)) {
+      tiles = {config->blockM, config->blockN};
+      label = "as compiled";
+    } else {
+      label = "--tile's default; the tile options are rejected: " + error;
+    }
   }
-  mlir::ScopedDiagnosticHandler quiet(kernel.getContext(),
-                                      [](mlir::Diagnostic &) { return mlir::success(); });
-  auto single = moduleWithKernel(kernel->getParentOfType<mlir::ModuleOp>(),
-                                 kernel.getSymName());
-  auto launches = sattn::target::chooseLaunches(*single, gpu);
-  if (mlir::failed(launches) || launches->size() != 1) {
-    label = "no GPU lowering";
-    return given;
-  }
-  label = "as compiled";
-  return {launches->front().blockM, launches->front().blockN};
+  return planner->withTiles(kernel, tiles);
 }
 
 /// Appends the kernel's plan at the reference length to its summary.
@@ -248,7 +254,9 @@ static bool printPlanSummary(sattn::KernelOp kernel,
       why = d.str();
     return mlir::success();
   });
-  if (mlir::failed(sattn::plan::TilePlanner::build(kernel, given))) {
+  std::string tilesFrom;
+  auto planner = plannerForReport(kernel, gpu, given, tilesFrom);
+  if (mlir::failed(planner)) {
     if (sattn::plan::hasDynamicPattern(kernel))
       os << "  plan:      none (dynamic patterns are planned from their "
             "estimator at run time)\n";
@@ -256,13 +264,7 @@ static bool printPlanSummary(sattn::KernelOp kernel,
       os << "  plan:      failed: " << why << "\n";
     return true;
   }
-  std::string tilesFrom;
-  sattn::plan::PlanOptions opts = planTiles(kernel, gpu, given, tilesFrom);
-  auto planner = sattn::plan::TilePlanner::build(kernel, opts);
-  if (mlir::failed(planner)) {
-    os << "  plan:      failed for " << opts.blockM << "x" << opts.blockN << " tiles\n";
-    return true;
-  }
+  const sattn::plan::PlanOptions &opts = planner->options();
   // Tables too large to preview as zeros: the summary says so and goes on.
   if (tables.describe(kernel) != "tables from --table" &&
       sattn::plan::declaredTableElements(kernel, 1, length) >
@@ -405,7 +407,7 @@ int main(int argc, char **argv) {
     output->os() << "\n";
   } else if (emitKind == EmitKind::MaskProgram) {
     for (sattn::KernelOp kernel : kernels) {
-      auto evaluator = sattn::MaskEvaluator::build(kernel);
+      auto evaluator = sattn::CompiledMask::compile(kernel);
       if (mlir::failed(evaluator))
         return ExitInputError; // the diagnostic names the dynamic pattern
       output->os() << evaluator->toJSON() << "\n";
@@ -426,8 +428,7 @@ int main(int argc, char **argv) {
         return ExitInputError;
       }
       std::string tilesFrom;
-      auto planner = sattn::plan::TilePlanner::build(
-          kernel, planTiles(kernel, gpu, planOptions, tilesFrom));
+      auto planner = plannerForReport(kernel, gpu, planOptions, tilesFrom);
       if (mlir::failed(planner))
         return ExitInputError;
       std::string error;

@@ -2,7 +2,7 @@
 //
 // Takes spec text through the middle of the compiler: compileSpec, the
 // sattn-normalize-masks and sattn-expand-masks passes, the mask program
-// compiler (MaskEvaluator) and the tile planner, at small random lengths
+// compiler (CompiledMask) and the tile planner, at small random lengths
 // and tile sizes with random runtime tables. Why: a mask compiler's worst
 // bug is a plan that silently drops kept pairs, and only a brute-force
 // comparison at every pair finds those. For every kernel with static
@@ -19,7 +19,7 @@
 #include "PlanCheck.h"
 #include "SpecInput.h"
 
-#include "sattn/Analysis/MaskEvaluator.h"
+#include "sattn/Analysis/CompiledMask.h"
 #include "sattn/Plan/TilePlanner.h"
 #include "sattn/Spec/SpecCompiler.h"
 
@@ -89,7 +89,7 @@ std::string describe(KernelOp kernel, const fuzz::PlanShape &s) {
 
 /// Plans `kernel` for `in` and checks the plan against `reference`.
 void checkPlanOf(KernelOp kernel, const fuzz::PlanShape &shape,
-                 const MaskInputs &in, const MaskEvaluator &reference,
+                 const MaskInputs &in, const CompiledMask &reference,
                  const char *form) {
   auto planner = plan::TilePlanner::build(
       kernel, plan::PlanOptions{shape.blockM, shape.blockN});
@@ -114,11 +114,11 @@ void checkPlanOf(KernelOp kernel, const fuzz::PlanShape &shape,
 
 void checkKernel(KernelOp original, KernelOp normalized, KernelOp expanded,
                  uint64_t seed) {
-  auto reference = MaskEvaluator::build(original);
+  auto reference = CompiledMask::compile(original);
   if (mlir::failed(reference))
     return; // dynamic patterns have no static semantics to check
-  auto afterNormalize = MaskEvaluator::build(normalized);
-  auto afterExpand = MaskEvaluator::build(expanded);
+  auto afterNormalize = CompiledMask::compile(normalized);
+  auto afterExpand = CompiledMask::compile(expanded);
   if (mlir::failed(afterNormalize) || mlir::failed(afterExpand))
     fuzz::fail("the passes keep a mask evaluable",
                printOp(original) + "\n" + printOp(normalized) + "\n" +

@@ -23,6 +23,8 @@
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/IR/AffineExpr.h"
 #include "mlir/IR/Builders.h"
+#include "mlir/IR/PatternMatch.h"
+#include "mlir/Transforms/WalkPatternRewriteDriver.h"
 #include "llvm/ADT/TypeSwitch.h"
 
 #include <limits>
@@ -278,15 +280,9 @@ Value blockTable(PredicateBuilder &p, BlockTableOp op) {
                   {p.h(), p.div(p.q(), block), p.div(p.k(), block)});
 }
 
-/// The named patterns this pass knows how to spell as predicates.
-bool isExpandable(Operation *op) {
-  return isa<CausalOp, WindowOp, SinkOp, StridedOp, StridedBlocksOp, DilatedOp,
-             PowerOp, PrefixOp, DocumentOp, BlockTableOp>(op);
-}
-
 /// Returns the predicate replacing the expandable pattern `op`, or null
 /// when `op` must stay as it is.
-Value expand(OpBuilder &outer, Operation *op, SymbolTableCollection &symbols) {
+Value expand(OpBuilder &outer, Operation *op) {
   auto kernel = op->getParentOfType<KernelOp>();
   if (isa<StridedBlocksOp>(op) && !kernel)
     return nullptr;
@@ -299,7 +295,7 @@ Value expand(OpBuilder &outer, Operation *op, SymbolTableCollection &symbols) {
   TableOp documentTable;
   if (auto doc = dyn_cast<DocumentOp>(op)) {
     documentTable =
-        symbols.lookupNearestSymbolFrom<TableOp>(op, doc.getTableAttr());
+        SymbolTable::lookupNearestSymbolFrom<TableOp>(op, doc.getTableAttr());
     if (!documentTable)
       return nullptr;
   }
@@ -324,24 +320,37 @@ Value expand(OpBuilder &outer, Operation *op, SymbolTableCollection &symbols) {
   return p.finish(condition);
 }
 
+/// Rewrites one named pattern into its predicate; one instance per op.
+template <typename PatternOp>
+struct ExpandNamedPattern : public OpRewritePattern<PatternOp> {
+  using OpRewritePattern<PatternOp>::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(PatternOp op,
+                                PatternRewriter &rewriter) const override {
+    Value predicate = expand(rewriter, op);
+    if (!predicate)
+      return rewriter.notifyMatchFailure(op, "left as it is");
+    rewriter.replaceOp(op, predicate);
+    return success();
+  }
+};
+
 struct ExpandMasksPass
     : public sattn::mask::impl::ExpandMasksBase<ExpandMasksPass> {
   void runOnOperation() override {
-    SmallVector<Operation *> patterns;
-    getOperation()->walk([&](Operation *op) {
-      if (isExpandable(op))
-        patterns.push_back(op);
-    });
-    SymbolTableCollection symbols;
-    for (Operation *op : patterns) {
-      OpBuilder builder(op);
-      Value predicate = expand(builder, op, symbols);
-      if (!predicate)
-        continue;
-      op->getResult(0).replaceAllUsesWith(predicate);
-      op->erase();
-    }
+    RewritePatternSet patterns(&getContext());
+    populateExpandMaskPatterns(patterns);
+    walkAndApplyPatterns(getOperation(), std::move(patterns));
   }
 };
 
 } // namespace
+
+void sattn::mask::populateExpandMaskPatterns(RewritePatternSet &patterns) {
+  patterns.add<ExpandNamedPattern<CausalOp>, ExpandNamedPattern<WindowOp>,
+               ExpandNamedPattern<SinkOp>, ExpandNamedPattern<StridedOp>,
+               ExpandNamedPattern<StridedBlocksOp>,
+               ExpandNamedPattern<DilatedOp>, ExpandNamedPattern<PowerOp>,
+               ExpandNamedPattern<PrefixOp>, ExpandNamedPattern<DocumentOp>,
+               ExpandNamedPattern<BlockTableOp>>(patterns.getContext());
+}

@@ -10,24 +10,47 @@
 include "mlir/Pass/PassBase.td"
 
 def PlanTiles : Pass<"sattn-plan-tiles", "::mlir::ModuleOp"> {
-  let summary = "Choose tile sizes and check that every kernel's mask can be planned";
+  let summary = "Decide every kernel's tile configuration and check that its mask can be planned";
   let description = [{
-    Builds the tile planner for every `sattn.kernel` with the given tile
-    sizes and records the plan configuration on the kernel as
-    `sattn.tile_plan = {block_m, block_n, tiers, head_classes}`:
-    `tiers` lists the planning tiers the mask needs ("closed-form" for named
-    patterns, "interval" and "exact" for free-form predicates, "runtime-table"
-    for masks read from tables at plan time); `head_classes` is the number of
-    distinct per-head plans. Kernels whose masks cannot be planned (dynamic
-    patterns without an estimator) are rejected with a diagnostic.
+    The tiling decision of the compile path, made once per `sattn.kernel`
+    and recorded on it for every later stage:
+
+      sattn.tile_plan = {block_m, block_n, rows_per_warp, warps, stages,
+                         tiers, head_classes}
+
+    `block_m` x `block_n` are the plan's tile sizes (the runtime plans with
+    them); `rows_per_warp`, `warps` and `stages` say how the GPU kernel
+    covers a tile; `convert-sattn-to-gpu` reads all five. Without options
+    the configuration comes from head_dim and the mask (64x64 tiles with 4
+    warps and 2 stages, 64x16 at head_dim 256; 128x32 tiles with 32 rows per
+    warp for head_dim 128 masks of bands and sinks whose plan visits at most
+    10% more tiles than 64x64); any option given turns that choice off and
+    the others keep their defaults (0 = default). Configurations the
+    portable kernel cannot emit are rejected with the reason.
+
+    The pass also builds the tile planner once, so that a mask the planner
+    cannot handle (dynamic patterns without an estimator, masks beyond the
+    planner's limits) fails at compile time, not at launch. `tiers` lists
+    the planning tiers the mask needs ("closed-form" for named patterns,
+    "interval" and "exact" for free-form predicates, "runtime-table" for
+    masks read from tables at plan time); `head_classes` is the number of
+    distinct per-head plans.
 
     With `report-length=L` the pass also plans the kernel for Lq = Lk = L
     (batch 1, tables absent, i.e. all zero) and emits a remark with the tiles
     visited against a dense kernel.
   }];
   let options = [
-    Option<"blockM", "block-m", "int64_t", "128", "query rows per tile">,
-    Option<"blockN", "block-n", "int64_t", "128", "keys per KV tile">,
+    Option<"blockM", "block-m", "int64_t", /*default=*/"0",
+           "Query rows per tile, rows-per-warp per warp (0: chosen)">,
+    Option<"blockN", "block-n", "int64_t", /*default=*/"0",
+           "Keys per KV tile, a multiple of 16 (0: chosen)">,
+    Option<"warps", "warps", "int64_t", /*default=*/"0",
+           "Warps per block (0: block-m / rows-per-warp, or chosen)">,
+    Option<"stages", "stages", "int64_t", /*default=*/"0",
+           "KV tiles in flight (0: chosen)">,
+    Option<"rowsPerWarp", "rows-per-warp", "int64_t", /*default=*/"0",
+           "Query rows per warp, 16 or 32 (0: chosen)">,
     Option<"reportLength", "report-length", "int64_t", "0",
            "sequence length for the remark with visited tiles (0: none)">,
   ];

@@ -1,19 +1,20 @@
 //===- PlanTiles.cpp - sattn-plan-tiles -----------------------------------===//
 //
-// The compile-time half of tile planning: fixes the tile sizes, proves that
-// the planner can handle the mask (so a kernel never fails at launch for a
-// reason known at compile time) and records which tiers the plan needs. The
-// plan itself depends on sequence lengths and runtime tables and is built by
-// the runtime in O(segments) per length.
+// The compile-time half of tile planning: decides the tile configuration
+// (sattn/Plan/TileConfig.h), proves that the planner can handle the mask (so
+// a kernel never fails at launch for a reason known at compile time) and
+// records both, with the tiers the plan needs, as `sattn.tile_plan`, which
+// the conversion reads. The plan itself depends on sequence lengths and
+// runtime tables and is built by the runtime in O(segments) per length.
 //
 //===----------------------------------------------------------------------===//
 
 #include "SparseAttn/Transforms/Passes.h"
 
 #include "Mask/IR/MaskOps.h"
+#include "sattn/Plan/TileConfig.h"
 #include "sattn/Plan/TilePlanner.h"
 
-#include "mlir/IR/Builders.h"
 #include "mlir/IR/Diagnostics.h"
 
 #include <set>
@@ -62,53 +63,49 @@ struct PlanTilesPass : public sattn::impl::PlanTilesBase<PlanTilesPass> {
   using PlanTilesBase::PlanTilesBase;
 
   void runOnOperation() override {
-    if (blockM <= 0 || blockN <= 0) {
-      getOperation().emitError() << "sattn-plan-tiles: block-m and block-n "
-                                    "must be positive, got "
-                                 << blockM << " and " << blockN;
-      return signalPassFailure();
-    }
-    plan::PlanOptions options{blockM, blockN};
+    plan::TileRequest request{blockM, blockN, warps, stages, rowsPerWarp};
     getOperation().walk([&](KernelOp kernel) {
-      auto planner = plan::TilePlanner::build(kernel, options);
-      if (failed(planner))
-        return signalPassFailure();
-      Builder b(kernel.getContext());
-      SmallVector<Attribute> tierNames;
-      for (const std::string &t : planningTiers(kernel.getMask()))
-        tierNames.push_back(b.getStringAttr(t));
-
-      // Distinct per-head plans at a small reference length.
-      int64_t length = reportLength > 0 ? reportLength : blockN;
-      std::string error;
-      std::optional<MaskInputs> probe =
-          plan::zeroTableInputs(kernel, length, length, error);
-      FailureOr<plan::TilePlan> probePlan = failure();
-      if (probe)
-        probePlan = planner->plan(*probe, error);
-      if (failed(probePlan)) {
-        kernel.emitError() << "sattn-plan-tiles: " << error;
-        return signalPassFailure();
-      }
-      kernel->setAttr(
-          "sattn.tile_plan",
-          b.getDictionaryAttr({
-              b.getNamedAttr("block_m", b.getI64IntegerAttr(blockM)),
-              b.getNamedAttr("block_n", b.getI64IntegerAttr(blockN)),
-              b.getNamedAttr("head_classes",
-                             b.getI64IntegerAttr(probePlan->numClasses())),
-              b.getNamedAttr("tiers", b.getArrayAttr(tierNames)),
-          }));
-      if (reportLength > 0) {
-        plan::PlanStats s = probePlan->stats();
-        kernel.emitRemark() << "L = " << (int64_t)reportLength << ": visits "
-                            << s.visitedTiles() << " of " << s.denseTiles
-                            << " tiles (" << s.fullTiles << " full, "
-                            << s.partialTiles << " partial, "
-                            << s.gatherTiles << " gathered) in "
-                            << s.segments << " segments";
-      }
+      if (failed(planKernel(kernel, request)))
+        signalPassFailure();
     });
+  }
+
+  LogicalResult planKernel(KernelOp kernel, const plan::TileRequest &request) {
+    // The mask is compiled once; the policy and the plan share the program.
+    auto planner = plan::TilePlanner::build(kernel);
+    if (failed(planner))
+      return failure();
+    std::string error;
+    FailureOr<plan::TileConfig> config = plan::chooseTileConfig(
+        kernel.getHeadDim(), planner->core().program(), request, error);
+    if (failed(config))
+      return kernel.emitError() << "sattn-plan-tiles: " << error;
+    planner = planner->withTiles(kernel, {config->blockM, config->blockN});
+    if (failed(planner))
+      return failure();
+
+    // Distinct per-head plans at a small reference length.
+    int64_t length = reportLength > 0 ? reportLength : config->blockN;
+    std::optional<MaskInputs> probe =
+        plan::zeroTableInputs(kernel, length, length, error);
+    FailureOr<plan::TilePlan> probePlan = failure();
+    if (probe)
+      probePlan = planner->plan(*probe, error);
+    if (failed(probePlan))
+      return kernel.emitError() << "sattn-plan-tiles: " << error;
+    std::set<std::string> tiers = planningTiers(kernel.getMask());
+    plan::recordTilePlan(kernel, *config,
+                         std::vector<std::string>(tiers.begin(), tiers.end()),
+                         probePlan->numClasses());
+    if (reportLength > 0) {
+      plan::PlanStats s = probePlan->stats();
+      kernel.emitRemark() << "L = " << (int64_t)reportLength << ": visits "
+                          << s.visitedTiles() << " of " << s.denseTiles
+                          << " tiles (" << s.fullTiles << " full, "
+                          << s.partialTiles << " partial, " << s.gatherTiles
+                          << " gathered) in " << s.segments << " segments";
+    }
+    return success();
   }
 };
 

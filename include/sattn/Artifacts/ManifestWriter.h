@@ -18,6 +18,7 @@
 
 namespace sattn {
 class KernelOp;
+struct MaskProgram;
 
 /// Informational keys (the runtime ignores them): how the image was built
 /// and what ptxas reported. Unset fields are left out.
@@ -28,12 +29,13 @@ struct ManifestBuildInfo {
   std::string compiler;
 };
 
-/// The manifest of `kernel` compiled for `chip` (e.g. "sm_90") with the
-/// launch metadata `launch`. Fails (with a diagnostic) for masks without a
-/// static program.
+/// The manifest of `kernel`, whose mask compiled to `program`, compiled for
+/// `chip` (e.g. "sm_90") with the launch metadata `launch`. Fails (with a
+/// diagnostic) when the compiled kernel's parameters differ from the ABI.
 mlir::FailureOr<std::string>
-writeManifest(KernelOp kernel, const target::LaunchInfo &launch,
-              llvm::StringRef chip, const ManifestBuildInfo &build = {});
+writeManifest(KernelOp kernel, const MaskProgram &program,
+              const target::LaunchInfo &launch, llvm::StringRef chip,
+              const ManifestBuildInfo &build = {});
 } // namespace sattn
 
 #endif // SATTN_ARTIFACTS_MANIFESTWRITER_H

@@ -33,9 +33,10 @@ namespace sattn {
 class KernelOp;
 
 /// A copy of a kernel whose named patterns are rewritten into predicates
-/// (`sattn-expand-masks`), ready for emitElementMask. The lowerings expand a
-/// copy so the original kernel keeps its named patterns for the planner and
-/// the manifest; `owner` holds the copy alive.
+/// (the rewrites of `sattn-expand-masks`, applied by one walk), ready for
+/// emitElementMask. The lowerings expand a copy so the original kernel keeps
+/// its named patterns for the planner and the manifest; `owner` holds the
+/// copy alive.
 struct ExpandedKernel {
   mlir::OwningOpRef<mlir::ModuleOp> owner;
   KernelOp kernel();

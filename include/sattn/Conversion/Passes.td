@@ -67,27 +67,15 @@ def ConvertSparseAttnToGPU : Pass<"convert-sattn-to-gpu", "::mlir::ModuleOp"> {
     tiles, gather segments load the gathered key rows as dense tiles; FULL
     segments run without mask code, PARTIAL ones apply the element mask.
 
-    Pointers are 0-d memrefs, meant for `convert-gpu-to-nvvm` with
-    `use-bare-ptr-memref-call-conv=1`. Without tile options the shape is
-    chosen from head_dim and the mask (TileShapePolicy.h: 128x32 with 32
-    rows per warp for head_dim 128 band masks, else 64x64); any option
-    given turns that off (0 = the head_dim default). The shape is recorded with the launch parameters as `sattn.*`
-    attributes on the gpu.func (sattn/Target/LaunchInfo.h). Named patterns
-    are expanded into predicates on a private copy of each kernel, which is
-    left in place.
+    The tile configuration is read from the `sattn.tile_plan` attribute
+    that `sattn-plan-tiles` records on each kernel (block sizes, rows per
+    warp, warps, stages); a kernel without one is an error. Pointers are 0-d
+    memrefs, meant for `convert-gpu-to-nvvm` with
+    `use-bare-ptr-memref-call-conv=1`. The configuration is recorded with
+    the launch parameters as `sattn.*` attributes on the gpu.func
+    (sattn/Target/LaunchInfo.h). Named patterns are expanded into predicates
+    on a private copy of each kernel, which is left in place.
   }];
-  let options = [
-    Option<"blockM", "block-m", "int64_t", /*default=*/"0",
-           "Query rows per tile, rows-per-warp per warp (0: chosen per head_dim)">,
-    Option<"blockN", "block-n", "int64_t", /*default=*/"0",
-           "Keys per KV tile, a multiple of 16 (0: chosen per head_dim)">,
-    Option<"warps", "warps", "int64_t", /*default=*/"0",
-           "Warps per block (0: block-m / rows-per-warp, or chosen)">,
-    Option<"stages", "stages", "int64_t", /*default=*/"0",
-           "KV tiles in flight (0: chosen)">,
-    Option<"rowsPerWarp", "rows-per-warp", "int64_t", /*default=*/"0",
-           "Query rows per warp, 16 or 32 (0: 16, or chosen from the mask when no tile option is set)">,
-  ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",
     "::mlir::gpu::GPUDialect",

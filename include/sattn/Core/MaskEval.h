@@ -2,7 +2,7 @@
 //
 // The reference semantics of docs/MASK_SEMANTICS.md on a MaskProgram:
 // keep(b, h, q, k) for absolute positions, reading only the program's arrays
-// and the caller's tables. MaskEvaluator (the compiler's front end) and the
+// and the caller's tables. CompiledMask (the compiler's front end) and the
 // tile planner's exact tier both call these, so there is one evaluator.
 //
 //===----------------------------------------------------------------------===//

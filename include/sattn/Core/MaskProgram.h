@@ -3,7 +3,7 @@
 // A mask compiled into flat arrays: one node per distinct mask op (children
 // by index), postfix affine steps for head offsets, a register program per
 // free-form predicate, and the tables the mask reads. It is the contract
-// between the compiler's front end (MaskEvaluator::build turns mask-dialect
+// between the compiler's front end (CompiledMask::compile turns mask-dialect
 // ops into it) and everything that runs without MLIR: the evaluator and the
 // tile planner in the core, libsattn_runtime (which reads it from the
 // manifest) and python/sattn/mask_program.py. Plain C++17, standard library
@@ -187,7 +187,7 @@ const char *opcodeName(Opcode opcode);
 std::string verifyMaskProgram(const MaskProgram &program);
 
 /// Reads the JSON form (format "sattn.mask-program/1", written by
-/// MaskEvaluator::toJSON) and verifies it. On failure returns false and sets
+/// CompiledMask::toJSON) and verifies it. On failure returns false and sets
 /// `error`.
 bool parseMaskProgram(std::string_view text, MaskProgram &out,
                       std::string &error);

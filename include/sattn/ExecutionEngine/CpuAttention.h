@@ -21,7 +21,7 @@
 #ifndef SATTN_EXECUTIONENGINE_CPUATTENTION_H
 #define SATTN_EXECUTIONENGINE_CPUATTENTION_H
 
-#include "sattn/Analysis/MaskEvaluator.h"
+#include "sattn/Analysis/CompiledMask.h"
 #include "sattn/Plan/TilePlanner.h"
 
 #include "mlir/IR/BuiltinOps.h"

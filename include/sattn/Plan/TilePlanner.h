@@ -3,7 +3,7 @@
 // The compiler's entry to tile planning. The planner itself (segments,
 // plans, the three tiers) is plain C++ in the core (sattn/Core/Planner.h) and
 // runs on a MaskProgram; TilePlanner is the thin MLIR adapter that compiles
-// a kernel's mask ops into that program (MaskEvaluator) and reports failures
+// a kernel's mask ops into that program (CompiledMask) and reports failures
 // as diagnostics. libsattn_runtime runs the same planner on the program read
 // from the manifest, so both build identical plans.
 //
@@ -12,7 +12,7 @@
 #ifndef SATTN_PLAN_TILEPLANNER_H
 #define SATTN_PLAN_TILEPLANNER_H
 
-#include "sattn/Analysis/MaskEvaluator.h"
+#include "sattn/Analysis/CompiledMask.h"
 #include "sattn/Core/KeySet.h"
 #include "sattn/Core/Planner.h"
 
@@ -62,6 +62,11 @@ public:
   /// the planner cannot handle (dynamic patterns).
   static mlir::FailureOr<TilePlanner> build(KernelOp kernel,
                                             PlanOptions options = {});
+
+  /// A planner of the same mask program for other tile sizes (the mask is
+  /// not compiled again). Emits a diagnostic on `kernel` on failure.
+  mlir::FailureOr<TilePlanner> withTiles(KernelOp kernel,
+                                         PlanOptions options) const;
 
   /// Builds the plan for one set of runtime inputs (lengths, batch, tables).
   /// Returns an error message in `error` on inconsistent inputs.

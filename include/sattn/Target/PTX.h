@@ -53,13 +53,6 @@ mlir::FailureOr<std::vector<CompiledKernel>>
 compileKernelsToPTX(mlir::ModuleOp module, const GPUOptions &options,
                     const PassManagerHook &hook = nullptr);
 
-/// The launch configuration (tile sizes, warps, shared memory, parameters)
-/// that compileKernelsToPTX would give each kernel of `module`, from the
-/// first half of the pipeline only (convert-sattn-to-gpu, no PTX): what the
-/// summary reports without compiling. Kernels in module order.
-mlir::FailureOr<std::vector<LaunchInfo>>
-chooseLaunches(mlir::ModuleOp module, const GPUOptions &options);
-
 /// The same, as kernel name (the sattn.kernel symbol) -> PTX text.
 mlir::FailureOr<std::map<std::string, std::string>>
 compileToPTX(mlir::ModuleOp module, const GPUOptions &options);

@@ -19,7 +19,7 @@
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/IR/IRMapping.h"
 #include "mlir/IR/Matchers.h"
-#include "mlir/Pass/PassManager.h"
+#include "mlir/Transforms/WalkPatternRewriteDriver.h"
 #include "llvm/ADT/TypeSwitch.h"
 
 using namespace mlir;
@@ -345,10 +345,8 @@ mlir::FailureOr<sattn::ExpandedKernel>
 sattn::expandKernelCopy(KernelOp kernel) {
   ExpandedKernel copy{mlir::ModuleOp::create(kernel.getLoc())};
   copy.owner->push_back(kernel->clone());
-  mlir::PassManager expand(kernel.getContext(),
-                           mlir::ModuleOp::getOperationName());
-  expand.addPass(mask::createExpandMasks());
-  if (mlir::failed(expand.run(*copy.owner)))
-    return mlir::failure();
+  mlir::RewritePatternSet patterns(kernel.getContext());
+  mask::populateExpandMaskPatterns(patterns);
+  mlir::walkAndApplyPatterns(*copy.owner, std::move(patterns));
   return copy;
 }

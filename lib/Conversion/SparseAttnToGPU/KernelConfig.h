@@ -1,42 +1,28 @@
-//===- KernelConfig.h - tile shape and shared memory of a GPU kernel -*- C++
-//-*-//
+//===- KernelConfig.h - the static shape of one GPU kernel -----*- C++ -*-===//
 //
-// The static shape of one generated attention kernel: tile sizes, warps,
-// pipeline depth and where each operand lives in dynamic shared memory.
-// Chosen once per kernel from (head_dim, dtype) with user overrides, then
-// read by every building block, so that the register fragments, the async
-// copies and the manifest agree on one set of numbers.
+// The static shape of one generated attention kernel: the tile configuration
+// sattn-plan-tiles recorded on the kernel (sattn/Plan/TileConfig.h), what
+// the building blocks derive from it (register residency, unrolling) and
+// where each operand lives in dynamic shared memory. Made once per kernel,
+// then read by every building block, so that the register fragments, the
+// async copies and the manifest agree on one set of numbers.
 //
 //===----------------------------------------------------------------------===//
 
 #ifndef SATTN_LIB_CONVERSION_SPARSEATTNTOGPU_KERNELCONFIG_H
 #define SATTN_LIB_CONVERSION_SPARSEATTNTOGPU_KERNELCONFIG_H
 
+#include "sattn/Plan/TileConfig.h"
+
 #include "mlir/IR/Types.h"
-#include "mlir/Support/LLVM.h"
 
 #include <cstdint>
-#include <string>
 
 namespace sattn::gpucodegen {
 
-/// Requested values; 0 means "let the lowering choose".
-struct TileOverrides {
-  int64_t blockM = 0, blockN = 0, warps = 0, stages = 0, rowsPerWarp = 0;
-};
-
-struct KernelConfig {
-  /// Rows of a query tile; every warp owns rowsPerWarp of them.
-  int64_t blockM = 64;
-  /// Query rows per warp: 16 (one m16 MMA tile) or 32 (two m16 tiles that
-  /// share every K and V fragment a warp reads from shared memory, as in
-  /// FlashAttention-2; TileShapePolicy picks it where it pays).
-  int64_t rowsPerWarp = 16;
-  /// Keys of a KV tile.
-  int64_t blockN = 64;
-  int64_t warps = 4;
-  /// KV tiles in flight: tile t + stages - 1 is loaded while t computes.
-  int64_t stages = 2;
+/// The tile configuration (block sizes, rows per warp, warps, stages) and
+/// what the building blocks derive from it.
+struct KernelConfig : plan::TileConfig {
   int64_t headDim = 128;
   /// bf16 or f16.
   mlir::Type elementType;
@@ -77,13 +63,10 @@ struct KernelConfig {
   int64_t chunksPerTile() const { return blockN * chunksPerRow(); }
 };
 
-/// The configuration for a kernel of `headDim` and `elementType`, with
-/// `overrides` applied. Returns an explanation in `error` for shapes the
-/// building blocks cannot emit.
-mlir::FailureOr<KernelConfig> chooseKernelConfig(int64_t headDim,
-                                                 mlir::Type elementType,
-                                                 const TileOverrides &overrides,
-                                                 std::string &error);
+/// The shape of a kernel of `headDim` and `elementType` (bf16 or f16) with
+/// the tile configuration `tile`, which plan::checkTileConfig accepted.
+KernelConfig kernelConfigFor(const plan::TileConfig &tile, int64_t headDim,
+                             mlir::Type elementType);
 
 } // namespace sattn::gpucodegen
 

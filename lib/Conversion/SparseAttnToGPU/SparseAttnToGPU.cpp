@@ -1,7 +1,9 @@
 //===- SparseAttnToGPU.cpp - convert-sattn-to-gpu -------------------------===//
 //
 // The pass that adds `gpu.module @sattn_NAME { gpu.func @sattn_NAME }` for
-// every `sattn.kernel @NAME`. As in the CPU lowering, named mask patterns
+// every `sattn.kernel @NAME`, in the tile configuration sattn-plan-tiles
+// recorded on the kernel (the conversion decides nothing about tiles). As in
+// the CPU lowering, named mask patterns
 // are expanded on a private copy of each kernel, so the kernel keeps the
 // named patterns that the tile planner's closed forms (and the manifest)
 // rely on while the element-mask emitter sees only predicates.
@@ -13,8 +15,8 @@
 #include "GpuAttentionBuilder.h"
 #include "KernelConfig.h"
 #include "NativeMath.h"
-#include "TileShapePolicy.h"
 
+#include "sattn/Plan/TileConfig.h"
 #include "sattn/Target/LaunchInfo.h"
 
 #include "sattn/Conversion/MaskToArith.h"
@@ -58,8 +60,6 @@ struct ConvertSparseAttnToGPUPass
       return;
     module->setAttr(gpu::GPUDialect::getContainerModuleAttrName(),
                     UnitAttr::get(&getContext()));
-    gpucodegen::TileOverrides overrides{blockM, blockN, warps, stages,
-                                           rowsPerWarp};
     OpBuilder builder = OpBuilder::atBlockEnd(module.getBody());
     for (KernelOp kernel : kernels) {
       std::string name = target::gpuEntryName(kernel.getSymName());
@@ -68,19 +68,11 @@ struct ConvertSparseAttnToGPUPass
                            << ": the symbol already exists";
         return signalPassFailure();
       }
-      // Without any override the mask picks the tile shape.
-      gpucodegen::TileOverrides chosen = overrides;
-      if (!overrides.blockM && !overrides.blockN && !overrides.warps &&
-          !overrides.stages && !overrides.rowsPerWarp)
-        chosen = gpucodegen::chooseTileShape(kernel);
-      std::string error;
-      FailureOr<gpucodegen::KernelConfig> config =
-          gpucodegen::chooseKernelConfig(kernel.getHeadDim(), kernel.getDtype(),
-                                         chosen, error);
-      if (failed(config)) {
-        kernel.emitError() << "no GPU lowering: " << error;
+      FailureOr<plan::TileConfig> tile = plan::readTilePlan(kernel);
+      if (failed(tile))
         return signalPassFailure();
-      }
+      gpucodegen::KernelConfig config = gpucodegen::kernelConfigFor(
+          *tile, kernel.getHeadDim(), kernel.getDtype());
 
       FailureOr<ExpandedKernel> copy = expandKernelCopy(kernel);
       if (failed(copy))
@@ -91,7 +83,7 @@ struct ConvertSparseAttnToGPUPass
                          builder.getStringAttr(kNvptxDataLayout));
       OpBuilder inner = OpBuilder::atBlockBegin(gpuModule.getBody());
       FailureOr<gpu::GPUFuncOp> func =
-          gpucodegen::buildGpuAttentionKernel(inner, copy->kernel(), *config, name);
+          gpucodegen::buildGpuAttentionKernel(inner, copy->kernel(), config, name);
       if (failed(func))
         return signalPassFailure();
       gpucodegen::lowerSoftmaxMathToNVPTX(*func);

@@ -124,12 +124,6 @@ lowerToGPU(ModuleOp module, ModuleOp work, const GPUOptions &options,
 }
 } // namespace
 
-FailureOr<std::vector<LaunchInfo>>
-sattn::target::chooseLaunches(ModuleOp module, const GPUOptions &options) {
-  OwningOpRef<ModuleOp> work(module.clone());
-  return lowerToGPU(module, *work, options, nullptr);
-}
-
 FailureOr<std::vector<CompiledKernel>>
 sattn::target::compileKernelsToPTX(ModuleOp module, const GPUOptions &options,
                                    const PassManagerHook &hook) {

@@ -1,5 +1,5 @@
-// RUN: sparse-opt %s --convert-sattn-to-gpu="rows-per-warp=16" -split-input-file | FileCheck %s
-// RUN: sparse-opt %s --convert-sattn-to-gpu="block-n=32 warps=8 stages=3" -split-input-file | FileCheck %s --check-prefix=TUNED
+// RUN: sparse-opt %s --sattn-plan-tiles="rows-per-warp=16" --convert-sattn-to-gpu -split-input-file | FileCheck %s
+// RUN: sparse-opt %s --sattn-plan-tiles="block-n=32 warps=8 stages=3" --convert-sattn-to-gpu -split-input-file | FileCheck %s --check-prefix=TUNED
 
 // The kernel follows docs/KERNEL_ABI.md: bare pointers as 0-d memrefs, i64
 // strides and lengths, the plan buffers, and the launch configuration

@@ -1,7 +1,35 @@
 // RUN: sparse-opt %s --convert-sattn-to-gpu -split-input-file -verify-diagnostics
 
-// Dynamic patterns have no element mask; they need their estimator.
-sattn.kernel @vertical_slash(dtype = bf16, head_dim = 128, heads = 4, kv_heads = 4, scale = 0.088) {
+// The conversion reads the tile configuration sattn-plan-tiles recorded; it
+// decides nothing itself. A kernel without one is an error.
+// expected-error@+1 {{has no 'sattn.tile_plan' dictionary: run sattn-plan-tiles before lowering}}
+sattn.kernel @unplanned(dtype = bf16, head_dim = 128, heads = 1, kv_heads = 1, scale = 0.088) {
+  %0 = mask.causal
+  sattn.yield %0
+}
+
+// -----
+
+// A record written by hand is checked like the pass's own choice.
+// expected-error@+1 {{'sattn.tile_plan': block-n 40 is not a multiple of 16 (the k16 step of mma.sync)}}
+sattn.kernel @odd_tiles(dtype = bf16, head_dim = 128, heads = 1, kv_heads = 1, scale = 0.088) attributes {sattn.tile_plan = {block_m = 64 : i64, block_n = 40 : i64, rows_per_warp = 16 : i64, stages = 2 : i64, warps = 4 : i64}} {
+  %0 = mask.causal
+  sattn.yield %0
+}
+
+// -----
+
+// expected-error@+1 {{'sattn.tile_plan' has no integer 'stages'}}
+sattn.kernel @incomplete(dtype = bf16, head_dim = 128, heads = 1, kv_heads = 1, scale = 0.088) attributes {sattn.tile_plan = {block_m = 64 : i64, block_n = 64 : i64, rows_per_warp = 16 : i64, warps = 4 : i64}} {
+  %0 = mask.causal
+  sattn.yield %0
+}
+
+// -----
+
+// Dynamic patterns have no element mask; they need their estimator
+// (sattn-plan-tiles refuses them first; this is the conversion's own check).
+sattn.kernel @vertical_slash(dtype = bf16, head_dim = 128, heads = 4, kv_heads = 4, scale = 0.088) attributes {sattn.tile_plan = {block_m = 64 : i64, block_n = 64 : i64, rows_per_warp = 16 : i64, stages = 2 : i64, warps = 4 : i64}} {
   // expected-error@+1 {{cannot emit element mask code for 'mask.vertical_slash'}}
   %0 = mask.vertical_slash vertical 100 slash 750 last_q 64 forced(30, 100) block 64
   sattn.yield %0
@@ -13,7 +41,7 @@ sattn.kernel @vertical_slash(dtype = bf16, head_dim = 128, heads = 4, kv_heads =
 // overwritten.
 module {
   // expected-error@+1 {{cannot add @sattn_causal: the symbol already exists}}
-  sattn.kernel @causal(dtype = bf16, head_dim = 64, heads = 1, kv_heads = 1, scale = 0.125) {
+  sattn.kernel @causal(dtype = bf16, head_dim = 64, heads = 1, kv_heads = 1, scale = 0.125) attributes {sattn.tile_plan = {block_m = 64 : i64, block_n = 64 : i64, rows_per_warp = 16 : i64, stages = 2 : i64, warps = 4 : i64}} {
     %0 = mask.causal
     sattn.yield %0
   }

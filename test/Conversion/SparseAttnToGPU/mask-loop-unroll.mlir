@@ -1,5 +1,5 @@
-// RUN: sparse-opt %s --convert-sattn-to-gpu | FileCheck %s --check-prefix=R16
-// RUN: sparse-opt %s --convert-sattn-to-gpu="rows-per-warp=32 block-n=32" | FileCheck %s --check-prefix=R32
+// RUN: sparse-opt %s --sattn-plan-tiles --convert-sattn-to-gpu | FileCheck %s --check-prefix=R16
+// RUN: sparse-opt %s --sattn-plan-tiles="rows-per-warp=32 block-n=32" --convert-sattn-to-gpu | FileCheck %s --check-prefix=R32
 
 // PARTIAL tiles build their mask bits in a loop over the thread's 32
 // elements. With 16 rows per warp it handles 8 elements per iteration, so

@@ -5,13 +5,13 @@
 // the mma.sync count doubles; Q's A fragments no longer fit registers and
 // are reloaded per tile, one per m-tile and k16 step.
 //
-// RUN: sparse-opt %s --convert-sattn-to-gpu="rows-per-warp=16" | grep -E "wait.group 1|kv_loop|nvgpu.ldmatrix.*memref<2x64x136" | FileCheck %s --check-prefix=KV16
-// RUN: sparse-opt %s --convert-sattn-to-gpu="rows-per-warp=32" | grep -E "wait.group 1|kv_loop|nvgpu.ldmatrix.*memref<2x64x136" | FileCheck %s --check-prefix=KV32
-// RUN: sparse-opt %s --convert-sattn-to-gpu="rows-per-warp=16" | grep -E "wait.group 1|kv_loop|nvvm.mma.sync" | FileCheck %s --check-prefix=MMA16
-// RUN: sparse-opt %s --convert-sattn-to-gpu="rows-per-warp=32" | grep -E "wait.group 1|kv_loop|nvvm.mma.sync" | FileCheck %s --check-prefix=MMA32
-// RUN: sparse-opt %s --convert-sattn-to-gpu="rows-per-warp=32" | grep -E "wait.group 1|kv_loop|nvgpu.ldmatrix.*memref<128x136" | FileCheck %s --check-prefix=Q32
-// RUN: sparse-opt %s --convert-sattn-to-gpu="rows-per-warp=32" | FileCheck %s --check-prefix=R32
-// RUN: sparse-opt %s --convert-sattn-to-gpu="rows-per-warp=32 warps=8 block-m=256 block-n=32" | FileCheck %s --check-prefix=W8
+// RUN: sparse-opt %s --sattn-plan-tiles="rows-per-warp=16" --convert-sattn-to-gpu | grep -E "wait.group 1|kv_loop|nvgpu.ldmatrix.*memref<2x64x136" | FileCheck %s --check-prefix=KV16
+// RUN: sparse-opt %s --sattn-plan-tiles="rows-per-warp=32" --convert-sattn-to-gpu | grep -E "wait.group 1|kv_loop|nvgpu.ldmatrix.*memref<2x64x136" | FileCheck %s --check-prefix=KV32
+// RUN: sparse-opt %s --sattn-plan-tiles="rows-per-warp=16" --convert-sattn-to-gpu | grep -E "wait.group 1|kv_loop|nvvm.mma.sync" | FileCheck %s --check-prefix=MMA16
+// RUN: sparse-opt %s --sattn-plan-tiles="rows-per-warp=32" --convert-sattn-to-gpu | grep -E "wait.group 1|kv_loop|nvvm.mma.sync" | FileCheck %s --check-prefix=MMA32
+// RUN: sparse-opt %s --sattn-plan-tiles="rows-per-warp=32" --convert-sattn-to-gpu | grep -E "wait.group 1|kv_loop|nvgpu.ldmatrix.*memref<128x136" | FileCheck %s --check-prefix=Q32
+// RUN: sparse-opt %s --sattn-plan-tiles="rows-per-warp=32" --convert-sattn-to-gpu | FileCheck %s --check-prefix=R32
+// RUN: sparse-opt %s --sattn-plan-tiles="rows-per-warp=32 warps=8 block-m=256 block-n=32" --convert-sattn-to-gpu | FileCheck %s --check-prefix=W8
 
 // 8 k16 steps x 4 K fragments, then 4 k16 steps x 8 V fragments.
 // KV16:         nvvm.cp.async.wait.group 1

@@ -186,16 +186,17 @@ int main(int argc, char **argv) {
       for (KernelOp k : compiled.module->getOps<KernelOp>())
         if (k.getSymName() == ck.launch.kernelName)
           kernel = k;
-      auto manifest = writeManifest(kernel, ck.launch, chip);
+      auto planner = plan::TilePlanner::build(
+          kernel, plan::PlanOptions{ck.launch.blockM, ck.launch.blockN});
+      if (failed(planner))
+        return 1;
+      auto manifest =
+          writeManifest(kernel, planner->core().program(), ck.launch, chip);
       if (failed(manifest))
         return 1;
       std::string base = outDir + "/kernels/" + ck.launch.kernelName;
       std::ofstream(base + ".json") << *manifest;
       std::ofstream(base + ".ptx") << ck.ptx;
-      auto planner = plan::TilePlanner::build(
-          kernel, plan::PlanOptions{ck.launch.blockM, ck.launch.blockN});
-      if (failed(planner))
-        return 1;
       for (const Shape &s : shapes) {
         llvm::StringRef kname = kernel.getSymName();
         if (maxLength > 0 && s.lk > maxLength)

@@ -8,7 +8,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "sattn/Analysis/MaskEvaluator.h"
+#include "sattn/Analysis/CompiledMask.h"
 #include "sattn/InitAll.h"
 #include "sattn/Plan/TilePlanner.h"
 
@@ -48,7 +48,7 @@ int main(int argc, char **argv) {
   std::mt19937 rng(seedOpt);
   int status = 0;
   module->walk([&](KernelOp kernel) {
-    auto evaluator = MaskEvaluator::build(kernel);
+    auto evaluator = CompiledMask::compile(kernel);
     if (failed(evaluator)) {
       status = 1;
       return;

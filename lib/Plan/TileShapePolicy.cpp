@@ -1,4 +1,4 @@
-//===- TileShapePolicy.cpp - default tile shape of a kernel from its mask -===//
+//===- TileShapePolicy.cpp - tile shape of a kernel from its mask ---------===//
 //
 // Measured on an H200 (bench/RESULTS.md, 2026-11-29): 128x32 tiles with 32
 // rows per warp reach 291-294 useful TFLOP/s on dense and causal 32K (64x64:
@@ -23,13 +23,9 @@
 #include "sattn/Core/MaskInputs.h"
 #include "sattn/Core/MaskProgram.h"
 #include "sattn/Core/Planner.h"
-#include "sattn/Plan/TilePlanner.h"
 
-#include "mlir/IR/Diagnostics.h"
-
-using namespace mlir;
 using namespace sattn;
-using namespace sattn::gpucodegen;
+using namespace sattn::plan;
 
 namespace {
 constexpr int64_t kReferenceLength = 8192;
@@ -58,7 +54,7 @@ constexpr double kMaxVisitRatio = 1.10;
 int64_t visitedTiles(const MaskProgram &program, int64_t blockM,
                      int64_t blockN) {
   std::string error;
-  auto planner = plan::Planner::build(program, {blockM, blockN}, error);
+  auto planner = Planner::build(program, {blockM, blockN}, error);
   if (!planner)
     return -1;
   MaskInputs inputs;
@@ -68,30 +64,17 @@ int64_t visitedTiles(const MaskProgram &program, int64_t blockM,
 }
 } // namespace
 
-TileOverrides sattn::gpucodegen::chooseTileShape(KernelOp kernel) {
-  TileOverrides none;
-  if (kernel.getHeadDim() != 128)
-    return none;
-  // Kernels the planner rejects (dynamic patterns) report that themselves
-  // later; here they just keep the defaults.
-  ScopedDiagnosticHandler quiet(kernel.getContext(),
-                                [](Diagnostic &) { return success(); });
-  // The front end once; both shapes are planned from its mask program.
-  auto planner = plan::TilePlanner::build(kernel, {64, 64});
-  if (failed(planner))
-    return none;
-  const MaskProgram &program = planner->core().program();
+bool sattn::plan::prefersTallTiles(const MaskProgram &program,
+                                   int64_t headDim) {
+  if (headDim != 128)
+    return false;
   if (!program.tables.empty() || program.nodes.size() > kMaxNodes)
-    return none;
+    return false;
   for (const Node &node : program.nodes)
     if (!fitsTallTiles(node.kind))
-      return none;
+      return false;
   int64_t narrow = visitedTiles(program, 64, 64);
   int64_t tall = visitedTiles(program, 128, 32);
-  if (narrow <= 0 || tall < 0 || double(tall) > kMaxVisitRatio * double(narrow))
-    return none;
-  TileOverrides tallTiles;
-  tallTiles.blockN = 32;
-  tallTiles.rowsPerWarp = 32;
-  return tallTiles;
+  return narrow > 0 && tall >= 0 &&
+         double(tall) <= kMaxVisitRatio * double(narrow);
 }

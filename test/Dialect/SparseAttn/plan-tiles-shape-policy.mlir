@@ -1,5 +1,5 @@
-// RUN: sparse-opt %s --convert-sattn-to-gpu | FileCheck %s
-// RUN: sparse-opt %s --convert-sattn-to-gpu="block-n=64" | FileCheck %s --check-prefix=OVERRIDE
+// RUN: sparse-opt %s --sattn-plan-tiles --convert-sattn-to-gpu | FileCheck %s
+// RUN: sparse-opt %s --sattn-plan-tiles="block-n=64" --convert-sattn-to-gpu | FileCheck %s --check-prefix=OVERRIDE
 
 // Without tile overrides the mask picks the tile shape: 128x32 tiles with
 // 32 rows per warp for head_dim 128 masks of bands and sinks whose 128-row

@@ -1,6 +1,6 @@
-//===- MaskEvaluatorTest.cpp - the reference semantics of every mask op ---===//
+//===- CompiledMaskTest.cpp - the reference semantics of every mask op ---===//
 //
-// MaskEvaluator is the oracle every lowering is tested against, so it is
+// CompiledMask is the oracle every lowering is tested against, so it is
 // itself checked against expectations derived by hand from
 // docs/MASK_SEMANTICS.md: explicit truth tables at small sizes, or a direct
 // formula written independently here (explicit sets of kept blocks,
@@ -9,7 +9,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "MaskEvaluatorTestSupport.h"
+#include "CompiledMaskTestSupport.h"
 
 using namespace maskeval_test;
 
@@ -19,7 +19,7 @@ namespace {
 // Constants, causal, windows
 //===----------------------------------------------------------------------===//
 
-TEST(MaskEvaluator, FullAndEmpty) {
+TEST(CompiledMask, FullAndEmpty) {
   Kernel full("  %m = mask.full");
   Kernel empty("  %m = mask.empty");
   MaskInputs in = shape(3, 4);
@@ -27,9 +27,9 @@ TEST(MaskEvaluator, FullAndEmpty) {
   EXPECT_TRUE(matches(empty.evaluator(), in, [](auto...) { return false; }));
 }
 
-TEST(MaskEvaluator, CausalUsesAbsolutePositions) {
+TEST(CompiledMask, CausalUsesAbsolutePositions) {
   Kernel kernel("  %m = mask.causal");
-  MaskEvaluator eval = kernel.evaluator();
+  CompiledMask eval = kernel.evaluator();
   // Lq < Lk: the three query rows sit at positions 2, 3, 4.
   EXPECT_TRUE(matchesTable(eval, shape(3, 5), 0, {"11100", "11110", "11111"}));
   EXPECT_TRUE(
@@ -38,16 +38,16 @@ TEST(MaskEvaluator, CausalUsesAbsolutePositions) {
   EXPECT_TRUE(matchesTable(eval, shape(1, 6), 0, {"111111"}));
 }
 
-TEST(MaskEvaluator, CausalWindowKeepsSizeKeysPerRow) {
+TEST(CompiledMask, CausalWindowKeepsSizeKeysPerRow) {
   Kernel kernel("  %m = mask.window 3");
-  MaskEvaluator eval = kernel.evaluator();
+  CompiledMask eval = kernel.evaluator();
   EXPECT_TRUE(matchesTable(
       eval, shape(6, 6), 0,
       {"100000", "110000", "111000", "011100", "001110", "000111"}));
   EXPECT_TRUE(matchesTable(eval, shape(2, 6), 0, {"001110", "000111"}));
 }
 
-TEST(MaskEvaluator, SymmetricWindowIsARadius) {
+TEST(CompiledMask, SymmetricWindowIsARadius) {
   Kernel one("  %m = mask.window 1 symmetric");
   EXPECT_TRUE(matchesTable(one.evaluator(), shape(5, 5), 0,
                            {"11000", "11100", "01110", "00111", "00011"}));
@@ -59,15 +59,15 @@ TEST(MaskEvaluator, SymmetricWindowIsARadius) {
       matchesTable(one.evaluator(), shape(2, 5), 0, {"00111", "00011"}));
 }
 
-TEST(MaskEvaluator, SinkKeepsTheFirstKeysForEveryQuery) {
+TEST(CompiledMask, SinkKeepsTheFirstKeysForEveryQuery) {
   Kernel kernel("  %m = mask.sink 2");
   EXPECT_TRUE(matchesTable(kernel.evaluator(), shape(3, 4), 0,
                            {"1100", "1100", "1100"}));
 }
 
-TEST(MaskEvaluator, TailQueriesDependOnLk) {
+TEST(CompiledMask, TailQueriesDependOnLk) {
   Kernel kernel("  %m = mask.tail_queries 2");
-  MaskEvaluator eval = kernel.evaluator();
+  CompiledMask eval = kernel.evaluator();
   // Positions 1..4; the last two (3, 4) are dense.
   EXPECT_TRUE(
       matchesTable(eval, shape(4, 5), 0, {"00000", "00000", "11111", "11111"}));
@@ -75,7 +75,7 @@ TEST(MaskEvaluator, TailQueriesDependOnLk) {
   EXPECT_TRUE(matchesTable(eval, shape(1, 7), 0, {"1111111"}));
 }
 
-TEST(MaskEvaluator, PrefixIsSinkOrCausal) {
+TEST(CompiledMask, PrefixIsSinkOrCausal) {
   Kernel two("  %m = mask.prefix 2");
   EXPECT_TRUE(matchesTable(two.evaluator(), shape(5, 5), 0,
                            {"11000", "11000", "11100", "11110", "11111"}));
@@ -84,7 +84,7 @@ TEST(MaskEvaluator, PrefixIsSinkOrCausal) {
       matchesTable(zero.evaluator(), shape(3, 3), 0, {"100", "110", "111"}));
 }
 
-TEST(MaskEvaluator, DilatedWindowKeepsEveryDthKey) {
+TEST(CompiledMask, DilatedWindowKeepsEveryDthKey) {
   Kernel kernel("  %m = mask.dilated window 3 dilation 2");
   // Distances 0, 2 and 4 only.
   EXPECT_TRUE(matchesTable(kernel.evaluator(), shape(7, 7), 0,
@@ -96,7 +96,7 @@ TEST(MaskEvaluator, DilatedWindowKeepsEveryDthKey) {
 // Block patterns
 //===----------------------------------------------------------------------===//
 
-TEST(MaskEvaluator, PowerKeepsPowerOfTwoBlockDistances) {
+TEST(CompiledMask, PowerKeepsPowerOfTwoBlockDistances) {
   // No window, no sink: block distances 0, 1, 2, 4, 8 only.
   Kernel pure("  %m = mask.power block 2 window 0 sink 0");
   const std::set<int64_t> distances = {0, 1, 2, 4, 8};
@@ -115,7 +115,7 @@ TEST(MaskEvaluator, PowerKeepsPowerOfTwoBlockDistances) {
   EXPECT_TRUE(matchesTable(pure.evaluator(), shape(2, 2), 0, {"10", "11"}));
 }
 
-TEST(MaskEvaluator, StridedBlocksSharePatternsAcrossGqaGroups) {
+TEST(CompiledMask, StridedBlocksSharePatternsAcrossGqaGroups) {
   // heads 8, kv_heads 2: heads 0-3 use KV head 0, heads 4-7 KV head 1;
   // step = max(1, 4 / 2) = 2, so KV head 0 keeps key blocks J with
   // J mod 4 == 0 and KV head 1 those with (J + 2) mod 4 == 0.
@@ -137,7 +137,7 @@ TEST(MaskEvaluator, StridedBlocksSharePatternsAcrossGqaGroups) {
                       }));
 }
 
-TEST(MaskEvaluator, StridedBlocksDenseHeadsAndOffsets) {
+TEST(CompiledMask, StridedBlocksDenseHeadsAndOffsets) {
   // Four independent heads, step 1, offset 1, local 2: head h keeps key
   // blocks with (J + h + 1) mod 4 == 0; the last head is dense causal.
   Kernel kernel("  %m = mask.strided_blocks block 2 local 2 vert_stride 4 "
@@ -182,7 +182,7 @@ TEST(MaskEvaluator, StridedBlocksDenseHeadsAndOffsets) {
                       }));
 }
 
-TEST(MaskEvaluator, StridedBlocksStepIsAtLeastOne) {
+TEST(CompiledMask, StridedBlocksStepIsAtLeastOne) {
   // vert_stride 4 over 8 heads: 4 / 8 = 0, so step = max(1, 0) = 1 and
   // head h keeps key blocks J with (J + h) mod 4 == 0 (block size 1).
   Kernel kernel("  %m = mask.strided_blocks block 1 local 1 vert_stride 4 "
@@ -195,7 +195,7 @@ TEST(MaskEvaluator, StridedBlocksStepIsAtLeastOne) {
                       }));
 }
 
-TEST(MaskEvaluator, BlockTableReadsPerHeadBlocks) {
+TEST(CompiledMask, BlockTableReadsPerHeadBlocks) {
   Kernel kernel("  mask.table @keep : i1 [\"h\", \"q/2\", \"k/2\"]\n"
                 "  %m = mask.block_table @keep block 2",
                 2, 1);
@@ -208,7 +208,7 @@ TEST(MaskEvaluator, BlockTableReadsPerHeadBlocks) {
     for (auto &row : head)
       table.values.insert(table.values.end(), row, row + 3);
   in.tables["keep"] = table;
-  MaskEvaluator eval = kernel.evaluator();
+  CompiledMask eval = kernel.evaluator();
   EXPECT_EQ(eval.checkInputs(in), "");
   EXPECT_TRUE(matches(eval, in, [&](int64_t, int64_t h, int64_t q, int64_t k) {
     return keep[h][q / 2][k / 2] != 0;
@@ -224,7 +224,7 @@ TEST(MaskEvaluator, BlockTableReadsPerHeadBlocks) {
 // Per-head patterns
 //===----------------------------------------------------------------------===//
 
-TEST(MaskEvaluator, StridedOffsetIsAnAffineMapOfTheHead) {
+TEST(CompiledMask, StridedOffsetIsAnAffineMapOfTheHead) {
   struct Case {
     const char *offset;
     int64_t stride;
@@ -251,11 +251,11 @@ TEST(MaskEvaluator, StridedOffsetIsAnAffineMapOfTheHead) {
   }
 }
 
-TEST(MaskEvaluator, PerHeadAssignsOneMaskPerHead) {
+TEST(CompiledMask, PerHeadAssignsOneMaskPerHead) {
   Kernel kernel("  %c = mask.causal\n  %s = mask.sink 1\n  %f = mask.full\n"
                 "  %m = mask.per_head %c, %s, %f assign [0, 1, 2, 1]",
                 4, 2);
-  MaskEvaluator eval = kernel.evaluator();
+  CompiledMask eval = kernel.evaluator();
   MaskInputs in = shape(3, 3);
   EXPECT_TRUE(matchesTable(eval, in, 0, {"100", "110", "111"}));
   EXPECT_TRUE(matchesTable(eval, in, 1, {"100", "100", "100"}));
@@ -263,7 +263,7 @@ TEST(MaskEvaluator, PerHeadAssignsOneMaskPerHead) {
   EXPECT_TRUE(matchesTable(eval, in, 3, {"100", "100", "100"}));
 }
 
-TEST(MaskEvaluator, CombinatorsAreSetOperations) {
+TEST(CompiledMask, CombinatorsAreSetOperations) {
   Kernel kernel("  %c = mask.causal\n  %s = mask.sink 1\n"
                 "  %w = mask.window 2\n  %nc = mask.complement %c\n"
                 "  %u = mask.union %s, %w, %s\n"
@@ -282,7 +282,7 @@ TEST(MaskEvaluator, CombinatorsAreSetOperations) {
 // Document ids
 //===----------------------------------------------------------------------===//
 
-TEST(MaskEvaluator, DocumentIdsArePerBatch) {
+TEST(CompiledMask, DocumentIdsArePerBatch) {
   Kernel kernel("  mask.table @doc : i32 [\"b\", \"k\"]\n"
                 "  %d = mask.document @doc\n  %c = mask.causal\n"
                 "  %m = mask.intersect %d, %c");
@@ -292,7 +292,7 @@ TEST(MaskEvaluator, DocumentIdsArePerBatch) {
   for (auto &row : ids)
     table.values.insert(table.values.end(), row.begin(), row.end());
   in.tables["doc"] = table;
-  MaskEvaluator eval = kernel.evaluator();
+  CompiledMask eval = kernel.evaluator();
   EXPECT_EQ(eval.checkInputs(in), "");
   EXPECT_TRUE(matches(eval, in, [&](int64_t b, int64_t, int64_t q, int64_t k) {
     return k <= q && ids[b][q] == ids[b][k];
@@ -307,11 +307,11 @@ TEST(MaskEvaluator, DocumentIdsArePerBatch) {
   }
 }
 
-TEST(MaskEvaluator, DocumentIdsWithOneDimensionalTable) {
+TEST(CompiledMask, DocumentIdsWithOneDimensionalTable) {
   Kernel kernel("  mask.table @doc : i64 [\"k\"]\n  %m = mask.document @doc");
   MaskInputs in = shape(2, 4, /*batch=*/3);
   in.tables["doc"] = TableData{{4}, {7, 7, -1, -1}};
-  MaskEvaluator eval = kernel.evaluator();
+  CompiledMask eval = kernel.evaluator();
   EXPECT_EQ(eval.checkInputs(in), "");
   // Every batch entry shares the table; rows are positions 2 and 3.
   EXPECT_TRUE(matches(
@@ -324,7 +324,7 @@ TEST(MaskEvaluator, DocumentIdsWithOneDimensionalTable) {
 // Limits
 //===----------------------------------------------------------------------===//
 
-TEST(MaskEvaluator, DeepMaskIsRefusedBeforeRecursing) {
+TEST(CompiledMask, DeepMaskIsRefusedBeforeRecursing) {
   // 30000 nested complements once overflowed the stack of the recursive
   // translation; the depth is now measured iteratively first.
   std::string body = "  %c0 = mask.causal\n";
@@ -338,7 +338,7 @@ TEST(MaskEvaluator, DeepMaskIsRefusedBeforeRecursing) {
       << kernel.diagnostics;
 }
 
-TEST(MaskEvaluator, HundredDeepMaskStillBuilds) {
+TEST(CompiledMask, HundredDeepMaskStillBuilds) {
   std::string body = "  %c0 = mask.causal\n";
   for (int i = 1; i <= 100; ++i)
     body += "  %c" + std::to_string(i) + " = mask.complement %c" +

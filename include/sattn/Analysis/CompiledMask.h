@@ -1,16 +1,16 @@
-//===- MaskEvaluator.h - reference semantics of masks ---------*- C++ -*-===//
+//===- CompiledMask.h - a kernel's mask compiled to a program ---*- C++ -*-===//
 //
-// The single source of truth for what a mask keeps. `MaskEvaluator` is the
+// The single source of truth for what a mask keeps. `CompiledMask` is the
 // front end: it compiles a mask value (a tree of mask-dialect ops, predicates
 // included) once into a MaskProgram (sattn/Core/MaskProgram.h, plain data)
 // and answers keep(b, h, q, k) for absolute positions with the core's
-// evaluator. Every later stage (tile planning, CPU and GPU lowering) is
+// evaluator (sattn/Core/MaskEval.h). Every later stage (tile planning, CPU and GPU lowering) is
 // tested against it by brute force at small sizes.
 //
 //===----------------------------------------------------------------------===//
 
-#ifndef SATTN_ANALYSIS_MASKEVALUATOR_H
-#define SATTN_ANALYSIS_MASKEVALUATOR_H
+#ifndef SATTN_ANALYSIS_COMPILEDMASK_H
+#define SATTN_ANALYSIS_COMPILEDMASK_H
 
 #include "sattn/Core/MaskInputs.h"
 #include "sattn/Core/MaskProgram.h"
@@ -21,17 +21,25 @@
 #include <cstdint>
 #include <string>
 
+namespace llvm::json {
+class Value;
+} // namespace llvm::json
+
 namespace sattn {
 class KernelOp;
 
-class MaskEvaluator {
+/// `program` as a JSON document of format "sattn.mask-program/1" (what
+/// CompiledMask::toJSON prints and manifests embed).
+llvm::json::Value maskProgramToJSON(const MaskProgram &program);
+
+class CompiledMask {
 public:
   /// Compiles the mask yielded by `kernel`. Fails with a diagnostic on the
   /// kernel (e.g. for dynamic patterns, which have no static semantics).
-  static mlir::FailureOr<MaskEvaluator> build(KernelOp kernel);
+  static mlir::FailureOr<CompiledMask> compile(KernelOp kernel);
 
   /// Compiles `mask` given the head configuration of its kernel.
-  static mlir::FailureOr<MaskEvaluator> build(mlir::Value mask, int64_t heads,
+  static mlir::FailureOr<CompiledMask> compile(mlir::Value mask, int64_t heads,
                                               int64_t kvHeads);
 
   /// Checks that `inputs` provides every table the mask reads with the shape
@@ -56,10 +64,10 @@ public:
   const MaskProgram &program() const { return compiled; }
 
 private:
-  explicit MaskEvaluator(MaskProgram program) : compiled(std::move(program)) {}
+  explicit CompiledMask(MaskProgram program) : compiled(std::move(program)) {}
   MaskProgram compiled;
 };
 
 } // namespace sattn
 
-#endif // SATTN_ANALYSIS_MASKEVALUATOR_H
+#endif // SATTN_ANALYSIS_COMPILEDMASK_H

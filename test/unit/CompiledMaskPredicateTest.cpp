@@ -1,14 +1,14 @@
-//===- MaskEvaluatorPredicateTest.cpp - predicates in the reference -------===//
+//===- CompiledMaskPredicateTest.cpp - predicates in the reference -------===//
 //
 // The free-form `mask.predicate` in the reference evaluator: every integer
 // op's semantics (signed and unsigned division families, wrap-around,
 // select, abs, logic) probed value by value, table lookups and their
 // bounds; then the input checks and the masks the evaluator rejects. The
-// named patterns are in MaskEvaluatorTest.cpp.
+// named patterns are in CompiledMaskTest.cpp.
 //
 //===----------------------------------------------------------------------===//
 
-#include "MaskEvaluatorTestSupport.h"
+#include "CompiledMaskTestSupport.h"
 
 using namespace maskeval_test;
 
@@ -36,7 +36,7 @@ std::string valueProbe(llvm::StringRef computeR) {
 
 /// The value the probe computed for (x, y), or nullopt if no head (or
 /// more than one) kept the pair.
-std::optional<int64_t> probe(const MaskEvaluator &eval, int64_t x, int64_t y) {
+std::optional<int64_t> probe(const CompiledMask &eval, int64_t x, int64_t y) {
   MaskInputs in = shape(16, 16);
   std::optional<int64_t> found;
   for (int64_t h = 0; h < 32; ++h) {
@@ -49,7 +49,7 @@ std::optional<int64_t> probe(const MaskEvaluator &eval, int64_t x, int64_t y) {
   return found;
 }
 
-TEST(MaskEvaluator, PredicateSignedDivisionFamily) {
+TEST(CompiledMask, PredicateSignedDivisionFamily) {
   auto truncDiv = [](int64_t x, int64_t y) -> int64_t {
     return y == 0 ? 0 : (int64_t)std::trunc((double)x / (double)y);
   };
@@ -79,7 +79,7 @@ TEST(MaskEvaluator, PredicateSignedDivisionFamily) {
     Kernel kernel(
         valueProbe(std::string("    %r = arith.") + c.op + " %x, %y : index"),
         32, 1);
-    MaskEvaluator eval = kernel.evaluator();
+    CompiledMask eval = kernel.evaluator();
     for (int64_t x = -8; x < 8; ++x)
       for (int64_t y = -8; y < 8; ++y)
         EXPECT_EQ(probe(eval, x, y), c.expected(x, y))
@@ -98,7 +98,7 @@ TEST(MaskEvaluator, PredicateSignedDivisionFamily) {
   EXPECT_EQ(probe(fdiv.evaluator(), -5, 0), 0);
 }
 
-TEST(MaskEvaluator, PredicateSelectAbsAndLogic) {
+TEST(CompiledMask, PredicateSelectAbsAndLogic) {
   Kernel select(valueProbe("    %lt = arith.cmpi slt, %x, %y : index\n"
                            "    %r = arith.select %lt, %y, %x : index"),
                 32, 1);
@@ -112,7 +112,7 @@ TEST(MaskEvaluator, PredicateSelectAbsAndLogic) {
                           "    %ya = arith.andi %y, %c7 : index\n"
                           "    %r = arith.xori %xa, %ya : index"),
                32, 1);
-  MaskEvaluator selectEval = select.evaluator(), absEval = abs.evaluator(),
+  CompiledMask selectEval = select.evaluator(), absEval = abs.evaluator(),
                 logicEval = logic.evaluator();
   for (int64_t x = -8; x < 8; ++x)
     for (int64_t y = -8; y < 8; ++y) {
@@ -123,7 +123,7 @@ TEST(MaskEvaluator, PredicateSelectAbsAndLogic) {
     }
 }
 
-TEST(MaskEvaluator, PredicateUnsignedAndWrapAround) {
+TEST(CompiledMask, PredicateUnsignedAndWrapAround) {
   // Each body yields a condition that holds exactly for the listed q.
   struct Case {
     const char *body;
@@ -227,7 +227,7 @@ TEST(MaskEvaluator, PredicateUnsignedAndWrapAround) {
   }
 }
 
-TEST(MaskEvaluator, PredicateLookupsReadZeroOutOfRange) {
+TEST(CompiledMask, PredicateLookupsReadZeroOutOfRange) {
   Kernel kernel("  mask.table @ids : i64 [\"k\"]\n"
                 "  mask.table @global : i1 [\"k\"]\n"
                 "  %m = mask.predicate(%b, %h, %q, %k) {\n"
@@ -248,7 +248,7 @@ TEST(MaskEvaluator, PredicateLookupsReadZeroOutOfRange) {
                 "    %t = arith.andi %keep, %pastZero : i1\n"
                 "    %r = arith.ori %t, %before : i1\n"
                 "    mask.yield %r\n  }");
-  MaskEvaluator eval = kernel.evaluator();
+  CompiledMask eval = kernel.evaluator();
   MaskInputs in = shape(6, 6);
   const std::vector<int64_t> ids = {5, 5, 9, 9, 9, 5};
   const std::vector<int64_t> global = {0, 1, 0, 0, 0, 0};
@@ -263,7 +263,7 @@ TEST(MaskEvaluator, PredicateLookupsReadZeroOutOfRange) {
   EXPECT_TRUE(matches(eval, shape(6, 6), [](auto...) { return true; }));
 }
 
-TEST(MaskEvaluator, PredicateLookupRangeIsCheckedPerDimension) {
+TEST(CompiledMask, PredicateLookupRangeIsCheckedPerDimension) {
   // Row-major, (b, k - 1) at k = 0 would land on (b - 1, lk - 1) if only
   // the flat index were checked; each index must be in range by itself.
   Kernel kernel("  mask.table @ids : i64 [\"b\", \"k\"]\n"
@@ -282,7 +282,7 @@ TEST(MaskEvaluator, PredicateLookupRangeIsCheckedPerDimension) {
   // A bool entry other than 0/1 (rejected by checkInputs) still reads as
   // true, as in a block table: bool lookups test for non-zero.
   in.tables["flag"] = TableData{{3}, {0, 2, 0}};
-  MaskEvaluator eval = kernel.evaluator();
+  CompiledMask eval = kernel.evaluator();
   EXPECT_NE(eval.checkInputs(in).find("does not fit its element type i1"),
             std::string::npos);
   // Only k = 1 (the flag) is kept: ids[b][k - 1] is 0 everywhere except
@@ -291,7 +291,7 @@ TEST(MaskEvaluator, PredicateLookupRangeIsCheckedPerDimension) {
       eval, in, [](int64_t, int64_t, int64_t, int64_t k) { return k == 1; }));
 }
 
-TEST(MaskEvaluator, PredicateLiteralDimension) {
+TEST(CompiledMask, PredicateLiteralDimension) {
   // A small per-head table with a literal extent; heads past it read 0.
   Kernel kernel("  mask.table @span : i32 [\"3\"]\n"
                 "  %m = mask.predicate(%b, %h, %q, %k) {\n"
@@ -302,7 +302,7 @@ TEST(MaskEvaluator, PredicateLiteralDimension) {
                 4, 4);
   MaskInputs in = shape(5, 5);
   in.tables["span"] = TableData{{3}, {1, 3, 5}};
-  MaskEvaluator eval = kernel.evaluator();
+  CompiledMask eval = kernel.evaluator();
   EXPECT_EQ(eval.checkInputs(in), "");
   const int64_t span[4] = {1, 3, 5, 0};
   EXPECT_TRUE(matches(eval, in, [&](int64_t, int64_t h, int64_t q, int64_t k) {
@@ -314,7 +314,7 @@ TEST(MaskEvaluator, PredicateLiteralDimension) {
 // Input checks and rejections
 //===----------------------------------------------------------------------===//
 
-TEST(MaskEvaluator, CheckInputsReportsEachInconsistency) {
+TEST(CompiledMask, CheckInputsReportsEachInconsistency) {
   Kernel kernel("  mask.table @doc : i32 [\"b\", \"k\"]\n"
                 "  mask.table @keep : i1 [\"h\", \"q/2\", \"k/2\"]\n"
                 "  mask.table @lit : i64 [\"3\"]\n"
@@ -328,7 +328,7 @@ TEST(MaskEvaluator, CheckInputsReportsEachInconsistency) {
                 "    mask.yield %c\n  }\n"
                 "  %m = mask.union %d, %t, %p",
                 2, 1);
-  MaskEvaluator eval = kernel.evaluator();
+  CompiledMask eval = kernel.evaluator();
   auto good = [] {
     MaskInputs in = shape(4, 5, /*batch=*/2);
     in.tables["doc"] = TableData{{2, 5}, std::vector<int64_t>(10, 1)};
@@ -392,7 +392,7 @@ TEST(MaskEvaluator, CheckInputsReportsEachInconsistency) {
   }
 }
 
-TEST(MaskEvaluator, DynamicPatternsAreRejected) {
+TEST(CompiledMask, DynamicPatternsAreRejected) {
   const char *dynamic[] = {
       // Parenthesised: one element split over two lines.
       ("mask.vertical_slash vertical 100 slash 60 last_q 64 forced(3, 10) "
@@ -418,7 +418,7 @@ TEST(MaskEvaluator, DynamicPatternsAreRejected) {
   }
 }
 
-TEST(MaskEvaluator, UnsupportedPredicateOpsAreRejected) {
+TEST(CompiledMask, UnsupportedPredicateOpsAreRejected) {
   // The verifier would reject these bodies too; skip it to check that the
   // evaluator does not rely on it.
   Kernel shift("  %m = mask.predicate(%b, %h, %q, %k) {\n"
@@ -441,20 +441,20 @@ TEST(MaskEvaluator, UnsupportedPredicateOpsAreRejected) {
   EXPECT_NE(wideError.find("i128"), std::string::npos) << wideError;
 }
 
-TEST(MaskEvaluator, BuildFromValueChecksHeadCounts) {
+TEST(CompiledMask, BuildFromValueChecksHeadCounts) {
   Kernel kernel("  %c = mask.causal\n  %s = mask.sink 1\n"
                 "  %m = mask.per_head %c, %s assign [0, 1, 1, 0]",
                 4, 2);
   ASSERT_TRUE(kernel.module);
   auto k = *kernel.module->getOps<sattn::KernelOp>().begin();
   mlir::Value mask = k.getMask();
-  EXPECT_TRUE(failed(MaskEvaluator::build(mask, 3, 2)));
+  EXPECT_TRUE(failed(CompiledMask::compile(mask, 3, 2)));
   EXPECT_NE(kernel.diagnostics.find("positive multiple of kv_heads"),
             std::string::npos);
-  EXPECT_TRUE(failed(MaskEvaluator::build(mask, 2, 2)));
+  EXPECT_TRUE(failed(CompiledMask::compile(mask, 2, 2)));
   EXPECT_NE(kernel.diagnostics.find("assigns 4 heads but the kernel has 2"),
             std::string::npos);
-  mlir::FailureOr<MaskEvaluator> ok = MaskEvaluator::build(mask, 4, 2);
+  mlir::FailureOr<CompiledMask> ok = CompiledMask::compile(mask, 4, 2);
   ASSERT_TRUE(succeeded(ok));
   EXPECT_EQ(ok->heads(), 4);
   EXPECT_EQ(ok->kvHeads(), 2);
@@ -464,7 +464,7 @@ TEST(MaskEvaluator, BuildFromValueChecksHeadCounts) {
   EXPECT_FALSE(ok->keep(in, 0, 1, 1, 1));
   EXPECT_FALSE(ok->keep(in, 0, 4, 1, 1));
   // The evaluator owns its compiled form: it outlives moves.
-  MaskEvaluator moved = std::move(*ok);
+  CompiledMask moved = std::move(*ok);
   EXPECT_TRUE(moved.keep(in, 0, 0, 1, 1));
 }
 

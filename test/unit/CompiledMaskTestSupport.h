@@ -1,16 +1,16 @@
-//===- MaskEvaluatorTestSupport.h - helpers of the evaluator tests -*- C++ -*-===//
+//===- CompiledMaskTestSupport.h - helpers of the evaluator tests -*- C++ -*-===//
 //
 // Kernels built from IR text with their diagnostics captured, input shapes
 // and the comparisons (against a formula or a truth table) that
-// MaskEvaluatorTest.cpp (named patterns, limits) and
-// MaskEvaluatorPredicateTest.cpp (predicates, input checks) share.
+// CompiledMaskTest.cpp (named patterns, limits) and
+// CompiledMaskPredicateTest.cpp (predicates, input checks) share.
 //
 //===----------------------------------------------------------------------===//
 
-#ifndef SATTN_TEST_UNIT_MASKEVALUATORTESTSUPPORT_H
-#define SATTN_TEST_UNIT_MASKEVALUATORTESTSUPPORT_H
+#ifndef SATTN_TEST_UNIT_COMPILEDMASKTESTSUPPORT_H
+#define SATTN_TEST_UNIT_COMPILEDMASKTESTSUPPORT_H
 
-#include "sattn/Analysis/MaskEvaluator.h"
+#include "sattn/Analysis/CompiledMask.h"
 #include "sattn/InitAll.h"
 
 #include "SparseAttn/IR/SparseAttnDialect.h"
@@ -28,7 +28,7 @@
 #include <set>
 
 namespace maskeval_test {
-using sattn::MaskEvaluator;
+using sattn::CompiledMask;
 using sattn::MaskInputs;
 using sattn::TableData;
 
@@ -62,16 +62,16 @@ public:
 
   /// Builds the evaluator. On failure the test fails with the diagnostics
   /// and gets an evaluator of `mask.empty`, so the caller can go on.
-  MaskEvaluator evaluator() {
+  CompiledMask evaluator() {
     if (module) {
       auto kernel = *module->getOps<sattn::KernelOp>().begin();
-      mlir::FailureOr<MaskEvaluator> built = MaskEvaluator::build(kernel);
+      mlir::FailureOr<CompiledMask> built = CompiledMask::compile(kernel);
       if (succeeded(built))
         return std::move(*built);
     }
     ADD_FAILURE() << "no evaluator: " << diagnostics;
     static Kernel *fallback = new Kernel("  %m = mask.empty");
-    return *MaskEvaluator::build(
+    return *CompiledMask::compile(
         *fallback->module->getOps<sattn::KernelOp>().begin());
   }
 
@@ -80,7 +80,7 @@ public:
     if (!module)
       return "parse failed: " + diagnostics;
     auto kernel = *module->getOps<sattn::KernelOp>().begin();
-    if (succeeded(MaskEvaluator::build(kernel)))
+    if (succeeded(CompiledMask::compile(kernel)))
       return "";
     return diagnostics;
   }
@@ -104,7 +104,7 @@ using Expected =
 
 /// Compares keep() with `expected` on every (b, h, q, k) of the shape:
 /// query rows have absolute positions lk - lq .. lk - 1.
-inline ::testing::AssertionResult matches(const MaskEvaluator &eval,
+inline ::testing::AssertionResult matches(const CompiledMask &eval,
                                    const MaskInputs &inputs,
                                    const Expected &expected) {
   int64_t checked = 0;
@@ -124,7 +124,7 @@ inline ::testing::AssertionResult matches(const MaskEvaluator &eval,
 
 /// Compares head `h`, batch 0 with a truth table: one string per query row
 /// (first row = position lk - lq), one character per key.
-inline ::testing::AssertionResult matchesTable(const MaskEvaluator &eval,
+inline ::testing::AssertionResult matchesTable(const CompiledMask &eval,
                                         const MaskInputs &inputs, int64_t h,
                                         std::vector<std::string> rows) {
   if ((int64_t)rows.size() != inputs.lq)
@@ -144,4 +144,4 @@ inline ::testing::AssertionResult matchesTable(const MaskEvaluator &eval,
 
 } // namespace maskeval_test
 
-#endif // SATTN_TEST_UNIT_MASKEVALUATORTESTSUPPORT_H
+#endif // SATTN_TEST_UNIT_COMPILEDMASKTESTSUPPORT_H

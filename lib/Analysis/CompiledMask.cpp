@@ -1,4 +1,4 @@
-//===- MaskEvaluator.cpp - the mask front end -----------------------------===//
+//===- CompiledMask.cpp - the mask front end ------------------------------===//
 //
 // Compiles mask-dialect ops into a MaskProgram (sattn/Core/MaskProgram.h):
 // one node per distinct mask op, every predicate body into a straight-line
@@ -10,7 +10,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "sattn/Analysis/MaskEvaluator.h"
+#include "sattn/Analysis/CompiledMask.h"
 
 #include "sattn/Core/IntegerSemantics.h"
 #include "sattn/Core/Limits.h"
@@ -481,9 +481,9 @@ FailureOr<uint32_t> MaskCompiler::compileOp(Operation *op) {
 // Public API
 //===----------------------------------------------------------------------===//
 
-FailureOr<MaskEvaluator> MaskEvaluator::build(KernelOp kernel) {
-  return build(kernel.getMask(), static_cast<int64_t>(kernel.getHeads()),
-               static_cast<int64_t>(kernel.getKvHeads()));
+FailureOr<CompiledMask> CompiledMask::compile(KernelOp kernel) {
+  return compile(kernel.getMask(), static_cast<int64_t>(kernel.getHeads()),
+                 static_cast<int64_t>(kernel.getKvHeads()));
 }
 
 /// Longest chain of operations the mask's value depends on, measured without
@@ -519,7 +519,7 @@ static int64_t operandDepth(Value mask, int64_t limit) {
   return deepest;
 }
 
-FailureOr<MaskEvaluator> MaskEvaluator::build(Value mask, int64_t heads,
+FailureOr<CompiledMask> CompiledMask::compile(Value mask, int64_t heads,
                                               int64_t kvHeads) {
   // Mask nodes nest at most kMaxMaskDepth deep and each node's integer
   // expressions add at most kMaxAffineDepth levels.
@@ -546,22 +546,22 @@ FailureOr<MaskEvaluator> MaskEvaluator::build(Value mask, int64_t heads,
   std::string invalid = verifyMaskProgram(program);
   if (!invalid.empty())
     return emitError(mask.getLoc()) << "mask program: " << invalid;
-  return MaskEvaluator(std::move(program));
+  return CompiledMask(std::move(program));
 }
 
-bool MaskEvaluator::keep(const MaskInputs &inputs, int64_t b, int64_t h,
+bool CompiledMask::keep(const MaskInputs &inputs, int64_t b, int64_t h,
                          int64_t q, int64_t k) const {
   return evalMask(compiled, inputs, b, h, q, k);
 }
 
-std::string MaskEvaluator::checkInputs(const MaskInputs &inputs) const {
+std::string CompiledMask::checkInputs(const MaskInputs &inputs) const {
   return checkMaskInputs(compiled, inputs);
 }
 
-int64_t MaskEvaluator::heads() const { return compiled.heads; }
-int64_t MaskEvaluator::kvHeads() const { return compiled.kvHeads; }
+int64_t CompiledMask::heads() const { return compiled.heads; }
+int64_t CompiledMask::kvHeads() const { return compiled.kvHeads; }
 
-std::string MaskEvaluator::toJSON() const {
+llvm::json::Value sattn::maskProgramToJSON(const MaskProgram &compiled) {
   llvm::json::Array nodes, affine, program, tables;
   for (const Node &n : compiled.nodes)
     nodes.push_back(llvm::json::Object{
@@ -602,8 +602,12 @@ std::string MaskEvaluator::toJSON() const {
       {"program", std::move(program)},
       {"lookup_args", llvm::json::Array(ArrayRef<uint32_t>(compiled.lookupArgs))},
       {"tables", std::move(tables)}};
+  return llvm::json::Value(std::move(root));
+}
+
+std::string CompiledMask::toJSON() const {
   std::string text;
   llvm::raw_string_ostream os(text);
-  os << llvm::json::Value(std::move(root));
+  os << maskProgramToJSON(compiled);
   return text;
 }

@@ -1,0 +1,98 @@
+//===- TileConfig.h - the tile configuration of a kernel --------*- C++ -*-===//
+//
+// The compile-time decision that ties the plan to the kernel: how many query
+// rows and keys a tile holds, and how the GPU kernel covers a tile (warps,
+// rows per warp, KV tiles in flight). `sattn-plan-tiles` makes it once per
+// kernel and records it in the IR as `sattn.tile_plan`; the GPU conversion
+// reads it from there, the manifest carries it, and the runtime plans with
+// the same block sizes. Keeping the decision in one place (not inside a
+// conversion) is what lets every later stage agree without re-deriving it.
+//
+// The rules are those of the portable kernel (mma.sync m16n8k16, cp.async
+// ring of K/V tiles in shared memory); a second kernel family will add its
+// own rules behind the same record.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef SATTN_PLAN_TILECONFIG_H
+#define SATTN_PLAN_TILECONFIG_H
+
+#include "mlir/IR/Attributes.h"
+#include "mlir/Support/LLVM.h"
+#include "llvm/ADT/StringRef.h"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace sattn {
+class KernelOp;
+struct MaskProgram;
+} // namespace sattn
+
+namespace sattn::plan {
+
+/// Values a user asks for; 0 means "let sattn-plan-tiles choose".
+struct TileRequest {
+  int64_t blockM = 0, blockN = 0, warps = 0, stages = 0, rowsPerWarp = 0;
+  bool empty() const {
+    return !blockM && !blockN && !warps && !stages && !rowsPerWarp;
+  }
+};
+
+/// One kernel's tile configuration.
+struct TileConfig {
+  /// Query rows of a tile: rowsPerWarp rows for each of `warps` warps.
+  int64_t blockM = 64;
+  /// Keys of a KV tile.
+  int64_t blockN = 64;
+  /// 16 (one m16 MMA tile per warp) or 32 (two, sharing every K and V
+  /// fragment the warp reads).
+  int64_t rowsPerWarp = 16;
+  int64_t warps = 4;
+  /// KV tiles in flight in the shared-memory ring.
+  int64_t stages = 2;
+
+  /// Bytes of dynamic shared memory the portable kernel needs: the Q tile,
+  /// `stages` K and V tiles with rows padded by 16 bytes (conflict-free
+  /// ldmatrix), and one i32 key position per row of each stage.
+  int64_t sharedMemoryBytes(int64_t headDim) const {
+    int64_t rowBytes = (headDim + 8) * 2;
+    return (blockM + 2 * stages * blockN) * rowBytes + stages * blockN * 4;
+  }
+};
+
+/// Most dynamic shared memory a block may opt into on sm_90 (227 KiB).
+constexpr int64_t kMaxSharedMemoryBytes = 227 * 1024;
+
+/// The configuration for a kernel of `headDim` whose mask compiled to
+/// `program`, with `request` applied: per-head_dim defaults, refined from
+/// the mask when the request is empty (tall 128x32 tiles where the mask's
+/// plan visits barely more tiles than with 64x64; TileShapePolicy.cpp says
+/// why), then checked against what the portable kernel can emit. Fails with
+/// an explanation in `error`.
+mlir::FailureOr<TileConfig> chooseTileConfig(int64_t headDim,
+                                             const MaskProgram &program,
+                                             const TileRequest &request,
+                                             std::string &error);
+
+/// Checks `config` against what the portable kernel can emit for head_dim
+/// `headDim`; returns an explanation, or "" when it can be emitted.
+std::string checkTileConfig(const TileConfig &config, int64_t headDim);
+
+/// The attribute sattn-plan-tiles writes on each kernel.
+constexpr llvm::StringLiteral kTilePlanAttrName = "sattn.tile_plan";
+
+/// Records `config` on `kernel` as `sattn.tile_plan`, with the planning
+/// tiers the mask needs and its number of distinct per-head plans.
+void recordTilePlan(KernelOp kernel, const TileConfig &config,
+                    llvm::ArrayRef<std::string> tiers, int64_t headClasses);
+
+/// The configuration recorded on `kernel`. Emits an error on the kernel when
+/// there is none (sattn-plan-tiles did not run), or it is malformed or fails
+/// checkTileConfig (IR written by hand).
+mlir::FailureOr<TileConfig> readTilePlan(KernelOp kernel);
+
+} // namespace sattn::plan
+
+#endif // SATTN_PLAN_TILECONFIG_H

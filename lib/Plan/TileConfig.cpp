@@ -1,0 +1,151 @@
+//===- TileConfig.cpp - the tile configuration of a kernel ----------------===//
+//
+// Default tile shapes per head dimension, the mask-driven choice of tall
+// tiles, the checks that keep a configuration within what the portable
+// kernel emits (whole m16 warp tiles, KV tiles in multiples of the k16 MMA
+// step, async copies that divide evenly among the threads, shared memory a
+// block can hold), and the `sattn.tile_plan` record in the IR.
+//
+//===----------------------------------------------------------------------===//
+
+#include "sattn/Plan/TileConfig.h"
+
+#include "TileShapePolicy.h"
+
+#include "SparseAttn/IR/SparseAttnDialect.h"
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinAttributes.h"
+#include "llvm/Support/FormatVariadic.h"
+
+using namespace mlir;
+using namespace sattn;
+using namespace sattn::plan;
+
+std::string sattn::plan::checkTileConfig(const TileConfig &c, int64_t headDim) {
+  if (headDim != 64 && headDim != 128 && headDim != 256)
+    return llvm::formatv("head_dim {0} is not supported (64, 128 or 256)",
+                         headDim);
+  if (c.blockM <= 0 || c.blockN <= 0 || c.warps <= 0 || c.stages <= 0)
+    return "tile sizes, warps and stages must be positive";
+  if (c.rowsPerWarp != 16 && c.rowsPerWarp != 32)
+    return llvm::formatv("rows-per-warp {0} is not supported (16 or 32: one "
+                         "or two m16 MMA tiles)",
+                         c.rowsPerWarp);
+  if (c.rowsPerWarp > 16 && headDim > 128)
+    return llvm::formatv("rows-per-warp {0} at head_dim {1} needs {1} f32 "
+                         "accumulators per thread, more than fit in registers",
+                         c.rowsPerWarp, headDim);
+  if (c.blockM != c.rowsPerWarp * c.warps)
+    return llvm::formatv("block-m {0} does not match {1} warps of {2} rows",
+                         c.blockM, c.warps, c.rowsPerWarp);
+  if (c.warps > 16)
+    return llvm::formatv("{0} warps exceed the 1024 threads of a block",
+                         c.warps);
+  if (c.blockN % 16 != 0)
+    return llvm::formatv("block-n {0} is not a multiple of 16 (the k16 step "
+                         "of mma.sync)",
+                         c.blockN);
+  if (c.stages > 8)
+    return llvm::formatv("{0} stages are more than the 8 supported", c.stages);
+  // Each thread issues whole 16-byte copies (8 elements) of a K/V tile.
+  if ((c.blockN * headDim / 8) % (32 * c.warps) != 0)
+    return llvm::formatv("a {0}x{1} KV tile does not split evenly into "
+                         "16-byte copies over {2} threads",
+                         c.blockN, headDim, 32 * c.warps);
+  if (c.sharedMemoryBytes(headDim) > kMaxSharedMemoryBytes)
+    return llvm::formatv("the tiles need {0} bytes of shared memory, more "
+                         "than the {1} a block can have",
+                         c.sharedMemoryBytes(headDim), kMaxSharedMemoryBytes);
+  return "";
+}
+
+FailureOr<TileConfig> sattn::plan::chooseTileConfig(int64_t headDim,
+                                                   const MaskProgram &program,
+                                                   const TileRequest &request,
+                                                   std::string &error) {
+  // mma.sync needs the same tiles for bf16 and f16; only head_dim changes
+  // the register budget. 64x64 tiles with 4 warps and 2 stages run two
+  // blocks per SM and measured fastest on an H200 among 16-row shapes
+  // (bench/RESULTS.md: 128x64 with 8 warps, or a third stage, lose 6-25%;
+  // 64x128 spills). At 256 the accumulator alone takes 128 registers per
+  // thread, so KV tiles shrink to one k16 step (with 32 keys, kernels whose
+  // masks read tables spill).
+  TileConfig c;
+  c.blockN = headDim == 256 ? 16 : 64;
+  if (request.empty() && prefersTallTiles(program, headDim)) {
+    c.rowsPerWarp = 32;
+    c.blockN = 32;
+  }
+  if (request.blockM < 0 || request.blockN < 0 || request.warps < 0 ||
+      request.stages < 0 || request.rowsPerWarp < 0) {
+    error = "tile options must not be negative";
+    return failure();
+  }
+  if (request.rowsPerWarp)
+    c.rowsPerWarp = request.rowsPerWarp;
+  int64_t rows = c.rowsPerWarp;
+  if (request.blockM && rows && request.blockM % rows != 0) {
+    error = llvm::formatv("block-m {0} is not a multiple of {1} (each warp "
+                          "owns {1} query rows)",
+                          request.blockM, rows);
+    return failure();
+  }
+  if (request.warps)
+    c.warps = request.warps;
+  else if (request.blockM && rows)
+    c.warps = request.blockM / rows;
+  c.blockM = request.blockM ? request.blockM : rows * c.warps;
+  if (request.blockN)
+    c.blockN = request.blockN;
+  if (request.stages)
+    c.stages = request.stages;
+  error = checkTileConfig(c, headDim);
+  if (!error.empty())
+    return failure();
+  return c;
+}
+
+void sattn::plan::recordTilePlan(KernelOp kernel, const TileConfig &c,
+                                 ArrayRef<std::string> tiers,
+                                 int64_t headClasses) {
+  Builder b(kernel.getContext());
+  SmallVector<Attribute> tierNames;
+  for (const std::string &t : tiers)
+    tierNames.push_back(b.getStringAttr(t));
+  kernel->setAttr(
+      kTilePlanAttrName,
+      b.getDictionaryAttr({
+          b.getNamedAttr("block_m", b.getI64IntegerAttr(c.blockM)),
+          b.getNamedAttr("block_n", b.getI64IntegerAttr(c.blockN)),
+          b.getNamedAttr("head_classes", b.getI64IntegerAttr(headClasses)),
+          b.getNamedAttr("rows_per_warp", b.getI64IntegerAttr(c.rowsPerWarp)),
+          b.getNamedAttr("stages", b.getI64IntegerAttr(c.stages)),
+          b.getNamedAttr("tiers", b.getArrayAttr(tierNames)),
+          b.getNamedAttr("warps", b.getI64IntegerAttr(c.warps)),
+      }));
+}
+
+FailureOr<TileConfig> sattn::plan::readTilePlan(KernelOp kernel) {
+  auto record = kernel->getAttrOfType<DictionaryAttr>(kTilePlanAttrName);
+  if (!record)
+    return kernel.emitError()
+           << "has no '" << kTilePlanAttrName
+           << "' dictionary: run sattn-plan-tiles before lowering";
+  TileConfig c;
+  std::pair<StringRef, int64_t *> fields[] = {
+      {"block_m", &c.blockM}, {"block_n", &c.blockN},
+      {"rows_per_warp", &c.rowsPerWarp}, {"warps", &c.warps},
+      {"stages", &c.stages}};
+  for (auto [name, value] : fields) {
+    auto attr = record.getAs<IntegerAttr>(name);
+    if (!attr)
+      return kernel.emitError() << "'" << kTilePlanAttrName
+                                << "' has no integer '" << name << "'";
+    *value = attr.getInt();
+  }
+  std::string error = checkTileConfig(c, kernel.getHeadDim());
+  if (!error.empty())
+    return kernel.emitError() << "'" << kTilePlanAttrName << "': " << error;
+  return c;
+}
