@@ -172,6 +172,33 @@ const sattn_plan *sattn_device_plan_get(const sattn_device_plan *plan);
 /* Frees the device buffers (in the context they were allocated in). */
 void sattn_device_plan_destroy(sattn_device_plan *plan);
 
+/* Reference estimators of the dynamic masks (docs/ESTIMATORS.md), on the
+ * HOST in double precision, for one (batch, head) slice: q is [lq, d] and k
+ * [lk, d], rank-2 f32 host tensors with unit last stride, 1 <= lq <= lk.
+ * They define what compiled estimators compute: use them to check those, or
+ * to fill the runtime tables of a pattern's table form. Cost: O(last_q * lk
+ * * d) and O(lk^2 * d / stride); meant for checks, not for every prompt.
+ *
+ * vertical_slash: vcol[j] = 1 for kept key columns, slash[o] = 1 for kept
+ * diagonal offsets o = q - k (each lk bytes): the tables vcol[h, k] and
+ * slash[h, q - k] of `causal & (vcol[h, k] | slash[h, q - k])`. */
+sattn_status sattn_estimate_vertical_slash(const sattn_tensor *q, const sattn_tensor *k,
+                                           double scale, int64_t vertical, int64_t slash,
+                                           int64_t last_q, int64_t forced_vertical,
+                                           int64_t forced_slash, uint8_t *vcol,
+                                           uint8_t *slash_out);
+typedef enum sattn_block_scorer {
+  SATTN_BLOCK_SCORER_MEAN_POOL = 0,   /* MInference block-sparse */
+  SATTN_BLOCK_SCORER_ANTIDIAGONAL = 1 /* XAttention; needs stride */
+} sattn_block_scorer;
+/* block_topk: exactly one of top_k > 0 and tau in (0, 1]; stride > 0 only
+ * for the antidiagonal scorer (it divides block). kept[I * n + J] = 1 for
+ * kept key block J of query block I, n = ceil(lk / block) (n * n bytes):
+ * the table of `causal & block_table(keep, block)` for this head. */
+sattn_status sattn_estimate_blocks(const sattn_tensor *q, const sattn_tensor *k,
+                                   double scale, sattn_block_scorer scorer, int64_t block,
+                                   int64_t top_k, double tau, int64_t stride, uint8_t *kept);
+
 /* Message of the last failure on this thread ("" after success). */
 const char *sattn_last_error(void);
 

@@ -1,9 +1,11 @@
-# The core sources: mask programs, their evaluator and JSON reader, and the
-# tile planner, in plain C++17 (standard library only). Listed once here
+# The core sources: mask programs, their evaluator and JSON reader, the
+# reference estimators of the dynamic masks and the tile planner, in plain
+# C++17 (standard library only). Listed once here
 # because two targets compile them: SattnCore for the compiler and tools,
 # and libsattn_runtime, which must build without MLIR (lib/Runtime).
 set(SATTN_CORE_SOURCE_NAMES
   AxisPredicate.cpp
+  Estimators.cpp
   Json.cpp
   KeySet.cpp
   Limits.cpp

@@ -20,13 +20,16 @@ Pure Python; torch is imported only when a kernel runs on tensors.
 - `reference(spec_or_kernel, q, k, v, tables=None, scale=None)`: the dense
   masked reference on torch tensors or NumPy arrays.
 - `MaskProgram`: evaluates a kernel's compiled mask on index arrays.
+- `sattn.estimate`: the reference estimators of the dynamic masks
+  (vertical-slash, block top-k, XAttention; docs/ESTIMATORS.md), whose
+  outputs are the tables of each pattern's table form.
 - `sattn.runtime`: the ctypes binding of libsattn_runtime (found via
   $SATTN_RUNTIME_LIB, the source tree's build, the package itself, next to
   the compiler; sattn._locate).
 
 Modules, in layers that import only earlier layers (test/Python/layering.test):
-_version, _locate, mask_program, _registry; _capi; tables; runtime, _dense,
-_torch_op (imported by kernel once torch is in use); kernel; compiler;
+_version, _locate, mask_program, _registry; _capi; tables, estimate; runtime,
+_dense, _torch_op (imported by kernel once torch is in use); kernel; compiler;
 reference.
 """
 
@@ -38,6 +41,7 @@ if sys.version_info < (3, 9):
     raise ImportError("sattn %s needs Python >= 3.9; this is Python %d.%d"
                       % ((__version__,) + tuple(sys.version_info[:2])))
 
+from . import estimate  # noqa: E402
 from .compiler import (CompilerUnavailableError, cache_dir, compile,  # noqa: E402
                        compile_all, find_compiler, load)
 from .kernel import Kernel  # noqa: E402

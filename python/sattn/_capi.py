@@ -147,6 +147,12 @@ def _declare(lib):
         "sattn_plan_upload": (ctypes.c_int, [ctypes.c_void_p, ctypes.POINTER(ctypes.c_void_p)]),
         "sattn_device_plan_get": (ctypes.POINTER(CPlan), [ctypes.c_void_p]),
         "sattn_device_plan_destroy": (None, [ctypes.c_void_p]),
+        "sattn_estimate_vertical_slash": (ctypes.c_int, [t_p, t_p, ctypes.c_double] +
+                                          [ctypes.c_int64] * 5 + [ctypes.c_void_p] * 2),
+        "sattn_estimate_blocks": (ctypes.c_int, [t_p, t_p, ctypes.c_double, ctypes.c_int,
+                                                 ctypes.c_int64, ctypes.c_int64,
+                                                 ctypes.c_double, ctypes.c_int64,
+                                                 ctypes.c_void_p]),
     }
     for name, (restype, argtypes) in sigs.items():
         fn = getattr(lib, name)

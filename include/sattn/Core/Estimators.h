@@ -1,0 +1,86 @@
+//===- Estimators.h - reference estimators of the dynamic masks -*- C++ -*-===//
+//
+// The definitions of the estimators behind sattn's dynamic patterns, as
+// plain C++17 on one (batch, head) slice: MInference's vertical-slash
+// estimator and block selection with a mean-pool (MInference block-sparse)
+// or antidiagonal (XAttention) scorer, by top-k or by cumulative mass.
+// docs/ESTIMATORS.md states each definition, the position conventions and
+// how ties are broken; this file is that text as code, in double precision.
+// It is the reference that compiled estimators (CPU and GPU) are checked
+// against, and its outputs are exactly the runtime tables of the table form
+// of each pattern (vcol / slash, block_table), so an estimated mask runs
+// through the table-driven kernels.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef SATTN_CORE_ESTIMATORS_H
+#define SATTN_CORE_ESTIMATORS_H
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace sattn::estimate {
+
+/// Row-major rows of `dim` floats (one (batch, head) slice of Q or K).
+struct Rows {
+  const float *data = nullptr;
+  int64_t rows = 0;
+  int64_t dim = 0;
+  /// Elements between consecutive rows (dim for contiguous rows).
+  int64_t rowStride = 0;
+  const float *row(int64_t i) const { return data + i * rowStride; }
+};
+
+/// `mask.vertical_slash` parameters (forced counts are part of the totals).
+struct VerticalSlashParams {
+  int64_t vertical = 0, slash = 0, lastQ = 64;
+  int64_t forcedVertical = 0, forcedSlash = 0;
+};
+
+/// What the vertical-slash estimator keeps for one (batch, head): key
+/// columns and diagonal offsets q - k, each ascending. The kept pairs are
+/// k <= q and (k in columns or q - k in offsets).
+struct VerticalSlashIndices {
+  std::vector<int64_t> columns;
+  std::vector<int64_t> offsets;
+};
+
+/// The estimator on queries `q` (lq rows) and keys `k` (lk rows, lq <= lk)
+/// with softmax scale `scale`. Returns an error message in `error` (and
+/// empty indices) on inconsistent shapes or parameters.
+VerticalSlashIndices verticalSlash(const Rows &q, const Rows &k, double scale,
+                                   const VerticalSlashParams &params,
+                                   std::string &error);
+
+enum class BlockScorer { MeanPool, Antidiagonal };
+
+/// `mask.block_topk` parameters: exactly one of topK (> 0) and tau (in
+/// (0, 1]); stride only for the antidiagonal scorer (it divides block).
+struct BlockSelectParams {
+  BlockScorer scorer = BlockScorer::MeanPool;
+  int64_t block = 64;
+  int64_t topK = 0;
+  double tau = 0;
+  int64_t stride = 0;
+};
+
+/// Kept key blocks per query block. Blocks are of absolute positions:
+/// query block I holds positions [I * block, (I + 1) * block), the same
+/// blocks as the keys, so there are ceil(lk / block) of each; query blocks
+/// with no query (lq < lk) keep nothing. `kept[I * blocks + J]` is 1 when
+/// key block J is kept for query block I, i.e. the block table of
+/// `causal & block_table(table, block)` for this head.
+struct BlockSelection {
+  int64_t blocks = 0;
+  std::vector<uint8_t> kept;
+  bool at(int64_t i, int64_t j) const { return kept[i * blocks + j] != 0; }
+};
+
+BlockSelection selectBlocks(const Rows &q, const Rows &k, double scale,
+                            const BlockSelectParams &params,
+                            std::string &error);
+
+} // namespace sattn::estimate
+
+#endif // SATTN_CORE_ESTIMATORS_H
