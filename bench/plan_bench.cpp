@@ -37,11 +37,14 @@
 using namespace sattn;
 
 namespace {
+/// Masks that read tables, planned with 64x64 tiles at 32K and 128K.
+enum class Tables { None, VerticalSlash, Documents };
 struct Case {
   const char *name;
   const char *body;
-  /// Vertical-slash: tables `vcol` and `slash`, 16 heads, 64x64 tiles.
-  bool verticalSlash = false;
+  /// VerticalSlash: tables `vcol` and `slash`, 16 heads; Documents: table
+  /// `doc`, 32 heads.
+  Tables tables = Tables::None;
 };
 const Case kCases[] = {
     {"a-shape(sink128,win2048)",
@@ -57,7 +60,10 @@ const Case kCases[] = {
      "  %v = mask.lookup @vcol[%h, %k] : i1\n  %d = arith.subi %q, %k : index\n"
      "  %s = mask.lookup @slash[%h, %d] : i1\n  %y = arith.ori %v, %s : i1\n"
      "  mask.yield %y\n}\n%m = mask.intersect %c, %p",
-     true},
+     Tables::VerticalSlash},
+    {"documents(500-6000 tokens)",
+     "%c = mask.causal\n%d = mask.document @doc\n%m = mask.intersect %c, %d",
+     Tables::Documents},
 };
 
 /// The comparison row's vertical-slash tables: per head 1000 random columns and 200
@@ -75,6 +81,19 @@ void addVerticalSlashTables(MaskInputs &in, int64_t heads) {
     }
     in.tables[name] = std::move(t);
   }
+}
+
+/// Packed documents of 500-6000 tokens (ids 0, 1, ...), batch 1.
+void addDocumentTable(MaskInputs &in) {
+  std::mt19937_64 rng(9);
+  TableData t{{1, in.lk}, std::vector<int64_t>(in.lk, 0)};
+  int64_t id = 0;
+  for (int64_t k = 0; k < in.lk; ++id) {
+    int64_t length = 500 + int64_t(rng() % 5501);
+    for (int64_t e = std::min(in.lk, k + length); k < e; ++k)
+      t.values[k] = id;
+  }
+  in.tables["doc"] = std::move(t);
 }
 
 double peakRssMiB() {
@@ -110,31 +129,35 @@ int main(int argc, char **argv) {
   for (const Case &c : kCases) {
     if (!only.empty() && !std::strstr(c.name, only.c_str()))
       continue;
-    int heads = c.verticalSlash ? 16 : 32;
+    int heads = c.tables == Tables::VerticalSlash ? 16 : 32;
     std::string text =
         "sattn.kernel @k(dtype = bf16, head_dim = 128, heads = " +
         std::to_string(heads) + ", kv_heads = " + std::to_string(heads) +
         ", scale = 0.088) {\n" +
-        (c.verticalSlash ? "mask.table @vcol : i1 [\"h\", \"k\"]\n"
-                           "mask.table @slash : i1 [\"h\", \"k\"]\n"
-                         : "") +
+        (c.tables == Tables::VerticalSlash
+             ? "mask.table @vcol : i1 [\"h\", \"k\"]\n"
+               "mask.table @slash : i1 [\"h\", \"k\"]\n"
+         : c.tables == Tables::Documents ? "mask.table @doc : i32 [\"b\", \"k\"]\n"
+                                         : "") +
         c.body + "\nsattn.yield %m\n}\n";
     auto module = mlir::parseSourceString<mlir::ModuleOp>(text, &context);
     if (!module)
       return 2;
     auto kernel = *module->getOps<KernelOp>().begin();
-    int64_t tile = c.verticalSlash ? 64 : 128;
+    int64_t tile = c.tables == Tables::None ? 128 : 64;
     auto planner = plan::TilePlanner::build(kernel, plan::PlanOptions{tile, tile});
     if (mlir::failed(planner))
       return 2;
     std::vector<int64_t> lengths = {int64_t(128) * 1024, int64_t(1024) * 1024};
-    if (c.verticalSlash)
+    if (c.tables != Tables::None)
       lengths = {int64_t(32) * 1024, int64_t(128) * 1024};
     for (int64_t length : lengths) {
       MaskInputs in;
       in.lq = in.lk = length;
-      if (c.verticalSlash)
+      if (c.tables == Tables::VerticalSlash)
         addVerticalSlashTables(in, heads);
+      if (c.tables == Tables::Documents)
+        addDocumentTable(in);
       std::vector<double> ms;
       size_t bytes = 0;
       int64_t classes = 0, segments = 0;

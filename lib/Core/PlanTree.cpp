@@ -103,33 +103,59 @@ static void stridedBlocksSets(const Node &n, int64_t h, int64_t qa,
   must = localMust.unite(vertMust, Approx::Under).clip(0, qa + 1);
 }
 
-static void documentSets(const std::string &table, const MaskInputs &in,
-                         int64_t b, int64_t qa, int64_t qb, KeySet &may,
-                         KeySet &must) {
+/// The runs of document table `table` for batch row b (absent or misshapen
+/// tables, and positions past the table, read id 0 as in readTable).
+static DocumentRuns documentRuns(const std::string &table, const MaskInputs &in,
+                                 int64_t b) {
   auto it = in.tables.find(table);
-  bool batched = it != in.tables.end() && it->second.shape.size() == 2;
-  auto id = [&](int64_t pos) {
-    return batched ? readTable(in, table, {b, pos})
-                   : readTable(in, table, {pos});
+  const int64_t *row = nullptr;
+  int64_t extent = 0;
+  if (it != in.tables.end()) {
+    const TableData &t = it->second;
+    if (t.shape.size() == 1) {
+      row = t.values.data();
+      extent = t.shape[0];
+    } else if (t.shape.size() == 2 && b < t.shape[0]) {
+      row = t.values.data() + b * t.shape[1];
+      extent = t.shape[1];
+    }
+  }
+  DocumentRuns runs;
+  for (int64_t k = 0; k < in.lk; ++k) {
+    int64_t v = k < extent ? row[k] : 0;
+    if (runs.id.empty() || runs.id.back() != v) {
+      runs.runsOf[v].push_back(static_cast<uint32_t>(runs.start.size()));
+      runs.start.push_back(k);
+      runs.id.push_back(v);
+    }
+  }
+  return runs;
+}
+
+/// Exact sets of a document mask for query positions [qa, qb]: every run of
+/// keys that holds an id of one of the rows (documents need not be
+/// contiguous). Costs the runs the rows cross and the runs of their ids.
+static void documentSets(const DocumentRuns &runs, int64_t lk, int64_t qa,
+                         int64_t qb, KeySet &may, KeySet &must) {
+  auto end = [&](size_t i) {
+    return i + 1 < runs.start.size() ? runs.start[i + 1] : lk;
   };
-  // Distinct ids of the rows, then every run of keys holding one of them.
-  // Exact for any id layout (documents need not be contiguous); the key scan
-  // costs O(Lk) per query tile, the size of the table itself.
   std::vector<int64_t> ids;
-  for (int64_t q = qa; q <= qb; ++q)
-    if (ids.empty() || ids.back() != id(q))
-      ids.push_back(id(q));
+  size_t first = std::upper_bound(runs.start.begin(), runs.start.end(), qa) -
+                 runs.start.begin() - 1;
+  for (size_t i = first; i < runs.start.size() && runs.start[i] <= qb; ++i)
+    ids.push_back(runs.id[i]);
   std::sort(ids.begin(), ids.end());
   ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
-  may = KeySet();
-  for (int64_t k = 0; k < in.lk;) {
-    int64_t v = id(k), e = k + 1;
-    while (e < in.lk && id(e) == v)
-      ++e;
-    if (std::binary_search(ids.begin(), ids.end(), v))
-      may.addRun(k, e);
-    k = e;
+  std::vector<uint32_t> kept;
+  for (int64_t id : ids) {
+    const std::vector<uint32_t> &of = runs.runsOf.at(id);
+    kept.insert(kept.end(), of.begin(), of.end());
   }
+  std::sort(kept.begin(), kept.end());
+  may = KeySet();
+  for (uint32_t i : kept)
+    may.addRun(runs.start[i], end(i));
   must = ids.size() == 1 ? may : KeySet();
 }
 
@@ -225,9 +251,14 @@ void Planner::Impl::sets(uint32_t id, const MaskInputs &in, int64_t b,
   case NodeKind::Power:
     powerSets(n, qa, qb, may, must);
     break;
-  case NodeKind::Document:
-    documentSets(program.tables[p[0]].name, in, b, qa, qb, may, must);
+  case NodeKind::Document: {
+    const std::string &table = program.tables[p[0]].name;
+    auto [it, inserted] = cache.documentRuns.try_emplace({id, b});
+    if (inserted)
+      it->second = documentRuns(table, in, b);
+    documentSets(it->second, lk, qa, qb, may, must);
     break;
+  }
   case NodeKind::BlockTable:
     blockTableSets(program.tables[p[0]].name, p[1], in, h, qa, qb, may, must);
     break;

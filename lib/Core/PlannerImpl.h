@@ -64,10 +64,22 @@ private:
 
 /// Sorted positions p with table[index..., p] true, per table row, built once
 /// per plan: a term reads one row for every query tile.
+/// The runs of equal ids of one document table row: run i covers keys
+/// [start[i], start[i + 1]) (the last one ends at Lk) and holds id[i];
+/// runsOf lists, per id, its runs in key order.
+struct DocumentRuns {
+  std::vector<int64_t> start, id;
+  std::map<int64_t, std::vector<uint32_t>> runsOf;
+};
+
 struct TermCache {
   std::map<std::vector<int64_t>, std::vector<int64_t>> rows;
   /// Kept points of each AxisPredicate (by node), per plan.
   std::map<uint32_t, std::vector<Run>> axisPoints;
+  /// Runs of each document node's table row, by (node, batch), per plan:
+  /// built in one pass over the row, so that a query tile costs the runs it
+  /// touches instead of a scan of all Lk keys.
+  std::map<std::pair<uint32_t, int64_t>, DocumentRuns> documentRuns;
 };
 
 /// Tier 1 for predicates that read the positions along one axis only, and
