@@ -38,12 +38,12 @@ using namespace sattn;
 
 namespace {
 /// Masks that read tables, planned with 64x64 tiles at 32K and 128K.
-enum class Tables { None, VerticalSlash, Documents };
+enum class Tables { None, VerticalSlash, Documents, Globals };
 struct Case {
   const char *name;
   const char *body;
   /// VerticalSlash: tables `vcol` and `slash`, 16 heads; Documents: table
-  /// `doc`, 32 heads.
+  /// `doc`, 32 heads; Globals: bool table `glob` with 32 global tokens.
   Tables tables = Tables::None;
 };
 const Case kCases[] = {
@@ -61,6 +61,22 @@ const Case kCases[] = {
      "  %s = mask.lookup @slash[%h, %d] : i1\n  %y = arith.ori %v, %s : i1\n"
      "  mask.yield %y\n}\n%m = mask.intersect %c, %p",
      Tables::VerticalSlash},
+    {"window512+32 global tokens",
+     "%m = mask.predicate(%b, %h, %q, %k) {\n"
+     "  %c = arith.constant 512 : index\n  %d = arith.subi %q, %k : index\n"
+     "  %a = math.absi %d : index\n  %near = arith.cmpi sle, %a, %c : index\n"
+     "  %gk = mask.lookup @glob[%k] : i1\n  %gq = mask.lookup @glob[%q] : i1\n"
+     "  %o = arith.ori %near, %gk : i1\n  %y = arith.ori %o, %gq : i1\n"
+     "  mask.yield %y\n}",
+     Tables::Globals},
+    {"columns|rows(k%128==3|q%256==0)",
+     "%m = mask.predicate(%b, %h, %q, %k) {\n"
+     "  %c128 = arith.constant 128 : index\n  %c256 = arith.constant 256 : index\n"
+     "  %c3 = arith.constant 3 : index\n  %c0 = arith.constant 0 : index\n"
+     "  %rk = arith.remsi %k, %c128 : index\n  %a = arith.cmpi eq, %rk, %c3 : index\n"
+     "  %rq = arith.remsi %q, %c256 : index\n  %e = arith.cmpi eq, %rq, %c0 : index\n"
+     "  %y = arith.ori %a, %e : i1\n  mask.yield %y\n}",
+     Tables::Globals},
     {"documents(500-6000 tokens)",
      "%c = mask.causal\n%d = mask.document @doc\n%m = mask.intersect %c, %d",
      Tables::Documents},
@@ -94,6 +110,15 @@ void addDocumentTable(MaskInputs &in) {
       t.values[k] = id;
   }
   in.tables["doc"] = std::move(t);
+}
+
+/// 32 global tokens at random positions.
+void addGlobalTokens(MaskInputs &in) {
+  std::mt19937_64 rng(11);
+  TableData t{{in.lk}, std::vector<int64_t>(in.lk, 0)};
+  for (int i = 0; i < 32; ++i)
+    t.values[rng() % in.lk] = 1;
+  in.tables["glob"] = std::move(t);
 }
 
 double peakRssMiB() {
@@ -138,6 +163,7 @@ int main(int argc, char **argv) {
              ? "mask.table @vcol : i1 [\"h\", \"k\"]\n"
                "mask.table @slash : i1 [\"h\", \"k\"]\n"
          : c.tables == Tables::Documents ? "mask.table @doc : i32 [\"b\", \"k\"]\n"
+         : c.tables == Tables::Globals   ? "mask.table @glob : i1 [\"k\"]\n"
                                          : "") +
         c.body + "\nsattn.yield %m\n}\n";
     auto module = mlir::parseSourceString<mlir::ModuleOp>(text, &context);
@@ -158,6 +184,8 @@ int main(int argc, char **argv) {
         addVerticalSlashTables(in, heads);
       if (c.tables == Tables::Documents)
         addDocumentTable(in);
+      if (c.tables == Tables::Globals)
+        addGlobalTokens(in);
       std::vector<double> ms;
       size_t bytes = 0;
       int64_t classes = 0, segments = 0;

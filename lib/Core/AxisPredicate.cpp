@@ -1,8 +1,8 @@
 //===- AxisPredicate.cpp - exact key sets of predicates of one axis -------===//
 //
-// A predicate that reads the positions along one axis only keeps a set of
-// points on that axis, which depends on Lk alone and is computed once per
-// plan:
+// A predicate that reads the positions along one axis only (directly or as
+// the indices of table lookups) keeps a set of points on that axis, which
+// depends on Lk and the tables alone and is computed once per plan:
 //   * the offset d = q - k: for query q it keeps the keys q - d, a union of
 //     diagonal bands (point sets such as `q - k == c` terms, periodic bands
 //     such as `(q - k) % 128 < 16`, ranges);
@@ -100,7 +100,12 @@ AxisPredicate::match(const MaskProgram &program, const Node &node) {
          (inst.a == kRegK && inst.b == kRegQ))) {
       result = Source::Offset;
     } else if (inst.opcode == Opcode::Lookup) {
-      result = Source::Other;
+      // A table read at positions of one axis (`global[q]`, `col[k]`,
+      // `diag[q - k]`) is a function of that axis: its points are found by
+      // the same bisection, reading the table where the interval program
+      // does.
+      for (uint32_t i = inst.a; i < inst.a + inst.b; ++i)
+        result = combine(result, sources[program.lookupArgs[i]]);
     } else {
       uint32_t operands[3];
       int n = readOperands(inst, operands);

@@ -30,7 +30,7 @@ Planner &Planner::operator=(Planner &&) = default;
 Planner::~Planner() = default;
 
 const PlanOptions &Planner::options() const { return impl->options; }
-const MaskProgram &Planner::program() const { return impl->program; }
+const MaskProgram &Planner::program() const { return impl->compiled; }
 
 std::optional<Planner> Planner::build(MaskProgram program, PlanOptions options,
                                       std::string &error) {
@@ -43,7 +43,8 @@ std::optional<Planner> Planner::build(MaskProgram program, PlanOptions options,
     return std::nullopt;
   auto impl = std::make_unique<Impl>();
   impl->options = options;
-  impl->program = std::move(program);
+  impl->program = splitPredicates(program);
+  impl->compiled = std::move(program);
   const MaskProgram &p = impl->program;
   impl->predicates.resize(p.nodes.size());
   impl->tableTerms.resize(p.nodes.size());

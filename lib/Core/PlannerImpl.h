@@ -83,9 +83,10 @@ struct TermCache {
 };
 
 /// Tier 1 for predicates that read the positions along one axis only, and
-/// neither b, h nor a table: the offset q - k (`q - k == 7 | q - k == 64`,
-/// `(q - k) % 128 < 16`: unions of diagonal bands), the key k (columns) or
-/// the query q (rows). What they keep is a set of points on that axis,
+/// neither b nor h (tables only at positions of that axis): the offset
+/// q - k (`q - k == 7 | q - k == 64`, `(q - k) % 128 < 16`: unions of
+/// diagonal bands), the key k (columns, `global[k]`) or the query q (rows,
+/// `global[q]`). What they keep is a set of points on that axis,
 /// found once per plan by bisecting the axis with the interval program
 /// (exact evaluation at single points); every query tile then gets
 /// key-exact sets from those runs, where tiers 2 and 3 would classify every
@@ -145,8 +146,17 @@ private:
   int root = -1;
 };
 
+/// `program` with its predicates split at top-level | into unions of their
+/// operands wherever that gives a part a tier-1 shape (PredicateSplit.cpp);
+/// the same pairs, children before parents. Returns `program` unchanged when nothing gains or the split
+/// program would exceed the limits.
+MaskProgram splitPredicates(const MaskProgram &program);
+
 struct Planner::Impl {
   PlanOptions options;
+  /// The program as compiled (Planner::program()), and the one planned:
+  /// the same with predicates split (splitPredicates).
+  MaskProgram compiled;
   MaskProgram program;
   /// Interval programs, indexed like program.nodes (empty for non-predicates).
   std::vector<PredicateIntervals> predicates;

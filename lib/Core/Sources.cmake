@@ -15,6 +15,7 @@ set(SATTN_CORE_SOURCE_NAMES
   PlanTree.cpp
   Planner.cpp
   PredicateIntervals.cpp
+  PredicateSplit.cpp
   TableTerms.cpp
   TilePlan.cpp)
 set(SATTN_CORE_SOURCES)

@@ -149,6 +149,24 @@ const PatternCase kCases[] = {
      "  %a = arith.cmpi eq, %r, %c0 : index\n  %e = arith.cmpi slt, %q, %c3 : index\n"
      "  %y = arith.ori %a, %e : i1\n  mask.yield %y\n}\n%m = mask.union %w, %p",
      true},
+    // Predicates that mix shapes: split at their top-level | into parts of
+    // one axis each (PredicateSplit.cpp); an & inside a part stays whole.
+    {"mixed_axes",
+     "%m = mask.predicate(%b, %h, %q, %k) {\n"
+     "  %c7 = arith.constant 7 : index\n  %c3 = arith.constant 3 : index\n"
+     "  %c5 = arith.constant 5 : index\n  %c0 = arith.constant 0 : index\n"
+     "  %rk = arith.remsi %k, %c7 : index\n  %a = arith.cmpi eq, %rk, %c3 : index\n"
+     "  %rq = arith.remsi %q, %c5 : index\n  %e = arith.cmpi eq, %rq, %c0 : index\n"
+     "  %y = arith.ori %a, %e : i1\n  mask.yield %y\n}",
+     true},
+    {"band_or_global_pairs",
+     "%m = mask.predicate(%b, %h, %q, %k) {\n"
+     "  %c4 = arith.constant 4 : index\n  %c0 = arith.constant 0 : index\n"
+     "  %d = arith.subi %q, %k : index\n  %r = arith.remsi %d, %c4 : index\n"
+     "  %a = arith.cmpi eq, %r, %c0 : index\n  %g = mask.lookup @glob[%k] : i1\n"
+     "  %gq = mask.lookup @glob[%q] : i1\n  %o = arith.andi %g, %gq : i1\n"
+     "  %y = arith.ori %a, %o : i1\n  mask.yield %y\n}",
+     true},
     {"complement",
      "%c = mask.causal\n%w = mask.window 5\n%n = mask.complement %w\n"
      "%m = mask.intersect %c, %n",
