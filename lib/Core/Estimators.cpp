@@ -19,6 +19,10 @@ using namespace sattn::estimate;
 
 namespace {
 
+/// Blocks per side of a block selection: its scores take blocks^2 doubles
+/// (512 MiB at the limit).
+constexpr int64_t kMaxBlocks = 8192;
+
 double dot(const float *a, const float *b, int64_t n) {
   double s = 0;
   for (int64_t i = 0; i < n; ++i)
@@ -205,6 +209,11 @@ BlockSelection sattn::estimate::selectBlocks(const Rows &q, const Rows &k,
     error = "the antidiagonal scorer needs a stride that divides block";
   if (error.empty() && !antidiagonal && p.stride != 0)
     error = "the mean_pool scorer takes no stride";
+  if (error.empty() && (k.rows + p.block - 1) / p.block > kMaxBlocks)
+    error = "the block table would have more than " +
+            std::to_string(kMaxBlocks) + " blocks per side (lk " +
+            std::to_string(k.rows) + ", block " + std::to_string(p.block) +
+            "); use larger blocks";
   if (!error.empty())
     return {};
 

@@ -24,6 +24,7 @@ import math
 from . import _capi
 
 _SCORERS = {"mean_pool": 0, "antidiagonal": 1}
+_MAX_BLOCKS = 8192  # blocks per side of a block table (lib/Core/Estimators.cpp)
 
 
 def _as_float32(x, name):
@@ -99,6 +100,9 @@ def blocks(q, k, *, block, scorer="mean_pool", top_k=None, tau=None, stride=None
     scale = 1.0 / math.sqrt(q.shape[3]) if scale is None else float(scale)
     lib = _capi.runtime_library()
     n = -(-k.shape[2] // block) if block > 0 else 0
+    if n > _MAX_BLOCKS:  # the runtime's limit, checked before allocating n * n
+        raise ValueError("the block table would have more than %d blocks per side (lk %d, "
+                         "block %d); use larger blocks" % (_MAX_BLOCKS, k.shape[2], block))
     kept = numpy.zeros(q.shape[:2] + (n, n), dtype=numpy.uint8)
     for b, h, kvh in pairs:
         qt, kt = _tensor(q[b, h]), _tensor(k[b, kvh])

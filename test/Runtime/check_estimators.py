@@ -162,6 +162,8 @@ def main():
                                                          forced_vertical=3)),
         ("lengths", lambda: sattn.estimate.vertical_slash(k[0, 0], q[0, 0], vertical=2, slash=2)),
         ("heads", lambda: sattn.estimate.vertical_slash(q[:, :3], k, vertical=2, slash=2)),
+        ("huge", lambda: sattn.estimate.blocks(np.ones((1, 4)), np.ones((20000, 4)), block=2,
+                                               top_k=1)),
     ]
     for name, call in bad:
         try:

@@ -335,6 +335,13 @@ TEST(Estimators, RejectsBadInputsWithMessages) {
   EXPECT_EQ(error, "give exactly one of top_k and tau");
   selectBlocks(k.view(), q.view(), 1.0, {BlockScorer::Antidiagonal, 6, 1, 0, 4}, error);
   EXPECT_EQ(error, "the antidiagonal scorer needs a stride that divides block");
+  selectBlocks(k.view(), q.view(), 1.0, {BlockScorer::MeanPool, 2, 1, 0, 3}, error);
+  EXPECT_EQ(error, "the mean_pool scorer takes no stride");
+  // A block table too large to hold is refused before anything is allocated.
+  Slice longK{20000, 1, std::vector<float>(20000, 1.0f)};
+  Slice oneQ{1, 1, std::vector<float>(1, 1.0f)};
+  selectBlocks(oneQ.view(), longK.view(), 1.0, {BlockScorer::MeanPool, 2, 1, 0, 0}, error);
+  EXPECT_NE(error.find("more than 8192 blocks per side"), std::string::npos) << error;
 }
 
 /// The estimator's indices as the tables of the pattern's table form: the

@@ -67,8 +67,8 @@ struct BlockSelectParams {
 
 /// Kept key blocks per query block. Blocks are of absolute positions:
 /// query block I holds positions [I * block, (I + 1) * block), the same
-/// blocks as the keys, so there are ceil(lk / block) of each; query blocks
-/// with no query (lq < lk) keep nothing. `kept[I * blocks + J]` is 1 when
+/// blocks as the keys, so there are ceil(lk / block) of each (at most 8192);
+/// query blocks with no query (lq < lk) keep nothing. `kept[I * blocks + J]` is 1 when
 /// key block J is kept for query block I, i.e. the block table of
 /// `causal & block_table(table, block)` for this head.
 struct BlockSelection {
