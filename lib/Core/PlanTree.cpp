@@ -343,13 +343,23 @@ void Planner::Impl::sets(uint32_t id, const MaskInputs &in, int64_t b,
         work.push_back({t0, mid});
         continue;
       }
+      // Row by row (the interval program decides most rows of a tile at
+      // once), then pair by pair, until both a kept and a dropped pair are
+      // seen: the tile is then PARTIAL, whatever the other pairs hold.
       bool any = false, all = true;
-      for (int64_t q = qa; q <= qb && (all || !any); ++q)
-        for (int64_t k = ka; k <= kb; ++k) {
+      for (int64_t q = qa; q <= qb && (all || !any); ++q) {
+        auto row = intervals.evaluate(in, b, h, q, q, ka, kb);
+        if (row.hi == 0 || row.lo == 1) {
+          any |= row.lo == 1;
+          all &= row.lo == 1;
+          continue;
+        }
+        for (int64_t k = ka; k <= kb && (all || !any); ++k) {
           bool kept = evalMaskNode(program, id, in, b, h, q, k);
           any |= kept;
           all &= kept;
         }
+      }
       if (any)
         may.addRun(ka, kb + 1);
       if (all)
