@@ -37,13 +37,16 @@
 using namespace sattn;
 
 namespace {
-/// Masks that read tables, planned with 64x64 tiles at 32K and 128K.
-enum class Tables { None, VerticalSlash, Documents, Globals };
+/// Named patterns are planned with 128x128 tiles at 128K and 1M; the other
+/// rows (tables, free-form predicates) with 64x64 tiles at 32K and 128K.
+enum class Tables { None, VerticalSlash, Documents, Globals, NoneAtTableLengths };
 struct Case {
   const char *name;
   const char *body;
   /// VerticalSlash: tables `vcol` and `slash`, 16 heads; Documents: table
-  /// `doc`, 32 heads; Globals: bool table `glob` with 32 global tokens.
+  /// `doc`, 32 heads; Globals: bool table `glob` with 32 global tokens;
+  /// NoneAtTableLengths: a predicate without tables, at the table rows'
+  /// lengths and tiles.
   Tables tables = Tables::None;
 };
 const Case kCases[] = {
@@ -76,7 +79,21 @@ const Case kCases[] = {
      "  %rk = arith.remsi %k, %c128 : index\n  %a = arith.cmpi eq, %rk, %c3 : index\n"
      "  %rq = arith.remsi %q, %c256 : index\n  %e = arith.cmpi eq, %rq, %c0 : index\n"
      "  %y = arith.ori %a, %e : i1\n  mask.yield %y\n}",
-     Tables::Globals},
+     Tables::NoneAtTableLengths},
+    {"neighbourhood 13x13, 256-wide grid",
+     "%m = mask.predicate(%b, %h, %q, %k) {\n"
+     "  %w = arith.constant 256 : index\n  %r = arith.constant 6 : index\n"
+     "  %lo = arith.constant 6 : index\n  %hi = arith.constant 249 : index\n"
+     "  %qr = arith.divsi %q, %w : index\n  %kr = arith.divsi %k, %w : index\n"
+     "  %qc = arith.remsi %q, %w : index\n  %kc = arith.remsi %k, %w : index\n"
+     "  %rlo = arith.maxsi %qr, %lo : index\n  %c121 = arith.constant 121 : index\n"
+     "  %rc = arith.minsi %rlo, %c121 : index\n  %clo = arith.maxsi %qc, %lo : index\n"
+     "  %cc = arith.minsi %clo, %hi : index\n"
+     "  %dr = arith.subi %kr, %rc : index\n  %dc = arith.subi %kc, %cc : index\n"
+     "  %ar = math.absi %dr : index\n  %ac = math.absi %dc : index\n"
+     "  %a = arith.cmpi sle, %ar, %r : index\n  %b2 = arith.cmpi sle, %ac, %r : index\n"
+     "  %y = arith.andi %a, %b2 : i1\n  mask.yield %y\n}",
+     Tables::NoneAtTableLengths},
     {"documents(500-6000 tokens)",
      "%c = mask.causal\n%d = mask.document @doc\n%m = mask.intersect %c, %d",
      Tables::Documents},

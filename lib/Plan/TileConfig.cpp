@@ -85,7 +85,7 @@ FailureOr<TileConfig> sattn::plan::chooseTileConfig(int64_t headDim,
   if (request.rowsPerWarp)
     c.rowsPerWarp = request.rowsPerWarp;
   int64_t rows = c.rowsPerWarp;
-  if (request.blockM && rows && request.blockM % rows != 0) {
+  if (request.blockM && request.blockM % rows != 0) {
     error = llvm::formatv("block-m {0} is not a multiple of {1} (each warp "
                           "owns {1} query rows)",
                           request.blockM, rows);
@@ -93,7 +93,7 @@ FailureOr<TileConfig> sattn::plan::chooseTileConfig(int64_t headDim,
   }
   if (request.warps)
     c.warps = request.warps;
-  else if (request.blockM && rows)
+  else if (request.blockM)
     c.warps = request.blockM / rows;
   c.blockM = request.blockM ? request.blockM : rows * c.warps;
   if (request.blockN)
