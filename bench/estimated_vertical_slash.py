@@ -37,6 +37,8 @@ sys.path.insert(0, os.path.join(HERE, "..", "test", "Integration", "GPU"))
 import sattn  # noqa: E402
 from sattn import MaskProgram, runtime  # noqa: E402
 import run_gpu_tests as gt  # noqa: E402
+sys.path.insert(0, HERE)
+import compare  # noqa: E402  (kept_pairs: the mask program's count, as compare.py reports it)
 
 dev = "cuda"
 PARAMS = dict(vertical=1000, slash=200, last_q=64, forced_vertical=30, forced_slash=100)
@@ -112,14 +114,7 @@ def main():
             ref, _ = gt.reference(prog, manifest, c, q, k, v, tables, dev)
             err = float((o.float() - ref).norm() / ref.norm())
         ms = tt.do_bench(run, warmup=10, rep=100, return_mode="median")
-        kk = torch.arange(L, device=dev)
-        kept = 0
-        for h in range(H):
-            chunk = max(256, (1 << 27) // L)
-            for r0 in range(0, L, chunk):
-                r = torch.arange(r0, min(L, r0 + chunk), device=dev)
-                keep = (vcol[h][None, :] | slash[h][(r[:, None] - kk[None, :]).clamp(min=0)])
-                kept += int((keep & (kk[None, :] <= r[:, None])).sum())
+        kept = compare.kept_pairs(prog, L, H, tables, per_head=True)
         row = dict(L=L, heads=H, columns=int(vcol[0].sum()), offsets=int(slash[0].sum()),
                    density=round(kept / (L * L * H), 4),
                    recall=round(mass_recall(q, k, vcol, slash, scale, 256, gen), 4),

@@ -115,7 +115,7 @@ Slice sliceOf(const MaskProgram &p, const Node &n, uint32_t reg) {
 
 class Splitter {
 public:
-  Splitter(const MaskProgram &source) : source(source) {}
+  explicit Splitter(const MaskProgram &source) : source(source) {}
 
   /// The program with every beneficial split made, children before parents.
   MaskProgram run() {
