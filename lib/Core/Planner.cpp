@@ -294,14 +294,15 @@ static bool gatherSparseKeys(const KeySet &may, const KeySet &must,
 }
 
 static void appendSegments(const KeySet &may, const KeySet &must, int64_t bn,
-                           int64_t lk, std::vector<Segment> &out,
+                           int64_t lk, bool gathers, std::vector<Segment> &out,
                            std::vector<int64_t> &pool) {
+  auto gathered = [&](const Lattice &l) { return gathers && shouldGather(l, bn); };
   // Tiles holding may-runs and wide lattices.
   SmallVec<Run, 8> tileRuns, latticeRuns; // inline: usually a few runs
   for (const Run &r : may.getRuns())
     tileRuns.push_back(Run{floorDiv(r.lo, bn) * bn, ceilDiv(r.hi, bn) * bn});
   for (const Lattice &l : may.getLattices()) {
-    if (shouldGather(l, bn))
+    if (gathered(l))
       continue;
     int64_t first = l.lo - floorMod(l.lo - l.start, l.period);
     for (int64_t s = first; s < l.hi; s += l.period)
@@ -316,8 +317,8 @@ static void appendSegments(const KeySet &may, const KeySet &must, int64_t bn,
   // Sparse tiles: their run keys are gathered instead of visited whole.
   SparseKeys sparse;
   KeySet denseTiles;
-  if (gatherSparseKeys(may, must, tiles, latticeTiles, bn, lk, denseTiles,
-                       sparse))
+  if (gathers && gatherSparseKeys(may, must, tiles, latticeTiles, bn, lk,
+                                  denseTiles, sparse))
     tiles = denseTiles;
 
   // Full tiles: entirely inside one must-run and inside [0, lk). Must runs
@@ -356,7 +357,7 @@ static void appendSegments(const KeySet &may, const KeySet &must, int64_t bn,
 
   // Gathers: narrow lattices outside the visited tiles, split by coverage.
   for (const Lattice &l : may.getLattices()) {
-    if (!shouldGather(l, bn))
+    if (!gathered(l))
       continue;
     KeySet piece = KeySet::run(l.lo, l.hi);
     piece = piece.intersect(tiles.complement(lk, Approx::Under), Approx::Under);
@@ -447,7 +448,8 @@ std::optional<TilePlan> Planner::plan(const MaskInputs &inputs,
         auto [qa, qb] = p.queryRange(m);
         KeySet may, must;
         impl->keySets(inputs, b, h, qa, qb, cache, may, must);
-        appendSegments(may, must, p.blockN, p.lk, c.segments, c.keys);
+        appendSegments(may, must, p.blockN, p.lk, impl->options.gathers,
+                       c.segments, c.keys);
         c.offsets.push_back(c.segments.size());
       }
       p.classes.push_back(std::move(c));

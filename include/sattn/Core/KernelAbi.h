@@ -35,12 +35,13 @@ enum ParamId : unsigned {
   kNumFixedParams,
 };
 
-/// What a parameter is on the wire; every kind is 8 bytes.
+/// What a parameter is on the wire: 8 bytes, except tensor maps.
 enum class ParamKind : uint8_t {
   ElementPointer, // device pointer to the kernel's element type (bf16 / f16)
   F32Pointer,     // device pointer to float (null allowed: LSE not requested)
   Int64,          // a stride in elements, a length or a count
   Int64Pointer,   // device pointer to int64 (plan buffers, tables)
+  TensorMap,      // a 128-byte CUtensorMap passed by value (sm_90a kernels)
 };
 
 struct Param {
@@ -89,18 +90,49 @@ static_assert(tableInOrder(), "kFixedParams must list the parameters in ABI orde
 /// Prefix of the table parameters' names.
 inline constexpr std::string_view kTableParamPrefix = "table_";
 
-/// Number of parameters of a kernel reading `numTables` tables.
-constexpr int paramCount(int numTables) { return kNumFixedParams + numTables; }
+/// The kernel families: the portable mma.sync kernel (sm_80 and newer) and
+/// the Hopper kernel (sm_90a: TMA, wgmma, warp specialisation). Their
+/// parameter lists differ only in the tensor maps the Hopper kernel takes
+/// after the tables.
+enum class KernelFamily : uint8_t { MmaSync, Wgmma };
 
-/// The names of all parameters of a kernel reading `tables` (declaration
-/// order): the fixed ones, then "table_<name>" per table.
-inline std::vector<std::string> paramNames(const std::vector<std::string> &tables) {
+/// The manifest's spelling of a family ("kernel" key).
+constexpr std::string_view familyName(KernelFamily family) {
+  return family == KernelFamily::Wgmma ? "wgmma" : "mma_sync";
+}
+
+/// The tensor maps of a Hopper kernel, after the tables: Q, K and V, each a
+/// 4-D map {D, L, heads, batch} (innermost first) of boxes
+/// {kTensorMapBoxColumns, block rows, 1, 1} with the 128-byte swizzle; Q's
+/// box has block_m rows, K's and V's block_n (docs/KERNEL_ABI.md).
+inline constexpr std::string_view kTensorMapParams[] = {"tma_q", "tma_k", "tma_v"};
+constexpr int kNumTensorMaps = 3;
+constexpr int64_t kTensorMapBytes = 128, kTensorMapAlign = 64;
+/// Elements per box row: 64 two-byte elements, the 128-byte swizzle span.
+constexpr int64_t kTensorMapBoxColumns = 64;
+
+/// Number of parameters of a kernel of `family` reading `numTables` tables.
+constexpr int paramCount(int numTables,
+                         KernelFamily family = KernelFamily::MmaSync) {
+  return kNumFixedParams + numTables +
+         (family == KernelFamily::Wgmma ? kNumTensorMaps : 0);
+}
+
+/// The names of all parameters of a kernel of `family` reading `tables`
+/// (declaration order): the fixed ones, then "table_<name>" per table, then
+/// the tensor maps of a Hopper kernel.
+inline std::vector<std::string>
+paramNames(const std::vector<std::string> &tables,
+           KernelFamily family = KernelFamily::MmaSync) {
   std::vector<std::string> names;
-  names.reserve(paramCount(static_cast<int>(tables.size())));
+  names.reserve(paramCount(static_cast<int>(tables.size()), family));
   for (const Param &param : kFixedParams)
     names.emplace_back(param.name);
   for (const std::string &table : tables)
     names.push_back(std::string(kTableParamPrefix) + table);
+  if (family == KernelFamily::Wgmma)
+    for (std::string_view map : kTensorMapParams)
+      names.emplace_back(map);
   return names;
 }
 

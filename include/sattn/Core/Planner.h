@@ -61,6 +61,11 @@ struct Segment {
 struct PlanOptions {
   int64_t blockM = 128;
   int64_t blockN = 128;
+  /// Whether the kernel reads Gather and List segments. Without them every
+  /// kept key is visited in a Range segment of whole KV tiles (narrow
+  /// lattices and sparse tiles become PARTIAL tiles): the plan form of
+  /// kernels that load KV tiles only as whole boxes (the sm_90a kernel).
+  bool gathers = true;
 };
 
 struct PlanStats {
