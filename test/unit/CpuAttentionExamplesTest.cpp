@@ -9,21 +9,15 @@
 //===----------------------------------------------------------------------===//
 
 #include "CpuAttentionTestSupport.h"
+#include "TilePlanTestSupport.h"
 
 #include "sattn/Analysis/CompiledMask.h"
 #include "sattn/ExecutionEngine/CpuAttention.h"
-#include "sattn/InitAll.h"
-#include "sattn/Spec/SpecCompiler.h"
 
 #include "SparseAttn/IR/SparseAttnDialect.h"
 
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/MLIRContext.h"
-#include "mlir/IR/Diagnostics.h"
-#include "llvm/Support/FileSystem.h"
-#include "llvm/Support/MemoryBuffer.h"
-#include "llvm/Support/Path.h"
-#include "llvm/Support/SourceMgr.h"
 
 #include <gtest/gtest.h>
 
@@ -32,82 +26,30 @@
 using namespace sattn;
 using namespace sattn::plan;
 using namespace sattn::cpu_attention_test;
+using sattn::tile_plan_test::allDialects;
+using sattn::tile_plan_test::compileSpecFile;
+using sattn::tile_plan_test::exampleSpecFiles;
+using sattn::tile_plan_test::randomTable;
+using sattn::tile_plan_test::staticEvaluator;
 
 namespace {
 
-/// Random contents for a declared table: 0/1 for bool tables, small ids
-/// (runs of equal values, like document ids) for integer tables.
-TableData randomTable(mask::TableOp table, int64_t batch, int64_t heads,
-                      int64_t lk, std::mt19937 &rng) {
-  TableData data;
-  int64_t elements = 1;
-  for (mlir::Attribute attr : table.getDims()) {
-    mask::TableDim dim;
-    EXPECT_TRUE(mask::parseTableDim(mlir::cast<mlir::StringAttr>(attr).getValue(), dim));
-    int64_t extent = dim.kind == mask::TableDim::Batch   ? batch
-                     : dim.kind == mask::TableDim::Head  ? heads
-                     : dim.kind == mask::TableDim::Literal ? dim.extent
-                     : (lk + dim.blockSize - 1) / dim.blockSize;
-    data.shape.push_back(extent);
-    elements *= extent;
-  }
-  bool isBool = table.getElementType().isInteger(1);
-  int64_t id = 0;
-  for (int64_t i = 0; i < elements; ++i) {
-    if (isBool) {
-      data.values.push_back(rng() % 5 == 0);
-    } else {
-      id += rng() % 13 == 0;
-      data.values.push_back(id % 4);
-    }
-  }
-  return data;
-}
-
 TEST(CpuAttention, EveryStaticExampleSpecMatchesReference) {
-  namespace fs = llvm::sys::fs;
-  namespace path = llvm::sys::path;
-  llvm::SmallString<256> dir(__FILE__);
-  path::remove_filename(dir); // test/unit
-  path::remove_filename(dir); // test
-  path::remove_filename(dir); // the source root
-  path::append(dir, "examples");
-  std::vector<std::string> files;
-  std::error_code ec;
-  for (fs::directory_iterator it(dir, ec), end; it != end && !ec;
-       it.increment(ec))
-    if (path::extension(it->path()) == ".sattn")
-      files.push_back(it->path());
-  ASSERT_FALSE(files.empty()) << "no examples under " << dir.str().str();
-  llvm::sort(files);
+  std::vector<std::string> files = exampleSpecFiles();
+  ASSERT_FALSE(files.empty()) << "no examples under the source root's examples/";
 
-  mlir::DialectRegistry registry;
-  registerAllDialects(registry);
-  mlir::MLIRContext context(registry);
+  mlir::MLIRContext context(allDialects());
   std::mt19937 rng(2024);
   int staticKernels = 0, dynamicKernels = 0;
   for (const std::string &file : files) {
     SCOPED_TRACE(file);
-    auto buffer = llvm::MemoryBuffer::getFile(file);
-    ASSERT_TRUE(bool(buffer));
-    llvm::SourceMgr sourceMgr;
-    sourceMgr.AddNewSourceBuffer(std::move(*buffer), llvm::SMLoc());
-    std::string diagnostics;
-    llvm::raw_string_ostream diagOS(diagnostics);
-    spec::SpecCompilation compiled =
-        spec::compileSpec(sourceMgr, context, diagOS);
-    ASSERT_EQ(compiled.status, spec::SpecStatus::Success) << diagnostics;
+    mlir::OwningOpRef<mlir::ModuleOp> module = compileSpecFile(file, context);
+    ASSERT_TRUE(module);
 
-    for (KernelOp kernel : compiled.module->getOps<KernelOp>()) {
+    for (KernelOp kernel : module->getOps<KernelOp>()) {
       SCOPED_TRACE(kernel.getSymName().str());
-      mlir::FailureOr<CompiledMask> eval = mlir::failure();
-      {
-        // Dynamic patterns have no static semantics: skipped, silently.
-        mlir::ScopedDiagnosticHandler quiet(&context, [](mlir::Diagnostic &) {
-          return mlir::success();
-        });
-        eval = CompiledMask::compile(kernel);
-      }
+      // Dynamic patterns have no static semantics: skipped, silently.
+      mlir::FailureOr<CompiledMask> eval = staticEvaluator(kernel);
       if (mlir::failed(eval)) {
         ++dynamicKernels;
         continue;

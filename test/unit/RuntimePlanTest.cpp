@@ -9,10 +9,10 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "TilePlanTestSupport.h"
+
 #include "sattn/Artifacts/ManifestWriter.h"
-#include "sattn/InitAll.h"
 #include "sattn/Plan/TilePlanner.h"
-#include "sattn/Spec/SpecCompiler.h"
 #include "sattn/runtime.h"
 #include "sattn/runtime.hpp"
 
@@ -23,9 +23,7 @@
 #include "mlir/IR/MLIRContext.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/JSON.h"
-#include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
-#include "llvm/Support/SourceMgr.h"
 
 #include <gtest/gtest.h>
 
@@ -119,31 +117,20 @@ std::vector<std::string> specFiles() {
 
 class Specs {
 public:
-  Specs() : context(registry()) {}
+  Specs() : context(tile_plan_test::allDialects()) {}
 
   mlir::ModuleOp compile(const std::string &file) {
-    auto buffer = llvm::MemoryBuffer::getFile(file);
-    EXPECT_TRUE(bool(buffer)) << file;
-    if (!buffer)
+    mlir::OwningOpRef<mlir::ModuleOp> module = tile_plan_test::compileSpecFile(file, context);
+    if (!module)
       return nullptr;
-    llvm::SourceMgr sources;
-    sources.AddNewSourceBuffer(std::move(*buffer), llvm::SMLoc());
-    std::string diagnostics;
-    llvm::raw_string_ostream os(diagnostics);
-    spec::SpecCompilation compiled = spec::compileSpec(sources, context, os);
-    EXPECT_EQ(compiled.status, spec::SpecStatus::Success) << diagnostics;
-    if (compiled.status != spec::SpecStatus::Success)
-      return nullptr;
-    modules.push_back(std::move(compiled.module));
+    modules.push_back(std::move(module));
     return *modules.back();
   }
 
   /// The manifest of a kernel as sattn-compile writes it; "" for kernels
   /// without static semantics (dynamic patterns).
   std::string manifest(KernelOp kernel) {
-    mlir::ScopedDiagnosticHandler quiet(&context,
-                                        [](mlir::Diagnostic &) { return mlir::success(); });
-    auto compiled = CompiledMask::compile(kernel);
+    auto compiled = tile_plan_test::staticEvaluator(kernel);
     if (mlir::failed(compiled))
       return "";
     auto text = writeManifest(kernel, compiled->program(), launchInfo(kernel),
@@ -154,11 +141,6 @@ public:
   mlir::MLIRContext &ctx() { return context; }
 
 private:
-  static mlir::DialectRegistry registry() {
-    mlir::DialectRegistry r;
-    registerAllDialects(r);
-    return r;
-  }
   mlir::MLIRContext context;
   std::vector<mlir::OwningOpRef<mlir::ModuleOp>> modules;
 };
