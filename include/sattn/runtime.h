@@ -35,7 +35,7 @@ typedef enum sattn_status {
   SATTN_ERROR_MANIFEST = 2,         /* manifest missing, unreadable or inconsistent */
   SATTN_ERROR_NO_DRIVER = 3,        /* libcuda could not be opened */
   SATTN_ERROR_NO_DEVICE = 4,        /* no CUDA device / context */
-  SATTN_ERROR_COMPUTE_CAPABILITY = 5, /* device older than the kernel's target */
+  SATTN_ERROR_COMPUTE_CAPABILITY = 5, /* device cannot run the kernel's target (older, or not the one an sm_XXa target needs) */
   SATTN_ERROR_MODULE_LOAD = 6,      /* the driver rejected the PTX/cubin */
   SATTN_ERROR_NULL_POINTER = 7,     /* a required tensor has no data */
   SATTN_ERROR_DTYPE = 8,            /* tensor dtype differs from the kernel's */
@@ -118,7 +118,10 @@ int32_t sattn_kernel_table_shape(const sattn_kernel *kernel, int32_t i,
  * (batch or Lq of 0) validates and returns SATTN_OK without a launch. A
  * kernel may be launched from several threads at once. Kernels index within
  * one (batch, head) slice in 32 bits: a slice spanning 2^31 or more elements
- * or Lk >= 2^30 is rejected (docs/KERNEL_ABI.md, "Index width"). */
+ * or Lk >= 2^30 is rejected (docs/KERNEL_ABI.md, "Index width"). Kernels
+ * with "kernel": "wgmma" in their manifest read Q, K and V through TMA
+ * tensor maps, encoded here at every launch: their Q, K and V may not be
+ * broadcast (stride 0 along an extent > 1; SATTN_ERROR_STRIDE). */
 sattn_status sattn_launch(const sattn_kernel *kernel, const sattn_tensor *q,
                           const sattn_tensor *k, const sattn_tensor *v,
                           const sattn_tensor *o, const sattn_tensor *lse,

@@ -31,6 +31,13 @@ SATTN_SAME_VALUE(CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES)
 SATTN_SAME_VALUE(CU_POINTER_ATTRIBUTE_DEVICE_ORDINAL)
 SATTN_SAME_VALUE(CU_JIT_ERROR_LOG_BUFFER)
 SATTN_SAME_VALUE(CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES)
+SATTN_SAME_VALUE(CU_TENSOR_MAP_DATA_TYPE_FLOAT16)
+SATTN_SAME_VALUE(CU_TENSOR_MAP_DATA_TYPE_BFLOAT16)
+SATTN_SAME_VALUE(CU_TENSOR_MAP_INTERLEAVE_NONE)
+SATTN_SAME_VALUE(CU_TENSOR_MAP_SWIZZLE_128B)
+SATTN_SAME_VALUE(CU_TENSOR_MAP_L2_PROMOTION_L2_256B)
+SATTN_SAME_VALUE(CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE)
+static_assert(rt::kTensorMapQwords == CU_TENSOR_MAP_NUM_QWORDS);
 static_assert(sizeof(rt::CUresult) == sizeof(::CUresult));
 static_assert(sizeof(rt::CUdevice) == sizeof(::CUdevice));
 static_assert(sizeof(rt::CUdeviceptr) == sizeof(::CUdeviceptr));
@@ -61,6 +68,7 @@ SATTN_SAME_NAME(cuGetErrorString)
 SATTN_SAME_NAME(cuGetErrorName)
 SATTN_SAME_NAME(cuPointerGetAttribute)
 SATTN_SAME_NAME(cuLaunchKernel)
+SATTN_SAME_NAME(cuTensorMapEncodeTiled)
 
 // Plan uploads resolve the _v2 symbols by name: cuda.h must map the
 // unversioned names to exactly those (the current ABI), and the declared
@@ -80,3 +88,10 @@ constexpr bool sameShape(R1 (*)(A1...), R2 (*)(A2...)) {
 SATTN_SAME_SHAPE(cuMemAlloc_v2)
 SATTN_SAME_SHAPE(cuMemcpyHtoD_v2)
 SATTN_SAME_SHAPE(cuMemFree_v2)
+
+// Tensor maps: the declared pointer type has the driver's parameters, the
+// map its size (the kernel parameter's 128 bytes), and the alignment at
+// least the 64 bytes cuTensorMapEncodeTiled requires.
+SATTN_SAME_SHAPE(cuTensorMapEncodeTiled)
+static_assert(sizeof(rt::CUtensorMap) == sizeof(::CUtensorMap));
+static_assert(alignof(rt::CUtensorMap) >= 64);

@@ -82,6 +82,7 @@ Loaded open() {
   resolve(handle, "cuMemAlloc_v2", d.cuMemAlloc_v2);
   resolve(handle, "cuMemcpyHtoD_v2", d.cuMemcpyHtoD_v2);
   resolve(handle, "cuMemFree_v2", d.cuMemFree_v2);
+  resolve(handle, "cuTensorMapEncodeTiled", d.cuTensorMapEncodeTiled);
 
   CUresult result = d.cuInit(0);
   if (result != CUDA_SUCCESS) {

@@ -15,6 +15,7 @@
 #include "sattn/runtime.h"
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 
 namespace sattn::rt::cuda {
@@ -49,6 +50,25 @@ enum : int {
   CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES = 6,
 };
 
+// cuTensorMapEncodeTiled's enumerators, for the sm_90a kernels' TMA maps.
+enum : int {
+  CU_TENSOR_MAP_DATA_TYPE_FLOAT16 = 6,
+  CU_TENSOR_MAP_DATA_TYPE_BFLOAT16 = 9,
+  CU_TENSOR_MAP_INTERLEAVE_NONE = 0,
+  CU_TENSOR_MAP_SWIZZLE_128B = 3,
+  CU_TENSOR_MAP_L2_PROMOTION_L2_256B = 3,
+  CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE = 0,
+};
+
+/// cuda.h's CU_TENSOR_MAP_NUM_QWORDS (a macro there).
+constexpr int kTensorMapQwords = 16;
+
+/// An encoded tensor map (CUtensorMap): 128 opaque bytes, passed to a
+/// kernel by value. The driver needs 64-byte alignment to encode one.
+struct alignas(64) CUtensorMap {
+  uint64_t opaque[kTensorMapQwords];
+};
+
 /// Dynamic shared memory a kernel may use without opting in.
 constexpr long kDefaultSharedLimit = 48 * 1024;
 
@@ -75,6 +95,12 @@ struct Driver {
   CUresult (*cuMemAlloc_v2)(CUdeviceptr *, size_t);                 // optional
   CUresult (*cuMemcpyHtoD_v2)(CUdeviceptr, const void *, size_t);   // optional
   CUresult (*cuMemFree_v2)(CUdeviceptr);                            // optional
+  // Tensor maps of sm_90a kernels (CUDA 12.0 drivers and newer); optional
+  // so that mma.sync kernels launch with older drivers.
+  CUresult (*cuTensorMapEncodeTiled)(CUtensorMap *, int, uint32_t, void *,
+                                     const uint64_t *, const uint64_t *,
+                                     const uint32_t *, const uint32_t *, int,
+                                     int, int, int); // optional
 
   /// "CUDA_ERROR_X (text)" for messages.
   std::string describe(CUresult result) const;

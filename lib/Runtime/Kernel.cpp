@@ -4,12 +4,15 @@
 // module in it once (checking the device's compute capability and shared
 // memory first, and raising the dynamic shared memory limit when the kernel
 // needs more than the default 48 KiB), then marshal the parameters of
-// docs/KERNEL_ABI.md in order and call cuLaunchKernel. Every driver failure
-// becomes a status plus a message that names the driver's error.
+// docs/KERNEL_ABI.md in order and call cuLaunchKernel. A "wgmma" kernel
+// takes three TMA tensor maps after its tables, encoded here by the driver
+// from the geometry of TensorMaps.cpp. Every driver failure becomes a
+// status plus a message that names the driver's error.
 //
 //===----------------------------------------------------------------------===//
 
 #include "Kernel.h"
+#include "TensorMaps.h"
 
 #include "sattn/Core/KernelAbi.h"
 
@@ -63,7 +66,53 @@ sattn_status checkPointer(const Driver &d, CUdevice device, const char *name,
   return SATTN_OK;
 }
 
+static_assert(sizeof(CUtensorMap) == abi::kTensorMapBytes &&
+                  alignof(CUtensorMap) == abi::kTensorMapAlign,
+              "a tensor map parameter is 128 bytes, 64-byte aligned");
+
 } // namespace
+
+/// Encodes the Q, K and V maps of a "wgmma" launch (docs/KERNEL_ABI.md):
+/// bf16/f16 elements, 128-byte swizzle, 256-byte L2 promotion, and zeros for
+/// rows past the end (a last query or KV tile that is not whole).
+sattn_status sattn_kernel::encodeTensorMaps(const Driver &d, const LaunchArgs &a,
+                                            CUtensorMap (&maps)[3],
+                                            std::string &message) const {
+  TensorMapGeometry geometry[3];
+  sattn_status status = launchTensorMaps(manifest, a, geometry, message);
+  if (status != SATTN_OK)
+    return status;
+  if (!d.cuTensorMapEncodeTiled) {
+    message = "the CUDA driver has no entry point cuTensorMapEncodeTiled, which kernel '" +
+              manifest.name + "' (target " + manifest.target +
+              ") needs for its TMA tensor maps; it needs a CUDA 12.0 or newer driver";
+    return SATTN_ERROR_NO_DRIVER;
+  }
+  const char *names[] = {"q", "k", "v"};
+  for (int i = 0; i < 3; ++i) {
+    const TensorMapGeometry &g = geometry[i];
+    CUresult r = d.cuTensorMapEncodeTiled(
+        &maps[i], g.dataType, TensorMapGeometry::kRank, g.address, g.dims, g.strides,
+        g.box, g.elementStrides, CU_TENSOR_MAP_INTERLEAVE_NONE,
+        CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+        CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+    if (r != CUDA_SUCCESS) {
+      auto list = [](const auto &values, int n) {
+        std::string out;
+        for (int j = 0; j < n; ++j)
+          out += (j ? ", " : "") + std::to_string(values[j]);
+        return "{" + out + "}";
+      };
+      return driverFailure(
+          d, r, SATTN_ERROR_LAUNCH,
+          std::string("cuTensorMapEncodeTiled refused the tensor map of ") + names[i] +
+              " of kernel '" + manifest.name + "' (dims " + list(g.dims, 4) +
+              ", byte strides " + list(g.strides, 3) + ", box " + list(g.box, 4) + ")",
+          message);
+    }
+  }
+  return SATTN_OK;
+}
 
 sattn_kernel::~sattn_kernel() {
   if (modules.empty())
@@ -116,12 +165,19 @@ sattn_status sattn_kernel::loadModule(const Driver &d, Module &out,
     message = dev + " " + has + " but " + kernel + " needs " + needs;
     return SATTN_ERROR_COMPUTE_CAPABILITY;
   };
-  int64_t minCC = manifest.minComputeCapability;
-  if (major * 10 + minor < minCC)
-    return refuse("has compute capability " + std::to_string(major) + "." +
-                      std::to_string(minor),
-                  "at least " + std::to_string(minCC / 10) + "." +
-                      std::to_string(minCC % 10));
+  // Arch-specific targets (sm_90a) run on their own architecture only;
+  // the others on it and every newer one.
+  const std::string capability = "has compute capability " + std::to_string(major) +
+                                 "." + std::to_string(minor);
+  auto version = [](int64_t cc) {
+    return std::to_string(cc / 10) + "." + std::to_string(cc % 10);
+  };
+  if (int64_t exact = exactComputeCapability(manifest.target)) {
+    if (major * 10 + minor != exact)
+      return refuse(capability, "exactly " + version(exact) + " (arch-specific target)");
+  } else if (major * 10 + minor < manifest.minComputeCapability) {
+    return refuse(capability, "at least " + version(manifest.minComputeCapability));
+  }
   if (manifest.sharedBytes > optin)
     return refuse("allows " + std::to_string(optin) + " bytes of shared memory per block",
                   std::to_string(manifest.sharedBytes));
@@ -239,8 +295,9 @@ sattn_status sattn_kernel::launch(const LaunchArgs &a, void *stream,
     }
   }
 
-  // Every parameter is 8 bytes (a device pointer or an int64), so they are
-  // staged in one array of 64-bit slots, in the order of the ABI table.
+  // Every parameter but the tensor maps is 8 bytes (a device pointer or an
+  // int64), so they are staged in one array of 64-bit slots, in the order
+  // of the ABI table; the maps follow the tables.
   auto slot = [&](abi::ParamId id) -> uint64_t {
     auto pointer = [](const void *p) { return uint64_t(reinterpret_cast<uintptr_t>(p)); };
     auto stride = [](const sattn_tensor *t, int dim) {
@@ -281,6 +338,16 @@ sattn_status sattn_kernel::launch(const LaunchArgs &a, void *stream,
   std::vector<void *> params(slots.size());
   for (size_t i = 0; i < slots.size(); ++i)
     params[i] = &slots[i];
+  // The maps are passed by value: the driver copies the 128 bytes each
+  // pointer addresses when the launch is enqueued, so they live here until
+  // cuLaunchKernel returns.
+  CUtensorMap maps[abi::kNumTensorMaps];
+  if (manifest.family == abi::KernelFamily::Wgmma) {
+    if ((status = encodeTensorMaps(*d, a, maps, message)) != SATTN_OK)
+      return status;
+    for (CUtensorMap &map : maps)
+      params.push_back(&map);
+  }
 
   CUresult r = d->cuLaunchKernel(
       fn, static_cast<unsigned>(a.plan->num_query_tiles),

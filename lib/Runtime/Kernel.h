@@ -59,6 +59,10 @@ private:
                         std::string &message) const;
   sattn_status loadModule(const sattn::rt::cuda::Driver &d, Module &out,
                           std::string &message) const;
+  sattn_status encodeTensorMaps(const sattn::rt::cuda::Driver &d,
+                                const sattn::rt::LaunchArgs &args,
+                                sattn::rt::cuda::CUtensorMap (&maps)[3],
+                                std::string &message) const;
 };
 
 #endif // SATTN_LIB_RUNTIME_KERNEL_H

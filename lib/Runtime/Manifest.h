@@ -10,6 +10,7 @@
 #ifndef SATTN_LIB_RUNTIME_MANIFEST_H
 #define SATTN_LIB_RUNTIME_MANIFEST_H
 
+#include "sattn/Core/KernelAbi.h"
 #include "sattn/Core/Planner.h"
 #include "sattn/runtime.h"
 
@@ -54,6 +55,13 @@ struct Manifest {
   int64_t blockM = 0, blockN = 0, warps = 0, stages = 0, threads = 0;
   int64_t sharedBytes = 0;
   std::vector<TableSpec> tables;
+  /// "kernel": which kernel family the image holds; it decides the
+  /// parameter list (a "wgmma" kernel takes Q/K/V tensor maps after its
+  /// tables) and the launch's packing.
+  abi::KernelFamily family = abi::KernelFamily::MmaSync;
+  /// "plan_gathers": whether the kernel reads Gather and List segments; the
+  /// planner is built with it (false: Range segments only).
+  bool planGathers = true;
   /// The tile planner of the embedded mask program (built at load, with
   /// block_m/block_n), or null: then `planError` says why plans cannot be
   /// built here (no "mask_program", as for dynamic masks, or an invalid one).
@@ -76,6 +84,10 @@ template <typename Enum> int32_t enumCode(const Enum &value) {
   return code;
 }
 inline int32_t dtypeCode(const sattn_tensor &t) { return enumCode(t.dtype); }
+
+/// The one compute capability (10 * major + minor) an arch-specific target
+/// ("sm_90a": 90) runs on, or 0 for targets that run on every newer device.
+int64_t exactComputeCapability(const std::string &target);
 
 /// Element size in bytes of a runtime dtype code, 0 for an unknown one.
 int64_t dtypeSize(int32_t dtype);

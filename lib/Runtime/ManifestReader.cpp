@@ -44,6 +44,21 @@ const char *dtypeName(int32_t dtype) {
   return "an unknown dtype";
 }
 
+int64_t exactComputeCapability(const std::string &target) {
+  // "sm_" then 10 * major + minor in decimal, then the 'a' of arch-specific
+  // targets, whose images use instructions (wgmma, setmaxnreg) that exist on
+  // that one architecture only.
+  if (target.size() < 5 || target.compare(0, 3, "sm_") != 0 || target.back() != 'a')
+    return 0;
+  int64_t cc = 0;
+  for (size_t i = 3; i + 1 < target.size(); ++i) {
+    if (target[i] < '0' || target[i] > '9' || cc > 100000)
+      return 0;
+    cc = cc * 10 + (target[i] - '0');
+  }
+  return cc;
+}
+
 int64_t TableDim::extent(int64_t batch, int64_t heads, int64_t lk) const {
   switch (kind) {
   case Batch:
@@ -293,7 +308,8 @@ void readPlanner(const Value &root, Manifest &m) {
     return;
   }
   std::optional<plan::Planner> planner = plan::Planner::build(
-      std::move(parsed), plan::PlanOptions{m.blockM, m.blockN}, error);
+      std::move(parsed), plan::PlanOptions{m.blockM, m.blockN, m.planGathers},
+      error);
   if (!planner) {
     m.planError = "manifest: \"mask_program\" cannot be planned: " + error;
     return;
@@ -302,9 +318,65 @@ void readPlanner(const Value &root, Manifest &m) {
 }
 
 
+/// "kernel" (optional, "mma_sync" when absent) names the kernel family and
+/// "plan_gathers" (optional, true when absent) whether its plans may hold
+/// Gather and List segments.
+bool readFamily(const Value &root, Manifest &m, Fields &f) {
+  using abi::KernelFamily;
+  if (const Value *v = root.find("kernel")) {
+    std::string name;
+    if (!f.string("kernel", name))
+      return false;
+    if (name == abi::familyName(KernelFamily::Wgmma))
+      m.family = KernelFamily::Wgmma;
+    else if (name == abi::familyName(KernelFamily::MmaSync))
+      m.family = KernelFamily::MmaSync;
+    else
+      return f.bad("kernel", *v, "is \"" + name + "\", expected \"mma_sync\" or \"wgmma\"");
+  }
+  return !root.find("plan_gathers") || f.boolean("plan_gathers", m.planGathers);
+}
+
+/// What a "wgmma" kernel (sm_90a: TMA loads, wgmma) is built for: the
+/// sm_90a target, head_dim in whole 64-column TMA boxes (up to 256), tiles
+/// of at most 256 rows (a TMA box's limit) and Range-only plans, since it
+/// loads KV tiles only as whole boxes. Its dtype is bf16 or f16 like every
+/// kernel's (checked with "dtype").
+bool checkWgmma(const Value &root, const Manifest &m, Fields &f) {
+  if (m.family != abi::KernelFamily::Wgmma)
+    return true;
+  const std::string wgmma = "a \"wgmma\" kernel";
+  if (m.target != "sm_90a")
+    return f.bad("target", *root.find("target"),
+                 "is \"" + m.target + "\", but " + wgmma + " is built for \"sm_90a\" only");
+  if (m.headDim % abi::kTensorMapBoxColumns != 0 || m.headDim > 256)
+    return f.bad("head_dim", *root.find("head_dim"),
+                 "is " + std::to_string(m.headDim) + ", but " + wgmma +
+                     " needs a multiple of 64 up to 256 (64, 128, 192, 256): its "
+                     "TMA boxes are 64 columns wide");
+  const std::pair<const char *, int64_t> tiles[] = {{"block_m", m.blockM},
+                                                    {"block_n", m.blockN}};
+  for (auto [key, value] : tiles) {
+    if (value > 256)
+      return f.bad(key, *root.find(key),
+                   "is " + std::to_string(value) + ", but " + wgmma +
+                       " needs at most 256 (the rows of one TMA box)");
+  }
+  if (!m.planGathers)
+    return true;
+  if (const Value *v = root.find("plan_gathers"))
+    return f.bad("plan_gathers", *v,
+                 "is true, but " + wgmma + " reads only Range segments; expected false");
+  return f.bad("kernel", *root.find("kernel"),
+               "is \"wgmma\" but \"plan_gathers\" is absent (true by default); " +
+                   wgmma + " reads only Range segments, so the manifest must say "
+                           "\"plan_gathers\": false");
+}
+
 /// "params" (optional, written since the ABI table): the kernel's parameter
 /// names must be the ones this runtime packs, the fixed parameters of
-/// sattn/Core/KernelAbi.h, then "table_<name>" per declared table. A kernel
+/// sattn/Core/KernelAbi.h, then "table_<name>" per declared table, then for
+/// a "wgmma" kernel its tensor maps "tma_q", "tma_k", "tma_v". A kernel
 /// compiled against another parameter list would read garbage, so it is
 /// refused at load rather than launched.
 bool checkParams(const Value &root, const Manifest &m, Fields &f) {
@@ -316,7 +388,7 @@ bool checkParams(const Value &root, const Manifest &m, Fields &f) {
   std::vector<std::string> tables;
   for (const TableSpec &table : m.tables)
     tables.push_back(table.name);
-  const std::vector<std::string> expected = abi::paramNames(tables);
+  const std::vector<std::string> expected = abi::paramNames(tables, m.family);
   const std::vector<Value> &names = params->elements;
   for (size_t i = 0; i < std::max(names.size(), expected.size()); ++i) {
     std::string found = i < names.size() && names[i].kind == Value::String
@@ -325,9 +397,10 @@ bool checkParams(const Value &root, const Manifest &m, Fields &f) {
     std::string want = i < expected.size() ? expected[i] : "nothing";
     if (found != want)
       return f.bad("params", i < names.size() ? names[i] : *params,
-                   "differs from this runtime's kernel ABI (docs/KERNEL_ABI.md): "
-                   "parameter " + std::to_string(i) + " is " + found +
-                       ", expected " + want);
+                   "differs from this runtime's kernel ABI (docs/KERNEL_ABI.md) "
+                   "for a \"" + std::string(abi::familyName(m.family)) +
+                       "\" kernel: parameter " + std::to_string(i) + " is " +
+                       found + ", expected " + want);
   }
   return true;
 }
@@ -413,7 +486,7 @@ bool parseManifest(std::string_view text, Manifest &m, std::string &error) {
   const Value *tables = f.get("tables", Value::Array);
   if (!tables || !parseTables(*tables, m, error))
     return false;
-  if (!checkParams(root, m, f))
+  if (!readFamily(root, m, f) || !checkWgmma(root, m, f) || !checkParams(root, m, f))
     return false;
   readPlanner(root, m);
   return true;

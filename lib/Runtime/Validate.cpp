@@ -7,11 +7,15 @@
 // unsqueezed or expanded dimensions; outputs may not have stride 0 along an
 // extent > 1 because rows would overwrite each other; the largest address a
 // tensor spans is computed with overflow checks so that absurd strides
-// cannot wrap around into a small, valid-looking offset.
+// cannot wrap around into a small, valid-looking offset. Kernels that load
+// through TMA tensor maps ("wgmma") also need maps the driver accepts
+// (TensorMaps.cpp), checked last.
 //
 //===----------------------------------------------------------------------===//
 
 #include "Validate.h"
+
+#include "TensorMaps.h"
 
 #include <cstdio>
 
@@ -410,6 +414,13 @@ sattn_status Checker::run(const LaunchArgs &a, LaunchShape &shape) {
   if (a.plan->num_query_tiles > INT32_MAX)
     return fail(SATTN_ERROR_SHAPE, "Lq needs " + str(a.plan->num_query_tiles) +
                                        " query tiles, at most 2^31 - 1 fit in the launch grid");
+
+  // A "wgmma" kernel reads Q, K and V through TMA tensor maps, which take
+  // fewer layouts than pointers do (no broadcast strides).
+  if (m.family == abi::KernelFamily::Wgmma) {
+    TensorMapGeometry maps[3];
+    SATTN_TRY(launchTensorMaps(m, a, maps, message));
+  }
   return SATTN_OK;
 }
 

@@ -2,7 +2,9 @@
 
 The parameter list of the GPU kernel section must name the table's fixed
 parameters in the same order, followed by the table parameters; the table
-prefix must be the one the header defines.
+prefix must be the one the header defines. The sm_90a section must list the
+tensor map parameters of the header (kTensorMapParams) in order and state
+the header's map size and box width.
 
 Usage: check_kernel_abi.py SOURCE_ROOT
 """
@@ -31,7 +33,23 @@ for line in block.splitlines():
         continue
     documented += [n.strip() for n in code.split(",") if n.strip()]
 
+maps = re.findall(r'"(\w+)"', re.search(r'kTensorMapParams\[\] = \{([^}]*)\}', header).group(1))
+constants = dict(re.findall(r'(kTensorMap\w+) = (\d+)', header))
+hopper = doc.split('## sm_90a kernels (`"kernel": "wgmma"`)', 1)
+hopper_maps = []
+if len(hopper) == 2:
+    for line in hopper[1].split("```", 2)[1].splitlines():
+        code = line.split("//", 1)[0].strip()
+        hopper_maps += [n.strip() for n in code.split(",") if n.strip()]
+
 problems = []
+if len(hopper) != 2:
+    problems.append('no section "## sm_90a kernels (`"kernel": "wgmma"`)"')
+elif hopper_maps != maps:
+    problems.append("tensor map parameters differ:\n  doc:    %s\n  header: %s" % (hopper_maps, maps))
+for name in ("kTensorMapBytes", "kTensorMapBoxColumns"):
+    if "`%s` = %s" % (name, constants.get(name)) not in doc:
+        problems.append("the sm_90a section must state `%s` = %s" % (name, constants.get(name)))
 if documented != names:
     problems.append("fixed parameters differ:\n  doc:    %s\n  header: %s" % (documented, names))
 if not tables_line or not tables_line.startswith(prefix + "0"):
@@ -41,4 +59,5 @@ if problems:
     for p in problems:
         print("  " + p)
     sys.exit(1)
-print("ok: %d fixed parameters in order, then %s<i> per table" % (len(names), prefix))
+print("ok: %d fixed parameters in order, then %s<i> per table, then %s for wgmma kernels"
+      % (len(names), prefix, ", ".join(maps)))

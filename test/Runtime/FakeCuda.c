@@ -16,6 +16,10 @@
  *                           current context's by default)
  *   FAKE_CUDA_ALLOC_FAIL_AT the n-th cuMemAlloc (1-based) fails with
  *                           CUDA_ERROR_OUT_OF_MEMORY (never by default)
+ *   FAKE_CUDA_ENCODE_RESULT cuTensorMapEncodeTiled's result (default 0)
+ * Parameters declared as 128-byte arrays (".b8 NAME[128]", the tensor maps
+ * of sm_90a kernels) are printed as the map cuTensorMapEncodeTiled wrote:
+ * the fake encoder stores its arguments in the map's bytes.
  * Device memory is host memory behind fake addresses 0x100000 * n; copies
  * print the int64 values they carry, so tests see exactly what arrived.
  * Contexts are fake addresses: 0x1000 + d is device d's primary context; any
@@ -30,9 +34,12 @@
 
 typedef int CUresult;
 
+enum { kMaxParams = 256, kMapBytes = 128 };
+
 typedef struct FakeModule {
   char *text;
   int params;
+  int sizes[kMaxParams]; /* bytes per parameter: 8, or 128 for a tensor map */
 } FakeModule;
 
 static void *current;
@@ -105,10 +112,16 @@ CUresult cuModuleLoadDataEx(void **module, const void *image, unsigned count,
   int cubin = memcmp(text, "\177ELF", 4) == 0;
   const char *kind = cubin ? "cubin" : "ptx";
   const char *reject = getenv("FAKE_CUDA_REJECT");
-  int params = 0;
+  int params = 0, sizes[kMaxParams];
   const char *p;
-  for (p = strstr(text + (cubin ? 4 : 0), ".param"); p; p = strstr(p + 1, ".param"))
+  for (p = strstr(text + (cubin ? 4 : 0), ".param"); p; p = strstr(p + 1, ".param")) {
+    /* The declaration runs to the next ',' or ')'. */
+    size_t n = strcspn(p, ",)");
+    const char *map = strstr(p, "[128]");
+    if (params < kMaxParams)
+      sizes[params] = map && map < p + n ? kMapBytes : 8;
     ++params;
+  }
   printf("fake: cuModuleLoadDataEx(%s, %d params) in %p\n", kind, params, current);
   if (reject && strstr(reject, kind)) {
     unsigned i;
@@ -119,7 +132,8 @@ CUresult cuModuleLoadDataEx(void **module, const void *image, unsigned count,
   }
   FakeModule *m = (FakeModule *)malloc(sizeof *m);
   m->text = strdup(text + (cubin ? 4 : 0));
-  m->params = params;
+  m->params = params < kMaxParams ? params : kMaxParams;
+  memcpy(m->sizes, sizes, sizeof(int) * (size_t)m->params);
   *module = m;
   return 0;
 }
@@ -149,6 +163,64 @@ CUresult cuFuncSetAttribute(void *function, int attribute, int value) {
   return 0;
 }
 
+/* Tensor maps: the fake encoder writes a tag, then its arguments. Built
+ * with FAKE_CUDA_NO_TENSOR_MAPS, the library lacks the entry point, as a
+ * driver older than CUDA 12.0 does. */
+enum { kMapTag = 0x70616d54 /* "Tmap" */ };
+
+static void print_map(int index, const void *param);
+
+#ifndef FAKE_CUDA_NO_TENSOR_MAPS
+CUresult cuTensorMapEncodeTiled(void *map, int type, unsigned rank, void *address,
+                                const unsigned long long *dims,
+                                const unsigned long long *strides, const unsigned *box,
+                                const unsigned *element_strides, int interleave,
+                                int swizzle, int l2, int oob) {
+  unsigned long long words[kMapBytes / 8];
+  unsigned i;
+  printf("fake: cuTensorMapEncodeTiled(type %d, rank %u, %p, dims {", type, rank, address);
+  for (i = 0; i < rank; ++i)
+    printf("%s%llu", i ? "," : "", dims[i]);
+  printf("}, strides {");
+  for (i = 0; i + 1 < rank; ++i)
+    printf("%s%llu", i ? "," : "", strides[i]);
+  printf("}, box {");
+  for (i = 0; i < rank; ++i)
+    printf("%s%u", i ? "," : "", box[i]);
+  printf("}, element strides {");
+  for (i = 0; i < rank; ++i)
+    printf("%s%u", i ? "," : "", element_strides[i]);
+  printf("}, interleave %d, swizzle %d, l2 %d, oob %d) map %s\n", interleave, swizzle, l2,
+         oob, (uintptr_t)map % 64 == 0 ? "64-byte aligned" : "MISALIGNED");
+  CUresult result = (CUresult)knob("FAKE_CUDA_ENCODE_RESULT", 0);
+  if (result != 0 || rank != 4)
+    return result ? result : 1;
+  memset(words, 0, sizeof words);
+  words[0] = kMapTag;
+  words[1] = (unsigned long long)(uintptr_t)address;
+  for (i = 0; i < 4; ++i) {
+    words[2 + i] = dims[i];
+    words[9 + i] = box[i];
+  }
+  for (i = 0; i < 3; ++i)
+    words[6 + i] = strides[i];
+  memcpy(map, words, sizeof words);
+  return 0;
+}
+#endif
+
+static void print_map(int index, const void *param) {
+  unsigned long long w[kMapBytes / 8];
+  memcpy(w, param, sizeof w);
+  if (w[0] != kMapTag) {
+    printf("fake: param[%d] = 128 bytes that no cuTensorMapEncodeTiled wrote\n", index);
+    return;
+  }
+  printf("fake: param[%d] = tensor map of 0x%llx, dims {%llu,%llu,%llu,%llu}, strides "
+         "{%llu,%llu,%llu}, box {%llu,%llu,%llu,%llu}\n",
+         index, w[1], w[2], w[3], w[4], w[5], w[6], w[7], w[8], w[9], w[10], w[11], w[12]);
+}
+
 CUresult cuLaunchKernel(void *function, unsigned gx, unsigned gy, unsigned gz,
                         unsigned bx, unsigned by, unsigned bz, unsigned shared,
                         void *stream, void **params, void **extra) {
@@ -159,6 +231,10 @@ CUresult cuLaunchKernel(void *function, unsigned gx, unsigned gy, unsigned gz,
          gx, gy, gz, bx, by, bz, shared, stream, (void *)extra, current);
   for (i = 0; i < m->params; ++i) {
     long long value;
+    if (m->sizes[i] == kMapBytes) {
+      print_map(i, params[i]);
+      continue;
+    }
     memcpy(&value, params[i], sizeof value);
     printf("fake: param[%d] = %lld (0x%llx)\n", i, value, (unsigned long long)value);
   }

@@ -10,9 +10,12 @@
  *
  * Scenario "plan" builds the plan on the host from the manifest's mask
  * program (host tables: documents of 40 keys), prints its buffers, uploads
- * it and launches with it.
+ * it and launches with it. Scenario "tma" is for "wgmma" kernels, whose
+ * TMA tensor maps cannot broadcast: it launches with a V of its own (twice),
+ * then with the batch-broadcast V and with a Q batch stride of 2^39
+ * elements, both of which the tensor maps refuse.
  *
- * Usage: sattn-runtime-launch-check MANIFEST basic|contexts|plan
+ * Usage: sattn-runtime-launch-check MANIFEST basic|contexts|plan|tma
  *
  *===----------------------------------------------------------------------===*/
 
@@ -112,7 +115,7 @@ int main(int argc, char **argv) {
   sattn_kernel *kernel = NULL;
   sattn_status status;
   if (argc != 3) {
-    fprintf(stderr, "usage: %s MANIFEST basic|contexts|plan\n", argv[0]);
+    fprintf(stderr, "usage: %s MANIFEST basic|contexts|plan|tma\n", argv[0]);
     return 2;
   }
   status = sattn_kernel_load_file(argv[1], &kernel);
@@ -151,6 +154,17 @@ int main(int argc, char **argv) {
     report("launch in 0x1001", LAUNCH(0));
     report("launch in 0x1001 again", LAUNCH(0));
     set_context(0x2000);
+  } else if (strcmp(argv[2], "tma") == 0) {
+    const int64_t hugeStrides[] = {(int64_t)1 << 39, D, H * D, 1};
+    sattn_tensor ownV = tensor(0x30000, SATTN_DTYPE_BF16, 4, kvShape, kStrides);
+    sattn_tensor hugeQ = tensor(0x10000, SATTN_DTYPE_BF16, 4, qShape, hugeStrides);
+    report("launch", sattn_launch(kernel, &q, &k, &ownV, &o, lsePtr, &plan, tables, 2,
+                                  (void *)0x1234));
+    report("launch again", sattn_launch(kernel, &q, &k, &ownV, &o, lsePtr, &plan, tables, 2,
+                                        (void *)0x1234));
+    report("launch with broadcast v", LAUNCH(0x1234));
+    report("launch with a 2^39 q batch stride",
+           sattn_launch(kernel, &hugeQ, &k, &ownV, &o, lsePtr, &plan, tables, 2, NULL));
   } else if (strcmp(argv[2], "plan") == 0) {
     int status2 = run_plan(kernel, &q, &k, &v, &o, lsePtr);
     if (status2 != 0)

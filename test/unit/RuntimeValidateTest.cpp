@@ -18,54 +18,7 @@ namespace {
 // Launch validation
 //===----------------------------------------------------------------------===//
 
-/// A valid launch of the builder's kernel with fake, aligned device
-/// pointers: B = 2, H = 32, KV_H = 8, Lq = 100, Lk = 130, D = 128.
-class RuntimeValidate : public ::testing::Test {
-protected:
-  static constexpr int64_t B = 2, H = 32, KVH = 8, LQ = 100, LK = 130, D = 128;
-
-  void SetUp() override {
-    kernel = loadOrDie(ManifestBuilder().str());
-    lseKernel = loadOrDie(ManifestBuilder().set("return_lse", "true").str());
-    q = sattn::runtime::tensor(fake(1), SATTN_DTYPE_BF16, {B, H, LQ, D});
-    k = sattn::runtime::tensor(fake(2), SATTN_DTYPE_BF16, {B, KVH, LK, D});
-    v = sattn::runtime::tensor(fake(3), SATTN_DTYPE_BF16, {B, KVH, LK, D});
-    o = sattn::runtime::tensor(fake(4), SATTN_DTYPE_BF16, {B, H, LQ, D});
-    lse = sattn::runtime::tensor(fake(5), SATTN_DTYPE_F32, {B, H, LQ});
-    tables = {sattn::runtime::tensor(fake(6), SATTN_DTYPE_I64, {B, LK}),
-              sattn::runtime::tensor(fake(7), SATTN_DTYPE_I64, {H, 3, 3})};
-    plan = sattn_plan{static_cast<const int64_t *>(fake(8)), 10,
-                      static_cast<const int64_t *>(fake(9)), 1,
-                      static_cast<const int64_t *>(fake(10)), 2, 64, 64};
-  }
-
-  static void *fake(uintptr_t i) { return reinterpret_cast<void *>(i << 32); }
-  static void *offset(void *p, uintptr_t bytes) {
-    return reinterpret_cast<void *>(reinterpret_cast<uintptr_t>(p) + bytes);
-  }
-
-  sattn_status validate(const sattn_kernel *kern, const sattn_tensor *lsePtr = nullptr) {
-    return sattn_validate(kern, &q, &k, &v, &o, lsePtr, &plan, tables.data(),
-                          static_cast<int32_t>(tables.size()));
-  }
-  sattn_status validate() { return validate(kernel.get()); }
-  sattn_status validateLse() { return validate(lseKernel.get(), &lse); }
-
-  /// The status is `want` and the message contains every needle.
-  void expect(sattn_status got, sattn_status want, std::vector<std::string> needles) {
-    EXPECT_EQ(got, want) << sattn_status_string(got) << ": " << sattn_last_error();
-    std::string message = sattn_last_error();
-    EXPECT_FALSE(message.empty());
-    for (const std::string &n : needles)
-      EXPECT_NE(message.find(n), std::string::npos)
-          << "message \"" << message << "\" lacks \"" << n << "\"";
-  }
-
-  KernelPtr kernel, lseKernel;
-  sattn_tensor q, k, v, o, lse;
-  std::vector<sattn_tensor> tables;
-  sattn_plan plan;
-};
+class RuntimeValidate : public LaunchFixture {};
 
 TEST_F(RuntimeValidate, ValidLaunchPasses) {
   EXPECT_EQ(validate(), SATTN_OK) << sattn_last_error();

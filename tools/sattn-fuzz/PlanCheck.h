@@ -184,6 +184,22 @@ inline std::string checkPlan(const plan::TilePlan &plan, const MaskInputs &in,
   return "";
 }
 
+/// A plan built without gathers (PlanOptions::gathers = false, the form of
+/// the sm_90a kernels' plans) holds Range segments only. Returns a
+/// description of the first other segment, or "".
+inline std::string checkRangeOnly(const plan::TilePlan &plan) {
+  for (int64_t b = 0; b < plan.batch; ++b)
+    for (int64_t h = 0; h < plan.heads; ++h)
+      for (int64_t m = 0; m < plan.numQueryTiles; ++m)
+        for (const plan::Segment &s : plan.segments(b, h, m))
+          if (s.kind != plan::Segment::Range)
+            return "a plan without gathers has a " +
+                   std::string(s.kind == plan::Segment::List ? "List" : "Gather") +
+                   " segment: b=" + std::to_string(b) + " h=" + std::to_string(h) +
+                   " query tile " + std::to_string(m);
+  return "";
+}
+
 /// Checks that the flat buffers (what kernels read) encode the plan.
 inline std::string checkFlatPlan(const plan::TilePlan &plan) {
   plan::FlatPlan flat = plan.flatten();

@@ -5,8 +5,8 @@
 // bytes to both readers the runtime uses, parseManifest (which also reads
 // the embedded mask program and prepares its planner) and parseMaskProgram,
 // and plans every program that loads, at small random lengths and tile
-// sizes with random tables, checking the plan pair by pair against the
-// core evaluator (PlanCheck.h). Why: whatever a reader accepts must be
+// sizes with random tables, with and without gathers, checking the plan
+// pair by pair against the core evaluator (PlanCheck.h). Why: whatever a reader accepts must be
 // safe to evaluate and plan, and its plans must still be exact.
 // Plain C++17 over the runtime's own sources, no MLIR and no CUDA.
 //
@@ -56,19 +56,23 @@ void checkPlanner(const plan::Planner &planner, std::mt19937_64 &rng,
   std::string violation = fuzz::checkPlan(*tilePlan, in, keep, kCheckedHeads);
   if (violation.empty())
     violation = fuzz::checkFlatPlan(*tilePlan);
+  if (violation.empty() && !planner.options().gathers)
+    violation = fuzz::checkRangeOnly(*tilePlan);
   if (!violation.empty())
     fuzz::fail("the plan covers the mask exactly",
                violation + "\nlq=" + std::to_string(in.lq) + " lk=" +
                    std::to_string(in.lk) + "\n" + std::string(source));
 }
 
-/// Plans `program` at the small tile sizes the check can afford.
+/// Plans `program` at the small tile sizes the check can afford, with
+/// gathers (the mma.sync kernels' plans) or without (the sm_90a kernels').
 void checkProgram(const MaskProgram &program, std::mt19937_64 &rng,
                   std::string_view source) {
   fuzz::PlanShape tiles = fuzz::pickShape(rng, kMaxLength);
+  const bool gathers = rng() % 2 == 0;
   std::string error;
   std::optional<plan::Planner> planner = plan::Planner::build(
-      program, plan::PlanOptions{tiles.blockM, tiles.blockN}, error);
+      program, plan::PlanOptions{tiles.blockM, tiles.blockN, gathers}, error);
   if (!planner)
     fuzz::fail("a verified mask program can be planned", error + "\n" + std::string(source));
   checkPlanner(*planner, rng, source);
