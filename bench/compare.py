@@ -157,7 +157,9 @@ def main():
         per_head = name in ("strided", "block_table", "vertical_slash")
         nnz = kept_pairs(prog, L, H, tables, per_head)
         tflops = 4.0 * D * nnz / (ms * 1e-3) / 1e12
-        row = dict(pattern=name, L=L, density=round(nnz / (L * L * H), 4), sattn_ms=round(ms, 3),
+        row = dict(pattern=name, L=L, head_dim=manifest["head_dim"], dtype=manifest["dtype"],
+                   target=manifest["target"], kernel=manifest.get("kernel", "mma_sync"),
+                   density=round(nnz / (L * L * H), 4), sattn_ms=round(ms, 3),
                    sattn_tflops=round(tflops, 1), rel_err=err, flex_ms=None, flex_tflops=None,
                    flex_compile_s=None, cudnn_ms=None, fa2_ms=None, plan_ms=plan_ms)
         # FlexAttention on a block mask for the same kept pairs: built by hand
@@ -200,12 +202,13 @@ def main():
         torch.cuda.empty_cache()
     if args.json:
         json.dump(rows, open(args.json, "w"), indent=1)
-    header = ("pattern", "L", "density", "sattn ms", "sattn TF/s", "Flex ms", "Flex TF/s", "speedup vs Flex",
+    header = ("pattern", "L", "target", "density", "sattn ms", "sattn TF/s", "Flex ms", "Flex TF/s", "speedup vs Flex",
               "cuDNN ms", "FA2 ms", "rel err")
     table = []
     for r in rows:
         sp = (r["flex_ms"] / r["sattn_ms"]) if r["flex_ms"] else None
-        table.append([str(x) for x in (r["pattern"], r["L"], r["density"], r["sattn_ms"], r["sattn_tflops"],
+        target = "%s %s" % (r["target"], r["kernel"])
+        table.append([str(x) for x in (r["pattern"], r["L"], target, r["density"], r["sattn_ms"], r["sattn_tflops"],
                                        r["flex_ms"], r["flex_tflops"], ("%.2fx" % sp) if sp else None,
                                        r["cudnn_ms"], r["fa2_ms"],
                                        ("%.1e" % r["rel_err"]) if r["rel_err"] is not None else "-")])

@@ -39,7 +39,7 @@ sattn::writeManifest(KernelOp kernel, const MaskProgram &program,
   // it was built with, which must be the same.
   std::vector<std::string> tableNames;
   kernel.walk([&](mask::TableOp table) { tableNames.push_back(table.getSymName().str()); });
-  std::vector<std::string> names = abi::paramNames(tableNames);
+  std::vector<std::string> names = abi::paramNames(tableNames, launch.family);
   if (!launch.params.empty()) {
     bool same = launch.params.size() == names.size();
     for (size_t i = 0; same && i < names.size(); ++i)
@@ -78,6 +78,9 @@ sattn::writeManifest(KernelOp kernel, const MaskProgram &program,
       {"shared_bytes", launch.dynamicSharedMemoryBytes},
       {"tables", std::move(tables)},
       {"params", std::move(params)},
+      {"kernel", std::string(abi::familyName(launch.family))},
+      // The Hopper kernel loads KV tiles as whole boxes: Range plans only.
+      {"plan_gathers", launch.family == abi::KernelFamily::MmaSync},
       {"mask_program", maskProgramToJSON(program)}};
   auto addKnown = [&](const char *key, std::optional<int64_t> value) {
     if (value)

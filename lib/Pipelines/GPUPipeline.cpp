@@ -14,6 +14,9 @@
 //     libdevice call), then convert-gpu-to-nvvm with bare pointers (the
 //     kernel ABI passes plain device pointers) and the same 32-bit index;
 //     the rebased tile pointers' casts are resolved right after;
+//   - convert-nvvm-to-llvm: the sm_90a kernel's NVVM ops that have no LLVM
+//     intrinsic (wgmma.mma_async, the mbarrier waits) become inline PTX;
+//     sattn-tensor-map-params makes its tensor maps by-value parameters;
 //   - convert-math-to-llvm afterwards, for math ops convert-gpu-to-nvvm
 //     leaves (the softmax's exp2/log/fma are already NVVM intrinsics);
 //   - nvvm-attach-target, reconcile-unrealized-casts and
@@ -61,6 +64,7 @@ void sattn::buildSattnToGPUPasses(OpPassManager &pm,
   tiles.warps = options.warps;
   tiles.stages = options.stages;
   tiles.rowsPerWarp = options.rowsPerWarp;
+  tiles.chip = options.chip;
   pm.addPass(mask::createNormalizeMasks());
   pm.addPass(createPlanTiles(tiles));
   pm.addPass(createConvertSparseAttnToGPU());
@@ -88,6 +92,8 @@ void sattn::buildGPUToPTXPasses(OpPassManager &pm,
   toNVVM.indexBitwidth = kGpuIndexBitwidth;
   kernels.addPass(createConvertGpuOpsToNVVMOps(toNVVM));
   kernels.addPass(pipeline::createFoldMemRefToPointerCasts());
+  kernels.addPass(createConvertNVVMToLLVMPass());
+  kernels.addPass(pipeline::createTensorMapParams());
   kernels.addPass(createConvertMathToLLVMPass());
   kernels.addPass(createReconcileUnrealizedCastsPass());
   kernels.addPass(createCanonicalizerPass());
@@ -116,6 +122,7 @@ void sattn::registerSattnGPUPipeline() {
   arith::registerArithExpandOpsPass();
   registerSCFToControlFlowPass();
   registerConvertGpuOpsToNVVMOps();
+  registerConvertNVVMToLLVMPass();
   registerConvertMathToLLVMPass();
   registerReconcileUnrealizedCastsPass();
   registerGpuNVVMAttachTarget();

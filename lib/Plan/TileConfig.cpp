@@ -22,7 +22,37 @@ using namespace mlir;
 using namespace sattn;
 using namespace sattn::plan;
 
+TileConfig sattn::plan::hopperTileConfig() {
+  TileConfig c;
+  c.family = abi::KernelFamily::Wgmma;
+  c.blockM = 128;
+  c.blockN = 128;
+  c.rowsPerWarp = 16;
+  c.warps = 12;
+  c.stages = 2;
+  return c;
+}
+
+/// The Hopper kernel is built for one shape so far (FlashAttention-3's
+/// head_dim 128 configuration); other head dimensions use the portable one.
+static std::string checkHopperConfig(const TileConfig &c, int64_t headDim) {
+  TileConfig h = hopperTileConfig();
+  if (headDim != 128)
+    return llvm::formatv("the wgmma kernel supports head_dim 128 (got {0})",
+                         headDim);
+  if (c.blockM != h.blockM || c.blockN != h.blockN || c.warps != h.warps ||
+      c.stages != h.stages || c.rowsPerWarp != h.rowsPerWarp)
+    return llvm::formatv(
+        "the wgmma kernel has {0}x{1} tiles, {2} warps, {3} stages and {4} "
+        "rows per warp (got {5}x{6}, {7}, {8}, {9})",
+        h.blockM, h.blockN, h.warps, h.stages, h.rowsPerWarp, c.blockM,
+        c.blockN, c.warps, c.stages, c.rowsPerWarp);
+  return "";
+}
+
 std::string sattn::plan::checkTileConfig(const TileConfig &c, int64_t headDim) {
+  if (c.family == abi::KernelFamily::Wgmma)
+    return checkHopperConfig(c, headDim);
   if (headDim != 64 && headDim != 128 && headDim != 256)
     return llvm::formatv("head_dim {0} is not supported (64, 128 or 256)",
                          headDim);
@@ -71,6 +101,10 @@ FailureOr<TileConfig> sattn::plan::chooseTileConfig(int64_t headDim,
   // 64x128 spills). At 256 the accumulator alone takes 128 registers per
   // thread, so KV tiles shrink to one k16 step (with 32 keys, kernels whose
   // masks read tables spill).
+  if (request.hopper && request.empty() &&
+      checkHopperConfig(hopperTileConfig(), headDim).empty() &&
+      prefersHopperKernel(program))
+    return hopperTileConfig();
   TileConfig c;
   c.blockN = headDim == 256 ? 16 : 64;
   if (request.empty() && prefersTallTiles(program, headDim)) {
@@ -119,6 +153,7 @@ void sattn::plan::recordTilePlan(KernelOp kernel, const TileConfig &c,
           b.getNamedAttr("block_m", b.getI64IntegerAttr(c.blockM)),
           b.getNamedAttr("block_n", b.getI64IntegerAttr(c.blockN)),
           b.getNamedAttr("head_classes", b.getI64IntegerAttr(headClasses)),
+          b.getNamedAttr("kernel", b.getStringAttr(llvm::StringRef(abi::familyName(c.family)))),
           b.getNamedAttr("rows_per_warp", b.getI64IntegerAttr(c.rowsPerWarp)),
           b.getNamedAttr("stages", b.getI64IntegerAttr(c.stages)),
           b.getNamedAttr("tiers", b.getArrayAttr(tierNames)),
@@ -143,6 +178,18 @@ FailureOr<TileConfig> sattn::plan::readTilePlan(KernelOp kernel) {
       return kernel.emitError() << "'" << kTilePlanAttrName
                                 << "' has no integer '" << name << "'";
     *value = attr.getInt();
+  }
+  // Records written before there were two kernel families have no "kernel".
+  if (Attribute family = record.get("kernel")) {
+    auto name = dyn_cast<StringAttr>(family);
+    if (name && name.getValue() == llvm::StringRef(abi::familyName(abi::KernelFamily::Wgmma)))
+      c.family = abi::KernelFamily::Wgmma;
+    else if (!name ||
+             name.getValue() !=
+                 llvm::StringRef(abi::familyName(abi::KernelFamily::MmaSync)))
+      return kernel.emitError()
+             << "'" << kTilePlanAttrName
+             << "': 'kernel' must be \"mma_sync\" or \"wgmma\"";
   }
   std::string error = checkTileConfig(c, kernel.getHeadDim());
   if (!error.empty())

@@ -52,9 +52,9 @@ constexpr double kMaxVisitRatio = 1.10;
 /// Tiles the mask `program` (which reads no tables) visits at the reference
 /// length with BM x BN tiles, or -1.
 int64_t visitedTiles(const MaskProgram &program, int64_t blockM,
-                     int64_t blockN) {
+                     int64_t blockN, bool gathers = true) {
   std::string error;
-  auto planner = Planner::build(program, {blockM, blockN}, error);
+  auto planner = Planner::build(program, {blockM, blockN, gathers}, error);
   if (!planner)
     return -1;
   MaskInputs inputs;
@@ -77,4 +77,43 @@ bool sattn::plan::prefersTallTiles(const MaskProgram &program,
   int64_t tall = visitedTiles(program, 128, 32);
   return narrow > 0 && tall >= 0 &&
          double(tall) <= kMaxVisitRatio * double(narrow);
+}
+
+/// How many more pairs the Hopper kernel's plan may cover than the portable
+/// one's and still win. On whole tiles it computes about twice the pairs
+/// per second (576 against 288-293 useful TFLOP/s, dense and causal 32K),
+/// but PARTIAL tiles cost it mask code per pair: with 64-token power blocks
+/// its plan covers 1.72x the pairs and ran at 0.79x the portable kernel's
+/// speed (bench/RESULTS.md, 2026-12-04), an effective ratio of 1.36.
+constexpr double kMaxHopperCoverage = 1.3;
+
+/// Whether the mask evaluates a predicate over a table with one entry per
+/// key (or query) position: per-token columns such as global tokens or
+/// vertical lines, which the portable kernel gathers into key lists.
+static bool readsPerTokenTable(const MaskProgram &program) {
+  bool predicates = false;
+  for (const Node &node : program.nodes)
+    predicates |= node.kind == NodeKind::Predicate;
+  if (!predicates)
+    return false;
+  for (const TableRef &table : program.tables)
+    for (const TableDim &dim : table.dims)
+      if ((dim.kind == TableDim::KeyPos || dim.kind == TableDim::QueryPos) &&
+          dim.blockSize == 1)
+        return true;
+  return false;
+}
+
+bool sattn::plan::prefersHopperKernel(const MaskProgram &program) {
+  // Tables decide the plan at run time: documents and block tables are
+  // runs of whole blocks (Hopper), per-token columns are key lists
+  // (portable).
+  if (!program.tables.empty())
+    return !readsPerTokenTable(program);
+  int64_t hopper = visitedTiles(program, 128, 128, /*gathers=*/false);
+  int64_t portable = visitedTiles(program, 64, 64);
+  if (hopper < 0 || portable < 0)
+    return true;
+  return double(hopper) * 128 * 128 <=
+         kMaxHopperCoverage * double(portable) * 64 * 64;
 }

@@ -28,6 +28,15 @@ namespace sattn::plan {
 /// 10% more tiles than the 64x64 one.
 bool prefersTallTiles(const MaskProgram &program, int64_t headDim);
 
+/// Whether the sm_90a kernel (whole 128x128 tiles, no gathers) is expected
+/// to beat the portable one (64x64 tiles and gathered keys) on `program`:
+/// unless its plan at L = 8192 covers more than 1.3x the pairs of the
+/// portable plan (token strides such as S2 and dilated, whose keys the
+/// portable kernel gathers; 64-token power blocks). Masks that read tables
+/// are planned at run time: they get the Hopper kernel unless a predicate
+/// reads a per-token table (global tokens, vertical columns: key lists).
+bool prefersHopperKernel(const MaskProgram &program);
+
 } // namespace sattn::plan
 
 #endif // SATTN_LIB_PLAN_TILESHAPEPOLICY_H

@@ -1,5 +1,8 @@
 """Every static kernel of the given specs compiles to PTX that ptxas accepts
-for each requested architecture with 0 bytes of spill stores and loads.
+for each requested architecture with 0 bytes of spill stores and loads and
+no ptxas warnings (wgmma serialisation, setmaxnreg). Each line names the
+kernel family: "wgmma" when the PTX holds wgmma.mma_async,
+cp.async.bulk.tensor and setmaxnreg (the sm_90a kernel), else "mma_sync".
 
 Usage: check_spec_ptxas.py --sattn-compile X --sparse-opt Y --ptxas Z
                            --arch sm_90 --arch sm_80 --out DIR SPEC...
@@ -48,11 +51,15 @@ for spec in args.specs:
             log = res.stdout + res.stderr
             spills = re.search(r"(\d+) bytes spill stores, (\d+) bytes spill loads", log)
             regs = re.search(r"Used (\d+) registers", log)
-            ok = res.returncode == 0 and spills and spills.group(1) == "0" and spills.group(2) == "0"
+            ok = (res.returncode == 0 and spills and spills.group(1) == "0" and
+                  spills.group(2) == "0" and "warning" not in log)
+            with open(os.path.join(out, ptx)) as f:
+                text = f.read()
+            hopper = all(op in text for op in ("wgmma.mma_async", "cp.async.bulk.tensor", "setmaxnreg"))
             checked += 1
-            print("%s %s %s registers=%s spills=%s" % ("ok" if ok else "FAIL", ptx[:-4], arch,
-                                                        regs.group(1) if regs else "?",
-                                                        "/".join(spills.groups()) if spills else "?"))
+            print("%s %s %s registers=%s spills=%s family=%s" % (
+                "ok" if ok else "FAIL", ptx[:-4], arch, regs.group(1) if regs else "?",
+                "/".join(spills.groups()) if spills else "?", "wgmma" if hopper else "mma_sync"))
             if not ok:
                 failures += 1
                 print(log[-2000:])

@@ -385,7 +385,9 @@ int DirectoryWriter::compileKernel(KernelOp kernel,
   }
 
   // The plan at the reference length, with the kernel's own tile sizes.
-  auto tiled = planner.withTiles(kernel, {launch.blockM, launch.blockN});
+  auto tiled = planner.withTiles(
+      kernel, {launch.blockM, launch.blockN,
+               launch.family == abi::KernelFamily::MmaSync});
   if (failed(tiled))
     return ExitInternalError; // the pipeline planned with them
   report.readsTables = !planner.core().program().tables.empty() &&

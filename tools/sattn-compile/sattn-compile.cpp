@@ -225,11 +225,12 @@ plannerForReport(sattn::KernelOp kernel, const sattn::target::GPUOptions &gpu,
   if (tileOpt.getNumOccurrences() == 0) {
     sattn::plan::TileRequest request{gpu.blockM, gpu.blockN, gpu.warps,
                                      gpu.stages, gpu.rowsPerWarp};
+    request.hopper = gpu.chip == "sm_90a";
     std::string error;
     auto config = sattn::plan::chooseTileConfig(
         kernel.getHeadDim(), planner->core().program(), request, error);
     if (mlir::succeeded(config)) {
-      tiles = {config->blockM, config->blockN};
+      tiles = {config->blockM, config->blockN, config->planGathers()};
       label = "as compiled";
     } else {
       label = "--tile's default; the tile options are rejected: " + error;

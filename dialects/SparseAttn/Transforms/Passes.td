@@ -15,8 +15,8 @@ def PlanTiles : Pass<"sattn-plan-tiles", "::mlir::ModuleOp"> {
     The tiling decision of the compile path, made once per `sattn.kernel`
     and recorded on it for every later stage:
 
-      sattn.tile_plan = {block_m, block_n, rows_per_warp, warps, stages,
-                         tiers, head_classes}
+      sattn.tile_plan = {block_m, block_n, head_classes, kernel,
+                         rows_per_warp, stages, tiers, warps}
 
     `block_m` x `block_n` are the plan's tile sizes (the runtime plans with
     them); `rows_per_warp`, `warps` and `stages` say how the GPU kernel
@@ -36,6 +36,13 @@ def PlanTiles : Pass<"sattn-plan-tiles", "::mlir::ModuleOp"> {
     masks read from tables at plan time); `head_classes` is the number of
     distinct per-head plans.
 
+    With `chip=sm_90a` the Hopper kernel (TMA, wgmma, warp specialisation)
+    is chosen for head_dim 128 kernels when no tile option is given:
+    `kernel = "wgmma"`, 128x128 tiles, 12 warps (a producer and two
+    consumer warpgroups), 2 stages. Its plans hold Range segments only
+    (KV tiles are loaded as whole boxes); the record's `kernel` is
+    "mma_sync" for the portable kernel.
+
     With `report-length=L` the pass also plans the kernel for Lq = Lk = L
     (batch 1, tables absent, i.e. all zero) and emits a remark with the tiles
     visited against a dense kernel.
@@ -51,6 +58,8 @@ def PlanTiles : Pass<"sattn-plan-tiles", "::mlir::ModuleOp"> {
            "KV tiles in flight (0: chosen)">,
     Option<"rowsPerWarp", "rows-per-warp", "int64_t", /*default=*/"0",
            "Query rows per warp, 16 or 32 (0: chosen)">,
+    Option<"chip", "chip", "std::string", /*default=*/"\"\"",
+           "Target GPU architecture; sm_90a picks the wgmma kernel where it applies">,
     Option<"reportLength", "report-length", "int64_t", "0",
            "sequence length for the remark with visited tiles (0: none)">,
   ];

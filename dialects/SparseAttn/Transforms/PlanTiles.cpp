@@ -64,6 +64,7 @@ struct PlanTilesPass : public sattn::impl::PlanTilesBase<PlanTilesPass> {
 
   void runOnOperation() override {
     plan::TileRequest request{blockM, blockN, warps, stages, rowsPerWarp};
+    request.hopper = chip == "sm_90a";
     getOperation().walk([&](KernelOp kernel) {
       if (failed(planKernel(kernel, request)))
         signalPassFailure();
@@ -80,7 +81,8 @@ struct PlanTilesPass : public sattn::impl::PlanTilesBase<PlanTilesPass> {
         kernel.getHeadDim(), planner->core().program(), request, error);
     if (failed(config))
       return kernel.emitError() << "sattn-plan-tiles: " << error;
-    planner = planner->withTiles(kernel, {config->blockM, config->blockN});
+    planner = planner->withTiles(
+        kernel, {config->blockM, config->blockN, config->planGathers()});
     if (failed(planner))
       return failure();
 

@@ -67,6 +67,15 @@ def ConvertSparseAttnToGPU : Pass<"convert-sattn-to-gpu", "::mlir::ModuleOp"> {
     tiles, gather segments load the gathered key rows as dense tiles; FULL
     segments run without mask code, PARTIAL ones apply the element mask.
 
+    Where the record says `kernel = "wgmma"` (sattn-plan-tiles{chip=sm_90a})
+    the kernel is the sm_90a one instead: a producer warpgroup loads Q and
+    every KV tile of the plan (Range segments only) by TMA into an
+    mbarrier ring, two consumer warpgroups run wgmma (S = Q K^T from shared
+    memory, O += P V with P in registers) with the softmax of one KV tile
+    overlapped with P V of the previous one. It takes three CUtensorMaps by
+    value after the tables (docs/KERNEL_ABI.md), marked for
+    `sattn-tensor-map-params`.
+
     The tile configuration is read from the `sattn.tile_plan` attribute
     that `sattn-plan-tiles` records on each kernel (block sizes, rows per
     warp, warps, stages); a kernel without one is an error. Pointers are 0-d

@@ -57,6 +57,12 @@ GatherCursor emitGatherCursor(mlir::OpBuilder &b, mlir::Location loc,
 mlir::Value emitGatheredKey(mlir::OpBuilder &b, mlir::Location loc,
                             const GatherCursor &cursor, mlir::Value j);
 
+/// The KV tiles of a Range segment, clipped to ceil(Lk / BN) tiles
+/// (meaningless for other kinds).
+mlir::Value emitRangeTileCount(mlir::OpBuilder &b, mlir::Location loc,
+                               const SegmentRecord &seg, mlir::Value lk,
+                               int64_t blockN);
+
 /// How a segment splits into KV tiles of BN keys: ranges clipped to
 /// ceil(Lk / BN) tiles, gathers ceil(count / BN). Computed once per segment
 /// so that the per-tile code (and the FULL path in particular) holds only

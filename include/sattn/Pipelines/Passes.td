@@ -1,7 +1,8 @@
 //===- Passes.td - sattn's passes of the GPU pipeline ------*- tablegen -*-===//
 //
-// The three passes sattn adds to the upstream NVVM lowering so that kernels
-// lower with a 32-bit index (lib/Pipelines/NVVMLowering.cpp). Registered like
+// The passes sattn adds to the upstream NVVM lowering (lib/Pipelines/
+// NVVMLowering.cpp): three so that kernels lower with a 32-bit index, one
+// for the by-value tensor maps of sm_90a kernels. Registered like
 // every other pass, so that the pipeline sattn-compile prints replays in
 // sparse-opt.
 //
@@ -49,6 +50,21 @@ def FoldMemRefToPointerCasts : Pass<"sattn-fold-memref-pointer-casts"> {
     descriptor; this takes the descriptor's aligned pointer, so that
     reconcile-unrealized-casts finds no memref left.
   }];
+}
+
+def TensorMapParams : Pass<"sattn-tensor-map-params"> {
+  let summary = "Make the tensor-map parameters of sm_90a kernels by-value grid constants";
+  let description = [{
+    The sm_90a kernel takes its three CUtensorMaps by value (the runtime
+    passes each as a 128-byte kernel parameter). A gpu.func argument cannot
+    carry `llvm.byval` or `nvvm.grid_constant` (and convert-gpu-to-nvvm
+    drops the former), so the kernel lists the positions in
+    `sattn.tensor_map_args`; on the lowered `llvm.func` this pass gives
+    those arguments `llvm.byval = !llvm.array<128 x i8>`,
+    `llvm.align = 64` and `nvvm.grid_constant`: PTX `.param .align 64 .b8
+    [128]` read in place by TMA.
+  }];
+  let dependentDialects = ["::mlir::LLVM::LLVMDialect", "::mlir::NVVM::NVVMDialect"];
 }
 
 #endif // SATTN_PIPELINES_PASSES_TD

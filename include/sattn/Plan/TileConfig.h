@@ -8,14 +8,18 @@
 // the same block sizes. Keeping the decision in one place (not inside a
 // conversion) is what lets every later stage agree without re-deriving it.
 //
-// The rules are those of the portable kernel (mma.sync m16n8k16, cp.async
-// ring of K/V tiles in shared memory); a second kernel family will add its
-// own rules behind the same record.
+// Two kernel families sit behind the same record: the portable kernel
+// (mma.sync m16n8k16, cp.async ring of K/V tiles in shared memory, any
+// sm_80+ device) and the Hopper kernel (sm_90a: TMA boxes into an mbarrier
+// ring, wgmma, one producer and two consumer warpgroups), which
+// `sattn-plan-tiles{chip=sm_90a}` picks where it applies.
 //
 //===----------------------------------------------------------------------===//
 
 #ifndef SATTN_PLAN_TILECONFIG_H
 #define SATTN_PLAN_TILECONFIG_H
+
+#include "sattn/Core/KernelAbi.h"
 
 #include "mlir/IR/Attributes.h"
 #include "mlir/Support/LLVM.h"
@@ -35,6 +39,9 @@ namespace sattn::plan {
 /// Values a user asks for; 0 means "let sattn-plan-tiles choose".
 struct TileRequest {
   int64_t blockM = 0, blockN = 0, warps = 0, stages = 0, rowsPerWarp = 0;
+  /// The target is sm_90a: use the Hopper kernel where it applies (head_dim
+  /// 128, no tile option given), the portable kernel elsewhere.
+  bool hopper = false;
   bool empty() const {
     return !blockM && !blockN && !warps && !stages && !rowsPerWarp;
   }
@@ -42,6 +49,7 @@ struct TileRequest {
 
 /// One kernel's tile configuration.
 struct TileConfig {
+  abi::KernelFamily family = abi::KernelFamily::MmaSync;
   /// Query rows of a tile: rowsPerWarp rows for each of `warps` warps.
   int64_t blockM = 64;
   /// Keys of a KV tile.
@@ -56,11 +64,25 @@ struct TileConfig {
   /// Bytes of dynamic shared memory the portable kernel needs: the Q tile,
   /// `stages` K and V tiles with rows padded by 16 bytes (conflict-free
   /// ldmatrix), and one i32 key position per row of each stage.
+  /// The Hopper kernel's layout: 1 KiB of slack to align the base to the
+  /// 128-byte swizzle's 1024-byte atom, unpadded Q, K and V tiles (TMA
+  /// boxes), and one 8-byte mbarrier for Q and four (K and V, full and
+  /// empty) per stage.
   int64_t sharedMemoryBytes(int64_t headDim) const {
+    if (family == abi::KernelFamily::Wgmma)
+      return 1024 + (blockM + 2 * stages * blockN) * headDim * 2 +
+             8 * (1 + 4 * stages);
     int64_t rowBytes = (headDim + 8) * 2;
     return (blockM + 2 * stages * blockN) * rowBytes + stages * blockN * 4;
   }
+  /// The plan form the kernel reads: the Hopper kernel loads KV tiles as
+  /// whole TMA boxes, so its plans hold Range segments only.
+  bool planGathers() const { return family == abi::KernelFamily::MmaSync; }
 };
+
+/// The Hopper kernel's one configuration: 128 x 128 tiles, two consumer
+/// warpgroups of 64 rows (16 per warp) and a producer warpgroup, 2 stages.
+TileConfig hopperTileConfig();
 
 /// Most dynamic shared memory a block may opt into on sm_90 (227 KiB).
 constexpr int64_t kMaxSharedMemoryBytes = 227 * 1024;
@@ -76,7 +98,7 @@ mlir::FailureOr<TileConfig> chooseTileConfig(int64_t headDim,
                                              const TileRequest &request,
                                              std::string &error);
 
-/// Checks `config` against what the portable kernel can emit for head_dim
+/// Checks `config` against what its kernel family can emit for head_dim
 /// `headDim`; returns an explanation, or "" when it can be emitted.
 std::string checkTileConfig(const TileConfig &config, int64_t headDim);
 

@@ -12,6 +12,8 @@
 #ifndef SATTN_TARGET_LAUNCHINFO_H
 #define SATTN_TARGET_LAUNCHINFO_H
 
+#include "sattn/Core/KernelAbi.h"
+
 #include "mlir/Support/LLVM.h"
 #include "llvm/ADT/StringRef.h"
 
@@ -32,6 +34,13 @@ constexpr llvm::StringLiteral kBlockNAttr = "sattn.block_n";
 constexpr llvm::StringLiteral kWarpsAttr = "sattn.warps";
 constexpr llvm::StringLiteral kStagesAttr = "sattn.stages";
 constexpr llvm::StringLiteral kSharedMemoryAttr = "sattn.dynamic_shared_memory";
+/// The kernel family, "mma_sync" or "wgmma" (abi::familyName; string).
+constexpr llvm::StringLiteral kKernelFamilyAttr = "sattn.kernel_family";
+/// Positions of the parameters that are CUtensorMaps passed by value (i64
+/// array): they are `!llvm.ptr` in the gpu.func, and
+/// sattn-tensor-map-params gives them byval/grid_constant once it is an
+/// llvm.func (gpu.func arguments cannot carry those attributes).
+constexpr llvm::StringLiteral kTensorMapArgsAttr = "sattn.tensor_map_args";
 /// Parameter names, one string per kernel argument (KERNEL_ABI.md).
 constexpr llvm::StringLiteral kParamNamesAttr = "sattn.params";
 
@@ -42,7 +51,7 @@ inline std::string gpuEntryName(llvm::StringRef kernelName) {
 }
 
 struct KernelParam {
-  enum class Kind { Pointer, Int64 };
+  enum class Kind { Pointer, Int64, TensorMap };
   std::string name;
   Kind kind = Kind::Int64;
   /// Pointers: the element type pointed to ("bf16", "f16", "f32", "i64").
@@ -52,6 +61,7 @@ struct KernelParam {
 struct LaunchInfo {
   std::string kernelName; // the sattn.kernel symbol
   std::string entryName;  // the PTX .entry
+  abi::KernelFamily family = abi::KernelFamily::MmaSync;
   int64_t blockM = 0, blockN = 0, warps = 0, stages = 0;
   /// Threads per block (x only): 32 * warps.
   int64_t threadsPerBlock = 0;

@@ -106,6 +106,13 @@ Value sattn::emitGatheredKey(OpBuilder &b, Location loc,
   return key.getResult(0);
 }
 
+Value sattn::emitRangeTileCount(OpBuilder &b, Location loc,
+                                const SegmentRecord &seg, Value lk,
+                                int64_t blockN) {
+  Value hi = min(b, loc, seg.hi, ceilDiv(b, loc, lk, blockN));
+  return max(b, loc, cst(b, loc, 0), sub(b, loc, hi, seg.lo));
+}
+
 SegmentTiles sattn::emitSegmentTiles(OpBuilder &b, Location loc,
                                      const SegmentRecord &seg, Value lk,
                                      int64_t blockN) {
@@ -122,9 +129,8 @@ SegmentTiles sattn::emitSegmentTiles(OpBuilder &b, Location loc,
   }
   {
     OpBuilder eb = OpBuilder::atBlockEnd(split.elseBlock());
-    Value hi = min(eb, loc, seg.hi, ceilDiv(eb, loc, lk, blockN));
     Value zero = cst(eb, loc, 0);
-    Value tiles = max(eb, loc, zero, sub(eb, loc, hi, seg.lo));
+    Value tiles = emitRangeTileCount(eb, loc, seg, lk, blockN);
     scf::YieldOp::create(eb, loc, ValueRange{tiles, zero, zero, zero});
   }
   SegmentTiles tiles;

@@ -45,14 +45,17 @@ using namespace sattn;
 using namespace sattn::gpucodegen;
 using namespace sattn::indexarith;
 
-SmallVector<std::string> gpucodegen::kernelArgNames(KernelOp kernel) {
+SmallVector<std::string> gpucodegen::kernelArgNames(KernelOp kernel,
+                                                    abi::KernelFamily family) {
   std::vector<std::string> tables;
   for (mask::TableOp table : kernelTables(kernel))
     tables.push_back(table.getSymName().str());
-  return llvm::to_vector(abi::paramNames(tables));
+  return llvm::to_vector(abi::paramNames(tables, family));
 }
 
-FunctionType GpuAttentionBuilder::signature(MLIRContext *ctx) const {
+FunctionType gpucodegen::kernelSignature(KernelOp kernel, Type elemType,
+                                         abi::KernelFamily family) {
+  MLIRContext *ctx = kernel.getContext();
   // 0-d memrefs: with the bare-pointer calling convention each becomes one
   // pointer parameter; the kernel builds its own strided views from it.
   auto ptrTo = [&](Type t) { return MemRefType::get({}, t); };
@@ -65,6 +68,8 @@ FunctionType GpuAttentionBuilder::signature(MLIRContext *ctx) const {
       return ptrTo(Float32Type::get(ctx));
     case abi::ParamKind::Int64:
       return i64;
+    case abi::ParamKind::TensorMap:
+      return LLVM::LLVMPointerType::get(ctx);
     case abi::ParamKind::Int64Pointer:
       break;
     }
@@ -75,6 +80,8 @@ FunctionType GpuAttentionBuilder::signature(MLIRContext *ctx) const {
     inputs.push_back(typeOf(param.kind));
   inputs.append(kernelTables(kernel).size(),
                 typeOf(abi::ParamKind::Int64Pointer));
+  if (family == abi::KernelFamily::Wgmma)
+    inputs.append(abi::kNumTensorMaps, typeOf(abi::ParamKind::TensorMap));
   return FunctionType::get(ctx, inputs, {});
 }
 
@@ -112,7 +119,8 @@ void GpuAttentionBuilder::emitEpilogue(OpBuilder &b, Location loc,
   }
 }
 
-void GpuAttentionBuilder::setLaunchAttributes(gpu::GPUFuncOp func) {
+void gpucodegen::setLaunchAttributes(gpu::GPUFuncOp func, KernelOp kernel,
+                                     const KernelConfig &cfg) {
   Builder b(func.getContext());
   func->setAttr(target::kKernelNameAttr, b.getStringAttr(kernel.getSymName()));
   func->setAttr(target::kBlockMAttr, b.getI64IntegerAttr(cfg.blockM));
@@ -121,6 +129,8 @@ void GpuAttentionBuilder::setLaunchAttributes(gpu::GPUFuncOp func) {
   func->setAttr(target::kStagesAttr, b.getI64IntegerAttr(cfg.stages));
   func->setAttr(target::kSharedMemoryAttr,
                 b.getI64IntegerAttr(cfg.sharedMemoryBytes()));
+  func->setAttr(target::kKernelFamilyAttr,
+                b.getStringAttr(StringRef(abi::familyName(cfg.family))));
   // Without a residency target ptxas caps registers to fit more blocks
   // than the shared memory allows anyway (174 per thread for 4-warp
   // head_dim 128 kernels, 128 and spills for 8-warp head_dim 64 ones).
@@ -129,7 +139,7 @@ void GpuAttentionBuilder::setLaunchAttributes(gpu::GPUFuncOp func) {
   func->setAttr(NVVM::NVVMDialect::getMinctasmAttrName(),
                 b.getI32IntegerAttr(1));
   SmallVector<Attribute> names;
-  for (const std::string &name : kernelArgNames(kernel))
+  for (const std::string &name : kernelArgNames(kernel, cfg.family))
     names.push_back(b.getStringAttr(name));
   func->setAttr(target::kParamNamesAttr, b.getArrayAttr(names));
 }
@@ -139,13 +149,13 @@ FailureOr<gpu::GPUFuncOp> GpuAttentionBuilder::build(OpBuilder &builder,
   if (failed(verifyElementMaskLowerable(kernel.getMask())))
     return failure();
   Location loc = kernel.getLoc();
-  auto func = gpu::GPUFuncOp::create(builder, loc, name,
-                                     signature(builder.getContext()));
+  auto func = gpu::GPUFuncOp::create(
+      builder, loc, name, kernelSignature(kernel, elemType, cfg.family));
   func->setAttr(gpu::GPUDialect::getKernelFuncAttrName(),
                 builder.getUnitAttr());
   func.setKnownBlockSizeAttr(builder.getDenseI32ArrayAttr(
       {static_cast<int32_t>(cfg.threads()), 1, 1}));
-  setLaunchAttributes(func);
+  setLaunchAttributes(func, kernel, cfg);
 
   Block &block = func.getBody().front();
   OpBuilder b = OpBuilder::atBlockBegin(&block);

@@ -50,8 +50,32 @@ enum ArgIndex : unsigned {
   kNumFixedArgs = abi::kNumFixedParams,
 };
 
-/// Names of the fixed arguments (the ABI table), then "table_<symbol>".
-llvm::SmallVector<std::string> kernelArgNames(KernelOp kernel);
+/// Names of the fixed arguments (the ABI table), then "table_<symbol>",
+/// then the tensor maps of a Hopper kernel.
+llvm::SmallVector<std::string> kernelArgNames(KernelOp kernel,
+                                              abi::KernelFamily family);
+/// The gpu.func type of the ABI: pointers as 0-d memrefs of their element
+/// type (one bare pointer each), integers as i64, tensor maps as
+/// `!llvm.ptr` (made by-value parameters after convert-gpu-to-nvvm).
+mlir::FunctionType kernelSignature(KernelOp kernel, mlir::Type elementType,
+                                   abi::KernelFamily family);
+/// Where a CTA is in the launch grid (ceil(Lq / BM), heads, batch) and the
+/// lengths of the ABI, as index values: the first values both kernels
+/// build from their arguments.
+struct GridCoordinates {
+  mlir::Value threadId, tileIdx, headIdx, batchIdx, batchCount, kvHead;
+  mlir::Value lq, lk, numQueryTiles;
+};
+GridCoordinates emitGridCoordinates(mlir::OpBuilder &b, mlir::Location loc,
+                                    KernelOp kernel, mlir::Block &entry);
+/// Records the launch information of sattn/Target/LaunchInfo.h on `func`.
+void setLaunchAttributes(mlir::gpu::GPUFuncOp func, KernelOp kernel,
+                         const KernelConfig &config);
+/// Builds the sm_90a kernel (HopperAttentionBuilder.cpp); same contract as
+/// buildGpuAttentionKernel.
+mlir::FailureOr<mlir::gpu::GPUFuncOp>
+buildHopperAttentionKernel(mlir::OpBuilder &builder, KernelOp kernel,
+                           const KernelConfig &config, llvm::StringRef name);
 
 /// Builds `gpu.func @name` (a kernel) for `kernel` at the builder's
 /// insertion point, which must be in a gpu.module. The kernel's mask must

@@ -126,8 +126,6 @@ public:
   FailureOr<gpu::GPUFuncOp> build(OpBuilder &builder, StringRef name);
 
 private:
-  FunctionType signature(MLIRContext *ctx) const;
-  void setLaunchAttributes(gpu::GPUFuncOp func);
 
   void emitPrologue(OpBuilder &b, Location loc, Block &entry);
   void emitThreadCoordinates(OpBuilder &b, Location loc, Value tid);

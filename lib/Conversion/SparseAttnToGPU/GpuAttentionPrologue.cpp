@@ -103,22 +103,38 @@ Value GpuAttentionBuilder::emitBuffer(OpBuilder &b, Location loc, Value ptr,
                                            b.getIndexAttr(0), sizes, strides);
 }
 
+GridCoordinates gpucodegen::emitGridCoordinates(OpBuilder &b, Location loc,
+                                               KernelOp kernel, Block &block) {
+  auto idxArg = [&](unsigned i) { return toIndex(b, loc, block.getArgument(i)); };
+  GridCoordinates g;
+  g.threadId = gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x);
+  g.tileIdx = gpu::BlockIdOp::create(b, loc, gpu::Dimension::x);
+  g.headIdx = gpu::BlockIdOp::create(b, loc, gpu::Dimension::y);
+  g.batchIdx = gpu::BlockIdOp::create(b, loc, gpu::Dimension::z);
+  g.batchCount = gpu::GridDimOp::create(b, loc, gpu::Dimension::z);
+  int64_t group = kernel.getHeads() / kernel.getKvHeads();
+  g.kvHead = arith::DivUIOp::create(b, loc, g.headIdx, cst(b, loc, group));
+  g.lq = idxArg(kArgLq);
+  g.lk = idxArg(kArgLk);
+  g.numQueryTiles = idxArg(kArgNumQueryTiles);
+  return g;
+}
+
 void GpuAttentionBuilder::emitPrologue(OpBuilder &b, Location loc,
                                        Block &block) {
   auto arg = [&](unsigned i) { return block.getArgument(i); };
   auto idxArg = [&](unsigned i) { return toIndex(b, loc, arg(i)); };
 
-  threadId = gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x);
-  tileIdx = gpu::BlockIdOp::create(b, loc, gpu::Dimension::x);
-  headIdx = gpu::BlockIdOp::create(b, loc, gpu::Dimension::y);
-  batchIdx = gpu::BlockIdOp::create(b, loc, gpu::Dimension::z);
-  batchCount = gpu::GridDimOp::create(b, loc, gpu::Dimension::z);
-  int64_t group = kernel.getHeads() / kernel.getKvHeads();
-  kvHead = arith::DivUIOp::create(b, loc, headIdx, cst(b, loc, group));
-
-  lq = idxArg(kArgLq);
-  lk = idxArg(kArgLk);
-  numQueryTiles = idxArg(kArgNumQueryTiles);
+  GridCoordinates grid = emitGridCoordinates(b, loc, kernel, block);
+  threadId = grid.threadId;
+  tileIdx = grid.tileIdx;
+  headIdx = grid.headIdx;
+  batchIdx = grid.batchIdx;
+  batchCount = grid.batchCount;
+  kvHead = grid.kvHead;
+  lq = grid.lq;
+  lk = grid.lk;
+  numQueryTiles = grid.numQueryTiles;
 
   // Global views of this CTA's (batch, head): rows x headDim. The base
   // offset b * stride_b + h * stride_h can pass 2^31 elements; it is

@@ -56,6 +56,8 @@ struct KernelConfig : plan::TileConfig {
     return vOffset() + stages * blockN * rowBytes();
   }
   int64_t sharedMemoryBytes() const {
+    if (family == abi::KernelFamily::Wgmma)
+      return TileConfig::sharedMemoryBytes(headDim);
     return keysOffset() + stages * blockN * 4;
   }
   /// 16-byte chunks (8 elements) per row, and per K or V tile.

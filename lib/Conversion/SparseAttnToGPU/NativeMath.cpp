@@ -15,7 +15,8 @@
 
 using namespace mlir;
 
-void sattn::gpucodegen::lowerSoftmaxMathToNVPTX(Operation *root) {
+void sattn::gpucodegen::lowerSoftmaxMathToNVPTX(Operation *root,
+                                                bool flushSubnormals) {
   SmallVector<Operation *> ops;
   root->walk([&](Operation *op) {
     if (isa<math::Exp2Op, math::LogOp, math::FmaOp>(op) &&
@@ -39,7 +40,9 @@ void sattn::gpucodegen::lowerSoftmaxMathToNVPTX(Operation *root) {
     if (isa<math::FmaOp>(op)) {
       result = call("llvm.nvvm.fma.rn.f", op->getOperands());
     } else if (isa<math::Exp2Op>(op)) {
-      result = call("llvm.nvvm.ex2.approx.f32", x);
+      result = call(flushSubnormals ? "llvm.nvvm.ex2.approx.ftz.f32"
+                                    : "llvm.nvvm.ex2.approx.f32",
+                    x);
     } else {
       Value ln2 = arith::ConstantOp::create(
           rewriter, loc, rewriter.getF32FloatAttr(static_cast<float>(M_LN2)));

@@ -20,7 +20,11 @@ class Operation;
 namespace sattn::gpucodegen {
 
 /// Rewrites the f32 math.exp2 / math.log / math.fma ops nested in `root`.
-void lowerSoftmaxMathToNVPTX(mlir::Operation *root);
+/// With `flushSubnormals` exp2 is ex2.approx.ftz (one MUFU instruction;
+/// results below 2^-126 become 0, which a softmax probability loses
+/// nothing by) instead of ex2.approx, which rescales subnormal results.
+void lowerSoftmaxMathToNVPTX(mlir::Operation *root,
+                             bool flushSubnormals = false);
 
 } // namespace sattn::gpucodegen
 

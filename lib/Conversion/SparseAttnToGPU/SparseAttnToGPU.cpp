@@ -2,7 +2,9 @@
 //
 // The pass that adds `gpu.module @sattn_NAME { gpu.func @sattn_NAME }` for
 // every `sattn.kernel @NAME`, in the tile configuration sattn-plan-tiles
-// recorded on the kernel (the conversion decides nothing about tiles). As in
+// recorded on the kernel (the conversion decides nothing about tiles): the
+// portable mma.sync kernel, or the sm_90a kernel where the record says
+// `kernel = "wgmma"`. As in
 // the CPU lowering, named mask patterns
 // are expanded on a private copy of each kernel, so the kernel keeps the
 // named patterns that the tile planner's closed forms (and the manifest)
@@ -83,10 +85,15 @@ struct ConvertSparseAttnToGPUPass
                          builder.getStringAttr(kNvptxDataLayout));
       OpBuilder inner = OpBuilder::atBlockBegin(gpuModule.getBody());
       FailureOr<gpu::GPUFuncOp> func =
-          gpucodegen::buildGpuAttentionKernel(inner, copy->kernel(), config, name);
+          config.family == abi::KernelFamily::Wgmma
+              ? gpucodegen::buildHopperAttentionKernel(inner, copy->kernel(),
+                                                       config, name)
+              : gpucodegen::buildGpuAttentionKernel(inner, copy->kernel(),
+                                                    config, name);
       if (failed(func))
         return signalPassFailure();
-      gpucodegen::lowerSoftmaxMathToNVPTX(*func);
+      gpucodegen::lowerSoftmaxMathToNVPTX(
+          *func, /*flushSubnormals=*/config.family == abi::KernelFamily::Wgmma);
     }
   }
 };

@@ -40,7 +40,10 @@ static Value quadReduce(OpBuilder &b, Location loc, Value x) {
   return x;
 }
 
-Value sattn::gpucodegen::emitQuadMax(OpBuilder &b, Location loc, Value x) {
+Value sattn::gpucodegen::emitQuadMax(OpBuilder &b, Location loc, Value x,
+                                     bool fastMax) {
+  if (fastMax)
+    return quadReduce<arith::MaxNumFOp>(b, loc, x);
   return quadReduce<arith::MaximumFOp>(b, loc, x);
 }
 
@@ -62,18 +65,38 @@ void sattn::gpucodegen::emitMaskScores(
 SoftmaxStep sattn::gpucodegen::emitSoftmaxStep(OpBuilder &b, Location loc,
                                                MutableArrayRef<Value> scores,
                                                const RowState &old,
-                                               Value log2Scale) {
+                                               Value log2Scale, bool fastMax) {
   std::array<Value, 2> tileMax = {emitNegInf(b, loc), emitNegInf(b, loc)};
-  for (int64_t i = 0, e = scores.size(); i < e; ++i) {
-    Value &m = tileMax[rowHalfOf(i % 4)];
-    m = arith::MaximumFOp::create(b, loc, m, scores[i]);
+  if (fastMax) {
+    // A tree over each row's values: log2 of the chain's dependent steps.
+    for (int half = 0; half < 2; ++half) {
+      SmallVector<Value> level;
+      for (int64_t i = 0, e = scores.size(); i < e; ++i)
+        if (rowHalfOf(i % 4) == half)
+          level.push_back(scores[i]);
+      while (level.size() > 1) {
+        SmallVector<Value> next;
+        for (size_t i = 0; i + 1 < level.size(); i += 2)
+          next.push_back(arith::MaxNumFOp::create(b, loc, level[i], level[i + 1]));
+        if (level.size() % 2)
+          next.push_back(level.back());
+        level = std::move(next);
+      }
+      if (!level.empty())
+        tileMax[half] = level.front();
+    }
+  } else {
+    for (int64_t i = 0, e = scores.size(); i < e; ++i) {
+      Value &m = tileMax[rowHalfOf(i % 4)];
+      m = arith::MaximumFOp::create(b, loc, m, scores[i]);
+    }
   }
   SoftmaxStep step;
   std::array<RowRescale, 2> rescale;
   for (int half = 0; half < 2; ++half) {
     // max(s) * c == max(s * c) for c > 0, also for -inf.
     Value logitMax = arith::MulFOp::create(
-        b, loc, emitQuadMax(b, loc, tileMax[half]), log2Scale);
+        b, loc, emitQuadMax(b, loc, tileMax[half], fastMax), log2Scale);
     rescale[half] = emitRowRescale(b, loc, old.max[half], logitMax);
     step.state.max[half] = rescale[half].newMax;
     step.alpha[half] = rescale[half].alpha;

@@ -42,7 +42,11 @@ struct RowState {
 RowState emitInitialRowState(mlir::OpBuilder &b, mlir::Location loc);
 
 /// Maximum / sum of `x` over the four lanes of the caller's quad.
-mlir::Value emitQuadMax(mlir::OpBuilder &b, mlir::Location loc, mlir::Value x);
+/// With `fastMax` the maximum ignores NaN operands (max.f32, one
+/// instruction) instead of propagating them (a compare-and-select
+/// sequence); a NaN score still makes its row NaN through its exponential.
+mlir::Value emitQuadMax(mlir::OpBuilder &b, mlir::Location loc, mlir::Value x,
+                        bool fastMax = false);
 mlir::Value emitQuadSum(mlir::OpBuilder &b, mlir::Location loc, mlir::Value x);
 
 /// Replaces the scores whose `keep(e, tile)` is false by -inf. `keep`
@@ -63,9 +67,12 @@ struct SoftmaxStep {
   RowState state;
   std::array<mlir::Value, 2> alpha;
 };
+/// `fastMax` (the sm_90a kernel): NaN-ignoring maxima, reduced as a tree
+/// rather than a chain.
 SoftmaxStep emitSoftmaxStep(mlir::OpBuilder &b, mlir::Location loc,
                             llvm::MutableArrayRef<mlir::Value> scores,
-                            const RowState &old, mlir::Value log2Scale);
+                            const RowState &old, mlir::Value log2Scale,
+                            bool fastMax = false);
 
 /// acc *= alpha[row half] for a flattened [tile][4] accumulator.
 void emitRescaleAccumulators(mlir::OpBuilder &b, mlir::Location loc,

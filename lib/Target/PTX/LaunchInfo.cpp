@@ -9,6 +9,7 @@
 #include "sattn/Target/LaunchInfo.h"
 
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/LLVMIR/LLVMTypes.h"
 #include "mlir/IR/BuiltinTypes.h"
 #include "mlir/IR/Diagnostics.h"
 #include "llvm/Support/raw_ostream.h"
@@ -46,6 +47,9 @@ FailureOr<LaunchInfo> sattn::target::readLaunchInfo(Operation *op) {
       failed(readInt(kStagesAttr, info.stages)) ||
       failed(readInt(kSharedMemoryAttr, info.dynamicSharedMemoryBytes)))
     return failure();
+  if (auto family = func->getAttrOfType<StringAttr>(kKernelFamilyAttr);
+      family && family.getValue() == llvm::StringRef(abi::familyName(abi::KernelFamily::Wgmma)))
+    info.family = abi::KernelFamily::Wgmma;
   info.kernelName = kernel.getValue().str();
   info.entryName = func.getName().str();
   info.threadsPerBlock = 32 * info.warps;
@@ -63,6 +67,8 @@ FailureOr<LaunchInfo> sattn::target::readLaunchInfo(Operation *op) {
       param.elementType = typeName(memref.getElementType());
     } else if (type.isInteger(64)) {
       param.kind = KernelParam::Kind::Int64;
+    } else if (isa<LLVM::LLVMPointerType>(type)) {
+      param.kind = KernelParam::Kind::TensorMap;
     } else {
       return func.emitError()
              << "parameter '" << param.name << "' has unexpected type " << type;

@@ -47,3 +47,28 @@ module {
   }
   func.func private @sattn_causal()
 }
+
+// -----
+
+// The wgmma kernel has one shape so far: head_dim 128, 128x128 tiles.
+// expected-error@+1 {{'sattn.tile_plan': the wgmma kernel supports head_dim 128 (got 64)}}
+sattn.kernel @hopper_d64(dtype = bf16, head_dim = 64, heads = 1, kv_heads = 1, scale = 0.125) attributes {sattn.tile_plan = {block_m = 128 : i64, block_n = 128 : i64, kernel = "wgmma", rows_per_warp = 16 : i64, stages = 2 : i64, warps = 12 : i64}} {
+  %0 = mask.causal
+  sattn.yield %0
+}
+
+// -----
+
+// expected-error@+1 {{'sattn.tile_plan': the wgmma kernel has 128x128 tiles, 12 warps, 2 stages and 16 rows per warp (got 128x64, 12, 2, 16)}}
+sattn.kernel @hopper_tiles(dtype = bf16, head_dim = 128, heads = 1, kv_heads = 1, scale = 0.088) attributes {sattn.tile_plan = {block_m = 128 : i64, block_n = 64 : i64, kernel = "wgmma", rows_per_warp = 16 : i64, stages = 2 : i64, warps = 12 : i64}} {
+  %0 = mask.causal
+  sattn.yield %0
+}
+
+// -----
+
+// expected-error@+1 {{'sattn.tile_plan': 'kernel' must be "mma_sync" or "wgmma"}}
+sattn.kernel @unknown_family(dtype = bf16, head_dim = 128, heads = 1, kv_heads = 1, scale = 0.088) attributes {sattn.tile_plan = {block_m = 64 : i64, block_n = 64 : i64, kernel = "tcgen05", rows_per_warp = 16 : i64, stages = 2 : i64, warps = 4 : i64}} {
+  %0 = mask.causal
+  sattn.yield %0
+}

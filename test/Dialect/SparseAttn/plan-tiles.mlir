@@ -3,7 +3,7 @@
 // A-shape at 32K: 6.8% of the 128x128 tiles (FlexAttention's block mask
 // measured 0.068), one plan shared by all heads.
 // CHECK-LABEL: sattn.kernel @streaming
-// CHECK-SAME: sattn.tile_plan = {block_m = 128 : i64, block_n = 128 : i64, head_classes = 1 : i64, rows_per_warp = 16 : i64, stages = 2 : i64, tiers = ["closed-form"], warps = 8 : i64}
+// CHECK-SAME: sattn.tile_plan = {block_m = 128 : i64, block_n = 128 : i64, head_classes = 1 : i64, kernel = "mma_sync", rows_per_warp = 16 : i64, stages = 2 : i64, tiers = ["closed-form"], warps = 8 : i64}
 // expected-remark@+1 {{L = 32768: visits 142560 of 2097152 tiles (126720 full, 15840 partial, 0 gathered) in 31648 segments}}
 sattn.kernel @streaming(dtype = bf16, head_dim = 128, heads = 32, kv_heads = 8, scale = 0.088) {
   %c = mask.causal

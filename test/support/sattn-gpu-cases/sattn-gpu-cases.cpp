@@ -187,7 +187,8 @@ int main(int argc, char **argv) {
         if (k.getSymName() == ck.launch.kernelName)
           kernel = k;
       auto planner = plan::TilePlanner::build(
-          kernel, plan::PlanOptions{ck.launch.blockM, ck.launch.blockN});
+          kernel, plan::PlanOptions{ck.launch.blockM, ck.launch.blockN,
+                                    ck.launch.family == abi::KernelFamily::MmaSync});
       if (failed(planner))
         return 1;
       auto manifest =

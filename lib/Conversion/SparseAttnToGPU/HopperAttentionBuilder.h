@@ -1,0 +1,173 @@
+//===- HopperAttentionBuilder.h - the sm_90a kernel's state ------*- C++ -*-===//
+//
+// Private to lib/Conversion/SparseAttnToGPU. The builder of one Hopper
+// attention kernel (HopperAttentionBuilder.cpp has the overview) keeps the
+// values every phase reads in one class; the phases live in files of one
+// job each:
+//   HopperAttentionBuilder.cpp  kernel assembly: signature, shared memory
+//                               and barriers, the plan rows of the tile,
+//                               the split into roles, the epilogue
+//   HopperProducer.cpp          the producer warpgroup: TMA loads of Q and
+//                               of every KV tile of the plan into the ring
+//   HopperConsumer.cpp          a consumer warpgroup: wgmma S = Q K^T, the
+//                               element mask, online softmax, O += P V,
+//                               overlapped across consecutive KV tiles
+// with the building blocks HopperSync.h (TMA, mbarriers) and HopperMma.h
+// (descriptors, wgmma).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef SATTN_LIB_CONVERSION_SPARSEATTNTOGPU_HOPPERATTENTIONBUILDER_H
+#define SATTN_LIB_CONVERSION_SPARSEATTNTOGPU_HOPPERATTENTIONBUILDER_H
+
+#include "GpuAttentionBuilder.h"
+#include "WarpSoftmax.h"
+
+#include "sattn/Conversion/MaskToArith.h"
+#include "sattn/Conversion/TileIteration.h"
+
+#include "SparseAttn/IR/SparseAttnDialect.h"
+
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+
+namespace sattn::gpucodegen {
+using namespace mlir;
+
+/// Where everything lives in the Hopper kernel's shared memory (byte
+/// offsets from the 1024-aligned base): the Q tile, `stages` K and V tiles,
+/// then the mbarriers. A tile of R rows is head_dim / 64 TMA boxes of R
+/// rows x 128 bytes, box c at c * R * 128 (the 128-byte swizzle).
+struct HopperLayout {
+  int64_t blockM, blockN, headDim, stages;
+  explicit HopperLayout(const KernelConfig &c)
+      : blockM(c.blockM), blockN(c.blockN), headDim(c.headDim),
+        stages(c.stages) {}
+  int64_t boxes() const { return headDim / 64; }
+  int64_t boxBytes(int64_t rows) const { return rows * 128; }
+  int64_t tileBytes(int64_t rows) const { return boxes() * boxBytes(rows); }
+  int64_t qOffset() const { return 0; }
+  int64_t kOffset(int64_t stage) const {
+    return tileBytes(blockM) + stage * tileBytes(blockN);
+  }
+  int64_t vOffset(int64_t stage) const {
+    return kOffset(stages) + stage * tileBytes(blockN);
+  }
+  int64_t barriersOffset() const { return vOffset(stages); }
+  /// mbarriers: Q's, then per stage K full, V full, K empty, V empty.
+  int64_t fullQ() const { return barriersOffset(); }
+  int64_t fullK() const { return fullQ() + 8; }
+  int64_t fullV() const { return fullK() + 8 * stages; }
+  int64_t emptyK() const { return fullV() + 8 * stages; }
+  int64_t emptyV() const { return emptyK() + 8 * stages; }
+};
+
+/// Threads of the kernel: one producer and two consumer warpgroups.
+constexpr int64_t kWarpgroupThreads = 128, kConsumerWarpgroups = 2;
+/// Registers per thread after setmaxnreg: the producer gives back what the
+/// consumers take (24 * 128 + 240 * 256 <= 65536).
+constexpr int64_t kProducerRegisters = 24, kConsumerRegisters = 240;
+
+/// The softmax and output state a consumer thread carries across KV tiles:
+/// its accumulators (head_dim / 2 f32), its two rows' running maximum and
+/// partial sum, and the packed probabilities of the previous tile (BN / 4
+/// registers of two 16-bit values), which the next step multiplies by V.
+struct ConsumerState {
+  SmallVector<Value> acc;
+  RowState rows;
+  SmallVector<Value> probs;
+  SmallVector<Value> flatten() const;
+  static ConsumerState unflatten(ValueRange values, int64_t numAcc,
+                                 int64_t numProbs);
+};
+
+/// Which scores of a KV tile a consumer thread keeps: `masked` (i1) when
+/// the tile needs masking at all (PARTIAL, or reaching past Lk), then bit
+/// 4j + e of `bits` (i64) keeps accumulator value 4j + e.
+struct TileMask {
+  Value masked, bits;
+};
+
+class HopperAttentionBuilder {
+public:
+  HopperAttentionBuilder(KernelOp kernel, const KernelConfig &config)
+      : kernel(kernel), cfg(config), layout(config),
+        elemType(config.elementType) {}
+  FailureOr<gpu::GPUFuncOp> build(OpBuilder &builder, StringRef name);
+
+private:
+  void emitPrologue(OpBuilder &b, Location loc, Block &entry);
+  void emitBarrierInit(OpBuilder &b, Location loc);
+  /// Rows [first, last) of the plan's segment table for this CTA's tile.
+  void emitPlanRows(OpBuilder &b, Location loc);
+  Value barrier(OpBuilder &b, Location loc, int64_t offset, Value stage = {});
+  /// KV tiles of a plan segment: its Range tiles below Lk. The plan of this
+  /// kernel has no Gather or List segments (PlanOptions::gathers is off);
+  /// should one appear, it is skipped by both roles alike, never misread.
+  Value emitKeyTiles(OpBuilder &b, Location loc, const SegmentRecord &seg);
+  /// Stage and phase parity (i32) of the n-th KV tile of the stream.
+  std::pair<Value, Value> stageAndParity(OpBuilder &b, Location loc, Value n);
+
+  // HopperProducer.cpp
+  void emitProducer(OpBuilder &b, Location loc);
+  void emitLoadTile(OpBuilder &b, Location loc, Value tensorMap, Value dst,
+                    Value row, Value head, Value bar, int64_t rows);
+
+  // HopperConsumer.cpp
+  void emitConsumer(OpBuilder &b, Location loc);
+  void emitConsumerCoordinates(OpBuilder &b, Location loc);
+  /// i1: the segment's tiles need the element mask.
+  Value emitPartial(OpBuilder &b, Location loc, const SegmentRecord &seg);
+  ConsumerState emitFirstStep(OpBuilder &b, Location loc, Value keyTile,
+                              Value partial);
+  ConsumerState emitSteadyStep(OpBuilder &b, Location loc, Value n,
+                               Value keyTile, Value partial,
+                               const ConsumerState &state);
+  SmallVector<Value> emitTailStep(OpBuilder &b, Location loc, Value n,
+                                  const ConsumerState &state);
+  /// Issues S = Q K^T on K's ring stage `stage`; returns the accumulator
+  /// struct, to be read after a wgmma wait.
+  Value emitScoresGemm(OpBuilder &b, Location loc, Value stage);
+  SmallVector<Value> emitProbsTimesV(OpBuilder &b, Location loc, Value stage,
+                                     ValueRange acc, ValueRange probs);
+  TileMask emitTileMask(OpBuilder &b, Location loc, Value keyTile,
+                        Value partial);
+  void emitApplyTileMask(OpBuilder &b, Location loc, const TileMask &mask,
+                         SmallVectorImpl<Value> &scores);
+  /// Keep bits (i64, bit 4j + e for accumulator value 4j + e) of the KV
+  /// tile starting at key k0: the element mask unless `full`, and k < Lk.
+  Value emitKeepBits(OpBuilder &b, Location loc, Value k0, Value full);
+  SmallVector<Value> emitPackProbs(OpBuilder &b, Location loc,
+                                   ArrayRef<Value> probs);
+  void emitReleaseStage(OpBuilder &b, Location loc, int64_t emptyOffset,
+                        Value stage);
+  void emitEpilogue(OpBuilder &b, Location loc, const ConsumerState &state);
+
+  KernelOp kernel;
+  KernelConfig cfg;
+  HopperLayout layout;
+  Type elemType;
+  bool failedMask = false;
+
+  GridCoordinates grid;
+  /// The query tile of this CTA: grid.tileIdx counted from the last.
+  Value tileIdx;
+  Value oBase, lseBase;                       // !llvm.ptr of (b, h)'s rows
+  Value oRowStride;                           // i64
+  Value segments, offsets, classIndex;        // memrefs
+  Value firstSegment, lastSegment;            // index
+  Value tensorMapQ, tensorMapK, tensorMapV;   // !llvm.ptr
+  Value smem;                                 // !llvm.ptr<3>, 1024-aligned
+  llvm::StringMap<TableBinding> tables;
+  Value log2Scale;
+
+  // Consumer coordinates (HopperConsumer.cpp).
+  Value consumer;          // index: 0 or 1
+  Value leader;            // i1: thread 0 of the warpgroup
+  Value quadColumn;        // index: 2 * (lane % 4)
+  std::array<Value, 2> queryRow, queryPos; // index, the two rows held
+  Value descQ, descK0, descV0;             // i64 descriptors of stage 0
+};
+
+} // namespace sattn::gpucodegen
+
+#endif // SATTN_LIB_CONVERSION_SPARSEATTNTOGPU_HOPPERATTENTIONBUILDER_H

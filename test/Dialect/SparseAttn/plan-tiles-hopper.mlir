@@ -1,0 +1,50 @@
+// RUN: sparse-opt %s --sattn-plan-tiles="chip=sm_90a report-length=32768" -split-input-file -verify-diagnostics | FileCheck %s
+// RUN: sparse-opt %s --sattn-plan-tiles="chip=sm_90a block-m=64" -split-input-file | FileCheck %s --check-prefix=ASKED
+
+// chip=sm_90a picks the wgmma kernel for head_dim 128: 128x128 tiles, a
+// producer and two consumer warpgroups (12 warps), 2 stages, and a plan of
+// Range segments only (it loads whole KV tiles by TMA).
+// CHECK-LABEL: sattn.kernel @streaming
+// CHECK-SAME: sattn.tile_plan = {block_m = 128 : i64, block_n = 128 : i64, head_classes = 1 : i64, kernel = "wgmma", rows_per_warp = 16 : i64, stages = 2 : i64, tiers = ["closed-form"], warps = 12 : i64}
+// expected-remark@+1 {{L = 32768: visits 142560 of 2097152 tiles (126720 full, 15840 partial, 0 gathered) in 31648 segments}}
+sattn.kernel @streaming(dtype = bf16, head_dim = 128, heads = 32, kv_heads = 8, scale = 0.088) {
+  %c = mask.causal
+  %s = mask.sink 128
+  %w = mask.window 2048
+  %u = mask.union %s, %w
+  %m = mask.intersect %c, %u
+  sattn.yield %m
+}
+// A tile option asks for the portable kernel's configuration.
+// ASKED-LABEL: sattn.kernel @streaming
+// ASKED-SAME: block_m = 64 : i64{{.*}}kernel = "mma_sync"
+
+// -----
+
+// S2's token stride: the portable kernel gathers the strided keys, while
+// whole 128x128 tiles would cover every causal pair (more than 1.3x the
+// pairs of the gathered plan), so the portable kernel stays.
+// CHECK-LABEL: sattn.kernel @s2
+// CHECK-SAME: block_m = 64 : i64{{.*}}kernel = "mma_sync"
+// expected-remark@+1 {{257040 gathered}}
+sattn.kernel @s2(dtype = bf16, head_dim = 128, heads = 16, kv_heads = 16, scale = 0.088) {
+  %c = mask.causal
+  %w = mask.window 512
+  %s = mask.strided stride 8 offset affine_map<(h) -> (h mod 8)>
+  %u = mask.union %w, %s
+  %m = mask.intersect %c, %u
+  sattn.yield %m
+}
+// ASKED-LABEL: sattn.kernel @s2
+
+// -----
+
+// Other head dimensions keep the portable kernel on sm_90a.
+// CHECK-LABEL: sattn.kernel @d64
+// CHECK-SAME: kernel = "mma_sync"
+// expected-remark@+1 {{L = 32768}}
+sattn.kernel @d64(dtype = f16, head_dim = 64, heads = 8, kv_heads = 8, scale = 0.125) {
+  %c = mask.causal
+  sattn.yield %c
+}
+// ASKED-LABEL: sattn.kernel @d64
