@@ -130,7 +130,8 @@ void sattn::registerSattnGPUPipeline() {
   PassPipelineRegistration<GPUPipelineOptions>(
       "sattn-gpu-pipeline",
       "Lower sattn kernels to PTX: gpu.binary @sattn_NAME ops holding "
-      "#gpu.object<..., assembly = PTX> (mma.sync kernels for sm_80+)",
+      "#gpu.object<..., assembly = PTX> (mma.sync kernels for sm_80+; "
+      "wgmma kernels where chip=sm_90a chooses them)",
       [](OpPassManager &pm, const GPUPipelineOptions &options) {
         buildGPUPipeline(pm, options.toCompileOptions());
       });

@@ -42,8 +42,10 @@ struct HopperLayout {
   explicit HopperLayout(const KernelConfig &c)
       : blockM(c.blockM), blockN(c.blockN), headDim(c.headDim),
         stages(c.stages) {}
-  int64_t boxes() const { return headDim / 64; }
-  int64_t boxBytes(int64_t rows) const { return rows * 128; }
+  /// Box columns: 64 two-byte elements, the 128-byte swizzle span.
+  static constexpr int64_t kBoxColumns = abi::kTensorMapBoxColumns;
+  int64_t boxes() const { return headDim / kBoxColumns; }
+  int64_t boxBytes(int64_t rows) const { return rows * kBoxColumns * 2; }
   int64_t tileBytes(int64_t rows) const { return boxes() * boxBytes(rows); }
   int64_t qOffset() const { return 0; }
   int64_t kOffset(int64_t stage) const {

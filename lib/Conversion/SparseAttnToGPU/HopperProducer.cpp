@@ -36,7 +36,8 @@ void HopperAttentionBuilder::emitLoadTile(OpBuilder &b, Location loc,
   for (int64_t box = 0; box < layout.boxes(); ++box) {
     Value to = hopper::emitSharedOffset(b, loc, dst, box * layout.boxBytes(rows));
     hopper::emitTmaLoad(b, loc, to, tensorMap,
-                        {hopper::i32Const(b, loc, 64 * box), row32, head32, batch32},
+                        {hopper::i32Const(b, loc, HopperLayout::kBoxColumns * box),
+                         row32, head32, batch32},
                         bar);
   }
 }

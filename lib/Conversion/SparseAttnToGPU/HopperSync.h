@@ -49,8 +49,8 @@ void emitMbarrierWait(mlir::OpBuilder &b, mlir::Location loc,
                       mlir::Value barrier, mlir::Value parity);
 
 /// TMA copy of the box at `coordinates` (i32, innermost first) of the
-/// tensor map `tensorMap` (generic pointer to a CUtensorMap) to `dst`,
-/// completing `bytes` on `barrier`.
+/// tensor map `tensorMap` (generic pointer to a CUtensorMap) to `dst`; its
+/// bytes count towards the transactions `barrier` expects.
 void emitTmaLoad(mlir::OpBuilder &b, mlir::Location loc, mlir::Value dst,
                  mlir::Value tensorMap, mlir::ValueRange coordinates,
                  mlir::Value barrier);
