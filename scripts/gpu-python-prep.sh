@@ -4,7 +4,8 @@
 # on this machine (it has sattn-compile; the GPU machine has no MLIR), and
 # prints the commands to run on the GPU machine with that directory carried.
 # Both programs compile whole spec files with default options, as done here, so
-# their sattn.compile calls are cache hits there.
+# their sattn.compile calls are cache hits there. With SATTN_TARGET=sm_90a (here
+# and there) the default target is sm_90a: the Hopper kernels where chosen.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR=${SATTN_BUILD_DIR:-build}
@@ -24,5 +25,5 @@ PY
 echo
 echo "Cache $CACHE ready ($(du -sh "$CACHE" | cut -f1)). On the GPU machine, with $CACHE carried:"
 echo "  cmake -S lib/Runtime -B /tmp/rt -DCMAKE_BUILD_TYPE=Release && cmake --build /tmp/rt -j && \\"
-echo "  export SATTN_RUNTIME_LIB=/tmp/rt/libsattn_runtime.so SATTN_CACHE_DIR=\$PWD/$CACHE && \\"
+echo "  export SATTN_RUNTIME_LIB=/tmp/rt/libsattn_runtime.so SATTN_CACHE_DIR=\$PWD/$CACHE${SATTN_TARGET:+ SATTN_TARGET=$SATTN_TARGET} && \\"
 echo "  python3 test/Integration/GPU/torch_op_test.py $CACHE && python3 examples/torch/run.py"

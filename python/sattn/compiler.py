@@ -104,6 +104,11 @@ def _tile_string(tile):
 
 
 def _options(kernel, target, tile, warps, stages):
+    # $SATTN_TARGET is the default target (e.g. sm_90a for the Hopper kernels):
+    # set it where the cache is filled and where the kernels run, and the two
+    # resolve every request to the same cache entry.
+    if target is None:
+        target = os.environ.get("SATTN_TARGET") or None
     return {"kernel": kernel, "target": target, "tile": _tile_string(tile),
             "warps": None if warps is None else int(warps),
             "stages": None if stages is None else int(stages)}
@@ -156,9 +161,12 @@ def compile(spec, kernel=None, target=None, tile=None, warps=None, stages=None,
     loaded `Kernel`.
 
     kernel: which kernel of the file (required when it defines several);
-    target ("sm_80", "sm_90", "sm_90a"), tile ((BM, BN) or "BMxBN"), warps,
+    target ("sm_80", "sm_90", "sm_90a"; None: $SATTN_TARGET if set, else
+    sattn-compile's default sm_90), tile ((BM, BN) or "BMxBN"), warps,
     stages: sattn-compile's options, None for its defaults; cache: the cache
-    directory (see `cache_dir`).
+    directory (see `cache_dir`). "sm_90a" gives the Hopper kernel (TMA,
+    wgmma) where sattn-plan-tiles expects it to win; it runs on compute
+    capability 9.0 only.
 
     Raises ValueError with sattn-compile's file:line:col diagnostics for a bad
     spec, and CompilerUnavailableError when there is neither a compiler nor a

@@ -112,6 +112,21 @@ k7 = sattn.compile(spec)
 check(runs() == 4 and k7.manifest_path != k5.manifest_path, "new compiler is a miss")
 print("new compiler: miss, runs=%d" % runs())
 
+# $SATTN_TARGET is the default target: the same entry as target= given.
+hopper_spec = ("kernel hop {\n  dtype = bf16  head_dim = 128  heads = 2\n"
+               "  mask = causal\n}\n")
+os.environ["SATTN_TARGET"] = "sm_90a"
+n = runs()
+k8 = sattn.compile(hopper_spec)
+del os.environ["SATTN_TARGET"]
+k9 = sattn.compile(hopper_spec, target="sm_90a")
+k10 = sattn.compile(hopper_spec)
+check(runs() == n + 2 and k9.manifest_path == k8.manifest_path and
+      k10.manifest_path != k8.manifest_path, "SATTN_TARGET resolves like target=")
+print("SATTN_TARGET: target %s kernel %s, default target %s kernel %s" % (
+    k8.manifest["target"], k8.manifest["kernel"], k10.manifest["target"],
+    k10.manifest["kernel"]))
+
 # Spec errors: ValueError with the compiler's diagnostics, nothing cached.
 bad = "kernel bad {\n  heads = 4\n  mask = causal & nope(3)\n}\n"
 entries = sorted(os.listdir(os.path.join(cache, "kernels")))
