@@ -249,6 +249,8 @@ FailureOr<gpu::GPUFuncOp> HopperAttentionBuilder::build(OpBuilder &builder,
   if (failed(verifyElementMaskLowerable(kernel.getMask())))
     return failure();
   Location loc = kernel.getLoc();
+  assert(layout.sharedMemoryBytes() == cfg.sharedMemoryBytes() &&
+         "the kernel's layout and the tile plan's shared memory disagree");
   hopper::declareDynamicSharedMemory(builder, loc);
   auto func = gpu::GPUFuncOp::create(
       builder, loc, name, kernelSignature(kernel, elemType, cfg.family));

@@ -55,12 +55,15 @@ struct HopperLayout {
     return kOffset(stages) + stage * tileBytes(blockN);
   }
   int64_t barriersOffset() const { return vOffset(stages); }
-  /// mbarriers: Q's, then per stage K full, V full, K empty, V empty.
+  /// mbarriers (8 bytes each): Q's, then one per stage for K full, for V
+  /// full, for K empty and for V empty, in that order.
   int64_t fullQ() const { return barriersOffset(); }
   int64_t fullK() const { return fullQ() + 8; }
   int64_t fullV() const { return fullK() + 8 * stages; }
   int64_t emptyK() const { return fullV() + 8 * stages; }
   int64_t emptyV() const { return emptyK() + 8 * stages; }
+  /// What the launch asks for: the layout plus 1 KiB to align the base.
+  int64_t sharedMemoryBytes() const { return emptyV() + 8 * stages + 1024; }
 };
 
 /// Threads of the kernel: one producer and two consumer warpgroups.
