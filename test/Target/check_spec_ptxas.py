@@ -25,6 +25,7 @@ args = ap.parse_args()
 
 failures = 0
 checked = 0
+families = {}  # arch -> {family: kernels}
 for spec in args.specs:
     mlir = subprocess.run([args.sattn_compile, spec, "--emit=mlir"], capture_output=True, text=True)
     if mlir.returncode != 0:
@@ -57,11 +58,17 @@ for spec in args.specs:
                 text = f.read()
             hopper = all(op in text for op in ("wgmma.mma_async", "cp.async.bulk.tensor", "setmaxnreg"))
             checked += 1
+            family = "wgmma" if hopper else "mma_sync"
+            families.setdefault(arch, {}).setdefault(family, 0)
+            families[arch][family] += 1
             print("%s %s %s registers=%s spills=%s family=%s" % (
                 "ok" if ok else "FAIL", ptx[:-4], arch, regs.group(1) if regs else "?",
                 "/".join(spills.groups()) if spills else "?", "wgmma" if hopper else "mma_sync"))
             if not ok:
                 failures += 1
                 print(log[-2000:])
+for arch in args.arch:
+    counts = families.get(arch, {})
+    print("%s: %d wgmma, %d mma_sync" % (arch, counts.get("wgmma", 0), counts.get("mma_sync", 0)))
 print("%d kernels checked, %d failures" % (checked, failures))
 sys.exit(1 if failures or not checked else 0)
