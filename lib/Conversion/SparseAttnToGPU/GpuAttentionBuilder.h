@@ -14,6 +14,7 @@
 
 #include "KernelConfig.h"
 
+#include "sattn/Conversion/MaskToArith.h"
 #include "sattn/Core/KernelAbi.h"
 
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
@@ -68,6 +69,31 @@ struct GridCoordinates {
 };
 GridCoordinates emitGridCoordinates(mlir::OpBuilder &b, mlir::Location loc,
                                     KernelOp kernel, mlir::Block &entry);
+/// A view of the buffer behind a 0-d memref argument `ptr`: `shape` with
+/// at most one dynamic dimension, sized by `extent`, rebased by `offset`
+/// elements when given (rank 1 only; the base may pass 2^31 elements).
+mlir::Value emitBufferView(mlir::OpBuilder &b, mlir::Location loc,
+                           mlir::Value ptr, mlir::Type element,
+                           llvm::ArrayRef<int64_t> shape, mlir::Value extent,
+                           mlir::Value offset = {});
+/// The plan buffers and runtime tables of the ABI as views. The kernel does
+/// not know how long they are (their readers bound every index), so their
+/// dynamic sizes are a placeholder that no access reads.
+struct PlanViews {
+  mlir::Value segments, offsets, classIndex;
+  llvm::StringMap<TableBinding> tables;
+};
+PlanViews emitPlanViews(mlir::OpBuilder &b, mlir::Location loc,
+                        KernelOp kernel, mlir::Block &entry,
+                        const GridCoordinates &grid);
+/// Rows [first, last) of the segment table (`offsets`, `classIndex`: the
+/// plan views) for query tile `tile` of (batch, head):
+/// offsets[c * (T + 1) + tile] and the next, c the plan class of (batch,
+/// head), T = numQueryTiles.
+std::pair<mlir::Value, mlir::Value>
+emitSegmentRows(mlir::OpBuilder &b, mlir::Location loc, KernelOp kernel,
+                mlir::Value offsets, mlir::Value classIndex, mlir::Value batch,
+                mlir::Value head, mlir::Value numQueryTiles, mlir::Value tile);
 /// Records the launch information of sattn/Target/LaunchInfo.h on `func`.
 void setLaunchAttributes(mlir::gpu::GPUFuncOp func, KernelOp kernel,
                          const KernelConfig &config);

@@ -172,8 +172,6 @@ private:
   MemRefType globalTileType(Type element) const;
   Value emitGlobalTile(OpBuilder &b, Location loc, Value ptr, Value offset,
                        Value rows, Value rowStride);
-  Value emitBuffer(OpBuilder &b, Location loc, Value ptr, Type element,
-                   ArrayRef<int64_t> shape, Value extent, Value offset = {});
 
   /// Re-derives the thread coordinates from an opaque thread index for the
   /// code built during its lifetime (one KV tile), restoring them after.

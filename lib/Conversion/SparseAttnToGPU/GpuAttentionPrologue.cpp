@@ -72,12 +72,9 @@ Value GpuAttentionBuilder::emitGlobalTile(OpBuilder &b, Location loc, Value ptr,
       ArrayRef<OpFoldResult>{rowStride, b.getIndexAttr(1)});
 }
 
-Value GpuAttentionBuilder::emitBuffer(OpBuilder &b, Location loc, Value ptr,
-                                      Type element, ArrayRef<int64_t> shape,
-                                      Value extent, Value offset) {
-  // `extent` sizes the dynamic dimension. The kernel does not know how long
-  // plan and table buffers are (their readers bound every index
-  // themselves); for those it is a placeholder that no access reads.
+Value gpucodegen::emitBufferView(OpBuilder &b, Location loc, Value ptr,
+                                 Type element, ArrayRef<int64_t> shape,
+                                 Value extent, Value offset) {
   SmallVector<OpFoldResult> sizes, strides;
   SmallVector<int64_t> staticShape;
   int64_t stride = 1;
@@ -120,6 +117,46 @@ GridCoordinates gpucodegen::emitGridCoordinates(OpBuilder &b, Location loc,
   return g;
 }
 
+PlanViews gpucodegen::emitPlanViews(OpBuilder &b, Location loc,
+                                    KernelOp kernel, Block &block,
+                                    const GridCoordinates &grid) {
+  auto arg = [&](unsigned i) { return block.getArgument(i); };
+  Type i64 = b.getI64Type();
+  Value unknown = cst(b, loc, 0);
+  PlanViews plan;
+  plan.segments =
+      emitBufferView(b, loc, arg(kArgSegments), i64, {kDynamic, 7}, unknown);
+  plan.offsets = emitBufferView(b, loc, arg(kArgOffsets), i64, {kDynamic}, unknown);
+  plan.classIndex =
+      emitBufferView(b, loc, arg(kArgClassIndex), i64, {kDynamic}, unknown);
+  for (auto [i, table] : llvm::enumerate(kernelTables(kernel))) {
+    TableBinding binding;
+    binding.buffer = emitBufferView(b, loc, arg(kNumFixedArgs + i), i64,
+                                    {kDynamic}, unknown);
+    binding.extents = emitTableExtents(b, loc, table, grid.batchCount,
+                                       cst(b, loc, kernel.getHeads()), grid.lk);
+    plan.tables[table.getSymName()] = binding;
+  }
+  return plan;
+}
+
+std::pair<Value, Value>
+gpucodegen::emitSegmentRows(OpBuilder &b, Location loc, KernelOp kernel,
+                            Value offsets, Value classIndex, Value batch,
+                            Value head, Value numQueryTiles, Value tile) {
+  Value flat =
+      add(b, loc, mul(b, loc, batch, cst(b, loc, kernel.getHeads())), head);
+  Value cls = toIndex(b, loc, memref::LoadOp::create(b, loc, classIndex, flat));
+  Value slot =
+      add(b, loc, mul(b, loc, cls, add(b, loc, numQueryTiles, cst(b, loc, 1))),
+          tile);
+  Value first = toIndex(b, loc, memref::LoadOp::create(b, loc, offsets, slot));
+  Value last = toIndex(
+      b, loc,
+      memref::LoadOp::create(b, loc, offsets, add(b, loc, slot, cst(b, loc, 1))));
+  return {first, last};
+}
+
 void GpuAttentionBuilder::emitPrologue(OpBuilder &b, Location loc,
                                        Block &block) {
   auto arg = [&](unsigned i) { return block.getArgument(i); };
@@ -156,23 +193,13 @@ void GpuAttentionBuilder::emitPrologue(OpBuilder &b, Location loc,
   oTile = emitGlobalTile(b, loc, arg(kArgO), base(kArgOStrides, headIdx), lq,
                          idxArg(kArgOStrides + 2));
   if (kernel.getReturnLse())
-    lseRow = emitBuffer(b, loc, arg(kArgLse), b.getF32Type(), {kDynamic}, lq,
-                        base(kArgLseStrides, headIdx));
-  Type i64 = b.getI64Type();
-  Value unknown = cst(b, loc, 0);
-  segments = emitBuffer(b, loc, arg(kArgSegments), i64, {kDynamic, 7}, unknown);
-  offsets = emitBuffer(b, loc, arg(kArgOffsets), i64, {kDynamic}, unknown);
-  classIndex =
-      emitBuffer(b, loc, arg(kArgClassIndex), i64, {kDynamic}, unknown);
-
-  for (auto [i, table] : llvm::enumerate(kernelTables(kernel))) {
-    TableBinding binding;
-    binding.buffer =
-        emitBuffer(b, loc, arg(kNumFixedArgs + i), i64, {kDynamic}, unknown);
-    binding.extents = emitTableExtents(b, loc, table, batchCount,
-                                       cst(b, loc, kernel.getHeads()), lk);
-    tables[table.getSymName()] = binding;
-  }
+    lseRow = emitBufferView(b, loc, arg(kArgLse), b.getF32Type(), {kDynamic},
+                            lq, base(kArgLseStrides, headIdx));
+  PlanViews plan = emitPlanViews(b, loc, kernel, block, grid);
+  segments = plan.segments;
+  offsets = plan.offsets;
+  classIndex = plan.classIndex;
+  tables = std::move(plan.tables);
 
   // Shared memory: [Q tile][K stages][V stages], rows padded (KernelConfig).
   auto workgroup = gpu::AddressSpaceAttr::get(

@@ -136,17 +136,10 @@ LoopState GpuAttentionBuilder::emitSegment(OpBuilder &b, Location loc,
 
 LoopState GpuAttentionBuilder::emitSegments(OpBuilder &b, Location loc,
                                             LoopState state) {
-  Value flat = add(
-      b, loc, mul(b, loc, batchIdx, cst(b, loc, kernel.getHeads())), headIdx);
-  Value cls = toIndex(b, loc, memref::LoadOp::create(b, loc, classIndex, flat));
-  // Segments of (class, m): rows [offsets[c * (T + 1) + m], ... + 1).
-  Value slot =
-      add(b, loc, mul(b, loc, cls, add(b, loc, numQueryTiles, cst(b, loc, 1))),
-          tileIdx);
-  Value first = toIndex(b, loc, memref::LoadOp::create(b, loc, offsets, slot));
-  Value last = toIndex(b, loc,
-                       memref::LoadOp::create(
-                           b, loc, offsets, add(b, loc, slot, cst(b, loc, 1))));
+  Value first, last;
+  std::tie(first, last) = emitSegmentRows(b, loc, kernel, offsets, classIndex,
+                                          batchIdx, headIdx, numQueryTiles,
+                                          tileIdx);
   // Carried besides the softmax state (when prefetching across segments):
   // the stream position of the next segment's tile 0 and the previous
   // segment's tile count.

@@ -42,7 +42,6 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
-#include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 
 using namespace mlir;
@@ -66,26 +65,6 @@ ConsumerState ConsumerState::unflatten(ValueRange v, int64_t numAcc,
   ValueRange probs = v.slice(numAcc + 4, numProbs);
   s.probs.assign(probs.begin(), probs.end());
   return s;
-}
-
-/// A rank-1 or rank-2 view of a plan or table buffer (`ptr` a 0-d memref
-/// argument). Its readers bound every index themselves; the dynamic size is
-/// a placeholder no access reads.
-static Value emitPlanBuffer(OpBuilder &b, Location loc, Value ptr,
-                            ArrayRef<int64_t> shape) {
-  SmallVector<OpFoldResult> sizes, strides;
-  int64_t stride = 1;
-  for (int64_t i = shape.size() - 1; i >= 0; --i) {
-    strides.insert(strides.begin(), b.getIndexAttr(stride));
-    sizes.insert(sizes.begin(), ShapedType::isDynamic(shape[i])
-                                    ? OpFoldResult(cst(b, loc, 0))
-                                    : OpFoldResult(b.getIndexAttr(shape[i])));
-    if (!ShapedType::isDynamic(shape[i]))
-      stride *= shape[i];
-  }
-  auto type = MemRefType::get(shape, b.getI64Type());
-  return memref::ReinterpretCastOp::create(b, loc, type, ptr,
-                                           b.getIndexAttr(0), sizes, strides);
 }
 
 /// The generic pointer behind a 0-d memref argument, advanced by `offset`
@@ -152,20 +131,8 @@ void HopperAttentionBuilder::emitPrologue(OpBuilder &b, Location loc,
     lseBase = emitRowsPointer(b, loc, arg(kArgLse), b.getF32Type(),
                               base(kArgLseStrides));
 
-  segments = emitPlanBuffer(b, loc, arg(kArgSegments), {ShapedType::kDynamic, 7});
-  offsets = emitPlanBuffer(b, loc, arg(kArgOffsets), {ShapedType::kDynamic});
-  classIndex = emitPlanBuffer(b, loc, arg(kArgClassIndex), {ShapedType::kDynamic});
-  SmallVector<mask::TableOp> tableOps(
-      kernel.getBody().front().getOps<mask::TableOp>());
-  for (auto [i, table] : llvm::enumerate(tableOps)) {
-    TableBinding binding;
-    binding.buffer = emitPlanBuffer(b, loc, arg(kNumFixedArgs + i),
-                                    {ShapedType::kDynamic});
-    binding.extents = emitTableExtents(b, loc, table, grid.batchCount,
-                                       cst(b, loc, kernel.getHeads()), grid.lk);
-    tables[table.getSymName()] = binding;
-  }
-  unsigned maps = kNumFixedArgs + tableOps.size();
+  plan = emitPlanViews(b, loc, kernel, block, grid);
+  unsigned maps = kNumFixedArgs + plan.tables.size();
   tensorMapQ = arg(maps);
   tensorMapK = arg(maps + 1);
   tensorMapV = arg(maps + 2);
@@ -194,16 +161,9 @@ void HopperAttentionBuilder::emitBarrierInit(OpBuilder &b, Location loc) {
 }
 
 void HopperAttentionBuilder::emitPlanRows(OpBuilder &b, Location loc) {
-  Value flat = add(b, loc, mul(b, loc, grid.batchIdx, cst(b, loc, kernel.getHeads())),
-                   grid.headIdx);
-  Value cls = toIndex(b, loc, memref::LoadOp::create(b, loc, classIndex, flat));
-  Value slot = add(
-      b, loc, mul(b, loc, cls, add(b, loc, grid.numQueryTiles, cst(b, loc, 1))),
-      tileIdx);
-  firstSegment = toIndex(b, loc, memref::LoadOp::create(b, loc, offsets, slot));
-  lastSegment = toIndex(
-      b, loc,
-      memref::LoadOp::create(b, loc, offsets, add(b, loc, slot, cst(b, loc, 1))));
+  std::tie(firstSegment, lastSegment) =
+      emitSegmentRows(b, loc, kernel, plan.offsets, plan.classIndex,
+                      grid.batchIdx, grid.headIdx, grid.numQueryTiles, tileIdx);
 }
 
 void HopperAttentionBuilder::emitEpilogue(OpBuilder &b, Location loc,

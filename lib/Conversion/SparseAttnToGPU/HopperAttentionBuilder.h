@@ -158,11 +158,10 @@ private:
   Value tileIdx;
   Value oBase, lseBase;                       // !llvm.ptr of (b, h)'s rows
   Value oRowStride;                           // i64
-  Value segments, offsets, classIndex;        // memrefs
+  PlanViews plan;                             // plan buffers and tables
   Value firstSegment, lastSegment;            // index
   Value tensorMapQ, tensorMapK, tensorMapV;   // !llvm.ptr
   Value smem;                                 // !llvm.ptr<3>, 1024-aligned
-  llvm::StringMap<TableBinding> tables;
   Value log2Scale;
 
   // Consumer coordinates (HopperConsumer.cpp).

@@ -185,7 +185,7 @@ Value HopperAttentionBuilder::emitKeepBits(OpBuilder &b, Location loc,
           env.b = grid.batchIdx;
           env.h = grid.headIdx;
           env.lk = grid.lk;
-          env.tables = tables;
+          env.tables = plan.tables;
           Value upper = cmp(b, loc, arith::CmpIPredicate::uge, e, cst(b, loc, 2));
           env.q = arith::SelectOp::create(b, loc, upper, queryPos[1], queryPos[0]);
           env.k = add(b, loc, add(b, loc, keyBase, mul(b, loc, tile, cst(b, loc, 8))),
@@ -384,7 +384,7 @@ void HopperAttentionBuilder::emitConsumer(OpBuilder &b, Location loc) {
     {
       OpBuilder tb = OpBuilder::atBlockEnd(empty.thenBlock());
       Value tiles =
-          emitKeyTiles(tb, loc, emitLoadSegment(tb, loc, segments, s));
+          emitKeyTiles(tb, loc, emitLoadSegment(tb, loc, plan.segments, s));
       scf::YieldOp::create(
           tb, loc,
           ValueRange{cmp(tb, loc, arith::CmpIPredicate::eq, tiles,
@@ -409,7 +409,7 @@ void HopperAttentionBuilder::emitConsumer(OpBuilder &b, Location loc) {
                                  /*withElseRegion=*/true);
   {
     OpBuilder tb = OpBuilder::atBlockEnd(first.thenBlock());
-    SegmentRecord seg = emitLoadSegment(tb, loc, segments, firstWithTiles);
+    SegmentRecord seg = emitLoadSegment(tb, loc, plan.segments, firstWithTiles);
     SmallVector<Value> started =
         emitFirstStep(tb, loc, seg.lo, emitPartial(tb, loc, seg)).flatten();
     started.push_back(cst(tb, loc, 1));
@@ -427,7 +427,7 @@ void HopperAttentionBuilder::emitConsumer(OpBuilder &b, Location loc) {
       b, loc, firstWithTiles, lastSegment, cst(b, loc, 1),
       first.getResults(),
       [&](OpBuilder &b, Location loc, Value s, ValueRange segCarried) {
-        SegmentRecord seg = emitLoadSegment(b, loc, segments, s);
+        SegmentRecord seg = emitLoadSegment(b, loc, plan.segments, s);
         Value partial = emitPartial(b, loc, seg);
         Value from = arith::SelectOp::create(
             b, loc, cmp(b, loc, arith::CmpIPredicate::eq, s, firstWithTiles),

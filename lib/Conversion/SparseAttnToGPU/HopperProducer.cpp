@@ -65,7 +65,7 @@ void HopperAttentionBuilder::emitProducer(OpBuilder &b, Location loc) {
           b, loc, firstSegment, lastSegment, cst(b, loc, 1),
           ValueRange{cst(b, loc, 0)},
           [&](OpBuilder &b, Location loc, Value s, ValueRange carried) {
-            SegmentRecord seg = emitLoadSegment(b, loc, segments, s);
+            SegmentRecord seg = emitLoadSegment(b, loc, plan.segments, s);
             Value lo = seg.lo;
             auto tileLoop = scf::ForOp::create(
                 b, loc, cst(b, loc, 0), emitKeyTiles(b, loc, seg), cst(b, loc, 1),
