@@ -82,6 +82,23 @@ sattn::writeManifest(KernelOp kernel, const MaskProgram &program,
       // The Hopper kernel loads KV tiles as whole boxes: Range plans only.
       {"plan_gathers", launch.family == abi::KernelFamily::MmaSync},
       {"mask_program", maskProgramToJSON(program)}};
+  if (launch.devicePlan) {
+    // The plan builder's stage kernels (sattn/Conversion/DevicePlan.h), in
+    // launch order, all with the same parameters.
+    llvm::json::Array stages, planParams;
+    for (const char *stage : target::kDevicePlanStages)
+      stages.push_back(target::devicePlanEntryName(launch.entryName, stage));
+    for (const char *param : target::kDevicePlanParams)
+      planParams.push_back(param);
+    for (const std::string &table : tableNames)
+      planParams.push_back("table_" + table);
+    manifest["device_plan"] = llvm::json::Object{
+        {"entries", std::move(stages)},
+        {"threads", target::kDevicePlanBlockThreads},
+        {"params", std::move(planParams)},
+        {"class_by_batch", launch.planClassByBatch},
+        {"class_by_head", launch.planClassByHead}};
+  }
   auto addKnown = [&](const char *key, std::optional<int64_t> value) {
     if (value)
       manifest[key] = *value;

@@ -10,6 +10,10 @@
 
 #include "sattn/ExecutionEngine/CpuAttention.h"
 
+#include "CpuAttentionImpl.h"
+
+#include "sattn/Conversion/DevicePlan.h"
+#include "sattn/Conversion/MaskToArith.h"
 #include "sattn/Conversion/SparseAttnToCPU.h"
 #include "sattn/Pipelines/Pipelines.h"
 
@@ -31,6 +35,7 @@
 
 using namespace mlir;
 using namespace sattn;
+using namespace sattn::cpuexec;
 
 CpuTensor CpuTensor::contiguous(float *data, ArrayRef<int64_t> sizes) {
   CpuTensor t;
@@ -46,22 +51,6 @@ CpuTensor CpuTensor::contiguous(float *data, ArrayRef<int64_t> sizes) {
 }
 
 namespace {
-
-/// What `run` needs to know about one compiled kernel.
-struct TableInfo {
-  std::string name;
-  SmallVector<mask::TableDim, 3> dims;
-  SmallVector<std::string, 3> dimTexts;
-};
-
-struct KernelInfo {
-  std::string name;
-  int64_t heads = 0, kvHeads = 0, headDim = 0;
-  SmallVector<TableInfo> tables;
-  void (*entry)(void **) = nullptr;
-  std::unique_ptr<ExecutionEngine> engine;
-  double seconds = 0;
-};
 
 std::string formatShape(ArrayRef<int64_t> shape) {
   std::string s = "[";
@@ -182,43 +171,6 @@ LogicalResult checkPlan(const plan::FlatPlan &plan, int64_t batch,
   return success();
 }
 
-/// Expected shape of one table given this call's batch, heads and Lk.
-SmallVector<int64_t, 3> tableShape(const TableInfo &t, int64_t batch,
-                                   int64_t heads, int64_t lk) {
-  SmallVector<int64_t, 3> shape;
-  for (const mask::TableDim &d : t.dims) {
-    switch (d.kind) {
-    case mask::TableDim::Batch:
-      shape.push_back(batch);
-      break;
-    case mask::TableDim::Head:
-      shape.push_back(heads);
-      break;
-    case mask::TableDim::QueryPos:
-    case mask::TableDim::KeyPos:
-      shape.push_back((lk + d.blockSize - 1) / d.blockSize);
-      break;
-    case mask::TableDim::Literal:
-      shape.push_back(d.extent);
-      break;
-    }
-  }
-  return shape;
-}
-
-template <typename T, int N>
-StridedMemRefType<T, N> descriptor(T *data, ArrayRef<int64_t> sizes,
-                                   ArrayRef<int64_t> strides) {
-  StridedMemRefType<T, N> d;
-  d.basePtr = d.data = data;
-  d.offset = 0;
-  for (int i = 0; i < N; ++i) {
-    d.sizes[i] = sizes[i];
-    d.strides[i] = strides[i];
-  }
-  return d;
-}
-
 /// Initialises LLVM's native target once per process.
 void initializeNativeTarget() {
   static std::once_flag once;
@@ -230,12 +182,61 @@ void initializeNativeTarget() {
 
 } // namespace
 
-struct CpuAttention::Impl {
-  CpuAttentionOptions options;
-  llvm::StringMap<KernelInfo> kernels;
-  SmallVector<std::string> names;
-  double seconds = 0;
-};
+/// Expected shape of one table given this call's batch, heads and Lk.
+SmallVector<int64_t, 3> cpuexec::tableShape(const TableInfo &t, int64_t batch,
+                                   int64_t heads, int64_t lk) {
+  SmallVector<int64_t, 3> shape;
+  for (const TableDim &d : t.dims) {
+    switch (d.kind) {
+    case TableDim::Batch:
+      shape.push_back(batch);
+      break;
+    case TableDim::Head:
+      shape.push_back(heads);
+      break;
+    case TableDim::QueryPos:
+    case TableDim::KeyPos:
+      shape.push_back((lk + d.blockSize - 1) / d.blockSize);
+      break;
+    case TableDim::Literal:
+      shape.push_back(d.extent);
+      break;
+    }
+  }
+  return shape;
+}
+
+LogicalResult cpuexec::tableDescriptors(
+    const KernelInfo &kernel, const MaskInputs &inputs, int64_t batch,
+    int64_t heads, int64_t lk,
+    SmallVectorImpl<StridedMemRefType<int64_t, 1>> &descs, std::string &error) {
+  for (const TableInfo &t : kernel.tables) {
+    auto found = inputs.tables.find(t.name);
+    if (found == inputs.tables.end()) {
+      error = "table @" + t.name + " is missing from the mask inputs";
+      return failure();
+    }
+    const TableData &data = found->second;
+    SmallVector<int64_t, 3> shape = tableShape(t, batch, heads, lk);
+    if (ArrayRef<int64_t>(data.shape) != ArrayRef<int64_t>(shape)) {
+      error = "table @" + t.name + " has shape " + formatShape(data.shape) +
+              ", expected " + formatShape(shape);
+      return failure();
+    }
+    int64_t elements = 1;
+    for (int64_t e : shape)
+      elements *= e;
+    if (static_cast<int64_t>(data.values.size()) != elements) {
+      error = "table @" + t.name + " holds " +
+              std::to_string(data.values.size()) + " values, expected " +
+              std::to_string(elements);
+      return failure();
+    }
+    descs.push_back(descriptor<int64_t, 1>(
+        const_cast<int64_t *>(data.values.data()), {elements}, {1}));
+  }
+  return success();
+}
 
 CpuAttention::CpuAttention(std::unique_ptr<Impl> impl)
     : impl(std::move(impl)) {}
@@ -318,7 +319,7 @@ FailureOr<CpuAttention> CpuAttention::compile(ModuleOp module,
         return success();
       });
       PassManager pm(ctx, ModuleOp::getOperationName());
-      buildCpuPipeline(pm, options.blockM, options.blockN);
+      buildCpuPipeline(pm, options.blockM, options.blockN, options.devicePlans);
       if (failed(pm.run(*lowered))) {
         error = "lowering kernel '" + info.name +
                 "' to the LLVM dialect failed:\n" + diagnostics;
@@ -352,6 +353,25 @@ FailureOr<CpuAttention> CpuAttention::compile(ModuleOp module,
       return failure();
     }
     info.entry = *fn;
+    if (options.devicePlans) {
+      std::string planSymbol = "_mlir_ciface_" + cpu::planEntryName(info.name);
+      auto planFn = (*engine)->lookupPacked(planSymbol);
+      if (!planFn) {
+        error = "JIT lookup of " + planSymbol +
+                " failed: " + llvm::toString(planFn.takeError());
+        return failure();
+      }
+      info.planEntry = *planFn;
+      FailureOr<ExpandedKernel> copy = expandKernelCopy(kernel);
+      if (failed(copy)) {
+        error = "expanding the mask of kernel '" + info.name + "' failed";
+        return failure();
+      }
+      deviceplan::ClassAxes axes = deviceplan::classAxes(
+          copy->kernel().getBody().front().getTerminator()->getOperand(0));
+      info.classByBatch = axes.batch;
+      info.classByHead = axes.head;
+    }
     info.engine = std::move(*engine);
     info.seconds = std::chrono::duration<double>(
                        std::chrono::steady_clock::now() - kernelBegin)
@@ -442,33 +462,10 @@ LogicalResult CpuAttention::run(StringRef name, const CpuAttentionArgs &args,
   if (failed(checkPlan(plan, batch, heads, lq, lk, impl->options.blockM, error)))
     return failure();
 
-  // Tables, in declaration order, each checked against its declared shape.
   SmallVector<StridedMemRefType<int64_t, 1>> tableDescs;
-  for (const TableInfo &t : kernel.tables) {
-    auto found = inputs.tables.find(t.name);
-    if (found == inputs.tables.end()) {
-      error = "table @" + t.name + " is missing from the mask inputs";
-      return failure();
-    }
-    const TableData &data = found->second;
-    SmallVector<int64_t, 3> shape = tableShape(t, batch, heads, lk);
-    if (ArrayRef<int64_t>(data.shape) != ArrayRef<int64_t>(shape)) {
-      error = "table @" + t.name + " has shape " + formatShape(data.shape) +
-              ", expected " + formatShape(shape);
-      return failure();
-    }
-    int64_t elements = 1;
-    for (int64_t e : shape)
-      elements *= e;
-    if (static_cast<int64_t>(data.values.size()) != elements) {
-      error = "table @" + t.name + " holds " +
-              std::to_string(data.values.size()) + " values, expected " +
-              std::to_string(elements);
-      return failure();
-    }
-    tableDescs.push_back(descriptor<int64_t, 1>(
-        const_cast<int64_t *>(data.values.data()), {elements}, {1}));
-  }
+  if (failed(cpuexec::tableDescriptors(kernel, inputs, batch, heads, lk,
+                                       tableDescs, error)))
+    return failure();
 
   auto tensor4 = [](const CpuTensor &t) {
     return descriptor<float, 4>(t.data, t.sizes, t.strides);

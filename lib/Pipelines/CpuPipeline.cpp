@@ -20,10 +20,11 @@
 using namespace mlir;
 
 void sattn::buildCpuPipeline(OpPassManager &pm, int64_t blockM,
-                             int64_t blockN) {
+                             int64_t blockN, bool devicePlans) {
   ConvertSparseAttnToCPUOptions lowering;
   lowering.blockM = blockM;
   lowering.blockN = blockN;
+  lowering.devicePlans = devicePlans;
   lowering.eraseKernels = true;
   pm.addPass(createConvertSparseAttnToCPU(lowering));
   pm.addPass(createCanonicalizerPass());

@@ -44,6 +44,10 @@ def ConvertSparseAttnToCPU : Pass<"convert-sattn-to-cpu", "::mlir::ModuleOp"> {
     Option<"eraseKernels", "erase-kernels", "bool", /*default=*/"false",
            "Erase the sattn.kernel ops once lowered (for pipelines that "
            "must end in the LLVM dialect)">,
+    Option<"devicePlans", "device-plans", "bool", /*default=*/"false",
+           "Also add @NAME_plan_cpu, the device plan builder's stages as "
+           "loops (sattn/Conversion/DevicePlan.h), which writes the "
+           "Range-only plan of block-m x block-n tiles">,
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",
@@ -84,6 +88,12 @@ def ConvertSparseAttnToGPU : Pass<"convert-sattn-to-gpu", "::mlir::ModuleOp"> {
     the launch parameters as `sattn.*` attributes on the gpu.func
     (sattn/Target/LaunchInfo.h). Named patterns are expanded into predicates
     on a private copy of each kernel, which is left in place.
+
+    The same gpu.module also gets the kernel's device plan builder
+    (docs/DEVICE_PLANS.md): `gpu.func @sattn_NAME_plan_{classify,resolve,
+    count,scan,write}`, which build the kernel's Range-only tile plan on the
+    GPU from the lengths and the runtime tables; the attention gpu.func
+    records `sattn.device_plan` (the batch and head axes of plan classes).
   }];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",

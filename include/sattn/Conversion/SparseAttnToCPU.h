@@ -54,6 +54,31 @@ struct CpuLoweringOptions {
   int64_t blockN = 64;
 };
 
+/// Scalar arguments (i64) of a generated `@NAME_plan_cpu`; then the
+/// buffers status (i32), work, counts, offsets, segments (i64) of
+/// sattn/Conversion/DevicePlan.h and the tables.
+enum PlanArgIndex : unsigned {
+  kPlanArgLq = 0,
+  kPlanArgLk,
+  kPlanArgBatch,
+  kPlanArgNumClasses,
+  kPlanArgClassHeads,
+  kNumPlanScalarArgs,
+};
+
+/// "NAME_plan_cpu" for kernel @NAME.
+std::string planEntryName(llvm::StringRef kernelName);
+
+/// The type of `@NAME_plan_cpu` for a kernel with `numTables` tables.
+mlir::FunctionType planEntryType(mlir::MLIRContext *context,
+                                 unsigned numTables);
+
+/// Builds `@NAME_plan_cpu`, the device plan builder's stages as loops
+/// (sattn/Conversion/DevicePlan.h), for the plan tiles of `options`.
+mlir::FailureOr<mlir::func::FuncOp>
+buildCpuPlanEntry(mlir::OpBuilder &builder, KernelOp kernel,
+                  const CpuLoweringOptions &options);
+
 /// Builds `@NAME_cpu` for `kernel` at the builder's insertion point (in a
 /// module). The kernel's mask must already be in the form the element-mask
 /// emitter handles (named patterns expanded); errors are reported on the

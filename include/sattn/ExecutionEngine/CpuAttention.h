@@ -58,6 +58,8 @@ struct CpuAttentionOptions {
   int64_t blockN = 64;
   /// LLVM optimisation level of the generated code (0 to 3).
   unsigned optLevel = 2;
+  /// Also compile each kernel's device plan builder (`buildDevicePlan`).
+  bool devicePlans = false;
 };
 
 class CpuAttention {
@@ -82,6 +84,15 @@ public:
                           const plan::TilePlan &plan, const MaskInputs &inputs,
                           std::string &error) const;
 
+  /// Runs kernel `name`'s device plan builder (compiled with
+  /// `devicePlans`) for `inputs`: the Range-only plan of the compiled tile
+  /// sizes that the GPU builds with the same code. Classes are the (batch,
+  /// head) combinations the mask tells apart, not merged by contents.
+  /// `undecidedTiles`, when given, receives the number of tiles that
+  /// interval bounds left undecided (resolved pair by pair).
+  mlir::FailureOr<plan::FlatPlan>
+  buildDevicePlan(llvm::StringRef name, const MaskInputs &inputs,
+                  std::string &error, int64_t *undecidedTiles = nullptr) const;
   /// Wall-clock seconds spent lowering and JIT-compiling the module, and
   /// one kernel of it (0 for unknown names).
   double compileSeconds() const;

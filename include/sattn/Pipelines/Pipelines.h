@@ -30,7 +30,8 @@ struct CpuPipelineOptions
 /// arith, math, memref, cf and func to LLVM.
 void buildCpuPipeline(mlir::OpPassManager &pm,
                       const CpuPipelineOptions &options);
-void buildCpuPipeline(mlir::OpPassManager &pm, int64_t blockM, int64_t blockN);
+void buildCpuPipeline(mlir::OpPassManager &pm, int64_t blockM, int64_t blockN,
+                      bool devicePlans = false);
 
 /// Registers `sattn-cpu-pipeline`.
 void registerSattnPipelines();

@@ -43,6 +43,26 @@ constexpr llvm::StringLiteral kKernelFamilyAttr = "sattn.kernel_family";
 constexpr llvm::StringLiteral kTensorMapArgsAttr = "sattn.tensor_map_args";
 /// Parameter names, one string per kernel argument (KERNEL_ABI.md).
 constexpr llvm::StringLiteral kParamNamesAttr = "sattn.params";
+/// On a kernel whose gpu.module also holds the device plan builder
+/// (sattn/Conversion/DevicePlan.h): {class_by_batch, class_by_head} (bool).
+constexpr llvm::StringLiteral kDevicePlanAttr = "sattn.device_plan";
+
+/// Threads per block of the device plan builder's kernels.
+constexpr int64_t kDevicePlanBlockThreads = 256;
+/// Stages of the device plan builder, in launch order.
+constexpr const char *kDevicePlanStages[] = {"classify", "resolve", "count",
+                                             "scan", "write"};
+/// Parameters every stage kernel takes, in order (i64 scalars, then
+/// pointers: status is int32, the others int64); the tables follow.
+constexpr const char *kDevicePlanParams[] = {
+    "lq",     "lk",   "batch",  "num_classes", "class_heads",
+    "status", "work", "counts", "offsets",     "segments"};
+
+/// Entry name of a device plan stage of the kernel entry `entry`.
+inline std::string devicePlanEntryName(llvm::StringRef entry,
+                                       llvm::StringRef stage) {
+  return entry.str() + "_plan_" + stage.str();
+}
 
 /// Entry-point name of the kernel for `sattn.kernel @name` (also the name
 /// of the gpu.module, and later the gpu.binary, that holds it).
@@ -69,6 +89,9 @@ struct LaunchInfo {
   /// raise CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES first.
   int64_t dynamicSharedMemoryBytes = 0;
   std::vector<KernelParam> params;
+  /// Whether the module holds the device plan builder, and the (batch,
+  /// head) axes its plan classes distinguish.
+  bool devicePlan = false, planClassByBatch = false, planClassByHead = false;
 
   /// The grid is (numQueryTiles, heads, batch) with
   /// numQueryTiles = ceil(lq / blockM), as KERNEL_ABI.md says.

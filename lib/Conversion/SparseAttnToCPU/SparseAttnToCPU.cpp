@@ -51,6 +51,9 @@ struct ConvertSparseAttnToCPUPass
       if (failed(copy) ||
           failed(cpu::buildCpuEntry(builder, copy->kernel(), options)))
         return signalPassFailure();
+      if (devicePlans &&
+          failed(cpu::buildCpuPlanEntry(builder, copy->kernel(), options)))
+        return signalPassFailure();
     }
     if (eraseKernels)
       for (KernelOp kernel : kernels)

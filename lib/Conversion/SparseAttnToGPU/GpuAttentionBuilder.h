@@ -103,6 +103,13 @@ mlir::FailureOr<mlir::gpu::GPUFuncOp>
 buildHopperAttentionKernel(mlir::OpBuilder &builder, KernelOp kernel,
                            const KernelConfig &config, llvm::StringRef name);
 
+/// Adds the device plan builder's stage kernels (DevicePlanKernels.cpp)
+/// after `attention` and records sattn.device_plan on it.
+mlir::LogicalResult buildDevicePlanKernels(mlir::OpBuilder &builder,
+                                           KernelOp kernel,
+                                           const KernelConfig &config,
+                                           mlir::gpu::GPUFuncOp attention);
+
 /// Builds `gpu.func @name` (a kernel) for `kernel` at the builder's
 /// insertion point, which must be in a gpu.module. The kernel's mask must
 /// already be in the form the element-mask emitter handles. The launch

@@ -92,6 +92,11 @@ struct ConvertSparseAttnToGPUPass
                                                     config, name);
       if (failed(func))
         return signalPassFailure();
+      // Every kernel's plan builder lives next to it (plans depend on the
+      // lengths, and on the tables where the mask reads some).
+      if (failed(gpucodegen::buildDevicePlanKernels(inner, copy->kernel(),
+                                                    config, *func)))
+        return signalPassFailure();
       gpucodegen::lowerSoftmaxMathToNVPTX(
           *func, /*flushSubnormals=*/config.family == abi::KernelFamily::Wgmma);
     }

@@ -50,6 +50,15 @@ FailureOr<LaunchInfo> sattn::target::readLaunchInfo(Operation *op) {
   if (auto family = func->getAttrOfType<StringAttr>(kKernelFamilyAttr);
       family && family.getValue() == llvm::StringRef(abi::familyName(abi::KernelFamily::Wgmma)))
     info.family = abi::KernelFamily::Wgmma;
+  if (auto plan = func->getAttrOfType<DictionaryAttr>(kDevicePlanAttr)) {
+    auto flag = [&](StringRef name) {
+      auto v = plan.getAs<BoolAttr>(name);
+      return v && v.getValue();
+    };
+    info.devicePlan = true;
+    info.planClassByBatch = flag("class_by_batch");
+    info.planClassByHead = flag("class_by_head");
+  }
   info.kernelName = kernel.getValue().str();
   info.entryName = func.getName().str();
   info.threadsPerBlock = 32 * info.warps;

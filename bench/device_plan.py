@@ -1,0 +1,330 @@
+#!/usr/bin/env python3
+"""Device plan builder benchmark: plans built on the GPU by the kernels'
+generated plan builders (the *_plan_{classify,resolve,count,scan,write}
+entries of each PTX, launched here with CuPy as the manifest's
+"device_plan" record describes) against the runtime's host planner and
+FlexAttention's compiled create_block_mask on the same masks.
+
+For every kernel of DIR (compiled from bench/device_plan.sattn) and length:
+  - device plan time (all five stages, the work counter reset included),
+    median of repeated runs; host plan time (RuntimeKernel.build_plan);
+    create_block_mask time;
+  - the device plan compared with the host plan segment for segment where
+    the kernel's plans are Range-only (manifest "plan_gathers": false),
+    else tile coverage (every tile holding a kept pair visited);
+  - at 4K, attention run on the device plan against a dense fp32 reference;
+  - a CUDA graph of plan + attention captured once and replayed with new
+    tables (documents).
+Prints a table, writes --json.
+
+usage: device_plan.py DIR [--lengths 32768,131072] [--json FILE] [--no-flex]
+"""
+
+import argparse
+import json
+import math
+import os
+import statistics
+import sys
+import time
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
+from sattn import runtime as rt  # noqa: E402
+
+import cupy  # noqa: E402
+
+HEADS = 16
+GRID_CAP = 132 * 16
+
+
+# ----------------------------------------------------------------------------
+# Masks: tables and the same mask as a torch predicate (reference and Flex)
+# ----------------------------------------------------------------------------
+
+def make_tables(name, batch, L, gen):
+    if name == "documents":
+        doc = torch.empty(batch, L, dtype=torch.int64)
+        for b in range(batch):
+            k, ident = 0, 0
+            while k < L:
+                n = int(gen.integers(500, 6001))
+                doc[b, k:k + n] = ident
+                k, ident = k + n, ident + 1
+        return {"doc": doc}
+    if name == "window_globals":
+        g = torch.zeros(L, dtype=torch.int64)
+        g[torch.from_numpy(gen.choice(L, 32, replace=False))] = 1
+        return {"g": g}
+    if name == "block_table":
+        nb = (L + 127) // 128
+        keep = torch.from_numpy((gen.random((HEADS, nb, nb)) < 0.1).astype(np.int64))
+        return {"keep": keep}
+    return {}
+
+
+def mask_mod(name, tables):
+    """The kernel's mask as a FlexAttention mask_mod over CUDA tables."""
+    t = {k: v.cuda() for k, v in tables.items()}
+    if name == "documents":
+        doc = t["doc"]
+        return lambda b, h, q, k: (k <= q) & (doc[b, q] == doc[b, k])
+    if name == "window_globals":
+        g = t["g"].bool()
+        return lambda b, h, q, k: ((q - k).abs() <= 512) | g[q] | g[k]
+    if name == "neighborhood":
+        def nb(b, h, q, k):
+            qr, qc = (q // 256).clamp(6, 121), (q % 256).clamp(6, 249)
+            return ((k // 256 - qr).abs() <= 6) & ((k % 256 - qc).abs() <= 6)
+        return nb
+    if name == "block_table":
+        keep = t["keep"].bool()
+        return lambda b, h, q, k: (k <= q) & (keep[h, q // 128, k // 128] | (q // 128 == k // 128))
+    raise KeyError(name)
+
+
+# ----------------------------------------------------------------------------
+# The device plan builder
+# ----------------------------------------------------------------------------
+
+class DevicePlanBuilder:
+    def __init__(self, manifest, module):
+        self.m = manifest
+        rec = manifest["device_plan"]
+        self.functions = [module.get_function(e) for e in rec["entries"]]
+        self.by_batch, self.by_head = rec["class_by_batch"], rec["class_by_head"]
+        self.threads = rec["threads"]
+        self.bm, self.bn = manifest["block_m"], manifest["block_n"]
+        self.tables = [t["name"] for t in manifest["tables"]]
+
+    def allocate(self, batch, L):
+        T, N = -(-L // self.bm), -(-L // self.bn)
+        ch = HEADS if self.by_head else 1
+        C = (batch if self.by_batch else 1) * ch
+        dev = "cuda"
+        self.shape = (batch, L, T, N, C, ch)
+        self.status = torch.empty(max(C * T * N, 1), dtype=torch.int32, device=dev)
+        self.work = torch.empty(C * T * N + 1, dtype=torch.int64, device=dev)
+        self.counts = torch.empty(max(C * T, 1), dtype=torch.int64, device=dev)
+        self.offsets = torch.empty(C * (T + 1), dtype=torch.int64, device=dev)
+        self.segments = torch.empty(max(C * T * N, 1), 7, dtype=torch.int64, device=dev)
+        self.class_index = torch.tensor(
+            [(b if self.by_batch else 0) * ch + (h if self.by_head else 0)
+             for b in range(batch) for h in range(HEADS)], dtype=torch.int64, device=dev)
+
+    def launch(self, tables):
+        batch, L, T, N, C, ch = self.shape
+        self.work[:1].zero_()
+        args = [np.int64(L), np.int64(L), np.int64(batch), np.int64(C), np.int64(ch)]
+        args += [np.uint64(t.data_ptr()) for t in
+                 (self.status, self.work, self.counts, self.offsets, self.segments)]
+        args += [np.uint64(tables[n].data_ptr()) for n in self.tables]
+        bounds = [C * T * N, C * T * N * self.bm, C * T, C, C * T]
+        stream = cupy.cuda.Stream.from_external(torch.cuda.current_stream())
+        with stream:
+            for f, bound in zip(self.functions, bounds):
+                grid = max(1, min(GRID_CAP, -(-bound // self.threads)))
+                f((grid,), (self.threads,), tuple(args))
+
+    def plan(self):
+        batch, L, T, N, C, ch = self.shape
+        n = int(self.offsets[-1].item())
+        return rt.Plan(self.segments[:max(n, 1)], self.offsets.view(C, T + 1),
+                       self.class_index.view(batch, HEADS), num_query_tiles=T,
+                       block_m=self.bm, block_n=self.bn, num_segments=n, num_classes=C)
+
+
+def segments_of(segments, offsets, class_index, T, b, h, m):
+    c = class_index[b * HEADS + h]
+    lo, hi = offsets[c * (T + 1) + m], offsets[c * (T + 1) + m + 1]
+    return [tuple(segments[7 * s:7 * s + 4]) for s in range(lo, hi)]
+
+
+def compare_with_host(builder, host, batch, L):
+    """'equal', 'covers' (gathering host plan: same tiles visited) or a
+    description of the first difference."""
+    _, _, T, N, C, ch = builder.shape
+    dseg = builder.segments.cpu().flatten().tolist()
+    doff = builder.offsets.cpu().tolist()
+    dcls = builder.class_index.cpu().tolist()
+    hseg, hoff, hcls = host.segments(), host.offsets(), host.class_index()
+    ranges_only = not builder.m["plan_gathers"]
+    for b in range(batch):
+        for h in range(HEADS):
+            for m in range(T):
+                d = segments_of(dseg, doff, dcls, T, b, h, m)
+                hh = segments_of(hseg, hoff, hcls, T, b, h, m)
+                if ranges_only and d != hh:
+                    return "differs at b=%d h=%d m=%d: device %s host %s" % (b, h, m, d, hh)
+                if not ranges_only:
+                    # Host Range tiles must all be visited by the device plan.
+                    dt = {n for (k, f, lo, hi) in d for n in range(lo, hi)}
+                    for (k, f, lo, hi) in hh:
+                        if k == 0 and not set(range(lo, hi)) <= dt:
+                            return "host range tile not in device plan at b=%d h=%d m=%d" % (b, h, m)
+    return "equal" if ranges_only else "covers"
+
+
+def time_cuda(fn, reps):
+    fn()
+    torch.cuda.synchronize()
+    times = []
+    for _ in range(reps):
+        a, z = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        a.record()
+        fn()
+        z.record()
+        z.synchronize()
+        times.append(a.elapsed_time(z))
+    return statistics.median(times)
+
+
+def dense_reference(name, tables, q, k, v):
+    L = q.shape[2]
+    idx = torch.arange(L, device="cuda")
+    mm = mask_mod(name, tables)
+    out = torch.empty_like(q, dtype=torch.float32)
+    for b in range(q.shape[0]):
+        for h in range(q.shape[1]):
+            keep = mm(torch.tensor(b, device="cuda"), torch.tensor(h, device="cuda"),
+                      idx[:, None], idx[None, :])
+            s = (q[b, h].float() @ k[b, h].float().T) / math.sqrt(q.shape[-1])
+            s = s.masked_fill(~keep, float("-inf"))
+            p = torch.softmax(s, -1).nan_to_num(0.0)
+            out[b, h] = p @ v[b, h].float()
+    return out
+
+
+def attention_check(name, kern, builder, gen, L=4096, batch=2):
+    tables = make_tables(name, batch, L, gen)
+    cuda_tables = {n: t.cuda() for n, t in tables.items()}
+    builder.allocate(batch, L)
+    builder.launch(cuda_tables)
+    plan = builder.plan()
+    q, k, v = (torch.randn(batch, HEADS, L, 128, device="cuda", dtype=torch.bfloat16) for _ in range(3))
+    o = torch.full_like(q, float("nan"))
+    kern.launch(q, k, v, o, plan=plan, tables=cuda_tables)
+    torch.cuda.synchronize()
+    ref = dense_reference(name, tables, q, k, v)
+    err = ((o.float() - ref).norm() / ref.norm()).item()
+    return err
+
+
+def graph_check(kern, builder, gen, L=8192, batch=2):
+    """Plan + attention captured once, replayed with new document tables."""
+    name = "documents"
+    tables = {n: t.cuda() for n, t in make_tables(name, batch, L, gen).items()}
+    builder.allocate(batch, L)
+    q, k, v = (torch.randn(batch, HEADS, L, 128, device="cuda", dtype=torch.bfloat16) for _ in range(3))
+    o = torch.zeros_like(q)
+    builder.launch(tables)
+    plan = builder.plan()  # sizes from a first build; buffers are reused
+    _, _, T, N, C, ch = builder.shape
+    full = rt.Plan(builder.segments, builder.offsets.view(C, T + 1),
+                   builder.class_index.view(batch, HEADS), num_query_tiles=T,
+                   block_m=builder.bm, block_n=builder.bn,
+                   num_segments=builder.segments.shape[0], num_classes=C)
+    s = torch.cuda.Stream()
+    s.wait_stream(torch.cuda.current_stream())
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.stream(s):
+        builder.launch(tables)
+        kern.launch(q, k, v, o, plan=full, tables=tables)
+        torch.cuda.synchronize()
+        with torch.cuda.graph(graph, stream=s):
+            builder.launch(tables)
+            kern.launch(q, k, v, o, plan=full, tables=tables)
+    errs = []
+    for _ in range(2):
+        fresh = make_tables(name, batch, L, gen)
+        tables["doc"].copy_(fresh["doc"].cuda())
+        o.fill_(float("nan"))
+        graph.replay()
+        torch.cuda.synchronize()
+        ref = dense_reference(name, fresh, q, k, v)
+        errs.append(((o.float() - ref).norm() / ref.norm()).item())
+    del plan
+    return max(errs)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("dir")
+    ap.add_argument("--lengths", default="32768,131072")
+    ap.add_argument("--json")
+    ap.add_argument("--no-flex", action="store_true")
+    ap.add_argument("--host-max", type=int, default=32768, help="longest length the host plan is timed at")
+    args = ap.parse_args()
+    gen = np.random.default_rng(7)
+    if not args.no_flex:
+        from torch.nn.attention.flex_attention import create_block_mask
+        torch._dynamo.config.cache_size_limit = 256
+        torch._dynamo.config.recompile_limit = 256
+        cbm = torch.compile(create_block_mask)
+    rows, checks = [], []
+    for name in ("documents", "window_globals", "neighborhood", "block_table"):
+        path = os.path.join(args.dir, name + ".json")
+        if not os.path.exists(path):
+            continue
+        manifest = json.load(open(path))
+        module = cupy.RawModule(path=os.path.join(args.dir, name + ".ptx"))
+        builder = DevicePlanBuilder(manifest, module)
+        kern = rt.load_kernel(path)
+        err = attention_check(name, kern, builder, gen)
+        checks.append({"kernel": name, "check": "attention on device plan, L=4096 B=2",
+                       "rel_err": err, "ok": err < 2e-2})
+        print(json.dumps(checks[-1]), flush=True)
+        if name == "documents":
+            gerr = graph_check(kern, builder, gen)
+            checks.append({"kernel": name, "check": "CUDA graph replay with new tables, L=8192 B=2",
+                           "rel_err": gerr, "ok": gerr < 2e-2})
+            print(json.dumps(checks[-1]), flush=True)
+        batches = (1, 8) if name == "documents" else (1,)
+        for L in [int(x) for x in args.lengths.split(",")]:
+            for batch in batches:
+                tables = make_tables(name, batch, L, gen)
+                cuda_tables = {n: t.cuda() for n, t in tables.items()}
+                builder.allocate(batch, L)
+                dev_ms = time_cuda(lambda: builder.launch(cuda_tables), 20)
+                undecided = int(builder.work[0].item())
+                row = {"kernel": name, "L": L, "batch": batch, "tiles": f"{manifest['block_m']}x{manifest['block_n']}",
+                       "device_ms": dev_ms, "undecided_tiles": undecided,
+                       "segments": int(builder.offsets[-1].item())}
+                if L <= args.host_max:
+                    t0 = time.perf_counter()
+                    host = kern.build_plan(batch, L, L, tables)
+                    row["host_ms"] = (time.perf_counter() - t0) * 1e3
+                    row["vs_host"] = compare_with_host(builder, host, batch, L)
+                if not args.no_flex:
+                    mm = mask_mod(name, tables)
+                    try:
+                        row["flex_ms"] = time_cuda(
+                            lambda: cbm(mm, batch, HEADS if builder.by_head else None, L, L,
+                                        device="cuda"), 10)
+                    except torch.OutOfMemoryError:
+                        row["flex_ms"] = None  # create_block_mask ran out of memory
+                        torch.cuda.empty_cache()
+                rows.append(row)
+                print(json.dumps(row), flush=True)
+    print()
+    print("| kernel | L | batch | tiles | device plan ms | undecided tiles | host plan ms | create_block_mask ms | vs host |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print("| %s | %d | %d | %s | %.3f | %d | %s | %s | %s |" % (
+            r["kernel"], r["L"], r["batch"], r["tiles"], r["device_ms"], r["undecided_tiles"],
+            "%.1f" % r["host_ms"] if "host_ms" in r else "-",
+            "%.3f" % r["flex_ms"] if r.get("flex_ms") else ("OOM" if "flex_ms" in r else "-"),
+            r.get("vs_host", "-")))
+    for c in checks:
+        print("check %-16s %-46s rel err %.2e %s" % (c["kernel"], c["check"], c["rel_err"],
+                                                    "OK" if c["ok"] else "FAIL"))
+    if args.json:
+        json.dump({"rows": rows, "checks": checks, "device": torch.cuda.get_device_name()},
+                  open(args.json, "w"), indent=1)
+    return 0 if all(c["ok"] for c in checks) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

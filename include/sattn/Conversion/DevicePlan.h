@@ -1,0 +1,107 @@
+//===- DevicePlan.h - the tile plan built by generated code ---*- C++ -*-===//
+//
+// A kernel's plan builder as generated code, for the GPU (next to the
+// attention kernel, launched by libsattn_runtime on the kernel's stream)
+// and for the CPU (run by the tests against the host planner). It writes
+// the plan buffers of docs/KERNEL_ABI.md in their Range-only form: for each
+// plan class and query tile, the KV tiles that hold a kept pair, as
+// maximal runs of FULL and of PARTIAL tiles in key order (exactly what the
+// host planner builds with PlanOptions::gathers = false).
+//
+// The builder runs in five stages, each a loop over independent items so
+// that a GPU runs one thread per item and the CPU a plain loop:
+//   classify  (class, query tile, KV tile): decide the tile from interval
+//             bounds (TileIntervals.h); tiles left undecided are appended
+//             to the work list
+//   resolve   (undecided tile, query row): evaluate the row's pairs
+//             element by element and record "some pair kept" / "some pair
+//             dropped" on the tile's status with atomic ors
+//   count     (class, query tile): the number of segments
+//   scan      (class): the offsets, an exclusive prefix sum of the class's
+//             counts from row class * numQueryTiles * numKeyTiles (each
+//             class owns that many rows of the segment buffer, the most its
+//             query tiles can fill, so rows between classes may be unused)
+//   write     (class, query tile): the segments
+// Plan classes are the (batch, head) combinations the mask can tell apart:
+// class c stands for batch c / classHeads (0 when the mask reads no batch
+// index) and head c % classHeads (classHeads = 1 when it reads no head).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef SATTN_CONVERSION_DEVICEPLAN_H
+#define SATTN_CONVERSION_DEVICEPLAN_H
+
+#include "sattn/Conversion/MaskToArith.h"
+
+#include "llvm/ADT/StringRef.h"
+
+namespace sattn {
+class KernelOp;
+} // namespace sattn
+
+namespace sattn::deviceplan {
+
+/// Tile status words (i32, one per class x query tile x KV tile).
+enum TileStatus : int32_t {
+  kSkip = 0,
+  kFull = 1,
+  kPartial = 2,
+  kUndecided = 3,
+  /// Bits the resolve stage ors into undecided tiles.
+  kSeenKept = 4,
+  kSeenDropped = 8,
+};
+
+enum class Stage { Classify, Resolve, Count, Scan, Write };
+constexpr Stage kStages[] = {Stage::Classify, Stage::Resolve, Stage::Count,
+                             Stage::Scan, Stage::Write};
+llvm::StringRef stageName(Stage stage);
+
+/// Whether a mask's plans differ between batch elements or between heads.
+struct ClassAxes {
+  bool batch = false, head = false;
+};
+ClassAxes classAxes(mlir::Value mask);
+
+/// Buffers and sizes a stage reads (index values; memrefs of i32 / i64).
+struct PlanBuilderEnv {
+  mlir::Value mask; // of the expanded kernel
+  int64_t blockM = 0, blockN = 0;
+  mlir::Value lq, lk, batch, heads, numClasses, classHeads;
+  mlir::Value numQueryTiles, numKeyTiles;
+  /// status: i32, numClasses * numQueryTiles * numKeyTiles.
+  /// work:   i64, 1 + the same; work[0] counts the undecided tiles listed
+  ///         after it (0 before classify).
+  /// counts: i64, numClasses * numQueryTiles.
+  /// offsets, segments: the plan buffers (numClasses * (numQueryTiles + 1);
+  ///         rows of 7, at most numClasses * numQueryTiles * numKeyTiles).
+  mlir::Value status, work, counts, offsets, segments;
+  llvm::StringMap<TableBinding> tables;
+};
+
+/// The environment of a stage of `kernel` (expanded) for tiles bm x bn,
+/// from the stage parameters: `scalars` lq, lk, batch, numClasses,
+/// classHeads (i64), `buffers` status, work, counts, offsets, segments
+/// (memrefs), `tables` one i64 memref per table in declaration order.
+/// Tile counts are computed too.
+PlanBuilderEnv bindPlanParams(mlir::OpBuilder &b, mlir::Location loc,
+                              KernelOp kernel, int64_t bm, int64_t bn,
+                              mlir::ValueRange scalars, mlir::ValueRange buffers,
+                              mlir::ValueRange tables);
+
+/// The number of items of `stage` (resolve: read from the work list).
+mlir::Value emitStageItems(mlir::OpBuilder &b, mlir::Location loc, Stage stage,
+                           const PlanBuilderEnv &env);
+/// An upper bound of emitStageItems known before any stage runs (what a
+/// launch is sized by).
+mlir::Value emitStageItemBound(mlir::OpBuilder &b, mlir::Location loc,
+                               Stage stage, const PlanBuilderEnv &env);
+
+/// Emits the work of `item` (index, < emitStageItems) of `stage`.
+mlir::LogicalResult emitStageItem(mlir::OpBuilder &b, mlir::Location loc,
+                                  Stage stage, const PlanBuilderEnv &env,
+                                  mlir::Value item);
+
+} // namespace sattn::deviceplan
+
+#endif // SATTN_CONVERSION_DEVICEPLAN_H

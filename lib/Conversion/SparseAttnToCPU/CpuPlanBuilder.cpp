@@ -1,0 +1,75 @@
+//===- CpuPlanBuilder.cpp - the device plan builder as a CPU function -----===//
+//
+// Builds `@NAME_plan_cpu`: the stages of sattn/Conversion/DevicePlan.h one
+// after the other, each a loop over its items. This is the same code the
+// GPU runs one thread per item, so CI checks the device plan builder by
+// comparing this function's plans with the host planner's.
+//
+//===----------------------------------------------------------------------===//
+
+#include "sattn/Conversion/SparseAttnToCPU.h"
+
+#include "sattn/Conversion/DevicePlan.h"
+#include "sattn/Conversion/IndexArith.h"
+
+#include "Mask/IR/MaskOps.h"
+#include "SparseAttn/IR/SparseAttnDialect.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+
+using namespace mlir;
+using namespace sattn;
+using namespace sattn::cpu;
+using namespace sattn::indexarith;
+
+std::string cpu::planEntryName(StringRef kernelName) {
+  return (kernelName + "_plan_cpu").str();
+}
+
+FunctionType cpu::planEntryType(MLIRContext *ctx, unsigned numTables) {
+  constexpr int64_t dyn = ShapedType::kDynamic;
+  Type i64 = IntegerType::get(ctx, 64), i32 = IntegerType::get(ctx, 32);
+  auto vector = MemRefType::get({dyn}, i64);
+  SmallVector<Type> inputs(kNumPlanScalarArgs, i64);
+  inputs.push_back(MemRefType::get({dyn}, i32)); // status
+  inputs.append({vector, vector, vector, MemRefType::get({dyn, 7}, i64)});
+  inputs.append(numTables, vector);
+  return FunctionType::get(ctx, inputs, {});
+}
+
+FailureOr<func::FuncOp> cpu::buildCpuPlanEntry(OpBuilder &builder,
+                                               KernelOp kernel,
+                                               const CpuLoweringOptions &options) {
+  Location loc = kernel.getLoc();
+  SmallVector<mask::TableOp> tables = kernelTables(kernel);
+  auto func = func::FuncOp::create(
+      builder, loc, planEntryName(kernel.getSymName()),
+      planEntryType(builder.getContext(), tables.size()));
+  func->setAttr("llvm.emit_c_interface", builder.getUnitAttr());
+  Block *entry = func.addEntryBlock();
+  OpBuilder b = OpBuilder::atBlockBegin(entry);
+
+  ValueRange args = entry->getArguments();
+  unsigned buffers = kNumPlanScalarArgs, firstTable = buffers + 5;
+  deviceplan::PlanBuilderEnv env = deviceplan::bindPlanParams(
+      b, loc, kernel, options.blockM, options.blockN,
+      args.take_front(kNumPlanScalarArgs), args.slice(buffers, 5),
+      args.drop_front(firstTable));
+
+  memref::StoreOp::create(b, loc, arith::ConstantIntOp::create(b, loc, 0, 64),
+                          env.work, ValueRange{cst(b, loc, 0)});
+  bool failedStage = false;
+  for (deviceplan::Stage stage : deviceplan::kStages) {
+    Value items = deviceplan::emitStageItems(b, loc, stage, env);
+    forEach(b, loc, items, [&](OpBuilder &ib, Location il, Value item) {
+      failedStage |= failed(deviceplan::emitStageItem(ib, il, stage, env, item));
+    });
+  }
+  func::ReturnOp::create(b, loc);
+  if (failedStage) {
+    func.erase();
+    return failure();
+  }
+  return func;
+}

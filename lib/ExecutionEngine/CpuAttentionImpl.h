@@ -1,0 +1,78 @@
+//===- CpuAttentionImpl.h - CpuAttention's compiled state -----*- C++ -*-===//
+//
+// What CpuAttention keeps per JIT-compiled kernel, and the argument
+// helpers its attention runs (CpuAttention.cpp) and plan builds
+// (CpuDevicePlan.cpp) share: table shapes, the checks of caller tables and
+// the memref descriptors the generated code takes.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef SATTN_LIB_EXECUTIONENGINE_CPUATTENTIONIMPL_H
+#define SATTN_LIB_EXECUTIONENGINE_CPUATTENTIONIMPL_H
+
+#include "sattn/ExecutionEngine/CpuAttention.h"
+
+#include "sattn/Core/MaskInputs.h"
+#include "sattn/Core/MaskProgram.h"
+
+#include "mlir/ExecutionEngine/CRunnerUtils.h"
+#include "mlir/ExecutionEngine/ExecutionEngine.h"
+#include "llvm/ADT/StringMap.h"
+
+namespace sattn::cpuexec {
+
+struct TableInfo {
+  std::string name;
+  llvm::SmallVector<TableDim, 3> dims;
+  llvm::SmallVector<std::string, 3> dimTexts;
+};
+
+/// What `run` and `buildDevicePlan` need to know about one compiled kernel.
+struct KernelInfo {
+  std::string name;
+  int64_t heads = 0, kvHeads = 0, headDim = 0;
+  llvm::SmallVector<TableInfo> tables;
+  void (*entry)(void **) = nullptr;
+  /// @NAME_plan_cpu, when compiled with device plans.
+  void (*planEntry)(void **) = nullptr;
+  /// Whether the mask's plans differ by batch element / by head.
+  bool classByBatch = false, classByHead = false;
+  std::unique_ptr<mlir::ExecutionEngine> engine;
+  double seconds = 0;
+};
+
+/// Expected shape of one table given this call's batch, heads and Lk.
+llvm::SmallVector<int64_t, 3> tableShape(const TableInfo &t, int64_t batch,
+                                         int64_t heads, int64_t lk);
+
+template <typename T, int N>
+StridedMemRefType<T, N> descriptor(T *data, llvm::ArrayRef<int64_t> sizes,
+                                   llvm::ArrayRef<int64_t> strides) {
+  StridedMemRefType<T, N> d;
+  d.basePtr = d.data = data;
+  d.offset = 0;
+  for (int i = 0; i < N; ++i) {
+    d.sizes[i] = sizes[i];
+    d.strides[i] = strides[i];
+  }
+  return d;
+}
+
+/// Descriptors of the kernel's tables from `inputs`, in declaration order,
+/// each checked against its declared shape.
+mlir::LogicalResult
+tableDescriptors(const KernelInfo &kernel, const MaskInputs &inputs,
+                 int64_t batch, int64_t heads, int64_t lk,
+                 llvm::SmallVectorImpl<StridedMemRefType<int64_t, 1>> &descs,
+                 std::string &error);
+
+} // namespace sattn::cpuexec
+
+struct sattn::CpuAttention::Impl {
+  CpuAttentionOptions options;
+  llvm::StringMap<cpuexec::KernelInfo> kernels;
+  llvm::SmallVector<std::string> names;
+  double seconds = 0;
+};
+
+#endif // SATTN_LIB_EXECUTIONENGINE_CPUATTENTIONIMPL_H

@@ -1,0 +1,98 @@
+//===- CpuDevicePlan.cpp - the device plan builder run on the CPU ---------===//
+//
+// Implements CpuAttention::buildDevicePlan: sizes the plan builder's
+// buffers the way libsattn_runtime sizes its device workspace (from the
+// tile grid, before anything runs), calls @NAME_plan_cpu and trims the
+// result into a FlatPlan. Tests compare it with the host planner.
+//
+//===----------------------------------------------------------------------===//
+
+#include "CpuAttentionImpl.h"
+
+#include "sattn/Conversion/SparseAttnToCPU.h"
+
+using namespace mlir;
+using namespace sattn;
+using namespace sattn::cpuexec;
+
+FailureOr<plan::FlatPlan>
+CpuAttention::buildDevicePlan(StringRef name, const MaskInputs &inputs,
+                              std::string &error,
+                              int64_t *undecidedTiles) const {
+  auto it = impl->kernels.find(name);
+  if (it == impl->kernels.end()) {
+    error = "no compiled kernel named '" + name.str() + "'";
+    return failure();
+  }
+  const KernelInfo &kernel = it->second;
+  if (!kernel.planEntry) {
+    error = "kernel '" + kernel.name +
+            "' was compiled without device plans (CpuAttentionOptions::"
+            "devicePlans)";
+    return failure();
+  }
+  int64_t batch = inputs.batch, lq = inputs.lq, lk = inputs.lk;
+  if (batch < 1 || lq < 0 || lk < lq) {
+    error = "need batch >= 1 and 0 <= Lq <= Lk (got batch = " +
+            std::to_string(batch) + ", Lq = " + std::to_string(lq) +
+            ", Lk = " + std::to_string(lk) + ")";
+    return failure();
+  }
+  SmallVector<StridedMemRefType<int64_t, 1>> tableDescs;
+  if (failed(tableDescriptors(kernel, inputs, batch, kernel.heads, lk,
+                              tableDescs, error)))
+    return failure();
+
+  int64_t bm = impl->options.blockM, bn = impl->options.blockN;
+  int64_t tiles = (lq + bm - 1) / bm, keyTiles = (lk + bn - 1) / bn;
+  int64_t classHeads = kernel.classByHead ? kernel.heads : 1;
+  int64_t numClasses = (kernel.classByBatch ? batch : 1) * classHeads;
+  int64_t grid = numClasses * tiles * keyTiles;
+  constexpr int64_t fields = plan::FlatPlan::kSegmentFields;
+  // Every buffer holds at least one element so that no descriptor is null.
+  std::vector<int32_t> status(std::max<int64_t>(grid, 1));
+  std::vector<int64_t> work(grid + 1), counts(std::max<int64_t>(numClasses * tiles, 1));
+  plan::FlatPlan plan;
+  plan.numQueryTiles = tiles;
+  plan.numClasses = numClasses;
+  plan.offsets.assign(numClasses * (tiles + 1), 0);
+  plan.segments.assign(std::max<int64_t>(grid, 1) * fields, 0);
+
+  auto vec = [](auto &v) {
+    using T = std::remove_reference_t<decltype(v[0])>;
+    return descriptor<T, 1>(v.data(), {static_cast<int64_t>(v.size())}, {1});
+  };
+  auto statusDesc = vec(status);
+  auto workDesc = vec(work), countsDesc = vec(counts), offsetsDesc = vec(plan.offsets);
+  auto segmentsDesc = descriptor<int64_t, 2>(
+      plan.segments.data(), {std::max<int64_t>(grid, 1), fields}, {fields, 1});
+  int64_t scalars[cpu::kNumPlanScalarArgs] = {lq, lk, batch, numClasses,
+                                              classHeads};
+  SmallVector<void *> pointers;
+  for (int64_t &v : scalars)
+    pointers.push_back(&v);
+  SmallVector<void *> descs{&statusDesc, &workDesc, &countsDesc, &offsetsDesc,
+                            &segmentsDesc};
+  for (auto &d : tableDescs)
+    descs.push_back(&d);
+  // Scalars are passed by pointer; memrefs by a pointer to their descriptor
+  // pointer (the packed C interface).
+  SmallVector<void *> packed(pointers.begin(), pointers.end());
+  for (void *&d : descs)
+    packed.push_back(&d);
+  kernel.planEntry(packed.data());
+
+  if (undecidedTiles)
+    *undecidedTiles = work[0];
+  // Rows up to the last class's end; classes start at c * T * N, so rows
+  // between them are unused (zero: empty Range segments nothing reads).
+  plan.numSegments = plan.offsets.empty() ? 0 : plan.offsets.back();
+  plan.segments.resize(plan.numSegments * fields);
+  plan.classIndex.resize(batch * kernel.heads);
+  for (int64_t b = 0; b < batch; ++b)
+    for (int64_t h = 0; h < kernel.heads; ++h)
+      plan.classIndex[b * kernel.heads + h] =
+          (kernel.classByBatch ? b : 0) * classHeads +
+          (kernel.classByHead ? h : 0);
+  return plan;
+}

@@ -1,0 +1,42 @@
+// RUN: sparse-opt %s --sattn-plan-tiles --convert-sattn-to-gpu -split-input-file | FileCheck %s
+
+// Next to the attention kernel, the device plan builder's five stage
+// kernels (docs/DEVICE_PLANS.md), all with the same parameters: five i64
+// scalars, the int32 status buffer, four int64 buffers, one per table. The
+// attention kernel records which (batch, head) axes split plan classes:
+// here the document table is per batch element, no head is read.
+
+// CHECK-LABEL: gpu.module @sattn_docs
+// CHECK:       gpu.func @sattn_docs(
+// CHECK-SAME:    sattn.device_plan = {class_by_batch = true, class_by_head = false}
+// CHECK:       gpu.func @sattn_docs_plan_classify(%{{.*}}: i64, %{{.*}}: i64, %{{.*}}: i64, %{{.*}}: i64, %{{.*}}: i64, %{{.*}}: memref<i32>, %{{.*}}: memref<i64>, %{{.*}}: memref<i64>, %{{.*}}: memref<i64>, %{{.*}}: memref<i64>, %{{.*}}: memref<i64>) kernel
+// CHECK-SAME:    known_block_size = array<i32: 256, 1, 1>
+// The tile's bounds read the table entry by entry over its index box.
+// CHECK:         scf.for
+// CHECK:         memref.load
+// CHECK:         memref.atomic_rmw addi
+// CHECK:       gpu.func @sattn_docs_plan_resolve(
+// CHECK:         memref.atomic_rmw ori
+// CHECK:       gpu.func @sattn_docs_plan_count(
+// CHECK:       gpu.func @sattn_docs_plan_scan(
+// CHECK:       gpu.func @sattn_docs_plan_write(
+// CHECK-COUNT-7: memref.store
+
+sattn.kernel @docs(dtype = bf16, head_dim = 128, heads = 4, kv_heads = 4, scale = 0.088) {
+  mask.table @doc : i32 ["b", "k"]
+  %0 = mask.causal
+  %1 = mask.document @doc
+  %2 = mask.intersect %0, %1
+  sattn.yield %2
+}
+
+// -----
+
+// CHECK-LABEL: gpu.module @sattn_heads
+// CHECK:       sattn.device_plan = {class_by_batch = false, class_by_head = true}
+sattn.kernel @heads(dtype = bf16, head_dim = 64, heads = 2, kv_heads = 2, scale = 0.125) {
+  %0 = mask.causal
+  %1 = mask.window 16
+  %2 = mask.per_head %0, %1 assign [0, 1]
+  sattn.yield %2
+}

@@ -1,0 +1,354 @@
+//===- DevicePlanTest.cpp - the generated plan builder against the host ---===//
+//
+// The device plan builder (sattn/Conversion/DevicePlan.h) is generated code
+// that the GPU runs a thread per item; here its CPU lowering
+// (@NAME_plan_cpu, the same stages as loops) builds plans that must equal
+// the host planner's Range-only plans (PlanOptions::gathers = false)
+// segment for segment, for every (batch, head, query tile), and classify
+// every tile exactly as brute force over the reference evaluator does:
+//   - every pattern of TilePlanTestSupport.h on random shapes and tiles,
+//   - every static example kernel at several lengths (Lq < Lk included),
+//   - table edge cases (one document, every token its own document, all or
+//     no global tokens, batch elements with different tables),
+//   - predicates whose bounds overflow (huge constants) or read tables out
+//     of range.
+//
+//===----------------------------------------------------------------------===//
+
+#include "TilePlanTestSupport.h"
+
+#include "sattn/ExecutionEngine/CpuAttention.h"
+
+#include <gtest/gtest.h>
+
+#include <random>
+
+using namespace sattn;
+using namespace sattn::plan;
+using namespace sattn::tile_plan_test;
+
+namespace {
+
+struct Tally {
+  int64_t plans = 0, segments = 0, full = 0, partial = 0;
+  /// Query tiles whose device plan is tighter than the host planner's.
+  int64_t tighterThanHost = 0;
+};
+
+/// Segments of (b, h, m) in a flat plan.
+std::vector<Segment> flatSegments(const FlatPlan &p, int64_t heads, int64_t b,
+                                  int64_t h, int64_t m) {
+  int64_t c = p.classIndex[b * heads + h];
+  int64_t first = p.offsets[c * (p.numQueryTiles + 1) + m];
+  int64_t last = p.offsets[c * (p.numQueryTiles + 1) + m + 1];
+  std::vector<Segment> out;
+  for (int64_t s = first; s < last; ++s) {
+    const int64_t *f = &p.segments[s * FlatPlan::kSegmentFields];
+    out.push_back(Segment{Segment::Kind(f[0]), f[1] != 0, f[2], f[3], f[4], f[5], f[6]});
+  }
+  return out;
+}
+
+std::string describe(const std::vector<Segment> &segs) {
+  std::string s;
+  for (const Segment &g : segs)
+    s += "[" + std::to_string(g.kind) + (g.full ? " F " : " P ") +
+         std::to_string(g.lo) + "," + std::to_string(g.hi) + ") ";
+  return s.empty() ? "(none)" : s;
+}
+
+/// The exact status of a tile: 0 skip, 1 full, 2 partial.
+int exactStatus(const CompiledMask &eval, const MaskInputs &in, int64_t b,
+                int64_t h, int64_t m, int64_t n, int64_t bm, int64_t bn) {
+  int64_t shift = in.lk - in.lq;
+  bool kept = false, dropped = false;
+  for (int64_t i = m * bm; i < std::min((m + 1) * bm, in.lq); ++i)
+    for (int64_t k = n * bn; k < std::min((n + 1) * bn, in.lk); ++k)
+      (eval.keep(in, b, h, i + shift, k) ? kept : dropped) = true;
+  if (!kept)
+    return 0;
+  return dropped || (n + 1) * bn > in.lk ? 2 : 1;
+}
+
+/// Tile statuses (0 skip, 1 full, 2 partial) of a Range-only segment list.
+std::vector<int> tileStatuses(const std::vector<Segment> &segs, int64_t keyTiles) {
+  std::vector<int> status(keyTiles, 0);
+  for (const Segment &s : segs) {
+    EXPECT_EQ(s.kind, Segment::Range);
+    EXPECT_TRUE(0 <= s.lo && s.lo < s.hi && s.hi <= keyTiles);
+    for (int64_t n = std::max<int64_t>(s.lo, 0); n < std::min(s.hi, keyTiles); ++n)
+      status[n] = s.full ? 1 : 2;
+  }
+  return status;
+}
+
+/// Builds the device plan and the host Range-only plan of `in`. The device
+/// plan must classify every tile as brute force does. It must equal the
+/// host plan segment for segment when `sameAsHost`; otherwise the host plan
+/// may only be looser (a tile the device decides exactly, the host may mark
+/// PARTIAL), and such query tiles are counted.
+void compare(const CpuAttention &cpu, KernelOp kernel, const CompiledMask &eval,
+             const MaskInputs &in, int64_t bm, int64_t bn, Tally &tally,
+             bool sameAsHost = true) {
+  std::string name = kernel.getSymName().str(), error;
+  SCOPED_TRACE(name + " B=" + std::to_string(in.batch) + " Lq=" +
+               std::to_string(in.lq) + " Lk=" + std::to_string(in.lk) +
+               " BM=" + std::to_string(bm) + " BN=" + std::to_string(bn));
+  mlir::FailureOr<FlatPlan> device = cpu.buildDevicePlan(name, in, error);
+  ASSERT_TRUE(mlir::succeeded(device)) << error;
+  auto planner = TilePlanner::build(kernel, PlanOptions{bm, bn, false});
+  ASSERT_TRUE(mlir::succeeded(planner));
+  auto host = planner->plan(in, error);
+  ASSERT_TRUE(mlir::succeeded(host)) << error;
+  ASSERT_EQ(device->numQueryTiles, host->numQueryTiles);
+  int64_t heads = kernel.getHeads(), keyTiles = (in.lk + bn - 1) / bn;
+  ++tally.plans;
+  for (int64_t b = 0; b < in.batch; ++b)
+    for (int64_t h = 0; h < heads; ++h)
+      for (int64_t m = 0; m < host->numQueryTiles; ++m) {
+        std::vector<Segment> got = flatSegments(*device, heads, b, h, m);
+        Span<Segment> want = host->segments(b, h, m);
+        std::vector<Segment> expected(want.begin(), want.end());
+        tally.segments += got.size();
+        bool same = got.size() == expected.size();
+        for (size_t i = 0; same && i < got.size(); ++i)
+          same = got[i].kind == expected[i].kind && got[i].full == expected[i].full &&
+                 got[i].lo == expected[i].lo && got[i].hi == expected[i].hi;
+        std::vector<int> status = tileStatuses(got, keyTiles);
+        std::vector<int> hostStatus = tileStatuses(expected, keyTiles);
+        for (int64_t n = 0; n < keyTiles; ++n) {
+          int exact = exactStatus(eval, in, b, h, m, n, bm, bn);
+          tally.full += exact == 1;
+          tally.partial += exact == 2;
+          ASSERT_EQ(status[n], exact)
+              << "tile b=" << b << " h=" << h << " m=" << m << " n=" << n
+              << " (0 skip, 1 full, 2 partial); device: " << describe(got);
+          if (!sameAsHost)
+            ASSERT_TRUE(hostStatus[n] == exact || hostStatus[n] == 2)
+                << "host plan tighter than exact at tile " << n;
+        }
+        if (sameAsHost)
+          EXPECT_TRUE(same) << "b=" << b << " h=" << h << " m=" << m
+                            << "\n  device: " << describe(got)
+                            << "\n  host:   " << describe(expected);
+        else
+          tally.tighterThanHost += !same;
+      }
+}
+
+mlir::FailureOr<CpuAttention> compileWithPlans(KernelOp kernel, int64_t bm,
+                                               int64_t bn) {
+  mlir::OwningOpRef<mlir::ModuleOp> single = mlir::ModuleOp::create(kernel.getLoc());
+  single->push_back(kernel->clone());
+  std::string error;
+  CpuAttentionOptions options;
+  options.blockM = bm;
+  options.blockN = bn;
+  options.optLevel = 0;
+  options.devicePlans = true;
+  auto cpu = CpuAttention::compile(*single, options, error);
+  EXPECT_TRUE(mlir::succeeded(cpu)) << error;
+  return cpu;
+}
+
+/// Patterns whose host plans mark some exactly FULL tiles PARTIAL (the
+/// host's must-sets of unions and complements are under-approximations),
+/// or visit an empty tile (complement): the device plan is tighter there.
+bool hostIsLooser(const std::string &name) {
+  return name == "complement" || name == "s2_blocks" ||
+         name == "s2_blocks_per_head" || name == "tri_shape";
+}
+
+TEST(DevicePlan, PatternsOnRandomShapesEqualHostPlans) {
+  std::mt19937 rng(77);
+  Tally tally, looser;
+  static const int64_t kTiles[][2] = {{8, 8}, {16, 4}, {8, 32}};
+  for (const PatternCase &c : kCases) {
+    SCOPED_TRACE(c.name);
+    PatternKernel k(c);
+    ASSERT_TRUE(k.ok());
+    bool same = !hostIsLooser(c.name);
+    for (const auto &tiles : kTiles) {
+      auto cpu = compileWithPlans(k.kernel, tiles[0], tiles[1]);
+      ASSERT_TRUE(mlir::succeeded(cpu));
+      for (int iter = 0; iter < 6; ++iter) {
+        int64_t lk = 1 + rng() % 150;
+        int64_t lq = iter % 3 == 0 ? lk : 1 + rng() % lk;
+        MaskInputs in = randomInputs(rng, lq, lk);
+        ASSERT_NO_FATAL_FAILURE(compare(*cpu, k.kernel, *k.eval, in, tiles[0],
+                                        tiles[1], same ? tally : looser, same));
+      }
+    }
+  }
+  std::cerr << "[ info ] patterns: " << tally.plans + looser.plans << " plans, "
+            << tally.segments + looser.segments << " segments, "
+            << tally.full + looser.full << " full and "
+            << tally.partial + looser.partial << " partial tiles; "
+            << looser.tighterThanHost
+            << " query tiles planned tighter than the host\n";
+  EXPECT_GT(tally.full, 0);
+  EXPECT_GT(tally.partial, 0);
+  // Not vacuous: the looser host plans do differ.
+  EXPECT_GT(looser.tighterThanHost, 0);
+}
+
+TEST(DevicePlan, EveryStaticExampleEqualsHostPlans) {
+  mlir::MLIRContext context(allDialects());
+  std::mt19937 rng(5);
+  Tally tally;
+  int kernels = 0;
+  for (const std::string &file : exampleSpecFiles()) {
+    SCOPED_TRACE(file);
+    mlir::OwningOpRef<mlir::ModuleOp> module = compileSpecFile(file, context);
+    ASSERT_TRUE(module);
+    for (KernelOp kernel : module->getOps<KernelOp>()) {
+      mlir::FailureOr<CompiledMask> eval = staticEvaluator(kernel);
+      if (mlir::failed(eval))
+        continue; // dynamic: no static mask to plan
+      ++kernels;
+      auto cpu = compileWithPlans(kernel, 32, 64);
+      ASSERT_TRUE(mlir::succeeded(cpu));
+      for (auto [lq, lk] : {std::pair<int64_t, int64_t>{40, 57}, {256, 256}, {200, 333}}) {
+        MaskInputs in;
+        in.batch = 2;
+        in.lq = lq;
+        in.lk = lk;
+        for (mask::TableOp table : kernel.getBody().front().getOps<mask::TableOp>())
+          in.tables[table.getSymName().str()] =
+              randomTable(table, in.batch, kernel.getHeads(), lk, rng);
+        ASSERT_NO_FATAL_FAILURE(compare(*cpu, kernel, *eval, in, 32, 64, tally));
+      }
+    }
+  }
+  std::cerr << "[ info ] examples: " << kernels << " kernels, " << tally.plans
+            << " plans, " << tally.segments << " segments\n";
+  EXPECT_GE(kernels, 10);
+}
+
+/// A kernel over the tables of TilePlanTestSupport.h whose mask is `body`.
+struct BodyKernel {
+  explicit BodyKernel(const char *body) : pattern{"custom", body, false}, k(pattern) {}
+  PatternCase pattern;
+  PatternKernel k;
+};
+
+TEST(DevicePlan, TableEdgeCasesEqualHostPlans) {
+  std::mt19937 rng(9);
+  Tally tally;
+  BodyKernel documents(
+      "%c = mask.causal\n%d = mask.document @doc\n%m = mask.intersect %c, %d");
+  BodyKernel globals(
+      "%m = mask.predicate(%b, %h, %q, %k) {\n"
+      "  %d = arith.subi %q, %k : index\n  %a = math.absi %d : index\n"
+      "  %c3 = arith.constant 3 : index\n  %w = arith.cmpi sle, %a, %c3 : index\n"
+      "  %gq = mask.lookup @glob[%q] : i1\n  %gk = mask.lookup @glob[%k] : i1\n"
+      "  %o = arith.ori %w, %gq : i1\n  %y = arith.ori %o, %gk : i1\n"
+      "  mask.yield %y\n}");
+  ASSERT_TRUE(documents.k.ok() && globals.k.ok());
+  auto docCpu = compileWithPlans(documents.k.kernel, 16, 8);
+  auto globCpu = compileWithPlans(globals.k.kernel, 16, 8);
+  ASSERT_TRUE(mlir::succeeded(docCpu) && mlir::succeeded(globCpu));
+  for (int64_t lk : {1, 37, 96}) {
+    MaskInputs in = randomInputs(rng, lk, lk);
+    std::vector<int64_t> &doc = in.tables["doc"].values;
+    // One document; every token its own; batch elements differ.
+    std::fill(doc.begin(), doc.end(), 0);
+    ASSERT_NO_FATAL_FAILURE(compare(*docCpu, documents.k.kernel, *documents.k.eval, in, 16, 8, tally));
+    for (int64_t i = 0; i < 2 * lk; ++i)
+      doc[i] = i % lk;
+    ASSERT_NO_FATAL_FAILURE(compare(*docCpu, documents.k.kernel, *documents.k.eval, in, 16, 8, tally));
+    for (int64_t i = 0; i < lk; ++i)
+      doc[i] = i / 5, doc[lk + i] = -(i / 11) - 3;
+    ASSERT_NO_FATAL_FAILURE(compare(*docCpu, documents.k.kernel, *documents.k.eval, in, 16, 8, tally));
+    for (int64_t all : {0, 1}) {
+      std::fill(in.tables["glob"].values.begin(), in.tables["glob"].values.end(), all);
+      ASSERT_NO_FATAL_FAILURE(compare(*globCpu, globals.k.kernel, *globals.k.eval, in, 16, 8, tally));
+    }
+  }
+  EXPECT_GT(tally.full, 0);
+  EXPECT_GT(tally.partial, 0);
+}
+
+TEST(DevicePlan, IntervalsDecideTilesAwayFromEdges) {
+  // Documents of 40-90 tokens and a window with global tokens at 1024
+  // tokens, 32 x 32 tiles: only tiles on a document edge, the window's
+  // border or a global token's row or column need pair-by-pair work.
+  std::mt19937 rng(3);
+  BodyKernel documents(
+      "%c = mask.causal\n%d = mask.document @doc\n%m = mask.intersect %c, %d");
+  BodyKernel globals(
+      "%m = mask.predicate(%b, %h, %q, %k) {\n"
+      "  %d = arith.subi %q, %k : index\n  %a = math.absi %d : index\n"
+      "  %c3 = arith.constant 100 : index\n  %w = arith.cmpi sle, %a, %c3 : index\n"
+      "  %gq = mask.lookup @glob[%q] : i1\n  %gk = mask.lookup @glob[%k] : i1\n"
+      "  %o = arith.ori %w, %gq : i1\n  %y = arith.ori %o, %gk : i1\n"
+      "  mask.yield %y\n}");
+  ASSERT_TRUE(documents.k.ok() && globals.k.ok());
+  int64_t lk = 1024, tiles = 2 * 32 * 32; // batch 2, one class per batch
+  MaskInputs in = randomInputs(rng, lk, lk);
+  std::vector<int64_t> &doc = in.tables["doc"].values;
+  for (int64_t b = 0, id = 0; b < 2; ++b)
+    for (int64_t k = 0, left = 0; k < lk; ++k, --left) {
+      if (left == 0)
+        ++id, left = 40 + rng() % 51;
+      doc[b * lk + k] = id;
+    }
+  std::vector<int64_t> &glob = in.tables["glob"].values;
+  std::fill(glob.begin(), glob.end(), 0);
+  for (int i = 0; i < 4; ++i)
+    glob[rng() % lk] = 1;
+  Tally tally;
+  for (BodyKernel *kernel : {&documents, &globals}) {
+    auto cpu = compileWithPlans(kernel->k.kernel, 32, 32);
+    ASSERT_TRUE(mlir::succeeded(cpu));
+    std::string error;
+    int64_t undecided = -1;
+    ASSERT_TRUE(mlir::succeeded(cpu->buildDevicePlan(
+        kernel->k.kernel.getSymName().str(), in, error, &undecided)))
+        << error;
+    std::cerr << "[ info ] " << (kernel == &documents ? "documents" : "globals")
+              << ": " << undecided << " of " << tiles << " tiles undecided\n";
+    EXPECT_GT(undecided, 0);
+    EXPECT_LT(undecided * 4, tiles);
+    ASSERT_NO_FATAL_FAILURE(compare(*cpu, kernel->k.kernel, *kernel->k.eval, in, 32, 32, tally));
+  }
+}
+
+TEST(DevicePlan, OverflowingBoundsAndOutOfRangeReadsStayExact) {
+  // Products and sums that wrap for large positions, a remainder of a
+  // negative range, a division by a negative constant and table reads at
+  // indices beyond the table: the intervals must give up, not lie.
+  const char *bodies[] = {
+      "%m = mask.predicate(%b, %h, %q, %k) {\n"
+      "  %big = arith.constant 4611686018427387904 : index\n"
+      "  %p = arith.muli %q, %big : index\n  %s = arith.addi %p, %k : index\n"
+      "  %z = arith.constant 0 : index\n  %y = arith.cmpi slt, %s, %z : index\n"
+      "  mask.yield %y\n}",
+      "%m = mask.predicate(%b, %h, %q, %k) {\n"
+      "  %d = arith.subi %k, %q : index\n  %c5 = arith.constant -5 : index\n"
+      "  %r = arith.remsi %d, %c5 : index\n  %n = arith.constant -2 : index\n"
+      "  %x = arith.divsi %d, %n : index\n  %a = arith.cmpi sge, %r, %n : index\n"
+      "  %c9 = arith.constant 9 : index\n  %w = arith.cmpi slt, %x, %c9 : index\n"
+      "  %y = arith.andi %a, %w : i1\n  mask.yield %y\n}",
+      "%m = mask.predicate(%b, %h, %q, %k) {\n"
+      "  %c40 = arith.constant 40 : index\n  %i = arith.subi %k, %c40 : index\n"
+      "  %g = mask.lookup @glob[%i] : i1\n  %c = arith.cmpi sle, %k, %q : index\n"
+      "  %y = arith.xori %g, %c : i1\n  mask.yield %y\n}",
+  };
+  std::mt19937 rng(13);
+  Tally tally;
+  for (const char *body : bodies) {
+    BodyKernel custom(body);
+    ASSERT_TRUE(custom.k.ok()) << body;
+    auto cpu = compileWithPlans(custom.k.kernel, 8, 16);
+    ASSERT_TRUE(mlir::succeeded(cpu));
+    for (int iter = 0; iter < 6; ++iter) {
+      int64_t lk = 1 + rng() % 120, lq = 1 + rng() % lk;
+      MaskInputs in = randomInputs(rng, lq, lk);
+      ASSERT_NO_FATAL_FAILURE(compare(*cpu, custom.k.kernel, *custom.k.eval, in, 8, 16, tally));
+    }
+  }
+  EXPECT_GT(tally.partial, 0);
+}
+
+} // namespace
