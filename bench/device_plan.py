@@ -1,13 +1,13 @@
 #!/usr/bin/env python3
 """Device plan builder benchmark: plans built on the GPU by the kernels'
-generated plan builders (the *_plan_{classify,resolve,count,scan,write}
-entries of each PTX, launched here with CuPy as the manifest's
-"device_plan" record describes) against the runtime's host planner and
+generated plan builders (RuntimeKernel.build_device_plan, i.e.
+sattn_device_plan_build) against the runtime's host planner and
 FlexAttention's compiled create_block_mask on the same masks.
 
 For every kernel of DIR (compiled from bench/device_plan.sattn) and length:
-  - device plan time (all five stages, the work counter reset included),
-    median of repeated runs; host plan time (RuntimeKernel.build_plan);
+  - device plan time: the build replayed from a CUDA graph (GPU time of the
+    counter reset and six stages), and one eager call from Python (with the
+    binding's overhead), medians; host plan time (RuntimeKernel.build_plan);
     create_block_mask time;
   - the device plan compared with the host plan segment for segment where
     the kernel's plans are Range-only (manifest "plan_gathers": false),
@@ -34,10 +34,7 @@ import torch
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
 from sattn import runtime as rt  # noqa: E402
 
-import cupy  # noqa: E402
-
 HEADS = 16
-GRID_CAP = 132 * 16
 
 
 # ----------------------------------------------------------------------------
@@ -90,50 +87,35 @@ def mask_mod(name, tables):
 # ----------------------------------------------------------------------------
 
 class DevicePlanBuilder:
-    def __init__(self, manifest, module):
-        self.m = manifest
-        rec = manifest["device_plan"]
-        self.functions = [module.get_function(e) for e in rec["entries"]]
-        self.by_batch, self.by_head = rec["class_by_batch"], rec["class_by_head"]
-        self.threads = rec["threads"]
+    """The kernel's plan builder through libsattn_runtime
+    (RuntimeKernel.build_device_plan), with one workspace per shape."""
+
+    def __init__(self, manifest, kern):
+        self.m, self.kern = manifest, kern
         self.bm, self.bn = manifest["block_m"], manifest["block_n"]
-        self.tables = [t["name"] for t in manifest["tables"]]
 
     def allocate(self, batch, L):
-        T, N = -(-L // self.bm), -(-L // self.bn)
-        ch = HEADS if self.by_head else 1
-        C = (batch if self.by_batch else 1) * ch
-        dev = "cuda"
-        self.shape = (batch, L, T, N, C, ch)
-        self.status = torch.empty(max(C * T * N, 1), dtype=torch.int32, device=dev)
-        self.work = torch.empty(C * T * N + 1, dtype=torch.int64, device=dev)
-        self.counts = torch.empty(max(C * T, 1), dtype=torch.int64, device=dev)
-        self.offsets = torch.empty(C * (T + 1), dtype=torch.int64, device=dev)
-        self.segments = torch.empty(max(C * T * N, 1), 7, dtype=torch.int64, device=dev)
-        self.class_index = torch.tensor(
-            [(b if self.by_batch else 0) * ch + (h if self.by_head else 0)
-             for b in range(batch) for h in range(HEADS)], dtype=torch.int64, device=dev)
+        self.shape = (batch, L)
+        need = self.kern.device_plan_workspace(batch, L, L) + 256
+        self.workspace = torch.empty(need, dtype=torch.uint8, device="cuda")
 
     def launch(self, tables):
-        batch, L, T, N, C, ch = self.shape
-        self.work[:1].zero_()
-        args = [np.int64(L), np.int64(L), np.int64(batch), np.int64(C), np.int64(ch)]
-        args += [np.uint64(t.data_ptr()) for t in
-                 (self.status, self.work, self.counts, self.offsets, self.segments)]
-        args += [np.uint64(tables[n].data_ptr()) for n in self.tables]
-        bounds = [C * T * N, C * T * N * self.bm, C * T, C, C * T]
-        stream = cupy.cuda.Stream.from_external(torch.cuda.current_stream())
-        with stream:
-            for f, bound in zip(self.functions, bounds):
-                grid = max(1, min(GRID_CAP, -(-bound // self.threads)))
-                f((grid,), (self.threads,), tuple(args))
+        batch, L = self.shape
+        self.last = self.kern.build_device_plan(batch, L, L, tables, workspace=self.workspace)
+        return self.last
 
     def plan(self):
-        batch, L, T, N, C, ch = self.shape
-        n = int(self.offsets[-1].item())
-        return rt.Plan(self.segments[:max(n, 1)], self.offsets.view(C, T + 1),
-                       self.class_index.view(batch, HEADS), num_query_tiles=T,
-                       block_m=self.bm, block_n=self.bn, num_segments=n, num_classes=C)
+        return self.last
+
+    def undecided(self):
+        """work[0] of the last build: the tiles resolved pair by pair (the
+        work buffer follows the status buffer in the workspace)."""
+        batch, L = self.shape
+        plan = self.last
+        grid = plan.num_classes * plan.num_query_tiles * -(-L // self.bn)
+        base = (self.workspace.data_ptr() + 255) // 256 * 256 - self.workspace.data_ptr()
+        work = base + (max(4 * grid, 8) + 255) // 256 * 256
+        return int(self.workspace[work:work + 8].view(torch.int64).item())
 
 
 def segments_of(segments, offsets, class_index, T, b, h, m):
@@ -145,10 +127,11 @@ def segments_of(segments, offsets, class_index, T, b, h, m):
 def compare_with_host(builder, host, batch, L):
     """'equal', 'covers' (gathering host plan: same tiles visited) or a
     description of the first difference."""
-    _, _, T, N, C, ch = builder.shape
-    dseg = builder.segments.cpu().flatten().tolist()
-    doff = builder.offsets.cpu().tolist()
-    dcls = builder.class_index.cpu().tolist()
+    plan = builder.plan()
+    T = plan.num_query_tiles
+    dseg = plan.segments.cpu().flatten().tolist()
+    doff = plan.offsets.cpu().flatten().tolist()
+    dcls = plan.class_index.cpu().flatten().tolist()
     hseg, hoff, hcls = host.segments(), host.offsets(), host.class_index()
     ranges_only = not builder.m["plan_gathers"]
     for b in range(batch):
@@ -165,6 +148,20 @@ def compare_with_host(builder, host, batch, L):
                         if k == 0 and not set(range(lo, hi)) <= dt:
                             return "host range tile not in device plan at b=%d h=%d m=%d" % (b, h, m)
     return "equal" if ranges_only else "covers"
+
+
+def graph_time(fn, reps=20):
+    """Median time of `fn` replayed from a CUDA graph (no launch overhead)."""
+    s = torch.cuda.Stream()
+    s.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(s):
+        fn()
+        torch.cuda.synchronize()
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph, stream=s):
+            fn()
+    torch.cuda.synchronize()
+    return time_cuda(graph.replay, reps)
 
 
 def time_cuda(fn, reps):
@@ -219,23 +216,14 @@ def graph_check(kern, builder, gen, L=8192, batch=2):
     builder.allocate(batch, L)
     q, k, v = (torch.randn(batch, HEADS, L, 128, device="cuda", dtype=torch.bfloat16) for _ in range(3))
     o = torch.zeros_like(q)
-    builder.launch(tables)
-    plan = builder.plan()  # sizes from a first build; buffers are reused
-    _, _, T, N, C, ch = builder.shape
-    full = rt.Plan(builder.segments, builder.offsets.view(C, T + 1),
-                   builder.class_index.view(batch, HEADS), num_query_tiles=T,
-                   block_m=builder.bm, block_n=builder.bn,
-                   num_segments=builder.segments.shape[0], num_classes=C)
     s = torch.cuda.Stream()
     s.wait_stream(torch.cuda.current_stream())
     graph = torch.cuda.CUDAGraph()
     with torch.cuda.stream(s):
-        builder.launch(tables)
-        kern.launch(q, k, v, o, plan=full, tables=tables)
+        kern.launch(q, k, v, o, plan=builder.launch(tables), tables=tables)
         torch.cuda.synchronize()
         with torch.cuda.graph(graph, stream=s):
-            builder.launch(tables)
-            kern.launch(q, k, v, o, plan=full, tables=tables)
+            kern.launch(q, k, v, o, plan=builder.launch(tables), tables=tables)
     errs = []
     for _ in range(2):
         fresh = make_tables(name, batch, L, gen)
@@ -245,7 +233,6 @@ def graph_check(kern, builder, gen, L=8192, batch=2):
         torch.cuda.synchronize()
         ref = dense_reference(name, fresh, q, k, v)
         errs.append(((o.float() - ref).norm() / ref.norm()).item())
-    del plan
     return max(errs)
 
 
@@ -269,9 +256,8 @@ def main():
         if not os.path.exists(path):
             continue
         manifest = json.load(open(path))
-        module = cupy.RawModule(path=os.path.join(args.dir, name + ".ptx"))
-        builder = DevicePlanBuilder(manifest, module)
         kern = rt.load_kernel(path)
+        builder = DevicePlanBuilder(manifest, kern)
         err = attention_check(name, kern, builder, gen)
         checks.append({"kernel": name, "check": "attention on device plan, L=4096 B=2",
                        "rel_err": err, "ok": err < 2e-2})
@@ -287,11 +273,15 @@ def main():
                 tables = make_tables(name, batch, L, gen)
                 cuda_tables = {n: t.cuda() for n, t in tables.items()}
                 builder.allocate(batch, L)
-                dev_ms = time_cuda(lambda: builder.launch(cuda_tables), 20)
-                undecided = int(builder.work[0].item())
-                row = {"kernel": name, "L": L, "batch": batch, "tiles": f"{manifest['block_m']}x{manifest['block_n']}",
-                       "device_ms": dev_ms, "undecided_tiles": undecided,
-                       "segments": int(builder.offsets[-1].item())}
+                eager_ms = time_cuda(lambda: builder.launch(cuda_tables), 20)
+                dev_ms = graph_time(lambda: builder.launch(cuda_tables))
+                builder.launch(cuda_tables)
+                plan = builder.plan()
+                row = {"kernel": name, "L": L, "batch": batch,
+                       "tiles": f"{manifest['block_m']}x{manifest['block_n']}",
+                       "device_ms": dev_ms, "eager_ms": eager_ms,
+                       "undecided_tiles": builder.undecided(),
+                       "segments": int((plan.offsets[:, 1:] - plan.offsets[:, :-1]).sum().item())}
                 if L <= args.host_max:
                     t0 = time.perf_counter()
                     host = kern.build_plan(batch, L, L, tables)
@@ -301,7 +291,7 @@ def main():
                     mm = mask_mod(name, tables)
                     try:
                         row["flex_ms"] = time_cuda(
-                            lambda: cbm(mm, batch, HEADS if builder.by_head else None, L, L,
+                            lambda: cbm(mm, batch, HEADS if builder.m["device_plan"]["class_by_head"] else None, L, L,
                                         device="cuda"), 10)
                     except torch.OutOfMemoryError:
                         row["flex_ms"] = None  # create_block_mask ran out of memory
@@ -309,11 +299,12 @@ def main():
                 rows.append(row)
                 print(json.dumps(row), flush=True)
     print()
-    print("| kernel | L | batch | tiles | device plan ms | undecided tiles | host plan ms | create_block_mask ms | vs host |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| kernel | L | batch | tiles | device plan ms (graph) | eager call ms | undecided tiles | host plan ms | create_block_mask ms | vs host |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print("| %s | %d | %d | %s | %.3f | %d | %s | %s | %s |" % (
-            r["kernel"], r["L"], r["batch"], r["tiles"], r["device_ms"], r["undecided_tiles"],
+        print("| %s | %d | %d | %s | %.3f | %.3f | %d | %s | %s | %s |" % (
+            r["kernel"], r["L"], r["batch"], r["tiles"], r["device_ms"], r["eager_ms"],
+            r["undecided_tiles"],
             "%.1f" % r["host_ms"] if "host_ms" in r else "-",
             "%.3f" % r["flex_ms"] if r.get("flex_ms") else ("OOM" if "flex_ms" in r else "-"),
             r.get("vs_host", "-")))

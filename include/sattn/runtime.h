@@ -175,6 +175,33 @@ const sattn_plan *sattn_device_plan_get(const sattn_device_plan *plan);
 /* Frees the device buffers (in the context they were allocated in). */
 void sattn_device_plan_destroy(sattn_device_plan *plan);
 
+/*===- Tile plans built on the GPU -------------------------------------------===*
+ *
+ * Kernels compiled by this version of sattn-compile carry their plan builder
+ * (generated from the mask, docs/DEVICE_PLANS.md): it builds the plan on the
+ * device, from the lengths and the tables in device memory, in a workspace
+ * the caller provides. The plan holds Range segments only (the sm_90a
+ * kernel's plan form; the portable kernel reads it too). A build enqueues
+ * work on `stream` and returns: no host synchronisation, no allocation, so
+ * plan + launch can be captured in a CUDA graph and replayed with new
+ * tables. */
+
+/* Bytes of workspace a device plan of (batch, lq, lk) needs. Fails with
+ * SATTN_ERROR_MANIFEST for kernels without a plan builder, SATTN_ERROR_SHAPE
+ * for bad or too large shapes. */
+sattn_status sattn_device_plan_workspace(const sattn_kernel *kernel, int64_t batch,
+                                         int64_t lq, int64_t lk, size_t *bytes);
+/* Builds the plan of (batch, lq, lk) on `stream` (a CUstream; NULL for the
+ * default stream) in the current CUDA context. tables: the kernel's tables
+ * in manifest order, DEVICE int64 tensors as for sattn_launch. workspace: a
+ * device buffer of at least sattn_device_plan_workspace bytes, 256-byte
+ * aligned. *out receives the plan (pointers into the workspace, usable by
+ * sattn_launch on the same stream once this returns). */
+sattn_status sattn_device_plan_build(const sattn_kernel *kernel, int64_t batch, int64_t lq,
+                                     int64_t lk, const sattn_tensor *tables,
+                                     int32_t num_tables, void *workspace,
+                                     size_t workspace_bytes, void *stream, sattn_plan *out);
+
 /* Reference estimators of the dynamic masks (docs/ESTIMATORS.md), on the
  * HOST in double precision, for one (batch, head) slice: q is [lq, d] and k
  * [lk, d], rank-2 f32 host tensors with unit last stride, 1 <= lq <= lk.

@@ -176,6 +176,23 @@ public:
     check(sattn_launch(handle(), &q, &k, &v, &o, lse, &plan, tables.data(),
                        static_cast<int32_t>(tables.size()), stream));
   }
+  /// Bytes of device workspace buildDevicePlan needs (docs/DEVICE_PLANS.md).
+  size_t devicePlanWorkspace(int64_t batch, int64_t lq, int64_t lk) const {
+    size_t bytes = 0;
+    check(sattn_device_plan_workspace(handle(), batch, lq, lk, &bytes));
+    return bytes;
+  }
+  /// Builds the plan on the GPU, on `stream`, in `workspace` (device memory,
+  /// 256-byte aligned); `tables`: device int64 tensors in manifest order.
+  sattn_plan buildDevicePlan(int64_t batch, int64_t lq, int64_t lk,
+                             const std::vector<sattn_tensor> &tables, void *workspace,
+                             size_t workspaceBytes, void *stream = nullptr) const {
+    sattn_plan plan;
+    check(sattn_device_plan_build(handle(), batch, lq, lk, tables.data(),
+                                  static_cast<int32_t>(tables.size()), workspace,
+                                  workspaceBytes, stream, &plan));
+    return plan;
+  }
 
 };
 

@@ -86,15 +86,13 @@ sattn::writeManifest(KernelOp kernel, const MaskProgram &program,
     // The plan builder's stage kernels (sattn/Conversion/DevicePlan.h), in
     // launch order, all with the same parameters.
     llvm::json::Array stages, planParams;
-    for (const char *stage : target::kDevicePlanStages)
+    for (std::string_view stage : abi::kDevicePlanStages)
       stages.push_back(target::devicePlanEntryName(launch.entryName, stage));
-    for (const char *param : target::kDevicePlanParams)
+    for (const std::string &param : abi::devicePlanParamNames(tableNames))
       planParams.push_back(param);
-    for (const std::string &table : tableNames)
-      planParams.push_back("table_" + table);
     manifest["device_plan"] = llvm::json::Object{
         {"entries", std::move(stages)},
-        {"threads", target::kDevicePlanBlockThreads},
+        {"threads", abi::kDevicePlanThreads},
         {"params", std::move(planParams)},
         {"class_by_batch", launch.planClassByBatch},
         {"class_by_head", launch.planClassByHead}};

@@ -10,6 +10,7 @@
 #include "CpuAttentionImpl.h"
 
 #include "sattn/Conversion/SparseAttnToCPU.h"
+#include "sattn/Core/KernelAbi.h"
 
 using namespace mlir;
 using namespace sattn;
@@ -57,6 +58,11 @@ CpuAttention::buildDevicePlan(StringRef name, const MaskInputs &inputs,
   plan.numClasses = numClasses;
   plan.offsets.assign(numClasses * (tiles + 1), 0);
   plan.segments.assign(std::max<int64_t>(grid, 1) * fields, 0);
+  plan.classIndex.assign(batch * kernel.heads, -1);
+  int64_t chunks = 0;
+  for (const auto &t : tableDescs)
+    chunks += (t.sizes[0] + abi::kSummaryChunk - 1) / abi::kSummaryChunk;
+  std::vector<int64_t> summaries(std::max<int64_t>(2 * chunks, 1));
 
   auto vec = [](auto &v) {
     using T = std::remove_reference_t<decltype(v[0])>;
@@ -64,6 +70,8 @@ CpuAttention::buildDevicePlan(StringRef name, const MaskInputs &inputs,
   };
   auto statusDesc = vec(status);
   auto workDesc = vec(work), countsDesc = vec(counts), offsetsDesc = vec(plan.offsets);
+  auto classDesc = vec(plan.classIndex);
+  auto summariesDesc = vec(summaries);
   auto segmentsDesc = descriptor<int64_t, 2>(
       plan.segments.data(), {std::max<int64_t>(grid, 1), fields}, {fields, 1});
   int64_t scalars[cpu::kNumPlanScalarArgs] = {lq, lk, batch, numClasses,
@@ -71,8 +79,8 @@ CpuAttention::buildDevicePlan(StringRef name, const MaskInputs &inputs,
   SmallVector<void *> pointers;
   for (int64_t &v : scalars)
     pointers.push_back(&v);
-  SmallVector<void *> descs{&statusDesc, &workDesc, &countsDesc, &offsetsDesc,
-                            &segmentsDesc};
+  SmallVector<void *> descs{&statusDesc,   &workDesc,  &countsDesc,   &offsetsDesc,
+                            &segmentsDesc, &classDesc, &summariesDesc};
   for (auto &d : tableDescs)
     descs.push_back(&d);
   // Scalars are passed by pointer; memrefs by a pointer to their descriptor
@@ -88,11 +96,5 @@ CpuAttention::buildDevicePlan(StringRef name, const MaskInputs &inputs,
   // between them are unused (zero: empty Range segments nothing reads).
   plan.numSegments = plan.offsets.empty() ? 0 : plan.offsets.back();
   plan.segments.resize(plan.numSegments * fields);
-  plan.classIndex.resize(batch * kernel.heads);
-  for (int64_t b = 0; b < batch; ++b)
-    for (int64_t h = 0; h < kernel.heads; ++h)
-      plan.classIndex[b * kernel.heads + h] =
-          (kernel.classByBatch ? b : 0) * classHeads +
-          (kernel.classByHead ? h : 0);
   return plan;
 }

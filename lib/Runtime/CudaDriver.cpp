@@ -80,6 +80,7 @@ Loaded open() {
   resolve(handle, "cuGetErrorName", d.cuGetErrorName);
   resolve(handle, "cuPointerGetAttribute", d.cuPointerGetAttribute);
   resolve(handle, "cuMemAlloc_v2", d.cuMemAlloc_v2);
+  resolve(handle, "cuMemsetD32Async", d.cuMemsetD32Async);
   resolve(handle, "cuMemcpyHtoD_v2", d.cuMemcpyHtoD_v2);
   resolve(handle, "cuMemFree_v2", d.cuMemFree_v2);
   resolve(handle, "cuTensorMapEncodeTiled", d.cuTensorMapEncodeTiled);

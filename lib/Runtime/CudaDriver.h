@@ -95,6 +95,8 @@ struct Driver {
   CUresult (*cuMemAlloc_v2)(CUdeviceptr *, size_t);                 // optional
   CUresult (*cuMemcpyHtoD_v2)(CUdeviceptr, const void *, size_t);   // optional
   CUresult (*cuMemFree_v2)(CUdeviceptr);                            // optional
+  // Device plans (sattn_device_plan_build) reset their work counter.
+  CUresult (*cuMemsetD32Async)(CUdeviceptr, unsigned, size_t, CUstream); // optional
   // Tensor maps of sm_90a kernels (CUDA 12.0 drivers and newer); optional
   // so that mma.sync kernels launch with older drivers.
   CUresult (*cuTensorMapEncodeTiled)(CUtensorMap *, int, uint32_t, void *,

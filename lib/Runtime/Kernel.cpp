@@ -40,13 +40,7 @@ Image Image::fromBytes(const void *data, size_t size) {
   return image;
 }
 
-namespace {
-
-/// Rejects pointers the driver does not know (host memory, typically) and
-/// device memory of another device than the current context's: either
-/// would fault inside the kernel and poison the context for every later
-/// call. Skipped when the driver lacks cuPointerGetAttribute.
-sattn_status checkPointer(const Driver &d, CUdevice device, const char *name,
+sattn_status sattn::rt::checkPointer(const Driver &d, CUdevice device, const char *name,
                           const void *pointer, std::string &message) {
   if (!d.cuPointerGetAttribute || !pointer)
     return SATTN_OK;
@@ -65,6 +59,8 @@ sattn_status checkPointer(const Driver &d, CUdevice device, const char *name,
   }
   return SATTN_OK;
 }
+
+namespace {
 
 static_assert(sizeof(CUtensorMap) == abi::kTensorMapBytes &&
                   alignof(CUtensorMap) == abi::kTensorMapAlign,
@@ -226,25 +222,37 @@ sattn_status sattn_kernel::loadModule(const Driver &d, Module &out,
                            message);
     }
   }
+  for (size_t i = 0; i < manifest.devicePlan.entries.size(); ++i) {
+    const std::string &entry = manifest.devicePlan.entries[i];
+    r = d.cuModuleGetFunction(&out.planStages[i], module, entry.c_str());
+    if (r != CUDA_SUCCESS) {
+      d.cuModuleUnload(module);
+      return driverFailure(d, r, SATTN_ERROR_MODULE_LOAD,
+                           "the image of " + kernel + " has no plan builder kernel '" +
+                               entry + "' (the manifest's \"device_plan\" lists it)",
+                           message);
+    }
+  }
   out.module = module;
   out.function = function;
   return SATTN_OK;
 }
 
-sattn_status sattn_kernel::function(const Driver &d, CUcontext context,
-                                    CUfunction &out, std::string &message) const {
+sattn_status sattn_kernel::module(const Driver &d, CUcontext context, Module &out,
+                                  std::string &message) const {
   std::lock_guard<std::mutex> lock(mutex);
   for (const Module &m : modules)
     if (m.context == context) {
-      out = m.function;
+      out = m;
       return SATTN_OK;
     }
-  Module m{context, nullptr, nullptr};
+  Module m;
+  m.context = context;
   sattn_status status = loadModule(d, m, message);
   if (status != SATTN_OK)
     return status;
   modules.push_back(m);
-  out = m.function;
+  out = m;
   return SATTN_OK;
 }
 
@@ -265,9 +273,10 @@ sattn_status sattn_kernel::launch(const LaunchArgs &a, void *stream,
   CUcontext context;
   if ((status = currentContext(*d, context, message)) != SATTN_OK)
     return status;
-  CUfunction fn;
-  if ((status = function(*d, context, fn, message)) != SATTN_OK)
+  Module loaded;
+  if ((status = module(*d, context, loaded, message)) != SATTN_OK)
     return status;
+  CUfunction fn = loaded.function;
 
   CUdevice device = 0;
   if (d->cuCtxGetDevice(&device) != CUDA_SUCCESS)

@@ -31,6 +31,14 @@ struct Image {
 };
 
 
+/// Rejects pointers the driver does not know (host memory, typically) and
+/// device memory of another device than the current context's: either
+/// would fault inside a kernel and poison the context for every later
+/// call. Skipped when the driver lacks cuPointerGetAttribute.
+sattn_status checkPointer(const sattn::rt::cuda::Driver &d,
+                          sattn::rt::cuda::CUdevice device, const char *name,
+                          const void *pointer, std::string &message);
+
 } // namespace sattn::rt
 
 struct sattn_kernel {
@@ -39,9 +47,11 @@ struct sattn_kernel {
   std::vector<sattn::rt::Image> images;
 
   struct Module {
-    sattn::rt::cuda::CUcontext context;
-    sattn::rt::cuda::CUmodule module;
-    sattn::rt::cuda::CUfunction function;
+    sattn::rt::cuda::CUcontext context = nullptr;
+    sattn::rt::cuda::CUmodule module = nullptr;
+    sattn::rt::cuda::CUfunction function = nullptr;
+    /// The device plan builder's stages, when the manifest lists them.
+    sattn::rt::cuda::CUfunction planStages[sattn::abi::kNumDevicePlanStages] = {};
   };
   mutable std::mutex mutex;
   mutable std::vector<Module> modules;
@@ -52,11 +62,12 @@ struct sattn_kernel {
   sattn_status launch(const sattn::rt::LaunchArgs &args, void *stream,
                       std::string &message) const;
 
+  /// The kernel's module in `context` (loaded at the first use there).
+  sattn_status module(const sattn::rt::cuda::Driver &d,
+                      sattn::rt::cuda::CUcontext context, Module &out,
+                      std::string &message) const;
+
 private:
-  sattn_status function(const sattn::rt::cuda::Driver &d,
-                        sattn::rt::cuda::CUcontext context,
-                        sattn::rt::cuda::CUfunction &out,
-                        std::string &message) const;
   sattn_status loadModule(const sattn::rt::cuda::Driver &d, Module &out,
                           std::string &message) const;
   sattn_status encodeTensorMaps(const sattn::rt::cuda::Driver &d,

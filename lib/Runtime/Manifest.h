@@ -68,6 +68,14 @@ struct Manifest {
   /// Loading succeeds either way; sattn_plan_build reports the error.
   std::shared_ptr<const plan::Planner> planner;
   std::string planError;
+  /// "device_plan": the plan builder's stage entries in launch order (empty
+  /// when the image holds none), their block size, and whether plan classes
+  /// split by batch element and by head (docs/DEVICE_PLANS.md).
+  struct DevicePlan {
+    std::vector<std::string> entries;
+    int64_t threads = 0;
+    bool byBatch = false, byHead = false;
+  } devicePlan;
 };
 
 /// Parses and checks `text`. On failure returns false with `error` naming

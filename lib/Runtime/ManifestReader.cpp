@@ -405,6 +405,54 @@ bool checkParams(const Value &root, const Manifest &m, Fields &f) {
   return true;
 }
 
+/// "device_plan" (optional): the plan builder's stage entries (identifiers,
+/// one per stage), block size and class axes; its parameter names must be
+/// the ones this runtime packs (sattn/Core/KernelAbi.h).
+bool readDevicePlan(const Value &root, Manifest &m, std::string &error) {
+  const Value *v = root.find("device_plan");
+  if (!v)
+    return true;
+  if (v->kind != Value::Object) {
+    error = "manifest: \"device_plan\" must be an object, found " +
+            std::string(Value::kindName(v->kind)) + Fields::at(*v);
+    return false;
+  }
+  Fields f(*v, "device_plan", error);
+  Manifest::DevicePlan plan;
+  const Value *entries = f.get("entries", Value::Array);
+  if (!entries || !f.integer("threads", plan.threads, 1, 1024) ||
+      !f.boolean("class_by_batch", plan.byBatch) ||
+      !f.boolean("class_by_head", plan.byHead))
+    return false;
+  if (entries->elements.size() != std::size(abi::kDevicePlanStages))
+    return f.bad("entries", *entries,
+                 "has " + std::to_string(entries->elements.size()) + " entries, expected " +
+                     std::to_string(std::size(abi::kDevicePlanStages)) +
+                     " (summarize, classify, resolve, count, scan, write)");
+  for (const Value &e : entries->elements) {
+    if (e.kind != Value::String || !isIdentifier(e.string))
+      return f.bad("entries", e, "must hold identifiers (kernel entry names)");
+    plan.entries.push_back(e.string);
+  }
+  std::vector<std::string> tables;
+  for (const TableSpec &table : m.tables)
+    tables.push_back(table.name);
+  const std::vector<std::string> expected = abi::devicePlanParamNames(tables);
+  const Value *params = f.get("params", Value::Array);
+  if (!params)
+    return false;
+  bool same = params->elements.size() == expected.size();
+  for (size_t i = 0; same && i < expected.size(); ++i)
+    same = params->elements[i].kind == Value::String &&
+           params->elements[i].string == expected[i];
+  if (!same)
+    return f.bad("params", *params,
+                 "differs from this runtime's device plan parameters "
+                 "(docs/MANIFEST.md, \"device_plan\")");
+  m.devicePlan = std::move(plan);
+  return true;
+}
+
 } // namespace
 
 bool parseManifest(std::string_view text, Manifest &m, std::string &error) {
@@ -486,7 +534,8 @@ bool parseManifest(std::string_view text, Manifest &m, std::string &error) {
   const Value *tables = f.get("tables", Value::Array);
   if (!tables || !parseTables(*tables, m, error))
     return false;
-  if (!readFamily(root, m, f) || !checkWgmma(root, m, f) || !checkParams(root, m, f))
+  if (!readFamily(root, m, f) || !checkWgmma(root, m, f) || !checkParams(root, m, f) ||
+      !readDevicePlan(root, m, error))
     return false;
   readPlanner(root, m);
   return true;

@@ -49,15 +49,17 @@ public:
   Checker(const Manifest &m, std::string &message) : m(m), message(message) {}
 
   sattn_status run(const LaunchArgs &a, LaunchShape &shape);
-
-private:
-  const Manifest &m;
-  std::string &message;
-
+  /// Count, sizes and layout of the runtime tables, in manifest order.
+  sattn_status tables(const sattn_tensor *tables, int32_t numTables,
+                      const LaunchShape &shape);
   sattn_status fail(sattn_status status, std::string text) {
     message = std::move(text);
     return status;
   }
+
+private:
+  const Manifest &m;
+  std::string &message;
 
   std::string dimName(const Role &r, int d) const {
     return std::string(r.name) + " dimension " + str(d) + " (" + r.dims[d] + ")";
@@ -265,6 +267,37 @@ sattn_status Checker::plan(const sattn_plan &p, const LaunchShape &shape) {
       return status_;                                                          \
   } while (0)
 
+sattn_status Checker::tables(const sattn_tensor *tables, int32_t numTables,
+                              const LaunchShape &shape) {
+  for (int32_t i = 0; tables && i < numTables; ++i) {
+    int64_t count;
+    if (tables[i].rank < 0 || tables[i].rank > 4)
+      return fail(SATTN_ERROR_TABLE, "runtime table " + str(i) + " has rank " +
+                                         str(tables[i].rank) +
+                                         "; a tensor descriptor holds 0 to 4 dimensions");
+    if (!elementCount(tables[i], count) || count > INT32_MAX)
+      return fail(SATTN_ERROR_TABLE, "runtime table " + str(i) +
+                                         " has more than 2^31 - 1 elements, "
+                                         "beyond the kernel's 32-bit indexing");
+  }
+
+  // Runtime tables, in manifest order.
+  int32_t want = static_cast<int32_t>(m.tables.size());
+  if (numTables != want) {
+    std::string names;
+    for (const TableSpec &t : m.tables)
+      names += (names.empty() ? "" : ", ") + t.name;
+    return fail(SATTN_ERROR_TABLE, "kernel '" + m.name + "' reads " + str(want) +
+                                       " runtime table(s)" +
+                                       (names.empty() ? "" : " (" + names + ")") +
+                                       ", got " + str(numTables));
+  }
+  for (int32_t i = 0; i < want; ++i)
+    SATTN_TRY(table(i, m.tables[i], tables[i], shape));
+
+  return SATTN_OK;
+}
+
 sattn_status Checker::run(const LaunchArgs &a, LaunchShape &shape) {
   const sattn_tensor *io[] = {a.q, a.k, a.v, a.o};
   const Role *roles[] = {&kQ, &kK, &kV, &kO};
@@ -370,31 +403,7 @@ sattn_status Checker::run(const LaunchArgs &a, LaunchShape &shape) {
                       "offsets reach at most 2^31 - 1 (use a smaller row stride "
                       "or a shorter sequence)");
   }
-  for (int32_t i = 0; a.tables && i < a.numTables; ++i) {
-    int64_t count;
-    if (a.tables[i].rank < 0 || a.tables[i].rank > 4)
-      return fail(SATTN_ERROR_TABLE, "runtime table " + str(i) + " has rank " +
-                                         str(a.tables[i].rank) +
-                                         "; a tensor descriptor holds 0 to 4 dimensions");
-    if (!elementCount(a.tables[i], count) || count > INT32_MAX)
-      return fail(SATTN_ERROR_TABLE, "runtime table " + str(i) +
-                                         " has more than 2^31 - 1 elements, "
-                                         "beyond the kernel's 32-bit indexing");
-  }
-
-  // Runtime tables, in manifest order.
-  int32_t want = static_cast<int32_t>(m.tables.size());
-  if (a.numTables != want) {
-    std::string names;
-    for (const TableSpec &t : m.tables)
-      names += (names.empty() ? "" : ", ") + t.name;
-    return fail(SATTN_ERROR_TABLE, "kernel '" + m.name + "' reads " + str(want) +
-                                       " runtime table(s)" +
-                                       (names.empty() ? "" : " (" + names + ")") +
-                                       ", got " + str(a.numTables));
-  }
-  for (int32_t i = 0; i < want; ++i)
-    SATTN_TRY(table(i, m.tables[i], a.tables[i], shape));
+  SATTN_TRY(tables(a.tables, a.numTables, shape));
 
   SATTN_TRY(plan(*a.plan, shape));
   // The kernel indexes the plan's arrays with 32-bit offsets too.
@@ -430,6 +439,19 @@ sattn_status validateLaunch(const Manifest &manifest, const LaunchArgs &args,
                             LaunchShape &shape, std::string &message) {
   shape = LaunchShape();
   return Checker(manifest, message).run(args, shape);
+}
+
+sattn_status validateTables(const Manifest &manifest, const sattn_tensor *tables,
+                            int32_t numTables, const LaunchShape &shape,
+                            std::string &message) {
+  Checker checker(manifest, message);
+  if (numTables < 0)
+    return checker.fail(SATTN_ERROR_TABLE,
+                        "num_tables is negative (" + str(numTables) + ")");
+  if (numTables > 0 && !tables)
+    return checker.fail(SATTN_ERROR_TABLE,
+                        "tables is NULL but num_tables = " + str(numTables));
+  return checker.tables(tables, numTables, shape);
 }
 
 } // namespace sattn::rt

@@ -35,6 +35,12 @@ struct LaunchArgs {
 sattn_status validateLaunch(const Manifest &manifest, const LaunchArgs &args,
                             LaunchShape &shape, std::string &message);
 
+/// The runtime tables of a call of `shape` (count, dtype, shape, layout),
+/// checked as validateLaunch checks them.
+sattn_status validateTables(const Manifest &manifest, const sattn_tensor *tables,
+                            int32_t numTables, const LaunchShape &shape,
+                            std::string &message);
+
 /// Alignment the kernel's vectorised loads and stores need for Q/K/V/O data
 /// pointers and their batch, head and row strides (in bytes).
 constexpr int64_t kTensorAlignment = 16;

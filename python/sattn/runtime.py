@@ -314,6 +314,54 @@ class RuntimeKernel(_Owned):
             ctypes.addressof(descriptors) if host else None, len(host), ctypes.byref(handle)))
         return HostPlan(self._lib, handle.value, int(batch), self._heads)
 
+    def device_plan_workspace(self, batch, lq, lk):
+        """Bytes of device workspace build_device_plan needs for (batch, lq, lk)."""
+        size = ctypes.c_size_t()
+        check(self._lib.sattn_device_plan_workspace(self._h(), int(batch), int(lq), int(lk),
+                                                    ctypes.byref(size)))
+        return size.value
+
+    def build_device_plan(self, batch, lq, lk, tables=(), workspace=None, stream=None):
+        """Builds the tile plan for (batch, lq, lk) on the GPU with the kernel's
+        generated plan builder (docs/DEVICE_PLANS.md), asynchronously on `stream`
+        (None: PyTorch's current stream). `tables`: the kernel's runtime tables
+        as CUDA int64 tensors. `workspace`: a CUDA uint8 tensor of at least
+        device_plan_workspace(...) + 256 bytes, allocated when None; pass the same
+        one again to plan without allocating (as under CUDA graph capture).
+        Returns a Plan whose buffers are views into the workspace."""
+        import torch
+        names = self._table_names
+        tables = _tables.ordered(self._name, names, tables)
+        need = self.device_plan_workspace(batch, lq, lk) + 256
+        if workspace is None:
+            device = tables[0].device if tables else torch.device("cuda")
+            workspace = torch.empty(need, dtype=torch.uint8, device=device)
+        elif workspace.dtype != torch.uint8 or workspace.numel() < need:
+            raise tagged_error(ValueError, "INVALID_ARGUMENT",
+                               "the workspace must be a uint8 tensor of at least %d bytes", need)
+        base = workspace.data_ptr()
+        aligned = (base + 255) // 256 * 256
+        packed = b"".join(_pack(_tables.label(names, i), t) for i, t in enumerate(tables))
+        descriptors = (CTensor * len(tables)).from_buffer_copy(packed) if tables else None
+        out = CPlan()
+        self._on_device(list(tables) + [workspace], lambda handle: check(
+            self._lib.sattn_device_plan_build(
+                self._h(), int(batch), int(lq), int(lk),
+                ctypes.addressof(descriptors) if tables else None, len(tables),
+                aligned, workspace.numel() - (aligned - base), ctypes.c_void_p(handle),
+                ctypes.byref(out))), stream)
+
+        def view(address, count, shape):
+            start = address - base
+            return workspace[start:start + 8 * count].view(torch.int64).view(shape)
+
+        t = out.num_query_tiles
+        return Plan(view(out.segments, 7 * out.num_segments, (out.num_segments, 7)),
+                    view(out.offsets, out.num_classes * (t + 1), (out.num_classes, t + 1)),
+                    view(out.class_index, int(batch) * self._heads, (int(batch), self._heads)),
+                    num_query_tiles=t, block_m=out.block_m, block_n=out.block_n,
+                    num_segments=out.num_segments, num_classes=out.num_classes)
+
     def _descriptors(self, q, k, v, o, lse, tables):
         """The sattn_tensor descriptors of a call, packed into one buffer
         (building ctypes structures field by field would cost more than the

@@ -101,6 +101,8 @@ void compare(const CpuAttention &cpu, KernelOp kernel, const CompiledMask &eval,
   auto host = planner->plan(in, error);
   ASSERT_TRUE(mlir::succeeded(host)) << error;
   ASSERT_EQ(device->numQueryTiles, host->numQueryTiles);
+  for (int64_t c : device->classIndex) // written by the scan stage
+    ASSERT_TRUE(0 <= c && c < device->numClasses) << "class index " << c;
   int64_t heads = kernel.getHeads(), keyTiles = (in.lk + bn - 1) / bn;
   ++tally.plans;
   for (int64_t b = 0; b < in.batch; ++b)
@@ -162,7 +164,8 @@ bool hostIsLooser(const std::string &name) {
 TEST(DevicePlan, PatternsOnRandomShapesEqualHostPlans) {
   std::mt19937 rng(77);
   Tally tally, looser;
-  static const int64_t kTiles[][2] = {{8, 8}, {16, 4}, {8, 32}};
+  // 8 x 32 tiles read whole 32-entry summary chunks, the others only entries.
+  static const int64_t kTiles[][2] = {{16, 4}, {8, 32}};
   for (const PatternCase &c : kCases) {
     SCOPED_TRACE(c.name);
     PatternKernel k(c);
@@ -171,7 +174,7 @@ TEST(DevicePlan, PatternsOnRandomShapesEqualHostPlans) {
     for (const auto &tiles : kTiles) {
       auto cpu = compileWithPlans(k.kernel, tiles[0], tiles[1]);
       ASSERT_TRUE(mlir::succeeded(cpu));
-      for (int iter = 0; iter < 6; ++iter) {
+      for (int iter = 0; iter < 8; ++iter) {
         int64_t lk = 1 + rng() % 150;
         int64_t lq = iter % 3 == 0 ? lk : 1 + rng() % lk;
         MaskInputs in = randomInputs(rng, lq, lk);

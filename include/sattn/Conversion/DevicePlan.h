@@ -8,8 +8,10 @@
 // maximal runs of FULL and of PARTIAL tiles in key order (exactly what the
 // host planner builds with PlanOptions::gathers = false).
 //
-// The builder runs in five stages, each a loop over independent items so
+// The builder runs in six stages, each a loop over independent items so
 // that a GPU runs one thread per item and the CPU a plain loop:
+//   summarize (chunk of 32 entries of a table): its minimum and maximum, so
+//             that long table ranges are bounded from a few summaries
 //   classify  (class, query tile, KV tile): decide the tile from interval
 //             bounds (TileIntervals.h); tiles left undecided are appended
 //             to the work list
@@ -17,7 +19,8 @@
 //             element by element and record "some pair kept" / "some pair
 //             dropped" on the tile's status with atomic ors
 //   count     (class, query tile): the number of segments
-//   scan      (class): the offsets, an exclusive prefix sum of the class's
+//   scan      (class): the class index entries of the class's (batch,
+//             head) pairs, and the offsets, an exclusive prefix sum of the class's
 //             counts from row class * numQueryTiles * numKeyTiles (each
 //             class owns that many rows of the segment buffer, the most its
 //             query tiles can fill, so rows between classes may be unused)
@@ -33,11 +36,9 @@
 
 #include "sattn/Conversion/MaskToArith.h"
 
-#include "llvm/ADT/StringRef.h"
+#include "SparseAttn/IR/SparseAttnDialect.h"
 
-namespace sattn {
-class KernelOp;
-} // namespace sattn
+#include "llvm/ADT/StringRef.h"
 
 namespace sattn::deviceplan {
 
@@ -52,8 +53,8 @@ enum TileStatus : int32_t {
   kSeenDropped = 8,
 };
 
-enum class Stage { Classify, Resolve, Count, Scan, Write };
-constexpr Stage kStages[] = {Stage::Classify, Stage::Resolve, Stage::Count,
+enum class Stage { Summarize, Classify, Resolve, Count, Scan, Write };
+constexpr Stage kStages[] = {Stage::Summarize, Stage::Classify, Stage::Resolve, Stage::Count,
                              Stage::Scan, Stage::Write};
 llvm::StringRef stageName(Stage stage);
 
@@ -65,7 +66,8 @@ ClassAxes classAxes(mlir::Value mask);
 
 /// Buffers and sizes a stage reads (index values; memrefs of i32 / i64).
 struct PlanBuilderEnv {
-  mlir::Value mask; // of the expanded kernel
+  KernelOp kernel;  // the expanded kernel
+  mlir::Value mask; // its mask
   int64_t blockM = 0, blockN = 0;
   mlir::Value lq, lk, batch, heads, numClasses, classHeads;
   mlir::Value numQueryTiles, numKeyTiles;
@@ -74,30 +76,32 @@ struct PlanBuilderEnv {
   ///         after it (0 before classify).
   /// counts: i64, numClasses * numQueryTiles.
   /// offsets, segments: the plan buffers (numClasses * (numQueryTiles + 1);
-  ///         rows of 7, at most numClasses * numQueryTiles * numKeyTiles).
-  mlir::Value status, work, counts, offsets, segments;
+  ///         rows of 7, at most numClasses * numQueryTiles * numKeyTiles)
+  ///         and classIndex (batch * heads), which the scan stage writes.
+  /// summaries: i64, a (min, max) pair per kSummaryChunk entries of every
+  /// table's flattened buffer, tables in declaration order.
+  mlir::Value status, work, counts, offsets, segments, classIndex, summaries;
   llvm::StringMap<TableBinding> tables;
 };
 
 /// The environment of a stage of `kernel` (expanded) for tiles bm x bn,
 /// from the stage parameters: `scalars` lq, lk, batch, numClasses,
-/// classHeads (i64), `buffers` status, work, counts, offsets, segments
-/// (memrefs), `tables` one i64 memref per table in declaration order.
+/// classHeads (i64), `buffers` status, work, counts, offsets, segments,
+/// classIndex, summaries (memrefs), `tables` one i64 memref per table in
+/// declaration order.
 /// Tile counts are computed too.
 PlanBuilderEnv bindPlanParams(mlir::OpBuilder &b, mlir::Location loc,
                               KernelOp kernel, int64_t bm, int64_t bn,
                               mlir::ValueRange scalars, mlir::ValueRange buffers,
                               mlir::ValueRange tables);
 
-/// The number of items of `stage` (resolve: read from the work list).
+/// The number of items of `stage`, an i64 (resolve: the undecided tiles
+/// of the work list times block_m rows, which may pass 2^31 where index
+/// values are 32-bit).
 mlir::Value emitStageItems(mlir::OpBuilder &b, mlir::Location loc, Stage stage,
                            const PlanBuilderEnv &env);
-/// An upper bound of emitStageItems known before any stage runs (what a
-/// launch is sized by).
-mlir::Value emitStageItemBound(mlir::OpBuilder &b, mlir::Location loc,
-                               Stage stage, const PlanBuilderEnv &env);
 
-/// Emits the work of `item` (index, < emitStageItems) of `stage`.
+/// Emits the work of `item` (an i64 below emitStageItems) of `stage`.
 mlir::LogicalResult emitStageItem(mlir::OpBuilder &b, mlir::Location loc,
                                   Stage stage, const PlanBuilderEnv &env,
                                   mlir::Value item);

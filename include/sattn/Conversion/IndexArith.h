@@ -77,6 +77,30 @@ forEach(mlir::OpBuilder &b, mlir::Location loc, mlir::Value n,
       });
 }
 
+/// An scf.for over [lo, end) (end > lo) that runs `unroll` steps per
+/// iteration, each on its own position, so that the reads of an iteration
+/// are in flight together; steps past the end repeat the last position, so
+/// `step` must be an idempotent reduction of the carried values (min, max,
+/// or). Returns the final carried values.
+inline llvm::SmallVector<mlir::Value> reduceUnrolled(
+    mlir::OpBuilder &b, mlir::Location loc, mlir::Value lo, mlir::Value end,
+    int64_t unroll, mlir::ValueRange init,
+    llvm::function_ref<llvm::SmallVector<mlir::Value>(
+        mlir::OpBuilder &, mlir::Location, mlir::Value, mlir::ValueRange)>
+        step) {
+  auto loop = mlir::scf::ForOp::create(
+      b, loc, lo, end, cst(b, loc, unroll), init,
+      [&](mlir::OpBuilder &nb, mlir::Location nl, mlir::Value iv,
+          mlir::ValueRange carried) {
+        mlir::Value last = sub(nb, nl, end, cst(nb, nl, 1));
+        llvm::SmallVector<mlir::Value> acc(carried.begin(), carried.end());
+        for (int64_t u = 0; u < unroll; ++u)
+          acc = step(nb, nl, min(nb, nl, add(nb, nl, iv, cst(nb, nl, u)), last), acc);
+        mlir::scf::YieldOp::create(nb, nl, acc);
+      });
+  return llvm::SmallVector<mlir::Value>(loop.getResults());
+}
+
 } // namespace sattn::indexarith
 
 #endif // SATTN_CONVERSION_INDEXARITH_H

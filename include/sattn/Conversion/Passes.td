@@ -90,8 +90,8 @@ def ConvertSparseAttnToGPU : Pass<"convert-sattn-to-gpu", "::mlir::ModuleOp"> {
     on a private copy of each kernel, which is left in place.
 
     The same gpu.module also gets the kernel's device plan builder
-    (docs/DEVICE_PLANS.md): `gpu.func @sattn_NAME_plan_{classify,resolve,
-    count,scan,write}`, which build the kernel's Range-only tile plan on the
+    (docs/DEVICE_PLANS.md): `gpu.func @sattn_NAME_plan_{summarize,classify,
+    resolve,count,scan,write}`, which build the kernel's Range-only tile plan on the
     GPU from the lengths and the runtime tables; the attention gpu.func
     records `sattn.device_plan` (the batch and head axes of plan classes).
   }];

@@ -55,8 +55,8 @@ struct CpuLoweringOptions {
 };
 
 /// Scalar arguments (i64) of a generated `@NAME_plan_cpu`; then the
-/// buffers status (i32), work, counts, offsets, segments (i64) of
-/// sattn/Conversion/DevicePlan.h and the tables.
+/// buffers status (i32), work, counts, offsets, segments, class index,
+/// summaries (i64) of sattn/Conversion/DevicePlan.h and the tables.
 enum PlanArgIndex : unsigned {
   kPlanArgLq = 0,
   kPlanArgLk,

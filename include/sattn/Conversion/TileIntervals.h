@@ -28,6 +28,11 @@ struct TileMaskEnv {
   mlir::Value kLo, kHi;    // key positions, inclusive, kLo <= kHi
   mlir::Value lk;          // the key length (tail_queries)
   llvm::StringMap<TableBinding> tables;
+  /// Optional: chunk summaries (i64 memref of (min, max) pairs per
+  /// abi::kSummaryChunk entries) and, per table, the index of its first
+  /// chunk. With them a long table range costs a few reads.
+  mlir::Value summaries;
+  llvm::StringMap<mlir::Value> summaryBase;
 };
 
 /// What the emitted code knows about the tile (i1 values): `may` is false

@@ -136,6 +136,32 @@ paramNames(const std::vector<std::string> &tables,
   return names;
 }
 
+/// The device plan builder's stage kernels (docs/DEVICE_PLANS.md), named
+/// `<entry>_plan_<stage>`, launched in this order with blocks of
+/// kDevicePlanThreads threads (any 1-D grid: grid-stride loops), all with
+/// the parameters kDevicePlanParams (five int64 scalars, the int32 status
+/// buffer, six int64 buffers), then "table_<name>" per table.
+inline constexpr std::string_view kDevicePlanStages[] = {
+    "summarize", "classify", "resolve", "count", "scan", "write"};
+constexpr int kNumDevicePlanStages = 6;
+constexpr int64_t kDevicePlanThreads = 256;
+inline constexpr std::string_view kDevicePlanParams[] = {
+    "lq",     "lk",   "batch",  "num_classes", "class_heads",
+    "status", "work", "counts", "offsets",     "segments", "class_index",
+    "summaries"};
+constexpr int kNumDevicePlanScalars = 5;
+/// Table entries per summary chunk (the summaries buffer holds a min and a
+/// max per chunk of each table's flattened buffer).
+constexpr int64_t kSummaryChunk = 32;
+
+/// The device plan builder's parameter names for a kernel reading `tables`.
+inline std::vector<std::string> devicePlanParamNames(const std::vector<std::string> &tables) {
+  std::vector<std::string> names(std::begin(kDevicePlanParams), std::end(kDevicePlanParams));
+  for (const std::string &table : tables)
+    names.push_back(std::string(kTableParamPrefix) + table);
+  return names;
+}
+
 } // namespace sattn::abi
 
 #endif // SATTN_CORE_KERNELABI_H

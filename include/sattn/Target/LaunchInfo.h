@@ -47,17 +47,6 @@ constexpr llvm::StringLiteral kParamNamesAttr = "sattn.params";
 /// (sattn/Conversion/DevicePlan.h): {class_by_batch, class_by_head} (bool).
 constexpr llvm::StringLiteral kDevicePlanAttr = "sattn.device_plan";
 
-/// Threads per block of the device plan builder's kernels.
-constexpr int64_t kDevicePlanBlockThreads = 256;
-/// Stages of the device plan builder, in launch order.
-constexpr const char *kDevicePlanStages[] = {"classify", "resolve", "count",
-                                             "scan", "write"};
-/// Parameters every stage kernel takes, in order (i64 scalars, then
-/// pointers: status is int32, the others int64); the tables follow.
-constexpr const char *kDevicePlanParams[] = {
-    "lq",     "lk",   "batch",  "num_classes", "class_heads",
-    "status", "work", "counts", "offsets",     "segments"};
-
 /// Entry name of a device plan stage of the kernel entry `entry`.
 inline std::string devicePlanEntryName(llvm::StringRef entry,
                                        llvm::StringRef stage) {

@@ -13,6 +13,7 @@
 
 #include "sattn/Conversion/IndexArith.h"
 #include "sattn/Conversion/TileIntervals.h"
+#include "sattn/Core/KernelAbi.h"
 
 #include "Mask/IR/MaskOps.h"
 #include "SparseAttn/IR/SparseAttnDialect.h"
@@ -29,19 +30,10 @@ using namespace sattn::indexarith;
 using arith::CmpIPredicate;
 
 StringRef deviceplan::stageName(Stage stage) {
-  switch (stage) {
-  case Stage::Classify:
-    return "classify";
-  case Stage::Resolve:
-    return "resolve";
-  case Stage::Count:
-    return "count";
-  case Stage::Scan:
-    return "scan";
-  case Stage::Write:
-    return "write";
-  }
-  llvm_unreachable("unknown stage");
+  // The ABI table's names, in the enum's order.
+  static_assert(std::size(abi::kDevicePlanStages) == std::size(kStages));
+  std::string_view name = abi::kDevicePlanStages[static_cast<int>(stage)];
+  return StringRef(name.data(), name.size());
 }
 
 ClassAxes deviceplan::classAxes(Value mask) {
@@ -69,6 +61,7 @@ PlanBuilderEnv deviceplan::bindPlanParams(OpBuilder &b, Location loc,
                                           ValueRange scalars, ValueRange buffers,
                                           ValueRange tables) {
   PlanBuilderEnv env;
+  env.kernel = kernel;
   env.mask = kernel.getMask();
   env.blockM = bm;
   env.blockN = bn;
@@ -83,6 +76,8 @@ PlanBuilderEnv deviceplan::bindPlanParams(OpBuilder &b, Location loc,
   env.counts = buffers[2];
   env.offsets = buffers[3];
   env.segments = buffers[4];
+  env.classIndex = buffers[5];
+  env.summaries = buffers[6];
   for (auto [table, buffer] :
        llvm::zip_equal(kernel.getBody().front().getOps<mask::TableOp>(), tables))
     env.tables[table.getSymName()] = TableBinding{
@@ -116,7 +111,10 @@ struct TileCoords {
 
 TileCoords tileCoords(OpBuilder &b, Location loc, const PlanBuilderEnv &env,
                       Value c, Value m, Value n) {
-  TileCoords t{c, m, n};
+  TileCoords t;
+  t.c = c;
+  t.m = m;
+  t.n = n;
   t.batch = div(b, loc, c, env.classHeads);
   t.head = rem(b, loc, c, env.classHeads);
   Value shift = sub(b, loc, env.lk, env.lq);
@@ -142,10 +140,67 @@ TileCoords tileAt(OpBuilder &b, Location loc, const PlanBuilderEnv &env,
                     rem(b, loc, cm, env.numQueryTiles), n);
 }
 
+/// Each table's entry count and first summary chunk, in declaration order
+/// (tables are summarised one after the other), and the total chunks.
+struct TableChunks {
+  SmallVector<std::pair<StringRef, Value>> numel, first;
+  Value total;
+};
+
+TableChunks tableChunks(OpBuilder &b, Location loc, const PlanBuilderEnv &env,
+                        KernelOp kernel) {
+  TableChunks c;
+  Value at = cst(b, loc, 0);
+  for (mask::TableOp table : kernel.getBody().front().getOps<mask::TableOp>()) {
+    const TableBinding &binding = env.tables.lookup(table.getSymName());
+    Value n = cst(b, loc, 1);
+    for (Value e : binding.extents)
+      n = mul(b, loc, n, e);
+    c.numel.push_back({table.getSymName(), n});
+    c.first.push_back({table.getSymName(), at});
+    at = add(b, loc, at, ceilDiv(b, loc, n, abi::kSummaryChunk));
+  }
+  c.total = at;
+  return c;
+}
+
+/// Summary chunk `item`: the minimum and maximum of its table's entries.
+void emitSummarize(OpBuilder &b, Location loc, const PlanBuilderEnv &env,
+                   const TableChunks &chunks, Value item) {
+  for (auto [i, named] : llvm::enumerate(chunks.first)) {
+    auto [name, first] = named;
+    Value numel = chunks.numel[i].second;
+    Value local = sub(b, loc, item, first);
+    Value count = ceilDiv(b, loc, numel, abi::kSummaryChunk);
+    Value mine = arith::AndIOp::create(b, loc, cmp(b, loc, CmpIPredicate::sge, local, cst(b, loc, 0)),
+                                       cmp(b, loc, CmpIPredicate::slt, local, count));
+    Value buffer = env.tables.lookup(name).buffer;
+    scf::IfOp::create(b, loc, mine, [&](OpBuilder &ib, Location il) {
+      Value lo = mul(ib, il, local, cst(ib, il, abi::kSummaryChunk));
+      Value end = min(ib, il, add(ib, il, lo, cst(ib, il, abi::kSummaryChunk)), numel);
+      Value v0 = memref::LoadOp::create(ib, il, buffer, lo);
+      SmallVector<Value> r = reduceUnrolled(
+          ib, il, lo, end, 8, ValueRange{v0, v0},
+          [&](OpBuilder &rb, Location rl, Value k, ValueRange acc) {
+            Value v = memref::LoadOp::create(rb, rl, buffer, k);
+            return SmallVector<Value>{arith::MinSIOp::create(rb, rl, acc[0], v),
+                                      arith::MaxSIOp::create(rb, rl, acc[1], v)};
+          });
+      Value slot = mul(ib, il, item, cst(ib, il, 2));
+      memref::StoreOp::create(ib, il, r[0], env.summaries, slot);
+      memref::StoreOp::create(ib, il, r[1], env.summaries, add(ib, il, slot, cst(ib, il, 1)));
+      scf::YieldOp::create(ib, il);
+    });
+  }
+}
+
 LogicalResult emitClassify(OpBuilder &b, Location loc, const PlanBuilderEnv &env,
                            Value tile) {
   TileCoords t = tileAt(b, loc, env, tile);
   TileMaskEnv tenv{t.batch, t.head, t.qLo, t.qHi, t.kLo, t.kHi, env.lk, env.tables};
+  tenv.summaries = env.summaries;
+  for (auto [name, first] : tableChunks(b, loc, env, env.kernel).first)
+    tenv.summaryBase[name] = first;
   FailureOr<TileTruth> truth = emitTileDecision(b, loc, env.mask, tenv);
   if (failed(truth))
     return failure();
@@ -176,20 +231,18 @@ LogicalResult emitClassify(OpBuilder &b, Location loc, const PlanBuilderEnv &env
 /// One query row of an undecided tile, pair by pair: ors kSeenKept and
 /// kSeenDropped into the tile's status.
 LogicalResult emitResolve(OpBuilder &b, Location loc, const PlanBuilderEnv &env,
-                          Value item) {
-  Value bm = cst(b, loc, env.blockM);
-  Value slot = div(b, loc, item, bm), row = rem(b, loc, item, bm);
+                          Value slot, Value row) {
   Value tile = loadIndex(b, loc, env.work, add(b, loc, slot, cst(b, loc, 1)));
   TileCoords t = tileAt(b, loc, env, tile);
   Value q = add(b, loc, t.qLo, row);
   Value inside = cmp(b, loc, CmpIPredicate::sle, q, t.qHi);
   bool failedMask = false;
   scf::IfOp::create(b, loc, inside, [&](OpBuilder &ib, Location il) {
+    // Four pairs per iteration: kept / dropped do not mind repeats.
     Value f = arith::ConstantIntOp::create(ib, il, 0, 1);
-    auto loop = scf::ForOp::create(
-        ib, il, t.kLo, add(ib, il, t.kHi, cst(ib, il, 1)), cst(ib, il, 1),
-        ValueRange{f, f},
-        [&](OpBuilder &lb, Location ll, Value k, ValueRange seen) {
+    SmallVector<Value> seen = reduceUnrolled(
+        ib, il, t.kLo, add(ib, il, t.kHi, cst(ib, il, 1)), 4, ValueRange{f, f},
+        [&](OpBuilder &lb, Location ll, Value k, ValueRange acc) {
           ElementMaskEnv menv{t.batch, t.head, q, k, env.lk, env.tables};
           FailureOr<Value> keep = emitElementMask(lb, ll, env.mask, menv);
           if (failed(keep)) {
@@ -198,16 +251,14 @@ LogicalResult emitResolve(OpBuilder &b, Location loc, const PlanBuilderEnv &env,
           }
           Value drop = arith::XOrIOp::create(
               lb, ll, *keep, arith::ConstantIntOp::create(lb, ll, 1, 1));
-          scf::YieldOp::create(
-              lb, ll,
-              ValueRange{arith::OrIOp::create(lb, ll, seen[0], *keep),
-                         arith::OrIOp::create(lb, ll, seen[1], drop)});
+          return SmallVector<Value>{arith::OrIOp::create(lb, ll, acc[0], *keep),
+                                    arith::OrIOp::create(lb, ll, acc[1], drop)};
         });
     auto bit = [&](Value seen, int32_t flag) {
       return arith::SelectOp::create(ib, il, seen, i32(ib, il, flag), i32(ib, il, 0));
     };
-    Value bits = arith::OrIOp::create(ib, il, bit(loop.getResult(0), kSeenKept),
-                                      bit(loop.getResult(1), kSeenDropped));
+    Value bits = arith::OrIOp::create(ib, il, bit(seen[0], kSeenKept),
+                                      bit(seen[1], kSeenDropped));
     Value any = cmp(ib, il, CmpIPredicate::ne, bits, i32(ib, il, 0));
     scf::IfOp::create(ib, il, any, [&](OpBuilder &sb, Location sl) {
       memref::AtomicRMWOp::create(sb, sl, arith::AtomicRMWKind::ori, bits,
@@ -238,9 +289,14 @@ Value finalStatus(OpBuilder &b, Location loc, Value raw, Value keysClipped) {
   return arith::SelectOp::create(b, loc, undecided, resolved, base);
 }
 
+/// Statuses read per iteration of the run walk, so that its reads are in
+/// flight together.
+constexpr int64_t kWalkUnroll = 8;
+
 /// Walks the KV tiles of (c, m) in key order and returns the number of
-/// segments (maximal runs of equal non-skip status); with `segments`, also
-/// writes them from row `first` on.
+/// segments (maximal runs of equal non-skip status); with `write`, also
+/// writes them from row `first` on. Position N (past the last tile) reads
+/// as skip and closes the last run.
 Value emitRuns(OpBuilder &b, Location loc, const PlanBuilderEnv &env, Value c,
                Value m, Value first, bool write) {
   Value base = mul(b, loc, add(b, loc, mul(b, loc, c, env.numQueryTiles), m),
@@ -261,39 +317,46 @@ Value emitRuns(OpBuilder &b, Location loc, const PlanBuilderEnv &env, Value c,
       memref::StoreOp::create(sb, sl, v, env.segments,
                               ValueRange{row, cst(sb, sl, i)});
   };
-  // Carried: previous status, start of its run, the next row to write.
+  // Positions 0 ... N, kWalkUnroll at a time; carried: the previous
+  // status, the start of its run, the next row to write.
+  Value n = env.numKeyTiles;
+  Value last = sub(b, loc, n, cst(b, loc, 1));
+  Value positions = add(b, loc, n, cst(b, loc, 1));
   auto loop = scf::ForOp::create(
-      b, loc, zero, env.numKeyTiles, cst(b, loc, 1),
+      b, loc, zero, positions, cst(b, loc, kWalkUnroll),
       ValueRange{i32(b, loc, kSkip), zero, first},
-      [&](OpBuilder &lb, Location ll, Value n, ValueRange carried) {
+      [&](OpBuilder &lb, Location ll, Value g, ValueRange carried) {
+        SmallVector<Value> at, raws;
+        for (int64_t u = 0; u < kWalkUnroll; ++u) {
+          at.push_back(add(lb, ll, g, cst(lb, ll, u)));
+          Value safe = max(lb, ll, min(lb, ll, at.back(), last), cst(lb, ll, 0));
+          raws.push_back(memref::LoadOp::create(lb, ll, env.status, add(lb, ll, base, safe)));
+        }
         Value prev = carried[0], start = carried[1], row = carried[2];
-        Value keyEnd = mul(lb, ll, add(lb, ll, n, cst(lb, ll, 1)),
-                           cst(lb, ll, env.blockN));
-        Value clipped = cmp(lb, ll, CmpIPredicate::sgt, keyEnd, env.lk);
-        Value raw = memref::LoadOp::create(lb, ll, env.status, add(lb, ll, base, n));
-        Value s = finalStatus(lb, ll, raw, clipped);
-        Value changed = cmp(lb, ll, CmpIPredicate::ne, s, prev);
-        Value closes = arith::AndIOp::create(
-            lb, ll, changed, cmp(lb, ll, CmpIPredicate::ne, prev, i32(lb, ll, kSkip)));
-        if (write)
-          scf::IfOp::create(lb, ll, closes, [&](OpBuilder &sb, Location sl) {
-            emitSegment(sb, sl, prev, start, n, row);
-            scf::YieldOp::create(sb, sl);
-          });
-        Value nextRow = arith::SelectOp::create(lb, ll, closes,
-                                                add(lb, ll, row, cst(lb, ll, 1)), row);
-        Value nextStart = arith::SelectOp::create(lb, ll, changed, n, start);
-        scf::YieldOp::create(lb, ll, ValueRange{s, nextStart, nextRow});
+        for (int64_t u = 0; u < kWalkUnroll; ++u) {
+          Value t = at[u];
+          Value keyEnd = mul(lb, ll, add(lb, ll, t, cst(lb, ll, 1)),
+                             cst(lb, ll, env.blockN));
+          Value clipped = cmp(lb, ll, CmpIPredicate::sgt, keyEnd, env.lk);
+          Value inside = cmp(lb, ll, CmpIPredicate::slt, t, n);
+          Value s = arith::SelectOp::create(lb, ll, inside,
+                                            finalStatus(lb, ll, raws[u], clipped),
+                                            i32(lb, ll, kSkip));
+          Value changed = cmp(lb, ll, CmpIPredicate::ne, s, prev);
+          Value closes = arith::AndIOp::create(
+              lb, ll, changed, cmp(lb, ll, CmpIPredicate::ne, prev, i32(lb, ll, kSkip)));
+          if (write)
+            scf::IfOp::create(lb, ll, closes, [&](OpBuilder &sb, Location sl) {
+              emitSegment(sb, sl, prev, start, t, row);
+              scf::YieldOp::create(sb, sl);
+            });
+          row = arith::SelectOp::create(lb, ll, closes, add(lb, ll, row, cst(lb, ll, 1)), row);
+          start = arith::SelectOp::create(lb, ll, changed, t, start);
+          prev = s;
+        }
+        scf::YieldOp::create(lb, ll, ValueRange{prev, start, row});
       });
-  Value prev = loop.getResult(0), start = loop.getResult(1), row = loop.getResult(2);
-  Value open = cmp(b, loc, CmpIPredicate::ne, prev, i32(b, loc, kSkip));
-  if (write)
-    scf::IfOp::create(b, loc, open, [&](OpBuilder &sb, Location sl) {
-      emitSegment(sb, sl, prev, start, env.numKeyTiles, row);
-      scf::YieldOp::create(sb, sl);
-    });
-  Value total = arith::SelectOp::create(b, loc, open, add(b, loc, row, cst(b, loc, 1)), row);
-  return sub(b, loc, total, first);
+  return sub(b, loc, loop.getResult(2), first);
 }
 
 /// The offsets of class `c`: an exclusive prefix sum of its tiles' counts
@@ -301,54 +364,101 @@ Value emitRuns(OpBuilder &b, Location loc, const PlanBuilderEnv &env, Value c,
 /// buffer (which holds T * N rows per class: a query tile has at most N
 /// segments), so that classes are summed independently.
 void emitScan(OpBuilder &b, Location loc, const PlanBuilderEnv &env, Value c) {
+  // classIndex[b * H + h] = c for the pairs of class c: one batch element
+  // (or all, when plans do not differ by batch) times one head (or all).
+  ClassAxes axes = classAxes(env.mask);
+  Value one = cst(b, loc, 1);
+  Value b0 = axes.batch ? div(b, loc, c, env.classHeads) : cst(b, loc, 0);
+  Value h0 = axes.head ? rem(b, loc, c, env.classHeads) : cst(b, loc, 0);
+  Value bEnd = axes.batch ? add(b, loc, b0, one) : env.batch;
+  Value hEnd = axes.head ? add(b, loc, h0, one) : env.heads;
+  scf::ForOp::create(
+      b, loc, b0, bEnd, one, ValueRange{},
+      [&](OpBuilder &ob, Location ol, Value bi, ValueRange) {
+        scf::ForOp::create(
+            ob, ol, h0, hEnd, one, ValueRange{},
+            [&](OpBuilder &ib, Location il, Value hi, ValueRange) {
+              storeIndex(ib, il, c, env.classIndex,
+                         add(ib, il, mul(ib, il, bi, env.heads), hi));
+              scf::YieldOp::create(ib, il);
+            });
+        scf::YieldOp::create(ob, ol);
+      });
+
   Value t = env.numQueryTiles;
   Value row = mul(b, loc, c, add(b, loc, t, cst(b, loc, 1)));
   Value base = mul(b, loc, mul(b, loc, c, t), env.numKeyTiles);
+  // kWalkUnroll counts per iteration, read before they are summed.
   auto tiles = scf::ForOp::create(
-      b, loc, cst(b, loc, 0), t, cst(b, loc, 1), ValueRange{base},
-      [&](OpBuilder &mb, Location ml, Value m, ValueRange acc) {
-        storeIndex(mb, ml, acc[0], env.offsets, add(mb, ml, row, m));
-        Value n = loadIndex(mb, ml, env.counts, add(mb, ml, mul(mb, ml, c, t), m));
-        scf::YieldOp::create(mb, ml, ValueRange{add(mb, ml, acc[0], n)});
+      b, loc, cst(b, loc, 0), t, cst(b, loc, kWalkUnroll), ValueRange{base},
+      [&](OpBuilder &mb, Location ml, Value g, ValueRange carried) {
+        Value last = sub(mb, ml, t, cst(mb, ml, 1));
+        SmallVector<Value> at, counts;
+        for (int64_t u = 0; u < kWalkUnroll; ++u) {
+          at.push_back(add(mb, ml, g, cst(mb, ml, u)));
+          counts.push_back(loadIndex(
+              mb, ml, env.counts,
+              add(mb, ml, mul(mb, ml, c, t), min(mb, ml, at.back(), last))));
+        }
+        Value acc = carried[0];
+        for (int64_t u = 0; u < kWalkUnroll; ++u) {
+          Value inside = cmp(mb, ml, CmpIPredicate::slt, at[u], t);
+          scf::IfOp::create(mb, ml, inside, [&](OpBuilder &sb, Location sl) {
+            storeIndex(sb, sl, acc, env.offsets, add(sb, sl, row, at[u]));
+            scf::YieldOp::create(sb, sl);
+          });
+          acc = add(mb, ml, acc,
+                    arith::SelectOp::create(mb, ml, inside, counts[u], cst(mb, ml, 0)));
+        }
+        scf::YieldOp::create(mb, ml, ValueRange{acc});
       });
   storeIndex(b, loc, tiles.getResult(0), env.offsets, add(b, loc, row, t));
 }
 
 } // namespace
 
-Value deviceplan::emitStageItemBound(OpBuilder &b, Location loc, Stage stage,
-                                     const PlanBuilderEnv &env) {
+Value deviceplan::emitStageItems(OpBuilder &b, Location loc, Stage stage,
+                                 const PlanBuilderEnv &env) {
+  Type i64 = b.getI64Type();
+  auto asI64 = [&](Value v) -> Value { return arith::IndexCastOp::create(b, loc, i64, v); };
   Value classTiles = mul(b, loc, env.numClasses, env.numQueryTiles);
   switch (stage) {
+  case Stage::Summarize:
+    return asI64(tableChunks(b, loc, env, env.kernel).total);
   case Stage::Classify:
-    return mul(b, loc, classTiles, env.numKeyTiles);
-  case Stage::Resolve:
-    return mul(b, loc, mul(b, loc, classTiles, env.numKeyTiles),
-               cst(b, loc, env.blockM));
+    return asI64(mul(b, loc, classTiles, env.numKeyTiles));
+  case Stage::Resolve: {
+    // In i64: undecided tiles x rows may pass 2^31 (index is 32-bit on GPUs).
+    Value undecided = memref::LoadOp::create(b, loc, env.work, cst(b, loc, 0));
+    return arith::MulIOp::create(b, loc, undecided,
+                                 arith::ConstantIntOp::create(b, loc, env.blockM, 64));
+  }
   case Stage::Count:
   case Stage::Write:
-    return classTiles;
+    return asI64(classTiles);
   case Stage::Scan:
-    return env.numClasses;
+    return asI64(env.numClasses);
   }
   llvm_unreachable("unknown stage");
 }
 
-Value deviceplan::emitStageItems(OpBuilder &b, Location loc, Stage stage,
-                                 const PlanBuilderEnv &env) {
-  if (stage != Stage::Resolve)
-    return emitStageItemBound(b, loc, stage, env);
-  return mul(b, loc, loadIndex(b, loc, env.work, cst(b, loc, 0)),
-             cst(b, loc, env.blockM));
-}
-
 LogicalResult deviceplan::emitStageItem(OpBuilder &b, Location loc, Stage stage,
-                                        const PlanBuilderEnv &env, Value item) {
+                                        const PlanBuilderEnv &env, Value wideItem) {
+  if (stage == Stage::Resolve) {
+    Value bm = arith::ConstantIntOp::create(b, loc, env.blockM, 64);
+    return emitResolve(b, loc, env,
+                       toIndex(b, loc, arith::DivSIOp::create(b, loc, wideItem, bm)),
+                       toIndex(b, loc, arith::RemSIOp::create(b, loc, wideItem, bm)));
+  }
+  Value item = toIndex(b, loc, wideItem);
   switch (stage) {
+  case Stage::Summarize:
+    emitSummarize(b, loc, env, tableChunks(b, loc, env, env.kernel), item);
+    return success();
   case Stage::Classify:
     return emitClassify(b, loc, env, item);
   case Stage::Resolve:
-    return emitResolve(b, loc, env, item);
+    llvm_unreachable("handled above");
   case Stage::Count:
   case Stage::Write: {
     Value c = div(b, loc, item, env.numQueryTiles);

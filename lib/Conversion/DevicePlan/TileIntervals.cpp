@@ -15,6 +15,7 @@
 #include "sattn/Conversion/TileIntervals.h"
 
 #include "sattn/Conversion/IndexArith.h"
+#include "sattn/Core/KernelAbi.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Math/IR/Math.h"
@@ -509,17 +510,17 @@ private:
     bool isBool = lookup.getResult().getType().isInteger(1);
 
     auto ifOp = scf::IfOp::create(
-        b, loc, TypeRange{b.getIndexType(), b.getIndexType()}, scan,
+        b, loc, TypeRange{b.getIndexType(), b.getIndexType(), b.getI1Type()}, scan,
         /*withElseRegion=*/true);
     {
       OpBuilder::InsertionGuard guard(b);
       b.setInsertionPointToStart(&ifOp.getThenRegion().front());
-      auto [lo, hi] = scanBox(table, los, ends, isBool);
-      scf::YieldOp::create(b, loc, ValueRange{lo, hi});
+      scf::YieldOp::create(b, loc, scanBox(table, lookup.getTable(), los, ends, isBool));
       b.setInsertionPointToStart(&ifOp.getElseRegion().front());
-      scf::YieldOp::create(b, loc, ValueRange{zero, zero});
+      scf::YieldOp::create(b, loc, ValueRange{zero, zero, boolConst(b, loc, false)});
     }
     Value lo = ifOp.getResult(0), hi = ifOp.getResult(1);
+    tooBig = orI(b, loc, tooBig, ifOp.getResult(2));
     // Out-of-range reads give 0; an empty box reads nothing else.
     Value withZero = orI(b, loc, outside, empty);
     lo = select(b, loc, empty, zero,
@@ -549,28 +550,77 @@ private:
     return arith::IndexCastOp::create(b, loc, b.getIndexType(), raw);
   }
 
-  /// Nested loops over the box [los, ends) reducing (min, max).
-  std::pair<Value, Value> scanBox(const TableBinding &table, ArrayRef<Value> los,
-                                  ArrayRef<Value> ends, bool isBool) {
-    std::function<std::pair<Value, Value>(OpBuilder &, unsigned, Value, Value,
-                                          Value)>
-        level = [&](OpBuilder &nb, unsigned d, Value linear, Value lo,
-                    Value hi) -> std::pair<Value, Value> {
-      auto loop = scf::ForOp::create(
-          nb, loc, los[d], ends[d], cst(nb, loc, 1), ValueRange{lo, hi},
+  /// Nested loops over the box [los, ends) reducing (min, max, unknown):
+  /// rows of the innermost dimension are read entry by entry, or, with
+  /// chunk summaries, entry by entry only at their unaligned ends and a
+  /// summary per whole chunk between. `unknown` is set when a summary's
+  /// values do not survive the cast to index unchanged.
+  SmallVector<Value> scanBox(const TableBinding &table, StringRef name,
+                             ArrayRef<Value> los, ArrayRef<Value> ends, bool isBool) {
+    Value base = env.summaries ? env.summaryBase.lookup(name) : Value();
+    auto rawRange = [&](OpBuilder &nb, Value from, Value to, ValueRange acc) {
+      return reduceUnrolled(
+          nb, loc, from, to, 8, acc,
           [&](OpBuilder &ib, Location il, Value iv, ValueRange carried) {
-            Value lin = add(ib, il, mul(ib, il, linear, table.extents[d]), iv);
-            std::pair<Value, Value> next;
-            if (d + 1 == los.size()) {
-              Value raw = memref::LoadOp::create(ib, il, table.buffer, lin);
-              Value v = entryValue(ib, il, raw, isBool);
-              next = {min(ib, il, carried[0], v), max(ib, il, carried[1], v)};
-            } else {
-              next = level(ib, d + 1, lin, carried[0], carried[1]);
-            }
-            scf::YieldOp::create(ib, il, ValueRange{next.first, next.second});
+            Value raw = memref::LoadOp::create(ib, il, table.buffer, iv);
+            Value v = entryValue(ib, il, raw, isBool);
+            return SmallVector<Value>{min(ib, il, carried[0], v), max(ib, il, carried[1], v),
+                                      carried[2]};
           });
-      return {loop.getResult(0), loop.getResult(1)};
+    };
+    auto chunkRange = [&](OpBuilder &nb, Value from, Value to, ValueRange acc) {
+      auto loop = scf::ForOp::create(
+          nb, loc, from, to, cst(nb, loc, 1), acc,
+          [&](OpBuilder &ib, Location il, Value chunk, ValueRange carried) {
+            Value slot = mul(ib, il, add(ib, il, base, chunk), cst(ib, il, 2));
+            Value mn = memref::LoadOp::create(ib, il, env.summaries, slot);
+            Value mx = memref::LoadOp::create(ib, il, env.summaries,
+                                              add(ib, il, slot, cst(ib, il, 1)));
+            Value vMin, vMax, lost = carried[2];
+            if (isBool) {
+              // Every entry nonzero when the range excludes 0; some
+              // nonzero unless all are 0 (others: unknown, which is sound).
+              Value zero64 = arith::ConstantIntOp::create(ib, il, 0, 64);
+              Value allNonZero = orI(ib, il, cmp64(ib, il, CmpIPredicate::sgt, mn, zero64),
+                                     cmp64(ib, il, CmpIPredicate::slt, mx, zero64));
+              Value allZero = andI(ib, il, cmp64(ib, il, CmpIPredicate::eq, mn, zero64),
+                                   cmp64(ib, il, CmpIPredicate::eq, mx, zero64));
+              vMin = select(ib, il, allNonZero, cst(ib, il, 1), cst(ib, il, 0));
+              vMax = select(ib, il, allZero, cst(ib, il, 0), cst(ib, il, 1));
+            } else {
+              vMin = arith::IndexCastOp::create(ib, il, ib.getIndexType(), mn);
+              vMax = arith::IndexCastOp::create(ib, il, ib.getIndexType(), mx);
+              auto changes = [&](Value idx, Value raw) {
+                Value back = arith::IndexCastOp::create(ib, il, ib.getI64Type(), idx);
+                return cmp64(ib, il, CmpIPredicate::ne, back, raw);
+              };
+              lost = orI(ib, il, lost, orI(ib, il, changes(vMin, mn), changes(vMax, mx)));
+            }
+            scf::YieldOp::create(ib, il, ValueRange{min(ib, il, carried[0], vMin),
+                                                    max(ib, il, carried[1], vMax), lost});
+          });
+      return SmallVector<Value>(loop.getResults());
+    };
+    std::function<SmallVector<Value>(OpBuilder &, unsigned, Value, ValueRange)> level =
+        [&](OpBuilder &nb, unsigned d, Value linear, ValueRange acc) -> SmallVector<Value> {
+      Value rowBase = mul(nb, loc, linear, table.extents[d]);
+      if (d + 1 == los.size()) {
+        Value a = add(nb, loc, rowBase, los[d]), e = add(nb, loc, rowBase, ends[d]);
+        if (!base)
+          return rawRange(nb, a, e, acc);
+        Value chunk = cst(nb, loc, abi::kSummaryChunk);
+        Value headEnd = min(nb, loc, mul(nb, loc, ceilDiv(nb, loc, a, abi::kSummaryChunk), chunk), e);
+        Value tailStart = max(nb, loc, mul(nb, loc, div(nb, loc, e, chunk), chunk), headEnd);
+        SmallVector<Value> r = rawRange(nb, a, headEnd, acc);
+        r = chunkRange(nb, div(nb, loc, headEnd, chunk), div(nb, loc, tailStart, chunk), r);
+        return rawRange(nb, tailStart, e, r);
+      }
+      auto loop = scf::ForOp::create(
+          nb, loc, los[d], ends[d], cst(nb, loc, 1), acc,
+          [&](OpBuilder &ib, Location il, Value iv, ValueRange carried) {
+            scf::YieldOp::create(ib, il, level(ib, d + 1, add(ib, il, rowBase, iv), carried));
+          });
+      return SmallVector<Value>(loop.getResults());
     };
     // Start from the first element so that no sentinel extreme is needed.
     Value first = cst(b, loc, 0);
@@ -578,7 +628,11 @@ private:
       first = add(b, loc, mul(b, loc, first, table.extents[d]), lo);
     Value raw = memref::LoadOp::create(b, loc, table.buffer, first);
     Value v0 = entryValue(b, loc, raw, isBool);
-    return level(b, 0, cst(b, loc, 0), v0, v0);
+    return level(b, 0, cst(b, loc, 0), ValueRange{v0, v0, boolConst(b, loc, false)});
+  }
+
+  static Value cmp64(OpBuilder &b, Location loc, CmpIPredicate p, Value x, Value y) {
+    return arith::CmpIOp::create(b, loc, p, x, y);
   }
 
   OpBuilder &b;

@@ -17,6 +17,7 @@
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
 
 using namespace mlir;
 using namespace sattn;
@@ -33,7 +34,7 @@ FunctionType cpu::planEntryType(MLIRContext *ctx, unsigned numTables) {
   auto vector = MemRefType::get({dyn}, i64);
   SmallVector<Type> inputs(kNumPlanScalarArgs, i64);
   inputs.push_back(MemRefType::get({dyn}, i32)); // status
-  inputs.append({vector, vector, vector, MemRefType::get({dyn, 7}, i64)});
+  inputs.append({vector, vector, vector, MemRefType::get({dyn, 7}, i64), vector, vector});
   inputs.append(numTables, vector);
   return FunctionType::get(ctx, inputs, {});
 }
@@ -51,10 +52,10 @@ FailureOr<func::FuncOp> cpu::buildCpuPlanEntry(OpBuilder &builder,
   OpBuilder b = OpBuilder::atBlockBegin(entry);
 
   ValueRange args = entry->getArguments();
-  unsigned buffers = kNumPlanScalarArgs, firstTable = buffers + 5;
+  unsigned buffers = kNumPlanScalarArgs, firstTable = buffers + 7;
   deviceplan::PlanBuilderEnv env = deviceplan::bindPlanParams(
       b, loc, kernel, options.blockM, options.blockN,
-      args.take_front(kNumPlanScalarArgs), args.slice(buffers, 5),
+      args.take_front(kNumPlanScalarArgs), args.slice(buffers, 7),
       args.drop_front(firstTable));
 
   memref::StoreOp::create(b, loc, arith::ConstantIntOp::create(b, loc, 0, 64),
@@ -62,9 +63,13 @@ FailureOr<func::FuncOp> cpu::buildCpuPlanEntry(OpBuilder &builder,
   bool failedStage = false;
   for (deviceplan::Stage stage : deviceplan::kStages) {
     Value items = deviceplan::emitStageItems(b, loc, stage, env);
-    forEach(b, loc, items, [&](OpBuilder &ib, Location il, Value item) {
-      failedStage |= failed(deviceplan::emitStageItem(ib, il, stage, env, item));
-    });
+    scf::ForOp::create(b, loc, arith::ConstantIntOp::create(b, loc, 0, 64), items,
+                       arith::ConstantIntOp::create(b, loc, 1, 64), ValueRange{},
+                       [&](OpBuilder &ib, Location il, Value item, ValueRange) {
+                         failedStage |=
+                             failed(deviceplan::emitStageItem(ib, il, stage, env, item));
+                         scf::YieldOp::create(ib, il);
+                       });
   }
   func::ReturnOp::create(b, loc);
   if (failedStage) {

@@ -2,11 +2,11 @@
 //
 // Adds, next to a kernel's attention gpu.func, one gpu.func per stage of
 // the device plan builder (sattn/Conversion/DevicePlan.h):
-// `@sattn_NAME_plan_{classify,resolve,count,scan,write}`. Each runs its
+// `@sattn_NAME_plan_{summarize,classify,resolve,count,scan,write}`. Each runs its
 // stage's items over a grid-stride loop, so any 1-D launch covers them and
 // the resolve stage, whose item count only the classify stage knows, needs
-// no host round trip. All five take the same parameters
-// (deviceplan::kPlanParams), so the runtime packs them once.
+// no host round trip. All six take the same parameters
+// (abi::kDevicePlanParams), so the runtime packs them once.
 //
 //===----------------------------------------------------------------------===//
 
@@ -41,6 +41,8 @@ enum PlanParam : unsigned {
   kCounts,
   kOffsets,
   kSegments,
+  kClassIndex,
+  kSummaries,
   kNumFixed,
 };
 
@@ -63,7 +65,7 @@ LogicalResult buildStage(OpBuilder &builder, KernelOp kernel,
                                      planSignature(builder.getContext(), tables.size()));
   func->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), builder.getUnitAttr());
   func.setKnownBlockSizeAttr(builder.getDenseI32ArrayAttr(
-      {static_cast<int32_t>(target::kDevicePlanBlockThreads), 1, 1}));
+      {static_cast<int32_t>(abi::kDevicePlanThreads), 1, 1}));
   Block &block = func.getBody().front();
   OpBuilder b = OpBuilder::atBlockBegin(&block);
   auto arg = [&](unsigned i) { return block.getArgument(i); };
@@ -77,7 +79,9 @@ LogicalResult buildStage(OpBuilder &builder, KernelOp kernel,
   SmallVector<Value> scalars, buffers{view(kStatus, b.getI32Type(), {dyn}),
                                       view(kWork, i64, {dyn}), view(kCounts, i64, {dyn}),
                                       view(kOffsets, i64, {dyn}),
-                                      view(kSegments, i64, {dyn, 7})};
+                                      view(kSegments, i64, {dyn, 7}),
+                                      view(kClassIndex, i64, {dyn}),
+                                      view(kSummaries, i64, {dyn})};
   for (unsigned i = kLq; i < kStatus; ++i)
     scalars.push_back(arg(i));
   SmallVector<Value> tableViews;
@@ -86,13 +90,17 @@ LogicalResult buildStage(OpBuilder &builder, KernelOp kernel,
   deviceplan::PlanBuilderEnv env = deviceplan::bindPlanParams(
       b, loc, kernel, config.blockM, config.blockN, scalars, buffers, tableViews);
 
+  // Grid-stride over the stage's items, in i64 (see emitStageItems).
   Value items = deviceplan::emitStageItems(b, loc, stage, env);
-  Value first = add(b, loc,
-                    mul(b, loc, gpu::BlockIdOp::create(b, loc, gpu::Dimension::x),
-                        gpu::BlockDimOp::create(b, loc, gpu::Dimension::x)),
-                    gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x));
-  Value step = mul(b, loc, gpu::GridDimOp::create(b, loc, gpu::Dimension::x),
-                   gpu::BlockDimOp::create(b, loc, gpu::Dimension::x));
+  auto wide = [&](Value v) -> Value { return arith::IndexCastOp::create(b, loc, i64, v); };
+  Value first = arith::AddIOp::create(
+      b, loc,
+      arith::MulIOp::create(b, loc, wide(gpu::BlockIdOp::create(b, loc, gpu::Dimension::x)),
+                            wide(gpu::BlockDimOp::create(b, loc, gpu::Dimension::x))),
+      wide(gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x)));
+  Value step =
+      arith::MulIOp::create(b, loc, wide(gpu::GridDimOp::create(b, loc, gpu::Dimension::x)),
+                            wide(gpu::BlockDimOp::create(b, loc, gpu::Dimension::x)));
   bool failedItem = false;
   scf::ForOp::create(b, loc, first, items, step, ValueRange{},
                      [&](OpBuilder &ib, Location il, Value item, ValueRange) {

@@ -1,23 +1,29 @@
 // RUN: sparse-opt %s --sattn-plan-tiles --convert-sattn-to-gpu -split-input-file | FileCheck %s
 
-// Next to the attention kernel, the device plan builder's five stage
+// Next to the attention kernel, the device plan builder's six stage
 // kernels (docs/DEVICE_PLANS.md), all with the same parameters: five i64
-// scalars, the int32 status buffer, four int64 buffers, one per table. The
+// scalars, the int32 status buffer, six int64 buffers, one per table. The
 // attention kernel records which (batch, head) axes split plan classes:
 // here the document table is per batch element, no head is read.
 
 // CHECK-LABEL: gpu.module @sattn_docs
 // CHECK:       gpu.func @sattn_docs(
 // CHECK-SAME:    sattn.device_plan = {class_by_batch = true, class_by_head = false}
-// CHECK:       gpu.func @sattn_docs_plan_classify(%{{.*}}: i64, %{{.*}}: i64, %{{.*}}: i64, %{{.*}}: i64, %{{.*}}: i64, %{{.*}}: memref<i32>, %{{.*}}: memref<i64>, %{{.*}}: memref<i64>, %{{.*}}: memref<i64>, %{{.*}}: memref<i64>, %{{.*}}: memref<i64>) kernel
+// The summaries: a min and a max per 32 entries of the table.
+// CHECK:       gpu.func @sattn_docs_plan_summarize(%{{.*}}: i64, %{{.*}}: i64, %{{.*}}: i64, %{{.*}}: i64, %{{.*}}: i64, %{{.*}}: memref<i32>, %{{.*}}: memref<i64>, %{{.*}}: memref<i64>, %{{.*}}: memref<i64>, %{{.*}}: memref<i64>, %{{.*}}: memref<i64>, %{{.*}}: memref<i64>, %{{.*}}: memref<i64>) kernel
 // CHECK-SAME:    known_block_size = array<i32: 256, 1, 1>
-// The tile's bounds read the table entry by entry over its index box.
+// CHECK:         arith.minsi
+// CHECK:         arith.maxsi
+// The tile's bounds read the table's box: entries at its unaligned ends,
+// summaries between.
+// CHECK:       gpu.func @sattn_docs_plan_classify(
 // CHECK:         scf.for
 // CHECK:         memref.load
 // CHECK:         memref.atomic_rmw addi
 // CHECK:       gpu.func @sattn_docs_plan_resolve(
 // CHECK:         memref.atomic_rmw ori
 // CHECK:       gpu.func @sattn_docs_plan_count(
+// The scan stage also writes the class index of its (batch, head) pairs.
 // CHECK:       gpu.func @sattn_docs_plan_scan(
 // CHECK:       gpu.func @sattn_docs_plan_write(
 // CHECK-COUNT-7: memref.store
