@@ -17,7 +17,9 @@ For every kernel of DIR (compiled from bench/device_plan.sattn) and length:
     tables (documents).
 Prints a table, writes --json.
 
-usage: device_plan.py DIR [--lengths 32768,131072] [--json FILE] [--no-flex]
+With --profile, also the GPU time of each stage kernel per row (torch.profiler).
+
+usage: device_plan.py DIR [--lengths 32768,131072] [--json FILE] [--no-flex] [--profile]
 """
 
 import argparse
@@ -178,6 +180,22 @@ def time_cuda(fn, reps):
     return statistics.median(times)
 
 
+def stage_times(fn, reps=10):
+    """{kernel name: mean GPU microseconds} of the kernels `fn` launches."""
+    fn()
+    torch.cuda.synchronize()
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA]) as prof:
+        for _ in range(reps):
+            fn()
+        torch.cuda.synchronize()
+    times = {}
+    for e in prof.key_averages():
+        us = getattr(e, "device_time", None) or getattr(e, "cuda_time", 0)
+        if us and ("_plan_" in e.key or "Memset" in e.key):
+            times[e.key] = us
+    return times
+
+
 def dense_reference(name, tables, q, k, v):
     L = q.shape[2]
     idx = torch.arange(L, device="cuda")
@@ -242,6 +260,7 @@ def main():
     ap.add_argument("--lengths", default="32768,131072")
     ap.add_argument("--json")
     ap.add_argument("--no-flex", action="store_true")
+    ap.add_argument("--profile", action="store_true", help="per-stage GPU times")
     ap.add_argument("--host-max", type=int, default=32768, help="longest length the host plan is timed at")
     args = ap.parse_args()
     gen = np.random.default_rng(7)
@@ -282,6 +301,8 @@ def main():
                        "device_ms": dev_ms, "eager_ms": eager_ms,
                        "undecided_tiles": builder.undecided(),
                        "segments": int((plan.offsets[:, 1:] - plan.offsets[:, :-1]).sum().item())}
+                if args.profile:
+                    row["stage_us"] = stage_times(lambda: builder.launch(cuda_tables))
                 if L <= args.host_max:
                     t0 = time.perf_counter()
                     host = kern.build_plan(batch, L, L, tables)
@@ -308,6 +329,10 @@ def main():
             "%.1f" % r["host_ms"] if "host_ms" in r else "-",
             "%.3f" % r["flex_ms"] if r.get("flex_ms") else ("OOM" if "flex_ms" in r else "-"),
             r.get("vs_host", "-")))
+    for r in rows:
+        if "stage_us" in r:
+            print("stages %s L=%d B=%d: %s" % (r["kernel"], r["L"], r["batch"], ", ".join(
+                "%s %.1f us" % (k.split("_plan_")[-1], v) for k, v in r["stage_us"].items())))
     for c in checks:
         print("check %-16s %-46s rel err %.2e %s" % (c["kernel"], c["check"], c["rel_err"],
                                                     "OK" if c["ok"] else "FAIL"))
