@@ -197,7 +197,15 @@ void emitSummarize(OpBuilder &b, Location loc, const PlanBuilderEnv &env,
 LogicalResult emitClassify(OpBuilder &b, Location loc, const PlanBuilderEnv &env,
                            Value tile) {
   TileCoords t = tileAt(b, loc, env, tile);
-  TileMaskEnv tenv{t.batch, t.head, t.qLo, t.qHi, t.kLo, t.kHi, env.lk, env.tables};
+  TileMaskEnv tenv;
+  tenv.b = t.batch;
+  tenv.h = t.head;
+  tenv.qLo = t.qLo;
+  tenv.qHi = t.qHi;
+  tenv.kLo = t.kLo;
+  tenv.kHi = t.kHi;
+  tenv.lk = env.lk;
+  tenv.tables = env.tables;
   tenv.summaries = env.summaries;
   for (auto [name, first] : tableChunks(b, loc, env, env.kernel).first)
     tenv.summaryBase[name] = first;
