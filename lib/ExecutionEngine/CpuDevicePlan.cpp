@@ -74,7 +74,7 @@ CpuAttention::buildDevicePlan(StringRef name, const MaskInputs &inputs,
   auto summariesDesc = vec(summaries);
   auto segmentsDesc = descriptor<int64_t, 2>(
       plan.segments.data(), {std::max<int64_t>(grid, 1), fields}, {fields, 1});
-  int64_t scalars[cpu::kNumPlanScalarArgs] = {lq, lk, batch, numClasses,
+  int64_t scalars[abi::kNumDevicePlanScalars] = {lq, lk, batch, numClasses,
                                               classHeads};
   SmallVector<void *> pointers;
   for (int64_t &v : scalars)

@@ -82,6 +82,10 @@ struct PlanBuilderEnv {
   /// table's flattened buffer, tables in declaration order.
   mlir::Value status, work, counts, offsets, segments, classIndex, summaries;
   llvm::StringMap<TableBinding> tables;
+  /// Per table: its entries and the index of its first summary chunk; and
+  /// the summary chunks of all tables.
+  llvm::StringMap<mlir::Value> tableEntries, summaryFirst;
+  mlir::Value summaryChunks;
 };
 
 /// The environment of a stage of `kernel` (expanded) for tiles bm x bn,

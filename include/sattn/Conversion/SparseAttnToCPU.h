@@ -54,22 +54,12 @@ struct CpuLoweringOptions {
   int64_t blockN = 64;
 };
 
-/// Scalar arguments (i64) of a generated `@NAME_plan_cpu`; then the
-/// buffers status (i32), work, counts, offsets, segments, class index,
-/// summaries (i64) of sattn/Conversion/DevicePlan.h and the tables.
-enum PlanArgIndex : unsigned {
-  kPlanArgLq = 0,
-  kPlanArgLk,
-  kPlanArgBatch,
-  kPlanArgNumClasses,
-  kPlanArgClassHeads,
-  kNumPlanScalarArgs,
-};
-
 /// "NAME_plan_cpu" for kernel @NAME.
 std::string planEntryName(llvm::StringRef kernelName);
 
-/// The type of `@NAME_plan_cpu` for a kernel with `numTables` tables.
+/// The type of `@NAME_plan_cpu` for a kernel with `numTables` tables: the
+/// device plan builder's parameters (abi::kDevicePlanParams: i64 scalars,
+/// then the buffers, status of i32 and the others of i64), then the tables.
 mlir::FunctionType planEntryType(mlir::MLIRContext *context,
                                  unsigned numTables);
 

@@ -150,6 +150,8 @@ inline constexpr std::string_view kDevicePlanParams[] = {
     "status", "work", "counts", "offsets",     "segments", "class_index",
     "summaries"};
 constexpr int kNumDevicePlanScalars = 5;
+constexpr int kNumDevicePlanBuffers =
+    int(std::size(kDevicePlanParams)) - kNumDevicePlanScalars;
 /// Table entries per summary chunk (the summaries buffer holds a min and a
 /// max per chunk of each table's flattened buffer).
 constexpr int64_t kSummaryChunk = 32;

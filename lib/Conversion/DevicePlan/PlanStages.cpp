@@ -78,10 +78,23 @@ PlanBuilderEnv deviceplan::bindPlanParams(OpBuilder &b, Location loc,
   env.segments = buffers[4];
   env.classIndex = buffers[5];
   env.summaries = buffers[6];
+  // Tables, their entry counts and first summary chunks (tables are
+  // summarised one after the other, in declaration order): computed once
+  // per kernel, not per item.
+  Value chunk = cst(b, loc, 0);
   for (auto [table, buffer] :
-       llvm::zip_equal(kernel.getBody().front().getOps<mask::TableOp>(), tables))
-    env.tables[table.getSymName()] = TableBinding{
-        buffer, emitTableExtents(b, loc, table, env.batch, env.heads, env.lk)};
+       llvm::zip_equal(kernel.getBody().front().getOps<mask::TableOp>(), tables)) {
+    TableBinding binding{buffer,
+                         emitTableExtents(b, loc, table, env.batch, env.heads, env.lk)};
+    Value entries = cst(b, loc, 1);
+    for (Value e : binding.extents)
+      entries = mul(b, loc, entries, e);
+    env.tables[table.getSymName()] = binding;
+    env.tableEntries[table.getSymName()] = entries;
+    env.summaryFirst[table.getSymName()] = chunk;
+    chunk = add(b, loc, chunk, ceilDiv(b, loc, entries, abi::kSummaryChunk));
+  }
+  env.summaryChunks = chunk;
   env.numQueryTiles = ceilDiv(b, loc, env.lq, env.blockM);
   env.numKeyTiles = ceilDiv(b, loc, env.lk, env.blockN);
   return env;
@@ -140,37 +153,13 @@ TileCoords tileAt(OpBuilder &b, Location loc, const PlanBuilderEnv &env,
                     rem(b, loc, cm, env.numQueryTiles), n);
 }
 
-/// Each table's entry count and first summary chunk, in declaration order
-/// (tables are summarised one after the other), and the total chunks.
-struct TableChunks {
-  SmallVector<std::pair<StringRef, Value>> numel, first;
-  Value total;
-};
-
-TableChunks tableChunks(OpBuilder &b, Location loc, const PlanBuilderEnv &env,
-                        KernelOp kernel) {
-  TableChunks c;
-  Value at = cst(b, loc, 0);
-  for (mask::TableOp table : kernel.getBody().front().getOps<mask::TableOp>()) {
-    const TableBinding &binding = env.tables.lookup(table.getSymName());
-    Value n = cst(b, loc, 1);
-    for (Value e : binding.extents)
-      n = mul(b, loc, n, e);
-    c.numel.push_back({table.getSymName(), n});
-    c.first.push_back({table.getSymName(), at});
-    at = add(b, loc, at, ceilDiv(b, loc, n, abi::kSummaryChunk));
-  }
-  c.total = at;
-  return c;
-}
-
 /// Summary chunk `item`: the minimum and maximum of its table's entries.
-void emitSummarize(OpBuilder &b, Location loc, const PlanBuilderEnv &env,
-                   const TableChunks &chunks, Value item) {
-  for (auto [i, named] : llvm::enumerate(chunks.first)) {
-    auto [name, first] = named;
-    Value numel = chunks.numel[i].second;
-    Value local = sub(b, loc, item, first);
+void emitSummarize(OpBuilder &b, Location loc, const PlanBuilderEnv &env, Value item) {
+  KernelOp kernel = env.kernel;
+  for (mask::TableOp table : kernel.getBody().front().getOps<mask::TableOp>()) {
+    StringRef name = table.getSymName();
+    Value numel = env.tableEntries.lookup(name);
+    Value local = sub(b, loc, item, env.summaryFirst.lookup(name));
     Value count = ceilDiv(b, loc, numel, abi::kSummaryChunk);
     Value mine = arith::AndIOp::create(b, loc, cmp(b, loc, CmpIPredicate::sge, local, cst(b, loc, 0)),
                                        cmp(b, loc, CmpIPredicate::slt, local, count));
@@ -207,8 +196,7 @@ LogicalResult emitClassify(OpBuilder &b, Location loc, const PlanBuilderEnv &env
   tenv.lk = env.lk;
   tenv.tables = env.tables;
   tenv.summaries = env.summaries;
-  for (auto [name, first] : tableChunks(b, loc, env, env.kernel).first)
-    tenv.summaryBase[name] = first;
+  tenv.summaryBase = env.summaryFirst;
   FailureOr<TileTruth> truth = emitTileDecision(b, loc, env.mask, tenv);
   if (failed(truth))
     return failure();
@@ -432,7 +420,7 @@ Value deviceplan::emitStageItems(OpBuilder &b, Location loc, Stage stage,
   Value classTiles = mul(b, loc, env.numClasses, env.numQueryTiles);
   switch (stage) {
   case Stage::Summarize:
-    return asI64(tableChunks(b, loc, env, env.kernel).total);
+    return asI64(env.summaryChunks);
   case Stage::Classify:
     return asI64(mul(b, loc, classTiles, env.numKeyTiles));
   case Stage::Resolve: {
@@ -461,7 +449,7 @@ LogicalResult deviceplan::emitStageItem(OpBuilder &b, Location loc, Stage stage,
   Value item = toIndex(b, loc, wideItem);
   switch (stage) {
   case Stage::Summarize:
-    emitSummarize(b, loc, env, tableChunks(b, loc, env, env.kernel), item);
+    emitSummarize(b, loc, env, item);
     return success();
   case Stage::Classify:
     return emitClassify(b, loc, env, item);

@@ -11,6 +11,7 @@
 
 #include "sattn/Conversion/DevicePlan.h"
 #include "sattn/Conversion/IndexArith.h"
+#include "sattn/Core/KernelAbi.h"
 
 #include "Mask/IR/MaskOps.h"
 #include "SparseAttn/IR/SparseAttnDialect.h"
@@ -32,9 +33,11 @@ FunctionType cpu::planEntryType(MLIRContext *ctx, unsigned numTables) {
   constexpr int64_t dyn = ShapedType::kDynamic;
   Type i64 = IntegerType::get(ctx, 64), i32 = IntegerType::get(ctx, 32);
   auto vector = MemRefType::get({dyn}, i64);
-  SmallVector<Type> inputs(kNumPlanScalarArgs, i64);
-  inputs.push_back(MemRefType::get({dyn}, i32)); // status
-  inputs.append({vector, vector, vector, MemRefType::get({dyn, 7}, i64), vector, vector});
+  SmallVector<Type> inputs(abi::kNumDevicePlanScalars, i64);
+  // status, work, counts, offsets, segments, class index, summaries.
+  inputs.append({MemRefType::get({dyn}, i32), vector, vector, vector,
+                 MemRefType::get({dyn, 7}, i64), vector, vector});
+  static_assert(abi::kNumDevicePlanBuffers == 7, "one type per buffer above");
   inputs.append(numTables, vector);
   return FunctionType::get(ctx, inputs, {});
 }
@@ -52,10 +55,11 @@ FailureOr<func::FuncOp> cpu::buildCpuPlanEntry(OpBuilder &builder,
   OpBuilder b = OpBuilder::atBlockBegin(entry);
 
   ValueRange args = entry->getArguments();
-  unsigned buffers = kNumPlanScalarArgs, firstTable = buffers + 7;
+  unsigned buffers = abi::kNumDevicePlanScalars;
+  unsigned firstTable = buffers + abi::kNumDevicePlanBuffers;
   deviceplan::PlanBuilderEnv env = deviceplan::bindPlanParams(
       b, loc, kernel, options.blockM, options.blockN,
-      args.take_front(kNumPlanScalarArgs), args.slice(buffers, 7),
+      args.take_front(buffers), args.slice(buffers, abi::kNumDevicePlanBuffers),
       args.drop_front(firstTable));
 
   memref::StoreOp::create(b, loc, arith::ConstantIntOp::create(b, loc, 0, 64),

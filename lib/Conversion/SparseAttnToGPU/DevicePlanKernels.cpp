@@ -45,6 +45,9 @@ enum PlanParam : unsigned {
   kSummaries,
   kNumFixed,
 };
+static_assert(kStatus == abi::kNumDevicePlanScalars &&
+                  kNumFixed == std::size(abi::kDevicePlanParams),
+              "the positions of abi::kDevicePlanParams");
 
 FunctionType planSignature(MLIRContext *ctx, unsigned numTables) {
   Type i64 = IntegerType::get(ctx, 64);
