@@ -14,7 +14,9 @@ For every kernel of DIR (compiled from bench/device_plan.sattn) and length:
     else tile coverage (every tile holding a kept pair visited);
   - at 4K, attention run on the device plan against a dense fp32 reference;
   - a CUDA graph of plan + attention captured once and replayed with new
-    tables (documents).
+    tables (documents);
+  - the packed-document step at 32K, batch 8 (documents): plan + attention
+    from new tables against create_block_mask + flex_attention, forward.
 Prints a table, writes --json.
 
 With --profile, also the GPU time of each stage kernel per row (torch.profiler).
@@ -254,6 +256,36 @@ def graph_check(kern, builder, gen, L=8192, batch=2):
     return max(errs)
 
 
+def step_check(kern, builder, gen, cbm, L=32768, batch=8):
+    """The packed-document step (forward): plan + attention from new tables,
+    against create_block_mask + flex_attention (both compiled) on the same
+    inputs; medians of 10 eager calls, and the two outputs compared."""
+    from torch.nn.attention.flex_attention import flex_attention
+    flex = torch.compile(flex_attention)
+    name = "documents"
+    tables = make_tables(name, batch, L, gen)
+    cuda_tables = {n: t.cuda() for n, t in tables.items()}
+    mm = mask_mod(name, tables)
+    q, k, v = (torch.randn(batch, HEADS, L, 128, device="cuda", dtype=torch.bfloat16) for _ in range(3))
+    o = torch.full_like(q, float("nan"))
+    builder.allocate(batch, L)
+
+    def sattn_step():
+        kern.launch(q, k, v, o, plan=builder.launch(cuda_tables), tables=cuda_tables)
+
+    def flex_step():
+        return flex(q, k, v, block_mask=cbm(mm, batch, None, L, L, device="cuda"))
+
+    sattn_ms, flex_ms = time_cuda(sattn_step, 10), time_cuda(flex_step, 10)
+    sattn_step()
+    ref = flex_step().float()
+    err = ((o.float() - ref).norm() / ref.norm()).item()
+    attention_ms = time_cuda(lambda: kern.launch(q, k, v, o, plan=builder.plan(), tables=cuda_tables), 10)
+    return {"kernel": name, "L": L, "batch": batch, "sattn_ms": sattn_ms,
+            "sattn_attention_ms": attention_ms, "flex_ms": flex_ms,
+            "speedup": flex_ms / sattn_ms, "rel_err_vs_flex": err}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("dir")
@@ -269,7 +301,7 @@ def main():
         torch._dynamo.config.cache_size_limit = 256
         torch._dynamo.config.recompile_limit = 256
         cbm = torch.compile(create_block_mask)
-    rows, checks = [], []
+    rows, checks, steps = [], [], []
     for name in ("documents", "window_globals", "neighborhood", "block_table"):
         path = os.path.join(args.dir, name + ".json")
         if not os.path.exists(path):
@@ -286,6 +318,12 @@ def main():
             checks.append({"kernel": name, "check": "CUDA graph replay with new tables, L=8192 B=2",
                            "rel_err": gerr, "ok": gerr < 2e-2})
             print(json.dumps(checks[-1]), flush=True)
+            if not args.no_flex:
+                steps.append(step_check(kern, builder, gen, cbm))
+                print(json.dumps(steps[-1]), flush=True)
+                checks.append({"kernel": name, "check": "step output vs flex_attention, L=32768 B=8",
+                               "rel_err": steps[-1]["rel_err_vs_flex"],
+                               "ok": steps[-1]["rel_err_vs_flex"] < 2e-2})
         batches = (1, 8) if name == "documents" else (1,)
         for L in [int(x) for x in args.lengths.split(",")]:
             for batch in batches:
@@ -333,11 +371,15 @@ def main():
         if "stage_us" in r:
             print("stages %s L=%d B=%d: %s" % (r["kernel"], r["L"], r["batch"], ", ".join(
                 "%s %.1f us" % (k.split("_plan_")[-1], v) for k, v in r["stage_us"].items())))
+    for st in steps:
+        print("step %s L=%d B=%d: plan + attention %.3f ms (attention %.3f), create_block_mask + "
+              "flex_attention %.3f ms: %.2fx" % (st["kernel"], st["L"], st["batch"], st["sattn_ms"],
+                                                 st["sattn_attention_ms"], st["flex_ms"], st["speedup"]))
     for c in checks:
         print("check %-16s %-46s rel err %.2e %s" % (c["kernel"], c["check"], c["rel_err"],
                                                     "OK" if c["ok"] else "FAIL"))
     if args.json:
-        json.dump({"rows": rows, "checks": checks, "device": torch.cuda.get_device_name()},
+        json.dump({"rows": rows, "checks": checks, "steps": steps, "device": torch.cuda.get_device_name()},
                   open(args.json, "w"), indent=1)
     return 0 if all(c["ok"] for c in checks) else 1
 

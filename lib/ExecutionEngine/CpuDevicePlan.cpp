@@ -52,7 +52,8 @@ CpuAttention::buildDevicePlan(StringRef name, const MaskInputs &inputs,
   constexpr int64_t fields = plan::FlatPlan::kSegmentFields;
   // Every buffer holds at least one element so that no descriptor is null.
   std::vector<int32_t> status(std::max<int64_t>(grid, 1));
-  std::vector<int64_t> work(grid + 1), counts(std::max<int64_t>(numClasses * tiles, 1));
+  std::vector<int64_t> work(grid + 1), counts(std::max<int64_t>(
+      numClasses * tiles * (1 + (keyTiles + abi::kRunChunk - 1) / abi::kRunChunk), 1));
   plan::FlatPlan plan;
   plan.numQueryTiles = tiles;
   plan.numClasses = numClasses;

@@ -28,6 +28,7 @@ namespace {
 struct Layout {
   int64_t tiles = 0, keyTiles = 0, classes = 0, classHeads = 0;
   int64_t chunks = 0; // table summary chunks, all tables
+  int64_t pieces = 0; // pieces of abi::kRunChunk KV tiles per row
   size_t status = 0, work = 0, counts = 0, offsets = 0, segments = 0,
          classIndex = 0, summaries = 0, total = 0;
 };
@@ -69,7 +70,8 @@ sattn_status layoutFor(const Manifest &m, int64_t batch, int64_t lq, int64_t lk,
   };
   l.status = place(size_t(grid) * 4);
   l.work = place(size_t(grid + 1) * 8);
-  l.counts = place(size_t(l.classes * l.tiles) * 8);
+  l.pieces = (l.keyTiles + abi::kRunChunk - 1) / abi::kRunChunk;
+  l.counts = place(size_t(l.classes * l.tiles * (1 + l.pieces)) * 8);
   l.offsets = place(size_t(l.classes * (l.tiles + 1)) * 8);
   l.segments = place(size_t(grid) * 7 * 8);
   l.classIndex = place(size_t(batch * m.heads) * 8);
@@ -162,7 +164,8 @@ sattn_status build(const sattn_kernel &kernel, int64_t batch, int64_t lq, int64_
     params[i] = &slots[i];
   int64_t grid = l.classes * l.tiles * l.keyTiles;
   const int64_t items[abi::kNumDevicePlanStages] = {
-      l.chunks, grid, grid * m.blockM, l.classes * l.tiles, l.classes, l.classes * l.tiles};
+      l.chunks,        grid, grid * m.blockM, l.classes * l.tiles * l.pieces,
+      l.classes, l.classes * l.tiles * l.pieces};
   // Grid-stride loops: a grid of a few blocks per SM covers any count.
   constexpr int64_t kMaxBlocks = 4096;
   for (int i = 0; i < abi::kNumDevicePlanStages; ++i) {

@@ -275,7 +275,10 @@ TEST(DevicePlan, TableEdgeCasesEqualHostPlans) {
 TEST(DevicePlan, IntervalsDecideTilesAwayFromEdges) {
   // Documents of 40-90 tokens and a window with global tokens at 1024
   // tokens, 32 x 32 tiles: only tiles on a document edge, the window's
-  // border or a global token's row or column need pair-by-pair work.
+  // border or a global token's row or column are left undecided by the
+  // bounds; the probes (corners, diagonal) settle most borders, and the
+  // global tokens' rows and columns, which the probes rarely hit, go to
+  // the pair-by-pair resolve. Either way every tile matches brute force.
   std::mt19937 rng(3);
   BodyKernel documents(
       "%c = mask.causal\n%d = mask.document @doc\n%m = mask.intersect %c, %d");
@@ -310,8 +313,9 @@ TEST(DevicePlan, IntervalsDecideTilesAwayFromEdges) {
         kernel->k.kernel.getSymName().str(), in, error, &undecided)))
         << error;
     std::cerr << "[ info ] " << (kernel == &documents ? "documents" : "globals")
-              << ": " << undecided << " of " << tiles << " tiles undecided\n";
-    EXPECT_GT(undecided, 0);
+              << ": " << undecided << " of " << tiles << " tiles resolved pair by pair\n";
+    if (kernel == &globals)
+      EXPECT_GT(undecided, 0);
     EXPECT_LT(undecided * 4, tiles);
     ASSERT_NO_FATAL_FAILURE(compare(*cpu, kernel->k.kernel, *kernel->k.eval, in, 32, 32, tally));
   }

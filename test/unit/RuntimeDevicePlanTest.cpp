@@ -65,7 +65,8 @@ TEST(RuntimeDevicePlan, ManifestRecordIsChecked) {
 
 TEST(RuntimeDevicePlan, WorkspaceComesFromTheTileGrid) {
   // 64 x 64 tiles, 32 heads; B = 2, Lq = 100, Lk = 130: T = 2, N = 3;
-  // tables doc [2, 130] and blocks [32, 3, 3]: 9 + 9 summary chunks.
+  // tables doc [2, 130] and blocks [32, 3, 3]: 9 + 9 summary chunks; counts
+  // hold a total and one piece count per row (N = 3 < kRunChunk).
   ManifestBuilder m;
   KernelPtr byBatch = loadOrDie(m.set("device_plan", devicePlanRecord(kEntries, kParams)).str());
   KernelPtr byBoth =
@@ -73,7 +74,7 @@ TEST(RuntimeDevicePlan, WorkspaceComesFromTheTileGrid) {
   auto expected = [](int64_t classes, int64_t batch) {
     int64_t grid = classes * 2 * 3;
     auto round = [](int64_t bytes) { return (std::max<int64_t>(bytes, 8) + 255) / 256 * 256; };
-    return size_t(round(4 * grid) + round(8 * (grid + 1)) + round(8 * classes * 2) +
+    return size_t(round(4 * grid) + round(8 * (grid + 1)) + round(8 * classes * 2 * 2) +
                   round(8 * classes * 3) + round(56 * grid) + round(8 * batch * 32) +
                   round(16 * (9 + 9)));
   };

@@ -18,13 +18,15 @@
 //   resolve   (undecided tile, query row): evaluate the row's pairs
 //             element by element and record "some pair kept" / "some pair
 //             dropped" on the tile's status with atomic ors
-//   count     (class, query tile): the number of segments
+//   count     (class, query tile, piece of kRunChunk KV tiles): the
+//             segments starting in the piece, added to the row's total
 //   scan      (class): the class index entries of the class's (batch,
 //             head) pairs, and the offsets, an exclusive prefix sum of the class's
 //             counts from row class * numQueryTiles * numKeyTiles (each
 //             class owns that many rows of the segment buffer, the most its
 //             query tiles can fill, so rows between classes may be unused)
-//   write     (class, query tile): the segments
+//   write     (class, query tile, piece): the segments starting in the
+//             piece, from the row's offset plus the earlier pieces' counts
 // Plan classes are the (batch, head) combinations the mask can tell apart:
 // class c stands for batch c / classHeads (0 when the mask reads no batch
 // index) and head c % classHeads (classHeads = 1 when it reads no head).
@@ -71,10 +73,13 @@ struct PlanBuilderEnv {
   int64_t blockM = 0, blockN = 0;
   mlir::Value lq, lk, batch, heads, numClasses, classHeads;
   mlir::Value numQueryTiles, numKeyTiles;
+  /// Pieces of abi::kRunChunk KV tiles per row (count and write items).
+  mlir::Value numPieces;
   /// status: i32, numClasses * numQueryTiles * numKeyTiles.
   /// work:   i64, 1 + the same; work[0] counts the undecided tiles listed
   ///         after it (0 before classify).
-  /// counts: i64, numClasses * numQueryTiles.
+  /// counts: i64, numClasses * numQueryTiles row totals (classify zeroes
+  ///         them, count adds to them), then numPieces counts per row.
   /// offsets, segments: the plan buffers (numClasses * (numQueryTiles + 1);
   ///         rows of 7, at most numClasses * numQueryTiles * numKeyTiles)
   ///         and classIndex (batch * heads), which the scan stage writes.

@@ -155,6 +155,10 @@ constexpr int kNumDevicePlanBuffers =
 /// Table entries per summary chunk (the summaries buffer holds a min and a
 /// max per chunk of each table's flattened buffer).
 constexpr int64_t kSummaryChunk = 32;
+/// KV tiles per item of the count and write stages: a query tile's row of
+/// N statuses is walked in ceil(N / kRunChunk) pieces. The counts buffer
+/// holds C * T row totals, then a count per piece (C * T * pieces).
+constexpr int64_t kRunChunk = 32;
 
 /// The device plan builder's parameter names for a kernel reading `tables`.
 inline std::vector<std::string> devicePlanParamNames(const std::vector<std::string> &tables) {

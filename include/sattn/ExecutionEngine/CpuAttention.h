@@ -89,7 +89,8 @@ public:
   /// sizes that the GPU builds with the same code. Classes are the (batch,
   /// head) combinations the mask tells apart, not merged by contents.
   /// `undecidedTiles`, when given, receives the number of tiles that
-  /// interval bounds left undecided (resolved pair by pair).
+  /// neither the interval bounds nor the probes decided (the tiles resolved
+  /// pair by pair).
   mlir::FailureOr<plan::FlatPlan>
   buildDevicePlan(llvm::StringRef name, const MaskInputs &inputs,
                   std::string &error, int64_t *undecidedTiles = nullptr) const;

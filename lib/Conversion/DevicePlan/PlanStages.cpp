@@ -97,6 +97,7 @@ PlanBuilderEnv deviceplan::bindPlanParams(OpBuilder &b, Location loc,
   env.summaryChunks = chunk;
   env.numQueryTiles = ceilDiv(b, loc, env.lq, env.blockM);
   env.numKeyTiles = ceilDiv(b, loc, env.lk, env.blockN);
+  env.numPieces = ceilDiv(b, loc, env.numKeyTiles, abi::kRunChunk);
   return env;
 }
 
@@ -183,6 +184,29 @@ void emitSummarize(OpBuilder &b, Location loc, const PlanBuilderEnv &env, Value 
   }
 }
 
+/// kSeenKept / kSeenDropped from a few pairs of a tile the bounds left
+/// undecided: its corners and where the diagonal q = k enters and leaves
+/// it. A causal or window border shows both in its corners, so that most
+/// border tiles need no pair-by-pair resolve.
+FailureOr<Value> probeBits(OpBuilder &b, Location loc, const PlanBuilderEnv &env,
+                           const TileCoords &t) {
+  auto clampKey = [&](Value q) { return max(b, loc, min(b, loc, q, t.kHi), t.kLo); };
+  std::pair<Value, Value> probes[] = {{t.qLo, t.kLo}, {t.qLo, t.kHi}, {t.qHi, t.kLo},
+                                      {t.qHi, t.kHi}, {t.qLo, clampKey(t.qLo)},
+                                      {t.qHi, clampKey(t.qHi)}};
+  Value bits = i32(b, loc, 0);
+  for (auto [q, k] : probes) {
+    ElementMaskEnv menv{t.batch, t.head, q, k, env.lk, env.tables};
+    FailureOr<Value> keep = emitElementMask(b, loc, env.mask, menv);
+    if (failed(keep))
+      return failure();
+    bits = arith::OrIOp::create(
+        b, loc, bits,
+        arith::SelectOp::create(b, loc, *keep, i32(b, loc, kSeenKept), i32(b, loc, kSeenDropped)));
+  }
+  return bits;
+}
+
 LogicalResult emitClassify(OpBuilder &b, Location loc, const PlanBuilderEnv &env,
                            Value tile) {
   TileCoords t = tileAt(b, loc, env, tile);
@@ -213,51 +237,91 @@ LogicalResult emitClassify(OpBuilder &b, Location loc, const PlanBuilderEnv &env
                                   i32(b, loc, kUndecided))),
       i32(b, loc, kSkip));
   memref::StoreOp::create(b, loc, status, env.status, tile);
+  // The row's segment total, which the count stage adds to.
+  scf::IfOp::create(b, loc, cmp(b, loc, CmpIPredicate::eq, t.n, cst(b, loc, 0)),
+                    [&](OpBuilder &ib, Location il) {
+                      storeIndex(ib, il, cst(ib, il, 0), env.counts,
+                                 add(ib, il, mul(ib, il, t.c, env.numQueryTiles), t.m));
+                      scf::YieldOp::create(ib, il);
+                    });
   Value undecided = cmp(b, loc, CmpIPredicate::eq, status, i32(b, loc, kUndecided));
+  bool failedMask = false;
   scf::IfOp::create(b, loc, undecided, [&](OpBuilder &ib, Location il) {
-    Value one = arith::ConstantIntOp::create(ib, il, 1, 64);
-    Value slot = memref::AtomicRMWOp::create(ib, il, arith::AtomicRMWKind::addi,
-                                             one, env.work, ValueRange{cst(ib, il, 0)});
-    storeIndex(ib, il, tile, env.work, add(ib, il, toIndex(ib, il, slot), cst(ib, il, 1)));
+    FailureOr<Value> seen = probeBits(ib, il, env, t);
+    if (failed(seen)) {
+      failedMask = true;
+      seen = i32(ib, il, 0);
+    }
+    // A kept and a dropped pair found: PARTIAL without resolving.
+    Value both = cmp(ib, il, CmpIPredicate::eq, *seen, i32(ib, il, kSeenKept | kSeenDropped));
+    scf::IfOp::create(
+        ib, il, both,
+        [&](OpBuilder &tb, Location tl) {
+          memref::StoreOp::create(tb, tl, i32(tb, tl, kPartial), env.status, tile);
+          scf::YieldOp::create(tb, tl);
+        },
+        [&](OpBuilder &eb, Location el) {
+          memref::StoreOp::create(eb, el, arith::OrIOp::create(eb, el, status, *seen),
+                                  env.status, tile);
+          Value one = arith::ConstantIntOp::create(eb, el, 1, 64);
+          Value slot = memref::AtomicRMWOp::create(eb, el, arith::AtomicRMWKind::addi, one,
+                                                   env.work, ValueRange{cst(eb, el, 0)});
+          storeIndex(eb, el, tile, env.work, add(eb, el, toIndex(eb, el, slot), cst(eb, el, 1)));
+          scf::YieldOp::create(eb, el);
+        });
     scf::YieldOp::create(ib, il);
   });
-  return success();
+  return failure(failedMask);
 }
 
 /// One query row of an undecided tile, pair by pair: ors kSeenKept and
-/// kSeenDropped into the tile's status.
+/// kSeenDropped into the tile's status. The row stops once both are known
+/// (from its own pairs, the classify probes or rows that finished before).
 LogicalResult emitResolve(OpBuilder &b, Location loc, const PlanBuilderEnv &env,
                           Value slot, Value row) {
   Value tile = loadIndex(b, loc, env.work, add(b, loc, slot, cst(b, loc, 1)));
   TileCoords t = tileAt(b, loc, env, tile);
   Value q = add(b, loc, t.qLo, row);
   Value inside = cmp(b, loc, CmpIPredicate::sle, q, t.qHi);
+  constexpr int32_t kBoth = kSeenKept | kSeenDropped;
   bool failedMask = false;
   scf::IfOp::create(b, loc, inside, [&](OpBuilder &ib, Location il) {
-    // Four pairs per iteration: kept / dropped do not mind repeats.
-    Value f = arith::ConstantIntOp::create(ib, il, 0, 1);
-    SmallVector<Value> seen = reduceUnrolled(
-        ib, il, t.kLo, add(ib, il, t.kHi, cst(ib, il, 1)), 4, ValueRange{f, f},
-        [&](OpBuilder &lb, Location ll, Value k, ValueRange acc) {
-          ElementMaskEnv menv{t.batch, t.head, q, k, env.lk, env.tables};
-          FailureOr<Value> keep = emitElementMask(lb, ll, env.mask, menv);
-          if (failed(keep)) {
-            failedMask = true;
-            keep = arith::ConstantIntOp::create(lb, ll, 0, 1).getResult();
+    Value known = arith::AndIOp::create(
+        ib, il, memref::LoadOp::create(ib, il, env.status, tile), i32(ib, il, kBoth));
+    Value end = add(ib, il, t.kHi, cst(ib, il, 1));
+    // Four pairs per iteration; carried: the next key, the bits seen.
+    Type indexType = ib.getIndexType();
+    auto loop = scf::WhileOp::create(
+        ib, il, TypeRange{indexType, ib.getI32Type()}, ValueRange{t.kLo, known},
+        [&](OpBuilder &cb, Location cl, ValueRange carried) {
+          Value go = arith::AndIOp::create(
+              cb, cl, cmp(cb, cl, CmpIPredicate::slt, carried[0], end),
+              cmp(cb, cl, CmpIPredicate::ne, carried[1], i32(cb, cl, kBoth)));
+          scf::ConditionOp::create(cb, cl, go, carried);
+        },
+        [&](OpBuilder &lb, Location ll, ValueRange carried) {
+          Value bits = carried[1];
+          Value last = sub(lb, ll, end, cst(lb, ll, 1));
+          for (int64_t u = 0; u < 4; ++u) {
+            // Steps past the end repeat the last key: seen bits do not mind.
+            Value k = min(lb, ll, add(lb, ll, carried[0], cst(lb, ll, u)), last);
+            ElementMaskEnv menv{t.batch, t.head, q, k, env.lk, env.tables};
+            FailureOr<Value> keep = emitElementMask(lb, ll, env.mask, menv);
+            if (failed(keep)) {
+              failedMask = true;
+              keep = arith::ConstantIntOp::create(lb, ll, 0, 1).getResult();
+            }
+            bits = arith::OrIOp::create(
+                lb, ll, bits,
+                arith::SelectOp::create(lb, ll, *keep, i32(lb, ll, kSeenKept),
+                                        i32(lb, ll, kSeenDropped)));
           }
-          Value drop = arith::XOrIOp::create(
-              lb, ll, *keep, arith::ConstantIntOp::create(lb, ll, 1, 1));
-          return SmallVector<Value>{arith::OrIOp::create(lb, ll, acc[0], *keep),
-                                    arith::OrIOp::create(lb, ll, acc[1], drop)};
+          scf::YieldOp::create(lb, ll, ValueRange{add(lb, ll, carried[0], cst(lb, ll, 4)), bits});
         });
-    auto bit = [&](Value seen, int32_t flag) {
-      return arith::SelectOp::create(ib, il, seen, i32(ib, il, flag), i32(ib, il, 0));
-    };
-    Value bits = arith::OrIOp::create(ib, il, bit(seen[0], kSeenKept),
-                                      bit(seen[1], kSeenDropped));
-    Value any = cmp(ib, il, CmpIPredicate::ne, bits, i32(ib, il, 0));
+    Value fresh = arith::XOrIOp::create(ib, il, loop.getResult(1), known);
+    Value any = cmp(ib, il, CmpIPredicate::ne, fresh, i32(ib, il, 0));
     scf::IfOp::create(ib, il, any, [&](OpBuilder &sb, Location sl) {
-      memref::AtomicRMWOp::create(sb, sl, arith::AtomicRMWKind::ori, bits,
+      memref::AtomicRMWOp::create(sb, sl, arith::AtomicRMWKind::ori, fresh,
                                   env.status, ValueRange{tile});
       scf::YieldOp::create(sb, sl);
     });
@@ -288,16 +352,46 @@ Value finalStatus(OpBuilder &b, Location loc, Value raw, Value keysClipped) {
 /// Statuses read per iteration of the run walk, so that its reads are in
 /// flight together.
 constexpr int64_t kWalkUnroll = 8;
+/// Counts read per iteration of a class's scan: one thread sums a class's
+/// query tiles, so its reads are batched wider.
+constexpr int64_t kScanUnroll = 32;
 
-/// Walks the KV tiles of (c, m) in key order and returns the number of
-/// segments (maximal runs of equal non-skip status); with `write`, also
-/// writes them from row `first` on. Position N (past the last tile) reads
-/// as skip and closes the last run.
+/// The statuses of tiles `at` of the row from linear tile `base` (position N,
+/// past the last tile, and beyond read as skip). All loads come first.
+SmallVector<Value> rowStatuses(OpBuilder &b, Location loc, const PlanBuilderEnv &env,
+                               Value base, ArrayRef<Value> at) {
+  Value n = env.numKeyTiles;
+  Value last = sub(b, loc, n, cst(b, loc, 1));
+  SmallVector<Value> raws;
+  for (Value t : at) {
+    Value safe = max(b, loc, min(b, loc, t, last), cst(b, loc, 0));
+    raws.push_back(memref::LoadOp::create(b, loc, env.status, add(b, loc, base, safe)));
+  }
+  SmallVector<Value> statuses;
+  for (auto [t, raw] : llvm::zip_equal(at, raws)) {
+    Value keyEnd = mul(b, loc, add(b, loc, t, cst(b, loc, 1)), cst(b, loc, env.blockN));
+    Value clipped = cmp(b, loc, CmpIPredicate::sgt, keyEnd, env.lk);
+    Value inside = arith::AndIOp::create(b, loc, cmp(b, loc, CmpIPredicate::slt, t, n),
+                                         cmp(b, loc, CmpIPredicate::sge, t, cst(b, loc, 0)));
+    statuses.push_back(arith::SelectOp::create(b, loc, inside, finalStatus(b, loc, raw, clipped),
+                                               i32(b, loc, kSkip)));
+  }
+  return statuses;
+}
+
+/// Walks piece `piece` (kRunChunk KV tiles) of the row of (c, m) in key
+/// order. The piece owns the segments (maximal runs of equal non-skip
+/// status) that start inside it; returns their number. With `write`, also
+/// writes them from row `first` on, walking past the piece's end until its
+/// last run closes.
 Value emitRuns(OpBuilder &b, Location loc, const PlanBuilderEnv &env, Value c,
-               Value m, Value first, bool write) {
+               Value m, Value piece, Value first, bool write) {
   Value base = mul(b, loc, add(b, loc, mul(b, loc, c, env.numQueryTiles), m),
                    env.numKeyTiles);
-  Value zero = cst(b, loc, 0);
+  Value one = cst(b, loc, 1);
+  Value pieceLo = mul(b, loc, piece, cst(b, loc, abi::kRunChunk));
+  Value pieceEnd = min(b, loc, add(b, loc, pieceLo, cst(b, loc, abi::kRunChunk)),
+                       env.numKeyTiles);
   auto emitSegment = [&](OpBuilder &sb, Location sl, Value status, Value lo,
                          Value hi, Value row) {
     Value isFull = arith::ExtUIOp::create(
@@ -313,46 +407,80 @@ Value emitRuns(OpBuilder &b, Location loc, const PlanBuilderEnv &env, Value c,
       memref::StoreOp::create(sb, sl, v, env.segments,
                               ValueRange{row, cst(sb, sl, i)});
   };
-  // Positions 0 ... N, kWalkUnroll at a time; carried: the previous
-  // status, the start of its run, the next row to write.
-  Value n = env.numKeyTiles;
-  Value last = sub(b, loc, n, cst(b, loc, 1));
-  Value positions = add(b, loc, n, cst(b, loc, 1));
-  auto loop = scf::ForOp::create(
-      b, loc, zero, positions, cst(b, loc, kWalkUnroll),
-      ValueRange{i32(b, loc, kSkip), zero, first},
-      [&](OpBuilder &lb, Location ll, Value g, ValueRange carried) {
-        SmallVector<Value> at, raws;
-        for (int64_t u = 0; u < kWalkUnroll; ++u) {
-          at.push_back(add(lb, ll, g, cst(lb, ll, u)));
-          Value safe = max(lb, ll, min(lb, ll, at.back(), last), cst(lb, ll, 0));
-          raws.push_back(memref::LoadOp::create(lb, ll, env.status, add(lb, ll, base, safe)));
+  // Carried: the next position, the previous status, the start of its run,
+  // whether this piece owns that run, the rows used (one per owned start;
+  // an owned run is written to the row before the count when it closes).
+  // The run entering the piece from the left belongs to an earlier piece.
+  Value before = rowStatuses(b, loc, env, base, {sub(b, loc, pieceLo, one)})[0];
+  Type indexType = b.getIndexType();
+  Value f = arith::ConstantIntOp::create(b, loc, 0, 1);
+  auto loop = scf::WhileOp::create(
+      b, loc, TypeRange{indexType, b.getI32Type(), indexType, b.getI1Type(), indexType},
+      ValueRange{pieceLo, before, pieceLo, f, first},
+      [&](OpBuilder &cb, Location cl, ValueRange carried) {
+        Value go = cmp(cb, cl, CmpIPredicate::slt, carried[0], pieceEnd);
+        if (write) {
+          Value open = arith::AndIOp::create(
+              cb, cl, carried[3], cmp(cb, cl, CmpIPredicate::ne, carried[1], i32(cb, cl, kSkip)));
+          go = arith::OrIOp::create(cb, cl, go, open);
         }
-        Value prev = carried[0], start = carried[1], row = carried[2];
+        scf::ConditionOp::create(cb, cl, go, carried);
+      },
+      [&](OpBuilder &lb, Location ll, ValueRange carried) {
+        Value g = carried[0];
+        SmallVector<Value> at;
+        for (int64_t u = 0; u < kWalkUnroll; ++u)
+          at.push_back(add(lb, ll, g, cst(lb, ll, u)));
+        SmallVector<Value> statuses = rowStatuses(lb, ll, env, base, at);
+        Value prev = carried[1], start = carried[2], owned = carried[3], row = carried[4];
         for (int64_t u = 0; u < kWalkUnroll; ++u) {
-          Value t = at[u];
-          Value keyEnd = mul(lb, ll, add(lb, ll, t, cst(lb, ll, 1)),
-                             cst(lb, ll, env.blockN));
-          Value clipped = cmp(lb, ll, CmpIPredicate::sgt, keyEnd, env.lk);
-          Value inside = cmp(lb, ll, CmpIPredicate::slt, t, n);
-          Value s = arith::SelectOp::create(lb, ll, inside,
-                                            finalStatus(lb, ll, raws[u], clipped),
-                                            i32(lb, ll, kSkip));
+          Value t = at[u], s = statuses[u];
           Value changed = cmp(lb, ll, CmpIPredicate::ne, s, prev);
-          Value closes = arith::AndIOp::create(
-              lb, ll, changed, cmp(lb, ll, CmpIPredicate::ne, prev, i32(lb, ll, kSkip)));
-          if (write)
+          if (write) {
+            Value closes = arith::AndIOp::create(
+                lb, ll, arith::AndIOp::create(lb, ll, changed, owned),
+                cmp(lb, ll, CmpIPredicate::ne, prev, i32(lb, ll, kSkip)));
             scf::IfOp::create(lb, ll, closes, [&](OpBuilder &sb, Location sl) {
-              emitSegment(sb, sl, prev, start, t, row);
+              emitSegment(sb, sl, prev, start, t, sub(sb, sl, row, cst(sb, sl, 1)));
               scf::YieldOp::create(sb, sl);
             });
-          row = arith::SelectOp::create(lb, ll, closes, add(lb, ll, row, cst(lb, ll, 1)), row);
+          }
+          Value startsHere = arith::AndIOp::create(
+              lb, ll, changed, cmp(lb, ll, CmpIPredicate::slt, t, pieceEnd));
+          Value ownedStart = arith::AndIOp::create(
+              lb, ll, startsHere, cmp(lb, ll, CmpIPredicate::ne, s, i32(lb, ll, kSkip)));
+          row = arith::SelectOp::create(lb, ll, ownedStart, add(lb, ll, row, cst(lb, ll, 1)), row);
+          owned = arith::SelectOp::create(lb, ll, changed, startsHere, owned);
           start = arith::SelectOp::create(lb, ll, changed, t, start);
           prev = s;
         }
-        scf::YieldOp::create(lb, ll, ValueRange{prev, start, row});
+        scf::YieldOp::create(lb, ll, ValueRange{add(lb, ll, g, cst(lb, ll, kWalkUnroll)),
+                                                prev, start, owned, row});
       });
-  return sub(b, loc, loop.getResult(2), first);
+  return sub(b, loc, loop.getResult(4), first);
+}
+
+/// The sum of counts[lo + j] for j in [0, n), kWalkUnroll reads per step.
+Value emitCountSum(OpBuilder &b, Location loc, const PlanBuilderEnv &env, Value lo,
+                   Value n) {
+  auto loop = scf::ForOp::create(
+      b, loc, cst(b, loc, 0), n, cst(b, loc, kWalkUnroll), ValueRange{cst(b, loc, 0)},
+      [&](OpBuilder &lb, Location ll, Value g, ValueRange carried) {
+        Value last = sub(lb, ll, n, cst(lb, ll, 1));
+        SmallVector<Value> at, counts;
+        for (int64_t u = 0; u < kWalkUnroll; ++u) {
+          at.push_back(add(lb, ll, g, cst(lb, ll, u)));
+          counts.push_back(
+              loadIndex(lb, ll, env.counts, add(lb, ll, lo, min(lb, ll, at.back(), last))));
+        }
+        Value acc = carried[0];
+        for (auto [j, count] : llvm::zip_equal(at, counts))
+          acc = add(lb, ll, acc,
+                    arith::SelectOp::create(lb, ll, cmp(lb, ll, CmpIPredicate::slt, j, n),
+                                            count, cst(lb, ll, 0)));
+        scf::YieldOp::create(lb, ll, ValueRange{acc});
+      });
+  return loop.getResult(0);
 }
 
 /// The offsets of class `c`: an exclusive prefix sum of its tiles' counts
@@ -384,20 +512,20 @@ void emitScan(OpBuilder &b, Location loc, const PlanBuilderEnv &env, Value c) {
   Value t = env.numQueryTiles;
   Value row = mul(b, loc, c, add(b, loc, t, cst(b, loc, 1)));
   Value base = mul(b, loc, mul(b, loc, c, t), env.numKeyTiles);
-  // kWalkUnroll counts per iteration, read before they are summed.
+  // kScanUnroll counts per iteration, read before they are summed.
   auto tiles = scf::ForOp::create(
-      b, loc, cst(b, loc, 0), t, cst(b, loc, kWalkUnroll), ValueRange{base},
+      b, loc, cst(b, loc, 0), t, cst(b, loc, kScanUnroll), ValueRange{base},
       [&](OpBuilder &mb, Location ml, Value g, ValueRange carried) {
         Value last = sub(mb, ml, t, cst(mb, ml, 1));
         SmallVector<Value> at, counts;
-        for (int64_t u = 0; u < kWalkUnroll; ++u) {
+        for (int64_t u = 0; u < kScanUnroll; ++u) {
           at.push_back(add(mb, ml, g, cst(mb, ml, u)));
           counts.push_back(loadIndex(
               mb, ml, env.counts,
               add(mb, ml, mul(mb, ml, c, t), min(mb, ml, at.back(), last))));
         }
         Value acc = carried[0];
-        for (int64_t u = 0; u < kWalkUnroll; ++u) {
+        for (int64_t u = 0; u < kScanUnroll; ++u) {
           Value inside = cmp(mb, ml, CmpIPredicate::slt, at[u], t);
           scf::IfOp::create(mb, ml, inside, [&](OpBuilder &sb, Location sl) {
             storeIndex(sb, sl, acc, env.offsets, add(sb, sl, row, at[u]));
@@ -431,7 +559,7 @@ Value deviceplan::emitStageItems(OpBuilder &b, Location loc, Stage stage,
   }
   case Stage::Count:
   case Stage::Write:
-    return asI64(classTiles);
+    return asI64(mul(b, loc, classTiles, env.numPieces));
   case Stage::Scan:
     return asI64(env.numClasses);
   }
@@ -457,16 +585,30 @@ LogicalResult deviceplan::emitStageItem(OpBuilder &b, Location loc, Stage stage,
     llvm_unreachable("handled above");
   case Stage::Count:
   case Stage::Write: {
-    Value c = div(b, loc, item, env.numQueryTiles);
-    Value m = rem(b, loc, item, env.numQueryTiles);
+    Value piece = rem(b, loc, item, env.numPieces);
+    Value cm = div(b, loc, item, env.numPieces);
+    Value c = div(b, loc, cm, env.numQueryTiles);
+    Value m = rem(b, loc, cm, env.numQueryTiles);
+    // counts: C * T row totals (zeroed by classify), then a count per piece.
+    Value pieceCounts = mul(b, loc, env.numClasses, env.numQueryTiles);
     if (stage == Stage::Count) {
-      Value n = emitRuns(b, loc, env, c, m, cst(b, loc, 0), /*write=*/false);
-      storeIndex(b, loc, n, env.counts, item);
+      Value n = emitRuns(b, loc, env, c, m, piece, cst(b, loc, 0), /*write=*/false);
+      storeIndex(b, loc, n, env.counts, add(b, loc, pieceCounts, item));
+      scf::IfOp::create(b, loc, cmp(b, loc, CmpIPredicate::ne, n, cst(b, loc, 0)),
+                        [&](OpBuilder &ib, Location il) {
+                          memref::AtomicRMWOp::create(
+                              ib, il, arith::AtomicRMWKind::addi,
+                              arith::IndexCastOp::create(ib, il, ib.getI64Type(), n),
+                              env.counts, ValueRange{cm});
+                          scf::YieldOp::create(ib, il);
+                        });
     } else {
-      Value first = loadIndex(
+      Value rowFirst = loadIndex(
           b, loc, env.offsets,
           add(b, loc, mul(b, loc, c, add(b, loc, env.numQueryTiles, cst(b, loc, 1))), m));
-      emitRuns(b, loc, env, c, m, first, /*write=*/true);
+      Value earlier = emitCountSum(
+          b, loc, env, add(b, loc, pieceCounts, mul(b, loc, cm, env.numPieces)), piece);
+      emitRuns(b, loc, env, c, m, piece, add(b, loc, rowFirst, earlier), /*write=*/true);
     }
     return success();
   }
