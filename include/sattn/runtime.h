@@ -191,6 +191,15 @@ void sattn_device_plan_destroy(sattn_device_plan *plan);
  * for bad or too large shapes. */
 sattn_status sattn_device_plan_workspace(const sattn_kernel *kernel, int64_t batch,
                                          int64_t lq, int64_t lk, size_t *bytes);
+/* Where sattn_device_plan_build puts the plan of (batch, lq, lk) in its
+ * workspace, without building it: *out receives the plan a build into a
+ * workspace at address 0 would return, so its segments, offsets and
+ * class_index are byte offsets into the workspace (add the workspace's
+ * address to get the buffers) and its counts are the build's. For callers
+ * that keep a built workspace and launch from it later (the PyTorch op).
+ * Fails as sattn_device_plan_workspace does. */
+sattn_status sattn_device_plan_layout(const sattn_kernel *kernel, int64_t batch, int64_t lq,
+                                      int64_t lk, sattn_plan *out);
 /* Builds the plan of (batch, lq, lk) on `stream` (a CUstream; NULL for the
  * default stream) in the current CUDA context. tables: the kernel's tables
  * in manifest order, DEVICE int64 tensors as for sattn_launch. workspace: a

@@ -193,7 +193,14 @@ public:
                                   workspaceBytes, stream, &plan));
     return plan;
   }
-
+  /// The plan buildDevicePlan writes, with its buffer pointers as byte
+  /// offsets into the workspace (sattn_device_plan_layout): to launch later
+  /// from a workspace built earlier without building again.
+  sattn_plan devicePlanLayout(int64_t batch, int64_t lq, int64_t lk) const {
+    sattn_plan plan;
+    check(sattn_device_plan_layout(handle(), batch, lq, lk, &plan));
+    return plan;
+  }
 };
 
 /// A tile plan in device memory (sattn_plan_upload); get() is what launch()

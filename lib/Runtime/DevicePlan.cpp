@@ -86,6 +86,21 @@ sattn_status layoutFor(const Manifest &m, int64_t batch, int64_t lq, int64_t lk,
   return SATTN_OK;
 }
 
+/// The plan whose buffers lie in a workspace at address `base` laid out as `l`.
+sattn_plan planAt(const Manifest &m, const Layout &l, uintptr_t base) {
+  auto at = [&](size_t offset) { return reinterpret_cast<int64_t *>(base + offset); };
+  sattn_plan out{};
+  out.segments = at(l.segments);
+  out.num_segments = l.classes * l.tiles * l.keyTiles;
+  out.offsets = at(l.offsets);
+  out.num_classes = l.classes;
+  out.class_index = at(l.classIndex);
+  out.num_query_tiles = l.tiles;
+  out.block_m = m.blockM;
+  out.block_n = m.blockN;
+  return out;
+}
+
 sattn_status build(const sattn_kernel &kernel, int64_t batch, int64_t lq, int64_t lk,
                    const sattn_tensor *tables, int32_t numTables, void *workspace,
                    size_t workspaceBytes, void *stream, sattn_plan &out,
@@ -108,16 +123,7 @@ sattn_status build(const sattn_kernel &kernel, int64_t batch, int64_t lq, int64_
     return SATTN_ERROR_INVALID_ARGUMENT;
   }
   auto base = reinterpret_cast<uintptr_t>(workspace);
-  auto at = [&](size_t offset) { return reinterpret_cast<int64_t *>(base + offset); };
-  out = sattn_plan{};
-  out.segments = at(l.segments);
-  out.num_segments = l.classes * l.tiles * l.keyTiles;
-  out.offsets = at(l.offsets);
-  out.num_classes = l.classes;
-  out.class_index = at(l.classIndex);
-  out.num_query_tiles = l.tiles;
-  out.block_m = m.blockM;
-  out.block_n = m.blockN;
+  out = planAt(m, l, base);
   if (l.tiles == 0)
     return SATTN_OK; // nothing to plan; the launch of an empty problem is a no-op
 
@@ -199,6 +205,22 @@ sattn_status sattn_device_plan_workspace(const sattn_kernel *kernel, int64_t bat
     if (status == SATTN_OK)
       *bytes = l.total;
     return finish(status, "sattn_device_plan_workspace: " + message);
+  });
+}
+
+sattn_status sattn_device_plan_layout(const sattn_kernel *kernel, int64_t batch, int64_t lq,
+                                      int64_t lk, sattn_plan *out) {
+  return guarded([&] {
+    if (!kernel || !out)
+      return fail(SATTN_ERROR_INVALID_ARGUMENT,
+                  "sattn_device_plan_layout: kernel or out is NULL");
+    *out = sattn_plan{};
+    Layout l;
+    std::string message;
+    sattn_status status = layoutFor(kernel->manifest, batch, lq, lk, l, message);
+    if (status == SATTN_OK)
+      *out = planAt(kernel->manifest, l, 0);
+    return finish(status, "sattn_device_plan_layout: " + message);
   });
 }
 

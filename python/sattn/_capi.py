@@ -149,6 +149,8 @@ def _declare(lib):
         "sattn_device_plan_workspace": (ctypes.c_int, [c_kernel_p, ctypes.c_int64,
                                                        ctypes.c_int64, ctypes.c_int64,
                                                        ctypes.POINTER(ctypes.c_size_t)]),
+        "sattn_device_plan_layout": (ctypes.c_int, [c_kernel_p, ctypes.c_int64, ctypes.c_int64,
+                                                    ctypes.c_int64, ctypes.POINTER(CPlan)]),
         "sattn_device_plan_build": (ctypes.c_int, [c_kernel_p, ctypes.c_int64, ctypes.c_int64,
                                                    ctypes.c_int64, ctypes.c_void_p,
                                                    ctypes.c_int32, ctypes.c_void_p,

@@ -1,18 +1,32 @@
-"""The PyTorch custom op ``sattn::attention`` (imported on first use: it
-needs torch).
+"""The PyTorch custom ops ``sattn::attention`` and ``sattn::device_plan``
+(imported on first use: they need torch).
 
-``torch.ops.sattn.attention(kernel, q, k, v, tables) -> (o, lse)``:
+``torch.ops.sattn.attention(kernel, q, k, v, tables, plan, plan_on) -> (o, lse)``:
 `kernel` is a `Kernel.key` (the real path of its manifest) that the loaded
 kernels of this process map to a Kernel (sattn._registry); `tables` the
-runtime tables in manifest order (int64 CUDA tensors). o is a new contiguous
-(B, H, Lq, D) tensor of q's dtype; lse is (B, H, Lq) float32 when the kernel
-returns LSE and an empty float32 tensor otherwise. The op mutates no input.
-Its fake implementation gives these shapes without running anything, so
-``torch.compile`` (fullgraph too) traces a model through it as one opaque op.
-The real one allocates the outputs and hands the call to `Kernel.run`, which
+runtime tables in manifest order (int64 CUDA tensors); `plan` either empty
+(the op plans the call itself) or one uint8 workspace that
+``sattn::device_plan`` filled for this call's (B, Lq, Lk); `plan_on` where
+the op plans when `plan` is empty: "device" (the kernel's generated plan
+builder, on the current stream, into a workspace the op allocates with
+torch.empty: no host copy, no synchronisation, capturable in CUDA graphs)
+or "host" (the runtime's host planner, cached per shape and table contents:
+`Kernel.device_plan`). o is a new contiguous (B, H, Lq, D) tensor of q's
+dtype; lse is (B, H, Lq) float32 when the kernel returns LSE and an empty
+float32 tensor otherwise.
+
+``torch.ops.sattn.device_plan(kernel, q, k, tables) -> workspace``: builds
+the device plan of q's and k's problem (only their shapes and device are
+read) on the current stream into a new uint8 tensor, for `Kernel.plan`.
+
+Neither op mutates an input. Their fake implementations give the output
+shapes (the workspace's size from the runtime when the sizes are concrete,
+an unbacked size otherwise) without running anything, so ``torch.compile``
+(fullgraph too) traces a model through them as opaque ops. The real
+attention op allocates the outputs and hands the call to `Kernel.run`, which
 has libsattn_runtime validate it (ValueError / TypeError carrying the
-runtime's message), plan it and launch it on the current CUDA stream.
-Forward only: no autograd formula is registered.
+runtime's message), plan it as above and launch it on the current CUDA
+stream. Forward only: no autograd formula is registered.
 
 Needs torch >= 2.4 (torch.library.custom_op); an older torch is refused at
 import with the version it has and the one it needs.
@@ -25,7 +39,7 @@ import torch
 from . import _registry
 from .tables import label
 
-__all__ = ["as_table", "attention", "check_tensor"]
+__all__ = ["as_table", "attention", "check_tensor", "device_plan"]
 
 MIN_TORCH = (2, 4)
 
@@ -81,10 +95,15 @@ def _outputs(kernel, q):
 
 
 def _launch(kernel_key: str, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
-            tables: List[torch.Tensor]) -> Tuple[torch.Tensor, torch.Tensor]:
+            tables: List[torch.Tensor], plan: List[torch.Tensor],
+            plan_on: str) -> Tuple[torch.Tensor, torch.Tensor]:
     kernel = _registry.kernel_for_key(kernel_key)
     o, lse = _outputs(kernel, q)
-    kernel.run(q, k, v, o, lse if kernel.returns_lse else None, tables)
+    if len(plan) > 1:
+        raise ValueError("plan takes one workspace tensor (sattn::device_plan), not %d"
+                         % len(plan))
+    kernel.run(q, k, v, o, lse if kernel.returns_lse else None, tables,
+               plan=plan[0] if plan else None, plan_on=plan_on)
     return o, lse
 
 
@@ -92,8 +111,31 @@ _op = torch.library.custom_op("sattn::attention", _launch, mutates_args=())
 
 
 @_op.register_fake
-def _fake(kernel_key, q, k, v, tables):
+def _fake(kernel_key, q, k, v, tables, plan, plan_on):
     return _outputs(_registry.kernel_for_key(kernel_key), q)
 
 
+def _device_plan(kernel_key: str, q: torch.Tensor, k: torch.Tensor,
+                 tables: List[torch.Tensor]) -> torch.Tensor:
+    return _registry.kernel_for_key(kernel_key).build_plan_workspace(q, k, tables)
+
+
+_plan_op = torch.library.custom_op("sattn::device_plan", _device_plan, mutates_args=())
+
+
+@_plan_op.register_fake
+def _fake_device_plan(kernel_key, q, k, tables):
+    kernel = _registry.kernel_for_key(kernel_key)
+    if q.dim() != 4 or k.dim() != 4:
+        raise ValueError("q and k must be (B, heads, L, D); got shapes %s and %s"
+                         % (tuple(q.shape), tuple(k.shape)))
+    sizes = (q.shape[0], q.shape[2], k.shape[2])
+    if all(isinstance(s, int) for s in sizes):
+        n = kernel.plan_workspace_bytes(*sizes)
+    else:  # symbolic sizes: the runtime cannot size the workspace now
+        n = torch.library.get_ctx().new_dynamic_size()
+    return q.new_empty((n,), dtype=torch.uint8)
+
+
 attention = torch.ops.sattn.attention.default
+device_plan = torch.ops.sattn.device_plan.default

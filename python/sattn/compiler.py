@@ -30,6 +30,7 @@ import tempfile
 import threading
 
 from . import _locate
+from .kernel import PLAN_CHOICES as _PLAN_CHOICES
 from .kernel import Kernel
 
 __all__ = ["CompilerUnavailableError", "cache_dir", "compile", "compile_all", "find_compiler",
@@ -156,7 +157,7 @@ def _manifests(directory):
 
 
 def compile(spec, kernel=None, target=None, tile=None, warps=None, stages=None,
-            cache=None):
+            cache=None, plans=None):
     """Compiles a spec (text, or the path of a .sattn file) and returns the
     loaded `Kernel`.
 
@@ -166,20 +167,24 @@ def compile(spec, kernel=None, target=None, tile=None, warps=None, stages=None,
     stages: sattn-compile's options, None for its defaults; cache: the cache
     directory (see `cache_dir`). "sm_90a" gives the Hopper kernel (TMA,
     wgmma) where sattn-plan-tiles expects it to win; it runs on compute
-    capability 9.0 only.
+    capability 9.0 only. plans: "auto", "device" or "host", where calls
+    build their tile plans (`Kernel.plans`; None leaves the kernel's
+    setting, "auto" unless set before).
 
     Raises ValueError with sattn-compile's file:line:col diagnostics for a bad
     spec, and CompilerUnavailableError when there is neither a compiler nor a
     cached entry for this request.
     """
     entry_dir = _compiled_entry(spec, _options(kernel, target, tile, warps, stages), cache)
-    return load(entry_dir, kernel=kernel)
+    return load(entry_dir, kernel=kernel, plans=plans)
 
 
-def compile_all(spec, target=None, tile=None, warps=None, stages=None, cache=None):
+def compile_all(spec, target=None, tile=None, warps=None, stages=None, cache=None,
+                plans=None):
     """Like `compile`, for every kernel of the spec: {name: Kernel}."""
     entry_dir = _compiled_entry(spec, _options(None, target, tile, warps, stages), cache)
-    return {name[:-5]: load(os.path.join(entry_dir, name)) for name in _manifests(entry_dir)}
+    return {name[:-5]: load(os.path.join(entry_dir, name), plans=plans)
+            for name in _manifests(entry_dir)}
 
 
 def _compiled_entry(spec, options, cache):
@@ -240,11 +245,15 @@ def _entry_from_index(root, index):
     return entry_dir if os.path.isfile(os.path.join(entry_dir, "entry.json")) else None
 
 
-def load(path, kernel=None):
+def load(path, kernel=None, plans=None):
     """Loads a compiled kernel without compiling: `path` is a manifest
     (NAME.json, with NAME.ptx / NAME.cubin beside it) or a directory that
     `sattn-compile --emit=ptx -o DIR` (or the cache) wrote. kernel: the
-    kernel's name, required when the directory holds several."""
+    kernel's name, required when the directory holds several. plans: as
+    for `compile`."""
+    if plans is not None and plans not in _PLAN_CHOICES:
+        raise ValueError("plans must be one of %s or None, not %r"
+                         % (", ".join(repr(c) for c in _PLAN_CHOICES), plans))
     path = os.path.abspath(os.fspath(path))
     if os.path.isdir(path):
         names = [n[:-5] for n in _manifests(path)]
@@ -260,4 +269,7 @@ def load(path, kernel=None):
         path = os.path.join(path, kernel + ".json")
     elif not os.path.isfile(path):
         raise FileNotFoundError("no kernel manifest or directory at %s" % path)
-    return Kernel._from_manifest(path)
+    loaded = Kernel._from_manifest(path)
+    if plans is not None:
+        loaded.plans = plans
+    return loaded

@@ -8,18 +8,33 @@ A call takes one path: ``Kernel.__call__`` -> the custom op
 ``torch.ops.sattn.attention`` (`sattn._torch_op`, so that
 ``torch.compile(model, fullgraph=True)`` sees one opaque op per call) ->
 ``Kernel.run`` -> ``RuntimeKernel.run`` (sattn.runtime): the runtime validates
-the arguments, the plan comes from the plan cache below (built and uploaded by
-the runtime on a miss), and the runtime launches.
+the arguments, the call gets its tile plan (below), and the runtime launches
+on PyTorch's current stream.
 
-Tile plans. A plan depends on (batch, Lq, Lk) and on the contents of the
-kernel's runtime tables. Device plans are cached per Kernel in a small LRU
-keyed by (device, batch, Lq, Lk) plus, for kernels with tables, a BLAKE2b
-hash of the tables' bytes. Tables must be read on the host to plan anyway
-(the planner reads them), so hashing the host copy costs little next to
-re-planning and re-uploading; unchanged tables (the usual case across the
-layers of one step) reuse the plan. The host copy synchronises with the
-current stream, so calls with tables cannot be captured in CUDA graphs;
-calls without tables only plan on a cache miss.
+Tile plans depend on (batch, Lq, Lk) and on the contents of the kernel's
+runtime tables. `Kernel.plans` says where a call's plan is built:
+
+- "device": on the GPU, by the plan builder compiled into the kernel
+  (docs/DEVICE_PLANS.md), inside the op on the current stream, into a
+  workspace allocated per call with torch.empty (PyTorch's caching allocator:
+  cheap, stream-ordered, safe under CUDA graph capture). Tables are never
+  copied to the host and nothing waits, so a call with tables can be
+  captured in a CUDA graph and replayed with new table contents.
+- "host": by the runtime's host planner (`host_plan`), uploaded and cached
+  per Kernel in a small LRU keyed by (device, batch, Lq, Lk) plus, for
+  kernels with tables, a BLAKE2b hash of the tables' bytes (the planner reads
+  a host copy of the tables anyway; that copy synchronises with the current
+  stream, so such calls cannot be captured in CUDA graphs). Host plans can
+  use gathered key lists (strided and sparse-column patterns), which device
+  plans do not have yet.
+- "auto" (the default): "device" for kernels that have runtime tables and a
+  plan builder (a "device_plan" record in the manifest), "host" otherwise: a
+  kernel without tables needs one plan per shape, which the cache builds once.
+
+``kernel.plan(q, k, tables)`` builds a device plan once (the custom op
+``torch.ops.sattn.device_plan``, traceable too) for calls that share it,
+e.g. the layers of one step: ``kernel(q, k, v, tables, plan=plan)`` launches
+without planning.
 """
 
 import collections
@@ -29,13 +44,23 @@ import os
 import sys
 import threading
 
-from . import _dense, _registry, runtime
+from . import _dense, _registry, _workspace_plans, runtime
 from .mask_program import MaskProgram, table_extents
 from .tables import ordered as ordered_tables
 
-__all__ = ["Kernel"]
+__all__ = ["Kernel", "KernelPlan"]
 
 _TORCH_DTYPES = {"bf16": "bfloat16", "f16": "float16"}
+PLAN_CHOICES = ("auto", "device", "host")
+
+
+class KernelPlan(collections.namedtuple("KernelPlan", "kernel workspace batch lq lk")):
+    """A device plan from `Kernel.plan`: `workspace` (a uint8 CUDA tensor
+    holding it) for `kernel` (a Kernel.key) and the problem (batch, lq, lk)
+    it was built for. Pass it as ``plan=`` to calls of that problem; build
+    a new one when the tables change. A named tuple, so that torch.compile
+    traces through building and passing it."""
+    __slots__ = ()
 
 
 class _PlanCache:
@@ -90,11 +115,13 @@ def _host_int64(t):
 class Kernel:
     """A compiled kernel. Get one from `sattn.compile` or `sattn.load`.
 
-    ``kernel(q, k, v, tables=None, scale=None)``: q (B, H, Lq, D), k and v
-    (B, KV_H, Lk, D), CUDA tensors of the kernel's dtype, Lq <= Lk (query row i
-    sits at absolute position i + Lk - Lq). Returns o (B, H, Lq, D), and
-    ``(o, lse)`` with lse (B, H, Lq) float32 when the spec says
-    ``return_lse = true``. Runs on PyTorch's current stream.
+    ``kernel(q, k, v, tables=None, scale=None, plan=None)``: q (B, H, Lq, D),
+    k and v (B, KV_H, Lk, D), CUDA tensors of the kernel's dtype, Lq <= Lk
+    (query row i sits at absolute position i + Lk - Lq). Returns o (B, H, Lq,
+    D), and ``(o, lse)`` with lse (B, H, Lq) float32 when the spec says
+    ``return_lse = true``. Runs on PyTorch's current stream. plan: a
+    `KernelPlan` from ``kernel.plan(q, k, tables)`` for this problem, to
+    launch without planning; None plans as `plans` says.
     """
 
     def __init__(self, *args, **kwargs):
@@ -125,7 +152,10 @@ class Kernel:
         self._runtime = None
         self._runtime_lock = threading.Lock()
         self._plans = _PlanCache()
+        self._workspace_plans = None
         self._mask_program = None
+        self._has_builder = "device_plan" in manifest
+        self.plans = "auto"
         _registry.add(key, self)
         return self
 
@@ -158,6 +188,32 @@ class Kernel:
         return table_extents(self.manifest["tables"][index]["dims"], self.heads, batch, lk)
 
     @property
+    def plans(self):
+        """Where calls build their tile plans: "auto" (the default), "device"
+        or "host" (module docstring). Settable; a kernel is shared by every
+        `sattn.load` / `sattn.compile` of its manifest in this process, so
+        the setting is too."""
+        return self._plan_choice
+
+    @plans.setter
+    def plans(self, choice):
+        if choice not in PLAN_CHOICES:
+            raise ValueError("plans must be one of %s, not %r"
+                             % (", ".join(repr(c) for c in PLAN_CHOICES), choice))
+        if choice == "device" and not self._has_builder:
+            raise self._no_builder()
+        self._plan_choice = choice
+        if choice == "auto":
+            choice = "device" if self._has_builder and self._table_names else "host"
+        self._plan_on = choice  # what __call__ passes to the op
+
+    def _no_builder(self):
+        return ValueError(
+            "kernel %r has no device plan builder (its manifest has no \"device_plan\": it "
+            "was compiled by an older sattn-compile); recompile it, or plan on the host "
+            "(plans=\"host\")" % self.name)
+
+    @property
     def torch_dtype(self):
         import torch
         return getattr(torch, _TORCH_DTYPES[self.dtype])
@@ -177,6 +233,41 @@ class Kernel:
                 self._runtime = runtime.load_kernel(self.manifest_path)
             return self._runtime
 
+    @property
+    def workspace_plans(self):
+        """Device plans in torch workspaces (sattn._workspace_plans)."""
+        if self._workspace_plans is None:
+            self._workspace_plans = _workspace_plans.WorkspacePlans(self.runtime)
+        return self._workspace_plans
+
+    def plan_workspace_bytes(self, batch, lq, lk):
+        """Bytes of the uint8 workspace a device plan of (batch, lq, lk) takes."""
+        return self.workspace_plans.workspace_bytes(batch, lq, lk)
+
+    def build_plan_workspace(self, q, k, tables):
+        """What the op sattn::device_plan runs: a new uint8 workspace holding
+        the device plan of q's and k's problem, built on the current stream.
+        tables: in manifest order."""
+        return self.workspace_plans.build_workspace(q, k, tables)
+
+    def plan(self, q, k, tables=None):
+        """Builds the device plan of the problem of q (B, H, Lq, D) and k
+        (B, KV_H, Lk, D) (only their shapes and device are read) on the
+        current stream and returns it as a `KernelPlan`, for
+        ``kernel(q, k, v, tables, plan=plan)`` calls of the same problem and
+        tables (the layers of one step, say). Works under torch.compile.
+        Needs a kernel with a plan builder; tables as for a call."""
+        if not self._has_builder:
+            raise self._no_builder()
+        if _attention_op is None:
+            _bind_torch_op()
+        _check_tensor("q", q)
+        _check_tensor("k", k)
+        table_list = [_as_table(self._table_names, i, t)
+                      for i, t in enumerate(self.table_list(tables))]
+        workspace = _device_plan_op(self.key, q, k, table_list)
+        return KernelPlan(self.key, workspace, q.shape[0], q.shape[2], k.shape[2])
+
     def host_plan(self, batch, lq, lk, tables=()):
         """The tile plan for one problem size (a runtime HostPlan on the host)."""
         build = getattr(self.runtime, "build_plan", None)
@@ -193,12 +284,30 @@ class Kernel:
         key = _PlanCache.key(device, batch, lq, lk, host_tables)
         return self._plans.get(key, lambda: self.host_plan(batch, lq, lk, host_tables).upload())
 
-    def run(self, q, k, v, o, lse, tables):
+    def run(self, q, k, v, o, lse, tables, plan=None, plan_on="host"):
         """Runs the kernel into o (and lse): what the custom op does with a
         call (tables in manifest order, lse None unless the kernel returns
-        it). See `runtime.RuntimeKernel.run`."""
-        self.runtime.run(q, k, v, o, lse, tables, lambda batch, lq, lk: self.device_plan(
-            q.device, batch, lq, lk, tables))
+        it). plan: None, or a workspace that `build_plan_workspace` filled
+        for this problem (launched without planning); otherwise the plan is
+        built on the device (plan_on="device") or taken from the host plan
+        cache (module docstring). See `runtime.RuntimeKernel.run`."""
+        if plan is not None:
+            plans = self.workspace_plans
+
+            def plan_for(batch, lq, lk, stream, table_args):
+                return plans.view(batch, lq, lk, plan)
+        elif plan_on == "device":
+            plans = self.workspace_plans
+
+            def plan_for(batch, lq, lk, stream, table_args):
+                workspace = plans.new_workspace(batch, lq, lk, q.device)
+                return plans.build(batch, lq, lk, table_args, workspace, stream)
+        elif plan_on == "host":
+            def plan_for(batch, lq, lk, stream, table_args):
+                return self.device_plan(q.device, batch, lq, lk, tables)
+        else:
+            raise ValueError("plan_on must be \"device\" or \"host\", not %r" % (plan_on,))
+        self.runtime.run(q, k, v, o, lse, tables, plan_for)
 
     def check_scale(self, scale):
         """None, or the compiled-in scale; anything else is a ValueError."""
@@ -220,7 +329,7 @@ class Kernel:
         {name: table} dict."""
         return ordered_tables(self.name, self._table_names, tables)
 
-    def __call__(self, q, k, v, tables=None, scale=None):
+    def __call__(self, q, k, v, tables=None, scale=None, plan=None):
         # torch.compile traces this: module globals and plain attributes only.
         self.check_scale(scale)
         if _attention_op is None:
@@ -230,8 +339,32 @@ class Kernel:
         _check_tensor("v", v)
         table_list = [_as_table(self._table_names, i, t)
                       for i, t in enumerate(self.table_list(tables))]
-        o, lse = _attention_op(self.key, q, k, v, table_list)
+        if plan is None:
+            o, lse = _attention_op(self.key, q, k, v, table_list, [], self._plan_on)
+        else:
+            self._check_plan(plan, q, k)
+            o, lse = _attention_op(self.key, q, k, v, table_list, [plan.workspace], "device")
         return (o, lse) if self._returns_lse else o
+
+    def _check_plan(self, plan, q, k):
+        """ValueError unless `plan` is a KernelPlan of this kernel for the
+        call's problem and device (q, k: checked tensors)."""
+        if not isinstance(plan, KernelPlan):
+            raise TypeError("plan must be a sattn.KernelPlan from kernel.plan(q, k, tables), "
+                            "not %s" % type(plan).__name__)
+        if plan.kernel != self.key:
+            raise ValueError("the plan was built for kernel %s, not for %r (%s)"
+                             % (plan.kernel, self.name, self.key))
+        if q.dim() != 4 or k.dim() != 4:
+            return  # the op reports the shapes
+        call = (q.shape[0], q.shape[2], k.shape[2])
+        if (plan.batch, plan.lq, plan.lk) != call:
+            raise ValueError("the plan was built for batch %s, Lq %s, Lk %s; this call has "
+                             "batch %s, Lq %s, Lk %s: build one with kernel.plan(q, k, tables)"
+                             % ((plan.batch, plan.lq, plan.lk) + call))
+        if plan.workspace.device != q.device:
+            raise ValueError("the plan is on %s, but q is on %s"
+                             % (plan.workspace.device, q.device))
 
     def reference(self, q, k, v, tables=None, scale=None, chunk_elements=1 << 24):
         """Dense masked attention in fp32 for this kernel (see sattn.reference)."""
@@ -245,13 +378,14 @@ class Kernel:
 # so that module is imported when torch is first used: at the first call, or
 # at load time once torch is imported (before torch.compile traces __call__,
 # which reads these module globals). _torch_op imports nothing of this module.
-_attention_op = _check_tensor = _as_table = None
+_attention_op = _device_plan_op = _check_tensor = _as_table = None
 
 
 def _bind_torch_op():
-    global _attention_op, _check_tensor, _as_table
+    global _attention_op, _device_plan_op, _check_tensor, _as_table
     from . import _torch_op
     _check_tensor, _as_table = _torch_op.check_tensor, _torch_op.as_table
+    _device_plan_op = _torch_op.device_plan
     _attention_op = _torch_op.attention
 
 

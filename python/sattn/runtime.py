@@ -447,10 +447,13 @@ class RuntimeKernel(_Owned):
         the descriptors are packed once; the runtime validates them against
         a stand-in plan (the right tile count, addresses nothing reads) so
         that bad input fails with its message before any plan is built;
-        then, in the tensors' device context, plan_for(batch, lq, lk)
-        returns the DevicePlan and the kernel is launched on PyTorch's
-        current stream. An empty problem (B or Lq = 0) only validates.
-        tables: in manifest order."""
+        then, in the tensors' device context, plan_for(batch, lq, lk,
+        stream, table_args) returns the plan (an object whose pointer() is
+        the sattn_plan *: a DevicePlan, say) and the kernel is launched on
+        PyTorch's current stream. plan_for gets that stream's raw handle
+        and the packed table descriptors (address or None, count), to build
+        a device plan on the launch's stream. An empty problem (B or Lq = 0)
+        only validates. tables: in manifest order."""
         buffer, io, table_args = self._descriptors(q, k, v, o, lse, tables)
         lq = int(q.shape[2]) if len(q.shape) == 4 else 0
         stand_in = CPlan(None, 0, 8, 1, 8, -(-lq // self._block_m), self._block_m, self._block_n)
@@ -460,7 +463,7 @@ class RuntimeKernel(_Owned):
             return
 
         def plan_and_launch(handle):
-            plan = plan_for(batch, lq, lk)
+            plan = plan_for(batch, lq, lk, handle, table_args)
             check(self._lib.sattn_launch(self._h(), *io, plan.pointer(), *table_args,
                                          ctypes.c_void_p(handle)))
         self._on_device([q, k, v, o, lse] + list(tables), plan_and_launch, None)

@@ -20,8 +20,11 @@
  * Parameters declared as 128-byte arrays (".b8 NAME[128]", the tensor maps
  * of sm_90a kernels) are printed as the map cuTensorMapEncodeTiled wrote:
  * the fake encoder stores its arguments in the map's bytes.
+ * A function's parameters are those of its own ".entry NAME(...)", so an
+ * image may hold several entries (a kernel and its plan builder's stages).
  * Device memory is host memory behind fake addresses 0x100000 * n; copies
- * print the int64 values they carry, so tests see exactly what arrived.
+ * print the int64 values they carry, so tests see exactly what arrived;
+ * cuMemsetD32Async (device plans) only prints.
  * Contexts are fake addresses: 0x1000 + d is device d's primary context; any
  * other context belongs to device (address & 0xF).
  *
@@ -36,11 +39,35 @@ typedef int CUresult;
 
 enum { kMaxParams = 256, kMapBytes = 128 };
 
-typedef struct FakeModule {
-  char *text;
+/* A function: the parameters of its entry's declaration. */
+typedef struct FakeFunction {
   int params;
   int sizes[kMaxParams]; /* bytes per parameter: 8, or 128 for a tensor map */
+} FakeFunction;
+
+enum { kMaxFunctions = 16 };
+
+typedef struct FakeModule {
+  char *text;
+  int num_functions;
+  FakeFunction functions[kMaxFunctions];
 } FakeModule;
+
+/* Counts the ".param" declarations in [from, to) (to NULL: to the end),
+ * recording at most kMaxParams sizes. */
+static int count_params(const char *from, const char *to, int *sizes) {
+  int params = 0;
+  const char *p;
+  for (p = strstr(from, ".param"); p && (!to || p < to); p = strstr(p + 1, ".param")) {
+    /* The declaration runs to the next ',' or ')'. */
+    size_t n = strcspn(p, ",)");
+    const char *map = strstr(p, "[128]");
+    if (params < kMaxParams)
+      sizes[params] = map && map < p + n ? kMapBytes : 8;
+    ++params;
+  }
+  return params;
+}
 
 static void *current;
 
@@ -112,16 +139,8 @@ CUresult cuModuleLoadDataEx(void **module, const void *image, unsigned count,
   int cubin = memcmp(text, "\177ELF", 4) == 0;
   const char *kind = cubin ? "cubin" : "ptx";
   const char *reject = getenv("FAKE_CUDA_REJECT");
-  int params = 0, sizes[kMaxParams];
-  const char *p;
-  for (p = strstr(text + (cubin ? 4 : 0), ".param"); p; p = strstr(p + 1, ".param")) {
-    /* The declaration runs to the next ',' or ')'. */
-    size_t n = strcspn(p, ",)");
-    const char *map = strstr(p, "[128]");
-    if (params < kMaxParams)
-      sizes[params] = map && map < p + n ? kMapBytes : 8;
-    ++params;
-  }
+  int sizes[kMaxParams];
+  int params = count_params(text + (cubin ? 4 : 0), NULL, sizes);
   printf("fake: cuModuleLoadDataEx(%s, %d params) in %p\n", kind, params, current);
   if (reject && strstr(reject, kind)) {
     unsigned i;
@@ -132,8 +151,7 @@ CUresult cuModuleLoadDataEx(void **module, const void *image, unsigned count,
   }
   FakeModule *m = (FakeModule *)malloc(sizeof *m);
   m->text = strdup(text + (cubin ? 4 : 0));
-  m->params = params < kMaxParams ? params : kMaxParams;
-  memcpy(m->sizes, sizes, sizeof(int) * (size_t)m->params);
+  m->num_functions = 0;
   *module = m;
   return 0;
 }
@@ -142,10 +160,20 @@ CUresult cuModuleGetFunction(void **function, void *module, const char *name) {
   FakeModule *m = (FakeModule *)module;
   char pattern[256];
   snprintf(pattern, sizeof pattern, ".entry %s(", name);
+  const char *entry;
+  FakeFunction *f;
   printf("fake: cuModuleGetFunction(%s)\n", name);
-  if (!strstr(m->text, pattern))
+  entry = strstr(m->text, pattern);
+  if (!entry)
     return 500; /* CUDA_ERROR_NOT_FOUND */
-  *function = m;
+  if (m->num_functions == kMaxFunctions)
+    return 2; /* CUDA_ERROR_OUT_OF_MEMORY */
+  /* The parameter list runs to the entry's ')'. */
+  f = &m->functions[m->num_functions++];
+  f->params = count_params(entry, strchr(entry, ')'), f->sizes);
+  if (f->params > kMaxParams)
+    f->params = kMaxParams;
+  *function = f;
   return 0;
 }
 
@@ -224,7 +252,7 @@ static void print_map(int index, const void *param) {
 CUresult cuLaunchKernel(void *function, unsigned gx, unsigned gy, unsigned gz,
                         unsigned bx, unsigned by, unsigned bz, unsigned shared,
                         void *stream, void **params, void **extra) {
-  FakeModule *m = (FakeModule *)function;
+  FakeFunction *m = (FakeFunction *)function;
   int i;
   printf("fake: cuLaunchKernel grid=(%u,%u,%u) block=(%u,%u,%u) shared=%u stream=%p "
          "extra=%p in %p\n",
@@ -325,5 +353,13 @@ CUresult cuMemFree_v2(unsigned long long pointer) {
   free(allocs[slot].memory);
   allocs[slot].memory = NULL;
   printf("fake: cuMemFree(0x%llx) in %p\n", pointer, current);
+  return 0;
+}
+
+/* Device plans reset their work counter; the memory behind a stand-in
+ * torch tensor is not the fake's, so this only prints. */
+CUresult cuMemsetD32Async(unsigned long long pointer, unsigned value, size_t count,
+                          void *stream) {
+  printf("fake: cuMemsetD32Async(0x%llx, %u, %zu) stream=%p\n", pointer, value, count, stream);
   return 0;
 }

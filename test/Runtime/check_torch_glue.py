@@ -1,7 +1,9 @@
 """Kernel.__call__ -> torch.ops.sattn.attention -> Kernel.run ->
 RuntimeKernel.run -> libsattn_runtime, with the stand-in torch of
 Inputs/stub_torch and the fake driver (no GPU, no real torch): the op is
-registered as a non-mutating custom op with a fake implementation, outputs
+registered as a non-mutating custom op with a fake implementation (and so
+is sattn::device_plan), a kernel whose manifest has no "device_plan" plans
+on the host by default, outputs
 have the right shapes, tables are widened to int64, every argument is
 validated by the runtime (its messages, as ValueError / TypeError) before a
 plan is built, plans are built by the runtime from the tables' host copies,
@@ -36,8 +38,19 @@ def check(cond, what):
 
 
 kernel = sattn.load(sys.argv[1])
-(op,) = torch.library.registered
+op, plan_op = torch.library.registered
 say("op: %s mutates_args=%r fake=%s" % (op.name, op.mutates_args, op.fake is not None))
+say("op: %s mutates_args=%r fake=%s" % (plan_op.name, plan_op.mutates_args,
+                                        plan_op.fake is not None))
+check(kernel.plans == "auto" and kernel._plan_on == "host",
+      "a kernel without a device_plan record plans on the host")
+for label, fn in [("plans=device", lambda: setattr(kernel, "plans", "device")),
+                  ("kernel.plan", lambda: kernel.plan(None, None))]:
+    try:
+        fn()
+        say("%s: no error" % label)
+    except ValueError as e:
+        say("%s: ValueError %s" % (label, e))
 
 # Record what reaches the runtime: plans built (and their tables), launches
 # (and the plan and stream they got).
@@ -75,7 +88,8 @@ kernel(q, k, k, tables=[doc, blocks], scale=0.125)
 check(len(plans) == 1 and len(launches) == 2, "second call reuses the plan")
 say("second call: plan cached (%d hit)" % kernel._plans.hits)
 
-fo, flse = op.fake(kernel.key, torch.empty(3, 4, 7, 64, dtype=torch.bfloat16), k, k, [])
+fo, flse = op.fake(kernel.key, torch.empty(3, 4, 7, 64, dtype=torch.bfloat16), k, k, [], [],
+                   "host")
 say("fake: o %s, lse %s %s" % (fo.shape, flse.shape, flse.dtype))
 
 tables = [doc, blocks]

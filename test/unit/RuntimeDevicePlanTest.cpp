@@ -127,4 +127,38 @@ TEST(RuntimeDevicePlan, BuildChecksItsArgumentsBeforeAnyLaunch) {
       << sattn_last_error();
 }
 
+TEST(RuntimeDevicePlan, LayoutSaysWhereTheBuildPutsThePlan) {
+  // B = 2, Lq = 100, Lk = 130, 64 x 64 tiles, classes by batch: T = 2, N = 3,
+  // 2 classes. The layout is the plan of a workspace at address 0: its
+  // buffers are distinct 256-byte aligned offsets inside the workspace.
+  ManifestBuilder m;
+  KernelPtr k = loadOrDie(m.set("device_plan", devicePlanRecord(kEntries, kParams)).str());
+  sattn_plan plan;
+  ASSERT_EQ(sattn_device_plan_layout(k.get(), 2, 100, 130, &plan), SATTN_OK)
+      << sattn_last_error();
+  EXPECT_EQ(plan.num_query_tiles, 2);
+  EXPECT_EQ(plan.num_classes, 2);
+  EXPECT_EQ(plan.num_segments, 2 * 2 * 3);
+  EXPECT_EQ(plan.block_m, 64);
+  EXPECT_EQ(plan.block_n, 64);
+  size_t need = workspace(k.get(), 2, 100, 130);
+  uintptr_t at[3] = {reinterpret_cast<uintptr_t>(plan.segments),
+                     reinterpret_cast<uintptr_t>(plan.offsets),
+                     reinterpret_cast<uintptr_t>(plan.class_index)};
+  for (uintptr_t offset : at) {
+    EXPECT_EQ(offset % 256, 0u);
+    EXPECT_LT(offset, need);
+  }
+  EXPECT_NE(at[0], at[1]);
+  EXPECT_NE(at[1], at[2]);
+  EXPECT_NE(at[0], at[2]);
+  // Refused as the workspace query is, and *out is cleared.
+  EXPECT_EQ(sattn_device_plan_layout(k.get(), 0, 100, 130, &plan), SATTN_ERROR_SHAPE);
+  EXPECT_EQ(plan.segments, nullptr);
+  KernelPtr none = loadOrDie(ManifestBuilder().str());
+  EXPECT_EQ(sattn_device_plan_layout(none.get(), 2, 100, 130, &plan), SATTN_ERROR_MANIFEST);
+  EXPECT_EQ(sattn_device_plan_layout(k.get(), 2, 100, 130, nullptr),
+            SATTN_ERROR_INVALID_ARGUMENT);
+}
+
 } // namespace

@@ -1,7 +1,9 @@
 """GPU test of sattn's PyTorch face: sattn.compile / load from a cache, Kernel
 calls (the custom op torch.ops.sattn.attention) eagerly, on a side stream and
-under torch.compile(fullgraph=True), the fake (meta) implementation, the plan
-cache, and the errors bad input raises. Every result is checked against
+under torch.compile(fullgraph=True), the fake (meta) implementation, the host
+plan cache, device plans (the default for table kernels; kernel.plan reused
+across layers, eagerly and under torch.compile; a CUDA graph captured with
+tables and replayed with new contents), and the errors bad input raises. Every result is checked against
 sattn.reference (dense fp32): ||O - ref|| / ||ref|| <= 1e-2 (bf16) or 5e-3
 (fp16), LSE to 1e-3 with -inf on the same rows.
 
@@ -159,16 +161,85 @@ def main():
     res.run("plan cache: same shape reuses the plan", plan_cache)
 
     def tables():
-        q, k, v = inputs(docs, 2, 900, 900, gen)
-        doc = doc_table(2, 900, gen)
-        first = compare(docs, docs(q, k, v, tables={"doc": doc}), q, k, v, tables={"doc": doc})
-        misses = docs._plans.misses
-        doc2 = doc_table(2, 900, gen)
-        second = compare(docs, docs(q, k, v, tables=[doc2.to(torch.int32)]), q, k, v,
-                         tables={"doc": doc2})
-        check(docs._plans.misses == misses + 1, "", "new table contents did not re-plan")
+        docs.plans = "host"
+        try:
+            q, k, v = inputs(docs, 2, 900, 900, gen)
+            doc = doc_table(2, 900, gen)
+            first = compare(docs, docs(q, k, v, tables={"doc": doc}), q, k, v,
+                            tables={"doc": doc})
+            misses = docs._plans.misses
+            doc2 = doc_table(2, 900, gen)
+            second = compare(docs, docs(q, k, v, tables=[doc2.to(torch.int32)]), q, k, v,
+                             tables={"doc": doc2})
+            check(docs._plans.misses == misses + 1, "", "new table contents did not re-plan")
+        finally:
+            docs.plans = "auto"
         return "%s / %s (int32 table, re-planned)" % (first, second)
-    res.run("eager with a runtime table", tables)
+    res.run("eager with a runtime table, plans=host", tables)
+
+    # -- device plans (docs/DEVICE_PLANS.md) -------------------------------------
+    def device_default():
+        check(docs.plans == "auto" and docs._plan_on == "device", "",
+              "a table kernel with a plan builder does not plan on the device by default")
+        q, k, v = inputs(docs, 2, 1000, 1000, gen)
+        misses = docs._plans.misses
+        details = []
+        for _ in range(2):
+            doc = doc_table(2, 1000, gen)
+            details.append(compare(docs, docs(q, k, v, tables={"doc": doc}), q, k, v,
+                                   tables={"doc": doc}))
+        check(docs._plans.misses == misses, "", "the host plan cache was used")
+        return " / ".join(details) + " (new tables, no host plan)"
+    res.run("device plans by default (table kernel)", device_default)
+
+    def device_lq_lt_lk():
+        q, k, v = inputs(docs, 1, 300, 1000, gen)
+        doc = doc_table(1, 1000, gen)
+        return compare(docs, docs(q, k, v, tables={"doc": doc}), q, k, v, tables={"doc": doc})
+    res.run("device plans, Lq < Lk", device_lq_lt_lk)
+
+    def plan_reuse():
+        doc = doc_table(2, 700, gen)
+        q1, k1, v1 = inputs(docs, 2, 700, 700, gen)
+        plan = docs.plan(q1, k1, {"doc": doc})
+        check(isinstance(plan, sattn.KernelPlan) and plan.workspace.dtype == torch.uint8, "",
+              "kernel.plan returned %r" % (plan,))
+        first = compare(docs, docs(q1, k1, v1, tables={"doc": doc}, plan=plan), q1, k1, v1,
+                        tables={"doc": doc})
+        q2, k2, v2 = inputs(docs, 2, 700, 700, gen)  # the next "layer"
+        second = compare(docs, docs(q2, k2, v2, tables={"doc": doc}, plan=plan), q2, k2, v2,
+                         tables={"doc": doc})
+        return "%s / %s (one plan, two layers)" % (first, second)
+    res.run("kernel.plan reused by two layers", plan_reuse)
+
+    def plan_mismatch():
+        q, k, v = inputs(docs, 1, 256, 256, gen)
+        plan = docs.plan(q, k, {"doc": doc_table(1, 256, gen)})
+        q2, k2, v2 = inputs(docs, 1, 128, 256, gen)
+        return expect(ValueError, "the plan was built for", lambda: docs(
+            q2, k2, v2, tables={"doc": doc_table(1, 256, gen)}, plan=plan))
+    res.run("error: plan of another problem size", plan_mismatch)
+
+    def cuda_graph():
+        b, length = 2, 1024
+        q, k, v = inputs(docs, b, length, length, gen)
+        doc = doc_table(b, length, gen)
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):  # warm up (module load) outside the capture
+            docs(q, k, v, tables={"doc": doc})
+        torch.cuda.current_stream().wait_stream(side)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            out = docs(q, k, v, tables={"doc": doc})
+        details = []
+        for _ in range(2):
+            doc.copy_(doc_table(b, length, gen))  # new contents, same tensor
+            graph.replay()
+            torch.cuda.synchronize()
+            details.append(compare(docs, out, q, k, v, tables={"doc": doc.clone()}))
+        return " / ".join(details) + " (replayed with new tables)"
+    res.run("CUDA graph with tables, replayed with new ones", cuda_graph)
 
     # -- torch.compile ---------------------------------------------------------
     class Block(torch.nn.Module):
@@ -208,16 +279,42 @@ def main():
         return " / ".join(details)
     res.run("torch.compile dynamic shapes", compiled_dynamic)
 
+    class Layers(torch.nn.Module):
+        """Two attention "layers" sharing one plan built in the graph."""
+        def __init__(self, kernel):
+            super().__init__()
+            self.kernel = kernel
+
+        def forward(self, q, k, v, doc):
+            tables = {"doc": doc}
+            plan = self.kernel.plan(q, k, tables)
+            h = self.kernel(q, k, v, tables=tables, plan=plan)
+            return h, self.kernel(h * 0.5, k, v, tables=tables, plan=plan)
+
+    def compiled_plan():
+        torch._dynamo.reset()
+        model = torch.compile(Layers(docs), fullgraph=True)
+        q, k, v = inputs(docs, 2, 512, 512, gen)
+        doc = doc_table(2, 512, gen)
+        h, o = model(q, k, v, doc)
+        first = compare(docs, h, q, k, v, tables={"doc": doc})
+        second = compare(docs, o, h * 0.5, k, v, tables={"doc": doc})
+        explain = torch._dynamo.explain(Layers(docs))(q, k, v, doc)
+        check(explain.graph_break_count == 0 and explain.graph_count == 1, "",
+              "dynamo: %d graphs, %d breaks" % (explain.graph_count, explain.graph_break_count))
+        return "%s / %s, 1 graph, 0 breaks" % (first, second)
+    res.run("torch.compile fullgraph: kernel.plan + plan=", compiled_plan)
+
     # -- fake tensors ----------------------------------------------------------
     def fake():
         from torch._subclasses.fake_tensor import FakeTensorMode
         with FakeTensorMode():
             q = torch.empty(3, 8, 77, 128, device=DEV, dtype=torch.bfloat16)
             k = torch.empty(3, 2, 99, 128, device=DEV, dtype=torch.bfloat16)
-            o, lse = torch.ops.sattn.attention.default(st.key, q, k, k, [])
+            o, lse = torch.ops.sattn.attention.default(st.key, q, k, k, [], [], "host")
             q2 = torch.empty(1, 4, 10, 64, device=DEV, dtype=torch.float16)
             k2 = torch.empty(1, 1, 10, 64, device=DEV, dtype=torch.float16)
-            o2, lse2 = torch.ops.sattn.attention.default(mqa.key, q2, k2, k2, [])
+            o2, lse2 = torch.ops.sattn.attention.default(mqa.key, q2, k2, k2, [], [], "host")
         check(tuple(o.shape) == (3, 8, 77, 128) and o.dtype == torch.bfloat16
               and tuple(lse.shape) == (3, 8, 77) and lse.dtype == torch.float32
               and tuple(o2.shape) == (1, 4, 10, 64) and lse2.numel() == 0, "",
@@ -230,11 +327,17 @@ def main():
         if not hasattr(torch.library, "opcheck"):
             return "torch.library.opcheck not available: skipped"
         q, k, v = inputs(st, 1, 200, 260, gen)
-        torch.library.opcheck(torch.ops.sattn.attention.default, (st.key, q, k, v, []))
-        q, k, v = inputs(docs, 1, 128, 128, gen)
         torch.library.opcheck(torch.ops.sattn.attention.default,
-                              (docs.key, q, k, v, [doc_table(1, 128, gen)]))
-        return "schema, fake, autograd registration, aot_dispatch: ok"
+                              (st.key, q, k, v, [], [], "host"))
+        q, k, v = inputs(docs, 1, 128, 128, gen)
+        doc = doc_table(1, 128, gen)
+        torch.library.opcheck(torch.ops.sattn.attention.default,
+                              (docs.key, q, k, v, [doc], [], "device"))
+        torch.library.opcheck(torch.ops.sattn.device_plan.default, (docs.key, q, k, [doc]))
+        workspace = torch.ops.sattn.device_plan.default(docs.key, q, k, [doc])
+        torch.library.opcheck(torch.ops.sattn.attention.default,
+                              (docs.key, q, k, v, [doc], [workspace], "device"))
+        return "both ops: schema, fake, autograd registration, aot_dispatch: ok"
     res.run("torch.library.opcheck", opcheck)
 
     # -- bad input -------------------------------------------------------------

@@ -25,10 +25,17 @@ uint8, bool = dtype("uint8", 1), dtype("bool", 1)
 
 class device:
     def __init__(self, name):
+        name = str(name)
         self.type, self.name = name.split(":")[0], name
 
     def __str__(self):
         return self.name
+
+    def __eq__(self, other):
+        return isinstance(other, device) and other.name == self.name
+
+    def __hash__(self):
+        return hash(self.name)
 
     __repr__ = __str__
 
@@ -49,6 +56,12 @@ class Tensor:
 
     def dim(self):
         return len(self.shape)
+
+    def numel(self):
+        n = 1
+        for extent in self.shape:
+            n *= extent
+        return n
 
     def stride(self):
         return self._strides
@@ -85,7 +98,9 @@ class _CustomOp:
     def __init__(self, name, fn, mutates_args):
         self.name, self.fn, self.mutates_args, self.fake = name, fn, mutates_args, None
         namespace, op = name.split("::")
-        setattr(ops, namespace, types.SimpleNamespace(**{op: types.SimpleNamespace(default=fn)}))
+        if not hasattr(ops, namespace):
+            setattr(ops, namespace, types.SimpleNamespace())
+        setattr(getattr(ops, namespace), op, types.SimpleNamespace(default=fn))
 
     def register_fake(self, fn):
         self.fake = fn
