@@ -333,11 +333,17 @@ def main():
         doc = doc_table(1, 128, gen)
         torch.library.opcheck(torch.ops.sattn.attention.default,
                               (docs.key, q, k, v, [doc], [], "device"))
-        torch.library.opcheck(torch.ops.sattn.device_plan.default, (docs.key, q, k, [doc]))
+        # The workspace holds scratch buffers and unused plan rows whose bytes
+        # are unspecified (docs/DEVICE_PLANS.md), so eager and traced outputs
+        # are not compared bitwise; the attention op's check below reads it.
+        torch.library.opcheck(torch.ops.sattn.device_plan.default, (docs.key, q, k, [doc]),
+                              test_utils=("test_schema", "test_autograd_registration",
+                                          "test_faketensor"))
         workspace = torch.ops.sattn.device_plan.default(docs.key, q, k, [doc])
         torch.library.opcheck(torch.ops.sattn.attention.default,
                               (docs.key, q, k, v, [doc], [workspace], "device"))
-        return "both ops: schema, fake, autograd registration, aot_dispatch: ok"
+        return ("both ops: schema, fake, autograd registration; aot_dispatch for attention "
+                "(with and without a plan): ok")
     res.run("torch.library.opcheck", opcheck)
 
     # -- bad input -------------------------------------------------------------
