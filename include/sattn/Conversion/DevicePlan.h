@@ -41,6 +41,7 @@
 #include "SparseAttn/IR/SparseAttnDialect.h"
 
 #include "llvm/ADT/StringRef.h"
+#include "llvm/ADT/StringSet.h"
 
 namespace sattn::deviceplan {
 
@@ -90,6 +91,9 @@ struct PlanBuilderEnv {
   /// Per table: its entries and the index of its first summary chunk; and
   /// the summary chunks of all tables.
   llvm::StringMap<mlir::Value> tableEntries, summaryFirst;
+  /// The tables whose summaries classify reads (a table read only a few
+  /// entries per tile row is read entry by entry; its chunks are skipped).
+  llvm::StringSet<> summarized;
   mlir::Value summaryChunks;
 };
 

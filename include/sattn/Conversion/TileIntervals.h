@@ -3,7 +3,8 @@
 // Emits code that decides a mask for every pair of a tile at once, from
 // interval bounds rather than from its elements: for query positions
 // [qLo, qHi] and key positions [kLo, kHi] of one (batch, head), whether
-// some pair may be kept and whether every pair is kept. Integer values of
+// some pair may be kept and whether every pair is kept, and where it can
+// tell, whether some pair surely is kept or dropped. Integer values of
 // predicate bodies become intervals (with overflow making them unbounded,
 // so that the wrap-around of the mask contract is never reasoned about),
 // table reads become the minimum and maximum of the table over the box the
@@ -36,9 +37,11 @@ struct TileMaskEnv {
 };
 
 /// What the emitted code knows about the tile (i1 values): `may` is false
-/// only if no pair of the tile is kept, `must` true only if every pair is.
+/// only if no pair of the tile is kept, `must` true only if every pair is;
+/// `someKept` true only if some pair is kept, `someDropped` only if some
+/// pair is dropped (a tile with both is PARTIAL, whatever its other pairs).
 struct TileTruth {
-  mlir::Value may, must;
+  mlir::Value may, must, someKept, someDropped;
 };
 
 /// Table boxes larger than this many elements are not read: their lookups

@@ -21,6 +21,7 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/IR/Matchers.h"
 
 using namespace mlir;
 using namespace sattn;
@@ -55,6 +56,50 @@ ClassAxes deviceplan::classAxes(Value mask) {
   }
   return axes;
 }
+
+namespace {
+
+/// Whether the reads of `table` can span a whole summary chunk within one
+/// tile (else its summaries would never be read, and are not computed: a
+/// block table read at q / 128, k / 128 spans at most two entries of a row
+/// per tile). Only a row's last index matters: summaries cover rows.
+bool readsWholeChunks(KernelOp kernel, StringRef table, int64_t bm, int64_t bn) {
+  bool wide = false;
+  kernel.walk([&](mask::LookupOp lookup) {
+    if (lookup.getTable() != table || lookup.getIndices().empty())
+      return;
+    Value last = lookup.getIndices().back();
+    auto positionExtent = [&](Value v) -> std::optional<int64_t> {
+      auto arg = dyn_cast<BlockArgument>(v);
+      if (!arg || !isa<mask::PredicateOp>(arg.getOwner()->getParentOp()))
+        return std::nullopt;
+      switch (arg.getArgNumber()) {
+      case 0: // batch and head: one entry per tile
+      case 1:
+        return 1;
+      case 2:
+        return bm;
+      case 3:
+        return bn;
+      }
+      return std::nullopt;
+    };
+    std::optional<int64_t> extent = positionExtent(last);
+    // Unknown index expressions may span anything.
+    int64_t span = extent ? *extent : abi::kSummaryChunk;
+    Operation *def = last.getDefiningOp();
+    if (def && isa<arith::DivSIOp, arith::FloorDivSIOp, arith::CeilDivSIOp>(def)) {
+      APInt c;
+      std::optional<int64_t> inner = positionExtent(def->getOperand(0));
+      if (inner && matchPattern(def->getOperand(1), m_ConstantInt(&c)) && c.sgt(0))
+        span = (*inner - 1) / c.getSExtValue() + 2; // a run of `inner` values
+    }
+    wide = wide || span >= abi::kSummaryChunk;
+  });
+  return wide;
+}
+
+} // namespace
 
 PlanBuilderEnv deviceplan::bindPlanParams(OpBuilder &b, Location loc,
                                           KernelOp kernel, int64_t bm, int64_t bn,
@@ -92,6 +137,8 @@ PlanBuilderEnv deviceplan::bindPlanParams(OpBuilder &b, Location loc,
     env.tables[table.getSymName()] = binding;
     env.tableEntries[table.getSymName()] = entries;
     env.summaryFirst[table.getSymName()] = chunk;
+    if (readsWholeChunks(kernel, table.getSymName(), bm, bn))
+      env.summarized.insert(table.getSymName());
     chunk = add(b, loc, chunk, ceilDiv(b, loc, entries, abi::kSummaryChunk));
   }
   env.summaryChunks = chunk;
@@ -159,6 +206,8 @@ void emitSummarize(OpBuilder &b, Location loc, const PlanBuilderEnv &env, Value 
   KernelOp kernel = env.kernel;
   for (mask::TableOp table : kernel.getBody().front().getOps<mask::TableOp>()) {
     StringRef name = table.getSymName();
+    if (!env.summarized.contains(name))
+      continue; // its chunks stay unwritten: nothing reads them
     Value numel = env.tableEntries.lookup(name);
     Value local = sub(b, loc, item, env.summaryFirst.lookup(name));
     Value count = ceilDiv(b, loc, numel, abi::kSummaryChunk);
@@ -220,7 +269,9 @@ LogicalResult emitClassify(OpBuilder &b, Location loc, const PlanBuilderEnv &env
   tenv.lk = env.lk;
   tenv.tables = env.tables;
   tenv.summaries = env.summaries;
-  tenv.summaryBase = env.summaryFirst;
+  for (const auto &entry : env.summaryFirst)
+    if (env.summarized.contains(entry.getKey()))
+      tenv.summaryBase[entry.getKey()] = entry.getValue();
   FailureOr<TileTruth> truth = emitTileDecision(b, loc, env.mask, tenv);
   if (failed(truth))
     return failure();
@@ -228,12 +279,15 @@ LogicalResult emitClassify(OpBuilder &b, Location loc, const PlanBuilderEnv &env
       b, loc, truth->must,
       arith::XOrIOp::create(b, loc, t.keysClipped,
                             arith::ConstantIntOp::create(b, loc, 1, 1)));
-  // skip / full / undecided; a must-kept tile clipped at Lk is partial.
+  // skip / full / undecided; a must-kept tile clipped at Lk is partial, and
+  // so is one with a pair surely kept and a pair surely dropped.
+  Value mixed = arith::AndIOp::create(b, loc, truth->someKept, truth->someDropped);
+  Value partial = arith::OrIOp::create(b, loc, truth->must, mixed);
   Value status = arith::SelectOp::create(
       b, loc, truth->may,
       arith::SelectOp::create(
           b, loc, full, i32(b, loc, kFull),
-          arith::SelectOp::create(b, loc, truth->must, i32(b, loc, kPartial),
+          arith::SelectOp::create(b, loc, partial, i32(b, loc, kPartial),
                                   i32(b, loc, kUndecided))),
       i32(b, loc, kSkip));
   memref::StoreOp::create(b, loc, status, env.status, tile);
@@ -252,6 +306,15 @@ LogicalResult emitClassify(OpBuilder &b, Location loc, const PlanBuilderEnv &env
       failedMask = true;
       seen = i32(ib, il, 0);
     }
+    // With what the bounds know for sure.
+    auto bit = [&](Value known, int32_t flag) {
+      return arith::SelectOp::create(ib, il, known, i32(ib, il, flag), i32(ib, il, 0));
+    };
+    seen = arith::OrIOp::create(
+               ib, il, *seen,
+               arith::OrIOp::create(ib, il, bit(truth->someKept, kSeenKept),
+                                    bit(truth->someDropped, kSeenDropped)))
+               .getResult();
     // A kept and a dropped pair found: PARTIAL without resolving.
     Value both = cmp(ib, il, CmpIPredicate::eq, *seen, i32(ib, il, kSeenKept | kSeenDropped));
     scf::IfOp::create(

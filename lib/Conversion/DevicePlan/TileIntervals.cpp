@@ -14,6 +14,8 @@
 
 #include "sattn/Conversion/TileIntervals.h"
 
+#include "IntervalRules.h"
+
 #include "sattn/Conversion/IndexArith.h"
 #include "sattn/Core/KernelAbi.h"
 
@@ -29,54 +31,16 @@ using namespace sattn;
 using namespace sattn::mask;
 using namespace sattn::indexarith;
 
+using namespace sattn::tileintervals;
+
 namespace {
 
 using arith::CmpIPredicate;
 
-/// An integer value of a predicate body over the tile: lo <= v <= hi for
-/// every pair unless `unbounded` (i1) is set.
-struct Interval {
-  Value lo, hi, unbounded;
-};
-
-Value boolConst(OpBuilder &b, Location loc, bool v) {
-  return arith::ConstantIntOp::create(b, loc, v, 1);
-}
-Value andI(OpBuilder &b, Location loc, Value x, Value y) {
-  return arith::AndIOp::create(b, loc, x, y);
-}
-Value orI(OpBuilder &b, Location loc, Value x, Value y) {
-  return arith::OrIOp::create(b, loc, x, y);
-}
-Value notI(OpBuilder &b, Location loc, Value x) {
-  return arith::XOrIOp::create(b, loc, x, boolConst(b, loc, true));
-}
-Value select(OpBuilder &b, Location loc, Value c, Value x, Value y) {
-  return arith::SelectOp::create(b, loc, c, x, y);
-}
-
-/// Signed overflow of x + y = s or x - y = s (sign rules, any width).
-Value addOverflows(OpBuilder &b, Location loc, Value x, Value y, Value s) {
-  Value t = arith::AndIOp::create(b, loc, arith::XOrIOp::create(b, loc, x, s),
-                                  arith::XOrIOp::create(b, loc, y, s));
-  return cmp(b, loc, CmpIPredicate::slt, t, cst(b, loc, 0));
-}
-Value subOverflows(OpBuilder &b, Location loc, Value x, Value y, Value s) {
-  Value t = arith::AndIOp::create(b, loc, arith::XOrIOp::create(b, loc, x, y),
-                                  arith::XOrIOp::create(b, loc, x, s));
-  return cmp(b, loc, CmpIPredicate::slt, t, cst(b, loc, 0));
-}
-/// Whether -x wraps (x is the most negative value).
-Value negationWraps(OpBuilder &b, Location loc, Value x) {
-  Value neg = sub(b, loc, cst(b, loc, 0), x);
-  return andI(b, loc, cmp(b, loc, CmpIPredicate::eq, neg, x),
-              cmp(b, loc, CmpIPredicate::ne, x, cst(b, loc, 0)));
-}
-
 class TileDecisionEmitter {
 public:
   TileDecisionEmitter(OpBuilder &b, Location loc, const TileMaskEnv &env)
-      : b(b), loc(loc), env(env) {}
+      : b(b), loc(loc), env(env), rules(b, loc) {}
 
   FailureOr<TileTruth> emitMask(Value mask) {
     auto known = memo.find(mask);
@@ -90,9 +54,10 @@ public:
             .Case([&](FullOp) { return constant(true); })
             .Case([&](EmptyOp) { return constant(false); })
             .Case([&](TailQueriesOp t) -> FailureOr<TileTruth> {
+              // Depends on the query position alone: exact.
               Value first = sub(b, loc, env.lk, cst(b, loc, t.getCount()));
-              return TileTruth{cmp(b, loc, CmpIPredicate::sge, env.qHi, first),
-                               cmp(b, loc, CmpIPredicate::sge, env.qLo, first)};
+              return exact(cmp(b, loc, CmpIPredicate::sge, env.qHi, first),
+                           cmp(b, loc, CmpIPredicate::sge, env.qLo, first));
             })
             .Case([&](UnionOp u) { return combine(u.getInputs(), false); })
             .Case([&](IntersectOp i) { return combine(i.getInputs(), true); })
@@ -100,7 +65,8 @@ public:
               FailureOr<TileTruth> in = emitMask(c.getInput());
               if (failed(in))
                 return failure();
-              return TileTruth{notI(b, loc, in->must), notI(b, loc, in->may)};
+              return TileTruth{notI(b, loc, in->must), notI(b, loc, in->may),
+                               in->someDropped, in->someKept};
             })
             .Case([&](PerHeadOp p) { return perHead(p); })
             .Case([&](PredicateOp p) { return predicate(p); })
@@ -117,29 +83,71 @@ public:
 
 private:
   TileTruth constant(bool v) {
-    return TileTruth{boolConst(b, loc, v), boolConst(b, loc, v)};
+    return exact(boolConst(b, loc, v), boolConst(b, loc, v));
   }
   TileTruth unknown() {
-    return TileTruth{boolConst(b, loc, true), boolConst(b, loc, false)};
+    Value no = boolConst(b, loc, false);
+    return TileTruth{boolConst(b, loc, true), no, no, no};
   }
-  Interval point(Value v) { return Interval{v, v, boolConst(b, loc, false)}; }
-  Interval unbounded() {
-    return Interval{cst(b, loc, 0), cst(b, loc, 0), boolConst(b, loc, true)};
+  /// A truth whose may / must are exact: a pair is kept iff may, and one
+  /// is dropped iff not must.
+  TileTruth exact(Value may, Value must) {
+    return TileTruth{may, must, may, notI(b, loc, must)};
+  }
+  static TileTruth both(OpBuilder &b, Location loc, const TileTruth &x, const TileTruth &y) {
+    // Some pair keeps both when one keeps all pairs and the other some.
+    return TileTruth{andI(b, loc, x.may, y.may), andI(b, loc, x.must, y.must),
+                     orI(b, loc, andI(b, loc, x.someKept, y.must),
+                         andI(b, loc, x.must, y.someKept)),
+                     orI(b, loc, x.someDropped, y.someDropped)};
+  }
+  static TileTruth either(OpBuilder &b, Location loc, const TileTruth &x,
+                          const TileTruth &y) {
+    // Some pair drops both when one drops all pairs and the other some.
+    return TileTruth{orI(b, loc, x.may, y.may), orI(b, loc, x.must, y.must),
+                     orI(b, loc, x.someKept, y.someKept),
+                     orI(b, loc, andI(b, loc, x.someDropped, notI(b, loc, y.may)),
+                         andI(b, loc, notI(b, loc, x.may), y.someDropped))};
   }
 
   /// Intersection: all of `inputs` keep a pair. Union: one of them does
   /// (its `must` is sound, not exact: halves kept by two inputs leave the
-  /// tile undecided).
+  /// tile undecided). An input after the first is evaluated only where the
+  /// ones before leave the answer open (a causal mask's upper triangle
+  /// reads no table).
   FailureOr<TileTruth> combine(ValueRange inputs, bool intersect) {
-    TileTruth acc = constant(intersect);
-    for (Value in : inputs) {
-      FailureOr<TileTruth> t = emitMask(in);
-      if (failed(t))
-        return failure();
-      if (intersect)
-        acc = {andI(b, loc, acc.may, t->may), andI(b, loc, acc.must, t->must)};
-      else
-        acc = {orI(b, loc, acc.may, t->may), orI(b, loc, acc.must, t->must)};
+    if (inputs.empty())
+      return constant(intersect);
+    FailureOr<TileTruth> first = emitMask(inputs.front());
+    if (failed(first))
+      return failure();
+    TileTruth acc = *first;
+    for (Value in : inputs.drop_front()) {
+      Value open = intersect ? acc.may : notI(b, loc, acc.must);
+      Type i1 = b.getI1Type();
+      auto ifOp = scf::IfOp::create(b, loc, TypeRange{i1, i1, i1, i1}, open,
+                                    /*withElseRegion=*/true);
+      FailureOr<TileTruth> t;
+      {
+        OpBuilder::InsertionGuard guard(b);
+        // Values made inside the branch do not dominate what follows it.
+        auto outerMemo = memo;
+        b.setInsertionPointToStart(&ifOp.getThenRegion().front());
+        t = emitMask(in);
+        if (failed(t))
+          return failure();
+        scf::YieldOp::create(b, loc, ValueRange{t->may, t->must, t->someKept, t->someDropped});
+        // Where the answer is settled the input is taken to be what does
+        // not change it: nothing kept (intersection), everything (union).
+        b.setInsertionPointToStart(&ifOp.getElseRegion().front());
+        TileTruth settled = intersect ? exact(boolConst(b, loc, false), boolConst(b, loc, false))
+                            : exact(boolConst(b, loc, true), boolConst(b, loc, true));
+        scf::YieldOp::create(b, loc, ValueRange{settled.may, settled.must, settled.someKept,
+                                                settled.someDropped});
+        memo = std::move(outerMemo);
+      }
+      TileTruth r{ifOp.getResult(0), ifOp.getResult(1), ifOp.getResult(2), ifOp.getResult(3)};
+      acc = intersect ? both(b, loc, acc, r) : either(b, loc, acc, r);
     }
     return acc;
   }
@@ -158,7 +166,9 @@ private:
         return failure();
       Value isHead = cmp(b, loc, CmpIPredicate::eq, env.h, cst(b, loc, h));
       result = {select(b, loc, isHead, t->may, result.may),
-                select(b, loc, isHead, t->must, result.must)};
+                select(b, loc, isHead, t->must, result.must),
+                select(b, loc, isHead, t->someKept, result.someKept),
+                select(b, loc, isHead, t->someDropped, result.someDropped)};
     }
     return result;
   }
@@ -171,10 +181,10 @@ private:
     ints.clear();
     bools.clear();
     Block &body = op.getBody().front();
-    ints[body.getArgument(0)] = point(env.b);
-    ints[body.getArgument(1)] = point(env.h);
-    ints[body.getArgument(2)] = Interval{env.qLo, env.qHi, boolConst(b, loc, false)};
-    ints[body.getArgument(3)] = Interval{env.kLo, env.kHi, boolConst(b, loc, false)};
+    ints[body.getArgument(0)] = rules.point(env.b);
+    ints[body.getArgument(1)] = rules.point(env.h);
+    ints[body.getArgument(2)] = rules.position(env.qLo, env.qHi, kQueryPosition);
+    ints[body.getArgument(3)] = rules.position(env.kLo, env.kHi, kKeyPosition);
     for (Operation &inner : body.without_terminator()) {
       if (inner.getNumRegions() != 0)
         return inner.emitError("ops with regions are not allowed in "
@@ -197,7 +207,7 @@ private:
 
   Interval getInt(Value v) {
     auto it = ints.find(v);
-    return it != ints.end() ? it->second : unbounded();
+    return it != ints.end() ? it->second : rules.unbounded();
   }
   TileTruth getBool(Value v) {
     auto it = bools.find(v);
@@ -214,152 +224,52 @@ private:
     if (auto c = dyn_cast<arith::ConstantOp>(op)) {
       auto attr = dyn_cast<IntegerAttr>(c.getValue());
       if (!attr || !c.getType().isIndex())
-        return unbounded();
-      return point(cst(b, loc, attr.getInt()));
+        return rules.unbounded();
+      return rules.point(cst(b, loc, attr.getInt()));
     }
     if (!llvm::all_of(op.getResultTypes(),
                       [](Type t) { return t.isIndex(); }))
-      return unbounded();
+      return rules.unbounded();
     if (auto add = dyn_cast<arith::AddIOp>(op))
-      return addSub(getInt(add.getLhs()), getInt(add.getRhs()), false);
+      return rules.addSub(getInt(add.getLhs()), getInt(add.getRhs()), false);
     if (auto s = dyn_cast<arith::SubIOp>(op))
-      return addSub(getInt(s.getLhs()), getInt(s.getRhs()), true);
+      return rules.addSub(getInt(s.getLhs()), getInt(s.getRhs()), true);
     if (auto m = dyn_cast<arith::MulIOp>(op)) {
       if (std::optional<int64_t> c = constantOf(m.getRhs()))
-        return mulConstant(getInt(m.getLhs()), *c);
+        return rules.mulConstant(getInt(m.getLhs()), *c);
       if (std::optional<int64_t> c = constantOf(m.getLhs()))
-        return mulConstant(getInt(m.getRhs()), *c);
-      return unbounded();
+        return rules.mulConstant(getInt(m.getRhs()), *c);
+      return rules.unbounded();
     }
     if (isa<arith::DivSIOp, arith::FloorDivSIOp, arith::CeilDivSIOp>(op)) {
       if (std::optional<int64_t> c = constantOf(op.getOperand(1)))
-        return divConstant(op, getInt(op.getOperand(0)), *c);
-      return unbounded();
+        return rules.divConstant(op, getInt(op.getOperand(0)), *c);
+      return rules.unbounded();
     }
     if (isa<arith::RemSIOp>(op)) {
       if (std::optional<int64_t> c = constantOf(op.getOperand(1)))
-        return remConstant(getInt(op.getOperand(0)), *c);
-      return unbounded();
+        return rules.remConstant(getInt(op.getOperand(0)), *c);
+      return rules.unbounded();
     }
     if (auto a = dyn_cast<math::AbsIOp>(op))
-      return absolute(getInt(a.getOperand()));
-    if (isa<arith::MinSIOp, arith::MaxSIOp>(op)) {
-      Interval x = getInt(op.getOperand(0)), y = getInt(op.getOperand(1));
-      bool isMin = isa<arith::MinSIOp>(op);
-      auto pick = [&](Value u, Value v) {
-        return isMin ? min(b, loc, u, v) : max(b, loc, u, v);
-      };
-      return Interval{pick(x.lo, y.lo), pick(x.hi, y.hi),
-                      orI(b, loc, x.unbounded, y.unbounded)};
-    }
+      return rules.absolute(getInt(a.getOperand()));
+    if (isa<arith::MinSIOp, arith::MaxSIOp>(op))
+      return rules.minMax(getInt(op.getOperand(0)), getInt(op.getOperand(1)),
+                          isa<arith::MinSIOp>(op));
     if (auto s = dyn_cast<arith::SelectOp>(op)) {
       TileTruth c = getBool(s.getCondition());
       Interval x = getInt(s.getTrueValue()), y = getInt(s.getFalseValue());
-      Interval hull{min(b, loc, x.lo, y.lo), max(b, loc, x.hi, y.hi),
-                    orI(b, loc, x.unbounded, y.unbounded)};
+      Interval h = rules.hull(x, y);
       Value onlyFalse = notI(b, loc, c.may);
       auto choose = [&](Value fromX, Value fromY, Value fromHull) {
         return select(b, loc, c.must, fromX,
                       select(b, loc, onlyFalse, fromY, fromHull));
       };
-      return Interval{choose(x.lo, y.lo, hull.lo), choose(x.hi, y.hi, hull.hi),
-                      choose(x.unbounded, y.unbounded, hull.unbounded)};
+      return Interval{choose(x.lo, y.lo, h.lo), choose(x.hi, y.hi, h.hi),
+                      choose(x.unbounded, y.unbounded, h.unbounded), h.tight, h.dense,
+                      kQueryPosition | kKeyPosition};
     }
-    return unbounded();
-  }
-
-  Interval addSub(Interval x, Interval y, bool subtract) {
-    Value lo, hi, ov;
-    if (subtract) {
-      lo = sub(b, loc, x.lo, y.hi);
-      hi = sub(b, loc, x.hi, y.lo);
-      ov = orI(b, loc, subOverflows(b, loc, x.lo, y.hi, lo),
-               subOverflows(b, loc, x.hi, y.lo, hi));
-    } else {
-      lo = add(b, loc, x.lo, y.lo);
-      hi = add(b, loc, x.hi, y.hi);
-      ov = orI(b, loc, addOverflows(b, loc, x.lo, y.lo, lo),
-               addOverflows(b, loc, x.hi, y.hi, hi));
-    }
-    return Interval{lo, hi,
-                    orI(b, loc, ov, orI(b, loc, x.unbounded, y.unbounded))};
-  }
-
-  /// x * c: a product wraps exactly when dividing it by c does not give x
-  /// back (c = -1: when x is the most negative value).
-  Interval mulConstant(Interval x, int64_t c) {
-    if (c == 0)
-      return point(cst(b, loc, 0));
-    Value cv = cst(b, loc, c);
-    Value pl = mul(b, loc, x.lo, cv), ph = mul(b, loc, x.hi, cv);
-    Value ov;
-    if (c == -1)
-      ov = orI(b, loc, negationWraps(b, loc, x.lo), negationWraps(b, loc, x.hi));
-    else
-      ov = orI(b, loc, cmp(b, loc, CmpIPredicate::ne, div(b, loc, pl, cv), x.lo),
-               cmp(b, loc, CmpIPredicate::ne, div(b, loc, ph, cv), x.hi));
-    Value unb = orI(b, loc, ov, x.unbounded);
-    return c > 0 ? Interval{pl, ph, unb} : Interval{ph, pl, unb};
-  }
-
-  /// Division by a constant is monotone (non-increasing for c < 0); by 0
-  /// it yields 0 and by -1 it negates, wrapping on the most negative value.
-  Interval divConstant(Operation &op, Interval x, int64_t c) {
-    if (c == 0)
-      return point(cst(b, loc, 0));
-    if (c == -1) {
-      Value ov = orI(b, loc, negationWraps(b, loc, x.lo), negationWraps(b, loc, x.hi));
-      return Interval{sub(b, loc, cst(b, loc, 0), x.hi),
-                      sub(b, loc, cst(b, loc, 0), x.lo),
-                      orI(b, loc, ov, x.unbounded)};
-    }
-    Value cv = cst(b, loc, c);
-    auto apply = [&](Value v) -> Value {
-      if (isa<arith::FloorDivSIOp>(op))
-        return arith::FloorDivSIOp::create(b, loc, v, cv);
-      if (isa<arith::CeilDivSIOp>(op))
-        return arith::CeilDivSIOp::create(b, loc, v, cv);
-      return div(b, loc, v, cv);
-    };
-    Value l = apply(x.lo), h = apply(x.hi);
-    return c > 0 ? Interval{l, h, x.unbounded} : Interval{h, l, x.unbounded};
-  }
-
-  /// Truncated remainder by a constant: exact within one period of a
-  /// non-negative or non-positive range, else the remainder's full range.
-  Interval remConstant(Interval x, int64_t c) {
-    if (c == 0 || c == 1 || c == -1)
-      return point(cst(b, loc, 0));
-    // |c| as a value: the most negative constant has no positive magnitude,
-    // its remainder keeps every other value (a full-range answer is sound).
-    if (c == std::numeric_limits<int64_t>::min())
-      return unbounded();
-    int64_t a = c < 0 ? -c : c;
-    Value av = cst(b, loc, a);
-    Value zero = cst(b, loc, 0);
-    Value samePeriod = cmp(b, loc, CmpIPredicate::eq, div(b, loc, x.lo, av),
-                           div(b, loc, x.hi, av));
-    Value nonNeg = cmp(b, loc, CmpIPredicate::sge, x.lo, zero);
-    Value nonPos = cmp(b, loc, CmpIPredicate::sle, x.hi, zero);
-    Value signConstant = orI(b, loc, nonNeg, nonPos);
-    Value exact = andI(b, loc, samePeriod, signConstant);
-    Value top = cst(b, loc, a - 1), bottom = cst(b, loc, 1 - a);
-    Value lo = select(b, loc, exact, rem(b, loc, x.lo, av),
-                      select(b, loc, nonNeg, zero, bottom));
-    Value hi = select(b, loc, exact, rem(b, loc, x.hi, av),
-                      select(b, loc, nonPos, zero, top));
-    return Interval{lo, hi, x.unbounded};
-  }
-
-  Interval absolute(Interval x) {
-    Value zero = cst(b, loc, 0);
-    Value nonNeg = cmp(b, loc, CmpIPredicate::sge, x.lo, zero);
-    Value nonPos = cmp(b, loc, CmpIPredicate::sle, x.hi, zero);
-    Value negLo = sub(b, loc, zero, x.lo), negHi = sub(b, loc, zero, x.hi);
-    Value lo = select(b, loc, nonNeg, x.lo, select(b, loc, nonPos, negHi, zero));
-    Value hi = select(b, loc, nonNeg, x.hi,
-                      select(b, loc, nonPos, negLo, max(b, loc, negLo, x.hi)));
-    return Interval{lo, hi, orI(b, loc, x.unbounded, negationWraps(b, loc, x.lo))};
+    return rules.unbounded();
   }
 
   TileTruth boolRule(Operation &op) {
@@ -370,15 +280,16 @@ private:
     if (isa<arith::AndIOp, arith::OrIOp, arith::XOrIOp>(op)) {
       TileTruth x = getBool(op.getOperand(0)), y = getBool(op.getOperand(1));
       if (isa<arith::AndIOp>(op))
-        return {andI(b, loc, x.may, y.may), andI(b, loc, x.must, y.must)};
+        return both(b, loc, x, y);
       if (isa<arith::OrIOp>(op))
-        return {orI(b, loc, x.may, y.may), orI(b, loc, x.must, y.must)};
+        return either(b, loc, x, y);
       // xor: decided only where both operands are.
       Value xDecided = arith::CmpIOp::create(b, loc, CmpIPredicate::eq, x.may, x.must);
       Value yDecided = arith::CmpIOp::create(b, loc, CmpIPredicate::eq, y.may, y.must);
       Value decided = andI(b, loc, xDecided, yDecided);
       Value value = arith::XOrIOp::create(b, loc, x.must, y.must);
-      return {orI(b, loc, notI(b, loc, decided), value), andI(b, loc, decided, value)};
+      return {orI(b, loc, notI(b, loc, decided), value), andI(b, loc, decided, value),
+              andI(b, loc, decided, value), andI(b, loc, decided, notI(b, loc, value))};
     }
     if (auto s = dyn_cast<arith::SelectOp>(op)) {
       TileTruth c = getBool(s.getCondition());
@@ -388,8 +299,10 @@ private:
         return select(b, loc, c.must, fromX,
                       select(b, loc, onlyFalse, fromY, fromEither));
       };
+      Value no = boolConst(b, loc, false);
       return {choose(x.may, y.may, orI(b, loc, x.may, y.may)),
-              choose(x.must, y.must, andI(b, loc, x.must, y.must))};
+              choose(x.must, y.must, andI(b, loc, x.must, y.must)),
+              choose(x.someKept, y.someKept, no), choose(x.someDropped, y.someDropped, no)};
     }
     if (auto c = dyn_cast<arith::CmpIOp>(op)) {
       if (!c.getLhs().getType().isIndex())
@@ -399,6 +312,10 @@ private:
     return unknown();
   }
 
+  /// may / must from the bounds; someKept / someDropped where both sides'
+  /// bounds are attained and vary independently (then an order that may
+  /// hold holds for the pair at the ends, and equality holds where one
+  /// side's value lies in the other's dense range or the ends meet).
   TileTruth compare(CmpIPredicate pred, Interval x, Interval y) {
     Value zero = cst(b, loc, 0);
     Value bounded = notI(b, loc, orI(b, loc, x.unbounded, y.unbounded));
@@ -420,6 +337,8 @@ private:
     default:
       break;
     }
+    Value attained = independent(x, y) ? andI(b, loc, bounded, andI(b, loc, x.tight, y.tight))
+                                       : boolConst(b, loc, false);
     Value may, must;
     switch (pred) {
     case CmpIPredicate::slt: // x < y
@@ -447,19 +366,36 @@ private:
                andI(b, loc, cmp(b, loc, CmpIPredicate::eq, x.lo, x.hi),
                     cmp(b, loc, CmpIPredicate::eq, y.lo, y.hi)),
                cmp(b, loc, CmpIPredicate::eq, x.lo, y.lo));
-      if (pred == CmpIPredicate::eq) {
-        must = allEqual;
-        may = notI(b, loc, disjoint);
-      } else {
-        must = disjoint;
-        may = notI(b, loc, allEqual);
-      }
-      break;
+      Value someEqual = andI(b, loc, attained, equalSomewhere(x, y));
+      Value someUnequal = andI(b, loc, attained, notI(b, loc, allEqual));
+      bool isEq = pred == CmpIPredicate::eq;
+      Value eqMay = notI(b, loc, disjoint);
+      may = isEq ? eqMay : notI(b, loc, allEqual);
+      must = isEq ? allEqual : disjoint;
+      return {orI(b, loc, notI(b, loc, bounded), may), andI(b, loc, bounded, must),
+              isEq ? someEqual : someUnequal, isEq ? someUnequal : someEqual};
     }
     default:
       return unknown();
     }
-    return {orI(b, loc, notI(b, loc, bounded), may), andI(b, loc, bounded, must)};
+    return {orI(b, loc, notI(b, loc, bounded), may), andI(b, loc, bounded, must),
+            andI(b, loc, attained, may), andI(b, loc, attained, notI(b, loc, must))};
+  }
+
+  /// Whether attained, independent x and y are equal for some pair: an end
+  /// of one inside the other's dense range, or two ends equal.
+  Value equalSomewhere(const Interval &x, const Interval &y) {
+    auto inside = [&](Value v, const Interval &r) {
+      return andI(b, loc, r.dense,
+                  andI(b, loc, cmp(b, loc, CmpIPredicate::sle, r.lo, v),
+                       cmp(b, loc, CmpIPredicate::sle, v, r.hi)));
+    };
+    auto eq = [&](Value u, Value v) { return cmp(b, loc, CmpIPredicate::eq, u, v); };
+    Value ends = orI(b, loc, orI(b, loc, eq(x.lo, y.lo), eq(x.lo, y.hi)),
+                     orI(b, loc, eq(x.hi, y.lo), eq(x.hi, y.hi)));
+    return orI(b, loc, ends,
+               orI(b, loc, orI(b, loc, inside(y.lo, x), inside(y.hi, x)),
+                   orI(b, loc, inside(x.lo, y), inside(x.hi, y))));
   }
 
   //===--------------------------------------------------------------------===//
@@ -485,8 +421,16 @@ private:
     Value outside = boolConst(b, loc, false), empty = boolConst(b, loc, false);
     Value tooBig = boolConst(b, loc, false), count = one;
     SmallVector<Value, 3> los, ends;
+    // The box's entries are all read by some pair when every index takes
+    // every value of its range, independently of the others.
+    Value everyEntry = boolConst(b, loc, true);
+    unsigned positions = kNoPositions;
+    bool apart = true;
     for (auto [index, extent] : llvm::zip_equal(lookup.getIndices(), table.extents)) {
       Interval i = getInt(index);
+      apart = apart && (positions & i.positions) == 0;
+      positions |= i.positions;
+      everyEntry = andI(b, loc, everyEntry, i.dense);
       tooBig = orI(b, loc, tooBig, i.unbounded);
       outside = orI(b, loc, outside,
                     orI(b, loc, cmp(b, loc, CmpIPredicate::slt, i.lo, zero),
@@ -527,13 +471,18 @@ private:
                 select(b, loc, withZero, min(b, loc, lo, zero), lo));
     hi = select(b, loc, empty, zero,
                 select(b, loc, withZero, max(b, loc, hi, zero), hi));
+    Value attained = apart ? andI(b, loc, notI(b, loc, tooBig), everyEntry)
+                           : boolConst(b, loc, false);
     if (isBool) {
-      TileTruth t{cmp(b, loc, CmpIPredicate::ne, hi, zero),
-                  cmp(b, loc, CmpIPredicate::ne, lo, zero)};
-      bools[lookup.getResult()] = {orI(b, loc, tooBig, t.may),
-                                   andI(b, loc, notI(b, loc, tooBig), t.must)};
+      Value some = cmp(b, loc, CmpIPredicate::ne, hi, zero);
+      Value all = cmp(b, loc, CmpIPredicate::ne, lo, zero);
+      bools[lookup.getResult()] = {orI(b, loc, tooBig, some),
+                                   andI(b, loc, notI(b, loc, tooBig), all),
+                                   andI(b, loc, attained, some),
+                                   andI(b, loc, attained, notI(b, loc, all))};
     } else {
-      ints[lookup.getResult()] = Interval{lo, hi, tooBig};
+      ints[lookup.getResult()] =
+          Interval{lo, hi, tooBig, attained, boolConst(b, loc, false), positions};
     }
     return success();
   }
@@ -638,6 +587,7 @@ private:
   OpBuilder &b;
   Location loc;
   const TileMaskEnv &env;
+  IntervalRules rules;
   llvm::DenseMap<Value, TileTruth> memo;
   llvm::DenseMap<Value, Interval> ints;
   llvm::DenseMap<Value, TileTruth> bools;

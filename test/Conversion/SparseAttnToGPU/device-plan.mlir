@@ -46,3 +46,23 @@ sattn.kernel @heads(dtype = bf16, head_dim = 64, heads = 2, kv_heads = 2, scale 
   %2 = mask.per_head %0, %1 assign [0, 1]
   sattn.yield %2
 }
+
+// -----
+
+// A block table read at block granularity spans at most two entries of a
+// row per tile: no summary chunk is ever whole inside a tile, so the
+// summarize stage computes none (it loads nothing) and classify reads the
+// entries themselves.
+// CHECK-LABEL: gpu.module @sattn_blocktab
+// CHECK:       gpu.func @sattn_blocktab_plan_summarize(
+// CHECK-NOT:     memref.load
+// CHECK:         gpu.return
+// CHECK:       gpu.func @sattn_blocktab_plan_classify(
+// CHECK:         memref.load
+sattn.kernel @blocktab(dtype = bf16, head_dim = 128, heads = 4, kv_heads = 4, scale = 0.088) {
+  mask.table @keep : i1 ["h", "q/128", "k/128"]
+  %0 = mask.causal
+  %1 = mask.block_table @keep block 128
+  %2 = mask.intersect %0, %1
+  sattn.yield %2
+}
