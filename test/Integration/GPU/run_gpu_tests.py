@@ -11,6 +11,14 @@ program (python/sattn/mask_program.py). A case passes when
 written, rows with no kept key hold 0, and LSE (when returned) matches to
 1e-3 absolute with -inf on the same rows.
 
+Kernels whose manifest carries a device plan builder (docs/DEVICE_PLANS.md)
+are also planned on the GPU from the same tables: that plan must equal the
+case's host plan segment for segment (manifest "plan_gathers": false; or
+visit the same tiles with FULL where the host planner, which is looser on a
+few unions, says PARTIAL) or visit every tile the host plan's ranges visit
+(host plans that gather keys),
+and the kernel launched on it must pass the same checks.
+
 Usage: python3 run_gpu_tests.py CASES_DIR [--filter SUBSTRING] [--json OUT]
 """
 import argparse
@@ -101,6 +109,60 @@ def load_plan_and_tables(case, manifest, root, dev):
     return tables, table_list, plan
 
 
+def plan_rows(plan, batch, heads):
+    """{(b, h, m): [(kind, full, lo, hi), ...]} of a runtime.Plan on the device."""
+    seg = plan.segments.reshape(-1, 7)[:, :4].cpu().tolist()
+    off = plan.offsets.reshape(plan.num_classes, -1).cpu().tolist()
+    cls = plan.class_index.reshape(-1).cpu().tolist()
+    rows = {}
+    for b in range(batch):
+        for h in range(heads):
+            o = off[cls[b * heads + h]]
+            for m in range(plan.num_query_tiles):
+                rows[(b, h, m)] = [tuple(seg[s]) for s in range(o[m], o[m + 1])]
+    return rows
+
+
+def compare_device_plan(device_plan, host_plan, manifest, batch):
+    """'equal', 'tighter' (the same tiles, some FULL that the host planner
+    marks PARTIAL: its must-sets of unions under-approximate), 'covers'
+    (host plans that gather keys: every tile of their ranges visited), or
+    the first difference."""
+    heads = manifest["heads"]
+    dev_rows = plan_rows(device_plan, batch, heads)
+    host_rows = plan_rows(host_plan, batch, heads)
+    ranges_only = not manifest["plan_gathers"]
+
+    def tiles(row):
+        return {n: full for (kind, full, lo, hi) in row if kind == 0 for n in range(lo, hi)}
+    verdict = "equal" if ranges_only else "covers"
+    for key, host in host_rows.items():
+        got, want = tiles(dev_rows[key]), tiles(host)
+        if ranges_only and dev_rows[key] != host:
+            if got.keys() != want.keys() or any(want[n] and not got[n] for n in want):
+                return "differs at (b, h, m) = %s: device %s, host %s" % (key, dev_rows[key], host)
+            verdict = "tighter"
+        if not set(want) <= set(got):
+            return "host range tiles %s not visited at (b, h, m) = %s" % (
+                sorted(set(want) - set(got))[:8], key)
+    return verdict
+
+
+def check_output(manifest, o, lse, ref_o, ref_lse, dev):
+    """(ok, rel err, every element written, LSE error or None)."""
+    written = not bool(torch.isnan(o).any())
+    err = float((o.float() - ref_o).norm() / max(ref_o.norm(), torch.tensor(1e-30, device=dev)))
+    ok = written and err <= TOL[manifest["dtype"]]
+    lse_err = None
+    if lse is not None:
+        finite = ~torch.isinf(ref_lse)
+        same_inf = bool((torch.isinf(lse) == torch.isinf(ref_lse)).all())
+        lse_err = float((lse[finite] - ref_lse[finite]).abs().max()) if bool(finite.any()) else 0.0
+        scale = float(ref_lse[finite].abs().max()) if bool(finite.any()) else 1.0
+        ok = ok and same_inf and not bool(torch.isnan(lse).any()) and lse_err <= 1e-3 * max(1.0, scale)
+    return ok, err, written, lse_err
+
+
 def run_case(case, root, dev, gen):
     manifest_path = os.path.join(root, case["manifest"])
     manifest = json.load(open(manifest_path))
@@ -112,19 +174,20 @@ def run_case(case, root, dev, gen):
     kernel.launch(q, k, v, o, lse=lse, plan=plan, tables=table_list)
     torch.cuda.synchronize()
     ref_o, ref_lse = reference(prog, manifest, case, q, k, v, tables, dev)
-    written = not bool(torch.isnan(o).any())
-    of = o.float()
-    err = float((of - ref_o).norm() / max(ref_o.norm(), torch.tensor(1e-30, device=dev)))
-    ok = written and err <= TOL[manifest["dtype"]]
-    lse_err = None
-    if lse is not None:
-        both_inf = torch.isinf(lse) & torch.isinf(ref_lse)
-        finite = ~torch.isinf(ref_lse)
-        same_inf = bool((torch.isinf(lse) == torch.isinf(ref_lse)).all())
-        lse_err = float((lse[finite] - ref_lse[finite]).abs().max()) if bool(finite.any()) else 0.0
-        ok = ok and same_inf and not bool(torch.isnan(lse).any()) and lse_err <= 1e-3 * max(1.0, float(ref_lse[finite].abs().max()) if bool(finite.any()) else 1.0)
-        del both_inf
-    return dict(case=case["name"], ok=bool(ok), rel_err=err, written=written, lse_err=lse_err)
+    ok, err, written, lse_err = check_output(manifest, o, lse, ref_o, ref_lse, dev)
+    result = dict(case=case["name"], ok=bool(ok), rel_err=err, written=written, lse_err=lse_err)
+    if "device_plan" in manifest:
+        device_plan = kernel.build_device_plan(case["batch"], case["lq"], case["lk"], table_list)
+        o.fill_(float("nan"))
+        if lse is not None:
+            lse.fill_(float("nan"))
+        kernel.launch(q, k, v, o, lse=lse, plan=device_plan, tables=table_list)
+        torch.cuda.synchronize()
+        same = compare_device_plan(device_plan, plan, manifest, case["batch"])
+        dev_ok, dev_err, _, _ = check_output(manifest, o, lse, ref_o, ref_lse, dev)
+        result.update(device_plan=same, device_plan_rel_err=dev_err,
+                      ok=bool(ok and dev_ok and same in ("equal", "tighter", "covers")))
+    return result
 
 
 def main():
@@ -148,9 +211,16 @@ def main():
                      error="%s: %s" % (type(e).__name__, e))
         results.append(r)
         print(("PASS" if r["ok"] else "FAIL"), r["case"], "rel_err=%s" % r["rel_err"],
-              "lse_err=%s" % r["lse_err"], r.get("error", ""), flush=True)
+              "lse_err=%s" % r["lse_err"],
+              "device_plan=%s rel_err=%s" % (r["device_plan"], r["device_plan_rel_err"])
+              if "device_plan" in r else "", r.get("error", ""), flush=True)
     passed = sum(r["ok"] for r in results)
-    print("%d passed, %d failed" % (passed, len(results) - passed))
+    planned = [r.get("device_plan") for r in results if "device_plan" in r]
+    counts = {v: planned.count(v) for v in ("equal", "tighter", "covers")}
+    print("%d passed, %d failed; device plans: %d equal to the host plan, %d tighter, %d cover "
+          "it (it gathers), %d wrong" % (passed, len(results) - passed, counts["equal"],
+                                         counts["tighter"], counts["covers"],
+                                         len(planned) - sum(counts.values())))
     if args.json:
         json.dump(results, open(args.json, "w"), indent=1)
     sys.exit(0 if passed == len(results) and results else 1)
