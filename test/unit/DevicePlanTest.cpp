@@ -11,7 +11,10 @@
 //   - table edge cases (one document, every token its own document, all or
 //     no global tokens, batch elements with different tables),
 //   - predicates whose bounds overflow (huge constants) or read tables out
-//     of range.
+//     of range,
+//   - random predicates and ones aimed at each "some pair kept / dropped"
+//     claim of the bounds (reads at indices that skip entries, equality of
+//     sparse values).
 //
 //===----------------------------------------------------------------------===//
 
@@ -378,3 +381,136 @@ TEST(DevicePlan, OverflowingBoundsAndOutOfRangeReadsStayExact) {
 }
 
 } // namespace
+
+/// A random predicate body over q, k, h, constants and the bool table @glob:
+/// sums, products and quotients by constants, remainders, abs, min / max,
+/// comparisons, table reads at computed indices, and / or / xor.
+std::string randomPredicate(std::mt19937 &rng) {
+  std::vector<std::string> ints{"%q", "%k", "%h"}, bools;
+  std::string body = "%m = mask.predicate(%b, %h, %q, %k) {\n";
+  int next = 0;
+  auto fresh = [&] { return "%v" + std::to_string(next++); };
+  auto pick = [&](const std::vector<std::string> &pool) { return pool[rng() % pool.size()]; };
+  auto constant = [&](int64_t c) {
+    std::string v = fresh();
+    body += "  " + v + " = arith.constant " + std::to_string(c) + " : index\n";
+    return v;
+  };
+  const char *orders[] = {"slt", "sle", "sgt", "sge", "eq", "ne"};
+  for (int i = 0; i < 10 || bools.empty(); ++i) {
+    std::string v;
+    switch (rng() % 9) {
+    case 0:
+    case 1: { // add / sub
+      std::string x = pick(ints), y = rng() % 2 ? pick(ints) : constant(int64_t(rng() % 41) - 20);
+      v = fresh();
+      body += "  " + v + (rng() % 2 ? " = arith.addi " : " = arith.subi ") + x + ", " + y +
+              " : index\n";
+      ints.push_back(v);
+      break;
+    }
+    case 2: { // product, quotient or remainder by a constant
+      static const int64_t factors[] = {-2, -1, 2, 3, 5, 8, 16};
+      std::string c = constant(factors[rng() % std::size(factors)]), x = pick(ints);
+      const char *ops[] = {"arith.muli", "arith.divsi", "arith.floordivsi", "arith.remsi"};
+      v = fresh();
+      body += "  " + v + " = " + ops[rng() % 4] + " " + x + ", " + c + " : index\n";
+      ints.push_back(v);
+      break;
+    }
+    case 3: { // abs, min, max
+      v = fresh();
+      unsigned op = rng() % 3;
+      if (op == 0)
+        body += "  " + v + " = math.absi " + pick(ints) + " : index\n";
+      else
+        body += "  " + v + (op == 1 ? " = arith.minsi " : " = arith.maxsi ") + pick(ints) +
+                ", " + pick(ints) + " : index\n";
+      ints.push_back(v);
+      break;
+    }
+    case 4:
+    case 5: { // comparison, against a value or a constant
+      std::string x = pick(ints), y = rng() % 2 ? pick(ints) : constant(int64_t(rng() % 61) - 10);
+      v = fresh();
+      body += "  " + v + " = arith.cmpi " + orders[rng() % 6] + ", " + x + ", " + y +
+              " : index\n";
+      bools.push_back(v);
+      break;
+    }
+    case 6:
+    case 7: // a table read at a computed index
+      v = fresh();
+      body += "  " + v + " = mask.lookup @glob[" + pick(ints) + "] : i1\n";
+      bools.push_back(v);
+      break;
+    default: { // and / or / xor
+      if (bools.size() < 2)
+        break;
+      const char *ops[] = {"arith.andi", "arith.ori", "arith.xori"};
+      v = fresh();
+      body += "  " + v + " = " + ops[rng() % 3] + " " + pick(bools) + ", " + pick(bools) +
+              " : i1\n";
+      bools.push_back(v);
+      break;
+    }
+    }
+  }
+  // The yield combines the last few conditions, so that most ops matter.
+  std::string result = bools.back();
+  for (size_t j = bools.size() - 1; j > 0 && j + 3 > bools.size(); --j) {
+    std::string v = fresh();
+    body += "  " + v + (rng() % 2 ? " = arith.andi " : " = arith.ori ") + result + ", " +
+            bools[j - 1] + " : i1\n";
+    result = v;
+  }
+  return body + "  mask.yield " + result + "\n}";
+}
+
+TEST(DevicePlan, RandomPredicatesAreClassifiedExactly) {
+  // What the bounds claim for sure (a pair kept, a pair dropped: values
+  // attained, ranges dense, positions independent) must hold for every
+  // predicate: each tile of random predicates matches brute force, at
+  // shapes with Lq < Lk and ragged tiles.
+  std::mt19937 rng(11);
+  Tally tally;
+  // First bodies aimed at each claim: reads at indices that skip entries
+  // (2k, -k, q + q) or repeat them, equality of sparse values, abs of a
+  // range around 0 that is not dense, remainders across a period.
+  std::vector<std::string> bodies;
+  for (const char *index : {"%x = arith.muli %k, %c2 : index", "%x = arith.muli %k, %cm1 : index",
+                            "%x = arith.addi %q, %q : index", "%x = arith.remsi %k, %c5 : index",
+                            "%x = arith.subi %q, %k : index", "%x = arith.minsi %q, %k : index"})
+    bodies.push_back(std::string("%m = mask.predicate(%b, %h, %q, %k) {\n"
+                                 "  %c2 = arith.constant 2 : index\n"
+                                 "  %cm1 = arith.constant -1 : index\n"
+                                 "  %c5 = arith.constant 5 : index\n  ") +
+                     index + "\n  %g = mask.lookup @glob[%x] : i1\n  mask.yield %g\n}");
+  for (const char *cond : {"%a = arith.muli %q, %c3 : index\n  %b2 = arith.muli %k, %c2 : index\n"
+                           "  %r = arith.cmpi eq, %a, %b2 : index",
+                           "%a = arith.muli %k, %c2 : index\n  %d = arith.subi %q, %a : index\n"
+                           "  %e = math.absi %d : index\n  %r = arith.cmpi sle, %e, %c3 : index",
+                           "%a = arith.muli %k, %c3 : index\n  %e = arith.remsi %a, %c7 : index\n"
+                           "  %r = arith.cmpi eq, %e, %c2 : index"})
+    bodies.push_back(std::string("%m = mask.predicate(%b, %h, %q, %k) {\n"
+                                 "  %c2 = arith.constant 2 : index\n"
+                                 "  %c3 = arith.constant 3 : index\n"
+                                 "  %c7 = arith.constant 7 : index\n  ") +
+                     cond + "\n  mask.yield %r\n}");
+  while (bodies.size() < 40)
+    bodies.push_back(randomPredicate(rng));
+  for (const std::string &body : bodies) {
+    SCOPED_TRACE(body);
+    BodyKernel custom(body.c_str());
+    ASSERT_TRUE(custom.k.ok()) << body;
+    auto cpu = compileWithPlans(custom.k.kernel, 8, 16);
+    ASSERT_TRUE(mlir::succeeded(cpu));
+    int64_t lk = 60 + rng() % 90, lq = lk - rng() % 20;
+    MaskInputs in = randomInputs(rng, lq, lk);
+    ASSERT_NO_FATAL_FAILURE(compare(*cpu, custom.k.kernel, *custom.k.eval, in, 8, 16, tally,
+                                    /*sameAsHost=*/false));
+  }
+  std::cerr << "[ info ] random predicates: " << tally.plans << " plans, " << tally.full
+            << " full and " << tally.partial << " partial tiles\n";
+  EXPECT_GT(tally.full + tally.partial, 0);
+}
