@@ -6,9 +6,11 @@
 // strided (token stride with per-head offsets) and power masks with 32 heads
 // at L = 128K and 1M tokens, and vertical-slash from column / diagonal
 // tables (the comparison row: 1000 columns and 200 diagonals per head, the first
-// 64 of each forced; 16 heads, 64x64 tiles) at 32K and 128K, and reports the
-// median time, the plan's size and the process's peak memory. Not a test:
-// it prints a table and writes JSON.
+// 64 of each forced; 16 heads, 64x64 tiles) at 32K and 128K, and the four
+// kernels of bench/device_plan.sattn as the runtime plans them (16 heads,
+// L = 32K, the tiles and tables of bench/device_plan.py; rows named
+// "device_plan ..."), and reports the median time, the plan's size and the
+// process's peak memory. Not a test: it prints a table and writes JSON.
 //
 // Usage: plan-bench [--json FILE] [--repeats N] [--only SUBSTRING]
 //
@@ -39,16 +41,32 @@ using namespace sattn;
 namespace {
 /// Named patterns are planned with 128x128 tiles at 128K and 1M; the other
 /// rows (tables, free-form predicates) with 64x64 tiles at 32K and 128K.
-enum class Tables { None, VerticalSlash, Documents, Globals, NoneAtTableLengths };
+enum class Tables {
+  None,
+  VerticalSlash,
+  Documents,
+  Globals,
+  NoneAtTableLengths,
+  BlockKeep
+};
 struct Case {
   const char *name;
   const char *body;
   /// VerticalSlash: tables `vcol` and `slash`, 16 heads; Documents: table
   /// `doc`, 32 heads; Globals: bool table `glob` with 32 global tokens;
   /// NoneAtTableLengths: a predicate without tables, at the table rows'
-  /// lengths and tiles.
+  /// lengths and tiles; BlockKeep: bool table `keep[h, q/128, k/128]` with
+  /// 10 % ones.
   Tables tables = Tables::None;
+  /// Non-zero for the device_plan rows: heads, square tile size and the one
+  /// length they are planned at (the others choose from `tables`).
+  int heads = 0;
+  int64_t tile = 0, length = 0;
 };
+
+/// The kernels of bench/device_plan.sattn, as sattn-compile emits them.
+constexpr int kDeviceHeads = 16;
+constexpr int64_t kDeviceLength = 32 * 1024;
 const Case kCases[] = {
     {"a-shape(sink128,win2048)",
      "%c = mask.causal\n%s = mask.sink 128\n%w = mask.window 2048\n"
@@ -97,6 +115,52 @@ const Case kCases[] = {
     {"documents(500-6000 tokens)",
      "%c = mask.causal\n%d = mask.document @doc\n%m = mask.intersect %c, %d",
      Tables::Documents},
+    {"device_plan documents",
+     "%c = mask.causal\n%d = mask.document @doc\n%m = mask.intersect %c, %d",
+     Tables::Documents, kDeviceHeads, 128, kDeviceLength},
+    {"device_plan window_globals",
+     "%m = mask.predicate(%b, %h, %q, %k) {\n"
+     "  %d = arith.subi %q, %k : index\n  %a = math.absi %d : index\n"
+     "  %c = arith.constant 512 : index\n"
+     "  %near = arith.cmpi sle, %a, %c : index\n"
+     "  %gk = mask.lookup @glob[%k] : i1\n  %o = arith.ori %near, %gk : i1\n"
+     "  %gq = mask.lookup @glob[%q] : i1\n  %y = arith.ori %o, %gq : i1\n"
+     "  mask.yield %y\n}",
+     Tables::Globals, kDeviceHeads, 64, kDeviceLength},
+    {"device_plan neighborhood",
+     "%m = mask.predicate(%b, %h, %q, %k) {\n"
+     "  %w = arith.constant 256 : index\n  %c0 = arith.constant 0 : index\n"
+     "  %c6 = arith.constant 6 : index\n  %c121 = arith.constant 121 : index\n"
+     "  %c249 = arith.constant 249 : index\n"
+     "  %kr = arith.floordivsi %k, %w : index\n"
+     "  %qr = arith.floordivsi %q, %w : index\n"
+     "  %rlo = arith.maxsi %qr, %c6 : index\n"
+     "  %rc = arith.minsi %rlo, %c121 : index\n"
+     "  %dr = arith.subi %kr, %rc : index\n  %ar = math.absi %dr : index\n"
+     "  %nr = arith.cmpi sle, %ar, %c6 : index\n"
+     "  %k1 = arith.remsi %k, %w : index\n"
+     "  %k2 = arith.cmpi slt, %k1, %c0 : index\n"
+     "  %k3 = arith.addi %k1, %w : index\n"
+     "  %kc = arith.select %k2, %k3, %k1 : index\n"
+     "  %q1 = arith.remsi %q, %w : index\n"
+     "  %q2 = arith.cmpi slt, %q1, %c0 : index\n"
+     "  %q3 = arith.addi %q1, %w : index\n"
+     "  %q4 = arith.select %q2, %q3, %q1 : index\n"
+     "  %clo = arith.maxsi %q4, %c6 : index\n"
+     "  %cc = arith.minsi %clo, %c249 : index\n"
+     "  %dc = arith.subi %kc, %cc : index\n  %ac = math.absi %dc : index\n"
+     "  %nc = arith.cmpi sle, %ac, %c6 : index\n"
+     "  %y = arith.andi %nr, %nc : i1\n  mask.yield %y\n}",
+     Tables::None, kDeviceHeads, 64, kDeviceLength},
+    {"device_plan block_table",
+     "%c = mask.causal\n%t = mask.block_table @keep block 128\n"
+     "%p = mask.predicate(%b, %h, %q, %k) {\n"
+     "  %c128 = arith.constant 128 : index\n"
+     "  %qb = arith.floordivsi %q, %c128 : index\n"
+     "  %kb = arith.floordivsi %k, %c128 : index\n"
+     "  %y = arith.cmpi eq, %qb, %kb : index\n  mask.yield %y\n}\n"
+     "%u = mask.union %t, %p\n%m = mask.intersect %c, %u",
+     Tables::BlockKeep, kDeviceHeads, 128, kDeviceLength},
 };
 
 /// The comparison row's vertical-slash tables: per head 1000 random columns and 200
@@ -127,6 +191,17 @@ void addDocumentTable(MaskInputs &in) {
       t.values[k] = id;
   }
   in.tables["doc"] = std::move(t);
+}
+
+/// keep[h, q/128, k/128] with 10 % ones, drawn per head.
+void addBlockKeepTable(MaskInputs &in, int64_t heads) {
+  std::mt19937_64 rng(13);
+  int64_t blocks = (in.lk + 127) / 128;
+  TableData t{{heads, blocks, blocks},
+              std::vector<int64_t>(heads * blocks * blocks, 0)};
+  for (int64_t &v : t.values)
+    v = rng() % 10 == 0;
+  in.tables["keep"] = std::move(t);
 }
 
 /// 32 global tokens at random positions.
@@ -171,7 +246,9 @@ int main(int argc, char **argv) {
   for (const Case &c : kCases) {
     if (!only.empty() && !std::strstr(c.name, only.c_str()))
       continue;
-    int heads = c.tables == Tables::VerticalSlash ? 16 : 32;
+    int heads = c.heads        ? c.heads
+                : c.tables == Tables::VerticalSlash ? 16
+                                                    : 32;
     std::string text =
         "sattn.kernel @k(dtype = bf16, head_dim = 128, heads = " +
         std::to_string(heads) + ", kv_heads = " + std::to_string(heads) +
@@ -181,19 +258,23 @@ int main(int argc, char **argv) {
                "mask.table @slash : i1 [\"h\", \"k\"]\n"
          : c.tables == Tables::Documents ? "mask.table @doc : i32 [\"b\", \"k\"]\n"
          : c.tables == Tables::Globals   ? "mask.table @glob : i1 [\"k\"]\n"
-                                         : "") +
+         : c.tables == Tables::BlockKeep
+             ? "mask.table @keep : i1 [\"h\", \"q/128\", \"k/128\"]\n"
+             : "") +
         c.body + "\nsattn.yield %m\n}\n";
     auto module = mlir::parseSourceString<mlir::ModuleOp>(text, &context);
     if (!module)
       return 2;
     auto kernel = *module->getOps<KernelOp>().begin();
-    int64_t tile = c.tables == Tables::None ? 128 : 64;
+    int64_t tile = c.tile ? c.tile : c.tables == Tables::None ? 128 : 64;
     auto planner = plan::TilePlanner::build(kernel, plan::PlanOptions{tile, tile});
     if (mlir::failed(planner))
       return 2;
     std::vector<int64_t> lengths = {int64_t(128) * 1024, int64_t(1024) * 1024};
     if (c.tables != Tables::None)
       lengths = {int64_t(32) * 1024, int64_t(128) * 1024};
+    if (c.length)
+      lengths = {c.length};
     for (int64_t length : lengths) {
       MaskInputs in;
       in.lq = in.lk = length;
@@ -203,6 +284,8 @@ int main(int argc, char **argv) {
         addDocumentTable(in);
       if (c.tables == Tables::Globals)
         addGlobalTokens(in);
+      if (c.tables == Tables::BlockKeep)
+        addBlockKeepTable(in, heads);
       std::vector<double> ms;
       size_t bytes = 0;
       int64_t classes = 0, segments = 0;
