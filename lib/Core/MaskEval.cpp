@@ -106,15 +106,17 @@ int64_t Evaluator::evalAffine(const Node &node, int64_t h) const {
 
 bool Evaluator::runPredicate(const Node &node,
                                        const Query &query) const {
-  // Small programs keep their registers on the stack.
-  uint64_t small[32];
+  // Small programs keep their registers on the stack (the tile planner
+  // evaluates pairs of undecided tiles one by one).
+  constexpr int64_t kStackRegisters = 64;
+  uint64_t small[kStackRegisters];
   std::vector<uint64_t> large;
   uint64_t *regs = small;
-  if (node.param[0] > 32) {
+  if (node.param[0] > kStackRegisters) {
     large.assign(node.param[0], 0);
     regs = large.data();
   } else {
-    std::fill(small, small + 32, 0);
+    std::fill(small, small + std::max<int64_t>(node.param[0], 4), 0);
   }
   regs[0] = static_cast<uint64_t>(query.b);
   regs[1] = static_cast<uint64_t>(query.h);
