@@ -1,0 +1,143 @@
+//===- PredicateTilePlanTest.cpp - exact tiles of predicates and tables ---===//
+//
+// The planner's fast path for block tables (rows read straight from the
+// table) must keep plans exact and minimal. Range-only plans (the sm_90a
+// form) make that checkable tile by tile against a brute-force
+// classification: a KV tile is visited iff some pair in it is kept, and
+// FULL iff every pair is kept and the tile is not clipped at Lk. Shapes
+// cover tiles clipped at Lq and Lk, Lq < Lk, per-head tables and empty /
+// all-ones tables.
+//
+//===----------------------------------------------------------------------===//
+
+#include "TilePlanTestSupport.h"
+
+#include <gtest/gtest.h>
+
+#include <random>
+#include <string>
+#include <vector>
+
+using namespace sattn;
+using namespace sattn::plan;
+using namespace sattn::tile_plan_test;
+
+namespace {
+
+/// Causal block table (8-token blocks, per head) or the diagonal blocks.
+const PatternCase kBlockTableOrDiagonal = {
+    "block_table_or_diagonal",
+    "%c = mask.causal\n%t = mask.block_table @keep block 8\n"
+    "%p = mask.predicate(%b, %h, %q, %k) {\n"
+    "  %c8 = arith.constant 8 : index\n"
+    "  %qb = arith.floordivsi %q, %c8 : index\n"
+    "  %kb = arith.floordivsi %k, %c8 : index\n"
+    "  %y = arith.cmpi eq, %qb, %kb : index\n  mask.yield %y\n}\n"
+    "%u = mask.union %t, %p\n%m = mask.intersect %c, %u",
+    true};
+
+/// Tiles a brute-force classification of every pair gives, compared with
+/// the Range-only plan's segments of every (b, h, query tile).
+void checkExactRangePlan(const TilePlan &plan, const CompiledMask &evaluator,
+                         const MaskInputs &in, int64_t bn) {
+  int64_t lk = in.lk, tiles = (lk + bn - 1) / bn;
+  for (int64_t b = 0; b < in.batch; ++b)
+    for (int64_t h = 0; h < plan.heads; ++h)
+      for (int64_t m = 0; m < plan.numQueryTiles; ++m) {
+        auto [qa, qb] = plan.queryRange(m);
+        std::vector<int> visited(tiles, 0), full(tiles, 0);
+        for (const Segment &s : plan.segments(b, h, m)) {
+          ASSERT_EQ(s.kind, Segment::Range);
+          for (int64_t t = s.lo; t < s.hi; ++t) {
+            ASSERT_GE(t, 0);
+            ASSERT_LT(t, tiles);
+            ++visited[t];
+            full[t] = s.full;
+          }
+        }
+        for (int64_t t = 0; t < tiles; ++t) {
+          bool any = false, all = true;
+          for (int64_t q = qa; q <= qb; ++q)
+            for (int64_t k = t * bn; k < std::min((t + 1) * bn, lk); ++k) {
+              bool kept = evaluator.keep(in, b, h, q, k);
+              any |= kept;
+              all &= kept;
+            }
+          bool clipped = (t + 1) * bn > lk;
+          ASSERT_LE(visited[t], 1) << "tile " << t << " visited twice";
+          EXPECT_EQ(visited[t] == 1, any)
+              << "b=" << b << " h=" << h << " m=" << m << " tile " << t;
+          EXPECT_EQ(full[t] == 1, any && all && !clipped)
+              << "b=" << b << " h=" << h << " m=" << m << " tile " << t;
+        }
+      }
+}
+
+/// Plans `c` for `in` in both plan forms: Range-only plans are checked
+/// tile by tile, plans with gathers by the properties every plan has.
+void checkBothForms(const PatternCase &c, PatternKernel &kernel,
+                    const MaskInputs &in, int64_t bm, int64_t bn) {
+  for (bool gathers : {false, true}) {
+    SCOPED_TRACE(gathers ? "gathers" : "range only");
+    auto planner = TilePlanner::build(kernel.kernel, PlanOptions{bm, bn, gathers});
+    ASSERT_TRUE(mlir::succeeded(planner));
+    std::string error;
+    auto plan = planner->plan(in, error);
+    ASSERT_TRUE(mlir::succeeded(plan)) << error;
+    if (gathers)
+      ASSERT_NO_FATAL_FAILURE(
+          checkPlanProperties(*plan, *kernel.eval, in, bn, c.minimal));
+    else
+      ASSERT_NO_FATAL_FAILURE(checkExactRangePlan(*plan, *kernel.eval, in, bn));
+  }
+}
+
+class PredicateTilePlan : public ::testing::TestWithParam<PatternCase> {};
+
+TEST_P(PredicateTilePlan, ExactOnRandomShapes) {
+  const PatternCase &c = GetParam();
+  PatternKernel kernel(c);
+  ASSERT_TRUE(kernel.ok());
+  std::mt19937 rng(4321);
+  for (int iter = 0; iter < 40; ++iter) {
+    RandomProblem p = randomProblem(rng, iter, c.name);
+    SCOPED_TRACE(p.trace);
+    ASSERT_NO_FATAL_FAILURE(checkBothForms(c, kernel, p.in, p.blockM, p.blockN));
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Predicates, PredicateTilePlan,
+    ::testing::Values(kBlockTableOrDiagonal),
+    [](const ::testing::TestParamInfo<PatternCase> &info) {
+      return std::string(info.param.name);
+    });
+
+/// Block tables read row by row: empty, all-ones and per-head tables of
+/// different densities, tiles of one block and of several, Lq < Lk.
+TEST(PredicateTilePlan, BlockTablesOfAnyContents) {
+  PatternKernel kernel(kBlockTableOrDiagonal);
+  ASSERT_TRUE(kernel.ok());
+  std::mt19937 rng(11);
+  const int64_t kShapes[][4] = {// lq, lk, bm, bn
+                                {96, 96, 8, 8},  {96, 96, 16, 16},
+                                {90, 101, 8, 16}, {101, 101, 24, 8},
+                                {13, 77, 16, 32}};
+  for (const auto &s : kShapes)
+    for (int contents = 0; contents < 3; ++contents) {
+      SCOPED_TRACE("lq=" + std::to_string(s[0]) + " lk=" + std::to_string(s[1]) +
+                   " tile " + std::to_string(s[2]) + "x" +
+                   std::to_string(s[3]) + " contents " + std::to_string(contents));
+      MaskInputs in = randomInputs(rng, s[0], s[1]);
+      TableData &keep = in.tables["keep"];
+      int64_t perHead = keep.values.size() / 4;
+      for (size_t i = 0; i < keep.values.size(); ++i)
+        keep.values[i] = contents == 0   ? 0
+                         : contents == 1 ? 1
+                                         : int64_t(rng() % 8) < int64_t(i / perHead) * 2;
+      ASSERT_NO_FATAL_FAILURE(
+          checkBothForms(kBlockTableOrDiagonal, kernel, in, s[2], s[3]));
+    }
+}
+
+} // namespace
