@@ -331,56 +331,8 @@ void Planner::Impl::sets(uint32_t id, const MaskInputs &in, int64_t b,
       AxisPredicate::sets(*axis, it->second, lk, qa, qb, may, must);
       break;
     }
-    // Tiers 2 and 3 at tile granularity: decide whole ranges of KV tiles by
-    // interval analysis, halving undecided ranges down to single tiles,
-    // which are classified exactly.
-    const PredicateIntervals &intervals = predicates[id];
-    int64_t bn = options.blockN, tiles = ceilDiv(lk, bn);
-    may = KeySet();
-    must = KeySet();
-    std::vector<std::pair<int64_t, int64_t>> work = {{0, tiles}};
-    while (!work.empty()) {
-      auto [t0, t1] = work.back();
-      work.pop_back();
-      if (t0 >= t1)
-        continue;
-      int64_t ka = t0 * bn, kb = std::min(lk, t1 * bn) - 1;
-      auto r = intervals.evaluate(in, b, h, qa, qb, ka, kb);
-      if (r.lo == 1 || r.hi == 0) {
-        if (r.lo == 1) {
-          may.addRun(ka, kb + 1);
-          must.addRun(ka, kb + 1);
-        }
-        continue;
-      }
-      if (t1 - t0 > 1) {
-        int64_t mid = t0 + (t1 - t0) / 2;
-        work.push_back({mid, t1});
-        work.push_back({t0, mid});
-        continue;
-      }
-      // Row by row (the interval program decides most rows of a tile at
-      // once), then pair by pair, until both a kept and a dropped pair are
-      // seen: the tile is then PARTIAL, whatever the other pairs hold.
-      bool any = false, all = true;
-      for (int64_t q = qa; q <= qb && (all || !any); ++q) {
-        auto row = intervals.evaluate(in, b, h, q, q, ka, kb);
-        if (row.hi == 0 || row.lo == 1) {
-          any |= row.lo == 1;
-          all &= row.lo == 1;
-          continue;
-        }
-        for (int64_t k = ka; k <= kb && (all || !any); ++k) {
-          bool kept = evalMaskNode(program, id, in, b, h, q, k);
-          any |= kept;
-          all &= kept;
-        }
-      }
-      if (any)
-        may.addRun(ka, kb + 1);
-      if (all)
-        must.addRun(ka, kb + 1);
-    }
+    // Tiers 2 and 3 at tile granularity (PredicateTiles.cpp).
+    predicateSets(id, in, b, h, qa, qb, window, may, must);
     break;
   }
   }

@@ -177,6 +177,11 @@ struct Planner::Impl {
   void sets(uint32_t n, const MaskInputs &in, int64_t b, int64_t h,
             int64_t qa, int64_t qb, Run window, TermCache &cache, KeySet &may,
             KeySet &must) const;
+  /// Tiers 2 and 3 for predicate node `id` (PredicateTiles.cpp): its sets
+  /// at KV-tile granularity, exact per tile, within `window`'s tiles.
+  void predicateSets(uint32_t id, const MaskInputs &in, int64_t b, int64_t h,
+                     int64_t qa, int64_t qb, Run window, KeySet &may,
+                     KeySet &must) const;
   /// Planner::keySets with a cache shared by the query tiles of one plan.
   void keySets(const MaskInputs &in, int64_t b, int64_t h, int64_t qa,
                int64_t qb, TermCache &cache, KeySet &may, KeySet &must) const;

@@ -1,12 +1,15 @@
 //===- PredicateTilePlanTest.cpp - exact tiles of predicates and tables ---===//
 //
-// The planner's fast path for block tables (rows read straight from the
-// table) must keep plans exact and minimal. Range-only plans (the sm_90a
-// form) make that checkable tile by tile against a brute-force
-// classification: a KV tile is visited iff some pair in it is kept, and
-// FULL iff every pair is kept and the tile is not clipped at Lk. Shapes
-// cover tiles clipped at Lq and Lk, Lq < Lk, per-head tables and empty /
-// all-ones tables.
+// The planner's fast paths for free-form predicates (PredicateTiles.cpp:
+// probe pairs, query rows halved by intervals, k-only reevaluation) and for
+// block tables (rows read straight from the table) must keep plans exact
+// and minimal. Range-only plans (the sm_90a form) make that checkable tile
+// by tile against a brute-force classification: a KV tile is visited iff
+// some pair in it is kept, and FULL iff every pair is kept and the tile is
+// not clipped at Lk. Shapes cover clamped neighbourhood centres, tiles
+// clipped at Lq and Lk, Lq < Lk, per-head tables and empty / all-ones
+// tables; predicates cover tiles intervals cannot decide that are FULL,
+// empty or mixed.
 //
 //===----------------------------------------------------------------------===//
 
@@ -24,6 +27,36 @@ using namespace sattn::tile_plan_test;
 
 namespace {
 
+/// A 5 x 5 neighbourhood on a grid 16 wide, centres clamped two cells
+/// inside (rows [2, 5], columns [2, 13]), with floor division and floor
+/// modulo written as sattn-compile emits them.
+const PatternCase kClampedNeighbourhood = {
+    "clamped_neighbourhood",
+    "%m = mask.predicate(%b, %h, %q, %k) {\n"
+    "  %w = arith.constant 16 : index\n  %c0 = arith.constant 0 : index\n"
+    "  %c2 = arith.constant 2 : index\n  %c5 = arith.constant 5 : index\n"
+    "  %c13 = arith.constant 13 : index\n"
+    "  %kr = arith.floordivsi %k, %w : index\n"
+    "  %qr = arith.floordivsi %q, %w : index\n"
+    "  %rlo = arith.maxsi %qr, %c2 : index\n"
+    "  %rc = arith.minsi %rlo, %c5 : index\n"
+    "  %dr = arith.subi %kr, %rc : index\n  %ar = math.absi %dr : index\n"
+    "  %nr = arith.cmpi sle, %ar, %c2 : index\n"
+    "  %k1 = arith.remsi %k, %w : index\n"
+    "  %k2 = arith.cmpi slt, %k1, %c0 : index\n"
+    "  %k3 = arith.addi %k1, %w : index\n"
+    "  %kc = arith.select %k2, %k3, %k1 : index\n"
+    "  %q1 = arith.remsi %q, %w : index\n"
+    "  %q2 = arith.cmpi slt, %q1, %c0 : index\n"
+    "  %q3 = arith.addi %q1, %w : index\n"
+    "  %q4 = arith.select %q2, %q3, %q1 : index\n"
+    "  %clo = arith.maxsi %q4, %c2 : index\n"
+    "  %cc = arith.minsi %clo, %c13 : index\n"
+    "  %dc = arith.subi %kc, %cc : index\n  %ac = math.absi %dc : index\n"
+    "  %nc = arith.cmpi sle, %ac, %c2 : index\n"
+    "  %y = arith.andi %nr, %nc : i1\n  mask.yield %y\n}",
+    true};
+
 /// Causal block table (8-token blocks, per head) or the diagonal blocks.
 const PatternCase kBlockTableOrDiagonal = {
     "block_table_or_diagonal",
@@ -34,6 +67,26 @@ const PatternCase kBlockTableOrDiagonal = {
     "  %kb = arith.floordivsi %k, %c8 : index\n"
     "  %y = arith.cmpi eq, %qb, %kb : index\n  mask.yield %y\n}\n"
     "%u = mask.union %t, %p\n%m = mask.intersect %c, %u",
+    true};
+
+/// `q %u 4 <u 4` is always true, but intervals cannot see it (unsigned
+/// remainders have no interval rule): tiles inside `k % 16 < 11` are FULL,
+/// tiles outside it empty, and neither is decided without looking at every
+/// pair. `q % 3 == 0` rows add tiles whose rows differ.
+const PatternCase kOpaqueColumns = {
+    "opaque_columns",
+    "%m = mask.predicate(%b, %h, %q, %k) {\n"
+    "  %c0 = arith.constant 0 : index\n  %c4 = arith.constant 4 : index\n"
+    "  %c3 = arith.constant 3 : index\n  %c11 = arith.constant 11 : index\n"
+    "  %c16 = arith.constant 16 : index\n"
+    "  %r = arith.remui %q, %c4 : index\n"
+    "  %t = arith.cmpi ult, %r, %c4 : index\n"
+    "  %kc = arith.remsi %k, %c16 : index\n"
+    "  %in = arith.cmpi slt, %kc, %c11 : index\n"
+    "  %q3 = arith.remsi %q, %c3 : index\n"
+    "  %row = arith.cmpi eq, %q3, %c0 : index\n"
+    "  %a = arith.andi %t, %in : i1\n  %y = arith.ori %a, %row : i1\n"
+    "  mask.yield %y\n}",
     true};
 
 /// Tiles a brute-force classification of every pair gives, compared with
@@ -108,10 +161,30 @@ TEST_P(PredicateTilePlan, ExactOnRandomShapes) {
 
 INSTANTIATE_TEST_SUITE_P(
     Predicates, PredicateTilePlan,
-    ::testing::Values(kBlockTableOrDiagonal),
+    ::testing::Values(kClampedNeighbourhood, kBlockTableOrDiagonal,
+                      kOpaqueColumns),
     [](const ::testing::TestParamInfo<PatternCase> &info) {
       return std::string(info.param.name);
     });
+
+/// The neighbourhood on whole grids (rows of 16 keys, clamped at both
+/// ends) with tiles that straddle grid rows, and tiles clipped at Lq / Lk.
+TEST(PredicateTilePlan, ClampedNeighbourhoodAtGridShapes) {
+  PatternKernel kernel(kClampedNeighbourhood);
+  ASSERT_TRUE(kernel.ok());
+  std::mt19937 rng(7);
+  const int64_t kShapes[][4] = {// lq, lk, bm, bn
+                                {128, 128, 16, 16}, {128, 128, 8, 8},
+                                {128, 128, 12, 20}, {100, 128, 16, 16},
+                                {128, 130, 32, 24}, {37, 160, 7, 9}};
+  for (const auto &s : kShapes) {
+    SCOPED_TRACE("lq=" + std::to_string(s[0]) + " lk=" + std::to_string(s[1]) +
+                 " tile " + std::to_string(s[2]) + "x" + std::to_string(s[3]));
+    MaskInputs in = randomInputs(rng, s[0], s[1]);
+    ASSERT_NO_FATAL_FAILURE(
+        checkBothForms(kClampedNeighbourhood, kernel, in, s[2], s[3]));
+  }
+}
 
 /// Block tables read row by row: empty, all-ones and per-head tables of
 /// different densities, tiles of one block and of several, Lq < Lk.
