@@ -43,6 +43,25 @@ public:
   /// directly or through a table lookup.
   bool usesArg(unsigned i) const { return argUsed[i]; }
 
+  /// Evaluations of one (b, h, [qa, qb]) over many key ranges, as the tile
+  /// planner runs them: the instructions that do not depend on k run once
+  /// (in a clamped 2-D neighbourhood, two thirds of them).
+  class KeySweep {
+  public:
+    /// evaluate(in, b, h, qa, qb, ka, kb) of the sweep's b, h, qa, qb.
+    Interval evaluate(int64_t ka, int64_t kb);
+
+  private:
+    friend class PredicateIntervals;
+    KeySweep(const PredicateIntervals &program, const MaskInputs &inputs)
+        : program(program), inputs(inputs) {}
+    const PredicateIntervals &program;
+    const MaskInputs &inputs;
+    std::vector<Interval> registers;
+  };
+  KeySweep sweep(const MaskInputs &inputs, int64_t b, int64_t h, int64_t qa,
+                 int64_t qb) const;
+
   struct Instr {
     enum Op {
       Const, Add, Sub, Mul, FloorDiv, CeilDiv, Rem, Min, Max, Abs,
@@ -60,6 +79,10 @@ private:
   std::vector<Instr> code; // registers 0..3 are b, h, q, k
   int result = -1;
   bool argUsed[4] = {false, false, false, false};
+  /// Per register, whether k flows into it; the registers that it does, in
+  /// program order (what KeySweep::evaluate reruns).
+  std::vector<bool> keyDependent;
+  std::vector<uint32_t> keyCode;
 };
 
 /// Sorted positions p with table[index..., p] true, per table row, built once

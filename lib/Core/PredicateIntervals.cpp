@@ -194,6 +194,12 @@ PredicateIntervals PredicateIntervals::compile(const MaskProgram &program,
   }
   for (int j = 0; j < 4; ++j)
     p.argUsed[j] = uses[p.result][j];
+  p.keyDependent.resize(p.code.size());
+  for (size_t i = 4; i < p.code.size(); ++i) {
+    p.keyDependent[i] = uses[i][3];
+    if (uses[i][3])
+      p.keyCode.push_back(static_cast<uint32_t>(i));
+  }
   return p;
 }
 
@@ -425,5 +431,30 @@ Interval PredicateIntervals::evaluate(const MaskInputs &in, int64_t b,
   for (size_t i = 4; i < code.size(); ++i)
     r[i] = step(code[i], r, in);
   Interval yielded = r[result];
+  return isBool(yielded) ? yielded : kUndecided;
+}
+
+PredicateIntervals::KeySweep
+PredicateIntervals::sweep(const MaskInputs &in, int64_t b, int64_t h,
+                          int64_t qa, int64_t qb) const {
+  KeySweep s(*this, in);
+  s.registers.resize(code.size());
+  Interval *r = s.registers.data();
+  r[0] = {b, b};
+  r[1] = {h, h};
+  r[2] = {qa, qb};
+  r[3] = kAnything; // read only by the instructions evaluate() reruns
+  for (size_t i = 4; i < code.size(); ++i)
+    if (!keyDependent[i])
+      r[i] = step(code[i], r, in);
+  return s;
+}
+
+Interval PredicateIntervals::KeySweep::evaluate(int64_t ka, int64_t kb) {
+  Interval *r = registers.data();
+  r[3] = {ka, kb};
+  for (uint32_t i : program.keyCode)
+    r[i] = step(program.code[i], r, inputs);
+  Interval yielded = r[program.result];
   return isBool(yielded) ? yielded : kUndecided;
 }

@@ -2,8 +2,9 @@
 //
 // Key sets of a free-form predicate without a tier-1 form, at KV-tile
 // granularity, for one block of query rows: ranges of KV tiles are decided
-// by interval analysis (PredicateIntervals), undecided ranges are halved
-// down to single tiles, and each undecided tile is classified exactly.
+// by interval analysis (PredicateIntervals, rerunning only the instructions
+// that depend on k), undecided ranges are halved down to single tiles, and
+// each undecided tile is classified exactly.
 //
 // Why the exact classifier works so hard to avoid per-pair evaluation:
 // every tile a band or a clamped 2-D neighbourhood crosses is undecided by
@@ -137,6 +138,7 @@ void Planner::Impl::predicateSets(uint32_t id, const MaskInputs &in, int64_t b,
     else
       runs.push_back(Run{lo, hi});
   };
+  PredicateIntervals::KeySweep sweep = intervals.sweep(in, b, h, qa, qb);
   std::vector<std::pair<int64_t, int64_t>> work = {{first, last}};
   while (!work.empty()) {
     auto [t0, t1] = work.back();
@@ -144,8 +146,7 @@ void Planner::Impl::predicateSets(uint32_t id, const MaskInputs &in, int64_t b,
     if (t0 >= t1)
       continue;
     int64_t ka = t0 * bn, kb = std::min(lk, t1 * bn) - 1;
-    PredicateIntervals::Interval r =
-        intervals.evaluate(in, b, h, qa, qb, ka, kb);
+    PredicateIntervals::Interval r = sweep.evaluate(ka, kb);
     TileVerdict verdict;
     if (r.lo == 1 || r.hi == 0) {
       verdict.note(r.lo == 1);
