@@ -60,9 +60,9 @@ int64_t Evaluator::readTable(const MaskInputs &inputs, uint32_t slot,
       return 0;
     flat = flat * static_cast<uint64_t>(extent) + static_cast<uint64_t>(index);
   }
-  if (flat >= data.values.size())
+  if (flat >= data.size())
     return 0;
-  int64_t value = data.values[flat];
+  int64_t value = data.data()[flat];
   return ref.isBool ? value != 0 : value;
 }
 
@@ -398,8 +398,8 @@ std::string sattn::checkMaskInputs(const MaskProgram &program,
       }
       elements = saturatingMul(elements, expected);
     }
-    if (static_cast<int64_t>(data.values.size()) != elements) {
-      os << "table @" << ref.name << " holds " << data.values.size()
+    if (static_cast<int64_t>(data.size()) != elements) {
+      os << "table @" << ref.name << " holds " << data.size()
          << " values but its shape needs " << elements;
       return os.str();
     }
@@ -409,8 +409,9 @@ std::string sattn::checkMaskInputs(const MaskProgram &program,
       lo = std::numeric_limits<int32_t>::min();
       hi = std::numeric_limits<int32_t>::max();
     }
-    for (size_t i = 0; i < data.values.size(); ++i) {
-      int64_t value = data.values[i];
+    const int64_t *values = data.data();
+    for (size_t i = 0; i < data.size(); ++i) {
+      int64_t value = values[i];
       if (value < lo || value > hi) {
         os << "table @" << ref.name << " value " << value << " at flat index "
            << i << " does not fit its element type i" << ref.elementWidth;

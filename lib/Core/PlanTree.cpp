@@ -92,10 +92,10 @@ static DocumentRuns documentRuns(const std::string &table, const MaskInputs &in,
   if (it != in.tables.end()) {
     const TableData &t = it->second;
     if (t.shape.size() == 1) {
-      row = t.values.data();
+      row = t.data();
       extent = t.shape[0];
     } else if (t.shape.size() == 2 && b < t.shape[0]) {
-      row = t.values.data() + b * t.shape[1];
+      row = t.data() + b * t.shape[1];
       extent = t.shape[1];
     }
   }
@@ -153,14 +153,14 @@ static void blockTableSets(const std::string &table, int64_t bs,
   const TableData &t = it->second;
   int64_t rows = t.shape[1], columns = t.shape[2];
   if (h < 0 || h >= t.shape[0] ||
-      int64_t(t.values.size()) < t.shape[0] * rows * columns)
+      int64_t(t.size()) < t.shape[0] * rows * columns)
     return;
   int64_t ia = qa / bs, ib = qb / bs;
   int64_t ja = std::max<int64_t>(0, floorDiv(window.lo, bs));
   int64_t jb = std::min(columns, ceilDiv(window.hi, bs));
   // A block row past the table keeps nothing: may ignores it, must is empty.
   bool rowsInside = ia >= 0 && ib < rows;
-  auto row = [&](int64_t i) { return t.values.data() + (h * rows + i) * columns; };
+  auto row = [&](int64_t i) { return t.data() + (h * rows + i) * columns; };
   // Runs come in key order; adjacent blocks extend the last run.
   std::vector<Run> mayRuns, mustRuns;
   auto append = [bs](std::vector<Run> &runs, int64_t j) {

@@ -311,7 +311,7 @@ static Interval lookup(const MaskInputs &in, const std::string &name,
     int64_t flat = 0;
     for (size_t d = 0; d < box.size(); ++d)
       flat = flat * t.shape[d] + pos[d];
-    int64_t v = flat < (int64_t)t.values.size() ? t.values[flat] : 0;
+    int64_t v = flat < (int64_t)t.size() ? t.data()[flat] : 0;
     r = {std::min(r.lo, v), std::max(r.hi, v)};
     size_t d = box.size();
     while (d > 0 && pos[d - 1] == box[d - 1].hi) {

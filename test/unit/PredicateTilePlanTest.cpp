@@ -213,4 +213,44 @@ TEST(PredicateTilePlan, BlockTablesOfAnyContents) {
     }
 }
 
+/// libsattn_runtime plans from borrowed tables (TableData::borrowed): every
+/// table reader must see them as it sees owned ones, so the plans agree
+/// buffer for buffer, for tables of every kind (documents, block tables,
+/// columns, diagonals, lookups in predicates).
+TEST(PredicateTilePlan, BorrowedTablesPlanLikeOwnedOnes) {
+  std::mt19937 rng(5);
+  for (const char *name : {"document", "block_table", "longformer",
+                           "vertical_slash", "band_or_global_pairs"}) {
+    SCOPED_TRACE(name);
+    const PatternCase *c = patternCase(name);
+    ASSERT_TRUE(c);
+    PatternKernel kernel(*c);
+    ASSERT_TRUE(kernel.ok());
+    MaskInputs owned = randomInputs(rng, 90, 120);
+    MaskInputs borrowed = owned;
+    for (auto &[tableName, data] : borrowed.tables) {
+      const TableData &source = owned.tables.at(tableName);
+      data.values.assign(data.values.size(), 7); // must not be read
+      data.borrowed = source.values.data();
+      data.borrowedSize = source.values.size();
+    }
+    auto planner = TilePlanner::build(kernel.kernel, PlanOptions{16, 8});
+    ASSERT_TRUE(mlir::succeeded(planner));
+    std::string error;
+    auto fromOwned = planner->plan(owned, error);
+    ASSERT_TRUE(mlir::succeeded(fromOwned)) << error;
+    auto fromBorrowed = planner->plan(borrowed, error);
+    ASSERT_TRUE(mlir::succeeded(fromBorrowed)) << error;
+    FlatPlan a = fromOwned->flatten(), b = fromBorrowed->flatten();
+    EXPECT_EQ(a.segments, b.segments);
+    EXPECT_EQ(a.offsets, b.offsets);
+    EXPECT_EQ(a.classIndex, b.classIndex);
+    for (int64_t q = 0; q < owned.lk; q += 7)
+      for (int64_t k = 0; k < owned.lk; k += 5)
+        ASSERT_EQ(kernel.eval->keep(owned, 1, 3, q, k),
+                  kernel.eval->keep(borrowed, 1, 3, q, k))
+            << "q=" << q << " k=" << k;
+  }
+}
+
 } // namespace
