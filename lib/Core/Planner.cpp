@@ -440,6 +440,10 @@ std::optional<TilePlan> Planner::plan(const MaskInputs &inputs,
       TilePlan::Class c;
       c.offsets.reserve(p.numQueryTiles + 1);
       c.offsets.push_back(0);
+      // Classes of one plan (heads of a per-head table) are alike in size:
+      // reserving the last one's spares the regrowth of every other one.
+      if (!p.classes.empty())
+        c.segments.reserve(p.classes.back().segments.size());
       for (int64_t m = 0; m < p.numQueryTiles; ++m) {
         if (m == 16) { // reserve from the first tiles' counts
           c.segments.reserve(c.segments.size() * p.numQueryTiles / 16 + 16);
