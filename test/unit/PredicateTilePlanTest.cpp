@@ -1,15 +1,15 @@
 //===- PredicateTilePlanTest.cpp - exact tiles of predicates and tables ---===//
 //
 // The planner's fast paths for free-form predicates (PredicateTiles.cpp:
-// probe pairs, query rows halved by intervals, k-only reevaluation) and for
-// block tables (rows read straight from the table) must keep plans exact
-// and minimal. Range-only plans (the sm_90a form) make that checkable tile
-// by tile against a brute-force classification: a KV tile is visited iff
-// some pair in it is kept, and FULL iff every pair is kept and the tile is
-// not clipped at Lk. Shapes cover clamped neighbourhood centres, tiles
-// clipped at Lq and Lk, Lq < Lk, per-head tables and empty / all-ones
-// tables; predicates cover tiles intervals cannot decide that are FULL,
-// empty or mixed.
+// probe pairs, query rows halved by intervals, k-only reevaluation), for
+// block tables (rows read straight from the table) and for tables borrowed
+// from the runtime's caller must keep plans exact and minimal. Range-only
+// plans (the sm_90a form) make that checkable tile by tile against a
+// brute-force classification: a KV tile is visited iff some pair in it is
+// kept, and FULL iff every pair is kept and the tile is not clipped at Lk.
+// Shapes cover clamped neighbourhood centres, tiles clipped at Lq and Lk,
+// Lq < Lk, per-head tables and empty / all-ones tables; predicates cover
+// tiles intervals cannot decide that are FULL, empty or mixed.
 //
 //===----------------------------------------------------------------------===//
 
@@ -145,6 +145,15 @@ void checkBothForms(const PatternCase &c, PatternKernel &kernel,
   }
 }
 
+/// A shape of the fixed-shape tests: lengths and tile sizes.
+struct Shape {
+  int64_t lq, lk, blockM, blockN;
+  std::string trace() const {
+    return "lq=" + std::to_string(lq) + " lk=" + std::to_string(lk) + " tile " +
+           std::to_string(blockM) + "x" + std::to_string(blockN);
+  }
+};
+
 class PredicateTilePlan : public ::testing::TestWithParam<PatternCase> {};
 
 TEST_P(PredicateTilePlan, ExactOnRandomShapes) {
@@ -173,16 +182,14 @@ TEST(PredicateTilePlan, ClampedNeighbourhoodAtGridShapes) {
   PatternKernel kernel(kClampedNeighbourhood);
   ASSERT_TRUE(kernel.ok());
   std::mt19937 rng(7);
-  const int64_t kShapes[][4] = {// lq, lk, bm, bn
-                                {128, 128, 16, 16}, {128, 128, 8, 8},
-                                {128, 128, 12, 20}, {100, 128, 16, 16},
-                                {128, 130, 32, 24}, {37, 160, 7, 9}};
-  for (const auto &s : kShapes) {
-    SCOPED_TRACE("lq=" + std::to_string(s[0]) + " lk=" + std::to_string(s[1]) +
-                 " tile " + std::to_string(s[2]) + "x" + std::to_string(s[3]));
-    MaskInputs in = randomInputs(rng, s[0], s[1]);
-    ASSERT_NO_FATAL_FAILURE(
-        checkBothForms(kClampedNeighbourhood, kernel, in, s[2], s[3]));
+  const Shape kShapes[] = {{128, 128, 16, 16}, {128, 128, 8, 8},
+                           {128, 128, 12, 20}, {100, 128, 16, 16},
+                           {128, 130, 32, 24}, {37, 160, 7, 9}};
+  for (const Shape &s : kShapes) {
+    SCOPED_TRACE(s.trace());
+    MaskInputs in = randomInputs(rng, s.lq, s.lk);
+    ASSERT_NO_FATAL_FAILURE(checkBothForms(kClampedNeighbourhood, kernel, in,
+                                           s.blockM, s.blockN));
   }
 }
 
@@ -192,24 +199,23 @@ TEST(PredicateTilePlan, BlockTablesOfAnyContents) {
   PatternKernel kernel(kBlockTableOrDiagonal);
   ASSERT_TRUE(kernel.ok());
   std::mt19937 rng(11);
-  const int64_t kShapes[][4] = {// lq, lk, bm, bn
-                                {96, 96, 8, 8},  {96, 96, 16, 16},
-                                {90, 101, 8, 16}, {101, 101, 24, 8},
-                                {13, 77, 16, 32}};
-  for (const auto &s : kShapes)
+  const Shape kShapes[] = {{96, 96, 8, 8},
+                           {96, 96, 16, 16},
+                           {90, 101, 8, 16},
+                           {101, 101, 24, 8},
+                           {13, 77, 16, 32}};
+  for (const Shape &s : kShapes)
     for (int contents = 0; contents < 3; ++contents) {
-      SCOPED_TRACE("lq=" + std::to_string(s[0]) + " lk=" + std::to_string(s[1]) +
-                   " tile " + std::to_string(s[2]) + "x" +
-                   std::to_string(s[3]) + " contents " + std::to_string(contents));
-      MaskInputs in = randomInputs(rng, s[0], s[1]);
+      SCOPED_TRACE(s.trace() + " contents " + std::to_string(contents));
+      MaskInputs in = randomInputs(rng, s.lq, s.lk);
       TableData &keep = in.tables["keep"];
       int64_t perHead = keep.values.size() / 4;
       for (size_t i = 0; i < keep.values.size(); ++i)
         keep.values[i] = contents == 0   ? 0
                          : contents == 1 ? 1
                                          : int64_t(rng() % 8) < int64_t(i / perHead) * 2;
-      ASSERT_NO_FATAL_FAILURE(
-          checkBothForms(kBlockTableOrDiagonal, kernel, in, s[2], s[3]));
+      ASSERT_NO_FATAL_FAILURE(checkBothForms(kBlockTableOrDiagonal, kernel, in,
+                                             s.blockM, s.blockN));
     }
 }
 
