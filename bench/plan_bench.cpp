@@ -6,24 +6,29 @@
 // strided (token stride with per-head offsets) and power masks with 32 heads
 // at L = 128K and 1M tokens, and vertical-slash from column / diagonal
 // tables (the comparison row: 1000 columns and 200 diagonals per head, the first
-// 64 of each forced; 16 heads, 64x64 tiles) at 32K and 128K, and the four
-// kernels of bench/device_plan.sattn as the runtime plans them (16 heads,
-// L = 32K, the tiles and tables of bench/device_plan.py; rows named
-// "device_plan ..."), and reports the median time, the plan's size and the
-// process's peak memory. Not a test: it prints a table and writes JSON.
+// 64 of each forced; 16 heads, 64x64 tiles) at 32K and 128K, and the kernels
+// of bench/device_plan.sattn as libsattn_runtime plans them (rows
+// "device_plan <kernel>": 32K, batch 1, the tiles, plan form and tables of
+// bench/device_plan.py), and reports the median time, the plan's size and
+// the process's peak memory. Not a test: it prints a table and writes JSON.
 //
 // Usage: plan-bench [--json FILE] [--repeats N] [--only SUBSTRING]
+//                   [--device-plan-spec FILE]
 //
 //===----------------------------------------------------------------------===//
 
 #include "sattn/InitAll.h"
 #include "sattn/Plan/TilePlanner.h"
+#include "sattn/Spec/SpecCompiler.h"
 
 #include "SparseAttn/IR/SparseAttnDialect.h"
 
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Parser/Parser.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/SourceMgr.h"
+#include "llvm/Support/raw_ostream.h"
 
 #include <sys/resource.h>
 
@@ -41,32 +46,16 @@ using namespace sattn;
 namespace {
 /// Named patterns are planned with 128x128 tiles at 128K and 1M; the other
 /// rows (tables, free-form predicates) with 64x64 tiles at 32K and 128K.
-enum class Tables {
-  None,
-  VerticalSlash,
-  Documents,
-  Globals,
-  NoneAtTableLengths,
-  BlockKeep
-};
+enum class Tables { None, VerticalSlash, Documents, Globals, NoneAtTableLengths };
 struct Case {
   const char *name;
   const char *body;
   /// VerticalSlash: tables `vcol` and `slash`, 16 heads; Documents: table
   /// `doc`, 32 heads; Globals: bool table `glob` with 32 global tokens;
   /// NoneAtTableLengths: a predicate without tables, at the table rows'
-  /// lengths and tiles; BlockKeep: bool table `keep[h, q/128, k/128]` with
-  /// 10 % ones.
+  /// lengths and tiles.
   Tables tables = Tables::None;
-  /// Non-zero for the device_plan rows: heads, square tile size and the one
-  /// length they are planned at (the others choose from `tables`).
-  int heads = 0;
-  int64_t tile = 0, length = 0;
 };
-
-/// The kernels of bench/device_plan.sattn, as sattn-compile emits them.
-constexpr int kDeviceHeads = 16;
-constexpr int64_t kDeviceLength = 32 * 1024;
 const Case kCases[] = {
     {"a-shape(sink128,win2048)",
      "%c = mask.causal\n%s = mask.sink 128\n%w = mask.window 2048\n"
@@ -115,52 +104,6 @@ const Case kCases[] = {
     {"documents(500-6000 tokens)",
      "%c = mask.causal\n%d = mask.document @doc\n%m = mask.intersect %c, %d",
      Tables::Documents},
-    {"device_plan documents",
-     "%c = mask.causal\n%d = mask.document @doc\n%m = mask.intersect %c, %d",
-     Tables::Documents, kDeviceHeads, 128, kDeviceLength},
-    {"device_plan window_globals",
-     "%m = mask.predicate(%b, %h, %q, %k) {\n"
-     "  %d = arith.subi %q, %k : index\n  %a = math.absi %d : index\n"
-     "  %c = arith.constant 512 : index\n"
-     "  %near = arith.cmpi sle, %a, %c : index\n"
-     "  %gk = mask.lookup @glob[%k] : i1\n  %o = arith.ori %near, %gk : i1\n"
-     "  %gq = mask.lookup @glob[%q] : i1\n  %y = arith.ori %o, %gq : i1\n"
-     "  mask.yield %y\n}",
-     Tables::Globals, kDeviceHeads, 64, kDeviceLength},
-    {"device_plan neighborhood",
-     "%m = mask.predicate(%b, %h, %q, %k) {\n"
-     "  %w = arith.constant 256 : index\n  %c0 = arith.constant 0 : index\n"
-     "  %c6 = arith.constant 6 : index\n  %c121 = arith.constant 121 : index\n"
-     "  %c249 = arith.constant 249 : index\n"
-     "  %kr = arith.floordivsi %k, %w : index\n"
-     "  %qr = arith.floordivsi %q, %w : index\n"
-     "  %rlo = arith.maxsi %qr, %c6 : index\n"
-     "  %rc = arith.minsi %rlo, %c121 : index\n"
-     "  %dr = arith.subi %kr, %rc : index\n  %ar = math.absi %dr : index\n"
-     "  %nr = arith.cmpi sle, %ar, %c6 : index\n"
-     "  %k1 = arith.remsi %k, %w : index\n"
-     "  %k2 = arith.cmpi slt, %k1, %c0 : index\n"
-     "  %k3 = arith.addi %k1, %w : index\n"
-     "  %kc = arith.select %k2, %k3, %k1 : index\n"
-     "  %q1 = arith.remsi %q, %w : index\n"
-     "  %q2 = arith.cmpi slt, %q1, %c0 : index\n"
-     "  %q3 = arith.addi %q1, %w : index\n"
-     "  %q4 = arith.select %q2, %q3, %q1 : index\n"
-     "  %clo = arith.maxsi %q4, %c6 : index\n"
-     "  %cc = arith.minsi %clo, %c249 : index\n"
-     "  %dc = arith.subi %kc, %cc : index\n  %ac = math.absi %dc : index\n"
-     "  %nc = arith.cmpi sle, %ac, %c6 : index\n"
-     "  %y = arith.andi %nr, %nc : i1\n  mask.yield %y\n}",
-     Tables::None, kDeviceHeads, 64, kDeviceLength},
-    {"device_plan block_table",
-     "%c = mask.causal\n%t = mask.block_table @keep block 128\n"
-     "%p = mask.predicate(%b, %h, %q, %k) {\n"
-     "  %c128 = arith.constant 128 : index\n"
-     "  %qb = arith.floordivsi %q, %c128 : index\n"
-     "  %kb = arith.floordivsi %k, %c128 : index\n"
-     "  %y = arith.cmpi eq, %qb, %kb : index\n  mask.yield %y\n}\n"
-     "%u = mask.union %t, %p\n%m = mask.intersect %c, %u",
-     Tables::BlockKeep, kDeviceHeads, 128, kDeviceLength},
 };
 
 /// The comparison row's vertical-slash tables: per head 1000 random columns and 200
@@ -193,7 +136,16 @@ void addDocumentTable(MaskInputs &in) {
   in.tables["doc"] = std::move(t);
 }
 
-/// keep[h, q/128, k/128] with 10 % ones, drawn per head.
+/// 32 global tokens at random positions, in bool table `name`.
+void addGlobalTokens(MaskInputs &in, const char *name = "glob") {
+  std::mt19937_64 rng(11);
+  TableData t{{in.lk}, std::vector<int64_t>(in.lk, 0)};
+  for (int i = 0; i < 32; ++i)
+    t.values[rng() % in.lk] = 1;
+  in.tables[name] = std::move(t);
+}
+
+/// keep[h, q / 128, k / 128] with 10 % ones, drawn per head.
 void addBlockKeepTable(MaskInputs &in, int64_t heads) {
   std::mt19937_64 rng(13);
   int64_t blocks = (in.lk + 127) / 128;
@@ -204,24 +156,119 @@ void addBlockKeepTable(MaskInputs &in, int64_t heads) {
   in.tables["keep"] = std::move(t);
 }
 
-/// 32 global tokens at random positions.
-void addGlobalTokens(MaskInputs &in) {
-  std::mt19937_64 rng(11);
-  TableData t{{in.lk}, std::vector<int64_t>(in.lk, 0)};
-  for (int i = 0; i < 32; ++i)
-    t.values[rng() % in.lk] = 1;
-  in.tables["glob"] = std::move(t);
-}
-
 double peakRssMiB() {
   rusage u{};
   getrusage(RUSAGE_SELF, &u);
   return u.ru_maxrss / 1024.0;
 }
+
+/// Plans `in` `repeats` times, prints the row `name` and appends it to
+/// `json`; false (with a message) when planning fails.
+bool measure(const char *name, const plan::TilePlanner &planner,
+             const MaskInputs &in, int64_t heads, int repeats,
+             std::string &json) {
+  std::vector<double> ms;
+  size_t bytes = 0;
+  int64_t classes = 0, segments = 0;
+  double visited = 0;
+  for (int r = 0; r < repeats; ++r) {
+    std::string error;
+    auto t0 = std::chrono::steady_clock::now();
+    auto p = planner.plan(in, error);
+    auto t1 = std::chrono::steady_clock::now();
+    if (mlir::failed(p)) {
+      std::fprintf(stderr, "plan failed: %s\n", error.c_str());
+      return false;
+    }
+    ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
+    if (r == 0) {
+      bytes = p->bytes();
+      classes = p->numClasses();
+      plan::PlanStats s = p->stats();
+      segments = s.segments;
+      visited = double(s.visitedTiles()) / double(s.denseTiles);
+    }
+  }
+  std::sort(ms.begin(), ms.end());
+  double median = ms[ms.size() / 2];
+  std::printf("%-28s %9lld %6lld %10.2f %9.2f %8lld %10lld %8.4f\n", name,
+              (long long)in.lk, (long long)heads, median, bytes / 1048576.0,
+              (long long)classes, (long long)segments, visited);
+  char row[512];
+  std::snprintf(row, sizeof row,
+                "  {\"pattern\": \"%s\", \"L\": %lld, \"heads\": %lld, "
+                "\"plan_ms\": %.3f, \"plan_bytes\": %zu, \"classes\": %lld, "
+                "\"segments\": %lld, \"visited_fraction\": %.5f},\n",
+                name, (long long)in.lk, (long long)heads, median, bytes,
+                (long long)classes, (long long)segments, visited);
+  json += row;
+  return true;
+}
+
+/// How sattn-compile --target sm_90a builds the kernels of
+/// bench/device_plan.sattn (their manifests' block_m / block_n and
+/// plan_gathers), so that these rows time what sattn_plan_build runs.
+struct DevicePlanKernel {
+  const char *name;
+  int64_t tile;
+  bool gathers;
+};
+const DevicePlanKernel kDevicePlanKernels[] = {{"documents", 128, false},
+                                               {"window_globals", 64, true},
+                                               {"neighborhood", 64, true},
+                                               {"block_table", 128, false}};
+
+/// The rows "device_plan <kernel>" from the spec file at `specPath`, with
+/// the tables of bench/device_plan.py's make_tables; false on failure.
+bool benchDevicePlanKernels(mlir::MLIRContext &context,
+                            const std::string &specPath,
+                            const std::string &only, int repeats,
+                            std::string &json) {
+  auto buffer = llvm::MemoryBuffer::getFile(specPath);
+  if (!buffer) {
+    std::fprintf(stderr, "cannot read %s\n", specPath.c_str());
+    return false;
+  }
+  llvm::SourceMgr sourceMgr;
+  sourceMgr.AddNewSourceBuffer(std::move(*buffer), llvm::SMLoc());
+  spec::SpecCompilation compiled =
+      spec::compileSpec(sourceMgr, context, llvm::errs());
+  if (compiled.status != spec::SpecStatus::Success)
+    return false;
+  for (const DevicePlanKernel &k : kDevicePlanKernels) {
+    std::string name = std::string("device_plan ") + k.name;
+    if (!only.empty() && name.find(only) == std::string::npos)
+      continue;
+    KernelOp kernel;
+    for (KernelOp op : compiled.module->getOps<KernelOp>())
+      if (op.getSymName() == k.name)
+        kernel = op;
+    if (!kernel) {
+      std::fprintf(stderr, "%s has no kernel %s\n", specPath.c_str(), k.name);
+      return false;
+    }
+    auto planner = plan::TilePlanner::build(
+        kernel, plan::PlanOptions{k.tile, k.tile, k.gathers});
+    if (mlir::failed(planner))
+      return false;
+    int64_t heads = planner->core().program().heads;
+    MaskInputs in;
+    in.lq = in.lk = int64_t(32) * 1024;
+    if (name == "device_plan documents")
+      addDocumentTable(in);
+    if (name == "device_plan window_globals")
+      addGlobalTokens(in, "g");
+    if (name == "device_plan block_table")
+      addBlockKeepTable(in, heads);
+    if (!measure(name.c_str(), *planner, in, heads, repeats, json))
+      return false;
+  }
+  return true;
+}
 } // namespace
 
 int main(int argc, char **argv) {
-  std::string jsonPath, only;
+  std::string jsonPath, only, devicePlanSpec = SATTN_DEVICE_PLAN_SPEC;
   int repeats = 5;
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--json") && i + 1 < argc)
@@ -230,9 +277,11 @@ int main(int argc, char **argv) {
       only = argv[++i];
     else if (!std::strcmp(argv[i], "--repeats") && i + 1 < argc)
       repeats = std::max(1, std::atoi(argv[++i]));
+    else if (!std::strcmp(argv[i], "--device-plan-spec") && i + 1 < argc)
+      devicePlanSpec = argv[++i];
     else {
       std::fprintf(stderr, "usage: plan-bench [--json FILE] [--repeats N] "
-                           "[--only SUBSTRING]\n");
+                           "[--only SUBSTRING] [--device-plan-spec FILE]\n");
       return 1;
     }
   }
@@ -246,9 +295,7 @@ int main(int argc, char **argv) {
   for (const Case &c : kCases) {
     if (!only.empty() && !std::strstr(c.name, only.c_str()))
       continue;
-    int heads = c.heads        ? c.heads
-                : c.tables == Tables::VerticalSlash ? 16
-                                                    : 32;
+    int heads = c.tables == Tables::VerticalSlash ? 16 : 32;
     std::string text =
         "sattn.kernel @k(dtype = bf16, head_dim = 128, heads = " +
         std::to_string(heads) + ", kv_heads = " + std::to_string(heads) +
@@ -258,23 +305,19 @@ int main(int argc, char **argv) {
                "mask.table @slash : i1 [\"h\", \"k\"]\n"
          : c.tables == Tables::Documents ? "mask.table @doc : i32 [\"b\", \"k\"]\n"
          : c.tables == Tables::Globals   ? "mask.table @glob : i1 [\"k\"]\n"
-         : c.tables == Tables::BlockKeep
-             ? "mask.table @keep : i1 [\"h\", \"q/128\", \"k/128\"]\n"
-             : "") +
+                                         : "") +
         c.body + "\nsattn.yield %m\n}\n";
     auto module = mlir::parseSourceString<mlir::ModuleOp>(text, &context);
     if (!module)
       return 2;
     auto kernel = *module->getOps<KernelOp>().begin();
-    int64_t tile = c.tile ? c.tile : c.tables == Tables::None ? 128 : 64;
+    int64_t tile = c.tables == Tables::None ? 128 : 64;
     auto planner = plan::TilePlanner::build(kernel, plan::PlanOptions{tile, tile});
     if (mlir::failed(planner))
       return 2;
     std::vector<int64_t> lengths = {int64_t(128) * 1024, int64_t(1024) * 1024};
     if (c.tables != Tables::None)
       lengths = {int64_t(32) * 1024, int64_t(128) * 1024};
-    if (c.length)
-      lengths = {c.length};
     for (int64_t length : lengths) {
       MaskInputs in;
       in.lq = in.lk = length;
@@ -284,45 +327,12 @@ int main(int argc, char **argv) {
         addDocumentTable(in);
       if (c.tables == Tables::Globals)
         addGlobalTokens(in);
-      if (c.tables == Tables::BlockKeep)
-        addBlockKeepTable(in, heads);
-      std::vector<double> ms;
-      size_t bytes = 0;
-      int64_t classes = 0, segments = 0;
-      double visited = 0;
-      for (int r = 0; r < repeats; ++r) {
-        std::string error;
-        auto t0 = std::chrono::steady_clock::now();
-        auto p = planner->plan(in, error);
-        auto t1 = std::chrono::steady_clock::now();
-        if (mlir::failed(p)) {
-          std::fprintf(stderr, "plan failed: %s\n", error.c_str());
-          return 2;
-        }
-        ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
-        if (r == 0) {
-          bytes = p->bytes();
-          classes = p->numClasses();
-          plan::PlanStats s = p->stats();
-          segments = s.segments;
-          visited = double(s.visitedTiles()) / double(s.denseTiles);
-        }
-      }
-      std::sort(ms.begin(), ms.end());
-      double median = ms[ms.size() / 2];
-      std::printf("%-28s %9lld %6d %10.2f %9.2f %8lld %10lld %8.4f\n", c.name,
-                  (long long)length, heads, median, bytes / 1048576.0,
-                  (long long)classes, (long long)segments, visited);
-      char row[512];
-      std::snprintf(row, sizeof row,
-                    "  {\"pattern\": \"%s\", \"L\": %lld, \"heads\": %d, "
-                    "\"plan_ms\": %.3f, \"plan_bytes\": %zu, \"classes\": %lld, "
-                    "\"segments\": %lld, \"visited_fraction\": %.5f},\n",
-                    c.name, (long long)length, heads, median, bytes,
-                    (long long)classes, (long long)segments, visited);
-      json += row;
+      if (!measure(c.name, *planner, in, heads, repeats, json))
+        return 2;
     }
   }
+  if (!benchDevicePlanKernels(context, devicePlanSpec, only, repeats, json))
+    return 2;
   std::printf("peak RSS of the whole run: %.1f MiB\n", peakRssMiB());
   if (!jsonPath.empty()) {
     if (json.size() > 2)
