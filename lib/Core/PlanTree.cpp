@@ -332,6 +332,18 @@ void Planner::Impl::sets(uint32_t id, const MaskInputs &in, int64_t b,
       break;
     }
     // Tiers 2 and 3 at tile granularity (PredicateTiles.cpp).
+    const PredicateIntervals &intervals = predicates[id];
+    if (cache.sharedPredicateSets && !intervals.usesArg(0) &&
+        !intervals.usesArg(1)) {
+      auto [it, inserted] = cache.sharedPredicateSets->try_emplace(
+          std::make_tuple(id, qa, qb, window.lo, window.hi));
+      if (inserted)
+        predicateSets(id, in, b, h, qa, qb, window, it->second.first,
+                      it->second.second);
+      may = it->second.first;
+      must = it->second.second;
+      break;
+    }
     predicateSets(id, in, b, h, qa, qb, window, may, must);
     break;
   }

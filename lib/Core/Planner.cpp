@@ -428,9 +428,12 @@ std::optional<TilePlan> Planner::plan(const MaskInputs &inputs,
   p.classIndex.resize(p.batch * p.heads);
 
   std::map<std::vector<int64_t>, int32_t> classes;
+  SharedPredicateSets sharedPredicateSets;
   for (int64_t b = 0; b < p.batch; ++b)
     for (int64_t h = 0; h < p.heads; ++h) {
       TermCache cache;
+      if (!p.classes.empty())
+        cache.sharedPredicateSets = &sharedPredicateSets;
       std::vector<int64_t> sig;
       impl->signature(impl->program.root, inputs, b, h, sig);
       auto [it, inserted] = classes.try_emplace(sig, (int32_t)p.classes.size());

@@ -20,6 +20,8 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 namespace sattn::plan {
@@ -95,6 +97,14 @@ struct DocumentRuns {
   std::map<int64_t, std::vector<uint32_t>> runsOf;
 };
 
+/// The tier-2/3 sets of predicates that read neither b nor h, by (node, qa,
+/// qb, window.lo, window.hi): alike for every plan class, so that a per-head
+/// block table combined with such a predicate analyses it once, not once
+/// per head.
+using SharedPredicateSets =
+    std::map<std::tuple<uint32_t, int64_t, int64_t, int64_t, int64_t>,
+             std::pair<KeySet, KeySet>>;
+
 struct TermCache {
   std::map<std::vector<int64_t>, std::vector<int64_t>> rows;
   /// Kept points of each AxisPredicate (by node), per plan.
@@ -103,6 +113,9 @@ struct TermCache {
   /// built in one pass over the row, so that a query tile costs the runs it
   /// touches instead of a scan of all Lk keys.
   std::map<std::pair<uint32_t, int64_t>, DocumentRuns> documentRuns;
+  /// Shared by the classes of one plan after its first (a plan of one
+  /// class never fills it); null where nothing is shared.
+  SharedPredicateSets *sharedPredicateSets = nullptr;
 };
 
 /// Tier 1 for predicates that read the positions along one axis only, and
