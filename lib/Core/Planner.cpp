@@ -445,11 +445,19 @@ std::optional<TilePlan> Planner::plan(const MaskInputs &inputs,
       c.offsets.push_back(0);
       // Classes of one plan (heads of a per-head table) are alike in size:
       // reserving the last one's spares the regrowth of every other one.
-      if (!p.classes.empty())
-        c.segments.reserve(p.classes.back().segments.size());
+
       for (int64_t m = 0; m < p.numQueryTiles; ++m) {
-        if (m == 16) { // reserve from the first tiles' counts
-          c.segments.reserve(c.segments.size() * p.numQueryTiles / 16 + 16);
+        if (m == 16) {
+          // Reserve from the first tiles' counts, or from the last class's
+          // when that is over twice as large: classes of one plan (heads of
+          // a per-head table) are alike in size, while the first tiles of a
+          // causal mask undercount it several times, and regrowing
+          // megabyte vectors costs page faults.
+          size_t estimate = c.segments.size() * p.numQueryTiles / 16 + 16;
+          if (!p.classes.empty() &&
+              p.classes.back().segments.size() > 2 * estimate)
+            estimate = p.classes.back().segments.size();
+          c.segments.reserve(estimate);
           c.keys.reserve(c.keys.size() * p.numQueryTiles / 16);
         }
         auto [qa, qb] = p.queryRange(m);
