@@ -6,22 +6,29 @@
 // strided (token stride with per-head offsets) and power masks with 32 heads
 // at L = 128K and 1M tokens, and vertical-slash from column / diagonal
 // tables (the comparison row: 1000 columns and 200 diagonals per head, the first
-// 64 of each forced; 16 heads, 64x64 tiles) at 32K and 128K, and reports the
-// median time, the plan's size and the process's peak memory. Not a test:
-// it prints a table and writes JSON.
+// 64 of each forced; 16 heads, 64x64 tiles) at 32K and 128K, and the kernels
+// of bench/device_plan.sattn as libsattn_runtime plans them (rows
+// "device_plan <kernel>": 32K, batch 1, the tiles, plan form and tables of
+// bench/device_plan.py), and reports the median time, the plan's size and
+// the process's peak memory. Not a test: it prints a table and writes JSON.
 //
 // Usage: plan-bench [--json FILE] [--repeats N] [--only SUBSTRING]
+//                   [--device-plan-spec FILE]
 //
 //===----------------------------------------------------------------------===//
 
 #include "sattn/InitAll.h"
 #include "sattn/Plan/TilePlanner.h"
+#include "sattn/Spec/SpecCompiler.h"
 
 #include "SparseAttn/IR/SparseAttnDialect.h"
 
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Parser/Parser.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/SourceMgr.h"
+#include "llvm/Support/raw_ostream.h"
 
 #include <sys/resource.h>
 
@@ -129,13 +136,24 @@ void addDocumentTable(MaskInputs &in) {
   in.tables["doc"] = std::move(t);
 }
 
-/// 32 global tokens at random positions.
-void addGlobalTokens(MaskInputs &in) {
+/// 32 global tokens at random positions, in bool table `name`.
+void addGlobalTokens(MaskInputs &in, const char *name = "glob") {
   std::mt19937_64 rng(11);
   TableData t{{in.lk}, std::vector<int64_t>(in.lk, 0)};
   for (int i = 0; i < 32; ++i)
     t.values[rng() % in.lk] = 1;
-  in.tables["glob"] = std::move(t);
+  in.tables[name] = std::move(t);
+}
+
+/// keep[h, q / 128, k / 128] with 10 % ones, drawn per head.
+void addBlockKeepTable(MaskInputs &in, int64_t heads) {
+  std::mt19937_64 rng(13);
+  int64_t blocks = (in.lk + 127) / 128;
+  TableData t{{heads, blocks, blocks},
+              std::vector<int64_t>(heads * blocks * blocks, 0)};
+  for (int64_t &v : t.values)
+    v = rng() % 10 == 0;
+  in.tables["keep"] = std::move(t);
 }
 
 double peakRssMiB() {
@@ -143,10 +161,114 @@ double peakRssMiB() {
   getrusage(RUSAGE_SELF, &u);
   return u.ru_maxrss / 1024.0;
 }
+
+/// Plans `in` `repeats` times, prints the row `name` and appends it to
+/// `json`; false (with a message) when planning fails.
+bool measure(const char *name, const plan::TilePlanner &planner,
+             const MaskInputs &in, int64_t heads, int repeats,
+             std::string &json) {
+  std::vector<double> ms;
+  size_t bytes = 0;
+  int64_t classes = 0, segments = 0;
+  double visited = 0;
+  for (int r = 0; r < repeats; ++r) {
+    std::string error;
+    auto t0 = std::chrono::steady_clock::now();
+    auto p = planner.plan(in, error);
+    auto t1 = std::chrono::steady_clock::now();
+    if (mlir::failed(p)) {
+      std::fprintf(stderr, "plan failed: %s\n", error.c_str());
+      return false;
+    }
+    ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
+    if (r == 0) {
+      bytes = p->bytes();
+      classes = p->numClasses();
+      plan::PlanStats s = p->stats();
+      segments = s.segments;
+      visited = double(s.visitedTiles()) / double(s.denseTiles);
+    }
+  }
+  std::sort(ms.begin(), ms.end());
+  double median = ms[ms.size() / 2];
+  std::printf("%-28s %9lld %6lld %10.2f %9.2f %8lld %10lld %8.4f\n", name,
+              (long long)in.lk, (long long)heads, median, bytes / 1048576.0,
+              (long long)classes, (long long)segments, visited);
+  char row[512];
+  std::snprintf(row, sizeof row,
+                "  {\"pattern\": \"%s\", \"L\": %lld, \"heads\": %lld, "
+                "\"plan_ms\": %.3f, \"plan_bytes\": %zu, \"classes\": %lld, "
+                "\"segments\": %lld, \"visited_fraction\": %.5f},\n",
+                name, (long long)in.lk, (long long)heads, median, bytes,
+                (long long)classes, (long long)segments, visited);
+  json += row;
+  return true;
+}
+
+/// How sattn-compile --target sm_90a builds the kernels of
+/// bench/device_plan.sattn (their manifests' block_m / block_n and
+/// plan_gathers), so that these rows time what sattn_plan_build runs.
+struct DevicePlanKernel {
+  const char *name;
+  int64_t tile;
+  bool gathers;
+};
+const DevicePlanKernel kDevicePlanKernels[] = {{"documents", 128, false},
+                                               {"window_globals", 64, true},
+                                               {"neighborhood", 64, true},
+                                               {"block_table", 128, false}};
+
+/// The rows "device_plan <kernel>" from the spec file at `specPath`, with
+/// the tables of bench/device_plan.py's make_tables; false on failure.
+bool benchDevicePlanKernels(mlir::MLIRContext &context,
+                            const std::string &specPath,
+                            const std::string &only, int repeats,
+                            std::string &json) {
+  auto buffer = llvm::MemoryBuffer::getFile(specPath);
+  if (!buffer) {
+    std::fprintf(stderr, "cannot read %s\n", specPath.c_str());
+    return false;
+  }
+  llvm::SourceMgr sourceMgr;
+  sourceMgr.AddNewSourceBuffer(std::move(*buffer), llvm::SMLoc());
+  spec::SpecCompilation compiled =
+      spec::compileSpec(sourceMgr, context, llvm::errs());
+  if (compiled.status != spec::SpecStatus::Success)
+    return false;
+  for (const DevicePlanKernel &k : kDevicePlanKernels) {
+    std::string name = std::string("device_plan ") + k.name;
+    if (!only.empty() && name.find(only) == std::string::npos)
+      continue;
+    KernelOp kernel;
+    for (KernelOp op : compiled.module->getOps<KernelOp>())
+      if (op.getSymName() == k.name)
+        kernel = op;
+    if (!kernel) {
+      std::fprintf(stderr, "%s has no kernel %s\n", specPath.c_str(), k.name);
+      return false;
+    }
+    auto planner = plan::TilePlanner::build(
+        kernel, plan::PlanOptions{k.tile, k.tile, k.gathers});
+    if (mlir::failed(planner))
+      return false;
+    int64_t heads = planner->core().program().heads;
+    MaskInputs in;
+    in.lq = in.lk = int64_t(32) * 1024;
+    if (name == "device_plan documents")
+      addDocumentTable(in);
+    if (name == "device_plan window_globals")
+      addGlobalTokens(in, "g");
+    if (name == "device_plan block_table")
+      addBlockKeepTable(in, heads);
+    if (!measure(name.c_str(), *planner, in, heads, repeats, json))
+      return false;
+  }
+  return true;
+}
 } // namespace
 
 int main(int argc, char **argv) {
-  std::string jsonPath, only;
+  std::string jsonPath, only, devicePlanSpec = SATTN_DEVICE_PLAN_SPEC;
   int repeats = 5;
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--json") && i + 1 < argc)
@@ -155,9 +277,11 @@ int main(int argc, char **argv) {
       only = argv[++i];
     else if (!std::strcmp(argv[i], "--repeats") && i + 1 < argc)
       repeats = std::max(1, std::atoi(argv[++i]));
+    else if (!std::strcmp(argv[i], "--device-plan-spec") && i + 1 < argc)
+      devicePlanSpec = argv[++i];
     else {
       std::fprintf(stderr, "usage: plan-bench [--json FILE] [--repeats N] "
-                           "[--only SUBSTRING]\n");
+                           "[--only SUBSTRING] [--device-plan-spec FILE]\n");
       return 1;
     }
   }
@@ -203,43 +327,12 @@ int main(int argc, char **argv) {
         addDocumentTable(in);
       if (c.tables == Tables::Globals)
         addGlobalTokens(in);
-      std::vector<double> ms;
-      size_t bytes = 0;
-      int64_t classes = 0, segments = 0;
-      double visited = 0;
-      for (int r = 0; r < repeats; ++r) {
-        std::string error;
-        auto t0 = std::chrono::steady_clock::now();
-        auto p = planner->plan(in, error);
-        auto t1 = std::chrono::steady_clock::now();
-        if (mlir::failed(p)) {
-          std::fprintf(stderr, "plan failed: %s\n", error.c_str());
-          return 2;
-        }
-        ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
-        if (r == 0) {
-          bytes = p->bytes();
-          classes = p->numClasses();
-          plan::PlanStats s = p->stats();
-          segments = s.segments;
-          visited = double(s.visitedTiles()) / double(s.denseTiles);
-        }
-      }
-      std::sort(ms.begin(), ms.end());
-      double median = ms[ms.size() / 2];
-      std::printf("%-28s %9lld %6d %10.2f %9.2f %8lld %10lld %8.4f\n", c.name,
-                  (long long)length, heads, median, bytes / 1048576.0,
-                  (long long)classes, (long long)segments, visited);
-      char row[512];
-      std::snprintf(row, sizeof row,
-                    "  {\"pattern\": \"%s\", \"L\": %lld, \"heads\": %d, "
-                    "\"plan_ms\": %.3f, \"plan_bytes\": %zu, \"classes\": %lld, "
-                    "\"segments\": %lld, \"visited_fraction\": %.5f},\n",
-                    c.name, (long long)length, heads, median, bytes,
-                    (long long)classes, (long long)segments, visited);
-      json += row;
+      if (!measure(c.name, *planner, in, heads, repeats, json))
+        return 2;
     }
   }
+  if (!benchDevicePlanKernels(context, devicePlanSpec, only, repeats, json))
+    return 2;
   std::printf("peak RSS of the whole run: %.1f MiB\n", peakRssMiB());
   if (!jsonPath.empty()) {
     if (json.size() > 2)

@@ -60,9 +60,9 @@ int64_t Evaluator::readTable(const MaskInputs &inputs, uint32_t slot,
       return 0;
     flat = flat * static_cast<uint64_t>(extent) + static_cast<uint64_t>(index);
   }
-  if (flat >= data.values.size())
+  if (flat >= data.size())
     return 0;
-  int64_t value = data.values[flat];
+  int64_t value = data.data()[flat];
   return ref.isBool ? value != 0 : value;
 }
 
@@ -106,15 +106,17 @@ int64_t Evaluator::evalAffine(const Node &node, int64_t h) const {
 
 bool Evaluator::runPredicate(const Node &node,
                                        const Query &query) const {
-  // Small programs keep their registers on the stack.
-  uint64_t small[32];
+  // Small programs keep their registers on the stack (the tile planner
+  // evaluates pairs of undecided tiles one by one).
+  constexpr int64_t kStackRegisters = 64;
+  uint64_t small[kStackRegisters];
   std::vector<uint64_t> large;
   uint64_t *regs = small;
-  if (node.param[0] > 32) {
+  if (node.param[0] > kStackRegisters) {
     large.assign(node.param[0], 0);
     regs = large.data();
   } else {
-    std::fill(small, small + 32, 0);
+    std::fill(small, small + std::max<int64_t>(node.param[0], 4), 0);
   }
   regs[0] = static_cast<uint64_t>(query.b);
   regs[1] = static_cast<uint64_t>(query.h);
@@ -396,8 +398,8 @@ std::string sattn::checkMaskInputs(const MaskProgram &program,
       }
       elements = saturatingMul(elements, expected);
     }
-    if (static_cast<int64_t>(data.values.size()) != elements) {
-      os << "table @" << ref.name << " holds " << data.values.size()
+    if (static_cast<int64_t>(data.size()) != elements) {
+      os << "table @" << ref.name << " holds " << data.size()
          << " values but its shape needs " << elements;
       return os.str();
     }
@@ -407,8 +409,9 @@ std::string sattn::checkMaskInputs(const MaskProgram &program,
       lo = std::numeric_limits<int32_t>::min();
       hi = std::numeric_limits<int32_t>::max();
     }
-    for (size_t i = 0; i < data.values.size(); ++i) {
-      int64_t value = data.values[i];
+    const int64_t *values = data.data();
+    for (size_t i = 0; i < data.size(); ++i) {
+      int64_t value = values[i];
       if (value < lo || value > hi) {
         os << "table @" << ref.name << " value " << value << " at flat index "
            << i << " does not fit its element type i" << ref.elementWidth;

@@ -15,31 +15,10 @@
 #include "sattn/Core/MaskEval.h"
 
 #include <algorithm>
-#include <initializer_list>
-#include <string_view>
+#include <vector>
 
 using namespace sattn;
 using namespace sattn::plan;
-
-//===----------------------------------------------------------------------===//
-// Helpers
-//===----------------------------------------------------------------------===//
-
-/// Reads table `name` at `idx` (row-major); out of range or missing reads 0.
-static int64_t readTable(const MaskInputs &in, std::string_view name,
-                         std::initializer_list<int64_t> idx) {
-  auto it = in.tables.find(name);
-  if (it == in.tables.end() || it->second.shape.size() != idx.size())
-    return 0;
-  const TableData &t = it->second;
-  int64_t flat = 0, d = 0;
-  for (int64_t i : idx) {
-    if (i < 0 || i >= t.shape[d])
-      return 0;
-    flat = flat * t.shape[d++] + i;
-  }
-  return flat < (int64_t)t.values.size() ? t.values[flat] : 0;
-}
 
 //===----------------------------------------------------------------------===//
 // Leaf closed forms
@@ -113,10 +92,10 @@ static DocumentRuns documentRuns(const std::string &table, const MaskInputs &in,
   if (it != in.tables.end()) {
     const TableData &t = it->second;
     if (t.shape.size() == 1) {
-      row = t.values.data();
+      row = t.data();
       extent = t.shape[0];
     } else if (t.shape.size() == 2 && b < t.shape[0]) {
-      row = t.values.data() + b * t.shape[1];
+      row = t.data() + b * t.shape[1];
       extent = t.shape[1];
     }
   }
@@ -159,25 +138,61 @@ static void documentSets(const DocumentRuns &runs, int64_t lk, int64_t qa,
   must = ids.size() == 1 ? may : KeySet();
 }
 
+/// Block table `table[h, q / bs, k / bs]`: the key blocks some (may) and
+/// every (must) block row of [qa, qb] keeps, read straight from the table's
+/// rows and only for the blocks of `window` (the caller uses no other key).
+/// Entries outside the table read 0, as in readTable.
 static void blockTableSets(const std::string &table, int64_t bs,
                            const MaskInputs &in, int64_t h, int64_t qa,
-                           int64_t qb, KeySet &may, KeySet &must) {
-  int64_t nb = ceilDiv(in.lk, bs);
-  int64_t ia = qa / bs, ib = qb / bs;
+                           int64_t qb, Run window, KeySet &may, KeySet &must) {
   may = KeySet();
   must = KeySet();
-  for (int64_t j = 0; j < nb; ++j) {
-    bool any = false, all = true;
-    for (int64_t i = ia; i <= ib; ++i) {
-      bool kept = readTable(in, table, {h, i, j}) != 0;
-      any |= kept;
-      all &= kept;
+  auto it = in.tables.find(table);
+  if (it == in.tables.end() || it->second.shape.size() != 3)
+    return;
+  const TableData &t = it->second;
+  int64_t rows = t.shape[1], columns = t.shape[2];
+  if (h < 0 || h >= t.shape[0] ||
+      int64_t(t.size()) < t.shape[0] * rows * columns)
+    return;
+  int64_t ia = qa / bs, ib = qb / bs;
+  int64_t ja = std::max<int64_t>(0, floorDiv(window.lo, bs));
+  int64_t jb = std::min(columns, ceilDiv(window.hi, bs));
+  // A block row past the table keeps nothing: may ignores it, must is empty.
+  bool rowsInside = ia >= 0 && ib < rows;
+  auto row = [&](int64_t i) { return t.data() + (h * rows + i) * columns; };
+  // Runs come in key order; adjacent blocks extend the last run.
+  std::vector<Run> mayRuns, mustRuns;
+  auto append = [bs](std::vector<Run> &runs, int64_t j) {
+    if (!runs.empty() && runs.back().hi == j * bs)
+      runs.back().hi += bs;
+    else
+      runs.push_back(Run{j * bs, (j + 1) * bs});
+  };
+  int64_t firstRow = std::max<int64_t>(ia, 0), lastRow = std::min(ib, rows - 1);
+  if (rowsInside && firstRow == lastRow) {
+    // One block row (query tiles no taller than a block): may = must.
+    const int64_t *kept = row(firstRow);
+    for (int64_t j = ja; j < jb; ++j)
+      if (kept[j])
+        append(mayRuns, j);
+    mustRuns = mayRuns;
+  } else {
+    for (int64_t j = ja; j < jb; ++j) {
+      bool any = false, all = rowsInside;
+      for (int64_t i = firstRow; i <= lastRow; ++i) {
+        bool kept = row(i)[j] != 0;
+        any |= kept;
+        all &= kept;
+      }
+      if (any)
+        append(mayRuns, j);
+      if (all)
+        append(mustRuns, j);
     }
-    if (any)
-      may.addRun(j * bs, (j + 1) * bs);
-    if (all)
-      must.addRun(j * bs, (j + 1) * bs);
   }
+  may = KeySet::ofRuns({mayRuns.data(), mayRuns.size()});
+  must = KeySet::ofRuns({mustRuns.data(), mustRuns.size()});
 }
 
 //===----------------------------------------------------------------------===//
@@ -260,7 +275,8 @@ void Planner::Impl::sets(uint32_t id, const MaskInputs &in, int64_t b,
     break;
   }
   case NodeKind::BlockTable:
-    blockTableSets(program.tables[p[0]].name, p[1], in, h, qa, qb, may, must);
+    blockTableSets(program.tables[p[0]].name, p[1], in, h, qa, qb, window, may,
+                   must);
     break;
   case NodeKind::Union:
   case NodeKind::Intersect: {
@@ -315,56 +331,20 @@ void Planner::Impl::sets(uint32_t id, const MaskInputs &in, int64_t b,
       AxisPredicate::sets(*axis, it->second, lk, qa, qb, may, must);
       break;
     }
-    // Tiers 2 and 3 at tile granularity: decide whole ranges of KV tiles by
-    // interval analysis, halving undecided ranges down to single tiles,
-    // which are classified exactly.
+    // Tiers 2 and 3 at tile granularity (PredicateTiles.cpp).
     const PredicateIntervals &intervals = predicates[id];
-    int64_t bn = options.blockN, tiles = ceilDiv(lk, bn);
-    may = KeySet();
-    must = KeySet();
-    std::vector<std::pair<int64_t, int64_t>> work = {{0, tiles}};
-    while (!work.empty()) {
-      auto [t0, t1] = work.back();
-      work.pop_back();
-      if (t0 >= t1)
-        continue;
-      int64_t ka = t0 * bn, kb = std::min(lk, t1 * bn) - 1;
-      auto r = intervals.evaluate(in, b, h, qa, qb, ka, kb);
-      if (r.lo == 1 || r.hi == 0) {
-        if (r.lo == 1) {
-          may.addRun(ka, kb + 1);
-          must.addRun(ka, kb + 1);
-        }
-        continue;
-      }
-      if (t1 - t0 > 1) {
-        int64_t mid = t0 + (t1 - t0) / 2;
-        work.push_back({mid, t1});
-        work.push_back({t0, mid});
-        continue;
-      }
-      // Row by row (the interval program decides most rows of a tile at
-      // once), then pair by pair, until both a kept and a dropped pair are
-      // seen: the tile is then PARTIAL, whatever the other pairs hold.
-      bool any = false, all = true;
-      for (int64_t q = qa; q <= qb && (all || !any); ++q) {
-        auto row = intervals.evaluate(in, b, h, q, q, ka, kb);
-        if (row.hi == 0 || row.lo == 1) {
-          any |= row.lo == 1;
-          all &= row.lo == 1;
-          continue;
-        }
-        for (int64_t k = ka; k <= kb && (all || !any); ++k) {
-          bool kept = evalMaskNode(program, id, in, b, h, q, k);
-          any |= kept;
-          all &= kept;
-        }
-      }
-      if (any)
-        may.addRun(ka, kb + 1);
-      if (all)
-        must.addRun(ka, kb + 1);
+    if (cache.sharedPredicateSets && !intervals.usesArg(0) &&
+        !intervals.usesArg(1)) {
+      auto [it, inserted] = cache.sharedPredicateSets->try_emplace(
+          std::make_tuple(id, qa, qb, window.lo, window.hi));
+      if (inserted)
+        predicateSets(id, in, b, h, qa, qb, window, it->second.first,
+                      it->second.second);
+      may = it->second.first;
+      must = it->second.second;
+      break;
     }
+    predicateSets(id, in, b, h, qa, qb, window, may, must);
     break;
   }
   }

@@ -428,9 +428,12 @@ std::optional<TilePlan> Planner::plan(const MaskInputs &inputs,
   p.classIndex.resize(p.batch * p.heads);
 
   std::map<std::vector<int64_t>, int32_t> classes;
+  SharedPredicateSets sharedPredicateSets;
   for (int64_t b = 0; b < p.batch; ++b)
     for (int64_t h = 0; h < p.heads; ++h) {
       TermCache cache;
+      if (!p.classes.empty())
+        cache.sharedPredicateSets = &sharedPredicateSets;
       std::vector<int64_t> sig;
       impl->signature(impl->program.root, inputs, b, h, sig);
       auto [it, inserted] = classes.try_emplace(sig, (int32_t)p.classes.size());
@@ -440,9 +443,21 @@ std::optional<TilePlan> Planner::plan(const MaskInputs &inputs,
       TilePlan::Class c;
       c.offsets.reserve(p.numQueryTiles + 1);
       c.offsets.push_back(0);
+      // Classes of one plan (heads of a per-head table) are alike in size:
+      // reserving the last one's spares the regrowth of every other one.
+
       for (int64_t m = 0; m < p.numQueryTiles; ++m) {
-        if (m == 16) { // reserve from the first tiles' counts
-          c.segments.reserve(c.segments.size() * p.numQueryTiles / 16 + 16);
+        if (m == 16) {
+          // Reserve from the first tiles' counts, or from the last class's
+          // when that is over twice as large: classes of one plan (heads of
+          // a per-head table) are alike in size, while the first tiles of a
+          // causal mask undercount it several times, and regrowing
+          // megabyte vectors costs page faults.
+          size_t estimate = c.segments.size() * p.numQueryTiles / 16 + 16;
+          if (!p.classes.empty() &&
+              p.classes.back().segments.size() > 2 * estimate)
+            estimate = p.classes.back().segments.size();
+          c.segments.reserve(estimate);
           c.keys.reserve(c.keys.size() * p.numQueryTiles / 16);
         }
         auto [qa, qb] = p.queryRange(m);

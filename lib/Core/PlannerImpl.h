@@ -20,6 +20,8 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 namespace sattn::plan {
@@ -43,6 +45,25 @@ public:
   /// directly or through a table lookup.
   bool usesArg(unsigned i) const { return argUsed[i]; }
 
+  /// Evaluations of one (b, h, [qa, qb]) over many key ranges, as the tile
+  /// planner runs them: the instructions that do not depend on k run once
+  /// (in a clamped 2-D neighbourhood, two thirds of them).
+  class KeySweep {
+  public:
+    /// evaluate(in, b, h, qa, qb, ka, kb) of the sweep's b, h, qa, qb.
+    Interval evaluate(int64_t ka, int64_t kb);
+
+  private:
+    friend class PredicateIntervals;
+    KeySweep(const PredicateIntervals &program, const MaskInputs &inputs)
+        : program(program), inputs(inputs) {}
+    const PredicateIntervals &program;
+    const MaskInputs &inputs;
+    std::vector<Interval> registers;
+  };
+  KeySweep sweep(const MaskInputs &inputs, int64_t b, int64_t h, int64_t qa,
+                 int64_t qb) const;
+
   struct Instr {
     enum Op {
       Const, Add, Sub, Mul, FloorDiv, CeilDiv, Rem, Min, Max, Abs,
@@ -60,6 +81,10 @@ private:
   std::vector<Instr> code; // registers 0..3 are b, h, q, k
   int result = -1;
   bool argUsed[4] = {false, false, false, false};
+  /// Per register, whether k flows into it; the registers that it does, in
+  /// program order (what KeySweep::evaluate reruns).
+  std::vector<bool> keyDependent;
+  std::vector<uint32_t> keyCode;
 };
 
 /// Sorted positions p with table[index..., p] true, per table row, built once
@@ -72,6 +97,14 @@ struct DocumentRuns {
   std::map<int64_t, std::vector<uint32_t>> runsOf;
 };
 
+/// The tier-2/3 sets of predicates that read neither b nor h, by (node, qa,
+/// qb, window.lo, window.hi): alike for every plan class, so that a per-head
+/// block table combined with such a predicate analyses it once, not once
+/// per head.
+using SharedPredicateSets =
+    std::map<std::tuple<uint32_t, int64_t, int64_t, int64_t, int64_t>,
+             std::pair<KeySet, KeySet>>;
+
 struct TermCache {
   std::map<std::vector<int64_t>, std::vector<int64_t>> rows;
   /// Kept points of each AxisPredicate (by node), per plan.
@@ -80,6 +113,9 @@ struct TermCache {
   /// built in one pass over the row, so that a query tile costs the runs it
   /// touches instead of a scan of all Lk keys.
   std::map<std::pair<uint32_t, int64_t>, DocumentRuns> documentRuns;
+  /// Shared by the classes of one plan after its first (a plan of one
+  /// class never fills it); null where nothing is shared.
+  SharedPredicateSets *sharedPredicateSets = nullptr;
 };
 
 /// Tier 1 for predicates that read the positions along one axis only, and
@@ -177,6 +213,11 @@ struct Planner::Impl {
   void sets(uint32_t n, const MaskInputs &in, int64_t b, int64_t h,
             int64_t qa, int64_t qb, Run window, TermCache &cache, KeySet &may,
             KeySet &must) const;
+  /// Tiers 2 and 3 for predicate node `id` (PredicateTiles.cpp): its sets
+  /// at KV-tile granularity, exact per tile, within `window`'s tiles.
+  void predicateSets(uint32_t id, const MaskInputs &in, int64_t b, int64_t h,
+                     int64_t qa, int64_t qb, Run window, KeySet &may,
+                     KeySet &must) const;
   /// Planner::keySets with a cache shared by the query tiles of one plan.
   void keySets(const MaskInputs &in, int64_t b, int64_t h, int64_t qa,
                int64_t qb, TermCache &cache, KeySet &may, KeySet &must) const;

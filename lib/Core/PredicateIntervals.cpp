@@ -194,6 +194,12 @@ PredicateIntervals PredicateIntervals::compile(const MaskProgram &program,
   }
   for (int j = 0; j < 4; ++j)
     p.argUsed[j] = uses[p.result][j];
+  p.keyDependent.resize(p.code.size());
+  for (size_t i = 4; i < p.code.size(); ++i) {
+    p.keyDependent[i] = uses[i][3];
+    if (uses[i][3])
+      p.keyCode.push_back(static_cast<uint32_t>(i));
+  }
   return p;
 }
 
@@ -305,7 +311,7 @@ static Interval lookup(const MaskInputs &in, const std::string &name,
     int64_t flat = 0;
     for (size_t d = 0; d < box.size(); ++d)
       flat = flat * t.shape[d] + pos[d];
-    int64_t v = flat < (int64_t)t.values.size() ? t.values[flat] : 0;
+    int64_t v = flat < (int64_t)t.size() ? t.data()[flat] : 0;
     r = {std::min(r.lo, v), std::max(r.hi, v)};
     size_t d = box.size();
     while (d > 0 && pos[d - 1] == box[d - 1].hi) {
@@ -319,119 +325,136 @@ static Interval lookup(const MaskInputs &in, const std::string &name,
   return r;
 }
 
+/// The interval of instruction `c` given the registers before it.
+static Interval step(const Instr &c, const Interval *r, const MaskInputs &in) {
+  auto a = [&](int j) { return r[c.args[j]]; };
+  switch (c.op) {
+  case Instr::Const:
+    return {c.imm, c.imm};
+  case Instr::Add:
+    return wrapped((__int128)a(0).lo + a(1).lo,
+                   (__int128)a(0).hi + a(1).hi, c.width);
+  case Instr::Sub:
+    return wrapped((__int128)a(0).lo - a(1).hi,
+                   (__int128)a(0).hi - a(1).lo, c.width);
+  case Instr::Mul: {
+    __int128 p[4] = {(__int128)a(0).lo * a(1).lo, (__int128)a(0).lo * a(1).hi,
+                     (__int128)a(0).hi * a(1).lo, (__int128)a(0).hi * a(1).hi};
+    return wrapped(*std::min_element(p, p + 4), *std::max_element(p, p + 4),
+                   c.width);
+  }
+  case Instr::FloorDiv:
+  case Instr::CeilDiv: {
+    Interval q = divide(a(0), a(1), c.op, /*truncating=*/c.imm == 1);
+    return wrapped(q.lo, q.hi, c.width);
+  }
+  case Instr::Rem:
+    return remainder(a(0), a(1));
+  case Instr::Min:
+    return {std::min(a(0).lo, a(1).lo), std::min(a(0).hi, a(1).hi)};
+  case Instr::Max:
+    return {std::max(a(0).lo, a(1).lo), std::max(a(0).hi, a(1).hi)};
+  case Instr::Abs: {
+    Interval x = a(0);
+    __int128 lo = x.lo, hi = x.hi;
+    if (x.lo >= 0)
+      return x;
+    if (x.hi <= 0)
+      return wrapped(-hi, -lo, c.width);
+    return wrapped(0, std::max(-lo, hi), c.width);
+  }
+  case Instr::Cmp:
+    return cmp(c.pred, a(0), a(1));
+  case Instr::And:
+  case Instr::Or:
+  case Instr::Xor: {
+    Interval x = a(0), y = a(1);
+    if (!isBool(x) || !isBool(y))
+      return kAnything;
+    if (c.op == Instr::And)
+      return {x.lo & y.lo, x.hi & y.hi};
+    if (c.op == Instr::Or)
+      return {x.lo | y.lo, x.hi | y.hi};
+    return exact(x) && exact(y) ? Interval{x.lo ^ y.lo, x.lo ^ y.lo}
+                                : kUndecided;
+  }
+  case Instr::Select: {
+    Interval cond = a(0);
+    if (exact(cond))
+      return cond.lo ? a(1) : a(2);
+    return {std::min(a(1).lo, a(2).lo), std::max(a(1).hi, a(2).hi)};
+  }
+  case Instr::Copy:
+    // Also narrowing casts: the value survives only when it fits.
+    return c.width == 1 ? (isBool(a(0)) ? a(0) : kUndecided)
+                        : wrapped(a(0).lo, a(0).hi, c.width);
+  case Instr::ZeroExtend: {
+    // Bits of a negative operand read as a large unsigned value.
+    Interval x = a(0);
+    if (x.lo >= 0 || c.operandWidth == 1)
+      return c.operandWidth == 1 ? Interval{std::max<int64_t>(x.lo, 0),
+                                            std::min<int64_t>(x.hi, 1)}
+                                 : x;
+    if (c.operandWidth < 64 && c.width > c.operandWidth)
+      return {0, (int64_t(1) << c.operandWidth) - 1};
+    return kAnything;
+  }
+  case Instr::Lookup: {
+    std::vector<Interval> idx;
+    for (size_t j = 0; j < c.args.size(); ++j)
+      idx.push_back(a(j));
+    return lookup(in, c.table, idx);
+  }
+  case Instr::Unknown:
+    return kAnything;
+  }
+  return kAnything;
+}
+
 Interval PredicateIntervals::evaluate(const MaskInputs &in, int64_t b,
                                       int64_t h, int64_t qa, int64_t qb,
                                       int64_t ka, int64_t kb) const {
-  std::vector<Interval> r(code.size());
+  // Tiles are classified with many evaluations: registers of small
+  // programs live on the stack.
+  constexpr size_t kStackRegisters = 64;
+  Interval stackRegisters[kStackRegisters];
+  std::vector<Interval> heapRegisters;
+  Interval *r = stackRegisters;
+  if (code.size() > kStackRegisters) {
+    heapRegisters.resize(code.size());
+    r = heapRegisters.data();
+  }
   r[0] = {b, b};
   r[1] = {h, h};
   r[2] = {qa, qb};
   r[3] = {ka, kb};
-  for (size_t i = 4; i < code.size(); ++i) {
-    const Instr &c = code[i];
-    auto a = [&](int j) { return r[c.args[j]]; };
-    switch (c.op) {
-    case Instr::Const:
-      r[i] = {c.imm, c.imm};
-      break;
-    case Instr::Add:
-      r[i] = wrapped((__int128)a(0).lo + a(1).lo,
-                     (__int128)a(0).hi + a(1).hi, c.width);
-      break;
-    case Instr::Sub:
-      r[i] = wrapped((__int128)a(0).lo - a(1).hi,
-                     (__int128)a(0).hi - a(1).lo, c.width);
-      break;
-    case Instr::Mul: {
-      __int128 p[4] = {(__int128)a(0).lo * a(1).lo, (__int128)a(0).lo * a(1).hi,
-                       (__int128)a(0).hi * a(1).lo, (__int128)a(0).hi * a(1).hi};
-      r[i] = wrapped(*std::min_element(p, p + 4), *std::max_element(p, p + 4),
-                     c.width);
-      break;
-    }
-    case Instr::FloorDiv:
-    case Instr::CeilDiv: {
-      Interval q = divide(a(0), a(1), c.op, /*truncating=*/c.imm == 1);
-      r[i] = wrapped(q.lo, q.hi, c.width);
-      break;
-    }
-    case Instr::Rem:
-      r[i] = remainder(a(0), a(1));
-      break;
-    case Instr::Min:
-      r[i] = {std::min(a(0).lo, a(1).lo), std::min(a(0).hi, a(1).hi)};
-      break;
-    case Instr::Max:
-      r[i] = {std::max(a(0).lo, a(1).lo), std::max(a(0).hi, a(1).hi)};
-      break;
-    case Instr::Abs: {
-      Interval x = a(0);
-      __int128 lo = x.lo, hi = x.hi;
-      if (x.lo >= 0)
-        r[i] = x;
-      else if (x.hi <= 0)
-        r[i] = wrapped(-hi, -lo, c.width);
-      else
-        r[i] = wrapped(0, std::max(-lo, hi), c.width);
-      break;
-    }
-    case Instr::Cmp:
-      r[i] = cmp(c.pred, a(0), a(1));
-      break;
-    case Instr::And:
-    case Instr::Or:
-    case Instr::Xor: {
-      Interval x = a(0), y = a(1);
-      if (!isBool(x) || !isBool(y)) {
-        r[i] = kAnything;
-      } else if (c.op == Instr::And) {
-        r[i] = {x.lo & y.lo, x.hi & y.hi};
-      } else if (c.op == Instr::Or) {
-        r[i] = {x.lo | y.lo, x.hi | y.hi};
-      } else {
-        r[i] = exact(x) && exact(y) ? Interval{x.lo ^ y.lo, x.lo ^ y.lo}
-                                    : kUndecided;
-      }
-      break;
-    }
-    case Instr::Select: {
-      Interval cond = a(0);
-      if (exact(cond))
-        r[i] = cond.lo ? a(1) : a(2);
-      else
-        r[i] = {std::min(a(1).lo, a(2).lo), std::max(a(1).hi, a(2).hi)};
-      break;
-    }
-    case Instr::Copy:
-      // Also narrowing casts: the value survives only when it fits.
-      r[i] = c.width == 1 ? (isBool(a(0)) ? a(0) : kUndecided)
-                          : wrapped(a(0).lo, a(0).hi, c.width);
-      break;
-    case Instr::ZeroExtend: {
-      // Bits of a negative operand read as a large unsigned value.
-      Interval x = a(0);
-      if (x.lo >= 0 || c.operandWidth == 1)
-        r[i] = c.operandWidth == 1 ? Interval{std::max<int64_t>(x.lo, 0),
-                                              std::min<int64_t>(x.hi, 1)}
-                                   : x;
-      else if (c.operandWidth < 64 && c.width > c.operandWidth)
-        r[i] = {0, (int64_t(1) << c.operandWidth) - 1};
-      else
-        r[i] = kAnything;
-      break;
-    }
-    case Instr::Lookup: {
-      std::vector<Interval> idx;
-      for (size_t j = 0; j < c.args.size(); ++j)
-        idx.push_back(a(j));
-      r[i] = lookup(in, c.table, idx);
-      break;
-    }
-    case Instr::Unknown:
-      r[i] = kAnything;
-      break;
-    }
-  }
+  for (size_t i = 4; i < code.size(); ++i)
+    r[i] = step(code[i], r, in);
   Interval yielded = r[result];
+  return isBool(yielded) ? yielded : kUndecided;
+}
+
+PredicateIntervals::KeySweep
+PredicateIntervals::sweep(const MaskInputs &in, int64_t b, int64_t h,
+                          int64_t qa, int64_t qb) const {
+  KeySweep s(*this, in);
+  s.registers.resize(code.size());
+  Interval *r = s.registers.data();
+  r[0] = {b, b};
+  r[1] = {h, h};
+  r[2] = {qa, qb};
+  r[3] = kAnything; // read only by the instructions evaluate() reruns
+  for (size_t i = 4; i < code.size(); ++i)
+    if (!keyDependent[i])
+      r[i] = step(code[i], r, in);
+  return s;
+}
+
+Interval PredicateIntervals::KeySweep::evaluate(int64_t ka, int64_t kb) {
+  Interval *r = registers.data();
+  r[3] = {ka, kb};
+  for (uint32_t i : program.keyCode)
+    r[i] = step(program.code[i], r, inputs);
+  Interval yielded = r[program.result];
   return isBool(yielded) ? yielded : kUndecided;
 }

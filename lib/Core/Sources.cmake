@@ -16,6 +16,7 @@ set(SATTN_CORE_SOURCE_NAMES
   Planner.cpp
   PredicateIntervals.cpp
   PredicateSplit.cpp
+  PredicateTiles.cpp
   TableTerms.cpp
   TilePlan.cpp)
 set(SATTN_CORE_SOURCES)

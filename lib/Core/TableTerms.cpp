@@ -128,7 +128,7 @@ TableTerms::positions(const MaskProgram &program, const MaskInputs &inputs,
   }
   for (int64_t p = 0; p < extent; ++p) {
     int64_t flat = base + p * stride;
-    if (flat < int64_t(data.values.size()) && (data.values[flat] & 1))
+    if (flat < int64_t(data.size()) && (data.data()[flat] & 1))
       it->second.push_back(p);
   }
   return it->second;

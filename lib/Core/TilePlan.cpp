@@ -95,6 +95,15 @@ FlatPlan TilePlan::flatten() const {
   for (const Class &c : classes)
     base += c.segments.size();
   f.numSegments = base;
+  // Sized once: plans of per-head tables run to megabytes, and growing the
+  // buffers cost more (page faults, copies) than filling them.
+  int64_t keys = 0;
+  for (const Class &c : classes)
+    keys += c.keys.size();
+  f.segments.reserve(ceilDiv(base * FlatPlan::kSegmentFields + keys,
+                             FlatPlan::kSegmentFields) *
+                     FlatPlan::kSegmentFields);
+  f.offsets.reserve(classes.size() * (numQueryTiles + 1));
   // Key pools follow the segment rows; List bounds become buffer indices.
   int64_t poolAt = base * FlatPlan::kSegmentFields;
   base = 0;

@@ -226,14 +226,13 @@ LogicalResult cpuexec::tableDescriptors(
     int64_t elements = 1;
     for (int64_t e : shape)
       elements *= e;
-    if (static_cast<int64_t>(data.values.size()) != elements) {
-      error = "table @" + t.name + " holds " +
-              std::to_string(data.values.size()) + " values, expected " +
-              std::to_string(elements);
+    if (static_cast<int64_t>(data.size()) != elements) {
+      error = "table @" + t.name + " holds " + std::to_string(data.size()) +
+              " values, expected " + std::to_string(elements);
       return failure();
     }
-    descs.push_back(descriptor<int64_t, 1>(
-        const_cast<int64_t *>(data.values.data()), {elements}, {1}));
+    descs.push_back(descriptor<int64_t, 1>(const_cast<int64_t *>(data.data()),
+                                           {elements}, {1}));
   }
   return success();
 }

@@ -48,7 +48,8 @@ constexpr int64_t kMaxBatch = sattn::limits::kMaxBatch;
 
 std::string str(int64_t v) { return std::to_string(v); }
 
-/// Copies host table `i` into `data` after checking it against the
+/// Points `data` at host table `i` (borrowed, not copied: the planner reads
+/// it only during sattn_plan_build) after checking it against the
 /// manifest's declaration for (batch, lk).
 sattn_status readTable(const Manifest &m, int32_t i, const sattn_tensor &t,
                        int64_t batch, int64_t lk, TableData &data,
@@ -92,8 +93,8 @@ sattn_status readTable(const Manifest &m, int32_t i, const sattn_tensor &t,
     return SATTN_ERROR_TABLE;
   }
   data.shape.assign(t.shape, t.shape + t.rank);
-  const auto *values = static_cast<const int64_t *>(t.data);
-  data.values.assign(values, values + elements);
+  data.borrowed = static_cast<const int64_t *>(t.data);
+  data.borrowedSize = static_cast<size_t>(elements);
   return SATTN_OK;
 }
 

@@ -9,6 +9,7 @@
 #ifndef SATTN_CORE_MASKINPUTS_H
 #define SATTN_CORE_MASKINPUTS_H
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -17,10 +18,21 @@
 
 namespace sattn {
 
-/// Contents of one runtime table, row-major. Bool tables hold 0/1.
+/// Contents of one runtime table, row-major. Bool tables hold 0/1. The
+/// elements are owned (`values`) or borrowed from the caller (`borrowed`):
+/// libsattn_runtime plans straight from the caller's tensors, since copying
+/// a per-head block table (8 MiB at 32K tokens) cost more than planning it.
+/// Readers go through data() and size().
 struct TableData {
   std::vector<int64_t> shape;
   std::vector<int64_t> values;
+  /// When non-null, the table's `borrowedSize` elements, valid while the
+  /// inputs are in use; `values` is then ignored.
+  const int64_t *borrowed = nullptr;
+  std::size_t borrowedSize = 0;
+
+  const int64_t *data() const { return borrowed ? borrowed : values.data(); }
+  std::size_t size() const { return borrowed ? borrowedSize : values.size(); }
 };
 
 /// Runtime inputs a mask may depend on. Positions are absolute: the query
