@@ -188,40 +188,43 @@ sattn_status build(const sattn_kernel &kernel, int64_t batch, int64_t lq, int64_
   return SATTN_OK;
 }
 
+/// The layout of (batch, lq, lk) handed to `use`, for the C entry points
+/// that answer from it alone (`what` names the entry point in errors;
+/// `out` is its output pointer, checked for NULL).
+template <typename Use>
+sattn_status withLayout(const char *what, const sattn_kernel *kernel, const void *out,
+                        int64_t batch, int64_t lq, int64_t lk, Use use) {
+  return guarded([&] {
+    if (!kernel || !out)
+      return fail(SATTN_ERROR_INVALID_ARGUMENT,
+                  std::string(what) + ": kernel or its output pointer is NULL");
+    Layout l;
+    std::string message;
+    sattn_status status = layoutFor(kernel->manifest, batch, lq, lk, l, message);
+    if (status == SATTN_OK)
+      use(l);
+    return finish(status, std::string(what) + ": " + message);
+  });
+}
+
 } // namespace
 
 extern "C" {
 
 sattn_status sattn_device_plan_workspace(const sattn_kernel *kernel, int64_t batch,
                                          int64_t lq, int64_t lk, size_t *bytes) {
-  return guarded([&] {
-    if (!kernel || !bytes)
-      return fail(SATTN_ERROR_INVALID_ARGUMENT,
-                  "sattn_device_plan_workspace: kernel or bytes is NULL");
+  if (bytes)
     *bytes = 0;
-    Layout l;
-    std::string message;
-    sattn_status status = layoutFor(kernel->manifest, batch, lq, lk, l, message);
-    if (status == SATTN_OK)
-      *bytes = l.total;
-    return finish(status, "sattn_device_plan_workspace: " + message);
-  });
+  return withLayout("sattn_device_plan_workspace", kernel, bytes, batch, lq, lk,
+                    [&](const Layout &l) { *bytes = l.total; });
 }
 
 sattn_status sattn_device_plan_layout(const sattn_kernel *kernel, int64_t batch, int64_t lq,
                                       int64_t lk, sattn_plan *out) {
-  return guarded([&] {
-    if (!kernel || !out)
-      return fail(SATTN_ERROR_INVALID_ARGUMENT,
-                  "sattn_device_plan_layout: kernel or out is NULL");
+  if (out)
     *out = sattn_plan{};
-    Layout l;
-    std::string message;
-    sattn_status status = layoutFor(kernel->manifest, batch, lq, lk, l, message);
-    if (status == SATTN_OK)
-      *out = planAt(kernel->manifest, l, 0);
-    return finish(status, "sattn_device_plan_layout: " + message);
-  });
+  return withLayout("sattn_device_plan_layout", kernel, out, batch, lq, lk,
+                    [&](const Layout &l) { *out = planAt(kernel->manifest, l, 0); });
 }
 
 sattn_status sattn_device_plan_build(const sattn_kernel *kernel, int64_t batch, int64_t lq,
