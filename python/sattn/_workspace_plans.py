@@ -18,8 +18,8 @@ import ctypes
 import threading
 
 from . import tables as _tables
-from ._capi import CPlan, CTensor, check, tagged_error
-from .runtime import _pack
+from ._capi import CPlan, check, tagged_error
+from .runtime import _table_descriptors
 
 __all__ = ["WorkspacePlans"]
 
@@ -132,9 +132,8 @@ class WorkspacePlans:
         rt = self._rt
         names = rt._table_names
         tables = _tables.ordered(rt._name, names, tables)
-        packed = b"".join(_pack(_tables.label(names, i), t) for i, t in enumerate(tables))
-        descriptors = (CTensor * len(tables)).from_buffer_copy(packed) if tables else None
-        table_args = (ctypes.addressof(descriptors) if tables else None, len(tables))
+        descriptors, table_args = _table_descriptors(names, tables)
         rt._on_device([q, k, workspace] + list(tables), lambda stream: self.build(
             batch, lq, lk, table_args, workspace, stream), None)
+        del descriptors  # alive until here: table_args holds its address
         return workspace

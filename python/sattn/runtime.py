@@ -120,6 +120,17 @@ _TENSOR = struct.Struct("<Qii4q4q")
 _PADS = [(0,) * (4 - r) for r in range(5)]
 
 
+def _table_descriptors(names, tables):
+    """(buffer to keep alive, (its address or None, count)): the packed
+    sattn_tensor descriptors of a kernel's tables in manifest order, as the
+    C calls that take tables want them."""
+    if not tables:
+        return None, (None, 0)
+    packed = b"".join(_pack(_tables.label(names, i), t) for i, t in enumerate(tables))
+    buffer = (CTensor * len(tables)).from_buffer_copy(packed)
+    return buffer, (ctypes.addressof(buffer), len(tables))
+
+
 def _pack(name, t):
     """The bytes of the sattn_tensor describing `t` (torch tensor or TensorDesc).
     Launches are hot: this reads each torch attribute once."""
@@ -341,15 +352,14 @@ class RuntimeKernel(_Owned):
                                "the workspace must be a uint8 tensor of at least %d bytes", need)
         base = workspace.data_ptr()
         aligned = (base + 255) // 256 * 256
-        packed = b"".join(_pack(_tables.label(names, i), t) for i, t in enumerate(tables))
-        descriptors = (CTensor * len(tables)).from_buffer_copy(packed) if tables else None
+        descriptors, table_args = _table_descriptors(names, tables)
         out = CPlan()
         self._on_device(list(tables) + [workspace], lambda handle: check(
             self._lib.sattn_device_plan_build(
-                self._h(), int(batch), int(lq), int(lk),
-                ctypes.addressof(descriptors) if tables else None, len(tables),
+                self._h(), int(batch), int(lq), int(lk), *table_args,
                 aligned, workspace.numel() - (aligned - base), ctypes.c_void_p(handle),
                 ctypes.byref(out))), stream)
+        del descriptors  # alive until here: table_args holds its address
 
         def view(address, count, shape):
             start = address - base

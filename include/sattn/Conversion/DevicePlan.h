@@ -41,7 +41,6 @@
 #include "SparseAttn/IR/SparseAttnDialect.h"
 
 #include "llvm/ADT/StringRef.h"
-#include "llvm/ADT/StringSet.h"
 
 namespace sattn::deviceplan {
 
@@ -88,12 +87,11 @@ struct PlanBuilderEnv {
   /// table's flattened buffer, tables in declaration order.
   mlir::Value status, work, counts, offsets, segments, classIndex, summaries;
   llvm::StringMap<TableBinding> tables;
-  /// Per table: its entries and the index of its first summary chunk; and
-  /// the summary chunks of all tables.
+  /// Per table: its entries; per summarized table, the index of its first
+  /// summary chunk (a table read only a few entries per tile row is read
+  /// entry by entry: its chunks are left unwritten); and the summary chunks
+  /// of all tables.
   llvm::StringMap<mlir::Value> tableEntries, summaryFirst;
-  /// The tables whose summaries classify reads (a table read only a few
-  /// entries per tile row is read entry by entry; its chunks are skipped).
-  llvm::StringSet<> summarized;
   mlir::Value summaryChunks;
 };
 

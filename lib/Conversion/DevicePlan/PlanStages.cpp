@@ -138,9 +138,10 @@ PlanBuilderEnv deviceplan::bindPlanParams(OpBuilder &b, Location loc,
       entries = mul(b, loc, entries, e);
     env.tables[table.getSymName()] = binding;
     env.tableEntries[table.getSymName()] = entries;
-    env.summaryFirst[table.getSymName()] = chunk;
+    // Every table owns its chunks in the buffer (the runtime sizes it so);
+    // only those whose summaries classify reads are computed.
     if (readsWholeChunks(kernel, table.getSymName(), bm, bn))
-      env.summarized.insert(table.getSymName());
+      env.summaryFirst[table.getSymName()] = chunk;
     chunk = add(b, loc, chunk, ceilDiv(b, loc, entries, abi::kSummaryChunk));
   }
   env.summaryChunks = chunk;
@@ -197,7 +198,7 @@ void emitSummarize(OpBuilder &b, Location loc, const PlanBuilderEnv &env, Value 
   KernelOp kernel = env.kernel;
   for (mask::TableOp table : kernel.getBody().front().getOps<mask::TableOp>()) {
     StringRef name = table.getSymName();
-    if (!env.summarized.contains(name))
+    if (!env.summaryFirst.contains(name))
       continue; // its chunks stay unwritten: nothing reads them
     Value numel = env.tableEntries.lookup(name);
     Value local = sub(b, loc, item, env.summaryFirst.lookup(name));
@@ -260,9 +261,7 @@ LogicalResult emitClassify(OpBuilder &b, Location loc, const PlanBuilderEnv &env
   tenv.lk = env.lk;
   tenv.tables = env.tables;
   tenv.summaries = env.summaries;
-  for (const auto &entry : env.summaryFirst)
-    if (env.summarized.contains(entry.getKey()))
-      tenv.summaryBase[entry.getKey()] = entry.getValue();
+  tenv.summaryBase = env.summaryFirst;
   FailureOr<TileTruth> truth = emitTileDecision(b, loc, env.mask, tenv);
   if (failed(truth))
     return failure();
