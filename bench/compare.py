@@ -29,7 +29,7 @@ from sattn import MaskProgram, runtime  # noqa: E402
 import run_gpu_tests as gt  # noqa: E402
 
 dev = "cuda"
-D = 128
+DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "f16": torch.float16}
 
 
 def bench(fn):
@@ -59,7 +59,14 @@ def flex_mods():
         d = (q // 64) - (k // 64)
         return (q >= k) & ((d <= 1) | ((d & (d - 1)) == 0))
     return {"dense": (noop, False), "causal": (causal, False), "a_shape": (a_shape, False),
-            "sliding": (sliding, False), "strided": (strided, True), "power": (power, False)}
+            "sliding": (sliding, False), "strided": (strided, True), "power": (power, False),
+            "causal_d64": (causal, False), "causal_d256": (causal, False),
+            "causal_gqa": (causal, False), "causal_fp16": (causal, False)}
+
+
+# Rows timed against SDPA's dense kernels (cuDNN, FlashAttention-2) too.
+SDPA_ROWS = {"dense": False, "causal": True, "causal_d64": True, "causal_d256": True,
+             "causal_gqa": True, "causal_fp16": True}
 
 
 def vertical_slash_tables(heads, L, gen):
@@ -131,7 +138,8 @@ def main():
             continue
         prog = MaskProgram(manifest["mask_program"])
         kernel = runtime.load_kernel(manifest_path)
-        q, k, v, o, lse = gt.make_inputs(case, manifest, torch.bfloat16, dev, gen)
+        D, gqa = manifest["head_dim"], manifest["kv_heads"] != H
+        q, k, v, o, lse = gt.make_inputs(case, manifest, DTYPES[manifest["dtype"]], dev, gen)
         plan_ms = None
         if name != "vertical_slash":
             tables, table_list, plan = gt.load_plan_and_tables(case, manifest, args.cases_dir, dev)
@@ -157,7 +165,8 @@ def main():
         per_head = name in ("strided", "block_table", "vertical_slash")
         nnz = kept_pairs(prog, L, H, tables, per_head)
         tflops = 4.0 * D * nnz / (ms * 1e-3) / 1e12
-        row = dict(pattern=name, L=L, head_dim=manifest["head_dim"], dtype=manifest["dtype"],
+        row = dict(pattern=name, L=L, head_dim=D, dtype=manifest["dtype"],
+                   heads="%d/%d" % (H, manifest["kv_heads"]),
                    target=manifest["target"], kernel=manifest.get("kernel", "mma_sync"),
                    density=round(nnz / (L * L * H), 4), sattn_ms=round(ms, 3),
                    sattn_tflops=round(tflops, 1), rel_err=err, flex_ms=None, flex_tflops=None,
@@ -177,22 +186,23 @@ def main():
                 qf, kf, vf = (x.contiguous() for x in (q, k, v))
                 bm = make_block_mask()
                 t0 = time.time()
-                flex_c(qf, kf, vf, block_mask=bm)
+                flex_c(qf, kf, vf, block_mask=bm, enable_gqa=gqa)
                 torch.cuda.synchronize()
                 row["flex_compile_s"] = round(time.time() - t0, 1)
-                fms = bench(lambda: flex_c(qf, kf, vf, block_mask=bm))
+                fms = bench(lambda: flex_c(qf, kf, vf, block_mask=bm, enable_gqa=gqa))
                 row["flex_ms"] = round(fms, 3)
                 row["flex_tflops"] = round(4.0 * D * nnz / (fms * 1e-3) / 1e12, 1)
                 del bm
             except Exception as e:
                 print("flex failed for", name, L, type(e).__name__, str(e)[:200], flush=True)
-        if name in ("dense", "causal"):
+        if name in SDPA_ROWS:
             from torch.nn.attention import sdpa_kernel, SDPBackend
             qf, kf, vf = (x.contiguous() for x in (q, k, v))
             for be, key in ((SDPBackend.CUDNN_ATTENTION, "cudnn_ms"), (SDPBackend.FLASH_ATTENTION, "fa2_ms")):
                 try:
                     with sdpa_kernel([be]):
-                        f = lambda: F.scaled_dot_product_attention(qf, kf, vf, is_causal=(name == "causal"))
+                        f = lambda: F.scaled_dot_product_attention(qf, kf, vf, is_causal=SDPA_ROWS[name],
+                                                                   enable_gqa=gqa)
                         f()
                         row[key] = round(bench(f), 3)
                 except Exception as e:
@@ -202,13 +212,13 @@ def main():
         torch.cuda.empty_cache()
     if args.json:
         json.dump(rows, open(args.json, "w"), indent=1)
-    header = ("pattern", "L", "target", "density", "sattn ms", "sattn TF/s", "Flex ms", "Flex TF/s", "speedup vs Flex",
+    header = ("pattern", "L", "D", "dtype", "H/KV", "target", "density", "sattn ms", "sattn TF/s", "Flex ms", "Flex TF/s", "speedup vs Flex",
               "cuDNN ms", "FA2 ms", "rel err")
     table = []
     for r in rows:
         sp = (r["flex_ms"] / r["sattn_ms"]) if r["flex_ms"] else None
         target = "%s %s" % (r["target"], r["kernel"])
-        table.append([str(x) for x in (r["pattern"], r["L"], target, r["density"], r["sattn_ms"], r["sattn_tflops"],
+        table.append([str(x) for x in (r["pattern"], r["L"], r["head_dim"], r["dtype"], r["heads"], target, r["density"], r["sattn_ms"], r["sattn_tflops"],
                                        r["flex_ms"], r["flex_tflops"], ("%.2fx" % sp) if sp else None,
                                        r["cudnn_ms"], r["fa2_ms"],
                                        ("%.1e" % r["rel_err"]) if r["rel_err"] is not None else "-")])

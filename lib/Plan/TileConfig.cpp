@@ -22,31 +22,45 @@ using namespace mlir;
 using namespace sattn;
 using namespace sattn::plan;
 
-TileConfig sattn::plan::hopperTileConfig() {
+TileConfig sattn::plan::hopperTileConfig(int64_t headDim, int64_t stages) {
   TileConfig c;
   c.family = abi::KernelFamily::Wgmma;
   c.blockM = 128;
-  c.blockN = 128;
+  // At head_dim 256 a consumer thread holds 128 f32 accumulators of O; 64-key
+  // tiles keep the scores (32 f32) and probabilities (16 registers) within
+  // the consumers' 240 registers, and two stages within shared memory.
+  c.blockN = headDim == 256 ? 64 : 128;
   c.rowsPerWarp = 16;
   c.warps = 12;
-  c.stages = 2;
+  c.stages = stages ? stages : 2;
   return c;
 }
 
-/// The Hopper kernel is built for one shape so far (FlashAttention-3's
-/// head_dim 128 configuration); other head dimensions use the portable one.
+/// The Hopper kernel's shapes, FlashAttention-3's: 128 query rows in two
+/// consumer warpgroups, 128-key tiles (64 at head_dim 256); the number of
+/// ring stages is free within shared memory.
 static std::string checkHopperConfig(const TileConfig &c, int64_t headDim) {
-  TileConfig h = hopperTileConfig();
-  if (headDim != 128)
-    return llvm::formatv("the wgmma kernel supports head_dim 128 (got {0})",
-                         headDim);
-  if (c.blockM != h.blockM || c.blockN != h.blockN || c.warps != h.warps ||
-      c.stages != h.stages || c.rowsPerWarp != h.rowsPerWarp)
+  if (headDim != 64 && headDim != 128 && headDim != 256)
     return llvm::formatv(
-        "the wgmma kernel has {0}x{1} tiles, {2} warps, {3} stages and {4} "
-        "rows per warp (got {5}x{6}, {7}, {8}, {9})",
-        h.blockM, h.blockN, h.warps, h.stages, h.rowsPerWarp, c.blockM,
-        c.blockN, c.warps, c.stages, c.rowsPerWarp);
+        "the wgmma kernel supports head_dim 64, 128 and 256 (got {0})",
+        headDim);
+  TileConfig h = hopperTileConfig(headDim, c.stages);
+  if (c.blockM != h.blockM || c.blockN != h.blockN || c.warps != h.warps ||
+      c.rowsPerWarp != h.rowsPerWarp)
+    return llvm::formatv(
+        "the wgmma kernel at head_dim {0} has {1}x{2} tiles, {3} warps and "
+        "{4} rows per warp (got {5}x{6}, {7}, {8})",
+        headDim, h.blockM, h.blockN, h.warps, h.rowsPerWarp, c.blockM,
+        c.blockN, c.warps, c.rowsPerWarp);
+  if (c.stages < 2 || c.stages > 8)
+    return llvm::formatv("the wgmma kernel takes 2 to 8 stages (got {0})",
+                         c.stages);
+  if (c.sharedMemoryBytes(headDim) > kMaxSharedMemoryBytes)
+    return llvm::formatv("{0} stages of the wgmma kernel at head_dim {1} need "
+                         "{2} bytes of shared memory, more than the {3} a "
+                         "block can have",
+                         c.stages, headDim, c.sharedMemoryBytes(headDim),
+                         kMaxSharedMemoryBytes);
   return "";
 }
 
@@ -90,6 +104,12 @@ std::string sattn::plan::checkTileConfig(const TileConfig &c, int64_t headDim) {
   return "";
 }
 
+TileConfig sattn::plan::portableTileConfig(int64_t headDim) {
+  TileConfig c;
+  c.blockN = headDim == 256 ? 16 : 64;
+  return c;
+}
+
 FailureOr<TileConfig> sattn::plan::chooseTileConfig(int64_t headDim,
                                                    const MaskProgram &program,
                                                    const TileRequest &request,
@@ -101,12 +121,18 @@ FailureOr<TileConfig> sattn::plan::chooseTileConfig(int64_t headDim,
   // 64x128 spills). At 256 the accumulator alone takes 128 registers per
   // thread, so KV tiles shrink to one k16 step (with 32 keys, kernels whose
   // masks read tables spill).
-  if (request.hopper && request.empty() &&
-      checkHopperConfig(hopperTileConfig(), headDim).empty() &&
-      prefersHopperKernel(program))
-    return hopperTileConfig();
-  TileConfig c;
-  c.blockN = headDim == 256 ? 16 : 64;
+  // The Hopper kernel takes a stage count and no other tile option.
+  if (request.hopper && request.onlyStages() &&
+      (headDim == 64 || headDim == 128 || headDim == 256)) {
+    TileConfig hopper = hopperTileConfig(headDim, request.stages);
+    if (prefersHopperKernel(program, hopper, portableTileConfig(headDim))) {
+      error = checkHopperConfig(hopper, headDim);
+      if (!error.empty())
+        return failure();
+      return hopper;
+    }
+  }
+  TileConfig c = portableTileConfig(headDim);
   if (request.empty() && prefersTallTiles(program, headDim)) {
     c.rowsPerWarp = 32;
     c.blockN = 32;

@@ -104,16 +104,20 @@ static bool readsPerTokenTable(const MaskProgram &program) {
   return false;
 }
 
-bool sattn::plan::prefersHopperKernel(const MaskProgram &program) {
+bool sattn::plan::prefersHopperKernel(const MaskProgram &program,
+                                      const TileConfig &hopperTiles,
+                                      const TileConfig &portableTiles) {
   // Tables decide the plan at run time: documents and block tables are
   // runs of whole blocks (Hopper), per-token columns are key lists
   // (portable).
   if (!program.tables.empty())
     return !readsPerTokenTable(program);
-  int64_t hopper = visitedTiles(program, 128, 128, /*gathers=*/false);
-  int64_t portable = visitedTiles(program, 64, 64);
+  int64_t hm = hopperTiles.blockM, hn = hopperTiles.blockN;
+  int64_t pm = portableTiles.blockM, pn = portableTiles.blockN;
+  int64_t hopper = visitedTiles(program, hm, hn, /*gathers=*/false);
+  int64_t portable = visitedTiles(program, pm, pn);
   if (hopper < 0 || portable < 0)
     return true;
-  return double(hopper) * 128 * 128 <=
-         kMaxHopperCoverage * double(portable) * 64 * 64;
+  return double(hopper) * hm * hn <=
+         kMaxHopperCoverage * double(portable) * pm * pn;
 }

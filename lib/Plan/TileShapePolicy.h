@@ -11,6 +11,8 @@
 #ifndef SATTN_LIB_PLAN_TILESHAPEPOLICY_H
 #define SATTN_LIB_PLAN_TILESHAPEPOLICY_H
 
+#include "sattn/Plan/TileConfig.h"
+
 #include <cstdint>
 
 namespace sattn {
@@ -28,14 +30,16 @@ namespace sattn::plan {
 /// 10% more tiles than the 64x64 one.
 bool prefersTallTiles(const MaskProgram &program, int64_t headDim);
 
-/// Whether the sm_90a kernel (whole 128x128 tiles, no gathers) is expected
-/// to beat the portable one (64x64 tiles and gathered keys) on `program`:
-/// unless its plan at L = 8192 covers more than 1.3x the pairs of the
-/// portable plan (token strides such as S2 and dilated, whose keys the
+/// Whether the sm_90a kernel (whole tiles of `hopperTiles`, no gathers) is
+/// expected to beat the portable one (tiles of `portableTiles` and gathered
+/// keys) on `program`: unless its plan at L = 8192 covers more than 1.3x the
+/// pairs of the portable plan (token strides such as S2 and dilated, whose keys the
 /// portable kernel gathers; 64-token power blocks). Masks that read tables
 /// are planned at run time: they get the Hopper kernel unless a predicate
 /// reads a per-token table (global tokens, vertical columns: key lists).
-bool prefersHopperKernel(const MaskProgram &program);
+bool prefersHopperKernel(const MaskProgram &program,
+                         const TileConfig &hopperTiles,
+                         const TileConfig &portableTiles);
 
 } // namespace sattn::plan
 

@@ -37,11 +37,13 @@ def PlanTiles : Pass<"sattn-plan-tiles", "::mlir::ModuleOp"> {
     distinct per-head plans.
 
     With `chip=sm_90a` the Hopper kernel (TMA, wgmma, warp specialisation)
-    is chosen for head_dim 128 kernels when no tile option is given:
-    `kernel = "wgmma"`, 128x128 tiles, 12 warps (a producer and two
-    consumer warpgroups), 2 stages. Its plans hold Range segments only
-    (KV tiles are loaded as whole boxes); the record's `kernel` is
-    "mma_sync" for the portable kernel.
+    is chosen for head_dim 64, 128 and 256 kernels when no tile option other
+    than `stages` is given and its whole-tile plan does not cover much more
+    than the portable one's: `kernel = "wgmma"`, 128x128 tiles (128x64 at
+    head_dim 256), 12 warps (a producer and two consumer warpgroups), 2
+    stages unless `stages` asks for more (within shared memory). Its plans
+    hold Range segments only (KV tiles are loaded as whole boxes); the
+    record's `kernel` is "mma_sync" for the portable kernel.
 
     With `report-length=L` the pass also plans the kernel for Lq = Lk = L
     (batch 1, tables absent, i.e. all zero) and emits a remark with the tiles

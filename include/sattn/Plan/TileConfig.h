@@ -40,10 +40,12 @@ namespace sattn::plan {
 struct TileRequest {
   int64_t blockM = 0, blockN = 0, warps = 0, stages = 0, rowsPerWarp = 0;
   /// The target is sm_90a: use the Hopper kernel where it applies (head_dim
-  /// 128, no tile option given), the portable kernel elsewhere.
+  /// 64, 128 or 256, no tile option other than `stages`, a mask it is
+  /// expected to win on), the portable kernel elsewhere.
   bool hopper = false;
-  bool empty() const {
-    return !blockM && !blockN && !warps && !stages && !rowsPerWarp;
+  bool empty() const { return !stages && onlyStages(); }
+  bool onlyStages() const {
+    return !blockM && !blockN && !warps && !rowsPerWarp;
   }
 };
 
@@ -82,7 +84,11 @@ struct TileConfig {
 
 /// The Hopper kernel's one configuration: 128 x 128 tiles, two consumer
 /// warpgroups of 64 rows (16 per warp) and a producer warpgroup, 2 stages.
-TileConfig hopperTileConfig();
+/// The Hopper kernel's tiles at `headDim` (64, 128 or 256) with `stages`
+/// ring stages (0: the default, 2).
+TileConfig hopperTileConfig(int64_t headDim, int64_t stages = 0);
+/// The portable kernel's default tiles at `headDim`.
+TileConfig portableTileConfig(int64_t headDim);
 
 /// Most dynamic shared memory a block may opt into on sm_90 (227 KiB).
 constexpr int64_t kMaxSharedMemoryBytes = 227 * 1024;

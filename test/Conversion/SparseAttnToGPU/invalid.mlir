@@ -50,17 +50,26 @@ module {
 
 // -----
 
-// The wgmma kernel has one shape so far: head_dim 128, 128x128 tiles.
-// expected-error@+1 {{'sattn.tile_plan': the wgmma kernel supports head_dim 128 (got 64)}}
-sattn.kernel @hopper_d64(dtype = bf16, head_dim = 64, heads = 1, kv_heads = 1, scale = 0.125) attributes {sattn.tile_plan = {block_m = 128 : i64, block_n = 128 : i64, kernel = "wgmma", rows_per_warp = 16 : i64, stages = 2 : i64, warps = 12 : i64}} {
+// The wgmma kernel's shapes: head_dim 64, 128 or 256, 128x128 tiles (128x64
+// at head_dim 256), 2 to 8 stages within shared memory.
+// expected-error@+1 {{'sattn.tile_plan': the wgmma kernel takes 2 to 8 stages (got 1)}}
+sattn.kernel @hopper_one_stage(dtype = bf16, head_dim = 64, heads = 1, kv_heads = 1, scale = 0.125) attributes {sattn.tile_plan = {block_m = 128 : i64, block_n = 128 : i64, kernel = "wgmma", rows_per_warp = 16 : i64, stages = 1 : i64, warps = 12 : i64}} {
   %0 = mask.causal
   sattn.yield %0
 }
 
 // -----
 
-// expected-error@+1 {{'sattn.tile_plan': the wgmma kernel has 128x128 tiles, 12 warps, 2 stages and 16 rows per warp (got 128x64, 12, 2, 16)}}
+// expected-error@+1 {{'sattn.tile_plan': the wgmma kernel at head_dim 128 has 128x128 tiles, 12 warps and 16 rows per warp (got 128x64, 12, 16)}}
 sattn.kernel @hopper_tiles(dtype = bf16, head_dim = 128, heads = 1, kv_heads = 1, scale = 0.088) attributes {sattn.tile_plan = {block_m = 128 : i64, block_n = 64 : i64, kernel = "wgmma", rows_per_warp = 16 : i64, stages = 2 : i64, warps = 12 : i64}} {
+  %0 = mask.causal
+  sattn.yield %0
+}
+
+// -----
+
+// expected-error@+1 {{'sattn.tile_plan': 3 stages of the wgmma kernel at head_dim 256 need 263272 bytes of shared memory, more than the 232448 a block can have}}
+sattn.kernel @hopper_stages(dtype = bf16, head_dim = 256, heads = 1, kv_heads = 1, scale = 0.0625) attributes {sattn.tile_plan = {block_m = 128 : i64, block_n = 64 : i64, kernel = "wgmma", rows_per_warp = 16 : i64, stages = 3 : i64, warps = 12 : i64}} {
   %0 = mask.causal
   sattn.yield %0
 }

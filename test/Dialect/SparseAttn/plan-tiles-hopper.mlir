@@ -1,5 +1,7 @@
 // RUN: sparse-opt %s --sattn-plan-tiles="chip=sm_90a report-length=32768" -split-input-file -verify-diagnostics | FileCheck %s
 // RUN: sparse-opt %s --sattn-plan-tiles="chip=sm_90a block-m=64" -split-input-file | FileCheck %s --check-prefix=ASKED
+// RUN: not sparse-opt %s --sattn-plan-tiles="chip=sm_90a stages=3" -split-input-file 2>/dev/null | FileCheck %s --check-prefix=STAGES
+// RUN: not sparse-opt %s --sattn-plan-tiles="chip=sm_90a stages=3" -split-input-file 2>&1 >/dev/null | FileCheck %s --check-prefix=STAGES-ERR
 
 // chip=sm_90a picks the wgmma kernel for head_dim 128: 128x128 tiles, a
 // producer and two consumer warpgroups (12 warps), 2 stages, and a plan of
@@ -39,12 +41,32 @@ sattn.kernel @s2(dtype = bf16, head_dim = 128, heads = 16, kv_heads = 16, scale 
 
 // -----
 
-// Other head dimensions keep the portable kernel on sm_90a.
+// head_dim 64: the same 128x128 tiles; a stage count is the one tile option
+// the wgmma kernel takes.
 // CHECK-LABEL: sattn.kernel @d64
-// CHECK-SAME: kernel = "mma_sync"
+// CHECK-SAME: block_m = 128 : i64, block_n = 128 : i64{{.*}}kernel = "wgmma"{{.*}}stages = 2 : i64
+// STAGES-LABEL: sattn.kernel @d64
+// STAGES-SAME: block_n = 128 : i64{{.*}}kernel = "wgmma"{{.*}}stages = 3 : i64
 // expected-remark@+1 {{L = 32768}}
 sattn.kernel @d64(dtype = f16, head_dim = 64, heads = 8, kv_heads = 8, scale = 0.125) {
   %c = mask.causal
   sattn.yield %c
 }
 // ASKED-LABEL: sattn.kernel @d64
+// ASKED-SAME: kernel = "mma_sync"
+
+// -----
+
+// head_dim 256: 64-key tiles keep O's 128 accumulators per thread, the
+// scores and the probabilities within the consumers' registers; three
+// stages would need more shared memory than a block has.
+// CHECK-LABEL: sattn.kernel @d256
+// CHECK-SAME: block_m = 128 : i64, block_n = 64 : i64{{.*}}kernel = "wgmma"{{.*}}stages = 2 : i64
+// STAGES-ERR: error: sattn-plan-tiles: 3 stages of the wgmma kernel at head_dim 256 need 263272 bytes of shared memory, more than the 232448 a block can have
+// expected-remark@+1 {{L = 32768}}
+sattn.kernel @d256(dtype = bf16, head_dim = 256, heads = 8, kv_heads = 2, scale = 0.0625) {
+  %c = mask.causal
+  sattn.yield %c
+}
+// ASKED-LABEL: sattn.kernel @d256
+// ASKED-SAME: kernel = "mma_sync"
