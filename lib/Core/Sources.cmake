@@ -18,7 +18,8 @@ set(SATTN_CORE_SOURCE_NAMES
   PredicateSplit.cpp
   PredicateTiles.cpp
   TableTerms.cpp
-  TilePlan.cpp)
+  TilePlan.cpp
+  TransposedPlan.cpp)
 set(SATTN_CORE_SOURCES)
 foreach(source ${SATTN_CORE_SOURCE_NAMES})
   list(APPEND SATTN_CORE_SOURCES ${CMAKE_CURRENT_LIST_DIR}/${source})
