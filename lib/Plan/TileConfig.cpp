@@ -22,6 +22,11 @@ using namespace mlir;
 using namespace sattn;
 using namespace sattn::plan;
 
+/// Both kernels are built for head_dim 64, 128 and 256.
+static bool isSupportedHeadDim(int64_t headDim) {
+  return headDim == 64 || headDim == 128 || headDim == 256;
+}
+
 TileConfig sattn::plan::hopperTileConfig(int64_t headDim, int64_t stages) {
   TileConfig c;
   c.family = abi::KernelFamily::Wgmma;
@@ -40,7 +45,7 @@ TileConfig sattn::plan::hopperTileConfig(int64_t headDim, int64_t stages) {
 /// consumer warpgroups, 128-key tiles (64 at head_dim 256); the number of
 /// ring stages is free within shared memory.
 static std::string checkHopperConfig(const TileConfig &c, int64_t headDim) {
-  if (headDim != 64 && headDim != 128 && headDim != 256)
+  if (!isSupportedHeadDim(headDim))
     return llvm::formatv(
         "the wgmma kernel supports head_dim 64, 128 and 256 (got {0})",
         headDim);
@@ -67,7 +72,7 @@ static std::string checkHopperConfig(const TileConfig &c, int64_t headDim) {
 std::string sattn::plan::checkTileConfig(const TileConfig &c, int64_t headDim) {
   if (c.family == abi::KernelFamily::Wgmma)
     return checkHopperConfig(c, headDim);
-  if (headDim != 64 && headDim != 128 && headDim != 256)
+  if (!isSupportedHeadDim(headDim))
     return llvm::formatv("head_dim {0} is not supported (64, 128 or 256)",
                          headDim);
   if (c.blockM <= 0 || c.blockN <= 0 || c.warps <= 0 || c.stages <= 0)
@@ -105,6 +110,13 @@ std::string sattn::plan::checkTileConfig(const TileConfig &c, int64_t headDim) {
 }
 
 TileConfig sattn::plan::portableTileConfig(int64_t headDim) {
+  // mma.sync needs the same tiles for bf16 and f16; only head_dim changes
+  // the register budget. 64x64 tiles with 4 warps and 2 stages run two
+  // blocks per SM and measured fastest on an H200 among 16-row shapes
+  // (bench/RESULTS.md: 128x64 with 8 warps, or a third stage, lose 6-25%;
+  // 64x128 spills). At 256 the accumulator alone takes 128 registers per
+  // thread, so KV tiles shrink to one k16 step (with 32 keys, kernels whose
+  // masks read tables spill).
   TileConfig c;
   c.blockN = headDim == 256 ? 16 : 64;
   return c;
@@ -114,16 +126,8 @@ FailureOr<TileConfig> sattn::plan::chooseTileConfig(int64_t headDim,
                                                    const MaskProgram &program,
                                                    const TileRequest &request,
                                                    std::string &error) {
-  // mma.sync needs the same tiles for bf16 and f16; only head_dim changes
-  // the register budget. 64x64 tiles with 4 warps and 2 stages run two
-  // blocks per SM and measured fastest on an H200 among 16-row shapes
-  // (bench/RESULTS.md: 128x64 with 8 warps, or a third stage, lose 6-25%;
-  // 64x128 spills). At 256 the accumulator alone takes 128 registers per
-  // thread, so KV tiles shrink to one k16 step (with 32 keys, kernels whose
-  // masks read tables spill).
   // The Hopper kernel takes a stage count and no other tile option.
-  if (request.hopper && request.onlyStages() &&
-      (headDim == 64 || headDim == 128 || headDim == 256)) {
+  if (request.hopper && request.onlyStages() && isSupportedHeadDim(headDim)) {
     TileConfig hopper = hopperTileConfig(headDim, request.stages);
     if (prefersHopperKernel(program, hopper, portableTileConfig(headDim))) {
       error = checkHopperConfig(hopper, headDim);
