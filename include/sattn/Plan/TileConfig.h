@@ -82,10 +82,9 @@ struct TileConfig {
   bool planGathers() const { return family == abi::KernelFamily::MmaSync; }
 };
 
-/// The Hopper kernel's one configuration: 128 x 128 tiles, two consumer
-/// warpgroups of 64 rows (16 per warp) and a producer warpgroup, 2 stages.
-/// The Hopper kernel's tiles at `headDim` (64, 128 or 256) with `stages`
-/// ring stages (0: the default, 2).
+/// The Hopper kernel's tiles at `headDim` (64, 128 or 256): 128 x 128
+/// (128 x 64 at 256), two consumer warpgroups of 64 rows (16 per warp) and a
+/// producer warpgroup, `stages` ring stages (0: the default, 2).
 TileConfig hopperTileConfig(int64_t headDim, int64_t stages = 0);
 /// The portable kernel's default tiles at `headDim`.
 TileConfig portableTileConfig(int64_t headDim);
