@@ -79,8 +79,9 @@ sattn::writeManifest(KernelOp kernel, const MaskProgram &program,
       {"tables", std::move(tables)},
       {"params", std::move(params)},
       {"kernel", std::string(abi::familyName(launch.family))},
-      // The Hopper kernel loads KV tiles as whole boxes: Range plans only.
-      {"plan_gathers", launch.family == abi::KernelFamily::MmaSync},
+      // Whether plans may hold Gather and List segments: a Hopper kernel
+      // built without gathers loads KV tiles only as whole TMA boxes.
+      {"plan_gathers", launch.planGathers},
       {"mask_program", maskProgramToJSON(program)}};
   if (launch.devicePlan) {
     // The plan builder's stage kernels (sattn/Conversion/DevicePlan.h), in

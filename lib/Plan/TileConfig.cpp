@@ -129,7 +129,10 @@ FailureOr<TileConfig> sattn::plan::chooseTileConfig(int64_t headDim,
   // The Hopper kernel takes a stage count and no other tile option.
   if (request.hopper && request.onlyStages() && isSupportedHeadDim(headDim)) {
     TileConfig hopper = hopperTileConfig(headDim, request.stages);
-    if (prefersHopperKernel(program, hopper, portableTileConfig(headDim))) {
+    HopperPlanForm form =
+        chooseHopperPlanForm(program, hopper, portableTileConfig(headDim));
+    if (form != HopperPlanForm::None) {
+      hopper.gathers = form == HopperPlanForm::Gathers;
       error = checkHopperConfig(hopper, headDim);
       if (!error.empty())
         return failure();
@@ -177,18 +180,20 @@ void sattn::plan::recordTilePlan(KernelOp kernel, const TileConfig &c,
   SmallVector<Attribute> tierNames;
   for (const std::string &t : tiers)
     tierNames.push_back(b.getStringAttr(t));
-  kernel->setAttr(
-      kTilePlanAttrName,
-      b.getDictionaryAttr({
-          b.getNamedAttr("block_m", b.getI64IntegerAttr(c.blockM)),
-          b.getNamedAttr("block_n", b.getI64IntegerAttr(c.blockN)),
-          b.getNamedAttr("head_classes", b.getI64IntegerAttr(headClasses)),
-          b.getNamedAttr("kernel", b.getStringAttr(llvm::StringRef(abi::familyName(c.family)))),
-          b.getNamedAttr("rows_per_warp", b.getI64IntegerAttr(c.rowsPerWarp)),
-          b.getNamedAttr("stages", b.getI64IntegerAttr(c.stages)),
-          b.getNamedAttr("tiers", b.getArrayAttr(tierNames)),
-          b.getNamedAttr("warps", b.getI64IntegerAttr(c.warps)),
-      }));
+  SmallVector<NamedAttribute> fields = {
+      b.getNamedAttr("block_m", b.getI64IntegerAttr(c.blockM)),
+      b.getNamedAttr("block_n", b.getI64IntegerAttr(c.blockN)),
+      b.getNamedAttr("head_classes", b.getI64IntegerAttr(headClasses)),
+      b.getNamedAttr("kernel", b.getStringAttr(llvm::StringRef(abi::familyName(c.family)))),
+      b.getNamedAttr("rows_per_warp", b.getI64IntegerAttr(c.rowsPerWarp)),
+      b.getNamedAttr("stages", b.getI64IntegerAttr(c.stages)),
+      b.getNamedAttr("tiers", b.getArrayAttr(tierNames)),
+      b.getNamedAttr("warps", b.getI64IntegerAttr(c.warps)),
+  };
+  // Only a Hopper kernel has the choice; the portable one always gathers.
+  if (c.family == abi::KernelFamily::Wgmma && c.gathers)
+    fields.push_back(b.getNamedAttr("gathers", b.getBoolAttr(true)));
+  kernel->setAttr(kTilePlanAttrName, b.getDictionaryAttr(fields));
 }
 
 FailureOr<TileConfig> sattn::plan::readTilePlan(KernelOp kernel) {
@@ -220,6 +225,18 @@ FailureOr<TileConfig> sattn::plan::readTilePlan(KernelOp kernel) {
       return kernel.emitError()
              << "'" << kTilePlanAttrName
              << "': 'kernel' must be \"mma_sync\" or \"wgmma\"";
+  }
+  if (Attribute gathers = record.get("gathers")) {
+    auto flag = dyn_cast<BoolAttr>(gathers);
+    if (!flag)
+      return kernel.emitError() << "'" << kTilePlanAttrName
+                                << "': 'gathers' must be a bool";
+    if (flag.getValue() && c.family != abi::KernelFamily::Wgmma)
+      return kernel.emitError()
+             << "'" << kTilePlanAttrName
+             << "': 'gathers' is an option of the \"wgmma\" kernel only (the "
+                "\"mma_sync\" kernel always reads gathers)";
+    c.gathers = flag.getValue();
   }
   std::string error = checkTileConfig(c, kernel.getHeadDim());
   if (!error.empty())

@@ -104,20 +104,30 @@ static bool readsPerTokenTable(const MaskProgram &program) {
   return false;
 }
 
-bool sattn::plan::prefersHopperKernel(const MaskProgram &program,
-                                      const TileConfig &hopperTiles,
-                                      const TileConfig &portableTiles) {
+/// Gathered keys must save at least this share of the Hopper plan's tiles:
+/// a gathered tile is loaded row by row by the producer warpgroup, slower
+/// than a TMA box, and its mask reads key positions from shared memory.
+constexpr double kMinGatherSaving = 0.10;
+
+HopperPlanForm sattn::plan::chooseHopperPlanForm(const MaskProgram &program,
+                                                 const TileConfig &hopperTiles,
+                                                 const TileConfig &portableTiles) {
   // Tables decide the plan at run time: documents and block tables are
   // runs of whole blocks (Hopper), per-token columns are key lists
   // (portable).
   if (!program.tables.empty())
-    return !readsPerTokenTable(program);
+    return readsPerTokenTable(program) ? HopperPlanForm::None
+                                       : HopperPlanForm::Ranges;
   int64_t hm = hopperTiles.blockM, hn = hopperTiles.blockN;
   int64_t pm = portableTiles.blockM, pn = portableTiles.blockN;
-  int64_t hopper = visitedTiles(program, hm, hn, /*gathers=*/false);
+  int64_t ranges = visitedTiles(program, hm, hn, /*gathers=*/false);
+  int64_t gathered = visitedTiles(program, hm, hn, /*gathers=*/true);
   int64_t portable = visitedTiles(program, pm, pn);
-  if (hopper < 0 || portable < 0)
-    return true;
-  return double(hopper) * hm * hn <=
-         kMaxHopperCoverage * double(portable) * pm * pn;
+  if (ranges < 0 || gathered < 0 || portable < 0)
+    return HopperPlanForm::Ranges;
+  bool gathers = double(gathered) <= (1.0 - kMinGatherSaving) * double(ranges);
+  int64_t hopper = gathers ? gathered : ranges;
+  if (double(hopper) * hm * hn > kMaxHopperCoverage * double(portable) * pm * pn)
+    return HopperPlanForm::None;
+  return gathers ? HopperPlanForm::Gathers : HopperPlanForm::Ranges;
 }

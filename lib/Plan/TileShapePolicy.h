@@ -30,16 +30,25 @@ namespace sattn::plan {
 /// 10% more tiles than the 64x64 one.
 bool prefersTallTiles(const MaskProgram &program, int64_t headDim);
 
-/// Whether the sm_90a kernel (whole tiles of `hopperTiles`, no gathers) is
-/// expected to beat the portable one (tiles of `portableTiles` and gathered
-/// keys) on `program`: unless its plan at L = 8192 covers more than 1.3x the
-/// pairs of the portable plan (token strides such as S2 and dilated, whose keys the
-/// portable kernel gathers; 64-token power blocks). Masks that read tables
-/// are planned at run time: they get the Hopper kernel unless a predicate
-/// reads a per-token table (global tokens, vertical columns: key lists).
-bool prefersHopperKernel(const MaskProgram &program,
-                         const TileConfig &hopperTiles,
-                         const TileConfig &portableTiles);
+/// How the sm_90a kernel would plan `program`, if it is expected to beat
+/// the portable one (tiles of `portableTiles`, gathered keys).
+enum class HopperPlanForm {
+  /// The portable kernel: the Hopper plan covers more than 1.3x the pairs
+  /// of the portable plan at L = 8192, even with gathers.
+  None,
+  /// Whole tiles of `hopperTiles` only (TMA boxes).
+  Ranges,
+  /// Gather and List segments too: gathered keys cut the Hopper plan's
+  /// tiles by at least a tenth (token strides such as S2 and dilated,
+  /// 64-token power blocks).
+  Gathers,
+};
+/// Masks that read tables are planned at run time: they get the Hopper
+/// kernel with Range plans unless a predicate reads a per-token table
+/// (global tokens, vertical columns: key lists, the portable kernel's).
+HopperPlanForm chooseHopperPlanForm(const MaskProgram &program,
+                                    const TileConfig &hopperTiles,
+                                    const TileConfig &portableTiles);
 
 } // namespace sattn::plan
 

@@ -338,10 +338,10 @@ bool readFamily(const Value &root, Manifest &m, Fields &f) {
 }
 
 /// What a "wgmma" kernel (sm_90a: TMA loads, wgmma) is built for: the
-/// sm_90a target, head_dim in whole 64-column TMA boxes (up to 256), tiles
-/// of at most 256 rows (a TMA box's limit) and Range-only plans, since it
-/// loads KV tiles only as whole boxes. Its dtype is bf16 or f16 like every
-/// kernel's (checked with "dtype").
+/// sm_90a target, head_dim in whole 64-column TMA boxes (up to 256) and
+/// tiles of at most 256 rows (a TMA box's limit). Its dtype is bf16 or f16
+/// like every kernel's (checked with "dtype"); "plan_gathers" says whether
+/// its producer also loads gathered keys (absent: true, as for every kernel).
 bool checkWgmma(const Value &root, const Manifest &m, Fields &f) {
   if (m.family != abi::KernelFamily::Wgmma)
     return true;
@@ -362,15 +362,7 @@ bool checkWgmma(const Value &root, const Manifest &m, Fields &f) {
                    "is " + std::to_string(value) + ", but " + wgmma +
                        " needs at most 256 (the rows of one TMA box)");
   }
-  if (!m.planGathers)
-    return true;
-  if (const Value *v = root.find("plan_gathers"))
-    return f.bad("plan_gathers", *v,
-                 "is true, but " + wgmma + " reads only Range segments; expected false");
-  return f.bad("kernel", *root.find("kernel"),
-               "is \"wgmma\" but \"plan_gathers\" is absent (true by default); " +
-                   wgmma + " reads only Range segments, so the manifest must say "
-                           "\"plan_gathers\": false");
+  return true;
 }
 
 /// "params" (optional, written since the ABI table): the kernel's parameter

@@ -62,6 +62,12 @@ struct TileConfig {
   int64_t warps = 4;
   /// KV tiles in flight in the shared-memory ring.
   int64_t stages = 2;
+  /// The Hopper kernel only: its plans may hold Gather and List segments,
+  /// whose keys the producer warpgroup loads row by row (cp.async) into the
+  /// same ring the TMA boxes fill. Chosen where gathered keys shrink the
+  /// plan (token strides, small power blocks); the portable kernel always
+  /// reads them.
+  bool gathers = false;
 
   /// Bytes of dynamic shared memory the portable kernel needs: the Q tile,
   /// `stages` K and V tiles with rows padded by 16 bytes (conflict-free
@@ -69,17 +75,21 @@ struct TileConfig {
   /// The Hopper kernel's layout: 1 KiB of slack to align the base to the
   /// 128-byte swizzle's 1024-byte atom, unpadded Q, K and V tiles (TMA
   /// boxes), and one 8-byte mbarrier for Q and four (K and V, full and
-  /// empty) per stage.
+  /// empty) per stage, then with gathers one i32 key position per key of
+  /// each stage.
   int64_t sharedMemoryBytes(int64_t headDim) const {
     if (family == abi::KernelFamily::Wgmma)
       return 1024 + (blockM + 2 * stages * blockN) * headDim * 2 +
-             8 * (1 + 4 * stages);
+             8 * (1 + 4 * stages) + (gathers ? 4 * stages * blockN : 0);
     int64_t rowBytes = (headDim + 8) * 2;
     return (blockM + 2 * stages * blockN) * rowBytes + stages * blockN * 4;
   }
-  /// The plan form the kernel reads: the Hopper kernel loads KV tiles as
-  /// whole TMA boxes, so its plans hold Range segments only.
-  bool planGathers() const { return family == abi::KernelFamily::MmaSync; }
+  /// The plan form the kernel reads: Gather and List segments as well as
+  /// Range ones, except for a Hopper kernel built without gathers (it loads
+  /// KV tiles only as whole TMA boxes).
+  bool planGathers() const {
+    return family == abi::KernelFamily::MmaSync || gathers;
+  }
 };
 
 /// The Hopper kernel's tiles at `headDim` (64, 128 or 256): 128 x 128

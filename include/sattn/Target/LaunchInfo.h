@@ -36,6 +36,9 @@ constexpr llvm::StringLiteral kStagesAttr = "sattn.stages";
 constexpr llvm::StringLiteral kSharedMemoryAttr = "sattn.dynamic_shared_memory";
 /// The kernel family, "mma_sync" or "wgmma" (abi::familyName; string).
 constexpr llvm::StringLiteral kKernelFamilyAttr = "sattn.kernel_family";
+/// Whether the kernel reads Gather and List plan segments (bool); absent
+/// means yes for "mma_sync" and no for "wgmma" kernels.
+constexpr llvm::StringLiteral kPlanGathersAttr = "sattn.plan_gathers";
 /// Positions of the parameters that are CUtensorMaps passed by value (i64
 /// array): they are `!llvm.ptr` in the gpu.func, and
 /// sattn-tensor-map-params gives them byval/grid_constant once it is an
@@ -71,6 +74,8 @@ struct LaunchInfo {
   std::string kernelName; // the sattn.kernel symbol
   std::string entryName;  // the PTX .entry
   abi::KernelFamily family = abi::KernelFamily::MmaSync;
+  /// Its plans may hold Gather and List segments ("plan_gathers").
+  bool planGathers = true;
   int64_t blockM = 0, blockN = 0, warps = 0, stages = 0;
   /// Threads per block (x only): 32 * warps.
   int64_t threadsPerBlock = 0;

@@ -131,6 +131,7 @@ void gpucodegen::setLaunchAttributes(gpu::GPUFuncOp func, KernelOp kernel,
                 b.getI64IntegerAttr(cfg.sharedMemoryBytes()));
   func->setAttr(target::kKernelFamilyAttr,
                 b.getStringAttr(StringRef(abi::familyName(cfg.family))));
+  func->setAttr(target::kPlanGathersAttr, b.getBoolAttr(cfg.planGathers()));
   // Without a residency target ptxas caps registers to fit more blocks
   // than the shared memory allows anyway (174 per thread for 4-warp
   // head_dim 128 kernels, 128 and spills for 8-warp head_dim 64 ones).

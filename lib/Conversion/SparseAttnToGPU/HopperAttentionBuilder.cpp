@@ -6,9 +6,10 @@
 //
 //   warpgroup 0, producer (setmaxnreg 24), one elected thread:
 //     TMA Q tile -> shared; for each segment s of (class of (b, h), m):
-//       for each KV tile of s (Range segments: the plan is built without
-//       gathers for this kernel): wait until the ring stage is free, TMA K
+//       for each KV tile of s: wait until the ring stage is free, TMA K
 //       and V into it, each completing on the stage's "full" mbarrier
+//       (built with gathers, the whole warpgroup runs this loop and copies
+//       the rows of Gather and List tiles with cp.async instead)
 //   warpgroups 1 and 2, consumers (setmaxnreg 240), 64 query rows each:
 //     for the KV tiles in the same order, FA3's intra-warpgroup overlap:
 //       S(n) = Q K_n^T (wgmma, both operands in shared memory)
@@ -89,7 +90,10 @@ Value HopperAttentionBuilder::barrier(OpBuilder &b, Location loc,
 }
 
 Value HopperAttentionBuilder::emitKeyTiles(OpBuilder &b, Location loc,
-                                           const SegmentRecord &seg) {
+                                           const SegmentRecord &seg,
+                                           const SegmentTiles &tiles) {
+  if (cfg.gathers)
+    return tiles.numTiles;
   return arith::SelectOp::create(b, loc, seg.isGather, cst(b, loc, 0),
                                  emitRangeTileCount(b, loc, seg, grid.lk, cfg.blockN));
 }
@@ -131,6 +135,17 @@ void HopperAttentionBuilder::emitPrologue(OpBuilder &b, Location loc,
     lseBase = emitRowsPointer(b, loc, arg(kArgLse), b.getF32Type(),
                               base(kArgLseStrides));
 
+  if (cfg.gathers) {
+    // K and V rows of (b, kv head), for the producer's gathered copies.
+    auto kvBase = [&](unsigned strides) {
+      return add(b, loc, mul(b, loc, wide(grid.batchIdx), arg(strides)),
+                 mul(b, loc, wide(grid.kvHead), arg(strides + 1)));
+    };
+    kRows = emitRowsPointer(b, loc, arg(kArgK), elemType, kvBase(kArgKStrides));
+    vRows = emitRowsPointer(b, loc, arg(kArgV), elemType, kvBase(kArgVStrides));
+    kRowStride = arg(kArgKStrides + 2);
+    vRowStride = arg(kArgVStrides + 2);
+  }
   plan = emitPlanViews(b, loc, kernel, block, grid);
   unsigned maps = kNumFixedArgs + plan.tables.size();
   tensorMapQ = arg(maps);

@@ -159,8 +159,9 @@ SmallVector<Value> HopperAttentionBuilder::emitPackProbs(OpBuilder &b,
   return packed;
 }
 
-Value HopperAttentionBuilder::emitKeepBits(OpBuilder &b, Location loc,
-                                           Value k0, Value full) {
+Value HopperAttentionBuilder::emitKeepBits(
+    OpBuilder &b, Location loc,
+    function_ref<Value(OpBuilder &, Location, Value)> keyAt, Value full) {
   // Bit i keeps accumulator value i = 4j + e (8-column tile j). A loop
   // over the values, `perIteration` at a time: the mask code is emitted a
   // few times instead of BN / 2 times, which keeps masks that read tables
@@ -169,7 +170,6 @@ Value HopperAttentionBuilder::emitKeepBits(OpBuilder &b, Location loc,
   int64_t perIteration = maskOpCount(kernel.getMask()) <= kSmallMaskOps ? 4 : 1;
   Type i64 = b.getI64Type();
   Value none = arith::ConstantIntOp::create(b, loc, i64, 0);
-  Value keyBase = add(b, loc, k0, quadColumn);
   auto loop = scf::ForOp::create(
       b, loc, cst(b, loc, 0), cst(b, loc, cfg.blockN / 2),
       cst(b, loc, perIteration), ValueRange{none},
@@ -188,9 +188,12 @@ Value HopperAttentionBuilder::emitKeepBits(OpBuilder &b, Location loc,
           env.tables = plan.tables;
           Value upper = cmp(b, loc, arith::CmpIPredicate::uge, e, cst(b, loc, 2));
           env.q = arith::SelectOp::create(b, loc, upper, queryPos[1], queryPos[0]);
-          env.k = add(b, loc, add(b, loc, keyBase, mul(b, loc, tile, cst(b, loc, 8))),
-                      arith::RemUIOp::create(b, loc, e, cst(b, loc, 2)));
-          // Keys past Lk are TMA's zero fill, never kept.
+          Value column =
+              add(b, loc, add(b, loc, quadColumn, mul(b, loc, tile, cst(b, loc, 8))),
+                  arith::RemUIOp::create(b, loc, e, cst(b, loc, 2)));
+          env.k = keyAt(b, loc, column);
+          // Keys past Lk are TMA's zero fill (or a gathered tile's empty
+          // slots), never kept.
           Value kept = cmp(b, loc, arith::CmpIPredicate::slt, env.k, grid.lk);
           FailureOr<Value> keep = emitElementMask(b, loc, kernel.getMask(), env);
           if (failed(keep))
@@ -208,24 +211,35 @@ Value HopperAttentionBuilder::emitKeepBits(OpBuilder &b, Location loc,
   return loop.getResult(0);
 }
 
+/// i1 `!v`.
+static Value emitNot(OpBuilder &b, Location loc, Value v) {
+  return arith::XOrIOp::create(b, loc, v,
+                               arith::ConstantIntOp::create(b, loc, b.getI1Type(), 1));
+}
+
 TileMask HopperAttentionBuilder::emitTileMask(OpBuilder &b, Location loc,
-                                              Value keyTile, Value partial) {
+                                              const KvTileRef &tile) {
   // FULL tiles below Lk run no mask code; a PARTIAL tile applies the
   // element mask, and a tile reaching past Lk drops the missing keys (TMA
   // filled them with zeros). Computed before the step's wgmma fence, where
   // neither the scores nor the in-flight operands hold registers.
-  Value k0 = mul(b, loc, keyTile, cst(b, loc, cfg.blockN));
+  Value k0 = mul(b, loc, tile.keyTile, cst(b, loc, cfg.blockN));
   Value ragged = cmp(b, loc, arith::CmpIPredicate::sgt,
                      add(b, loc, k0, cst(b, loc, cfg.blockN)), grid.lk);
   TileMask mask;
-  mask.masked = arith::OrIOp::create(b, loc, partial, ragged);
-  Value full = arith::XOrIOp::create(
-      b, loc, partial, arith::ConstantIntOp::create(b, loc, b.getI1Type(), 1));
+  mask.masked = arith::OrIOp::create(b, loc, tile.partial, ragged);
+  if (tile.gathered)
+    mask.masked =
+        arith::AndIOp::create(b, loc, mask.masked, emitNot(b, loc, tile.gathered));
+  Value full = emitNot(b, loc, tile.partial);
   auto branch = scf::IfOp::create(b, loc, TypeRange{b.getI64Type()},
                                   mask.masked, /*withElseRegion=*/true);
   {
     OpBuilder tb = OpBuilder::atBlockEnd(branch.thenBlock());
-    scf::YieldOp::create(tb, loc, ValueRange{emitKeepBits(tb, loc, k0, full)});
+    auto keyAt = [&](OpBuilder &b, Location loc, Value column) {
+      return add(b, loc, k0, column);
+    };
+    scf::YieldOp::create(tb, loc, ValueRange{emitKeepBits(tb, loc, keyAt, full)});
   }
   {
     OpBuilder eb = OpBuilder::atBlockEnd(branch.elseBlock());
@@ -234,6 +248,45 @@ TileMask HopperAttentionBuilder::emitTileMask(OpBuilder &b, Location loc,
   }
   mask.bits = branch.getResult(0);
   return mask;
+}
+
+TileMask HopperAttentionBuilder::emitGatheredTileMask(OpBuilder &b,
+                                                      Location loc,
+                                                      const KvTileRef &tile,
+                                                      Value stage,
+                                                      const TileMask &rangeMask) {
+  // A gathered tile needs the element mask when PARTIAL and the key bound
+  // when short; its keys are the stage's key slots, written by the
+  // producer before the "full" barrier this step has waited on.
+  Value masked = arith::AndIOp::create(
+      b, loc, tile.gathered, arith::OrIOp::create(b, loc, tile.partial, tile.shortTile));
+  auto branch = scf::IfOp::create(b, loc, TypeRange{b.getI64Type()}, masked,
+                                  /*withElseRegion=*/true);
+  {
+    OpBuilder tb = OpBuilder::atBlockEnd(branch.thenBlock());
+    auto keyAt = [&](OpBuilder &b, Location loc, Value column) -> Value {
+      Value key = LLVM::LoadOp::create(b, loc, b.getI32Type(),
+                                       emitKeySlot(b, loc, stage, column),
+                                       /*alignment=*/4);
+      return arith::IndexCastUIOp::create(b, loc, b.getIndexType(), key);
+    };
+    scf::YieldOp::create(
+        tb, loc,
+        ValueRange{emitKeepBits(tb, loc, keyAt, emitNot(tb, loc, tile.partial))});
+  }
+  {
+    OpBuilder eb = OpBuilder::atBlockEnd(branch.elseBlock());
+    scf::YieldOp::create(eb, loc, ValueRange{rangeMask.bits});
+  }
+  TileMask mask;
+  mask.masked = arith::OrIOp::create(b, loc, rangeMask.masked, masked);
+  mask.bits = branch.getResult(0);
+  return mask;
+}
+
+void HopperAttentionBuilder::emitGatheredRowsFence(OpBuilder &b, Location loc) {
+  if (cfg.gathers)
+    hopper::emitAsyncProxyFence(b, loc);
 }
 
 void HopperAttentionBuilder::emitApplyTileMask(OpBuilder &b, Location loc,
@@ -271,11 +324,14 @@ void HopperAttentionBuilder::emitReleaseStage(OpBuilder &b, Location loc,
 }
 
 ConsumerState HopperAttentionBuilder::emitFirstStep(OpBuilder &b, Location loc,
-                                                    Value keyTile,
-                                                    Value partial) {
+                                                    const KvTileRef &tile) {
   auto [stage, parity] = stageAndParity(b, loc, cst(b, loc, 0));
-  TileMask mask = emitTileMask(b, loc, keyTile, partial);
+  TileMask mask = emitTileMask(b, loc, tile);
   hopper::emitMbarrierWait(b, loc, barrier(b, loc, layout.fullK(), stage), parity);
+  if (cfg.gathers) {
+    emitGatheredRowsFence(b, loc);
+    mask = emitGatheredTileMask(b, loc, tile, stage, mask);
+  }
   hopper::emitWgmmaFence(b, loc);
   Value s = emitScoresGemm(b, loc, stage);
   hopper::emitWgmmaCommit(b, loc);
@@ -296,16 +352,20 @@ ConsumerState HopperAttentionBuilder::emitFirstStep(OpBuilder &b, Location loc,
 }
 
 ConsumerState HopperAttentionBuilder::emitSteadyStep(OpBuilder &b, Location loc,
-                                                     Value n, Value keyTile,
-                                                     Value partial,
+                                                     Value n,
+                                                     const KvTileRef &tile,
                                                      const ConsumerState &state) {
   auto [stage, parity] = stageAndParity(b, loc, n);
   auto [prevStage, prevParity] =
       stageAndParity(b, loc, sub(b, loc, n, cst(b, loc, 1)));
-  TileMask mask = emitTileMask(b, loc, keyTile, partial);
+  TileMask mask = emitTileMask(b, loc, tile);
   hopper::emitMbarrierWait(b, loc, barrier(b, loc, layout.fullK(), stage), parity);
   hopper::emitMbarrierWait(b, loc, barrier(b, loc, layout.fullV(), prevStage),
                            prevParity);
+  if (cfg.gathers) {
+    emitGatheredRowsFence(b, loc);
+    mask = emitGatheredTileMask(b, loc, tile, stage, mask);
+  }
   SmallVector<Value> acc = hopper::emitPin(b, loc, state.acc);
   SmallVector<Value> probs = hopper::emitPin(b, loc, state.probs);
   hopper::emitWgmmaFence(b, loc);
@@ -337,6 +397,7 @@ SmallVector<Value> HopperAttentionBuilder::emitTailStep(OpBuilder &b,
                                                         const ConsumerState &state) {
   auto [stage, parity] = stageAndParity(b, loc, sub(b, loc, n, cst(b, loc, 1)));
   hopper::emitMbarrierWait(b, loc, barrier(b, loc, layout.fullV(), stage), parity);
+  emitGatheredRowsFence(b, loc);
   SmallVector<Value> acc = hopper::emitPin(b, loc, state.acc);
   SmallVector<Value> probs = hopper::emitPin(b, loc, state.probs);
   hopper::emitWgmmaFence(b, loc);
@@ -350,12 +411,33 @@ SmallVector<Value> HopperAttentionBuilder::emitTailStep(OpBuilder &b,
 
 Value HopperAttentionBuilder::emitPartial(OpBuilder &b, Location loc,
                                           const SegmentRecord &seg) {
-  return arith::XOrIOp::create(
-      b, loc, seg.isFull, arith::ConstantIntOp::create(b, loc, b.getI1Type(), 1));
+  return emitNot(b, loc, seg.isFull);
+}
+
+KvTileRef HopperAttentionBuilder::emitTileRef(OpBuilder &b, Location loc,
+                                              const SegmentRecord &seg,
+                                              const SegmentTiles &tiles,
+                                              Value t) {
+  KvTileRef tile;
+  tile.keyTile = add(b, loc, seg.lo, t);
+  tile.partial = emitPartial(b, loc, seg);
+  if (cfg.gathers) {
+    tile.gathered = seg.isGather;
+    Value end = mul(b, loc, add(b, loc, t, cst(b, loc, 1)), cst(b, loc, cfg.blockN));
+    tile.shortTile = cmp(b, loc, arith::CmpIPredicate::sgt, end, tiles.gather.count);
+  }
+  return tile;
+}
+
+/// The segment's tile split with gathers (none needed without).
+static SegmentTiles segmentTilesIf(bool gathers, OpBuilder &b, Location loc,
+                                   const SegmentRecord &seg, Value lk,
+                                   int64_t blockN) {
+  return gathers ? emitSegmentTiles(b, loc, seg, lk, blockN) : SegmentTiles();
 }
 
 void HopperAttentionBuilder::emitConsumer(OpBuilder &b, Location loc) {
-  NVVM::SetMaxRegisterOp::create(b, loc, kConsumerRegisters,
+  NVVM::SetMaxRegisterOp::create(b, loc, registers().consumer,
                                  NVVM::SetMaxRegisterAction::increase);
   emitConsumerCoordinates(b, loc);
   hopper::emitMbarrierWait(b, loc, barrier(b, loc, layout.fullQ()),
@@ -383,8 +465,10 @@ void HopperAttentionBuilder::emitConsumer(OpBuilder &b, Location loc) {
                                    /*withElseRegion=*/true);
     {
       OpBuilder tb = OpBuilder::atBlockEnd(empty.thenBlock());
-      Value tiles =
-          emitKeyTiles(tb, loc, emitLoadSegment(tb, loc, plan.segments, s));
+      SegmentRecord seg = emitLoadSegment(tb, loc, plan.segments, s);
+      Value tiles = emitKeyTiles(
+          tb, loc, seg,
+          segmentTilesIf(cfg.gathers, tb, loc, seg, grid.lk, cfg.blockN));
       scf::YieldOp::create(
           tb, loc,
           ValueRange{cmp(tb, loc, arith::CmpIPredicate::eq, tiles,
@@ -410,8 +494,11 @@ void HopperAttentionBuilder::emitConsumer(OpBuilder &b, Location loc) {
   {
     OpBuilder tb = OpBuilder::atBlockEnd(first.thenBlock());
     SegmentRecord seg = emitLoadSegment(tb, loc, plan.segments, firstWithTiles);
+    SegmentTiles tiles =
+        segmentTilesIf(cfg.gathers, tb, loc, seg, grid.lk, cfg.blockN);
     SmallVector<Value> started =
-        emitFirstStep(tb, loc, seg.lo, emitPartial(tb, loc, seg)).flatten();
+        emitFirstStep(tb, loc, emitTileRef(tb, loc, seg, tiles, cst(tb, loc, 0)))
+            .flatten();
     started.push_back(cst(tb, loc, 1));
     scf::YieldOp::create(tb, loc, started);
   }
@@ -428,18 +515,20 @@ void HopperAttentionBuilder::emitConsumer(OpBuilder &b, Location loc) {
       first.getResults(),
       [&](OpBuilder &b, Location loc, Value s, ValueRange segCarried) {
         SegmentRecord seg = emitLoadSegment(b, loc, plan.segments, s);
-        Value partial = emitPartial(b, loc, seg);
+        SegmentTiles tiles =
+            segmentTilesIf(cfg.gathers, b, loc, seg, grid.lk, cfg.blockN);
         Value from = arith::SelectOp::create(
             b, loc, cmp(b, loc, arith::CmpIPredicate::eq, s, firstWithTiles),
             cst(b, loc, 1), cst(b, loc, 0));
         auto tileLoop = scf::ForOp::create(
-            b, loc, from, emitKeyTiles(b, loc, seg), cst(b, loc, 1), segCarried,
+            b, loc, from, emitKeyTiles(b, loc, seg, tiles), cst(b, loc, 1),
+            segCarried,
             [&](OpBuilder &b, Location loc, Value t, ValueRange tileCarried) {
               Value n = tileCarried.back();
               ConsumerState state = ConsumerState::unflatten(
                   tileCarried.drop_back(), numAcc, numProbs);
               SmallVector<Value> next =
-                  emitSteadyStep(b, loc, n, add(b, loc, seg.lo, t), partial,
+                  emitSteadyStep(b, loc, n, emitTileRef(b, loc, seg, tiles, t),
                                  state)
                       .flatten();
               next.push_back(add(b, loc, n, cst(b, loc, 1)));

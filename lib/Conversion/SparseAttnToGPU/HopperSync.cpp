@@ -109,3 +109,29 @@ void hopper::emitTmaLoad(OpBuilder &b, Location loc, Value dst,
       Value(), Value(), NVVM::TMALoadMode::TILE, /*isCTAOnly=*/false,
       NVVM::CTAGroupKindAttr(), Value());
 }
+
+void hopper::emitAsyncCopy16(OpBuilder &b, Location loc, Value dst, Value src,
+                             Value srcBytes) {
+  NVVM::CpAsyncOp::create(
+      b, loc, dst, src, b.getI32IntegerAttr(16),
+      NVVM::LoadCacheModifierKindAttr::get(b.getContext(),
+                                           NVVM::LoadCacheModifierKind::CG),
+      srcBytes);
+}
+
+void hopper::emitAsyncCopiesArrive(OpBuilder &b, Location loc, Value barrier) {
+  NVVM::CpAsyncMBarrierArriveOp::create(b, loc, barrier, /*noinc=*/false);
+}
+
+void hopper::emitNamedBarrier(OpBuilder &b, Location loc, int64_t id,
+                              int64_t threads) {
+  NVVM::BarrierOp::create(b, loc, Type(), i32Const(b, loc, id),
+                          i32Const(b, loc, threads), NVVM::BarrierReductionAttr(),
+                          Value());
+}
+
+void hopper::emitAsyncProxyFence(OpBuilder &b, Location loc) {
+  NVVM::FenceProxyOp::create(
+      b, loc, NVVM::ProxyKind::async_shared,
+      NVVM::SharedSpaceAttr::get(b.getContext(), NVVM::SharedSpace::shared_cta));
+}

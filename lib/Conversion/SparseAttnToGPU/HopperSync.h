@@ -4,8 +4,10 @@
 // shared memory as a 1024-byte aligned `!llvm.ptr<3>` (the 128-byte
 // swizzle repeats every 1024 bytes, and wgmma descriptors assume aligned
 // atoms), mbarriers (init, arrive, arrive with an expected transaction
-// count, a spin wait on a phase parity) and TMA box copies from a tensor
-// map into shared memory, completed on an mbarrier.
+// count, a spin wait on a phase parity), TMA box copies from a tensor map
+// into shared memory, completed on an mbarrier, and the row copies of
+// gathered keys (cp.async, tracked by an mbarrier, a named barrier among
+// the producer's warps, the proxy fence before wgmma reads them).
 //
 //===----------------------------------------------------------------------===//
 
@@ -54,6 +56,24 @@ void emitMbarrierWait(mlir::OpBuilder &b, mlir::Location loc,
 void emitTmaLoad(mlir::OpBuilder &b, mlir::Location loc, mlir::Value dst,
                  mlir::Value tensorMap, mlir::ValueRange coordinates,
                  mlir::Value barrier);
+
+/// cp.async.cg of 16 bytes from `src` (`!llvm.ptr<1>`) to `dst`
+/// (`!llvm.ptr<3>`), reading `srcBytes` (i32, 0 or 16) and filling the rest
+/// with zeros.
+void emitAsyncCopy16(mlir::OpBuilder &b, mlir::Location loc, mlir::Value dst,
+                     mlir::Value src, mlir::Value srcBytes);
+/// Holds the current phase of `barrier` open until this thread's cp.async
+/// copies issued so far have landed (cp.async.mbarrier.arrive without
+/// .noinc: no arrival is counted, one is added and made on completion).
+void emitAsyncCopiesArrive(mlir::OpBuilder &b, mlir::Location loc,
+                           mlir::Value barrier);
+/// bar.sync `id`, `threads`: a barrier of some warps of the CTA.
+void emitNamedBarrier(mlir::OpBuilder &b, mlir::Location loc, int64_t id,
+                      int64_t threads);
+/// fence.proxy.async.shared::cta: orders this thread's view of shared
+/// memory written through the generic proxy (st.shared, cp.async) before
+/// its later asynchronous-proxy reads (wgmma operands).
+void emitAsyncProxyFence(mlir::OpBuilder &b, mlir::Location loc);
 
 } // namespace sattn::gpucodegen::hopper
 

@@ -50,6 +50,10 @@ FailureOr<LaunchInfo> sattn::target::readLaunchInfo(Operation *op) {
   if (auto family = func->getAttrOfType<StringAttr>(kKernelFamilyAttr);
       family && family.getValue() == llvm::StringRef(abi::familyName(abi::KernelFamily::Wgmma)))
     info.family = abi::KernelFamily::Wgmma;
+  if (auto gathers = func->getAttrOfType<BoolAttr>(kPlanGathersAttr))
+    info.planGathers = gathers.getValue();
+  else
+    info.planGathers = info.family == abi::KernelFamily::MmaSync;
   if (auto plan = func->getAttrOfType<DictionaryAttr>(kDevicePlanAttr)) {
     auto flag = [&](StringRef name) {
       auto v = plan.getAs<BoolAttr>(name);

@@ -5,7 +5,7 @@
 
 // chip=sm_90a picks the wgmma kernel for head_dim 128: 128x128 tiles, a
 // producer and two consumer warpgroups (12 warps), 2 stages, and a plan of
-// Range segments only (it loads whole KV tiles by TMA).
+// Range segments only (it loads whole KV tiles by TMA; no "gathers").
 // CHECK-LABEL: sattn.kernel @streaming
 // CHECK-SAME: sattn.tile_plan = {block_m = 128 : i64, block_n = 128 : i64, head_classes = 1 : i64, kernel = "wgmma", rows_per_warp = 16 : i64, stages = 2 : i64, tiers = ["closed-form"], warps = 12 : i64}
 // expected-remark@+1 {{L = 32768: visits 142560 of 2097152 tiles (126720 full, 15840 partial, 0 gathered) in 31648 segments}}
@@ -23,12 +23,13 @@ sattn.kernel @streaming(dtype = bf16, head_dim = 128, heads = 32, kv_heads = 8, 
 
 // -----
 
-// S2's token stride: the portable kernel gathers the strided keys, while
-// whole 128x128 tiles would cover every causal pair (more than 1.3x the
-// pairs of the gathered plan), so the portable kernel stays.
+// S2's token stride: whole 128x128 tiles would cover every causal pair,
+// 3.7x the tiles of a plan that gathers the strided keys; the wgmma kernel
+// is built with gathers (its producer copies their rows), so its plans hold
+// Gather segments.
 // CHECK-LABEL: sattn.kernel @s2
-// CHECK-SAME: block_m = 64 : i64{{.*}}kernel = "mma_sync"
-// expected-remark@+1 {{257040 gathered}}
+// CHECK-SAME: sattn.tile_plan = {block_m = 128 : i64, block_n = 128 : i64, gathers = true, head_classes = 8 : i64, kernel = "wgmma"
+// expected-remark@+1 {{L = 32768: visits 85344 of 1048576 tiles (77216 full, 8128 partial, 65024 gathered) in 16224 segments}}
 sattn.kernel @s2(dtype = bf16, head_dim = 128, heads = 16, kv_heads = 16, scale = 0.088) {
   %c = mask.causal
   %w = mask.window 512

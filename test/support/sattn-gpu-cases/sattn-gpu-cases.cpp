@@ -188,7 +188,7 @@ int main(int argc, char **argv) {
           kernel = k;
       auto planner = plan::TilePlanner::build(
           kernel, plan::PlanOptions{ck.launch.blockM, ck.launch.blockN,
-                                    ck.launch.family == abi::KernelFamily::MmaSync});
+                                    ck.launch.planGathers});
       if (failed(planner))
         return 1;
       auto manifest =
