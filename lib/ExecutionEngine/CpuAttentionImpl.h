@@ -35,6 +35,8 @@ struct KernelInfo {
   void (*entry)(void **) = nullptr;
   /// @NAME_plan_cpu, when compiled with device plans.
   void (*planEntry)(void **) = nullptr;
+  /// @NAME_bwd_cpu, when compiled with the backward.
+  void (*backwardEntry)(void **) = nullptr;
   /// Whether the mask's plans differ by batch element / by head.
   bool classByBatch = false, classByHead = false;
   std::unique_ptr<mlir::ExecutionEngine> engine;
@@ -66,6 +68,22 @@ tableDescriptors(const KernelInfo &kernel, const MaskInputs &inputs,
                  llvm::SmallVectorImpl<StridedMemRefType<int64_t, 1>> &descs,
                  std::string &error);
 
+/// Checks rank, sizes, strides and data of one tensor against `expected`.
+mlir::LogicalResult checkTensor(const char *what, const CpuTensor &t,
+                                llvm::ArrayRef<int64_t> expected,
+                                std::string &error);
+
+/// The generated code indexes offsets, segments and K/V rows with plan
+/// values, so they must be consistent with this call's shapes.
+mlir::LogicalResult checkPlan(const plan::FlatPlan &plan, int64_t batch,
+                              int64_t heads, int64_t lq, int64_t lk,
+                              int64_t blockM, std::string &error);
+
+/// The sizes of one call, from Q (B, H, Lq, D) and K (KV_H, Lk).
+struct CallShape {
+  int64_t batch = 0, heads = 0, kvHeads = 0, lq = 0, lk = 0, headDim = 0;
+};
+
 } // namespace sattn::cpuexec
 
 struct sattn::CpuAttention::Impl {
@@ -74,5 +92,39 @@ struct sattn::CpuAttention::Impl {
   llvm::SmallVector<std::string> names;
   double seconds = 0;
 };
+
+namespace sattn::cpuexec {
+
+/// The compiled kernel `name`.
+mlir::FailureOr<const KernelInfo *>
+findKernel(const CpuAttention::Impl &impl, llvm::StringRef name,
+           std::string &error);
+
+/// Checks Q, K, V and O of `args` (not LSE) against `kernel` and each
+/// other, `inputs` and `plan` against them, and the tables, whose
+/// descriptors it appends to `tableDescs`.
+mlir::LogicalResult
+checkCall(const CpuAttention::Impl &impl, const KernelInfo &kernel,
+          const CpuAttentionArgs &args, const plan::FlatPlan &plan,
+          const MaskInputs &inputs, CallShape &shape,
+          llvm::SmallVectorImpl<StridedMemRefType<int64_t, 1>> &tableDescs,
+          std::string &error);
+
+/// The descriptors of a flat plan's buffers (which must outlive the call).
+struct PlanDescriptors {
+  explicit PlanDescriptors(const plan::FlatPlan &plan);
+  /// Appends the addresses of the segments, offsets and classes
+  /// descriptors, in the generated functions' order.
+  void append(llvm::SmallVectorImpl<void *> &pointers);
+  StridedMemRefType<int64_t, 2> segments;
+  StridedMemRefType<int64_t, 1> offsets, classes;
+};
+
+/// Calls a packed C-interface entry with the descriptors at `pointers`,
+/// then those of `tables`.
+void invoke(void (*entry)(void **), llvm::SmallVectorImpl<void *> &pointers,
+            llvm::SmallVectorImpl<StridedMemRefType<int64_t, 1>> &tables);
+
+} // namespace sattn::cpuexec
 
 #endif // SATTN_LIB_EXECUTIONENGINE_CPUATTENTIONIMPL_H

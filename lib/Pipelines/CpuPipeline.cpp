@@ -20,11 +20,12 @@
 using namespace mlir;
 
 void sattn::buildCpuPipeline(OpPassManager &pm, int64_t blockM,
-                             int64_t blockN, bool devicePlans) {
+                             int64_t blockN, bool devicePlans, bool backward) {
   ConvertSparseAttnToCPUOptions lowering;
   lowering.blockM = blockM;
   lowering.blockN = blockN;
   lowering.devicePlans = devicePlans;
+  lowering.backward = backward;
   lowering.eraseKernels = true;
   pm.addPass(createConvertSparseAttnToCPU(lowering));
   pm.addPass(createCanonicalizerPass());

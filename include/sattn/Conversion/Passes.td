@@ -48,6 +48,11 @@ def ConvertSparseAttnToCPU : Pass<"convert-sattn-to-cpu", "::mlir::ModuleOp"> {
            "Also add @NAME_plan_cpu, the device plan builder's stages as "
            "loops (sattn/Conversion/DevicePlan.h), which writes the "
            "Range-only plan of block-m x block-n tiles">,
+    Option<"backward", "backward", "bool", /*default=*/"false",
+           "Also add @NAME_bwd_cpu(Q, K, V, O, LSE, dO, dQ, dK, dV, "
+           "segments, offsets, classIndex, tables...), the gradients of "
+           "the planned attention over the same plan (FlashAttention-2's "
+           "backward from the forward's LSE)">,
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",

@@ -7,6 +7,8 @@
 // `@NAME_cpu(Q, K, V, O, LSE, segments, offsets, classIndex, tables...)`
 // computes planned, masked attention in fp32: FlashAttention-2 over query
 // tiles of BM rows and KV tiles of BN keys as the tile plan dictates.
+// `@NAME_bwd_cpu(Q, K, V, O, LSE, dO, dQ, dK, dV, segments, offsets,
+// classIndex, tables...)` computes its gradients over the same plan.
 //
 //===----------------------------------------------------------------------===//
 
@@ -39,6 +41,23 @@ enum ArgIndex : unsigned {
   kNumFixedArgs,
 };
 
+/// Argument positions of a generated `@NAME_bwd_cpu`; table buffers follow.
+enum BackwardArgIndex : unsigned {
+  kBwdArgQ = 0,
+  kBwdArgK,
+  kBwdArgV,
+  kBwdArgO,
+  kBwdArgLse,
+  kBwdArgDO,
+  kBwdArgDQ,
+  kBwdArgDK,
+  kBwdArgDV,
+  kBwdArgSegments,
+  kBwdArgOffsets,
+  kBwdArgClassIndex,
+  kNumFixedBwdArgs,
+};
+
 /// "NAME_cpu" for kernel @NAME.
 std::string entryName(llvm::StringRef kernelName);
 
@@ -53,6 +72,23 @@ struct CpuLoweringOptions {
   int64_t blockM = 64;
   int64_t blockN = 64;
 };
+
+/// "NAME_bwd_cpu" for kernel @NAME.
+std::string backwardEntryName(llvm::StringRef kernelName);
+
+/// The type of `@NAME_bwd_cpu` for a kernel with `numTables` tables: Q, K,
+/// V, O (rank 4), LSE (rank 3), dO, dQ, dK, dV (rank 4), the plan buffers,
+/// the tables, with the memref types of `@NAME_cpu`.
+mlir::FunctionType backwardEntryType(mlir::MLIRContext *context,
+                                     unsigned numTables);
+
+/// Builds `@NAME_bwd_cpu` for `kernel` (its mask expanded as for
+/// buildCpuEntry): dQ, dK and dV of the planned attention from Q, K, V,
+/// the forward's O and LSE and the output gradient dO, over the same plan
+/// the forward ran. dK and dV sum over the query heads of a KV head.
+mlir::FailureOr<mlir::func::FuncOp>
+buildCpuBackwardEntry(mlir::OpBuilder &builder, KernelOp kernel,
+                      const CpuLoweringOptions &options);
 
 /// "NAME_plan_cpu" for kernel @NAME.
 std::string planEntryName(llvm::StringRef kernelName);

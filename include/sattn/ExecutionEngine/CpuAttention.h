@@ -60,6 +60,18 @@ struct CpuAttentionOptions {
   unsigned optLevel = 2;
   /// Also compile each kernel's device plan builder (`buildDevicePlan`).
   bool devicePlans = false;
+  /// Also compile each kernel's gradients (`runBackward`).
+  bool backward = false;
+};
+
+/// Operands of one backward call: the forward's inputs and outputs (LSE
+/// required, as the forward wrote it), the output gradient, and the input
+/// gradients it writes (overwritten, not accumulated into).
+struct CpuAttentionBackwardArgs {
+  CpuAttentionArgs forward; // q, k, v, o, lse: read
+  CpuTensor dO;             // (B, H, Lq, D)
+  CpuTensor dQ;             // (B, H, Lq, D), written
+  CpuTensor dK, dV;         // (B, KV_H, Lk, D), written
 };
 
 class CpuAttention {
@@ -83,6 +95,14 @@ public:
   mlir::LogicalResult run(llvm::StringRef name, const CpuAttentionArgs &args,
                           const plan::TilePlan &plan, const MaskInputs &inputs,
                           std::string &error) const;
+
+  /// dQ, dK and dV of kernel `name` (compiled with `backward`) over the
+  /// plan its forward ran with. Rows without a kept key get no gradient.
+  mlir::LogicalResult runBackward(llvm::StringRef name,
+                                  const CpuAttentionBackwardArgs &args,
+                                  const plan::FlatPlan &plan,
+                                  const MaskInputs &inputs,
+                                  std::string &error) const;
 
   /// Runs kernel `name`'s device plan builder (compiled with
   /// `devicePlans`) for `inputs`: the Range-only plan of the compiled tile

@@ -31,7 +31,7 @@ struct CpuPipelineOptions
 void buildCpuPipeline(mlir::OpPassManager &pm,
                       const CpuPipelineOptions &options);
 void buildCpuPipeline(mlir::OpPassManager &pm, int64_t blockM, int64_t blockN,
-                      bool devicePlans = false);
+                      bool devicePlans = false, bool backward = false);
 
 /// Registers `sattn-cpu-pipeline`.
 void registerSattnPipelines();

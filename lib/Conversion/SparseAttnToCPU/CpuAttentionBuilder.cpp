@@ -20,6 +20,8 @@
 
 #include "sattn/Conversion/SparseAttnToCPU.h"
 
+#include "CpuPlanWalk.h"
+
 #include "sattn/Conversion/IndexArith.h"
 #include "sattn/Conversion/MaskToArith.h"
 #include "sattn/Conversion/OnlineSoftmax.h"
@@ -64,23 +66,6 @@ FunctionType cpu::entryType(MLIRContext *ctx, unsigned numTables) {
 
 namespace {
 
-
-/// scf.for over [0, n) carrying one value; `body` returns its next value.
-Value reduce(OpBuilder &b, Location loc, Value n, Value init,
-             function_ref<Value(OpBuilder &, Location, Value, Value)> body) {
-  auto loop = scf::ForOp::create(
-      b, loc, cst(b, loc, 0), n, cst(b, loc, 1), ValueRange{init},
-      [&](OpBuilder &nb, Location nl, Value iv, ValueRange carried) {
-        scf::YieldOp::create(nb, nl, body(nb, nl, iv, carried.front()));
-      });
-  return loop.getResult(0);
-}
-
-/// The (batch, head, query tile) a tile body works on.
-struct TileContext {
-  Value b, h, kvh, row0, rows;
-};
-
 class CpuAttentionBuilder {
 public:
   CpuAttentionBuilder(KernelOp kernel, const CpuLoweringOptions &options)
@@ -108,9 +93,7 @@ private:
 
   // Arguments.
   Value q, k, v, o, lse, segments, offsets, classIndex;
-  // Runtime sizes (index).
-  Value batch, heads, lq, lk, headDim, kvHeads, group, numQueryTiles,
-      queryShift;
+  ProblemSizes sizes; // runtime sizes (index)
   // Per-tile scratch: base-2 logits then probabilities (BM x BN), the key
   // positions of the KV tile (BN), running max and sum (BM), acc (BM x D).
   Value scores, keys, rowMax, rowSum, acc;
@@ -129,18 +112,7 @@ void CpuAttentionBuilder::emitPrologue(OpBuilder &b, Location loc,
   offsets = entry.getArgument(kArgOffsets);
   classIndex = entry.getArgument(kArgClassIndex);
 
-  batch = memref::DimOp::create(b, loc, q, 0);
-  heads = memref::DimOp::create(b, loc, q, 1);
-  lq = memref::DimOp::create(b, loc, q, 2);
-  headDim = memref::DimOp::create(b, loc, q, 3);
-  kvHeads = memref::DimOp::create(b, loc, k, 1);
-  lk = memref::DimOp::create(b, loc, k, 2);
-  group = arith::DivSIOp::create(b, loc, heads, kvHeads);
-  numQueryTiles = arith::DivSIOp::create(
-      b, loc, arith::AddIOp::create(b, loc, lq, cst(b, loc, blockM - 1)),
-      cst(b, loc, blockM));
-  // Row i of the query block has absolute position i + (Lk - Lq).
-  queryShift = arith::SubIOp::create(b, loc, lk, lq);
+  sizes = emitProblemSizes(b, loc, q, k, blockM);
 
   Type f32 = b.getF32Type();
   scores = memref::AllocOp::create(b, loc, MemRefType::get({blockM, blockN}, f32));
@@ -150,56 +122,19 @@ void CpuAttentionBuilder::emitPrologue(OpBuilder &b, Location loc,
   rowSum = memref::AllocOp::create(b, loc, MemRefType::get({blockM}, f32));
   acc = memref::AllocOp::create(
       b, loc, MemRefType::get({blockM, ShapedType::kDynamic}, f32),
-      ValueRange{headDim});
+      ValueRange{sizes.headDim});
   log2Scale = emitLog2Scale(b, loc, kernel.getScale().convertToDouble());
 
-  for (auto [i, table] : llvm::enumerate(kernelTables(kernel))) {
-    TableBinding binding;
-    binding.buffer = entry.getArgument(kNumFixedArgs + i);
-    binding.extents = emitTableExtents(b, loc, table, batch, heads, lk);
-    tables[table.getSymName()] = binding;
-  }
+  tables = bindTables(b, loc, kernel, entry, kNumFixedArgs, sizes);
 }
 
 void CpuAttentionBuilder::emitScores(OpBuilder &b, Location loc,
                                      const TileContext &tile, Value numKeys,
                                      bool partial) {
-  forEach(b, loc, tile.rows, [&](OpBuilder &b, Location loc, Value i) {
-    Value row = arith::AddIOp::create(b, loc, tile.row0, i);
-    Value qPos = arith::AddIOp::create(b, loc, row, queryShift);
-    forEach(b, loc, numKeys, [&](OpBuilder &b, Location loc, Value j) {
-      Value key = memref::LoadOp::create(b, loc, keys, j);
-      Value zero = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0));
-      Value dot = reduce(
-          b, loc, headDim, zero,
-          [&](OpBuilder &b, Location loc, Value d, Value sum) -> Value {
-            Value x = memref::LoadOp::create(b, loc, q,
-                                             ValueRange{tile.b, tile.h, row, d});
-            Value y = memref::LoadOp::create(
-                b, loc, k, ValueRange{tile.b, tile.kvh, key, d});
-            return arith::AddFOp::create(
-                b, loc, sum, arith::MulFOp::create(b, loc, x, y));
-          });
-      Value logit = arith::MulFOp::create(b, loc, dot, log2Scale);
-      if (partial) {
-        ElementMaskEnv env{tile.b, tile.h, qPos, key, lk, tables};
-        FailureOr<Value> keep =
-            emitElementMask(b, loc, kernel.getMask(), env);
-        if (failed(keep)) {
-          failedMask = true;
-        } else {
-          // Keys past Lk never appear on the CPU (tiles are clipped), but
-          // the GPU's fixed-size tiles rely on this guard; keep them equal.
-          Value inRange = arith::CmpIOp::create(
-              b, loc, arith::CmpIPredicate::slt, key, lk);
-          Value kept = arith::AndIOp::create(b, loc, *keep, inRange);
-          logit = arith::SelectOp::create(b, loc, kept, logit,
-                                          emitNegInf(b, loc));
-        }
-      }
-      memref::StoreOp::create(b, loc, logit, scores, ValueRange{i, j});
-    });
-  });
+  TileScoreOperands ops{kernel, q, k, sizes.lk, sizes.headDim, sizes.queryShift, log2Scale,
+                        scores, keys, &tables};
+  if (failed(emitTileScores(b, loc, ops, tile, numKeys, partial)))
+    failedMask = true;
 }
 
 void CpuAttentionBuilder::emitSoftmaxUpdate(OpBuilder &b, Location loc,
@@ -228,7 +163,7 @@ void CpuAttentionBuilder::emitSoftmaxUpdate(OpBuilder &b, Location loc,
         b, loc, arith::MulFOp::create(b, loc, oldSum, r.alpha), tileSum);
     memref::StoreOp::create(b, loc, newSum, rowSum, i);
     memref::StoreOp::create(b, loc, r.newMax, rowMax, i);
-    forEach(b, loc, headDim, [&](OpBuilder &b, Location loc, Value d) {
+    forEach(b, loc, sizes.headDim, [&](OpBuilder &b, Location loc, Value d) {
       Value a = memref::LoadOp::create(b, loc, acc, ValueRange{i, d});
       memref::StoreOp::create(b, loc, arith::MulFOp::create(b, loc, a, r.alpha),
                               acc, ValueRange{i, d});
@@ -237,7 +172,7 @@ void CpuAttentionBuilder::emitSoftmaxUpdate(OpBuilder &b, Location loc,
     forEach(b, loc, numKeys, [&](OpBuilder &b, Location loc, Value j) {
       Value p = memref::LoadOp::create(b, loc, scores, ValueRange{i, j});
       Value key = memref::LoadOp::create(b, loc, keys, j);
-      forEach(b, loc, headDim, [&](OpBuilder &b, Location loc, Value d) {
+      forEach(b, loc, sizes.headDim, [&](OpBuilder &b, Location loc, Value d) {
         Value x = memref::LoadOp::create(b, loc, v,
                                          ValueRange{tile.b, tile.kvh, key, d});
         Value a = memref::LoadOp::create(b, loc, acc, ValueRange{i, d});
@@ -255,7 +190,7 @@ void CpuAttentionBuilder::emitKvTiles(OpBuilder &b, Location loc,
                                       const SegmentTiles &tiles,
                                       bool partial) {
   forEach(b, loc, tiles.numTiles, [&](OpBuilder &b, Location loc, Value t) {
-    Value numKeys = emitTileKeys(b, loc, seg, tiles, t, lk, blockN, keys);
+    Value numKeys = emitTileKeys(b, loc, seg, tiles, t, sizes.lk, blockN, keys);
     emitScores(b, loc, tile, numKeys, partial);
     emitSoftmaxUpdate(b, loc, tile, numKeys);
   });
@@ -268,7 +203,7 @@ void CpuAttentionBuilder::emitEpilogue(OpBuilder &b, Location loc,
     Value l = memref::LoadOp::create(b, loc, rowSum, i);
     RowEpilogue row = emitRowEpilogue(b, loc, m, l);
     Value r = arith::AddIOp::create(b, loc, tile.row0, i);
-    forEach(b, loc, headDim, [&](OpBuilder &b, Location loc, Value d) {
+    forEach(b, loc, sizes.headDim, [&](OpBuilder &b, Location loc, Value d) {
       Value a = memref::LoadOp::create(b, loc, acc, ValueRange{i, d});
       memref::StoreOp::create(b, loc, emitOutputElement(b, loc, row, a), o,
                               ValueRange{tile.b, tile.h, r, d});
@@ -279,55 +214,21 @@ void CpuAttentionBuilder::emitEpilogue(OpBuilder &b, Location loc,
 }
 
 void CpuAttentionBuilder::emitQueryTile(OpBuilder &b, Location loc,
-                                        const TileContext &tileIn, Value cls,
+                                        const TileContext &tile, Value cls,
                                         Value m) {
-  TileContext tile = tileIn;
-  tile.row0 = arith::MulIOp::create(b, loc, m, cst(b, loc, blockM));
-  tile.rows = arith::MinSIOp::create(
-      b, loc, cst(b, loc, blockM),
-      arith::SubIOp::create(b, loc, lq, tile.row0));
-
   forEach(b, loc, tile.rows, [&](OpBuilder &b, Location loc, Value i) {
     Value zero = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0));
     memref::StoreOp::create(b, loc, emitNegInf(b, loc), rowMax, i);
     memref::StoreOp::create(b, loc, zero, rowSum, i);
-    forEach(b, loc, headDim, [&](OpBuilder &b, Location loc, Value d) {
+    forEach(b, loc, sizes.headDim, [&](OpBuilder &b, Location loc, Value d) {
       memref::StoreOp::create(b, loc, zero, acc, ValueRange{i, d});
     });
   });
-
-  // Segments of (class, m): rows [offsets[c*(T+1) + m], offsets[... + 1]).
-  Value slot = arith::AddIOp::create(
-      b, loc,
-      arith::MulIOp::create(
-          b, loc, cls,
-          arith::AddIOp::create(b, loc, numQueryTiles, cst(b, loc, 1))),
-      m);
-  auto offsetAt = [&](Value i) -> Value {
-    Value raw = memref::LoadOp::create(b, loc, offsets, i);
-    return arith::IndexCastOp::create(b, loc, b.getIndexType(), raw);
-  };
-  Value first = offsetAt(slot);
-  Value last = offsetAt(arith::AddIOp::create(b, loc, slot, cst(b, loc, 1)));
-  scf::ForOp::create(
-      b, loc, first, last, cst(b, loc, 1), ValueRange{},
-      [&](OpBuilder &b, Location loc, Value s, ValueRange) {
-        SegmentRecord seg = emitLoadSegment(b, loc, segments, s);
-        SegmentTiles tiles = emitSegmentTiles(b, loc, seg, lk, blockN);
-        // FULL segments hold only kept pairs: their tiles carry no mask code.
-        scf::IfOp::create(
-            b, loc, seg.isFull,
-            [&](OpBuilder &b, Location loc) {
-              emitKvTiles(b, loc, tile, seg, tiles, /*partial=*/false);
-              scf::YieldOp::create(b, loc);
-            },
-            [&](OpBuilder &b, Location loc) {
-              emitKvTiles(b, loc, tile, seg, tiles, /*partial=*/true);
-              scf::YieldOp::create(b, loc);
-            });
-        scf::YieldOp::create(b, loc);
-      });
-
+  emitSegmentLoop(b, loc, sizes, segments, offsets, cls, m, blockN,
+                  [&](OpBuilder &b, Location loc, const SegmentRecord &seg,
+                      const SegmentTiles &tiles, bool partial) {
+                    emitKvTiles(b, loc, tile, seg, tiles, partial);
+                  });
   emitEpilogue(b, loc, tile);
 }
 
@@ -346,22 +247,9 @@ FailureOr<func::FuncOp> CpuAttentionBuilder::build(OpBuilder &builder) {
   OpBuilder b = OpBuilder::atBlockBegin(entry);
 
   emitPrologue(b, loc, *entry);
-  forEach(b, loc, batch, [&](OpBuilder &b, Location loc, Value bi) {
-    forEach(b, loc, heads, [&](OpBuilder &b, Location loc, Value h) {
-      TileContext tile;
-      tile.b = bi;
-      tile.h = h;
-      tile.kvh = arith::DivSIOp::create(b, loc, h, group);
-      Value flat = arith::AddIOp::create(
-          b, loc, arith::MulIOp::create(b, loc, bi, heads), h);
-      Value cls = arith::IndexCastOp::create(
-          b, loc, b.getIndexType(),
-          memref::LoadOp::create(b, loc, classIndex, flat));
-      forEach(b, loc, numQueryTiles, [&](OpBuilder &b, Location loc, Value m) {
-        emitQueryTile(b, loc, tile, cls, m);
-      });
-    });
-  });
+  emitQueryTileLoops(b, loc, sizes, classIndex, blockM,
+                     [&](OpBuilder &b, Location loc, const TileContext &tile,
+                         Value cls, Value m) { emitQueryTile(b, loc, tile, cls, m); });
   for (Value buffer : {scores, keys, rowMax, rowSum, acc})
     memref::DeallocOp::create(b, loc, buffer);
   func::ReturnOp::create(b, loc);

@@ -1,6 +1,7 @@
 //===- SparseAttnToCPU.cpp - convert-sattn-to-cpu -------------------------===//
 //
-// The pass that adds `@NAME_cpu` for every `sattn.kernel @NAME`. Named mask
+// The pass that adds `@NAME_cpu` (and on request `@NAME_plan_cpu` and
+// `@NAME_bwd_cpu`) for every `sattn.kernel @NAME`. Named mask
 // patterns are expanded into predicates on a private copy of each kernel
 // (`sattn-expand-masks`), so the element-mask emitter only sees what it
 // handles while the kernel itself keeps the named patterns the tile
@@ -53,6 +54,9 @@ struct ConvertSparseAttnToCPUPass
         return signalPassFailure();
       if (devicePlans &&
           failed(cpu::buildCpuPlanEntry(builder, copy->kernel(), options)))
+        return signalPassFailure();
+      if (backward &&
+          failed(cpu::buildCpuBackwardEntry(builder, copy->kernel(), options)))
         return signalPassFailure();
     }
     if (eraseKernels)
