@@ -129,8 +129,10 @@ FailureOr<TileConfig> sattn::plan::chooseTileConfig(int64_t headDim,
   // The Hopper kernel takes a stage count and no other tile option.
   if (request.hopper && request.onlyStages() && isSupportedHeadDim(headDim)) {
     TileConfig hopper = hopperTileConfig(headDim, request.stages);
-    HopperPlanForm form =
-        chooseHopperPlanForm(program, hopper, portableTileConfig(headDim));
+    // At head_dim 256 O's accumulators take the consumers' 240 registers;
+    // the 232 they keep when the producer copies gathered rows spill.
+    HopperPlanForm form = chooseHopperPlanForm(
+        program, hopper, portableTileConfig(headDim), /*gathersFit=*/headDim <= 128);
     if (form != HopperPlanForm::None) {
       hopper.gathers = form == HopperPlanForm::Gathers;
       error = checkHopperConfig(hopper, headDim);

@@ -111,7 +111,8 @@ constexpr double kMinGatherSaving = 0.10;
 
 HopperPlanForm sattn::plan::chooseHopperPlanForm(const MaskProgram &program,
                                                  const TileConfig &hopperTiles,
-                                                 const TileConfig &portableTiles) {
+                                                 const TileConfig &portableTiles,
+                                                 bool gathersFit) {
   // Tables decide the plan at run time: documents and block tables are
   // runs of whole blocks (Hopper), per-token columns are key lists
   // (portable).
@@ -121,7 +122,8 @@ HopperPlanForm sattn::plan::chooseHopperPlanForm(const MaskProgram &program,
   int64_t hm = hopperTiles.blockM, hn = hopperTiles.blockN;
   int64_t pm = portableTiles.blockM, pn = portableTiles.blockN;
   int64_t ranges = visitedTiles(program, hm, hn, /*gathers=*/false);
-  int64_t gathered = visitedTiles(program, hm, hn, /*gathers=*/true);
+  int64_t gathered =
+      gathersFit ? visitedTiles(program, hm, hn, /*gathers=*/true) : ranges;
   int64_t portable = visitedTiles(program, pm, pn);
   if (ranges < 0 || gathered < 0 || portable < 0)
     return HopperPlanForm::Ranges;

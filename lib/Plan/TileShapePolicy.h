@@ -46,9 +46,12 @@ enum class HopperPlanForm {
 /// Masks that read tables are planned at run time: they get the Hopper
 /// kernel with Range plans unless a predicate reads a per-token table
 /// (global tokens, vertical columns: key lists, the portable kernel's).
+/// `gathersFit`: the kernel's registers leave the producer room for
+/// gathered copies (not at head_dim 256, whose consumers need 240).
 HopperPlanForm chooseHopperPlanForm(const MaskProgram &program,
                                     const TileConfig &hopperTiles,
-                                    const TileConfig &portableTiles);
+                                    const TileConfig &portableTiles,
+                                    bool gathersFit);
 
 } // namespace sattn::plan
 

@@ -387,7 +387,7 @@ int DirectoryWriter::compileKernel(KernelOp kernel,
   // The plan at the reference length, with the kernel's own tile sizes.
   auto tiled = planner.withTiles(
       kernel, {launch.blockM, launch.blockN,
-               launch.family == abi::KernelFamily::MmaSync});
+               launch.planGathers});
   if (failed(tiled))
     return ExitInternalError; // the pipeline planned with them
   report.readsTables = !planner.core().program().tables.empty() &&
