@@ -155,15 +155,20 @@ void HopperAttentionBuilder::emitPrologue(OpBuilder &b, Location loc,
 }
 
 void HopperAttentionBuilder::emitBarrierInit(OpBuilder &b, Location loc) {
-  // Full barriers complete on one arrival (the producer's expect-tx) plus
-  // the bytes of the copies; empty ones on one arrival per consumer
-  // warpgroup.
+  // Full barriers complete on the producer's arrivals plus the bytes of
+  // the TMA copies; empty ones on one arrival per consumer warpgroup.
   Value first = cmp(b, loc, arith::CmpIPredicate::eq, grid.threadId, cst(b, loc, 0));
   scf::IfOp::create(b, loc, first, [&](OpBuilder &b, Location loc) {
     hopper::emitMbarrierInit(b, loc, barrier(b, loc, layout.fullQ()), 1);
+    // With gathers every producer thread arrives on a KV tile's "full"
+    // barrier: on completion of its row copies, or at once beside thread
+    // 0's expect-tx for a TMA tile.
+    int64_t fullArrivals = cfg.gathers ? kWarpgroupThreads : 1;
     for (int64_t s = 0; s < cfg.stages; ++s) {
-      hopper::emitMbarrierInit(b, loc, barrier(b, loc, layout.fullK() + 8 * s), 1);
-      hopper::emitMbarrierInit(b, loc, barrier(b, loc, layout.fullV() + 8 * s), 1);
+      hopper::emitMbarrierInit(b, loc, barrier(b, loc, layout.fullK() + 8 * s),
+                               fullArrivals);
+      hopper::emitMbarrierInit(b, loc, barrier(b, loc, layout.fullV() + 8 * s),
+                               fullArrivals);
       hopper::emitMbarrierInit(b, loc, barrier(b, loc, layout.emptyK() + 8 * s),
                                kConsumerWarpgroups);
       hopper::emitMbarrierInit(b, loc, barrier(b, loc, layout.emptyV() + 8 * s),

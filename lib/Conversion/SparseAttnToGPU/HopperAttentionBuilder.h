@@ -153,11 +153,11 @@ private:
   // HopperGatheredLoads.cpp
   /// Copies the rows of KV tile `t` of a Gather or List segment (`cursor`)
   /// into the ring stage `stage` at `dst`, K (`isK`, which also writes the
-  /// stage's key positions) or V, in the TMA boxes' swizzled layout, and
-  /// completes `full` when they have landed. Run by all producer threads.
+  /// stage's key positions) or V, in the TMA boxes' swizzled layout; each
+  /// producer thread arrives on `full` when its copies have landed.
   void emitLoadGatheredRows(OpBuilder &b, Location loc, bool isK,
                             const GatherCursor &cursor, Value t, Value stage,
-                            Value dst, Value full, Value leader);
+                            Value dst, Value full);
   /// Shared memory address of the key position of column `column` (index)
   /// of ring stage `stage` (i32).
   Value emitKeySlot(OpBuilder &b, Location loc, Value stage, Value column);

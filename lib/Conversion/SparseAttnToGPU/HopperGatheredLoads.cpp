@@ -12,9 +12,9 @@
 //      producer threads;
 //   K and V: thread i copies 16-byte chunk i % (head_dim / 8) of rows
 //      i / (head_dim / 8) + p * (1024 / head_dim), zero-filled past the
-//      end; cp.async.mbarrier.arrive (without .noinc) holds the stage's
-//      "full" phase open until the thread's copies land; bar.sync; thread 0
-//      arrives, the one arrival the barrier counts.
+//      end, then arrives on the stage's "full" barrier once they land
+//      (cp.async.mbarrier.arrive.noinc; the barrier counts 128 arrivals,
+//      which a TMA tile gets from thread 0's expect-tx and 127 plain ones).
 //
 // The key slots also tell the consumers which key each column holds, for
 // the element mask of PARTIAL tiles and for the short last tile of a
@@ -57,7 +57,7 @@ Value HopperAttentionBuilder::emitKeySlot(OpBuilder &b, Location loc,
 
 void HopperAttentionBuilder::emitLoadGatheredRows(
     OpBuilder &b, Location loc, bool isK, const GatherCursor &cursor, Value t,
-    Value stage, Value dst, Value full, Value leader) {
+    Value stage, Value dst, Value full) {
   Type i32 = b.getI32Type(), i64 = b.getI64Type();
   Value lane = grid.threadId; // 0 .. 127 in the producer warpgroup
   Value lk32 = arith::IndexCastUIOp::create(b, loc, i32, grid.lk);
@@ -130,10 +130,4 @@ void HopperAttentionBuilder::emitLoadGatheredRows(
         scf::YieldOp::create(b, loc);
       });
   hopper::emitAsyncCopiesArrive(b, loc, full);
-  // Every thread's pending arrival is registered before the one counted.
-  hopper::emitNamedBarrier(b, loc, kProducerBarrierId, kWarpgroupThreads);
-  scf::IfOp::create(b, loc, leader, [&](OpBuilder &b, Location loc) {
-    hopper::emitMbarrierArrive(b, loc, full);
-    scf::YieldOp::create(b, loc);
-  });
 }

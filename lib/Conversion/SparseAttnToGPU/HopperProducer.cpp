@@ -128,11 +128,25 @@ void HopperAttentionBuilder::emitLoadStream(OpBuilder &b, Location loc,
                     b, loc, hopper::emitSharedOffset(b, loc, smem, offset),
                     stageBytes);
                 auto loadBoxes = [&](OpBuilder &b, Location loc) {
-                  asLeader(b, loc, [&](OpBuilder &b, Location loc) {
+                  if (!leader) {
                     hopper::emitMbarrierExpectBytes(b, loc, full, tileBytes);
                     emitLoadTile(b, loc, map, dst, keyRow, grid.kvHead, full,
                                  cfg.blockN);
-                  });
+                    return;
+                  }
+                  // The barrier counts every producer thread (gathers).
+                  scf::IfOp::create(
+                      b, loc, leader,
+                      [&](OpBuilder &b, Location loc) {
+                        hopper::emitMbarrierExpectBytes(b, loc, full, tileBytes);
+                        emitLoadTile(b, loc, map, dst, keyRow, grid.kvHead,
+                                     full, cfg.blockN);
+                        scf::YieldOp::create(b, loc);
+                      },
+                      [&](OpBuilder &b, Location loc) {
+                        hopper::emitMbarrierArrive(b, loc, full);
+                        scf::YieldOp::create(b, loc);
+                      });
                 };
                 if (!cfg.gathers) {
                   loadBoxes(b, loc);
@@ -142,7 +156,7 @@ void HopperAttentionBuilder::emitLoadStream(OpBuilder &b, Location loc,
                     b, loc, seg.isGather,
                     [&](OpBuilder &b, Location loc) {
                       emitLoadGatheredRows(b, loc, isK, tiles.gather, t, stage,
-                                           dst, full, leader);
+                                           dst, full);
                       scf::YieldOp::create(b, loc);
                     },
                     [&](OpBuilder &b, Location loc) {

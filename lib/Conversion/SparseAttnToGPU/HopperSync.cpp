@@ -120,7 +120,7 @@ void hopper::emitAsyncCopy16(OpBuilder &b, Location loc, Value dst, Value src,
 }
 
 void hopper::emitAsyncCopiesArrive(OpBuilder &b, Location loc, Value barrier) {
-  NVVM::CpAsyncMBarrierArriveOp::create(b, loc, barrier, /*noinc=*/false);
+  NVVM::CpAsyncMBarrierArriveOp::create(b, loc, barrier, /*noinc=*/true);
 }
 
 void hopper::emitNamedBarrier(OpBuilder &b, Location loc, int64_t id,

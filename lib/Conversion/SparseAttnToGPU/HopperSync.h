@@ -62,9 +62,9 @@ void emitTmaLoad(mlir::OpBuilder &b, mlir::Location loc, mlir::Value dst,
 /// with zeros.
 void emitAsyncCopy16(mlir::OpBuilder &b, mlir::Location loc, mlir::Value dst,
                      mlir::Value src, mlir::Value srcBytes);
-/// Holds the current phase of `barrier` open until this thread's cp.async
-/// copies issued so far have landed (cp.async.mbarrier.arrive without
-/// .noinc: no arrival is counted, one is added and made on completion).
+/// One arrival on `barrier` once this thread's cp.async copies issued so
+/// far have landed (cp.async.mbarrier.arrive.noinc: the barrier's expected
+/// count includes it).
 void emitAsyncCopiesArrive(mlir::OpBuilder &b, mlir::Location loc,
                            mlir::Value barrier);
 /// bar.sync `id`, `threads`: a barrier of some warps of the CTA.

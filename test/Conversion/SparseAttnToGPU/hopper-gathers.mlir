@@ -1,18 +1,22 @@
 // RUN: sparse-opt %s --sattn-plan-tiles="chip=sm_90a" --convert-sattn-to-gpu -split-input-file | FileCheck %s
 
 // The sm_90a kernel built with gathers (S2's strided keys): the producer
-// warpgroup (40 registers) runs the load stream on all its threads. For a
-// gathered K tile, the threads write the stage's key slots, meet at the
-// producer's named barrier, copy 16-byte chunks of the rows with cp.async
-// (one per pass), hold the "full" phase open until they land, meet again,
-// and thread 0 arrives; Range tiles still load as TMA boxes. Consumers
-// (232 registers) fence the generic-proxy copies before their wgmma reads.
+// warpgroup (40 registers) runs the load stream on all its threads, and a
+// KV tile's "full" barriers count all 128. For a gathered K tile, the
+// threads write the stage's key slots, meet at the producer's named
+// barrier, copy 16-byte chunks of the rows with cp.async (one per pass) and
+// each arrives once its copies land (.noinc); a Range tile is thread 0's
+// expect-tx and TMA boxes plus 127 plain arrivals. Consumers (232
+// registers) fence the generic-proxy copies before their wgmma reads.
 // Shared memory: 1 KiB + (128 + 2 x 2 x 128) x 128 x 2 bytes + 9 mbarriers
 // + 2 stages x 128 key slots x 4 bytes.
 // CHECK-LABEL: gpu.func @sattn_s2(
 // CHECK-SAME:    sattn.dynamic_shared_memory = 165960 : i64
 // CHECK-SAME:    sattn.kernel_family = "wgmma"
 // CHECK-SAME:    sattn.plan_gathers = true
+// Q's barrier counts one arrival, K's and V's 128 per stage.
+// CHECK:         nvvm.mbarrier.init %{{.+}}, %c1_i32
+// CHECK-COUNT-2: nvvm.mbarrier.init %{{.+}}, %c128_i32
 // CHECK:         nvvm.setmaxregister  decrease 40
 // CHECK:         nvvm.cp.async.bulk.tensor.shared.cluster.global
 // K of a gathered tile:
@@ -20,17 +24,17 @@
 // CHECK:         nvvm.barrier id = {{.*}} number_of_threads = %c128_i32
 // CHECK:         scf.for
 // CHECK:           nvvm.cp.async.shared.global {{.*}}, 16, cache =  cg, {{.*}} : !llvm.ptr<3>, !llvm.ptr<1>, i32
-// CHECK:         nvvm.cp.async.mbarrier.arrive
-// CHECK-NOT:     noinc
-// CHECK:         nvvm.barrier id
-// CHECK:         nvvm.mbarrier.arrive
-// K of a Range tile:
+// CHECK:         nvvm.cp.async.mbarrier.arrive %{{.+}} {noinc = true}
+// CHECK-NOT:     nvvm.barrier id
+// K of a Range tile: thread 0's boxes, the others' arrivals.
 // CHECK:         nvvm.mbarrier.arrive.expect_tx
 // CHECK:         nvvm.cp.async.bulk.tensor.shared.cluster.global
+// CHECK:         } else {
+// CHECK-NEXT:      nvvm.mbarrier.arrive
 // V of a gathered tile (the key slots are already written):
 // CHECK-NOT:     llvm.store {{.*}} : i32, !llvm.ptr<3>
 // CHECK:         nvvm.cp.async.shared.global
-// CHECK:         nvvm.cp.async.mbarrier.arrive
+// CHECK:         nvvm.cp.async.mbarrier.arrive %{{.+}} {noinc = true}
 // CHECK:         nvvm.setmaxregister  increase 232
 // CHECK:         nvvm.mbarrier.try_wait
 // CHECK:         nvvm.fence.proxy {kind = #nvvm.proxy_kind<async.shared>, space = #nvvm.shared_space<cta>}
