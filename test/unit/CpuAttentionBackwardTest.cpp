@@ -72,18 +72,8 @@ MaskInputs randomInputs(std::mt19937 &rng, int64_t batch, int64_t heads,
   in.batch = batch;
   in.lq = lq;
   in.lk = lk;
-  TableData doc{{batch, lk}, std::vector<int64_t>(batch * lk)};
-  for (int64_t b = 0; b < batch; ++b)
-    for (int64_t k = 0, id = 0; k < lk; ++k) {
-      id += rng() % 23 == 0;
-      doc.values[b * lk + k] = id;
-    }
-  int64_t nb = (lk + 7) / 8;
-  TableData keep{{heads, nb, nb}, std::vector<int64_t>(heads * nb * nb)};
-  for (auto &v : keep.values)
-    v = rng() % 4 == 0;
-  in.tables["doc"] = doc;
-  in.tables["keep"] = keep;
+  in.tables["doc"] = randomDocuments(rng, batch, lk);
+  in.tables["keep"] = randomBlockKeep(rng, heads, lk);
   return in;
 }
 
@@ -106,20 +96,8 @@ ReferenceGrads referenceGradients(const CompiledMask &eval, const MaskInputs &in
   for (int64_t b = 0; b < s.batch; ++b)
     for (int64_t h = 0; h < s.heads; ++h)
       for (int64_t i = 0; i < s.lq; ++i) {
-        int64_t qPos = i + s.lk - s.lq, kvh = h / group;
-        kept.clear();
-        p.clear();
-        double mx = -std::numeric_limits<double>::infinity();
-        for (int64_t key = 0; key < s.lk; ++key) {
-          if (!eval.keep(in, b, h, qPos, key))
-            continue;
-          double dot = 0;
-          for (int64_t x = 0; x < d; ++x)
-            dot += double(q.at({b, h, i, x})) * double(k.at({b, kvh, key, x}));
-          kept.push_back(key);
-          p.push_back(s.scale * dot);
-          mx = std::max(mx, p.back());
-        }
+        int64_t kvh = h / group;
+        double mx = keptScores(eval, in, s, q, k, b, h, i, kept, p);
         if (kept.empty()) {
           ++g.emptyRows;
           continue;

@@ -177,19 +177,8 @@ MaskInputs randomInputs(std::mt19937 &rng, int64_t batch, int64_t heads,
   in.batch = batch;
   in.lq = lq;
   in.lk = lk;
-  TableData doc{{batch, lk}, std::vector<int64_t>(batch * lk)};
-  for (int64_t b = 0; b < batch; ++b) {
-    int64_t id = 0;
-    for (int64_t k = 0; k < lk; ++k) {
-      if (rng() % 23 == 0)
-        ++id;
-      doc.values[b * lk + k] = id;
-    }
-  }
-  int64_t nb = (lk + 7) / 8;
-  TableData keep{{heads, nb, nb}, std::vector<int64_t>(heads * nb * nb)};
-  for (auto &v : keep.values)
-    v = rng() % 4 == 0;
+  TableData doc = randomDocuments(rng, batch, lk);
+  TableData keep = randomBlockKeep(rng, heads, lk);
   TableData glob{{lk}, std::vector<int64_t>(lk)};
   for (auto &v : glob.values)
     v = rng() % 17 == 0;

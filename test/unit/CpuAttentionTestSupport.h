@@ -101,6 +101,55 @@ struct Shape {
   double scale = kScale;
 };
 
+/// Document ids of a (batch, Lk) table: a new document after about one key
+/// in 23.
+inline TableData randomDocuments(std::mt19937 &rng, int64_t batch, int64_t lk) {
+  TableData doc{{batch, lk}, std::vector<int64_t>(batch * lk)};
+  for (int64_t b = 0; b < batch; ++b) {
+    int64_t id = 0;
+    for (int64_t k = 0; k < lk; ++k) {
+      if (rng() % 23 == 0)
+        ++id;
+      doc.values[b * lk + k] = id;
+    }
+  }
+  return doc;
+}
+
+/// A (heads, ceil(Lk / 8), ceil(Lk / 8)) block table keeping about a
+/// quarter of the blocks.
+inline TableData randomBlockKeep(std::mt19937 &rng, int64_t heads, int64_t lk) {
+  int64_t nb = (lk + 7) / 8;
+  TableData keep{{heads, nb, nb}, std::vector<int64_t>(heads * nb * nb)};
+  for (auto &v : keep.values)
+    v = rng() % 4 == 0;
+  return keep;
+}
+
+/// The keys query row i of (b, h) keeps, in order, with their scores
+/// scale * q . k in fp64; returns the largest score (-inf when none).
+inline double keptScores(const CompiledMask &eval, const MaskInputs &in,
+                         const Shape &s, const Tensor &q, const Tensor &k,
+                         int64_t b, int64_t h, int64_t i,
+                         std::vector<int64_t> &kept,
+                         std::vector<double> &scores) {
+  int64_t qPos = i + s.lk - s.lq, kvh = h / (s.heads / s.kvHeads);
+  kept.clear();
+  scores.clear();
+  double mx = -std::numeric_limits<double>::infinity();
+  for (int64_t key = 0; key < s.lk; ++key) {
+    if (!eval.keep(in, b, h, qPos, key))
+      continue;
+    double dot = 0;
+    for (int64_t x = 0; x < s.headDim; ++x)
+      dot += double(q.at({b, h, i, x})) * double(k.at({b, kvh, key, x}));
+    kept.push_back(key);
+    scores.push_back(s.scale * dot);
+    mx = std::max(mx, scores.back());
+  }
+  return mx;
+}
+
 /// Dense masked attention in fp64: the definition, no tiling.
 inline void referenceAttention(const CompiledMask &eval, const MaskInputs &in,
                         const Shape &s, const Tensor &q, const Tensor &k,
@@ -109,33 +158,22 @@ inline void referenceAttention(const CompiledMask &eval, const MaskInputs &in,
   int64_t group = s.heads / s.kvHeads, d = s.headDim;
   o.assign(s.batch * s.heads * s.lq * d, 0.0);
   lse.assign(s.batch * s.heads * s.lq, -std::numeric_limits<double>::infinity());
-  std::vector<double> scores(s.lk);
+  std::vector<double> scores;
   std::vector<int64_t> kept;
   for (int64_t b = 0; b < s.batch; ++b)
     for (int64_t h = 0; h < s.heads; ++h)
       for (int64_t i = 0; i < s.lq; ++i) {
-        int64_t qPos = i + s.lk - s.lq, kvh = h / group;
-        kept.clear();
-        double mx = -std::numeric_limits<double>::infinity();
-        for (int64_t key = 0; key < s.lk; ++key) {
-          if (!eval.keep(in, b, h, qPos, key))
-            continue;
-          double dot = 0;
-          for (int64_t x = 0; x < d; ++x)
-            dot += double(q.at({b, h, i, x})) * double(k.at({b, kvh, key, x}));
-          scores[key] = s.scale * dot;
-          mx = std::max(mx, scores[key]);
-          kept.push_back(key);
-        }
+        int64_t kvh = h / group;
+        double mx = keptScores(eval, in, s, q, k, b, h, i, kept, scores);
         if (kept.empty())
           continue;
         double sum = 0;
         double *row = &o[((b * s.heads + h) * s.lq + i) * d];
-        for (int64_t key : kept) {
-          double p = std::exp(scores[key] - mx);
+        for (size_t j = 0; j < kept.size(); ++j) {
+          double p = std::exp(scores[j] - mx);
           sum += p;
           for (int64_t x = 0; x < d; ++x)
-            row[x] += p * double(v.at({b, kvh, key, x}));
+            row[x] += p * double(v.at({b, kvh, kept[j], x}));
         }
         for (int64_t x = 0; x < d; ++x)
           row[x] /= sum;

@@ -78,9 +78,10 @@ private:
   Value f32(OpBuilder &b, Location loc, double v) {
     return arith::ConstantOp::create(b, loc, b.getF32FloatAttr(v));
   }
-  /// sum over d of x[xAt..., d] * y[yAt..., d] (head_dim terms).
   Value dot(OpBuilder &b, Location loc, Value x, ValueRange xAt, Value y,
-            ValueRange yAt);
+            ValueRange yAt) {
+    return emitDot(b, loc, sizes.headDim, x, xAt, y, yAt);
+  }
 
   KernelOp kernel;
   int64_t blockM, blockN;
@@ -93,20 +94,6 @@ private:
   Value scores, keys, rowDelta;
   llvm::StringMap<TableBinding> tables;
 };
-
-Value CpuBackwardBuilder::dot(OpBuilder &b, Location loc, Value x,
-                              ValueRange xAt, Value y, ValueRange yAt) {
-  return reduce(b, loc, sizes.headDim, f32(b, loc, 0),
-                [&](OpBuilder &b, Location loc, Value d, Value sum) -> Value {
-                  SmallVector<Value, 4> xi(xAt), yi(yAt);
-                  xi.push_back(d);
-                  yi.push_back(d);
-                  Value a = memref::LoadOp::create(b, loc, x, xi);
-                  Value c = memref::LoadOp::create(b, loc, y, yi);
-                  return arith::AddFOp::create(
-                      b, loc, sum, arith::MulFOp::create(b, loc, a, c));
-                });
-}
 
 void CpuBackwardBuilder::emitPrologue(OpBuilder &b, Location loc,
                                       Block &entry) {
@@ -125,9 +112,9 @@ void CpuBackwardBuilder::emitPrologue(OpBuilder &b, Location loc,
   classIndex = arg(kBwdArgClassIndex);
 
   sizes = emitProblemSizes(b, loc, q, k, blockM);
-  double s = kernel.getScale().convertToDouble();
-  scale = f32(b, loc, s);
-  log2Scale = emitLog2Scale(b, loc, s);
+  double softmaxScale = kernel.getScale().convertToDouble();
+  scale = f32(b, loc, softmaxScale);
+  log2Scale = emitLog2Scale(b, loc, softmaxScale);
 
   Type f32Type = b.getF32Type();
   scores = memref::AllocOp::create(b, loc,

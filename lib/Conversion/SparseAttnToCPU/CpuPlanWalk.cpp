@@ -30,6 +30,21 @@ Value cpu::reduce(OpBuilder &b, Location loc, Value n, Value init,
   return loop.getResult(0);
 }
 
+Value cpu::emitDot(OpBuilder &b, Location loc, Value headDim, Value x,
+                   ValueRange xAt, Value y, ValueRange yAt) {
+  Value zero = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0));
+  return reduce(b, loc, headDim, zero,
+                [&](OpBuilder &b, Location loc, Value d, Value sum) -> Value {
+                  SmallVector<Value, 4> xi(xAt), yi(yAt);
+                  xi.push_back(d);
+                  yi.push_back(d);
+                  Value a = memref::LoadOp::create(b, loc, x, xi);
+                  Value c = memref::LoadOp::create(b, loc, y, yi);
+                  return arith::AddFOp::create(
+                      b, loc, sum, arith::MulFOp::create(b, loc, a, c));
+                });
+}
+
 ProblemSizes cpu::emitProblemSizes(OpBuilder &b, Location loc, Value q,
                                    Value k, int64_t blockM) {
   ProblemSizes s;
@@ -136,17 +151,8 @@ LogicalResult cpu::emitTileScores(OpBuilder &b, Location loc,
     Value qPos = arith::AddIOp::create(b, loc, row, ops.queryShift);
     forEach(b, loc, numKeys, [&](OpBuilder &b, Location loc, Value j) {
       Value key = memref::LoadOp::create(b, loc, ops.keys, j);
-      Value zero = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0));
-      Value dot = reduce(
-          b, loc, ops.headDim, zero,
-          [&](OpBuilder &b, Location loc, Value d, Value sum) -> Value {
-            Value x = memref::LoadOp::create(
-                b, loc, ops.q, ValueRange{tile.b, tile.h, row, d});
-            Value y = memref::LoadOp::create(
-                b, loc, ops.k, ValueRange{tile.b, tile.kvh, key, d});
-            return arith::AddFOp::create(
-                b, loc, sum, arith::MulFOp::create(b, loc, x, y));
-          });
+      Value dot = emitDot(b, loc, ops.headDim, ops.q, {tile.b, tile.h, row},
+                          ops.k, {tile.b, tile.kvh, key});
       Value logit = arith::MulFOp::create(b, loc, dot, ops.log2Scale);
       if (partial) {
         ElementMaskEnv env{tile.b, tile.h, qPos, key, ops.lk, *ops.tables};

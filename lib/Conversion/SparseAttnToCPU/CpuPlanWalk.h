@@ -30,6 +30,11 @@ reduce(mlir::OpBuilder &b, mlir::Location loc, mlir::Value n, mlir::Value init,
                                       mlir::Value, mlir::Value)>
            body);
 
+/// sum over d < headDim of x[xAt..., d] * y[yAt..., d] (f32).
+mlir::Value emitDot(mlir::OpBuilder &b, mlir::Location loc, mlir::Value headDim,
+                    mlir::Value x, mlir::ValueRange xAt, mlir::Value y,
+                    mlir::ValueRange yAt);
+
 /// The (batch, head, query tile) a tile body works on: rows
 /// [row0, row0 + rows) of head h, whose KV head is kvh.
 struct TileContext {

@@ -85,7 +85,7 @@ void HopperAttentionBuilder::emitLoadGatheredRows(
     hopper::emitNamedBarrier(b, loc, kProducerBarrierId, kWarpgroupThreads);
   }
 
-  int64_t chunksPerRow = cfg.headDim / kChunkElements;
+  int64_t chunksPerRow = cfg.chunksPerRow();
   int64_t rowsPerPass = kWarpgroupThreads / chunksPerRow;
   Value chunk = arith::RemUIOp::create(b, loc, lane, cst(b, loc, chunksPerRow));
   Value firstRow = arith::DivUIOp::create(b, loc, lane, cst(b, loc, chunksPerRow));
