@@ -211,6 +211,27 @@ sattn_status sattn_device_plan_build(const sattn_kernel *kernel, int64_t batch, 
                                      int32_t num_tables, void *workspace,
                                      size_t workspace_bytes, void *stream, sattn_plan *out);
 
+/* Compiled estimators (docs/ESTIMATORS.md). A kernel whose mask is a
+ * dynamic pattern with a compiled estimator (block_topk with mean_pool)
+ * reads one of its tables from the estimator: sattn_estimator_table gives
+ * its index in the manifest's tables (SATTN_ERROR_INVALID_ARGUMENT for a
+ * kernel without an estimator). sattn_estimator_run reads q (B, H, Lq, D)
+ * and k (B, KV_H, Lk, D), device tensors of the kernel's dtype laid out as
+ * for sattn_launch, and writes that table, a DEVICE int64 tensor of its
+ * declared shape (B, H, ceil(Lk / block), ceil(Lk / block)), contiguous;
+ * entry [b, h, I, J] is 1 when query block I of (b, h) keeps key block J.
+ * It enqueues three kernels on `stream` and returns: pass the table to
+ * sattn_device_plan_build and sattn_launch on the same stream, or keep it
+ * to reuse the estimate (other layers, later calls). workspace: a device
+ * buffer of at least sattn_estimator_workspace(batch, lk) bytes, 256-byte
+ * aligned (the pooled rows, f64). */
+sattn_status sattn_estimator_table(const sattn_kernel *kernel, int32_t *index);
+sattn_status sattn_estimator_workspace(const sattn_kernel *kernel, int64_t batch, int64_t lk,
+                                       size_t *bytes);
+sattn_status sattn_estimator_run(const sattn_kernel *kernel, const sattn_tensor *q,
+                                 const sattn_tensor *k, const sattn_tensor *table,
+                                 void *workspace, size_t workspace_bytes, void *stream);
+
 /* Reference estimators of the dynamic masks (docs/ESTIMATORS.md), on the
  * HOST in double precision, for one (batch, head) slice: q is [lq, d] and k
  * [lk, d], rank-2 f32 host tensors with unit last stride, 1 <= lq <= lk.

@@ -98,6 +98,23 @@ sattn::writeManifest(KernelOp kernel, const MaskProgram &program,
         {"class_by_batch", launch.planClassByBatch},
         {"class_by_head", launch.planClassByHead}};
   }
+  if (launch.estimator) {
+    // The compiled estimator's stage kernels (sattn/Conversion/Estimators.h)
+    // and the table they write, which every launch then reads.
+    const target::LaunchInfo::Estimator &e = *launch.estimator;
+    llvm::json::Array stages, estimatorParams;
+    for (std::string_view stage : abi::kEstimatorStages)
+      stages.push_back(target::estimatorEntryName(launch.entryName, stage));
+    for (std::string_view param : abi::kEstimatorParams)
+      estimatorParams.push_back(std::string(param));
+    manifest["estimator"] = llvm::json::Object{
+        {"kind", e.kind},        {"scorer", e.scorer},
+        {"block", e.block},      {"top_k", e.topK},
+        {"tau", e.tau},          {"table", e.table},
+        {"entries", std::move(stages)},
+        {"threads", abi::kEstimatorThreads},
+        {"params", std::move(estimatorParams)}};
+  }
   auto addKnown = [&](const char *key, std::optional<int64_t> value) {
     if (value)
       manifest[key] = *value;

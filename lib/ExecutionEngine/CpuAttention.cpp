@@ -16,9 +16,11 @@
 #include "sattn/Conversion/MaskToArith.h"
 #include "sattn/Conversion/SparseAttnToCPU.h"
 #include "sattn/Pipelines/Pipelines.h"
+#include "sattn/Plan/EstimatorSpec.h"
 
 #include "Mask/IR/MaskOps.h"
 #include "SparseAttn/IR/SparseAttnDialect.h"
+#include "SparseAttn/Transforms/Passes.h"
 
 #include "mlir/ExecutionEngine/CRunnerUtils.h"
 #include "mlir/ExecutionEngine/ExecutionEngine.h"
@@ -154,7 +156,25 @@ FailureOr<CpuAttention> CpuAttention::compile(ModuleOp module,
   auto impl = std::make_unique<Impl>();
   impl->options = options;
 
-  for (KernelOp kernel : module.getOps<KernelOp>()) {
+  // Kernels with a dynamic pattern whose estimator is compiled read its
+  // table from here on (sattn-lower-estimators), on a copy of the module.
+  OwningOpRef<ModuleOp> source(module.clone());
+  {
+    std::string diagnostics;
+    llvm::raw_string_ostream os(diagnostics);
+    ScopedDiagnosticHandler handler(module.getContext(), [&](Diagnostic &d) {
+      os << d.getLocation() << ": " << d << "\n";
+      return success();
+    });
+    PassManager pm(module.getContext(), ModuleOp::getOperationName());
+    pm.addPass(createLowerEstimators());
+    if (failed(pm.run(*source))) {
+      error = "lowering the estimators failed:\n" + diagnostics;
+      return failure();
+    }
+  }
+
+  for (KernelOp kernel : source->getOps<KernelOp>()) {
     KernelInfo info;
     info.name = kernel.getSymName().str();
     info.heads = kernel.getHeads();
@@ -193,7 +213,7 @@ FailureOr<CpuAttention> CpuAttention::compile(ModuleOp module,
   registerLLVMDialectTranslation(registry);
   ctx->appendDialectRegistry(registry);
   initializeNativeTarget();
-  for (KernelOp kernel : module.getOps<KernelOp>()) {
+  for (KernelOp kernel : source->getOps<KernelOp>()) {
     auto kernelBegin = std::chrono::steady_clock::now();
     KernelInfo &info = impl->kernels[kernel.getSymName()];
     OwningOpRef<ModuleOp> lowered = ModuleOp::create(module.getLoc());
@@ -233,34 +253,32 @@ FailureOr<CpuAttention> CpuAttention::compile(ModuleOp module,
     (*engine)->initialize();
     // The lookup materialises (compiles) the code now, so that compile time
     // is paid and measured here rather than on the first run.
-    std::string symbol = "_mlir_ciface_" + cpu::entryName(info.name);
-    auto fn = (*engine)->lookupPacked(symbol);
-    if (!fn) {
-      error = "JIT lookup of " + symbol +
-              " failed: " + llvm::toString(fn.takeError());
+    auto lookup = [&](const std::string &function, void (*&out)(void **)) {
+      std::string symbol = "_mlir_ciface_" + function;
+      auto fn = (*engine)->lookupPacked(symbol);
+      if (!fn) {
+        error = "JIT lookup of " + symbol + " failed: " + llvm::toString(fn.takeError());
+        return false;
+      }
+      out = *fn;
+      return true;
+    };
+    if (!lookup(cpu::entryName(info.name), info.entry) ||
+        (options.backward && !lookup(cpu::backwardEntryName(info.name), info.backwardEntry)))
+      return failure();
+    FailureOr<std::optional<plan::EstimatorSpec>> estimator = plan::readEstimator(kernel);
+    if (failed(estimator)) {
+      error = "kernel '" + info.name + "' has a malformed estimator attribute";
       return failure();
     }
-    info.entry = *fn;
-    if (options.backward) {
-      std::string bwdSymbol =
-          "_mlir_ciface_" + cpu::backwardEntryName(info.name);
-      auto bwdFn = (*engine)->lookupPacked(bwdSymbol);
-      if (!bwdFn) {
-        error = "JIT lookup of " + bwdSymbol +
-                " failed: " + llvm::toString(bwdFn.takeError());
+    if (*estimator) {
+      if (!lookup(cpu::estimatorEntryName(info.name), info.estimatorEntry))
         return failure();
-      }
-      info.backwardEntry = *bwdFn;
+      info.estimator = **estimator;
     }
     if (options.devicePlans) {
-      std::string planSymbol = "_mlir_ciface_" + cpu::planEntryName(info.name);
-      auto planFn = (*engine)->lookupPacked(planSymbol);
-      if (!planFn) {
-        error = "JIT lookup of " + planSymbol +
-                " failed: " + llvm::toString(planFn.takeError());
+      if (!lookup(cpu::planEntryName(info.name), info.planEntry))
         return failure();
-      }
-      info.planEntry = *planFn;
       FailureOr<ExpandedKernel> copy = expandKernelCopy(kernel);
       if (failed(copy)) {
         error = "expanding the mask of kernel '" + info.name + "' failed";

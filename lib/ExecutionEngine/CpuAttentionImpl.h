@@ -14,6 +14,7 @@
 
 #include "sattn/Core/MaskInputs.h"
 #include "sattn/Core/MaskProgram.h"
+#include "sattn/Plan/EstimatorSpec.h"
 
 #include "mlir/ExecutionEngine/CRunnerUtils.h"
 #include "mlir/ExecutionEngine/ExecutionEngine.h"
@@ -37,6 +38,10 @@ struct KernelInfo {
   void (*planEntry)(void **) = nullptr;
   /// @NAME_bwd_cpu, when compiled with the backward.
   void (*backwardEntry)(void **) = nullptr;
+  /// @NAME_estimate_cpu and what it estimates, for a kernel with a
+  /// compiled estimator.
+  void (*estimatorEntry)(void **) = nullptr;
+  std::optional<plan::EstimatorSpec> estimator;
   /// Whether the mask's plans differ by batch element / by head.
   bool classByBatch = false, classByHead = false;
   std::unique_ptr<mlir::ExecutionEngine> engine;

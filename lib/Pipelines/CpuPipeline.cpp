@@ -11,6 +11,8 @@
 
 #include "sattn/Conversion/Passes.h"
 
+#include "SparseAttn/Transforms/Passes.h"
+
 #include "mlir/Conversion/Passes.h"
 #include "mlir/Dialect/Arith/Transforms/Passes.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -27,6 +29,7 @@ void sattn::buildCpuPipeline(OpPassManager &pm, int64_t blockM,
   lowering.devicePlans = devicePlans;
   lowering.backward = backward;
   lowering.eraseKernels = true;
+  pm.addPass(createLowerEstimators());
   pm.addPass(createConvertSparseAttnToCPU(lowering));
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());

@@ -65,6 +65,7 @@ void sattn::buildSattnToGPUPasses(OpPassManager &pm,
   tiles.stages = options.stages;
   tiles.rowsPerWarp = options.rowsPerWarp;
   tiles.chip = options.chip;
+  pm.addPass(createLowerEstimators());
   pm.addPass(mask::createNormalizeMasks());
   pm.addPass(createPlanTiles(tiles));
   pm.addPass(createConvertSparseAttnToGPU());

@@ -127,19 +127,14 @@ sattn_status build(const sattn_kernel &kernel, int64_t batch, int64_t lq, int64_
   if (l.tiles == 0)
     return SATTN_OK; // nothing to plan; the launch of an empty problem is a no-op
 
-  const Driver *d = driver(status, message);
-  if (!d)
+  const Driver *d = nullptr;
+  sattn_kernel::Module module;
+  if ((status = kernel.currentModule(d, module, message)) != SATTN_OK)
     return status;
   if (!d->cuMemsetD32Async) {
     message = "the CUDA driver has no cuMemsetD32Async";
     return SATTN_ERROR_NO_DRIVER;
   }
-  CUcontext context;
-  if ((status = currentContext(*d, context, message)) != SATTN_OK)
-    return status;
-  sattn_kernel::Module module;
-  if ((status = kernel.module(*d, context, module, message)) != SATTN_OK)
-    return status;
 
   CUdevice device = 0;
   if (d->cuCtxGetDevice(&device) == CUDA_SUCCESS) {

@@ -233,6 +233,17 @@ sattn_status sattn_kernel::loadModule(const Driver &d, Module &out,
                            message);
     }
   }
+  for (size_t i = 0; i < manifest.estimator.entries.size(); ++i) {
+    const std::string &entry = manifest.estimator.entries[i];
+    r = d.cuModuleGetFunction(&out.estimatorStages[i], module, entry.c_str());
+    if (r != CUDA_SUCCESS) {
+      d.cuModuleUnload(module);
+      return driverFailure(d, r, SATTN_ERROR_MODULE_LOAD,
+                           "the image of " + kernel + " has no estimator kernel '" + entry +
+                               "' (the manifest's \"estimator\" lists it)",
+                           message);
+    }
+  }
   out.module = module;
   out.function = function;
   return SATTN_OK;
@@ -256,6 +267,18 @@ sattn_status sattn_kernel::module(const Driver &d, CUcontext context, Module &ou
   return SATTN_OK;
 }
 
+sattn_status sattn_kernel::currentModule(const Driver *&d, Module &out,
+                                         std::string &message) const {
+  sattn_status status = SATTN_OK;
+  d = driver(status, message);
+  if (!d)
+    return status;
+  CUcontext context;
+  if ((status = currentContext(*d, context, message)) != SATTN_OK)
+    return status;
+  return module(*d, context, out, message);
+}
+
 sattn_status sattn_kernel::launch(const LaunchArgs &a, void *stream,
                                   std::string &message) const {
   LaunchShape shape;
@@ -267,14 +290,9 @@ sattn_status sattn_kernel::launch(const LaunchArgs &a, void *stream,
   if (shape.batch == 0 || shape.lq == 0)
     return SATTN_OK;
 
-  const Driver *d = driver(status, message);
-  if (!d)
-    return status;
-  CUcontext context;
-  if ((status = currentContext(*d, context, message)) != SATTN_OK)
-    return status;
+  const Driver *d = nullptr;
   Module loaded;
-  if ((status = module(*d, context, loaded, message)) != SATTN_OK)
+  if ((status = currentModule(d, loaded, message)) != SATTN_OK)
     return status;
   CUfunction fn = loaded.function;
 

@@ -52,6 +52,8 @@ struct sattn_kernel {
     sattn::rt::cuda::CUfunction function = nullptr;
     /// The device plan builder's stages, when the manifest lists them.
     sattn::rt::cuda::CUfunction planStages[sattn::abi::kNumDevicePlanStages] = {};
+    /// The compiled estimator's stages, when the manifest lists them.
+    sattn::rt::cuda::CUfunction estimatorStages[sattn::abi::kNumEstimatorStages] = {};
   };
   mutable std::mutex mutex;
   mutable std::vector<Module> modules;
@@ -61,6 +63,11 @@ struct sattn_kernel {
   /// Validates, then launches on `stream` in the current context.
   sattn_status launch(const sattn::rt::LaunchArgs &args, void *stream,
                       std::string &message) const;
+
+  /// The driver and the kernel's module in the current context (loaded at
+  /// the first use there): what every entry point that launches needs.
+  sattn_status currentModule(const sattn::rt::cuda::Driver *&driver, Module &out,
+                             std::string &message) const;
 
   /// The kernel's module in `context` (loaded at the first use there).
   sattn_status module(const sattn::rt::cuda::Driver &d,

@@ -76,6 +76,17 @@ struct Manifest {
     int64_t threads = 0;
     bool byBatch = false, byHead = false;
   } devicePlan;
+  /// "estimator": the compiled estimator's stage entries in launch order
+  /// (empty when the kernel has none), their block size, what it selects
+  /// and the table it writes (an index into `tables`).
+  struct Estimator {
+    std::vector<std::string> entries;
+    int64_t threads = 0;
+    std::string kind, scorer;
+    int64_t block = 0, topK = 0;
+    double tau = 0;
+    size_t table = 0;
+  } estimator;
 };
 
 /// Parses and checks `text`. On failure returns false with `error` naming

@@ -13,6 +13,7 @@
 #include "sattn/Core/Json.h"
 #include "sattn/Core/KernelAbi.h"
 
+#include <algorithm>
 #include <cmath>
 
 namespace sattn::rt {
@@ -445,6 +446,63 @@ bool readDevicePlan(const Value &root, Manifest &m, std::string &error) {
   return true;
 }
 
+/// "estimator" (optional): the compiled estimator's stage entries, block
+/// size, selection and the table it writes, one of the kernel's tables;
+/// its parameter names must be the ones this runtime packs.
+bool readEstimator(const Value &root, Manifest &m, std::string &error) {
+  const Value *v = root.find("estimator");
+  if (!v)
+    return true;
+  if (v->kind != Value::Object) {
+    error = "manifest: \"estimator\" must be an object, found " +
+            std::string(Value::kindName(v->kind)) + Fields::at(*v);
+    return false;
+  }
+  Fields f(*v, "estimator", error);
+  Manifest::Estimator e;
+  std::string table;
+  const Value *entries = f.get("entries", Value::Array);
+  if (!entries || !f.integer("threads", e.threads, 1, 1024) || !f.string("kind", e.kind) ||
+      !f.string("scorer", e.scorer) || !f.integer("block", e.block, 1, int64_t(1) << 30) ||
+      !f.integer("top_k", e.topK, 0, int64_t(1) << 30) || !f.number("tau", e.tau) ||
+      !f.string("table", table))
+    return false;
+  if (e.kind != "block_topk" || e.scorer != "mean_pool")
+    return f.bad("kind", *v,
+                 "names an estimator this runtime does not run (" + e.kind + ", " + e.scorer +
+                     "; it runs block_topk with mean_pool)");
+  if ((e.topK > 0) == (e.tau > 0) || e.tau > 1)
+    return f.bad("top_k", *v, "needs exactly one of top_k > 0 and tau in (0, 1]");
+  if (entries->elements.size() != std::size(abi::kEstimatorStages))
+    return f.bad("entries", *entries,
+                 "has " + std::to_string(entries->elements.size()) + " entries, expected " +
+                     std::to_string(std::size(abi::kEstimatorStages)) +
+                     " (pool, score, select)");
+  for (const Value &entry : entries->elements) {
+    if (entry.kind != Value::String || !isIdentifier(entry.string))
+      return f.bad("entries", entry, "must hold identifiers (kernel entry names)");
+    e.entries.push_back(entry.string);
+  }
+  auto found = std::find_if(m.tables.begin(), m.tables.end(),
+                            [&](const TableSpec &t) { return t.name == table; });
+  if (found == m.tables.end())
+    return f.bad("table", *v, "names '" + table + "', which is not one of the kernel's tables");
+  e.table = size_t(found - m.tables.begin());
+  const Value *params = f.get("params", Value::Array);
+  if (!params)
+    return false;
+  bool same = params->elements.size() == std::size(abi::kEstimatorParams);
+  for (size_t i = 0; same && i < std::size(abi::kEstimatorParams); ++i)
+    same = params->elements[i].kind == Value::String &&
+           params->elements[i].string == abi::kEstimatorParams[i];
+  if (!same)
+    return f.bad("params", *params,
+                 "differs from this runtime's estimator parameters (docs/MANIFEST.md, "
+                 "\"estimator\")");
+  m.estimator = std::move(e);
+  return true;
+}
+
 } // namespace
 
 bool parseManifest(std::string_view text, Manifest &m, std::string &error) {
@@ -527,7 +585,7 @@ bool parseManifest(std::string_view text, Manifest &m, std::string &error) {
   if (!tables || !parseTables(*tables, m, error))
     return false;
   if (!readFamily(root, m, f) || !checkWgmma(root, m, f) || !checkParams(root, m, f) ||
-      !readDevicePlan(root, m, error))
+      !readDevicePlan(root, m, error) || !readEstimator(root, m, error))
     return false;
   readPlanner(root, m);
   return true;

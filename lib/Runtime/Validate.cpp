@@ -76,6 +76,10 @@ private:
   sattn_status table(int32_t i, const TableSpec &spec, const sattn_tensor &t,
                      const LaunchShape &shape);
   sattn_status plan(const sattn_plan &p, const LaunchShape &shape);
+
+public:
+  sattn_status estimate(const sattn_tensor *q, const sattn_tensor *k,
+                        const sattn_tensor *table, LaunchShape &shape);
 };
 
 bool elementCount(const sattn_tensor &t, int64_t &count) {
@@ -433,7 +437,63 @@ sattn_status Checker::run(const LaunchArgs &a, LaunchShape &shape) {
   return SATTN_OK;
 }
 
+/// Q and K as for a launch, and the estimator's table as the kernel's
+/// table of that name. The estimator's scratch indexes pooled rows in 32
+/// bits too: it must stay below 2^31 entries.
+sattn_status Checker::estimate(const sattn_tensor *q, const sattn_tensor *k,
+                               const sattn_tensor *table, LaunchShape &shape) {
+  if (!q || !k || !table)
+    return fail(SATTN_ERROR_NULL_POINTER, "q, k and the table must not be NULL");
+  std::string kernelDtype = std::string("(the dtype of kernel '") + m.name + "')";
+  SATTN_TRY(dtype(kQ, *q, m.dtype, kernelDtype.c_str()));
+  SATTN_TRY(dtype(kK, *k, m.dtype, kernelDtype.c_str()));
+  SATTN_TRY(rank(kQ, *q));
+  SATTN_TRY(rank(kK, *k));
+  SATTN_TRY(extent(kQ, *q, 3, m.headDim, "the kernel's head_dim"));
+  SATTN_TRY(extent(kK, *k, 3, m.headDim, "the kernel's head_dim"));
+  SATTN_TRY(extent(kQ, *q, 1, m.heads, "the kernel's heads"));
+  SATTN_TRY(extent(kK, *k, 1, m.kvHeads, "the kernel's kv_heads"));
+  shape.batch = q->shape[0];
+  shape.lq = q->shape[2];
+  shape.lk = k->shape[2];
+  SATTN_TRY(extent(kK, *k, 0, shape.batch, "q's batch"));
+  if (shape.batch < 1 || shape.batch > 65535 || shape.lq < 1 || shape.lq > shape.lk ||
+      shape.lk >= (int64_t(1) << 30))
+    return fail(SATTN_ERROR_SHAPE, "the estimator needs 1 <= batch <= 65535 and 1 <= Lq <= "
+                                   "Lk < 2^30 (got batch " + str(shape.batch) + ", Lq " +
+                                       str(shape.lq) + ", Lk " + str(shape.lk) + ")");
+  for (const sattn_tensor *t : {q, k})
+    if (!t->data)
+      return fail(SATTN_ERROR_NULL_POINTER, std::string(t == q ? "q" : "k") +
+                                                " has no data (NULL pointer)");
+  SATTN_TRY(span("q", *q, false));
+  SATTN_TRY(span("k", *k, false));
+  for (const sattn_tensor *t : {q, k}) {
+    int64_t slice = 0;
+    for (int d = 2; d < t->rank; ++d)
+      slice += (t->shape[d] - 1) * t->strides[d];
+    if (slice > INT32_MAX)
+      return fail(SATTN_ERROR_STRIDE, std::string(t == q ? "q" : "k") +
+                                          "'s rows span more than 2^31 - 1 elements within "
+                                          "one (batch, head)");
+  }
+  int64_t scratch = abi::estimatorScratchEntries(shape.batch, m.heads, m.kvHeads, m.headDim,
+                                                 shape.lk, m.estimator.block);
+  if (scratch > INT32_MAX)
+    return fail(SATTN_ERROR_SHAPE, "the estimator's pooled rows would hold " + str(scratch) +
+                                       " entries, beyond its 32-bit indexing (use a larger "
+                                       "block or a smaller batch)");
+  return this->table(int32_t(m.estimator.table), m.tables[m.estimator.table], *table, shape);
+}
+
 } // namespace
+
+sattn_status validateEstimate(const Manifest &manifest, const sattn_tensor *q,
+                              const sattn_tensor *k, const sattn_tensor *table,
+                              LaunchShape &shape, std::string &message) {
+  shape = LaunchShape();
+  return Checker(manifest, message).estimate(q, k, table, shape);
+}
 
 sattn_status validateLaunch(const Manifest &manifest, const LaunchArgs &args,
                             LaunchShape &shape, std::string &message) {

@@ -41,6 +41,12 @@ sattn_status validateTables(const Manifest &manifest, const sattn_tensor *tables
                             int32_t numTables, const LaunchShape &shape,
                             std::string &message);
 
+/// Q and K of a call of the kernel's compiled estimator and the table it
+/// writes (the kernel's table named by the manifest's "estimator").
+sattn_status validateEstimate(const Manifest &manifest, const sattn_tensor *q,
+                              const sattn_tensor *k, const sattn_tensor *table,
+                              LaunchShape &shape, std::string &message);
+
 /// Alignment the kernel's vectorised loads and stores need for Q/K/V/O data
 /// pointers and their batch, head and row strides (in bytes).
 constexpr int64_t kTensorAlignment = 16;

@@ -157,6 +157,11 @@ def _declare(lib):
                                                    ctypes.c_size_t, ctypes.c_void_p,
                                                    ctypes.POINTER(CPlan)]),
         "sattn_device_plan_destroy": (None, [ctypes.c_void_p]),
+        "sattn_estimator_table": (ctypes.c_int, [c_kernel_p, ctypes.POINTER(ctypes.c_int32)]),
+        "sattn_estimator_workspace": (ctypes.c_int, [c_kernel_p, ctypes.c_int64, ctypes.c_int64,
+                                                     ctypes.POINTER(ctypes.c_size_t)]),
+        "sattn_estimator_run": (ctypes.c_int, [c_kernel_p, t_p, t_p, t_p, ctypes.c_void_p,
+                                               ctypes.c_size_t, ctypes.c_void_p]),
         "sattn_estimate_vertical_slash": (ctypes.c_int, [t_p, t_p, ctypes.c_double] +
                                           [ctypes.c_int64] * 5 + [ctypes.c_void_p] * 2),
         "sattn_estimate_blocks": (ctypes.c_int, [t_p, t_p, ctypes.c_double, ctypes.c_int,

@@ -15,11 +15,16 @@ or "host" (the runtime's host planner, cached per shape and table contents:
 dtype; lse is (B, H, Lq) float32 when the kernel returns LSE and an empty
 float32 tensor otherwise.
 
+``torch.ops.sattn.estimate(kernel, q, k) -> table``: runs the kernel's
+compiled estimator (a dynamic mask, docs/ESTIMATORS.md) on the current
+stream and returns the table it writes, for `Kernel.estimate` and for calls
+that do not pass that table.
+
 ``torch.ops.sattn.device_plan(kernel, q, k, tables) -> workspace``: builds
 the device plan of q's and k's problem (only their shapes and device are
 read) on the current stream into a new uint8 tensor, for `Kernel.plan`.
 
-Neither op mutates an input. Their fake implementations give the output
+No op mutates an input. Their fake implementations give the output
 shapes (the workspace's size from the runtime when the sizes are concrete,
 an unbacked size otherwise) without running anything, so ``torch.compile``
 (fullgraph too) traces a model through them as opaque ops. The real
@@ -39,7 +44,7 @@ import torch
 from . import _registry
 from .tables import label
 
-__all__ = ["as_table", "attention", "check_tensor", "device_plan"]
+__all__ = ["as_table", "attention", "check_tensor", "device_plan", "estimate"]
 
 MIN_TORCH = (2, 4)
 
@@ -137,5 +142,24 @@ def _fake_device_plan(kernel_key, q, k, tables):
     return q.new_empty((n,), dtype=torch.uint8)
 
 
+def _estimate(kernel_key: str, q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+    return _registry.kernel_for_key(kernel_key).runtime.estimate(q, k)
+
+
+_estimate_op = torch.library.custom_op("sattn::estimate", _estimate, mutates_args=())
+
+
+@_estimate_op.register_fake
+def _fake_estimate(kernel_key, q, k):
+    kernel = _registry.kernel_for_key(kernel_key)
+    if q.dim() != 4 or k.dim() != 4:
+        raise ValueError("q and k must be (B, heads, L, D); got shapes %s and %s"
+                         % (tuple(q.shape), tuple(k.shape)))
+    block = kernel.manifest["estimator"]["block"]
+    blocks = (k.shape[2] + block - 1) // block
+    return q.new_empty((q.shape[0], kernel.heads, blocks, blocks), dtype=torch.int64)
+
+
 attention = torch.ops.sattn.attention.default
+estimate = torch.ops.sattn.estimate.default
 device_plan = torch.ops.sattn.device_plan.default

@@ -155,6 +155,8 @@ class Kernel:
         self._workspace_plans = None
         self._mask_program = None
         self._has_builder = "device_plan" in manifest
+        # The table a compiled estimator writes (docs/ESTIMATORS.md), if any.
+        self._estimated_table = manifest.get("estimator", {}).get("table")
         self.plans = "auto"
         _registry.add(key, self)
         return self
@@ -329,6 +331,38 @@ class Kernel:
         {name: table} dict."""
         return ordered_tables(self.name, self._table_names, tables)
 
+    @property
+    def estimated_table(self):
+        """Name of the table the kernel's compiled estimator writes (a dynamic
+        mask such as block_topk), or None."""
+        return self._estimated_table
+
+    def estimate(self, q, k):
+        """The kernel's compiled estimator on q and k: the estimated table
+        (int64, (B, H, ceil(Lk / block), ceil(Lk / block)), 1 where query
+        block I keeps key block J), computed on the GPU on the current
+        stream. A call without that table estimates it itself; pass it as
+        ``kernel(q, k, v, {kernel.estimated_table: t})`` to reuse one
+        estimate (other layers, later steps). Works under torch.compile."""
+        if self._estimated_table is None:
+            raise ValueError("kernel %r has no compiled estimator" % self.name)
+        if _attention_op is None:
+            _bind_torch_op()
+        _check_tensor("q", q)
+        _check_tensor("k", k)
+        return _estimate_op(self.key, q, k)
+
+    def _with_estimate(self, q, k, tables):
+        """`tables` with the estimated table filled in when the call does not
+        give it (None, or a dict without it)."""
+        name = self._estimated_table
+        if tables is None:
+            tables = {}
+        if isinstance(tables, dict) and name not in tables:
+            tables = dict(tables)
+            tables[name] = _estimate_op(self.key, q, k)
+        return tables
+
     def __call__(self, q, k, v, tables=None, scale=None, plan=None):
         # torch.compile traces this: module globals and plain attributes only.
         self.check_scale(scale)
@@ -337,6 +371,8 @@ class Kernel:
         _check_tensor("q", q)
         _check_tensor("k", k)
         _check_tensor("v", v)
+        if self._estimated_table is not None:
+            tables = self._with_estimate(q, k, tables)
         table_list = [_as_table(self._table_names, i, t)
                       for i, t in enumerate(self.table_list(tables))]
         if plan is None:
@@ -378,14 +414,15 @@ class Kernel:
 # so that module is imported when torch is first used: at the first call, or
 # at load time once torch is imported (before torch.compile traces __call__,
 # which reads these module globals). _torch_op imports nothing of this module.
-_attention_op = _device_plan_op = _check_tensor = _as_table = None
+_attention_op = _device_plan_op = _estimate_op = _check_tensor = _as_table = None
 
 
 def _bind_torch_op():
-    global _attention_op, _device_plan_op, _check_tensor, _as_table
+    global _attention_op, _device_plan_op, _estimate_op, _check_tensor, _as_table
     from . import _torch_op
     _check_tensor, _as_table = _torch_op.check_tensor, _torch_op.as_table
     _device_plan_op = _torch_op.device_plan
+    _estimate_op = _torch_op.estimate
     _attention_op = _torch_op.attention
 
 

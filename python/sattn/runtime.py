@@ -23,6 +23,7 @@ import ctypes
 import os
 import struct
 
+from . import _estimator
 from . import tables as _tables
 from ._capi import (CPlan, CTensor, DTYPE_NAMES, DTYPES, SattnRuntimeError, check,
                     runtime_library, runtime_library_path, tagged_error)
@@ -371,6 +372,20 @@ class RuntimeKernel(_Owned):
                     view(out.class_index, int(batch) * self._heads, (int(batch), self._heads)),
                     num_query_tiles=t, block_m=out.block_m, block_n=out.block_n,
                     num_segments=out.num_segments, num_classes=out.num_classes)
+
+    # The compiled estimator of a dynamic mask (sattn._estimator).
+    estimator_table = property(_estimator.table_index, doc="index of the estimated table")
+
+    def estimate(self, q, k, table=None, workspace=None, stream=None):
+        return _estimator.estimate(self, q, k, table, workspace, stream)
+
+    @staticmethod
+    def _packed(named):
+        """(buffer to keep alive, addresses) of descriptors of [(name, t)]."""
+        buffer = (CTensor * len(named)).from_buffer_copy(
+            b"".join(_pack(name, t) for name, t in named))
+        base = ctypes.addressof(buffer)
+        return buffer, [base + i * _TENSOR.size for i in range(len(named))]
 
     def _descriptors(self, q, k, v, o, lse, tables):
         """The sattn_tensor descriptors of a call, packed into one buffer

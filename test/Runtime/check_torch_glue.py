@@ -2,7 +2,7 @@
 RuntimeKernel.run -> libsattn_runtime, with the stand-in torch of
 Inputs/stub_torch and the fake driver (no GPU, no real torch): the op is
 registered as a non-mutating custom op with a fake implementation (and so
-is sattn::device_plan), a kernel whose manifest has no "device_plan" plans
+are sattn::estimate and sattn::device_plan), a kernel whose manifest has no "device_plan" plans
 on the host by default, outputs
 have the right shapes, tables are widened to int64, every argument is
 validated by the runtime (its messages, as ValueError / TypeError) before a
@@ -28,10 +28,10 @@ from stub_checks import check, say  # noqa: E402 (after the stand-in torch)
 
 
 kernel = sattn.load(sys.argv[1])
-op, plan_op = torch.library.registered
-say("op: %s mutates_args=%r fake=%s" % (op.name, op.mutates_args, op.fake is not None))
-say("op: %s mutates_args=%r fake=%s" % (plan_op.name, plan_op.mutates_args,
-                                        plan_op.fake is not None))
+for registered in torch.library.registered:
+    say("op: %s mutates_args=%r fake=%s" % (registered.name, registered.mutates_args,
+                                            registered.fake is not None))
+op = torch.library.registered[0]
 check(kernel.plans == "auto" and kernel._plan_on == "host",
       "a kernel without a device_plan record plans on the host")
 for label, fn in [("plans=device", lambda: setattr(kernel, "plans", "device")),

@@ -480,18 +480,19 @@ int DirectoryWriter::run() {
     }
     if (options.kernelSelected) {
       llvm::errs() << "sattn-compile: error: kernel '" << k.getSymName()
-                   << "' has a dynamic pattern: it is planned from its "
-                      "estimator at run time and has no GPU kernel yet\n";
+                   << "' has a dynamic pattern whose estimator is not compiled "
+                      "yet: it has no GPU kernel\n";
       return ExitInputError;
     }
     notes.push_back(k.getSymName().str() +
-                    ": skipped (dynamic pattern: needs its estimator)");
+                    ": skipped (dynamic pattern: its estimator is not compiled yet)");
   }
   for (const std::string &note : notes)
     llvm::outs() << note << "\n";
   if (kernels.empty()) {
     llvm::errs() << "sattn-compile: error: no kernel to compile (every "
-                    "kernel of the spec has a dynamic pattern)\n";
+                    "kernel of the spec has a dynamic pattern whose estimator "
+                    "is not compiled yet)\n";
     return ExitInputError;
   }
   if (options.head < 0) {

@@ -22,6 +22,7 @@
 #include "sattn/Core/Limits.h"
 #include "sattn/Analysis/CompiledMask.h"
 #include "sattn/InitAll.h"
+#include "sattn/Plan/EstimatorSpec.h"
 #include "sattn/Plan/TileConfig.h"
 #include "sattn/Plan/TileMap.h"
 #include "sattn/Plan/TilePlanner.h"
@@ -31,6 +32,7 @@
 #include "sattn/Version.h"
 
 #include "SparseAttn/IR/SparseAttnDialect.h"
+#include "SparseAttn/Transforms/Passes.h"
 
 #include "mlir/IR/AsmState.h"
 #include "mlir/IR/Diagnostics.h"
@@ -255,6 +257,20 @@ static bool printPlanSummary(sattn::KernelOp kernel,
       why = d.str();
     return mlir::success();
   });
+  // An estimated table is known only at run time: a preview with zeros
+  // would show an empty mask.
+  if (auto estimator = sattn::plan::readEstimator(kernel);
+      mlir::succeeded(estimator) && *estimator) {
+    const sattn::plan::EstimatorSpec &e = **estimator;
+    os << "  plan:      built at run time from its compiled estimator ("
+       << e.kind << " " << e.scorer << ", block " << e.block << ", ";
+    if (e.topK > 0)
+      os << "top_k " << e.topK;
+    else
+      os << "tau " << e.tau;
+    os << ", writes table '" << e.table << "')\n";
+    return true;
+  }
   std::string tilesFrom;
   auto planner = plannerForReport(kernel, gpu, given, tilesFrom);
   if (mlir::failed(planner)) {
@@ -345,6 +361,15 @@ int main(int argc, char **argv) {
     return ExitInternalError;
   if (compilation.status != SpecStatus::Success)
     return ExitInputError;
+
+  // Kernels whose estimator is compiled read its table from here on; the
+  // MLIR and spec outputs show the spec as written.
+  if (emitKind != EmitKind::Mlir && emitKind != EmitKind::Spec) {
+    mlir::PassManager pm(&context, mlir::ModuleOp::getOperationName());
+    pm.addPass(sattn::createLowerEstimators());
+    if (mlir::failed(pm.run(*compilation.module)))
+      return ExitInternalError;
+  }
 
   std::string tableError;
   std::optional<TableFiles> tables = TableFiles::parse(tableOpt, tableError);

@@ -67,4 +67,31 @@ def PlanTiles : Pass<"sattn-plan-tiles", "::mlir::ModuleOp"> {
   ];
 }
 
+def LowerEstimators : Pass<"sattn-lower-estimators", "::mlir::ModuleOp"> {
+  let summary = "Turn estimated masks into a table the kernel's compiled estimator fills";
+  let description = [{
+    A dynamic pattern keeps the pairs its estimator chooses from Q and K at
+    run time (docs/ESTIMATORS.md). This pass gives such a kernel the static
+    form every later stage already handles: the pattern becomes a read of a
+    runtime table that the estimator writes, and the estimator's parameters
+    are recorded on the kernel as `sattn.estimator`, from which the
+    conversions build the estimator's stages (CPU function and GPU kernels).
+
+    `mask.block_topk mean_pool block B {top_k = K}` (or `{tau = t}`) becomes
+
+      mask.table @estimated_blocks : i1 ["b", "h", "q/B", "k/B"]
+      causal & predicate { lookup @estimated_blocks[b, h, q / B, k / B] }
+
+    with `sattn.estimator = {kind = "block_topk", scorer = "mean_pool",
+    block = B, top_k = K, tau = t, table = "estimated_blocks"}` (the name
+    gets a numeric suffix if the kernel already declares it). The table has
+    one entry per (batch, query head, query block, key block), exactly the
+    block table of the estimator's definition.
+
+    A kernel keeps every other dynamic pattern as it is (its estimator is
+    not compiled yet: sattn-compile says so and skips the kernel), and so
+    does a kernel with more than one dynamic pattern.
+  }];
+}
+
 #endif // SATTN_SPARSEATTN_TRANSFORMS_PASSES_TD

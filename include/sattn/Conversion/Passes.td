@@ -34,7 +34,12 @@ def ConvertSparseAttnToCPU : Pass<"convert-sattn-to-cpu", "::mlir::ModuleOp"> {
     are fp32 whatever the kernel's `dtype`. The block sizes must be those
     the plan was built with. Named patterns are first rewritten into
     predicates (`sattn-expand-masks`, on a private copy of the kernel, so
-    the kernel itself is left untouched). Dynamic patterns are rejected.
+    the kernel itself is left untouched). Dynamic patterns are rejected;
+    a kernel whose estimator `sattn-lower-estimators` compiled (attribute
+    `sattn.estimator`) also gets `func.func @NAME_estimate_cpu(Q, K, q_sb,
+    q_sh, q_ss, k_sb, k_sh, k_ss, lq, lk, batch, pooled, table)`: the
+    estimator's stages as loops, Q and K as flat memref<?xf32>, the scratch
+    memref<?xf64> and the estimated table memref<?xi64>.
   }];
   let options = [
     Option<"blockM", "block-m", "int64_t", /*default=*/"64",

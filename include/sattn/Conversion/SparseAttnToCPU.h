@@ -16,6 +16,7 @@
 #define SATTN_CONVERSION_SPARSEATTNTOCPU_H
 
 #include "Mask/IR/MaskOps.h"
+#include "sattn/Plan/EstimatorSpec.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Builders.h"
@@ -104,6 +105,20 @@ mlir::FunctionType planEntryType(mlir::MLIRContext *context,
 mlir::FailureOr<mlir::func::FuncOp>
 buildCpuPlanEntry(mlir::OpBuilder &builder, KernelOp kernel,
                   const CpuLoweringOptions &options);
+
+/// "NAME_estimate_cpu" for kernel @NAME.
+std::string estimatorEntryName(llvm::StringRef kernelName);
+
+/// The type of `@NAME_estimate_cpu`: the estimator's parameters
+/// (abi::kEstimatorParams) with Q and K as flat f32 memrefs, the scratch as
+/// an f64 memref and the table as an i64 memref.
+mlir::FunctionType estimatorEntryType(mlir::MLIRContext *context);
+
+/// Builds `@NAME_estimate_cpu`, the kernel's estimator stages as loops
+/// (sattn/Conversion/Estimators.h).
+mlir::FailureOr<mlir::func::FuncOp>
+buildCpuEstimatorEntry(mlir::OpBuilder &builder, KernelOp kernel,
+                       const plan::EstimatorSpec &spec);
 
 /// Builds `@NAME_cpu` for `kernel` at the builder's insertion point (in a
 /// module). The kernel's mask must already be in the form the element-mask

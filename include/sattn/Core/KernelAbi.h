@@ -168,6 +168,32 @@ inline std::vector<std::string> devicePlanParamNames(const std::vector<std::stri
   return names;
 }
 
+/// A kernel's compiled estimator (docs/ESTIMATORS.md, "Compiled
+/// estimators"): stage kernels named `<entry>_estimate_<stage>`, launched
+/// in this order with blocks of kEstimatorThreads threads (grid-stride
+/// loops), all with the parameters kEstimatorParams: Q and K (the kernel's
+/// element type), their strides for batch, head and row (int64), lq, lk,
+/// batch (int64), the f64 scratch buffer "pooled" and the int64 table the
+/// estimator writes (the kernel's table named in the manifest).
+inline constexpr std::string_view kEstimatorStages[] = {"pool", "score", "select"};
+constexpr int kNumEstimatorStages = 3;
+constexpr int64_t kEstimatorThreads = 256;
+inline constexpr std::string_view kEstimatorParams[] = {
+    "q",    "k",    "q_sb",  "q_sh",   "q_ss", "k_sb", "k_sh",
+    "k_ss", "lq",   "lk",    "batch",  "pooled", "table"};
+constexpr int kNumEstimatorParams = int(std::size(kEstimatorParams));
+/// Query block rows one item of the score stage covers (its pooled key
+/// column is read once for all of them).
+constexpr int64_t kEstimatorScoreRows = 8;
+/// f64 entries of the scratch buffer: the pooled queries (batch * heads *
+/// blocks * head_dim) then the pooled keys (batch * kv_heads * blocks *
+/// head_dim), blocks = ceil(lk / block).
+inline int64_t estimatorScratchEntries(int64_t batch, int64_t heads, int64_t kvHeads,
+                                       int64_t headDim, int64_t lk, int64_t block) {
+  int64_t blocks = (lk + block - 1) / block;
+  return batch * (heads + kvHeads) * blocks * headDim;
+}
+
 } // namespace sattn::abi
 
 #endif // SATTN_CORE_KERNELABI_H

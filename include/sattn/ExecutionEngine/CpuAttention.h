@@ -114,6 +114,14 @@ public:
   mlir::FailureOr<plan::FlatPlan>
   buildDevicePlan(llvm::StringRef name, const MaskInputs &inputs,
                   std::string &error, int64_t *undecidedTiles = nullptr) const;
+  /// Runs kernel `name`'s compiled estimator (a kernel whose dynamic
+  /// pattern sattn-lower-estimators turned into a table) on Q (B, H, Lq, D)
+  /// and K (B, KV_H, Lk, D): the table it writes, row-major int64 in the
+  /// table's declared shape; `table` receives its name. The same code the
+  /// GPU runs a thread per item.
+  mlir::FailureOr<std::vector<int64_t>>
+  runEstimator(llvm::StringRef name, const CpuTensor &q, const CpuTensor &k,
+               std::string &table, std::string &error) const;
   /// Wall-clock seconds spent lowering and JIT-compiling the module, and
   /// one kernel of it (0 for unknown names).
   double compileSeconds() const;

@@ -18,6 +18,7 @@
 #include "llvm/ADT/StringRef.h"
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -49,6 +50,16 @@ constexpr llvm::StringLiteral kParamNamesAttr = "sattn.params";
 /// On a kernel whose gpu.module also holds the device plan builder
 /// (sattn/Conversion/DevicePlan.h): {class_by_batch, class_by_head} (bool).
 constexpr llvm::StringLiteral kDevicePlanAttr = "sattn.device_plan";
+
+/// On a kernel whose gpu.module also holds its estimator's stages
+/// (sattn/Conversion/Estimators.h): the kernel's `sattn.estimator` record
+/// (sattn/Plan/EstimatorSpec.h).
+constexpr llvm::StringLiteral kEstimatorAttr = "sattn.estimator";
+
+/// Entry name of an estimator stage of the kernel entry `entry`.
+inline std::string estimatorEntryName(llvm::StringRef entry, llvm::StringRef stage) {
+  return entry.str() + "_estimate_" + stage.str();
+}
 
 /// Entry name of a device plan stage of the kernel entry `entry`.
 inline std::string devicePlanEntryName(llvm::StringRef entry,
@@ -86,6 +97,14 @@ struct LaunchInfo {
   /// Whether the module holds the device plan builder, and the (batch,
   /// head) axes its plan classes distinguish.
   bool devicePlan = false, planClassByBatch = false, planClassByHead = false;
+  /// The compiled estimator's record, when the module holds one: its
+  /// kind, scorer, block, top_k, tau and the table it writes.
+  struct Estimator {
+    std::string kind, scorer, table;
+    int64_t block = 0, topK = 0;
+    double tau = 0;
+  };
+  std::optional<Estimator> estimator;
 
   /// The grid is (numQueryTiles, heads, batch) with
   /// numQueryTiles = ceil(lq / blockM), as KERNEL_ABI.md says.

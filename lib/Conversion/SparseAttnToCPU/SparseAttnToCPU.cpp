@@ -1,7 +1,8 @@
 //===- SparseAttnToCPU.cpp - convert-sattn-to-cpu -------------------------===//
 //
 // The pass that adds `@NAME_cpu` (and on request `@NAME_plan_cpu` and
-// `@NAME_bwd_cpu`) for every `sattn.kernel @NAME`. Named mask
+// `@NAME_bwd_cpu`) for every `sattn.kernel @NAME`, and `@NAME_estimate_cpu`
+// for a kernel with a compiled estimator (`sattn.estimator`). Named mask
 // patterns are expanded into predicates on a private copy of each kernel
 // (`sattn-expand-masks`), so the element-mask emitter only sees what it
 // handles while the kernel itself keeps the named patterns the tile
@@ -57,6 +58,11 @@ struct ConvertSparseAttnToCPUPass
         return signalPassFailure();
       if (backward &&
           failed(cpu::buildCpuBackwardEntry(builder, copy->kernel(), options)))
+        return signalPassFailure();
+      FailureOr<std::optional<plan::EstimatorSpec>> estimator =
+          plan::readEstimator(kernel);
+      if (failed(estimator) ||
+          (*estimator && failed(cpu::buildCpuEstimatorEntry(builder, kernel, **estimator))))
         return signalPassFailure();
     }
     if (eraseKernels)

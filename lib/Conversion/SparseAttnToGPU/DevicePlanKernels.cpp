@@ -94,22 +94,10 @@ LogicalResult buildStage(OpBuilder &builder, KernelOp kernel,
       b, loc, kernel, config.blockM, config.blockN, scalars, buffers, tableViews);
 
   // Grid-stride over the stage's items, in i64 (see emitStageItems).
-  Value items = deviceplan::emitStageItems(b, loc, stage, env);
-  auto wide = [&](Value v) -> Value { return arith::IndexCastOp::create(b, loc, i64, v); };
-  Value first = arith::AddIOp::create(
-      b, loc,
-      arith::MulIOp::create(b, loc, wide(gpu::BlockIdOp::create(b, loc, gpu::Dimension::x)),
-                            wide(gpu::BlockDimOp::create(b, loc, gpu::Dimension::x))),
-      wide(gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x)));
-  Value step =
-      arith::MulIOp::create(b, loc, wide(gpu::GridDimOp::create(b, loc, gpu::Dimension::x)),
-                            wide(gpu::BlockDimOp::create(b, loc, gpu::Dimension::x)));
   bool failedItem = false;
-  scf::ForOp::create(b, loc, first, items, step, ValueRange{},
-                     [&](OpBuilder &ib, Location il, Value item, ValueRange) {
-                       failedItem |= failed(
-                           deviceplan::emitStageItem(ib, il, stage, env, item));
-                       scf::YieldOp::create(ib, il);
+  emitGridStrideLoop(b, loc, deviceplan::emitStageItems(b, loc, stage, env),
+                     [&](OpBuilder &ib, Location il, Value item) {
+                       failedItem |= failed(deviceplan::emitStageItem(ib, il, stage, env, item));
                      });
   gpu::ReturnOp::create(b, loc);
   return failure(failedItem);

@@ -76,6 +76,12 @@ mlir::Value emitBufferView(mlir::OpBuilder &b, mlir::Location loc,
                            mlir::Value ptr, mlir::Type element,
                            llvm::ArrayRef<int64_t> shape, mlir::Value extent,
                            mlir::Value offset = {});
+/// A grid-stride loop over the i64 items [0, items) of a 1-D launch: the
+/// loop of the generated helper kernels (device plan stages, estimator
+/// stages), so that any grid covers any item count.
+void emitGridStrideLoop(
+    mlir::OpBuilder &b, mlir::Location loc, mlir::Value items,
+    llvm::function_ref<void(mlir::OpBuilder &, mlir::Location, mlir::Value)> body);
 /// The plan buffers and runtime tables of the ABI as views. The kernel does
 /// not know how long they are (their readers bound every index), so their
 /// dynamic sizes are a placeholder that no access reads.
@@ -109,6 +115,12 @@ mlir::LogicalResult buildDevicePlanKernels(mlir::OpBuilder &builder,
                                            KernelOp kernel,
                                            const KernelConfig &config,
                                            mlir::gpu::GPUFuncOp attention);
+
+/// For a kernel with a compiled estimator (`sattn.estimator`), adds its
+/// stage kernels (EstimatorKernels.cpp) after `attention` and copies the
+/// estimator's record onto it (target::kEstimatorAttr); nothing otherwise.
+mlir::LogicalResult buildEstimatorKernels(mlir::OpBuilder &builder, KernelOp kernel,
+                                          mlir::gpu::GPUFuncOp attention);
 
 /// Builds `gpu.func @name` (a kernel) for `kernel` at the builder's
 /// insertion point, which must be in a gpu.module. The kernel's mask must

@@ -100,6 +100,26 @@ Value gpucodegen::emitBufferView(OpBuilder &b, Location loc, Value ptr,
                                            b.getIndexAttr(0), sizes, strides);
 }
 
+void gpucodegen::emitGridStrideLoop(
+    OpBuilder &b, Location loc, Value items,
+    function_ref<void(OpBuilder &, Location, Value)> body) {
+  Type i64 = b.getI64Type();
+  auto wide = [&](Value v) -> Value { return arith::IndexCastOp::create(b, loc, i64, v); };
+  Value first = arith::AddIOp::create(
+      b, loc,
+      arith::MulIOp::create(b, loc, wide(gpu::BlockIdOp::create(b, loc, gpu::Dimension::x)),
+                            wide(gpu::BlockDimOp::create(b, loc, gpu::Dimension::x))),
+      wide(gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x)));
+  Value step =
+      arith::MulIOp::create(b, loc, wide(gpu::GridDimOp::create(b, loc, gpu::Dimension::x)),
+                            wide(gpu::BlockDimOp::create(b, loc, gpu::Dimension::x)));
+  scf::ForOp::create(b, loc, first, items, step, ValueRange{},
+                     [&](OpBuilder &ib, Location il, Value item, ValueRange) {
+                       body(ib, il, item);
+                       scf::YieldOp::create(ib, il);
+                     });
+}
+
 GridCoordinates gpucodegen::emitGridCoordinates(OpBuilder &b, Location loc,
                                                KernelOp kernel, Block &block) {
   auto idxArg = [&](unsigned i) { return toIndex(b, loc, block.getArgument(i)); };

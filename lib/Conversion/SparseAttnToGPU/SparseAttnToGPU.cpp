@@ -95,7 +95,8 @@ struct ConvertSparseAttnToGPUPass
       // Every kernel's plan builder lives next to it (plans depend on the
       // lengths, and on the tables where the mask reads some).
       if (failed(gpucodegen::buildDevicePlanKernels(inner, copy->kernel(),
-                                                    config, *func)))
+                                                    config, *func)) ||
+          failed(gpucodegen::buildEstimatorKernels(inner, kernel, *func)))
         return signalPassFailure();
       gpucodegen::lowerSoftmaxMathToNVPTX(
           *func, /*flushSubnormals=*/config.family == abi::KernelFamily::Wgmma);

@@ -1,0 +1,158 @@
+"""Benchmark of compiled estimators on the GPU (block_topk, mean pool):
+estimator, device plan and attention times, the whole call, FlexAttention on
+the same block mask and cuDNN's dense causal attention, with the kept
+density and the mass recall, on structured inputs.
+
+Inputs (B = 1, H = 16, head_dim 128, bf16), generated here so that attention
+has the structure the estimators look for (as MInference's head profiles
+show: sinks, locality, a few heavy key regions):
+  q, k = 0.5 * N(0, 1) per entry
+  + locality: a unit direction per 128-token block that drifts slowly along
+    the sequence (a normalised random walk), added to q and k with weight 1
+  + heavy blocks: 3 % of key blocks per head get 2 * u_h, every query 1 * u_h
+  + sinks: the first 16 keys get 3 * u_h
+Mass recall: over 256 sampled query rows per head, the share of the dense
+causal softmax mass (fp32) that falls in kept blocks.
+
+Usage: python3 bench/estimators.py DIR [--lengths 32768,131072] [--json F]
+(DIR: sattn-compile bench/estimators.sattn -o DIR --target sm_90a; kernel
+topk_32k runs at lengths below 65536, topk_128k above.)
+"""
+import argparse
+import json
+import math
+import os
+import sys
+
+import torch
+import triton.testing as tt
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "python"))
+import sattn  # noqa: E402
+
+DEV = "cuda"
+
+
+def bench(fn):
+    return tt.do_bench(fn, warmup=10, rep=100, return_mode="median")
+
+
+def structured(H, L, D, gen, block=128):
+    n = L // block
+    walk = torch.randn(n, D, device=DEV, generator=gen).cumsum(0)
+    walk = walk / walk.norm(dim=-1, keepdim=True)
+    local = walk.repeat_interleave(block, 0)[None, None]          # (1, 1, L, D)
+    u = torch.randn(1, H, 1, D, device=DEV, generator=gen)
+    u = u / u.norm(dim=-1, keepdim=True) * math.sqrt(D) ** 0.5
+    heavy = (torch.rand(1, H, n, 1, device=DEV, generator=gen) < 0.03).float()
+    heavy = heavy.repeat_interleave(block, 2)
+    sink = torch.zeros(1, 1, L, 1, device=DEV)
+    sink[:, :, :16] = 1
+    q = 0.5 * torch.randn(1, H, L, D, device=DEV, generator=gen) + local + u
+    k = 0.5 * torch.randn(1, H, L, D, device=DEV, generator=gen) + local + 2 * heavy * u \
+        + 3 * sink * u
+    v = torch.randn(1, H, L, D, device=DEV, generator=gen)
+    return (x.to(torch.bfloat16) for x in (q, k, v))
+
+
+def recall(q, k, table, scale, block, rows=256):
+    """Kept share of the dense causal softmax mass over sampled rows."""
+    H, L = q.shape[1], q.shape[2]
+    idx = torch.linspace(L // 8, L - 1, rows, device=DEV).long()
+    kept, total = 0.0, 0.0
+    for h in range(H):
+        s = (q[0, h, idx].float() @ k[0, h].float().T) * scale        # (rows, L)
+        pos = torch.arange(L, device=DEV)
+        s = s.masked_fill(pos[None, :] > idx[:, None], float("-inf"))
+        p = torch.softmax(s, dim=-1)
+        keep = table[0, h][idx // block].repeat_interleave(block, -1)[:, :L].bool()
+        kept += float((p * keep).sum())
+        total += float(p.sum())
+    return kept / total
+
+
+def flex_block_mask(table, L, block):
+    from torch.nn.attention.flex_attention import BlockMask
+    t = table.bool()
+
+    def mod(b, h, q, k):
+        return (q >= k) & t[b, h, q // block, k // block]
+
+    num = t.sum(-1).to(torch.int32)
+    idx = torch.argsort(t.to(torch.int8), dim=-1, descending=True, stable=True).to(torch.int32)
+    return BlockMask.from_kv_blocks(num, idx, BLOCK_SIZE=block, mask_mod=mod,
+                                    seq_lengths=(L, L))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("dir")
+    ap.add_argument("--lengths", default="32768,131072")
+    ap.add_argument("--json")
+    args = ap.parse_args()
+    gen = torch.Generator(device=DEV)
+    gen.manual_seed(4)
+    from torch.nn.attention.flex_attention import flex_attention
+    from torch.nn.attention import sdpa_kernel, SDPBackend
+    import torch.nn.functional as F
+    flex = torch.compile(flex_attention, dynamic=False)
+    rows = []
+    for L in (int(x) for x in args.lengths.split(",")):
+        kernel = sattn.load(os.path.join(args.dir, ("topk_32k" if L < 65536 else "topk_128k")
+                                         + ".json"))
+        rt, name = kernel.runtime, kernel.estimated_table
+        block = kernel.manifest["estimator"]["block"]
+        q, k, v = structured(kernel.heads, L, kernel.head_dim, gen, block)
+        table = kernel.estimate(q, k)
+        ws = torch.empty(64 << 20, dtype=torch.uint8, device=DEV)
+        est_ms = bench(lambda: rt.estimate(q, k, table, ws))
+        plan_ws = torch.empty(rt.device_plan_workspace(1, L, L) + 256, dtype=torch.uint8,
+                              device=DEV)
+        plan_ms = bench(lambda: rt.build_device_plan(1, L, L, [table], plan_ws))
+        kplan = kernel.plan(q, k, {name: table})
+        attn_ms = bench(lambda: kernel(q, k, v, {name: table}, plan=kplan))
+        total_ms = bench(lambda: kernel(q, k, v))
+        n = table.shape[-1]
+        causal_blocks = n * (n + 1) // 2 * kernel.heads
+        block_density = float(table.sum()) / causal_blocks
+        # Kept pairs: whole blocks below the diagonal, half a block on it.
+        diag = float(torch.diagonal(table, dim1=-2, dim2=-1).sum())
+        pairs = (float(table.sum()) - diag) * block * block + diag * block * (block + 1) / 2
+        density = pairs / (kernel.heads * L * (L + 1) / 2)
+        rec = recall(q, k, table, kernel.scale, block)
+        useful = 4 * kernel.head_dim * pairs / (attn_ms * 1e-3) / 1e12
+        row = dict(L=L, top_k=kernel.manifest["estimator"]["top_k"], block=block,
+                   block_density=round(block_density, 4), pair_density=round(density, 4),
+                   recall=round(rec, 4), estimate_ms=round(est_ms, 4), plan_ms=round(plan_ms, 4),
+                   attention_ms=round(attn_ms, 3), total_ms=round(total_ms, 3),
+                   attention_tflops=round(useful, 1))
+        try:
+            bm = flex_block_mask(table, L, block)
+            flex(q, k, v, block_mask=bm)
+            row["flex_ms"] = round(bench(lambda: flex(q, k, v, block_mask=bm)), 3)
+            row["vs_flex"] = round(row["flex_ms"] / attn_ms, 2)
+        except Exception as e:  # noqa: BLE001
+            print("flex failed:", type(e).__name__, str(e)[:200], flush=True)
+        with sdpa_kernel([SDPBackend.CUDNN_ATTENTION]):
+            row["cudnn_causal_ms"] = round(bench(
+                lambda: F.scaled_dot_product_attention(q, k, v, is_causal=True)), 3)
+        row["estimate_plus_plan_share"] = round((est_ms + plan_ms) / attn_ms, 3)
+        print(row, flush=True)
+        rows.append(row)
+        del kplan, plan_ws
+        torch.cuda.empty_cache()
+    cols = ["L", "top_k", "pair_density", "recall", "estimate_ms", "plan_ms", "attention_ms",
+            "attention_tflops", "total_ms", "flex_ms", "vs_flex", "cudnn_causal_ms",
+            "estimate_plus_plan_share"]
+    print("| " + " | ".join(cols) + " |")
+    print("|" + "---|" * len(cols))
+    for r in rows:
+        print("| " + " | ".join(str(r.get(c, "-")) for c in cols) + " |")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(rows, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()

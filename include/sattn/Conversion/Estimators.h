@@ -1,0 +1,84 @@
+//===- Estimators.h - compiled estimators of the dynamic masks -*- C++ -*-===//
+//
+// A kernel's estimator as generated code, for the GPU (stage kernels next
+// to the attention kernel, launched by libsattn_runtime before the device
+// plan) and for the CPU (run by the tests against the reference of
+// sattn/Core/Estimators.h). It reads Q and K and writes the runtime table
+// that sattn-lower-estimators put in place of the dynamic pattern.
+//
+// block_topk with the mean-pool scorer runs in three stages, each a loop
+// over independent items so that a GPU runs one thread per item and the
+// CPU a plain loop (as the device plan builder's stages):
+//   pool   (batch, head, block, column): the mean of the block's rows of
+//          Q (query heads) or K (KV heads) in that column, in f64
+//   score  (batch, head, 8 query blocks, key block): the scaled dot
+//          products of pooled queries and keys for key blocks at or before
+//          each query block, stored as f64 bits in the table's entries
+//   select (batch, head, query block): the selection of docs/ESTIMATORS.md
+//          over the row's scores; the row becomes 0 / 1
+//
+// The selection keeps forced blocks (0 and the diagonal), then the others
+// in order of rank key (score for top_k, softmax mass for tau), highest
+// first and ties to the lower block, while the kept count (mass) is below
+// top_k (tau). That order is found without sorting: keys become 64-bit
+// integers in the same order, a bisection over those integers finds the
+// least key T whose strictly-higher keys still leave room, every key above
+// T is kept and keys equal to T are taken in block order while room
+// remains. O(64 * blocks) per row, no scratch beyond the row itself.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef SATTN_CONVERSION_ESTIMATORS_H
+#define SATTN_CONVERSION_ESTIMATORS_H
+
+#include "sattn/Plan/EstimatorSpec.h"
+
+#include "SparseAttn/IR/SparseAttnDialect.h"
+
+#include "mlir/IR/Builders.h"
+
+#include <functional>
+
+namespace sattn::estimator {
+
+enum class Stage { Pool, Score, Select };
+constexpr Stage kStages[] = {Stage::Pool, Stage::Score, Stage::Select};
+llvm::StringRef stageName(Stage stage);
+
+/// Reads element (b, h, row, column) of Q (`key` false, h a query head) or
+/// K (`key` true, h a KV head) as f64: each target addresses its inputs
+/// its own way (GPU: pointers rebased per slice in 64 bits; CPU: memrefs).
+using InputLoader = std::function<mlir::Value(
+    mlir::OpBuilder &, mlir::Location, bool key, mlir::Value b, mlir::Value h,
+    mlir::Value row, mlir::Value column)>;
+
+/// What a stage reads (index values unless noted).
+struct EstimatorEnv {
+  KernelOp kernel;
+  plan::EstimatorSpec spec;
+  mlir::Value lq, lk, batch, blocks;
+  InputLoader load;
+  /// pooled: f64 scratch (abi::estimatorScratchEntries); table: i64, the
+  /// estimated table [batch, heads, blocks, blocks].
+  mlir::Value pooled, table;
+};
+
+/// The environment from the stage parameters' scalars lq, lk, batch (i64)
+/// and the two buffers.
+EstimatorEnv bindEstimatorParams(mlir::OpBuilder &b, mlir::Location loc,
+                                 KernelOp kernel, const plan::EstimatorSpec &spec,
+                                 mlir::Value lq, mlir::Value lk, mlir::Value batch,
+                                 InputLoader load, mlir::Value pooled,
+                                 mlir::Value table);
+
+/// The number of items of `stage`, an i64.
+mlir::Value emitStageItems(mlir::OpBuilder &b, mlir::Location loc, Stage stage,
+                           const EstimatorEnv &env);
+
+/// Emits the work of `item` (an i64 below emitStageItems) of `stage`.
+void emitStageItem(mlir::OpBuilder &b, mlir::Location loc, Stage stage,
+                   const EstimatorEnv &env, mlir::Value item);
+
+} // namespace sattn::estimator
+
+#endif // SATTN_CONVERSION_ESTIMATORS_H

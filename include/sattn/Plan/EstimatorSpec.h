@@ -1,0 +1,44 @@
+//===- EstimatorSpec.h - a kernel's compiled estimator, as recorded -*- C++ -*-===//
+//
+// sattn-lower-estimators replaces a kernel's dynamic pattern by a read of a
+// runtime table and records what fills that table as the kernel attribute
+// `sattn.estimator`. The conversions (estimator stages on the CPU and the
+// GPU), the manifest and the tools read it back through this struct, so the
+// attribute's fields are spelled in one place.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef SATTN_PLAN_ESTIMATORSPEC_H
+#define SATTN_PLAN_ESTIMATORSPEC_H
+
+#include "SparseAttn/IR/SparseAttnDialect.h"
+
+#include "mlir/Support/LLVM.h"
+#include "llvm/ADT/StringRef.h"
+
+#include <optional>
+#include <string>
+
+namespace sattn::plan {
+
+constexpr llvm::StringLiteral kEstimatorAttrName = "sattn.estimator";
+
+/// `block_topk` with the mean-pool scorer (docs/ESTIMATORS.md): the only
+/// estimator compiled so far.
+struct EstimatorSpec {
+  std::string kind;   // "block_topk"
+  std::string scorer; // "mean_pool"
+  int64_t block = 0;
+  int64_t topK = 0;   // > 0: select by count
+  double tau = 0;     // > 0: select by mass
+  std::string table;  // the mask.table the estimator writes
+};
+
+/// The kernel's estimator, or nullopt when it has none. A malformed
+/// attribute is reported on the kernel and read as failure.
+mlir::FailureOr<std::optional<EstimatorSpec>> readEstimator(KernelOp kernel);
+void writeEstimator(KernelOp kernel, const EstimatorSpec &spec);
+
+} // namespace sattn::plan
+
+#endif // SATTN_PLAN_ESTIMATORSPEC_H

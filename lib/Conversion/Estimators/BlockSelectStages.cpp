@@ -1,0 +1,437 @@
+//===- BlockSelectStages.cpp - block_topk's estimator, item by item -------===//
+//
+// Implements sattn/Conversion/Estimators.h for block_topk with the
+// mean-pool scorer. Each stage is written once, for one item, so that the
+// GPU kernels (a thread per item) and the CPU function (a loop per stage)
+// are the same code, and every sum runs in the order of the reference
+// (lib/Core/Estimators.cpp), so that the CPU function reproduces it.
+//
+//===----------------------------------------------------------------------===//
+
+#include "sattn/Conversion/Estimators.h"
+
+#include "sattn/Conversion/IndexArith.h"
+#include "sattn/Core/KernelAbi.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+
+#include <limits>
+
+using namespace mlir;
+using namespace sattn;
+using namespace sattn::estimator;
+using namespace sattn::indexarith;
+
+using arith::CmpFPredicate;
+using arith::CmpIPredicate;
+
+StringRef estimator::stageName(Stage stage) {
+  static_assert(std::size(abi::kEstimatorStages) == std::size(kStages));
+  std::string_view name = abi::kEstimatorStages[static_cast<int>(stage)];
+  return StringRef(name.data(), name.size());
+}
+
+EstimatorEnv estimator::bindEstimatorParams(OpBuilder &b, Location loc, KernelOp kernel,
+                                            const plan::EstimatorSpec &spec, Value lq,
+                                            Value lk, Value batch, InputLoader load,
+                                            Value pooled, Value table) {
+  EstimatorEnv env;
+  env.kernel = kernel;
+  env.spec = spec;
+  env.lq = toIndex(b, loc, lq);
+  env.lk = toIndex(b, loc, lk);
+  env.batch = toIndex(b, loc, batch);
+  env.blocks = ceilDiv(b, loc, env.lk, spec.block);
+  env.load = std::move(load);
+  env.pooled = pooled;
+  env.table = table;
+  return env;
+}
+
+namespace {
+
+/// Builders of the f64 and i64 scalar code of the stages.
+struct Scalar {
+  OpBuilder &b;
+  Location loc;
+
+  Value f64(double v) { return arith::ConstantOp::create(b, loc, b.getF64FloatAttr(v)); }
+  Value i64(int64_t v) { return arith::ConstantIntOp::create(b, loc, v, 64); }
+  Value fadd(Value x, Value y) { return arith::AddFOp::create(b, loc, x, y); }
+  Value fsub(Value x, Value y) { return arith::SubFOp::create(b, loc, x, y); }
+  Value fmul(Value x, Value y) { return arith::MulFOp::create(b, loc, x, y); }
+  Value fdiv(Value x, Value y) { return arith::DivFOp::create(b, loc, x, y); }
+  Value fcmp(CmpFPredicate p, Value x, Value y) {
+    return arith::CmpFOp::create(b, loc, p, x, y);
+  }
+  Value icmp(CmpIPredicate p, Value x, Value y) {
+    return arith::CmpIOp::create(b, loc, p, x, y);
+  }
+  Value select(Value c, Value x, Value y) { return arith::SelectOp::create(b, loc, c, x, y); }
+  Value toF64(Value index) {
+    return arith::SIToFPOp::create(
+        b, loc, b.getF64Type(), arith::IndexCastOp::create(b, loc, b.getI64Type(), index));
+  }
+  Value bitsOf(Value f) { return arith::BitcastOp::create(b, loc, b.getI64Type(), f); }
+  Value doubleOf(Value bits) { return arith::BitcastOp::create(b, loc, b.getF64Type(), bits); }
+  Value loadAt(Value buffer, Value index) {
+    return memref::LoadOp::create(b, loc, buffer, ValueRange{index});
+  }
+  void storeAt(Value v, Value buffer, Value index) {
+    memref::StoreOp::create(b, loc, v, buffer, ValueRange{index});
+  }
+
+  /// An unsigned 64-bit integer in the order of the rank key `x`: NaN ranks
+  /// below every number (as -inf) and -0 equals +0, as in the reference.
+  Value orderCode(Value x) {
+    Value isNan = fcmp(CmpFPredicate::UNO, x, x);
+    Value key = fadd(select(isNan, f64(-std::numeric_limits<double>::infinity()), x),
+                     f64(0.0));
+    Value bits = bitsOf(key);
+    Value negative = icmp(CmpIPredicate::slt, bits, i64(0));
+    Value signedOrder = select(
+        negative, arith::XOrIOp::create(b, loc, bits, i64(std::numeric_limits<int64_t>::max())),
+        bits);
+    return arith::XOrIOp::create(b, loc, signedOrder, i64(std::numeric_limits<int64_t>::min()));
+  }
+  /// The rank key back from its code.
+  Value keyOf(Value code) {
+    Value signedOrder =
+        arith::XOrIOp::create(b, loc, code, i64(std::numeric_limits<int64_t>::min()));
+    Value negative = icmp(CmpIPredicate::slt, signedOrder, i64(0));
+    return doubleOf(select(
+        negative,
+        arith::XOrIOp::create(b, loc, signedOrder, i64(std::numeric_limits<int64_t>::max())),
+        signedOrder));
+  }
+};
+
+/// Sizes of a kernel's slices as index constants and values.
+struct Shape {
+  Value heads, kvHeads, group, headDim, block, shift, pooledKeysAt;
+  Shape(OpBuilder &b, Location loc, const EstimatorEnv &env) {
+    KernelOp k = env.kernel;
+    heads = cst(b, loc, k.getHeads());
+    kvHeads = cst(b, loc, k.getKvHeads());
+    group = cst(b, loc, k.getHeads() / k.getKvHeads());
+    headDim = cst(b, loc, k.getHeadDim());
+    block = cst(b, loc, env.spec.block);
+    shift = sub(b, loc, env.lk, env.lq);
+    pooledKeysAt = mul(b, loc, mul(b, loc, mul(b, loc, env.batch, heads), env.blocks), headDim);
+  }
+};
+
+/// Splits `index` into digits of the given radices, least significant first;
+/// the last digit takes the rest.
+SmallVector<Value> unflatten(OpBuilder &b, Location loc, Value index, ArrayRef<Value> radices) {
+  SmallVector<Value> digits;
+  for (Value r : radices) {
+    digits.push_back(rem(b, loc, index, r));
+    index = div(b, loc, index, r);
+  }
+  digits.push_back(index);
+  return digits;
+}
+
+/// Sum of f64 `value(i)` over i in [lo, hi), in increasing i.
+Value sumOver(OpBuilder &b, Location loc, Value lo, Value hi,
+              function_ref<Value(OpBuilder &, Location, Value)> value) {
+  Scalar s{b, loc};
+  auto loop = scf::ForOp::create(
+      b, loc, lo, max(b, loc, lo, hi), cst(b, loc, 1), ValueRange{s.f64(0.0)},
+      [&](OpBuilder &nb, Location nl, Value i, ValueRange acc) {
+        scf::YieldOp::create(nb, nl,
+                             ValueRange{arith::AddFOp::create(nb, nl, acc[0], value(nb, nl, i))});
+      });
+  return loop.getResult(0);
+}
+
+/// pool: the mean of one column of one block of Q or K (rows that exist).
+void emitPool(OpBuilder &b, Location loc, const EstimatorEnv &env, Value item) {
+  Shape sh(b, loc, env);
+  auto mean = [&](OpBuilder &nb, Location nl, bool key, Value bIdx, Value h, Value column,
+                  Value first, Value last, Value at) {
+    Scalar ns{nb, nl};
+    Value sum = sumOver(nb, nl, first, last, [&](OpBuilder &lb, Location ll, Value row) {
+      return env.load(lb, ll, key, bIdx, h, row, column);
+    });
+    Value count = sub(nb, nl, last, first);
+    Value value = ns.select(cmp(nb, nl, CmpIPredicate::sgt, count, cst(nb, nl, 0)),
+                            ns.fdiv(sum, ns.toF64(count)), ns.f64(0.0));
+    ns.storeAt(value, env.pooled, at);
+  };
+  Value isQuery = cmp(b, loc, CmpIPredicate::slt, item, sh.pooledKeysAt);
+  scf::IfOp::create(
+      b, loc, isQuery,
+      [&](OpBuilder &tb, Location tl) {
+        // Query block I of head h: rows of positions [I*B, (I+1)*B) that exist.
+        auto d = unflatten(tb, tl, item, {sh.headDim, env.blocks, sh.heads});
+        Value blockStart = mul(tb, tl, d[1], sh.block);
+        Value first = sub(tb, tl, max(tb, tl, blockStart, sh.shift), sh.shift);
+        Value last = sub(tb, tl, min(tb, tl, add(tb, tl, blockStart, sh.block), env.lk),
+                         sh.shift);
+        mean(tb, tl, false, d[3], d[2], d[0], first, last, item);
+        scf::YieldOp::create(tb, tl);
+      },
+      [&](OpBuilder &eb, Location el) {
+        Value keyItem = sub(eb, el, item, sh.pooledKeysAt);
+        auto d = unflatten(eb, el, keyItem, {sh.headDim, env.blocks, sh.kvHeads});
+        Value first = mul(eb, el, d[1], sh.block);
+        Value last = min(eb, el, add(eb, el, first, sh.block), env.lk);
+        // Pooled keys are stored column-major per (batch, KV head), so that
+        // the score stage's threads (consecutive key blocks) read
+        // consecutive entries.
+        Value slice = add(eb, el, mul(eb, el, d[3], sh.kvHeads), d[2]);
+        Value at = add(eb, el, sh.pooledKeysAt,
+                       add(eb, el, mul(eb, el, add(eb, el, mul(eb, el, slice, sh.headDim), d[0]),
+                                       env.blocks),
+                           d[1]));
+        mean(eb, el, true, d[3], d[2], d[0], first, last, at);
+        scf::YieldOp::create(eb, el);
+      });
+}
+
+/// score: scale * pooled query . pooled key for kEstimatorScoreRows query
+/// blocks and one key block, for the pairs J <= I of query blocks holding a
+/// query; stored as f64 bits in table[b, h, I, J].
+void emitScore(OpBuilder &b, Location loc, const EstimatorEnv &env, Value item) {
+  Shape sh(b, loc, env);
+  constexpr int64_t rows = abi::kEstimatorScoreRows;
+  Value chunks = ceilDiv(b, loc, env.blocks, rows);
+  auto d = unflatten(b, loc, item, {env.blocks, chunks, sh.heads});
+  Value keyBlock = d[0], firstRow = mul(b, loc, d[1], cst(b, loc, rows));
+  Value head = d[2], batchIdx = d[3];
+  Value lastBlock = sub(b, loc, env.blocks, cst(b, loc, 1));
+  Value lastRow = min(b, loc, add(b, loc, firstRow, cst(b, loc, rows - 1)), lastBlock);
+  Value any = cmp(b, loc, CmpIPredicate::sle, keyBlock, lastRow);
+  scf::IfOp::create(b, loc, any, [&](OpBuilder &tb, Location tl) {
+    Scalar s{tb, tl};
+    Value kvHead = div(tb, tl, head, sh.group);
+    Value keySlice = add(tb, tl, mul(tb, tl, batchIdx, sh.kvHeads), kvHead);
+    Value querySlice = add(tb, tl, mul(tb, tl, batchIdx, sh.heads), head);
+    SmallVector<Value> rowBase; // pooled query row I's first entry (I clamped)
+    for (int64_t i = 0; i < rows; ++i) {
+      Value I = min(tb, tl, add(tb, tl, firstRow, cst(tb, tl, i)), lastBlock);
+      rowBase.push_back(
+          mul(tb, tl, add(tb, tl, mul(tb, tl, querySlice, env.blocks), I), sh.headDim));
+    }
+    SmallVector<Value> zeros(rows, s.f64(0.0));
+    auto dots = scf::ForOp::create(
+        tb, tl, cst(tb, tl, 0), sh.headDim, cst(tb, tl, 1), zeros,
+        [&](OpBuilder &nb, Location nl, Value column, ValueRange acc) {
+          Scalar ns{nb, nl};
+          Value keyAt = add(
+              nb, nl, sh.pooledKeysAt,
+              add(nb, nl,
+                  mul(nb, nl, add(nb, nl, mul(nb, nl, keySlice, sh.headDim), column), env.blocks),
+                  keyBlock));
+          Value key = ns.loadAt(env.pooled, keyAt);
+          SmallVector<Value> next;
+          for (int64_t i = 0; i < rows; ++i)
+            next.push_back(ns.fadd(
+                acc[i], ns.fmul(ns.loadAt(env.pooled, add(nb, nl, rowBase[i], column)), key)));
+          scf::YieldOp::create(nb, nl, next);
+        });
+    Value scale = s.f64(KernelOp(env.kernel).getScale().convertToDouble());
+    for (int64_t i = 0; i < rows; ++i) {
+      Value I = add(tb, tl, firstRow, cst(tb, tl, i));
+      Value holdsQuery = cmp(tb, tl, CmpIPredicate::sgt,
+                             mul(tb, tl, add(tb, tl, I, cst(tb, tl, 1)), sh.block), sh.shift);
+      Value valid = arith::AndIOp::create(
+          tb, tl,
+          arith::AndIOp::create(tb, tl, cmp(tb, tl, CmpIPredicate::slt, I, env.blocks),
+                                cmp(tb, tl, CmpIPredicate::sle, keyBlock, I)),
+          holdsQuery);
+      scf::IfOp::create(tb, tl, valid, [&](OpBuilder &ib, Location il) {
+        Scalar is{ib, il};
+        Value at = add(ib, il, mul(ib, il, add(ib, il, mul(ib, il, querySlice, env.blocks), I),
+                                   env.blocks),
+                       keyBlock);
+        is.storeAt(is.bitsOf(is.fmul(scale, dots.getResult(i))), env.table, at);
+        scf::YieldOp::create(ib, il);
+      });
+    }
+    scf::YieldOp::create(tb, tl);
+  });
+}
+
+/// select: turns row I of (b, h) from scores into the 0 / 1 selection.
+void emitSelect(OpBuilder &b, Location loc, const EstimatorEnv &env, Value item) {
+  Shape sh(b, loc, env);
+  Value queryBlock = rem(b, loc, item, env.blocks);
+  Value rowStart = mul(b, loc, item, env.blocks); // table row (b, h, I)
+  Value one = cst(b, loc, 1);
+  Value holdsQuery = cmp(b, loc, CmpIPredicate::sgt,
+                         mul(b, loc, add(b, loc, queryBlock, one), sh.block), sh.shift);
+  scf::IfOp::create(
+      b, loc, holdsQuery,
+      [&](OpBuilder &tb, Location tl) {
+        Scalar s{tb, tl};
+        bool byMass = env.spec.tau > 0;
+        auto score = [&](OpBuilder &nb, Location nl, Value j) {
+          Scalar ns{nb, nl};
+          return ns.doubleOf(ns.loadAt(env.table, add(nb, nl, rowStart, j)));
+        };
+        Value allowedEnd = add(tb, tl, queryBlock, one); // key blocks J <= I
+        // Softmax statistics of the allowed scores (max as std::max).
+        auto maxLoop = scf::ForOp::create(
+            tb, tl, cst(tb, tl, 0), allowedEnd, one,
+            ValueRange{s.f64(-std::numeric_limits<double>::infinity())},
+            [&](OpBuilder &nb, Location nl, Value j, ValueRange acc) {
+              Scalar ns{nb, nl};
+              Value x = score(nb, nl, j);
+              scf::YieldOp::create(
+                  nb, nl, ValueRange{ns.select(ns.fcmp(CmpFPredicate::OLT, acc[0], x), x, acc[0])});
+            });
+        Value rowMax = maxLoop.getResult(0);
+        Value total = sumOver(tb, tl, cst(tb, tl, 0), allowedEnd,
+                              [&](OpBuilder &nb, Location nl, Value j) -> Value {
+                                Scalar ns{nb, nl};
+                                return math::ExpOp::create(nb, nl,
+                                                           ns.fsub(score(nb, nl, j), rowMax));
+                              });
+        auto massOf = [&](OpBuilder &nb, Location nl, Value x) -> Value {
+          Scalar ns{nb, nl};
+          return ns.fdiv(math::ExpOp::create(nb, nl, ns.fsub(x, rowMax)), total);
+        };
+        // Forced blocks 0 and I, and what the others may still add.
+        Value diagonal = cmp(tb, tl, CmpIPredicate::ne, queryBlock, cst(tb, tl, 0));
+        Value need;
+        if (byMass) {
+          Value forced = s.fadd(massOf(tb, tl, score(tb, tl, cst(tb, tl, 0))),
+                                s.select(diagonal, massOf(tb, tl, score(tb, tl, queryBlock)),
+                                         s.f64(0.0)));
+          need = s.fsub(s.f64(env.spec.tau), forced);
+        } else {
+          need = s.fsub(s.f64(double(env.spec.topK)),
+                        s.select(diagonal, s.f64(2.0), s.f64(1.0)));
+        }
+        // The others (0 < J < I): scores become order codes in place.
+        forEach(tb, tl, sub(tb, tl, queryBlock, one), [&](OpBuilder &nb, Location nl, Value i) {
+          Scalar ns{nb, nl};
+          Value j = add(nb, nl, i, one);
+          Value x = score(nb, nl, j);
+          ns.storeAt(ns.orderCode(byMass ? massOf(nb, nl, x) : x), env.table,
+                     add(nb, nl, rowStart, j));
+        });
+        auto weight = [&](Scalar &ns, Value code) {
+          return byMass ? ns.keyOf(code) : ns.f64(1.0);
+        };
+        // W(t): the weight of the others whose code is above t.
+        auto weightAbove = [&](OpBuilder &nb, Location nl, Value t) {
+          return sumOver(nb, nl, one, queryBlock, [&](OpBuilder &lb, Location ll, Value j) {
+            Scalar ls{lb, ll};
+            Value code = ls.loadAt(env.table, add(lb, ll, rowStart, j));
+            return ls.select(ls.icmp(CmpIPredicate::ugt, code, t), weight(ls, code),
+                             ls.f64(0.0));
+          });
+        };
+        // The least T with W(T) < need, by bisection over all 2^64 codes.
+        auto bisect = scf::ForOp::create(
+            tb, tl, cst(tb, tl, 0), cst(tb, tl, 64), one, ValueRange{s.i64(0), s.i64(-1)},
+            [&](OpBuilder &nb, Location nl, Value, ValueRange range) {
+              Scalar ns{nb, nl};
+              Value lo = range[0], hi = range[1];
+              Value mid = arith::AddIOp::create(
+                  nb, nl, lo,
+                  arith::ShRUIOp::create(nb, nl, arith::SubIOp::create(nb, nl, hi, lo),
+                                         ns.i64(1)));
+              Value fits = ns.fcmp(CmpFPredicate::OLT, weightAbove(nb, nl, mid), need);
+              Value open = ns.icmp(CmpIPredicate::ult, lo, hi);
+              Value newHi = ns.select(arith::AndIOp::create(nb, nl, open, fits), mid, hi);
+              Value newLo = ns.select(
+                  arith::AndIOp::create(
+                      nb, nl, open,
+                      arith::XOrIOp::create(nb, nl, fits,
+                                            arith::ConstantIntOp::create(nb, nl, 1, 1))),
+                  arith::AddIOp::create(nb, nl, mid, ns.i64(1)), lo);
+              scf::YieldOp::create(nb, nl, ValueRange{newLo, newHi});
+            });
+        Value threshold = bisect.getResult(0);
+        // Keys above T are kept; keys equal to T in block order while the
+        // weight taken stays below need.
+        Value taken = weightAbove(tb, tl, threshold);
+        scf::ForOp::create(
+            tb, tl, cst(tb, tl, 0), env.blocks, one, ValueRange{taken},
+            [&](OpBuilder &nb, Location nl, Value j, ValueRange acc) {
+              Scalar ns{nb, nl};
+              Value forced = arith::OrIOp::create(
+                  nb, nl, cmp(nb, nl, CmpIPredicate::eq, j, cst(nb, nl, 0)),
+                  cmp(nb, nl, CmpIPredicate::eq, j, queryBlock));
+              Value other = arith::AndIOp::create(
+                  nb, nl, cmp(nb, nl, CmpIPredicate::sgt, j, cst(nb, nl, 0)),
+                  cmp(nb, nl, CmpIPredicate::slt, j, queryBlock));
+              Value at = add(nb, nl, rowStart, j);
+              auto decided = scf::IfOp::create(
+                  nb, nl, other,
+                  [&](OpBuilder &ob, Location ol) {
+                    Scalar os{ob, ol};
+                    Value code = os.loadAt(env.table, at);
+                    Value tie = os.icmp(CmpIPredicate::eq, code, threshold);
+                    Value kept = arith::OrIOp::create(
+                        ob, ol, os.icmp(CmpIPredicate::ugt, code, threshold),
+                        arith::AndIOp::create(ob, ol, tie,
+                                              os.fcmp(CmpFPredicate::OLT, acc[0], need)));
+                    Value next = os.select(tie, os.fadd(acc[0], weight(os, code)), acc[0]);
+                    scf::YieldOp::create(ob, ol, ValueRange{kept, next});
+                  },
+                  [&](OpBuilder &ob, Location ol) {
+                    scf::YieldOp::create(ob, ol, ValueRange{forced, acc[0]});
+                  });
+              Value kept = arith::ExtUIOp::create(nb, nl, nb.getI64Type(), decided.getResult(0));
+              ns.storeAt(kept, env.table, at);
+              scf::YieldOp::create(nb, nl, ValueRange{decided.getResult(1)});
+            });
+        scf::YieldOp::create(tb, tl);
+      },
+      [&](OpBuilder &eb, Location el) {
+        // A query block without queries (Lq < Lk) keeps nothing.
+        forEach(eb, el, env.blocks, [&](OpBuilder &nb, Location nl, Value j) {
+          Scalar ns{nb, nl};
+          ns.storeAt(ns.i64(0), env.table, add(nb, nl, rowStart, j));
+        });
+        scf::YieldOp::create(eb, el);
+      });
+}
+
+} // namespace
+
+Value estimator::emitStageItems(OpBuilder &b, Location loc, Stage stage,
+                                const EstimatorEnv &env) {
+  Shape sh(b, loc, env);
+  Value slices = mul(b, loc, env.batch, sh.heads);
+  Value items;
+  switch (stage) {
+  case Stage::Pool:
+    items = mul(b, loc, mul(b, loc, mul(b, loc, env.batch, add(b, loc, sh.heads, sh.kvHeads)),
+                            env.blocks),
+                sh.headDim);
+    break;
+  case Stage::Score:
+    items = mul(b, loc,
+                mul(b, loc, slices, ceilDiv(b, loc, env.blocks, abi::kEstimatorScoreRows)),
+                env.blocks);
+    break;
+  case Stage::Select:
+    items = mul(b, loc, slices, env.blocks);
+    break;
+  }
+  return arith::IndexCastOp::create(b, loc, b.getI64Type(), items);
+}
+
+void estimator::emitStageItem(OpBuilder &b, Location loc, Stage stage,
+                              const EstimatorEnv &env, Value wideItem) {
+  // Item counts fit 32 bits: the runtime bounds the scratch and the table.
+  Value item = toIndex(b, loc, wideItem);
+  switch (stage) {
+  case Stage::Pool:
+    return emitPool(b, loc, env, item);
+  case Stage::Score:
+    return emitScore(b, loc, env, item);
+  case Stage::Select:
+    return emitSelect(b, loc, env, item);
+  }
+}

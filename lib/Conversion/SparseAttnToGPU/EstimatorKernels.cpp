@@ -1,0 +1,115 @@
+//===- EstimatorKernels.cpp - a kernel's estimator as GPU kernels ---------===//
+//
+// Adds, next to the attention gpu.func of a kernel with a compiled
+// estimator (`sattn.estimator`, sattn/Conversion/Estimators.h), one
+// gpu.func per estimator stage: `@sattn_NAME_estimate_{pool,score,select}`.
+// Each runs its stage's items over a grid-stride loop, so any 1-D launch
+// covers them; all take the parameters abi::kEstimatorParams, so the
+// runtime packs them once. Q and K are read through views rebased per
+// (batch, head) slice in 64 bits, like the attention kernels' tiles.
+//
+//===----------------------------------------------------------------------===//
+
+#include "GpuAttentionBuilder.h"
+#include "GpuAttentionBuilderImpl.h"
+
+#include "sattn/Conversion/Estimators.h"
+#include "sattn/Conversion/IndexArith.h"
+#include "sattn/Target/LaunchInfo.h"
+
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+
+using namespace mlir;
+using namespace sattn;
+using namespace sattn::gpucodegen;
+using namespace sattn::indexarith;
+
+namespace {
+
+/// Parameter positions (abi::kEstimatorParams).
+enum EstimatorParam : unsigned {
+  kQ,
+  kK,
+  kQStrideB,
+  kKStrideB = kQStrideB + 3,
+  kLq = kKStrideB + 3,
+  kLk,
+  kBatch,
+  kPooled,
+  kTable,
+  kNumParams,
+};
+static_assert(kNumParams == abi::kNumEstimatorParams,
+              "the positions of abi::kEstimatorParams");
+
+FunctionType estimatorSignature(MLIRContext *ctx, Type element) {
+  Type i64 = IntegerType::get(ctx, 64);
+  auto ptrTo = [](Type t) { return MemRefType::get({}, t); };
+  SmallVector<Type> inputs{ptrTo(element), ptrTo(element)};
+  inputs.append(kPooled - kQStrideB, i64);
+  inputs.append({ptrTo(Float64Type::get(ctx)), ptrTo(i64)});
+  return FunctionType::get(ctx, inputs, {});
+}
+
+void buildStage(OpBuilder &builder, KernelOp kernel, const plan::EstimatorSpec &spec,
+                StringRef entry, estimator::Stage stage) {
+  Location loc = kernel.getLoc();
+  Type element = kernel.getDtype();
+  auto func = gpu::GPUFuncOp::create(
+      builder, loc, target::estimatorEntryName(entry, estimator::stageName(stage)),
+      estimatorSignature(builder.getContext(), element));
+  func->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), builder.getUnitAttr());
+  func.setKnownBlockSizeAttr(builder.getDenseI32ArrayAttr(
+      {static_cast<int32_t>(abi::kEstimatorThreads), 1, 1}));
+  Block &block = func.getBody().front();
+  OpBuilder b = OpBuilder::atBlockBegin(&block);
+  auto arg = [&](unsigned i) -> Value { return block.getArgument(i); };
+  Type i64 = b.getI64Type();
+  Value unknown = cst(b, loc, 0);
+  constexpr int64_t dyn = ShapedType::kDynamic;
+
+  // Element (b, h, row, column) of Q or K: the slice's base in i64 goes into
+  // the pointer; row * stride + column stays within a slice (< 2^31, as the
+  // runtime checks for every launch).
+  auto wide = [&](OpBuilder &lb, Location ll, Value v) -> Value {
+    return arith::IndexCastOp::create(lb, ll, i64, v);
+  };
+  estimator::InputLoader load = [&, element](OpBuilder &lb, Location ll, bool key, Value bIdx,
+                                             Value h, Value row, Value column) -> Value {
+    unsigned strides = key ? kKStrideB : kQStrideB;
+    Value base = arith::AddIOp::create(
+        lb, ll, arith::MulIOp::create(lb, ll, wide(lb, ll, bIdx), arg(strides)),
+        arith::MulIOp::create(lb, ll, wide(lb, ll, h), arg(strides + 1)));
+    Value view = emitBufferView(lb, ll, arg(key ? kK : kQ), element, {dyn},
+                                cst(lb, ll, 0), base);
+    Value at = add(lb, ll, mul(lb, ll, row, toIndex(lb, ll, arg(strides + 2))), column);
+    Value x = memref::LoadOp::create(lb, ll, view, ValueRange{at});
+    return arith::ExtFOp::create(lb, ll, lb.getF64Type(), x);
+  };
+  estimator::EstimatorEnv env = estimator::bindEstimatorParams(
+      b, loc, kernel, spec, arg(kLq), arg(kLk), arg(kBatch), load,
+      emitBufferView(b, loc, arg(kPooled), b.getF64Type(), {dyn}, unknown),
+      emitBufferView(b, loc, arg(kTable), i64, {dyn}, unknown));
+
+  emitGridStrideLoop(b, loc, estimator::emitStageItems(b, loc, stage, env),
+                     [&](OpBuilder &ib, Location il, Value item) {
+                       estimator::emitStageItem(ib, il, stage, env, item);
+                     });
+  gpu::ReturnOp::create(b, loc);
+}
+
+} // namespace
+
+LogicalResult gpucodegen::buildEstimatorKernels(OpBuilder &builder, KernelOp kernel,
+                                                gpu::GPUFuncOp attention) {
+  FailureOr<std::optional<plan::EstimatorSpec>> spec = plan::readEstimator(kernel);
+  if (failed(spec))
+    return failure();
+  if (!*spec)
+    return success();
+  for (estimator::Stage stage : estimator::kStages)
+    buildStage(builder, kernel, **spec, attention.getName(), stage);
+  attention->setAttr(target::kEstimatorAttr, kernel->getAttr(plan::kEstimatorAttrName));
+  return success();
+}

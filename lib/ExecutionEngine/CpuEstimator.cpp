@@ -1,0 +1,77 @@
+//===- CpuEstimator.cpp - a compiled estimator run on the CPU -------------===//
+//
+// Implements CpuAttention::runEstimator: checks Q and K, sizes the scratch
+// the way libsattn_runtime sizes its device workspace, and calls
+// @NAME_estimate_cpu, whose table the tests compare with the reference
+// estimators and feed to the planner and the attention.
+//
+//===----------------------------------------------------------------------===//
+
+#include "CpuAttentionImpl.h"
+
+#include "sattn/Core/KernelAbi.h"
+
+using namespace mlir;
+using namespace sattn;
+using namespace sattn::cpuexec;
+
+FailureOr<std::vector<int64_t>> CpuAttention::runEstimator(StringRef name,
+                                                            const CpuTensor &q,
+                                                            const CpuTensor &k,
+                                                            std::string &table,
+                                                            std::string &error) const {
+  FailureOr<const KernelInfo *> found = findKernel(*impl, name, error);
+  if (failed(found))
+    return failure();
+  const KernelInfo &kernel = **found;
+  if (!kernel.estimatorEntry) {
+    error = "kernel '" + kernel.name + "' has no compiled estimator";
+    return failure();
+  }
+  if (q.sizes.size() != 4 || k.sizes.size() != 4) {
+    error = "q and k must have rank 4 (B, H, L, D)";
+    return failure();
+  }
+  int64_t batch = q.sizes[0], lq = q.sizes[2], lk = k.sizes[2];
+  if (batch < 1 || lq < 1 || lk < lq) {
+    error = "need batch >= 1 and 1 <= Lq <= Lk (got batch = " + std::to_string(batch) +
+            ", Lq = " + std::to_string(lq) + ", Lk = " + std::to_string(lk) + ")";
+    return failure();
+  }
+  if (failed(checkTensor("q", q, {batch, kernel.heads, lq, kernel.headDim}, error)) ||
+      failed(checkTensor("k", k, {batch, kernel.kvHeads, lk, kernel.headDim}, error)))
+    return failure();
+  const plan::EstimatorSpec &spec = *kernel.estimator;
+  int64_t blocks = (lk + spec.block - 1) / spec.block;
+  std::vector<int64_t> out(batch * kernel.heads * blocks * blocks, 0);
+  std::vector<double> pooled(std::max<int64_t>(
+      abi::estimatorScratchEntries(batch, kernel.heads, kernel.kvHeads, kernel.headDim, lk,
+                                   spec.block),
+      1));
+  // Q and K as flat buffers spanning their last element.
+  auto span = [](const CpuTensor &t) {
+    int64_t last = 0;
+    for (size_t i = 0; i < t.sizes.size(); ++i)
+      last += (t.sizes[i] - 1) * t.strides[i];
+    return last + 1;
+  };
+  auto qDesc = descriptor<float, 1>(q.data, {span(q)}, {1});
+  auto kDesc = descriptor<float, 1>(k.data, {span(k)}, {1});
+  auto pooledDesc =
+      descriptor<double, 1>(pooled.data(), {static_cast<int64_t>(pooled.size())}, {1});
+  auto tableDesc = descriptor<int64_t, 1>(out.data(), {static_cast<int64_t>(out.size())}, {1});
+  int64_t scalars[] = {q.strides[0], q.strides[1], q.strides[2], k.strides[0],
+                       k.strides[1], k.strides[2], lq,           lk,
+                       batch};
+  static_assert(std::size(scalars) == abi::kNumEstimatorParams - 4,
+                "the scalars between K and the scratch");
+  void *descs[] = {&qDesc, &kDesc, &pooledDesc, &tableDesc};
+  SmallVector<void *> packed{&descs[0], &descs[1]};
+  for (int64_t &v : scalars)
+    packed.push_back(&v);
+  packed.push_back(&descs[2]);
+  packed.push_back(&descs[3]);
+  kernel.estimatorEntry(packed.data());
+  table = spec.table;
+  return out;
+}

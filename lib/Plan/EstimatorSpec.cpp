@@ -1,0 +1,82 @@
+//===- EstimatorSpec.cpp - the sattn.estimator kernel attribute -----------===//
+//
+// Reads and writes `sattn.estimator` (sattn/Plan/EstimatorSpec.h). Reading
+// checks every field, since the attribute can come from hand-written IR
+// given to sparse-opt: a bad one is a diagnostic, never a wrong estimator.
+//
+//===----------------------------------------------------------------------===//
+
+#include "sattn/Plan/EstimatorSpec.h"
+
+#include "Mask/IR/MaskOps.h"
+
+#include "mlir/IR/BuiltinAttributes.h"
+#include "mlir/IR/Diagnostics.h"
+
+using namespace mlir;
+using namespace sattn;
+using namespace sattn::plan;
+
+FailureOr<std::optional<EstimatorSpec>> plan::readEstimator(KernelOp kernel) {
+  Attribute raw = kernel->getAttr(kEstimatorAttrName);
+  if (!raw)
+    return std::optional<EstimatorSpec>();
+  auto fail = [&](const Twine &why) -> FailureOr<std::optional<EstimatorSpec>> {
+    return kernel.emitOpError() << "'" << kEstimatorAttrName << "' " << why;
+  };
+  auto dict = dyn_cast<DictionaryAttr>(raw);
+  if (!dict)
+    return fail("must be a dictionary");
+  EstimatorSpec spec;
+  auto str = [&](StringRef key, std::string &out) {
+    auto a = dict.getAs<StringAttr>(key);
+    if (a)
+      out = a.getValue().str();
+    return bool(a);
+  };
+  auto integer = [&](StringRef key, int64_t &out) {
+    auto a = dict.getAs<IntegerAttr>(key);
+    if (a)
+      out = a.getInt();
+    return bool(a);
+  };
+  auto real = [&](StringRef key, double &out) {
+    auto a = dict.getAs<FloatAttr>(key);
+    if (a)
+      out = a.getValueAsDouble();
+    return bool(a);
+  };
+  if (!str("kind", spec.kind) || !str("scorer", spec.scorer) ||
+      !integer("block", spec.block) || !integer("top_k", spec.topK) ||
+      !real("tau", spec.tau) || !str("table", spec.table))
+    return fail("needs kind, scorer and table (strings), block and top_k "
+                "(integers) and tau (a float)");
+  if (spec.kind != "block_topk" || spec.scorer != "mean_pool")
+    return fail("names an estimator that is not compiled: kind '" + spec.kind +
+                "', scorer '" + spec.scorer +
+                "' (only block_topk with mean_pool is)");
+  if (spec.block < 1 || spec.block > (int64_t(1) << 30))
+    return fail("has block " + Twine(spec.block) + ", not in [1, 2^30]");
+  if ((spec.topK > 0) == (spec.tau > 0) || spec.topK < 0 || spec.tau < 0 ||
+      spec.tau > 1)
+    return fail("needs exactly one of top_k > 0 and tau in (0, 1]");
+  auto table = dyn_cast_or_null<mask::TableOp>(
+      SymbolTable::lookupSymbolIn(kernel, spec.table));
+  if (!table)
+    return fail("names table '" + spec.table +
+                "', which the kernel does not declare");
+  return std::optional<EstimatorSpec>(spec);
+}
+
+void plan::writeEstimator(KernelOp kernel, const EstimatorSpec &spec) {
+  Builder b(kernel.getContext());
+  kernel->setAttr(kEstimatorAttrName,
+                  b.getDictionaryAttr({
+                      b.getNamedAttr("kind", b.getStringAttr(spec.kind)),
+                      b.getNamedAttr("scorer", b.getStringAttr(spec.scorer)),
+                      b.getNamedAttr("block", b.getI64IntegerAttr(spec.block)),
+                      b.getNamedAttr("top_k", b.getI64IntegerAttr(spec.topK)),
+                      b.getNamedAttr("tau", b.getF64FloatAttr(spec.tau)),
+                      b.getNamedAttr("table", b.getStringAttr(spec.table)),
+                  }));
+}

@@ -1,0 +1,51 @@
+// RUN: sparse-opt %s --sattn-lower-estimators | FileCheck %s
+// RUN: sparse-opt %s --sattn-lower-estimators --sattn-lower-estimators | FileCheck %s
+
+// block_topk with the mean pool scorer becomes a causal read of a table
+// the estimator writes, one entry per (batch, head, query block, key
+// block); the estimator is recorded on the kernel.
+// CHECK-LABEL: sattn.kernel @topk
+// CHECK-SAME: sattn.estimator = {block = 64 : i64, kind = "block_topk", scorer = "mean_pool", table = "estimated_blocks", tau = 0.000000e+00 : f64, top_k = 100 : i64}
+// CHECK: mask.table @estimated_blocks : i1 ["b", "h", "q/64", "k/64"]
+// CHECK: %[[C:.*]] = mask.causal
+// CHECK: %[[P:.*]] = mask.predicate(%[[B:.*]], %[[H:.*]], %[[Q:.*]], %[[K:.*]]) {
+// CHECK:   %[[N:.*]] = arith.constant 64 : index
+// CHECK:   %[[QB:.*]] = arith.divsi %[[Q]], %[[N]]
+// CHECK:   %[[KB:.*]] = arith.divsi %[[K]], %[[N]]
+// CHECK:   mask.lookup @estimated_blocks[%[[B]], %[[H]], %[[QB]], %[[KB]]] : i1
+// CHECK: mask.intersect %[[C]], %[[P]]
+// CHECK-NOT: mask.block_topk
+sattn.kernel @topk(dtype = bf16, head_dim = 128, heads = 4, kv_heads = 2, scale = 0.125) {
+  %m = mask.block_topk mean_pool block 64 {top_k = 100 : i64}
+  sattn.yield %m
+}
+
+// A user table of that name keeps its name; the estimated one gets a suffix.
+// Masks around the pattern are kept.
+// CHECK-LABEL: sattn.kernel @taken
+// CHECK-SAME: table = "estimated_blocks_1"
+// CHECK: mask.table @estimated_blocks_1 : i1 ["b", "h", "q/32", "k/32"]
+// CHECK: mask.table @estimated_blocks : i32 ["b", "k"]
+// CHECK: mask.document @estimated_blocks
+sattn.kernel @taken(dtype = bf16, head_dim = 64, heads = 2, kv_heads = 2, scale = 0.125) {
+  mask.table @estimated_blocks : i32 ["b", "k"]
+  %d = mask.document @estimated_blocks
+  %t = mask.block_topk mean_pool block 32 {top_k = 8 : i64}
+  %m = mask.intersect %d, %t
+  sattn.yield %m
+}
+
+// Estimators that are not compiled yet stay as they are.
+// CHECK-LABEL: sattn.kernel @xattention
+// CHECK-NOT: sattn.estimator
+// CHECK: mask.block_topk antidiagonal block 128
+// CHECK-LABEL: sattn.kernel @vs
+// CHECK: mask.vertical_slash
+sattn.kernel @xattention(dtype = bf16, head_dim = 128, heads = 2, kv_heads = 2, scale = 0.125) {
+  %m = mask.block_topk antidiagonal block 128 {stride = 8 : i64, tau = 0.9 : f64}
+  sattn.yield %m
+}
+sattn.kernel @vs(dtype = bf16, head_dim = 128, heads = 2, kv_heads = 2, scale = 0.125) {
+  %m = mask.vertical_slash vertical 10 slash 20 last_q 64 forced(2, 3) block 64
+  sattn.yield %m
+}

@@ -1,0 +1,273 @@
+//===- CompiledEstimatorTest.cpp - compiled estimators vs the reference ---===//
+//
+// A kernel whose mask is `block_topk` (mean pool) compiles to an estimator
+// (sattn/Conversion/Estimators.h) that the GPU runs a thread per item; its
+// CPU lowering (@NAME_estimate_cpu, the same stages as loops) must write
+// exactly the block table of the reference estimator (lib/Core/
+// Estimators.cpp) for every (batch, head): top_k and tau (the mask op
+// selects mean-pooled blocks by top_k only; selection by mass is the
+// antidiagonal scorer's, so a kernel in lowered form with tau checks the
+// same select stage), GQA, Lq < Lk
+// (query blocks without queries), padded strides, ties (constant inputs
+// and repeated rows) and top_k below the number of forced blocks. Then the
+// estimated table drives the planner and the CPU attention, which must
+// match dense attention under the estimated mask in fp64.
+//
+//===----------------------------------------------------------------------===//
+
+#include "CpuAttentionTestSupport.h"
+
+#include "sattn/Core/Estimators.h"
+#include "sattn/InitAll.h"
+#include "sattn/Plan/EstimatorSpec.h"
+
+#include "SparseAttn/Transforms/Passes.h"
+
+#include "mlir/Parser/Parser.h"
+#include "mlir/Pass/PassManager.h"
+
+using namespace sattn;
+using namespace sattn::cpu_attention_test;
+
+namespace {
+
+constexpr const char *kKernels = R"mlir(
+sattn.kernel @topk(dtype = bf16, head_dim = 64, heads = 4, kv_heads = 2, scale = 0.125) {
+  %m = mask.block_topk mean_pool block 16 {top_k = 4 : i64}
+  sattn.yield %m
+}
+sattn.kernel @mass(dtype = bf16, head_dim = 64, heads = 2, kv_heads = 1, scale = 0.125) attributes {
+    sattn.estimator = {block = 16 : i64, kind = "block_topk", scorer = "mean_pool",
+                       table = "keep", tau = 6.0e-01 : f64, top_k = 0 : i64}} {
+  mask.table @keep : i1 ["b", "h", "q/16", "k/16"]
+  %c = mask.causal
+  %p = mask.predicate(%b, %h, %q, %k) {
+    %c16 = arith.constant 16 : index
+    %qb = arith.divsi %q, %c16 : index
+    %kb = arith.divsi %k, %c16 : index
+    %x = mask.lookup @keep[%b, %h, %qb, %kb] : i1
+    mask.yield %x
+  }
+  %m = mask.intersect %c, %p
+  sattn.yield %m
+}
+sattn.kernel @forced_only(dtype = bf16, head_dim = 64, heads = 1, kv_heads = 1, scale = 0.125) {
+  %m = mask.block_topk mean_pool block 32 {top_k = 1 : i64}
+  sattn.yield %m
+}
+sattn.kernel @causal(dtype = bf16, head_dim = 64, heads = 1, kv_heads = 1, scale = 0.125) {
+  %m = mask.causal
+  sattn.yield %m
+}
+)mlir";
+
+struct Fixture {
+  mlir::DialectRegistry registry;
+  std::unique_ptr<mlir::MLIRContext> context;
+  mlir::OwningOpRef<mlir::ModuleOp> module, lowered;
+  std::optional<CpuAttention> cpu;
+  std::string error;
+
+  Fixture() {
+    registerAllDialects(registry);
+    context = std::make_unique<mlir::MLIRContext>(registry);
+    module = mlir::parseSourceString<mlir::ModuleOp>(kKernels, context.get());
+    if (!module)
+      return;
+    lowered = module->clone();
+    mlir::PassManager pm(context.get(), mlir::ModuleOp::getOperationName());
+    pm.addPass(createLowerEstimators());
+    if (mlir::failed(pm.run(*lowered))) {
+      error = "sattn-lower-estimators failed";
+      return;
+    }
+    CpuAttentionOptions options;
+    options.blockM = options.blockN = 16;
+    options.optLevel = kOptLevel;
+    auto compiled = CpuAttention::compile(*module, options, error);
+    if (mlir::succeeded(compiled))
+      cpu.emplace(std::move(*compiled));
+  }
+  KernelOp kernel(llvm::StringRef name) {
+    for (KernelOp k : lowered->getOps<KernelOp>())
+      if (k.getSymName() == name)
+        return k;
+    return nullptr;
+  }
+};
+
+Fixture &fixture() {
+  static Fixture f;
+  return f;
+}
+
+enum class Fill { Random, Constant, RepeatedRows };
+
+void fill(Tensor &t, Fill how, std::mt19937 &rng) {
+  if (how == Fill::Random)
+    return t.fillRandom(rng, -2, 2);
+  t.forEach([&](llvm::ArrayRef<int64_t> idx) {
+    // Constant: every score ties. Repeated rows: rows repeat with period 3
+    // and columns with period 5, so blocks of keys pool to few distinct means.
+    t.at(idx) = how == Fill::Constant
+                    ? 0.5f
+                    : float((idx[2] % 3) * 0.25 + (idx[3] % 5) * 0.125 - idx[1] * 0.0625);
+  });
+}
+
+/// The reference block table of (b, h) from the same tensors.
+std::vector<uint8_t> referenceBlocks(const Tensor &q, const Tensor &k, int64_t b, int64_t h,
+                                     int64_t kvh, double scale,
+                                     const plan::EstimatorSpec &spec) {
+  const CpuTensor &qv = q.view, &kv = k.view;
+  estimate::Rows qr{qv.data + b * qv.strides[0] + h * qv.strides[1], qv.sizes[2],
+                    qv.sizes[3], qv.strides[2]};
+  estimate::Rows kr{kv.data + b * kv.strides[0] + kvh * kv.strides[1], kv.sizes[2],
+                    kv.sizes[3], kv.strides[2]};
+  estimate::BlockSelectParams p;
+  p.block = spec.block;
+  p.topK = spec.topK;
+  p.tau = spec.tau;
+  std::string error;
+  estimate::BlockSelection sel = estimate::selectBlocks(qr, kr, scale, p, error);
+  EXPECT_TRUE(error.empty()) << error;
+  return sel.kept;
+}
+
+struct Case {
+  std::string kernel;
+  int64_t batch, lq, lk;
+  bool padded;
+  Fill fill;
+};
+
+/// Runs one case: the estimated table equals the reference's, and planned
+/// attention on it matches the dense reference. Returns the kept blocks.
+int64_t checkCase(const Case &c, std::mt19937 &rng) {
+  Fixture &f = fixture();
+  KernelOp kernel = f.kernel(c.kernel);
+  SCOPED_TRACE(c.kernel + " B=" + std::to_string(c.batch) + " Lq=" + std::to_string(c.lq) +
+               " Lk=" + std::to_string(c.lk) + (c.padded ? " padded" : "") +
+               " fill=" + std::to_string(int(c.fill)));
+  auto spec = plan::readEstimator(kernel);
+  EXPECT_TRUE(mlir::succeeded(spec) && *spec);
+  if (mlir::failed(spec) || !*spec)
+    return 0;
+  Shape s;
+  s.batch = c.batch;
+  s.heads = kernel.getHeads();
+  s.kvHeads = kernel.getKvHeads();
+  s.lq = c.lq;
+  s.lk = c.lk;
+  Tensor q({s.batch, s.heads, s.lq, kHeadDim}, c.padded);
+  Tensor k({s.batch, s.kvHeads, s.lk, kHeadDim}, c.padded);
+  Tensor v({s.batch, s.kvHeads, s.lk, kHeadDim}, c.padded);
+  fill(q, c.fill, rng);
+  fill(k, c.fill, rng);
+  v.fillRandom(rng, -1, 1);
+
+  std::string error, tableName;
+  auto table = f.cpu->runEstimator(c.kernel, q.view, k.view, tableName, error);
+  EXPECT_TRUE(mlir::succeeded(table)) << error;
+  if (mlir::failed(table))
+    return 0;
+  EXPECT_EQ(tableName, (*spec)->table);
+  int64_t n = (s.lk + (*spec)->block - 1) / (*spec)->block, kept = 0, mismatches = 0;
+  EXPECT_EQ((int64_t)table->size(), s.batch * s.heads * n * n);
+  for (int64_t b = 0; b < s.batch; ++b)
+    for (int64_t h = 0; h < s.heads; ++h) {
+      std::vector<uint8_t> ref = referenceBlocks(q, k, b, h, h / (s.heads / s.kvHeads),
+                                                 kernel.getScale().convertToDouble(), **spec);
+      for (int64_t i = 0; i < n * n; ++i) {
+        int64_t got = (*table)[(b * s.heads + h) * n * n + i];
+        kept += got;
+        if (got != ref[i] && ++mismatches <= 5)
+          ADD_FAILURE() << "b=" << b << " h=" << h << " block (" << i / n << ", " << i % n
+                        << "): estimated " << got << ", reference " << int(ref[i]);
+      }
+    }
+  EXPECT_EQ(mismatches, 0);
+  EXPECT_EQ(q.clobberedPadding() + k.clobberedPadding(), 0);
+
+  // Planned attention on the estimated table against the dense reference.
+  MaskInputs in;
+  in.batch = s.batch;
+  in.lq = s.lq;
+  in.lk = s.lk;
+  in.tables[tableName] = TableData{{s.batch, s.heads, n, n}, *table};
+  auto eval = CompiledMask::compile(kernel);
+  auto planner = TilePlanner::build(kernel, PlanOptions{16, 16});
+  EXPECT_TRUE(mlir::succeeded(eval) && mlir::succeeded(planner));
+  if (mlir::failed(eval) || mlir::failed(planner))
+    return kept;
+  auto tilePlan = planner->plan(in, error);
+  EXPECT_TRUE(mlir::succeeded(tilePlan)) << error;
+  if (mlir::failed(tilePlan))
+    return kept;
+  Tensor o({s.batch, s.heads, s.lq, kHeadDim}, c.padded);
+  Tensor lse({s.batch, s.heads, s.lq}, c.padded);
+  CpuAttentionArgs args{q.view, k.view, v.view, o.view, lse.view};
+  EXPECT_TRUE(mlir::succeeded(f.cpu->run(c.kernel, args, *tilePlan, in, error))) << error;
+  std::vector<double> refO, refLse;
+  referenceAttention(*eval, in, s, q, k, v, refO, refLse);
+  double err2 = 0, ref2 = 0;
+  o.forEach([&](llvm::ArrayRef<int64_t> idx) {
+    double ref = refO[((idx[0] * s.heads + idx[1]) * s.lq + idx[2]) * kHeadDim + idx[3]];
+    err2 += (o.at(idx) - ref) * (o.at(idx) - ref);
+    ref2 += ref * ref;
+  });
+  EXPECT_LT(std::sqrt(err2 / std::max(ref2, 1e-30)), 1e-5);
+  return kept;
+}
+
+TEST(CompiledEstimator, Compiles) {
+  ASSERT_TRUE(fixture().module) << "the test kernels do not parse";
+  ASSERT_TRUE(fixture().cpu) << fixture().error;
+}
+
+TEST(CompiledEstimator, BlockTopKMatchesReference) {
+  ASSERT_TRUE(fixture().cpu) << fixture().error;
+  std::mt19937 rng(20261204);
+  int64_t kept = 0;
+  for (const Case &c : {Case{"topk", 2, 200, 200, false, Fill::Random},
+                        Case{"topk", 1, 70, 200, true, Fill::Random},
+                        Case{"topk", 1, 1, 97, false, Fill::Random},
+                        Case{"topk", 2, 128, 128, false, Fill::Constant},
+                        Case{"topk", 1, 160, 160, true, Fill::RepeatedRows},
+                        Case{"forced_only", 2, 150, 150, false, Fill::Random}})
+    kept += checkCase(c, rng);
+  EXPECT_GT(kept, 0);
+}
+
+TEST(CompiledEstimator, BlockMassMatchesReference) {
+  ASSERT_TRUE(fixture().cpu) << fixture().error;
+  std::mt19937 rng(7);
+  int64_t kept = 0;
+  for (const Case &c : {Case{"mass", 2, 200, 200, false, Fill::Random},
+                        Case{"mass", 1, 50, 180, true, Fill::Random},
+                        Case{"mass", 1, 144, 144, false, Fill::Constant},
+                        Case{"mass", 2, 96, 160, false, Fill::RepeatedRows}})
+    kept += checkCase(c, rng);
+  EXPECT_GT(kept, 0);
+}
+
+TEST(CompiledEstimator, RejectsBadCalls) {
+  ASSERT_TRUE(fixture().cpu) << fixture().error;
+  std::mt19937 rng(1);
+  Tensor q({1, 4, 32, kHeadDim}, false), k({1, 2, 32, kHeadDim}, false);
+  q.fillRandom(rng, -1, 1);
+  k.fillRandom(rng, -1, 1);
+  std::string error, table;
+  EXPECT_TRUE(mlir::failed(fixture().cpu->runEstimator("causal", q.view, k.view, table, error)));
+  EXPECT_NE(error.find("no compiled estimator"), std::string::npos) << error;
+  Tensor wrongHeads({1, 3, 32, kHeadDim}, false);
+  EXPECT_TRUE(
+      mlir::failed(fixture().cpu->runEstimator("topk", wrongHeads.view, k.view, table, error)));
+  EXPECT_NE(error.find("q: shape"), std::string::npos) << error;
+  Tensor longer({1, 4, 40, kHeadDim}, false);
+  EXPECT_TRUE(
+      mlir::failed(fixture().cpu->runEstimator("topk", longer.view, k.view, table, error)));
+  EXPECT_NE(error.find("Lq <= Lk"), std::string::npos) << error;
+}
+
+} // namespace

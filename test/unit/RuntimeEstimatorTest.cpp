@@ -1,0 +1,136 @@
+//===- RuntimeEstimatorTest.cpp - compiled estimators in libsattn_runtime -===//
+//
+// What libsattn_runtime checks about a kernel's compiled estimator without a
+// GPU: the manifest's "estimator" record (three identifier entries, block
+// size, one selection, the table it writes being one of the kernel's, the
+// parameter list this runtime packs), the table index and workspace
+// queries, and the argument checks of sattn_estimator_run (Q and K as for a
+// launch, the table as the kernel's table of that name, the workspace).
+// The stages themselves run on the GPU (test/Integration/GPU/
+// estimator_test.py) and, as the same code on the CPU, in
+// CompiledEstimatorTest.cpp.
+//
+//===----------------------------------------------------------------------===//
+
+#include "RuntimeTestSupport.h"
+
+#include "sattn/Core/KernelAbi.h"
+
+using namespace runtime_test;
+
+namespace {
+
+const std::string kTables =
+    R"([{"name": "doc", "element": "i32", "dims": ["b", "k"]},
+        {"name": "keep", "element": "i1", "dims": ["b", "h", "q/64", "k/64"]}])";
+const std::string kParams = R"(["q", "k", "q_sb", "q_sh", "q_ss", "k_sb", "k_sh", "k_ss",
+                                "lq", "lk", "batch", "pooled", "table"])";
+
+std::string record(const std::string &table = "keep", const std::string &selection =
+                                                          R"("top_k": 4, "tau": 0)",
+                   const std::string &entries = R"(["e_pool", "e_score", "e_select"])",
+                   const std::string &params = kParams) {
+  return R"({"kind": "block_topk", "scorer": "mean_pool", "block": 64, )" + selection +
+         R"(, "table": ")" + table + R"(", "entries": )" + entries +
+         R"(, "threads": 256, "params": )" + params + "}";
+}
+
+ManifestBuilder withEstimator(const std::string &rec = record()) {
+  ManifestBuilder m;
+  m.set("heads", "4").set("kv_heads", "2").set("head_dim", "64").set("tables", kTables);
+  m.set("estimator", rec);
+  return m;
+}
+
+TEST(RuntimeEstimator, ManifestRecordIsChecked) {
+  KernelPtr k = loadOrDie(withEstimator().str());
+  int32_t index = -7;
+  ASSERT_EQ(sattn_estimator_table(k.get(), &index), SATTN_OK) << sattn_last_error();
+  EXPECT_EQ(index, 1);
+  expectManifestError(withEstimator("[]").str(), {"\"estimator\" must be an object"});
+  expectManifestError(withEstimator(record("nope")).str(),
+                      {"table", "names 'nope', which is not one of the kernel's tables"});
+  expectManifestError(withEstimator(record("keep", R"("top_k": 4, "tau": 0.5)")).str(),
+                      {"exactly one of top_k > 0 and tau"});
+  expectManifestError(withEstimator(record("keep", R"("top_k": 0, "tau": 0)")).str(),
+                      {"exactly one of top_k > 0 and tau"});
+  expectManifestError(withEstimator(record("keep", R"("top_k": 4, "tau": 0)",
+                                           R"(["a", "b"])"))
+                          .str(),
+                      {"entries", "has 2 entries, expected 3"});
+  expectManifestError(
+      withEstimator(record("keep", R"("top_k": 4, "tau": 0)", R"(["a", "b", "c"])",
+                           R"(["q", "k", "lq", "lk"])"))
+          .str(),
+      {"params", "estimator parameters"});
+  std::string antidiagonal = record();
+  antidiagonal.replace(antidiagonal.find("mean_pool"), 9, "antidiagonal");
+  expectManifestError(withEstimator(antidiagonal).str(),
+                      {"does not run (block_topk, antidiagonal"});
+}
+
+TEST(RuntimeEstimator, WorkspaceHoldsThePooledRows) {
+  KernelPtr k = loadOrDie(withEstimator().str());
+  size_t bytes = 0;
+  // B = 2, H = 4, KV_H = 2, D = 64, Lk = 130: 3 blocks of 64.
+  ASSERT_EQ(sattn_estimator_workspace(k.get(), 2, 130, &bytes), SATTN_OK) << sattn_last_error();
+  EXPECT_EQ(bytes, size_t((2 * (4 + 2) * 3 * 64 * 8 + 255) / 256 * 256));
+  EXPECT_EQ(sattn::abi::estimatorScratchEntries(2, 4, 2, 64, 130, 64), 2 * 6 * 3 * 64);
+  EXPECT_EQ(sattn_estimator_workspace(k.get(), 0, 130, &bytes), SATTN_ERROR_SHAPE);
+  EXPECT_EQ(sattn_estimator_workspace(nullptr, 1, 1, &bytes), SATTN_ERROR_INVALID_ARGUMENT);
+
+  // A kernel without an estimator says so, in every query.
+  KernelPtr none = loadOrDie(ManifestBuilder().str());
+  int32_t index = 3;
+  EXPECT_EQ(sattn_estimator_table(none.get(), &index), SATTN_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(index, -1);
+  EXPECT_NE(std::string(sattn_last_error()).find("has no compiled estimator"), std::string::npos)
+      << sattn_last_error();
+  EXPECT_EQ(sattn_estimator_workspace(none.get(), 1, 64, &bytes), SATTN_ERROR_INVALID_ARGUMENT);
+}
+
+TEST(RuntimeEstimator, RunChecksItsArgumentsBeforeAnyLaunch) {
+  KernelPtr k = loadOrDie(withEstimator().str());
+  const int64_t B = 2, H = 4, KVH = 2, LQ = 100, LK = 130, D = 64;
+  sattn_tensor q{reinterpret_cast<void *>(uintptr_t(0x10000)), SATTN_DTYPE_BF16, 4,
+                 {B, H, LQ, D}, {H * LQ * D, LQ * D, D, 1}};
+  sattn_tensor kk{reinterpret_cast<void *>(uintptr_t(0x20000)), SATTN_DTYPE_BF16, 4,
+                  {B, KVH, LK, D}, {KVH * LK * D, LK * D, D, 1}};
+  sattn_tensor table{reinterpret_cast<void *>(uintptr_t(0x30000)), SATTN_DTYPE_I64, 4,
+                     {B, H, 3, 3}, {H * 9, 9, 3, 1}};
+  void *ws = reinterpret_cast<void *>(uintptr_t(0x40000));
+  size_t need = 0;
+  ASSERT_EQ(sattn_estimator_workspace(k.get(), B, LK, &need), SATTN_OK);
+  auto run = [&](const sattn_tensor &qq, const sattn_tensor &kt, const sattn_tensor &t,
+                 void *w, size_t bytes, sattn_status expect, const char *says) {
+    EXPECT_EQ(sattn_estimator_run(k.get(), &qq, &kt, &t, w, bytes, nullptr), expect)
+        << sattn_last_error();
+    EXPECT_NE(std::string(sattn_last_error()).find(says), std::string::npos)
+        << sattn_last_error();
+  };
+  sattn_tensor f16 = q;
+  f16.dtype = SATTN_DTYPE_F16;
+  run(f16, kk, table, ws, need, SATTN_ERROR_DTYPE, "q");
+  sattn_tensor wrongHeads = kk;
+  wrongHeads.shape[1] = 4;
+  run(q, wrongHeads, table, ws, need, SATTN_ERROR_SHAPE, "kv_heads");
+  sattn_tensor longQ = q;
+  longQ.shape[2] = LK + 1;
+  run(longQ, kk, table, ws, need, SATTN_ERROR_SHAPE, "Lq <= Lk");
+  sattn_tensor smallTable = table;
+  smallTable.shape[3] = 2;
+  run(q, kk, smallTable, ws, need, SATTN_ERROR_TABLE, "table 1 (\"keep\") dimension 3");
+  sattn_tensor strided = table;
+  strided.strides[2] = 4;
+  run(q, kk, strided, ws, need, SATTN_ERROR_TABLE, "not contiguous");
+  run(q, kk, table, reinterpret_cast<void *>(uintptr_t(0x40008)), need, SATTN_ERROR_ALIGNMENT,
+      "aligned to 256 bytes");
+  run(q, kk, table, ws, need - 1, SATTN_ERROR_INVALID_ARGUMENT,
+      "needed (sattn_estimator_workspace)");
+  EXPECT_EQ(sattn_estimator_run(k.get(), nullptr, &kk, &table, ws, need, nullptr),
+            SATTN_ERROR_NULL_POINTER);
+  EXPECT_EQ(sattn_estimator_run(nullptr, &q, &kk, &table, ws, need, nullptr),
+            SATTN_ERROR_INVALID_ARGUMENT);
+}
+
+} // namespace
