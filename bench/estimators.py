@@ -1,4 +1,5 @@
-"""Benchmark of compiled estimators on the GPU (block_topk, mean pool):
+"""Benchmark of compiled estimators on the GPU (block_topk: mean pool and
+XAttention's antidiagonal scorer):
 estimator, device plan and attention times, the whole call, FlexAttention on
 the same block mask and cuDNN's dense causal attention, with the kept
 density and the mass recall, on structured inputs.
@@ -14,9 +15,9 @@ show: sinks, locality, a few heavy key regions):
 Mass recall: over 256 sampled query rows per head, the share of the dense
 causal softmax mass (fp32) that falls in kept blocks.
 
-Usage: python3 bench/estimators.py DIR [--lengths 32768,131072] [--json F]
-(DIR: sattn-compile bench/estimators.sattn -o DIR --target sm_90a; kernel
-topk_32k runs at lengths below 65536, topk_128k above.)
+Usage: python3 bench/estimators.py DIR [--rows topk_32k:32768,...] [--json F]
+(DIR: sattn-compile bench/estimators.sattn -o DIR --target sm_90a; each row
+is KERNEL:L.)
 """
 import argparse
 import json
@@ -88,7 +89,7 @@ def flex_block_mask(table, L, block):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("dir")
-    ap.add_argument("--lengths", default="32768,131072")
+    ap.add_argument("--rows", default="topk_32k:32768,topk_128k:131072,xattn_32k:32768")
     ap.add_argument("--json")
     args = ap.parse_args()
     gen = torch.Generator(device=DEV)
@@ -98,9 +99,9 @@ def main():
     import torch.nn.functional as F
     flex = torch.compile(flex_attention, dynamic=False)
     rows = []
-    for L in (int(x) for x in args.lengths.split(",")):
-        kernel = sattn.load(os.path.join(args.dir, ("topk_32k" if L < 65536 else "topk_128k")
-                                         + ".json"))
+    for name_at in args.rows.split(","):
+        kernel_name, L = name_at.split(":")[0], int(name_at.split(":")[1])
+        kernel = sattn.load(os.path.join(args.dir, kernel_name + ".json"))
         rt, name = kernel.runtime, kernel.estimated_table
         block = kernel.manifest["estimator"]["block"]
         q, k, v = structured(kernel.heads, L, kernel.head_dim, gen, block)
@@ -122,7 +123,9 @@ def main():
         density = pairs / (kernel.heads * L * (L + 1) / 2)
         rec = recall(q, k, table, kernel.scale, block)
         useful = 4 * kernel.head_dim * pairs / (attn_ms * 1e-3) / 1e12
-        row = dict(L=L, top_k=kernel.manifest["estimator"]["top_k"], block=block,
+        est = kernel.manifest["estimator"]
+        row = dict(kernel=kernel_name, L=L, scorer=est["scorer"], top_k=est["top_k"],
+                   tau=est["tau"], block=block,
                    block_density=round(block_density, 4), pair_density=round(density, 4),
                    recall=round(rec, 4), estimate_ms=round(est_ms, 4), plan_ms=round(plan_ms, 4),
                    attention_ms=round(attn_ms, 3), total_ms=round(total_ms, 3),
@@ -142,7 +145,7 @@ def main():
         rows.append(row)
         del kplan, plan_ws
         torch.cuda.empty_cache()
-    cols = ["L", "top_k", "pair_density", "recall", "estimate_ms", "plan_ms", "attention_ms",
+    cols = ["kernel", "L", "scorer", "pair_density", "recall", "estimate_ms", "plan_ms", "attention_ms",
             "attention_tflops", "total_ms", "flex_ms", "vs_flex", "cudnn_causal_ms",
             "estimate_plus_plan_share"]
     print("| " + " | ".join(cols) + " |")

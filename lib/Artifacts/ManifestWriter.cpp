@@ -110,7 +110,8 @@ sattn::writeManifest(KernelOp kernel, const MaskProgram &program,
     manifest["estimator"] = llvm::json::Object{
         {"kind", e.kind},        {"scorer", e.scorer},
         {"block", e.block},      {"top_k", e.topK},
-        {"tau", e.tau},          {"table", e.table},
+        {"tau", e.tau},          {"stride", e.stride},
+        {"table", e.table},
         {"entries", std::move(stages)},
         {"threads", abi::kEstimatorThreads},
         {"params", std::move(estimatorParams)}};

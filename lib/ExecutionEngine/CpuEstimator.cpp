@@ -44,10 +44,9 @@ FailureOr<std::vector<int64_t>> CpuAttention::runEstimator(StringRef name,
   const plan::EstimatorSpec &spec = *kernel.estimator;
   int64_t blocks = (lk + spec.block - 1) / spec.block;
   std::vector<int64_t> out(batch * kernel.heads * blocks * blocks, 0);
-  std::vector<double> pooled(std::max<int64_t>(
-      abi::estimatorScratchEntries(batch, kernel.heads, kernel.kvHeads, kernel.headDim, lk,
-                                   spec.block),
-      1));
+  abi::EstimatorShape sizes{batch, kernel.heads, kernel.kvHeads, kernel.headDim,
+                            lk,    spec.block,   spec.stride};
+  std::vector<double> pooled(std::max<int64_t>(sizes.scratchEntries(), 1));
   // Q and K as flat buffers spanning their last element.
   auto span = [](const CpuTensor &t) {
     int64_t last = 0;

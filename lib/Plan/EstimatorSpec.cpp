@@ -51,10 +51,17 @@ FailureOr<std::optional<EstimatorSpec>> plan::readEstimator(KernelOp kernel) {
       !real("tau", spec.tau) || !str("table", spec.table))
     return fail("needs kind, scorer and table (strings), block and top_k "
                 "(integers) and tau (a float)");
-  if (spec.kind != "block_topk" || spec.scorer != "mean_pool")
+  (void)integer("stride", spec.stride); // optional: 0 for mean_pool
+  if (spec.kind != "block_topk" ||
+      (spec.scorer != "mean_pool" && spec.scorer != "antidiagonal"))
     return fail("names an estimator that is not compiled: kind '" + spec.kind +
                 "', scorer '" + spec.scorer +
-                "' (only block_topk with mean_pool is)");
+                "' (block_topk with mean_pool or antidiagonal is)");
+  if (spec.scorer == "antidiagonal" ? spec.stride < 1 || spec.block % spec.stride != 0
+                                    : spec.stride != 0)
+    return fail("needs a stride that divides block for the antidiagonal scorer and none "
+                "for mean_pool (stride " + Twine(spec.stride) + ", block " +
+                Twine(spec.block) + ")");
   if (spec.block < 1 || spec.block > (int64_t(1) << 30))
     return fail("has block " + Twine(spec.block) + ", not in [1, 2^30]");
   if ((spec.topK > 0) == (spec.tau > 0) || spec.topK < 0 || spec.tau < 0 ||
@@ -77,6 +84,7 @@ void plan::writeEstimator(KernelOp kernel, const EstimatorSpec &spec) {
                       b.getNamedAttr("block", b.getI64IntegerAttr(spec.block)),
                       b.getNamedAttr("top_k", b.getI64IntegerAttr(spec.topK)),
                       b.getNamedAttr("tau", b.getF64FloatAttr(spec.tau)),
+                      b.getNamedAttr("stride", b.getI64IntegerAttr(spec.stride)),
                       b.getNamedAttr("table", b.getStringAttr(spec.table)),
                   }));
 }

@@ -35,9 +35,12 @@ sattn_status needsEstimator(const Manifest &m, std::string &message) {
   return SATTN_ERROR_INVALID_ARGUMENT;
 }
 
+abi::EstimatorShape shapeOf(const Manifest &m, int64_t batch, int64_t lk) {
+  return {batch, m.heads, m.kvHeads, m.headDim, lk, m.estimator.block, m.estimator.stride};
+}
+
 size_t scratchBytes(const Manifest &m, int64_t batch, int64_t lk) {
-  int64_t entries = abi::estimatorScratchEntries(batch, m.heads, m.kvHeads, m.headDim, lk,
-                                                 m.estimator.block);
+  int64_t entries = shapeOf(m, batch, lk).scratchEntries();
   return (std::max<size_t>(size_t(entries) * 8, 8) + kAlign - 1) / kAlign * kAlign;
 }
 
@@ -91,17 +94,13 @@ sattn_status run(const sattn_kernel &kernel, const sattn_tensor *q, const sattn_
   void *params[std::size(slots)];
   for (size_t i = 0; i < std::size(slots); ++i)
     params[i] = &slots[i];
-  int64_t blocks = (shape.lk + m.estimator.block - 1) / m.estimator.block;
-  int64_t slices = shape.batch * m.heads;
-  const int64_t items[abi::kNumEstimatorStages] = {
-      shape.batch * (m.heads + m.kvHeads) * blocks * m.headDim,
-      slices * ((blocks + abi::kEstimatorScoreRows - 1) / abi::kEstimatorScoreRows) * blocks,
-      slices * blocks};
+  abi::EstimatorShape sizes = shapeOf(m, shape.batch, shape.lk);
   constexpr int64_t kMaxBlocks = 4096; // grid-stride loops cover the rest
   CUstream s = static_cast<CUstream>(stream);
   for (int i = 0; i < abi::kNumEstimatorStages; ++i) {
     int64_t threads = m.estimator.threads;
-    int64_t grid = std::clamp<int64_t>((items[i] + threads - 1) / threads, 1, kMaxBlocks);
+    int64_t grid =
+        std::clamp<int64_t>((sizes.stageItems(i) + threads - 1) / threads, 1, kMaxBlocks);
     CUresult r = d->cuLaunchKernel(module.estimatorStages[i], unsigned(grid), 1, 1,
                                    unsigned(threads), 1, 1, 0, s, params, nullptr);
     if (r != CUDA_SUCCESS)

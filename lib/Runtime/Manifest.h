@@ -83,7 +83,7 @@ struct Manifest {
     std::vector<std::string> entries;
     int64_t threads = 0;
     std::string kind, scorer;
-    int64_t block = 0, topK = 0;
+    int64_t block = 0, topK = 0, stride = 0;
     double tau = 0;
     size_t table = 0;
   } estimator;

@@ -467,10 +467,15 @@ bool readEstimator(const Value &root, Manifest &m, std::string &error) {
       !f.integer("top_k", e.topK, 0, int64_t(1) << 30) || !f.number("tau", e.tau) ||
       !f.string("table", table))
     return false;
-  if (e.kind != "block_topk" || e.scorer != "mean_pool")
+  if (e.kind != "block_topk" || (e.scorer != "mean_pool" && e.scorer != "antidiagonal"))
     return f.bad("kind", *v,
                  "names an estimator this runtime does not run (" + e.kind + ", " + e.scorer +
-                     "; it runs block_topk with mean_pool)");
+                     "; it runs block_topk with mean_pool or antidiagonal)");
+  if (v->find("stride") && !f.integer("stride", e.stride, 0, e.block))
+    return false;
+  if (e.scorer == "antidiagonal" ? e.stride < 1 || e.block % e.stride != 0 : e.stride != 0)
+    return f.bad("stride", *v,
+                 "must divide block for the antidiagonal scorer and be 0 for mean_pool");
   if ((e.topK > 0) == (e.tau > 0) || e.tau > 1)
     return f.bad("top_k", *v, "needs exactly one of top_k > 0 and tau in (0, 1]");
   if (entries->elements.size() != std::size(abi::kEstimatorStages))

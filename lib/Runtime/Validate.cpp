@@ -477,12 +477,13 @@ sattn_status Checker::estimate(const sattn_tensor *q, const sattn_tensor *k,
                                           "'s rows span more than 2^31 - 1 elements within "
                                           "one (batch, head)");
   }
-  int64_t scratch = abi::estimatorScratchEntries(shape.batch, m.heads, m.kvHeads, m.headDim,
-                                                 shape.lk, m.estimator.block);
-  if (scratch > INT32_MAX)
-    return fail(SATTN_ERROR_SHAPE, "the estimator's pooled rows would hold " + str(scratch) +
-                                       " entries, beyond its 32-bit indexing (use a larger "
-                                       "block or a smaller batch)");
+  abi::EstimatorShape sizes{shape.batch, m.heads,          m.kvHeads,          m.headDim,
+                            shape.lk,    m.estimator.block, m.estimator.stride};
+  int64_t scratch = sizes.scratchEntries();
+  if (scratch > INT32_MAX || sizes.stageItems(0) > INT32_MAX || sizes.stageItems(1) > INT32_MAX)
+    return fail(SATTN_ERROR_SHAPE, "the estimator's scratch (" + str(scratch) +
+                                       " entries) or its items pass 2^31, beyond its 32-bit "
+                                       "indexing (use a larger block or a smaller batch)");
   return this->table(int32_t(m.estimator.table), m.tables[m.estimator.table], *table, shape);
 }
 

@@ -37,7 +37,7 @@ def estimate(kernel, q, k, table=None, workspace=None, stream=None):
     batch, lk = int(q.shape[0]), int(k.shape[2])
     if table is None:
         shape = kernel.table_shape(names[index], batch, lk)
-        table = torch.empty(tuple(shape), dtype=torch.int64, device=q.device)
+        table = torch.empty(*shape, dtype=torch.int64, device=q.device)
     size = ctypes.c_size_t()
     check(kernel._lib.sattn_estimator_workspace(kernel._h(), batch, lk, ctypes.byref(size)))
     need = size.value + 256

@@ -1,6 +1,7 @@
 //===- CompiledEstimatorTest.cpp - compiled estimators vs the reference ---===//
 //
-// A kernel whose mask is `block_topk` (mean pool) compiles to an estimator
+// A kernel whose mask is `block_topk` (mean pool or antidiagonal scoring)
+// compiles to an estimator
 // (sattn/Conversion/Estimators.h) that the GPU runs a thread per item; its
 // CPU lowering (@NAME_estimate_cpu, the same stages as loops) must write
 // exactly the block table of the reference estimator (lib/Core/
@@ -53,6 +54,14 @@ sattn.kernel @mass(dtype = bf16, head_dim = 64, heads = 2, kv_heads = 1, scale =
 }
 sattn.kernel @forced_only(dtype = bf16, head_dim = 64, heads = 1, kv_heads = 1, scale = 0.125) {
   %m = mask.block_topk mean_pool block 32 {top_k = 1 : i64}
+  sattn.yield %m
+}
+sattn.kernel @xattn_mass(dtype = bf16, head_dim = 64, heads = 2, kv_heads = 1, scale = 0.125) {
+  %m = mask.block_topk antidiagonal block 16 {stride = 4 : i64, tau = 0.7 : f64}
+  sattn.yield %m
+}
+sattn.kernel @xattn_topk(dtype = bf16, head_dim = 64, heads = 4, kv_heads = 2, scale = 0.125) {
+  %m = mask.block_topk antidiagonal block 16 {stride = 8 : i64, top_k = 3 : i64}
   sattn.yield %m
 }
 sattn.kernel @causal(dtype = bf16, head_dim = 64, heads = 1, kv_heads = 1, scale = 0.125) {
@@ -125,6 +134,8 @@ std::vector<uint8_t> referenceBlocks(const Tensor &q, const Tensor &k, int64_t b
   estimate::Rows kr{kv.data + b * kv.strides[0] + kvh * kv.strides[1], kv.sizes[2],
                     kv.sizes[3], kv.strides[2]};
   estimate::BlockSelectParams p;
+  p.scorer = spec.stride ? estimate::BlockScorer::Antidiagonal : estimate::BlockScorer::MeanPool;
+  p.stride = spec.stride;
   p.block = spec.block;
   p.topK = spec.topK;
   p.tau = spec.tau;
@@ -247,6 +258,21 @@ TEST(CompiledEstimator, BlockMassMatchesReference) {
                         Case{"mass", 1, 50, 180, true, Fill::Random},
                         Case{"mass", 1, 144, 144, false, Fill::Constant},
                         Case{"mass", 2, 96, 160, false, Fill::RepeatedRows}})
+    kept += checkCase(c, rng);
+  EXPECT_GT(kept, 0);
+}
+
+TEST(CompiledEstimator, AntidiagonalMatchesReference) {
+  ASSERT_TRUE(fixture().cpu) << fixture().error;
+  std::mt19937 rng(11);
+  int64_t kept = 0;
+  // Lq < Lk with Lk - Lq not a multiple of the stride: the first group holds
+  // positions before the first query, which contribute nothing.
+  for (const Case &c : {Case{"xattn_mass", 2, 150, 150, false, Fill::Random},
+                        Case{"xattn_mass", 1, 70, 203, true, Fill::Random},
+                        Case{"xattn_mass", 1, 96, 96, false, Fill::Constant},
+                        Case{"xattn_topk", 2, 130, 130, false, Fill::Random},
+                        Case{"xattn_topk", 1, 45, 161, true, Fill::RepeatedRows}})
     kept += checkCase(c, rng);
   EXPECT_GT(kept, 0);
 }

@@ -63,10 +63,19 @@ TEST(RuntimeEstimator, ManifestRecordIsChecked) {
                            R"(["q", "k", "lq", "lk"])"))
           .str(),
       {"params", "estimator parameters"});
-  std::string antidiagonal = record();
+  // The antidiagonal scorer needs a stride that divides the block; mean pool
+  // takes none.
+  std::string antidiagonal = record("keep", R"("top_k": 0, "tau": 0.9, "stride": 8)");
   antidiagonal.replace(antidiagonal.find("mean_pool"), 9, "antidiagonal");
-  expectManifestError(withEstimator(antidiagonal).str(),
-                      {"does not run (block_topk, antidiagonal"});
+  loadOrDie(withEstimator(antidiagonal).str());
+  std::string noStride = record("keep", R"("top_k": 0, "tau": 0.9)");
+  noStride.replace(noStride.find("mean_pool"), 9, "antidiagonal");
+  expectManifestError(withEstimator(noStride).str(), {"stride", "must divide block"});
+  expectManifestError(withEstimator(record("keep", R"("top_k": 4, "tau": 0, "stride": 8)")).str(),
+                      {"stride", "be 0 for mean_pool"});
+  std::string learned = record();
+  learned.replace(learned.find("mean_pool"), 9, "learned");
+  expectManifestError(withEstimator(learned).str(), {"does not run (block_topk, learned"});
 }
 
 TEST(RuntimeEstimator, WorkspaceHoldsThePooledRows) {
@@ -75,7 +84,11 @@ TEST(RuntimeEstimator, WorkspaceHoldsThePooledRows) {
   // B = 2, H = 4, KV_H = 2, D = 64, Lk = 130: 3 blocks of 64.
   ASSERT_EQ(sattn_estimator_workspace(k.get(), 2, 130, &bytes), SATTN_OK) << sattn_last_error();
   EXPECT_EQ(bytes, size_t((2 * (4 + 2) * 3 * 64 * 8 + 255) / 256 * 256));
-  EXPECT_EQ(sattn::abi::estimatorScratchEntries(2, 4, 2, 64, 130, 64), 2 * 6 * 3 * 64);
+  EXPECT_EQ((sattn::abi::EstimatorShape{2, 4, 2, 64, 130, 64, 0}.scratchEntries()),
+            2 * 6 * 3 * 64);
+  // The antidiagonal scorer keeps a maximum and a sum per group row.
+  EXPECT_EQ((sattn::abi::EstimatorShape{2, 4, 2, 64, 130, 64, 8}.scratchEntries()),
+            2 * 4 * 17 * 2);
   EXPECT_EQ(sattn_estimator_workspace(k.get(), 0, 130, &bytes), SATTN_ERROR_SHAPE);
   EXPECT_EQ(sattn_estimator_workspace(nullptr, 1, 1, &bytes), SATTN_ERROR_INVALID_ARGUMENT);
 

@@ -47,10 +47,12 @@ void lowerBlockTopK(KernelOp kernel, mask::BlockTopKOp op) {
   int64_t block = op.getBlockSize();
   plan::EstimatorSpec spec;
   spec.kind = "block_topk";
-  spec.scorer = "mean_pool";
+  bool antidiagonal = op.getScorer() == mask::BlockScorer::antidiagonal;
+  spec.scorer = antidiagonal ? "antidiagonal" : "mean_pool";
   spec.block = block;
   spec.topK = op.getTopK().value_or(0);
   spec.tau = op.getTau() ? op.getTau()->convertToDouble() : 0.0;
+  spec.stride = antidiagonal ? op.getStride().value_or(0) : 0;
   spec.table = freshTableName(kernel, "estimated_blocks");
 
   Block &body = kernel.getBody().front();
@@ -89,8 +91,7 @@ struct LowerEstimatorsPass
       });
       if (dynamic.size() != 1 || kernel->hasAttr(plan::kEstimatorAttrName))
         continue;
-      auto topk = dyn_cast<mask::BlockTopKOp>(dynamic.front());
-      if (topk && topk.getScorer() == mask::BlockScorer::mean_pool)
+      if (auto topk = dyn_cast<mask::BlockTopKOp>(dynamic.front()))
         lowerBlockTopK(kernel, topk);
     }
   }

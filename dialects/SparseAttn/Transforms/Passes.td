@@ -77,16 +77,18 @@ def LowerEstimators : Pass<"sattn-lower-estimators", "::mlir::ModuleOp"> {
     are recorded on the kernel as `sattn.estimator`, from which the
     conversions build the estimator's stages (CPU function and GPU kernels).
 
-    `mask.block_topk mean_pool block B {top_k = K}` (or `{tau = t}`) becomes
+    `mask.block_topk SCORER block B {top_k = K}` (or `{tau = t}`, and
+    `stride = S` for the antidiagonal scorer) becomes
 
       mask.table @estimated_blocks : i1 ["b", "h", "q/B", "k/B"]
       causal & predicate { lookup @estimated_blocks[b, h, q / B, k / B] }
 
-    with `sattn.estimator = {kind = "block_topk", scorer = "mean_pool",
-    block = B, top_k = K, tau = t, table = "estimated_blocks"}` (the name
-    gets a numeric suffix if the kernel already declares it). The table has
-    one entry per (batch, query head, query block, key block), exactly the
-    block table of the estimator's definition.
+    with `sattn.estimator = {kind = "block_topk", scorer = SCORER,
+    block = B, top_k = K, tau = t, stride = S (0 for mean_pool),
+    table = "estimated_blocks"}` (the name gets a numeric suffix if the
+    kernel already declares it). The table has one entry per (batch, query
+    head, query block, key block), exactly the block table of the
+    estimator's definition.
 
     A kernel keeps every other dynamic pattern as it is (its estimator is
     not compiled yet: sattn-compile says so and skips the kernel), and so

@@ -6,16 +6,22 @@
 // sattn/Core/Estimators.h). It reads Q and K and writes the runtime table
 // that sattn-lower-estimators put in place of the dynamic pattern.
 //
-// block_topk with the mean-pool scorer runs in three stages, each a loop
-// over independent items so that a GPU runs one thread per item and the
-// CPU a plain loop (as the device plan builder's stages):
+// block_topk runs in three stages, each a loop over independent items so
+// that a GPU runs one thread per item and the CPU a plain loop (as the
+// device plan builder's stages). With the mean-pool scorer:
 //   pool   (batch, head, block, column): the mean of the block's rows of
 //          Q (query heads) or K (KV heads) in that column, in f64
 //   score  (batch, head, 8 query blocks, key block): the scaled dot
 //          products of pooled queries and keys for key blocks at or before
 //          each query block, stored as f64 bits in the table's entries
+// With the antidiagonal scorer (stride S):
+//   pool   (batch, head, query group): the softmax maximum and sum of the
+//          group's row of antidiagonal logits
+//   score  (batch, head, block pair): the block's attention mass, the
+//          group rows' probabilities summed over the groups inside it
+// Both:
 //   select (batch, head, query block): the selection of docs/ESTIMATORS.md
-//          over the row's scores; the row becomes 0 / 1
+//          over the row's scores or masses; the row becomes 0 / 1
 //
 // The selection keeps forced blocks (0 and the diagonal), then the others
 // in order of rank key (score for top_k, softmax mass for tau), highest
@@ -52,12 +58,25 @@ using InputLoader = std::function<mlir::Value(
     mlir::OpBuilder &, mlir::Location, bool key, mlir::Value b, mlir::Value h,
     mlir::Value row, mlir::Value column)>;
 
+/// exp of an f64 value: the CPU has libm's; a GPU has no f64 exp
+/// instruction, and libdevice is not linked, so it gets emitExpF64.
+using ExpBuilder =
+    std::function<mlir::Value(mlir::OpBuilder &, mlir::Location, mlir::Value)>;
+
+/// exp(x) in f64 from arithmetic alone, within 1 ulp: x = k ln2 + r with
+/// |r| <= ln2 / 2 (ln2 split in two parts), exp(r) by its Taylor series to
+/// degree 13 (truncation below 1e-17), times 2^k in two steps so that every
+/// k of a finite result is exact; NaN stays NaN, overflow gives +inf and
+/// underflow 0 through subnormals.
+mlir::Value emitExpF64(mlir::OpBuilder &b, mlir::Location loc, mlir::Value x);
+
 /// What a stage reads (index values unless noted).
 struct EstimatorEnv {
   KernelOp kernel;
   plan::EstimatorSpec spec;
   mlir::Value lq, lk, batch, blocks;
   InputLoader load;
+  ExpBuilder exp;
   /// pooled: f64 scratch (abi::estimatorScratchEntries); table: i64, the
   /// estimated table [batch, heads, blocks, blocks].
   mlir::Value pooled, table;
@@ -68,7 +87,7 @@ struct EstimatorEnv {
 EstimatorEnv bindEstimatorParams(mlir::OpBuilder &b, mlir::Location loc,
                                  KernelOp kernel, const plan::EstimatorSpec &spec,
                                  mlir::Value lq, mlir::Value lk, mlir::Value batch,
-                                 InputLoader load, mlir::Value pooled,
+                                 InputLoader load, ExpBuilder exp, mlir::Value pooled,
                                  mlir::Value table);
 
 /// The number of items of `stage`, an i64.

@@ -185,15 +185,37 @@ constexpr int kNumEstimatorParams = int(std::size(kEstimatorParams));
 /// Query block rows one item of the score stage covers (its pooled key
 /// column is read once for all of them).
 constexpr int64_t kEstimatorScoreRows = 8;
-/// f64 entries of the scratch buffer: the pooled queries (batch * heads *
-/// blocks * head_dim) then the pooled keys (batch * kv_heads * blocks *
-/// head_dim), blocks = ceil(lk / block).
-inline int64_t estimatorScratchEntries(int64_t batch, int64_t heads, int64_t kvHeads,
-                                       int64_t headDim, int64_t lk, int64_t block) {
-  int64_t blocks = (lk + block - 1) / block;
-  return batch * (heads + kvHeads) * blocks * headDim;
-}
-
+/// The estimator's sizes for one call. `stride` is 0 for the mean-pool
+/// scorer and the antidiagonal stride otherwise.
+struct EstimatorShape {
+  int64_t batch, heads, kvHeads, headDim, lk, block, stride;
+  int64_t blocks() const { return (lk + block - 1) / block; }
+  int64_t groups() const { return (lk + stride - 1) / stride; }
+  /// f64 entries of the scratch buffer. Mean pool: the pooled queries
+  /// (batch * heads * blocks * head_dim) then the pooled keys (batch *
+  /// kv_heads * blocks * head_dim). Antidiagonal: the softmax maximum and
+  /// sum of every group row (batch * heads * groups * 2).
+  int64_t scratchEntries() const {
+    return stride ? batch * heads * groups() * 2
+                  : batch * (heads + kvHeads) * blocks() * headDim;
+  }
+  /// Items of stage `i` (kEstimatorStages order): pool (mean pool: one per
+  /// pooled entry; antidiagonal: one per group row), score (mean pool: 8
+  /// query blocks x a key block; antidiagonal: a block pair), select (a
+  /// query block).
+  int64_t stageItems(int i) const {
+    int64_t n = blocks(), slices = batch * heads;
+    switch (i) {
+    case 0:
+      return stride ? slices * groups() : batch * (heads + kvHeads) * n * headDim;
+    case 1:
+      return stride ? slices * n * n
+                    : slices * ((n + kEstimatorScoreRows - 1) / kEstimatorScoreRows) * n;
+    default:
+      return slices * n;
+    }
+  }
+};
 } // namespace sattn::abi
 
 #endif // SATTN_CORE_KERNELABI_H

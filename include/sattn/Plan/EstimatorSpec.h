@@ -23,14 +23,15 @@ namespace sattn::plan {
 
 constexpr llvm::StringLiteral kEstimatorAttrName = "sattn.estimator";
 
-/// `block_topk` with the mean-pool scorer (docs/ESTIMATORS.md): the only
-/// estimator compiled so far.
+/// `block_topk` (docs/ESTIMATORS.md): the estimator compiled so far, with
+/// either scorer.
 struct EstimatorSpec {
   std::string kind;   // "block_topk"
-  std::string scorer; // "mean_pool"
+  std::string scorer; // "mean_pool" or "antidiagonal"
   int64_t block = 0;
   int64_t topK = 0;   // > 0: select by count
   double tau = 0;     // > 0: select by mass
+  int64_t stride = 0; // the antidiagonal scorer's stride (divides block); 0 for mean_pool
   std::string table;  // the mask.table the estimator writes
 };
 

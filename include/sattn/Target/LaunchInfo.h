@@ -101,7 +101,7 @@ struct LaunchInfo {
   /// kind, scorer, block, top_k, tau and the table it writes.
   struct Estimator {
     std::string kind, scorer, table;
-    int64_t block = 0, topK = 0;
+    int64_t block = 0, topK = 0, stride = 0;
     double tau = 0;
   };
   std::optional<Estimator> estimator;

@@ -1,32 +1,22 @@
 //===- BlockSelectStages.cpp - block_topk's estimator, item by item -------===//
 //
-// Implements sattn/Conversion/Estimators.h for block_topk with the
-// mean-pool scorer. Each stage is written once, for one item, so that the
-// GPU kernels (a thread per item) and the CPU function (a loop per stage)
-// are the same code, and every sum runs in the order of the reference
-// (lib/Core/Estimators.cpp), so that the CPU function reproduces it.
+// Implements sattn/Conversion/Estimators.h for block_topk: the mean-pool
+// scorer's stages, the selection both scorers end in, and the dispatch
+// (the antidiagonal scorer's stages are in AntidiagonalStages.cpp). Each
+// stage is written once, for one item, so that the GPU kernels (a thread
+// per item) and the CPU function (a loop per stage) are the same code, and
+// every sum runs in the order of the reference (lib/Core/Estimators.cpp),
+// so that the CPU function reproduces it.
 //
 //===----------------------------------------------------------------------===//
 
-#include "sattn/Conversion/Estimators.h"
-
-#include "sattn/Conversion/IndexArith.h"
-#include "sattn/Core/KernelAbi.h"
-
-#include "mlir/Dialect/Arith/IR/Arith.h"
-#include "mlir/Dialect/Math/IR/Math.h"
-#include "mlir/Dialect/MemRef/IR/MemRef.h"
-#include "mlir/Dialect/SCF/IR/SCF.h"
-
-#include <limits>
+#include "StageBuilders.h"
 
 using namespace mlir;
 using namespace sattn;
 using namespace sattn::estimator;
-using namespace sattn::indexarith;
+using namespace sattn::estimator::stages;
 
-using arith::CmpFPredicate;
-using arith::CmpIPredicate;
 
 StringRef estimator::stageName(Stage stage) {
   static_assert(std::size(abi::kEstimatorStages) == std::size(kStages));
@@ -37,7 +27,7 @@ StringRef estimator::stageName(Stage stage) {
 EstimatorEnv estimator::bindEstimatorParams(OpBuilder &b, Location loc, KernelOp kernel,
                                             const plan::EstimatorSpec &spec, Value lq,
                                             Value lk, Value batch, InputLoader load,
-                                            Value pooled, Value table) {
+                                            ExpBuilder exp, Value pooled, Value table) {
   EstimatorEnv env;
   env.kernel = kernel;
   env.spec = spec;
@@ -46,108 +36,13 @@ EstimatorEnv estimator::bindEstimatorParams(OpBuilder &b, Location loc, KernelOp
   env.batch = toIndex(b, loc, batch);
   env.blocks = ceilDiv(b, loc, env.lk, spec.block);
   env.load = std::move(load);
+  env.exp = std::move(exp);
   env.pooled = pooled;
   env.table = table;
   return env;
 }
 
 namespace {
-
-/// Builders of the f64 and i64 scalar code of the stages.
-struct Scalar {
-  OpBuilder &b;
-  Location loc;
-
-  Value f64(double v) { return arith::ConstantOp::create(b, loc, b.getF64FloatAttr(v)); }
-  Value i64(int64_t v) { return arith::ConstantIntOp::create(b, loc, v, 64); }
-  Value fadd(Value x, Value y) { return arith::AddFOp::create(b, loc, x, y); }
-  Value fsub(Value x, Value y) { return arith::SubFOp::create(b, loc, x, y); }
-  Value fmul(Value x, Value y) { return arith::MulFOp::create(b, loc, x, y); }
-  Value fdiv(Value x, Value y) { return arith::DivFOp::create(b, loc, x, y); }
-  Value fcmp(CmpFPredicate p, Value x, Value y) {
-    return arith::CmpFOp::create(b, loc, p, x, y);
-  }
-  Value icmp(CmpIPredicate p, Value x, Value y) {
-    return arith::CmpIOp::create(b, loc, p, x, y);
-  }
-  Value select(Value c, Value x, Value y) { return arith::SelectOp::create(b, loc, c, x, y); }
-  Value toF64(Value index) {
-    return arith::SIToFPOp::create(
-        b, loc, b.getF64Type(), arith::IndexCastOp::create(b, loc, b.getI64Type(), index));
-  }
-  Value bitsOf(Value f) { return arith::BitcastOp::create(b, loc, b.getI64Type(), f); }
-  Value doubleOf(Value bits) { return arith::BitcastOp::create(b, loc, b.getF64Type(), bits); }
-  Value loadAt(Value buffer, Value index) {
-    return memref::LoadOp::create(b, loc, buffer, ValueRange{index});
-  }
-  void storeAt(Value v, Value buffer, Value index) {
-    memref::StoreOp::create(b, loc, v, buffer, ValueRange{index});
-  }
-
-  /// An unsigned 64-bit integer in the order of the rank key `x`: NaN ranks
-  /// below every number (as -inf) and -0 equals +0, as in the reference.
-  Value orderCode(Value x) {
-    Value isNan = fcmp(CmpFPredicate::UNO, x, x);
-    Value key = fadd(select(isNan, f64(-std::numeric_limits<double>::infinity()), x),
-                     f64(0.0));
-    Value bits = bitsOf(key);
-    Value negative = icmp(CmpIPredicate::slt, bits, i64(0));
-    Value signedOrder = select(
-        negative, arith::XOrIOp::create(b, loc, bits, i64(std::numeric_limits<int64_t>::max())),
-        bits);
-    return arith::XOrIOp::create(b, loc, signedOrder, i64(std::numeric_limits<int64_t>::min()));
-  }
-  /// The rank key back from its code.
-  Value keyOf(Value code) {
-    Value signedOrder =
-        arith::XOrIOp::create(b, loc, code, i64(std::numeric_limits<int64_t>::min()));
-    Value negative = icmp(CmpIPredicate::slt, signedOrder, i64(0));
-    return doubleOf(select(
-        negative,
-        arith::XOrIOp::create(b, loc, signedOrder, i64(std::numeric_limits<int64_t>::max())),
-        signedOrder));
-  }
-};
-
-/// Sizes of a kernel's slices as index constants and values.
-struct Shape {
-  Value heads, kvHeads, group, headDim, block, shift, pooledKeysAt;
-  Shape(OpBuilder &b, Location loc, const EstimatorEnv &env) {
-    KernelOp k = env.kernel;
-    heads = cst(b, loc, k.getHeads());
-    kvHeads = cst(b, loc, k.getKvHeads());
-    group = cst(b, loc, k.getHeads() / k.getKvHeads());
-    headDim = cst(b, loc, k.getHeadDim());
-    block = cst(b, loc, env.spec.block);
-    shift = sub(b, loc, env.lk, env.lq);
-    pooledKeysAt = mul(b, loc, mul(b, loc, mul(b, loc, env.batch, heads), env.blocks), headDim);
-  }
-};
-
-/// Splits `index` into digits of the given radices, least significant first;
-/// the last digit takes the rest.
-SmallVector<Value> unflatten(OpBuilder &b, Location loc, Value index, ArrayRef<Value> radices) {
-  SmallVector<Value> digits;
-  for (Value r : radices) {
-    digits.push_back(rem(b, loc, index, r));
-    index = div(b, loc, index, r);
-  }
-  digits.push_back(index);
-  return digits;
-}
-
-/// Sum of f64 `value(i)` over i in [lo, hi), in increasing i.
-Value sumOver(OpBuilder &b, Location loc, Value lo, Value hi,
-              function_ref<Value(OpBuilder &, Location, Value)> value) {
-  Scalar s{b, loc};
-  auto loop = scf::ForOp::create(
-      b, loc, lo, max(b, loc, lo, hi), cst(b, loc, 1), ValueRange{s.f64(0.0)},
-      [&](OpBuilder &nb, Location nl, Value i, ValueRange acc) {
-        scf::YieldOp::create(nb, nl,
-                             ValueRange{arith::AddFOp::create(nb, nl, acc[0], value(nb, nl, i))});
-      });
-  return loop.getResult(0);
-}
 
 /// pool: the mean of one column of one block of Q or K (rows that exist).
 void emitPool(OpBuilder &b, Location loc, const EstimatorEnv &env, Value item) {
@@ -276,27 +171,39 @@ void emitSelect(OpBuilder &b, Location loc, const EstimatorEnv &env, Value item)
           return ns.doubleOf(ns.loadAt(env.table, add(nb, nl, rowStart, j)));
         };
         Value allowedEnd = add(tb, tl, queryBlock, one); // key blocks J <= I
-        // Softmax statistics of the allowed scores (max as std::max).
-        auto maxLoop = scf::ForOp::create(
-            tb, tl, cst(tb, tl, 0), allowedEnd, one,
-            ValueRange{s.f64(-std::numeric_limits<double>::infinity())},
-            [&](OpBuilder &nb, Location nl, Value j, ValueRange acc) {
-              Scalar ns{nb, nl};
-              Value x = score(nb, nl, j);
-              scf::YieldOp::create(
-                  nb, nl, ValueRange{ns.select(ns.fcmp(CmpFPredicate::OLT, acc[0], x), x, acc[0])});
-            });
-        Value rowMax = maxLoop.getResult(0);
-        Value total = sumOver(tb, tl, cst(tb, tl, 0), allowedEnd,
-                              [&](OpBuilder &nb, Location nl, Value j) -> Value {
-                                Scalar ns{nb, nl};
-                                return math::ExpOp::create(nb, nl,
-                                                           ns.fsub(score(nb, nl, j), rowMax));
-                              });
-        auto massOf = [&](OpBuilder &nb, Location nl, Value x) -> Value {
-          Scalar ns{nb, nl};
-          return ns.fdiv(math::ExpOp::create(nb, nl, ns.fsub(x, rowMax)), total);
-        };
+        // The masses of the allowed blocks, for selection by mass: the
+        // softmax of mean-pooled scores (max as std::max), or antidiagonal
+        // masses normalised by their sum.
+        std::function<Value(OpBuilder &, Location, Value)> massOf;
+        if (byMass && env.spec.stride == 0) {
+          auto maxLoop = scf::ForOp::create(
+              tb, tl, cst(tb, tl, 0), allowedEnd, one,
+              ValueRange{s.f64(-std::numeric_limits<double>::infinity())},
+              [&](OpBuilder &nb, Location nl, Value j, ValueRange acc) {
+                Scalar ns{nb, nl};
+                Value x = score(nb, nl, j);
+                scf::YieldOp::create(
+                    nb, nl,
+                    ValueRange{ns.select(ns.fcmp(CmpFPredicate::OLT, acc[0], x), x, acc[0])});
+              });
+          Value rowMax = maxLoop.getResult(0);
+          Value total = sumOver(tb, tl, cst(tb, tl, 0), allowedEnd,
+                                [&](OpBuilder &nb, Location nl, Value j) -> Value {
+                                  Scalar ns{nb, nl};
+                                  return env.exp(nb, nl, ns.fsub(score(nb, nl, j), rowMax));
+                                });
+          massOf = [&env, rowMax, total](OpBuilder &nb, Location nl, Value x) -> Value {
+            Scalar ns{nb, nl};
+            return ns.fdiv(env.exp(nb, nl, ns.fsub(x, rowMax)), total);
+          };
+        } else if (byMass) {
+          Value total = sumOver(tb, tl, cst(tb, tl, 0), allowedEnd, score);
+          massOf = [total](OpBuilder &nb, Location nl, Value x) -> Value {
+            Scalar ns{nb, nl};
+            return ns.select(ns.fcmp(CmpFPredicate::OGT, total, ns.f64(0.0)),
+                             ns.fdiv(x, total), ns.f64(0.0));
+          };
+        }
         // Forced blocks 0 and I, and what the others may still add.
         Value diagonal = cmp(tb, tl, CmpIPredicate::ne, queryBlock, cst(tb, tl, 0));
         Value need;
@@ -398,12 +305,18 @@ void emitSelect(OpBuilder &b, Location loc, const EstimatorEnv &env, Value item)
 }
 
 } // namespace
-
 Value estimator::emitStageItems(OpBuilder &b, Location loc, Stage stage,
                                 const EstimatorEnv &env) {
   Shape sh(b, loc, env);
   Value slices = mul(b, loc, env.batch, sh.heads);
   Value items;
+  if (env.spec.stride != 0 && stage != Stage::Select) {
+    // Antidiagonal: a group row per pool item, a block pair per score item.
+    items = stage == Stage::Pool
+                ? mul(b, loc, slices, ceilDiv(b, loc, env.lk, env.spec.stride))
+                : mul(b, loc, mul(b, loc, slices, env.blocks), env.blocks);
+    return arith::IndexCastOp::create(b, loc, b.getI64Type(), items);
+  }
   switch (stage) {
   case Stage::Pool:
     items = mul(b, loc, mul(b, loc, mul(b, loc, env.batch, add(b, loc, sh.heads, sh.kvHeads)),
@@ -426,11 +339,12 @@ void estimator::emitStageItem(OpBuilder &b, Location loc, Stage stage,
                               const EstimatorEnv &env, Value wideItem) {
   // Item counts fit 32 bits: the runtime bounds the scratch and the table.
   Value item = toIndex(b, loc, wideItem);
+  bool antidiagonal = env.spec.stride != 0;
   switch (stage) {
   case Stage::Pool:
-    return emitPool(b, loc, env, item);
+    return antidiagonal ? emitGroupRowStats(b, loc, env, item) : emitPool(b, loc, env, item);
   case Stage::Score:
-    return emitScore(b, loc, env, item);
+    return antidiagonal ? emitBlockMass(b, loc, env, item) : emitScore(b, loc, env, item);
   case Stage::Select:
     return emitSelect(b, loc, env, item);
   }

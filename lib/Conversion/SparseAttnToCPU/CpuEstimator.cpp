@@ -18,6 +18,7 @@
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 
@@ -66,8 +67,11 @@ FailureOr<func::FuncOp> cpu::buildCpuEstimatorEntry(OpBuilder &builder, KernelOp
     Value x = memref::LoadOp::create(lb, ll, key ? k : q, ValueRange{at});
     return arith::ExtFOp::create(lb, ll, lb.getF64Type(), x);
   };
+  estimator::ExpBuilder exp = [](OpBuilder &eb, Location el, Value x) -> Value {
+    return math::ExpOp::create(eb, el, x); // libm's exp, as the reference uses
+  };
   estimator::EstimatorEnv env = estimator::bindEstimatorParams(
-      b, loc, kernel, spec, args[8], args[9], args[10], load, args[11], args[12]);
+      b, loc, kernel, spec, args[8], args[9], args[10], load, exp, args[11], args[12]);
   for (estimator::Stage stage : estimator::kStages) {
     Value items = estimator::emitStageItems(b, loc, stage, env);
     scf::ForOp::create(b, loc, arith::ConstantIntOp::create(b, loc, 0, 64), items,

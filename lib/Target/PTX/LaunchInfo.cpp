@@ -78,6 +78,7 @@ FailureOr<LaunchInfo> sattn::target::readLaunchInfo(Operation *op) {
     e.table = str("table");
     e.block = integer("block");
     e.topK = integer("top_k");
+    e.stride = integer("stride");
     if (auto tau = est.getAs<FloatAttr>("tau"))
       e.tau = tau.getValueAsDouble();
     if (e.kind.empty() || e.table.empty() || e.block < 1)

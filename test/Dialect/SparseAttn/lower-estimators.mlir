@@ -5,7 +5,7 @@
 // the estimator writes, one entry per (batch, head, query block, key
 // block); the estimator is recorded on the kernel.
 // CHECK-LABEL: sattn.kernel @topk
-// CHECK-SAME: sattn.estimator = {block = 64 : i64, kind = "block_topk", scorer = "mean_pool", table = "estimated_blocks", tau = 0.000000e+00 : f64, top_k = 100 : i64}
+// CHECK-SAME: sattn.estimator = {block = 64 : i64, kind = "block_topk", scorer = "mean_pool", stride = 0 : i64, table = "estimated_blocks", tau = 0.000000e+00 : f64, top_k = 100 : i64}
 // CHECK: mask.table @estimated_blocks : i1 ["b", "h", "q/64", "k/64"]
 // CHECK: %[[C:.*]] = mask.causal
 // CHECK: %[[P:.*]] = mask.predicate(%[[B:.*]], %[[H:.*]], %[[Q:.*]], %[[K:.*]]) {
@@ -35,11 +35,15 @@ sattn.kernel @taken(dtype = bf16, head_dim = 64, heads = 2, kv_heads = 2, scale 
   sattn.yield %m
 }
 
-// Estimators that are not compiled yet stay as they are.
+// XAttention's antidiagonal scorer: the same table, its stride recorded.
 // CHECK-LABEL: sattn.kernel @xattention
-// CHECK-NOT: sattn.estimator
-// CHECK: mask.block_topk antidiagonal block 128
+// CHECK-SAME: sattn.estimator = {block = 128 : i64, kind = "block_topk", scorer = "antidiagonal", stride = 8 : i64, table = "estimated_blocks", tau = 9.000000e-01 : f64, top_k = 0 : i64}
+// CHECK: mask.table @estimated_blocks : i1 ["b", "h", "q/128", "k/128"]
+// CHECK-NOT: mask.block_topk
+
+// Estimators that are not compiled yet stay as they are.
 // CHECK-LABEL: sattn.kernel @vs
+// CHECK-NOT: sattn.estimator
 // CHECK: mask.vertical_slash
 sattn.kernel @xattention(dtype = bf16, head_dim = 128, heads = 2, kv_heads = 2, scale = 0.125) {
   %m = mask.block_topk antidiagonal block 128 {stride = 8 : i64, tau = 0.9 : f64}

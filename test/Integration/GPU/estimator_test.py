@@ -1,4 +1,5 @@
-"""GPU test of compiled estimators (block_topk, mean pool): the estimator's
+"""GPU test of compiled estimators (block_topk with the mean-pool and the
+antidiagonal scorer): the estimator's
 stage kernels, the device plan built from the table they write and the
 attention on it, through sattn.load'ed kernels and the PyTorch op.
 
@@ -55,8 +56,9 @@ def inputs(kernel, batch, lq, lk, gen):
 def reference_table(kernel, q, k):
     est = kernel.manifest["estimator"]
     kept = sattn.estimate.blocks(q.float().cpu().numpy(), k.float().cpu().numpy(),
-                                 block=est["block"], top_k=est["top_k"] or None,
-                                 tau=est["tau"] or None, scale=kernel.scale)
+                                 block=est["block"], scorer=est["scorer"],
+                                 top_k=est["top_k"] or None, tau=est["tau"] or None,
+                                 stride=est.get("stride") or None, scale=kernel.scale)
     return torch.from_numpy(kept.astype(numpy.int64))
 
 

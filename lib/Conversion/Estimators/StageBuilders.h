@@ -1,0 +1,133 @@
+//===- StageBuilders.h - shared builders of the estimator stages -*- C++ -*-===//
+//
+// The scalar f64 / i64 code, slice sizes and loops that every estimator
+// stage writes (BlockSelectStages.cpp: mean pool and selection;
+// AntidiagonalStages.cpp: XAttention's scorer), so that the stage files
+// spell them the same way.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef SATTN_LIB_CONVERSION_ESTIMATORS_STAGEBUILDERS_H
+#define SATTN_LIB_CONVERSION_ESTIMATORS_STAGEBUILDERS_H
+
+#include "sattn/Conversion/Estimators.h"
+
+#include "sattn/Conversion/IndexArith.h"
+#include "sattn/Core/KernelAbi.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+
+#include <limits>
+
+namespace sattn::estimator::stages {
+
+using namespace mlir;
+using namespace sattn::indexarith;
+using arith::CmpFPredicate;
+using arith::CmpIPredicate;
+
+/// Builders of the f64 and i64 scalar code of the stages.
+struct Scalar {
+  OpBuilder &b;
+  Location loc;
+
+  Value f64(double v) { return arith::ConstantOp::create(b, loc, b.getF64FloatAttr(v)); }
+  Value i64(int64_t v) { return arith::ConstantIntOp::create(b, loc, v, 64); }
+  Value fadd(Value x, Value y) { return arith::AddFOp::create(b, loc, x, y); }
+  Value fsub(Value x, Value y) { return arith::SubFOp::create(b, loc, x, y); }
+  Value fmul(Value x, Value y) { return arith::MulFOp::create(b, loc, x, y); }
+  Value fdiv(Value x, Value y) { return arith::DivFOp::create(b, loc, x, y); }
+  Value fcmp(CmpFPredicate p, Value x, Value y) {
+    return arith::CmpFOp::create(b, loc, p, x, y);
+  }
+  Value icmp(CmpIPredicate p, Value x, Value y) {
+    return arith::CmpIOp::create(b, loc, p, x, y);
+  }
+  Value select(Value c, Value x, Value y) { return arith::SelectOp::create(b, loc, c, x, y); }
+  Value toF64(Value index) {
+    return arith::SIToFPOp::create(
+        b, loc, b.getF64Type(), arith::IndexCastOp::create(b, loc, b.getI64Type(), index));
+  }
+  Value bitsOf(Value f) { return arith::BitcastOp::create(b, loc, b.getI64Type(), f); }
+  Value doubleOf(Value bits) { return arith::BitcastOp::create(b, loc, b.getF64Type(), bits); }
+  Value loadAt(Value buffer, Value index) {
+    return memref::LoadOp::create(b, loc, buffer, ValueRange{index});
+  }
+  void storeAt(Value v, Value buffer, Value index) {
+    memref::StoreOp::create(b, loc, v, buffer, ValueRange{index});
+  }
+
+  /// An unsigned 64-bit integer in the order of the rank key `x`: NaN ranks
+  /// below every number (as -inf) and -0 equals +0, as in the reference.
+  Value orderCode(Value x) {
+    Value isNan = fcmp(CmpFPredicate::UNO, x, x);
+    Value key = fadd(select(isNan, f64(-std::numeric_limits<double>::infinity()), x),
+                     f64(0.0));
+    Value bits = bitsOf(key);
+    Value negative = icmp(CmpIPredicate::slt, bits, i64(0));
+    Value signedOrder = select(
+        negative, arith::XOrIOp::create(b, loc, bits, i64(std::numeric_limits<int64_t>::max())),
+        bits);
+    return arith::XOrIOp::create(b, loc, signedOrder, i64(std::numeric_limits<int64_t>::min()));
+  }
+  /// The rank key back from its code.
+  Value keyOf(Value code) {
+    Value signedOrder =
+        arith::XOrIOp::create(b, loc, code, i64(std::numeric_limits<int64_t>::min()));
+    Value negative = icmp(CmpIPredicate::slt, signedOrder, i64(0));
+    return doubleOf(select(
+        negative,
+        arith::XOrIOp::create(b, loc, signedOrder, i64(std::numeric_limits<int64_t>::max())),
+        signedOrder));
+  }
+};
+
+/// Sizes of a kernel's slices as index constants and values.
+struct Shape {
+  Value heads, kvHeads, group, headDim, block, shift, pooledKeysAt;
+  Shape(OpBuilder &b, Location loc, const EstimatorEnv &env) {
+    KernelOp k = env.kernel;
+    heads = cst(b, loc, k.getHeads());
+    kvHeads = cst(b, loc, k.getKvHeads());
+    group = cst(b, loc, k.getHeads() / k.getKvHeads());
+    headDim = cst(b, loc, k.getHeadDim());
+    block = cst(b, loc, env.spec.block);
+    shift = sub(b, loc, env.lk, env.lq);
+    pooledKeysAt = mul(b, loc, mul(b, loc, mul(b, loc, env.batch, heads), env.blocks), headDim);
+  }
+};
+
+/// Splits `index` into digits of the given radices, least significant first;
+/// the last digit takes the rest.
+inline SmallVector<Value> unflatten(OpBuilder &b, Location loc, Value index, ArrayRef<Value> radices) {
+  SmallVector<Value> digits;
+  for (Value r : radices) {
+    digits.push_back(rem(b, loc, index, r));
+    index = div(b, loc, index, r);
+  }
+  digits.push_back(index);
+  return digits;
+}
+
+/// Sum of f64 `value(i)` over i in [lo, hi), in increasing i.
+inline Value sumOver(OpBuilder &b, Location loc, Value lo, Value hi,
+              function_ref<Value(OpBuilder &, Location, Value)> value) {
+  Scalar s{b, loc};
+  auto loop = scf::ForOp::create(
+      b, loc, lo, max(b, loc, lo, hi), cst(b, loc, 1), ValueRange{s.f64(0.0)},
+      [&](OpBuilder &nb, Location nl, Value i, ValueRange acc) {
+        scf::YieldOp::create(nb, nl,
+                             ValueRange{arith::AddFOp::create(nb, nl, acc[0], value(nb, nl, i))});
+      });
+  return loop.getResult(0);
+}
+
+/// The antidiagonal scorer's stages (AntidiagonalStages.cpp).
+void emitGroupRowStats(OpBuilder &b, Location loc, const EstimatorEnv &env, Value item);
+void emitBlockMass(OpBuilder &b, Location loc, const EstimatorEnv &env, Value item);
+
+} // namespace sattn::estimator::stages
+
+#endif // SATTN_LIB_CONVERSION_ESTIMATORS_STAGEBUILDERS_H
