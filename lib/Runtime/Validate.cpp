@@ -484,7 +484,13 @@ sattn_status Checker::estimate(const sattn_tensor *q, const sattn_tensor *k,
     return fail(SATTN_ERROR_SHAPE, "the estimator's scratch (" + str(scratch) +
                                        " entries) or its items pass 2^31, beyond its 32-bit "
                                        "indexing (use a larger block or a smaller batch)");
-  return this->table(int32_t(m.estimator.table), m.tables[m.estimator.table], *table, shape);
+  SATTN_TRY(this->table(int32_t(m.estimator.table), m.tables[m.estimator.table], *table, shape));
+  int64_t count;
+  if (!elementCount(*table, count) || count > INT32_MAX)
+    return fail(SATTN_ERROR_TABLE, "the estimated table (\"" + m.tables[m.estimator.table].name +
+                                       "\") has more than 2^31 - 1 elements, beyond the "
+                                       "estimator's 32-bit indexing (use a larger block)");
+  return SATTN_OK;
 }
 
 } // namespace

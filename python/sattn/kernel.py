@@ -221,9 +221,10 @@ class Kernel:
         return getattr(torch, _TORCH_DTYPES[self.dtype])
 
     def __repr__(self):
-        return "Kernel(%r, %s, heads=%d, kv_heads=%d, head_dim=%d%s%s)" % (
+        return "Kernel(%r, %s, heads=%d, kv_heads=%d, head_dim=%d%s%s%s)" % (
             self.name, self.dtype, self.heads, self.kv_heads, self.head_dim,
             ", tables=%s" % self.table_names if self.table_names else "",
+            ", estimated=%r" % self._estimated_table if self._estimated_table else "",
             ", return_lse" if self.returns_lse else "")
 
     # -- runtime -------------------------------------------------------------

@@ -26,6 +26,7 @@ rt, lib = kernel.runtime, kernel.runtime._lib
 name = kernel.estimated_table
 say("kernel: %s estimated table %r (index %s of %s)" % (kernel.name, name, rt.estimator_table,
                                                          kernel.table_names))
+say("repr: %r" % kernel)
 events = []
 
 

@@ -1,22 +1,23 @@
 //===- CompiledEstimatorTest.cpp - compiled estimators vs the reference ---===//
 //
 // A kernel whose mask is `block_topk` (mean pool or antidiagonal scoring)
-// compiles to an estimator
-// (sattn/Conversion/Estimators.h) that the GPU runs a thread per item; its
-// CPU lowering (@NAME_estimate_cpu, the same stages as loops) must write
-// exactly the block table of the reference estimator (lib/Core/
-// Estimators.cpp) for every (batch, head): top_k and tau (the mask op
-// selects mean-pooled blocks by top_k only; selection by mass is the
-// antidiagonal scorer's, so a kernel in lowered form with tau checks the
-// same select stage), GQA, Lq < Lk
-// (query blocks without queries), padded strides, ties (constant inputs
-// and repeated rows) and top_k below the number of forced blocks. Then the
-// estimated table drives the planner and the CPU attention, which must
-// match dense attention under the estimated mask in fp64.
+// compiles to an estimator (sattn/Conversion/Estimators.h) that the GPU
+// runs a thread per item; its CPU lowering (@NAME_estimate_cpu, the same
+// stages as loops) must write exactly the block table of the reference
+// estimator (lib/Core/Estimators.cpp) for every (batch, head):
+//   - top_k and tau, both scorers (the mask op selects mean-pooled blocks
+//     by top_k only, so a kernel in lowered form checks mean pool by tau);
+//   - GQA, Lq < Lk (query blocks without queries, groups off the stride
+//     grid), padded strides, ties (constant inputs, repeated rows), top_k
+//     below the number of forced blocks;
+//   - the compiled kernels of examples/dynamic.sattn, from the spec file.
+// Then the estimated table drives the planner and the CPU attention, which
+// must match dense attention under the estimated mask in fp64.
 //
 //===----------------------------------------------------------------------===//
 
 #include "CpuAttentionTestSupport.h"
+#include "TilePlanTestSupport.h"
 
 #include "sattn/Core/Estimators.h"
 #include "sattn/InitAll.h"
@@ -110,6 +111,16 @@ Fixture &fixture() {
   return f;
 }
 
+/// What the cases checked, printed by the last test.
+struct Tally {
+  int64_t tables = 0, entries = 0;
+  double worstAttention = 0;
+};
+Tally &tally() {
+  static Tally t;
+  return t;
+}
+
 enum class Fill { Random, Constant, RepeatedRows };
 
 void fill(Tensor &t, Fill how, std::mt19937 &rng) {
@@ -152,11 +163,10 @@ struct Case {
   Fill fill;
 };
 
-/// Runs one case: the estimated table equals the reference's, and planned
-/// attention on it matches the dense reference. Returns the kept blocks.
-int64_t checkCase(const Case &c, std::mt19937 &rng) {
-  Fixture &f = fixture();
-  KernelOp kernel = f.kernel(c.kernel);
+/// Runs one case of `cpu`'s kernel `kernel` (lowered: its table in place):
+/// the estimated table equals the reference's, and planned attention on it
+/// matches the dense reference. Returns the kept blocks.
+int64_t checkCase(const CpuAttention &cpu, KernelOp kernel, const Case &c, std::mt19937 &rng) {
   SCOPED_TRACE(c.kernel + " B=" + std::to_string(c.batch) + " Lq=" + std::to_string(c.lq) +
                " Lk=" + std::to_string(c.lk) + (c.padded ? " padded" : "") +
                " fill=" + std::to_string(int(c.fill)));
@@ -170,15 +180,17 @@ int64_t checkCase(const Case &c, std::mt19937 &rng) {
   s.kvHeads = kernel.getKvHeads();
   s.lq = c.lq;
   s.lk = c.lk;
-  Tensor q({s.batch, s.heads, s.lq, kHeadDim}, c.padded);
-  Tensor k({s.batch, s.kvHeads, s.lk, kHeadDim}, c.padded);
-  Tensor v({s.batch, s.kvHeads, s.lk, kHeadDim}, c.padded);
+  s.headDim = kernel.getHeadDim();
+  s.scale = kernel.getScale().convertToDouble();
+  Tensor q({s.batch, s.heads, s.lq, s.headDim}, c.padded);
+  Tensor k({s.batch, s.kvHeads, s.lk, s.headDim}, c.padded);
+  Tensor v({s.batch, s.kvHeads, s.lk, s.headDim}, c.padded);
   fill(q, c.fill, rng);
   fill(k, c.fill, rng);
   v.fillRandom(rng, -1, 1);
 
   std::string error, tableName;
-  auto table = f.cpu->runEstimator(c.kernel, q.view, k.view, tableName, error);
+  auto table = cpu.runEstimator(c.kernel, q.view, k.view, tableName, error);
   EXPECT_TRUE(mlir::succeeded(table)) << error;
   if (mlir::failed(table))
     return 0;
@@ -215,19 +227,23 @@ int64_t checkCase(const Case &c, std::mt19937 &rng) {
   EXPECT_TRUE(mlir::succeeded(tilePlan)) << error;
   if (mlir::failed(tilePlan))
     return kept;
-  Tensor o({s.batch, s.heads, s.lq, kHeadDim}, c.padded);
+  Tensor o({s.batch, s.heads, s.lq, s.headDim}, c.padded);
   Tensor lse({s.batch, s.heads, s.lq}, c.padded);
   CpuAttentionArgs args{q.view, k.view, v.view, o.view, lse.view};
-  EXPECT_TRUE(mlir::succeeded(f.cpu->run(c.kernel, args, *tilePlan, in, error))) << error;
+  EXPECT_TRUE(mlir::succeeded(cpu.run(c.kernel, args, *tilePlan, in, error))) << error;
   std::vector<double> refO, refLse;
   referenceAttention(*eval, in, s, q, k, v, refO, refLse);
   double err2 = 0, ref2 = 0;
   o.forEach([&](llvm::ArrayRef<int64_t> idx) {
-    double ref = refO[((idx[0] * s.heads + idx[1]) * s.lq + idx[2]) * kHeadDim + idx[3]];
+    double ref = refO[((idx[0] * s.heads + idx[1]) * s.lq + idx[2]) * s.headDim + idx[3]];
     err2 += (o.at(idx) - ref) * (o.at(idx) - ref);
     ref2 += ref * ref;
   });
-  EXPECT_LT(std::sqrt(err2 / std::max(ref2, 1e-30)), 1e-5);
+  double rel = std::sqrt(err2 / std::max(ref2, 1e-30));
+  EXPECT_LT(rel, 1e-5);
+  tally().worstAttention = std::max(tally().worstAttention, rel);
+  tally().tables += 1;
+  tally().entries += int64_t(table->size());
   return kept;
 }
 
@@ -246,7 +262,7 @@ TEST(CompiledEstimator, BlockTopKMatchesReference) {
                         Case{"topk", 2, 128, 128, false, Fill::Constant},
                         Case{"topk", 1, 160, 160, true, Fill::RepeatedRows},
                         Case{"forced_only", 2, 150, 150, false, Fill::Random}})
-    kept += checkCase(c, rng);
+    kept += checkCase(*fixture().cpu, fixture().kernel(c.kernel), c, rng);
   EXPECT_GT(kept, 0);
 }
 
@@ -258,7 +274,7 @@ TEST(CompiledEstimator, BlockMassMatchesReference) {
                         Case{"mass", 1, 50, 180, true, Fill::Random},
                         Case{"mass", 1, 144, 144, false, Fill::Constant},
                         Case{"mass", 2, 96, 160, false, Fill::RepeatedRows}})
-    kept += checkCase(c, rng);
+    kept += checkCase(*fixture().cpu, fixture().kernel(c.kernel), c, rng);
   EXPECT_GT(kept, 0);
 }
 
@@ -273,8 +289,48 @@ TEST(CompiledEstimator, AntidiagonalMatchesReference) {
                         Case{"xattn_mass", 1, 96, 96, false, Fill::Constant},
                         Case{"xattn_topk", 2, 130, 130, false, Fill::Random},
                         Case{"xattn_topk", 1, 45, 161, true, Fill::RepeatedRows}})
-    kept += checkCase(c, rng);
+    kept += checkCase(*fixture().cpu, fixture().kernel(c.kernel), c, rng);
   EXPECT_GT(kept, 0);
+}
+
+TEST(CompiledEstimator, ExampleKernelsMatchReference) {
+  // The dynamic kernels of examples/dynamic.sattn whose estimator is
+  // compiled (block_topk, xattention), from the spec file, at a small shape.
+  Fixture &f = fixture();
+  std::string file;
+  for (const std::string &candidate : tile_plan_test::exampleSpecFiles())
+    if (llvm::StringRef(candidate).ends_with("/dynamic.sattn"))
+      file = candidate;
+  ASSERT_FALSE(file.empty()) << "examples/dynamic.sattn not found";
+  mlir::OwningOpRef<mlir::ModuleOp> module = tile_plan_test::compileSpecFile(file, *f.context);
+  ASSERT_TRUE(module);
+  mlir::OwningOpRef<mlir::ModuleOp> lowered = module->clone();
+  mlir::PassManager pm(f.context.get(), mlir::ModuleOp::getOperationName());
+  pm.addPass(createLowerEstimators());
+  ASSERT_TRUE(mlir::succeeded(pm.run(*lowered)));
+  std::mt19937 rng(3);
+  int compiled = 0;
+  for (KernelOp kernel : lowered->getOps<KernelOp>()) {
+    auto spec = plan::readEstimator(kernel);
+    ASSERT_TRUE(mlir::succeeded(spec));
+    if (!*spec)
+      continue;
+    ++compiled;
+    mlir::OwningOpRef<mlir::ModuleOp> single = mlir::ModuleOp::create(kernel.getLoc());
+    single->push_back(kernel->clone());
+    CpuAttentionOptions options;
+    options.blockM = options.blockN = 16;
+    options.optLevel = kOptLevel;
+    std::string error;
+    auto cpu = CpuAttention::compile(*single, options, error);
+    ASSERT_TRUE(mlir::succeeded(cpu)) << error;
+    // Two batch elements, Lq < Lk, a few blocks of the kernel's size.
+    int64_t lk = 3 * (*spec)->block + 17;
+    EXPECT_GT(checkCase(*cpu, *single->getOps<KernelOp>().begin(),
+                        Case{kernel.getSymName().str(), 2, lk - 40, lk, true, Fill::Random}, rng),
+              0);
+  }
+  EXPECT_EQ(compiled, 2) << "block_topk and xattention";
 }
 
 TEST(CompiledEstimator, RejectsBadCalls) {
@@ -294,6 +350,9 @@ TEST(CompiledEstimator, RejectsBadCalls) {
   EXPECT_TRUE(
       mlir::failed(fixture().cpu->runEstimator("topk", longer.view, k.view, table, error)));
   EXPECT_NE(error.find("Lq <= Lk"), std::string::npos) << error;
+  std::cerr << "[ info ] compiled estimators: " << tally().tables << " tables ("
+            << tally().entries << " entries) equal to the reference; worst relative error of "
+            << "attention on them against dense fp64: " << tally().worstAttention << "\n";
 }
 
 } // namespace

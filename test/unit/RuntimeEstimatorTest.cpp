@@ -140,6 +140,14 @@ TEST(RuntimeEstimator, RunChecksItsArgumentsBeforeAnyLaunch) {
       "aligned to 256 bytes");
   run(q, kk, table, ws, need - 1, SATTN_ERROR_INVALID_ARGUMENT,
       "needed (sattn_estimator_workspace)");
+  // A table past 2^31 entries (4 heads x 23171^2 blocks) is beyond the
+  // estimator's 32-bit indexing.
+  const int64_t n = 23171, bigLk = n * 64;
+  sattn_tensor bigQ{q.data, SATTN_DTYPE_BF16, 4, {1, H, 64, D}, {H * 64 * D, 64 * D, D, 1}};
+  sattn_tensor bigK{kk.data, SATTN_DTYPE_BF16, 4, {1, KVH, bigLk, D},
+                    {KVH * bigLk * D, bigLk * D, D, 1}};
+  sattn_tensor bigTable{table.data, SATTN_DTYPE_I64, 4, {1, H, n, n}, {H * n * n, n * n, n, 1}};
+  run(bigQ, bigK, bigTable, ws, need, SATTN_ERROR_TABLE, "more than 2^31 - 1 elements");
   EXPECT_EQ(sattn_estimator_run(k.get(), nullptr, &kk, &table, ws, need, nullptr),
             SATTN_ERROR_NULL_POINTER);
   EXPECT_EQ(sattn_estimator_run(nullptr, &q, &kk, &table, ws, need, nullptr),
