@@ -8,10 +8,14 @@ Inputs (B = 1, H = 16, head_dim 128, bf16), generated here so that attention
 has the structure the estimators look for (as MInference's head profiles
 show: sinks, locality, a few heavy key regions):
   q, k = 0.5 * N(0, 1) per entry
-  + locality: a unit direction per 128-token block that drifts slowly along
-    the sequence (a normalised random walk), added to q and k with weight 1
-  + heavy blocks: 3 % of key blocks per head get 2 * u_h, every query 1 * u_h
-  + sinks: the first 16 keys get 3 * u_h
+  + locality: per 128-token block j a position vector w_j (cos and sin of
+    j * theta_f for 8 frequencies theta_f = 2 pi / 2^(f+2), spread over the
+    head dimension, norm c = 1.2 D^(1/4)), added to q and k: w_i . w_j
+    peaks at i = j and falls off with |i - j| (about +1.4 logits on the
+    diagonal block at head_dim 128)
+  + heavy blocks: 3 % of key blocks per head get 2 u_h and every query u_h
+    (u_h of norm D^(1/4): about +2 logits)
+  + sinks: the first 16 keys get 3 u_h (about +3 logits)
 Mass recall: over 256 sampled query rows per head, the share of the dense
 causal softmax mass (fp32) that falls in kept blocks.
 
@@ -41,11 +45,15 @@ def bench(fn):
 
 def structured(H, L, D, gen, block=128):
     n = L // block
-    walk = torch.randn(n, D, device=DEV, generator=gen).cumsum(0)
-    walk = walk / walk.norm(dim=-1, keepdim=True)
-    local = walk.repeat_interleave(block, 0)[None, None]          # (1, 1, L, D)
+    j = torch.arange(n, device=DEV, dtype=torch.float32)[:, None]
+    theta = 2 * math.pi / 2.0 ** (torch.arange(8, device=DEV, dtype=torch.float32) + 2)
+    waves = torch.cat([torch.cos(j * theta), torch.sin(j * theta)], dim=-1)   # (n, 16)
+    position = torch.zeros(n, D, device=DEV)
+    position[:, :: D // 16] = waves
+    position = position / position.norm(dim=-1, keepdim=True) * 1.2 * D ** 0.25
+    local = position.repeat_interleave(block, 0)[None, None]      # (1, 1, L, D)
     u = torch.randn(1, H, 1, D, device=DEV, generator=gen)
-    u = u / u.norm(dim=-1, keepdim=True) * math.sqrt(D) ** 0.5
+    u = u / u.norm(dim=-1, keepdim=True) * D ** 0.25
     heavy = (torch.rand(1, H, n, 1, device=DEV, generator=gen) < 0.03).float()
     heavy = heavy.repeat_interleave(block, 2)
     sink = torch.zeros(1, 1, L, 1, device=DEV)
@@ -74,16 +82,28 @@ def recall(q, k, table, scale, block, rows=256):
 
 
 def flex_block_mask(table, L, block):
+    """FlexAttention's block mask of the same table: kept blocks below the
+    diagonal are full (no mask_mod), diagonal blocks partial, as
+    create_block_mask would mark them."""
     from torch.nn.attention.flex_attention import BlockMask
     t = table.bool()
 
     def mod(b, h, q, k):
         return (q >= k) & t[b, h, q // block, k // block]
 
-    num = t.sum(-1).to(torch.int32)
-    idx = torch.argsort(t.to(torch.int8), dim=-1, descending=True, stable=True).to(torch.int32)
-    return BlockMask.from_kv_blocks(num, idx, BLOCK_SIZE=block, mask_mod=mod,
-                                    seq_lengths=(L, L))
+    n = t.shape[-1]
+    i = torch.arange(n, device=t.device)
+    below = i[:, None] > i[None, :]
+    full, partial = t & below, t & ~below
+
+    def blocks(m):
+        return (m.sum(-1).to(torch.int32),
+                torch.argsort(m.to(torch.int8), dim=-1, descending=True,
+                              stable=True).to(torch.int32))
+    num, idx = blocks(partial)
+    full_num, full_idx = blocks(full)
+    return BlockMask.from_kv_blocks(num, idx, full_num, full_idx, BLOCK_SIZE=block,
+                                    mask_mod=mod, seq_lengths=(L, L))
 
 
 def main():
