@@ -101,7 +101,7 @@ sattn::writeManifest(KernelOp kernel, const MaskProgram &program,
   if (launch.estimator) {
     // The compiled estimator's stage kernels (sattn/Conversion/Estimators.h)
     // and the table they write, which every launch then reads.
-    const target::LaunchInfo::Estimator &e = *launch.estimator;
+    const plan::EstimatorSpec &e = *launch.estimator;
     llvm::json::Array stages, estimatorParams;
     for (std::string_view stage : abi::kEstimatorStages)
       stages.push_back(target::estimatorEntryName(launch.entryName, stage));

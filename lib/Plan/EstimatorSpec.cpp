@@ -17,12 +17,10 @@ using namespace mlir;
 using namespace sattn;
 using namespace sattn::plan;
 
-FailureOr<std::optional<EstimatorSpec>> plan::readEstimator(KernelOp kernel) {
-  Attribute raw = kernel->getAttr(kEstimatorAttrName);
-  if (!raw)
-    return std::optional<EstimatorSpec>();
-  auto fail = [&](const Twine &why) -> FailureOr<std::optional<EstimatorSpec>> {
-    return kernel.emitOpError() << "'" << kEstimatorAttrName << "' " << why;
+FailureOr<EstimatorSpec>
+plan::parseEstimator(Attribute raw, function_ref<InFlightDiagnostic()> emitError) {
+  auto fail = [&](const Twine &why) -> FailureOr<EstimatorSpec> {
+    return emitError() << "'" << kEstimatorAttrName << "' " << why;
   };
   auto dict = dyn_cast<DictionaryAttr>(raw);
   if (!dict)
@@ -67,12 +65,21 @@ FailureOr<std::optional<EstimatorSpec>> plan::readEstimator(KernelOp kernel) {
   if ((spec.topK > 0) == (spec.tau > 0) || spec.topK < 0 || spec.tau < 0 ||
       spec.tau > 1)
     return fail("needs exactly one of top_k > 0 and tau in (0, 1]");
-  auto table = dyn_cast_or_null<mask::TableOp>(
-      SymbolTable::lookupSymbolIn(kernel, spec.table));
-  if (!table)
-    return fail("names table '" + spec.table +
-                "', which the kernel does not declare");
-  return std::optional<EstimatorSpec>(spec);
+  return spec;
+}
+
+FailureOr<std::optional<EstimatorSpec>> plan::readEstimator(KernelOp kernel) {
+  Attribute raw = kernel->getAttr(kEstimatorAttrName);
+  if (!raw)
+    return std::optional<EstimatorSpec>();
+  FailureOr<EstimatorSpec> spec =
+      parseEstimator(raw, [&] { return kernel.emitOpError(); });
+  if (failed(spec))
+    return failure();
+  if (!isa_and_nonnull<mask::TableOp>(SymbolTable::lookupSymbolIn(kernel, spec->table)))
+    return kernel.emitOpError() << "'" << kEstimatorAttrName << "' names table '"
+                                << spec->table << "', which the kernel does not declare";
+  return std::optional<EstimatorSpec>(*spec);
 }
 
 void plan::writeEstimator(KernelOp kernel, const EstimatorSpec &spec) {

@@ -76,6 +76,7 @@ private:
   sattn_status table(int32_t i, const TableSpec &spec, const sattn_tensor &t,
                      const LaunchShape &shape);
   sattn_status plan(const sattn_plan &p, const LaunchShape &shape);
+  sattn_status sliceFits(const char *name, const sattn_tensor &t);
 
 public:
   sattn_status estimate(const sattn_tensor *q, const sattn_tensor *k,
@@ -271,6 +272,21 @@ sattn_status Checker::plan(const sattn_plan &p, const LaunchShape &shape) {
       return status_;                                                          \
   } while (0)
 
+/// The span of one (batch, head) slice (dimensions from 2 on) within the
+/// kernels' 32-bit offsets; span() has checked that the products fit int64.
+sattn_status Checker::sliceFits(const char *name, const sattn_tensor &t) {
+  int64_t slice = 0;
+  for (int d = 2; d < t.rank; ++d)
+    slice += (t.shape[d] - 1) * t.strides[d];
+  if (slice > INT32_MAX)
+    return fail(SATTN_ERROR_STRIDE,
+                std::string(name) + "'s rows span " + str(slice + 1) +
+                    " elements within one (batch, head); the kernel's 32-bit "
+                    "offsets reach at most 2^31 - 1 (use a smaller row stride "
+                    "or a shorter sequence)");
+  return SATTN_OK;
+}
+
 sattn_status Checker::tables(const sattn_tensor *tables, int32_t numTables,
                               const LaunchShape &shape) {
   for (int32_t i = 0; tables && i < numTables; ++i) {
@@ -392,20 +408,9 @@ sattn_status Checker::run(const LaunchArgs &a, LaunchShape &shape) {
                                        "takes at most 2^30 - 1 positions");
   for (int i = 0; i < 5; ++i) {
     const sattn_tensor *t = i < 4 ? io[i] : a.lse;
-    const char *name = i < 4 ? roles[i]->name : "lse";
     int64_t count;
-    if (!t || !elementCount(*t, count) || count == 0)
-      continue;
-    // span() has checked that these products fit in int64.
-    int64_t slice = 0;
-    for (int d = 2; d < t->rank; ++d)
-      slice += (t->shape[d] - 1) * t->strides[d];
-    if (slice > INT32_MAX)
-      return fail(SATTN_ERROR_STRIDE,
-                  std::string(name) + "'s rows span " + str(slice + 1) +
-                      " elements within one (batch, head); the kernel's 32-bit "
-                      "offsets reach at most 2^31 - 1 (use a smaller row stride "
-                      "or a shorter sequence)");
+    if (t && elementCount(*t, count) && count > 0)
+      SATTN_TRY(sliceFits(i < 4 ? roles[i]->name : "lse", *t));
   }
   SATTN_TRY(tables(a.tables, a.numTables, shape));
 
@@ -468,15 +473,8 @@ sattn_status Checker::estimate(const sattn_tensor *q, const sattn_tensor *k,
                                                 " has no data (NULL pointer)");
   SATTN_TRY(span("q", *q, false));
   SATTN_TRY(span("k", *k, false));
-  for (const sattn_tensor *t : {q, k}) {
-    int64_t slice = 0;
-    for (int d = 2; d < t->rank; ++d)
-      slice += (t->shape[d] - 1) * t->strides[d];
-    if (slice > INT32_MAX)
-      return fail(SATTN_ERROR_STRIDE, std::string(t == q ? "q" : "k") +
-                                          "'s rows span more than 2^31 - 1 elements within "
-                                          "one (batch, head)");
-  }
+  SATTN_TRY(sliceFits("q", *q));
+  SATTN_TRY(sliceFits("k", *k));
   abi::EstimatorShape sizes{shape.batch, m.heads,          m.kvHeads,          m.headDim,
                             shape.lk,    m.estimator.block, m.estimator.stride};
   int64_t scratch = sizes.scratchEntries();

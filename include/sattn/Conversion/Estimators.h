@@ -74,6 +74,7 @@ mlir::Value emitExpF64(mlir::OpBuilder &b, mlir::Location loc, mlir::Value x);
 struct EstimatorEnv {
   KernelOp kernel;
   plan::EstimatorSpec spec;
+  double scale = 0; // the kernel's softmax scale
   mlir::Value lq, lk, batch, blocks;
   InputLoader load;
   ExpBuilder exp;

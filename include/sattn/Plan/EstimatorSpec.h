@@ -13,6 +13,7 @@
 
 #include "SparseAttn/IR/SparseAttnDialect.h"
 
+#include "mlir/IR/Diagnostics.h"
 #include "mlir/Support/LLVM.h"
 #include "llvm/ADT/StringRef.h"
 
@@ -35,8 +36,16 @@ struct EstimatorSpec {
   std::string table;  // the mask.table the estimator writes
 };
 
+/// A `sattn.estimator` record, every field checked; a malformed one is
+/// reported through `emitError`. The kernel attribute and its copy on the
+/// generated gpu.func (target::kEstimatorAttr) are both read with it.
+mlir::FailureOr<EstimatorSpec>
+parseEstimator(mlir::Attribute record,
+               llvm::function_ref<mlir::InFlightDiagnostic()> emitError);
+
 /// The kernel's estimator, or nullopt when it has none. A malformed
-/// attribute is reported on the kernel and read as failure.
+/// attribute, or one naming a table the kernel does not declare, is
+/// reported on the kernel and read as failure.
 mlir::FailureOr<std::optional<EstimatorSpec>> readEstimator(KernelOp kernel);
 void writeEstimator(KernelOp kernel, const EstimatorSpec &spec);
 

@@ -13,6 +13,7 @@
 #define SATTN_TARGET_LAUNCHINFO_H
 
 #include "sattn/Core/KernelAbi.h"
+#include "sattn/Plan/EstimatorSpec.h"
 
 #include "mlir/Support/LLVM.h"
 #include "llvm/ADT/StringRef.h"
@@ -54,7 +55,7 @@ constexpr llvm::StringLiteral kDevicePlanAttr = "sattn.device_plan";
 /// On a kernel whose gpu.module also holds its estimator's stages
 /// (sattn/Conversion/Estimators.h): the kernel's `sattn.estimator` record
 /// (sattn/Plan/EstimatorSpec.h).
-constexpr llvm::StringLiteral kEstimatorAttr = "sattn.estimator";
+constexpr llvm::StringLiteral kEstimatorAttr = plan::kEstimatorAttrName;
 
 /// Entry name of an estimator stage of the kernel entry `entry`.
 inline std::string estimatorEntryName(llvm::StringRef entry, llvm::StringRef stage) {
@@ -97,14 +98,8 @@ struct LaunchInfo {
   /// Whether the module holds the device plan builder, and the (batch,
   /// head) axes its plan classes distinguish.
   bool devicePlan = false, planClassByBatch = false, planClassByHead = false;
-  /// The compiled estimator's record, when the module holds one: its
-  /// kind, scorer, block, top_k, tau and the table it writes.
-  struct Estimator {
-    std::string kind, scorer, table;
-    int64_t block = 0, topK = 0, stride = 0;
-    double tau = 0;
-  };
-  std::optional<Estimator> estimator;
+  /// The compiled estimator's record, when the module holds one.
+  std::optional<plan::EstimatorSpec> estimator;
 
   /// The grid is (numQueryTiles, heads, batch) with
   /// numQueryTiles = ceil(lq / blockM), as KERNEL_ABI.md says.

@@ -54,7 +54,7 @@ Value groupLogit(OpBuilder &b, Location loc, const EstimatorEnv &env, const Shap
         Value next = ns.select(valid, ns.fadd(acc[0], dot.getResult(0)), acc[0]);
         scf::YieldOp::create(nb, nl, ValueRange{next});
       });
-  double factor = KernelOp(env.kernel).getScale().convertToDouble() / double(stride);
+  double factor = env.scale / double(stride);
   return s.fmul(s.f64(factor), terms.getResult(0));
 }
 

@@ -31,6 +31,7 @@ EstimatorEnv estimator::bindEstimatorParams(OpBuilder &b, Location loc, KernelOp
   EstimatorEnv env;
   env.kernel = kernel;
   env.spec = spec;
+  env.scale = kernel.getScale().convertToDouble();
   env.lq = toIndex(b, loc, lq);
   env.lk = toIndex(b, loc, lk);
   env.batch = toIndex(b, loc, batch);
@@ -130,7 +131,7 @@ void emitScore(OpBuilder &b, Location loc, const EstimatorEnv &env, Value item) 
                 acc[i], ns.fmul(ns.loadAt(env.pooled, add(nb, nl, rowBase[i], column)), key)));
           scf::YieldOp::create(nb, nl, next);
         });
-    Value scale = s.f64(KernelOp(env.kernel).getScale().convertToDouble());
+    Value scale = s.f64(env.scale);
     for (int64_t i = 0; i < rows; ++i) {
       Value I = add(tb, tl, firstRow, cst(tb, tl, i));
       Value holdsQuery = cmp(tb, tl, CmpIPredicate::sgt,

@@ -63,28 +63,12 @@ FailureOr<LaunchInfo> sattn::target::readLaunchInfo(Operation *op) {
     info.planClassByBatch = flag("class_by_batch");
     info.planClassByHead = flag("class_by_head");
   }
-  if (auto est = func->getAttrOfType<DictionaryAttr>(kEstimatorAttr)) {
-    auto str = [&](StringRef key) {
-      auto v = est.getAs<StringAttr>(key);
-      return v ? v.getValue().str() : std::string();
-    };
-    auto integer = [&](StringRef key) {
-      auto v = est.getAs<IntegerAttr>(key);
-      return v ? v.getInt() : int64_t(0);
-    };
-    LaunchInfo::Estimator e;
-    e.kind = str("kind");
-    e.scorer = str("scorer");
-    e.table = str("table");
-    e.block = integer("block");
-    e.topK = integer("top_k");
-    e.stride = integer("stride");
-    if (auto tau = est.getAs<FloatAttr>("tau"))
-      e.tau = tau.getValueAsDouble();
-    if (e.kind.empty() || e.table.empty() || e.block < 1)
-      return func.emitError() << "'" << kEstimatorAttr
-                              << "' needs kind, table and a positive block";
-    info.estimator = e;
+  if (Attribute record = func->getAttr(kEstimatorAttr)) {
+    FailureOr<plan::EstimatorSpec> spec =
+        plan::parseEstimator(record, [&] { return func.emitError(); });
+    if (failed(spec))
+      return failure();
+    info.estimator = *spec;
   }
   info.kernelName = kernel.getValue().str();
   info.entryName = func.getName().str();
