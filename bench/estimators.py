@@ -1,5 +1,5 @@
 """Benchmark of compiled estimators on the GPU (block_topk: mean pool and
-XAttention's antidiagonal scorer):
+XAttention's antidiagonal scorer; vertical_slash):
 estimator, device plan and attention times, the whole call, FlexAttention on
 the same block mask and cuDNN's dense causal attention, with the kept
 density and the mass recall, on structured inputs.
@@ -14,10 +14,13 @@ show: sinks, locality, a few heavy key regions):
     peaks at i = j and falls off with |i - j| (about +1.4 logits on the
     diagonal block at head_dim 128)
   + heavy blocks: 3 % of key blocks per head get 2 u_h and every query u_h
-    (u_h of norm D^(1/4): about +2 logits)
+    (u_h of norm D^(1/4): about +2 logits); for vertical_slash kernels
+    heavy single keys instead (0.5 % of keys), the columns it looks for
   + sinks: the first 16 keys get 3 u_h (about +3 logits)
 Mass recall: over 256 sampled query rows per head, the share of the dense
-causal softmax mass (fp32) that falls in kept blocks.
+causal softmax mass (fp32) that falls in kept pairs. FlexAttention runs
+vertical_slash's mask (from the estimated table, create_block_mask) only up
+to 32K: its block mask evaluates every pair.
 
 Usage: python3 bench/estimators.py DIR [--rows topk_32k:32768,...] [--json F]
 (DIR: sattn-compile bench/estimators.sattn -o DIR --target sm_90a; each row
@@ -43,7 +46,7 @@ def bench(fn):
     return tt.do_bench(fn, warmup=10, rep=100, return_mode="median")
 
 
-def structured(H, L, D, gen, block=128):
+def structured(H, L, D, gen, block=128, heavy_unit=None):
     n = L // block
     j = torch.arange(n, device=DEV, dtype=torch.float32)[:, None]
     theta = 2 * math.pi / 2.0 ** (torch.arange(8, device=DEV, dtype=torch.float32) + 2)
@@ -54,8 +57,11 @@ def structured(H, L, D, gen, block=128):
     local = position.repeat_interleave(block, 0)[None, None]      # (1, 1, L, D)
     u = torch.randn(1, H, 1, D, device=DEV, generator=gen)
     u = u / u.norm(dim=-1, keepdim=True) * D ** 0.25
-    heavy = (torch.rand(1, H, n, 1, device=DEV, generator=gen) < 0.03).float()
-    heavy = heavy.repeat_interleave(block, 2)
+    if heavy_unit == 1:
+        heavy = (torch.rand(1, H, L, 1, device=DEV, generator=gen) < 0.005).float()
+    else:
+        heavy = (torch.rand(1, H, n, 1, device=DEV, generator=gen) < 0.03).float()
+        heavy = heavy.repeat_interleave(block, 2)
     sink = torch.zeros(1, 1, L, 1, device=DEV)
     sink[:, :, :16] = 1
     q = 0.5 * torch.randn(1, H, L, D, device=DEV, generator=gen) + local + u
@@ -79,6 +85,50 @@ def recall(q, k, table, scale, block, rows=256):
         kept += float((p * keep).sum())
         total += float(p.sum())
     return kept / total
+
+
+def line_keep(table, h, idx, L):
+    """Kept keys of query rows idx of head h under a vertical_slash table."""
+    pos = torch.arange(L, device=DEV)
+    offset = idx[:, None] - pos[None, :]
+    diag = table[0, h, 1][offset.clamp(min=0)].bool()
+    return (offset >= 0) & (table[0, h, 0][pos][None, :].bool() | diag)
+
+
+def line_recall(q, k, table, scale, rows=256):
+    """recall() for a vertical_slash table (row 0 columns, row 1 offsets)."""
+    H, L = q.shape[1], q.shape[2]
+    idx = torch.linspace(L // 8, L - 1, rows, device=DEV).long()
+    kept, total = 0.0, 0.0
+    for h in range(H):
+        s = (q[0, h, idx].float() @ k[0, h].float().T) * scale
+        pos = torch.arange(L, device=DEV)
+        s = s.masked_fill(pos[None, :] > idx[:, None], float("-inf"))
+        p = torch.softmax(s, dim=-1)
+        kept += float((p * line_keep(table, h, idx, L)).sum())
+        total += float(p.sum())
+    return kept / total
+
+
+def line_pairs(table, L):
+    """Kept causal pairs of a vertical_slash table: column k keeps L - k
+    queries, offset o keeps L - o, minus the pairs both keep."""
+    total = 0
+    for h in range(table.shape[1]):
+        cols = table[0, h, 0].nonzero().flatten()
+        offs = table[0, h, 1].nonzero().flatten()
+        total += int((L - cols).sum()) + int((L - offs).sum())
+        total -= int(((cols[:, None] + offs[None, :]) < L).sum())
+    return total
+
+
+def flex_line_mask(table, L):
+    from torch.nn.attention.flex_attention import create_block_mask
+    t = table.bool()
+
+    def mod(b, h, q, k):
+        return (q >= k) & (t[b, h, 0, k] | t[b, h, 1, (q - k).clamp(min=0)])
+    return create_block_mask(mod, 1, t.shape[1], L, L, device=DEV, _compile=True)
 
 
 def flex_block_mask(table, L, block):
@@ -109,7 +159,8 @@ def flex_block_mask(table, L, block):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("dir")
-    ap.add_argument("--rows", default="topk_32k:32768,topk_128k:131072,xattn_32k:32768")
+    ap.add_argument("--rows", default="topk_32k:32768,topk_128k:131072,xattn_32k:32768,"
+                    "vs:32768,vs:131072")
     ap.add_argument("--json")
     args = ap.parse_args()
     gen = torch.Generator(device=DEV)
@@ -123,8 +174,11 @@ def main():
         kernel_name, L = name_at.split(":")[0], int(name_at.split(":")[1])
         kernel = sattn.load(os.path.join(args.dir, kernel_name + ".json"))
         rt, name = kernel.runtime, kernel.estimated_table
-        block = kernel.manifest["estimator"]["block"]
-        q, k, v = structured(kernel.heads, L, kernel.head_dim, gen, block)
+        est = kernel.manifest["estimator"]
+        lines = est["kind"] == "vertical_slash"
+        block = est["block"]
+        q, k, v = structured(kernel.heads, L, kernel.head_dim, gen, 128 if lines else block,
+                             heavy_unit=1 if lines else None)
         table = kernel.estimate(q, k)
         ws = torch.empty(64 << 20, dtype=torch.uint8, device=DEV)
         est_ms = bench(lambda: rt.estimate(q, k, table, ws))
@@ -134,40 +188,49 @@ def main():
         kplan = kernel.plan(q, k, {name: table})
         attn_ms = bench(lambda: kernel(q, k, v, {name: table}, plan=kplan))
         total_ms = bench(lambda: kernel(q, k, v))
-        n = table.shape[-1]
-        causal_blocks = n * (n + 1) // 2 * kernel.heads
-        block_density = float(table.sum()) / causal_blocks
-        # Kept pairs: whole blocks below the diagonal, half a block on it.
-        diag = float(torch.diagonal(table, dim1=-2, dim2=-1).sum())
-        pairs = (float(table.sum()) - diag) * block * block + diag * block * (block + 1) / 2
+        if lines:
+            pairs = line_pairs(table, L)
+            rec = line_recall(q, k, table, kernel.scale)
+            block_density = None
+        else:
+            n = table.shape[-1]
+            causal_blocks = n * (n + 1) // 2 * kernel.heads
+            block_density = round(float(table.sum()) / causal_blocks, 4)
+            # Kept pairs: whole blocks below the diagonal, half a block on it.
+            diag = float(torch.diagonal(table, dim1=-2, dim2=-1).sum())
+            pairs = (float(table.sum()) - diag) * block * block + diag * block * (block + 1) / 2
+            rec = recall(q, k, table, kernel.scale, block)
         density = pairs / (kernel.heads * L * (L + 1) / 2)
-        rec = recall(q, k, table, kernel.scale, block)
         useful = 4 * kernel.head_dim * pairs / (attn_ms * 1e-3) / 1e12
-        est = kernel.manifest["estimator"]
-        row = dict(kernel=kernel_name, L=L, scorer=est["scorer"], top_k=est["top_k"],
-                   tau=est["tau"], block=block,
-                   block_density=round(block_density, 4), pair_density=round(density, 4),
+        row = dict(kernel=kernel_name, L=L, kind=est["kind"],
+                   selection=("%d columns + %d diagonals" % (est["vertical"], est["slash"])
+                              if lines else "%s %s" % (est["scorer"], "top_k %d" % est["top_k"]
+                                                       if est["top_k"] else "tau %g" % est["tau"])),
+                   block=block, block_density=block_density,
+                   pair_density=round(density, 4),
                    recall=round(rec, 4), estimate_ms=round(est_ms, 4), plan_ms=round(plan_ms, 4),
                    attention_ms=round(attn_ms, 3), total_ms=round(total_ms, 3),
                    attention_tflops=round(useful, 1))
-        try:
-            bm = flex_block_mask(table, L, block)
-            flex(q, k, v, block_mask=bm)
-            row["flex_ms"] = round(bench(lambda: flex(q, k, v, block_mask=bm)), 3)
-            row["vs_flex"] = round(row["flex_ms"] / attn_ms, 2)
-        except Exception as e:  # noqa: BLE001
-            print("flex failed:", type(e).__name__, str(e)[:200], flush=True)
+        if not lines or L <= 32768:
+            try:
+                bm = flex_line_mask(table, L) if lines else flex_block_mask(table, L, block)
+                flex(q, k, v, block_mask=bm)
+                row["flex_ms"] = round(bench(lambda: flex(q, k, v, block_mask=bm)), 3)
+                row["vs_flex"] = round(row["flex_ms"] / attn_ms, 2)
+            except Exception as e:  # noqa: BLE001
+                print("flex failed:", type(e).__name__, str(e)[:200], flush=True)
         with sdpa_kernel([SDPBackend.CUDNN_ATTENTION]):
             row["cudnn_causal_ms"] = round(bench(
                 lambda: F.scaled_dot_product_attention(q, k, v, is_causal=True)), 3)
         row["estimate_plus_plan_share"] = round((est_ms + plan_ms) / attn_ms, 3)
+        row["total_vs_cudnn"] = round(total_ms / row["cudnn_causal_ms"], 3)
         print(row, flush=True)
         rows.append(row)
         del kplan, plan_ws
         torch.cuda.empty_cache()
-    cols = ["kernel", "L", "scorer", "pair_density", "recall", "estimate_ms", "plan_ms", "attention_ms",
+    cols = ["kernel", "L", "selection", "pair_density", "recall", "estimate_ms", "plan_ms", "attention_ms",
             "attention_tflops", "total_ms", "flex_ms", "vs_flex", "cudnn_causal_ms",
-            "estimate_plus_plan_share"]
+            "estimate_plus_plan_share", "total_vs_cudnn"]
     print("| " + " | ".join(cols) + " |")
     print("|" + "---|" * len(cols))
     for r in rows:

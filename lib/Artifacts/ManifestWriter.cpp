@@ -102,19 +102,32 @@ sattn::writeManifest(KernelOp kernel, const MaskProgram &program,
     // The compiled estimator's stage kernels (sattn/Conversion/Estimators.h)
     // and the table they write, which every launch then reads.
     const plan::EstimatorSpec &e = *launch.estimator;
+    abi::EstimatorShape kind{};
+    kind.lastQ = e.isLines() ? e.lastQ : 0;
+    int count = 0;
+    const std::string_view *names = kind.stageNames(count);
     llvm::json::Array stages, estimatorParams;
-    for (std::string_view stage : abi::kEstimatorStages)
-      stages.push_back(target::estimatorEntryName(launch.entryName, stage));
+    for (int i = 0; i < count; ++i)
+      stages.push_back(target::estimatorEntryName(launch.entryName, names[i]));
     for (std::string_view param : abi::kEstimatorParams)
       estimatorParams.push_back(std::string(param));
-    manifest["estimator"] = llvm::json::Object{
-        {"kind", e.kind},        {"scorer", e.scorer},
-        {"block", e.block},      {"top_k", e.topK},
-        {"tau", e.tau},          {"stride", e.stride},
-        {"table", e.table},
-        {"entries", std::move(stages)},
-        {"threads", abi::kEstimatorThreads},
-        {"params", std::move(estimatorParams)}};
+    llvm::json::Object record{{"kind", e.kind}, {"block", e.block}, {"table", e.table}};
+    if (e.isLines()) {
+      record["vertical"] = e.vertical;
+      record["slash"] = e.slash;
+      record["forced_vertical"] = e.forcedVertical;
+      record["forced_slash"] = e.forcedSlash;
+      record["last_q"] = e.lastQ;
+    } else {
+      record["scorer"] = e.scorer;
+      record["top_k"] = e.topK;
+      record["tau"] = e.tau;
+      record["stride"] = e.stride;
+    }
+    record["entries"] = std::move(stages);
+    record["threads"] = abi::kEstimatorThreads;
+    record["params"] = std::move(estimatorParams);
+    manifest["estimator"] = std::move(record);
   }
   auto addKnown = [&](const char *key, std::optional<int64_t> value) {
     if (value)

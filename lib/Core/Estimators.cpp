@@ -60,6 +60,36 @@ void softmax(const std::vector<double> &logits, std::vector<double> &probs) {
     p /= sum;
 }
 
+/// Softmax of a long row as the compiled estimator computes it: the
+/// maximum and the sum of exp(x - maximum) of every chunk of kSoftmaxChunk
+/// entries, the row's maximum of those, and its sum of the chunks' sums
+/// rescaled to it (chunks in order); then exp(x - maximum) / sum.
+constexpr int64_t kSoftmaxChunk = 256; // abi::kEstimatorChunk
+
+void chunkedSoftmax(const std::vector<double> &logits, std::vector<double> &probs) {
+  constexpr double kNegInf = -std::numeric_limits<double>::infinity();
+  int64_t n = (int64_t)logits.size();
+  std::vector<double> chunkMax, chunkSum;
+  for (int64_t first = 0; first < n; first += kSoftmaxChunk) {
+    int64_t last = std::min(n, first + kSoftmaxChunk);
+    double mx = kNegInf, sum = 0;
+    for (int64_t j = first; j < last; ++j)
+      mx = std::max(mx, logits[j]);
+    for (int64_t j = first; j < last; ++j)
+      sum += std::exp(logits[j] - mx);
+    chunkMax.push_back(mx);
+    chunkSum.push_back(sum);
+  }
+  double mx = kNegInf, sum = 0;
+  for (double m : chunkMax)
+    mx = std::max(mx, m);
+  for (size_t c = 0; c < chunkMax.size(); ++c)
+    sum += chunkSum[c] * std::exp(chunkMax[c] - mx);
+  probs.resize(n);
+  for (int64_t j = 0; j < n; ++j)
+    probs[j] = std::exp(logits[j] - mx) / sum;
+}
+
 std::string checkRows(const Rows &q, const Rows &k) {
   if (!q.data || !k.data)
     return "Q and K must not be null";
@@ -109,7 +139,7 @@ sattn::estimate::verticalSlash(const Rows &q, const Rows &k, double scale,
     logits.resize(position + 1);
     for (int64_t j = 0; j <= position; ++j)
       logits[j] = scale * dot(q.row(r), k.row(j), q.dim);
-    softmax(logits, probs);
+    chunkedSoftmax(logits, probs);
     for (int64_t j = 0; j <= position; ++j) {
       vertical[j] += probs[j];
       slash[position - j] += probs[j];

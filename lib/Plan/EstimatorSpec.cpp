@@ -44,24 +44,36 @@ plan::parseEstimator(Attribute raw, function_ref<InFlightDiagnostic()> emitError
       out = a.getValueAsDouble();
     return bool(a);
   };
-  if (!str("kind", spec.kind) || !str("scorer", spec.scorer) ||
-      !integer("block", spec.block) || !integer("top_k", spec.topK) ||
-      !real("tau", spec.tau) || !str("table", spec.table))
-    return fail("needs kind, scorer and table (strings), block and top_k "
-                "(integers) and tau (a float)");
+  if (!str("kind", spec.kind) || !str("table", spec.table) || !integer("block", spec.block))
+    return fail("needs kind and table (strings) and block (an integer)");
+  if (spec.block < 1 || spec.block > (int64_t(1) << 30))
+    return fail("has block " + Twine(spec.block) + ", not in [1, 2^30]");
+  if (spec.kind == "vertical_slash") {
+    if (!integer("vertical", spec.vertical) || !integer("slash", spec.slash) ||
+        !integer("forced_vertical", spec.forcedVertical) ||
+        !integer("forced_slash", spec.forcedSlash) || !integer("last_q", spec.lastQ))
+      return fail("of kind vertical_slash needs vertical, slash, forced_vertical, "
+                  "forced_slash and last_q (integers)");
+    if (spec.vertical < 0 || spec.slash < 0 || spec.forcedVertical < 0 ||
+        spec.forcedSlash < 0 || spec.forcedVertical > spec.vertical ||
+        spec.forcedSlash > spec.slash || spec.lastQ < 1 || spec.lastQ > 4096)
+      return fail("needs 0 <= forced <= kept counts and 1 <= last_q <= 4096");
+    return spec;
+  }
+  if (!str("scorer", spec.scorer) || !integer("top_k", spec.topK) || !real("tau", spec.tau))
+    return fail("of kind block_topk needs scorer (a string), top_k (an integer) and tau "
+                "(a float)");
   (void)integer("stride", spec.stride); // optional: 0 for mean_pool
   if (spec.kind != "block_topk" ||
       (spec.scorer != "mean_pool" && spec.scorer != "antidiagonal"))
     return fail("names an estimator that is not compiled: kind '" + spec.kind +
                 "', scorer '" + spec.scorer +
-                "' (block_topk with mean_pool or antidiagonal is)");
+                "' (block_topk with mean_pool or antidiagonal, and vertical_slash, are)");
   if (spec.scorer == "antidiagonal" ? spec.stride < 1 || spec.block % spec.stride != 0
                                     : spec.stride != 0)
     return fail("needs a stride that divides block for the antidiagonal scorer and none "
                 "for mean_pool (stride " + Twine(spec.stride) + ", block " +
                 Twine(spec.block) + ")");
-  if (spec.block < 1 || spec.block > (int64_t(1) << 30))
-    return fail("has block " + Twine(spec.block) + ", not in [1, 2^30]");
   if ((spec.topK > 0) == (spec.tau > 0) || spec.topK < 0 || spec.tau < 0 ||
       spec.tau > 1)
     return fail("needs exactly one of top_k > 0 and tau in (0, 1]");
@@ -84,14 +96,24 @@ FailureOr<std::optional<EstimatorSpec>> plan::readEstimator(KernelOp kernel) {
 
 void plan::writeEstimator(KernelOp kernel, const EstimatorSpec &spec) {
   Builder b(kernel.getContext());
-  kernel->setAttr(kEstimatorAttrName,
-                  b.getDictionaryAttr({
-                      b.getNamedAttr("kind", b.getStringAttr(spec.kind)),
-                      b.getNamedAttr("scorer", b.getStringAttr(spec.scorer)),
-                      b.getNamedAttr("block", b.getI64IntegerAttr(spec.block)),
-                      b.getNamedAttr("top_k", b.getI64IntegerAttr(spec.topK)),
-                      b.getNamedAttr("tau", b.getF64FloatAttr(spec.tau)),
-                      b.getNamedAttr("stride", b.getI64IntegerAttr(spec.stride)),
-                      b.getNamedAttr("table", b.getStringAttr(spec.table)),
-                  }));
+  SmallVector<NamedAttribute> fields{
+      b.getNamedAttr("kind", b.getStringAttr(spec.kind)),
+      b.getNamedAttr("block", b.getI64IntegerAttr(spec.block)),
+      b.getNamedAttr("table", b.getStringAttr(spec.table))};
+  auto integer = [&](StringRef key, int64_t v) {
+    fields.push_back(b.getNamedAttr(key, b.getI64IntegerAttr(v)));
+  };
+  if (spec.isLines()) {
+    integer("vertical", spec.vertical);
+    integer("slash", spec.slash);
+    integer("forced_vertical", spec.forcedVertical);
+    integer("forced_slash", spec.forcedSlash);
+    integer("last_q", spec.lastQ);
+  } else {
+    fields.push_back(b.getNamedAttr("scorer", b.getStringAttr(spec.scorer)));
+    integer("top_k", spec.topK);
+    fields.push_back(b.getNamedAttr("tau", b.getF64FloatAttr(spec.tau)));
+    integer("stride", spec.stride);
+  }
+  kernel->setAttr(kEstimatorAttrName, b.getDictionaryAttr(fields));
 }

@@ -6,8 +6,9 @@
 // the caller's stream. It reads Q and K and writes the table the kernel's
 // mask reads; the device plan builder and the attention kernel then take
 // that table like any other. The scratch is sized from the shapes before
-// launch, so a run enqueues three launches and returns: no host
-// synchronisation, no allocation, capturable in a CUDA graph.
+// launch, so a run enqueues its launches (three for block_topk, 21 for
+// vertical_slash) and returns: no host synchronisation, no allocation,
+// capturable in a CUDA graph.
 //
 //===----------------------------------------------------------------------===//
 
@@ -35,12 +36,8 @@ sattn_status needsEstimator(const Manifest &m, std::string &message) {
   return SATTN_ERROR_INVALID_ARGUMENT;
 }
 
-abi::EstimatorShape shapeOf(const Manifest &m, int64_t batch, int64_t lk) {
-  return {batch, m.heads, m.kvHeads, m.headDim, lk, m.estimator.block, m.estimator.stride};
-}
-
 size_t scratchBytes(const Manifest &m, int64_t batch, int64_t lk) {
-  int64_t entries = shapeOf(m, batch, lk).scratchEntries();
+  int64_t entries = m.estimatorShape(batch, lk).scratchEntries();
   return (std::max<size_t>(size_t(entries) * 8, 8) + kAlign - 1) / kAlign * kAlign;
 }
 
@@ -94,10 +91,10 @@ sattn_status run(const sattn_kernel &kernel, const sattn_tensor *q, const sattn_
   void *params[std::size(slots)];
   for (size_t i = 0; i < std::size(slots); ++i)
     params[i] = &slots[i];
-  abi::EstimatorShape sizes = shapeOf(m, shape.batch, shape.lk);
+  abi::EstimatorShape sizes = m.estimatorShape(shape.batch, shape.lk);
   constexpr int64_t kMaxBlocks = 4096; // grid-stride loops cover the rest
   CUstream s = static_cast<CUstream>(stream);
-  for (int i = 0; i < abi::kNumEstimatorStages; ++i) {
+  for (int i : sizes.launches()) {
     int64_t threads = m.estimator.threads;
     int64_t grid =
         std::clamp<int64_t>((sizes.stageItems(i) + threads - 1) / threads, 1, kMaxBlocks);

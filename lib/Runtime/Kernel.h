@@ -53,7 +53,7 @@ struct sattn_kernel {
     /// The device plan builder's stages, when the manifest lists them.
     sattn::rt::cuda::CUfunction planStages[sattn::abi::kNumDevicePlanStages] = {};
     /// The compiled estimator's stages, when the manifest lists them.
-    sattn::rt::cuda::CUfunction estimatorStages[sattn::abi::kNumEstimatorStages] = {};
+    sattn::rt::cuda::CUfunction estimatorStages[sattn::abi::kMaxEstimatorStages] = {};
   };
   mutable std::mutex mutex;
   mutable std::vector<Module> modules;

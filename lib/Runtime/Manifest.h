@@ -85,8 +85,18 @@ struct Manifest {
     std::string kind, scorer;
     int64_t block = 0, topK = 0, stride = 0;
     double tau = 0;
+    int64_t vertical = 0, slash = 0, forcedVertical = 0, forcedSlash = 0;
+    int64_t lastQ = 0; // > 0: vertical_slash
     size_t table = 0;
   } estimator;
+
+  /// The estimator's sizes for a call with this batch and key length.
+  abi::EstimatorShape estimatorShape(int64_t batch, int64_t lk) const {
+    abi::EstimatorShape shape{batch, heads, kvHeads, headDim, lk, estimator.block,
+                              estimator.stride};
+    shape.lastQ = estimator.lastQ;
+    return shape;
+  }
 };
 
 /// Parses and checks `text`. On failure returns false with `error` naming

@@ -463,26 +463,43 @@ bool readEstimator(const Value &root, Manifest &m, std::string &error) {
   std::string table;
   const Value *entries = f.get("entries", Value::Array);
   if (!entries || !f.integer("threads", e.threads, 1, 1024) || !f.string("kind", e.kind) ||
-      !f.string("scorer", e.scorer) || !f.integer("block", e.block, 1, int64_t(1) << 30) ||
-      !f.integer("top_k", e.topK, 0, int64_t(1) << 30) || !f.number("tau", e.tau) ||
-      !f.string("table", table))
+      !f.integer("block", e.block, 1, int64_t(1) << 30) || !f.string("table", table))
     return false;
-  if (e.kind != "block_topk" || (e.scorer != "mean_pool" && e.scorer != "antidiagonal"))
-    return f.bad("kind", *v,
-                 "names an estimator this runtime does not run (" + e.kind + ", " + e.scorer +
-                     "; it runs block_topk with mean_pool or antidiagonal)");
-  if (v->find("stride") && !f.integer("stride", e.stride, 0, e.block))
-    return false;
-  if (e.scorer == "antidiagonal" ? e.stride < 1 || e.block % e.stride != 0 : e.stride != 0)
-    return f.bad("stride", *v,
-                 "must divide block for the antidiagonal scorer and be 0 for mean_pool");
-  if ((e.topK > 0) == (e.tau > 0) || e.tau > 1)
-    return f.bad("top_k", *v, "needs exactly one of top_k > 0 and tau in (0, 1]");
-  if (entries->elements.size() != std::size(abi::kEstimatorStages))
+  if (e.kind == "vertical_slash") {
+    constexpr int64_t kCounts = int64_t(1) << 40;
+    if (!f.integer("vertical", e.vertical, 0, kCounts) || !f.integer("slash", e.slash, 0, kCounts) ||
+        !f.integer("forced_vertical", e.forcedVertical, 0, e.vertical) ||
+        !f.integer("forced_slash", e.forcedSlash, 0, e.slash) ||
+        !f.integer("last_q", e.lastQ, 1, 4096))
+      return false;
+  } else {
+    if (!f.string("scorer", e.scorer) || !f.integer("top_k", e.topK, 0, int64_t(1) << 30) ||
+        !f.number("tau", e.tau))
+      return false;
+    if (e.kind != "block_topk" || (e.scorer != "mean_pool" && e.scorer != "antidiagonal"))
+      return f.bad("kind", *v,
+                   "names an estimator this runtime does not run (" + e.kind + ", " + e.scorer +
+                       "; it runs block_topk with mean_pool or antidiagonal, and vertical_slash)");
+    if (v->find("stride") && !f.integer("stride", e.stride, 0, e.block))
+      return false;
+    if (e.scorer == "antidiagonal" ? e.stride < 1 || e.block % e.stride != 0 : e.stride != 0)
+      return f.bad("stride", *v,
+                   "must divide block for the antidiagonal scorer and be 0 for mean_pool");
+    if ((e.topK > 0) == (e.tau > 0) || e.tau > 1)
+      return f.bad("top_k", *v, "needs exactly one of top_k > 0 and tau in (0, 1]");
+  }
+  abi::EstimatorShape kind{};
+  kind.lastQ = e.lastQ;
+  int stageCount = 0;
+  const std::string_view *stageNames = kind.stageNames(stageCount);
+  if (entries->elements.size() != size_t(stageCount)) {
+    std::string names;
+    for (int i = 0; i < stageCount; ++i)
+      names += (i ? ", " : "") + std::string(stageNames[i]);
     return f.bad("entries", *entries,
                  "has " + std::to_string(entries->elements.size()) + " entries, expected " +
-                     std::to_string(std::size(abi::kEstimatorStages)) +
-                     " (pool, score, select)");
+                     std::to_string(stageCount) + " (" + names + ")");
+  }
   for (const Value &entry : entries->elements) {
     if (entry.kind != Value::String || !isIdentifier(entry.string))
       return f.bad("entries", entry, "must hold identifiers (kernel entry names)");

@@ -17,6 +17,7 @@
 
 #include "TensorMaps.h"
 
+#include <algorithm>
 #include <cstdio>
 
 namespace sattn::rt {
@@ -475,10 +476,13 @@ sattn_status Checker::estimate(const sattn_tensor *q, const sattn_tensor *k,
   SATTN_TRY(span("k", *k, false));
   SATTN_TRY(sliceFits("q", *q));
   SATTN_TRY(sliceFits("k", *k));
-  abi::EstimatorShape sizes{shape.batch, m.heads,          m.kvHeads,          m.headDim,
-                            shape.lk,    m.estimator.block, m.estimator.stride};
-  int64_t scratch = sizes.scratchEntries();
-  if (scratch > INT32_MAX || sizes.stageItems(0) > INT32_MAX || sizes.stageItems(1) > INT32_MAX)
+  abi::EstimatorShape sizes = m.estimatorShape(shape.batch, shape.lk);
+  int64_t scratch = sizes.scratchEntries(), items = 0;
+  int stages = 0;
+  sizes.stageNames(stages);
+  for (int i = 0; i < stages; ++i)
+    items = std::max(items, sizes.stageItems(i));
+  if (scratch > INT32_MAX || items > INT32_MAX)
     return fail(SATTN_ERROR_SHAPE, "the estimator's scratch (" + str(scratch) +
                                        " entries) or its items pass 2^31, beyond its 32-bit "
                                        "indexing (use a larger block or a smaller batch)");

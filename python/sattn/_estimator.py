@@ -3,7 +3,8 @@ through libsattn_runtime: `RuntimeKernel.estimate` and
 `RuntimeKernel.estimator_table` are these functions.
 
 The estimator's stage kernels read Q and K and write the table the kernel's
-mask reads (for block_topk: 1 where a query block keeps a key block); they
+mask reads (for block_topk: 1 where a query block keeps a key block; for
+vertical_slash: 1 at kept key columns and kept diagonal offsets); they
 run asynchronously on the given stream, so that estimate, device plan and
 attention follow each other on one stream with no host round trip.
 """
@@ -24,8 +25,9 @@ def table_index(kernel):
 def estimate(kernel, q, k, table=None, workspace=None, stream=None):
     """Runs `kernel`'s estimator on CUDA tensors q (B, H, Lq, D) and k
     (B, KV_H, Lk, D) on `stream` (None: PyTorch's current stream) and
-    returns the table it writes: int64 (B, H, ceil(Lk / block),
-    ceil(Lk / block)). `table` and `workspace` (uint8, at least
+    returns the table it writes, int64: (B, H, ceil(Lk / block),
+    ceil(Lk / block)) for block_topk, (B, H, 2, Lk) for vertical_slash
+    (row 0: kept key columns, row 1: kept diagonal offsets q - k). `table` and `workspace` (uint8, at least
     sattn_estimator_workspace + 256 bytes) are written into when given,
     allocated otherwise."""
     import torch

@@ -155,9 +155,10 @@ def _fake_estimate(kernel_key, q, k):
     if q.dim() != 4 or k.dim() != 4:
         raise ValueError("q and k must be (B, heads, L, D); got shapes %s and %s"
                          % (tuple(q.shape), tuple(k.shape)))
-    block = kernel.manifest["estimator"]["block"]
-    blocks = (k.shape[2] + block - 1) // block
-    return q.new_empty((q.shape[0], kernel.heads, blocks, blocks), dtype=torch.int64)
+    # The estimated table's declared shape ([B, H, blocks, blocks] for
+    # block_topk, [B, H, 2, Lk] for vertical_slash).
+    shape = kernel.table_shape(kernel.estimated_table, q.shape[0], k.shape[2])
+    return q.new_empty(shape, dtype=torch.int64)
 
 
 attention = torch.ops.sattn.attention.default

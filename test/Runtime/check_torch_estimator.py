@@ -9,9 +9,9 @@ registered with a fake implementation giving the table's shape.
 
 Usage (stub first on PYTHONPATH, SATTN_RUNTIME_LIB and SATTN_LIBCUDA set; the
 fake driver prints to stdout, so this prints its lines to stderr):
-    check_torch_estimator.py MANIFEST   (block_topk of examples/dynamic.sattn:
-                                         32 heads, 8 KV heads, head_dim 128,
-                                         blocks of 64)
+    check_torch_estimator.py MANIFEST   (block_topk or vertical_slash of
+                                         examples/dynamic.sattn: 32 heads, 8 KV
+                                         heads, head_dim 128; blocks of 64)
 """
 import sys
 
@@ -60,9 +60,11 @@ say("call: estimate (workspace %d bytes), device plan (%d table), launch; stream
 
 events.clear()
 table = kernel.estimate(q, k)
-check(tuple(table.shape) == (B, 32, 3, 3) and table.dtype is torch.int64,
-      "the estimated table is int64 (B, H, ceil(Lk / 64), ceil(Lk / 64)): %s %s"
-      % (tuple(table.shape), table.dtype))
+# block_topk: (B, H, ceil(Lk / 64), ceil(Lk / 64)); vertical_slash: (B, H, 2, Lk).
+lines = kernel.manifest["estimator"]["kind"] == "vertical_slash"
+expected = (B, 32, 2, Lk) if lines else (B, 32, 3, 3)
+check(tuple(table.shape) == expected and table.dtype is torch.int64,
+      "the estimated table is int64 %s: %s %s" % (expected, tuple(table.shape), table.dtype))
 say("estimate: table %s %s" % (tuple(table.shape), table.dtype))
 events.clear()
 kernel(q, k, k, {name: table})
@@ -72,7 +74,7 @@ say("call with the table: device plan and launch only")
 
 fake = [op for op in torch.library.registered if op.name == "sattn::estimate"][0]
 shape = fake.fake(kernel.key, q, k).shape
-check(tuple(shape) == (B, 32, 3, 3), "the fake estimate gives the table's shape")
+check(tuple(shape) == expected, "the fake estimate gives the table's shape")
 say("fake estimate: %s" % (tuple(shape),))
 
 try:

@@ -1,15 +1,18 @@
 //===- CompiledEstimatorTest.cpp - compiled estimators vs the reference ---===//
 //
 // A kernel whose mask is `block_topk` (mean pool or antidiagonal scoring)
-// compiles to an estimator (sattn/Conversion/Estimators.h) that the GPU
-// runs a thread per item; its CPU lowering (@NAME_estimate_cpu, the same
-// stages as loops) must write exactly the block table of the reference
-// estimator (lib/Core/Estimators.cpp) for every (batch, head):
+// or `vertical_slash` compiles to an estimator (sattn/Conversion/
+// Estimators.h) that the GPU runs a thread per item; its CPU lowering
+// (@NAME_estimate_cpu, the same stages as loops) must write exactly the
+// table of the reference estimator (lib/Core/Estimators.cpp) for every
+// (batch, head):
 //   - top_k and tau, both scorers (the mask op selects mean-pooled blocks
 //     by top_k only, so a kernel in lowered form checks mean pool by tau);
 //   - GQA, Lq < Lk (query blocks without queries, groups off the stride
 //     grid), padded strides, ties (constant inputs, repeated rows), top_k
 //     below the number of forced blocks;
+//   - vertical_slash: columns and diagonals with forced ones, rows longer
+//     than a softmax chunk, last_q above Lq, counts above Lk, ties;
 //   - the compiled kernels of examples/dynamic.sattn, from the spec file.
 // Then the estimated table drives the planner and the CPU attention, which
 // must match dense attention under the estimated mask in fp64.
@@ -63,6 +66,18 @@ sattn.kernel @xattn_mass(dtype = bf16, head_dim = 64, heads = 2, kv_heads = 1, s
 }
 sattn.kernel @xattn_topk(dtype = bf16, head_dim = 64, heads = 4, kv_heads = 2, scale = 0.125) {
   %m = mask.block_topk antidiagonal block 16 {stride = 8 : i64, top_k = 3 : i64}
+  sattn.yield %m
+}
+sattn.kernel @vs(dtype = bf16, head_dim = 64, heads = 4, kv_heads = 2, scale = 0.125) {
+  %m = mask.vertical_slash vertical 6 slash 5 last_q 8 forced(2, 2) block 16
+  sattn.yield %m
+}
+sattn.kernel @vs_clamped(dtype = bf16, head_dim = 64, heads = 2, kv_heads = 1, scale = 0.125) {
+  %m = mask.vertical_slash vertical 1000 slash 1 last_q 300 forced(0, 1) block 64
+  sattn.yield %m
+}
+sattn.kernel @vs_diagonals(dtype = bf16, head_dim = 64, heads = 1, kv_heads = 1, scale = 0.125) {
+  %m = mask.vertical_slash vertical 0 slash 9 last_q 3 forced(0, 0) block 16
   sattn.yield %m
 }
 sattn.kernel @causal(dtype = bf16, head_dim = 64, heads = 1, kv_heads = 1, scale = 0.125) {
@@ -135,22 +150,39 @@ void fill(Tensor &t, Fill how, std::mt19937 &rng) {
   });
 }
 
-/// The reference block table of (b, h) from the same tensors.
-std::vector<uint8_t> referenceBlocks(const Tensor &q, const Tensor &k, int64_t b, int64_t h,
-                                     int64_t kvh, double scale,
-                                     const plan::EstimatorSpec &spec) {
+/// The reference table of (b, h) from the same tensors: the block table
+/// (block_topk), or the kept columns then the kept diagonals (vertical_slash).
+std::vector<uint8_t> referenceEntries(const Tensor &q, const Tensor &k, int64_t b, int64_t h,
+                                      int64_t kvh, double scale,
+                                      const plan::EstimatorSpec &spec) {
   const CpuTensor &qv = q.view, &kv = k.view;
   estimate::Rows qr{qv.data + b * qv.strides[0] + h * qv.strides[1], qv.sizes[2],
                     qv.sizes[3], qv.strides[2]};
   estimate::Rows kr{kv.data + b * kv.strides[0] + kvh * kv.strides[1], kv.sizes[2],
                     kv.sizes[3], kv.strides[2]};
+  std::string error;
+  if (spec.isLines()) {
+    estimate::VerticalSlashParams p;
+    p.vertical = spec.vertical;
+    p.slash = spec.slash;
+    p.lastQ = spec.lastQ;
+    p.forcedVertical = spec.forcedVertical;
+    p.forcedSlash = spec.forcedSlash;
+    estimate::VerticalSlashIndices kept = estimate::verticalSlash(qr, kr, scale, p, error);
+    EXPECT_TRUE(error.empty()) << error;
+    std::vector<uint8_t> rows(2 * kr.rows, 0);
+    for (int64_t c : kept.columns)
+      rows[c] = 1;
+    for (int64_t o : kept.offsets)
+      rows[kr.rows + o] = 1;
+    return rows;
+  }
   estimate::BlockSelectParams p;
   p.scorer = spec.stride ? estimate::BlockScorer::Antidiagonal : estimate::BlockScorer::MeanPool;
   p.stride = spec.stride;
   p.block = spec.block;
   p.topK = spec.topK;
   p.tau = spec.tau;
-  std::string error;
   estimate::BlockSelection sel = estimate::selectBlocks(qr, kr, scale, p, error);
   EXPECT_TRUE(error.empty()) << error;
   return sel.kept;
@@ -195,18 +227,22 @@ int64_t checkCase(const CpuAttention &cpu, KernelOp kernel, const Case &c, std::
   if (mlir::failed(table))
     return 0;
   EXPECT_EQ(tableName, (*spec)->table);
+  // Table rows per slice and their length: [blocks, blocks] or [2, Lk].
+  bool lines = (*spec)->isLines();
   int64_t n = (s.lk + (*spec)->block - 1) / (*spec)->block, kept = 0, mismatches = 0;
-  EXPECT_EQ((int64_t)table->size(), s.batch * s.heads * n * n);
+  int64_t rows = lines ? 2 : n, columns = lines ? s.lk : n;
+  EXPECT_EQ((int64_t)table->size(), s.batch * s.heads * rows * columns);
   for (int64_t b = 0; b < s.batch; ++b)
     for (int64_t h = 0; h < s.heads; ++h) {
-      std::vector<uint8_t> ref = referenceBlocks(q, k, b, h, h / (s.heads / s.kvHeads),
-                                                 kernel.getScale().convertToDouble(), **spec);
-      for (int64_t i = 0; i < n * n; ++i) {
-        int64_t got = (*table)[(b * s.heads + h) * n * n + i];
+      std::vector<uint8_t> ref = referenceEntries(q, k, b, h, h / (s.heads / s.kvHeads),
+                                                  kernel.getScale().convertToDouble(), **spec);
+      for (int64_t i = 0; i < rows * columns; ++i) {
+        int64_t got = (*table)[(b * s.heads + h) * rows * columns + i];
         kept += got;
         if (got != ref[i] && ++mismatches <= 5)
-          ADD_FAILURE() << "b=" << b << " h=" << h << " block (" << i / n << ", " << i % n
-                        << "): estimated " << got << ", reference " << int(ref[i]);
+          ADD_FAILURE() << "b=" << b << " h=" << h << " entry (" << i / columns << ", "
+                        << i % columns << "): estimated " << got << ", reference "
+                        << int(ref[i]);
       }
     }
   EXPECT_EQ(mismatches, 0);
@@ -217,7 +253,7 @@ int64_t checkCase(const CpuAttention &cpu, KernelOp kernel, const Case &c, std::
   in.batch = s.batch;
   in.lq = s.lq;
   in.lk = s.lk;
-  in.tables[tableName] = TableData{{s.batch, s.heads, n, n}, *table};
+  in.tables[tableName] = TableData{{s.batch, s.heads, rows, columns}, *table};
   auto eval = CompiledMask::compile(kernel);
   auto planner = TilePlanner::build(kernel, PlanOptions{16, 16});
   EXPECT_TRUE(mlir::succeeded(eval) && mlir::succeeded(planner));
@@ -293,6 +329,25 @@ TEST(CompiledEstimator, AntidiagonalMatchesReference) {
   EXPECT_GT(kept, 0);
 }
 
+TEST(CompiledEstimator, VerticalSlashMatchesReference) {
+  ASSERT_TRUE(fixture().cpu) << fixture().error;
+  std::mt19937 rng(5);
+  int64_t kept = 0;
+  // Lk past one 256-key chunk (the softmax statistics combine chunks),
+  // Lq < Lk, last_q above Lq, counts above Lk, only diagonals, and ties
+  // (constant inputs: every column and every diagonal scores alike).
+  for (const Case &c : {Case{"vs", 2, 300, 300, false, Fill::Random},
+                        Case{"vs", 1, 40, 530, true, Fill::Random},
+                        Case{"vs", 1, 64, 64, false, Fill::Constant},
+                        Case{"vs", 2, 90, 120, false, Fill::RepeatedRows},
+                        Case{"vs_clamped", 1, 100, 270, false, Fill::Random},
+                        Case{"vs_clamped", 1, 5, 5, false, Fill::Random},
+                        Case{"vs_diagonals", 2, 70, 70, true, Fill::Constant},
+                        Case{"vs_diagonals", 1, 257, 257, false, Fill::Random}})
+    kept += checkCase(*fixture().cpu, fixture().kernel(c.kernel), c, rng);
+  EXPECT_GT(kept, 0);
+}
+
 TEST(CompiledEstimator, ExampleKernelsMatchReference) {
   // The dynamic kernels of examples/dynamic.sattn whose estimator is
   // compiled (block_topk, xattention), from the spec file, at a small shape.
@@ -330,7 +385,7 @@ TEST(CompiledEstimator, ExampleKernelsMatchReference) {
                         Case{kernel.getSymName().str(), 2, lk - 40, lk, true, Fill::Random}, rng),
               0);
   }
-  EXPECT_EQ(compiled, 2) << "block_topk and xattention";
+  EXPECT_EQ(compiled, 3) << "vertical_slash, block_topk and xattention";
 }
 
 TEST(CompiledEstimator, RejectsBadCalls) {

@@ -447,16 +447,16 @@ TEST(CpuAttention, RejectsDynamicPatternsAtCompileTime) {
   registerAllDialects(registry);
   mlir::MLIRContext context(registry);
   auto module = mlir::parseSourceString<mlir::ModuleOp>(
-      "sattn.kernel @vs(dtype = bf16, head_dim = 64, heads = 2, kv_heads = 2, "
+      "sattn.kernel @seer(dtype = bf16, head_dim = 64, heads = 2, kv_heads = 2, "
       "scale = 0.125) {\n"
-      "%m = mask.vertical_slash vertical 10 slash 20 last_q 64 forced(2, 3) "
-      "block 64\nsattn.yield %m\n}\n",
+      "%m = mask.gate block 64 hidden 128 {threshold = 1.0e-03 : f64}\n"
+      "sattn.yield %m\n}\n",
       &context);
   ASSERT_TRUE(module);
   std::string error;
   auto cpu = CpuAttention::compile(*module, CpuAttentionOptions{}, error);
   EXPECT_TRUE(mlir::failed(cpu));
-  EXPECT_NE(error.find("vertical_slash"), std::string::npos) << error;
+  EXPECT_NE(error.find("gate"), std::string::npos) << error;
 }
 
 TEST(CpuAttention, PlanFromOtherTileSizesIsRejected) {

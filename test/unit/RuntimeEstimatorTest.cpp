@@ -1,9 +1,9 @@
 //===- RuntimeEstimatorTest.cpp - compiled estimators in libsattn_runtime -===//
 //
 // What libsattn_runtime checks about a kernel's compiled estimator without a
-// GPU: the manifest's "estimator" record (three identifier entries, block
-// size, one selection, the table it writes being one of the kernel's, the
-// parameter list this runtime packs), the table index and workspace
+// GPU: the manifest's "estimator" record (the kind's identifier entries,
+// block size, one selection or vertical_slash's counts, the table it
+// writes being one of the kernel's, the parameter list this runtime packs), the table index and workspace
 // queries, and the argument checks of sattn_estimator_run (Q and K as for a
 // launch, the table as the kernel's table of that name, the workspace).
 // The stages themselves run on the GPU (test/Integration/GPU/
@@ -76,6 +76,58 @@ TEST(RuntimeEstimator, ManifestRecordIsChecked) {
   std::string learned = record();
   learned.replace(learned.find("mean_pool"), 9, "learned");
   expectManifestError(withEstimator(learned).str(), {"does not run (block_topk, learned"});
+}
+
+TEST(RuntimeEstimator, VerticalSlashRecord) {
+  // One [b, h, 2, k] table, seven stages, its own parameters checked.
+  const std::string tables =
+      R"([{"name": "lines", "element": "i1", "dims": ["b", "h", "2", "k"]}])";
+  auto lines = [&](const std::string &counts, const std::string &entries) {
+    ManifestBuilder m;
+    m.set("heads", "4").set("kv_heads", "2").set("head_dim", "64").set("tables", tables);
+    m.set("estimator", R"({"kind": "vertical_slash", "block": 64, )" + counts +
+                           R"(, "table": "lines", "entries": )" + entries +
+                           R"(, "threads": 256, "params": )" + kParams + "}");
+    return m.str();
+  };
+  const std::string seven = R"(["a", "b", "c", "d", "e", "f", "g"])";
+  const std::string counts =
+      R"("vertical": 10, "slash": 5, "forced_vertical": 2, "forced_slash": 1, "last_q": 64)";
+  KernelPtr k = loadOrDie(lines(counts, seven));
+  int32_t index = -1;
+  ASSERT_EQ(sattn_estimator_table(k.get(), &index), SATTN_OK) << sattn_last_error();
+  EXPECT_EQ(index, 0);
+  // B = 2, H = 4, Lk = 300 (2 chunks of 256 keys), last_q 64: chunk and row
+  // statistics, a radix state and 256 bins per line, ties per chunk.
+  sattn::abi::EstimatorShape shape{2, 4, 2, 64, 300, 64, 0};
+  shape.lastQ = 64;
+  int64_t slices = 8, entries = slices * 64 * 2 * 2 + slices * 64 * 2 + slices * 2 * 3 +
+                               slices * 2 * 256 + slices * 2 * 2;
+  EXPECT_EQ(shape.scratchEntries(), entries);
+  size_t bytes = 0;
+  ASSERT_EQ(sattn_estimator_workspace(k.get(), 2, 300, &bytes), SATTN_OK) << sattn_last_error();
+  EXPECT_EQ(bytes, size_t((entries * 8 + 255) / 256 * 256));
+  std::vector<int> launches = shape.launches();
+  ASSERT_EQ(launches.size(), size_t(3 + 2 * sattn::abi::kRadixPasses + 2));
+  EXPECT_EQ(launches[3], 3);
+  EXPECT_EQ(launches[4], 4);
+  EXPECT_EQ(launches.back(), 6);
+  EXPECT_EQ(shape.stageItems(2), slices * 2 * 300); // lines: a key per item
+  EXPECT_EQ(shape.stageItems(4), slices * 2);       // radix_decide: a line per item
+
+  expectManifestError(lines(counts, R"(["a", "b", "c"])"),
+                      {"entries", "has 3 entries, expected 7", "radix_count"});
+  expectManifestError(
+      lines(R"("vertical": 10, "slash": 5, "forced_vertical": 12, "forced_slash": 1, "last_q": 64)",
+            seven),
+      {"forced_vertical"});
+  expectManifestError(
+      lines(R"("vertical": 10, "slash": 5, "forced_vertical": 2, "forced_slash": 1, "last_q": 0)",
+            seven),
+      {"last_q"});
+  expectManifestError(lines(R"("vertical": 10, "forced_vertical": 2, "forced_slash": 1, "last_q": 8)",
+                            seven),
+                      {"slash"});
 }
 
 TEST(RuntimeEstimator, WorkspaceHoldsThePooledRows) {

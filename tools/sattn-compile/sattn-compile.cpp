@@ -262,12 +262,15 @@ static bool printPlanSummary(sattn::KernelOp kernel,
   if (auto estimator = sattn::plan::readEstimator(kernel);
       mlir::succeeded(estimator) && *estimator) {
     const sattn::plan::EstimatorSpec &e = **estimator;
-    os << "  plan:      built at run time from its compiled estimator ("
-       << e.kind << " " << e.scorer << ", block " << e.block << ", ";
-    if (e.topK > 0)
-      os << "top_k " << e.topK;
+    os << "  plan:      built at run time from its compiled estimator (" << e.kind;
+    if (e.isLines())
+      os << ", " << e.vertical << " columns and " << e.slash << " diagonals (forced "
+         << e.forcedVertical << " and " << e.forcedSlash << ") from the last " << e.lastQ
+         << " queries";
+    else if (e.topK > 0)
+      os << " " << e.scorer << ", block " << e.block << ", top_k " << e.topK;
     else
-      os << "tau " << e.tau;
+      os << " " << e.scorer << ", block " << e.block << ", tau " << e.tau;
     os << ", writes table '" << e.table << "')\n";
     return true;
   }

@@ -27,6 +27,10 @@ using namespace sattn;
 
 namespace {
 
+/// vertical_slash's query rows: the scratch holds statistics for each
+/// (batch, head, row, 256-key chunk).
+constexpr int64_t kMaxLastQ = 4096;
+
 bool isDynamicPattern(Operation *op) {
   return isa<mask::VerticalSlashOp, mask::BlockTopKOp, mask::GateOp,
              mask::StripeOp, mask::NsaOp>(op);
@@ -80,6 +84,52 @@ void lowerBlockTopK(KernelOp kernel, mask::BlockTopKOp op) {
   plan::writeEstimator(kernel, spec);
 }
 
+/// causal & (lines[b, h, 0, k] | lines[b, h, 1, q - k]), replacing `op`:
+/// row 0 of a (batch, head) marks the kept columns, row 1 the kept
+/// diagonal offsets (docs/ESTIMATORS.md), the table form of the pattern.
+LogicalResult lowerVerticalSlash(KernelOp kernel, mask::VerticalSlashOp op) {
+  plan::EstimatorSpec spec;
+  spec.kind = "vertical_slash";
+  spec.block = op.getBlockSize();
+  spec.vertical = op.getNumVertical();
+  spec.slash = op.getNumSlash();
+  spec.forcedVertical = op.getForcedVertical();
+  spec.forcedSlash = op.getForcedSlash();
+  spec.lastQ = op.getLastQ();
+  if (spec.lastQ > kMaxLastQ)
+    return op.emitOpError() << "has last_q " << spec.lastQ
+                            << "; the compiled estimator scores at most " << kMaxLastQ
+                            << " query rows";
+  spec.table = freshTableName(kernel, "estimated_lines");
+  MLIRContext *ctx = kernel.getContext();
+  Location loc = op.getLoc();
+  OpBuilder b = OpBuilder::atBlockBegin(&kernel.getBody().front());
+  mask::TableOp::create(b, loc, b.getStringAttr(spec.table),
+                        TypeAttr::get(IntegerType::get(ctx, 1)),
+                        b.getStrArrayAttr({"b", "h", "2", "k"}));
+
+  b.setInsertionPoint(op);
+  Value causal = mask::CausalOp::create(b, loc);
+  auto predicate = mask::PredicateOp::create(b, loc);
+  Block &pb = predicate.getBody().front();
+  OpBuilder in = OpBuilder::atBlockBegin(&pb);
+  Value bIdx = pb.getArgument(0), head = pb.getArgument(1);
+  Value q = pb.getArgument(2), k = pb.getArgument(3);
+  auto line = [&](int64_t row, Value at) {
+    return mask::LookupOp::create(in, loc, in.getI1Type(), FlatSymbolRefAttr::get(ctx, spec.table),
+                                  ValueRange{bIdx, head, arith::ConstantIndexOp::create(in, loc, row),
+                                             at});
+  };
+  Value column = line(0, k);
+  Value diagonal = line(1, arith::SubIOp::create(in, loc, q, k));
+  mask::YieldOp::create(in, loc, arith::OrIOp::create(in, loc, column, diagonal).getResult());
+  Value lowered = mask::IntersectOp::create(b, loc, ValueRange{causal, predicate});
+  op.getResult().replaceAllUsesWith(lowered);
+  op.erase();
+  plan::writeEstimator(kernel, spec);
+  return success();
+}
+
 struct LowerEstimatorsPass
     : sattn::impl::LowerEstimatorsBase<LowerEstimatorsPass> {
   void runOnOperation() override {
@@ -93,6 +143,9 @@ struct LowerEstimatorsPass
         continue;
       if (auto topk = dyn_cast<mask::BlockTopKOp>(dynamic.front()))
         lowerBlockTopK(kernel, topk);
+      else if (auto lines = dyn_cast<mask::VerticalSlashOp>(dynamic.front()))
+        if (failed(lowerVerticalSlash(kernel, lines)))
+          return signalPassFailure();
     }
   }
 };

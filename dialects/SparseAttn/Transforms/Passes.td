@@ -90,6 +90,19 @@ def LowerEstimators : Pass<"sattn-lower-estimators", "::mlir::ModuleOp"> {
     head, query block, key block), exactly the block table of the
     estimator's definition.
 
+    `mask.vertical_slash vertical V slash S last_q n forced(fv, fs) block B`
+    becomes
+
+      mask.table @estimated_lines : i1 ["b", "h", "2", "k"]
+      causal & predicate { lookup @estimated_lines[b, h, 0, k]
+                           | lookup @estimated_lines[b, h, 1, q - k] }
+
+    with `sattn.estimator = {kind = "vertical_slash", block = B,
+    vertical = V, slash = S, forced_vertical = fv, forced_slash = fs,
+    last_q = n, table = "estimated_lines"}`: row 0 of a (batch, head)
+    marks the kept key columns, row 1 the kept diagonal offsets q - k.
+    last_q above 4096 is an error.
+
     A kernel keeps every other dynamic pattern as it is (its estimator is
     not compiled yet: sattn-compile says so and skips the kernel), and so
     does a kernel with more than one dynamic pattern.

@@ -6,9 +6,13 @@
 // sattn/Core/Estimators.h). It reads Q and K and writes the runtime table
 // that sattn-lower-estimators put in place of the dynamic pattern.
 //
-// block_topk runs in three stages, each a loop over independent items so
-// that a GPU runs one thread per item and the CPU a plain loop (as the
-// device plan builder's stages). With the mean-pool scorer:
+// Every stage is a loop over independent items, so that a GPU runs one
+// thread per item and the CPU a plain loop (as the device plan builder's
+// stages); stages are numbered in the order of their kind's names
+// (abi::kBlockEstimatorStages, abi::kLineEstimatorStages) and run in the
+// order of abi::EstimatorShape::launches().
+//
+// block_topk runs three stages. With the mean-pool scorer:
 //   pool   (batch, head, block, column): the mean of the block's rows of
 //          Q (query heads) or K (KV heads) in that column, in f64
 //   score  (batch, head, 8 query blocks, key block): the scaled dot
@@ -32,6 +36,26 @@
 // T is kept and keys equal to T are taken in block order while room
 // remains. O(64 * blocks) per row, no scratch beyond the row itself.
 //
+// vertical_slash (VerticalSlashStages.cpp, RadixSelectStages.cpp) scores
+// up to Lk columns and Lk diagonals per head, too many for one thread per
+// row, so its selection is a radix select spread over keys:
+//   row_chunks   (batch, head, last row, chunk of 256 keys): the maximum
+//                and the sum of exp(logit - maximum) of the chunk
+//   row_stats    (batch, head, last row): the row's softmax maximum and sum
+//   lines        (batch, head, line, key): the column (line 0) or diagonal
+//                (line 1) score, summed over the last rows, as order code
+//   radix_count  (batch, head, line, key), 8 times: the histogram of the
+//                next 8 bits of the codes that share the decided prefix
+//   radix_decide (batch, head, line), 8 times: the digit holding the k-th
+//                largest code; after 8 passes the threshold code T and how
+//                many codes equal to T are still to take
+//   tie_count    (batch, head, line, chunk): codes equal to T per chunk
+//   select       (batch, head, line, chunk): forced entries, codes above
+//                T, and codes equal to T in key order while room remains;
+//                the row becomes 0 / 1
+//
+//===----------------------------------------------------------------------===//
+
 //===----------------------------------------------------------------------===//
 
 #ifndef SATTN_CONVERSION_ESTIMATORS_H
@@ -44,12 +68,15 @@
 #include "mlir/IR/Builders.h"
 
 #include <functional>
+#include <string_view>
+#include <vector>
 
 namespace sattn::estimator {
 
-enum class Stage { Pool, Score, Select };
-constexpr Stage kStages[] = {Stage::Pool, Stage::Score, Stage::Select};
-llvm::StringRef stageName(Stage stage);
+/// The stage names of the estimator's kind, and the stage indices in launch
+/// order (a stage may run more than once).
+llvm::ArrayRef<std::string_view> stageNames(const plan::EstimatorSpec &spec);
+std::vector<int> launchOrder(const plan::EstimatorSpec &spec);
 
 /// Reads element (b, h, row, column) of Q (`key` false, h a query head) or
 /// K (`key` true, h a KV head) as f64: each target addresses its inputs
@@ -78,8 +105,9 @@ struct EstimatorEnv {
   mlir::Value lq, lk, batch, blocks;
   InputLoader load;
   ExpBuilder exp;
-  /// pooled: f64 scratch (abi::estimatorScratchEntries); table: i64, the
-  /// estimated table [batch, heads, blocks, blocks].
+  /// pooled: f64 scratch (abi::EstimatorShape::scratchEntries); table: i64,
+  /// the estimated table ([batch, heads, blocks, blocks] for block_topk,
+  /// [batch, heads, 2, lk] for vertical_slash).
   mlir::Value pooled, table;
 };
 
@@ -91,12 +119,12 @@ EstimatorEnv bindEstimatorParams(mlir::OpBuilder &b, mlir::Location loc,
                                  InputLoader load, ExpBuilder exp, mlir::Value pooled,
                                  mlir::Value table);
 
-/// The number of items of `stage`, an i64.
-mlir::Value emitStageItems(mlir::OpBuilder &b, mlir::Location loc, Stage stage,
+/// The number of items of stage `stage` (an index into stageNames), an i64.
+mlir::Value emitStageItems(mlir::OpBuilder &b, mlir::Location loc, int stage,
                            const EstimatorEnv &env);
 
 /// Emits the work of `item` (an i64 below emitStageItems) of `stage`.
-void emitStageItem(mlir::OpBuilder &b, mlir::Location loc, Stage stage,
+void emitStageItem(mlir::OpBuilder &b, mlir::Location loc, int stage,
                    const EstimatorEnv &env, mlir::Value item);
 
 } // namespace sattn::estimator

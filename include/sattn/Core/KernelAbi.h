@@ -170,13 +170,28 @@ inline std::vector<std::string> devicePlanParamNames(const std::vector<std::stri
 
 /// A kernel's compiled estimator (docs/ESTIMATORS.md, "Compiled
 /// estimators"): stage kernels named `<entry>_estimate_<stage>`, launched
-/// in this order with blocks of kEstimatorThreads threads (grid-stride
-/// loops), all with the parameters kEstimatorParams: Q and K (the kernel's
-/// element type), their strides for batch, head and row (int64), lq, lk,
-/// batch (int64), the f64 scratch buffer "pooled" and the int64 table the
-/// estimator writes (the kernel's table named in the manifest).
-inline constexpr std::string_view kEstimatorStages[] = {"pool", "score", "select"};
-constexpr int kNumEstimatorStages = 3;
+/// in the order EstimatorShape::launches() gives with blocks of
+/// kEstimatorThreads threads (grid-stride loops), all with the parameters
+/// kEstimatorParams: Q and K (the kernel's element type), their strides for
+/// batch, head and row (int64), lq, lk, batch (int64), the f64 scratch
+/// buffer "pooled" and the int64 table the estimator writes (the kernel's
+/// table named in the manifest).
+///
+/// Stages of block_topk (either scorer), each launched once:
+inline constexpr std::string_view kBlockEstimatorStages[] = {"pool", "score", "select"};
+/// Stages of vertical_slash: softmax statistics of the last queries' rows
+/// (per key chunk, then per row), the column and diagonal scores, an exact
+/// top-k by radix selection over the scores' order codes (count and decide
+/// launched kRadixPasses times, a digit each), then the ties and the 0 / 1
+/// table.
+inline constexpr std::string_view kLineEstimatorStages[] = {
+    "row_chunks", "row_stats", "lines", "radix_count", "radix_decide", "tie_count", "select"};
+constexpr int kMaxEstimatorStages = 7;
+/// 8-bit digits of the 64-bit order codes, most significant first.
+constexpr int kRadixPasses = 8;
+constexpr int64_t kRadixBins = 256;
+/// Keys per item of the vertical_slash stages that walk a row of keys.
+constexpr int64_t kEstimatorChunk = 256;
 constexpr int64_t kEstimatorThreads = 256;
 inline constexpr std::string_view kEstimatorParams[] = {
     "q",    "k",    "q_sb",  "q_sh",   "q_ss", "k_sb", "k_sh",
@@ -186,24 +201,83 @@ constexpr int kNumEstimatorParams = int(std::size(kEstimatorParams));
 /// column is read once for all of them).
 constexpr int64_t kEstimatorScoreRows = 8;
 /// The estimator's sizes for one call. `stride` is 0 for the mean-pool
-/// scorer and the antidiagonal stride otherwise.
+/// scorer and the antidiagonal stride otherwise; `lastQ` is 0 for
+/// block_topk and vertical_slash's last_q otherwise.
 struct EstimatorShape {
   int64_t batch, heads, kvHeads, headDim, lk, block, stride;
+  int64_t lastQ = 0;
+  bool lines() const { return lastQ > 0; }
   int64_t blocks() const { return (lk + block - 1) / block; }
   int64_t groups() const { return (lk + stride - 1) / stride; }
+  int64_t chunks() const { return (lk + kEstimatorChunk - 1) / kEstimatorChunk; }
+  int64_t slices() const { return batch * heads; }
+  /// The stage names of the kind.
+  const std::string_view *stageNames(int &count) const {
+    count = lines() ? int(std::size(kLineEstimatorStages)) : int(std::size(kBlockEstimatorStages));
+    return lines() ? kLineEstimatorStages : kBlockEstimatorStages;
+  }
+  /// Stage indices in launch order.
+  std::vector<int> launches() const {
+    if (!lines())
+      return {0, 1, 2};
+    std::vector<int> order{0, 1, 2};
+    for (int pass = 0; pass < kRadixPasses; ++pass)
+      order.insert(order.end(), {3, 4});
+    order.insert(order.end(), {5, 6});
+    return order;
+  }
+  /// vertical_slash's scratch, in f64 entries from the start: the chunk
+  /// statistics (maximum, sum) of every (slice, last row, chunk), the row
+  /// statistics (maximum, sum), the radix state of every (slice, line):
+  /// prefix code bits, rank still to take, pass; its histogram; the ties
+  /// per (slice, line, chunk).
+  struct LineScratch {
+    int64_t chunkStats, rowStats, radixState, histogram, ties, end;
+  };
+  LineScratch lineScratch() const {
+    LineScratch at;
+    at.chunkStats = 0;
+    at.rowStats = at.chunkStats + slices() * lastQ * chunks() * 2;
+    at.radixState = at.rowStats + slices() * lastQ * 2;
+    at.histogram = at.radixState + slices() * 2 * 3;
+    at.ties = at.histogram + slices() * 2 * kRadixBins;
+    at.end = at.ties + slices() * 2 * chunks();
+    return at;
+  }
   /// f64 entries of the scratch buffer. Mean pool: the pooled queries
   /// (batch * heads * blocks * head_dim) then the pooled keys (batch *
   /// kv_heads * blocks * head_dim). Antidiagonal: the softmax maximum and
-  /// sum of every group row (batch * heads * groups * 2).
+  /// sum of every group row (batch * heads * groups * 2). vertical_slash:
+  /// lineScratch().
   int64_t scratchEntries() const {
+    if (lines())
+      return lineScratch().end;
     return stride ? batch * heads * groups() * 2
                   : batch * (heads + kvHeads) * blocks() * headDim;
   }
-  /// Items of stage `i` (kEstimatorStages order): pool (mean pool: one per
-  /// pooled entry; antidiagonal: one per group row), score (mean pool: 8
-  /// query blocks x a key block; antidiagonal: a block pair), select (a
-  /// query block).
+  /// Items of stage `i` (stageNames order). block_topk: pool (mean pool:
+  /// one per pooled entry; antidiagonal: one per group row), score (mean
+  /// pool: 8 query blocks x a key block; antidiagonal: a block pair),
+  /// select (a query block). vertical_slash: row_chunks (slice, last row,
+  /// chunk), row_stats (slice, last row), lines (slice, line, key),
+  /// radix_count (slice, line, key), radix_decide (slice, line), tie_count
+  /// and select (slice, line, chunk).
   int64_t stageItems(int i) const {
+    if (lines()) {
+      switch (i) {
+      case 0:
+        return slices() * lastQ * chunks();
+      case 1:
+        return slices() * lastQ;
+      case 2:
+      case 3:
+        return slices() * 2 * lk;
+      case 4:
+        return slices() * 2;
+      default:
+        return slices() * 2 * chunks();
+      }
+    }
     int64_t n = blocks(), slices = batch * heads;
     switch (i) {
     case 0:

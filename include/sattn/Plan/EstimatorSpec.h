@@ -24,16 +24,21 @@ namespace sattn::plan {
 
 constexpr llvm::StringLiteral kEstimatorAttrName = "sattn.estimator";
 
-/// `block_topk` (docs/ESTIMATORS.md): the estimator compiled so far, with
-/// either scorer.
+/// A compiled estimator (docs/ESTIMATORS.md): `block_topk` with either
+/// scorer, or `vertical_slash`.
 struct EstimatorSpec {
-  std::string kind;   // "block_topk"
-  std::string scorer; // "mean_pool" or "antidiagonal"
+  std::string kind;   // "block_topk" or "vertical_slash"
+  std::string scorer; // block_topk: "mean_pool" or "antidiagonal"; else ""
   int64_t block = 0;
-  int64_t topK = 0;   // > 0: select by count
-  double tau = 0;     // > 0: select by mass
-  int64_t stride = 0; // the antidiagonal scorer's stride (divides block); 0 for mean_pool
+  int64_t topK = 0;   // block_topk: > 0 to select by count
+  double tau = 0;     // block_topk: > 0 to select by mass
+  int64_t stride = 0; // the antidiagonal scorer's stride (divides block); else 0
+  // vertical_slash: kept columns and diagonals, the forced ones among them,
+  // and the query rows (the last ones) that score them.
+  int64_t vertical = 0, slash = 0, forcedVertical = 0, forcedSlash = 0, lastQ = 0;
   std::string table;  // the mask.table the estimator writes
+
+  bool isLines() const { return kind == "vertical_slash"; }
 };
 
 /// A `sattn.estimator` record, every field checked; a malformed one is

@@ -1,8 +1,8 @@
 //===- BlockSelectStages.cpp - block_topk's estimator, item by item -------===//
 //
 // Implements sattn/Conversion/Estimators.h for block_topk: the mean-pool
-// scorer's stages, the selection both scorers end in, and the dispatch
-// (the antidiagonal scorer's stages are in AntidiagonalStages.cpp). Each
+// scorer's stages, the selection both scorers end in, and the block stages'
+// dispatch (the antidiagonal scorer's stages are in AntidiagonalStages.cpp). Each
 // stage is written once, for one item, so that the GPU kernels (a thread
 // per item) and the CPU function (a loop per stage) are the same code, and
 // every sum runs in the order of the reference (lib/Core/Estimators.cpp),
@@ -17,31 +17,6 @@ using namespace sattn;
 using namespace sattn::estimator;
 using namespace sattn::estimator::stages;
 
-
-StringRef estimator::stageName(Stage stage) {
-  static_assert(std::size(abi::kEstimatorStages) == std::size(kStages));
-  std::string_view name = abi::kEstimatorStages[static_cast<int>(stage)];
-  return StringRef(name.data(), name.size());
-}
-
-EstimatorEnv estimator::bindEstimatorParams(OpBuilder &b, Location loc, KernelOp kernel,
-                                            const plan::EstimatorSpec &spec, Value lq,
-                                            Value lk, Value batch, InputLoader load,
-                                            ExpBuilder exp, Value pooled, Value table) {
-  EstimatorEnv env;
-  env.kernel = kernel;
-  env.spec = spec;
-  env.scale = kernel.getScale().convertToDouble();
-  env.lq = toIndex(b, loc, lq);
-  env.lk = toIndex(b, loc, lk);
-  env.batch = toIndex(b, loc, batch);
-  env.blocks = ceilDiv(b, loc, env.lk, spec.block);
-  env.load = std::move(load);
-  env.exp = std::move(exp);
-  env.pooled = pooled;
-  env.table = table;
-  return env;
-}
 
 namespace {
 
@@ -177,17 +152,7 @@ void emitSelect(OpBuilder &b, Location loc, const EstimatorEnv &env, Value item)
         // masses normalised by their sum.
         std::function<Value(OpBuilder &, Location, Value)> massOf;
         if (byMass && env.spec.stride == 0) {
-          auto maxLoop = scf::ForOp::create(
-              tb, tl, cst(tb, tl, 0), allowedEnd, one,
-              ValueRange{s.f64(-std::numeric_limits<double>::infinity())},
-              [&](OpBuilder &nb, Location nl, Value j, ValueRange acc) {
-                Scalar ns{nb, nl};
-                Value x = score(nb, nl, j);
-                scf::YieldOp::create(
-                    nb, nl,
-                    ValueRange{ns.select(ns.fcmp(CmpFPredicate::OLT, acc[0], x), x, acc[0])});
-              });
-          Value rowMax = maxLoop.getResult(0);
+          Value rowMax = maxOver(tb, tl, cst(tb, tl, 0), allowedEnd, score);
           Value total = sumOver(tb, tl, cst(tb, tl, 0), allowedEnd,
                                 [&](OpBuilder &nb, Location nl, Value j) -> Value {
                                   Scalar ns{nb, nl};
@@ -306,47 +271,45 @@ void emitSelect(OpBuilder &b, Location loc, const EstimatorEnv &env, Value item)
 }
 
 } // namespace
-Value estimator::emitStageItems(OpBuilder &b, Location loc, Stage stage,
-                                const EstimatorEnv &env) {
+
+Value stages::emitBlockItems(OpBuilder &b, Location loc, int stage, const EstimatorEnv &env) {
   Shape sh(b, loc, env);
   Value slices = mul(b, loc, env.batch, sh.heads);
   Value items;
-  if (env.spec.stride != 0 && stage != Stage::Select) {
+  if (env.spec.stride != 0 && stage != kSelect) {
     // Antidiagonal: a group row per pool item, a block pair per score item.
-    items = stage == Stage::Pool
+    items = stage == kPool
                 ? mul(b, loc, slices, ceilDiv(b, loc, env.lk, env.spec.stride))
                 : mul(b, loc, mul(b, loc, slices, env.blocks), env.blocks);
     return arith::IndexCastOp::create(b, loc, b.getI64Type(), items);
   }
   switch (stage) {
-  case Stage::Pool:
+  case kPool:
     items = mul(b, loc, mul(b, loc, mul(b, loc, env.batch, add(b, loc, sh.heads, sh.kvHeads)),
                             env.blocks),
                 sh.headDim);
     break;
-  case Stage::Score:
+  case kScore:
     items = mul(b, loc,
                 mul(b, loc, slices, ceilDiv(b, loc, env.blocks, abi::kEstimatorScoreRows)),
                 env.blocks);
     break;
-  case Stage::Select:
+  default:
     items = mul(b, loc, slices, env.blocks);
     break;
   }
   return arith::IndexCastOp::create(b, loc, b.getI64Type(), items);
 }
 
-void estimator::emitStageItem(OpBuilder &b, Location loc, Stage stage,
-                              const EstimatorEnv &env, Value wideItem) {
-  // Item counts fit 32 bits: the runtime bounds the scratch and the table.
-  Value item = toIndex(b, loc, wideItem);
+void stages::emitBlockItem(OpBuilder &b, Location loc, int stage, const EstimatorEnv &env,
+                           Value item) {
   bool antidiagonal = env.spec.stride != 0;
   switch (stage) {
-  case Stage::Pool:
+  case kPool:
     return antidiagonal ? emitGroupRowStats(b, loc, env, item) : emitPool(b, loc, env, item);
-  case Stage::Score:
+  case kScore:
     return antidiagonal ? emitBlockMass(b, loc, env, item) : emitScore(b, loc, env, item);
-  case Stage::Select:
+  default:
     return emitSelect(b, loc, env, item);
   }
 }

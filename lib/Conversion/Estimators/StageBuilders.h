@@ -124,6 +124,61 @@ inline Value sumOver(OpBuilder &b, Location loc, Value lo, Value hi,
   return loop.getResult(0);
 }
 
+/// The maximum of f64 `value(i)` over i in [lo, hi), folded as std::max
+/// (x replaces the maximum when the maximum < x), so that NaNs after the
+/// first value are skipped as in the reference; -inf when empty.
+inline Value maxOver(OpBuilder &b, Location loc, Value lo, Value hi,
+                     function_ref<Value(OpBuilder &, Location, Value)> value) {
+  Scalar s{b, loc};
+  auto loop = scf::ForOp::create(
+      b, loc, lo, max(b, loc, lo, hi), cst(b, loc, 1),
+      ValueRange{s.f64(-std::numeric_limits<double>::infinity())},
+      [&](OpBuilder &nb, Location nl, Value i, ValueRange acc) {
+        Scalar ns{nb, nl};
+        Value x = value(nb, nl, i);
+        scf::YieldOp::create(
+            nb, nl, ValueRange{ns.select(ns.fcmp(CmpFPredicate::OLT, acc[0], x), x, acc[0])});
+      });
+  return loop.getResult(0);
+}
+
+/// block_topk's stages (abi::kBlockEstimatorStages; BlockSelectStages.cpp).
+enum BlockStage : int { kPool, kScore, kSelect };
+Value emitBlockItems(OpBuilder &b, Location loc, int stage, const EstimatorEnv &env);
+void emitBlockItem(OpBuilder &b, Location loc, int stage, const EstimatorEnv &env, Value item);
+
+/// vertical_slash's stages (abi::kLineEstimatorStages): the scores
+/// (VerticalSlashStages.cpp) and the radix selection (RadixSelectStages.cpp).
+enum LineStage : int {
+  kRowChunks,
+  kRowStats,
+  kLines,
+  kRadixCount,
+  kRadixDecide,
+  kTieCount,
+  kLineSelect
+};
+Value emitLineItems(OpBuilder &b, Location loc, int stage, const EstimatorEnv &env);
+void emitRowChunk(OpBuilder &b, Location loc, const EstimatorEnv &env, Value item);
+void emitRowStats(OpBuilder &b, Location loc, const EstimatorEnv &env, Value item);
+void emitLineScore(OpBuilder &b, Location loc, const EstimatorEnv &env, Value item);
+void emitRadixCount(OpBuilder &b, Location loc, const EstimatorEnv &env, Value item);
+void emitRadixDecide(OpBuilder &b, Location loc, const EstimatorEnv &env, Value item);
+void emitTieCount(OpBuilder &b, Location loc, const EstimatorEnv &env, Value item);
+void emitLineSelect(OpBuilder &b, Location loc, const EstimatorEnv &env, Value item);
+
+/// vertical_slash's sizes and scratch offsets (abi::EstimatorShape::
+/// lineScratch), as index values.
+struct LineShape {
+  Value slices, lastQ, rows, chunks, chunk;
+  Value chunkStatsAt, rowStatsAt, radixStateAt, histogramAt, tiesAt;
+  LineShape(OpBuilder &b, Location loc, const EstimatorEnv &env);
+  /// Kept entries of `line` (0: columns, 1: diagonals), clamped to lk, and
+  /// the forced ones among them, as index values.
+  Value kept(OpBuilder &b, Location loc, const EstimatorEnv &env, Value line) const;
+  Value forced(OpBuilder &b, Location loc, const EstimatorEnv &env, Value line) const;
+};
+
 /// The antidiagonal scorer's stages (AntidiagonalStages.cpp).
 void emitGroupRowStats(OpBuilder &b, Location loc, const EstimatorEnv &env, Value item);
 void emitBlockMass(OpBuilder &b, Location loc, const EstimatorEnv &env, Value item);

@@ -1,7 +1,7 @@
 //===- CpuEstimator.cpp - a kernel's estimator as a CPU function ----------===//
 //
 // Builds `@NAME_estimate_cpu`: the estimator stages of
-// sattn/Conversion/Estimators.h one after the other, each a loop over its
+// sattn/Conversion/Estimators.h in their launch order, each a loop over its
 // items. This is the code the GPU runs a thread per item, so CI checks the
 // compiled estimator by comparing this function's tables with the
 // reference estimators (lib/Core/Estimators.cpp).
@@ -72,7 +72,7 @@ FailureOr<func::FuncOp> cpu::buildCpuEstimatorEntry(OpBuilder &builder, KernelOp
   };
   estimator::EstimatorEnv env = estimator::bindEstimatorParams(
       b, loc, kernel, spec, args[8], args[9], args[10], load, exp, args[11], args[12]);
-  for (estimator::Stage stage : estimator::kStages) {
+  for (int stage : estimator::launchOrder(spec)) {
     Value items = estimator::emitStageItems(b, loc, stage, env);
     scf::ForOp::create(b, loc, arith::ConstantIntOp::create(b, loc, 0, 64), items,
                        arith::ConstantIntOp::create(b, loc, 1, 64), ValueRange{},

@@ -20,6 +20,7 @@
 #include "SparseAttn/IR/SparseAttnDialect.h"
 
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 
 using namespace mlir;
@@ -69,6 +70,12 @@ LogicalResult buildStage(OpBuilder &builder, KernelOp kernel,
   func->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), builder.getUnitAttr());
   func.setKnownBlockSizeAttr(builder.getDenseI32ArrayAttr(
       {static_cast<int32_t>(abi::kDevicePlanThreads), 1, 1}));
+  // classify and resolve evaluate the mask (intervals, elements): without
+  // .minnctapersm 1 ptxas caps them at 48 registers for occupancy and a
+  // mask with a 4-D table read (vertical_slash's estimated lines) spills;
+  // with it, 72 and none.
+  if (stage == deviceplan::Stage::Classify || stage == deviceplan::Stage::Resolve)
+    func->setAttr(NVVM::NVVMDialect::getMinctasmAttrName(), builder.getI32IntegerAttr(1));
   Block &block = func.getBody().front();
   OpBuilder b = OpBuilder::atBlockBegin(&block);
   auto arg = [&](unsigned i) { return block.getArgument(i); };

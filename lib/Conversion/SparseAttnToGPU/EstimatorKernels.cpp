@@ -54,11 +54,13 @@ FunctionType estimatorSignature(MLIRContext *ctx, Type element) {
 }
 
 void buildStage(OpBuilder &builder, KernelOp kernel, const plan::EstimatorSpec &spec,
-                StringRef entry, estimator::Stage stage) {
+                StringRef entry, int stage) {
   Location loc = kernel.getLoc();
   Type element = kernel.getDtype();
+  std::string_view stageName = estimator::stageNames(spec)[stage];
   auto func = gpu::GPUFuncOp::create(
-      builder, loc, target::estimatorEntryName(entry, estimator::stageName(stage)),
+      builder, loc,
+      target::estimatorEntryName(entry, StringRef(stageName.data(), stageName.size())),
       estimatorSignature(builder.getContext(), element));
   func->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), builder.getUnitAttr());
   func.setKnownBlockSizeAttr(builder.getDenseI32ArrayAttr(
@@ -112,7 +114,7 @@ LogicalResult gpucodegen::buildEstimatorKernels(OpBuilder &builder, KernelOp ker
     return failure();
   if (!*spec)
     return success();
-  for (estimator::Stage stage : estimator::kStages)
+  for (int stage = 0, e = estimator::stageNames(**spec).size(); stage < e; ++stage)
     buildStage(builder, kernel, **spec, attention.getName(), stage);
   attention->setAttr(target::kEstimatorAttr, kernel->getAttr(plan::kEstimatorAttrName));
   return success();

@@ -41,15 +41,36 @@ sattn.kernel @taken(dtype = bf16, head_dim = 64, heads = 2, kv_heads = 2, scale 
 // CHECK: mask.table @estimated_blocks : i1 ["b", "h", "q/128", "k/128"]
 // CHECK-NOT: mask.block_topk
 
-// Estimators that are not compiled yet stay as they are.
+// vertical_slash: one table, row 0 the kept columns, row 1 the kept
+// diagonal offsets q - k, read under causal.
 // CHECK-LABEL: sattn.kernel @vs
+// CHECK-SAME: sattn.estimator = {block = 64 : i64, forced_slash = 3 : i64, forced_vertical = 2 : i64, kind = "vertical_slash", last_q = 64 : i64, slash = 20 : i64, table = "estimated_lines", vertical = 10 : i64}
+// CHECK: mask.table @estimated_lines : i1 ["b", "h", "2", "k"]
+// CHECK: %[[C:.*]] = mask.causal
+// CHECK: mask.predicate(%[[B:.*]], %[[H:.*]], %[[Q:.*]], %[[K:.*]]) {
+// CHECK-DAG: %[[ZERO:.*]] = arith.constant 0 : index
+// CHECK-DAG: %[[ONE:.*]] = arith.constant 1 : index
+// CHECK-DAG: %[[COL:.*]] = mask.lookup @estimated_lines[%[[B]], %[[H]], %[[ZERO]], %[[K]]] : i1
+// CHECK-DAG: %[[OFF:.*]] = arith.subi %[[Q]], %[[K]] : index
+// CHECK-DAG: %[[DIAG:.*]] = mask.lookup @estimated_lines[%[[B]], %[[H]], %[[ONE]], %[[OFF]]] : i1
+// CHECK: %[[EITHER:.*]] = arith.ori %[[COL]], %[[DIAG]] : i1
+// CHECK: mask.yield %[[EITHER]]
+// CHECK: mask.intersect %[[C]],
+// CHECK-NOT: mask.vertical_slash
+
+// Estimators that are not compiled yet stay as they are.
+// CHECK-LABEL: sattn.kernel @gate
 // CHECK-NOT: sattn.estimator
-// CHECK: mask.vertical_slash
+// CHECK: mask.gate
 sattn.kernel @xattention(dtype = bf16, head_dim = 128, heads = 2, kv_heads = 2, scale = 0.125) {
   %m = mask.block_topk antidiagonal block 128 {stride = 8 : i64, tau = 0.9 : f64}
   sattn.yield %m
 }
 sattn.kernel @vs(dtype = bf16, head_dim = 128, heads = 2, kv_heads = 2, scale = 0.125) {
   %m = mask.vertical_slash vertical 10 slash 20 last_q 64 forced(2, 3) block 64
+  sattn.yield %m
+}
+sattn.kernel @gate(dtype = bf16, head_dim = 128, heads = 2, kv_heads = 2, scale = 0.125) {
+  %m = mask.gate block 64 hidden 128 {threshold = 1.0e-03 : f64}
   sattn.yield %m
 }

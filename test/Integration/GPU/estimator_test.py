@@ -1,5 +1,5 @@
 """GPU test of compiled estimators (block_topk with the mean-pool and the
-antidiagonal scorer): the estimator's
+antidiagonal scorer, vertical_slash): the estimator's
 stage kernels, the device plan built from the table they write and the
 attention on it, through sattn.load'ed kernels and the PyTorch op.
 
@@ -55,6 +55,12 @@ def inputs(kernel, batch, lq, lk, gen):
 
 def reference_table(kernel, q, k):
     est = kernel.manifest["estimator"]
+    if est["kind"] == "vertical_slash":
+        vcol, diag = sattn.estimate.vertical_slash(
+            q.float().cpu().numpy(), k.float().cpu().numpy(), vertical=est["vertical"],
+            slash=est["slash"], last_q=est["last_q"], forced_vertical=est["forced_vertical"],
+            forced_slash=est["forced_slash"], scale=kernel.scale)
+        return torch.from_numpy(numpy.stack([vcol, diag], axis=2).astype(numpy.int64))
     kept = sattn.estimate.blocks(q.float().cpu().numpy(), k.float().cpu().numpy(),
                                  block=est["block"], scorer=est["scorer"],
                                  top_k=est["top_k"] or None, tau=est["tau"] or None,

@@ -1,0 +1,86 @@
+//===- EstimatorStages.cpp - the estimator stages of each kind ------------===//
+//
+// The entry points of sattn/Conversion/Estimators.h: which stages a kind
+// has and in what order they run, the stage environment, and the dispatch
+// of a stage's items to the kind's stage code (BlockSelectStages.cpp and
+// AntidiagonalStages.cpp for block_topk, VerticalSlashStages.cpp and
+// RadixSelectStages.cpp for vertical_slash), so that the GPU and CPU
+// lowerings loop over stages without knowing the kinds.
+//
+//===----------------------------------------------------------------------===//
+
+#include "StageBuilders.h"
+
+using namespace mlir;
+using namespace sattn;
+using namespace sattn::estimator;
+using namespace sattn::estimator::stages;
+
+namespace {
+
+abi::EstimatorShape kindShape(const plan::EstimatorSpec &spec) {
+  abi::EstimatorShape shape{1, 1, 1, 1, 1, spec.block, spec.stride};
+  shape.lastQ = spec.isLines() ? spec.lastQ : 0;
+  return shape;
+}
+
+} // namespace
+
+ArrayRef<std::string_view> estimator::stageNames(const plan::EstimatorSpec &spec) {
+  int count = 0;
+  const std::string_view *names = kindShape(spec).stageNames(count);
+  return ArrayRef<std::string_view>(names, count);
+}
+
+std::vector<int> estimator::launchOrder(const plan::EstimatorSpec &spec) {
+  return kindShape(spec).launches();
+}
+
+EstimatorEnv estimator::bindEstimatorParams(OpBuilder &b, Location loc, KernelOp kernel,
+                                            const plan::EstimatorSpec &spec, Value lq,
+                                            Value lk, Value batch, InputLoader load,
+                                            ExpBuilder exp, Value pooled, Value table) {
+  EstimatorEnv env;
+  env.kernel = kernel;
+  env.spec = spec;
+  env.scale = kernel.getScale().convertToDouble();
+  env.lq = toIndex(b, loc, lq);
+  env.lk = toIndex(b, loc, lk);
+  env.batch = toIndex(b, loc, batch);
+  env.blocks = ceilDiv(b, loc, env.lk, spec.block);
+  env.load = std::move(load);
+  env.exp = std::move(exp);
+  env.pooled = pooled;
+  env.table = table;
+  return env;
+}
+
+Value estimator::emitStageItems(OpBuilder &b, Location loc, int stage,
+                                const EstimatorEnv &env) {
+  return env.spec.isLines() ? emitLineItems(b, loc, stage, env)
+                            : emitBlockItems(b, loc, stage, env);
+}
+
+void estimator::emitStageItem(OpBuilder &b, Location loc, int stage, const EstimatorEnv &env,
+                              Value wideItem) {
+  // Item counts fit 32 bits: the runtime bounds the scratch and the table.
+  Value item = toIndex(b, loc, wideItem);
+  if (!env.spec.isLines())
+    return emitBlockItem(b, loc, stage, env, item);
+  switch (stage) {
+  case kRowChunks:
+    return emitRowChunk(b, loc, env, item);
+  case kRowStats:
+    return emitRowStats(b, loc, env, item);
+  case kLines:
+    return emitLineScore(b, loc, env, item);
+  case kRadixCount:
+    return emitRadixCount(b, loc, env, item);
+  case kRadixDecide:
+    return emitRadixDecide(b, loc, env, item);
+  case kTieCount:
+    return emitTieCount(b, loc, env, item);
+  default:
+    return emitLineSelect(b, loc, env, item);
+  }
+}
