@@ -21,143 +21,23 @@
 
 #include "streaming.h" /* generated: sattn-compile streaming.sattn -o DIR */
 
-#include <sattn/runtime.h>
+#include "common.h"
 
-#include <dlfcn.h>
 #include <math.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 
 enum { BATCH = 1, HEADS = 32, KV_HEADS = 8, DIM = 128, SINK = 128, WINDOW = 2048 };
 
 /* The mask the kernel was compiled from, written out for the check. */
-static int keep(long q, long k) {
+static int keep(const void *ctx, long q, long k) {
+  (void)ctx;
   return k <= q && (k < SINK || q - WINDOW < k);
-}
-
-static uint16_t to_bf16(float x) {
-  uint32_t u;
-  memcpy(&u, &x, 4);
-  u += 0x7fff + ((u >> 16) & 1); /* round to nearest even */
-  return (uint16_t)(u >> 16);
-}
-
-static float from_bf16(uint16_t h) {
-  uint32_t u = (uint32_t)h << 16;
-  float x;
-  memcpy(&x, &u, 4);
-  return x;
-}
-
-static uint32_t rng_state = 12345u;
-static float uniform(void) { /* [-1, 1) */
-  rng_state = rng_state * 1664525u + 1013904223u;
-  return (float)(rng_state >> 8) / 8388608.0f - 1.0f;
-}
-
-/* The driver functions the program uses for its own buffers, from the driver
- * library the runtime opens (SATTN_LIBCUDA, else libcuda.so.1). */
-typedef int CUresult;
-typedef unsigned long long CUdeviceptr;
-static struct {
-  CUresult (*memAlloc)(CUdeviceptr *, size_t);
-  CUresult (*memFree)(CUdeviceptr);
-  CUresult (*memcpyHtoD)(CUdeviceptr, const void *, size_t);
-  CUresult (*memcpyDtoH)(void *, CUdeviceptr, size_t);
-  CUresult (*memsetD16)(CUdeviceptr, unsigned short, size_t);
-  CUresult (*ctxSynchronize)(void);
-  CUresult (*getErrorString)(CUresult, const char **);
-} cu;
-
-static int open_driver(void) {
-  const char *name = getenv("SATTN_LIBCUDA");
-  void *lib = dlopen(name && *name ? name : "libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
-  if (!lib)
-    return 1;
-  *(void **)&cu.memAlloc = dlsym(lib, "cuMemAlloc_v2");
-  *(void **)&cu.memFree = dlsym(lib, "cuMemFree_v2");
-  *(void **)&cu.memcpyHtoD = dlsym(lib, "cuMemcpyHtoD_v2");
-  *(void **)&cu.memcpyDtoH = dlsym(lib, "cuMemcpyDtoH_v2");
-  *(void **)&cu.memsetD16 = dlsym(lib, "cuMemsetD16_v2");
-  *(void **)&cu.ctxSynchronize = dlsym(lib, "cuCtxSynchronize");
-  *(void **)&cu.getErrorString = dlsym(lib, "cuGetErrorString");
-  return !cu.memAlloc || !cu.memFree || !cu.memcpyHtoD || !cu.memcpyDtoH ||
-         !cu.memsetD16 || !cu.ctxSynchronize || !cu.getErrorString;
-}
-
-static int check_cuda(CUresult r, const char *what) {
-  if (r == 0)
-    return 0;
-  const char *msg = NULL;
-  cu.getErrorString(r, &msg);
-  fprintf(stderr, "CUDA error in %s: %s\n", what, msg ? msg : "unknown");
-  return 1;
-}
-
-static int check_sattn(sattn_status s, const char *what) {
-  if (s == SATTN_OK)
-    return 0;
-  fprintf(stderr, "sattn error in %s: %s: %s\n", what, sattn_status_string(s),
-          sattn_last_error());
-  return 1;
 }
 
 /* A contiguous (B, heads, L, D) descriptor. */
 static sattn_tensor tensor4(void *data, sattn_dtype dtype, long heads, long len,
                             long dim) {
-  sattn_tensor t;
-  memset(&t, 0, sizeof t);
-  t.data = data;
-  t.dtype = dtype;
-  t.rank = 4;
-  t.shape[0] = BATCH, t.shape[1] = heads, t.shape[2] = len, t.shape[3] = dim;
-  t.strides[3] = 1, t.strides[2] = dim, t.strides[1] = len * dim,
-  t.strides[0] = heads * len * dim;
-  return t;
-}
-
-/* Compares one output row with a double-precision reference: adds the
- * squared error and the squared reference to *err2 and *ref2; returns 1 when
- * an element was left unwritten (NaN). */
-static int check_row(const uint16_t *q, const uint16_t *k, const uint16_t *v,
-                        const uint16_t *o, long len, long h, long i,
-                        double *err2, double *ref2) {
-  const long kvh = h / (HEADS / KV_HEADS);
-  const uint16_t *qrow = q + (h * len + i) * DIM;
-  double *p = malloc(sizeof(double) * len);
-  double mx = -INFINITY, sum = 0;
-  for (long j = 0; j < len; ++j) {
-    p[j] = -INFINITY;
-    if (!keep(i, j))
-      continue;
-    const uint16_t *krow = k + (kvh * len + j) * DIM;
-    double s = 0;
-    for (int d = 0; d < DIM; ++d)
-      s += (double)from_bf16(qrow[d]) * from_bf16(krow[d]);
-    p[j] = s / sqrt((double)DIM);
-    if (p[j] > mx)
-      mx = p[j];
-  }
-  for (long j = 0; j < len; ++j)
-    if (p[j] != -INFINITY)
-      sum += (p[j] = exp(p[j] - mx));
-  int unwritten = 0;
-  for (int d = 0; d < DIM; ++d) {
-    double ref = 0;
-    for (long j = 0; j < len; ++j)
-      if (p[j] != -INFINITY)
-        ref += p[j] * from_bf16(v[(kvh * len + j) * DIM + d]);
-    ref /= sum;
-    double got = from_bf16(o[(h * len + i) * DIM + d]);
-    if (isnan(got))
-      unwritten = 1;
-    *err2 += (got - ref) * (got - ref);
-    *ref2 += ref * ref;
-  }
-  free(p);
-  return unwritten;
+  const long shape[4] = {BATCH, heads, len, dim};
+  return contiguous(data, dtype, 4, shape);
 }
 
 int main(int argc, char **argv) {
@@ -239,15 +119,10 @@ int main(int argc, char **argv) {
     return 1;
 
   /* Sampled rows of every head, the first and last rows included. */
-  double err2 = 0, ref2 = 0;
+  const struct problem problem = {len, HEADS, KV_HEADS, DIM, keep, NULL};
+  double rel = 0;
   int unwritten = 0;
-  long rows = 0;
-  for (long h = 0; h < HEADS; ++h)
-    for (long i = h % 97; i < len; i += 97)
-      unwritten |= check_row(q, k, v, o, len, h, i, &err2, &ref2), ++rows;
-  for (long h = 0; h < HEADS; ++h)
-    unwritten |= check_row(q, k, v, o, len, h, len - 1, &err2, &ref2), ++rows;
-  const double rel = sqrt(err2 / ref2);
+  const long rows = check_rows(&problem, q, k, v, o, &rel, &unwritten);
   const int ok = !unwritten && rel <= 1e-2;
   printf("checked %ld rows against a float reference: relative error %.2e, "
          "%s -> %s\n",

@@ -212,19 +212,22 @@ sattn_status sattn_device_plan_build(const sattn_kernel *kernel, int64_t batch, 
                                      size_t workspace_bytes, void *stream, sattn_plan *out);
 
 /* Compiled estimators (docs/ESTIMATORS.md). A kernel whose mask is a
- * dynamic pattern with a compiled estimator (block_topk with mean_pool)
- * reads one of its tables from the estimator: sattn_estimator_table gives
- * its index in the manifest's tables (SATTN_ERROR_INVALID_ARGUMENT for a
- * kernel without an estimator). sattn_estimator_run reads q (B, H, Lq, D)
- * and k (B, KV_H, Lk, D), device tensors of the kernel's dtype laid out as
- * for sattn_launch, and writes that table, a DEVICE int64 tensor of its
- * declared shape (B, H, ceil(Lk / block), ceil(Lk / block)), contiguous;
- * entry [b, h, I, J] is 1 when query block I of (b, h) keeps key block J.
- * It enqueues three kernels on `stream` and returns: pass the table to
- * sattn_device_plan_build and sattn_launch on the same stream, or keep it
- * to reuse the estimate (other layers, later calls). workspace: a device
- * buffer of at least sattn_estimator_workspace(batch, lk) bytes, 256-byte
- * aligned (the pooled rows, f64). */
+ * dynamic pattern with a compiled estimator (block_topk with either scorer,
+ * vertical_slash) reads one of its tables from the estimator:
+ * sattn_estimator_table gives its index in the manifest's tables
+ * (SATTN_ERROR_INVALID_ARGUMENT for a kernel without an estimator).
+ * sattn_estimator_run reads q (B, H, Lq, D) and k (B, KV_H, Lk, D), device
+ * tensors of the kernel's dtype laid out as for sattn_launch, and writes
+ * that table, a DEVICE int64 tensor of its declared shape, contiguous:
+ * block_topk: (B, H, ceil(Lk / block), ceil(Lk / block)), entry
+ * [b, h, I, J] is 1 when query block I of (b, h) keeps key block J;
+ * vertical_slash: (B, H, 2, Lk), [b, h, 0, k] is 1 for a kept key column
+ * and [b, h, 1, o] for a kept diagonal offset o = q - k. It enqueues its
+ * kernels (3 launches, or 21 for vertical_slash) on `stream` and returns:
+ * pass the table to sattn_device_plan_build and sattn_launch on the same
+ * stream, or keep it to reuse the estimate (other layers, later calls).
+ * workspace: a device buffer of at least sattn_estimator_workspace(batch,
+ * lk) bytes, 256-byte aligned (the estimator's f64 scratch). */
 sattn_status sattn_estimator_table(const sattn_kernel *kernel, int32_t *index);
 sattn_status sattn_estimator_workspace(const sattn_kernel *kernel, int64_t batch, int64_t lk,
                                        size_t *bytes);
