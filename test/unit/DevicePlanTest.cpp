@@ -8,6 +8,7 @@
 // every tile exactly as brute force over the reference evaluator does:
 //   - every pattern of TilePlanTestSupport.h on random shapes and tiles,
 //   - every static example kernel at several lengths (Lq < Lk included),
+//   - the estimated tables of the compiled estimators (dynamic.sattn),
 //   - table edge cases (one document, every token its own document, all or
 //     no global tokens, batch elements with different tables),
 //   - predicates whose bounds overflow (huge constants) or read tables out
@@ -21,6 +22,11 @@
 #include "TilePlanTestSupport.h"
 
 #include "sattn/ExecutionEngine/CpuAttention.h"
+#include "sattn/Plan/EstimatorSpec.h"
+
+#include "SparseAttn/Transforms/Passes.h"
+
+#include "mlir/Pass/PassManager.h"
 
 #include <gtest/gtest.h>
 
@@ -229,6 +235,65 @@ TEST(DevicePlan, EveryStaticExampleEqualsHostPlans) {
   std::cerr << "[ info ] examples: " << kernels << " kernels, " << tally.plans
             << " plans, " << tally.segments << " segments\n";
   EXPECT_GE(kernels, 10);
+}
+
+TEST(DevicePlan, EstimatedTablesEqualHostPlans) {
+  // The dynamic kernels of examples/dynamic.sattn whose estimator is
+  // compiled: the compiled estimator's table (CPU lowering, on random Q and
+  // K) is an input of the same plan builder as a user's table, and the plan
+  // it builds visits exactly the kept tiles.
+  mlir::MLIRContext context(allDialects());
+  std::string file;
+  for (const std::string &candidate : exampleSpecFiles())
+    if (llvm::StringRef(candidate).ends_with("/dynamic.sattn"))
+      file = candidate;
+  ASSERT_FALSE(file.empty()) << "examples/dynamic.sattn not found";
+  mlir::OwningOpRef<mlir::ModuleOp> module = compileSpecFile(file, context);
+  ASSERT_TRUE(module);
+  mlir::PassManager pm(&context, mlir::ModuleOp::getOperationName());
+  pm.addPass(createLowerEstimators());
+  ASSERT_TRUE(mlir::succeeded(pm.run(*module)));
+  std::mt19937 rng(12);
+  std::uniform_real_distribution<float> uniform(-1.f, 1.f);
+  Tally tally;
+  int kernels = 0;
+  for (KernelOp kernel : module->getOps<KernelOp>()) {
+    auto spec = readEstimator(kernel);
+    ASSERT_TRUE(mlir::succeeded(spec));
+    if (!*spec)
+      continue;
+    ++kernels;
+    mlir::FailureOr<CompiledMask> eval = staticEvaluator(kernel);
+    ASSERT_TRUE(mlir::succeeded(eval));
+    auto cpu = compileWithPlans(kernel, 32, 64);
+    ASSERT_TRUE(mlir::succeeded(cpu));
+    MaskInputs in;
+    in.batch = 2;
+    in.lk = 2 * (*spec)->block + 45;
+    in.lq = in.lk - 37;
+    int64_t heads = kernel.getHeads(), kvHeads = kernel.getKvHeads(), dim = kernel.getHeadDim();
+    std::vector<float> q(in.batch * heads * in.lq * dim), k(in.batch * kvHeads * in.lk * dim);
+    for (float &x : q)
+      x = uniform(rng);
+    for (float &x : k)
+      x = uniform(rng);
+    std::string tableName, error;
+    auto table = cpu->runEstimator(
+        kernel.getSymName(), CpuTensor::contiguous(q.data(), {in.batch, heads, in.lq, dim}),
+        CpuTensor::contiguous(k.data(), {in.batch, kvHeads, in.lk, dim}), tableName, error);
+    ASSERT_TRUE(mlir::succeeded(table)) << error;
+    auto declared = llvm::cast<mask::TableOp>(
+        mlir::SymbolTable::lookupSymbolIn(kernel, tableName));
+    TableData data = randomTable(declared, in.batch, heads, in.lk, rng);
+    ASSERT_EQ(data.values.size(), table->size());
+    data.values = *table;
+    in.tables[tableName] = data;
+    ASSERT_NO_FATAL_FAILURE(compare(*cpu, kernel, *eval, in, 32, 64, tally));
+  }
+  std::cerr << "[ info ] estimated tables: " << kernels << " kernels, " << tally.plans
+            << " plans, " << tally.full << " full and " << tally.partial
+            << " partial tiles\n";
+  EXPECT_EQ(kernels, 3) << "vertical_slash, block_topk and xattention";
 }
 
 /// A kernel over the tables of TilePlanTestSupport.h whose mask is `body`.
