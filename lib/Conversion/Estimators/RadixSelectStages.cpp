@@ -59,13 +59,16 @@ SmallVector<Value> lineItem(OpBuilder &b, Location loc, Value item, Value inner)
   return {d[0], d[1], lineRow};
 }
 
-/// The 8-bit digit of `code` that pass `pass` decides (bits 63..56 first).
-Value digitOf(Scalar &s, Value code, Value pass) {
-  Value shift = s.i64(56);
+/// Where pass `pass` (an index) finds its 8-bit digit: bits [56 - 8 pass,
+/// 64 - 8 pass) of a code, most significant first; an i64 shift.
+Value digitShift(Scalar &s, Value pass) {
   Value passBits = arith::MulIOp::create(
       s.b, s.loc, arith::IndexCastOp::create(s.b, s.loc, s.b.getI64Type(), pass), s.i64(8));
-  Value at = arith::SubIOp::create(s.b, s.loc, shift, passBits);
-  Value digit = arith::ShRUIOp::create(s.b, s.loc, code, at);
+  return arith::SubIOp::create(s.b, s.loc, s.i64(56), passBits);
+}
+
+Value digitOf(Scalar &s, Value code, Value pass) {
+  Value digit = arith::ShRUIOp::create(s.b, s.loc, code, digitShift(s, pass));
   return arith::AndIOp::create(s.b, s.loc, digit, s.i64(abi::kRadixBins - 1));
 }
 
@@ -83,16 +86,13 @@ void stages::emitRadixCount(OpBuilder &b, Location loc, const EstimatorEnv &env,
     Scalar s{tb, tl};
     RadixState state(s, env, ref);
     Value code = s.loadAt(env.table, add(tb, tl, ref.entriesAt, j));
-    // Same prefix: the bits above this pass's digit agree (all of them on
-    // pass 0, where the shift would be 64).
+    // Same prefix: the bits above this pass's digit agree. On pass 0 there
+    // are none (a shift by 64 would be poison: clamped, and overridden).
     Value firstPass = cmp(tb, tl, CmpIPredicate::eq, state.pass, cst(tb, tl, 0));
-    Value passBits = arith::MulIOp::create(
-        tb, tl, arith::IndexCastOp::create(tb, tl, tb.getI64Type(), state.pass), s.i64(8));
-    Value above = arith::SubIOp::create(tb, tl, s.i64(64),
-                                        arith::MinSIOp::create(tb, tl, passBits, s.i64(63)));
+    Value above = arith::MinUIOp::create(
+        tb, tl, arith::AddIOp::create(tb, tl, digitShift(s, state.pass), s.i64(8)), s.i64(63));
     Value differ = arith::ShRUIOp::create(
-        tb, tl, arith::XOrIOp::create(tb, tl, code, state.prefix),
-        arith::MinUIOp::create(tb, tl, above, s.i64(63)));
+        tb, tl, arith::XOrIOp::create(tb, tl, code, state.prefix), above);
     Value same = arith::OrIOp::create(tb, tl, firstPass,
                                       s.icmp(CmpIPredicate::eq, differ, s.i64(0)));
     scf::IfOp::create(tb, tl, same, [&](OpBuilder &ib, Location il) {
@@ -136,12 +136,9 @@ void stages::emitRadixDecide(OpBuilder &b, Location loc, const EstimatorEnv &env
                                 acc[2]);
         scf::YieldOp::create(nb, nl, ValueRange{passed, rank, digit});
       });
-  Value shift = arith::SubIOp::create(
-      b, loc, s.i64(56),
-      arith::MulIOp::create(b, loc, arith::IndexCastOp::create(b, loc, b.getI64Type(), state.pass),
-                            s.i64(8)));
   Value prefix = arith::OrIOp::create(
-      b, loc, state.prefix, arith::ShLIOp::create(b, loc, scan.getResult(2), shift));
+      b, loc, state.prefix,
+      arith::ShLIOp::create(b, loc, scan.getResult(2), digitShift(s, state.pass)));
   s.storeAt(s.doubleOf(prefix), env.pooled, ref.stateAt);
   s.storeAt(scan.getResult(1), env.pooled, add(b, loc, ref.stateAt, cst(b, loc, 1)));
   s.storeAt(s.toF64(add(b, loc, state.pass, cst(b, loc, 1))), env.pooled,
