@@ -6,17 +6,20 @@ density and the mass recall, on structured inputs.
 
 Inputs (B = 1, H = 16, head_dim 128, bf16), generated here so that attention
 has the structure the estimators look for (as MInference's head profiles
-show: sinks, locality, a few heavy key regions):
-  q, k = 0.5 * N(0, 1) per entry
+show: most of a head's mass on sinks, a local window and a few heavy keys).
+With scale 1 / sqrt(D), a shared vector u_h of norm c D^(1/4) in a query and
+m u_h in a key adds m c^2 logits:
+  q, k = 0.5 * N(0, 1) per entry (about 0.25 logits of noise)
   + locality: per 128-token block j a position vector w_j (cos and sin of
     j * theta_f for 8 frequencies theta_f = 2 pi / 2^(f+2), spread over the
-    head dimension, norm c = 1.2 D^(1/4)), added to q and k: w_i . w_j
-    peaks at i = j and falls off with |i - j| (about +1.4 logits on the
-    diagonal block at head_dim 128)
-  + heavy blocks: 3 % of key blocks per head get 2 u_h and every query u_h
-    (u_h of norm D^(1/4): about +2 logits); for vertical_slash kernels
-    heavy single keys instead (0.5 % of keys), the columns it looks for
-  + sinks: the first 16 keys get 3 u_h (about +3 logits)
+    head dimension, norm 2.5 D^(1/4)), added to q and k: w_i . w_j peaks at
+    i = j (+6.25 logits on the diagonal block) and falls off with |i - j|
+  + heavy keys: u_h (c = 2) in every query; 2 u_h (+8 logits) in 3 % of the
+    key blocks per head, or for vertical_slash kernels in single keys
+    (0.5 % of keys), the columns it looks for
+  + sinks: the first 16 keys get 3 u_h (+12 logits)
+The noise spreads the rest of a row's mass over all keys; the recall column
+says how much of the mass the kept pairs hold.
 Mass recall: over 256 sampled query rows per head, the share of the dense
 causal softmax mass (fp32) that falls in kept pairs. FlexAttention runs
 vertical_slash's mask (from the estimated table, create_block_mask) only up
@@ -53,10 +56,10 @@ def structured(H, L, D, gen, block=128, heavy_unit=None):
     waves = torch.cat([torch.cos(j * theta), torch.sin(j * theta)], dim=-1)   # (n, 16)
     position = torch.zeros(n, D, device=DEV)
     position[:, :: D // 16] = waves
-    position = position / position.norm(dim=-1, keepdim=True) * 1.2 * D ** 0.25
+    position = position / position.norm(dim=-1, keepdim=True) * 2.5 * D ** 0.25
     local = position.repeat_interleave(block, 0)[None, None]      # (1, 1, L, D)
     u = torch.randn(1, H, 1, D, device=DEV, generator=gen)
-    u = u / u.norm(dim=-1, keepdim=True) * D ** 0.25
+    u = u / u.norm(dim=-1, keepdim=True) * 2 * D ** 0.25
     if heavy_unit == 1:
         heavy = (torch.rand(1, H, L, 1, device=DEV, generator=gen) < 0.005).float()
     else:
