@@ -9,6 +9,8 @@
 
 #include "sattn/Core/Estimators.h"
 
+#include "sattn/Core/KernelAbi.h"
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -64,7 +66,7 @@ void softmax(const std::vector<double> &logits, std::vector<double> &probs) {
 /// maximum and the sum of exp(x - maximum) of every chunk of kSoftmaxChunk
 /// entries, the row's maximum of those, and its sum of the chunks' sums
 /// rescaled to it (chunks in order); then exp(x - maximum) / sum.
-constexpr int64_t kSoftmaxChunk = 256; // abi::kEstimatorChunk
+constexpr int64_t kSoftmaxChunk = abi::kEstimatorChunk;
 
 void chunkedSoftmax(const std::vector<double> &logits, std::vector<double> &probs) {
   constexpr double kNegInf = -std::numeric_limits<double>::infinity();
