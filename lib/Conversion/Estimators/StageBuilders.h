@@ -173,6 +173,10 @@ struct LineShape {
   Value slices, lastQ, rows, chunks, chunk;
   Value chunkStatsAt, rowStatsAt, radixStateAt, histogramAt, tiesAt;
   LineShape(OpBuilder &b, Location loc, const EstimatorEnv &env);
+  /// Scratch index of the (maximum, sum) pair of chunk c of last row r of a
+  /// (batch, head) slice, and of that row's softmax (maximum, sum).
+  Value chunkStats(OpBuilder &b, Location loc, Value slice, Value r, Value c) const;
+  Value rowStats(OpBuilder &b, Location loc, Value slice, Value r) const;
   /// Kept entries of `line` (0: columns, 1: diagonals), clamped to lk, and
   /// the forced ones among them, as index values.
   Value kept(OpBuilder &b, Location loc, const EstimatorEnv &env, Value line) const;

@@ -35,6 +35,17 @@ LineShape::LineShape(OpBuilder &b, Location loc, const EstimatorEnv &env) {
   tiesAt = add(b, loc, histogramAt, mul(b, loc, lineRows, cst(b, loc, abi::kRadixBins)));
 }
 
+Value LineShape::chunkStats(OpBuilder &b, Location loc, Value slice, Value r, Value c) const {
+  Value row = add(b, loc, mul(b, loc, slice, lastQ), r);
+  return add(b, loc, chunkStatsAt,
+             mul(b, loc, add(b, loc, mul(b, loc, row, chunks), c), cst(b, loc, 2)));
+}
+
+Value LineShape::rowStats(OpBuilder &b, Location loc, Value slice, Value r) const {
+  return add(b, loc, rowStatsAt,
+             mul(b, loc, add(b, loc, mul(b, loc, slice, lastQ), r), cst(b, loc, 2)));
+}
+
 Value LineShape::kept(OpBuilder &b, Location loc, const EstimatorEnv &env, Value line) const {
   Value isColumns = cmp(b, loc, CmpIPredicate::eq, line, cst(b, loc, 0));
   Value count = arith::SelectOp::create(b, loc, isColumns, cst(b, loc, env.spec.vertical),
@@ -113,12 +124,7 @@ void stages::emitRowChunk(OpBuilder &b, Location loc, const EstimatorEnv &env, V
   auto d = unflatten(b, loc, item, {ls.chunks, ls.lastQ, sh.heads});
   Value c = d[0], r = d[1], head = d[2], bIdx = d[3];
   Value slice = add(b, loc, mul(b, loc, bIdx, sh.heads), head);
-  Value at = add(b, loc, ls.chunkStatsAt,
-                 mul(b, loc,
-                     add(b, loc, mul(b, loc, add(b, loc, mul(b, loc, slice, ls.lastQ), r),
-                                     ls.chunks),
-                         c),
-                     cst(b, loc, 2)));
+  Value at = ls.chunkStats(b, loc, slice, r, c);
   Value active = cmp(b, loc, CmpIPredicate::slt, r, ls.rows);
   scf::IfOp::create(b, loc, active, [&](OpBuilder &tb, Location tl) {
     Scalar s{tb, tl};
@@ -153,23 +159,18 @@ void stages::emitRowStats(OpBuilder &b, Location loc, const EstimatorEnv &env, V
     LastRow row(tb, tl, env, ls, r);
     Value rowChunks = ceilDiv(tb, tl, add(tb, tl, row.position, cst(tb, tl, 1)),
                               abi::kEstimatorChunk);
-    Value statsAt = add(tb, tl, ls.chunkStatsAt,
-                        mul(tb, tl, mul(tb, tl, add(tb, tl, mul(tb, tl, slice, ls.lastQ), r),
-                                        ls.chunks),
-                            cst(tb, tl, 2)));
     auto chunkMax = [&](OpBuilder &nb, Location nl, Value c) {
       Scalar ns{nb, nl};
-      return ns.loadAt(env.pooled, add(nb, nl, statsAt, mul(nb, nl, c, cst(nb, nl, 2))));
+      return ns.loadAt(env.pooled, ls.chunkStats(nb, nl, slice, r, c));
     };
     Value rowMax = maxOver(tb, tl, cst(tb, tl, 0), rowChunks, chunkMax);
     Value sum = sumOver(tb, tl, cst(tb, tl, 0), rowChunks, [&](OpBuilder &nb, Location nl, Value c) {
       Scalar ns{nb, nl};
-      Value chunkSum = ns.loadAt(
-          env.pooled, add(nb, nl, statsAt, add(nb, nl, mul(nb, nl, c, cst(nb, nl, 2)), cst(nb, nl, 1))));
+      Value chunkSum =
+          ns.loadAt(env.pooled, add(nb, nl, ls.chunkStats(nb, nl, slice, r, c), cst(nb, nl, 1)));
       return ns.fmul(chunkSum, env.exp(nb, nl, ns.fsub(chunkMax(nb, nl, c), rowMax)));
     });
-    Value at = add(tb, tl, ls.rowStatsAt,
-                   mul(tb, tl, add(tb, tl, mul(tb, tl, slice, ls.lastQ), r), cst(tb, tl, 2)));
+    Value at = ls.rowStats(tb, tl, slice, r);
     s.storeAt(rowMax, env.pooled, at);
     s.storeAt(sum, env.pooled, add(tb, tl, at, cst(tb, tl, 1)));
     scf::YieldOp::create(tb, tl);
@@ -216,8 +217,7 @@ void stages::emitLineScore(OpBuilder &b, Location loc, const EstimatorEnv &env, 
     Scalar ns{nb, nl};
     LastRow row(nb, nl, env, ls, r);
     Value key = arith::SelectOp::create(nb, nl, isColumn, j, sub(nb, nl, row.position, j));
-    Value statsAt = add(nb, nl, ls.rowStatsAt,
-                        mul(nb, nl, add(nb, nl, mul(nb, nl, slice, ls.lastQ), r), cst(nb, nl, 2)));
+    Value statsAt = ls.rowStats(nb, nl, slice, r);
     Value rowMax = ns.loadAt(env.pooled, statsAt);
     Value rowSum = ns.loadAt(env.pooled, add(nb, nl, statsAt, cst(nb, nl, 1)));
     Value l = logit(nb, nl, env, sh, bIdx, head, row.queryRow, key);
