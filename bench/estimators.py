@@ -163,7 +163,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("dir")
     ap.add_argument("--rows", default="topk_32k:32768,topk_128k:131072,xattn_32k:32768,"
-                    "vs:32768,vs:131072")
+                    "vs:32768,vs:131072,vs_128k:131072")
     ap.add_argument("--json")
     args = ap.parse_args()
     gen = torch.Generator(device=DEV)

@@ -95,6 +95,7 @@ struct Manifest {
     abi::EstimatorShape shape{batch, heads, kvHeads, headDim, lk, estimator.block,
                               estimator.stride};
     shape.lastQ = estimator.lastQ;
+    shape.topK = estimator.lastQ > 0 ? 0 : estimator.topK;
     return shape;
   }
 };

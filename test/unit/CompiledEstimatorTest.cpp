@@ -80,6 +80,18 @@ sattn.kernel @vs_diagonals(dtype = bf16, head_dim = 64, heads = 1, kv_heads = 1,
   %m = mask.vertical_slash vertical 0 slash 9 last_q 3 forced(0, 0) block 16
   sattn.yield %m
 }
+sattn.kernel @vs_wide(dtype = bf16, head_dim = 256, heads = 2, kv_heads = 1, scale = 0.0625) {
+  %m = mask.vertical_slash vertical 7 slash 6 last_q 20 forced(1, 1) block 16
+  sattn.yield %m
+}
+sattn.kernel @vs_long(dtype = bf16, head_dim = 128, heads = 2, kv_heads = 2, scale = 0.088) {
+  %m = mask.vertical_slash vertical 30 slash 20 last_q 64 forced(4, 8) block 64
+  sattn.yield %m
+}
+sattn.kernel @vs_half(dtype = bf16, head_dim = 64, heads = 2, kv_heads = 1, scale = 0.125) {
+  %m = mask.vertical_slash vertical 100 slash 100 last_q 24 forced(0, 0) block 16
+  sattn.yield %m
+}
 sattn.kernel @causal(dtype = bf16, head_dim = 64, heads = 1, kv_heads = 1, scale = 0.125) {
   %m = mask.causal
   sattn.yield %m
@@ -343,7 +355,17 @@ TEST(CompiledEstimator, VerticalSlashMatchesReference) {
                         Case{"vs_clamped", 1, 100, 270, false, Fill::Random},
                         Case{"vs_clamped", 1, 5, 5, false, Fill::Random},
                         Case{"vs_diagonals", 2, 70, 70, true, Fill::Constant},
-                        Case{"vs_diagonals", 1, 257, 257, false, Fill::Random}})
+                        Case{"vs_diagonals", 1, 257, 257, false, Fill::Random},
+                        // The tile stages' other shapes: head_dim 256 (a
+                        // logit per thread, windows of 32 keys), last_q
+                        // 20 (a partial row block); head_dim 128, last_q
+                        // 64 (four row blocks, four rows per thread).
+                        Case{"vs_wide", 1, 100, 300, false, Fill::Random},
+                        Case{"vs_wide", 2, 37, 37, true, Fill::RepeatedRows},
+                        Case{"vs_long", 1, 600, 700, false, Fill::Random},
+                        // Half the lines kept: the cut falls among close
+                        // scores, so a score off by one row's share moves it.
+                        Case{"vs_half", 2, 180, 200, false, Fill::Random}})
     kept += checkCase(*fixture().cpu, fixture().kernel(c.kernel), c, rng);
   EXPECT_GT(kept, 0);
 }

@@ -112,8 +112,22 @@ TEST(RuntimeEstimator, VerticalSlashRecord) {
   EXPECT_EQ(launches[3], 3);
   EXPECT_EQ(launches[4], 4);
   EXPECT_EQ(launches.back(), 6);
-  EXPECT_EQ(shape.stageItems(2), slices * 2 * 300); // lines: a key per item
+  // Tile stages, a block of 256 threads per tile (head_dim 64: 8 rows by a
+  // chunk for row_chunks; 64 columns or 49 diagonals by 16 rows for lines).
+  EXPECT_EQ(shape.stageItems(0), slices * (64 / 8) * 2 * 256);
+  EXPECT_EQ(shape.stageItems(2), slices * (5 + 7) * 256);
   EXPECT_EQ(shape.stageItems(4), slices * 2);       // radix_decide: a line per item
+  EXPECT_TRUE(shape.tileStage(0) && shape.tileStage(2) && !shape.tileStage(3));
+
+  // block_topk's select is a tile stage (a block per query block row) when
+  // it keeps a count, a thread per row when it keeps a mass.
+  sattn::abi::EstimatorShape blocks{2, 4, 2, 64, 300, 64, 0};
+  blocks.topK = 3;
+  EXPECT_TRUE(blocks.tileStage(2) && !blocks.tileStage(0) && !blocks.tileStage(1));
+  EXPECT_EQ(blocks.stageItems(2), slices * 5 * 256);
+  blocks.topK = 0;
+  EXPECT_FALSE(blocks.tileStage(2));
+  EXPECT_EQ(blocks.stageItems(2), slices * 5);
 
   expectManifestError(lines(counts, R"(["a", "b", "c"])"),
                       {"entries", "has 3 entries, expected 7", "radix_count"});

@@ -25,25 +25,29 @@
 //          group rows' probabilities summed over the groups inside it
 // Both:
 //   select (batch, head, query block): the selection of docs/ESTIMATORS.md
-//          over the row's scores or masses; the row becomes 0 / 1
+//          over the row's scores or masses; the row becomes 0 / 1. By count
+//          a tile stage (a row per tile, radix passes as vertical_slash's);
+//          by mass one item per row
 //
 // The selection keeps forced blocks (0 and the diagonal), then the others
 // in order of rank key (score for top_k, softmax mass for tau), highest
 // first and ties to the lower block, while the kept count (mass) is below
 // top_k (tau). That order is found without sorting: keys become 64-bit
-// integers in the same order, a bisection over those integers finds the
-// least key T whose strictly-higher keys still leave room, every key above
-// T is kept and keys equal to T are taken in block order while room
-// remains. O(64 * blocks) per row, no scratch beyond the row itself.
+// integers in the same order and the least key T whose strictly-higher
+// keys still leave room is found (by count: eight radix passes; by mass: a
+// bisection over the integers, O(64 * blocks) per row); every key above T
+// is kept and keys equal to T are taken in block order while room remains.
 //
 // vertical_slash (VerticalSlashStages.cpp, RadixSelectStages.cpp) scores
 // up to Lk columns and Lk diagonals per head, too many for one thread per
 // row, so its selection is a radix select spread over keys:
-//   row_chunks   (batch, head, last row, chunk of 256 keys): the maximum
-//                and the sum of exp(logit - maximum) of the chunk
+//   row_chunks   tiles (batch, head, rows, chunk of 256 keys): for each
+//                row, the maximum and the sum of exp(logit - maximum) of
+//                the chunk
 //   row_stats    (batch, head, last row): the row's softmax maximum and sum
-//   lines        (batch, head, line, key): the column (line 0) or diagonal
-//                (line 1) score, summed over the last rows, as order code
+//   lines        tiles (batch, head, line, keys): the column (line 0) or
+//                diagonal (line 1) scores, summed over the last rows, as
+//                order codes
 //   radix_count  (batch, head, line, key), 8 times: the histogram of the
 //                next 8 bits of the codes that share the decided prefix
 //   radix_decide (batch, head, line), 8 times: the digit holding the k-th
@@ -104,6 +108,10 @@ struct EstimatorEnv {
   double scale = 0; // the kernel's softmax scale
   mlir::Value lq, lk, batch, blocks;
   InputLoader load;
+  /// The same element in the target's input type (`inputType`: the
+  /// kernel's dtype on the GPU, f32 on the CPU), for tile buffers.
+  InputLoader loadElement;
+  mlir::Type inputType;
   ExpBuilder exp;
   /// pooled: f64 scratch (abi::EstimatorShape::scratchEntries); table: i64,
   /// the estimated table ([batch, heads, blocks, blocks] for block_topk,
@@ -111,13 +119,14 @@ struct EstimatorEnv {
   mlir::Value pooled, table;
 };
 
-/// The environment from the stage parameters' scalars lq, lk, batch (i64)
-/// and the two buffers.
+/// The environment from the stage parameters' scalars lq, lk, batch (i64),
+/// the loaders (`loadElement` gives elements of `inputType`) and the two
+/// buffers.
 EstimatorEnv bindEstimatorParams(mlir::OpBuilder &b, mlir::Location loc,
                                  KernelOp kernel, const plan::EstimatorSpec &spec,
                                  mlir::Value lq, mlir::Value lk, mlir::Value batch,
-                                 InputLoader load, ExpBuilder exp, mlir::Value pooled,
-                                 mlir::Value table);
+                                 InputLoader loadElement, mlir::Type inputType,
+                                 ExpBuilder exp, mlir::Value pooled, mlir::Value table);
 
 /// The number of items of stage `stage` (an index into stageNames), an i64.
 mlir::Value emitStageItems(mlir::OpBuilder &b, mlir::Location loc, int stage,
@@ -126,6 +135,30 @@ mlir::Value emitStageItems(mlir::OpBuilder &b, mlir::Location loc, int stage,
 /// Emits the work of `item` (an i64 below emitStageItems) of `stage`.
 void emitStageItem(mlir::OpBuilder &b, mlir::Location loc, int stage,
                    const EstimatorEnv &env, mlir::Value item);
+
+/// Tile stages (vertical_slash's row_chunks and lines) are not a loop over
+/// independent items: a tile is a sequence of phases that share two tile
+/// buffers, each phase a loop over independent items. A GPU runs a tile
+/// per block (its threads stride over a phase's items, a barrier ends the
+/// phase); the CPU runs the same phases as loops. The buffers are `shared`
+/// (f64) and `keys` (elements of EstimatorEnv::inputType), of the sizes
+/// tileBufferEntries gives.
+struct TileRunner {
+  mlir::Value shared, keys;
+  std::function<void(mlir::OpBuilder &, mlir::Location, mlir::Value count,
+                     llvm::function_ref<void(mlir::OpBuilder &, mlir::Location, mlir::Value)>)>
+      phase;
+};
+bool isTileStage(const plan::EstimatorSpec &spec, int stage);
+/// Entries of a tile stage's f64 and key buffers for head dimension
+/// `headDim` (static: the GPU allocates them in shared memory).
+std::pair<int64_t, int64_t> tileBufferEntries(const plan::EstimatorSpec &spec, int stage,
+                                              int64_t headDim);
+/// The number of tiles of a tile stage (an i64), and the phases of one.
+mlir::Value emitStageTiles(mlir::OpBuilder &b, mlir::Location loc, int stage,
+                           const EstimatorEnv &env);
+void emitStageTile(mlir::OpBuilder &b, mlir::Location loc, int stage, const EstimatorEnv &env,
+                   mlir::Value tile, const TileRunner &run);
 
 } // namespace sattn::estimator
 

@@ -193,6 +193,27 @@ constexpr int64_t kRadixBins = 256;
 /// Keys per item of the vertical_slash stages that walk a row of keys.
 constexpr int64_t kEstimatorChunk = 256;
 constexpr int64_t kEstimatorThreads = 256;
+/// vertical_slash's two logit stages are tile stages: a block of
+/// kEstimatorThreads threads computes a tile of `rows` last rows against a
+/// window of `keys` keys from shared memory (queries as f64, keys in their
+/// own type), so that every input element is read from global memory once
+/// per tile. The window shrinks with the head dimension to stay within the
+/// 48 KiB of static shared memory. row_chunks' tiles are (slice, rows, a
+/// chunk of kEstimatorChunk keys walked in windows); lines' tiles are
+/// (slice, line, `keys` columns or `keys - rows + 1` diagonals), each
+/// walking every row block.
+struct EstimatorTile {
+  int64_t rows, keys;
+};
+constexpr EstimatorTile rowChunkTile(int64_t headDim) {
+  return headDim <= 128 ? EstimatorTile{8, 64} : EstimatorTile{4, 32};
+}
+constexpr EstimatorTile lineTile(int64_t headDim) {
+  return headDim <= 128 ? EstimatorTile{16, 64} : EstimatorTile{8, 32};
+}
+/// Key rows in shared memory are padded by this many elements, so that the
+/// 32 lanes reading 32 different keys' element x hit 32 different banks.
+constexpr int64_t kEstimatorKeyPad = 2;
 inline constexpr std::string_view kEstimatorParams[] = {
     "q",    "k",    "q_sb",  "q_sh",   "q_ss", "k_sb", "k_sh",
     "k_ss", "lq",   "lk",    "batch",  "pooled", "table"};
@@ -206,11 +227,32 @@ constexpr int64_t kEstimatorScoreRows = 8;
 struct EstimatorShape {
   int64_t batch, heads, kvHeads, headDim, lk, block, stride;
   int64_t lastQ = 0;
+  /// block_topk's top_k (0: selection by mass).
+  int64_t topK = 0;
   bool lines() const { return lastQ > 0; }
+  /// Whether stage `i` is a tile stage (a block of kEstimatorThreads threads
+  /// per tile): vertical_slash's row_chunks and lines, block_topk's select
+  /// by count.
+  bool tileStage(int i) const { return lines() ? i == 0 || i == 2 : i == 2 && topK > 0; }
   int64_t blocks() const { return (lk + block - 1) / block; }
   int64_t groups() const { return (lk + stride - 1) / stride; }
   int64_t chunks() const { return (lk + kEstimatorChunk - 1) / kEstimatorChunk; }
   int64_t slices() const { return batch * heads; }
+  /// vertical_slash's tiles per slice: row_chunks' (row blocks x chunks),
+  /// lines' column tiles and diagonal tiles.
+  int64_t rowChunkTiles() const {
+    int64_t rows = rowChunkTile(headDim).rows;
+    return (lastQ + rows - 1) / rows * chunks();
+  }
+  int64_t columnTiles() const {
+    int64_t keys = lineTile(headDim).keys;
+    return (lk + keys - 1) / keys;
+  }
+  int64_t diagonalTiles() const {
+    EstimatorTile t = lineTile(headDim);
+    int64_t lines = t.keys - t.rows + 1;
+    return (lk + lines - 1) / lines;
+  }
   /// The stage names of the kind.
   const std::string_view *stageNames(int &count) const {
     count = lines() ? int(std::size(kLineEstimatorStages)) : int(std::size(kBlockEstimatorStages));
@@ -258,18 +300,20 @@ struct EstimatorShape {
   /// Items of stage `i` (stageNames order). block_topk: pool (mean pool:
   /// one per pooled entry; antidiagonal: one per group row), score (mean
   /// pool: 8 query blocks x a key block; antidiagonal: a block pair),
-  /// select (a query block). vertical_slash: row_chunks (slice, last row,
-  /// chunk), row_stats (slice, last row), lines (slice, line, key),
-  /// radix_count (slice, line, key), radix_decide (slice, line), tie_count
-  /// and select (slice, line, chunk).
+  /// select (a query block; by count, a thread of a tile that is a query
+  /// block). vertical_slash: row_chunks and lines a thread
+  /// of a tile (kEstimatorThreads per tile: one block), row_stats (slice,
+  /// last row), radix_count (slice, line, key), radix_decide (slice, line),
+  /// tie_count and select (slice, line, chunk).
   int64_t stageItems(int i) const {
     if (lines()) {
       switch (i) {
       case 0:
-        return slices() * lastQ * chunks();
+        return slices() * rowChunkTiles() * kEstimatorThreads;
       case 1:
         return slices() * lastQ;
       case 2:
+        return slices() * (columnTiles() + diagonalTiles()) * kEstimatorThreads;
       case 3:
         return slices() * 2 * lk;
       case 4:
@@ -286,7 +330,7 @@ struct EstimatorShape {
       return stride ? slices * n * n
                     : slices * ((n + kEstimatorScoreRows - 1) / kEstimatorScoreRows) * n;
     default:
-      return slices * n;
+      return slices * n * (topK > 0 ? kEstimatorThreads : 1);
     }
   }
 };

@@ -21,6 +21,7 @@ namespace {
 abi::EstimatorShape kindShape(const plan::EstimatorSpec &spec) {
   abi::EstimatorShape shape{1, 1, 1, 1, 1, spec.block, spec.stride};
   shape.lastQ = spec.isLines() ? spec.lastQ : 0;
+  shape.topK = spec.isLines() ? 0 : spec.topK;
   return shape;
 }
 
@@ -38,8 +39,9 @@ std::vector<int> estimator::launchOrder(const plan::EstimatorSpec &spec) {
 
 EstimatorEnv estimator::bindEstimatorParams(OpBuilder &b, Location loc, KernelOp kernel,
                                             const plan::EstimatorSpec &spec, Value lq,
-                                            Value lk, Value batch, InputLoader load,
-                                            ExpBuilder exp, Value pooled, Value table) {
+                                            Value lk, Value batch, InputLoader loadElement,
+                                            Type inputType, ExpBuilder exp, Value pooled,
+                                            Value table) {
   EstimatorEnv env;
   env.kernel = kernel;
   env.spec = spec;
@@ -48,7 +50,13 @@ EstimatorEnv estimator::bindEstimatorParams(OpBuilder &b, Location loc, KernelOp
   env.lk = toIndex(b, loc, lk);
   env.batch = toIndex(b, loc, batch);
   env.blocks = ceilDiv(b, loc, env.lk, spec.block);
-  env.load = std::move(load);
+  env.load = [loadElement](OpBuilder &lb, Location ll, bool key, Value bIdx, Value h, Value row,
+                          Value column) -> Value {
+    return arith::ExtFOp::create(lb, ll, lb.getF64Type(),
+                                 loadElement(lb, ll, key, bIdx, h, row, column));
+  };
+  env.loadElement = std::move(loadElement);
+  env.inputType = inputType;
   env.exp = std::move(exp);
   env.pooled = pooled;
   env.table = table;
@@ -61,19 +69,45 @@ Value estimator::emitStageItems(OpBuilder &b, Location loc, int stage,
                             : emitBlockItems(b, loc, stage, env);
 }
 
+bool estimator::isTileStage(const plan::EstimatorSpec &spec, int stage) {
+  return kindShape(spec).tileStage(stage);
+}
+
+std::pair<int64_t, int64_t> estimator::tileBufferEntries(const plan::EstimatorSpec &spec,
+                                                         int stage, int64_t headDim) {
+  assert(isTileStage(spec, stage) && "a tile stage");
+  return spec.isLines() ? lineTileBuffers(stage, headDim) : blockSelectTileBuffers();
+}
+
+Value estimator::emitStageTiles(OpBuilder &b, Location loc, int stage, const EstimatorEnv &env) {
+  if (env.spec.isLines())
+    return emitLineTiles(b, loc, stage, env);
+  // A query block row of a (batch, head) per tile.
+  KernelOp kernel = env.kernel;
+  Value rows = mul(b, loc, mul(b, loc, env.batch, cst(b, loc, kernel.getHeads())), env.blocks);
+  return arith::IndexCastOp::create(b, loc, b.getI64Type(), rows);
+}
+
+void estimator::emitStageTile(OpBuilder &b, Location loc, int stage, const EstimatorEnv &env,
+                              Value tile, const TileRunner &run) {
+  Value index = toIndex(b, loc, tile);
+  if (!env.spec.isLines())
+    return emitBlockSelectTile(b, loc, env, index, run);
+  if (stage == kRowChunks)
+    return emitRowChunkTile(b, loc, env, index, run);
+  emitLineTile(b, loc, env, index, run);
+}
+
 void estimator::emitStageItem(OpBuilder &b, Location loc, int stage, const EstimatorEnv &env,
                               Value wideItem) {
   // Item counts fit 32 bits: the runtime bounds the scratch and the table.
   Value item = toIndex(b, loc, wideItem);
   if (!env.spec.isLines())
     return emitBlockItem(b, loc, stage, env, item);
+  assert(!isTileStage(env.spec, stage) && "tile stages run through emitStageTile");
   switch (stage) {
-  case kRowChunks:
-    return emitRowChunk(b, loc, env, item);
   case kRowStats:
     return emitRowStats(b, loc, env, item);
-  case kLines:
-    return emitLineScore(b, loc, env, item);
   case kRadixCount:
     return emitRadixCount(b, loc, env, item);
   case kRadixDecide:

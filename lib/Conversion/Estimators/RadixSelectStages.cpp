@@ -59,19 +59,6 @@ SmallVector<Value> lineItem(OpBuilder &b, Location loc, Value item, Value inner)
   return {d[0], d[1], lineRow};
 }
 
-/// Where pass `pass` (an index) finds its 8-bit digit: bits [56 - 8 pass,
-/// 64 - 8 pass) of a code, most significant first; an i64 shift.
-Value digitShift(Scalar &s, Value pass) {
-  Value passBits = arith::MulIOp::create(
-      s.b, s.loc, arith::IndexCastOp::create(s.b, s.loc, s.b.getI64Type(), pass), s.i64(8));
-  return arith::SubIOp::create(s.b, s.loc, s.i64(56), passBits);
-}
-
-Value digitOf(Scalar &s, Value code, Value pass) {
-  Value digit = arith::ShRUIOp::create(s.b, s.loc, code, digitShift(s, pass));
-  return arith::AndIOp::create(s.b, s.loc, digit, s.i64(abi::kRadixBins - 1));
-}
-
 } // namespace
 
 /// radix_count: a candidate (key j at or past the forced ones) whose code
@@ -86,16 +73,8 @@ void stages::emitRadixCount(OpBuilder &b, Location loc, const EstimatorEnv &env,
     Scalar s{tb, tl};
     RadixState state(s, env, ref);
     Value code = s.loadAt(env.table, add(tb, tl, ref.entriesAt, j));
-    // Same prefix: the bits above this pass's digit agree. On pass 0 there
-    // are none (a shift by 64 would be poison: clamped, and overridden).
-    Value firstPass = cmp(tb, tl, CmpIPredicate::eq, state.pass, cst(tb, tl, 0));
-    Value above = arith::MinUIOp::create(
-        tb, tl, arith::AddIOp::create(tb, tl, digitShift(s, state.pass), s.i64(8)), s.i64(63));
-    Value differ = arith::ShRUIOp::create(
-        tb, tl, arith::XOrIOp::create(tb, tl, code, state.prefix), above);
-    Value same = arith::OrIOp::create(tb, tl, firstPass,
-                                      s.icmp(CmpIPredicate::eq, differ, s.i64(0)));
-    scf::IfOp::create(tb, tl, same, [&](OpBuilder &ib, Location il) {
+    scf::IfOp::create(tb, tl, samePrefix(s, code, state.prefix, state.pass), [&](OpBuilder &ib,
+                                                                                Location il) {
       Scalar is{ib, il};
       Value bin = toIndex(ib, il, digitOf(is, code, state.pass));
       memref::AtomicRMWOp::create(ib, il, arith::AtomicRMWKind::addf, is.f64(1.0), env.pooled,
@@ -115,32 +94,11 @@ void stages::emitRadixDecide(OpBuilder &b, Location loc, const EstimatorEnv &env
   Value lineRow = item;
   LineRef ref(b, loc, env, ls, rem(b, loc, item, cst(b, loc, 2)), lineRow);
   RadixState state(s, env, ref);
-  Value none = arith::ConstantIntOp::create(b, loc, 0, 1);
-  auto scan = scf::ForOp::create(
-      b, loc, cst(b, loc, 0), cst(b, loc, abi::kRadixBins), cst(b, loc, 1),
-      ValueRange{none, state.rank, s.i64(0)},
-      [&](OpBuilder &nb, Location nl, Value i, ValueRange acc) {
-        Scalar ns{nb, nl};
-        Value bin = sub(nb, nl, cst(nb, nl, abi::kRadixBins - 1), i);
-        Value at = add(nb, nl, ref.histogramAt, bin);
-        Value count = ns.loadAt(env.pooled, at);
-        ns.storeAt(ns.f64(0.0), env.pooled, at);
-        Value found = acc[0];
-        Value reaches = ns.fcmp(CmpFPredicate::OGE, count, acc[1]);
-        Value takeHere = arith::AndIOp::create(
-            nb, nl, reaches,
-            arith::XOrIOp::create(nb, nl, found, arith::ConstantIntOp::create(nb, nl, 1, 1)));
-        Value passed = arith::OrIOp::create(nb, nl, found, takeHere);
-        Value rank = ns.select(passed, acc[1], ns.fsub(acc[1], count));
-        Value digit = ns.select(takeHere, arith::IndexCastOp::create(nb, nl, nb.getI64Type(), bin),
-                                acc[2]);
-        scf::YieldOp::create(nb, nl, ValueRange{passed, rank, digit});
-      });
+  RadixDigit next = emitRadixWalk(b, loc, env.pooled, ref.histogramAt, state.rank);
   Value prefix = arith::OrIOp::create(
-      b, loc, state.prefix,
-      arith::ShLIOp::create(b, loc, scan.getResult(2), digitShift(s, state.pass)));
+      b, loc, state.prefix, arith::ShLIOp::create(b, loc, next.digit, digitShift(s, state.pass)));
   s.storeAt(s.doubleOf(prefix), env.pooled, ref.stateAt);
-  s.storeAt(scan.getResult(1), env.pooled, add(b, loc, ref.stateAt, cst(b, loc, 1)));
+  s.storeAt(next.rank, env.pooled, add(b, loc, ref.stateAt, cst(b, loc, 1)));
   s.storeAt(s.toF64(add(b, loc, state.pass, cst(b, loc, 1))), env.pooled,
             add(b, loc, ref.stateAt, cst(b, loc, 2)));
 }
@@ -218,4 +176,53 @@ void stages::emitLineSelect(OpBuilder &b, Location loc, const EstimatorEnv &env,
         scf::YieldOp::create(nb, nl,
                              ValueRange{ns.select(tie, ns.fadd(acc[0], ns.f64(1.0)), acc[0])});
       });
+}
+
+Value stages::digitShift(Scalar &s, Value pass) {
+  Value passBits = arith::MulIOp::create(
+      s.b, s.loc, arith::IndexCastOp::create(s.b, s.loc, s.b.getI64Type(), pass), s.i64(8));
+  return arith::SubIOp::create(s.b, s.loc, s.i64(56), passBits);
+}
+
+Value stages::digitOf(Scalar &s, Value code, Value pass) {
+  Value digit = arith::ShRUIOp::create(s.b, s.loc, code, digitShift(s, pass));
+  return arith::AndIOp::create(s.b, s.loc, digit, s.i64(abi::kRadixBins - 1));
+}
+
+Value stages::samePrefix(Scalar &s, Value code, Value prefix, Value pass) {
+  // On pass 0 no bits are decided (a shift by 64 would be poison: clamped,
+  // and overridden).
+  Value firstPass = cmp(s.b, s.loc, CmpIPredicate::eq, pass, cst(s.b, s.loc, 0));
+  Value above = arith::MinUIOp::create(
+      s.b, s.loc, arith::AddIOp::create(s.b, s.loc, digitShift(s, pass), s.i64(8)), s.i64(63));
+  Value differ =
+      arith::ShRUIOp::create(s.b, s.loc, arith::XOrIOp::create(s.b, s.loc, code, prefix), above);
+  return arith::OrIOp::create(s.b, s.loc, firstPass, s.icmp(CmpIPredicate::eq, differ, s.i64(0)));
+}
+
+RadixDigit stages::emitRadixWalk(OpBuilder &b, Location loc, Value histogram, Value histogramAt,
+                                 Value rank) {
+  Scalar s{b, loc};
+  Value none = arith::ConstantIntOp::create(b, loc, 0, 1);
+  auto scan = scf::ForOp::create(
+      b, loc, cst(b, loc, 0), cst(b, loc, abi::kRadixBins), cst(b, loc, 1),
+      ValueRange{none, rank, s.i64(0)},
+      [&](OpBuilder &nb, Location nl, Value i, ValueRange acc) {
+        Scalar ns{nb, nl};
+        Value bin = sub(nb, nl, cst(nb, nl, abi::kRadixBins - 1), i);
+        Value at = add(nb, nl, histogramAt, bin);
+        Value count = ns.loadAt(histogram, at);
+        ns.storeAt(ns.f64(0.0), histogram, at);
+        Value found = acc[0];
+        Value reaches = ns.fcmp(CmpFPredicate::OGE, count, acc[1]);
+        Value takeHere = arith::AndIOp::create(
+            nb, nl, reaches,
+            arith::XOrIOp::create(nb, nl, found, arith::ConstantIntOp::create(nb, nl, 1, 1)));
+        Value passed = arith::OrIOp::create(nb, nl, found, takeHere);
+        Value left = ns.select(passed, acc[1], ns.fsub(acc[1], count));
+        Value digit = ns.select(takeHere, arith::IndexCastOp::create(nb, nl, nb.getI64Type(), bin),
+                                acc[2]);
+        scf::YieldOp::create(nb, nl, ValueRange{passed, left, digit});
+      });
+  return {scan.getResult(2), scan.getResult(1)};
 }

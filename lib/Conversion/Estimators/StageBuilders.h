@@ -146,6 +146,11 @@ inline Value maxOver(OpBuilder &b, Location loc, Value lo, Value hi,
 enum BlockStage : int { kPool, kScore, kSelect };
 Value emitBlockItems(OpBuilder &b, Location loc, int stage, const EstimatorEnv &env);
 void emitBlockItem(OpBuilder &b, Location loc, int stage, const EstimatorEnv &env, Value item);
+/// select by count (top_k) as a tile stage, a query block row per tile
+/// (BlockCountSelect.cpp).
+std::pair<int64_t, int64_t> blockSelectTileBuffers();
+void emitBlockSelectTile(OpBuilder &b, Location loc, const EstimatorEnv &env, Value tile,
+                         const TileRunner &run);
 
 /// vertical_slash's stages (abi::kLineEstimatorStages): the scores
 /// (VerticalSlashStages.cpp) and the radix selection (RadixSelectStages.cpp).
@@ -159,13 +164,39 @@ enum LineStage : int {
   kLineSelect
 };
 Value emitLineItems(OpBuilder &b, Location loc, int stage, const EstimatorEnv &env);
-void emitRowChunk(OpBuilder &b, Location loc, const EstimatorEnv &env, Value item);
 void emitRowStats(OpBuilder &b, Location loc, const EstimatorEnv &env, Value item);
-void emitLineScore(OpBuilder &b, Location loc, const EstimatorEnv &env, Value item);
+/// The tile stages row_chunks and lines (LineTileStages.cpp): their tiles,
+/// buffer sizes and phases.
+Value emitLineTiles(OpBuilder &b, Location loc, int stage, const EstimatorEnv &env);
+std::pair<int64_t, int64_t> lineTileBuffers(int stage, int64_t headDim);
+void emitRowChunkTile(OpBuilder &b, Location loc, const EstimatorEnv &env, Value tile,
+                      const TileRunner &run);
+void emitLineTile(OpBuilder &b, Location loc, const EstimatorEnv &env, Value tile,
+                  const TileRunner &run);
 void emitRadixCount(OpBuilder &b, Location loc, const EstimatorEnv &env, Value item);
 void emitRadixDecide(OpBuilder &b, Location loc, const EstimatorEnv &env, Value item);
 void emitTieCount(OpBuilder &b, Location loc, const EstimatorEnv &env, Value item);
 void emitLineSelect(OpBuilder &b, Location loc, const EstimatorEnv &env, Value item);
+
+/// Radix selection of the k-th largest 64-bit order code, 8 bits a pass,
+/// most significant first (RadixSelectStages.cpp; vertical_slash's lines and
+/// block_topk's rows by count). Pass `pass` (an index) reads bits
+/// [56 - 8 pass, 64 - 8 pass): digitShift is that shift (i64), digitOf the
+/// digit of `code`, samePrefix whether `code` agrees with the decided
+/// `prefix` on the bits above it.
+Value digitShift(Scalar &s, Value pass);
+Value digitOf(Scalar &s, Value code, Value pass);
+Value samePrefix(Scalar &s, Value code, Value prefix, Value pass);
+/// The digit holding the k-th largest code (k = `rank`, f64) from the
+/// histogram's 256 bins at `histogramAt` of f64 buffer `histogram`: the
+/// highest bin whose count, with the bins above it, reaches the rank; and
+/// the rank within that bin. Clears the bins. With a rank above every
+/// count: digit 0 and the rank less all counts (every code is kept).
+struct RadixDigit {
+  Value digit, rank;
+};
+RadixDigit emitRadixWalk(OpBuilder &b, Location loc, Value histogram, Value histogramAt,
+                         Value rank);
 
 /// vertical_slash's sizes and scratch offsets (abi::EstimatorShape::
 /// lineScratch), as index values.
@@ -181,6 +212,17 @@ struct LineShape {
   /// the forced ones among them, as index values.
   Value kept(OpBuilder &b, Location loc, const EstimatorEnv &env, Value line) const;
   Value forced(OpBuilder &b, Location loc, const EstimatorEnv &env, Value line) const;
+};
+
+/// Last row r of the `rows` last ones is query row lq - rows + r at
+/// position lk - rows + r (bottom-right aligned, as the kernel's causal
+/// mask).
+struct LastRow {
+  Value queryRow, position;
+  LastRow(OpBuilder &b, Location loc, const EstimatorEnv &env, const LineShape &ls, Value r) {
+    queryRow = add(b, loc, sub(b, loc, env.lq, ls.rows), r);
+    position = add(b, loc, sub(b, loc, env.lk, ls.rows), r);
+  }
 };
 
 /// The antidiagonal scorer's stages (AntidiagonalStages.cpp).

@@ -2,8 +2,9 @@
 //
 // Builds `@NAME_estimate_cpu`: the estimator stages of
 // sattn/Conversion/Estimators.h in their launch order, each a loop over its
-// items. This is the code the GPU runs a thread per item, so CI checks the
-// compiled estimator by comparing this function's tables with the
+// items (a tile stage: its tiles, each phase of a tile a loop). This is
+// the code the GPU runs a thread per item (a block per tile), so CI checks
+// the compiled estimator by comparing this function's tables with the
 // reference estimators (lib/Core/Estimators.cpp).
 //
 //===----------------------------------------------------------------------===//
@@ -57,29 +58,59 @@ FailureOr<func::FuncOp> cpu::buildCpuEstimatorEntry(OpBuilder &builder, KernelOp
   };
   SmallVector<Value> qStrides = strides(2), kStrides = strides(5);
   Value q = args[0], k = args[1];
-  estimator::InputLoader load = [=](OpBuilder &lb, Location ll, bool key, Value bIdx,
-                                    Value h, Value row, Value column) -> Value {
+  estimator::InputLoader loadElement = [=](OpBuilder &lb, Location ll, bool key, Value bIdx,
+                                           Value h, Value row, Value column) -> Value {
     ArrayRef<Value> s = key ? kStrides : qStrides;
     Value at = add(lb, ll,
                    add(lb, ll, add(lb, ll, mul(lb, ll, bIdx, s[0]), mul(lb, ll, h, s[1])),
                        mul(lb, ll, row, s[2])),
                    column);
-    Value x = memref::LoadOp::create(lb, ll, key ? k : q, ValueRange{at});
-    return arith::ExtFOp::create(lb, ll, lb.getF64Type(), x);
+    return memref::LoadOp::create(lb, ll, key ? k : q, ValueRange{at});
   };
   estimator::ExpBuilder exp = [](OpBuilder &eb, Location el, Value x) -> Value {
     return math::ExpOp::create(eb, el, x); // libm's exp, as the reference uses
   };
   estimator::EstimatorEnv env = estimator::bindEstimatorParams(
-      b, loc, kernel, spec, args[8], args[9], args[10], load, exp, args[11], args[12]);
-  for (int stage : estimator::launchOrder(spec)) {
-    Value items = estimator::emitStageItems(b, loc, stage, env);
-    scf::ForOp::create(b, loc, arith::ConstantIntOp::create(b, loc, 0, 64), items,
-                       arith::ConstantIntOp::create(b, loc, 1, 64), ValueRange{},
-                       [&](OpBuilder &ib, Location il, Value item, ValueRange) {
-                         estimator::emitStageItem(ib, il, stage, env, item);
+      b, loc, kernel, spec, args[8], args[9], args[10], loadElement, b.getF32Type(), exp,
+      args[11], args[12]);
+  auto loop = [&](OpBuilder &lb, Location ll, Value lo, Value hi,
+                  function_ref<void(OpBuilder &, Location, Value)> body) {
+    scf::ForOp::create(lb, ll, lo, hi, cst(lb, ll, 1), ValueRange{},
+                       [&](OpBuilder &ib, Location il, Value i, ValueRange) {
+                         body(ib, il, i);
                          scf::YieldOp::create(ib, il);
                        });
+  };
+  auto asI64 = [&](OpBuilder &lb, Location ll, Value i) -> Value {
+    return arith::IndexCastOp::create(lb, ll, lb.getI64Type(), i);
+  };
+  for (int stage : estimator::launchOrder(spec)) {
+    if (!estimator::isTileStage(spec, stage)) {
+      loop(b, loc, cst(b, loc, 0), toIndex(b, loc, estimator::emitStageItems(b, loc, stage, env)),
+           [&](OpBuilder &ib, Location il, Value item) {
+             estimator::emitStageItem(ib, il, stage, env, asI64(ib, il, item));
+           });
+      continue;
+    }
+    // A tile's phases one after the other, each a loop; its buffers once
+    // per stage.
+    auto [f64Entries, keyEntries] =
+        estimator::tileBufferEntries(spec, stage, kernel.getHeadDim());
+    estimator::TileRunner run;
+    run.shared = memref::AllocOp::create(b, loc, MemRefType::get({f64Entries}, b.getF64Type()));
+    if (keyEntries > 0)
+      run.keys = memref::AllocOp::create(b, loc, MemRefType::get({keyEntries}, b.getF32Type()));
+    run.phase = [&](OpBuilder &pb, Location pl, Value count,
+                    function_ref<void(OpBuilder &, Location, Value)> body) {
+      loop(pb, pl, cst(pb, pl, 0), count, body);
+    };
+    loop(b, loc, cst(b, loc, 0), toIndex(b, loc, estimator::emitStageTiles(b, loc, stage, env)),
+         [&](OpBuilder &tb, Location tl, Value tile) {
+           estimator::emitStageTile(tb, tl, stage, env, asI64(tb, tl, tile), run);
+         });
+    memref::DeallocOp::create(b, loc, run.shared);
+    if (run.keys)
+      memref::DeallocOp::create(b, loc, run.keys);
   }
   func::ReturnOp::create(b, loc);
   return func;

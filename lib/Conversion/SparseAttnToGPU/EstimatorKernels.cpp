@@ -3,8 +3,9 @@
 // Adds, next to the attention gpu.func of a kernel with a compiled
 // estimator (`sattn.estimator`, sattn/Conversion/Estimators.h), one
 // gpu.func per estimator stage: `@sattn_NAME_estimate_{pool,score,select}`.
-// Each runs its stage's items over a grid-stride loop, so any 1-D launch
-// covers them; all take the parameters abi::kEstimatorParams, so the
+// Each runs its stage's items over a grid-stride loop (a tile stage: its
+// tiles over a block-stride loop, phases separated by barriers, buffers in
+// static shared memory), so any 1-D launch covers them; all take the parameters abi::kEstimatorParams, so the
 // runtime packs them once. Q and K are read through views rebased per
 // (batch, head) slice in 64 bits, like the attention kernels' tiles.
 //
@@ -68,6 +69,20 @@ void buildStage(OpBuilder &builder, KernelOp kernel, const plan::EstimatorSpec &
   // Without .minnctapersm 1, ptxas caps the antidiagonal score stage (nested
   // loops and the f64 exp) at 80 registers and spills; with it, 142 and none.
   func->setAttr(NVVM::NVVMDialect::getMinctasmAttrName(), builder.getI32IntegerAttr(1));
+  // A tile stage's buffers live in static shared memory.
+  bool tiled = estimator::isTileStage(spec, stage);
+  Value sharedBuffer, keyBuffer;
+  if (tiled) {
+    auto [f64Entries, keyEntries] =
+        estimator::tileBufferEntries(spec, stage, kernel.getHeadDim());
+    auto workgroup = gpu::AddressSpaceAttr::get(builder.getContext(),
+                                                gpu::GPUDialect::getWorkgroupAddressSpace());
+    sharedBuffer = func.addWorkgroupAttribution(
+        MemRefType::get({f64Entries}, builder.getF64Type(), nullptr, workgroup), loc);
+    if (keyEntries > 0)
+      keyBuffer = func.addWorkgroupAttribution(
+          MemRefType::get({keyEntries}, element, nullptr, workgroup), loc);
+  }
   Block &block = func.getBody().front();
   OpBuilder b = OpBuilder::atBlockBegin(&block);
   auto arg = [&](unsigned i) -> Value { return block.getArgument(i); };
@@ -81,8 +96,9 @@ void buildStage(OpBuilder &builder, KernelOp kernel, const plan::EstimatorSpec &
   auto wide = [&](OpBuilder &lb, Location ll, Value v) -> Value {
     return arith::IndexCastOp::create(lb, ll, i64, v);
   };
-  estimator::InputLoader load = [&, element](OpBuilder &lb, Location ll, bool key, Value bIdx,
-                                             Value h, Value row, Value column) -> Value {
+  estimator::InputLoader loadElement = [&, element](OpBuilder &lb, Location ll, bool key,
+                                                    Value bIdx, Value h, Value row,
+                                                    Value column) -> Value {
     unsigned strides = key ? kKStrideB : kQStrideB;
     Value base = arith::AddIOp::create(
         lb, ll, arith::MulIOp::create(lb, ll, wide(lb, ll, bIdx), arg(strides)),
@@ -90,17 +106,45 @@ void buildStage(OpBuilder &builder, KernelOp kernel, const plan::EstimatorSpec &
     Value view = emitBufferView(lb, ll, arg(key ? kK : kQ), element, {dyn},
                                 cst(lb, ll, 0), base);
     Value at = add(lb, ll, mul(lb, ll, row, toIndex(lb, ll, arg(strides + 2))), column);
-    Value x = memref::LoadOp::create(lb, ll, view, ValueRange{at});
-    return arith::ExtFOp::create(lb, ll, lb.getF64Type(), x);
+    return memref::LoadOp::create(lb, ll, view, ValueRange{at});
   };
   estimator::EstimatorEnv env = estimator::bindEstimatorParams(
-      b, loc, kernel, spec, arg(kLq), arg(kLk), arg(kBatch), load, estimator::emitExpF64,
-      emitBufferView(b, loc, arg(kPooled), b.getF64Type(), {dyn}, unknown),
+      b, loc, kernel, spec, arg(kLq), arg(kLk), arg(kBatch), loadElement, element,
+      estimator::emitExpF64, emitBufferView(b, loc, arg(kPooled), b.getF64Type(), {dyn}, unknown),
       emitBufferView(b, loc, arg(kTable), i64, {dyn}, unknown));
 
-  emitGridStrideLoop(b, loc, estimator::emitStageItems(b, loc, stage, env),
-                     [&](OpBuilder &ib, Location il, Value item) {
-                       estimator::emitStageItem(ib, il, stage, env, item);
+  if (!tiled) {
+    emitGridStrideLoop(b, loc, estimator::emitStageItems(b, loc, stage, env),
+                       [&](OpBuilder &ib, Location il, Value item) {
+                         estimator::emitStageItem(ib, il, stage, env, item);
+                       });
+    gpu::ReturnOp::create(b, loc);
+    return;
+  }
+  // A tile per block (a block-stride loop over tiles, so any grid covers
+  // them); a phase's items are strided over the block's threads and end
+  // at a barrier. Every bound is uniform over the block.
+  estimator::TileRunner run;
+  run.shared = sharedBuffer;
+  run.keys = keyBuffer;
+  run.phase = [](OpBuilder &pb, Location pl, Value count,
+                 function_ref<void(OpBuilder &, Location, Value)> body) {
+    Value thread = gpu::ThreadIdOp::create(pb, pl, gpu::Dimension::x);
+    scf::ForOp::create(pb, pl, thread, count, cst(pb, pl, abi::kEstimatorThreads), ValueRange{},
+                       [&](OpBuilder &ib, Location il, Value item, ValueRange) {
+                         body(ib, il, item);
+                         scf::YieldOp::create(ib, il);
+                       });
+    gpu::BarrierOp::create(pb, pl);
+  };
+  Value tiles = toIndex(b, loc, estimator::emitStageTiles(b, loc, stage, env));
+  scf::ForOp::create(b, loc, gpu::BlockIdOp::create(b, loc, gpu::Dimension::x), tiles,
+                     gpu::GridDimOp::create(b, loc, gpu::Dimension::x), ValueRange{},
+                     [&](OpBuilder &tb, Location tl, Value tile, ValueRange) {
+                       estimator::emitStageTile(
+                           tb, tl, stage, env,
+                           arith::IndexCastOp::create(tb, tl, tb.getI64Type(), tile), run);
+                       scf::YieldOp::create(tb, tl);
                      });
   gpu::ReturnOp::create(b, loc);
 }
