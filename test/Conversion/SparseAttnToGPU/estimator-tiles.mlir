@@ -1,0 +1,70 @@
+// RUN: sparse-opt %s --sattn-lower-estimators --sattn-plan-tiles --convert-sattn-to-gpu -split-input-file | FileCheck %s
+
+// Tile stages of the compiled estimators (docs/ESTIMATORS.md): a block of
+// 256 threads per tile, its buffers in static shared memory (workgroup
+// attributions), its phases separated by barriers, its tiles over a
+// block-stride loop. vertical_slash at head_dim 128: row_chunks holds 8 last
+// rows as f64 (8 * 128), their chunk of 256 logits (8 * 256) and 8 maxima,
+// and a window of 64 keys in bf16 with rows padded to 130; lines holds 16
+// rows (16 * 128), 16 x 64 probabilities and 64 running sums, and the same
+// window. The other stages are item loops without shared memory.
+
+// CHECK-LABEL: gpu.module @sattn_vs
+// CHECK:       gpu.func @sattn_vs_estimate_row_chunks(
+// CHECK-SAME:    workgroup(%{{.*}} : memref<3080xf64, #gpu.address_space<workgroup>>, %{{.*}} : memref<8320xbf16, #gpu.address_space<workgroup>>)
+// CHECK:         gpu.block_id x
+// CHECK:         gpu.grid_dim x
+// CHECK:         gpu.thread_id x
+// CHECK:         gpu.barrier
+// The logits: f64 multiply-adds that may fuse (each product is exact).
+// CHECK:         arith.mulf {{.*}} fastmath<contract> : f64
+// CHECK:         arith.addf {{.*}} fastmath<contract> : f64
+// CHECK:         gpu.barrier
+// CHECK:       gpu.func @sattn_vs_estimate_row_stats(
+// CHECK-NOT:     workgroup
+// CHECK-NOT:     gpu.barrier
+// CHECK:       gpu.func @sattn_vs_estimate_lines(
+// CHECK-SAME:    workgroup(%{{.*}} : memref<3136xf64, #gpu.address_space<workgroup>>, %{{.*}} : memref<8320xbf16, #gpu.address_space<workgroup>>)
+// CHECK:         gpu.barrier
+// CHECK:       gpu.func @sattn_vs_estimate_radix_count(
+// CHECK-NOT:     gpu.barrier
+// CHECK:       gpu.func @sattn_vs_estimate_select(
+// CHECK-NOT:     gpu.barrier
+// CHECK:       gpu.return
+sattn.kernel @vs(dtype = bf16, head_dim = 128, heads = 4, kv_heads = 2, scale = 0.088) {
+  %m = mask.vertical_slash vertical 30 slash 20 last_q 64 forced(4, 8) block 64
+  sattn.yield %m
+}
+
+// -----
+
+// block_topk by count: select is a tile stage (a query block row per
+// block: 256 histogram bins, the prefix and the rank in shared memory,
+// counted with shared-memory atomic adds); no key window.
+
+// CHECK-LABEL: gpu.module @sattn_topk
+// CHECK:       gpu.func @sattn_topk_estimate_pool(
+// CHECK-NOT:     gpu.barrier
+// CHECK:       gpu.func @sattn_topk_estimate_select(
+// CHECK-SAME:    workgroup(%{{.*}} : memref<258xf64, #gpu.address_space<workgroup>>)
+// CHECK:         memref.atomic_rmw addf {{.*}} : (f64, memref<258xf64, #gpu.address_space<workgroup>>) -> f64
+// CHECK:         gpu.barrier
+sattn.kernel @topk(dtype = bf16, head_dim = 64, heads = 4, kv_heads = 2, scale = 0.125) {
+  %m = mask.block_topk mean_pool block 64 {top_k = 4 : i64}
+  sattn.yield %m
+}
+
+// -----
+
+// By mass (tau) the selection stays one thread per row: its sums depend on
+// their order.
+
+// CHECK-LABEL: gpu.module @sattn_xattn
+// CHECK:       gpu.func @sattn_xattn_estimate_select(
+// CHECK-NOT:     workgroup
+// CHECK-NOT:     gpu.barrier
+// CHECK:       gpu.return
+sattn.kernel @xattn(dtype = bf16, head_dim = 64, heads = 2, kv_heads = 1, scale = 0.125) {
+  %m = mask.block_topk antidiagonal block 16 {stride = 4 : i64, tau = 0.7 : f64}
+  sattn.yield %m
+}
