@@ -122,6 +122,31 @@ std::vector<int64_t> topWithForcedPrefix(const std::vector<double> &score,
 
 } // namespace
 
+VerticalSlashScores sattn::estimate::verticalSlashScores(const Rows &q, const Rows &k,
+                                                       double scale, int64_t lastQ,
+                                                       std::string &error) {
+  error = checkRows(q, k);
+  if (error.empty() && lastQ < 1)
+    error = "vertical_slash needs last_q >= 1";
+  if (!error.empty())
+    return {};
+  int64_t lq = q.rows, lk = k.rows, shift = lk - lq;
+  VerticalSlashScores scores{std::vector<double>(lk, 0.0), std::vector<double>(lk, 0.0)};
+  std::vector<double> logits, probs;
+  for (int64_t r = std::max<int64_t>(0, lq - lastQ); r < lq; ++r) {
+    int64_t position = r + shift;
+    logits.resize(position + 1);
+    for (int64_t j = 0; j <= position; ++j)
+      logits[j] = scale * dot(q.row(r), k.row(j), q.dim);
+    chunkedSoftmax(logits, probs);
+    for (int64_t j = 0; j <= position; ++j) {
+      scores.columns[j] += probs[j];
+      scores.offsets[position - j] += probs[j];
+    }
+  }
+  return scores;
+}
+
 VerticalSlashIndices
 sattn::estimate::verticalSlash(const Rows &q, const Rows &k, double scale,
                                const VerticalSlashParams &p,
@@ -134,22 +159,10 @@ sattn::estimate::verticalSlash(const Rows &q, const Rows &k, double scale,
     error = "vertical_slash needs last_q >= 1 and 0 <= forced <= kept counts";
   if (!error.empty())
     return {};
-  int64_t lq = q.rows, lk = k.rows, shift = lk - lq;
-  std::vector<double> vertical(lk, 0.0), slash(lk, 0.0), logits, probs;
-  for (int64_t r = std::max<int64_t>(0, lq - p.lastQ); r < lq; ++r) {
-    int64_t position = r + shift;
-    logits.resize(position + 1);
-    for (int64_t j = 0; j <= position; ++j)
-      logits[j] = scale * dot(q.row(r), k.row(j), q.dim);
-    chunkedSoftmax(logits, probs);
-    for (int64_t j = 0; j <= position; ++j) {
-      vertical[j] += probs[j];
-      slash[position - j] += probs[j];
-    }
-  }
+  VerticalSlashScores scores = verticalSlashScores(q, k, scale, p.lastQ, error);
   VerticalSlashIndices out;
-  out.columns = topWithForcedPrefix(vertical, p.vertical, p.forcedVertical);
-  out.offsets = topWithForcedPrefix(slash, p.slash, p.forcedSlash);
+  out.columns = topWithForcedPrefix(scores.columns, p.vertical, p.forcedVertical);
+  out.offsets = topWithForcedPrefix(scores.offsets, p.slash, p.forcedSlash);
   return out;
 }
 

@@ -227,7 +227,7 @@ FailureOr<CpuAttention> CpuAttention::compile(ModuleOp module,
       });
       PassManager pm(ctx, ModuleOp::getOperationName());
       buildCpuPipeline(pm, options.blockM, options.blockN, options.devicePlans,
-                       options.backward);
+                       options.backward, options.estimatorLaunches);
       if (failed(pm.run(*lowered))) {
         error = "lowering kernel '" + info.name +
                 "' to the LLVM dialect failed:\n" + diagnostics;

@@ -22,8 +22,10 @@
 using namespace mlir;
 
 void sattn::buildCpuPipeline(OpPassManager &pm, int64_t blockM,
-                             int64_t blockN, bool devicePlans, bool backward) {
+                             int64_t blockN, bool devicePlans, bool backward,
+                             int64_t estimatorLaunches) {
   ConvertSparseAttnToCPUOptions lowering;
+  lowering.estimatorLaunches = estimatorLaunches;
   lowering.blockM = blockM;
   lowering.blockN = blockN;
   lowering.devicePlans = devicePlans;

@@ -31,6 +31,10 @@
 #include "mlir/Parser/Parser.h"
 #include "mlir/Pass/PassManager.h"
 
+#include <cmath>
+#include <cstring>
+#include <limits>
+
 using namespace sattn;
 using namespace sattn::cpu_attention_test;
 
@@ -105,7 +109,8 @@ struct Fixture {
   std::optional<CpuAttention> cpu;
   std::string error;
 
-  Fixture() {
+  /// `estimatorLaunches` >= 0: the estimators stop after that many launches.
+  explicit Fixture(int64_t estimatorLaunches = -1) {
     registerAllDialects(registry);
     context = std::make_unique<mlir::MLIRContext>(registry);
     module = mlir::parseSourceString<mlir::ModuleOp>(kKernels, context.get());
@@ -121,6 +126,7 @@ struct Fixture {
     CpuAttentionOptions options;
     options.blockM = options.blockN = 16;
     options.optLevel = kOptLevel;
+    options.estimatorLaunches = estimatorLaunches;
     auto compiled = CpuAttention::compile(*module, options, error);
     if (mlir::succeeded(compiled))
       cpu.emplace(std::move(*compiled));
@@ -136,6 +142,26 @@ struct Fixture {
 Fixture &fixture() {
   static Fixture f;
   return f;
+}
+
+/// vertical_slash's estimators stopped before the selection: row_chunks,
+/// row_stats and lines leave every column's and diagonal's score in the
+/// table as its order code.
+Fixture &scoresFixture() {
+  static Fixture f(/*estimatorLaunches=*/3);
+  return f;
+}
+
+/// The order code of a score (Scalar::orderCode in StageBuilders.h): an
+/// unsigned integer in the score's order, NaN as -inf, -0 as +0.
+uint64_t orderCode(double x) {
+  if (std::isnan(x))
+    x = -std::numeric_limits<double>::infinity();
+  x += 0.0;
+  int64_t bits;
+  std::memcpy(&bits, &x, sizeof bits);
+  int64_t signedOrder = bits < 0 ? bits ^ std::numeric_limits<int64_t>::max() : bits;
+  return uint64_t(signedOrder) ^ (uint64_t(1) << 63);
 }
 
 /// What the cases checked, printed by the last test.
@@ -368,6 +394,64 @@ TEST(CompiledEstimator, VerticalSlashMatchesReference) {
                         Case{"vs_half", 2, 180, 200, false, Fill::Random}})
     kept += checkCase(*fixture().cpu, fixture().kernel(c.kernel), c, rng);
   EXPECT_GT(kept, 0);
+}
+
+// The scores themselves, not only the selection they lead to: every column
+// and diagonal score of the tile stages equals the reference's bit for bit
+// (a sum taken in another order would round differently and still select
+// the same lines almost always).
+TEST(CompiledEstimator, VerticalSlashScoresMatchReference) {
+  Fixture &f = scoresFixture();
+  ASSERT_TRUE(f.cpu) << f.error;
+  std::mt19937 rng(11);
+  int64_t compared = 0;
+  for (const Case &c : {Case{"vs", 2, 300, 300, false, Fill::Random},
+                        Case{"vs_clamped", 1, 100, 270, true, Fill::Random},
+                        Case{"vs_wide", 1, 100, 300, false, Fill::Random},
+                        Case{"vs_long", 1, 600, 700, false, Fill::Random},
+                        Case{"vs_half", 2, 180, 200, false, Fill::RepeatedRows},
+                        Case{"vs_diagonals", 1, 257, 257, false, Fill::Random}}) {
+    SCOPED_TRACE(c.kernel + " Lq=" + std::to_string(c.lq) + " Lk=" + std::to_string(c.lk));
+    KernelOp kernel = f.kernel(c.kernel);
+    ASSERT_TRUE(kernel);
+    auto spec = plan::readEstimator(kernel);
+    ASSERT_TRUE(mlir::succeeded(spec) && *spec);
+    int64_t heads = kernel.getHeads(), kvHeads = kernel.getKvHeads(), dim = kernel.getHeadDim();
+    double scale = kernel.getScale().convertToDouble();
+    Tensor q({c.batch, heads, c.lq, dim}, c.padded), k({c.batch, kvHeads, c.lk, dim}, c.padded);
+    fill(q, c.fill, rng);
+    fill(k, c.fill, rng);
+    std::string error, tableName;
+    auto table = f.cpu->runEstimator(c.kernel, q.view, k.view, tableName, error);
+    ASSERT_TRUE(mlir::succeeded(table)) << error;
+    ASSERT_EQ((int64_t)table->size(), c.batch * heads * 2 * c.lk);
+    int64_t mismatches = 0;
+    for (int64_t b = 0; b < c.batch; ++b)
+      for (int64_t h = 0; h < heads; ++h) {
+        const CpuTensor &qv = q.view, &kv = k.view;
+        int64_t kvh = h / (heads / kvHeads);
+        estimate::Rows qr{qv.data + b * qv.strides[0] + h * qv.strides[1], c.lq, dim,
+                          qv.strides[2]};
+        estimate::Rows kr{kv.data + b * kv.strides[0] + kvh * kv.strides[1], c.lk, dim,
+                          kv.strides[2]};
+        estimate::VerticalSlashScores ref =
+            estimate::verticalSlashScores(qr, kr, scale, (*spec)->lastQ, error);
+        ASSERT_TRUE(error.empty()) << error;
+        for (int64_t line = 0; line < 2; ++line)
+          for (int64_t j = 0; j < c.lk; ++j) {
+            double score = line == 0 ? ref.columns[j] : ref.offsets[j];
+            uint64_t got = uint64_t((*table)[((b * heads + h) * 2 + line) * c.lk + j]);
+            ++compared;
+            if (got != orderCode(score) && ++mismatches <= 5)
+              ADD_FAILURE() << "b=" << b << " h=" << h << (line ? " diagonal " : " column ")
+                            << j << ": code " << got << ", reference " << orderCode(score)
+                            << " (score " << score << ")";
+          }
+      }
+    EXPECT_EQ(mismatches, 0);
+  }
+  std::printf("[ info ] vertical_slash scores: %lld equal to the reference bit for bit\n",
+              (long long)compared);
 }
 
 TEST(CompiledEstimator, ExampleKernelsMatchReference) {

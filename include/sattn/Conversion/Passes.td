@@ -53,6 +53,12 @@ def ConvertSparseAttnToCPU : Pass<"convert-sattn-to-cpu", "::mlir::ModuleOp"> {
            "Also add @NAME_plan_cpu, the device plan builder's stages as "
            "loops (sattn/Conversion/DevicePlan.h), which writes the "
            "Range-only plan of block-m x block-n tiles">,
+    Option<"estimatorLaunches", "estimator-launches", "int64_t",
+           /*default=*/"-1",
+           "Build @NAME_estimate_cpu with only the first N launches of the "
+           "estimator (abi::EstimatorShape::launches; -1: all), so that a "
+           "test can read what the stages before the selection left in the "
+           "table (vertical_slash's scores as order codes after 3)">,
     Option<"backward", "backward", "bool", /*default=*/"false",
            "Also add @NAME_bwd_cpu(Q, K, V, O, LSE, dO, dQ, dK, dV, "
            "segments, offsets, classIndex, tables...), the gradients of "

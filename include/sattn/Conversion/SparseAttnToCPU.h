@@ -115,10 +115,11 @@ std::string estimatorEntryName(llvm::StringRef kernelName);
 mlir::FunctionType estimatorEntryType(mlir::MLIRContext *context);
 
 /// Builds `@NAME_estimate_cpu`, the kernel's estimator stages as loops
-/// (sattn/Conversion/Estimators.h).
+/// (sattn/Conversion/Estimators.h); with `launches` >= 0 only the first
+/// `launches` of them (tests: the scores before the selection).
 mlir::FailureOr<mlir::func::FuncOp>
 buildCpuEstimatorEntry(mlir::OpBuilder &builder, KernelOp kernel,
-                       const plan::EstimatorSpec &spec);
+                       const plan::EstimatorSpec &spec, int64_t launches = -1);
 
 /// Builds `@NAME_cpu` for `kernel` at the builder's insertion point (in a
 /// module). The kernel's mask must already be in the form the element-mask

@@ -53,6 +53,16 @@ VerticalSlashIndices verticalSlash(const Rows &q, const Rows &k, double scale,
                                    const VerticalSlashParams &params,
                                    std::string &error);
 
+/// The scores the estimator ranks: for each key column j and each diagonal
+/// offset d (lk of each), the last `lastQ` rows' softmax probabilities at
+/// key j (at key position - d) summed in row order; the probabilities are
+/// each row's chunked softmax (256-key chunks, docs/ESTIMATORS.md).
+struct VerticalSlashScores {
+  std::vector<double> columns, offsets;
+};
+VerticalSlashScores verticalSlashScores(const Rows &q, const Rows &k, double scale,
+                                        int64_t lastQ, std::string &error);
+
 enum class BlockScorer { MeanPool, Antidiagonal };
 
 /// `mask.block_topk` parameters: exactly one of topK (> 0) and tau (in

@@ -62,6 +62,10 @@ struct CpuAttentionOptions {
   bool devicePlans = false;
   /// Also compile each kernel's gradients (`runBackward`).
   bool backward = false;
+  /// Compile only the first N launches of each estimator (-1: all), so that
+  /// `runEstimator` returns what the stages before the selection wrote
+  /// (tests of the scores).
+  int64_t estimatorLaunches = -1;
 };
 
 /// Operands of one backward call: the forward's inputs and outputs (LSE

@@ -31,7 +31,8 @@ struct CpuPipelineOptions
 void buildCpuPipeline(mlir::OpPassManager &pm,
                       const CpuPipelineOptions &options);
 void buildCpuPipeline(mlir::OpPassManager &pm, int64_t blockM, int64_t blockN,
-                      bool devicePlans = false, bool backward = false);
+                      bool devicePlans = false, bool backward = false,
+                      int64_t estimatorLaunches = -1);
 
 /// Registers `sattn-cpu-pipeline`.
 void registerSattnPipelines();

@@ -329,23 +329,28 @@ void stages::emitLineTile(OpBuilder &b, Location loc, const EstimatorEnv &env, V
                   nb, nl, cmp(nb, nl, CmpIPredicate::sge, i, cst(nb, nl, 0)),
                   cmp(nb, nl, CmpIPredicate::slt, i, lineCount));
               scf::IfOp::create(nb, nl, inTile, [&](OpBuilder &tb, Location tl) {
-                Scalar ts2{tb, tl};
+                Scalar is{tb, tl};
                 Value slot = add(tb, tl, cst(tb, tl, probsAt),
                                  add(tb, tl, mul(tb, tl, rowInTile, cst(tb, tl, ts.keys)), i));
-                ts2.storeAt(ts2.select(reaches, p, ts2.f64(0.0)), run.shared, slot);
+                is.storeAt(is.select(reaches, p, is.f64(0.0)), run.shared, slot);
                 scf::YieldOp::create(tb, tl);
               });
             });
+        // Each row's probability is added to the running sum in turn (not
+        // the block's sum at once: that would round differently).
         run.phase(rb, rl, lineCount, [&](OpBuilder &pb, Location pl, Value i) {
           Scalar ps{pb, pl};
-          Value sum = ps.fadd(
-              ps.loadAt(run.shared, sumSlot(pb, pl, i)),
-              sumOver(pb, pl, cst(pb, pl, 0), rows, [&](OpBuilder &nb, Location nl, Value ri) {
+          auto rowsInOrder = scf::ForOp::create(
+              pb, pl, cst(pb, pl, 0), rows, one,
+              ValueRange{ps.loadAt(run.shared, sumSlot(pb, pl, i))},
+              [&](OpBuilder &nb, Location nl, Value ri, ValueRange acc) {
                 Scalar ns{nb, nl};
-                return ns.loadAt(run.shared,
-                                 add(nb, nl, cst(nb, nl, probsAt),
-                                     add(nb, nl, mul(nb, nl, ri, cst(nb, nl, ts.keys)), i)));
-              }));
+                Value p = ns.loadAt(run.shared,
+                                    add(nb, nl, cst(nb, nl, probsAt),
+                                        add(nb, nl, mul(nb, nl, ri, cst(nb, nl, ts.keys)), i)));
+                scf::YieldOp::create(nb, nl, ValueRange{ns.fadd(acc[0], p)});
+              });
+          Value sum = rowsInOrder.getResult(0);
           ps.storeAt(sum, run.shared, sumSlot(pb, pl, i));
         });
         scf::YieldOp::create(rb, rl);
@@ -357,8 +362,8 @@ void stages::emitLineTile(OpBuilder &b, Location loc, const EstimatorEnv &env, V
     Value j = add(pb, pl, first, i);
     scf::IfOp::create(pb, pl, cmp(pb, pl, CmpIPredicate::slt, j, env.lk), [&](OpBuilder &tb,
                                                                              Location tl) {
-      Scalar ts2{tb, tl};
-      ts2.storeAt(ts2.orderCode(ts2.loadAt(run.shared, sumSlot(tb, tl, i))), env.table,
+      Scalar ws{tb, tl};
+      ws.storeAt(ws.orderCode(ws.loadAt(run.shared, sumSlot(tb, tl, i))), env.table,
                   add(tb, tl, mul(tb, tl, lineRow, env.lk), j));
       // The radix state (prefix 0, rank kept - forced, pass 0) and the
       // histogram's bins j, j + lk, ... below 256.

@@ -43,7 +43,8 @@ FunctionType cpu::estimatorEntryType(MLIRContext *ctx) {
 }
 
 FailureOr<func::FuncOp> cpu::buildCpuEstimatorEntry(OpBuilder &builder, KernelOp kernel,
-                                                    const plan::EstimatorSpec &spec) {
+                                                    const plan::EstimatorSpec &spec,
+                                                    int64_t launches) {
   Location loc = kernel.getLoc();
   auto func = func::FuncOp::create(builder, loc, estimatorEntryName(kernel.getSymName()),
                                    estimatorEntryType(builder.getContext()));
@@ -84,7 +85,10 @@ FailureOr<func::FuncOp> cpu::buildCpuEstimatorEntry(OpBuilder &builder, KernelOp
   auto asI64 = [&](OpBuilder &lb, Location ll, Value i) -> Value {
     return arith::IndexCastOp::create(lb, ll, lb.getI64Type(), i);
   };
-  for (int stage : estimator::launchOrder(spec)) {
+  std::vector<int> order = estimator::launchOrder(spec);
+  if (launches >= 0 && launches < int64_t(order.size()))
+    order.resize(launches);
+  for (int stage : order) {
     if (!estimator::isTileStage(spec, stage)) {
       loop(b, loc, cst(b, loc, 0), toIndex(b, loc, estimator::emitStageItems(b, loc, stage, env)),
            [&](OpBuilder &ib, Location il, Value item) {

@@ -62,7 +62,8 @@ struct ConvertSparseAttnToCPUPass
       FailureOr<std::optional<plan::EstimatorSpec>> estimator =
           plan::readEstimator(kernel);
       if (failed(estimator) ||
-          (*estimator && failed(cpu::buildCpuEstimatorEntry(builder, kernel, **estimator))))
+          (*estimator && failed(cpu::buildCpuEstimatorEntry(builder, kernel, **estimator,
+                                                            estimatorLaunches))))
         return signalPassFailure();
     }
     if (eraseKernels)
