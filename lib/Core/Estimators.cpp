@@ -237,10 +237,9 @@ std::vector<double> antidiagonalMass(const Rows &q, const Rows &k,
 
 } // namespace
 
-BlockSelection sattn::estimate::selectBlocks(const Rows &q, const Rows &k,
-                                             double scale,
-                                             const BlockSelectParams &p,
-                                             std::string &error) {
+std::vector<double> sattn::estimate::blockScores(const Rows &q, const Rows &k, double scale,
+                                                const BlockSelectParams &p,
+                                                std::string &error) {
   error = checkRows(q, k);
   bool antidiagonal = p.scorer == BlockScorer::Antidiagonal;
   if (error.empty() && p.block < 1)
@@ -261,15 +260,24 @@ BlockSelection sattn::estimate::selectBlocks(const Rows &q, const Rows &k,
             "); use larger blocks";
   if (!error.empty())
     return {};
+  int64_t blocks = (k.rows + p.block - 1) / p.block;
+  return antidiagonal ? antidiagonalMass(q, k, scale, p.block, p.stride, blocks)
+                      : meanPoolScores(q, k, scale, p.block, blocks);
+}
 
+BlockSelection sattn::estimate::selectBlocks(const Rows &q, const Rows &k,
+                                             double scale,
+                                             const BlockSelectParams &p,
+                                             std::string &error) {
+  std::vector<double> score = blockScores(q, k, scale, p, error);
+  if (!error.empty())
+    return {};
+  bool antidiagonal = p.scorer == BlockScorer::Antidiagonal;
   int64_t lk = k.rows, shift = lk - q.rows;
   BlockSelection out;
   out.blocks = (lk + p.block - 1) / p.block;
   int64_t blocks = out.blocks;
   out.kept.assign(blocks * blocks, 0);
-  std::vector<double> score =
-      antidiagonal ? antidiagonalMass(q, k, scale, p.block, p.stride, blocks)
-                   : meanPoolScores(q, k, scale, p.block, blocks);
   std::vector<double> row(blocks), mass(blocks);
   for (int64_t i = shift / p.block; i < blocks; ++i) {
     std::copy(score.begin() + i * blocks, score.begin() + (i + 1) * blocks,

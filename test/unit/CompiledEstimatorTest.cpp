@@ -144,11 +144,16 @@ Fixture &fixture() {
   return f;
 }
 
-/// vertical_slash's estimators stopped before the selection: row_chunks,
-/// row_stats and lines leave every column's and diagonal's score in the
-/// table as its order code.
+/// Estimators stopped before the selection. vertical_slash after three
+/// launches (row_chunks, row_stats, lines): every column's and diagonal's
+/// score in the table as its order code. block_topk after two (pool,
+/// score): the scores or masses of the causal block pairs as f64 bits.
 Fixture &scoresFixture() {
   static Fixture f(/*estimatorLaunches=*/3);
+  return f;
+}
+Fixture &blockScoresFixture() {
+  static Fixture f(/*estimatorLaunches=*/2);
   return f;
 }
 
@@ -451,6 +456,69 @@ TEST(CompiledEstimator, VerticalSlashScoresMatchReference) {
     EXPECT_EQ(mismatches, 0);
   }
   std::printf("[ info ] vertical_slash scores: %lld equal to the reference bit for bit\n",
+              (long long)compared);
+}
+
+// The same for block_topk: every causal block pair's pooled score (mean
+// pool) or attention mass (antidiagonal) equals the reference's bit for bit.
+TEST(CompiledEstimator, BlockScoresMatchReference) {
+  Fixture &f = blockScoresFixture();
+  ASSERT_TRUE(f.cpu) << f.error;
+  std::mt19937 rng(12);
+  int64_t compared = 0;
+  for (const Case &c : {Case{"topk", 2, 200, 200, false, Fill::Random},
+                        Case{"topk", 1, 70, 200, true, Fill::Random},
+                        Case{"mass", 1, 50, 180, false, Fill::RepeatedRows},
+                        Case{"xattn_mass", 2, 100, 130, true, Fill::Random},
+                        Case{"xattn_topk", 1, 45, 161, false, Fill::Random}}) {
+    SCOPED_TRACE(c.kernel + " Lq=" + std::to_string(c.lq) + " Lk=" + std::to_string(c.lk));
+    KernelOp kernel = f.kernel(c.kernel);
+    ASSERT_TRUE(kernel);
+    auto spec = plan::readEstimator(kernel);
+    ASSERT_TRUE(mlir::succeeded(spec) && *spec);
+    int64_t heads = kernel.getHeads(), kvHeads = kernel.getKvHeads(), dim = kernel.getHeadDim();
+    int64_t block = (*spec)->block, n = (c.lk + block - 1) / block, shift = c.lk - c.lq;
+    Tensor q({c.batch, heads, c.lq, dim}, c.padded), k({c.batch, kvHeads, c.lk, dim}, c.padded);
+    fill(q, c.fill, rng);
+    fill(k, c.fill, rng);
+    std::string error, tableName;
+    auto table = f.cpu->runEstimator(c.kernel, q.view, k.view, tableName, error);
+    ASSERT_TRUE(mlir::succeeded(table)) << error;
+    ASSERT_EQ((int64_t)table->size(), c.batch * heads * n * n);
+    estimate::BlockSelectParams p;
+    p.scorer = (*spec)->stride ? estimate::BlockScorer::Antidiagonal
+                               : estimate::BlockScorer::MeanPool;
+    p.stride = (*spec)->stride;
+    p.block = block;
+    p.topK = (*spec)->topK;
+    p.tau = (*spec)->tau;
+    int64_t mismatches = 0;
+    for (int64_t b = 0; b < c.batch; ++b)
+      for (int64_t h = 0; h < heads; ++h) {
+        const CpuTensor &qv = q.view, &kv = k.view;
+        int64_t kvh = h / (heads / kvHeads);
+        estimate::Rows qr{qv.data + b * qv.strides[0] + h * qv.strides[1], c.lq, dim,
+                          qv.strides[2]};
+        estimate::Rows kr{kv.data + b * kv.strides[0] + kvh * kv.strides[1], c.lk, dim,
+                          kv.strides[2]};
+        std::vector<double> ref =
+            estimate::blockScores(qr, kr, kernel.getScale().convertToDouble(), p, error);
+        ASSERT_TRUE(error.empty()) << error;
+        // Query blocks holding a query, key blocks at or before them.
+        for (int64_t i = shift / block; i < n; ++i)
+          for (int64_t j = 0; j <= i; ++j) {
+            int64_t bits = (*table)[((b * heads + h) * n + i) * n + j];
+            double got;
+            std::memcpy(&got, &bits, sizeof got);
+            ++compared;
+            if (std::memcmp(&got, &ref[i * n + j], sizeof got) != 0 && ++mismatches <= 5)
+              ADD_FAILURE() << "b=" << b << " h=" << h << " block (" << i << ", " << j
+                            << "): " << got << ", reference " << ref[i * n + j];
+          }
+      }
+    EXPECT_EQ(mismatches, 0);
+  }
+  std::printf("[ info ] block scores and masses: %lld equal to the reference bit for bit\n",
               (long long)compared);
 }
 

@@ -87,6 +87,13 @@ struct BlockSelection {
   bool at(int64_t i, int64_t j) const { return kept[i * blocks + j] != 0; }
 };
 
+/// The scores selectBlocks ranks, row-major [I * blocks + J]: the scaled
+/// dot products of mean-pooled query and key blocks, or the antidiagonal
+/// attention masses, for J <= I of the query blocks that hold a query (the
+/// other entries are 0). Same parameter checks as selectBlocks.
+std::vector<double> blockScores(const Rows &q, const Rows &k, double scale,
+                                const BlockSelectParams &params, std::string &error);
+
 BlockSelection selectBlocks(const Rows &q, const Rows &k, double scale,
                             const BlockSelectParams &params,
                             std::string &error);
