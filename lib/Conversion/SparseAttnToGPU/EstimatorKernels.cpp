@@ -5,8 +5,8 @@
 // gpu.func per estimator stage: `@sattn_NAME_estimate_{pool,score,select}`.
 // Each runs its stage's items over a grid-stride loop (a tile stage: its
 // tiles over a block-stride loop, phases separated by barriers, buffers in
-// static shared memory), so any 1-D launch covers them; all take the parameters abi::kEstimatorParams, so the
-// runtime packs them once. Q and K are read through views rebased per
+// static shared memory), so any 1-D launch covers them; all take the
+// parameters abi::kEstimatorParams, so the runtime packs them once. Q and K are read through views rebased per
 // (batch, head) slice in 64 bits, like the attention kernels' tiles.
 //
 //===----------------------------------------------------------------------===//
@@ -54,7 +54,11 @@ FunctionType estimatorSignature(MLIRContext *ctx, Type element) {
   return FunctionType::get(ctx, inputs, {});
 }
 
-void buildStage(OpBuilder &builder, KernelOp kernel, const plan::EstimatorSpec &spec,
+/// Static shared memory a block may use without opting in (the stage
+/// launches pass no dynamic shared memory and set no attribute).
+constexpr int64_t kStaticSharedLimit = 48 * 1024;
+
+LogicalResult buildStage(OpBuilder &builder, KernelOp kernel, const plan::EstimatorSpec &spec,
                 StringRef entry, int stage) {
   Location loc = kernel.getLoc();
   Type element = kernel.getDtype();
@@ -75,6 +79,11 @@ void buildStage(OpBuilder &builder, KernelOp kernel, const plan::EstimatorSpec &
   if (tiled) {
     auto [f64Entries, keyEntries] =
         estimator::tileBufferEntries(spec, stage, kernel.getHeadDim());
+    int64_t bytes = f64Entries * 8 + keyEntries * element.getIntOrFloatBitWidth() / 8;
+    if (bytes > kStaticSharedLimit)
+      return kernel.emitError() << "estimator stage '" << stageName << "' needs " << bytes
+                                << " bytes of shared memory per block, above the "
+                                << kStaticSharedLimit << " a launch gets without opting in";
     auto workgroup = gpu::AddressSpaceAttr::get(builder.getContext(),
                                                 gpu::GPUDialect::getWorkgroupAddressSpace());
     sharedBuffer = func.addWorkgroupAttribution(
@@ -119,7 +128,7 @@ void buildStage(OpBuilder &builder, KernelOp kernel, const plan::EstimatorSpec &
                          estimator::emitStageItem(ib, il, stage, env, item);
                        });
     gpu::ReturnOp::create(b, loc);
-    return;
+    return success();
   }
   // A tile per block (a block-stride loop over tiles, so any grid covers
   // them); a phase's items are strided over the block's threads and end
@@ -147,6 +156,7 @@ void buildStage(OpBuilder &builder, KernelOp kernel, const plan::EstimatorSpec &
                        scf::YieldOp::create(tb, tl);
                      });
   gpu::ReturnOp::create(b, loc);
+  return success();
 }
 
 } // namespace
@@ -159,7 +169,8 @@ LogicalResult gpucodegen::buildEstimatorKernels(OpBuilder &builder, KernelOp ker
   if (!*spec)
     return success();
   for (int stage = 0, e = estimator::stageNames(**spec).size(); stage < e; ++stage)
-    buildStage(builder, kernel, **spec, attention.getName(), stage);
+    if (failed(buildStage(builder, kernel, **spec, attention.getName(), stage)))
+      return failure();
   attention->setAttr(target::kEstimatorAttr, kernel->getAttr(plan::kEstimatorAttrName));
   return success();
 }
