@@ -261,6 +261,16 @@ typedef enum sattn_block_scorer {
 sattn_status sattn_estimate_blocks(const sattn_tensor *q, const sattn_tensor *k,
                                    double scale, sattn_block_scorer scorer, int64_t block,
                                    int64_t top_k, double tau, int64_t stride, uint8_t *kept);
+/* gate (SeerAttention's AttnGate, docs/ESTIMATORS.md "gate"): the weights of
+ * this query head are rank-2 f32 host tensors with unit last stride, wq
+ * [d, hidden] and wk [3 * d, hidden] (pooled max, min and mean of a key
+ * block, concatenated); hidden even; exactly one of threshold in (0, 1) and
+ * top_ratio in (0, 1]; rope_base > 1 (10000 in SeerAttention). kept as for
+ * sattn_estimate_blocks (n = ceil(lk / block)). Added in 0.1.0. */
+sattn_status sattn_estimate_gate(const sattn_tensor *q, const sattn_tensor *k,
+                                 const sattn_tensor *wq, const sattn_tensor *wk, int64_t block,
+                                 double threshold, double top_ratio, double rope_base,
+                                 uint8_t *kept);
 
 /* Message of the last failure on this thread ("" after success). */
 const char *sattn_last_error(void);

@@ -313,3 +313,145 @@ BlockSelection sattn::estimate::selectBlocks(const Rows &q, const Rows &k,
   }
   return out;
 }
+
+namespace {
+
+/// The pooled rows of one block, mapped by `w` ([in, hidden] row-major):
+/// out[f] = sum over i in order of pooled[i] * w[i * hidden + f].
+std::vector<double> project(const std::vector<double> &pooled, const float *w,
+                            int64_t hidden) {
+  std::vector<double> out(hidden, 0.0);
+  for (int64_t f = 0; f < hidden; ++f)
+    for (size_t i = 0; i < pooled.size(); ++i)
+      out[f] += pooled[i] * double(w[i * hidden + f]);
+  return out;
+}
+
+/// Rotary embedding at position `pos`, rotate-half convention: feature i
+/// and i + hidden / 2 turn by pos * base^(-2i / hidden).
+void rotate(std::vector<double> &x, int64_t pos, double base) {
+  int64_t half = int64_t(x.size()) / 2;
+  for (int64_t i = 0; i < half; ++i) {
+    double angle = double(pos) * std::pow(base, -2.0 * double(i) / double(x.size()));
+    double c = std::cos(angle), s = std::sin(angle);
+    double a = x[i], b = x[i + half];
+    x[i] = a * c - b * s;
+    x[i + half] = b * c + a * s;
+  }
+}
+
+std::string checkGate(const Rows &q, const Rows &k, const GateWeights &w, const GateParams &p) {
+  std::string error = checkRows(q, k);
+  if (error.empty() && (!w.wq || !w.wk))
+    error = "the gate's weights must not be null";
+  if (error.empty() && p.block < 1)
+    error = "gate needs block >= 1";
+  if (error.empty() && (p.hidden < 2 || p.hidden % 2 != 0))
+    error = "the gate's hidden size (the weights' last dimension) must be even and at least "
+            "2 (rotary pairs), got " + std::to_string(p.hidden);
+  if (error.empty() && (p.threshold > 0) == (p.topRatio > 0))
+    error = "give exactly one of threshold and top_ratio";
+  if (error.empty() && (p.threshold < 0 || p.threshold >= 1 || p.topRatio < 0 || p.topRatio > 1))
+    error = "threshold must be in (0, 1) and top_ratio in (0, 1]";
+  if (error.empty() && !(p.ropeBase > 1))
+    error = "the RoPE base must be above 1";
+  if (error.empty() && (k.rows + p.block - 1) / p.block > kMaxBlocks)
+    error = "the block table would have more than " + std::to_string(kMaxBlocks) +
+            " blocks per side; use larger blocks";
+  return error;
+}
+
+} // namespace
+
+std::vector<double> sattn::estimate::gateScores(const Rows &q, const Rows &k,
+                                                const GateWeights &w, const GateParams &p,
+                                                std::string &error) {
+  error = checkGate(q, k, w, p);
+  if (!error.empty())
+    return {};
+  int64_t lk = k.rows, shift = lk - q.rows, d = q.dim, blocks = (lk + p.block - 1) / p.block;
+  // Pooled and projected key blocks: max, min and mean of each column.
+  std::vector<std::vector<double>> keys;
+  for (int64_t j = 0; j < blocks; ++j) {
+    int64_t first = j * p.block, last = std::min(lk, first + p.block);
+    std::vector<double> pooled(3 * d);
+    for (int64_t x = 0; x < d; ++x) {
+      double mx = -std::numeric_limits<double>::infinity(), mn = -mx, sum = 0;
+      for (int64_t r = first; r < last; ++r) {
+        double v = k.row(r)[x];
+        mx = std::max(mx, v);
+        mn = std::min(mn, v);
+        sum += v;
+      }
+      pooled[x] = mx;
+      pooled[d + x] = mn;
+      pooled[2 * d + x] = sum / double(last - first);
+    }
+    keys.push_back(project(pooled, w.wk, p.hidden));
+    rotate(keys.back(), j, p.ropeBase);
+  }
+  std::vector<double> probs(blocks * blocks, 0.0), logits, rowProbs;
+  double norm = std::sqrt(double(p.hidden));
+  for (int64_t i = shift / p.block; i < blocks; ++i) {
+    // The block's queries that exist (positions at or past the shift).
+    int64_t first = std::max(i * p.block, shift) - shift;
+    int64_t last = std::min((i + 1) * p.block, lk) - shift;
+    std::vector<double> pooled(d, 0.0);
+    for (int64_t r = first; r < last; ++r)
+      for (int64_t x = 0; x < d; ++x)
+        pooled[x] += q.row(r)[x];
+    for (double &m : pooled)
+      m /= double(last - first);
+    std::vector<double> query = project(pooled, w.wq, p.hidden);
+    rotate(query, i, p.ropeBase);
+    logits.assign(i + 1, 0.0);
+    for (int64_t j = 0; j <= i; ++j) {
+      double s = 0;
+      for (int64_t f = 0; f < p.hidden; ++f)
+        s += query[f] * keys[j][f];
+      logits[j] = s / norm;
+    }
+    softmax(logits, rowProbs);
+    std::copy(rowProbs.begin(), rowProbs.end(), probs.begin() + i * blocks);
+  }
+  return probs;
+}
+
+BlockSelection sattn::estimate::gate(const Rows &q, const Rows &k, const GateWeights &w,
+                                     const GateParams &p, std::string &error) {
+  std::vector<double> probs = gateScores(q, k, w, p, error);
+  if (!error.empty())
+    return {};
+  int64_t lk = k.rows, shift = lk - q.rows;
+  BlockSelection out;
+  out.blocks = (lk + p.block - 1) / p.block;
+  int64_t n = out.blocks;
+  out.kept.assign(n * n, 0);
+  for (int64_t i = shift / p.block; i < n; ++i) {
+    uint8_t *row = out.kept.data() + i * n;
+    // Block 0 and the diagonal block are always kept, the last row whole.
+    row[0] = row[i] = 1;
+    if (i == n - 1) {
+      std::fill(row, row + i + 1, uint8_t(1));
+      continue;
+    }
+    std::vector<int64_t> others;
+    for (int64_t j = 1; j < i; ++j)
+      others.push_back(j);
+    if (p.threshold > 0) {
+      for (int64_t j : others)
+        row[j] = probs[i * n + j] > p.threshold;
+      continue;
+    }
+    // The top ceil(ratio * (I + 1)) blocks of the row, forced ones counted.
+    int64_t keep = int64_t(std::ceil(p.topRatio * double(i + 1)));
+    int64_t room = keep - (i == 0 ? 1 : 2);
+    std::vector<double> rowScores(probs.begin() + i * n, probs.begin() + (i + 1) * n);
+    for (int64_t j : byScore(others, rowScores)) {
+      if (room-- <= 0)
+        break;
+      row[j] = 1;
+    }
+  }
+  return out;
+}

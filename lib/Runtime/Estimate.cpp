@@ -122,3 +122,45 @@ sattn_status sattn_estimate_blocks(const sattn_tensor *q, const sattn_tensor *k,
     return succeed();
   });
 }
+
+sattn_status sattn_estimate_gate(const sattn_tensor *q, const sattn_tensor *k,
+                                 const sattn_tensor *wq, const sattn_tensor *wk, int64_t block,
+                                 double threshold, double top_ratio, double rope_base,
+                                 uint8_t *kept) {
+  return guarded([&] {
+    const char *fn = "sattn_estimate_gate: ";
+    if (!kept)
+      return fail(SATTN_ERROR_INVALID_ARGUMENT, std::string(fn) + "kept must not be NULL");
+    estimate::Rows qRows, kRows, wqRows, wkRows;
+    std::string message;
+    sattn_status status = viewQK(q, k, qRows, kRows, message);
+    if (status == SATTN_OK)
+      status = viewRows(wq, "wq", wqRows, message);
+    if (status == SATTN_OK)
+      status = viewRows(wk, "wk", wkRows, message);
+    if (status != SATTN_OK)
+      return fail(status, fn + message);
+    // The weights' rows are read contiguously: [d, hidden] and [3d, hidden].
+    int64_t d = qRows.dim, hidden = wqRows.dim;
+    if (wqRows.rows != d || wkRows.rows != 3 * d || wkRows.dim != hidden ||
+        wqRows.rowStride != hidden || wkRows.rowStride != hidden)
+      return fail(SATTN_ERROR_SHAPE,
+                  std::string(fn) + "wq must be a contiguous [" + std::to_string(d) +
+                      ", hidden] and wk a contiguous [" + std::to_string(3 * d) +
+                      ", hidden] tensor (head_dim " + std::to_string(d) + "), got [" +
+                      std::to_string(wqRows.rows) + ", " + std::to_string(hidden) + "] and [" +
+                      std::to_string(wkRows.rows) + ", " + std::to_string(wkRows.dim) + "]");
+    estimate::GateParams params;
+    params.block = block;
+    params.hidden = hidden;
+    params.threshold = threshold;
+    params.topRatio = top_ratio;
+    params.ropeBase = rope_base;
+    estimate::BlockSelection selection = estimate::gate(
+        qRows, kRows, estimate::GateWeights{wqRows.data, wkRows.data}, params, message);
+    if (!message.empty())
+      return fail(SATTN_ERROR_INVALID_ARGUMENT, fn + message);
+    std::copy(selection.kept.begin(), selection.kept.end(), kept);
+    return succeed();
+  });
+}

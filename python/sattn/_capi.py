@@ -168,6 +168,9 @@ def _declare(lib):
                                                  ctypes.c_int64, ctypes.c_int64,
                                                  ctypes.c_double, ctypes.c_int64,
                                                  ctypes.c_void_p]),
+        "sattn_estimate_gate": (ctypes.c_int, [t_p, t_p, t_p, t_p, ctypes.c_int64,
+                                               ctypes.c_double, ctypes.c_double,
+                                               ctypes.c_double, ctypes.c_void_p]),
     }
     for name, (restype, argtypes) in sigs.items():
         fn = getattr(lib, name)

@@ -111,3 +111,38 @@ def blocks(q, k, *, block, scorer="mean_pool", top_k=None, tau=None, stride=None
             top_k or 0, tau or 0.0, stride or 0, kept[b, h].ctypes.data))
     kept = kept.astype(bool)
     return kept if batched else kept[0, 0]
+
+
+def gate(q, k, wq, wk, *, block=64, threshold=None, top_ratio=None, rope_base=10000.0):
+    """SeerAttention's gate (docs/ESTIMATORS.md, "gate"): a bool block table
+    [n, n] per slice, n = ceil(Lk / block). wq [H, D, hidden] and wk
+    [H, 3 * D, hidden] (or [D, hidden] and [3 * D, hidden] for one head):
+    the gate's weights per query head; exactly one of threshold and
+    top_ratio."""
+    import numpy
+    q, k, batched, pairs = _slices(q, k)
+    wq = numpy.ascontiguousarray(numpy.asarray(
+        wq.detach().float().cpu().numpy() if hasattr(wq, "detach") else wq, dtype=numpy.float32))
+    wk = numpy.ascontiguousarray(numpy.asarray(
+        wk.detach().float().cpu().numpy() if hasattr(wk, "detach") else wk, dtype=numpy.float32))
+    heads = q.shape[1]
+    if wq.ndim == 2 and wk.ndim == 2 and heads == 1:
+        wq, wk = wq[None], wk[None]
+    if wq.ndim != 3 or wk.ndim != 3 or wq.shape[0] != heads or wk.shape[0] != heads:
+        raise ValueError("wq and wk must be [H, D, hidden] and [H, 3 * D, hidden] for the %d "
+                         "query heads, got shapes %s and %s" % (heads, wq.shape, wk.shape))
+    lib = _capi.runtime_library()
+    n = -(-k.shape[2] // block) if block > 0 else 0
+    if n > _MAX_BLOCKS:
+        raise ValueError("the block table would have more than %d blocks per side (lk %d, "
+                         "block %d); use larger blocks" % (_MAX_BLOCKS, k.shape[2], block))
+    kept = numpy.zeros(q.shape[:2] + (n, n), dtype=numpy.uint8)
+    for b, h, kvh in pairs:
+        qt, kt = _tensor(q[b, h]), _tensor(k[b, kvh])
+        wqt, wkt = _tensor(wq[h]), _tensor(wk[h])
+        _check(lib, lib.sattn_estimate_gate(
+            ctypes.addressof(qt), ctypes.addressof(kt), ctypes.addressof(wqt),
+            ctypes.addressof(wkt), block, threshold or 0.0, top_ratio or 0.0,
+            float(rope_base), kept[b, h].ctypes.data))
+    kept = kept.astype(bool)
+    return kept if batched else kept[0, 0]

@@ -1,7 +1,8 @@
 """sattn.estimate (libsattn_runtime's reference estimators) against a NumPy
 implementation written here from the methods' recipes: dense probability
 matrices, forced entries at +inf before one lexicographic sort, XAttention's
-reshape of reversed query groups. Batched GQA inputs, Lq < Lk, every scorer
+reshape of reversed query groups, SeerAttention's gate with its rotary
+embedding as complex rotations. Batched GQA inputs, Lq < Lk, every scorer
 and selection; then the errors a caller gets for bad arguments."""
 
 import sys
@@ -100,6 +101,42 @@ def ref_blocks(q, k, scale, scorer, block, top_k, tau, stride):
     return kept
 
 
+def ref_gate(q, k, wq, wk, block, threshold, top_ratio, base):
+    """SeerAttention's AttnGate: pooled blocks (queries: mean; keys: max, min,
+    mean), linear maps, rotary embedding at block positions as complex
+    rotations, block-causal softmax; block 0, the diagonal and the whole last
+    row forced."""
+    lq, lk = q.shape[0], k.shape[0]
+    shift, n = lk - lq, -(-lk // block)
+    hidden = wq.shape[1]
+    half = hidden // 2
+    freq = base ** (-2.0 * np.arange(half) / hidden)
+
+    def rope(x, pos):
+        z = (x[:half] + 1j * x[half:]) * np.exp(1j * pos * freq)
+        return np.concatenate([z.real, z.imag])
+
+    kg = []
+    for j in range(n):
+        rows = k[j * block:(j + 1) * block].astype(np.float64)
+        pooled = np.concatenate([rows.max(0), rows.min(0), rows.mean(0)])
+        kg.append(rope(pooled @ wk.astype(np.float64), j))
+    kept = np.zeros((n, n), dtype=bool)
+    for i in range(shift // block, n):
+        rows = q[max(i * block, shift) - shift:min((i + 1) * block, lk) - shift]
+        qg = rope(rows.astype(np.float64).mean(0) @ wq.astype(np.float64), i)
+        p = softmax(np.array([qg @ kg[j] for j in range(i + 1)]) / np.sqrt(hidden))
+        forced = [0, i]
+        if i == n - 1:
+            kept[i, :i + 1] = True
+        elif threshold:
+            kept[i, :i + 1] = p > threshold
+            kept[i, forced] = True
+        else:
+            kept[i, :i + 1] = top(p, int(np.ceil(top_ratio * (i + 1))), forced)
+    return kept
+
+
 def structured(rng, shape, spikes):
     x = rng.standard_normal(shape).astype(np.float32)
     x[..., spikes, :] += 2.0
@@ -146,6 +183,25 @@ def main():
                 cases += 1
     print("blocks: %d slices match, %d blocks kept" % (cases, kept_total))
 
+    cases = kept_total = 0
+    hidden = 8
+    wq = rng.standard_normal((heads, d, hidden)).astype(np.float32)
+    wk = rng.standard_normal((heads, 3 * d, hidden)).astype(np.float32) / 2
+    for params in [dict(block=8, threshold=0.15), dict(block=6, top_ratio=0.4),
+                   dict(block=8, top_ratio=1.0, rope_base=500.0)]:
+        kept = sattn.estimate.gate(q, k, wq, wk, **params)
+        n = -(-lk // params["block"])
+        assert kept.shape == (b, heads, n, n), kept.shape
+        for bi in range(b):
+            for h in range(heads):
+                want = ref_gate(q[bi, h], k[bi, h // group], wq[h], wk[h], params["block"],
+                                params.get("threshold"), params.get("top_ratio"),
+                                params.get("rope_base", 10000.0))
+                assert (kept[bi, h] == want).all(), (params, bi, h, kept[bi, h], want)
+                kept_total += int(want.sum())
+                cases += 1
+    print("gate: %d slices match, %d blocks kept" % (cases, kept_total))
+
     # One slice without batch dimensions gives the same answer as its batch entry.
     one = sattn.estimate.blocks(q[1, 3], k[1, 1], block=8, scorer="antidiagonal", stride=4,
                                 tau=0.9)
@@ -164,6 +220,10 @@ def main():
         ("heads", lambda: sattn.estimate.vertical_slash(q[:, :3], k, vertical=2, slash=2)),
         ("huge", lambda: sattn.estimate.blocks(np.ones((1, 4)), np.ones((20000, 4)), block=2,
                                                top_k=1)),
+        ("gate both", lambda: sattn.estimate.gate(q, k, wq, wk, threshold=0.1, top_ratio=0.5)),
+        ("gate hidden", lambda: sattn.estimate.gate(q, k, wq[..., :3], wk[..., :3],
+                                                    threshold=0.1)),
+        ("gate weights", lambda: sattn.estimate.gate(q, k, wq, wq, threshold=0.1)),
     ]
     for name, call in bad:
         try:

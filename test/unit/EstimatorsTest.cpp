@@ -344,6 +344,55 @@ TEST(Estimators, RejectsBadInputsWithMessages) {
   EXPECT_NE(error.find("more than 8192 blocks per side"), std::string::npos) << error;
 }
 
+// The gate's fixed rules (its scores are checked against NumPy in
+// test/Runtime/check_estimators.py): block 0, the diagonal and the whole last
+// row are kept whatever the weights; a ratio of 1 keeps every causal block;
+// probabilities of a row sum to 1; bad parameters are refused with a message.
+TEST(Estimators, GateKeepsForcedBlocksAndRefusesBadParameters) {
+  std::mt19937 rng(21);
+  int64_t lq = 50, lk = 70, dim = 8, hidden = 6, block = 8, n = (lk + block - 1) / block;
+  Slice q = randomSlice(rng, lq, dim, true), k = randomSlice(rng, lk, dim, true);
+  Slice wq = randomSlice(rng, dim, hidden, false), wk = randomSlice(rng, 3 * dim, hidden, false);
+  GateWeights w{wq.data.data(), wk.data.data()};
+  std::string error;
+  GateParams strict{block, hidden, 0.5, 0, 10000};
+  BlockSelection kept = gate(q.view(), k.view(), w, strict, error);
+  ASSERT_EQ(error, "");
+  std::vector<double> strictProbs = gateScores(q.view(), k.view(), w, strict, error);
+  int64_t first = (lk - lq) / block, forcedOnly = 0; // first: the first block with a query
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = 0; j < n; ++j) {
+      bool forced = j == 0 || j == i || i == n - 1;
+      bool expected = i >= first && j <= i && (forced || strictProbs[i * n + j] > 0.5);
+      EXPECT_EQ(kept.at(i, j), expected) << "block " << i << ", " << j;
+      forcedOnly += i >= first && j <= i && !forced && !kept.at(i, j);
+    }
+  EXPECT_GT(forcedOnly, 0) << "a threshold of 0.5 drops some blocks";
+  GateParams all{block, hidden, 0, 1.0, 10000};
+  kept = gate(q.view(), k.view(), w, all, error);
+  ASSERT_EQ(error, "");
+  for (int64_t i = first; i < n; ++i)
+    for (int64_t j = 0; j < n; ++j)
+      EXPECT_EQ(kept.at(i, j), j <= i) << "block " << i << ", " << j;
+  std::vector<double> probs = gateScores(q.view(), k.view(), w, all, error);
+  for (int64_t i = first; i < n; ++i) {
+    double sum = 0;
+    for (int64_t j = 0; j <= i; ++j)
+      sum += probs[i * n + j];
+    EXPECT_NEAR(sum, 1.0, 1e-12) << "row " << i;
+  }
+  gate(q.view(), k.view(), w, {block, hidden, 0.1, 0.5, 10000}, error);
+  EXPECT_EQ(error, "give exactly one of threshold and top_ratio");
+  gate(q.view(), k.view(), w, {block, 5, 0.1, 0, 10000}, error);
+  EXPECT_NE(error.find("must be even and at least 2"), std::string::npos) << error;
+  gate(q.view(), k.view(), w, {block, hidden, 1.5, 0, 10000}, error);
+  EXPECT_EQ(error, "threshold must be in (0, 1) and top_ratio in (0, 1]");
+  gate(q.view(), k.view(), w, {block, hidden, 0.1, 0, 1.0}, error);
+  EXPECT_EQ(error, "the RoPE base must be above 1");
+  gate(q.view(), k.view(), GateWeights{nullptr, wk.data.data()}, strict, error);
+  EXPECT_EQ(error, "the gate's weights must not be null");
+}
+
 /// The estimator's indices as the tables of the pattern's table form: the
 /// compiled table-form masks keep exactly the reference's pairs.
 TEST(Estimators, IndicesAreTheTablesOfTheTableForms) {

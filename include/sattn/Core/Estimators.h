@@ -2,8 +2,9 @@
 //
 // The definitions of the estimators behind sattn's dynamic patterns, as
 // plain C++17 on one (batch, head) slice: MInference's vertical-slash
-// estimator and block selection with a mean-pool (MInference block-sparse)
-// or antidiagonal (XAttention) scorer, by top-k or by cumulative mass.
+// estimator, block selection with a mean-pool (MInference block-sparse)
+// or antidiagonal (XAttention) scorer, by top-k or by cumulative mass, and
+// SeerAttention's learned gate (weights given), by threshold or top ratio.
 // docs/ESTIMATORS.md states each definition, the position conventions and
 // how ties are broken; this file is that text as code, in double precision.
 // It is the reference that compiled estimators (CPU and GPU) are checked
@@ -97,6 +98,34 @@ std::vector<double> blockScores(const Rows &q, const Rows &k, double scale,
 BlockSelection selectBlocks(const Rows &q, const Rows &k, double scale,
                             const BlockSelectParams &params,
                             std::string &error);
+
+/// `mask.gate` parameters (SeerAttention's AttnGate): blocks of `block`
+/// tokens, `hidden` gate features (even), exactly one of threshold in
+/// (0, 1) and topRatio in (0, 1]; RoPE base of the gate's rotary embedding.
+struct GateParams {
+  int64_t block = 64;
+  int64_t hidden = 128;
+  double threshold = 0;
+  double topRatio = 0;
+  double ropeBase = 10000;
+};
+
+/// The gate's weights for one query head, row-major f32: wq [dim, hidden]
+/// maps a pooled query block, wk [3 * dim, hidden] a pooled key block (its
+/// max, min and mean, concatenated in that order).
+struct GateWeights {
+  const float *wq = nullptr;
+  const float *wk = nullptr;
+};
+
+/// The gate's block probabilities, row-major [I * blocks + J], for J <= I
+/// of the query blocks holding a query (other entries 0), and the blocks it
+/// keeps (docs/ESTIMATORS.md, "gate"). Same block conventions as
+/// selectBlocks; at most 8192 blocks per side.
+std::vector<double> gateScores(const Rows &q, const Rows &k, const GateWeights &weights,
+                               const GateParams &params, std::string &error);
+BlockSelection gate(const Rows &q, const Rows &k, const GateWeights &weights,
+                    const GateParams &params, std::string &error);
 
 } // namespace sattn::estimate
 
