@@ -272,6 +272,34 @@ sattn_status sattn_estimate_gate(const sattn_tensor *q, const sattn_tensor *k,
                                  double threshold, double top_ratio, double rope_base,
                                  uint8_t *kept);
 
+/* stripe (AnchorAttention, docs/ESTIMATORS.md "stripe"): group, block, step
+ * >= 1 with group a multiple of block * step; theta > 0 (natural-log units of
+ * the scaled logits). kept receives ceil(lk / (block * step)) * lk entries,
+ * 1 where key k is selected for the queries of unit u (row u): the table
+ * `sel[b, h, q / (block * step), k]` of `causal & (k < group |
+ * k >= q / group * group | sel[b, h, q / (block * step), k])`. Added in 0.1.0. */
+sattn_status sattn_estimate_stripe(const sattn_tensor *q, const sattn_tensor *k, double scale,
+                                   int64_t group, int64_t block, int64_t step, double theta,
+                                   uint8_t *kept);
+
+/* nsa (Native Sparse Attention's forward, docs/ESTIMATORS.md "nsa") for one
+ * (batch, KV head) group, not a mask but the output itself: q [heads, lq, d]
+ * (the query heads that share the KV head), k and v [lk, d], gates
+ * [heads, lq, 3] (compressed, selected, sliding), all f32 host tensors with
+ * unit last stride; compressed_k / compressed_v [blocks, d] or both NULL
+ * (means of the blocks; blocks = (lk - compress_block) / compress_stride + 1
+ * when lk >= compress_block, else 0). Parameters as `mask.nsa`'s verifier
+ * accepts them; window 0 disables the sliding branch. out receives
+ * heads * lq * d floats (row-major), selected lq * select_count block ids
+ * per row (ascending, -1 padded). Added in 0.1.0. */
+sattn_status sattn_estimate_nsa(const sattn_tensor *q, const sattn_tensor *k,
+                                const sattn_tensor *v, const sattn_tensor *gates,
+                                const sattn_tensor *compressed_k,
+                                const sattn_tensor *compressed_v, double scale,
+                                int64_t compress_block, int64_t compress_stride,
+                                int64_t select_block, int64_t select_count, int64_t window,
+                                int64_t local_blocks, float *out, int64_t *selected);
+
 /* Message of the last failure on this thread ("" after success). */
 const char *sattn_last_error(void);
 

@@ -92,18 +92,6 @@ void chunkedSoftmax(const std::vector<double> &logits, std::vector<double> &prob
     probs[j] = std::exp(logits[j] - mx) / sum;
 }
 
-std::string checkRows(const Rows &q, const Rows &k) {
-  if (!q.data || !k.data)
-    return "Q and K must not be null";
-  if (q.dim <= 0 || q.dim != k.dim)
-    return "Q and K must have the same positive head dimension";
-  if (q.rowStride < q.dim || k.rowStride < k.dim)
-    return "row strides must be at least the head dimension";
-  if (q.rows < 1 || k.rows < q.rows)
-    return "need 1 <= lq <= lk";
-  return "";
-}
-
 /// Top `count` of [0, n) by `score` with [0, forced) always kept; ascending.
 std::vector<int64_t> topWithForcedPrefix(const std::vector<double> &score,
                                          int64_t count, int64_t forced) {
@@ -121,6 +109,18 @@ std::vector<int64_t> topWithForcedPrefix(const std::vector<double> &score,
 }
 
 } // namespace
+
+std::string sattn::estimate::checkRows(const Rows &q, const Rows &k) {
+  if (!q.data || !k.data)
+    return "Q and K must not be null";
+  if (q.dim <= 0 || q.dim != k.dim)
+    return "Q and K must have the same positive head dimension";
+  if (q.rowStride < q.dim || k.rowStride < k.dim)
+    return "row strides must be at least the head dimension";
+  if (q.rows < 1 || k.rows < q.rows)
+    return "need 1 <= lq <= lk";
+  return "";
+}
 
 VerticalSlashScores sattn::estimate::verticalSlashScores(const Rows &q, const Rows &k,
                                                        double scale, int64_t lastQ,

@@ -6,12 +6,14 @@
 set(SATTN_CORE_SOURCE_NAMES
   AxisPredicate.cpp
   Estimators.cpp
+  StripeEstimator.cpp
   Json.cpp
   KeySet.cpp
   Limits.cpp
   MaskEval.cpp
   MaskProgram.cpp
   MaskProgramReader.cpp
+  NsaReference.cpp
   PlanTree.cpp
   Planner.cpp
   PredicateIntervals.cpp

@@ -171,6 +171,10 @@ def _declare(lib):
         "sattn_estimate_gate": (ctypes.c_int, [t_p, t_p, t_p, t_p, ctypes.c_int64,
                                                ctypes.c_double, ctypes.c_double,
                                                ctypes.c_double, ctypes.c_void_p]),
+        "sattn_estimate_stripe": (ctypes.c_int, [t_p, t_p, ctypes.c_double] +
+                                  [ctypes.c_int64] * 3 + [ctypes.c_double, ctypes.c_void_p]),
+        "sattn_estimate_nsa": (ctypes.c_int, [t_p] * 6 + [ctypes.c_double] +
+                               [ctypes.c_int64] * 6 + [ctypes.c_void_p] * 2),
     }
     for name, (restype, argtypes) in sigs.items():
         fn = getattr(lib, name)

@@ -9,11 +9,15 @@ Q and K, in the form of the runtime tables of each pattern's table form:
     keep = sattn.estimate.blocks(q, k, block=128, scorer="antidiagonal",
                                  stride=8, tau=0.9)
     # -> the table of `causal & block_table(keep, block = 128)`
+    sel = sattn.estimate.stripe(q, k, group=2048, block=128, step=16, theta=12.0)
+    # -> the table of `causal & (k < 2048 | k >= q / 2048 * 2048
+    #                             | sel[b, h, q / 2048, k])`
 
 Inputs are float arrays (NumPy, or CPU torch tensors of any float dtype):
 one slice q [Lq, D], k [Lk, D], or a batch q [B, H, Lq, D], k [B, KV, Lk, D]
 (GQA: query head h reads KV head h // (H // KV)). Results are NumPy bool
-arrays, [Lk] / [n, n] per slice with n = ceil(Lk / block), batched as
+arrays, [Lk] / [n, n] per slice with n = ceil(Lk / block) ([units, Lk] for
+stripe, units = ceil(Lk / (block * step))), batched as
 [B, H, ...]. The cost is that of a dense pass over the scored rows; use them
 to check estimators or to prepare tables, not on every prompt.
 """
@@ -25,6 +29,7 @@ from . import _capi
 
 _SCORERS = {"mean_pool": 0, "antidiagonal": 1}
 _MAX_BLOCKS = 8192  # blocks per side of a block table (lib/Core/Estimators.cpp)
+_MAX_STRIPE_ENTRIES = 1 << 30  # units * Lk of a stripe selection (kMaxStripeEntries)
 
 
 def _as_float32(x, name):
@@ -56,12 +61,14 @@ def _slices(q, k):
 
 
 def _tensor(a):
+    """A C view of a C-contiguous float32 array of rank 2 or 3."""
     t = _capi.CTensor()
     t.data = a.ctypes.data
     t.dtype = _capi.DTYPES["f32"]
-    t.rank = 2
-    t.shape[0], t.shape[1] = a.shape
-    t.strides[0], t.strides[1] = a.strides[0] // 4, 1
+    t.rank = a.ndim
+    for i in range(a.ndim):
+        t.shape[i] = a.shape[i]
+        t.strides[i] = a.strides[i] // 4
     return t
 
 
@@ -146,3 +153,80 @@ def gate(q, k, wq, wk, *, block=64, threshold=None, top_ratio=None, rope_base=10
             float(rope_base), kept[b, h].ctypes.data))
     kept = kept.astype(bool)
     return kept if batched else kept[0, 0]
+
+
+def stripe(q, k, *, group=2048, block=128, step=16, theta=12.0, scale=None):
+    """AnchorAttention's stripe selection (docs/ESTIMATORS.md, "stripe"): a
+    bool array [units, Lk] per slice, units = ceil(Lk / (block * step)); row
+    u marks the keys kept for the queries of positions [u * S, (u + 1) * S),
+    S = block * step, on top of each query's anchor region (the first
+    `group` keys and its own group)."""
+    import numpy
+    q, k, batched, pairs = _slices(q, k)
+    scale = 1.0 / math.sqrt(q.shape[3]) if scale is None else float(scale)
+    lib = _capi.runtime_library()
+    lk = k.shape[2]
+    units = -(-lk // (block * step)) if block > 0 and step > 0 else 0
+    if units * lk > _MAX_STRIPE_ENTRIES:  # the runtime's limit, checked before allocating
+        raise ValueError("the selection table would have more than 2^30 entries (%d units x %d "
+                         "keys); use larger blocks or step" % (units, lk))
+    kept = numpy.zeros(q.shape[:2] + (units, lk), dtype=numpy.uint8)
+    for b, h, kvh in pairs:
+        qt, kt = _tensor(q[b, h]), _tensor(k[b, kvh])
+        _check(lib, lib.sattn_estimate_stripe(
+            ctypes.addressof(qt), ctypes.addressof(kt), scale, group, block, step,
+            float(theta), kept[b, h].ctypes.data))
+    kept = kept.astype(bool)
+    return kept if batched else kept[0, 0]
+
+
+def nsa(q, k, v, gates, *, compress_block=32, compress_stride=16, select_block=64,
+        select_count=16, window=512, local_blocks=2, compressed_k=None, compressed_v=None,
+        scale=None):
+    """Native Sparse Attention's forward (docs/ESTIMATORS.md, "nsa"), the
+    output itself rather than a mask: q [B, H, Lq, D], k and v [B, KV, Lk, D],
+    gates [B, H, Lq, 3] (compressed, selected, sliding branch). compressed_k
+    and compressed_v [B, KV, blocks, D], or None for the blocks' means.
+    Returns (out, selected): float32 [B, H, Lq, D] and int64
+    [B, KV, Lq, select_count], each row's selected blocks ascending, -1
+    padded; the selection is shared by the query heads of a KV head."""
+    import numpy
+    arrays = [_as_float32(x, name) for x, name in ((q, "q"), (k, "k"), (v, "v"),
+                                                  (gates, "gates"))]
+    if (compressed_k is None) != (compressed_v is None):
+        raise ValueError("give both compressed_k and compressed_v, or neither")
+    if compressed_k is not None:
+        arrays += [_as_float32(compressed_k, "compressed_k"),
+                   _as_float32(compressed_v, "compressed_v")]
+    if any(a.ndim != 4 for a in arrays):
+        raise ValueError("nsa takes batched arrays: q [B, H, Lq, D], k and v [B, KV, Lk, D], "
+                         "gates [B, H, Lq, 3]")
+    q, k, v, gates = arrays[:4]
+    b, heads, lq, d = q.shape
+    kv = k.shape[1]
+    if (v.shape != k.shape or k.shape[0] != b or k.shape[3] != d or heads % kv or
+            gates.shape != (b, heads, lq, 3)):
+        raise ValueError("shapes do not fit: q %s, k %s, v %s, gates %s (k and v alike, heads "
+                         "a multiple of KV heads, gates [B, H, Lq, 3])"
+                         % (q.shape, k.shape, v.shape, gates.shape))
+    scale = 1.0 / math.sqrt(d) if scale is None else float(scale)
+    lib = _capi.runtime_library()
+    group = heads // kv
+    out = numpy.zeros(q.shape, dtype=numpy.float32)
+    selected = numpy.zeros((b, kv, lq, max(select_count, 0)), dtype=numpy.int64)
+    for bi in range(b):
+        for g in range(kv):
+            heads_of = slice(g * group, (g + 1) * group)
+            # The arrays stay referenced here while the C views point into them.
+            parts = [q[bi, heads_of], k[bi, g], v[bi, g], gates[bi, heads_of]]
+            if compressed_k is not None:
+                parts += [arrays[4][bi, g], arrays[5][bi, g]]
+            parts = [numpy.ascontiguousarray(a) for a in parts]
+            views = [_tensor(a) for a in parts]
+            pointers = [ctypes.addressof(t) for t in views] + [None] * (6 - len(views))
+            group_out = numpy.zeros((group, lq, d), dtype=numpy.float32)
+            _check(lib, lib.sattn_estimate_nsa(
+                *pointers, scale, compress_block, compress_stride, select_block, select_count,
+                window, local_blocks, group_out.ctypes.data, selected[bi, g].ctypes.data))
+            out[bi, heads_of] = group_out
+    return out, selected

@@ -2,8 +2,9 @@
 implementation written here from the methods' recipes: dense probability
 matrices, forced entries at +inf before one lexicographic sort, XAttention's
 reshape of reversed query groups, SeerAttention's gate with its rotary
-embedding as complex rotations. Batched GQA inputs, Lq < Lk, every scorer
-and selection; then the errors a caller gets for bad arguments."""
+embedding as complex rotations, AnchorAttention's stripes from a dense
+masked logit matrix, NSA's three branches as masked dense attentions. Batched GQA inputs, Lq < Lk, every scorer and
+selection; then the errors a caller gets for bad arguments."""
 
 import sys
 import warnings
@@ -137,6 +138,88 @@ def ref_gate(q, k, wq, wk, block, threshold, top_ratio, base):
     return kept
 
 
+def ref_stripe(q, k, scale, group, block, step, theta):
+    """AnchorAttention: anchors are row maxima of the logits over the first
+    group and the query's own group (causal); a unit of step query blocks
+    keeps key j between the two regions when some block's mean query scores
+    it within theta of the block's mean anchor."""
+    lq, lk = q.shape[0], k.shape[0]
+    shift, unit = lk - lq, block * step
+    pos = np.arange(lq)[:, None] + shift
+    key = np.arange(lk)[None, :]
+    logits = scale * (q.astype(np.float64) @ k.astype(np.float64).T)
+    region = (key <= pos) & ((key < group) | (key >= pos // group * group))
+    anchors = np.where(region, logits, -np.inf).max(axis=1)
+    units = -(-lk // unit)
+    kept = np.zeros((units, lk), dtype=bool)
+    for u in range(units):
+        local = u * unit // group * group
+        for first in range(u * unit, (u + 1) * unit, block):
+            rows = np.arange(max(first, shift), min(first + block, lk)) - shift
+            if len(rows) == 0 or local <= group:
+                continue
+            mean_q = q[rows].astype(np.float64).mean(axis=0)
+            score = scale * (k[group:local].astype(np.float64) @ mean_q)
+            kept[u, group:local] |= score + theta >= anchors[rows].mean()
+    return kept
+
+
+def masked_attention(logits, mask, v):
+    """Softmax attention over the kept entries; rows keeping none give 0."""
+    x = np.where(mask, logits, -np.inf)
+    top_ = np.where(mask.any(axis=1), x.max(axis=1), 0.0)
+    e = np.where(mask, np.exp(x - top_[:, None]), 0.0)
+    total = e.sum(axis=1, keepdims=True)
+    p = np.divide(e, total, out=np.zeros_like(e), where=total > 0)
+    return p @ v, p
+
+
+def ref_nsa(q, k, v, gates, scale, cb, cs, sb, count, window, local, ck=None, cv=None):
+    """NSA for one KV group: q [heads, lq, d]; compressed keys are block
+    means unless given; a selection block's importance sums the compressed
+    probabilities of the blocks overlapping it over the group's heads."""
+    heads, lq, _ = q.shape
+    lk = k.shape[0]
+    shift = lk - lq
+    nc = (lk - cb) // cs + 1 if lk >= cb else 0
+    if ck is None:
+        ck = np.array([k[c * cs:c * cs + cb].astype(np.float64).mean(0) for c in range(nc)])
+        cv = np.array([v[c * cs:c * cs + cb].astype(np.float64).mean(0) for c in range(nc)])
+        ck, cv = ck.astype(np.float32), cv.astype(np.float32)
+    ck = ck.reshape(nc, -1).astype(np.float64)
+    cv = cv.reshape(nc, -1).astype(np.float64)
+    k64, v64 = k.astype(np.float64), v.astype(np.float64)
+    pos = np.arange(lq)[:, None] + shift
+    ns = -(-lk // sb)
+    cmask = np.arange(nc)[None, :] * cs + cb - 1 <= pos
+    starts = np.arange(nc) * cs
+    overlap = ((starts[:, None] < (np.arange(ns)[None, :] + 1) * sb) &
+               (starts[:, None] + cb > np.arange(ns)[None, :] * sb)).astype(np.float64)
+    out = np.zeros(q.shape)
+    importance = np.zeros((lq, ns))
+    for h in range(heads):
+        o, p = masked_attention(scale * q[h].astype(np.float64) @ ck.T, cmask, cv)
+        out[h] += gates[h, :, 0:1] * o
+        importance += p @ overlap
+    selected = np.full((lq, count), -1, dtype=np.int64)
+    chosen = np.zeros((lq, ns), dtype=bool)
+    for i in range(lq):
+        own = (i + shift) // sb
+        forced = sorted({0} | {own - t for t in range(local) if own - t >= 0})
+        flags = top(importance[i, :own + 1], count, forced)
+        chosen[i, :own + 1] = flags
+        picked = np.nonzero(flags)[0]
+        selected[i, :len(picked)] = picked
+    key = np.arange(lk)[None, :]
+    smask = chosen[:, key[0] // sb] & (key <= pos)
+    wmask = (key <= pos) & (key > pos - window)
+    for h in range(heads):
+        logits = scale * q[h].astype(np.float64) @ k64.T
+        out[h] += gates[h, :, 1:2] * masked_attention(logits, smask, v64)[0]
+        out[h] += gates[h, :, 2:3] * masked_attention(logits, wmask, v64)[0]
+    return out, selected
+
+
 def structured(rng, shape, spikes):
     x = rng.standard_normal(shape).astype(np.float32)
     x[..., spikes, :] += 2.0
@@ -202,6 +285,60 @@ def main():
                 cases += 1
     print("gate: %d slices match, %d blocks kept" % (cases, kept_total))
 
+    cases = kept_total = candidates = 0
+    for params in [dict(group=16, block=4, step=2, theta=1.0),
+                   dict(group=8, block=8, step=1, theta=0.5),
+                   dict(group=24, block=3, step=4, theta=2.0)]:
+        kept = sattn.estimate.stripe(q, k, **params)
+        unit = params["block"] * params["step"]
+        assert kept.shape == (b, heads, -(-lk // unit), lk), kept.shape
+        for bi in range(b):
+            for h in range(heads):
+                want = ref_stripe(q[bi, h], k[bi, h // group], scale, **params)
+                assert (kept[bi, h] == want).all(), (params, bi, h, kept[bi, h], want)
+                kept_total += int(want.sum())
+                g = params["group"]
+                candidates += sum(max(0, u * unit // g * g - g)
+                                  for u in range((lk - lq) // unit, want.shape[0]))
+                cases += 1
+    assert 0 < kept_total < candidates, (kept_total, candidates)
+    print("stripe: %d slices match, %d of %d candidate keys kept" % (cases, kept_total,
+                                                                     candidates))
+
+    cases = worst = 0
+    v = rng.standard_normal((b, kv, lk, d)).astype(np.float32)
+    gates = rng.uniform(0, 1, (b, heads, lq, 3)).astype(np.float32)
+    for params in [dict(compress_block=8, compress_stride=4, select_block=8, select_count=3,
+                        window=6, local_blocks=1),
+                   dict(compress_block=4, compress_stride=4, select_block=8, select_count=4,
+                        window=0, local_blocks=2),
+                   dict(compress_block=6, compress_stride=3, select_block=6, select_count=2,
+                        window=10, local_blocks=0, given=True)]:
+        given = params.pop("given", False)
+        nc = (lk - params["compress_block"]) // params["compress_stride"] + 1
+        extra = {}
+        if given:
+            extra = dict(compressed_k=rng.standard_normal((b, kv, nc, d)).astype(np.float32),
+                         compressed_v=rng.standard_normal((b, kv, nc, d)).astype(np.float32))
+        out, sel = sattn.estimate.nsa(q, k, v, gates, **params, **extra)
+        assert out.shape == q.shape and sel.shape == (b, kv, lq, params["select_count"])
+        for bi in range(b):
+            for g in range(kv):
+                hs = slice(g * group, (g + 1) * group)
+                want_out, want_sel = ref_nsa(
+                    q[bi, hs], k[bi, g], v[bi, g], gates[bi, hs], scale,
+                    params["compress_block"], params["compress_stride"], params["select_block"],
+                    params["select_count"], params["window"], params["local_blocks"],
+                    *((extra["compressed_k"][bi, g], extra["compressed_v"][bi, g])
+                      if given else ()))
+                assert (sel[bi, g] == want_sel).all(), (params, bi, g, sel[bi, g], want_sel)
+                err = np.abs(out[bi, hs] - want_out).max() / np.abs(want_out).max()
+                assert err < 1e-6, (params, bi, g, err)
+                worst = max(worst, err)
+                cases += 1
+    print("nsa: %d groups match (selections exact, output within %s)"
+          % (cases, "1e-6" if worst < 1e-6 else worst))
+
     # One slice without batch dimensions gives the same answer as its batch entry.
     one = sattn.estimate.blocks(q[1, 3], k[1, 1], block=8, scorer="antidiagonal", stride=4,
                                 tau=0.9)
@@ -224,6 +361,16 @@ def main():
         ("gate hidden", lambda: sattn.estimate.gate(q, k, wq[..., :3], wk[..., :3],
                                                     threshold=0.1)),
         ("gate weights", lambda: sattn.estimate.gate(q, k, wq, wq, threshold=0.1)),
+        ("stripe unit", lambda: sattn.estimate.stripe(q, k, group=16, block=4, step=3)),
+        ("stripe theta", lambda: sattn.estimate.stripe(q, k, group=16, block=4, step=2,
+                                                       theta=0.0)),
+        ("nsa stride", lambda: sattn.estimate.nsa(q, k, v, gates, compress_block=4,
+                                                  compress_stride=8)),
+        ("nsa count", lambda: sattn.estimate.nsa(q, k, v, gates, select_count=2,
+                                                 local_blocks=2)),
+        ("nsa gates", lambda: sattn.estimate.nsa(q, k, v, gates[..., :2])),
+        ("stripe huge", lambda: sattn.estimate.stripe(np.ones((1, 4)), np.ones((40000, 4)),
+                                                      group=1, block=1, step=1)),
     ]
     for name, call in bad:
         try:

@@ -193,16 +193,18 @@ void fill(Tensor &t, Fill how, std::mt19937 &rng) {
   });
 }
 
+/// Slice (b, h) of a [B, H, L, D] tensor, as the reference estimators read it.
+estimate::Rows sliceRows(const Tensor &t, int64_t b, int64_t h) {
+  const CpuTensor &v = t.view;
+  return {v.data + b * v.strides[0] + h * v.strides[1], v.sizes[2], v.sizes[3], v.strides[2]};
+}
+
 /// The reference table of (b, h) from the same tensors: the block table
 /// (block_topk), or the kept columns then the kept diagonals (vertical_slash).
 std::vector<uint8_t> referenceEntries(const Tensor &q, const Tensor &k, int64_t b, int64_t h,
                                       int64_t kvh, double scale,
                                       const plan::EstimatorSpec &spec) {
-  const CpuTensor &qv = q.view, &kv = k.view;
-  estimate::Rows qr{qv.data + b * qv.strides[0] + h * qv.strides[1], qv.sizes[2],
-                    qv.sizes[3], qv.strides[2]};
-  estimate::Rows kr{kv.data + b * kv.strides[0] + kvh * kv.strides[1], kv.sizes[2],
-                    kv.sizes[3], kv.strides[2]};
+  estimate::Rows qr = sliceRows(q, b, h), kr = sliceRows(k, b, kvh);
   std::string error;
   if (spec.isLines()) {
     estimate::VerticalSlashParams p;
@@ -401,6 +403,26 @@ TEST(CompiledEstimator, VerticalSlashMatchesReference) {
   EXPECT_GT(kept, 0);
 }
 
+/// One case of the score tests: Q and K of `kernel` filled for `c`, and the
+/// table the compiled estimator (stopped before its selection) wrote from
+/// them; empty after a failure, which is reported.
+struct EstimatedScores {
+  Tensor q, k;
+  std::vector<int64_t> table;
+
+  EstimatedScores(const CpuAttention &cpu, KernelOp kernel, const Case &c, std::mt19937 &rng)
+      : q({c.batch, int64_t(kernel.getHeads()), c.lq, int64_t(kernel.getHeadDim())}, c.padded),
+        k({c.batch, int64_t(kernel.getKvHeads()), c.lk, int64_t(kernel.getHeadDim())}, c.padded) {
+    fill(q, c.fill, rng);
+    fill(k, c.fill, rng);
+    std::string error, tableName;
+    auto estimated = cpu.runEstimator(c.kernel, q.view, k.view, tableName, error);
+    EXPECT_TRUE(mlir::succeeded(estimated)) << error;
+    if (mlir::succeeded(estimated))
+      table = std::move(*estimated);
+  }
+};
+
 // The scores themselves, not only the selection they lead to: every column
 // and diagonal score of the tile stages equals the reference's bit for bit
 // (a sum taken in another order would round differently and still select
@@ -421,31 +443,23 @@ TEST(CompiledEstimator, VerticalSlashScoresMatchReference) {
     ASSERT_TRUE(kernel);
     auto spec = plan::readEstimator(kernel);
     ASSERT_TRUE(mlir::succeeded(spec) && *spec);
-    int64_t heads = kernel.getHeads(), kvHeads = kernel.getKvHeads(), dim = kernel.getHeadDim();
+    int64_t heads = kernel.getHeads(), kvHeads = kernel.getKvHeads();
     double scale = kernel.getScale().convertToDouble();
-    Tensor q({c.batch, heads, c.lq, dim}, c.padded), k({c.batch, kvHeads, c.lk, dim}, c.padded);
-    fill(q, c.fill, rng);
-    fill(k, c.fill, rng);
-    std::string error, tableName;
-    auto table = f.cpu->runEstimator(c.kernel, q.view, k.view, tableName, error);
-    ASSERT_TRUE(mlir::succeeded(table)) << error;
-    ASSERT_EQ((int64_t)table->size(), c.batch * heads * 2 * c.lk);
+    EstimatedScores run(*f.cpu, kernel, c, rng);
+    const std::vector<int64_t> &table = run.table;
+    ASSERT_EQ((int64_t)table.size(), c.batch * heads * 2 * c.lk);
+    std::string error;
     int64_t mismatches = 0;
     for (int64_t b = 0; b < c.batch; ++b)
       for (int64_t h = 0; h < heads; ++h) {
-        const CpuTensor &qv = q.view, &kv = k.view;
-        int64_t kvh = h / (heads / kvHeads);
-        estimate::Rows qr{qv.data + b * qv.strides[0] + h * qv.strides[1], c.lq, dim,
-                          qv.strides[2]};
-        estimate::Rows kr{kv.data + b * kv.strides[0] + kvh * kv.strides[1], c.lk, dim,
-                          kv.strides[2]};
-        estimate::VerticalSlashScores ref =
-            estimate::verticalSlashScores(qr, kr, scale, (*spec)->lastQ, error);
+        estimate::VerticalSlashScores ref = estimate::verticalSlashScores(
+            sliceRows(run.q, b, h), sliceRows(run.k, b, h / (heads / kvHeads)), scale,
+            (*spec)->lastQ, error);
         ASSERT_TRUE(error.empty()) << error;
         for (int64_t line = 0; line < 2; ++line)
           for (int64_t j = 0; j < c.lk; ++j) {
             double score = line == 0 ? ref.columns[j] : ref.offsets[j];
-            uint64_t got = uint64_t((*table)[((b * heads + h) * 2 + line) * c.lk + j]);
+            uint64_t got = uint64_t(table[((b * heads + h) * 2 + line) * c.lk + j]);
             ++compared;
             if (got != orderCode(score) && ++mismatches <= 5)
               ADD_FAILURE() << "b=" << b << " h=" << h << (line ? " diagonal " : " column ")
@@ -476,15 +490,12 @@ TEST(CompiledEstimator, BlockScoresMatchReference) {
     ASSERT_TRUE(kernel);
     auto spec = plan::readEstimator(kernel);
     ASSERT_TRUE(mlir::succeeded(spec) && *spec);
-    int64_t heads = kernel.getHeads(), kvHeads = kernel.getKvHeads(), dim = kernel.getHeadDim();
+    int64_t heads = kernel.getHeads(), kvHeads = kernel.getKvHeads();
     int64_t block = (*spec)->block, n = (c.lk + block - 1) / block, shift = c.lk - c.lq;
-    Tensor q({c.batch, heads, c.lq, dim}, c.padded), k({c.batch, kvHeads, c.lk, dim}, c.padded);
-    fill(q, c.fill, rng);
-    fill(k, c.fill, rng);
-    std::string error, tableName;
-    auto table = f.cpu->runEstimator(c.kernel, q.view, k.view, tableName, error);
-    ASSERT_TRUE(mlir::succeeded(table)) << error;
-    ASSERT_EQ((int64_t)table->size(), c.batch * heads * n * n);
+    EstimatedScores run(*f.cpu, kernel, c, rng);
+    const std::vector<int64_t> &table = run.table;
+    ASSERT_EQ((int64_t)table.size(), c.batch * heads * n * n);
+    std::string error;
     estimate::BlockSelectParams p;
     p.scorer = (*spec)->stride ? estimate::BlockScorer::Antidiagonal
                                : estimate::BlockScorer::MeanPool;
@@ -495,19 +506,14 @@ TEST(CompiledEstimator, BlockScoresMatchReference) {
     int64_t mismatches = 0;
     for (int64_t b = 0; b < c.batch; ++b)
       for (int64_t h = 0; h < heads; ++h) {
-        const CpuTensor &qv = q.view, &kv = k.view;
-        int64_t kvh = h / (heads / kvHeads);
-        estimate::Rows qr{qv.data + b * qv.strides[0] + h * qv.strides[1], c.lq, dim,
-                          qv.strides[2]};
-        estimate::Rows kr{kv.data + b * kv.strides[0] + kvh * kv.strides[1], c.lk, dim,
-                          kv.strides[2]};
-        std::vector<double> ref =
-            estimate::blockScores(qr, kr, kernel.getScale().convertToDouble(), p, error);
+        std::vector<double> ref = estimate::blockScores(
+            sliceRows(run.q, b, h), sliceRows(run.k, b, h / (heads / kvHeads)),
+            kernel.getScale().convertToDouble(), p, error);
         ASSERT_TRUE(error.empty()) << error;
         // Query blocks holding a query, key blocks at or before them.
         for (int64_t i = shift / block; i < n; ++i)
           for (int64_t j = 0; j <= i; ++j) {
-            int64_t bits = (*table)[((b * heads + h) * n + i) * n + j];
+            int64_t bits = table[((b * heads + h) * n + i) * n + j];
             double got;
             std::memcpy(&got, &bits, sizeof got);
             ++compared;

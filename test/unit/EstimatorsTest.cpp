@@ -11,6 +11,8 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "EstimatorTestSupport.h"
+
 #include "sattn/Analysis/CompiledMask.h"
 #include "sattn/Core/Estimators.h"
 #include "sattn/InitAll.h"
@@ -31,32 +33,11 @@
 
 using namespace sattn;
 using namespace sattn::estimate;
+using namespace sattn::estimator_test;
 
 namespace {
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
-
-struct Slice {
-  int64_t rows, dim;
-  std::vector<float> data;
-  Rows view() const { return Rows{data.data(), rows, dim, dim}; }
-  const float *row(int64_t i) const { return data.data() + i * dim; }
-};
-
-/// Random rows with some structure: a shared direction makes a few keys
-/// (and, for queries, every row) score high, so selections are not ties.
-Slice randomSlice(std::mt19937 &rng, int64_t rows, int64_t dim, bool spiky) {
-  std::normal_distribution<float> normal(0.f, 1.f);
-  Slice s{rows, dim, std::vector<float>(rows * dim)};
-  for (float &x : s.data)
-    x = normal(rng);
-  if (spiky)
-    for (int64_t i = 0; i < rows; ++i)
-      if (rng() % 7 == 0)
-        for (int64_t x = 0; x < dim; ++x)
-          s.data[i * dim + x] += 2.0f;
-  return s;
-}
 
 double dotRows(const float *a, const float *b, int64_t n) {
   double s = 0;

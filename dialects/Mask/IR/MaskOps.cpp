@@ -267,6 +267,11 @@ LogicalResult StripeOp::verify() {
     return emitOpError() << "'group' (" << getGroup()
                          << ") must be a multiple of 'block' ("
                          << getBlockSize() << ")";
+  int64_t unit = 0;
+  if (__builtin_mul_overflow(getBlockSize(), getStep(), &unit) || getGroup() % unit != 0)
+    return emitOpError() << "'group' (" << getGroup() << ") must be a multiple of 'block' x "
+                         << "'step' (" << getBlockSize() << " x " << getStep()
+                         << "): a selection of 'step' query blocks lies in one group";
   if (!(getTheta().convertToDouble() > 0.0))
     return emitOpError() << "'theta' must be positive, got "
                          << getTheta().convertToDouble();

@@ -310,10 +310,13 @@ def Mask_GateOp : Mask_PatternOp<"gate"> {
 def Mask_StripeOp : Mask_PatternOp<"stripe"> {
   let summary = "AnchorAttention stripe selection";
   let description = [{
-    Dynamic pattern. Queries are grouped `group` at a time (a multiple of
-    `block`); keys whose averaged score comes within `theta` (positive,
-    natural-log units) of the running anchor are kept for the whole group.
-    `step` is the number of query blocks that share one selection.
+    Dynamic pattern (AnchorAttention). Every query keeps its anchor region:
+    the first `group` keys and its own group of `group` positions up to
+    itself; its anchor is its largest scaled logit there. Keys between the
+    two regions are kept for a unit of `step` query blocks of `block`
+    positions when a block's mean query scores them within `theta`
+    (positive, natural-log units) of the block's mean anchor. `group` is a
+    multiple of `block` x `step`, so that a unit lies in one group.
 
     ```mlir
     %s = mask.stripe group 2048 block 128 step 16 theta 12.0

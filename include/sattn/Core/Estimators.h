@@ -4,7 +4,8 @@
 // plain C++17 on one (batch, head) slice: MInference's vertical-slash
 // estimator, block selection with a mean-pool (MInference block-sparse)
 // or antidiagonal (XAttention) scorer, by top-k or by cumulative mass, and
-// SeerAttention's learned gate (weights given), by threshold or top ratio.
+// SeerAttention's learned gate (weights given), by threshold or top ratio,
+// and AnchorAttention's stripe selection (StripeEstimator.cpp).
 // docs/ESTIMATORS.md states each definition, the position conventions and
 // how ties are broken; this file is that text as code, in double precision.
 // It is the reference that compiled estimators (CPU and GPU) are checked
@@ -32,6 +33,11 @@ struct Rows {
   int64_t rowStride = 0;
   const float *row(int64_t i) const { return data + i * rowStride; }
 };
+
+/// The shape checks every estimator makes on one slice: non-null rows of
+/// one positive head dimension, strides of at least it, 1 <= lq <= lk.
+/// Returns "" or the message.
+std::string checkRows(const Rows &q, const Rows &k);
 
 /// `mask.vertical_slash` parameters (forced counts are part of the totals).
 struct VerticalSlashParams {
@@ -126,6 +132,37 @@ std::vector<double> gateScores(const Rows &q, const Rows &k, const GateWeights &
                                const GateParams &params, std::string &error);
 BlockSelection gate(const Rows &q, const Rows &k, const GateWeights &weights,
                     const GateParams &params, std::string &error);
+
+/// `mask.stripe` parameters (AnchorAttention): anchor groups of `group`
+/// positions, selection units of `step` query blocks of `block` positions
+/// (group a multiple of block * step, so a unit lies in one group), and the
+/// margin `theta` (> 0) in natural-log units of the scaled logits.
+struct StripeParams {
+  int64_t group = 2048;
+  int64_t block = 128;
+  int64_t step = 16;
+  double theta = 12;
+};
+
+/// What the stripe estimator keeps for one slice (docs/ESTIMATORS.md,
+/// "stripe"). Unit u holds positions [u * S, (u + 1) * S), S = block * step,
+/// so there are ceil(lk / S) units; `kept[u * lk + j]` is 1 when key j is
+/// selected for every query of unit u, i.e. the table `sel[b, h, q / S, k]`
+/// of the table form `causal & (k < group | k >= q / group * group |
+/// sel[b, h, q / S, k])`. Units with no query keep nothing. `anchors[i]` is
+/// query row i's anchor: its largest scaled logit over its anchor region.
+struct StripeSelection {
+  int64_t units = 0, keys = 0;
+  std::vector<uint8_t> kept;
+  std::vector<double> anchors;
+  bool at(int64_t u, int64_t j) const { return kept[u * keys + j] != 0; }
+};
+
+/// Selection tables of at most this many entries (units * lk).
+constexpr int64_t kMaxStripeEntries = int64_t(1) << 30;
+
+StripeSelection stripe(const Rows &q, const Rows &k, double scale, const StripeParams &params,
+                       std::string &error);
 
 } // namespace sattn::estimate
 

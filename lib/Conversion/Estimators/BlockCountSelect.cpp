@@ -38,7 +38,6 @@ std::pair<int64_t, int64_t> stages::blockSelectTileBuffers() {
 void stages::emitBlockSelectTile(OpBuilder &b, Location loc, const EstimatorEnv &env, Value tile,
                                  const TileRunner &run) {
   Shape sh(b, loc, env);
-  Scalar s{b, loc};
   Value one = cst(b, loc, 1);
   Value queryBlock = rem(b, loc, tile, env.blocks);
   Value rowStart = mul(b, loc, tile, env.blocks); // table row (b, h, I)
@@ -57,7 +56,6 @@ void stages::emitBlockSelectTile(OpBuilder &b, Location loc, const EstimatorEnv 
   // rank set to top_k less the forced blocks (0 and, past row 0, I).
   Value bins = cst(b, loc, abi::kRadixBins);
   run.phase(b, loc, max(b, loc, env.blocks, bins), [&](OpBuilder &pb, Location pl, Value j) {
-    Scalar ps{pb, pl};
     scf::IfOp::create(pb, pl, cmp(pb, pl, CmpIPredicate::slt, j, bins),
                       [&](OpBuilder &tb, Location tl) {
                         Scalar ts{tb, tl};
@@ -127,7 +125,6 @@ void stages::emitBlockSelectTile(OpBuilder &b, Location loc, const EstimatorEnv 
     return ts.bitsOf(ts.loadAt(run.shared, sharedAt(ts.b, ts.loc, kPrefixAt)));
   };
   run.phase(b, loc, env.blocks, [&](OpBuilder &pb, Location pl, Value j) {
-    Scalar ps{pb, pl};
     Value at = entry(pb, pl, j);
     Value free = isFree(pb, pl, j);
     auto kept = scf::IfOp::create(

@@ -494,6 +494,11 @@ sattn.kernel @k(dtype = bf16, head_dim = 128, heads = 4, kv_heads = 4, scale = 0
 
 // -----
 
+// expected-error @+1 {{'mask.stripe' op 'group' (2048) must be a multiple of 'block' x 'step' (128 x 32): a selection of 'step' query blocks lies in one group}}
+%s = mask.stripe group 2048 block 128 step 32 theta 12.0
+
+// -----
+
 // expected-error @+1 {{'mask.stripe' op 'theta' must be positive, got 0}}
 %s = mask.stripe group 2048 block 128 step 16 theta 0.0
 
