@@ -1,5 +1,5 @@
 """Benchmark of compiled estimators on the GPU (block_topk: mean pool and
-XAttention's antidiagonal scorer; vertical_slash):
+XAttention's antidiagonal scorer; vertical_slash; stripe):
 estimator, device plan and attention times, the whole call, FlexAttention on
 the same block mask and cuDNN's dense causal attention, with the kept
 density and the mass recall, on structured inputs.
@@ -15,8 +15,8 @@ m u_h in a key adds m c^2 logits:
     head dimension, norm 2.5 D^(1/4)), added to q and k: w_i . w_j peaks at
     i = j (+6.25 logits on the diagonal block) and falls off with |i - j|
   + heavy keys: u_h (c = 2) in every query; 2 u_h (+8 logits) in 3 % of the
-    key blocks per head, or for vertical_slash kernels in single keys
-    (0.5 % of keys), the columns it looks for
+    key blocks per head, or for vertical_slash and stripe kernels in single
+    keys (0.5 % of keys), the columns they look for
   + sinks: the first 16 keys get 3 u_h (+12 logits)
 The noise spreads the rest of a row's mass over all keys; the recall column
 says how much of the mass the kept pairs hold.
@@ -125,6 +125,50 @@ def line_pairs(table, L):
     return total
 
 
+def stripe_keep(table, h, idx, L, group, unit):
+    """Kept keys of query rows idx of head h under a stripe table: the
+    anchor regions (first group, own group) and the unit's kept keys."""
+    pos = torch.arange(L, device=DEV)[None, :]
+    rows = idx[:, None]
+    anchor = (pos < group) | (pos >= rows // group * group)
+    return (pos <= rows) & (anchor | table[0, h][idx // unit].bool())
+
+
+def stripe_recall(q, k, table, scale, group, unit, rows=256):
+    """recall() for a stripe table."""
+    H, L = q.shape[1], q.shape[2]
+    idx = torch.linspace(L // 8, L - 1, rows, device=DEV).long()
+    kept, total = 0.0, 0.0
+    for h in range(H):
+        s = (q[0, h, idx].float() @ k[0, h].float().T) * scale
+        pos = torch.arange(L, device=DEV)
+        s = s.masked_fill(pos[None, :] > idx[:, None], float("-inf"))
+        p = torch.softmax(s, dim=-1)
+        kept += float((p * stripe_keep(table, h, idx, L, group, unit)).sum())
+        total += float(p.sum())
+    return kept / total
+
+
+def stripe_pairs(table, L, group, unit):
+    """Kept causal pairs of a stripe table: each query's anchor regions,
+    plus its unit's kept keys (all before its own group, so causal)."""
+    p = torch.arange(L, device=DEV, dtype=torch.int64)
+    first = torch.clamp(p + 1, max=group)
+    own = torch.where(p >= group, p + 1 - torch.clamp(p // group * group, min=group), 0)
+    rows_per_unit = torch.bincount(p // unit, minlength=table.shape[2])
+    stripes = int((table[0].sum(-1) * rows_per_unit[None, :]).sum())
+    return table.shape[1] * int((first + own).sum()) + stripes
+
+
+def flex_stripe_mask(table, L, group, unit):
+    from torch.nn.attention.flex_attention import create_block_mask
+    t = table[0].bool()
+
+    def mod(b, h, q, k):
+        return (k <= q) & ((k < group) | (k >= q // group * group) | t[h, q // unit, k])
+    return create_block_mask(mod, 1, t.shape[0], L, L, device=DEV)
+
+
 def flex_line_mask(table, L):
     from torch.nn.attention.flex_attention import create_block_mask
     t = table.bool()
@@ -163,7 +207,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("dir")
     ap.add_argument("--rows", default="topk_32k:32768,topk_128k:131072,xattn_32k:32768,"
-                    "vs:32768,vs:131072,vs_128k:131072")
+                    "vs:32768,vs:131072,vs_128k:131072,stripe:32768,stripe_t6:32768")
     ap.add_argument("--json")
     args = ap.parse_args()
     gen = torch.Generator(device=DEV)
@@ -179,9 +223,11 @@ def main():
         rt, name = kernel.runtime, kernel.estimated_table
         est = kernel.manifest["estimator"]
         lines = est["kind"] == "vertical_slash"
+        stripe = est["kind"] == "stripe"
         block = est["block"]
-        q, k, v = structured(kernel.heads, L, kernel.head_dim, gen, 128 if lines else block,
-                             heavy_unit=1 if lines else None)
+        q, k, v = structured(kernel.heads, L, kernel.head_dim, gen,
+                             128 if lines or stripe else block,
+                             heavy_unit=1 if lines or stripe else None)
         table = kernel.estimate(q, k)
         ws = torch.empty(64 << 20, dtype=torch.uint8, device=DEV)
         est_ms = bench(lambda: rt.estimate(q, k, table, ws))
@@ -191,7 +237,12 @@ def main():
         kplan = kernel.plan(q, k, {name: table})
         attn_ms = bench(lambda: kernel(q, k, v, {name: table}, plan=kplan))
         total_ms = bench(lambda: kernel(q, k, v))
-        if lines:
+        if stripe:
+            group, unit = est["group"], est["block"] * est["step"]
+            pairs = stripe_pairs(table, L, group, unit)
+            rec = stripe_recall(q, k, table, kernel.scale, group, unit)
+            block_density = None
+        elif lines:
             pairs = line_pairs(table, L)
             rec = line_recall(q, k, table, kernel.scale)
             block_density = None
@@ -206,7 +257,8 @@ def main():
         density = pairs / (kernel.heads * L * (L + 1) / 2)
         useful = 4 * kernel.head_dim * pairs / (attn_ms * 1e-3) / 1e12
         row = dict(kernel=kernel_name, L=L, kind=est["kind"],
-                   selection=("%d columns + %d diagonals" % (est["vertical"], est["slash"])
+                   selection=("group %d, theta %g" % (est["group"], est["theta"]) if stripe
+                              else "%d columns + %d diagonals" % (est["vertical"], est["slash"])
                               if lines else "%s %s" % (est["scorer"], "top_k %d" % est["top_k"]
                                                        if est["top_k"] else "tau %g" % est["tau"])),
                    block=block, block_density=block_density,
@@ -214,9 +266,11 @@ def main():
                    recall=round(rec, 4), estimate_ms=round(est_ms, 4), plan_ms=round(plan_ms, 4),
                    attention_ms=round(attn_ms, 3), total_ms=round(total_ms, 3),
                    attention_tflops=round(useful, 1))
-        if not lines or L <= 32768:
+        if not (lines or stripe) or L <= 32768:
             try:
-                bm = flex_line_mask(table, L) if lines else flex_block_mask(table, L, block)
+                bm = (flex_stripe_mask(table, L, group, unit) if stripe
+                      else flex_line_mask(table, L) if lines
+                      else flex_block_mask(table, L, block))
                 flex(q, k, v, block_mask=bm)
                 row["flex_ms"] = round(bench(lambda: flex(q, k, v, block_mask=bm)), 3)
                 row["vs_flex"] = round(row["flex_ms"] / attn_ms, 2)

@@ -103,7 +103,8 @@ sattn::writeManifest(KernelOp kernel, const MaskProgram &program,
     // and the table they write, which every launch then reads.
     const plan::EstimatorSpec &e = *launch.estimator;
     abi::EstimatorShape kind{};
-    kind.lastQ = e.isLines() ? e.lastQ : 0;
+    kind.block = e.block;
+    e.setKindFields(kind);
     int count = 0;
     const std::string_view *names = kind.stageNames(count);
     llvm::json::Array stages, estimatorParams;
@@ -112,7 +113,11 @@ sattn::writeManifest(KernelOp kernel, const MaskProgram &program,
     for (std::string_view param : abi::kEstimatorParams)
       estimatorParams.push_back(std::string(param));
     llvm::json::Object record{{"kind", e.kind}, {"block", e.block}, {"table", e.table}};
-    if (e.isLines()) {
+    if (e.isStripe()) {
+      record["group"] = e.group;
+      record["step"] = e.step;
+      record["theta"] = e.theta;
+    } else if (e.isLines()) {
       record["vertical"] = e.vertical;
       record["slash"] = e.slash;
       record["forced_vertical"] = e.forcedVertical;

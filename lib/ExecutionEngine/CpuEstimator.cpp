@@ -44,9 +44,12 @@ FailureOr<std::vector<int64_t>> CpuAttention::runEstimator(StringRef name,
   const plan::EstimatorSpec &spec = *kernel.estimator;
   abi::EstimatorShape sizes{batch, kernel.heads, kernel.kvHeads, kernel.headDim,
                             lk,    spec.block,   spec.stride};
-  sizes.lastQ = spec.isLines() ? spec.lastQ : 0;
-  // The table: [B, H, blocks, blocks] (block_topk) or [B, H, 2, Lk].
-  int64_t perSlice = spec.isLines() ? 2 * lk : sizes.blocks() * sizes.blocks();
+  spec.setKindFields(sizes);
+  // The table: [B, H, blocks, blocks] (block_topk), [B, H, 2, Lk]
+  // (vertical_slash) or [B, H, units, Lk] (stripe).
+  int64_t perSlice = spec.isStripe()  ? sizes.units() * lk
+                     : spec.isLines() ? 2 * lk
+                                      : sizes.blocks() * sizes.blocks();
   std::vector<int64_t> out(batch * kernel.heads * perSlice, 0);
   std::vector<double> pooled(std::max<int64_t>(sizes.scratchEntries(), 1));
   // Q and K as flat buffers spanning their last element.

@@ -13,6 +13,8 @@
 #include "mlir/IR/BuiltinAttributes.h"
 #include "mlir/IR/Diagnostics.h"
 
+#include <cmath>
+
 using namespace mlir;
 using namespace sattn;
 using namespace sattn::plan;
@@ -60,6 +62,21 @@ plan::parseEstimator(Attribute raw, function_ref<InFlightDiagnostic()> emitError
       return fail("needs 0 <= forced <= kept counts and 1 <= last_q <= 4096");
     return spec;
   }
+  if (spec.kind == "stripe") {
+    if (!integer("group", spec.group) || !integer("step", spec.step) ||
+        !real("theta", spec.theta))
+      return fail("of kind stripe needs group and step (integers) and theta (a float)");
+    int64_t unit = 0;
+    if (spec.step < 1 || spec.step > (int64_t(1) << 30) ||
+        __builtin_mul_overflow(spec.block, spec.step, &unit) || spec.group < 1 ||
+        spec.group % unit != 0)
+      return fail("needs a group that is a multiple of block x step (group " +
+                  Twine(spec.group) + ", block " + Twine(spec.block) + ", step " +
+                  Twine(spec.step) + ")");
+    if (!(spec.theta > 0) || !std::isfinite(spec.theta))
+      return fail("needs a finite theta > 0");
+    return spec;
+  }
   if (!str("scorer", spec.scorer) || !integer("top_k", spec.topK) || !real("tau", spec.tau))
     return fail("of kind block_topk needs scorer (a string), top_k (an integer) and tau "
                 "(a float)");
@@ -68,7 +85,7 @@ plan::parseEstimator(Attribute raw, function_ref<InFlightDiagnostic()> emitError
       (spec.scorer != "mean_pool" && spec.scorer != "antidiagonal"))
     return fail("names an estimator that is not compiled: kind '" + spec.kind +
                 "', scorer '" + spec.scorer +
-                "' (block_topk with mean_pool or antidiagonal, and vertical_slash, are)");
+                "' (block_topk with mean_pool or antidiagonal, vertical_slash and stripe are)");
   if (spec.scorer == "antidiagonal" ? spec.stride < 1 || spec.block % spec.stride != 0
                                     : spec.stride != 0)
     return fail("needs a stride that divides block for the antidiagonal scorer and none "
@@ -103,7 +120,11 @@ void plan::writeEstimator(KernelOp kernel, const EstimatorSpec &spec) {
   auto integer = [&](StringRef key, int64_t v) {
     fields.push_back(b.getNamedAttr(key, b.getI64IntegerAttr(v)));
   };
-  if (spec.isLines()) {
+  if (spec.isStripe()) {
+    integer("group", spec.group);
+    integer("step", spec.step);
+    fields.push_back(b.getNamedAttr("theta", b.getF64FloatAttr(spec.theta)));
+  } else if (spec.isLines()) {
     integer("vertical", spec.vertical);
     integer("slash", spec.slash);
     integer("forced_vertical", spec.forcedVertical);

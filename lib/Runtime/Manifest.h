@@ -87,6 +87,8 @@ struct Manifest {
     double tau = 0;
     int64_t vertical = 0, slash = 0, forcedVertical = 0, forcedSlash = 0;
     int64_t lastQ = 0; // > 0: vertical_slash
+    int64_t group = 0, step = 0; // > 0: stripe
+    double theta = 0;
     size_t table = 0;
   } estimator;
 
@@ -96,6 +98,8 @@ struct Manifest {
                               estimator.stride};
     shape.lastQ = estimator.lastQ;
     shape.topK = estimator.lastQ > 0 ? 0 : estimator.topK;
+    shape.group = estimator.group;
+    shape.step = estimator.step;
     return shape;
   }
 };

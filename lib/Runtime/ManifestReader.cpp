@@ -465,7 +465,15 @@ bool readEstimator(const Value &root, Manifest &m, std::string &error) {
   if (!entries || !f.integer("threads", e.threads, 1, 1024) || !f.string("kind", e.kind) ||
       !f.integer("block", e.block, 1, int64_t(1) << 30) || !f.string("table", table))
     return false;
-  if (e.kind == "vertical_slash") {
+  if (e.kind == "stripe") {
+    if (!f.integer("group", e.group, 1, int64_t(1) << 40) ||
+        !f.integer("step", e.step, 1, int64_t(1) << 30) || !f.number("theta", e.theta))
+      return false;
+    if (e.group % (e.block * e.step) != 0)
+      return f.bad("group", *v, "must be a multiple of block x step");
+    if (!(e.theta > 0) || !std::isfinite(e.theta))
+      return f.bad("theta", *v, "must be finite and positive");
+  } else if (e.kind == "vertical_slash") {
     constexpr int64_t kCounts = int64_t(1) << 40;
     if (!f.integer("vertical", e.vertical, 0, kCounts) || !f.integer("slash", e.slash, 0, kCounts) ||
         !f.integer("forced_vertical", e.forcedVertical, 0, e.vertical) ||
@@ -479,7 +487,8 @@ bool readEstimator(const Value &root, Manifest &m, std::string &error) {
     if (e.kind != "block_topk" || (e.scorer != "mean_pool" && e.scorer != "antidiagonal"))
       return f.bad("kind", *v,
                    "names an estimator this runtime does not run (" + e.kind + ", " + e.scorer +
-                       "; it runs block_topk with mean_pool or antidiagonal, and vertical_slash)");
+                       "; it runs block_topk with mean_pool or antidiagonal, vertical_slash and "
+                       "stripe)");
     if (v->find("stride") && !f.integer("stride", e.stride, 0, e.block))
       return false;
     if (e.scorer == "antidiagonal" ? e.stride < 1 || e.block % e.stride != 0 : e.stride != 0)
@@ -490,6 +499,7 @@ bool readEstimator(const Value &root, Manifest &m, std::string &error) {
   }
   abi::EstimatorShape kind{};
   kind.lastQ = e.lastQ;
+  kind.group = e.group;
   int stageCount = 0;
   const std::string_view *stageNames = kind.stageNames(stageCount);
   if (entries->elements.size() != size_t(stageCount)) {

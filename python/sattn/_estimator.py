@@ -4,7 +4,8 @@ through libsattn_runtime: `RuntimeKernel.estimate` and
 
 The estimator's stage kernels read Q and K and write the table the kernel's
 mask reads (for block_topk: 1 where a query block keeps a key block; for
-vertical_slash: 1 at kept key columns and kept diagonal offsets); they
+vertical_slash: 1 at kept key columns and kept diagonal offsets; for stripe:
+1 at the keys kept for a unit of queries); they
 run asynchronously on the given stream, so that estimate, device plan and
 attention follow each other on one stream with no host round trip.
 """
@@ -27,7 +28,9 @@ def estimate(kernel, q, k, table=None, workspace=None, stream=None):
     (B, KV_H, Lk, D) on `stream` (None: PyTorch's current stream) and
     returns the table it writes, int64: (B, H, ceil(Lk / block),
     ceil(Lk / block)) for block_topk, (B, H, 2, Lk) for vertical_slash
-    (row 0: kept key columns, row 1: kept diagonal offsets q - k). `table` and `workspace` (uint8, at least
+    (row 0: kept key columns, row 1: kept diagonal offsets q - k),
+    (B, H, ceil(Lk / (block * step)), Lk) for stripe (row u: the keys kept
+    for the queries of unit u). `table` and `workspace` (uint8, at least
     sattn_estimator_workspace + 256 bytes) are written into when given,
     allocated otherwise."""
     import torch

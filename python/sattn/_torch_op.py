@@ -156,7 +156,8 @@ def _fake_estimate(kernel_key, q, k):
         raise ValueError("q and k must be (B, heads, L, D); got shapes %s and %s"
                          % (tuple(q.shape), tuple(k.shape)))
     # The estimated table's declared shape ([B, H, blocks, blocks] for
-    # block_topk, [B, H, 2, Lk] for vertical_slash).
+    # block_topk, [B, H, 2, Lk] for vertical_slash, [B, H, units, Lk] for
+    # stripe).
     shape = kernel.table_shape(kernel.estimated_table, q.shape[0], k.shape[2])
     return q.new_empty(shape, dtype=torch.int64)
 

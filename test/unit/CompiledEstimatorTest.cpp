@@ -96,6 +96,14 @@ sattn.kernel @vs_half(dtype = bf16, head_dim = 64, heads = 2, kv_heads = 1, scal
   %m = mask.vertical_slash vertical 100 slash 100 last_q 24 forced(0, 0) block 16
   sattn.yield %m
 }
+sattn.kernel @stripe(dtype = bf16, head_dim = 64, heads = 4, kv_heads = 2, scale = 0.125) {
+  %m = mask.stripe group 16 block 4 step 2 theta 1.0
+  sattn.yield %m
+}
+sattn.kernel @stripe_wide(dtype = bf16, head_dim = 128, heads = 2, kv_heads = 1, scale = 0.088) {
+  %m = mask.stripe group 48 block 8 step 3 theta 0.25
+  sattn.yield %m
+}
 sattn.kernel @causal(dtype = bf16, head_dim = 64, heads = 1, kv_heads = 1, scale = 0.125) {
   %m = mask.causal
   sattn.yield %m
@@ -200,12 +208,19 @@ estimate::Rows sliceRows(const Tensor &t, int64_t b, int64_t h) {
 }
 
 /// The reference table of (b, h) from the same tensors: the block table
-/// (block_topk), or the kept columns then the kept diagonals (vertical_slash).
+/// (block_topk), the kept columns then the kept diagonals (vertical_slash),
+/// or the kept keys of each unit (stripe).
 std::vector<uint8_t> referenceEntries(const Tensor &q, const Tensor &k, int64_t b, int64_t h,
                                       int64_t kvh, double scale,
                                       const plan::EstimatorSpec &spec) {
   estimate::Rows qr = sliceRows(q, b, h), kr = sliceRows(k, b, kvh);
   std::string error;
+  if (spec.isStripe()) {
+    estimate::StripeSelection sel =
+        estimate::stripe(qr, kr, scale, {spec.group, spec.block, spec.step, spec.theta}, error);
+    EXPECT_TRUE(error.empty()) << error;
+    return sel.kept;
+  }
   if (spec.isLines()) {
     estimate::VerticalSlashParams p;
     p.vertical = spec.vertical;
@@ -272,10 +287,13 @@ int64_t checkCase(const CpuAttention &cpu, KernelOp kernel, const Case &c, std::
   if (mlir::failed(table))
     return 0;
   EXPECT_EQ(tableName, (*spec)->table);
-  // Table rows per slice and their length: [blocks, blocks] or [2, Lk].
-  bool lines = (*spec)->isLines();
+  // Table rows per slice and their length: [blocks, blocks], [2, Lk] or
+  // [units, Lk].
+  bool lines = (*spec)->isLines(), stripe = (*spec)->isStripe();
   int64_t n = (s.lk + (*spec)->block - 1) / (*spec)->block, kept = 0, mismatches = 0;
-  int64_t rows = lines ? 2 : n, columns = lines ? s.lk : n;
+  int64_t unit = (*spec)->block * (*spec)->step;
+  int64_t rows = stripe ? (s.lk + unit - 1) / unit : lines ? 2 : n;
+  int64_t columns = lines || stripe ? s.lk : n;
   EXPECT_EQ((int64_t)table->size(), s.batch * s.heads * rows * columns);
   for (int64_t b = 0; b < s.batch; ++b)
     for (int64_t h = 0; h < s.heads; ++h) {
@@ -370,6 +388,22 @@ TEST(CompiledEstimator, AntidiagonalMatchesReference) {
                         Case{"xattn_mass", 1, 96, 96, false, Fill::Constant},
                         Case{"xattn_topk", 2, 130, 130, false, Fill::Random},
                         Case{"xattn_topk", 1, 45, 161, true, Fill::RepeatedRows}})
+    kept += checkCase(*fixture().cpu, fixture().kernel(c.kernel), c, rng);
+  EXPECT_GT(kept, 0);
+}
+
+TEST(CompiledEstimator, StripeMatchesReference) {
+  ASSERT_TRUE(fixture().cpu) << fixture().error;
+  std::mt19937 rng(9);
+  int64_t kept = 0;
+  // Lq < Lk with the first query inside a unit, a last unit cut short,
+  // ties (constant inputs), head_dim 128 with three blocks per unit.
+  for (const Case &c : {Case{"stripe", 2, 61, 61, false, Fill::Random},
+                        Case{"stripe", 1, 45, 70, true, Fill::Random},
+                        Case{"stripe", 1, 50, 50, false, Fill::Constant},
+                        Case{"stripe", 2, 40, 66, false, Fill::RepeatedRows},
+                        Case{"stripe_wide", 1, 150, 170, false, Fill::Random},
+                        Case{"stripe_wide", 2, 100, 100, true, Fill::Random}})
     kept += checkCase(*fixture().cpu, fixture().kernel(c.kernel), c, rng);
   EXPECT_GT(kept, 0);
 }
@@ -561,11 +595,17 @@ TEST(CompiledEstimator, ExampleKernelsMatchReference) {
     ASSERT_TRUE(mlir::succeeded(cpu)) << error;
     // Two batch elements, Lq < Lk, a few blocks of the kernel's size.
     int64_t lk = 3 * (*spec)->block + 17;
-    EXPECT_GT(checkCase(*cpu, *single->getOps<KernelOp>().begin(),
-                        Case{kernel.getSymName().str(), 2, lk - 40, lk, true, Fill::Random}, rng),
-              0);
+    int64_t kept =
+        checkCase(*cpu, *single->getOps<KernelOp>().begin(),
+                  Case{kernel.getSymName().str(), 2, lk - 40, lk, true, Fill::Random}, rng);
+    // A stripe selects keys from the third group (2048 keys each) on: none
+    // at this length, where every pair is in an anchor region.
+    if ((*spec)->isStripe())
+      EXPECT_EQ(kept, 0);
+    else
+      EXPECT_GT(kept, 0);
   }
-  EXPECT_EQ(compiled, 3) << "vertical_slash, block_topk and xattention";
+  EXPECT_EQ(compiled, 4) << "vertical_slash, block_topk, xattention and anchor_stripe";
 }
 
 TEST(CompiledEstimator, RejectsBadCalls) {

@@ -263,7 +263,10 @@ static bool printPlanSummary(sattn::KernelOp kernel,
       mlir::succeeded(estimator) && *estimator) {
     const sattn::plan::EstimatorSpec &e = **estimator;
     os << "  plan:      built at run time from its compiled estimator (" << e.kind;
-    if (e.isLines())
+    if (e.isStripe())
+      os << ", anchor groups of " << e.group << ", units of " << e.step << " query blocks of "
+         << e.block << ", theta " << llvm::format("%g", e.theta);
+    else if (e.isLines())
       os << ", " << e.vertical << " columns and " << e.slash << " diagonals (forced "
          << e.forcedVertical << " and " << e.forcedSlash << ") from the last " << e.lastQ
          << " queries";

@@ -44,10 +44,44 @@ std::string freshTableName(KernelOp kernel, StringRef base) {
   return name;
 }
 
+/// Declares the estimated table `spec.table` with `dims`, replaces `op` by
+/// causal & predicate { yield `read`(b, h, q, k) } (the pattern's table
+/// form) and records the estimator on the kernel.
+void replaceByTableForm(KernelOp kernel, Operation *op, const plan::EstimatorSpec &spec,
+                        ArrayRef<std::string> dims,
+                        function_ref<Value(OpBuilder &, Location, Value b, Value h, Value q,
+                                           Value k)>
+                            read) {
+  MLIRContext *ctx = kernel.getContext();
+  Location loc = op->getLoc();
+  OpBuilder b = OpBuilder::atBlockBegin(&kernel.getBody().front());
+  SmallVector<StringRef> dimRefs(dims.begin(), dims.end());
+  mask::TableOp::create(b, loc, b.getStringAttr(spec.table),
+                        TypeAttr::get(IntegerType::get(ctx, 1)), b.getStrArrayAttr(dimRefs));
+  b.setInsertionPoint(op);
+  Value causal = mask::CausalOp::create(b, loc);
+  auto predicate = mask::PredicateOp::create(b, loc);
+  Block &pb = predicate.getBody().front();
+  OpBuilder in = OpBuilder::atBlockBegin(&pb);
+  mask::YieldOp::create(in, loc,
+                        read(in, loc, pb.getArgument(0), pb.getArgument(1), pb.getArgument(2),
+                             pb.getArgument(3)));
+  Value lowered = mask::IntersectOp::create(b, loc, ValueRange{causal, predicate});
+  op->getResult(0).replaceAllUsesWith(lowered);
+  op->erase();
+  plan::writeEstimator(kernel, spec);
+}
+
+/// A read of the estimated table at (b, h, i, j).
+Value lookup(OpBuilder &in, Location loc, const plan::EstimatorSpec &spec, Value b, Value h,
+             Value i, Value j) {
+  return mask::LookupOp::create(in, loc, in.getI1Type(),
+                                FlatSymbolRefAttr::get(in.getContext(), spec.table),
+                                ValueRange{b, h, i, j});
+}
+
 /// causal & keep[b, h, q / block, k / block], replacing `op`.
 void lowerBlockTopK(KernelOp kernel, mask::BlockTopKOp op) {
-  MLIRContext *ctx = kernel.getContext();
-  Location loc = op.getLoc();
   int64_t block = op.getBlockSize();
   plan::EstimatorSpec spec;
   spec.kind = "block_topk";
@@ -58,30 +92,14 @@ void lowerBlockTopK(KernelOp kernel, mask::BlockTopKOp op) {
   spec.tau = op.getTau() ? op.getTau()->convertToDouble() : 0.0;
   spec.stride = antidiagonal ? op.getStride().value_or(0) : 0;
   spec.table = freshTableName(kernel, "estimated_blocks");
-
-  Block &body = kernel.getBody().front();
-  OpBuilder b = OpBuilder::atBlockBegin(&body);
   std::string blockDim = std::to_string(block);
-  mask::TableOp::create(
-      b, loc, b.getStringAttr(spec.table), TypeAttr::get(IntegerType::get(ctx, 1)),
-      b.getStrArrayAttr({"b", "h", "q/" + blockDim, "k/" + blockDim}));
-
-  b.setInsertionPoint(op);
-  Value causal = mask::CausalOp::create(b, loc);
-  auto predicate = mask::PredicateOp::create(b, loc);
-  Block &pb = predicate.getBody().front();
-  OpBuilder in = OpBuilder::atBlockBegin(&pb);
-  Value size = arith::ConstantIndexOp::create(in, loc, block);
-  Value qBlock = arith::DivSIOp::create(in, loc, pb.getArgument(2), size);
-  Value kBlock = arith::DivSIOp::create(in, loc, pb.getArgument(3), size);
-  Value kept = mask::LookupOp::create(
-      in, loc, in.getI1Type(), FlatSymbolRefAttr::get(ctx, spec.table),
-      ValueRange{pb.getArgument(0), pb.getArgument(1), qBlock, kBlock});
-  mask::YieldOp::create(in, loc, kept);
-  Value lowered = mask::IntersectOp::create(b, loc, ValueRange{causal, predicate});
-  op.getResult().replaceAllUsesWith(lowered);
-  op.erase();
-  plan::writeEstimator(kernel, spec);
+  replaceByTableForm(kernel, op, spec, {"b", "h", "q/" + blockDim, "k/" + blockDim},
+                     [&](OpBuilder &in, Location loc, Value b, Value h, Value q, Value k) {
+                       Value size = arith::ConstantIndexOp::create(in, loc, block);
+                       Value qBlock = arith::DivSIOp::create(in, loc, q, size);
+                       Value kBlock = arith::DivSIOp::create(in, loc, k, size);
+                       return lookup(in, loc, spec, b, h, qBlock, kBlock);
+                     });
 }
 
 /// causal & (lines[b, h, 0, k] | lines[b, h, 1, q - k]), replacing `op`:
@@ -101,33 +119,46 @@ LogicalResult lowerVerticalSlash(KernelOp kernel, mask::VerticalSlashOp op) {
                             << "; the compiled estimator scores at most " << kMaxLastQ
                             << " query rows";
   spec.table = freshTableName(kernel, "estimated_lines");
-  MLIRContext *ctx = kernel.getContext();
-  Location loc = op.getLoc();
-  OpBuilder b = OpBuilder::atBlockBegin(&kernel.getBody().front());
-  mask::TableOp::create(b, loc, b.getStringAttr(spec.table),
-                        TypeAttr::get(IntegerType::get(ctx, 1)),
-                        b.getStrArrayAttr({"b", "h", "2", "k"}));
-
-  b.setInsertionPoint(op);
-  Value causal = mask::CausalOp::create(b, loc);
-  auto predicate = mask::PredicateOp::create(b, loc);
-  Block &pb = predicate.getBody().front();
-  OpBuilder in = OpBuilder::atBlockBegin(&pb);
-  Value bIdx = pb.getArgument(0), head = pb.getArgument(1);
-  Value q = pb.getArgument(2), k = pb.getArgument(3);
-  auto line = [&](int64_t row, Value at) {
-    return mask::LookupOp::create(in, loc, in.getI1Type(), FlatSymbolRefAttr::get(ctx, spec.table),
-                                  ValueRange{bIdx, head, arith::ConstantIndexOp::create(in, loc, row),
-                                             at});
-  };
-  Value column = line(0, k);
-  Value diagonal = line(1, arith::SubIOp::create(in, loc, q, k));
-  mask::YieldOp::create(in, loc, arith::OrIOp::create(in, loc, column, diagonal).getResult());
-  Value lowered = mask::IntersectOp::create(b, loc, ValueRange{causal, predicate});
-  op.getResult().replaceAllUsesWith(lowered);
-  op.erase();
-  plan::writeEstimator(kernel, spec);
+  replaceByTableForm(kernel, op, spec, {"b", "h", "2", "k"},
+                     [&](OpBuilder &in, Location loc, Value b, Value h, Value q, Value k) {
+                       auto line = [&](int64_t row, Value at) {
+                         return lookup(in, loc, spec, b, h,
+                                       arith::ConstantIndexOp::create(in, loc, row), at);
+                       };
+                       Value column = line(0, k);
+                       Value diagonal = line(1, arith::SubIOp::create(in, loc, q, k));
+                       return arith::OrIOp::create(in, loc, column, diagonal).getResult();
+                     });
   return success();
+}
+
+/// causal & (k < G | k >= q / G * G | sel[b, h, q / S, k]), replacing `op`
+/// (S = block x step): every query's anchor region and its unit's stripes
+/// (docs/ESTIMATORS.md, "stripe"), the table form of the pattern.
+void lowerStripe(KernelOp kernel, mask::StripeOp op) {
+  plan::EstimatorSpec spec;
+  spec.kind = "stripe";
+  spec.block = op.getBlockSize();
+  spec.group = op.getGroup();
+  spec.step = op.getStep();
+  spec.theta = op.getTheta().convertToDouble();
+  spec.table = freshTableName(kernel, "estimated_stripes");
+  // The verifier bounds block and step and makes group a multiple of both.
+  int64_t unit = spec.block * spec.step;
+  replaceByTableForm(
+      kernel, op, spec, {"b", "h", "q/" + std::to_string(unit), "k"},
+      [&](OpBuilder &in, Location loc, Value b, Value h, Value q, Value k) {
+        Value group = arith::ConstantIndexOp::create(in, loc, spec.group);
+        Value first = arith::CmpIOp::create(in, loc, arith::CmpIPredicate::slt, k, group);
+        Value localStart =
+            arith::MulIOp::create(in, loc, arith::DivSIOp::create(in, loc, q, group), group);
+        Value local = arith::CmpIOp::create(in, loc, arith::CmpIPredicate::sge, k, localStart);
+        Value unitIdx =
+            arith::DivSIOp::create(in, loc, q, arith::ConstantIndexOp::create(in, loc, unit));
+        Value stripe = lookup(in, loc, spec, b, h, unitIdx, k);
+        Value anchors = arith::OrIOp::create(in, loc, first, local);
+        return arith::OrIOp::create(in, loc, anchors, stripe).getResult();
+      });
 }
 
 struct LowerEstimatorsPass
@@ -143,6 +174,8 @@ struct LowerEstimatorsPass
         continue;
       if (auto topk = dyn_cast<mask::BlockTopKOp>(dynamic.front()))
         lowerBlockTopK(kernel, topk);
+      else if (auto stripe = dyn_cast<mask::StripeOp>(dynamic.front()))
+        lowerStripe(kernel, stripe);
       else if (auto lines = dyn_cast<mask::VerticalSlashOp>(dynamic.front()))
         if (failed(lowerVerticalSlash(kernel, lines)))
           return signalPassFailure();

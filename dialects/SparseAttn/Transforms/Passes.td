@@ -103,6 +103,17 @@ def LowerEstimators : Pass<"sattn-lower-estimators", "::mlir::ModuleOp"> {
     marks the kept key columns, row 1 the kept diagonal offsets q - k.
     last_q above 4096 is an error.
 
+    `mask.stripe group G block B step T theta t` becomes (U = B * T)
+
+      mask.table @estimated_stripes : i1 ["b", "h", "q/U", "k"]
+      causal & predicate { k < G | k >= q / G * G
+                           | lookup @estimated_stripes[b, h, q / U, k] }
+
+    with `sattn.estimator = {kind = "stripe", block = B, group = G,
+    step = T, theta = t, table = "estimated_stripes"}`: every query keeps
+    its anchor region, and row u of a (batch, head) marks the keys kept for
+    the queries of unit u.
+
     A kernel keeps every other dynamic pattern as it is (its estimator is
     not compiled yet: sattn-compile says so and skips the kernel), and so
     does a kernel with more than one dynamic pattern.

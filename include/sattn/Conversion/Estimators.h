@@ -58,6 +58,9 @@
 //                T, and codes equal to T in key order while room remains;
 //                the row becomes 0 / 1
 //
+// stripe (StripeStages.cpp) runs anchors (batch, head, key position), pool
+// (batch, head, unit, query block) and compare (batch, head, unit, key).
+//
 //===----------------------------------------------------------------------===//
 
 //===----------------------------------------------------------------------===//

@@ -186,6 +186,10 @@ inline constexpr std::string_view kBlockEstimatorStages[] = {"pool", "score", "s
 /// table.
 inline constexpr std::string_view kLineEstimatorStages[] = {
     "row_chunks", "row_stats", "lines", "radix_count", "radix_decide", "tie_count", "select"};
+/// Stages of stripe (AnchorAttention): each query position's anchor, the
+/// pooled queries and anchors of every (unit, query block), and the 0 / 1
+/// comparison of every (unit, key).
+inline constexpr std::string_view kStripeEstimatorStages[] = {"anchors", "pool", "compare"};
 constexpr int kMaxEstimatorStages = 7;
 /// 8-bit digits of the 64-bit order codes, most significant first.
 constexpr int kRadixPasses = 8;
@@ -229,11 +233,18 @@ struct EstimatorShape {
   int64_t lastQ = 0;
   /// block_topk's top_k (0: selection by mass).
   int64_t topK = 0;
+  /// stripe's anchor group and query blocks per unit (group > 0: stripe).
+  int64_t group = 0, step = 0;
   bool lines() const { return lastQ > 0; }
+  bool stripe() const { return group > 0; }
+  /// stripe's selection units of block * step positions.
+  int64_t units() const { return (lk + block * step - 1) / (block * step); }
   /// Whether stage `i` is a tile stage (a block of kEstimatorThreads threads
   /// per tile): vertical_slash's row_chunks and lines, block_topk's select
   /// by count.
-  bool tileStage(int i) const { return lines() ? i == 0 || i == 2 : i == 2 && topK > 0; }
+  bool tileStage(int i) const {
+    return stripe() ? false : lines() ? i == 0 || i == 2 : i == 2 && topK > 0;
+  }
   int64_t blocks() const { return (lk + block - 1) / block; }
   int64_t groups() const { return (lk + stride - 1) / stride; }
   int64_t chunks() const { return (lk + kEstimatorChunk - 1) / kEstimatorChunk; }
@@ -255,6 +266,10 @@ struct EstimatorShape {
   }
   /// The stage names of the kind.
   const std::string_view *stageNames(int &count) const {
+    if (stripe()) {
+      count = int(std::size(kStripeEstimatorStages));
+      return kStripeEstimatorStages;
+    }
     count = lines() ? int(std::size(kLineEstimatorStages)) : int(std::size(kBlockEstimatorStages));
     return lines() ? kLineEstimatorStages : kBlockEstimatorStages;
   }
@@ -286,12 +301,28 @@ struct EstimatorShape {
     at.end = at.ties + slices() * 2 * chunks();
     return at;
   }
+  /// stripe's scratch, in f64 entries: the anchor of every (slice, key
+  /// position) (positions before the first query unused), then for every
+  /// (slice, unit, query block) its pooled query (head_dim entries) and
+  /// pooled anchor.
+  struct StripeScratch {
+    int64_t anchors, pooled, end;
+  };
+  StripeScratch stripeScratch() const {
+    StripeScratch at;
+    at.anchors = 0;
+    at.pooled = slices() * lk;
+    at.end = at.pooled + slices() * units() * step * (headDim + 1);
+    return at;
+  }
   /// f64 entries of the scratch buffer. Mean pool: the pooled queries
   /// (batch * heads * blocks * head_dim) then the pooled keys (batch *
   /// kv_heads * blocks * head_dim). Antidiagonal: the softmax maximum and
   /// sum of every group row (batch * heads * groups * 2). vertical_slash:
   /// lineScratch().
   int64_t scratchEntries() const {
+    if (stripe())
+      return stripeScratch().end;
     if (lines())
       return lineScratch().end;
     return stride ? batch * heads * groups() * 2
@@ -304,8 +335,11 @@ struct EstimatorShape {
   /// block). vertical_slash: row_chunks and lines a thread
   /// of a tile (kEstimatorThreads per tile: one block), row_stats (slice,
   /// last row), radix_count (slice, line, key), radix_decide (slice, line),
-  /// tie_count and select (slice, line, chunk).
+  /// tie_count and select (slice, line, chunk). stripe: anchors (slice, key
+  /// position), pool (slice, unit, query block), compare (slice, unit, key).
   int64_t stageItems(int i) const {
+    if (stripe())
+      return i == 0 ? slices() * lk : i == 1 ? slices() * units() * step : slices() * units() * lk;
     if (lines()) {
       switch (i) {
       case 0:

@@ -11,6 +11,8 @@
 #ifndef SATTN_PLAN_ESTIMATORSPEC_H
 #define SATTN_PLAN_ESTIMATORSPEC_H
 
+#include "sattn/Core/KernelAbi.h"
+
 #include "SparseAttn/IR/SparseAttnDialect.h"
 
 #include "mlir/IR/Diagnostics.h"
@@ -25,9 +27,9 @@ namespace sattn::plan {
 constexpr llvm::StringLiteral kEstimatorAttrName = "sattn.estimator";
 
 /// A compiled estimator (docs/ESTIMATORS.md): `block_topk` with either
-/// scorer, or `vertical_slash`.
+/// scorer, `vertical_slash`, or `stripe`.
 struct EstimatorSpec {
-  std::string kind;   // "block_topk" or "vertical_slash"
+  std::string kind;   // "block_topk", "vertical_slash" or "stripe"
   std::string scorer; // block_topk: "mean_pool" or "antidiagonal"; else ""
   int64_t block = 0;
   int64_t topK = 0;   // block_topk: > 0 to select by count
@@ -36,9 +38,21 @@ struct EstimatorSpec {
   // vertical_slash: kept columns and diagonals, the forced ones among them,
   // and the query rows (the last ones) that score them.
   int64_t vertical = 0, slash = 0, forcedVertical = 0, forcedSlash = 0, lastQ = 0;
+  // stripe: the anchor group, query blocks per unit and the margin theta.
+  int64_t group = 0, step = 0;
+  double theta = 0;
   std::string table;  // the mask.table the estimator writes
 
   bool isLines() const { return kind == "vertical_slash"; }
+  bool isStripe() const { return kind == "stripe"; }
+  /// The kind's fields of the ABI's estimator sizes (lastQ, topK, group,
+  /// step), on top of the call's sizes already in `shape`.
+  void setKindFields(abi::EstimatorShape &shape) const {
+    shape.lastQ = isLines() ? lastQ : 0;
+    shape.topK = isLines() || isStripe() ? 0 : topK;
+    shape.group = isStripe() ? group : 0;
+    shape.step = isStripe() ? step : 0;
+  }
 };
 
 /// A `sattn.estimator` record, every field checked; a malformed one is

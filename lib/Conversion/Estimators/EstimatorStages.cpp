@@ -4,7 +4,7 @@
 // has and in what order they run, the stage environment, and the dispatch
 // of a stage's items to the kind's stage code (BlockSelectStages.cpp and
 // AntidiagonalStages.cpp for block_topk, VerticalSlashStages.cpp and
-// RadixSelectStages.cpp for vertical_slash), so that the GPU and CPU
+// RadixSelectStages.cpp for vertical_slash, StripeStages.cpp for stripe), so that the GPU and CPU
 // lowerings loop over stages without knowing the kinds.
 //
 //===----------------------------------------------------------------------===//
@@ -20,8 +20,7 @@ namespace {
 
 abi::EstimatorShape kindShape(const plan::EstimatorSpec &spec) {
   abi::EstimatorShape shape{1, 1, 1, 1, 1, spec.block, spec.stride};
-  shape.lastQ = spec.isLines() ? spec.lastQ : 0;
-  shape.topK = spec.isLines() ? 0 : spec.topK;
+  spec.setKindFields(shape);
   return shape;
 }
 
@@ -65,6 +64,8 @@ EstimatorEnv estimator::bindEstimatorParams(OpBuilder &b, Location loc, KernelOp
 
 Value estimator::emitStageItems(OpBuilder &b, Location loc, int stage,
                                 const EstimatorEnv &env) {
+  if (env.spec.isStripe())
+    return emitStripeItems(b, loc, stage, env);
   return env.spec.isLines() ? emitLineItems(b, loc, stage, env)
                             : emitBlockItems(b, loc, stage, env);
 }
@@ -102,6 +103,8 @@ void estimator::emitStageItem(OpBuilder &b, Location loc, int stage, const Estim
                               Value wideItem) {
   // Item counts fit 32 bits: the runtime bounds the scratch and the table.
   Value item = toIndex(b, loc, wideItem);
+  if (env.spec.isStripe())
+    return emitStripeItem(b, loc, stage, env, item);
   if (!env.spec.isLines())
     return emitBlockItem(b, loc, stage, env, item);
   assert(!isTileStage(env.spec, stage) && "tile stages run through emitStageTile");

@@ -225,6 +225,11 @@ struct LastRow {
   }
 };
 
+/// stripe's stages (abi::kStripeEstimatorStages; StripeStages.cpp).
+enum StripeStage : int { kAnchors, kStripePool, kCompare };
+Value emitStripeItems(OpBuilder &b, Location loc, int stage, const EstimatorEnv &env);
+void emitStripeItem(OpBuilder &b, Location loc, int stage, const EstimatorEnv &env, Value item);
+
 /// The antidiagonal scorer's stages (AntidiagonalStages.cpp).
 void emitGroupRowStats(OpBuilder &b, Location loc, const EstimatorEnv &env, Value item);
 void emitBlockMass(OpBuilder &b, Location loc, const EstimatorEnv &env, Value item);

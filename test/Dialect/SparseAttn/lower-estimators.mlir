@@ -58,6 +58,27 @@ sattn.kernel @taken(dtype = bf16, head_dim = 64, heads = 2, kv_heads = 2, scale 
 // CHECK: mask.intersect %[[C]],
 // CHECK-NOT: mask.vertical_slash
 
+// stripe: every query's anchor region (the first group, its own group)
+// and the keys row q / (block x step) of the table marks, under causal.
+// CHECK-LABEL: sattn.kernel @stripe
+// CHECK-SAME: sattn.estimator = {block = 16 : i64, group = 64 : i64, kind = "stripe", step = 2 : i64, table = "estimated_stripes", theta = 1.200000e+01 : f64}
+// CHECK: mask.table @estimated_stripes : i1 ["b", "h", "q/32", "k"]
+// CHECK: %[[C:.*]] = mask.causal
+// CHECK: mask.predicate(%[[B:.*]], %[[H:.*]], %[[Q:.*]], %[[K:.*]]) {
+// CHECK-DAG: %[[G:.*]] = arith.constant 64 : index
+// CHECK-DAG: %[[U:.*]] = arith.constant 32 : index
+// CHECK-DAG: %[[FIRST:.*]] = arith.cmpi slt, %[[K]], %[[G]] : index
+// CHECK-DAG: %[[QG:.*]] = arith.divsi %[[Q]], %[[G]] : index
+// CHECK-DAG: %[[START:.*]] = arith.muli %[[QG]], %[[G]] : index
+// CHECK-DAG: %[[LOCAL:.*]] = arith.cmpi sge, %[[K]], %[[START]] : index
+// CHECK-DAG: %[[UNIT:.*]] = arith.divsi %[[Q]], %[[U]] : index
+// CHECK-DAG: %[[SEL:.*]] = mask.lookup @estimated_stripes[%[[B]], %[[H]], %[[UNIT]], %[[K]]] : i1
+// CHECK-DAG: %[[ANCHOR:.*]] = arith.ori %[[FIRST]], %[[LOCAL]] : i1
+// CHECK: %[[ANY:.*]] = arith.ori %[[ANCHOR]], %[[SEL]] : i1
+// CHECK: mask.yield %[[ANY]]
+// CHECK: mask.intersect %[[C]],
+// CHECK-NOT: mask.stripe
+
 // Estimators that are not compiled yet stay as they are.
 // CHECK-LABEL: sattn.kernel @gate
 // CHECK-NOT: sattn.estimator
@@ -68,6 +89,10 @@ sattn.kernel @xattention(dtype = bf16, head_dim = 128, heads = 2, kv_heads = 2, 
 }
 sattn.kernel @vs(dtype = bf16, head_dim = 128, heads = 2, kv_heads = 2, scale = 0.125) {
   %m = mask.vertical_slash vertical 10 slash 20 last_q 64 forced(2, 3) block 64
+  sattn.yield %m
+}
+sattn.kernel @stripe(dtype = bf16, head_dim = 64, heads = 2, kv_heads = 1, scale = 0.125) {
+  %m = mask.stripe group 64 block 16 step 2 theta 12.0
   sattn.yield %m
 }
 sattn.kernel @gate(dtype = bf16, head_dim = 128, heads = 2, kv_heads = 2, scale = 0.125) {
