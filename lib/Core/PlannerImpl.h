@@ -166,15 +166,25 @@ private:
   struct Term {
     enum Kind : uint8_t { Column, Diagonal, And, Or } kind = Column;
     uint32_t table = 0;
-    /// Per table dimension: kBatch, kHead, kPosition or a constant >= 0.
+    /// Per table dimension: kBatch, kHead, kPosition, kQueryBlock or a
+    /// constant >= 0.
     std::vector<int64_t> index;
+    /// The divisor N of a kQueryBlock dimension (the lookup reads q / N); 0
+    /// when the term has none.
+    int64_t queryBlock = 0;
     int lhs = -1, rhs = -1;
   };
-  static constexpr int64_t kBatch = -1, kHead = -2, kPosition = -3;
+  static constexpr int64_t kBatch = -1, kHead = -2, kPosition = -3, kQueryBlock = -4;
+  /// The term's table row for (b, h) and, for a kQueryBlock dimension,
+  /// query block `qBlock`: the sorted positions it marks.
   const std::vector<int64_t> &positions(const MaskProgram &program,
                                         const MaskInputs &inputs,
                                         const Term &term, int64_t b, int64_t h,
-                                        TermCache &cache) const;
+                                        int64_t qBlock, TermCache &cache) const;
+  /// A lookup term's sets for query rows [qa, qb] of one query block.
+  void leafSets(const MaskProgram &program, const MaskInputs &inputs, const Term &t,
+                int64_t b, int64_t h, int64_t qa, int64_t qb, Run window,
+                TermCache &cache, KeySet &may, KeySet &must) const;
   void termSets(const MaskProgram &program, const MaskInputs &inputs,
                 int term, int64_t b, int64_t h, int64_t qa, int64_t qb,
                 Run window, TermCache &cache, KeySet &may, KeySet &must) const;

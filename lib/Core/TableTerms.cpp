@@ -6,9 +6,14 @@
 // [qa, qb] a column set keeps its columns for every row; a diagonal at
 // offset o keeps the band [qa - o, qb - o] for some row, and a run of
 // consecutive offsets [o1, o2] at least as long as the block keeps
-// [qb - o2, qa - o1] for every row. The planner turns these key-exact sets
-// into a few dense tiles plus gathered keys, instead of visiting (and
-// classifying pair by pair) every tile a column or a diagonal crosses.
+// [qb - o2, qa - o1] for every row. A table may also be indexed by the query
+// block q / N (AnchorAttention's stripes: `sel[b, h, q / 2048, k]`): its row
+// is fixed within each block of N rows, so a query tile inside one block
+// gets that row's exact set, and one spanning several blocks the union (some
+// row keeps) and the intersection (every row keeps) of theirs. The planner
+// turns these key-exact sets into a few dense tiles plus gathered keys,
+// instead of visiting (and classifying pair by pair) every tile a column or
+// a diagonal crosses.
 //
 //===----------------------------------------------------------------------===//
 
@@ -78,6 +83,17 @@ std::optional<TableTerms> TableTerms::match(const MaskProgram &program,
         t.kind = Term::Diagonal;
         t.index.push_back(kPosition);
         ++positionDims;
+      } else if (const Instruction *divisor =
+                     def && (def->opcode == Opcode::FloorDivS || def->opcode == Opcode::DivS) &&
+                             def->a == kRegQ && dim.kind == TableDim::QueryPos &&
+                             t.queryBlock == 0
+                         ? instructionOf(def->b)
+                         : nullptr;
+                 divisor && divisor->opcode == Opcode::Constant && divisor->width == 64 &&
+                 divisor->immediate >= 2) {
+        // q / N with q >= 0: truncating and floor division agree.
+        t.queryBlock = divisor->immediate;
+        t.index.push_back(kQueryBlock);
       } else if (def && def->opcode == Opcode::Constant && def->width == 64 &&
                  def->immediate >= 0) {
         t.index.push_back(def->immediate);
@@ -98,11 +114,11 @@ std::optional<TableTerms> TableTerms::match(const MaskProgram &program,
 
 const std::vector<int64_t> &
 TableTerms::positions(const MaskProgram &program, const MaskInputs &inputs,
-                      const Term &term, int64_t b, int64_t h,
+                      const Term &term, int64_t b, int64_t h, int64_t qBlock,
                       TermCache &cache) const {
   std::vector<int64_t> key = {int64_t(term.table)};
   for (int64_t i : term.index)
-    key.push_back(i == kBatch ? b : i == kHead ? h : i);
+    key.push_back(i == kBatch ? b : i == kHead ? h : i == kQueryBlock ? qBlock : i);
   auto [it, inserted] = cache.rows.try_emplace(key);
   if (!inserted)
     return it->second;
@@ -149,7 +165,25 @@ void TableTerms::termSets(const MaskProgram &program, const MaskInputs &inputs,
                : must.intersect(rMust, Approx::Under);
     return;
   }
-  const std::vector<int64_t> &pos = positions(program, inputs, t, b, h, cache);
+  if (t.queryBlock == 0)
+    return leafSets(program, inputs, t, b, h, qa, qb, window, cache, may, must);
+  // Rows of several query blocks: some row keeps what one block's rows may
+  // keep, every row what every block's rows must.
+  for (int64_t block = qa / t.queryBlock; block <= qb / t.queryBlock; ++block) {
+    KeySet blockMay, blockMust;
+    leafSets(program, inputs, t, b, h, std::max(qa, block * t.queryBlock),
+             std::min(qb, (block + 1) * t.queryBlock - 1), window, cache, blockMay, blockMust);
+    bool first = block == qa / t.queryBlock;
+    may = first ? blockMay : may.unite(blockMay, Approx::Over);
+    must = first ? blockMust : must.intersect(blockMust, Approx::Under);
+  }
+}
+
+void TableTerms::leafSets(const MaskProgram &program, const MaskInputs &inputs,
+                          const Term &t, int64_t b, int64_t h, int64_t qa, int64_t qb,
+                          Run window, TermCache &cache, KeySet &may, KeySet &must) const {
+  int64_t qBlock = t.queryBlock ? qa / t.queryBlock : 0;
+  const std::vector<int64_t> &pos = positions(program, inputs, t, b, h, qBlock, cache);
   // The sorted positions between lo and hi (inclusive).
   auto between = [&](int64_t lo, int64_t hi) {
     return std::make_pair(std::lower_bound(pos.begin(), pos.end(), lo),

@@ -121,6 +121,55 @@ TEST(TilePlan, VerticalSlashGathersColumnsAndBands) {
   }
 }
 
+TEST(TilePlan, StripesGatherEachUnitsKeys) {
+  // AnchorAttention's stripes at L = 2048 with 64x64 tiles, anchor groups
+  // of 256 and units of 64 rows: per unit 1 key in 20 of those between the
+  // two anchor regions. Each query tile lies in one unit, so its stripe
+  // keys are one exact key list: the plan visits the anchor regions and a
+  // list tile or two, where visiting every tile a stripe key crosses would
+  // be nearly causal.
+  PatternKernel pattern(
+      {"stripes_256",
+       "%c = mask.causal\n%p = mask.predicate(%b, %h, %q, %k) {\n"
+       "  %g = arith.constant 256 : index\n  %u = arith.constant 64 : index\n"
+       "  %first = arith.cmpi slt, %k, %g : index\n"
+       "  %qg = arith.floordivsi %q, %g : index\n  %gs = arith.muli %qg, %g : index\n"
+       "  %own = arith.cmpi sge, %k, %gs : index\n  %qu = arith.floordivsi %q, %u : index\n"
+       "  %v = mask.lookup @sel[%b, %h, %qu, %k] : i1\n"
+       "  %a = arith.ori %first, %own : i1\n  %y = arith.ori %a, %v : i1\n"
+       "  mask.yield %y\n}\n%m = mask.intersect %c, %p",
+       true});
+  ASSERT_TRUE(pattern.ok());
+  auto planner = TilePlanner::build(pattern.kernel, PlanOptions{64, 64});
+  ASSERT_TRUE(mlir::succeeded(planner));
+  const int64_t lk = 2048, units = lk / 64;
+  std::mt19937 rng(7);
+  MaskInputs in = randomInputs(rng, lk, lk);
+  TableData sel{{2, 4, units, lk}, std::vector<int64_t>(2 * 4 * units * lk, 0)};
+  for (int64_t bh = 0; bh < 2 * 4; ++bh)
+    for (int64_t u = 0; u < units; ++u)
+      for (int64_t k = 256; k < u * 64 / 256 * 256; ++k)
+        sel.values[(bh * units + u) * lk + k] = rng() % 20 == 0;
+  in.tables["sel"] = sel;
+  std::string error;
+  auto plan = planner->plan(in, error);
+  ASSERT_TRUE(mlir::succeeded(plan)) << error;
+  int64_t lists = 0;
+  for (int64_t h = 0; h < 4; ++h)
+    for (int64_t m = 0; m < plan->numQueryTiles; ++m)
+      for (const Segment &s : plan->segments(1, h, m))
+        lists += s.kind == Segment::List;
+  EXPECT_GT(lists, 0);
+  // Causal visits 528 of 1024 tiles per head (0.52). Here a query tile
+  // visits the first group's tiles, its own group's up to itself and the
+  // list tiles of its unit's keys: about 0.22 of the dense tiles. Visiting
+  // every tile a stripe key crosses (three keys in each 64-key tile between
+  // the regions) would be causal.
+  PlanStats stats = plan->stats();
+  EXPECT_LT(double(stats.visitedTiles()) / double(stats.denseTiles), 0.25);
+  ASSERT_NO_FATAL_FAILURE(checkPlanProperties(*plan, *pattern.eval, in, 64, true));
+}
+
 TEST(TilePlan, CausalSplitsFullAndPartialTiles) {
   PatternKernel pattern({"c", "%m = mask.causal", true});
   ASSERT_TRUE(pattern.ok());

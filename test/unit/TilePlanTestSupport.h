@@ -128,6 +128,22 @@ inline const PatternCase kCases[] = {
     {"columns", "%m = mask.predicate(%b, %h, %q, %k) {\n"
      "  %v = mask.lookup @vcol[%h, %k] : i1\n  mask.yield %v\n}",
      true},
+    // Key columns per query block (AnchorAttention's stripes, units of 8
+    // rows): query tiles of 4 to 32 rows inside one unit or across several.
+    {"unit_columns", "%m = mask.predicate(%b, %h, %q, %k) {\n"
+     "  %c8 = arith.constant 8 : index\n  %u = arith.floordivsi %q, %c8 : index\n"
+     "  %v = mask.lookup @units[%b, %h, %u, %k] : i1\n  mask.yield %v\n}",
+     true},
+    {"stripes",
+     "%c = mask.causal\n%p = mask.predicate(%b, %h, %q, %k) {\n"
+     "  %c16 = arith.constant 16 : index\n  %c8 = arith.constant 8 : index\n"
+     "  %first = arith.cmpi slt, %k, %c16 : index\n"
+     "  %g = arith.floordivsi %q, %c16 : index\n  %gs = arith.muli %g, %c16 : index\n"
+     "  %own = arith.cmpi sge, %k, %gs : index\n  %u = arith.floordivsi %q, %c8 : index\n"
+     "  %v = mask.lookup @units[%b, %h, %u, %k] : i1\n"
+     "  %a = arith.ori %first, %own : i1\n  %y = arith.ori %a, %v : i1\n"
+     "  mask.yield %y\n}\n%m = mask.intersect %c, %p",
+     true},
     // Predicates of q - k alone: unions of diagonal bands (DiagonalBands),
     // planned from exact offset runs, including offsets on both sides of
     // the diagonal, periodic bands and a select on the offset.
@@ -196,7 +212,9 @@ inline std::string kernelText(const PatternCase &c) {
                      "mask.table @keep : i1 [\"h\", \"q/8\", \"k/8\"]\n"
                      "mask.table @glob : i1 [\"k\"]\n"
                      "mask.table @vcol : i1 [\"h\", \"k\"]\n"
-                     "mask.table @slash : i1 [\"h\", \"k\"]\n") +
+                     "mask.table @slash : i1 [\"h\", \"k\"]\n"
+                     "mask.table @units : i1 [\"b\", \"h\", \"q/8\", \"k\"]\n"
+                     "mask.table @sel : i1 [\"b\", \"h\", \"q/64\", \"k\"]\n") +
          c.body + "\nsattn.yield %m\n}\n";
 }
 
@@ -229,6 +247,17 @@ inline MaskInputs randomInputs(std::mt19937 &rng, int64_t lq, int64_t lk) {
     TableData t{{4, lk}, std::vector<int64_t>(4 * lk)};
     for (int64_t i = 0; i < 4 * lk; ++i)
       t.values[i] = i % lk < 2 || rng() % 9 == 0;
+    in.tables[name] = t;
+  }
+  // Keys per unit of 8 (units) and of 64 (sel) query rows, about one in
+  // seven, from their own generator (the other tables' random sequence
+  // stays as it was).
+  std::mt19937 unitRng(uint32_t(lk * 7919 + lq));
+  for (auto [name, rows] : {std::pair<const char *, int64_t>{"units", 8}, {"sel", 64}}) {
+    int64_t unitCount = (lk + rows - 1) / rows;
+    TableData t{{2, 4, unitCount, lk}, std::vector<int64_t>(2 * 4 * unitCount * lk)};
+    for (auto &v : t.values)
+      v = unitRng() % 7 == 0;
     in.tables[name] = t;
   }
   return in;
