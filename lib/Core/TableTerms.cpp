@@ -85,6 +85,7 @@ std::optional<TableTerms> TableTerms::match(const MaskProgram &program,
         ++positionDims;
       } else if (const Instruction *divisor =
                      def && (def->opcode == Opcode::FloorDivS || def->opcode == Opcode::DivS) &&
+                             def->width == 64 &&
                              def->a == kRegQ && dim.kind == TableDim::QueryPos &&
                              t.queryBlock == 0
                          ? instructionOf(def->b)
