@@ -74,20 +74,26 @@ def structured(H, L, D, gen, block=128, heavy_unit=None):
     return (x.to(torch.bfloat16) for x in (q, k, v))
 
 
-def recall(q, k, table, scale, block, rows=256):
-    """Kept share of the dense causal softmax mass over sampled rows."""
+def keep_recall(q, k, scale, keep, rows=256):
+    """Kept share of the dense causal softmax mass over sampled rows, with
+    keep(h, idx, L) the kept keys (bool, rows x L) of query rows idx."""
     H, L = q.shape[1], q.shape[2]
     idx = torch.linspace(L // 8, L - 1, rows, device=DEV).long()
     kept, total = 0.0, 0.0
     for h in range(H):
-        s = (q[0, h, idx].float() @ k[0, h].float().T) * scale        # (rows, L)
+        s = (q[0, h, idx].float() @ k[0, h].float().T) * scale
         pos = torch.arange(L, device=DEV)
         s = s.masked_fill(pos[None, :] > idx[:, None], float("-inf"))
         p = torch.softmax(s, dim=-1)
-        keep = table[0, h][idx // block].repeat_interleave(block, -1)[:, :L].bool()
-        kept += float((p * keep).sum())
+        kept += float((p * keep(h, idx, L)).sum())
         total += float(p.sum())
     return kept / total
+
+
+def recall(q, k, table, scale, block, rows=256):
+    """Kept share of the dense causal softmax mass over sampled rows."""
+    return keep_recall(q, k, scale, lambda h, idx, L: table[0, h][idx // block]
+                       .repeat_interleave(block, -1)[:, :L].bool(), rows)
 
 
 def line_keep(table, h, idx, L):
@@ -100,17 +106,7 @@ def line_keep(table, h, idx, L):
 
 def line_recall(q, k, table, scale, rows=256):
     """recall() for a vertical_slash table (row 0 columns, row 1 offsets)."""
-    H, L = q.shape[1], q.shape[2]
-    idx = torch.linspace(L // 8, L - 1, rows, device=DEV).long()
-    kept, total = 0.0, 0.0
-    for h in range(H):
-        s = (q[0, h, idx].float() @ k[0, h].float().T) * scale
-        pos = torch.arange(L, device=DEV)
-        s = s.masked_fill(pos[None, :] > idx[:, None], float("-inf"))
-        p = torch.softmax(s, dim=-1)
-        kept += float((p * line_keep(table, h, idx, L)).sum())
-        total += float(p.sum())
-    return kept / total
+    return keep_recall(q, k, scale, lambda h, idx, L: line_keep(table, h, idx, L), rows)
 
 
 def line_pairs(table, L):
@@ -136,17 +132,8 @@ def stripe_keep(table, h, idx, L, group, unit):
 
 def stripe_recall(q, k, table, scale, group, unit, rows=256):
     """recall() for a stripe table."""
-    H, L = q.shape[1], q.shape[2]
-    idx = torch.linspace(L // 8, L - 1, rows, device=DEV).long()
-    kept, total = 0.0, 0.0
-    for h in range(H):
-        s = (q[0, h, idx].float() @ k[0, h].float().T) * scale
-        pos = torch.arange(L, device=DEV)
-        s = s.masked_fill(pos[None, :] > idx[:, None], float("-inf"))
-        p = torch.softmax(s, dim=-1)
-        kept += float((p * stripe_keep(table, h, idx, L, group, unit)).sum())
-        total += float(p.sum())
-    return kept / total
+    return keep_recall(q, k, scale,
+                       lambda h, idx, L: stripe_keep(table, h, idx, L, group, unit), rows)
 
 
 def stripe_pairs(table, L, group, unit):
