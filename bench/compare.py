@@ -140,7 +140,7 @@ def main():
         kernel = runtime.load_kernel(manifest_path)
         D, gqa = manifest["head_dim"], manifest["kv_heads"] != H
         q, k, v, o, lse = gt.make_inputs(case, manifest, DTYPES[manifest["dtype"]], dev, gen)
-        plan_ms = None
+        plan_ms = device_plan_ms = device_attn_ms = device_err = None
         if name != "vertical_slash":
             tables, table_list, plan = gt.load_plan_and_tables(case, manifest, args.cases_dir, dev)
         else:
@@ -154,6 +154,24 @@ def main():
             plan_ms = round(1e3 * (time.time() - t0), 1)
             plan = host_plan.to_torch(dev)
             print("vertical_slash L=%d: runtime plan built in %.1f ms: %s" % (L, plan_ms, host_plan), flush=True)
+            # The same tables planned on the device (column lists, docs/DEVICE_PLANS.md),
+            # and attention run on that plan.
+            if "device_plan" in manifest:
+                ws = torch.empty(kernel.device_plan_workspace(1, L, L) + 256, dtype=torch.uint8,
+                                 device=dev)
+                device_plan = kernel.build_device_plan(1, L, L, table_list, ws)
+                device_plan_ms = bench(lambda: kernel.build_device_plan(1, L, L, table_list, ws))
+                dev_run = lambda: kernel.launch(q, k, v, o, lse=lse, plan=device_plan,
+                                                tables=table_list)
+                dev_run()
+                torch.cuda.synchronize()
+                if L <= 8192:
+                    ref, _ = gt.reference(prog, manifest, case, q, k, v, tables, dev)
+                    device_err = float((o.float() - ref).norm() / ref.norm())
+                device_attn_ms = bench(dev_run)
+                print("vertical_slash L=%d: device plan %.3f ms, attention on it %.3f ms%s" % (
+                    L, device_plan_ms, device_attn_ms,
+                    "" if device_err is None else ", rel err %.1e" % device_err), flush=True)
         run = lambda: kernel.launch(q, k, v, o, lse=lse, plan=plan, tables=table_list)
         run()
         torch.cuda.synchronize()
@@ -170,7 +188,9 @@ def main():
                    target=manifest["target"], kernel=manifest.get("kernel", "mma_sync"),
                    density=round(nnz / (L * L * H), 4), sattn_ms=round(ms, 3),
                    sattn_tflops=round(tflops, 1), rel_err=err, flex_ms=None, flex_tflops=None,
-                   flex_compile_s=None, cudnn_ms=None, fa2_ms=None, plan_ms=plan_ms)
+                   flex_compile_s=None, cudnn_ms=None, fa2_ms=None, plan_ms=plan_ms,
+                   device_plan_ms=device_plan_ms, device_plan_attention_ms=device_attn_ms,
+                   device_plan_rel_err=device_err)
         # FlexAttention on a block mask for the same kept pairs: built by hand
         # from the tables for vertical-slash (as the first measurement did), else by
         # create_block_mask from the row's mask_mod.

@@ -96,7 +96,9 @@ sattn::writeManifest(KernelOp kernel, const MaskProgram &program,
         {"threads", abi::kDevicePlanThreads},
         {"params", std::move(planParams)},
         {"class_by_batch", launch.planClassByBatch},
-        {"class_by_head", launch.planClassByHead}};
+        {"class_by_head", launch.planClassByHead},
+        {"list_keys", launch.planListKeys},
+        {"list_unit_rows", launch.planListUnitRows}};
   }
   if (launch.estimator) {
     // The compiled estimator's stage kernels (sattn/Conversion/Estimators.h)

@@ -227,7 +227,8 @@ FailureOr<CpuAttention> CpuAttention::compile(ModuleOp module,
       });
       PassManager pm(ctx, ModuleOp::getOperationName());
       buildCpuPipeline(pm, options.blockM, options.blockN, options.devicePlans,
-                       options.backward, options.estimatorLaunches);
+                       options.backward, options.estimatorLaunches,
+                       options.devicePlanLists);
       if (failed(pm.run(*lowered))) {
         error = "lowering kernel '" + info.name +
                 "' to the LLVM dialect failed:\n" + diagnostics;
@@ -288,6 +289,9 @@ FailureOr<CpuAttention> CpuAttention::compile(ModuleOp module,
           copy->kernel().getBody().front().getTerminator()->getOperand(0));
       info.classByBatch = axes.batch;
       info.classByHead = axes.head;
+      // The CPU kernel reads every segment kind, so its plans may list columns.
+      info.listKeys = deviceplan::listKeyCapacity(copy->kernel(), options.devicePlanLists);
+      info.listUnitRows = deviceplan::listUnitRows(copy->kernel());
     }
     info.engine = std::move(*engine);
     info.seconds = std::chrono::duration<double>(

@@ -44,6 +44,8 @@ struct KernelInfo {
   std::optional<plan::EstimatorSpec> estimator;
   /// Whether the mask's plans differ by batch element / by head.
   bool classByBatch = false, classByHead = false;
+  /// Keys per query tile's column list in device plans (0: none).
+  int64_t listKeys = 0, listUnitRows = 0;
   std::unique_ptr<mlir::ExecutionEngine> engine;
   double seconds = 0;
 };

@@ -50,15 +50,31 @@ CpuAttention::buildDevicePlan(StringRef name, const MaskInputs &inputs,
   int64_t numClasses = (kernel.classByBatch ? batch : 1) * classHeads;
   int64_t grid = numClasses * tiles * keyTiles;
   constexpr int64_t fields = plan::FlatPlan::kSegmentFields;
+  // As libsattn_runtime lays them out (lib/Runtime/DevicePlan.cpp): with
+  // column lists, N + 1 rows per query tile, the list keys after all rows,
+  // and the column counts after the pieces' counts.
+  int64_t listKeys = kernel.listKeys;
+  int64_t rows = numClasses * tiles, pieces = (keyTiles + abi::kRunChunk - 1) / abi::kRunChunk;
+  int64_t segmentRows = rows * (keyTiles + (listKeys ? 1 : 0));
+  int64_t listRows = (rows * listKeys + fields - 1) / fields;
+  int64_t unitRows = kernel.listUnitRows;
+  int64_t columnTiles = numClasses * (unitRows ? (lk + unitRows - 1) / unitRows : 1) * keyTiles;
   // Every buffer holds at least one element so that no descriptor is null.
   std::vector<int32_t> status(std::max<int64_t>(grid, 1));
-  std::vector<int64_t> work(grid + 1), counts(std::max<int64_t>(
-      numClasses * tiles * (1 + (keyTiles + abi::kRunChunk - 1) / abi::kRunChunk), 1));
+  std::vector<int64_t> work(grid + 1),
+      counts(std::max<int64_t>(
+          rows * (1 + pieces) +
+              (listKeys ? rows * (2 + pieces) + columnTiles * (1 + (bn + 63) / 64) : 0),
+          1));
   plan::FlatPlan plan;
   plan.numQueryTiles = tiles;
   plan.numClasses = numClasses;
   plan.offsets.assign(numClasses * (tiles + 1), 0);
-  plan.segments.assign(std::max<int64_t>(grid, 1) * fields, 0);
+  plan.segments.assign(std::max<int64_t>(segmentRows + listRows, 1) * fields, 0);
+  // Rows no query tile uses (between classes) read as empty Range segments,
+  // so that the plan passes the CPU kernel's checks of every row.
+  for (int64_t row = 0; row < segmentRows; ++row)
+    plan.segments[row * fields + 5] = plan.segments[row * fields + 6] = 1;
   plan.classIndex.assign(batch * kernel.heads, -1);
   int64_t chunks = 0;
   for (const auto &t : tableDescs)
@@ -74,7 +90,7 @@ CpuAttention::buildDevicePlan(StringRef name, const MaskInputs &inputs,
   auto classDesc = vec(plan.classIndex);
   auto summariesDesc = vec(summaries);
   auto segmentsDesc = descriptor<int64_t, 2>(
-      plan.segments.data(), {std::max<int64_t>(grid, 1), fields}, {fields, 1});
+      plan.segments.data(), {std::max<int64_t>(segmentRows + listRows, 1), fields}, {fields, 1});
   int64_t scalars[abi::kNumDevicePlanScalars] = {lq, lk, batch, numClasses,
                                               classHeads};
   SmallVector<void *> pointers;
@@ -95,6 +111,11 @@ CpuAttention::buildDevicePlan(StringRef name, const MaskInputs &inputs,
     *undecidedTiles = work[0];
   // Rows up to the last class's end; classes start at c * T * N, so rows
   // between them are unused (zero: empty Range segments nothing reads).
+  // List keys lie after every class's rows: such plans keep the buffer.
+  if (listKeys) {
+    plan.numSegments = segmentRows; // then the key pool
+    return plan;
+  }
   plan.numSegments = plan.offsets.empty() ? 0 : plan.offsets.back();
   plan.segments.resize(plan.numSegments * fields);
   return plan;

@@ -23,12 +23,13 @@ using namespace mlir;
 
 void sattn::buildCpuPipeline(OpPassManager &pm, int64_t blockM,
                              int64_t blockN, bool devicePlans, bool backward,
-                             int64_t estimatorLaunches) {
+                             int64_t estimatorLaunches, bool devicePlanLists) {
   ConvertSparseAttnToCPUOptions lowering;
   lowering.estimatorLaunches = estimatorLaunches;
   lowering.blockM = blockM;
   lowering.blockN = blockN;
   lowering.devicePlans = devicePlans;
+  lowering.devicePlanLists = devicePlanLists;
   lowering.backward = backward;
   lowering.eraseKernels = true;
   pm.addPass(createLowerEstimators());

@@ -75,6 +75,11 @@ struct Manifest {
     std::vector<std::string> entries;
     int64_t threads = 0;
     bool byBatch = false, byHead = false;
+    /// "list_keys": keys per query tile's column list (0: Range-only plans).
+    int64_t listKeys = 0;
+    /// "list_unit_rows": U of a column term read at the query unit q / U
+    /// (0: the same columns for every query row).
+    int64_t listUnitRows = 0;
   } devicePlan;
   /// "estimator": the compiled estimator's stage entries in launch order
   /// (empty when the kernel has none), their block size, what it selects

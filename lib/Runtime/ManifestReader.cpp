@@ -417,6 +417,13 @@ bool readDevicePlan(const Value &root, Manifest &m, std::string &error) {
       !f.boolean("class_by_batch", plan.byBatch) ||
       !f.boolean("class_by_head", plan.byHead))
     return false;
+  // "list_keys" (optional, 0 when absent): the keys of a query tile's
+  // column list (docs/DEVICE_PLANS.md, "Column lists").
+  if (v->find("list_keys") && !f.integer("list_keys", plan.listKeys, 0, int64_t(1) << 30))
+    return false;
+  if (v->find("list_unit_rows") &&
+      !f.integer("list_unit_rows", plan.listUnitRows, 0, int64_t(1) << 30))
+    return false;
   if (entries->elements.size() != std::size(abi::kDevicePlanStages))
     return f.bad("entries", *entries,
                  "has " + std::to_string(entries->elements.size()) + " entries, expected " +

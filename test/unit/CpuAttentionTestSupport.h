@@ -284,6 +284,25 @@ inline void checkOneShape(const CpuAttention &cpu, KernelOp kernel,
   worst().lse = std::max(worst().lse, lseErr);
 }
 
+/// `kernel` compiled alone for the CPU with its device plan builder, for
+/// tiles bm x bn. With `lists`, plans list the key columns of a column
+/// term; without, they are Range-only, comparable with the host planner's.
+inline mlir::FailureOr<CpuAttention> compileWithPlans(KernelOp kernel, int64_t bm, int64_t bn,
+                                                      bool lists = false) {
+  mlir::OwningOpRef<mlir::ModuleOp> single = mlir::ModuleOp::create(kernel.getLoc());
+  single->push_back(kernel->clone());
+  std::string error;
+  CpuAttentionOptions options;
+  options.blockM = bm;
+  options.blockN = bn;
+  options.optLevel = 0;
+  options.devicePlans = true;
+  options.devicePlanLists = lists;
+  auto cpu = CpuAttention::compile(*single, options, error);
+  EXPECT_TRUE(mlir::succeeded(cpu)) << error;
+  return cpu;
+}
+
 } // namespace sattn::cpu_attention_test
 
 #endif // SATTN_TEST_UNIT_CPUATTENTIONTESTSUPPORT_H

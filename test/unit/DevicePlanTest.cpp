@@ -19,14 +19,13 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "CpuAttentionTestSupport.h"
 #include "TilePlanTestSupport.h"
 
 #include "sattn/ExecutionEngine/CpuAttention.h"
 #include "sattn/Plan/EstimatorSpec.h"
 
-#include "SparseAttn/Transforms/Passes.h"
 
-#include "mlir/Pass/PassManager.h"
 
 #include <gtest/gtest.h>
 
@@ -35,6 +34,7 @@
 using namespace sattn;
 using namespace sattn::plan;
 using namespace sattn::tile_plan_test;
+using sattn::cpu_attention_test::compileWithPlans;
 
 namespace {
 
@@ -147,20 +147,6 @@ void compare(const CpuAttention &cpu, KernelOp kernel, const CompiledMask &eval,
       }
 }
 
-mlir::FailureOr<CpuAttention> compileWithPlans(KernelOp kernel, int64_t bm,
-                                               int64_t bn) {
-  mlir::OwningOpRef<mlir::ModuleOp> single = mlir::ModuleOp::create(kernel.getLoc());
-  single->push_back(kernel->clone());
-  std::string error;
-  CpuAttentionOptions options;
-  options.blockM = bm;
-  options.blockN = bn;
-  options.optLevel = 0;
-  options.devicePlans = true;
-  auto cpu = CpuAttention::compile(*single, options, error);
-  EXPECT_TRUE(mlir::succeeded(cpu)) << error;
-  return cpu;
-}
 
 /// Patterns whose host plans mark some exactly FULL tiles PARTIAL (the
 /// host's must-sets of unions and complements are under-approximations),
@@ -243,16 +229,8 @@ TEST(DevicePlan, EstimatedTablesEqualHostPlans) {
   // K) is an input of the same plan builder as a user's table, and the plan
   // it builds visits exactly the kept tiles.
   mlir::MLIRContext context(allDialects());
-  std::string file;
-  for (const std::string &candidate : exampleSpecFiles())
-    if (llvm::StringRef(candidate).ends_with("/dynamic.sattn"))
-      file = candidate;
-  ASSERT_FALSE(file.empty()) << "examples/dynamic.sattn not found";
-  mlir::OwningOpRef<mlir::ModuleOp> module = compileSpecFile(file, context);
+  mlir::OwningOpRef<mlir::ModuleOp> module = loweredDynamicExamples(context);
   ASSERT_TRUE(module);
-  mlir::PassManager pm(&context, mlir::ModuleOp::getOperationName());
-  pm.addPass(createLowerEstimators());
-  ASSERT_TRUE(mlir::succeeded(pm.run(*module)));
   std::mt19937 rng(12);
   std::uniform_real_distribution<float> uniform(-1.f, 1.f);
   Tally tally;

@@ -23,11 +23,13 @@
 
 #include "Mask/IR/MaskOps.h"
 #include "SparseAttn/IR/SparseAttnDialect.h"
+#include "SparseAttn/Transforms/Passes.h"
 
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Parser/Parser.h"
+#include "mlir/Pass/PassManager.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
@@ -476,6 +478,26 @@ inline mlir::OwningOpRef<mlir::ModuleOp> compileSpecFile(const std::string &file
   spec::SpecCompilation compiled = spec::compileSpec(sourceMgr, context, diagOS);
   EXPECT_EQ(compiled.status, spec::SpecStatus::Success) << diagnostics;
   return std::move(compiled.module);
+}
+
+/// examples/dynamic.sattn with its estimated patterns lowered to the tables
+/// their compiled estimators write (sattn-lower-estimators); null, with a
+/// test failure, when that fails.
+inline mlir::OwningOpRef<mlir::ModuleOp> loweredDynamicExamples(mlir::MLIRContext &context) {
+  std::string file;
+  for (const std::string &candidate : exampleSpecFiles())
+    if (llvm::StringRef(candidate).ends_with("/dynamic.sattn"))
+      file = candidate;
+  EXPECT_FALSE(file.empty()) << "examples/dynamic.sattn not found";
+  if (file.empty())
+    return nullptr;
+  mlir::OwningOpRef<mlir::ModuleOp> module = compileSpecFile(file, context);
+  if (!module)
+    return nullptr;
+  mlir::PassManager pm(&context, mlir::ModuleOp::getOperationName());
+  pm.addPass(createLowerEstimators());
+  EXPECT_TRUE(mlir::succeeded(pm.run(*module)));
+  return module;
 }
 
 /// The reference evaluator of a kernel, or failure for a dynamic one (no

@@ -40,7 +40,14 @@
 
 #include "SparseAttn/IR/SparseAttnDialect.h"
 
+#include "Mask/IR/MaskOps.h"
+
+#include "mlir/IR/OwningOpRef.h"
 #include "llvm/ADT/StringRef.h"
+
+#include <memory>
+#include <optional>
+#include <string>
 
 namespace sattn::deviceplan {
 
@@ -54,6 +61,12 @@ enum TileStatus : int32_t {
   kSeenKept = 4,
   kSeenDropped = 8,
 };
+/// With column lists, classify stores the column keys of a tile the rest
+/// of the mask skips or leaves undecided from this bit on (at most BN).
+constexpr int32_t kColumnShift = 16;
+/// What classify's column count says of a tile the whole mask keeps
+/// entirely: it is FULL, its keys are not listed.
+constexpr int32_t kWholeFull = -1;
 
 enum class Stage { Summarize, Classify, Resolve, Count, Scan, Write };
 constexpr Stage kStages[] = {Stage::Summarize, Stage::Classify, Stage::Resolve, Stage::Count,
@@ -65,6 +78,45 @@ struct ClassAxes {
   bool batch = false, head = false;
 };
 ClassAxes classAxes(mlir::Value mask);
+
+/// A monotone bool lookup of key columns in the mask: `T[row..., k]` with
+/// row indices the batch, the head, constants or one query unit `q / U`
+/// (columns shared by U consecutive query rows), reached through and / or,
+/// unions and intersections only (vertical_slash's `vcol[h, k]`, global
+/// tokens' `g[k]`). Plans of kernels that read List segments list these
+/// columns instead of visiting their tiles (ColumnLists.cpp says why).
+struct ColumnTerm {
+  mask::LookupOp lookup;
+  mask::PredicateOp predicate;
+};
+std::optional<ColumnTerm> findColumnTerm(KernelOp kernel);
+
+/// Keys a query tile's column list may hold (a query tile with more falls
+/// back to PARTIAL tiles), when the mask has a column term and the kernel
+/// reads List segments; 0 otherwise.
+constexpr int64_t kDefaultListKeys = 2048;
+int64_t listKeyCapacity(KernelOp kernel, bool planGathers);
+/// U of a column term indexed by the query unit `q / U`; 0 for none (its
+/// columns are the same for every query row).
+int64_t listUnitRows(KernelOp kernel);
+
+/// What the stages need of a column term: the mask with the column lookup
+/// read as false (in a detached copy of the kernel), the table and the row
+/// indices of the lookup.
+struct ColumnPlan {
+  std::shared_ptr<mlir::OwningOpRef<mlir::Operation *>> rest;
+  mlir::Value restMask;
+  std::string table;
+  enum RowKind { Batch, Head, Constant, Unit };
+  struct RowIndex {
+    RowKind kind;
+    int64_t value;
+  };
+  llvm::SmallVector<RowIndex, 3> rowIndices;
+  /// U of a `q / U` row index (0: none).
+  int64_t unitRows = 0;
+};
+ColumnPlan buildColumnPlan(KernelOp kernel);
 
 /// Buffers and sizes a stage reads (index values; memrefs of i32 / i64).
 struct PlanBuilderEnv {
@@ -93,7 +145,48 @@ struct PlanBuilderEnv {
   /// of all tables.
   llvm::StringMap<mlir::Value> tableEntries, summaryFirst;
   mlir::Value summaryChunks;
+  /// Column lists (listKeys > 0): keys per query tile's list, the column
+  /// term, the rows of the segment buffer each class owns (T * (N + 1): a
+  /// query tile's runs and its list), where the column bounds start in
+  /// `counts` (C * T, after the pieces' counts; zero before classify) and
+  /// the flat index of the first list key in `segments` (after every
+  /// class's rows; query tile (c, m) owns listKeys of them).
+  int64_t listKeys = 0;
+  ColumnPlan columns;
+  mlir::Value classRows, columnBounds, listKeyBase;
+  /// Where `counts` holds the number of column keys of every (class, KV
+  /// tile) (C * N, after the listed keys' counts), then the keys as bit
+  /// words (C * N * columnWords), both written by summarize.
+  mlir::Value tileColumns, tileColumnWords;
+  /// Query units of the column term (ceil(Lk / U); 1 without a unit): the
+  /// counts and words are per (class, unit, KV tile).
+  mlir::Value numUnits;
+  /// The mask tiles are decided on: the rest with lists, else the mask.
+  mlir::Value decisionMask() const { return listKeys ? columns.restMask : mask; }
 };
+
+/// Whether key `k` is a column of (batch, head) for query unit `unit` (an
+/// i1; any value when the term has no unit).
+mlir::Value emitColumnAt(mlir::OpBuilder &b, mlir::Location loc, const PlanBuilderEnv &env,
+                         mlir::Value batch, mlir::Value head, mlir::Value unit, mlir::Value k);
+/// The columns among keys [lo, min(lo + kColumnWordKeys, end)) as an i64
+/// bit word (bit j: key lo + j).
+mlir::Value emitColumnWord(mlir::OpBuilder &b, mlir::Location loc, const PlanBuilderEnv &env,
+                           mlir::Value batch, mlir::Value head, mlir::Value unit,
+                           mlir::Value lo, mlir::Value end);
+constexpr int64_t kColumnWordKeys = 64;
+/// The (class, query unit, KV tile) items of the column counts, the query
+/// unit of absolute query position `q` (0 without units), and the index of
+/// (c, unit, n) among the items.
+mlir::Value columnTiles(mlir::OpBuilder &b, mlir::Location loc, const PlanBuilderEnv &env);
+mlir::Value columnUnit(mlir::OpBuilder &b, mlir::Location loc, const PlanBuilderEnv &env,
+                       mlir::Value q);
+mlir::Value columnTileIndex(mlir::OpBuilder &b, mlir::Location loc, const PlanBuilderEnv &env,
+                            mlir::Value c, mlir::Value unit, mlir::Value n);
+/// Bit words per KV tile.
+inline int64_t columnWords(const PlanBuilderEnv &env) {
+  return (env.blockN + kColumnWordKeys - 1) / kColumnWordKeys;
+}
 
 /// The environment of a stage of `kernel` (expanded) for tiles bm x bn,
 /// from the stage parameters: `scalars` lq, lk, batch, numClasses,
@@ -103,8 +196,8 @@ struct PlanBuilderEnv {
 /// Tile counts are computed too.
 PlanBuilderEnv bindPlanParams(mlir::OpBuilder &b, mlir::Location loc,
                               KernelOp kernel, int64_t bm, int64_t bn,
-                              mlir::ValueRange scalars, mlir::ValueRange buffers,
-                              mlir::ValueRange tables);
+                              int64_t listKeys, mlir::ValueRange scalars,
+                              mlir::ValueRange buffers, mlir::ValueRange tables);
 
 /// The number of items of `stage`, an i64 (resolve: the undecided tiles
 /// of the work list times block_m rows, which may pass 2^31 where index

@@ -52,7 +52,11 @@ def ConvertSparseAttnToCPU : Pass<"convert-sattn-to-cpu", "::mlir::ModuleOp"> {
     Option<"devicePlans", "device-plans", "bool", /*default=*/"false",
            "Also add @NAME_plan_cpu, the device plan builder's stages as "
            "loops (sattn/Conversion/DevicePlan.h), which writes the "
-           "Range-only plan of block-m x block-n tiles">,
+           "plan of block-m x block-n tiles">,
+    Option<"devicePlanLists", "device-plan-lists", "bool", /*default=*/"true",
+           "Let @NAME_plan_cpu list the key columns of a column term as List "
+           "segments (docs/DEVICE_PLANS.md, \"Column lists\"); false builds "
+           "the Range-only plan the host planner builds without gathers">,
     Option<"estimatorLaunches", "estimator-launches", "int64_t",
            /*default=*/"-1",
            "Build @NAME_estimate_cpu with only the first N launches of the "

@@ -72,6 +72,8 @@ mlir::FunctionType entryType(mlir::MLIRContext *context, unsigned numTables);
 struct CpuLoweringOptions {
   int64_t blockM = 64;
   int64_t blockN = 64;
+  /// Device plans list column keys (the CPU kernel reads List segments).
+  bool devicePlanLists = true;
 };
 
 /// "NAME_bwd_cpu" for kernel @NAME.

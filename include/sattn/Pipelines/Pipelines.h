@@ -32,7 +32,7 @@ void buildCpuPipeline(mlir::OpPassManager &pm,
                       const CpuPipelineOptions &options);
 void buildCpuPipeline(mlir::OpPassManager &pm, int64_t blockM, int64_t blockN,
                       bool devicePlans = false, bool backward = false,
-                      int64_t estimatorLaunches = -1);
+                      int64_t estimatorLaunches = -1, bool devicePlanLists = true);
 
 /// Registers `sattn-cpu-pipeline`.
 void registerSattnPipelines();

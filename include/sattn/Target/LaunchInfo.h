@@ -98,6 +98,10 @@ struct LaunchInfo {
   /// Whether the module holds the device plan builder, and the (batch,
   /// head) axes its plan classes distinguish.
   bool devicePlan = false, planClassByBatch = false, planClassByHead = false;
+  /// Keys per query tile's column list in device plans (0: none).
+  int64_t planListKeys = 0;
+  /// U of a column term indexed by the query unit q / U (0: none).
+  int64_t planListUnitRows = 0;
   /// The compiled estimator's record, when the module holds one.
   std::optional<plan::EstimatorSpec> estimator;
 

@@ -14,6 +14,7 @@
 
 #include "sattn/Core/KernelAbi.h"
 
+#include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 
 using namespace mlir;
@@ -52,10 +53,56 @@ constexpr int64_t kWalkUnroll = 8;
 /// query tiles, so its reads are batched wider.
 constexpr int64_t kScanUnroll = 32;
 
-/// The statuses of tiles `at` of the row from linear tile `base` (position N,
-/// past the last tile, and beyond read as skip). All loads come first.
-SmallVector<Value> rowStatuses(OpBuilder &b, Location loc, const PlanBuilderEnv &env,
-                               Value base, ArrayRef<Value> at) {
+/// Writes segment row `row`: [kind, full, lo, hi, 0, 1, 1] (Range or List
+/// segments; `full` an i1, `lo` and `hi` index values).
+void storeSegmentRow(OpBuilder &b, Location loc, const PlanBuilderEnv &env, Value row,
+                     int64_t kind, Value full, Value lo, Value hi) {
+  Type i64 = b.getI64Type();
+  Value fields[7] = {arith::ConstantIntOp::create(b, loc, kind, 64),
+                     arith::ExtUIOp::create(b, loc, i64, full),
+                     arith::IndexCastOp::create(b, loc, i64, lo),
+                     arith::IndexCastOp::create(b, loc, i64, hi),
+                     arith::ConstantIntOp::create(b, loc, 0, 64),
+                     arith::ConstantIntOp::create(b, loc, 1, 64),
+                     arith::ConstantIntOp::create(b, loc, 1, 64)};
+  for (auto [i, v] : llvm::enumerate(fields))
+    memref::StoreOp::create(b, loc, v, env.segments, ValueRange{row, cst(b, loc, i)});
+}
+
+/// A row's column list: whether it has one (a column bound within the
+/// capacity; a row whose columns may not fit visits their tiles as PARTIAL
+/// tiles instead), and where its keys go.
+struct RowList {
+  Value present;   // i1; false without column lists
+  Value firstKey;  // flat index of its first key in the segment buffer
+};
+RowList rowList(OpBuilder &b, Location loc, const PlanBuilderEnv &env, Value row) {
+  RowList list;
+  if (!env.listKeys) {
+    list.present = arith::ConstantIntOp::create(b, loc, 0, 1);
+    list.firstKey = cst(b, loc, 0);
+    return list;
+  }
+  Value bound = loadIndex(b, loc, env.counts, add(b, loc, env.columnBounds, row));
+  list.present = arith::AndIOp::create(
+      b, loc, cmp(b, loc, CmpIPredicate::sgt, bound, cst(b, loc, 0)),
+      cmp(b, loc, CmpIPredicate::sle, bound, cst(b, loc, env.listKeys)));
+  list.firstKey = add(b, loc, env.listKeyBase, mul(b, loc, row, cst(b, loc, env.listKeys)));
+  return list;
+}
+
+/// A tile's status for the runs and the column keys its list takes.
+struct TileState {
+  Value status; // i32: skip, full or partial
+  Value listed; // index: column keys listed (0 unless the row has a list)
+};
+
+/// The states of tiles `at` of the row from linear tile `base` (position N,
+/// past the last tile, and beyond read as skip). All loads come first. A
+/// tile the decision mask skips but which holds column keys is skipped and
+/// listed when the row has a list, else PARTIAL.
+SmallVector<TileState> rowStates(OpBuilder &b, Location loc, const PlanBuilderEnv &env,
+                                 Value base, ArrayRef<Value> at, Value listed) {
   Value n = env.numKeyTiles;
   Value last = sub(b, loc, n, cst(b, loc, 1));
   SmallVector<Value> raws;
@@ -63,25 +110,88 @@ SmallVector<Value> rowStatuses(OpBuilder &b, Location loc, const PlanBuilderEnv 
     Value safe = max(b, loc, min(b, loc, t, last), cst(b, loc, 0));
     raws.push_back(memref::LoadOp::create(b, loc, env.status, add(b, loc, base, safe)));
   }
-  SmallVector<Value> statuses;
+  SmallVector<TileState> states;
   for (auto [t, raw] : llvm::zip_equal(at, raws)) {
     Value keyEnd = mul(b, loc, add(b, loc, t, cst(b, loc, 1)), cst(b, loc, env.blockN));
     Value clipped = cmp(b, loc, CmpIPredicate::sgt, keyEnd, env.lk);
     Value inside = arith::AndIOp::create(b, loc, cmp(b, loc, CmpIPredicate::slt, t, n),
                                          cmp(b, loc, CmpIPredicate::sge, t, cst(b, loc, 0)));
-    statuses.push_back(arith::SelectOp::create(b, loc, inside, finalStatus(b, loc, raw, clipped),
-                                               i32(b, loc, kSkip)));
+    Value status = finalStatus(b, loc, raw, clipped);
+    TileState state{status, cst(b, loc, 0)};
+    if (env.listKeys) {
+      Value columns = toIndex(
+          b, loc, arith::ShRUIOp::create(b, loc, raw, i32(b, loc, kColumnShift)));
+      Value withColumns = arith::AndIOp::create(
+          b, loc, cmp(b, loc, CmpIPredicate::eq, status, i32(b, loc, kSkip)),
+          cmp(b, loc, CmpIPredicate::ne, columns, cst(b, loc, 0)));
+      Value toList = arith::AndIOp::create(b, loc, withColumns, listed);
+      state.status = arith::SelectOp::create(
+          b, loc, arith::AndIOp::create(b, loc, withColumns, arith::XOrIOp::create(
+                                                                 b, loc, listed,
+                                                                 arith::ConstantIntOp::create(
+                                                                     b, loc, 1, 1))),
+          i32(b, loc, kPartial), status);
+      state.listed = arith::SelectOp::create(b, loc, arith::AndIOp::create(b, loc, toList, inside),
+                                             columns, cst(b, loc, 0));
+    }
+    state.status = arith::SelectOp::create(b, loc, inside, state.status, i32(b, loc, kSkip));
+    states.push_back(state);
   }
-  return statuses;
+  return states;
 }
+
+/// Writes the column keys of KV tile `t` of class `c` (summarize's bit
+/// words) from flat position `at` of the segment buffer on; returns the
+/// next position.
+Value emitTileColumns(OpBuilder &b, Location loc, const PlanBuilderEnv &env, Value c,
+                      Value unit, Value t, Value at) {
+  Type i64 = b.getI64Type();
+  Value zero64 = arith::ConstantIntOp::create(b, loc, 0, 64);
+  Value seven = cst(b, loc, 7); // the segment buffer's rows of 7 words
+  int64_t words = columnWords(env);
+  Value first = add(b, loc, env.tileColumnWords,
+                    mul(b, loc, columnTileIndex(b, loc, env, c, unit, t), cst(b, loc, words)));
+  for (int64_t w = 0; w < words; ++w) {
+    Value word = memref::LoadOp::create(b, loc, env.counts, add(b, loc, first, cst(b, loc, w)));
+    Value base = add(b, loc, mul(b, loc, t, cst(b, loc, env.blockN)),
+                     cst(b, loc, w * kColumnWordKeys));
+    // One set bit per iteration, lowest first: keys ascend.
+    auto loop = scf::WhileOp::create(
+        b, loc, TypeRange{i64, b.getIndexType()}, ValueRange{word, at},
+        [&](OpBuilder &cb, Location cl, ValueRange carried) {
+          scf::ConditionOp::create(
+              cb, cl, arith::CmpIOp::create(cb, cl, CmpIPredicate::ne, carried[0], zero64),
+              carried);
+        },
+        [&](OpBuilder &lb, Location ll, ValueRange carried) {
+          Value bits = carried[0], pos = carried[1];
+          Value k = add(lb, ll, base, toIndex(lb, ll, math::CountTrailingZerosOp::create(lb, ll, bits)));
+          memref::StoreOp::create(lb, ll, arith::IndexCastOp::create(lb, ll, i64, k), env.segments,
+                                  ValueRange{div(lb, ll, pos, seven), rem(lb, ll, pos, seven)});
+          Value rest = arith::AndIOp::create(
+              lb, ll, bits,
+              arith::SubIOp::create(lb, ll, bits, arith::ConstantIntOp::create(lb, ll, 1, 64)));
+          scf::YieldOp::create(lb, ll, ValueRange{rest, add(lb, ll, pos, cst(lb, ll, 1))});
+        });
+    at = loop.getResult(1);
+  }
+  return at;
+}
+
+/// What a piece owns: its segments and its listed column keys.
+struct PieceCounts {
+  Value segments, columns;
+};
 
 /// Walks piece `piece` (kRunChunk KV tiles) of the row of (c, m) in key
 /// order. The piece owns the segments (maximal runs of equal non-skip
-/// status) that start inside it; returns their number. With `write`, also
-/// writes them from row `first` on, walking past the piece's end until its
-/// last run closes.
-Value emitRuns(OpBuilder &b, Location loc, const PlanBuilderEnv &env, Value c,
-               Value m, Value piece, Value first, bool write) {
+/// status) that start inside it and the column keys of its listed tiles;
+/// returns their numbers. With `write`, also writes the segments from row
+/// `first` on, walking past the piece's end until its last run closes, and
+/// the keys from flat position `firstKey` on.
+PieceCounts emitRuns(OpBuilder &b, Location loc, const PlanBuilderEnv &env, Value c,
+                     Value m, Value piece, Value first, const RowList &list,
+                     Value firstKey, bool write) {
   Value base = mul(b, loc, add(b, loc, mul(b, loc, c, env.numQueryTiles), m),
                    env.numKeyTiles);
   Value one = cst(b, loc, 1);
@@ -90,29 +200,28 @@ Value emitRuns(OpBuilder &b, Location loc, const PlanBuilderEnv &env, Value c,
                        env.numKeyTiles);
   auto emitSegment = [&](OpBuilder &sb, Location sl, Value status, Value lo,
                          Value hi, Value row) {
-    Value isFull = arith::ExtUIOp::create(
-        sb, sl, sb.getI64Type(),
-        cmp(sb, sl, CmpIPredicate::eq, status, i32(sb, sl, kFull)));
-    Value fields[7] = {arith::ConstantIntOp::create(sb, sl, 0, 64), isFull,
-                       arith::IndexCastOp::create(sb, sl, sb.getI64Type(), lo),
-                       arith::IndexCastOp::create(sb, sl, sb.getI64Type(), hi),
-                       arith::ConstantIntOp::create(sb, sl, 0, 64),
-                       arith::ConstantIntOp::create(sb, sl, 1, 64),
-                       arith::ConstantIntOp::create(sb, sl, 1, 64)};
-    for (auto [i, v] : llvm::enumerate(fields))
-      memref::StoreOp::create(sb, sl, v, env.segments,
-                              ValueRange{row, cst(sb, sl, i)});
+    storeSegmentRow(sb, sl, env, row, /*kind=*/0,
+                    cmp(sb, sl, CmpIPredicate::eq, status, i32(sb, sl, kFull)), lo, hi);
   };
   // Carried: the next position, the previous status, the start of its run,
   // whether this piece owns that run, the rows used (one per owned start;
   // an owned run is written to the row before the count when it closes).
   // The run entering the piece from the left belongs to an earlier piece.
-  Value before = rowStatuses(b, loc, env, base, {sub(b, loc, pieceLo, one)})[0];
+  Value before =
+      rowStates(b, loc, env, base, {sub(b, loc, pieceLo, one)}, list.present)[0].status;
+  // The query unit of a row with a list (it spans one).
+  Value unit = env.listKeys ? columnUnit(b, loc, env,
+                                         add(b, loc, mul(b, loc, m, cst(b, loc, env.blockM)),
+                                             sub(b, loc, env.lk, env.lq)))
+                            : cst(b, loc, 0);
   Type indexType = b.getIndexType();
   Value f = arith::ConstantIntOp::create(b, loc, 0, 1);
+  // Also carried: the listed keys so far and the next key's position.
   auto loop = scf::WhileOp::create(
-      b, loc, TypeRange{indexType, b.getI32Type(), indexType, b.getI1Type(), indexType},
-      ValueRange{pieceLo, before, pieceLo, f, first},
+      b, loc,
+      TypeRange{indexType, b.getI32Type(), indexType, b.getI1Type(), indexType, indexType,
+                indexType},
+      ValueRange{pieceLo, before, pieceLo, f, first, cst(b, loc, 0), firstKey},
       [&](OpBuilder &cb, Location cl, ValueRange carried) {
         Value go = cmp(cb, cl, CmpIPredicate::slt, carried[0], pieceEnd);
         if (write) {
@@ -127,10 +236,32 @@ Value emitRuns(OpBuilder &b, Location loc, const PlanBuilderEnv &env, Value c,
         SmallVector<Value> at;
         for (int64_t u = 0; u < kWalkUnroll; ++u)
           at.push_back(add(lb, ll, g, cst(lb, ll, u)));
-        SmallVector<Value> statuses = rowStatuses(lb, ll, env, base, at);
+        SmallVector<TileState> states = rowStates(lb, ll, env, base, at, list.present);
         Value prev = carried[1], start = carried[2], owned = carried[3], row = carried[4];
+        Value columns = carried[5], keyAt = carried[6];
         for (int64_t u = 0; u < kWalkUnroll; ++u) {
-          Value t = at[u], s = statuses[u];
+          Value t = at[u], s = states[u].status;
+          if (env.listKeys) {
+            // Only the piece's own tiles list their keys (write walks on).
+            Value mine = arith::AndIOp::create(
+                lb, ll, cmp(lb, ll, CmpIPredicate::slt, t, pieceEnd),
+                cmp(lb, ll, CmpIPredicate::ne, states[u].listed, cst(lb, ll, 0)));
+            columns = add(lb, ll, columns,
+                          arith::SelectOp::create(lb, ll, mine, states[u].listed,
+                                                  cst(lb, ll, 0)));
+            if (write) {
+              auto wrote = scf::IfOp::create(
+                  lb, ll, mine,
+                  [&](OpBuilder &tb, Location tl) {
+                    scf::YieldOp::create(
+                        tb, tl, emitTileColumns(tb, tl, env, c, unit, t, keyAt));
+                  },
+                  [&](OpBuilder &eb, Location el) {
+                    scf::YieldOp::create(eb, el, ValueRange{keyAt});
+                  });
+              keyAt = wrote.getResult(0);
+            }
+          }
           Value changed = cmp(lb, ll, CmpIPredicate::ne, s, prev);
           if (write) {
             Value closes = arith::AndIOp::create(
@@ -151,9 +282,9 @@ Value emitRuns(OpBuilder &b, Location loc, const PlanBuilderEnv &env, Value c,
           prev = s;
         }
         scf::YieldOp::create(lb, ll, ValueRange{add(lb, ll, g, cst(lb, ll, kWalkUnroll)),
-                                                prev, start, owned, row});
+                                                prev, start, owned, row, columns, keyAt});
       });
-  return sub(b, loc, loop.getResult(4), first);
+  return {sub(b, loc, loop.getResult(4), first), loop.getResult(5)};
 }
 
 /// The sum of counts[lo + j] for j in [0, n), kWalkUnroll reads per step.
@@ -195,21 +326,52 @@ PieceItem pieceItem(OpBuilder &b, Location loc, const PlanBuilderEnv &env, Value
   return p;
 }
 
-} // namespace
-
-void stages::emitCountItem(OpBuilder &b, Location loc, const PlanBuilderEnv &env,
-                           Value item) {
-  PieceItem p = pieceItem(b, loc, env, item);
-  Value n = emitRuns(b, loc, env, p.c, p.m, p.piece, cst(b, loc, 0), /*write=*/false);
-  storeIndex(b, loc, n, env.counts, add(b, loc, p.pieceCounts, item));
+/// Adds `n` to counts[at] when it is not 0.
+void addCount(OpBuilder &b, Location loc, const PlanBuilderEnv &env, Value n, Value at) {
   scf::IfOp::create(b, loc, cmp(b, loc, CmpIPredicate::ne, n, cst(b, loc, 0)),
                     [&](OpBuilder &ib, Location il) {
                       memref::AtomicRMWOp::create(
                           ib, il, arith::AtomicRMWKind::addi,
                           arith::IndexCastOp::create(ib, il, ib.getI64Type(), n), env.counts,
-                          ValueRange{p.row});
+                          ValueRange{at});
                       scf::YieldOp::create(ib, il);
                     });
+}
+
+/// 1 for the first piece of a row with a column list (its List segment
+/// comes first), else 0.
+Value listSegment(OpBuilder &b, Location loc, const RowList &list, Value piece) {
+  Value first = arith::AndIOp::create(
+      b, loc, list.present, cmp(b, loc, CmpIPredicate::eq, piece, cst(b, loc, 0)));
+  return arith::SelectOp::create(b, loc, first, cst(b, loc, 1), cst(b, loc, 0));
+}
+
+} // namespace
+
+Value stages::pieceColumnsBase(OpBuilder &b, Location loc, const PlanBuilderEnv &env) {
+  return add(b, loc, env.columnBounds, mul(b, loc, env.numClasses, env.numQueryTiles));
+}
+
+Value stages::rowColumnsBase(OpBuilder &b, Location loc, const PlanBuilderEnv &env) {
+  return add(b, loc, pieceColumnsBase(b, loc, env),
+             mul(b, loc, mul(b, loc, env.numClasses, env.numQueryTiles), env.numPieces));
+}
+
+void stages::emitCountItem(OpBuilder &b, Location loc, const PlanBuilderEnv &env,
+                           Value item) {
+  PieceItem p = pieceItem(b, loc, env, item);
+  RowList list = rowList(b, loc, env, p.row);
+  PieceCounts counted = emitRuns(b, loc, env, p.c, p.m, p.piece, cst(b, loc, 0), list,
+                                 cst(b, loc, 0), /*write=*/false);
+  Value n = add(b, loc, counted.segments, listSegment(b, loc, list, p.piece));
+  if (env.listKeys) {
+    storeIndex(b, loc, counted.columns, env.counts,
+               add(b, loc, pieceColumnsBase(b, loc, env), item));
+    addCount(b, loc, env, counted.columns,
+             add(b, loc, rowColumnsBase(b, loc, env), p.row));
+  }
+  storeIndex(b, loc, n, env.counts, add(b, loc, p.pieceCounts, item));
+  addCount(b, loc, env, n, p.row);
 }
 
 void stages::emitWriteItem(OpBuilder &b, Location loc, const PlanBuilderEnv &env,
@@ -220,7 +382,31 @@ void stages::emitWriteItem(OpBuilder &b, Location loc, const PlanBuilderEnv &env
       add(b, loc, mul(b, loc, p.c, add(b, loc, env.numQueryTiles, cst(b, loc, 1))), p.m));
   Value earlier = emitCountSum(
       b, loc, env, add(b, loc, p.pieceCounts, mul(b, loc, p.row, env.numPieces)), p.piece);
-  emitRuns(b, loc, env, p.c, p.m, p.piece, add(b, loc, rowFirst, earlier), /*write=*/true);
+  RowList list = rowList(b, loc, env, p.row);
+  // The List segment is the first piece's first row (later pieces' earlier
+  // counts include it).
+  Value listRows = listSegment(b, loc, list, p.piece);
+  Value firstKey = list.firstKey;
+  if (env.listKeys) {
+    firstKey = add(b, loc, firstKey,
+                   emitCountSum(b, loc, env,
+                                add(b, loc, pieceColumnsBase(b, loc, env),
+                                    mul(b, loc, p.row, env.numPieces)),
+                                p.piece));
+    // The first piece writes the row's List segment: PARTIAL, its keys
+    // [firstKey, firstKey + the row's listed keys) of the segment buffer.
+    Value first = cmp(b, loc, CmpIPredicate::ne, listSegment(b, loc, list, p.piece),
+                      cst(b, loc, 0));
+    scf::IfOp::create(b, loc, first, [&](OpBuilder &ib, Location il) {
+      Value keys = loadIndex(ib, il, env.counts, add(ib, il, rowColumnsBase(ib, il, env), p.row));
+      storeSegmentRow(ib, il, env, rowFirst, /*kind=*/2,
+                      arith::ConstantIntOp::create(ib, il, 0, 1), list.firstKey,
+                      add(ib, il, list.firstKey, keys));
+      scf::YieldOp::create(ib, il);
+    });
+  }
+  emitRuns(b, loc, env, p.c, p.m, p.piece, add(b, loc, add(b, loc, rowFirst, listRows), earlier),
+           list, firstKey, /*write=*/true);
 }
 
 /// The offsets of class `c`: an exclusive prefix sum of its tiles' counts
@@ -251,7 +437,7 @@ void stages::emitScan(OpBuilder &b, Location loc, const PlanBuilderEnv &env, Val
 
   Value t = env.numQueryTiles;
   Value row = mul(b, loc, c, add(b, loc, t, cst(b, loc, 1)));
-  Value base = mul(b, loc, mul(b, loc, c, t), env.numKeyTiles);
+  Value base = mul(b, loc, c, env.classRows);
   // kScanUnroll counts per iteration, read before they are summed.
   auto tiles = scf::ForOp::create(
       b, loc, cst(b, loc, 0), t, cst(b, loc, kScanUnroll), ValueRange{base},

@@ -30,6 +30,13 @@ inline void storeIndex(mlir::OpBuilder &b, mlir::Location loc, mlir::Value v,
       b, loc, mlir::arith::IndexCastOp::create(b, loc, b.getI64Type(), v), memref, at);
 }
 
+/// With column lists, where `counts` holds the listed keys (after the
+/// column bounds): a count per piece (C * T * P), then a total per row
+/// (C * T, zeroed by classify).
+mlir::Value pieceColumnsBase(mlir::OpBuilder &b, mlir::Location loc,
+                             const PlanBuilderEnv &env);
+mlir::Value rowColumnsBase(mlir::OpBuilder &b, mlir::Location loc, const PlanBuilderEnv &env);
+
 /// Count item (class, query tile, piece): the segments starting in the
 /// piece, stored and added to the query tile's total.
 void emitCountItem(mlir::OpBuilder &b, mlir::Location loc, const PlanBuilderEnv &env,

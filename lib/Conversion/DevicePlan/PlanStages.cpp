@@ -20,6 +20,7 @@
 #include "SparseAttn/IR/SparseAttnDialect.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/IR/Matchers.h"
@@ -105,8 +106,8 @@ bool readsWholeChunks(KernelOp kernel, StringRef table, int64_t bm, int64_t bn) 
 
 PlanBuilderEnv deviceplan::bindPlanParams(OpBuilder &b, Location loc,
                                           KernelOp kernel, int64_t bm, int64_t bn,
-                                          ValueRange scalars, ValueRange buffers,
-                                          ValueRange tables) {
+                                          int64_t listKeys, ValueRange scalars,
+                                          ValueRange buffers, ValueRange tables) {
   PlanBuilderEnv env;
   env.kernel = kernel;
   env.mask = kernel.getMask();
@@ -148,7 +149,84 @@ PlanBuilderEnv deviceplan::bindPlanParams(OpBuilder &b, Location loc,
   env.numQueryTiles = ceilDiv(b, loc, env.lq, env.blockM);
   env.numKeyTiles = ceilDiv(b, loc, env.lk, env.blockN);
   env.numPieces = ceilDiv(b, loc, env.numKeyTiles, abi::kRunChunk);
+  if (listKeys > 0)
+    env.columns = buildColumnPlan(kernel);
+  env.listKeys = env.columns.restMask ? listKeys : 0;
+  Value classTiles = mul(b, loc, env.numClasses, env.numQueryTiles);
+  env.classRows = mul(b, loc, env.numQueryTiles,
+                      env.listKeys ? add(b, loc, env.numKeyTiles, cst(b, loc, 1))
+                                   : env.numKeyTiles);
+  env.columnBounds =
+      mul(b, loc, classTiles, add(b, loc, env.numPieces, cst(b, loc, 1)));
+  env.tileColumns = add(b, loc, env.columnBounds,
+                        mul(b, loc, classTiles, add(b, loc, env.numPieces, cst(b, loc, 2))));
+  env.numUnits = env.columns.unitRows ? ceilDiv(b, loc, env.lk, env.columns.unitRows)
+                                       : cst(b, loc, 1);
+  env.tileColumnWords = add(b, loc, env.tileColumns, columnTiles(b, loc, env));
+  env.listKeyBase = mul(b, loc, mul(b, loc, env.numClasses, env.classRows),
+                        cst(b, loc, 7)); // rows of 7 words
   return env;
+}
+
+Value deviceplan::columnTiles(OpBuilder &b, Location loc, const PlanBuilderEnv &env) {
+  return mul(b, loc, mul(b, loc, env.numClasses, env.numUnits), env.numKeyTiles);
+}
+
+Value deviceplan::emitColumnWord(OpBuilder &b, Location loc, const PlanBuilderEnv &env,
+                                 Value batch, Value head, Value unit, Value lo, Value end) {
+  // Eight keys per iteration, their lookups in flight together; a key
+  // past `end` sets no bit.
+  constexpr int64_t unroll = 8;
+  Value wordEnd = min(b, loc, add(b, loc, lo, cst(b, loc, kColumnWordKeys)), end);
+  Type i64 = b.getI64Type();
+  auto loop = scf::ForOp::create(
+      b, loc, lo, wordEnd, cst(b, loc, unroll),
+      ValueRange{arith::ConstantIntOp::create(b, loc, 0, 64)},
+      [&](OpBuilder &lb, Location ll, Value iv, ValueRange carried) {
+        Value last = sub(lb, ll, wordEnd, cst(lb, ll, 1));
+        Value acc = carried[0];
+        for (int64_t u = 0; u < unroll; ++u) {
+          Value k = add(lb, ll, iv, cst(lb, ll, u));
+          Value kept = arith::AndIOp::create(
+              lb, ll, cmp(lb, ll, CmpIPredicate::slt, k, wordEnd),
+              emitColumnAt(lb, ll, env, batch, head, unit, min(lb, ll, k, last)));
+          Value bit = arith::ShLIOp::create(
+              lb, ll, arith::ConstantIntOp::create(lb, ll, 1, 64),
+              arith::IndexCastOp::create(lb, ll, i64, sub(lb, ll, k, lo)));
+          acc = arith::OrIOp::create(
+              lb, ll, acc,
+              arith::SelectOp::create(lb, ll, kept, bit,
+                                      arith::ConstantIntOp::create(lb, ll, 0, 64)));
+        }
+        scf::YieldOp::create(lb, ll, ValueRange{acc});
+      });
+  return loop.getResult(0);
+}
+
+Value deviceplan::columnUnit(OpBuilder &b, Location loc, const PlanBuilderEnv &env,
+                             Value q) {
+  return env.columns.unitRows ? div(b, loc, q, cst(b, loc, env.columns.unitRows))
+                              : cst(b, loc, 0);
+}
+
+Value deviceplan::columnTileIndex(OpBuilder &b, Location loc, const PlanBuilderEnv &env,
+                                  Value c, Value unit, Value n) {
+  return add(b, loc, mul(b, loc, add(b, loc, mul(b, loc, c, env.numUnits), unit),
+                         env.numKeyTiles),
+             n);
+}
+
+Value deviceplan::emitColumnAt(OpBuilder &b, Location loc, const PlanBuilderEnv &env,
+                               Value batch, Value head, Value unit, Value k) {
+  SmallVector<Value, 4> indices;
+  for (const ColumnPlan::RowIndex &row : env.columns.rowIndices)
+    indices.push_back(row.kind == ColumnPlan::Batch  ? batch
+                      : row.kind == ColumnPlan::Head ? head
+                      : row.kind == ColumnPlan::Unit ? unit
+                                                     : cst(b, loc, row.value));
+  indices.push_back(k);
+  return emitTableLookup(b, loc, env.tables.lookup(env.columns.table), indices,
+                         b.getI1Type());
 }
 
 namespace {
@@ -193,9 +271,42 @@ TileCoords tileAt(OpBuilder &b, Location loc, const PlanBuilderEnv &env,
                     rem(b, loc, cm, env.numQueryTiles), n);
 }
 
-/// Summary chunk `item`: the minimum and maximum of its table's entries.
+/// Summary chunk `item`: the minimum and maximum of its table's entries;
+/// with column lists, item (class, query unit, KV tile) also counts the
+/// tile's column keys, once for every query tile that classify decides
+/// against it.
 void emitSummarize(OpBuilder &b, Location loc, const PlanBuilderEnv &env, Value item) {
   KernelOp kernel = env.kernel;
+  if (env.listKeys) {
+    scf::IfOp::create(b, loc, cmp(b, loc, CmpIPredicate::slt, item, columnTiles(b, loc, env)),
+                      [&](OpBuilder &ib, Location il) {
+                        Value cu = div(ib, il, item, env.numKeyTiles);
+                        Value c = div(ib, il, cu, env.numUnits);
+                        Value unit = rem(ib, il, cu, env.numUnits);
+                        Value lo = mul(ib, il, rem(ib, il, item, env.numKeyTiles),
+                                       cst(ib, il, env.blockN));
+                        Value end = min(ib, il, add(ib, il, lo, cst(ib, il, env.blockN)), env.lk);
+                        Value batch = div(ib, il, c, env.classHeads);
+                        Value head = rem(ib, il, c, env.classHeads);
+                        // The tile's column keys as bit words, and their number.
+                        Value n = cst(ib, il, 0);
+                        int64_t words = columnWords(env);
+                        for (int64_t w = 0; w < words; ++w) {
+                          Value word = emitColumnWord(
+                              ib, il, env, batch, head, unit,
+                              add(ib, il, lo, cst(ib, il, w * kColumnWordKeys)), end);
+                          memref::StoreOp::create(
+                              ib, il, word, env.counts,
+                              ValueRange{add(ib, il, env.tileColumnWords,
+                                             add(ib, il, mul(ib, il, item, cst(ib, il, words)),
+                                                 cst(ib, il, w)))});
+                          n = add(ib, il, n,
+                                  toIndex(ib, il, math::CtPopOp::create(ib, il, word)));
+                        }
+                        storeIndex(ib, il, n, env.counts, add(ib, il, env.tileColumns, item));
+                        scf::YieldOp::create(ib, il);
+                      });
+  }
   for (mask::TableOp table : kernel.getBody().front().getOps<mask::TableOp>()) {
     StringRef name = table.getSymName();
     if (!env.summaryFirst.contains(name))
@@ -238,7 +349,7 @@ FailureOr<Value> probeBits(OpBuilder &b, Location loc, const PlanBuilderEnv &env
   Value bits = i32(b, loc, 0);
   for (auto [q, k] : probes) {
     ElementMaskEnv menv{t.batch, t.head, q, k, env.lk, env.tables};
-    FailureOr<Value> keep = emitElementMask(b, loc, env.mask, menv);
+    FailureOr<Value> keep = emitElementMask(b, loc, env.decisionMask(), menv);
     if (failed(keep))
       return failure();
     bits = arith::OrIOp::create(
@@ -246,6 +357,90 @@ FailureOr<Value> probeBits(OpBuilder &b, Location loc, const PlanBuilderEnv &env
         arith::SelectOp::create(b, loc, *keep, i32(b, loc, kSeenKept), i32(b, loc, kSeenDropped)));
   }
   return bits;
+}
+
+/// With column lists: the number of column keys of a tile the rest of the
+/// mask skips or leaves undecided, shifted to kColumnShift (0 for other
+/// tiles and tiles the whole mask drops), added to the row's column bound;
+/// kWholeFull for such a tile that the whole mask keeps entirely.
+FailureOr<Value> emitColumnBits(OpBuilder &b, Location loc, const PlanBuilderEnv &env,
+                                const TileCoords &t, const TileMaskEnv &tenv,
+                                Value status) {
+  // The tile's column keys: of its query unit, or of every unit a tile
+  // spanning several touches (such a query tile gets no list: its bound
+  // goes past the capacity below).
+  Value unitLo = columnUnit(b, loc, env, t.qLo), unitHi = columnUnit(b, loc, env, t.qHi);
+  auto summed = scf::ForOp::create(
+      b, loc, unitLo, add(b, loc, unitHi, cst(b, loc, 1)), cst(b, loc, 1),
+      ValueRange{cst(b, loc, 0)},
+      [&](OpBuilder &lb, Location ll, Value unit, ValueRange acc) {
+        Value at = add(lb, ll, env.tileColumns,
+                       columnTileIndex(lb, ll, env, t.c, unit, t.n));
+        scf::YieldOp::create(lb, ll,
+                             ValueRange{add(lb, ll, acc[0], loadIndex(lb, ll, env.counts, at))});
+      });
+  Value columns = summed.getResult(0);
+  Value spans = cmp(b, loc, CmpIPredicate::ne, unitLo, unitHi);
+  Value open = arith::AndIOp::create(
+      b, loc,
+      arith::OrIOp::create(b, loc, cmp(b, loc, CmpIPredicate::eq, status, i32(b, loc, kSkip)),
+                           cmp(b, loc, CmpIPredicate::eq, status, i32(b, loc, kUndecided))),
+      cmp(b, loc, CmpIPredicate::ne, columns, cst(b, loc, 0)));
+  bool failedMask = false;
+  auto counted = scf::IfOp::create(
+      b, loc, open,
+      [&](OpBuilder &ib, Location il) {
+        FailureOr<TileTruth> whole = emitTileDecision(ib, il, env.mask, tenv);
+        if (failed(whole)) {
+          failedMask = true;
+          scf::YieldOp::create(ib, il, ValueRange{i32(ib, il, 0)});
+          return;
+        }
+        auto inner = scf::IfOp::create(
+            ib, il, whole->may,
+            [&](OpBuilder &cb, Location cl) {
+              // A tile the whole mask keeps entirely is a FULL tile, not
+              // listed keys (kWholeFull).
+              Value wholeFull = arith::AndIOp::create(
+                  cb, cl, whole->must,
+                  arith::XOrIOp::create(cb, cl, t.keysClipped,
+                                        arith::ConstantIntOp::create(cb, cl, 1, 1)));
+              Value n[1] = {columns};
+              scf::IfOp::create(
+                  cb, cl,
+                  arith::AndIOp::create(
+                      cb, cl, cmp(cb, cl, CmpIPredicate::ne, n[0], cst(cb, cl, 0)),
+                      arith::XOrIOp::create(cb, cl, wholeFull,
+                                            arith::ConstantIntOp::create(cb, cl, 1, 1))),
+                  [&](OpBuilder &ab, Location al) {
+                    Value bound = arith::SelectOp::create(
+                        ab, al, spans, cst(ab, al, env.listKeys + 1), n[0]);
+                    memref::AtomicRMWOp::create(
+                        ab, al, arith::AtomicRMWKind::addi,
+                        arith::IndexCastOp::create(ab, al, ab.getI64Type(), bound), env.counts,
+                        ValueRange{add(ab, al, env.columnBounds,
+                                       add(ab, al, mul(ab, al, t.c, env.numQueryTiles), t.m))});
+                    scf::YieldOp::create(ab, al);
+                  });
+              Value bits = arith::ShLIOp::create(
+                  cb, cl, arith::IndexCastOp::create(cb, cl, cb.getI32Type(), n[0]),
+                  i32(cb, cl, kColumnShift));
+              scf::YieldOp::create(
+                  cb, cl,
+                  ValueRange{arith::SelectOp::create(cb, cl, wholeFull, i32(cb, cl, kWholeFull),
+                                                     bits)});
+            },
+            [&](OpBuilder &eb, Location el) {
+              scf::YieldOp::create(eb, el, ValueRange{i32(eb, el, 0)});
+            });
+        scf::YieldOp::create(ib, il, inner.getResults());
+      },
+      [&](OpBuilder &eb, Location el) {
+        scf::YieldOp::create(eb, el, ValueRange{i32(eb, el, 0)});
+      });
+  if (failedMask)
+    return failure();
+  return counted.getResult(0);
 }
 
 LogicalResult emitClassify(OpBuilder &b, Location loc, const PlanBuilderEnv &env,
@@ -262,7 +457,7 @@ LogicalResult emitClassify(OpBuilder &b, Location loc, const PlanBuilderEnv &env
   tenv.tables = env.tables;
   tenv.summaries = env.summaries;
   tenv.summaryBase = env.summaryFirst;
-  FailureOr<TileTruth> truth = emitTileDecision(b, loc, env.mask, tenv);
+  FailureOr<TileTruth> truth = emitTileDecision(b, loc, env.decisionMask(), tenv);
   if (failed(truth))
     return failure();
   Value full = arith::AndIOp::create(
@@ -280,12 +475,26 @@ LogicalResult emitClassify(OpBuilder &b, Location loc, const PlanBuilderEnv &env
           arith::SelectOp::create(b, loc, partial, i32(b, loc, kPartial),
                                   i32(b, loc, kUndecided))),
       i32(b, loc, kSkip));
-  memref::StoreOp::create(b, loc, status, env.status, tile);
+  Value stored = status;
+  if (env.listKeys) {
+    FailureOr<Value> columns = emitColumnBits(b, loc, env, t, tenv, status);
+    if (failed(columns))
+      return failure();
+    Value wholeFull = cmp(b, loc, CmpIPredicate::eq, *columns, i32(b, loc, kWholeFull));
+    status = arith::SelectOp::create(b, loc, wholeFull, i32(b, loc, kFull), status);
+    stored = arith::SelectOp::create(b, loc, wholeFull, i32(b, loc, kFull),
+                                     arith::OrIOp::create(b, loc, status, *columns));
+  }
+  memref::StoreOp::create(b, loc, stored, env.status, tile);
   // The row's segment total, which the count stage adds to.
   scf::IfOp::create(b, loc, cmp(b, loc, CmpIPredicate::eq, t.n, cst(b, loc, 0)),
                     [&](OpBuilder &ib, Location il) {
                       storeIndex(ib, il, cst(ib, il, 0), env.counts,
                                  add(ib, il, mul(ib, il, t.c, env.numQueryTiles), t.m));
+                      if (env.listKeys)
+                        storeIndex(ib, il, cst(ib, il, 0), env.counts,
+                                   add(ib, il, rowColumnsBase(ib, il, env),
+                                       add(ib, il, mul(ib, il, t.c, env.numQueryTiles), t.m)));
                       scf::YieldOp::create(ib, il);
                     });
   Value undecided = cmp(b, loc, CmpIPredicate::eq, status, i32(b, loc, kUndecided));
@@ -314,7 +523,7 @@ LogicalResult emitClassify(OpBuilder &b, Location loc, const PlanBuilderEnv &env
           scf::YieldOp::create(tb, tl);
         },
         [&](OpBuilder &eb, Location el) {
-          memref::StoreOp::create(eb, el, arith::OrIOp::create(eb, el, status, *seen),
+          memref::StoreOp::create(eb, el, arith::OrIOp::create(eb, el, stored, *seen),
                                   env.status, tile);
           Value one = arith::ConstantIntOp::create(eb, el, 1, 64);
           Value slot = memref::AtomicRMWOp::create(eb, el, arith::AtomicRMWKind::addi, one,
@@ -359,7 +568,7 @@ LogicalResult emitResolve(OpBuilder &b, Location loc, const PlanBuilderEnv &env,
             // Steps past the end repeat the last key: seen bits do not mind.
             Value k = min(lb, ll, add(lb, ll, carried[0], cst(lb, ll, u)), last);
             ElementMaskEnv menv{t.batch, t.head, q, k, env.lk, env.tables};
-            FailureOr<Value> keep = emitElementMask(lb, ll, env.mask, menv);
+            FailureOr<Value> keep = emitElementMask(lb, ll, env.decisionMask(), menv);
             if (failed(keep)) {
               failedMask = true;
               keep = arith::ConstantIntOp::create(lb, ll, 0, 1).getResult();
@@ -392,7 +601,9 @@ Value deviceplan::emitStageItems(OpBuilder &b, Location loc, Stage stage,
   Value classTiles = mul(b, loc, env.numClasses, env.numQueryTiles);
   switch (stage) {
   case Stage::Summarize:
-    return asI64(env.summaryChunks);
+    // With column lists also an item per (class, query unit, KV tile).
+    return asI64(env.listKeys ? max(b, loc, env.summaryChunks, columnTiles(b, loc, env))
+                              : env.summaryChunks);
   case Stage::Classify:
     return asI64(mul(b, loc, classTiles, env.numKeyTiles));
   case Stage::Resolve: {

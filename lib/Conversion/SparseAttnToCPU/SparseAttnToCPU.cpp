@@ -41,7 +41,7 @@ struct ConvertSparseAttnToCPUPass
     ModuleOp module = getOperation();
     SmallVector<KernelOp> kernels(module.getOps<KernelOp>());
     OpBuilder builder = OpBuilder::atBlockEnd(module.getBody());
-    cpu::CpuLoweringOptions options{blockM, blockN};
+    cpu::CpuLoweringOptions options{blockM, blockN, devicePlanLists};
     for (KernelOp kernel : kernels) {
       std::string name = cpu::entryName(kernel.getSymName());
       if (module.lookupSymbol(name)) {

@@ -98,7 +98,8 @@ LogicalResult buildStage(OpBuilder &builder, KernelOp kernel,
   for (unsigned i = 0; i < tables.size(); ++i)
     tableViews.push_back(view(kNumFixed + i, i64, {dyn}));
   deviceplan::PlanBuilderEnv env = deviceplan::bindPlanParams(
-      b, loc, kernel, config.blockM, config.blockN, scalars, buffers, tableViews);
+      b, loc, kernel, config.blockM, config.blockN,
+      deviceplan::listKeyCapacity(kernel, config.planGathers()), scalars, buffers, tableViews);
 
   // Grid-stride over the stage's items, in i64 (see emitStageItems).
   bool failedItem = false;
@@ -125,6 +126,11 @@ LogicalResult gpucodegen::buildDevicePlanKernels(OpBuilder &builder,
                      b.getDictionaryAttr({
                          b.getNamedAttr("class_by_batch", b.getBoolAttr(axes.batch)),
                          b.getNamedAttr("class_by_head", b.getBoolAttr(axes.head)),
+                         b.getNamedAttr("list_keys",
+                                        b.getI64IntegerAttr(deviceplan::listKeyCapacity(
+                                            kernel, config.planGathers()))),
+                         b.getNamedAttr("list_unit_rows",
+                                        b.getI64IntegerAttr(deviceplan::listUnitRows(kernel))),
                      }));
   return success();
 }

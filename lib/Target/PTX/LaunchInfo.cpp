@@ -62,6 +62,10 @@ FailureOr<LaunchInfo> sattn::target::readLaunchInfo(Operation *op) {
     info.devicePlan = true;
     info.planClassByBatch = flag("class_by_batch");
     info.planClassByHead = flag("class_by_head");
+    if (auto keys = plan.getAs<IntegerAttr>("list_keys"))
+      info.planListKeys = keys.getInt();
+    if (auto rows = plan.getAs<IntegerAttr>("list_unit_rows"))
+      info.planListUnitRows = rows.getInt();
   }
   if (Attribute record = func->getAttr(kEstimatorAttr)) {
     FailureOr<plan::EstimatorSpec> spec =

@@ -8,7 +8,7 @@
 
 // CHECK-LABEL: gpu.module @sattn_docs
 // CHECK:       gpu.func @sattn_docs(
-// CHECK-SAME:    sattn.device_plan = {class_by_batch = true, class_by_head = false}
+// CHECK-SAME:    sattn.device_plan = {class_by_batch = true, class_by_head = false, list_keys = 0 : i64, list_unit_rows = 0 : i64}
 // The summaries: a min and a max per 32 entries of the table.
 // CHECK:       gpu.func @sattn_docs_plan_summarize(%{{.*}}: i64, %{{.*}}: i64, %{{.*}}: i64, %{{.*}}: i64, %{{.*}}: i64, %{{.*}}: memref<i32>, %{{.*}}: memref<i64>, %{{.*}}: memref<i64>, %{{.*}}: memref<i64>, %{{.*}}: memref<i64>, %{{.*}}: memref<i64>, %{{.*}}: memref<i64>, %{{.*}}: memref<i64>) kernel
 // CHECK-SAME:    known_block_size = array<i32: 256, 1, 1>
@@ -39,7 +39,7 @@ sattn.kernel @docs(dtype = bf16, head_dim = 128, heads = 4, kv_heads = 4, scale 
 // -----
 
 // CHECK-LABEL: gpu.module @sattn_heads
-// CHECK:       sattn.device_plan = {class_by_batch = false, class_by_head = true}
+// CHECK:       sattn.device_plan = {class_by_batch = false, class_by_head = true, list_keys = 0 : i64, list_unit_rows = 0 : i64}
 sattn.kernel @heads(dtype = bf16, head_dim = 64, heads = 2, kv_heads = 2, scale = 0.125) {
   %0 = mask.causal
   %1 = mask.window 16
@@ -65,4 +65,67 @@ sattn.kernel @blocktab(dtype = bf16, head_dim = 128, heads = 4, kv_heads = 4, sc
   %1 = mask.block_table @keep block 128
   %2 = mask.intersect %0, %1
   sattn.yield %2
+}
+
+// -----
+
+// A column term (vcol[h, k], monotone under the union): the portable
+// kernel reads List segments, so the builder lists the columns, at most
+// 2048 per query tile (DevicePlan.h, kDefaultListKeys). summarize counts
+// each tile's columns into 64-key bit words (one per 64-key tile), write
+// expands them lowest bit first; stripes read at the query unit q / 256
+// record their unit.
+// CHECK-LABEL: gpu.module @sattn_vslash
+// CHECK:       sattn.device_plan = {class_by_batch = false, class_by_head = true, list_keys = 2048 : i64, list_unit_rows = 0 : i64}
+// CHECK:       gpu.func @sattn_vslash_plan_summarize(
+// CHECK:         math.ctpop
+// CHECK:       gpu.func @sattn_vslash_plan_write(
+// CHECK:         math.cttz
+sattn.kernel @vslash(dtype = bf16, head_dim = 128, heads = 4, kv_heads = 4, scale = 0.088) {
+  mask.table @vcol : i1 ["h", "k"]
+  mask.table @slash : i1 ["h", "k"]
+  %0 = mask.causal
+  %1 = mask.predicate(%b, %h, %q, %k) {
+    %v = mask.lookup @vcol[%h, %k] : i1
+    %d = arith.subi %q, %k : index
+    %s = mask.lookup @slash[%h, %d] : i1
+    %y = arith.ori %v, %s : i1
+    mask.yield %y
+  }
+  %2 = mask.intersect %0, %1
+  sattn.yield %2
+}
+
+// -----
+
+// CHECK-LABEL: gpu.module @sattn_units
+// CHECK:       list_keys = 2048 : i64, list_unit_rows = 256 : i64
+sattn.kernel @units(dtype = bf16, head_dim = 128, heads = 4, kv_heads = 4, scale = 0.088) {
+  mask.table @sel : i1 ["b", "h", "q/256", "k"]
+  %0 = mask.causal
+  %1 = mask.predicate(%b, %h, %q, %k) {
+    %c256 = arith.constant 256 : index
+    %u = arith.floordivsi %q, %c256 : index
+    %v = mask.lookup @sel[%b, %h, %u, %k] : i1
+    mask.yield %v
+  }
+  %2 = mask.intersect %0, %1
+  sattn.yield %2
+}
+
+// -----
+
+// A complemented column term is not monotone: no lists.
+// CHECK-LABEL: gpu.module @sattn_notcols
+// CHECK:       list_keys = 0 : i64
+sattn.kernel @notcols(dtype = bf16, head_dim = 128, heads = 4, kv_heads = 4, scale = 0.088) {
+  mask.table @vcol : i1 ["h", "k"]
+  %0 = mask.causal
+  %1 = mask.predicate(%b, %h, %q, %k) {
+    %v = mask.lookup @vcol[%h, %k] : i1
+    mask.yield %v
+  }
+  %2 = mask.complement %1
+  %3 = mask.intersect %0, %2
+  sattn.yield %3
 }

@@ -1,0 +1,170 @@
+//===- ColumnLists.cpp - sparse key columns as gathered key lists ---------===//
+//
+// Implements the column-list part of sattn/Conversion/DevicePlan.h. Why: a
+// mask such as `causal & (vcol[h, k] | slash[h, q - k])` keeps a thousand
+// scattered key columns; a Range-only plan visits every KV tile one of them
+// crosses as a PARTIAL tile (at 32K nearly all of them). With a column term
+// the builder decides tiles on the *rest* of the mask (the column lookup
+// read as false) and lists, per query tile, the column keys of the tiles the
+// rest skips: one List segment, a few dense gathered tiles. This is sound
+// for any mask in which the lookup is monotone (reached through and / or
+// only): a pair dropped by the rest can be kept only on a column key, every
+// such key of a skipped tile is listed, listed keys are masked with the
+// whole mask (PARTIAL), and a tile FULL for the rest is FULL for the mask.
+//
+//===----------------------------------------------------------------------===//
+
+#include "sattn/Conversion/DevicePlan.h"
+
+#include "sattn/Plan/EstimatorSpec.h"
+
+#include "Mask/IR/MaskOps.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/IR/Matchers.h"
+
+using namespace mlir;
+using namespace sattn;
+using namespace sattn::deviceplan;
+
+namespace {
+
+/// Whether `v` (an i1 inside a predicate body) reaches the body's yield
+/// through arith.ori / arith.andi only.
+bool reachesYieldMonotonically(Value v) {
+  for (OpOperand &use : v.getUses()) {
+    Operation *user = use.getOwner();
+    if (isa<mask::YieldOp>(user))
+      continue;
+    if (!isa<arith::OrIOp, arith::AndIOp>(user) ||
+        !reachesYieldMonotonically(user->getResult(0)))
+      return false;
+  }
+  return !v.use_empty();
+}
+
+/// Whether mask value `v` reaches the kernel's mask through unions and
+/// intersections only (never a complement or a per-head choice).
+bool reachesMaskMonotonically(Value v, Value mask) {
+  if (v == mask)
+    return true;
+  for (OpOperand &use : v.getUses()) {
+    Operation *user = use.getOwner();
+    if (!isa<mask::UnionOp, mask::IntersectOp>(user) ||
+        !reachesMaskMonotonically(user->getResult(0), mask))
+      return false;
+  }
+  return !v.use_empty();
+}
+
+/// The divisor `c` of an index `q / c` (floordivsi or divsi of the query
+/// position by a positive constant): the unit of query rows that share
+/// their columns (AnchorAttention's `sel[b, h, q / U, k]`); 0 otherwise.
+int64_t queryUnitRows(Value index) {
+  Operation *def = index.getDefiningOp();
+  if (!def || !isa<arith::FloorDivSIOp, arith::DivSIOp>(def))
+    return 0;
+  auto arg = dyn_cast<BlockArgument>(def->getOperand(0));
+  APInt c;
+  if (!arg || arg.getArgNumber() != 2 || !matchPattern(def->getOperand(1), m_ConstantInt(&c)) ||
+      !c.isStrictlyPositive())
+    return 0;
+  return c.getSExtValue();
+}
+
+/// Whether `index` is the batch or head argument, a constant or a query
+/// unit.
+bool isRowIndex(Value index) {
+  if (auto arg = dyn_cast<BlockArgument>(index))
+    return arg.getArgNumber() < 2;
+  return matchPattern(index, m_Constant()) || queryUnitRows(index) > 0;
+}
+
+} // namespace
+
+std::optional<ColumnTerm> deviceplan::findColumnTerm(KernelOp kernel) {
+  Value mask = kernel.getMask();
+  std::optional<ColumnTerm> found;
+  kernel.walk([&](mask::LookupOp lookup) {
+    if (found || !lookup.getType().isInteger(1) || lookup.getIndices().empty())
+      return;
+    auto predicate = lookup->getParentOfType<mask::PredicateOp>();
+    if (!predicate)
+      return;
+    auto key = dyn_cast<BlockArgument>(lookup.getIndices().back());
+    if (!key || key.getOwner() != &predicate.getBody().front() || key.getArgNumber() != 3)
+      return;
+    if (!llvm::all_of(lookup.getIndices().drop_back(), isRowIndex) ||
+        llvm::count_if(lookup.getIndices(), queryUnitRows) > 1)
+      return;
+    if (!reachesYieldMonotonically(lookup.getResult()) ||
+        !reachesMaskMonotonically(predicate.getResult(), mask))
+      return;
+    found = ColumnTerm{lookup, predicate};
+  });
+  return found;
+}
+
+int64_t deviceplan::listUnitRows(KernelOp kernel) {
+  std::optional<ColumnTerm> term = findColumnTerm(kernel);
+  if (!term)
+    return 0;
+  for (Value index : term->lookup.getIndices())
+    if (int64_t rows = queryUnitRows(index))
+      return rows;
+  return 0;
+}
+
+int64_t deviceplan::listKeyCapacity(KernelOp kernel, bool planGathers) {
+  if (!planGathers || !findColumnTerm(kernel))
+    return 0;
+  // An estimated vertical_slash keeps `vertical` columns per (batch, head),
+  // so no query tile lists more; a table of the caller's may hold more, and
+  // a query tile whose columns overflow falls back to PARTIAL tiles.
+  if (auto record = kernel->getAttrOfType<DictionaryAttr>(plan::kEstimatorAttrName)) {
+    auto kind = record.getAs<StringAttr>("kind");
+    auto vertical = record.getAs<IntegerAttr>("vertical");
+    if (kind && kind.getValue() == "vertical_slash" && vertical && vertical.getInt() > 0)
+      return vertical.getInt();
+  }
+  return kDefaultListKeys;
+}
+
+ColumnPlan deviceplan::buildColumnPlan(KernelOp kernel) {
+  ColumnPlan plan;
+  std::optional<ColumnTerm> term = findColumnTerm(kernel);
+  if (!term)
+    return plan;
+  // The lookup's position in walk order names it in the copy.
+  int64_t position = 0, at = -1;
+  kernel.walk([&](mask::LookupOp lookup) {
+    if (lookup == term->lookup)
+      at = position;
+    ++position;
+  });
+  plan.rest = std::make_shared<OwningOpRef<Operation *>>(kernel->clone());
+  auto copy = cast<KernelOp>(plan.rest->get());
+  mask::LookupOp copied;
+  position = 0;
+  copy.walk([&](mask::LookupOp lookup) {
+    if (position++ == at)
+      copied = lookup;
+  });
+  OpBuilder b(copied);
+  Value never = arith::ConstantIntOp::create(b, copied.getLoc(), 0, 1);
+  copied.getResult().replaceAllUsesWith(never);
+  copied.erase();
+  plan.restMask = copy.getMask();
+  plan.table = term->lookup.getTable();
+  for (Value index : term->lookup.getIndices().drop_back()) {
+    APInt c;
+    if (auto arg = dyn_cast<BlockArgument>(index))
+      plan.rowIndices.push_back({arg.getArgNumber() == 0 ? ColumnPlan::Batch
+                                                         : ColumnPlan::Head, 0});
+    else if (matchPattern(index, m_ConstantInt(&c)))
+      plan.rowIndices.push_back({ColumnPlan::Constant, c.getSExtValue()});
+    else
+      plan.rowIndices.push_back({ColumnPlan::Unit, plan.unitRows = queryUnitRows(index)});
+  }
+  return plan;
+}
