@@ -183,6 +183,10 @@ mlir::Value columnUnit(mlir::OpBuilder &b, mlir::Location loc, const PlanBuilder
                        mlir::Value q);
 mlir::Value columnTileIndex(mlir::OpBuilder &b, mlir::Location loc, const PlanBuilderEnv &env,
                             mlir::Value c, mlir::Value unit, mlir::Value n);
+/// Summarize's column work for `item`, when it is below columnTiles: the
+/// column count and bit words of (class, query unit, KV tile) `item`.
+void emitColumnSummaries(mlir::OpBuilder &b, mlir::Location loc, const PlanBuilderEnv &env,
+                         mlir::Value item);
 /// Bit words per KV tile.
 inline int64_t columnWords(const PlanBuilderEnv &env) {
   return (env.blockN + kColumnWordKeys - 1) / kColumnWordKeys;

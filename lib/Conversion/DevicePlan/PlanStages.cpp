@@ -20,7 +20,6 @@
 #include "SparseAttn/IR/SparseAttnDialect.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
-#include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/IR/Matchers.h"
@@ -168,67 +167,6 @@ PlanBuilderEnv deviceplan::bindPlanParams(OpBuilder &b, Location loc,
   return env;
 }
 
-Value deviceplan::columnTiles(OpBuilder &b, Location loc, const PlanBuilderEnv &env) {
-  return mul(b, loc, mul(b, loc, env.numClasses, env.numUnits), env.numKeyTiles);
-}
-
-Value deviceplan::emitColumnWord(OpBuilder &b, Location loc, const PlanBuilderEnv &env,
-                                 Value batch, Value head, Value unit, Value lo, Value end) {
-  // Eight keys per iteration, their lookups in flight together; a key
-  // past `end` sets no bit.
-  constexpr int64_t unroll = 8;
-  Value wordEnd = min(b, loc, add(b, loc, lo, cst(b, loc, kColumnWordKeys)), end);
-  Type i64 = b.getI64Type();
-  auto loop = scf::ForOp::create(
-      b, loc, lo, wordEnd, cst(b, loc, unroll),
-      ValueRange{arith::ConstantIntOp::create(b, loc, 0, 64)},
-      [&](OpBuilder &lb, Location ll, Value iv, ValueRange carried) {
-        Value last = sub(lb, ll, wordEnd, cst(lb, ll, 1));
-        Value acc = carried[0];
-        for (int64_t u = 0; u < unroll; ++u) {
-          Value k = add(lb, ll, iv, cst(lb, ll, u));
-          Value kept = arith::AndIOp::create(
-              lb, ll, cmp(lb, ll, CmpIPredicate::slt, k, wordEnd),
-              emitColumnAt(lb, ll, env, batch, head, unit, min(lb, ll, k, last)));
-          Value bit = arith::ShLIOp::create(
-              lb, ll, arith::ConstantIntOp::create(lb, ll, 1, 64),
-              arith::IndexCastOp::create(lb, ll, i64, sub(lb, ll, k, lo)));
-          acc = arith::OrIOp::create(
-              lb, ll, acc,
-              arith::SelectOp::create(lb, ll, kept, bit,
-                                      arith::ConstantIntOp::create(lb, ll, 0, 64)));
-        }
-        scf::YieldOp::create(lb, ll, ValueRange{acc});
-      });
-  return loop.getResult(0);
-}
-
-Value deviceplan::columnUnit(OpBuilder &b, Location loc, const PlanBuilderEnv &env,
-                             Value q) {
-  return env.columns.unitRows ? div(b, loc, q, cst(b, loc, env.columns.unitRows))
-                              : cst(b, loc, 0);
-}
-
-Value deviceplan::columnTileIndex(OpBuilder &b, Location loc, const PlanBuilderEnv &env,
-                                  Value c, Value unit, Value n) {
-  return add(b, loc, mul(b, loc, add(b, loc, mul(b, loc, c, env.numUnits), unit),
-                         env.numKeyTiles),
-             n);
-}
-
-Value deviceplan::emitColumnAt(OpBuilder &b, Location loc, const PlanBuilderEnv &env,
-                               Value batch, Value head, Value unit, Value k) {
-  SmallVector<Value, 4> indices;
-  for (const ColumnPlan::RowIndex &row : env.columns.rowIndices)
-    indices.push_back(row.kind == ColumnPlan::Batch  ? batch
-                      : row.kind == ColumnPlan::Head ? head
-                      : row.kind == ColumnPlan::Unit ? unit
-                                                     : cst(b, loc, row.value));
-  indices.push_back(k);
-  return emitTableLookup(b, loc, env.tables.lookup(env.columns.table), indices,
-                         b.getI1Type());
-}
-
 namespace {
 
 /// A tile's place: class c, query tile m, KV tile n, and what they span.
@@ -277,36 +215,8 @@ TileCoords tileAt(OpBuilder &b, Location loc, const PlanBuilderEnv &env,
 /// against it.
 void emitSummarize(OpBuilder &b, Location loc, const PlanBuilderEnv &env, Value item) {
   KernelOp kernel = env.kernel;
-  if (env.listKeys) {
-    scf::IfOp::create(b, loc, cmp(b, loc, CmpIPredicate::slt, item, columnTiles(b, loc, env)),
-                      [&](OpBuilder &ib, Location il) {
-                        Value cu = div(ib, il, item, env.numKeyTiles);
-                        Value c = div(ib, il, cu, env.numUnits);
-                        Value unit = rem(ib, il, cu, env.numUnits);
-                        Value lo = mul(ib, il, rem(ib, il, item, env.numKeyTiles),
-                                       cst(ib, il, env.blockN));
-                        Value end = min(ib, il, add(ib, il, lo, cst(ib, il, env.blockN)), env.lk);
-                        Value batch = div(ib, il, c, env.classHeads);
-                        Value head = rem(ib, il, c, env.classHeads);
-                        // The tile's column keys as bit words, and their number.
-                        Value n = cst(ib, il, 0);
-                        int64_t words = columnWords(env);
-                        for (int64_t w = 0; w < words; ++w) {
-                          Value word = emitColumnWord(
-                              ib, il, env, batch, head, unit,
-                              add(ib, il, lo, cst(ib, il, w * kColumnWordKeys)), end);
-                          memref::StoreOp::create(
-                              ib, il, word, env.counts,
-                              ValueRange{add(ib, il, env.tileColumnWords,
-                                             add(ib, il, mul(ib, il, item, cst(ib, il, words)),
-                                                 cst(ib, il, w)))});
-                          n = add(ib, il, n,
-                                  toIndex(ib, il, math::CtPopOp::create(ib, il, word)));
-                        }
-                        storeIndex(ib, il, n, env.counts, add(ib, il, env.tileColumns, item));
-                        scf::YieldOp::create(ib, il);
-                      });
-  }
+  if (env.listKeys)
+    emitColumnSummaries(b, loc, env, item);
   for (mask::TableOp table : kernel.getBody().front().getOps<mask::TableOp>()) {
     StringRef name = table.getSymName();
     if (!env.summaryFirst.contains(name))
