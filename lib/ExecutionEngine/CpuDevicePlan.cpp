@@ -50,22 +50,15 @@ CpuAttention::buildDevicePlan(StringRef name, const MaskInputs &inputs,
   int64_t numClasses = (kernel.classByBatch ? batch : 1) * classHeads;
   int64_t grid = numClasses * tiles * keyTiles;
   constexpr int64_t fields = plan::FlatPlan::kSegmentFields;
-  // As libsattn_runtime lays them out (lib/Runtime/DevicePlan.cpp): with
-  // column lists, N + 1 rows per query tile, the list keys after all rows,
-  // and the column counts after the pieces' counts.
+  // As libsattn_runtime lays them out: with column lists, N + 1 rows per
+  // query tile, the list keys after all rows, more counts.
   int64_t listKeys = kernel.listKeys;
-  int64_t rows = numClasses * tiles, pieces = (keyTiles + abi::kRunChunk - 1) / abi::kRunChunk;
-  int64_t segmentRows = rows * (keyTiles + (listKeys ? 1 : 0));
-  int64_t listRows = (rows * listKeys + fields - 1) / fields;
-  int64_t unitRows = kernel.listUnitRows;
-  int64_t columnTiles = numClasses * (unitRows ? (lk + unitRows - 1) / unitRows : 1) * keyTiles;
+  abi::DevicePlanSizes sizes = abi::devicePlanSizes(numClasses, tiles, keyTiles, bn, lk,
+                                                    listKeys, kernel.listUnitRows);
+  int64_t segmentRows = sizes.segmentRows, listRows = sizes.listWords / fields;
   // Every buffer holds at least one element so that no descriptor is null.
   std::vector<int32_t> status(std::max<int64_t>(grid, 1));
-  std::vector<int64_t> work(grid + 1),
-      counts(std::max<int64_t>(
-          rows * (1 + pieces) +
-              (listKeys ? rows * (2 + pieces) + columnTiles * (1 + (bn + 63) / 64) : 0),
-          1));
+  std::vector<int64_t> work(grid + 1), counts(std::max<int64_t>(sizes.countsWords, 1));
   plan::FlatPlan plan;
   plan.numQueryTiles = tiles;
   plan.numClasses = numClasses;

@@ -28,18 +28,12 @@ namespace {
 struct Layout {
   int64_t tiles = 0, keyTiles = 0, classes = 0, classHeads = 0;
   int64_t chunks = 0; // table summary chunks, all tables
-  int64_t pieces = 0; // pieces of abi::kRunChunk KV tiles per row
-  int64_t segmentRows = 0, listWords = 0; // rows of 7 words; list keys after them
-  int64_t columnBounds = 0;               // index of the column bounds in counts
-  int64_t columnTiles = 0;                // (class, query unit, KV tile) items
+  abi::DevicePlanSizes sizes;
   size_t status = 0, work = 0, counts = 0, offsets = 0, segments = 0,
          classIndex = 0, summaries = 0, total = 0;
 };
 
 constexpr size_t kAlign = 256;
-
-/// Bit words of a KV tile's column keys (DevicePlan.h, kColumnWordKeys).
-int64_t columnWords(int64_t blockN) { return (blockN + 63) / 64; }
 
 sattn_status layoutFor(const Manifest &m, int64_t batch, int64_t lq, int64_t lk,
                        Layout &l, std::string &message) {
@@ -62,12 +56,9 @@ sattn_status layoutFor(const Manifest &m, int64_t batch, int64_t lq, int64_t lk,
   // The stage kernels index buffers in 32 bits: the segment buffer's words
   // (7 per tile of the grid) must fit.
   int64_t grid = l.classes * l.tiles * l.keyTiles;
-  // With column lists a query tile owns N + 1 segment rows (its runs and
-  // its List segment) and listKeys key words after every class's rows.
-  int64_t listKeys = m.devicePlan.listKeys;
-  l.segmentRows = l.classes * l.tiles * (l.keyTiles + (listKeys ? 1 : 0));
-  l.listWords = (l.classes * l.tiles * listKeys + 6) / 7 * 7; // whole rows
-  if (grid > INT32_MAX / 7 || l.segmentRows * 7 + l.listWords > INT32_MAX) {
+  l.sizes = abi::devicePlanSizes(l.classes, l.tiles, l.keyTiles, m.blockN, lk,
+                                 m.devicePlan.listKeys, m.devicePlan.listUnitRows);
+  if (grid > INT32_MAX / 7 || l.sizes.segmentRows * 7 + l.sizes.listWords > INT32_MAX) {
     message = "a device plan of " + std::to_string(l.classes) + " classes x " +
               std::to_string(l.tiles) + " x " + std::to_string(l.keyTiles) +
               " tiles is beyond the plan builder's 32-bit indexing";
@@ -81,22 +72,9 @@ sattn_status layoutFor(const Manifest &m, int64_t batch, int64_t lq, int64_t lk,
   };
   l.status = place(size_t(grid) * 4);
   l.work = place(size_t(grid + 1) * 8);
-  l.pieces = (l.keyTiles + abi::kRunChunk - 1) / abi::kRunChunk;
-  // Row totals and piece counts; with column lists also the column bounds
-  // (zeroed before classify), the listed keys per piece and per row.
-  int64_t rows = l.classes * l.tiles;
-  l.columnBounds = rows * (1 + l.pieces);
-  // With column lists also the column keys of every (class, query unit, KV
-  // tile): a count and bit words.
-  int64_t unitRows = m.devicePlan.listUnitRows;
-  l.columnTiles = l.classes * (unitRows ? (lk + unitRows - 1) / unitRows : 1) * l.keyTiles;
-  l.counts = place(size_t(rows * (1 + l.pieces) +
-                          (listKeys ? rows * (2 + l.pieces) +
-                                          l.columnTiles * (1 + columnWords(m.blockN))
-                                    : 0)) *
-                   8);
+  l.counts = place(size_t(l.sizes.countsWords) * 8);
   l.offsets = place(size_t(l.classes * (l.tiles + 1)) * 8);
-  l.segments = place(size_t(l.segmentRows * 7 + l.listWords) * 8);
+  l.segments = place(size_t(l.sizes.segmentRows * 7 + l.sizes.listWords) * 8);
   l.classIndex = place(size_t(batch * m.heads) * 8);
   for (const TableSpec &table : m.tables) {
     int64_t numel = 1;
@@ -114,7 +92,7 @@ sattn_plan planAt(const Manifest &m, const Layout &l, uintptr_t base) {
   auto at = [&](size_t offset) { return reinterpret_cast<int64_t *>(base + offset); };
   sattn_plan out{};
   out.segments = at(l.segments);
-  out.num_segments = l.segmentRows + l.listWords / 7;
+  out.num_segments = l.sizes.segmentRows + l.sizes.listWords / 7;
   out.offsets = at(l.offsets);
   out.num_classes = l.classes;
   out.class_index = at(l.classIndex);
@@ -174,7 +152,7 @@ sattn_status build(const sattn_kernel &kernel, int64_t batch, int64_t lq, int64_
   CUstream s = static_cast<CUstream>(stream);
   CUresult r = d->cuMemsetD32Async(base + l.work, 0, 2, s);
   if (r == CUDA_SUCCESS && m.devicePlan.listKeys)
-    r = d->cuMemsetD32Async(base + l.counts + size_t(l.columnBounds) * 8, 0,
+    r = d->cuMemsetD32Async(base + l.counts + size_t(l.sizes.columnBounds) * 8, 0,
                             size_t(l.classes * l.tiles) * 2, s);
   if (r != CUDA_SUCCESS)
     return driverFailure(*d, r, SATTN_ERROR_LAUNCH,
@@ -192,10 +170,11 @@ sattn_status build(const sattn_kernel &kernel, int64_t batch, int64_t lq, int64_
     params[i] = &slots[i];
   int64_t grid = l.classes * l.tiles * l.keyTiles;
   // summarize also counts the columns of every (class, KV tile).
-  int64_t summarize = m.devicePlan.listKeys ? std::max(l.chunks, l.columnTiles) : l.chunks;
-  const int64_t items[abi::kNumDevicePlanStages] = {
-      summarize,       grid, grid * m.blockM, l.classes * l.tiles * l.pieces,
-      l.classes, l.classes * l.tiles * l.pieces};
+  int64_t summarize =
+      m.devicePlan.listKeys ? std::max(l.chunks, l.sizes.columnTiles) : l.chunks;
+  int64_t pieceItems = l.classes * l.tiles * l.sizes.pieces;
+  const int64_t items[abi::kNumDevicePlanStages] = {summarize, grid,      grid * m.blockM,
+                                                    pieceItems, l.classes, pieceItems};
   // Grid-stride loops: a grid of a few blocks per SM covers any count.
   constexpr int64_t kMaxBlocks = 4096;
   for (int i = 0; i < abi::kNumDevicePlanStages; ++i) {

@@ -37,6 +37,7 @@
 #define SATTN_CONVERSION_DEVICEPLAN_H
 
 #include "sattn/Conversion/MaskToArith.h"
+#include "sattn/Core/KernelAbi.h"
 
 #include "SparseAttn/IR/SparseAttnDialect.h"
 
@@ -174,7 +175,7 @@ mlir::Value emitColumnAt(mlir::OpBuilder &b, mlir::Location loc, const PlanBuild
 mlir::Value emitColumnWord(mlir::OpBuilder &b, mlir::Location loc, const PlanBuilderEnv &env,
                            mlir::Value batch, mlir::Value head, mlir::Value unit,
                            mlir::Value lo, mlir::Value end);
-constexpr int64_t kColumnWordKeys = 64;
+using abi::kColumnWordKeys;
 /// The (class, query unit, KV tile) items of the column counts, the query
 /// unit of absolute query position `q` (0 without units), and the index of
 /// (c, unit, n) among the items.
@@ -189,7 +190,7 @@ void emitColumnSummaries(mlir::OpBuilder &b, mlir::Location loc, const PlanBuild
                          mlir::Value item);
 /// Bit words per KV tile.
 inline int64_t columnWords(const PlanBuilderEnv &env) {
-  return (env.blockN + kColumnWordKeys - 1) / kColumnWordKeys;
+  return abi::columnWords(env.blockN);
 }
 
 /// The environment of a stage of `kernel` (expanded) for tiles bm x bn,

@@ -159,6 +159,47 @@ constexpr int64_t kSummaryChunk = 32;
 /// N statuses is walked in ceil(N / kRunChunk) pieces. The counts buffer
 /// holds C * T row totals, then a count per piece (C * T * pieces).
 constexpr int64_t kRunChunk = 32;
+/// Keys per bit word of a KV tile's column keys (column lists).
+constexpr int64_t kColumnWordKeys = 64;
+
+/// The sizes of a device plan build that depend on the tile grid (C
+/// classes, T query tiles, N KV tiles) and the kernel's column lists
+/// (docs/DEVICE_PLANS.md): what libsattn_runtime and the CPU executor
+/// allocate, and the generated stages index.
+struct DevicePlanSizes {
+  /// Pieces of kRunChunk KV tiles per query tile.
+  int64_t pieces = 0;
+  /// Segment rows (a query tile owns N, or N + 1 with lists), then the
+  /// list keys' words, rounded up to whole rows of 7.
+  int64_t segmentRows = 0, listWords = 0;
+  /// (class, query unit, KV tile) items of the column counts.
+  int64_t columnTiles = 0;
+  /// Index of the column bounds in `counts` (C * T of them, zero before
+  /// classify), and the words of `counts`.
+  int64_t columnBounds = 0, countsWords = 0;
+};
+constexpr int64_t columnWords(int64_t blockN) {
+  return (blockN + kColumnWordKeys - 1) / kColumnWordKeys;
+}
+constexpr DevicePlanSizes devicePlanSizes(int64_t classes, int64_t tiles, int64_t keyTiles,
+                                          int64_t blockN, int64_t lk, int64_t listKeys,
+                                          int64_t listUnitRows) {
+  DevicePlanSizes s;
+  int64_t rows = classes * tiles;
+  s.pieces = (keyTiles + kRunChunk - 1) / kRunChunk;
+  s.segmentRows = rows * (keyTiles + (listKeys ? 1 : 0));
+  s.listWords = (rows * listKeys + 6) / 7 * 7;
+  s.columnTiles =
+      classes * (listUnitRows ? (lk + listUnitRows - 1) / listUnitRows : 1) * keyTiles;
+  // Row totals and piece counts; with lists also the column bounds, the
+  // listed keys per piece and per row, and each column tile's count and
+  // bit words.
+  s.columnBounds = rows * (1 + s.pieces);
+  s.countsWords = s.columnBounds + (listKeys ? rows * (2 + s.pieces) +
+                                                   s.columnTiles * (1 + columnWords(blockN))
+                                             : 0);
+  return s;
+}
 
 /// The device plan builder's parameter names for a kernel reading `tables`.
 inline std::vector<std::string> devicePlanParamNames(const std::vector<std::string> &tables) {

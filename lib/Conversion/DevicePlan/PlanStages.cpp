@@ -151,6 +151,7 @@ PlanBuilderEnv deviceplan::bindPlanParams(OpBuilder &b, Location loc,
   if (listKeys > 0)
     env.columns = buildColumnPlan(kernel);
   env.listKeys = env.columns.restMask ? listKeys : 0;
+  // The layout of abi::devicePlanSizes, which the runtime allocates.
   Value classTiles = mul(b, loc, env.numClasses, env.numQueryTiles);
   env.classRows = mul(b, loc, env.numQueryTiles,
                       env.listKeys ? add(b, loc, env.numKeyTiles, cst(b, loc, 1))
