@@ -114,11 +114,14 @@ HopperPlanForm sattn::plan::chooseHopperPlanForm(const MaskProgram &program,
                                                  const TileConfig &portableTiles,
                                                  bool gathersFit) {
   // Tables decide the plan at run time: documents and block tables are
-  // runs of whole blocks (Hopper), per-token columns are key lists
-  // (portable).
-  if (!program.tables.empty())
-    return readsPerTokenTable(program) ? HopperPlanForm::None
-                                       : HopperPlanForm::Ranges;
+  // runs of whole blocks (Ranges), per-token columns are key lists, which
+  // both plan builders gather for a kernel that reads them (Gathers; the
+  // portable kernel where the producer has no room for gathered copies).
+  if (!program.tables.empty()) {
+    if (!readsPerTokenTable(program))
+      return HopperPlanForm::Ranges;
+    return gathersFit ? HopperPlanForm::Gathers : HopperPlanForm::None;
+  }
   int64_t hm = hopperTiles.blockM, hn = hopperTiles.blockN;
   int64_t pm = portableTiles.blockM, pn = portableTiles.blockN;
   int64_t ranges = visitedTiles(program, hm, hn, /*gathers=*/false);

@@ -44,8 +44,8 @@ enum class HopperPlanForm {
   Gathers,
 };
 /// Masks that read tables are planned at run time: they get the Hopper
-/// kernel with Range plans unless a predicate reads a per-token table
-/// (global tokens, vertical columns: key lists, the portable kernel's).
+/// kernel with Range plans, or with gathers where a predicate reads a
+/// per-token table (global tokens, vertical columns: key lists).
 /// `gathersFit`: the kernel's registers leave the producer room for
 /// gathered copies (not at head_dim 256, whose consumers need 240).
 HopperPlanForm chooseHopperPlanForm(const MaskProgram &program,

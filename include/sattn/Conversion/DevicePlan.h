@@ -68,6 +68,14 @@ constexpr int32_t kColumnShift = 16;
 /// What classify's column count says of a tile the whole mask keeps
 /// entirely: it is FULL, its keys are not listed.
 constexpr int32_t kWholeFull = -1;
+/// Classify's bit for a tile with column keys where the mask with the
+/// column read as true may drop a pair: if the tile ends up listed, its
+/// query tile's List segment needs mask code.
+constexpr int32_t kColumnsMasked = 1 << 12;
+/// The count stage ors this bit into a query tile's column bound (an int64
+/// count) when one of its listed tiles has kColumnsMasked; without it every
+/// listed pair is kept and the List segment is FULL.
+constexpr int64_t kListMaskedBit = int64_t(1) << 48;
 
 enum class Stage { Summarize, Classify, Resolve, Count, Scan, Write };
 constexpr Stage kStages[] = {Stage::Summarize, Stage::Classify, Stage::Resolve, Stage::Count,
@@ -102,11 +110,12 @@ int64_t listKeyCapacity(KernelOp kernel, bool planGathers);
 int64_t listUnitRows(KernelOp kernel);
 
 /// What the stages need of a column term: the mask with the column lookup
-/// read as false (in a detached copy of the kernel), the table and the row
-/// indices of the lookup.
+/// read as false (the rest) and as true (what a listed pair's mask is), in
+/// detached copies of the kernel, the table and the row indices of the
+/// lookup.
 struct ColumnPlan {
-  std::shared_ptr<mlir::OwningOpRef<mlir::Operation *>> rest;
-  mlir::Value restMask;
+  std::shared_ptr<mlir::OwningOpRef<mlir::Operation *>> rest, onColumns;
+  mlir::Value restMask, onColumnsMask;
   std::string table;
   enum RowKind { Batch, Head, Constant, Unit };
   struct RowIndex {

@@ -142,31 +142,40 @@ int64_t deviceplan::listKeyCapacity(KernelOp kernel, bool planGathers) {
   return kDefaultListKeys;
 }
 
+/// A detached copy of `kernel` whose lookup `at` (in walk order) reads as
+/// the constant `value`.
+static std::shared_ptr<OwningOpRef<Operation *>> cloneWithLookupAs(KernelOp kernel, int64_t at,
+                                                                   bool value) {
+  auto copy = std::make_shared<OwningOpRef<Operation *>>(kernel->clone());
+  mask::LookupOp copied;
+  int64_t position = 0;
+  cast<KernelOp>(copy->get()).walk([&](mask::LookupOp lookup) {
+    if (position++ == at)
+      copied = lookup;
+  });
+  OpBuilder b(copied);
+  Value constant = arith::ConstantIntOp::create(b, copied.getLoc(), value ? 1 : 0, 1);
+  copied.getResult().replaceAllUsesWith(constant);
+  copied.erase();
+  return copy;
+}
+
 ColumnPlan deviceplan::buildColumnPlan(KernelOp kernel) {
   ColumnPlan plan;
   std::optional<ColumnTerm> term = findColumnTerm(kernel);
   if (!term)
     return plan;
-  // The lookup's position in walk order names it in the copy.
+  // The lookup's position in walk order names it in the copies.
   int64_t position = 0, at = -1;
   kernel.walk([&](mask::LookupOp lookup) {
     if (lookup == term->lookup)
       at = position;
     ++position;
   });
-  plan.rest = std::make_shared<OwningOpRef<Operation *>>(kernel->clone());
-  auto copy = cast<KernelOp>(plan.rest->get());
-  mask::LookupOp copied;
-  position = 0;
-  copy.walk([&](mask::LookupOp lookup) {
-    if (position++ == at)
-      copied = lookup;
-  });
-  OpBuilder b(copied);
-  Value never = arith::ConstantIntOp::create(b, copied.getLoc(), 0, 1);
-  copied.getResult().replaceAllUsesWith(never);
-  copied.erase();
-  plan.restMask = copy.getMask();
+  plan.rest = cloneWithLookupAs(kernel, at, false);
+  plan.restMask = cast<KernelOp>(plan.rest->get()).getMask();
+  plan.onColumns = cloneWithLookupAs(kernel, at, true);
+  plan.onColumnsMask = cast<KernelOp>(plan.onColumns->get()).getMask();
   plan.table = term->lookup.getTable();
   for (Value index : term->lookup.getIndices().drop_back()) {
     APInt c;

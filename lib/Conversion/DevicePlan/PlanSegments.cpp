@@ -74,16 +74,27 @@ void storeSegmentRow(OpBuilder &b, Location loc, const PlanBuilderEnv &env, Valu
 /// tiles instead), and where its keys go.
 struct RowList {
   Value present;   // i1; false without column lists
+  Value full;      // i1: every listed pair is kept (no mask code)
   Value firstKey;  // flat index of its first key in the segment buffer
 };
 RowList rowList(OpBuilder &b, Location loc, const PlanBuilderEnv &env, Value row) {
   RowList list;
   if (!env.listKeys) {
     list.present = arith::ConstantIntOp::create(b, loc, 0, 1);
+    list.full = list.present;
     list.firstKey = cst(b, loc, 0);
     return list;
   }
-  Value bound = loadIndex(b, loc, env.counts, add(b, loc, env.columnBounds, row));
+  Value word = memref::LoadOp::create(b, loc, env.counts,
+                                      ValueRange{add(b, loc, env.columnBounds, row)});
+  Value maskedBit = arith::ConstantIntOp::create(b, loc, kListMaskedBit, 64);
+  list.full = arith::CmpIOp::create(b, loc, CmpIPredicate::eq,
+                                    arith::AndIOp::create(b, loc, word, maskedBit),
+                                    arith::ConstantIntOp::create(b, loc, 0, 64));
+  Value bound = toIndex(
+      b, loc,
+      arith::AndIOp::create(b, loc, word,
+                            arith::ConstantIntOp::create(b, loc, kListMaskedBit - 1, 64)));
   list.present = arith::AndIOp::create(
       b, loc, cmp(b, loc, CmpIPredicate::sgt, bound, cst(b, loc, 0)),
       cmp(b, loc, CmpIPredicate::sle, bound, cst(b, loc, env.listKeys)));
@@ -95,6 +106,7 @@ RowList rowList(OpBuilder &b, Location loc, const PlanBuilderEnv &env, Value row
 struct TileState {
   Value status; // i32: skip, full or partial
   Value listed; // index: column keys listed (0 unless the row has a list)
+  Value masked; // i1: listed keys that need mask code (kColumnsMasked)
 };
 
 /// The states of tiles `at` of the row from linear tile `base` (position N,
@@ -117,7 +129,7 @@ SmallVector<TileState> rowStates(OpBuilder &b, Location loc, const PlanBuilderEn
     Value inside = arith::AndIOp::create(b, loc, cmp(b, loc, CmpIPredicate::slt, t, n),
                                          cmp(b, loc, CmpIPredicate::sge, t, cst(b, loc, 0)));
     Value status = finalStatus(b, loc, raw, clipped);
-    TileState state{status, cst(b, loc, 0)};
+    TileState state{status, cst(b, loc, 0), arith::ConstantIntOp::create(b, loc, 0, 1)};
     if (env.listKeys) {
       Value columns = toIndex(
           b, loc, arith::ShRUIOp::create(b, loc, raw, i32(b, loc, kColumnShift)));
@@ -133,6 +145,9 @@ SmallVector<TileState> rowStates(OpBuilder &b, Location loc, const PlanBuilderEn
           i32(b, loc, kPartial), status);
       state.listed = arith::SelectOp::create(b, loc, arith::AndIOp::create(b, loc, toList, inside),
                                              columns, cst(b, loc, 0));
+      state.masked = cmp(b, loc, CmpIPredicate::ne,
+                         arith::AndIOp::create(b, loc, raw, i32(b, loc, kColumnsMasked)),
+                         i32(b, loc, 0));
     }
     state.status = arith::SelectOp::create(b, loc, inside, state.status, i32(b, loc, kSkip));
     states.push_back(state);
@@ -249,7 +264,19 @@ PieceCounts emitRuns(OpBuilder &b, Location loc, const PlanBuilderEnv &env, Valu
             columns = add(lb, ll, columns,
                           arith::SelectOp::create(lb, ll, mine, states[u].listed,
                                                   cst(lb, ll, 0)));
-            if (write) {
+            if (!write) {
+              // Counting marks a row whose list needs mask code, for write.
+              scf::IfOp::create(
+                  lb, ll, arith::AndIOp::create(lb, ll, mine, states[u].masked),
+                  [&](OpBuilder &mb, Location ml) {
+                    memref::AtomicRMWOp::create(
+                        mb, ml, arith::AtomicRMWKind::ori,
+                        arith::ConstantIntOp::create(mb, ml, kListMaskedBit, 64), env.counts,
+                        ValueRange{add(mb, ml, env.columnBounds,
+                                       add(mb, ml, mul(mb, ml, c, env.numQueryTiles), m))});
+                    scf::YieldOp::create(mb, ml);
+                  });
+            } else {
               auto wrote = scf::IfOp::create(
                   lb, ll, mine,
                   [&](OpBuilder &tb, Location tl) {
@@ -393,14 +420,14 @@ void stages::emitWriteItem(OpBuilder &b, Location loc, const PlanBuilderEnv &env
                                 add(b, loc, pieceColumnsBase(b, loc, env),
                                     mul(b, loc, p.row, env.numPieces)),
                                 p.piece));
-    // The first piece writes the row's List segment: PARTIAL, its keys
-    // [firstKey, firstKey + the row's listed keys) of the segment buffer.
+    // The first piece writes the row's List segment: its keys [firstKey,
+    // firstKey + the row's listed keys) of the segment buffer, FULL when
+    // every listed pair is kept.
     Value first = cmp(b, loc, CmpIPredicate::ne, listSegment(b, loc, list, p.piece),
                       cst(b, loc, 0));
     scf::IfOp::create(b, loc, first, [&](OpBuilder &ib, Location il) {
       Value keys = loadIndex(ib, il, env.counts, add(ib, il, rowColumnsBase(ib, il, env), p.row));
-      storeSegmentRow(ib, il, env, rowFirst, /*kind=*/2,
-                      arith::ConstantIntOp::create(ib, il, 0, 1), list.firstKey,
+      storeSegmentRow(ib, il, env, rowFirst, /*kind=*/2, list.full, list.firstKey,
                       add(ib, il, list.firstKey, keys));
       scf::YieldOp::create(ib, il);
     });

@@ -326,16 +326,30 @@ FailureOr<Value> emitColumnBits(OpBuilder &b, Location loc, const PlanBuilderEnv
                   [&](OpBuilder &ab, Location al) {
                     Value bound = arith::SelectOp::create(
                         ab, al, spans, cst(ab, al, env.listKeys + 1), n[0]);
+                    Value at = add(ab, al, env.columnBounds,
+                                   add(ab, al, mul(ab, al, t.c, env.numQueryTiles), t.m));
                     memref::AtomicRMWOp::create(
                         ab, al, arith::AtomicRMWKind::addi,
                         arith::IndexCastOp::create(ab, al, ab.getI64Type(), bound), env.counts,
-                        ValueRange{add(ab, al, env.columnBounds,
-                                       add(ab, al, mul(ab, al, t.c, env.numQueryTiles), t.m))});
+                        ValueRange{at});
                     scf::YieldOp::create(ab, al);
                   });
-              Value bits = arith::ShLIOp::create(
-                  cb, cl, arith::IndexCastOp::create(cb, cl, cb.getI32Type(), n[0]),
-                  i32(cb, cl, kColumnShift));
+              // A listed pair's mask is the mask with the column read as
+              // true: unless that keeps the whole tile, its keys need mask
+              // code once listed (the count stage knows which tiles are).
+              FailureOr<TileTruth> onColumns =
+                  emitTileDecision(cb, cl, env.columns.onColumnsMask, tenv);
+              Value masked = i32(cb, cl, kColumnsMasked);
+              if (succeeded(onColumns))
+                masked = arith::SelectOp::create(cb, cl, onColumns->must, i32(cb, cl, 0), masked);
+              else
+                failedMask = true;
+              Value bits = arith::OrIOp::create(
+                  cb, cl,
+                  arith::ShLIOp::create(
+                      cb, cl, arith::IndexCastOp::create(cb, cl, cb.getI32Type(), n[0]),
+                      i32(cb, cl, kColumnShift)),
+                  masked);
               scf::YieldOp::create(
                   cb, cl,
                   ValueRange{arith::SelectOp::create(cb, cl, wholeFull, i32(cb, cl, kWholeFull),

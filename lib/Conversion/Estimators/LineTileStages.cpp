@@ -104,6 +104,9 @@ void emitLoadPhase(OpBuilder &b, Location loc, const EstimatorEnv &env, const Ti
   });
 }
 
+/// Head-dimension elements per iteration of a logit's dot product.
+constexpr int64_t kDotUnroll = 8;
+
 /// A phase computing the logits scale * q_r . k_w of the loaded tile: each
 /// item is `microRows` rows by one window key, its dot products summed over
 /// the head dimension in order; `use(row in tile, w, logit)` consumes them.
@@ -119,30 +122,42 @@ void emitLogitPhase(
     Value firstRow = mul(pb, pl, div(pb, pl, item, keys), cst(pb, pl, ts.microRows));
     Value keyAt = mul(pb, pl, w, cst(pb, pl, ts.keyStride));
     Value queryAt = mul(pb, pl, firstRow, cst(pb, pl, ts.headDim));
+    // One head-dimension element x: the key's element (converted once) times
+    // each row's. The product of two inputs is exact in f64, so a fused
+    // multiply-add (allowed by `contract`) rounds as the reference's
+    // multiply then add; the sums run over x in order.
+    auto accumulate = [&](OpBuilder &nb, Location nl, Value x, SmallVectorImpl<Value> &acc) {
+      Scalar ns{nb, nl};
+      Value k = memref::LoadOp::create(nb, nl, run.keys, ValueRange{add(nb, nl, keyAt, x)});
+      if (k.getType() != nb.getF64Type())
+        k = arith::ExtFOp::create(nb, nl, nb.getF64Type(), k);
+      auto contract = arith::FastMathFlags::contract;
+      for (int64_t m = 0; m < ts.microRows; ++m) {
+        Value q = ns.loadAt(run.shared,
+                            add(nb, nl, add(nb, nl, queryAt, cst(nb, nl, m * ts.headDim)), x));
+        Value product = arith::MulFOp::create(nb, nl, q, k, contract);
+        acc[m] = arith::AddFOp::create(nb, nl, acc[m], product, contract);
+      }
+    };
+    // kDotUnroll elements an iteration: the addresses become constant
+    // offsets and the loads of one iteration are in flight together (the
+    // loop's index arithmetic cost more than its multiply-adds).
+    int64_t unrolled = ts.headDim / kDotUnroll * kDotUnroll;
     SmallVector<Value> zeros(ts.microRows, s.f64(0.0));
     auto dots = scf::ForOp::create(
-        pb, pl, cst(pb, pl, 0), cst(pb, pl, ts.headDim), cst(pb, pl, 1), zeros,
-        [&](OpBuilder &nb, Location nl, Value x, ValueRange acc) {
-          Scalar ns{nb, nl};
-          Value k = memref::LoadOp::create(nb, nl, run.keys, ValueRange{add(nb, nl, keyAt, x)});
-          if (k.getType() != nb.getF64Type())
-            k = arith::ExtFOp::create(nb, nl, nb.getF64Type(), k);
-          SmallVector<Value> next;
-          for (int64_t m = 0; m < ts.microRows; ++m) {
-            Value q = ns.loadAt(
-                run.shared, add(nb, nl, add(nb, nl, queryAt, cst(nb, nl, m * ts.headDim)), x));
-            // The product of two inputs is exact in f64, so a fused
-            // multiply-add (allowed by `contract`) rounds as the reference's
-            // multiply then add.
-            auto contract = arith::FastMathFlags::contract;
-            Value product = arith::MulFOp::create(nb, nl, q, k, contract);
-            next.push_back(arith::AddFOp::create(nb, nl, acc[m], product, contract));
-          }
-          scf::YieldOp::create(nb, nl, next);
+        pb, pl, cst(pb, pl, 0), cst(pb, pl, unrolled), cst(pb, pl, kDotUnroll), zeros,
+        [&](OpBuilder &nb, Location nl, Value x0, ValueRange carried) {
+          SmallVector<Value> acc(carried);
+          for (int64_t u = 0; u < kDotUnroll; ++u)
+            accumulate(nb, nl, add(nb, nl, x0, cst(nb, nl, u)), acc);
+          scf::YieldOp::create(nb, nl, acc);
         });
+    SmallVector<Value> sums(dots.getResults());
+    for (int64_t x = unrolled; x < ts.headDim; ++x)
+      accumulate(pb, pl, cst(pb, pl, x), sums);
     for (int64_t m = 0; m < ts.microRows; ++m)
       use(pb, pl, add(pb, pl, firstRow, cst(pb, pl, m)), w,
-          s.fmul(s.f64(env.scale), dots.getResult(m)));
+          s.fmul(s.f64(env.scale), sums[m]));
   });
 }
 
@@ -228,7 +243,8 @@ void stages::emitRowChunkTile(OpBuilder &b, Location loc, const EstimatorEnv &en
                              [&](OpBuilder &nb, Location nl, Value key) {
                                Scalar ns{nb, nl};
                                return ns.loadAt(run.shared, logitSlot(nb, nl, rowInTile, key));
-                             });
+                             },
+                             kFoldUnroll);
     s.storeAt(chunkMax, run.shared, add(pb, pl, cst(pb, pl, maxAt), rowInTile));
   });
   run.phase(b, loc, mul(b, loc, rows, ls.chunk), [&](OpBuilder &pb, Location pl, Value item) {
@@ -249,7 +265,8 @@ void stages::emitRowChunkTile(OpBuilder &b, Location loc, const EstimatorEnv &en
                           [&](OpBuilder &nb, Location nl, Value key) {
                             Scalar ns{nb, nl};
                             return ns.loadAt(run.shared, logitSlot(nb, nl, rowInTile, key));
-                          });
+                          },
+                          kFoldUnroll);
       Value at = ls.chunkStats(tb, tl, sl.index, add(tb, tl, r0, rowInTile), c);
       s.storeAt(s.loadAt(run.shared, add(tb, tl, cst(tb, tl, maxAt), rowInTile)), env.pooled,
                 at);

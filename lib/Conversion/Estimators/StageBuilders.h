@@ -111,35 +111,67 @@ inline SmallVector<Value> unflatten(OpBuilder &b, Location loc, Value index, Arr
   return digits;
 }
 
+/// Values an iteration of an unrolled in-order fold (innermost folds over
+/// loads: a serial loop waits for each load before the next, an unrolled
+/// one issues them together and still folds them one by one).
+constexpr int64_t kFoldUnroll = 8;
+
+/// Folds f64 `value(i)` for i in [lo, hi) in increasing i into `init` with
+/// `step(acc, x)`, `unroll` values an iteration (value is emitted unroll + 1
+/// times: keep unrolled folds innermost).
+inline Value foldInOrder(OpBuilder &b, Location loc, Value lo, Value hi, Value init,
+                         int64_t unroll,
+                         function_ref<Value(OpBuilder &, Location, Value)> value,
+                         function_ref<Value(Scalar &, Value, Value)> step) {
+  Value end = max(b, loc, lo, hi);
+  Value unrolledEnd = lo, acc = init;
+  if (unroll > 1) {
+    Value count = div(b, loc, sub(b, loc, end, lo), cst(b, loc, unroll));
+    unrolledEnd = add(b, loc, lo, mul(b, loc, count, cst(b, loc, unroll)));
+    auto unrolled = scf::ForOp::create(
+        b, loc, lo, unrolledEnd, cst(b, loc, unroll), ValueRange{init},
+        [&](OpBuilder &nb, Location nl, Value i, ValueRange carried) {
+          Scalar ns{nb, nl};
+          SmallVector<Value, kFoldUnroll> xs;
+          for (int64_t u = 0; u < unroll; ++u)
+            xs.push_back(value(nb, nl, add(nb, nl, i, cst(nb, nl, u))));
+          Value folded = carried[0];
+          for (Value x : xs)
+            folded = step(ns, folded, x);
+          scf::YieldOp::create(nb, nl, ValueRange{folded});
+        });
+    acc = unrolled.getResult(0);
+  }
+  auto rest = scf::ForOp::create(
+      b, loc, unrolledEnd, end, cst(b, loc, 1), ValueRange{acc},
+      [&](OpBuilder &nb, Location nl, Value i, ValueRange carried) {
+        Scalar ns{nb, nl};
+        scf::YieldOp::create(nb, nl, ValueRange{step(ns, carried[0], value(nb, nl, i))});
+      });
+  return rest.getResult(0);
+}
+
 /// Sum of f64 `value(i)` over i in [lo, hi), in increasing i.
 inline Value sumOver(OpBuilder &b, Location loc, Value lo, Value hi,
-              function_ref<Value(OpBuilder &, Location, Value)> value) {
+                     function_ref<Value(OpBuilder &, Location, Value)> value,
+                     int64_t unroll = 1) {
   Scalar s{b, loc};
-  auto loop = scf::ForOp::create(
-      b, loc, lo, max(b, loc, lo, hi), cst(b, loc, 1), ValueRange{s.f64(0.0)},
-      [&](OpBuilder &nb, Location nl, Value i, ValueRange acc) {
-        scf::YieldOp::create(nb, nl,
-                             ValueRange{arith::AddFOp::create(nb, nl, acc[0], value(nb, nl, i))});
-      });
-  return loop.getResult(0);
+  return foldInOrder(b, loc, lo, hi, s.f64(0.0), unroll, value,
+                     [](Scalar &ns, Value acc, Value x) { return ns.fadd(acc, x); });
 }
 
 /// The maximum of f64 `value(i)` over i in [lo, hi), folded as std::max
 /// (x replaces the maximum when the maximum < x), so that NaNs after the
 /// first value are skipped as in the reference; -inf when empty.
 inline Value maxOver(OpBuilder &b, Location loc, Value lo, Value hi,
-                     function_ref<Value(OpBuilder &, Location, Value)> value) {
+                     function_ref<Value(OpBuilder &, Location, Value)> value,
+                     int64_t unroll = 1) {
   Scalar s{b, loc};
-  auto loop = scf::ForOp::create(
-      b, loc, lo, max(b, loc, lo, hi), cst(b, loc, 1),
-      ValueRange{s.f64(-std::numeric_limits<double>::infinity())},
-      [&](OpBuilder &nb, Location nl, Value i, ValueRange acc) {
-        Scalar ns{nb, nl};
-        Value x = value(nb, nl, i);
-        scf::YieldOp::create(
-            nb, nl, ValueRange{ns.select(ns.fcmp(CmpFPredicate::OLT, acc[0], x), x, acc[0])});
-      });
-  return loop.getResult(0);
+  return foldInOrder(b, loc, lo, hi, s.f64(-std::numeric_limits<double>::infinity()), unroll,
+                     value,
+                     [](Scalar &ns, Value acc, Value x) {
+                       return ns.select(ns.fcmp(CmpFPredicate::OLT, acc, x), x, acc);
+                     });
 }
 
 /// block_topk's stages (abi::kBlockEstimatorStages; BlockSelectStages.cpp).

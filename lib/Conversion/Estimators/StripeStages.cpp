@@ -66,7 +66,8 @@ Value scaledDot(OpBuilder &b, Location loc, const EstimatorEnv &env, const Shape
                         Scalar ns{nb, nl};
                         return ns.fmul(query(nb, nl, column),
                                        env.load(nb, nl, true, bIdx, kvHead, key, column));
-                      });
+                      },
+                      kFoldUnroll);
   return s.fmul(s.f64(env.scale), dot);
 }
 

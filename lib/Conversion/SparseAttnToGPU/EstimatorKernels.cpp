@@ -57,6 +57,9 @@ FunctionType estimatorSignature(MLIRContext *ctx, Type element) {
 /// Static shared memory a block may use without opting in (the stage
 /// launches pass no dynamic shared memory and set no attribute).
 constexpr int64_t kStaticSharedLimit = 48 * 1024;
+/// Blocks per SM a tile stage asks ptxas to fit (.minnctapersm): four of
+/// 48 KB of shared memory fit in sm_80's 164 KB and sm_90's 228 KB.
+constexpr int32_t kTileBlocksPerSM = 4;
 
 LogicalResult buildStage(OpBuilder &builder, KernelOp kernel, const plan::EstimatorSpec &spec,
                 StringRef entry, int stage) {
@@ -72,9 +75,14 @@ LogicalResult buildStage(OpBuilder &builder, KernelOp kernel, const plan::Estima
       {static_cast<int32_t>(abi::kEstimatorThreads), 1, 1}));
   // Without .minnctapersm 1, ptxas caps the antidiagonal score stage (nested
   // loops and the f64 exp) at 80 registers and spills; with it, 142 and none.
-  func->setAttr(NVVM::NVVMDialect::getMinctasmAttrName(), builder.getI32IntegerAttr(1));
-  // A tile stage's buffers live in static shared memory.
+  // A tile stage's buffers live in static shared memory (42 KB for
+  // vertical_slash's): kTileBlocksPerSM blocks fit in an SM's shared
+  // memory if registers let them; asking for them caps a thread at 64
+  // registers, without spills at head_dim 64-256 (ptxas -v), where ptxas
+  // alone takes 90-119: two blocks of latency-bound f64 code per SM.
   bool tiled = estimator::isTileStage(spec, stage);
+  func->setAttr(NVVM::NVVMDialect::getMinctasmAttrName(),
+                builder.getI32IntegerAttr(tiled ? kTileBlocksPerSM : 1));
   Value sharedBuffer, keyBuffer;
   if (tiled) {
     auto [f64Entries, keyEntries] =
