@@ -139,9 +139,9 @@ void emitLogitPhase(
         acc[m] = arith::AddFOp::create(nb, nl, acc[m], product, contract);
       }
     };
-    // kDotUnroll elements an iteration: the addresses become constant
-    // offsets and the loads of one iteration are in flight together (the
-    // loop's index arithmetic cost more than its multiply-adds).
+    // kDotUnroll elements an iteration, whatever the loop body: their
+    // addresses are constant offsets and their loads issue together (left
+    // to itself, LLVM unrolled lines' four-row body by four elements).
     int64_t unrolled = ts.headDim / kDotUnroll * kDotUnroll;
     SmallVector<Value> zeros(ts.microRows, s.f64(0.0));
     auto dots = scf::ForOp::create(

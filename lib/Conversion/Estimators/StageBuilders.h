@@ -112,8 +112,9 @@ inline SmallVector<Value> unflatten(OpBuilder &b, Location loc, Value index, Arr
 }
 
 /// Values an iteration of an unrolled in-order fold (innermost folds over
-/// loads: a serial loop waits for each load before the next, an unrolled
-/// one issues them together and still folds them one by one).
+/// loads: their loads issue together, the fold still takes them one by one;
+/// LLVM's NVPTX backend unrolls such loops by itself at -O3, the CPU's may
+/// not).
 constexpr int64_t kFoldUnroll = 8;
 
 /// Folds f64 `value(i)` for i in [lo, hi) in increasing i into `init` with
