@@ -266,14 +266,7 @@ int64_t checkCase(const CpuAttention &cpu, KernelOp kernel, const Case &c, std::
   EXPECT_TRUE(mlir::succeeded(spec) && *spec);
   if (mlir::failed(spec) || !*spec)
     return 0;
-  Shape s;
-  s.batch = c.batch;
-  s.heads = kernel.getHeads();
-  s.kvHeads = kernel.getKvHeads();
-  s.lq = c.lq;
-  s.lk = c.lk;
-  s.headDim = kernel.getHeadDim();
-  s.scale = kernel.getScale().convertToDouble();
+  Shape s = shapeOf(kernel, c.batch, c.lq, c.lk);
   Tensor q({s.batch, s.heads, s.lq, s.headDim}, c.padded);
   Tensor k({s.batch, s.kvHeads, s.lk, s.headDim}, c.padded);
   Tensor v({s.batch, s.kvHeads, s.lk, s.headDim}, c.padded);

@@ -68,14 +68,7 @@ TEST(CpuAttention, EveryStaticExampleSpecMatchesReference) {
         std::cerr << "[ info ] " << kernel.getSymName().str()
                   << " compiled in " << cpu->compileSeconds() << " s\n";
 
-      Shape shape;
-      shape.batch = 2;
-      shape.heads = copy.getHeads();
-      shape.kvHeads = copy.getKvHeads();
-      shape.headDim = copy.getHeadDim();
-      shape.scale = copy.getScale().convertToDouble();
-      shape.lk = 57;
-      shape.lq = 40;
+      Shape shape = shapeOf(copy, /*batch=*/2, /*lq=*/40, /*lk=*/57);
       MaskInputs in;
       in.batch = shape.batch;
       in.lq = shape.lq;

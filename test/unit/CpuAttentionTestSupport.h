@@ -101,6 +101,20 @@ struct Shape {
   double scale = kScale;
 };
 
+/// The shape of `kernel`'s problem of `batch` x `lq` queries x `lk` keys:
+/// its heads, head dimension and scale.
+inline Shape shapeOf(KernelOp kernel, int64_t batch, int64_t lq, int64_t lk) {
+  Shape s;
+  s.batch = batch;
+  s.heads = kernel.getHeads();
+  s.kvHeads = kernel.getKvHeads();
+  s.lq = lq;
+  s.lk = lk;
+  s.headDim = kernel.getHeadDim();
+  s.scale = kernel.getScale().convertToDouble();
+  return s;
+}
+
 /// Document ids of a (batch, Lk) table: a new document after about one key
 /// in 23.
 inline TableData randomDocuments(std::mt19937 &rng, int64_t batch, int64_t lk) {

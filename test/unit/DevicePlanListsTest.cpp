@@ -100,14 +100,7 @@ void checkCoverage(const FlatPlan &p, const CompiledMask &eval, const MaskInputs
 /// Runs the kernel on plan `p` and compares with dense fp64 attention.
 void checkAttention(const CpuAttention &cpu, KernelOp kernel, const CompiledMask &eval,
                     const MaskInputs &in, const FlatPlan &p, std::mt19937 &rng) {
-  Shape shape;
-  shape.batch = in.batch;
-  shape.heads = kernel.getHeads();
-  shape.kvHeads = kernel.getKvHeads();
-  shape.lq = in.lq;
-  shape.lk = in.lk;
-  shape.headDim = kernel.getHeadDim();
-  shape.scale = kernel.getScale().convertToDouble();
+  Shape shape = shapeOf(kernel, in.batch, in.lq, in.lk);
   int64_t d = shape.headDim;
   Tensor q({shape.batch, shape.heads, shape.lq, d}, false);
   Tensor k({shape.batch, shape.kvHeads, shape.lk, d}, false);
