@@ -11,9 +11,14 @@ With scale 1 / sqrt(D), a shared vector u_h of norm c D^(1/4) in a query and
 m u_h in a key adds m c^2 logits:
   q, k = 0.5 * N(0, 1) per entry (about 0.25 logits of noise)
   + locality: per 128-token block j a position vector w_j (cos and sin of
-    j * theta_f for 8 frequencies theta_f = 2 pi / 2^(f+2), spread over the
-    head dimension, norm 2.5 D^(1/4)), added to q and k: w_i . w_j peaks at
-    i = j (+6.25 logits on the diagonal block) and falls off with |i - j|
+    j * theta_f for 8 frequencies theta_f = 2 pi / (4 * 2.4^f), periods of 4
+    to 1835 blocks, spread over the head dimension, norm 2.5 D^(1/4)), added
+    to q and k: w_i . w_j peaks at i = j (+6.25 logits on the diagonal block)
+    and falls off with |i - j|. The periods are incommensurate so that the
+    waves never line up again within 128K tokens. `--waves pow2` restores the
+    generator of sessions up to 19 (periods 2^(f+2) blocks): all eight waves
+    line up again 512 blocks (64K tokens) back, an echo of the diagonal that
+    real heads do not show and that cut vertical_slash's recall at 128K
   + heavy keys: u_h (c = 2) in every query; 2 u_h (+8 logits) in 3 % of the
     key blocks per head, or for vertical_slash and stripe kernels in single
     keys (0.5 % of keys), the columns they look for
@@ -49,10 +54,12 @@ def bench(fn):
     return tt.do_bench(fn, warmup=10, rep=100, return_mode="median")
 
 
-def structured(H, L, D, gen, block=128, heavy_unit=None):
+def structured(H, L, D, gen, block=128, heavy_unit=None, waves="mixed"):
     n = L // block
     j = torch.arange(n, device=DEV, dtype=torch.float32)[:, None]
-    theta = 2 * math.pi / 2.0 ** (torch.arange(8, device=DEV, dtype=torch.float32) + 2)
+    f = torch.arange(8, device=DEV, dtype=torch.float32)
+    periods = 2.0 ** (f + 2) if waves == "pow2" else 4 * 2.4 ** f
+    theta = 2 * math.pi / periods
     waves = torch.cat([torch.cos(j * theta), torch.sin(j * theta)], dim=-1)   # (n, 16)
     position = torch.zeros(n, D, device=DEV)
     position[:, :: D // 16] = waves
@@ -196,6 +203,8 @@ def main():
     ap.add_argument("--rows", default="topk_32k:32768,topk_128k:131072,xattn_32k:32768,"
                     "vs:32768,vs:131072,vs_128k:131072,stripe:32768,stripe_t6:32768")
     ap.add_argument("--json")
+    ap.add_argument("--waves", choices=["mixed", "pow2"], default="mixed",
+                    help="locality wave periods of the input generator (see above)")
     args = ap.parse_args()
     gen = torch.Generator(device=DEV)
     gen.manual_seed(4)
@@ -214,7 +223,7 @@ def main():
         block = est["block"]
         q, k, v = structured(kernel.heads, L, kernel.head_dim, gen,
                              128 if lines or stripe else block,
-                             heavy_unit=1 if lines or stripe else None)
+                             heavy_unit=1 if lines or stripe else None, waves=args.waves)
         table = kernel.estimate(q, k)
         ws = torch.empty(64 << 20, dtype=torch.uint8, device=DEV)
         est_ms = bench(lambda: rt.estimate(q, k, table, ws))
@@ -243,7 +252,7 @@ def main():
             rec = recall(q, k, table, kernel.scale, block)
         density = pairs / (kernel.heads * L * (L + 1) / 2)
         useful = 4 * kernel.head_dim * pairs / (attn_ms * 1e-3) / 1e12
-        row = dict(kernel=kernel_name, L=L, kind=est["kind"],
+        row = dict(kernel=kernel_name, L=L, kind=est["kind"], waves=args.waves,
                    selection=("group %d, theta %g" % (est["group"], est["theta"]) if stripe
                               else "%d columns + %d diagonals" % (est["vertical"], est["slash"])
                               if lines else "%s %s" % (est["scorer"], "top_k %d" % est["top_k"]

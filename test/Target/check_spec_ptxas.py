@@ -2,7 +2,10 @@
 for each requested architecture with 0 bytes of spill stores and loads and
 no ptxas warnings (wgmma serialisation, setmaxnreg). Each line names the
 kernel family: "wgmma" when the PTX holds wgmma.mma_async,
-cp.async.bulk.tensor and setmaxnreg (the sm_90a kernel), else "mma_sync".
+cp.async.bulk.tensor and setmaxnreg (the sm_90a kernel), else "mma_sync";
+the summary also counts the kernels whose PARTIAL tiles take their keep bits
+from window words (vote.sync.ballot: masks that separate into terms of q, k
+and q - k).
 
 Usage: check_spec_ptxas.py --sattn-compile X --sparse-opt Y --ptxas Z
                            --arch sm_90 --arch sm_80 --out DIR SPEC...
@@ -28,6 +31,7 @@ args = ap.parse_args()
 failures = 0
 checked = 0
 families = {}  # arch -> {family: kernels}
+windowed = {}  # arch -> kernels whose masks come from window words (ballots)
 for spec in args.specs:
     mlir = subprocess.run([args.sattn_compile, spec, "--emit=mlir"], capture_output=True, text=True)
     if mlir.returncode != 0:
@@ -67,6 +71,7 @@ for spec in args.specs:
             family = "wgmma" if hopper else "mma_sync"
             families.setdefault(arch, {}).setdefault(family, 0)
             families[arch][family] += 1
+            windowed[arch] = windowed.get(arch, 0) + ("vote.sync.ballot" in text)
             print("%s %s %s registers=%s spills=%s family=%s" % (
                 "ok" if ok else "FAIL", ptx[:-4], arch, max(used) if used else "?",
                 "%d/%d" % (stores, loads) if spill_pairs else "?", "wgmma" if hopper else "mma_sync"))
@@ -75,6 +80,7 @@ for spec in args.specs:
                 print(log[-2000:])
 for arch in args.arch:
     counts = families.get(arch, {})
-    print("%s: %d wgmma, %d mma_sync" % (arch, counts.get("wgmma", 0), counts.get("mma_sync", 0)))
+    print("%s: %d wgmma, %d mma_sync, %d with window masks" % (
+        arch, counts.get("wgmma", 0), counts.get("mma_sync", 0), windowed.get(arch, 0)))
 print("%d kernels checked, %d failures" % (checked, failures))
 sys.exit(1 if failures or not checked else 0)

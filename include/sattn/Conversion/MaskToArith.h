@@ -71,6 +71,14 @@ mlir::FailureOr<mlir::Value> emitElementMask(mlir::OpBuilder &builder,
                                              mlir::Value mask,
                                              const ElementMaskEnv &env);
 
+/// Emits the value `inBody` of predicate `op`'s body (an op result or a
+/// block argument of it) at env's (b, h, q, k), as emitElementMask computes
+/// it there.
+mlir::FailureOr<mlir::Value>
+emitPredicateBodyValue(mlir::OpBuilder &builder, mlir::Location loc,
+                       mask::PredicateOp op, mlir::Value inBody,
+                       const ElementMaskEnv &env);
+
 /// Emits a read of `table` at `indices` (index values, one per dimension):
 /// 0 when any index lies outside [0, extent). The result is an i1 (value
 /// != 0) or an index, as `resultType` asks. Branch-free: out of range it

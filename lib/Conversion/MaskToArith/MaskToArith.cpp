@@ -128,7 +128,10 @@ public:
                   .getResult();
             })
             .Case([&](PerHeadOp p) { return perHead(p); })
-            .Case([&](PredicateOp p) { return predicate(p); })
+            .Case([&](PredicateOp p) {
+              auto yield = cast<mask::YieldOp>(p.getBody().front().getTerminator());
+              return predicateValue(p, yield.getCondition());
+            })
             .Default([&](Operation *other) -> FailureOr<Value> {
               return other->emitError()
                      << "cannot emit element mask code for '"
@@ -194,7 +197,11 @@ private:
     return result;
   }
 
-  FailureOr<Value> predicate(PredicateOp op) {
+public:
+  /// The clone of `target`, a value of `op`'s body, with b, h, q, k
+  /// substituted (the whole body is cloned; what `target` does not use is
+  /// dead code for the canonicalizer).
+  FailureOr<Value> predicateValue(PredicateOp op, Value target) {
     Block &body = op.getBody().front();
     IRMapping map;
     map.map(body.getArgument(0), env.b);
@@ -229,10 +236,10 @@ private:
       }
       cloneWithoutPoison(b, inner, map);
     }
-    auto yield = cast<mask::YieldOp>(body.getTerminator());
-    return map.lookupOrDefault(yield.getCondition());
+    return map.lookupOrDefault(target);
   }
 
+private:
   OpBuilder &b;
   Location loc;
   const ElementMaskEnv &env;
@@ -270,6 +277,14 @@ FailureOr<Value> sattn::emitElementMask(OpBuilder &builder, Location loc,
                                         const ElementMaskEnv &env) {
   MaskEmitter emitter(builder, loc, env);
   return emitter.emit(mask);
+}
+
+FailureOr<Value> sattn::emitPredicateBodyValue(OpBuilder &builder,
+                                               Location loc, PredicateOp op,
+                                               Value inBody,
+                                               const ElementMaskEnv &env) {
+  MaskEmitter emitter(builder, loc, env);
+  return emitter.predicateValue(op, inBody);
 }
 
 Value sattn::emitTableLookup(OpBuilder &b, Location loc,

@@ -149,6 +149,9 @@ FailureOr<gpu::GPUFuncOp> GpuAttentionBuilder::build(OpBuilder &builder,
                                                      StringRef name) {
   if (failed(verifyElementMaskLowerable(kernel.getMask())))
     return failure();
+  // Window masks need whole 32-key words.
+  if (cfg.blockN % 32 == 0)
+    separatedMask = separateMask(kernel.getMask());
   Location loc = kernel.getLoc();
   auto func = gpu::GPUFuncOp::create(
       builder, loc, name, kernelSignature(kernel, elemType, cfg.family));

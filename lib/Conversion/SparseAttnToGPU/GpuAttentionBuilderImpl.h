@@ -25,6 +25,7 @@
 #include "TileCopy.h"
 #include "WarpMma.h"
 #include "WarpSoftmax.h"
+#include "WindowMaskBits.h"
 
 #include "sattn/Conversion/IndexArith.h"
 #include "sattn/Conversion/MaskToArith.h"
@@ -150,6 +151,10 @@ private:
   TileScores emitScores(OpBuilder &b, Location loc, Value stage);
   SmallVector<Value> emitMaskBits(OpBuilder &b, Location loc,
                                   const TileKeys &keys, Value stage);
+  /// emitMaskBits for a Range tile when the mask separates (separatedMask):
+  /// the same words from window words (WindowMaskBits.h).
+  SmallVector<Value> emitWindowMaskBits(OpBuilder &b, Location loc,
+                                        const TileKeys &keys);
   void emitApplyMaskBits(OpBuilder &b, Location loc, ArrayRef<Value> words,
                          TileScores &scores);
   void emitKeyBound(OpBuilder &b, Location loc, const TileKeys &keys,
@@ -207,6 +212,8 @@ private:
   Type elemType;
   /// Set when emitting an element mask fails inside a builder callback.
   bool failedMask = false;
+  /// The mask as terms of q, k and q - k, when it separates.
+  std::optional<SeparatedMask> separatedMask;
 
   Value threadId, batchIdx, headIdx, tileIdx, kvHead, batchCount;
   Value lq, lk, numQueryTiles;

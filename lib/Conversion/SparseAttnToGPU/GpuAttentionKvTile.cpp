@@ -153,6 +153,10 @@ SmallVector<Value> GpuAttentionBuilder::emitMaskBits(OpBuilder &b,
   // i = mt * BN/2 + 4 * j + e (m16 tile mt, 8-column tile j) sets bit
   // i % 64 of word i / 64 when kept; one loop per word (one word unless
   // the warp holds more than 64 elements per thread).
+  // Window words where a warp holds 16 rows: with 32 (128 x 32 tiles, at
+  // 255 registers already) the second tile's words make ptxas spill.
+  if (separatedMask && !keys.gather && cfg.mTiles() == 1)
+    return emitWindowMaskBits(b, loc, keys);
   int64_t perTile = cfg.blockN / 8 * 4;
   int64_t elements = cfg.mTiles() * perTile;
   int64_t wordBits = elements <= 32 ? 32 : 64;
@@ -226,6 +230,47 @@ SmallVector<Value> GpuAttentionBuilder::emitMaskBits(OpBuilder &b,
     if (factor > 1)
       (void)loopUnrollByFactor(loop, factor);
     words.push_back(loop.getResult(0));
+  }
+  return words;
+}
+
+SmallVector<Value> GpuAttentionBuilder::emitWindowMaskBits(OpBuilder &b,
+                                                           Location loc,
+                                                           const TileKeys &keys) {
+  // The words of emitMaskBits (element i = mt * BN/2 + 4j + e sets bit
+  // i % wordBits of word i / wordBits), one m16 tile's window bits at a time.
+  int64_t perTile = cfg.blockN / 2;
+  int64_t elements = cfg.mTiles() * perTile;
+  int64_t wordBits = elements <= 32 ? 32 : 64;
+  Type bitsType = b.getIntegerType(wordBits);
+  Value zero = arith::ConstantOp::create(b, loc, b.getIntegerAttr(bitsType, 0));
+  SmallVector<Value> words((elements + wordBits - 1) / wordBits, zero);
+  ElementMaskEnv env{batchIdx, headIdx, Value(), Value(), lk, tables};
+  for (int64_t mt = 0; mt < cfg.mTiles(); ++mt) {
+    WindowLayout layout{cfg.blockN, lanes.lane, lanes.group, quadColumn,
+                        {queryPos[mt][0], queryPos[mt][1]}};
+    WindowMaskBits bits(b, loc, layout, env, keys.k0);
+    // Columns past the tile's keys hold zero-filled rows, never kept.
+    Value exists = bits.window(
+        TermDependence::Key, [&](OpBuilder &b, Location loc, Value, Value k) {
+          return cmp(b, loc, arith::CmpIPredicate::slt, sub(b, loc, k, keys.k0),
+                     keys.numKeys);
+        });
+    FailureOr<Value> keep = bits.node(*separatedMask, separatedMask->root);
+    if (failed(keep)) {
+      failedMask = true;
+      return words;
+    }
+    Value kept = arith::AndIOp::create(b, loc, exists, *keep);
+    if (wordBits == 32)
+      kept = arith::TruncIOp::create(b, loc, bitsType, kept);
+    int64_t first = mt * perTile;
+    if (first % wordBits)
+      kept = arith::ShLIOp::create(
+          b, loc, kept,
+          arith::ConstantOp::create(b, loc, b.getIntegerAttr(bitsType, first % wordBits)));
+    Value &word = words[first / wordBits];
+    word = arith::OrIOp::create(b, loc, word, kept);
   }
   return words;
 }

@@ -228,6 +228,9 @@ FailureOr<gpu::GPUFuncOp> HopperAttentionBuilder::build(OpBuilder &builder,
                                                         StringRef name) {
   if (failed(verifyElementMaskLowerable(kernel.getMask())))
     return failure();
+  // Window masks need whole 32-key words and 16-row warps (wgmma's).
+  if (cfg.blockN % 32 == 0)
+    separatedMask = separateMask(kernel.getMask());
   Location loc = kernel.getLoc();
   assert(layout.sharedMemoryBytes() == cfg.sharedMemoryBytes() &&
          "the kernel's layout and the tile plan's shared memory disagree");

@@ -25,7 +25,9 @@
 
 #include "GpuAttentionBuilder.h"
 #include "WarpSoftmax.h"
+#include "WindowMaskBits.h"
 
+#include "sattn/Conversion/MaskSeparation.h"
 #include "sattn/Conversion/MaskToArith.h"
 #include "sattn/Conversion/TileIteration.h"
 
@@ -200,6 +202,9 @@ private:
   Value emitKeepBits(OpBuilder &b, Location loc,
                      function_ref<Value(OpBuilder &, Location, Value)> keyAt,
                      Value full);
+  /// emitKeepBits for a Range tile at key k0 when the mask separates
+  /// (separatedMask): the same bits from window words (WindowMaskBits.h).
+  Value emitWindowKeepBits(OpBuilder &b, Location loc, Value k0, Value full);
   SmallVector<Value> emitPackProbs(OpBuilder &b, Location loc,
                                    ArrayRef<Value> probs);
   void emitReleaseStage(OpBuilder &b, Location loc, int64_t emptyOffset,
@@ -211,6 +216,8 @@ private:
   HopperLayout layout;
   Type elemType;
   bool failedMask = false;
+  /// The mask as terms of q, k and q - k, when it separates.
+  std::optional<SeparatedMask> separatedMask;
   RegisterSplit registers() const {
     return cfg.gathers ? kGatherRegisters : kRegisters;
   }
@@ -234,6 +241,7 @@ private:
   Value quadColumn;        // index: 2 * (lane % 4)
   std::array<Value, 2> queryRow, queryPos; // index, the two rows held
   Value descQ, descK0, descV0;             // i64 descriptors of stage 0
+  WindowLayout windowLayout;
 };
 
 } // namespace sattn::gpucodegen

@@ -21,6 +21,7 @@
 #include "HopperMma.h"
 #include "HopperSync.h"
 #include "WarpMma.h"
+#include "WindowMaskBits.h"
 
 #include "sattn/Conversion/IndexArith.h"
 #include "sattn/Conversion/OnlineSoftmax.h"
@@ -81,6 +82,7 @@ void HopperAttentionBuilder::emitConsumerCoordinates(OpBuilder &b,
             add(b, loc, rowInTile, cst(b, loc, 8 * half)));
     queryPos[half] = add(b, loc, queryRow[half], shift);
   }
+  windowLayout = WindowLayout{cfg.blockN, lane, group, quadColumn, queryPos};
   // Descriptors of stage 0 (K-major Q and K: 8-row atoms 1024 bytes apart;
   // N-major V: the next 64 columns one box further).
   Value qRows = arith::IndexCastUIOp::create(
@@ -211,6 +213,29 @@ Value HopperAttentionBuilder::emitKeepBits(
   return loop.getResult(0);
 }
 
+Value HopperAttentionBuilder::emitWindowKeepBits(OpBuilder &b, Location loc,
+                                                 Value k0, Value full) {
+  ElementMaskEnv env;
+  env.b = grid.batchIdx;
+  env.h = grid.headIdx;
+  env.lk = grid.lk;
+  env.tables = plan.tables;
+  WindowMaskBits bits(b, loc, windowLayout, env, k0);
+  // Keys past Lk are TMA's zero fill, never kept.
+  Value inRange = bits.window(
+      TermDependence::Key, [&](OpBuilder &b, Location loc, Value, Value k) {
+        return cmp(b, loc, arith::CmpIPredicate::slt, k, grid.lk);
+      });
+  FailureOr<Value> keep = bits.node(*separatedMask, separatedMask->root);
+  if (failed(keep)) {
+    failedMask = true;
+    return inRange;
+  }
+  Value all = arith::ConstantIntOp::create(b, loc, b.getI64Type(), -1);
+  return arith::AndIOp::create(b, loc, inRange,
+                               arith::SelectOp::create(b, loc, full, all, *keep));
+}
+
 /// i1 `!v`.
 static Value emitNot(OpBuilder &b, Location loc, Value v) {
   return arith::XOrIOp::create(b, loc, v,
@@ -239,7 +264,9 @@ TileMask HopperAttentionBuilder::emitTileMask(OpBuilder &b, Location loc,
     auto keyAt = [&](OpBuilder &b, Location loc, Value column) {
       return add(b, loc, k0, column);
     };
-    scf::YieldOp::create(tb, loc, ValueRange{emitKeepBits(tb, loc, keyAt, full)});
+    Value bits = separatedMask ? emitWindowKeepBits(tb, loc, k0, full)
+                               : emitKeepBits(tb, loc, keyAt, full);
+    scf::YieldOp::create(tb, loc, ValueRange{bits});
   }
   {
     OpBuilder eb = OpBuilder::atBlockEnd(branch.elseBlock());
