@@ -9,6 +9,8 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "MaskTablesTestSupport.h"
+
 #include "sattn/Analysis/CompiledMask.h"
 #include "sattn/InitAll.h"
 
@@ -41,48 +43,7 @@ struct PatternCase {
 };
 
 std::string kernelText(const PatternCase &c) {
-  return "sattn.kernel @k(dtype = bf16, head_dim = 64, heads = " +
-         std::to_string(c.heads) + ", kv_heads = " + std::to_string(c.kvHeads) +
-         ", scale = 0.125) {\n" + c.body + "\n  sattn.yield %m\n}\n";
-}
-
-/// Fills every table declared in `module` for `inputs`' shape with random
-/// contents: ids from a small range (so that documents repeat), booleans
-/// 0/1.
-void fillTables(ModuleOp module, MaskInputs &inputs, int64_t heads,
-                std::mt19937 &rng) {
-  module.walk([&](sattn::mask::TableOp table) {
-    TableData data;
-    int64_t count = 1;
-    for (Attribute attr : table.getDims()) {
-      sattn::mask::TableDim dim;
-      sattn::mask::parseTableDim(cast<StringAttr>(attr).getValue(), dim);
-      int64_t extent = 0;
-      switch (dim.kind) {
-      case sattn::mask::TableDim::Batch:
-        extent = inputs.batch;
-        break;
-      case sattn::mask::TableDim::Head:
-        extent = heads;
-        break;
-      case sattn::mask::TableDim::QueryPos:
-      case sattn::mask::TableDim::KeyPos:
-        extent = (inputs.lk + dim.blockSize - 1) / dim.blockSize;
-        break;
-      case sattn::mask::TableDim::Literal:
-        extent = dim.extent;
-        break;
-      }
-      data.shape.push_back(extent);
-      count *= extent;
-    }
-    bool isBool = table.getElementType().isInteger(1);
-    std::uniform_int_distribution<int64_t> value(isBool ? 0 : -1,
-                                                 isBool ? 1 : 2);
-    for (int64_t i = 0; i < count; ++i)
-      data.values.push_back(value(rng));
-    inputs.tables[table.getSymName().str()] = std::move(data);
-  });
+  return sattn::masktest::kernelText(c.body, c.heads, c.kvHeads);
 }
 
 /// True for the ops the pass must have replaced.
@@ -142,7 +103,7 @@ void checkExpansionPreservesMask(const PatternCase &c) {
     inputs.batch = 2;
     inputs.lq = lq;
     inputs.lk = lk;
-    fillTables(*module, inputs, c.heads, rng);
+    sattn::masktest::fillRandomTables(*module, inputs, c.heads, -1, 2, rng);
     ASSERT_EQ(before->checkInputs(inputs), "");
     ASSERT_EQ(after->checkInputs(inputs), "");
     for (int64_t b = 0; b < inputs.batch; ++b)

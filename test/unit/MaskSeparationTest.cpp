@@ -12,6 +12,8 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "MaskTablesTestSupport.h"
+
 #include "sattn/Analysis/CompiledMask.h"
 #include "sattn/Conversion/MaskSeparation.h"
 #include "sattn/InitAll.h"
@@ -47,33 +49,7 @@ struct Case {
 };
 
 std::string kernelText(const Case &c) {
-  return "sattn.kernel @k(dtype = bf16, head_dim = 64, heads = 2, kv_heads = 2, "
-         "scale = 0.125) {\n" +
-         c.body + "\n  sattn.yield %m\n}\n";
-}
-
-/// Random 0/1 (bool) or small ids (integer) in every table, for Lk = lk.
-void fillTables(ModuleOp module, MaskInputs &inputs, std::mt19937 &rng) {
-  module.walk([&](sattn::mask::TableOp table) {
-    sattn::TableData data;
-    int64_t count = 1;
-    for (Attribute attr : table.getDims()) {
-      sattn::mask::TableDim dim;
-      sattn::mask::parseTableDim(cast<StringAttr>(attr).getValue(), dim);
-      int64_t extent = dim.kind == sattn::mask::TableDim::Batch  ? inputs.batch
-                       : dim.kind == sattn::mask::TableDim::Head ? kHeads
-                       : dim.kind == sattn::mask::TableDim::Literal
-                           ? dim.extent
-                           : (inputs.lk + dim.blockSize - 1) / dim.blockSize;
-      data.shape.push_back(extent);
-      count *= extent;
-    }
-    std::uniform_int_distribution<int64_t> value(0, 2);
-    bool isBool = table.getElementType().isInteger(1);
-    for (int64_t i = 0; i < count; ++i)
-      data.values.push_back(isBool ? value(rng) % 2 : value(rng));
-    inputs.tables[table.getSymName().str()] = std::move(data);
-  });
+  return sattn::masktest::kernelText(c.body, kHeads, kHeads);
 }
 
 /// Term `node` as a mask of its own: the mask value itself, or a copy of
@@ -154,7 +130,7 @@ void checkCase(const Case &c) {
     inputs.batch = 2;
     inputs.lq = lk;
     inputs.lk = lk;
-    fillTables(*module, inputs, rng);
+    sattn::masktest::fillRandomTables(*module, inputs, kHeads, 0, 2, rng);
     ASSERT_EQ(whole->checkInputs(inputs), "");
     for (auto [n, node] : llvm::enumerate(separated->nodes)) {
       if (node.kind != SeparatedNode::Kind::Term)

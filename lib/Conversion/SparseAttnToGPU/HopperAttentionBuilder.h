@@ -238,10 +238,10 @@ private:
   // Consumer coordinates (HopperConsumer.cpp).
   Value consumer;          // index: 0 or 1
   Value leader;            // i1: thread 0 of the warpgroup
+  Value lane, group;       // index: lane of the warp, lane / 4
   Value quadColumn;        // index: 2 * (lane % 4)
   std::array<Value, 2> queryRow, queryPos; // index, the two rows held
   Value descQ, descK0, descV0;             // i64 descriptors of stage 0
-  WindowLayout windowLayout;
 };
 
 } // namespace sattn::gpucodegen

@@ -64,8 +64,8 @@ void HopperAttentionBuilder::emitConsumerCoordinates(OpBuilder &b,
                                         cst(b, loc, kWarpgroupThreads)),
                  cst(b, loc, 1));
   Value warp = arith::DivUIOp::create(b, loc, inGroup, cst(b, loc, 32));
-  Value lane = arith::RemUIOp::create(b, loc, inGroup, cst(b, loc, 32));
-  Value group = arith::DivUIOp::create(b, loc, lane, cst(b, loc, 4));
+  lane = arith::RemUIOp::create(b, loc, inGroup, cst(b, loc, 32));
+  group = arith::DivUIOp::create(b, loc, lane, cst(b, loc, 4));
   Value quad = arith::RemUIOp::create(b, loc, lane, cst(b, loc, 4));
   quadColumn = mul(b, loc, quad, cst(b, loc, 2));
   leader = cmp(b, loc, arith::CmpIPredicate::eq, inGroup, cst(b, loc, 0));
@@ -82,7 +82,6 @@ void HopperAttentionBuilder::emitConsumerCoordinates(OpBuilder &b,
             add(b, loc, rowInTile, cst(b, loc, 8 * half)));
     queryPos[half] = add(b, loc, queryRow[half], shift);
   }
-  windowLayout = WindowLayout{cfg.blockN, lane, group, quadColumn, queryPos};
   // Descriptors of stage 0 (K-major Q and K: 8-row atoms 1024 bytes apart;
   // N-major V: the next 64 columns one box further).
   Value qRows = arith::IndexCastUIOp::create(
@@ -220,7 +219,8 @@ Value HopperAttentionBuilder::emitWindowKeepBits(OpBuilder &b, Location loc,
   env.h = grid.headIdx;
   env.lk = grid.lk;
   env.tables = plan.tables;
-  WindowMaskBits bits(b, loc, windowLayout, env, k0);
+  WindowLayout layout{cfg.blockN, lane, group, quadColumn, queryPos};
+  WindowMaskBits bits(b, loc, layout, env, k0);
   // Keys past Lk are TMA's zero fill, never kept.
   Value inRange = bits.window(
       TermDependence::Key, [&](OpBuilder &b, Location loc, Value, Value k) {
