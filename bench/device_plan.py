@@ -37,6 +37,7 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
 from sattn import runtime as rt  # noqa: E402
+from kernel_times import kernel_times  # noqa: E402
 
 HEADS = 16
 
@@ -182,22 +183,6 @@ def time_cuda(fn, reps):
     return statistics.median(times)
 
 
-def stage_times(fn, reps=10):
-    """{kernel name: mean GPU microseconds} of the kernels `fn` launches."""
-    fn()
-    torch.cuda.synchronize()
-    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA]) as prof:
-        for _ in range(reps):
-            fn()
-        torch.cuda.synchronize()
-    times = {}
-    for e in prof.key_averages():
-        us = getattr(e, "device_time", None) or getattr(e, "cuda_time", 0)
-        if us and ("_plan_" in e.key or "Memset" in e.key):
-            times[e.key] = us
-    return times
-
-
 def dense_reference(name, tables, q, k, v):
     L = q.shape[2]
     idx = torch.arange(L, device="cuda")
@@ -340,7 +325,8 @@ def main():
                        "undecided_tiles": builder.undecided(),
                        "segments": int((plan.offsets[:, 1:] - plan.offsets[:, :-1]).sum().item())}
                 if args.profile:
-                    row["stage_us"] = stage_times(lambda: builder.launch(cuda_tables))
+                    row["stage_us"] = kernel_times(lambda: builder.launch(cuda_tables),
+                                                    lambda key: "_plan_" in key or "Memset" in key)
                 if L <= args.host_max:
                     host_times = []
                     for _ in range(6):  # the first call also faults in fresh memory

@@ -30,7 +30,7 @@ causal softmax mass (fp32) that falls in kept pairs. FlexAttention runs
 vertical_slash's mask (from the estimated table, create_block_mask) only up
 to 32K: its block mask evaluates every pair.
 
-Usage: python3 bench/estimators.py DIR [--rows topk_32k:32768,...] [--json F]
+Usage: python3 bench/estimators.py DIR [--rows topk_32k:32768,...] [--json F] [--stages]
 (DIR: sattn-compile bench/estimators.sattn -o DIR --target sm_90a; each row
 is KERNEL:L.)
 """
@@ -46,6 +46,7 @@ import triton.testing as tt
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "python"))
 import sattn  # noqa: E402
+from kernel_times import kernel_times  # noqa: E402
 
 DEV = "cuda"
 
@@ -205,6 +206,8 @@ def main():
     ap.add_argument("--json")
     ap.add_argument("--waves", choices=["mixed", "pow2"], default="mixed",
                     help="locality wave periods of the input generator (see above)")
+    ap.add_argument("--stages", action="store_true",
+                    help="also the GPU time of each estimator and plan stage kernel (torch.profiler)")
     args = ap.parse_args()
     gen = torch.Generator(device=DEV)
     gen.manual_seed(4)
@@ -230,6 +233,10 @@ def main():
         plan_ws = torch.empty(rt.device_plan_workspace(1, L, L) + 256, dtype=torch.uint8,
                               device=DEV)
         plan_ms = bench(lambda: rt.build_device_plan(1, L, L, [table], plan_ws))
+        if args.stages:
+            row_stages = kernel_times(lambda: (rt.estimate(q, k, table, ws),
+                                               rt.build_device_plan(1, L, L, [table], plan_ws)),
+                                      lambda key: key.startswith("sattn_"))
         kplan = kernel.plan(q, k, {name: table})
         attn_ms = bench(lambda: kernel(q, k, v, {name: table}, plan=kplan))
         total_ms = bench(lambda: kernel(q, k, v))
@@ -262,6 +269,9 @@ def main():
                    recall=round(rec, 4), estimate_ms=round(est_ms, 4), plan_ms=round(plan_ms, 4),
                    attention_ms=round(attn_ms, 3), total_ms=round(total_ms, 3),
                    attention_tflops=round(useful, 1))
+        if args.stages:
+            row["stages_us"] = row_stages
+            print("stage times (us per call):", row_stages, flush=True)
         if not (lines or stripe) or L <= 32768:
             try:
                 bm = (flex_stripe_mask(table, L, group, unit) if stripe

@@ -144,19 +144,22 @@ void emitStageItem(mlir::OpBuilder &b, mlir::Location loc, int stage,
 /// buffers, each phase a loop over independent items. A GPU runs a tile
 /// per block (its threads stride over a phase's items, a barrier ends the
 /// phase); the CPU runs the same phases as loops. The buffers are `shared`
-/// (f64) and `keys` (elements of EstimatorEnv::inputType), of the sizes
-/// tileBufferEntries gives.
+/// (f64), `keys` (elements of EstimatorEnv::inputType) and `counts` (i32),
+/// of the sizes tileBufferEntries gives.
 struct TileRunner {
-  mlir::Value shared, keys;
+  mlir::Value shared, keys, counts;
   std::function<void(mlir::OpBuilder &, mlir::Location, mlir::Value count,
                      llvm::function_ref<void(mlir::OpBuilder &, mlir::Location, mlir::Value)>)>
       phase;
 };
 bool isTileStage(const plan::EstimatorSpec &spec, int stage);
-/// Entries of a tile stage's f64 and key buffers for head dimension
-/// `headDim` (static: the GPU allocates them in shared memory).
-std::pair<int64_t, int64_t> tileBufferEntries(const plan::EstimatorSpec &spec, int stage,
-                                              int64_t headDim);
+/// Entries of a tile stage's buffers (static: the GPU allocates them in
+/// shared memory); a buffer of 0 entries is not allocated.
+struct TileBuffers {
+  int64_t f64Entries = 0, keyEntries = 0, countEntries = 0;
+};
+/// The buffers of tile stage `stage` for head dimension `headDim`.
+TileBuffers tileBufferEntries(const plan::EstimatorSpec &spec, int stage, int64_t headDim);
 /// The number of tiles of a tile stage (an i64), and the phases of one.
 mlir::Value emitStageTiles(mlir::OpBuilder &b, mlir::Location loc, int stage,
                            const EstimatorEnv &env);

@@ -263,9 +263,10 @@ inline constexpr std::string_view kEstimatorParams[] = {
     "q",    "k",    "q_sb",  "q_sh",   "q_ss", "k_sb", "k_sh",
     "k_ss", "lq",   "lk",    "batch",  "pooled", "table"};
 constexpr int kNumEstimatorParams = int(std::size(kEstimatorParams));
-/// Query block rows one item of the score stage covers (its pooled key
-/// column is read once for all of them).
-constexpr int64_t kEstimatorScoreRows = 8;
+/// Query block rows and key blocks one item of the score stage covers: per
+/// column of the head dimension it reads 8 pooled query values (the same
+/// for a warp's threads) and 4 pooled keys for 32 products.
+constexpr int64_t kEstimatorScoreRows = 8, kEstimatorScoreKeys = 2;
 /// The estimator's sizes for one call. `stride` is 0 for the mean-pool
 /// scorer and the antidiagonal stride otherwise; `lastQ` is 0 for
 /// block_topk and vertical_slash's last_q otherwise.
@@ -371,7 +372,8 @@ struct EstimatorShape {
   }
   /// Items of stage `i` (stageNames order). block_topk: pool (mean pool:
   /// one per pooled entry; antidiagonal: one per group row), score (mean
-  /// pool: 8 query blocks x a key block; antidiagonal: a block pair),
+  /// pool: kEstimatorScoreRows query blocks x kEstimatorScoreKeys key
+  /// blocks; antidiagonal: a block pair),
   /// select (a query block; by count, a thread of a tile that is a query
   /// block). vertical_slash: row_chunks and lines a thread
   /// of a tile (kEstimatorThreads per tile: one block), row_stats (slice,
@@ -403,7 +405,8 @@ struct EstimatorShape {
       return stride ? slices * groups() : batch * (heads + kvHeads) * n * headDim;
     case 1:
       return stride ? slices * n * n
-                    : slices * ((n + kEstimatorScoreRows - 1) / kEstimatorScoreRows) * n;
+                    : slices * ((n + kEstimatorScoreRows - 1) / kEstimatorScoreRows) *
+                          ((n + kEstimatorScoreKeys - 1) / kEstimatorScoreKeys);
     default:
       return slices * n * (topK > 0 ? kEstimatorThreads : 1);
     }

@@ -5,14 +5,22 @@
 // walked its row 64 times (a bisection over the 2^64 order codes): 1.9 ms
 // at 32K on an H200, most of the estimator's time. As a tile stage a block
 // of threads owns a row: the codes of the row's free blocks (0 < J < I)
-// replace their scores in place, eight radix passes over 8-bit digits
-// (histograms counted with shared-memory atomic adds, exact: counts are
-// integers) find the code T of the k-th best free block and how many of the
-// blocks equal to T to take, and the row becomes 0 / 1: forced blocks (0 and
-// I), codes above T, and ties taken in block order. That is the selection
-// the per-item code made ("highest first, ties to the lower block"), so the
+// replace their scores in place, eight radix passes over 8-bit digits find
+// the code T of the k-th best free block and how many of the blocks equal
+// to T to take, and the row becomes 0 / 1: forced blocks (0 and I), codes
+// above T, and ties taken in block order. That is the selection the
+// per-item code made ("highest first, ties to the lower block"), so the
 // tables equal the reference's. Selection by mass (tau) keeps the per-item
 // stage: its cumulative sums depend on their order.
+//
+// What a pass costs is what one thread does while the block waits, so a
+// pass keeps that short: histograms are i32 counts (shared-memory integer
+// atomics; f64 ones are compare-and-swap loops, and the first passes put
+// every code of a row in one bin), two of them alternating so that the
+// next pass's is cleared in parallel, and the walk to the bin holding the
+// k-th best code goes over 16 group sums (added in parallel) and then the
+// 16 bins of one group instead of 256 bins. The ties need a walk in block
+// order only when some of them are left out.
 //
 //===----------------------------------------------------------------------===//
 
@@ -25,14 +33,51 @@ using namespace sattn::estimator::stages;
 
 namespace {
 
-/// The shared buffer: the histogram's bins, then the decided prefix (code
-/// bits) and the rank still sought.
-constexpr int64_t kPrefixAt = abi::kRadixBins, kRankAt = abi::kRadixBins + 1;
+/// Bins per group of the two-level walk, and groups.
+constexpr int64_t kGroupBins = 16, kGroups = abi::kRadixBins / kGroupBins;
+/// The i32 buffer: two histograms, then the group sums of the current one.
+constexpr int64_t kGroupSumsAt = 2 * abi::kRadixBins;
+/// The f64 buffer: the decided prefix (code bits), the rank still sought
+/// and the count of the last chosen bin (after the last pass: the free
+/// blocks whose code is T).
+constexpr int64_t kPrefixAt = 0, kRankAt = 1, kTiesAt = 2;
+
+/// Walks `n` counts from the highest index down, as the reference's
+/// selection does: the first index whose count, with the counts above it,
+/// reaches `rank` (i64). Returns whether one does, that index (i64; 0 when
+/// none does), the rank within it (the rank less every count when none
+/// does) and its count (0 when none does). `countAt(i)` gives count i as an
+/// i64; the counts are read first, then folded.
+struct BinWalk {
+  Value found, index, rank, count;
+};
+BinWalk walkFromTop(OpBuilder &b, Location loc, int64_t n, Value rank,
+                       function_ref<Value(int64_t)> countAt) {
+  Scalar s{b, loc};
+  SmallVector<Value> counts;
+  for (int64_t i = n - 1; i >= 0; --i)
+    counts.push_back(countAt(i));
+  Value found = arith::ConstantIntOp::create(b, loc, 0, 1);
+  Value left = rank, index = s.i64(0), count = s.i64(0);
+  for (int64_t u = 0; u < n; ++u) {
+    Value takeHere = arith::AndIOp::create(
+        b, loc, s.icmp(CmpIPredicate::sge, counts[u], left),
+        arith::XOrIOp::create(b, loc, found, arith::ConstantIntOp::create(b, loc, 1, 1)));
+    found = arith::OrIOp::create(b, loc, found, takeHere);
+    left = s.select(found, left, arith::SubIOp::create(b, loc, left, counts[u]));
+    index = s.select(takeHere, s.i64(n - 1 - u), index);
+    count = s.select(takeHere, counts[u], count);
+  }
+  return {found, index, left, count};
+}
 
 } // namespace
 
-std::pair<int64_t, int64_t> stages::blockSelectTileBuffers() {
-  return {abi::kRadixBins + 2, 0};
+TileBuffers stages::blockSelectTileBuffers() {
+  TileBuffers buffers;
+  buffers.f64Entries = 3;
+  buffers.countEntries = kGroupSumsAt + kGroups;
+  return buffers;
 }
 
 void stages::emitBlockSelectTile(OpBuilder &b, Location loc, const EstimatorEnv &env, Value tile,
@@ -51,15 +96,26 @@ void stages::emitBlockSelectTile(OpBuilder &b, Location loc, const EstimatorEnv 
   };
   auto entry = [&](OpBuilder &nb, Location nl, Value j) { return add(nb, nl, rowStart, j); };
   auto sharedAt = [&](OpBuilder &nb, Location nl, int64_t at) { return cst(nb, nl, at); };
+  auto i32 = [](OpBuilder &nb, Location nl, int64_t v) -> Value {
+    return arith::ConstantIntOp::create(nb, nl, v, 32);
+  };
+  auto countAt = [&](OpBuilder &nb, Location nl, Value at) -> Value {
+    return arith::ExtSIOp::create(nb, nl, nb.getI64Type(),
+                                  memref::LoadOp::create(nb, nl, run.counts, ValueRange{at}));
+  };
+  // Histogram of pass `pass` (an index): 0 for even passes, 1 for odd.
+  auto histogramAt = [&](OpBuilder &nb, Location nl, Value pass) {
+    return mul(nb, nl, rem(nb, nl, pass, cst(nb, nl, 2)), cst(nb, nl, abi::kRadixBins));
+  };
 
-  // Free blocks' scores become order codes; the bins are cleared and the
-  // rank set to top_k less the forced blocks (0 and, past row 0, I).
+  // Free blocks' scores become order codes; the first histogram is cleared
+  // and the rank set to top_k less the forced blocks (0 and, past row 0, I).
   Value bins = cst(b, loc, abi::kRadixBins);
   run.phase(b, loc, max(b, loc, env.blocks, bins), [&](OpBuilder &pb, Location pl, Value j) {
     scf::IfOp::create(pb, pl, cmp(pb, pl, CmpIPredicate::slt, j, bins),
                       [&](OpBuilder &tb, Location tl) {
-                        Scalar ts{tb, tl};
-                        ts.storeAt(ts.f64(0.0), run.shared, j);
+                        memref::StoreOp::create(tb, tl, i32(tb, tl, 0), run.counts,
+                                                ValueRange{j});
                         scf::YieldOp::create(tb, tl);
                       });
     scf::IfOp::create(pb, pl, isFree(pb, pl, j), [&](OpBuilder &tb, Location tl) {
@@ -84,10 +140,14 @@ void stages::emitBlockSelectTile(OpBuilder &b, Location loc, const EstimatorEnv 
   });
 
   // Eight passes: count the next digit of the codes that share the decided
-  // prefix, then extend the prefix by the digit holding the k-th best.
+  // prefix, sum the histogram's groups (and clear the other histogram for
+  // the next pass), then extend the prefix by the digit holding the k-th
+  // best.
   scf::ForOp::create(
       b, loc, cst(b, loc, 0), cst(b, loc, abi::kRadixPasses), one, ValueRange{},
       [&](OpBuilder &lb, Location ll, Value pass, ValueRange) {
+        Value histogram = histogramAt(lb, ll, pass);
+        Value next = histogramAt(lb, ll, add(lb, ll, pass, one));
         run.phase(lb, ll, env.blocks, [&](OpBuilder &pb, Location pl, Value j) {
           scf::IfOp::create(pb, pl, isFree(pb, pl, j), [&](OpBuilder &tb, Location tl) {
             Scalar ts{tb, tl};
@@ -96,31 +156,73 @@ void stages::emitBlockSelectTile(OpBuilder &b, Location loc, const EstimatorEnv 
             scf::IfOp::create(tb, tl, samePrefix(ts, code, prefix, pass),
                               [&](OpBuilder &ib, Location il) {
                                 Scalar is{ib, il};
-                                Value bin = toIndex(ib, il, digitOf(is, code, pass));
-                                memref::AtomicRMWOp::create(ib, il, arith::AtomicRMWKind::addf,
-                                                            is.f64(1.0), run.shared,
+                                Value bin = add(ib, il, histogram,
+                                                toIndex(ib, il, digitOf(is, code, pass)));
+                                memref::AtomicRMWOp::create(ib, il, arith::AtomicRMWKind::addi,
+                                                            i32(ib, il, 1), run.counts,
                                                             ValueRange{bin});
                                 scf::YieldOp::create(ib, il);
                               });
             scf::YieldOp::create(tb, tl);
           });
         });
+        run.phase(lb, ll, bins, [&](OpBuilder &pb, Location pl, Value i) {
+          memref::StoreOp::create(pb, pl, i32(pb, pl, 0), run.counts,
+                                  ValueRange{add(pb, pl, next, i)});
+          scf::IfOp::create(
+              pb, pl, cmp(pb, pl, CmpIPredicate::slt, i, cst(pb, pl, kGroups)),
+              [&](OpBuilder &tb, Location tl) {
+                Value first = add(tb, tl, histogram, mul(tb, tl, i, cst(tb, tl, kGroupBins)));
+                Value sum = i32(tb, tl, 0);
+                for (int64_t u = 0; u < kGroupBins; ++u)
+                  sum = arith::AddIOp::create(
+                      tb, tl, sum,
+                      memref::LoadOp::create(tb, tl, run.counts,
+                                             ValueRange{add(tb, tl, first, cst(tb, tl, u))}));
+                memref::StoreOp::create(tb, tl, sum, run.counts,
+                                        ValueRange{add(tb, tl, i, cst(tb, tl, kGroupSumsAt))});
+                scf::YieldOp::create(tb, tl);
+              });
+        });
         run.phase(lb, ll, one, [&](OpBuilder &pb, Location pl, Value) {
           Scalar ps{pb, pl};
           Value prefixAt = sharedAt(pb, pl, kPrefixAt), rankAt = sharedAt(pb, pl, kRankAt);
-          RadixDigit next =
-              emitRadixWalk(pb, pl, run.shared, cst(pb, pl, 0), ps.loadAt(run.shared, rankAt));
+          Value rank = arith::FPToSIOp::create(pb, pl, pb.getI64Type(),
+                                               ps.loadAt(run.shared, rankAt));
+          BinWalk group = walkFromTop(pb, pl, kGroups, rank, [&](int64_t g) {
+            return countAt(pb, pl, cst(pb, pl, kGroupSumsAt + g));
+          });
+          // With a rank above every count (every code is kept) the group
+          // walk finds none, and the pass takes digit 0 with count 0, as a
+          // walk over the 256 bins would.
+          Value firstBin = add(pb, pl, histogram,
+                               mul(pb, pl, toIndex(pb, pl, group.index), cst(pb, pl, kGroupBins)));
+          BinWalk bin = walkFromTop(pb, pl, kGroupBins, group.rank, [&](int64_t u) {
+            return countAt(pb, pl, add(pb, pl, firstBin, cst(pb, pl, u)));
+          });
+          Value digit = ps.select(
+              group.found,
+              arith::AddIOp::create(
+                  pb, pl, arith::MulIOp::create(pb, pl, group.index, ps.i64(kGroupBins)),
+                  bin.index),
+              ps.i64(0));
+          Value rankLeft = ps.select(group.found, bin.rank, group.rank);
+          Value ties = ps.select(group.found, bin.count, ps.i64(0));
           Value prefix = arith::OrIOp::create(
               pb, pl, ps.bitsOf(ps.loadAt(run.shared, prefixAt)),
-              arith::ShLIOp::create(pb, pl, next.digit, digitShift(ps, pass)));
+              arith::ShLIOp::create(pb, pl, digit, digitShift(ps, pass)));
+          auto toF64 = [&](Value v) {
+            return arith::SIToFPOp::create(pb, pl, pb.getF64Type(), v);
+          };
           ps.storeAt(ps.doubleOf(prefix), run.shared, prefixAt);
-          ps.storeAt(next.rank, run.shared, rankAt);
+          ps.storeAt(toF64(rankLeft), run.shared, rankAt);
+          ps.storeAt(toF64(ties), run.shared, sharedAt(pb, pl, kTiesAt));
         });
         scf::YieldOp::create(lb, ll);
       });
-
   // The row becomes 0 / 1: every entry but the ties (free blocks whose code
-  // is T) at once, then the ties in block order while the rank allows.
+  // is T) at once, and the ties too when the rank left takes them all (one
+  // tie, typically); else the ties in block order while the rank allows.
   auto threshold = [&](Scalar &ts) {
     return ts.bitsOf(ts.loadAt(run.shared, sharedAt(ts.b, ts.loc, kPrefixAt)));
   };
@@ -133,9 +235,16 @@ void stages::emitBlockSelectTile(OpBuilder &b, Location loc, const EstimatorEnv 
           Scalar ts{tb, tl};
           Value code = ts.loadAt(env.table, at);
           Value t = threshold(ts);
-          Value above = ts.icmp(CmpIPredicate::ugt, code, t);
+          // When the rank left takes every tie, ties are kept here too.
+          Value allTies = ts.fcmp(CmpFPredicate::OGE, ts.loadAt(run.shared, sharedAt(tb, tl, kRankAt)),
+                                  ts.loadAt(run.shared, sharedAt(tb, tl, kTiesAt)));
           Value tie = ts.icmp(CmpIPredicate::eq, code, t);
-          scf::YieldOp::create(tb, tl, ValueRange{above, tie});
+          Value above = arith::OrIOp::create(tb, tl, ts.icmp(CmpIPredicate::ugt, code, t),
+                                             arith::AndIOp::create(tb, tl, tie, allTies));
+          Value open = arith::AndIOp::create(
+              tb, tl, tie,
+              arith::XOrIOp::create(tb, tl, allTies, arith::ConstantIntOp::create(tb, tl, 1, 1)));
+          scf::YieldOp::create(tb, tl, ValueRange{above, open});
         },
         [&](OpBuilder &eb, Location el) {
           Value forced = arith::AndIOp::create(
@@ -160,6 +269,13 @@ void stages::emitBlockSelectTile(OpBuilder &b, Location loc, const EstimatorEnv 
     Scalar ps{pb, pl};
     Value t = threshold(ps);
     Value rank = ps.loadAt(run.shared, sharedAt(pb, pl, kRankAt));
+    // Only when some ties are left out (the previous phase kept them all
+    // otherwise) does the row need this walk in block order.
+    Value someLeft =
+        ps.fcmp(CmpFPredicate::OLT, rank, ps.loadAt(run.shared, sharedAt(pb, pl, kTiesAt)));
+    auto walk = scf::IfOp::create(pb, pl, someLeft);
+    OpBuilder::InsertionGuard guard(pb);
+    pb.setInsertionPointToStart(walk.thenBlock());
     scf::ForOp::create(
         pb, pl, one, max(pb, pl, one, queryBlock), one, ValueRange{ps.f64(0.0)},
         [&](OpBuilder &nb, Location nl, Value j, ValueRange taken) {

@@ -66,18 +66,20 @@ void emitPool(OpBuilder &b, Location loc, const EstimatorEnv &env, Value item) {
 }
 
 /// score: scale * pooled query . pooled key for kEstimatorScoreRows query
-/// blocks and one key block, for the pairs J <= I of query blocks holding a
-/// query; stored as f64 bits in table[b, h, I, J].
+/// blocks and kEstimatorScoreKeys key blocks, for the pairs J <= I of query
+/// blocks holding a query; stored as f64 bits in table[b, h, I, J]. Each
+/// product is summed over the columns in order, as the reference does.
 void emitScore(OpBuilder &b, Location loc, const EstimatorEnv &env, Value item) {
   Shape sh(b, loc, env);
-  constexpr int64_t rows = abi::kEstimatorScoreRows;
+  constexpr int64_t rows = abi::kEstimatorScoreRows, keys = abi::kEstimatorScoreKeys;
   Value chunks = ceilDiv(b, loc, env.blocks, rows);
-  auto d = unflatten(b, loc, item, {env.blocks, chunks, sh.heads});
-  Value keyBlock = d[0], firstRow = mul(b, loc, d[1], cst(b, loc, rows));
+  auto d = unflatten(b, loc, item, {ceilDiv(b, loc, env.blocks, keys), chunks, sh.heads});
+  Value firstKey = mul(b, loc, d[0], cst(b, loc, keys));
+  Value firstRow = mul(b, loc, d[1], cst(b, loc, rows));
   Value head = d[2], batchIdx = d[3];
   Value lastBlock = sub(b, loc, env.blocks, cst(b, loc, 1));
   Value lastRow = min(b, loc, add(b, loc, firstRow, cst(b, loc, rows - 1)), lastBlock);
-  Value any = cmp(b, loc, CmpIPredicate::sle, keyBlock, lastRow);
+  Value any = cmp(b, loc, CmpIPredicate::sle, firstKey, lastRow);
   scf::IfOp::create(b, loc, any, [&](OpBuilder &tb, Location tl) {
     Scalar s{tb, tl};
     Value kvHead = div(tb, tl, head, sh.group);
@@ -89,21 +91,27 @@ void emitScore(OpBuilder &b, Location loc, const EstimatorEnv &env, Value item) 
       rowBase.push_back(
           mul(tb, tl, add(tb, tl, mul(tb, tl, querySlice, env.blocks), I), sh.headDim));
     }
-    SmallVector<Value> zeros(rows, s.f64(0.0));
+    SmallVector<Value> keyBlocks; // key blocks of the item (J clamped)
+    for (int64_t c = 0; c < keys; ++c)
+      keyBlocks.push_back(min(tb, tl, add(tb, tl, firstKey, cst(tb, tl, c)), lastBlock));
+    SmallVector<Value> zeros(rows * keys, s.f64(0.0));
     auto dots = scf::ForOp::create(
         tb, tl, cst(tb, tl, 0), sh.headDim, cst(tb, tl, 1), zeros,
         [&](OpBuilder &nb, Location nl, Value column, ValueRange acc) {
           Scalar ns{nb, nl};
-          Value keyAt = add(
+          Value keyColumn = add(
               nb, nl, sh.pooledKeysAt,
-              add(nb, nl,
-                  mul(nb, nl, add(nb, nl, mul(nb, nl, keySlice, sh.headDim), column), env.blocks),
-                  keyBlock));
-          Value key = ns.loadAt(env.pooled, keyAt);
+              mul(nb, nl, add(nb, nl, mul(nb, nl, keySlice, sh.headDim), column), env.blocks));
+          SmallVector<Value> keyValues, queryValues;
+          for (Value J : keyBlocks)
+            keyValues.push_back(ns.loadAt(env.pooled, add(nb, nl, keyColumn, J)));
+          for (Value base : rowBase)
+            queryValues.push_back(ns.loadAt(env.pooled, add(nb, nl, base, column)));
           SmallVector<Value> next;
           for (int64_t i = 0; i < rows; ++i)
-            next.push_back(ns.fadd(
-                acc[i], ns.fmul(ns.loadAt(env.pooled, add(nb, nl, rowBase[i], column)), key)));
+            for (int64_t c = 0; c < keys; ++c)
+              next.push_back(
+                  ns.fadd(acc[i * keys + c], ns.fmul(queryValues[i], keyValues[c])));
           scf::YieldOp::create(nb, nl, next);
         });
     Value scale = s.f64(env.scale);
@@ -111,19 +119,20 @@ void emitScore(OpBuilder &b, Location loc, const EstimatorEnv &env, Value item) 
       Value I = add(tb, tl, firstRow, cst(tb, tl, i));
       Value holdsQuery = cmp(tb, tl, CmpIPredicate::sgt,
                              mul(tb, tl, add(tb, tl, I, cst(tb, tl, 1)), sh.block), sh.shift);
-      Value valid = arith::AndIOp::create(
-          tb, tl,
-          arith::AndIOp::create(tb, tl, cmp(tb, tl, CmpIPredicate::slt, I, env.blocks),
-                                cmp(tb, tl, CmpIPredicate::sle, keyBlock, I)),
-          holdsQuery);
-      scf::IfOp::create(tb, tl, valid, [&](OpBuilder &ib, Location il) {
-        Scalar is{ib, il};
-        Value at = add(ib, il, mul(ib, il, add(ib, il, mul(ib, il, querySlice, env.blocks), I),
-                                   env.blocks),
-                       keyBlock);
-        is.storeAt(is.bitsOf(is.fmul(scale, dots.getResult(i))), env.table, at);
-        scf::YieldOp::create(ib, il);
-      });
+      Value rowValid = arith::AndIOp::create(
+          tb, tl, cmp(tb, tl, CmpIPredicate::slt, I, env.blocks), holdsQuery);
+      Value rowAt = mul(tb, tl, add(tb, tl, mul(tb, tl, querySlice, env.blocks), I), env.blocks);
+      for (int64_t c = 0; c < keys; ++c) {
+        Value J = add(tb, tl, firstKey, cst(tb, tl, c));
+        Value valid = arith::AndIOp::create(tb, tl, rowValid,
+                                            cmp(tb, tl, CmpIPredicate::sle, J, I));
+        scf::IfOp::create(tb, tl, valid, [&](OpBuilder &ib, Location il) {
+          Scalar is{ib, il};
+          is.storeAt(is.bitsOf(is.fmul(scale, dots.getResult(i * keys + c))), env.table,
+                     add(ib, il, rowAt, J));
+          scf::YieldOp::create(ib, il);
+        });
+      }
     }
     scf::YieldOp::create(tb, tl);
   });
@@ -292,7 +301,7 @@ Value stages::emitBlockItems(OpBuilder &b, Location loc, int stage, const Estima
   case kScore:
     items = mul(b, loc,
                 mul(b, loc, slices, ceilDiv(b, loc, env.blocks, abi::kEstimatorScoreRows)),
-                env.blocks);
+                ceilDiv(b, loc, env.blocks, abi::kEstimatorScoreKeys));
     break;
   default:
     items = mul(b, loc, slices, env.blocks);

@@ -74,8 +74,8 @@ bool estimator::isTileStage(const plan::EstimatorSpec &spec, int stage) {
   return kindShape(spec).tileStage(stage);
 }
 
-std::pair<int64_t, int64_t> estimator::tileBufferEntries(const plan::EstimatorSpec &spec,
-                                                         int stage, int64_t headDim) {
+TileBuffers estimator::tileBufferEntries(const plan::EstimatorSpec &spec, int stage,
+                                        int64_t headDim) {
   assert(isTileStage(spec, stage) && "a tile stage");
   return spec.isLines() ? lineTileBuffers(stage, headDim) : blockSelectTileBuffers();
 }

@@ -178,11 +178,14 @@ Value stages::emitLineTiles(OpBuilder &b, Location loc, int stage, const Estimat
   return arith::IndexCastOp::create(b, loc, b.getI64Type(), mul(b, loc, ls.slices, perSlice));
 }
 
-std::pair<int64_t, int64_t> stages::lineTileBuffers(int stage, int64_t headDim) {
+TileBuffers stages::lineTileBuffers(int stage, int64_t headDim) {
   TileSizes ts = TileSizes::of(stage, headDim);
   int64_t own = stage == kRowChunks ? ts.rows * abi::kEstimatorChunk + ts.rows
                                     : ts.rows * ts.keys + ts.keys;
-  return {ts.queriesEntries() + own, ts.keys * ts.keyStride};
+  TileBuffers buffers;
+  buffers.f64Entries = ts.queriesEntries() + own;
+  buffers.keyEntries = ts.keys * ts.keyStride;
+  return buffers;
 }
 
 /// row_chunks: tile (slice, block of rows, chunk c of 256 keys). The

@@ -202,27 +202,41 @@ Value stages::samePrefix(Scalar &s, Value code, Value prefix, Value pass) {
 
 RadixDigit stages::emitRadixWalk(OpBuilder &b, Location loc, Value histogram, Value histogramAt,
                                  Value rank) {
+  // From the top bin down, eight bins an iteration: their loads
+  // (and clearing stores) issue together and only the fold below is
+  // sequential. A single thread walks the bins while its block waits, so
+  // the walk's latency is the stage's.
+  constexpr int64_t unroll = 8;
+  static_assert(abi::kRadixBins % unroll == 0, "whole iterations");
   Scalar s{b, loc};
   Value none = arith::ConstantIntOp::create(b, loc, 0, 1);
   auto scan = scf::ForOp::create(
-      b, loc, cst(b, loc, 0), cst(b, loc, abi::kRadixBins), cst(b, loc, 1),
+      b, loc, cst(b, loc, 0), cst(b, loc, abi::kRadixBins), cst(b, loc, unroll),
       ValueRange{none, rank, s.i64(0)},
-      [&](OpBuilder &nb, Location nl, Value i, ValueRange acc) {
+      [&](OpBuilder &nb, Location nl, Value i, ValueRange carried) {
         Scalar ns{nb, nl};
-        Value bin = sub(nb, nl, cst(nb, nl, abi::kRadixBins - 1), i);
-        Value at = add(nb, nl, histogramAt, bin);
-        Value count = ns.loadAt(histogram, at);
-        ns.storeAt(ns.f64(0.0), histogram, at);
-        Value found = acc[0];
-        Value reaches = ns.fcmp(CmpFPredicate::OGE, count, acc[1]);
-        Value takeHere = arith::AndIOp::create(
-            nb, nl, reaches,
-            arith::XOrIOp::create(nb, nl, found, arith::ConstantIntOp::create(nb, nl, 1, 1)));
-        Value passed = arith::OrIOp::create(nb, nl, found, takeHere);
-        Value left = ns.select(passed, acc[1], ns.fsub(acc[1], count));
-        Value digit = ns.select(takeHere, arith::IndexCastOp::create(nb, nl, nb.getI64Type(), bin),
-                                acc[2]);
-        scf::YieldOp::create(nb, nl, ValueRange{passed, left, digit});
+        SmallVector<Value, unroll> bins, counts;
+        for (int64_t u = 0; u < unroll; ++u) {
+          Value bin = sub(nb, nl, cst(nb, nl, abi::kRadixBins - 1 - u), i);
+          Value at = add(nb, nl, histogramAt, bin);
+          bins.push_back(bin);
+          counts.push_back(ns.loadAt(histogram, at));
+          ns.storeAt(ns.f64(0.0), histogram, at);
+        }
+        SmallVector<Value, 3> acc(carried.begin(), carried.end());
+        for (int64_t u = 0; u < unroll; ++u) {
+          Value found = acc[0], count = counts[u];
+          Value reaches = ns.fcmp(CmpFPredicate::OGE, count, acc[1]);
+          Value takeHere = arith::AndIOp::create(
+              nb, nl, reaches,
+              arith::XOrIOp::create(nb, nl, found, arith::ConstantIntOp::create(nb, nl, 1, 1)));
+          acc[0] = arith::OrIOp::create(nb, nl, found, takeHere);
+          acc[1] = ns.select(acc[0], acc[1], ns.fsub(acc[1], count));
+          acc[2] = ns.select(takeHere,
+                             arith::IndexCastOp::create(nb, nl, nb.getI64Type(), bins[u]),
+                             acc[2]);
+        }
+        scf::YieldOp::create(nb, nl, acc);
       });
   return {scan.getResult(2), scan.getResult(1)};
 }

@@ -181,7 +181,7 @@ Value emitBlockItems(OpBuilder &b, Location loc, int stage, const EstimatorEnv &
 void emitBlockItem(OpBuilder &b, Location loc, int stage, const EstimatorEnv &env, Value item);
 /// select by count (top_k) as a tile stage, a query block row per tile
 /// (BlockCountSelect.cpp).
-std::pair<int64_t, int64_t> blockSelectTileBuffers();
+TileBuffers blockSelectTileBuffers();
 void emitBlockSelectTile(OpBuilder &b, Location loc, const EstimatorEnv &env, Value tile,
                          const TileRunner &run);
 
@@ -201,7 +201,7 @@ void emitRowStats(OpBuilder &b, Location loc, const EstimatorEnv &env, Value ite
 /// The tile stages row_chunks and lines (LineTileStages.cpp): their tiles,
 /// buffer sizes and phases.
 Value emitLineTiles(OpBuilder &b, Location loc, int stage, const EstimatorEnv &env);
-std::pair<int64_t, int64_t> lineTileBuffers(int stage, int64_t headDim);
+TileBuffers lineTileBuffers(int stage, int64_t headDim);
 void emitRowChunkTile(OpBuilder &b, Location loc, const EstimatorEnv &env, Value tile,
                       const TileRunner &run);
 void emitLineTile(OpBuilder &b, Location loc, const EstimatorEnv &env, Value tile,

@@ -98,12 +98,16 @@ FailureOr<func::FuncOp> cpu::buildCpuEstimatorEntry(OpBuilder &builder, KernelOp
     }
     // A tile's phases one after the other, each a loop; its buffers once
     // per stage.
-    auto [f64Entries, keyEntries] =
+    estimator::TileBuffers entries =
         estimator::tileBufferEntries(spec, stage, kernel.getHeadDim());
+    auto allocate = [&](int64_t count, Type type) -> Value {
+      return count > 0 ? memref::AllocOp::create(b, loc, MemRefType::get({count}, type))
+                       : Value();
+    };
     estimator::TileRunner run;
-    run.shared = memref::AllocOp::create(b, loc, MemRefType::get({f64Entries}, b.getF64Type()));
-    if (keyEntries > 0)
-      run.keys = memref::AllocOp::create(b, loc, MemRefType::get({keyEntries}, b.getF32Type()));
+    run.shared = allocate(entries.f64Entries, b.getF64Type());
+    run.keys = allocate(entries.keyEntries, b.getF32Type());
+    run.counts = allocate(entries.countEntries, b.getI32Type());
     run.phase = [&](OpBuilder &pb, Location pl, Value count,
                     function_ref<void(OpBuilder &, Location, Value)> body) {
       loop(pb, pl, cst(pb, pl, 0), count, body);
@@ -112,9 +116,9 @@ FailureOr<func::FuncOp> cpu::buildCpuEstimatorEntry(OpBuilder &builder, KernelOp
          [&](OpBuilder &tb, Location tl, Value tile) {
            estimator::emitStageTile(tb, tl, stage, env, asI64(tb, tl, tile), run);
          });
-    memref::DeallocOp::create(b, loc, run.shared);
-    if (run.keys)
-      memref::DeallocOp::create(b, loc, run.keys);
+    for (Value buffer : {run.shared, run.keys, run.counts})
+      if (buffer)
+        memref::DeallocOp::create(b, loc, buffer);
   }
   func::ReturnOp::create(b, loc);
   return func;

@@ -19,6 +19,7 @@
 #include "sattn/Target/LaunchInfo.h"
 
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 
@@ -83,22 +84,35 @@ LogicalResult buildStage(OpBuilder &builder, KernelOp kernel, const plan::Estima
   bool tiled = estimator::isTileStage(spec, stage);
   func->setAttr(NVVM::NVVMDialect::getMinctasmAttrName(),
                 builder.getI32IntegerAttr(tiled ? kTileBlocksPerSM : 1));
-  Value sharedBuffer, keyBuffer;
+  Value sharedBuffer, keyBuffer, countBuffer;
   if (tiled) {
-    auto [f64Entries, keyEntries] =
+    estimator::TileBuffers entries =
         estimator::tileBufferEntries(spec, stage, kernel.getHeadDim());
-    int64_t bytes = f64Entries * 8 + keyEntries * element.getIntOrFloatBitWidth() / 8;
+    int64_t bytes = entries.f64Entries * 8 +
+                    entries.keyEntries * element.getIntOrFloatBitWidth() / 8 +
+                    entries.countEntries * 4;
     if (bytes > kStaticSharedLimit)
       return kernel.emitError() << "estimator stage '" << stageName << "' needs " << bytes
                                 << " bytes of shared memory per block, above the "
                                 << kStaticSharedLimit << " a launch gets without opting in";
     auto workgroup = gpu::AddressSpaceAttr::get(builder.getContext(),
                                                 gpu::GPUDialect::getWorkgroupAddressSpace());
-    sharedBuffer = func.addWorkgroupAttribution(
-        MemRefType::get({f64Entries}, builder.getF64Type(), nullptr, workgroup), loc);
-    if (keyEntries > 0)
-      keyBuffer = func.addWorkgroupAttribution(
-          MemRefType::get({keyEntries}, element, nullptr, workgroup), loc);
+    // 16-byte aligned: LLVM vectorizes neighbouring shared-memory accesses
+    // into 16-byte loads and stores (v4.b32, v2.b64) whatever alignment the
+    // buffer's type alone would give (i32: 4, a misaligned-address fault).
+    auto attribute = [&](int64_t entries, Type type) -> Value {
+      if (entries == 0)
+        return Value();
+      Value buffer = func.addWorkgroupAttribution(
+          MemRefType::get({entries}, type, nullptr, workgroup), loc);
+      func.setWorkgroupAttributionAttr(func.getNumWorkgroupAttributions() - 1,
+                                       LLVM::LLVMDialect::getAlignAttrName(),
+                                       builder.getI64IntegerAttr(16));
+      return buffer;
+    };
+    sharedBuffer = attribute(entries.f64Entries, builder.getF64Type());
+    keyBuffer = attribute(entries.keyEntries, element);
+    countBuffer = attribute(entries.countEntries, builder.getI32Type());
   }
   Block &block = func.getBody().front();
   OpBuilder b = OpBuilder::atBlockBegin(&block);
@@ -144,6 +158,7 @@ LogicalResult buildStage(OpBuilder &builder, KernelOp kernel, const plan::Estima
   estimator::TileRunner run;
   run.shared = sharedBuffer;
   run.keys = keyBuffer;
+  run.counts = countBuffer;
   run.phase = [](OpBuilder &pb, Location pl, Value count,
                  function_ref<void(OpBuilder &, Location, Value)> body) {
     Value thread = gpu::ThreadIdOp::create(pb, pl, gpu::Dimension::x);

@@ -11,7 +11,7 @@
 
 // CHECK-LABEL: gpu.module @sattn_vs
 // CHECK:       gpu.func @sattn_vs_estimate_row_chunks(
-// CHECK-SAME:    workgroup(%{{.*}} : memref<3080xf64, #gpu.address_space<workgroup>>, %{{.*}} : memref<8320xbf16, #gpu.address_space<workgroup>>)
+// CHECK-SAME:    workgroup(%{{.*}} : memref<3080xf64, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %{{.*}} : memref<8320xbf16, #gpu.address_space<workgroup>> {llvm.align = 16 : i64})
 // CHECK:         gpu.block_id x
 // CHECK:         gpu.grid_dim x
 // CHECK:         gpu.thread_id x
@@ -24,7 +24,7 @@
 // CHECK-NOT:     workgroup
 // CHECK-NOT:     gpu.barrier
 // CHECK:       gpu.func @sattn_vs_estimate_lines(
-// CHECK-SAME:    workgroup(%{{.*}} : memref<3136xf64, #gpu.address_space<workgroup>>, %{{.*}} : memref<8320xbf16, #gpu.address_space<workgroup>>)
+// CHECK-SAME:    workgroup(%{{.*}} : memref<3136xf64, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %{{.*}} : memref<8320xbf16, #gpu.address_space<workgroup>> {llvm.align = 16 : i64})
 // CHECK:         gpu.barrier
 // CHECK:       gpu.func @sattn_vs_estimate_radix_count(
 // CHECK-NOT:     gpu.barrier
@@ -39,15 +39,16 @@ sattn.kernel @vs(dtype = bf16, head_dim = 128, heads = 4, kv_heads = 2, scale = 
 // -----
 
 // block_topk by count: select is a tile stage (a query block row per
-// block: 256 histogram bins, the prefix and the rank in shared memory,
-// counted with shared-memory atomic adds); no key window.
+// block: the prefix, the rank and the ties in f64 shared memory; two
+// histograms of 256 i32 bins and 16 group sums, counted with shared-memory
+// integer atomic adds); no key window.
 
 // CHECK-LABEL: gpu.module @sattn_topk
 // CHECK:       gpu.func @sattn_topk_estimate_pool(
 // CHECK-NOT:     gpu.barrier
 // CHECK:       gpu.func @sattn_topk_estimate_select(
-// CHECK-SAME:    workgroup(%{{.*}} : memref<258xf64, #gpu.address_space<workgroup>>)
-// CHECK:         memref.atomic_rmw addf {{.*}} : (f64, memref<258xf64, #gpu.address_space<workgroup>>) -> f64
+// CHECK-SAME:    workgroup(%{{.*}} : memref<3xf64, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %{{.*}} : memref<528xi32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64})
+// CHECK:         memref.atomic_rmw addi {{.*}} : (i32, memref<528xi32, #gpu.address_space<workgroup>>) -> i32
 // CHECK:         gpu.barrier
 sattn.kernel @topk(dtype = bf16, head_dim = 64, heads = 4, kv_heads = 2, scale = 0.125) {
   %m = mask.block_topk mean_pool block 64 {top_k = 4 : i64}
