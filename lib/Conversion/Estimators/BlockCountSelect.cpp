@@ -42,33 +42,18 @@ constexpr int64_t kGroupSumsAt = 2 * abi::kRadixBins;
 /// blocks whose code is T).
 constexpr int64_t kPrefixAt = 0, kRankAt = 1, kTiesAt = 2;
 
-/// Walks `n` counts from the highest index down, as the reference's
-/// selection does: the first index whose count, with the counts above it,
-/// reaches `rank` (i64). Returns whether one does, that index (i64; 0 when
-/// none does), the rank within it (the rank less every count when none
-/// does) and its count (0 when none does). `countAt(i)` gives count i as an
-/// i64; the counts are read first, then folded.
-struct BinWalk {
-  Value found, index, rank, count;
-};
-BinWalk walkFromTop(OpBuilder &b, Location loc, int64_t n, Value rank,
-                       function_ref<Value(int64_t)> countAt) {
-  Scalar s{b, loc};
+/// Walks `n` counts from the highest index down (RankWalk): the first
+/// index whose count, with the counts above it, reaches `rank` (i64).
+/// `countAt(i)` gives count i as an i64; the counts are read first, then
+/// folded.
+RankWalk walkFromTop(Scalar &s, int64_t n, Value rank, function_ref<Value(int64_t)> countAt) {
   SmallVector<Value> counts;
   for (int64_t i = n - 1; i >= 0; --i)
     counts.push_back(countAt(i));
-  Value found = arith::ConstantIntOp::create(b, loc, 0, 1);
-  Value left = rank, index = s.i64(0), count = s.i64(0);
-  for (int64_t u = 0; u < n; ++u) {
-    Value takeHere = arith::AndIOp::create(
-        b, loc, s.icmp(CmpIPredicate::sge, counts[u], left),
-        arith::XOrIOp::create(b, loc, found, arith::ConstantIntOp::create(b, loc, 1, 1)));
-    found = arith::OrIOp::create(b, loc, found, takeHere);
-    left = s.select(found, left, arith::SubIOp::create(b, loc, left, counts[u]));
-    index = s.select(takeHere, s.i64(n - 1 - u), index);
-    count = s.select(takeHere, counts[u], count);
-  }
-  return {found, index, left, count};
+  RankWalk walk = RankWalk::start(s, rank);
+  for (int64_t u = 0; u < n; ++u)
+    walk = walk.step(s, counts[u], s.i64(n - 1 - u));
+  return walk;
 }
 
 } // namespace
@@ -189,7 +174,7 @@ void stages::emitBlockSelectTile(OpBuilder &b, Location loc, const EstimatorEnv 
           Value prefixAt = sharedAt(pb, pl, kPrefixAt), rankAt = sharedAt(pb, pl, kRankAt);
           Value rank = arith::FPToSIOp::create(pb, pl, pb.getI64Type(),
                                                ps.loadAt(run.shared, rankAt));
-          BinWalk group = walkFromTop(pb, pl, kGroups, rank, [&](int64_t g) {
+          RankWalk group = walkFromTop(ps, kGroups, rank, [&](int64_t g) {
             return countAt(pb, pl, cst(pb, pl, kGroupSumsAt + g));
           });
           // With a rank above every count (every code is kept) the group
@@ -197,7 +182,7 @@ void stages::emitBlockSelectTile(OpBuilder &b, Location loc, const EstimatorEnv 
           // walk over the 256 bins would.
           Value firstBin = add(pb, pl, histogram,
                                mul(pb, pl, toIndex(pb, pl, group.index), cst(pb, pl, kGroupBins)));
-          BinWalk bin = walkFromTop(pb, pl, kGroupBins, group.rank, [&](int64_t u) {
+          RankWalk bin = walkFromTop(ps, kGroupBins, group.left, [&](int64_t u) {
             return countAt(pb, pl, add(pb, pl, firstBin, cst(pb, pl, u)));
           });
           Value digit = ps.select(
@@ -206,7 +191,7 @@ void stages::emitBlockSelectTile(OpBuilder &b, Location loc, const EstimatorEnv 
                   pb, pl, arith::MulIOp::create(pb, pl, group.index, ps.i64(kGroupBins)),
                   bin.index),
               ps.i64(0));
-          Value rankLeft = ps.select(group.found, bin.rank, group.rank);
+          Value rankLeft = ps.select(group.found, bin.left, group.left);
           Value ties = ps.select(group.found, bin.count, ps.i64(0));
           Value prefix = arith::OrIOp::create(
               pb, pl, ps.bitsOf(ps.loadAt(run.shared, prefixAt)),

@@ -205,38 +205,30 @@ RadixDigit stages::emitRadixWalk(OpBuilder &b, Location loc, Value histogram, Va
   // From the top bin down, eight bins an iteration: their loads
   // (and clearing stores) issue together and only the fold below is
   // sequential. A single thread walks the bins while its block waits, so
-  // the walk's latency is the stage's.
+  // the walk's latency is the stage's. Counts and rank are integers held
+  // in f64; the fold runs on their i64 values.
   constexpr int64_t unroll = 8;
   static_assert(abi::kRadixBins % unroll == 0, "whole iterations");
   Scalar s{b, loc};
-  Value none = arith::ConstantIntOp::create(b, loc, 0, 1);
+  Type i64 = b.getI64Type();
+  RankWalk init = RankWalk::start(s, arith::FPToSIOp::create(b, loc, i64, rank));
   auto scan = scf::ForOp::create(
       b, loc, cst(b, loc, 0), cst(b, loc, abi::kRadixBins), cst(b, loc, unroll),
-      ValueRange{none, rank, s.i64(0)},
+      ValueRange{init.found, init.left, init.index, init.count},
       [&](OpBuilder &nb, Location nl, Value i, ValueRange carried) {
         Scalar ns{nb, nl};
         SmallVector<Value, unroll> bins, counts;
         for (int64_t u = 0; u < unroll; ++u) {
           Value bin = sub(nb, nl, cst(nb, nl, abi::kRadixBins - 1 - u), i);
           Value at = add(nb, nl, histogramAt, bin);
-          bins.push_back(bin);
-          counts.push_back(ns.loadAt(histogram, at));
+          bins.push_back(arith::IndexCastOp::create(nb, nl, i64, bin));
+          counts.push_back(arith::FPToSIOp::create(nb, nl, i64, ns.loadAt(histogram, at)));
           ns.storeAt(ns.f64(0.0), histogram, at);
         }
-        SmallVector<Value, 3> acc(carried.begin(), carried.end());
-        for (int64_t u = 0; u < unroll; ++u) {
-          Value found = acc[0], count = counts[u];
-          Value reaches = ns.fcmp(CmpFPredicate::OGE, count, acc[1]);
-          Value takeHere = arith::AndIOp::create(
-              nb, nl, reaches,
-              arith::XOrIOp::create(nb, nl, found, arith::ConstantIntOp::create(nb, nl, 1, 1)));
-          acc[0] = arith::OrIOp::create(nb, nl, found, takeHere);
-          acc[1] = ns.select(acc[0], acc[1], ns.fsub(acc[1], count));
-          acc[2] = ns.select(takeHere,
-                             arith::IndexCastOp::create(nb, nl, nb.getI64Type(), bins[u]),
-                             acc[2]);
-        }
-        scf::YieldOp::create(nb, nl, acc);
+        RankWalk walk{carried[0], carried[1], carried[2], carried[3]};
+        for (int64_t u = 0; u < unroll; ++u)
+          walk = walk.step(ns, counts[u], bins[u]);
+        scf::YieldOp::create(nb, nl, ValueRange{walk.found, walk.left, walk.index, walk.count});
       });
-  return {scan.getResult(2), scan.getResult(1)};
+  return {scan.getResult(2), arith::SIToFPOp::create(b, loc, b.getF64Type(), scan.getResult(1))};
 }

@@ -231,6 +231,27 @@ struct RadixDigit {
 RadixDigit emitRadixWalk(OpBuilder &b, Location loc, Value histogram, Value histogramAt,
                          Value rank);
 
+/// The fold both radix walks make over counts taken from the highest bin
+/// down (emitRadixWalk; block_topk's group walk, BlockCountSelect.cpp):
+/// whether a bin reached the rank yet, the rank left (within that bin once
+/// found), that bin's index and count (0 until found). All i64 but `found`.
+struct RankWalk {
+  Value found, left, index, count;
+  static RankWalk start(Scalar &s, Value rank) {
+    return {arith::ConstantIntOp::create(s.b, s.loc, 0, 1), rank, s.i64(0), s.i64(0)};
+  }
+  /// The state after bin `index` (i64) holding `count`.
+  RankWalk step(Scalar &s, Value count, Value binIndex) const {
+    Value takeHere = arith::AndIOp::create(
+        s.b, s.loc, s.icmp(CmpIPredicate::sge, count, left),
+        arith::XOrIOp::create(s.b, s.loc, found,
+                              arith::ConstantIntOp::create(s.b, s.loc, 1, 1)));
+    Value nowFound = arith::OrIOp::create(s.b, s.loc, found, takeHere);
+    return {nowFound, s.select(nowFound, left, arith::SubIOp::create(s.b, s.loc, left, count)),
+            s.select(takeHere, binIndex, index), s.select(takeHere, count, this->count)};
+  }
+};
+
 /// vertical_slash's sizes and scratch offsets (abi::EstimatorShape::
 /// lineScratch), as index values.
 struct LineShape {
