@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Fills a sattn.compile cache (default .sattn-py-cache/, git-ignored) with every
-# kernel that examples/torch/ and test/Integration/GPU/torch_op_test.py compile,
+# kernel that examples/torch/ (train_sparse.py's with its backward pass) and
+# test/Integration/GPU/torch_op_test.py compile,
 # on this machine (it has sattn-compile; the GPU machine has no MLIR), and
 # prints the commands to run on the GPU machine with that directory carried.
 # Both programs compile whole spec files with default options, as done here, so
@@ -21,9 +22,15 @@ import sattn
 for spec in sys.argv[1:]:
     for name, kernel in sorted(sattn.compile_all(spec).items()):
         print("%-50s %s" % ("%s: %s" % (spec, name), kernel.manifest_path))
+# examples/torch/train_sparse.py trains through its kernel: compiled with the
+# backward pass, as that script asks for it.
+spec = "examples/torch/train_sparse.sattn"
+kernel = sattn.compile(spec, backward=True)
+print("%-50s %s" % ("%s: %s (backward)" % (spec, kernel.name), kernel.manifest_path))
 PY
 echo
 echo "Cache $CACHE ready ($(du -sh "$CACHE" | cut -f1)). On the GPU machine, with $CACHE carried:"
 echo "  cmake -S lib/Runtime -B /tmp/rt -DCMAKE_BUILD_TYPE=Release && cmake --build /tmp/rt -j && \\"
 echo "  export SATTN_RUNTIME_LIB=/tmp/rt/libsattn_runtime.so SATTN_CACHE_DIR=\$PWD/$CACHE${SATTN_TARGET:+ SATTN_TARGET=$SATTN_TARGET} && \\"
-echo "  python3 test/Integration/GPU/torch_op_test.py $CACHE && python3 examples/torch/run.py"
+echo "  python3 test/Integration/GPU/torch_op_test.py $CACHE && python3 examples/torch/run.py && \\"
+echo "  python3 examples/torch/train_sparse.py"

@@ -135,6 +135,48 @@ sattn_status sattn_validate(const sattn_kernel *kernel, const sattn_tensor *q,
                             const sattn_plan *plan, const sattn_tensor *tables,
                             int32_t num_tables);
 
+/*===- The backward pass (training) -----------------------------------------===*
+ *
+ * Kernels compiled with `sattn-compile --backward` carry a backward kernel
+ * in the same image (docs/KERNEL_ABI.md, "Backward kernel"; the manifest's
+ * "backward" record): dQ, dK and dV of the forward over the forward's own
+ * tile plan, so the same plan (and tables) serve both passes. Such kernels
+ * always return LSE, and the backward reads the forward's. */
+
+/* 1 when the kernel has a backward pass, 0 otherwise (or for NULL). */
+int32_t sattn_kernel_has_backward(const sattn_kernel *kernel);
+
+/* Validates, zeroes d_q, d_k and d_v on `stream`, then launches the backward
+ * kernel there (grid (num_query_tiles, heads, B) as the forward's). q, k, v,
+ * o, lse, plan and tables: the forward's call, checked as sattn_launch
+ * checks them, lse required ((B, H, Lq) f32 as the forward wrote it, natural
+ * log). d_o: the gradient of o, the kernel's dtype and o's shape, laid out
+ * as an input (any non-negative strides, innermost contiguous, 16-byte
+ * aligned pointer and strides).
+ * d_q (B, H, Lq, D), d_k and d_v (B, KV_H, Lk, D): float32, row-major
+ * contiguous (SATTN_ERROR_STRIDE otherwise), 16-byte aligned; they are
+ * overwritten (dK and dV sum the query heads of each KV head). A kernel
+ * without a backward pass is SATTN_ERROR_INVALID_ARGUMENT; a device without
+ * the shared memory or threads it needs is SATTN_ERROR_COMPUTE_CAPABILITY
+ * (the forward still runs there). An empty batch validates and returns
+ * SATTN_OK without touching the driver. */
+sattn_status sattn_launch_backward(const sattn_kernel *kernel, const sattn_tensor *q,
+                                   const sattn_tensor *k, const sattn_tensor *v,
+                                   const sattn_tensor *o, const sattn_tensor *lse,
+                                   const sattn_tensor *d_o, const sattn_tensor *d_q,
+                                   const sattn_tensor *d_k, const sattn_tensor *d_v,
+                                   const sattn_plan *plan, const sattn_tensor *tables,
+                                   int32_t num_tables, void *stream);
+
+/* Only the validation of sattn_launch_backward (no driver needed). */
+sattn_status sattn_validate_backward(const sattn_kernel *kernel, const sattn_tensor *q,
+                                     const sattn_tensor *k, const sattn_tensor *v,
+                                     const sattn_tensor *o, const sattn_tensor *lse,
+                                     const sattn_tensor *d_o, const sattn_tensor *d_q,
+                                     const sattn_tensor *d_k, const sattn_tensor *d_v,
+                                     const sattn_plan *plan, const sattn_tensor *tables,
+                                     int32_t num_tables);
+
 /*===- Tile plans built by the runtime --------------------------------------===*
  *
  * Plans are built on the host from the manifest's "mask_program" by the same

@@ -176,6 +176,27 @@ public:
     check(sattn_launch(handle(), &q, &k, &v, &o, lse, &plan, tables.data(),
                        static_cast<int32_t>(tables.size()), stream));
   }
+  /// Whether the kernel has a backward pass (sattn-compile --backward).
+  bool hasBackward() const { return sattn_kernel_has_backward(handle()) != 0; }
+  /// Checks a backward launch without running it (no driver needed).
+  void validateBackward(const sattn_tensor &q, const sattn_tensor &k, const sattn_tensor &v,
+                        const sattn_tensor &o, const sattn_tensor &lse, const sattn_tensor &dO,
+                        const sattn_tensor &dQ, const sattn_tensor &dK, const sattn_tensor &dV,
+                        const sattn_plan &plan,
+                        const std::vector<sattn_tensor> &tables = {}) const {
+    check(sattn_validate_backward(handle(), &q, &k, &v, &o, &lse, &dO, &dQ, &dK, &dV, &plan,
+                                  tables.data(), static_cast<int32_t>(tables.size())));
+  }
+  /// Zeroes dQ, dK, dV (f32, contiguous) and launches the backward kernel
+  /// on `stream`, over the forward's plan and tables.
+  void launchBackward(const sattn_tensor &q, const sattn_tensor &k, const sattn_tensor &v,
+                      const sattn_tensor &o, const sattn_tensor &lse, const sattn_tensor &dO,
+                      const sattn_tensor &dQ, const sattn_tensor &dK, const sattn_tensor &dV,
+                      const sattn_plan &plan, const std::vector<sattn_tensor> &tables = {},
+                      void *stream = nullptr) const {
+    check(sattn_launch_backward(handle(), &q, &k, &v, &o, &lse, &dO, &dQ, &dK, &dV, &plan,
+                                tables.data(), static_cast<int32_t>(tables.size()), stream));
+  }
   /// Bytes of device workspace buildDevicePlan needs (docs/DEVICE_PLANS.md).
   size_t devicePlanWorkspace(int64_t batch, int64_t lq, int64_t lk) const {
     size_t bytes = 0;

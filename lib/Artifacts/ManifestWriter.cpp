@@ -136,6 +136,20 @@ sattn::writeManifest(KernelOp kernel, const MaskProgram &program,
     record["params"] = std::move(estimatorParams);
     manifest["estimator"] = std::move(record);
   }
+  if (launch.backward) {
+    // The backward kernel (docs/KERNEL_ABI.md, "Backward kernel"): the
+    // forward's plan and grid, its own block and shared memory.
+    llvm::json::Array backwardParams;
+    for (const std::string &param : abi::backwardParamNames(tableNames))
+      backwardParams.push_back(param);
+    manifest["backward"] = llvm::json::Object{
+        {"entry", launch.backward->entryName},
+        {"warps", launch.backward->warps},
+        {"threads", 32 * launch.backward->warps},
+        {"stages", launch.backward->stages},
+        {"shared_bytes", launch.backward->dynamicSharedMemoryBytes},
+        {"params", std::move(backwardParams)}};
+  }
   auto addKnown = [&](const char *key, std::optional<int64_t> value) {
     if (value)
       manifest[key] = *value;

@@ -53,6 +53,7 @@ sattn::GPUCompileOptions sattn::GPUPipelineOptions::toCompileOptions() const {
   o.warps = warps;
   o.stages = stages;
   o.rowsPerWarp = rowsPerWarp;
+  o.backward = backward;
   return o;
 }
 
@@ -68,7 +69,9 @@ void sattn::buildSattnToGPUPasses(OpPassManager &pm,
   pm.addPass(createLowerEstimators());
   pm.addPass(mask::createNormalizeMasks());
   pm.addPass(createPlanTiles(tiles));
-  pm.addPass(createConvertSparseAttnToGPU());
+  ConvertSparseAttnToGPUOptions lowering;
+  lowering.backward = options.backward;
+  pm.addPass(createConvertSparseAttnToGPU(lowering));
 }
 
 void sattn::buildGPUToPTXPasses(OpPassManager &pm,
@@ -102,7 +105,8 @@ void sattn::buildGPUToPTXPasses(OpPassManager &pm,
 
   GpuNVVMAttachTargetOptions target;
   target.chip = options.chip;
-  target.features = options.features;
+  target.features = options.features.empty() ? ptxFeaturesFor(options.chip)
+                                              : options.features;
   target.optLevel = options.optLevel;
   pm.addPass(createGpuNVVMAttachTarget(target));
   GpuModuleToBinaryPassOptions binary;

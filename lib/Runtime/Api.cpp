@@ -7,6 +7,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "Backward.h"
 #include "Kernel.h"
 #include "LastError.h"
 
@@ -176,6 +177,45 @@ sattn_status sattn_launch(const sattn_kernel *kernel, const sattn_tensor *q,
     LaunchArgs args{q, k, v, o, lse, plan, tables, num_tables};
     std::string message;
     return finish(kernel->launch(args, stream, message), message);
+  });
+}
+
+int32_t sattn_kernel_has_backward(const sattn_kernel *kernel) {
+  return kernel && kernel->manifest.hasBackward() ? 1 : 0;
+}
+
+sattn_status sattn_validate_backward(const sattn_kernel *kernel, const sattn_tensor *q,
+                                     const sattn_tensor *k, const sattn_tensor *v,
+                                     const sattn_tensor *o, const sattn_tensor *lse,
+                                     const sattn_tensor *d_o, const sattn_tensor *d_q,
+                                     const sattn_tensor *d_k, const sattn_tensor *d_v,
+                                     const sattn_plan *plan, const sattn_tensor *tables,
+                                     int32_t num_tables) {
+  return guarded([&] {
+    if (!kernel)
+      return fail(SATTN_ERROR_INVALID_ARGUMENT, "sattn_validate_backward: kernel is NULL");
+    if (!kernel->manifest.hasBackward())
+      return fail(SATTN_ERROR_INVALID_ARGUMENT, noBackwardMessage(kernel->manifest));
+    BackwardArgs args{{q, k, v, o, lse, plan, tables, num_tables}, d_o, d_q, d_k, d_v};
+    LaunchShape shape;
+    std::string message;
+    return finish(validateBackward(kernel->manifest, args, shape, message), message);
+  });
+}
+
+sattn_status sattn_launch_backward(const sattn_kernel *kernel, const sattn_tensor *q,
+                                   const sattn_tensor *k, const sattn_tensor *v,
+                                   const sattn_tensor *o, const sattn_tensor *lse,
+                                   const sattn_tensor *d_o, const sattn_tensor *d_q,
+                                   const sattn_tensor *d_k, const sattn_tensor *d_v,
+                                   const sattn_plan *plan, const sattn_tensor *tables,
+                                   int32_t num_tables, void *stream) {
+  return guarded([&] {
+    if (!kernel)
+      return fail(SATTN_ERROR_INVALID_ARGUMENT, "sattn_launch_backward: kernel is NULL");
+    BackwardArgs args{{q, k, v, o, lse, plan, tables, num_tables}, d_o, d_q, d_k, d_v};
+    std::string message;
+    return finish(kernel->launchBackward(args, stream, message), message);
   });
 }
 

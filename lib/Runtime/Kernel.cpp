@@ -60,6 +60,26 @@ sattn_status sattn::rt::checkPointer(const Driver &d, CUdevice device, const cha
   return SATTN_OK;
 }
 
+sattn_status sattn::rt::checkLaunchPointers(const Driver &d,
+                                            std::initializer_list<NamedPointer> pointers,
+                                            const sattn_tensor *tables, int32_t numTables,
+                                            const std::vector<TableSpec> &tableNames,
+                                            std::string &message) {
+  CUdevice device = 0;
+  if (d.cuCtxGetDevice(&device) != CUDA_SUCCESS)
+    return SATTN_OK;
+  sattn_status status;
+  for (const NamedPointer &p : pointers)
+    if ((status = checkPointer(d, device, p.name, p.pointer, message)) != SATTN_OK)
+      return status;
+  for (int32_t i = 0; i < numTables; ++i) {
+    std::string name = "table " + std::to_string(i) + " (\"" + tableNames[i].name + "\")";
+    if ((status = checkPointer(d, device, name.c_str(), tables[i].data, message)) != SATTN_OK)
+      return status;
+  }
+  return SATTN_OK;
+}
+
 namespace {
 
 static_assert(sizeof(CUtensorMap) == abi::kTensorMapBytes &&
@@ -244,6 +264,12 @@ sattn_status sattn_kernel::loadModule(const Driver &d, Module &out,
                            message);
     }
   }
+  sattn_status status;
+  if (manifest.hasBackward() &&
+      (status = prepareBackward(d, module, optin, maxThreads, out, message)) != SATTN_OK) {
+    d.cuModuleUnload(module);
+    return status;
+  }
   out.module = module;
   out.function = function;
   return SATTN_OK;
@@ -296,31 +322,18 @@ sattn_status sattn_kernel::launch(const LaunchArgs &a, void *stream,
     return status;
   CUfunction fn = loaded.function;
 
-  CUdevice device = 0;
-  if (d->cuCtxGetDevice(&device) != CUDA_SUCCESS)
-    device = -1;
-  const struct {
-    const char *name;
-    const void *pointer;
-  } pointers[] = {{"q", a.q->data},
-                  {"k", a.k->data},
-                  {"v", a.v->data},
-                  {"o", a.o->data},
-                  {"lse", a.lse ? a.lse->data : nullptr},
-                  {"plan.segments", a.plan->segments},
-                  {"plan.offsets", a.plan->offsets},
-                  {"plan.class_index", a.plan->class_index}};
-  if (device >= 0) {
-    for (const auto &p : pointers)
-      if ((status = checkPointer(*d, device, p.name, p.pointer, message)) != SATTN_OK)
-        return status;
-    for (int32_t i = 0; i < a.numTables; ++i) {
-      std::string name = "table " + std::to_string(i) + " (\"" + manifest.tables[i].name + "\")";
-      if ((status = checkPointer(*d, device, name.c_str(), a.tables[i].data, message)) !=
-          SATTN_OK)
-        return status;
-    }
-  }
+  if ((status = checkLaunchPointers(*d,
+                                    {{"q", a.q->data},
+                                     {"k", a.k->data},
+                                     {"v", a.v->data},
+                                     {"o", a.o->data},
+                                     {"lse", a.lse ? a.lse->data : nullptr},
+                                     {"plan.segments", a.plan->segments},
+                                     {"plan.offsets", a.plan->offsets},
+                                     {"plan.class_index", a.plan->class_index}},
+                                    a.tables, a.numTables, manifest.tables, message)) !=
+      SATTN_OK)
+    return status;
 
   // Every parameter but the tensor maps is 8 bytes (a device pointer or an
   // int64), so they are staged in one array of 64-bit slots, in the order

@@ -39,6 +39,20 @@ sattn_status checkPointer(const sattn::rt::cuda::Driver &d,
                           sattn::rt::cuda::CUdevice device, const char *name,
                           const void *pointer, std::string &message);
 
+/// A launch's pointer named for messages.
+struct NamedPointer {
+  const char *name;
+  const void *pointer;
+};
+/// checkPointer on each of `pointers` and on the tables' data (named after
+/// `tableNames` of the manifest), on the current context's device; nothing
+/// when the context has no device.
+sattn_status checkLaunchPointers(const sattn::rt::cuda::Driver &d,
+                                 std::initializer_list<NamedPointer> pointers,
+                                 const sattn_tensor *tables, int32_t numTables,
+                                 const std::vector<TableSpec> &tableNames,
+                                 std::string &message);
+
 } // namespace sattn::rt
 
 struct sattn_kernel {
@@ -54,6 +68,11 @@ struct sattn_kernel {
     sattn::rt::cuda::CUfunction planStages[sattn::abi::kNumDevicePlanStages] = {};
     /// The compiled estimator's stages, when the manifest lists them.
     sattn::rt::cuda::CUfunction estimatorStages[sattn::abi::kMaxEstimatorStages] = {};
+    /// The backward kernel, when the manifest has one and the device can
+    /// run it; otherwise null and `backwardRefusal` says why (the forward
+    /// still runs on a device without room for the backward).
+    sattn::rt::cuda::CUfunction backward = nullptr;
+    std::string backwardRefusal;
   };
   mutable std::mutex mutex;
   mutable std::vector<Module> modules;
@@ -63,6 +82,11 @@ struct sattn_kernel {
   /// Validates, then launches on `stream` in the current context.
   sattn_status launch(const sattn::rt::LaunchArgs &args, void *stream,
                       std::string &message) const;
+
+  /// Validates, zeroes dQ, dK and dV on `stream`, then launches the
+  /// backward kernel there (Backward.cpp).
+  sattn_status launchBackward(const sattn::rt::BackwardArgs &args, void *stream,
+                              std::string &message) const;
 
   /// The driver and the kernel's module in the current context (loaded at
   /// the first use there): what every entry point that launches needs.
@@ -77,6 +101,11 @@ struct sattn_kernel {
 private:
   sattn_status loadModule(const sattn::rt::cuda::Driver &d, Module &out,
                           std::string &message) const;
+  /// Resolves the backward entry in a module being loaded and raises its
+  /// shared memory limit (Backward.cpp).
+  sattn_status prepareBackward(const sattn::rt::cuda::Driver &d, sattn::rt::cuda::CUmodule module,
+                               int sharedOptin, int maxThreads, Module &out,
+                               std::string &message) const;
   sattn_status encodeTensorMaps(const sattn::rt::cuda::Driver &d,
                                 const sattn::rt::LaunchArgs &args,
                                 sattn::rt::cuda::CUtensorMap (&maps)[3],

@@ -96,6 +96,15 @@ struct Manifest {
     double theta = 0;
     size_t table = 0;
   } estimator;
+  /// "backward": the backward kernel in the same image (docs/KERNEL_ABI.md,
+  /// "Backward kernel"), or an empty entry when the kernel has none. It runs
+  /// over the forward's plans (same block_m / block_n) with its own launch
+  /// configuration.
+  struct Backward {
+    std::string entry;
+    int64_t threads = 0, warps = 0, stages = 0, sharedBytes = 0;
+  } backward;
+  bool hasBackward() const { return !backward.entry.empty(); }
 
   /// The estimator's sizes for a call with this batch and key length.
   abi::EstimatorShape estimatorShape(int64_t batch, int64_t lk) const {

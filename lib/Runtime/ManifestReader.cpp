@@ -5,11 +5,14 @@
 // values are checked for consistency (heads divisible by kv_heads, threads
 // = 32 * warps, table dimensions from the spec's vocabulary), and unknown
 // keys are ignored so the compiler can add informational fields without a
-// format bump. Messages start with "manifest:" and point at byte offsets.
+// format bump. Messages start with "manifest:" and point at byte offsets
+// (ManifestFields.h). The optional "backward" record is read by Backward.cpp.
 //
 //===----------------------------------------------------------------------===//
 
 #include "Manifest.h"
+#include "ManifestFields.h"
+#include "Backward.h"
 #include "sattn/Core/Json.h"
 #include "sattn/Core/KernelAbi.h"
 
@@ -79,16 +82,8 @@ int64_t TableDim::extent(int64_t batch, int64_t heads, int64_t lk) const {
 namespace {
 
 using json::Value;
-
-bool isIdentifier(const std::string &s) {
-  if (s.empty() || (s[0] >= '0' && s[0] <= '9'))
-    return false;
-  for (char c : s)
-    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-          (c >= '0' && c <= '9') || c == '_'))
-      return false;
-  return true;
-}
+using manifest::Fields;
+using manifest::isIdentifier;
 
 /// "sm_" then digits (no leading zero) then at most one lowercase letter
 /// ("sm_80", "sm_90a", "sm_100f").
@@ -113,89 +108,6 @@ bool parsePositive(const std::string &s, int64_t &out) {
   }
   return true;
 }
-
-/// Typed access to the members of one JSON object, with messages that name
-/// the key, where it is and what was found.
-class Fields {
-public:
-  Fields(const Value &object, std::string context, std::string &error)
-      : object(object), context(std::move(context)), error(error) {}
-
-  const Value *get(const char *key, Value::Kind kind) {
-    const Value *v = object.find(key);
-    if (!v) {
-      error = "manifest: missing key \"" + std::string(key) + "\"" + where();
-      return nullptr;
-    }
-    if (v->kind != kind) {
-      error = "manifest: key \"" + std::string(key) + "\"" + where() +
-              " must be " + Value::kindName(kind) + ", found " +
-              Value::kindName(v->kind) + at(*v);
-      return nullptr;
-    }
-    return v;
-  }
-
-  bool string(const char *key, std::string &out) {
-    const Value *v = get(key, Value::String);
-    if (!v)
-      return false;
-    out = v->string;
-    return true;
-  }
-
-  bool boolean(const char *key, bool &out) {
-    const Value *v = get(key, Value::Bool);
-    if (!v)
-      return false;
-    out = v->boolean;
-    return true;
-  }
-
-  bool number(const char *key, double &out) {
-    const Value *v = get(key, Value::Number);
-    if (!v)
-      return false;
-    if (!std::isfinite(v->number))
-      return bad(key, *v, "must be finite");
-    out = v->number;
-    return true;
-  }
-
-  /// An integer in [lo, hi].
-  bool integer(const char *key, int64_t &out, int64_t lo, int64_t hi) {
-    const Value *v = get(key, Value::Number);
-    if (!v)
-      return false;
-    if (v->isIntegral && !v->isInteger)
-      return bad(key, *v, "is out of the int64 range");
-    if (!v->isInteger)
-      return bad(key, *v, "must be an integer (no fraction or exponent)");
-    if (v->integer < lo || v->integer > hi)
-      return bad(key, *v,
-                 "is " + std::to_string(v->integer) + ", expected a value in [" +
-                     std::to_string(lo) + ", " + std::to_string(hi) + "]");
-    out = v->integer;
-    return true;
-  }
-
-  bool bad(const char *key, const Value &v, const std::string &why) {
-    error = "manifest: key \"" + std::string(key) + "\"" + where() + " " + why +
-            at(v);
-    return false;
-  }
-
-  static std::string at(const Value &v) {
-    return " (at byte " + std::to_string(v.offset) + ")";
-  }
-
-private:
-  const Value &object;
-  std::string context;
-  std::string &error;
-
-  std::string where() const { return context.empty() ? "" : " of " + context; }
-};
 
 bool parseDim(const Value &v, const std::string &table, size_t index,
               TableDim &dim, std::string &error) {
@@ -624,7 +536,8 @@ bool parseManifest(std::string_view text, Manifest &m, std::string &error) {
   if (!tables || !parseTables(*tables, m, error))
     return false;
   if (!readFamily(root, m, f) || !checkWgmma(root, m, f) || !checkParams(root, m, f) ||
-      !readDevicePlan(root, m, error) || !readEstimator(root, m, error))
+      !readDevicePlan(root, m, error) || !readEstimator(root, m, error) ||
+      !readBackward(root, m, error))
     return false;
   readPlanner(root, m);
   return true;

@@ -36,6 +36,12 @@ const Role kK{"k", 4, {"batch", "kv_heads", "Lk", "head_dim"}, false};
 const Role kV{"v", 4, {"batch", "kv_heads", "Lk", "head_dim"}, false};
 const Role kO{"o", 4, {"batch", "heads", "Lq", "head_dim"}, true};
 const Role kLse{"lse", 3, {"batch", "heads", "Lq", nullptr}, true};
+// The backward kernel's incoming gradient (an input shaped like O) and the
+// gradients it writes (f32, shaped like Q, K and V).
+const Role kDO{"d_o", 4, {"batch", "heads", "Lq", "head_dim"}, false};
+const Role kDQ{"d_q", 4, {"batch", "heads", "Lq", "head_dim"}, true};
+const Role kDK{"d_k", 4, {"batch", "kv_heads", "Lk", "head_dim"}, true};
+const Role kDV{"d_v", 4, {"batch", "kv_heads", "Lk", "head_dim"}, true};
 
 std::string str(int64_t v) { return std::to_string(v); }
 
@@ -80,6 +86,7 @@ private:
   sattn_status sliceFits(const char *name, const sattn_tensor &t);
 
 public:
+  sattn_status backward(const BackwardArgs &a, LaunchShape &shape);
   sattn_status estimate(const sattn_tensor *q, const sattn_tensor *k,
                         const sattn_tensor *table, LaunchShape &shape);
 };
@@ -443,6 +450,68 @@ sattn_status Checker::run(const LaunchArgs &a, LaunchShape &shape) {
   return SATTN_OK;
 }
 
+/// The forward's checks with LSE required, then dO like O (the kernel's
+/// dtype, q's shape, any strides the forward's O could have, 16-byte
+/// alignment), then dQ, dK and dV: f32 with the shapes of Q, K and V,
+/// row-major contiguous (the kernel takes no strides for them) and 16-byte
+/// aligned. Every slice fits the kernel's 32-bit offsets, as for a launch.
+sattn_status Checker::backward(const BackwardArgs &a, LaunchShape &shape) {
+  const LaunchArgs &f = a.forward;
+  const sattn_tensor *grads[] = {a.dO, a.dQ, a.dK, a.dV};
+  const Role *roles[] = {&kDO, &kDQ, &kDK, &kDV};
+  if (!f.lse)
+    return fail(SATTN_ERROR_NULL_POINTER,
+                "lse is NULL; the backward pass of kernel '" + m.name +
+                    "' needs the forward's log-sum-exp (B, H, Lq) float32");
+  for (int i = 0; i < 4; ++i)
+    if (!grads[i])
+      return fail(SATTN_ERROR_NULL_POINTER,
+                  std::string(roles[i]->name) + " is NULL (a tensor descriptor is required)");
+  SATTN_TRY(run(f, shape));
+
+  std::string kernelDtype = std::string("(the dtype of kernel '") + m.name + "')";
+  SATTN_TRY(dtype(kDO, *a.dO, m.dtype, kernelDtype.c_str()));
+  for (int i = 1; i < 4; ++i)
+    SATTN_TRY(dtype(*roles[i], *grads[i], SATTN_DTYPE_F32, "(gradients are float32)"));
+  for (int i = 0; i < 4; ++i)
+    SATTN_TRY(rank(*roles[i], *grads[i]));
+  const sattn_tensor *like[] = {f.q, f.q, f.k, f.v};
+  const char *why[] = {"q's shape; d_o has o's shape", "q's shape", "k's shape", "v's shape"};
+  for (int i = 0; i < 4; ++i)
+    for (int d = 0; d < 4; ++d)
+      SATTN_TRY(extent(*roles[i], *grads[i], d, like[i]->shape[d], why[i]));
+  for (int i = 0; i < 4; ++i) {
+    int64_t count;
+    if (elementCount(*grads[i], count) && count > 0 && !grads[i]->data)
+      return fail(SATTN_ERROR_NULL_POINTER,
+                  std::string(roles[i]->name) + " has no data (NULL pointer)");
+  }
+
+  SATTN_TRY(span(kDO.name, *a.dO, false));
+  for (int i = 1; i < 4; ++i) {
+    const sattn_tensor &t = *grads[i];
+    SATTN_TRY(span(roles[i]->name, t, true));
+    int64_t expected = 1;
+    for (int d = 3; d >= 0; --d) {
+      if (t.shape[d] > 1 && t.strides[d] != expected)
+        return fail(SATTN_ERROR_STRIDE,
+                    dimName(*roles[i], d) + " has stride " + str(t.strides[d]) + ", expected " +
+                        str(expected) + ": the backward kernel writes " + roles[i]->name +
+                        " row-major contiguous");
+      expected *= t.shape[d];
+    }
+  }
+  SATTN_TRY(aligned(kDO, *a.dO, kTensorAlignment, true));
+  for (int i = 1; i < 4; ++i)
+    SATTN_TRY(aligned(*roles[i], *grads[i], kTensorAlignment, false));
+  for (int i = 0; i < 4; ++i) {
+    int64_t count;
+    if (elementCount(*grads[i], count) && count > 0)
+      SATTN_TRY(sliceFits(roles[i]->name, *grads[i]));
+  }
+  return SATTN_OK;
+}
+
 /// Q and K as for a launch, and the estimator's table as the kernel's
 /// table of that name. The estimator's scratch indexes pooled rows in 32
 /// bits too: it must stay below 2^31 entries.
@@ -508,6 +577,12 @@ sattn_status validateLaunch(const Manifest &manifest, const LaunchArgs &args,
                             LaunchShape &shape, std::string &message) {
   shape = LaunchShape();
   return Checker(manifest, message).run(args, shape);
+}
+
+sattn_status validateBackward(const Manifest &manifest, const BackwardArgs &args,
+                              LaunchShape &shape, std::string &message) {
+  shape = LaunchShape();
+  return Checker(manifest, message).backward(args, shape);
 }
 
 sattn_status validateTables(const Manifest &manifest, const sattn_tensor *tables,

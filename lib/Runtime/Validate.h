@@ -31,9 +31,23 @@ struct LaunchArgs {
   int32_t numTables = 0;
 };
 
+/// A call of the backward kernel: the forward's arguments (LSE required),
+/// the incoming gradient dO and the three f32 gradients it writes.
+struct BackwardArgs {
+  LaunchArgs forward;
+  const sattn_tensor *dO = nullptr, *dQ = nullptr, *dK = nullptr, *dV = nullptr;
+};
+
 /// Returns SATTN_OK and fills `shape`, or a failure status with `message`.
 sattn_status validateLaunch(const Manifest &manifest, const LaunchArgs &args,
                             LaunchShape &shape, std::string &message);
+
+/// A call of the backward kernel (docs/MANIFEST.md, "Launch checks"): the
+/// forward's checks, then dO as O, then dQ, dK and dV: f32, the shapes of
+/// Q, K and V, contiguous, 16-byte aligned. The manifest must have a
+/// "backward" record (the caller says so first, with its own message).
+sattn_status validateBackward(const Manifest &manifest, const BackwardArgs &args,
+                              LaunchShape &shape, std::string &message);
 
 /// The runtime tables of a call of `shape` (count, dtype, shape, layout),
 /// checked as validateLaunch checks them.

@@ -8,7 +8,7 @@ Pure Python; torch is imported only when a kernel runs on tensors.
     ref_o, ref_lse = sattn.reference(kernel, q, k, v)    # dense masked fp32
 
 - `compile(spec, kernel=None, target=None, tile=None, warps=None, stages=None,
-  cache=None, plans=None)`: runs sattn-compile (found via $SATTN_COMPILE, build/bin of the
+  cache=None, plans=None, backward=False)`: runs sattn-compile (found via $SATTN_COMPILE, build/bin of the
   source tree, PATH) unless the cache ($SATTN_CACHE_DIR, ~/.cache/sattn)
   already holds the result; a machine without the compiler uses a cache
   directory carried from one that has it.
@@ -19,6 +19,8 @@ Pure Python; torch is imported only when a kernel runs on tensors.
   build tile plans (`Kernel.plans`).
 - `Kernel`: a compiled kernel; calling it runs the custom op
   ``torch.ops.sattn.attention``, which torch.compile traces as one op.
+  Compiled with ``backward=True`` it is differentiable (autograd runs
+  ``torch.ops.sattn.attention_backward``; `Kernel.backward`).
   Kernels with runtime tables plan on the GPU by default (CUDA graph
   capturable); `Kernel.plan(q, k, tables)` builds a `KernelPlan` to share
   across calls (``kernel(q, k, v, tables, plan=plan)``).
@@ -33,7 +35,7 @@ Pure Python; torch is imported only when a kernel runs on tensors.
   the compiler; sattn._locate).
 
 Modules, in layers that import only earlier layers (test/Python/layering.test):
-_version, _locate, mask_program, _registry; _capi; tables, estimate; runtime,
+_version, _locate, mask_program, _registry; _capi; _backward, tables, estimate; runtime,
 _dense, _torch_op (imported by kernel once torch is in use); _workspace_plans;
 kernel; compiler; reference.
 """

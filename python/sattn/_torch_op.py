@@ -15,6 +15,16 @@ or "host" (the runtime's host planner, cached per shape and table contents:
 dtype; lse is (B, H, Lq) float32 when the kernel returns LSE and an empty
 float32 tensor otherwise.
 
+``torch.ops.sattn.attention_backward(kernel, q, k, v, o, lse, d_o, tables,
+plan, plan_on) -> (dq, dk, dv)``: the backward kernel of a kernel compiled
+with --backward over the forward call's plan (the same `plan` and
+`plan_on`); dq, dk, dv are new contiguous float32 tensors shaped like q, k
+and v. It is the autograd formula of ``sattn::attention``
+(torch.library.register_autograd): the forward saves q, k, v, o, lse, the
+tables and the plan; the gradients are converted to the inputs' dtypes;
+lse is marked non-differentiable (as FlashAttention's); tables and plans get
+no gradient. A kernel without a backward pass raises RuntimeError there.
+
 ``torch.ops.sattn.estimate(kernel, q, k) -> table``: runs the kernel's
 compiled estimator (a dynamic mask, docs/ESTIMATORS.md) on the current
 stream and returns the table it writes, for `Kernel.estimate` and for calls
@@ -31,7 +41,9 @@ an unbacked size otherwise) without running anything, so ``torch.compile``
 attention op allocates the outputs and hands the call to `Kernel.run`, which
 has libsattn_runtime validate it (ValueError / TypeError carrying the
 runtime's message), plan it as above and launch it on the current CUDA
-stream. Forward only: no autograd formula is registered.
+stream. Forward and backward are both custom ops, so ``torch.compile``
+traces a training step through them (AOTAutograd traces the autograd
+formula with the fake implementations) without graph breaks or host syncs.
 
 Needs torch >= 2.4 (torch.library.custom_op); an older torch is refused at
 import with the version it has and the one it needs.
@@ -44,7 +56,8 @@ import torch
 from . import _registry
 from .tables import label
 
-__all__ = ["as_table", "attention", "check_tensor", "device_plan", "estimate"]
+__all__ = ["as_table", "attention", "attention_backward", "check_tensor", "device_plan",
+           "estimate"]
 
 MIN_TORCH = (2, 4)
 
@@ -162,6 +175,68 @@ def _fake_estimate(kernel_key, q, k):
     return q.new_empty(shape, dtype=torch.int64)
 
 
+def _gradients(q, k, v):
+    """New float32 tensors shaped like q, k and v (dK and dV have the KV heads)."""
+    for name, t in (("q", q), ("k", k), ("v", v)):
+        if t.dim() != 4:
+            raise ValueError("%s has rank %d (shape %s); expected 4 dimensions"
+                             % (name, t.dim(), tuple(t.shape)))
+    return tuple(t.new_empty(t.shape, dtype=torch.float32) for t in (q, k, v))
+
+
+def _launch_backward(kernel_key: str, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                     o: torch.Tensor, lse: torch.Tensor, d_o: torch.Tensor,
+                     tables: List[torch.Tensor], plan: List[torch.Tensor],
+                     plan_on: str) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    kernel = _registry.kernel_for_key(kernel_key)
+    if not kernel.has_backward:
+        raise kernel.no_backward_error()
+    dq, dk, dv = _gradients(q, k, v)
+    if len(plan) > 1:
+        raise ValueError("plan takes one workspace tensor (sattn::device_plan), not %d"
+                         % len(plan))
+    kernel.run_backward(q, k, v, o, lse, d_o, dq, dk, dv, tables,
+                        plan=plan[0] if plan else None, plan_on=plan_on)
+    return dq, dk, dv
+
+
+_backward_op = torch.library.custom_op("sattn::attention_backward", _launch_backward,
+                                       mutates_args=())
+
+
+@_backward_op.register_fake
+def _fake_backward(kernel_key, q, k, v, o, lse, d_o, tables, plan, plan_on):
+    return _gradients(q, k, v)
+
+
+def _setup_context(ctx, inputs, output):
+    """Saves what the backward kernel reads: the forward's tensors, its LSE,
+    tables and plan (the plan workspace, if one was passed, is reused)."""
+    kernel_key, q, k, v, tables, plan, plan_on = inputs
+    o, lse = output
+    ctx.kernel_key, ctx.plan_on, ctx.num_tables = kernel_key, plan_on, len(tables)
+    ctx.save_for_backward(q, k, v, o, lse, *tables, *plan)
+    ctx.mark_non_differentiable(lse)
+
+
+def _attention_grad(ctx, d_o, d_lse):
+    kernel = _registry.kernel_for_key(ctx.kernel_key)
+    if not kernel.has_backward:
+        raise kernel.no_backward_error()
+    q, k, v, o, lse, *rest = ctx.saved_tensors
+    tables, plan = list(rest[:ctx.num_tables]), list(rest[ctx.num_tables:])
+    dq, dk, dv = attention_backward(ctx.kernel_key, q, k, v, o, lse, d_o.contiguous(), tables,
+                                    plan, ctx.plan_on)
+    needs = ctx.needs_input_grad
+    grads = tuple(g.to(t.dtype) if needs[i + 1] else None
+                  for i, (g, t) in enumerate(((dq, q), (dk, k), (dv, v))))
+    # One gradient per input: none for the key, the tables, the plan, plan_on.
+    return (None,) + grads + ([None] * len(tables), [None] * len(plan), None)
+
+
+_op.register_autograd(_attention_grad, setup_context=_setup_context)
+
 attention = torch.ops.sattn.attention.default
+attention_backward = torch.ops.sattn.attention_backward.default
 estimate = torch.ops.sattn.estimate.default
 device_plan = torch.ops.sattn.device_plan.default

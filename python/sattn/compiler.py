@@ -104,15 +104,19 @@ def _tile_string(tile):
     return "%dx%d" % (int(bm), int(bn))
 
 
-def _options(kernel, target, tile, warps, stages):
+def _options(kernel, target, tile, warps, stages, backward=False):
     # $SATTN_TARGET is the default target (e.g. sm_90a for the Hopper kernels):
     # set it where the cache is filled and where the kernels run, and the two
     # resolve every request to the same cache entry.
     if target is None:
         target = os.environ.get("SATTN_TARGET") or None
-    return {"kernel": kernel, "target": target, "tile": _tile_string(tile),
-            "warps": None if warps is None else int(warps),
-            "stages": None if stages is None else int(stages)}
+    options = {"kernel": kernel, "target": target, "tile": _tile_string(tile),
+               "warps": None if warps is None else int(warps),
+               "stages": None if stages is None else int(stages)}
+    # Only when asked for, so that forward-only requests keep their cache keys.
+    if backward:
+        options["backward"] = True
+    return options
 
 
 def _digest(obj):
@@ -140,6 +144,8 @@ def _run_compiler(compiler, text, path, options, out_dir):
         for flag in ("kernel", "target", "tile", "warps", "stages"):
             if options[flag] is not None:
                 cmd.append("--%s=%s" % (flag, options[flag]))
+        if options.get("backward"):
+            cmd.append("--backward")
         proc = subprocess.run(cmd, capture_output=True, text=True)
         message = proc.stderr.strip()
         if path is None:  # name the spec as the caller knows it, not by the scratch file
@@ -157,7 +163,7 @@ def _manifests(directory):
 
 
 def compile(spec, kernel=None, target=None, tile=None, warps=None, stages=None,
-            cache=None, plans=None):
+            cache=None, plans=None, backward=False):
     """Compiles a spec (text, or the path of a .sattn file) and returns the
     loaded `Kernel`.
 
@@ -169,20 +175,25 @@ def compile(spec, kernel=None, target=None, tile=None, warps=None, stages=None,
     wgmma) where sattn-plan-tiles expects it to win; it runs on compute
     capability 9.0 only. plans: "auto", "device" or "host", where calls
     build their tile plans (`Kernel.plans`; None leaves the kernel's
-    setting, "auto" unless set before).
+    setting, "auto" unless set before). backward: also compile the
+    backward pass (sattn-compile --backward), so that calls are
+    differentiable (training; `Kernel.has_backward`); such kernels always
+    return LSE.
 
     Raises ValueError with sattn-compile's file:line:col diagnostics for a bad
     spec, and CompilerUnavailableError when there is neither a compiler nor a
     cached entry for this request.
     """
-    entry_dir = _compiled_entry(spec, _options(kernel, target, tile, warps, stages), cache)
+    entry_dir = _compiled_entry(spec, _options(kernel, target, tile, warps, stages, backward),
+                                cache)
     return load(entry_dir, kernel=kernel, plans=plans)
 
 
 def compile_all(spec, target=None, tile=None, warps=None, stages=None, cache=None,
-                plans=None):
+                plans=None, backward=False):
     """Like `compile`, for every kernel of the spec: {name: Kernel}."""
-    entry_dir = _compiled_entry(spec, _options(None, target, tile, warps, stages), cache)
+    entry_dir = _compiled_entry(spec, _options(None, target, tile, warps, stages, backward),
+                                cache)
     return {name[:-5]: load(os.path.join(entry_dir, name), plans=plans)
             for name in _manifests(entry_dir)}
 

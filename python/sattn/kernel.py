@@ -31,6 +31,13 @@ runtime tables. `Kernel.plans` says where a call's plan is built:
   plan builder (a "device_plan" record in the manifest), "host" otherwise: a
   kernel without tables needs one plan per shape, which the cache builds once.
 
+Training: calls of a kernel compiled with a backward pass (``sattn.compile(spec,
+backward=True)``, `Kernel.has_backward`) are differentiable. Autograd runs the
+custom op ``torch.ops.sattn.attention_backward`` (`Kernel.backward`) over the
+plan the forward used (found or built the same way) and the tables it read;
+dQ, dK and dV come back in the inputs' dtypes. LSE carries no gradient. A
+kernel without a backward pass says so when autograd reaches it.
+
 ``kernel.plan(q, k, tables)`` builds a device plan once (the custom op
 ``torch.ops.sattn.device_plan``, traceable too) for calls that share it,
 e.g. the layers of one step: ``kernel(q, k, v, tables, plan=plan)`` launches
@@ -155,6 +162,7 @@ class Kernel:
         self._workspace_plans = None
         self._mask_program = None
         self._has_builder = "device_plan" in manifest
+        self._has_backward = "backward" in manifest  # sattn-compile --backward
         # The table a compiled estimator writes (docs/ESTIMATORS.md), if any.
         self._estimated_table = manifest.get("estimator", {}).get("table")
         self.plans = "auto"
@@ -173,6 +181,8 @@ class Kernel:
     block_n = property(lambda self: self.manifest["block_n"])
     target = property(lambda self: self.manifest["target"])
     table_names = property(lambda self: list(self._table_names))
+    has_backward = property(lambda self: self._has_backward,
+                            doc="compiled with a backward pass (sattn.compile(backward=True))")
 
     @property
     def mask_program(self):
@@ -287,13 +297,13 @@ class Kernel:
         key = _PlanCache.key(device, batch, lq, lk, host_tables)
         return self._plans.get(key, lambda: self.host_plan(batch, lq, lk, host_tables).upload())
 
-    def run(self, q, k, v, o, lse, tables, plan=None, plan_on="host"):
-        """Runs the kernel into o (and lse): what the custom op does with a
-        call (tables in manifest order, lse None unless the kernel returns
-        it). plan: None, or a workspace that `build_plan_workspace` filled
-        for this problem (launched without planning); otherwise the plan is
-        built on the device (plan_on="device") or taken from the host plan
-        cache (module docstring). See `runtime.RuntimeKernel.run`."""
+    def _plan_for(self, q, tables, plan, plan_on):
+        """The plan_for(batch, lq, lk, stream, table_args) of a call (see
+        `runtime.RuntimeKernel.run`): plan None, or a workspace that
+        `build_plan_workspace` filled for this problem (launched without
+        planning); otherwise the plan is built on the device
+        (plan_on="device") or taken from the host plan cache (module
+        docstring). The backward pass finds the forward's plan the same way."""
         if plan is not None:
             plans = self.workspace_plans
 
@@ -310,7 +320,50 @@ class Kernel:
                 return self.device_plan(q.device, batch, lq, lk, tables)
         else:
             raise ValueError("plan_on must be \"device\" or \"host\", not %r" % (plan_on,))
-        self.runtime.run(q, k, v, o, lse, tables, plan_for)
+        return plan_for
+
+    def run(self, q, k, v, o, lse, tables, plan=None, plan_on="host"):
+        """Runs the kernel into o (and lse): what the custom op does with a
+        call (tables in manifest order, lse None unless the kernel returns
+        it); plan and plan_on as `_plan_for` takes them."""
+        self.runtime.run(q, k, v, o, lse, tables, self._plan_for(q, tables, plan, plan_on))
+
+    def run_backward(self, q, k, v, o, lse, d_o, d_q, d_k, d_v, tables, plan=None,
+                     plan_on="host"):
+        """Runs the backward kernel into d_q, d_k, d_v (float32, contiguous):
+        what the custom op sattn::attention_backward does, over the plan the
+        forward call used (same plan and plan_on)."""
+        self.runtime.run_backward(q, k, v, o, lse, d_o, d_q, d_k, d_v, tables,
+                                  self._plan_for(q, tables, plan, plan_on))
+
+    def no_backward_error(self):
+        return RuntimeError(
+            "kernel %r was compiled without a backward pass (sattn-compile --backward): it "
+            "cannot train. Compile it with sattn.compile(spec, backward=True)" % self.name)
+
+    def backward(self, q, k, v, o, lse, d_o, tables=None, plan=None):
+        """The gradients of a forward call ``o, lse = kernel(q, k, v, tables,
+        plan=plan)`` for the incoming gradient d_o of o: (dq, dk, dv), new
+        float32 tensors shaped like q, k and v (dk and dv have the KV heads:
+        the kernel sums each KV head's query heads); convert them to the
+        inputs' dtype as needed. Pass the forward's tables and plan. Runs the
+        custom op ``torch.ops.sattn.attention_backward`` on the current
+        stream (works under torch.compile). Autograd does this by itself:
+        ``o.backward(...)`` through a kernel call."""
+        if not self._has_backward:
+            raise self.no_backward_error()
+        if _attention_op is None:
+            _bind_torch_op()
+        for name, t in (("q", q), ("k", k), ("v", v), ("o", o), ("lse", lse), ("d_o", d_o)):
+            _check_tensor(name, t)
+        table_list = [_as_table(self._table_names, i, t)
+                      for i, t in enumerate(self.table_list(tables))]
+        if plan is None:
+            return _backward_op(self.key, q, k, v, o, lse, d_o.contiguous(), table_list, [],
+                                self._plan_on)
+        self._check_plan(plan, q, k)
+        return _backward_op(self.key, q, k, v, o, lse, d_o.contiguous(), table_list,
+                            [plan.workspace], "device")
 
     def check_scale(self, scale):
         """None, or the compiled-in scale; anything else is a ValueError."""
@@ -415,15 +468,17 @@ class Kernel:
 # so that module is imported when torch is first used: at the first call, or
 # at load time once torch is imported (before torch.compile traces __call__,
 # which reads these module globals). _torch_op imports nothing of this module.
-_attention_op = _device_plan_op = _estimate_op = _check_tensor = _as_table = None
+_attention_op = _device_plan_op = _estimate_op = _backward_op = None
+_check_tensor = _as_table = None
 
 
 def _bind_torch_op():
-    global _attention_op, _device_plan_op, _estimate_op, _check_tensor, _as_table
+    global _attention_op, _device_plan_op, _estimate_op, _backward_op, _check_tensor, _as_table
     from . import _torch_op
     _check_tensor, _as_table = _torch_op.check_tensor, _torch_op.as_table
     _device_plan_op = _torch_op.device_plan
     _estimate_op = _torch_op.estimate
+    _backward_op = _torch_op.attention_backward
     _attention_op = _torch_op.attention
 
 

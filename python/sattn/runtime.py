@@ -10,7 +10,7 @@ module load, launch). RuntimeKernel.build_plan builds plans on the host with
 the runtime's planner (the compiler's own), from the manifest's mask
 program; HostPlan.upload copies one to the device (sattn_plan_upload).
 RuntimeKernel.run is the one path of a kernel call: validate, take a device
-plan, launch on the current stream. For plans held in tensors (Plan), launch
+plan, launch on the current stream (run_backward, backward: sattn._backward). For plans held in tensors (Plan), launch
 also checks the buffer lengths that the C API cannot see behind pointers.
 
 Pure Python: torch is imported only when a torch tensor is passed, so the
@@ -23,23 +23,13 @@ import ctypes
 import os
 import struct
 
-from . import _estimator
+from . import _backward, _estimator
 from . import tables as _tables
 from ._capi import (CPlan, CTensor, DTYPE_NAMES, DTYPES, SattnRuntimeError, check,
                     runtime_library, runtime_library_path, tagged_error)
 
-__all__ = [
-    "DevicePlan",
-    "HostPlan",
-    "Plan",
-    "RuntimeKernel",
-    "SattnRuntimeError",
-    "TensorDesc",
-    "load_kernel",
-    "load_kernel_from_memory",
-    "runtime_library",
-    "runtime_library_path",
-]
+__all__ = ["DevicePlan", "HostPlan", "Plan", "RuntimeKernel", "SattnRuntimeError", "TensorDesc",
+           "load_kernel", "load_kernel_from_memory", "runtime_library", "runtime_library_path"]
 
 # ---------------------------------------------------------------------------
 # Tensors
@@ -379,6 +369,11 @@ class RuntimeKernel(_Owned):
     def estimate(self, q, k, table=None, workspace=None, stream=None):
         return _estimator.estimate(self, q, k, table, workspace, stream)
 
+    # The backward pass of kernels compiled with --backward (sattn._backward).
+    has_backward = property(_backward.has_backward, doc="compiled with --backward")
+    validate_backward, launch_backward = _backward.validate, _backward.launch
+    backward, run_backward = _backward.backward, _backward.run
+
     @staticmethod
     def _packed(named):
         """(buffer to keep alive, addresses) of descriptors of [(name, t)]."""
@@ -633,7 +628,6 @@ class HostPlan(_Owned):
         return Plan(*tensors, num_query_tiles=self.num_query_tiles, block_m=self.block_m,
                     block_n=self.block_n, num_segments=self.num_segments,
                     num_classes=self.num_classes)
-
 
     def upload(self):
         """The plan in device memory (sattn_plan_upload, in the current CUDA

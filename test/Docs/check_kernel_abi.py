@@ -4,7 +4,8 @@ The parameter list of the GPU kernel section must name the table's fixed
 parameters in the same order, followed by the table parameters; the table
 prefix must be the one the header defines. The sm_90a section must list the
 tensor map parameters of the header (kTensorMapParams) in order and state
-the header's map size and box width.
+the header's map size and box width. The backward kernel section must list
+kBackwardParams in order, then the table parameters.
 
 Usage: check_kernel_abi.py SOURCE_ROOT
 """
@@ -42,7 +43,28 @@ if len(hopper) == 2:
         code = line.split("//", 1)[0].strip()
         hopper_maps += [n.strip() for n in code.split(",") if n.strip()]
 
+# The backward kernel's list (kBackwardParams), then its tables line.
+backward_names = re.findall(r'"(\w+)"', re.search(r'kBackwardParams\[\] = \{([^}]*)\}',
+                                                   header).group(1))
+backward = doc.split("## Backward kernel", 1)
+backward_documented, backward_tables = [], None
+if len(backward) == 2:
+    for line in backward[1].split("```", 2)[1].splitlines():
+        code = line.split("//", 1)[0].strip()
+        if code.startswith(prefix):
+            backward_tables = code
+        elif code:
+            backward_documented += [n.strip() for n in code.split(",") if n.strip()]
+
 problems = []
+if len(backward) != 2:
+    problems.append('no section "## Backward kernel"')
+elif backward_documented != backward_names:
+    problems.append("backward parameters differ:\n  doc:    %s\n  header: %s"
+                    % (backward_documented, backward_names))
+elif not backward_tables or not backward_tables.startswith(prefix + "0"):
+    problems.append("the backward section's table line must read '%s0 ... %s{n-1}'"
+                    % (prefix, prefix))
 if len(hopper) != 2:
     problems.append('no section "## sm_90a kernels (`"kernel": "wgmma"`)"')
 elif hopper_maps != maps:
@@ -61,3 +83,5 @@ if problems:
     sys.exit(1)
 print("ok: %d fixed parameters in order, then %s<i> per table, then %s for wgmma kernels"
       % (len(names), prefix, ", ".join(maps)))
+print("ok: %d backward parameters in order, then %s<i> per table"
+      % (len(backward_names), prefix))

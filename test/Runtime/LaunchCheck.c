@@ -15,7 +15,11 @@
  * then with the batch-broadcast V and with a Q batch stride of 2^39
  * elements, both of which the tensor maps refuse.
  *
- * Usage: sattn-runtime-launch-check MANIFEST basic|contexts|plan|tma
+ * Scenario "backward" launches the forward, then the backward pass
+ * (sattn_launch_backward) with a contiguous dO and f32 gradients, twice,
+ * then with the dO stride of a (B, Lq, H, D) buffer.
+ *
+ * Usage: sattn-runtime-launch-check MANIFEST basic|contexts|plan|tma|backward
  *
  *===----------------------------------------------------------------------===*/
 
@@ -115,7 +119,7 @@ int main(int argc, char **argv) {
   sattn_kernel *kernel = NULL;
   sattn_status status;
   if (argc != 3) {
-    fprintf(stderr, "usage: %s MANIFEST basic|contexts|plan|tma\n", argv[0]);
+    fprintf(stderr, "usage: %s MANIFEST basic|contexts|plan|tma|backward\n", argv[0]);
     return 2;
   }
   status = sattn_kernel_load_file(argv[1], &kernel);
@@ -165,6 +169,23 @@ int main(int argc, char **argv) {
     report("launch with broadcast v", LAUNCH(0x1234));
     report("launch with a 2^39 q batch stride",
            sattn_launch(kernel, &hugeQ, &k, &ownV, &o, lsePtr, &plan, tables, 2, NULL));
+  } else if (strcmp(argv[2], "backward") == 0) {
+    const int64_t dStrides[] = {H * LQ * D, LQ * D, D, 1};
+    const int64_t kvStrides[] = {KVH * LK * D, LK * D, D, 1};
+    sattn_tensor dO = tensor(0xb0000, SATTN_DTYPE_BF16, 4, qShape, dStrides);
+    sattn_tensor dOStrided = tensor(0xb0000, SATTN_DTYPE_BF16, 4, qShape, qStrides);
+    sattn_tensor dQ = tensor(0xc0000, SATTN_DTYPE_F32, 4, qShape, dStrides);
+    sattn_tensor dK = tensor(0xd0000, SATTN_DTYPE_F32, 4, kvShape, kvStrides);
+    sattn_tensor dV = tensor(0xe0000, SATTN_DTYPE_F32, 4, kvShape, kvStrides);
+    printf("has backward: %d\n", (int)sattn_kernel_has_backward(kernel));
+    report("forward", LAUNCH(0x1234));
+#define BACKWARD(dout)                                                         \
+  sattn_launch_backward(kernel, &q, &k, &v, &o, &lse, &(dout), &dQ, &dK, &dV, &plan, tables, 2, \
+                        (void *)0x1234)
+    report("backward", BACKWARD(dO));
+    report("backward again", BACKWARD(dO));
+    report("backward with a strided d_o", BACKWARD(dOStrided));
+#undef BACKWARD
   } else if (strcmp(argv[2], "plan") == 0) {
     int status2 = run_plan(kernel, &q, &k, &v, &o, lsePtr);
     if (status2 != 0)

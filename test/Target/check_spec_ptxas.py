@@ -25,6 +25,8 @@ ap.add_argument("--sparse-opt", required=True)
 ap.add_argument("--ptxas", required=True)
 ap.add_argument("--arch", action="append", required=True)
 ap.add_argument("--out", required=True)
+ap.add_argument("--pipeline-option", action="append", default=[],
+                help="extra sattn-gpu-pipeline option, e.g. backward=1")
 ap.add_argument("specs", nargs="+")
 args = ap.parse_args()
 
@@ -42,7 +44,8 @@ for spec in args.specs:
         out = os.path.join(args.out, os.path.basename(spec), arch)
         os.makedirs(out, exist_ok=True)
         lowered = subprocess.run(
-            [args.sparse_opt, "--sattn-gpu-pipeline=chip=%s" % arch, "--sattn-dump-ptx=dir=%s" % out,
+            [args.sparse_opt, "--sattn-gpu-pipeline=%s" % " ".join(["chip=%s" % arch] + args.pipeline_option),
+             "--sattn-dump-ptx=dir=%s" % out,
              "-o", os.devnull], input=mlir.stdout, capture_output=True, text=True)
         if lowered.returncode != 0:
             print("FAIL %s %s: GPU pipeline: %s" % (spec, arch, lowered.stderr.strip()[:500]))

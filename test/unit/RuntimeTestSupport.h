@@ -3,7 +3,8 @@
 // Manifests built member by member, loading helpers, the expected-error
 // check and a valid launch to vary that RuntimeTest.cpp (manifests,
 // loading), RuntimeValidateTest.cpp (launch validation, statuses, the C++
-// wrapper) and RuntimeHopperTest.cpp (sm_90a kernels) share.
+// wrapper), RuntimeHopperTest.cpp (sm_90a kernels) and RuntimeBackwardTest.cpp
+// (the backward pass) share.
 //
 //===----------------------------------------------------------------------===//
 

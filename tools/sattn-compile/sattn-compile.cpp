@@ -138,6 +138,13 @@ static cl::opt<int64_t> rowsPerWarpOpt(
              "tile option is set, else 16)"),
     cl::init(0), cl::cat(category));
 
+static cl::opt<bool> backwardOpt(
+    "backward",
+    cl::desc("Also compile each kernel's backward kernel (dQ, dK, dV over the "
+             "forward's plan; the forward then always returns LSE, which the "
+             "backward reads)"),
+    cl::init(false), cl::cat(category));
+
 /// The GPU targets the lowering supports (mma.sync needs sm_80 or newer;
 /// the PTX ISA requested is 8.0).
 static bool isSupportedTarget(llvm::StringRef chip) {
@@ -411,6 +418,20 @@ int main(int argc, char **argv) {
   gpu.warps = warpsOpt;
   gpu.stages = stagesOpt;
   gpu.rowsPerWarp = rowsPerWarpOpt;
+  gpu.backward = backwardOpt;
+  if (backwardOpt) {
+    for (sattn::KernelOp kernel : compilation.module->getOps<sattn::KernelOp>()) {
+      // The backward kernel keeps dQ of its rows in registers (see
+      // GpuBackwardBuilder.h): refused by name here, before any lowering.
+      if (kernel.getHeadDim() > 128) {
+        llvm::errs() << "sattn-compile: error: --backward: kernel '" << kernel.getSymName()
+                     << "' has head_dim " << kernel.getHeadDim()
+                     << "; the backward kernel supports head_dim up to 128\n";
+        return ExitInputError;
+      }
+      kernel.setReturnLse(true);
+    }
+  }
   if (emitKind == EmitKind::Artifacts) {
     DirectoryOptions options;
     options.dir = outputFilename;

@@ -115,6 +115,12 @@ def ConvertSparseAttnToGPU : Pass<"convert-sattn-to-gpu", "::mlir::ModuleOp"> {
     GPU from the lengths and the runtime tables; the attention gpu.func
     records `sattn.device_plan` (the batch and head axes of plan classes).
   }];
+  let options = [
+    Option<"backward", "backward", "bool", /*default=*/"false",
+           "Also build `gpu.func @sattn_NAME_bwd`, the backward kernel over "
+           "the same plan (dQ, dK, dV; docs/KERNEL_ABI.md, \"Backward "
+           "kernel\"), recorded as sattn.backward on the attention gpu.func">,
+  ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",
     "::mlir::gpu::GPUDialect",

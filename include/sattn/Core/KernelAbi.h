@@ -209,6 +209,39 @@ inline std::vector<std::string> devicePlanParamNames(const std::vector<std::stri
   return names;
 }
 
+/// The backward kernel (docs/KERNEL_ABI.md, "Backward kernel"), named
+/// `<entry>_bwd`: dQ, dK and dV of the forward over the forward's own plan
+/// (same block_m and block_n), one CTA per (query tile, head, batch). Its
+/// parameters, in order, then "table_<name>" per table: the forward's
+/// tensors and the incoming gradient dO (element type; LSE f32, required),
+/// the three gradients (f32, contiguous: dQ (B, H, Lq, D), dK and dV
+/// (B, KV_H, Lk, D); dK and dV zeroed before the launch, the kernel adds
+/// into them with atomics), the strides of Q, K, V, O, LSE and dO, and the
+/// plan as for the forward.
+inline constexpr std::string_view kBackwardParams[] = {
+    "q",     "k",     "v",     "o",      "lse",    "d_o",   "d_q",
+    "d_k",   "d_v",   "q_sb",  "q_sh",   "q_ss",   "k_sb",  "k_sh",
+    "k_ss",  "v_sb",  "v_sh",  "v_ss",   "o_sb",   "o_sh",  "o_ss",
+    "lse_sb", "lse_sh", "do_sb", "do_sh", "do_ss", "lq",    "lk",
+    "segments", "offsets", "class_index", "num_query_tiles"};
+constexpr int kNumBackwardParams = int(std::size(kBackwardParams));
+/// Positions in kBackwardParams (the builder and the runtime index by them).
+enum BackwardParamId : unsigned {
+  BwdQ = 0, BwdK, BwdV, BwdO, BwdLse, BwdDO, BwdDQ, BwdDK, BwdDV,
+  BwdQStrides = 9, BwdKStrides = 12, BwdVStrides = 15, BwdOStrides = 18,
+  BwdLseStrides = 21, BwdDOStrides = 23,
+  BwdLq = 26, BwdLk, BwdSegments, BwdOffsets, BwdClassIndex, BwdNumQueryTiles,
+};
+static_assert(BwdNumQueryTiles + 1 == kNumBackwardParams,
+              "BackwardParamId must match kBackwardParams");
+/// The backward kernel's parameter names for a kernel reading `tables`.
+inline std::vector<std::string> backwardParamNames(const std::vector<std::string> &tables) {
+  std::vector<std::string> names(std::begin(kBackwardParams), std::end(kBackwardParams));
+  for (const std::string &table : tables)
+    names.push_back(std::string(kTableParamPrefix) + table);
+  return names;
+}
+
 /// A kernel's compiled estimator (docs/ESTIMATORS.md, "Compiled
 /// estimators"): stage kernels named `<entry>_estimate_<stage>`, launched
 /// in the order EstimatorShape::launches() gives with blocks of

@@ -22,14 +22,17 @@ namespace sattn {
 /// What a GPU compilation is for. Tile fields of 0 are chosen by the
 /// lowering per head_dim.
 struct GPUCompileOptions {
-  /// Target architecture (sm_80, sm_90, ...) and PTX features.
+  /// Target architecture (sm_80, sm_90, ...) and PTX features (empty: by
+  /// chip, see ptxFeaturesFor).
   std::string chip = "sm_90";
-  std::string features = "+ptx80";
+  std::string features;
   /// LLVM optimisation level of the NVPTX backend.
   unsigned optLevel = 3;
   int64_t blockM = 0, blockN = 0, warps = 0, stages = 0;
   /// Query rows per warp (16 or 32; 0: 16).
   int64_t rowsPerWarp = 0;
+  /// Also build each kernel's backward kernel (convert-sattn-to-gpu{backward}).
+  bool backward = false;
 };
 
 struct GPUPipelineOptions
@@ -38,8 +41,9 @@ struct GPUPipelineOptions
                            llvm::cl::desc("Target GPU architecture"),
                            llvm::cl::init("sm_90")};
   Option<std::string> features{*this, "features",
-                               llvm::cl::desc("PTX features"),
-                               llvm::cl::init("+ptx80")};
+                               llvm::cl::desc("PTX features (default: +ptx81 for "
+                                              "sm_90a, +ptx80 otherwise)"),
+                               llvm::cl::init("")};
   Option<unsigned> optLevel{*this, "opt-level",
                             llvm::cl::desc("NVPTX optimisation level"),
                             llvm::cl::init(3)};
@@ -59,9 +63,18 @@ struct GPUPipelineOptions
       *this, "rows-per-warp",
       llvm::cl::desc("Query rows per warp, 16 or 32 (0: 16)"),
       llvm::cl::init(0)};
+  Option<bool> backward{*this, "backward",
+                        llvm::cl::desc("Also build the backward kernels"),
+                        llvm::cl::init(false)};
 
   GPUCompileOptions toCompileOptions() const;
 };
+
+/// The PTX ISA a chip's kernels need: 8.1 on sm_90a (the backward kernel's
+/// vector reductions, red.global.add.v2.f32), else 8.0.
+inline std::string ptxFeaturesFor(llvm::StringRef chip) {
+  return chip == "sm_90a" ? "+ptx81" : "+ptx80";
+}
 
 /// sattn.kernel ops -> gpu.module/gpu.func with gpu, nvgpu and nvvm ops.
 void buildSattnToGPUPasses(mlir::OpPassManager &pm,

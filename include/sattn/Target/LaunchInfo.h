@@ -57,6 +57,15 @@ constexpr llvm::StringLiteral kDevicePlanAttr = "sattn.device_plan";
 /// (sattn/Plan/EstimatorSpec.h).
 constexpr llvm::StringLiteral kEstimatorAttr = plan::kEstimatorAttrName;
 
+/// On a kernel whose gpu.module also holds its backward kernel
+/// (convert-sattn-to-gpu{backward}): {entry, warps, stages, shared_bytes}.
+constexpr llvm::StringLiteral kBackwardAttr = "sattn.backward";
+
+/// Entry name of the backward kernel of the kernel entry `entry`.
+inline std::string backwardEntryName(llvm::StringRef entry) {
+  return entry.str() + "_bwd";
+}
+
 /// Entry name of an estimator stage of the kernel entry `entry`.
 inline std::string estimatorEntryName(llvm::StringRef entry, llvm::StringRef stage) {
   return entry.str() + "_estimate_" + stage.str();
@@ -104,6 +113,13 @@ struct LaunchInfo {
   int64_t planListUnitRows = 0;
   /// The compiled estimator's record, when the module holds one.
   std::optional<plan::EstimatorSpec> estimator;
+  /// The backward kernel, when the module holds one: it reads the same
+  /// plan (block_m, block_n) with its own block and shared memory.
+  struct Backward {
+    std::string entryName;
+    int64_t warps = 0, stages = 0, dynamicSharedMemoryBytes = 0;
+  };
+  std::optional<Backward> backward;
 
   /// The grid is (numQueryTiles, heads, batch) with
   /// numQueryTiles = ceil(lq / blockM), as KERNEL_ABI.md says.

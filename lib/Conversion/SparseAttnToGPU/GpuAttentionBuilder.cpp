@@ -119,6 +119,16 @@ void GpuAttentionBuilder::emitEpilogue(OpBuilder &b, Location loc,
   }
 }
 
+void gpucodegen::setRegisterBudget(gpu::GPUFuncOp func) {
+  // Without a residency target ptxas caps registers to fit more blocks
+  // than the shared memory allows anyway (174 per thread for 4-warp
+  // head_dim 128 kernels, 128 and spills for 8-warp head_dim 64 ones).
+  // .minnctapersm 1 lets it use what the code needs (213); two 4-warp
+  // blocks still fit an SM (bench/RESULTS.md: dense 211 -> 259 TFLOP/s).
+  func->setAttr(NVVM::NVVMDialect::getMinctasmAttrName(),
+                Builder(func.getContext()).getI32IntegerAttr(1));
+}
+
 void gpucodegen::setLaunchAttributes(gpu::GPUFuncOp func, KernelOp kernel,
                                      const KernelConfig &cfg) {
   Builder b(func.getContext());
@@ -132,17 +142,22 @@ void gpucodegen::setLaunchAttributes(gpu::GPUFuncOp func, KernelOp kernel,
   func->setAttr(target::kKernelFamilyAttr,
                 b.getStringAttr(StringRef(abi::familyName(cfg.family))));
   func->setAttr(target::kPlanGathersAttr, b.getBoolAttr(cfg.planGathers()));
-  // Without a residency target ptxas caps registers to fit more blocks
-  // than the shared memory allows anyway (174 per thread for 4-warp
-  // head_dim 128 kernels, 128 and spills for 8-warp head_dim 64 ones).
-  // .minnctapersm 1 lets it use what the code needs (213); two 4-warp
-  // blocks still fit an SM (bench/RESULTS.md: dense 211 -> 259 TFLOP/s).
-  func->setAttr(NVVM::NVVMDialect::getMinctasmAttrName(),
-                b.getI32IntegerAttr(1));
+  setRegisterBudget(func);
   SmallVector<Attribute> names;
   for (const std::string &name : kernelArgNames(kernel, cfg.family))
     names.push_back(b.getStringAttr(name));
   func->setAttr(target::kParamNamesAttr, b.getArrayAttr(names));
+}
+
+gpu::GPUFuncOp GpuAttentionBuilder::createKernelFunc(OpBuilder &builder,
+                                                    Location loc, StringRef name,
+                                                    FunctionType type) {
+  auto func = gpu::GPUFuncOp::create(builder, loc, name, type);
+  func->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), builder.getUnitAttr());
+  func.setKnownBlockSizeAttr(
+      builder.getDenseI32ArrayAttr({static_cast<int32_t>(cfg.threads()), 1, 1}));
+  setRegisterBudget(func);
+  return func;
 }
 
 FailureOr<gpu::GPUFuncOp> GpuAttentionBuilder::build(OpBuilder &builder,
@@ -153,12 +168,8 @@ FailureOr<gpu::GPUFuncOp> GpuAttentionBuilder::build(OpBuilder &builder,
   if (cfg.blockN % 32 == 0)
     separatedMask = separateMask(kernel.getMask());
   Location loc = kernel.getLoc();
-  auto func = gpu::GPUFuncOp::create(
+  gpu::GPUFuncOp func = createKernelFunc(
       builder, loc, name, kernelSignature(kernel, elemType, cfg.family));
-  func->setAttr(gpu::GPUDialect::getKernelFuncAttrName(),
-                builder.getUnitAttr());
-  func.setKnownBlockSizeAttr(builder.getDenseI32ArrayAttr(
-      {static_cast<int32_t>(cfg.threads()), 1, 1}));
   setLaunchAttributes(func, kernel, cfg);
 
   Block &block = func.getBody().front();
@@ -166,16 +177,23 @@ FailureOr<gpu::GPUFuncOp> GpuAttentionBuilder::build(OpBuilder &builder,
   emitPrologue(b, loc, block);
   emitQueryTile(b, loc);
 
+  LoopState state = emitSegments(b, loc, emitInitialLoopState(b, loc));
+  emitEpilogue(b, loc, state);
+  gpu::ReturnOp::create(b, loc);
+  return finishKernel(func);
+}
+
+LoopState GpuAttentionBuilder::emitInitialLoopState(OpBuilder &b, Location loc) {
   LoopState state;
   Value zero = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0));
   for (int64_t mt = 0; mt < cfg.mTiles(); ++mt) {
     state.acc.emplace_back(cfg.headDim / 8 * 4, zero);
     state.rows.push_back(emitInitialRowState(b, loc));
   }
-  state = emitSegments(b, loc, state);
-  emitEpilogue(b, loc, state);
-  gpu::ReturnOp::create(b, loc);
+  return state;
+}
 
+FailureOr<gpu::GPUFuncOp> GpuAttentionBuilder::finishKernel(gpu::GPUFuncOp func) {
   if (failedMask) {
     func.erase();
     return failure();

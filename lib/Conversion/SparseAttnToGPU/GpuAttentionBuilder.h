@@ -51,6 +51,15 @@ enum ArgIndex : unsigned {
   kNumFixedArgs = abi::kNumFixedParams,
 };
 
+/// Where the lengths, the plan buffers and the first table sit among a
+/// kernel's arguments: the forward's positions by default; the backward
+/// kernel's (abi::BackwardParamId) differ.
+struct ArgPositions {
+  unsigned lq = kArgLq, lk = kArgLk, numQueryTiles = kArgNumQueryTiles;
+  unsigned segments = kArgSegments, offsets = kArgOffsets,
+           classIndex = kArgClassIndex, firstTable = kNumFixedArgs;
+};
+
 /// Names of the fixed arguments (the ABI table), then "table_<symbol>",
 /// then the tensor maps of a Hopper kernel.
 llvm::SmallVector<std::string> kernelArgNames(KernelOp kernel,
@@ -68,7 +77,8 @@ struct GridCoordinates {
   mlir::Value lq, lk, numQueryTiles;
 };
 GridCoordinates emitGridCoordinates(mlir::OpBuilder &b, mlir::Location loc,
-                                    KernelOp kernel, mlir::Block &entry);
+                                    KernelOp kernel, mlir::Block &entry,
+                                    const ArgPositions &positions = {});
 /// A view of the buffer behind a 0-d memref argument `ptr`: `shape` with
 /// at most one dynamic dimension, sized by `extent`, rebased by `offset`
 /// elements when given (rank 1 only; the base may pass 2^31 elements).
@@ -91,7 +101,8 @@ struct PlanViews {
 };
 PlanViews emitPlanViews(mlir::OpBuilder &b, mlir::Location loc,
                         KernelOp kernel, mlir::Block &entry,
-                        const GridCoordinates &grid);
+                        const GridCoordinates &grid,
+                        const ArgPositions &positions = {});
 /// Rows [first, last) of the segment table (`offsets`, `classIndex`: the
 /// plan views) for query tile `tile` of (batch, head):
 /// offsets[c * (T + 1) + tile] and the next, c the plan class of (batch,
@@ -100,7 +111,10 @@ std::pair<mlir::Value, mlir::Value>
 emitSegmentRows(mlir::OpBuilder &b, mlir::Location loc, KernelOp kernel,
                 mlir::Value offsets, mlir::Value classIndex, mlir::Value batch,
                 mlir::Value head, mlir::Value numQueryTiles, mlir::Value tile);
-/// Records the launch information of sattn/Target/LaunchInfo.h on `func`.
+/// Lets ptxas use the registers the kernel's code needs (.minnctapersm 1).
+void setRegisterBudget(mlir::gpu::GPUFuncOp func);
+/// Records the launch information of sattn/Target/LaunchInfo.h on `func`
+/// (and the register budget).
 void setLaunchAttributes(mlir::gpu::GPUFuncOp func, KernelOp kernel,
                          const KernelConfig &config);
 /// Builds the sm_90a kernel (HopperAttentionBuilder.cpp); same contract as
@@ -129,6 +143,16 @@ mlir::LogicalResult buildEstimatorKernels(mlir::OpBuilder &builder, KernelOp ker
 mlir::FailureOr<mlir::gpu::GPUFuncOp>
 buildGpuAttentionKernel(mlir::OpBuilder &builder, KernelOp kernel,
                         const KernelConfig &config, llvm::StringRef name);
+
+/// Builds the backward kernel `gpu.func @<attention>_bwd`
+/// (GpuBackwardBuilder.cpp) over the plan of `attention`, whose forward
+/// configuration is `forward`, and records target::kBackwardAttr on
+/// `attention`. Fails with a diagnostic where no backward can be built
+/// (head_dim above 128).
+mlir::FailureOr<mlir::gpu::GPUFuncOp>
+buildGpuBackwardKernel(mlir::OpBuilder &builder, KernelOp kernel,
+                       const KernelConfig &forward,
+                       mlir::gpu::GPUFuncOp attention);
 
 } // namespace gpucodegen
 } // namespace sattn

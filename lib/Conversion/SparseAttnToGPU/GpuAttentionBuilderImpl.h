@@ -123,12 +123,35 @@ class GpuAttentionBuilder {
 public:
   GpuAttentionBuilder(KernelOp kernel, const KernelConfig &config)
       : kernel(kernel), cfg(config), elemType(config.elementType) {}
+  virtual ~GpuAttentionBuilder() = default;
 
   FailureOr<gpu::GPUFuncOp> build(OpBuilder &builder, StringRef name);
 
-private:
+protected:
+  // The backward kernel (GpuBackwardBuilder.h) reuses every phase but the
+  // KV tile's math, the prologue and the epilogue.
 
   void emitPrologue(OpBuilder &b, Location loc, Block &entry);
+  /// The CTA's place in the grid and the lengths, as members.
+  void adoptGrid(const GridCoordinates &grid);
+  /// A view of dynamic shared memory at `byteOffset` (of the kernel's
+  /// element type unless `element` is given).
+  Value emitSharedView(OpBuilder &b, Location loc, int64_t byteOffset,
+                       ArrayRef<int64_t> shape, Type element = {});
+  /// The Q tile, K and V stages and key slots of KernelConfig's layout.
+  void emitSharedViews(OpBuilder &b, Location loc);
+  /// Copies the CTA's query rows of each (global view, flat shared view)
+  /// with cp.async (rows past Lq zero-filled) and waits for them.
+  void emitQueryRowsCopy(OpBuilder &b, Location loc,
+                         ArrayRef<std::pair<Value, Value>> tiles);
+  /// Zero accumulators and the initial row state of each m16 tile.
+  LoopState emitInitialLoopState(OpBuilder &b, Location loc);
+  /// `func`, or failure (and `func` erased) when a mask failed to lower.
+  FailureOr<gpu::GPUFuncOp> finishKernel(gpu::GPUFuncOp func);
+  /// The gpu.func of a kernel with the given signature and block size:
+  /// a kernel, and free to use the registers its code needs.
+  gpu::GPUFuncOp createKernelFunc(OpBuilder &builder, Location loc,
+                                  StringRef name, FunctionType type);
   void emitThreadCoordinates(OpBuilder &b, Location loc, Value tid);
   Value emitOpaqueThreadId(OpBuilder &b, Location loc);
   void emitQueryTile(OpBuilder &b, Location loc);
@@ -146,8 +169,9 @@ private:
                       int64_t offset, Value threadPart);
   void emitIssueKvTile(OpBuilder &b, Location loc, const TileKeys &keys,
                        Value stage);
-  LoopState emitKvTile(OpBuilder &b, Location loc, const TileKeys &keys,
-                       Value stage, bool partial, LoopState state);
+  virtual LoopState emitKvTile(OpBuilder &b, Location loc,
+                               const TileKeys &keys, Value stage, bool partial,
+                               LoopState state);
   TileScores emitScores(OpBuilder &b, Location loc, Value stage);
   SmallVector<Value> emitMaskBits(OpBuilder &b, Location loc,
                                   const TileKeys &keys, Value stage);
@@ -175,8 +199,10 @@ private:
     return 8 * j + columnInPairOf(e);
   }
   MemRefType globalTileType(Type element) const;
+  /// A rows x headDim view of (batch, head)'s slice at element `offset`
+  /// (i64) of `ptr`, of the kernel's element type unless `element` is given.
   Value emitGlobalTile(OpBuilder &b, Location loc, Value ptr, Value offset,
-                       Value rows, Value rowStride);
+                       Value rows, Value rowStride, Type element = {});
 
   /// Re-derives the thread coordinates from an opaque thread index for the
   /// code built during its lifetime (one KV tile), restoring them after.

@@ -65,9 +65,9 @@ static Value emitRebasedView(OpBuilder &b, Location loc, Value ptr,
 
 Value GpuAttentionBuilder::emitGlobalTile(OpBuilder &b, Location loc, Value ptr,
                                           Value offset, Value rows,
-                                          Value rowStride) {
+                                          Value rowStride, Type element) {
   return emitRebasedView(
-      b, loc, ptr, offset, globalTileType(elemType),
+      b, loc, ptr, offset, globalTileType(element ? element : elemType),
       ArrayRef<OpFoldResult>{rows, b.getIndexAttr(cfg.headDim)},
       ArrayRef<OpFoldResult>{rowStride, b.getIndexAttr(1)});
 }
@@ -121,7 +121,8 @@ void gpucodegen::emitGridStrideLoop(
 }
 
 GridCoordinates gpucodegen::emitGridCoordinates(OpBuilder &b, Location loc,
-                                               KernelOp kernel, Block &block) {
+                                               KernelOp kernel, Block &block,
+                                               const ArgPositions &positions) {
   auto idxArg = [&](unsigned i) { return toIndex(b, loc, block.getArgument(i)); };
   GridCoordinates g;
   g.threadId = gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x);
@@ -131,27 +132,29 @@ GridCoordinates gpucodegen::emitGridCoordinates(OpBuilder &b, Location loc,
   g.batchCount = gpu::GridDimOp::create(b, loc, gpu::Dimension::z);
   int64_t group = kernel.getHeads() / kernel.getKvHeads();
   g.kvHead = arith::DivUIOp::create(b, loc, g.headIdx, cst(b, loc, group));
-  g.lq = idxArg(kArgLq);
-  g.lk = idxArg(kArgLk);
-  g.numQueryTiles = idxArg(kArgNumQueryTiles);
+  g.lq = idxArg(positions.lq);
+  g.lk = idxArg(positions.lk);
+  g.numQueryTiles = idxArg(positions.numQueryTiles);
   return g;
 }
 
 PlanViews gpucodegen::emitPlanViews(OpBuilder &b, Location loc,
                                     KernelOp kernel, Block &block,
-                                    const GridCoordinates &grid) {
+                                    const GridCoordinates &grid,
+                                    const ArgPositions &positions) {
   auto arg = [&](unsigned i) { return block.getArgument(i); };
   Type i64 = b.getI64Type();
   Value unknown = cst(b, loc, 0);
   PlanViews plan;
   plan.segments =
-      emitBufferView(b, loc, arg(kArgSegments), i64, {kDynamic, 7}, unknown);
-  plan.offsets = emitBufferView(b, loc, arg(kArgOffsets), i64, {kDynamic}, unknown);
+      emitBufferView(b, loc, arg(positions.segments), i64, {kDynamic, 7}, unknown);
+  plan.offsets =
+      emitBufferView(b, loc, arg(positions.offsets), i64, {kDynamic}, unknown);
   plan.classIndex =
-      emitBufferView(b, loc, arg(kArgClassIndex), i64, {kDynamic}, unknown);
+      emitBufferView(b, loc, arg(positions.classIndex), i64, {kDynamic}, unknown);
   for (auto [i, table] : llvm::enumerate(kernelTables(kernel))) {
     TableBinding binding;
-    binding.buffer = emitBufferView(b, loc, arg(kNumFixedArgs + i), i64,
+    binding.buffer = emitBufferView(b, loc, arg(positions.firstTable + i), i64,
                                     {kDynamic}, unknown);
     binding.extents = emitTableExtents(b, loc, table, grid.batchCount,
                                        cst(b, loc, kernel.getHeads()), grid.lk);
@@ -183,15 +186,7 @@ void GpuAttentionBuilder::emitPrologue(OpBuilder &b, Location loc,
   auto idxArg = [&](unsigned i) { return toIndex(b, loc, arg(i)); };
 
   GridCoordinates grid = emitGridCoordinates(b, loc, kernel, block);
-  threadId = grid.threadId;
-  tileIdx = grid.tileIdx;
-  headIdx = grid.headIdx;
-  batchIdx = grid.batchIdx;
-  batchCount = grid.batchCount;
-  kvHead = grid.kvHead;
-  lq = grid.lq;
-  lk = grid.lk;
-  numQueryTiles = grid.numQueryTiles;
+  adoptGrid(grid);
 
   // Global views of this CTA's (batch, head): rows x headDim. The base
   // offset b * stride_b + h * stride_h can pass 2^31 elements; it is
@@ -221,32 +216,47 @@ void GpuAttentionBuilder::emitPrologue(OpBuilder &b, Location loc,
   classIndex = plan.classIndex;
   tables = std::move(plan.tables);
 
-  // Shared memory: [Q tile][K stages][V stages], rows padded (KernelConfig).
+  emitSharedViews(b, loc);
+  emitThreadCoordinates(b, loc, threadId);
+  log2Scale = emitLog2Scale(b, loc, kernel.getScale().convertToDouble());
+}
+
+void GpuAttentionBuilder::adoptGrid(const GridCoordinates &grid) {
+  threadId = grid.threadId;
+  tileIdx = grid.tileIdx;
+  headIdx = grid.headIdx;
+  batchIdx = grid.batchIdx;
+  batchCount = grid.batchCount;
+  kvHead = grid.kvHead;
+  lq = grid.lq;
+  lk = grid.lk;
+  numQueryTiles = grid.numQueryTiles;
+}
+
+Value GpuAttentionBuilder::emitSharedView(OpBuilder &b, Location loc,
+                                          int64_t byteOffset,
+                                          ArrayRef<int64_t> shape, Type element) {
   auto workgroup = gpu::AddressSpaceAttr::get(
       b.getContext(), gpu::GPUDialect::getWorkgroupAddressSpace());
   Value dynShared = gpu::DynamicSharedMemoryOp::create(
       b, loc, MemRefType::get({kDynamic}, b.getI8Type(), nullptr, workgroup));
-  auto view = [&](int64_t byteOffset, ArrayRef<int64_t> shape) -> Value {
-    return memref::ViewOp::create(
-        b, loc, MemRefType::get(shape, elemType, nullptr, workgroup), dynShared,
-        cst(b, loc, byteOffset), ValueRange{});
-  };
-  qShared = view(cfg.qOffset(), {cfg.blockM, cfg.rowStride()});
-  kShared = view(cfg.kOffset(), {cfg.stages, cfg.blockN, cfg.rowStride()});
-  vShared = view(cfg.vOffset(), {cfg.stages, cfg.blockN, cfg.rowStride()});
-  qSharedFlat = view(cfg.qOffset(), {cfg.blockM * cfg.rowStride()});
-  kSharedFlat =
-      view(cfg.kOffset(), {cfg.stages * cfg.blockN * cfg.rowStride()});
-  vSharedFlat =
-      view(cfg.vOffset(), {cfg.stages * cfg.blockN * cfg.rowStride()});
-  keysShared = memref::ViewOp::create(
-      b, loc,
-      MemRefType::get({cfg.stages, cfg.blockN}, b.getI32Type(), nullptr,
-                      workgroup),
-      dynShared, cst(b, loc, cfg.keysOffset()), ValueRange{});
+  return memref::ViewOp::create(
+      b, loc, MemRefType::get(shape, element ? element : elemType, nullptr, workgroup),
+      dynShared, cst(b, loc, byteOffset), ValueRange{});
+}
 
-  emitThreadCoordinates(b, loc, threadId);
-  log2Scale = emitLog2Scale(b, loc, kernel.getScale().convertToDouble());
+void GpuAttentionBuilder::emitSharedViews(OpBuilder &b, Location loc) {
+  // Shared memory: [Q tile][K stages][V stages][key slots], rows padded
+  // (KernelConfig).
+  int64_t rs = cfg.rowStride(), stageElements = cfg.stages * cfg.blockN * rs;
+  qShared = emitSharedView(b, loc, cfg.qOffset(), {cfg.blockM, rs});
+  kShared = emitSharedView(b, loc, cfg.kOffset(), {cfg.stages, cfg.blockN, rs});
+  vShared = emitSharedView(b, loc, cfg.vOffset(), {cfg.stages, cfg.blockN, rs});
+  qSharedFlat = emitSharedView(b, loc, cfg.qOffset(), {cfg.blockM * rs});
+  kSharedFlat = emitSharedView(b, loc, cfg.kOffset(), {stageElements});
+  vSharedFlat = emitSharedView(b, loc, cfg.vOffset(), {stageElements});
+  keysShared = emitSharedView(b, loc, cfg.keysOffset(), {cfg.stages, cfg.blockN},
+                              b.getI32Type());
 }
 
 void GpuAttentionBuilder::emitThreadCoordinates(OpBuilder &b, Location loc,
@@ -289,7 +299,8 @@ Value GpuAttentionBuilder::emitOpaqueThreadId(OpBuilder &b, Location loc) {
   return arith::IndexCastUIOp::create(b, loc, b.getIndexType(), tid);
 }
 
-void GpuAttentionBuilder::emitQueryTile(OpBuilder &b, Location loc) {
+void GpuAttentionBuilder::emitQueryRowsCopy(
+    OpBuilder &b, Location loc, ArrayRef<std::pair<Value, Value>> tiles) {
   Value tileRow0 = mul(b, loc, tileIdx, cst(b, loc, cfg.blockM));
   TileCopySlots slots = emitTileCopySlots(b, loc, cfg, threadId, cfg.blockM);
   Value first = add(b, loc, tileRow0, slots.firstRow);
@@ -301,11 +312,17 @@ void GpuAttentionBuilder::emitQueryTile(OpBuilder &b, Location loc) {
     sources.push_back(
         {arith::SelectOp::create(b, loc, valid, row, zero), valid});
   }
-  emitAsyncTileCopy(b, loc, cfg, slots, sources,
-                    {TileCopyOperand{qTile, qSharedFlat, zero}});
+  SmallVector<TileCopyOperand> operands;
+  for (auto [global, shared] : tiles)
+    operands.push_back(TileCopyOperand{global, shared, zero});
+  emitAsyncTileCopy(b, loc, cfg, slots, sources, operands);
   emitCommitGroup(b, loc);
   emitWaitGroups(b, loc, 0);
   gpu::BarrierOp::create(b, loc);
+}
+
+void GpuAttentionBuilder::emitQueryTile(OpBuilder &b, Location loc) {
+  emitQueryRowsCopy(b, loc, {{qTile, qSharedFlat}});
   if (!cfg.qInRegisters)
     return;
   qFrags.resize(cfg.mTiles());

@@ -98,6 +98,9 @@ struct ConvertSparseAttnToGPUPass
                                                     config, *func)) ||
           failed(gpucodegen::buildEstimatorKernels(inner, kernel, *func)))
         return signalPassFailure();
+      if (backward && failed(gpucodegen::buildGpuBackwardKernel(
+                          inner, copy->kernel(), config, *func)))
+        return signalPassFailure();
       gpucodegen::lowerSoftmaxMathToNVPTX(
           *func, /*flushSubnormals=*/config.family == abi::KernelFamily::Wgmma);
     }

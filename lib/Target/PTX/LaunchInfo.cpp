@@ -74,6 +74,17 @@ FailureOr<LaunchInfo> sattn::target::readLaunchInfo(Operation *op) {
       return failure();
     info.estimator = *spec;
   }
+  if (auto record = func->getAttrOfType<DictionaryAttr>(kBackwardAttr)) {
+    auto entry = record.getAs<StringAttr>("entry");
+    auto warps = record.getAs<IntegerAttr>("warps");
+    auto stages = record.getAs<IntegerAttr>("stages");
+    auto shared = record.getAs<IntegerAttr>("shared_bytes");
+    if (!entry || !warps || !stages || !shared)
+      return func.emitError() << "'" << kBackwardAttr
+                              << "' needs entry, warps, stages and shared_bytes";
+    info.backward = LaunchInfo::Backward{entry.getValue().str(), warps.getInt(),
+                                         stages.getInt(), shared.getInt()};
+  }
   info.kernelName = kernel.getValue().str();
   info.entryName = func.getName().str();
   info.threadsPerBlock = 32 * info.warps;

@@ -2,7 +2,8 @@
 shapes, strides, dtypes, devices and fake addresses; torch.library.custom_op;
 torch.ops; the current device and stream), so that the path from
 Kernel.__call__ through the custom op's implementation to libsattn_runtime
-(with the fake driver of FakeCuda.c) runs on machines without torch.
+(with the fake driver of FakeCuda.c) runs on machines without torch. An op's
+autograd formula is only recorded (register_autograd): tests call it.
 Nothing here computes anything."""
 import contextlib
 import types
@@ -83,6 +84,12 @@ class Tensor:
     def detach(self):
         return self
 
+    def contiguous(self):
+        return self
+
+    def zero_(self):
+        return self
+
     def numpy(self):
         return np.zeros(self.shape, dtype=np.int64)
 
@@ -97,6 +104,7 @@ ops = types.SimpleNamespace()
 class _CustomOp:
     def __init__(self, name, fn, mutates_args):
         self.name, self.fn, self.mutates_args, self.fake = name, fn, mutates_args, None
+        self.backward = self.setup_context = None
         namespace, op = name.split("::")
         if not hasattr(ops, namespace):
             setattr(ops, namespace, types.SimpleNamespace())
@@ -105,6 +113,9 @@ class _CustomOp:
     def register_fake(self, fn):
         self.fake = fn
         return fn
+
+    def register_autograd(self, backward, setup_context=None):
+        self.backward, self.setup_context = backward, setup_context
 
 
 library = types.SimpleNamespace(registered=[])
