@@ -34,7 +34,8 @@ BackwardLayout gpucodegen::backwardLayoutFor(const KernelConfig &c) {
 FailureOr<KernelConfig> gpucodegen::backwardConfigFor(const KernelConfig &forward,
                                                       std::string &reason) {
   // dQ of 16 rows (headDim / 2 f32 per thread) stays in registers next to
-  // a chunk's S and dP (32 f32 each): past head_dim 128 they spill.
+  // a chunk's S and dP and, after the chunks, a 16 x 64 dK or dV block:
+  // past head_dim 128 they spill.
   if (forward.headDim > 128) {
     reason = "the backward kernel supports head_dim up to 128 (this kernel has " +
              std::to_string(forward.headDim) + ")";

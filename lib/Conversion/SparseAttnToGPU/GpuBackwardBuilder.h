@@ -10,15 +10,16 @@
 //
 //   prologue: Q and dO tiles -> shared; per row LSE and D_i = dO_i . O_i
 //   for KV tile of the plan (K, V -> shared, as the forward):
-//     in chunks of 64 keys, per warp (16 query rows):
+//     in a loop of 32-key chunks, per warp (16 query rows):
 //       S  = Q K^T, masked as the forward; P = 2^(S log2e scale - LSE log2e)
 //       dP = dO V^T;  dS = P (dP - D)
 //       dQ += dS K                  (dS repacked from its accumulators)
 //       P, dS -> shared (16-bit)
-//     barrier; per warp, 16 key rows x a column chunk:
+//     barrier; per warp, 16 key rows x 64 columns at a time:
 //       dV_j += P^T dO,  dK_j += scale dS^T Q  (ldmatrix.trans of P and dS)
 //       -> red.global.add.f32 at the tile's key positions (ranges or
-//          gathered keys alike)
+//          gathered keys alike; column pairs, .v2.f32, for the backward
+//          of an sm_90a forward)
 //   epilogue: dQ = scale acc (plain stores: the CTA owns its rows)
 //
 // GpuBackwardBuilder.cpp assembles the kernel (signature, prologue,

@@ -3,9 +3,10 @@
 // The body the backward kernel runs per KV tile of the plan, once its K and
 // V rows are in shared memory (GpuBackwardBuilder.h has the algorithm).
 // A file of its own because, as the forward's tile, it is the inner loop
-// whose registers decide the speed: the tile's keys are processed in
-// chunks of 64 so that S and dP of a chunk (32 f32 each) sit next to dQ's
-// accumulators without spilling.
+// whose registers decide the speed: the tile's keys are processed in a loop
+// of 32-key chunks so that S and dP of a chunk (16 f32 each) sit next to
+// dQ's accumulators without spilling (unrolled chunks of 128-key tiles
+// spilled: the scheduler pulled the next chunk's loads forward).
 //
 //===----------------------------------------------------------------------===//
 
