@@ -27,20 +27,11 @@ from torch import nn
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "python"))  # sattn from the source tree
 import sattn  # noqa: E402
+from model import rotary  # noqa: E402  (the transformer block example's, beside this file)
 
 SPEC = os.path.join(HERE, "train_sparse.sattn")
 VOCAB, DIM, LAG = 32, 128, 16
 GRAD_TOL = 3e-2  # relative, per parameter: bf16 attention against fp32
-
-
-def rotary(x, base=10000.0):
-    """Rotary position embedding over the last dimension of (B, H, L, D)."""
-    d, length = x.shape[-1], x.shape[-2]
-    inv = 1.0 / base ** (torch.arange(0, d, 2, device=x.device, dtype=torch.float32) / d)
-    angles = torch.arange(length, device=x.device, dtype=torch.float32)[:, None] * inv
-    cos, sin = angles.cos(), angles.sin()
-    x1, x2 = x.float()[..., ::2], x.float()[..., 1::2]
-    return torch.stack((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1).flatten(-2)
 
 
 def dense_attention(kernel, q, k, v):

@@ -162,11 +162,8 @@ gpu::GPUFuncOp GpuAttentionBuilder::createKernelFunc(OpBuilder &builder,
 
 FailureOr<gpu::GPUFuncOp> GpuAttentionBuilder::build(OpBuilder &builder,
                                                      StringRef name) {
-  if (failed(verifyElementMaskLowerable(kernel.getMask())))
+  if (failed(prepareMask()))
     return failure();
-  // Window masks need whole 32-key words.
-  if (cfg.blockN % 32 == 0)
-    separatedMask = separateMask(kernel.getMask());
   Location loc = kernel.getLoc();
   gpu::GPUFuncOp func = createKernelFunc(
       builder, loc, name, kernelSignature(kernel, elemType, cfg.family));
@@ -181,6 +178,15 @@ FailureOr<gpu::GPUFuncOp> GpuAttentionBuilder::build(OpBuilder &builder,
   emitEpilogue(b, loc, state);
   gpu::ReturnOp::create(b, loc);
   return finishKernel(func);
+}
+
+LogicalResult GpuAttentionBuilder::prepareMask() {
+  if (failed(verifyElementMaskLowerable(kernel.getMask())))
+    return failure();
+  // Window masks need whole 32-key words.
+  if (cfg.blockN % 32 == 0)
+    separatedMask = separateMask(kernel.getMask());
+  return success();
 }
 
 LoopState GpuAttentionBuilder::emitInitialLoopState(OpBuilder &b, Location loc) {

@@ -144,6 +144,9 @@ protected:
   /// with cp.async (rows past Lq zero-filled) and waits for them.
   void emitQueryRowsCopy(OpBuilder &b, Location loc,
                          ArrayRef<std::pair<Value, Value>> tiles);
+  /// Checks that the element mask lowers and separates it into window
+  /// terms where it can (separatedMask).
+  LogicalResult prepareMask();
   /// Zero accumulators and the initial row state of each m16 tile.
   LoopState emitInitialLoopState(OpBuilder &b, Location loc);
   /// `func`, or failure (and `func` erased) when a mask failed to lower.

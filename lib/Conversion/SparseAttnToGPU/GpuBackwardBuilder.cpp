@@ -228,10 +228,8 @@ void GpuBackwardBuilder::emitQueryGradient(OpBuilder &b, Location loc,
 
 FailureOr<gpu::GPUFuncOp> GpuBackwardBuilder::build(OpBuilder &builder,
                                                     StringRef name) {
-  if (failed(verifyElementMaskLowerable(kernel.getMask())))
+  if (failed(prepareMask()))
     return failure();
-  if (cfg.blockN % 32 == 0)
-    separatedMask = separateMask(kernel.getMask());
   Location loc = kernel.getLoc();
   gpu::GPUFuncOp func =
       createKernelFunc(builder, loc, name, backwardSignature(kernel, elemType));
