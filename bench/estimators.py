@@ -1,5 +1,8 @@
 """Benchmark of compiled estimators on the GPU (block_topk: mean pool and
-XAttention's antidiagonal scorer; vertical_slash; stripe):
+XAttention's antidiagonal scorer; vertical_slash; stripe; SeerAttention's
+gate, whose weights are drawn at random here: no trained gate is at hand,
+so its recall says nothing about a trained one; its rows time the gate's
+estimate and the attention at the kept density):
 estimator, device plan and attention times, the whole call, FlexAttention on
 the same block mask and cuDNN's dense causal attention, with the kept
 density and the mass recall, on structured inputs.
@@ -202,7 +205,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("dir")
     ap.add_argument("--rows", default="topk_32k:32768,topk_128k:131072,xattn_32k:32768,"
-                    "vs:32768,vs:131072,vs_128k:131072,stripe:32768,stripe_t6:32768")
+                    "vs:32768,vs:131072,vs_128k:131072,stripe:32768,stripe_t6:32768,"
+                    "gate:32768,gate:131072")
     ap.add_argument("--json")
     ap.add_argument("--waves", choices=["mixed", "pow2"], default="mixed",
                     help="locality wave periods of the input generator (see above)")
@@ -223,23 +227,33 @@ def main():
         est = kernel.manifest["estimator"]
         lines = est["kind"] == "vertical_slash"
         stripe = est["kind"] == "stripe"
+        gate = est["kind"] == "gate"
         block = est["block"]
         q, k, v = structured(kernel.heads, L, kernel.head_dim, gen,
                              128 if lines or stripe else block,
                              heavy_unit=1 if lines or stripe else None, waves=args.waves)
-        table = kernel.estimate(q, k)
-        ws = torch.empty(64 << 20, dtype=torch.uint8, device=DEV)
-        est_ms = bench(lambda: rt.estimate(q, k, table, ws))
+        extra = {}
+        if gate:
+            # (H, 4 D, hidden): wq then wk per head, scaled so that the gate's
+            # logits spread over a few units.
+            d, f = kernel.head_dim, est["hidden"]
+            extra["weights"] = (4.0 / d ** 0.5) * torch.randn(
+                kernel.heads, 4 * d, f, device=DEV, generator=gen)
+        table = kernel.estimate(q, k, **extra)
+        # The largest scratch here: the gate's at 128K (pooled and projected
+        # blocks, about 100 MB).
+        ws = torch.empty(256 << 20, dtype=torch.uint8, device=DEV)
+        est_ms = bench(lambda: rt.estimate(q, k, table, ws, **extra))
         plan_ws = torch.empty(rt.device_plan_workspace(1, L, L) + 256, dtype=torch.uint8,
                               device=DEV)
         plan_ms = bench(lambda: rt.build_device_plan(1, L, L, [table], plan_ws))
         if args.stages:
-            row_stages = kernel_times(lambda: (rt.estimate(q, k, table, ws),
+            row_stages = kernel_times(lambda: (rt.estimate(q, k, table, ws, **extra),
                                                rt.build_device_plan(1, L, L, [table], plan_ws)),
                                       lambda key: key.startswith("sattn_"))
         kplan = kernel.plan(q, k, {name: table})
         attn_ms = bench(lambda: kernel(q, k, v, {name: table}, plan=kplan))
-        total_ms = bench(lambda: kernel(q, k, v))
+        total_ms = bench(lambda: kernel(q, k, v, **extra))
         if stripe:
             group, unit = est["group"], est["block"] * est["step"]
             pairs = stripe_pairs(table, L, group, unit)
@@ -262,8 +276,11 @@ def main():
         row = dict(kernel=kernel_name, L=L, kind=est["kind"], waves=args.waves,
                    selection=("group %d, theta %g" % (est["group"], est["theta"]) if stripe
                               else "%d columns + %d diagonals" % (est["vertical"], est["slash"])
-                              if lines else "%s %s" % (est["scorer"], "top_k %d" % est["top_k"]
-                                                       if est["top_k"] else "tau %g" % est["tau"])),
+                              if lines else ("gate top_ratio %g" % est["top_ratio"]
+                                             if est["top_ratio"] else
+                                             "gate threshold %g" % est["threshold"]) if gate
+                              else "%s %s" % (est["scorer"], "top_k %d" % est["top_k"]
+                                              if est["top_k"] else "tau %g" % est["tau"])),
                    block=block, block_density=block_density,
                    pair_density=round(density, 4),
                    recall=round(rec, 4), estimate_ms=round(est_ms, 4), plan_ms=round(plan_ms, 4),

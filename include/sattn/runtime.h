@@ -255,27 +255,55 @@ sattn_status sattn_device_plan_build(const sattn_kernel *kernel, int64_t batch, 
 
 /* Compiled estimators (docs/ESTIMATORS.md). A kernel whose mask is a
  * dynamic pattern with a compiled estimator (block_topk with either scorer,
- * vertical_slash) reads one of its tables from the estimator:
+ * vertical_slash, stripe, gate) reads one of its tables from the estimator:
  * sattn_estimator_table gives its index in the manifest's tables
  * (SATTN_ERROR_INVALID_ARGUMENT for a kernel without an estimator).
  * sattn_estimator_run reads q (B, H, Lq, D) and k (B, KV_H, Lk, D), device
  * tensors of the kernel's dtype laid out as for sattn_launch, and writes
  * that table, a DEVICE int64 tensor of its declared shape, contiguous:
- * block_topk: (B, H, ceil(Lk / block), ceil(Lk / block)), entry
+ * block_topk and gate: (B, H, ceil(Lk / block), ceil(Lk / block)), entry
  * [b, h, I, J] is 1 when query block I of (b, h) keeps key block J;
  * vertical_slash: (B, H, 2, Lk), [b, h, 0, k] is 1 for a kept key column
- * and [b, h, 1, o] for a kept diagonal offset o = q - k. It enqueues its
- * kernels (3 launches, or 21 for vertical_slash) on `stream` and returns:
- * pass the table to sattn_device_plan_build and sattn_launch on the same
- * stream, or keep it to reuse the estimate (other layers, later calls).
- * workspace: a device buffer of at least sattn_estimator_workspace(batch,
- * lk) bytes, 256-byte aligned (the estimator's f64 scratch). */
+ * and [b, h, 1, o] for a kept diagonal offset o = q - k; stripe:
+ * (B, H, ceil(Lk / (block * step)), Lk), [b, h, u, k] is 1 for a key kept
+ * for the queries of unit u. It enqueues its kernels (3 launches, 5 for
+ * gate, or 21 for vertical_slash) on `stream` and returns: pass the table
+ * to sattn_device_plan_build and sattn_launch on the same stream, or keep
+ * it to reuse the estimate (other layers, later calls). workspace: a device
+ * buffer of at least sattn_estimator_workspace(batch, lk) bytes, 256-byte
+ * aligned (the estimator's f64 scratch). A gate's estimator also reads its
+ * learned weights, which sattn_estimator_run cannot pass: on such a kernel
+ * it fails with SATTN_ERROR_NULL_POINTER ("the gate estimator needs its
+ * weights: use sattn_estimator_run_weighted"). */
 sattn_status sattn_estimator_table(const sattn_kernel *kernel, int32_t *index);
 sattn_status sattn_estimator_workspace(const sattn_kernel *kernel, int64_t batch, int64_t lk,
                                        size_t *bytes);
 sattn_status sattn_estimator_run(const sattn_kernel *kernel, const sattn_tensor *q,
                                  const sattn_tensor *k, const sattn_tensor *table,
                                  void *workspace, size_t workspace_bytes, void *stream);
+
+/* Learned estimator weights (gate, SeerAttention's AttnGate: docs/
+ * ESTIMATORS.md "gate"). sattn_estimator_weights writes the shape of the
+ * weights the kernel's estimator reads to shape[0..3): (H, 4 * D, hidden),
+ * per query head h the gate's wq (D x hidden, row-major) then its wk
+ * (3 * D x hidden: the pooled maximum, minimum and mean of a key block), so
+ * head h's wq starts at entry h * 4 * D * hidden. A kernel without an
+ * estimator, or whose estimator takes no weights, is
+ * SATTN_ERROR_INVALID_ARGUMENT (the message says which) and gets zeros.
+ * sattn_estimator_run_weighted is sattn_estimator_run with those weights:
+ * a DEVICE float32 (SATTN_DTYPE_F32) tensor of that shape, row-major
+ * contiguous (SATTN_ERROR_STRIDE otherwise), 16-byte aligned, on the
+ * current context's device; NULL exactly for the estimators that take none
+ * (sattn_estimator_run(...) is sattn_estimator_run_weighted(..., NULL,
+ * ...)). Weights given to such an estimator are SATTN_ERROR_INVALID_ARGUMENT,
+ * a wrong dtype SATTN_ERROR_DTYPE, a wrong rank or extent SATTN_ERROR_SHAPE.
+ * The stages only read the weights: one tensor may serve concurrent runs.
+ * Added in 0.1.0. */
+sattn_status sattn_estimator_weights(const sattn_kernel *kernel, int64_t shape[3]);
+sattn_status sattn_estimator_run_weighted(const sattn_kernel *kernel, const sattn_tensor *q,
+                                          const sattn_tensor *k, const sattn_tensor *weights,
+                                          const sattn_tensor *table, void *workspace,
+                                          size_t workspace_bytes, void *stream);
 
 /* Reference estimators of the dynamic masks (docs/ESTIMATORS.md), on the
  * HOST in double precision, for one (batch, head) slice: q is [lq, d] and k

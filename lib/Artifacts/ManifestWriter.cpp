@@ -115,7 +115,12 @@ sattn::writeManifest(KernelOp kernel, const MaskProgram &program,
     for (std::string_view param : abi::kEstimatorParams)
       estimatorParams.push_back(std::string(param));
     llvm::json::Object record{{"kind", e.kind}, {"block", e.block}, {"table", e.table}};
-    if (e.isStripe()) {
+    if (e.isGate()) {
+      record["hidden"] = e.hidden;
+      record["threshold"] = e.threshold;
+      record["top_ratio"] = e.topRatio;
+      record["rope_base"] = e.ropeBase;
+    } else if (e.isStripe()) {
       record["group"] = e.group;
       record["step"] = e.step;
       record["theta"] = e.theta;

@@ -19,7 +19,8 @@ FailureOr<std::vector<int64_t>> CpuAttention::runEstimator(StringRef name,
                                                             const CpuTensor &q,
                                                             const CpuTensor &k,
                                                             std::string &table,
-                                                            std::string &error) const {
+                                                            std::string &error,
+                                                            const CpuTensor *weights) const {
   FailureOr<const KernelInfo *> found = findKernel(*impl, name, error);
   if (failed(found))
     return failure();
@@ -45,7 +46,20 @@ FailureOr<std::vector<int64_t>> CpuAttention::runEstimator(StringRef name,
   abi::EstimatorShape sizes{batch, kernel.heads, kernel.kvHeads, kernel.headDim,
                             lk,    spec.block,   spec.stride};
   spec.setKindFields(sizes);
-  // The table: [B, H, blocks, blocks] (block_topk), [B, H, 2, Lk]
+  if (sizes.gate() != (weights != nullptr)) {
+    error = sizes.gate() ? "the gate estimator of kernel '" + kernel.name + "' needs its weights"
+                         : "kernel '" + kernel.name + "''s estimator takes no weights";
+    return failure();
+  }
+  if (weights && failed(checkTensor("weights", *weights,
+                                    {kernel.heads, 4 * kernel.headDim, spec.hidden}, error)))
+    return failure();
+  if (weights && (weights->strides[2] != 1 || weights->strides[1] != spec.hidden ||
+                  weights->strides[0] != 4 * kernel.headDim * spec.hidden)) {
+    error = "the gate's weights must be contiguous (H, 4 D, hidden)";
+    return failure();
+  }
+  // The table: [B, H, blocks, blocks] (block_topk, gate), [B, H, 2, Lk]
   // (vertical_slash) or [B, H, units, Lk] (stripe).
   int64_t perSlice = spec.isStripe()  ? sizes.units() * lk
                      : spec.isLines() ? 2 * lk
@@ -64,17 +78,21 @@ FailureOr<std::vector<int64_t>> CpuAttention::runEstimator(StringRef name,
   auto pooledDesc =
       descriptor<double, 1>(pooled.data(), {static_cast<int64_t>(pooled.size())}, {1});
   auto tableDesc = descriptor<int64_t, 1>(out.data(), {static_cast<int64_t>(out.size())}, {1});
+  float noWeights = 0;
+  auto weightsDesc = weights ? descriptor<float, 1>(weights->data, {span(*weights)}, {1})
+                             : descriptor<float, 1>(&noWeights, {1}, {1});
   int64_t scalars[] = {q.strides[0], q.strides[1], q.strides[2], k.strides[0],
                        k.strides[1], k.strides[2], lq,           lk,
                        batch};
-  static_assert(std::size(scalars) == abi::kNumEstimatorParams - 4,
+  static_assert(std::size(scalars) == abi::kNumEstimatorParams - 5,
                 "the scalars between K and the scratch");
-  void *descs[] = {&qDesc, &kDesc, &pooledDesc, &tableDesc};
+  void *descs[] = {&qDesc, &kDesc, &pooledDesc, &tableDesc, &weightsDesc};
   SmallVector<void *> packed{&descs[0], &descs[1]};
   for (int64_t &v : scalars)
     packed.push_back(&v);
   packed.push_back(&descs[2]);
   packed.push_back(&descs[3]);
+  packed.push_back(&descs[4]);
   kernel.estimatorEntry(packed.data());
   table = spec.table;
   return out;

@@ -77,6 +77,20 @@ plan::parseEstimator(Attribute raw, function_ref<InFlightDiagnostic()> emitError
       return fail("needs a finite theta > 0");
     return spec;
   }
+  if (spec.kind == "gate") {
+    if (!integer("hidden", spec.hidden) || !real("threshold", spec.threshold) ||
+        !real("top_ratio", spec.topRatio) || !real("rope_base", spec.ropeBase))
+      return fail("of kind gate needs hidden (an integer), threshold, top_ratio and "
+                  "rope_base (floats)");
+    if (spec.hidden < 2 || spec.hidden % 2 != 0 || spec.hidden > 4096)
+      return fail("needs an even hidden size in [2, 4096], got " + Twine(spec.hidden));
+    if ((spec.threshold > 0) == (spec.topRatio > 0) || spec.threshold < 0 ||
+        spec.threshold >= 1 || spec.topRatio < 0 || spec.topRatio > 1)
+      return fail("needs exactly one of threshold in (0, 1) and top_ratio in (0, 1]");
+    if (!(spec.ropeBase > 1) || !std::isfinite(spec.ropeBase))
+      return fail("needs a finite rope_base above 1");
+    return spec;
+  }
   if (!str("scorer", spec.scorer) || !integer("top_k", spec.topK) || !real("tau", spec.tau))
     return fail("of kind block_topk needs scorer (a string), top_k (an integer) and tau "
                 "(a float)");
@@ -85,7 +99,7 @@ plan::parseEstimator(Attribute raw, function_ref<InFlightDiagnostic()> emitError
       (spec.scorer != "mean_pool" && spec.scorer != "antidiagonal"))
     return fail("names an estimator that is not compiled: kind '" + spec.kind +
                 "', scorer '" + spec.scorer +
-                "' (block_topk with mean_pool or antidiagonal, vertical_slash and stripe are)");
+                "' (block_topk with mean_pool or antidiagonal, vertical_slash, stripe and gate are)");
   if (spec.scorer == "antidiagonal" ? spec.stride < 1 || spec.block % spec.stride != 0
                                     : spec.stride != 0)
     return fail("needs a stride that divides block for the antidiagonal scorer and none "
@@ -120,10 +134,18 @@ void plan::writeEstimator(KernelOp kernel, const EstimatorSpec &spec) {
   auto integer = [&](StringRef key, int64_t v) {
     fields.push_back(b.getNamedAttr(key, b.getI64IntegerAttr(v)));
   };
-  if (spec.isStripe()) {
+  auto real = [&](StringRef key, double v) {
+    fields.push_back(b.getNamedAttr(key, b.getF64FloatAttr(v)));
+  };
+  if (spec.isGate()) {
+    integer("hidden", spec.hidden);
+    real("threshold", spec.threshold);
+    real("top_ratio", spec.topRatio);
+    real("rope_base", spec.ropeBase);
+  } else if (spec.isStripe()) {
     integer("group", spec.group);
     integer("step", spec.step);
-    fields.push_back(b.getNamedAttr("theta", b.getF64FloatAttr(spec.theta)));
+    real("theta", spec.theta);
   } else if (spec.isLines()) {
     integer("vertical", spec.vertical);
     integer("slash", spec.slash);
@@ -133,7 +155,7 @@ void plan::writeEstimator(KernelOp kernel, const EstimatorSpec &spec) {
   } else {
     fields.push_back(b.getNamedAttr("scorer", b.getStringAttr(spec.scorer)));
     integer("top_k", spec.topK);
-    fields.push_back(b.getNamedAttr("tau", b.getF64FloatAttr(spec.tau)));
+    real("tau", spec.tau);
     integer("stride", spec.stride);
   }
   kernel->setAttr(kEstimatorAttrName, b.getDictionaryAttr(fields));

@@ -1,14 +1,18 @@
 //===- Estimator.cpp - a kernel's compiled estimator on the GPU -----------===//
 //
-// sattn_estimator_workspace, sattn_estimator_table and sattn_estimator_run:
-// the kernel's generated estimator (docs/ESTIMATORS.md, "Compiled
-// estimators"; its stage entries are in the manifest's "estimator") run on
-// the caller's stream. It reads Q and K and writes the table the kernel's
-// mask reads; the device plan builder and the attention kernel then take
-// that table like any other. The scratch is sized from the shapes before
-// launch, so a run enqueues its launches (three for block_topk, 21 for
-// vertical_slash) and returns: no host synchronisation, no allocation,
-// capturable in a CUDA graph.
+// sattn_estimator_workspace, sattn_estimator_table, sattn_estimator_weights,
+// sattn_estimator_run and sattn_estimator_run_weighted: the kernel's
+// generated estimator (docs/ESTIMATORS.md, "Compiled estimators"; its stage
+// entries are in the manifest's "estimator") run on the caller's stream. It
+// reads Q and K (and, for a gate, the learned weights the caller owns) and
+// writes the table the kernel's mask reads; the device plan builder and the
+// attention kernel then take that table like any other. The scratch is
+// sized from the shapes before launch, so a run enqueues its launches
+// (three for block_topk, four for gate, 21 for vertical_slash) and returns:
+// no host synchronisation, no allocation, capturable in a CUDA graph.
+// Weights are an argument of every run rather than state of the kernel so
+// that one loaded kernel serves every layer of a model, each with its own
+// gate.
 //
 //===----------------------------------------------------------------------===//
 
@@ -42,14 +46,14 @@ size_t scratchBytes(const Manifest &m, int64_t batch, int64_t lk) {
 }
 
 sattn_status run(const sattn_kernel &kernel, const sattn_tensor *q, const sattn_tensor *k,
-                 const sattn_tensor *table, void *workspace, size_t workspaceBytes,
-                 void *stream, std::string &message) {
+                 const sattn_tensor *weights, const sattn_tensor *table, void *workspace,
+                 size_t workspaceBytes, void *stream, std::string &message) {
   const Manifest &m = kernel.manifest;
   sattn_status status = needsEstimator(m, message);
   if (status != SATTN_OK)
     return status;
   LaunchShape shape;
-  if ((status = validateEstimate(m, q, k, table, shape, message)) != SATTN_OK)
+  if ((status = validateEstimate(m, q, k, weights, table, shape, message)) != SATTN_OK)
     return status;
   size_t needed = scratchBytes(m, shape.batch, shape.lk);
   if (!workspace || reinterpret_cast<uintptr_t>(workspace) % kAlign != 0) {
@@ -68,7 +72,11 @@ sattn_status run(const sattn_kernel &kernel, const sattn_tensor *q, const sattn_
   CUdevice device = 0;
   if (d->cuCtxGetDevice(&device) == CUDA_SUCCESS) {
     const std::pair<const char *, const void *> pointers[] = {
-        {"q", q->data}, {"k", k->data}, {"the table", table->data}, {"the workspace", workspace}};
+        {"q", q->data},
+        {"k", k->data},
+        {"the weights", weights ? weights->data : nullptr},
+        {"the table", table->data},
+        {"the workspace", workspace}};
     for (auto [name, pointer] : pointers)
       if ((status = checkPointer(*d, device, name, pointer, message)) != SATTN_OK)
         return status;
@@ -86,7 +94,8 @@ sattn_status run(const sattn_kernel &kernel, const sattn_tensor *q, const sattn_
                       uint64_t(shape.lk),
                       uint64_t(shape.batch),
                       reinterpret_cast<uintptr_t>(workspace),
-                      reinterpret_cast<uintptr_t>(table->data)};
+                      reinterpret_cast<uintptr_t>(table->data),
+                      reinterpret_cast<uintptr_t>(weights ? weights->data : nullptr)};
   static_assert(std::size(slots) == abi::kNumEstimatorParams, "one slot per parameter");
   void *params[std::size(slots)];
   for (size_t i = 0; i < std::size(slots); ++i)
@@ -147,6 +156,29 @@ sattn_status sattn_estimator_workspace(const sattn_kernel *kernel, int64_t batch
   });
 }
 
+sattn_status sattn_estimator_weights(const sattn_kernel *kernel, int64_t shape[3]) {
+  return guarded([&] {
+    if (!kernel || !shape)
+      return fail(SATTN_ERROR_INVALID_ARGUMENT,
+                  "sattn_estimator_weights: kernel or shape is NULL");
+    shape[0] = shape[1] = shape[2] = 0;
+    const Manifest &m = kernel->manifest;
+    std::string message;
+    sattn_status status = needsEstimator(m, message);
+    if (status == SATTN_OK && !m.estimator.takesWeights()) {
+      message = "the " + m.estimator.kind + " estimator of kernel '" + m.name +
+                "' takes no weights (only gate's does): run it with sattn_estimator_run";
+      status = SATTN_ERROR_INVALID_ARGUMENT;
+    }
+    if (status == SATTN_OK) {
+      shape[0] = m.heads;
+      shape[1] = 4 * m.headDim;
+      shape[2] = m.estimator.hidden;
+    }
+    return finish(status, "sattn_estimator_weights: " + message);
+  });
+}
+
 sattn_status sattn_estimator_run(const sattn_kernel *kernel, const sattn_tensor *q,
                                  const sattn_tensor *k, const sattn_tensor *table,
                                  void *workspace, size_t workspace_bytes, void *stream) {
@@ -154,8 +186,23 @@ sattn_status sattn_estimator_run(const sattn_kernel *kernel, const sattn_tensor 
     if (!kernel)
       return fail(SATTN_ERROR_INVALID_ARGUMENT, "sattn_estimator_run: kernel is NULL");
     std::string message;
-    sattn_status status = run(*kernel, q, k, table, workspace, workspace_bytes, stream, message);
+    sattn_status status =
+        run(*kernel, q, k, nullptr, table, workspace, workspace_bytes, stream, message);
     return finish(status, "sattn_estimator_run: " + message);
+  });
+}
+
+sattn_status sattn_estimator_run_weighted(const sattn_kernel *kernel, const sattn_tensor *q,
+                                          const sattn_tensor *k, const sattn_tensor *weights,
+                                          const sattn_tensor *table, void *workspace,
+                                          size_t workspace_bytes, void *stream) {
+  return guarded([&] {
+    if (!kernel)
+      return fail(SATTN_ERROR_INVALID_ARGUMENT, "sattn_estimator_run_weighted: kernel is NULL");
+    std::string message;
+    sattn_status status =
+        run(*kernel, q, k, weights, table, workspace, workspace_bytes, stream, message);
+    return finish(status, "sattn_estimator_run_weighted: " + message);
   });
 }
 

@@ -83,7 +83,10 @@ struct Manifest {
   } devicePlan;
   /// "estimator": the compiled estimator's stage entries in launch order
   /// (empty when the kernel has none), their block size, what it selects
-  /// and the table it writes (an index into `tables`).
+  /// and the table it writes (an index into `tables`). A gate's selection
+  /// depends on learned weights that the caller passes with every run
+  /// (sattn_estimator_run_weighted), so `hidden` also says whether a run
+  /// needs them.
   struct Estimator {
     std::vector<std::string> entries;
     int64_t threads = 0;
@@ -94,7 +97,11 @@ struct Manifest {
     int64_t lastQ = 0; // > 0: vertical_slash
     int64_t group = 0, step = 0; // > 0: stripe
     double theta = 0;
+    int64_t hidden = 0; // > 0: gate
+    double threshold = 0, topRatio = 0, ropeBase = 0;
     size_t table = 0;
+    /// Whether a run reads the f32 weights (heads, 4 head_dim, hidden).
+    bool takesWeights() const { return hidden > 0; }
   } estimator;
   /// "backward": the backward kernel in the same image (docs/KERNEL_ABI.md,
   /// "Backward kernel"), or an empty entry when the kernel has none. It runs
@@ -111,9 +118,11 @@ struct Manifest {
     abi::EstimatorShape shape{batch, heads, kvHeads, headDim, lk, estimator.block,
                               estimator.stride};
     shape.lastQ = estimator.lastQ;
-    shape.topK = estimator.lastQ > 0 ? 0 : estimator.topK;
+    shape.topK = estimator.lastQ > 0 || estimator.hidden > 0 ? 0 : estimator.topK;
     shape.group = estimator.group;
     shape.step = estimator.step;
+    shape.hidden = estimator.hidden;
+    shape.topRatio = estimator.topRatio;
     return shape;
   }
 };

@@ -18,6 +18,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 
 namespace sattn::rt {
 
@@ -94,6 +95,13 @@ bool isTarget(const std::string &s) {
   while (i < s.size() && s[i] >= '0' && s[i] <= '9')
     ++i;
   return i == s.size() || (i + 1 == s.size() && s[i] >= 'a' && s[i] <= 'z');
+}
+
+/// A number as messages print it ("0.5", "1e+04").
+std::string shortNumber(double x) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", x);
+  return buf;
 }
 
 /// Parses a positive decimal integer with no sign or leading zero.
@@ -367,7 +375,9 @@ bool readDevicePlan(const Value &root, Manifest &m, std::string &error) {
 
 /// "estimator" (optional): the compiled estimator's stage entries, block
 /// size, selection and the table it writes, one of the kernel's tables;
-/// its parameter names must be the ones this runtime packs.
+/// its parameter names must be the ones this runtime packs (every kind's
+/// stages take the same list, "weights" included, so that one packing
+/// serves them all).
 bool readEstimator(const Value &root, Manifest &m, std::string &error) {
   const Value *v = root.find("estimator");
   if (!v)
@@ -384,7 +394,28 @@ bool readEstimator(const Value &root, Manifest &m, std::string &error) {
   if (!entries || !f.integer("threads", e.threads, 1, 1024) || !f.string("kind", e.kind) ||
       !f.integer("block", e.block, 1, int64_t(1) << 30) || !f.string("table", table))
     return false;
-  if (e.kind == "stripe") {
+  if (e.kind == "gate") {
+    // The pair count of the rotary embedding is hidden / 2; the selection is
+    // by threshold or by count, never both (docs/ESTIMATORS.md, "gate").
+    if (!f.integer("hidden", e.hidden, 2, 65536) || !f.number("threshold", e.threshold) ||
+        !f.number("top_ratio", e.topRatio) || !f.number("rope_base", e.ropeBase))
+      return false;
+    if (e.hidden % 2 != 0)
+      return f.bad("hidden", *v->find("hidden"),
+                   "is " + std::to_string(e.hidden) +
+                       ", expected an even size (the rotary embedding turns pairs of features)");
+    bool byThreshold = e.threshold > 0 && e.threshold < 1 && e.topRatio == 0;
+    bool byCount = e.topRatio > 0 && e.topRatio <= 1 && e.threshold == 0;
+    if (!byThreshold && !byCount)
+      return f.bad("threshold", *v->find("threshold"),
+                   "is " + shortNumber(e.threshold) + " and \"top_ratio\" is " +
+                       shortNumber(e.topRatio) +
+                       ": a gate needs exactly one of threshold in (0, 1) and top_ratio in "
+                       "(0, 1], the other 0");
+    if (!(e.ropeBase > 1))
+      return f.bad("rope_base", *v->find("rope_base"),
+                   "is " + shortNumber(e.ropeBase) + ", expected a rotary base above 1");
+  } else if (e.kind == "stripe") {
     if (!f.integer("group", e.group, 1, int64_t(1) << 40) ||
         !f.integer("step", e.step, 1, int64_t(1) << 30) || !f.number("theta", e.theta))
       return false;
@@ -406,8 +437,8 @@ bool readEstimator(const Value &root, Manifest &m, std::string &error) {
     if (e.kind != "block_topk" || (e.scorer != "mean_pool" && e.scorer != "antidiagonal"))
       return f.bad("kind", *v,
                    "names an estimator this runtime does not run (" + e.kind + ", " + e.scorer +
-                       "; it runs block_topk with mean_pool or antidiagonal, vertical_slash and "
-                       "stripe)");
+                       "; it runs block_topk with mean_pool or antidiagonal, vertical_slash, "
+                       "stripe and gate)");
     if (v->find("stride") && !f.integer("stride", e.stride, 0, e.block))
       return false;
     if (e.scorer == "antidiagonal" ? e.stride < 1 || e.block % e.stride != 0 : e.stride != 0)
@@ -419,6 +450,7 @@ bool readEstimator(const Value &root, Manifest &m, std::string &error) {
   abi::EstimatorShape kind{};
   kind.lastQ = e.lastQ;
   kind.group = e.group;
+  kind.hidden = e.hidden;
   int stageCount = 0;
   const std::string_view *stageNames = kind.stageNames(stageCount);
   if (entries->elements.size() != size_t(stageCount)) {

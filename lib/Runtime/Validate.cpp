@@ -42,6 +42,9 @@ const Role kDO{"d_o", 4, {"batch", "heads", "Lq", "head_dim"}, false};
 const Role kDQ{"d_q", 4, {"batch", "heads", "Lq", "head_dim"}, true};
 const Role kDK{"d_k", 4, {"batch", "kv_heads", "Lk", "head_dim"}, true};
 const Role kDV{"d_v", 4, {"batch", "kv_heads", "Lk", "head_dim"}, true};
+// A gate estimator's learned weights: per query head, wq's head_dim rows
+// then wk's 3 head_dim rows, of hidden features each.
+const Role kWeights{"weights", 3, {"heads", "4 * head_dim", "hidden", nullptr}, false};
 
 std::string str(int64_t v) { return std::to_string(v); }
 
@@ -88,7 +91,11 @@ private:
 public:
   sattn_status backward(const BackwardArgs &a, LaunchShape &shape);
   sattn_status estimate(const sattn_tensor *q, const sattn_tensor *k,
-                        const sattn_tensor *table, LaunchShape &shape);
+                        const sattn_tensor *weights, const sattn_tensor *table,
+                        LaunchShape &shape);
+
+private:
+  sattn_status estimatorWeights(const sattn_tensor &w);
 };
 
 bool elementCount(const sattn_tensor &t, int64_t &count) {
@@ -512,11 +519,54 @@ sattn_status Checker::backward(const BackwardArgs &a, LaunchShape &shape) {
   return SATTN_OK;
 }
 
-/// Q and K as for a launch, and the estimator's table as the kernel's
-/// table of that name. The estimator's scratch indexes pooled rows in 32
-/// bits too: it must stay below 2^31 entries.
+/// A gate's weights: f32, (heads, 4 head_dim, hidden), row-major contiguous
+/// (the stages take no strides for them), 16-byte aligned (vectorised
+/// loads), and within the stages' 32-bit indexing.
+sattn_status Checker::estimatorWeights(const sattn_tensor &w) {
+  SATTN_TRY(dtype(kWeights, w, SATTN_DTYPE_F32, "(the gate's weights are float32)"));
+  SATTN_TRY(rank(kWeights, w));
+  SATTN_TRY(extent(kWeights, w, 0, m.heads, "the kernel's heads"));
+  SATTN_TRY(extent(kWeights, w, 1, 4 * m.headDim,
+                   "wq's head_dim rows, then wk's 3 * head_dim rows, with head_dim " +
+                       str(m.headDim)));
+  SATTN_TRY(extent(kWeights, w, 2, m.estimator.hidden, "the gate's hidden size"));
+  if (!w.data)
+    return fail(SATTN_ERROR_NULL_POINTER, "weights has no data (NULL pointer)");
+  SATTN_TRY(span(kWeights.name, w, false));
+  int64_t expected = 1;
+  for (int d = 2; d >= 0; --d) {
+    if (w.shape[d] > 1 && w.strides[d] != expected)
+      return fail(SATTN_ERROR_STRIDE,
+                  dimName(kWeights, d) + " has stride " + str(w.strides[d]) + ", expected " +
+                      str(expected) + ": the estimator reads the weights row-major contiguous");
+    expected *= w.shape[d];
+  }
+  SATTN_TRY(aligned(kWeights, w, kTensorAlignment, false));
+  if (expected > INT32_MAX)
+    return fail(SATTN_ERROR_SHAPE, "weights has " + str(expected) +
+                                       " entries, beyond the estimator's 32-bit indexing");
+  return SATTN_OK;
+}
+
+/// Q and K as for a launch, the weights exactly when the estimator takes
+/// them, and the estimator's table as the kernel's table of that name. The
+/// estimator's scratch indexes pooled rows in 32 bits too: it must stay
+/// below 2^31 entries.
 sattn_status Checker::estimate(const sattn_tensor *q, const sattn_tensor *k,
-                               const sattn_tensor *table, LaunchShape &shape) {
+                               const sattn_tensor *weights, const sattn_tensor *table,
+                               LaunchShape &shape) {
+  // Which entry point a kernel needs comes first: the other checks cannot
+  // make a call without the weights right.
+  if (m.estimator.takesWeights() && !weights)
+    return fail(SATTN_ERROR_NULL_POINTER,
+                "the gate estimator needs its weights: use sattn_estimator_run_weighted with a "
+                "float32 (heads, 4 * head_dim, hidden) = (" +
+                    str(m.heads) + ", " + str(4 * m.headDim) + ", " + str(m.estimator.hidden) +
+                    ") device tensor (kernel '" + m.name + "')");
+  if (!m.estimator.takesWeights() && weights)
+    return fail(SATTN_ERROR_INVALID_ARGUMENT,
+                "weights were given, but the " + m.estimator.kind + " estimator of kernel '" +
+                    m.name + "' takes none (only gate's does); pass NULL");
   if (!q || !k || !table)
     return fail(SATTN_ERROR_NULL_POINTER, "q, k and the table must not be NULL");
   std::string kernelDtype = std::string("(the dtype of kernel '") + m.name + "')";
@@ -545,6 +595,8 @@ sattn_status Checker::estimate(const sattn_tensor *q, const sattn_tensor *k,
   SATTN_TRY(span("k", *k, false));
   SATTN_TRY(sliceFits("q", *q));
   SATTN_TRY(sliceFits("k", *k));
+  if (weights)
+    SATTN_TRY(estimatorWeights(*weights));
   abi::EstimatorShape sizes = m.estimatorShape(shape.batch, shape.lk);
   int64_t scratch = sizes.scratchEntries(), items = 0;
   int stages = 0;
@@ -567,10 +619,11 @@ sattn_status Checker::estimate(const sattn_tensor *q, const sattn_tensor *k,
 } // namespace
 
 sattn_status validateEstimate(const Manifest &manifest, const sattn_tensor *q,
-                              const sattn_tensor *k, const sattn_tensor *table,
-                              LaunchShape &shape, std::string &message) {
+                              const sattn_tensor *k, const sattn_tensor *weights,
+                              const sattn_tensor *table, LaunchShape &shape,
+                              std::string &message) {
   shape = LaunchShape();
-  return Checker(manifest, message).estimate(q, k, table, shape);
+  return Checker(manifest, message).estimate(q, k, weights, table, shape);
 }
 
 sattn_status validateLaunch(const Manifest &manifest, const LaunchArgs &args,

@@ -55,11 +55,14 @@ sattn_status validateTables(const Manifest &manifest, const sattn_tensor *tables
                             int32_t numTables, const LaunchShape &shape,
                             std::string &message);
 
-/// Q and K of a call of the kernel's compiled estimator and the table it
+/// Q and K of a call of the kernel's compiled estimator, its learned
+/// weights (required exactly when the estimator takes them: gate's f32
+/// (heads, 4 head_dim, hidden), contiguous; NULL otherwise) and the table it
 /// writes (the kernel's table named by the manifest's "estimator").
 sattn_status validateEstimate(const Manifest &manifest, const sattn_tensor *q,
-                              const sattn_tensor *k, const sattn_tensor *table,
-                              LaunchShape &shape, std::string &message);
+                              const sattn_tensor *k, const sattn_tensor *weights,
+                              const sattn_tensor *table, LaunchShape &shape,
+                              std::string &message);
 
 /// Alignment the kernel's vectorised loads and stores need for Q/K/V/O data
 /// pointers and their batch, head and row strides (in bytes).

@@ -168,6 +168,10 @@ def _declare(lib):
                                                      ctypes.POINTER(ctypes.c_size_t)]),
         "sattn_estimator_run": (ctypes.c_int, [c_kernel_p, t_p, t_p, t_p, ctypes.c_void_p,
                                                ctypes.c_size_t, ctypes.c_void_p]),
+        "sattn_estimator_weights": (ctypes.c_int, [c_kernel_p, ctypes.c_int64 * 3]),
+        "sattn_estimator_run_weighted": (ctypes.c_int, [c_kernel_p, t_p, t_p, t_p, t_p,
+                                                        ctypes.c_void_p, ctypes.c_size_t,
+                                                        ctypes.c_void_p]),
         "sattn_estimate_vertical_slash": (ctypes.c_int, [t_p, t_p, ctypes.c_double] +
                                           [ctypes.c_int64] * 5 + [ctypes.c_void_p] * 2),
         "sattn_estimate_blocks": (ctypes.c_int, [t_p, t_p, ctypes.c_double, ctypes.c_int,

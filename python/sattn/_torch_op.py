@@ -25,10 +25,12 @@ tables and the plan; the gradients are converted to the inputs' dtypes;
 lse is marked non-differentiable (as FlashAttention's); tables and plans get
 no gradient. A kernel without a backward pass raises RuntimeError there.
 
-``torch.ops.sattn.estimate(kernel, q, k) -> table``: runs the kernel's
-compiled estimator (a dynamic mask, docs/ESTIMATORS.md) on the current
-stream and returns the table it writes, for `Kernel.estimate` and for calls
-that do not pass that table.
+``torch.ops.sattn.estimate(kernel, q, k, weights=None) -> table``: runs the
+kernel's compiled estimator (a dynamic mask, docs/ESTIMATORS.md) on the
+current stream and returns the table it writes, for `Kernel.estimate` and
+for calls that do not pass that table. `weights`: a gate's learned weights,
+one float32 (H, 4D, F) CUDA tensor (`Kernel` makes it from the (wq, wk)
+pair); None for the other estimators.
 
 ``torch.ops.sattn.device_plan(kernel, q, k, tables) -> workspace``: builds
 the device plan of q's and k's problem (only their shapes and device are
@@ -49,7 +51,7 @@ Needs torch >= 2.4 (torch.library.custom_op); an older torch is refused at
 import with the version it has and the one it needs.
 """
 
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
 import torch
 
@@ -155,19 +157,23 @@ def _fake_device_plan(kernel_key, q, k, tables):
     return q.new_empty((n,), dtype=torch.uint8)
 
 
-def _estimate(kernel_key: str, q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
-    return _registry.kernel_for_key(kernel_key).runtime.estimate(q, k)
+def _estimate(kernel_key: str, q: torch.Tensor, k: torch.Tensor,
+              weights: Optional[torch.Tensor] = None) -> torch.Tensor:
+    return _registry.kernel_for_key(kernel_key).runtime.estimate(q, k, weights=weights)
 
 
 _estimate_op = torch.library.custom_op("sattn::estimate", _estimate, mutates_args=())
 
 
 @_estimate_op.register_fake
-def _fake_estimate(kernel_key, q, k):
+def _fake_estimate(kernel_key, q, k, weights=None):
     kernel = _registry.kernel_for_key(kernel_key)
     if q.dim() != 4 or k.dim() != 4:
         raise ValueError("q and k must be (B, heads, L, D); got shapes %s and %s"
                          % (tuple(q.shape), tuple(k.shape)))
+    if weights is not None and weights.dim() != 3:
+        raise ValueError("the gate's weights must be one (H, 4D, F) tensor; got shape %s"
+                         % (tuple(weights.shape),))
     # The estimated table's declared shape ([B, H, blocks, blocks] for
     # block_topk, [B, H, 2, Lk] for vertical_slash, [B, H, units, Lk] for
     # stripe).

@@ -51,7 +51,7 @@ import os
 import sys
 import threading
 
-from . import _dense, _registry, _workspace_plans, runtime
+from . import _dense, _estimator, _registry, _workspace_plans, runtime
 from .mask_program import MaskProgram, table_extents
 from .tables import ordered as ordered_tables
 
@@ -122,13 +122,18 @@ def _host_int64(t):
 class Kernel:
     """A compiled kernel. Get one from `sattn.compile` or `sattn.load`.
 
-    ``kernel(q, k, v, tables=None, scale=None, plan=None)``: q (B, H, Lq, D),
-    k and v (B, KV_H, Lk, D), CUDA tensors of the kernel's dtype, Lq <= Lk
-    (query row i sits at absolute position i + Lk - Lq). Returns o (B, H, Lq,
-    D), and ``(o, lse)`` with lse (B, H, Lq) float32 when the spec says
-    ``return_lse = true``. Runs on PyTorch's current stream. plan: a
-    `KernelPlan` from ``kernel.plan(q, k, tables)`` for this problem, to
-    launch without planning; None plans as `plans` says.
+    ``kernel(q, k, v, tables=None, scale=None, plan=None, *, weights=None)``:
+    q (B, H, Lq, D), k and v (B, KV_H, Lk, D), CUDA tensors of the kernel's
+    dtype, Lq <= Lk (query row i sits at absolute position i + Lk - Lq).
+    Returns o (B, H, Lq, D), and ``(o, lse)`` with lse (B, H, Lq) float32
+    when the spec says ``return_lse = true``. Runs on PyTorch's current
+    stream. plan: a `KernelPlan` from ``kernel.plan(q, k, tables)`` for this
+    problem, to launch without planning; None plans as `plans` says.
+    weights: the learned weights of a gate (SeerAttention's AttnGate,
+    `estimator_weights`), read when the call estimates its table: the pair
+    (wq, wk), wq (H, D, F) and wk (H, 3D, F), or one (H, 4D, F) tensor, any
+    floating dtype; a kernel whose mask is a gate needs them unless the call
+    passes the estimated table, and other kernels refuse them.
     """
 
     def __init__(self, *args, **kwargs):
@@ -163,8 +168,14 @@ class Kernel:
         self._mask_program = None
         self._has_builder = "device_plan" in manifest
         self._has_backward = "backward" in manifest  # sattn-compile --backward
-        # The table a compiled estimator writes (docs/ESTIMATORS.md), if any.
-        self._estimated_table = manifest.get("estimator", {}).get("table")
+        # The table a compiled estimator writes (docs/ESTIMATORS.md), if any,
+        # and the shape of the learned weights it reads (a gate's; None for
+        # the other estimators): calls check their weights against it
+        # without the runtime.
+        estimator = manifest.get("estimator", {})
+        self._estimated_table = estimator.get("table")
+        self._weights_shape = ((manifest["heads"], 4 * manifest["head_dim"], estimator["hidden"])
+                               if estimator.get("kind") == "gate" else None)
         self.plans = "auto"
         _registry.add(key, self)
         return self
@@ -391,33 +402,69 @@ class Kernel:
         mask such as block_topk), or None."""
         return self._estimated_table
 
-    def estimate(self, q, k):
+    @property
+    def estimator_weights(self):
+        """(H, 4 * head_dim, hidden): the shape of the learned weights the
+        kernel's estimator reads (a gate's: each head's wq rows, then its wk
+        rows), or None when it reads none."""
+        return self._weights_shape
+
+    def estimate(self, q, k, weights=None):
         """The kernel's compiled estimator on q and k: the estimated table
-        (int64, (B, H, ceil(Lk / block), ceil(Lk / block)), 1 where query
-        block I keeps key block J), computed on the GPU on the current
-        stream. A call without that table estimates it itself; pass it as
-        ``kernel(q, k, v, {kernel.estimated_table: t})`` to reuse one
-        estimate (other layers, later steps). Works under torch.compile."""
+        (int64; block_topk and gate: (B, H, ceil(Lk / block), ceil(Lk /
+        block)), 1 where query block I keeps key block J), computed on the
+        GPU on the current stream. A call without that table estimates it
+        itself; pass it as ``kernel(q, k, v, {kernel.estimated_table: t})``
+        to reuse one estimate (other layers, later steps). weights: a gate's
+        learned weights, as a call takes them (required for a gate, refused
+        otherwise). Works under torch.compile."""
         if self._estimated_table is None:
             raise ValueError("kernel %r has no compiled estimator" % self.name)
         if _attention_op is None:
             _bind_torch_op()
         _check_tensor("q", q)
         _check_tensor("k", k)
-        return _estimate_op(self.key, q, k)
+        return _estimate_op(self.key, q, k, self._estimator_weights(q, weights))
 
-    def _with_estimate(self, q, k, tables):
+    def _estimator_weights(self, q, weights):
+        """The weights argument of the estimate op: None, or a gate's weights
+        as one float32 (H, 4D, F) tensor on q's device. A gate without
+        weights, and weights for any other kernel, are ValueErrors that say
+        what to pass."""
+        shape = self._weights_shape
+        if shape is None:
+            if weights is not None:
+                raise self._no_weights_error()
+            return None
+        if weights is None:
+            heads, rows, hidden = shape
+            raise ValueError(
+                "the gate estimator of kernel %r needs its learned weights: pass weights=(wq, wk) "
+                "with wq (H, D, F) = %s and wk (H, 3D, F) = %s (or one (H, 4D, F) = %s tensor), "
+                "as in kernel(q, k, v, weights=(wq, wk)) or kernel.estimate(q, k, weights=(wq, "
+                "wk)); or pass the estimated table %r in tables"
+                % (self.name, (heads, rows // 4, hidden), (heads, 3 * rows // 4, hidden), shape,
+                   self._estimated_table))
+        return _estimator.as_weights(self.name, weights, shape, q.device)
+
+    def _no_weights_error(self):
+        return ValueError(
+            "kernel %r takes no weights: weights= is for kernels whose mask is a gate "
+            "(SeerAttention's AttnGate), whose estimator reads them" % self.name)
+
+    def _with_estimate(self, q, k, tables, weights=None):
         """`tables` with the estimated table filled in when the call does not
-        give it (None, or a dict without it)."""
+        give it (None, or a dict without it), estimated with `weights` (a
+        gate's)."""
         name = self._estimated_table
         if tables is None:
             tables = {}
         if isinstance(tables, dict) and name not in tables:
             tables = dict(tables)
-            tables[name] = _estimate_op(self.key, q, k)
+            tables[name] = _estimate_op(self.key, q, k, self._estimator_weights(q, weights))
         return tables
 
-    def __call__(self, q, k, v, tables=None, scale=None, plan=None):
+    def __call__(self, q, k, v, tables=None, scale=None, plan=None, *, weights=None):
         # torch.compile traces this: module globals and plain attributes only.
         self.check_scale(scale)
         if _attention_op is None:
@@ -425,8 +472,10 @@ class Kernel:
         _check_tensor("q", q)
         _check_tensor("k", k)
         _check_tensor("v", v)
+        if weights is not None and self._weights_shape is None:
+            raise self._no_weights_error()
         if self._estimated_table is not None:
-            tables = self._with_estimate(q, k, tables)
+            tables = self._with_estimate(q, k, tables, weights)
         table_list = [_as_table(self._table_names, i, t)
                       for i, t in enumerate(self.table_list(tables))]
         if plan is None:

@@ -365,9 +365,11 @@ class RuntimeKernel(_Owned):
 
     # The compiled estimator of a dynamic mask (sattn._estimator).
     estimator_table = property(_estimator.table_index, doc="index of the estimated table")
+    estimator_weights = property(
+        _estimator.weights_shape,
+        doc="(H, 4 * head_dim, hidden) of the learned weights a gate estimator reads, or None")
 
-    def estimate(self, q, k, table=None, workspace=None, stream=None):
-        return _estimator.estimate(self, q, k, table, workspace, stream)
+    estimate = _estimator.estimate
 
     # The backward pass of kernels compiled with --backward (sattn._backward).
     has_backward = property(_backward.has_backward, doc="compiled with --backward")

@@ -19,7 +19,14 @@
  * (sattn_launch_backward) with a contiguous dO and f32 gradients, twice,
  * then with the dO stride of a (B, Lq, H, D) buffer.
  *
- * Usage: sattn-runtime-launch-check MANIFEST basic|contexts|plan|tma|backward
+ * Scenario "estimate" is for kernels with a compiled estimator that takes
+ * learned weights (gate): it prints the weights' shape and the workspace
+ * size, runs the estimator without weights (refused), with them (the
+ * launches), with the (H, D, hidden) of a wq alone (refused) and, when
+ * FAKE_CUDA_HOST_POINTER is set, with weights at that address, which the
+ * driver does not know (refused).
+ *
+ * Usage: sattn-runtime-launch-check MANIFEST basic|contexts|plan|tma|backward|estimate
  *
  *===----------------------------------------------------------------------===*/
 
@@ -115,11 +122,49 @@ static int run_plan(sattn_kernel *kernel, const sattn_tensor *q, const sattn_ten
   return 0;
 }
 
+/* The estimator of a gate kernel (Q and K as for the launches; table
+ * (B, H, 3, 3); weights (H, 4 * D, hidden) f32 at 0xf0000). */
+static int run_estimate(sattn_kernel *kernel, const sattn_tensor *q, const sattn_tensor *k) {
+  int64_t shape[3] = {0, 0, 0};
+  size_t bytes = 0;
+  sattn_status status = sattn_estimator_weights(kernel, shape);
+  report("weights shape", status);
+  if (status != SATTN_OK)
+    return 1;
+  printf("weights: (%lld, %lld, %lld) f32\n", (long long)shape[0], (long long)shape[1],
+         (long long)shape[2]);
+  report("workspace", sattn_estimator_workspace(kernel, B, LK, &bytes));
+  printf("workspace: %zu bytes\n", bytes);
+  const int64_t tableShape[] = {B, H, 3, 3}, tableStrides[] = {H * 9, 9, 3, 1};
+  const int64_t wStrides[] = {shape[1] * shape[2], shape[2], 1};
+  const int64_t wqShape[] = {shape[0], shape[1] / 4, shape[2]};
+  const int64_t wqStrides[] = {shape[1] / 4 * shape[2], shape[2], 1};
+  sattn_tensor table = tensor(0xa0000, SATTN_DTYPE_I64, 4, tableShape, tableStrides);
+  sattn_tensor weights = tensor(0xf0000, SATTN_DTYPE_F32, 3, shape, wStrides);
+  sattn_tensor wq = tensor(0xf0000, SATTN_DTYPE_F32, 3, wqShape, wqStrides);
+  sattn_tensor hostWeights = weights;
+  void *workspace = (void *)0x200000;
+  report("run without weights",
+         sattn_estimator_run(kernel, q, k, &table, workspace, bytes, (void *)0x1234));
+  report("run with weights", sattn_estimator_run_weighted(kernel, q, k, &weights, &table,
+                                                          workspace, bytes, (void *)0x1234));
+  report("run with wq alone", sattn_estimator_run_weighted(kernel, q, k, &wq, &table, workspace,
+                                                           bytes, (void *)0x1234));
+  if (getenv("FAKE_CUDA_HOST_POINTER")) {
+    hostWeights.data = (void *)(uintptr_t)strtoull(getenv("FAKE_CUDA_HOST_POINTER"), NULL, 0);
+    report("run with host weights",
+           sattn_estimator_run_weighted(kernel, q, k, &hostWeights, &table, workspace, bytes,
+                                        (void *)0x1234));
+  }
+  return 0;
+}
+
 int main(int argc, char **argv) {
   sattn_kernel *kernel = NULL;
   sattn_status status;
   if (argc != 3) {
-    fprintf(stderr, "usage: %s MANIFEST basic|contexts|plan|tma|backward\n", argv[0]);
+    fprintf(stderr, "usage: %s MANIFEST basic|contexts|plan|tma|backward|estimate\n",
+            argv[0]);
     return 2;
   }
   status = sattn_kernel_load_file(argv[1], &kernel);
@@ -186,6 +231,10 @@ int main(int argc, char **argv) {
     report("backward again", BACKWARD(dO));
     report("backward with a strided d_o", BACKWARD(dOStrided));
 #undef BACKWARD
+  } else if (strcmp(argv[2], "estimate") == 0) {
+    int status2 = run_estimate(kernel, &q, &k);
+    if (status2 != 0)
+      return status2;
   } else if (strcmp(argv[2], "plan") == 0) {
     int status2 = run_plan(kernel, &q, &k, &v, &o, lsePtr);
     if (status2 != 0)

@@ -1,11 +1,13 @@
 """A kernel with a compiled estimator through the PyTorch face, with the
 stand-in torch of Inputs/stub_torch and the fake driver (no GPU, no real
 torch): a call without the estimated table runs the estimator
-(sattn_estimator_run: q, k, a new int64 table of the declared shape and a
-uint8 workspace, on the current stream), then builds the device plan from
+(sattn_estimator_run_weighted: q, k, no weights, a new int64 table of the
+declared shape and a uint8 workspace, on the current stream), then builds
+the device plan from
 that table and launches, all on the same stream; a call given the table
 runs no estimator; kernel.estimate() returns the table; the estimate op is
-registered with a fake implementation giving the table's shape.
+registered with a fake implementation giving the table's shape; weights
+are refused (only a gate's estimator reads them: check_torch_gate.py).
 
 Usage (stub first on PYTHONPATH, SATTN_RUNTIME_LIB and SATTN_LIBCUDA set; the
 fake driver prints to stdout, so this prints its lines to stderr):
@@ -40,7 +42,8 @@ def record(fn_name, describe):
     setattr(lib, fn_name, wrapper)
 
 
-record("sattn_estimator_run", lambda k, q, kk, table, ws, size, stream: (ws, size, stream.value))
+record("sattn_estimator_run_weighted",
+       lambda k, q, kk, w, table, ws, size, stream: (ws, size, stream.value, w))
 record("sattn_device_plan_build", lambda *a: (a[5], a[-2].value))
 record("sattn_launch", lambda *a: (a[-1].value,))
 
@@ -48,12 +51,13 @@ B, Lq, Lk = 2, 100, 130
 q = torch.empty(B, 32, Lq, 128, dtype=torch.bfloat16)
 k = torch.empty(B, 8, Lk, 128, dtype=torch.bfloat16)
 kernel(q, k, k)
-check([e[0] for e in events] == ["sattn_estimator_run", "sattn_device_plan_build",
+check([e[0] for e in events] == ["sattn_estimator_run_weighted", "sattn_device_plan_build",
                                  "sattn_launch"],
       "estimate, device plan and launch, in that order: %s" % [e[:2] for e in events])
 check(all(e[1] == 0 for e in events), "every call succeeds: %s" % [e[:2] for e in events])
 run, build, launch = events
 check(run[2] % 256 == 0, "the estimator's workspace is aligned")
+check(run[5] is None, "no weights for this estimator")
 check(run[4] == build[3] == launch[2] == 0x1234, "one stream for all three")
 say("call: estimate (workspace %d bytes), device plan (%d table), launch; stream 0x%x"
     % (run[3], build[2], run[4]))
@@ -75,6 +79,8 @@ say("call with the table: device plan and launch only")
 fake = [op for op in torch.library.registered if op.name == "sattn::estimate"][0]
 shape = fake.fake(kernel.key, q, k).shape
 check(tuple(shape) == expected, "the fake estimate gives the table's shape")
+check(kernel.estimator_weights is None and rt.estimator_weights is None,
+      "the estimator reads no weights")
 say("fake estimate: %s" % (tuple(shape),))
 
 try:
@@ -82,6 +88,14 @@ try:
     say("wrong heads: no error")
 except ValueError as e:
     say("wrong heads: ValueError %s" % e)
+weights = torch.empty(32, 512, 16)
+for what, call in (("kernel", lambda: kernel(q, k, k, weights=weights)),
+                   ("runtime", lambda: rt.estimate(q, k, weights=weights))):
+    try:
+        call()
+        say("weights (%s): no error" % what)
+    except ValueError as e:
+        say("weights (%s): ValueError %s" % (what, e))
 causal = [m for m in sys.argv[2:]]
 for path in causal:
     other = sattn.load(path)

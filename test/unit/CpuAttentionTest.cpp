@@ -447,16 +447,16 @@ TEST(CpuAttention, RejectsDynamicPatternsAtCompileTime) {
   registerAllDialects(registry);
   mlir::MLIRContext context(registry);
   auto module = mlir::parseSourceString<mlir::ModuleOp>(
-      "sattn.kernel @seer(dtype = bf16, head_dim = 64, heads = 2, kv_heads = 2, "
+      "sattn.kernel @native(dtype = bf16, head_dim = 64, heads = 2, kv_heads = 2, "
       "scale = 0.125) {\n"
-      "%m = mask.gate block 64 hidden 128 {threshold = 1.0e-03 : f64}\n"
+      "%m = mask.nsa compress (32, 16) select (64, 16) window 512 local 2\n"
       "sattn.yield %m\n}\n",
       &context);
   ASSERT_TRUE(module);
   std::string error;
   auto cpu = CpuAttention::compile(*module, CpuAttentionOptions{}, error);
   EXPECT_TRUE(mlir::failed(cpu));
-  EXPECT_NE(error.find("gate"), std::string::npos) << error;
+  EXPECT_NE(error.find("nsa"), std::string::npos) << error;
 }
 
 TEST(CpuAttention, PlanFromOtherTileSizesIsRejected) {

@@ -255,10 +255,17 @@ TEST(DevicePlan, EstimatedTablesEqualHostPlans) {
       x = uniform(rng);
     for (float &x : k)
       x = uniform(rng);
+    // A gate's learned weights (H, 4 D, hidden), drawn like Q and K.
+    std::vector<float> weights((*spec)->isGate() ? heads * 4 * dim * (*spec)->hidden : 0);
+    for (float &x : weights)
+      x = uniform(rng);
+    CpuTensor weightView =
+        CpuTensor::contiguous(weights.data(), {heads, 4 * dim, (*spec)->hidden});
     std::string tableName, error;
     auto table = cpu->runEstimator(
         kernel.getSymName(), CpuTensor::contiguous(q.data(), {in.batch, heads, in.lq, dim}),
-        CpuTensor::contiguous(k.data(), {in.batch, kvHeads, in.lk, dim}), tableName, error);
+        CpuTensor::contiguous(k.data(), {in.batch, kvHeads, in.lk, dim}), tableName, error,
+        (*spec)->isGate() ? &weightView : nullptr);
     ASSERT_TRUE(mlir::succeeded(table)) << error;
     auto declared = llvm::cast<mask::TableOp>(
         mlir::SymbolTable::lookupSymbolIn(kernel, tableName));
@@ -271,7 +278,7 @@ TEST(DevicePlan, EstimatedTablesEqualHostPlans) {
   std::cerr << "[ info ] estimated tables: " << kernels << " kernels, " << tally.plans
             << " plans, " << tally.full << " full and " << tally.partial
             << " partial tiles\n";
-  EXPECT_EQ(kernels, 4) << "vertical_slash, block_topk, xattention and anchor_stripe";
+  EXPECT_EQ(kernels, 5) << "vertical_slash, block_topk, xattention, seer_gate and anchor_stripe";
 }
 
 /// A kernel over the tables of TilePlanTestSupport.h whose mask is `body`.

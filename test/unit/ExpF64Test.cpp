@@ -1,4 +1,4 @@
-//===- ExpF64Test.cpp - the GPU estimators' f64 exp against libm ----------===//
+//===- ExpF64Test.cpp - the GPU estimators' f64 functions against libm ----===//
 //
 // A GPU has no f64 exp instruction and sattn links no libdevice, so the
 // estimator stages on the GPU compute exp with estimator::emitExpF64
@@ -6,7 +6,8 @@
 // compared with std::exp: within 1 ulp on arguments across the whole
 // range the estimators use (softmax arguments <= 0 and beyond), exact on
 // the special values (0, NaN, +-inf, overflow to +inf, underflow to 0
-// through subnormals).
+// through subnormals). The same for the gate's sin, cos and pow
+// (estimator::emitSinCosF64, emitPowF64).
 //
 //===----------------------------------------------------------------------===//
 
@@ -43,49 +44,81 @@ int64_t ulps(double a, double b) {
   return x > y ? x - y : y - x;
 }
 
-TEST(ExpF64, MatchesLibmWithinOneUlp) {
+/// `build`(x) applied to every element of a vector, JIT-compiled for the
+/// host: func @apply(%in, %out: memref<?xf64>).
+class Jit {
+public:
+  explicit Jit(function_ref<Value(OpBuilder &, Location, Value)> build) {
+    sattn::registerAllDialects(registry);
+    registerBuiltinDialectTranslation(registry);
+    registerLLVMDialectTranslation(registry);
+    context = std::make_unique<MLIRContext>(registry);
+    context->loadAllAvailableDialects();
+    llvm::InitializeNativeTarget();
+    llvm::InitializeNativeTargetAsmPrinter();
+    OwningOpRef<ModuleOp> module = ModuleOp::create(UnknownLoc::get(context.get()));
+    OpBuilder b = OpBuilder::atBlockEnd(module->getBody());
+    Location loc = b.getUnknownLoc();
+    auto vec = MemRefType::get({ShapedType::kDynamic}, b.getF64Type());
+    auto func = func::FuncOp::create(b, loc, "apply", b.getFunctionType({vec, vec}, {}));
+    func->setAttr("llvm.emit_c_interface", b.getUnitAttr());
+    Block *entry = func.addEntryBlock();
+    b.setInsertionPointToStart(entry);
+    Value zero = arith::ConstantIndexOp::create(b, loc, 0);
+    Value n = memref::DimOp::create(b, loc, entry->getArgument(0), zero);
+    scf::ForOp::create(b, loc, zero, n, arith::ConstantIndexOp::create(b, loc, 1), ValueRange{},
+                       [&](OpBuilder &nb, Location nl, Value i, ValueRange) {
+                         Value x = memref::LoadOp::create(nb, nl, entry->getArgument(0), i);
+                         memref::StoreOp::create(nb, nl, build(nb, nl, x),
+                                                 entry->getArgument(1), i);
+                         scf::YieldOp::create(nb, nl);
+                       });
+    func::ReturnOp::create(b, loc);
+    PassManager pm(context.get());
+    pm.addPass(createSCFToControlFlowPass());
+    pm.addPass(createArithToLLVMConversionPass());
+    pm.addPass(createFinalizeMemRefToLLVMConversionPass());
+    pm.addPass(createConvertFuncToLLVMPass());
+    pm.addPass(createConvertControlFlowToLLVMPass());
+    pm.addPass(createReconcileUnrealizedCastsPass());
+    if (failed(pm.run(*module))) {
+      error = "lowering failed";
+      return;
+    }
+    auto created = ExecutionEngine::create(*module);
+    if (!created) {
+      error = llvm::toString(created.takeError());
+      return;
+    }
+    engine = std::move(*created);
+    auto found = engine->lookupPacked("_mlir_ciface_apply");
+    if (!found) {
+      error = llvm::toString(found.takeError());
+      return;
+    }
+    fn = *found;
+  }
+  std::vector<double> operator()(std::vector<double> in) const {
+    std::vector<double> out(in.size(), -1.0);
+    StridedMemRefType<double, 1> inDesc{in.data(), in.data(), 0, {int64_t(in.size())}, {1}};
+    StridedMemRefType<double, 1> outDesc{out.data(), out.data(), 0, {int64_t(out.size())}, {1}};
+    void *inPtr = &inDesc, *outPtr = &outDesc;
+    void *args[] = {&inPtr, &outPtr};
+    fn(args);
+    return out;
+  }
+  std::string error;
+
+private:
   DialectRegistry registry;
-  sattn::registerAllDialects(registry);
-  registerBuiltinDialectTranslation(registry);
-  registerLLVMDialectTranslation(registry);
-  MLIRContext context(registry);
-  context.loadAllAvailableDialects();
-  llvm::InitializeNativeTarget();
-  llvm::InitializeNativeTargetAsmPrinter();
+  std::unique_ptr<MLIRContext> context;
+  std::unique_ptr<ExecutionEngine> engine;
+  void (*fn)(void **) = nullptr;
+};
 
-  // func @exp_all(%in, %out: memref<?xf64>): out[i] = emitExpF64(in[i]).
-  OwningOpRef<ModuleOp> module = ModuleOp::create(UnknownLoc::get(&context));
-  OpBuilder b = OpBuilder::atBlockEnd(module->getBody());
-  Location loc = b.getUnknownLoc();
-  auto vec = MemRefType::get({ShapedType::kDynamic}, b.getF64Type());
-  auto func = func::FuncOp::create(b, loc, "exp_all", b.getFunctionType({vec, vec}, {}));
-  func->setAttr("llvm.emit_c_interface", b.getUnitAttr());
-  Block *entry = func.addEntryBlock();
-  b.setInsertionPointToStart(entry);
-  Value zero = arith::ConstantIndexOp::create(b, loc, 0);
-  Value n = memref::DimOp::create(b, loc, entry->getArgument(0), zero);
-  scf::ForOp::create(b, loc, zero, n, arith::ConstantIndexOp::create(b, loc, 1), ValueRange{},
-                     [&](OpBuilder &nb, Location nl, Value i, ValueRange) {
-                       Value x = memref::LoadOp::create(nb, nl, entry->getArgument(0), i);
-                       memref::StoreOp::create(nb, nl, sattn::estimator::emitExpF64(nb, nl, x),
-                                               entry->getArgument(1), i);
-                       scf::YieldOp::create(nb, nl);
-                     });
-  func::ReturnOp::create(b, loc);
-
-  PassManager pm(&context);
-  pm.addPass(createSCFToControlFlowPass());
-  pm.addPass(createArithToLLVMConversionPass());
-  pm.addPass(createFinalizeMemRefToLLVMConversionPass());
-  pm.addPass(createConvertFuncToLLVMPass());
-  pm.addPass(createConvertControlFlowToLLVMPass());
-  pm.addPass(createReconcileUnrealizedCastsPass());
-  ASSERT_TRUE(succeeded(pm.run(*module)));
-  auto engine = ExecutionEngine::create(*module);
-  ASSERT_TRUE(bool(engine)) << llvm::toString(engine.takeError());
-  auto fn = (*engine)->lookupPacked("_mlir_ciface_exp_all");
-  ASSERT_TRUE(bool(fn)) << llvm::toString(fn.takeError());
-
+TEST(ExpF64, MatchesLibmWithinOneUlp) {
+  Jit exp(sattn::estimator::emitExpF64);
+  ASSERT_TRUE(exp.error.empty()) << exp.error;
   constexpr double inf = std::numeric_limits<double>::infinity();
   std::vector<double> in = {0.0,  -0.0, 1.0,    -1.0,   0.5,     -745.0, -744.4, -740.0,
                             -708.5, 709.0, 709.7, 709.79, 710.0,  1e300,  -1e300, inf,
@@ -97,12 +130,7 @@ TEST(ExpF64, MatchesLibmWithinOneUlp) {
   for (int i = 0; i < 20000; ++i)
     in.push_back(softmax(rng));
   in.push_back(std::numeric_limits<double>::quiet_NaN());
-  std::vector<double> out(in.size(), -1.0);
-  StridedMemRefType<double, 1> inDesc{in.data(), in.data(), 0, {int64_t(in.size())}, {1}};
-  StridedMemRefType<double, 1> outDesc{out.data(), out.data(), 0, {int64_t(out.size())}, {1}};
-  void *inPtr = &inDesc, *outPtr = &outDesc;
-  void *args[] = {&inPtr, &outPtr};
-  (*fn)(args);
+  std::vector<double> out = exp(in);
 
   int64_t worst = 0;
   for (size_t i = 0; i < in.size(); ++i) {
@@ -128,6 +156,61 @@ TEST(ExpF64, MatchesLibmWithinOneUlp) {
   EXPECT_EQ(out[0], 1.0);
   std::cout << "[ info ] emitExpF64 against libm: worst " << worst << " ulp over " << in.size()
             << " arguments\n";
+}
+
+// The gate's rotary embedding on the GPU: sin and cos of angles pos *
+// base^(-2i / F) (pos a block index below 8192), and that power of a
+// constant base. Near zero a sine's ulp shrinks, so sin and cos are held to
+// 2^-52 absolutely (the reduction's error) or 2 ulp, whichever is larger.
+TEST(TrigF64, MatchesLibm) {
+  Jit sine([](OpBuilder &b, Location loc, Value x) {
+    return sattn::estimator::emitSinCosF64(b, loc, x).first;
+  });
+  Jit cosine([](OpBuilder &b, Location loc, Value x) {
+    return sattn::estimator::emitSinCosF64(b, loc, x).second;
+  });
+  Jit power([](OpBuilder &b, Location loc, Value x) {
+    return sattn::estimator::emitPowF64(b, loc, 10000.0, x);
+  });
+  ASSERT_TRUE(sine.error.empty() && cosine.error.empty() && power.error.empty())
+      << sine.error << cosine.error << power.error;
+  std::vector<double> angles = {0.0, -0.0, 1e-300, 1e-8, 0.5, 0.7853981633974483,
+                                1.5707963267948966, 3.141592653589793, 4.71238898038469,
+                                6.283185307179586, 100.0, 1000.0, 8191.0, -2.5, -7000.25};
+  std::mt19937_64 rng(9);
+  std::uniform_real_distribution<double> wide(-1.0, 8192.0), small(-4.0, 4.0);
+  for (int i = 0; i < 20000; ++i)
+    angles.push_back(wide(rng));
+  for (int i = 0; i < 5000; ++i)
+    angles.push_back(small(rng));
+  std::vector<double> gotSin = sine(angles), gotCos = cosine(angles);
+  double worst = 0;
+  for (size_t i = 0; i < angles.size(); ++i)
+    for (auto [got, want] : {std::pair{gotSin[i], std::sin(angles[i])},
+                             std::pair{gotCos[i], std::cos(angles[i])}}) {
+      double allowed = std::max(0x1p-52, 2 * std::abs(want) * 0x1p-52);
+      worst = std::max(worst, std::abs(got - want) / allowed);
+      EXPECT_LE(std::abs(got - want), allowed)
+          << "angle " << angles[i] << ": " << got << ", libm " << want;
+    }
+  EXPECT_EQ(gotSin[0], 0.0);
+  EXPECT_EQ(gotCos[0], 1.0);
+  // Exponents -2i / F of the rotary pairs, i < F / 2.
+  std::vector<double> exponents;
+  for (int f : {2, 8, 64, 128, 4096})
+    for (int i = 0; i < f / 2; ++i)
+      exponents.push_back(-2.0 * double(i) / double(f));
+  std::vector<double> gotPow = power(exponents);
+  int64_t worstPow = 0;
+  for (size_t i = 0; i < exponents.size(); ++i) {
+    double want = std::pow(10000.0, exponents[i]);
+    int64_t u = ulps(gotPow[i], want);
+    worstPow = std::max(worstPow, u);
+    EXPECT_LE(u, 2) << "10000^" << exponents[i] << " = " << gotPow[i] << ", libm " << want;
+  }
+  std::cout << "[ info ] emitSinCosF64 against libm: worst " << worst
+            << " of the allowed error over " << angles.size() << " angles; emitPowF64: worst "
+            << worstPow << " ulp\n";
 }
 
 } // namespace

@@ -2,11 +2,14 @@
 //
 // What libsattn_runtime checks about a kernel's compiled estimator without a
 // GPU: the manifest's "estimator" record (the kind's identifier entries,
-// block size, one selection or vertical_slash's counts, the table it
-// writes being one of the kernel's, the parameter list this runtime packs), the table index and workspace
-// queries, and the argument checks of sattn_estimator_run (Q and K as for a
-// launch, the table as the kernel's table of that name, the workspace).
-// The stages themselves run on the GPU (test/Integration/GPU/
+// block size, one selection or vertical_slash's counts, gate's hidden size
+// and selection, the table it writes being one of the kernel's, the
+// parameter list this runtime packs), the table index, workspace and
+// weights queries, and the argument checks of sattn_estimator_run and
+// sattn_estimator_run_weighted (Q and K as for a launch, a gate's weights,
+// the table as the kernel's table of that name, the workspace). The launches
+// themselves, through the fake driver, are test/Runtime/fake-driver-
+// estimator.test; the stages run on the GPU (test/Integration/GPU/
 // estimator_test.py) and, as the same code on the CPU, in
 // CompiledEstimatorTest.cpp.
 //
@@ -24,7 +27,7 @@ const std::string kTables =
     R"([{"name": "doc", "element": "i32", "dims": ["b", "k"]},
         {"name": "keep", "element": "i1", "dims": ["b", "h", "q/64", "k/64"]}])";
 const std::string kParams = R"(["q", "k", "q_sb", "q_sh", "q_ss", "k_sb", "k_sh", "k_ss",
-                                "lq", "lk", "batch", "pooled", "table"])";
+                                "lq", "lk", "batch", "pooled", "table", "weights"])";
 
 std::string record(const std::string &table = "keep", const std::string &selection =
                                                           R"("top_k": 4, "tau": 0)",
@@ -63,6 +66,14 @@ TEST(RuntimeEstimator, ManifestRecordIsChecked) {
                            R"(["q", "k", "lq", "lk"])"))
           .str(),
       {"params", "estimator parameters"});
+  // The list before "weights" joined it: its stages would read one
+  // parameter less than this runtime passes.
+  std::string before = kParams;
+  before.replace(before.find(", \"weights\""), 11, "");
+  expectManifestError(withEstimator(record("keep", R"("top_k": 4, "tau": 0)",
+                                           R"(["a", "b", "c"])", before))
+                          .str(),
+                      {"params", "estimator parameters"});
   // The antidiagonal scorer needs a stride that divides the block; mean pool
   // takes none.
   std::string antidiagonal = record("keep", R"("top_k": 0, "tau": 0.9, "stride": 8)");
@@ -218,6 +229,228 @@ TEST(RuntimeEstimator, RunChecksItsArgumentsBeforeAnyLaunch) {
             SATTN_ERROR_NULL_POINTER);
   EXPECT_EQ(sattn_estimator_run(nullptr, &q, &kk, &table, ws, need, nullptr),
             SATTN_ERROR_INVALID_ARGUMENT);
+}
+
+/// A gate kernel (H = 4, KV_H = 2, D = 64, blocks of 64) whose estimator
+/// record carries `fields` (hidden, selection, rotary base) and `entries`.
+std::string gateManifest(
+    const std::string &fields =
+        R"("hidden": 16, "threshold": 0, "top_ratio": 0.5, "rope_base": 10000.0)",
+    const std::string &entries =
+        R"(["g_pool", "g_project", "g_logits", "g_score", "g_select"])") {
+  ManifestBuilder m;
+  m.set("heads", "4").set("kv_heads", "2").set("head_dim", "64").set("tables", kTables);
+  m.set("estimator", R"({"kind": "gate", "block": 64, )" + fields +
+                         R"(, "table": "keep", "entries": )" + entries +
+                         R"(, "threads": 256, "params": )" + kParams + "}");
+  return m.str();
+}
+
+TEST(RuntimeEstimator, GateRecord) {
+  KernelPtr k = loadOrDie(gateManifest());
+  int32_t index = -1;
+  ASSERT_EQ(sattn_estimator_table(k.get(), &index), SATTN_OK) << sattn_last_error();
+  EXPECT_EQ(index, 1);
+  // The weights: per query head wq (64 x 16) then wk (192 x 16).
+  int64_t shape[3] = {-1, -1, -1};
+  ASSERT_EQ(sattn_estimator_weights(k.get(), shape), SATTN_OK) << sattn_last_error();
+  EXPECT_EQ(shape[0], 4);
+  EXPECT_EQ(shape[1], 256);
+  EXPECT_EQ(shape[2], 16);
+  EXPECT_EQ(sattn_estimator_weights(k.get(), nullptr), SATTN_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(sattn_estimator_weights(nullptr, shape), SATTN_ERROR_INVALID_ARGUMENT);
+
+  // Other estimators take none, and a kernel without one has none.
+  KernelPtr blocks = loadOrDie(withEstimator().str());
+  shape[0] = shape[1] = shape[2] = 5;
+  EXPECT_EQ(sattn_estimator_weights(blocks.get(), shape), SATTN_ERROR_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(sattn_last_error())
+                .find("the block_topk estimator of kernel 'streaming' takes no weights"),
+            std::string::npos)
+      << sattn_last_error();
+  EXPECT_EQ(shape[0] + shape[1] + shape[2], 0);
+  KernelPtr none = loadOrDie(ManifestBuilder().str());
+  EXPECT_EQ(sattn_estimator_weights(none.get(), shape), SATTN_ERROR_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(sattn_last_error()).find("has no compiled estimator"), std::string::npos)
+      << sattn_last_error();
+
+  // The scratch: pooled query blocks, pooled key blocks (maximum, minimum,
+  // mean), the projected query and key blocks. B = 2, Lk = 130: 3 blocks.
+  sattn::abi::EstimatorShape gate{2, 4, 2, 64, 130, 64, 0};
+  gate.hidden = 16;
+  gate.topRatio = 0.5;
+  int64_t slices = 8, n = 3;
+  int64_t entries = slices * n * 64 + 2 * 2 * n * 3 * 64 + 2 * slices * n * 16;
+  EXPECT_EQ(gate.scratchEntries(), entries);
+  size_t bytes = 0;
+  ASSERT_EQ(sattn_estimator_workspace(k.get(), 2, 130, &bytes), SATTN_OK) << sattn_last_error();
+  EXPECT_EQ(bytes, size_t((entries * 8 + 255) / 256 * 256));
+  EXPECT_EQ(gate.launches(), (std::vector<int>{0, 1, 2, 3, 4}));
+  EXPECT_EQ(gate.weightEntries(), 4 * 256 * 16);
+  // A logit per block pair, a softmax per row. Selection by count is a tile
+  // stage (a block per query block row); by threshold a thread per row.
+  EXPECT_EQ(gate.stageItems(2), slices * n * n);
+  EXPECT_EQ(gate.stageItems(3), slices * n);
+  EXPECT_TRUE(gate.tileStage(4) && !gate.tileStage(0) && !gate.tileStage(2) &&
+              !gate.tileStage(3));
+  EXPECT_EQ(gate.stageItems(4), slices * n * 256);
+  gate.topRatio = 0;
+  EXPECT_FALSE(gate.tileStage(4));
+  EXPECT_EQ(gate.stageItems(4), slices * n);
+  loadOrDie(gateManifest(R"("hidden": 16, "threshold": 0.01, "top_ratio": 0, "rope_base": 500)"));
+}
+
+TEST(RuntimeEstimator, GateRecordIsChecked) {
+  auto fields = [](const std::string &hidden, const std::string &threshold,
+                   const std::string &ratio, const std::string &base) {
+    return R"("hidden": )" + hidden + R"(, "threshold": )" + threshold + R"(, "top_ratio": )" +
+           ratio + R"(, "rope_base": )" + base;
+  };
+  expectManifestError(gateManifest(fields("15", "0", "0.5", "10000")),
+                      {"\"hidden\"", "is 15, expected an even size"});
+  expectManifestError(gateManifest(fields("0", "0", "0.5", "10000")),
+                      {"\"hidden\"", "expected a value in [2, 65536]"});
+  expectManifestError(gateManifest(fields("16", "0.1", "0.5", "10000")),
+                      {"\"threshold\"", "is 0.1 and \"top_ratio\" is 0.5",
+                       "exactly one of threshold in (0, 1) and top_ratio in (0, 1]"});
+  expectManifestError(gateManifest(fields("16", "0", "0", "10000")), {"exactly one of"});
+  expectManifestError(gateManifest(fields("16", "1", "0", "10000")), {"exactly one of"});
+  expectManifestError(gateManifest(fields("16", "0", "1.5", "10000")), {"exactly one of"});
+  expectManifestError(gateManifest(fields("16", "0", "0.5", "1")),
+                      {"\"rope_base\"", "is 1, expected a rotary base above 1"});
+  expectManifestError(
+      gateManifest(R"("hidden": 16, "threshold": 0, "top_ratio": 0.5)"),
+      {"missing key \"rope_base\" of estimator"});
+  expectManifestError(gateManifest(fields("16", "0", "0.5", "10000"), R"(["a", "b", "c"])"),
+                      {"entries", "has 3 entries, expected 5 (pool, project, logits, score, "
+                                  "select)"});
+}
+
+/// Valid arguments of a gate kernel's estimator with fake aligned device
+/// pointers: B = 2, H = 4, KV_H = 2, Lq = 100, Lk = 130, D = 64, hidden 16.
+class RuntimeGateEstimator : public ::testing::Test {
+protected:
+  static constexpr int64_t B = 2, H = 4, KVH = 2, LQ = 100, LK = 130, D = 64, F = 16;
+
+  void SetUp() override {
+    kernel = loadOrDie(gateManifest());
+    q = sattn::runtime::tensor(fake(1), SATTN_DTYPE_BF16, {B, H, LQ, D});
+    k = sattn::runtime::tensor(fake(2), SATTN_DTYPE_BF16, {B, KVH, LK, D});
+    weights = sattn::runtime::tensor(fake(3), SATTN_DTYPE_F32, {H, 4 * D, F});
+    table = sattn::runtime::tensor(fake(4), SATTN_DTYPE_I64, {B, H, 3, 3});
+    ASSERT_EQ(sattn_estimator_workspace(kernel.get(), B, LK, &need), SATTN_OK);
+  }
+
+  static void *fake(uintptr_t i) { return reinterpret_cast<void *>(i << 32); }
+
+  sattn_status run(const sattn_tensor *w) {
+    return sattn_estimator_run_weighted(kernel.get(), &q, &k, w, &table, fake(5), need,
+                                        nullptr);
+  }
+
+  /// The status is `want` and the message contains every needle.
+  static void expect(sattn_status got, sattn_status want, std::vector<std::string> needles) {
+    EXPECT_EQ(got, want) << sattn_status_string(got) << ": " << sattn_last_error();
+    std::string message = sattn_last_error();
+    for (const std::string &n : needles)
+      EXPECT_NE(message.find(n), std::string::npos)
+          << "message \"" << message << "\" lacks \"" << n << "\"";
+  }
+
+  KernelPtr kernel;
+  sattn_tensor q, k, weights, table;
+  size_t need = 0;
+};
+
+TEST_F(RuntimeGateEstimator, NeedsItsWeights) {
+  // sattn_estimator_run cannot pass them; the message names the entry point
+  // that can, before any other check.
+  expect(sattn_estimator_run(kernel.get(), &q, &k, &table, fake(5), need, nullptr),
+         SATTN_ERROR_NULL_POINTER,
+         {"sattn_estimator_run: the gate estimator needs its weights: use "
+          "sattn_estimator_run_weighted",
+          "(4, 256, 16)", "kernel 'streaming'"});
+  expect(sattn_estimator_run(kernel.get(), nullptr, &k, &table, fake(5), need, nullptr),
+         SATTN_ERROR_NULL_POINTER, {"needs its weights"});
+  expect(run(nullptr), SATTN_ERROR_NULL_POINTER,
+         {"sattn_estimator_run_weighted: the gate estimator needs its weights"});
+  // Valid arguments pass every check and reach the driver, which this
+  // GPU-less machine lacks.
+  sattn_status status = run(&weights);
+  EXPECT_TRUE(status == SATTN_ERROR_NO_DRIVER || status == SATTN_ERROR_NO_DEVICE)
+      << sattn_status_string(status) << ": " << sattn_last_error();
+}
+
+TEST_F(RuntimeGateEstimator, WeightsAreChecked) {
+  sattn_tensor w = weights;
+  w.dtype = SATTN_DTYPE_BF16;
+  expect(run(&w), SATTN_ERROR_DTYPE,
+         {"weights has dtype bf16, expected f32 (the gate's weights are float32)"});
+  w = sattn::runtime::tensor(fake(3), SATTN_DTYPE_F32, {H * 4 * D, F});
+  expect(run(&w), SATTN_ERROR_SHAPE,
+         {"weights has rank 2, expected 3 (heads, 4 * head_dim, hidden)"});
+  w = sattn::runtime::tensor(fake(3), SATTN_DTYPE_F32, {2, 4 * D, F});
+  expect(run(&w), SATTN_ERROR_SHAPE,
+         {"weights dimension 0 (heads) is 2, expected 4 (the kernel's heads)"});
+  // A wq alone (D rows per head) is not the (wq, wk) pair.
+  w = sattn::runtime::tensor(fake(3), SATTN_DTYPE_F32, {H, D, F});
+  expect(run(&w), SATTN_ERROR_SHAPE,
+         {"weights dimension 1 (4 * head_dim) is 64, expected 256 (wq's head_dim rows, then "
+          "wk's 3 * head_dim rows, with head_dim 64)"});
+  w = sattn::runtime::tensor(fake(3), SATTN_DTYPE_F32, {H, 4 * D, 32});
+  expect(run(&w), SATTN_ERROR_SHAPE,
+         {"weights dimension 2 (hidden) is 32, expected 16 (the gate's hidden size)"});
+  // The stages take no strides: a transposed or padded tensor is refused.
+  w = weights;
+  w.strides[1] = 32;
+  w.strides[0] = 4 * D * 32;
+  expect(run(&w), SATTN_ERROR_STRIDE,
+         {"weights dimension 1 (4 * head_dim) has stride 32, expected 16",
+          "row-major contiguous"});
+  w = weights;
+  w.strides[0] = 0;
+  expect(run(&w), SATTN_ERROR_STRIDE, {"weights dimension 0 (heads) has stride 0"});
+  w = weights;
+  w.data = reinterpret_cast<void *>(uintptr_t(fake(3)) + 4);
+  expect(run(&w), SATTN_ERROR_ALIGNMENT, {"weights data pointer", "is not 16-byte aligned"});
+  w = weights;
+  w.data = nullptr;
+  expect(run(&w), SATTN_ERROR_NULL_POINTER, {"weights has no data (NULL pointer)"});
+  // Q and K are checked before the weights, the table after them.
+  sattn_tensor wrongHeads = q;
+  wrongHeads.shape[1] = 8;
+  w.data = fake(3);
+  w.dtype = SATTN_DTYPE_F16;
+  expect(sattn_estimator_run_weighted(kernel.get(), &wrongHeads, &k, &w, &table, fake(5), need,
+                                      nullptr),
+         SATTN_ERROR_SHAPE, {"q dimension 1 (heads)"});
+  sattn_tensor smallTable = table;
+  smallTable.shape[3] = 2;
+  expect(sattn_estimator_run_weighted(kernel.get(), &q, &k, &weights, &smallTable, fake(5),
+                                      need, nullptr),
+         SATTN_ERROR_TABLE, {"table 1 (\"keep\") dimension 3"});
+}
+
+TEST_F(RuntimeGateEstimator, OtherEstimatorsTakeNoWeights) {
+  KernelPtr blocks = loadOrDie(withEstimator().str());
+  size_t bytes = 0;
+  ASSERT_EQ(sattn_estimator_workspace(blocks.get(), B, LK, &bytes), SATTN_OK);
+  expect(sattn_estimator_run_weighted(blocks.get(), &q, &k, &weights, &table, fake(5), bytes,
+                                      nullptr),
+         SATTN_ERROR_INVALID_ARGUMENT,
+         {"sattn_estimator_run_weighted: weights were given, but the block_topk estimator of "
+          "kernel 'streaming' takes none (only gate's does); pass NULL"});
+  // Without weights it is sattn_estimator_run, checks and all.
+  sattn_status status = sattn_estimator_run_weighted(blocks.get(), &q, &k, nullptr, &table,
+                                                     fake(5), bytes, nullptr);
+  EXPECT_TRUE(status == SATTN_ERROR_NO_DRIVER || status == SATTN_ERROR_NO_DEVICE)
+      << sattn_status_string(status) << ": " << sattn_last_error();
+  KernelPtr none = loadOrDie(ManifestBuilder().str());
+  expect(sattn_estimator_run_weighted(none.get(), &q, &k, &weights, &table, fake(5), bytes,
+                                      nullptr),
+         SATTN_ERROR_INVALID_ARGUMENT, {"has no compiled estimator"});
+  expect(sattn_estimator_run_weighted(nullptr, &q, &k, &weights, &table, fake(5), bytes, nullptr),
+         SATTN_ERROR_INVALID_ARGUMENT, {"sattn_estimator_run_weighted: kernel is NULL"});
 }
 
 } // namespace

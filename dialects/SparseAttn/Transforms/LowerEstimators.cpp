@@ -80,17 +80,10 @@ Value lookup(OpBuilder &in, Location loc, const plan::EstimatorSpec &spec, Value
                                 ValueRange{b, h, i, j});
 }
 
-/// causal & keep[b, h, q / block, k / block], replacing `op`.
-void lowerBlockTopK(KernelOp kernel, mask::BlockTopKOp op) {
-  int64_t block = op.getBlockSize();
-  plan::EstimatorSpec spec;
-  spec.kind = "block_topk";
-  bool antidiagonal = op.getScorer() == mask::BlockScorer::antidiagonal;
-  spec.scorer = antidiagonal ? "antidiagonal" : "mean_pool";
-  spec.block = block;
-  spec.topK = op.getTopK().value_or(0);
-  spec.tau = op.getTau() ? op.getTau()->convertToDouble() : 0.0;
-  spec.stride = antidiagonal ? op.getStride().value_or(0) : 0;
+/// causal & keep[b, h, q / block, k / block], replacing `op` (spec.block
+/// set): the table form of the estimators that select blocks.
+void replaceByBlockTable(KernelOp kernel, Operation *op, plan::EstimatorSpec &spec) {
+  int64_t block = spec.block;
   spec.table = freshTableName(kernel, "estimated_blocks");
   std::string blockDim = std::to_string(block);
   replaceByTableForm(kernel, op, spec, {"b", "h", "q/" + blockDim, "k/" + blockDim},
@@ -100,6 +93,31 @@ void lowerBlockTopK(KernelOp kernel, mask::BlockTopKOp op) {
                        Value kBlock = arith::DivSIOp::create(in, loc, k, size);
                        return lookup(in, loc, spec, b, h, qBlock, kBlock);
                      });
+}
+
+void lowerBlockTopK(KernelOp kernel, mask::BlockTopKOp op) {
+  plan::EstimatorSpec spec;
+  spec.kind = "block_topk";
+  bool antidiagonal = op.getScorer() == mask::BlockScorer::antidiagonal;
+  spec.scorer = antidiagonal ? "antidiagonal" : "mean_pool";
+  spec.block = op.getBlockSize();
+  spec.topK = op.getTopK().value_or(0);
+  spec.tau = op.getTau() ? op.getTau()->convertToDouble() : 0.0;
+  spec.stride = antidiagonal ? op.getStride().value_or(0) : 0;
+  replaceByBlockTable(kernel, op, spec);
+}
+
+/// The gate (SeerAttention): its weights are the estimator's runtime input
+/// (abi::kEstimatorParams' "weights"); the rotary base is the method's
+/// default.
+void lowerGate(KernelOp kernel, mask::GateOp op) {
+  plan::EstimatorSpec spec;
+  spec.kind = "gate";
+  spec.block = op.getBlockSize();
+  spec.hidden = op.getHidden();
+  spec.threshold = op.getThreshold() ? op.getThreshold()->convertToDouble() : 0.0;
+  spec.topRatio = op.getTopRatio() ? op.getTopRatio()->convertToDouble() : 0.0;
+  replaceByBlockTable(kernel, op, spec);
 }
 
 /// causal & (lines[b, h, 0, k] | lines[b, h, 1, q - k]), replacing `op`:
@@ -174,6 +192,8 @@ struct LowerEstimatorsPass
         continue;
       if (auto topk = dyn_cast<mask::BlockTopKOp>(dynamic.front()))
         lowerBlockTopK(kernel, topk);
+      else if (auto gate = dyn_cast<mask::GateOp>(dynamic.front()))
+        lowerGate(kernel, gate);
       else if (auto stripe = dyn_cast<mask::StripeOp>(dynamic.front()))
         lowerStripe(kernel, stripe);
       else if (auto lines = dyn_cast<mask::VerticalSlashOp>(dynamic.front()))

@@ -114,6 +114,12 @@ def LowerEstimators : Pass<"sattn-lower-estimators", "::mlir::ModuleOp"> {
     its anchor region, and row u of a (batch, head) marks the keys kept for
     the queries of unit u.
 
+    `mask.gate block B hidden F {threshold = t}` (or `{top_ratio = r}`)
+    becomes the block table of block_topk, with `sattn.estimator = {kind =
+    "gate", block = B, hidden = F, threshold = t, top_ratio = r (0 for the
+    one not given), rope_base = 10000.0, table = "estimated_blocks"}`: the
+    gate's learned weights are a runtime input of its estimator.
+
     A kernel keeps every other dynamic pattern as it is (its estimator is
     not compiled yet: sattn-compile says so and skips the kernel), and so
     does a kernel with more than one dynamic pattern.

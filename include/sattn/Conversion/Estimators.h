@@ -61,6 +61,13 @@
 // stripe (StripeStages.cpp) runs anchors (batch, head, key position), pool
 // (batch, head, unit, query block) and compare (batch, head, unit, key).
 //
+// gate (GateStages.cpp) runs pool (batch, head, block, column: query
+// means; key maxima, minima and means), project (side, batch, head, block,
+// rotary pair: the weights' projection turned by the rotary embedding),
+// logits (batch, head, block pair), score (batch, head, query block: the
+// row's softmax) and select (by threshold one item per row; by top_ratio
+// block_topk's count selection).
+//
 //===----------------------------------------------------------------------===//
 
 //===----------------------------------------------------------------------===//
@@ -76,6 +83,7 @@
 
 #include <functional>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace sattn::estimator {
@@ -104,6 +112,31 @@ using ExpBuilder =
 /// underflow 0 through subnormals.
 mlir::Value emitExpF64(mlir::OpBuilder &b, mlir::Location loc, mlir::Value x);
 
+/// sin(x) and cos(x) in f64 from arithmetic alone (the GPU's; the CPU uses
+/// libm's): x = k pi/2 + r by a four-part Cody-Waite reduction (exact for
+/// |x| < 2^20 pi/2), Taylor series of r to degree 19 / 20, the quadrant
+/// from k. Returns {sin, cos}.
+std::pair<mlir::Value, mlir::Value> emitSinCosF64(mlir::OpBuilder &b, mlir::Location loc,
+                                                  mlir::Value x);
+/// base^exponent for a constant base > 0, as exp(exponent * ln(base)) with
+/// ln(base) and the product carried in two doubles (within 2 ulp of libm's
+/// pow for the rotary exponents).
+mlir::Value emitPowF64(mlir::OpBuilder &b, mlir::Location loc, double base,
+                       mlir::Value exponent);
+
+/// The f64 functions a stage may call beyond arithmetic, per target: exp
+/// for the softmax, and for the gate's rotary embedding sin and cos
+/// ({sin, cos} of an angle) and pow of a constant base.
+struct F64Functions {
+  ExpBuilder exp;
+  std::function<std::pair<mlir::Value, mlir::Value>(mlir::OpBuilder &, mlir::Location,
+                                                    mlir::Value)>
+      sinCos;
+  std::function<mlir::Value(mlir::OpBuilder &, mlir::Location, double base,
+                            mlir::Value exponent)>
+      pow;
+};
+
 /// What a stage reads (index values unless noted).
 struct EstimatorEnv {
   KernelOp kernel;
@@ -116,20 +149,26 @@ struct EstimatorEnv {
   InputLoader loadElement;
   mlir::Type inputType;
   ExpBuilder exp;
+  std::function<std::pair<mlir::Value, mlir::Value>(mlir::OpBuilder &, mlir::Location,
+                                                    mlir::Value)>
+      sinCos;
+  std::function<mlir::Value(mlir::OpBuilder &, mlir::Location, double, mlir::Value)> pow;
   /// pooled: f64 scratch (abi::EstimatorShape::scratchEntries); table: i64,
-  /// the estimated table ([batch, heads, blocks, blocks] for block_topk,
-  /// [batch, heads, 2, lk] for vertical_slash).
-  mlir::Value pooled, table;
+  /// the estimated table ([batch, heads, blocks, blocks] for block_topk and
+  /// gate, [batch, heads, 2, lk] for vertical_slash); weights: f32, the
+  /// gate's learned weights (abi::kEstimatorParams), unused by the others.
+  mlir::Value pooled, table, weights;
 };
 
 /// The environment from the stage parameters' scalars lq, lk, batch (i64),
-/// the loaders (`loadElement` gives elements of `inputType`) and the two
-/// buffers.
+/// the loaders (`loadElement` gives elements of `inputType`), the target's
+/// f64 functions and the three buffers.
 EstimatorEnv bindEstimatorParams(mlir::OpBuilder &b, mlir::Location loc,
                                  KernelOp kernel, const plan::EstimatorSpec &spec,
                                  mlir::Value lq, mlir::Value lk, mlir::Value batch,
                                  InputLoader loadElement, mlir::Type inputType,
-                                 ExpBuilder exp, mlir::Value pooled, mlir::Value table);
+                                 F64Functions functions, mlir::Value pooled,
+                                 mlir::Value table, mlir::Value weights);
 
 /// The number of items of stage `stage` (an index into stageNames), an i64.
 mlir::Value emitStageItems(mlir::OpBuilder &b, mlir::Location loc, int stage,

@@ -248,8 +248,11 @@ inline std::vector<std::string> backwardParamNames(const std::vector<std::string
 /// kEstimatorThreads threads (grid-stride loops), all with the parameters
 /// kEstimatorParams: Q and K (the kernel's element type), their strides for
 /// batch, head and row (int64), lq, lk, batch (int64), the f64 scratch
-/// buffer "pooled" and the int64 table the estimator writes (the kernel's
-/// table named in the manifest).
+/// buffer "pooled", the int64 table the estimator writes (the kernel's
+/// table named in the manifest) and "weights", the f32 learned weights of an
+/// estimator that has them (gate; null for the others): per query head h,
+/// wq (head_dim x hidden, row-major) then wk (3 head_dim x hidden), so head
+/// h's wq starts at h * 4 * head_dim * hidden.
 ///
 /// Stages of block_topk (either scorer), each launched once:
 inline constexpr std::string_view kBlockEstimatorStages[] = {"pool", "score", "select"};
@@ -264,6 +267,12 @@ inline constexpr std::string_view kLineEstimatorStages[] = {
 /// pooled queries and anchors of every (unit, query block), and the 0 / 1
 /// comparison of every (unit, key).
 inline constexpr std::string_view kStripeEstimatorStages[] = {"anchors", "pool", "compare"};
+/// Stages of gate (SeerAttention's AttnGate): the pooled blocks (queries:
+/// mean; keys: maximum, minimum, mean), their projections by the weights
+/// with the rotary embedding, the logit of every causal block pair, the
+/// softmax of each query block row, and the 0 / 1 selection.
+inline constexpr std::string_view kGateEstimatorStages[] = {"pool", "project", "logits",
+                                                             "score", "select"};
 constexpr int kMaxEstimatorStages = 7;
 /// 8-bit digits of the 64-bit order codes, most significant first.
 constexpr int kRadixPasses = 8;
@@ -294,7 +303,7 @@ constexpr EstimatorTile lineTile(int64_t headDim) {
 constexpr int64_t kEstimatorKeyPad = 2;
 inline constexpr std::string_view kEstimatorParams[] = {
     "q",    "k",    "q_sb",  "q_sh",   "q_ss", "k_sb", "k_sh",
-    "k_ss", "lq",   "lk",    "batch",  "pooled", "table"};
+    "k_ss", "lq",   "lk",    "batch",  "pooled", "table", "weights"};
 constexpr int kNumEstimatorParams = int(std::size(kEstimatorParams));
 /// Query block rows and key blocks one item of the score stage covers: per
 /// column of the head dimension it reads 8 pooled query values (the same
@@ -310,14 +319,23 @@ struct EstimatorShape {
   int64_t topK = 0;
   /// stripe's anchor group and query blocks per unit (group > 0: stripe).
   int64_t group = 0, step = 0;
+  /// gate's hidden features (> 0: gate) and top_ratio (> 0: selection by
+  /// count, a tile stage; 0: by threshold).
+  int64_t hidden = 0;
+  double topRatio = 0;
   bool lines() const { return lastQ > 0; }
   bool stripe() const { return group > 0; }
+  bool gate() const { return hidden > 0; }
+  /// f32 entries of a gate's weights: heads x (4 head_dim x hidden).
+  int64_t weightEntries() const { return gate() ? heads * 4 * headDim * hidden : 0; }
   /// stripe's selection units of block * step positions.
   int64_t units() const { return (lk + block * step - 1) / (block * step); }
   /// Whether stage `i` is a tile stage (a block of kEstimatorThreads threads
   /// per tile): vertical_slash's row_chunks and lines, block_topk's select
   /// by count.
   bool tileStage(int i) const {
+    if (gate())
+      return i == 4 && topRatio > 0;
     return stripe() ? false : lines() ? i == 0 || i == 2 : i == 2 && topK > 0;
   }
   int64_t blocks() const { return (lk + block - 1) / block; }
@@ -345,11 +363,17 @@ struct EstimatorShape {
       count = int(std::size(kStripeEstimatorStages));
       return kStripeEstimatorStages;
     }
+    if (gate()) {
+      count = int(std::size(kGateEstimatorStages));
+      return kGateEstimatorStages;
+    }
     count = lines() ? int(std::size(kLineEstimatorStages)) : int(std::size(kBlockEstimatorStages));
     return lines() ? kLineEstimatorStages : kBlockEstimatorStages;
   }
   /// Stage indices in launch order.
   std::vector<int> launches() const {
+    if (gate())
+      return {0, 1, 2, 3, 4};
     if (!lines())
       return {0, 1, 2};
     std::vector<int> order{0, 1, 2};
@@ -390,12 +414,32 @@ struct EstimatorShape {
     at.end = at.pooled + slices() * units() * step * (headDim + 1);
     return at;
   }
-  /// f64 entries of the scratch buffer. Mean pool: the pooled queries
+  /// gate's scratch, in f64 entries: the pooled query blocks (slice, block,
+  /// head_dim), the pooled key blocks (batch, KV head, block, 3 head_dim:
+  /// maximum, minimum, mean), then the projected and rotated query blocks
+  /// (slice, block, hidden) and key blocks (slice, hidden, block: the logits
+  /// stage's threads, consecutive key blocks, read consecutive entries; keys
+  /// per query head: each has its own wk).
+  struct GateScratch {
+    int64_t pooledQueries, pooledKeys, queries, keys, end;
+  };
+  GateScratch gateScratch() const {
+    GateScratch at;
+    at.pooledQueries = 0;
+    at.pooledKeys = slices() * blocks() * headDim;
+    at.queries = at.pooledKeys + batch * kvHeads * blocks() * 3 * headDim;
+    at.keys = at.queries + slices() * blocks() * hidden;
+    at.end = at.keys + slices() * blocks() * hidden;
+    return at;
+  }
+  /// f64 entries of the scratch buffer. gate: gateScratch(). Mean pool: the pooled queries
   /// (batch * heads * blocks * head_dim) then the pooled keys (batch *
   /// kv_heads * blocks * head_dim). Antidiagonal: the softmax maximum and
   /// sum of every group row (batch * heads * groups * 2). vertical_slash:
   /// lineScratch().
   int64_t scratchEntries() const {
+    if (gate())
+      return gateScratch().end;
     if (stripe())
       return stripeScratch().end;
     if (lines())
@@ -414,6 +458,21 @@ struct EstimatorShape {
   /// tie_count and select (slice, line, chunk). stripe: anchors (slice, key
   /// position), pool (slice, unit, query block), compare (slice, unit, key).
   int64_t stageItems(int i) const {
+    if (gate()) {
+      int64_t n = blocks();
+      switch (i) {
+      case 0: // a column of a pooled query block or key block
+        return batch * (heads + kvHeads) * n * headDim;
+      case 1: // a rotary pair of a projected query block or key block
+        return 2 * slices() * n * (hidden / 2);
+      case 2: // a block pair
+        return slices() * n * n;
+      case 3: // a query block row
+        return slices() * n;
+      default:
+        return slices() * n * (topRatio > 0 ? kEstimatorThreads : 1);
+      }
+    }
     if (stripe())
       return i == 0 ? slices() * lk : i == 1 ? slices() * units() * step : slices() * units() * lk;
     if (lines()) {

@@ -126,10 +126,13 @@ public:
   /// pattern sattn-lower-estimators turned into a table) on Q (B, H, Lq, D)
   /// and K (B, KV_H, Lk, D): the table it writes, row-major int64 in the
   /// table's declared shape; `table` receives its name. The same code the
-  /// GPU runs a thread per item.
+  /// GPU runs a thread per item. A gate's estimator also reads its learned
+  /// weights: `weights`, f32 (H, 4 D, hidden), contiguous
+  /// (abi::kEstimatorParams); the others take none.
   mlir::FailureOr<std::vector<int64_t>>
   runEstimator(llvm::StringRef name, const CpuTensor &q, const CpuTensor &k,
-               std::string &table, std::string &error) const;
+               std::string &table, std::string &error,
+               const CpuTensor *weights = nullptr) const;
   /// Wall-clock seconds spent lowering and JIT-compiling the module, and
   /// one kernel of it (0 for unknown names).
   double compileSeconds() const;

@@ -27,9 +27,9 @@ namespace sattn::plan {
 constexpr llvm::StringLiteral kEstimatorAttrName = "sattn.estimator";
 
 /// A compiled estimator (docs/ESTIMATORS.md): `block_topk` with either
-/// scorer, `vertical_slash`, or `stripe`.
+/// scorer, `vertical_slash`, `stripe`, or `gate`.
 struct EstimatorSpec {
-  std::string kind;   // "block_topk", "vertical_slash" or "stripe"
+  std::string kind;   // "block_topk", "vertical_slash", "stripe" or "gate"
   std::string scorer; // block_topk: "mean_pool" or "antidiagonal"; else ""
   int64_t block = 0;
   int64_t topK = 0;   // block_topk: > 0 to select by count
@@ -41,17 +41,24 @@ struct EstimatorSpec {
   // stripe: the anchor group, query blocks per unit and the margin theta.
   int64_t group = 0, step = 0;
   double theta = 0;
+  // gate: hidden features, exactly one of threshold and topRatio (> 0), and
+  // the rotary base.
+  int64_t hidden = 0;
+  double threshold = 0, topRatio = 0, ropeBase = 10000;
   std::string table;  // the mask.table the estimator writes
 
   bool isLines() const { return kind == "vertical_slash"; }
   bool isStripe() const { return kind == "stripe"; }
+  bool isGate() const { return kind == "gate"; }
   /// The kind's fields of the ABI's estimator sizes (lastQ, topK, group,
-  /// step), on top of the call's sizes already in `shape`.
+  /// step, hidden, topRatio), on top of the call's sizes already in `shape`.
   void setKindFields(abi::EstimatorShape &shape) const {
     shape.lastQ = isLines() ? lastQ : 0;
-    shape.topK = isLines() || isStripe() ? 0 : topK;
+    shape.topK = isLines() || isStripe() || isGate() ? 0 : topK;
     shape.group = isStripe() ? group : 0;
     shape.step = isStripe() ? step : 0;
+    shape.hidden = isGate() ? hidden : 0;
+    shape.topRatio = isGate() ? topRatio : 0;
   }
 };
 

@@ -1,7 +1,8 @@
 //===- BlockCountSelect.cpp - block_topk's selection by count, a row a tile ===//
 //
 // block_topk's `select` stage when it keeps a count (top_k) of blocks per
-// query block row (sattn/Conversion/Estimators.h). Item by item, one thread
+// query block row (sattn/Conversion/Estimators.h), and gate's by top_ratio
+// (a count per row, rowKeepCount). Item by item, one thread
 // walked its row 64 times (a bisection over the 2^64 order codes): 1.9 ms
 // at 32K on an H200, most of the estimator's time. As a tile stage a block
 // of threads owns a row: the codes of the row's free blocks (0 < J < I)
@@ -58,6 +59,22 @@ RankWalk walkFromTop(Scalar &s, int64_t n, Value rank, function_ref<Value(int64_
 
 } // namespace
 
+Value stages::rowKeepCount(Scalar &s, const EstimatorEnv &env, Value queryBlock) {
+  if (!env.spec.isGate())
+    return s.f64(double(env.spec.topK));
+  // ceil(top_ratio * (I + 1)) as the reference rounds it (the product is
+  // exact or rounded once, then ceil), the last row every block.
+  Value wanted = s.fmul(s.f64(env.spec.topRatio), s.toF64(add(s.b, s.loc, queryBlock,
+                                                                cst(s.b, s.loc, 1))));
+  Value truncated = arith::FPToSIOp::create(s.b, s.loc, s.b.getI64Type(), wanted);
+  Value truncatedF = arith::SIToFPOp::create(s.b, s.loc, s.b.getF64Type(), truncated);
+  Value ceiling = s.select(s.fcmp(CmpFPredicate::OLT, truncatedF, wanted),
+                           s.fadd(truncatedF, s.f64(1.0)), truncatedF);
+  Value lastRow = cmp(s.b, s.loc, CmpIPredicate::eq, queryBlock,
+                      sub(s.b, s.loc, env.blocks, cst(s.b, s.loc, 1)));
+  return s.select(lastRow, s.toF64(env.blocks), ceiling);
+}
+
 TileBuffers stages::blockSelectTileBuffers() {
   TileBuffers buffers;
   buffers.f64Entries = 3;
@@ -71,8 +88,7 @@ void stages::emitBlockSelectTile(OpBuilder &b, Location loc, const EstimatorEnv 
   Value one = cst(b, loc, 1);
   Value queryBlock = rem(b, loc, tile, env.blocks);
   Value rowStart = mul(b, loc, tile, env.blocks); // table row (b, h, I)
-  Value holdsQuery = cmp(b, loc, CmpIPredicate::sgt,
-                         mul(b, loc, add(b, loc, queryBlock, one), sh.block), sh.shift);
+  Value holdsQuery = blockHoldsQuery(b, loc, sh, queryBlock);
   auto isFree = [&](OpBuilder &nb, Location nl, Value j) -> Value {
     return arith::AndIOp::create(
         nb, nl, holdsQuery,
@@ -94,7 +110,8 @@ void stages::emitBlockSelectTile(OpBuilder &b, Location loc, const EstimatorEnv 
   };
 
   // Free blocks' scores become order codes; the first histogram is cleared
-  // and the rank set to top_k less the forced blocks (0 and, past row 0, I).
+  // and the rank set to the row's count less the forced blocks (0 and, past
+  // row 0, I).
   Value bins = cst(b, loc, abi::kRadixBins);
   run.phase(b, loc, max(b, loc, env.blocks, bins), [&](OpBuilder &pb, Location pl, Value j) {
     scf::IfOp::create(pb, pl, cmp(pb, pl, CmpIPredicate::slt, j, bins),
@@ -115,7 +132,7 @@ void stages::emitBlockSelectTile(OpBuilder &b, Location loc, const EstimatorEnv 
                         Value forced = ts.select(
                             cmp(tb, tl, CmpIPredicate::ne, queryBlock, cst(tb, tl, 0)),
                             ts.f64(2.0), ts.f64(1.0));
-                        Value rank = ts.fsub(ts.f64(double(env.spec.topK)), forced);
+                        Value rank = ts.fsub(rowKeepCount(ts, env, queryBlock), forced);
                         rank = ts.select(ts.fcmp(CmpFPredicate::OGT, rank, ts.f64(0.0)), rank,
                                          ts.f64(0.0));
                         ts.storeAt(ts.doubleOf(ts.i64(0)), run.shared, sharedAt(tb, tl, kPrefixAt));

@@ -23,28 +23,12 @@ namespace {
 /// pool: the mean of one column of one block of Q or K (rows that exist).
 void emitPool(OpBuilder &b, Location loc, const EstimatorEnv &env, Value item) {
   Shape sh(b, loc, env);
-  auto mean = [&](OpBuilder &nb, Location nl, bool key, Value bIdx, Value h, Value column,
-                  Value first, Value last, Value at) {
-    Scalar ns{nb, nl};
-    Value sum = sumOver(nb, nl, first, last, [&](OpBuilder &lb, Location ll, Value row) {
-      return env.load(lb, ll, key, bIdx, h, row, column);
-    });
-    Value count = sub(nb, nl, last, first);
-    Value value = ns.select(cmp(nb, nl, CmpIPredicate::sgt, count, cst(nb, nl, 0)),
-                            ns.fdiv(sum, ns.toF64(count)), ns.f64(0.0));
-    ns.storeAt(value, env.pooled, at);
-  };
   Value isQuery = cmp(b, loc, CmpIPredicate::slt, item, sh.pooledKeysAt);
   scf::IfOp::create(
       b, loc, isQuery,
       [&](OpBuilder &tb, Location tl) {
         // Query block I of head h: rows of positions [I*B, (I+1)*B) that exist.
-        auto d = unflatten(tb, tl, item, {sh.headDim, env.blocks, sh.heads});
-        Value blockStart = mul(tb, tl, d[1], sh.block);
-        Value first = sub(tb, tl, max(tb, tl, blockStart, sh.shift), sh.shift);
-        Value last = sub(tb, tl, min(tb, tl, add(tb, tl, blockStart, sh.block), env.lk),
-                         sh.shift);
-        mean(tb, tl, false, d[3], d[2], d[0], first, last, item);
+        storeQueryBlockMean(tb, tl, env, sh, item);
         scf::YieldOp::create(tb, tl);
       },
       [&](OpBuilder &eb, Location el) {
@@ -60,7 +44,8 @@ void emitPool(OpBuilder &b, Location loc, const EstimatorEnv &env, Value item) {
                        add(eb, el, mul(eb, el, add(eb, el, mul(eb, el, slice, sh.headDim), d[0]),
                                        env.blocks),
                            d[1]));
-        mean(eb, el, true, d[3], d[2], d[0], first, last, at);
+        Scalar es{eb, el};
+        es.storeAt(columnMean(eb, el, env, true, d[3], d[2], d[0], first, last), env.pooled, at);
         scf::YieldOp::create(eb, el);
       });
 }
@@ -144,8 +129,7 @@ void emitSelect(OpBuilder &b, Location loc, const EstimatorEnv &env, Value item)
   Value queryBlock = rem(b, loc, item, env.blocks);
   Value rowStart = mul(b, loc, item, env.blocks); // table row (b, h, I)
   Value one = cst(b, loc, 1);
-  Value holdsQuery = cmp(b, loc, CmpIPredicate::sgt,
-                         mul(b, loc, add(b, loc, queryBlock, one), sh.block), sh.shift);
+  Value holdsQuery = blockHoldsQuery(b, loc, sh, queryBlock);
   scf::IfOp::create(
       b, loc, holdsQuery,
       [&](OpBuilder &tb, Location tl) {

@@ -4,7 +4,8 @@
 // has and in what order they run, the stage environment, and the dispatch
 // of a stage's items to the kind's stage code (BlockSelectStages.cpp and
 // AntidiagonalStages.cpp for block_topk, VerticalSlashStages.cpp and
-// RadixSelectStages.cpp for vertical_slash, StripeStages.cpp for stripe), so that the GPU and CPU
+// RadixSelectStages.cpp for vertical_slash, StripeStages.cpp for stripe,
+// GateStages.cpp and BlockCountSelect.cpp for gate), so that the GPU and CPU
 // lowerings loop over stages without knowing the kinds.
 //
 //===----------------------------------------------------------------------===//
@@ -39,8 +40,8 @@ std::vector<int> estimator::launchOrder(const plan::EstimatorSpec &spec) {
 EstimatorEnv estimator::bindEstimatorParams(OpBuilder &b, Location loc, KernelOp kernel,
                                             const plan::EstimatorSpec &spec, Value lq,
                                             Value lk, Value batch, InputLoader loadElement,
-                                            Type inputType, ExpBuilder exp, Value pooled,
-                                            Value table) {
+                                            Type inputType, F64Functions functions,
+                                            Value pooled, Value table, Value weights) {
   EstimatorEnv env;
   env.kernel = kernel;
   env.spec = spec;
@@ -56,9 +57,12 @@ EstimatorEnv estimator::bindEstimatorParams(OpBuilder &b, Location loc, KernelOp
   };
   env.loadElement = std::move(loadElement);
   env.inputType = inputType;
-  env.exp = std::move(exp);
+  env.exp = std::move(functions.exp);
+  env.sinCos = std::move(functions.sinCos);
+  env.pow = std::move(functions.pow);
   env.pooled = pooled;
   env.table = table;
+  env.weights = weights;
   return env;
 }
 
@@ -66,6 +70,8 @@ Value estimator::emitStageItems(OpBuilder &b, Location loc, int stage,
                                 const EstimatorEnv &env) {
   if (env.spec.isStripe())
     return emitStripeItems(b, loc, stage, env);
+  if (env.spec.isGate())
+    return emitGateItems(b, loc, stage, env);
   return env.spec.isLines() ? emitLineItems(b, loc, stage, env)
                             : emitBlockItems(b, loc, stage, env);
 }
@@ -105,6 +111,8 @@ void estimator::emitStageItem(OpBuilder &b, Location loc, int stage, const Estim
   Value item = toIndex(b, loc, wideItem);
   if (env.spec.isStripe())
     return emitStripeItem(b, loc, stage, env, item);
+  if (env.spec.isGate())
+    return emitGateItem(b, loc, stage, env, item);
   if (!env.spec.isLines())
     return emitBlockItem(b, loc, stage, env, item);
   assert(!isTileStage(env.spec, stage) && "tile stages run through emitStageTile");

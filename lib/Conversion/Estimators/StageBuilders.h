@@ -175,6 +175,55 @@ inline Value maxOver(OpBuilder &b, Location loc, Value lo, Value hi,
                      });
 }
 
+/// Rows [first, last) of Q holding the queries of block `queryBlock`: the
+/// positions [I*B, (I+1)*B) that exist (query row = position - shift).
+struct QueryBlockRows {
+  Value first, last;
+  QueryBlockRows(OpBuilder &b, Location loc, const EstimatorEnv &env, const Shape &sh,
+                 Value queryBlock) {
+    Value blockStart = mul(b, loc, queryBlock, sh.block);
+    first = sub(b, loc, max(b, loc, blockStart, sh.shift), sh.shift);
+    last = sub(b, loc, min(b, loc, add(b, loc, blockStart, sh.block), env.lk), sh.shift);
+  }
+};
+
+/// The mean of column `column` of Q (`key` false) or K over rows [first,
+/// last), summed in row order; 0 for no rows.
+inline Value columnMean(OpBuilder &b, Location loc, const EstimatorEnv &env, bool key,
+                        Value bIdx, Value h, Value column, Value first, Value last) {
+  Scalar s{b, loc};
+  Value sum = sumOver(b, loc, first, last, [&](OpBuilder &lb, Location ll, Value row) {
+    return env.load(lb, ll, key, bIdx, h, row, column);
+  });
+  Value count = sub(b, loc, last, first);
+  return s.select(cmp(b, loc, CmpIPredicate::sgt, count, cst(b, loc, 0)),
+                  s.fdiv(sum, s.toF64(count)), s.f64(0.0));
+}
+
+/// A pool item below Shape::pooledKeysAt, item = ((b * heads + h) * blocks
+/// + I) * head_dim + x: the mean of column x of query block I of (b, h),
+/// stored at pooled[item] (mean pool and gate pool queries alike).
+inline void storeQueryBlockMean(OpBuilder &b, Location loc, const EstimatorEnv &env,
+                                const Shape &sh, Value item) {
+  auto d = unflatten(b, loc, item, {sh.headDim, env.blocks, sh.heads});
+  QueryBlockRows rows(b, loc, env, sh, d[1]);
+  Scalar s{b, loc};
+  s.storeAt(columnMean(b, loc, env, false, d[3], d[2], d[0], rows.first, rows.last), env.pooled,
+            item);
+}
+
+/// Whether query block `queryBlock` holds a query (positions past the
+/// shift: a block before it has none when Lq < Lk).
+inline Value blockHoldsQuery(OpBuilder &b, Location loc, const Shape &sh, Value queryBlock) {
+  return cmp(b, loc, CmpIPredicate::sgt,
+             mul(b, loc, add(b, loc, queryBlock, cst(b, loc, 1)), sh.block), sh.shift);
+}
+
+/// The blocks selection by count keeps in row `queryBlock` (f64), forced
+/// ones counted: block_topk's top_k; gate's ceil(top_ratio * (I + 1)), and
+/// every block of the last row (SeerAttention keeps it dense).
+Value rowKeepCount(Scalar &s, const EstimatorEnv &env, Value queryBlock);
+
 /// block_topk's stages (abi::kBlockEstimatorStages; BlockSelectStages.cpp).
 enum BlockStage : int { kPool, kScore, kSelect };
 Value emitBlockItems(OpBuilder &b, Location loc, int stage, const EstimatorEnv &env);
@@ -283,6 +332,12 @@ struct LastRow {
 enum StripeStage : int { kAnchors, kStripePool, kCompare };
 Value emitStripeItems(OpBuilder &b, Location loc, int stage, const EstimatorEnv &env);
 void emitStripeItem(OpBuilder &b, Location loc, int stage, const EstimatorEnv &env, Value item);
+
+/// gate's stages (abi::kGateEstimatorStages; GateStages.cpp); its select by
+/// count is block_topk's tile stage (emitBlockSelectTile).
+enum GateStage : int { kGatePool, kGateProject, kGateLogits, kGateScore, kGateSelect };
+Value emitGateItems(OpBuilder &b, Location loc, int stage, const EstimatorEnv &env);
+void emitGateItem(OpBuilder &b, Location loc, int stage, const EstimatorEnv &env, Value item);
 
 /// The antidiagonal scorer's stages (AntidiagonalStages.cpp).
 void emitGroupRowStats(OpBuilder &b, Location loc, const EstimatorEnv &env, Value item);

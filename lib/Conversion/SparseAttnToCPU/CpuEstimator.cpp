@@ -37,8 +37,9 @@ FunctionType cpu::estimatorEntryType(MLIRContext *ctx) {
   Type i64 = IntegerType::get(ctx, 64);
   auto f32s = MemRefType::get({dyn}, Float32Type::get(ctx));
   SmallVector<Type> inputs{f32s, f32s};
-  inputs.append(abi::kNumEstimatorParams - 4, i64); // strides, lq, lk, batch
-  inputs.append({MemRefType::get({dyn}, Float64Type::get(ctx)), MemRefType::get({dyn}, i64)});
+  inputs.append(abi::kNumEstimatorParams - 5, i64); // strides, lq, lk, batch
+  inputs.append({MemRefType::get({dyn}, Float64Type::get(ctx)), MemRefType::get({dyn}, i64),
+                 f32s});
   return FunctionType::get(ctx, inputs, {});
 }
 
@@ -52,7 +53,8 @@ FailureOr<func::FuncOp> cpu::buildCpuEstimatorEntry(OpBuilder &builder, KernelOp
   Block *entry = func.addEntryBlock();
   OpBuilder b = OpBuilder::atBlockBegin(entry);
   ValueRange args = entry->getArguments();
-  // q, k, q_sb, q_sh, q_ss, k_sb, k_sh, k_ss, lq, lk, batch, pooled, table.
+  // q, k, q_sb, q_sh, q_ss, k_sb, k_sh, k_ss, lq, lk, batch, pooled, table,
+  // weights.
   auto strides = [&](unsigned first) {
     return SmallVector<Value>{toIndex(b, loc, args[first]), toIndex(b, loc, args[first + 1]),
                               toIndex(b, loc, args[first + 2])};
@@ -68,12 +70,21 @@ FailureOr<func::FuncOp> cpu::buildCpuEstimatorEntry(OpBuilder &builder, KernelOp
                    column);
     return memref::LoadOp::create(lb, ll, key ? k : q, ValueRange{at});
   };
-  estimator::ExpBuilder exp = [](OpBuilder &eb, Location el, Value x) -> Value {
-    return math::ExpOp::create(eb, el, x); // libm's exp, as the reference uses
+  // libm's exp, sin, cos and pow, as the reference uses.
+  estimator::F64Functions functions;
+  functions.exp = [](OpBuilder &eb, Location el, Value x) -> Value {
+    return math::ExpOp::create(eb, el, x);
+  };
+  functions.sinCos = [](OpBuilder &eb, Location el, Value x) -> std::pair<Value, Value> {
+    return {math::SinOp::create(eb, el, x), math::CosOp::create(eb, el, x)};
+  };
+  functions.pow = [](OpBuilder &eb, Location el, double base, Value exponent) -> Value {
+    Value constant = arith::ConstantOp::create(eb, el, eb.getF64FloatAttr(base));
+    return math::PowFOp::create(eb, el, constant, exponent);
   };
   estimator::EstimatorEnv env = estimator::bindEstimatorParams(
-      b, loc, kernel, spec, args[8], args[9], args[10], loadElement, b.getF32Type(), exp,
-      args[11], args[12]);
+      b, loc, kernel, spec, args[8], args[9], args[10], loadElement, b.getF32Type(),
+      std::move(functions), args[11], args[12], args[13]);
   auto loop = [&](OpBuilder &lb, Location ll, Value lo, Value hi,
                   function_ref<void(OpBuilder &, Location, Value)> body) {
     scf::ForOp::create(lb, ll, lo, hi, cst(lb, ll, 1), ValueRange{},

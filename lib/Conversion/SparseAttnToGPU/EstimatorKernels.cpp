@@ -41,6 +41,7 @@ enum EstimatorParam : unsigned {
   kBatch,
   kPooled,
   kTable,
+  kWeights,
   kNumParams,
 };
 static_assert(kNumParams == abi::kNumEstimatorParams,
@@ -51,7 +52,7 @@ FunctionType estimatorSignature(MLIRContext *ctx, Type element) {
   auto ptrTo = [](Type t) { return MemRefType::get({}, t); };
   SmallVector<Type> inputs{ptrTo(element), ptrTo(element)};
   inputs.append(kPooled - kQStrideB, i64);
-  inputs.append({ptrTo(Float64Type::get(ctx)), ptrTo(i64)});
+  inputs.append({ptrTo(Float64Type::get(ctx)), ptrTo(i64), ptrTo(Float32Type::get(ctx))});
   return FunctionType::get(ctx, inputs, {});
 }
 
@@ -141,8 +142,11 @@ LogicalResult buildStage(OpBuilder &builder, KernelOp kernel, const plan::Estima
   };
   estimator::EstimatorEnv env = estimator::bindEstimatorParams(
       b, loc, kernel, spec, arg(kLq), arg(kLk), arg(kBatch), loadElement, element,
-      estimator::emitExpF64, emitBufferView(b, loc, arg(kPooled), b.getF64Type(), {dyn}, unknown),
-      emitBufferView(b, loc, arg(kTable), i64, {dyn}, unknown));
+      estimator::F64Functions{estimator::emitExpF64, estimator::emitSinCosF64,
+                              estimator::emitPowF64},
+      emitBufferView(b, loc, arg(kPooled), b.getF64Type(), {dyn}, unknown),
+      emitBufferView(b, loc, arg(kTable), i64, {dyn}, unknown),
+      emitBufferView(b, loc, arg(kWeights), b.getF32Type(), {dyn}, unknown));
 
   if (!tiled) {
     emitGridStrideLoop(b, loc, estimator::emitStageItems(b, loc, stage, env),

@@ -79,10 +79,20 @@ sattn.kernel @taken(dtype = bf16, head_dim = 64, heads = 2, kv_heads = 2, scale 
 // CHECK: mask.intersect %[[C]],
 // CHECK-NOT: mask.stripe
 
-// Estimators that are not compiled yet stay as they are.
+// The gate (SeerAttention): block_topk's block table; its learned weights
+// are a runtime input of the estimator.
 // CHECK-LABEL: sattn.kernel @gate
+// CHECK-SAME: sattn.estimator = {block = 64 : i64, hidden = 128 : i64, kind = "gate", rope_base = 1.000000e+04 : f64, table = "estimated_blocks", threshold = 1.000000e-03 : f64, top_ratio = 0.000000e+00 : f64}
+// CHECK: mask.table @estimated_blocks : i1 ["b", "h", "q/64", "k/64"]
+// CHECK: mask.lookup @estimated_blocks
+// CHECK-NOT: mask.gate
+// CHECK-LABEL: sattn.kernel @gate_ratio
+// CHECK-SAME: threshold = 0.000000e+00 : f64, top_ratio = 2.500000e-01 : f64
+
+// Estimators that are not compiled yet stay as they are.
+// CHECK-LABEL: sattn.kernel @nsa
 // CHECK-NOT: sattn.estimator
-// CHECK: mask.gate
+// CHECK: mask.nsa
 sattn.kernel @xattention(dtype = bf16, head_dim = 128, heads = 2, kv_heads = 2, scale = 0.125) {
   %m = mask.block_topk antidiagonal block 128 {stride = 8 : i64, tau = 0.9 : f64}
   sattn.yield %m
@@ -97,5 +107,13 @@ sattn.kernel @stripe(dtype = bf16, head_dim = 64, heads = 2, kv_heads = 1, scale
 }
 sattn.kernel @gate(dtype = bf16, head_dim = 128, heads = 2, kv_heads = 2, scale = 0.125) {
   %m = mask.gate block 64 hidden 128 {threshold = 1.0e-03 : f64}
+  sattn.yield %m
+}
+sattn.kernel @gate_ratio(dtype = bf16, head_dim = 64, heads = 2, kv_heads = 1, scale = 0.125) {
+  %m = mask.gate block 32 hidden 16 {top_ratio = 0.25 : f64}
+  sattn.yield %m
+}
+sattn.kernel @nsa(dtype = bf16, head_dim = 128, heads = 8, kv_heads = 2, scale = 0.125) {
+  %m = mask.nsa compress (32, 16) select (64, 16) window 512 local 2
   sattn.yield %m
 }

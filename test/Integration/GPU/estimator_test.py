@@ -1,5 +1,6 @@
 """GPU test of compiled estimators (block_topk with the mean-pool and the
-antidiagonal scorer, vertical_slash): the estimator's
+antidiagonal scorer, vertical_slash, stripe, gate with learned weights drawn
+at random per kernel): the estimator's
 stage kernels, the device plan built from the table they write and the
 attention on it, through sattn.load'ed kernels and the PyTorch op.
 
@@ -62,8 +63,28 @@ def inputs(kernel, batch, lq, lk, gen):
     return t(kernel.heads, lq), t(kernel.kv_heads, lk), t(kernel.kv_heads, lk)
 
 
-def reference_table(kernel, q, k):
+def gate_weights(kernel, gen):
+    """Random weights (wq, wk) for a gate kernel, {} for the others: scaled
+    so that the gate's logits spread over a few units."""
     est = kernel.manifest["estimator"]
+    if est["kind"] != "gate":
+        return {}
+    d, f, h = kernel.head_dim, est["hidden"], kernel.heads
+    scale = 4.0 / d ** 0.5
+    wq = scale * torch.randn(h, d, f, device=DEV, generator=gen)
+    wk = scale * torch.randn(h, 3 * d, f, device=DEV, generator=gen)
+    return {"weights": (wq, wk)}
+
+
+def reference_table(kernel, q, k, extra):
+    est = kernel.manifest["estimator"]
+    if est["kind"] == "gate":
+        wq, wk = extra["weights"]
+        kept = sattn.estimate.gate(q.float().cpu().numpy(), k.float().cpu().numpy(), wq, wk,
+                                   block=est["block"], threshold=est["threshold"] or None,
+                                   top_ratio=est["top_ratio"] or None,
+                                   rope_base=est["rope_base"])
+        return torch.from_numpy(kept.astype(numpy.int64))
     if est["kind"] == "stripe":
         kept = sattn.estimate.stripe(q.float().cpu().numpy(), k.float().cpu().numpy(),
                                      group=est["group"], block=est["block"], step=est["step"],
@@ -101,10 +122,11 @@ def median_ms(fn, repeats=5):
 def check_long_case(kernel, batch, lq, lk, gen):
     """Table equality, the last rows' attention, and the three times."""
     q, k, v = inputs(kernel, batch, lq, lk, gen)
+    extra = gate_weights(kernel, gen)
     name = kernel.estimated_table
-    table = kernel.estimate(q, k)
-    compare_tables(table.cpu(), reference_table(kernel, q, k))
-    o = kernel(q, k, v)
+    table = kernel.estimate(q, k, **extra)
+    compare_tables(table.cpu(), reference_table(kernel, q, k, extra))
+    o = kernel(q, k, v, **extra)
     rows = 512
     ref_o, _ = sattn.reference(kernel, q[:, :, -rows:], k, v, tables={name: table})
     err = rel(o[:, :, -rows:], ref_o)
@@ -112,7 +134,7 @@ def check_long_case(kernel, batch, lq, lk, gen):
         raise AssertionError("rel err %.2e against the dense reference (last %d rows)"
                              % (err, rows))
     plan = kernel.plan(q, k, {name: table})
-    est_ms = median_ms(lambda: kernel.estimate(q, k))
+    est_ms = median_ms(lambda: kernel.estimate(q, k, **extra))
     plan_ms = median_ms(lambda: kernel.plan(q, k, {name: table}))
     attn_ms = median_ms(lambda: kernel(q, k, v, {name: table}, plan=plan))
     density = float(table.sum()) / max(1, table.numel())
@@ -133,10 +155,11 @@ def compare_tables(got, ref):
 
 def check_case(kernel, batch, lq, lk, gen, traced):
     q, k, v = inputs(kernel, batch, lq, lk, gen)
+    extra = gate_weights(kernel, gen)
     name = kernel.estimated_table
-    table = kernel.estimate(q, k)
-    compare_tables(table.cpu(), reference_table(kernel, q, k))
-    o = kernel(q, k, v)
+    table = kernel.estimate(q, k, **extra)
+    compare_tables(table.cpu(), reference_table(kernel, q, k, extra))
+    o = kernel(q, k, v, **extra)
     ref_o, _ = sattn.reference(kernel, q, k, v, tables={name: table})
     err = rel(o, ref_o)
     if not err <= TOL[kernel.dtype] or torch.isnan(o).any():
@@ -145,21 +168,25 @@ def check_case(kernel, batch, lq, lk, gen, traced):
     if not torch.equal(again, o):
         raise AssertionError("a call given the estimated table differs from one that estimates")
     if traced:  # compiling takes seconds: one shape per kernel
-        compiled = torch.compile(lambda a, b, c: kernel(a, b, c), fullgraph=True)
+        # A fresh Dynamo cache per kernel: each kernel's call is a new frame
+        # for the same code, and a run over many kernels would otherwise hit
+        # the recompile limit (a hard error under fullgraph=True).
+        torch._dynamo.reset()
+        compiled = torch.compile(lambda a, b, c: kernel(a, b, c, **extra), fullgraph=True)
         if not torch.equal(compiled(q, k, v), o):
             raise AssertionError("torch.compile(fullgraph=True) output differs from eager")
     # CUDA graph: capture once, replay on new inputs.
     sq, sk, sv = q.clone(), k.clone(), v.clone()
-    kernel(sq, sk, sv)  # warm up outside capture
+    kernel(sq, sk, sv, **extra)  # warm up outside capture
     graph = torch.cuda.CUDAGraph()
     with torch.cuda.graph(graph):
-        out = kernel(sq, sk, sv)
+        out = kernel(sq, sk, sv, **extra)
     q2, k2, v2 = inputs(kernel, batch, lq, lk, gen)
     sq.copy_(q2), sk.copy_(k2), sv.copy_(v2)
     out.fill_(float("nan"))
     graph.replay()
     torch.cuda.synchronize()
-    if not torch.equal(out, kernel(q2, k2, v2)):
+    if not torch.equal(out, kernel(q2, k2, v2, **extra)):
         raise AssertionError("CUDA graph replay on new inputs differs from eager")
     density = float(table.sum()) / max(1, table.numel())
     return "table equal, rel err %.1e, density %.3f" % (err, density)

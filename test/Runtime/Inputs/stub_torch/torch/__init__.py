@@ -1,5 +1,6 @@
 """A stand-in for the few torch APIs that sattn's glue touches (tensors with
-shapes, strides, dtypes, devices and fake addresses; torch.library.custom_op;
+shapes, strides, dtypes, devices and fake addresses; conversions and
+torch.cat as new tensors of the right shape; torch.library.custom_op;
 torch.ops; the current device and stream), so that the path from
 Kernel.__call__ through the custom op's implementation to libsattn_runtime
 (with the fake driver of FakeCuda.c) runs on machines without torch. An op's
@@ -76,10 +77,26 @@ class Tensor:
     def new_empty(self, shape, dtype=None):
         return Tensor(shape, dtype or self.dtype, self.device.name)
 
-    def to(self, target):
-        if isinstance(target, dtype):
-            return Tensor(self.shape, target, self.device.name)
-        return Tensor(self.shape, self.dtype, str(target))
+    def to(self, *args, **kwargs):
+        """to(dtype), to(device) or to(device=..., dtype=...): a new tensor,
+        or this one when nothing changes (as torch does)."""
+        dt, where = kwargs.get("dtype"), kwargs.get("device")
+        for a in args:
+            if isinstance(a, dtype):
+                dt = a
+            else:
+                where = a
+        dt = dt or self.dtype
+        where = str(where) if where is not None else self.device.name
+        if dt is self.dtype and where == self.device.name:
+            return self
+        return Tensor(self.shape, dt, where)
+
+    def is_floating_point(self):
+        return self.dtype in (bfloat16, float16, float32)
+
+    def clone(self):
+        return Tensor(self.shape, self.dtype, self.device.name)
 
     def detach(self):
         return self
@@ -96,6 +113,14 @@ class Tensor:
 
 def empty(*shape, dtype=float32, device="cuda:0"):
     return Tensor(shape, dtype, device)
+
+
+def cat(tensors, dim=0):
+    """A new tensor: the shapes joined along `dim` (the first's dtype and device)."""
+    first = tensors[0]
+    shape = list(first.shape)
+    shape[dim] = sum(t.shape[dim] for t in tensors)
+    return Tensor(shape, first.dtype, first.device.name)
 
 
 ops = types.SimpleNamespace()
