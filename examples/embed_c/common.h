@@ -3,8 +3,9 @@
  * bf16 conversion, a small deterministic generator, the few CUDA driver
  * functions the programs use for their own buffers (opened with dlopen, as
  * libsattn_runtime opens the driver, so that the programs link the runtime
- * alone), error reporting and tensor descriptors. main.c and estimated.c
- * include it; it is not part of sattn's API.
+ * alone), error reporting, tensor descriptors and the output check.
+ * main.c, estimated.c and gated.c include it; it is not part of sattn's
+ * API.
  *
  *===----------------------------------------------------------------------===*/
 
@@ -135,12 +136,21 @@ static inline sattn_tensor contiguous(void *data, sattn_dtype dtype, int rank, c
   return t;
 }
 
+/* Float rows of slice `head` of a contiguous bf16 (heads, len, dim)
+ * tensor, malloc'd (NULL when out of memory). */
+static inline float *rows_of(const uint16_t *x, long head, long len, long dim) {
+  float *out = malloc(sizeof(float) * len * dim);
+  for (long i = 0; out && i < len * dim; ++i)
+    out[i] = from_bf16(x[head * len * dim + i]);
+  return out;
+}
+
 /* The shapes of a check: Q and O are (1, heads, len, dim), K and V
- * (1, kv_heads, len, dim), all bf16 and contiguous; keep(ctx, q, k) is the
- * mask the kernel ran. */
+ * (1, kv_heads, len, dim), all bf16 and contiguous; keep(ctx, h, q, k) is
+ * the mask the kernel ran for query head h. */
 struct problem {
   long len, heads, kv_heads, dim;
-  int (*keep)(const void *ctx, long q, long k);
+  int (*keep)(const void *ctx, long h, long q, long k);
   const void *ctx;
 };
 
@@ -155,7 +165,7 @@ static inline int check_row(const struct problem *p, const uint16_t *q, const ui
   double mx = -INFINITY, sum = 0;
   for (long j = 0; j < len; ++j) {
     w[j] = -INFINITY;
-    if (!p->keep(p->ctx, i, j))
+    if (!p->keep(p->ctx, h, i, j))
       continue;
     double s = 0;
     for (long d = 0; d < dim; ++d)

@@ -28,8 +28,8 @@
 enum { BATCH = 1, HEADS = 32, KV_HEADS = 8, DIM = 128, SINK = 128, WINDOW = 2048 };
 
 /* The mask the kernel was compiled from, written out for the check. */
-static int keep(const void *ctx, long q, long k) {
-  (void)ctx;
+static int keep(const void *ctx, long h, long q, long k) {
+  (void)ctx, (void)h;
   return k <= q && (k < SINK || q - WINDOW < k);
 }
 

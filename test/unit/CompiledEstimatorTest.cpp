@@ -19,7 +19,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "CpuAttentionTestSupport.h"
+#include "CompiledEstimatorTestSupport.h"
 #include "TilePlanTestSupport.h"
 
 #include "sattn/Core/Estimators.h"
@@ -110,41 +110,10 @@ sattn.kernel @causal(dtype = bf16, head_dim = 64, heads = 1, kv_heads = 1, scale
 }
 )mlir";
 
-struct Fixture {
-  mlir::DialectRegistry registry;
-  std::unique_ptr<mlir::MLIRContext> context;
-  mlir::OwningOpRef<mlir::ModuleOp> module, lowered;
-  std::optional<CpuAttention> cpu;
-  std::string error;
-
-  /// `estimatorLaunches` >= 0: the estimators stop after that many launches.
-  explicit Fixture(int64_t estimatorLaunches = -1) {
-    registerAllDialects(registry);
-    context = std::make_unique<mlir::MLIRContext>(registry);
-    module = mlir::parseSourceString<mlir::ModuleOp>(kKernels, context.get());
-    if (!module)
-      return;
-    lowered = module->clone();
-    mlir::PassManager pm(context.get(), mlir::ModuleOp::getOperationName());
-    pm.addPass(createLowerEstimators());
-    if (mlir::failed(pm.run(*lowered))) {
-      error = "sattn-lower-estimators failed";
-      return;
-    }
-    CpuAttentionOptions options;
-    options.blockM = options.blockN = 16;
-    options.optLevel = kOptLevel;
-    options.estimatorLaunches = estimatorLaunches;
-    auto compiled = CpuAttention::compile(*module, options, error);
-    if (mlir::succeeded(compiled))
-      cpu.emplace(std::move(*compiled));
-  }
-  KernelOp kernel(llvm::StringRef name) {
-    for (KernelOp k : lowered->getOps<KernelOp>())
-      if (k.getSymName() == name)
-        return k;
-    return nullptr;
-  }
+/// The kernels above; `estimatorLaunches` >= 0: the estimators stop after
+/// that many launches.
+struct Fixture : LoweredKernels {
+  explicit Fixture(int64_t estimatorLaunches = -1) : LoweredKernels(kKernels, estimatorLaunches) {}
 };
 
 Fixture &fixture() {
@@ -538,16 +507,7 @@ TEST(CompiledEstimator, BlockScoresMatchReference) {
             kernel.getScale().convertToDouble(), p, error);
         ASSERT_TRUE(error.empty()) << error;
         // Query blocks holding a query, key blocks at or before them.
-        for (int64_t i = shift / block; i < n; ++i)
-          for (int64_t j = 0; j <= i; ++j) {
-            int64_t bits = table[((b * heads + h) * n + i) * n + j];
-            double got;
-            std::memcpy(&got, &bits, sizeof got);
-            ++compared;
-            if (std::memcmp(&got, &ref[i * n + j], sizeof got) != 0 && ++mismatches <= 5)
-              ADD_FAILURE() << "b=" << b << " h=" << h << " block (" << i << ", " << j
-                            << "): " << got << ", reference " << ref[i * n + j];
-          }
+        compareBlockBits(table, b, h, heads, n, shift / block, ref, compared, mismatches);
       }
     EXPECT_EQ(mismatches, 0);
   }

@@ -13,7 +13,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "CpuAttentionTestSupport.h"
+#include "CompiledEstimatorTestSupport.h"
 #include "TilePlanTestSupport.h"
 
 #include "sattn/Core/Estimators.h"
@@ -51,45 +51,9 @@ sattn.kernel @topk(dtype = bf16, head_dim = 64, heads = 4, kv_heads = 2, scale =
 }
 )mlir";
 
-/// The kernels above, lowered (estimated tables in place) and compiled for
-/// the CPU; `launches` >= 0 stops the estimators after that many stages.
-struct Fixture {
-  mlir::DialectRegistry registry;
-  std::unique_ptr<mlir::MLIRContext> context;
-  mlir::OwningOpRef<mlir::ModuleOp> module, lowered;
-  std::optional<CpuAttention> cpu;
-  std::string error;
-
-  explicit Fixture(int64_t launches) {
-    registerAllDialects(registry);
-    context = std::make_unique<mlir::MLIRContext>(registry);
-    module = mlir::parseSourceString<mlir::ModuleOp>(kKernels, context.get());
-    if (!module)
-      return;
-    lowered = module->clone();
-    mlir::PassManager pm(context.get(), mlir::ModuleOp::getOperationName());
-    pm.addPass(createLowerEstimators());
-    if (mlir::failed(pm.run(*lowered))) {
-      error = "sattn-lower-estimators failed";
-      return;
-    }
-    compile(*module, launches);
-  }
-  void compile(mlir::ModuleOp source, int64_t launches) {
-    CpuAttentionOptions options;
-    options.blockM = options.blockN = 16;
-    options.optLevel = kOptLevel;
-    options.estimatorLaunches = launches;
-    auto compiled = CpuAttention::compile(source, options, error);
-    if (mlir::succeeded(compiled))
-      cpu.emplace(std::move(*compiled));
-  }
-  KernelOp kernel(llvm::StringRef name) {
-    for (KernelOp k : lowered->getOps<KernelOp>())
-      if (k.getSymName() == name)
-        return k;
-    return nullptr;
-  }
+/// The kernels above; `launches` >= 0 stops the estimators after that many.
+struct Fixture : LoweredKernels {
+  explicit Fixture(int64_t launches) : LoweredKernels(kKernels, launches) {}
 };
 
 Fixture &tables() {
@@ -235,15 +199,7 @@ TEST(CompiledGate, ProbabilitiesMatchReferenceBitForBit) {
             estimate::gateScores(run.rows(run.q, b, h), run.rows(run.k, b, h / group),
                                  run.headWeights(h), run.params(), error);
         ASSERT_TRUE(error.empty()) << error;
-        for (int64_t i = shift / block; i < n; ++i)
-          for (int64_t j = 0; j <= i; ++j) {
-            double got;
-            std::memcpy(&got, &run.table[((b * heads + h) * n + i) * n + j], sizeof got);
-            ++compared;
-            if (std::memcmp(&got, &ref[i * n + j], sizeof got) != 0 && ++mismatches <= 5)
-              ADD_FAILURE() << "b=" << b << " h=" << h << " block (" << i << ", " << j
-                            << "): " << got << ", reference " << ref[i * n + j];
-          }
+        compareBlockBits(run.table, b, h, heads, n, shift / block, ref, compared, mismatches);
       }
   }
   EXPECT_EQ(mismatches, 0);
@@ -271,12 +227,14 @@ TEST(CompiledGate, ExampleKernelMatchesReference) {
   mlir::PassManager pm(f.context.get(), mlir::ModuleOp::getOperationName());
   pm.addPass(createLowerEstimators());
   ASSERT_TRUE(mlir::succeeded(pm.run(*lowered)));
-  Fixture example(-1);
-  example.cpu.reset();
-  example.compile(*single, -1);
-  ASSERT_TRUE(example.cpu) << example.error;
+  CpuAttentionOptions options;
+  options.blockM = options.blockN = 16;
+  options.optLevel = kOptLevel;
+  std::string error;
+  auto cpu = CpuAttention::compile(*single, options, error);
+  ASSERT_TRUE(mlir::succeeded(cpu)) << error;
   std::mt19937 rng(3);
-  int64_t kept = checkTable(*example.cpu, *lowered->getOps<KernelOp>().begin(),
+  int64_t kept = checkTable(*cpu, *lowered->getOps<KernelOp>().begin(),
                             Case{"seer_gate", 2, 169, 209, true, false}, rng);
   EXPECT_GT(kept, 0);
 }

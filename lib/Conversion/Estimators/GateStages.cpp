@@ -172,11 +172,12 @@ void emitGateLogits(OpBuilder &b, Location loc, const EstimatorEnv &env, Value i
     Value query = add(tb, tl, gl.queriesAt, mul(tb, tl, div(tb, tl, row, env.blocks), gl.hidden));
     Value key = add(tb, tl, gl.keysAt,
                     add(tb, tl, mul(tb, tl, mul(tb, tl, slice, gl.hidden), env.blocks), keyBlock));
-    Value dot = sumOver(tb, tl, cst(tb, tl, 0), gl.hidden, [&](OpBuilder &lb, Location ll, Value f) {
+    auto product = [&](OpBuilder &lb, Location ll, Value f) {
       Scalar ls{lb, ll};
       return ls.fmul(ls.loadAt(env.pooled, add(lb, ll, query, f)),
                      ls.loadAt(env.pooled, add(lb, ll, key, mul(lb, ll, f, env.blocks))));
-    });
+    };
+    Value dot = sumOver(tb, tl, cst(tb, tl, 0), gl.hidden, product);
     Value logit = s.fdiv(dot, s.f64(std::sqrt(double(env.spec.hidden))));
     s.storeAt(s.bitsOf(logit), env.table, item);
     scf::YieldOp::create(tb, tl);

@@ -1,0 +1,89 @@
+//===- CompiledEstimatorTestSupport.h - compiled estimator tests -*- C++ -*-===//
+//
+// CompiledEstimatorTest and CompiledGateTest both parse a module of kernels
+// with dynamic masks, lower their estimators (sattn-lower-estimators), JIT
+// them for the CPU, optionally stopping the estimators after some launches
+// to read their scores, and compare causal block pairs of a table with a
+// reference bit for bit. One copy of each here.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef SATTN_TEST_UNIT_COMPILEDESTIMATORTESTSUPPORT_H
+#define SATTN_TEST_UNIT_COMPILEDESTIMATORTESTSUPPORT_H
+
+#include "CpuAttentionTestSupport.h"
+
+#include "sattn/InitAll.h"
+
+#include "SparseAttn/Transforms/Passes.h"
+
+#include "mlir/Parser/Parser.h"
+#include "mlir/Pass/PassManager.h"
+
+#include <cstring>
+#include <optional>
+
+namespace sattn::cpu_attention_test {
+
+/// The kernels of `source`, lowered (estimated tables in place) for the
+/// tests to read, and compiled for the CPU (16 x 16 tiles) from the
+/// unlowered module; `launches` >= 0 stops the estimators after that many
+/// launches.
+struct LoweredKernels {
+  mlir::DialectRegistry registry;
+  std::unique_ptr<mlir::MLIRContext> context;
+  mlir::OwningOpRef<mlir::ModuleOp> module, lowered;
+  std::optional<CpuAttention> cpu;
+  std::string error;
+
+  LoweredKernels(const char *source, int64_t launches) {
+    registerAllDialects(registry);
+    context = std::make_unique<mlir::MLIRContext>(registry);
+    module = mlir::parseSourceString<mlir::ModuleOp>(source, context.get());
+    if (!module)
+      return;
+    lowered = module->clone();
+    mlir::PassManager pm(context.get(), mlir::ModuleOp::getOperationName());
+    pm.addPass(createLowerEstimators());
+    if (mlir::failed(pm.run(*lowered))) {
+      error = "sattn-lower-estimators failed";
+      return;
+    }
+    CpuAttentionOptions options;
+    options.blockM = options.blockN = 16;
+    options.optLevel = kOptLevel;
+    options.estimatorLaunches = launches;
+    auto compiled = CpuAttention::compile(*module, options, error);
+    if (mlir::succeeded(compiled))
+      cpu.emplace(std::move(*compiled));
+  }
+  KernelOp kernel(llvm::StringRef name) {
+    for (KernelOp k : lowered->getOps<KernelOp>())
+      if (k.getSymName() == name)
+        return k;
+    return nullptr;
+  }
+};
+
+/// Compares the causal block pairs (query blocks from `firstBlock`, key
+/// blocks J <= I) of slice (b, h) of an (n x n)-per-slice table of f64 bits
+/// with `ref` ([I * n + J]) bit for bit; counts them into `compared` and
+/// reports the first mismatches.
+inline void compareBlockBits(const std::vector<int64_t> &table, int64_t b, int64_t h,
+                             int64_t heads, int64_t n, int64_t firstBlock,
+                             const std::vector<double> &ref, int64_t &compared,
+                             int64_t &mismatches) {
+  for (int64_t i = firstBlock; i < n; ++i)
+    for (int64_t j = 0; j <= i; ++j) {
+      double got;
+      std::memcpy(&got, &table[((b * heads + h) * n + i) * n + j], sizeof got);
+      ++compared;
+      if (std::memcmp(&got, &ref[i * n + j], sizeof got) != 0 && ++mismatches <= 5)
+        ADD_FAILURE() << "b=" << b << " h=" << h << " block (" << i << ", " << j << "): " << got
+                      << ", reference " << ref[i * n + j];
+    }
+}
+
+} // namespace sattn::cpu_attention_test
+
+#endif // SATTN_TEST_UNIT_COMPILEDESTIMATORTESTSUPPORT_H
