@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Fills a sattn.compile cache (default .sattn-py-cache/, git-ignored) with every
-# kernel that examples/torch/ (train_sparse.py's with its backward pass) and
+# kernel that examples/torch/ (train_sparse.py's with its backward pass,
+# train_gate.py's gate) and
 # test/Integration/GPU/torch_op_test.py compile,
 # on this machine (it has sattn-compile; the GPU machine has no MLIR), and
 # prints the commands to run on the GPU machine with that directory carried.
@@ -11,7 +12,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR=${SATTN_BUILD_DIR:-build}
 CACHE=${1:-.sattn-py-cache}
-SPECS="test/Integration/GPU/Inputs/torch_op.sattn examples/torch/attention.sattn"
+SPECS="test/Integration/GPU/Inputs/torch_op.sattn examples/torch/attention.sattn
+       examples/torch/train_gate.sattn"
 cmake --build "$BUILD_DIR" --target sattn-compile
 PYTHON=/usr/bin/python3
 [ -x "$PYTHON" ] || PYTHON=python3
@@ -33,4 +35,4 @@ echo "Cache $CACHE ready ($(du -sh "$CACHE" | cut -f1)). On the GPU machine, wit
 echo "  cmake -S lib/Runtime -B /tmp/rt -DCMAKE_BUILD_TYPE=Release && cmake --build /tmp/rt -j && \\"
 echo "  export SATTN_RUNTIME_LIB=/tmp/rt/libsattn_runtime.so SATTN_CACHE_DIR=\$PWD/$CACHE${SATTN_TARGET:+ SATTN_TARGET=$SATTN_TARGET} && \\"
 echo "  python3 test/Integration/GPU/torch_op_test.py $CACHE && python3 examples/torch/run.py && \\"
-echo "  python3 examples/torch/train_sparse.py"
+echo "  python3 examples/torch/train_sparse.py && python3 examples/torch/train_gate.py"
