@@ -57,19 +57,10 @@ bool readBackward(const json::Value &root, Manifest &m, std::string &error) {
   std::vector<std::string> tables;
   for (const TableSpec &table : m.tables)
     tables.push_back(table.name);
-  const std::vector<std::string> expected = abi::backwardParamNames(tables);
-  const std::vector<Value> &names = params->elements;
-  for (size_t i = 0; i < std::max(names.size(), expected.size()); ++i) {
-    std::string found = i < names.size() && names[i].kind == Value::String ? names[i].string
-                        : i < names.size()                                 ? "a non-string"
-                                                                           : "nothing";
-    std::string want = i < expected.size() ? expected[i] : "nothing";
-    if (found != want)
-      return f.bad("params", i < names.size() ? names[i] : *params,
-                   "differs from this runtime's backward kernel ABI (docs/KERNEL_ABI.md, "
-                   "\"Backward kernel\"): parameter " +
-                       std::to_string(i) + " is " + found + ", expected " + want);
-  }
+  if (!manifest::checkParamNames(
+          f, *params, abi::backwardParamNames(tables),
+          "backward kernel ABI (docs/KERNEL_ABI.md, \"Backward kernel\")"))
+    return false;
   m.backward = std::move(b);
   return true;
 }

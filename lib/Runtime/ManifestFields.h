@@ -14,8 +14,10 @@
 
 #include <cmath>
 #include <cstdint>
+#include <algorithm>
 #include <string>
 #include <utility>
+#include <vector>
 
 namespace sattn::rt::manifest {
 
@@ -114,6 +116,27 @@ private:
 
   std::string where() const { return context.empty() ? "" : " of " + context; }
 };
+
+/// Checks the "params" array `params` of `f`'s object against the names
+/// this runtime packs, in order; the first difference is reported as
+/// "differs from this runtime's `abi`: parameter i is X, expected Y". A
+/// kernel compiled against another parameter list would read garbage, so
+/// it is refused at load rather than launched.
+inline bool checkParamNames(Fields &f, const Value &params,
+                            const std::vector<std::string> &expected, const std::string &abi) {
+  const std::vector<Value> &names = params.elements;
+  for (size_t i = 0; i < std::max(names.size(), expected.size()); ++i) {
+    std::string found = i < names.size() && names[i].kind == Value::String ? names[i].string
+                        : i < names.size()                                 ? "a non-string"
+                                                                           : "nothing";
+    std::string want = i < expected.size() ? expected[i] : "nothing";
+    if (found != want)
+      return f.bad("params", i < names.size() ? names[i] : params,
+                   "differs from this runtime's " + abi + ": parameter " + std::to_string(i) +
+                       " is " + found + ", expected " + want);
+  }
+  return true;
+}
 
 } // namespace sattn::rt::manifest
 

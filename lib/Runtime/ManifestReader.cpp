@@ -85,6 +85,7 @@ namespace {
 using json::Value;
 using manifest::Fields;
 using manifest::isIdentifier;
+using manifest::checkParamNames;
 
 /// "sm_" then digits (no leading zero) then at most one lowercase letter
 /// ("sm_80", "sm_90a", "sm_100f").
@@ -301,21 +302,9 @@ bool checkParams(const Value &root, const Manifest &m, Fields &f) {
   std::vector<std::string> tables;
   for (const TableSpec &table : m.tables)
     tables.push_back(table.name);
-  const std::vector<std::string> expected = abi::paramNames(tables, m.family);
-  const std::vector<Value> &names = params->elements;
-  for (size_t i = 0; i < std::max(names.size(), expected.size()); ++i) {
-    std::string found = i < names.size() && names[i].kind == Value::String
-                            ? names[i].string
-                            : i < names.size() ? "a non-string" : "nothing";
-    std::string want = i < expected.size() ? expected[i] : "nothing";
-    if (found != want)
-      return f.bad("params", i < names.size() ? names[i] : *params,
-                   "differs from this runtime's kernel ABI (docs/KERNEL_ABI.md) "
-                   "for a \"" + std::string(abi::familyName(m.family)) +
-                       "\" kernel: parameter " + std::to_string(i) + " is " +
-                       found + ", expected " + want);
-  }
-  return true;
+  return checkParamNames(f, *params, abi::paramNames(tables, m.family),
+                         "kernel ABI (docs/KERNEL_ABI.md) for a \"" +
+                             std::string(abi::familyName(m.family)) + "\" kernel");
 }
 
 /// "device_plan" (optional): the plan builder's stage entries (identifiers,

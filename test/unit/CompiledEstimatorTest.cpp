@@ -170,12 +170,6 @@ void fill(Tensor &t, Fill how, std::mt19937 &rng) {
   });
 }
 
-/// Slice (b, h) of a [B, H, L, D] tensor, as the reference estimators read it.
-estimate::Rows sliceRows(const Tensor &t, int64_t b, int64_t h) {
-  const CpuTensor &v = t.view;
-  return {v.data + b * v.strides[0] + h * v.strides[1], v.sizes[2], v.sizes[3], v.strides[2]};
-}
-
 /// The reference table of (b, h) from the same tensors: the block table
 /// (block_topk), the kept columns then the kept diagonals (vertical_slash),
 /// or the kept keys of each unit (stripe).

@@ -3,8 +3,9 @@
 // CompiledEstimatorTest and CompiledGateTest both parse a module of kernels
 // with dynamic masks, lower their estimators (sattn-lower-estimators), JIT
 // them for the CPU, optionally stopping the estimators after some launches
-// to read their scores, and compare causal block pairs of a table with a
-// reference bit for bit. One copy of each here.
+// to read their scores, slice Q and K for the reference estimators, and
+// compare causal block pairs of a table with a reference bit for bit. One
+// copy of each here.
 //
 //===----------------------------------------------------------------------===//
 
@@ -13,6 +14,7 @@
 
 #include "CpuAttentionTestSupport.h"
 
+#include "sattn/Core/Estimators.h"
 #include "sattn/InitAll.h"
 
 #include "SparseAttn/Transforms/Passes.h"
@@ -64,6 +66,12 @@ struct LoweredKernels {
     return nullptr;
   }
 };
+
+/// Slice (b, h) of a [B, H, L, D] tensor, as the reference estimators read it.
+inline estimate::Rows sliceRows(const Tensor &t, int64_t b, int64_t h) {
+  const CpuTensor &v = t.view;
+  return {v.data + b * v.strides[0] + h * v.strides[1], v.sizes[2], v.sizes[3], v.strides[2]};
+}
 
 /// Compares the causal block pairs (query blocks from `firstBlock`, key
 /// blocks J <= I) of slice (b, h) of an (n x n)-per-slice table of f64 bits

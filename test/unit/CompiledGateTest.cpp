@@ -106,10 +106,6 @@ struct GateRun {
     auto spec = plan::readEstimator(kernel);
     return mlir::succeeded(spec) && *spec ? (*spec)->hidden : 0;
   }
-  estimate::Rows rows(const Tensor &t, int64_t b, int64_t h) const {
-    const CpuTensor &v = t.view;
-    return {v.data + b * v.strides[0] + h * v.strides[1], v.sizes[2], v.sizes[3], v.strides[2]};
-  }
   /// Head h's wq and wk.
   estimate::GateWeights headWeights(int64_t h) const {
     int64_t d = q.view.sizes[3], f = spec.hidden;
@@ -141,8 +137,8 @@ int64_t checkTable(const CpuAttention &cpu, KernelOp kernel, const Case &c, std:
   for (int64_t b = 0; b < c.batch; ++b)
     for (int64_t h = 0; h < heads; ++h) {
       std::string error;
-      estimate::BlockSelection ref = estimate::gate(run.rows(run.q, b, h),
-                                                    run.rows(run.k, b, h / group),
+      estimate::BlockSelection ref = estimate::gate(sliceRows(run.q, b, h),
+                                                    sliceRows(run.k, b, h / group),
                                                     run.headWeights(h), run.params(), error);
       EXPECT_TRUE(error.empty()) << error;
       for (int64_t i = 0; i < n * n; ++i) {
@@ -196,7 +192,7 @@ TEST(CompiledGate, ProbabilitiesMatchReferenceBitForBit) {
       for (int64_t h = 0; h < heads; ++h) {
         std::string error;
         std::vector<double> ref =
-            estimate::gateScores(run.rows(run.q, b, h), run.rows(run.k, b, h / group),
+            estimate::gateScores(sliceRows(run.q, b, h), sliceRows(run.k, b, h / group),
                                  run.headWeights(h), run.params(), error);
         ASSERT_TRUE(error.empty()) << error;
         compareBlockBits(run.table, b, h, heads, n, shift / block, ref, compared, mismatches);

@@ -193,20 +193,27 @@ void emitGateScore(OpBuilder &b, Location loc, const EstimatorEnv &env, Value it
                                                                          Location tl) {
     Value rowStart = mul(tb, tl, item, env.blocks);
     Value end = add(tb, tl, queryBlock, cst(tb, tl, 1));
-    auto logit = [&](OpBuilder &nb, Location nl, Value j) {
+    // Entry J of the row as f64: the logit, after the sum exp(logit - max).
+    auto entry = [&](OpBuilder &nb, Location nl, Value j) {
       Scalar ns{nb, nl};
       return ns.doubleOf(ns.loadAt(env.table, add(nb, nl, rowStart, j)));
     };
-    Value rowMax = maxOver(tb, tl, cst(tb, tl, 0), end, logit);
-    auto shifted = [&](OpBuilder &nb, Location nl, Value j) {
-      Scalar ns{nb, nl};
-      return env.exp(nb, nl, ns.fsub(logit(nb, nl, j), rowMax));
-    };
-    Value sum = sumOver(tb, tl, cst(tb, tl, 0), end, shifted);
+    Value rowMax = maxOver(tb, tl, cst(tb, tl, 0), end, entry);
+    // exp(logit - maximum) replaces each logit as it is summed (one exp per
+    // entry), then the division by the sum, as the reference does it.
+    Scalar s{tb, tl};
+    auto sum = scf::ForOp::create(
+        tb, tl, cst(tb, tl, 0), end, cst(tb, tl, 1), ValueRange{s.f64(0.0)},
+        [&](OpBuilder &nb, Location nl, Value j, ValueRange acc) {
+          Scalar ns{nb, nl};
+          Value shifted = env.exp(nb, nl, ns.fsub(entry(nb, nl, j), rowMax));
+          ns.storeAt(ns.bitsOf(shifted), env.table, add(nb, nl, rowStart, j));
+          scf::YieldOp::create(nb, nl, ValueRange{ns.fadd(acc[0], shifted)});
+        });
     forEach(tb, tl, end, [&](OpBuilder &nb, Location nl, Value j) {
       Scalar ns{nb, nl};
-      Value prob = ns.fdiv(shifted(nb, nl, j), sum);
-      ns.storeAt(ns.bitsOf(prob), env.table, add(nb, nl, rowStart, j));
+      ns.storeAt(ns.bitsOf(ns.fdiv(entry(nb, nl, j), sum.getResult(0))), env.table,
+                 add(nb, nl, rowStart, j));
     });
     scf::YieldOp::create(tb, tl);
   });
