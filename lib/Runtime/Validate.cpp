@@ -601,8 +601,10 @@ sattn_status Checker::estimate(const sattn_tensor *q, const sattn_tensor *k,
   int64_t scratch = sizes.scratchEntries(), items = 0;
   int stages = 0;
   sizes.stageNames(stages);
+  // A tile stage's threads index nothing: its tiles are what must fit.
   for (int i = 0; i < stages; ++i)
-    items = std::max(items, sizes.stageItems(i));
+    items = std::max(items, sizes.tileStage(i) ? sizes.stageItems(i) / abi::kEstimatorThreads
+                                               : sizes.stageItems(i));
   if (scratch > INT32_MAX || items > INT32_MAX)
     return fail(SATTN_ERROR_SHAPE, "the estimator's scratch (" + str(scratch) +
                                        " entries) or its items pass 2^31, beyond its 32-bit "

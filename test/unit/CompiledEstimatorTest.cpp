@@ -104,6 +104,10 @@ sattn.kernel @stripe_wide(dtype = bf16, head_dim = 128, heads = 2, kv_heads = 1,
   %m = mask.stripe group 48 block 8 step 3 theta 0.25
   sattn.yield %m
 }
+sattn.kernel @stripe_deep(dtype = bf16, head_dim = 256, heads = 2, kv_heads = 2, scale = 0.0625) {
+  %m = mask.stripe group 40 block 2 step 20 theta 0.5
+  sattn.yield %m
+}
 sattn.kernel @causal(dtype = bf16, head_dim = 64, heads = 1, kv_heads = 1, scale = 0.125) {
   %m = mask.causal
   sattn.yield %m
@@ -353,13 +357,18 @@ TEST(CompiledEstimator, StripeMatchesReference) {
   std::mt19937 rng(9);
   int64_t kept = 0;
   // Lq < Lk with the first query inside a unit, a last unit cut short,
-  // ties (constant inputs), head_dim 128 with three blocks per unit.
+  // ties (constant inputs), head_dim 128 with three blocks per unit. The
+  // tile stages' shapes: anchor tiles across a group edge (shift 25, 20),
+  // head_dim 256 (tiles of 8 rows and 32 keys), units of 20 blocks (compare
+  // loads them in three chunks of 8).
   for (const Case &c : {Case{"stripe", 2, 61, 61, false, Fill::Random},
                         Case{"stripe", 1, 45, 70, true, Fill::Random},
                         Case{"stripe", 1, 50, 50, false, Fill::Constant},
                         Case{"stripe", 2, 40, 66, false, Fill::RepeatedRows},
                         Case{"stripe_wide", 1, 150, 170, false, Fill::Random},
-                        Case{"stripe_wide", 2, 100, 100, true, Fill::Random}})
+                        Case{"stripe_wide", 2, 100, 100, true, Fill::Random},
+                        Case{"stripe_deep", 1, 117, 130, false, Fill::Random},
+                        Case{"stripe_deep", 2, 90, 90, true, Fill::RepeatedRows}})
     kept += checkCase(*fixture().cpu, fixture().kernel(c.kernel), c, rng);
   EXPECT_GT(kept, 0);
 }

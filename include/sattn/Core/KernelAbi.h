@@ -298,6 +298,11 @@ constexpr EstimatorTile rowChunkTile(int64_t headDim) {
 constexpr EstimatorTile lineTile(int64_t headDim) {
   return headDim <= 128 ? EstimatorTile{16, 64} : EstimatorTile{8, 32};
 }
+/// stripe's anchors and compare are tile stages of the same sizes: anchors'
+/// tiles are (slice, `rows` query rows), walking the windows of keys of
+/// their anchor regions; compare's are (slice, unit, `keys` keys), walking
+/// the unit's pooled query blocks `rows` at a time.
+constexpr EstimatorTile stripeTile(int64_t headDim) { return lineTile(headDim); }
 /// Key rows in shared memory are padded by this many elements, so that the
 /// 32 lanes reading 32 different keys' element x hit 32 different banks.
 constexpr int64_t kEstimatorKeyPad = 2;
@@ -332,11 +337,11 @@ struct EstimatorShape {
   int64_t units() const { return (lk + block * step - 1) / (block * step); }
   /// Whether stage `i` is a tile stage (a block of kEstimatorThreads threads
   /// per tile): vertical_slash's row_chunks and lines, block_topk's select
-  /// by count.
+  /// by count, stripe's anchors and compare.
   bool tileStage(int i) const {
     if (gate())
       return i == 4 && topRatio > 0;
-    return stripe() ? false : lines() ? i == 0 || i == 2 : i == 2 && topK > 0;
+    return stripe() ? i == 0 || i == 2 : lines() ? i == 0 || i == 2 : i == 2 && topK > 0;
   }
   int64_t blocks() const { return (lk + block - 1) / block; }
   int64_t groups() const { return (lk + stride - 1) / stride; }
@@ -455,8 +460,11 @@ struct EstimatorShape {
   /// block). vertical_slash: row_chunks and lines a thread
   /// of a tile (kEstimatorThreads per tile: one block), row_stats (slice,
   /// last row), radix_count (slice, line, key), radix_decide (slice, line),
-  /// tie_count and select (slice, line, chunk). stripe: anchors (slice, key
-  /// position), pool (slice, unit, query block), compare (slice, unit, key).
+  /// tie_count and select (slice, line, chunk). stripe: anchors a thread of
+  /// a tile of stripeTile rows (the grid is sized for lk rows: tiles past
+  /// lq exit), pool (slice, unit, query block, pooled entry: head_dim
+  /// columns and the anchor), compare a thread of a tile
+  /// (slice, unit, stripeTile keys).
   int64_t stageItems(int i) const {
     if (gate()) {
       int64_t n = blocks();
@@ -473,8 +481,13 @@ struct EstimatorShape {
         return slices() * n * (topRatio > 0 ? kEstimatorThreads : 1);
       }
     }
-    if (stripe())
-      return i == 0 ? slices() * lk : i == 1 ? slices() * units() * step : slices() * units() * lk;
+    if (stripe()) {
+      EstimatorTile t = stripeTile(headDim);
+      if (i == 1)
+        return slices() * units() * step * (headDim + 1);
+      int64_t tiles = i == 0 ? (lk + t.rows - 1) / t.rows : units() * ((lk + t.keys - 1) / t.keys);
+      return slices() * tiles * kEstimatorThreads;
+    }
     if (lines()) {
       switch (i) {
       case 0:

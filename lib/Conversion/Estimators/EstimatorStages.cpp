@@ -83,10 +83,14 @@ bool estimator::isTileStage(const plan::EstimatorSpec &spec, int stage) {
 TileBuffers estimator::tileBufferEntries(const plan::EstimatorSpec &spec, int stage,
                                         int64_t headDim) {
   assert(isTileStage(spec, stage) && "a tile stage");
+  if (spec.isStripe())
+    return stripeTileBuffers(stage, headDim);
   return spec.isLines() ? lineTileBuffers(stage, headDim) : blockSelectTileBuffers();
 }
 
 Value estimator::emitStageTiles(OpBuilder &b, Location loc, int stage, const EstimatorEnv &env) {
+  if (env.spec.isStripe())
+    return emitStripeTiles(b, loc, stage, env);
   if (env.spec.isLines())
     return emitLineTiles(b, loc, stage, env);
   // A query block row of a (batch, head) per tile.
@@ -98,6 +102,8 @@ Value estimator::emitStageTiles(OpBuilder &b, Location loc, int stage, const Est
 void estimator::emitStageTile(OpBuilder &b, Location loc, int stage, const EstimatorEnv &env,
                               Value tile, const TileRunner &run) {
   Value index = toIndex(b, loc, tile);
+  if (env.spec.isStripe())
+    return emitStripeTile(b, loc, stage, env, index, run);
   if (!env.spec.isLines())
     return emitBlockSelectTile(b, loc, env, index, run);
   if (stage == kRowChunks)

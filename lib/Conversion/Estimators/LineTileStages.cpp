@@ -7,16 +7,14 @@
 // at 32K on an H200. As tile stages (abi::EstimatorTile) a block loads a
 // few last rows (as f64) and a window of keys (in their own type) into
 // shared memory once and each thread computes a small column of logits
-// from there; the f64 sums keep the reference's order (every dot product
-// over the head dimension in order, row sums over keys in order, column and
-// diagonal sums over rows in order), so the tables stay bit for bit those
-// of lib/Core/Estimators.cpp.
+// from there (the load and logit phases of LogitTiles.h); the f64 sums keep
+// the reference's order (every dot product over the head dimension in
+// order, row sums over keys in order, column and diagonal sums over rows in
+// order), so the tables stay bit for bit those of lib/Core/Estimators.cpp.
 //
 //===----------------------------------------------------------------------===//
 
-#include "StageBuilders.h"
-
-#include <algorithm>
+#include "LogitTiles.h"
 
 using namespace mlir;
 using namespace sattn;
@@ -25,140 +23,31 @@ using namespace sattn::estimator::stages;
 
 namespace {
 
-/// A tile's sizes: `rows` last rows against a window of `keys` keys, each
-/// thread item a column of `microRows` rows by one key.
-struct TileSizes {
-  int64_t rows, keys, headDim, keyStride, microRows;
-  TileSizes(abi::EstimatorTile t, int64_t headDim)
-      : rows(t.rows), keys(t.keys), headDim(headDim), keyStride(headDim + abi::kEstimatorKeyPad),
-        microRows(std::max<int64_t>(1, t.rows * t.keys / abi::kEstimatorThreads)) {}
-  static TileSizes of(int stage, int64_t headDim) {
-    return TileSizes(stage == kRowChunks ? abi::rowChunkTile(headDim) : abi::lineTile(headDim),
-                     headDim);
-  }
-  /// f64 buffer: the queries (rows x headDim) first, then the stage's own.
-  int64_t queriesEntries() const { return rows * headDim; }
-};
-
-/// The slice (batch, head) of a tile.
-struct Slice {
-  Value index, batch, head;
-  Slice(OpBuilder &b, Location loc, const EstimatorEnv &env, Value slice) : index(slice) {
-    KernelOp kernel = env.kernel;
-    Value heads = cst(b, loc, kernel.getHeads());
-    head = rem(b, loc, slice, heads);
-    batch = div(b, loc, slice, heads);
-  }
-};
+/// The tile of stage `stage`.
+LogitTile tileOf(int stage, int64_t headDim) {
+  return LogitTile(stage == kRowChunks ? abi::rowChunkTile(headDim) : abi::lineTile(headDim),
+                   headDim);
+}
 
 int64_t headDimOf(const EstimatorEnv &env) {
   KernelOp kernel = env.kernel;
   return kernel.getHeadDim();
 }
 
-Value zeroOf(OpBuilder &b, Location loc, Type type) {
-  return arith::ConstantOp::create(b, loc, b.getFloatAttr(type, 0.0));
-}
-
-/// A phase that loads last rows [r0, r0 + rows) of the slice's queries into
-/// the f64 buffer (if `queries`) and keys [k0, k0 + keys) of its KV head
-/// into the key buffer; entries outside the sequence are 0.
+/// A phase that loads last rows [r0, r0 + rows) of the slice's queries
+/// and keys [k0, k0 + keys); rows past the last ones are 0.
 void emitLoadPhase(OpBuilder &b, Location loc, const EstimatorEnv &env, const TileRunner &run,
-                   const TileSizes &ts, const LineShape &ls, const Slice &sl, Value r0, Value k0,
-                   bool queries) {
-  Value queryItems = cst(b, loc, queries ? ts.queriesEntries() : 0);
-  Value count = add(b, loc, queryItems, cst(b, loc, ts.keys * ts.headDim));
-  Value headDim = cst(b, loc, ts.headDim);
-  run.phase(b, loc, count, [&](OpBuilder &pb, Location pl, Value item) {
-    Value isQuery = cmp(pb, pl, CmpIPredicate::slt, item, queryItems);
-    scf::IfOp::create(
-        pb, pl, isQuery,
-        [&](OpBuilder &tb, Location tl) {
-          Scalar s{tb, tl};
-          Value r = add(tb, tl, r0, div(tb, tl, item, headDim));
-          Value x = rem(tb, tl, item, headDim);
-          Value inside = cmp(tb, tl, CmpIPredicate::slt, r, ls.rows);
-          Value row = min(tb, tl, r, sub(tb, tl, ls.rows, cst(tb, tl, 1)));
-          LastRow last(tb, tl, env, ls, row);
-          Value q = env.load(tb, tl, false, sl.batch, sl.head, last.queryRow, x);
-          s.storeAt(s.select(inside, q, s.f64(0.0)), run.shared, item);
-          scf::YieldOp::create(tb, tl);
-        },
-        [&](OpBuilder &eb, Location el) {
-          Value at = sub(eb, el, item, queryItems);
-          Value w = div(eb, el, at, headDim), x = rem(eb, el, at, headDim);
-          Value key = add(eb, el, k0, w);
-          Value inside = arith::AndIOp::create(
-              eb, el, cmp(eb, el, CmpIPredicate::sge, key, cst(eb, el, 0)),
-              cmp(eb, el, CmpIPredicate::slt, key, env.lk));
-          Value clamped = max(eb, el, cst(eb, el, 0), min(eb, el, key, sub(eb, el, env.lk, cst(eb, el, 1))));
-          KernelOp kernel = env.kernel;
-          Value kvHead =
-              div(eb, el, sl.head, cst(eb, el, kernel.getHeads() / kernel.getKvHeads()));
-          Value k = env.loadElement(eb, el, true, sl.batch, kvHead, clamped, x);
-          k = arith::SelectOp::create(eb, el, inside, k, zeroOf(eb, el, env.inputType));
-          Value slot = add(eb, el, mul(eb, el, w, cst(eb, el, ts.keyStride)), x);
-          memref::StoreOp::create(eb, el, k, run.keys, ValueRange{slot});
-          scf::YieldOp::create(eb, el);
-        });
-  });
-}
-
-/// Head-dimension elements per iteration of a logit's dot product.
-constexpr int64_t kDotUnroll = 8;
-
-/// A phase computing the logits scale * q_r . k_w of the loaded tile: each
-/// item is `microRows` rows by one window key, its dot products summed over
-/// the head dimension in order; `use(row in tile, w, logit)` consumes them.
-void emitLogitPhase(
-    OpBuilder &b, Location loc, const EstimatorEnv &env, const TileRunner &run,
-    const TileSizes &ts,
-    function_ref<void(OpBuilder &, Location, Value, Value, Value)> use) {
-  int64_t groups = ts.rows / ts.microRows;
-  Value keys = cst(b, loc, ts.keys);
-  run.phase(b, loc, cst(b, loc, groups * ts.keys), [&](OpBuilder &pb, Location pl, Value item) {
-    Scalar s{pb, pl};
-    Value w = rem(pb, pl, item, keys);
-    Value firstRow = mul(pb, pl, div(pb, pl, item, keys), cst(pb, pl, ts.microRows));
-    Value keyAt = mul(pb, pl, w, cst(pb, pl, ts.keyStride));
-    Value queryAt = mul(pb, pl, firstRow, cst(pb, pl, ts.headDim));
-    // One head-dimension element x: the key's element (converted once) times
-    // each row's. The product of two inputs is exact in f64, so a fused
-    // multiply-add (allowed by `contract`) rounds as the reference's
-    // multiply then add; the sums run over x in order.
-    auto accumulate = [&](OpBuilder &nb, Location nl, Value x, SmallVectorImpl<Value> &acc) {
-      Scalar ns{nb, nl};
-      Value k = memref::LoadOp::create(nb, nl, run.keys, ValueRange{add(nb, nl, keyAt, x)});
-      if (k.getType() != nb.getF64Type())
-        k = arith::ExtFOp::create(nb, nl, nb.getF64Type(), k);
-      auto contract = arith::FastMathFlags::contract;
-      for (int64_t m = 0; m < ts.microRows; ++m) {
-        Value q = ns.loadAt(run.shared,
-                            add(nb, nl, add(nb, nl, queryAt, cst(nb, nl, m * ts.headDim)), x));
-        Value product = arith::MulFOp::create(nb, nl, q, k, contract);
-        acc[m] = arith::AddFOp::create(nb, nl, acc[m], product, contract);
-      }
-    };
-    // kDotUnroll elements an iteration, whatever the loop body: their
-    // addresses are constant offsets and their loads issue together (left
-    // to itself, LLVM unrolled lines' four-row body by four elements).
-    int64_t unrolled = ts.headDim / kDotUnroll * kDotUnroll;
-    SmallVector<Value> zeros(ts.microRows, s.f64(0.0));
-    auto dots = scf::ForOp::create(
-        pb, pl, cst(pb, pl, 0), cst(pb, pl, unrolled), cst(pb, pl, kDotUnroll), zeros,
-        [&](OpBuilder &nb, Location nl, Value x0, ValueRange carried) {
-          SmallVector<Value> acc(carried);
-          for (int64_t u = 0; u < kDotUnroll; ++u)
-            accumulate(nb, nl, add(nb, nl, x0, cst(nb, nl, u)), acc);
-          scf::YieldOp::create(nb, nl, acc);
-        });
-    SmallVector<Value> sums(dots.getResults());
-    for (int64_t x = unrolled; x < ts.headDim; ++x)
-      accumulate(pb, pl, cst(pb, pl, x), sums);
-    for (int64_t m = 0; m < ts.microRows; ++m)
-      use(pb, pl, add(pb, pl, firstRow, cst(pb, pl, m)), w,
-          s.fmul(s.f64(env.scale), sums[m]));
-  });
+                   const LogitTile &ts, const LineShape &ls, const TileSlice &sl, Value r0,
+                   Value k0) {
+  emitTileLoadPhase(b, loc, env, run, ts, sl,
+                    [&](OpBuilder &tb, Location tl, Value rowInTile, Value x) {
+                      Value r = add(tb, tl, r0, rowInTile);
+                      Value inside = cmp(tb, tl, CmpIPredicate::slt, r, ls.rows);
+                      Value row = min(tb, tl, r, sub(tb, tl, ls.rows, cst(tb, tl, 1)));
+                      LastRow last(tb, tl, env, ls, row);
+                      return queryValue(tb, tl, env, sl, last.queryRow, inside, x);
+                    },
+                    k0);
 }
 
 } // namespace
@@ -179,12 +68,12 @@ Value stages::emitLineTiles(OpBuilder &b, Location loc, int stage, const Estimat
 }
 
 TileBuffers stages::lineTileBuffers(int stage, int64_t headDim) {
-  TileSizes ts = TileSizes::of(stage, headDim);
+  LogitTile ts = tileOf(stage, headDim);
   int64_t own = stage == kRowChunks ? ts.rows * abi::kEstimatorChunk + ts.rows
                                     : ts.rows * ts.keys + ts.keys;
   TileBuffers buffers;
-  buffers.f64Entries = ts.queriesEntries() + own;
-  buffers.keyEntries = ts.keys * ts.keyStride;
+  buffers.f64Entries = ts.rowEntries() + own;
+  buffers.keyEntries = ts.keyEntries();
   return buffers;
 }
 
@@ -195,31 +84,30 @@ TileBuffers stages::lineTileBuffers(int stage, int64_t headDim) {
 /// chunk c's (M, sum); (-inf, 0) for a chunk past the position.
 void stages::emitRowChunkTile(OpBuilder &b, Location loc, const EstimatorEnv &env, Value tile,
                               const TileRunner &run) {
-  TileSizes ts = TileSizes::of(kRowChunks, headDimOf(env));
+  LogitTile ts = tileOf(kRowChunks, headDimOf(env));
   LineShape ls(b, loc, env);
   int64_t rowBlocks = (env.spec.lastQ + ts.rows - 1) / ts.rows;
   auto d = unflatten(b, loc, tile, {cst(b, loc, rowBlocks), ls.chunks});
   Value r0 = mul(b, loc, d[0], cst(b, loc, ts.rows)), c = d[1];
-  Slice sl(b, loc, env, d[2]);
+  TileSlice sl(b, loc, env, d[2]);
   Value chunkFirst = mul(b, loc, c, ls.chunk);
-  int64_t logitsAt = ts.queriesEntries(), maxAt = logitsAt + ts.rows * abi::kEstimatorChunk;
+  int64_t logitsAt = ts.rowEntries(), maxAt = logitsAt + ts.rows * abi::kEstimatorChunk;
   auto logitSlot = [&](OpBuilder &nb, Location nl, Value rowInTile, Value key) {
     return add(nb, nl, cst(nb, nl, logitsAt),
                add(nb, nl, mul(nb, nl, rowInTile, ls.chunk), key));
   };
 
-  emitLoadPhase(b, loc, env, run, ts, ls, sl, r0, chunkFirst, /*queries=*/true);
+  emitLoadPhase(b, loc, env, run, ts, ls, sl, r0, chunkFirst);
   scf::ForOp::create(
       b, loc, cst(b, loc, 0), ls.chunk, cst(b, loc, ts.keys), ValueRange{},
       [&](OpBuilder &wb, Location wl, Value window, ValueRange) {
         // The first window's keys came with the queries.
         Value later = cmp(wb, wl, CmpIPredicate::sgt, window, cst(wb, wl, 0));
         scf::IfOp::create(wb, wl, later, [&](OpBuilder &tb, Location tl) {
-          emitLoadPhase(tb, tl, env, run, ts, ls, sl, r0, add(tb, tl, chunkFirst, window),
-                        /*queries=*/false);
+          emitTileLoadPhase(tb, tl, env, run, ts, sl, nullptr, add(tb, tl, chunkFirst, window));
           scf::YieldOp::create(tb, tl);
         });
-        emitLogitPhase(wb, wl, env, run, ts,
+        emitTileLogitPhase(wb, wl, env, run, ts, /*exactProducts=*/true,
                        [&](OpBuilder &nb, Location nl, Value rowInTile, Value w, Value logit) {
                          Scalar ns{nb, nl};
                          ns.storeAt(logit, run.shared,
@@ -289,13 +177,13 @@ void stages::emitRowChunkTile(OpBuilder &b, Location loc, const EstimatorEnv &en
 /// the line's radix state and histogram are reset for the selection.
 void stages::emitLineTile(OpBuilder &b, Location loc, const EstimatorEnv &env, Value tile,
                           const TileRunner &run) {
-  TileSizes ts = TileSizes::of(kLines, headDimOf(env));
+  LogitTile ts = tileOf(kLines, headDimOf(env));
   LineShape ls(b, loc, env);
   Scalar s{b, loc};
   Value one = cst(b, loc, 1);
   Value columnTiles = ceilDiv(b, loc, env.lk, ts.keys);
   Value perSlice = add(b, loc, columnTiles, ceilDiv(b, loc, env.lk, ts.keys - ts.rows + 1));
-  Slice sl(b, loc, env, div(b, loc, tile, perSlice));
+  TileSlice sl(b, loc, env, div(b, loc, tile, perSlice));
   Value inSlice = rem(b, loc, tile, perSlice);
   Value isDiagonal = cmp(b, loc, CmpIPredicate::sge, inSlice, columnTiles);
   Value line = s.select(isDiagonal, one, cst(b, loc, 0));
@@ -303,7 +191,7 @@ void stages::emitLineTile(OpBuilder &b, Location loc, const EstimatorEnv &env, V
   Value first = mul(b, loc, s.select(isDiagonal, sub(b, loc, inSlice, columnTiles), inSlice),
                     lineCount);
   Value lineRow = add(b, loc, mul(b, loc, sl.index, cst(b, loc, 2)), line);
-  int64_t probsAt = ts.queriesEntries(), sumsAt = probsAt + ts.rows * ts.keys;
+  int64_t probsAt = ts.rowEntries(), sumsAt = probsAt + ts.rows * ts.keys;
   Value keys = cst(b, loc, ts.keys), rows = cst(b, loc, ts.rows);
   auto sumSlot = [&](OpBuilder &nb, Location nl, Value i) {
     return add(nb, nl, cst(nb, nl, sumsAt), i);
@@ -324,9 +212,9 @@ void stages::emitLineTile(OpBuilder &b, Location loc, const EstimatorEnv &env, V
             sub(rb, rl, sub(rb, rl, add(rb, rl, sub(rb, rl, env.lk, ls.rows), r0), first),
                 sub(rb, rl, lineCount, one));
         Value k0 = rs.select(isDiagonal, diagonalBase, first);
-        emitLoadPhase(rb, rl, env, run, ts, ls, sl, r0, k0, /*queries=*/true);
-        emitLogitPhase(
-            rb, rl, env, run, ts,
+        emitLoadPhase(rb, rl, env, run, ts, ls, sl, r0, k0);
+        emitTileLogitPhase(
+            rb, rl, env, run, ts, /*exactProducts=*/true,
             [&](OpBuilder &nb, Location nl, Value rowInTile, Value w, Value logit) {
               Scalar ns{nb, nl};
               Value r = add(nb, nl, r0, rowInTile);

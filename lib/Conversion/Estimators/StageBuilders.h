@@ -332,6 +332,11 @@ struct LastRow {
 enum StripeStage : int { kAnchors, kStripePool, kCompare };
 Value emitStripeItems(OpBuilder &b, Location loc, int stage, const EstimatorEnv &env);
 void emitStripeItem(OpBuilder &b, Location loc, int stage, const EstimatorEnv &env, Value item);
+/// anchors and compare are tile stages (abi::stripeTile).
+Value emitStripeTiles(OpBuilder &b, Location loc, int stage, const EstimatorEnv &env);
+TileBuffers stripeTileBuffers(int stage, int64_t headDim);
+void emitStripeTile(OpBuilder &b, Location loc, int stage, const EstimatorEnv &env, Value tile,
+                    const TileRunner &run);
 
 /// gate's stages (abi::kGateEstimatorStages; GateStages.cpp); its select by
 /// count is block_topk's tile stage (emitBlockSelectTile).

@@ -1,0 +1,65 @@
+//===- LogitTiles.h - logits of a tile of rows against a window of keys -*- C++ -*-===//
+//
+// The two phases every logit tile stage runs (vertical_slash's row_chunks
+// and lines, stripe's anchors and compare): a block loads a few query rows
+// (as f64) and a window of keys (in their own type) into shared memory
+// once, and each thread computes a small column of logits from there, every
+// dot product summed over the head dimension in order, as the references
+// do. Why shared: item by item, each logit re-read its rows from global
+// memory (32 different key rows per warp load), 10-100x slower.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef SATTN_LIB_CONVERSION_ESTIMATORS_LOGITTILES_H
+#define SATTN_LIB_CONVERSION_ESTIMATORS_LOGITTILES_H
+
+#include "StageBuilders.h"
+
+namespace sattn::estimator::stages {
+
+/// A tile's sizes: `rows` rows against a window of `keys` keys, each thread
+/// item a column of `microRows` rows by one key.
+struct LogitTile {
+  int64_t rows, keys, headDim, keyStride, microRows;
+  LogitTile(abi::EstimatorTile t, int64_t headDim);
+  /// f64 buffer: the rows (rows x headDim) first, then the stage's own.
+  int64_t rowEntries() const { return rows * headDim; }
+  /// The key buffer's entries.
+  int64_t keyEntries() const { return keys * keyStride; }
+};
+
+/// The (batch, head) slice of a tile, and the KV head it reads.
+struct TileSlice {
+  Value index, batch, head, kvHead;
+  TileSlice(OpBuilder &b, Location loc, const EstimatorEnv &env, Value slice);
+};
+
+/// Element `column` of tile row `row` as f64 (0 for a row that does not
+/// exist); null: the phase loads no rows.
+using TileRowValue = function_ref<Value(OpBuilder &, Location, Value row, Value column)>;
+
+/// A phase that loads the tile's rows (if `rowValue`) into the f64 buffer
+/// and keys [k0, k0 + keys) of the slice's KV head (if `keys`) into the key
+/// buffer; keys outside the sequence are 0.
+void emitTileLoadPhase(OpBuilder &b, Location loc, const EstimatorEnv &env,
+                       const TileRunner &run, const LogitTile &ts, const TileSlice &sl,
+                       TileRowValue rowValue, Value k0, bool keys = true);
+
+/// The f64 of query row `row` of the slice's head, column `column`, or 0
+/// when `inside` is false (`row` must be a valid row either way).
+Value queryValue(OpBuilder &b, Location loc, const EstimatorEnv &env, const TileSlice &sl,
+                 Value row, Value inside, Value column);
+
+/// A phase computing the logits scale * row_r . k_w of the loaded tile: each
+/// item is `microRows` rows by one window key, its dot product summed over
+/// the head dimension in order; `use(row in tile, w, logit)` consumes them.
+/// `exactProducts`: the rows are inputs too (their products with a key are
+/// exact in f64, so a fused multiply-add rounds as multiply then add); false
+/// for computed f64 rows (pooled means), whose products round.
+void emitTileLogitPhase(OpBuilder &b, Location loc, const EstimatorEnv &env,
+                        const TileRunner &run, const LogitTile &ts, bool exactProducts,
+                        function_ref<void(OpBuilder &, Location, Value, Value, Value)> use);
+
+} // namespace sattn::estimator::stages
+
+#endif // SATTN_LIB_CONVERSION_ESTIMATORS_LOGITTILES_H
