@@ -17,8 +17,7 @@ using namespace sattn::estimator;
 using namespace sattn::estimator::stages;
 
 LogitTile::LogitTile(abi::EstimatorTile t, int64_t headDim)
-    : rows(t.rows), keys(t.keys), headDim(headDim),
-      keyStride(headDim + abi::kEstimatorKeyPad),
+    : rows(t.rows), keys(t.keys), headDim(headDim), keyStride(headDim + abi::kEstimatorKeyPad),
       microRows(std::max<int64_t>(1, t.rows * t.keys / abi::kEstimatorThreads)) {}
 
 TileSlice::TileSlice(OpBuilder &b, Location loc, const EstimatorEnv &env, Value slice)
@@ -29,8 +28,8 @@ TileSlice::TileSlice(OpBuilder &b, Location loc, const EstimatorEnv &env, Value 
   kvHead = div(b, loc, head, cst(b, loc, kernel.getHeads() / kernel.getKvHeads()));
 }
 
-Value stages::queryValue(OpBuilder &b, Location loc, const EstimatorEnv &env,
-                         const TileSlice &sl, Value row, Value inside, Value column) {
+Value stages::queryValue(OpBuilder &b, Location loc, const EstimatorEnv &env, const TileSlice &sl,
+                         Value row, Value inside, Value column) {
   Scalar s{b, loc};
   return s.select(inside, env.load(b, loc, false, sl.batch, sl.head, row, column), s.f64(0.0));
 }
@@ -46,9 +45,9 @@ void stages::emitTileLoadPhase(OpBuilder &b, Location loc, const EstimatorEnv &e
       Value at = sub(eb, el, item, rowItems);
       Value w = div(eb, el, at, headDim), x = rem(eb, el, at, headDim);
       Value key = add(eb, el, k0, w);
-      Value inside = arith::AndIOp::create(
-          eb, el, cmp(eb, el, CmpIPredicate::sge, key, cst(eb, el, 0)),
-          cmp(eb, el, CmpIPredicate::slt, key, env.lk));
+      Value inside =
+          arith::AndIOp::create(eb, el, cmp(eb, el, CmpIPredicate::sge, key, cst(eb, el, 0)),
+                                cmp(eb, el, CmpIPredicate::slt, key, env.lk));
       Value clamped =
           max(eb, el, cst(eb, el, 0), min(eb, el, key, sub(eb, el, env.lk, cst(eb, el, 1))));
       Value k = env.loadElement(eb, el, true, sl.batch, sl.kvHead, clamped, x);
@@ -63,8 +62,8 @@ void stages::emitTileLoadPhase(OpBuilder &b, Location loc, const EstimatorEnv &e
                                    /*withElseRegion=*/keys);
     OpBuilder tb = isRow.getThenBodyBuilder();
     Scalar s{tb, pl};
-    s.storeAt(rowValue(tb, pl, div(tb, pl, item, headDim), rem(tb, pl, item, headDim)),
-              run.shared, item);
+    s.storeAt(rowValue(tb, pl, div(tb, pl, item, headDim), rem(tb, pl, item, headDim)), run.shared,
+              item);
     if (keys) {
       OpBuilder eb = isRow.getElseBodyBuilder();
       loadKey(eb, pl);
@@ -76,9 +75,8 @@ void stages::emitTileLoadPhase(OpBuilder &b, Location loc, const EstimatorEnv &e
 constexpr int64_t kDotUnroll = 8;
 
 void stages::emitTileLogitPhase(
-    OpBuilder &b, Location loc, const EstimatorEnv &env, const TileRunner &run,
-    const LogitTile &ts, bool exactProducts,
-    function_ref<void(OpBuilder &, Location, Value, Value, Value)> use) {
+    OpBuilder &b, Location loc, const EstimatorEnv &env, const TileRunner &run, const LogitTile &ts,
+    bool exactProducts, function_ref<void(OpBuilder &, Location, Value, Value, Value)> use) {
   int64_t groups = ts.rows / ts.microRows;
   Value keys = cst(b, loc, ts.keys);
   auto flags = exactProducts ? arith::FastMathFlags::contract : arith::FastMathFlags::none;
@@ -88,17 +86,18 @@ void stages::emitTileLogitPhase(
     Value firstRow = mul(pb, pl, div(pb, pl, item, keys), cst(pb, pl, ts.microRows));
     Value keyAt = mul(pb, pl, w, cst(pb, pl, ts.keyStride));
     Value rowAt = mul(pb, pl, firstRow, cst(pb, pl, ts.headDim));
-    // One head-dimension element x: the key's element (converted once) times
-    // each row's; the sums run over x in order. With exact products a fused
-    // multiply-add (allowed by `contract`) rounds as multiply then add.
+    // One head-dimension element x: the key's element (converted once)
+    // times each row's; the sums run over x in order. With exact products a
+    // fused multiply-add (allowed by `contract`) rounds as multiply then
+    // add.
     auto accumulate = [&](OpBuilder &nb, Location nl, Value x, SmallVectorImpl<Value> &acc) {
       Scalar ns{nb, nl};
       Value k = memref::LoadOp::create(nb, nl, run.keys, ValueRange{add(nb, nl, keyAt, x)});
       if (k.getType() != nb.getF64Type())
         k = arith::ExtFOp::create(nb, nl, nb.getF64Type(), k);
       for (int64_t m = 0; m < ts.microRows; ++m) {
-        Value q = ns.loadAt(run.shared,
-                            add(nb, nl, add(nb, nl, rowAt, cst(nb, nl, m * ts.headDim)), x));
+        Value q =
+            ns.loadAt(run.shared, add(nb, nl, add(nb, nl, rowAt, cst(nb, nl, m * ts.headDim)), x));
         Value product = arith::MulFOp::create(nb, nl, q, k, flags);
         acc[m] = arith::AddFOp::create(nb, nl, acc[m], product, flags);
       }
@@ -108,19 +107,18 @@ void stages::emitTileLogitPhase(
     // to itself, LLVM unrolled lines' four-row body by four elements).
     int64_t unrolled = ts.headDim / kDotUnroll * kDotUnroll;
     SmallVector<Value> zeros(ts.microRows, s.f64(0.0));
-    auto dots = scf::ForOp::create(
-        pb, pl, cst(pb, pl, 0), cst(pb, pl, unrolled), cst(pb, pl, kDotUnroll), zeros,
-        [&](OpBuilder &nb, Location nl, Value x0, ValueRange carried) {
-          SmallVector<Value> acc(carried);
-          for (int64_t u = 0; u < kDotUnroll; ++u)
-            accumulate(nb, nl, add(nb, nl, x0, cst(nb, nl, u)), acc);
-          scf::YieldOp::create(nb, nl, acc);
-        });
+    auto dots =
+        scf::ForOp::create(pb, pl, cst(pb, pl, 0), cst(pb, pl, unrolled), cst(pb, pl, kDotUnroll),
+                           zeros, [&](OpBuilder &nb, Location nl, Value x0, ValueRange carried) {
+                             SmallVector<Value> acc(carried);
+                             for (int64_t u = 0; u < kDotUnroll; ++u)
+                               accumulate(nb, nl, add(nb, nl, x0, cst(nb, nl, u)), acc);
+                             scf::YieldOp::create(nb, nl, acc);
+                           });
     SmallVector<Value> sums(dots.getResults());
     for (int64_t x = unrolled; x < ts.headDim; ++x)
       accumulate(pb, pl, cst(pb, pl, x), sums);
     for (int64_t m = 0; m < ts.microRows; ++m)
-      use(pb, pl, add(pb, pl, firstRow, cst(pb, pl, m)), w,
-          s.fmul(s.f64(env.scale), sums[m]));
+      use(pb, pl, add(pb, pl, firstRow, cst(pb, pl, m)), w, s.fmul(s.f64(env.scale), sums[m]));
   });
 }

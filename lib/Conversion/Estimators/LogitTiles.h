@@ -1,4 +1,5 @@
-//===- LogitTiles.h - logits of a tile of rows against a window of keys -*- C++ -*-===//
+//===- LogitTiles.h - logits of a tile of rows against a window of keys -*- C++
+//-*-===//
 //
 // The two phases every logit tile stage runs (vertical_slash's row_chunks
 // and lines, stripe's anchors and compare): a block loads a few query rows
@@ -41,9 +42,9 @@ using TileRowValue = function_ref<Value(OpBuilder &, Location, Value row, Value 
 /// A phase that loads the tile's rows (if `rowValue`) into the f64 buffer
 /// and keys [k0, k0 + keys) of the slice's KV head (if `keys`) into the key
 /// buffer; keys outside the sequence are 0.
-void emitTileLoadPhase(OpBuilder &b, Location loc, const EstimatorEnv &env,
-                       const TileRunner &run, const LogitTile &ts, const TileSlice &sl,
-                       TileRowValue rowValue, Value k0, bool keys = true);
+void emitTileLoadPhase(OpBuilder &b, Location loc, const EstimatorEnv &env, const TileRunner &run,
+                       const LogitTile &ts, const TileSlice &sl, TileRowValue rowValue, Value k0,
+                       bool keys = true);
 
 /// The f64 of query row `row` of the slice's head, column `column`, or 0
 /// when `inside` is false (`row` must be a valid row either way).
@@ -56,8 +57,8 @@ Value queryValue(OpBuilder &b, Location loc, const EstimatorEnv &env, const Tile
 /// `exactProducts`: the rows are inputs too (their products with a key are
 /// exact in f64, so a fused multiply-add rounds as multiply then add); false
 /// for computed f64 rows (pooled means), whose products round.
-void emitTileLogitPhase(OpBuilder &b, Location loc, const EstimatorEnv &env,
-                        const TileRunner &run, const LogitTile &ts, bool exactProducts,
+void emitTileLogitPhase(OpBuilder &b, Location loc, const EstimatorEnv &env, const TileRunner &run,
+                        const LogitTile &ts, bool exactProducts,
                         function_ref<void(OpBuilder &, Location, Value, Value, Value)> use);
 
 } // namespace sattn::estimator::stages

@@ -94,11 +94,13 @@ void emitPoolEntry(OpBuilder &b, Location loc, const EstimatorEnv &env, Value it
       });
   Value value = s.select(empty, s.f64(std::numeric_limits<double>::infinity()),
                          s.fdiv(mean.getResult(0), s.toF64(sub(b, loc, last, first))));
-  Value stored = arith::OrIOp::create(b, loc, isAnchor,
-                                      cmp(b, loc, CmpIPredicate::slt, first, last));
+  Value stored =
+      arith::OrIOp::create(b, loc, isAnchor, cmp(b, loc, CmpIPredicate::slt, first, last));
   scf::IfOp::create(b, loc, stored, [&](OpBuilder &tb, Location tl) {
     Scalar ts{tb, tl};
-    ts.storeAt(value, env.pooled, add(tb, tl, add(tb, tl, ss.pooledAt, mul(tb, tl, blockItem, ss.pooledEntries)), column));
+    ts.storeAt(
+        value, env.pooled,
+        add(tb, tl, add(tb, tl, ss.pooledAt, mul(tb, tl, blockItem, ss.pooledEntries)), column));
     scf::YieldOp::create(tb, tl);
   });
 }
@@ -132,20 +134,18 @@ struct StripeTileEnv {
 void emitAnchorTile(OpBuilder &b, Location loc, const EstimatorEnv &env, Value tile,
                     const TileRunner &run) {
   StripeTileEnv te(b, loc, env);
-  const LogitTile &ts = te.ts;
-  const Shape &sh = te.sh;
-  const StripeShape &ss = te.ss;
-  Value zero = te.zero, one = te.one, rows = te.rows, keys = te.keys;
-  Value rowTiles = ceilDiv(b, loc, env.lq, ts.rows);
-  Value r0 = mul(b, loc, rem(b, loc, tile, rowTiles), rows);
+  Value rowTiles = ceilDiv(b, loc, env.lq, te.ts.rows);
+  Value r0 = mul(b, loc, rem(b, loc, tile, rowTiles), te.rows);
   TileSlice sl(b, loc, env, div(b, loc, tile, rowTiles));
-  Value lastRow = sub(b, loc, min(b, loc, add(b, loc, r0, rows), env.lq), one);
-  Value end = add(b, loc, add(b, loc, lastRow, sh.shift), one);
-  Value firstWindows = ceilDiv(b, loc, min(b, loc, ss.group, end), ts.keys);
-  Value localStart = max(
-      b, loc, mul(b, loc, div(b, loc, add(b, loc, r0, sh.shift), ss.group), ss.group), ss.group);
-  Value localWindows = ceilDiv(b, loc, max(b, loc, sub(b, loc, end, localStart), zero), ts.keys);
-  int64_t logitsAt = ts.rowEntries(), maxAt = logitsAt + ts.rows * ts.keys;
+  Value lastRow = sub(b, loc, min(b, loc, add(b, loc, r0, te.rows), env.lq), te.one);
+  Value end = add(b, loc, add(b, loc, lastRow, te.sh.shift), te.one);
+  Value firstWindows = ceilDiv(b, loc, min(b, loc, te.ss.group, end), te.ts.keys);
+  Value localStart =
+      max(b, loc, mul(b, loc, div(b, loc, add(b, loc, r0, te.sh.shift), te.ss.group), te.ss.group),
+          te.ss.group);
+  Value localWindows =
+      ceilDiv(b, loc, max(b, loc, sub(b, loc, end, localStart), te.zero), te.ts.keys);
+  int64_t logitsAt = te.ts.rowEntries(), maxAt = logitsAt + te.ts.rows * te.ts.keys;
   // Row r of the tile is query row r0 + r (clamped: rows past lq load
   // zeros and store nothing) at position row + shift.
   auto rowOf = [&](OpBuilder &nb, Location nl, Value r) {
@@ -158,62 +158,65 @@ void emitAnchorTile(OpBuilder &b, Location loc, const EstimatorEnv &env, Value t
     return add(nb, nl, cst(nb, nl, maxAt), r);
   };
 
-  run.phase(b, loc, rows, [&](OpBuilder &pb, Location pl, Value r) {
+  run.phase(b, loc, te.rows, [&](OpBuilder &pb, Location pl, Value r) {
     Scalar s{pb, pl};
     s.storeAt(s.f64(-std::numeric_limits<double>::infinity()), run.shared, maxSlot(pb, pl, r));
   });
-  emitTileLoadPhase(b, loc, env, run, ts, sl,
-                    [&](OpBuilder &tb, Location tl, Value r, Value x) {
-                      return queryValue(tb, tl, env, sl, rowOf(tb, tl, r), isRow(tb, tl, r), x);
-                    },
-                    zero);
-  forEach(b, loc, add(b, loc, firstWindows, localWindows), [&](OpBuilder &wb, Location wl,
-                                                               Value window) {
-    Scalar ws{wb, wl};
-    Value inFirst = cmp(wb, wl, CmpIPredicate::slt, window, firstWindows);
-    Value k0 = ws.select(inFirst, mul(wb, wl, window, keys),
-                         add(wb, wl, localStart,
-                             mul(wb, wl, sub(wb, wl, window, firstWindows), keys)));
-    // The first window's keys came with the rows.
-    scf::IfOp::create(wb, wl, cmp(wb, wl, CmpIPredicate::sgt, window, cst(wb, wl, 0)),
-                      [&](OpBuilder &tb, Location tl) {
-                        emitTileLoadPhase(tb, tl, env, run, ts, sl, nullptr, k0);
-                        scf::YieldOp::create(tb, tl);
-                      });
-    emitTileLogitPhase(wb, wl, env, run, ts, /*exactProducts=*/true,
-                       [&](OpBuilder &nb, Location nl, Value r, Value w, Value logit) {
-                         Scalar ns{nb, nl};
-                         ns.storeAt(logit, run.shared,
-                                    add(nb, nl, cst(nb, nl, logitsAt),
-                                        add(nb, nl, mul(nb, nl, r, keys), w)));
-                       });
-    run.phase(wb, wl, rows, [&](OpBuilder &pb, Location pl, Value r) {
-      Scalar s{pb, pl};
-      Value pos = add(pb, pl, rowOf(pb, pl, r), sh.shift);
-      Value groupStart = mul(pb, pl, div(pb, pl, pos, ss.group), ss.group);
-      Value folded = foldInOrder(
-          pb, pl, cst(pb, pl, 0), keys, s.loadAt(run.shared, maxSlot(pb, pl, r)), kFoldUnroll,
-          [&](OpBuilder &nb, Location nl, Value w) {
-            Scalar ns{nb, nl};
-            Value key = add(nb, nl, k0, w);
-            Value inRegion = arith::AndIOp::create(
-                nb, nl, cmp(nb, nl, CmpIPredicate::sle, key, pos),
-                arith::OrIOp::create(nb, nl, cmp(nb, nl, CmpIPredicate::slt, key, ss.group),
-                                     cmp(nb, nl, CmpIPredicate::sge, key, groupStart)));
-            Value logit = ns.loadAt(run.shared, add(nb, nl, cst(nb, nl, logitsAt),
-                                                    add(nb, nl, mul(nb, nl, r, keys), w)));
-            return ns.select(inRegion, logit, ns.f64(-std::numeric_limits<double>::infinity()));
-          },
-          [](Scalar &ns, Value acc, Value x) {
-            return ns.select(ns.fcmp(CmpFPredicate::OLT, acc, x), x, acc);
-          });
-      s.storeAt(folded, run.shared, maxSlot(pb, pl, r));
-    });
-  });
-  run.phase(b, loc, rows, [&](OpBuilder &pb, Location pl, Value r) {
+  emitTileLoadPhase(
+      b, loc, env, run, te.ts, sl,
+      [&](OpBuilder &tb, Location tl, Value r, Value x) {
+        return queryValue(tb, tl, env, sl, rowOf(tb, tl, r), isRow(tb, tl, r), x);
+      },
+      te.zero);
+  forEach(
+      b, loc, add(b, loc, firstWindows, localWindows),
+      [&](OpBuilder &wb, Location wl, Value window) {
+        Scalar ws{wb, wl};
+        Value inFirst = cmp(wb, wl, CmpIPredicate::slt, window, firstWindows);
+        Value k0 = ws.select(
+            inFirst, mul(wb, wl, window, te.keys),
+            add(wb, wl, localStart, mul(wb, wl, sub(wb, wl, window, firstWindows), te.keys)));
+        // The first window's keys came with the rows.
+        scf::IfOp::create(wb, wl, cmp(wb, wl, CmpIPredicate::sgt, window, cst(wb, wl, 0)),
+                          [&](OpBuilder &tb, Location tl) {
+                            emitTileLoadPhase(tb, tl, env, run, te.ts, sl, nullptr, k0);
+                            scf::YieldOp::create(tb, tl);
+                          });
+        emitTileLogitPhase(wb, wl, env, run, te.ts, /*exactProducts=*/true,
+                           [&](OpBuilder &nb, Location nl, Value r, Value w, Value logit) {
+                             Scalar ns{nb, nl};
+                             ns.storeAt(logit, run.shared,
+                                        add(nb, nl, cst(nb, nl, logitsAt),
+                                            add(nb, nl, mul(nb, nl, r, te.keys), w)));
+                           });
+        run.phase(wb, wl, te.rows, [&](OpBuilder &pb, Location pl, Value r) {
+          Scalar s{pb, pl};
+          Value pos = add(pb, pl, rowOf(pb, pl, r), te.sh.shift);
+          Value groupStart = mul(pb, pl, div(pb, pl, pos, te.ss.group), te.ss.group);
+          Value folded = foldInOrder(
+              pb, pl, cst(pb, pl, 0), te.keys, s.loadAt(run.shared, maxSlot(pb, pl, r)),
+              kFoldUnroll,
+              [&](OpBuilder &nb, Location nl, Value w) {
+                Scalar ns{nb, nl};
+                Value key = add(nb, nl, k0, w);
+                Value inRegion = arith::AndIOp::create(
+                    nb, nl, cmp(nb, nl, CmpIPredicate::sle, key, pos),
+                    arith::OrIOp::create(nb, nl, cmp(nb, nl, CmpIPredicate::slt, key, te.ss.group),
+                                         cmp(nb, nl, CmpIPredicate::sge, key, groupStart)));
+                Value logit = ns.loadAt(run.shared, add(nb, nl, cst(nb, nl, logitsAt),
+                                                        add(nb, nl, mul(nb, nl, r, te.keys), w)));
+                return ns.select(inRegion, logit, ns.f64(-std::numeric_limits<double>::infinity()));
+              },
+              [](Scalar &ns, Value acc, Value x) {
+                return ns.select(ns.fcmp(CmpFPredicate::OLT, acc, x), x, acc);
+              });
+          s.storeAt(folded, run.shared, maxSlot(pb, pl, r));
+        });
+      });
+  run.phase(b, loc, te.rows, [&](OpBuilder &pb, Location pl, Value r) {
     scf::IfOp::create(pb, pl, isRow(pb, pl, r), [&](OpBuilder &tb, Location tl) {
       Scalar s{tb, tl};
-      Value pos = add(tb, tl, rowOf(tb, tl, r), sh.shift);
+      Value pos = add(tb, tl, rowOf(tb, tl, r), te.sh.shift);
       s.storeAt(s.loadAt(run.shared, maxSlot(tb, tl, r)), env.pooled,
                 add(tb, tl, mul(tb, tl, sl.index, env.lk), pos));
       scf::YieldOp::create(tb, tl);
@@ -230,65 +233,62 @@ void emitAnchorTile(OpBuilder &b, Location loc, const EstimatorEnv &env, Value t
 void emitCompareTile(OpBuilder &b, Location loc, const EstimatorEnv &env, Value tile,
                      const TileRunner &run) {
   StripeTileEnv te(b, loc, env);
-  const LogitTile &ts = te.ts;
-  const Shape &sh = te.sh;
-  const StripeShape &ss = te.ss;
-  Value zero = te.zero, one = te.one, rows = te.rows, keys = te.keys;
-  auto d = unflatten(b, loc, tile, {ceilDiv(b, loc, env.lk, ts.keys), ss.units});
-  Value k0 = mul(b, loc, d[0], keys), u = d[1];
+  auto d = unflatten(b, loc, tile, {ceilDiv(b, loc, env.lk, te.ts.keys), te.ss.units});
+  Value k0 = mul(b, loc, d[0], te.keys), u = d[1];
   TileSlice sl(b, loc, env, d[2]);
-  Value unitRow = add(b, loc, mul(b, loc, sl.index, ss.units), u);
-  Value unitStart = mul(b, loc, u, ss.unit);
-  Value localStart = mul(b, loc, div(b, loc, unitStart, ss.group), ss.group);
-  Value holdsQuery = cmp(b, loc, CmpIPredicate::sgt, add(b, loc, unitStart, ss.unit), sh.shift);
+  Value unitRow = add(b, loc, mul(b, loc, sl.index, te.ss.units), u);
+  Value unitStart = mul(b, loc, u, te.ss.unit);
+  Value localStart = mul(b, loc, div(b, loc, unitStart, te.ss.group), te.ss.group);
+  Value holdsQuery =
+      cmp(b, loc, CmpIPredicate::sgt, add(b, loc, unitStart, te.ss.unit), te.sh.shift);
   Value someCandidate = arith::AndIOp::create(
       b, loc, holdsQuery,
-      arith::AndIOp::create(
-          b, loc, cmp(b, loc, CmpIPredicate::sgt, add(b, loc, k0, keys), ss.group),
-          cmp(b, loc, CmpIPredicate::slt, k0, localStart)));
-  int64_t flagsAt = ts.rowEntries();
+      arith::AndIOp::create(b, loc,
+                            cmp(b, loc, CmpIPredicate::sgt, add(b, loc, k0, te.keys), te.ss.group),
+                            cmp(b, loc, CmpIPredicate::slt, k0, localStart)));
+  int64_t flagsAt = te.ts.rowEntries();
   auto flagSlot = [&](OpBuilder &nb, Location nl, Value w) {
     return add(nb, nl, cst(nb, nl, flagsAt), w);
   };
   // Pooled entry `column` of the unit's query block beta (column head_dim:
   // its anchor).
   auto pooledAt = [&](OpBuilder &nb, Location nl, Value beta, Value column) {
-    Value block = add(nb, nl, mul(nb, nl, unitRow, ss.step), beta);
-    return add(nb, nl, add(nb, nl, ss.pooledAt, mul(nb, nl, block, ss.pooledEntries)), column);
+    Value block = add(nb, nl, mul(nb, nl, unitRow, te.ss.step), beta);
+    return add(nb, nl, add(nb, nl, te.ss.pooledAt, mul(nb, nl, block, te.ss.pooledEntries)),
+               column);
   };
 
-  run.phase(b, loc, keys, [&](OpBuilder &pb, Location pl, Value w) {
+  run.phase(b, loc, te.keys, [&](OpBuilder &pb, Location pl, Value w) {
     Scalar s{pb, pl};
     s.storeAt(s.f64(0.0), run.shared, flagSlot(pb, pl, w));
   });
   scf::IfOp::create(b, loc, someCandidate, [&](OpBuilder &cb, Location cl) {
-    emitTileLoadPhase(cb, cl, env, run, ts, sl, nullptr, k0);
+    emitTileLoadPhase(cb, cl, env, run, te.ts, sl, nullptr, k0);
     scf::ForOp::create(
-        cb, cl, zero, ss.step, rows, ValueRange{},
+        cb, cl, te.zero, te.ss.step, te.rows, ValueRange{},
         [&](OpBuilder &rb, Location rl, Value c0, ValueRange) {
-          auto betaOf = [&](OpBuilder &nb, Location nl, Value r) {
-            return add(nb, nl, c0, r);
-          };
+          auto betaOf = [&](OpBuilder &nb, Location nl, Value r) { return add(nb, nl, c0, r); };
           auto isBlock = [&](OpBuilder &nb, Location nl, Value r) {
-            return cmp(nb, nl, CmpIPredicate::slt, betaOf(nb, nl, r), ss.step);
+            return cmp(nb, nl, CmpIPredicate::slt, betaOf(nb, nl, r), te.ss.step);
           };
           emitTileLoadPhase(
-              rb, rl, env, run, ts, sl,
+              rb, rl, env, run, te.ts, sl,
               [&](OpBuilder &tb, Location tl, Value r, Value x) {
                 Scalar s{tb, tl};
-                Value beta = min(tb, tl, betaOf(tb, tl, r), sub(tb, tl, ss.step, one));
+                Value beta = min(tb, tl, betaOf(tb, tl, r), sub(tb, tl, te.ss.step, te.one));
                 return s.select(isBlock(tb, tl, r), s.loadAt(env.pooled, pooledAt(tb, tl, beta, x)),
                                 s.f64(0.0));
               },
-              k0, /*keys=*/false);
+              k0, /*te.keys=*/false);
           emitTileLogitPhase(
-              rb, rl, env, run, ts, /*exactProducts=*/false,
+              rb, rl, env, run, te.ts, /*exactProducts=*/false,
               [&](OpBuilder &nb, Location nl, Value r, Value w, Value score) {
                 scf::IfOp::create(nb, nl, isBlock(nb, nl, r), [&](OpBuilder &tb, Location tl) {
                   Scalar s{tb, tl};
-                  Value anchor = s.loadAt(env.pooled, pooledAt(tb, tl, betaOf(tb, tl, r), sh.headDim));
-                  Value within = s.fcmp(CmpFPredicate::OGE, s.fadd(score, s.f64(env.spec.theta)),
-                                        anchor);
+                  Value anchor =
+                      s.loadAt(env.pooled, pooledAt(tb, tl, betaOf(tb, tl, r), te.sh.headDim));
+                  Value within =
+                      s.fcmp(CmpFPredicate::OGE, s.fadd(score, s.f64(env.spec.theta)), anchor);
                   scf::IfOp::create(tb, tl, within, [&](OpBuilder &fb, Location fl) {
                     Scalar fs{fb, fl};
                     fs.storeAt(fs.f64(1.0), run.shared, flagSlot(fb, fl, w));
@@ -301,22 +301,22 @@ void emitCompareTile(OpBuilder &b, Location loc, const EstimatorEnv &env, Value 
         });
     scf::YieldOp::create(cb, cl);
   });
-  run.phase(b, loc, keys, [&](OpBuilder &pb, Location pl, Value w) {
+  run.phase(b, loc, te.keys, [&](OpBuilder &pb, Location pl, Value w) {
     Value key = add(pb, pl, k0, w);
-    scf::IfOp::create(pb, pl, cmp(pb, pl, CmpIPredicate::slt, key, env.lk), [&](OpBuilder &tb,
-                                                                               Location tl) {
-      Scalar s{tb, tl};
-      Value candidate = arith::AndIOp::create(
-          tb, tl, holdsQuery,
-          arith::AndIOp::create(tb, tl, cmp(tb, tl, CmpIPredicate::sge, key, ss.group),
-                                cmp(tb, tl, CmpIPredicate::slt, key, localStart)));
-      Value marked = s.fcmp(CmpFPredicate::OEQ, s.loadAt(run.shared, flagSlot(tb, tl, w)),
-                            s.f64(1.0));
-      Value kept = arith::AndIOp::create(tb, tl, candidate, marked);
-      s.storeAt(s.select(kept, s.i64(1), s.i64(0)), env.table,
-                add(tb, tl, mul(tb, tl, unitRow, env.lk), key));
-      scf::YieldOp::create(tb, tl);
-    });
+    scf::IfOp::create(
+        pb, pl, cmp(pb, pl, CmpIPredicate::slt, key, env.lk), [&](OpBuilder &tb, Location tl) {
+          Scalar s{tb, tl};
+          Value candidate = arith::AndIOp::create(
+              tb, tl, holdsQuery,
+              arith::AndIOp::create(tb, tl, cmp(tb, tl, CmpIPredicate::sge, key, te.ss.group),
+                                    cmp(tb, tl, CmpIPredicate::slt, key, localStart)));
+          Value marked =
+              s.fcmp(CmpFPredicate::OEQ, s.loadAt(run.shared, flagSlot(tb, tl, w)), s.f64(1.0));
+          Value kept = arith::AndIOp::create(tb, tl, candidate, marked);
+          s.storeAt(s.select(kept, s.i64(1), s.i64(0)), env.table,
+                    add(tb, tl, mul(tb, tl, unitRow, env.lk), key));
+          scf::YieldOp::create(tb, tl);
+        });
   });
 }
 
@@ -325,16 +325,16 @@ void emitCompareTile(OpBuilder &b, Location loc, const EstimatorEnv &env, Value 
 Value stages::emitStripeTiles(OpBuilder &b, Location loc, int stage, const EstimatorEnv &env) {
   LogitTile ts = stripeTileOf(env);
   StripeShape ss(b, loc, env);
-  Value perSlice = stage == kAnchors
-                       ? ceilDiv(b, loc, env.lq, ts.rows)
-                       : mul(b, loc, ss.units, ceilDiv(b, loc, env.lk, ts.keys));
+  Value perSlice = stage == kAnchors ? ceilDiv(b, loc, env.lq, ts.rows)
+                                     : mul(b, loc, ss.units, ceilDiv(b, loc, env.lk, ts.keys));
   return arith::IndexCastOp::create(b, loc, b.getI64Type(), mul(b, loc, ss.slices, perSlice));
 }
 
 TileBuffers stages::stripeTileBuffers(int stage, int64_t headDim) {
   LogitTile ts(abi::stripeTile(headDim), headDim);
   TileBuffers buffers;
-  buffers.f64Entries = ts.rowEntries() + (stage == kAnchors ? ts.rows * ts.keys + ts.rows : ts.keys);
+  buffers.f64Entries =
+      ts.rowEntries() + (stage == kAnchors ? ts.rows * ts.keys + ts.rows : ts.keys);
   buffers.keyEntries = ts.keyEntries();
   return buffers;
 }
