@@ -125,8 +125,9 @@ struct StripeTileEnv {
 /// anchors: tile (slice, block of query rows). The keys of the rows' anchor
 /// regions (the first group up to the block's last position, then from the
 /// first row's group start, never inside the first group, to that position)
-/// pass through shared memory a window at a time, and each row folds the
-/// logits of its own region into its running maximum. A maximum does not
+/// pass through shared memory a window at a time; each logit of a row's own
+/// region goes into the running maximum of its (row, window key) slot, and
+/// each row takes the maximum of its slots at the end. A maximum does not
 /// depend on the order of its values (no logit is -0: every dot product
 /// starts at +0; the fold skips NaNs as the reference's does), so the
 /// anchors are the reference's bit for bit; a key that two windows reach
@@ -145,7 +146,9 @@ void emitAnchorTile(OpBuilder &b, Location loc, const EstimatorEnv &env, Value t
           te.ss.group);
   Value localWindows =
       ceilDiv(b, loc, max(b, loc, sub(b, loc, end, localStart), te.zero), te.ts.keys);
-  int64_t logitsAt = te.ts.rowEntries(), maxAt = logitsAt + te.ts.rows * te.ts.keys;
+  // The running maximum of every (row, window key): each logit item owns
+  // its slots, so no phase per window folds them; the rows fold them once.
+  int64_t partialAt = te.ts.rowEntries();
   // Row r of the tile is query row r0 + r (clamped: rows past lq load
   // zeros and store nothing) at position row + shift.
   auto rowOf = [&](OpBuilder &nb, Location nl, Value r) {
@@ -154,13 +157,14 @@ void emitAnchorTile(OpBuilder &b, Location loc, const EstimatorEnv &env, Value t
   auto isRow = [&](OpBuilder &nb, Location nl, Value r) {
     return cmp(nb, nl, CmpIPredicate::slt, add(nb, nl, r0, r), env.lq);
   };
-  auto maxSlot = [&](OpBuilder &nb, Location nl, Value r) {
-    return add(nb, nl, cst(nb, nl, maxAt), r);
+  auto partialSlot = [&](OpBuilder &nb, Location nl, Value r, Value w) {
+    return add(nb, nl, cst(nb, nl, partialAt), add(nb, nl, mul(nb, nl, r, te.keys), w));
   };
+  double minusInf = -std::numeric_limits<double>::infinity();
 
-  run.phase(b, loc, te.rows, [&](OpBuilder &pb, Location pl, Value r) {
+  run.phase(b, loc, mul(b, loc, te.rows, te.keys), [&](OpBuilder &pb, Location pl, Value i) {
     Scalar s{pb, pl};
-    s.storeAt(s.f64(-std::numeric_limits<double>::infinity()), run.shared, maxSlot(pb, pl, r));
+    s.storeAt(s.f64(minusInf), run.shared, add(pb, pl, cst(pb, pl, partialAt), i));
   });
   emitTileLoadPhase(
       b, loc, env, run, te.ts, sl,
@@ -182,43 +186,35 @@ void emitAnchorTile(OpBuilder &b, Location loc, const EstimatorEnv &env, Value t
                             emitTileLoadPhase(tb, tl, env, run, te.ts, sl, nullptr, k0);
                             scf::YieldOp::create(tb, tl);
                           });
-        emitTileLogitPhase(wb, wl, env, run, te.ts, /*exactProducts=*/true,
-                           [&](OpBuilder &nb, Location nl, Value r, Value w, Value logit) {
-                             Scalar ns{nb, nl};
-                             ns.storeAt(logit, run.shared,
-                                        add(nb, nl, cst(nb, nl, logitsAt),
-                                            add(nb, nl, mul(nb, nl, r, te.keys), w)));
-                           });
-        run.phase(wb, wl, te.rows, [&](OpBuilder &pb, Location pl, Value r) {
-          Scalar s{pb, pl};
-          Value pos = add(pb, pl, rowOf(pb, pl, r), te.sh.shift);
-          Value groupStart = mul(pb, pl, div(pb, pl, pos, te.ss.group), te.ss.group);
-          Value folded = foldInOrder(
-              pb, pl, cst(pb, pl, 0), te.keys, s.loadAt(run.shared, maxSlot(pb, pl, r)),
-              kFoldUnroll,
-              [&](OpBuilder &nb, Location nl, Value w) {
-                Scalar ns{nb, nl};
-                Value key = add(nb, nl, k0, w);
-                Value inRegion = arith::AndIOp::create(
-                    nb, nl, cmp(nb, nl, CmpIPredicate::sle, key, pos),
-                    arith::OrIOp::create(nb, nl, cmp(nb, nl, CmpIPredicate::slt, key, te.ss.group),
-                                         cmp(nb, nl, CmpIPredicate::sge, key, groupStart)));
-                Value logit = ns.loadAt(run.shared, add(nb, nl, cst(nb, nl, logitsAt),
-                                                        add(nb, nl, mul(nb, nl, r, te.keys), w)));
-                return ns.select(inRegion, logit, ns.f64(-std::numeric_limits<double>::infinity()));
-              },
-              [](Scalar &ns, Value acc, Value x) {
-                return ns.select(ns.fcmp(CmpFPredicate::OLT, acc, x), x, acc);
-              });
-          s.storeAt(folded, run.shared, maxSlot(pb, pl, r));
-        });
+        emitTileLogitPhase(
+            wb, wl, env, run, te.ts, /*exactProducts=*/true,
+            [&](OpBuilder &nb, Location nl, Value r, Value w, Value logit) {
+              Scalar ns{nb, nl};
+              Value pos = add(nb, nl, rowOf(nb, nl, r), te.sh.shift);
+              Value groupStart = mul(nb, nl, div(nb, nl, pos, te.ss.group), te.ss.group);
+              Value key = add(nb, nl, k0, w);
+              Value inRegion = arith::AndIOp::create(
+                  nb, nl, cmp(nb, nl, CmpIPredicate::sle, key, pos),
+                  arith::OrIOp::create(nb, nl, cmp(nb, nl, CmpIPredicate::slt, key, te.ss.group),
+                                       cmp(nb, nl, CmpIPredicate::sge, key, groupStart)));
+              Value x = ns.select(inRegion, logit, ns.f64(minusInf));
+              Value slot = partialSlot(nb, nl, r, w);
+              Value acc = ns.loadAt(run.shared, slot);
+              ns.storeAt(ns.select(ns.fcmp(CmpFPredicate::OLT, acc, x), x, acc), run.shared, slot);
+            });
       });
   run.phase(b, loc, te.rows, [&](OpBuilder &pb, Location pl, Value r) {
     scf::IfOp::create(pb, pl, isRow(pb, pl, r), [&](OpBuilder &tb, Location tl) {
       Scalar s{tb, tl};
+      Value anchor = maxOver(
+          tb, tl, cst(tb, tl, 0), te.keys,
+          [&](OpBuilder &nb, Location nl, Value w) {
+            Scalar ns{nb, nl};
+            return ns.loadAt(run.shared, partialSlot(nb, nl, r, w));
+          },
+          kFoldUnroll);
       Value pos = add(tb, tl, rowOf(tb, tl, r), te.sh.shift);
-      s.storeAt(s.loadAt(run.shared, maxSlot(tb, tl, r)), env.pooled,
-                add(tb, tl, mul(tb, tl, sl.index, env.lk), pos));
+      s.storeAt(anchor, env.pooled, add(tb, tl, mul(tb, tl, sl.index, env.lk), pos));
       scf::YieldOp::create(tb, tl);
     });
   });
@@ -333,8 +329,7 @@ Value stages::emitStripeTiles(OpBuilder &b, Location loc, int stage, const Estim
 TileBuffers stages::stripeTileBuffers(int stage, int64_t headDim) {
   LogitTile ts(abi::stripeTile(headDim), headDim);
   TileBuffers buffers;
-  buffers.f64Entries =
-      ts.rowEntries() + (stage == kAnchors ? ts.rows * ts.keys + ts.rows : ts.keys);
+  buffers.f64Entries = ts.rowEntries() + (stage == kAnchors ? ts.rows * ts.keys : ts.keys);
   buffers.keyEntries = ts.keyEntries();
   return buffers;
 }
