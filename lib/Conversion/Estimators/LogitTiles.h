@@ -1,5 +1,4 @@
-//===- LogitTiles.h - logits of a tile of rows against a window of keys -*- C++
-//-*-===//
+//===- LogitTiles.h - logits of tile rows against a key window --*- C++ -*-===//
 //
 // The two phases every logit tile stage runs (vertical_slash's row_chunks
 // and lines, stripe's anchors and compare): a block loads a few query rows
