@@ -23,13 +23,7 @@
 #include "TilePlanTestSupport.h"
 
 #include "sattn/Core/Estimators.h"
-#include "sattn/InitAll.h"
 #include "sattn/Plan/EstimatorSpec.h"
-
-#include "SparseAttn/Transforms/Passes.h"
-
-#include "mlir/Parser/Parser.h"
-#include "mlir/Pass/PassManager.h"
 
 #include <cmath>
 #include <cstring>
@@ -522,17 +516,8 @@ TEST(CompiledEstimator, ExampleKernelsMatchReference) {
   // The dynamic kernels of examples/dynamic.sattn whose estimator is
   // compiled (block_topk, xattention), from the spec file, at a small shape.
   Fixture &f = fixture();
-  std::string file;
-  for (const std::string &candidate : tile_plan_test::exampleSpecFiles())
-    if (llvm::StringRef(candidate).ends_with("/dynamic.sattn"))
-      file = candidate;
-  ASSERT_FALSE(file.empty()) << "examples/dynamic.sattn not found";
-  mlir::OwningOpRef<mlir::ModuleOp> module = tile_plan_test::compileSpecFile(file, *f.context);
-  ASSERT_TRUE(module);
-  mlir::OwningOpRef<mlir::ModuleOp> lowered = module->clone();
-  mlir::PassManager pm(f.context.get(), mlir::ModuleOp::getOperationName());
-  pm.addPass(createLowerEstimators());
-  ASSERT_TRUE(mlir::succeeded(pm.run(*lowered)));
+  mlir::OwningOpRef<mlir::ModuleOp> lowered = tile_plan_test::loweredDynamicExamples(*f.context);
+  ASSERT_TRUE(lowered);
   std::mt19937 rng(3);
   int compiled = 0;
   for (KernelOp kernel : lowered->getOps<KernelOp>()) {
@@ -544,11 +529,8 @@ TEST(CompiledEstimator, ExampleKernelsMatchReference) {
     ++compiled;
     mlir::OwningOpRef<mlir::ModuleOp> single = mlir::ModuleOp::create(kernel.getLoc());
     single->push_back(kernel->clone());
-    CpuAttentionOptions options;
-    options.blockM = options.blockN = 16;
-    options.optLevel = kOptLevel;
     std::string error;
-    auto cpu = CpuAttention::compile(*single, options, error);
+    auto cpu = compileForEstimatorTests(*single, error);
     ASSERT_TRUE(mlir::succeeded(cpu)) << error;
     // Two batch elements, Lq < Lk, a few blocks of the kernel's size.
     int64_t lk = 3 * (*spec)->block + 17;

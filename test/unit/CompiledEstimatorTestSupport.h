@@ -27,6 +27,18 @@
 
 namespace sattn::cpu_attention_test {
 
+/// `module` JIT-compiled for the CPU as these tests run it (16 x 16 tiles);
+/// `launches` >= 0 stops the estimators after that many launches.
+inline mlir::FailureOr<CpuAttention> compileForEstimatorTests(mlir::ModuleOp module,
+                                                              std::string &error,
+                                                              int64_t launches = -1) {
+  CpuAttentionOptions options;
+  options.blockM = options.blockN = 16;
+  options.optLevel = kOptLevel;
+  options.estimatorLaunches = launches;
+  return CpuAttention::compile(module, options, error);
+}
+
 /// The kernels of `source`, lowered (estimated tables in place) for the
 /// tests to read, and compiled for the CPU (16 x 16 tiles) from the
 /// unlowered module; `launches` >= 0 stops the estimators after that many
@@ -51,11 +63,7 @@ struct LoweredKernels {
       error = "sattn-lower-estimators failed";
       return;
     }
-    CpuAttentionOptions options;
-    options.blockM = options.blockN = 16;
-    options.optLevel = kOptLevel;
-    options.estimatorLaunches = launches;
-    auto compiled = CpuAttention::compile(*module, options, error);
+    auto compiled = compileForEstimatorTests(*module, error, launches);
     if (mlir::succeeded(compiled))
       cpu.emplace(std::move(*compiled));
   }

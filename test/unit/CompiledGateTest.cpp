@@ -17,13 +17,7 @@
 #include "TilePlanTestSupport.h"
 
 #include "sattn/Core/Estimators.h"
-#include "sattn/InitAll.h"
 #include "sattn/Plan/EstimatorSpec.h"
-
-#include "SparseAttn/Transforms/Passes.h"
-
-#include "mlir/Parser/Parser.h"
-#include "mlir/Pass/PassManager.h"
 
 #include <cstring>
 
@@ -206,31 +200,19 @@ TEST(CompiledGate, ProbabilitiesMatchReferenceBitForBit) {
 TEST(CompiledGate, ExampleKernelMatchesReference) {
   // examples/dynamic.sattn's seer_gate (28 / 4 heads, head_dim 128, hidden
   // 128, blocks of 64), from the spec file, at a small shape.
-  std::string file;
-  for (const std::string &candidate : tile_plan_test::exampleSpecFiles())
-    if (llvm::StringRef(candidate).ends_with("/dynamic.sattn"))
-      file = candidate;
-  ASSERT_FALSE(file.empty()) << "examples/dynamic.sattn not found";
   Fixture &f = tables();
-  mlir::OwningOpRef<mlir::ModuleOp> module = tile_plan_test::compileSpecFile(file, *f.context);
-  ASSERT_TRUE(module);
-  mlir::OwningOpRef<mlir::ModuleOp> single = mlir::ModuleOp::create(module->getLoc());
-  for (KernelOp kernel : module->getOps<KernelOp>())
+  mlir::OwningOpRef<mlir::ModuleOp> lowered = tile_plan_test::loweredDynamicExamples(*f.context);
+  ASSERT_TRUE(lowered);
+  mlir::OwningOpRef<mlir::ModuleOp> single = mlir::ModuleOp::create(lowered->getLoc());
+  for (KernelOp kernel : lowered->getOps<KernelOp>())
     if (kernel.getSymName() == "seer_gate")
       single->push_back(kernel->clone());
-  ASSERT_FALSE(single->getOps<KernelOp>().empty()) << "no seer_gate in " << file;
-  mlir::OwningOpRef<mlir::ModuleOp> lowered = single->clone();
-  mlir::PassManager pm(f.context.get(), mlir::ModuleOp::getOperationName());
-  pm.addPass(createLowerEstimators());
-  ASSERT_TRUE(mlir::succeeded(pm.run(*lowered)));
-  CpuAttentionOptions options;
-  options.blockM = options.blockN = 16;
-  options.optLevel = kOptLevel;
+  ASSERT_FALSE(single->getOps<KernelOp>().empty()) << "no seer_gate in examples/dynamic.sattn";
   std::string error;
-  auto cpu = CpuAttention::compile(*single, options, error);
+  auto cpu = compileForEstimatorTests(*single, error);
   ASSERT_TRUE(mlir::succeeded(cpu)) << error;
   std::mt19937 rng(3);
-  int64_t kept = checkTable(*cpu, *lowered->getOps<KernelOp>().begin(),
+  int64_t kept = checkTable(*cpu, *single->getOps<KernelOp>().begin(),
                             Case{"seer_gate", 2, 169, 209, true, false}, rng);
   EXPECT_GT(kept, 0);
 }
