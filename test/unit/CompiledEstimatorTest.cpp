@@ -66,6 +66,22 @@ sattn.kernel @xattn_topk(dtype = bf16, head_dim = 64, heads = 4, kv_heads = 2, s
   %m = mask.block_topk antidiagonal block 16 {stride = 8 : i64, top_k = 3 : i64}
   sattn.yield %m
 }
+sattn.kernel @xattn_rows(dtype = bf16, head_dim = 128, heads = 2, kv_heads = 1, scale = 0.088) {
+  %m = mask.block_topk antidiagonal block 64 {stride = 2 : i64, tau = 0.8 : f64}
+  sattn.yield %m
+}
+sattn.kernel @xattn_wide(dtype = bf16, head_dim = 64, heads = 2, kv_heads = 2, scale = 0.125) {
+  %m = mask.block_topk antidiagonal block 96 {stride = 1 : i64, tau = 0.6 : f64}
+  sattn.yield %m
+}
+sattn.kernel @xattn_deep(dtype = bf16, head_dim = 256, heads = 2, kv_heads = 1, scale = 0.0625) {
+  %m = mask.block_topk antidiagonal block 40 {stride = 1 : i64, top_k = 2 : i64}
+  sattn.yield %m
+}
+sattn.kernel @xattn_odd(dtype = bf16, head_dim = 64, heads = 3, kv_heads = 1, scale = 0.125) {
+  %m = mask.block_topk antidiagonal block 27 {stride = 3 : i64, tau = 0.9 : f64}
+  sattn.yield %m
+}
 sattn.kernel @vs(dtype = bf16, head_dim = 64, heads = 4, kv_heads = 2, scale = 0.125) {
   %m = mask.vertical_slash vertical 6 slash 5 last_q 8 forced(2, 2) block 16
   sattn.yield %m
@@ -341,7 +357,19 @@ TEST(CompiledEstimator, AntidiagonalMatchesReference) {
                         Case{"xattn_mass", 1, 70, 203, true, Fill::Random},
                         Case{"xattn_mass", 1, 96, 96, false, Fill::Constant},
                         Case{"xattn_topk", 2, 130, 130, false, Fill::Random},
-                        Case{"xattn_topk", 1, 45, 161, true, Fill::RepeatedRows}})
+                        Case{"xattn_topk", 1, 45, 161, true, Fill::RepeatedRows},
+                        // The score stage's tile shapes: a query block of 32
+                        // group rows in two chunks, key blocks wider than a
+                        // window (one row at a time; 96 = 64 + 32 groups, at
+                        // head_dim 256 40 = 32 + 8), 9 rows against 63 keys.
+                        Case{"xattn_rows", 2, 150, 200, false, Fill::Random},
+                        Case{"xattn_rows", 1, 256, 256, false, Fill::RepeatedRows},
+                        Case{"xattn_wide", 1, 200, 200, false, Fill::Random},
+                        Case{"xattn_wide", 2, 130, 250, true, Fill::Random},
+                        Case{"xattn_deep", 1, 100, 120, false, Fill::Random},
+                        Case{"xattn_deep", 2, 90, 90, true, Fill::RepeatedRows},
+                        Case{"xattn_odd", 2, 100, 100, false, Fill::Random},
+                        Case{"xattn_odd", 1, 77, 140, true, Fill::Random}})
     kept += checkCase(*fixture().cpu, fixture().kernel(c.kernel), c, rng);
   EXPECT_GT(kept, 0);
 }
@@ -477,7 +505,11 @@ TEST(CompiledEstimator, BlockScoresMatchReference) {
                         Case{"topk", 1, 70, 200, true, Fill::Random},
                         Case{"mass", 1, 50, 180, false, Fill::RepeatedRows},
                         Case{"xattn_mass", 2, 100, 130, true, Fill::Random},
-                        Case{"xattn_topk", 1, 45, 161, false, Fill::Random}}) {
+                        Case{"xattn_topk", 1, 45, 161, false, Fill::Random},
+                        Case{"xattn_rows", 1, 150, 200, false, Fill::Random},
+                        Case{"xattn_wide", 1, 130, 250, true, Fill::Random},
+                        Case{"xattn_deep", 1, 100, 120, false, Fill::Random},
+                        Case{"xattn_odd", 1, 77, 140, false, Fill::Random}}) {
     SCOPED_TRACE(c.kernel + " Lq=" + std::to_string(c.lq) + " Lk=" + std::to_string(c.lk));
     KernelOp kernel = f.kernel(c.kernel);
     ASSERT_TRUE(kernel);

@@ -303,6 +303,26 @@ constexpr EstimatorTile lineTile(int64_t headDim) {
 /// their anchor regions; compare's are (slice, unit, `keys` keys), walking
 /// the unit's pooled query blocks `rows` at a time.
 constexpr EstimatorTile stripeTile(int64_t headDim) { return lineTile(headDim); }
+/// block_topk's antidiagonal scorer has two tile stages. pool's tiles are
+/// (slice, lineTile rows group rows), walking the windows of lineTile keys
+/// key groups up to their last row twice (the rows' maxima, then their
+/// sums). score's tiles are (slice, query block, antidiagonalMassBlocks key
+/// blocks): the query block's group rows, `rows` at a time, against
+/// windows of `keys` key groups, a whole number of key blocks per window;
+/// a key block with more groups than lineTile keys spans windows and is
+/// taken one row at a time, so that its mass still adds its rows'
+/// probabilities in the reference's order (rows, then keys).
+constexpr EstimatorTile antidiagonalMassTile(int64_t headDim, int64_t groupsPerBlock) {
+  EstimatorTile t = lineTile(headDim);
+  if (groupsPerBlock > t.keys)
+    return EstimatorTile{1, t.keys};
+  return EstimatorTile{groupsPerBlock < t.rows ? groupsPerBlock : t.rows,
+                       t.keys / groupsPerBlock * groupsPerBlock};
+}
+constexpr int64_t antidiagonalMassBlocks(int64_t headDim, int64_t groupsPerBlock) {
+  int64_t keys = lineTile(headDim).keys;
+  return groupsPerBlock > keys ? 1 : keys / groupsPerBlock;
+}
 /// Key rows in shared memory are padded by this many elements, so that the
 /// 32 lanes reading 32 different keys' element x hit 32 different banks.
 constexpr int64_t kEstimatorKeyPad = 2;
@@ -337,11 +357,14 @@ struct EstimatorShape {
   int64_t units() const { return (lk + block * step - 1) / (block * step); }
   /// Whether stage `i` is a tile stage (a block of kEstimatorThreads threads
   /// per tile): vertical_slash's row_chunks and lines, block_topk's select
-  /// by count, stripe's anchors and compare.
+  /// by count and the antidiagonal scorer's pool and score, stripe's
+  /// anchors and compare.
   bool tileStage(int i) const {
     if (gate())
       return i == 4 && topRatio > 0;
-    return stripe() ? i == 0 || i == 2 : lines() ? i == 0 || i == 2 : i == 2 && topK > 0;
+    if (stripe() || lines())
+      return i == 0 || i == 2;
+    return (stride > 0 && i < 2) || (i == 2 && topK > 0);
   }
   int64_t blocks() const { return (lk + block - 1) / block; }
   int64_t groups() const { return (lk + stride - 1) / stride; }
@@ -453,9 +476,10 @@ struct EstimatorShape {
                   : batch * (heads + kvHeads) * blocks() * headDim;
   }
   /// Items of stage `i` (stageNames order). block_topk: pool (mean pool:
-  /// one per pooled entry; antidiagonal: one per group row), score (mean
-  /// pool: kEstimatorScoreRows query blocks x kEstimatorScoreKeys key
-  /// blocks; antidiagonal: a block pair),
+  /// one per pooled entry; antidiagonal: a thread of a tile of group rows),
+  /// score (mean pool: kEstimatorScoreRows query blocks x
+  /// kEstimatorScoreKeys key blocks; antidiagonal: a thread of a tile of
+  /// key blocks, antidiagonalMassTile),
   /// select (a query block; by count, a thread of a tile that is a query
   /// block). vertical_slash: row_chunks and lines a thread
   /// of a tile (kEstimatorThreads per tile: one block), row_stats (slice,
@@ -505,13 +529,17 @@ struct EstimatorShape {
       }
     }
     int64_t n = blocks(), slices = batch * heads;
+    if (stride && i < 2) {
+      int64_t rows = lineTile(headDim).rows, perTile = antidiagonalMassBlocks(headDim, block / stride);
+      int64_t tiles = i == 0 ? (groups() + rows - 1) / rows : n * ((n + perTile - 1) / perTile);
+      return slices * tiles * kEstimatorThreads;
+    }
     switch (i) {
     case 0:
-      return stride ? slices * groups() : batch * (heads + kvHeads) * n * headDim;
+      return batch * (heads + kvHeads) * n * headDim;
     case 1:
-      return stride ? slices * n * n
-                    : slices * ((n + kEstimatorScoreRows - 1) / kEstimatorScoreRows) *
-                          ((n + kEstimatorScoreKeys - 1) / kEstimatorScoreKeys);
+      return slices * ((n + kEstimatorScoreRows - 1) / kEstimatorScoreRows) *
+             ((n + kEstimatorScoreKeys - 1) / kEstimatorScoreKeys);
     default:
       return slices * n * (topK > 0 ? kEstimatorThreads : 1);
     }

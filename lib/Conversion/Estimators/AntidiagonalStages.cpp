@@ -1,15 +1,25 @@
-//===- AntidiagonalStages.cpp - XAttention's scorer, item by item ---------===//
+//===- AntidiagonalStages.cpp - XAttention's scorer as tile stages --------===//
 //
 // The pool and score stages of block_topk with the antidiagonal scorer
-// (sattn/Conversion/Estimators.h): per query group the softmax statistics
-// of its row of antidiagonal logits, then per block pair the mass of the
-// group rows' probabilities inside it, summed in the reference's order
-// (lib/Core/Estimators.cpp). Logits are recomputed where needed rather
-// than stored: a 32K sequence has 8M group pairs per head.
+// (sattn/Conversion/Estimators.h, docs/ESTIMATORS.md), both tile stages:
+//   pool  (tile: slice, lineTile rows group rows): the softmax maximum and
+//         sum of each group row's logits over key groups r <= p, in two
+//         sweeps over windows of key groups (the maxima, then the sums)
+//   score (tile: slice, query block, a run of key blocks): the mass of
+//         each block pair, its group rows' probabilities added in the
+//         reference's order (rows p ascending, then key groups r)
+// A group logit is (scale / S) * sum over t < S of q[pS + S-1-t] . k[rS + t]:
+// for each term t a tile loads its rows' t-th queries and its window's t-th
+// keys (S keys apart) into shared memory and adds the dot products to the
+// tile's sums (LogitTiles.h). Every sum runs in the order of the reference
+// (lib/Core/Estimators.cpp), so that the tables equal it bit for bit. Why
+// tiles: item by item, each logit re-read its S x D inputs from global
+// memory each of the three times it was needed (2.5 s at 32K on an H100,
+// as tiles 122 ms).
 //
 //===----------------------------------------------------------------------===//
 
-#include "StageBuilders.h"
+#include "LogitTiles.h"
 
 using namespace mlir;
 using namespace sattn;
@@ -18,128 +28,338 @@ using namespace sattn::estimator::stages;
 
 namespace {
 
-/// The antidiagonal scorer's logit of query group p and key group r of
-/// (b, h): (scale / S) * sum over t < S of q[pS + S-1-t] . k[rS + t], where
-/// rows outside the sequence contribute nothing (as zero vectors do).
-Value groupLogit(OpBuilder &b, Location loc, const EstimatorEnv &env, const Shape &sh,
-                 Value bIdx, Value head, Value p, Value r) {
-  Scalar s{b, loc};
-  int64_t stride = env.spec.stride;
-  Value kvHead = div(b, loc, head, sh.group);
-  Value strideC = cst(b, loc, stride);
-  Value lastKey = sub(b, loc, env.lk, cst(b, loc, 1));
-  auto terms = scf::ForOp::create(
-      b, loc, cst(b, loc, 0), strideC, cst(b, loc, 1), ValueRange{s.f64(0.0)},
-      [&](OpBuilder &nb, Location nl, Value t, ValueRange acc) {
-        Scalar ns{nb, nl};
-        Value position = sub(nb, nl, add(nb, nl, mul(nb, nl, p, strideC), cst(nb, nl, stride - 1)),
-                             t);
-        Value key = add(nb, nl, mul(nb, nl, r, strideC), t);
-        Value valid = arith::AndIOp::create(
-            nb, nl,
-            arith::AndIOp::create(nb, nl, cmp(nb, nl, CmpIPredicate::sge, position, sh.shift),
-                                  cmp(nb, nl, CmpIPredicate::slt, position, env.lk)),
-            cmp(nb, nl, CmpIPredicate::slt, key, env.lk));
-        // Rows clamped into the sequence: an invalid term is read but not added.
-        Value row = sub(nb, nl, max(nb, nl, min(nb, nl, position, lastKey), sh.shift), sh.shift);
-        Value keyRow = min(nb, nl, key, lastKey);
-        auto dot = scf::ForOp::create(
-            nb, nl, cst(nb, nl, 0), sh.headDim, cst(nb, nl, 1), ValueRange{ns.f64(0.0)},
-            [&](OpBuilder &db, Location dl, Value x, ValueRange sum) {
-              Scalar ds{db, dl};
-              Value qx = env.load(db, dl, false, bIdx, head, row, x);
-              Value kx = env.load(db, dl, true, bIdx, kvHead, keyRow, x);
-              scf::YieldOp::create(db, dl, ValueRange{ds.fadd(sum[0], ds.fmul(qx, kx))});
-            });
-        Value next = ns.select(valid, ns.fadd(acc[0], dot.getResult(0)), acc[0]);
-        scf::YieldOp::create(nb, nl, ValueRange{next});
-      });
-  double factor = env.scale / double(stride);
-  return s.fmul(s.f64(factor), terms.getResult(0));
+/// What both tile stages start from: the slice sizes, the group count and
+/// the first group row with a softmax row ((Lk - Lq) / S: earlier groups
+/// hold no query), and the logits' factor scale / S.
+struct GroupTileEnv {
+  Shape sh;
+  int64_t stride;
+  Value groups, firstGroup;
+  double factor;
+  GroupTileEnv(OpBuilder &b, Location loc, const EstimatorEnv &env)
+      : sh(b, loc, env), stride(env.spec.stride), groups(ceilDiv(b, loc, env.lk, stride)),
+        firstGroup(div(b, loc, sh.shift, cst(b, loc, stride))), factor(env.scale / double(stride)) {
+  }
+};
+
+/// Slot (i, w) of a tile's sums, `slotsAt` entries into the f64 buffer.
+Value sumSlot(OpBuilder &b, Location loc, const LogitTile &ts, int64_t slotsAt, Value i, Value w) {
+  return add(b, loc, cst(b, loc, slotsAt), add(b, loc, mul(b, loc, i, cst(b, loc, ts.keys)), w));
 }
 
-/// The first query group holding a query ((Lk - Lq) / S): earlier groups
-/// have no softmax row.
-Value firstGroup(OpBuilder &b, Location loc, const EstimatorEnv &env, const Shape &sh) {
-  return div(b, loc, sh.shift, cst(b, loc, env.spec.stride));
+/// The tile's group logits before the factor: slot (i, w) gets the sum over
+/// t of q[a] . k[(r0 + w) S + t], a = (p0 + i) S + S-1-t, over the terms
+/// whose query and key lie in the sequence (the reference skips the
+/// others), in order of t.
+void emitGroupDotSums(OpBuilder &b, Location loc, const EstimatorEnv &env, const TileRunner &run,
+                      const LogitTile &ts, const TileSlice &sl, const GroupTileEnv &ge, Value p0,
+                      Value r0, int64_t slotsAt) {
+  run.phase(b, loc, cst(b, loc, ts.rows * ts.keys), [&](OpBuilder &pb, Location pl, Value i) {
+    Scalar s{pb, pl};
+    s.storeAt(s.f64(0.0), run.shared, add(pb, pl, cst(pb, pl, slotsAt), i));
+  });
+  Value stride = cst(b, loc, ge.stride);
+  forEach(b, loc, stride, [&](OpBuilder &tb, Location tl, Value t) {
+    auto positionOf = [&](OpBuilder &nb, Location nl, Value i) {
+      Value groupEnd = mul(nb, nl, add(nb, nl, add(nb, nl, p0, i), cst(nb, nl, 1)), stride);
+      return sub(nb, nl, sub(nb, nl, groupEnd, cst(nb, nl, 1)), t);
+    };
+    auto queryInside = [&](OpBuilder &nb, Location nl, Value a) -> Value {
+      return arith::AndIOp::create(nb, nl, cmp(nb, nl, CmpIPredicate::sge, a, ge.sh.shift),
+                                   cmp(nb, nl, CmpIPredicate::slt, a, env.lk));
+    };
+    emitTileLoadPhase(
+        tb, tl, env, run, ts, sl,
+        [&](OpBuilder &nb, Location nl, Value i, Value x) {
+          Value a = positionOf(nb, nl, i);
+          Value clamped =
+              max(nb, nl, min(nb, nl, a, sub(nb, nl, env.lk, cst(nb, nl, 1))), ge.sh.shift);
+          return queryValue(nb, nl, env, sl, sub(nb, nl, clamped, ge.sh.shift),
+                            queryInside(nb, nl, a), x);
+        },
+        add(tb, tl, mul(tb, tl, r0, stride), t), /*keys=*/true, ge.stride);
+    emitTileLogitPhase(
+        tb, tl, env, run, ts, /*exactProducts=*/true,
+        [&](OpBuilder &nb, Location nl, Value i, Value w, Value dot) {
+          Value key = add(nb, nl, mul(nb, nl, add(nb, nl, r0, w), stride), t);
+          Value valid = arith::AndIOp::create(nb, nl, queryInside(nb, nl, positionOf(nb, nl, i)),
+                                              cmp(nb, nl, CmpIPredicate::slt, key, env.lk));
+          scf::IfOp::create(nb, nl, valid, [&](OpBuilder &vb, Location vl) {
+            Scalar vs{vb, vl};
+            Value slot = sumSlot(vb, vl, ts, slotsAt, i, w);
+            vs.storeAt(vs.fadd(vs.loadAt(run.shared, slot), dot), run.shared, slot);
+            scf::YieldOp::create(vb, vl);
+          });
+        },
+        /*scaled=*/false);
+  });
+}
+
+/// Key groups of a window from r0 that row p takes (r <= p), at most `keys`.
+Value takenKeys(OpBuilder &b, Location loc, const LogitTile &ts, Value p, Value r0) {
+  Value reach = add(b, loc, sub(b, loc, p, r0), cst(b, loc, 1));
+  return max(b, loc, cst(b, loc, 0), min(b, loc, reach, cst(b, loc, ts.keys)));
+}
+
+/// pool: tile (slice, lineTile rows group rows from p0). Rows before the
+/// first group are computed with the others but not stored. The maxima
+/// fold every window's logits of r <= p (a maximum does not depend on the
+/// order); the sums add exp(logit - maximum) over r ascending, a window at
+/// a time, as the reference's softmax does. Written to the scratch as (max,
+/// sum) per (slice, group row).
+void emitRowStatsTile(OpBuilder &b, Location loc, const EstimatorEnv &env, Value tile,
+                      const TileRunner &run) {
+  GroupTileEnv ge(b, loc, env);
+  KernelOp kernel = env.kernel;
+  int64_t headDim = kernel.getHeadDim();
+  LogitTile ts(abi::lineTile(headDim), headDim);
+  Value rows = cst(b, loc, ts.rows);
+  Value rowTiles = ceilDiv(b, loc, ge.groups, ts.rows);
+  Value p0 = mul(b, loc, rem(b, loc, tile, rowTiles), rows);
+  TileSlice sl(b, loc, env, div(b, loc, tile, rowTiles));
+  Value pEnd = min(b, loc, add(b, loc, p0, rows), ge.groups);
+  int64_t slotsAt = ts.rowEntries(), maxAt = slotsAt + ts.rows * ts.keys, sumAt = maxAt + ts.rows;
+  auto stat = [&](OpBuilder &nb, Location nl, int64_t at, Value i) {
+    return add(nb, nl, cst(nb, nl, at), i);
+  };
+  auto rowFold = [&](OpBuilder &nb, Location nl, int64_t at, Value i, Value r0,
+                     function_ref<Value(OpBuilder &, Location, Value)> value,
+                     function_ref<Value(Scalar &, Value, Value)> step) {
+    Scalar ns{nb, nl};
+    Value init = ns.loadAt(run.shared, stat(nb, nl, at, i));
+    Value taken = takenKeys(nb, nl, ts, add(nb, nl, p0, i), r0);
+    ns.storeAt(foldInOrder(nb, nl, cst(nb, nl, 0), taken, init, kFoldUnroll, value, step),
+               run.shared, stat(nb, nl, at, i));
+  };
+  Value windows = ceilDiv(b, loc, pEnd, ts.keys);
+  Value someRow = cmp(b, loc, CmpIPredicate::sgt, pEnd, ge.firstGroup);
+  scf::IfOp::create(b, loc, someRow, [&](OpBuilder &tb, Location tl) {
+    run.phase(tb, tl, rows, [&](OpBuilder &pb, Location pl, Value i) {
+      Scalar s{pb, pl};
+      s.storeAt(s.f64(-std::numeric_limits<double>::infinity()), run.shared,
+                stat(pb, pl, maxAt, i));
+      s.storeAt(s.f64(0.0), run.shared, stat(pb, pl, sumAt, i));
+    });
+    forEach(tb, tl, windows, [&](OpBuilder &wb, Location wl, Value window) {
+      Value r0 = mul(wb, wl, window, cst(wb, wl, ts.keys));
+      emitGroupDotSums(wb, wl, env, run, ts, sl, ge, p0, r0, slotsAt);
+      run.phase(wb, wl, rows, [&](OpBuilder &pb, Location pl, Value i) {
+        rowFold(
+            pb, pl, maxAt, i, r0,
+            [&](OpBuilder &nb, Location nl, Value w) -> Value {
+              Scalar ns{nb, nl};
+              return ns.fmul(ns.f64(ge.factor),
+                             ns.loadAt(run.shared, sumSlot(nb, nl, ts, slotsAt, i, w)));
+            },
+            [](Scalar &ns, Value acc, Value x) {
+              return ns.select(ns.fcmp(CmpFPredicate::OLT, acc, x), x, acc);
+            });
+      });
+    });
+    forEach(tb, tl, windows, [&](OpBuilder &wb, Location wl, Value window) {
+      Value r0 = mul(wb, wl, window, cst(wb, wl, ts.keys));
+      emitGroupDotSums(wb, wl, env, run, ts, sl, ge, p0, r0, slotsAt);
+      // Every thread its exponentials, then a thread per row their sum.
+      run.phase(wb, wl, cst(wb, wl, ts.rows * ts.keys), [&](OpBuilder &pb, Location pl, Value at) {
+        Value i = div(pb, pl, at, cst(pb, pl, ts.keys)), w = rem(pb, pl, at, cst(pb, pl, ts.keys));
+        Value taken = takenKeys(pb, pl, ts, add(pb, pl, p0, i), r0);
+        scf::IfOp::create(pb, pl, cmp(pb, pl, CmpIPredicate::slt, w, taken),
+                          [&](OpBuilder &eb, Location el) {
+                            Scalar s{eb, el};
+                            Value slot = sumSlot(eb, el, ts, slotsAt, i, w);
+                            Value logit = s.fmul(s.f64(ge.factor), s.loadAt(run.shared, slot));
+                            Value rowMax = s.loadAt(run.shared, stat(eb, el, maxAt, i));
+                            s.storeAt(env.exp(eb, el, s.fsub(logit, rowMax)), run.shared, slot);
+                            scf::YieldOp::create(eb, el);
+                          });
+      });
+      run.phase(wb, wl, rows, [&](OpBuilder &pb, Location pl, Value i) {
+        rowFold(
+            pb, pl, sumAt, i, r0,
+            [&](OpBuilder &nb, Location nl, Value w) -> Value {
+              Scalar ns{nb, nl};
+              return ns.loadAt(run.shared, sumSlot(nb, nl, ts, slotsAt, i, w));
+            },
+            [](Scalar &ns, Value acc, Value x) { return ns.fadd(acc, x); });
+      });
+    });
+    run.phase(tb, tl, rows, [&](OpBuilder &pb, Location pl, Value i) {
+      Value p = add(pb, pl, p0, i);
+      Value stored =
+          arith::AndIOp::create(pb, pl, cmp(pb, pl, CmpIPredicate::sge, p, ge.firstGroup),
+                                cmp(pb, pl, CmpIPredicate::slt, p, ge.groups));
+      scf::IfOp::create(pb, pl, stored, [&](OpBuilder &sb, Location sl2) {
+        Scalar s{sb, sl2};
+        Value at =
+            mul(sb, sl2, add(sb, sl2, mul(sb, sl2, sl.index, ge.groups), p), cst(sb, sl2, 2));
+        s.storeAt(s.loadAt(run.shared, stat(sb, sl2, maxAt, i)), env.pooled, at);
+        s.storeAt(s.loadAt(run.shared, stat(sb, sl2, sumAt, i)), env.pooled,
+                  add(sb, sl2, at, cst(sb, sl2, 1)));
+        scf::YieldOp::create(sb, sl2);
+      });
+    });
+    scf::YieldOp::create(tb, tl);
+  });
+}
+
+/// score: tile (slice, query block I, key blocks [J0, J0 + perTile)), when
+/// J0 <= I and the block holds a query. The block's group rows, `rows` at a
+/// time, meet the windows of key groups the rows reach; each window's
+/// logits become probabilities exp(logit - max) / sum with the rows' pool
+/// statistics, and a thread per key block adds those of its block, rows
+/// ascending, then key groups (a window holds whole key blocks, or the
+/// tile takes one row at a time: the reference's order either way). The
+/// masses go to table[b, h, I, J] as f64 bits.
+void emitBlockMassTile(OpBuilder &b, Location loc, const EstimatorEnv &env, Value tile,
+                       const TileRunner &run) {
+  GroupTileEnv ge(b, loc, env);
+  KernelOp kernel = env.kernel;
+  int64_t headDim = kernel.getHeadDim();
+  int64_t groupsPerBlock = env.spec.block / env.spec.stride;
+  LogitTile ts(abi::antidiagonalMassTile(headDim, groupsPerBlock), headDim);
+  int64_t perTile = abi::antidiagonalMassBlocks(headDim, groupsPerBlock);
+  Value blockGroups = cst(b, loc, groupsPerBlock);
+  auto d = unflatten(b, loc, tile, {ceilDiv(b, loc, env.blocks, perTile), env.blocks});
+  Value j0 = mul(b, loc, d[0], cst(b, loc, perTile)), queryBlock = d[1];
+  TileSlice sl(b, loc, env, d[2]);
+  int64_t slotsAt = ts.rowEntries(), statsAt = slotsAt + ts.rows * ts.keys,
+          massAt = statsAt + 2 * ts.rows;
+  auto massSlot = [&](OpBuilder &nb, Location nl, Value kb) {
+    return add(nb, nl, cst(nb, nl, massAt), kb);
+  };
+  auto statSlot = [&](OpBuilder &nb, Location nl, Value i, int64_t which) {
+    return add(nb, nl, cst(nb, nl, statsAt + which), mul(nb, nl, i, cst(nb, nl, 2)));
+  };
+  Value valid = arith::AndIOp::create(b, loc, cmp(b, loc, CmpIPredicate::sle, j0, queryBlock),
+                                      blockHoldsQuery(b, loc, ge.sh, queryBlock));
+  scf::IfOp::create(b, loc, valid, [&](OpBuilder &tb, Location tl) {
+    Value rowsFrom = max(tb, tl, mul(tb, tl, queryBlock, blockGroups), ge.firstGroup);
+    Value rowsTo =
+        min(tb, tl, mul(tb, tl, add(tb, tl, queryBlock, cst(tb, tl, 1)), blockGroups), ge.groups);
+    // Key groups the rows reach (r <= p < rowsTo) in the tile's blocks.
+    Value keysFrom = mul(tb, tl, j0, blockGroups);
+    Value keysTo =
+        min(tb, tl, mul(tb, tl, add(tb, tl, j0, cst(tb, tl, perTile)), blockGroups), rowsTo);
+    Value chunks = ceilDiv(tb, tl, sub(tb, tl, rowsTo, rowsFrom), ts.rows);
+    Value windows = ceilDiv(tb, tl, sub(tb, tl, keysTo, keysFrom), ts.keys);
+    run.phase(tb, tl, cst(tb, tl, perTile), [&](OpBuilder &pb, Location pl, Value kb) {
+      Scalar s{pb, pl};
+      s.storeAt(s.f64(0.0), run.shared, massSlot(pb, pl, kb));
+    });
+    forEach(tb, tl, chunks, [&](OpBuilder &cb, Location cl, Value chunk) {
+      Value p0 = add(cb, cl, rowsFrom, mul(cb, cl, chunk, cst(cb, cl, ts.rows)));
+      auto isRow = [&](OpBuilder &nb, Location nl, Value i) {
+        return cmp(nb, nl, CmpIPredicate::slt, add(nb, nl, p0, i), rowsTo);
+      };
+      run.phase(cb, cl, cst(cb, cl, ts.rows), [&](OpBuilder &pb, Location pl, Value i) {
+        Scalar s{pb, pl};
+        Value p = min(pb, pl, add(pb, pl, p0, i), sub(pb, pl, rowsTo, cst(pb, pl, 1)));
+        Value at = mul(pb, pl, add(pb, pl, mul(pb, pl, sl.index, ge.groups), p), cst(pb, pl, 2));
+        s.storeAt(s.loadAt(env.pooled, at), run.shared, statSlot(pb, pl, i, 0));
+        s.storeAt(s.loadAt(env.pooled, add(pb, pl, at, cst(pb, pl, 1))), run.shared,
+                  statSlot(pb, pl, i, 1));
+      });
+      forEach(cb, cl, windows, [&](OpBuilder &wb, Location wl, Value window) {
+        Value r0 = add(wb, wl, keysFrom, mul(wb, wl, window, cst(wb, wl, ts.keys)));
+        emitGroupDotSums(wb, wl, env, run, ts, sl, ge, p0, r0, slotsAt);
+        run.phase(
+            wb, wl, cst(wb, wl, ts.rows * ts.keys), [&](OpBuilder &pb, Location pl, Value at) {
+              Value i = div(pb, pl, at, cst(pb, pl, ts.keys));
+              Value w = rem(pb, pl, at, cst(pb, pl, ts.keys));
+              Value taken = takenKeys(pb, pl, ts, add(pb, pl, p0, i), r0);
+              Value used = arith::AndIOp::create(pb, pl, isRow(pb, pl, i),
+                                                 cmp(pb, pl, CmpIPredicate::slt, w, taken));
+              scf::IfOp::create(pb, pl, used, [&](OpBuilder &eb, Location el) {
+                Scalar s{eb, el};
+                Value slot = sumSlot(eb, el, ts, slotsAt, i, w);
+                Value logit = s.fmul(s.f64(ge.factor), s.loadAt(run.shared, slot));
+                Value e =
+                    env.exp(eb, el, s.fsub(logit, s.loadAt(run.shared, statSlot(eb, el, i, 0))));
+                s.storeAt(s.fdiv(e, s.loadAt(run.shared, statSlot(eb, el, i, 1))), run.shared,
+                          slot);
+                scf::YieldOp::create(eb, el);
+              });
+            });
+        run.phase(wb, wl, cst(wb, wl, perTile), [&](OpBuilder &pb, Location pl, Value kb) {
+          Scalar s{pb, pl};
+          // Block J's key groups within the window: w in [wFrom, wTo).
+          Value blockStart = mul(pb, pl, add(pb, pl, j0, kb), blockGroups);
+          Value wFrom = max(pb, pl, sub(pb, pl, blockStart, r0), cst(pb, pl, 0));
+          Value wTo = min(pb, pl, sub(pb, pl, add(pb, pl, blockStart, blockGroups), r0),
+                          cst(pb, pl, ts.keys));
+          auto rowsLoop = scf::ForOp::create(
+              pb, pl, cst(pb, pl, 0), cst(pb, pl, ts.rows), cst(pb, pl, 1),
+              ValueRange{s.loadAt(run.shared, massSlot(pb, pl, kb))},
+              [&](OpBuilder &nb, Location nl, Value i, ValueRange acc) {
+                Scalar ns{nb, nl};
+                Value taken = takenKeys(nb, nl, ts, add(nb, nl, p0, i), r0);
+                Value end = ns.select(isRow(nb, nl, i), min(nb, nl, wTo, taken), wFrom);
+                // Not unrolled: at sm_80's 64 registers the unrolled fold
+                // spilled.
+                Value sum = foldInOrder(
+                    nb, nl, wFrom, end, acc[0], /*unroll=*/1,
+                    [&](OpBuilder &lb, Location ll, Value w) -> Value {
+                      Scalar ls{lb, ll};
+                      return ls.loadAt(run.shared, sumSlot(lb, ll, ts, slotsAt, i, w));
+                    },
+                    [](Scalar &ns, Value x, Value y) { return ns.fadd(x, y); });
+                scf::YieldOp::create(nb, nl, ValueRange{sum});
+              });
+          s.storeAt(rowsLoop.getResult(0), run.shared, massSlot(pb, pl, kb));
+        });
+      });
+    });
+    run.phase(tb, tl, cst(tb, tl, perTile), [&](OpBuilder &pb, Location pl, Value kb) {
+      Value keyBlock = add(pb, pl, j0, kb);
+      scf::IfOp::create(pb, pl, cmp(pb, pl, CmpIPredicate::sle, keyBlock, queryBlock),
+                        [&](OpBuilder &sb, Location sl2) {
+                          Scalar s{sb, sl2};
+                          Value row = add(sb, sl2, mul(sb, sl2, sl.index, env.blocks), queryBlock);
+                          Value at = add(sb, sl2, mul(sb, sl2, row, env.blocks), keyBlock);
+                          s.storeAt(s.bitsOf(s.loadAt(run.shared, massSlot(sb, sl2, kb))),
+                                    env.table, at);
+                          scf::YieldOp::create(sb, sl2);
+                        });
+    });
+    scf::YieldOp::create(tb, tl);
+  });
 }
 
 } // namespace
 
-/// pool (antidiagonal): the softmax maximum and sum of group row p over
-/// key groups r <= p, into the scratch (two f64 per row).
-void stages::emitGroupRowStats(OpBuilder &b, Location loc, const EstimatorEnv &env, Value item) {
-  Shape sh(b, loc, env);
-  Value groups = ceilDiv(b, loc, env.lk, env.spec.stride);
-  auto d = unflatten(b, loc, item, {groups, sh.heads});
-  Value p = d[0], head = d[1], bIdx = d[2];
-  Value valid = cmp(b, loc, CmpIPredicate::sge, p, firstGroup(b, loc, env, sh));
-  scf::IfOp::create(b, loc, valid, [&](OpBuilder &tb, Location tl) {
-    Scalar s{tb, tl};
-    Value end = add(tb, tl, p, cst(tb, tl, 1));
-    auto maxLoop = scf::ForOp::create(
-        tb, tl, cst(tb, tl, 0), end, cst(tb, tl, 1),
-        ValueRange{s.f64(-std::numeric_limits<double>::infinity())},
-        [&](OpBuilder &nb, Location nl, Value r, ValueRange acc) {
-          Scalar ns{nb, nl};
-          Value l = groupLogit(nb, nl, env, sh, bIdx, head, p, r);
-          scf::YieldOp::create(
-              nb, nl, ValueRange{ns.select(ns.fcmp(CmpFPredicate::OLT, acc[0], l), l, acc[0])});
-        });
-    Value rowMax = maxLoop.getResult(0);
-    Value sum = sumOver(tb, tl, cst(tb, tl, 0), end, [&](OpBuilder &nb, Location nl, Value r) {
-      Scalar ns{nb, nl};
-      return env.exp(nb, nl, ns.fsub(groupLogit(nb, nl, env, sh, bIdx, head, p, r), rowMax));
-    });
-    Value at = mul(tb, tl, item, cst(tb, tl, 2));
-    s.storeAt(rowMax, env.pooled, at);
-    s.storeAt(sum, env.pooled, add(tb, tl, at, cst(tb, tl, 1)));
-    scf::YieldOp::create(tb, tl);
-  });
+Value stages::emitAntidiagonalTiles(OpBuilder &b, Location loc, int stage,
+                                    const EstimatorEnv &env) {
+  KernelOp kernel = env.kernel;
+  int64_t headDim = kernel.getHeadDim();
+  Value slices = mul(b, loc, env.batch, cst(b, loc, kernel.getHeads()));
+  Value perSlice;
+  if (stage == kPool) {
+    Value groups = ceilDiv(b, loc, env.lk, env.spec.stride);
+    perSlice = ceilDiv(b, loc, groups, abi::lineTile(headDim).rows);
+  } else {
+    int64_t perTile = abi::antidiagonalMassBlocks(headDim, env.spec.block / env.spec.stride);
+    perSlice = mul(b, loc, env.blocks, ceilDiv(b, loc, env.blocks, perTile));
+  }
+  return arith::IndexCastOp::create(b, loc, b.getI64Type(), mul(b, loc, slices, perSlice));
 }
 
-/// score (antidiagonal): the attention mass of block (I, J), J <= I: the
-/// group rows' probabilities summed over the groups inside the block, in
-/// the reference's order (rows p ascending, then key groups r), as f64
-/// bits in table[b, h, I, J].
-void stages::emitBlockMass(OpBuilder &b, Location loc, const EstimatorEnv &env, Value item) {
-  Shape sh(b, loc, env);
-  auto d = unflatten(b, loc, item, {env.blocks, env.blocks, sh.heads});
-  Value keyBlock = d[0], queryBlock = d[1], head = d[2], bIdx = d[3];
-  Value holdsQuery = cmp(b, loc, CmpIPredicate::sgt,
-                         mul(b, loc, add(b, loc, queryBlock, cst(b, loc, 1)), sh.block), sh.shift);
-  Value valid = arith::AndIOp::create(
-      b, loc, cmp(b, loc, CmpIPredicate::sle, keyBlock, queryBlock), holdsQuery);
-  scf::IfOp::create(b, loc, valid, [&](OpBuilder &tb, Location tl) {
-    Scalar s{tb, tl};
-    Value perBlock = cst(tb, tl, env.spec.block / env.spec.stride);
-    Value groups = ceilDiv(tb, tl, env.lk, env.spec.stride);
-    Value rowsFrom = max(tb, tl, mul(tb, tl, queryBlock, perBlock), firstGroup(tb, tl, env, sh));
-    Value rowsTo = min(tb, tl, mul(tb, tl, add(tb, tl, queryBlock, cst(tb, tl, 1)), perBlock),
-                       groups);
-    Value keysFrom = mul(tb, tl, keyBlock, perBlock);
-    Value keysTo = mul(tb, tl, add(tb, tl, keyBlock, cst(tb, tl, 1)), perBlock);
-    Value slice = add(tb, tl, mul(tb, tl, bIdx, sh.heads), head);
-    auto rows = scf::ForOp::create(
-        tb, tl, rowsFrom, max(tb, tl, rowsFrom, rowsTo), cst(tb, tl, 1), ValueRange{s.f64(0.0)},
-        [&](OpBuilder &nb, Location nl, Value p, ValueRange acc) {
-          Scalar ns{nb, nl};
-          Value at = mul(nb, nl, add(nb, nl, mul(nb, nl, slice, groups), p), cst(nb, nl, 2));
-          Value rowMax = ns.loadAt(env.pooled, at);
-          Value rowSum = ns.loadAt(env.pooled, add(nb, nl, at, cst(nb, nl, 1)));
-          Value end = min(nb, nl, keysTo, add(nb, nl, p, cst(nb, nl, 1)));
-          auto keys = scf::ForOp::create(
-              nb, nl, keysFrom, max(nb, nl, keysFrom, end), cst(nb, nl, 1), ValueRange{acc[0]},
-              [&](OpBuilder &kb, Location kl, Value r, ValueRange sum) {
-                Scalar ks{kb, kl};
-                Value prob = ks.fdiv(
-                    env.exp(kb, kl, ks.fsub(groupLogit(kb, kl, env, sh, bIdx, head, p, r), rowMax)),
-                    rowSum);
-                scf::YieldOp::create(kb, kl, ValueRange{ks.fadd(sum[0], prob)});
-              });
-          scf::YieldOp::create(nb, nl, ValueRange{keys.getResult(0)});
-        });
-    s.storeAt(s.bitsOf(rows.getResult(0)), env.table, item);
-    scf::YieldOp::create(tb, tl);
-  });
+TileBuffers stages::antidiagonalTileBuffers(int stage, const plan::EstimatorSpec &spec,
+                                            int64_t headDim) {
+  int64_t groupsPerBlock = spec.block / spec.stride;
+  abi::EstimatorTile tile =
+      stage == kPool ? abi::lineTile(headDim) : abi::antidiagonalMassTile(headDim, groupsPerBlock);
+  LogitTile ts(tile, headDim);
+  TileBuffers buffers;
+  // Rows, sums, two statistics per row; score's masses per key block.
+  buffers.f64Entries = ts.rowEntries() + ts.rows * ts.keys + 2 * ts.rows +
+                       (stage == kPool ? 0 : abi::antidiagonalMassBlocks(headDim, groupsPerBlock));
+  buffers.keyEntries = ts.keyEntries();
+  return buffers;
+}
+
+void stages::emitAntidiagonalTile(OpBuilder &b, Location loc, int stage, const EstimatorEnv &env,
+                                  Value tile, const TileRunner &run) {
+  if (stage == kPool)
+    return emitRowStatsTile(b, loc, env, tile, run);
+  emitBlockMassTile(b, loc, env, tile, run);
 }

@@ -269,13 +269,7 @@ Value stages::emitBlockItems(OpBuilder &b, Location loc, int stage, const Estima
   Shape sh(b, loc, env);
   Value slices = mul(b, loc, env.batch, sh.heads);
   Value items;
-  if (env.spec.stride != 0 && stage != kSelect) {
-    // Antidiagonal: a group row per pool item, a block pair per score item.
-    items = stage == kPool
-                ? mul(b, loc, slices, ceilDiv(b, loc, env.lk, env.spec.stride))
-                : mul(b, loc, mul(b, loc, slices, env.blocks), env.blocks);
-    return arith::IndexCastOp::create(b, loc, b.getI64Type(), items);
-  }
+  assert((env.spec.stride == 0 || stage == kSelect) && "the antidiagonal pool and score are tiles");
   switch (stage) {
   case kPool:
     items = mul(b, loc, mul(b, loc, mul(b, loc, env.batch, add(b, loc, sh.heads, sh.kvHeads)),
@@ -296,12 +290,12 @@ Value stages::emitBlockItems(OpBuilder &b, Location loc, int stage, const Estima
 
 void stages::emitBlockItem(OpBuilder &b, Location loc, int stage, const EstimatorEnv &env,
                            Value item) {
-  bool antidiagonal = env.spec.stride != 0;
+  assert((env.spec.stride == 0 || stage == kSelect) && "the antidiagonal pool and score are tiles");
   switch (stage) {
   case kPool:
-    return antidiagonal ? emitGroupRowStats(b, loc, env, item) : emitPool(b, loc, env, item);
+    return emitPool(b, loc, env, item);
   case kScore:
-    return antidiagonal ? emitBlockMass(b, loc, env, item) : emitScore(b, loc, env, item);
+    return emitScore(b, loc, env, item);
   default:
     return emitSelect(b, loc, env, item);
   }

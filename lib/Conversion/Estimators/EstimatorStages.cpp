@@ -85,7 +85,10 @@ TileBuffers estimator::tileBufferEntries(const plan::EstimatorSpec &spec, int st
   assert(isTileStage(spec, stage) && "a tile stage");
   if (spec.isStripe())
     return stripeTileBuffers(stage, headDim);
-  return spec.isLines() ? lineTileBuffers(stage, headDim) : blockSelectTileBuffers();
+  if (spec.isLines())
+    return lineTileBuffers(stage, headDim);
+  return spec.isGate() || stage == kSelect ? blockSelectTileBuffers()
+                          : antidiagonalTileBuffers(stage, spec, headDim);
 }
 
 Value estimator::emitStageTiles(OpBuilder &b, Location loc, int stage, const EstimatorEnv &env) {
@@ -93,6 +96,8 @@ Value estimator::emitStageTiles(OpBuilder &b, Location loc, int stage, const Est
     return emitStripeTiles(b, loc, stage, env);
   if (env.spec.isLines())
     return emitLineTiles(b, loc, stage, env);
+  if (!env.spec.isGate() && stage != kSelect)
+    return emitAntidiagonalTiles(b, loc, stage, env);
   // A query block row of a (batch, head) per tile.
   KernelOp kernel = env.kernel;
   Value rows = mul(b, loc, mul(b, loc, env.batch, cst(b, loc, kernel.getHeads())), env.blocks);
@@ -104,6 +109,8 @@ void estimator::emitStageTile(OpBuilder &b, Location loc, int stage, const Estim
   Value index = toIndex(b, loc, tile);
   if (env.spec.isStripe())
     return emitStripeTile(b, loc, stage, env, index, run);
+  if (!env.spec.isLines() && !env.spec.isGate() && stage != kSelect)
+    return emitAntidiagonalTile(b, loc, stage, env, index, run);
   if (!env.spec.isLines())
     return emitBlockSelectTile(b, loc, env, index, run);
   if (stage == kRowChunks)

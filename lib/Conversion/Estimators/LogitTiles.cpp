@@ -16,9 +16,18 @@ using namespace sattn;
 using namespace sattn::estimator;
 using namespace sattn::estimator::stages;
 
+/// The most rows a logit item takes (a divisor of the tile's rows, so that
+/// the items cover them) while the tile still has a thread's worth of items.
+static int64_t microRowsOf(abi::EstimatorTile t) {
+  int64_t most = std::max<int64_t>(1, t.rows * t.keys / abi::kEstimatorThreads);
+  while (t.rows % most != 0)
+    --most;
+  return most;
+}
+
 LogitTile::LogitTile(abi::EstimatorTile t, int64_t headDim)
     : rows(t.rows), keys(t.keys), headDim(headDim), keyStride(headDim + abi::kEstimatorKeyPad),
-      microRows(std::max<int64_t>(1, t.rows * t.keys / abi::kEstimatorThreads)) {}
+      microRows(microRowsOf(t)) {}
 
 TileSlice::TileSlice(OpBuilder &b, Location loc, const EstimatorEnv &env, Value slice)
     : index(slice) {
@@ -36,7 +45,7 @@ Value stages::queryValue(OpBuilder &b, Location loc, const EstimatorEnv &env, co
 
 void stages::emitTileLoadPhase(OpBuilder &b, Location loc, const EstimatorEnv &env,
                                const TileRunner &run, const LogitTile &ts, const TileSlice &sl,
-                               TileRowValue rowValue, Value k0, bool keys) {
+                               TileRowValue rowValue, Value k0, bool keys, int64_t keyStep) {
   Value rowItems = cst(b, loc, rowValue ? ts.rowEntries() : 0);
   Value count = add(b, loc, rowItems, cst(b, loc, keys ? ts.keys * ts.headDim : 0));
   Value headDim = cst(b, loc, ts.headDim);
@@ -44,7 +53,7 @@ void stages::emitTileLoadPhase(OpBuilder &b, Location loc, const EstimatorEnv &e
     auto loadKey = [&](OpBuilder &eb, Location el) {
       Value at = sub(eb, el, item, rowItems);
       Value w = div(eb, el, at, headDim), x = rem(eb, el, at, headDim);
-      Value key = add(eb, el, k0, w);
+      Value key = add(eb, el, k0, keyStep == 1 ? w : mul(eb, el, w, cst(eb, el, keyStep)));
       Value inside =
           arith::AndIOp::create(eb, el, cmp(eb, el, CmpIPredicate::sge, key, cst(eb, el, 0)),
                                 cmp(eb, el, CmpIPredicate::slt, key, env.lk));
@@ -76,7 +85,8 @@ constexpr int64_t kDotUnroll = 8;
 
 void stages::emitTileLogitPhase(
     OpBuilder &b, Location loc, const EstimatorEnv &env, const TileRunner &run, const LogitTile &ts,
-    bool exactProducts, function_ref<void(OpBuilder &, Location, Value, Value, Value)> use) {
+    bool exactProducts, function_ref<void(OpBuilder &, Location, Value, Value, Value)> use,
+    bool scaled) {
   int64_t groups = ts.rows / ts.microRows;
   Value keys = cst(b, loc, ts.keys);
   auto flags = exactProducts ? arith::FastMathFlags::contract : arith::FastMathFlags::none;
@@ -119,6 +129,7 @@ void stages::emitTileLogitPhase(
     for (int64_t x = unrolled; x < ts.headDim; ++x)
       accumulate(pb, pl, cst(pb, pl, x), sums);
     for (int64_t m = 0; m < ts.microRows; ++m)
-      use(pb, pl, add(pb, pl, firstRow, cst(pb, pl, m)), w, s.fmul(s.f64(env.scale), sums[m]));
+      use(pb, pl, add(pb, pl, firstRow, cst(pb, pl, m)), w,
+          scaled ? s.fmul(s.f64(env.scale), sums[m]) : sums[m]);
   });
 }

@@ -1,7 +1,8 @@
 //===- LogitTiles.h - logits of tile rows against a key window --*- C++ -*-===//
 //
 // The two phases every logit tile stage runs (vertical_slash's row_chunks
-// and lines, stripe's anchors and compare): a block loads a few query rows
+// and lines, stripe's anchors and compare, the antidiagonal scorer's pool
+// and score): a block loads a few query rows
 // (as f64) and a window of keys (in their own type) into shared memory
 // once, and each thread computes a small column of logits from there, every
 // dot product summed over the head dimension in order, as the references
@@ -40,10 +41,11 @@ using TileRowValue = function_ref<Value(OpBuilder &, Location, Value row, Value 
 
 /// A phase that loads the tile's rows (if `rowValue`) into the f64 buffer
 /// and keys [k0, k0 + keys) of the slice's KV head (if `keys`) into the key
-/// buffer; keys outside the sequence are 0.
+/// buffer; keys outside the sequence are 0. With `keyStep`, window key w
+/// is key k0 + w * keyStep.
 void emitTileLoadPhase(OpBuilder &b, Location loc, const EstimatorEnv &env, const TileRunner &run,
                        const LogitTile &ts, const TileSlice &sl, TileRowValue rowValue, Value k0,
-                       bool keys = true);
+                       bool keys = true, int64_t keyStep = 1);
 
 /// The f64 of query row `row` of the slice's head, column `column`, or 0
 /// when `inside` is false (`row` must be a valid row either way).
@@ -55,10 +57,12 @@ Value queryValue(OpBuilder &b, Location loc, const EstimatorEnv &env, const Tile
 /// the head dimension in order; `use(row in tile, w, logit)` consumes them.
 /// `exactProducts`: the rows are inputs too (their products with a key are
 /// exact in f64, so a fused multiply-add rounds as multiply then add); false
-/// for computed f64 rows (pooled means), whose products round.
+/// for computed f64 rows (pooled means), whose products round. `scaled`
+/// false: `use` gets the plain dot products.
 void emitTileLogitPhase(OpBuilder &b, Location loc, const EstimatorEnv &env, const TileRunner &run,
                         const LogitTile &ts, bool exactProducts,
-                        function_ref<void(OpBuilder &, Location, Value, Value, Value)> use);
+                        function_ref<void(OpBuilder &, Location, Value, Value, Value)> use,
+                        bool scaled = true);
 
 } // namespace sattn::estimator::stages
 

@@ -344,9 +344,12 @@ enum GateStage : int { kGatePool, kGateProject, kGateLogits, kGateScore, kGateSe
 Value emitGateItems(OpBuilder &b, Location loc, int stage, const EstimatorEnv &env);
 void emitGateItem(OpBuilder &b, Location loc, int stage, const EstimatorEnv &env, Value item);
 
-/// The antidiagonal scorer's stages (AntidiagonalStages.cpp).
-void emitGroupRowStats(OpBuilder &b, Location loc, const EstimatorEnv &env, Value item);
-void emitBlockMass(OpBuilder &b, Location loc, const EstimatorEnv &env, Value item);
+/// The antidiagonal scorer's pool and score, tile stages
+/// (AntidiagonalStages.cpp; abi::antidiagonalMassTile).
+Value emitAntidiagonalTiles(OpBuilder &b, Location loc, int stage, const EstimatorEnv &env);
+TileBuffers antidiagonalTileBuffers(int stage, const plan::EstimatorSpec &spec, int64_t headDim);
+void emitAntidiagonalTile(OpBuilder &b, Location loc, int stage, const EstimatorEnv &env,
+                          Value tile, const TileRunner &run);
 
 } // namespace sattn::estimator::stages
 
