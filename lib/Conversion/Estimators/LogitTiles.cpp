@@ -43,50 +43,89 @@ Value stages::queryValue(OpBuilder &b, Location loc, const EstimatorEnv &env, co
   return s.select(inside, env.load(b, loc, false, sl.batch, sl.head, row, column), s.f64(0.0));
 }
 
+/// Items a thread loads before it stores any, so that their global loads
+/// are in flight together (one item at a time, each waited for its load).
+constexpr int64_t kLoadUnroll = 4;
+
 void stages::emitTileLoadPhase(OpBuilder &b, Location loc, const EstimatorEnv &env,
                                const TileRunner &run, const LogitTile &ts, const TileSlice &sl,
                                TileRowValue rowValue, Value k0, bool keys, int64_t keyStep) {
-  Value rowItems = cst(b, loc, rowValue ? ts.rowEntries() : 0);
-  Value count = add(b, loc, rowItems, cst(b, loc, keys ? ts.keys * ts.headDim : 0));
-  Value headDim = cst(b, loc, ts.headDim);
-  run.phase(b, loc, count, [&](OpBuilder &pb, Location pl, Value item) {
-    auto loadKey = [&](OpBuilder &eb, Location el) {
-      Value at = sub(eb, el, item, rowItems);
-      Value w = div(eb, el, at, headDim), x = rem(eb, el, at, headDim);
-      Value key = add(eb, el, k0, keyStep == 1 ? w : mul(eb, el, w, cst(eb, el, keyStep)));
-      Value inside =
-          arith::AndIOp::create(eb, el, cmp(eb, el, CmpIPredicate::sge, key, cst(eb, el, 0)),
-                                cmp(eb, el, CmpIPredicate::slt, key, env.lk));
-      Value clamped =
-          max(eb, el, cst(eb, el, 0), min(eb, el, key, sub(eb, el, env.lk, cst(eb, el, 1))));
-      Value k = env.loadElement(eb, el, true, sl.batch, sl.kvHead, clamped, x);
-      Value zero = arith::ConstantOp::create(eb, el, eb.getFloatAttr(env.inputType, 0.0));
-      k = arith::SelectOp::create(eb, el, inside, k, zero);
-      Value slot = add(eb, el, mul(eb, el, w, cst(eb, el, ts.keyStride)), x);
-      memref::StoreOp::create(eb, el, k, run.keys, ValueRange{slot});
-    };
-    if (!rowValue)
-      return loadKey(pb, pl);
-    auto isRow = scf::IfOp::create(pb, pl, cmp(pb, pl, CmpIPredicate::slt, item, rowItems),
-                                   /*withElseRegion=*/keys);
-    OpBuilder tb = isRow.getThenBodyBuilder();
-    Scalar s{tb, pl};
-    s.storeAt(rowValue(tb, pl, div(tb, pl, item, headDim), rem(tb, pl, item, headDim)), run.shared,
-              item);
-    if (keys) {
-      OpBuilder eb = isRow.getElseBodyBuilder();
-      loadKey(eb, pl);
+  constexpr int64_t threads = abi::kEstimatorThreads, span = threads * kLoadUnroll;
+  int64_t rowItems = rowValue ? ts.rowEntries() : 0;
+  int64_t keyItems = keys ? ts.keys * ts.headDim : 0;
+  // Groups of kLoadUnroll items `threads` apart, so that consecutive threads
+  // still take consecutive items.
+  int64_t rowGroups = (rowItems + span - 1) / span * threads;
+  int64_t keyGroups = (keyItems + span - 1) / span * threads;
+  using LoadFn = function_ref<Value(OpBuilder &, Location, Value)>;
+  using StoreFn = function_ref<void(OpBuilder &, Location, Value, Value)>;
+  auto emitGroup = [&](OpBuilder &gb, Location gl, Value group, int64_t items, LoadFn load,
+                       StoreFn store) {
+    Value first =
+        add(gb, gl, mul(gb, gl, div(gb, gl, group, cst(gb, gl, threads)), cst(gb, gl, span)),
+            rem(gb, gl, group, cst(gb, gl, threads)));
+    SmallVector<Value, kLoadUnroll> at, values;
+    for (int64_t u = 0; u < kLoadUnroll; ++u) {
+      at.push_back(add(gb, gl, first, cst(gb, gl, u * threads)));
+      values.push_back(load(gb, gl, min(gb, gl, at.back(), cst(gb, gl, items - 1))));
     }
+    for (int64_t u = 0; u < kLoadUnroll; ++u)
+      scf::IfOp::create(gb, gl, cmp(gb, gl, CmpIPredicate::slt, at[u], cst(gb, gl, items)),
+                        [&](OpBuilder &sb, Location sl2) {
+                          store(sb, sl2, at[u], values[u]);
+                          scf::YieldOp::create(sb, sl2);
+                        });
+  };
+  Value headDim = cst(b, loc, ts.headDim);
+  auto loadRow = [&](OpBuilder &nb, Location nl, Value item) -> Value {
+    return rowValue(nb, nl, div(nb, nl, item, headDim), rem(nb, nl, item, headDim));
+  };
+  auto storeRow = [&](OpBuilder &nb, Location nl, Value item, Value v) {
+    Scalar ns{nb, nl};
+    ns.storeAt(v, run.shared, item);
+  };
+  auto loadKey = [&](OpBuilder &nb, Location nl, Value item) -> Value {
+    Value w = div(nb, nl, item, headDim), x = rem(nb, nl, item, headDim);
+    Value key = add(nb, nl, k0, keyStep == 1 ? w : mul(nb, nl, w, cst(nb, nl, keyStep)));
+    Value inside =
+        arith::AndIOp::create(nb, nl, cmp(nb, nl, CmpIPredicate::sge, key, cst(nb, nl, 0)),
+                              cmp(nb, nl, CmpIPredicate::slt, key, env.lk));
+    Value clamped =
+        max(nb, nl, cst(nb, nl, 0), min(nb, nl, key, sub(nb, nl, env.lk, cst(nb, nl, 1))));
+    Value k = env.loadElement(nb, nl, true, sl.batch, sl.kvHead, clamped, x);
+    Value zero = arith::ConstantOp::create(nb, nl, nb.getFloatAttr(env.inputType, 0.0));
+    return arith::SelectOp::create(nb, nl, inside, k, zero);
+  };
+  auto storeKey = [&](OpBuilder &nb, Location nl, Value item, Value v) {
+    Value w = div(nb, nl, item, headDim), x = rem(nb, nl, item, headDim);
+    Value slot = add(nb, nl, mul(nb, nl, w, cst(nb, nl, ts.keyStride)), x);
+    memref::StoreOp::create(nb, nl, v, run.keys, ValueRange{slot});
+  };
+  run.phase(b, loc, cst(b, loc, rowGroups + keyGroups), [&](OpBuilder &pb, Location pl, Value g) {
+    if (rowGroups == 0)
+      return emitGroup(pb, pl, g, keyItems, loadKey, storeKey);
+    if (keyGroups == 0)
+      return emitGroup(pb, pl, g, rowItems, loadRow, storeRow);
+    scf::IfOp::create(
+        pb, pl, cmp(pb, pl, CmpIPredicate::slt, g, cst(pb, pl, rowGroups)),
+        [&](OpBuilder &tb, Location tl) {
+          emitGroup(tb, tl, g, rowItems, loadRow, storeRow);
+          scf::YieldOp::create(tb, tl);
+        },
+        [&](OpBuilder &eb, Location el) {
+          emitGroup(eb, el, sub(eb, el, g, cst(eb, el, rowGroups)), keyItems, loadKey, storeKey);
+          scf::YieldOp::create(eb, el);
+        });
   });
 }
 
 /// Head-dimension elements per iteration of a logit's dot product.
 constexpr int64_t kDotUnroll = 8;
 
-void stages::emitTileLogitPhase(
-    OpBuilder &b, Location loc, const EstimatorEnv &env, const TileRunner &run, const LogitTile &ts,
-    bool exactProducts, function_ref<void(OpBuilder &, Location, Value, Value, Value)> use,
-    bool scaled) {
+void stages::emitTileLogitPhase(OpBuilder &b, Location loc, const EstimatorEnv &env,
+                                const TileRunner &run, const LogitTile &ts, bool exactProducts,
+                                function_ref<void(OpBuilder &, Location, Value, Value, Value)> use,
+                                bool scaled) {
   int64_t groups = ts.rows / ts.microRows;
   Value keys = cst(b, loc, ts.keys);
   auto flags = exactProducts ? arith::FastMathFlags::contract : arith::FastMathFlags::none;
