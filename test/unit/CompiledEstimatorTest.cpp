@@ -82,6 +82,10 @@ sattn.kernel @xattn_odd(dtype = bf16, head_dim = 64, heads = 3, kv_heads = 1, sc
   %m = mask.block_topk antidiagonal block 27 {stride = 3 : i64, tau = 0.9 : f64}
   sattn.yield %m
 }
+sattn.kernel @xattn_unit(dtype = bf16, head_dim = 64, heads = 2, kv_heads = 1, scale = 0.125) {
+  %m = mask.block_topk antidiagonal block 4 {stride = 4 : i64, top_k = 5 : i64}
+  sattn.yield %m
+}
 sattn.kernel @vs(dtype = bf16, head_dim = 64, heads = 4, kv_heads = 2, scale = 0.125) {
   %m = mask.vertical_slash vertical 6 slash 5 last_q 8 forced(2, 2) block 16
   sattn.yield %m
@@ -369,7 +373,11 @@ TEST(CompiledEstimator, AntidiagonalMatchesReference) {
                         Case{"xattn_deep", 1, 100, 120, false, Fill::Random},
                         Case{"xattn_deep", 2, 90, 90, true, Fill::RepeatedRows},
                         Case{"xattn_odd", 2, 100, 100, false, Fill::Random},
-                        Case{"xattn_odd", 1, 77, 140, true, Fill::Random}})
+                        Case{"xattn_odd", 1, 77, 140, true, Fill::Random},
+                        // One group per block: rows one at a time against
+                        // 64 key blocks.
+                        Case{"xattn_unit", 2, 90, 90, false, Fill::Random},
+                        Case{"xattn_unit", 1, 61, 150, true, Fill::RepeatedRows}})
     kept += checkCase(*fixture().cpu, fixture().kernel(c.kernel), c, rng);
   EXPECT_GT(kept, 0);
 }
@@ -509,7 +517,8 @@ TEST(CompiledEstimator, BlockScoresMatchReference) {
                         Case{"xattn_rows", 1, 150, 200, false, Fill::Random},
                         Case{"xattn_wide", 1, 130, 250, true, Fill::Random},
                         Case{"xattn_deep", 1, 100, 120, false, Fill::Random},
-                        Case{"xattn_odd", 1, 77, 140, false, Fill::Random}}) {
+                        Case{"xattn_odd", 1, 77, 140, false, Fill::Random},
+                        Case{"xattn_unit", 1, 61, 150, false, Fill::Random}}) {
     SCOPED_TRACE(c.kernel + " Lq=" + std::to_string(c.lq) + " Lk=" + std::to_string(c.lk));
     KernelOp kernel = f.kernel(c.kernel);
     ASSERT_TRUE(kernel);
