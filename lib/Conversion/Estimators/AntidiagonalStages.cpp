@@ -188,14 +188,14 @@ void emitRowStatsTile(OpBuilder &b, Location loc, const EstimatorEnv &env, Value
       Value stored =
           arith::AndIOp::create(pb, pl, cmp(pb, pl, CmpIPredicate::sge, p, ge.firstGroup),
                                 cmp(pb, pl, CmpIPredicate::slt, p, ge.groups));
-      scf::IfOp::create(pb, pl, stored, [&](OpBuilder &sb, Location sl2) {
-        Scalar s{sb, sl2};
-        Value at =
-            mul(sb, sl2, add(sb, sl2, mul(sb, sl2, sl.index, ge.groups), p), cst(sb, sl2, 2));
-        s.storeAt(s.loadAt(run.shared, stat(sb, sl2, maxAt, i)), env.pooled, at);
-        s.storeAt(s.loadAt(run.shared, stat(sb, sl2, sumAt, i)), env.pooled,
-                  add(sb, sl2, at, cst(sb, sl2, 1)));
-        scf::YieldOp::create(sb, sl2);
+      scf::IfOp::create(pb, pl, stored, [&](OpBuilder &sb, Location storeLoc) {
+        Scalar s{sb, storeLoc};
+        Value at = mul(sb, storeLoc, add(sb, storeLoc, mul(sb, storeLoc, sl.index, ge.groups), p),
+                       cst(sb, storeLoc, 2));
+        s.storeAt(s.loadAt(run.shared, stat(sb, storeLoc, maxAt, i)), env.pooled, at);
+        s.storeAt(s.loadAt(run.shared, stat(sb, storeLoc, sumAt, i)), env.pooled,
+                  add(sb, storeLoc, at, cst(sb, storeLoc, 1)));
+        scf::YieldOp::create(sb, storeLoc);
       });
     });
     scf::YieldOp::create(tb, tl);
@@ -311,15 +311,15 @@ void emitBlockMassTile(OpBuilder &b, Location loc, const EstimatorEnv &env, Valu
     });
     run.phase(tb, tl, cst(tb, tl, perTile), [&](OpBuilder &pb, Location pl, Value kb) {
       Value keyBlock = add(pb, pl, j0, kb);
-      scf::IfOp::create(pb, pl, cmp(pb, pl, CmpIPredicate::sle, keyBlock, queryBlock),
-                        [&](OpBuilder &sb, Location sl2) {
-                          Scalar s{sb, sl2};
-                          Value row = add(sb, sl2, mul(sb, sl2, sl.index, env.blocks), queryBlock);
-                          Value at = add(sb, sl2, mul(sb, sl2, row, env.blocks), keyBlock);
-                          s.storeAt(s.bitsOf(s.loadAt(run.shared, massSlot(sb, sl2, kb))),
-                                    env.table, at);
-                          scf::YieldOp::create(sb, sl2);
-                        });
+      scf::IfOp::create(
+          pb, pl, cmp(pb, pl, CmpIPredicate::sle, keyBlock, queryBlock),
+          [&](OpBuilder &sb, Location storeLoc) {
+            Scalar s{sb, storeLoc};
+            Value row = add(sb, storeLoc, mul(sb, storeLoc, sl.index, env.blocks), queryBlock);
+            Value at = add(sb, storeLoc, mul(sb, storeLoc, row, env.blocks), keyBlock);
+            s.storeAt(s.bitsOf(s.loadAt(run.shared, massSlot(sb, storeLoc, kb))), env.table, at);
+            scf::YieldOp::create(sb, storeLoc);
+          });
     });
     scf::YieldOp::create(tb, tl);
   });

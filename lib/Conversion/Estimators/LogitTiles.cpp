@@ -71,9 +71,9 @@ void stages::emitTileLoadPhase(OpBuilder &b, Location loc, const EstimatorEnv &e
     }
     for (int64_t u = 0; u < kLoadUnroll; ++u)
       scf::IfOp::create(gb, gl, cmp(gb, gl, CmpIPredicate::slt, at[u], cst(gb, gl, items)),
-                        [&](OpBuilder &sb, Location sl2) {
-                          store(sb, sl2, at[u], values[u]);
-                          scf::YieldOp::create(sb, sl2);
+                        [&](OpBuilder &sb, Location storeLoc) {
+                          store(sb, storeLoc, at[u], values[u]);
+                          scf::YieldOp::create(sb, storeLoc);
                         });
   };
   Value headDim = cst(b, loc, ts.headDim);
