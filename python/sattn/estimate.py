@@ -18,8 +18,9 @@ one slice q [Lq, D], k [Lk, D], or a batch q [B, H, Lq, D], k [B, KV, Lk, D]
 (GQA: query head h reads KV head h // (H // KV)). Results are NumPy bool
 arrays, [Lk] / [n, n] per slice with n = ceil(Lk / block) ([units, Lk] for
 stripe, units = ceil(Lk / (block * step))), batched as
-[B, H, ...]. The cost is that of a dense pass over the scored rows; use them
-to check estimators or to prepare tables, not on every prompt.
+[B, H, ...]. The cost is that of a dense pass over the scored rows (the
+slices run on one thread per host core); use them to check estimators or to
+prepare tables, not on every prompt.
 """
 
 import ctypes
@@ -77,6 +78,24 @@ def _check(lib, status):
         raise _capi.error_for_status(status, lib.sattn_last_error().decode())
 
 
+def _each_slice(pairs, call):
+    """Runs call(b, h, kv_head) for every slice, on up to one thread per host
+    core: ctypes releases the GIL during the runtime's call, each slice writes
+    its own rows of the result, and the runtime's last error is per thread.
+    The first error is raised. (One thread took minutes for XAttention's
+    reference at 32K.)"""
+    import os
+    from concurrent.futures import ThreadPoolExecutor
+    workers = min(len(pairs), os.cpu_count() or 1)
+    if workers <= 1:
+        for pair in pairs:
+            call(*pair)
+        return
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for done in [pool.submit(call, *pair) for pair in pairs]:
+            done.result()
+
+
 def vertical_slash(q, k, *, vertical, slash, last_q=64, forced_vertical=0, forced_slash=0,
                    scale=None):
     """MInference's vertical-slash estimator: (vcol, slash), bool arrays of
@@ -88,11 +107,12 @@ def vertical_slash(q, k, *, vertical, slash, last_q=64, forced_vertical=0, force
     lk = k.shape[2]
     vcol = numpy.zeros(q.shape[:2] + (lk,), dtype=numpy.uint8)
     diag = numpy.zeros_like(vcol)
-    for b, h, kvh in pairs:
+    def one(b, h, kvh):
         qt, kt = _tensor(q[b, h]), _tensor(k[b, kvh])
         _check(lib, lib.sattn_estimate_vertical_slash(
             ctypes.addressof(qt), ctypes.addressof(kt), scale, vertical, slash, last_q,
             forced_vertical, forced_slash, vcol[b, h].ctypes.data, diag[b, h].ctypes.data))
+    _each_slice(pairs, one)
     vcol, diag = vcol.astype(bool), diag.astype(bool)
     return (vcol, diag) if batched else (vcol[0, 0], diag[0, 0])
 
@@ -111,11 +131,12 @@ def blocks(q, k, *, block, scorer="mean_pool", top_k=None, tau=None, stride=None
         raise ValueError("the block table would have more than %d blocks per side (lk %d, "
                          "block %d); use larger blocks" % (_MAX_BLOCKS, k.shape[2], block))
     kept = numpy.zeros(q.shape[:2] + (n, n), dtype=numpy.uint8)
-    for b, h, kvh in pairs:
+    def one(b, h, kvh):
         qt, kt = _tensor(q[b, h]), _tensor(k[b, kvh])
         _check(lib, lib.sattn_estimate_blocks(
             ctypes.addressof(qt), ctypes.addressof(kt), scale, _SCORERS[scorer], block,
             top_k or 0, tau or 0.0, stride or 0, kept[b, h].ctypes.data))
+    _each_slice(pairs, one)
     kept = kept.astype(bool)
     return kept if batched else kept[0, 0]
 
@@ -144,13 +165,14 @@ def gate(q, k, wq, wk, *, block=64, threshold=None, top_ratio=None, rope_base=10
         raise ValueError("the block table would have more than %d blocks per side (lk %d, "
                          "block %d); use larger blocks" % (_MAX_BLOCKS, k.shape[2], block))
     kept = numpy.zeros(q.shape[:2] + (n, n), dtype=numpy.uint8)
-    for b, h, kvh in pairs:
+    def one(b, h, kvh):
         qt, kt = _tensor(q[b, h]), _tensor(k[b, kvh])
         wqt, wkt = _tensor(wq[h]), _tensor(wk[h])
         _check(lib, lib.sattn_estimate_gate(
             ctypes.addressof(qt), ctypes.addressof(kt), ctypes.addressof(wqt),
             ctypes.addressof(wkt), block, threshold or 0.0, top_ratio or 0.0,
             float(rope_base), kept[b, h].ctypes.data))
+    _each_slice(pairs, one)
     kept = kept.astype(bool)
     return kept if batched else kept[0, 0]
 
@@ -171,11 +193,12 @@ def stripe(q, k, *, group=2048, block=128, step=16, theta=12.0, scale=None):
         raise ValueError("the selection table would have more than 2^30 entries (%d units x %d "
                          "keys); use larger blocks or step" % (units, lk))
     kept = numpy.zeros(q.shape[:2] + (units, lk), dtype=numpy.uint8)
-    for b, h, kvh in pairs:
+    def one(b, h, kvh):
         qt, kt = _tensor(q[b, h]), _tensor(k[b, kvh])
         _check(lib, lib.sattn_estimate_stripe(
             ctypes.addressof(qt), ctypes.addressof(kt), scale, group, block, step,
             float(theta), kept[b, h].ctypes.data))
+    _each_slice(pairs, one)
     kept = kept.astype(bool)
     return kept if batched else kept[0, 0]
 

@@ -23,9 +23,10 @@ Fresh random inputs per case; outputs are compared after a NaN poison
 fill of the output buffers where the API allows it.
 
 --long adds batch-2 shapes at 32K and 128K (GQA as the kernels have it):
-the same table equality (the reference runs on the CPU: tens of seconds at
-128K; XAttention's reference is O(L^2 S D) and is run up to 8192 only, which
-the table says), attention checked on the last 512 query rows (the dense
+the same table equality (the reference runs on the CPU, a slice per core:
+tens of seconds at 128K; a shape whose reference would take more than
+REFERENCE_BUDGET_S, such as XAttention's O(L^2 S D) at 128K with stride 2,
+is skipped with its estimate), attention checked on the last 512 query rows (the dense
 reference of a suffix of the rows sees the same keys at the same
 positions), and the estimate, device plan and attention times of the call
 reported separately (CUDA events, median of 5). The torch.compile and CUDA
@@ -119,6 +120,27 @@ def median_ms(fn, repeats=5):
     return sorted(times)[len(times) // 2]
 
 
+# The host references run a slice per core (sattn.estimate) at about 10^9
+# f64 multiply-adds a second each; long cases whose reference would take
+# longer than the budget are skipped with the estimate.
+REFERENCE_RATE = 1e9
+REFERENCE_BUDGET_S = 150
+
+
+def reference_seconds(kernel, batch, lk):
+    """Rough seconds of the host reference of one (batch, Lk) shape."""
+    e = kernel.manifest["estimator"]
+    slices, d = batch * kernel.heads, kernel.head_dim
+    if e.get("stride"):
+        groups = -(-lk // e["stride"])
+        macs = slices * groups * groups / 2 * e["stride"] * d
+    elif e["kind"] == "stripe":
+        macs = slices * lk * d * (1.5 * e["group"] + lk / e["block"])
+    else:
+        return 0.0
+    return macs / (REFERENCE_RATE * min(slices, os.cpu_count() or 1))
+
+
 def check_long_case(kernel, batch, lq, lk, gen):
     """Table equality, the last rows' attention, and the three times."""
     q, k, v = inputs(kernel, batch, lq, lk, gen)
@@ -206,21 +228,17 @@ def main():
     for d in args.dirs:
         for manifest in sorted(f for f in os.listdir(d) if f.endswith(".json")):
             kernel = sattn.load(os.path.join(d, manifest))
-            antidiagonal = kernel.manifest["estimator"].get("stride")
-            stripe = kernel.manifest["estimator"]["kind"] == "stripe"
             for i, (batch, lq, lk) in enumerate(shapes + long_shapes):
                 long = (batch, lq, lk) in long_shapes
                 if lk > args.max_length and not long:
                     continue
                 label = "%s/%s B=%d Lq=%d Lk=%d" % (os.path.basename(d.rstrip("/")),
                                                   kernel.name, batch, lq, lk)
-                if long and antidiagonal:
-                    rows.append((label, "skip", "XAttention's CPU reference is O(L^2 S D): "
-                                 "checked up to 8192"))
-                    continue
-                if long and stripe:
-                    rows.append((label, "skip", "the stripe's CPU reference computes every "
-                                 "anchor, O(L G D): checked up to 8192"))
+                seconds = reference_seconds(kernel, batch, lk)
+                if long and seconds > REFERENCE_BUDGET_S:
+                    rows.append((label, "skip", "the CPU reference would take about %.0f s "
+                                 "here (XAttention's is O(L^2 S D), the stripe's O(L (G + L / "
+                                 "block) D)); budget %d s" % (seconds, REFERENCE_BUDGET_S)))
                     continue
                 try:
                     result = (check_long_case(kernel, batch, lq, lk, gen) if long
