@@ -530,7 +530,8 @@ struct EstimatorShape {
     }
     int64_t n = blocks(), slices = batch * heads;
     if (stride && i < 2) {
-      int64_t rows = lineTile(headDim).rows, perTile = antidiagonalMassBlocks(headDim, block / stride);
+      int64_t rows = lineTile(headDim).rows;
+      int64_t perTile = antidiagonalMassBlocks(headDim, block / stride);
       int64_t tiles = i == 0 ? (groups() + rows - 1) / rows : n * ((n + perTile - 1) / perTile);
       return slices * tiles * kEstimatorThreads;
     }

@@ -269,7 +269,8 @@ Value stages::emitBlockItems(OpBuilder &b, Location loc, int stage, const Estima
   Shape sh(b, loc, env);
   Value slices = mul(b, loc, env.batch, sh.heads);
   Value items;
-  assert((env.spec.stride == 0 || stage == kSelect) && "the antidiagonal pool and score are tiles");
+  assert((env.spec.stride == 0 || stage == kSelect) &&
+         "the antidiagonal pool and score are tile stages");
   switch (stage) {
   case kPool:
     items = mul(b, loc, mul(b, loc, mul(b, loc, env.batch, add(b, loc, sh.heads, sh.kvHeads)),
@@ -290,7 +291,8 @@ Value stages::emitBlockItems(OpBuilder &b, Location loc, int stage, const Estima
 
 void stages::emitBlockItem(OpBuilder &b, Location loc, int stage, const EstimatorEnv &env,
                            Value item) {
-  assert((env.spec.stride == 0 || stage == kSelect) && "the antidiagonal pool and score are tiles");
+  assert((env.spec.stride == 0 || stage == kSelect) &&
+         "the antidiagonal pool and score are tile stages");
   switch (stage) {
   case kPool:
     return emitPool(b, loc, env, item);

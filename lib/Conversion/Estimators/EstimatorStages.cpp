@@ -25,6 +25,13 @@ abi::EstimatorShape kindShape(const plan::EstimatorSpec &spec) {
   return shape;
 }
 
+/// Whether stage `stage` is the antidiagonal scorer's pool or score (tile
+/// stages of AntidiagonalStages.cpp).
+bool isAntidiagonalTile(const plan::EstimatorSpec &spec, int stage) {
+  return !spec.isStripe() && !spec.isLines() && !spec.isGate() && spec.stride != 0 &&
+         stage != kSelect;
+}
+
 } // namespace
 
 ArrayRef<std::string_view> estimator::stageNames(const plan::EstimatorSpec &spec) {
@@ -87,8 +94,9 @@ TileBuffers estimator::tileBufferEntries(const plan::EstimatorSpec &spec, int st
     return stripeTileBuffers(stage, headDim);
   if (spec.isLines())
     return lineTileBuffers(stage, headDim);
-  return spec.isGate() || stage == kSelect ? blockSelectTileBuffers()
-                          : antidiagonalTileBuffers(stage, spec, headDim);
+  if (isAntidiagonalTile(spec, stage))
+    return antidiagonalTileBuffers(stage, spec, headDim);
+  return blockSelectTileBuffers();
 }
 
 Value estimator::emitStageTiles(OpBuilder &b, Location loc, int stage, const EstimatorEnv &env) {
@@ -96,7 +104,7 @@ Value estimator::emitStageTiles(OpBuilder &b, Location loc, int stage, const Est
     return emitStripeTiles(b, loc, stage, env);
   if (env.spec.isLines())
     return emitLineTiles(b, loc, stage, env);
-  if (!env.spec.isGate() && stage != kSelect)
+  if (isAntidiagonalTile(env.spec, stage))
     return emitAntidiagonalTiles(b, loc, stage, env);
   // A query block row of a (batch, head) per tile.
   KernelOp kernel = env.kernel;
@@ -109,7 +117,7 @@ void estimator::emitStageTile(OpBuilder &b, Location loc, int stage, const Estim
   Value index = toIndex(b, loc, tile);
   if (env.spec.isStripe())
     return emitStripeTile(b, loc, stage, env, index, run);
-  if (!env.spec.isLines() && !env.spec.isGate() && stage != kSelect)
+  if (isAntidiagonalTile(env.spec, stage))
     return emitAntidiagonalTile(b, loc, stage, env, index, run);
   if (!env.spec.isLines())
     return emitBlockSelectTile(b, loc, env, index, run);
