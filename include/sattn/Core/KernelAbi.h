@@ -319,9 +319,11 @@ constexpr EstimatorTile antidiagonalMassTile(int64_t headDim, int64_t groupsPerB
   return EstimatorTile{groupsPerBlock < t.rows ? groupsPerBlock : t.rows,
                        t.keys / groupsPerBlock * groupsPerBlock};
 }
+/// Key blocks per score tile: those its window holds, or 1 when a key
+/// block spans windows.
 constexpr int64_t antidiagonalMassBlocks(int64_t headDim, int64_t groupsPerBlock) {
-  int64_t keys = lineTile(headDim).keys;
-  return groupsPerBlock > keys ? 1 : keys / groupsPerBlock;
+  int64_t blocks = antidiagonalMassTile(headDim, groupsPerBlock).keys / groupsPerBlock;
+  return blocks > 1 ? blocks : 1;
 }
 /// Key rows in shared memory are padded by this many elements, so that the
 /// 32 lanes reading 32 different keys' element x hit 32 different banks.

@@ -75,8 +75,9 @@ LogicalResult buildStage(OpBuilder &builder, KernelOp kernel, const plan::Estima
   func->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), builder.getUnitAttr());
   func.setKnownBlockSizeAttr(builder.getDenseI32ArrayAttr(
       {static_cast<int32_t>(abi::kEstimatorThreads), 1, 1}));
-  // Without .minnctapersm 1, ptxas caps the antidiagonal score stage (nested
-  // loops and the f64 exp) at 80 registers and spills; with it, 142 and none.
+  // Without .minnctapersm 1, ptxas capped item stages with nested loops and
+  // the f64 exp at 80 registers and spilled (the antidiagonal score stage,
+  // when it was one); with it, 142 and none.
   // A tile stage's buffers live in static shared memory (42 KB for
   // vertical_slash's): kTileBlocksPerSM blocks fit in an SM's shared
   // memory if registers let them; asking for them caps a thread at 64
