@@ -66,6 +66,7 @@ void sattn::buildSattnToGPUPasses(OpPassManager &pm,
   tiles.stages = options.stages;
   tiles.rowsPerWarp = options.rowsPerWarp;
   tiles.chip = options.chip;
+  tiles.backward = options.backward;
   pm.addPass(createLowerEstimators());
   pm.addPass(mask::createNormalizeMasks());
   pm.addPass(createPlanTiles(tiles));

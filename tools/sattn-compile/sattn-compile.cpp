@@ -235,6 +235,7 @@ plannerForReport(sattn::KernelOp kernel, const sattn::target::GPUOptions &gpu,
     sattn::plan::TileRequest request{gpu.blockM, gpu.blockN, gpu.warps,
                                      gpu.stages, gpu.rowsPerWarp};
     request.hopper = gpu.chip == "sm_90a";
+    request.backward = gpu.backward;
     std::string error;
     auto config = sattn::plan::chooseTileConfig(
         kernel.getHeadDim(), planner->core().program(), request, error);
@@ -419,19 +420,9 @@ int main(int argc, char **argv) {
   gpu.stages = stagesOpt;
   gpu.rowsPerWarp = rowsPerWarpOpt;
   gpu.backward = backwardOpt;
-  if (backwardOpt) {
-    for (sattn::KernelOp kernel : compilation.module->getOps<sattn::KernelOp>()) {
-      // The backward kernel keeps dQ of its rows in registers (see
-      // GpuBackwardBuilder.h): refused by name here, before any lowering.
-      if (kernel.getHeadDim() > 128) {
-        llvm::errs() << "sattn-compile: error: --backward: kernel '" << kernel.getSymName()
-                     << "' has head_dim " << kernel.getHeadDim()
-                     << "; the backward kernel supports head_dim up to 128\n";
-        return ExitInputError;
-      }
+  if (backwardOpt)
+    for (sattn::KernelOp kernel : compilation.module->getOps<sattn::KernelOp>())
       kernel.setReturnLse(true);
-    }
-  }
   if (emitKind == EmitKind::Artifacts) {
     DirectoryOptions options;
     options.dir = outputFilename;

@@ -43,7 +43,11 @@ def PlanTiles : Pass<"sattn-plan-tiles", "::mlir::ModuleOp"> {
     head_dim 256), 12 warps (a producer and two consumer warpgroups), 2
     stages unless `stages` asks for more (within shared memory). Its plans
     hold Range segments only (KV tiles are loaded as whole boxes); the
-    record's `kernel` is "mma_sync" for the portable kernel.
+    record's `kernel` is "mma_sync" for the portable kernel. With `backward`
+    (the kernel also gets a backward pass), head_dim 256 kernels keep the
+    portable kernel on sm_90a too: the backward reads the forward's plan,
+    and with the Hopper forward's 128 x 64 tiles its Q, dO, K, V, P and dS
+    tiles need 234 KiB of shared memory, more than a block may have.
 
     With `report-length=L` the pass also plans the kernel for Lq = Lk = L
     (batch 1, tables absent, i.e. all zero) and emits a remark with the tiles
@@ -64,6 +68,9 @@ def PlanTiles : Pass<"sattn-plan-tiles", "::mlir::ModuleOp"> {
            "Target GPU architecture; sm_90a picks the wgmma kernel where it applies">,
     Option<"reportLength", "report-length", "int64_t", "0",
            "sequence length for the remark with visited tiles (0: none)">,
+    Option<"backward", "backward", "bool", /*default=*/"false",
+           "The kernel also gets a backward pass: at head_dim 256 it keeps the "
+           "portable kernel on sm_90a (see the description)">,
   ];
 }
 

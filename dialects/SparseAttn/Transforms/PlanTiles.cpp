@@ -65,6 +65,7 @@ struct PlanTilesPass : public sattn::impl::PlanTilesBase<PlanTilesPass> {
   void runOnOperation() override {
     plan::TileRequest request{blockM, blockN, warps, stages, rowsPerWarp};
     request.hopper = chip == "sm_90a";
+    request.backward = backward;
     getOperation().walk([&](KernelOp kernel) {
       if (failed(planKernel(kernel, request)))
         signalPassFailure();

@@ -43,6 +43,10 @@ struct TileRequest {
   /// 64, 128 or 256, no tile option other than `stages`, a mask it is
   /// expected to win on), the portable kernel elsewhere.
   bool hopper = false;
+  /// The kernel also gets a backward pass, which plans with the forward's
+  /// tiles: at head_dim 256 the Hopper forward's 128 x 64 tiles leave its
+  /// backward no room in shared memory, so such kernels stay portable.
+  bool backward = false;
   bool empty() const { return !stages && onlyStages(); }
   bool onlyStages() const {
     return !blockM && !blockN && !warps && !rowsPerWarp;

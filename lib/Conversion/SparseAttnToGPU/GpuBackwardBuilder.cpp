@@ -34,13 +34,10 @@ BackwardLayout gpucodegen::backwardLayoutFor(const KernelConfig &c) {
 FailureOr<KernelConfig> gpucodegen::backwardConfigFor(const KernelConfig &forward,
                                                       std::string &reason) {
   // dQ of 16 rows (headDim / 2 f32 per thread) stays in registers next to
-  // a chunk's S and dP and, after the chunks, a 16 x 64 dK or dV block:
-  // past head_dim 128 they spill.
-  if (forward.headDim > 128) {
-    reason = "the backward kernel supports head_dim up to 128 (this kernel has " +
-             std::to_string(forward.headDim) + ")";
-    return failure();
-  }
+  // a chunk's S and dP and, after the chunks, a 16 x 64 dK or dV block. At
+  // head_dim 256 dQ alone takes 128 registers: the portable forward's
+  // 16-key tiles keep the chunks small, and dK and dV are accumulated 16
+  // columns at a time (GpuBackwardKvTile.cpp).
   KernelConfig c = forward;
   c.family = abi::KernelFamily::MmaSync;
   c.rowsPerWarp = 16;
@@ -59,7 +56,9 @@ FailureOr<KernelConfig> gpucodegen::backwardConfigFor(const KernelConfig &forwar
       return c;
   }
   reason = "a backward tile of " + std::to_string(forward.blockM) + " x " +
-           std::to_string(forward.blockN) + " does not fit in shared memory";
+           std::to_string(forward.blockN) + " at head_dim " + std::to_string(forward.headDim) +
+           " does not fit in shared memory (sattn-plan-tiles{backward=1} keeps such "
+           "kernels portable)";
   return failure();
 }
 

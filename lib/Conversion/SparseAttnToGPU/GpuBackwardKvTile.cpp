@@ -19,9 +19,11 @@ using namespace sattn::indexarith;
 
 /// Keys per chunk of the tile's first phase.
 static constexpr int64_t kChunkKeys = 32;
-/// Columns of dK or dV one warp accumulates at a time (32 f32 per thread
-/// beside dQ's).
-static constexpr int64_t kUnitColumns = 64;
+/// Columns of dK or dV one warp accumulates at a time: 64 (32 f32 per
+/// thread beside dQ's); 16 at head_dim 256, where dQ's accumulators take
+/// 128 registers (with 64 or 32 columns, ptxas spilled 4-16 bytes on some
+/// masks of the test specs, at 255 registers).
+static int64_t unitColumns(int64_t headDim) { return headDim > 128 ? 16 : 64; }
 
 SmallVector<Value> GpuBackwardBuilder::emitRowProducts(OpBuilder &b, Location loc,
                                                        Value rows, Value keysTile,
@@ -96,7 +98,7 @@ void GpuBackwardBuilder::emitKeyGradients(OpBuilder &b, Location loc,
   // Units of 16 key rows x `width` columns, spread over the warps: one
   // key block per warp where the tile has as many, else the columns split.
   int64_t keyBlocks = cfg.blockN / 16;
-  int64_t split = std::max<int64_t>(cfg.headDim / kUnitColumns, cfg.warps / keyBlocks);
+  int64_t split = std::max<int64_t>(cfg.headDim / unitColumns(cfg.headDim), cfg.warps / keyBlocks);
   split = std::max<int64_t>(split, 1);
   int64_t width = cfg.headDim / split;
   int64_t units = keyBlocks * split, perWarp = units / cfg.warps;

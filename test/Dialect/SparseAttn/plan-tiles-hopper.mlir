@@ -2,12 +2,16 @@
 // RUN: sparse-opt %s --sattn-plan-tiles="chip=sm_90a block-m=64" -split-input-file | FileCheck %s --check-prefix=ASKED
 // RUN: not sparse-opt %s --sattn-plan-tiles="chip=sm_90a stages=3" -split-input-file 2>/dev/null | FileCheck %s --check-prefix=STAGES
 // RUN: not sparse-opt %s --sattn-plan-tiles="chip=sm_90a stages=3" -split-input-file 2>&1 >/dev/null | FileCheck %s --check-prefix=STAGES-ERR
+// RUN: sparse-opt %s --sattn-plan-tiles="chip=sm_90a backward=1" -split-input-file | FileCheck %s --check-prefix=BACKWARD
 
 // chip=sm_90a picks the wgmma kernel for head_dim 128: 128x128 tiles, a
 // producer and two consumer warpgroups (12 warps), 2 stages, and a plan of
 // Range segments only (it loads whole KV tiles by TMA; no "gathers").
 // CHECK-LABEL: sattn.kernel @streaming
 // CHECK-SAME: sattn.tile_plan = {block_m = 128 : i64, block_n = 128 : i64, head_classes = 1 : i64, kernel = "wgmma", rows_per_warp = 16 : i64, stages = 2 : i64, tiers = ["closed-form"], warps = 12 : i64}
+// With a backward pass too (it fits the 128x128 tiles up to head_dim 128).
+// BACKWARD-LABEL: sattn.kernel @streaming
+// BACKWARD-SAME: kernel = "wgmma"
 // expected-remark@+1 {{L = 32768: visits 142560 of 2097152 tiles (126720 full, 15840 partial, 0 gathered) in 31648 segments}}
 sattn.kernel @streaming(dtype = bf16, head_dim = 128, heads = 32, kv_heads = 8, scale = 0.088) {
   %c = mask.causal
@@ -71,3 +75,8 @@ sattn.kernel @d256(dtype = bf16, head_dim = 256, heads = 8, kv_heads = 2, scale 
 }
 // ASKED-LABEL: sattn.kernel @d256
 // ASKED-SAME: kernel = "mma_sync"
+// A kernel with a backward pass stays portable at head_dim 256: its backward
+// reads the forward's plan, and at 128x64 its tiles would not fit in shared
+// memory.
+// BACKWARD-LABEL: sattn.kernel @d256
+// BACKWARD-SAME: block_m = 64 : i64, block_n = 16 : i64{{.*}}kernel = "mma_sync"
