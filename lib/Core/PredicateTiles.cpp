@@ -12,12 +12,10 @@
 // mask 100 ms. A tile needs only one kept and one dropped pair to be
 // PARTIAL, so the classifier looks for those cheaply first (a few probe
 // pairs: the corners and where the diagonal q = k enters and leaves the
-// tile), then halves the query rows with interval analysis, then the keys
-// of single rows that intervals cannot decide, and evaluates pairs only in
-// runs of fewer than 8 keys, stopping as soon as both a kept and a dropped
-// pair have been seen (halving the keys took the 32K neighbourhood from
-// 13.3 to 8.5 ms). Only FULL and empty tiles need all their pairs
-// accounted for.
+// tile), then halves the query rows with interval analysis, and evaluates
+// pairs only in single rows that intervals cannot decide, stopping as soon
+// as both a kept and a dropped pair have been seen. Only FULL and empty
+// tiles need all their pairs accounted for.
 //
 //===----------------------------------------------------------------------===//
 
@@ -90,7 +88,7 @@ private:
   void splitRows(int64_t qa, int64_t qb, int64_t ka, int64_t kb,
                  TileVerdict &verdict) const {
     if (qa == qb)
-      return splitKeys(qa, ka, kb, verdict);
+      return pairsOfRow(qa, ka, kb, verdict);
     int64_t mid = qa + (qb - qa) / 2;
     rows(qa, mid, ka, kb, verdict);
     if (!verdict.mixed())
@@ -106,34 +104,11 @@ private:
     splitRows(qa, qb, ka, kb, verdict);
   }
 
-  /// Classifies the keys [ka, kb] of row q half by half (the caller knows
-  /// intervals do not decide them together): a kept key in a row of mostly
-  /// dropped ones (a 13-key window in a 64-key tile) is found in a few
-  /// interval evaluations instead of one evaluation per pair up to it.
-  void splitKeys(int64_t q, int64_t ka, int64_t kb, TileVerdict &verdict) const {
-    if (kb - ka < kPairwiseKeys)
-      return pairsOfRow(q, ka, kb, verdict);
-    int64_t mid = ka + (kb - ka) / 2;
-    keys(q, ka, mid, verdict);
-    if (!verdict.mixed())
-      keys(q, mid + 1, kb, verdict);
-  }
-
-  void keys(int64_t q, int64_t ka, int64_t kb, TileVerdict &verdict) const {
-    PredicateIntervals::Interval r = intervals.evaluate(inputs, b, h, q, q, ka, kb);
-    if (r.hi == 0 || r.lo == 1)
-      return verdict.note(r.lo == 1);
-    splitKeys(q, ka, kb, verdict);
-  }
-
   void pairsOfRow(int64_t q, int64_t ka, int64_t kb,
                   TileVerdict &verdict) const {
     for (int64_t k = ka; k <= kb && !verdict.mixed(); ++k)
       verdict.note(keep(q, k));
   }
-
-  /// Below this many keys a row's pairs are evaluated one by one.
-  static constexpr int64_t kPairwiseKeys = 8;
 
   const MaskProgram &program;
   uint32_t node;
