@@ -127,8 +127,10 @@ FailureOr<TileConfig> sattn::plan::chooseTileConfig(int64_t headDim,
                                                    const TileRequest &request,
                                                    std::string &error) {
   // The Hopper kernel takes a stage count and no other tile option.
+  // With a backward pass head_dim 256 stays portable (TileRequest::backward).
   bool backwardFits = !request.backward || headDim <= 128;
-  if (request.hopper && request.onlyStages() && isSupportedHeadDim(headDim) && backwardFits) {
+  if (request.hopper && request.onlyStages() && isSupportedHeadDim(headDim) &&
+      backwardFits) {
     TileConfig hopper = hopperTileConfig(headDim, request.stages);
     // At head_dim 256 O's accumulators take the consumers' 240 registers;
     // the 232 they keep when the producer copies gathered rows spill.

@@ -98,7 +98,8 @@ void GpuBackwardBuilder::emitKeyGradients(OpBuilder &b, Location loc,
   // Units of 16 key rows x `width` columns, spread over the warps: one
   // key block per warp where the tile has as many, else the columns split.
   int64_t keyBlocks = cfg.blockN / 16;
-  int64_t split = std::max<int64_t>(cfg.headDim / unitColumns(cfg.headDim), cfg.warps / keyBlocks);
+  int64_t split =
+      std::max<int64_t>(cfg.headDim / unitColumns(cfg.headDim), cfg.warps / keyBlocks);
   split = std::max<int64_t>(split, 1);
   int64_t width = cfg.headDim / split;
   int64_t units = keyBlocks * split, perWarp = units / cfg.warps;
