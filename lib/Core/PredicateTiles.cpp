@@ -117,6 +117,10 @@ private:
   int64_t b, h;
 };
 
+/// Undecided ranges of at most this many KV tiles are split into single
+/// tiles at once instead of halved.
+constexpr int64_t kDirectTiles = 4;
+
 } // namespace
 
 void Planner::Impl::predicateSets(uint32_t id, const MaskInputs &in, int64_t b,
@@ -150,10 +154,17 @@ void Planner::Impl::predicateSets(uint32_t id, const MaskInputs &in, int64_t b,
     TileVerdict verdict;
     if (r.lo == 1 || r.hi == 0) {
       verdict.note(r.lo == 1);
-    } else if (t1 - t0 > 1) {
+    } else if (t1 - t0 > kDirectTiles) {
       int64_t mid = t0 + (t1 - t0) / 2;
       work.push_back({mid, t1});
       work.push_back({t0, mid});
+      continue;
+    } else if (t1 - t0 > 1) {
+      // A few undecided tiles: their halves are rarely decided whole (the
+      // edges of bands and neighbourhoods cross each tile), so each tile
+      // goes straight to the classifier's own range test.
+      for (int64_t t = t1 - 1; t >= t0; --t)
+        work.push_back({t, t + 1});
       continue;
     } else {
       verdict = classifier.classify(qa, qb, ka, kb);
