@@ -23,7 +23,9 @@ and v. It is the autograd formula of ``sattn::attention``
 (torch.library.register_autograd): the forward saves q, k, v, o, lse, the
 tables and the plan; the gradients are converted to the inputs' dtypes;
 lse is marked non-differentiable (as FlashAttention's); tables and plans get
-no gradient. A kernel without a backward pass raises RuntimeError there.
+no gradient. A kernel without a backward pass raises RuntimeError there, and
+so does the backward while torch.use_deterministic_algorithms(True) is on
+(dK and dV are summed with atomics; with warn_only=True it warns and runs).
 
 ``torch.ops.sattn.estimate(kernel, q, k, weights=None) -> table``: runs the
 kernel's compiled estimator (a dynamic mask, docs/ESTIMATORS.md) on the
@@ -190,6 +192,24 @@ def _gradients(q, k, v):
     return tuple(t.new_empty(t.shape, dtype=torch.float32) for t in (q, k, v))
 
 
+def _alert_not_deterministic():
+    """What torch.use_deterministic_algorithms asks of an op without a
+    deterministic form: the backward kernel adds dK and dV into float32
+    with atomics from every query tile that visits a key, in whatever order
+    the tiles run, so the last bits of dK and dV can differ between runs."""
+    if not torch.are_deterministic_algorithms_enabled():
+        return
+    message = ("sattn::attention_backward does not have a deterministic implementation: "
+               "it adds dK and dV with float32 atomics, whose order varies between runs; "
+               "dQ is deterministic. torch.use_deterministic_algorithms(True, warn_only=True) "
+               "lets it run with this warning.")
+    if torch.is_deterministic_algorithms_warn_only_enabled():
+        import warnings
+        warnings.warn(message)
+    else:
+        raise RuntimeError(message)
+
+
 def _launch_backward(kernel_key: str, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
                      o: torch.Tensor, lse: torch.Tensor, d_o: torch.Tensor,
                      tables: List[torch.Tensor], plan: List[torch.Tensor],
@@ -197,6 +217,7 @@ def _launch_backward(kernel_key: str, q: torch.Tensor, k: torch.Tensor, v: torch
     kernel = _registry.kernel_for_key(kernel_key)
     if not kernel.has_backward:
         raise kernel.no_backward_error()
+    _alert_not_deterministic()
     dq, dk, dv = _gradients(q, k, v)
     if len(plan) > 1:
         raise ValueError("plan takes one workspace tensor (sattn::device_plan), not %d"

@@ -24,7 +24,9 @@ Lq < Lk ragged; then L = 256 against an fp64 reference):
     (fp16), with no NaN, and dQ rows with no kept key are exactly 0;
   - the first shape of each kernel also runs the step under
     torch.compile(fullgraph=True) (forward traced by Dynamo, the backward
-    formula by AOTAutograd) and compares its gradients with eager's.
+    formula by AOTAutograd) and compares its gradients with eager's, and
+    checks that under torch.use_deterministic_algorithms(True) the backward
+    raises (dK and dV are summed with atomics), and warns with warn_only.
 Every CUDA call is followed by a synchronize, so an asynchronous fault is
 reported with the case that caused it.
 
@@ -42,6 +44,7 @@ import json
 import os
 import sys
 import traceback
+import warnings
 
 import torch
 
@@ -127,6 +130,32 @@ def forward(kernel, q, k, v, tables):
     return out
 
 
+def check_deterministic_alert(kernel, q, k, v, d_o, tables):
+    """Under torch.use_deterministic_algorithms(True) the op's backward (dK
+    and dV summed with atomics) raises RuntimeError naming the reason; with
+    warn_only=True it warns and runs. True when both hold."""
+    def grads():
+        leaves = [t.clone().requires_grad_() for t in (q, k, v)]
+        return torch.autograd.grad(forward(kernel, *leaves, tables)[0], leaves, d_o)
+
+    try:
+        torch.use_deterministic_algorithms(True)
+        try:
+            grads()
+            raised = False
+        except RuntimeError as e:
+            raised = "deterministic" in str(e)
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            grads()
+            sync()
+        warned = any("deterministic" in str(w.message) for w in caught)
+    finally:
+        torch.use_deterministic_algorithms(False)
+    return raised and warned
+
+
 def check_case(kernel, lq, lk, ref_dtype, traced, gen):
     dt = kernel.torch_dtype
     D = kernel.head_dim
@@ -165,6 +194,8 @@ def check_case(kernel, lq, lk, ref_dtype, traced, gen):
     empty_ok = all(bool((g.float()[empty] == 0).all()) for g in (auto[0], poisoned[0]))
     result = {"checks": checks, "empty_rows": int(empty.sum()), "empty_rows_zero": empty_ok,
               "dtypes_ok": all(g.dtype == dt for g in auto)}
+    if traced:  # the first shape of each kernel
+        result["deterministic_alert"] = check_deterministic_alert(kernel, q, k, v, d_o, tables)
     if traced:  # compiling takes seconds: the first shape of each kernel
         # A fresh Dynamo cache per kernel: the lambda below is one code
         # object whose guards every new kernel fails, and past the recompile
@@ -178,7 +209,8 @@ def check_case(kernel, lq, lk, ref_dtype, traced, gen):
         result["compiled"] = [compare(n, l.grad, a, tol)
                               for n, l, a in zip(("dq", "dk", "dv"), leaves, auto)]
     result["ok"] = (all(c["ok"] for c in checks) and empty_ok and result["dtypes_ok"] and
-                    all(c["ok"] for c in result.get("compiled", [])))
+                    all(c["ok"] for c in result.get("compiled", [])) and
+                    result.get("deterministic_alert", True))
     return result
 
 
@@ -259,6 +291,9 @@ def main():
                                                                   " NaN" if c["nan"] else "")))
                 extra = "%d empty rows, dQ there %s; grads in the inputs' dtype: %s" % (
                     r["empty_rows"], "0" if r["empty_rows_zero"] else "NOT 0", r["dtypes_ok"])
+                if "deterministic_alert" in r:
+                    extra += "; use_deterministic_algorithms raises and warns: %s" % (
+                        r["deterministic_alert"])
                 if "compiled" in r:
                     extra += "; torch.compile(fullgraph) vs eager: " + ", ".join(
                         "%s %.1e" % (c["tensor"], c["rel"]) for c in r["compiled"])
