@@ -8,7 +8,8 @@ input, in the inputs' dtypes); the backward reuses the forward's host plan
 (cached) and launches sattn_launch_backward on the current stream;
 `Kernel.backward` returns float32 gradients; a kernel without a backward
 pass, and bad gradients, are refused with clear messages before anything is
-launched; `RuntimeKernel.validate_backward` reports the runtime's messages.
+launched; under torch.use_deterministic_algorithms(True) the backward is
+refused before its launch (warn_only: it warns and launches); `RuntimeKernel.validate_backward` reports the runtime's messages.
 
 Usage (stub first on PYTHONPATH, SATTN_RUNTIME_LIB and SATTN_LIBCUDA set; the
 fake driver prints to stdout, so this prints its lines to stderr):
@@ -20,6 +21,7 @@ with a "backward" record and an image holding both entries)
 import ctypes
 import sys
 import types
+import warnings
 
 import torch
 
@@ -110,6 +112,24 @@ for label, fn in bad:
     except (ValueError, TypeError, RuntimeError) as e:
         say("%s: %s %s" % (label, type(e).__name__, e))
 check(len(launches) == 3, "bad input reached the launch")
+
+# torch.use_deterministic_algorithms: dK and dV are summed with atomics, so
+# the backward refuses before launching, or warns and launches (warn_only).
+ctx.needs_input_grad = (False, True, True, True, [False, False], [], False)
+forward.setup_context(ctx, (kernel.key, q, k, v, tables, [], "host"), (o, lse))
+torch.use_deterministic_algorithms(True)
+try:
+    forward.backward(ctx, d_o, None)
+    say("deterministic: no error")
+except RuntimeError as e:
+    say("deterministic: RuntimeError %s" % e)
+check(len(launches) == 3, "a deterministic run reached the launch")
+torch.use_deterministic_algorithms(True, warn_only=True)
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    forward.backward(ctx, d_o, None)
+torch.use_deterministic_algorithms(False)
+say("deterministic, warn_only: %d warning(s), launches %d" % (len(caught), len(launches)))
 
 # The runtime binding on plain descriptors.
 f32 = [TensorDesc(0x100000 * (i + 1), "f32", s)

@@ -155,6 +155,23 @@ def _custom_op(name, fn, mutates_args):
 library.custom_op = _custom_op
 
 
+# torch.use_deterministic_algorithms and its two queries.
+_deterministic = {"on": False, "warn_only": False}
+
+
+def use_deterministic_algorithms(mode, *, warn_only=False):
+    # (`bool` is the dtype here.)
+    _deterministic.update(on=True if mode else False, warn_only=True if warn_only else False)
+
+
+def are_deterministic_algorithms_enabled():
+    return _deterministic["on"]
+
+
+def is_deterministic_algorithms_warn_only_enabled():
+    return _deterministic["warn_only"]
+
+
 class _Stream:
     cuda_stream = 0x1234
 
