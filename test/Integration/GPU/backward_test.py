@@ -144,13 +144,13 @@ def check_deterministic_alert(kernel, q, k, v, d_o, tables):
             grads()
             raised = False
         except RuntimeError as e:
-            raised = "deterministic" in str(e)
+            raised = "sattn::attention_backward" in str(e)
         torch.use_deterministic_algorithms(True, warn_only=True)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             grads()
             sync()
-        warned = any("deterministic" in str(w.message) for w in caught)
+        warned = any("sattn::attention_backward" in str(w.message) for w in caught)
     finally:
         torch.use_deterministic_algorithms(False)
     return raised and warned
