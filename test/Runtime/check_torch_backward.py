@@ -9,7 +9,8 @@ input, in the inputs' dtypes); the backward reuses the forward's host plan
 `Kernel.backward` returns float32 gradients; a kernel without a backward
 pass, and bad gradients, are refused with clear messages before anything is
 launched; under torch.use_deterministic_algorithms(True) the backward is
-refused before its launch (warn_only: it warns and launches); `RuntimeKernel.validate_backward` reports the runtime's messages.
+refused before its launch (warn_only: it warns and launches);
+`RuntimeKernel.validate_backward` reports the runtime's messages.
 
 Usage (stub first on PYTHONPATH, SATTN_RUNTIME_LIB and SATTN_LIBCUDA set; the
 fake driver prints to stdout, so this prints its lines to stderr):

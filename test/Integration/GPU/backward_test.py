@@ -194,9 +194,8 @@ def check_case(kernel, lq, lk, ref_dtype, traced, gen):
     empty_ok = all(bool((g.float()[empty] == 0).all()) for g in (auto[0], poisoned[0]))
     result = {"checks": checks, "empty_rows": int(empty.sum()), "empty_rows_zero": empty_ok,
               "dtypes_ok": all(g.dtype == dt for g in auto)}
-    if traced:  # the first shape of each kernel
-        result["deterministic_alert"] = check_deterministic_alert(kernel, q, k, v, d_o, tables)
     if traced:  # compiling takes seconds: the first shape of each kernel
+        result["deterministic_alert"] = check_deterministic_alert(kernel, q, k, v, d_o, tables)
         # A fresh Dynamo cache per kernel: the lambda below is one code
         # object whose guards every new kernel fails, and past the recompile
         # limit fullgraph=True is a hard error.
