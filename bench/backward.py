@@ -11,7 +11,9 @@ FlexAttention (compiled; backward = time of forward + backward minus
 forward), the backward's useful TFLOP/s (10 * head_dim * kept pairs / time:
 five matmuls of 2 * head_dim flops per kept pair) and the ratio. Before
 timing, each row's gradients are checked against FlexAttention's (relative
-norm of the difference).
+norm of the difference), the deterministic form's too (dK and dV summed in
+int64 fixed point; its time includes picking the scales and converting the
+sums, as the torch op does).
 """
 import argparse
 import json
@@ -25,7 +27,7 @@ import torch.nn.functional as F
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "python"))
 sys.path.insert(0, HERE)
-from sattn import MaskProgram, runtime  # noqa: E402
+from sattn import MaskProgram, _backward, runtime  # noqa: E402
 import compare  # noqa: E402  (bench(), kept_pairs(), flex_mods())
 
 dev = "cuda"
@@ -77,6 +79,21 @@ def main():
                 qf.grad = kf.grad = vf.grad = None
                 flex_c(qf, kf, vf, block_mask=bm).backward(do)
 
+            # The deterministic form, as the torch op runs it: scales on the
+            # device, int64 sums, conversion back to float32.
+            sums = [torch.empty(shape, device=dev, dtype=torch.int64) for _ in range(2)]
+
+            def det():
+                scales, safe = _backward.fixed_point_scales(q, v, do, manifest["scale"])
+                kernel.launch_backward(q, k, v, o, lse, do, grads[0], *sums, plan=plan,
+                                       dkv_scales=scales)
+                return [_backward.from_fixed_point(sums[i], scales[i], safe[i]) for i in range(2)]
+
+            det_k, det_v = det()
+            err["det_dk"], err["det_dv"] = (float((g - r.grad.float()).norm() / r.grad.float().norm())
+                                            for g, r in ((det_k, kf), (det_v, vf)))
+            det_ms = compare.bench(det)
+            bwd()  # the float32 gradients back in grads
             fwd_ms, bwd_ms = compare.bench(fwd), compare.bench(bwd)
             flex_fwd_ms = compare.bench(lambda: flex_c(qf.detach(), kf.detach(), vf.detach(),
                                                        block_mask=bm))
@@ -88,6 +105,7 @@ def main():
                        flex_fwd_ms=round(flex_fwd_ms, 3),
                        flex_bwd_ms=round(flex_both_ms - flex_fwd_ms, 3),
                        sattn_bwd_tflops=round(10.0 * D * nnz / (bwd_ms * 1e-3) / 1e12, 1),
+                       sattn_det_bwd_ms=round(det_ms, 3),
                        rel_err_vs_flex=err)
             row["flex_bwd_tflops"] = round(10.0 * D * nnz / (row["flex_bwd_ms"] * 1e-3) / 1e12, 1)
             row["bwd_speedup_vs_flex"] = round(row["flex_bwd_ms"] / bwd_ms, 2)
@@ -109,12 +127,12 @@ def main():
             torch.cuda.empty_cache()
     if args.json:
         json.dump(rows, open(args.json, "w"), indent=1)
-    print("\n| pattern | L | density | sattn fwd ms | sattn bwd ms | bwd TF/s | Flex bwd ms | Flex bwd TF/s | bwd vs Flex | cuDNN bwd ms | max rel err vs Flex |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("\n| pattern | L | density | sattn fwd ms | sattn bwd ms | bwd TF/s | deterministic bwd ms | Flex bwd ms | Flex bwd TF/s | bwd vs Flex | cuDNN bwd ms | max rel err vs Flex |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print("| %s | %d | %s | %s | %s | %s | %s | %s | %.2fx | %s | %.1e |" % (
+        print("| %s | %d | %s | %s | %s | %s | %s | %s | %s | %.2fx | %s | %.1e |" % (
             r["pattern"], r["L"], r["density"], r["sattn_fwd_ms"], r["sattn_bwd_ms"],
-            r["sattn_bwd_tflops"], r["flex_bwd_ms"], r["flex_bwd_tflops"],
+            r["sattn_bwd_tflops"], r["sattn_det_bwd_ms"], r["flex_bwd_ms"], r["flex_bwd_tflops"],
             r["bwd_speedup_vs_flex"], r.get("cudnn_bwd_ms", "-"), max(r["rel_err_vs_flex"].values())))
 
 

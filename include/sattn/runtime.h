@@ -177,6 +177,35 @@ sattn_status sattn_validate_backward(const sattn_kernel *kernel, const sattn_ten
                                      const sattn_plan *plan, const sattn_tensor *tables,
                                      int32_t num_tables);
 
+/* The deterministic backward: the same kernel and checks as
+ * sattn_launch_backward, but dK and dV are summed in 64-bit fixed point, so
+ * that they are bitwise the same from run to run whatever order the query
+ * tiles' shares arrive in (dQ is deterministic in both forms). d_k and d_v:
+ * int64 (SATTN_DTYPE_I64), shaped and laid out as the float32 ones, zeroed
+ * and then overwritten with the sums of round(x * s) over the shares x of
+ * each element (round to nearest even), s = dkv_scales[0] for dK and
+ * dkv_scales[1] for dV; dkv_scales: a DEVICE float32 tensor of shape (2,),
+ * read by the kernel (so the caller may compute it on the device without
+ * synchronising). The caller divides the sums by s. Choose each s as a
+ * power of two (x * s is then exact) with |dK| * s and every share below
+ * 2^62; docs/KERNEL_ABI.md ("Deterministic backward") gives bounds from the
+ * inputs that sattn's PyTorch op uses. Sums at a smaller s lose low bits; a
+ * larger one overflows (wraps) silently. */
+sattn_status sattn_launch_backward_deterministic(
+    const sattn_kernel *kernel, const sattn_tensor *q, const sattn_tensor *k,
+    const sattn_tensor *v, const sattn_tensor *o, const sattn_tensor *lse,
+    const sattn_tensor *d_o, const sattn_tensor *d_q, const sattn_tensor *d_k,
+    const sattn_tensor *d_v, const sattn_tensor *dkv_scales, const sattn_plan *plan,
+    const sattn_tensor *tables, int32_t num_tables, void *stream);
+
+/* Only the validation of sattn_launch_backward_deterministic. */
+sattn_status sattn_validate_backward_deterministic(
+    const sattn_kernel *kernel, const sattn_tensor *q, const sattn_tensor *k,
+    const sattn_tensor *v, const sattn_tensor *o, const sattn_tensor *lse,
+    const sattn_tensor *d_o, const sattn_tensor *d_q, const sattn_tensor *d_k,
+    const sattn_tensor *d_v, const sattn_tensor *dkv_scales, const sattn_plan *plan,
+    const sattn_tensor *tables, int32_t num_tables);
+
 /*===- Tile plans built by the runtime --------------------------------------===*
  *
  * Plans are built on the host from the manifest's "mask_program" by the same

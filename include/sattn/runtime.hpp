@@ -197,6 +197,20 @@ public:
     check(sattn_launch_backward(handle(), &q, &k, &v, &o, &lse, &dO, &dQ, &dK, &dV, &plan,
                                 tables.data(), static_cast<int32_t>(tables.size()), stream));
   }
+  /// The deterministic backward (runtime.h): dK and dV as int64 fixed-point
+  /// sums at the device float32 pair `dkvScales`; divide them by the scales.
+  void launchBackwardDeterministic(const sattn_tensor &q, const sattn_tensor &k,
+                                   const sattn_tensor &v, const sattn_tensor &o,
+                                   const sattn_tensor &lse, const sattn_tensor &dO,
+                                   const sattn_tensor &dQ, const sattn_tensor &dK,
+                                   const sattn_tensor &dV, const sattn_tensor &dkvScales,
+                                   const sattn_plan &plan,
+                                   const std::vector<sattn_tensor> &tables = {},
+                                   void *stream = nullptr) const {
+    check(sattn_launch_backward_deterministic(handle(), &q, &k, &v, &o, &lse, &dO, &dQ, &dK,
+                                              &dV, &dkvScales, &plan, tables.data(),
+                                              static_cast<int32_t>(tables.size()), stream));
+  }
   /// Bytes of device workspace buildDevicePlan needs (docs/DEVICE_PLANS.md).
   size_t devicePlanWorkspace(int64_t batch, int64_t lq, int64_t lk) const {
     size_t bytes = 0;

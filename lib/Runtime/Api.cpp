@@ -219,6 +219,49 @@ sattn_status sattn_launch_backward(const sattn_kernel *kernel, const sattn_tenso
   });
 }
 
+sattn_status sattn_validate_backward_deterministic(
+    const sattn_kernel *kernel, const sattn_tensor *q, const sattn_tensor *k,
+    const sattn_tensor *v, const sattn_tensor *o, const sattn_tensor *lse,
+    const sattn_tensor *d_o, const sattn_tensor *d_q, const sattn_tensor *d_k,
+    const sattn_tensor *d_v, const sattn_tensor *dkv_scales, const sattn_plan *plan,
+    const sattn_tensor *tables, int32_t num_tables) {
+  return guarded([&] {
+    if (!kernel)
+      return fail(SATTN_ERROR_INVALID_ARGUMENT,
+                  "sattn_validate_backward_deterministic: kernel is NULL");
+    if (!kernel->manifest.hasBackward())
+      return fail(SATTN_ERROR_INVALID_ARGUMENT, noBackwardMessage(kernel->manifest));
+    if (!dkv_scales)
+      return fail(SATTN_ERROR_NULL_POINTER, "dkv_scales is NULL (a tensor descriptor is "
+                                            "required: the deterministic backward's scales)");
+    BackwardArgs args{{q, k, v, o, lse, plan, tables, num_tables}, d_o, d_q, d_k, d_v,
+                      dkv_scales};
+    LaunchShape shape;
+    std::string message;
+    return finish(validateBackward(kernel->manifest, args, shape, message), message);
+  });
+}
+
+sattn_status sattn_launch_backward_deterministic(
+    const sattn_kernel *kernel, const sattn_tensor *q, const sattn_tensor *k,
+    const sattn_tensor *v, const sattn_tensor *o, const sattn_tensor *lse,
+    const sattn_tensor *d_o, const sattn_tensor *d_q, const sattn_tensor *d_k,
+    const sattn_tensor *d_v, const sattn_tensor *dkv_scales, const sattn_plan *plan,
+    const sattn_tensor *tables, int32_t num_tables, void *stream) {
+  return guarded([&] {
+    if (!kernel)
+      return fail(SATTN_ERROR_INVALID_ARGUMENT,
+                  "sattn_launch_backward_deterministic: kernel is NULL");
+    if (!dkv_scales)
+      return fail(SATTN_ERROR_NULL_POINTER, "dkv_scales is NULL (a tensor descriptor is "
+                                            "required: the deterministic backward's scales)");
+    BackwardArgs args{{q, k, v, o, lse, plan, tables, num_tables}, d_o, d_q, d_k, d_v,
+                      dkv_scales};
+    std::string message;
+    return finish(kernel->launchBackward(args, stream, message), message);
+  });
+}
+
 const char *sattn_last_error(void) { return lastError(); }
 
 const char *sattn_status_string(sattn_status status) {

@@ -6,8 +6,9 @@
 // resolves the entry when the module is loaded (a device without room for
 // it still runs the forward; only the backward launch is refused), and
 // launches it: validate, zero the gradients on the stream
-// (dK and dV are accumulated with atomics; dQ is zeroed too, so no row the
-// plan leaves unvisited keeps stale memory), then the parameters of
+// (dK and dV are accumulated with atomics, float32 or, in the deterministic
+// form, int64 fixed point; dQ is zeroed too, so no row the plan leaves
+// unvisited keeps stale memory), then the parameters of
 // abi::kBackwardParams in order.
 //
 //===----------------------------------------------------------------------===//
@@ -111,6 +112,7 @@ sattn_status sattn_kernel::launchBackward(const BackwardArgs &a, void *stream,
                                      {"d_q", a.dQ->data},
                                      {"d_k", a.dK->data},
                                      {"d_v", a.dV->data},
+                                     {"dkv_scales", a.dkvScales ? a.dkvScales->data : nullptr},
                                      {"plan.segments", f.plan->segments},
                                      {"plan.offsets", f.plan->offsets},
                                      {"plan.class_index", f.plan->class_index}},
@@ -128,7 +130,8 @@ sattn_status sattn_kernel::launchBackward(const BackwardArgs &a, void *stream,
   for (const auto &[name, t] : {std::pair<const char *, const sattn_tensor *>{"d_q", a.dQ},
                                 {"d_k", a.dK},
                                 {"d_v", a.dV}}) {
-    int64_t count = elements(*t);
+    // In 32-bit words: the deterministic backward's dK and dV are int64.
+    int64_t count = elements(*t) * (t->dtype == SATTN_DTYPE_I64 ? 2 : 1);
     if (count == 0)
       continue;
     CUresult r = d->cuMemsetD32Async(reinterpret_cast<CUdeviceptr>(t->data), 0,
@@ -178,6 +181,8 @@ sattn_status sattn_kernel::launchBackward(const BackwardArgs &a, void *stream,
   slots.push_back(pointer(f.plan->class_index));
   at(abi::BwdNumQueryTiles);
   slots.push_back(static_cast<uint64_t>(f.plan->num_query_tiles));
+  at(abi::BwdDkvScales);
+  slots.push_back(pointer(a.dkvScales ? a.dkvScales->data : nullptr));
   if (!inOrder || slots.size() != size_t(abi::kNumBackwardParams)) {
     message = "internal error: the backward launch packs its parameters out of the ABI's "
               "order (sattn/Core/KernelAbi.h, kBackwardParams)";

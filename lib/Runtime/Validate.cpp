@@ -42,6 +42,7 @@ const Role kDO{"d_o", 4, {"batch", "heads", "Lq", "head_dim"}, false};
 const Role kDQ{"d_q", 4, {"batch", "heads", "Lq", "head_dim"}, true};
 const Role kDK{"d_k", 4, {"batch", "kv_heads", "Lk", "head_dim"}, true};
 const Role kDV{"d_v", 4, {"batch", "kv_heads", "Lk", "head_dim"}, true};
+const Role kDkvScales{"dkv_scales", 1, {"scale"}, false};
 // A gate estimator's learned weights: per query head, wq's head_dim rows
 // then wk's 3 head_dim rows, of hidden features each.
 const Role kWeights{"weights", 3, {"heads", "4 * head_dim", "hidden", nullptr}, false};
@@ -478,8 +479,25 @@ sattn_status Checker::backward(const BackwardArgs &a, LaunchShape &shape) {
 
   std::string kernelDtype = std::string("(the dtype of kernel '") + m.name + "')";
   SATTN_TRY(dtype(kDO, *a.dO, m.dtype, kernelDtype.c_str()));
-  for (int i = 1; i < 4; ++i)
-    SATTN_TRY(dtype(*roles[i], *grads[i], SATTN_DTYPE_F32, "(gradients are float32)"));
+  SATTN_TRY(dtype(kDQ, *a.dQ, SATTN_DTYPE_F32, "(gradients are float32)"));
+  for (int i = 2; i < 4; ++i)
+    SATTN_TRY(a.dkvScales ? dtype(*roles[i], *grads[i], SATTN_DTYPE_I64,
+                                  "(the deterministic backward's fixed-point sums)")
+                          : dtype(*roles[i], *grads[i], SATTN_DTYPE_F32,
+                                  "(gradients are float32)"));
+  if (a.dkvScales) {
+    const sattn_tensor &s = *a.dkvScales;
+    SATTN_TRY(dtype(kDkvScales, s, SATTN_DTYPE_F32, "(the scales of dK and dV)"));
+    SATTN_TRY(rank(kDkvScales, s));
+    SATTN_TRY(extent(kDkvScales, s, 0, 2, "(the scales of dK and dV)"));
+    if (!s.data)
+      return fail(SATTN_ERROR_NULL_POINTER, "dkv_scales has no data (NULL pointer)");
+    if (s.strides[0] != 1)
+      return fail(SATTN_ERROR_STRIDE, "dkv_scales has stride " + str(s.strides[0]) +
+                                          ", expected 1 (the kernel reads the pair as two "
+                                          "consecutive float32)");
+    SATTN_TRY(aligned(kDkvScales, s, 4, false));
+  }
   for (int i = 0; i < 4; ++i)
     SATTN_TRY(rank(*roles[i], *grads[i]));
   const sattn_tensor *like[] = {f.q, f.q, f.k, f.v};

@@ -32,10 +32,13 @@ struct LaunchArgs {
 };
 
 /// A call of the backward kernel: the forward's arguments (LSE required),
-/// the incoming gradient dO and the three f32 gradients it writes.
+/// the incoming gradient dO and the three f32 gradients it writes; with
+/// `dkvScales` (the deterministic backward) dK and dV are int64 fixed-point
+/// sums at the scales of that f32 pair.
 struct BackwardArgs {
   LaunchArgs forward;
   const sattn_tensor *dO = nullptr, *dQ = nullptr, *dK = nullptr, *dV = nullptr;
+  const sattn_tensor *dkvScales = nullptr;
 };
 
 /// Returns SATTN_OK and fills `shape`, or a failure status with `message`.

@@ -141,6 +141,11 @@ def _declare(lib):
         "sattn_launch_backward": (ctypes.c_int, [c_kernel_p] + [t_p] * 9 +
                                   [ctypes.POINTER(CPlan), t_p, ctypes.c_int32,
                                    ctypes.c_void_p]),
+        "sattn_validate_backward_deterministic": (ctypes.c_int, [c_kernel_p] + [t_p] * 10 +
+                                                  [ctypes.POINTER(CPlan), t_p, ctypes.c_int32]),
+        "sattn_launch_backward_deterministic": (ctypes.c_int, [c_kernel_p] + [t_p] * 10 +
+                                                [ctypes.POINTER(CPlan), t_p, ctypes.c_int32,
+                                                 ctypes.c_void_p]),
         "sattn_plan_build": (ctypes.c_int, [c_kernel_p, ctypes.c_int64, ctypes.c_int64,
                                             ctypes.c_int64, ctypes.c_void_p, ctypes.c_int32,
                                             ctypes.POINTER(ctypes.c_void_p)]),

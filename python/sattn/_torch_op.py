@@ -23,9 +23,10 @@ and v. It is the autograd formula of ``sattn::attention``
 (torch.library.register_autograd): the forward saves q, k, v, o, lse, the
 tables and the plan; the gradients are converted to the inputs' dtypes;
 lse is marked non-differentiable (as FlashAttention's); tables and plans get
-no gradient. A kernel without a backward pass raises RuntimeError there, and
-so does the backward while torch.use_deterministic_algorithms(True) is on
-(dK and dV are summed with atomics; with warn_only=True it warns and runs).
+no gradient. A kernel without a backward pass raises RuntimeError there.
+While torch.use_deterministic_algorithms(True) is on, the backward runs its
+deterministic form: dK and dV summed in int64 fixed point (float32 atomics
+otherwise, whose order varies between runs), then converted to float32.
 
 ``torch.ops.sattn.estimate(kernel, q, k, weights=None) -> table``: runs the
 kernel's compiled estimator (a dynamic mask, docs/ESTIMATORS.md) on the
@@ -57,7 +58,7 @@ from typing import List, Optional, Tuple
 
 import torch
 
-from . import _registry
+from . import _backward, _registry
 from .tables import label
 
 __all__ = ["as_table", "attention", "attention_backward", "check_tensor", "device_plan",
@@ -192,38 +193,32 @@ def _gradients(q, k, v):
     return tuple(t.new_empty(t.shape, dtype=torch.float32) for t in (q, k, v))
 
 
-def _alert_not_deterministic():
-    """What torch.use_deterministic_algorithms asks of an op without a
-    deterministic form: the backward kernel adds dK and dV into float32
-    with atomics from every query tile that visits a key, in whatever order
-    the tiles run, so the last bits of dK and dV can differ between runs."""
-    if not torch.are_deterministic_algorithms_enabled():
-        return
-    message = ("sattn::attention_backward does not have a deterministic implementation: "
-               "it adds dK and dV with float32 atomics, whose order varies between runs; "
-               "dQ is deterministic. torch.use_deterministic_algorithms(True, warn_only=True) "
-               "lets it run with this warning.")
-    if torch.is_deterministic_algorithms_warn_only_enabled():
-        import warnings
-        warnings.warn(message)
-    else:
-        raise RuntimeError(message)
-
-
 def _launch_backward(kernel_key: str, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
                      o: torch.Tensor, lse: torch.Tensor, d_o: torch.Tensor,
                      tables: List[torch.Tensor], plan: List[torch.Tensor],
                      plan_on: str) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The backward kernel's float32 dQ, dK, dV. Under
+    torch.use_deterministic_algorithms(True) it runs the deterministic form
+    (docs/KERNEL_ABI.md, "Deterministic backward"): dK and dV are summed in
+    int64 fixed point at scales picked on the device from the inputs, so
+    that every run gives the same bits (dQ is deterministic in both forms)."""
     kernel = _registry.kernel_for_key(kernel_key)
     if not kernel.has_backward:
         raise kernel.no_backward_error()
-    _alert_not_deterministic()
     dq, dk, dv = _gradients(q, k, v)
     if len(plan) > 1:
         raise ValueError("plan takes one workspace tensor (sattn::device_plan), not %d"
                          % len(plan))
-    kernel.run_backward(q, k, v, o, lse, d_o, dq, dk, dv, tables,
-                        plan=plan[0] if plan else None, plan_on=plan_on)
+    workspace = plan[0] if plan else None
+    if not torch.are_deterministic_algorithms_enabled():
+        kernel.run_backward(q, k, v, o, lse, d_o, dq, dk, dv, tables, plan=workspace,
+                            plan_on=plan_on)
+        return dq, dk, dv
+    scales, safe = _backward.fixed_point_scales(q, v, d_o, kernel.scale)
+    sums = tuple(t.new_empty(t.shape, dtype=torch.int64) for t in (k, v))
+    kernel.run_backward(q, k, v, o, lse, d_o, dq, *sums, tables, plan=workspace,
+                        plan_on=plan_on, dkv_scales=scales)
+    dk, dv = (_backward.from_fixed_point(sums[i], scales[i], safe[i]) for i in range(2))
     return dq, dk, dv
 
 

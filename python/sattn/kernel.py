@@ -340,12 +340,14 @@ class Kernel:
         self.runtime.run(q, k, v, o, lse, tables, self._plan_for(q, tables, plan, plan_on))
 
     def run_backward(self, q, k, v, o, lse, d_o, d_q, d_k, d_v, tables, plan=None,
-                     plan_on="host"):
-        """Runs the backward kernel into d_q, d_k, d_v (float32, contiguous):
-        what the custom op sattn::attention_backward does, over the plan the
-        forward call used (same plan and plan_on)."""
+                     plan_on="host", dkv_scales=None):
+        """Runs the backward kernel into d_q, d_k, d_v (float32, contiguous;
+        d_k and d_v int64 fixed-point sums with dkv_scales, the deterministic
+        form): what the custom op sattn::attention_backward does, over the
+        plan the forward call used (same plan and plan_on)."""
         self.runtime.run_backward(q, k, v, o, lse, d_o, d_q, d_k, d_v, tables,
-                                  self._plan_for(q, tables, plan, plan_on))
+                                  self._plan_for(q, tables, plan, plan_on),
+                                  dkv_scales=dkv_scales)
 
     def no_backward_error(self):
         return RuntimeError(

@@ -17,7 +17,8 @@
  *
  * Scenario "backward" launches the forward, then the backward pass
  * (sattn_launch_backward) with a contiguous dO and f32 gradients, twice,
- * then with the dO stride of a (B, Lq, H, D) buffer.
+ * then with the dO stride of a (B, Lq, H, D) buffer, then its deterministic
+ * form (sattn_launch_backward_deterministic: int64 dK and dV, scales).
  *
  * Scenario "estimate" is for kernels with a compiled estimator that takes
  * learned weights (gate): it prints the weights' shape and the workspace
@@ -231,6 +232,17 @@ int main(int argc, char **argv) {
     report("backward again", BACKWARD(dO));
     report("backward with a strided d_o", BACKWARD(dOStrided));
 #undef BACKWARD
+    {
+      /* The deterministic form: int64 dK and dV, the scale pair. */
+      const int64_t pairShape[] = {2}, pairStrides[] = {1};
+      sattn_tensor scales = tensor(0xf0000, SATTN_DTYPE_F32, 1, pairShape, pairStrides);
+      sattn_tensor fixedK = tensor(0xd0000, SATTN_DTYPE_I64, 4, kvShape, kvStrides);
+      sattn_tensor fixedV = tensor(0xe8000, SATTN_DTYPE_I64, 4, kvShape, kvStrides);
+      report("deterministic backward",
+             sattn_launch_backward_deterministic(kernel, &q, &k, &v, &o, &lse, &dO, &dQ,
+                                                 &fixedK, &fixedV, &scales, &plan, tables, 2,
+                                                 (void *)0x1234));
+    }
   } else if (strcmp(argv[2], "estimate") == 0) {
     int status2 = run_estimate(kernel, &q, &k);
     if (status2 != 0)

@@ -8,8 +8,9 @@ input, in the inputs' dtypes); the backward reuses the forward's host plan
 (cached) and launches sattn_launch_backward on the current stream;
 `Kernel.backward` returns float32 gradients; a kernel without a backward
 pass, and bad gradients, are refused with clear messages before anything is
-launched; under torch.use_deterministic_algorithms(True) the backward is
-refused before its launch (warn_only: it warns and launches);
+launched; under torch.use_deterministic_algorithms(True) the backward runs
+its deterministic form (int64 sums of dK and dV at device-side scales,
+through sattn_launch_backward_deterministic, converted back);
 `RuntimeKernel.validate_backward` reports the runtime's messages.
 
 Usage (stub first on PYTHONPATH, SATTN_RUNTIME_LIB and SATTN_LIBCUDA set; the
@@ -22,12 +23,11 @@ with a "backward" record and an image holding both entries)
 import ctypes
 import sys
 import types
-import warnings
 
 import torch
 
 import sattn
-from sattn._capi import CPlan
+from sattn._capi import CPlan, CTensor
 from sattn.runtime import TensorDesc
 
 from stub_checks import check, say  # noqa: E402 (after the stand-in torch)
@@ -114,24 +114,36 @@ for label, fn in bad:
         say("%s: %s %s" % (label, type(e).__name__, e))
 check(len(launches) == 3, "bad input reached the launch")
 
-# torch.use_deterministic_algorithms: dK and dV are summed with atomics, so
-# the backward refuses before launching, or warns and launches (warn_only).
+# torch.use_deterministic_algorithms: the deterministic form. The scales
+# and the conversion are torch arithmetic (checked on the GPU); here they
+# are stand-ins, and the check is what reaches the runtime: int64 sums of
+# k's and v's shapes and the (2,) scales, through
+# sattn_launch_backward_deterministic, then the conversion of each sum.
+from sattn import _backward  # noqa: E402
+
+fixed_calls, converted = [], []
+real_fixed = lib.sattn_launch_backward_deterministic
+
+
+def sattn_launch_backward_deterministic(*args):
+    descs = [ctypes.cast(args[i], ctypes.POINTER(CTensor)).contents for i in (8, 9, 10)]
+    fixed_calls.append(["dtype %d %s" % (d.dtype, tuple(d.shape[:d.rank])) for d in descs])
+    return real_fixed(*args)
+
+
+lib.sattn_launch_backward_deterministic = sattn_launch_backward_deterministic
+_backward.fixed_point_scales = lambda q_, v_, d_o_, scale: (
+    torch.empty(2, dtype=torch.float32), [True, True])
+_backward.from_fixed_point = lambda sums, scale, safe: (
+    converted.append((sums.shape, sums.dtype)) or sums.to(torch.float32))
 ctx.needs_input_grad = (False, True, True, True, [False, False], [], False)
 forward.setup_context(ctx, (kernel.key, q, k, v, tables, [], "host"), (o, lse))
 torch.use_deterministic_algorithms(True)
-try:
-    forward.backward(ctx, d_o, None)
-    say("deterministic: no error")
-except RuntimeError as e:
-    say("deterministic: RuntimeError %s" % e)
-check(len(launches) == 3, "a deterministic run reached the launch")
-torch.use_deterministic_algorithms(True, warn_only=True)
-with warnings.catch_warnings(record=True) as caught:
-    warnings.simplefilter("always")
-    forward.backward(ctx, d_o, None)
+grads = forward.backward(ctx, d_o, None)
 torch.use_deterministic_algorithms(False)
-say("deterministic, warn_only: %d warning(s), launches %d" % (len(caught), len(launches)))
-
+say("deterministic: launches %d + %d deterministic (d_k, d_v, dkv_scales: %s); converted %s; "
+    "gradients %s" % (len(launches), len(fixed_calls), ", ".join(fixed_calls[0]), converted,
+    ", ".join("%s %s" % (g.shape, g.dtype) for g in grads[1:4])))
 # The runtime binding on plain descriptors.
 f32 = [TensorDesc(0x100000 * (i + 1), "f32", s)
        for i, s in enumerate([(B, 4, Lq, 64), (B, 2, Lk, 64), (B, 2, Lk, 64)])]

@@ -63,7 +63,7 @@ TEST(RuntimeBackwardManifest, AParameterListOtherThanTheAbiIsRefused) {
   std::string dropped = backwardParams([](auto &names) { names.pop_back(); });
   expectManifestError(withBackward().set("backward", backwardRecord(dropped)).str(),
                       {"key \"params\" of backward differs from this runtime's backward kernel "
-                       "ABI (docs/KERNEL_ABI.md, \"Backward kernel\"): parameter 33 is "
+                       "ABI (docs/KERNEL_ABI.md, \"Backward kernel\"): parameter 34 is "
                        "nothing, expected table_blocks"});
   std::string swapped = backwardParams([](auto &names) { std::swap(names[6], names[7]); });
   expectManifestError(withBackward().set("backward", backwardRecord(swapped)).str(),
@@ -74,7 +74,7 @@ TEST(RuntimeBackwardManifest, AParameterListOtherThanTheAbiIsRefused) {
                       {"parameter 5 is q_sb, expected d_o"});
   std::string extra = backwardParams([](auto &names) { names.push_back("tma_q"); });
   expectManifestError(withBackward().set("backward", backwardRecord(extra)).str(),
-                      {"parameter 34 is tma_q, expected nothing"});
+                      {"parameter 35 is tma_q, expected nothing"});
   std::string number = backwardParams([](auto &names) { names[0] = "q\", 7, \"x"; });
   expectManifestError(withBackward().set("backward", backwardRecord(number)).str(),
                       {"parameter 1 is a non-string, expected k"});
@@ -286,6 +286,64 @@ TEST_F(RuntimeBackward, LaunchValidatesBeforeTouchingTheDriver) {
                                   &plan, tables.data(), 2, nullptr),
             SATTN_OK)
       << sattn_last_error();
+}
+
+TEST_F(RuntimeBackward, TheDeterministicFormTakesInt64SumsAndTheirScales) {
+  sattn_tensor scales = sattn::runtime::tensor(fake(15), SATTN_DTYPE_F32, {2});
+  auto checkFixed = [&](const sattn_tensor *s) {
+    return sattn_validate_backward_deterministic(bwdKernel.get(), &q, &k, &v, &o, &lse, &dO,
+                                                 &dQ, &dK, &dV, s, &plan, tables.data(), 2);
+  };
+  // float32 dK and dV are the other form's.
+  expect(checkFixed(&scales), SATTN_ERROR_DTYPE,
+         {"d_k has dtype f32, expected i64 (the deterministic backward's fixed-point sums)"});
+  dK.dtype = dV.dtype = SATTN_DTYPE_I64;
+  EXPECT_EQ(checkFixed(&scales), SATTN_OK) << sattn_last_error();
+  // ... and int64 ones are not the float32 form's; dQ stays float32.
+  expect(check(), SATTN_ERROR_DTYPE, {"d_k has dtype i64, expected f32 (gradients are float32)"});
+  dQ.dtype = SATTN_DTYPE_I64;
+  expect(checkFixed(&scales), SATTN_ERROR_DTYPE, {"d_q has dtype i64, expected f32"});
+  dQ.dtype = SATTN_DTYPE_F32;
+  // The scales: a float32 pair in device memory, consecutive.
+  expect(checkFixed(nullptr), SATTN_ERROR_NULL_POINTER, {"dkv_scales is NULL"});
+  expect(sattn_launch_backward_deterministic(bwdKernel.get(), &q, &k, &v, &o, &lse, &dO, &dQ,
+                                             &dK, &dV, nullptr, &plan, tables.data(), 2,
+                                             nullptr),
+         SATTN_ERROR_NULL_POINTER, {"dkv_scales is NULL"});
+  scales.dtype = SATTN_DTYPE_BF16;
+  expect(checkFixed(&scales), SATTN_ERROR_DTYPE,
+         {"dkv_scales has dtype bf16, expected f32 (the scales of dK and dV)"});
+  scales.dtype = SATTN_DTYPE_F32;
+  scales.shape[0] = 3;
+  expect(checkFixed(&scales), SATTN_ERROR_SHAPE, {"dkv_scales dimension 0 (scale) is 3, expected 2"});
+  scales.shape[0] = 2;
+  scales.strides[0] = 2;
+  expect(checkFixed(&scales), SATTN_ERROR_STRIDE, {"dkv_scales has stride 2, expected 1"});
+  scales.strides[0] = 1;
+  scales.data = nullptr;
+  expect(checkFixed(&scales), SATTN_ERROR_NULL_POINTER, {"dkv_scales has no data"});
+  scales.data = offset(fake(15), 2);
+  expect(checkFixed(&scales), SATTN_ERROR_ALIGNMENT, {"dkv_scales data pointer"});
+  scales.data = fake(15);
+  expect(sattn_validate_backward_deterministic(lseKernel.get(), &q, &k, &v, &o, &lse, &dO, &dQ,
+                                               &dK, &dV, &scales, &plan, tables.data(), 2),
+         SATTN_ERROR_INVALID_ARGUMENT, {"was compiled without a backward pass"});
+  // The C++ wrapper throws the runtime's status.
+  sattn::runtime::Kernel wrapped(loadOrDie(withBackward().str()).release());
+  scales.dtype = SATTN_DTYPE_I64;
+  try {
+    wrapped.launchBackwardDeterministic(q, k, v, o, lse, dO, dQ, dK, dV, scales, plan, tables);
+    ADD_FAILURE() << "no exception";
+  } catch (const sattn::runtime::Error &e) {
+    EXPECT_EQ(e.status(), SATTN_ERROR_DTYPE);
+  }
+  scales.dtype = SATTN_DTYPE_F32;
+  // A valid call on this GPU-less machine reports the missing driver.
+  sattn_status status = sattn_launch_backward_deterministic(
+      bwdKernel.get(), &q, &k, &v, &o, &lse, &dO, &dQ, &dK, &dV, &scales, &plan, tables.data(),
+      2, nullptr);
+  EXPECT_TRUE(status == SATTN_ERROR_NO_DRIVER || status == SATTN_ERROR_NO_DEVICE)
+      << sattn_status_string(status) << ": " << sattn_last_error();
 }
 
 } // namespace

@@ -216,14 +216,18 @@ inline std::vector<std::string> devicePlanParamNames(const std::vector<std::stri
 /// tensors and the incoming gradient dO (element type; LSE f32, required),
 /// the three gradients (f32, contiguous: dQ (B, H, Lq, D), dK and dV
 /// (B, KV_H, Lk, D); dK and dV zeroed before the launch, the kernel adds
-/// into them with atomics), the strides of Q, K, V, O, LSE and dO, and the
-/// plan as for the forward.
+/// into them with atomics), the strides of Q, K, V, O, LSE and dO, the
+/// plan as for the forward, and `dkv_scales`: NULL for float32 dK and dV,
+/// or (the deterministic backward) a device f32 pair {s_k, s_v} of powers
+/// of two, with dK and dV int64 buffers of the same shapes into which the
+/// kernel adds round(x * s) of every share x (integer sums do not depend
+/// on the order of the adds; the caller divides by s).
 inline constexpr std::string_view kBackwardParams[] = {
     "q",     "k",     "v",     "o",      "lse",    "d_o",   "d_q",
     "d_k",   "d_v",   "q_sb",  "q_sh",   "q_ss",   "k_sb",  "k_sh",
     "k_ss",  "v_sb",  "v_sh",  "v_ss",   "o_sb",   "o_sh",  "o_ss",
     "lse_sb", "lse_sh", "do_sb", "do_sh", "do_ss", "lq",    "lk",
-    "segments", "offsets", "class_index", "num_query_tiles"};
+    "segments", "offsets", "class_index", "num_query_tiles", "dkv_scales"};
 constexpr int kNumBackwardParams = int(std::size(kBackwardParams));
 /// Positions in kBackwardParams (the builder and the runtime index by them).
 enum BackwardParamId : unsigned {
@@ -231,8 +235,9 @@ enum BackwardParamId : unsigned {
   BwdQStrides = 9, BwdKStrides = 12, BwdVStrides = 15, BwdOStrides = 18,
   BwdLseStrides = 21, BwdDOStrides = 23,
   BwdLq = 26, BwdLk, BwdSegments, BwdOffsets, BwdClassIndex, BwdNumQueryTiles,
+  BwdDkvScales,
 };
-static_assert(BwdNumQueryTiles + 1 == kNumBackwardParams,
+static_assert(BwdDkvScales + 1 == kNumBackwardParams,
               "BackwardParamId must match kBackwardParams");
 /// The backward kernel's parameter names for a kernel reading `tables`.
 inline std::vector<std::string> backwardParamNames(const std::vector<std::string> &tables) {

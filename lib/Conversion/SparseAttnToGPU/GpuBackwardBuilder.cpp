@@ -75,6 +75,7 @@ static FunctionType backwardSignature(KernelOp kernel, Type elemType) {
       inputs.push_back(ptrTo(elemType));
       break;
     case abi::BwdLse: case abi::BwdDQ: case abi::BwdDK: case abi::BwdDV:
+    case abi::BwdDkvScales:
       inputs.push_back(ptrTo(f32));
       break;
     case abi::BwdSegments: case abi::BwdOffsets: case abi::BwdClassIndex:
@@ -133,16 +134,42 @@ void GpuBackwardBuilder::emitBackwardPrologue(OpBuilder &b, Location loc,
   dqView = emitGlobalTile(b, loc, arg(abi::BwdDQ), slice(heads, headIdx, lq), lq, dim, f32);
   dkView = emitGlobalTile(b, loc, arg(abi::BwdDK), slice(kvHeads, kvHead, lk), lk, dim, f32);
   dvView = emitGlobalTile(b, loc, arg(abi::BwdDV), slice(kvHeads, kvHead, lk), lk, dim, f32);
+  auto llvmPtr = LLVM::LLVMPointerType::get(b.getContext());
+  auto rawPointer = [&](unsigned param) -> Value {
+    return UnrealizedConversionCastOp::create(b, loc, llvmPtr, arg(param)).getResult(0);
+  };
+  auto sliceBase = [&](unsigned param, Type element) -> Value {
+    return LLVM::GEPOp::create(b, loc, llvmPtr, element, rawPointer(param),
+                               ValueRange{slice(kvHeads, kvHead, lk)});
+  };
   if (vectorAtomics) {
-    auto llvmPtr = LLVM::LLVMPointerType::get(b.getContext());
-    auto base = [&](unsigned param) -> Value {
-      Value raw = UnrealizedConversionCastOp::create(b, loc, llvmPtr, arg(param)).getResult(0);
-      return LLVM::GEPOp::create(b, loc, llvmPtr, f32, raw,
-                                 ValueRange{slice(kvHeads, kvHead, lk)});
-    };
-    dkBase = base(abi::BwdDK);
-    dvBase = base(abi::BwdDV);
+    dkBase = sliceBase(abi::BwdDK, f32);
+    dvBase = sliceBase(abi::BwdDV, f32);
   }
+  // The deterministic form (dkv_scales not NULL): dK and dV are int64
+  // fixed-point sums at the scales of the pair it points to.
+  Value scales = rawPointer(abi::BwdDkvScales);
+  fixedPoint = LLVM::ICmpOp::create(b, loc, LLVM::ICmpPredicate::ne,
+                                    LLVM::PtrToIntOp::create(b, loc, i64, scales),
+                                    arith::ConstantOp::create(b, loc, b.getI64IntegerAttr(0)));
+  auto loaded = scf::IfOp::create(
+      b, loc, fixedPoint,
+      [&](OpBuilder &b, Location loc) {
+        SmallVector<Value, 2> pair;
+        for (int64_t i = 0; i < 2; ++i) {
+          Value at = LLVM::GEPOp::create(b, loc, llvmPtr, f32, scales,
+                                         ArrayRef<LLVM::GEPArg>{int32_t(i)});
+          pair.push_back(LLVM::LoadOp::create(b, loc, f32, at));
+        }
+        scf::YieldOp::create(b, loc, pair);
+      },
+      [&](OpBuilder &b, Location loc) {
+        Value one = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(1));
+        scf::YieldOp::create(b, loc, ValueRange{one, one});
+      });
+  fixedScales = {loaded.getResult(0), loaded.getResult(1)};
+  dkFixedBase = sliceBase(abi::BwdDK, i64);
+  dvFixedBase = sliceBase(abi::BwdDV, i64);
 
   PlanViews plan = emitPlanViews(b, loc, kernel, block, grid, positions);
   segments = plan.segments;

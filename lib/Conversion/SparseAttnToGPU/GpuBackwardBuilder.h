@@ -19,7 +19,9 @@
 //       dV_j += P^T dO,  dK_j += scale dS^T Q  (ldmatrix.trans of P and dS)
 //       -> red.global.add.f32 at the tile's key positions (ranges or
 //          gathered keys alike; column pairs, .v2.f32, for the backward
-//          of an sm_90a forward)
+//          of an sm_90a forward), or, when the caller passes dkv_scales
+//          (the deterministic backward), red.global.add.u64 of the shares
+//          in fixed point: integer sums are the same in any order
 //   epilogue: dQ = scale acc (plain stores: the CTA owns its rows)
 //
 // GpuBackwardBuilder.cpp assembles the kernel (signature, prologue,
@@ -95,8 +97,20 @@ private:
   void emitPairAtomics(OpBuilder &b, Location loc, Value base, ArrayRef<Value> keyAt,
                        ArrayRef<Value> exists, Value col0, ArrayRef<Value> values);
 
+  /// Adds the shares `values` (laid out as for emitPairAtomics) to the
+  /// int64 fixed-point sums at `base`: round(x * scale), to nearest even,
+  /// by `red.global.add.u64` (the deterministic backward).
+  void emitFixedPointAtomics(OpBuilder &b, Location loc, Value base, ArrayRef<Value> keyAt,
+                             ArrayRef<Value> exists, Value col0, ArrayRef<Value> values,
+                             Value scale);
+
   BackwardLayout layout;
   bool vectorAtomics;
+  /// dkv_scales is not NULL (i1), its pair {s_k, s_v}, and the dK and dV
+  /// slices' first int64 elements (!llvm.ptr).
+  Value fixedPoint;
+  std::array<Value, 2> fixedScales;
+  Value dkFixedBase, dvFixedBase;
   /// With vectorAtomics: the dK and dV slices' first elements (!llvm.ptr).
   Value dkBase, dvBase;
   Value doShared, pShared, dsShared;

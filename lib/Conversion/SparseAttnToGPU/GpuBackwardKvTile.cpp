@@ -151,23 +151,71 @@ void GpuBackwardBuilder::emitKeyGradients(OpBuilder &b, Location loc,
       if (!valueGradient)
         for (Value &x : scaled)
           x = arith::MulFOp::create(b, loc, scale, x);
-      if (vectorAtomics) {
-        emitPairAtomics(b, loc, valueGradient ? dvBase : dkBase, keyAt, exists, col0, scaled);
-        continue;
-      }
-      for (int64_t half = 0; half < 2; ++half) {
-        scf::IfOp::create(b, loc, exists[half], [&](OpBuilder &b, Location loc) {
-          for (int64_t t = 0; t < width / 8; ++t) {
-            Value col = add(b, loc, add(b, loc, col0, quadColumn), cst(b, loc, 8 * t));
-            for (int64_t e = 0; e < 2; ++e)
-              memref::AtomicRMWOp::create(b, loc, arith::AtomicRMWKind::addf,
-                                          scaled[4 * t + 2 * half + e], target,
-                                          ValueRange{keyAt[half], add(b, loc, col, cst(b, loc, e))});
-          }
-          scf::YieldOp::create(b, loc);
-        });
-      }
+      auto floatAdds = [&](OpBuilder &b, Location loc) {
+        if (vectorAtomics) {
+          emitPairAtomics(b, loc, valueGradient ? dvBase : dkBase, keyAt, exists, col0, scaled);
+          return;
+        }
+        for (int64_t half = 0; half < 2; ++half) {
+          scf::IfOp::create(b, loc, exists[half], [&](OpBuilder &b, Location loc) {
+            for (int64_t t = 0; t < width / 8; ++t) {
+              Value col = add(b, loc, add(b, loc, col0, quadColumn), cst(b, loc, 8 * t));
+              for (int64_t e = 0; e < 2; ++e)
+                memref::AtomicRMWOp::create(
+                    b, loc, arith::AtomicRMWKind::addf, scaled[4 * t + 2 * half + e], target,
+                    ValueRange{keyAt[half], add(b, loc, col, cst(b, loc, e))});
+            }
+            scf::YieldOp::create(b, loc);
+          });
+        }
+      };
+      // A uniform branch: every thread of the launch takes the same side.
+      scf::IfOp::create(
+          b, loc, fixedPoint,
+          [&](OpBuilder &b, Location loc) {
+            emitFixedPointAtomics(b, loc, valueGradient ? dvFixedBase : dkFixedBase, keyAt,
+                                  exists, col0, scaled, fixedScales[valueGradient ? 1 : 0]);
+            scf::YieldOp::create(b, loc);
+          },
+          [&](OpBuilder &b, Location loc) {
+            floatAdds(b, loc);
+            scf::YieldOp::create(b, loc);
+          });
     }
+  }
+}
+
+void GpuBackwardBuilder::emitFixedPointAtomics(OpBuilder &b, Location loc, Value base,
+                                               ArrayRef<Value> keyAt, ArrayRef<Value> exists,
+                                               Value col0, ArrayRef<Value> values,
+                                               Value scale) {
+  // The share x of one element becomes the integer round(x * scale) (scale
+  // a power of two: the product is exact), added as 64-bit two's
+  // complement: the sum of a key's shares is then the same in whatever
+  // order the query tiles add them. MLIR 22 has no op for a reduction
+  // (a red, not an atom that returns the old value).
+  Type i32 = b.getI32Type(), i64 = b.getI64Type();
+  auto ptrType = LLVM::LLVMPointerType::get(b.getContext());
+  for (int64_t half = 0; half < 2; ++half) {
+    scf::IfOp::create(b, loc, exists[half], [&](OpBuilder &b, Location loc) {
+      Value rowStart = add(b, loc, mul(b, loc, keyAt[half], cst(b, loc, cfg.headDim)),
+                           add(b, loc, col0, quadColumn));
+      for (int64_t t = 0, tiles = values.size() / 4; t < tiles; ++t)
+        for (int64_t e = 0; e < 2; ++e) {
+          Value element = arith::IndexCastOp::create(
+              b, loc, i32, add(b, loc, rowStart, cst(b, loc, 8 * t + e)));
+          Value address =
+              LLVM::GEPOp::create(b, loc, ptrType, i64, base, ValueRange{element});
+          Value x = arith::MulFOp::create(b, loc, values[4 * t + 2 * half + e], scale);
+          LLVM::InlineAsmOp::create(
+              b, loc, TypeRange{}, ValueRange{address, x},
+              "{ .reg .s64 fx; cvt.rni.s64.f32 fx, $1; red.global.add.u64 [$0], fx; }", "l,f",
+              /*has_side_effects=*/true, /*is_align_stack=*/false,
+              LLVM::tailcallkind::TailCallKind::None, /*asm_dialect=*/LLVM::AsmDialectAttr(),
+              /*operand_attrs=*/ArrayAttr());
+        }
+      scf::YieldOp::create(b, loc);
+    });
   }
 }
 

@@ -13,7 +13,13 @@
 // CHECK-LABEL: gpu.func @sattn_win_bwd(
 // CHECK-SAME:    %{{.+}}: memref<bf16>, %{{.+}}: memref<bf16>, %{{.+}}: memref<bf16>, %{{.+}}: memref<bf16>, %{{.+}}: memref<f32>, %{{.+}}: memref<bf16>, %{{.+}}: memref<f32>, %{{.+}}: memref<f32>, %{{.+}}: memref<f32>,
 // CHECK-SAME:    known_block_size = array<i32: 128, 1, 1>
-// CHECK-SAME:    sattn.params = ["q", "k", "v", "o", "lse", "d_o", "d_q", "d_k", "d_v", "q_sb", "q_sh", "q_ss", "k_sb", "k_sh", "k_ss", "v_sb", "v_sh", "v_ss", "o_sb", "o_sh", "o_ss", "lse_sb", "lse_sh", "do_sb", "do_sh", "do_ss", "lq", "lk", "segments", "offsets", "class_index", "num_query_tiles"]
+// CHECK-SAME:    sattn.params = ["q", "k", "v", "o", "lse", "d_o", "d_q", "d_k", "d_v", "q_sb", "q_sh", "q_ss", "k_sb", "k_sh", "k_ss", "v_sb", "v_sh", "v_ss", "o_sb", "o_sh", "o_ss", "lse_sb", "lse_sh", "do_sb", "do_sh", "do_ss", "lq", "lk", "segments", "offsets", "class_index", "num_query_tiles", "dkv_scales"]
+// dkv_scales (a memref<f32> like the gradients) not NULL selects the
+// deterministic form; its scale pair is loaded once.
+// CHECK:         llvm.ptrtoint
+// CHECK:         llvm.icmp "ne"
+// CHECK:         scf.if {{.*}} -> (f32, f32)
+// CHECK:           llvm.load {{.*}} : !llvm.ptr -> f32
 // Q and dO tiles share the copy; D = dO . O per row sums over a quad.
 // CHECK:         nvgpu.device_async_copy
 // CHECK:         gpu.shuffle  xor
@@ -27,6 +33,10 @@
 // CHECK:           nvvm.ex2.approx.f32
 // CHECK:         gpu.barrier
 // CHECK:         nvgpu.ldmatrix {{.*}} {numTiles = 4 : i32, transpose = true} : memref<64x72xbf16, #gpu.address_space<workgroup>>
+// ... as int64 fixed-point sums (the deterministic form), else with f32
+// atomics.
+// CHECK:         llvm.inline_asm has_side_effects "{ .reg .s64 fx; cvt.rni.s64.f32 fx, $1; red.global.add.u64 [$0], fx; }", "l,f"
+// CHECK:         } else {
 // CHECK:         memref.atomic_rmw addf {{.*}} : (f32, memref<?x64xf32, strided<[?, 1], offset: ?>>) -> f32
 // The epilogue writes dQ (the CTA owns its rows) as pairs of f32.
 // CHECK:         vector.store {{.*}} : memref<?x64xf32, strided<[?, 1], offset: ?>>, vector<2xf32>

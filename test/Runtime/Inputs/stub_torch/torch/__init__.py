@@ -107,6 +107,12 @@ class Tensor:
     def zero_(self):
         return self
 
+    def __getitem__(self, index):
+        """t[i]: a new tensor of the remaining dimensions (integer indices only)."""
+        if not isinstance(index, int) or not self.shape or not -self.shape[0] <= index < self.shape[0]:
+            raise IndexError("stand-in tensors take one in-range integer index, not %r" % (index,))
+        return Tensor(self.shape[1:], self.dtype, self.device.name)
+
     def numpy(self):
         return np.zeros(self.shape, dtype=np.int64)
 
