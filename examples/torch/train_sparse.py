@@ -8,14 +8,17 @@ the kernel's compiled mask program, autograd in fp32); then the loss is
 printed every --every steps and must fall below half its first value.
 
     python3 examples/torch/train_sparse.py [--steps 400] [--every 50] [--compile]
-                                           [--kernel DIR_OR_MANIFEST]
+                                           [--kernel DIR_OR_MANIFEST] [--deterministic]
 
 Needs a CUDA device, PyTorch and libsattn_runtime (SATTN_RUNTIME_LIB). The
 kernel is sattn.compile(train_sparse.sattn, backward=True): compiled here by
 sattn-compile, or taken from a carried cache (SATTN_CACHE_DIR, see README.md
 and scripts/gpu-python-prep.sh); --kernel loads compiled artifacts instead.
 --compile runs the model under torch.compile(fullgraph=True), forward and
-backward. Exits 1 when a check fails.
+backward. --deterministic trains under torch.use_deterministic_algorithms(True)
+(sattn's backward sums dK and dV in int64 fixed point) and then trains again
+from the same seeds: every loss must repeat bit for bit. Exits 1 when a
+check fails.
 """
 import argparse
 import os
@@ -109,7 +112,14 @@ def main():
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--compile", action="store_true")
     ap.add_argument("--kernel", default=None, help="compiled artifacts instead of compiling")
+    ap.add_argument("--deterministic", action="store_true",
+                    help="torch.use_deterministic_algorithms(True) (sattn's deterministic "
+                         "backward), and a second run that must repeat every loss bit for bit")
     args = ap.parse_args()
+    if args.deterministic:
+        # cuBLAS needs this for its deterministic mode (set before its first use).
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True)
     kernel = sattn.load(args.kernel) if args.kernel else sattn.compile(SPEC, backward=True)
     if not kernel.has_backward:
         sys.exit("kernel %r has no backward pass; compile it with backward=True" % kernel.name)
@@ -130,6 +140,30 @@ def main():
         return 1
 
     model.attend = kernel_attend
+    losses = train(model, gen, args)
+    first, last = losses[0], sum(losses[-20:]) / len(losses[-20:])
+    print("loss %.4f -> %.4f (mean of the last 20 steps)" % (first, last))
+    if not last < 0.5 * first:
+        print("FAIL: the loss did not fall below half its first value")
+        return 1
+    if args.deterministic:
+        # The same run again from the same seeds: every loss the same bits.
+        torch.manual_seed(0)
+        again = TinyAttentionLM(kernel).cuda()
+        again.attend = kernel_attend
+        gen.manual_seed(0)
+        batch(gen)  # the batch the gradient check drew
+        repeat = train(again, gen, args, quiet=True)
+        same = repeat == losses
+        print("deterministic: a second run's %d losses are %s" % (
+            len(losses), "bitwise the same" if same else "DIFFERENT"))
+        if not same:
+            return 1
+    return 0
+
+
+def train(model, gen, args, quiet=False):
+    """Adam on fresh batches for args.steps steps: the losses."""
     step_fn = torch.compile(model, fullgraph=True) if args.compile else model
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
     losses = []
@@ -140,14 +174,9 @@ def main():
         loss.backward()
         opt.step()
         losses.append(float(loss.detach()))
-        if step % args.every == 0 or step == args.steps - 1:
+        if not quiet and (step % args.every == 0 or step == args.steps - 1):
             print("step %4d  loss %.4f" % (step, losses[-1]))
-    first, last = losses[0], sum(losses[-20:]) / len(losses[-20:])
-    print("loss %.4f -> %.4f (mean of the last 20 steps)" % (first, last))
-    if not last < 0.5 * first:
-        print("FAIL: the loss did not fall below half its first value")
-        return 1
-    return 0
+    return losses
 
 
 if __name__ == "__main__":

@@ -116,7 +116,8 @@ def from_fixed_point(sums, scale, safe):
     """float32 values of the deterministic backward's int64 sums at `scale`
     (a 0-d float32 tensor; NaN everywhere when `safe` is False)."""
     import torch
-    values = sums.to(torch.float64).div_(scale.double()).float()
+    # One rounding, int64 to float32, then an exact division by a power of two.
+    values = sums.to(torch.float32).div_(scale)
     return torch.where(safe, values, torch.full_like(values, float("nan")))
 
 
