@@ -214,6 +214,7 @@ def _launch_backward(kernel_key: str, q: torch.Tensor, k: torch.Tensor, v: torch
         kernel.run_backward(q, k, v, o, lse, d_o, dq, dk, dv, tables, plan=workspace,
                             plan_on=plan_on)
         return dq, dk, dv
+    del dk, dv  # the float32 form's buffers: this form sums into int64 ones
     scales, safe = _backward.fixed_point_scales(q, v, d_o, kernel.scale)
     sums = tuple(t.new_empty(t.shape, dtype=torch.int64) for t in (k, v))
     kernel.run_backward(q, k, v, o, lse, d_o, dq, *sums, tables, plan=workspace,
