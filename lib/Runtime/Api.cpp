@@ -184,6 +184,35 @@ int32_t sattn_kernel_has_backward(const sattn_kernel *kernel) {
   return kernel && kernel->manifest.hasBackward() ? 1 : 0;
 }
 
+namespace {
+
+/// sattn_validate_backward and its deterministic form (`caller` names the
+/// entry in messages; `args.dkvScales` says which form).
+sattn_status validateBackwardCall(const char *caller, const sattn_kernel *kernel,
+                                  const BackwardArgs &args) {
+  if (!kernel)
+    return fail(SATTN_ERROR_INVALID_ARGUMENT, std::string(caller) + ": kernel is NULL");
+  if (!kernel->manifest.hasBackward())
+    return fail(SATTN_ERROR_INVALID_ARGUMENT, noBackwardMessage(kernel->manifest));
+  LaunchShape shape;
+  std::string message;
+  return finish(validateBackward(kernel->manifest, args, shape, message), message);
+}
+
+/// sattn_launch_backward and its deterministic form.
+sattn_status launchBackwardCall(const char *caller, const sattn_kernel *kernel,
+                                const BackwardArgs &args, void *stream) {
+  if (!kernel)
+    return fail(SATTN_ERROR_INVALID_ARGUMENT, std::string(caller) + ": kernel is NULL");
+  std::string message;
+  return finish(kernel->launchBackward(args, stream, message), message);
+}
+
+constexpr const char *kNoScales = "dkv_scales is NULL (a tensor descriptor is required: the "
+                                  "deterministic backward's scales)";
+
+} // namespace
+
 sattn_status sattn_validate_backward(const sattn_kernel *kernel, const sattn_tensor *q,
                                      const sattn_tensor *k, const sattn_tensor *v,
                                      const sattn_tensor *o, const sattn_tensor *lse,
@@ -192,14 +221,9 @@ sattn_status sattn_validate_backward(const sattn_kernel *kernel, const sattn_ten
                                      const sattn_plan *plan, const sattn_tensor *tables,
                                      int32_t num_tables) {
   return guarded([&] {
-    if (!kernel)
-      return fail(SATTN_ERROR_INVALID_ARGUMENT, "sattn_validate_backward: kernel is NULL");
-    if (!kernel->manifest.hasBackward())
-      return fail(SATTN_ERROR_INVALID_ARGUMENT, noBackwardMessage(kernel->manifest));
-    BackwardArgs args{{q, k, v, o, lse, plan, tables, num_tables}, d_o, d_q, d_k, d_v};
-    LaunchShape shape;
-    std::string message;
-    return finish(validateBackward(kernel->manifest, args, shape, message), message);
+    return validateBackwardCall(
+        "sattn_validate_backward", kernel,
+        BackwardArgs{{q, k, v, o, lse, plan, tables, num_tables}, d_o, d_q, d_k, d_v});
   });
 }
 
@@ -211,11 +235,9 @@ sattn_status sattn_launch_backward(const sattn_kernel *kernel, const sattn_tenso
                                    const sattn_plan *plan, const sattn_tensor *tables,
                                    int32_t num_tables, void *stream) {
   return guarded([&] {
-    if (!kernel)
-      return fail(SATTN_ERROR_INVALID_ARGUMENT, "sattn_launch_backward: kernel is NULL");
-    BackwardArgs args{{q, k, v, o, lse, plan, tables, num_tables}, d_o, d_q, d_k, d_v};
-    std::string message;
-    return finish(kernel->launchBackward(args, stream, message), message);
+    return launchBackwardCall(
+        "sattn_launch_backward", kernel,
+        BackwardArgs{{q, k, v, o, lse, plan, tables, num_tables}, d_o, d_q, d_k, d_v}, stream);
   });
 }
 
@@ -226,19 +248,11 @@ sattn_status sattn_validate_backward_deterministic(
     const sattn_tensor *d_v, const sattn_tensor *dkv_scales, const sattn_plan *plan,
     const sattn_tensor *tables, int32_t num_tables) {
   return guarded([&] {
-    if (!kernel)
-      return fail(SATTN_ERROR_INVALID_ARGUMENT,
-                  "sattn_validate_backward_deterministic: kernel is NULL");
-    if (!kernel->manifest.hasBackward())
-      return fail(SATTN_ERROR_INVALID_ARGUMENT, noBackwardMessage(kernel->manifest));
-    if (!dkv_scales)
-      return fail(SATTN_ERROR_NULL_POINTER, "dkv_scales is NULL (a tensor descriptor is "
-                                            "required: the deterministic backward's scales)");
-    BackwardArgs args{{q, k, v, o, lse, plan, tables, num_tables}, d_o, d_q, d_k, d_v,
-                      dkv_scales};
-    LaunchShape shape;
-    std::string message;
-    return finish(validateBackward(kernel->manifest, args, shape, message), message);
+    if (kernel && kernel->manifest.hasBackward() && !dkv_scales)
+      return fail(SATTN_ERROR_NULL_POINTER, kNoScales);
+    return validateBackwardCall("sattn_validate_backward_deterministic", kernel,
+                                BackwardArgs{{q, k, v, o, lse, plan, tables, num_tables},
+                                             d_o, d_q, d_k, d_v, dkv_scales});
   });
 }
 
@@ -249,16 +263,12 @@ sattn_status sattn_launch_backward_deterministic(
     const sattn_tensor *d_v, const sattn_tensor *dkv_scales, const sattn_plan *plan,
     const sattn_tensor *tables, int32_t num_tables, void *stream) {
   return guarded([&] {
-    if (!kernel)
-      return fail(SATTN_ERROR_INVALID_ARGUMENT,
-                  "sattn_launch_backward_deterministic: kernel is NULL");
-    if (!dkv_scales)
-      return fail(SATTN_ERROR_NULL_POINTER, "dkv_scales is NULL (a tensor descriptor is "
-                                            "required: the deterministic backward's scales)");
-    BackwardArgs args{{q, k, v, o, lse, plan, tables, num_tables}, d_o, d_q, d_k, d_v,
-                      dkv_scales};
-    std::string message;
-    return finish(kernel->launchBackward(args, stream, message), message);
+    if (kernel && !dkv_scales)
+      return fail(SATTN_ERROR_NULL_POINTER, kNoScales);
+    return launchBackwardCall("sattn_launch_backward_deterministic", kernel,
+                              BackwardArgs{{q, k, v, o, lse, plan, tables, num_tables}, d_o,
+                                           d_q, d_k, d_v, dkv_scales},
+                              stream);
   });
 }
 

@@ -97,6 +97,12 @@ private:
   void emitPairAtomics(OpBuilder &b, Location loc, Value base, ArrayRef<Value> keyAt,
                        ArrayRef<Value> exists, Value col0, ArrayRef<Value> values);
 
+  /// `body(b, loc, rowStart, half)` for each of the thread's two key rows
+  /// (`keyAt`) that `exists`, inside an scf.if; rowStart is the element
+  /// index of its first column (key row * headDim + col0 + quadColumn).
+  void emitExistingKeyRows(OpBuilder &b, Location loc, ArrayRef<Value> keyAt,
+                           ArrayRef<Value> exists, Value col0,
+                           function_ref<void(OpBuilder &, Location, Value, int64_t)> body);
   /// Adds the shares `values` (laid out as for emitPairAtomics) to the
   /// int64 fixed-point sums at `base`: round(x * scale), to nearest even,
   /// by `red.global.add.u64` (the deterministic backward).

@@ -185,6 +185,38 @@ void GpuBackwardBuilder::emitKeyGradients(OpBuilder &b, Location loc,
   }
 }
 
+/// The address of element `index` (an index value) after `base`.
+static Value elementAddress(OpBuilder &b, Location loc, Value base, Type element,
+                            Value index) {
+  Value at = arith::IndexCastOp::create(b, loc, b.getI32Type(), index);
+  return LLVM::GEPOp::create(b, loc, LLVM::LLVMPointerType::get(b.getContext()), element,
+                             base, ValueRange{at});
+}
+
+/// A global reduction, which returns nothing (inline PTX: MLIR 22 has ops
+/// for atomics that return the old value, none for `red`).
+static void emitReduction(OpBuilder &b, Location loc, StringRef ptx, StringRef constraints,
+                          ValueRange operands) {
+  LLVM::InlineAsmOp::create(b, loc, TypeRange{}, operands, ptx, constraints,
+                            /*has_side_effects=*/true, /*is_align_stack=*/false,
+                            LLVM::tailcallkind::TailCallKind::None,
+                            /*asm_dialect=*/LLVM::AsmDialectAttr(),
+                            /*operand_attrs=*/ArrayAttr());
+}
+
+void GpuBackwardBuilder::emitExistingKeyRows(
+    OpBuilder &b, Location loc, ArrayRef<Value> keyAt, ArrayRef<Value> exists, Value col0,
+    function_ref<void(OpBuilder &, Location, Value, int64_t)> body) {
+  for (int64_t half = 0; half < 2; ++half) {
+    scf::IfOp::create(b, loc, exists[half], [&](OpBuilder &b, Location loc) {
+      Value rowStart = add(b, loc, mul(b, loc, keyAt[half], cst(b, loc, cfg.headDim)),
+                           add(b, loc, col0, quadColumn));
+      body(b, loc, rowStart, half);
+      scf::YieldOp::create(b, loc);
+    });
+  }
+}
+
 void GpuBackwardBuilder::emitFixedPointAtomics(OpBuilder &b, Location loc, Value base,
                                                ArrayRef<Value> keyAt, ArrayRef<Value> exists,
                                                Value col0, ArrayRef<Value> values,
@@ -192,31 +224,19 @@ void GpuBackwardBuilder::emitFixedPointAtomics(OpBuilder &b, Location loc, Value
   // The share x of one element becomes the integer round(x * scale) (scale
   // a power of two: the product is exact), added as 64-bit two's
   // complement: the sum of a key's shares is then the same in whatever
-  // order the query tiles add them. MLIR 22 has no op for a reduction
-  // (a red, not an atom that returns the old value).
-  Type i32 = b.getI32Type(), i64 = b.getI64Type();
-  auto ptrType = LLVM::LLVMPointerType::get(b.getContext());
-  for (int64_t half = 0; half < 2; ++half) {
-    scf::IfOp::create(b, loc, exists[half], [&](OpBuilder &b, Location loc) {
-      Value rowStart = add(b, loc, mul(b, loc, keyAt[half], cst(b, loc, cfg.headDim)),
-                           add(b, loc, col0, quadColumn));
-      for (int64_t t = 0, tiles = values.size() / 4; t < tiles; ++t)
-        for (int64_t e = 0; e < 2; ++e) {
-          Value element = arith::IndexCastOp::create(
-              b, loc, i32, add(b, loc, rowStart, cst(b, loc, 8 * t + e)));
-          Value address =
-              LLVM::GEPOp::create(b, loc, ptrType, i64, base, ValueRange{element});
-          Value x = arith::MulFOp::create(b, loc, values[4 * t + 2 * half + e], scale);
-          LLVM::InlineAsmOp::create(
-              b, loc, TypeRange{}, ValueRange{address, x},
-              "{ .reg .s64 fx; cvt.rni.s64.f32 fx, $1; red.global.add.u64 [$0], fx; }", "l,f",
-              /*has_side_effects=*/true, /*is_align_stack=*/false,
-              LLVM::tailcallkind::TailCallKind::None, /*asm_dialect=*/LLVM::AsmDialectAttr(),
-              /*operand_attrs=*/ArrayAttr());
-        }
-      scf::YieldOp::create(b, loc);
-    });
-  }
+  // order the query tiles add them.
+  emitExistingKeyRows(b, loc, keyAt, exists, col0,
+                      [&](OpBuilder &b, Location loc, Value rowStart, int64_t half) {
+    for (int64_t t = 0, tiles = values.size() / 4; t < tiles; ++t)
+      for (int64_t e = 0; e < 2; ++e) {
+        Value address = elementAddress(b, loc, base, b.getI64Type(),
+                                       add(b, loc, rowStart, cst(b, loc, 8 * t + e)));
+        Value x = arith::MulFOp::create(b, loc, values[4 * t + 2 * half + e], scale);
+        emitReduction(b, loc,
+                      "{ .reg .s64 fx; cvt.rni.s64.f32 fx, $1; red.global.add.u64 [$0], fx; }",
+                      "l,f", ValueRange{address, x});
+      }
+  });
 }
 
 void GpuBackwardBuilder::emitPairAtomics(OpBuilder &b, Location loc, Value base,
@@ -227,29 +247,15 @@ void GpuBackwardBuilder::emitPairAtomics(OpBuilder &b, Location loc, Value base,
   // halves the atomics of the scalar form (1.47x on causal 32K); four
   // columns per thread after a swap with the neighbouring quad measured
   // no faster (bench/RESULTS.md, session 22).
-  Type i32 = b.getI32Type();
-  auto ptrType = LLVM::LLVMPointerType::get(b.getContext());
-  for (int64_t half = 0; half < 2; ++half) {
-    scf::IfOp::create(b, loc, exists[half], [&](OpBuilder &b, Location loc) {
-      Value rowStart = add(b, loc, mul(b, loc, keyAt[half], cst(b, loc, cfg.headDim)),
-                           add(b, loc, col0, quadColumn));
-      for (int64_t t = 0, tiles = values.size() / 4; t < tiles; ++t) {
-        Value element = arith::IndexCastOp::create(
-            b, loc, i32, add(b, loc, rowStart, cst(b, loc, 8 * t)));
-        Value address = LLVM::GEPOp::create(b, loc, ptrType, b.getF32Type(), base,
-                                            ValueRange{element});
-        // MLIR 22 has no op for the vector reduction (PTX 8.1, sm_90).
-        LLVM::InlineAsmOp::create(
-            b, loc, TypeRange{},
-            ValueRange{address, values[4 * t + 2 * half], values[4 * t + 2 * half + 1]},
-            "red.global.add.v2.f32 [$0], {$1, $2};", "l,f,f",
-            /*has_side_effects=*/true, /*is_align_stack=*/false,
-            LLVM::tailcallkind::TailCallKind::None, /*asm_dialect=*/LLVM::AsmDialectAttr(),
-            /*operand_attrs=*/ArrayAttr());
-      }
-      scf::YieldOp::create(b, loc);
-    });
-  }
+  emitExistingKeyRows(b, loc, keyAt, exists, col0,
+                      [&](OpBuilder &b, Location loc, Value rowStart, int64_t half) {
+    for (int64_t t = 0, tiles = values.size() / 4; t < tiles; ++t) {
+      Value address = elementAddress(b, loc, base, b.getF32Type(),
+                                     add(b, loc, rowStart, cst(b, loc, 8 * t)));
+      emitReduction(b, loc, "red.global.add.v2.f32 [$0], {$1, $2};", "l,f,f",
+                    ValueRange{address, values[4 * t + 2 * half], values[4 * t + 2 * half + 1]});
+    }
+  });
 }
 
 LoopState GpuBackwardBuilder::emitKvTile(OpBuilder &b, Location loc,
