@@ -135,6 +135,41 @@ sattn_status sattn_validate(const sattn_kernel *kernel, const sattn_tensor *q,
                             const sattn_plan *plan, const sattn_tensor *tables,
                             int32_t num_tables);
 
+/*===- Block maxima (training targets of learned gates) ---------------------===*
+ *
+ * A kernel compiled with `block_max = true` (docs/KERNEL_ABI.md, "Block
+ * maxima") also writes, for every query tile m and KV tile n of its plan,
+ * the largest attention probability exp(s_ij - LSE_i) among the tile's kept
+ * pairs (0 where it keeps none): the target a learned block gate is
+ * distilled against, without a dense pass. It is the portable kernel over
+ * Range-only plans (the manifest's "plan_gathers" is false), and launches
+ * only through sattn_launch_block_max (sattn_launch refuses it). */
+
+/* 1 when the kernel was compiled with block_max, 0 otherwise (or for NULL). */
+int32_t sattn_kernel_has_block_max(const sattn_kernel *kernel);
+
+/* sattn_launch plus the block maxima. row_max: float32 (B, H, Lq, N),
+ * N = ceil(Lk / block_n), row-major contiguous, 4-byte aligned: scratch the
+ * kernel fills with each row's largest logit per visited KV tile (only
+ * visited entries are written; 4 * B * H * Lq * N bytes, 1 GiB at B = 1,
+ * H = 16, L = 32768 with 64-key tiles). block_max: float32 (B, H, T, N),
+ * T = plan->num_query_tiles, row-major contiguous, 4-byte aligned: every
+ * entry is overwritten. The other arguments are sattn_launch's. */
+sattn_status sattn_launch_block_max(const sattn_kernel *kernel, const sattn_tensor *q,
+                                    const sattn_tensor *k, const sattn_tensor *v,
+                                    const sattn_tensor *o, const sattn_tensor *lse,
+                                    const sattn_tensor *row_max, const sattn_tensor *block_max,
+                                    const sattn_plan *plan, const sattn_tensor *tables,
+                                    int32_t num_tables, void *stream);
+
+/* Only the validation of sattn_launch_block_max (no driver needed). */
+sattn_status sattn_validate_block_max(const sattn_kernel *kernel, const sattn_tensor *q,
+                                      const sattn_tensor *k, const sattn_tensor *v,
+                                      const sattn_tensor *o, const sattn_tensor *lse,
+                                      const sattn_tensor *row_max,
+                                      const sattn_tensor *block_max, const sattn_plan *plan,
+                                      const sattn_tensor *tables, int32_t num_tables);
+
 /*===- The backward pass (training) -----------------------------------------===*
  *
  * Kernels compiled with `sattn-compile --backward` carry a backward kernel

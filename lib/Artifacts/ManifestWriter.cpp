@@ -39,7 +39,8 @@ sattn::writeManifest(KernelOp kernel, const MaskProgram &program,
   // it was built with, which must be the same.
   std::vector<std::string> tableNames;
   kernel.walk([&](mask::TableOp table) { tableNames.push_back(table.getSymName().str()); });
-  std::vector<std::string> names = abi::paramNames(tableNames, launch.family);
+  std::vector<std::string> names =
+      abi::paramNames(tableNames, launch.family, kernel.getBlockMax());
   if (!launch.params.empty()) {
     bool same = launch.params.size() == names.size();
     for (size_t i = 0; same && i < names.size(); ++i)
@@ -68,6 +69,7 @@ sattn::writeManifest(KernelOp kernel, const MaskProgram &program,
       {"kv_heads", (int64_t)kernel.getKvHeads()},
       {"scale", kernel.getScale().convertToDouble()},
       {"return_lse", kernel.getReturnLse()},
+      {"block_max", kernel.getBlockMax()},
       {"target", chip.str()},
       {"min_compute_capability", capability},
       {"block_m", launch.blockM},

@@ -178,6 +178,7 @@ FailureOr<CpuAttention> CpuAttention::compile(ModuleOp module,
     KernelInfo info;
     info.name = kernel.getSymName().str();
     info.heads = kernel.getHeads();
+    info.blockMax = kernel.getBlockMax();
     info.kvHeads = kernel.getKvHeads();
     info.headDim = kernel.getHeadDim();
     for (mask::TableOp table : cpu::kernelTables(kernel)) {
@@ -356,6 +357,29 @@ LogicalResult CpuAttention::run(StringRef name, const CpuAttentionArgs &args,
   cpuexec::PlanDescriptors planDescs(plan);
   SmallVector<void *> pointers{&q, &k, &v, &o, &l};
   planDescs.append(pointers);
-  cpuexec::invoke(kernel.entry, pointers, tableDescs);
+  if (!kernel.blockMax) {
+    if (args.rowMax.data || args.blockMax.data) {
+      error = "kernel '" + name.str() + "' was compiled without block_max";
+      return failure();
+    }
+    cpuexec::invoke(kernel.entry, pointers, tableDescs);
+    return success();
+  }
+  // Block maxima: row_max (B, H, Lq, N) and block_max (B, H, T, N) follow
+  // the tables (the descriptors are appended after invoke adds those).
+  int64_t tiles = (shape.lk + impl->options.blockN - 1) / impl->options.blockN;
+  int64_t queryTiles = plan.numQueryTiles;
+  if (failed(checkTensor("row_max", args.rowMax,
+                         {shape.batch, shape.heads, shape.lq, tiles}, error)) ||
+      failed(checkTensor("block_max", args.blockMax,
+                         {shape.batch, shape.heads, queryTiles, tiles}, error)))
+    return failure();
+  auto rowMax = tensor4(args.rowMax), blockMax = tensor4(args.blockMax);
+  for (auto &d : tableDescs)
+    pointers.push_back(&d);
+  pointers.push_back(&rowMax);
+  pointers.push_back(&blockMax);
+  SmallVector<StridedMemRefType<int64_t, 1>> none;
+  cpuexec::invoke(kernel.entry, pointers, none);
   return success();
 }

@@ -32,6 +32,8 @@ struct TableInfo {
 struct KernelInfo {
   std::string name;
   int64_t heads = 0, kvHeads = 0, headDim = 0;
+  /// Compiled with `block_max`: the entry also writes row_max and block_max.
+  bool blockMax = false;
   llvm::SmallVector<TableInfo> tables;
   void (*entry)(void **) = nullptr;
   /// @NAME_plan_cpu, when compiled with device plans.

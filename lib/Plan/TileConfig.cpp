@@ -129,7 +129,7 @@ FailureOr<TileConfig> sattn::plan::chooseTileConfig(int64_t headDim,
   // The Hopper kernel takes a stage count and no other tile option.
   // With a backward pass head_dim 256 stays portable (TileRequest::backward).
   bool backwardFits = !request.backward || headDim <= 128;
-  if (request.hopper && request.onlyStages() && isSupportedHeadDim(headDim) &&
+  if (request.hopper && !request.blockMax && request.onlyStages() && isSupportedHeadDim(headDim) &&
       backwardFits) {
     TileConfig hopper = hopperTileConfig(headDim, request.stages);
     // At head_dim 256 O's accumulators take the consumers' 240 registers;
@@ -145,7 +145,8 @@ FailureOr<TileConfig> sattn::plan::chooseTileConfig(int64_t headDim,
     }
   }
   TileConfig c = portableTileConfig(headDim);
-  if (request.empty() && prefersTallTiles(program, headDim)) {
+  c.rangeOnly = request.blockMax;
+  if (request.empty() && !request.blockMax && prefersTallTiles(program, headDim)) {
     c.rowsPerWarp = 32;
     c.blockN = 32;
   }
@@ -242,6 +243,12 @@ FailureOr<TileConfig> sattn::plan::readTilePlan(KernelOp kernel) {
              << "': 'gathers' is an option of the \"wgmma\" kernel only (the "
                 "\"mma_sync\" kernel always reads gathers)";
     c.gathers = flag.getValue();
+  }
+  if (kernel.getBlockMax()) {
+    if (c.family != abi::KernelFamily::MmaSync)
+      return kernel.emitError() << "'" << kTilePlanAttrName
+                                << "': a block_max kernel is an \"mma_sync\" kernel";
+    c.rangeOnly = true;
   }
   std::string error = checkTileConfig(c, kernel.getHeadDim());
   if (!error.empty())

@@ -180,6 +180,41 @@ sattn_status sattn_launch(const sattn_kernel *kernel, const sattn_tensor *q,
   });
 }
 
+int32_t sattn_kernel_has_block_max(const sattn_kernel *kernel) {
+  return kernel && kernel->manifest.blockMax ? 1 : 0;
+}
+
+sattn_status sattn_validate_block_max(const sattn_kernel *kernel, const sattn_tensor *q,
+                                      const sattn_tensor *k, const sattn_tensor *v,
+                                      const sattn_tensor *o, const sattn_tensor *lse,
+                                      const sattn_tensor *row_max,
+                                      const sattn_tensor *block_max, const sattn_plan *plan,
+                                      const sattn_tensor *tables, int32_t num_tables) {
+  return guarded([&] {
+    if (!kernel)
+      return fail(SATTN_ERROR_INVALID_ARGUMENT, "sattn_validate_block_max: kernel is NULL");
+    LaunchArgs args{q, k, v, o, lse, plan, tables, num_tables, row_max, block_max};
+    LaunchShape shape;
+    std::string message;
+    return finish(validateLaunch(kernel->manifest, args, shape, message), message);
+  });
+}
+
+sattn_status sattn_launch_block_max(const sattn_kernel *kernel, const sattn_tensor *q,
+                                    const sattn_tensor *k, const sattn_tensor *v,
+                                    const sattn_tensor *o, const sattn_tensor *lse,
+                                    const sattn_tensor *row_max, const sattn_tensor *block_max,
+                                    const sattn_plan *plan, const sattn_tensor *tables,
+                                    int32_t num_tables, void *stream) {
+  return guarded([&] {
+    if (!kernel)
+      return fail(SATTN_ERROR_INVALID_ARGUMENT, "sattn_launch_block_max: kernel is NULL");
+    LaunchArgs args{q, k, v, o, lse, plan, tables, num_tables, row_max, block_max};
+    std::string message;
+    return finish(kernel->launch(args, stream, message), message);
+  });
+}
+
 int32_t sattn_kernel_has_backward(const sattn_kernel *kernel) {
   return kernel && kernel->manifest.hasBackward() ? 1 : 0;
 }

@@ -328,6 +328,8 @@ sattn_status sattn_kernel::launch(const LaunchArgs &a, void *stream,
                                      {"v", a.v->data},
                                      {"o", a.o->data},
                                      {"lse", a.lse ? a.lse->data : nullptr},
+                                     {"row_max", a.rowMax ? a.rowMax->data : nullptr},
+                                     {"block_max", a.blockMax ? a.blockMax->data : nullptr},
                                      {"plan.segments", a.plan->segments},
                                      {"plan.offsets", a.plan->offsets},
                                      {"plan.class_index", a.plan->class_index}},
@@ -370,11 +372,15 @@ sattn_status sattn_kernel::launch(const LaunchArgs &a, void *stream,
     return 0;
   };
   std::vector<uint64_t> slots;
-  slots.reserve(abi::paramCount(a.numTables));
+  slots.reserve(abi::paramCount(a.numTables, manifest.family, manifest.blockMax));
   for (const abi::Param &param : abi::kFixedParams)
     slots.push_back(slot(param.id));
   for (int32_t i = 0; i < a.numTables; ++i)
     slots.push_back(reinterpret_cast<uintptr_t>(a.tables[i].data));
+  // A block_max kernel's outputs follow the tables (it has no tensor maps).
+  if (manifest.blockMax)
+    for (const sattn_tensor *output : {a.rowMax, a.blockMax})
+      slots.push_back(reinterpret_cast<uintptr_t>(output->data));
   std::vector<void *> params(slots.size());
   for (size_t i = 0; i < slots.size(); ++i)
     params[i] = &slots[i];

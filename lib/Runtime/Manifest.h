@@ -51,6 +51,9 @@ struct Manifest {
   int64_t headDim = 0, heads = 0, kvHeads = 0;
   double scale = 0;
   bool returnLse = false;
+  /// "block_max": the kernel also writes row_max and block_max (the last
+  /// two parameters).
+  bool blockMax = false;
   int64_t minComputeCapability = 0;
   int64_t blockM = 0, blockN = 0, warps = 0, stages = 0, threads = 0;
   int64_t sharedBytes = 0;

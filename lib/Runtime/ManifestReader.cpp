@@ -256,7 +256,15 @@ bool readFamily(const Value &root, Manifest &m, Fields &f) {
     else
       return f.bad("kernel", *v, "is \"" + name + "\", expected \"mma_sync\" or \"wgmma\"");
   }
-  return !root.find("plan_gathers") || f.boolean("plan_gathers", m.planGathers);
+  if (root.find("plan_gathers") && !f.boolean("plan_gathers", m.planGathers))
+    return false;
+  // A block_max kernel is the portable kernel over Range-only plans: a
+  // maximum per KV tile is a maximum per block of keys only then.
+  if (m.blockMax && (m.family != KernelFamily::MmaSync || m.planGathers))
+    return f.bad("block_max", *root.find("block_max"),
+                 "is true, but the kernel is not an \"mma_sync\" kernel with "
+                 "\"plan_gathers\": false, the only form that writes block maxima");
+  return true;
 }
 
 /// What a "wgmma" kernel (sm_90a: TMA loads, wgmma) is built for: the
@@ -302,7 +310,7 @@ bool checkParams(const Value &root, const Manifest &m, Fields &f) {
   std::vector<std::string> tables;
   for (const TableSpec &table : m.tables)
     tables.push_back(table.name);
-  return checkParamNames(f, *params, abi::paramNames(tables, m.family),
+  return checkParamNames(f, *params, abi::paramNames(tables, m.family, m.blockMax),
                          "kernel ABI (docs/KERNEL_ABI.md) for a \"" +
                              std::string(abi::familyName(m.family)) + "\" kernel");
 }
@@ -526,6 +534,9 @@ bool parseManifest(std::string_view text, Manifest &m, std::string &error) {
                  "(" + std::to_string(m.kvHeads) + ") does not divide heads (" +
                      std::to_string(m.heads) + ")");
   if (!f.number("scale", m.scale) || !f.boolean("return_lse", m.returnLse))
+    return false;
+  // "block_max" (optional, false when absent: manifests before it).
+  if (root.find("block_max") && !f.boolean("block_max", m.blockMax))
     return false;
   // The kernels multiply scores by scale * log2(e): a non-positive or
   // non-finite scale would turn the softmax into garbage, not an error.

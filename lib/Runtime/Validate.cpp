@@ -13,8 +13,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "Validate.h"
-
+#include "Checker.h"
 #include "TensorMaps.h"
 
 #include <algorithm>
@@ -22,82 +21,7 @@
 
 namespace sattn::rt {
 
-namespace {
-
-struct Role {
-  const char *name;
-  int rank;
-  const char *dims[4];
-  bool output;
-};
-
-const Role kQ{"q", 4, {"batch", "heads", "Lq", "head_dim"}, false};
-const Role kK{"k", 4, {"batch", "kv_heads", "Lk", "head_dim"}, false};
-const Role kV{"v", 4, {"batch", "kv_heads", "Lk", "head_dim"}, false};
-const Role kO{"o", 4, {"batch", "heads", "Lq", "head_dim"}, true};
-const Role kLse{"lse", 3, {"batch", "heads", "Lq", nullptr}, true};
-// The backward kernel's incoming gradient (an input shaped like O) and the
-// gradients it writes (f32, shaped like Q, K and V).
-const Role kDO{"d_o", 4, {"batch", "heads", "Lq", "head_dim"}, false};
-const Role kDQ{"d_q", 4, {"batch", "heads", "Lq", "head_dim"}, true};
-const Role kDK{"d_k", 4, {"batch", "kv_heads", "Lk", "head_dim"}, true};
-const Role kDV{"d_v", 4, {"batch", "kv_heads", "Lk", "head_dim"}, true};
-const Role kDkvScales{"dkv_scales", 1, {"scale"}, false};
-// A gate estimator's learned weights: per query head, wq's head_dim rows
-// then wk's 3 head_dim rows, of hidden features each.
-const Role kWeights{"weights", 3, {"heads", "4 * head_dim", "hidden", nullptr}, false};
-
-std::string str(int64_t v) { return std::to_string(v); }
-
-std::string hexPointer(const void *p) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%p", p);
-  return buf;
-}
-
-class Checker {
-public:
-  Checker(const Manifest &m, std::string &message) : m(m), message(message) {}
-
-  sattn_status run(const LaunchArgs &a, LaunchShape &shape);
-  /// Count, sizes and layout of the runtime tables, in manifest order.
-  sattn_status tables(const sattn_tensor *tables, int32_t numTables,
-                      const LaunchShape &shape);
-  sattn_status fail(sattn_status status, std::string text) {
-    message = std::move(text);
-    return status;
-  }
-
-private:
-  const Manifest &m;
-  std::string &message;
-
-  std::string dimName(const Role &r, int d) const {
-    return std::string(r.name) + " dimension " + str(d) + " (" + r.dims[d] + ")";
-  }
-
-  sattn_status dtype(const Role &r, const sattn_tensor &t, sattn_dtype want,
-                     const char *why);
-  sattn_status rank(const Role &r, const sattn_tensor &t);
-  sattn_status extent(const Role &r, const sattn_tensor &t, int d, int64_t want,
-                      const std::string &why);
-  sattn_status span(const char *name, const sattn_tensor &t, bool output);
-  sattn_status aligned(const Role &r, const sattn_tensor &t, int64_t bytes,
-                       bool strides);
-  sattn_status table(int32_t i, const TableSpec &spec, const sattn_tensor &t,
-                     const LaunchShape &shape);
-  sattn_status plan(const sattn_plan &p, const LaunchShape &shape);
-  sattn_status sliceFits(const char *name, const sattn_tensor &t);
-
-public:
-  sattn_status backward(const BackwardArgs &a, LaunchShape &shape);
-  sattn_status estimate(const sattn_tensor *q, const sattn_tensor *k,
-                        const sattn_tensor *weights, const sattn_tensor *table,
-                        LaunchShape &shape);
-
-private:
-  sattn_status estimatorWeights(const sattn_tensor &w);
-};
+namespace check {
 
 bool elementCount(const sattn_tensor &t, int64_t &count) {
   count = 1;
@@ -281,13 +205,6 @@ sattn_status Checker::plan(const sattn_plan &p, const LaunchShape &shape) {
   return SATTN_OK;
 }
 
-#define SATTN_TRY(expr)                                                        \
-  do {                                                                         \
-    sattn_status status_ = (expr);                                             \
-    if (status_ != SATTN_OK)                                                   \
-      return status_;                                                          \
-  } while (0)
-
 /// The span of one (batch, head) slice (dimensions from 2 on) within the
 /// kernels' 32-bit offsets; span() has checked that the products fit int64.
 sattn_status Checker::sliceFits(const char *name, const sattn_tensor &t) {
@@ -449,90 +366,13 @@ sattn_status Checker::run(const LaunchArgs &a, LaunchShape &shape) {
     return fail(SATTN_ERROR_SHAPE, "Lq needs " + str(a.plan->num_query_tiles) +
                                        " query tiles, at most 2^31 - 1 fit in the launch grid");
 
+  SATTN_TRY(blockMaxOutputs(a, shape));
+
   // A "wgmma" kernel reads Q, K and V through TMA tensor maps, which take
   // fewer layouts than pointers do (no broadcast strides).
   if (m.family == abi::KernelFamily::Wgmma) {
     TensorMapGeometry maps[3];
     SATTN_TRY(launchTensorMaps(m, a, maps, message));
-  }
-  return SATTN_OK;
-}
-
-/// The forward's checks with LSE required, then dO like O (the kernel's
-/// dtype, q's shape, any strides the forward's O could have, 16-byte
-/// alignment), then dQ, dK and dV: f32 with the shapes of Q, K and V,
-/// row-major contiguous (the kernel takes no strides for them) and 16-byte
-/// aligned. Every slice fits the kernel's 32-bit offsets, as for a launch.
-sattn_status Checker::backward(const BackwardArgs &a, LaunchShape &shape) {
-  const LaunchArgs &f = a.forward;
-  const sattn_tensor *grads[] = {a.dO, a.dQ, a.dK, a.dV};
-  const Role *roles[] = {&kDO, &kDQ, &kDK, &kDV};
-  if (!f.lse)
-    return fail(SATTN_ERROR_NULL_POINTER,
-                "lse is NULL; the backward pass of kernel '" + m.name +
-                    "' needs the forward's log-sum-exp (B, H, Lq) float32");
-  for (int i = 0; i < 4; ++i)
-    if (!grads[i])
-      return fail(SATTN_ERROR_NULL_POINTER,
-                  std::string(roles[i]->name) + " is NULL (a tensor descriptor is required)");
-  SATTN_TRY(run(f, shape));
-
-  std::string kernelDtype = std::string("(the dtype of kernel '") + m.name + "')";
-  SATTN_TRY(dtype(kDO, *a.dO, m.dtype, kernelDtype.c_str()));
-  SATTN_TRY(dtype(kDQ, *a.dQ, SATTN_DTYPE_F32, "(gradients are float32)"));
-  for (int i = 2; i < 4; ++i)
-    SATTN_TRY(a.dkvScales ? dtype(*roles[i], *grads[i], SATTN_DTYPE_I64,
-                                  "(the deterministic backward's fixed-point sums)")
-                          : dtype(*roles[i], *grads[i], SATTN_DTYPE_F32,
-                                  "(gradients are float32)"));
-  if (a.dkvScales) {
-    const sattn_tensor &s = *a.dkvScales;
-    SATTN_TRY(dtype(kDkvScales, s, SATTN_DTYPE_F32, "(the scales of dK and dV)"));
-    SATTN_TRY(rank(kDkvScales, s));
-    SATTN_TRY(extent(kDkvScales, s, 0, 2, "(the scales of dK and dV)"));
-    if (!s.data)
-      return fail(SATTN_ERROR_NULL_POINTER, "dkv_scales has no data (NULL pointer)");
-    if (s.strides[0] != 1)
-      return fail(SATTN_ERROR_STRIDE, "dkv_scales has stride " + str(s.strides[0]) +
-                                          ", expected 1 (the kernel reads the pair as two "
-                                          "consecutive float32)");
-    SATTN_TRY(aligned(kDkvScales, s, 4, false));
-  }
-  for (int i = 0; i < 4; ++i)
-    SATTN_TRY(rank(*roles[i], *grads[i]));
-  const sattn_tensor *like[] = {f.q, f.q, f.k, f.v};
-  const char *why[] = {"q's shape; d_o has o's shape", "q's shape", "k's shape", "v's shape"};
-  for (int i = 0; i < 4; ++i)
-    for (int d = 0; d < 4; ++d)
-      SATTN_TRY(extent(*roles[i], *grads[i], d, like[i]->shape[d], why[i]));
-  for (int i = 0; i < 4; ++i) {
-    int64_t count;
-    if (elementCount(*grads[i], count) && count > 0 && !grads[i]->data)
-      return fail(SATTN_ERROR_NULL_POINTER,
-                  std::string(roles[i]->name) + " has no data (NULL pointer)");
-  }
-
-  SATTN_TRY(span(kDO.name, *a.dO, false));
-  for (int i = 1; i < 4; ++i) {
-    const sattn_tensor &t = *grads[i];
-    SATTN_TRY(span(roles[i]->name, t, true));
-    int64_t expected = 1;
-    for (int d = 3; d >= 0; --d) {
-      if (t.shape[d] > 1 && t.strides[d] != expected)
-        return fail(SATTN_ERROR_STRIDE,
-                    dimName(*roles[i], d) + " has stride " + str(t.strides[d]) + ", expected " +
-                        str(expected) + ": the backward kernel writes " + roles[i]->name +
-                        " row-major contiguous");
-      expected *= t.shape[d];
-    }
-  }
-  SATTN_TRY(aligned(kDO, *a.dO, kTensorAlignment, true));
-  for (int i = 1; i < 4; ++i)
-    SATTN_TRY(aligned(*roles[i], *grads[i], kTensorAlignment, false));
-  for (int i = 0; i < 4; ++i) {
-    int64_t count;
-    if (elementCount(*grads[i], count) && count > 0)
-      SATTN_TRY(sliceFits(roles[i]->name, *grads[i]));
   }
   return SATTN_OK;
 }
@@ -636,7 +476,9 @@ sattn_status Checker::estimate(const sattn_tensor *q, const sattn_tensor *k,
   return SATTN_OK;
 }
 
-} // namespace
+} // namespace check
+
+using check::Checker;
 
 sattn_status validateEstimate(const Manifest &manifest, const sattn_tensor *q,
                               const sattn_tensor *k, const sattn_tensor *weights,
@@ -652,22 +494,16 @@ sattn_status validateLaunch(const Manifest &manifest, const LaunchArgs &args,
   return Checker(manifest, message).run(args, shape);
 }
 
-sattn_status validateBackward(const Manifest &manifest, const BackwardArgs &args,
-                              LaunchShape &shape, std::string &message) {
-  shape = LaunchShape();
-  return Checker(manifest, message).backward(args, shape);
-}
-
 sattn_status validateTables(const Manifest &manifest, const sattn_tensor *tables,
                             int32_t numTables, const LaunchShape &shape,
                             std::string &message) {
   Checker checker(manifest, message);
   if (numTables < 0)
     return checker.fail(SATTN_ERROR_TABLE,
-                        "num_tables is negative (" + str(numTables) + ")");
+                        "num_tables is negative (" + check::str(numTables) + ")");
   if (numTables > 0 && !tables)
     return checker.fail(SATTN_ERROR_TABLE,
-                        "tables is NULL but num_tables = " + str(numTables));
+                        "tables is NULL but num_tables = " + check::str(numTables));
   return checker.tables(tables, numTables, shape);
 }
 

@@ -29,6 +29,8 @@ struct LaunchArgs {
   const sattn_plan *plan = nullptr;
   const sattn_tensor *tables = nullptr;
   int32_t numTables = 0;
+  /// A block_max kernel's outputs (NULL for every other kernel).
+  const sattn_tensor *rowMax = nullptr, *blockMax = nullptr;
 };
 
 /// A call of the backward kernel: the forward's arguments (LSE required),

@@ -112,7 +112,7 @@ LogicalResult Emitter::emitKernel(const KernelDecl &decl) {
                                            : Type(builder.getF16Type());
   auto op = sattn::KernelOp::create(
       builder, getLoc(decl.loc), decl.name, dtype, config.headDim, config.heads,
-      config.kvHeads, llvm::APFloat(config.scale), config.returnLse);
+      config.kvHeads, llvm::APFloat(config.scale), config.returnLse, config.blockMax);
   Block &body = op.getBody().emplaceBlock();
   OpBuilder::InsertionGuard guard(builder);
   builder.setInsertionPointToStart(&body);

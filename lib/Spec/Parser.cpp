@@ -40,7 +40,7 @@ using namespace sattn::spec;
 using sattn::spec::detail::Parser;
 
 static const llvm::StringRef kKeys[] = {
-    "dtype", "head_dim", "heads", "kv_heads", "scale", "return_lse", "mask"};
+    "dtype", "head_dim", "heads", "kv_heads", "scale", "return_lse", "block_max", "mask"};
 
 std::optional<int64_t> Parser::parseIntegerToken(const Token &tok) {
   uint64_t value;
@@ -327,14 +327,15 @@ bool Parser::parseSetting(KernelDecl &kernel) {
     kernel.scale = {negative ? -scale : scale, key.getLoc(), valueLoc};
     return true;
   }
-  if (name == "return_lse") {
-    if (!checkNotSet(kernel.returnLse, key))
+  if (name == "return_lse" || name == "block_max") {
+    Setting<bool> &setting = name == "return_lse" ? kernel.returnLse : kernel.blockMax;
+    if (!checkNotSet(setting, key))
       return false;
     if (!value.isIdentifier("true") && !value.isIdentifier("false")) {
-      reportUnexpected(value, "expected true or false for 'return_lse'");
+      reportUnexpected(value, "expected true or false for '" + name.str() + "'");
       return false;
     }
-    kernel.returnLse = {value.spelling == "true", key.getLoc(), valueLoc};
+    setting = {value.spelling == "true", key.getLoc(), valueLoc};
     lex.consume();
     return true;
   }

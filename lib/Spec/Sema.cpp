@@ -174,6 +174,8 @@ LogicalResult Sema::checkConfig(KernelDecl &decl) {
   }
   if (decl.returnLse.isSet())
     config.returnLse = *decl.returnLse.value;
+  if (decl.blockMax.isSet())
+    config.blockMax = *decl.blockMax.value;
   return success();
 }
 

@@ -32,6 +32,8 @@ void sattn::spec::printKernelSummary(const KernelDecl &kernel,
   os << "\n";
   os << "  lse:       " << (config.returnLse ? "returned" : "not returned")
      << "\n";
+  if (config.blockMax)
+    os << "  block max: written (per query tile and KV tile)\n";
   os << "  tables:    ";
   if (kernel.tables.empty())
     os << "none";
@@ -64,7 +66,10 @@ void sattn::spec::printKernelSpec(const KernelDecl &kernel,
      << "   head_dim = " << config.headDim << "   heads = " << config.heads
      << "   kv_heads = " << config.kvHeads << "\n";
   os << "  scale = " << formatSpecFloat(config.scale)
-     << "   return_lse = " << (config.returnLse ? "true" : "false") << "\n";
+     << "   return_lse = " << (config.returnLse ? "true" : "false");
+  if (config.blockMax)
+    os << "   block_max = true";
+  os << "\n";
   for (const auto &table : kernel.tables) {
     os << "  table " << table->name << " : "
        << getElementTypeName(table->elementType) << "[";

@@ -135,6 +135,12 @@ def _declare(lib):
         "sattn_launch": (ctypes.c_int, [c_kernel_p, t_p, t_p, t_p, t_p, t_p,
                                         ctypes.POINTER(CPlan), t_p, ctypes.c_int32,
                                         ctypes.c_void_p]),
+        "sattn_kernel_has_block_max": (ctypes.c_int32, [c_kernel_p]),
+        "sattn_validate_block_max": (ctypes.c_int, [c_kernel_p] + [t_p] * 7 +
+                                     [ctypes.POINTER(CPlan), t_p, ctypes.c_int32]),
+        "sattn_launch_block_max": (ctypes.c_int, [c_kernel_p] + [t_p] * 7 +
+                                   [ctypes.POINTER(CPlan), t_p, ctypes.c_int32,
+                                    ctypes.c_void_p]),
         "sattn_kernel_has_backward": (ctypes.c_int32, [c_kernel_p]),
         "sattn_validate_backward": (ctypes.c_int, [c_kernel_p] + [t_p] * 9 +
                                     [ctypes.POINTER(CPlan), t_p, ctypes.c_int32]),

@@ -51,7 +51,7 @@ import os
 import sys
 import threading
 
-from . import _dense, _estimator, _registry, _workspace_plans, runtime
+from . import _block_max, _dense, _estimator, _registry, _workspace_plans, runtime
 from .mask_program import MaskProgram, table_extents
 from .tables import ordered as ordered_tables
 
@@ -168,6 +168,7 @@ class Kernel:
         self._mask_program = None
         self._has_builder = "device_plan" in manifest
         self._has_backward = "backward" in manifest  # sattn-compile --backward
+        self._has_block_max = bool(manifest.get("block_max", False))
         # The table a compiled estimator writes (docs/ESTIMATORS.md), if any,
         # and the shape of the learned weights it reads (a gate's; None for
         # the other estimators): calls check their weights against it
@@ -194,6 +195,8 @@ class Kernel:
     table_names = property(lambda self: list(self._table_names))
     has_backward = property(lambda self: self._has_backward,
                             doc="compiled with a backward pass (sattn.compile(backward=True))")
+    has_block_max = property(lambda self: self._has_block_max,
+                             doc="compiled with block_max = true (call kernel.block_max)")
 
     @property
     def mask_program(self):
@@ -466,9 +469,47 @@ class Kernel:
             tables[name] = _estimate_op(self.key, q, k, self._estimator_weights(q, weights))
         return tables
 
+    def block_max(self, q, k, v, tables=None):
+        """A call of a kernel compiled with ``block_max = true``
+        (docs/KERNEL_ABI.md, "Block maxima"): (o, block_max), or (o, lse,
+        block_max) when it returns LSE. block_max is float32 (B, H, T, N),
+        T = ceil(Lq / block_m) query tiles by N = ceil(Lk / block_n) KV
+        tiles: the largest attention probability of each tile's kept pairs,
+        0 where there is none; `sattn._block_max.normalized` makes each query
+        tile's row a distribution (a block gate's training target). Runs
+        eagerly on the current stream with a float32 (B, H, Lq, N) scratch
+        from PyTorch's allocator; not differentiable (it is a target), not
+        a torch.compile op."""
+        import torch
+        if not self._has_block_max:
+            raise RuntimeError("kernel %r was compiled without block_max: add "
+                               "'block_max = true' to its spec" % self.name)
+        if _attention_op is None:
+            _bind_torch_op()
+        for name, t in (("q", q), ("k", k), ("v", v)):
+            _check_tensor(name, t)
+        if q.dim() != 4 or k.dim() != 4:
+            raise ValueError("q and k must be (B, H, L, D); got shapes %s and %s"
+                             % (tuple(q.shape), tuple(k.shape)))
+        table_list = [_as_table(self._table_names, i, t)
+                      for i, t in enumerate(self.table_list(tables))]
+        o = torch.empty_like(q)
+        lse = (torch.empty(q.shape[:3], dtype=torch.float32, device=q.device)
+               if self._returns_lse else None)
+        row_shape, block_shape = _block_max.block_max_shapes(self, q.shape[0], q.shape[2],
+                                                             k.shape[2])
+        row_max = torch.empty(row_shape, dtype=torch.float32, device=q.device)
+        block = torch.empty(block_shape, dtype=torch.float32, device=q.device)
+        _block_max.run(self.runtime, q, k, v, o, lse, row_max, block, table_list,
+                       self._plan_for(q, table_list, None, self._plan_on))
+        return (o, lse, block) if self._returns_lse else (o, block)
+
     def __call__(self, q, k, v, tables=None, scale=None, plan=None, *, weights=None):
         # torch.compile traces this: module globals and plain attributes only.
         self.check_scale(scale)
+        if self._has_block_max:
+            raise RuntimeError("kernel %r was compiled with block_max: call "
+                               "kernel.block_max(q, k, v, tables)" % self.name)
         if _attention_op is None:
             _bind_torch_op()
         _check_tensor("q", q)

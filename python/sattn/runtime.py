@@ -23,7 +23,7 @@ import ctypes
 import os
 import struct
 
-from . import _backward, _estimator
+from . import _backward, _block_max, _estimator
 from . import tables as _tables
 from ._capi import (CPlan, CTensor, DTYPE_NAMES, DTYPES, SattnRuntimeError, check,
                     runtime_library, runtime_library_path, tagged_error)
@@ -371,10 +371,13 @@ class RuntimeKernel(_Owned):
 
     estimate = _estimator.estimate
 
-    # The backward pass of kernels compiled with --backward (sattn._backward).
+    # The backward pass of kernels compiled with --backward (sattn._backward),
+    # the block maxima of kernels compiled with block_max (sattn._block_max).
     has_backward = property(_backward.has_backward, doc="compiled with --backward")
     validate_backward, launch_backward = _backward.validate, _backward.launch
     backward, run_backward = _backward.backward, _backward.run
+    has_block_max = property(_block_max.has_block_max, doc="compiled with block_max")
+    validate_block_max, launch_block_max = _block_max.validate, _block_max.launch
 
     @staticmethod
     def _packed(named):

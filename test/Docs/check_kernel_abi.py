@@ -5,7 +5,8 @@ parameters in the same order, followed by the table parameters; the table
 prefix must be the one the header defines. The sm_90a section must list the
 tensor map parameters of the header (kTensorMapParams) in order and state
 the header's map size and box width. The backward kernel section must list
-kBackwardParams in order, then the table parameters.
+kBackwardParams in order, then the table parameters; the block maxima
+section the outputs of kBlockMaxParams in order.
 
 Usage: check_kernel_abi.py SOURCE_ROOT
 """
@@ -56,7 +57,22 @@ if len(backward) == 2:
         elif code:
             backward_documented += [n.strip() for n in code.split(",") if n.strip()]
 
+# The block maxima section's two outputs (kBlockMaxParams).
+block_max_names = re.findall(r'"(\w+)"', re.search(r'kBlockMaxParams\[\] = \{([^}]*)\}',
+                                                    header).group(1))
+block_max = doc.split("## Block maxima", 1)
+block_max_documented = []
+if len(block_max) == 2:
+    for line in block_max[1].split("```", 2)[1].splitlines():
+        code = line.split("//", 1)[0].strip()
+        block_max_documented += [n.strip() for n in code.split(",") if n.strip()]
+
 problems = []
+if len(block_max) != 2:
+    problems.append('no section "## Block maxima"')
+elif block_max_documented != block_max_names:
+    problems.append("block maxima parameters differ:\n  doc:    %s\n  header: %s"
+                    % (block_max_documented, block_max_names))
 if len(backward) != 2:
     problems.append('no section "## Backward kernel"')
 elif backward_documented != backward_names:
@@ -85,3 +101,4 @@ print("ok: %d fixed parameters in order, then %s<i> per table, then %s for wgmma
       % (len(names), prefix, ", ".join(maps)))
 print("ok: %d backward parameters in order, then %s<i> per table"
       % (len(backward_names), prefix))
+print("ok: block_max kernels take %s after the tables" % ", ".join(block_max_names))

@@ -20,6 +20,12 @@
  * then with the dO stride of a (B, Lq, H, D) buffer, then its deterministic
  * form (sattn_launch_backward_deterministic: int64 dK and dV, scales).
  *
+ * Scenario "block_max" launches through sattn_launch (refused for a kernel
+ * compiled with block_max), then sattn_launch_block_max with row_max
+ * (B, H, Lq, 3) and block_max (B, H, 2, 3), then with a block_max of the
+ * wrong shape and a padded row_max (both refused); a kernel without
+ * block_max refuses the outputs.
+ *
  * Scenario "estimate" is for kernels with a compiled estimator that takes
  * learned weights (gate): it prints the weights' shape and the workspace
  * size, runs the estimator without weights (refused), with them (the
@@ -27,7 +33,8 @@
  * FAKE_CUDA_HOST_POINTER is set, with weights at that address, which the
  * driver does not know (refused).
  *
- * Usage: sattn-runtime-launch-check MANIFEST basic|contexts|plan|tma|backward|estimate
+ * Usage: sattn-runtime-launch-check MANIFEST
+ *            basic|contexts|plan|tma|backward|block_max|estimate
  *
  *===----------------------------------------------------------------------===*/
 
@@ -164,7 +171,8 @@ int main(int argc, char **argv) {
   sattn_kernel *kernel = NULL;
   sattn_status status;
   if (argc != 3) {
-    fprintf(stderr, "usage: %s MANIFEST basic|contexts|plan|tma|backward|estimate\n",
+    fprintf(stderr,
+            "usage: %s MANIFEST basic|contexts|plan|tma|backward|block_max|estimate\n",
             argv[0]);
     return 2;
   }
@@ -243,6 +251,27 @@ int main(int argc, char **argv) {
                                                  &fixedK, &fixedV, &scales, &plan, tables, 2,
                                                  (void *)0x1234));
     }
+  } else if (strcmp(argv[2], "block_max") == 0) {
+    /* Lk = 130: 3 KV tiles of 64; the plan's 2 query tiles. */
+    const int64_t rowShape[] = {B, H, LQ, 3}, rowStrides[] = {H * LQ * 3, LQ * 3, 3, 1};
+    const int64_t paddedStrides[] = {H * LQ * 4, LQ * 4, 4, 1};
+    const int64_t blockShape[] = {B, H, 2, 3}, blockStrides[] = {H * 6, 6, 3, 1};
+    const int64_t wrongShape[] = {B, H, 2, 2}, wrongStrides[] = {H * 4, 4, 2, 1};
+    sattn_tensor rowMax = tensor(0x100000, SATTN_DTYPE_F32, 4, rowShape, rowStrides);
+    sattn_tensor paddedRows = tensor(0x100000, SATTN_DTYPE_F32, 4, rowShape, paddedStrides);
+    sattn_tensor blockMax = tensor(0x180000, SATTN_DTYPE_F32, 4, blockShape, blockStrides);
+    sattn_tensor wrong = tensor(0x180000, SATTN_DTYPE_F32, 4, wrongShape, wrongStrides);
+    printf("has block max: %d\n", (int)sattn_kernel_has_block_max(kernel));
+    report("launch", LAUNCH(0x1234));
+#define BLOCK_MAX(rows, blocks)                                                \
+  sattn_launch_block_max(kernel, &q, &k, &v, &o, lsePtr, &(rows), &(blocks), &plan, tables, 2, \
+                         (void *)0x1234)
+    report("block max", BLOCK_MAX(rowMax, blockMax));
+    report("block max with a (B, H, 2, 2) block_max", BLOCK_MAX(rowMax, wrong));
+    report("block max with padded row_max rows", BLOCK_MAX(paddedRows, blockMax));
+#undef BLOCK_MAX
+    report("validate", sattn_validate_block_max(kernel, &q, &k, &v, &o, lsePtr, &rowMax,
+                                                &blockMax, &plan, tables, 2));
   } else if (strcmp(argv[2], "estimate") == 0) {
     int status2 = run_estimate(kernel, &q, &k);
     if (status2 != 0)

@@ -1,6 +1,6 @@
 """Drives python/sattn/runtime.py without torch and without a GPU.
 
-Usage: check_runtime_binding.py MANIFEST validate|launch|plan
+Usage: check_runtime_binding.py MANIFEST validate|launch|plan|block_max
 
 validate: the binding imports without torch, finds the library, reads the
 kernel's facts, and turns the runtime's validation failures into ValueError
@@ -8,6 +8,8 @@ and TypeError carrying its message. launch: launches with raw descriptors
 and prints the outcome (run with the fake driver, or with none). plan:
 builds host plans with RuntimeKernel.build_plan from tables given as nested
 lists and as NumPy arrays, prints them, and prints the errors bad inputs get.
+block_max: a kernel compiled with block_max: its output shapes, validation
+of its outputs, and a launch with them (run with the fake driver).
 """
 import ctypes
 import json
@@ -105,6 +107,22 @@ elif mode == "plan":
     no_program = rt.load_kernel_from_memory(json.dumps(doc), ".version 8.0\n")
     attempt("no mask program", lambda: no_program.build_plan(B, LQ, LK, [doc_ids, blocks]))
     print("torch imported:", "torch" in sys.modules)
+elif mode == "block_max":
+    from sattn import _block_max
+    print("has block max:", kernel.has_block_max)
+    rows, blocks = _block_max.block_max_shapes(kernel, B, LQ, LK)
+    print("shapes:", rows, blocks)
+    row_max = rt.TensorDesc(0x100000, "f32", rows)
+    block_max = rt.TensorDesc(0x180000, "f32", blocks)
+    attempt("validate", lambda: kernel.validate_block_max(q, k, v, o, lse, row_max, block_max,
+                                                          plan, tables))
+    attempt("plain validate", lambda: kernel.validate(q, k, v, o, lse, plan, tables))
+    attempt("f16 block_max", lambda: kernel.validate_block_max(
+        q, k, v, o, lse, row_max, rt.TensorDesc(0x180000, "f16", blocks), plan, tables))
+    libc = ctypes.CDLL(None)
+    attempt("launch", lambda: kernel.launch_block_max(q, k, v, o, lse, row_max, block_max,
+                                                      plan, tables, stream=0x1234))
+    libc.fflush(None)
 else:
     libc = ctypes.CDLL(None)
     attempt("launch", lambda: kernel.launch(q, k, v, o, lse, plan, tables, stream=0x1234))

@@ -12,70 +12,15 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "CpuAttentionTestSupport.h"
-
-#include "sattn/InitAll.h"
-
-#include "mlir/Parser/Parser.h"
+#include "PlannedCasesTestSupport.h"
 
 #include <iostream>
-#include <map>
-#include <tuple>
 
 using namespace sattn;
 using namespace sattn::plan;
 using namespace sattn::cpu_attention_test;
 
 namespace {
-
-struct GradCase {
-  const char *name;
-  const char *body; // the value yielded is %m
-  int64_t heads = 4, kvHeads = 2;
-};
-
-const GradCase kGradCases[] = {
-    {"causal", "%m = mask.causal"},
-    {"streaming",
-     "%c = mask.causal\n%s = mask.sink 4\n%w = mask.window 9\n"
-     "%u = mask.union %s, %w\n%m = mask.intersect %c, %u"},
-    {"s2_token",
-     "%c = mask.causal\n%w = mask.window 6\n"
-     "%s = mask.strided stride 3 offset affine_map<(h) -> (h * 2 + 1)>\n"
-     "%u = mask.union %w, %s\n%m = mask.intersect %c, %u"},
-    {"document",
-     "%c = mask.causal\n%d = mask.document @doc\n%m = mask.intersect %c, %d"},
-    {"block_table",
-     "%c = mask.causal\n%b = mask.block_table @keep block 8\n%m = mask.intersect %c, %b"},
-    {"complement",
-     "%c = mask.causal\n%w = mask.window 5\n%n = mask.complement %w\n"
-     "%m = mask.intersect %c, %n"},
-    {"mqa_dense", "%m = mask.full", 4, 1},
-};
-
-std::string moduleText() {
-  std::string text;
-  for (const GradCase &c : kGradCases)
-    text += std::string("sattn.kernel @") + c.name +
-            "(dtype = bf16, head_dim = 64, heads = " + std::to_string(c.heads) +
-            ", kv_heads = " + std::to_string(c.kvHeads) +
-            ", scale = 0.125) {\n"
-            "mask.table @doc : i32 [\"b\", \"k\"]\n"
-            "mask.table @keep : i1 [\"h\", \"q/8\", \"k/8\"]\n" +
-            c.body + "\nsattn.yield %m\n}\n";
-  return text;
-}
-
-MaskInputs randomInputs(std::mt19937 &rng, int64_t batch, int64_t heads,
-                        int64_t lq, int64_t lk) {
-  MaskInputs in;
-  in.batch = batch;
-  in.lq = lq;
-  in.lk = lk;
-  in.tables["doc"] = randomDocuments(rng, batch, lk);
-  in.tables["keep"] = randomBlockKeep(rng, heads, lk);
-  return in;
-}
 
 /// Gradients of dense masked attention in fp64, from the definition.
 struct ReferenceGrads {
@@ -142,135 +87,68 @@ double relativeError(const Tensor &got, const std::vector<double> &ref,
   return ref2 > 0 ? std::sqrt(err2 / ref2) : std::sqrt(err2);
 }
 
-class CpuAttentionBackward : public ::testing::Test {
+class CpuAttentionBackward : public PlannedCasesTest {
 protected:
-  static void SetUpTestSuite() {
-    registerAllDialects(registry());
-    context() = std::make_unique<mlir::MLIRContext>(registry());
-    module() = mlir::parseSourceString<mlir::ModuleOp>(moduleText(), context().get());
-  }
-  static void TearDownTestSuite() {
-    // JITs are destroyed before LLVM's static destructors run.
-    compiled().clear();
-    module() = nullptr;
-    context().reset();
-  }
-  static mlir::DialectRegistry &registry() {
-    static mlir::DialectRegistry r;
-    return r;
-  }
-  static std::unique_ptr<mlir::MLIRContext> &context() {
-    static std::unique_ptr<mlir::MLIRContext> c;
-    return c;
-  }
-  static mlir::OwningOpRef<mlir::ModuleOp> &module() {
-    static mlir::OwningOpRef<mlir::ModuleOp> m;
-    return m;
-  }
-  static std::map<std::tuple<std::string, int64_t, int64_t>, CpuAttention> &
-  compiled() {
-    static std::map<std::tuple<std::string, int64_t, int64_t>, CpuAttention> c;
-    return c;
-  }
-  static KernelOp kernel(llvm::StringRef name) {
-    for (KernelOp k : module()->getOps<KernelOp>())
-      if (k.getSymName() == name)
-        return k;
-    return nullptr;
-  }
-  /// Kernel `name` JIT-compiled with its backward for BM x BN tiles.
-  static const CpuAttention *get(llvm::StringRef name, TileSize tiles,
-                                 std::string &error) {
-    auto key = std::make_tuple(name.str(), tiles[0], tiles[1]);
-    auto it = compiled().find(key);
-    if (it != compiled().end())
-      return &it->second;
-    mlir::OwningOpRef<mlir::ModuleOp> single =
-        mlir::ModuleOp::create(mlir::UnknownLoc::get(context().get()));
-    single->push_back(kernel(name)->clone());
-    CpuAttentionOptions options{tiles[0], tiles[1], kOptLevel};
-    options.backward = true;
-    auto c = CpuAttention::compile(*single, options, error);
-    if (mlir::failed(c))
-      return nullptr;
-    return &compiled().emplace(key, std::move(*c)).first->second;
-  }
+  static void SetUpTestSuite() { setUpModule(plannedCasesModule()); }
+  static void TearDownTestSuite() { tearDownModule(); }
 };
 
 TEST_F(CpuAttentionBackward, MatchesDenseGradientsInFp64) {
   ASSERT_TRUE(module()) << "module failed to parse";
-  const TileSize kTiles[] = {{16, 16}, {32, 8}, {8, 32}};
   std::mt19937 rng(4242);
   int64_t emptyRows = 0, gatherTiles = 0, shapes = 0;
   double worstRel = 0;
-  for (const GradCase &c : kGradCases) {
+  forEachPlannedShape(rng, true, [&](const PlannedCase &c, const CompiledMask &eval,
+                                     TileSize tiles, const Shape &shape, bool padded,
+                                     const CpuAttention &cpu) {
     KernelOp k = kernel(c.name);
-    ASSERT_TRUE(k) << c.name;
-    auto eval = CompiledMask::compile(k);
-    ASSERT_TRUE(mlir::succeeded(eval));
-    for (int iter = 0; iter < 3; ++iter) {
-      TileSize tiles = kTiles[iter % 3];
-      std::string error;
-      const CpuAttention *cpu = get(c.name, tiles, error);
-      ASSERT_TRUE(cpu) << error;
-      Shape shape;
-      shape.heads = c.heads;
-      shape.kvHeads = c.kvHeads;
-      shape.batch = 1 + iter % 2;
-      shape.lk = 20 + rng() % 90;
-      shape.lq = iter == 1 ? shape.lk - rng() % shape.lk : shape.lk;
-      bool padded = iter % 2 == 1;
-      SCOPED_TRACE(std::string(c.name) + " B=" + std::to_string(shape.batch) +
-                   " Lq=" + std::to_string(shape.lq) + " Lk=" +
-                   std::to_string(shape.lk) + " BM=" + std::to_string(tiles[0]) +
-                   " BN=" + std::to_string(tiles[1]) + (padded ? " padded" : ""));
-      MaskInputs in = randomInputs(rng, shape.batch, shape.heads, shape.lq, shape.lk);
-      auto planner = TilePlanner::build(k, PlanOptions{tiles[0], tiles[1]});
-      ASSERT_TRUE(mlir::succeeded(planner));
-      auto plan = planner->plan(in, error);
-      ASSERT_TRUE(mlir::succeeded(plan)) << error;
-      gatherTiles += plan->stats().gatherTiles;
+    std::string error;
+    MaskInputs in = randomPlannedInputs(rng, shape.batch, shape.heads, shape.lq, shape.lk);
+    auto planner = TilePlanner::build(k, PlanOptions{tiles[0], tiles[1]});
+    ASSERT_TRUE(mlir::succeeded(planner));
+    auto plan = planner->plan(in, error);
+    ASSERT_TRUE(mlir::succeeded(plan)) << error;
+    gatherTiles += plan->stats().gatherTiles;
 
-      int64_t d = shape.headDim, b = shape.batch, h = shape.heads,
-              kvh = shape.kvHeads, lq = shape.lq, lk = shape.lk;
-      Tensor q({b, h, lq, d}, padded), kt({b, kvh, lk, d}, padded),
-          v({b, kvh, lk, d}, padded), o({b, h, lq, d}, padded),
-          lse({b, h, lq}, padded), dO({b, h, lq, d}, padded),
-          dQ({b, h, lq, d}, padded), dK({b, kvh, lk, d}, padded),
-          dV({b, kvh, lk, d}, padded);
-      q.fillRandom(rng, -2, 2);
-      kt.fillRandom(rng, -2, 2);
-      v.fillRandom(rng, -1, 1);
-      dO.fillRandom(rng, -1, 1);
-      // Gradients start as NaN inside the views too: the function
-      // overwrites them.
-      for (Tensor *g : {&dQ, &dK, &dV})
-        g->forEach([&](llvm::ArrayRef<int64_t> idx) {
-          g->at(idx) = std::numeric_limits<float>::quiet_NaN();
-        });
-      CpuAttentionArgs fwd{q.view, kt.view, v.view, o.view, lse.view};
-      FlatPlan flat = plan->flatten();
-      ASSERT_TRUE(mlir::succeeded(cpu->run(c.name, fwd, flat, in, error))) << error;
-      CpuAttentionBackwardArgs bwd{fwd, dO.view, dQ.view, dK.view, dV.view};
-      ASSERT_TRUE(mlir::succeeded(cpu->runBackward(c.name, bwd, flat, in, error)))
-          << error;
+    int64_t d = shape.headDim, b = shape.batch, h = shape.heads,
+            kvh = shape.kvHeads, lq = shape.lq, lk = shape.lk;
+    Tensor q({b, h, lq, d}, padded), kt({b, kvh, lk, d}, padded),
+        v({b, kvh, lk, d}, padded), o({b, h, lq, d}, padded),
+        lse({b, h, lq}, padded), dO({b, h, lq, d}, padded),
+        dQ({b, h, lq, d}, padded), dK({b, kvh, lk, d}, padded),
+        dV({b, kvh, lk, d}, padded);
+    q.fillRandom(rng, -2, 2);
+    kt.fillRandom(rng, -2, 2);
+    v.fillRandom(rng, -1, 1);
+    dO.fillRandom(rng, -1, 1);
+    // Gradients start as NaN inside the views too: the function
+    // overwrites them.
+    for (Tensor *g : {&dQ, &dK, &dV})
+      g->forEach([&](llvm::ArrayRef<int64_t> idx) {
+        g->at(idx) = std::numeric_limits<float>::quiet_NaN();
+      });
+    CpuAttentionArgs fwd{q.view, kt.view, v.view, o.view, lse.view};
+    FlatPlan flat = plan->flatten();
+    ASSERT_TRUE(mlir::succeeded(cpu.run(c.name, fwd, flat, in, error))) << error;
+    CpuAttentionBackwardArgs bwd{fwd, dO.view, dQ.view, dK.view, dV.view};
+    ASSERT_TRUE(mlir::succeeded(cpu.runBackward(c.name, bwd, flat, in, error)))
+        << error;
 
-      ReferenceGrads ref = referenceGradients(*eval, in, shape, q, kt, v, dO);
-      emptyRows += ref.emptyRows;
-      int64_t nans = 0;
-      double relQ = relativeError(dQ, ref.dq, nans);
-      double relK = relativeError(dK, ref.dk, nans);
-      double relV = relativeError(dV, ref.dv, nans);
-      EXPECT_EQ(nans, 0);
-      EXPECT_LT(relQ, 1e-4);
-      EXPECT_LT(relK, 1e-4);
-      EXPECT_LT(relV, 1e-4);
-      for (Tensor *g : {&dQ, &dK, &dV})
-        EXPECT_EQ(g->clobberedPadding(), 0) << "a gradient written outside its view";
-      worstRel = std::max({worstRel, relQ, relK, relV});
-      ++shapes;
-    }
-  }
+    ReferenceGrads ref = referenceGradients(eval, in, shape, q, kt, v, dO);
+    emptyRows += ref.emptyRows;
+    int64_t nans = 0;
+    double relQ = relativeError(dQ, ref.dq, nans);
+    double relK = relativeError(dK, ref.dk, nans);
+    double relV = relativeError(dV, ref.dv, nans);
+    EXPECT_EQ(nans, 0);
+    EXPECT_LT(relQ, 1e-4);
+    EXPECT_LT(relK, 1e-4);
+    EXPECT_LT(relV, 1e-4);
+    for (Tensor *g : {&dQ, &dK, &dV})
+      EXPECT_EQ(g->clobberedPadding(), 0) << "a gradient written outside its view";
+    worstRel = std::max({worstRel, relQ, relK, relV});
+    ++shapes;
+  });
   EXPECT_GT(emptyRows, 0) << "no row without kept keys was exercised";
   EXPECT_GT(gatherTiles, 0) << "no gathered tile was exercised";
   std::cerr << "[ info ] " << shapes << " shapes; worst relative error of "
@@ -286,7 +164,7 @@ TEST_F(CpuAttentionBackward, RefusesWhatItCannotRun) {
   single->push_back(kernel("causal")->clone());
   auto forwardOnly = CpuAttention::compile(*single, CpuAttentionOptions{16, 16, kOptLevel}, error);
   ASSERT_TRUE(mlir::succeeded(forwardOnly)) << error;
-  const CpuAttention *cpu = get("causal", {16, 16}, error);
+  const CpuAttention *cpu = get("causal", {16, 16}, /*backward=*/true, error);
   ASSERT_TRUE(cpu) << error;
 
   Shape s;
@@ -294,7 +172,7 @@ TEST_F(CpuAttentionBackward, RefusesWhatItCannotRun) {
   s.kvHeads = 2;
   s.lq = s.lk = 20;
   std::mt19937 rng(1);
-  MaskInputs in = randomInputs(rng, 1, 4, 20, 20);
+  MaskInputs in = randomPlannedInputs(rng, 1, 4, 20, 20);
   auto planner = TilePlanner::build(kernel("causal"), PlanOptions{16, 16});
   ASSERT_TRUE(mlir::succeeded(planner));
   auto plan = planner->plan(in, error);

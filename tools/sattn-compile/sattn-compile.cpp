@@ -236,6 +236,7 @@ plannerForReport(sattn::KernelOp kernel, const sattn::target::GPUOptions &gpu,
                                      gpu.stages, gpu.rowsPerWarp};
     request.hopper = gpu.chip == "sm_90a";
     request.backward = gpu.backward;
+    request.blockMax = kernel.getBlockMax();
     std::string error;
     auto config = sattn::plan::chooseTileConfig(
         kernel.getHeadDim(), planner->core().program(), request, error);

@@ -38,7 +38,9 @@ def SparseAttn_KernelOp : SparseAttn_Op<"kernel", [Symbol, SymbolTable,
     Configuration rules: `dtype` is bf16 or f16, `head_dim` is 64, 128 or
     256, `heads` and `kv_heads` are positive with `heads` a multiple of
     `kv_heads`, and `scale` is positive and finite. `return_lse` makes the
-    kernel also return the log-sum-exp of every row. Mask ops nested in the
+    kernel also return the log-sum-exp of every row; `block_max` makes it
+    also write, per (query tile, KV tile), the largest attention probability
+    of the tile (the training target of learned block gates). Mask ops nested in the
     body are checked against the head counts (`mask.per_head` assigns every
     head, `mask.strided_blocks` makes at most all heads dense).
 
@@ -52,12 +54,14 @@ def SparseAttn_KernelOp : SparseAttn_Op<"kernel", [Symbol, SymbolTable,
   }];
   let arguments = (ins SymbolNameAttr:$sym_name, TypeAttr:$dtype,
                        I64Attr:$head_dim, I64Attr:$heads, I64Attr:$kv_heads,
-                       F64Attr:$scale, UnitAttr:$return_lse);
+                       F64Attr:$scale, UnitAttr:$return_lse,
+                       UnitAttr:$block_max);
   let regions = (region SizedRegion<1>:$body);
   let assemblyFormat = [{
     $sym_name `(` `dtype` `=` $dtype `,` `head_dim` `=` $head_dim `,`
     `heads` `=` $heads `,` `kv_heads` `=` $kv_heads `,` `scale` `=` $scale `)`
-    (`return_lse` $return_lse^)? attr-dict-with-keyword $body
+    (`return_lse` $return_lse^)? (`block_max` $block_max^)?
+    attr-dict-with-keyword $body
   }];
   let hasVerifier = 1;
   let hasRegionVerifier = 1;

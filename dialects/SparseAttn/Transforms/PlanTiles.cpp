@@ -67,7 +67,9 @@ struct PlanTilesPass : public sattn::impl::PlanTilesBase<PlanTilesPass> {
     request.hopper = chip == "sm_90a";
     request.backward = backward;
     getOperation().walk([&](KernelOp kernel) {
-      if (failed(planKernel(kernel, request)))
+      plan::TileRequest forKernel = request;
+      forKernel.blockMax = kernel.getBlockMax();
+      if (failed(planKernel(kernel, forKernel)))
         signalPassFailure();
     });
   }

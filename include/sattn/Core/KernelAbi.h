@@ -111,21 +111,35 @@ constexpr int64_t kTensorMapBytes = 128, kTensorMapAlign = 64;
 /// Elements per box row: 64 two-byte elements, the 128-byte swizzle span.
 constexpr int64_t kTensorMapBoxColumns = 64;
 
-/// Number of parameters of a kernel of `family` reading `numTables` tables.
+/// The outputs of a kernel compiled with `block_max` (always a portable
+/// kernel), after the tables: `row_max`, f32 (B, H, Lq, N) with N =
+/// ceil(Lk / block_n), the largest base-2 logit of each row in each KV tile
+/// the row's query tile visits (scratch: other entries are not written);
+/// `block_max`, f32 (B, H, T, N) with T = num_query_tiles, the largest
+/// attention probability of each (query tile, KV tile), 0 where the plan
+/// visits no pair. Both row-major contiguous (docs/KERNEL_ABI.md, "Block
+/// maxima").
+inline constexpr std::string_view kBlockMaxParams[] = {"row_max", "block_max"};
+constexpr int kNumBlockMaxParams = 2;
+
+/// Number of parameters of a kernel of `family` reading `numTables` tables
+/// (with the block-max outputs when `blockMax`).
 constexpr int paramCount(int numTables,
-                         KernelFamily family = KernelFamily::MmaSync) {
+                         KernelFamily family = KernelFamily::MmaSync,
+                         bool blockMax = false) {
   return kNumFixedParams + numTables +
-         (family == KernelFamily::Wgmma ? kNumTensorMaps : 0);
+         (family == KernelFamily::Wgmma ? kNumTensorMaps : 0) +
+         (blockMax ? kNumBlockMaxParams : 0);
 }
 
 /// The names of all parameters of a kernel of `family` reading `tables`
 /// (declaration order): the fixed ones, then "table_<name>" per table, then
-/// the tensor maps of a Hopper kernel.
+/// the tensor maps of a Hopper kernel or the block-max outputs.
 inline std::vector<std::string>
 paramNames(const std::vector<std::string> &tables,
-           KernelFamily family = KernelFamily::MmaSync) {
+           KernelFamily family = KernelFamily::MmaSync, bool blockMax = false) {
   std::vector<std::string> names;
-  names.reserve(paramCount(static_cast<int>(tables.size()), family));
+  names.reserve(paramCount(static_cast<int>(tables.size()), family, blockMax));
   for (const Param &param : kFixedParams)
     names.emplace_back(param.name);
   for (const std::string &table : tables)
@@ -133,6 +147,9 @@ paramNames(const std::vector<std::string> &tables,
   if (family == KernelFamily::Wgmma)
     for (std::string_view map : kTensorMapParams)
       names.emplace_back(map);
+  if (blockMax)
+    for (std::string_view output : kBlockMaxParams)
+      names.emplace_back(output);
   return names;
 }
 

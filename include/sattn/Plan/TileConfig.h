@@ -47,6 +47,10 @@ struct TileRequest {
   /// tiles: at head_dim 256 the Hopper forward's 128 x 64 tiles leave its
   /// backward no room in shared memory, so such kernels stay portable.
   bool backward = false;
+  /// The kernel writes block maxima (`block_max`): the portable kernel over
+  /// Range-only plans (a maximum per KV tile needs the tile's keys to be one
+  /// block), in the default square tiles unless tile options say otherwise.
+  bool blockMax = false;
   bool empty() const { return !stages && onlyStages(); }
   bool onlyStages() const {
     return !blockM && !blockN && !warps && !rowsPerWarp;
@@ -72,6 +76,9 @@ struct TileConfig {
   /// plan (token strides, small power blocks); the portable kernel always
   /// reads them.
   bool gathers = false;
+  /// The portable kernel of a `block_max` kernel: its plans hold Range
+  /// segments only (TileRequest::blockMax).
+  bool rangeOnly = false;
 
   /// Bytes of dynamic shared memory the portable kernel needs: the Q tile,
   /// `stages` K and V tiles with rows padded by 16 bytes (conflict-free
@@ -90,9 +97,9 @@ struct TileConfig {
   }
   /// The plan form the kernel reads: Gather and List segments as well as
   /// Range ones, except for a Hopper kernel built without gathers (it loads
-  /// KV tiles only as whole TMA boxes).
+  /// KV tiles only as whole TMA boxes) and a range-only portable kernel.
   bool planGathers() const {
-    return family == abi::KernelFamily::MmaSync || gathers;
+    return family == abi::KernelFamily::MmaSync ? !rangeOnly : gathers;
   }
 };
 

@@ -305,6 +305,9 @@ struct KernelConfig {
   double scale = 0.0;
   bool scaleIsDefault = true;
   bool returnLse = false;
+  /// The kernel also writes the per-block maxima of its attention
+  /// probabilities (docs/KERNEL_ABI.md, "Block maxima").
+  bool blockMax = false;
 };
 
 struct KernelDecl {
@@ -318,6 +321,7 @@ struct KernelDecl {
   Setting<int64_t> kvHeads;
   Setting<double> scale;
   Setting<bool> returnLse;
+  Setting<bool> blockMax;
   std::vector<std::unique_ptr<TableDecl>> tables;
   ExprPtr mask;
   llvm::SMLoc maskKeyLoc;

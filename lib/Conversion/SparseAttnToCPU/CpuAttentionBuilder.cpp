@@ -31,9 +31,12 @@
 #include "SparseAttn/IR/SparseAttnDialect.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/IR/BuiltinTypes.h"
+
+#include <cmath>
 
 using namespace mlir;
 using namespace sattn;
@@ -48,7 +51,7 @@ SmallVector<mask::TableOp> cpu::kernelTables(KernelOp kernel) {
   return llvm::to_vector(kernel.getBody().front().getOps<mask::TableOp>());
 }
 
-FunctionType cpu::entryType(MLIRContext *ctx, unsigned numTables) {
+FunctionType cpu::entryType(MLIRContext *ctx, unsigned numTables, bool blockMax) {
   constexpr int64_t dyn = ShapedType::kDynamic;
   Type f32 = Float32Type::get(ctx), i64 = IntegerType::get(ctx, 64);
   auto tensor4 = MemRefType::get(
@@ -61,6 +64,8 @@ FunctionType cpu::entryType(MLIRContext *ctx, unsigned numTables) {
   SmallVector<Type> inputs{tensor4, tensor4, tensor4,  tensor4,
                            tensor3, segments, vector, vector};
   inputs.append(numTables, vector);
+  if (blockMax)
+    inputs.append(2, tensor4);
   return FunctionType::get(ctx, inputs, {});
 }
 
@@ -82,9 +87,14 @@ private:
                    bool partial);
   void emitScores(OpBuilder &b, Location loc, const TileContext &tile,
                   Value numKeys, bool partial);
+  /// `kvTile`: the KV tile's index when the kernel records block maxima.
   void emitSoftmaxUpdate(OpBuilder &b, Location loc, const TileContext &tile,
-                         Value numKeys);
+                         Value numKeys, Value kvTile);
   void emitEpilogue(OpBuilder &b, Location loc, const TileContext &tile);
+  /// Block maxima of query tile `m`: 0 for every KV tile, then for the
+  /// tiles of its segments max_i exp2(row_max[i] - LSE_i * log2 e).
+  void emitBlockMaxima(OpBuilder &b, Location loc, const TileContext &tile, Value cls,
+                       Value m);
 
   KernelOp kernel;
   int64_t blockM, blockN;
@@ -93,6 +103,8 @@ private:
 
   // Arguments.
   Value q, k, v, o, lse, segments, offsets, classIndex;
+  /// `block_max` kernels: the outputs, and N = ceil(Lk / BN).
+  Value rowMaxOut, blockMaxOut, kvTileCount;
   ProblemSizes sizes; // runtime sizes (index)
   // Per-tile scratch: base-2 logits then probabilities (BM x BN), the key
   // positions of the KV tile (BN), running max and sum (BM), acc (BM x D).
@@ -126,6 +138,12 @@ void CpuAttentionBuilder::emitPrologue(OpBuilder &b, Location loc,
   log2Scale = emitLog2Scale(b, loc, kernel.getScale().convertToDouble());
 
   tables = bindTables(b, loc, kernel, entry, kNumFixedArgs, sizes);
+  if (kernel.getBlockMax()) {
+    unsigned first = kNumFixedArgs + kernelTables(kernel).size();
+    rowMaxOut = entry.getArgument(first);
+    blockMaxOut = entry.getArgument(first + 1);
+    kvTileCount = ceilDiv(b, loc, sizes.lk, blockN);
+  }
 }
 
 void CpuAttentionBuilder::emitScores(OpBuilder &b, Location loc,
@@ -139,7 +157,7 @@ void CpuAttentionBuilder::emitScores(OpBuilder &b, Location loc,
 
 void CpuAttentionBuilder::emitSoftmaxUpdate(OpBuilder &b, Location loc,
                                             const TileContext &tile,
-                                            Value numKeys) {
+                                            Value numKeys, Value kvTile) {
   forEach(b, loc, tile.rows, [&](OpBuilder &b, Location loc, Value i) {
     Value tileMax = reduce(
         b, loc, numKeys, emitNegInf(b, loc),
@@ -147,6 +165,10 @@ void CpuAttentionBuilder::emitSoftmaxUpdate(OpBuilder &b, Location loc,
           Value s = memref::LoadOp::create(b, loc, scores, ValueRange{i, j});
           return arith::MaximumFOp::create(b, loc, m, s);
         });
+    if (kvTile)
+      memref::StoreOp::create(
+          b, loc, tileMax, rowMaxOut,
+          ValueRange{tile.b, tile.h, arith::AddIOp::create(b, loc, tile.row0, i), kvTile});
     Value oldMax = memref::LoadOp::create(b, loc, rowMax, i);
     RowRescale r = emitRowRescale(b, loc, oldMax, tileMax);
     Value zero = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0));
@@ -192,7 +214,9 @@ void CpuAttentionBuilder::emitKvTiles(OpBuilder &b, Location loc,
   forEach(b, loc, tiles.numTiles, [&](OpBuilder &b, Location loc, Value t) {
     Value numKeys = emitTileKeys(b, loc, seg, tiles, t, sizes.lk, blockN, keys);
     emitScores(b, loc, tile, numKeys, partial);
-    emitSoftmaxUpdate(b, loc, tile, numKeys);
+    // Range tiles only: a block_max kernel's plans hold no others.
+    Value kvTile = rowMaxOut ? arith::AddIOp::create(b, loc, seg.lo, t) : Value();
+    emitSoftmaxUpdate(b, loc, tile, numKeys, kvTile);
   });
 }
 
@@ -230,6 +254,43 @@ void CpuAttentionBuilder::emitQueryTile(OpBuilder &b, Location loc,
                     emitKvTiles(b, loc, tile, seg, tiles, partial);
                   });
   emitEpilogue(b, loc, tile);
+  if (blockMaxOut)
+    emitBlockMaxima(b, loc, tile, cls, m);
+}
+
+void CpuAttentionBuilder::emitBlockMaxima(OpBuilder &b, Location loc,
+                                          const TileContext &tile, Value cls, Value m) {
+  Value zero = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0));
+  Value negInf = emitNegInf(b, loc);
+  Value log2e = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(float(M_LOG2E)));
+  forEach(b, loc, kvTileCount, [&](OpBuilder &b, Location loc, Value n) {
+    memref::StoreOp::create(b, loc, zero, blockMaxOut, ValueRange{tile.b, tile.h, m, n});
+  });
+  emitSegmentLoop(
+      b, loc, sizes, segments, offsets, cls, m, blockN,
+      [&](OpBuilder &b, Location loc, const SegmentRecord &seg, const SegmentTiles &tiles,
+          bool) {
+        forEach(b, loc, tiles.numTiles, [&](OpBuilder &b, Location loc, Value t) {
+          Value n = arith::AddIOp::create(b, loc, seg.lo, t);
+          Value best = reduce(
+              b, loc, tile.rows, zero,
+              [&](OpBuilder &b, Location loc, Value i, Value best) -> Value {
+                Value row = arith::AddIOp::create(b, loc, tile.row0, i);
+                Value logit = memref::LoadOp::create(b, loc, rowMaxOut,
+                                                     ValueRange{tile.b, tile.h, row, n});
+                Value l = memref::LoadOp::create(b, loc, lse, ValueRange{tile.b, tile.h, row});
+                Value p = math::Exp2Op::create(
+                    b, loc,
+                    arith::SubFOp::create(b, loc, logit, arith::MulFOp::create(b, loc, l, log2e)));
+                // Rows the tile keeps no key of (logit -inf) add nothing.
+                Value kept =
+                    arith::CmpFOp::create(b, loc, arith::CmpFPredicate::ONE, logit, negInf);
+                p = arith::SelectOp::create(b, loc, kept, p, zero);
+                return arith::MaximumFOp::create(b, loc, best, p);
+              });
+          memref::StoreOp::create(b, loc, best, blockMaxOut, ValueRange{tile.b, tile.h, m, n});
+        });
+      });
 }
 
 FailureOr<func::FuncOp> CpuAttentionBuilder::build(OpBuilder &builder) {
@@ -241,7 +302,7 @@ FailureOr<func::FuncOp> CpuAttentionBuilder::build(OpBuilder &builder) {
   MLIRContext *ctx = builder.getContext();
   auto fn = func::FuncOp::create(
       builder, loc, entryName(kernel.getSymName()),
-      entryType(ctx, kernelTables(kernel).size()));
+      entryType(ctx, kernelTables(kernel).size(), kernel.getBlockMax()));
   fn->setAttr("llvm.emit_c_interface", UnitAttr::get(ctx));
   Block *entry = fn.addEntryBlock();
   OpBuilder b = OpBuilder::atBlockBegin(entry);

@@ -50,7 +50,7 @@ SmallVector<std::string> gpucodegen::kernelArgNames(KernelOp kernel,
   std::vector<std::string> tables;
   for (mask::TableOp table : kernelTables(kernel))
     tables.push_back(table.getSymName().str());
-  return llvm::to_vector(abi::paramNames(tables, family));
+  return llvm::to_vector(abi::paramNames(tables, family, kernel.getBlockMax()));
 }
 
 FunctionType gpucodegen::kernelSignature(KernelOp kernel, Type elemType,
@@ -82,6 +82,8 @@ FunctionType gpucodegen::kernelSignature(KernelOp kernel, Type elemType,
                 typeOf(abi::ParamKind::Int64Pointer));
   if (family == abi::KernelFamily::Wgmma)
     inputs.append(abi::kNumTensorMaps, typeOf(abi::ParamKind::TensorMap));
+  if (kernel.getBlockMax())
+    inputs.append(abi::kNumBlockMaxParams, typeOf(abi::ParamKind::F32Pointer));
   return FunctionType::get(ctx, inputs, {});
 }
 
@@ -176,6 +178,8 @@ FailureOr<gpu::GPUFuncOp> GpuAttentionBuilder::build(OpBuilder &builder,
 
   LoopState state = emitSegments(b, loc, emitInitialLoopState(b, loc));
   emitEpilogue(b, loc, state);
+  if (blockMaxRow)
+    emitBlockMaxEpilogue(b, loc, state);
   gpu::ReturnOp::create(b, loc);
   return finishKernel(func);
 }

@@ -195,6 +195,17 @@ protected:
   }
   void emitEpilogue(OpBuilder &b, Location loc, const LoopState &state);
 
+  // Block maxima (GpuBlockMax.cpp), for kernels compiled with `block_max`.
+  /// Views of the CTA's rows of `row_max` and its row of `block_max`.
+  void emitBlockMaxViews(OpBuilder &b, Location loc, Block &entry);
+  /// Stores the tile's largest logit of each row half of m16 tile `mt`
+  /// into `row_max` (one lane per quad, rows below Lq).
+  void emitStoreTileRowMax(OpBuilder &b, Location loc, const TileKeys &keys,
+                           int64_t mt, const std::array<Value, 2> &tileMax);
+  /// After the epilogue: the block maxima of the query tile, from `row_max`
+  /// and the rows' LSE, over the plan's tiles (0 elsewhere).
+  void emitBlockMaxEpilogue(OpBuilder &b, Location loc, const LoopState &state);
+
   /// Column (within the KV tile) of element e of 8-column tile j, as a
   /// constant plus the thread's part (2 * quad), which is kept separate so
   /// that no per-column value is loop-invariant.
@@ -247,6 +258,9 @@ protected:
   Value threadId, batchIdx, headIdx, tileIdx, kvHead, batchCount;
   Value lq, lk, numQueryTiles;
   Value qTile, kTile, vTile, oTile, lseRow; // global views of (b, h)
+  /// `block_max` kernels: the (b, h) slice of row_max as a flat Lq x N view,
+  /// the CTA's row of block_max (N entries), and N = ceil(Lk / BN).
+  Value blockMaxRow, rowMaxSlice, kvTileCount;
   Value segments, offsets, classIndex;
   Value qShared, kShared, vShared;
   /// The same regions as rank-1 views, for the async copies.

@@ -364,6 +364,8 @@ LoopState GpuAttentionBuilder::emitKvTile(OpBuilder &b, Location loc,
   for (int64_t mt = 0; mt < cfg.mTiles(); ++mt) {
     SoftmaxStep step =
         emitSoftmaxStep(b, loc, scores[mt], state.rows[mt], log2Scale);
+    if (blockMaxRow)
+      emitStoreTileRowMax(b, loc, keys, mt, step.tileMax);
     emitRescaleAccumulators(b, loc, state.acc[mt], step.alpha);
     state.rows[mt] = step.state;
   }

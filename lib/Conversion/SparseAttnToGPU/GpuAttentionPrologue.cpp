@@ -219,6 +219,8 @@ void GpuAttentionBuilder::emitPrologue(OpBuilder &b, Location loc,
   emitSharedViews(b, loc);
   emitThreadCoordinates(b, loc, threadId);
   log2Scale = emitLog2Scale(b, loc, kernel.getScale().convertToDouble());
+  if (kernel.getBlockMax())
+    emitBlockMaxViews(b, loc, block);
 }
 
 void GpuAttentionBuilder::adoptGrid(const GridCoordinates &grid) {

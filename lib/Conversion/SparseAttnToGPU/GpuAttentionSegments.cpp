@@ -186,6 +186,11 @@ LoopState GpuAttentionBuilder::emitSegments(OpBuilder &b, Location loc,
           for (bool gather : {true, false}) {
             OpBuilder kb = OpBuilder::atBlockEnd(gather ? byKind.thenBlock()
                                                         : byKind.elseBlock());
+            if (gather && !cfg.planGathers()) {
+              // A Range-only plan holds no Gather or List rows.
+              scf::YieldOp::create(kb, loc, softmax);
+              continue;
+            }
             LoopState out =
                 emitSegment(kb, loc, seg, tiles, pos, partial, gather, in);
             scf::YieldOp::create(kb, loc, out.flatten());

@@ -97,6 +97,7 @@ SoftmaxStep sattn::gpucodegen::emitSoftmaxStep(OpBuilder &b, Location loc,
     // max(s) * c == max(s * c) for c > 0, also for -inf.
     Value logitMax = arith::MulFOp::create(
         b, loc, emitQuadMax(b, loc, tileMax[half], fastMax), log2Scale);
+    step.tileMax[half] = logitMax;
     rescale[half] = emitRowRescale(b, loc, old.max[half], logitMax);
     step.state.max[half] = rescale[half].newMax;
     step.alpha[half] = rescale[half].alpha;

@@ -66,6 +66,9 @@ void emitMaskScores(
 struct SoftmaxStep {
   RowState state;
   std::array<mlir::Value, 2> alpha;
+  /// The tile's largest base-2 logit of each row half (quad-wide; -inf
+  /// where the tile keeps no key of the row).
+  std::array<mlir::Value, 2> tileMax;
 };
 /// `fastMax` (the sm_90a kernel): NaN-ignoring maxima, reduced as a tree
 /// rather than a chain.

@@ -19,6 +19,15 @@ sattn.kernel @odd_tiles(dtype = bf16, head_dim = 128, heads = 1, kv_heads = 1, s
 
 // -----
 
+// Block maxima are written by the portable kernel only.
+// expected-error@+1 {{'sattn.tile_plan': a block_max kernel is an "mma_sync" kernel}}
+sattn.kernel @hopper_block_max(dtype = bf16, head_dim = 128, heads = 1, kv_heads = 1, scale = 0.088) block_max attributes {sattn.tile_plan = {block_m = 128 : i64, block_n = 128 : i64, kernel = "wgmma", rows_per_warp = 16 : i64, stages = 2 : i64, warps = 8 : i64}} {
+  %0 = mask.causal
+  sattn.yield %0
+}
+
+// -----
+
 // expected-error@+1 {{'sattn.tile_plan' has no integer 'stages'}}
 sattn.kernel @incomplete(dtype = bf16, head_dim = 128, heads = 1, kv_heads = 1, scale = 0.088) attributes {sattn.tile_plan = {block_m = 64 : i64, block_n = 64 : i64, rows_per_warp = 16 : i64, warps = 4 : i64}} {
   %0 = mask.causal

@@ -51,13 +51,13 @@ import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "..", "python"))
+sys.path.insert(0, HERE)
 import sattn  # noqa: E402
+from gpu_cases import DEV, keep_mask, kernels_in, median_ms  # noqa: E402
+import gpu_cases  # noqa: E402
 
 TOL = {"bf16": 2e-2, "f16": 1e-2}
-DEV = "cuda"
 BATCH = 2
-# Largest value each declared table element type holds in the random tables.
-TABLE_MAX = {"i1": 1, "bool": 1, "i8": 3, "i16": 3, "i32": 3, "i64": 3}
 
 
 def sync():
@@ -65,30 +65,9 @@ def sync():
     torch.cuda.synchronize()
 
 
-def kernels_in(path):
-    if os.path.isdir(path):
-        names = sorted(n for n in os.listdir(path) if n.endswith(".json") and n != "entry.json")
-        return [os.path.join(path, n) for n in names]
-    return [path]
-
-
 def random_tables(kernel, lk, gen):
     """{name: int64 CUDA tensor} of random values in each table's range."""
-    tables = {}
-    for spec in kernel.manifest["tables"]:
-        shape = kernel.table_shape(spec["name"], BATCH, lk)
-        high = TABLE_MAX.get(spec["element"], 1) + 1
-        tables[spec["name"]] = torch.randint(0, high, shape, device=DEV, generator=gen)
-    return tables
-
-
-def keep_mask(kernel, b, lq, lk, tables):
-    """(H, Lq, Lk) bool: the kernel's mask for batch element b."""
-    heads = torch.arange(kernel.heads, device=DEV)[:, None, None]
-    pos = (torch.arange(lq, device=DEV) + (lk - lq))[None, :, None]
-    keys = torch.arange(lk, device=DEV)[None, None, :]
-    keep = kernel.mask_program.keep(torch.tensor(b, device=DEV), heads, pos, keys, lk, tables)
-    return torch.broadcast_to(keep, (kernel.heads, lq, lk))
+    return gpu_cases.random_tables(kernel, BATCH, lk, gen)
 
 
 def dense_gradients(kernel, q, k, v, d_o, tables, dtype):
@@ -214,21 +193,6 @@ def check_case(kernel, lq, lk, ref_dtype, traced, gen):
                     all(c["ok"] for c in result.get("compiled", [])) and
                     result["deterministic"])
     return result
-
-
-def median_ms(fn, repeats=10, warmup=3):
-    for _ in range(warmup):
-        fn()
-    sync()
-    times = []
-    for _ in range(repeats):
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        fn()
-        end.record()
-        sync()
-        times.append(start.elapsed_time(end))
-    return sorted(times)[len(times) // 2]
 
 
 def bench(kernel, length, gen):

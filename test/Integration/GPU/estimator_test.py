@@ -45,8 +45,10 @@ import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "..", "python"))
+sys.path.insert(0, HERE)
 import sattn  # noqa: E402
 import sattn.estimate  # noqa: E402
+import gpu_cases  # noqa: E402
 
 TOL = {"bf16": 1e-2, "f16": 5e-3}
 DEV = "cuda"
@@ -108,16 +110,9 @@ def rel(a, b):
     return float((a.float() - b.float()).norm() / b.float().norm().clamp_min(1e-30))
 
 
-def median_ms(fn, repeats=5):
-    times = []
-    for _ in range(repeats):
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        fn()
-        end.record()
-        torch.cuda.synchronize()
-        times.append(start.elapsed_time(end))
-    return sorted(times)[len(times) // 2]
+def median_ms(fn):
+    """Median of 5 calls, no warm-up (the first call of each stage counts)."""
+    return gpu_cases.median_ms(fn, warmups=0, repeats=5)
 
 
 # The host references run a slice per core (sattn.estimate) at about 10^9
