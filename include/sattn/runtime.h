@@ -148,7 +148,7 @@ sattn_status sattn_validate(const sattn_kernel *kernel, const sattn_tensor *q,
 /* 1 when the kernel was compiled with block_max, 0 otherwise (or for NULL). */
 int32_t sattn_kernel_has_block_max(const sattn_kernel *kernel);
 
-/* sattn_launch plus the block maxima. row_max: float32 (B, H, Lq, N),
+/* sattn_launch plus the block maxima. row_max: float32 (B, H, N, Lq),
  * N = ceil(Lk / block_n), row-major contiguous, 4-byte aligned: scratch the
  * kernel fills with each row's largest logit per visited KV tile (only
  * visited entries are written; 4 * B * H * Lq * N bytes, 1 GiB at B = 1,

@@ -370,7 +370,7 @@ LogicalResult CpuAttention::run(StringRef name, const CpuAttentionArgs &args,
   int64_t tiles = (shape.lk + impl->options.blockN - 1) / impl->options.blockN;
   int64_t queryTiles = plan.numQueryTiles;
   if (failed(checkTensor("row_max", args.rowMax,
-                         {shape.batch, shape.heads, shape.lq, tiles}, error)) ||
+                         {shape.batch, shape.heads, tiles, shape.lq}, error)) ||
       failed(checkTensor("block_max", args.blockMax,
                          {shape.batch, shape.heads, queryTiles, tiles}, error)))
     return failure();

@@ -50,7 +50,7 @@ inline const Role kDkvScales{"dkv_scales", 1, {"scale"}, false};
 inline const Role kWeights{"weights", 3, {"heads", "4 * head_dim", "hidden", nullptr}, false};
 // A block_max kernel's outputs: the per-row tile maxima (scratch) and the
 // block maxima, per KV tile of the plan.
-inline const Role kRowMax{"row_max", 4, {"batch", "heads", "Lq", "KV tiles"}, true};
+inline const Role kRowMax{"row_max", 4, {"batch", "heads", "KV tiles", "Lq"}, true};
 inline const Role kBlockMax{"block_max", 4, {"batch", "heads", "query tiles", "KV tiles"}, true};
 
 inline std::string str(int64_t v) { return std::to_string(v); }

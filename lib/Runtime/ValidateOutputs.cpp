@@ -95,7 +95,7 @@ sattn_status Checker::backward(const BackwardArgs &a, LaunchShape &shape) {
   return SATTN_OK;
 }
 
-/// Required exactly for a block_max kernel: row_max (B, H, Lq, N) and
+/// Required exactly for a block_max kernel: row_max (B, H, N, Lq) and
 /// block_max (B, H, T, N), N = ceil(Lk / block_n) KV tiles, T the plan's
 /// query tiles; f32, row-major contiguous, 4-byte aligned, each (batch,
 /// head) slice within the kernel's 32-bit offsets.
@@ -117,10 +117,10 @@ sattn_status Checker::blockMaxOutputs(const LaunchArgs &a, const LaunchShape &sh
                       "' was compiled with block_max: launch it with "
                       "sattn_launch_block_max, which takes row_max and block_max");
   int64_t kvTiles = (shape.lk + m.blockN - 1) / m.blockN;
-  int64_t extents[2][4] = {{shape.batch, m.heads, shape.lq, kvTiles},
+  int64_t extents[2][4] = {{shape.batch, m.heads, kvTiles, shape.lq},
                            {shape.batch, m.heads, a.plan->num_query_tiles, kvTiles}};
   const char *why[2][4] = {
-      {"q's batch", "the kernel's heads", "q's Lq", "ceil(Lk / block_n), the KV tiles"},
+      {"q's batch", "the kernel's heads", "ceil(Lk / block_n), the KV tiles", "q's Lq"},
       {"q's batch", "the kernel's heads", "the plan's num_query_tiles",
        "ceil(Lk / block_n), the KV tiles"}};
   for (int i = 0; i < 2; ++i) {

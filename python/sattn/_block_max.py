@@ -5,7 +5,7 @@ libsattn_runtime (docs/KERNEL_ABI.md, "Block maxima"):
 
 Such a kernel writes, next to O, the largest attention probability of every
 (query tile, KV tile) of its plan: block_max (B, H, T, N) float32, 0 where
-the plan visits no kept pair, with `row_max` (B, H, Lq, N) float32 as its
+the plan visits no kept pair, with `row_max` (B, H, N, Lq) float32 as its
 scratch. That is the target a learned block gate (SeerAttention's AttnGate)
 is distilled against; `normalized` turns it into the per-query-tile
 distribution such gates are trained to match. Why a module of its own:
@@ -25,12 +25,12 @@ def has_block_max(kernel):
 
 
 def block_max_shapes(kernel, batch, lq, lk):
-    """((B, H, Lq, N), (B, H, T, N)): the shapes of row_max and block_max for
+    """((B, H, N, Lq), (B, H, T, N)): the shapes of row_max and block_max for
     a call of batch x lq queries x lk keys (N KV tiles, T query tiles)."""
     n = -(-int(lk) // kernel.block_n)
     t = -(-int(lq) // kernel.block_m)
     heads = kernel.heads
-    return (int(batch), heads, int(lq), n), (int(batch), heads, t, n)
+    return (int(batch), heads, n, int(lq)), (int(batch), heads, t, n)
 
 
 def _c_args(kernel, q, k, v, o, lse, row_max, block_max, plan, tables):

@@ -477,7 +477,7 @@ class Kernel:
         tiles: the largest attention probability of each tile's kept pairs,
         0 where there is none; `sattn._block_max.normalized` makes each query
         tile's row a distribution (a block gate's training target). Runs
-        eagerly on the current stream with a float32 (B, H, Lq, N) scratch
+        eagerly on the current stream with a float32 (B, H, N, Lq) scratch
         from PyTorch's allocator; not differentiable (it is a target), not
         a torch.compile op."""
         import torch

@@ -22,7 +22,7 @@
  *
  * Scenario "block_max" launches through sattn_launch (refused for a kernel
  * compiled with block_max), then sattn_launch_block_max with row_max
- * (B, H, Lq, 3) and block_max (B, H, 2, 3), then with a block_max of the
+ * (B, H, 3, Lq) and block_max (B, H, 2, 3), then with a block_max of the
  * wrong shape and a padded row_max (both refused); a kernel without
  * block_max refuses the outputs.
  *
@@ -253,8 +253,8 @@ int main(int argc, char **argv) {
     }
   } else if (strcmp(argv[2], "block_max") == 0) {
     /* Lk = 130: 3 KV tiles of 64; the plan's 2 query tiles. */
-    const int64_t rowShape[] = {B, H, LQ, 3}, rowStrides[] = {H * LQ * 3, LQ * 3, 3, 1};
-    const int64_t paddedStrides[] = {H * LQ * 4, LQ * 4, 4, 1};
+    const int64_t rowShape[] = {B, H, 3, LQ}, rowStrides[] = {H * 3 * LQ, 3 * LQ, LQ, 1};
+    const int64_t paddedStrides[] = {H * 3 * (LQ + 4), 3 * (LQ + 4), LQ + 4, 1};
     const int64_t blockShape[] = {B, H, 2, 3}, blockStrides[] = {H * 6, 6, 3, 1};
     const int64_t wrongShape[] = {B, H, 2, 2}, wrongStrides[] = {H * 4, 4, 2, 1};
     sattn_tensor rowMax = tensor(0x100000, SATTN_DTYPE_F32, 4, rowShape, rowStrides);

@@ -86,7 +86,7 @@ TEST_F(CpuBlockMax, MatchesDenseProbabilityMaximaInFp64) {
             lq = shape.lq, lk = shape.lk;
     int64_t queryTiles = plan->numQueryTiles, kvTiles = (lk + tiles[1] - 1) / tiles[1];
     Tensor q({b, h, lq, d}, padded), kt({b, kvh, lk, d}, padded), v({b, kvh, lk, d}, padded),
-        o({b, h, lq, d}, padded), lse({b, h, lq}, padded), rowMax({b, h, lq, kvTiles}, padded),
+        o({b, h, lq, d}, padded), lse({b, h, lq}, padded), rowMax({b, h, kvTiles, lq}, padded),
         blockMax({b, h, queryTiles, kvTiles}, padded);
     // Scores spread wide enough that block maxima range over decades.
     q.fillRandom(rng, -3, 3);
@@ -158,7 +158,7 @@ TEST_F(CpuBlockMax, OutputsAreCheckedAgainstTheKernel) {
   shape.lq = shape.lk = 40;
   int64_t d = shape.headDim;
   Tensor q({1, 4, 40, d}, false), k({1, 2, 40, d}, false), v({1, 2, 40, d}, false),
-      o({1, 4, 40, d}, false), lse({1, 4, 40}, false), rowMax({1, 4, 40, 3}, false),
+      o({1, 4, 40, d}, false), lse({1, 4, 40}, false), rowMax({1, 4, 3, 40}, false),
       blockMax({1, 4, 3, 3}, false), wrong({1, 4, 3, 2}, false);
   for (Tensor *t : {&q, &k, &v})
     t->forEach([&](llvm::ArrayRef<int64_t> idx) { t->at(idx) = 0.5f; });

@@ -67,7 +67,7 @@ std::string entryName(llvm::StringRef kernelName);
 llvm::SmallVector<mask::TableOp> kernelTables(KernelOp kernel);
 
 /// The type of `@NAME_cpu` for a kernel with `numTables` tables; a
-/// `block_max` kernel takes row_max (B, H, Lq, N) and block_max (B, H, T, N)
+/// `block_max` kernel takes row_max (B, H, N, Lq) and block_max (B, H, T, N)
 /// after them, f32 like O (docs/KERNEL_ABI.md, "Block maxima").
 mlir::FunctionType entryType(mlir::MLIRContext *context, unsigned numTables,
                              bool blockMax = false);

@@ -112,7 +112,7 @@ constexpr int64_t kTensorMapBytes = 128, kTensorMapAlign = 64;
 constexpr int64_t kTensorMapBoxColumns = 64;
 
 /// The outputs of a kernel compiled with `block_max` (always a portable
-/// kernel), after the tables: `row_max`, f32 (B, H, Lq, N) with N =
+/// kernel), after the tables: `row_max`, f32 (B, H, N, Lq) with N =
 /// ceil(Lk / block_n), the largest base-2 logit of each row in each KV tile
 /// the row's query tile visits (scratch: other entries are not written);
 /// `block_max`, f32 (B, H, T, N) with T = num_query_tiles, the largest

@@ -51,7 +51,7 @@ struct CpuAttentionArgs {
   CpuTensor o;   // (B, H, Lq, D), written
   CpuTensor lse; // (B, H, Lq), written; leave `data` null when not wanted
   /// Kernels compiled with `block_max` only (docs/KERNEL_ABI.md, "Block
-  /// maxima"): (B, H, Lq, N) scratch and (B, H, T, N) output, N the KV tiles
+  /// maxima"): (B, H, N, Lq) scratch and (B, H, T, N) output, N the KV tiles
   /// and T the query tiles of the plan.
   CpuTensor rowMax = {}, blockMax = {};
 };

@@ -168,7 +168,7 @@ void CpuAttentionBuilder::emitSoftmaxUpdate(OpBuilder &b, Location loc,
     if (kvTile)
       memref::StoreOp::create(
           b, loc, tileMax, rowMaxOut,
-          ValueRange{tile.b, tile.h, arith::AddIOp::create(b, loc, tile.row0, i), kvTile});
+          ValueRange{tile.b, tile.h, kvTile, arith::AddIOp::create(b, loc, tile.row0, i)});
     Value oldMax = memref::LoadOp::create(b, loc, rowMax, i);
     RowRescale r = emitRowRescale(b, loc, oldMax, tileMax);
     Value zero = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0));
@@ -277,7 +277,7 @@ void CpuAttentionBuilder::emitBlockMaxima(OpBuilder &b, Location loc,
               [&](OpBuilder &b, Location loc, Value i, Value best) -> Value {
                 Value row = arith::AddIOp::create(b, loc, tile.row0, i);
                 Value logit = memref::LoadOp::create(b, loc, rowMaxOut,
-                                                     ValueRange{tile.b, tile.h, row, n});
+                                                     ValueRange{tile.b, tile.h, n, row});
                 Value l = memref::LoadOp::create(b, loc, lse, ValueRange{tile.b, tile.h, row});
                 Value p = math::Exp2Op::create(
                     b, loc,

@@ -28,16 +28,27 @@ RowState sattn::gpucodegen::emitInitialRowState(OpBuilder &b, Location loc) {
   return s;
 }
 
-/// Butterfly over lanes xor 1 and xor 2: the four lanes of a quad.
+/// Butterfly over lanes xor each of `offsets`: {1, 2} reduces the four
+/// lanes of a quad, {16, 8, 4, 2, 1} the whole warp.
 template <typename CombineOp>
-static Value quadReduce(OpBuilder &b, Location loc, Value x) {
-  for (int32_t offset : {1, 2}) {
+static Value butterflyReduce(OpBuilder &b, Location loc, Value x,
+                             ArrayRef<int32_t> offsets) {
+  for (int32_t offset : offsets) {
     Value other = gpu::ShuffleOp::create(b, loc, x, offset, /*width=*/32,
                                          gpu::ShuffleMode::XOR)
                       .getShuffleResult();
     x = CombineOp::create(b, loc, x, other);
   }
   return x;
+}
+
+template <typename CombineOp>
+static Value quadReduce(OpBuilder &b, Location loc, Value x) {
+  return butterflyReduce<CombineOp>(b, loc, x, {1, 2});
+}
+
+Value sattn::gpucodegen::emitWarpMax(OpBuilder &b, Location loc, Value x) {
+  return butterflyReduce<arith::MaximumFOp>(b, loc, x, {16, 8, 4, 2, 1});
 }
 
 Value sattn::gpucodegen::emitQuadMax(OpBuilder &b, Location loc, Value x,

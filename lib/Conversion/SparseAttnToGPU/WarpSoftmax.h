@@ -48,6 +48,8 @@ RowState emitInitialRowState(mlir::OpBuilder &b, mlir::Location loc);
 mlir::Value emitQuadMax(mlir::OpBuilder &b, mlir::Location loc, mlir::Value x,
                         bool fastMax = false);
 mlir::Value emitQuadSum(mlir::OpBuilder &b, mlir::Location loc, mlir::Value x);
+/// Maximum of `x` over the 32 lanes of the warp (NaN-propagating).
+mlir::Value emitWarpMax(mlir::OpBuilder &b, mlir::Location loc, mlir::Value x);
 
 /// Replaces the scores whose `keep(e, tile)` is false by -inf. `keep`
 /// returns an i1, or a null Value for "always kept".

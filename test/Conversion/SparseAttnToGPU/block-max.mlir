@@ -17,8 +17,8 @@
 // CHECK:         sattn.kv_loop = "partial-range"
 // Epilogue: every warp past its tiles, the rows' LSE (base 2) in shared
 // memory after the Q tile (64 rows of 72 bf16 = 9216 bytes), block_max's
-// row zeroed, then per plan tile the maximum over the rows of
-// exp2(row_max - LSE), eight rows per step.
+// row zeroed, then one warp per plan tile: the maximum over the rows (lanes
+// over rows) of exp2(row_max - LSE), then across the warp.
 // CHECK:         gpu.barrier
 // CHECK:         memref.view {{.*}}[%c9216{{.*}}][] : memref<?xi8, #gpu.address_space<workgroup>> to memref<64xf32, #gpu.address_space<workgroup>>
 // CHECK:         gpu.barrier
@@ -26,6 +26,7 @@
 // CHECK:           scf.for
 // CHECK:             llvm.call_intrinsic "llvm.nvvm.ex2.approx.f32"
 // CHECK:             arith.maximumf
+// CHECK:           gpu.shuffle  xor {{.*}}, %c16_i32
 // CHECK-LABEL: gpu.func @sattn_gate_plan_summarize(
 // SM90A:       sattn.tile_plan = {block_m = 64 : i64, block_n = 64 : i64{{.*}}kernel = "mma_sync"
 // SM90A-LABEL: gpu.func @sattn_gate(
