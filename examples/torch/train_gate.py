@@ -12,7 +12,11 @@ script
      max / min / mean-pooled key blocks, per-head projections, the rotary
      embedding at the block index, a softmax over the causal blocks) to match
      each query block's share of the dense attention mass over key blocks
-     (KL divergence), printing the loss every --every steps;
+     (KL divergence), printing the loss every --every steps; with
+     --target block_max the target is SeerAttention's instead: the largest
+     attention probability of each block, normalised per query block, which
+     a causal kernel compiled with `block_max = true` (gate_target.sattn)
+     writes next to its output in one pass (no dense attention matrix);
   2. on fresh inputs, has the compiled estimator choose the blocks with the
      trained weights (kernel.estimate(q, k, weights=(wq, wk))) and checks its
      table against the host reference gate (sattn.estimate.gate), and the
@@ -26,11 +30,13 @@ equals the reference's, the output matches, and training raised the recall.
 
     python3 examples/torch/train_gate.py [--steps 300] [--every 50] [--length 2048]
                                          [--kernel DIR_OR_MANIFEST]
+                                         [--target mass|block_max]
+                                         [--target-kernel DIR_OR_MANIFEST]
 
 Needs a CUDA device, PyTorch and libsattn_runtime (SATTN_RUNTIME_LIB). The
 kernel is sattn.compile(train_gate.sattn): compiled here by sattn-compile, or
 taken from a carried cache (SATTN_CACHE_DIR); --kernel loads compiled
-artifacts instead.
+artifacts instead (--target-kernel likewise for gate_target.sattn).
 """
 import argparse
 import math
@@ -45,6 +51,7 @@ import sattn  # noqa: E402
 import sattn.estimate  # noqa: E402
 
 SPEC = os.path.join(HERE, "train_gate.sattn")
+TARGET_SPEC = os.path.join(HERE, "gate_target.sattn")
 TOPICS, BATCH = 6, 2
 
 
@@ -105,6 +112,15 @@ def block_mass(kernel, q, k):
     return p.view(b, h, n, block, n, block).sum((3, 5)) / block
 
 
+def block_max_target(target_kernel, q, k, v):
+    """SeerAttention's distillation target, (B, H, n, n): the largest dense
+    causal attention probability of each 64 x 64 block, normalised per query
+    block, from one call of a block_max kernel."""
+    from sattn import _block_max
+    _, maxima = target_kernel.block_max(q, k, v)
+    return _block_max.normalized(maxima)
+
+
 def recall(mass, kept):
     return float((mass * kept).sum() / mass.sum())
 
@@ -125,8 +141,17 @@ def main():
     ap.add_argument("--every", type=int, default=50)
     ap.add_argument("--length", type=int, default=2048)
     ap.add_argument("--kernel", help="compiled artifacts (a directory or a manifest)")
+    ap.add_argument("--target", choices=("mass", "block_max"), default="mass")
+    ap.add_argument("--target-kernel", help="compiled gate_target.sattn (--target block_max)")
     args = ap.parse_args()
     kernel = sattn.load(args.kernel) if args.kernel else sattn.compile(SPEC)
+    target_kernel = None
+    if args.target == "block_max":
+        target_kernel = (sattn.load(args.target_kernel) if args.target_kernel
+                         else sattn.compile(TARGET_SPEC))
+        if (target_kernel.block_m, target_kernel.block_n) != (64, 64):
+            sys.exit("the target kernel's tiles are %dx%d, not the gate's 64-token blocks"
+                     % (target_kernel.block_m, target_kernel.block_n))
     est = kernel.manifest["estimator"]
     if est["kind"] != "gate":
         sys.exit("%s: not a gate kernel" % kernel.name)
@@ -140,8 +165,9 @@ def main():
 
     first = last = None
     for step in range(args.steps + 1):
-        q, k, _ = inputs(kernel, args.length, gen)
-        target = block_mass(kernel, q, k)
+        q, k, v = inputs(kernel, args.length, gen)
+        target = (block_max_target(target_kernel, q, k, v) if target_kernel is not None
+                  else block_mass(kernel, q, k))
         log_p = gate_log_probs(kernel, q, k, wq, wk)
         causal = target > 0
         loss = (target[causal] * (target[causal].log() - log_p[causal])).sum() / (
