@@ -61,7 +61,6 @@ inline std::string hexPointer(const void *p) {
   return buf;
 }
 
-
 /// The number of elements of `t` (false when it overflows or the rank is
 /// out of range).
 bool elementCount(const sattn_tensor &t, int64_t &count);

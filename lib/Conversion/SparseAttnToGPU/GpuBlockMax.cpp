@@ -90,7 +90,7 @@ void GpuAttentionBuilder::emitBlockMaxEpilogue(OpBuilder &b, Location loc,
       });
     }
   }
-  // `first + worker`, `first + worker + step`, ... below `end`.
+  // Iterations `worker`, `worker + step`, ... below `end`.
   auto strided = [&](OpBuilder &b, Location loc, Value worker, Value end, int64_t step,
                      function_ref<void(OpBuilder &, Location, Value)> body) {
     scf::ForOp::create(b, loc, worker, end, cst(b, loc, step), ValueRange{},
