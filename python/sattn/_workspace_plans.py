@@ -19,7 +19,7 @@ import threading
 
 from . import tables as _tables
 from ._capi import CPlan, check, tagged_error
-from .runtime import _table_descriptors
+from ._descriptors import _table_descriptors
 
 __all__ = ["WorkspacePlans"]
 
