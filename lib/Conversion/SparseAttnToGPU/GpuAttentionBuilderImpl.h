@@ -12,6 +12,8 @@
 //                             mask bits, online softmax and P V
 //   GpuAttentionSegments.cpp  the plan's segments of a query tile and the
 //                             prefetch across them
+//   GpuBlockMax.cpp           block maxima of `block_max` kernels: the tiles'
+//                             row maxima, then the per-tile maxima of P
 //
 //===----------------------------------------------------------------------===//
 
