@@ -176,6 +176,19 @@ public:
     check(sattn_launch(handle(), &q, &k, &v, &o, lse, &plan, tables.data(),
                        static_cast<int32_t>(tables.size()), stream));
   }
+  /// Whether the kernel writes block maxima (`block_max = true`).
+  bool hasBlockMax() const { return sattn_kernel_has_block_max(handle()) != 0; }
+  /// Validates, then launches a block_max kernel on `stream`: launch's
+  /// arguments plus rowMax (f32 (B, H, N, Lq) scratch) and blockMax (f32
+  /// (B, H, T, N), written); runtime.h, "Block maxima".
+  void launchBlockMax(const sattn_tensor &q, const sattn_tensor &k, const sattn_tensor &v,
+                      const sattn_tensor &o, const sattn_tensor *lse,
+                      const sattn_tensor &rowMax, const sattn_tensor &blockMax,
+                      const sattn_plan &plan, const std::vector<sattn_tensor> &tables = {},
+                      void *stream = nullptr) const {
+    check(sattn_launch_block_max(handle(), &q, &k, &v, &o, lse, &rowMax, &blockMax, &plan,
+                                 tables.data(), static_cast<int32_t>(tables.size()), stream));
+  }
   /// Whether the kernel has a backward pass (sattn-compile --backward).
   bool hasBackward() const { return sattn_kernel_has_backward(handle()) != 0; }
   /// Checks a backward launch without running it (no driver needed).
