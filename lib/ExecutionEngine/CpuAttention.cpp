@@ -365,8 +365,8 @@ LogicalResult CpuAttention::run(StringRef name, const CpuAttentionArgs &args,
     cpuexec::invoke(kernel.entry, pointers, tableDescs);
     return success();
   }
-  // Block maxima: row_max (B, H, Lq, N) and block_max (B, H, T, N) follow
-  // the tables (the descriptors are appended after invoke adds those).
+  // Block maxima: row_max (B, H, N, Lq) and block_max (B, H, T, N) follow
+  // the tables.
   int64_t tiles = (shape.lk + impl->options.blockN - 1) / impl->options.blockN;
   int64_t queryTiles = plan.numQueryTiles;
   if (failed(checkTensor("row_max", args.rowMax,
@@ -375,11 +375,6 @@ LogicalResult CpuAttention::run(StringRef name, const CpuAttentionArgs &args,
                          {shape.batch, shape.heads, queryTiles, tiles}, error)))
     return failure();
   auto rowMax = tensor4(args.rowMax), blockMax = tensor4(args.blockMax);
-  for (auto &d : tableDescs)
-    pointers.push_back(&d);
-  pointers.push_back(&rowMax);
-  pointers.push_back(&blockMax);
-  SmallVector<StridedMemRefType<int64_t, 1>> none;
-  cpuexec::invoke(kernel.entry, pointers, none);
+  cpuexec::invoke(kernel.entry, pointers, tableDescs, {&rowMax, &blockMax});
   return success();
 }

@@ -130,9 +130,11 @@ struct PlanDescriptors {
 };
 
 /// Calls a packed C-interface entry with the descriptors at `pointers`,
-/// then those of `tables`.
+/// then those of `tables`, then the ones at `trailing` (a block_max
+/// kernel's outputs).
 void invoke(void (*entry)(void **), llvm::SmallVectorImpl<void *> &pointers,
-            llvm::SmallVectorImpl<StridedMemRefType<int64_t, 1>> &tables);
+            llvm::SmallVectorImpl<StridedMemRefType<int64_t, 1>> &tables,
+            llvm::ArrayRef<void *> trailing = {});
 
 } // namespace sattn::cpuexec
 

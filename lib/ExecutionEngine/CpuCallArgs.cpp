@@ -218,11 +218,13 @@ void PlanDescriptors::append(SmallVectorImpl<void *> &pointers) {
 }
 
 void cpuexec::invoke(void (*entry)(void **), SmallVectorImpl<void *> &pointers,
-                     SmallVectorImpl<StridedMemRefType<int64_t, 1>> &tables) {
+                     SmallVectorImpl<StridedMemRefType<int64_t, 1>> &tables,
+                     ArrayRef<void *> trailing) {
   // The C interface takes a pointer to each descriptor; the packed wrapper
   // takes a pointer to each of those pointers.
   for (auto &d : tables)
     pointers.push_back(&d);
+  pointers.append(trailing.begin(), trailing.end());
   SmallVector<void *> packed;
   for (void *&p : pointers)
     packed.push_back(&p);

@@ -151,18 +151,38 @@ int32_t sattn_kernel_table_shape(const sattn_kernel *kernel, int32_t i, int64_t 
   return static_cast<int32_t>(table.dims.size());
 }
 
+namespace {
+
+/// sattn_validate and its block-max form (`caller` names the entry in
+/// messages; `args.rowMax` and `args.blockMax` say which form).
+sattn_status validateCall(const char *caller, const sattn_kernel *kernel,
+                          const LaunchArgs &args) {
+  if (!kernel)
+    return fail(SATTN_ERROR_INVALID_ARGUMENT, std::string(caller) + ": kernel is NULL");
+  LaunchShape shape;
+  std::string message;
+  return finish(validateLaunch(kernel->manifest, args, shape, message), message);
+}
+
+/// sattn_launch and its block-max form.
+sattn_status launchCall(const char *caller, const sattn_kernel *kernel, const LaunchArgs &args,
+                        void *stream) {
+  if (!kernel)
+    return fail(SATTN_ERROR_INVALID_ARGUMENT, std::string(caller) + ": kernel is NULL");
+  std::string message;
+  return finish(kernel->launch(args, stream, message), message);
+}
+
+} // namespace
+
 sattn_status sattn_validate(const sattn_kernel *kernel, const sattn_tensor *q,
                             const sattn_tensor *k, const sattn_tensor *v,
                             const sattn_tensor *o, const sattn_tensor *lse,
                             const sattn_plan *plan, const sattn_tensor *tables,
                             int32_t num_tables) {
   return guarded([&] {
-    if (!kernel)
-      return fail(SATTN_ERROR_INVALID_ARGUMENT, "sattn_validate: kernel is NULL");
-    LaunchArgs args{q, k, v, o, lse, plan, tables, num_tables};
-    LaunchShape shape;
-    std::string message;
-    return finish(validateLaunch(kernel->manifest, args, shape, message), message);
+    return validateCall("sattn_validate", kernel,
+                        LaunchArgs{q, k, v, o, lse, plan, tables, num_tables});
   });
 }
 
@@ -172,11 +192,8 @@ sattn_status sattn_launch(const sattn_kernel *kernel, const sattn_tensor *q,
                           const sattn_plan *plan, const sattn_tensor *tables,
                           int32_t num_tables, void *stream) {
   return guarded([&] {
-    if (!kernel)
-      return fail(SATTN_ERROR_INVALID_ARGUMENT, "sattn_launch: kernel is NULL");
-    LaunchArgs args{q, k, v, o, lse, plan, tables, num_tables};
-    std::string message;
-    return finish(kernel->launch(args, stream, message), message);
+    return launchCall("sattn_launch", kernel,
+                      LaunchArgs{q, k, v, o, lse, plan, tables, num_tables}, stream);
   });
 }
 
@@ -191,12 +208,9 @@ sattn_status sattn_validate_block_max(const sattn_kernel *kernel, const sattn_te
                                       const sattn_tensor *block_max, const sattn_plan *plan,
                                       const sattn_tensor *tables, int32_t num_tables) {
   return guarded([&] {
-    if (!kernel)
-      return fail(SATTN_ERROR_INVALID_ARGUMENT, "sattn_validate_block_max: kernel is NULL");
-    LaunchArgs args{q, k, v, o, lse, plan, tables, num_tables, row_max, block_max};
-    LaunchShape shape;
-    std::string message;
-    return finish(validateLaunch(kernel->manifest, args, shape, message), message);
+    return validateCall("sattn_validate_block_max", kernel,
+                        LaunchArgs{q, k, v, o, lse, plan, tables, num_tables, row_max,
+                                   block_max});
   });
 }
 
@@ -207,11 +221,10 @@ sattn_status sattn_launch_block_max(const sattn_kernel *kernel, const sattn_tens
                                     const sattn_plan *plan, const sattn_tensor *tables,
                                     int32_t num_tables, void *stream) {
   return guarded([&] {
-    if (!kernel)
-      return fail(SATTN_ERROR_INVALID_ARGUMENT, "sattn_launch_block_max: kernel is NULL");
-    LaunchArgs args{q, k, v, o, lse, plan, tables, num_tables, row_max, block_max};
-    std::string message;
-    return finish(kernel->launch(args, stream, message), message);
+    return launchCall("sattn_launch_block_max", kernel,
+                      LaunchArgs{q, k, v, o, lse, plan, tables, num_tables, row_max,
+                                 block_max},
+                      stream);
   });
 }
 

@@ -16,7 +16,7 @@ handling (the RuntimeKernel methods it calls).
 
 import ctypes
 
-from ._capi import CPlan, check
+from ._capi import check
 
 
 def has_block_max(kernel):
@@ -62,31 +62,6 @@ def launch(kernel, q, k, v, o, lse, row_max, block_max, plan=None, tables=(), st
     kernel._on_device(keep, lambda handle: check(
         kernel._lib.sattn_launch_block_max(kernel._h(), *args, ctypes.c_void_p(handle))),
         stream)
-
-
-def run(kernel, q, k, v, o, lse, row_max, block_max, tables, plan_for):
-    """A block-max call as `RuntimeKernel.run` makes a forward call (the
-    path `sattn.Kernel.block_max` takes): validated against a stand-in plan
-    first, then plan_for(batch, lq, lk, stream, table_args) gives the plan
-    in the tensors' device context and the kernel is launched on PyTorch's
-    current stream. tables: in manifest order."""
-    buffer, io, table_args = kernel._descriptors(q, k, v, o, lse, tables)
-    outputs, addresses = kernel._packed([("row_max", row_max), ("block_max", block_max)])
-    lq = int(q.shape[2]) if len(q.shape) == 4 else 0
-    stand_in = CPlan(None, 0, 8, 1, 8, -(-lq // kernel.block_m), kernel.block_m, kernel.block_n)
-    check(kernel._lib.sattn_validate_block_max(kernel._h(), *io, *addresses,
-                                               ctypes.byref(stand_in), *table_args))
-    batch, lk = int(q.shape[0]), int(k.shape[2])
-    if batch == 0 or lq == 0:
-        return
-
-    def plan_and_launch(handle):
-        plan = plan_for(batch, lq, lk, handle, table_args)
-        check(kernel._lib.sattn_launch_block_max(kernel._h(), *io, *addresses, plan.pointer(),
-                                                 *table_args, ctypes.c_void_p(handle)))
-    kernel._on_device([q, k, v, o, lse, row_max, block_max] + list(tables), plan_and_launch,
-                      None)
-    del buffer, outputs  # alive until here: the arguments hold raw addresses into them
 
 
 def normalized(block_max):

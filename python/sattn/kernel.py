@@ -500,8 +500,9 @@ class Kernel:
                                                              k.shape[2])
         row_max = torch.empty(row_shape, dtype=torch.float32, device=q.device)
         block = torch.empty(block_shape, dtype=torch.float32, device=q.device)
-        _block_max.run(self.runtime, q, k, v, o, lse, row_max, block, table_list,
-                       self._plan_for(q, table_list, None, self._plan_on))
+        self.runtime.run(q, k, v, o, lse, table_list,
+                         self._plan_for(q, table_list, None, self._plan_on),
+                         block_max=(row_max, block))
         return (o, lse, block) if self._returns_lse else (o, block)
 
     def __call__(self, q, k, v, tables=None, scale=None, plan=None, *, weights=None):

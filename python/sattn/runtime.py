@@ -361,7 +361,7 @@ class RuntimeKernel(_Owned):
         self._on_device(keep, lambda handle: check(
             self._lib.sattn_launch(self._h(), *args, ctypes.c_void_p(handle))), stream)
 
-    def run(self, q, k, v, o, lse, tables, plan_for):
+    def run(self, q, k, v, o, lse, tables, plan_for, block_max=None):
         """A kernel call, the path `sattn.Kernel` takes through the torch op:
         the descriptors are packed once; the runtime validates them against
         a stand-in plan (the right tile count, addresses nothing reads) so
@@ -372,21 +372,29 @@ class RuntimeKernel(_Owned):
         PyTorch's current stream. plan_for gets that stream's raw handle
         and the packed table descriptors (address or None, count), to build
         a device plan on the launch's stream. An empty problem (B or Lq = 0)
-        only validates. tables: in manifest order."""
+        only validates. tables: in manifest order. block_max: None, or the
+        (row_max, block_max) of a kernel compiled with block_max, which then
+        runs through sattn_launch_block_max (sattn._block_max)."""
         buffer, io, table_args = self._descriptors(q, k, v, o, lse, tables)
+        validate, launch = self._lib.sattn_validate, self._lib.sattn_launch
+        outputs, at = None, ()
+        if block_max is not None:
+            outputs, at = self._packed(list(zip(("row_max", "block_max"), block_max)))
+            validate, launch = self._lib.sattn_validate_block_max, self._lib.sattn_launch_block_max
         lq = int(q.shape[2]) if len(q.shape) == 4 else 0
         stand_in = CPlan(None, 0, 8, 1, 8, -(-lq // self._block_m), self._block_m, self._block_n)
-        check(self._lib.sattn_validate(self._h(), *io, ctypes.byref(stand_in), *table_args))
+        check(validate(self._h(), *io, *at, ctypes.byref(stand_in), *table_args))
         batch, lk = int(q.shape[0]), int(k.shape[2])
         if batch == 0 or lq == 0:
             return
 
         def plan_and_launch(handle):
             plan = plan_for(batch, lq, lk, handle, table_args)
-            check(self._lib.sattn_launch(self._h(), *io, plan.pointer(), *table_args,
-                                         ctypes.c_void_p(handle)))
-        self._on_device([q, k, v, o, lse] + list(tables), plan_and_launch, None)
-        del buffer  # alive until here: io holds raw addresses into it
+            check(launch(self._h(), *io, *at, plan.pointer(), *table_args,
+                         ctypes.c_void_p(handle)))
+        self._on_device([q, k, v, o, lse] + list(block_max or ()) + list(tables),
+                        plan_and_launch, None)
+        del buffer, outputs  # alive until here: io and at hold raw addresses into them
 
     @staticmethod
     def _on_device(objects, call, stream):

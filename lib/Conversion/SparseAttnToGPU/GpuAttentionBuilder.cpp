@@ -87,11 +87,13 @@ FunctionType gpucodegen::kernelSignature(KernelOp kernel, Type elemType,
   return FunctionType::get(ctx, inputs, {});
 }
 
-void GpuAttentionBuilder::emitEpilogue(OpBuilder &b, Location loc,
-                                       const LoopState &state) {
+SmallVector<std::array<RowEpilogue, 2>, 2>
+GpuAttentionBuilder::emitEpilogue(OpBuilder &b, Location loc, const LoopState &state) {
+  SmallVector<std::array<RowEpilogue, 2>, 2> epilogues;
   for (int64_t mt = 0; mt < cfg.mTiles(); ++mt) {
     std::array<RowEpilogue, 2> rows =
         emitRowEpilogues(b, loc, state.rows[mt]);
+    epilogues.push_back(rows);
     ArrayRef<Value> acc = state.acc[mt];
     for (int half = 0; half < 2; ++half) {
       Value row = queryRow[mt][half];
@@ -119,6 +121,7 @@ void GpuAttentionBuilder::emitEpilogue(OpBuilder &b, Location loc,
       });
     }
   }
+  return epilogues;
 }
 
 void gpucodegen::setRegisterBudget(gpu::GPUFuncOp func) {
@@ -177,9 +180,9 @@ FailureOr<gpu::GPUFuncOp> GpuAttentionBuilder::build(OpBuilder &builder,
   emitQueryTile(b, loc);
 
   LoopState state = emitSegments(b, loc, emitInitialLoopState(b, loc));
-  emitEpilogue(b, loc, state);
+  SmallVector<std::array<RowEpilogue, 2>, 2> rows = emitEpilogue(b, loc, state);
   if (blockMaxRow)
-    emitBlockMaxEpilogue(b, loc, state);
+    emitBlockMaxEpilogue(b, loc, rows);
   gpu::ReturnOp::create(b, loc);
   return finishKernel(func);
 }

@@ -195,7 +195,10 @@ protected:
   Value mTileRow(OpBuilder &b, Location loc, int64_t mt) const {
     return mt == 0 ? warpRow : add(b, loc, warpRow, cst(b, loc, 16 * mt));
   }
-  void emitEpilogue(OpBuilder &b, Location loc, const LoopState &state);
+  /// Writes O and LSE; returns each m16 tile's row epilogues (the rows'
+  /// LSE, which block maxima read).
+  SmallVector<std::array<RowEpilogue, 2>, 2> emitEpilogue(OpBuilder &b, Location loc,
+                                                          const LoopState &state);
 
   // Block maxima (GpuBlockMax.cpp), for kernels compiled with `block_max`.
   /// Views of the CTA's rows of `row_max` and its row of `block_max`.
@@ -205,8 +208,10 @@ protected:
   void emitStoreTileRowMax(OpBuilder &b, Location loc, const TileKeys &keys,
                            int64_t mt, const std::array<Value, 2> &tileMax);
   /// After the epilogue: the block maxima of the query tile, from `row_max`
-  /// and the rows' LSE, over the plan's tiles (0 elsewhere).
-  void emitBlockMaxEpilogue(OpBuilder &b, Location loc, const LoopState &state);
+  /// and the rows' LSE (`rows`, emitEpilogue's), over the plan's tiles (0
+  /// elsewhere).
+  void emitBlockMaxEpilogue(OpBuilder &b, Location loc,
+                            ArrayRef<std::array<RowEpilogue, 2>> rows);
 
   /// Column (within the KV tile) of element e of 8-column tile j, as a
   /// constant plus the thread's part (2 * quad), which is kept separate so

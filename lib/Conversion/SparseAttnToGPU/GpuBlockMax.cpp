@@ -69,7 +69,7 @@ void GpuAttentionBuilder::emitStoreTileRowMax(OpBuilder &b, Location loc,
 }
 
 void GpuAttentionBuilder::emitBlockMaxEpilogue(OpBuilder &b, Location loc,
-                                               const LoopState &state) {
+                                               ArrayRef<std::array<RowEpilogue, 2>> rows) {
   Type f32 = b.getF32Type();
   Value zero = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0));
   Value negInf = emitNegInf(b, loc);
@@ -80,10 +80,9 @@ void GpuAttentionBuilder::emitBlockMaxEpilogue(OpBuilder &b, Location loc,
   Value log2e = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(float(M_LOG2E)));
   Value writer = cmp(b, loc, arith::CmpIPredicate::eq, lanes.quad, cst(b, loc, 0));
   for (int64_t mt = 0; mt < cfg.mTiles(); ++mt) {
-    std::array<RowEpilogue, 2> rows = emitRowEpilogues(b, loc, state.rows[mt]);
     for (int half = 0; half < 2; ++half) {
       scf::IfOp::create(b, loc, writer, [&](OpBuilder &b, Location loc) {
-        Value scaled = arith::MulFOp::create(b, loc, rows[half].lse, log2e);
+        Value scaled = arith::MulFOp::create(b, loc, rows[mt][half].lse, log2e);
         memref::StoreOp::create(b, loc, scaled, lse2,
                                 sub(b, loc, queryRow[mt][half], tileRow0));
         scf::YieldOp::create(b, loc);
