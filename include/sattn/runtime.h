@@ -319,7 +319,7 @@ sattn_status sattn_device_plan_build(const sattn_kernel *kernel, int64_t batch, 
 
 /* Compiled estimators (docs/ESTIMATORS.md). A kernel whose mask is a
  * dynamic pattern with a compiled estimator (block_topk with either scorer,
- * vertical_slash, stripe, gate) reads one of its tables from the estimator:
+ * vertical_slash, stripe, gate, nsa's selection) reads one of its tables from the estimator:
  * sattn_estimator_table gives its index in the manifest's tables
  * (SATTN_ERROR_INVALID_ARGUMENT for a kernel without an estimator).
  * sattn_estimator_run reads q (B, H, Lq, D) and k (B, KV_H, Lk, D), device
@@ -330,8 +330,10 @@ sattn_status sattn_device_plan_build(const sattn_kernel *kernel, int64_t batch, 
  * vertical_slash: (B, H, 2, Lk), [b, h, 0, k] is 1 for a kept key column
  * and [b, h, 1, o] for a kept diagonal offset o = q - k; stripe:
  * (B, H, ceil(Lk / (block * step)), Lk), [b, h, u, k] is 1 for a key kept
- * for the queries of unit u. It enqueues its kernels (3 launches, 5 for
- * gate, or 21 for vertical_slash) on `stream` and returns: pass the table
+ * for the queries of unit u; nsa: (B, H, Lk, ceil(Lk / block)), [b, h, p,
+ * j] is 1 when the query at position p selects key block j (the same for
+ * every head of a GQA group). It enqueues its kernels (3 launches, 4 for
+ * nsa, 5 for gate, or 21 for vertical_slash) on `stream` and returns: pass the table
  * to sattn_device_plan_build and sattn_launch on the same stream, or keep
  * it to reuse the estimate (other layers, later calls). workspace: a device
  * buffer of at least sattn_estimator_workspace(batch, lk) bytes, 256-byte

@@ -117,7 +117,13 @@ sattn::writeManifest(KernelOp kernel, const MaskProgram &program,
     for (std::string_view param : abi::kEstimatorParams)
       estimatorParams.push_back(std::string(param));
     llvm::json::Object record{{"kind", e.kind}, {"block", e.block}, {"table", e.table}};
-    if (e.isGate()) {
+    if (e.isNsa()) {
+      record["compress_block"] = e.compressBlock;
+      record["compress_stride"] = e.compressStride;
+      record["select_count"] = e.selectCount;
+      record["local"] = e.localBlocks;
+      record["window"] = e.window;
+    } else if (e.isGate()) {
       record["hidden"] = e.hidden;
       record["threshold"] = e.threshold;
       record["top_ratio"] = e.topRatio;

@@ -60,8 +60,10 @@ FailureOr<std::vector<int64_t>> CpuAttention::runEstimator(StringRef name,
     return failure();
   }
   // The table: [B, H, blocks, blocks] (block_topk, gate), [B, H, 2, Lk]
-  // (vertical_slash) or [B, H, units, Lk] (stripe).
-  int64_t perSlice = spec.isStripe()  ? sizes.units() * lk
+  // (vertical_slash), [B, H, units, Lk] (stripe) or [B, H, Lk, blocks]
+  // (nsa).
+  int64_t perSlice = spec.isNsa()     ? lk * sizes.blocks()
+                     : spec.isStripe() ? sizes.units() * lk
                      : spec.isLines() ? 2 * lk
                                       : sizes.blocks() * sizes.blocks();
   std::vector<int64_t> out(batch * kernel.heads * perSlice, 0);

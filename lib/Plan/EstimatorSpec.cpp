@@ -91,6 +91,25 @@ plan::parseEstimator(Attribute raw, function_ref<InFlightDiagnostic()> emitError
       return fail("needs a finite rope_base above 1");
     return spec;
   }
+  if (spec.kind == "nsa") {
+    if (!integer("compress_block", spec.compressBlock) ||
+        !integer("compress_stride", spec.compressStride) ||
+        !integer("select_count", spec.selectCount) || !integer("local", spec.localBlocks) ||
+        !integer("window", spec.window))
+      return fail("of kind nsa needs compress_block, compress_stride, select_count, local "
+                  "and window (integers)");
+    constexpr int64_t kMax = int64_t(1) << 30;
+    if (spec.compressStride < 1 || spec.compressStride > spec.compressBlock ||
+        spec.compressBlock > kMax || spec.block % spec.compressStride != 0)
+      return fail("needs 1 <= compress_stride <= compress_block <= 2^30 and a select block "
+                  "that is a multiple of the stride (compress " + Twine(spec.compressBlock) +
+                  " / " + Twine(spec.compressStride) + ", select block " + Twine(spec.block) +
+                  ")");
+    if (spec.localBlocks < 0 || spec.localBlocks + 1 > spec.selectCount ||
+        spec.selectCount > kMax || spec.window < 0 || spec.window > kMax)
+      return fail("needs 0 <= local < select_count <= 2^30 and 0 <= window <= 2^30");
+    return spec;
+  }
   if (!str("scorer", spec.scorer) || !integer("top_k", spec.topK) || !real("tau", spec.tau))
     return fail("of kind block_topk needs scorer (a string), top_k (an integer) and tau "
                 "(a float)");
@@ -99,7 +118,8 @@ plan::parseEstimator(Attribute raw, function_ref<InFlightDiagnostic()> emitError
       (spec.scorer != "mean_pool" && spec.scorer != "antidiagonal"))
     return fail("names an estimator that is not compiled: kind '" + spec.kind +
                 "', scorer '" + spec.scorer +
-                "' (block_topk with mean_pool or antidiagonal, vertical_slash, stripe and gate are)");
+                "' (block_topk with mean_pool or antidiagonal, vertical_slash, stripe, gate and "
+                "nsa are)");
   if (spec.scorer == "antidiagonal" ? spec.stride < 1 || spec.block % spec.stride != 0
                                     : spec.stride != 0)
     return fail("needs a stride that divides block for the antidiagonal scorer and none "
@@ -137,7 +157,13 @@ void plan::writeEstimator(KernelOp kernel, const EstimatorSpec &spec) {
   auto real = [&](StringRef key, double v) {
     fields.push_back(b.getNamedAttr(key, b.getF64FloatAttr(v)));
   };
-  if (spec.isGate()) {
+  if (spec.isNsa()) {
+    integer("compress_block", spec.compressBlock);
+    integer("compress_stride", spec.compressStride);
+    integer("select_count", spec.selectCount);
+    integer("local", spec.localBlocks);
+    integer("window", spec.window);
+  } else if (spec.isGate()) {
     integer("hidden", spec.hidden);
     real("threshold", spec.threshold);
     real("top_ratio", spec.topRatio);

@@ -102,6 +102,8 @@ struct Manifest {
     double theta = 0;
     int64_t hidden = 0; // > 0: gate
     double threshold = 0, topRatio = 0, ropeBase = 0;
+    // > 0: nsa (block is the selection block).
+    int64_t compressBlock = 0, compressStride = 0, selectCount = 0, localBlocks = 0, window = 0;
     size_t table = 0;
     /// Whether a run reads the f32 weights (heads, 4 head_dim, hidden).
     bool takesWeights() const { return hidden > 0; }
@@ -121,11 +123,17 @@ struct Manifest {
     abi::EstimatorShape shape{batch, heads, kvHeads, headDim, lk, estimator.block,
                               estimator.stride};
     shape.lastQ = estimator.lastQ;
-    shape.topK = estimator.lastQ > 0 || estimator.hidden > 0 ? 0 : estimator.topK;
+    shape.topK = estimator.lastQ > 0 || estimator.hidden > 0 || estimator.compressBlock > 0
+                     ? 0
+                     : estimator.topK;
     shape.group = estimator.group;
     shape.step = estimator.step;
     shape.hidden = estimator.hidden;
     shape.topRatio = estimator.topRatio;
+    shape.compressBlock = estimator.compressBlock;
+    shape.compressStride = estimator.compressStride;
+    shape.selectCount = estimator.selectCount;
+    shape.localBlocks = estimator.localBlocks;
     return shape;
   }
 };

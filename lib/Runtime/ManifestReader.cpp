@@ -391,7 +391,17 @@ bool readEstimator(const Value &root, Manifest &m, std::string &error) {
   if (!entries || !f.integer("threads", e.threads, 1, 1024) || !f.string("kind", e.kind) ||
       !f.integer("block", e.block, 1, int64_t(1) << 30) || !f.string("table", table))
     return false;
-  if (e.kind == "gate") {
+  if (e.kind == "nsa") {
+    constexpr int64_t kMax = int64_t(1) << 30;
+    if (!f.integer("compress_block", e.compressBlock, 1, kMax) ||
+        !f.integer("compress_stride", e.compressStride, 1, e.compressBlock) ||
+        !f.integer("select_count", e.selectCount, 1, kMax) ||
+        !f.integer("local", e.localBlocks, 0, e.selectCount - 1) ||
+        !f.integer("window", e.window, 0, kMax))
+      return false;
+    if (e.block % e.compressStride != 0)
+      return f.bad("block", *v, "must be a multiple of compress_stride");
+  } else if (e.kind == "gate") {
     // The pair count of the rotary embedding is hidden / 2; the selection is
     // by threshold or by count, never both (docs/ESTIMATORS.md, "gate").
     if (!f.integer("hidden", e.hidden, 2, 65536) || !f.number("threshold", e.threshold) ||
@@ -435,7 +445,7 @@ bool readEstimator(const Value &root, Manifest &m, std::string &error) {
       return f.bad("kind", *v,
                    "names an estimator this runtime does not run (" + e.kind + ", " + e.scorer +
                        "; it runs block_topk with mean_pool or antidiagonal, vertical_slash, "
-                       "stripe and gate)");
+                       "stripe, gate and nsa)");
     if (v->find("stride") && !f.integer("stride", e.stride, 0, e.block))
       return false;
     if (e.scorer == "antidiagonal" ? e.stride < 1 || e.block % e.stride != 0 : e.stride != 0)
@@ -448,6 +458,7 @@ bool readEstimator(const Value &root, Manifest &m, std::string &error) {
   kind.lastQ = e.lastQ;
   kind.group = e.group;
   kind.hidden = e.hidden;
+  kind.compressBlock = e.compressBlock;
   int stageCount = 0;
   const std::string_view *stageNames = kind.stageNames(stageCount);
   if (entries->elements.size() != size_t(stageCount)) {

@@ -278,7 +278,8 @@ TEST(DevicePlan, EstimatedTablesEqualHostPlans) {
   std::cerr << "[ info ] estimated tables: " << kernels << " kernels, " << tally.plans
             << " plans, " << tally.full << " full and " << tally.partial
             << " partial tiles\n";
-  EXPECT_EQ(kernels, 5) << "vertical_slash, block_topk, xattention, seer_gate and anchor_stripe";
+  EXPECT_EQ(kernels, 6)
+      << "vertical_slash, block_topk, xattention, seer_gate, anchor_stripe and nsa";
 }
 
 /// A kernel over the tables of TilePlanTestSupport.h whose mask is `body`.

@@ -452,7 +452,7 @@ int DirectoryWriter::run() {
   if (options.emit.cubin)
     ptxas = target::findPtxas();
 
-  // Dynamic kernels need their estimator, which has no GPU lowering yet.
+  // A kernel that combines several dynamic patterns has no estimator.
   // Each kernel's mask is compiled once, here; its program serves the
   // manifest and the reference plan.
   ModuleOp module = *compilation.module;
@@ -478,21 +478,24 @@ int DirectoryWriter::run() {
                    << "': " << why << "\n";
       return ExitInputError;
     }
+    // Every dynamic pattern compiles alone (sattn-lower-estimators); a
+    // kernel whose mask combines several has no single estimator.
     if (options.kernelSelected) {
       llvm::errs() << "sattn-compile: error: kernel '" << k.getSymName()
-                   << "' has a dynamic pattern whose estimator is not compiled "
-                      "yet: it has no GPU kernel\n";
+                   << "' combines more than one dynamic pattern: sattn compiles one "
+                      "estimator per kernel, so it has no GPU kernel\n";
       return ExitInputError;
     }
     notes.push_back(k.getSymName().str() +
-                    ": skipped (dynamic pattern: its estimator is not compiled yet)");
+                    ": skipped (more than one dynamic pattern: sattn compiles one estimator "
+                    "per kernel)");
   }
   for (const std::string &note : notes)
     llvm::outs() << note << "\n";
   if (kernels.empty()) {
     llvm::errs() << "sattn-compile: error: no kernel to compile (every "
-                    "kernel of the spec has a dynamic pattern whose estimator "
-                    "is not compiled yet)\n";
+                    "kernel of the spec combines more than one dynamic pattern; "
+                    "sattn compiles one estimator per kernel)\n";
     return ExitInputError;
   }
   if (options.head < 0) {

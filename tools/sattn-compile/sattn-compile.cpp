@@ -272,17 +272,25 @@ static bool printPlanSummary(sattn::KernelOp kernel,
       mlir::succeeded(estimator) && *estimator) {
     const sattn::plan::EstimatorSpec &e = **estimator;
     os << "  plan:      built at run time from its compiled estimator (" << e.kind;
-    if (e.isStripe())
+    if (e.isNsa())
+      os << ": compressed blocks of " << e.compressBlock << " keys every " << e.compressStride
+         << ", " << e.selectCount << " selection blocks of " << e.block << " per query ("
+         << e.localBlocks << " local); the kernel attends the selected keys";
+    else if (e.isStripe())
       os << ", anchor groups of " << e.group << ", units of " << e.step << " query blocks of "
          << e.block << ", theta " << llvm::format("%g", e.theta);
     else if (e.isLines())
       os << ", " << e.vertical << " columns and " << e.slash << " diagonals (forced "
          << e.forcedVertical << " and " << e.forcedSlash << ") from the last " << e.lastQ
          << " queries";
+    else if (e.isGate())
+      os << ", block " << e.block << ", hidden " << e.hidden
+         << (e.threshold > 0 ? ", threshold " : ", top_ratio ")
+         << llvm::format("%g", e.threshold > 0 ? e.threshold : e.topRatio);
     else if (e.topK > 0)
       os << " " << e.scorer << ", block " << e.block << ", top_k " << e.topK;
     else
-      os << " " << e.scorer << ", block " << e.block << ", tau " << e.tau;
+      os << " " << e.scorer << ", block " << e.block << ", tau " << llvm::format("%g", e.tau);
     os << ", writes table '" << e.table << "')\n";
     return true;
   }

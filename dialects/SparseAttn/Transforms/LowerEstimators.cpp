@@ -179,6 +179,28 @@ void lowerStripe(KernelOp kernel, mask::StripeOp op) {
       });
 }
 
+/// causal & sel[b, h, q, k / S], replacing `op` (S = the select block):
+/// the keys of NSA's selected branch (docs/ESTIMATORS.md, "nsa"). The
+/// selection is per query position and shared by a GQA group; the table
+/// holds it for every query head.
+void lowerNsa(KernelOp kernel, mask::NsaOp op) {
+  plan::EstimatorSpec spec;
+  spec.kind = "nsa";
+  spec.block = op.getSelectBlock();
+  spec.compressBlock = op.getCompressBlock();
+  spec.compressStride = op.getCompressStride();
+  spec.selectCount = op.getSelectCount();
+  spec.localBlocks = op.getLocalBlocks();
+  spec.window = op.getWindow();
+  spec.table = freshTableName(kernel, "estimated_selection");
+  replaceByTableForm(kernel, op, spec, {"b", "h", "q", "k/" + std::to_string(spec.block)},
+                     [&](OpBuilder &in, Location loc, Value b, Value h, Value q, Value k) {
+                       Value size = arith::ConstantIndexOp::create(in, loc, spec.block);
+                       Value kBlock = arith::DivSIOp::create(in, loc, k, size);
+                       return lookup(in, loc, spec, b, h, q, kBlock);
+                     });
+}
+
 struct LowerEstimatorsPass
     : sattn::impl::LowerEstimatorsBase<LowerEstimatorsPass> {
   void runOnOperation() override {
@@ -196,6 +218,8 @@ struct LowerEstimatorsPass
         lowerGate(kernel, gate);
       else if (auto stripe = dyn_cast<mask::StripeOp>(dynamic.front()))
         lowerStripe(kernel, stripe);
+      else if (auto nsa = dyn_cast<mask::NsaOp>(dynamic.front()))
+        lowerNsa(kernel, nsa);
       else if (auto lines = dyn_cast<mask::VerticalSlashOp>(dynamic.front()))
         if (failed(lowerVerticalSlash(kernel, lines)))
           return signalPassFailure();

@@ -127,9 +127,19 @@ def LowerEstimators : Pass<"sattn-lower-estimators", "::mlir::ModuleOp"> {
     one not given), rope_base = 10000.0, table = "estimated_blocks"}`: the
     gate's learned weights are a runtime input of its estimator.
 
-    A kernel keeps every other dynamic pattern as it is (its estimator is
-    not compiled yet: sattn-compile says so and skips the kernel), and so
-    does a kernel with more than one dynamic pattern.
+    `mask.nsa compress(l, d) select(S, n) window w local m` becomes
+
+      mask.table @estimated_selection : i1 ["b", "h", "q", "k/S"]
+      causal & predicate { lookup @estimated_selection[b, h, q, k / S] }
+
+    with `sattn.estimator = {kind = "nsa", block = S, compress_block = l,
+    compress_stride = d, select_count = n, local = m, window = w, table =
+    "estimated_selection"}`: row q of a (batch, head) marks the selection
+    blocks NSA's selection keeps for the query at q (the same for every
+    head of a GQA group), so the kernel computes NSA's selected branch.
+
+    A kernel with more than one dynamic pattern keeps them as they are
+    (sattn-compile says so and skips the kernel).
   }];
 }
 

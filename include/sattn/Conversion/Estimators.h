@@ -68,6 +68,11 @@
 // row's softmax) and select (by threshold one item per row; by top_ratio
 // block_topk's count selection).
 //
+// nsa (NsaStages.cpp) runs compress (batch, KV head, compressed block,
+// column), stats (batch, head, position), importance (batch, KV head,
+// position, selection block) and select (batch, KV head, position: the
+// group's rows of a [B, H, Lk, blocks] table).
+//
 //===----------------------------------------------------------------------===//
 
 //===----------------------------------------------------------------------===//
@@ -155,7 +160,8 @@ struct EstimatorEnv {
   std::function<mlir::Value(mlir::OpBuilder &, mlir::Location, double, mlir::Value)> pow;
   /// pooled: f64 scratch (abi::EstimatorShape::scratchEntries); table: i64,
   /// the estimated table ([batch, heads, blocks, blocks] for block_topk and
-  /// gate, [batch, heads, 2, lk] for vertical_slash); weights: f32, the
+  /// gate, [batch, heads, 2, lk] for vertical_slash, [batch, heads, lk,
+  /// blocks] for nsa); weights: f32, the
   /// gate's learned weights (abi::kEstimatorParams), unused by the others.
   mlir::Value pooled, table, weights;
 };

@@ -295,6 +295,12 @@ inline constexpr std::string_view kStripeEstimatorStages[] = {"anchors", "pool",
 /// softmax of each query block row, and the 0 / 1 selection.
 inline constexpr std::string_view kGateEstimatorStages[] = {"pool", "project", "logits",
                                                              "score", "select"};
+/// Stages of nsa (Native Sparse Attention's selection): the compressed keys
+/// (block means), each query row's softmax statistics over the compressed
+/// keys it sees, the importance of every (group, row, selection block), and
+/// the 0 / 1 selection of each (group, row).
+inline constexpr std::string_view kNsaEstimatorStages[] = {"compress", "stats", "importance",
+                                                            "select"};
 constexpr int kMaxEstimatorStages = 7;
 /// 8-bit digits of the 64-bit order codes, most significant first.
 constexpr int kRadixPasses = 8;
@@ -372,9 +378,18 @@ struct EstimatorShape {
   /// count, a tile stage; 0: by threshold).
   int64_t hidden = 0;
   double topRatio = 0;
+  /// nsa's compressed blocks of compressBlock keys every compressStride
+  /// keys (> 0: nsa; `block` is the selection block), the blocks selected
+  /// per query and the local ones among them.
+  int64_t compressBlock = 0, compressStride = 0, selectCount = 0, localBlocks = 0;
   bool lines() const { return lastQ > 0; }
   bool stripe() const { return group > 0; }
   bool gate() const { return hidden > 0; }
+  bool nsa() const { return compressBlock > 0; }
+  /// nsa's compressed blocks that lie inside the keys.
+  int64_t compressedBlocks() const {
+    return lk < compressBlock ? 0 : (lk - compressBlock) / compressStride + 1;
+  }
   /// f32 entries of a gate's weights: heads x (4 head_dim x hidden).
   int64_t weightEntries() const { return gate() ? heads * 4 * headDim * hidden : 0; }
   /// stripe's selection units of block * step positions.
@@ -384,6 +399,8 @@ struct EstimatorShape {
   /// by count and the antidiagonal scorer's pool and score, stripe's
   /// anchors and compare.
   bool tileStage(int i) const {
+    if (nsa())
+      return false;
     if (gate())
       return i == 4 && topRatio > 0;
     if (stripe() || lines())
@@ -411,6 +428,10 @@ struct EstimatorShape {
   }
   /// The stage names of the kind.
   const std::string_view *stageNames(int &count) const {
+    if (nsa()) {
+      count = int(std::size(kNsaEstimatorStages));
+      return kNsaEstimatorStages;
+    }
     if (stripe()) {
       count = int(std::size(kStripeEstimatorStages));
       return kStripeEstimatorStages;
@@ -424,6 +445,8 @@ struct EstimatorShape {
   }
   /// Stage indices in launch order.
   std::vector<int> launches() const {
+    if (nsa())
+      return {0, 1, 2, 3};
     if (gate())
       return {0, 1, 2, 3, 4};
     if (!lines())
@@ -484,12 +507,29 @@ struct EstimatorShape {
     at.end = at.keys + slices() * blocks() * hidden;
     return at;
   }
-  /// f64 entries of the scratch buffer. gate: gateScratch(). Mean pool: the pooled queries
+  /// nsa's scratch, in f64 entries: the compressed keys (batch, KV head,
+  /// compressed block, head_dim; f32 values), then the softmax maximum and
+  /// sum of every (slice, key position) row over its compressed keys
+  /// (positions before the first query unused). The importances live in the
+  /// table (the group's first head's rows) until the selection.
+  struct NsaScratch {
+    int64_t keys, stats, end;
+  };
+  NsaScratch nsaScratch() const {
+    NsaScratch at;
+    at.keys = 0;
+    at.stats = batch * kvHeads * compressedBlocks() * headDim;
+    at.end = at.stats + slices() * lk * 2;
+    return at;
+  }
+  /// f64 entries of the scratch buffer. nsa: nsaScratch(). gate: gateScratch(). Mean pool: the pooled queries
   /// (batch * heads * blocks * head_dim) then the pooled keys (batch *
   /// kv_heads * blocks * head_dim). Antidiagonal: the softmax maximum and
   /// sum of every group row (batch * heads * groups * 2). vertical_slash:
   /// lineScratch().
   int64_t scratchEntries() const {
+    if (nsa())
+      return nsaScratch().end;
     if (gate())
       return gateScratch().end;
     if (stripe())
@@ -514,6 +554,18 @@ struct EstimatorShape {
   /// columns and the anchor), compare a thread of a tile
   /// (slice, unit, stripeTile keys).
   int64_t stageItems(int i) const {
+    if (nsa()) {
+      switch (i) {
+      case 0: // a column of a compressed key
+        return batch * kvHeads * compressedBlocks() * headDim;
+      case 1: // a (slice, key position) row; rows before the first query exit
+        return slices() * lk;
+      case 2: // a (batch, KV head, key position, selection block)
+        return batch * kvHeads * lk * blocks();
+      default: // a (batch, KV head, key position) row
+        return batch * kvHeads * lk;
+      }
+    }
     if (gate()) {
       int64_t n = blocks();
       switch (i) {

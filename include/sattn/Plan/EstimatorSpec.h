@@ -27,9 +27,9 @@ namespace sattn::plan {
 constexpr llvm::StringLiteral kEstimatorAttrName = "sattn.estimator";
 
 /// A compiled estimator (docs/ESTIMATORS.md): `block_topk` with either
-/// scorer, `vertical_slash`, `stripe`, or `gate`.
+/// scorer, `vertical_slash`, `stripe`, `gate`, or `nsa` (its selection).
 struct EstimatorSpec {
-  std::string kind;   // "block_topk", "vertical_slash", "stripe" or "gate"
+  std::string kind;   // "block_topk", "vertical_slash", "stripe", "gate" or "nsa"
   std::string scorer; // block_topk: "mean_pool" or "antidiagonal"; else ""
   int64_t block = 0;
   int64_t topK = 0;   // block_topk: > 0 to select by count
@@ -45,20 +45,30 @@ struct EstimatorSpec {
   // the rotary base.
   int64_t hidden = 0;
   double threshold = 0, topRatio = 0, ropeBase = 10000;
+  // nsa (`block` is the selection block): compressed blocks of compressBlock
+  // keys every compressStride keys, selectCount blocks selected per query of
+  // which block 0 and localBlocks local ones are forced, and the sliding
+  // window (recorded for the method; the kernel attends the selected keys).
+  int64_t compressBlock = 0, compressStride = 0, selectCount = 0, localBlocks = 0, window = 0;
   std::string table;  // the mask.table the estimator writes
 
   bool isLines() const { return kind == "vertical_slash"; }
   bool isStripe() const { return kind == "stripe"; }
   bool isGate() const { return kind == "gate"; }
+  bool isNsa() const { return kind == "nsa"; }
   /// The kind's fields of the ABI's estimator sizes (lastQ, topK, group,
-  /// step, hidden, topRatio), on top of the call's sizes already in `shape`.
+  /// step, hidden, topRatio, nsa's blocks and counts), on top of the call's sizes already in `shape`.
   void setKindFields(abi::EstimatorShape &shape) const {
     shape.lastQ = isLines() ? lastQ : 0;
-    shape.topK = isLines() || isStripe() || isGate() ? 0 : topK;
+    shape.topK = isLines() || isStripe() || isGate() || isNsa() ? 0 : topK;
     shape.group = isStripe() ? group : 0;
     shape.step = isStripe() ? step : 0;
     shape.hidden = isGate() ? hidden : 0;
     shape.topRatio = isGate() ? topRatio : 0;
+    shape.compressBlock = isNsa() ? compressBlock : 0;
+    shape.compressStride = isNsa() ? compressStride : 0;
+    shape.selectCount = isNsa() ? selectCount : 0;
+    shape.localBlocks = isNsa() ? localBlocks : 0;
   }
 };
 

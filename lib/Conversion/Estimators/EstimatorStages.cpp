@@ -5,7 +5,7 @@
 // of a stage's items to the kind's stage code (BlockSelectStages.cpp and
 // AntidiagonalStages.cpp for block_topk, VerticalSlashStages.cpp and
 // RadixSelectStages.cpp for vertical_slash, StripeStages.cpp for stripe,
-// GateStages.cpp and BlockCountSelect.cpp for gate), so that the GPU and CPU
+// GateStages.cpp and BlockCountSelect.cpp for gate, NsaStages.cpp for nsa), so that the GPU and CPU
 // lowerings loop over stages without knowing the kinds.
 //
 //===----------------------------------------------------------------------===//
@@ -28,7 +28,8 @@ abi::EstimatorShape kindShape(const plan::EstimatorSpec &spec) {
 /// Whether stage `stage` is the antidiagonal scorer's pool or score (tile
 /// stages of AntidiagonalStages.cpp).
 bool isAntidiagonalTile(const plan::EstimatorSpec &spec, int stage) {
-  return !spec.isStripe() && !spec.isLines() && !spec.isGate() && spec.stride != 0 &&
+  return !spec.isStripe() && !spec.isLines() && !spec.isGate() && !spec.isNsa() &&
+         spec.stride != 0 &&
          stage != kSelect;
 }
 
@@ -75,6 +76,8 @@ EstimatorEnv estimator::bindEstimatorParams(OpBuilder &b, Location loc, KernelOp
 
 Value estimator::emitStageItems(OpBuilder &b, Location loc, int stage,
                                 const EstimatorEnv &env) {
+  if (env.spec.isNsa())
+    return emitNsaItems(b, loc, stage, env);
   if (env.spec.isStripe())
     return emitStripeItems(b, loc, stage, env);
   if (env.spec.isGate())
@@ -130,6 +133,8 @@ void estimator::emitStageItem(OpBuilder &b, Location loc, int stage, const Estim
                               Value wideItem) {
   // Item counts fit 32 bits: the runtime bounds the scratch and the table.
   Value item = toIndex(b, loc, wideItem);
+  if (env.spec.isNsa())
+    return emitNsaItem(b, loc, stage, env, item);
   if (env.spec.isStripe())
     return emitStripeItem(b, loc, stage, env, item);
   if (env.spec.isGate())

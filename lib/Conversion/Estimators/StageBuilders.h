@@ -344,6 +344,11 @@ enum GateStage : int { kGatePool, kGateProject, kGateLogits, kGateScore, kGateSe
 Value emitGateItems(OpBuilder &b, Location loc, int stage, const EstimatorEnv &env);
 void emitGateItem(OpBuilder &b, Location loc, int stage, const EstimatorEnv &env, Value item);
 
+/// nsa's stages (abi::kNsaEstimatorStages; NsaStages.cpp).
+enum NsaStage : int { kNsaCompress, kNsaStats, kNsaImportance, kNsaSelect };
+Value emitNsaItems(OpBuilder &b, Location loc, int stage, const EstimatorEnv &env);
+void emitNsaItem(OpBuilder &b, Location loc, int stage, const EstimatorEnv &env, Value item);
+
 /// The antidiagonal scorer's pool and score, tile stages
 /// (AntidiagonalStages.cpp; abi::antidiagonalMassTile).
 Value emitAntidiagonalTiles(OpBuilder &b, Location loc, int stage, const EstimatorEnv &env);

@@ -1,6 +1,6 @@
 """GPU test of compiled estimators (block_topk with the mean-pool and the
 antidiagonal scorer, vertical_slash, stripe, gate with learned weights drawn
-at random per kernel): the estimator's
+at random per kernel, nsa's selection): the estimator's
 stage kernels, the device plan built from the table they write and the
 attention on it, through sattn.load'ed kernels and the PyTorch op.
 
@@ -10,7 +10,9 @@ and each shape (batch 2, GQA, Lq = Lk and Lq < Lk, ragged lengths, up to
 --max-length), it checks:
   - the table kernel.estimate(q, k) writes equals the reference estimator's
     (sattn.estimate.blocks: lib/Core/Estimators.cpp in double precision, on
-    the same bf16 / fp16 values), entry for entry;
+    the same bf16 / fp16 values), entry for entry (nsa: the last NSA_ROWS
+    positions, whose selection the reference computes with its whole
+    forward);
   - kernel(q, k, v) (which estimates, plans on the device and launches)
     matches dense attention under the estimated mask (sattn.reference, fp32):
     ||O - ref|| / ||ref|| <= 1e-2 (bf16) or 5e-3 (fp16);
@@ -79,31 +81,55 @@ def gate_weights(kernel, gen):
     return {"weights": (wq, wk)}
 
 
-def reference_table(kernel, q, k, extra):
+# NSA's reference computes the whole forward per query row (its three
+# branches), so the table is checked on the last rows only: their positions,
+# and so their selections, are the same with the earlier rows left out.
+NSA_ROWS = 256
+
+
+def reference_table(kernel, q, k, v, extra):
+    """The reference's table and the positions (a slice of dim 2) it covers."""
     est = kernel.manifest["estimator"]
+    if est["kind"] == "nsa":
+        rows, lk = min(NSA_ROWS, q.shape[2]), k.shape[2]
+        tail = q[:, :, -rows:].float().cpu().numpy()
+        gates = numpy.zeros(tail.shape[:3] + (3,), dtype=numpy.float32)
+        _, selected = sattn.estimate.nsa(
+            tail, k.float().cpu().numpy(), v.float().cpu().numpy(), gates,
+            compress_block=est["compress_block"], compress_stride=est["compress_stride"],
+            select_block=est["block"], select_count=est["select_count"], window=est["window"],
+            local_blocks=est["local"], scale=kernel.scale)
+        group = kernel.heads // kernel.kv_heads
+        blocks = -(-lk // est["block"])
+        kept = numpy.zeros((q.shape[0], kernel.heads, rows, blocks + 1), dtype=numpy.int64)
+        for h in range(kernel.heads):
+            rows_of = selected[:, h // group]  # [B, rows, n], -1 padded
+            numpy.put_along_axis(kept[:, h], numpy.where(rows_of < 0, blocks, rows_of), 1, axis=2)
+        return torch.from_numpy(kept[..., :blocks]), slice(lk - rows, lk)
     if est["kind"] == "gate":
         wq, wk = extra["weights"]
         kept = sattn.estimate.gate(q.float().cpu().numpy(), k.float().cpu().numpy(), wq, wk,
                                    block=est["block"], threshold=est["threshold"] or None,
                                    top_ratio=est["top_ratio"] or None,
                                    rope_base=est["rope_base"])
-        return torch.from_numpy(kept.astype(numpy.int64))
+        return torch.from_numpy(kept.astype(numpy.int64)), slice(None)
     if est["kind"] == "stripe":
         kept = sattn.estimate.stripe(q.float().cpu().numpy(), k.float().cpu().numpy(),
                                      group=est["group"], block=est["block"], step=est["step"],
                                      theta=est["theta"], scale=kernel.scale)
-        return torch.from_numpy(kept.astype(numpy.int64))
+        return torch.from_numpy(kept.astype(numpy.int64)), slice(None)
     if est["kind"] == "vertical_slash":
         vcol, diag = sattn.estimate.vertical_slash(
             q.float().cpu().numpy(), k.float().cpu().numpy(), vertical=est["vertical"],
             slash=est["slash"], last_q=est["last_q"], forced_vertical=est["forced_vertical"],
             forced_slash=est["forced_slash"], scale=kernel.scale)
-        return torch.from_numpy(numpy.stack([vcol, diag], axis=2).astype(numpy.int64))
+        return (torch.from_numpy(numpy.stack([vcol, diag], axis=2).astype(numpy.int64)),
+                slice(None))
     kept = sattn.estimate.blocks(q.float().cpu().numpy(), k.float().cpu().numpy(),
                                  block=est["block"], scorer=est["scorer"],
                                  top_k=est["top_k"] or None, tau=est["tau"] or None,
                                  stride=est.get("stride") or None, scale=kernel.scale)
-    return torch.from_numpy(kept.astype(numpy.int64))
+    return torch.from_numpy(kept.astype(numpy.int64)), slice(None)
 
 
 def rel(a, b):
@@ -131,6 +157,9 @@ def reference_seconds(kernel, batch, lk):
         macs = slices * groups * groups / 2 * e["stride"] * d
     elif e["kind"] == "stripe":
         macs = slices * lk * d * (1.5 * e["group"] + lk / e["block"])
+    elif e["kind"] == "nsa":  # the last rows' three branches, one group at a time
+        keys = lk / e["compress_stride"] + e["select_count"] * e["block"] + e["window"]
+        return batch * kernel.heads * NSA_ROWS * keys * 2 * d / REFERENCE_RATE
     else:
         return 0.0
     return macs / (REFERENCE_RATE * min(slices, os.cpu_count() or 1))
@@ -142,7 +171,7 @@ def check_long_case(kernel, batch, lq, lk, gen):
     extra = gate_weights(kernel, gen)
     name = kernel.estimated_table
     table = kernel.estimate(q, k, **extra)
-    compare_tables(table.cpu(), reference_table(kernel, q, k, extra))
+    compare_tables(table.cpu(), *reference_table(kernel, q, k, v, extra))
     o = kernel(q, k, v, **extra)
     rows = 512
     ref_o, _ = sattn.reference(kernel, q[:, :, -rows:], k, v, tables={name: table})
@@ -159,7 +188,9 @@ def check_long_case(kernel, batch, lq, lk, gen):
             "%.3f ms, attention %.3f ms" % (rows, err, density, est_ms, plan_ms, attn_ms))
 
 
-def compare_tables(got, ref):
+def compare_tables(got, ref, positions=slice(None)):
+    """`got` (positions of dim 2 limited to `positions`) equals `ref`."""
+    got = got[:, :, positions]
     if got.shape != ref.shape:
         raise AssertionError("table shape %s, reference %s" % (tuple(got.shape), tuple(ref.shape)))
     wrong = int((got != ref).sum())
@@ -175,7 +206,7 @@ def check_case(kernel, batch, lq, lk, gen, traced):
     extra = gate_weights(kernel, gen)
     name = kernel.estimated_table
     table = kernel.estimate(q, k, **extra)
-    compare_tables(table.cpu(), reference_table(kernel, q, k, extra))
+    compare_tables(table.cpu(), *reference_table(kernel, q, k, v, extra))
     o = kernel(q, k, v, **extra)
     ref_o, _ = sattn.reference(kernel, q, k, v, tables={name: table})
     err = rel(o, ref_o)

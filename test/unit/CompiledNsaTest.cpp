@@ -1,0 +1,210 @@
+//===- CompiledNsaTest.cpp - NSA's compiled selection vs the reference ----===//
+//
+// A kernel whose mask is `nsa` compiles to NSA's selection as an estimator
+// (compressed keys, compressed probabilities, importance, top blocks; the
+// table row of each query position) and to an attention kernel over the
+// selected keys: NSA's selected branch. The CPU lowering (@NAME_estimate_cpu,
+// the GPU's stages as loops with libm's exp) must select exactly the blocks
+// of the reference (lib/Core/NsaReference.cpp, estimate::nsa) for every
+// query of every GQA group, and the planned attention over that table must
+// equal the reference's output with the gates (0, 1, 0): GQA and MQA, batch
+// 2, Lq < Lk, keys shorter than one compressed block, strides below the
+// compressed block, padded inputs, ties (constant inputs), and
+// examples/dynamic.sattn's nsa kernel.
+//
+//===----------------------------------------------------------------------===//
+
+#include "CompiledEstimatorTestSupport.h"
+#include "TilePlanTestSupport.h"
+
+#include "sattn/Analysis/CompiledMask.h"
+#include "sattn/Core/Nsa.h"
+#include "sattn/Plan/EstimatorSpec.h"
+#include "sattn/Plan/TilePlanner.h"
+
+using namespace sattn;
+using namespace sattn::cpu_attention_test;
+
+namespace {
+
+constexpr const char *kKernels = R"mlir(
+sattn.kernel @nsa_gqa(dtype = bf16, head_dim = 64, heads = 4, kv_heads = 2, scale = 0.125) {
+  %m = mask.nsa compress (8, 4) select (16, 4) window 32 local 1
+  sattn.yield %m
+}
+sattn.kernel @nsa_mqa(dtype = bf16, head_dim = 64, heads = 3, kv_heads = 1, scale = 0.177) {
+  %m = mask.nsa compress (16, 8) select (16, 3) window 0 local 2
+  sattn.yield %m
+}
+sattn.kernel @nsa_flat(dtype = bf16, head_dim = 128, heads = 2, kv_heads = 2, scale = 0.088) {
+  %m = mask.nsa compress (8, 8) select (8, 5) window 16 local 0
+  sattn.yield %m
+}
+)mlir";
+
+LoweredKernels &fixture() {
+  static LoweredKernels f(kKernels, -1);
+  return f;
+}
+
+struct Case {
+  std::string kernel;
+  int64_t batch, lq, lk;
+  bool padded, constant;
+};
+
+estimate::NsaParams paramsOf(const plan::EstimatorSpec &spec) {
+  estimate::NsaParams p;
+  p.compressBlock = spec.compressBlock;
+  p.compressStride = spec.compressStride;
+  p.selectBlock = spec.block;
+  p.selectCount = spec.selectCount;
+  p.window = spec.window;
+  p.localBlocks = spec.localBlocks;
+  return p;
+}
+
+/// Runs the estimator and the planned attention of one case and compares
+/// both with the reference; returns the selected entries.
+int64_t checkCase(const CpuAttention &cpu, KernelOp kernel, const Case &c, std::mt19937 &rng) {
+  SCOPED_TRACE(c.kernel + " B=" + std::to_string(c.batch) + " Lq=" + std::to_string(c.lq) +
+               " Lk=" + std::to_string(c.lk) + (c.padded ? " padded" : "") +
+               (c.constant ? " constant" : ""));
+  plan::EstimatorSpec spec = **plan::readEstimator(kernel);
+  int64_t heads = kernel.getHeads(), kvHeads = kernel.getKvHeads(), dim = kernel.getHeadDim();
+  int64_t group = heads / kvHeads, blocks = (c.lk + spec.block - 1) / spec.block;
+  Tensor q({c.batch, heads, c.lq, dim}, c.padded), k({c.batch, kvHeads, c.lk, dim}, c.padded),
+      v({c.batch, kvHeads, c.lk, dim}, c.padded);
+  if (c.constant) {
+    q.forEach([&](llvm::ArrayRef<int64_t> idx) { q.at(idx) = 0.25f; });
+    k.forEach([&](llvm::ArrayRef<int64_t> idx) { k.at(idx) = 0.5f; });
+  } else {
+    q.fillRandom(rng, -2, 2);
+    k.fillRandom(rng, -2, 2);
+  }
+  v.fillRandom(rng, -1, 1);
+  std::string error, tableName;
+  auto table = cpu.runEstimator(c.kernel, q.view, k.view, tableName, error);
+  EXPECT_TRUE(mlir::succeeded(table)) << error;
+  if (mlir::failed(table))
+    return 0;
+  EXPECT_EQ(tableName, spec.table);
+  EXPECT_EQ((int64_t)table->size(), c.batch * heads * c.lk * blocks);
+  if ((int64_t)table->size() != c.batch * heads * c.lk * blocks)
+    return 0;
+  EXPECT_EQ(q.clobberedPadding() + k.clobberedPadding(), 0);
+
+  // The reference per (batch, KV head) group, gates (0, 1, 0): its output
+  // is the selected branch alone.
+  std::vector<float> gates(c.lq * 3, 0.0f);
+  for (int64_t i = 0; i < c.lq; ++i)
+    gates[i * 3 + 1] = 1.0f;
+  std::vector<double> refO(c.batch * heads * c.lq * dim);
+  int64_t shift = c.lk - c.lq, selected = 0, mismatches = 0;
+  for (int64_t b = 0; b < c.batch; ++b)
+    for (int64_t g = 0; g < kvHeads; ++g) {
+      estimate::NsaGroup in;
+      for (int64_t h = g * group; h < (g + 1) * group; ++h) {
+        in.q.push_back(sliceRows(q, b, h));
+        in.gates.push_back(gates.data());
+      }
+      in.k = sliceRows(k, b, g);
+      in.v = sliceRows(v, b, g);
+      estimate::NsaOutput ref =
+          estimate::nsa(in, kernel.getScale().convertToDouble(), paramsOf(spec), error);
+      EXPECT_TRUE(error.empty()) << error;
+      if (!error.empty())
+        return 0;
+      std::copy(ref.out.begin(), ref.out.end(), refO.begin() + (b * heads + g * group) * c.lq * dim);
+      for (int64_t h = g * group; h < (g + 1) * group; ++h)
+        for (int64_t pos = 0; pos < c.lk; ++pos) {
+          std::vector<uint8_t> want(blocks, 0);
+          if (pos >= shift)
+            for (int64_t t = 0; t < spec.selectCount; ++t)
+              if (int64_t j = ref.selected[(pos - shift) * spec.selectCount + t]; j >= 0)
+                want[j] = 1;
+          for (int64_t j = 0; j < blocks; ++j) {
+            int64_t got = (*table)[((b * heads + h) * c.lk + pos) * blocks + j];
+            selected += got;
+            if (got != want[j] && ++mismatches <= 5)
+              ADD_FAILURE() << "b=" << b << " h=" << h << " position " << pos << " block " << j
+                            << ": selected " << got << ", reference " << int(want[j]);
+          }
+        }
+    }
+  EXPECT_EQ(mismatches, 0);
+
+  // The kernel's attention over the estimated table: the selected branch.
+  MaskInputs inputs;
+  inputs.batch = c.batch;
+  inputs.lq = c.lq;
+  inputs.lk = c.lk;
+  inputs.tables[tableName] = TableData{{c.batch, heads, c.lk, blocks}, *table};
+  auto planner = plan::TilePlanner::build(kernel, plan::PlanOptions{16, 16});
+  EXPECT_TRUE(mlir::succeeded(planner));
+  if (mlir::failed(planner))
+    return selected;
+  auto tilePlan = planner->plan(inputs, error);
+  EXPECT_TRUE(mlir::succeeded(tilePlan)) << error;
+  if (mlir::failed(tilePlan))
+    return selected;
+  Tensor o({c.batch, heads, c.lq, dim}, c.padded), lse({c.batch, heads, c.lq}, c.padded);
+  CpuAttentionArgs args{q.view, k.view, v.view, o.view, lse.view};
+  EXPECT_TRUE(mlir::succeeded(cpu.run(c.kernel, args, *tilePlan, inputs, error))) << error;
+  double err2 = 0, ref2 = 0;
+  o.forEach([&](llvm::ArrayRef<int64_t> idx) {
+    double want = refO[((idx[0] * heads + idx[1]) * c.lq + idx[2]) * dim + idx[3]];
+    err2 += (o.at(idx) - want) * (o.at(idx) - want);
+    ref2 += want * want;
+  });
+  EXPECT_LT(std::sqrt(err2 / std::max(ref2, 1e-30)), 1e-5);
+  return selected;
+}
+
+TEST(CompiledNsa, Compiles) {
+  ASSERT_TRUE(fixture().module) << "the test kernels do not parse";
+  ASSERT_TRUE(fixture().cpu) << fixture().error;
+  auto spec = plan::readEstimator(fixture().kernel("nsa_gqa"));
+  ASSERT_TRUE(mlir::succeeded(spec) && *spec);
+  EXPECT_TRUE((*spec)->isNsa());
+  EXPECT_EQ((*spec)->compressBlock, 8);
+  EXPECT_EQ((*spec)->selectCount, 4);
+}
+
+TEST(CompiledNsa, SelectionAndSelectedBranchMatchReference) {
+  LoweredKernels &f = fixture();
+  ASSERT_TRUE(f.cpu) << f.error;
+  std::mt19937 rng(20261207);
+  const Case cases[] = {
+      {"nsa_gqa", 2, 100, 100, false, false}, {"nsa_gqa", 2, 37, 101, true, false},
+      {"nsa_gqa", 1, 5, 5, false, false},     {"nsa_gqa", 1, 64, 64, false, true},
+      {"nsa_mqa", 2, 70, 90, true, false},    {"nsa_mqa", 1, 12, 12, false, false},
+      {"nsa_flat", 2, 48, 48, false, false},  {"nsa_flat", 1, 33, 80, true, true},
+  };
+  int64_t selected = 0;
+  for (const Case &c : cases)
+    selected += checkCase(*f.cpu, f.kernel(c.kernel), c, rng);
+  EXPECT_GT(selected, 0);
+}
+
+TEST(CompiledNsa, ExampleKernelMatchesReference) {
+  // examples/dynamic.sattn's nsa (64 / 4 heads, head_dim 128, compress (32,
+  // 16), select (64, 16), local 2), from the spec file, at a small shape.
+  LoweredKernels &f = fixture();
+  mlir::OwningOpRef<mlir::ModuleOp> lowered = tile_plan_test::loweredDynamicExamples(*f.context);
+  ASSERT_TRUE(lowered);
+  mlir::OwningOpRef<mlir::ModuleOp> single = mlir::ModuleOp::create(lowered->getLoc());
+  for (KernelOp kernel : lowered->getOps<KernelOp>())
+    if (kernel.getSymName() == "nsa")
+      single->push_back(kernel->clone());
+  ASSERT_FALSE(single->getOps<KernelOp>().empty()) << "no nsa in examples/dynamic.sattn";
+  std::string error;
+  auto cpu = compileForEstimatorTests(*single, error);
+  ASSERT_TRUE(mlir::succeeded(cpu)) << error;
+  std::mt19937 rng(11);
+  EXPECT_GT(checkCase(*cpu, *single->getOps<KernelOp>().begin(),
+                      Case{"nsa", 1, 64, 1200, false, false}, rng),
+            0);
+}
+
+} // namespace
