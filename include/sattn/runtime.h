@@ -330,9 +330,9 @@ sattn_status sattn_device_plan_build(const sattn_kernel *kernel, int64_t batch, 
  * vertical_slash: (B, H, 2, Lk), [b, h, 0, k] is 1 for a kept key column
  * and [b, h, 1, o] for a kept diagonal offset o = q - k; stripe:
  * (B, H, ceil(Lk / (block * step)), Lk), [b, h, u, k] is 1 for a key kept
- * for the queries of unit u; nsa: (B, H, Lk, ceil(Lk / block)), [b, h, p,
- * j] is 1 when the query at position p selects key block j (the same for
- * every head of a GQA group). It enqueues its kernels (3 launches, 4 for
+ * for the queries of unit u; nsa: (B, KV_H, Lk, ceil(Lk / block)), [b, g,
+ * p, j] is 1 when the queries at position p of KV head g's query heads
+ * select key block j. It enqueues its kernels (3 launches, 4 for
  * nsa, 5 for gate, or 21 for vertical_slash) on `stream` and returns: pass the table
  * to sattn_device_plan_build and sattn_launch on the same stream, or keep
  * it to reuse the estimate (other layers, later calls). workspace: a device

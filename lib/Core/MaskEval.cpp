@@ -375,8 +375,9 @@ std::string sattn::checkMaskInputs(const MaskProgram &program,
         why = "batch";
         break;
       case TableDim::Head:
-        expected = program.heads;
-        why = "heads";
+        expected = dim.blocksOf(program.heads);
+        why = dim.blockSize == 1 ? std::string("heads")
+                                 : "ceil(heads / " + std::to_string(dim.blockSize) + ")";
         break;
       case TableDim::QueryPos:
       case TableDim::KeyPos:

@@ -62,12 +62,16 @@ static bool parsePositive(std::string_view text, int64_t &value) {
 
 bool sattn::parseTableDim(std::string_view text, TableDim &dim) {
   text = trim(text);
-  if (text == "b" || text == "h") {
-    dim.kind = text == "b" ? TableDim::Batch : TableDim::Head;
+  if (text == "b") {
+    dim.kind = TableDim::Batch;
     return true;
   }
-  if (!text.empty() && (text.front() == 'q' || text.front() == 'k')) {
-    dim.kind = text.front() == 'q' ? TableDim::QueryPos : TableDim::KeyPos;
+  // "h", "q", "k", or one entry per N of them: "h/N" (a GQA group's
+  // heads), "q/N", "k/N".
+  if (!text.empty() && (text.front() == 'h' || text.front() == 'q' || text.front() == 'k')) {
+    dim.kind = text.front() == 'h'   ? TableDim::Head
+               : text.front() == 'q' ? TableDim::QueryPos
+                                     : TableDim::KeyPos;
     std::string_view rest = trim(text.substr(1));
     if (rest.empty()) {
       dim.blockSize = 1;
@@ -95,7 +99,8 @@ std::string sattn::checkTableDims(const std::vector<TableDim> &dims) {
            " dimensions, got " + std::to_string(dims.size());
   int64_t fixed = 1;
   for (const TableDim &dim : dims) {
-    if (dim.kind == TableDim::QueryPos || dim.kind == TableDim::KeyPos) {
+    if (dim.kind == TableDim::QueryPos || dim.kind == TableDim::KeyPos ||
+        dim.kind == TableDim::Head) {
       std::string error =
           limits::checkPatternValue("a table's block size", dim.blockSize, 1);
       if (!error.empty())

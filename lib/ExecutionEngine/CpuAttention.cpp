@@ -82,7 +82,7 @@ SmallVector<int64_t, 3> cpuexec::tableShape(const TableInfo &t, int64_t batch,
       shape.push_back(batch);
       break;
     case TableDim::Head:
-      shape.push_back(heads);
+      shape.push_back(d.blocksOf(heads));
       break;
     case TableDim::QueryPos:
     case TableDim::KeyPos:

@@ -60,13 +60,14 @@ FailureOr<std::vector<int64_t>> CpuAttention::runEstimator(StringRef name,
     return failure();
   }
   // The table: [B, H, blocks, blocks] (block_topk, gate), [B, H, 2, Lk]
-  // (vertical_slash), [B, H, units, Lk] (stripe) or [B, H, Lk, blocks]
-  // (nsa).
+  // (vertical_slash), [B, H, units, Lk] (stripe) or [B, KV, Lk, blocks]
+  // (nsa: a row per GQA group).
   int64_t perSlice = spec.isNsa()     ? lk * sizes.blocks()
                      : spec.isStripe() ? sizes.units() * lk
                      : spec.isLines() ? 2 * lk
                                       : sizes.blocks() * sizes.blocks();
-  std::vector<int64_t> out(batch * kernel.heads * perSlice, 0);
+  int64_t slices = batch * (spec.isNsa() ? kernel.kvHeads : kernel.heads);
+  std::vector<int64_t> out(slices * perSlice, 0);
   std::vector<double> pooled(std::max<int64_t>(sizes.scratchEntries(), 1));
   // Q and K as flat buffers spanning their last element.
   auto span = [](const CpuTensor &t) {

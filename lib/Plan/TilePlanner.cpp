@@ -29,7 +29,7 @@ sattn::plan::declaredTableShapes(KernelOp kernel, int64_t batch, int64_t lk) {
       mask::TableDim d;
       mask::parseTableDim(cast<StringAttr>(dim).getValue(), d);
       shape.push_back(d.kind == mask::TableDim::Batch     ? batch
-                      : d.kind == mask::TableDim::Head    ? (int64_t)kernel.getHeads()
+                      : d.kind == mask::TableDim::Head    ? d.blocksOf(kernel.getHeads())
                       : d.kind == mask::TableDim::Literal ? d.extent
                                                           : ceilDiv(lk, d.blockSize));
     }

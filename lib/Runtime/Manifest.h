@@ -29,7 +29,8 @@ constexpr const char *kManifestFormat = "sattn.kernel-manifest/1";
 struct TableDim {
   enum Kind { Batch, Heads, Keys, KeyBlocks, Fixed };
   Kind kind = Fixed;
-  /// Block size for KeyBlocks (ceil(Lk / value)), extent for Fixed.
+  /// Block size for KeyBlocks (ceil(Lk / value)) and Heads (ceil(heads /
+  /// value): a GQA group's heads per entry), extent for Fixed.
   int64_t value = 0;
   /// The spelling in the manifest, for messages.
   std::string text;

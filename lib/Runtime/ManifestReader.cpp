@@ -69,7 +69,7 @@ int64_t TableDim::extent(int64_t batch, int64_t heads, int64_t lk) const {
   case Batch:
     return batch;
   case Heads:
-    return heads;
+    return heads / value + (heads % value != 0);
   case Keys:
     return lk;
   case KeyBlocks:
@@ -124,7 +124,7 @@ bool parseDim(const Value &v, const std::string &table, size_t index,
                      table + "\"";
   auto fail = [&](const std::string &why) {
     error = "manifest: " + what + " " + why + Fields::at(v) +
-            "; expected \"b\", \"h\", \"q\", \"k\", \"q/N\", \"k/N\" or a "
+            "; expected \"b\", \"h\", \"q\", \"k\", \"h/N\", \"q/N\", \"k/N\" or a "
             "positive integer";
     return false;
   };
@@ -148,6 +148,11 @@ bool parseDim(const Value &v, const std::string &table, size_t index,
     dim.kind = TableDim::Batch;
   } else if (s == "h") {
     dim.kind = TableDim::Heads;
+    dim.value = 1;
+  } else if (s.size() > 2 && s[0] == 'h' && s[1] == '/') {
+    dim.kind = TableDim::Heads;
+    if (!parsePositive(s.substr(2), dim.value))
+      return fail("\"" + v.string + "\" has no positive group size");
   } else if (s == "q" || s == "k") {
     dim.kind = TableDim::Keys;
   } else if (s.size() > 2 && (s[0] == 'q' || s[0] == 'k') && s[1] == '/') {

@@ -98,8 +98,9 @@ def estimate(kernel, q, k, table=None, workspace=None, stream=None, weights=None
     ceil(Lk / block)) for block_topk and gate, (B, H, 2, Lk) for
     vertical_slash (row 0: kept key columns, row 1: kept diagonal offsets
     q - k), (B, H, ceil(Lk / (block * step)), Lk) for stripe (row u: the
-    keys kept for the queries of unit u), (B, H, Lk, ceil(Lk / block)) for
-    nsa (row p: the selection blocks of the query at position p). `table` and `workspace` (uint8, at
+    keys kept for the queries of unit u), (B, KV_H, Lk, ceil(Lk / block))
+    for nsa (row p of a KV head: the selection blocks of its query heads'
+    queries at position p). `table` and `workspace` (uint8, at
     least sattn_estimator_workspace + 256 bytes) are written into when
     given, allocated otherwise. `weights`: a gate's learned weights (required
     for a gate, refused for the others), as `as_weights` takes them."""

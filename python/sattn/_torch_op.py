@@ -179,7 +179,7 @@ def _fake_estimate(kernel_key, q, k, weights=None):
                          % (tuple(weights.shape),))
     # The estimated table's declared shape ([B, H, blocks, blocks] for
     # block_topk and gate, [B, H, 2, Lk] for vertical_slash, [B, H, units,
-    # Lk] for stripe, [B, H, Lk, blocks] for nsa).
+    # Lk] for stripe, [B, KV, Lk, blocks] for nsa).
     shape = kernel.table_shape(kernel.estimated_table, q.shape[0], k.shape[2])
     return q.new_empty(shape, dtype=torch.int64)
 

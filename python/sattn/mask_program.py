@@ -94,6 +94,9 @@ def table_extents(dims, heads, batch, lk):
             shape.append(batch)
         elif d == "h":
             shape.append(heads)
+        elif d[:2] == "h/":
+            n = int(d[2:])
+            shape.append((heads + n - 1) // n)
         elif d in ("q", "k"):
             shape.append(lk)
         elif d[:2] in ("q/", "k/"):

@@ -1,9 +1,9 @@
 //===- CompiledNsaTest.cpp - NSA's compiled selection vs the reference ----===//
 //
 // A kernel whose mask is `nsa` compiles to NSA's selection as an estimator
-// (compressed keys, compressed probabilities, importance, top blocks; the
-// table row of each query position) and to an attention kernel over the
-// selected keys: NSA's selected branch. The CPU lowering (@NAME_estimate_cpu,
+// (compressed keys, compressed probabilities, importance, top blocks; a
+// table row per GQA group and query position, read at [b, h / G, q, k / S])
+// and to an attention kernel over the selected keys: NSA's selected branch. The CPU lowering (@NAME_estimate_cpu,
 // the GPU's stages as loops with libm's exp) must select exactly the blocks
 // of the reference (lib/Core/NsaReference.cpp, estimate::nsa) for every
 // query of every GQA group, and the planned attention over that table must
@@ -89,8 +89,8 @@ int64_t checkCase(const CpuAttention &cpu, KernelOp kernel, const Case &c, std::
   if (mlir::failed(table))
     return 0;
   EXPECT_EQ(tableName, spec.table);
-  EXPECT_EQ((int64_t)table->size(), c.batch * heads * c.lk * blocks);
-  if ((int64_t)table->size() != c.batch * heads * c.lk * blocks)
+  EXPECT_EQ((int64_t)table->size(), c.batch * kvHeads * c.lk * blocks);
+  if ((int64_t)table->size() != c.batch * kvHeads * c.lk * blocks)
     return 0;
   EXPECT_EQ(q.clobberedPadding() + k.clobberedPadding(), 0);
 
@@ -116,21 +116,20 @@ int64_t checkCase(const CpuAttention &cpu, KernelOp kernel, const Case &c, std::
       if (!error.empty())
         return 0;
       std::copy(ref.out.begin(), ref.out.end(), refO.begin() + (b * heads + g * group) * c.lq * dim);
-      for (int64_t h = g * group; h < (g + 1) * group; ++h)
-        for (int64_t pos = 0; pos < c.lk; ++pos) {
-          std::vector<uint8_t> want(blocks, 0);
-          if (pos >= shift)
-            for (int64_t t = 0; t < spec.selectCount; ++t)
-              if (int64_t j = ref.selected[(pos - shift) * spec.selectCount + t]; j >= 0)
-                want[j] = 1;
-          for (int64_t j = 0; j < blocks; ++j) {
-            int64_t got = (*table)[((b * heads + h) * c.lk + pos) * blocks + j];
-            selected += got;
-            if (got != want[j] && ++mismatches <= 5)
-              ADD_FAILURE() << "b=" << b << " h=" << h << " position " << pos << " block " << j
-                            << ": selected " << got << ", reference " << int(want[j]);
-          }
+      for (int64_t pos = 0; pos < c.lk; ++pos) {
+        std::vector<uint8_t> want(blocks, 0);
+        if (pos >= shift)
+          for (int64_t t = 0; t < spec.selectCount; ++t)
+            if (int64_t j = ref.selected[(pos - shift) * spec.selectCount + t]; j >= 0)
+              want[j] = 1;
+        for (int64_t j = 0; j < blocks; ++j) {
+          int64_t got = (*table)[((b * kvHeads + g) * c.lk + pos) * blocks + j];
+          selected += got;
+          if (got != want[j] && ++mismatches <= 5)
+            ADD_FAILURE() << "b=" << b << " KV head " << g << " position " << pos << " block "
+                          << j << ": selected " << got << ", reference " << int(want[j]);
         }
+      }
     }
   EXPECT_EQ(mismatches, 0);
 
@@ -139,7 +138,7 @@ int64_t checkCase(const CpuAttention &cpu, KernelOp kernel, const Case &c, std::
   inputs.batch = c.batch;
   inputs.lq = c.lq;
   inputs.lk = c.lk;
-  inputs.tables[tableName] = TableData{{c.batch, heads, c.lk, blocks}, *table};
+  inputs.tables[tableName] = TableData{{c.batch, kvHeads, c.lk, blocks}, *table};
   auto planner = plan::TilePlanner::build(kernel, plan::PlanOptions{16, 16});
   EXPECT_TRUE(mlir::succeeded(planner));
   if (mlir::failed(planner))

@@ -47,7 +47,7 @@ inline void fillRandomTables(mlir::ModuleOp module, MaskInputs &inputs, int64_t 
         extent = inputs.batch;
         break;
       case mask::TableDim::Head:
-        extent = heads;
+        extent = dim.blocksOf(heads);
         break;
       case mask::TableDim::QueryPos:
       case mask::TableDim::KeyPos:

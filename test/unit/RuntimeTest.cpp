@@ -237,6 +237,7 @@ TEST(RuntimeManifest, BadTableDimensions) {
   expectManifestError(table(R"(["b", "x"])"),
                       {"dimension 1 of table \"t\" is \"x\"", "expected \"b\", \"h\""});
   expectManifestError(table(R"(["q/0"])"), {"\"q/0\" has no positive block size"});
+  expectManifestError(table(R"(["h/0"])"), {"\"h/0\" has no positive group size"});
   expectManifestError(table(R"(["k/"])"), {"dimension 0 of table \"t\" is \"k/\""});
   expectManifestError(table(R"(["k/abc"])"), {"\"k/abc\" has no positive block size"});
   expectManifestError(table(R"(["k/-4"])"), {"\"k/-4\" has no positive block size"});

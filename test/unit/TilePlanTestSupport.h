@@ -427,7 +427,7 @@ inline TableData randomTable(mask::TableOp table, int64_t batch, int64_t heads,
     mask::TableDim dim;
     EXPECT_TRUE(mask::parseTableDim(mlir::cast<mlir::StringAttr>(attr).getValue(), dim));
     int64_t extent = dim.kind == mask::TableDim::Batch   ? batch
-                     : dim.kind == mask::TableDim::Head  ? heads
+                     : dim.kind == mask::TableDim::Head  ? dim.blocksOf(heads)
                      : dim.kind == mask::TableDim::Literal ? dim.extent
                      : (lk + dim.blockSize - 1) / dim.blockSize;
     data.shape.push_back(extent);

@@ -75,7 +75,7 @@ inline int64_t tableExtent(const MaskProgram &program, const TableDim &dim,
   case TableDim::Batch:
     return batch;
   case TableDim::Head:
-    return program.heads;
+    return dim.blocksOf(program.heads);
   case TableDim::QueryPos:
   case TableDim::KeyPos:
     return (lk + dim.blockSize - 1) / dim.blockSize;

@@ -174,7 +174,7 @@ LogicalResult BlockTableOp::verifySymbolUses(SymbolTableCollection &symbols) {
             parseTableDim(cast<StringAttr>(dims[0]).getValue(), d0) &&
             parseTableDim(cast<StringAttr>(dims[1]).getValue(), d1) &&
             parseTableDim(cast<StringAttr>(dims[2]).getValue(), d2) &&
-            d0.kind == TableDim::Head && d1.kind == TableDim::QueryPos &&
+            d0.kind == TableDim::Head && d0.blockSize == 1 && d1.kind == TableDim::QueryPos &&
             d2.kind == TableDim::KeyPos &&
             d1.blockSize == (int64_t)getBlockSize() &&
             d2.blockSize == (int64_t)getBlockSize();
@@ -347,7 +347,7 @@ LogicalResult TableOp::verify() {
     StringRef text = cast<StringAttr>(attr).getValue();
     if (!parseTableDim(text, dim))
       return emitOpError() << "unknown dimension \"" << text
-                           << "\": expected b, h, q, k, q/N, k/N or a "
+                           << "\": expected b, h, q, k, h/N, q/N, k/N or a "
                               "positive integer";
     dims.push_back(dim);
   }

@@ -179,10 +179,10 @@ void lowerStripe(KernelOp kernel, mask::StripeOp op) {
       });
 }
 
-/// causal & sel[b, h, q, k / S], replacing `op` (S = the select block):
-/// the keys of NSA's selected branch (docs/ESTIMATORS.md, "nsa"). The
-/// selection is per query position and shared by a GQA group; the table
-/// holds it for every query head.
+/// causal & sel[b, h / G, q, k / S], replacing `op` (S = the select block,
+/// G the query heads per KV head): the keys of NSA's selected branch
+/// (docs/ESTIMATORS.md, "nsa"). The selection is per query position and
+/// shared by a GQA group, so the table has a row per (KV head, position).
 void lowerNsa(KernelOp kernel, mask::NsaOp op) {
   plan::EstimatorSpec spec;
   spec.kind = "nsa";
@@ -193,11 +193,17 @@ void lowerNsa(KernelOp kernel, mask::NsaOp op) {
   spec.localBlocks = op.getLocalBlocks();
   spec.window = op.getWindow();
   spec.table = freshTableName(kernel, "estimated_selection");
-  replaceByTableForm(kernel, op, spec, {"b", "h", "q", "k/" + std::to_string(spec.block)},
+  int64_t group = kernel.getHeads() / kernel.getKvHeads();
+  std::string heads = group == 1 ? "h" : "h/" + std::to_string(group);
+  replaceByTableForm(kernel, op, spec, {"b", heads, "q", "k/" + std::to_string(spec.block)},
                      [&](OpBuilder &in, Location loc, Value b, Value h, Value q, Value k) {
                        Value size = arith::ConstantIndexOp::create(in, loc, spec.block);
                        Value kBlock = arith::DivSIOp::create(in, loc, k, size);
-                       return lookup(in, loc, spec, b, h, q, kBlock);
+                       Value kvHead = h;
+                       if (group > 1)
+                         kvHead = arith::DivSIOp::create(
+                             in, loc, h, arith::ConstantIndexOp::create(in, loc, group));
+                       return lookup(in, loc, spec, b, kvHead, q, kBlock);
                      });
 }
 

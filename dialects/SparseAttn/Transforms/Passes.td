@@ -129,14 +129,15 @@ def LowerEstimators : Pass<"sattn-lower-estimators", "::mlir::ModuleOp"> {
 
     `mask.nsa compress(l, d) select(S, n) window w local m` becomes
 
-      mask.table @estimated_selection : i1 ["b", "h", "q", "k/S"]
-      causal & predicate { lookup @estimated_selection[b, h, q, k / S] }
+      mask.table @estimated_selection : i1 ["b", "h/G", "q", "k/S"]
+      causal & predicate { lookup @estimated_selection[b, h / G, q, k / S] }
 
-    with `sattn.estimator = {kind = "nsa", block = S, compress_block = l,
+    (G = heads / kv_heads; `"h"` and `h` when G is 1) with
+    `sattn.estimator = {kind = "nsa", block = S, compress_block = l,
     compress_stride = d, select_count = n, local = m, window = w, table =
-    "estimated_selection"}`: row q of a (batch, head) marks the selection
-    blocks NSA's selection keeps for the query at q (the same for every
-    head of a GQA group), so the kernel computes NSA's selected branch.
+    "estimated_selection"}`: row q of a (batch, KV head) marks the
+    selection blocks NSA's selection keeps for the query at q, shared by
+    the GQA group's heads, so the kernel computes NSA's selected branch.
 
     A kernel with more than one dynamic pattern keeps them as they are
     (sattn-compile says so and skips the kernel).

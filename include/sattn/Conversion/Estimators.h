@@ -71,7 +71,7 @@
 // nsa (NsaStages.cpp) runs compress (batch, KV head, compressed block,
 // column), stats (batch, head, position), importance (batch, KV head,
 // position, selection block) and select (batch, KV head, position: the
-// group's rows of a [B, H, Lk, blocks] table).
+// group's row of a [B, KV, Lk, blocks] table).
 //
 //===----------------------------------------------------------------------===//
 
@@ -160,7 +160,7 @@ struct EstimatorEnv {
   std::function<mlir::Value(mlir::OpBuilder &, mlir::Location, double, mlir::Value)> pow;
   /// pooled: f64 scratch (abi::EstimatorShape::scratchEntries); table: i64,
   /// the estimated table ([batch, heads, blocks, blocks] for block_topk and
-  /// gate, [batch, heads, 2, lk] for vertical_slash, [batch, heads, lk,
+  /// gate, [batch, heads, 2, lk] for vertical_slash, [batch, kv_heads, lk,
   /// blocks] for nsa); weights: f32, the
   /// gate's learned weights (abi::kEstimatorParams), unused by the others.
   mlir::Value pooled, table, weights;

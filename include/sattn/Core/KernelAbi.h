@@ -511,7 +511,7 @@ struct EstimatorShape {
   /// compressed block, head_dim; f32 values), then the softmax maximum and
   /// sum of every (slice, key position) row over its compressed keys
   /// (positions before the first query unused). The importances live in the
-  /// table (the group's first head's rows) until the selection.
+  /// table ([B, KV, Lk, blocks]) until the selection.
   struct NsaScratch {
     int64_t keys, stats, end;
   };

@@ -145,8 +145,11 @@ struct Instruction {
 /// "k/64", "7").
 struct TableDim {
   enum Kind { Batch, Head, QueryPos, KeyPos, Literal } kind = Literal;
-  int64_t blockSize = 1; // positions per entry for QueryPos/KeyPos
+  int64_t blockSize = 1; // positions (QueryPos/KeyPos) or heads (Head) per entry
   int64_t extent = 0;    // for Literal
+  /// The extent of a Head, QueryPos or KeyPos dimension over `n` heads or
+  /// positions: one entry per blockSize of them.
+  int64_t blocksOf(int64_t n) const { return (n + blockSize - 1) / blockSize; }
 };
 /// Parses a table dimension; false when the text is not a valid one.
 bool parseTableDim(std::string_view text, TableDim &dim);

@@ -68,10 +68,11 @@ struct NsaLayout {
   }
 };
 
-/// Table index of entry (b, h, position, 0): the table is [B, H, Lk, blocks].
+/// Table index of entry (b, KV head, position, 0): the table is [B, KV,
+/// Lk, blocks], a row per GQA group and query position.
 Value tableRow(OpBuilder &b, Location loc, const EstimatorEnv &env, const Shape &sh, Value bIdx,
-               Value h, Value position) {
-  Value slice = add(b, loc, mul(b, loc, bIdx, sh.heads), h);
+               Value kvHead, Value position) {
+  Value slice = add(b, loc, mul(b, loc, bIdx, sh.kvHeads), kvHead);
   return mul(b, loc, add(b, loc, mul(b, loc, slice, env.lk), position), env.blocks);
 }
 
@@ -142,7 +143,7 @@ void emitStats(OpBuilder &b, Location loc, const EstimatorEnv &env, Value item) 
 /// (j <= position / S): the compressed probabilities of the blocks the
 /// row sees that overlap j, summed over the group's heads (outer) and the
 /// blocks (inner) as the reference adds them. Stored as f64 bits in the
-/// group's first head's table row.
+/// group's table row.
 void emitImportance(OpBuilder &b, Location loc, const EstimatorEnv &env, Value item) {
   Shape sh(b, loc, env);
   auto d = unflatten(b, loc, item, {env.blocks, env.lk, sh.kvHeads});
@@ -181,26 +182,24 @@ void emitImportance(OpBuilder &b, Location loc, const EstimatorEnv &env, Value i
               });
           scf::YieldOp::create(hb, hl, blocks.getResults());
         });
-    Value at = add(tb, tl, tableRow(tb, tl, env, sh, bIdx, firstHead, position), j);
+    Value at = add(tb, tl, tableRow(tb, tl, env, sh, bIdx, kvHead, position), j);
     s.storeAt(s.bitsOf(heads.getResult(0)), env.table, at);
     scf::YieldOp::create(tb, tl);
   });
 }
 
-/// select: the group's rows at `position` become 0 / 1 (rows without a
-/// query become 0). Block 0 and the `local` blocks ending at the query's
+/// select: the group's row at `position` becomes 0 / 1 (a row without a
+/// query becomes 0). Block 0 and the `local` blocks ending at the query's
 /// own are forced, then blocks j <= own by importance, highest first and
 /// ties to the lower block, until `select_count` are chosen. Chosen
-/// entries of the first head's row are marked by the bits of -1.0 (no
-/// importance is negative), then every head of the group gets the marks
-/// as 0 / 1.
+/// entries are marked by the bits of -1.0 (no importance is negative),
+/// then the marks become 1 and the rest 0.
 void emitSelect(OpBuilder &b, Location loc, const EstimatorEnv &env, Value item) {
   Shape sh(b, loc, env);
   auto d = unflatten(b, loc, item, {env.lk, sh.kvHeads});
   Value position = d[0], kvHead = d[1], bIdx = d[2];
   Value holdsQuery = cmp(b, loc, CmpIPredicate::sge, position, sh.shift);
-  Value firstHead = mul(b, loc, kvHead, sh.group);
-  Value first = tableRow(b, loc, env, sh, bIdx, firstHead, position);
+  Value first = tableRow(b, loc, env, sh, bIdx, kvHead, position);
   Value own = div(b, loc, position, sh.block);
   Value one = cst(b, loc, 1);
   Scalar s{b, loc};
@@ -244,21 +243,14 @@ void emitSelect(OpBuilder &b, Location loc, const EstimatorEnv &env, Value item)
     });
     scf::YieldOp::create(tb, tl);
   });
-  // Every entry of the group's rows, the first head's last per entry (its
-  // mark is read before it is overwritten).
   forEach(b, loc, env.blocks, [&](OpBuilder &jb, Location jl, Value j) {
     Scalar js{jb, jl};
-    Value marked = js.icmp(CmpIPredicate::eq, js.loadAt(env.table, add(jb, jl, first, j)), mark);
+    Value at = add(jb, jl, first, j);
+    Value marked = js.icmp(CmpIPredicate::eq, js.loadAt(env.table, at), mark);
     Value kept = arith::AndIOp::create(
         jb, jl, holdsQuery,
         arith::AndIOp::create(jb, jl, marked, cmp(jb, jl, CmpIPredicate::sle, j, own)));
-    Value bit = arith::ExtUIOp::create(jb, jl, jb.getI64Type(), kept);
-    forEach(jb, jl, sh.group, [&](OpBuilder &gb, Location gl, Value g) {
-      Scalar gs{gb, gl};
-      Value offset = sub(gb, gl, sub(gb, gl, sh.group, one), g); // the first head last
-      Value row = tableRow(gb, gl, env, sh, bIdx, add(gb, gl, firstHead, offset), position);
-      gs.storeAt(bit, env.table, add(gb, gl, row, j));
-    });
+    js.storeAt(arith::ExtUIOp::create(jb, jl, jb.getI64Type(), kept), env.table, at);
   });
 }
 

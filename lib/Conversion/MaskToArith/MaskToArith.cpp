@@ -328,7 +328,12 @@ SmallVector<Value, 3> sattn::emitTableExtents(OpBuilder &b, Location loc,
       extents.push_back(batch);
       break;
     case TableDim::Head:
-      extents.push_back(heads);
+      extents.push_back(dim.blockSize == 1
+                            ? heads
+                            : arith::CeilDivSIOp::create(
+                                  b, loc, heads,
+                                  arith::ConstantIndexOp::create(b, loc, dim.blockSize))
+                                  .getResult());
       break;
     case TableDim::QueryPos:
     case TableDim::KeyPos:

@@ -145,7 +145,7 @@ mask.table @t : i1 []
 
 // -----
 
-// expected-error @+1 {{'mask.table' op unknown dimension "x": expected b, h, q, k, q/N, k/N or a positive integer}}
+// expected-error @+1 {{'mask.table' op unknown dimension "x": expected b, h, q, k, h/N, q/N, k/N or a positive integer}}
 mask.table @t : i1 ["h", "x"]
 
 // -----
@@ -161,8 +161,13 @@ mask.table @t : i32 ["99999999999", "99999999999", "99999999999"]
 
 // -----
 
-// expected-error @+1 {{'mask.table' op unknown dimension "q/0": expected b, h, q, k, q/N, k/N or a positive integer}}
+// expected-error @+1 {{'mask.table' op unknown dimension "q/0": expected b, h, q, k, h/N, q/N, k/N or a positive integer}}
 mask.table @t : i1 ["q/0"]
+
+// -----
+
+// expected-error @+1 {{'mask.table' op unknown dimension "h/0"}}
+mask.table @t : i1 ["h/0"]
 
 // -----
 

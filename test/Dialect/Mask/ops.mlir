@@ -84,6 +84,7 @@ sattn.kernel @dilated_power(dtype = bf16, head_dim = 128, heads = 4, kv_heads = 
 // CHECK-NEXT:    mask.table @doc1 : i64 ["q"]
 // CHECK-NEXT:    mask.table @keep : i1 ["h", "q/64", "k/64"]
 // CHECK-NEXT:    mask.table @lit : i64 ["7", "h"]
+// CHECK-NEXT:    mask.table @groups : i1 ["b", "h/4", "q", "k/64"]
 // CHECK-NEXT:    %[[D:.+]] = mask.document @doc
 // CHECK-NEXT:    %[[D1:.+]] = mask.document @doc1
 // CHECK-NEXT:    %[[BT:.+]] = mask.block_table @keep block 64
@@ -93,6 +94,7 @@ sattn.kernel @tables(dtype = bf16, head_dim = 128, heads = 4, kv_heads = 4, scal
   mask.table @doc1 : i64 ["q"]
   mask.table @keep : i1 ["h", "q/64", "k/64"]
   mask.table @lit : i64 ["7", "h"]
+  mask.table @groups : i1 ["b", "h/4", "q", "k/64"]
   %d = mask.document @doc
   %d1 = mask.document @doc1
   %bt = mask.block_table @keep block 64

@@ -89,16 +89,19 @@ sattn.kernel @taken(dtype = bf16, head_dim = 64, heads = 2, kv_heads = 2, scale 
 // CHECK-LABEL: sattn.kernel @gate_ratio
 // CHECK-SAME: threshold = 0.000000e+00 : f64, top_ratio = 2.500000e-01 : f64
 
-// nsa: row q of a (batch, head) marks the selection blocks of the query
-// at q; the kernel attends them under causal (NSA's selected branch).
+// nsa: row q of a (batch, KV head) marks the selection blocks of the
+// query at q, shared by the GQA group's 4 heads; the kernel attends them
+// under causal (NSA's selected branch).
 // CHECK-LABEL: sattn.kernel @nsa
 // CHECK-SAME: sattn.estimator = {block = 64 : i64, compress_block = 32 : i64, compress_stride = 16 : i64, kind = "nsa", local = 2 : i64, select_count = 16 : i64, table = "estimated_selection", window = 512 : i64}
-// CHECK: mask.table @estimated_selection : i1 ["b", "h", "q", "k/64"]
+// CHECK: mask.table @estimated_selection : i1 ["b", "h/4", "q", "k/64"]
 // CHECK: %[[C:.*]] = mask.causal
 // CHECK: mask.predicate(%[[B:.*]], %[[H:.*]], %[[Q:.*]], %[[K:.*]]) {
-// CHECK: %[[S:.*]] = arith.constant 64 : index
-// CHECK: %[[KB:.*]] = arith.divsi %[[K]], %[[S]] : index
-// CHECK: %[[SEL:.*]] = mask.lookup @estimated_selection[%[[B]], %[[H]], %[[Q]], %[[KB]]] : i1
+// CHECK-DAG: %[[S:.*]] = arith.constant 64 : index
+// CHECK-DAG: %[[KB:.*]] = arith.divsi %[[K]], %[[S]] : index
+// CHECK-DAG: %[[G:.*]] = arith.constant 4 : index
+// CHECK-DAG: %[[KV:.*]] = arith.divsi %[[H]], %[[G]] : index
+// CHECK: %[[SEL:.*]] = mask.lookup @estimated_selection[%[[B]], %[[KV]], %[[Q]], %[[KB]]] : i1
 // CHECK: mask.yield %[[SEL]]
 // CHECK: mask.intersect %[[C]],
 // CHECK-NOT: mask.nsa

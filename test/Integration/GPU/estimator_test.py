@@ -99,12 +99,10 @@ def reference_table(kernel, q, k, v, extra):
             compress_block=est["compress_block"], compress_stride=est["compress_stride"],
             select_block=est["block"], select_count=est["select_count"], window=est["window"],
             local_blocks=est["local"], scale=kernel.scale)
-        group = kernel.heads // kernel.kv_heads
         blocks = -(-lk // est["block"])
-        kept = numpy.zeros((q.shape[0], kernel.heads, rows, blocks + 1), dtype=numpy.int64)
-        for h in range(kernel.heads):
-            rows_of = selected[:, h // group]  # [B, rows, n], -1 padded
-            numpy.put_along_axis(kept[:, h], numpy.where(rows_of < 0, blocks, rows_of), 1, axis=2)
+        # selected: [B, KV, rows, n], ascending, -1 padded (a spare column).
+        kept = numpy.zeros(selected.shape[:3] + (blocks + 1,), dtype=numpy.int64)
+        numpy.put_along_axis(kept, numpy.where(selected < 0, blocks, selected), 1, axis=3)
         return torch.from_numpy(kept[..., :blocks]), slice(lk - rows, lk)
     if est["kind"] == "gate":
         wq, wk = extra["weights"]
