@@ -123,6 +123,10 @@ sattn::writeManifest(KernelOp kernel, const MaskProgram &program,
       record["select_count"] = e.selectCount;
       record["local"] = e.localBlocks;
       record["window"] = e.window;
+      // The branch kernels the caller mixes with this one (docs/ESTIMATORS.md).
+      record["compressed_kernel"] = e.compressedKernel;
+      record["sliding_kernel"] =
+          e.slidingKernel.empty() ? llvm::json::Value(nullptr) : llvm::json::Value(e.slidingKernel);
     } else if (e.isGate()) {
       record["hidden"] = e.hidden;
       record["threshold"] = e.threshold;

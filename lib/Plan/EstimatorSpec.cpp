@@ -95,9 +95,12 @@ plan::parseEstimator(Attribute raw, function_ref<InFlightDiagnostic()> emitError
     if (!integer("compress_block", spec.compressBlock) ||
         !integer("compress_stride", spec.compressStride) ||
         !integer("select_count", spec.selectCount) || !integer("local", spec.localBlocks) ||
-        !integer("window", spec.window))
+        !integer("window", spec.window) || !str("compressed_kernel", spec.compressedKernel))
       return fail("of kind nsa needs compress_block, compress_stride, select_count, local "
-                  "and window (integers)");
+                  "and window (integers) and compressed_kernel (a string)");
+    (void)str("sliding_kernel", spec.slidingKernel); // absent without a window
+    if ((spec.window > 0) != !spec.slidingKernel.empty())
+      return fail("needs sliding_kernel exactly when window > 0");
     constexpr int64_t kMax = int64_t(1) << 30;
     if (spec.compressStride < 1 || spec.compressStride > spec.compressBlock ||
         spec.compressBlock > kMax || spec.block % spec.compressStride != 0)
@@ -163,6 +166,10 @@ void plan::writeEstimator(KernelOp kernel, const EstimatorSpec &spec) {
     integer("select_count", spec.selectCount);
     integer("local", spec.localBlocks);
     integer("window", spec.window);
+    fields.push_back(
+        b.getNamedAttr("compressed_kernel", b.getStringAttr(spec.compressedKernel)));
+    if (!spec.slidingKernel.empty())
+      fields.push_back(b.getNamedAttr("sliding_kernel", b.getStringAttr(spec.slidingKernel)));
   } else if (spec.isGate()) {
     integer("hidden", spec.hidden);
     real("threshold", spec.threshold);

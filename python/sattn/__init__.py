@@ -35,7 +35,7 @@ Pure Python; torch is imported only when a kernel runs on tensors.
   the compiler; sattn._locate).
 
 Modules, in layers that import only earlier layers (test/Python/layering.test):
-_version, _locate, mask_program, _registry; _capi; _backward, tables, estimate; runtime,
+_version, _locate, mask_program, _registry, _nsa; _capi; _backward, tables, estimate; runtime,
 _dense, _torch_op (imported by kernel once torch is in use); _workspace_plans;
 kernel; compiler; reference.
 """

@@ -51,7 +51,7 @@ import os
 import sys
 import threading
 
-from . import _block_max, _dense, _estimator, _registry, _workspace_plans, runtime
+from . import _block_max, _dense, _estimator, _nsa, _registry, _workspace_plans, runtime
 from .mask_program import MaskProgram, table_extents
 from .tables import ordered as ordered_tables
 
@@ -504,6 +504,14 @@ class Kernel:
                          self._plan_for(q, table_list, None, self._plan_on),
                          block_max=(row_max, block))
         return (o, lse, block) if self._returns_lse else (o, block)
+
+    def nsa(self, q, k, v, gates, tables=None):
+        """Native Sparse Attention's whole forward, for a kernel whose mask is
+        nsa(...) (docs/ESTIMATORS.md, "nsa"): this kernel is the selected
+        branch; the compressed and sliding branch kernels compiled next to it
+        run on compressed K and V and on K and V; gates [B, H, Lq, 3] mix the
+        three. Returns the output in q's dtype (sattn._nsa.forward)."""
+        return _nsa.forward(self, Kernel._from_manifest, q, k, v, gates, tables)
 
     def __call__(self, q, k, v, tables=None, scale=None, plan=None, *, weights=None):
         # torch.compile traces this: module globals and plain attributes only.

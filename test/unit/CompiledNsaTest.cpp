@@ -64,6 +64,38 @@ estimate::NsaParams paramsOf(const plan::EstimatorSpec &spec) {
   return p;
 }
 
+/// Kernel `name`'s output on (q, k, v) over a plan for `inputs`.
+Tensor attend(const CpuAttention &cpu, KernelOp kernel, const Tensor &q, const Tensor &k,
+              const Tensor &v, const MaskInputs &inputs, bool padded) {
+  const CpuTensor &qv = q.view;
+  Tensor o({qv.sizes[0], qv.sizes[1], qv.sizes[2], qv.sizes[3]}, padded),
+      lse({qv.sizes[0], qv.sizes[1], qv.sizes[2]}, padded);
+  std::string error;
+  auto planner = plan::TilePlanner::build(kernel, plan::PlanOptions{16, 16});
+  EXPECT_TRUE(mlir::succeeded(planner));
+  if (mlir::failed(planner))
+    return o;
+  auto tilePlan = planner->plan(inputs, error);
+  EXPECT_TRUE(mlir::succeeded(tilePlan)) << error;
+  CpuAttentionArgs args{q.view, k.view, v.view, o.view, lse.view};
+  if (mlir::succeeded(tilePlan))
+    EXPECT_TRUE(mlir::succeeded(cpu.run(kernel.getSymName(), args, *tilePlan, inputs, error)))
+        << error;
+  return o;
+}
+
+/// ||o - ref|| / ||ref|| over every element; ref is [B, H, Lq, D] row-major.
+double relativeError(const Tensor &o, const std::vector<double> &ref) {
+  const CpuTensor &v = o.view;
+  double err2 = 0, ref2 = 0;
+  o.forEach([&](llvm::ArrayRef<int64_t> idx) {
+    double want = ref[((idx[0] * v.sizes[1] + idx[1]) * v.sizes[2] + idx[2]) * v.sizes[3] + idx[3]];
+    err2 += (o.at(idx) - want) * (o.at(idx) - want);
+    ref2 += want * want;
+  });
+  return std::sqrt(err2 / std::max(ref2, 1e-30));
+}
+
 /// Runs the estimator and the planned attention of one case and compares
 /// both with the reference; returns the selected entries.
 int64_t checkCase(const CpuAttention &cpu, KernelOp kernel, const Case &c, std::mt19937 &rng) {
@@ -139,24 +171,8 @@ int64_t checkCase(const CpuAttention &cpu, KernelOp kernel, const Case &c, std::
   inputs.lq = c.lq;
   inputs.lk = c.lk;
   inputs.tables[tableName] = TableData{{c.batch, kvHeads, c.lk, blocks}, *table};
-  auto planner = plan::TilePlanner::build(kernel, plan::PlanOptions{16, 16});
-  EXPECT_TRUE(mlir::succeeded(planner));
-  if (mlir::failed(planner))
-    return selected;
-  auto tilePlan = planner->plan(inputs, error);
-  EXPECT_TRUE(mlir::succeeded(tilePlan)) << error;
-  if (mlir::failed(tilePlan))
-    return selected;
-  Tensor o({c.batch, heads, c.lq, dim}, c.padded), lse({c.batch, heads, c.lq}, c.padded);
-  CpuAttentionArgs args{q.view, k.view, v.view, o.view, lse.view};
-  EXPECT_TRUE(mlir::succeeded(cpu.run(c.kernel, args, *tilePlan, inputs, error))) << error;
-  double err2 = 0, ref2 = 0;
-  o.forEach([&](llvm::ArrayRef<int64_t> idx) {
-    double want = refO[((idx[0] * heads + idx[1]) * c.lq + idx[2]) * dim + idx[3]];
-    err2 += (o.at(idx) - want) * (o.at(idx) - want);
-    ref2 += want * want;
-  });
-  EXPECT_LT(std::sqrt(err2 / std::max(ref2, 1e-30)), 1e-5);
+  Tensor o = attend(cpu, kernel, q, k, v, inputs, c.padded);
+  EXPECT_LT(relativeError(o, refO), 1e-5);
   return selected;
 }
 
@@ -184,6 +200,102 @@ TEST(CompiledNsa, SelectionAndSelectedBranchMatchReference) {
   for (const Case &c : cases)
     selected += checkCase(*f.cpu, f.kernel(c.kernel), c, rng);
   EXPECT_GT(selected, 0);
+}
+
+/// NSA's whole forward from the three kernels an nsa kernel compiles to:
+/// the compressed branch (causal attention over keys and values placed where
+/// their compressed blocks end, c d + l - 1: a static strided mask), the
+/// selected branch (the nsa kernel) and the sliding branch (`window w`);
+/// their outputs mixed by random gates equal the reference's forward.
+TEST(CompiledNsa, ThreeKernelsMakeTheForward) {
+  LoweredKernels &f = fixture();
+  ASSERT_TRUE(f.cpu) << f.error;
+  std::mt19937 rng(7);
+  struct Shape {
+    int64_t batch, lq, lk;
+    bool padded;
+  };
+  for (Shape c : {Shape{2, 37, 101, true}, Shape{1, 100, 100, false}, Shape{1, 6, 6, false}}) {
+    SCOPED_TRACE("B=" + std::to_string(c.batch) + " Lq=" + std::to_string(c.lq) +
+                 " Lk=" + std::to_string(c.lk));
+    KernelOp kernel = f.kernel("nsa_gqa");
+    plan::EstimatorSpec spec = **plan::readEstimator(kernel);
+    int64_t heads = kernel.getHeads(), kvHeads = kernel.getKvHeads(), dim = kernel.getHeadDim();
+    int64_t group = heads / kvHeads;
+    estimate::NsaParams params = paramsOf(spec);
+    Tensor q({c.batch, heads, c.lq, dim}, c.padded), k({c.batch, kvHeads, c.lk, dim}, c.padded),
+        v({c.batch, kvHeads, c.lk, dim}, c.padded);
+    q.fillRandom(rng, -2, 2);
+    k.fillRandom(rng, -2, 2);
+    v.fillRandom(rng, -1, 1);
+    std::vector<float> gates(c.batch * heads * c.lq * 3);
+    for (float &g : gates)
+      g = float(rng() >> 8) * 0x1p-24f;
+
+    // The compressed keys and values (block means, as floats) where their
+    // blocks end; zero elsewhere (never attended).
+    Tensor ck({c.batch, kvHeads, c.lk, dim}, c.padded), cv({c.batch, kvHeads, c.lk, dim}, c.padded);
+    ck.forEach([&](llvm::ArrayRef<int64_t> idx) { ck.at(idx) = cv.at(idx) = 0.0f; });
+    int64_t compressed = estimate::nsaCompressedBlocks(c.lk, params);
+    for (int64_t b = 0; b < c.batch; ++b)
+      for (int64_t g = 0; g < kvHeads; ++g)
+        for (int64_t blk = 0; blk < compressed; ++blk)
+          for (int64_t x = 0; x < dim; ++x) {
+            double sk = 0, sv = 0;
+            for (int64_t r = blk * params.compressStride;
+                 r < blk * params.compressStride + params.compressBlock; ++r) {
+              sk += k.at({b, g, r, x});
+              sv += v.at({b, g, r, x});
+            }
+            int64_t end = blk * params.compressStride + params.compressBlock - 1;
+            ck.at({b, g, end, x}) = float(sk / double(params.compressBlock));
+            cv.at({b, g, end, x}) = float(sv / double(params.compressBlock));
+          }
+
+    std::string error, tableName;
+    auto table = f.cpu->runEstimator("nsa_gqa", q.view, k.view, tableName, error);
+    ASSERT_TRUE(mlir::succeeded(table)) << error;
+    MaskInputs inputs;
+    inputs.batch = c.batch;
+    inputs.lq = c.lq;
+    inputs.lk = c.lk;
+    int64_t blocks = (c.lk + spec.block - 1) / spec.block;
+    inputs.tables[tableName] = TableData{{c.batch, kvHeads, c.lk, blocks}, *table};
+    Tensor selectedO = attend(*f.cpu, kernel, q, k, v, inputs, c.padded);
+    MaskInputs plain = inputs;
+    plain.tables.clear();
+    // The branch kernels sattn-lower-estimators made next to the kernel.
+    ASSERT_EQ(spec.compressedKernel, "nsa_gqa_compressed");
+    ASSERT_EQ(spec.slidingKernel, "nsa_gqa_sliding");
+    Tensor slidingO = attend(*f.cpu, f.kernel(spec.slidingKernel), q, k, v, plain, c.padded);
+    Tensor compressedO =
+        attend(*f.cpu, f.kernel(spec.compressedKernel), q, ck, cv, plain, c.padded);
+
+    std::vector<double> ref(c.batch * heads * c.lq * dim);
+    for (int64_t b = 0; b < c.batch; ++b)
+      for (int64_t g = 0; g < kvHeads; ++g) {
+        estimate::NsaGroup in;
+        for (int64_t h = g * group; h < (g + 1) * group; ++h) {
+          in.q.push_back(sliceRows(q, b, h));
+          in.gates.push_back(gates.data() + (b * heads + h) * c.lq * 3);
+        }
+        in.k = sliceRows(k, b, g);
+        in.v = sliceRows(v, b, g);
+        estimate::NsaOutput out =
+            estimate::nsa(in, kernel.getScale().convertToDouble(), params, error);
+        ASSERT_TRUE(error.empty()) << error;
+        std::copy(out.out.begin(), out.out.end(), ref.begin() + (b * heads + g * group) * c.lq * dim);
+      }
+    // A row without a compressed block gets 0 from that branch, as the
+    // reference's.
+    Tensor mixed({c.batch, heads, c.lq, dim}, c.padded);
+    mixed.forEach([&](llvm::ArrayRef<int64_t> idx) {
+      const float *g = gates.data() + ((idx[0] * heads + idx[1]) * c.lq + idx[2]) * 3;
+      mixed.at(idx) = g[0] * compressedO.at(idx) + g[1] * selectedO.at(idx) +
+                      g[2] * slidingO.at(idx);
+    });
+    EXPECT_LT(relativeError(mixed, ref), 1e-5);
+  }
 }
 
 TEST(CompiledNsa, ExampleKernelMatchesReference) {

@@ -179,10 +179,79 @@ void lowerStripe(KernelOp kernel, mask::StripeOp op) {
       });
 }
 
+/// A symbol name no kernel of `module` uses yet.
+std::string freshKernelName(ModuleOp module, StringRef base) {
+  std::string name = base.str();
+  for (int i = 1; SymbolTable::lookupSymbolIn(module, name); ++i)
+    name = (base + "_" + Twine(i)).str();
+  return name;
+}
+
+/// A copy of `kernel` named `name` after `anchor`, whose mask is `build`'s
+/// in place of the pattern `op` (an op of `kernel`).
+KernelOp companionKernel(KernelOp kernel, Operation *op, Operation *anchor, StringRef name,
+                         function_ref<Value(OpBuilder &, Location)> build) {
+  // The pattern's position in the kernel's body, to find its copy.
+  unsigned index = 0;
+  for (Operation &other : kernel.getBody().front()) {
+    if (&other == op)
+      break;
+    ++index;
+  }
+  auto copy = cast<KernelOp>(kernel->clone());
+  anchor->getBlock()->getOperations().insertAfter(Block::iterator(anchor), copy);
+  copy.setSymName(StringAttr::get(kernel->getContext(), name));
+  Operation *pattern = &*std::next(copy.getBody().front().begin(), index);
+  OpBuilder b(pattern);
+  Value mask = build(b, pattern->getLoc());
+  pattern->getResult(0).replaceAllUsesWith(mask);
+  pattern->erase();
+  return copy;
+}
+
+/// NSA's other two branches as static kernels next to `kernel`, the pattern
+/// replaced by the branch's mask (the rest of the kernel's mask, if any,
+/// restricts every branch alike): the compressed branch, causal attention
+/// over keys and values placed where their compressed blocks end (c * d +
+/// l - 1), so `causal & (k % d == (l - 1) % d & k >= l - 1)`; and the
+/// sliding branch, `window w` (none when w is 0). Their names go into the
+/// estimator record.
+void addNsaCompanions(KernelOp kernel, mask::NsaOp op, plan::EstimatorSpec &spec) {
+  auto module = kernel->getParentOfType<ModuleOp>();
+  if (!module)
+    return;
+  std::string base = kernel.getSymName().str();
+  int64_t stride = spec.compressStride, last = spec.compressBlock - 1;
+  spec.compressedKernel = freshKernelName(module, base + "_compressed");
+  KernelOp compressed = companionKernel(kernel, op, kernel, spec.compressedKernel,
+                                        [&](OpBuilder &b, Location loc) {
+    Value causal = mask::CausalOp::create(b, loc);
+    auto predicate = mask::PredicateOp::create(b, loc);
+    Block &pb = predicate.getBody().front();
+    OpBuilder in = OpBuilder::atBlockBegin(&pb);
+    Value k = pb.getArgument(3);
+    auto index = [&](int64_t v) { return arith::ConstantIndexOp::create(in, loc, v); };
+    Value phase = arith::RemSIOp::create(in, loc, k, index(stride));
+    Value atEnd = arith::CmpIOp::create(in, loc, arith::CmpIPredicate::eq, phase,
+                                        index(last % stride));
+    Value inside = arith::CmpIOp::create(in, loc, arith::CmpIPredicate::sge, k, index(last));
+    mask::YieldOp::create(in, loc, arith::AndIOp::create(in, loc, atEnd, inside).getResult());
+    return mask::IntersectOp::create(b, loc, ValueRange{causal, predicate}).getResult();
+  });
+  if (spec.window > 0) {
+    spec.slidingKernel = freshKernelName(module, base + "_sliding");
+    companionKernel(kernel, op, compressed, spec.slidingKernel, [&](OpBuilder &b, Location loc) {
+      return mask::WindowOp::create(b, loc, spec.window, false).getResult();
+    });
+  }
+}
+
 /// causal & sel[b, h / G, q, k / S], replacing `op` (S = the select block,
 /// G the query heads per KV head): the keys of NSA's selected branch
 /// (docs/ESTIMATORS.md, "nsa"). The selection is per query position and
 /// shared by a GQA group, so the table has a row per (KV head, position).
+/// The compressed and sliding branches become kernels of their own
+/// (addNsaCompanions).
 void lowerNsa(KernelOp kernel, mask::NsaOp op) {
   plan::EstimatorSpec spec;
   spec.kind = "nsa";
@@ -192,6 +261,7 @@ void lowerNsa(KernelOp kernel, mask::NsaOp op) {
   spec.selectCount = op.getSelectCount();
   spec.localBlocks = op.getLocalBlocks();
   spec.window = op.getWindow();
+  addNsaCompanions(kernel, op, spec);
   spec.table = freshTableName(kernel, "estimated_selection");
   int64_t group = kernel.getHeads() / kernel.getKvHeads();
   std::string heads = group == 1 ? "h" : "h/" + std::to_string(group);
@@ -210,7 +280,8 @@ void lowerNsa(KernelOp kernel, mask::NsaOp op) {
 struct LowerEstimatorsPass
     : sattn::impl::LowerEstimatorsBase<LowerEstimatorsPass> {
   void runOnOperation() override {
-    for (KernelOp kernel : getOperation().getOps<KernelOp>()) {
+    // Companion kernels are added while walking: collect the kernels first.
+    for (KernelOp kernel : llvm::to_vector(getOperation().getOps<KernelOp>())) {
       SmallVector<Operation *> dynamic;
       kernel.walk([&](Operation *op) {
         if (isDynamicPattern(op))

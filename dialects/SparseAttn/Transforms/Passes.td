@@ -138,6 +138,12 @@ def LowerEstimators : Pass<"sattn-lower-estimators", "::mlir::ModuleOp"> {
     "estimated_selection"}`: row q of a (batch, KV head) marks the
     selection blocks NSA's selection keeps for the query at q, shared by
     the GQA group's heads, so the kernel computes NSA's selected branch.
+    Two kernels are added next to it (names recorded as `compressed_kernel`
+    and `sliding_kernel`, suffixed if taken): NAME_compressed, the
+    pattern replaced by `causal & (k % d == (l - 1) % d & k >= l - 1)`
+    (attention over compressed keys and values placed where their blocks
+    end), and NAME_sliding, the pattern replaced by `window w` (none when w
+    is 0). The caller mixes the three branches by NSA's gates.
 
     A kernel with more than one dynamic pattern keeps them as they are
     (sattn-compile says so and skips the kernel).

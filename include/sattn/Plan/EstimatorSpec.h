@@ -48,8 +48,11 @@ struct EstimatorSpec {
   // nsa (`block` is the selection block): compressed blocks of compressBlock
   // keys every compressStride keys, selectCount blocks selected per query of
   // which block 0 and localBlocks local ones are forced, and the sliding
-  // window (recorded for the method; the kernel attends the selected keys).
+  // window; the kernel attends the selected keys.
   int64_t compressBlock = 0, compressStride = 0, selectCount = 0, localBlocks = 0, window = 0;
+  // nsa: the kernels of its compressed and sliding branches (the latter ""
+  // without a window), made by sattn-lower-estimators next to the kernel.
+  std::string compressedKernel, slidingKernel;
   std::string table;  // the mask.table the estimator writes
 
   bool isLines() const { return kind == "vertical_slash"; }

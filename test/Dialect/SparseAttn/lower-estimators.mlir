@@ -93,7 +93,7 @@ sattn.kernel @taken(dtype = bf16, head_dim = 64, heads = 2, kv_heads = 2, scale 
 // query at q, shared by the GQA group's 4 heads; the kernel attends them
 // under causal (NSA's selected branch).
 // CHECK-LABEL: sattn.kernel @nsa
-// CHECK-SAME: sattn.estimator = {block = 64 : i64, compress_block = 32 : i64, compress_stride = 16 : i64, kind = "nsa", local = 2 : i64, select_count = 16 : i64, table = "estimated_selection", window = 512 : i64}
+// CHECK-SAME: sattn.estimator = {block = 64 : i64, compress_block = 32 : i64, compress_stride = 16 : i64, compressed_kernel = "nsa_compressed", kind = "nsa", local = 2 : i64, select_count = 16 : i64, sliding_kernel = "nsa_sliding", table = "estimated_selection", window = 512 : i64}
 // CHECK: mask.table @estimated_selection : i1 ["b", "h/4", "q", "k/64"]
 // CHECK: %[[C:.*]] = mask.causal
 // CHECK: mask.predicate(%[[B:.*]], %[[H:.*]], %[[Q:.*]], %[[K:.*]]) {
@@ -105,6 +105,30 @@ sattn.kernel @taken(dtype = bf16, head_dim = 64, heads = 2, kv_heads = 2, scale 
 // CHECK: mask.yield %[[SEL]]
 // CHECK: mask.intersect %[[C]],
 // CHECK-NOT: mask.nsa
+// The compressed branch: keys where compressed blocks end (c * 16 + 31).
+// CHECK-LABEL: sattn.kernel @nsa_compressed(dtype = bf16, head_dim = 128, heads = 8, kv_heads = 2
+// CHECK-NOT: sattn.estimator
+// CHECK: %[[CC:.*]] = mask.causal
+// CHECK: mask.predicate(%{{.*}}, %{{.*}}, %{{.*}}, %[[CK:.*]]) {
+// CHECK-DAG: %[[D:.*]] = arith.constant 16 : index
+// CHECK-DAG: %[[R:.*]] = arith.remsi %[[CK]], %[[D]] : index
+// CHECK-DAG: %[[P:.*]] = arith.constant 15 : index
+// CHECK-DAG: %[[AT:.*]] = arith.cmpi eq, %[[R]], %[[P]] : index
+// CHECK-DAG: %[[L:.*]] = arith.constant 31 : index
+// CHECK-DAG: %[[IN:.*]] = arith.cmpi sge, %[[CK]], %[[L]] : index
+// CHECK: %[[BOTH:.*]] = arith.andi %[[AT]], %[[IN]] : i1
+// CHECK: mask.yield %[[BOTH]]
+// CHECK: mask.intersect %[[CC]],
+// The sliding branch.
+// CHECK-LABEL: sattn.kernel @nsa_sliding(
+// CHECK-NEXT: mask.window 512
+// CHECK-NEXT: sattn.yield
+// Without a window there is no sliding kernel; taken names get a suffix.
+// CHECK-LABEL: sattn.kernel @nsa_nowindow(
+// CHECK-SAME: compressed_kernel = "nsa_nowindow_compressed_1"
+// CHECK-NOT: sliding_kernel
+// CHECK-LABEL: sattn.kernel @nsa_nowindow_compressed_1(
+// CHECK-NOT: sattn.kernel @nsa_nowindow_sliding
 sattn.kernel @xattention(dtype = bf16, head_dim = 128, heads = 2, kv_heads = 2, scale = 0.125) {
   %m = mask.block_topk antidiagonal block 128 {stride = 8 : i64, tau = 0.9 : f64}
   sattn.yield %m
@@ -127,5 +151,13 @@ sattn.kernel @gate_ratio(dtype = bf16, head_dim = 64, heads = 2, kv_heads = 1, s
 }
 sattn.kernel @nsa(dtype = bf16, head_dim = 128, heads = 8, kv_heads = 2, scale = 0.125) {
   %m = mask.nsa compress (32, 16) select (64, 16) window 512 local 2
+  sattn.yield %m
+}
+sattn.kernel @nsa_nowindow(dtype = bf16, head_dim = 64, heads = 2, kv_heads = 2, scale = 0.125) {
+  %m = mask.nsa compress (16, 8) select (32, 4) window 0 local 1
+  sattn.yield %m
+}
+sattn.kernel @nsa_nowindow_compressed(dtype = bf16, head_dim = 64, heads = 2, kv_heads = 2, scale = 0.125) {
+  %m = mask.causal
   sattn.yield %m
 }

@@ -20,7 +20,12 @@ and each shape (batch 2, GQA, Lq = Lk and Lq < Lk, ragged lengths, up to
   - torch.compile(fullgraph=True) of the call gives the same output (first
     shape of each kernel);
   - a CUDA graph of the call captured once and replayed on new q, k, v
-    gives the eager output of the new inputs.
+    gives the eager output of the new inputs;
+  - nsa: kernel.nsa(q, k, v, gates) (the selected branch with the
+    compressed and sliding branch kernels compiled next to it, random gates)
+    matches the reference's whole forward on the last NSA_ROWS rows within
+    twice the attention tolerance (its compressed keys are rounded to the
+    kernel's dtype, the reference's to float32).
 Fresh random inputs per case; outputs are compared after a NaN poison
 fill of the output buffers where the API allows it.
 
@@ -235,7 +240,30 @@ def check_case(kernel, batch, lq, lk, gen, traced):
     if not torch.equal(out, kernel(q2, k2, v2, **extra)):
         raise AssertionError("CUDA graph replay on new inputs differs from eager")
     density = float(table.sum()) / max(1, table.numel())
+    if kernel.manifest["estimator"]["kind"] == "nsa":
+        return ("table equal, rel err %.1e, density %.3f; %s"
+                % (err, density, check_nsa_forward(kernel, q, k, v, gen)))
     return "table equal, rel err %.1e, density %.3f" % (err, density)
+
+
+def check_nsa_forward(kernel, q, k, v, gen):
+    """kernel.nsa (three kernels and random gates) against the reference's
+    whole forward on the last NSA_ROWS rows."""
+    est = kernel.manifest["estimator"]
+    gates = torch.rand(q.shape[:3] + (3,), device=DEV, generator=gen)
+    out = kernel.nsa(q, k, v, gates)
+    rows = min(NSA_ROWS, q.shape[2])
+    ref, _ = sattn.estimate.nsa(
+        q[:, :, -rows:].float().cpu().numpy(), k.float().cpu().numpy(),
+        v.float().cpu().numpy(), gates[:, :, -rows:].cpu().numpy(),
+        compress_block=est["compress_block"], compress_stride=est["compress_stride"],
+        select_block=est["block"], select_count=est["select_count"], window=est["window"],
+        local_blocks=est["local"], scale=kernel.scale)
+    err = rel(out[:, :, -rows:].cpu(), torch.from_numpy(ref))
+    if not err <= 2 * TOL[kernel.dtype] or torch.isnan(out).any():
+        raise AssertionError("NSA forward rel err %.2e against the reference (last %d rows)"
+                             % (err, rows))
+    return "forward (3 kernels) rel err %.1e" % err
 
 
 def main():
@@ -252,6 +280,8 @@ def main():
     for d in args.dirs:
         for manifest in sorted(f for f in os.listdir(d) if f.endswith(".json")):
             kernel = sattn.load(os.path.join(d, manifest))
+            if "estimator" not in kernel.manifest:
+                continue  # an nsa kernel's branch kernel, run through kernel.nsa
             for i, (batch, lq, lk) in enumerate(shapes + long_shapes):
                 long = (batch, lq, lk) in long_shapes
                 if lk > args.max_length and not long:

@@ -1,0 +1,69 @@
+"""Native Sparse Attention's whole forward from the kernels an `nsa(...)`
+kernel compiles to (docs/ESTIMATORS.md, "nsa").
+
+Why here: NSA's output mixes three attentions, each its own kernel. The nsa
+kernel is the selected branch (its estimator selects the blocks on the
+device); sattn-lower-estimators made two static kernels next to it, named in
+its manifest: the compressed branch (causal attention over compressed keys
+and values placed at the positions where their blocks end, c * d + l - 1,
+keeping only those positions) and the sliding branch (`window w`, absent
+when w is 0). This module compresses K and V (block means, the default
+compression), runs the three kernels and mixes them by the caller's gates.
+"""
+import os
+
+
+def compressed_inputs(x, compress_block, compress_stride):
+    """K or V [B, KV, Lk, D] -> the same shape holding, at position c * d +
+    l - 1, the mean of keys [c * d, c * d + l) (computed in float32, stored
+    in x's dtype) and zero elsewhere: the compressed branch kernel's K or V."""
+    import torch
+    out = torch.zeros_like(x)
+    lk = x.shape[2]
+    if lk >= compress_block:
+        means = x.float().unfold(2, compress_block, compress_stride).mean(dim=-1)
+        out[:, :, compress_block - 1::compress_stride] = means.to(x.dtype)
+    return out
+
+
+def _branch(kernel, name, load):
+    path = os.path.join(os.path.dirname(kernel.manifest_path), name + ".json")
+    if not os.path.exists(path):
+        raise FileNotFoundError(
+            "kernel %r's %s branch kernel %r is not next to its manifest (%s): compile the "
+            "spec with sattn-compile -o DIR, which writes all three" % (kernel.name, name, name,
+                                                                       path))
+    return load(path)
+
+
+def _output(result):
+    return result[0] if isinstance(result, tuple) else result
+
+
+def forward(kernel, load, q, k, v, gates, tables=None):
+    """NSA's output for q [B, H, Lq, D], k and v [B, KV, Lk, D] (CUDA
+    tensors of the kernel's dtype) and gates [B, H, Lq, 3] (compressed,
+    selected, sliding): g_c * o_compressed + g_s * o_selected + g_w *
+    o_sliding in float32, returned in q's dtype. `tables` as for
+    kernel(q, k, v, tables) (the estimated selection is computed when not
+    given). `load` loads a kernel from a manifest path."""
+    import torch
+    est = kernel.manifest.get("estimator") or {}
+    if est.get("kind") != "nsa":
+        raise RuntimeError("kernel %r is not an nsa kernel (its mask is not nsa(...))"
+                           % kernel.name)
+    expected = tuple(q.shape[:3]) + (3,)
+    if gates.dim() != 4 or tuple(gates.shape) != expected:
+        raise ValueError("gates must be [B, H, Lq, 3] = %s (compressed, selected, sliding); "
+                         "got shape %s" % (expected, tuple(gates.shape)))
+    g = gates.to(device=q.device, dtype=torch.float32)
+    selected = _output(kernel(q, k, v, tables))
+    compressed_kernel = _branch(kernel, est["compressed_kernel"], load)
+    ck = compressed_inputs(k, est["compress_block"], est["compress_stride"])
+    cv = compressed_inputs(v, est["compress_block"], est["compress_stride"])
+    out = g[..., 0:1] * _output(compressed_kernel(q, ck, cv)).float()
+    out += g[..., 1:2] * selected.float()
+    if est.get("sliding_kernel"):
+        sliding = _output(_branch(kernel, est["sliding_kernel"], load)(q, k, v))
+        out += g[..., 2:3] * sliding.float()
+    return out.to(q.dtype)
