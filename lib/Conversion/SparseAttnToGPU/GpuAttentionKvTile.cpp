@@ -61,16 +61,20 @@ void GpuAttentionBuilder::emitIssueKvTile(OpBuilder &b, Location loc,
   Value zero = cst(b, loc, 0);
   if (keys.gather) {
     // One thread per tile row evaluates the lattice formula (a division)
-    // and publishes the key; the copies and the element masks of PARTIAL
-    // tiles read it back. Missing rows get key 0, a valid row.
+    // or reads the key list, and publishes the key; the copies and the
+    // element masks of PARTIAL tiles read it back. Missing rows get key 0,
+    // a valid row; they read the list's last key, not past it (the next
+    // list, or the end of the plan buffer).
     for (int64_t first = 0; first < cfg.blockN; first += cfg.threads()) {
       Value row = add(b, loc, threadId, cst(b, loc, first));
       Value inTile =
           cmp(b, loc, arith::CmpIPredicate::ult, row, cst(b, loc, cfg.blockN));
       scf::IfOp::create(b, loc, inTile, [&](OpBuilder &b, Location loc) {
         Value valid = emitKeyExists(b, loc, keys, 0, row);
+        // An issued tile has a key: rows past it read the last one.
+        Value inList = min(b, loc, row, sub(b, loc, keys.numKeys, cst(b, loc, 1)));
         Value key = arith::SelectOp::create(
-            b, loc, valid, emitKey(b, loc, keys, 0, row), zero);
+            b, loc, valid, emitKey(b, loc, keys, 0, inList), zero);
         memref::StoreOp::create(
             b, loc, arith::IndexCastOp::create(b, loc, b.getI32Type(), key),
             keysShared, ValueRange{stage, row});
