@@ -162,6 +162,22 @@ def _manifests(directory):
                   if n.endswith(".json") and n != "entry.json" and not n.startswith("."))
 
 
+def _branch_kernels(directory, names):
+    """The kernels of `names` that an nsa kernel of the directory names as
+    its compressed or sliding branch (compiled with it, run by kernel.nsa)."""
+    branches = set()
+    for name in names:
+        try:
+            with open(os.path.join(directory, name + ".json")) as f:
+                est = json.load(f).get("estimator") or {}
+        except (OSError, ValueError):
+            continue  # reported when that manifest is loaded
+        if est.get("kind") == "nsa":
+            branches.update(n for n in (est.get("compressed_kernel"),
+                                        est.get("sliding_kernel")) if n)
+    return branches
+
+
 def compile(spec, kernel=None, target=None, tile=None, warps=None, stages=None,
             cache=None, plans=None, backward=False):
     """Compiles a spec (text, or the path of a .sattn file) and returns the
@@ -260,8 +276,8 @@ def load(path, kernel=None, plans=None):
     """Loads a compiled kernel without compiling: `path` is a manifest
     (NAME.json, with NAME.ptx / NAME.cubin beside it) or a directory that
     `sattn-compile --emit=ptx -o DIR` (or the cache) wrote. kernel: the
-    kernel's name, required when the directory holds several. plans: as
-    for `compile`."""
+    kernel's name, required when the directory holds several (an nsa
+    kernel's two branch kernels do not count). plans: as for `compile`."""
     if plans is not None and plans not in _PLAN_CHOICES:
         raise ValueError("plans must be one of %s or None, not %r"
                          % (", ".join(repr(c) for c in _PLAN_CHOICES), plans))
@@ -269,6 +285,10 @@ def load(path, kernel=None, plans=None):
     if os.path.isdir(path):
         names = [n[:-5] for n in _manifests(path)]
         if kernel is None:
+            # An nsa kernel's branch kernels come with it: not a choice.
+            main = [n for n in names if n not in _branch_kernels(path, names)]
+            if len(main) == 1:
+                names = main
             if len(names) != 1:
                 raise ValueError("%s holds %s; pass kernel=NAME"
                                  % (path, "kernels " + ", ".join(names) if names

@@ -158,4 +158,17 @@ two_k = sattn.load(os.path.join(entry_dir, "two.json"))
 check(two_k.returns_lse and two_k.scale == 0.125, "load a manifest")
 check(sattn.compile(two, kernel="two").name == "two" and runs() == n + 2, "one kernel by name")
 print("several kernels: %s" % err.split(" holds ")[1])
+
+# An nsa kernel compiles with its two branch kernels (kernel.nsa runs them);
+# it is still its spec's one kernel.
+nsa_spec = ("kernel sel {\n  heads = 4\n  kv_heads = 2\n  head_dim = 64\n"
+            "  mask = nsa(compress_block = 16, compress_stride = 8, select_block = 32,\n"
+            "             select_count = 4, window = 64, local = 1)\n}\n")
+sel = sattn.compile(nsa_spec)
+sel_dir = os.path.dirname(sel.manifest_path)
+names = sorted(n[:-5] for n in os.listdir(sel_dir) if n.endswith(".json") and n != "entry.json")
+check(sel.name == "sel" and names == ["sel", "sel_compressed", "sel_sliding"],
+      "an nsa spec loads its kernel: %s of %s" % (sel.name, names))
+check(sattn.load(sel_dir).name == "sel", "load of the directory picks the nsa kernel")
+print("nsa: %s, compiled with %s" % (sel.name, ", ".join(names[1:])))
 print("all cache checks passed")
