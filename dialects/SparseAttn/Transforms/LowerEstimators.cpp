@@ -5,7 +5,9 @@
 // kernel's compiled estimator fills at run time, and the estimator is
 // recorded on the kernel (sattn/Plan/EstimatorSpec.h). Planning, device
 // plans and both attention lowerings then treat the kernel as a table mask,
-// and a user can pass the table themselves to reuse an estimate.
+// and a user can pass the table themselves to reuse an estimate. NSA mixes
+// three attentions: its kernel is the selected branch, and the other two
+// branches become static kernels next to it.
 //
 //===----------------------------------------------------------------------===//
 
