@@ -3,7 +3,8 @@
 // What libsattn_runtime checks about a kernel's compiled estimator without a
 // GPU: the manifest's "estimator" record (the kind's identifier entries,
 // block size, one selection or vertical_slash's counts, gate's hidden size
-// and selection, the table it writes being one of the kernel's, the
+// and selection, nsa's blocks and counts and its per-GQA-group table ("h/N"
+// dimension), the table it writes being one of the kernel's, the
 // parameter list this runtime packs), the table index, workspace and
 // weights queries, and the argument checks of sattn_estimator_run and
 // sattn_estimator_run_weighted (Q and K as for a launch, a gate's weights,
@@ -231,6 +232,17 @@ TEST(RuntimeEstimator, RunChecksItsArgumentsBeforeAnyLaunch) {
             SATTN_ERROR_INVALID_ARGUMENT);
 }
 
+/// A kernel (H = 4, KV_H = 2, D = 64) with `tables` whose estimator record
+/// holds `fields` (kind, block, selection, table) and `entries`.
+std::string kindManifest(const std::string &tables, const std::string &fields,
+                         const std::string &entries) {
+  ManifestBuilder m;
+  m.set("heads", "4").set("kv_heads", "2").set("head_dim", "64").set("tables", tables);
+  m.set("estimator", "{" + fields + R"(, "entries": )" + entries +
+                         R"(, "threads": 256, "params": )" + kParams + "}");
+  return m.str();
+}
+
 /// A gate kernel (H = 4, KV_H = 2, D = 64, blocks of 64) whose estimator
 /// record carries `fields` (hidden, selection, rotary base) and `entries`.
 std::string gateManifest(
@@ -238,12 +250,9 @@ std::string gateManifest(
         R"("hidden": 16, "threshold": 0, "top_ratio": 0.5, "rope_base": 10000.0)",
     const std::string &entries =
         R"(["g_pool", "g_project", "g_logits", "g_score", "g_select"])") {
-  ManifestBuilder m;
-  m.set("heads", "4").set("kv_heads", "2").set("head_dim", "64").set("tables", kTables);
-  m.set("estimator", R"({"kind": "gate", "block": 64, )" + fields +
-                         R"(, "table": "keep", "entries": )" + entries +
-                         R"(, "threads": 256, "params": )" + kParams + "}");
-  return m.str();
+  return kindManifest(kTables, R"("kind": "gate", "block": 64, )" + fields +
+                                   R"(, "table": "keep")",
+                      entries);
 }
 
 TEST(RuntimeEstimator, GateRecord) {
@@ -454,3 +463,78 @@ TEST_F(RuntimeGateEstimator, OtherEstimatorsTakeNoWeights) {
 }
 
 } // namespace
+
+/// An nsa kernel (H = 4, KV_H = 2, D = 64; compressed blocks of 16 every 8,
+/// 4 selection blocks of 32, 1 local) whose selection table has a row per
+/// GQA group and query position.
+std::string nsaManifest(
+    const std::string &fields = R"("compress_block": 16, "compress_stride": 8, )"
+                                R"("select_count": 4, "local": 1, "window": 64)",
+    const std::string &entries = R"(["n_compress", "n_stats", "n_importance", "n_select"])") {
+  return kindManifest(
+      R"([{"name": "sel", "element": "i1", "dims": ["b", "h/2", "q", "k/32"]}])",
+      R"("kind": "nsa", "block": 32, )" + fields +
+          R"(, "compressed_kernel": "x_compressed", "sliding_kernel": "x_sliding", )"
+          R"("table": "sel")",
+      entries);
+}
+
+TEST(RuntimeEstimator, NsaRecordAndGroupTable) {
+  KernelPtr k = loadOrDie(nsaManifest());
+  int32_t index = -1;
+  ASSERT_EQ(sattn_estimator_table(k.get(), &index), SATTN_OK) << sattn_last_error();
+  EXPECT_EQ(index, 0);
+  // The scratch: compressed keys (B, KV_H, blocks, D), then each (slice,
+  // position)'s softmax maximum and sum. B = 2, Lk = 130: 15 compressed
+  // blocks ((130 - 16) / 8 + 1).
+  size_t bytes = 0;
+  ASSERT_EQ(sattn_estimator_workspace(k.get(), 2, 130, &bytes), SATTN_OK) << sattn_last_error();
+  int64_t entries = 2 * 2 * 15 * 64 + 2 * 4 * 130 * 2;
+  EXPECT_EQ(bytes, size_t((entries * 8 + 255) / 256 * 256));
+  sattn::abi::EstimatorShape nsa{2, 4, 2, 64, 130, 32, 0};
+  nsa.compressBlock = 16;
+  nsa.compressStride = 8;
+  nsa.selectCount = 4;
+  nsa.localBlocks = 1;
+  EXPECT_EQ(nsa.compressedBlocks(), 15);
+  EXPECT_EQ(nsa.scratchEntries(), entries);
+  EXPECT_EQ(nsa.launches(), (std::vector<int>{0, 1, 2, 3}));
+  EXPECT_EQ(nsa.stageItems(2), 2 * 2 * 130 * 5); // (batch, KV head, position, block)
+  EXPECT_EQ(nsa.stageItems(3), 2 * 2 * 130);
+
+  // The table is [B, KV_H, Lk, ceil(Lk / 32)]: a per-query-head table is
+  // refused at its head dimension, before the workspace is looked at.
+  const int64_t B = 2, H = 4, KVH = 2, LQ = 100, LK = 130, D = 64, N = 5;
+  sattn_tensor q{reinterpret_cast<void *>(uintptr_t(0x10000)), SATTN_DTYPE_BF16, 4,
+                 {B, H, LQ, D}, {H * LQ * D, LQ * D, D, 1}};
+  sattn_tensor kk{reinterpret_cast<void *>(uintptr_t(0x20000)), SATTN_DTYPE_BF16, 4,
+                  {B, KVH, LK, D}, {KVH * LK * D, LK * D, D, 1}};
+  sattn_tensor perHead{reinterpret_cast<void *>(uintptr_t(0x30000)), SATTN_DTYPE_I64, 4,
+                       {B, H, LK, N}, {H * LK * N, LK * N, N, 1}};
+  void *ws = reinterpret_cast<void *>(uintptr_t(0x40000));
+  EXPECT_EQ(sattn_estimator_run(k.get(), &q, &kk, &perHead, ws, bytes, nullptr),
+            SATTN_ERROR_TABLE);
+  EXPECT_NE(std::string(sattn_last_error()).find("dimension 1"), std::string::npos)
+      << sattn_last_error();
+  sattn_tensor perGroup{perHead.data, SATTN_DTYPE_I64, 4, {B, KVH, LK, N},
+                        {KVH * LK * N, LK * N, N, 1}};
+  EXPECT_EQ(sattn_estimator_run(k.get(), &q, &kk, &perGroup, ws, bytes - 8, nullptr),
+            SATTN_ERROR_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(sattn_last_error()).find("needed (sattn_estimator_workspace)"),
+            std::string::npos)
+      << sattn_last_error();
+}
+
+TEST(RuntimeEstimator, NsaRecordIsChecked) {
+  auto fields = [](const std::string &block, const std::string &stride,
+                   const std::string &count, const std::string &local) {
+    return R"("compress_block": )" + block + R"(, "compress_stride": )" + stride +
+           R"(, "select_count": )" + count + R"(, "local": )" + local + R"(, "window": 64)";
+  };
+  expectManifestError(nsaManifest(fields("16", "32", "4", "1")), {"\"compress_stride\""});
+  expectManifestError(nsaManifest(fields("16", "8", "4", "4")), {"\"local\""});
+  expectManifestError(nsaManifest(fields("48", "24", "4", "1")),
+                      {"\"block\"", "must be a multiple of compress_stride"});
+  expectManifestError(nsaManifest(fields("16", "8", "4", "1"), R"(["a", "b", "c"])"),
+                      {"entries", "expected 4 (compress, stats, importance, select)"});
+}
