@@ -1,8 +1,9 @@
 //===- CompiledEstimatorTestSupport.h - compiled estimator tests -*- C++ -*-===//
 //
-// CompiledEstimatorTest and CompiledGateTest both parse a module of kernels
-// with dynamic masks, lower their estimators (sattn-lower-estimators), JIT
-// them for the CPU, optionally stopping the estimators after some launches
+// CompiledEstimatorTest, CompiledGateTest and CompiledNsaTest parse modules
+// of kernels with dynamic masks (or take one of examples/dynamic.sattn),
+// lower their estimators (sattn-lower-estimators), JIT them for the CPU,
+// optionally stopping the estimators after some launches
 // to read their scores, slice Q and K for the reference estimators, and
 // compare causal block pairs of a table with a reference bit for bit. One
 // copy of each here.
@@ -13,6 +14,7 @@
 #define SATTN_TEST_UNIT_COMPILEDESTIMATORTESTSUPPORT_H
 
 #include "CpuAttentionTestSupport.h"
+#include "TilePlanTestSupport.h"
 
 #include "sattn/Core/Estimators.h"
 #include "sattn/InitAll.h"
@@ -74,6 +76,22 @@ struct LoweredKernels {
     return nullptr;
   }
 };
+
+/// examples/dynamic.sattn's kernel `name`, lowered, alone in a module, from
+/// the spec file; null when the file has no such kernel.
+inline mlir::OwningOpRef<mlir::ModuleOp> dynamicExample(mlir::MLIRContext &context,
+                                                         llvm::StringRef name) {
+  mlir::OwningOpRef<mlir::ModuleOp> lowered = tile_plan_test::loweredDynamicExamples(context);
+  if (!lowered)
+    return nullptr;
+  mlir::OwningOpRef<mlir::ModuleOp> single = mlir::ModuleOp::create(lowered->getLoc());
+  for (KernelOp kernel : lowered->getOps<KernelOp>())
+    if (kernel.getSymName() == name)
+      single->push_back(kernel->clone());
+  if (single->getOps<KernelOp>().empty())
+    return nullptr;
+  return single;
+}
 
 /// Slice (b, h) of a [B, H, L, D] tensor, as the reference estimators read it.
 inline estimate::Rows sliceRows(const Tensor &t, int64_t b, int64_t h) {

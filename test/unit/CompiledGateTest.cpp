@@ -200,14 +200,8 @@ TEST(CompiledGate, ProbabilitiesMatchReferenceBitForBit) {
 TEST(CompiledGate, ExampleKernelMatchesReference) {
   // examples/dynamic.sattn's seer_gate (28 / 4 heads, head_dim 128, hidden
   // 128, blocks of 64), from the spec file, at a small shape.
-  Fixture &f = tables();
-  mlir::OwningOpRef<mlir::ModuleOp> lowered = tile_plan_test::loweredDynamicExamples(*f.context);
-  ASSERT_TRUE(lowered);
-  mlir::OwningOpRef<mlir::ModuleOp> single = mlir::ModuleOp::create(lowered->getLoc());
-  for (KernelOp kernel : lowered->getOps<KernelOp>())
-    if (kernel.getSymName() == "seer_gate")
-      single->push_back(kernel->clone());
-  ASSERT_FALSE(single->getOps<KernelOp>().empty()) << "no seer_gate in examples/dynamic.sattn";
+  mlir::OwningOpRef<mlir::ModuleOp> single = dynamicExample(*tables().context, "seer_gate");
+  ASSERT_TRUE(single) << "no seer_gate in examples/dynamic.sattn";
   std::string error;
   auto cpu = compileForEstimatorTests(*single, error);
   ASSERT_TRUE(mlir::succeeded(cpu)) << error;

@@ -301,14 +301,8 @@ TEST(CompiledNsa, ThreeKernelsMakeTheForward) {
 TEST(CompiledNsa, ExampleKernelMatchesReference) {
   // examples/dynamic.sattn's nsa (64 / 4 heads, head_dim 128, compress (32,
   // 16), select (64, 16), local 2), from the spec file, at a small shape.
-  LoweredKernels &f = fixture();
-  mlir::OwningOpRef<mlir::ModuleOp> lowered = tile_plan_test::loweredDynamicExamples(*f.context);
-  ASSERT_TRUE(lowered);
-  mlir::OwningOpRef<mlir::ModuleOp> single = mlir::ModuleOp::create(lowered->getLoc());
-  for (KernelOp kernel : lowered->getOps<KernelOp>())
-    if (kernel.getSymName() == "nsa")
-      single->push_back(kernel->clone());
-  ASSERT_FALSE(single->getOps<KernelOp>().empty()) << "no nsa in examples/dynamic.sattn";
+  mlir::OwningOpRef<mlir::ModuleOp> single = dynamicExample(*fixture().context, "nsa");
+  ASSERT_TRUE(single) << "no nsa in examples/dynamic.sattn";
   std::string error;
   auto cpu = compileForEstimatorTests(*single, error);
   ASSERT_TRUE(mlir::succeeded(cpu)) << error;

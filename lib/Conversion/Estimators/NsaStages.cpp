@@ -31,26 +31,25 @@ struct NsaLayout {
   NsaLayout(OpBuilder &b, Location loc, const EstimatorEnv &env, const Shape &sh) {
     compressBlock = cst(b, loc, env.spec.compressBlock);
     compressStride = cst(b, loc, env.spec.compressStride);
-    Value inside = cmp(b, loc, CmpIPredicate::sge, env.lk, compressBlock);
-    Value count = add(b, loc,
-                      div(b, loc, sub(b, loc, max(b, loc, env.lk, compressBlock), compressBlock),
-                          compressStride),
-                      cst(b, loc, 1));
-    compressed = arith::SelectOp::create(b, loc, inside, count, cst(b, loc, 0));
+    compressed = endingBy(b, loc, env.lk);
     statsAt = mul(b, loc, mul(b, loc, mul(b, loc, env.batch, sh.kvHeads), compressed),
                   sh.headDim);
   }
-  /// The compressed blocks a query at `position` sees: those ending at or
-  /// before it, [0, count).
-  Value visible(OpBuilder &b, Location loc, Value position) const {
-    Value end = add(b, loc, position, cst(b, loc, 1));
+  /// The compressed blocks that end before key `end`: blocks [c d, c d + l)
+  /// with c d + l <= end, floor((end - l) / d) + 1 of them (none when end
+  /// < l).
+  Value endingBy(OpBuilder &b, Location loc, Value end) const {
     Value reaches = cmp(b, loc, CmpIPredicate::sge, end, compressBlock);
     Value count = add(b, loc,
                       div(b, loc, sub(b, loc, max(b, loc, end, compressBlock), compressBlock),
                           compressStride),
                       cst(b, loc, 1));
-    return arith::SelectOp::create(b, loc, reaches, min(b, loc, count, compressed),
-                                   cst(b, loc, 0));
+    return arith::SelectOp::create(b, loc, reaches, count, cst(b, loc, 0));
+  }
+  /// The compressed blocks a query at `position` sees: those ending at or
+  /// before it, [0, count) (position < lk: all inside the keys).
+  Value visible(OpBuilder &b, Location loc, Value position) const {
+    return endingBy(b, loc, add(b, loc, position, cst(b, loc, 1)));
   }
   /// Scratch index of column 0 of compressed key `c` of (b, KV head).
   Value key(OpBuilder &b, Location loc, const Shape &sh, Value bIdx, Value kvHead,
