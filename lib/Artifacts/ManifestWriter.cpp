@@ -148,6 +148,9 @@ sattn::writeManifest(KernelOp kernel, const MaskProgram &program,
       record["tau"] = e.tau;
       record["stride"] = e.stride;
     }
+    // How the stages compute logits of query rows (docs/ESTIMATORS.md).
+    if (e.hasQueryLogits())
+      record["logits"] = e.tensorLogits ? "tensor" : "exact";
     record["entries"] = std::move(stages);
     record["threads"] = abi::kEstimatorThreads;
     record["params"] = std::move(estimatorParams);

@@ -54,6 +54,7 @@ sattn::GPUCompileOptions sattn::GPUPipelineOptions::toCompileOptions() const {
   o.stages = stages;
   o.rowsPerWarp = rowsPerWarp;
   o.backward = backward;
+  o.exactEstimators = exactEstimators;
   return o;
 }
 
@@ -72,6 +73,7 @@ void sattn::buildSattnToGPUPasses(OpPassManager &pm,
   pm.addPass(createPlanTiles(tiles));
   ConvertSparseAttnToGPUOptions lowering;
   lowering.backward = options.backward;
+  lowering.exactEstimators = options.exactEstimators;
   pm.addPass(createConvertSparseAttnToGPU(lowering));
 }
 

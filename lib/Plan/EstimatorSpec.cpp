@@ -50,6 +50,12 @@ plan::parseEstimator(Attribute raw, function_ref<InFlightDiagnostic()> emitError
     return fail("needs kind and table (strings) and block (an integer)");
   if (spec.block < 1 || spec.block > (int64_t(1) << 30))
     return fail("has block " + Twine(spec.block) + ", not in [1, 2^30]");
+  std::string logits;
+  if (str("logits", logits)) {
+    if (logits != "tensor" && logits != "exact")
+      return fail("has logits '" + logits + "', not 'tensor' or 'exact'");
+    spec.tensorLogits = logits == "tensor";
+  }
   if (spec.kind == "vertical_slash") {
     if (!integer("vertical", spec.vertical) || !integer("slash", spec.slash) ||
         !integer("forced_vertical", spec.forcedVertical) ||
@@ -191,5 +197,7 @@ void plan::writeEstimator(KernelOp kernel, const EstimatorSpec &spec) {
     real("tau", spec.tau);
     integer("stride", spec.stride);
   }
+  if (spec.tensorLogits)
+    fields.push_back(b.getNamedAttr("logits", b.getStringAttr("tensor")));
   kernel->setAttr(kEstimatorAttrName, b.getDictionaryAttr(fields));
 }

@@ -104,7 +104,7 @@ def _tile_string(tile):
     return "%dx%d" % (int(bm), int(bn))
 
 
-def _options(kernel, target, tile, warps, stages, backward=False):
+def _options(kernel, target, tile, warps, stages, backward=False, exact_estimators=False):
     # $SATTN_TARGET is the default target (e.g. sm_90a for the Hopper kernels):
     # set it where the cache is filled and where the kernels run, and the two
     # resolve every request to the same cache entry.
@@ -116,6 +116,8 @@ def _options(kernel, target, tile, warps, stages, backward=False):
     # Only when asked for, so that forward-only requests keep their cache keys.
     if backward:
         options["backward"] = True
+    if exact_estimators:
+        options["exact_estimators"] = True
     return options
 
 
@@ -146,6 +148,8 @@ def _run_compiler(compiler, text, path, options, out_dir):
                 cmd.append("--%s=%s" % (flag, options[flag]))
         if options.get("backward"):
             cmd.append("--backward")
+        if options.get("exact_estimators"):
+            cmd.append("--exact-estimators")
         proc = subprocess.run(cmd, capture_output=True, text=True)
         message = proc.stderr.strip()
         if path is None:  # name the spec as the caller knows it, not by the scratch file
@@ -179,7 +183,7 @@ def _branch_kernels(directory, names):
 
 
 def compile(spec, kernel=None, target=None, tile=None, warps=None, stages=None,
-            cache=None, plans=None, backward=False):
+            cache=None, plans=None, backward=False, exact_estimators=False):
     """Compiles a spec (text, or the path of a .sattn file) and returns the
     loaded `Kernel`.
 
@@ -194,22 +198,25 @@ def compile(spec, kernel=None, target=None, tile=None, warps=None, stages=None,
     setting, "auto" unless set before). backward: also compile the
     backward pass (sattn-compile --backward), so that calls are
     differentiable (training; `Kernel.has_backward`); such kernels always
-    return LSE.
+    return LSE. exact_estimators: a compiled estimator computes its logits
+    of query rows in f64 in its reference's order (sattn-compile
+    --exact-estimators: tables equal to `sattn.estimate`'s bit for bit),
+    not on tensor cores (f32 sums, the default; docs/ESTIMATORS.md).
 
     Raises ValueError with sattn-compile's file:line:col diagnostics for a bad
     spec, and CompilerUnavailableError when there is neither a compiler nor a
     cached entry for this request.
     """
-    entry_dir = _compiled_entry(spec, _options(kernel, target, tile, warps, stages, backward),
-                                cache)
+    entry_dir = _compiled_entry(
+        spec, _options(kernel, target, tile, warps, stages, backward, exact_estimators), cache)
     return load(entry_dir, kernel=kernel, plans=plans)
 
 
 def compile_all(spec, target=None, tile=None, warps=None, stages=None, cache=None,
-                plans=None, backward=False):
+                plans=None, backward=False, exact_estimators=False):
     """Like `compile`, for every kernel of the spec: {name: Kernel}."""
-    entry_dir = _compiled_entry(spec, _options(None, target, tile, warps, stages, backward),
-                                cache)
+    entry_dir = _compiled_entry(
+        spec, _options(None, target, tile, warps, stages, backward, exact_estimators), cache)
     return {name[:-5]: load(os.path.join(entry_dir, name), plans=plans)
             for name in _manifests(entry_dir)}
 

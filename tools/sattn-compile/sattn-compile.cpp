@@ -145,6 +145,13 @@ static cl::opt<bool> backwardOpt(
              "backward reads)"),
     cl::init(false), cl::cat(category));
 
+static cl::opt<bool> exactEstimatorsOpt(
+    "exact-estimators",
+    cl::desc("Compute compiled estimators' logits of query rows in f64 in the reference's "
+             "order, so that their tables equal the reference's bit for bit (default: on "
+             "tensor cores, exact products summed in f32; docs/ESTIMATORS.md)"),
+    cl::init(false), cl::cat(category));
+
 /// The GPU targets the lowering supports (mma.sync needs sm_80 or newer;
 /// the PTX ISA requested is 8.0).
 static bool isSupportedTarget(llvm::StringRef chip) {
@@ -429,6 +436,7 @@ int main(int argc, char **argv) {
   gpu.stages = stagesOpt;
   gpu.rowsPerWarp = rowsPerWarpOpt;
   gpu.backward = backwardOpt;
+  gpu.exactEstimators = exactEstimatorsOpt;
   if (backwardOpt)
     for (sattn::KernelOp kernel : compilation.module->getOps<sattn::KernelOp>())
       kernel.setReturnLse(true);

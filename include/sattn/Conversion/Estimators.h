@@ -191,11 +191,26 @@ void emitStageItem(mlir::OpBuilder &b, mlir::Location loc, int stage,
 /// phase); the CPU runs the same phases as loops. The buffers are `shared`
 /// (f64), `keys` (elements of EstimatorEnv::inputType) and `counts` (i32),
 /// of the sizes tileBufferEntries gives.
+/// A block of logits for TileRunner::tensorLogits: rows [0, rows) starting
+/// at entry `rowsAt` of the key buffer times keys [0, keys) starting at
+/// `keysAt`, both `stride` entries apart, summed over `depth` elements.
+struct TensorLogitBlock {
+  int64_t rows, keys, depth, stride, rowsAt, keysAt;
+};
+/// Receives (row, key, f32 dot product) of a TensorLogitBlock.
+using TensorLogitUse = llvm::function_ref<void(mlir::OpBuilder &, mlir::Location, mlir::Value row,
+                                               mlir::Value key, mlir::Value dot)>;
 struct TileRunner {
   mlir::Value shared, keys, counts;
   std::function<void(mlir::OpBuilder &, mlir::Location, mlir::Value count,
                      llvm::function_ref<void(mlir::OpBuilder &, mlir::Location, mlir::Value)>)>
       phase;
+  /// A phase computing a TensorLogitBlock on tensor cores (mma.sync, f32
+  /// sums, each product exact), `use` called once per (row, key) by the
+  /// thread that holds it. Null on the CPU and in GPU kernels compiled with
+  /// exact estimators: the logit phase then sums in f64, in order.
+  std::function<void(mlir::OpBuilder &, mlir::Location, const TensorLogitBlock &, TensorLogitUse)>
+      tensorLogits;
 };
 bool isTileStage(const plan::EstimatorSpec &spec, int stage);
 /// Entries of a tile stage's buffers (static: the GPU allocates them in

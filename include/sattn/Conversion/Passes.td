@@ -116,6 +116,10 @@ def ConvertSparseAttnToGPU : Pass<"convert-sattn-to-gpu", "::mlir::ModuleOp"> {
     records `sattn.device_plan` (the batch and head axes of plan classes).
   }];
   let options = [
+    Option<"exactEstimators", "exact-estimators", "bool", /*default=*/"false",
+           "Compute an estimator's logits of query rows in f64 in the "
+           "reference's order (tables equal to the reference's bit for bit) "
+           "instead of on tensor cores (f32 sums; docs/ESTIMATORS.md)">,
     Option<"backward", "backward", "bool", /*default=*/"false",
            "Also build `gpu.func @sattn_NAME_bwd`, the backward kernel over "
            "the same plan (dQ, dK, dV; docs/KERNEL_ABI.md, \"Backward "

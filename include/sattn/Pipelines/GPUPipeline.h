@@ -33,6 +33,9 @@ struct GPUCompileOptions {
   int64_t rowsPerWarp = 0;
   /// Also build each kernel's backward kernel (convert-sattn-to-gpu{backward}).
   bool backward = false;
+  /// Estimators' logits of query rows in f64 in the reference's order, not
+  /// on tensor cores (convert-sattn-to-gpu{exact-estimators}).
+  bool exactEstimators = false;
 };
 
 struct GPUPipelineOptions
@@ -66,6 +69,10 @@ struct GPUPipelineOptions
   Option<bool> backward{*this, "backward",
                         llvm::cl::desc("Also build the backward kernels"),
                         llvm::cl::init(false)};
+  Option<bool> exactEstimators{
+      *this, "exact-estimators",
+      llvm::cl::desc("Estimators' logits of query rows in f64, in the reference's order"),
+      llvm::cl::init(false)};
 
   GPUCompileOptions toCompileOptions() const;
 };

@@ -54,11 +54,21 @@ struct EstimatorSpec {
   // without a window), made by sattn-lower-estimators next to the kernel.
   std::string compressedKernel, slidingKernel;
   std::string table;  // the mask.table the estimator writes
+  // GPU stages compute the logits of query rows on tensor cores (f32 sums
+  // of exact products) instead of in f64 in the reference's order; only
+  // estimators with such logits (hasQueryLogits) set it.
+  bool tensorLogits = false;
 
   bool isLines() const { return kind == "vertical_slash"; }
   bool isStripe() const { return kind == "stripe"; }
   bool isGate() const { return kind == "gate"; }
   bool isNsa() const { return kind == "nsa"; }
+  /// Whether some stage computes logits of query rows against keys (the
+  /// logit tile stages: vertical_slash's, the stripe's anchors, the
+  /// antidiagonal scorer's), which tensor cores can compute.
+  bool hasQueryLogits() const {
+    return isLines() || isStripe() || (kind == "block_topk" && scorer == "antidiagonal");
+  }
   /// The kind's fields of the ABI's estimator sizes (lastQ, topK, group,
   /// step, hidden, topRatio, nsa's blocks and counts), on top of the call's sizes already in `shape`.
   void setKindFields(abi::EstimatorShape &shape) const {

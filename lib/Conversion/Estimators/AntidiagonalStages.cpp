@@ -77,9 +77,9 @@ void emitGroupDotSums(OpBuilder &b, Location loc, const EstimatorEnv &env, const
           return queryValue(nb, nl, env, sl, sub(nb, nl, clamped, ge.sh.shift),
                             queryInside(nb, nl, a), x);
         },
-        add(tb, tl, mul(tb, tl, r0, stride), t), /*keys=*/true, ge.stride);
+        add(tb, tl, mul(tb, tl, r0, stride), t), /*inputRows=*/true, /*keys=*/true, ge.stride);
     emitTileLogitPhase(
-        tb, tl, env, run, ts, /*exactProducts=*/true,
+        tb, tl, env, run, ts, /*inputRows=*/true,
         [&](OpBuilder &nb, Location nl, Value i, Value w, Value dot) {
           Value key = add(nb, nl, mul(nb, nl, add(nb, nl, r0, w), stride), t);
           Value valid = arith::AndIOp::create(nb, nl, queryInside(nb, nl, positionOf(nb, nl, i)),
@@ -353,7 +353,7 @@ TileBuffers stages::antidiagonalTileBuffers(int stage, const plan::EstimatorSpec
   // Rows, sums, two statistics per row; score's masses per key block.
   buffers.f64Entries = ts.rowEntries() + ts.rows * ts.keys + 2 * ts.rows +
                        (stage == kPool ? 0 : abi::antidiagonalMassBlocks(headDim, groupsPerBlock));
-  buffers.keyEntries = ts.keyEntries();
+  buffers.keyEntries = ts.keyBufferEntries(spec.tensorLogits);
   return buffers;
 }
 

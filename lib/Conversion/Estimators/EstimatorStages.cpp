@@ -94,9 +94,9 @@ TileBuffers estimator::tileBufferEntries(const plan::EstimatorSpec &spec, int st
                                         int64_t headDim) {
   assert(isTileStage(spec, stage) && "a tile stage");
   if (spec.isStripe())
-    return stripeTileBuffers(stage, headDim);
+    return stripeTileBuffers(stage, headDim, spec.tensorLogits);
   if (spec.isLines())
-    return lineTileBuffers(stage, headDim);
+    return lineTileBuffers(stage, headDim, spec.tensorLogits);
   if (isAntidiagonalTile(spec, stage))
     return antidiagonalTileBuffers(stage, spec, headDim);
   return blockSelectTileBuffers();

@@ -5,7 +5,7 @@
 // Estimators.h). Item by item, each logit re-read its query and key rows
 // from global memory, 32 different key rows per warp load: 47 ms per stage
 // at 32K on an H200. As tile stages (abi::EstimatorTile) a block loads a
-// few last rows (as f64) and a window of keys (in their own type) into
+// few last rows and a window of keys (in their own type) into
 // shared memory once and each thread computes a small column of logits
 // from there (the load and logit phases of LogitTiles.h); the f64 sums keep
 // the reference's order (every dot product over the head dimension in
@@ -47,7 +47,7 @@ void emitLoadPhase(OpBuilder &b, Location loc, const EstimatorEnv &env, const Ti
                       LastRow last(tb, tl, env, ls, row);
                       return queryValue(tb, tl, env, sl, last.queryRow, inside, x);
                     },
-                    k0);
+                    k0, /*inputRows=*/true);
 }
 
 } // namespace
@@ -67,13 +67,13 @@ Value stages::emitLineTiles(OpBuilder &b, Location loc, int stage, const Estimat
   return arith::IndexCastOp::create(b, loc, b.getI64Type(), mul(b, loc, ls.slices, perSlice));
 }
 
-TileBuffers stages::lineTileBuffers(int stage, int64_t headDim) {
+TileBuffers stages::lineTileBuffers(int stage, int64_t headDim, bool tensorLogits) {
   LogitTile ts = tileOf(stage, headDim);
   int64_t own = stage == kRowChunks ? ts.rows * abi::kEstimatorChunk + ts.rows
                                     : ts.rows * ts.keys + ts.keys;
   TileBuffers buffers;
   buffers.f64Entries = ts.rowEntries() + own;
-  buffers.keyEntries = ts.keyEntries();
+  buffers.keyEntries = ts.keyBufferEntries(tensorLogits);
   return buffers;
 }
 
@@ -104,10 +104,11 @@ void stages::emitRowChunkTile(OpBuilder &b, Location loc, const EstimatorEnv &en
         // The first window's keys came with the queries.
         Value later = cmp(wb, wl, CmpIPredicate::sgt, window, cst(wb, wl, 0));
         scf::IfOp::create(wb, wl, later, [&](OpBuilder &tb, Location tl) {
-          emitTileLoadPhase(tb, tl, env, run, ts, sl, nullptr, add(tb, tl, chunkFirst, window));
+          emitTileLoadPhase(tb, tl, env, run, ts, sl, nullptr, add(tb, tl, chunkFirst, window),
+                            /*inputRows=*/true);
           scf::YieldOp::create(tb, tl);
         });
-        emitTileLogitPhase(wb, wl, env, run, ts, /*exactProducts=*/true,
+        emitTileLogitPhase(wb, wl, env, run, ts, /*inputRows=*/true,
                        [&](OpBuilder &nb, Location nl, Value rowInTile, Value w, Value logit) {
                          Scalar ns{nb, nl};
                          ns.storeAt(logit, run.shared,
@@ -214,7 +215,7 @@ void stages::emitLineTile(OpBuilder &b, Location loc, const EstimatorEnv &env, V
         Value k0 = rs.select(isDiagonal, diagonalBase, first);
         emitLoadPhase(rb, rl, env, run, ts, ls, sl, r0, k0);
         emitTileLogitPhase(
-            rb, rl, env, run, ts, /*exactProducts=*/true,
+            rb, rl, env, run, ts, /*inputRows=*/true,
             [&](OpBuilder &nb, Location nl, Value rowInTile, Value w, Value logit) {
               Scalar ns{nb, nl};
               Value r = add(nb, nl, r0, rowInTile);

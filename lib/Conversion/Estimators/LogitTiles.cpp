@@ -3,13 +3,15 @@
 // The load and logit phases of the logit tile stages (LogitTiles.h): one
 // copy of the shared-memory layout and of the in-order dot products that
 // vertical_slash's and stripe's references fix, so that every such stage
-// reproduces its reference bit for bit.
+// reproduces its reference bit for bit; or, where the runner has tensor
+// cores, the same logits of query rows with f32 sums.
 //
 //===----------------------------------------------------------------------===//
 
 #include "LogitTiles.h"
 
 #include <algorithm>
+#include <cassert>
 
 using namespace mlir;
 using namespace sattn;
@@ -43,13 +45,22 @@ Value stages::queryValue(OpBuilder &b, Location loc, const EstimatorEnv &env, co
   return s.select(inside, env.load(b, loc, false, sl.batch, sl.head, row, column), s.f64(0.0));
 }
 
+/// Whether a tile's rows are multiplied on tensor cores: input rows, a
+/// runner with tensor cores, enough rows. They are then stored in the input
+/// type after the keys, else as f64 (the in-order f64 sums read them there,
+/// with no conversion in their inner loop).
+static bool onTensorCores(const TileRunner &run, const LogitTile &ts, bool inputRows) {
+  return inputRows && ts.tensorRows(bool(run.tensorLogits));
+}
+
 /// Items a thread loads before it stores any, so that their global loads
 /// are in flight together (one item at a time, each waited for its load).
 constexpr int64_t kLoadUnroll = 4;
 
 void stages::emitTileLoadPhase(OpBuilder &b, Location loc, const EstimatorEnv &env,
                                const TileRunner &run, const LogitTile &ts, const TileSlice &sl,
-                               TileRowValue rowValue, Value k0, bool keys, int64_t keyStep) {
+                               TileRowValue rowValue, Value k0, bool inputRows, bool keys,
+                               int64_t keyStep) {
   constexpr int64_t threads = abi::kEstimatorThreads, span = threads * kLoadUnroll;
   int64_t rowItems = rowValue ? ts.rowEntries() : 0;
   int64_t keyItems = keys ? ts.keys * ts.headDim : 0;
@@ -80,9 +91,18 @@ void stages::emitTileLoadPhase(OpBuilder &b, Location loc, const EstimatorEnv &e
   auto loadRow = [&](OpBuilder &nb, Location nl, Value item) -> Value {
     return rowValue(nb, nl, div(nb, nl, item, headDim), rem(nb, nl, item, headDim));
   };
+  bool tensorRows = onTensorCores(run, ts, inputRows);
   auto storeRow = [&](OpBuilder &nb, Location nl, Value item, Value v) {
-    Scalar ns{nb, nl};
-    ns.storeAt(v, run.shared, item);
+    if (!tensorRows) {
+      Scalar ns{nb, nl};
+      return ns.storeAt(v, run.shared, item);
+    }
+    // An input element (or 0) as f64: back to the input type exactly.
+    Value row = div(nb, nl, item, headDim), x = rem(nb, nl, item, headDim);
+    Value slot = add(nb, nl, cst(nb, nl, ts.inputRowsAt()),
+                     add(nb, nl, mul(nb, nl, row, cst(nb, nl, ts.keyStride)), x));
+    memref::StoreOp::create(nb, nl, arith::TruncFOp::create(nb, nl, env.inputType, v), run.keys,
+                            ValueRange{slot});
   };
   auto loadKey = [&](OpBuilder &nb, Location nl, Value item) -> Value {
     Value w = div(nb, nl, item, headDim), x = rem(nb, nl, item, headDim);
@@ -119,16 +139,41 @@ void stages::emitTileLoadPhase(OpBuilder &b, Location loc, const EstimatorEnv &e
   });
 }
 
+
 /// Head-dimension elements per iteration of a logit's dot product.
 constexpr int64_t kDotUnroll = 8;
 
 void stages::emitTileLogitPhase(OpBuilder &b, Location loc, const EstimatorEnv &env,
-                                const TileRunner &run, const LogitTile &ts, bool exactProducts,
+                                const TileRunner &run, const LogitTile &ts, bool inputRows,
                                 function_ref<void(OpBuilder &, Location, Value, Value, Value)> use,
                                 bool scaled) {
+  if (onTensorCores(run, ts, inputRows)) {
+    // The dot products land in the f64 row area (unused: the rows are in
+    // the key buffer), then an ordinary phase hands them to `use`, so that
+    // the stage's code on a logit does not share registers with the mma
+    // fragments (vertical_slash's lines spilled at sm_80 when it did).
+    assert(ts.rowEntries() >= ts.rows * ts.keys && "the row area holds the tile's logits");
+    auto slot = [&](OpBuilder &nb, Location nl, Value row, Value key) {
+      return add(nb, nl, mul(nb, nl, row, cst(nb, nl, ts.keys)), key);
+    };
+    TensorLogitBlock block{ts.rows, ts.keys, ts.headDim, ts.keyStride, ts.inputRowsAt(), 0};
+    run.tensorLogits(b, loc, block,
+                     [&](OpBuilder &nb, Location nl, Value row, Value key, Value dot) {
+                       Scalar ns{nb, nl};
+                       ns.storeAt(arith::ExtFOp::create(nb, nl, nb.getF64Type(), dot), run.shared,
+                                  slot(nb, nl, row, key));
+                     });
+    run.phase(b, loc, cst(b, loc, ts.rows * ts.keys), [&](OpBuilder &pb, Location pl, Value at) {
+      Scalar s{pb, pl};
+      Value row = div(pb, pl, at, cst(pb, pl, ts.keys)), key = rem(pb, pl, at, cst(pb, pl, ts.keys));
+      Value dot = s.loadAt(run.shared, at);
+      use(pb, pl, row, key, scaled ? s.fmul(s.f64(env.scale), dot) : dot);
+    });
+    return;
+  }
   int64_t groups = ts.rows / ts.microRows;
   Value keys = cst(b, loc, ts.keys);
-  auto flags = exactProducts ? arith::FastMathFlags::contract : arith::FastMathFlags::none;
+  auto flags = inputRows ? arith::FastMathFlags::contract : arith::FastMathFlags::none;
   run.phase(b, loc, cst(b, loc, groups * ts.keys), [&](OpBuilder &pb, Location pl, Value item) {
     Scalar s{pb, pl};
     Value w = rem(pb, pl, item, keys);

@@ -2,12 +2,17 @@
 //
 // The two phases every logit tile stage runs (vertical_slash's row_chunks
 // and lines, stripe's anchors and compare, the antidiagonal scorer's pool
-// and score): a block loads a few query rows
-// (as f64) and a window of keys (in their own type) into shared memory
-// once, and each thread computes a small column of logits from there, every
-// dot product summed over the head dimension in order, as the references
-// do. Why shared: item by item, each logit re-read its rows from global
-// memory (32 different key rows per warp load), 10-100x slower.
+// and score): a block loads a few rows (query rows in their own type next
+// to the keys, computed rows such as pooled means as f64) and a window of
+// keys (in their own type) into shared memory once, and each thread
+// computes a small column of logits from there, every dot product summed
+// over the head dimension in order, as the references do. Why shared: item
+// by item, each logit re-read its rows from global memory (32 different key
+// rows per warp load), 10-100x slower. Where the runner has tensor cores
+// (TileRunner::tensorLogits, GPU kernels compiled without exact
+// estimators) the logits of query rows come from mma.sync instead: exact
+// products, sums in f32 (docs/ESTIMATORS.md, "Exact and tensor-core
+// logits").
 //
 //===----------------------------------------------------------------------===//
 
@@ -18,6 +23,11 @@
 
 namespace sattn::estimator::stages {
 
+/// The fewest rows a tile computes on tensor cores: tiles of a few rows (the
+/// antidiagonal scorer's row at a time) keep the f64 sums, since an m16
+/// block would mostly multiply padding (and its registers spilled there).
+constexpr int64_t kTensorRowsAtLeast = 8;
+
 /// A tile's sizes: `rows` rows against a window of `keys` keys, each thread
 /// item a column of `microRows` rows by one key.
 struct LogitTile {
@@ -25,8 +35,18 @@ struct LogitTile {
   LogitTile(abi::EstimatorTile t, int64_t headDim);
   /// f64 buffer: the rows (rows x headDim) first, then the stage's own.
   int64_t rowEntries() const { return rows * headDim; }
-  /// The key buffer's entries.
+  /// The key buffer's entries of the keys.
   int64_t keyEntries() const { return keys * keyStride; }
+  /// Whether, in a kernel whose estimator computes tensor logits, the tile's
+  /// input rows are multiplied on tensor cores (enough rows).
+  bool tensorRows(bool tensorLogits) const { return tensorLogits && rows >= kTensorRowsAtLeast; }
+  /// Such rows follow the keys in the key buffer, in the input type, padded
+  /// as keys are.
+  int64_t inputRowsAt() const { return keyEntries(); }
+  /// The key buffer's entries: keys, then the rows on tensor cores.
+  int64_t keyBufferEntries(bool tensorLogits) const {
+    return keyEntries() + (tensorRows(tensorLogits) ? rows * keyStride : 0);
+  }
 };
 
 /// The (batch, head) slice of a tile, and the KV head it reads.
@@ -39,13 +59,15 @@ struct TileSlice {
 /// exist); null: the phase loads no rows.
 using TileRowValue = function_ref<Value(OpBuilder &, Location, Value row, Value column)>;
 
-/// A phase that loads the tile's rows (if `rowValue`) into the f64 buffer
-/// and keys [k0, k0 + keys) of the slice's KV head (if `keys`) into the key
-/// buffer; keys outside the sequence are 0. With `keyStep`, window key w
-/// is key k0 + w * keyStep.
+/// A phase that loads the tile's rows (if `rowValue`) and keys [k0, k0 +
+/// keys) of the slice's KV head (if `keys`) into the key buffer; keys
+/// outside the sequence are 0. With `keyStep`, window key w is key k0 + w *
+/// keyStep. `inputRows`: the rows are input elements (query rows, or 0),
+/// stored in the input type after the keys; else computed f64 rows (pooled
+/// means), stored in the f64 buffer.
 void emitTileLoadPhase(OpBuilder &b, Location loc, const EstimatorEnv &env, const TileRunner &run,
                        const LogitTile &ts, const TileSlice &sl, TileRowValue rowValue, Value k0,
-                       bool keys = true, int64_t keyStep = 1);
+                       bool inputRows, bool keys = true, int64_t keyStep = 1);
 
 /// The f64 of query row `row` of the slice's head, column `column`, or 0
 /// when `inside` is false (`row` must be a valid row either way).
@@ -55,12 +77,13 @@ Value queryValue(OpBuilder &b, Location loc, const EstimatorEnv &env, const Tile
 /// A phase computing the logits scale * row_r . k_w of the loaded tile: each
 /// item is `microRows` rows by one window key, its dot product summed over
 /// the head dimension in order; `use(row in tile, w, logit)` consumes them.
-/// `exactProducts`: the rows are inputs too (their products with a key are
-/// exact in f64, so a fused multiply-add rounds as multiply then add); false
-/// for computed f64 rows (pooled means), whose products round. `scaled`
-/// false: `use` gets the plain dot products.
+/// `inputRows`: the rows were loaded as inputs (their products with a key
+/// are exact in f64, so a fused multiply-add rounds as multiply then add;
+/// on tensor cores, when the runner has them, the sums are f32); false for
+/// computed f64 rows (pooled means), whose products round. `scaled` false:
+/// `use` gets the plain dot products.
 void emitTileLogitPhase(OpBuilder &b, Location loc, const EstimatorEnv &env, const TileRunner &run,
-                        const LogitTile &ts, bool exactProducts,
+                        const LogitTile &ts, bool inputRows,
                         function_ref<void(OpBuilder &, Location, Value, Value, Value)> use,
                         bool scaled = true);
 

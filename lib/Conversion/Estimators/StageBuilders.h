@@ -250,7 +250,7 @@ void emitRowStats(OpBuilder &b, Location loc, const EstimatorEnv &env, Value ite
 /// The tile stages row_chunks and lines (LineTileStages.cpp): their tiles,
 /// buffer sizes and phases.
 Value emitLineTiles(OpBuilder &b, Location loc, int stage, const EstimatorEnv &env);
-TileBuffers lineTileBuffers(int stage, int64_t headDim);
+TileBuffers lineTileBuffers(int stage, int64_t headDim, bool tensorLogits);
 void emitRowChunkTile(OpBuilder &b, Location loc, const EstimatorEnv &env, Value tile,
                       const TileRunner &run);
 void emitLineTile(OpBuilder &b, Location loc, const EstimatorEnv &env, Value tile,
@@ -334,7 +334,7 @@ Value emitStripeItems(OpBuilder &b, Location loc, int stage, const EstimatorEnv 
 void emitStripeItem(OpBuilder &b, Location loc, int stage, const EstimatorEnv &env, Value item);
 /// anchors and compare are tile stages (abi::stripeTile).
 Value emitStripeTiles(OpBuilder &b, Location loc, int stage, const EstimatorEnv &env);
-TileBuffers stripeTileBuffers(int stage, int64_t headDim);
+TileBuffers stripeTileBuffers(int stage, int64_t headDim, bool tensorLogits);
 void emitStripeTile(OpBuilder &b, Location loc, int stage, const EstimatorEnv &env, Value tile,
                     const TileRunner &run);
 

@@ -171,7 +171,7 @@ void emitAnchorTile(OpBuilder &b, Location loc, const EstimatorEnv &env, Value t
       [&](OpBuilder &tb, Location tl, Value r, Value x) {
         return queryValue(tb, tl, env, sl, rowOf(tb, tl, r), isRow(tb, tl, r), x);
       },
-      te.zero);
+      te.zero, /*inputRows=*/true);
   forEach(
       b, loc, add(b, loc, firstWindows, localWindows),
       [&](OpBuilder &wb, Location wl, Value window) {
@@ -183,11 +183,12 @@ void emitAnchorTile(OpBuilder &b, Location loc, const EstimatorEnv &env, Value t
         // The first window's keys came with the rows.
         scf::IfOp::create(wb, wl, cmp(wb, wl, CmpIPredicate::sgt, window, cst(wb, wl, 0)),
                           [&](OpBuilder &tb, Location tl) {
-                            emitTileLoadPhase(tb, tl, env, run, te.ts, sl, nullptr, k0);
+                            emitTileLoadPhase(tb, tl, env, run, te.ts, sl, nullptr, k0,
+                                              /*inputRows=*/true);
                             scf::YieldOp::create(tb, tl);
                           });
         emitTileLogitPhase(
-            wb, wl, env, run, te.ts, /*exactProducts=*/true,
+            wb, wl, env, run, te.ts, /*inputRows=*/true,
             [&](OpBuilder &nb, Location nl, Value r, Value w, Value logit) {
               Scalar ns{nb, nl};
               Value pos = add(nb, nl, rowOf(nb, nl, r), te.sh.shift);
@@ -259,7 +260,7 @@ void emitCompareTile(OpBuilder &b, Location loc, const EstimatorEnv &env, Value 
     s.storeAt(s.f64(0.0), run.shared, flagSlot(pb, pl, w));
   });
   scf::IfOp::create(b, loc, someCandidate, [&](OpBuilder &cb, Location cl) {
-    emitTileLoadPhase(cb, cl, env, run, te.ts, sl, nullptr, k0);
+    emitTileLoadPhase(cb, cl, env, run, te.ts, sl, nullptr, k0, /*inputRows=*/false);
     scf::ForOp::create(
         cb, cl, te.zero, te.ss.step, te.rows, ValueRange{},
         [&](OpBuilder &rb, Location rl, Value c0, ValueRange) {
@@ -275,9 +276,9 @@ void emitCompareTile(OpBuilder &b, Location loc, const EstimatorEnv &env, Value 
                 return s.select(isBlock(tb, tl, r), s.loadAt(env.pooled, pooledAt(tb, tl, beta, x)),
                                 s.f64(0.0));
               },
-              k0, /*te.keys=*/false);
+              k0, /*inputRows=*/false, /*keys=*/false);
           emitTileLogitPhase(
-              rb, rl, env, run, te.ts, /*exactProducts=*/false,
+              rb, rl, env, run, te.ts, /*inputRows=*/false,
               [&](OpBuilder &nb, Location nl, Value r, Value w, Value score) {
                 scf::IfOp::create(nb, nl, isBlock(nb, nl, r), [&](OpBuilder &tb, Location tl) {
                   Scalar s{tb, tl};
@@ -326,11 +327,11 @@ Value stages::emitStripeTiles(OpBuilder &b, Location loc, int stage, const Estim
   return arith::IndexCastOp::create(b, loc, b.getI64Type(), mul(b, loc, ss.slices, perSlice));
 }
 
-TileBuffers stages::stripeTileBuffers(int stage, int64_t headDim) {
+TileBuffers stages::stripeTileBuffers(int stage, int64_t headDim, bool tensorLogits) {
   LogitTile ts(abi::stripeTile(headDim), headDim);
   TileBuffers buffers;
   buffers.f64Entries = ts.rowEntries() + (stage == kAnchors ? ts.rows * ts.keys : ts.keys);
-  buffers.keyEntries = ts.keyEntries();
+  buffers.keyEntries = ts.keyBufferEntries(tensorLogits);
   return buffers;
 }
 

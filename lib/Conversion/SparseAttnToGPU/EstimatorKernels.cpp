@@ -11,6 +11,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "EstimatorTensorLogits.h"
 #include "GpuAttentionBuilder.h"
 #include "GpuAttentionBuilderImpl.h"
 
@@ -164,6 +165,12 @@ LogicalResult buildStage(OpBuilder &builder, KernelOp kernel, const plan::Estima
   run.shared = sharedBuffer;
   run.keys = keyBuffer;
   run.counts = countBuffer;
+  if (spec.tensorLogits)
+    run.tensorLogits = [&, element](OpBuilder &pb, Location pl,
+                                    const estimator::TensorLogitBlock &logits,
+                                    estimator::TensorLogitUse use) {
+      emitEstimatorTensorLogits(pb, pl, element, keyBuffer, logits, use);
+    };
   run.phase = [](OpBuilder &pb, Location pl, Value count,
                  function_ref<void(OpBuilder &, Location, Value)> body) {
     Value thread = gpu::ThreadIdOp::create(pb, pl, gpu::Dimension::x);
@@ -190,15 +197,19 @@ LogicalResult buildStage(OpBuilder &builder, KernelOp kernel, const plan::Estima
 } // namespace
 
 LogicalResult gpucodegen::buildEstimatorKernels(OpBuilder &builder, KernelOp kernel,
-                                                gpu::GPUFuncOp attention) {
+                                                gpu::GPUFuncOp attention, bool exactLogits) {
   FailureOr<std::optional<plan::EstimatorSpec>> spec = plan::readEstimator(kernel);
   if (failed(spec))
     return failure();
   if (!*spec)
     return success();
+  (*spec)->tensorLogits = !exactLogits && (*spec)->hasQueryLogits();
   for (int stage = 0, e = estimator::stageNames(**spec).size(); stage < e; ++stage)
     if (failed(buildStage(builder, kernel, **spec, attention.getName(), stage)))
       return failure();
-  attention->setAttr(target::kEstimatorAttr, kernel->getAttr(plan::kEstimatorAttrName));
+  NamedAttrList record(kernel->getAttrOfType<DictionaryAttr>(plan::kEstimatorAttrName));
+  if ((*spec)->tensorLogits)
+    record.set("logits", builder.getStringAttr("tensor"));
+  attention->setAttr(target::kEstimatorAttr, record.getDictionary(builder.getContext()));
   return success();
 }

@@ -133,8 +133,10 @@ mlir::LogicalResult buildDevicePlanKernels(mlir::OpBuilder &builder,
 /// For a kernel with a compiled estimator (`sattn.estimator`), adds its
 /// stage kernels (EstimatorKernels.cpp) after `attention` and copies the
 /// estimator's record onto it (target::kEstimatorAttr); nothing otherwise.
+/// Logits of query rows are summed on tensor cores (recorded as `logits =
+/// "tensor"`) unless `exactLogits`: then in f64, as the references do.
 mlir::LogicalResult buildEstimatorKernels(mlir::OpBuilder &builder, KernelOp kernel,
-                                          mlir::gpu::GPUFuncOp attention);
+                                          mlir::gpu::GPUFuncOp attention, bool exactLogits);
 
 /// Builds `gpu.func @name` (a kernel) for `kernel` at the builder's
 /// insertion point, which must be in a gpu.module. The kernel's mask must

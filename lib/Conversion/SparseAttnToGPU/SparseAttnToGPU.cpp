@@ -96,7 +96,7 @@ struct ConvertSparseAttnToGPUPass
       // lengths, and on the tables where the mask reads some).
       if (failed(gpucodegen::buildDevicePlanKernels(inner, copy->kernel(),
                                                     config, *func)) ||
-          failed(gpucodegen::buildEstimatorKernels(inner, kernel, *func)))
+          failed(gpucodegen::buildEstimatorKernels(inner, kernel, *func, exactEstimators)))
         return signalPassFailure();
       if (backward && failed(gpucodegen::buildGpuBackwardKernel(
                           inner, copy->kernel(), config, *func)))

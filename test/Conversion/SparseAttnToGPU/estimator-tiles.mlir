@@ -1,36 +1,56 @@
 // RUN: sparse-opt %s --sattn-lower-estimators --sattn-plan-tiles --convert-sattn-to-gpu -split-input-file | FileCheck %s
+// RUN: sparse-opt %s --sattn-lower-estimators --sattn-plan-tiles --convert-sattn-to-gpu=exact-estimators=1 -split-input-file | FileCheck %s --check-prefix=EXACT
 
 // Tile stages of the compiled estimators (docs/ESTIMATORS.md): a block of
 // 256 threads per tile, its buffers in static shared memory (workgroup
 // attributions), its phases separated by barriers, its tiles over a
 // block-stride loop. vertical_slash at head_dim 128: row_chunks holds 8 last
-// rows as f64 (8 * 128), their chunk of 256 logits (8 * 256) and 8 maxima,
-// and a window of 64 keys in bf16 with rows padded to 130; lines holds 16
+// rows (8 * 128 f64, unused on tensor cores), their chunk of 256 logits
+// (8 * 256) and 8 maxima, and a window of 64 keys in bf16 with rows padded
+// to 130, followed on tensor cores by the 8 rows in bf16; lines holds 16
 // rows (16 * 128), 16 x 64 probabilities and 64 running sums, and the same
-// window. The other stages are item loops without shared memory.
+// window (and its 16 rows). The other stages are item loops without shared
+// memory. By default the logits come from mma.sync (f32 sums, the dot
+// products then pass through the f64 row area to the stage's own phase);
+// with exact-estimators they are f64 multiply-adds in order.
 
 // CHECK-LABEL: gpu.module @sattn_vs
 // CHECK:       gpu.func @sattn_vs_estimate_row_chunks(
-// CHECK-SAME:    workgroup(%{{.*}} : memref<3080xf64, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %{{.*}} : memref<8320xbf16, #gpu.address_space<workgroup>> {llvm.align = 16 : i64})
+// CHECK-SAME:    workgroup(%{{.*}} : memref<3080xf64, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %{{.*}} : memref<9360xbf16, #gpu.address_space<workgroup>> {llvm.align = 16 : i64})
 // CHECK:         gpu.block_id x
 // CHECK:         gpu.grid_dim x
 // CHECK:         gpu.thread_id x
 // CHECK:         gpu.barrier
-// The logits: f64 multiply-adds that may fuse (each product is exact).
-// CHECK:         arith.mulf {{.*}} fastmath<contract> : f64
-// CHECK:         arith.addf {{.*}} fastmath<contract> : f64
+// CHECK:         nvvm.mma.sync {{.*}}multiplicandAPtxType = #nvvm.mma_type<bf16>{{.*}}shape = #nvvm.shape<m = 16, n = 8, k = 16>
+// CHECK:         arith.extf {{.*}} : f32 to f64
 // CHECK:         gpu.barrier
 // CHECK:       gpu.func @sattn_vs_estimate_row_stats(
 // CHECK-NOT:     workgroup
 // CHECK-NOT:     gpu.barrier
 // CHECK:       gpu.func @sattn_vs_estimate_lines(
-// CHECK-SAME:    workgroup(%{{.*}} : memref<3136xf64, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %{{.*}} : memref<8320xbf16, #gpu.address_space<workgroup>> {llvm.align = 16 : i64})
+// CHECK-SAME:    workgroup(%{{.*}} : memref<3136xf64, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %{{.*}} : memref<10400xbf16, #gpu.address_space<workgroup>> {llvm.align = 16 : i64})
 // CHECK:         gpu.barrier
+// CHECK:         nvvm.mma.sync
 // CHECK:       gpu.func @sattn_vs_estimate_radix_count(
 // CHECK-NOT:     gpu.barrier
 // CHECK:       gpu.func @sattn_vs_estimate_select(
 // CHECK-NOT:     gpu.barrier
 // CHECK:       gpu.return
+
+// EXACT-LABEL: gpu.module @sattn_vs
+// EXACT:       gpu.func @sattn_vs_estimate_row_chunks(
+// EXACT-SAME:    workgroup(%{{.*}} : memref<3080xf64, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %{{.*}} : memref<8320xbf16, #gpu.address_space<workgroup>> {llvm.align = 16 : i64})
+// EXACT-NOT:     nvvm.mma.sync
+// EXACT:         gpu.barrier
+// The logits: f64 multiply-adds that may fuse (each product is exact).
+// EXACT:         arith.mulf {{.*}} fastmath<contract> : f64
+// EXACT:         arith.addf {{.*}} fastmath<contract> : f64
+// EXACT:         gpu.barrier
+// EXACT:       gpu.func @sattn_vs_estimate_lines(
+// EXACT-SAME:    workgroup(%{{.*}} : memref<3136xf64, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %{{.*}} : memref<8320xbf16, #gpu.address_space<workgroup>> {llvm.align = 16 : i64})
+// EXACT-NOT:     nvvm.mma.sync
+// EXACT:       gpu.func @sattn_vs_estimate_radix_count(
+
 sattn.kernel @vs(dtype = bf16, head_dim = 128, heads = 4, kv_heads = 2, scale = 0.088) {
   %m = mask.vertical_slash vertical 30 slash 20 last_q 64 forced(4, 8) block 64
   sattn.yield %m

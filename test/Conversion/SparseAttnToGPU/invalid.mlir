@@ -90,3 +90,17 @@ sattn.kernel @unknown_family(dtype = bf16, head_dim = 128, heads = 1, kv_heads =
   %0 = mask.causal
   sattn.yield %0
 }
+
+// -----
+
+// An estimator record's `logits` says how its logits of query rows are
+// summed ("tensor" or "exact"); anything else is an error, not a default.
+// expected-error@+1 {{'sattn.estimator' has logits 'fast', not 'tensor' or 'exact'}}
+sattn.kernel @bad_logits(dtype = bf16, head_dim = 64, heads = 2, kv_heads = 1, scale = 0.125) attributes {
+    sattn.estimator = {block = 16 : i64, kind = "block_topk", logits = "fast", scorer = "antidiagonal",
+                       stride = 4 : i64, table = "keep", tau = 6.0e-01 : f64, top_k = 0 : i64},
+    sattn.tile_plan = {block_m = 64 : i64, block_n = 64 : i64, rows_per_warp = 16 : i64, stages = 2 : i64, warps = 4 : i64}} {
+  mask.table @keep : i1 ["b", "h", "q/16", "k/16"]
+  %0 = mask.causal
+  sattn.yield %0
+}

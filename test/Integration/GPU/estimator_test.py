@@ -12,7 +12,11 @@ and each shape (batch 2, GQA, Lq = Lk and Lq < Lk, ragged lengths, up to
     (sattn.estimate.blocks: lib/Core/Estimators.cpp in double precision, on
     the same bf16 / fp16 values), entry for entry (nsa: the last NSA_ROWS
     positions, whose selection the reference computes with its whole
-    forward);
+    forward); for kernels whose manifest says `"logits": "tensor"` (the
+    default build: logits of query rows summed in f32 on tensor cores) at
+    most TENSOR_DIFF_SHARE of the kept entries plus TENSOR_DIFF_FLOOR may
+    differ (near ties), and the note says how many did; kernels compiled
+    with --exact-estimators must match entry for entry;
   - kernel(q, k, v) (which estimates, plans on the device and launches)
     matches dense attention under the estimated mask (sattn.reference, fp32):
     ||O - ref|| / ||ref|| <= 1e-2 (bf16) or 5e-3 (fp16);
@@ -174,7 +178,8 @@ def check_long_case(kernel, batch, lq, lk, gen):
     extra = gate_weights(kernel, gen)
     name = kernel.estimated_table
     table = kernel.estimate(q, k, **extra)
-    compare_tables(table.cpu(), *reference_table(kernel, q, k, v, extra))
+    note = compare_tables(table.cpu(), *reference_table(kernel, q, k, v, extra),
+                          tolerant=tensor_logits(kernel))
     o = kernel(q, k, v, **extra)
     rows = 512
     ref_o, _ = sattn.reference(kernel, q[:, :, -rows:], k, v, tables={name: table})
@@ -187,21 +192,40 @@ def check_long_case(kernel, batch, lq, lk, gen):
     plan_ms = median_ms(lambda: kernel.plan(q, k, {name: table}))
     attn_ms = median_ms(lambda: kernel(q, k, v, {name: table}, plan=plan))
     density = float(table.sum()) / max(1, table.numel())
-    return ("table equal, last %d rows rel err %.1e, density %.3f; estimate %.3f ms, plan "
-            "%.3f ms, attention %.3f ms" % (rows, err, density, est_ms, plan_ms, attn_ms))
+    return ("%s, last %d rows rel err %.1e, density %.3f; estimate %.3f ms, plan "
+            "%.3f ms, attention %.3f ms" % (note, rows, err, density, est_ms, plan_ms, attn_ms))
 
 
-def compare_tables(got, ref, positions=slice(None)):
-    """`got` (positions of dim 2 limited to `positions`) equals `ref`."""
+def tensor_logits(kernel):
+    """Whether the kernel's estimator sums its logits of query rows on tensor
+    cores (f32 sums: selections may differ from the f64 reference's where
+    two scores, or a score and its threshold, lie within rounding)."""
+    return kernel.manifest["estimator"].get("logits") == "tensor"
+
+
+# Tensor-core logits: the entries allowed to differ from the f64 reference,
+# a share of its kept entries plus a few (near ties at random inputs).
+TENSOR_DIFF_SHARE, TENSOR_DIFF_FLOOR = 1e-3, 2
+
+
+def compare_tables(got, ref, positions=slice(None), tolerant=False):
+    """`got` (positions of dim 2 limited to `positions`) equals `ref`, or
+    with `tolerant` differs in at most TENSOR_DIFF_SHARE of the reference's
+    kept entries plus TENSOR_DIFF_FLOOR. Returns a note on the comparison."""
     got = got[:, :, positions]
     if got.shape != ref.shape:
         raise AssertionError("table shape %s, reference %s" % (tuple(got.shape), tuple(ref.shape)))
     wrong = int((got != ref).sum())
-    if wrong:
+    allowed = int(TENSOR_DIFF_SHARE * int((ref != 0).sum())) + TENSOR_DIFF_FLOOR if tolerant else 0
+    if wrong > allowed:
         first = (got != ref).nonzero()[0].tolist()
-        raise AssertionError("%d of %d table entries differ from the reference (first at %s: "
-                             "%d vs %d)" % (wrong, ref.numel(), first, got[tuple(first)],
-                                            ref[tuple(first)]))
+        raise AssertionError("%d of %d table entries differ from the reference (%d allowed; "
+                             "first at %s: %d vs %d)" % (wrong, ref.numel(), allowed, first,
+                                                         got[tuple(first)], ref[tuple(first)]))
+    if not tolerant:
+        return "table equal"
+    return "table within tensor tolerance (%d of %d entries differ, %d allowed)" % (
+        wrong, ref.numel(), allowed)
 
 
 def check_case(kernel, batch, lq, lk, gen, traced):
@@ -209,7 +233,8 @@ def check_case(kernel, batch, lq, lk, gen, traced):
     extra = gate_weights(kernel, gen)
     name = kernel.estimated_table
     table = kernel.estimate(q, k, **extra)
-    compare_tables(table.cpu(), *reference_table(kernel, q, k, v, extra))
+    note = compare_tables(table.cpu(), *reference_table(kernel, q, k, v, extra),
+                          tolerant=tensor_logits(kernel))
     o = kernel(q, k, v, **extra)
     ref_o, _ = sattn.reference(kernel, q, k, v, tables={name: table})
     err = rel(o, ref_o)
@@ -241,9 +266,9 @@ def check_case(kernel, batch, lq, lk, gen, traced):
         raise AssertionError("CUDA graph replay on new inputs differs from eager")
     density = float(table.sum()) / max(1, table.numel())
     if kernel.manifest["estimator"]["kind"] == "nsa":
-        return ("table equal, rel err %.1e, density %.3f; %s"
-                % (err, density, check_nsa_forward(kernel, q, k, v, gen)))
-    return "table equal, rel err %.1e, density %.3f" % (err, density)
+        return ("%s, rel err %.1e, density %.3f; %s"
+                % (note, err, density, check_nsa_forward(kernel, q, k, v, gen)))
+    return "%s, rel err %.1e, density %.3f" % (note, err, density)
 
 
 def check_nsa_forward(kernel, q, k, v, gen):
