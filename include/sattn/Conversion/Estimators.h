@@ -211,7 +211,15 @@ struct TileRunner {
   /// exact estimators: the logit phase then sums in f64, in order.
   std::function<void(mlir::OpBuilder &, mlir::Location, const TensorLogitBlock &, TensorLogitUse)>
       tensorLogits;
+  /// With tensorLogits: elements [column, column + kInputVector) of a row of
+  /// Q or K (as InputLoader addresses them) as one vector of the input type,
+  /// in one 16-byte load; only where `vectorsAligned` (an i1, the same for
+  /// the whole launch) says the tensors' addresses and strides allow it.
+  InputLoader loadVector;
+  mlir::Value vectorsAligned;
 };
+/// Elements of one TileRunner::loadVector load.
+constexpr int64_t kInputVector = 8;
 bool isTileStage(const plan::EstimatorSpec &spec, int stage);
 /// Entries of a tile stage's buffers (static: the GPU allocates them in
 /// shared memory); a buffer of 0 entries is not allocated.

@@ -68,16 +68,15 @@ void emitGroupDotSums(OpBuilder &b, Location loc, const EstimatorEnv &env, const
       return arith::AndIOp::create(nb, nl, cmp(nb, nl, CmpIPredicate::sge, a, ge.sh.shift),
                                    cmp(nb, nl, CmpIPredicate::slt, a, env.lk));
     };
-    emitTileLoadPhase(
+    emitTileQueryLoadPhase(
         tb, tl, env, run, ts, sl,
-        [&](OpBuilder &nb, Location nl, Value i, Value x) {
+        [&](OpBuilder &nb, Location nl, Value i) -> QueryRowRef {
           Value a = positionOf(nb, nl, i);
           Value clamped =
               max(nb, nl, min(nb, nl, a, sub(nb, nl, env.lk, cst(nb, nl, 1))), ge.sh.shift);
-          return queryValue(nb, nl, env, sl, sub(nb, nl, clamped, ge.sh.shift),
-                            queryInside(nb, nl, a), x);
+          return {sub(nb, nl, clamped, ge.sh.shift), queryInside(nb, nl, a)};
         },
-        add(tb, tl, mul(tb, tl, r0, stride), t), /*inputRows=*/true, /*keys=*/true, ge.stride);
+        add(tb, tl, mul(tb, tl, r0, stride), t), /*keys=*/true, ge.stride);
     emitTileLogitPhase(
         tb, tl, env, run, ts, /*inputRows=*/true,
         [&](OpBuilder &nb, Location nl, Value i, Value w, Value dot) {

@@ -39,15 +39,15 @@ int64_t headDimOf(const EstimatorEnv &env) {
 void emitLoadPhase(OpBuilder &b, Location loc, const EstimatorEnv &env, const TileRunner &run,
                    const LogitTile &ts, const LineShape &ls, const TileSlice &sl, Value r0,
                    Value k0) {
-  emitTileLoadPhase(b, loc, env, run, ts, sl,
-                    [&](OpBuilder &tb, Location tl, Value rowInTile, Value x) {
-                      Value r = add(tb, tl, r0, rowInTile);
-                      Value inside = cmp(tb, tl, CmpIPredicate::slt, r, ls.rows);
-                      Value row = min(tb, tl, r, sub(tb, tl, ls.rows, cst(tb, tl, 1)));
-                      LastRow last(tb, tl, env, ls, row);
-                      return queryValue(tb, tl, env, sl, last.queryRow, inside, x);
-                    },
-                    k0, /*inputRows=*/true);
+  emitTileQueryLoadPhase(b, loc, env, run, ts, sl,
+                         [&](OpBuilder &tb, Location tl, Value rowInTile) -> QueryRowRef {
+                           Value r = add(tb, tl, r0, rowInTile);
+                           Value inside = cmp(tb, tl, CmpIPredicate::slt, r, ls.rows);
+                           Value row = min(tb, tl, r, sub(tb, tl, ls.rows, cst(tb, tl, 1)));
+                           LastRow last(tb, tl, env, ls, row);
+                           return {last.queryRow, inside};
+                         },
+                         k0);
 }
 
 } // namespace
@@ -104,8 +104,7 @@ void stages::emitRowChunkTile(OpBuilder &b, Location loc, const EstimatorEnv &en
         // The first window's keys came with the queries.
         Value later = cmp(wb, wl, CmpIPredicate::sgt, window, cst(wb, wl, 0));
         scf::IfOp::create(wb, wl, later, [&](OpBuilder &tb, Location tl) {
-          emitTileLoadPhase(tb, tl, env, run, ts, sl, nullptr, add(tb, tl, chunkFirst, window),
-                            /*inputRows=*/true);
+          emitTileLoadPhase(tb, tl, env, run, ts, sl, nullptr, add(tb, tl, chunkFirst, window));
           scf::YieldOp::create(tb, tl);
         });
         emitTileLogitPhase(wb, wl, env, run, ts, /*inputRows=*/true,

@@ -10,6 +10,8 @@
 
 #include "LogitTiles.h"
 
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+
 #include <algorithm>
 #include <cassert>
 
@@ -57,41 +59,102 @@ static bool onTensorCores(const TileRunner &run, const LogitTile &ts, bool input
 /// are in flight together (one item at a time, each waited for its load).
 constexpr int64_t kLoadUnroll = 4;
 
-void stages::emitTileLoadPhase(OpBuilder &b, Location loc, const EstimatorEnv &env,
-                               const TileRunner &run, const LogitTile &ts, const TileSlice &sl,
-                               TileRowValue rowValue, Value k0, bool inputRows, bool keys,
-                               int64_t keyStep) {
+namespace {
+
+using LoadFn = function_ref<Value(OpBuilder &, Location, Value)>;
+using StoreFn = function_ref<void(OpBuilder &, Location, Value, Value)>;
+
+/// `items` items of a load phase, each read by `load` (a value or a vector)
+/// and written by `store`.
+struct LoadRange {
+  int64_t items;
+  LoadFn load;
+  StoreFn store;
+};
+
+/// One phase over the ranges' items: groups of kLoadUnroll items `threads`
+/// apart (so that consecutive threads still take consecutive items), each
+/// thread's loads of a group issued before its stores.
+void emitLoadRanges(OpBuilder &b, Location loc, const TileRunner &run,
+                    ArrayRef<LoadRange> ranges) {
   constexpr int64_t threads = abi::kEstimatorThreads, span = threads * kLoadUnroll;
-  int64_t rowItems = rowValue ? ts.rowEntries() : 0;
-  int64_t keyItems = keys ? ts.keys * ts.headDim : 0;
-  // Groups of kLoadUnroll items `threads` apart, so that consecutive threads
-  // still take consecutive items.
-  int64_t rowGroups = (rowItems + span - 1) / span * threads;
-  int64_t keyGroups = (keyItems + span - 1) / span * threads;
-  using LoadFn = function_ref<Value(OpBuilder &, Location, Value)>;
-  using StoreFn = function_ref<void(OpBuilder &, Location, Value, Value)>;
-  auto emitGroup = [&](OpBuilder &gb, Location gl, Value group, int64_t items, LoadFn load,
-                       StoreFn store) {
+  auto groupsOf = [&](const LoadRange &r) { return (r.items + span - 1) / span * threads; };
+  auto emitGroup = [&](OpBuilder &gb, Location gl, Value group, const LoadRange &r) {
     Value first =
         add(gb, gl, mul(gb, gl, div(gb, gl, group, cst(gb, gl, threads)), cst(gb, gl, span)),
             rem(gb, gl, group, cst(gb, gl, threads)));
     SmallVector<Value, kLoadUnroll> at, values;
     for (int64_t u = 0; u < kLoadUnroll; ++u) {
       at.push_back(add(gb, gl, first, cst(gb, gl, u * threads)));
-      values.push_back(load(gb, gl, min(gb, gl, at.back(), cst(gb, gl, items - 1))));
+      values.push_back(r.load(gb, gl, min(gb, gl, at.back(), cst(gb, gl, r.items - 1))));
     }
     for (int64_t u = 0; u < kLoadUnroll; ++u)
-      scf::IfOp::create(gb, gl, cmp(gb, gl, CmpIPredicate::slt, at[u], cst(gb, gl, items)),
+      scf::IfOp::create(gb, gl, cmp(gb, gl, CmpIPredicate::slt, at[u], cst(gb, gl, r.items)),
                         [&](OpBuilder &sb, Location storeLoc) {
-                          store(sb, storeLoc, at[u], values[u]);
+                          r.store(sb, storeLoc, at[u], values[u]);
                           scf::YieldOp::create(sb, storeLoc);
                         });
   };
+  SmallVector<LoadRange> used;
+  int64_t total = 0;
+  for (const LoadRange &r : ranges)
+    if (r.items > 0) {
+      used.push_back(r);
+      total += groupsOf(r);
+    }
+  // Group g belongs to the first range whose groups reach past it.
+  std::function<void(OpBuilder &, Location, Value, size_t)> dispatch =
+      [&](OpBuilder &db, Location dl, Value g, size_t i) {
+        if (i + 1 == used.size())
+          return emitGroup(db, dl, g, used[i]);
+        Value groups = cst(db, dl, groupsOf(used[i]));
+        scf::IfOp::create(
+            db, dl, cmp(db, dl, CmpIPredicate::slt, g, groups),
+            [&](OpBuilder &tb, Location tl) {
+              emitGroup(tb, tl, g, used[i]);
+              scf::YieldOp::create(tb, tl);
+            },
+            [&](OpBuilder &eb, Location el) {
+              dispatch(eb, el, sub(eb, el, g, groups), i + 1);
+              scf::YieldOp::create(eb, el);
+            });
+      };
+  run.phase(b, loc, cst(b, loc, total), [&](OpBuilder &pb, Location pl, Value g) {
+    if (!used.empty())
+      dispatch(pb, pl, g, 0);
+  });
+}
+
+/// Writes the kInputVector elements of `v` to the key buffer from entry
+/// `slot`, a 4-byte aligned pair at a time (rows padded by two elements
+/// start at 4-byte, not 16-byte, boundaries).
+void storeVectorPairs(OpBuilder &b, Location loc, const TileRunner &run, Value slot, Value v) {
+  for (int64_t i = 0; i < kInputVector; i += 2) {
+    Value pair = vector::ShuffleOp::create(b, loc, v, v, ArrayRef<int64_t>{i, i + 1});
+    vector::StoreOp::create(b, loc, pair, run.keys, ValueRange{add(b, loc, slot, cst(b, loc, i))},
+                            /*nontemporal=*/false, llvm::MaybeAlign(4));
+  }
+}
+
+/// The rows of a load phase: none, computed f64 rows, or query rows.
+struct TileRows {
+  TileRowValue value = nullptr;
+  TileQueryRow query = nullptr;
+};
+
+void emitLoads(OpBuilder &b, Location loc, const EstimatorEnv &env, const TileRunner &run,
+               const LogitTile &ts, const TileSlice &sl, TileRows rows, Value k0, bool keys,
+               int64_t keyStep) {
   Value headDim = cst(b, loc, ts.headDim);
+  bool tensorRows = rows.query && onTensorCores(run, ts, /*inputRows=*/true);
+  // Element by element.
   auto loadRow = [&](OpBuilder &nb, Location nl, Value item) -> Value {
-    return rowValue(nb, nl, div(nb, nl, item, headDim), rem(nb, nl, item, headDim));
+    Value r = div(nb, nl, item, headDim), x = rem(nb, nl, item, headDim);
+    if (rows.value)
+      return rows.value(nb, nl, r, x);
+    QueryRowRef ref = rows.query(nb, nl, r);
+    return queryValue(nb, nl, env, sl, ref.row, ref.inside, x);
   };
-  bool tensorRows = onTensorCores(run, ts, inputRows);
   auto storeRow = [&](OpBuilder &nb, Location nl, Value item, Value v) {
     if (!tensorRows) {
       Scalar ns{nb, nl};
@@ -104,41 +167,104 @@ void stages::emitTileLoadPhase(OpBuilder &b, Location loc, const EstimatorEnv &e
     memref::StoreOp::create(nb, nl, arith::TruncFOp::create(nb, nl, env.inputType, v), run.keys,
                             ValueRange{slot});
   };
-  auto loadKey = [&](OpBuilder &nb, Location nl, Value item) -> Value {
-    Value w = div(nb, nl, item, headDim), x = rem(nb, nl, item, headDim);
+  // Key w of the window: its position, whether it is in the sequence, and
+  // the row read for it (clamped into the sequence).
+  auto keyOf = [&](OpBuilder &nb, Location nl, Value w) -> QueryRowRef {
     Value key = add(nb, nl, k0, keyStep == 1 ? w : mul(nb, nl, w, cst(nb, nl, keyStep)));
     Value inside =
         arith::AndIOp::create(nb, nl, cmp(nb, nl, CmpIPredicate::sge, key, cst(nb, nl, 0)),
                               cmp(nb, nl, CmpIPredicate::slt, key, env.lk));
     Value clamped =
         max(nb, nl, cst(nb, nl, 0), min(nb, nl, key, sub(nb, nl, env.lk, cst(nb, nl, 1))));
-    Value k = env.loadElement(nb, nl, true, sl.batch, sl.kvHead, clamped, x);
+    return {clamped, inside};
+  };
+  auto loadKey = [&](OpBuilder &nb, Location nl, Value item) -> Value {
+    Value w = div(nb, nl, item, headDim), x = rem(nb, nl, item, headDim);
+    QueryRowRef key = keyOf(nb, nl, w);
+    Value k = env.loadElement(nb, nl, true, sl.batch, sl.kvHead, key.row, x);
     Value zero = arith::ConstantOp::create(nb, nl, nb.getFloatAttr(env.inputType, 0.0));
-    return arith::SelectOp::create(nb, nl, inside, k, zero);
+    return arith::SelectOp::create(nb, nl, key.inside, k, zero);
   };
   auto storeKey = [&](OpBuilder &nb, Location nl, Value item, Value v) {
     Value w = div(nb, nl, item, headDim), x = rem(nb, nl, item, headDim);
     Value slot = add(nb, nl, mul(nb, nl, w, cst(nb, nl, ts.keyStride)), x);
     memref::StoreOp::create(nb, nl, v, run.keys, ValueRange{slot});
   };
-  run.phase(b, loc, cst(b, loc, rowGroups + keyGroups), [&](OpBuilder &pb, Location pl, Value g) {
-    if (rowGroups == 0)
-      return emitGroup(pb, pl, g, keyItems, loadKey, storeKey);
-    if (keyGroups == 0)
-      return emitGroup(pb, pl, g, rowItems, loadRow, storeRow);
-    scf::IfOp::create(
-        pb, pl, cmp(pb, pl, CmpIPredicate::slt, g, cst(pb, pl, rowGroups)),
-        [&](OpBuilder &tb, Location tl) {
-          emitGroup(tb, tl, g, rowItems, loadRow, storeRow);
-          scf::YieldOp::create(tb, tl);
-        },
-        [&](OpBuilder &eb, Location el) {
-          emitGroup(eb, el, sub(eb, el, g, cst(eb, el, rowGroups)), keyItems, loadKey, storeKey);
-          scf::YieldOp::create(eb, el);
-        });
-  });
+  int64_t rowItems = rows.value || rows.query ? ts.rowEntries() : 0;
+  int64_t keyItems = keys ? ts.keys * ts.headDim : 0;
+  auto scalarPhase = [&](OpBuilder &sb, Location sl2) {
+    emitLoadRanges(sb, sl2, run,
+                   {LoadRange{rowItems, loadRow, storeRow}, LoadRange{keyItems, loadKey, storeKey}});
+  };
+  if (!run.loadVector || ts.headDim % kInputVector != 0)
+    return scalarPhase(b, loc);
+
+  // kInputVector elements at a time (one 16-byte load each), where the
+  // launch's tensors allow it: query rows on tensor cores and keys.
+  Value perRow = cst(b, loc, ts.headDim / kInputVector);
+  VectorType vectorType = VectorType::get({kInputVector}, env.inputType);
+  auto zeros = [&](OpBuilder &nb, Location nl) -> Value {
+    return arith::ConstantOp::create(
+        nb, nl, DenseElementsAttr::get(vectorType, nb.getFloatAttr(env.inputType, 0.0)));
+  };
+  auto vectorAt = [&](OpBuilder &nb, Location nl, Value item) {
+    return std::make_pair(div(nb, nl, item, perRow),
+                          mul(nb, nl, rem(nb, nl, item, perRow), cst(nb, nl, kInputVector)));
+  };
+  auto loadRowVector = [&](OpBuilder &nb, Location nl, Value item) -> Value {
+    auto [r, x] = vectorAt(nb, nl, item);
+    QueryRowRef ref = rows.query(nb, nl, r);
+    Value v = run.loadVector(nb, nl, false, sl.batch, sl.head, ref.row, x);
+    return arith::SelectOp::create(nb, nl, ref.inside, v, zeros(nb, nl));
+  };
+  auto storeRowVector = [&](OpBuilder &nb, Location nl, Value item, Value v) {
+    auto [r, x] = vectorAt(nb, nl, item);
+    Value slot = add(nb, nl, cst(nb, nl, ts.inputRowsAt()),
+                     add(nb, nl, mul(nb, nl, r, cst(nb, nl, ts.keyStride)), x));
+    storeVectorPairs(nb, nl, run, slot, v);
+  };
+  auto loadKeyVector = [&](OpBuilder &nb, Location nl, Value item) -> Value {
+    auto [w, x] = vectorAt(nb, nl, item);
+    QueryRowRef key = keyOf(nb, nl, w);
+    Value v = run.loadVector(nb, nl, true, sl.batch, sl.kvHead, key.row, x);
+    return arith::SelectOp::create(nb, nl, key.inside, v, zeros(nb, nl));
+  };
+  auto storeKeyVector = [&](OpBuilder &nb, Location nl, Value item, Value v) {
+    auto [w, x] = vectorAt(nb, nl, item);
+    storeVectorPairs(nb, nl, run, add(nb, nl, mul(nb, nl, w, cst(nb, nl, ts.keyStride)), x), v);
+  };
+  scf::IfOp::create(
+      b, loc, run.vectorsAligned,
+      [&](OpBuilder &vb, Location vl) {
+        SmallVector<LoadRange, 2> ranges;
+        if (tensorRows)
+          ranges.push_back(LoadRange{rowItems / kInputVector, loadRowVector, storeRowVector});
+        else
+          ranges.push_back(LoadRange{rowItems, loadRow, storeRow});
+        ranges.push_back(LoadRange{keyItems / kInputVector, loadKeyVector, storeKeyVector});
+        emitLoadRanges(vb, vl, run, ranges);
+        scf::YieldOp::create(vb, vl);
+      },
+      [&](OpBuilder &eb, Location el) {
+        scalarPhase(eb, el);
+        scf::YieldOp::create(eb, el);
+      });
 }
 
+} // namespace
+
+void stages::emitTileLoadPhase(OpBuilder &b, Location loc, const EstimatorEnv &env,
+                               const TileRunner &run, const LogitTile &ts, const TileSlice &sl,
+                               TileRowValue rowValue, Value k0, bool keys, int64_t keyStep) {
+  emitLoads(b, loc, env, run, ts, sl, TileRows{rowValue, nullptr}, k0, keys, keyStep);
+}
+
+void stages::emitTileQueryLoadPhase(OpBuilder &b, Location loc, const EstimatorEnv &env,
+                                    const TileRunner &run, const LogitTile &ts,
+                                    const TileSlice &sl, TileQueryRow queryRow, Value k0,
+                                    bool keys, int64_t keyStep) {
+  emitLoads(b, loc, env, run, ts, sl, TileRows{nullptr, queryRow}, k0, keys, keyStep);
+}
 
 /// Head-dimension elements per iteration of a logit's dot product.
 constexpr int64_t kDotUnroll = 8;

@@ -59,15 +59,28 @@ struct TileSlice {
 /// exist); null: the phase loads no rows.
 using TileRowValue = function_ref<Value(OpBuilder &, Location, Value row, Value column)>;
 
-/// A phase that loads the tile's rows (if `rowValue`) and keys [k0, k0 +
-/// keys) of the slice's KV head (if `keys`) into the key buffer; keys
-/// outside the sequence are 0. With `keyStep`, window key w is key k0 + w *
-/// keyStep. `inputRows`: the rows are input elements (query rows, or 0),
-/// stored in the input type after the keys; else computed f64 rows (pooled
-/// means), stored in the f64 buffer.
+/// A phase that loads the tile's computed f64 rows (if `rowValue`: pooled
+/// means, say) into the f64 buffer and keys [k0, k0 + keys) of the slice's
+/// KV head (if `keys`) into the key buffer; keys outside the sequence are 0.
+/// With `keyStep`, window key w is key k0 + w * keyStep.
 void emitTileLoadPhase(OpBuilder &b, Location loc, const EstimatorEnv &env, const TileRunner &run,
                        const LogitTile &ts, const TileSlice &sl, TileRowValue rowValue, Value k0,
-                       bool inputRows, bool keys = true, int64_t keyStep = 1);
+                       bool keys = true, int64_t keyStep = 1);
+
+/// Where tile row `r` of a query tile reads: query row `row` of the slice
+/// (a valid row either way), or zeros where `inside` is false.
+struct QueryRowRef {
+  Value row, inside;
+};
+using TileQueryRow = function_ref<QueryRowRef(OpBuilder &, Location, Value tileRow)>;
+
+/// The same for rows that are query rows (inputs): as f64 for the in-order
+/// sums, or in the input type after the keys for tensor cores (16-byte
+/// loads of whole row pieces where the runner and the launch allow).
+void emitTileQueryLoadPhase(OpBuilder &b, Location loc, const EstimatorEnv &env,
+                            const TileRunner &run, const LogitTile &ts, const TileSlice &sl,
+                            TileQueryRow queryRow, Value k0, bool keys = true,
+                            int64_t keyStep = 1);
 
 /// The f64 of query row `row` of the slice's head, column `column`, or 0
 /// when `inside` is false (`row` must be a valid row either way).

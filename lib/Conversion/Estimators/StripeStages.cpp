@@ -166,12 +166,12 @@ void emitAnchorTile(OpBuilder &b, Location loc, const EstimatorEnv &env, Value t
     Scalar s{pb, pl};
     s.storeAt(s.f64(minusInf), run.shared, add(pb, pl, cst(pb, pl, partialAt), i));
   });
-  emitTileLoadPhase(
+  emitTileQueryLoadPhase(
       b, loc, env, run, te.ts, sl,
-      [&](OpBuilder &tb, Location tl, Value r, Value x) {
-        return queryValue(tb, tl, env, sl, rowOf(tb, tl, r), isRow(tb, tl, r), x);
+      [&](OpBuilder &tb, Location tl, Value r) -> QueryRowRef {
+        return {rowOf(tb, tl, r), isRow(tb, tl, r)};
       },
-      te.zero, /*inputRows=*/true);
+      te.zero);
   forEach(
       b, loc, add(b, loc, firstWindows, localWindows),
       [&](OpBuilder &wb, Location wl, Value window) {
@@ -183,8 +183,7 @@ void emitAnchorTile(OpBuilder &b, Location loc, const EstimatorEnv &env, Value t
         // The first window's keys came with the rows.
         scf::IfOp::create(wb, wl, cmp(wb, wl, CmpIPredicate::sgt, window, cst(wb, wl, 0)),
                           [&](OpBuilder &tb, Location tl) {
-                            emitTileLoadPhase(tb, tl, env, run, te.ts, sl, nullptr, k0,
-                                              /*inputRows=*/true);
+                            emitTileLoadPhase(tb, tl, env, run, te.ts, sl, nullptr, k0);
                             scf::YieldOp::create(tb, tl);
                           });
         emitTileLogitPhase(
@@ -260,7 +259,7 @@ void emitCompareTile(OpBuilder &b, Location loc, const EstimatorEnv &env, Value 
     s.storeAt(s.f64(0.0), run.shared, flagSlot(pb, pl, w));
   });
   scf::IfOp::create(b, loc, someCandidate, [&](OpBuilder &cb, Location cl) {
-    emitTileLoadPhase(cb, cl, env, run, te.ts, sl, nullptr, k0, /*inputRows=*/false);
+    emitTileLoadPhase(cb, cl, env, run, te.ts, sl, nullptr, k0);
     scf::ForOp::create(
         cb, cl, te.zero, te.ss.step, te.rows, ValueRange{},
         [&](OpBuilder &rb, Location rl, Value c0, ValueRange) {
@@ -276,7 +275,7 @@ void emitCompareTile(OpBuilder &b, Location loc, const EstimatorEnv &env, Value 
                 return s.select(isBlock(tb, tl, r), s.loadAt(env.pooled, pooledAt(tb, tl, beta, x)),
                                 s.f64(0.0));
               },
-              k0, /*inputRows=*/false, /*keys=*/false);
+              k0, /*keys=*/false);
           emitTileLogitPhase(
               rb, rl, env, run, te.ts, /*inputRows=*/false,
               [&](OpBuilder &nb, Location nl, Value r, Value w, Value score) {

@@ -22,7 +22,9 @@
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
 
 using namespace mlir;
 using namespace sattn;
@@ -55,6 +57,29 @@ FunctionType estimatorSignature(MLIRContext *ctx, Type element) {
   inputs.append(kPooled - kQStrideB, i64);
   inputs.append({ptrTo(Float64Type::get(ctx)), ptrTo(i64), ptrTo(Float32Type::get(ctx))});
   return FunctionType::get(ctx, inputs, {});
+}
+
+/// Whether Q's and K's base addresses are 16-byte aligned and their six
+/// strides multiples of 16 bytes: then every row of every slice starts at a
+/// 16-byte boundary, and so does every group of kInputVector elements.
+Value emitVectorsAligned(OpBuilder &b, Location loc, Type element,
+                         function_ref<Value(unsigned)> arg) {
+  int64_t perVector = 16 / (element.getIntOrFloatBitWidth() / 8);
+  Value all = arith::ConstantIntOp::create(b, loc, 1, 1);
+  auto both = [&](Value c) { all = arith::AndIOp::create(b, loc, all, c); };
+  for (unsigned tensor : {kQ, kK}) {
+    Value address = memref::ExtractAlignedPointerAsIndexOp::create(b, loc, arg(tensor));
+    both(cmp(b, loc, arith::CmpIPredicate::eq, rem(b, loc, address, cst(b, loc, 16)),
+             cst(b, loc, 0)));
+  }
+  for (unsigned s = kQStrideB; s < kLq; ++s) {
+    Value stride = arg(s);
+    Value r = arith::RemSIOp::create(
+        b, loc, stride, arith::ConstantIntOp::create(b, loc, perVector, 64));
+    both(arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, r,
+                               arith::ConstantIntOp::create(b, loc, 0, 64)));
+  }
+  return all;
 }
 
 /// Static shared memory a block may use without opting in (the stage
@@ -130,16 +155,20 @@ LogicalResult buildStage(OpBuilder &builder, KernelOp kernel, const plan::Estima
   auto wide = [&](OpBuilder &lb, Location ll, Value v) -> Value {
     return arith::IndexCastOp::create(lb, ll, i64, v);
   };
-  estimator::InputLoader loadElement = [&, element](OpBuilder &lb, Location ll, bool key,
-                                                    Value bIdx, Value h, Value row,
-                                                    Value column) -> Value {
+  // The slice's view of Q or K and the index of (row, column) in it.
+  auto elementAt = [&, element](OpBuilder &lb, Location ll, bool key, Value bIdx, Value h,
+                                Value row, Value column) -> std::pair<Value, Value> {
     unsigned strides = key ? kKStrideB : kQStrideB;
     Value base = arith::AddIOp::create(
         lb, ll, arith::MulIOp::create(lb, ll, wide(lb, ll, bIdx), arg(strides)),
         arith::MulIOp::create(lb, ll, wide(lb, ll, h), arg(strides + 1)));
     Value view = emitBufferView(lb, ll, arg(key ? kK : kQ), element, {dyn},
                                 cst(lb, ll, 0), base);
-    Value at = add(lb, ll, mul(lb, ll, row, toIndex(lb, ll, arg(strides + 2))), column);
+    return {view, add(lb, ll, mul(lb, ll, row, toIndex(lb, ll, arg(strides + 2))), column)};
+  };
+  estimator::InputLoader loadElement = [&](OpBuilder &lb, Location ll, bool key, Value bIdx,
+                                           Value h, Value row, Value column) -> Value {
+    auto [view, at] = elementAt(lb, ll, key, bIdx, h, row, column);
     return memref::LoadOp::create(lb, ll, view, ValueRange{at});
   };
   estimator::EstimatorEnv env = estimator::bindEstimatorParams(
@@ -165,12 +194,23 @@ LogicalResult buildStage(OpBuilder &builder, KernelOp kernel, const plan::Estima
   run.shared = sharedBuffer;
   run.keys = keyBuffer;
   run.counts = countBuffer;
-  if (spec.tensorLogits)
+  if (spec.tensorLogits) {
     run.tensorLogits = [&, element](OpBuilder &pb, Location pl,
                                     const estimator::TensorLogitBlock &logits,
                                     estimator::TensorLogitUse use) {
       emitEstimatorTensorLogits(pb, pl, element, keyBuffer, logits, use);
     };
+    // 16-byte loads of 8 elements where both tensors' base addresses and
+    // every stride allow them (contiguous head dims of 64-256 elements do).
+    run.loadVector = [&, element](OpBuilder &lb, Location ll, bool key, Value bIdx, Value h,
+                                  Value row, Value column) -> Value {
+      auto [view, at] = elementAt(lb, ll, key, bIdx, h, row, column);
+      return vector::LoadOp::create(lb, ll, VectorType::get({estimator::kInputVector}, element),
+                                    view, ValueRange{at}, /*nontemporal=*/false,
+                                    llvm::MaybeAlign(16));
+    };
+    run.vectorsAligned = emitVectorsAligned(b, loc, element, arg);
+  }
   run.phase = [](OpBuilder &pb, Location pl, Value count,
                  function_ref<void(OpBuilder &, Location, Value)> body) {
     Value thread = gpu::ThreadIdOp::create(pb, pl, gpu::Dimension::x);
