@@ -229,7 +229,7 @@ FailureOr<CpuAttention> CpuAttention::compile(ModuleOp module,
       PassManager pm(ctx, ModuleOp::getOperationName());
       buildCpuPipeline(pm, options.blockM, options.blockN, options.devicePlans,
                        options.backward, options.estimatorLaunches,
-                       options.devicePlanLists);
+                       options.devicePlanLists, options.tensorEstimators);
       if (failed(pm.run(*lowered))) {
         error = "lowering kernel '" + info.name +
                 "' to the LLVM dialect failed:\n" + diagnostics;

@@ -23,7 +23,8 @@ using namespace mlir;
 
 void sattn::buildCpuPipeline(OpPassManager &pm, int64_t blockM,
                              int64_t blockN, bool devicePlans, bool backward,
-                             int64_t estimatorLaunches, bool devicePlanLists) {
+                             int64_t estimatorLaunches, bool devicePlanLists,
+                             bool tensorEstimators) {
   ConvertSparseAttnToCPUOptions lowering;
   lowering.estimatorLaunches = estimatorLaunches;
   lowering.blockM = blockM;
@@ -31,6 +32,7 @@ void sattn::buildCpuPipeline(OpPassManager &pm, int64_t blockM,
   lowering.devicePlans = devicePlans;
   lowering.devicePlanLists = devicePlanLists;
   lowering.backward = backward;
+  lowering.tensorEstimators = tensorEstimators;
   lowering.eraseKernels = true;
   pm.addPass(createLowerEstimators());
   pm.addPass(createConvertSparseAttnToCPU(lowering));

@@ -188,47 +188,6 @@ void fill(Tensor &t, Fill how, std::mt19937 &rng) {
   });
 }
 
-/// The reference table of (b, h) from the same tensors: the block table
-/// (block_topk), the kept columns then the kept diagonals (vertical_slash),
-/// or the kept keys of each unit (stripe).
-std::vector<uint8_t> referenceEntries(const Tensor &q, const Tensor &k, int64_t b, int64_t h,
-                                      int64_t kvh, double scale,
-                                      const plan::EstimatorSpec &spec) {
-  estimate::Rows qr = sliceRows(q, b, h), kr = sliceRows(k, b, kvh);
-  std::string error;
-  if (spec.isStripe()) {
-    estimate::StripeSelection sel =
-        estimate::stripe(qr, kr, scale, {spec.group, spec.block, spec.step, spec.theta}, error);
-    EXPECT_TRUE(error.empty()) << error;
-    return sel.kept;
-  }
-  if (spec.isLines()) {
-    estimate::VerticalSlashParams p;
-    p.vertical = spec.vertical;
-    p.slash = spec.slash;
-    p.lastQ = spec.lastQ;
-    p.forcedVertical = spec.forcedVertical;
-    p.forcedSlash = spec.forcedSlash;
-    estimate::VerticalSlashIndices kept = estimate::verticalSlash(qr, kr, scale, p, error);
-    EXPECT_TRUE(error.empty()) << error;
-    std::vector<uint8_t> rows(2 * kr.rows, 0);
-    for (int64_t c : kept.columns)
-      rows[c] = 1;
-    for (int64_t o : kept.offsets)
-      rows[kr.rows + o] = 1;
-    return rows;
-  }
-  estimate::BlockSelectParams p;
-  p.scorer = spec.stride ? estimate::BlockScorer::Antidiagonal : estimate::BlockScorer::MeanPool;
-  p.stride = spec.stride;
-  p.block = spec.block;
-  p.topK = spec.topK;
-  p.tau = spec.tau;
-  estimate::BlockSelection sel = estimate::selectBlocks(qr, kr, scale, p, error);
-  EXPECT_TRUE(error.empty()) << error;
-  return sel.kept;
-}
-
 struct Case {
   std::string kernel;
   int64_t batch, lq, lk;

@@ -17,6 +17,7 @@
 #include "TilePlanTestSupport.h"
 
 #include "sattn/Core/Estimators.h"
+#include "sattn/Plan/EstimatorSpec.h"
 #include "sattn/InitAll.h"
 
 #include "SparseAttn/Transforms/Passes.h"
@@ -30,14 +31,17 @@
 namespace sattn::cpu_attention_test {
 
 /// `module` JIT-compiled for the CPU as these tests run it (16 x 16 tiles);
-/// `launches` >= 0 stops the estimators after that many launches.
+/// `launches` >= 0 stops the estimators after that many launches; `tensor`
+/// builds the estimators in their tensor-core form (f32 logits).
 inline mlir::FailureOr<CpuAttention> compileForEstimatorTests(mlir::ModuleOp module,
                                                               std::string &error,
-                                                              int64_t launches = -1) {
+                                                              int64_t launches = -1,
+                                                              bool tensor = false) {
   CpuAttentionOptions options;
   options.blockM = options.blockN = 16;
   options.optLevel = kOptLevel;
   options.estimatorLaunches = launches;
+  options.tensorEstimators = tensor;
   return CpuAttention::compile(module, options, error);
 }
 
@@ -52,7 +56,7 @@ struct LoweredKernels {
   std::optional<CpuAttention> cpu;
   std::string error;
 
-  LoweredKernels(const char *source, int64_t launches) {
+  LoweredKernels(const char *source, int64_t launches, bool tensor = false) {
     registerAllDialects(registry);
     context = std::make_unique<mlir::MLIRContext>(registry);
     module = mlir::parseSourceString<mlir::ModuleOp>(source, context.get());
@@ -65,7 +69,7 @@ struct LoweredKernels {
       error = "sattn-lower-estimators failed";
       return;
     }
-    auto compiled = compileForEstimatorTests(*module, error, launches);
+    auto compiled = compileForEstimatorTests(*module, error, launches, tensor);
     if (mlir::succeeded(compiled))
       cpu.emplace(std::move(*compiled));
   }
@@ -97,6 +101,47 @@ inline mlir::OwningOpRef<mlir::ModuleOp> dynamicExample(mlir::MLIRContext &conte
 inline estimate::Rows sliceRows(const Tensor &t, int64_t b, int64_t h) {
   const CpuTensor &v = t.view;
   return {v.data + b * v.strides[0] + h * v.strides[1], v.sizes[2], v.sizes[3], v.strides[2]};
+}
+
+/// The reference table of (b, h) from the same tensors: the block table
+/// (block_topk), the kept columns then the kept diagonals (vertical_slash),
+/// or the kept keys of each unit (stripe).
+inline std::vector<uint8_t> referenceEntries(const Tensor &q, const Tensor &k, int64_t b, int64_t h,
+                                      int64_t kvh, double scale,
+                                      const plan::EstimatorSpec &spec) {
+  estimate::Rows qr = sliceRows(q, b, h), kr = sliceRows(k, b, kvh);
+  std::string error;
+  if (spec.isStripe()) {
+    estimate::StripeSelection sel =
+        estimate::stripe(qr, kr, scale, {spec.group, spec.block, spec.step, spec.theta}, error);
+    EXPECT_TRUE(error.empty()) << error;
+    return sel.kept;
+  }
+  if (spec.isLines()) {
+    estimate::VerticalSlashParams p;
+    p.vertical = spec.vertical;
+    p.slash = spec.slash;
+    p.lastQ = spec.lastQ;
+    p.forcedVertical = spec.forcedVertical;
+    p.forcedSlash = spec.forcedSlash;
+    estimate::VerticalSlashIndices kept = estimate::verticalSlash(qr, kr, scale, p, error);
+    EXPECT_TRUE(error.empty()) << error;
+    std::vector<uint8_t> rows(2 * kr.rows, 0);
+    for (int64_t c : kept.columns)
+      rows[c] = 1;
+    for (int64_t o : kept.offsets)
+      rows[kr.rows + o] = 1;
+    return rows;
+  }
+  estimate::BlockSelectParams p;
+  p.scorer = spec.stride ? estimate::BlockScorer::Antidiagonal : estimate::BlockScorer::MeanPool;
+  p.stride = spec.stride;
+  p.block = spec.block;
+  p.topK = spec.topK;
+  p.tau = spec.tau;
+  estimate::BlockSelection sel = estimate::selectBlocks(qr, kr, scale, p, error);
+  EXPECT_TRUE(error.empty()) << error;
+  return sel.kept;
 }
 
 /// Compares the causal block pairs (query blocks from `firstBlock`, key

@@ -63,6 +63,12 @@ def ConvertSparseAttnToCPU : Pass<"convert-sattn-to-cpu", "::mlir::ModuleOp"> {
            "estimator (abi::EstimatorShape::launches; -1: all), so that a "
            "test can read what the stages before the selection left in the "
            "table (vertical_slash's scores as order codes after 3)">,
+    Option<"tensorEstimators", "tensor-estimators", "bool", /*default=*/"false",
+           "Build @NAME_estimate_cpu as a GPU's tensor-core build computes: "
+           "logits of query rows as f32 sums (in order) of the exact "
+           "products, handed to the stage through its tile buffer, so that "
+           "CI runs that form's stage code (docs/ESTIMATORS.md, \"Exact and "
+           "tensor-core logits\"); default: f64 sums, the reference's tables">,
     Option<"backward", "backward", "bool", /*default=*/"false",
            "Also add @NAME_bwd_cpu(Q, K, V, O, LSE, dO, dQ, dK, dV, "
            "segments, offsets, classIndex, tables...), the gradients of "

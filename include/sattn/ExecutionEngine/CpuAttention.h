@@ -74,6 +74,8 @@ struct CpuAttentionOptions {
   /// `runEstimator` returns what the stages before the selection wrote
   /// (tests of the scores).
   int64_t estimatorLaunches = -1;
+  /// Estimators in their tensor-core form (convert-sattn-to-cpu{tensor-estimators}).
+  bool tensorEstimators = false;
 };
 
 /// Operands of one backward call: the forward's inputs and outputs (LSE

@@ -32,7 +32,8 @@ void buildCpuPipeline(mlir::OpPassManager &pm,
                       const CpuPipelineOptions &options);
 void buildCpuPipeline(mlir::OpPassManager &pm, int64_t blockM, int64_t blockN,
                       bool devicePlans = false, bool backward = false,
-                      int64_t estimatorLaunches = -1, bool devicePlanLists = true);
+                      int64_t estimatorLaunches = -1, bool devicePlanLists = true,
+                      bool tensorEstimators = false);
 
 /// Registers `sattn-cpu-pipeline`.
 void registerSattnPipelines();

@@ -4,7 +4,9 @@
 // (sattn/Conversion/Estimators.h, docs/ESTIMATORS.md), both tile stages:
 //   pool  (tile: slice, lineTile rows group rows): the softmax maximum and
 //         sum of each group row's logits over key groups r <= p, in two
-//         sweeps over windows of key groups (the maxima, then the sums)
+//         sweeps over windows of key groups (the maxima, then the sums);
+//         tensor-core builds take one sweep with a running maximum (their
+//         logits are f32 sums already, docs/ESTIMATORS.md)
 //   score (tile: slice, query block, a run of key blocks): the mass of
 //         each block pair, its group rows' probabilities added in the
 //         reference's order (rows p ascending, then key groups r)
@@ -139,10 +141,13 @@ void emitRowStatsTile(OpBuilder &b, Location loc, const EstimatorEnv &env, Value
                 stat(pb, pl, maxAt, i));
       s.storeAt(s.f64(0.0), run.shared, stat(pb, pl, sumAt, i));
     });
-    forEach(tb, tl, windows, [&](OpBuilder &wb, Location wl, Value window) {
-      Value r0 = mul(wb, wl, window, cst(wb, wl, ts.keys));
-      emitGroupDotSums(wb, wl, env, run, ts, sl, ge, p0, r0, slotsAt);
+    // The phases over one window's logits: each row's maximum folded in,
+    // then every exp(logit - maximum) in parallel, then each row's sum of
+    // them in key order.
+    auto foldMaxima = [&](OpBuilder &wb, Location wl, Value r0, bool rescale) {
       run.phase(wb, wl, rows, [&](OpBuilder &pb, Location pl, Value i) {
+        Scalar s{pb, pl};
+        Value before = s.loadAt(run.shared, stat(pb, pl, maxAt, i));
         rowFold(
             pb, pl, maxAt, i, r0,
             [&](OpBuilder &nb, Location nl, Value w) -> Value {
@@ -153,12 +158,18 @@ void emitRowStatsTile(OpBuilder &b, Location loc, const EstimatorEnv &env, Value
             [](Scalar &ns, Value acc, Value x) {
               return ns.select(ns.fcmp(CmpFPredicate::OLT, acc, x), x, acc);
             });
+        if (!rescale)
+          return;
+        // The running sum, taken against the old maximum, rescaled to the
+        // new one (unchanged while the maximum is, -inf included).
+        Value after = s.loadAt(run.shared, stat(pb, pl, maxAt, i));
+        Value factor = s.select(s.fcmp(CmpFPredicate::OEQ, before, after), s.f64(1.0),
+                                env.exp(pb, pl, s.fsub(before, after)));
+        Value sum = s.loadAt(run.shared, stat(pb, pl, sumAt, i));
+        s.storeAt(s.fmul(sum, factor), run.shared, stat(pb, pl, sumAt, i));
       });
-    });
-    forEach(tb, tl, windows, [&](OpBuilder &wb, Location wl, Value window) {
-      Value r0 = mul(wb, wl, window, cst(wb, wl, ts.keys));
-      emitGroupDotSums(wb, wl, env, run, ts, sl, ge, p0, r0, slotsAt);
-      // Every thread its exponentials, then a thread per row their sum.
+    };
+    auto addExponentials = [&](OpBuilder &wb, Location wl, Value r0) {
       run.phase(wb, wl, cst(wb, wl, ts.rows * ts.keys), [&](OpBuilder &pb, Location pl, Value at) {
         Value i = div(pb, pl, at, cst(pb, pl, ts.keys)), w = rem(pb, pl, at, cst(pb, pl, ts.keys));
         Value taken = takenKeys(pb, pl, ts, add(pb, pl, p0, i), r0);
@@ -181,7 +192,30 @@ void emitRowStatsTile(OpBuilder &b, Location loc, const EstimatorEnv &env, Value
             },
             [](Scalar &ns, Value acc, Value x) { return ns.fadd(acc, x); });
       });
-    });
+    };
+    auto windowLogits = [&](OpBuilder &wb, Location wl, Value window) {
+      Value r0 = mul(wb, wl, window, cst(wb, wl, ts.keys));
+      emitGroupDotSums(wb, wl, env, run, ts, sl, ge, p0, r0, slotsAt);
+      return r0;
+    };
+    if (ts.tensorRows(env.spec.tensorLogits)) {
+      // Tensor-core builds (whose logits already differ from the
+      // reference's by f32 roundings) take one sweep with a running
+      // maximum: the logits of every window once instead of twice.
+      forEach(tb, tl, windows, [&](OpBuilder &wb, Location wl, Value window) {
+        Value r0 = windowLogits(wb, wl, window);
+        foldMaxima(wb, wl, r0, /*rescale=*/true);
+        addExponentials(wb, wl, r0);
+      });
+    } else {
+      // The reference's order: every maximum first, then the sums.
+      forEach(tb, tl, windows, [&](OpBuilder &wb, Location wl, Value window) {
+        foldMaxima(wb, wl, windowLogits(wb, wl, window), /*rescale=*/false);
+      });
+      forEach(tb, tl, windows, [&](OpBuilder &wb, Location wl, Value window) {
+        addExponentials(wb, wl, windowLogits(wb, wl, window));
+      });
+    }
     run.phase(tb, tl, rows, [&](OpBuilder &pb, Location pl, Value i) {
       Value p = add(pb, pl, p0, i);
       Value stored =

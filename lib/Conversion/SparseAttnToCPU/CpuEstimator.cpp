@@ -123,6 +123,32 @@ FailureOr<func::FuncOp> cpu::buildCpuEstimatorEntry(OpBuilder &builder, KernelOp
                     function_ref<void(OpBuilder &, Location, Value)> body) {
       loop(pb, pl, cst(pb, pl, 0), count, body);
     };
+    // The tensor-core form's logits as loops: each an f32 sum, in order, of
+    // products exact in f32 (16-bit inputs). A GPU's mma sums in another
+    // order, so this checks the form's stage code, not its roundings.
+    if (spec.tensorLogits)
+      run.tensorLogits = [&](OpBuilder &tb, Location tl, const estimator::TensorLogitBlock &t,
+                             estimator::TensorLogitUse use) {
+        Value keys = run.keys;
+        loop(tb, tl, cst(tb, tl, 0), cst(tb, tl, t.rows * t.keys),
+             [&](OpBuilder &ib, Location il, Value item) {
+               Value row = div(ib, il, item, cst(ib, il, t.keys));
+               Value key = rem(ib, il, item, cst(ib, il, t.keys));
+               Value rowAt = add(ib, il, cst(ib, il, t.rowsAt), mul(ib, il, row, cst(ib, il, t.stride)));
+               Value keyAt = add(ib, il, cst(ib, il, t.keysAt), mul(ib, il, key, cst(ib, il, t.stride)));
+               Value zero = arith::ConstantOp::create(ib, il, ib.getF32FloatAttr(0.0));
+               auto dot = scf::ForOp::create(
+                   ib, il, cst(ib, il, 0), cst(ib, il, t.depth), cst(ib, il, 1), ValueRange{zero},
+                   [&](OpBuilder &nb, Location nl, Value x, ValueRange acc) {
+                     Value a = memref::LoadOp::create(nb, nl, keys, ValueRange{add(nb, nl, rowAt, x)});
+                     Value c = memref::LoadOp::create(nb, nl, keys, ValueRange{add(nb, nl, keyAt, x)});
+                     Value sum = arith::AddFOp::create(nb, nl, acc[0],
+                                                       arith::MulFOp::create(nb, nl, a, c));
+                     scf::YieldOp::create(nb, nl, ValueRange{sum});
+                   });
+               use(ib, il, row, key, dot.getResult(0));
+             });
+      };
     loop(b, loc, cst(b, loc, 0), toIndex(b, loc, estimator::emitStageTiles(b, loc, stage, env)),
          [&](OpBuilder &tb, Location tl, Value tile) {
            estimator::emitStageTile(tb, tl, stage, env, asI64(tb, tl, tile), run);

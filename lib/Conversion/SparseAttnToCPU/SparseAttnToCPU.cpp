@@ -61,10 +61,13 @@ struct ConvertSparseAttnToCPUPass
         return signalPassFailure();
       FailureOr<std::optional<plan::EstimatorSpec>> estimator =
           plan::readEstimator(kernel);
-      if (failed(estimator) ||
-          (*estimator && failed(cpu::buildCpuEstimatorEntry(builder, kernel, **estimator,
-                                                            estimatorLaunches))))
+      if (failed(estimator))
         return signalPassFailure();
+      if (*estimator) {
+        (*estimator)->tensorLogits = tensorEstimators && (*estimator)->hasQueryLogits();
+        if (failed(cpu::buildCpuEstimatorEntry(builder, kernel, **estimator, estimatorLaunches)))
+          return signalPassFailure();
+      }
     }
     if (eraseKernels)
       for (KernelOp kernel : kernels)

@@ -1,5 +1,6 @@
 // RUN: sparse-opt %s --sattn-lower-estimators --convert-sattn-to-cpu | FileCheck %s
 // RUN: sparse-opt %s --sattn-lower-estimators --convert-sattn-to-cpu=estimator-launches=3 | FileCheck %s --check-prefix=SCORES
+// RUN: sparse-opt %s --sattn-lower-estimators --convert-sattn-to-cpu=tensor-estimators=1 | FileCheck %s --check-prefix=TENSOR
 
 // @NAME_estimate_cpu runs the estimator's launches in order. The tile
 // stages (row_chunks, lines) get their tile buffers once per stage (f64,
@@ -15,6 +16,19 @@
 // CHECK:         memref.alloc() : memref<8320xf32>
 // CHECK:         memref.atomic_rmw addf
 // CHECK:         return
+
+// The tensor-core form (what GPU builds compute by default): the key
+// buffers have room for the tile's query rows after the keys (8 and 16 rows
+// of 130), and the logits are f32 sums of products, widened to f64 for the
+// stage.
+// TENSOR-LABEL: func.func @vs_estimate_cpu(
+// TENSOR:         memref.alloc() : memref<3080xf64>
+// TENSOR:         memref.alloc() : memref<9360xf32>
+// TENSOR:         arith.mulf {{.*}} : f32
+// TENSOR:         arith.addf {{.*}} : f32
+// TENSOR:         arith.extf {{.*}} : f32 to f64
+// TENSOR:         memref.alloc() : memref<3136xf64>
+// TENSOR:         memref.alloc() : memref<10400xf32>
 
 // SCORES-LABEL: func.func @vs_estimate_cpu(
 // SCORES:         memref.alloc() : memref<3136xf64>
