@@ -21,6 +21,9 @@ and each shape (batch 2, GQA, Lq = Lk and Lq < Lk, ragged lengths, up to
     matches dense attention under the estimated mask (sattn.reference, fp32):
     ||O - ref|| / ||ref|| <= 1e-2 (bf16) or 5e-3 (fp16);
   - a call given the table reproduces that output bit for bit;
+  - tensor kernels (first shape): Q and K with rows D + 1 elements apart,
+    which the stages read element by element instead of 16 bytes at a time,
+    give the same table bit for bit;
   - torch.compile(fullgraph=True) of the call gives the same output (first
     shape of each kernel);
   - a CUDA graph of the call captured once and replayed on new q, k, v
@@ -243,6 +246,16 @@ def check_case(kernel, batch, lq, lk, gen, traced):
     again = kernel(q, k, v, {name: table})
     if not torch.equal(again, o):
         raise AssertionError("a call given the estimated table differs from one that estimates")
+    if tensor_logits(kernel) and traced:
+        # Rows D + 1 elements apart: the stages' in-kernel check refuses
+        # 16-byte loads and reads element by element; same sums, same table.
+        def padded(x):
+            wide = torch.empty(x.shape[:3] + (x.shape[3] + 1,), dtype=x.dtype, device=x.device)
+            wide[..., :x.shape[3]] = x
+            return wide[..., :x.shape[3]]
+        if not torch.equal(kernel.estimate(padded(q), padded(k), **extra), table):
+            raise AssertionError("the estimate of row-padded Q and K (element loads) differs "
+                                 "from that of contiguous ones (16-byte loads)")
     if traced:  # compiling takes seconds: one shape per kernel
         # A fresh Dynamo cache per kernel: each kernel's call is a new frame
         # for the same code, and a run over many kernels would otherwise hit
