@@ -207,8 +207,11 @@ struct TileRunner {
       phase;
   /// A phase computing a TensorLogitBlock on tensor cores (mma.sync, f32
   /// sums, each product exact), `use` called once per (row, key) by the
-  /// thread that holds it. Null on the CPU and in GPU kernels compiled with
-  /// exact estimators: the logit phase then sums in f64, in order.
+  /// thread that holds it; on the CPU's tensor form
+  /// (convert-sattn-to-cpu{tensor-estimators}) the same f32 sums as loops,
+  /// in order. Null in exact builds (the default on the CPU,
+  /// --exact-estimators on the GPU): the logit phase then sums in f64, in
+  /// order, as the references do.
   std::function<void(mlir::OpBuilder &, mlir::Location, const TensorLogitBlock &, TensorLogitUse)>
       tensorLogits;
   /// With tensorLogits: elements [column, column + kInputVector) of a row of
