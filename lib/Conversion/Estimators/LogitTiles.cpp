@@ -52,7 +52,7 @@ Value stages::queryValue(OpBuilder &b, Location loc, const EstimatorEnv &env, co
 /// type after the keys, else as f64 (the in-order f64 sums read them there,
 /// with no conversion in their inner loop).
 static bool onTensorCores(const TileRunner &run, const LogitTile &ts, bool inputRows) {
-  return inputRows && ts.tensorRows(bool(run.tensorLogits));
+  return (inputRows || ts.splitRows) && ts.tensorRows(bool(run.tensorLogits));
 }
 
 /// Items a thread loads before it stores any, so that their global loads
@@ -147,6 +147,7 @@ void emitLoads(OpBuilder &b, Location loc, const EstimatorEnv &env, const TileRu
                int64_t keyStep) {
   Value headDim = cst(b, loc, ts.headDim);
   bool tensorRows = rows.query && onTensorCores(run, ts, /*inputRows=*/true);
+  bool splitRows = rows.value && onTensorCores(run, ts, /*inputRows=*/false);
   // Element by element.
   auto loadRow = [&](OpBuilder &nb, Location nl, Value item) -> Value {
     Value r = div(nb, nl, item, headDim), x = rem(nb, nl, item, headDim);
@@ -156,16 +157,23 @@ void emitLoads(OpBuilder &b, Location loc, const EstimatorEnv &env, const TileRu
     return queryValue(nb, nl, env, sl, ref.row, ref.inside, x);
   };
   auto storeRow = [&](OpBuilder &nb, Location nl, Value item, Value v) {
-    if (!tensorRows) {
+    if (!tensorRows && !splitRows) {
       Scalar ns{nb, nl};
       return ns.storeAt(v, run.shared, item);
     }
-    // An input element (or 0) as f64: back to the input type exactly.
+    // An input element (or 0) as f64: back to the input type exactly; a
+    // computed value: its rounding, then what that rounding left out.
     Value row = div(nb, nl, item, headDim), x = rem(nb, nl, item, headDim);
     Value slot = add(nb, nl, cst(nb, nl, ts.inputRowsAt()),
                      add(nb, nl, mul(nb, nl, row, cst(nb, nl, ts.keyStride)), x));
-    memref::StoreOp::create(nb, nl, arith::TruncFOp::create(nb, nl, env.inputType, v), run.keys,
-                            ValueRange{slot});
+    Value hi = arith::TruncFOp::create(nb, nl, env.inputType, v);
+    memref::StoreOp::create(nb, nl, hi, run.keys, ValueRange{slot});
+    if (!splitRows)
+      return;
+    Scalar ns{nb, nl};
+    Value rest = ns.fsub(v, arith::ExtFOp::create(nb, nl, nb.getF64Type(), hi));
+    memref::StoreOp::create(nb, nl, arith::TruncFOp::create(nb, nl, env.inputType, rest), run.keys,
+                            ValueRange{add(nb, nl, slot, cst(nb, nl, ts.rows * ts.keyStride))});
   };
   // Key w of the window: its position, whether it is in the sequence, and
   // the row read for it (clamped into the sequence).
@@ -289,6 +297,17 @@ void stages::emitTileLogitPhase(OpBuilder &b, Location loc, const EstimatorEnv &
                        ns.storeAt(arith::ExtFOp::create(nb, nl, nb.getF64Type(), dot), run.shared,
                                   slot(nb, nl, row, key));
                      });
+    if (!inputRows) {
+      // Split computed rows: the lo rows' products added in.
+      block.rowsAt += ts.rows * ts.keyStride;
+      run.tensorLogits(b, loc, block,
+                       [&](OpBuilder &nb, Location nl, Value row, Value key, Value dot) {
+                         Scalar ns{nb, nl};
+                         Value at = slot(nb, nl, row, key);
+                         Value wide = arith::ExtFOp::create(nb, nl, nb.getF64Type(), dot);
+                         ns.storeAt(ns.fadd(ns.loadAt(run.shared, at), wide), run.shared, at);
+                       });
+    }
     run.phase(b, loc, cst(b, loc, ts.rows * ts.keys), [&](OpBuilder &pb, Location pl, Value at) {
       Scalar s{pb, pl};
       Value row = div(pb, pl, at, cst(pb, pl, ts.keys)), key = rem(pb, pl, at, cst(pb, pl, ts.keys));

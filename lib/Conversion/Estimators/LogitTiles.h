@@ -32,6 +32,12 @@ constexpr int64_t kTensorRowsAtLeast = 8;
 /// item a column of `microRows` rows by one key.
 struct LogitTile {
   int64_t rows, keys, headDim, keyStride, microRows;
+  /// Computed f64 rows (pooled means) go to tensor cores too, each as two
+  /// rows of the input type, hi = round(v) and lo = round(v - hi), whose
+  /// products with a key are summed (about 16 significant bits per row
+  /// element instead of 8); the stage reserves their room. Without it such
+  /// rows keep the f64 sums.
+  bool splitRows = false;
   LogitTile(abi::EstimatorTile t, int64_t headDim);
   /// f64 buffer: the rows (rows x headDim) first, then the stage's own.
   int64_t rowEntries() const { return rows * headDim; }
@@ -43,9 +49,11 @@ struct LogitTile {
   /// Such rows follow the keys in the key buffer, in the input type, padded
   /// as keys are.
   int64_t inputRowsAt() const { return keyEntries(); }
-  /// The key buffer's entries: keys, then the rows on tensor cores.
+  /// The key buffer's entries: keys, then the rows on tensor cores (twice
+  /// as many with splitRows: hi rows, then lo rows).
   int64_t keyBufferEntries(bool tensorLogits) const {
-    return keyEntries() + (tensorRows(tensorLogits) ? rows * keyStride : 0);
+    int64_t copies = tensorRows(tensorLogits) ? (splitRows ? 2 : 1) : 0;
+    return keyEntries() + copies * rows * keyStride;
   }
 };
 

@@ -229,6 +229,9 @@ void emitAnchorTile(OpBuilder &b, Location loc, const EstimatorEnv &env, Value t
 void emitCompareTile(OpBuilder &b, Location loc, const EstimatorEnv &env, Value tile,
                      const TileRunner &run) {
   StripeTileEnv te(b, loc, env);
+  // Its rows are pooled means: on tensor cores each goes as a hi and a lo
+  // row (stripeTileBuffers reserves their room).
+  te.ts.splitRows = true;
   auto d = unflatten(b, loc, tile, {ceilDiv(b, loc, env.lk, te.ts.keys), te.ss.units});
   Value k0 = mul(b, loc, d[0], te.keys), u = d[1];
   TileSlice sl(b, loc, env, d[2]);
@@ -328,6 +331,7 @@ Value stages::emitStripeTiles(OpBuilder &b, Location loc, int stage, const Estim
 
 TileBuffers stages::stripeTileBuffers(int stage, int64_t headDim, bool tensorLogits) {
   LogitTile ts(abi::stripeTile(headDim), headDim);
+  ts.splitRows = stage == kCompare;
   TileBuffers buffers;
   buffers.f64Entries = ts.rowEntries() + (stage == kAnchors ? ts.rows * ts.keys : ts.keys);
   buffers.keyEntries = ts.keyBufferEntries(tensorLogits);

@@ -38,3 +38,19 @@ sattn.kernel @vs(dtype = bf16, head_dim = 128, heads = 4, kv_heads = 2, scale = 
   %m = mask.vertical_slash vertical 30 slash 20 last_q 64 forced(4, 8) block 64
   sattn.yield %m
 }
+
+// The stripe's compare stage scores pooled query means (computed f64 rows):
+// in the tensor form each goes to the key buffer as a hi row (its f32 / bf16
+// rounding) and a lo row (the rounding of what hi left out), 2 x 16 rows
+// after the 64 keys of 66 entries, and both rows' products are summed.
+// TENSOR-LABEL: func.func @st_estimate_cpu(
+// TENSOR:         memref.alloc() : memref<1088xf64>
+// TENSOR:         memref.alloc() : memref<6336xf32>
+// TENSOR:         %[[HI:.*]] = arith.truncf %[[V:.*]] : f64 to f32
+// TENSOR:         %[[WIDE:.*]] = arith.extf %[[HI]] : f32 to f64
+// TENSOR:         %[[REST:.*]] = arith.subf %[[V]], %[[WIDE]] : f64
+// TENSOR:         arith.truncf %[[REST]] : f64 to f32
+sattn.kernel @st(dtype = bf16, head_dim = 64, heads = 2, kv_heads = 1, scale = 0.125) {
+  %m = mask.stripe group 32 block 4 step 2 theta 1.0
+  sattn.yield %m
+}
