@@ -1,12 +1,13 @@
 //===- CompiledEstimatorTestSupport.h - compiled estimator tests -*- C++ -*-===//
 //
-// CompiledEstimatorTest, CompiledGateTest and CompiledNsaTest parse modules
-// of kernels with dynamic masks (or take one of examples/dynamic.sattn),
-// lower their estimators (sattn-lower-estimators), JIT them for the CPU,
-// optionally stopping the estimators after some launches
-// to read their scores, slice Q and K for the reference estimators, and
-// compare causal block pairs of a table with a reference bit for bit. One
-// copy of each here.
+// CompiledEstimatorTest, CompiledGateTest, CompiledNsaTest and
+// CompiledTensorLogitsTest parse modules of kernels with dynamic masks (or
+// take one of examples/dynamic.sattn), lower their estimators
+// (sattn-lower-estimators), JIT them for the CPU (exact or in the
+// tensor-core form), optionally stopping the estimators after some launches
+// to read their scores, slice Q and K for the reference estimators, build
+// a slice's reference table, and compare causal block pairs of a table
+// with a reference bit for bit. One copy of each here.
 //
 //===----------------------------------------------------------------------===//
 

@@ -299,6 +299,12 @@ static bool printPlanSummary(sattn::KernelOp kernel,
     else
       os << " " << e.scorer << ", block " << e.block << ", tau " << llvm::format("%g", e.tau);
     os << ", writes table '" << e.table << "')\n";
+    if (e.hasQueryLogits())
+      os << (exactEstimatorsOpt
+                 ? "  logits:    of query rows in f64, in the reference's order "
+                   "(--exact-estimators: tables equal to the reference's bit for bit)\n"
+                 : "  logits:    of query rows on tensor cores (f32 sums; near ties may select "
+                   "otherwise than the f64 reference; --exact-estimators for its tables)\n");
     return true;
   }
   std::string tilesFrom;

@@ -285,7 +285,9 @@ void stages::emitTileLogitPhase(OpBuilder &b, Location loc, const EstimatorEnv &
     // The dot products land in the f64 row area (unused: the rows are in
     // the key buffer), then an ordinary phase hands them to `use`, so that
     // the stage's code on a logit does not share registers with the mma
-    // fragments (vertical_slash's lines spilled at sm_80 when it did).
+    // fragments (vertical_slash's lines spilled at sm_80 when it did; even
+    // XAttention's add into a slot ran 4 % slower there than through this
+    // phase, session 31).
     assert(ts.rowEntries() >= ts.rows * ts.keys && "the row area holds the tile's logits");
     auto slot = [&](OpBuilder &nb, Location nl, Value row, Value key) {
       return add(nb, nl, mul(nb, nl, row, cst(nb, nl, ts.keys)), key);

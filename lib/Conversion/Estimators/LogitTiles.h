@@ -68,9 +68,11 @@ struct TileSlice {
 using TileRowValue = function_ref<Value(OpBuilder &, Location, Value row, Value column)>;
 
 /// A phase that loads the tile's computed f64 rows (if `rowValue`: pooled
-/// means, say) into the f64 buffer and keys [k0, k0 + keys) of the slice's
-/// KV head (if `keys`) into the key buffer; keys outside the sequence are 0.
-/// With `keyStep`, window key w is key k0 + w * keyStep.
+/// means, say) into the f64 buffer (on tensor cores with `ts.splitRows`: as
+/// hi and lo rows of the input type after the keys) and keys [k0, k0 +
+/// keys) of the slice's KV head (if `keys`) into the key buffer; keys
+/// outside the sequence are 0. With `keyStep`, window key w is key k0 + w *
+/// keyStep.
 void emitTileLoadPhase(OpBuilder &b, Location loc, const EstimatorEnv &env, const TileRunner &run,
                        const LogitTile &ts, const TileSlice &sl, TileRowValue rowValue, Value k0,
                        bool keys = true, int64_t keyStep = 1);
@@ -99,10 +101,11 @@ Value queryValue(OpBuilder &b, Location loc, const EstimatorEnv &env, const Tile
 /// item is `microRows` rows by one window key, its dot product summed over
 /// the head dimension in order; `use(row in tile, w, logit)` consumes them.
 /// `inputRows`: the rows were loaded as inputs (their products with a key
-/// are exact in f64, so a fused multiply-add rounds as multiply then add;
-/// on tensor cores, when the runner has them, the sums are f32); false for
-/// computed f64 rows (pooled means), whose products round. `scaled` false:
-/// `use` gets the plain dot products.
+/// are exact in f64, so a fused multiply-add rounds as multiply then add);
+/// false for computed f64 rows (pooled means), whose products round. Where
+/// the runner has tensor cores and the tile enough rows, the sums are f32
+/// instead (computed rows only with `ts.splitRows`, as hi + lo rows).
+/// `scaled` false: `use` gets the plain dot products.
 void emitTileLogitPhase(OpBuilder &b, Location loc, const EstimatorEnv &env, const TileRunner &run,
                         const LogitTile &ts, bool inputRows,
                         function_ref<void(OpBuilder &, Location, Value, Value, Value)> use,

@@ -74,9 +74,9 @@ void sattn::gpucodegen::emitEstimatorTensorLogits(OpBuilder &b, Location loc, Ty
         Value keyBase = mul(ib, il, rem(ib, il, item, cst(ib, il, keyBlocks)), cst(ib, il, kMmaKeys));
         Value key = add(ib, il, keyBase, group);
         Value zero = arith::ConstantOp::create(ib, il, ib.getF32FloatAttr(0.0));
-        // A loop over the k steps, not unrolled: unrolled, the score stage
-        // of a head_dim 64 kernel spilled at the 64 registers its four
-        // blocks per SM leave a thread.
+        // The k steps as a loop carrying the accumulators (LLVM unrolls it:
+        // 8 mma.sync per tile at head_dim 128, their pairs of 16-bit
+        // elements read as ld.shared.b32).
         auto steps = scf::ForOp::create(
             ib, il, cst(ib, il, 0), cst(ib, il, block.depth), cst(ib, il, kMmaDepth),
             ValueRange{zero, zero, zero, zero},
