@@ -247,9 +247,12 @@ LogicalResult gpucodegen::buildEstimatorKernels(OpBuilder &builder, KernelOp ker
   for (int stage = 0, e = estimator::stageNames(**spec).size(); stage < e; ++stage)
     if (failed(buildStage(builder, kernel, **spec, attention.getName(), stage)))
       return failure();
+  // The record says what these stages do, whatever the kernel's said.
   NamedAttrList record(kernel->getAttrOfType<DictionaryAttr>(plan::kEstimatorAttrName));
   if ((*spec)->tensorLogits)
     record.set("logits", builder.getStringAttr("tensor"));
+  else
+    record.erase("logits");
   attention->setAttr(target::kEstimatorAttr, record.getDictionary(builder.getContext()));
   return success();
 }

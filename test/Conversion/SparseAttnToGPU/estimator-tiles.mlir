@@ -89,3 +89,23 @@ sattn.kernel @xattn(dtype = bf16, head_dim = 64, heads = 2, kv_heads = 1, scale 
   %m = mask.block_topk antidiagonal block 16 {stride = 4 : i64, tau = 0.7 : f64}
   sattn.yield %m
 }
+
+// -----
+
+// The attention gpu.func's estimator record says what its stages do,
+// whatever the kernel's record said: "tensor" by default, nothing (exact)
+// with exact-estimators.
+
+// CHECK-LABEL: gpu.module @sattn_rec
+// CHECK:       gpu.func @sattn_rec(
+// CHECK-SAME:    sattn.estimator = {block = 16 : i64, kind = "block_topk", logits = "tensor", scorer = "antidiagonal"
+// EXACT-LABEL: gpu.module @sattn_rec
+// EXACT:       gpu.func @sattn_rec(
+// EXACT-SAME:    sattn.estimator = {block = 16 : i64, kind = "block_topk", scorer = "antidiagonal"
+sattn.kernel @rec(dtype = bf16, head_dim = 64, heads = 2, kv_heads = 1, scale = 0.125) attributes {
+    sattn.estimator = {block = 16 : i64, kind = "block_topk", logits = "tensor", scorer = "antidiagonal",
+                       stride = 4 : i64, table = "keep", tau = 6.0e-01 : f64, top_k = 0 : i64}} {
+  mask.table @keep : i1 ["b", "h", "q/16", "k/16"]
+  %0 = mask.causal
+  sattn.yield %0
+}
