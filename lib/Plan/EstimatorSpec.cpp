@@ -197,7 +197,5 @@ void plan::writeEstimator(KernelOp kernel, const EstimatorSpec &spec) {
     real("tau", spec.tau);
     integer("stride", spec.stride);
   }
-  if (spec.tensorLogits)
-    fields.push_back(b.getNamedAttr("logits", b.getStringAttr("tensor")));
   kernel->setAttr(kEstimatorAttrName, b.getDictionaryAttr(fields));
 }

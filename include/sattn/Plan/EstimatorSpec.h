@@ -56,7 +56,10 @@ struct EstimatorSpec {
   std::string table;  // the mask.table the estimator writes
   // GPU stages compute the logits of query rows on tensor cores (f32 sums
   // of exact products) instead of in f64 in the reference's order; only
-  // estimators with such logits (hasQueryLogits) set it.
+  // estimators with such logits (hasQueryLogits) set it. The GPU lowering
+  // decides it and records it as `logits` on the attention gpu.func's copy
+  // of the record (EstimatorKernels.cpp), where the manifest writer reads
+  // it; kernels' own records (writeEstimator) never carry it.
   bool tensorLogits = false;
 
   bool isLines() const { return kind == "vertical_slash"; }
