@@ -124,6 +124,7 @@ NsaOutput sattn::estimate::nsa(const NsaGroup &g, double scale, const NsaParams 
   out.compressedBlocks = nsaCompressedBlocks(lk, p);
   out.selectBlocks = (lk + p.selectBlock - 1) / p.selectBlock;
   out.selected.assign(lq * p.selectCount, -1);
+  out.importance.assign(lq * out.selectBlocks, 0.0);
   out.out.assign(heads * lq * dim, 0.0);
 
   std::vector<float> pooledK, pooledV;
@@ -157,6 +158,9 @@ NsaOutput sattn::estimate::nsa(const NsaGroup &g, double scale, const NsaParams 
           importance[j] += probs[c];
       }
     }
+
+    std::copy(importance.begin(), importance.end(),
+              out.importance.begin() + i * out.selectBlocks);
 
     // Selection: block 0 and the local blocks, then the most important
     // blocks that start at or before the query (ties to the lower block).

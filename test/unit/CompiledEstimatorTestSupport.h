@@ -6,8 +6,9 @@
 // (sattn-lower-estimators), JIT them for the CPU (exact or in the
 // tensor-core form), optionally stopping the estimators after some launches
 // to read their scores, slice Q and K for the reference estimators, build
-// a slice's reference table, and compare causal block pairs of a table
-// with a reference bit for bit. One copy of each here.
+// a slice's reference table (nsa: a GQA group's reference and its
+// selection as table rows), and compare causal block pairs of a table with
+// a reference bit for bit. One copy of each here.
 //
 //===----------------------------------------------------------------------===//
 
@@ -18,6 +19,7 @@
 #include "TilePlanTestSupport.h"
 
 #include "sattn/Core/Estimators.h"
+#include "sattn/Core/Nsa.h"
 #include "sattn/Plan/EstimatorSpec.h"
 #include "sattn/InitAll.h"
 
@@ -143,6 +145,51 @@ inline std::vector<uint8_t> referenceEntries(const Tensor &q, const Tensor &k, i
   estimate::BlockSelection sel = estimate::selectBlocks(qr, kr, scale, p, error);
   EXPECT_TRUE(error.empty()) << error;
   return sel.kept;
+}
+
+/// nsa's reference parameters from a kernel's estimator record.
+inline estimate::NsaParams nsaParamsOf(const plan::EstimatorSpec &spec) {
+  estimate::NsaParams p;
+  p.compressBlock = spec.compressBlock;
+  p.compressStride = spec.compressStride;
+  p.selectBlock = spec.block;
+  p.selectCount = spec.selectCount;
+  p.window = spec.window;
+  p.localBlocks = spec.localBlocks;
+  return p;
+}
+
+/// The reference NSA of group (b, g): query heads [g G, (g + 1) G) of q
+/// with K and V's KV head g, query head h's gates at gates[h - g G] ([lq,
+/// 3] each).
+inline estimate::NsaOutput nsaReference(const Tensor &q, const Tensor &k, const Tensor &v,
+                                        int64_t b, int64_t g, int64_t group,
+                                        const std::vector<const float *> &gates, double scale,
+                                        const plan::EstimatorSpec &spec) {
+  estimate::NsaGroup in;
+  for (int64_t h = g * group; h < (g + 1) * group; ++h)
+    in.q.push_back(sliceRows(q, b, h));
+  in.gates = gates;
+  in.k = sliceRows(k, b, g);
+  in.v = sliceRows(v, b, g);
+  std::string error;
+  estimate::NsaOutput out = estimate::nsa(in, scale, nsaParamsOf(spec), error);
+  EXPECT_TRUE(error.empty()) << error;
+  return out;
+}
+
+/// The selection of `ref` as a group's rows of the compiled table: [lk,
+/// blocks] entries of 0 / 1, positions before the first query (lk - lq)
+/// all 0.
+inline std::vector<uint8_t> nsaSelectionRows(const estimate::NsaOutput &ref, int64_t lq,
+                                             int64_t lk, int64_t selectCount) {
+  int64_t blocks = ref.selectBlocks, shift = lk - lq;
+  std::vector<uint8_t> rows(lk * blocks, 0);
+  for (int64_t i = 0; i < lq && int64_t(ref.selected.size()) >= lq * selectCount; ++i)
+    for (int64_t t = 0; t < selectCount; ++t)
+      if (int64_t j = ref.selected[i * selectCount + t]; j >= 0)
+        rows[(i + shift) * blocks + j] = 1;
+  return rows;
 }
 
 /// Compares the causal block pairs (query blocks from `firstBlock`, key

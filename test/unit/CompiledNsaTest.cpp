@@ -9,8 +9,11 @@
 // query of every GQA group, and the planned attention over that table must
 // equal the reference's output with the gates (0, 1, 0): GQA and MQA, batch
 // 2, Lq < Lk, keys shorter than one compressed block, strides below the
-// compressed block, padded inputs, ties (constant inputs), and
-// examples/dynamic.sattn's nsa kernel.
+// compressed block, padded inputs, ties (constant inputs), head_dim 64, 128
+// and 256, and examples/dynamic.sattn's nsa kernel. Stopped before the
+// selection, the estimator's importances must equal the reference's bit for
+// bit, in cases that cross the tile stages' edges (windows, chunks, ranges
+// of selection blocks).
 //
 //===----------------------------------------------------------------------===//
 
@@ -18,6 +21,7 @@
 #include "TilePlanTestSupport.h"
 
 #include "sattn/Analysis/CompiledMask.h"
+#include "sattn/Core/KernelAbi.h"
 #include "sattn/Core/Nsa.h"
 #include "sattn/Plan/EstimatorSpec.h"
 #include "sattn/Plan/TilePlanner.h"
@@ -40,10 +44,25 @@ sattn.kernel @nsa_flat(dtype = bf16, head_dim = 128, heads = 2, kv_heads = 2, sc
   %m = mask.nsa compress (8, 8) select (8, 5) window 16 local 0
   sattn.yield %m
 }
+sattn.kernel @nsa_g8(dtype = bf16, head_dim = 64, heads = 8, kv_heads = 1, scale = 0.125) {
+  %m = mask.nsa compress (8, 4) select (8, 6) window 0 local 1
+  sattn.yield %m
+}
+sattn.kernel @nsa_d256(dtype = bf16, head_dim = 256, heads = 2, kv_heads = 2, scale = 0.0625) {
+  %m = mask.nsa compress (16, 8) select (32, 4) window 0 local 1
+  sattn.yield %m
+}
 )mlir";
 
 LoweredKernels &fixture() {
   static LoweredKernels f(kKernels, -1);
+  return f;
+}
+
+/// The estimators stopped after compress, stats and importance: the table
+/// holds each row's importances as f64 bits.
+LoweredKernels &importanceFixture() {
+  static LoweredKernels f(kKernels, 3);
   return f;
 }
 
@@ -52,17 +71,6 @@ struct Case {
   int64_t batch, lq, lk;
   bool padded, constant;
 };
-
-estimate::NsaParams paramsOf(const plan::EstimatorSpec &spec) {
-  estimate::NsaParams p;
-  p.compressBlock = spec.compressBlock;
-  p.compressStride = spec.compressStride;
-  p.selectBlock = spec.block;
-  p.selectCount = spec.selectCount;
-  p.window = spec.window;
-  p.localBlocks = spec.localBlocks;
-  return p;
-}
 
 /// Kernel `name`'s output on (q, k, v) over a plan for `inputs`.
 Tensor attend(const CpuAttention &cpu, KernelOp kernel, const Tensor &q, const Tensor &k,
@@ -132,36 +140,25 @@ int64_t checkCase(const CpuAttention &cpu, KernelOp kernel, const Case &c, std::
   for (int64_t i = 0; i < c.lq; ++i)
     gates[i * 3 + 1] = 1.0f;
   std::vector<double> refO(c.batch * heads * c.lq * dim);
-  int64_t shift = c.lk - c.lq, selected = 0, mismatches = 0;
+  int64_t selected = 0, mismatches = 0;
   for (int64_t b = 0; b < c.batch; ++b)
     for (int64_t g = 0; g < kvHeads; ++g) {
-      estimate::NsaGroup in;
-      for (int64_t h = g * group; h < (g + 1) * group; ++h) {
-        in.q.push_back(sliceRows(q, b, h));
-        in.gates.push_back(gates.data());
-      }
-      in.k = sliceRows(k, b, g);
-      in.v = sliceRows(v, b, g);
       estimate::NsaOutput ref =
-          estimate::nsa(in, kernel.getScale().convertToDouble(), paramsOf(spec), error);
-      EXPECT_TRUE(error.empty()) << error;
-      if (!error.empty())
+          nsaReference(q, k, v, b, g, group, std::vector<const float *>(group, gates.data()),
+                       kernel.getScale().convertToDouble(), spec);
+      if (ref.out.empty())
         return 0;
       std::copy(ref.out.begin(), ref.out.end(), refO.begin() + (b * heads + g * group) * c.lq * dim);
-      for (int64_t pos = 0; pos < c.lk; ++pos) {
-        std::vector<uint8_t> want(blocks, 0);
-        if (pos >= shift)
-          for (int64_t t = 0; t < spec.selectCount; ++t)
-            if (int64_t j = ref.selected[(pos - shift) * spec.selectCount + t]; j >= 0)
-              want[j] = 1;
+      std::vector<uint8_t> want = nsaSelectionRows(ref, c.lq, c.lk, spec.selectCount);
+      for (int64_t pos = 0; pos < c.lk; ++pos)
         for (int64_t j = 0; j < blocks; ++j) {
           int64_t got = (*table)[((b * kvHeads + g) * c.lk + pos) * blocks + j];
           selected += got;
-          if (got != want[j] && ++mismatches <= 5)
+          if (got != want[pos * blocks + j] && ++mismatches <= 5)
             ADD_FAILURE() << "b=" << b << " KV head " << g << " position " << pos << " block "
-                          << j << ": selected " << got << ", reference " << int(want[j]);
+                          << j << ": selected " << got << ", reference "
+                          << int(want[pos * blocks + j]);
         }
-      }
     }
   EXPECT_EQ(mismatches, 0);
 
@@ -195,11 +192,84 @@ TEST(CompiledNsa, SelectionAndSelectedBranchMatchReference) {
       {"nsa_gqa", 1, 5, 5, false, false},     {"nsa_gqa", 1, 64, 64, false, true},
       {"nsa_mqa", 2, 70, 90, true, false},    {"nsa_mqa", 1, 12, 12, false, false},
       {"nsa_flat", 2, 48, 48, false, false},  {"nsa_flat", 1, 33, 80, true, true},
+      {"nsa_g8", 1, 150, 200, false, false},  {"nsa_g8", 2, 200, 200, true, false},
+      {"nsa_d256", 1, 300, 520, false, false},
   };
   int64_t selected = 0;
   for (const Case &c : cases)
     selected += checkCase(*f.cpu, f.kernel(c.kernel), c, rng);
   EXPECT_GT(selected, 0);
+}
+
+/// The tile stages' importances, read from the estimator stopped before
+/// its selection, equal the reference's bit for bit for every row and
+/// selection block it holds (j <= position / S): the same probabilities
+/// added in the same order (heads, then compressed blocks). The cases
+/// cross the tiles' edges: windows of query rows that start off the Lq < Lk
+/// shift, chunks of compressed keys, ranges of selection blocks (checked
+/// below against abi::nsaTile and abi::nsaImportanceBlocks), GQA groups of
+/// 1, 2, 3 and 8, head_dim 64, 128 and 256.
+TEST(CompiledNsa, ImportanceEqualsTheReferenceBitForBit) {
+  LoweredKernels &f = importanceFixture();
+  ASSERT_TRUE(f.cpu) << f.error;
+  std::mt19937 rng(41);
+  struct ImportanceCase {
+    const char *kernel;
+    int64_t batch, lq, lk;
+  };
+  int64_t compared = 0, nonzero = 0;
+  bool crossedRanges = false, crossedChunks = false, shiftedWindow = false;
+  for (const ImportanceCase &c : {ImportanceCase{"nsa_g8", 2, 150, 200},
+                                  ImportanceCase{"nsa_gqa", 1, 37, 101},
+                                  ImportanceCase{"nsa_mqa", 2, 70, 90},
+                                  ImportanceCase{"nsa_flat", 1, 200, 200},
+                                  ImportanceCase{"nsa_d256", 1, 300, 520}}) {
+    SCOPED_TRACE(std::string(c.kernel) + " Lq=" + std::to_string(c.lq) +
+                 " Lk=" + std::to_string(c.lk));
+    KernelOp kernel = f.kernel(c.kernel);
+    plan::EstimatorSpec spec = **plan::readEstimator(kernel);
+    int64_t heads = kernel.getHeads(), kvHeads = kernel.getKvHeads(), dim = kernel.getHeadDim();
+    int64_t group = heads / kvHeads, blocks = (c.lk + spec.block - 1) / spec.block;
+    sattn::abi::EstimatorTile tile = sattn::abi::nsaTile(dim);
+    int64_t perTile =
+        sattn::abi::nsaImportanceBlocks(dim, spec.block, spec.compressBlock, spec.compressStride);
+    crossedRanges |= blocks > perTile;
+    crossedChunks |= estimate::nsaCompressedBlocks(c.lk, nsaParamsOf(spec)) > 2 * tile.rows;
+    shiftedWindow |= c.lq > tile.keys && (c.lk - c.lq) % tile.keys != 0;
+    Tensor q({c.batch, heads, c.lq, dim}, false), k({c.batch, kvHeads, c.lk, dim}, false),
+        v({c.batch, kvHeads, c.lk, dim}, false);
+    q.fillRandom(rng, -2, 2);
+    k.fillRandom(rng, -2, 2);
+    v.fillRandom(rng, -1, 1);
+    std::string error, tableName;
+    auto table = f.cpu->runEstimator(c.kernel, q.view, k.view, tableName, error);
+    ASSERT_TRUE(mlir::succeeded(table)) << error;
+    ASSERT_EQ(int64_t(table->size()), c.batch * kvHeads * c.lk * blocks);
+    std::vector<float> gates(c.lq * 3, 0.0f);
+    int64_t mismatches = 0, shift = c.lk - c.lq;
+    for (int64_t b = 0; b < c.batch; ++b)
+      for (int64_t g = 0; g < kvHeads; ++g) {
+        estimate::NsaOutput ref =
+            nsaReference(q, k, v, b, g, group, std::vector<const float *>(group, gates.data()),
+                         kernel.getScale().convertToDouble(), spec);
+        ASSERT_EQ(int64_t(ref.importance.size()), c.lq * blocks);
+        for (int64_t pos = shift; pos < c.lk; ++pos)
+          for (int64_t j = 0; j <= pos / spec.block; ++j) {
+            double got, want = ref.importance[(pos - shift) * blocks + j];
+            std::memcpy(&got, &(*table)[((b * kvHeads + g) * c.lk + pos) * blocks + j],
+                        sizeof got);
+            ++compared;
+            nonzero += want != 0;
+            if (std::memcmp(&got, &want, sizeof got) != 0 && ++mismatches <= 5)
+              ADD_FAILURE() << "b=" << b << " KV head " << g << " position " << pos
+                            << " block " << j << ": " << got << ", reference " << want;
+          }
+      }
+    EXPECT_EQ(mismatches, 0);
+  }
+  EXPECT_GT(nonzero, compared / 2);
+  EXPECT_TRUE(crossedRanges && crossedChunks && shiftedWindow)
+      << "the cases no longer cross the tiles' edges";
 }
 
 /// NSA's whole forward from the three kernels an nsa kernel compiles to:
@@ -222,7 +292,7 @@ TEST(CompiledNsa, ThreeKernelsMakeTheForward) {
     plan::EstimatorSpec spec = **plan::readEstimator(kernel);
     int64_t heads = kernel.getHeads(), kvHeads = kernel.getKvHeads(), dim = kernel.getHeadDim();
     int64_t group = heads / kvHeads;
-    estimate::NsaParams params = paramsOf(spec);
+    estimate::NsaParams params = nsaParamsOf(spec);
     Tensor q({c.batch, heads, c.lq, dim}, c.padded), k({c.batch, kvHeads, c.lk, dim}, c.padded),
         v({c.batch, kvHeads, c.lk, dim}, c.padded);
     q.fillRandom(rng, -2, 2);
@@ -274,16 +344,12 @@ TEST(CompiledNsa, ThreeKernelsMakeTheForward) {
     std::vector<double> ref(c.batch * heads * c.lq * dim);
     for (int64_t b = 0; b < c.batch; ++b)
       for (int64_t g = 0; g < kvHeads; ++g) {
-        estimate::NsaGroup in;
-        for (int64_t h = g * group; h < (g + 1) * group; ++h) {
-          in.q.push_back(sliceRows(q, b, h));
-          in.gates.push_back(gates.data() + (b * heads + h) * c.lq * 3);
-        }
-        in.k = sliceRows(k, b, g);
-        in.v = sliceRows(v, b, g);
-        estimate::NsaOutput out =
-            estimate::nsa(in, kernel.getScale().convertToDouble(), params, error);
-        ASSERT_TRUE(error.empty()) << error;
+        std::vector<const float *> groupGates;
+        for (int64_t h = g * group; h < (g + 1) * group; ++h)
+          groupGates.push_back(gates.data() + (b * heads + h) * c.lq * 3);
+        estimate::NsaOutput out = nsaReference(q, k, v, b, g, group, groupGates,
+                                               kernel.getScale().convertToDouble(), spec);
+        ASSERT_FALSE(out.out.empty());
         std::copy(out.out.begin(), out.out.end(), ref.begin() + (b * heads + g * group) * c.lq * dim);
       }
     // A row without a compressed block gets 0 from that branch, as the

@@ -8,7 +8,8 @@
 // form's stage code — rows kept in the input type after the keys, the
 // hand-over, tiles of few rows falling back to f64 — runs in CI:
 //   - its scores (the estimators stopped before the selection: vertical_
-//     slash's column and diagonal scores, XAttention's block masses) are
+//     slash's column and diagonal scores, XAttention's block masses, nsa's
+//     importances) are
 //     within 1e-5 of the exact form's, and not all equal to them (the f32
 //     sums are really taken);
 //   - its tables agree with the reference estimators' (lib/Core) except for
@@ -33,7 +34,8 @@ namespace {
 
 // Tiles of 8 and 16 rows (vertical_slash's row_chunks and lines, the
 // stripe's anchors, XAttention's pool and its score with 16 groups per
-// block) take the tensor form; `xattn_thin`'s score tiles (4 groups per
+// block, nsa's stats and importance: 16 compressed keys as hi + lo rows)
+// take the tensor form; `xattn_thin`'s score tiles (4 groups per
 // block) keep f64 sums next to a tensor pool.
 const char *kKernels = R"mlir(
 sattn.kernel @xattn(dtype = bf16, head_dim = 64, heads = 2, kv_heads = 1, scale = 0.125) {
@@ -52,13 +54,18 @@ sattn.kernel @stripe(dtype = bf16, head_dim = 64, heads = 2, kv_heads = 1, scale
   %m = mask.stripe group 32 block 4 step 2 theta 1.0
   sattn.yield %m
 }
+sattn.kernel @nsa(dtype = bf16, head_dim = 64, heads = 4, kv_heads = 2, scale = 0.125) {
+  %m = mask.nsa compress (8, 4) select (8, 4) window 0 local 1
+  sattn.yield %m
+}
 )mlir";
 
 struct Fixtures {
   LoweredKernels exact{kKernels, -1}, tensor{kKernels, -1, /*tensor=*/true};
   // Stopped before the selection: vertical_slash after row_chunks,
-  // row_stats and lines (scores as order codes), block_topk after pool and
-  // score (masses as f64 bits).
+  // row_stats and lines (scores as order codes), nsa after compress, stats
+  // and importance, block_topk after pool and score (importances and
+  // masses as f64 bits).
   LoweredKernels exactScores3{kKernels, 3}, tensorScores3{kKernels, 3, true};
   LoweredKernels exactScores2{kKernels, 2}, tensorScores2{kKernels, 2, true};
 };
@@ -112,14 +119,15 @@ TEST(CompiledTensorLogits, ScoresAreTheExactOnesRoundedInF32) {
   struct ScoreCase {
     const char *kernel;
     bool lines;
-    int64_t batch, lq, lk;
+    int64_t launches, batch, lq, lk;
   };
-  for (const ScoreCase &c : {ScoreCase{"vs", true, 2, 90, 90}, ScoreCase{"vs", true, 1, 50, 130},
-                             ScoreCase{"xattn", false, 2, 200, 200},
-                             ScoreCase{"xattn_thin", false, 1, 100, 140}}) {
+  for (const ScoreCase &c :
+       {ScoreCase{"vs", true, 3, 2, 90, 90}, ScoreCase{"vs", true, 3, 1, 50, 130},
+        ScoreCase{"xattn", false, 2, 2, 200, 200}, ScoreCase{"xattn_thin", false, 2, 1, 100, 140},
+        ScoreCase{"nsa", false, 3, 2, 150, 150}, ScoreCase{"nsa", false, 3, 1, 60, 130}}) {
     SCOPED_TRACE(std::string(c.kernel) + " Lq=" + std::to_string(c.lq));
-    LoweredKernels &exact = c.lines ? f.exactScores3 : f.exactScores2;
-    LoweredKernels &tensor = c.lines ? f.tensorScores3 : f.tensorScores2;
+    LoweredKernels &exact = c.launches == 3 ? f.exactScores3 : f.exactScores2;
+    LoweredKernels &tensor = c.launches == 3 ? f.tensorScores3 : f.tensorScores2;
     Inputs in = inputsFor(exact.kernel(c.kernel), c.batch, c.lq, c.lk, rng);
     std::string error, name;
     auto a = exact.cpu->runEstimator(c.kernel, in.q.view, in.k.view, name, error);
@@ -182,6 +190,44 @@ TEST(CompiledTensorLogits, TablesMatchTheReferenceUpToNearTies) {
   }
   std::cerr << "[ info ] tensor-form tables: " << tables << ", entries differing from the "
             << "reference: " << differing << "\n";
+}
+
+/// nsa's table in the tensor form (its rows per GQA group and position)
+/// against the reference selection: equal up to near ties, as above.
+TEST(CompiledTensorLogits, NsaSelectionMatchesTheReferenceUpToNearTies) {
+  Fixtures &f = fixtures();
+  ASSERT_TRUE(f.tensor.cpu) << f.tensor.error;
+  std::mt19937 rng(33);
+  KernelOp kernel = f.tensor.kernel("nsa");
+  auto spec = plan::readEstimator(kernel);
+  ASSERT_TRUE(mlir::succeeded(spec) && *spec);
+  for (auto [batch, lq, lk] : {std::tuple<int64_t, int64_t, int64_t>{2, 150, 150},
+                               std::tuple<int64_t, int64_t, int64_t>{1, 100, 230}}) {
+    SCOPED_TRACE("Lq=" + std::to_string(lq) + " Lk=" + std::to_string(lk));
+    Shape s = shapeOf(kernel, batch, lq, lk);
+    int64_t group = s.heads / s.kvHeads;
+    Inputs in = inputsFor(kernel, batch, lq, lk, rng);
+    std::string error, name;
+    auto table = f.tensor.cpu->runEstimator("nsa", in.q.view, in.k.view, name, error);
+    ASSERT_TRUE(mlir::succeeded(table)) << error;
+    int64_t perGroup = int64_t(table->size()) / (s.batch * s.kvHeads), kept = 0, wrong = 0;
+    std::vector<float> gates(lq * 3, 0.0f);
+    for (int64_t b = 0; b < s.batch; ++b)
+      for (int64_t g = 0; g < s.kvHeads; ++g) {
+        estimate::NsaOutput ref =
+            nsaReference(in.q, in.k, in.k, b, g, group,
+                         std::vector<const float *>(group, gates.data()),
+                         kernel.getScale().convertToDouble(), **spec);
+        std::vector<uint8_t> want = nsaSelectionRows(ref, lq, lk, (*spec)->selectCount);
+        ASSERT_EQ(int64_t(want.size()), perGroup);
+        for (int64_t i = 0; i < perGroup; ++i) {
+          kept += want[i];
+          wrong += (*table)[(b * s.kvHeads + g) * perGroup + i] != want[i];
+        }
+      }
+    EXPECT_GT(kept, 0);
+    EXPECT_LE(wrong, kept / 1000 + 2);
+  }
 }
 
 } // namespace

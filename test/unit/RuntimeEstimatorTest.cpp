@@ -499,8 +499,22 @@ TEST(RuntimeEstimator, NsaRecordAndGroupTable) {
   EXPECT_EQ(nsa.compressedBlocks(), 15);
   EXPECT_EQ(nsa.scratchEntries(), entries);
   EXPECT_EQ(nsa.launches(), (std::vector<int>{0, 1, 2, 3}));
-  EXPECT_EQ(nsa.stageItems(2), 2 * 2 * 130 * 5); // (batch, KV head, position, block)
+  // stats and importance are tile stages: windows of 32 query rows (sized
+  // for Lk: 5), importance's with ranges of 15 selection blocks (16 keys
+  // every 8 overlap 15 * 4 + 1 = 61 compressed blocks, 4 chunks of 16): 1.
+  EXPECT_TRUE(nsa.tileStage(1) && nsa.tileStage(2) && !nsa.tileStage(0) && !nsa.tileStage(3));
+  EXPECT_EQ(sattn::abi::nsaImportanceBlocks(64, 32, 16, 8), 15);
+  EXPECT_EQ(nsa.stageItems(1), 2 * 4 * 5 * 256);
+  EXPECT_EQ(nsa.stageItems(2), 2 * 2 * 5 * 1 * 256);
   EXPECT_EQ(nsa.stageItems(3), 2 * 2 * 130);
+  // A range's blocks fill its chunks best: 8-key blocks over compressed
+  // blocks of 8 every 8 take 16 (16 compressed blocks, one chunk), 32-key
+  // ones over 32 every 16 take 15 (61 of 64 rows), as do 16-key ones over 8
+  // every 4 in chunks of 8 rows at head_dim 256 (61 of 64).
+  EXPECT_EQ(sattn::abi::nsaImportanceBlocks(128, 8, 8, 8), 16);
+  EXPECT_EQ(sattn::abi::nsaImportanceBlocks(128, 64, 32, 16), 15);
+  EXPECT_EQ(sattn::abi::nsaTile(256).rows, 8);
+  EXPECT_EQ(sattn::abi::nsaImportanceBlocks(256, 16, 8, 4), 15);
 
   // The table is [B, KV_H, Lk, ceil(Lk / 32)]: a per-query-head table is
   // refused at its head dimension, before the workspace is looked at.

@@ -68,10 +68,12 @@
 // row's softmax) and select (by threshold one item per row; by top_ratio
 // block_topk's count selection).
 //
-// nsa (NsaStages.cpp) runs compress (batch, KV head, compressed block,
-// column), stats (batch, head, position), importance (batch, KV head,
-// position, selection block) and select (batch, KV head, position: the
-// group's row of a [B, KV, Lk, blocks] table).
+// nsa (NsaStages.cpp, NsaTileStages.cpp) runs compress (batch, KV head,
+// compressed block, column), stats (tiles: batch, head, window of query
+// rows against chunks of compressed keys), importance (tiles: batch, KV
+// head, window of query rows, range of selection blocks) and select
+// (batch, KV head, position: the group's row of a [B, KV, Lk, blocks]
+// table).
 //
 //===----------------------------------------------------------------------===//
 

@@ -353,6 +353,38 @@ constexpr int64_t antidiagonalMassBlocks(int64_t headDim, int64_t groupsPerBlock
   int64_t blocks = antidiagonalMassTile(headDim, groupsPerBlock).keys / groupsPerBlock;
   return blocks > 1 ? blocks : 1;
 }
+/// nsa's stats and importance are tile stages: `rows` compressed keys (f64)
+/// against a window of `keys` query rows of a head (where other stages keep
+/// keys). Tiles: stats (slice, window), importance (batch, KV head, window,
+/// nsaImportanceBlocks selection blocks), walking chunks of compressed keys.
+constexpr EstimatorTile nsaTile(int64_t headDim) {
+  return headDim <= 128 ? EstimatorTile{16, 32} : EstimatorTile{8, 32};
+}
+/// The most selection blocks of an importance tile (f64 slots per query).
+constexpr int64_t kNsaMostTileBlocks = 16;
+/// Selection blocks per importance tile: J blocks of l' keys overlap J l' / d
+/// + floor((l - 1) / d) compressed blocks of l keys every d, computed in
+/// chunks of nsaTile rows; J (at most kNsaMostTileBlocks) is the one whose
+/// chunks hold the largest share of blocks that only it needs (the others
+/// are padding, or blocks its neighbour computes too), the most of equals.
+constexpr int64_t nsaImportanceBlocks(int64_t headDim, int64_t selectBlock, int64_t compressBlock,
+                                      int64_t compressStride) {
+  if (compressStride < 1 || compressBlock < 1 || selectBlock < compressStride)
+    return 1;
+  int64_t rows = nsaTile(headDim).rows, perBlock = selectBlock / compressStride;
+  int64_t extra = (compressBlock - 1) / compressStride;
+  int64_t best = 1, bestOwn = perBlock, bestComputed = 0;
+  for (int64_t j = 1; j <= kNsaMostTileBlocks; ++j) {
+    int64_t own = j * perBlock;
+    int64_t computed = (own + extra + rows - 1) / rows * rows;
+    if (j == 1 || own * bestComputed >= bestOwn * computed) {
+      best = j;
+      bestOwn = own;
+      bestComputed = computed;
+    }
+  }
+  return best;
+}
 /// Key rows in shared memory are padded by this many elements, so that the
 /// 32 lanes reading 32 different keys' element x hit 32 different banks.
 constexpr int64_t kEstimatorKeyPad = 2;
@@ -390,6 +422,16 @@ struct EstimatorShape {
   int64_t compressedBlocks() const {
     return lk < compressBlock ? 0 : (lk - compressBlock) / compressStride + 1;
   }
+  /// nsa's windows of nsaTile query rows (for lk rows) and ranges of
+  /// nsaImportanceBlocks selection blocks.
+  int64_t nsaWindows() const {
+    int64_t keys = nsaTile(headDim).keys;
+    return (lk + keys - 1) / keys;
+  }
+  int64_t nsaBlockRanges() const {
+    int64_t perTile = nsaImportanceBlocks(headDim, block, compressBlock, compressStride);
+    return (blocks() + perTile - 1) / perTile;
+  }
   /// f32 entries of a gate's weights: heads x (4 head_dim x hidden).
   int64_t weightEntries() const { return gate() ? heads * 4 * headDim * hidden : 0; }
   /// stripe's selection units of block * step positions.
@@ -400,7 +442,7 @@ struct EstimatorShape {
   /// anchors and compare.
   bool tileStage(int i) const {
     if (nsa())
-      return false;
+      return i == 1 || i == 2;
     if (gate())
       return i == 4 && topRatio > 0;
     if (stripe() || lines())
@@ -558,10 +600,11 @@ struct EstimatorShape {
       switch (i) {
       case 0: // a column of a compressed key
         return batch * kvHeads * compressedBlocks() * headDim;
-      case 1: // a (slice, key position) row; rows before the first query exit
-        return slices() * lk;
-      case 2: // a (batch, KV head, key position, selection block)
-        return batch * kvHeads * lk * blocks();
+      case 1: // a thread of a tile of nsaTile query rows (sized for lk rows:
+              // tiles past lq exit)
+        return slices() * nsaWindows() * kEstimatorThreads;
+      case 2: // a thread of a tile (batch, KV head, query rows, selection blocks)
+        return batch * kvHeads * nsaWindows() * nsaBlockRanges() * kEstimatorThreads;
       default: // a (batch, KV head, key position) row
         return batch * kvHeads * lk;
       }

@@ -47,6 +47,10 @@ struct NsaOutput {
   /// [lq, selectCount]: the selected blocks of each query row, ascending,
   /// padded with -1 (rows with fewer allowed blocks).
   std::vector<int64_t> selected;
+  /// [lq, selectBlocks]: each row's importance of every selection block
+  /// (its compressed probabilities summed over the group's heads, then the
+  /// overlapping blocks), what the selection ranks.
+  std::vector<double> importance;
   /// [heads, lq, dim]: the gated sum of the three branches.
   std::vector<double> out;
 };

@@ -68,9 +68,11 @@ struct EstimatorSpec {
   bool isNsa() const { return kind == "nsa"; }
   /// Whether some stage computes logits of query rows against keys (the
   /// logit tile stages: vertical_slash's, the stripe's anchors, the
-  /// antidiagonal scorer's), which tensor cores can compute.
+  /// antidiagonal scorer's, nsa's against compressed keys), which tensor
+  /// cores can compute.
   bool hasQueryLogits() const {
-    return isLines() || isStripe() || (kind == "block_topk" && scorer == "antidiagonal");
+    return isLines() || isStripe() || isNsa() ||
+           (kind == "block_topk" && scorer == "antidiagonal");
   }
   /// The kind's fields of the ABI's estimator sizes (lastQ, topK, group,
   /// step, hidden, topRatio, nsa's blocks and counts), on top of the call's sizes already in `shape`.

@@ -22,6 +22,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "LogitTiles.h"
+#include "TileSoftmax.h"
 
 using namespace mlir;
 using namespace sattn;
@@ -123,99 +124,26 @@ void emitRowStatsTile(OpBuilder &b, Location loc, const EstimatorEnv &env, Value
   auto stat = [&](OpBuilder &nb, Location nl, int64_t at, Value i) {
     return add(nb, nl, cst(nb, nl, at), i);
   };
-  auto rowFold = [&](OpBuilder &nb, Location nl, int64_t at, Value i, Value r0,
-                     function_ref<Value(OpBuilder &, Location, Value)> value,
-                     function_ref<Value(Scalar &, Value, Value)> step) {
-    Scalar ns{nb, nl};
-    Value init = ns.loadAt(run.shared, stat(nb, nl, at, i));
-    Value taken = takenKeys(nb, nl, ts, add(nb, nl, p0, i), r0);
-    ns.storeAt(foldInOrder(nb, nl, cst(nb, nl, 0), taken, init, kFoldUnroll, value, step),
-               run.shared, stat(nb, nl, at, i));
-  };
   Value windows = ceilDiv(b, loc, pEnd, ts.keys);
   Value someRow = cmp(b, loc, CmpIPredicate::sgt, pEnd, ge.firstGroup);
   scf::IfOp::create(b, loc, someRow, [&](OpBuilder &tb, Location tl) {
-    run.phase(tb, tl, rows, [&](OpBuilder &pb, Location pl, Value i) {
-      Scalar s{pb, pl};
-      s.storeAt(s.f64(-std::numeric_limits<double>::infinity()), run.shared,
-                stat(pb, pl, maxAt, i));
-      s.storeAt(s.f64(0.0), run.shared, stat(pb, pl, sumAt, i));
-    });
-    // The phases over one window's logits: each row's maximum folded in,
-    // then every exp(logit - maximum) in parallel, then each row's sum of
-    // them in key order.
-    auto foldMaxima = [&](OpBuilder &wb, Location wl, Value r0, bool rescale) {
-      run.phase(wb, wl, rows, [&](OpBuilder &pb, Location pl, Value i) {
-        Scalar s{pb, pl};
-        Value before = s.loadAt(run.shared, stat(pb, pl, maxAt, i));
-        rowFold(
-            pb, pl, maxAt, i, r0,
-            [&](OpBuilder &nb, Location nl, Value w) -> Value {
-              Scalar ns{nb, nl};
-              return ns.fmul(ns.f64(ge.factor),
-                             ns.loadAt(run.shared, sumSlot(nb, nl, ts, slotsAt, i, w)));
-            },
-            [](Scalar &ns, Value acc, Value x) {
-              return ns.select(ns.fcmp(CmpFPredicate::OLT, acc, x), x, acc);
-            });
-        if (!rescale)
-          return;
-        // The running sum, taken against the old maximum, rescaled to the
-        // new one (unchanged while the maximum is, -inf included).
-        Value after = s.loadAt(run.shared, stat(pb, pl, maxAt, i));
-        Value factor = s.select(s.fcmp(CmpFPredicate::OEQ, before, after), s.f64(1.0),
-                                env.exp(pb, pl, s.fsub(before, after)));
-        Value sum = s.loadAt(run.shared, stat(pb, pl, sumAt, i));
-        s.storeAt(s.fmul(sum, factor), run.shared, stat(pb, pl, sumAt, i));
-      });
+    // A line per row; its members are the window's key groups r <= p.
+    auto slot = [&](OpBuilder &nb, Location nl, Value i, Value w) {
+      return sumSlot(nb, nl, ts, slotsAt, i, w);
     };
-    auto addExponentials = [&](OpBuilder &wb, Location wl, Value r0) {
-      run.phase(wb, wl, cst(wb, wl, ts.rows * ts.keys), [&](OpBuilder &pb, Location pl, Value at) {
-        Value i = div(pb, pl, at, cst(pb, pl, ts.keys)), w = rem(pb, pl, at, cst(pb, pl, ts.keys));
-        Value taken = takenKeys(pb, pl, ts, add(pb, pl, p0, i), r0);
-        scf::IfOp::create(pb, pl, cmp(pb, pl, CmpIPredicate::slt, w, taken),
-                          [&](OpBuilder &eb, Location el) {
-                            Scalar s{eb, el};
-                            Value slot = sumSlot(eb, el, ts, slotsAt, i, w);
-                            Value logit = s.fmul(s.f64(ge.factor), s.loadAt(run.shared, slot));
-                            Value rowMax = s.loadAt(run.shared, stat(eb, el, maxAt, i));
-                            s.storeAt(env.exp(eb, el, s.fsub(logit, rowMax)), run.shared, slot);
-                            scf::YieldOp::create(eb, el);
-                          });
-      });
-      run.phase(wb, wl, rows, [&](OpBuilder &pb, Location pl, Value i) {
-        rowFold(
-            pb, pl, sumAt, i, r0,
-            [&](OpBuilder &nb, Location nl, Value w) -> Value {
-              Scalar ns{nb, nl};
-              return ns.loadAt(run.shared, sumSlot(nb, nl, ts, slotsAt, i, w));
-            },
-            [](Scalar &ns, Value acc, Value x) { return ns.fadd(acc, x); });
-      });
+    auto taken = [&](OpBuilder &nb, Location nl, Value i, Value window) {
+      Value r0 = mul(nb, nl, window, cst(nb, nl, ts.keys));
+      return takenKeys(nb, nl, ts, add(nb, nl, p0, i), r0);
     };
-    auto windowLogits = [&](OpBuilder &wb, Location wl, Value window) {
-      Value r0 = mul(wb, wl, window, cst(wb, wl, ts.keys));
-      emitGroupDotSums(wb, wl, env, run, ts, sl, ge, p0, r0, slotsAt);
-      return r0;
-    };
-    if (ts.tensorRows(env.spec.tensorLogits)) {
-      // Tensor-core builds (whose logits already differ from the
-      // reference's by f32 roundings) take one sweep with a running
-      // maximum: the logits of every window once instead of twice.
-      forEach(tb, tl, windows, [&](OpBuilder &wb, Location wl, Value window) {
-        Value r0 = windowLogits(wb, wl, window);
-        foldMaxima(wb, wl, r0, /*rescale=*/true);
-        addExponentials(wb, wl, r0);
-      });
-    } else {
-      // The reference's order: every maximum first, then the sums.
-      forEach(tb, tl, windows, [&](OpBuilder &wb, Location wl, Value window) {
-        foldMaxima(wb, wl, windowLogits(wb, wl, window), /*rescale=*/false);
-      });
-      forEach(tb, tl, windows, [&](OpBuilder &wb, Location wl, Value window) {
-        addExponentials(wb, wl, windowLogits(wb, wl, window));
-      });
-    }
+    TileSoftmaxLines sm{ts.rows, ts.keys, maxAt, sumAt, ge.factor, slot, taken};
+    // Tensor-core builds (whose logits already differ from the reference's
+    // by f32 roundings) take one sweep with a running maximum: the logits
+    // of every window once instead of twice.
+    emitSoftmaxSweeps(tb, tl, env, run, sm, windows, ts.tensorRows(env.spec.tensorLogits),
+                      [&](OpBuilder &wb, Location wl, Value window) {
+                        Value r0 = mul(wb, wl, window, cst(wb, wl, ts.keys));
+                        emitGroupDotSums(wb, wl, env, run, ts, sl, ge, p0, r0, slotsAt);
+                      });
     run.phase(tb, tl, rows, [&](OpBuilder &pb, Location pl, Value i) {
       Value p = add(pb, pl, p0, i);
       Value stored =

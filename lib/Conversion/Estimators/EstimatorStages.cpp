@@ -5,8 +5,9 @@
 // of a stage's items to the kind's stage code (BlockSelectStages.cpp and
 // AntidiagonalStages.cpp for block_topk, VerticalSlashStages.cpp and
 // RadixSelectStages.cpp for vertical_slash, StripeStages.cpp for stripe,
-// GateStages.cpp and BlockCountSelect.cpp for gate, NsaStages.cpp for nsa), so that the GPU and CPU
-// lowerings loop over stages without knowing the kinds.
+// GateStages.cpp and BlockCountSelect.cpp for gate, NsaStages.cpp and
+// NsaTileStages.cpp for nsa), so that the GPU and CPU lowerings loop over
+// stages without knowing the kinds.
 //
 //===----------------------------------------------------------------------===//
 
@@ -93,6 +94,8 @@ bool estimator::isTileStage(const plan::EstimatorSpec &spec, int stage) {
 TileBuffers estimator::tileBufferEntries(const plan::EstimatorSpec &spec, int stage,
                                         int64_t headDim) {
   assert(isTileStage(spec, stage) && "a tile stage");
+  if (spec.isNsa())
+    return nsaTileBuffers(stage, spec, headDim);
   if (spec.isStripe())
     return stripeTileBuffers(stage, headDim, spec.tensorLogits);
   if (spec.isLines())
@@ -103,6 +106,8 @@ TileBuffers estimator::tileBufferEntries(const plan::EstimatorSpec &spec, int st
 }
 
 Value estimator::emitStageTiles(OpBuilder &b, Location loc, int stage, const EstimatorEnv &env) {
+  if (env.spec.isNsa())
+    return emitNsaTiles(b, loc, stage, env);
   if (env.spec.isStripe())
     return emitStripeTiles(b, loc, stage, env);
   if (env.spec.isLines())
@@ -118,6 +123,8 @@ Value estimator::emitStageTiles(OpBuilder &b, Location loc, int stage, const Est
 void estimator::emitStageTile(OpBuilder &b, Location loc, int stage, const EstimatorEnv &env,
                               Value tile, const TileRunner &run) {
   Value index = toIndex(b, loc, tile);
+  if (env.spec.isNsa())
+    return emitNsaTile(b, loc, stage, env, index, run);
   if (env.spec.isStripe())
     return emitStripeTile(b, loc, stage, env, index, run);
   if (isAntidiagonalTile(env.spec, stage))

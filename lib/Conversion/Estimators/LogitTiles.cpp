@@ -142,9 +142,14 @@ struct TileRows {
   TileQueryRow query = nullptr;
 };
 
+/// What a load phase puts in the window: nothing, keys of the slice's KV
+/// head, or query rows of its head.
+enum class TileWindow { None, Keys, Queries };
+
 void emitLoads(OpBuilder &b, Location loc, const EstimatorEnv &env, const TileRunner &run,
-               const LogitTile &ts, const TileSlice &sl, TileRows rows, Value k0, bool keys,
-               int64_t keyStep) {
+               const LogitTile &ts, const TileSlice &sl, TileRows rows, Value k0,
+               TileWindow window, int64_t keyStep) {
+  bool queries = window == TileWindow::Queries;
   Value headDim = cst(b, loc, ts.headDim);
   bool tensorRows = rows.query && onTensorCores(run, ts, /*inputRows=*/true);
   bool splitRows = rows.value && onTensorCores(run, ts, /*inputRows=*/false);
@@ -175,21 +180,23 @@ void emitLoads(OpBuilder &b, Location loc, const EstimatorEnv &env, const TileRu
     memref::StoreOp::create(nb, nl, arith::TruncFOp::create(nb, nl, env.inputType, rest), run.keys,
                             ValueRange{add(nb, nl, slot, cst(nb, nl, ts.rows * ts.keyStride))});
   };
-  // Key w of the window: its position, whether it is in the sequence, and
-  // the row read for it (clamped into the sequence).
+  // Entry w of the window: its key (query row), whether it is in the
+  // sequence, and the row read for it (clamped into the sequence).
+  Value length = queries ? env.lq : env.lk;
   auto keyOf = [&](OpBuilder &nb, Location nl, Value w) -> QueryRowRef {
     Value key = add(nb, nl, k0, keyStep == 1 ? w : mul(nb, nl, w, cst(nb, nl, keyStep)));
     Value inside =
         arith::AndIOp::create(nb, nl, cmp(nb, nl, CmpIPredicate::sge, key, cst(nb, nl, 0)),
-                              cmp(nb, nl, CmpIPredicate::slt, key, env.lk));
+                              cmp(nb, nl, CmpIPredicate::slt, key, length));
     Value clamped =
-        max(nb, nl, cst(nb, nl, 0), min(nb, nl, key, sub(nb, nl, env.lk, cst(nb, nl, 1))));
+        max(nb, nl, cst(nb, nl, 0), min(nb, nl, key, sub(nb, nl, length, cst(nb, nl, 1))));
     return {clamped, inside};
   };
+  Value windowHead = queries ? sl.head : sl.kvHead;
   auto loadKey = [&](OpBuilder &nb, Location nl, Value item) -> Value {
     Value w = div(nb, nl, item, headDim), x = rem(nb, nl, item, headDim);
     QueryRowRef key = keyOf(nb, nl, w);
-    Value k = env.loadElement(nb, nl, true, sl.batch, sl.kvHead, key.row, x);
+    Value k = env.loadElement(nb, nl, !queries, sl.batch, windowHead, key.row, x);
     Value zero = arith::ConstantOp::create(nb, nl, nb.getFloatAttr(env.inputType, 0.0));
     return arith::SelectOp::create(nb, nl, key.inside, k, zero);
   };
@@ -199,7 +206,7 @@ void emitLoads(OpBuilder &b, Location loc, const EstimatorEnv &env, const TileRu
     memref::StoreOp::create(nb, nl, v, run.keys, ValueRange{slot});
   };
   int64_t rowItems = rows.value || rows.query ? ts.rowEntries() : 0;
-  int64_t keyItems = keys ? ts.keys * ts.headDim : 0;
+  int64_t keyItems = window != TileWindow::None ? ts.keys * ts.headDim : 0;
   auto scalarPhase = [&](OpBuilder &sb, Location sl2) {
     emitLoadRanges(sb, sl2, run,
                    {LoadRange{rowItems, loadRow, storeRow}, LoadRange{keyItems, loadKey, storeKey}});
@@ -234,7 +241,7 @@ void emitLoads(OpBuilder &b, Location loc, const EstimatorEnv &env, const TileRu
   auto loadKeyVector = [&](OpBuilder &nb, Location nl, Value item) -> Value {
     auto [w, x] = vectorAt(nb, nl, item);
     QueryRowRef key = keyOf(nb, nl, w);
-    Value v = run.loadVector(nb, nl, true, sl.batch, sl.kvHead, key.row, x);
+    Value v = run.loadVector(nb, nl, !queries, sl.batch, windowHead, key.row, x);
     return arith::SelectOp::create(nb, nl, key.inside, v, zeros(nb, nl));
   };
   auto storeKeyVector = [&](OpBuilder &nb, Location nl, Value item, Value v) {
@@ -264,14 +271,24 @@ void emitLoads(OpBuilder &b, Location loc, const EstimatorEnv &env, const TileRu
 void stages::emitTileLoadPhase(OpBuilder &b, Location loc, const EstimatorEnv &env,
                                const TileRunner &run, const LogitTile &ts, const TileSlice &sl,
                                TileRowValue rowValue, Value k0, bool keys, int64_t keyStep) {
-  emitLoads(b, loc, env, run, ts, sl, TileRows{rowValue, nullptr}, k0, keys, keyStep);
+  emitLoads(b, loc, env, run, ts, sl, TileRows{rowValue, nullptr}, k0,
+            keys ? TileWindow::Keys : TileWindow::None, keyStep);
+}
+
+void stages::emitTileQueryWindowLoadPhase(OpBuilder &b, Location loc, const EstimatorEnv &env,
+                                          const TileRunner &run, const LogitTile &ts,
+                                          const TileSlice &sl, TileRowValue rowValue,
+                                          Value firstRow) {
+  emitLoads(b, loc, env, run, ts, sl, TileRows{rowValue, nullptr}, firstRow, TileWindow::Queries,
+            1);
 }
 
 void stages::emitTileQueryLoadPhase(OpBuilder &b, Location loc, const EstimatorEnv &env,
                                     const TileRunner &run, const LogitTile &ts,
                                     const TileSlice &sl, TileQueryRow queryRow, Value k0,
                                     bool keys, int64_t keyStep) {
-  emitLoads(b, loc, env, run, ts, sl, TileRows{nullptr, queryRow}, k0, keys, keyStep);
+  emitLoads(b, loc, env, run, ts, sl, TileRows{nullptr, queryRow}, k0,
+            keys ? TileWindow::Keys : TileWindow::None, keyStep);
 }
 
 /// Head-dimension elements per iteration of a logit's dot product.

@@ -77,6 +77,14 @@ void emitTileLoadPhase(OpBuilder &b, Location loc, const EstimatorEnv &env, cons
                        const LogitTile &ts, const TileSlice &sl, TileRowValue rowValue, Value k0,
                        bool keys = true, int64_t keyStep = 1);
 
+/// The same with a window of query rows instead of keys (nsa's tiles, whose
+/// rows are compressed keys): window entry w is query row `firstRow + w` of
+/// the slice's head, zeros past lq. The logits are then those of the rows
+/// against these queries.
+void emitTileQueryWindowLoadPhase(OpBuilder &b, Location loc, const EstimatorEnv &env,
+                                  const TileRunner &run, const LogitTile &ts, const TileSlice &sl,
+                                  TileRowValue rowValue, Value firstRow);
+
 /// Where tile row `r` of a query tile reads: query row `row` of the slice
 /// (a valid row either way), or zeros where `inside` is false.
 struct QueryRowRef {

@@ -1,4 +1,4 @@
-//===- NsaStages.cpp - Native Sparse Attention's selection, item by item --===//
+//===- NsaStages.cpp - Native Sparse Attention's selection, item stages ---===//
 //
 // The stages of the nsa estimator (sattn/Conversion/Estimators.h,
 // docs/ESTIMATORS.md "nsa"): NSA chooses the keys of its selected branch
@@ -7,13 +7,16 @@
 // compressed keys (block means), each query row's softmax statistics over
 // the compressed keys it sees, the importance of each selection block
 // (those probabilities summed over the GQA group and the compressed blocks
-// overlapping it), and the top blocks with the forced ones. Every sum runs
-// in the order of the reference (lib/Core/NsaReference.cpp), so the CPU
-// function, whose exp is libm's, reproduces its selection exactly.
+// overlapping it), and the top blocks with the forced ones. This file has
+// the two item stages, compress and select, and the dispatch; stats and
+// importance, which compute the logits, are tile stages
+// (NsaTileStages.cpp). Every sum runs in the order of the reference
+// (lib/Core/NsaReference.cpp), so the CPU function, whose exp is libm's,
+// reproduces its selection exactly.
 //
 //===----------------------------------------------------------------------===//
 
-#include "StageBuilders.h"
+#include "NsaStages.h"
 
 #include <limits>
 
@@ -23,73 +26,6 @@ using namespace sattn::estimator;
 using namespace sattn::estimator::stages;
 
 namespace {
-
-/// nsa's sizes and scratch offsets (abi::EstimatorShape::nsaScratch) as
-/// index values.
-struct NsaLayout {
-  Value compressBlock, compressStride, compressed, statsAt;
-  NsaLayout(OpBuilder &b, Location loc, const EstimatorEnv &env, const Shape &sh) {
-    compressBlock = cst(b, loc, env.spec.compressBlock);
-    compressStride = cst(b, loc, env.spec.compressStride);
-    compressed = endingBy(b, loc, env.lk);
-    statsAt = mul(b, loc, mul(b, loc, mul(b, loc, env.batch, sh.kvHeads), compressed),
-                  sh.headDim);
-  }
-  /// The compressed blocks that end before key `end`: blocks [c d, c d + l)
-  /// with c d + l <= end, floor((end - l) / d) + 1 of them (none when end
-  /// < l).
-  Value endingBy(OpBuilder &b, Location loc, Value end) const {
-    Value reaches = cmp(b, loc, CmpIPredicate::sge, end, compressBlock);
-    Value count = add(b, loc,
-                      div(b, loc, sub(b, loc, max(b, loc, end, compressBlock), compressBlock),
-                          compressStride),
-                      cst(b, loc, 1));
-    return arith::SelectOp::create(b, loc, reaches, count, cst(b, loc, 0));
-  }
-  /// The compressed blocks a query at `position` sees: those ending at or
-  /// before it, [0, count) (position < lk: all inside the keys).
-  Value visible(OpBuilder &b, Location loc, Value position) const {
-    return endingBy(b, loc, add(b, loc, position, cst(b, loc, 1)));
-  }
-  /// Scratch index of column 0 of compressed key `c` of (b, KV head).
-  Value key(OpBuilder &b, Location loc, const Shape &sh, Value bIdx, Value kvHead,
-            Value c) const {
-    Value slice = add(b, loc, mul(b, loc, bIdx, sh.kvHeads), kvHead);
-    return mul(b, loc, add(b, loc, mul(b, loc, slice, compressed), c), sh.headDim);
-  }
-  /// Scratch index of the (maximum, sum) of query head `h`'s row at
-  /// `position`.
-  Value stats(OpBuilder &b, Location loc, const EstimatorEnv &env, const Shape &sh, Value bIdx,
-              Value h, Value position) const {
-    Value slice = add(b, loc, mul(b, loc, bIdx, sh.heads), h);
-    return add(b, loc, statsAt,
-               mul(b, loc, add(b, loc, mul(b, loc, slice, env.lk), position), cst(b, loc, 2)));
-  }
-};
-
-/// Table index of entry (b, KV head, position, 0): the table is [B, KV,
-/// Lk, blocks], a row per GQA group and query position.
-Value tableRow(OpBuilder &b, Location loc, const EstimatorEnv &env, const Shape &sh, Value bIdx,
-               Value kvHead, Value position) {
-  Value slice = add(b, loc, mul(b, loc, bIdx, sh.kvHeads), kvHead);
-  return mul(b, loc, add(b, loc, mul(b, loc, slice, env.lk), position), env.blocks);
-}
-
-/// s * (q . compressed key c) of query head h's row at `position`, the
-/// product summed over the columns in order as the reference's dot.
-Value compressedLogit(OpBuilder &b, Location loc, const EstimatorEnv &env, const Shape &sh,
-                      const NsaLayout &nl, Value bIdx, Value h, Value position, Value c) {
-  Scalar s{b, loc};
-  Value row = sub(b, loc, position, sh.shift);
-  Value keyAt = nl.key(b, loc, sh, bIdx, div(b, loc, h, sh.group), c);
-  Value dot = sumOver(b, loc, cst(b, loc, 0), sh.headDim, [&](OpBuilder &lb, Location ll,
-                                                               Value x) {
-    Scalar ls{lb, ll};
-    return ls.fmul(env.load(lb, ll, false, bIdx, h, row, x),
-                   ls.loadAt(env.pooled, add(lb, ll, keyAt, x)));
-  });
-  return s.fmul(s.f64(env.scale), dot);
-}
 
 /// compress: column `x` of compressed key c of (b, KV head), the mean of
 /// keys [c * d, c * d + l) rounded to f32 (the reference keeps its
@@ -111,82 +47,6 @@ void emitCompress(OpBuilder &b, Location loc, const EstimatorEnv &env, Value ite
   s.storeAt(rounded, env.pooled, item);
 }
 
-/// stats: the softmax maximum (folded as std::max) and sum (in order) of
-/// query head h's logits over the compressed keys its row sees.
-void emitStats(OpBuilder &b, Location loc, const EstimatorEnv &env, Value item) {
-  Shape sh(b, loc, env);
-  auto d = unflatten(b, loc, item, {env.lk, sh.heads});
-  Value position = d[0], h = d[1], bIdx = d[2];
-  Value holdsQuery = cmp(b, loc, CmpIPredicate::sge, position, sh.shift);
-  scf::IfOp::create(b, loc, holdsQuery, [&](OpBuilder &tb, Location tl) {
-    NsaLayout nl(tb, tl, env, sh);
-    Value count = nl.visible(tb, tl, position);
-    auto logit = [&](OpBuilder &lb, Location ll, Value c) {
-      return compressedLogit(lb, ll, env, sh, nl, bIdx, h, position, c);
-    };
-    Value zero = cst(tb, tl, 0);
-    Value rowMax = maxOver(tb, tl, zero, count, logit);
-    Value sum = sumOver(tb, tl, zero, count, [&](OpBuilder &lb, Location ll, Value c) {
-      Scalar ls{lb, ll};
-      return env.exp(lb, ll, ls.fsub(logit(lb, ll, c), rowMax));
-    });
-    Scalar s{tb, tl};
-    Value at = nl.stats(tb, tl, env, sh, bIdx, h, position);
-    s.storeAt(rowMax, env.pooled, at);
-    s.storeAt(sum, env.pooled, add(tb, tl, at, cst(tb, tl, 1)));
-    scf::YieldOp::create(tb, tl);
-  });
-}
-
-/// importance: of selection block j for the group's rows at `position`
-/// (j <= position / S): the compressed probabilities of the blocks the
-/// row sees that overlap j, summed over the group's heads (outer) and the
-/// blocks (inner) as the reference adds them. Stored as f64 bits in the
-/// group's table row.
-void emitImportance(OpBuilder &b, Location loc, const EstimatorEnv &env, Value item) {
-  Shape sh(b, loc, env);
-  auto d = unflatten(b, loc, item, {env.blocks, env.lk, sh.kvHeads});
-  Value j = d[0], position = d[1], kvHead = d[2], bIdx = d[3];
-  Value holdsQuery = cmp(b, loc, CmpIPredicate::sge, position, sh.shift);
-  Value allowed = cmp(b, loc, CmpIPredicate::sle, j, div(b, loc, position, sh.block));
-  Value valid = arith::AndIOp::create(b, loc, holdsQuery, allowed);
-  scf::IfOp::create(b, loc, valid, [&](OpBuilder &tb, Location tl) {
-    NsaLayout nl(tb, tl, env, sh);
-    // Compressed block c covers [c d, c d + l - 1]; it overlaps block j
-    // from c = ceil((j S - l + 1) / d) to floor(((j + 1) S - 1) / d).
-    Value one = cst(tb, tl, 1);
-    Value startKey = mul(tb, tl, j, sh.block);
-    Value reach = sub(tb, tl, add(tb, tl, startKey, one), nl.compressBlock);
-    Value firstBlock = ceilDiv(tb, tl, max(tb, tl, reach, cst(tb, tl, 0)), env.spec.compressStride);
-    Value lastKey = sub(tb, tl, add(tb, tl, startKey, sh.block), one);
-    Value endBlock = min(tb, tl, add(tb, tl, div(tb, tl, lastKey, nl.compressStride), one),
-                         nl.visible(tb, tl, position));
-    Value firstHead = mul(tb, tl, kvHead, sh.group);
-    Scalar s{tb, tl};
-    auto heads = scf::ForOp::create(
-        tb, tl, firstHead, add(tb, tl, firstHead, sh.group), one, ValueRange{s.f64(0.0)},
-        [&](OpBuilder &hb, Location hl, Value h, ValueRange outer) {
-          Scalar hs{hb, hl};
-          Value at = nl.stats(hb, hl, env, sh, bIdx, h, position);
-          Value rowMax = hs.loadAt(env.pooled, at);
-          Value rowSum = hs.loadAt(env.pooled, add(hb, hl, at, cst(hb, hl, 1)));
-          auto blocks = scf::ForOp::create(
-              hb, hl, firstBlock, max(hb, hl, firstBlock, endBlock), cst(hb, hl, 1),
-              ValueRange{outer[0]},
-              [&](OpBuilder &cb, Location cl, Value c, ValueRange inner) {
-                Scalar cs{cb, cl};
-                Value logit = compressedLogit(cb, cl, env, sh, nl, bIdx, h, position, c);
-                Value p = cs.fdiv(env.exp(cb, cl, cs.fsub(logit, rowMax)), rowSum);
-                scf::YieldOp::create(cb, cl, ValueRange{cs.fadd(inner[0], p)});
-              });
-          scf::YieldOp::create(hb, hl, blocks.getResults());
-        });
-    Value at = add(tb, tl, tableRow(tb, tl, env, sh, bIdx, kvHead, position), j);
-    s.storeAt(s.bitsOf(heads.getResult(0)), env.table, at);
-    scf::YieldOp::create(tb, tl);
-  });
-}
-
 /// select: the group's row at `position` becomes 0 / 1 (a row without a
 /// query becomes 0). Block 0 and the `local` blocks ending at the query's
 /// own are forced, then blocks j <= own by importance, highest first and
@@ -198,7 +58,7 @@ void emitSelect(OpBuilder &b, Location loc, const EstimatorEnv &env, Value item)
   auto d = unflatten(b, loc, item, {env.lk, sh.kvHeads});
   Value position = d[0], kvHead = d[1], bIdx = d[2];
   Value holdsQuery = cmp(b, loc, CmpIPredicate::sge, position, sh.shift);
-  Value first = tableRow(b, loc, env, sh, bIdx, kvHead, position);
+  Value first = nsaTableRow(b, loc, env, sh, bIdx, kvHead, position);
   Value own = div(b, loc, position, sh.block);
   Value one = cst(b, loc, 1);
   Scalar s{b, loc};
@@ -259,34 +119,21 @@ Value stages::emitNsaItems(OpBuilder &b, Location loc, int stage, const Estimato
   Shape sh(b, loc, env);
   NsaLayout nl(b, loc, env, sh);
   Value items;
-  switch (stage) {
-  case kNsaCompress:
+  assert((stage == kNsaCompress || stage == kNsaSelect) &&
+         "stats and importance are tile stages");
+  if (stage == kNsaCompress)
     items = mul(b, loc, mul(b, loc, mul(b, loc, env.batch, sh.kvHeads), nl.compressed),
                 sh.headDim);
-    break;
-  case kNsaStats:
-    items = mul(b, loc, mul(b, loc, env.batch, sh.heads), env.lk);
-    break;
-  case kNsaImportance:
-    items = mul(b, loc, mul(b, loc, mul(b, loc, env.batch, sh.kvHeads), env.lk), env.blocks);
-    break;
-  default:
+  else
     items = mul(b, loc, mul(b, loc, env.batch, sh.kvHeads), env.lk);
-    break;
-  }
   return arith::IndexCastOp::create(b, loc, b.getI64Type(), items);
 }
 
 void stages::emitNsaItem(OpBuilder &b, Location loc, int stage, const EstimatorEnv &env,
                          Value item) {
-  switch (stage) {
-  case kNsaCompress:
+  assert((stage == kNsaCompress || stage == kNsaSelect) &&
+         "stats and importance are tile stages");
+  if (stage == kNsaCompress)
     return emitCompress(b, loc, env, item);
-  case kNsaStats:
-    return emitStats(b, loc, env, item);
-  case kNsaImportance:
-    return emitImportance(b, loc, env, item);
-  default:
-    return emitSelect(b, loc, env, item);
-  }
+  emitSelect(b, loc, env, item);
 }

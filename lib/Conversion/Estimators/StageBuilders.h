@@ -344,10 +344,16 @@ enum GateStage : int { kGatePool, kGateProject, kGateLogits, kGateScore, kGateSe
 Value emitGateItems(OpBuilder &b, Location loc, int stage, const EstimatorEnv &env);
 void emitGateItem(OpBuilder &b, Location loc, int stage, const EstimatorEnv &env, Value item);
 
-/// nsa's stages (abi::kNsaEstimatorStages; NsaStages.cpp).
+/// nsa's stages (abi::kNsaEstimatorStages): compress and select item by
+/// item (NsaStages.cpp).
 enum NsaStage : int { kNsaCompress, kNsaStats, kNsaImportance, kNsaSelect };
 Value emitNsaItems(OpBuilder &b, Location loc, int stage, const EstimatorEnv &env);
 void emitNsaItem(OpBuilder &b, Location loc, int stage, const EstimatorEnv &env, Value item);
+/// stats and importance are tile stages (NsaTileStages.cpp; abi::nsaTile).
+Value emitNsaTiles(OpBuilder &b, Location loc, int stage, const EstimatorEnv &env);
+TileBuffers nsaTileBuffers(int stage, const plan::EstimatorSpec &spec, int64_t headDim);
+void emitNsaTile(OpBuilder &b, Location loc, int stage, const EstimatorEnv &env, Value tile,
+                 const TileRunner &run);
 
 /// The antidiagonal scorer's pool and score, tile stages
 /// (AntidiagonalStages.cpp; abi::antidiagonalMassTile).

@@ -58,6 +58,49 @@ sattn.kernel @vs(dtype = bf16, head_dim = 128, heads = 4, kv_heads = 2, scale = 
 
 // -----
 
+// nsa's stats and importance are tile stages (abi::nsaTile): 16 compressed
+// keys as rows (16 * 128 f64, unused on tensor cores) against a window of
+// 32 query rows in bf16 (rows padded to 130), followed on tensor cores by
+// the 16 rows as hi and lo rows of bf16 (2 * 16 * 130); a logit per (row,
+// query) and each query's maximum and sum; importance adds a slot per (15
+// selection blocks, query). compress and select stay item loops. Exact
+// builds multiply the f64 compressed keys without fusing (their products
+// round, as the reference's multiply then add).
+
+// CHECK-LABEL: gpu.module @sattn_nsa
+// CHECK:       gpu.func @sattn_nsa_estimate_compress(
+// CHECK-NOT:     workgroup
+// CHECK-NOT:     gpu.barrier
+// CHECK:       gpu.func @sattn_nsa_estimate_stats(
+// CHECK-SAME:    workgroup(%{{.*}} : memref<2624xf64, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %{{.*}} : memref<8320xbf16, #gpu.address_space<workgroup>> {llvm.align = 16 : i64})
+// CHECK:         gpu.barrier
+// CHECK:         nvvm.mma.sync {{.*}}multiplicandAPtxType = #nvvm.mma_type<bf16>
+// CHECK:       gpu.func @sattn_nsa_estimate_importance(
+// CHECK-SAME:    workgroup(%{{.*}} : memref<3104xf64, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %{{.*}} : memref<8320xbf16, #gpu.address_space<workgroup>> {llvm.align = 16 : i64})
+// CHECK:         nvvm.mma.sync
+// CHECK:       gpu.func @sattn_nsa_estimate_select(
+// CHECK-NOT:     workgroup
+// CHECK-NOT:     gpu.barrier
+// CHECK:       gpu.return
+
+// EXACT-LABEL: gpu.module @sattn_nsa
+// EXACT:       gpu.func @sattn_nsa_estimate_stats(
+// EXACT-SAME:    workgroup(%{{.*}} : memref<2624xf64, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %{{.*}} : memref<4160xbf16, #gpu.address_space<workgroup>> {llvm.align = 16 : i64})
+// EXACT-NOT:     nvvm.mma.sync
+// EXACT-NOT:     fastmath<contract>
+// EXACT:       gpu.func @sattn_nsa_estimate_importance(
+// EXACT-SAME:    workgroup(%{{.*}} : memref<3104xf64, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %{{.*}} : memref<4160xbf16, #gpu.address_space<workgroup>> {llvm.align = 16 : i64})
+// EXACT-NOT:     nvvm.mma.sync
+// EXACT-NOT:     fastmath<contract>
+// EXACT:       gpu.func @sattn_nsa_estimate_select(
+
+sattn.kernel @nsa(dtype = bf16, head_dim = 128, heads = 4, kv_heads = 2, scale = 0.088) {
+  %m = mask.nsa compress (32, 16) select (64, 16) window 0 local 2
+  sattn.yield %m
+}
+
+// -----
+
 // block_topk by count: select is a tile stage (a query block row per
 // block: the prefix, the rank and the ties in f64 shared memory; two
 // histograms of 256 i32 bins and 16 group sums, counted with shared-memory
