@@ -202,6 +202,10 @@ struct TensorLogitBlock {
 /// Receives (row, key, f32 dot product) of a TensorLogitBlock.
 using TensorLogitUse = llvm::function_ref<void(mlir::OpBuilder &, mlir::Location, mlir::Value row,
                                                mlir::Value key, mlir::Value dot)>;
+/// Fills a TensorLogitBlock's rows and keys for term `t` (an index): phases
+/// of the tile, ending at a barrier.
+using TensorTermLoad =
+    llvm::function_ref<void(mlir::OpBuilder &, mlir::Location, mlir::Value t)>;
 struct TileRunner {
   mlir::Value shared, keys, counts;
   std::function<void(mlir::OpBuilder &, mlir::Location, mlir::Value count,
@@ -216,6 +220,14 @@ struct TileRunner {
   /// order, as the references do.
   std::function<void(mlir::OpBuilder &, mlir::Location, const TensorLogitBlock &, TensorLogitUse)>
       tensorLogits;
+  /// With tensorLogits: a TensorLogitBlock summed over `terms` loads of its
+  /// rows and keys (XAttention's S antidiagonal terms): `load(t)` fills the
+  /// buffers for term t, and the terms' products accumulate in f32 (a GPU
+  /// keeps them in the mma accumulators across the loads, so the stage
+  /// gets each (row, key) once per block rather than once per term).
+  std::function<void(mlir::OpBuilder &, mlir::Location, const TensorLogitBlock &, int64_t terms,
+                     TensorTermLoad load, TensorLogitUse use)>
+      tensorLogitTerms;
   /// With tensorLogits: elements [column, column + kInputVector) of a row of
   /// Q or K (as InputLoader addresses them) as one vector of the input type,
   /// in one 16-byte load; only where `vectorsAligned` (an i1, the same for

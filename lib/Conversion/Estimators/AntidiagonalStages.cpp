@@ -57,34 +57,51 @@ Value sumSlot(OpBuilder &b, Location loc, const LogitTile &ts, int64_t slotsAt, 
 void emitGroupDotSums(OpBuilder &b, Location loc, const EstimatorEnv &env, const TileRunner &run,
                       const LogitTile &ts, const TileSlice &sl, const GroupTileEnv &ge, Value p0,
                       Value r0, int64_t slotsAt) {
-  run.phase(b, loc, cst(b, loc, ts.rows * ts.keys), [&](OpBuilder &pb, Location pl, Value i) {
-    Scalar s{pb, pl};
-    s.storeAt(s.f64(0.0), run.shared, add(pb, pl, cst(pb, pl, slotsAt), i));
-  });
   Value stride = cst(b, loc, ge.stride);
-  forEach(b, loc, stride, [&](OpBuilder &tb, Location tl, Value t) {
-    auto positionOf = [&](OpBuilder &nb, Location nl, Value i) {
-      Value groupEnd = mul(nb, nl, add(nb, nl, add(nb, nl, p0, i), cst(nb, nl, 1)), stride);
-      return sub(nb, nl, sub(nb, nl, groupEnd, cst(nb, nl, 1)), t);
-    };
-    auto queryInside = [&](OpBuilder &nb, Location nl, Value a) -> Value {
-      return arith::AndIOp::create(nb, nl, cmp(nb, nl, CmpIPredicate::sge, a, ge.sh.shift),
-                                   cmp(nb, nl, CmpIPredicate::slt, a, env.lk));
-    };
+  auto positionOf = [&](OpBuilder &nb, Location nl, Value t, Value i) {
+    Value groupEnd = mul(nb, nl, add(nb, nl, add(nb, nl, p0, i), cst(nb, nl, 1)), stride);
+    return sub(nb, nl, sub(nb, nl, groupEnd, cst(nb, nl, 1)), t);
+  };
+  auto queryInside = [&](OpBuilder &nb, Location nl, Value a) -> Value {
+    return arith::AndIOp::create(nb, nl, cmp(nb, nl, CmpIPredicate::sge, a, ge.sh.shift),
+                                 cmp(nb, nl, CmpIPredicate::slt, a, env.lk));
+  };
+  // Term t's rows (the queries S-1-t into each group, zero outside the
+  // sequence) and keys (t into each key group, zero past the keys).
+  auto loadTerm = [&](OpBuilder &tb, Location tl, Value t) {
     emitTileQueryLoadPhase(
         tb, tl, env, run, ts, sl,
         [&](OpBuilder &nb, Location nl, Value i) -> QueryRowRef {
-          Value a = positionOf(nb, nl, i);
+          Value a = positionOf(nb, nl, t, i);
           Value clamped =
               max(nb, nl, min(nb, nl, a, sub(nb, nl, env.lk, cst(nb, nl, 1))), ge.sh.shift);
           return {sub(nb, nl, clamped, ge.sh.shift), queryInside(nb, nl, a)};
         },
         add(tb, tl, mul(tb, tl, r0, stride), t), /*keys=*/true, ge.stride);
+  };
+  if (run.tensorLogitTerms && ts.tensorRows(env.spec.tensorLogits)) {
+    // On tensor cores the terms' products accumulate in f32 across the
+    // terms' loads (a term outside the sequence multiplies zeros: it adds
+    // nothing, as the reference skips it), one hand-over per window.
+    run.tensorLogitTerms(b, loc, ts.tensorBlock(), ge.stride, loadTerm,
+                         [&](OpBuilder &nb, Location nl, Value i, Value w, Value sum) {
+                           Scalar ns{nb, nl};
+                           ns.storeAt(arith::ExtFOp::create(nb, nl, nb.getF64Type(), sum),
+                                      run.shared, sumSlot(nb, nl, ts, slotsAt, i, w));
+                         });
+    return;
+  }
+  run.phase(b, loc, cst(b, loc, ts.rows * ts.keys), [&](OpBuilder &pb, Location pl, Value i) {
+    Scalar s{pb, pl};
+    s.storeAt(s.f64(0.0), run.shared, add(pb, pl, cst(pb, pl, slotsAt), i));
+  });
+  forEach(b, loc, stride, [&](OpBuilder &tb, Location tl, Value t) {
+    loadTerm(tb, tl, t);
     emitTileLogitPhase(
         tb, tl, env, run, ts, /*inputRows=*/true,
         [&](OpBuilder &nb, Location nl, Value i, Value w, Value dot) {
           Value key = add(nb, nl, mul(nb, nl, add(nb, nl, r0, w), stride), t);
-          Value valid = arith::AndIOp::create(nb, nl, queryInside(nb, nl, positionOf(nb, nl, i)),
+          Value valid = arith::AndIOp::create(nb, nl, queryInside(nb, nl, positionOf(nb, nl, t, i)),
                                               cmp(nb, nl, CmpIPredicate::slt, key, env.lk));
           scf::IfOp::create(nb, nl, valid, [&](OpBuilder &vb, Location vl) {
             Scalar vs{vb, vl};
@@ -169,8 +186,10 @@ void emitRowStatsTile(OpBuilder &b, Location loc, const EstimatorEnv &env, Value
 /// logits become probabilities exp(logit - max) / sum with the rows' pool
 /// statistics, and a thread per key block adds those of its block, rows
 /// ascending, then key groups (a window holds whole key blocks, or the
-/// tile takes one row at a time: the reference's order either way). The
-/// masses go to table[b, h, I, J] as f64 bits.
+/// tile takes one row at a time: the reference's order either way); on
+/// tensor-core builds a thread per (key block, row) sums the row's part
+/// first, then a thread per key block adds the rows' parts. The masses go
+/// to table[b, h, I, J] as f64 bits.
 void emitBlockMassTile(OpBuilder &b, Location loc, const EstimatorEnv &env, Value tile,
                        const TileRunner &run) {
   GroupTileEnv ge(b, loc, env);
@@ -184,7 +203,8 @@ void emitBlockMassTile(OpBuilder &b, Location loc, const EstimatorEnv &env, Valu
   Value j0 = mul(b, loc, d[0], cst(b, loc, perTile)), queryBlock = d[1];
   TileSlice sl(b, loc, env, d[2]);
   int64_t slotsAt = ts.rowEntries(), statsAt = slotsAt + ts.rows * ts.keys,
-          massAt = statsAt + 2 * ts.rows;
+          massAt = statsAt + 2 * ts.rows, partialAt = massAt + perTile;
+  bool splitFold = ts.tensorRows(env.spec.tensorLogits);
   auto massSlot = [&](OpBuilder &nb, Location nl, Value kb) {
     return add(nb, nl, cst(nb, nl, massAt), kb);
   };
@@ -241,32 +261,64 @@ void emitBlockMassTile(OpBuilder &b, Location loc, const EstimatorEnv &env, Valu
                 scf::YieldOp::create(eb, el);
               });
             });
-        run.phase(wb, wl, cst(wb, wl, perTile), [&](OpBuilder &pb, Location pl, Value kb) {
+        // Block kb's key groups within the window, w in [wFrom, wTo), and
+        // row i's sum of their probabilities added to `init` in key order.
+        auto rowBlockSum = [&](OpBuilder &nb, Location nl, Value kb, Value i, Value init) {
+          Scalar ns{nb, nl};
+          Value blockStart = mul(nb, nl, add(nb, nl, j0, kb), blockGroups);
+          Value wFrom = max(nb, nl, sub(nb, nl, blockStart, r0), cst(nb, nl, 0));
+          Value wTo = min(nb, nl, sub(nb, nl, add(nb, nl, blockStart, blockGroups), r0),
+                          cst(nb, nl, ts.keys));
+          Value taken = takenKeys(nb, nl, ts, add(nb, nl, p0, i), r0);
+          Value end = ns.select(isRow(nb, nl, i), min(nb, nl, wTo, taken), wFrom);
+          // Not unrolled: at sm_80's 64 registers the unrolled fold spilled.
+          return foldInOrder(
+              nb, nl, wFrom, end, init, /*unroll=*/1,
+              [&](OpBuilder &lb, Location ll, Value w) -> Value {
+                Scalar ls{lb, ll};
+                return ls.loadAt(run.shared, sumSlot(lb, ll, ts, slotsAt, i, w));
+              },
+              [](Scalar &fs, Value x, Value y) { return fs.fadd(x, y); });
+        };
+        auto addRows = [&](OpBuilder &pb, Location pl, Value kb,
+                           function_ref<Value(OpBuilder &, Location, Value, Value)> step) {
           Scalar s{pb, pl};
-          // Block J's key groups within the window: w in [wFrom, wTo).
-          Value blockStart = mul(pb, pl, add(pb, pl, j0, kb), blockGroups);
-          Value wFrom = max(pb, pl, sub(pb, pl, blockStart, r0), cst(pb, pl, 0));
-          Value wTo = min(pb, pl, sub(pb, pl, add(pb, pl, blockStart, blockGroups), r0),
-                          cst(pb, pl, ts.keys));
           auto rowsLoop = scf::ForOp::create(
               pb, pl, cst(pb, pl, 0), cst(pb, pl, ts.rows), cst(pb, pl, 1),
               ValueRange{s.loadAt(run.shared, massSlot(pb, pl, kb))},
               [&](OpBuilder &nb, Location nl, Value i, ValueRange acc) {
-                Scalar ns{nb, nl};
-                Value taken = takenKeys(nb, nl, ts, add(nb, nl, p0, i), r0);
-                Value end = ns.select(isRow(nb, nl, i), min(nb, nl, wTo, taken), wFrom);
-                // Not unrolled: at sm_80's 64 registers the unrolled fold
-                // spilled.
-                Value sum = foldInOrder(
-                    nb, nl, wFrom, end, acc[0], /*unroll=*/1,
-                    [&](OpBuilder &lb, Location ll, Value w) -> Value {
-                      Scalar ls{lb, ll};
-                      return ls.loadAt(run.shared, sumSlot(lb, ll, ts, slotsAt, i, w));
-                    },
-                    [](Scalar &ns, Value x, Value y) { return ns.fadd(x, y); });
-                scf::YieldOp::create(nb, nl, ValueRange{sum});
+                scf::YieldOp::create(nb, nl, ValueRange{step(nb, nl, i, acc[0])});
               });
           s.storeAt(rowsLoop.getResult(0), run.shared, massSlot(pb, pl, kb));
+        };
+        if (!splitFold) {
+          // The reference's order: a thread per key block adds rows
+          // ascending, each row's key groups in order, into the mass.
+          run.phase(wb, wl, cst(wb, wl, perTile), [&](OpBuilder &pb, Location pl, Value kb) {
+            addRows(pb, pl, kb, [&](OpBuilder &nb, Location nl, Value i, Value acc) {
+              return rowBlockSum(nb, nl, kb, i, acc);
+            });
+          });
+          return;
+        }
+        // Tensor-core builds (f32 logits already) sum each (key block, row)
+        // in its own thread, then each block's rows: two folds of a
+        // block's side instead of one of its whole area.
+        run.phase(wb, wl, cst(wb, wl, perTile * ts.rows), [&](OpBuilder &pb, Location pl,
+                                                             Value item) {
+          Scalar s{pb, pl};
+          Value kb = div(pb, pl, item, cst(pb, pl, ts.rows));
+          Value i = rem(pb, pl, item, cst(pb, pl, ts.rows));
+          s.storeAt(rowBlockSum(pb, pl, kb, i, s.f64(0.0)), run.shared,
+                    add(pb, pl, cst(pb, pl, partialAt), item));
+        });
+        run.phase(wb, wl, cst(wb, wl, perTile), [&](OpBuilder &pb, Location pl, Value kb) {
+          addRows(pb, pl, kb, [&](OpBuilder &nb, Location nl, Value i, Value acc) {
+            Scalar ns{nb, nl};
+            Value at = add(nb, nl, cst(nb, nl, partialAt),
+                           add(nb, nl, mul(nb, nl, kb, cst(nb, nl, ts.rows)), i));
+            return ns.fadd(acc, ns.loadAt(run.shared, at));
+          });
         });
       });
     });
@@ -312,8 +364,11 @@ TileBuffers stages::antidiagonalTileBuffers(int stage, const plan::EstimatorSpec
   LogitTile ts(tile, headDim);
   TileBuffers buffers;
   // Rows, sums, two statistics per row; score's masses per key block.
+  // Score on tensor cores: also a partial sum per (key block, row).
+  int64_t perTile = abi::antidiagonalMassBlocks(headDim, groupsPerBlock);
+  int64_t partials = ts.tensorRows(spec.tensorLogits) ? perTile * ts.rows : 0;
   buffers.f64Entries = ts.rowEntries() + ts.rows * ts.keys + 2 * ts.rows +
-                       (stage == kPool ? 0 : abi::antidiagonalMassBlocks(headDim, groupsPerBlock));
+                       (stage == kPool ? 0 : perTile + partials);
   buffers.keyEntries = ts.keyBufferEntries(spec.tensorLogits);
   return buffers;
 }

@@ -309,7 +309,7 @@ void stages::emitTileLogitPhase(OpBuilder &b, Location loc, const EstimatorEnv &
     auto slot = [&](OpBuilder &nb, Location nl, Value row, Value key) {
       return add(nb, nl, mul(nb, nl, row, cst(nb, nl, ts.keys)), key);
     };
-    TensorLogitBlock block{ts.rows, ts.keys, ts.headDim, ts.keyStride, ts.inputRowsAt(), 0};
+    TensorLogitBlock block = ts.tensorBlock();
     run.tensorLogits(b, loc, block,
                      [&](OpBuilder &nb, Location nl, Value row, Value key, Value dot) {
                        Scalar ns{nb, nl};

@@ -49,6 +49,10 @@ struct LogitTile {
   /// Such rows follow the keys in the key buffer, in the input type, padded
   /// as keys are.
   int64_t inputRowsAt() const { return keyEntries(); }
+  /// The block of logits of the rows on tensor cores against the keys.
+  TensorLogitBlock tensorBlock() const {
+    return TensorLogitBlock{rows, keys, headDim, keyStride, inputRowsAt(), 0};
+  }
   /// The key buffer's entries: keys, then the rows on tensor cores (twice
   /// as many with splitRows: hi rows, then lo rows).
   int64_t keyBufferEntries(bool tensorLogits) const {

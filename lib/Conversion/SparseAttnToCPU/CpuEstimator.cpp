@@ -124,31 +124,63 @@ FailureOr<func::FuncOp> cpu::buildCpuEstimatorEntry(OpBuilder &builder, KernelOp
       loop(pb, pl, cst(pb, pl, 0), count, body);
     };
     // The tensor-core form's logits as loops: each an f32 sum, in order, of
-    // products exact in f32 (16-bit inputs). A GPU's mma sums in another
+    // products exact in f32 (16-bit inputs); over several terms, the
+    // terms' sums added in f32 in term order. A GPU's mma sums in another
     // order, so this checks the form's stage code, not its roundings.
-    if (spec.tensorLogits)
+    auto tensorDot = [&](OpBuilder &ib, Location il, const estimator::TensorLogitBlock &t,
+                         Value item) -> Value {
+      Value row = div(ib, il, item, cst(ib, il, t.keys));
+      Value key = rem(ib, il, item, cst(ib, il, t.keys));
+      Value rowAt = add(ib, il, cst(ib, il, t.rowsAt), mul(ib, il, row, cst(ib, il, t.stride)));
+      Value keyAt = add(ib, il, cst(ib, il, t.keysAt), mul(ib, il, key, cst(ib, il, t.stride)));
+      Value zero = arith::ConstantOp::create(ib, il, ib.getF32FloatAttr(0.0));
+      auto dot = scf::ForOp::create(
+          ib, il, cst(ib, il, 0), cst(ib, il, t.depth), cst(ib, il, 1), ValueRange{zero},
+          [&](OpBuilder &nb, Location nl, Value x, ValueRange acc) {
+            Value a = memref::LoadOp::create(nb, nl, run.keys, ValueRange{add(nb, nl, rowAt, x)});
+            Value c = memref::LoadOp::create(nb, nl, run.keys, ValueRange{add(nb, nl, keyAt, x)});
+            Value sum = arith::AddFOp::create(nb, nl, acc[0], arith::MulFOp::create(nb, nl, a, c));
+            scf::YieldOp::create(nb, nl, ValueRange{sum});
+          });
+      return dot.getResult(0);
+    };
+    auto handOver = [&](OpBuilder &ib, Location il, const estimator::TensorLogitBlock &t,
+                        Value item, Value sum, estimator::TensorLogitUse use) {
+      use(ib, il, div(ib, il, item, cst(ib, il, t.keys)), rem(ib, il, item, cst(ib, il, t.keys)),
+          sum);
+    };
+    if (spec.tensorLogits) {
       run.tensorLogits = [&](OpBuilder &tb, Location tl, const estimator::TensorLogitBlock &t,
                              estimator::TensorLogitUse use) {
-        Value keys = run.keys;
         loop(tb, tl, cst(tb, tl, 0), cst(tb, tl, t.rows * t.keys),
              [&](OpBuilder &ib, Location il, Value item) {
-               Value row = div(ib, il, item, cst(ib, il, t.keys));
-               Value key = rem(ib, il, item, cst(ib, il, t.keys));
-               Value rowAt = add(ib, il, cst(ib, il, t.rowsAt), mul(ib, il, row, cst(ib, il, t.stride)));
-               Value keyAt = add(ib, il, cst(ib, il, t.keysAt), mul(ib, il, key, cst(ib, il, t.stride)));
-               Value zero = arith::ConstantOp::create(ib, il, ib.getF32FloatAttr(0.0));
-               auto dot = scf::ForOp::create(
-                   ib, il, cst(ib, il, 0), cst(ib, il, t.depth), cst(ib, il, 1), ValueRange{zero},
-                   [&](OpBuilder &nb, Location nl, Value x, ValueRange acc) {
-                     Value a = memref::LoadOp::create(nb, nl, keys, ValueRange{add(nb, nl, rowAt, x)});
-                     Value c = memref::LoadOp::create(nb, nl, keys, ValueRange{add(nb, nl, keyAt, x)});
-                     Value sum = arith::AddFOp::create(nb, nl, acc[0],
-                                                       arith::MulFOp::create(nb, nl, a, c));
-                     scf::YieldOp::create(nb, nl, ValueRange{sum});
-                   });
-               use(ib, il, row, key, dot.getResult(0));
+               handOver(ib, il, t, item, tensorDot(ib, il, t, item), use);
              });
       };
+      run.tensorLogitTerms = [&](OpBuilder &tb, Location tl, const estimator::TensorLogitBlock &t,
+                                 int64_t terms, estimator::TensorTermLoad load,
+                                 estimator::TensorLogitUse use) {
+        Value items = cst(tb, tl, t.rows * t.keys);
+        Value sums = memref::AllocOp::create(tb, tl, MemRefType::get({t.rows * t.keys},
+                                                                     tb.getF32Type()));
+        Value zero = arith::ConstantOp::create(tb, tl, tb.getF32FloatAttr(0.0));
+        loop(tb, tl, cst(tb, tl, 0), items, [&](OpBuilder &ib, Location il, Value item) {
+          memref::StoreOp::create(ib, il, zero, sums, ValueRange{item});
+        });
+        loop(tb, tl, cst(tb, tl, 0), cst(tb, tl, terms), [&](OpBuilder &lb, Location ll, Value term) {
+          load(lb, ll, term);
+          loop(lb, ll, cst(lb, ll, 0), items, [&](OpBuilder &ib, Location il, Value item) {
+            Value before = memref::LoadOp::create(ib, il, sums, ValueRange{item});
+            Value after = arith::AddFOp::create(ib, il, before, tensorDot(ib, il, t, item));
+            memref::StoreOp::create(ib, il, after, sums, ValueRange{item});
+          });
+        });
+        loop(tb, tl, cst(tb, tl, 0), items, [&](OpBuilder &ib, Location il, Value item) {
+          handOver(ib, il, t, item, memref::LoadOp::create(ib, il, sums, ValueRange{item}), use);
+        });
+        memref::DeallocOp::create(tb, tl, sums);
+      };
+    }
     loop(b, loc, cst(b, loc, 0), toIndex(b, loc, estimator::emitStageTiles(b, loc, stage, env)),
          [&](OpBuilder &tb, Location tl, Value tile) {
            estimator::emitStageTile(tb, tl, stage, env, asI64(tb, tl, tile), run);

@@ -200,6 +200,12 @@ LogicalResult buildStage(OpBuilder &builder, KernelOp kernel, const plan::Estima
                                     estimator::TensorLogitUse use) {
       emitEstimatorTensorLogits(pb, pl, element, keyBuffer, logits, use);
     };
+    run.tensorLogitTerms = [&, element](OpBuilder &pb, Location pl,
+                                        const estimator::TensorLogitBlock &logits, int64_t terms,
+                                        estimator::TensorTermLoad load,
+                                        estimator::TensorLogitUse use) {
+      emitEstimatorTensorLogitTerms(pb, pl, element, keyBuffer, logits, terms, load, use);
+    };
     // 16-byte loads of 8 elements where both tensors' base addresses and
     // every stride allow them (contiguous head dims of 64-256 elements do).
     run.loadVector = [&, element](OpBuilder &lb, Location ll, bool key, Value bIdx, Value h,

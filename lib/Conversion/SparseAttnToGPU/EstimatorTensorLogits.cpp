@@ -26,6 +26,8 @@
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 
+#include <cassert>
+
 using namespace mlir;
 using namespace sattn;
 using namespace sattn::gpucodegen;
@@ -34,6 +36,8 @@ using namespace sattn::indexarith;
 namespace {
 
 constexpr int64_t kWarpSize = 32, kMmaRows = 16, kMmaKeys = 8, kMmaDepth = 16;
+/// The most 16 x 8 blocks a warp accumulates across terms (4 f32 each).
+[[maybe_unused]] constexpr int64_t kMostBlocksPerWarp = 8;
 
 /// The 16-bit pair at entries `at`, `at + 1` of `buffer` as one register.
 Value loadPair(OpBuilder &b, Location loc, Type element, Value buffer, Value at) {
@@ -44,71 +48,142 @@ Value loadPair(OpBuilder &b, Location loc, Type element, Value buffer, Value at)
 
 } // namespace
 
+namespace {
+
+/// A warp's share of a TensorLogitBlock: its 16 x 8 blocks' products (the
+/// k steps over the block's depth) and their hand-over to the stage.
+struct WarpLogitBlocks {
+  Type element;
+  Value buffer;
+  const estimator::TensorLogitBlock &block;
+  int64_t keyBlocks;
+  Value group, pairColumn, stride;
+
+  WarpLogitBlocks(OpBuilder &b, Location loc, Type element, Value buffer,
+                  const estimator::TensorLogitBlock &block, Value lane)
+      : element(element), buffer(buffer), block(block),
+        keyBlocks((block.keys + kMmaKeys - 1) / kMmaKeys),
+        group(div(b, loc, lane, cst(b, loc, 4))),
+        pairColumn(mul(b, loc, rem(b, loc, lane, cst(b, loc, 4)), cst(b, loc, 2))),
+        stride(cst(b, loc, block.stride)) {}
+
+  int64_t count() const { return (block.rows + kMmaRows - 1) / kMmaRows * keyBlocks; }
+  /// The lane's first row (the other is 8 below) and the block's first key.
+  std::pair<Value, Value> origin(OpBuilder &ib, Location il, Value item) const {
+    Value row0 = add(ib, il, mul(ib, il, div(ib, il, item, cst(ib, il, keyBlocks)),
+                                 cst(ib, il, kMmaRows)),
+                     group);
+    return {row0, mul(ib, il, rem(ib, il, item, cst(ib, il, keyBlocks)), cst(ib, il, kMmaKeys))};
+  }
+  /// The products of block `item` added to `acc` (four f32 accumulators).
+  /// Rows and keys past the block are clamped to its last ones: they only
+  /// feed results nobody uses (and items past the count are harmless).
+  SmallVector<Value, 4> products(OpBuilder &ib, Location il, Value item, ValueRange acc) const {
+    auto [first, keyBase] = origin(ib, il, item);
+    Value row0 = first, row8 = add(ib, il, first, cst(ib, il, 8));
+    Value key = add(ib, il, keyBase, group);
+    auto entry = [&](OpBuilder &nb, Location nl, int64_t at, int64_t count, Value index,
+                     Value column) {
+      Value row = min(nb, nl, index, cst(nb, nl, count - 1));
+      return add(nb, nl, cst(nb, nl, at), add(nb, nl, mul(nb, nl, row, stride), column));
+    };
+    // The k steps as a loop carrying the accumulators (LLVM unrolls it:
+    // 8 mma.sync per block at head_dim 128, their pairs of 16-bit
+    // elements read as ld.shared.b32).
+    auto steps = scf::ForOp::create(
+        ib, il, cst(ib, il, 0), cst(ib, il, block.depth), cst(ib, il, kMmaDepth), acc,
+        [&](OpBuilder &kb, Location kl, Value k0, ValueRange carried) {
+          Value low = add(kb, kl, k0, pairColumn);
+          Value high = add(kb, kl, low, cst(kb, kl, 8));
+          auto rowPair = [&](Value row, Value column) {
+            return loadPair(kb, kl, element, buffer,
+                            entry(kb, kl, block.rowsAt, block.rows, row, column));
+          };
+          auto keyPair = [&](Value column) {
+            return loadPair(kb, kl, element, buffer,
+                            entry(kb, kl, block.keysAt, block.keys, key, column));
+          };
+          SmallVector<Value, 4> a{rowPair(row0, low), rowPair(row8, low), rowPair(row0, high),
+                                  rowPair(row8, high)};
+          SmallVector<Value, 2> bFrag{keyPair(low), keyPair(high)};
+          scf::YieldOp::create(kb, kl, emitMma16816(kb, kl, element, a, bFrag, carried));
+        });
+    return SmallVector<Value, 4>(steps.getResults());
+  }
+  /// Hands the lane's four sums of block `item` to `use`.
+  void handOver(OpBuilder &ib, Location il, Value item, ValueRange acc,
+                estimator::TensorLogitUse use) const {
+    auto [row0, keyBase] = origin(ib, il, item);
+    for (int64_t e = 0; e < 4; ++e) {
+      Value row = e < 2 ? row0 : add(ib, il, row0, cst(ib, il, 8));
+      Value k = add(ib, il, keyBase, add(ib, il, pairColumn, cst(ib, il, e % 2)));
+      Value held = arith::AndIOp::create(
+          ib, il, cmp(ib, il, arith::CmpIPredicate::slt, row, cst(ib, il, block.rows)),
+          cmp(ib, il, arith::CmpIPredicate::slt, k, cst(ib, il, block.keys)));
+      scf::IfOp::create(ib, il, held, [&](OpBuilder &ub, Location ul) {
+        use(ub, ul, row, k, acc[e]);
+        scf::YieldOp::create(ub, ul);
+      });
+    }
+  }
+};
+
+} // namespace
+
 void sattn::gpucodegen::emitEstimatorTensorLogits(OpBuilder &b, Location loc, Type element,
                                                   Value buffer,
                                                   const estimator::TensorLogitBlock &block,
                                                   estimator::TensorLogitUse use) {
-  int64_t rowBlocks = (block.rows + kMmaRows - 1) / kMmaRows;
-  int64_t keyBlocks = (block.keys + kMmaKeys - 1) / kMmaKeys;
   int64_t warps = abi::kEstimatorThreads / kWarpSize;
   Value thread = gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x);
   Value warp = div(b, loc, thread, cst(b, loc, kWarpSize));
-  Value lane = rem(b, loc, thread, cst(b, loc, kWarpSize));
-  Value group = div(b, loc, lane, cst(b, loc, 4)), quad = rem(b, loc, lane, cst(b, loc, 4));
-  Value pairColumn = mul(b, loc, quad, cst(b, loc, 2));
-  Value stride = cst(b, loc, block.stride);
-  // Entry of element `column` of row `index` (clamped to the last one: a
-  // block's rows and keys past the tile only feed results nobody uses).
-  auto entry = [&](OpBuilder &nb, Location nl, int64_t at, int64_t count, Value index,
-                   Value column) {
-    Value row = min(nb, nl, index, cst(nb, nl, count - 1));
-    return add(nb, nl, cst(nb, nl, at), add(nb, nl, mul(nb, nl, row, stride), column));
+  WarpLogitBlocks blocks(b, loc, element, buffer, block, rem(b, loc, thread, cst(b, loc, kWarpSize)));
+  Value zero = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0.0));
+  scf::ForOp::create(b, loc, warp, cst(b, loc, blocks.count()), cst(b, loc, warps), ValueRange{},
+                     [&](OpBuilder &ib, Location il, Value item, ValueRange) {
+                       SmallVector<Value, 4> acc =
+                           blocks.products(ib, il, item, ValueRange{zero, zero, zero, zero});
+                       blocks.handOver(ib, il, item, acc, use);
+                       scf::YieldOp::create(ib, il);
+                     });
+  gpu::BarrierOp::create(b, loc);
+}
+
+void sattn::gpucodegen::emitEstimatorTensorLogitTerms(OpBuilder &b, Location loc, Type element,
+                                                      Value buffer,
+                                                      const estimator::TensorLogitBlock &block,
+                                                      int64_t terms,
+                                                      estimator::TensorTermLoad load,
+                                                      estimator::TensorLogitUse use) {
+  int64_t warps = abi::kEstimatorThreads / kWarpSize;
+  Value thread = gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x);
+  Value warp = div(b, loc, thread, cst(b, loc, kWarpSize));
+  WarpLogitBlocks blocks(b, loc, element, buffer, block, rem(b, loc, thread, cst(b, loc, kWarpSize)));
+  // Each warp owns the same blocks in every term, so their accumulators
+  // stay in registers across the terms' loads: a fixed count per warp
+  // (items past the block count compute clamped, unused products).
+  int64_t perWarp = (blocks.count() + warps - 1) / warps;
+  assert(perWarp <= kMostBlocksPerWarp && "a warp's accumulators fit its registers");
+  auto itemOf = [&](OpBuilder &ib, Location il, int64_t j) {
+    return add(ib, il, warp, cst(ib, il, j * warps));
   };
-  scf::ForOp::create(
-      b, loc, warp, cst(b, loc, rowBlocks * keyBlocks), cst(b, loc, warps), ValueRange{},
-      [&](OpBuilder &ib, Location il, Value item, ValueRange) {
-        Value row0 = add(ib, il, mul(ib, il, div(ib, il, item, cst(ib, il, keyBlocks)),
-                                     cst(ib, il, kMmaRows)),
-                         group);
-        Value row8 = add(ib, il, row0, cst(ib, il, 8));
-        Value keyBase = mul(ib, il, rem(ib, il, item, cst(ib, il, keyBlocks)), cst(ib, il, kMmaKeys));
-        Value key = add(ib, il, keyBase, group);
-        Value zero = arith::ConstantOp::create(ib, il, ib.getF32FloatAttr(0.0));
-        // The k steps as a loop carrying the accumulators (LLVM unrolls it:
-        // 8 mma.sync per tile at head_dim 128, their pairs of 16-bit
-        // elements read as ld.shared.b32).
-        auto steps = scf::ForOp::create(
-            ib, il, cst(ib, il, 0), cst(ib, il, block.depth), cst(ib, il, kMmaDepth),
-            ValueRange{zero, zero, zero, zero},
-            [&](OpBuilder &kb, Location kl, Value k0, ValueRange carried) {
-              Value low = add(kb, kl, k0, pairColumn);
-              Value high = add(kb, kl, low, cst(kb, kl, 8));
-              auto rowPair = [&](Value row, Value column) {
-                return loadPair(kb, kl, element, buffer,
-                                entry(kb, kl, block.rowsAt, block.rows, row, column));
-              };
-              auto keyPair = [&](Value column) {
-                return loadPair(kb, kl, element, buffer,
-                                entry(kb, kl, block.keysAt, block.keys, key, column));
-              };
-              SmallVector<Value, 4> a{rowPair(row0, low), rowPair(row8, low),
-                                      rowPair(row0, high), rowPair(row8, high)};
-              SmallVector<Value, 2> bFrag{keyPair(low), keyPair(high)};
-              scf::YieldOp::create(kb, kl, emitMma16816(kb, kl, element, a, bFrag, carried));
-            });
-        SmallVector<Value, 4> acc(steps.getResults());
-        for (int64_t e = 0; e < 4; ++e) {
-          Value row = e < 2 ? row0 : row8;
-          Value k = add(ib, il, keyBase, add(ib, il, pairColumn, cst(ib, il, e % 2)));
-          Value held = arith::AndIOp::create(
-              ib, il, cmp(ib, il, arith::CmpIPredicate::slt, row, cst(ib, il, block.rows)),
-              cmp(ib, il, arith::CmpIPredicate::slt, k, cst(ib, il, block.keys)));
-          scf::IfOp::create(ib, il, held, [&](OpBuilder &ub, Location ul) {
-            use(ub, ul, row, k, acc[e]);
-            scf::YieldOp::create(ub, ul);
-          });
+  Value zero = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0.0));
+  SmallVector<Value> init(4 * perWarp, zero);
+  auto sweep = scf::ForOp::create(
+      b, loc, cst(b, loc, 0), cst(b, loc, terms), cst(b, loc, 1), init,
+      [&](OpBuilder &tb, Location tl, Value t, ValueRange carried) {
+        load(tb, tl, t);
+        SmallVector<Value> next;
+        for (int64_t j = 0; j < perWarp; ++j) {
+          SmallVector<Value, 4> acc =
+              blocks.products(tb, tl, itemOf(tb, tl, j), carried.slice(4 * j, 4));
+          next.append(acc.begin(), acc.end());
         }
-        scf::YieldOp::create(ib, il);
+        // The next term's loads overwrite what this one's products read.
+        gpu::BarrierOp::create(tb, tl);
+        scf::YieldOp::create(tb, tl, next);
       });
+  for (int64_t j = 0; j < perWarp; ++j)
+    blocks.handOver(b, loc, itemOf(b, loc, j), sweep.getResults().slice(4 * j, 4), use);
   gpu::BarrierOp::create(b, loc);
 }

@@ -20,6 +20,14 @@ void emitEstimatorTensorLogits(mlir::OpBuilder &b, mlir::Location loc, mlir::Typ
                                mlir::Value buffer, const estimator::TensorLogitBlock &block,
                                estimator::TensorLogitUse use);
 
+/// The same summed over `terms` loads (TileRunner::tensorLogitTerms): each
+/// warp keeps its blocks' accumulators in registers while `load(t)` refills
+/// the buffer for term t, then hands the sums to `use`; ends at a barrier.
+void emitEstimatorTensorLogitTerms(mlir::OpBuilder &b, mlir::Location loc, mlir::Type element,
+                                   mlir::Value buffer, const estimator::TensorLogitBlock &block,
+                                   int64_t terms, estimator::TensorTermLoad load,
+                                   estimator::TensorLogitUse use);
+
 } // namespace sattn::gpucodegen
 
 #endif // SATTN_LIB_CONVERSION_SPARSEATTNTOGPU_ESTIMATORTENSORLOGITS_H

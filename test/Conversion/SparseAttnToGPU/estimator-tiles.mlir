@@ -121,10 +121,26 @@ sattn.kernel @topk(dtype = bf16, head_dim = 64, heads = 4, kv_heads = 2, scale =
 // -----
 
 // By mass (tau) the selection stays one thread per row: its sums depend on
-// their order.
+// their order. On tensor cores the antidiagonal scorer's S terms (here 4)
+// accumulate in each warp's mma registers across the terms' loads: a loop
+// over the terms carrying the four f32 sums, a barrier before the next
+// term's loads; exact builds add each term's f64 dot products in order.
+// score's tiles hold a block's 4 group rows (block 16 / stride 4), fewer
+// than 8: f64 sums.
 
 // CHECK-LABEL: gpu.module @sattn_xattn
+// CHECK:       gpu.func @sattn_xattn_estimate_pool(
+// CHECK:         scf.for %{{.*}} = %{{.*}} to %c4{{.*}} iter_args({{.*}}) -> (f32, f32, f32, f32)
+// CHECK:           nvvm.mma.sync
+// CHECK:           gpu.barrier
+// CHECK-NEXT:      scf.yield %{{.*}} : f32, f32, f32, f32
+// CHECK:       gpu.func @sattn_xattn_estimate_score(
+// CHECK-NOT:       nvvm.mma.sync
 // CHECK:       gpu.func @sattn_xattn_estimate_select(
+// EXACT-LABEL: gpu.module @sattn_xattn
+// EXACT:       gpu.func @sattn_xattn_estimate_pool(
+// EXACT-NOT:     nvvm.mma.sync
+// EXACT:       gpu.func @sattn_xattn_estimate_select(
 // CHECK-NOT:     workgroup
 // CHECK-NOT:     gpu.barrier
 // CHECK:       gpu.return
