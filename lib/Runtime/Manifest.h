@@ -106,6 +106,9 @@ struct Manifest {
     // > 0: nsa (block is the selection block).
     int64_t compressBlock = 0, compressStride = 0, selectCount = 0, localBlocks = 0, window = 0;
     size_t table = 0;
+    /// "logits": "tensor" (the logits of query rows on tensor cores; the
+    /// antidiagonal pool's tiles depend on it) or "exact"/absent.
+    bool tensorLogits = false;
     /// Whether a run reads the f32 weights (heads, 4 head_dim, hidden).
     bool takesWeights() const { return hidden > 0; }
   } estimator;
@@ -133,6 +136,7 @@ struct Manifest {
     shape.topRatio = estimator.topRatio;
     shape.compressBlock = estimator.compressBlock;
     shape.compressStride = estimator.compressStride;
+    shape.tensorLogits = estimator.tensorLogits;
     shape.selectCount = estimator.selectCount;
     shape.localBlocks = estimator.localBlocks;
     return shape;

@@ -396,6 +396,14 @@ bool readEstimator(const Value &root, Manifest &m, std::string &error) {
   if (!entries || !f.integer("threads", e.threads, 1, 1024) || !f.string("kind", e.kind) ||
       !f.integer("block", e.block, 1, int64_t(1) << 30) || !f.string("table", table))
     return false;
+  if (const Value *logits = v->find("logits")) {
+    std::string how;
+    if (!f.string("logits", how))
+      return false;
+    if (how != "tensor" && how != "exact")
+      return f.bad("logits", *logits, "is \"" + how + "\", expected \"tensor\" or \"exact\"");
+    e.tensorLogits = how == "tensor";
+  }
   if (e.kind == "nsa") {
     constexpr int64_t kMax = int64_t(1) << 30;
     if (!f.integer("compress_block", e.compressBlock, 1, kMax) ||

@@ -85,6 +85,19 @@ TEST(RuntimeEstimator, ManifestRecordIsChecked) {
   expectManifestError(withEstimator(noStride).str(), {"stride", "must divide block"});
   expectManifestError(withEstimator(record("keep", R"("top_k": 4, "tau": 0, "stride": 8)")).str(),
                       {"stride", "be 0 for mean_pool"});
+  // "logits" says how the logits of query rows are summed: tensor cores or
+  // exact f64 (the antidiagonal pool's tiles depend on it); nothing else.
+  for (const char *how : {"tensor", "exact"}) {
+    std::string summed =
+        record("keep", std::string(R"("top_k": 0, "tau": 0.9, "stride": 8, "logits": ")") + how +
+                           "\"");
+    summed.replace(summed.find("mean_pool"), 9, "antidiagonal");
+    loadOrDie(withEstimator(summed).str());
+  }
+  std::string fast = record("keep", R"("top_k": 0, "tau": 0.9, "stride": 8, "logits": "fast")");
+  fast.replace(fast.find("mean_pool"), 9, "antidiagonal");
+  expectManifestError(withEstimator(fast).str(),
+                      {"logits", "is \"fast\", expected \"tensor\" or \"exact\""});
   std::string learned = record();
   learned.replace(learned.find("mean_pool"), 9, "learned");
   expectManifestError(withEstimator(learned).str(), {"does not run (block_topk, learned"});
@@ -140,6 +153,14 @@ TEST(RuntimeEstimator, VerticalSlashRecord) {
   blocks.topK = 0;
   EXPECT_FALSE(blocks.tileStage(2));
   EXPECT_EQ(blocks.stageItems(2), slices * 5);
+
+  // The antidiagonal pool's tiles: 16 group rows, 32 where the logits run
+  // on tensor cores (38 groups of stride 8 at Lk = 300: 3 tiles or 2).
+  sattn::abi::EstimatorShape pool{2, 4, 2, 64, 300, 64, 8};
+  EXPECT_TRUE(pool.tileStage(0) && pool.tileStage(1));
+  EXPECT_EQ(pool.stageItems(0), slices * 3 * 256);
+  pool.tensorLogits = true;
+  EXPECT_EQ(pool.stageItems(0), slices * 2 * 256);
 
   expectManifestError(lines(counts, R"(["a", "b", "c"])"),
                       {"entries", "has 3 entries, expected 7", "radix_count"});

@@ -347,6 +347,14 @@ constexpr EstimatorTile antidiagonalMassTile(int64_t headDim, int64_t groupsPerB
   return EstimatorTile{groupsPerBlock < t.rows ? groupsPerBlock : t.rows,
                        t.keys / groupsPerBlock * groupsPerBlock};
 }
+/// pool's tiles on tensor-core builds at head_dim <= 128: twice lineTile's
+/// rows (32 x 64), which halves the key loads per group row; the f64 rows
+/// the exact form keeps are not needed there, so the tile still fits the
+/// 48 KB of static shared memory.
+constexpr EstimatorTile antidiagonalPoolTile(int64_t headDim, bool tensorLogits) {
+  EstimatorTile t = lineTile(headDim);
+  return tensorLogits && headDim <= 128 ? EstimatorTile{2 * t.rows, t.keys} : t;
+}
 /// Key blocks per score tile: those its window holds, or 1 when a key
 /// block spans windows.
 constexpr int64_t antidiagonalMassBlocks(int64_t headDim, int64_t groupsPerBlock) {
@@ -414,6 +422,9 @@ struct EstimatorShape {
   /// keys (> 0: nsa; `block` is the selection block), the blocks selected
   /// per query and the local ones among them.
   int64_t compressBlock = 0, compressStride = 0, selectCount = 0, localBlocks = 0;
+  /// Whether the logits of query rows run on tensor cores (the manifest's
+  /// "logits": "tensor"); the antidiagonal pool's tiles depend on it.
+  bool tensorLogits = false;
   bool lines() const { return lastQ > 0; }
   bool stripe() const { return group > 0; }
   bool gate() const { return hidden > 0; }
@@ -649,7 +660,7 @@ struct EstimatorShape {
     }
     int64_t n = blocks(), slices = batch * heads;
     if (stride && i < 2) {
-      int64_t rows = lineTile(headDim).rows;
+      int64_t rows = antidiagonalPoolTile(headDim, tensorLogits).rows;
       int64_t perTile = antidiagonalMassBlocks(headDim, block / stride);
       int64_t tiles = i == 0 ? (groups() + rows - 1) / rows : n * ((n + perTile - 1) / perTile);
       return slices * tiles * kEstimatorThreads;

@@ -87,6 +87,7 @@ struct EstimatorSpec {
     shape.compressStride = isNsa() ? compressStride : 0;
     shape.selectCount = isNsa() ? selectCount : 0;
     shape.localBlocks = isNsa() ? localBlocks : 0;
+    shape.tensorLogits = tensorLogits;
   }
 };
 

@@ -2,8 +2,9 @@
 //
 // The pool and score stages of block_topk with the antidiagonal scorer
 // (sattn/Conversion/Estimators.h, docs/ESTIMATORS.md), both tile stages:
-//   pool  (tile: slice, lineTile rows group rows): the softmax maximum and
-//         sum of each group row's logits over key groups r <= p, in two
+//   pool  (tile: slice, abi::antidiagonalPoolTile's group rows): the
+//         softmax maximum and sum of each group row's logits over key
+//         groups r <= p, in two
 //         sweeps over windows of key groups (the maxima, then the sums);
 //         tensor-core builds take one sweep with a running maximum (their
 //         logits are f32 sums already, docs/ESTIMATORS.md)
@@ -120,7 +121,8 @@ Value takenKeys(OpBuilder &b, Location loc, const LogitTile &ts, Value p, Value 
   return max(b, loc, cst(b, loc, 0), min(b, loc, reach, cst(b, loc, ts.keys)));
 }
 
-/// pool: tile (slice, lineTile rows group rows from p0). Rows before the
+/// pool: tile (slice, antidiagonalPoolTile rows group rows from p0: 16, or
+/// 32 on tensor cores at head_dim <= 128). Rows before the
 /// first group are computed with the others but not stored. The maxima
 /// fold every window's logits of r <= p (a maximum does not depend on the
 /// order); the sums add exp(logit - maximum) over r ascending, a window at
@@ -131,13 +133,15 @@ void emitRowStatsTile(OpBuilder &b, Location loc, const EstimatorEnv &env, Value
   GroupTileEnv ge(b, loc, env);
   KernelOp kernel = env.kernel;
   int64_t headDim = kernel.getHeadDim();
-  LogitTile ts(abi::lineTile(headDim), headDim);
+  LogitTile ts(abi::antidiagonalPoolTile(headDim, env.spec.tensorLogits), headDim);
   Value rows = cst(b, loc, ts.rows);
   Value rowTiles = ceilDiv(b, loc, ge.groups, ts.rows);
   Value p0 = mul(b, loc, rem(b, loc, tile, rowTiles), rows);
   TileSlice sl(b, loc, env, div(b, loc, tile, rowTiles));
   Value pEnd = min(b, loc, add(b, loc, p0, rows), ge.groups);
-  int64_t slotsAt = ts.rowEntries(), maxAt = slotsAt + ts.rows * ts.keys, sumAt = maxAt + ts.rows;
+  // On tensor cores the rows sit in the key buffer: no f64 rows.
+  int64_t slotsAt = ts.tensorRows(env.spec.tensorLogits) ? 0 : ts.rowEntries();
+  int64_t maxAt = slotsAt + ts.rows * ts.keys, sumAt = maxAt + ts.rows;
   auto stat = [&](OpBuilder &nb, Location nl, int64_t at, Value i) {
     return add(nb, nl, cst(nb, nl, at), i);
   };
@@ -348,7 +352,8 @@ Value stages::emitAntidiagonalTiles(OpBuilder &b, Location loc, int stage,
   Value perSlice;
   if (stage == kPool) {
     Value groups = ceilDiv(b, loc, env.lk, env.spec.stride);
-    perSlice = ceilDiv(b, loc, groups, abi::lineTile(headDim).rows);
+    perSlice =
+        ceilDiv(b, loc, groups, abi::antidiagonalPoolTile(headDim, env.spec.tensorLogits).rows);
   } else {
     int64_t perTile = abi::antidiagonalMassBlocks(headDim, env.spec.block / env.spec.stride);
     perSlice = mul(b, loc, env.blocks, ceilDiv(b, loc, env.blocks, perTile));
@@ -360,14 +365,17 @@ TileBuffers stages::antidiagonalTileBuffers(int stage, const plan::EstimatorSpec
                                             int64_t headDim) {
   int64_t groupsPerBlock = spec.block / spec.stride;
   abi::EstimatorTile tile =
-      stage == kPool ? abi::lineTile(headDim) : abi::antidiagonalMassTile(headDim, groupsPerBlock);
+      stage == kPool ? abi::antidiagonalPoolTile(headDim, spec.tensorLogits)
+                     : abi::antidiagonalMassTile(headDim, groupsPerBlock);
   LogitTile ts(tile, headDim);
   TileBuffers buffers;
   // Rows, sums, two statistics per row; score's masses per key block.
   // Score on tensor cores: also a partial sum per (key block, row).
   int64_t perTile = abi::antidiagonalMassBlocks(headDim, groupsPerBlock);
   int64_t partials = ts.tensorRows(spec.tensorLogits) ? perTile * ts.rows : 0;
-  buffers.f64Entries = ts.rowEntries() + ts.rows * ts.keys + 2 * ts.rows +
+  // pool on tensor cores keeps no f64 rows (its rows sit in the key buffer).
+  bool rowless = stage == kPool && ts.tensorRows(spec.tensorLogits);
+  buffers.f64Entries = (rowless ? 0 : ts.rowEntries()) + ts.rows * ts.keys + 2 * ts.rows +
                        (stage == kPool ? 0 : perTile + partials);
   buffers.keyEntries = ts.keyBufferEntries(spec.tensorLogits);
   return buffers;

@@ -125,15 +125,20 @@ sattn.kernel @topk(dtype = bf16, head_dim = 64, heads = 4, kv_heads = 2, scale =
 // accumulate in each warp's mma registers across the terms' loads: a loop
 // over the terms carrying the four f32 sums, a barrier before the next
 // term's loads; exact builds add each term's f64 dot products in order.
+// The tensor pool's tiles are 32 group rows (two 16 x 8 blocks a warp) by
+// 64 key groups, without f64 rows: 32 x 64 sums and 64 statistics in f64,
+// 64 keys and 32 rows of 66 bf16.
 // score's tiles hold a block's 4 group rows (block 16 / stride 4), fewer
 // than 8: f64 sums.
 
 // CHECK-LABEL: gpu.module @sattn_xattn
 // CHECK:       gpu.func @sattn_xattn_estimate_pool(
-// CHECK:         scf.for %{{.*}} = %{{.*}} to %c4{{.*}} iter_args({{.*}}) -> (f32, f32, f32, f32)
+// CHECK-SAME:    workgroup(%{{.*}} : memref<2112xf64, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %{{.*}} : memref<6336xbf16, #gpu.address_space<workgroup>> {llvm.align = 16 : i64})
+// CHECK:         scf.for %{{.*}} = %{{.*}} to %c4{{.*}} iter_args({{.*}}) -> (f32, f32, f32, f32, f32, f32, f32, f32)
+// CHECK:           nvvm.mma.sync
 // CHECK:           nvvm.mma.sync
 // CHECK:           gpu.barrier
-// CHECK-NEXT:      scf.yield %{{.*}} : f32, f32, f32, f32
+// CHECK-NEXT:      scf.yield %{{.*}} : f32, f32, f32, f32, f32, f32, f32, f32
 // CHECK:       gpu.func @sattn_xattn_estimate_score(
 // CHECK-NOT:       nvvm.mma.sync
 // CHECK:       gpu.func @sattn_xattn_estimate_select(
