@@ -52,6 +52,10 @@ sattn.kernel @nsa_d256(dtype = bf16, head_dim = 256, heads = 2, kv_heads = 2, sc
   %m = mask.nsa compress (16, 8) select (32, 4) window 0 local 1
   sattn.yield %m
 }
+sattn.kernel @nsa_many(dtype = bf16, head_dim = 64, heads = 2, kv_heads = 1, scale = 0.125) {
+  %m = mask.nsa compress (8, 4) select (8, 40) window 0 local 1
+  sattn.yield %m
+}
 )mlir";
 
 LoweredKernels &fixture() {
@@ -194,6 +198,9 @@ TEST(CompiledNsa, SelectionAndSelectedBranchMatchReference) {
       {"nsa_flat", 2, 48, 48, false, false},  {"nsa_flat", 1, 33, 80, true, true},
       {"nsa_g8", 1, 150, 200, false, false},  {"nsa_g8", 2, 200, 200, true, false},
       {"nsa_d256", 1, 300, 520, false, false},
+      // select_count above 32: a pass over the row per chosen block instead
+      // of the one-scan list (NsaStages.cpp), at rows of up to 50 blocks.
+      {"nsa_many", 1, 400, 400, false, false},  {"nsa_many", 2, 170, 230, true, true},
   };
   int64_t selected = 0;
   for (const Case &c : cases)

@@ -47,6 +47,91 @@ void emitCompress(OpBuilder &b, Location loc, const EstimatorEnv &env, Value ite
   s.storeAt(rounded, env.pooled, item);
 }
 
+/// select_count up to this many: the blocks are chosen in one scan of the
+/// row, through a sorted list of the best select_count candidates kept in
+/// registers; larger counts take a pass over the row per chosen block.
+constexpr int64_t kListedSelection = 32;
+
+using MarkBlock = function_ref<void(OpBuilder &, Location, Value)>;
+
+/// Marks the `passes` most important blocks of [1, last] (ties to the lower
+/// block; an importance that is not above -inf, NaN included, is never
+/// chosen): one scan of the row, each block's (importance, block) bubbled
+/// into a list of select_count entries ordered by importance, then block
+/// (entries start as (-inf, -1), which no block displaces on a tie). The
+/// list's first `passes` entries are the blocks the pass-by-pass form
+/// (markBlocksByPasses) picks, since both take the greatest in the same
+/// total order; the row is read once instead of `passes` times.
+void markListedBlocks(OpBuilder &b, Location loc, const EstimatorEnv &env, Value first,
+                      Value last, Value passes, MarkBlock markAt) {
+  int64_t count = env.spec.selectCount;
+  Scalar s{b, loc};
+  SmallVector<Value> init;
+  for (int64_t k = 0; k < count; ++k) {
+    init.push_back(s.f64(-std::numeric_limits<double>::infinity()));
+    init.push_back(cst(b, loc, -1));
+  }
+  auto scan = scf::ForOp::create(
+      b, loc, cst(b, loc, 1), add(b, loc, last, cst(b, loc, 1)), cst(b, loc, 1), init,
+      [&](OpBuilder &jb, Location jl, Value j, ValueRange list) {
+        Scalar js{jb, jl};
+        Value value = js.doubleOf(js.loadAt(env.table, add(jb, jl, first, j))), block = j;
+        SmallVector<Value> next;
+        for (int64_t k = 0; k < count; ++k) {
+          Value held = list[2 * k], heldBlock = list[2 * k + 1];
+          Value tie = arith::AndIOp::create(
+              jb, jl, js.fcmp(CmpFPredicate::OEQ, value, held),
+              cmp(jb, jl, CmpIPredicate::slt, block, heldBlock));
+          Value better =
+              arith::OrIOp::create(jb, jl, js.fcmp(CmpFPredicate::OGT, value, held), tie);
+          next.push_back(js.select(better, value, held));
+          next.push_back(js.select(better, block, heldBlock));
+          value = js.select(better, held, value);
+          block = js.select(better, heldBlock, block);
+        }
+        scf::YieldOp::create(jb, jl, next);
+      });
+  for (int64_t k = 0; k < count; ++k) {
+    Value block = scan.getResult(2 * k + 1);
+    Value taken =
+        arith::AndIOp::create(b, loc, cmp(b, loc, CmpIPredicate::slt, cst(b, loc, k), passes),
+                              cmp(b, loc, CmpIPredicate::sge, block, cst(b, loc, 0)));
+    scf::IfOp::create(b, loc, taken, [&](OpBuilder &mb, Location ml) {
+      markAt(mb, ml, block);
+      scf::YieldOp::create(mb, ml);
+    });
+  }
+}
+
+/// The same, a pass over [1, own] per chosen block: the most important
+/// unmarked block, the first of equals, is marked.
+void markBlocksByPasses(OpBuilder &b, Location loc, const EstimatorEnv &env, Value first,
+                        Value own, Value passes, Value mark, MarkBlock markAt) {
+  double inf = std::numeric_limits<double>::infinity();
+  forEach(b, loc, passes, [&](OpBuilder &pb, Location pl, Value) {
+    Scalar ps{pb, pl};
+    auto best = scf::ForOp::create(
+        pb, pl, cst(pb, pl, 1), add(pb, pl, own, cst(pb, pl, 1)), cst(pb, pl, 1),
+        ValueRange{ps.f64(-inf), cst(pb, pl, -1)},
+        [&](OpBuilder &jb, Location jl, Value j, ValueRange acc) {
+          Scalar js{jb, jl};
+          Value bits = js.loadAt(env.table, add(jb, jl, first, j));
+          Value open = js.icmp(CmpIPredicate::ne, bits, mark);
+          Value value = js.doubleOf(bits);
+          Value better =
+              arith::AndIOp::create(jb, jl, open, js.fcmp(CmpFPredicate::OGT, value, acc[0]));
+          scf::YieldOp::create(jb, jl,
+                               ValueRange{js.select(better, value, acc[0]),
+                                          js.select(better, j, acc[1])});
+        });
+    Value found = cmp(pb, pl, CmpIPredicate::sge, best.getResult(1), cst(pb, pl, 0));
+    scf::IfOp::create(pb, pl, found, [&](OpBuilder &fb, Location fl) {
+      markAt(fb, fl, best.getResult(1));
+      scf::YieldOp::create(fb, fl);
+    });
+  });
+}
+
 /// select: the group's row at `position` becomes 0 / 1 (a row without a
 /// query becomes 0). Block 0 and the `local` blocks ending at the query's
 /// own are forced, then blocks j <= own by importance, highest first and
@@ -76,30 +161,10 @@ void emitSelect(OpBuilder &b, Location loc, const EstimatorEnv &env, Value item)
     Value chosen = add(tb, tl, localCount, cst(tb, tl, 1));
     Value target = min(tb, tl, cst(tb, tl, env.spec.selectCount), add(tb, tl, own, one));
     Value passes = sub(tb, tl, max(tb, tl, target, chosen), chosen);
-    double inf = std::numeric_limits<double>::infinity();
-    forEach(tb, tl, passes, [&](OpBuilder &pb, Location pl, Value) {
-      Scalar ps{pb, pl};
-      // The most important unchosen block of [1, own]; the first of equals.
-      auto best = scf::ForOp::create(
-          pb, pl, cst(pb, pl, 1), add(pb, pl, own, cst(pb, pl, 1)), cst(pb, pl, 1),
-          ValueRange{ps.f64(-inf), cst(pb, pl, -1)},
-          [&](OpBuilder &jb, Location jl, Value j, ValueRange acc) {
-            Scalar js{jb, jl};
-            Value bits = js.loadAt(env.table, add(jb, jl, first, j));
-            Value open = js.icmp(CmpIPredicate::ne, bits, mark);
-            Value value = js.doubleOf(bits);
-            Value better = arith::AndIOp::create(
-                jb, jl, open, js.fcmp(CmpFPredicate::OGT, value, acc[0]));
-            scf::YieldOp::create(jb, jl,
-                                 ValueRange{js.select(better, value, acc[0]),
-                                            js.select(better, j, acc[1])});
-          });
-      Value found = cmp(pb, pl, CmpIPredicate::sge, best.getResult(1), cst(pb, pl, 0));
-      scf::IfOp::create(pb, pl, found, [&](OpBuilder &fb, Location fl) {
-        markAt(fb, fl, best.getResult(1));
-        scf::YieldOp::create(fb, fl);
-      });
-    });
+    if (env.spec.selectCount <= kListedSelection)
+      markListedBlocks(tb, tl, env, first, sub(tb, tl, own, localCount), passes, markAt);
+    else
+      markBlocksByPasses(tb, tl, env, first, own, passes, mark, markAt);
     scf::YieldOp::create(tb, tl);
   });
   forEach(b, loc, env.blocks, [&](OpBuilder &jb, Location jl, Value j) {

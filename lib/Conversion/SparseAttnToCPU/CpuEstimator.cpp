@@ -167,14 +167,15 @@ FailureOr<func::FuncOp> cpu::buildCpuEstimatorEntry(OpBuilder &builder, KernelOp
         loop(tb, tl, cst(tb, tl, 0), items, [&](OpBuilder &ib, Location il, Value item) {
           memref::StoreOp::create(ib, il, zero, sums, ValueRange{item});
         });
-        loop(tb, tl, cst(tb, tl, 0), cst(tb, tl, terms), [&](OpBuilder &lb, Location ll, Value term) {
+        auto addTerm = [&](OpBuilder &lb, Location ll, Value term) {
           load(lb, ll, term);
           loop(lb, ll, cst(lb, ll, 0), items, [&](OpBuilder &ib, Location il, Value item) {
             Value before = memref::LoadOp::create(ib, il, sums, ValueRange{item});
             Value after = arith::AddFOp::create(ib, il, before, tensorDot(ib, il, t, item));
             memref::StoreOp::create(ib, il, after, sums, ValueRange{item});
           });
-        });
+        };
+        loop(tb, tl, cst(tb, tl, 0), cst(tb, tl, terms), addTerm);
         loop(tb, tl, cst(tb, tl, 0), items, [&](OpBuilder &ib, Location il, Value item) {
           handOver(ib, il, t, item, memref::LoadOp::create(ib, il, sums, ValueRange{item}), use);
         });

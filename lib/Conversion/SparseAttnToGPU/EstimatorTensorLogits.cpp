@@ -137,7 +137,8 @@ void sattn::gpucodegen::emitEstimatorTensorLogits(OpBuilder &b, Location loc, Ty
   int64_t warps = abi::kEstimatorThreads / kWarpSize;
   Value thread = gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x);
   Value warp = div(b, loc, thread, cst(b, loc, kWarpSize));
-  WarpLogitBlocks blocks(b, loc, element, buffer, block, rem(b, loc, thread, cst(b, loc, kWarpSize)));
+  Value lane = rem(b, loc, thread, cst(b, loc, kWarpSize));
+  WarpLogitBlocks blocks(b, loc, element, buffer, block, lane);
   Value zero = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0.0));
   scf::ForOp::create(b, loc, warp, cst(b, loc, blocks.count()), cst(b, loc, warps), ValueRange{},
                      [&](OpBuilder &ib, Location il, Value item, ValueRange) {
@@ -158,7 +159,8 @@ void sattn::gpucodegen::emitEstimatorTensorLogitTerms(OpBuilder &b, Location loc
   int64_t warps = abi::kEstimatorThreads / kWarpSize;
   Value thread = gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x);
   Value warp = div(b, loc, thread, cst(b, loc, kWarpSize));
-  WarpLogitBlocks blocks(b, loc, element, buffer, block, rem(b, loc, thread, cst(b, loc, kWarpSize)));
+  Value lane = rem(b, loc, thread, cst(b, loc, kWarpSize));
+  WarpLogitBlocks blocks(b, loc, element, buffer, block, lane);
   // Each warp owns the same blocks in every term, so their accumulators
   // stay in registers across the terms' loads: a fixed count per warp
   // (items past the block count compute clamped, unused products).
