@@ -5,10 +5,13 @@
 // shared memory in their input type (bf16 or f16), so their products are
 // the m16n8k16 mma.sync's, exact, summed in f32. Each warp takes 16 x 8
 // blocks of the tile in turn and hands every (row, key, dot) it holds to
-// the stage. Why: summed in f64 on CUDA cores, these phases bound the
-// estimators (vertical_slash's lines, the stripe's anchors, XAttention's
-// pool and score run at a few TFLOP/s); the tensor cores' products come in
-// 2048 multiply-adds per instruction. Rows are padded like keys (2
+// the stage; over several terms (XAttention's antidiagonal terms,
+// TileRunner::tensorLogitTerms) each warp keeps the same blocks'
+// accumulators in registers while the terms' rows and keys are loaded in
+// turn, and hands the sums over once. Why: summed in f64 on CUDA cores,
+// these phases bound the estimators (vertical_slash's lines, the stripe's
+// anchors, XAttention's pool and score run at a few TFLOP/s); the tensor
+// cores' products come in 2048 multiply-adds per instruction. Rows are padded like keys (2
 // elements), so fragment elements are read as 16-bit pairs, 4-byte aligned.
 //
 //===----------------------------------------------------------------------===//
@@ -45,10 +48,6 @@ Value loadPair(OpBuilder &b, Location loc, Type element, Value buffer, Value at)
   Value y = memref::LoadOp::create(b, loc, buffer, ValueRange{add(b, loc, at, cst(b, loc, 1))});
   return vector::FromElementsOp::create(b, loc, VectorType::get({2}, element), ValueRange{x, y});
 }
-
-} // namespace
-
-namespace {
 
 /// A warp's share of a TensorLogitBlock: its 16 x 8 blocks' products (the
 /// k steps over the block's depth) and their hand-over to the stage.
