@@ -115,6 +115,12 @@ void emitGroupDotSums(OpBuilder &b, Location loc, const EstimatorEnv &env, const
   });
 }
 
+/// Where pool's sums start in the f64 buffer: after the tile's f64 rows, or
+/// at 0 on tensor cores, whose rows sit in the key buffer.
+int64_t poolSlotsAt(const LogitTile &ts, const plan::EstimatorSpec &spec) {
+  return ts.tensorRows(spec.tensorLogits) ? 0 : ts.rowEntries();
+}
+
 /// Key groups of a window from r0 that row p takes (r <= p), at most `keys`.
 Value takenKeys(OpBuilder &b, Location loc, const LogitTile &ts, Value p, Value r0) {
   Value reach = add(b, loc, sub(b, loc, p, r0), cst(b, loc, 1));
@@ -139,8 +145,7 @@ void emitRowStatsTile(OpBuilder &b, Location loc, const EstimatorEnv &env, Value
   Value p0 = mul(b, loc, rem(b, loc, tile, rowTiles), rows);
   TileSlice sl(b, loc, env, div(b, loc, tile, rowTiles));
   Value pEnd = min(b, loc, add(b, loc, p0, rows), ge.groups);
-  // On tensor cores the rows sit in the key buffer: no f64 rows.
-  int64_t slotsAt = ts.tensorRows(env.spec.tensorLogits) ? 0 : ts.rowEntries();
+  int64_t slotsAt = poolSlotsAt(ts, env.spec);
   int64_t maxAt = slotsAt + ts.rows * ts.keys, sumAt = maxAt + ts.rows;
   auto stat = [&](OpBuilder &nb, Location nl, int64_t at, Value i) {
     return add(nb, nl, cst(nb, nl, at), i);
@@ -373,10 +378,9 @@ TileBuffers stages::antidiagonalTileBuffers(int stage, const plan::EstimatorSpec
   // Score on tensor cores: also a partial sum per (key block, row).
   int64_t perTile = abi::antidiagonalMassBlocks(headDim, groupsPerBlock);
   int64_t partials = ts.tensorRows(spec.tensorLogits) ? perTile * ts.rows : 0;
-  // pool on tensor cores keeps no f64 rows (its rows sit in the key buffer).
-  bool rowless = stage == kPool && ts.tensorRows(spec.tensorLogits);
-  buffers.f64Entries = (rowless ? 0 : ts.rowEntries()) + ts.rows * ts.keys + 2 * ts.rows +
-                       (stage == kPool ? 0 : perTile + partials);
+  int64_t slotsAt = stage == kPool ? poolSlotsAt(ts, spec) : ts.rowEntries();
+  buffers.f64Entries =
+      slotsAt + ts.rows * ts.keys + 2 * ts.rows + (stage == kPool ? 0 : perTile + partials);
   buffers.keyEntries = ts.keyBufferEntries(spec.tensorLogits);
   return buffers;
 }

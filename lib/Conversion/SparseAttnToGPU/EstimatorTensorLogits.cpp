@@ -49,6 +49,15 @@ Value loadPair(OpBuilder &b, Location loc, Type element, Value buffer, Value at)
   return vector::FromElementsOp::create(b, loc, VectorType::get({2}, element), ValueRange{x, y});
 }
 
+/// The block's warps and each thread's warp and lane.
+constexpr int64_t kWarps = abi::kEstimatorThreads / kWarpSize;
+Value warpOf(OpBuilder &b, Location loc) {
+  return div(b, loc, gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x), cst(b, loc, kWarpSize));
+}
+Value laneOf(OpBuilder &b, Location loc) {
+  return rem(b, loc, gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x), cst(b, loc, kWarpSize));
+}
+
 /// A warp's share of a TensorLogitBlock: its 16 x 8 blocks' products (the
 /// k steps over the block's depth) and their hand-over to the stage.
 struct WarpLogitBlocks {
@@ -56,15 +65,16 @@ struct WarpLogitBlocks {
   Value buffer;
   const estimator::TensorLogitBlock &block;
   int64_t keyBlocks;
-  Value group, pairColumn, stride;
+  Value stride, group, pairColumn;
 
   WarpLogitBlocks(OpBuilder &b, Location loc, Type element, Value buffer,
-                  const estimator::TensorLogitBlock &block, Value lane)
+                  const estimator::TensorLogitBlock &block)
       : element(element), buffer(buffer), block(block),
-        keyBlocks((block.keys + kMmaKeys - 1) / kMmaKeys),
-        group(div(b, loc, lane, cst(b, loc, 4))),
-        pairColumn(mul(b, loc, rem(b, loc, lane, cst(b, loc, 4)), cst(b, loc, 2))),
-        stride(cst(b, loc, block.stride)) {}
+        keyBlocks((block.keys + kMmaKeys - 1) / kMmaKeys), stride(cst(b, loc, block.stride)) {
+    Value lane = laneOf(b, loc);
+    group = div(b, loc, lane, cst(b, loc, 4));
+    pairColumn = mul(b, loc, rem(b, loc, lane, cst(b, loc, 4)), cst(b, loc, 2));
+  }
 
   int64_t count() const { return (block.rows + kMmaRows - 1) / kMmaRows * keyBlocks; }
   /// The lane's first row (the other is 8 below) and the block's first key.
@@ -133,13 +143,10 @@ void sattn::gpucodegen::emitEstimatorTensorLogits(OpBuilder &b, Location loc, Ty
                                                   Value buffer,
                                                   const estimator::TensorLogitBlock &block,
                                                   estimator::TensorLogitUse use) {
-  int64_t warps = abi::kEstimatorThreads / kWarpSize;
-  Value thread = gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x);
-  Value warp = div(b, loc, thread, cst(b, loc, kWarpSize));
-  Value lane = rem(b, loc, thread, cst(b, loc, kWarpSize));
-  WarpLogitBlocks blocks(b, loc, element, buffer, block, lane);
+  Value warp = warpOf(b, loc);
+  WarpLogitBlocks blocks(b, loc, element, buffer, block);
   Value zero = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0.0));
-  scf::ForOp::create(b, loc, warp, cst(b, loc, blocks.count()), cst(b, loc, warps), ValueRange{},
+  scf::ForOp::create(b, loc, warp, cst(b, loc, blocks.count()), cst(b, loc, kWarps), ValueRange{},
                      [&](OpBuilder &ib, Location il, Value item, ValueRange) {
                        SmallVector<Value, 4> acc =
                            blocks.products(ib, il, item, ValueRange{zero, zero, zero, zero});
@@ -155,18 +162,15 @@ void sattn::gpucodegen::emitEstimatorTensorLogitTerms(OpBuilder &b, Location loc
                                                       int64_t terms,
                                                       estimator::TensorTermLoad load,
                                                       estimator::TensorLogitUse use) {
-  int64_t warps = abi::kEstimatorThreads / kWarpSize;
-  Value thread = gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x);
-  Value warp = div(b, loc, thread, cst(b, loc, kWarpSize));
-  Value lane = rem(b, loc, thread, cst(b, loc, kWarpSize));
-  WarpLogitBlocks blocks(b, loc, element, buffer, block, lane);
+  Value warp = warpOf(b, loc);
+  WarpLogitBlocks blocks(b, loc, element, buffer, block);
   // Each warp owns the same blocks in every term, so their accumulators
   // stay in registers across the terms' loads: a fixed count per warp
   // (items past the block count compute clamped, unused products).
-  int64_t perWarp = (blocks.count() + warps - 1) / warps;
+  int64_t perWarp = (blocks.count() + kWarps - 1) / kWarps;
   assert(perWarp <= kMostBlocksPerWarp && "a warp's accumulators fit its registers");
   auto itemOf = [&](OpBuilder &ib, Location il, int64_t j) {
-    return add(ib, il, warp, cst(ib, il, j * warps));
+    return add(ib, il, warp, cst(ib, il, j * kWarps));
   };
   Value zero = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0.0));
   SmallVector<Value> init(4 * perWarp, zero);
