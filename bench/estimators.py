@@ -58,6 +58,18 @@ def bench(fn):
     return tt.do_bench(fn, warmup=10, rep=100, return_mode="median")
 
 
+def report(rows, cols, json_path=None):
+    """Prints rows as a markdown table of `cols` ("-" where a row has no
+    value) and writes them to json_path when given."""
+    print("| " + " | ".join(cols) + " |")
+    print("|" + "---|" * len(cols))
+    for r in rows:
+        print("| " + " | ".join(str(r.get(c, "-")) for c in cols) + " |")
+    if json_path:
+        with open(json_path, "w") as f:
+            json.dump(rows, f, indent=1)
+
+
 def structured(H, L, D, gen, block=128, heavy_unit=None, waves="mixed"):
     n = L // block
     j = torch.arange(n, device=DEV, dtype=torch.float32)[:, None]
@@ -311,13 +323,7 @@ def main():
     cols = ["kernel", "L", "selection", "pair_density", "recall", "estimate_ms", "plan_ms", "attention_ms",
             "attention_tflops", "total_ms", "flex_ms", "vs_flex", "cudnn_causal_ms",
             "estimate_plus_plan_share", "total_vs_cudnn"]
-    print("| " + " | ".join(cols) + " |")
-    print("|" + "---|" * len(cols))
-    for r in rows:
-        print("| " + " | ".join(str(r.get(c, "-")) for c in cols) + " |")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(rows, f, indent=1)
+    report(rows, cols, args.json)
 
 
 if __name__ == "__main__":

@@ -91,6 +91,16 @@ def as_weights(kernel_name, weights, shape, device):
     return weights.to(device=device, dtype=torch.float32).contiguous()
 
 
+def workspace_bytes(kernel, batch, lk):
+    """Bytes of scratch the estimator needs for `batch` sequences of `lk`
+    keys (sattn_estimator_workspace); a workspace passed to estimate() holds
+    256 more, for alignment."""
+    size = ctypes.c_size_t()
+    check(kernel._lib.sattn_estimator_workspace(kernel._h(), int(batch), int(lk),
+                                                ctypes.byref(size)))
+    return size.value
+
+
 def estimate(kernel, q, k, table=None, workspace=None, stream=None, weights=None):
     """Runs `kernel`'s estimator on CUDA tensors q (B, H, Lq, D) and k
     (B, KV_H, Lk, D) on `stream` (None: PyTorch's current stream) and
@@ -128,9 +138,7 @@ def estimate(kernel, q, k, table=None, workspace=None, stream=None, weights=None
     if table is None:
         table_shape = kernel.table_shape(names[index], batch, lk)
         table = torch.empty(*table_shape, dtype=torch.int64, device=q.device)
-    size = ctypes.c_size_t()
-    check(kernel._lib.sattn_estimator_workspace(kernel._h(), batch, lk, ctypes.byref(size)))
-    need = size.value + 256
+    need = workspace_bytes(kernel, batch, lk) + 256
     if workspace is None:
         workspace = torch.empty(need, dtype=torch.uint8, device=q.device)
     elif workspace.dtype != torch.uint8 or workspace.numel() < need:

@@ -264,6 +264,7 @@ class RuntimeKernel(_Owned):
         doc="(H, 4 * head_dim, hidden) of the learned weights a gate estimator reads, or None")
 
     estimate = _estimator.estimate
+    estimator_workspace = _estimator.workspace_bytes
 
     # The backward pass of kernels compiled with --backward (sattn._backward),
     # the block maxima of kernels compiled with block_max (sattn._block_max).

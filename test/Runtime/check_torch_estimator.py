@@ -58,6 +58,10 @@ check(all(e[1] == 0 for e in events), "every call succeeds: %s" % [e[:2] for e i
 run, build, launch = events
 check(run[2] % 256 == 0, "the estimator's workspace is aligned")
 check(run[5] is None, "no weights for this estimator")
+scratch = kernel.runtime.estimator_workspace(B, Lk)
+check(0 < scratch <= run[3] <= scratch + 256,
+      "the workspace holds the estimator's scratch (%d bytes) plus at most 256 for alignment: "
+      "%d" % (scratch, run[3]))
 check(run[4] == build[3] == launch[2] == 0x1234, "one stream for all three")
 say("call: estimate (workspace %d bytes), device plan (%d table), launch; stream 0x%x"
     % (run[3], build[2], run[4]))
