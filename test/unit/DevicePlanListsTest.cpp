@@ -4,17 +4,14 @@
 // the column keys of the tiles the rest of the mask skips as one List
 // segment per query tile (docs/DEVICE_PLANS.md, "Column lists"). They no
 // longer equal the host planner's Range-only plans, so they are checked by
-// brute force over the reference evaluator: per (batch, head, query tile)
-// no key is visited twice, every kept pair's key is visited, a FULL
-// segment (a Range, or a List whose every pair the mask keeps) holds kept
-// pairs only; and attention run on them by the CPU
-// kernel matches dense masked attention in fp64. Also: a query tile whose
-// columns overflow the list's capacity falls back to PARTIAL tiles.
+// brute force over the reference evaluator (DevicePlanCheckSupport.h; the
+// patterns with a lattice term get Gather segments, checked alike). Also:
+// a query tile whose columns overflow the list's capacity falls back to
+// PARTIAL tiles.
 //
 //===----------------------------------------------------------------------===//
 
-#include "CpuAttentionTestSupport.h"
-#include "TilePlanTestSupport.h"
+#include "DevicePlanCheckSupport.h"
 
 #include "sattn/Conversion/DevicePlan.h"
 #include "sattn/Plan/EstimatorSpec.h"
@@ -29,105 +26,13 @@ using namespace sattn;
 using namespace sattn::plan;
 using namespace sattn::tile_plan_test;
 using namespace sattn::cpu_attention_test;
+using namespace sattn::device_plan_check;
 
 namespace {
 
-struct ListTally {
-  int64_t queryTiles = 0, withList = 0, fullLists = 0, listedKeys = 0, rangeTiles = 0,
-          fullTiles = 0;
-};
-
-/// Checks the device plan `p` of `in` pair by pair (see the file comment).
-void checkCoverage(const FlatPlan &p, const CompiledMask &eval, const MaskInputs &in,
-                   int64_t heads, int64_t bm, int64_t bn, ListTally &tally) {
-  constexpr int64_t fields = FlatPlan::kSegmentFields;
-  int64_t shift = in.lk - in.lq;
-  for (int64_t b = 0; b < in.batch; ++b)
-    for (int64_t h = 0; h < heads; ++h)
-      for (int64_t m = 0; m < p.numQueryTiles; ++m) {
-        SCOPED_TRACE("b=" + std::to_string(b) + " h=" + std::to_string(h) +
-                     " m=" + std::to_string(m));
-        int64_t c = p.classIndex[b * heads + h];
-        ASSERT_TRUE(0 <= c && c < p.numClasses);
-        int64_t first = p.offsets[c * (p.numQueryTiles + 1) + m];
-        int64_t last = p.offsets[c * (p.numQueryTiles + 1) + m + 1];
-        std::vector<int> visits(in.lk, 0);
-        std::vector<bool> full(in.lk, false);
-        bool listed = false;
-        for (int64_t s = first; s < last; ++s) {
-          const int64_t *f = &p.segments[s * fields];
-          std::vector<int64_t> keys;
-          if (f[0] == Segment::Range) {
-            ASSERT_TRUE(0 <= f[2] && f[2] < f[3]) << "range [" << f[2] << ", " << f[3] << ")";
-            tally.rangeTiles += f[3] - f[2];
-            tally.fullTiles += f[1] ? f[3] - f[2] : 0;
-            for (int64_t k = f[2] * bn; k < std::min(f[3] * bn, in.lk); ++k)
-              keys.push_back(k);
-          } else {
-            ASSERT_EQ(f[0], Segment::List) << "device plans hold Range and List segments";
-            tally.fullLists += f[1] != 0;
-            ASSERT_TRUE(f[2] <= f[3] && f[3] <= int64_t(p.segments.size()));
-            ASSERT_FALSE(listed) << "one list per query tile";
-            listed = true;
-            for (int64_t j = f[2]; j < f[3]; ++j) {
-              keys.push_back(p.segments[j]);
-              ASSERT_TRUE(0 <= keys.back() && keys.back() < in.lk) << "key " << keys.back();
-              if (j > f[2])
-                ASSERT_LT(p.segments[j - 1], keys.back()) << "list keys ascend";
-            }
-            tally.listedKeys += f[3] - f[2];
-          }
-          for (int64_t k : keys) {
-            ++visits[k];
-            full[k] = f[1] != 0;
-          }
-        }
-        ++tally.queryTiles;
-        tally.withList += listed;
-        for (int64_t k = 0; k < in.lk; ++k) {
-          ASSERT_LE(visits[k], 1) << "key " << k << " visited twice";
-          for (int64_t i = m * bm; i < std::min((m + 1) * bm, in.lq); ++i) {
-            bool keep = eval.keep(in, b, h, i + shift, k);
-            if (keep)
-              ASSERT_EQ(visits[k], 1) << "kept pair (" << i << ", " << k << ") not visited";
-            if (full[k])
-              ASSERT_TRUE(keep) << "FULL segment holds dropped pair (" << i << ", " << k << ")";
-          }
-        }
-      }
-}
-
-/// Runs the kernel on plan `p` and compares with dense fp64 attention.
-void checkAttention(const CpuAttention &cpu, KernelOp kernel, const CompiledMask &eval,
-                    const MaskInputs &in, const FlatPlan &p, std::mt19937 &rng) {
-  Shape shape = shapeOf(kernel, in.batch, in.lq, in.lk);
-  int64_t d = shape.headDim;
-  Tensor q({shape.batch, shape.heads, shape.lq, d}, false);
-  Tensor k({shape.batch, shape.kvHeads, shape.lk, d}, false);
-  Tensor v({shape.batch, shape.kvHeads, shape.lk, d}, false);
-  Tensor o({shape.batch, shape.heads, shape.lq, d}, false);
-  Tensor lse({shape.batch, shape.heads, shape.lq}, false);
-  q.fillRandom(rng, -2, 2);
-  k.fillRandom(rng, -2, 2);
-  v.fillRandom(rng, -1, 1);
-  std::string error;
-  CpuAttentionArgs args{q.view, k.view, v.view, o.view, lse.view};
-  ASSERT_TRUE(mlir::succeeded(cpu.run(kernel.getSymName(), args, p, in, error))) << error;
-  std::vector<double> refO, refLse;
-  referenceAttention(eval, in, shape, q, k, v, refO, refLse);
-  double err2 = 0, ref2 = 0;
-  for (int64_t i = 0; i < int64_t(refO.size()); ++i) {
-    double got = o.storage[i];
-    ASSERT_FALSE(std::isnan(got));
-    err2 += (got - refO[i]) * (got - refO[i]);
-    ref2 += refO[i] * refO[i];
-  }
-  EXPECT_LT(std::sqrt(err2 / std::max(ref2, 1e-30)), 1e-5);
-}
-
 TEST(DevicePlanLists, ColumnKeysAreListedExactlyOnce) {
   std::mt19937 rng(31);
-  ListTally tally;
+  PlanTally tally;
   int withTerm = 0;
   // Rows of up to 75 KV tiles (three pieces of abi::kRunChunk for count
   // and write), and KV tiles of two 64-key column words.
@@ -215,7 +120,7 @@ TEST(DevicePlanLists, EstimatedLinesListColumnsAndOverflowFallsBack) {
     std::string error;
     auto plan = cpu->buildDevicePlan("vertical_slash", in, error);
     ASSERT_TRUE(mlir::succeeded(plan)) << error;
-    ListTally tally;
+    PlanTally tally;
     ASSERT_NO_FATAL_FAILURE(checkCoverage(*plan, *eval, in, heads, 32, 16, tally));
     EXPECT_GT(tally.withList, 0);
     // Listed tiles lie below the forced local diagonals: every listed pair

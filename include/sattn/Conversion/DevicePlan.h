@@ -6,7 +6,10 @@
 // the plan buffers of docs/KERNEL_ABI.md in their Range-only form: for each
 // plan class and query tile, the KV tiles that hold a kept pair, as
 // maximal runs of FULL and of PARTIAL tiles in key order (exactly what the
-// host planner builds with PlanOptions::gathers = false).
+// host planner builds with PlanOptions::gathers = false). A kernel that
+// reads Gather and List segments may also get a List segment of column
+// keys per query tile (ColumnLists.cpp) or Gather segments of lattice keys
+// (LatticeGathers.cpp).
 //
 // The builder runs in six stages, each a loop over independent items so
 // that a GPU runs one thread per item and the CPU a plain loop:
@@ -37,12 +40,14 @@
 #define SATTN_CONVERSION_DEVICEPLAN_H
 
 #include "sattn/Conversion/MaskToArith.h"
+#include "sattn/Conversion/TileIntervals.h"
 #include "sattn/Core/KernelAbi.h"
 
 #include "SparseAttn/IR/SparseAttnDialect.h"
 
 #include "Mask/IR/MaskOps.h"
 
+#include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/IR/OwningOpRef.h"
 #include "llvm/ADT/StringRef.h"
 
@@ -77,6 +82,18 @@ constexpr int32_t kColumnsMasked = 1 << 12;
 /// listed pair is kept and the List segment is FULL.
 constexpr int64_t kListMaskedBit = int64_t(1) << 48;
 
+/// With lattice gathers, classify's bits for a tile the rest of the mask
+/// skips or leaves undecided, that holds lattice keys of its class: the
+/// whole mask may keep a pair of it (its lattice keys join the query
+/// tile's Gather segment if the rest ends up skipping it), and the mask
+/// with the lattice term read as true keeps every pair of it (those keys
+/// need no mask code); or the tile holds no lattice key (kLatticeNone: if
+/// the rest skips it, a Gather segment may span it, so that a period
+/// longer than a tile does not cut a query tile's gathers apart).
+constexpr int32_t kLatticeMay = 1 << 13;
+constexpr int32_t kLatticeFull = 1 << 14;
+constexpr int32_t kLatticeNone = 1 << 15;
+
 enum class Stage { Summarize, Classify, Resolve, Count, Scan, Write };
 constexpr Stage kStages[] = {Stage::Summarize, Stage::Classify, Stage::Resolve, Stage::Count,
                              Stage::Scan, Stage::Write};
@@ -99,6 +116,50 @@ struct ColumnTerm {
   mask::PredicateOp predicate;
 };
 std::optional<ColumnTerm> findColumnTerm(KernelOp kernel);
+
+/// Whether `term`, an i1 of a predicate body, reaches the body's yield
+/// through and / or only, and the predicate reaches `mask` through unions
+/// and intersections only: the mask is monotone in the term, so reading it
+/// as false gives a mask that keeps less, as true one that keeps more.
+bool isMonotoneTerm(mlir::Value term, mask::PredicateOp predicate, mlir::Value mask);
+/// A detached copy of `kernel` whose operation `term` (found by its place
+/// in walk order; its single result an i1) reads as the constant `value`.
+std::shared_ptr<mlir::OwningOpRef<mlir::Operation *>>
+cloneWithTermAs(KernelOp kernel, mlir::Operation *term, bool value);
+
+/// A monotone lattice term (LatticeGathers.cpp): a comparison in a
+/// predicate that keeps exactly the keys k with (k - s) floormod P < W for
+/// a constant P > 0 and s, W computed from the batch and head alone:
+/// `F == Y` (W = 1 where 0 <= Y < P, else no key; s = shift + Y),
+/// `F < W`, `F <= W - 1` (either operand order), with F = (k - shift)
+/// floormod P (the key itself, or the key plus or minus such a value).
+/// Plans of kernels that read Gather segments gather its keys instead of
+/// visiting their tiles.
+struct LatticeTerm {
+  enum Form { Equal, Below, AtMost };
+  mlir::arith::CmpIOp compare;
+  mask::PredicateOp predicate;
+  Form form = Below;
+  int64_t period = 1;
+  /// Body values of the batch and head only (null: 0): the shift of the
+  /// key (negated when `negateShift`, for k + x) and Y or W.
+  mlir::Value shift, bound;
+  bool negateShift = false;
+};
+std::optional<LatticeTerm> findLatticeTerm(KernelOp kernel);
+/// Whether device plans of `kernel` gather a lattice term: the kernel
+/// reads Gather segments, its mask has a lattice term and no column term.
+bool hasLatticeGathers(KernelOp kernel, bool planGathers);
+
+/// What the stages need of a lattice term: the mask with the term read as
+/// false (the rest, which tiles are decided on) and as true (whose must
+/// makes gathered keys FULL), in detached copies of the kernel.
+struct LatticePlan {
+  std::shared_ptr<mlir::OwningOpRef<mlir::Operation *>> rest, onLattice;
+  mlir::Value restMask, onLatticeMask;
+  LatticeTerm term; // in the kernel itself
+};
+LatticePlan buildLatticePlan(KernelOp kernel);
 
 /// Keys a query tile's column list may hold (a query tile with more falls
 /// back to PARTIAL tiles), when the mask has a column term and the kernel
@@ -171,9 +232,37 @@ struct PlanBuilderEnv {
   /// Query units of the column term (ceil(Lk / U); 1 without a unit): the
   /// counts and words are per (class, unit, KV tile).
   mlir::Value numUnits;
-  /// The mask tiles are decided on: the rest with lists, else the mask.
-  mlir::Value decisionMask() const { return listKeys ? columns.restMask : mask; }
+  /// Lattice gathers (LatticeGathers.cpp): the term and its copies; no
+  /// restMask without them.
+  LatticePlan lattice;
+  bool latticeGathers() const { return static_cast<bool>(lattice.restMask); }
+  /// The mask tiles are decided on: the rest with lists or lattice
+  /// gathers, else the mask.
+  mlir::Value decisionMask() const {
+    return listKeys ? columns.restMask : latticeGathers() ? lattice.restMask : mask;
+  }
 };
+
+/// The lattice of class (batch, head): start s, period P, width W in
+/// [0, P] (index values).
+struct LatticeParams {
+  mlir::Value start, period, width;
+};
+LatticeParams emitLatticeParams(mlir::OpBuilder &b, mlir::Location loc,
+                                const PlanBuilderEnv &env, mlir::Value batch, mlir::Value head);
+/// The lattice keys in [lo, hi) (lo <= hi), and the position of the j-th
+/// lattice key at or after lo (0-based; docs/KERNEL_ABI.md's formula).
+mlir::Value emitLatticeKeys(mlir::OpBuilder &b, mlir::Location loc, const LatticeParams &l,
+                            mlir::Value lo, mlir::Value hi);
+mlir::Value emitLatticeKeyAt(mlir::OpBuilder &b, mlir::Location loc, const LatticeParams &l,
+                             mlir::Value lo, mlir::Value j);
+/// Classify's lattice bits (kLatticeMay, kLatticeFull, kLatticeNone; an
+/// i32) of the tile of `tenv` (keys [tenv.kLo, tenv.kHi]) whose status for
+/// the rest is `status`: 0 unless the rest skips the tile or leaves it
+/// undecided.
+mlir::FailureOr<mlir::Value> emitLatticeBits(mlir::OpBuilder &b, mlir::Location loc,
+                                             const PlanBuilderEnv &env,
+                                             const TileMaskEnv &tenv, mlir::Value status);
 
 /// Whether key `k` is a column of (batch, head) for query unit `unit` (an
 /// i1; any value when the term has no unit).
@@ -206,11 +295,12 @@ inline int64_t columnWords(const PlanBuilderEnv &env) {
 /// from the stage parameters: `scalars` lq, lk, batch, numClasses,
 /// classHeads (i64), `buffers` status, work, counts, offsets, segments,
 /// classIndex, summaries (memrefs), `tables` one i64 memref per table in
-/// declaration order.
+/// declaration order. `planGathers`: the kernel reads Gather and List
+/// segments (column lists or lattice gathers where the mask has a term).
 /// Tile counts are computed too.
 PlanBuilderEnv bindPlanParams(mlir::OpBuilder &b, mlir::Location loc,
                               KernelOp kernel, int64_t bm, int64_t bn,
-                              int64_t listKeys, mlir::ValueRange scalars,
+                              bool planGathers, mlir::ValueRange scalars,
                               mlir::ValueRange buffers, mlir::ValueRange tables);
 
 /// The number of items of `stage`, an i64 (resolve: the undecided tiles

@@ -55,7 +55,8 @@ def ConvertSparseAttnToCPU : Pass<"convert-sattn-to-cpu", "::mlir::ModuleOp"> {
            "plan of block-m x block-n tiles">,
     Option<"devicePlanLists", "device-plan-lists", "bool", /*default=*/"true",
            "Let @NAME_plan_cpu list the key columns of a column term as List "
-           "segments (docs/DEVICE_PLANS.md, \"Column lists\"); false builds "
+           "segments and gather the keys of a lattice term as Gather segments "
+           "(docs/DEVICE_PLANS.md, \"Column lists\", \"Lattice gathers\"); false builds "
            "the Range-only plan the host planner builds without gathers">,
     Option<"estimatorLaunches", "estimator-launches", "int64_t",
            /*default=*/"-1",

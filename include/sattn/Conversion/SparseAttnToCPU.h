@@ -75,7 +75,8 @@ mlir::FunctionType entryType(mlir::MLIRContext *context, unsigned numTables,
 struct CpuLoweringOptions {
   int64_t blockM = 64;
   int64_t blockN = 64;
-  /// Device plans list column keys (the CPU kernel reads List segments).
+  /// Device plans list column keys and gather lattice keys (the CPU kernel
+  /// reads List and Gather segments).
   bool devicePlanLists = true;
 };
 

@@ -64,9 +64,10 @@ struct CpuAttentionOptions {
   unsigned optLevel = 2;
   /// Also compile each kernel's device plan builder (`buildDevicePlan`).
   bool devicePlans = false;
-  /// Device plans list the key columns of a column term (docs/DEVICE_PLANS.md,
-  /// "Column lists"); false: the Range-only plans the host planner builds
-  /// with PlanOptions::gathers = false.
+  /// Device plans list the key columns of a column term and gather the keys
+  /// of a lattice term (docs/DEVICE_PLANS.md, "Column lists", "Lattice
+  /// gathers"); false: the Range-only plans the host planner builds with
+  /// PlanOptions::gathers = false.
   bool devicePlanLists = true;
   /// Also compile each kernel's gradients (`runBackward`).
   bool backward = false;

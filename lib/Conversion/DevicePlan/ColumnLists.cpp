@@ -94,6 +94,11 @@ bool isRowIndex(Value index) {
 
 } // namespace
 
+bool deviceplan::isMonotoneTerm(Value term, mask::PredicateOp predicate, Value mask) {
+  return reachesYieldMonotonically(term) &&
+         reachesMaskMonotonically(predicate.getResult(), mask);
+}
+
 std::optional<ColumnTerm> deviceplan::findColumnTerm(KernelOp kernel) {
   Value mask = kernel.getMask();
   std::optional<ColumnTerm> found;
@@ -109,8 +114,7 @@ std::optional<ColumnTerm> deviceplan::findColumnTerm(KernelOp kernel) {
     if (!llvm::all_of(lookup.getIndices().drop_back(), isRowIndex) ||
         llvm::count_if(lookup.getIndices(), queryUnitRows) > 1)
       return;
-    if (!reachesYieldMonotonically(lookup.getResult()) ||
-        !reachesMaskMonotonically(predicate.getResult(), mask))
+    if (!isMonotoneTerm(lookup.getResult(), predicate, mask))
       return;
     found = ColumnTerm{lookup, predicate};
   });
@@ -142,21 +146,26 @@ int64_t deviceplan::listKeyCapacity(KernelOp kernel, bool planGathers) {
   return kDefaultListKeys;
 }
 
-/// A detached copy of `kernel` whose lookup `at` (in walk order) reads as
-/// the constant `value`.
-static std::shared_ptr<OwningOpRef<Operation *>> cloneWithLookupAs(KernelOp kernel, int64_t at,
-                                                                   bool value) {
+std::shared_ptr<OwningOpRef<Operation *>>
+deviceplan::cloneWithTermAs(KernelOp kernel, Operation *term, bool value) {
+  // The term's position in walk order names it in the copy.
+  int64_t position = 0, at = -1;
+  kernel.walk([&](Operation *op) {
+    if (op == term)
+      at = position;
+    ++position;
+  });
   auto copy = std::make_shared<OwningOpRef<Operation *>>(kernel->clone());
-  mask::LookupOp copied;
-  int64_t position = 0;
-  cast<KernelOp>(copy->get()).walk([&](mask::LookupOp lookup) {
+  Operation *copied = nullptr;
+  position = 0;
+  cast<KernelOp>(copy->get()).walk([&](Operation *op) {
     if (position++ == at)
-      copied = lookup;
+      copied = op;
   });
   OpBuilder b(copied);
-  Value constant = arith::ConstantIntOp::create(b, copied.getLoc(), value ? 1 : 0, 1);
-  copied.getResult().replaceAllUsesWith(constant);
-  copied.erase();
+  Value constant = arith::ConstantIntOp::create(b, copied->getLoc(), value ? 1 : 0, 1);
+  copied->getResult(0).replaceAllUsesWith(constant);
+  copied->erase();
   return copy;
 }
 
@@ -165,16 +174,9 @@ ColumnPlan deviceplan::buildColumnPlan(KernelOp kernel) {
   std::optional<ColumnTerm> term = findColumnTerm(kernel);
   if (!term)
     return plan;
-  // The lookup's position in walk order names it in the copies.
-  int64_t position = 0, at = -1;
-  kernel.walk([&](mask::LookupOp lookup) {
-    if (lookup == term->lookup)
-      at = position;
-    ++position;
-  });
-  plan.rest = cloneWithLookupAs(kernel, at, false);
+  plan.rest = cloneWithTermAs(kernel, term->lookup, false);
   plan.restMask = cast<KernelOp>(plan.rest->get()).getMask();
-  plan.onColumns = cloneWithLookupAs(kernel, at, true);
+  plan.onColumns = cloneWithTermAs(kernel, term->lookup, true);
   plan.onColumnsMask = cast<KernelOp>(plan.onColumns->get()).getMask();
   plan.table = term->lookup.getTable();
   for (Value index : term->lookup.getIndices().drop_back()) {

@@ -53,20 +53,59 @@ constexpr int64_t kWalkUnroll = 8;
 /// query tiles, so its reads are batched wider.
 constexpr int64_t kScanUnroll = 32;
 
-/// Writes segment row `row`: [kind, full, lo, hi, 0, 1, 1] (Range or List
-/// segments; `full` an i1, `lo` and `hi` index values).
+/// A walk-only tile status (never stored): the rest of the mask skips the
+/// tile and its lattice keys are gathered (lattice gathers).
+constexpr int32_t kGathered = 4;
+
+/// Writes segment row `row`: [kind, full, lo, hi, start, period, width]
+/// (`full` an i1, the rest index values).
 void storeSegmentRow(OpBuilder &b, Location loc, const PlanBuilderEnv &env, Value row,
-                     int64_t kind, Value full, Value lo, Value hi) {
+                     int64_t kind, Value full, Value lo, Value hi, Value start, Value period,
+                     Value width) {
   Type i64 = b.getI64Type();
   Value fields[7] = {arith::ConstantIntOp::create(b, loc, kind, 64),
                      arith::ExtUIOp::create(b, loc, i64, full),
                      arith::IndexCastOp::create(b, loc, i64, lo),
                      arith::IndexCastOp::create(b, loc, i64, hi),
-                     arith::ConstantIntOp::create(b, loc, 0, 64),
-                     arith::ConstantIntOp::create(b, loc, 1, 64),
-                     arith::ConstantIntOp::create(b, loc, 1, 64)};
+                     arith::IndexCastOp::create(b, loc, i64, start),
+                     arith::IndexCastOp::create(b, loc, i64, period),
+                     arith::IndexCastOp::create(b, loc, i64, width)};
   for (auto [i, v] : llvm::enumerate(fields))
     memref::StoreOp::create(b, loc, v, env.segments, ValueRange{row, cst(b, loc, i)});
+}
+/// The same for Range and List segments: [kind, full, lo, hi, 0, 1, 1].
+void storeSegmentRow(OpBuilder &b, Location loc, const PlanBuilderEnv &env, Value row,
+                     int64_t kind, Value full, Value lo, Value hi) {
+  storeSegmentRow(b, loc, env, row, kind, full, lo, hi, cst(b, loc, 0), cst(b, loc, 1),
+                  cst(b, loc, 1));
+}
+
+/// The Gather segments of a run [first, end) of kGathered KV tiles whose
+/// tiles [first, fullEnd) have kLatticeFull or kLatticeNone: none when it
+/// holds no lattice key; one, FULL when every tile has; else, when the FULL prefix holds j >= BN lattice keys (j the
+/// largest multiple of BN not above its keys), a FULL segment of its
+/// first j keys then a PARTIAL one of the rest (no more BN-key tiles than
+/// one segment, j / BN of them without mask code); else one PARTIAL.
+struct GatherRun {
+  Value lo, hi, split, splitAt, allFull;
+  Value present; // i1: the run holds a lattice key (else it makes no segment)
+};
+GatherRun gatherRun(OpBuilder &b, Location loc, const PlanBuilderEnv &env,
+                    const LatticeParams &l, Value first, Value end, Value fullEnd) {
+  Value bn = cst(b, loc, env.blockN);
+  GatherRun r;
+  r.lo = mul(b, loc, first, bn);
+  r.hi = min(b, loc, mul(b, loc, end, bn), env.lk);
+  r.allFull = cmp(b, loc, CmpIPredicate::eq, fullEnd, end);
+  r.present = cmp(b, loc, CmpIPredicate::sgt, emitLatticeKeys(b, loc, l, r.lo, r.hi),
+                  cst(b, loc, 0));
+  Value fullKeys = emitLatticeKeys(b, loc, l, r.lo, min(b, loc, mul(b, loc, fullEnd, bn), env.lk));
+  Value j = sub(b, loc, fullKeys, rem(b, loc, fullKeys, bn));
+  r.split = arith::AndIOp::create(
+      b, loc, arith::XOrIOp::create(b, loc, r.allFull, arith::ConstantIntOp::create(b, loc, 1, 1)),
+      cmp(b, loc, CmpIPredicate::sgt, j, cst(b, loc, 0)));
+  r.splitAt = emitLatticeKeyAt(b, loc, l, r.lo, j);
+  return r;
 }
 
 /// A row's column list: whether it has one (a column bound within the
@@ -104,9 +143,10 @@ RowList rowList(OpBuilder &b, Location loc, const PlanBuilderEnv &env, Value row
 
 /// A tile's status for the runs and the column keys its list takes.
 struct TileState {
-  Value status; // i32: skip, full or partial
+  Value status; // i32: skip, full, partial or kGathered
   Value listed; // index: column keys listed (0 unless the row has a list)
   Value masked; // i1: listed keys that need mask code (kColumnsMasked)
+  Value latticeFull; // i1: a kGathered tile's keys need no mask code
 };
 
 /// The states of tiles `at` of the row from linear tile `base` (position N,
@@ -123,13 +163,29 @@ SmallVector<TileState> rowStates(OpBuilder &b, Location loc, const PlanBuilderEn
     raws.push_back(memref::LoadOp::create(b, loc, env.status, add(b, loc, base, safe)));
   }
   SmallVector<TileState> states;
-  for (auto [t, raw] : llvm::zip_equal(at, raws)) {
+  for (auto [tile, rawStatus] : llvm::zip_equal(at, raws)) {
+    Value t = tile, raw = rawStatus;
     Value keyEnd = mul(b, loc, add(b, loc, t, cst(b, loc, 1)), cst(b, loc, env.blockN));
     Value clipped = cmp(b, loc, CmpIPredicate::sgt, keyEnd, env.lk);
     Value inside = arith::AndIOp::create(b, loc, cmp(b, loc, CmpIPredicate::slt, t, n),
                                          cmp(b, loc, CmpIPredicate::sge, t, cst(b, loc, 0)));
     Value status = finalStatus(b, loc, raw, clipped);
-    TileState state{status, cst(b, loc, 0), arith::ConstantIntOp::create(b, loc, 0, 1)};
+    Value no = arith::ConstantIntOp::create(b, loc, 0, 1);
+    TileState state{status, cst(b, loc, 0), no, no};
+    auto hasBit = [&](int32_t bit) {
+      return cmp(b, loc, CmpIPredicate::ne, arith::AndIOp::create(b, loc, raw, i32(b, loc, bit)),
+                 i32(b, loc, 0));
+    };
+    if (env.latticeGathers()) {
+      // A tile the rest skips where the whole mask may keep lattice keys,
+      // or that holds none (a gathered run may span it: it adds no key).
+      Value none = hasBit(kLatticeNone);
+      Value gathered = arith::AndIOp::create(
+          b, loc, cmp(b, loc, CmpIPredicate::eq, status, i32(b, loc, kSkip)),
+          arith::OrIOp::create(b, loc, hasBit(kLatticeMay), none));
+      state.status = arith::SelectOp::create(b, loc, gathered, i32(b, loc, kGathered), status);
+      state.latticeFull = arith::OrIOp::create(b, loc, hasBit(kLatticeFull), none);
+    }
     if (env.listKeys) {
       Value columns = toIndex(
           b, loc, arith::ShRUIOp::create(b, loc, raw, i32(b, loc, kColumnShift)));
@@ -200,10 +256,12 @@ struct PieceCounts {
 
 /// Walks piece `piece` (kRunChunk KV tiles) of the row of (c, m) in key
 /// order. The piece owns the segments (maximal runs of equal non-skip
-/// status) that start inside it and the column keys of its listed tiles;
-/// returns their numbers. With `write`, also writes the segments from row
-/// `first` on, walking past the piece's end until its last run closes, and
-/// the keys from flat position `firstKey` on.
+/// status; a run of gathered tiles may make two, gatherRun) that start
+/// inside it and the column keys of its listed tiles; returns their
+/// numbers. With `write`, also writes the segments from row `first` on,
+/// walking past the piece's end until its last run closes, and the keys
+/// from flat position `firstKey` on. With lattice gathers counting walks on
+/// too: a gathered run's segments are known when it closes.
 PieceCounts emitRuns(OpBuilder &b, Location loc, const PlanBuilderEnv &env, Value c,
                      Value m, Value piece, Value first, const RowList &list,
                      Value firstKey, bool write) {
@@ -231,15 +289,25 @@ PieceCounts emitRuns(OpBuilder &b, Location loc, const PlanBuilderEnv &env, Valu
                             : cst(b, loc, 0);
   Type indexType = b.getIndexType();
   Value f = arith::ConstantIntOp::create(b, loc, 0, 1);
-  // Also carried: the listed keys so far and the next key's position.
+  // Also carried: the listed keys so far and the next key's position; with
+  // lattice gathers the end of the current run's kLatticeFull prefix and
+  // whether it is still open.
+  bool lattice = env.latticeGathers();
+  SmallVector<Type> types{indexType, b.getI32Type(), indexType, b.getI1Type(),
+                          indexType, indexType,      indexType};
+  SmallVector<Value> inits{pieceLo, before, pieceLo, f, first, cst(b, loc, 0), firstKey};
+  LatticeParams latticeParams;
+  if (lattice) {
+    types.append({indexType, b.getI1Type()});
+    inits.append({pieceLo, f});
+    latticeParams = emitLatticeParams(b, loc, env, div(b, loc, c, env.classHeads),
+                                      rem(b, loc, c, env.classHeads));
+  }
   auto loop = scf::WhileOp::create(
-      b, loc,
-      TypeRange{indexType, b.getI32Type(), indexType, b.getI1Type(), indexType, indexType,
-                indexType},
-      ValueRange{pieceLo, before, pieceLo, f, first, cst(b, loc, 0), firstKey},
+      b, loc, types, inits,
       [&](OpBuilder &cb, Location cl, ValueRange carried) {
         Value go = cmp(cb, cl, CmpIPredicate::slt, carried[0], pieceEnd);
-        if (write) {
+        if (write || lattice) {
           Value open = arith::AndIOp::create(
               cb, cl, carried[3], cmp(cb, cl, CmpIPredicate::ne, carried[1], i32(cb, cl, kSkip)));
           go = arith::OrIOp::create(cb, cl, go, open);
@@ -254,6 +322,7 @@ PieceCounts emitRuns(OpBuilder &b, Location loc, const PlanBuilderEnv &env, Valu
         SmallVector<TileState> states = rowStates(lb, ll, env, base, at, list.present);
         Value prev = carried[1], start = carried[2], owned = carried[3], row = carried[4];
         Value columns = carried[5], keyAt = carried[6];
+        Value fullEnd = lattice ? carried[7] : Value(), fullOpen = lattice ? carried[8] : Value();
         for (int64_t u = 0; u < kWalkUnroll; ++u) {
           Value t = at[u], s = states[u].status;
           if (env.listKeys) {
@@ -290,26 +359,86 @@ PieceCounts emitRuns(OpBuilder &b, Location loc, const PlanBuilderEnv &env, Valu
             }
           }
           Value changed = cmp(lb, ll, CmpIPredicate::ne, s, prev);
+          Value closes = arith::AndIOp::create(
+              lb, ll, arith::AndIOp::create(lb, ll, changed, owned),
+              cmp(lb, ll, CmpIPredicate::ne, prev, i32(lb, ll, kSkip)));
+          Value gatheredRun = cmp(lb, ll, CmpIPredicate::eq, prev, i32(lb, ll, kGathered));
           if (write) {
-            Value closes = arith::AndIOp::create(
-                lb, ll, arith::AndIOp::create(lb, ll, changed, owned),
-                cmp(lb, ll, CmpIPredicate::ne, prev, i32(lb, ll, kSkip)));
-            scf::IfOp::create(lb, ll, closes, [&](OpBuilder &sb, Location sl) {
+            Value rangeCloses =
+                lattice ? arith::AndIOp::create(
+                              lb, ll, closes,
+                              arith::XOrIOp::create(lb, ll, gatheredRun,
+                                                    arith::ConstantIntOp::create(lb, ll, 1, 1)))
+                        : closes;
+            scf::IfOp::create(lb, ll, rangeCloses, [&](OpBuilder &sb, Location sl) {
               emitSegment(sb, sl, prev, start, t, sub(sb, sl, row, cst(sb, sl, 1)));
               scf::YieldOp::create(sb, sl);
             });
           }
+          if (lattice) {
+            // A closing gathered run takes its rows now (none without
+            // lattice keys, two when split): its segments from row on.
+            auto extra = scf::IfOp::create(
+                lb, ll, arith::AndIOp::create(lb, ll, closes, gatheredRun),
+                [&](OpBuilder &gb, Location gl) {
+                  GatherRun run = gatherRun(gb, gl, env, latticeParams, start, t, fullEnd);
+                  if (write) {
+                    Value at = row;
+                    Value firstFull = arith::OrIOp::create(gb, gl, run.allFull, run.split);
+                    Value firstHi = arith::SelectOp::create(gb, gl, run.split, run.splitAt, run.hi);
+                    const LatticeParams &lp = latticeParams;
+                    scf::IfOp::create(gb, gl, run.present, [&](OpBuilder &pb, Location pl) {
+                      storeSegmentRow(pb, pl, env, at, /*kind=*/1, firstFull, run.lo, firstHi,
+                                      lp.start, lp.period, lp.width);
+                      scf::YieldOp::create(pb, pl);
+                    });
+                    scf::IfOp::create(gb, gl, run.split, [&](OpBuilder &pb, Location pl) {
+                      storeSegmentRow(pb, pl, env, add(pb, pl, at, cst(pb, pl, 1)), /*kind=*/1,
+                                      arith::ConstantIntOp::create(pb, pl, 0, 1), run.splitAt,
+                                      run.hi, lp.start, lp.period, lp.width);
+                      scf::YieldOp::create(pb, pl);
+                    });
+                  }
+                  auto one = [&](Value bit) -> Value {
+                    return arith::SelectOp::create(gb, gl, bit, cst(gb, gl, 1), cst(gb, gl, 0));
+                  };
+                  scf::YieldOp::create(gb, gl,
+                                       ValueRange{add(gb, gl, one(run.present), one(run.split))});
+                },
+                [&](OpBuilder &eb, Location el) {
+                  scf::YieldOp::create(eb, el, ValueRange{cst(eb, el, 0)});
+                });
+            row = add(lb, ll, row, extra.getResult(0));
+          }
           Value startsHere = arith::AndIOp::create(
               lb, ll, changed, cmp(lb, ll, CmpIPredicate::slt, t, pieceEnd));
+          // A run's row is taken where it starts (a gathered run's where
+          // it closes).
           Value ownedStart = arith::AndIOp::create(
               lb, ll, startsHere, cmp(lb, ll, CmpIPredicate::ne, s, i32(lb, ll, kSkip)));
+          if (lattice)
+            ownedStart = arith::AndIOp::create(
+                lb, ll, ownedStart, cmp(lb, ll, CmpIPredicate::ne, s, i32(lb, ll, kGathered)));
           row = arith::SelectOp::create(lb, ll, ownedStart, add(lb, ll, row, cst(lb, ll, 1)), row);
           owned = arith::SelectOp::create(lb, ll, changed, startsHere, owned);
           start = arith::SelectOp::create(lb, ll, changed, t, start);
           prev = s;
+          if (lattice) {
+            // The run's kLatticeFull prefix: restarted with the run, ended by
+            // its first tile without the bit.
+            Value yes = arith::ConstantIntOp::create(lb, ll, 1, 1);
+            fullEnd = arith::SelectOp::create(lb, ll, changed, t, fullEnd);
+            fullOpen = arith::SelectOp::create(lb, ll, changed, yes, fullOpen);
+            fullOpen = arith::AndIOp::create(lb, ll, fullOpen, states[u].latticeFull);
+            fullEnd = arith::SelectOp::create(lb, ll, fullOpen, add(lb, ll, t, cst(lb, ll, 1)),
+                                              fullEnd);
+          }
         }
-        scf::YieldOp::create(lb, ll, ValueRange{add(lb, ll, g, cst(lb, ll, kWalkUnroll)),
-                                                prev, start, owned, row, columns, keyAt});
+        SmallVector<Value> next{add(lb, ll, g, cst(lb, ll, kWalkUnroll)),
+                                prev, start, owned, row, columns, keyAt};
+        if (lattice)
+          next.append({fullEnd, fullOpen});
+        scf::YieldOp::create(lb, ll, next);
       });
   return {sub(b, loc, loop.getResult(4), first), loop.getResult(5)};
 }

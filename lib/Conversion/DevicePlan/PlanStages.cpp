@@ -105,7 +105,7 @@ bool readsWholeChunks(KernelOp kernel, StringRef table, int64_t bm, int64_t bn) 
 
 PlanBuilderEnv deviceplan::bindPlanParams(OpBuilder &b, Location loc,
                                           KernelOp kernel, int64_t bm, int64_t bn,
-                                          int64_t listKeys, ValueRange scalars,
+                                          bool planGathers, ValueRange scalars,
                                           ValueRange buffers, ValueRange tables) {
   PlanBuilderEnv env;
   env.kernel = kernel;
@@ -148,8 +148,11 @@ PlanBuilderEnv deviceplan::bindPlanParams(OpBuilder &b, Location loc,
   env.numQueryTiles = ceilDiv(b, loc, env.lq, env.blockM);
   env.numKeyTiles = ceilDiv(b, loc, env.lk, env.blockN);
   env.numPieces = ceilDiv(b, loc, env.numKeyTiles, abi::kRunChunk);
+  int64_t listKeys = listKeyCapacity(kernel, planGathers);
   if (listKeys > 0)
     env.columns = buildColumnPlan(kernel);
+  else if (hasLatticeGathers(kernel, planGathers))
+    env.lattice = buildLatticePlan(kernel);
   env.listKeys = env.columns.restMask ? listKeys : 0;
   // The layout of abi::devicePlanSizes, which the runtime allocates.
   Value classTiles = mul(b, loc, env.numClasses, env.numQueryTiles);
@@ -409,6 +412,11 @@ LogicalResult emitClassify(OpBuilder &b, Location loc, const PlanBuilderEnv &env
     status = arith::SelectOp::create(b, loc, wholeFull, i32(b, loc, kFull), status);
     stored = arith::SelectOp::create(b, loc, wholeFull, i32(b, loc, kFull),
                                      arith::OrIOp::create(b, loc, status, *columns));
+  } else if (env.latticeGathers()) {
+    FailureOr<Value> lattice = emitLatticeBits(b, loc, env, tenv, status);
+    if (failed(lattice))
+      return failure();
+    stored = arith::OrIOp::create(b, loc, status, *lattice);
   }
   memref::StoreOp::create(b, loc, stored, env.status, tile);
   // The row's segment total, which the count stage adds to.

@@ -59,7 +59,7 @@ FailureOr<func::FuncOp> cpu::buildCpuPlanEntry(OpBuilder &builder,
   unsigned firstTable = buffers + abi::kNumDevicePlanBuffers;
   deviceplan::PlanBuilderEnv env = deviceplan::bindPlanParams(
       b, loc, kernel, options.blockM, options.blockN,
-      deviceplan::listKeyCapacity(kernel, options.devicePlanLists), args.take_front(buffers), args.slice(buffers, abi::kNumDevicePlanBuffers),
+      options.devicePlanLists, args.take_front(buffers), args.slice(buffers, abi::kNumDevicePlanBuffers),
       args.drop_front(firstTable));
 
   memref::StoreOp::create(b, loc, arith::ConstantIntOp::create(b, loc, 0, 64),

@@ -98,8 +98,8 @@ LogicalResult buildStage(OpBuilder &builder, KernelOp kernel,
   for (unsigned i = 0; i < tables.size(); ++i)
     tableViews.push_back(view(kNumFixed + i, i64, {dyn}));
   deviceplan::PlanBuilderEnv env = deviceplan::bindPlanParams(
-      b, loc, kernel, config.blockM, config.blockN,
-      deviceplan::listKeyCapacity(kernel, config.planGathers()), scalars, buffers, tableViews);
+      b, loc, kernel, config.blockM, config.blockN, config.planGathers(), scalars, buffers,
+      tableViews);
 
   // Grid-stride over the stage's items, in i64 (see emitStageItems).
   bool failedItem = false;

@@ -1,0 +1,312 @@
+//===- LatticeGathers.cpp - strided keys as Gather segments ---------------===//
+//
+// Implements the lattice part of sattn/Conversion/DevicePlan.h: finding the
+// lattice term, the lattice of a class, and classify's lattice bits. Why: a
+// mask such as `causal & document(doc) & (strided(8, h % 8) | window(512))`
+// (S2-Attention on packed documents) keeps every 8th key of each tile below
+// the window; a Range-only plan visits each such tile as PARTIAL, eight
+// times the work of the kept keys. With a lattice term the builder decides
+// tiles on the *rest* of the mask (the term read as false) and gathers the
+// lattice keys of each run of tiles that the rest skips into one Gather
+// segment (dense BN-key tiles of strided keys), as the host planner does
+// with PlanOptions::gathers. Sound for any mask monotone in the term: a
+// pair the rest drops can be kept only where the term holds, i.e. on a
+// lattice key, and every lattice key of a skipped tile that the whole mask
+// may keep is gathered; gathered keys are masked with the whole mask unless
+// the mask with the term read as true keeps every pair of their tiles (on a
+// lattice key the term is true, so both masks agree there).
+//
+//===----------------------------------------------------------------------===//
+
+#include "sattn/Conversion/DevicePlan.h"
+
+#include "sattn/Conversion/IndexArith.h"
+
+#include "Mask/IR/MaskOps.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/IR/IRMapping.h"
+#include "mlir/IR/Matchers.h"
+
+using namespace mlir;
+using namespace sattn;
+using namespace sattn::deviceplan;
+using namespace sattn::indexarith;
+
+using arith::CmpIPredicate;
+
+namespace {
+
+/// Whether `v` is a body argument `number` of `body`.
+bool isArg(Value v, Block *body, unsigned number) {
+  auto arg = dyn_cast<BlockArgument>(v);
+  return arg && arg.getOwner() == body && arg.getArgNumber() == number;
+}
+
+/// Whether `v` is computed by arith ops from the batch and head arguments
+/// of `body` and constants alone, so that the stages can recompute it per
+/// class (emitRowValue).
+bool isRowValue(Value v, Block *body) {
+  if (auto arg = dyn_cast<BlockArgument>(v))
+    return arg.getOwner() == body && arg.getArgNumber() < 2;
+  Operation *def = v.getDefiningOp();
+  if (!def || def->getDialect()->getNamespace() != "arith" || def->getNumRegions() ||
+      def->getNumResults() != 1 || !def->getResult(0).getType().isIntOrIndex())
+    return false;
+  return llvm::all_of(def->getOperands(), [&](Value x) { return isRowValue(x, body); });
+}
+
+/// The positive constant of `v`, or 0.
+int64_t positiveConstant(Value v) {
+  APInt c;
+  if (!matchPattern(v, m_ConstantInt(&c)) || !c.isStrictlyPositive() || c.getBitWidth() > 64)
+    return 0;
+  return c.getSExtValue();
+}
+
+/// `x floormod P` for a constant P > 0 as the mask builders spell it
+/// (ExpandMasks' and the spec emitter's `select(r < 0, r + P, r)` with
+/// `r = remsi(x, P)`), or `remsi(k, P)` of the key (never negative): x and P.
+std::optional<std::pair<Value, int64_t>> matchFloorMod(Value v, Block *body) {
+  if (auto rem = v.getDefiningOp<arith::RemSIOp>()) {
+    int64_t period = positiveConstant(rem.getRhs());
+    if (period && isArg(rem.getLhs(), body, 3))
+      return std::make_pair(rem.getLhs(), period);
+    return std::nullopt;
+  }
+  auto select = v.getDefiningOp<arith::SelectOp>();
+  if (!select)
+    return std::nullopt;
+  auto rem = select.getFalseValue().getDefiningOp<arith::RemSIOp>();
+  auto lifted = select.getTrueValue().getDefiningOp<arith::AddIOp>();
+  auto negative = select.getCondition().getDefiningOp<arith::CmpIOp>();
+  if (!rem || !lifted || !negative)
+    return std::nullopt;
+  int64_t period = positiveConstant(rem.getRhs());
+  Value other = lifted.getLhs() == rem.getResult() ? lifted.getRhs() : lifted.getLhs();
+  bool liftsByPeriod = (lifted.getLhs() == rem.getResult() || lifted.getRhs() == rem.getResult()) &&
+                       positiveConstant(other) == period;
+  APInt zero;
+  bool belowZero = negative.getPredicate() == CmpIPredicate::slt &&
+                   negative.getLhs() == rem.getResult() &&
+                   matchPattern(negative.getRhs(), m_ConstantInt(&zero)) && zero.isZero();
+  if (!period || !liftsByPeriod || !belowZero)
+    return std::nullopt;
+  return std::make_pair(rem.getLhs(), period);
+}
+
+/// The term of `compare` in predicate `p`, if it is one (see LatticeTerm).
+std::optional<LatticeTerm> matchLattice(arith::CmpIOp compare, mask::PredicateOp p) {
+  Block *body = &p.getBody().front();
+  CmpIPredicate pred = compare.getPredicate();
+  Value lhs = compare.getLhs(), rhs = compare.getRhs();
+  auto fm = matchFloorMod(lhs, body);
+  if (!fm) { // F on the right: Y == F, W > F, W >= F
+    fm = matchFloorMod(rhs, body);
+    std::swap(lhs, rhs);
+    if (pred == CmpIPredicate::sgt)
+      pred = CmpIPredicate::slt;
+    else if (pred == CmpIPredicate::sge)
+      pred = CmpIPredicate::sle;
+    else if (pred != CmpIPredicate::eq)
+      return std::nullopt;
+  }
+  if (!fm || !isRowValue(rhs, body))
+    return std::nullopt;
+  LatticeTerm term;
+  term.compare = compare;
+  term.predicate = p;
+  term.period = fm->second;
+  term.bound = rhs;
+  switch (pred) {
+  case CmpIPredicate::eq:
+    term.form = LatticeTerm::Equal;
+    break;
+  case CmpIPredicate::slt:
+    term.form = LatticeTerm::Below;
+    break;
+  case CmpIPredicate::sle:
+    term.form = LatticeTerm::AtMost;
+    break;
+  default:
+    return std::nullopt;
+  }
+  // x: the key, k - s, k + s or s + k.
+  Value x = fm->first;
+  if (isArg(x, body, 3))
+    return term;
+  if (auto sub = x.getDefiningOp<arith::SubIOp>()) {
+    if (isArg(sub.getLhs(), body, 3) && isRowValue(sub.getRhs(), body)) {
+      term.shift = sub.getRhs();
+      return term;
+    }
+    return std::nullopt;
+  }
+  if (auto add = x.getDefiningOp<arith::AddIOp>()) {
+    Value s = isArg(add.getLhs(), body, 3) ? add.getRhs()
+              : isArg(add.getRhs(), body, 3) ? add.getLhs()
+                                              : Value();
+    if (s && isRowValue(s, body)) {
+      term.shift = s;
+      term.negateShift = true;
+      return term;
+    }
+  }
+  return std::nullopt;
+}
+
+/// `v` (isRowValue) recomputed at the builder's point for batch and head
+/// values: the ops of its slice cloned with the body's arguments mapped.
+Value emitRowValue(OpBuilder &b, Value v, IRMapping &mapping) {
+  if (Value known = mapping.lookupOrNull(v))
+    return known;
+  Operation *def = v.getDefiningOp();
+  for (Value operand : def->getOperands())
+    emitRowValue(b, operand, mapping);
+  return b.clone(*def, mapping)->getResult(0);
+}
+
+} // namespace
+
+std::optional<LatticeTerm> deviceplan::findLatticeTerm(KernelOp kernel) {
+  Value mask = kernel.getMask();
+  std::optional<LatticeTerm> found;
+  kernel.walk([&](arith::CmpIOp compare) {
+    auto predicate = compare->getParentOfType<mask::PredicateOp>();
+    if (found || !predicate || compare->getParentOp() != predicate)
+      return;
+    std::optional<LatticeTerm> term = matchLattice(compare, predicate);
+    if (term && isMonotoneTerm(compare.getResult(), predicate, mask))
+      found = term;
+  });
+  return found;
+}
+
+bool deviceplan::hasLatticeGathers(KernelOp kernel, bool planGathers) {
+  return planGathers && !findColumnTerm(kernel) && findLatticeTerm(kernel).has_value();
+}
+
+LatticePlan deviceplan::buildLatticePlan(KernelOp kernel) {
+  LatticePlan plan;
+  std::optional<LatticeTerm> term = findLatticeTerm(kernel);
+  if (!term)
+    return plan;
+  plan.term = *term;
+  plan.rest = cloneWithTermAs(kernel, term->compare, false);
+  plan.restMask = cast<KernelOp>(plan.rest->get()).getMask();
+  plan.onLattice = cloneWithTermAs(kernel, term->compare, true);
+  plan.onLatticeMask = cast<KernelOp>(plan.onLattice->get()).getMask();
+  return plan;
+}
+
+LatticeParams deviceplan::emitLatticeParams(OpBuilder &b, Location loc,
+                                            const PlanBuilderEnv &env, Value batch,
+                                            Value head) {
+  const LatticeTerm &term = env.lattice.term;
+  Block *body = &mask::PredicateOp(term.predicate).getBody().front();
+  IRMapping mapping;
+  mapping.map(body->getArgument(0), batch);
+  mapping.map(body->getArgument(1), head);
+  LatticeParams l;
+  int64_t period = term.period;
+  l.period = cst(b, loc, period);
+  Value shift = cst(b, loc, 0);
+  if (term.shift) {
+    shift = emitRowValue(b, term.shift, mapping);
+    if (term.negateShift)
+      shift = sub(b, loc, cst(b, loc, 0), shift);
+  }
+  Value bound = emitRowValue(b, term.bound, mapping);
+  Value zero = cst(b, loc, 0), one = cst(b, loc, 1);
+  switch (term.form) {
+  case LatticeTerm::Equal: {
+    // (k - shift) floormod P == Y: the keys k - shift - Y = 0 mod P, none
+    // where Y is not a remainder.
+    Value inside = arith::AndIOp::create(b, loc, cmp(b, loc, CmpIPredicate::sge, bound, zero),
+                                         cmp(b, loc, CmpIPredicate::slt, bound, l.period));
+    l.start = add(b, loc, shift, arith::SelectOp::create(b, loc, inside, bound, zero));
+    l.width = arith::SelectOp::create(b, loc, inside, one, zero);
+    break;
+  }
+  case LatticeTerm::Below:
+    l.start = shift;
+    l.width = max(b, loc, min(b, loc, bound, l.period), zero);
+    break;
+  case LatticeTerm::AtMost:
+    l.start = shift;
+    l.width = max(b, loc, add(b, loc, min(b, loc, bound, sub(b, loc, l.period, one)), one), zero);
+    break;
+  }
+  return l;
+}
+
+/// Lattice keys below x, counted from a fixed origin (differences count).
+static Value keysBelow(OpBuilder &b, Location loc, const LatticeParams &l, Value x) {
+  Value d = sub(b, loc, x, l.start);
+  Value periods = arith::FloorDivSIOp::create(b, loc, d, l.period);
+  Value into = sub(b, loc, d, mul(b, loc, periods, l.period));
+  return add(b, loc, mul(b, loc, periods, l.width), min(b, loc, into, l.width));
+}
+
+Value deviceplan::emitLatticeKeys(OpBuilder &b, Location loc, const LatticeParams &l, Value lo,
+                                  Value hi) {
+  return sub(b, loc, keysBelow(b, loc, l, hi), keysBelow(b, loc, l, lo));
+}
+
+Value deviceplan::emitLatticeKeyAt(OpBuilder &b, Location loc, const LatticeParams &l, Value lo,
+                                   Value j) {
+  // base = lo - ((lo - start) floormod period); idx = j + min(width, lo -
+  // base); key = base + (idx / width) * period + idx % width.
+  Value d = sub(b, loc, lo, l.start);
+  Value into = sub(b, loc, d, mul(b, loc, arith::FloorDivSIOp::create(b, loc, d, l.period),
+                                  l.period));
+  Value base = sub(b, loc, lo, into);
+  Value width = max(b, loc, l.width, cst(b, loc, 1)); // only read with keys
+  Value idx = add(b, loc, j, min(b, loc, l.width, into));
+  return add(b, loc, add(b, loc, base, mul(b, loc, div(b, loc, idx, width), l.period)),
+             rem(b, loc, idx, width));
+}
+
+FailureOr<Value> deviceplan::emitLatticeBits(OpBuilder &b, Location loc,
+                                             const PlanBuilderEnv &env, const TileMaskEnv &tenv,
+                                             Value status) {
+  LatticeParams l = emitLatticeParams(b, loc, env, tenv.b, tenv.h);
+  Value keys = emitLatticeKeys(b, loc, l, tenv.kLo, add(b, loc, tenv.kHi, cst(b, loc, 1)));
+  auto i32 = [&](OpBuilder &ib, Location il, int32_t v) -> Value {
+    return arith::ConstantIntOp::create(ib, il, v, 32);
+  };
+  Value rest = arith::OrIOp::create(
+      b, loc, cmp(b, loc, CmpIPredicate::eq, status, i32(b, loc, kSkip)),
+      cmp(b, loc, CmpIPredicate::eq, status, i32(b, loc, kUndecided)));
+  Value open =
+      arith::AndIOp::create(b, loc, rest, cmp(b, loc, CmpIPredicate::sgt, keys, cst(b, loc, 0)));
+  bool failedMask = false;
+  auto bits = scf::IfOp::create(
+      b, loc, open,
+      [&](OpBuilder &ib, Location il) {
+        FailureOr<TileTruth> whole = emitTileDecision(ib, il, env.mask, tenv);
+        FailureOr<TileTruth> onLattice =
+            emitTileDecision(ib, il, env.lattice.onLatticeMask, tenv);
+        if (failed(whole) || failed(onLattice)) {
+          failedMask = true;
+          scf::YieldOp::create(ib, il, ValueRange{i32(ib, il, 0)});
+          return;
+        }
+        Value may = arith::SelectOp::create(ib, il, whole->may, i32(ib, il, kLatticeMay),
+                                            i32(ib, il, 0));
+        Value full = arith::SelectOp::create(ib, il, onLattice->must,
+                                             i32(ib, il, kLatticeFull), i32(ib, il, 0));
+        scf::YieldOp::create(ib, il, ValueRange{arith::OrIOp::create(ib, il, may, full)});
+      },
+      [&](OpBuilder &eb, Location el) {
+        // No lattice key: the term is false on the whole tile, so the
+        // mask keeps no more than the rest there.
+        scf::YieldOp::create(eb, el,
+                             ValueRange{arith::SelectOp::create(
+                                 eb, el, rest, i32(eb, el, kLatticeNone), i32(eb, el, 0))});
+      });
+  if (failedMask)
+    return failure();
+  return bits.getResult(0);
+}
