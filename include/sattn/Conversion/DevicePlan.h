@@ -243,11 +243,15 @@ struct PlanBuilderEnv {
   }
 };
 
-/// The lattice of class (batch, head): start s, period P, width W in
-/// [0, P] (index values).
+/// The lattice of class (batch, head): start s in [0, 2P), period P, width
+/// W in [0, P] (index values), and whether the term's own arithmetic is
+/// exact for it (`valid`, an i1: the shift within +-kLatticeShiftLimit, so
+/// that k - shift cannot wrap for any key, even in a GPU's 32-bit index;
+/// the tiles of a class without it are visited as PARTIAL Range tiles).
 struct LatticeParams {
-  mlir::Value start, period, width;
+  mlir::Value start, period, width, valid;
 };
+constexpr int64_t kLatticeShiftLimit = int64_t(1) << 30;
 LatticeParams emitLatticeParams(mlir::OpBuilder &b, mlir::Location loc,
                                 const PlanBuilderEnv &env, mlir::Value batch, mlir::Value head);
 /// The lattice keys in [lo, hi) (lo <= hi), and the position of the j-th

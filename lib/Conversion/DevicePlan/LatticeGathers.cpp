@@ -65,12 +65,18 @@ int64_t positiveConstant(Value v) {
   return c.getSExtValue();
 }
 
+/// A period the stages can compute with in a GPU's 32-bit index.
+int64_t periodConstant(Value v) {
+  int64_t period = positiveConstant(v);
+  return period <= kLatticeShiftLimit ? period : 0;
+}
+
 /// `x floormod P` for a constant P > 0 as the mask builders spell it
 /// (ExpandMasks' and the spec emitter's `select(r < 0, r + P, r)` with
 /// `r = remsi(x, P)`), or `remsi(k, P)` of the key (never negative): x and P.
 std::optional<std::pair<Value, int64_t>> matchFloorMod(Value v, Block *body) {
   if (auto rem = v.getDefiningOp<arith::RemSIOp>()) {
-    int64_t period = positiveConstant(rem.getRhs());
+    int64_t period = periodConstant(rem.getRhs());
     if (period && isArg(rem.getLhs(), body, 3))
       return std::make_pair(rem.getLhs(), period);
     return std::nullopt;
@@ -83,7 +89,7 @@ std::optional<std::pair<Value, int64_t>> matchFloorMod(Value v, Block *body) {
   auto negative = select.getCondition().getDefiningOp<arith::CmpIOp>();
   if (!rem || !lifted || !negative)
     return std::nullopt;
-  int64_t period = positiveConstant(rem.getRhs());
+  int64_t period = periodConstant(rem.getRhs());
   Value other = lifted.getLhs() == rem.getResult() ? lifted.getRhs() : lifted.getLhs();
   bool liftsByPeriod = (lifted.getLhs() == rem.getResult() || lifted.getRhs() == rem.getResult()) &&
                        positiveConstant(other) == period;
@@ -211,14 +217,27 @@ LatticeParams deviceplan::emitLatticeParams(OpBuilder &b, Location loc,
   LatticeParams l;
   int64_t period = term.period;
   l.period = cst(b, loc, period);
-  Value shift = cst(b, loc, 0);
+  Value zero = cst(b, loc, 0), one = cst(b, loc, 1);
+  auto floorMod = [&](Value x) {
+    Value r = rem(b, loc, x, l.period);
+    return arith::SelectOp::create(b, loc, cmp(b, loc, CmpIPredicate::slt, r, zero),
+                                   add(b, loc, r, l.period), r)
+        .getResult();
+  };
+  // The shift as its residue in [0, P) (only residues matter, and they
+  // cannot overflow what follows); k + x shifts by -x.
+  Value shift = zero;
+  l.valid = arith::ConstantIntOp::create(b, loc, 1, 1);
   if (term.shift) {
-    shift = emitRowValue(b, term.shift, mapping);
+    Value raw = emitRowValue(b, term.shift, mapping);
+    l.valid = arith::AndIOp::create(
+        b, loc, cmp(b, loc, CmpIPredicate::sgt, raw, cst(b, loc, -kLatticeShiftLimit)),
+        cmp(b, loc, CmpIPredicate::slt, raw, cst(b, loc, kLatticeShiftLimit)));
+    shift = floorMod(raw);
     if (term.negateShift)
-      shift = sub(b, loc, cst(b, loc, 0), shift);
+      shift = floorMod(sub(b, loc, l.period, shift));
   }
   Value bound = emitRowValue(b, term.bound, mapping);
-  Value zero = cst(b, loc, 0), one = cst(b, loc, 1);
   switch (term.form) {
   case LatticeTerm::Equal: {
     // (k - shift) floormod P == Y: the keys k - shift - Y = 0 mod P, none
@@ -273,14 +292,20 @@ FailureOr<Value> deviceplan::emitLatticeBits(OpBuilder &b, Location loc,
                                              Value status) {
   LatticeParams l = emitLatticeParams(b, loc, env, tenv.b, tenv.h);
   Value keys = emitLatticeKeys(b, loc, l, tenv.kLo, add(b, loc, tenv.kHi, cst(b, loc, 1)));
+  // Without valid parameters the key count means nothing: every tile the
+  // whole mask may keep is marked, to be visited as a PARTIAL Range tile.
+  Value invalid =
+      arith::XOrIOp::create(b, loc, l.valid, arith::ConstantIntOp::create(b, loc, 1, 1));
   auto i32 = [&](OpBuilder &ib, Location il, int32_t v) -> Value {
     return arith::ConstantIntOp::create(ib, il, v, 32);
   };
   Value rest = arith::OrIOp::create(
       b, loc, cmp(b, loc, CmpIPredicate::eq, status, i32(b, loc, kSkip)),
       cmp(b, loc, CmpIPredicate::eq, status, i32(b, loc, kUndecided)));
-  Value open =
-      arith::AndIOp::create(b, loc, rest, cmp(b, loc, CmpIPredicate::sgt, keys, cst(b, loc, 0)));
+  Value open = arith::AndIOp::create(
+      b, loc, rest,
+      arith::OrIOp::create(b, loc, cmp(b, loc, CmpIPredicate::sgt, keys, cst(b, loc, 0)),
+                           invalid));
   bool failedMask = false;
   auto bits = scf::IfOp::create(
       b, loc, open,
@@ -295,8 +320,9 @@ FailureOr<Value> deviceplan::emitLatticeBits(OpBuilder &b, Location loc,
         }
         Value may = arith::SelectOp::create(ib, il, whole->may, i32(ib, il, kLatticeMay),
                                             i32(ib, il, 0));
-        Value full = arith::SelectOp::create(ib, il, onLattice->must,
-                                             i32(ib, il, kLatticeFull), i32(ib, il, 0));
+        Value full = arith::SelectOp::create(
+            ib, il, arith::AndIOp::create(ib, il, onLattice->must, l.valid),
+            i32(ib, il, kLatticeFull), i32(ib, il, 0));
         scf::YieldOp::create(ib, il, ValueRange{arith::OrIOp::create(ib, il, may, full)});
       },
       [&](OpBuilder &eb, Location el) {

@@ -154,7 +154,8 @@ struct TileState {
 /// tile the decision mask skips but which holds column keys is skipped and
 /// listed when the row has a list, else PARTIAL.
 SmallVector<TileState> rowStates(OpBuilder &b, Location loc, const PlanBuilderEnv &env,
-                                 Value base, ArrayRef<Value> at, Value listed) {
+                                 Value base, ArrayRef<Value> at, Value listed,
+                                 Value latticeValid) {
   Value n = env.numKeyTiles;
   Value last = sub(b, loc, n, cst(b, loc, 1));
   SmallVector<Value> raws;
@@ -179,11 +180,16 @@ SmallVector<TileState> rowStates(OpBuilder &b, Location loc, const PlanBuilderEn
     if (env.latticeGathers()) {
       // A tile the rest skips where the whole mask may keep lattice keys,
       // or that holds none (a gathered run may span it: it adds no key).
+      // Without valid lattice parameters such tiles are PARTIAL tiles.
       Value none = hasBit(kLatticeNone);
       Value gathered = arith::AndIOp::create(
           b, loc, cmp(b, loc, CmpIPredicate::eq, status, i32(b, loc, kSkip)),
           arith::OrIOp::create(b, loc, hasBit(kLatticeMay), none));
-      state.status = arith::SelectOp::create(b, loc, gathered, i32(b, loc, kGathered), status);
+      state.status = arith::SelectOp::create(
+          b, loc, gathered,
+          arith::SelectOp::create(b, loc, latticeValid, i32(b, loc, kGathered),
+                                  i32(b, loc, kPartial)),
+          status);
       state.latticeFull = arith::OrIOp::create(b, loc, hasBit(kLatticeFull), none);
     }
     if (env.listKeys) {
@@ -280,8 +286,14 @@ PieceCounts emitRuns(OpBuilder &b, Location loc, const PlanBuilderEnv &env, Valu
   // whether this piece owns that run, the rows used (one per owned start;
   // an owned run is written to the row before the count when it closes).
   // The run entering the piece from the left belongs to an earlier piece.
-  Value before =
-      rowStates(b, loc, env, base, {sub(b, loc, pieceLo, one)}, list.present)[0].status;
+  bool lattice = env.latticeGathers();
+  LatticeParams latticeParams;
+  if (lattice)
+    latticeParams = emitLatticeParams(b, loc, env, div(b, loc, c, env.classHeads),
+                                      rem(b, loc, c, env.classHeads));
+  Value before = rowStates(b, loc, env, base, {sub(b, loc, pieceLo, one)}, list.present,
+                           latticeParams.valid)[0]
+                     .status;
   // The query unit of a row with a list (it spans one).
   Value unit = env.listKeys ? columnUnit(b, loc, env,
                                          add(b, loc, mul(b, loc, m, cst(b, loc, env.blockM)),
@@ -292,16 +304,12 @@ PieceCounts emitRuns(OpBuilder &b, Location loc, const PlanBuilderEnv &env, Valu
   // Also carried: the listed keys so far and the next key's position; with
   // lattice gathers the end of the current run's kLatticeFull prefix and
   // whether it is still open.
-  bool lattice = env.latticeGathers();
   SmallVector<Type> types{indexType, b.getI32Type(), indexType, b.getI1Type(),
                           indexType, indexType,      indexType};
   SmallVector<Value> inits{pieceLo, before, pieceLo, f, first, cst(b, loc, 0), firstKey};
-  LatticeParams latticeParams;
   if (lattice) {
     types.append({indexType, b.getI1Type()});
     inits.append({pieceLo, f});
-    latticeParams = emitLatticeParams(b, loc, env, div(b, loc, c, env.classHeads),
-                                      rem(b, loc, c, env.classHeads));
   }
   auto loop = scf::WhileOp::create(
       b, loc, types, inits,
@@ -319,7 +327,8 @@ PieceCounts emitRuns(OpBuilder &b, Location loc, const PlanBuilderEnv &env, Valu
         SmallVector<Value> at;
         for (int64_t u = 0; u < kWalkUnroll; ++u)
           at.push_back(add(lb, ll, g, cst(lb, ll, u)));
-        SmallVector<TileState> states = rowStates(lb, ll, env, base, at, list.present);
+        SmallVector<TileState> states =
+            rowStates(lb, ll, env, base, at, list.present, latticeParams.valid);
         Value prev = carried[1], start = carried[2], owned = carried[3], row = carried[4];
         Value columns = carried[5], keyAt = carried[6];
         Value fullEnd = lattice ? carried[7] : Value(), fullOpen = lattice ? carried[8] : Value();
