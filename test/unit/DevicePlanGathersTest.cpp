@@ -50,14 +50,13 @@ struct GatherCase {
   /// Whether the mask has a lattice term (else the plan is Range-only).
   bool lattice = true;
   /// Whether the device plan visits as many tiles as the host plan with
-  /// gathers in every query tile. Where not, a gathered run ends in a tile
-  /// that a row-dependent border crosses (the causal diagonal, a document
-  /// edge): the host gathers the lattice keys of its exact may-set, the
-  /// device every lattice key of the tiles the whole mask may keep (their
-  /// pairs past the border masked in a PARTIAL gather), which may take one
-  /// more BN-key tile per query tile. Elsewhere the device visits fewer
-  /// (the host keeps lattices wider than a quarter of their period, such
-  /// as W = 4 of 16, as PARTIAL Range tiles) or as many.
+  /// gathers in every query tile. Where not, it visits fewer (the host
+  /// gathers only named strides: predicate lattices such as W = 4 of 16 are
+  /// PARTIAL Range tiles there) or, with documents, up to one more BN-key
+  /// tile per query tile: a gathered tile's bounds (the minimum and maximum
+  /// document id of its keys) may say a lattice key of another document
+  /// than the query tile's can be kept, where the host reads the exact runs
+  /// of the table.
   bool sameAsHost = false;
   /// A lattice term whose shift is out of the range the stages compute
   /// exactly (kLatticeShiftLimit): Range tiles only.
@@ -89,7 +88,8 @@ std::vector<GatherCase> gatherCases() {
       // Period at least the tile (40), and one not dividing it (12).
       {"wide_period",
        "%c = mask.causal\n%s = mask.strided stride 40 offset affine_map<(h) -> (h * 7)>\n"
-       "%m = mask.intersect %c, %s"},
+       "%m = mask.intersect %c, %s",
+       true, true},
       {"period_12",
        "%w = mask.window 5\n%s = mask.strided stride 12 offset affine_map<(h) -> (h * 5 + 11)>\n"
        "%m = mask.union %w, %s",

@@ -93,6 +93,14 @@ constexpr int64_t kListMaskedBit = int64_t(1) << 48;
 constexpr int32_t kLatticeMay = 1 << 13;
 constexpr int32_t kLatticeFull = 1 << 14;
 constexpr int32_t kLatticeNone = 1 << 15;
+/// For a kLatticeMay tile without kLatticeFull: how many of its first and
+/// of its last keys the whole mask surely keeps no pair of (8 bits each
+/// from these shifts; tiles of up to kLatticeTrimKeys keys), which its
+/// Gather segment leaves out where the tile starts or ends it (a causal
+/// diagonal, a document edge).
+constexpr int32_t kLatticeTrimLoShift = 16;
+constexpr int32_t kLatticeTrimHiShift = 24;
+constexpr int64_t kLatticeTrimKeys = 256;
 
 enum class Stage { Summarize, Classify, Resolve, Count, Scan, Write };
 constexpr Stage kStages[] = {Stage::Summarize, Stage::Classify, Stage::Resolve, Stage::Count,

@@ -1,7 +1,8 @@
 //===- LatticeGathers.cpp - strided keys as Gather segments ---------------===//
 //
 // Implements the lattice part of sattn/Conversion/DevicePlan.h: finding the
-// lattice term, the lattice of a class, and classify's lattice bits. Why: a
+// lattice term, the lattice of a class, classify's lattice bits and the
+// Gather segments of a gathered run (PlanSegments.h). Why: a
 // mask such as `causal & document(doc) & (strided(8, h % 8) | window(512))`
 // (S2-Attention on packed documents) keeps every 8th key of each tile below
 // the window; a Range-only plan visits each such tile as PARTIAL, eight
@@ -19,6 +20,8 @@
 //===----------------------------------------------------------------------===//
 
 #include "sattn/Conversion/DevicePlan.h"
+
+#include "PlanSegments.h"
 
 #include "sattn/Conversion/IndexArith.h"
 
@@ -287,6 +290,49 @@ Value deviceplan::emitLatticeKeyAt(OpBuilder &b, Location loc, const LatticePara
              rem(b, loc, idx, width));
 }
 
+/// The first and the last key of the tile of `tenv` that the bounds of
+/// `mask` leave possible (the tile's `may` holds): a binary search for the
+/// shortest prefix and the shortest suffix of its keys that may keep a pair.
+static FailureOr<std::pair<Value, Value>> emitMayKeys(OpBuilder &b, Location loc, Value mask,
+                                                       const TileMaskEnv &tenv) {
+  bool failedMask = false;
+  Type indexType = b.getIndexType();
+  auto search = [&](bool prefix) {
+    auto loop = scf::WhileOp::create(
+        b, loc, TypeRange{indexType, indexType}, ValueRange{tenv.kLo, tenv.kHi},
+        [&](OpBuilder &cb, Location cl, ValueRange range) {
+          scf::ConditionOp::create(cb, cl, cmp(cb, cl, CmpIPredicate::slt, range[0], range[1]),
+                                   range);
+        },
+        [&](OpBuilder &lb, Location ll, ValueRange range) {
+          // prefix: the first key k whose prefix [kLo, k] may keep a pair;
+          // else the last k whose suffix [k, kHi] may.
+          Value lo = range[0], hi = range[1];
+          Value mid = div(lb, ll, add(lb, ll, add(lb, ll, lo, hi), cst(lb, ll, prefix ? 0 : 1)),
+                          cst(lb, ll, 2));
+          TileMaskEnv part = tenv;
+          (prefix ? part.kHi : part.kLo) = mid;
+          FailureOr<TileTruth> truth = emitTileDecision(lb, ll, mask, part);
+          Value may = arith::ConstantIntOp::create(lb, ll, 1, 1);
+          if (succeeded(truth))
+            may = truth->may;
+          else
+            failedMask = true;
+          Value one = cst(lb, ll, 1);
+          Value nextLo = prefix ? arith::SelectOp::create(lb, ll, may, lo, add(lb, ll, mid, one))
+                                : arith::SelectOp::create(lb, ll, may, mid, lo);
+          Value nextHi = prefix ? arith::SelectOp::create(lb, ll, may, mid, hi)
+                                : arith::SelectOp::create(lb, ll, may, hi, sub(lb, ll, mid, one));
+          scf::YieldOp::create(lb, ll, ValueRange{nextLo, nextHi});
+        });
+    return loop.getResult(0);
+  };
+  Value first = search(true), last = search(false);
+  if (failedMask)
+    return failure();
+  return std::make_pair(first, last);
+}
+
 FailureOr<Value> deviceplan::emitLatticeBits(OpBuilder &b, Location loc,
                                              const PlanBuilderEnv &env, const TileMaskEnv &tenv,
                                              Value status) {
@@ -320,10 +366,41 @@ FailureOr<Value> deviceplan::emitLatticeBits(OpBuilder &b, Location loc,
         }
         Value may = arith::SelectOp::create(ib, il, whole->may, i32(ib, il, kLatticeMay),
                                             i32(ib, il, 0));
-        Value full = arith::SelectOp::create(
-            ib, il, arith::AndIOp::create(ib, il, onLattice->must, l.valid),
-            i32(ib, il, kLatticeFull), i32(ib, il, 0));
-        scf::YieldOp::create(ib, il, ValueRange{arith::OrIOp::create(ib, il, may, full)});
+        Value isFull = arith::AndIOp::create(ib, il, onLattice->must, l.valid);
+        Value full = arith::SelectOp::create(ib, il, isFull, i32(ib, il, kLatticeFull),
+                                             i32(ib, il, 0));
+        Value bits = arith::OrIOp::create(ib, il, may, full);
+        if (env.blockN <= kLatticeTrimKeys) {
+          // A masked gathered tile: the keys at its ends no pair may keep.
+          Value masked = arith::AndIOp::create(
+              ib, il, whole->may,
+              arith::XOrIOp::create(ib, il, isFull, arith::ConstantIntOp::create(ib, il, 1, 1)));
+          auto trimmed = scf::IfOp::create(
+              ib, il, masked,
+              [&](OpBuilder &tb, Location tl) {
+                FailureOr<std::pair<Value, Value>> keys = emitMayKeys(tb, tl, env.mask, tenv);
+                if (failed(keys)) {
+                  failedMask = true;
+                  scf::YieldOp::create(tb, tl, ValueRange{i32(tb, tl, 0)});
+                  return;
+                }
+                auto field = [&](Value n, int32_t shift) -> Value {
+                  return arith::ShLIOp::create(
+                      tb, tl, arith::IndexCastOp::create(tb, tl, tb.getI32Type(), n),
+                      i32(tb, tl, shift));
+                };
+                scf::YieldOp::create(
+                    tb, tl,
+                    ValueRange{arith::OrIOp::create(
+                        tb, tl, field(sub(tb, tl, keys->first, tenv.kLo), kLatticeTrimLoShift),
+                        field(sub(tb, tl, tenv.kHi, keys->second), kLatticeTrimHiShift))});
+              },
+              [&](OpBuilder &eb, Location el) {
+                scf::YieldOp::create(eb, el, ValueRange{i32(eb, el, 0)});
+              });
+          bits = arith::OrIOp::create(ib, il, bits, trimmed.getResult(0));
+        }
+        scf::YieldOp::create(ib, il, ValueRange{bits});
       },
       [&](OpBuilder &eb, Location el) {
         // No lattice key: the term is false on the whole tile, so the
@@ -335,4 +412,64 @@ FailureOr<Value> deviceplan::emitLatticeBits(OpBuilder &b, Location loc,
   if (failedMask)
     return failure();
   return bits.getResult(0);
+}
+
+/// The Gather segments of a run of kGathered KV tiles ending before tile
+/// `end`, over keys [lo, hi) (its tiles' span less the trimmed keys at its
+/// ends), whose tiles up to `fullEnd` have kLatticeFull or kLatticeNone:
+/// none when it holds no lattice key; one, FULL when every tile has; else,
+/// when the FULL prefix holds j >= BN lattice keys (j the largest multiple
+/// of BN not above its keys), a FULL segment of its first j keys then a
+/// PARTIAL one of the rest (no more BN-key tiles than one segment, j / BN
+/// of them without mask code); else one PARTIAL.
+namespace {
+
+struct GatherRun {
+  Value lo, hi, split, splitAt, allFull;
+  Value present; // i1: the run holds a lattice key (else it makes no segment)
+};
+GatherRun gatherRun(OpBuilder &b, Location loc, const PlanBuilderEnv &env,
+                    const LatticeParams &l, Value lo, Value hi, Value end, Value fullEnd) {
+  Value bn = cst(b, loc, env.blockN);
+  GatherRun r;
+  r.lo = lo;
+  r.hi = max(b, loc, hi, lo);
+  r.allFull = cmp(b, loc, CmpIPredicate::eq, fullEnd, end);
+  r.present = cmp(b, loc, CmpIPredicate::sgt, emitLatticeKeys(b, loc, l, r.lo, r.hi),
+                  cst(b, loc, 0));
+  Value fullKeys = emitLatticeKeys(
+      b, loc, l, r.lo, max(b, loc, min(b, loc, mul(b, loc, fullEnd, bn), r.hi), r.lo));
+  Value j = sub(b, loc, fullKeys, rem(b, loc, fullKeys, bn));
+  r.split = arith::AndIOp::create(
+      b, loc, arith::XOrIOp::create(b, loc, r.allFull, arith::ConstantIntOp::create(b, loc, 1, 1)),
+      cmp(b, loc, CmpIPredicate::sgt, j, cst(b, loc, 0)));
+  r.splitAt = emitLatticeKeyAt(b, loc, l, r.lo, j);
+  return r;
+}
+
+} // namespace
+
+Value stages::emitGatheredRun(OpBuilder &b, Location loc, const PlanBuilderEnv &env,
+                              const LatticeParams &l, Value lo, Value hi, Value end,
+                              Value fullEnd, Value row, bool write) {
+  GatherRun run = gatherRun(b, loc, env, l, lo, hi, end, fullEnd);
+  if (write) {
+    Value firstFull = arith::OrIOp::create(b, loc, run.allFull, run.split);
+    Value firstHi = arith::SelectOp::create(b, loc, run.split, run.splitAt, run.hi);
+    scf::IfOp::create(b, loc, run.present, [&](OpBuilder &pb, Location pl) {
+      stages::storeSegmentRow(pb, pl, env, row, /*kind=*/1, firstFull, run.lo, firstHi, l.start,
+                              l.period, l.width);
+      scf::YieldOp::create(pb, pl);
+    });
+    scf::IfOp::create(b, loc, run.split, [&](OpBuilder &pb, Location pl) {
+      stages::storeSegmentRow(pb, pl, env, add(pb, pl, row, cst(pb, pl, 1)), /*kind=*/1,
+                              arith::ConstantIntOp::create(pb, pl, 0, 1), run.splitAt, run.hi,
+                              l.start, l.period, l.width);
+      scf::YieldOp::create(pb, pl);
+    });
+  }
+  auto one = [&](Value bit) -> Value {
+    return arith::SelectOp::create(b, loc, bit, cst(b, loc, 1), cst(b, loc, 0));
+  };
+  return add(b, loc, one(run.present), one(run.split));
 }

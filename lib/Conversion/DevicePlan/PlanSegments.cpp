@@ -57,55 +57,11 @@ constexpr int64_t kScanUnroll = 32;
 /// tile and its lattice keys are gathered (lattice gathers).
 constexpr int32_t kGathered = 4;
 
-/// Writes segment row `row`: [kind, full, lo, hi, start, period, width]
-/// (`full` an i1, the rest index values).
-void storeSegmentRow(OpBuilder &b, Location loc, const PlanBuilderEnv &env, Value row,
-                     int64_t kind, Value full, Value lo, Value hi, Value start, Value period,
-                     Value width) {
-  Type i64 = b.getI64Type();
-  Value fields[7] = {arith::ConstantIntOp::create(b, loc, kind, 64),
-                     arith::ExtUIOp::create(b, loc, i64, full),
-                     arith::IndexCastOp::create(b, loc, i64, lo),
-                     arith::IndexCastOp::create(b, loc, i64, hi),
-                     arith::IndexCastOp::create(b, loc, i64, start),
-                     arith::IndexCastOp::create(b, loc, i64, period),
-                     arith::IndexCastOp::create(b, loc, i64, width)};
-  for (auto [i, v] : llvm::enumerate(fields))
-    memref::StoreOp::create(b, loc, v, env.segments, ValueRange{row, cst(b, loc, i)});
-}
-/// The same for Range and List segments: [kind, full, lo, hi, 0, 1, 1].
-void storeSegmentRow(OpBuilder &b, Location loc, const PlanBuilderEnv &env, Value row,
-                     int64_t kind, Value full, Value lo, Value hi) {
+/// A Range or List segment's row: [kind, full, lo, hi, 0, 1, 1].
+void storeRangeOrListRow(OpBuilder &b, Location loc, const PlanBuilderEnv &env, Value row,
+                         int64_t kind, Value full, Value lo, Value hi) {
   storeSegmentRow(b, loc, env, row, kind, full, lo, hi, cst(b, loc, 0), cst(b, loc, 1),
                   cst(b, loc, 1));
-}
-
-/// The Gather segments of a run [first, end) of kGathered KV tiles whose
-/// tiles [first, fullEnd) have kLatticeFull or kLatticeNone: none when it
-/// holds no lattice key; one, FULL when every tile has; else, when the FULL prefix holds j >= BN lattice keys (j the
-/// largest multiple of BN not above its keys), a FULL segment of its
-/// first j keys then a PARTIAL one of the rest (no more BN-key tiles than
-/// one segment, j / BN of them without mask code); else one PARTIAL.
-struct GatherRun {
-  Value lo, hi, split, splitAt, allFull;
-  Value present; // i1: the run holds a lattice key (else it makes no segment)
-};
-GatherRun gatherRun(OpBuilder &b, Location loc, const PlanBuilderEnv &env,
-                    const LatticeParams &l, Value first, Value end, Value fullEnd) {
-  Value bn = cst(b, loc, env.blockN);
-  GatherRun r;
-  r.lo = mul(b, loc, first, bn);
-  r.hi = min(b, loc, mul(b, loc, end, bn), env.lk);
-  r.allFull = cmp(b, loc, CmpIPredicate::eq, fullEnd, end);
-  r.present = cmp(b, loc, CmpIPredicate::sgt, emitLatticeKeys(b, loc, l, r.lo, r.hi),
-                  cst(b, loc, 0));
-  Value fullKeys = emitLatticeKeys(b, loc, l, r.lo, min(b, loc, mul(b, loc, fullEnd, bn), env.lk));
-  Value j = sub(b, loc, fullKeys, rem(b, loc, fullKeys, bn));
-  r.split = arith::AndIOp::create(
-      b, loc, arith::XOrIOp::create(b, loc, r.allFull, arith::ConstantIntOp::create(b, loc, 1, 1)),
-      cmp(b, loc, CmpIPredicate::sgt, j, cst(b, loc, 0)));
-  r.splitAt = emitLatticeKeyAt(b, loc, l, r.lo, j);
-  return r;
 }
 
 /// A row's column list: whether it has one (a column bound within the
@@ -147,6 +103,10 @@ struct TileState {
   Value listed; // index: column keys listed (0 unless the row has a list)
   Value masked; // i1: listed keys that need mask code (kColumnsMasked)
   Value latticeFull; // i1: a kGathered tile's keys need no mask code
+  /// index: keys at the start and at the end of a kGathered tile that its
+  /// Gather segment leaves out where the tile starts or ends it; i1: the
+  /// tile holds lattice keys (kLatticeMay).
+  Value trimLo, trimHi, latticeKeys;
 };
 
 /// The states of tiles `at` of the row from linear tile `base` (position N,
@@ -172,7 +132,7 @@ SmallVector<TileState> rowStates(OpBuilder &b, Location loc, const PlanBuilderEn
                                          cmp(b, loc, CmpIPredicate::sge, t, cst(b, loc, 0)));
     Value status = finalStatus(b, loc, raw, clipped);
     Value no = arith::ConstantIntOp::create(b, loc, 0, 1);
-    TileState state{status, cst(b, loc, 0), no, no};
+    TileState state{status, cst(b, loc, 0), no, no, cst(b, loc, 0), cst(b, loc, 0), no};
     auto hasBit = [&](int32_t bit) {
       return cmp(b, loc, CmpIPredicate::ne, arith::AndIOp::create(b, loc, raw, i32(b, loc, bit)),
                  i32(b, loc, 0));
@@ -191,6 +151,15 @@ SmallVector<TileState> rowStates(OpBuilder &b, Location loc, const PlanBuilderEn
                                   i32(b, loc, kPartial)),
           status);
       state.latticeFull = arith::OrIOp::create(b, loc, hasBit(kLatticeFull), none);
+      auto field = [&](int32_t shift) {
+        return toIndex(b, loc,
+                       arith::AndIOp::create(
+                           b, loc, arith::ShRUIOp::create(b, loc, raw, i32(b, loc, shift)),
+                           i32(b, loc, 255)));
+      };
+      state.trimLo = field(kLatticeTrimLoShift);
+      state.trimHi = field(kLatticeTrimHiShift);
+      state.latticeKeys = hasBit(kLatticeMay);
     }
     if (env.listKeys) {
       Value columns = toIndex(
@@ -279,8 +248,8 @@ PieceCounts emitRuns(OpBuilder &b, Location loc, const PlanBuilderEnv &env, Valu
                        env.numKeyTiles);
   auto emitSegment = [&](OpBuilder &sb, Location sl, Value status, Value lo,
                          Value hi, Value row) {
-    storeSegmentRow(sb, sl, env, row, /*kind=*/0,
-                    cmp(sb, sl, CmpIPredicate::eq, status, i32(sb, sl, kFull)), lo, hi);
+    storeRangeOrListRow(sb, sl, env, row, /*kind=*/0,
+                        cmp(sb, sl, CmpIPredicate::eq, status, i32(sb, sl, kFull)), lo, hi);
   };
   // Carried: the next position, the previous status, the start of its run,
   // whether this piece owns that run, the rows used (one per owned start;
@@ -302,14 +271,16 @@ PieceCounts emitRuns(OpBuilder &b, Location loc, const PlanBuilderEnv &env, Valu
   Type indexType = b.getIndexType();
   Value f = arith::ConstantIntOp::create(b, loc, 0, 1);
   // Also carried: the listed keys so far and the next key's position; with
-  // lattice gathers the end of the current run's kLatticeFull prefix and
-  // whether it is still open.
+  // lattice gathers the end of the current run's kLatticeFull prefix,
+  // whether it is still open, and the span of the run's keys: from its
+  // first tile's first untrimmed key to its last tile with lattice keys'
+  // last untrimmed one.
   SmallVector<Type> types{indexType, b.getI32Type(), indexType, b.getI1Type(),
                           indexType, indexType,      indexType};
   SmallVector<Value> inits{pieceLo, before, pieceLo, f, first, cst(b, loc, 0), firstKey};
   if (lattice) {
-    types.append({indexType, b.getI1Type()});
-    inits.append({pieceLo, f});
+    types.append({indexType, b.getI1Type(), indexType, indexType});
+    inits.append({pieceLo, f, cst(b, loc, 0), cst(b, loc, 0)});
   }
   auto loop = scf::WhileOp::create(
       b, loc, types, inits,
@@ -332,6 +303,7 @@ PieceCounts emitRuns(OpBuilder &b, Location loc, const PlanBuilderEnv &env, Valu
         Value prev = carried[1], start = carried[2], owned = carried[3], row = carried[4];
         Value columns = carried[5], keyAt = carried[6];
         Value fullEnd = lattice ? carried[7] : Value(), fullOpen = lattice ? carried[8] : Value();
+        Value runLo = lattice ? carried[9] : Value(), runHi = lattice ? carried[10] : Value();
         for (int64_t u = 0; u < kWalkUnroll; ++u) {
           Value t = at[u], s = states[u].status;
           if (env.listKeys) {
@@ -390,29 +362,9 @@ PieceCounts emitRuns(OpBuilder &b, Location loc, const PlanBuilderEnv &env, Valu
             auto extra = scf::IfOp::create(
                 lb, ll, arith::AndIOp::create(lb, ll, closes, gatheredRun),
                 [&](OpBuilder &gb, Location gl) {
-                  GatherRun run = gatherRun(gb, gl, env, latticeParams, start, t, fullEnd);
-                  if (write) {
-                    Value at = row;
-                    Value firstFull = arith::OrIOp::create(gb, gl, run.allFull, run.split);
-                    Value firstHi = arith::SelectOp::create(gb, gl, run.split, run.splitAt, run.hi);
-                    const LatticeParams &lp = latticeParams;
-                    scf::IfOp::create(gb, gl, run.present, [&](OpBuilder &pb, Location pl) {
-                      storeSegmentRow(pb, pl, env, at, /*kind=*/1, firstFull, run.lo, firstHi,
-                                      lp.start, lp.period, lp.width);
-                      scf::YieldOp::create(pb, pl);
-                    });
-                    scf::IfOp::create(gb, gl, run.split, [&](OpBuilder &pb, Location pl) {
-                      storeSegmentRow(pb, pl, env, add(pb, pl, at, cst(pb, pl, 1)), /*kind=*/1,
-                                      arith::ConstantIntOp::create(pb, pl, 0, 1), run.splitAt,
-                                      run.hi, lp.start, lp.period, lp.width);
-                      scf::YieldOp::create(pb, pl);
-                    });
-                  }
-                  auto one = [&](Value bit) -> Value {
-                    return arith::SelectOp::create(gb, gl, bit, cst(gb, gl, 1), cst(gb, gl, 0));
-                  };
                   scf::YieldOp::create(gb, gl,
-                                       ValueRange{add(gb, gl, one(run.present), one(run.split))});
+                                       emitGatheredRun(gb, gl, env, latticeParams, runLo, runHi,
+                                                       t, fullEnd, row, write));
                 },
                 [&](OpBuilder &eb, Location el) {
                   scf::YieldOp::create(eb, el, ValueRange{cst(eb, el, 0)});
@@ -441,12 +393,22 @@ PieceCounts emitRuns(OpBuilder &b, Location loc, const PlanBuilderEnv &env, Valu
             fullOpen = arith::AndIOp::create(lb, ll, fullOpen, states[u].latticeFull);
             fullEnd = arith::SelectOp::create(lb, ll, fullOpen, add(lb, ll, t, cst(lb, ll, 1)),
                                               fullEnd);
+            // The run's keys start after its first tile's trimmed keys and
+            // end before those of its last tile with lattice keys.
+            Value key0 = mul(lb, ll, t, cst(lb, ll, env.blockN));
+            runLo = arith::SelectOp::create(lb, ll, changed, add(lb, ll, key0, states[u].trimLo),
+                                            runLo);
+            runHi = arith::SelectOp::create(lb, ll, changed, key0, runHi);
+            Value keysEnd =
+                sub(lb, ll, min(lb, ll, add(lb, ll, key0, cst(lb, ll, env.blockN)), env.lk),
+                    states[u].trimHi);
+            runHi = arith::SelectOp::create(lb, ll, states[u].latticeKeys, keysEnd, runHi);
           }
         }
         SmallVector<Value> next{add(lb, ll, g, cst(lb, ll, kWalkUnroll)),
                                 prev, start, owned, row, columns, keyAt};
         if (lattice)
-          next.append({fullEnd, fullOpen});
+          next.append({fullEnd, fullOpen, runLo, runHi});
         scf::YieldOp::create(lb, ll, next);
       });
   return {sub(b, loc, loop.getResult(4), first), loop.getResult(5)};
@@ -513,6 +475,21 @@ Value listSegment(OpBuilder &b, Location loc, const RowList &list, Value piece) 
 
 } // namespace
 
+void stages::storeSegmentRow(OpBuilder &b, Location loc, const PlanBuilderEnv &env, Value row,
+                             int64_t kind, Value full, Value lo, Value hi, Value start,
+                             Value period, Value width) {
+  Type i64 = b.getI64Type();
+  Value fields[7] = {arith::ConstantIntOp::create(b, loc, kind, 64),
+                     arith::ExtUIOp::create(b, loc, i64, full),
+                     arith::IndexCastOp::create(b, loc, i64, lo),
+                     arith::IndexCastOp::create(b, loc, i64, hi),
+                     arith::IndexCastOp::create(b, loc, i64, start),
+                     arith::IndexCastOp::create(b, loc, i64, period),
+                     arith::IndexCastOp::create(b, loc, i64, width)};
+  for (auto [i, v] : llvm::enumerate(fields))
+    memref::StoreOp::create(b, loc, v, env.segments, ValueRange{row, cst(b, loc, i)});
+}
+
 Value stages::pieceColumnsBase(OpBuilder &b, Location loc, const PlanBuilderEnv &env) {
   return add(b, loc, env.columnBounds, mul(b, loc, env.numClasses, env.numQueryTiles));
 }
@@ -565,8 +542,8 @@ void stages::emitWriteItem(OpBuilder &b, Location loc, const PlanBuilderEnv &env
                       cst(b, loc, 0));
     scf::IfOp::create(b, loc, first, [&](OpBuilder &ib, Location il) {
       Value keys = loadIndex(ib, il, env.counts, add(ib, il, rowColumnsBase(ib, il, env), p.row));
-      storeSegmentRow(ib, il, env, rowFirst, /*kind=*/2, list.full, list.firstKey,
-                      add(ib, il, list.firstKey, keys));
+      storeRangeOrListRow(ib, il, env, rowFirst, /*kind=*/2, list.full, list.firstKey,
+                          add(ib, il, list.firstKey, keys));
       scf::YieldOp::create(ib, il);
     });
   }

@@ -1,7 +1,8 @@
 //===- PlanSegments.h - statuses to segments (private) --------*- C++ -*-===//
 //
 // The count, scan and write stages of the device plan builder, and the
-// helpers the stages share. Private to lib/Conversion/DevicePlan.
+// helpers the stages share (writing segment rows, a gathered run's Gather
+// segments). Private to lib/Conversion/DevicePlan.
 //
 //===----------------------------------------------------------------------===//
 
@@ -29,6 +30,21 @@ inline void storeIndex(mlir::OpBuilder &b, mlir::Location loc, mlir::Value v,
   mlir::memref::StoreOp::create(
       b, loc, mlir::arith::IndexCastOp::create(b, loc, b.getI64Type(), v), memref, at);
 }
+
+/// Writes segment row `row`: [kind, full, lo, hi, start, period, width]
+/// (`full` an i1, the rest index values).
+void storeSegmentRow(mlir::OpBuilder &b, mlir::Location loc, const PlanBuilderEnv &env,
+                     mlir::Value row, int64_t kind, mlir::Value full, mlir::Value lo,
+                     mlir::Value hi, mlir::Value start, mlir::Value period, mlir::Value width);
+
+/// The Gather segments of a run of gathered KV tiles (lattice gathers)
+/// that closes before tile `end`, over keys [lo, hi), whose tiles before
+/// `fullEnd` have kLatticeFull or kLatticeNone (LatticeGathers.cpp says
+/// which): the rows it takes (0, 1 or 2, an index), written from `row` on
+/// with `write`.
+mlir::Value emitGatheredRun(mlir::OpBuilder &b, mlir::Location loc, const PlanBuilderEnv &env,
+                            const LatticeParams &l, mlir::Value lo, mlir::Value hi,
+                            mlir::Value end, mlir::Value fullEnd, mlir::Value row, bool write);
 
 /// With column lists, where `counts` holds the listed keys (after the
 /// column bounds): a count per piece (C * T * P), then a total per row
