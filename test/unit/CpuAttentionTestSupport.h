@@ -101,6 +101,25 @@ struct Shape {
   double scale = kScale;
 };
 
+/// Random Q, K, V (in that order from `rng`) and the O and LSE of a problem
+/// of `shape`; not copyable (the views point into the tensors).
+struct AttentionTensors {
+  Tensor q, k, v, o, lse;
+  AttentionTensors(const Shape &shape, bool padded, std::mt19937 &rng)
+      : q({shape.batch, shape.heads, shape.lq, shape.headDim}, padded),
+        k({shape.batch, shape.kvHeads, shape.lk, shape.headDim}, padded),
+        v({shape.batch, shape.kvHeads, shape.lk, shape.headDim}, padded),
+        o({shape.batch, shape.heads, shape.lq, shape.headDim}, padded),
+        lse({shape.batch, shape.heads, shape.lq}, padded) {
+    q.fillRandom(rng, -2, 2);
+    k.fillRandom(rng, -2, 2);
+    v.fillRandom(rng, -1, 1);
+  }
+  AttentionTensors(const AttentionTensors &) = delete;
+  AttentionTensors &operator=(const AttentionTensors &) = delete;
+  CpuAttentionArgs args() const { return {q.view, k.view, v.view, o.view, lse.view}; }
+};
+
 /// The shape of `kernel`'s problem of `batch` x `lq` queries x `lk` keys:
 /// its heads, head dimension and scale.
 inline Shape shapeOf(KernelOp kernel, int64_t batch, int64_t lq, int64_t lk) {
@@ -243,16 +262,10 @@ inline void checkOneShape(const CpuAttention &cpu, KernelOp kernel,
         }
 
   int64_t d = shape.headDim;
-  Tensor q({shape.batch, shape.heads, shape.lq, d}, padded);
-  Tensor k({shape.batch, shape.kvHeads, shape.lk, d}, padded);
-  Tensor v({shape.batch, shape.kvHeads, shape.lk, d}, padded);
-  Tensor o({shape.batch, shape.heads, shape.lq, d}, padded);
-  Tensor lse({shape.batch, shape.heads, shape.lq}, padded);
-  q.fillRandom(rng, -2, 2);
-  k.fillRandom(rng, -2, 2);
-  v.fillRandom(rng, -1, 1);
-  CpuAttentionArgs args{q.view, k.view, v.view, o.view, lse.view};
-  ASSERT_TRUE(mlir::succeeded(cpu.run(name, args, *plan, in, error)))
+  AttentionTensors tensors(shape, padded, rng);
+  const Tensor &q = tensors.q, &k = tensors.k, &v = tensors.v, &o = tensors.o,
+               &lse = tensors.lse;
+  ASSERT_TRUE(mlir::succeeded(cpu.run(name, tensors.args(), *plan, in, error)))
       << error;
 
   std::vector<double> refO, refLse;

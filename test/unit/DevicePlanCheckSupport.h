@@ -129,23 +129,14 @@ inline void checkCoverage(const FlatPlan &p, const CompiledMask &eval, const Mas
 inline void checkAttention(const CpuAttention &cpu, KernelOp kernel, const CompiledMask &eval,
                            const MaskInputs &in, const FlatPlan &p, std::mt19937 &rng) {
   Shape shape = shapeOf(kernel, in.batch, in.lq, in.lk);
-  int64_t d = shape.headDim;
-  Tensor q({shape.batch, shape.heads, shape.lq, d}, false);
-  Tensor k({shape.batch, shape.kvHeads, shape.lk, d}, false);
-  Tensor v({shape.batch, shape.kvHeads, shape.lk, d}, false);
-  Tensor o({shape.batch, shape.heads, shape.lq, d}, false);
-  Tensor lse({shape.batch, shape.heads, shape.lq}, false);
-  q.fillRandom(rng, -2, 2);
-  k.fillRandom(rng, -2, 2);
-  v.fillRandom(rng, -1, 1);
+  AttentionTensors t(shape, /*padded=*/false, rng);
   std::string error;
-  CpuAttentionArgs args{q.view, k.view, v.view, o.view, lse.view};
-  ASSERT_TRUE(mlir::succeeded(cpu.run(kernel.getSymName(), args, p, in, error))) << error;
+  ASSERT_TRUE(mlir::succeeded(cpu.run(kernel.getSymName(), t.args(), p, in, error))) << error;
   std::vector<double> refO, refLse;
-  referenceAttention(eval, in, shape, q, k, v, refO, refLse);
+  referenceAttention(eval, in, shape, t.q, t.k, t.v, refO, refLse);
   double err2 = 0, ref2 = 0;
   for (int64_t i = 0; i < int64_t(refO.size()); ++i) {
-    double got = o.storage[i];
+    double got = t.o.storage[i];
     ASSERT_FALSE(std::isnan(got));
     err2 += (got - refO[i]) * (got - refO[i]);
     ref2 += refO[i] * refO[i];

@@ -19,8 +19,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "CpuAttentionTestSupport.h"
-#include "TilePlanTestSupport.h"
+#include "DevicePlanCheckSupport.h"
 
 #include "sattn/ExecutionEngine/CpuAttention.h"
 #include "sattn/Plan/EstimatorSpec.h"
@@ -35,6 +34,7 @@ using namespace sattn;
 using namespace sattn::plan;
 using namespace sattn::tile_plan_test;
 using sattn::cpu_attention_test::compileWithPlans;
+using sattn::device_plan_check::flatSegmentsOf;
 
 namespace {
 
@@ -43,20 +43,6 @@ struct Tally {
   /// Query tiles whose device plan is tighter than the host planner's.
   int64_t tighterThanHost = 0;
 };
-
-/// Segments of (b, h, m) in a flat plan.
-std::vector<Segment> flatSegments(const FlatPlan &p, int64_t heads, int64_t b,
-                                  int64_t h, int64_t m) {
-  int64_t c = p.classIndex[b * heads + h];
-  int64_t first = p.offsets[c * (p.numQueryTiles + 1) + m];
-  int64_t last = p.offsets[c * (p.numQueryTiles + 1) + m + 1];
-  std::vector<Segment> out;
-  for (int64_t s = first; s < last; ++s) {
-    const int64_t *f = &p.segments[s * FlatPlan::kSegmentFields];
-    out.push_back(Segment{Segment::Kind(f[0]), f[1] != 0, f[2], f[3], f[4], f[5], f[6]});
-  }
-  return out;
-}
 
 std::string describe(const std::vector<Segment> &segs) {
   std::string s;
@@ -117,7 +103,7 @@ void compare(const CpuAttention &cpu, KernelOp kernel, const CompiledMask &eval,
   for (int64_t b = 0; b < in.batch; ++b)
     for (int64_t h = 0; h < heads; ++h)
       for (int64_t m = 0; m < host->numQueryTiles; ++m) {
-        std::vector<Segment> got = flatSegments(*device, heads, b, h, m);
+        std::vector<Segment> got = flatSegmentsOf(*device, heads, b, h, m);
         Span<Segment> want = host->segments(b, h, m);
         std::vector<Segment> expected(want.begin(), want.end());
         tally.segments += got.size();

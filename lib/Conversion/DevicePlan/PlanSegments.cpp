@@ -159,7 +159,7 @@ SmallVector<TileState> rowStates(OpBuilder &b, Location loc, const PlanBuilderEn
       };
       state.trimLo = field(kLatticeTrimLoShift);
       state.trimHi = field(kLatticeTrimHiShift);
-      state.latticeKeys = hasBit(kLatticeMay);
+      state.latticeKeys = arith::AndIOp::create(b, loc, hasBit(kLatticeMay), inside);
     }
     if (env.listKeys) {
       Value columns = toIndex(
