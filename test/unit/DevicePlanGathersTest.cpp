@@ -133,6 +133,18 @@ std::vector<GatherCase> gatherCases() {
            predicate("  %x = arith.subi %k, %b : index\n" SATTN_FLOORMOD("%x", "%c5", "f")
                      "  %y = arith.cmpi slt, %f, %c1 : index\n  mask.yield %y\n") +
            "%w = mask.window 4\n%u = mask.union %p, %w\n%m = mask.intersect %c, %d, %u"},
+      // The shift read from a table per batch element ((k - doc[b, 24])
+      // floormod 8 < 1), or a window.
+      {"table_shift",
+       "%c = mask.causal\n" +
+           predicate("  %s = mask.lookup @doc[%b, %c24] : index\n"
+                     "  %c8 = arith.constant 8 : index\n"
+                     "  %x = arith.subi %k, %s : index\n" SATTN_FLOORMOD("%x", "%c8", "f")
+                     "  %l = arith.cmpi slt, %f, %c1 : index\n"
+                     "  %d = arith.subi %q, %k : index\n"
+                     "  %near = arith.cmpi slt, %d, %c4 : index\n"
+                     "  %y = arith.ori %l, %near : i1\n  mask.yield %y\n") +
+           "%m = mask.intersect %c, %p"},
       // k + (2^63 - 8) wraps for k >= 8, and 12 does not divide 2^64: the
       // shift is out of range, the plan falls back to PARTIAL Range tiles.
       {"huge_shift",

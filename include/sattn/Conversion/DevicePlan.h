@@ -137,10 +137,12 @@ cloneWithTermAs(KernelOp kernel, mlir::Operation *term, bool value);
 
 /// A monotone lattice term (LatticeGathers.cpp): a comparison in a
 /// predicate that keeps exactly the keys k with (k - s) floormod P < W for
-/// a constant P > 0 and s, W computed from the batch and head alone:
+/// a constant P in (0, 2^30] and s, W computed from the batch and head
+/// alone (arith ops and table reads):
 /// `F == Y` (W = 1 where 0 <= Y < P, else no key; s = shift + Y),
-/// `F < W`, `F <= W - 1` (either operand order), with F = (k - shift)
-/// floormod P (the key itself, or the key plus or minus such a value).
+/// `F < W`, `F <= V` (W = V + 1), either operand order, with
+/// F = (k - shift) floormod P (the key itself, or the key plus or minus
+/// such a value).
 /// Plans of kernels that read Gather segments gather its keys instead of
 /// visiting their tiles.
 struct LatticeTerm {

@@ -29,7 +29,6 @@
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
-#include "mlir/IR/IRMapping.h"
 #include "mlir/IR/Matchers.h"
 
 using namespace mlir;
@@ -47,15 +46,16 @@ bool isArg(Value v, Block *body, unsigned number) {
   return arg && arg.getOwner() == body && arg.getArgNumber() == number;
 }
 
-/// Whether `v` is computed by arith ops from the batch and head arguments
-/// of `body` and constants alone, so that the stages can recompute it per
-/// class (emitRowValue).
+/// Whether `v` is computed by arith ops and table reads from the batch and
+/// head arguments of `body` and constants alone, so that the stages can
+/// compute it per class (emitPredicateBodyValue at any q and k).
 bool isRowValue(Value v, Block *body) {
   if (auto arg = dyn_cast<BlockArgument>(v))
     return arg.getOwner() == body && arg.getArgNumber() < 2;
   Operation *def = v.getDefiningOp();
-  if (!def || def->getDialect()->getNamespace() != "arith" || def->getNumRegions() ||
-      def->getNumResults() != 1 || !def->getResult(0).getType().isIntOrIndex())
+  if (!def || def->getNumRegions() || def->getNumResults() != 1 ||
+      !def->getResult(0).getType().isIntOrIndex() ||
+      !(def->getDialect()->getNamespace() == "arith" || isa<mask::LookupOp>(def)))
     return false;
   return llvm::all_of(def->getOperands(), [&](Value x) { return isRowValue(x, body); });
 }
@@ -165,17 +165,6 @@ std::optional<LatticeTerm> matchLattice(arith::CmpIOp compare, mask::PredicateOp
   return std::nullopt;
 }
 
-/// `v` (isRowValue) recomputed at the builder's point for batch and head
-/// values: the ops of its slice cloned with the body's arguments mapped.
-Value emitRowValue(OpBuilder &b, Value v, IRMapping &mapping) {
-  if (Value known = mapping.lookupOrNull(v))
-    return known;
-  Operation *def = v.getDefiningOp();
-  for (Value operand : def->getOperands())
-    emitRowValue(b, operand, mapping);
-  return b.clone(*def, mapping)->getResult(0);
-}
-
 } // namespace
 
 std::optional<LatticeTerm> deviceplan::findLatticeTerm(KernelOp kernel) {
@@ -213,10 +202,14 @@ LatticeParams deviceplan::emitLatticeParams(OpBuilder &b, Location loc,
                                             const PlanBuilderEnv &env, Value batch,
                                             Value head) {
   const LatticeTerm &term = env.lattice.term;
-  Block *body = &mask::PredicateOp(term.predicate).getBody().front();
-  IRMapping mapping;
-  mapping.map(body->getArgument(0), batch);
-  mapping.map(body->getArgument(1), head);
+  // Row values read neither q nor k: any position does.
+  ElementMaskEnv menv{batch, head, cst(b, loc, 0), cst(b, loc, 0), env.lk, env.tables};
+  bool lowered = true;
+  auto rowValue = [&](Value inBody) -> Value {
+    FailureOr<Value> v = emitPredicateBodyValue(b, loc, term.predicate, inBody, menv);
+    lowered &= succeeded(v);
+    return succeeded(v) ? *v : cst(b, loc, 0);
+  };
   LatticeParams l;
   int64_t period = term.period;
   l.period = cst(b, loc, period);
@@ -232,7 +225,7 @@ LatticeParams deviceplan::emitLatticeParams(OpBuilder &b, Location loc,
   Value shift = zero;
   l.valid = arith::ConstantIntOp::create(b, loc, 1, 1);
   if (term.shift) {
-    Value raw = emitRowValue(b, term.shift, mapping);
+    Value raw = rowValue(term.shift);
     l.valid = arith::AndIOp::create(
         b, loc, cmp(b, loc, CmpIPredicate::sgt, raw, cst(b, loc, -kLatticeShiftLimit)),
         cmp(b, loc, CmpIPredicate::slt, raw, cst(b, loc, kLatticeShiftLimit)));
@@ -240,7 +233,7 @@ LatticeParams deviceplan::emitLatticeParams(OpBuilder &b, Location loc,
     if (term.negateShift)
       shift = floorMod(sub(b, loc, l.period, shift));
   }
-  Value bound = emitRowValue(b, term.bound, mapping);
+  Value bound = rowValue(term.bound);
   switch (term.form) {
   case LatticeTerm::Equal: {
     // (k - shift) floormod P == Y: the keys k - shift - Y = 0 mod P, none
@@ -260,6 +253,10 @@ LatticeParams deviceplan::emitLatticeParams(OpBuilder &b, Location loc,
     l.width = max(b, loc, add(b, loc, min(b, loc, bound, sub(b, loc, l.period, one)), one), zero);
     break;
   }
+  // A value the element mask cannot emit (never for lowerable masks):
+  // PARTIAL Range tiles, as for a shift out of range.
+  if (!lowered)
+    l.valid = arith::ConstantIntOp::create(b, loc, 0, 1);
   return l;
 }
 
