@@ -155,7 +155,7 @@ SmallVector<TileState> rowStates(OpBuilder &b, Location loc, const PlanBuilderEn
         return toIndex(b, loc,
                        arith::AndIOp::create(
                            b, loc, arith::ShRUIOp::create(b, loc, raw, i32(b, loc, shift)),
-                           i32(b, loc, 255)));
+                           i32(b, loc, kLatticeTrimKeys - 1)));
       };
       state.trimLo = field(kLatticeTrimLoShift);
       state.trimHi = field(kLatticeTrimHiShift);
@@ -231,9 +231,9 @@ struct PieceCounts {
 
 /// Walks piece `piece` (kRunChunk KV tiles) of the row of (c, m) in key
 /// order. The piece owns the segments (maximal runs of equal non-skip
-/// status; a run of gathered tiles may make two, gatherRun) that start
-/// inside it and the column keys of its listed tiles; returns their
-/// numbers. With `write`, also writes the segments from row `first` on,
+/// status; a run of gathered tiles makes none, one or two: emitGatheredRun)
+/// that start inside it and the column keys of its listed tiles; returns
+/// their numbers. With `write`, also writes the segments from row `first` on,
 /// walking past the piece's end until its last run closes, and the keys
 /// from flat position `firstKey` on. With lattice gathers counting walks on
 /// too: a gathered run's segments are known when it closes.
@@ -253,7 +253,8 @@ PieceCounts emitRuns(OpBuilder &b, Location loc, const PlanBuilderEnv &env, Valu
   };
   // Carried: the next position, the previous status, the start of its run,
   // whether this piece owns that run, the rows used (one per owned start;
-  // an owned run is written to the row before the count when it closes).
+  // an owned run is written to the row before the count when it closes; a
+  // gathered run takes its rows and writes them when it closes).
   // The run entering the piece from the left belongs to an earlier piece.
   bool lattice = env.latticeGathers();
   LatticeParams latticeParams;
