@@ -49,8 +49,42 @@ bool fitsTallTiles(NodeKind kind) {
 /// 128x32 must visit at most this many times the 64x64 tiles (same area).
 constexpr double kMaxVisitRatio = 1.10;
 
-/// Tiles the mask `program` (which reads no tables) visits at the reference
-/// length with BM x BN tiles, or -1.
+/// Table entries the policy fills with zeros to plan a table mask at the
+/// reference length; a mask whose tables would need more is not planned.
+constexpr int64_t kMaxPolicyTableEntries = int64_t(1) << 22;
+
+/// Every table of `program` at the reference length (batch 1), filled with
+/// zeros: one document, no block kept, no shift. False when the tables
+/// would be too large to plan for a tile policy.
+bool zeroTables(const MaskProgram &program, MaskInputs &inputs) {
+  int64_t total = 0;
+  for (const TableRef &table : program.tables) {
+    TableData data;
+    int64_t entries = 1;
+    for (const TableDim &dim : table.dims) {
+      int64_t extent = dim.extent;
+      if (dim.kind == TableDim::Batch)
+        extent = 1;
+      else if (dim.kind == TableDim::Head)
+        extent = dim.blocksOf(program.heads);
+      else if (dim.kind == TableDim::QueryPos || dim.kind == TableDim::KeyPos)
+        extent = dim.blocksOf(kReferenceLength);
+      data.shape.push_back(extent);
+      entries *= extent;
+      if (entries > kMaxPolicyTableEntries)
+        return false;
+    }
+    total += entries;
+    if (total > kMaxPolicyTableEntries)
+      return false;
+    data.values.assign(entries, 0);
+    inputs.tables.emplace(table.name, std::move(data));
+  }
+  return true;
+}
+
+/// Tiles the mask `program` visits at the reference length with BM x BN
+/// tiles (its tables, if any, all zeros), or -1.
 int64_t visitedTiles(const MaskProgram &program, int64_t blockM,
                      int64_t blockN, bool gathers = true) {
   std::string error;
@@ -59,6 +93,8 @@ int64_t visitedTiles(const MaskProgram &program, int64_t blockM,
     return -1;
   MaskInputs inputs;
   inputs.lq = inputs.lk = kReferenceLength;
+  if (!zeroTables(program, inputs))
+    return -1;
   auto p = planner->plan(inputs, error);
   return p ? p->stats().visitedTiles() : -1;
 }
@@ -113,16 +149,25 @@ HopperPlanForm sattn::plan::chooseHopperPlanForm(const MaskProgram &program,
                                                  const TileConfig &hopperTiles,
                                                  const TileConfig &portableTiles,
                                                  bool gathersFit) {
-  // Tables decide the plan at run time: documents and block tables are
-  // runs of whole blocks (Ranges), per-token columns are key lists, which
-  // both plan builders gather for a kernel that reads them (Gathers; the
-  // portable kernel where the producer has no room for gathered copies).
-  if (!program.tables.empty()) {
-    if (!readsPerTokenTable(program))
-      return HopperPlanForm::Ranges;
-    return gathersFit ? HopperPlanForm::Gathers : HopperPlanForm::None;
-  }
   int64_t hm = hopperTiles.blockM, hn = hopperTiles.blockN;
+  // Tables decide the plan at run time: per-token columns are key lists,
+  // which both plan builders gather for a kernel that reads them (Gathers;
+  // the portable kernel where the producer has no room for gathered copies).
+  // Documents and block tables are runs of whole blocks (Ranges), unless the
+  // rest of the mask gathers: S2's token strides on packed documents. Their
+  // plans are compared with every table zero (one document), the mask's
+  // static part.
+  if (!program.tables.empty()) {
+    if (readsPerTokenTable(program))
+      return gathersFit ? HopperPlanForm::Gathers : HopperPlanForm::None;
+    if (!gathersFit)
+      return HopperPlanForm::Ranges;
+    int64_t ranges = visitedTiles(program, hm, hn, /*gathers=*/false);
+    int64_t gathered = visitedTiles(program, hm, hn, /*gathers=*/true);
+    bool gathers = ranges > 0 && gathered >= 0 &&
+                   double(gathered) <= (1.0 - kMinGatherSaving) * double(ranges);
+    return gathers ? HopperPlanForm::Gathers : HopperPlanForm::Ranges;
+  }
   int64_t pm = portableTiles.blockM, pn = portableTiles.blockN;
   int64_t ranges = visitedTiles(program, hm, hn, /*gathers=*/false);
   int64_t gathered =
