@@ -80,35 +80,6 @@ def selected_recall(q, k, table, block, scale, rows=256):
     return kept / total
 
 
-def grouped_row(kernel, q, k, v, table):
-    """The selected branch group-centric (an experiment, bench/nsa.sattn's
-    nsa_grouped): query rows reordered so that a tile holds consecutive
-    positions of a whole GQA group, KV heads as heads, the selection table
-    read at q / G. Times the reorder, the device plan and the attention, and
-    the output's difference from the nsa kernel's own selected branch."""
-    heads, kv, L, D = q.shape[1], k.shape[1], q.shape[2], q.shape[3]
-    group = heads // kv
-    grouped = sattn.load(os.path.join(os.path.dirname(kernel.manifest_path), "nsa_grouped.json"))
-    if grouped.heads != kv or grouped.table_names != ["sel"]:
-        raise SystemExit("nsa_grouped must have heads = kv_heads = %d and one table 'sel'" % kv)
-    to_rows = lambda: q.view(1, kv, group, L, D).transpose(2, 3).reshape(1, kv, L * group, D)
-    back = lambda o: o.view(1, kv, L, group, D).transpose(2, 3).reshape(1, heads, L, D)
-    qg = to_rows()
-    tables = {"sel": table}
-    gplan = grouped.plan(qg, k, tables)
-    out = {"grouped_tile": "%s %dx%d" % (grouped.manifest["kernel"], grouped.block_m,
-                                         grouped.manifest["block_n"]),
-           "grouped_reorder_ms": bench(lambda: back(to_rows())),
-           "grouped_plan_ms": bench(lambda: grouped.plan(qg, k, tables)),
-           "grouped_attention_ms": bench(lambda: grouped(qg, k, v, tables, plan=gplan))}
-    ref = kernel(q, k, v, {kernel.estimated_table: table})
-    ref = ref[0] if isinstance(ref, tuple) else ref
-    got = grouped(qg, k, v, tables, plan=gplan)
-    got = back(got[0] if isinstance(got, tuple) else got)
-    out["grouped_rel_err"] = float((got.float() - ref.float()).norm() / ref.float().norm())
-    return out
-
-
 def row_for(kernel, L, gen):
     import torch.nn.functional as F
     from torch.nn.attention import sdpa_kernel, SDPBackend
@@ -131,8 +102,6 @@ def row_for(kernel, L, gen):
     kplan = kernel.plan(q, k, {name: table})
     row["selected_ms"] = bench(lambda: kernel(q, k, v, {name: table}, plan=kplan))
     del kplan
-    if os.path.exists(os.path.join(os.path.dirname(kernel.manifest_path), "nsa_grouped.json")):
-        row.update(grouped_row(kernel, q, k, v, table))
     compress = lambda: (_nsa.compressed_inputs(k, est["compress_block"], est["compress_stride"]),
                         _nsa.compressed_inputs(v, est["compress_block"], est["compress_stride"]))
     row["compress_ms"] = bench(compress)
@@ -179,9 +148,7 @@ def main():
         rows.append(row)
     cols = ["kernel", "L", "heads", "kv_heads", "selected_density", "selected_recall",
             "compress_ms", "estimate_ms", "plan_ms", "selected_ms", "compressed_ms",
-            "sliding_ms", "total_ms", "fa2_causal_ms", "cudnn_causal_ms", "fa2_over_total",
-            "grouped_tile", "grouped_reorder_ms", "grouped_plan_ms", "grouped_attention_ms",
-            "grouped_rel_err"]
+            "sliding_ms", "total_ms", "fa2_causal_ms", "cudnn_causal_ms", "fa2_over_total"]
     report(rows, cols, args.json)
 
 

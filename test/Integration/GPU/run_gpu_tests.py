@@ -129,7 +129,10 @@ def compare_device_plan(device_plan, host_plan, manifest, batch):
     (host plans that gather keys: every tile of their ranges visited),
     'lists' (the device plan lists column keys, docs/DEVICE_PLANS.md
     "Column lists": its tiles differ from any host plan's, and the
-    attention run on it is what checks it), or the first difference."""
+    attention run on it is what checks it), 'gathers' (the device plan
+    gathers a lattice's keys, "Lattice gathers": host Range tiles may be
+    gathered instead; the attention run checks it, and CI checks such plans
+    pair by pair), or the first difference."""
     heads = manifest["heads"]
     dev_rows = plan_rows(device_plan, batch, heads)
     host_rows = plan_rows(host_plan, batch, heads)
@@ -137,8 +140,11 @@ def compare_device_plan(device_plan, host_plan, manifest, batch):
 
     def tiles(row):
         return {n: full for (kind, full, lo, hi) in row if kind == 0 for n in range(lo, hi)}
-    if any(kind == 2 for row in dev_rows.values() for (kind, _, _, _) in row):
+    kinds = {kind for row in dev_rows.values() for (kind, _, _, _) in row}
+    if 2 in kinds:
         return "lists"
+    if 1 in kinds:
+        return "gathers"
     verdict = "equal" if ranges_only else "covers"
     for key, host in host_rows.items():
         got, want = tiles(dev_rows[key]), tiles(host)
@@ -190,7 +196,7 @@ def run_case(case, root, dev, gen):
         same = compare_device_plan(device_plan, plan, manifest, case["batch"])
         dev_ok, dev_err, _, _ = check_output(manifest, o, lse, ref_o, ref_lse, dev)
         result.update(device_plan=same, device_plan_rel_err=dev_err,
-                      ok=bool(ok and dev_ok and same in ("equal", "tighter", "covers", "lists")))
+                      ok=bool(ok and dev_ok and same in ("equal", "tighter", "covers", "lists", "gathers")))
     return result
 
 
@@ -220,11 +226,12 @@ def main():
               if "device_plan" in r else "", r.get("error", ""), flush=True)
     passed = sum(r["ok"] for r in results)
     planned = [r.get("device_plan") for r in results if "device_plan" in r]
-    counts = {v: planned.count(v) for v in ("equal", "tighter", "covers", "lists")}
+    counts = {v: planned.count(v) for v in ("equal", "tighter", "covers", "lists", "gathers")}
     print("%d passed, %d failed; device plans: %d equal to the host plan, %d tighter, %d cover "
-          "it (it gathers), %d list columns, %d wrong" % (
+          "it (it gathers), %d list columns, %d gather lattices, %d wrong" % (
               passed, len(results) - passed, counts["equal"], counts["tighter"],
-              counts["covers"], counts["lists"], len(planned) - sum(counts.values())))
+              counts["covers"], counts["lists"], counts["gathers"],
+              len(planned) - sum(counts.values())))
     if args.json:
         json.dump(results, open(args.json, "w"), indent=1)
     sys.exit(0 if passed == len(results) and results else 1)
