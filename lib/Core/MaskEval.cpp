@@ -367,27 +367,23 @@ std::string sattn::checkMaskInputs(const MaskProgram &program,
     int64_t elements = 1;
     for (unsigned d = 0; d < ref.dims.size(); ++d) {
       const TableDim &dim = ref.dims[d];
-      int64_t expected = 0;
+      int64_t expected = dim.extentFor(program.heads, inputs.batch, inputs.lk);
       std::string why;
       switch (dim.kind) {
       case TableDim::Batch:
-        expected = inputs.batch;
         why = "batch";
         break;
       case TableDim::Head:
-        expected = dim.blocksOf(program.heads);
         why = dim.blockSize == 1 ? std::string("heads")
                                  : "ceil(heads / " + std::to_string(dim.blockSize) + ")";
         break;
       case TableDim::QueryPos:
       case TableDim::KeyPos:
-        expected = (inputs.lk + dim.blockSize - 1) / dim.blockSize;
         why = dim.blockSize == 1
                   ? std::string("lk")
                   : "ceil(lk / " + std::to_string(dim.blockSize) + ")";
         break;
       case TableDim::Literal:
-        expected = dim.extent;
         why = "literal";
         break;
       }

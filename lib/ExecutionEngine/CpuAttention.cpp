@@ -76,23 +76,8 @@ void initializeNativeTarget() {
 SmallVector<int64_t, 3> cpuexec::tableShape(const TableInfo &t, int64_t batch,
                                    int64_t heads, int64_t lk) {
   SmallVector<int64_t, 3> shape;
-  for (const TableDim &d : t.dims) {
-    switch (d.kind) {
-    case TableDim::Batch:
-      shape.push_back(batch);
-      break;
-    case TableDim::Head:
-      shape.push_back(d.blocksOf(heads));
-      break;
-    case TableDim::QueryPos:
-    case TableDim::KeyPos:
-      shape.push_back((lk + d.blockSize - 1) / d.blockSize);
-      break;
-    case TableDim::Literal:
-      shape.push_back(d.extent);
-      break;
-    }
-  }
+  for (const TableDim &d : t.dims)
+    shape.push_back(d.extentFor(heads, batch, lk));
   return shape;
 }
 

@@ -62,13 +62,7 @@ bool zeroTables(const MaskProgram &program, MaskInputs &inputs) {
     TableData data;
     int64_t entries = 1;
     for (const TableDim &dim : table.dims) {
-      int64_t extent = dim.extent;
-      if (dim.kind == TableDim::Batch)
-        extent = 1;
-      else if (dim.kind == TableDim::Head)
-        extent = dim.blocksOf(program.heads);
-      else if (dim.kind == TableDim::QueryPos || dim.kind == TableDim::KeyPos)
-        extent = dim.blocksOf(kReferenceLength);
+      int64_t extent = dim.extentFor(program.heads, /*batch=*/1, kReferenceLength);
       data.shape.push_back(extent);
       entries *= extent;
       if (entries > kMaxPolicyTableEntries)

@@ -67,24 +67,6 @@ inline PlanShape pickShape(std::mt19937_64 &rng, int64_t maxLength) {
   return s;
 }
 
-/// Extent of dimension `dim` of a table for these inputs (as
-/// checkMaskInputs expects it).
-inline int64_t tableExtent(const MaskProgram &program, const TableDim &dim,
-                           int64_t batch, int64_t lk) {
-  switch (dim.kind) {
-  case TableDim::Batch:
-    return batch;
-  case TableDim::Head:
-    return dim.blocksOf(program.heads);
-  case TableDim::QueryPos:
-  case TableDim::KeyPos:
-    return (lk + dim.blockSize - 1) / dim.blockSize;
-  case TableDim::Literal:
-    return dim.extent;
-  }
-  return 0;
-}
-
 /// Random contents for every table the program reads, or false when they
 /// would exceed `maxElements` (the caller then skips this round). Values
 /// are mostly small (positions, document ids, flags) and now and then the
@@ -96,7 +78,7 @@ inline bool randomTables(const MaskProgram &program, MaskInputs &in,
     TableData data;
     int64_t n = 1;
     for (const TableDim &dim : ref.dims) {
-      int64_t e = tableExtent(program, dim, in.batch, in.lk);
+      int64_t e = dim.extentFor(program.heads, in.batch, in.lk);
       if (e < 0 || e > maxElements)
         return false;
       data.shape.push_back(e);

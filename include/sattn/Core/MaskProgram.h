@@ -150,6 +150,22 @@ struct TableDim {
   /// The extent of a Head, QueryPos or KeyPos dimension over `n` heads or
   /// positions: one entry per blockSize of them.
   int64_t blocksOf(int64_t n) const { return (n + blockSize - 1) / blockSize; }
+  /// The extent a table's dimension has for `heads` heads, `batch` sequences
+  /// and `lk` key positions (query positions share the key axis).
+  int64_t extentFor(int64_t heads, int64_t batch, int64_t lk) const {
+    switch (kind) {
+    case Batch:
+      return batch;
+    case Head:
+      return blocksOf(heads);
+    case QueryPos:
+    case KeyPos:
+      return blocksOf(lk);
+    case Literal:
+      return extent;
+    }
+    return 0;
+  }
 };
 /// Parses a table dimension; false when the text is not a valid one.
 bool parseTableDim(std::string_view text, TableDim &dim);
