@@ -230,8 +230,10 @@ def main():
         rows.append(row)
         print(row, flush=True)
         torch.cuda.empty_cache()
-    if args.json:
-        json.dump(rows, open(args.json, "w"), indent=1)
+        # Written after every row, so that a run stopped by a time limit
+        # keeps the rows it measured.
+        if args.json:
+            json.dump(rows, open(args.json, "w"), indent=1)
     header = ("pattern", "L", "D", "dtype", "H/KV", "target", "density", "sattn ms", "sattn TF/s", "Flex ms", "Flex TF/s", "speedup vs Flex",
               "cuDNN ms", "FA2 ms", "rel err")
     table = []
