@@ -340,6 +340,9 @@ def main():
                     failed += 1
                     rows.append((label, "FAIL", str(e)))
                     traceback.print_exc()
+                # Each case as it ends (the table below repeats them aligned), so
+                # that a run cut off by a time limit still says what it checked.
+                print("%s  %s  %s" % rows[-1], flush=True)
     width = max(len(r[0]) for r in rows)
     for label, status, what in rows:
         print("%-*s  %-4s  %s" % (width, label, status, what))
