@@ -48,6 +48,25 @@ inline std::vector<Segment> flatSegmentsOf(const FlatPlan &p, int64_t heads, int
   return out;
 }
 
+/// Tile visits of (b, h, m) in a host plan: whole Range tiles, gathered
+/// and listed keys BN at a time.
+inline int64_t hostVisits(const TilePlan &plan, int64_t b, int64_t h, int64_t m, int64_t bn,
+                          int64_t lk) {
+  int64_t n = 0;
+  for (const Segment &s : plan.segments(b, h, m))
+    n += s.numTiles(bn, lk);
+  return n;
+}
+
+/// Device plan visits of (b, h, m), as checkCoverage counts them.
+inline int64_t deviceVisits(const FlatPlan &p, int64_t heads, int64_t b, int64_t h, int64_t m,
+                            int64_t bn, int64_t lk) {
+  int64_t n = 0;
+  for (const Segment &s : flatSegmentsOf(p, heads, b, h, m))
+    n += s.kind == Segment::List ? (s.hi - s.lo + bn - 1) / bn : s.numTiles(bn, lk);
+  return n;
+}
+
 /// Checks the device plan `p` of `in` pair by pair (see the file comment).
 inline void checkCoverage(const FlatPlan &p, const CompiledMask &eval, const MaskInputs &in,
                           int64_t heads, int64_t bm, int64_t bn, PlanTally &tally) {

@@ -162,25 +162,6 @@ std::vector<GatherCase> gatherCases() {
   };
 }
 
-/// Tile visits of (b, h, m) in a host plan: whole Range tiles, gathered
-/// and listed keys BN at a time.
-int64_t hostVisits(const TilePlan &plan, int64_t b, int64_t h, int64_t m, int64_t bn,
-                   int64_t lk) {
-  int64_t n = 0;
-  for (const Segment &s : plan.segments(b, h, m))
-    n += s.numTiles(bn, lk);
-  return n;
-}
-
-/// Device plan visits of (b, h, m), as DevicePlanCheckSupport.h counts them.
-int64_t deviceVisits(const FlatPlan &p, int64_t heads, int64_t b, int64_t h, int64_t m,
-                     int64_t bn, int64_t lk) {
-  int64_t n = 0;
-  for (const Segment &s : flatSegmentsOf(p, heads, b, h, m))
-    n += s.kind == Segment::List ? (s.hi - s.lo + bn - 1) / bn : s.numTiles(bn, lk);
-  return n;
-}
-
 TEST(DevicePlanGathers, LatticeKeysAreGatheredExactlyOnce) {
   std::mt19937 rng(5);
   // Tiles: BN below, equal to and above the periods; rows of up to 75 KV

@@ -8,8 +8,8 @@
 // maximal runs of FULL and of PARTIAL tiles in key order (exactly what the
 // host planner builds with PlanOptions::gathers = false). A kernel that
 // reads Gather and List segments may also get a List segment of column
-// keys per query tile (ColumnLists.cpp) or Gather segments of lattice keys
-// (LatticeGathers.cpp).
+// keys per query tile (ColumnLists.cpp), Gather segments of lattice keys
+// (LatticeGathers.cpp) or of diagonal bands (DiagonalBands.cpp).
 //
 // The builder runs in six stages, each a loop over independent items so
 // that a GPU runs one thread per item and the CPU a plain loop:
@@ -49,6 +49,7 @@
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/IR/OwningOpRef.h"
+#include "llvm/ADT/STLFunctionalExtras.h"
 #include "llvm/ADT/StringRef.h"
 
 #include <memory>
@@ -70,8 +71,8 @@ enum TileStatus : int32_t {
 /// With column lists, classify stores the column keys of a tile the rest
 /// of the mask skips or leaves undecided from this bit on (at most BN).
 constexpr int32_t kColumnShift = 16;
-/// What classify's column count says of a tile the whole mask keeps
-/// entirely: it is FULL, its keys are not listed.
+/// What classify's column count (or band bit) says of a tile the whole
+/// mask keeps entirely: it is FULL, its keys are not listed (gathered).
 constexpr int32_t kWholeFull = -1;
 /// Classify's bit for a tile with column keys where the mask with the
 /// column read as true may drop a pair: if the tile ends up listed, its
@@ -102,6 +103,18 @@ constexpr int32_t kLatticeTrimLoShift = 16;
 constexpr int32_t kLatticeTrimHiShift = 24;
 constexpr int64_t kLatticeTrimKeys = 256;
 
+/// With diagonal bands, classify's bit for a tile the rest of the mask
+/// skips or leaves undecided and the whole mask may keep a pair of: if the
+/// rest ends up skipping it, the bands of its query tile's kept diagonals
+/// are gathered over it (DiagonalBands.cpp).
+constexpr int32_t kBandMay = 1 << 11;
+/// With diagonal bands, classify's bit for a tile the rest surely skips and
+/// the whole mask's bounds leave open (may keep a pair, none surely): it is
+/// probed and resolved on the whole mask and ends up a Range tile or
+/// skipped, as in a Range-only plan, so that a tile whose kept diagonals
+/// the rest of the mask drops (a document edge) costs no gathered band.
+constexpr int32_t kResolveWhole = 1 << 10;
+
 enum class Stage { Summarize, Classify, Resolve, Count, Scan, Write };
 constexpr Stage kStages[] = {Stage::Summarize, Stage::Classify, Stage::Resolve, Stage::Count,
                              Stage::Scan, Stage::Write};
@@ -124,6 +137,28 @@ struct ColumnTerm {
   mask::PredicateOp predicate;
 };
 std::optional<ColumnTerm> findColumnTerm(KernelOp kernel);
+
+/// A row index of a column or diagonal lookup: the batch, the head, a
+/// constant or (columns only) the query unit `q / value`.
+struct TableRowIndex {
+  enum Kind { Batch, Head, Constant, Unit };
+  Kind kind;
+  int64_t value;
+};
+/// The first monotone bool lookup (see isMonotoneTerm) of `kernel` whose
+/// indices `matches` accepts, and its predicate.
+std::optional<std::pair<mask::LookupOp, mask::PredicateOp>>
+findMonotoneLookup(KernelOp kernel,
+                   llvm::function_ref<bool(mask::LookupOp, mlir::Block *body)> matches);
+/// Whether `index` is the batch or head argument, a constant or a query
+/// unit `q / U`, and which.
+bool isTableRowIndex(mlir::Value index);
+TableRowIndex tableRowIndex(mlir::Value index);
+/// The values of `rows` for (batch, head, query unit).
+llvm::SmallVector<mlir::Value, 4> emitTableRowIndices(mlir::OpBuilder &b, mlir::Location loc,
+                                                      llvm::ArrayRef<TableRowIndex> rows,
+                                                      mlir::Value batch, mlir::Value head,
+                                                      mlir::Value unit);
 
 /// Whether `term`, an i1 of a predicate body, reaches the body's yield
 /// through and / or only, and the predicate reaches `mask` through unions
@@ -188,16 +223,39 @@ struct ColumnPlan {
   std::shared_ptr<mlir::OwningOpRef<mlir::Operation *>> rest, onColumns;
   mlir::Value restMask, onColumnsMask;
   std::string table;
-  enum RowKind { Batch, Head, Constant, Unit };
-  struct RowIndex {
-    RowKind kind;
-    int64_t value;
-  };
-  llvm::SmallVector<RowIndex, 3> rowIndices;
+  llvm::SmallVector<TableRowIndex, 3> rowIndices;
   /// U of a `q / U` row index (0: none).
   int64_t unitRows = 0;
 };
 ColumnPlan buildColumnPlan(KernelOp kernel);
+
+/// A monotone bool lookup of diagonals in the mask: `T[row..., q - k]` with
+/// row indices the batch, the head or constants, reached through and / or,
+/// unions and intersections only (vertical_slash's `slash[h, q - k]`).
+/// Plans of kernels that read Gather segments gather the bands of keys its
+/// kept diagonals cross instead of visiting their tiles (DiagonalBands.cpp
+/// says why).
+struct DiagonalTerm {
+  mask::LookupOp lookup;
+  mask::PredicateOp predicate;
+};
+std::optional<DiagonalTerm> findDiagonalTerm(KernelOp kernel);
+/// Whether device plans of `kernel` gather diagonal bands: the kernel reads
+/// Gather segments, its mask has a diagonal term, and neither a column term
+/// nor a lattice term (those take precedence; the diagonals then stay in
+/// their rest).
+bool hasDiagonalBands(KernelOp kernel, bool planGathers);
+
+/// What the stages need of a diagonal term: the mask with the lookup read
+/// as false (the rest, which tiles are decided on) in a detached copy of
+/// the kernel, the table and the lookup's row indices.
+struct DiagonalPlan {
+  std::shared_ptr<mlir::OwningOpRef<mlir::Operation *>> rest;
+  mlir::Value restMask;
+  std::string table;
+  llvm::SmallVector<TableRowIndex, 3> rowIndices;
+};
+DiagonalPlan buildDiagonalPlan(KernelOp kernel);
 
 /// Buffers and sizes a stage reads (index values; memrefs of i32 / i64).
 struct PlanBuilderEnv {
@@ -246,10 +304,17 @@ struct PlanBuilderEnv {
   /// restMask without them.
   LatticePlan lattice;
   bool latticeGathers() const { return static_cast<bool>(lattice.restMask); }
-  /// The mask tiles are decided on: the rest with lists or lattice
-  /// gathers, else the mask.
+  /// Diagonal bands (DiagonalBands.cpp): the term's rest; no restMask
+  /// without them.
+  DiagonalPlan diagonals;
+  bool diagonalBands() const { return static_cast<bool>(diagonals.restMask); }
+  /// The mask tiles are decided on: the rest with lists, lattice gathers
+  /// or diagonal bands, else the mask.
   mlir::Value decisionMask() const {
-    return listKeys ? columns.restMask : latticeGathers() ? lattice.restMask : mask;
+    return listKeys            ? columns.restMask
+           : latticeGathers()  ? lattice.restMask
+           : diagonalBands()   ? diagonals.restMask
+                               : mask;
   }
 };
 
@@ -277,6 +342,16 @@ mlir::Value emitLatticeKeyAt(mlir::OpBuilder &b, mlir::Location loc, const Latti
 mlir::FailureOr<mlir::Value> emitLatticeBits(mlir::OpBuilder &b, mlir::Location loc,
                                              const PlanBuilderEnv &env,
                                              const TileMaskEnv &tenv, mlir::Value status);
+
+/// Classify's band bit (kBandMay, an i32) of the tile of `tenv` whose
+/// status for the rest is `status`: 0 unless the rest skips the tile or
+/// leaves it undecided and the whole mask may keep a pair of it;
+/// kWholeFull for such a tile that the whole mask keeps entirely,
+/// kResolveWhole for one the rest surely skips and the whole mask's bounds
+/// leave open (no pair surely kept).
+mlir::FailureOr<mlir::Value> emitBandBits(mlir::OpBuilder &b, mlir::Location loc,
+                                          const PlanBuilderEnv &env,
+                                          const TileMaskEnv &tenv, mlir::Value status);
 
 /// Whether key `k` is a column of (batch, head) for query unit `unit` (an
 /// i1; any value when the term has no unit).

@@ -84,41 +84,67 @@ int64_t queryUnitRows(Value index) {
   return c.getSExtValue();
 }
 
-/// Whether `index` is the batch or head argument, a constant or a query
-/// unit.
-bool isRowIndex(Value index) {
+} // namespace
+
+bool deviceplan::isTableRowIndex(Value index) {
   if (auto arg = dyn_cast<BlockArgument>(index))
     return arg.getArgNumber() < 2;
   return matchPattern(index, m_Constant()) || queryUnitRows(index) > 0;
 }
 
-} // namespace
+TableRowIndex deviceplan::tableRowIndex(Value index) {
+  APInt c;
+  if (auto arg = dyn_cast<BlockArgument>(index))
+    return {arg.getArgNumber() == 0 ? TableRowIndex::Batch : TableRowIndex::Head, 0};
+  if (matchPattern(index, m_ConstantInt(&c)))
+    return {TableRowIndex::Constant, c.getSExtValue()};
+  return {TableRowIndex::Unit, queryUnitRows(index)};
+}
+
+SmallVector<Value, 4> deviceplan::emitTableRowIndices(OpBuilder &b, Location loc,
+                                                      ArrayRef<TableRowIndex> rows, Value batch,
+                                                      Value head, Value unit) {
+  SmallVector<Value, 4> indices;
+  for (const TableRowIndex &row : rows)
+    indices.push_back(row.kind == TableRowIndex::Batch  ? batch
+                      : row.kind == TableRowIndex::Head ? head
+                      : row.kind == TableRowIndex::Unit ? unit
+                                                        : cst(b, loc, row.value));
+  return indices;
+}
 
 bool deviceplan::isMonotoneTerm(Value term, mask::PredicateOp predicate, Value mask) {
   return reachesYieldMonotonically(term) &&
          reachesMaskMonotonically(predicate.getResult(), mask);
 }
 
-std::optional<ColumnTerm> deviceplan::findColumnTerm(KernelOp kernel) {
+std::optional<std::pair<mask::LookupOp, mask::PredicateOp>>
+deviceplan::findMonotoneLookup(KernelOp kernel,
+                               function_ref<bool(mask::LookupOp, Block *body)> matches) {
   Value mask = kernel.getMask();
-  std::optional<ColumnTerm> found;
+  std::optional<std::pair<mask::LookupOp, mask::PredicateOp>> found;
   kernel.walk([&](mask::LookupOp lookup) {
     if (found || !lookup.getType().isInteger(1) || lookup.getIndices().empty())
       return;
     auto predicate = lookup->getParentOfType<mask::PredicateOp>();
-    if (!predicate)
+    if (!predicate || !matches(lookup, &predicate.getBody().front()))
       return;
-    auto key = dyn_cast<BlockArgument>(lookup.getIndices().back());
-    if (!key || key.getOwner() != &predicate.getBody().front() || key.getArgNumber() != 3)
-      return;
-    if (!llvm::all_of(lookup.getIndices().drop_back(), isRowIndex) ||
-        llvm::count_if(lookup.getIndices(), queryUnitRows) > 1)
-      return;
-    if (!isMonotoneTerm(lookup.getResult(), predicate, mask))
-      return;
-    found = ColumnTerm{lookup, predicate};
+    if (isMonotoneTerm(lookup.getResult(), predicate, mask))
+      found = std::make_pair(lookup, predicate);
   });
   return found;
+}
+
+std::optional<ColumnTerm> deviceplan::findColumnTerm(KernelOp kernel) {
+  auto found = findMonotoneLookup(kernel, [](mask::LookupOp lookup, Block *body) {
+    auto key = dyn_cast<BlockArgument>(lookup.getIndices().back());
+    return key && key.getOwner() == body && key.getArgNumber() == 3 &&
+           llvm::all_of(lookup.getIndices().drop_back(), isTableRowIndex) &&
+           llvm::count_if(lookup.getIndices(), queryUnitRows) <= 1;
+  });
+  if (!found)
+    return std::nullopt;
+  return ColumnTerm{found->first, found->second};
 }
 
 int64_t deviceplan::listUnitRows(KernelOp kernel) {
@@ -180,14 +206,9 @@ ColumnPlan deviceplan::buildColumnPlan(KernelOp kernel) {
   plan.onColumnsMask = cast<KernelOp>(plan.onColumns->get()).getMask();
   plan.table = term->lookup.getTable();
   for (Value index : term->lookup.getIndices().drop_back()) {
-    APInt c;
-    if (auto arg = dyn_cast<BlockArgument>(index))
-      plan.rowIndices.push_back({arg.getArgNumber() == 0 ? ColumnPlan::Batch
-                                                         : ColumnPlan::Head, 0});
-    else if (matchPattern(index, m_ConstantInt(&c)))
-      plan.rowIndices.push_back({ColumnPlan::Constant, c.getSExtValue()});
-    else
-      plan.rowIndices.push_back({ColumnPlan::Unit, plan.unitRows = queryUnitRows(index)});
+    plan.rowIndices.push_back(tableRowIndex(index));
+    if (plan.rowIndices.back().kind == TableRowIndex::Unit)
+      plan.unitRows = plan.rowIndices.back().value;
   }
   return plan;
 }
@@ -242,12 +263,8 @@ Value deviceplan::columnTileIndex(OpBuilder &b, Location loc, const PlanBuilderE
 
 Value deviceplan::emitColumnAt(OpBuilder &b, Location loc, const PlanBuilderEnv &env,
                                Value batch, Value head, Value unit, Value k) {
-  SmallVector<Value, 4> indices;
-  for (const ColumnPlan::RowIndex &row : env.columns.rowIndices)
-    indices.push_back(row.kind == ColumnPlan::Batch  ? batch
-                      : row.kind == ColumnPlan::Head ? head
-                      : row.kind == ColumnPlan::Unit ? unit
-                                                     : cst(b, loc, row.value));
+  SmallVector<Value, 4> indices =
+      emitTableRowIndices(b, loc, env.columns.rowIndices, batch, head, unit);
   indices.push_back(k);
   return emitTableLookup(b, loc, env.tables.lookup(env.columns.table), indices,
                          b.getI1Type());

@@ -54,7 +54,8 @@ constexpr int64_t kWalkUnroll = 8;
 constexpr int64_t kScanUnroll = 32;
 
 /// A walk-only tile status (never stored): the rest of the mask skips the
-/// tile and its lattice keys are gathered (lattice gathers).
+/// tile and its lattice keys (lattice gathers) or the keys of its query
+/// tile's kept diagonals (diagonal bands) are gathered.
 constexpr int32_t kGathered = 4;
 
 /// A Range or List segment's row: [kind, full, lo, hi, 0, 1, 1].
@@ -105,8 +106,9 @@ struct TileState {
   Value latticeFull; // i1: a kGathered tile's keys need no mask code
   /// index: keys at the start and at the end of a kGathered tile that its
   /// Gather segment leaves out where the tile starts or ends it; i1: the
-  /// tile holds lattice keys (kLatticeMay).
-  Value trimLo, trimHi, latticeKeys;
+  /// tile holds keys to gather (lattice keys, kLatticeMay; with diagonal
+  /// bands every kGathered tile).
+  Value trimLo, trimHi, gatheredKeys;
 };
 
 /// The states of tiles `at` of the row from linear tile `base` (position N,
@@ -159,7 +161,14 @@ SmallVector<TileState> rowStates(OpBuilder &b, Location loc, const PlanBuilderEn
       };
       state.trimLo = field(kLatticeTrimLoShift);
       state.trimHi = field(kLatticeTrimHiShift);
-      state.latticeKeys = arith::AndIOp::create(b, loc, hasBit(kLatticeMay), inside);
+      state.gatheredKeys = arith::AndIOp::create(b, loc, hasBit(kLatticeMay), inside);
+    } else if (env.diagonalBands()) {
+      // A tile the rest skips where the whole mask may keep a pair: the
+      // bands of kept diagonals over it are gathered.
+      Value gathered = arith::AndIOp::create(
+          b, loc, cmp(b, loc, CmpIPredicate::eq, status, i32(b, loc, kSkip)), hasBit(kBandMay));
+      state.status = arith::SelectOp::create(b, loc, gathered, i32(b, loc, kGathered), status);
+      state.gatheredKeys = inside;
     }
     if (env.listKeys) {
       Value columns = toIndex(
@@ -231,12 +240,13 @@ struct PieceCounts {
 
 /// Walks piece `piece` (kRunChunk KV tiles) of the row of (c, m) in key
 /// order. The piece owns the segments (maximal runs of equal non-skip
-/// status; a run of gathered tiles makes none, one or two: emitGatheredRun)
+/// status; a run of r gathered tiles makes none, one or two with lattice
+/// gathers, emitGatheredRun, at most r with diagonal bands, emitBandRun)
 /// that start inside it and the column keys of its listed tiles; returns
 /// their numbers. With `write`, also writes the segments from row `first` on,
 /// walking past the piece's end until its last run closes, and the keys
-/// from flat position `firstKey` on. With lattice gathers counting walks on
-/// too: a gathered run's segments are known when it closes.
+/// from flat position `firstKey` on. With gathers counting walks on too: a
+/// gathered run's segments are known when it closes.
 PieceCounts emitRuns(OpBuilder &b, Location loc, const PlanBuilderEnv &env, Value c,
                      Value m, Value piece, Value first, const RowList &list,
                      Value firstKey, bool write) {
@@ -257,6 +267,7 @@ PieceCounts emitRuns(OpBuilder &b, Location loc, const PlanBuilderEnv &env, Valu
   // gathered run takes its rows and writes them when it closes).
   // The run entering the piece from the left belongs to an earlier piece.
   bool lattice = env.latticeGathers();
+  bool gathers = lattice || env.diagonalBands();
   LatticeParams latticeParams;
   if (lattice)
     latticeParams = emitLatticeParams(b, loc, env, div(b, loc, c, env.classHeads),
@@ -272,14 +283,14 @@ PieceCounts emitRuns(OpBuilder &b, Location loc, const PlanBuilderEnv &env, Valu
   Type indexType = b.getIndexType();
   Value f = arith::ConstantIntOp::create(b, loc, 0, 1);
   // Also carried: the listed keys so far and the next key's position; with
-  // lattice gathers the end of the current run's kLatticeFull prefix,
-  // whether it is still open, and the span of the run's keys: from its
-  // first tile's first untrimmed key to its last tile with lattice keys'
-  // last untrimmed one.
+  // gathers the end of the current run's kLatticeFull prefix (lattice
+  // gathers), whether it is still open, and the span of the run's keys:
+  // from its first tile's first untrimmed key to its last tile with keys
+  // to gather's last untrimmed one.
   SmallVector<Type> types{indexType, b.getI32Type(), indexType, b.getI1Type(),
                           indexType, indexType,      indexType};
   SmallVector<Value> inits{pieceLo, before, pieceLo, f, first, cst(b, loc, 0), firstKey};
-  if (lattice) {
+  if (gathers) {
     types.append({indexType, b.getI1Type(), indexType, indexType});
     inits.append({pieceLo, f, cst(b, loc, 0), cst(b, loc, 0)});
   }
@@ -287,7 +298,7 @@ PieceCounts emitRuns(OpBuilder &b, Location loc, const PlanBuilderEnv &env, Valu
       b, loc, types, inits,
       [&](OpBuilder &cb, Location cl, ValueRange carried) {
         Value go = cmp(cb, cl, CmpIPredicate::slt, carried[0], pieceEnd);
-        if (write || lattice) {
+        if (write || gathers) {
           Value open = arith::AndIOp::create(
               cb, cl, carried[3], cmp(cb, cl, CmpIPredicate::ne, carried[1], i32(cb, cl, kSkip)));
           go = arith::OrIOp::create(cb, cl, go, open);
@@ -303,8 +314,8 @@ PieceCounts emitRuns(OpBuilder &b, Location loc, const PlanBuilderEnv &env, Valu
             rowStates(lb, ll, env, base, at, list.present, latticeParams.valid);
         Value prev = carried[1], start = carried[2], owned = carried[3], row = carried[4];
         Value columns = carried[5], keyAt = carried[6];
-        Value fullEnd = lattice ? carried[7] : Value(), fullOpen = lattice ? carried[8] : Value();
-        Value runLo = lattice ? carried[9] : Value(), runHi = lattice ? carried[10] : Value();
+        Value fullEnd = gathers ? carried[7] : Value(), fullOpen = gathers ? carried[8] : Value();
+        Value runLo = gathers ? carried[9] : Value(), runHi = gathers ? carried[10] : Value();
         for (int64_t u = 0; u < kWalkUnroll; ++u) {
           Value t = at[u], s = states[u].status;
           if (env.listKeys) {
@@ -347,7 +358,7 @@ PieceCounts emitRuns(OpBuilder &b, Location loc, const PlanBuilderEnv &env, Valu
           Value gatheredRun = cmp(lb, ll, CmpIPredicate::eq, prev, i32(lb, ll, kGathered));
           if (write) {
             Value rangeCloses =
-                lattice ? arith::AndIOp::create(
+                gathers ? arith::AndIOp::create(
                               lb, ll, closes,
                               arith::XOrIOp::create(lb, ll, gatheredRun,
                                                     arith::ConstantIntOp::create(lb, ll, 1, 1)))
@@ -357,15 +368,19 @@ PieceCounts emitRuns(OpBuilder &b, Location loc, const PlanBuilderEnv &env, Valu
               scf::YieldOp::create(sb, sl);
             });
           }
-          if (lattice) {
-            // A closing gathered run takes its rows now (none without
-            // lattice keys, two when split): its segments from row on.
+          if (gathers) {
+            // A closing gathered run takes its rows now (lattice gathers:
+            // none without lattice keys, two when split; bands: one per
+            // band): its segments from row on.
             auto extra = scf::IfOp::create(
                 lb, ll, arith::AndIOp::create(lb, ll, closes, gatheredRun),
                 [&](OpBuilder &gb, Location gl) {
-                  scf::YieldOp::create(gb, gl,
-                                       emitGatheredRun(gb, gl, env, latticeParams, runLo, runHi,
-                                                       t, fullEnd, row, write));
+                  scf::YieldOp::create(
+                      gb, gl,
+                      lattice ? emitGatheredRun(gb, gl, env, latticeParams, runLo, runHi, t,
+                                                fullEnd, row, write)
+                              : emitBandRun(gb, gl, env, c, m, start, t, runLo, runHi, row,
+                                            write));
                 },
                 [&](OpBuilder &eb, Location el) {
                   scf::YieldOp::create(eb, el, ValueRange{cst(eb, el, 0)});
@@ -378,14 +393,14 @@ PieceCounts emitRuns(OpBuilder &b, Location loc, const PlanBuilderEnv &env, Valu
           // it closes).
           Value ownedStart = arith::AndIOp::create(
               lb, ll, startsHere, cmp(lb, ll, CmpIPredicate::ne, s, i32(lb, ll, kSkip)));
-          if (lattice)
+          if (gathers)
             ownedStart = arith::AndIOp::create(
                 lb, ll, ownedStart, cmp(lb, ll, CmpIPredicate::ne, s, i32(lb, ll, kGathered)));
           row = arith::SelectOp::create(lb, ll, ownedStart, add(lb, ll, row, cst(lb, ll, 1)), row);
           owned = arith::SelectOp::create(lb, ll, changed, startsHere, owned);
           start = arith::SelectOp::create(lb, ll, changed, t, start);
           prev = s;
-          if (lattice) {
+          if (gathers) {
             // The run's kLatticeFull prefix: restarted with the run, ended by
             // its first tile without the bit.
             Value yes = arith::ConstantIntOp::create(lb, ll, 1, 1);
@@ -403,12 +418,12 @@ PieceCounts emitRuns(OpBuilder &b, Location loc, const PlanBuilderEnv &env, Valu
             Value keysEnd =
                 sub(lb, ll, min(lb, ll, add(lb, ll, key0, cst(lb, ll, env.blockN)), env.lk),
                     states[u].trimHi);
-            runHi = arith::SelectOp::create(lb, ll, states[u].latticeKeys, keysEnd, runHi);
+            runHi = arith::SelectOp::create(lb, ll, states[u].gatheredKeys, keysEnd, runHi);
           }
         }
         SmallVector<Value> next{add(lb, ll, g, cst(lb, ll, kWalkUnroll)),
                                 prev, start, owned, row, columns, keyAt};
-        if (lattice)
+        if (gathers)
           next.append({fullEnd, fullOpen, runLo, runHi});
         scf::YieldOp::create(lb, ll, next);
       });

@@ -46,6 +46,37 @@ mlir::Value emitGatheredRun(mlir::OpBuilder &b, mlir::Location loc, const PlanBu
                             const LatticeParams &l, mlir::Value lo, mlir::Value hi,
                             mlir::Value end, mlir::Value fullEnd, mlir::Value row, bool write);
 
+/// The Gather segments of period 1 (diagonal bands) of a run of gathered
+/// KV tiles [firstTile, endTile) of class `c` and query tile `m`, over keys
+/// [lo, hi): the bands of the kept diagonals that cross those keys
+/// (DiagonalBands.cpp), or one PARTIAL Range segment of the run's tiles
+/// where the bands would visit more tiles than it has. The rows it takes
+/// (an index, at most endTile - firstTile), written from `row` on with
+/// `write`.
+mlir::Value emitBandRun(mlir::OpBuilder &b, mlir::Location loc, const PlanBuilderEnv &env,
+                        mlir::Value c, mlir::Value m, mlir::Value firstTile,
+                        mlir::Value endTile, mlir::Value lo, mlir::Value hi, mlir::Value row,
+                        bool write);
+
+/// Whether the rest of the mask skips a tile or leaves it undecided (its
+/// `status`, an i1): the tiles whose column or band bits classify computes.
+mlir::Value restLeavesOpen(mlir::OpBuilder &b, mlir::Location loc, mlir::Value status);
+/// Where `open` holds, the i32 that `emit` computes from the whole mask's
+/// bounds of the tile of `tenv` and whether they keep the whole tile (an
+/// i1: every pair kept, and the tile within Lk: a FULL tile); 0 elsewhere.
+/// Fails where the bounds or `emit` do.
+mlir::FailureOr<mlir::Value> emitFromWholeBounds(
+    mlir::OpBuilder &b, mlir::Location loc, const PlanBuilderEnv &env, const TileMaskEnv &tenv,
+    mlir::Value open,
+    llvm::function_ref<mlir::FailureOr<mlir::Value>(mlir::OpBuilder &, mlir::Location,
+                                                    const TileTruth &whole,
+                                                    mlir::Value wholeFull)>
+        emit);
+
+/// The absolute query positions [qLo, qHi] (inclusive) of query tile `m`.
+std::pair<mlir::Value, mlir::Value> queryTileSpan(mlir::OpBuilder &b, mlir::Location loc,
+                                                  const PlanBuilderEnv &env, mlir::Value m);
+
 /// With column lists, where `counts` holds the listed keys (after the
 /// column bounds): a count per piece (C * T * P), then a total per row
 /// (C * T, zeroed by classify).

@@ -153,6 +153,8 @@ PlanBuilderEnv deviceplan::bindPlanParams(OpBuilder &b, Location loc,
     env.columns = buildColumnPlan(kernel);
   else if (hasLatticeGathers(kernel, planGathers))
     env.lattice = buildLatticePlan(kernel);
+  else if (hasDiagonalBands(kernel, planGathers))
+    env.diagonals = buildDiagonalPlan(kernel);
   env.listKeys = env.columns.restMask ? listKeys : 0;
   // The layout of abi::devicePlanSizes, which the runtime allocates.
   Value classTiles = mul(b, loc, env.numClasses, env.numQueryTiles);
@@ -169,6 +171,45 @@ PlanBuilderEnv deviceplan::bindPlanParams(OpBuilder &b, Location loc,
   env.listKeyBase = mul(b, loc, mul(b, loc, env.numClasses, env.classRows),
                         cst(b, loc, 7)); // rows of 7 words
   return env;
+}
+
+std::pair<Value, Value> stages::queryTileSpan(OpBuilder &b, Location loc,
+                                              const PlanBuilderEnv &env, Value m) {
+  Value shift = sub(b, loc, env.lk, env.lq);
+  Value row0 = mul(b, loc, m, cst(b, loc, env.blockM));
+  Value qLo = add(b, loc, row0, shift);
+  Value qHi = add(b, loc, min(b, loc, add(b, loc, row0, cst(b, loc, env.blockM)), env.lq),
+                  sub(b, loc, shift, cst(b, loc, 1)));
+  return {qLo, qHi};
+}
+
+Value stages::restLeavesOpen(OpBuilder &b, Location loc, Value status) {
+  return arith::OrIOp::create(b, loc, cmp(b, loc, CmpIPredicate::eq, status, i32(b, loc, kSkip)),
+                              cmp(b, loc, CmpIPredicate::eq, status, i32(b, loc, kUndecided)));
+}
+
+FailureOr<Value> stages::emitFromWholeBounds(
+    OpBuilder &b, Location loc, const PlanBuilderEnv &env, const TileMaskEnv &tenv, Value open,
+    function_ref<FailureOr<Value>(OpBuilder &, Location, const TileTruth &, Value)> emit) {
+  Value withinLk = cmp(b, loc, CmpIPredicate::sle,
+                       add(b, loc, tenv.kLo, cst(b, loc, env.blockN)), env.lk);
+  bool failedMask = false;
+  auto computed = scf::IfOp::create(
+      b, loc, open,
+      [&](OpBuilder &ib, Location il) {
+        FailureOr<TileTruth> whole = emitTileDecision(ib, il, env.mask, tenv);
+        FailureOr<Value> bits = failure();
+        if (succeeded(whole))
+          bits = emit(ib, il, *whole, arith::AndIOp::create(ib, il, whole->must, withinLk));
+        failedMask = failed(bits);
+        scf::YieldOp::create(ib, il, ValueRange{succeeded(bits) ? *bits : i32(ib, il, 0)});
+      },
+      [&](OpBuilder &eb, Location el) {
+        scf::YieldOp::create(eb, el, ValueRange{i32(eb, el, 0)});
+      });
+  if (failedMask)
+    return failure();
+  return computed.getResult(0);
 }
 
 namespace {
@@ -190,12 +231,8 @@ TileCoords tileCoords(OpBuilder &b, Location loc, const PlanBuilderEnv &env,
   t.n = n;
   t.batch = div(b, loc, c, env.classHeads);
   t.head = rem(b, loc, c, env.classHeads);
-  Value shift = sub(b, loc, env.lk, env.lq);
+  std::tie(t.qLo, t.qHi) = queryTileSpan(b, loc, env, m);
   Value one = cst(b, loc, 1);
-  Value row0 = mul(b, loc, m, cst(b, loc, env.blockM));
-  t.qLo = add(b, loc, row0, shift);
-  t.qHi = add(b, loc, min(b, loc, add(b, loc, row0, cst(b, loc, env.blockM)), env.lq),
-              sub(b, loc, shift, one));
   Value key0 = mul(b, loc, n, cst(b, loc, env.blockN));
   Value keyEnd = add(b, loc, key0, cst(b, loc, env.blockN));
   t.kLo = key0;
@@ -250,12 +287,41 @@ void emitSummarize(OpBuilder &b, Location loc, const PlanBuilderEnv &env, Value 
   }
 }
 
-/// kSeenKept / kSeenDropped from a few pairs of a tile the bounds left
-/// undecided: its corners and where the diagonal q = k enters and leaves
-/// it. A causal or window border shows both in its corners, so that most
-/// border tiles need no pair-by-pair resolve.
+/// The i32 that `emit` computes with the mask an undecided tile is probed
+/// and resolved on: the decision mask, or with diagonal bands the whole
+/// mask where `resolveWhole` (an i1) holds (kResolveWhole).
+FailureOr<Value>
+withResolveMask(OpBuilder &b, Location loc, const PlanBuilderEnv &env, Value resolveWhole,
+                function_ref<FailureOr<Value>(OpBuilder &, Location, Value mask)> emit) {
+  if (!env.diagonalBands())
+    return emit(b, loc, env.decisionMask());
+  bool failedMask = false;
+  auto emitWith = [&](OpBuilder &ib, Location il, Value mask) {
+    FailureOr<Value> v = emit(ib, il, mask);
+    failedMask |= failed(v);
+    scf::YieldOp::create(ib, il, ValueRange{succeeded(v) ? *v : i32(ib, il, 0)});
+  };
+  auto chosen = scf::IfOp::create(
+      b, loc, resolveWhole,
+      [&](OpBuilder &ib, Location il) { emitWith(ib, il, env.mask); },
+      [&](OpBuilder &eb, Location el) { emitWith(eb, el, env.decisionMask()); });
+  if (failedMask)
+    return failure();
+  return chosen.getResult(0);
+}
+
+/// Whether the status word `raw` has kResolveWhole (an i1).
+Value resolvesWhole(OpBuilder &b, Location loc, Value raw) {
+  return cmp(b, loc, CmpIPredicate::ne, arith::AndIOp::create(b, loc, raw, i32(b, loc, kResolveWhole)),
+             i32(b, loc, 0));
+}
+
+/// kSeenKept / kSeenDropped of `mask` from a few pairs of a tile the bounds
+/// left undecided: its corners and where the diagonal q = k enters and
+/// leaves it. A causal or window border shows both in its corners, so that
+/// most border tiles need no pair-by-pair resolve.
 FailureOr<Value> probeBits(OpBuilder &b, Location loc, const PlanBuilderEnv &env,
-                           const TileCoords &t) {
+                           const TileCoords &t, Value mask) {
   auto clampKey = [&](Value q) { return max(b, loc, min(b, loc, q, t.kHi), t.kLo); };
   std::pair<Value, Value> probes[] = {{t.qLo, t.kLo}, {t.qLo, t.kHi}, {t.qHi, t.kLo},
                                       {t.qHi, t.kHi}, {t.qLo, clampKey(t.qLo)},
@@ -263,7 +329,7 @@ FailureOr<Value> probeBits(OpBuilder &b, Location loc, const PlanBuilderEnv &env
   Value bits = i32(b, loc, 0);
   for (auto [q, k] : probes) {
     ElementMaskEnv menv{t.batch, t.head, q, k, env.lk, env.tables};
-    FailureOr<Value> keep = emitElementMask(b, loc, env.decisionMask(), menv);
+    FailureOr<Value> keep = emitElementMask(b, loc, mask, menv);
     if (failed(keep))
       return failure();
     bits = arith::OrIOp::create(
@@ -295,30 +361,18 @@ FailureOr<Value> emitColumnBits(OpBuilder &b, Location loc, const PlanBuilderEnv
       });
   Value columns = summed.getResult(0);
   Value spans = cmp(b, loc, CmpIPredicate::ne, unitLo, unitHi);
-  Value open = arith::AndIOp::create(
-      b, loc,
-      arith::OrIOp::create(b, loc, cmp(b, loc, CmpIPredicate::eq, status, i32(b, loc, kSkip)),
-                           cmp(b, loc, CmpIPredicate::eq, status, i32(b, loc, kUndecided))),
-      cmp(b, loc, CmpIPredicate::ne, columns, cst(b, loc, 0)));
-  bool failedMask = false;
-  auto counted = scf::IfOp::create(
-      b, loc, open,
-      [&](OpBuilder &ib, Location il) {
-        FailureOr<TileTruth> whole = emitTileDecision(ib, il, env.mask, tenv);
-        if (failed(whole)) {
-          failedMask = true;
-          scf::YieldOp::create(ib, il, ValueRange{i32(ib, il, 0)});
-          return;
-        }
+  Value open = arith::AndIOp::create(b, loc, restLeavesOpen(b, loc, status),
+                                     cmp(b, loc, CmpIPredicate::ne, columns, cst(b, loc, 0)));
+  return emitFromWholeBounds(
+      b, loc, env, tenv, open,
+      [&](OpBuilder &ib, Location il, const TileTruth &whole,
+          Value wholeFull) -> FailureOr<Value> {
+        bool failedMask = false;
         auto inner = scf::IfOp::create(
-            ib, il, whole->may,
+            ib, il, whole.may,
             [&](OpBuilder &cb, Location cl) {
               // A tile the whole mask keeps entirely is a FULL tile, not
               // listed keys (kWholeFull).
-              Value wholeFull = arith::AndIOp::create(
-                  cb, cl, whole->must,
-                  arith::XOrIOp::create(cb, cl, t.keysClipped,
-                                        arith::ConstantIntOp::create(cb, cl, 1, 1)));
               Value n[1] = {columns};
               scf::IfOp::create(
                   cb, cl,
@@ -361,14 +415,10 @@ FailureOr<Value> emitColumnBits(OpBuilder &b, Location loc, const PlanBuilderEnv
             [&](OpBuilder &eb, Location el) {
               scf::YieldOp::create(eb, el, ValueRange{i32(eb, el, 0)});
             });
-        scf::YieldOp::create(ib, il, inner.getResults());
-      },
-      [&](OpBuilder &eb, Location el) {
-        scf::YieldOp::create(eb, el, ValueRange{i32(eb, el, 0)});
+        if (failedMask)
+          return failure();
+        return inner.getResult(0);
       });
-  if (failedMask)
-    return failure();
-  return counted.getResult(0);
 }
 
 LogicalResult emitClassify(OpBuilder &b, Location loc, const PlanBuilderEnv &env,
@@ -404,19 +454,34 @@ LogicalResult emitClassify(OpBuilder &b, Location loc, const PlanBuilderEnv &env
                                   i32(b, loc, kUndecided))),
       i32(b, loc, kSkip));
   Value stored = status;
+  // Column or band bits: or'ed into the stored status, except kWholeFull,
+  // which makes the tile FULL; kResolveWhole makes it undecided.
+  Value resolveWhole = arith::ConstantIntOp::create(b, loc, 0, 1);
+  auto storeTermBits = [&](Value bits) {
+    Value wholeFull = cmp(b, loc, CmpIPredicate::eq, bits, i32(b, loc, kWholeFull));
+    status = arith::SelectOp::create(b, loc, wholeFull, i32(b, loc, kFull), status);
+    if (env.diagonalBands()) {
+      resolveWhole = cmp(b, loc, CmpIPredicate::eq, bits, i32(b, loc, kResolveWhole));
+      status = arith::SelectOp::create(b, loc, resolveWhole, i32(b, loc, kUndecided), status);
+    }
+    stored = arith::SelectOp::create(b, loc, wholeFull, i32(b, loc, kFull),
+                                     arith::OrIOp::create(b, loc, status, bits));
+  };
   if (env.listKeys) {
     FailureOr<Value> columns = emitColumnBits(b, loc, env, t, tenv, status);
     if (failed(columns))
       return failure();
-    Value wholeFull = cmp(b, loc, CmpIPredicate::eq, *columns, i32(b, loc, kWholeFull));
-    status = arith::SelectOp::create(b, loc, wholeFull, i32(b, loc, kFull), status);
-    stored = arith::SelectOp::create(b, loc, wholeFull, i32(b, loc, kFull),
-                                     arith::OrIOp::create(b, loc, status, *columns));
+    storeTermBits(*columns);
   } else if (env.latticeGathers()) {
     FailureOr<Value> lattice = emitLatticeBits(b, loc, env, tenv, status);
     if (failed(lattice))
       return failure();
     stored = arith::OrIOp::create(b, loc, status, *lattice);
+  } else if (env.diagonalBands()) {
+    FailureOr<Value> bands = emitBandBits(b, loc, env, tenv, status);
+    if (failed(bands))
+      return failure();
+    storeTermBits(*bands);
   }
   memref::StoreOp::create(b, loc, stored, env.status, tile);
   // The row's segment total, which the count stage adds to.
@@ -433,14 +498,23 @@ LogicalResult emitClassify(OpBuilder &b, Location loc, const PlanBuilderEnv &env
   Value undecided = cmp(b, loc, CmpIPredicate::eq, status, i32(b, loc, kUndecided));
   bool failedMask = false;
   scf::IfOp::create(b, loc, undecided, [&](OpBuilder &ib, Location il) {
-    FailureOr<Value> seen = probeBits(ib, il, env, t);
+    FailureOr<Value> seen = withResolveMask(
+        ib, il, env, resolveWhole,
+        [&](OpBuilder &pb, Location pl, Value mask) { return probeBits(pb, pl, env, t, mask); });
     if (failed(seen)) {
       failedMask = true;
       seen = i32(ib, il, 0);
     }
-    // With what the bounds know for sure.
+    // With what the bounds of the decision mask know for sure (not of the
+    // whole mask a kResolveWhole tile is resolved on).
     auto bit = [&](Value known, int32_t flag) {
-      return arith::SelectOp::create(ib, il, known, i32(ib, il, flag), i32(ib, il, 0));
+      return arith::SelectOp::create(
+          ib, il,
+          arith::AndIOp::create(
+              ib, il, known,
+              arith::XOrIOp::create(ib, il, resolveWhole,
+                                    arith::ConstantIntOp::create(ib, il, 1, 1))),
+          i32(ib, il, flag), i32(ib, il, 0));
     };
     seen = arith::OrIOp::create(
                ib, il, *seen,
@@ -470,8 +544,10 @@ LogicalResult emitClassify(OpBuilder &b, Location loc, const PlanBuilderEnv &env
 }
 
 /// One query row of an undecided tile, pair by pair: ors kSeenKept and
-/// kSeenDropped into the tile's status. The row stops once both are known
-/// (from its own pairs, the classify probes or rows that finished before).
+/// kSeenDropped of its mask (the decision mask, or the whole mask for a
+/// kResolveWhole tile) into the tile's status. The row stops once both are
+/// known (from its own pairs, the classify probes or rows that finished
+/// before).
 LogicalResult emitResolve(OpBuilder &b, Location loc, const PlanBuilderEnv &env,
                           Value slot, Value row) {
   Value tile = loadIndex(b, loc, env.work, add(b, loc, slot, cst(b, loc, 1)));
@@ -481,39 +557,48 @@ LogicalResult emitResolve(OpBuilder &b, Location loc, const PlanBuilderEnv &env,
   constexpr int32_t kBoth = kSeenKept | kSeenDropped;
   bool failedMask = false;
   scf::IfOp::create(b, loc, inside, [&](OpBuilder &ib, Location il) {
-    Value known = arith::AndIOp::create(
-        ib, il, memref::LoadOp::create(ib, il, env.status, tile), i32(ib, il, kBoth));
+    Value raw = memref::LoadOp::create(ib, il, env.status, tile);
+    Value known = arith::AndIOp::create(ib, il, raw, i32(ib, il, kBoth));
     Value end = add(ib, il, t.kHi, cst(ib, il, 1));
     // Four pairs per iteration; carried: the next key, the bits seen.
     Type indexType = ib.getIndexType();
-    auto loop = scf::WhileOp::create(
-        ib, il, TypeRange{indexType, ib.getI32Type()}, ValueRange{t.kLo, known},
-        [&](OpBuilder &cb, Location cl, ValueRange carried) {
-          Value go = arith::AndIOp::create(
-              cb, cl, cmp(cb, cl, CmpIPredicate::slt, carried[0], end),
-              cmp(cb, cl, CmpIPredicate::ne, carried[1], i32(cb, cl, kBoth)));
-          scf::ConditionOp::create(cb, cl, go, carried);
-        },
-        [&](OpBuilder &lb, Location ll, ValueRange carried) {
-          Value bits = carried[1];
-          Value last = sub(lb, ll, end, cst(lb, ll, 1));
-          for (int64_t u = 0; u < 4; ++u) {
-            // Steps past the end repeat the last key: seen bits do not mind.
-            Value k = min(lb, ll, add(lb, ll, carried[0], cst(lb, ll, u)), last);
-            ElementMaskEnv menv{t.batch, t.head, q, k, env.lk, env.tables};
-            FailureOr<Value> keep = emitElementMask(lb, ll, env.decisionMask(), menv);
-            if (failed(keep)) {
-              failedMask = true;
-              keep = arith::ConstantIntOp::create(lb, ll, 0, 1).getResult();
+    auto resolveRow = [&](OpBuilder &ib, Location il, Value mask) -> FailureOr<Value> {
+      auto loop = scf::WhileOp::create(
+          ib, il, TypeRange{indexType, ib.getI32Type()}, ValueRange{t.kLo, known},
+          [&](OpBuilder &cb, Location cl, ValueRange carried) {
+            Value go = arith::AndIOp::create(
+                cb, cl, cmp(cb, cl, CmpIPredicate::slt, carried[0], end),
+                cmp(cb, cl, CmpIPredicate::ne, carried[1], i32(cb, cl, kBoth)));
+            scf::ConditionOp::create(cb, cl, go, carried);
+          },
+          [&](OpBuilder &lb, Location ll, ValueRange carried) {
+            Value bits = carried[1];
+            Value last = sub(lb, ll, end, cst(lb, ll, 1));
+            for (int64_t u = 0; u < 4; ++u) {
+              // Steps past the end repeat the last key: seen bits do not mind.
+              Value k = min(lb, ll, add(lb, ll, carried[0], cst(lb, ll, u)), last);
+              ElementMaskEnv menv{t.batch, t.head, q, k, env.lk, env.tables};
+              FailureOr<Value> keep = emitElementMask(lb, ll, mask, menv);
+              if (failed(keep)) {
+                failedMask = true;
+                keep = arith::ConstantIntOp::create(lb, ll, 0, 1).getResult();
+              }
+              bits = arith::OrIOp::create(
+                  lb, ll, bits,
+                  arith::SelectOp::create(lb, ll, *keep, i32(lb, ll, kSeenKept),
+                                          i32(lb, ll, kSeenDropped)));
             }
-            bits = arith::OrIOp::create(
-                lb, ll, bits,
-                arith::SelectOp::create(lb, ll, *keep, i32(lb, ll, kSeenKept),
-                                        i32(lb, ll, kSeenDropped)));
-          }
-          scf::YieldOp::create(lb, ll, ValueRange{add(lb, ll, carried[0], cst(lb, ll, 4)), bits});
-        });
-    Value fresh = arith::XOrIOp::create(ib, il, loop.getResult(1), known);
+            scf::YieldOp::create(lb, ll, ValueRange{add(lb, ll, carried[0], cst(lb, ll, 4)), bits});
+          });
+      return loop.getResult(1);
+    };
+    FailureOr<Value> seen =
+        withResolveMask(ib, il, env, resolvesWhole(ib, il, raw), resolveRow);
+    if (failed(seen)) {
+      failedMask = true;
+      seen = known;
+    }
+    Value fresh = arith::XOrIOp::create(ib, il, *seen, known);
     Value any = cmp(ib, il, CmpIPredicate::ne, fresh, i32(ib, il, 0));
     scf::IfOp::create(ib, il, any, [&](OpBuilder &sb, Location sl) {
       memref::AtomicRMWOp::create(sb, sl, arith::AtomicRMWKind::ori, fresh,

@@ -1,0 +1,265 @@
+//===- DiagonalBands.cpp - kept diagonals as Gather segments of bands -----===//
+//
+// Implements the diagonal part of sattn/Conversion/DevicePlan.h: finding
+// the diagonal term, classify's band bit and the Gather segments of period
+// 1 of a gathered run (PlanSegments.h). Why: a mask such as
+// `causal & slash[h, q - k]` (vertical_slash's diagonals) keeps isolated
+// diagonals; a Range-only plan visits every KV tile one crosses as a
+// PARTIAL tile, and a diagonal crosses two tiles per query tile unless it
+// is aligned with the grid. The keys a kept diagonal d crosses in query
+// tile [qLo, qHi] are the band [qLo - d, qHi - d]: gathered as one Gather
+// segment of period 1, they fill one tile's worth (BM keys) wherever the
+// band lies. With a diagonal term the builder decides tiles on the *rest*
+// of the mask (the term read as false) and, for every run of tiles that
+// the rest skips and the whole mask may keep, gathers the bands of the
+// kept diagonals crossing it, clipped to the run, sorted, neighbouring and
+// overlapping ones merged, as the host planner does with
+// PlanOptions::gathers. Sound for any mask monotone in the term: a pair
+// the rest drops can be kept only where the term holds, i.e. on a kept
+// diagonal, whose key lies in that diagonal's band; bands are disjoint and
+// lie inside the run (no key of a Range tile), and gathered keys are masked
+// with the whole mask (PARTIAL). A run of r tiles whose bands would visit
+// r tiles or more is one PARTIAL Range segment instead, so a query tile
+// never needs more than N segment rows, and a tile that every diagonal
+// crossing it keeps entirely is a FULL Range tile.
+//
+//===----------------------------------------------------------------------===//
+
+#include "sattn/Conversion/DevicePlan.h"
+
+#include "PlanSegments.h"
+
+#include "sattn/Conversion/IndexArith.h"
+
+#include "Mask/IR/MaskOps.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+
+using namespace mlir;
+using namespace sattn;
+using namespace sattn::deviceplan;
+using namespace sattn::deviceplan::stages;
+using namespace sattn::indexarith;
+
+using arith::CmpIPredicate;
+
+namespace {
+
+/// Whether `v` is `q - k` of `body` (the diagonal offset of the pair).
+bool isDiagonalOffset(Value v, Block *body) {
+  auto diff = v.getDefiningOp<arith::SubIOp>();
+  if (!diff)
+    return false;
+  auto q = dyn_cast<BlockArgument>(diff.getLhs());
+  auto k = dyn_cast<BlockArgument>(diff.getRhs());
+  return q && k && q.getOwner() == body && k.getOwner() == body && q.getArgNumber() == 2 &&
+         k.getArgNumber() == 3;
+}
+
+/// Diagonals read per iteration of a band walk, so that their table reads
+/// are in flight together.
+constexpr int64_t kDiagonalUnroll = 8;
+
+/// The query tile whose bands are walked.
+struct BandQueries {
+  Value batch, head, qLo, qHi;
+};
+
+/// Called for each band [lo, hi) of a walk, in key order, with the carried
+/// values; returns them updated.
+using BandFn = function_ref<SmallVector<Value>(OpBuilder &, Location, Value lo, Value hi,
+                                               ValueRange carried)>;
+
+/// BN-key tiles of `keys` gathered keys.
+Value gatheredTiles(OpBuilder &b, Location loc, const PlanBuilderEnv &env, Value keys) {
+  return div(b, loc, add(b, loc, keys, cst(b, loc, env.blockN - 1)), cst(b, loc, env.blockN));
+}
+
+/// Walks the kept diagonals of `q` that cross keys [lo, hi), from the
+/// highest offset down (their keys [qLo - d, qHi - d] ascend with it), each
+/// clipped to [lo, hi), and merges their keys into bands: a diagonal joins
+/// the open band when the merged band takes no more tiles than the two
+/// apart (always where they overlap or touch: the merged band is no longer
+/// than both), else the open band closes (onBand) and it opens the next.
+/// Returns the carried values after the last band.
+SmallVector<Value> walkBands(OpBuilder &b, Location loc, const PlanBuilderEnv &env,
+                             const BandQueries &q, Value lo, Value hi, ValueRange init,
+                             BandFn onBand) {
+  const DiagonalPlan &plan = env.diagonals;
+  const TableBinding &table = env.tables.lookup(plan.table);
+  Value one = cst(b, loc, 1);
+  // Offsets whose band meets [lo, hi), within the table (a read outside it
+  // is 0: no diagonal).
+  Value dHi = min(b, loc, sub(b, loc, q.qHi, lo), sub(b, loc, table.extents.back(), one));
+  Value dLo = max(b, loc, sub(b, loc, q.qLo, sub(b, loc, hi, one)), cst(b, loc, 0));
+  SmallVector<Value, 4> rowIndices =
+      emitTableRowIndices(b, loc, plan.rowIndices, q.batch, q.head, Value());
+  Type indexType = b.getIndexType(), i1 = b.getI1Type();
+  // Carried: the next offset, whether a band is open, its keys [bandLo,
+  // bandHi), then the caller's values.
+  SmallVector<Type> types{indexType, i1, indexType, indexType};
+  SmallVector<Value> inits{dHi, arith::ConstantIntOp::create(b, loc, 0, 1), lo, lo};
+  for (Value v : init) {
+    types.push_back(v.getType());
+    inits.push_back(v);
+  }
+  // Closes the open band when `closes`: the caller's values after it.
+  auto closeBand = [&](OpBuilder &cb, Location cl, Value closes, Value bandLo, Value bandHi,
+                       ValueRange carried) -> SmallVector<Value> {
+    auto closed = scf::IfOp::create(
+        cb, cl, closes,
+        [&](OpBuilder &ib, Location il) {
+          scf::YieldOp::create(ib, il, onBand(ib, il, bandLo, bandHi, carried));
+        },
+        [&](OpBuilder &eb, Location el) { scf::YieldOp::create(eb, el, carried); });
+    return SmallVector<Value>(closed.getResults());
+  };
+  auto loop = scf::WhileOp::create(
+      b, loc, types, inits,
+      [&](OpBuilder &cb, Location cl, ValueRange carried) {
+        scf::ConditionOp::create(cb, cl, cmp(cb, cl, CmpIPredicate::sge, carried[0], dLo),
+                                 carried);
+      },
+      [&](OpBuilder &lb, Location ll, ValueRange carried) {
+        SmallVector<Value> offsets, kept;
+        for (int64_t u = 0; u < kDiagonalUnroll; ++u) {
+          Value d = sub(lb, ll, carried[0], cst(lb, ll, u));
+          SmallVector<Value, 4> indices(rowIndices);
+          indices.push_back(max(lb, ll, d, dLo)); // past the last: read and discarded
+          offsets.push_back(d);
+          kept.push_back(arith::AndIOp::create(
+              lb, ll, cmp(lb, ll, CmpIPredicate::sge, d, dLo),
+              emitTableLookup(lb, ll, table, indices, lb.getI1Type())));
+        }
+        Value open = carried[1], bandLo = carried[2], bandHi = carried[3];
+        SmallVector<Value> acc(carried.drop_front(4));
+        for (auto [d, isKept] : llvm::zip_equal(offsets, kept)) {
+          Value keyLo = max(lb, ll, sub(lb, ll, q.qLo, d), lo);
+          Value keyHi = min(lb, ll, add(lb, ll, sub(lb, ll, q.qHi, d), cst(lb, ll, 1)), hi);
+          Value merged = gatheredTiles(lb, ll, env, sub(lb, ll, keyHi, bandLo));
+          Value apart = add(lb, ll, gatheredTiles(lb, ll, env, sub(lb, ll, bandHi, bandLo)),
+                            gatheredTiles(lb, ll, env, sub(lb, ll, keyHi, keyLo)));
+          Value joins =
+              arith::AndIOp::create(lb, ll, open, cmp(lb, ll, CmpIPredicate::sle, merged, apart));
+          Value opens = arith::AndIOp::create(
+              lb, ll, isKept,
+              arith::XOrIOp::create(lb, ll, joins, arith::ConstantIntOp::create(lb, ll, 1, 1)));
+          acc = closeBand(lb, ll, arith::AndIOp::create(lb, ll, opens, open), bandLo, bandHi,
+                          acc);
+          bandLo = arith::SelectOp::create(lb, ll, opens, keyLo, bandLo);
+          bandHi = arith::SelectOp::create(lb, ll, isKept, keyHi, bandHi);
+          open = arith::OrIOp::create(lb, ll, open, isKept);
+        }
+        SmallVector<Value> next{sub(lb, ll, carried[0], cst(lb, ll, kDiagonalUnroll)), open,
+                                bandLo, bandHi};
+        next.append(acc);
+        scf::YieldOp::create(lb, ll, next);
+      });
+  SmallVector<Value> last(loop.getResults().drop_front(4));
+  return closeBand(b, loc, loop.getResult(1), loop.getResult(2), loop.getResult(3), last);
+}
+
+} // namespace
+
+std::optional<DiagonalTerm> deviceplan::findDiagonalTerm(KernelOp kernel) {
+  auto found = findMonotoneLookup(kernel, [](mask::LookupOp lookup, Block *body) {
+    return isDiagonalOffset(lookup.getIndices().back(), body) &&
+           llvm::all_of(lookup.getIndices().drop_back(), [](Value index) {
+             return isTableRowIndex(index) && tableRowIndex(index).kind != TableRowIndex::Unit;
+           });
+  });
+  if (!found)
+    return std::nullopt;
+  return DiagonalTerm{found->first, found->second};
+}
+
+bool deviceplan::hasDiagonalBands(KernelOp kernel, bool planGathers) {
+  return planGathers && !findColumnTerm(kernel) && !findLatticeTerm(kernel) &&
+         findDiagonalTerm(kernel).has_value();
+}
+
+DiagonalPlan deviceplan::buildDiagonalPlan(KernelOp kernel) {
+  DiagonalPlan plan;
+  std::optional<DiagonalTerm> term = findDiagonalTerm(kernel);
+  if (!term)
+    return plan;
+  plan.rest = cloneWithTermAs(kernel, term->lookup, false);
+  plan.restMask = cast<KernelOp>(plan.rest->get()).getMask();
+  plan.table = term->lookup.getTable();
+  for (Value index : term->lookup.getIndices().drop_back())
+    plan.rowIndices.push_back(tableRowIndex(index));
+  return plan;
+}
+
+FailureOr<Value> deviceplan::emitBandBits(OpBuilder &b, Location loc, const PlanBuilderEnv &env,
+                                          const TileMaskEnv &tenv, Value status) {
+  Value restSkips = cmp(b, loc, CmpIPredicate::eq, status, i32(b, loc, kSkip));
+  return emitFromWholeBounds(
+      b, loc, env, tenv, restLeavesOpen(b, loc, status),
+      [&](OpBuilder &ib, Location il, const TileTruth &whole,
+          Value wholeFull) -> FailureOr<Value> {
+        // The whole mask's bounds read the diagonals the tile spans: a tile
+        // they keep entirely (every diagonal kept) is a FULL Range tile,
+        // dense work rather than gathered keys. One the rest surely skips
+        // and that they leave open is resolved on the whole mask
+        // (kResolveWhole) rather than gathered over on their word, as a
+        // Range-only plan would.
+        Value open = arith::AndIOp::create(
+            ib, il, restSkips,
+            arith::XOrIOp::create(ib, il, whole.someKept,
+                                  arith::ConstantIntOp::create(ib, il, 1, 1)));
+        Value may = arith::SelectOp::create(
+            ib, il, whole.may,
+            arith::SelectOp::create(ib, il, open, i32(ib, il, kResolveWhole),
+                                    i32(ib, il, kBandMay)),
+            i32(ib, il, 0));
+        return arith::SelectOp::create(ib, il, wholeFull, i32(ib, il, kWholeFull), may)
+            .getResult();
+      });
+}
+
+Value stages::emitBandRun(OpBuilder &b, Location loc, const PlanBuilderEnv &env, Value c,
+                          Value m, Value firstTile, Value endTile, Value lo, Value hi, Value row,
+                          bool write) {
+  BandQueries q;
+  q.batch = div(b, loc, c, env.classHeads);
+  q.head = rem(b, loc, c, env.classHeads);
+  std::tie(q.qLo, q.qHi) = queryTileSpan(b, loc, env, m);
+  Value zero = cst(b, loc, 0), one = cst(b, loc, 1);
+  // The bands and the tiles they visit.
+  SmallVector<Value> counted = walkBands(
+      b, loc, env, q, lo, hi, ValueRange{zero, zero},
+      [&](OpBuilder &cb, Location cl, Value bandLo, Value bandHi, ValueRange acc) {
+        return SmallVector<Value>{
+            add(cb, cl, acc[0], cst(cb, cl, 1)),
+            add(cb, cl, acc[1], gatheredTiles(cb, cl, env, sub(cb, cl, bandHi, bandLo)))};
+      });
+  Value bands = counted[0];
+  // Bands only where they save a tile visit (gathered keys cost more to
+  // load than a whole tile): otherwise they visit at least as many tiles as
+  // the run has, so there is at least one band.
+  Value fits = cmp(b, loc, CmpIPredicate::slt, counted[1], sub(b, loc, endTile, firstTile));
+  if (write) {
+    scf::IfOp::create(
+        b, loc, fits,
+        [&](OpBuilder &ib, Location il) {
+          walkBands(ib, il, env, q, lo, hi, ValueRange{row},
+                    [&](OpBuilder &sb, Location sl, Value bandLo, Value bandHi, ValueRange at) {
+                      Value partial = arith::ConstantIntOp::create(sb, sl, 0, 1);
+                      Value unit = cst(sb, sl, 1);
+                      storeSegmentRow(sb, sl, env, at[0], /*kind=*/1, partial, bandLo, bandHi,
+                                      cst(sb, sl, 0), unit, unit);
+                      return SmallVector<Value>{add(sb, sl, at[0], unit)};
+                    });
+          scf::YieldOp::create(ib, il);
+        },
+        [&](OpBuilder &eb, Location el) {
+          // Too many bands: the run's tiles as one PARTIAL Range segment.
+          storeSegmentRow(eb, el, env, row, /*kind=*/0, arith::ConstantIntOp::create(eb, el, 0, 1),
+                          firstTile, endTile, cst(eb, el, 0), one, one);
+          scf::YieldOp::create(eb, el);
+        });
+  }
+  return arith::SelectOp::create(b, loc, fits, bands, one);
+}
