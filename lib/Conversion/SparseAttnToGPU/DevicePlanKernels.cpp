@@ -73,8 +73,12 @@ LogicalResult buildStage(OpBuilder &builder, KernelOp kernel,
   // classify and resolve evaluate the mask (intervals, elements): without
   // .minnctapersm 1 ptxas caps them at 48 registers for occupancy and a
   // mask with a 4-D table read (vertical_slash's estimated lines) spills;
-  // with it, 72 and none.
-  if (stage == deviceplan::Stage::Classify || stage == deviceplan::Stage::Resolve)
+  // with it, 72 and none. With diagonal bands count and write walk a run's
+  // diagonals inside the unrolled tile walk: capped at 64 registers, count
+  // spills.
+  bool walksBands = (stage == deviceplan::Stage::Count || stage == deviceplan::Stage::Write) &&
+                    deviceplan::hasDiagonalBands(kernel, config.planGathers());
+  if (stage == deviceplan::Stage::Classify || stage == deviceplan::Stage::Resolve || walksBands)
     func->setAttr(NVVM::NVVMDialect::getMinctasmAttrName(), builder.getI32IntegerAttr(1));
   Block &block = func.getBody().front();
   OpBuilder b = OpBuilder::atBlockBegin(&block);
