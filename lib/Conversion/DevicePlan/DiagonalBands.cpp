@@ -34,6 +34,7 @@
 #include "Mask/IR/MaskOps.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 
 using namespace mlir;
@@ -91,10 +92,26 @@ SmallVector<Value> walkBands(OpBuilder &b, Location loc, const PlanBuilderEnv &e
   Value one = cst(b, loc, 1);
   // Offsets whose band meets [lo, hi), within the table (a read outside it
   // is 0: no diagonal).
-  Value dHi = min(b, loc, sub(b, loc, q.qHi, lo), sub(b, loc, table.extents.back(), one));
   Value dLo = max(b, loc, sub(b, loc, q.qLo, sub(b, loc, hi, one)), cst(b, loc, 0));
   SmallVector<Value, 4> rowIndices =
       emitTableRowIndices(b, loc, plan.rowIndices, q.batch, q.head, Value());
+  // The flat index of the row's first entry; a row outside the table has
+  // no diagonal (none is walked).
+  Value rowFirst = cst(b, loc, 0), rowInside = arith::ConstantIntOp::create(b, loc, 1, 1);
+  for (auto [index, extent] : llvm::zip_equal(rowIndices, ArrayRef(table.extents).drop_back())) {
+    rowInside = arith::AndIOp::create(b, loc, rowInside,
+                                      cmp(b, loc, CmpIPredicate::ult, index, extent));
+    rowFirst = add(b, loc, mul(b, loc, rowFirst, extent), index);
+  }
+  rowFirst = mul(b, loc, rowFirst, table.extents.back());
+  Value dHi = arith::SelectOp::create(
+      b, loc, rowInside,
+      min(b, loc, sub(b, loc, q.qHi, lo), sub(b, loc, table.extents.back(), one)),
+      sub(b, loc, dLo, one));
+  // Where the table has summaries, a chunk of its entries that are all 0
+  // (minimum and maximum 0) is passed in one step: with a diagonal in a
+  // hundred most chunks hold none, and a long run reads their summaries.
+  Value firstChunk = env.summaryFirst.lookup(plan.table);
   Type indexType = b.getIndexType(), i1 = b.getI1Type();
   // Carried: the next offset, whether a band is open, its keys [bandLo,
   // bandHi), then the caller's values.
@@ -121,40 +138,69 @@ SmallVector<Value> walkBands(OpBuilder &b, Location loc, const PlanBuilderEnv &e
         scf::ConditionOp::create(cb, cl, cmp(cb, cl, CmpIPredicate::sge, carried[0], dLo),
                                  carried);
       },
-      [&](OpBuilder &lb, Location ll, ValueRange carried) {
-        SmallVector<Value> offsets, kept;
-        for (int64_t u = 0; u < kDiagonalUnroll; ++u) {
-          Value d = sub(lb, ll, carried[0], cst(lb, ll, u));
-          SmallVector<Value, 4> indices(rowIndices);
-          indices.push_back(max(lb, ll, d, dLo)); // past the last: read and discarded
-          offsets.push_back(d);
-          kept.push_back(arith::AndIOp::create(
-              lb, ll, cmp(lb, ll, CmpIPredicate::sge, d, dLo),
-              emitTableLookup(lb, ll, table, indices, lb.getI1Type())));
+      [&](OpBuilder &wb, Location wl, ValueRange carried) {
+        // Eight offsets from carried[0] down: the carried values after them.
+        auto walkEight = [&](OpBuilder &lb, Location ll) {
+          SmallVector<Value> offsets, kept;
+          for (int64_t u = 0; u < kDiagonalUnroll; ++u) {
+            Value d = sub(lb, ll, carried[0], cst(lb, ll, u));
+            SmallVector<Value, 4> indices(rowIndices);
+            indices.push_back(max(lb, ll, d, dLo)); // past the last: read and discarded
+            offsets.push_back(d);
+            kept.push_back(arith::AndIOp::create(
+                lb, ll, cmp(lb, ll, CmpIPredicate::sge, d, dLo),
+                emitTableLookup(lb, ll, table, indices, lb.getI1Type())));
+          }
+          Value open = carried[1], bandLo = carried[2], bandHi = carried[3];
+          SmallVector<Value> acc(carried.drop_front(4));
+          for (auto [d, isKept] : llvm::zip_equal(offsets, kept)) {
+            Value keyLo = max(lb, ll, sub(lb, ll, q.qLo, d), lo);
+            Value keyHi = min(lb, ll, add(lb, ll, sub(lb, ll, q.qHi, d), cst(lb, ll, 1)), hi);
+            Value merged = gatheredTiles(lb, ll, env, sub(lb, ll, keyHi, bandLo));
+            Value apart = add(lb, ll, gatheredTiles(lb, ll, env, sub(lb, ll, bandHi, bandLo)),
+                              gatheredTiles(lb, ll, env, sub(lb, ll, keyHi, keyLo)));
+            Value joins =
+                arith::AndIOp::create(lb, ll, open, cmp(lb, ll, CmpIPredicate::sle, merged, apart));
+            Value opens = arith::AndIOp::create(
+                lb, ll, isKept,
+                arith::XOrIOp::create(lb, ll, joins, arith::ConstantIntOp::create(lb, ll, 1, 1)));
+            acc = closeBand(lb, ll, arith::AndIOp::create(lb, ll, opens, open), bandLo, bandHi,
+                            acc);
+            bandLo = arith::SelectOp::create(lb, ll, opens, keyLo, bandLo);
+            bandHi = arith::SelectOp::create(lb, ll, isKept, keyHi, bandHi);
+            open = arith::OrIOp::create(lb, ll, open, isKept);
+          }
+          SmallVector<Value> next{sub(lb, ll, carried[0], cst(lb, ll, kDiagonalUnroll)), open,
+                                  bandLo, bandHi};
+          next.append(acc);
+          return next;
+        };
+        if (!firstChunk) {
+          scf::YieldOp::create(wb, wl, walkEight(wb, wl));
+          return;
         }
-        Value open = carried[1], bandLo = carried[2], bandHi = carried[3];
-        SmallVector<Value> acc(carried.drop_front(4));
-        for (auto [d, isKept] : llvm::zip_equal(offsets, kept)) {
-          Value keyLo = max(lb, ll, sub(lb, ll, q.qLo, d), lo);
-          Value keyHi = min(lb, ll, add(lb, ll, sub(lb, ll, q.qHi, d), cst(lb, ll, 1)), hi);
-          Value merged = gatheredTiles(lb, ll, env, sub(lb, ll, keyHi, bandLo));
-          Value apart = add(lb, ll, gatheredTiles(lb, ll, env, sub(lb, ll, bandHi, bandLo)),
-                            gatheredTiles(lb, ll, env, sub(lb, ll, keyHi, keyLo)));
-          Value joins =
-              arith::AndIOp::create(lb, ll, open, cmp(lb, ll, CmpIPredicate::sle, merged, apart));
-          Value opens = arith::AndIOp::create(
-              lb, ll, isKept,
-              arith::XOrIOp::create(lb, ll, joins, arith::ConstantIntOp::create(lb, ll, 1, 1)));
-          acc = closeBand(lb, ll, arith::AndIOp::create(lb, ll, opens, open), bandLo, bandHi,
-                          acc);
-          bandLo = arith::SelectOp::create(lb, ll, opens, keyLo, bandLo);
-          bandHi = arith::SelectOp::create(lb, ll, isKept, keyHi, bandHi);
-          open = arith::OrIOp::create(lb, ll, open, isKept);
-        }
-        SmallVector<Value> next{sub(lb, ll, carried[0], cst(lb, ll, kDiagonalUnroll)), open,
-                                bandLo, bandHi};
-        next.append(acc);
-        scf::YieldOp::create(lb, ll, next);
+        Value flat = add(wb, wl, rowFirst, carried[0]);
+        Value chunk = cst(wb, wl, abi::kSummaryChunk);
+        Value slot =
+            mul(wb, wl, add(wb, wl, firstChunk, div(wb, wl, flat, chunk)), cst(wb, wl, 2));
+        Value zero64 = arith::ConstantIntOp::create(wb, wl, 0, 64);
+        Value chunkMin = memref::LoadOp::create(wb, wl, env.summaries, slot);
+        Value chunkMax =
+            memref::LoadOp::create(wb, wl, env.summaries, add(wb, wl, slot, cst(wb, wl, 1)));
+        Value noDiagonal = arith::AndIOp::create(
+            wb, wl, arith::CmpIOp::create(wb, wl, CmpIPredicate::eq, chunkMin, zero64),
+            arith::CmpIOp::create(wb, wl, CmpIPredicate::eq, chunkMax, zero64));
+        auto stepped = scf::IfOp::create(
+            wb, wl, noDiagonal,
+            [&](OpBuilder &sb, Location sl) {
+              // On to the last entry of the chunk before.
+              SmallVector<Value> next(carried);
+              next[0] = sub(sb, sl, sub(sb, sl, carried[0], rem(sb, sl, flat, chunk)),
+                            cst(sb, sl, 1));
+              scf::YieldOp::create(sb, sl, next);
+            },
+            [&](OpBuilder &eb, Location el) { scf::YieldOp::create(eb, el, walkEight(eb, el)); });
+        scf::YieldOp::create(wb, wl, stepped.getResults());
       });
   SmallVector<Value> last(loop.getResults().drop_front(4));
   return closeBand(b, loc, loop.getResult(1), loop.getResult(2), loop.getResult(3), last);

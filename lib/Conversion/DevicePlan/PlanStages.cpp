@@ -312,8 +312,8 @@ withResolveMask(OpBuilder &b, Location loc, const PlanBuilderEnv &env, Value res
 
 /// Whether the status word `raw` has kResolveWhole (an i1).
 Value resolvesWhole(OpBuilder &b, Location loc, Value raw) {
-  return cmp(b, loc, CmpIPredicate::ne, arith::AndIOp::create(b, loc, raw, i32(b, loc, kResolveWhole)),
-             i32(b, loc, 0));
+  return cmp(b, loc, CmpIPredicate::ne,
+             arith::AndIOp::create(b, loc, raw, i32(b, loc, kResolveWhole)), i32(b, loc, 0));
 }
 
 /// kSeenKept / kSeenDropped of `mask` from a few pairs of a tile the bounds
