@@ -84,14 +84,16 @@ std::vector<BandCase> bandCases() {
                           "%y") +
            "%m = mask.intersect %c, %p",
        false},
-      // Diagonals as a point set of q - k: not a table lookup (Range tiles).
+      // Diagonals as a point set of q - k (37 == q - k, either order).
       {"diagonal_points",
        "%c = mask.causal\n%m0 = mask.predicate(%b, %h, %q, %k) {\n"
        "  %c37 = arith.constant 37 : index\n  %c90 = arith.constant 90 : index\n"
        "  %d = arith.subi %q, %k : index\n"
-       "  %a = arith.cmpi eq, %d, %c37 : index\n  %e = arith.cmpi eq, %d, %c90 : index\n"
-       "  %y = arith.ori %a, %e : i1\n  mask.yield %y\n}\n%m = mask.intersect %c, %m0",
-       false},
+       "  %a = arith.cmpi eq, %c37, %d : index\n  %e = arith.cmpi eq, %d, %c90 : index\n"
+       "  %y = arith.ori %a, %e : i1\n  mask.yield %y\n}\n%m = mask.intersect %c, %m0"},
+      // The planner tests' points on both sides of the diagonal: q - k == 0
+      // and q - k == 5 are the point set, k - q == 9 stays in the rest.
+      {"points_both_sides", patternCase("diagonal_points")->body},
       // Reached through a complement: not monotone (Range tiles).
       {"complement", "%c = mask.causal\n" + slashPredicate("%h", "", "%s") +
                          "%n = mask.complement %p\n%m = mask.intersect %c, %n",

@@ -165,10 +165,11 @@ llvm::SmallVector<mlir::Value, 4> emitTableRowIndices(mlir::OpBuilder &b, mlir::
 /// and intersections only: the mask is monotone in the term, so reading it
 /// as false gives a mask that keeps less, as true one that keeps more.
 bool isMonotoneTerm(mlir::Value term, mask::PredicateOp predicate, mlir::Value mask);
-/// A detached copy of `kernel` whose operation `term` (found by its place
-/// in walk order; its single result an i1) reads as the constant `value`.
+/// A detached copy of `kernel` whose operations `terms` (found by their
+/// place in walk order; each with a single i1 result) read as the constant
+/// `value`.
 std::shared_ptr<mlir::OwningOpRef<mlir::Operation *>>
-cloneWithTermAs(KernelOp kernel, mlir::Operation *term, bool value);
+cloneWithTermAs(KernelOp kernel, llvm::ArrayRef<mlir::Operation *> terms, bool value);
 
 /// A monotone lattice term (LatticeGathers.cpp): a comparison in a
 /// predicate that keeps exactly the keys k with (k - s) floormod P < W for
@@ -229,16 +230,22 @@ struct ColumnPlan {
 };
 ColumnPlan buildColumnPlan(KernelOp kernel);
 
-/// A monotone bool lookup of diagonals in the mask: `T[row..., q - k]` with
-/// row indices the batch, the head or constants, reached through and / or,
-/// unions and intersections only (vertical_slash's `slash[h, q - k]`).
-/// Plans of kernels that read Gather segments gather the bands of keys its
-/// kept diagonals cross instead of visiting their tiles (DiagonalBands.cpp
-/// says why).
+/// The diagonal term of a mask: a monotone bool lookup of diagonals
+/// `T[row..., q - k]` with row indices the batch, the head or constants,
+/// reached through and / or, unions and intersections only
+/// (vertical_slash's `slash[h, q - k]`); or, in a mask without one, the
+/// monotone comparisons `q - k == C` (C a constant; at most
+/// kMaxDiagonalPoints), a point set of diagonals. Plans of kernels that
+/// read Gather segments gather the bands of keys its kept diagonals cross
+/// instead of visiting their tiles (DiagonalBands.cpp says why).
 struct DiagonalTerm {
+  /// The lookup, or null for a point set.
   mask::LookupOp lookup;
-  mask::PredicateOp predicate;
+  /// The comparisons of a point set and their offsets C.
+  llvm::SmallVector<mlir::Operation *, 4> points;
+  llvm::SmallVector<int64_t, 4> offsets;
 };
+constexpr size_t kMaxDiagonalPoints = 16;
 std::optional<DiagonalTerm> findDiagonalTerm(KernelOp kernel);
 /// Whether device plans of `kernel` gather diagonal bands: the kernel reads
 /// Gather segments, its mask has a diagonal term, and neither a column term
@@ -246,14 +253,16 @@ std::optional<DiagonalTerm> findDiagonalTerm(KernelOp kernel);
 /// their rest).
 bool hasDiagonalBands(KernelOp kernel, bool planGathers);
 
-/// What the stages need of a diagonal term: the mask with the lookup read
-/// as false (the rest, which tiles are decided on) in a detached copy of
-/// the kernel, the table and the lookup's row indices.
+/// What the stages need of a diagonal term: the mask with the term read as
+/// false (the rest, which tiles are decided on) in a detached copy of the
+/// kernel; the table and the lookup's row indices, or the offsets of a
+/// point set (distinct, highest first).
 struct DiagonalPlan {
   std::shared_ptr<mlir::OwningOpRef<mlir::Operation *>> rest;
   mlir::Value restMask;
   std::string table;
   llvm::SmallVector<TableRowIndex, 3> rowIndices;
+  llvm::SmallVector<int64_t, 4> points;
 };
 DiagonalPlan buildDiagonalPlan(KernelOp kernel);
 
@@ -342,6 +351,18 @@ mlir::Value emitLatticeKeyAt(mlir::OpBuilder &b, mlir::Location loc, const Latti
 mlir::FailureOr<mlir::Value> emitLatticeBits(mlir::OpBuilder &b, mlir::Location loc,
                                              const PlanBuilderEnv &env,
                                              const TileMaskEnv &tenv, mlir::Value status);
+
+/// With column lists, classify's column bits (an i32) of KV tile `n` of
+/// class `c` and query tile `m` (of `tenv`): the number of its column keys
+/// shifted to kColumnShift, with kColumnsMasked, where the rest of the mask
+/// (its `status`) skips the tile or leaves it undecided and the whole mask
+/// may keep a pair of it, added to the query tile's column bound; 0 for
+/// other tiles; kWholeFull for such a tile that the whole mask keeps
+/// entirely.
+mlir::FailureOr<mlir::Value> emitColumnBits(mlir::OpBuilder &b, mlir::Location loc,
+                                            const PlanBuilderEnv &env, mlir::Value c,
+                                            mlir::Value m, mlir::Value n,
+                                            const TileMaskEnv &tenv, mlir::Value status);
 
 /// Classify's band bit (kBandMay, an i32) of the tile of `tenv` whose
 /// status for the rest is `status`: 0 unless the rest skips the tile or

@@ -2,7 +2,7 @@
 //
 // Implements the column-list part of sattn/Conversion/DevicePlan.h: finding
 // the column term, and the code the stages share to read it (summarize's
-// per-tile counts and bit words). Why: a
+// per-tile counts and bit words, classify's column bits). Why: a
 // mask such as `causal & (vcol[h, k] | slash[h, q - k])` keeps a thousand
 // scattered key columns; a Range-only plan visits every KV tile one of them
 // crosses as a PARTIAL tile (at 32K nearly all of them). With a column term
@@ -173,25 +173,28 @@ int64_t deviceplan::listKeyCapacity(KernelOp kernel, bool planGathers) {
 }
 
 std::shared_ptr<OwningOpRef<Operation *>>
-deviceplan::cloneWithTermAs(KernelOp kernel, Operation *term, bool value) {
-  // The term's position in walk order names it in the copy.
-  int64_t position = 0, at = -1;
+deviceplan::cloneWithTermAs(KernelOp kernel, ArrayRef<Operation *> terms, bool value) {
+  // A term's position in walk order names it in the copy.
+  llvm::SmallDenseSet<int64_t, 4> positions;
+  int64_t position = 0;
   kernel.walk([&](Operation *op) {
-    if (op == term)
-      at = position;
+    if (llvm::is_contained(terms, op))
+      positions.insert(position);
     ++position;
   });
   auto copy = std::make_shared<OwningOpRef<Operation *>>(kernel->clone());
-  Operation *copied = nullptr;
+  SmallVector<Operation *, 4> copied;
   position = 0;
   cast<KernelOp>(copy->get()).walk([&](Operation *op) {
-    if (position++ == at)
-      copied = op;
+    if (positions.contains(position++))
+      copied.push_back(op);
   });
-  OpBuilder b(copied);
-  Value constant = arith::ConstantIntOp::create(b, copied->getLoc(), value ? 1 : 0, 1);
-  copied->getResult(0).replaceAllUsesWith(constant);
-  copied->erase();
+  for (Operation *op : copied) {
+    OpBuilder b(op);
+    Value constant = arith::ConstantIntOp::create(b, op->getLoc(), value ? 1 : 0, 1);
+    op->getResult(0).replaceAllUsesWith(constant);
+    op->erase();
+  }
   return copy;
 }
 
@@ -200,9 +203,9 @@ ColumnPlan deviceplan::buildColumnPlan(KernelOp kernel) {
   std::optional<ColumnTerm> term = findColumnTerm(kernel);
   if (!term)
     return plan;
-  plan.rest = cloneWithTermAs(kernel, term->lookup, false);
+  plan.rest = cloneWithTermAs(kernel, {term->lookup.getOperation()}, false);
   plan.restMask = cast<KernelOp>(plan.rest->get()).getMask();
-  plan.onColumns = cloneWithTermAs(kernel, term->lookup, true);
+  plan.onColumns = cloneWithTermAs(kernel, {term->lookup.getOperation()}, true);
   plan.onColumnsMask = cast<KernelOp>(plan.onColumns->get()).getMask();
   plan.table = term->lookup.getTable();
   for (Value index : term->lookup.getIndices().drop_back()) {
@@ -300,4 +303,82 @@ void deviceplan::emitColumnSummaries(OpBuilder &b, Location loc, const PlanBuild
                       storeIndex(ib, il, n, env.counts, add(ib, il, env.tileColumns, item));
                       scf::YieldOp::create(ib, il);
                     });
+}
+
+FailureOr<Value> deviceplan::emitColumnBits(OpBuilder &b, Location loc,
+                                            const PlanBuilderEnv &env, Value c, Value m, Value n,
+                                            const TileMaskEnv &tenv, Value status) {
+  // The tile's column keys: of its query unit, or of every unit a tile
+  // spanning several touches (such a query tile gets no list: its bound
+  // goes past the capacity below).
+  Value unitLo = columnUnit(b, loc, env, tenv.qLo), unitHi = columnUnit(b, loc, env, tenv.qHi);
+  auto summed = scf::ForOp::create(
+      b, loc, unitLo, add(b, loc, unitHi, cst(b, loc, 1)), cst(b, loc, 1),
+      ValueRange{cst(b, loc, 0)},
+      [&](OpBuilder &lb, Location ll, Value unit, ValueRange acc) {
+        Value at = add(lb, ll, env.tileColumns,
+                       columnTileIndex(lb, ll, env, c, unit, n));
+        scf::YieldOp::create(lb, ll,
+                             ValueRange{add(lb, ll, acc[0], loadIndex(lb, ll, env.counts, at))});
+      });
+  Value columns = summed.getResult(0);
+  Value spans = cmp(b, loc, CmpIPredicate::ne, unitLo, unitHi);
+  Value open = arith::AndIOp::create(b, loc, restLeavesOpen(b, loc, status),
+                                     cmp(b, loc, CmpIPredicate::ne, columns, cst(b, loc, 0)));
+  return emitFromWholeBounds(
+      b, loc, env, tenv, open,
+      [&](OpBuilder &ib, Location il, const TileTruth &whole,
+          Value wholeFull) -> FailureOr<Value> {
+        bool failedMask = false;
+        auto inner = scf::IfOp::create(
+            ib, il, whole.may,
+            [&](OpBuilder &cb, Location cl) {
+              // A tile the whole mask keeps entirely is a FULL tile, not
+              // listed keys (kWholeFull).
+              Value n[1] = {columns};
+              scf::IfOp::create(
+                  cb, cl,
+                  arith::AndIOp::create(
+                      cb, cl, cmp(cb, cl, CmpIPredicate::ne, n[0], cst(cb, cl, 0)),
+                      arith::XOrIOp::create(cb, cl, wholeFull,
+                                            arith::ConstantIntOp::create(cb, cl, 1, 1))),
+                  [&](OpBuilder &ab, Location al) {
+                    Value bound = arith::SelectOp::create(
+                        ab, al, spans, cst(ab, al, env.listKeys + 1), n[0]);
+                    Value at = add(ab, al, env.columnBounds,
+                                   add(ab, al, mul(ab, al, c, env.numQueryTiles), m));
+                    memref::AtomicRMWOp::create(
+                        ab, al, arith::AtomicRMWKind::addi,
+                        arith::IndexCastOp::create(ab, al, ab.getI64Type(), bound), env.counts,
+                        ValueRange{at});
+                    scf::YieldOp::create(ab, al);
+                  });
+              // A listed pair's mask is the mask with the column read as
+              // true: unless that keeps the whole tile, its keys need mask
+              // code once listed (the count stage knows which tiles are).
+              FailureOr<TileTruth> onColumns =
+                  emitTileDecision(cb, cl, env.columns.onColumnsMask, tenv);
+              Value masked = i32(cb, cl, kColumnsMasked);
+              if (succeeded(onColumns))
+                masked = arith::SelectOp::create(cb, cl, onColumns->must, i32(cb, cl, 0), masked);
+              else
+                failedMask = true;
+              Value bits = arith::OrIOp::create(
+                  cb, cl,
+                  arith::ShLIOp::create(
+                      cb, cl, arith::IndexCastOp::create(cb, cl, cb.getI32Type(), n[0]),
+                      i32(cb, cl, kColumnShift)),
+                  masked);
+              scf::YieldOp::create(
+                  cb, cl,
+                  ValueRange{arith::SelectOp::create(cb, cl, wholeFull, i32(cb, cl, kWholeFull),
+                                                     bits)});
+            },
+            [&](OpBuilder &eb, Location el) {
+              scf::YieldOp::create(eb, el, ValueRange{i32(eb, el, 0)});
+            });
+        if (failedMask)
+          return failure();
+        return inner.getResult(0);
+      });
 }

@@ -3,10 +3,10 @@
 // Implements the diagonal part of sattn/Conversion/DevicePlan.h: finding
 // the diagonal term, classify's band bit and the Gather segments of period
 // 1 of a gathered run (PlanSegments.h). Why: a mask such as
-// `causal & slash[h, q - k]` (vertical_slash's diagonals) keeps isolated
-// diagonals; a Range-only plan visits every KV tile one crosses as a
-// PARTIAL tile, and a diagonal crosses two tiles per query tile unless it
-// is aligned with the grid. The keys a kept diagonal d crosses in query
+// `causal & slash[h, q - k]` (vertical_slash's diagonals; or a point set
+// `q - k == 37 | q - k == 900`) keeps isolated diagonals; a Range-only
+// plan visits every KV tile one crosses as a PARTIAL tile, and a diagonal
+// crosses two tiles per query tile unless it is aligned with the grid. The keys a kept diagonal d crosses in query
 // tile [qLo, qHi] are the band [qLo - d, qHi - d]: gathered as one Gather
 // segment of period 1, they fill one tile's worth (BM keys) wherever the
 // band lies. With a diagonal term the builder decides tiles on the *rest*
@@ -36,6 +36,9 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/IR/Matchers.h"
+
+#include <functional>
 
 using namespace mlir;
 using namespace sattn;
@@ -77,26 +80,61 @@ Value gatheredTiles(OpBuilder &b, Location loc, const PlanBuilderEnv &env, Value
   return div(b, loc, add(b, loc, keys, cst(b, loc, env.blockN - 1)), cst(b, loc, env.blockN));
 }
 
-/// Walks the kept diagonals of `q` that cross keys [lo, hi), from the
-/// highest offset down (their keys [qLo - d, qHi - d] ascend with it), each
-/// clipped to [lo, hi), and merges their keys into bands: a diagonal joins
-/// the open band when the merged band takes no more tiles than the two
+/// An open band [bandLo, bandHi) (when `open`) and the caller's values.
+struct BandState {
+  Value open, bandLo, bandHi;
+  SmallVector<Value> acc;
+};
+
+/// Closes the open band of `s` when `closes`: the caller's values after it.
+void closeBand(OpBuilder &b, Location loc, Value closes, BandState &s, BandFn onBand) {
+  auto closed = scf::IfOp::create(
+      b, loc, closes,
+      [&](OpBuilder &ib, Location il) {
+        scf::YieldOp::create(ib, il, onBand(ib, il, s.bandLo, s.bandHi, s.acc));
+      },
+      [&](OpBuilder &eb, Location el) { scf::YieldOp::create(eb, el, s.acc); });
+  s.acc.assign(closed.getResults().begin(), closed.getResults().end());
+}
+
+/// Diagonal `d` of `q` in a walk over keys [lo, hi), kept where `isKept`
+/// (d is below every diagonal walked before): its keys clipped to [lo, hi)
+/// join the open band when the merged band takes no more tiles than the two
 /// apart (always where they overlap or touch: the merged band is no longer
-/// than both), else the open band closes (onBand) and it opens the next.
-/// Returns the carried values after the last band.
-SmallVector<Value> walkBands(OpBuilder &b, Location loc, const PlanBuilderEnv &env,
-                             const BandQueries &q, Value lo, Value hi, ValueRange init,
-                             BandFn onBand) {
+/// than both), else the open band closes (onBand) and they open the next.
+void walkDiagonal(OpBuilder &b, Location loc, const PlanBuilderEnv &env, const BandQueries &q,
+                  Value lo, Value hi, Value d, Value isKept, BandState &s, BandFn onBand) {
+  Value keyLo = max(b, loc, sub(b, loc, q.qLo, d), lo);
+  Value keyHi = min(b, loc, add(b, loc, sub(b, loc, q.qHi, d), cst(b, loc, 1)), hi);
+  Value merged = gatheredTiles(b, loc, env, sub(b, loc, keyHi, s.bandLo));
+  Value apart = add(b, loc, gatheredTiles(b, loc, env, sub(b, loc, s.bandHi, s.bandLo)),
+                    gatheredTiles(b, loc, env, sub(b, loc, keyHi, keyLo)));
+  Value joins =
+      arith::AndIOp::create(b, loc, s.open, cmp(b, loc, CmpIPredicate::sle, merged, apart));
+  Value opens = arith::AndIOp::create(
+      b, loc, isKept,
+      arith::XOrIOp::create(b, loc, joins, arith::ConstantIntOp::create(b, loc, 1, 1)));
+  closeBand(b, loc, arith::AndIOp::create(b, loc, opens, s.open), s, onBand);
+  s.bandLo = arith::SelectOp::create(b, loc, opens, keyLo, s.bandLo);
+  s.bandHi = arith::SelectOp::create(b, loc, isKept, keyHi, s.bandHi);
+  s.open = arith::OrIOp::create(b, loc, s.open, isKept);
+}
+
+/// The diagonals of a table term that cross keys [lo, hi) from `dHi` down
+/// to `dLo`, read eight at a time; where the table has summaries a chunk
+/// of entries that are all 0 (minimum and maximum 0) is passed in one step:
+/// with a diagonal in a hundred most chunks hold none, and a long run reads
+/// their summaries. Returns the state after the last.
+BandState walkTableDiagonals(OpBuilder &b, Location loc, const PlanBuilderEnv &env,
+                             const BandQueries &q, Value lo, Value hi, Value dLo, Value dHi,
+                             BandState init, BandFn onBand) {
   const DiagonalPlan &plan = env.diagonals;
   const TableBinding &table = env.tables.lookup(plan.table);
   Value one = cst(b, loc, 1);
-  // Offsets whose band meets [lo, hi), within the table (a read outside it
-  // is 0: no diagonal).
-  Value dLo = max(b, loc, sub(b, loc, q.qLo, sub(b, loc, hi, one)), cst(b, loc, 0));
   SmallVector<Value, 4> rowIndices =
       emitTableRowIndices(b, loc, plan.rowIndices, q.batch, q.head, Value());
-  // The flat index of the row's first entry; a row outside the table has
-  // no diagonal (none is walked).
+  // Within the table (a read outside it is 0: no diagonal): the flat index
+  // of the row's first entry; a row outside the table walks no diagonal.
   Value rowFirst = cst(b, loc, 0), rowInside = arith::ConstantIntOp::create(b, loc, 1, 1);
   for (auto [index, extent] : llvm::zip_equal(rowIndices, ArrayRef(table.extents).drop_back())) {
     rowInside = arith::AndIOp::create(b, loc, rowInside,
@@ -104,33 +142,25 @@ SmallVector<Value> walkBands(OpBuilder &b, Location loc, const PlanBuilderEnv &e
     rowFirst = add(b, loc, mul(b, loc, rowFirst, extent), index);
   }
   rowFirst = mul(b, loc, rowFirst, table.extents.back());
-  Value dHi = arith::SelectOp::create(
-      b, loc, rowInside,
-      min(b, loc, sub(b, loc, q.qHi, lo), sub(b, loc, table.extents.back(), one)),
-      sub(b, loc, dLo, one));
-  // Where the table has summaries, a chunk of its entries that are all 0
-  // (minimum and maximum 0) is passed in one step: with a diagonal in a
-  // hundred most chunks hold none, and a long run reads their summaries.
+  dLo = max(b, loc, dLo, cst(b, loc, 0));
+  dHi = arith::SelectOp::create(b, loc, rowInside,
+                                min(b, loc, dHi, sub(b, loc, table.extents.back(), one)),
+                                sub(b, loc, dLo, one));
   Value firstChunk = env.summaryFirst.lookup(plan.table);
-  Type indexType = b.getIndexType(), i1 = b.getI1Type();
-  // Carried: the next offset, whether a band is open, its keys [bandLo,
-  // bandHi), then the caller's values.
-  SmallVector<Type> types{indexType, i1, indexType, indexType};
-  SmallVector<Value> inits{dHi, arith::ConstantIntOp::create(b, loc, 0, 1), lo, lo};
-  for (Value v : init) {
+  // Carried: the next offset, the band state.
+  SmallVector<Value> inits{dHi, init.open, init.bandLo, init.bandHi};
+  inits.append(init.acc);
+  SmallVector<Type> types;
+  for (Value v : inits)
     types.push_back(v.getType());
-    inits.push_back(v);
-  }
-  // Closes the open band when `closes`: the caller's values after it.
-  auto closeBand = [&](OpBuilder &cb, Location cl, Value closes, Value bandLo, Value bandHi,
-                       ValueRange carried) -> SmallVector<Value> {
-    auto closed = scf::IfOp::create(
-        cb, cl, closes,
-        [&](OpBuilder &ib, Location il) {
-          scf::YieldOp::create(ib, il, onBand(ib, il, bandLo, bandHi, carried));
-        },
-        [&](OpBuilder &eb, Location el) { scf::YieldOp::create(eb, el, carried); });
-    return SmallVector<Value>(closed.getResults());
+  auto stateOf = [](ValueRange carried) {
+    return BandState{carried[1], carried[2], carried[3],
+                     SmallVector<Value>(carried.drop_front(4))};
+  };
+  auto carriedOf = [](Value d, const BandState &s) {
+    SmallVector<Value> carried{d, s.open, s.bandLo, s.bandHi};
+    carried.append(s.acc);
+    return carried;
   };
   auto loop = scf::WhileOp::create(
       b, loc, types, inits,
@@ -139,7 +169,7 @@ SmallVector<Value> walkBands(OpBuilder &b, Location loc, const PlanBuilderEnv &e
                                  carried);
       },
       [&](OpBuilder &wb, Location wl, ValueRange carried) {
-        // Eight offsets from carried[0] down: the carried values after them.
+        // Eight offsets from carried[0] down, their reads first.
         auto walkEight = [&](OpBuilder &lb, Location ll) {
           SmallVector<Value> offsets, kept;
           for (int64_t u = 0; u < kDiagonalUnroll; ++u) {
@@ -151,29 +181,10 @@ SmallVector<Value> walkBands(OpBuilder &b, Location loc, const PlanBuilderEnv &e
                 lb, ll, cmp(lb, ll, CmpIPredicate::sge, d, dLo),
                 emitTableLookup(lb, ll, table, indices, lb.getI1Type())));
           }
-          Value open = carried[1], bandLo = carried[2], bandHi = carried[3];
-          SmallVector<Value> acc(carried.drop_front(4));
-          for (auto [d, isKept] : llvm::zip_equal(offsets, kept)) {
-            Value keyLo = max(lb, ll, sub(lb, ll, q.qLo, d), lo);
-            Value keyHi = min(lb, ll, add(lb, ll, sub(lb, ll, q.qHi, d), cst(lb, ll, 1)), hi);
-            Value merged = gatheredTiles(lb, ll, env, sub(lb, ll, keyHi, bandLo));
-            Value apart = add(lb, ll, gatheredTiles(lb, ll, env, sub(lb, ll, bandHi, bandLo)),
-                              gatheredTiles(lb, ll, env, sub(lb, ll, keyHi, keyLo)));
-            Value joins =
-                arith::AndIOp::create(lb, ll, open, cmp(lb, ll, CmpIPredicate::sle, merged, apart));
-            Value opens = arith::AndIOp::create(
-                lb, ll, isKept,
-                arith::XOrIOp::create(lb, ll, joins, arith::ConstantIntOp::create(lb, ll, 1, 1)));
-            acc = closeBand(lb, ll, arith::AndIOp::create(lb, ll, opens, open), bandLo, bandHi,
-                            acc);
-            bandLo = arith::SelectOp::create(lb, ll, opens, keyLo, bandLo);
-            bandHi = arith::SelectOp::create(lb, ll, isKept, keyHi, bandHi);
-            open = arith::OrIOp::create(lb, ll, open, isKept);
-          }
-          SmallVector<Value> next{sub(lb, ll, carried[0], cst(lb, ll, kDiagonalUnroll)), open,
-                                  bandLo, bandHi};
-          next.append(acc);
-          return next;
+          BandState s = stateOf(carried);
+          for (auto [d, isKept] : llvm::zip_equal(offsets, kept))
+            walkDiagonal(lb, ll, env, q, lo, hi, d, isKept, s, onBand);
+          return carriedOf(sub(lb, ll, carried[0], cst(lb, ll, kDiagonalUnroll)), s);
         };
         if (!firstChunk) {
           scf::YieldOp::create(wb, wl, walkEight(wb, wl));
@@ -202,8 +213,34 @@ SmallVector<Value> walkBands(OpBuilder &b, Location loc, const PlanBuilderEnv &e
             [&](OpBuilder &eb, Location el) { scf::YieldOp::create(eb, el, walkEight(eb, el)); });
         scf::YieldOp::create(wb, wl, stepped.getResults());
       });
-  SmallVector<Value> last(loop.getResults().drop_front(4));
-  return closeBand(b, loc, loop.getResult(1), loop.getResult(2), loop.getResult(3), last);
+  return stateOf(loop.getResults());
+}
+
+/// Walks the kept diagonals of `q` that cross keys [lo, hi) from the
+/// highest offset down (their keys [qLo - d, qHi - d] ascend with it),
+/// merging them into bands (walkDiagonal): a table's, or a point set's
+/// offsets one by one. Returns the carried values after the last band.
+SmallVector<Value> walkBands(OpBuilder &b, Location loc, const PlanBuilderEnv &env,
+                             const BandQueries &q, Value lo, Value hi, ValueRange init,
+                             BandFn onBand) {
+  Value one = cst(b, loc, 1);
+  // The offsets whose band meets [lo, hi).
+  Value dLo = sub(b, loc, q.qLo, sub(b, loc, hi, one));
+  Value dHi = sub(b, loc, q.qHi, lo);
+  BandState s{arith::ConstantIntOp::create(b, loc, 0, 1), lo, lo,
+              SmallVector<Value>(init.begin(), init.end())};
+  if (env.diagonals.table.empty()) {
+    for (int64_t offset : env.diagonals.points) {
+      Value d = cst(b, loc, offset);
+      Value crosses = arith::AndIOp::create(b, loc, cmp(b, loc, CmpIPredicate::sle, dLo, d),
+                                            cmp(b, loc, CmpIPredicate::sle, d, dHi));
+      walkDiagonal(b, loc, env, q, lo, hi, d, crosses, s, onBand);
+    }
+  } else {
+    s = walkTableDiagonals(b, loc, env, q, lo, hi, dLo, dHi, s, onBand);
+  }
+  closeBand(b, loc, s.open, s, onBand);
+  return s.acc;
 }
 
 } // namespace
@@ -215,9 +252,29 @@ std::optional<DiagonalTerm> deviceplan::findDiagonalTerm(KernelOp kernel) {
              return isTableRowIndex(index) && tableRowIndex(index).kind != TableRowIndex::Unit;
            });
   });
-  if (!found)
+  if (found)
+    return DiagonalTerm{found->first, {}, {}};
+  // A point set: every monotone `q - k == C` of a predicate body.
+  DiagonalTerm points;
+  Value mask = kernel.getMask();
+  kernel.walk([&](arith::CmpIOp compare) {
+    auto predicate = dyn_cast<mask::PredicateOp>(compare->getParentOp());
+    if (!predicate || compare.getPredicate() != CmpIPredicate::eq)
+      return;
+    Block *body = &predicate.getBody().front();
+    Value offset = isDiagonalOffset(compare.getLhs(), body)   ? compare.getRhs()
+                   : isDiagonalOffset(compare.getRhs(), body) ? compare.getLhs()
+                                                               : Value();
+    APInt c;
+    if (offset && matchPattern(offset, m_ConstantInt(&c)) && c.getSignificantBits() <= 32 &&
+        isMonotoneTerm(compare.getResult(), predicate, mask)) {
+      points.points.push_back(compare);
+      points.offsets.push_back(c.getSExtValue());
+    }
+  });
+  if (points.points.empty() || points.points.size() > kMaxDiagonalPoints)
     return std::nullopt;
-  return DiagonalTerm{found->first, found->second};
+  return points;
 }
 
 bool deviceplan::hasDiagonalBands(KernelOp kernel, bool planGathers) {
@@ -230,11 +287,19 @@ DiagonalPlan deviceplan::buildDiagonalPlan(KernelOp kernel) {
   std::optional<DiagonalTerm> term = findDiagonalTerm(kernel);
   if (!term)
     return plan;
-  plan.rest = cloneWithTermAs(kernel, term->lookup, false);
+  if (term->lookup) {
+    plan.rest = cloneWithTermAs(kernel, {term->lookup.getOperation()}, false);
+    plan.table = term->lookup.getTable();
+    for (Value index : term->lookup.getIndices().drop_back())
+      plan.rowIndices.push_back(tableRowIndex(index));
+  } else {
+    plan.rest = cloneWithTermAs(kernel, term->points, false);
+    // Distinct, highest first: the walk's order.
+    plan.points = term->offsets;
+    llvm::sort(plan.points, std::greater<int64_t>());
+    plan.points.erase(std::unique(plan.points.begin(), plan.points.end()), plan.points.end());
+  }
   plan.restMask = cast<KernelOp>(plan.rest->get()).getMask();
-  plan.table = term->lookup.getTable();
-  for (Value index : term->lookup.getIndices().drop_back())
-    plan.rowIndices.push_back(tableRowIndex(index));
   return plan;
 }
 

@@ -191,9 +191,9 @@ LatticePlan deviceplan::buildLatticePlan(KernelOp kernel) {
   if (!term)
     return plan;
   plan.term = *term;
-  plan.rest = cloneWithTermAs(kernel, term->compare, false);
+  plan.rest = cloneWithTermAs(kernel, {term->compare.getOperation()}, false);
   plan.restMask = cast<KernelOp>(plan.rest->get()).getMask();
-  plan.onLattice = cloneWithTermAs(kernel, term->compare, true);
+  plan.onLattice = cloneWithTermAs(kernel, {term->compare.getOperation()}, true);
   plan.onLatticeMask = cast<KernelOp>(plan.onLattice->get()).getMask();
   return plan;
 }

@@ -339,88 +339,6 @@ FailureOr<Value> probeBits(OpBuilder &b, Location loc, const PlanBuilderEnv &env
   return bits;
 }
 
-/// With column lists: the number of column keys of a tile the rest of the
-/// mask skips or leaves undecided, shifted to kColumnShift (0 for other
-/// tiles and tiles the whole mask drops), added to the row's column bound;
-/// kWholeFull for such a tile that the whole mask keeps entirely.
-FailureOr<Value> emitColumnBits(OpBuilder &b, Location loc, const PlanBuilderEnv &env,
-                                const TileCoords &t, const TileMaskEnv &tenv,
-                                Value status) {
-  // The tile's column keys: of its query unit, or of every unit a tile
-  // spanning several touches (such a query tile gets no list: its bound
-  // goes past the capacity below).
-  Value unitLo = columnUnit(b, loc, env, t.qLo), unitHi = columnUnit(b, loc, env, t.qHi);
-  auto summed = scf::ForOp::create(
-      b, loc, unitLo, add(b, loc, unitHi, cst(b, loc, 1)), cst(b, loc, 1),
-      ValueRange{cst(b, loc, 0)},
-      [&](OpBuilder &lb, Location ll, Value unit, ValueRange acc) {
-        Value at = add(lb, ll, env.tileColumns,
-                       columnTileIndex(lb, ll, env, t.c, unit, t.n));
-        scf::YieldOp::create(lb, ll,
-                             ValueRange{add(lb, ll, acc[0], loadIndex(lb, ll, env.counts, at))});
-      });
-  Value columns = summed.getResult(0);
-  Value spans = cmp(b, loc, CmpIPredicate::ne, unitLo, unitHi);
-  Value open = arith::AndIOp::create(b, loc, restLeavesOpen(b, loc, status),
-                                     cmp(b, loc, CmpIPredicate::ne, columns, cst(b, loc, 0)));
-  return emitFromWholeBounds(
-      b, loc, env, tenv, open,
-      [&](OpBuilder &ib, Location il, const TileTruth &whole,
-          Value wholeFull) -> FailureOr<Value> {
-        bool failedMask = false;
-        auto inner = scf::IfOp::create(
-            ib, il, whole.may,
-            [&](OpBuilder &cb, Location cl) {
-              // A tile the whole mask keeps entirely is a FULL tile, not
-              // listed keys (kWholeFull).
-              Value n[1] = {columns};
-              scf::IfOp::create(
-                  cb, cl,
-                  arith::AndIOp::create(
-                      cb, cl, cmp(cb, cl, CmpIPredicate::ne, n[0], cst(cb, cl, 0)),
-                      arith::XOrIOp::create(cb, cl, wholeFull,
-                                            arith::ConstantIntOp::create(cb, cl, 1, 1))),
-                  [&](OpBuilder &ab, Location al) {
-                    Value bound = arith::SelectOp::create(
-                        ab, al, spans, cst(ab, al, env.listKeys + 1), n[0]);
-                    Value at = add(ab, al, env.columnBounds,
-                                   add(ab, al, mul(ab, al, t.c, env.numQueryTiles), t.m));
-                    memref::AtomicRMWOp::create(
-                        ab, al, arith::AtomicRMWKind::addi,
-                        arith::IndexCastOp::create(ab, al, ab.getI64Type(), bound), env.counts,
-                        ValueRange{at});
-                    scf::YieldOp::create(ab, al);
-                  });
-              // A listed pair's mask is the mask with the column read as
-              // true: unless that keeps the whole tile, its keys need mask
-              // code once listed (the count stage knows which tiles are).
-              FailureOr<TileTruth> onColumns =
-                  emitTileDecision(cb, cl, env.columns.onColumnsMask, tenv);
-              Value masked = i32(cb, cl, kColumnsMasked);
-              if (succeeded(onColumns))
-                masked = arith::SelectOp::create(cb, cl, onColumns->must, i32(cb, cl, 0), masked);
-              else
-                failedMask = true;
-              Value bits = arith::OrIOp::create(
-                  cb, cl,
-                  arith::ShLIOp::create(
-                      cb, cl, arith::IndexCastOp::create(cb, cl, cb.getI32Type(), n[0]),
-                      i32(cb, cl, kColumnShift)),
-                  masked);
-              scf::YieldOp::create(
-                  cb, cl,
-                  ValueRange{arith::SelectOp::create(cb, cl, wholeFull, i32(cb, cl, kWholeFull),
-                                                     bits)});
-            },
-            [&](OpBuilder &eb, Location el) {
-              scf::YieldOp::create(eb, el, ValueRange{i32(eb, el, 0)});
-            });
-        if (failedMask)
-          return failure();
-        return inner.getResult(0);
-      });
-}
-
 LogicalResult emitClassify(OpBuilder &b, Location loc, const PlanBuilderEnv &env,
                            Value tile) {
   TileCoords t = tileAt(b, loc, env, tile);
@@ -468,7 +386,7 @@ LogicalResult emitClassify(OpBuilder &b, Location loc, const PlanBuilderEnv &env
                                      arith::OrIOp::create(b, loc, status, bits));
   };
   if (env.listKeys) {
-    FailureOr<Value> columns = emitColumnBits(b, loc, env, t, tenv, status);
+    FailureOr<Value> columns = emitColumnBits(b, loc, env, t.c, t.m, t.n, tenv, status);
     if (failed(columns))
       return failure();
     storeTermBits(*columns);
