@@ -234,7 +234,7 @@ ColumnPlan buildColumnPlan(KernelOp kernel);
 /// `T[row..., q - k]` with row indices the batch, the head or constants,
 /// reached through and / or, unions and intersections only
 /// (vertical_slash's `slash[h, q - k]`); or, in a mask without one, the
-/// monotone comparisons `q - k == C` (C a constant; at most
+/// monotone comparisons `q - k == C` (C a constant, |C| < 2^30; at most
 /// kMaxDiagonalPoints), a point set of diagonals. Plans of kernels that
 /// read Gather segments gather the bands of keys its kept diagonals cross
 /// instead of visiting their tiles (DiagonalBands.cpp says why).

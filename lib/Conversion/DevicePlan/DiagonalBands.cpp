@@ -254,7 +254,8 @@ std::optional<DiagonalTerm> deviceplan::findDiagonalTerm(KernelOp kernel) {
   });
   if (found)
     return DiagonalTerm{found->first, {}, {}};
-  // A point set: every monotone `q - k == C` of a predicate body.
+  // A point set: every monotone `q - k == C` of a predicate body, |C| below
+  // 2^30 (its keys' arithmetic stays within a GPU's 32-bit index).
   DiagonalTerm points;
   Value mask = kernel.getMask();
   kernel.walk([&](arith::CmpIOp compare) {
@@ -266,7 +267,7 @@ std::optional<DiagonalTerm> deviceplan::findDiagonalTerm(KernelOp kernel) {
                    : isDiagonalOffset(compare.getRhs(), body) ? compare.getLhs()
                                                                : Value();
     APInt c;
-    if (offset && matchPattern(offset, m_ConstantInt(&c)) && c.getSignificantBits() <= 32 &&
+    if (offset && matchPattern(offset, m_ConstantInt(&c)) && c.getSignificantBits() <= 31 &&
         isMonotoneTerm(compare.getResult(), predicate, mask)) {
       points.points.push_back(compare);
       points.offsets.push_back(c.getSExtValue());

@@ -371,7 +371,7 @@ PieceCounts emitRuns(OpBuilder &b, Location loc, const PlanBuilderEnv &env, Valu
           if (gathers) {
             // A closing gathered run takes its rows now (lattice gathers:
             // none without lattice keys, two when split; bands: one per
-            // band): its segments from row on.
+            // band, or one Range segment): its segments from row on.
             auto extra = scf::IfOp::create(
                 lb, ll, arith::AndIOp::create(lb, ll, closes, gatheredRun),
                 [&](OpBuilder &gb, Location gl) {
