@@ -6,7 +6,8 @@
 // `causal & slash[h, q - k]` (vertical_slash's diagonals; or a point set
 // `q - k == 37 | q - k == 900`) keeps isolated diagonals; a Range-only
 // plan visits every KV tile one crosses as a PARTIAL tile, and a diagonal
-// crosses two tiles per query tile unless it is aligned with the grid. The keys a kept diagonal d crosses in query
+// crosses two tiles per query tile unless it is aligned with the grid.
+// The keys a kept diagonal d crosses in query
 // tile [qLo, qHi] are the band [qLo - d, qHi - d]: gathered as one Gather
 // segment of period 1, they fill one tile's worth (BM keys) wherever the
 // band lies. With a diagonal term the builder decides tiles on the *rest*
