@@ -46,8 +46,12 @@ positions), and the estimate, device plan and attention times of the call
 reported separately (CUDA events, median of 5). The torch.compile and CUDA
 graph checks run on the short shapes.
 
+--kernels NAME,... checks only those kernels (the long shapes of every
+test kernel take longer than one GPU call allows: split them by kernel).
+
 Usage: python3 estimator_test.py DIR [DIR ...] [--max-length L] [--long]
-Prints a table; exits 1 when any check fails.
+       [--kernels NAME,...]
+Prints each case as it ends, then a table; exits 1 when any check fails.
 """
 import argparse
 import os
@@ -309,7 +313,11 @@ def main():
     ap.add_argument("dirs", nargs="+")
     ap.add_argument("--max-length", type=int, default=4096)
     ap.add_argument("--long", action="store_true")
+    ap.add_argument("--kernels", default="",
+                    help="comma-separated kernel names to check (default: every kernel)")
     args = ap.parse_args()
+    only = set(filter(None, args.kernels.split(",")))
+    seen = set()
     gen = torch.Generator(device=DEV)
     gen.manual_seed(20261204)
     shapes = [(2, 1000, 1000), (1, 300, 1000), (2, 4096, 4096), (1, 8192, 8192)]
@@ -320,6 +328,9 @@ def main():
             kernel = sattn.load(os.path.join(d, manifest))
             if "estimator" not in kernel.manifest:
                 continue  # an nsa kernel's branch kernel, run through kernel.nsa
+            seen.add(kernel.name)
+            if only and kernel.name not in only:
+                continue
             for i, (batch, lq, lk) in enumerate(shapes + long_shapes):
                 long = (batch, lq, lk) in long_shapes
                 if lk > args.max_length and not long:
@@ -343,6 +354,14 @@ def main():
                 # Each case as it ends (the table below repeats them aligned), so
                 # that a run cut off by a time limit still says what it checked.
                 print("%s  %s  %s" % rows[-1], flush=True)
+    if only - seen:
+        print("--kernels names no estimator kernel of %s: %s"
+              % (" ".join(args.dirs), ", ".join(sorted(only - seen))))
+        return 1
+    if not rows:
+        print("no estimator kernel checked (directories %s, --kernels %r)"
+              % (" ".join(args.dirs), args.kernels))
+        return 1
     width = max(len(r[0]) for r in rows)
     for label, status, what in rows:
         print("%-*s  %-4s  %s" % (width, label, status, what))
