@@ -130,9 +130,10 @@ def compare_device_plan(device_plan, host_plan, manifest, batch):
     'lists' (the device plan lists column keys, docs/DEVICE_PLANS.md
     "Column lists": its tiles differ from any host plan's, and the
     attention run on it is what checks it), 'gathers' (the device plan
-    gathers a lattice's keys, "Lattice gathers": host Range tiles may be
-    gathered instead; the attention run checks it, and CI checks such plans
-    pair by pair), or the first difference."""
+    gathers a lattice's keys or the bands of kept diagonals, "Lattice
+    gathers" and "Diagonal bands": host Range tiles may be gathered instead;
+    the attention run checks it, and CI checks such plans pair by pair), or
+    the first difference."""
     heads = manifest["heads"]
     dev_rows = plan_rows(device_plan, batch, heads)
     host_rows = plan_rows(host_plan, batch, heads)
@@ -228,7 +229,7 @@ def main():
     planned = [r.get("device_plan") for r in results if "device_plan" in r]
     counts = {v: planned.count(v) for v in ("equal", "tighter", "covers", "lists", "gathers")}
     print("%d passed, %d failed; device plans: %d equal to the host plan, %d tighter, %d cover "
-          "it (it gathers), %d list columns, %d gather lattices, %d wrong" % (
+          "it (it gathers), %d list columns, %d gather lattices or bands, %d wrong" % (
               passed, len(results) - passed, counts["equal"], counts["tighter"],
               counts["covers"], counts["lists"], counts["gathers"],
               len(planned) - sum(counts.values())))
