@@ -364,6 +364,13 @@ sattn_status sattn_estimator_run(const sattn_kernel *kernel, const sattn_tensor 
  * ...)). Weights given to such an estimator are SATTN_ERROR_INVALID_ARGUMENT,
  * a wrong dtype SATTN_ERROR_DTYPE, a wrong rank or extent SATTN_ERROR_SHAPE.
  * The stages only read the weights: one tensor may serve concurrent runs.
+ * nsa's estimator takes a caller's compression in the weights' place,
+ * optionally (NULL: the blocks' means): float32 compressed keys (B, KV_H,
+ * C, D), C = floor((Lk - compress_block) / compress_stride) + 1 (0 below
+ * compress_block keys), row-major contiguous, 16-byte aligned; its
+ * selection then ranks blocks by those keys' probabilities. The compressed
+ * branch kernel must get the same keys (and the caller's compressed values)
+ * placed where their blocks end (docs/ESTIMATORS.md, "nsa").
  * Added in 0.1.0. */
 sattn_status sattn_estimator_weights(const sattn_kernel *kernel, int64_t shape[3]);
 sattn_status sattn_estimator_run_weighted(const sattn_kernel *kernel, const sattn_tensor *q,

@@ -46,18 +46,37 @@ FailureOr<std::vector<int64_t>> CpuAttention::runEstimator(StringRef name,
   abi::EstimatorShape sizes{batch, kernel.heads, kernel.kvHeads, kernel.headDim,
                             lk,    spec.block,   spec.stride};
   spec.setKindFields(sizes);
-  if (sizes.gate() != (weights != nullptr)) {
-    error = sizes.gate() ? "the gate estimator of kernel '" + kernel.name + "' needs its weights"
-                         : "kernel '" + kernel.name + "''s estimator takes no weights";
+  // gate needs its learned weights; nsa takes a caller's compressed keys in
+  // their place (optional: without them, the blocks' means); others none.
+  if (sizes.gate() && !weights) {
+    error = "the gate estimator of kernel '" + kernel.name + "' needs its weights";
     return failure();
   }
-  if (weights && failed(checkTensor("weights", *weights,
-                                    {kernel.heads, 4 * kernel.headDim, spec.hidden}, error)))
+  if (weights && !sizes.gate() && !spec.isNsa()) {
+    error = "kernel '" + kernel.name + "''s estimator takes no weights";
     return failure();
-  if (weights && (weights->strides[2] != 1 || weights->strides[1] != spec.hidden ||
-                  weights->strides[0] != 4 * kernel.headDim * spec.hidden)) {
-    error = "the gate's weights must be contiguous (H, 4 D, hidden)";
-    return failure();
+  }
+  if (weights && sizes.gate()) {
+    if (failed(checkTensor("weights", *weights,
+                           {kernel.heads, 4 * kernel.headDim, spec.hidden}, error)))
+      return failure();
+    if (weights->strides[2] != 1 || weights->strides[1] != spec.hidden ||
+        weights->strides[0] != 4 * kernel.headDim * spec.hidden) {
+      error = "the gate's weights must be contiguous (H, 4 D, hidden)";
+      return failure();
+    }
+  }
+  if (weights && spec.isNsa()) {
+    int64_t compressed = sizes.compressedBlocks();
+    if (failed(checkTensor("compressed keys", *weights,
+                           {batch, kernel.kvHeads, compressed, kernel.headDim}, error)))
+      return failure();
+    if (compressed > 0 && (weights->strides[3] != 1 || weights->strides[2] != kernel.headDim ||
+        weights->strides[1] != compressed * kernel.headDim ||
+        weights->strides[0] != kernel.kvHeads * compressed * kernel.headDim)) {
+      error = "the compressed keys must be contiguous (B, KV, compressed blocks, D)";
+      return failure();
+    }
   }
   // The table: [B, H, blocks, blocks] (block_topk, gate), [B, H, 2, Lk]
   // (vertical_slash), [B, H, units, Lk] (stripe) or [B, KV, Lk, blocks]
@@ -81,9 +100,10 @@ FailureOr<std::vector<int64_t>> CpuAttention::runEstimator(StringRef name,
   auto pooledDesc =
       descriptor<double, 1>(pooled.data(), {static_cast<int64_t>(pooled.size())}, {1});
   auto tableDesc = descriptor<int64_t, 1>(out.data(), {static_cast<int64_t>(out.size())}, {1});
-  float noWeights = 0;
-  auto weightsDesc = weights ? descriptor<float, 1>(weights->data, {span(*weights)}, {1})
-                             : descriptor<float, 1>(&noWeights, {1}, {1});
+  // No weights: a null pointer, which nsa's compress stage reads as "the
+  // blocks' means".
+  auto weightsDesc = weights ? descriptor<float, 1>(weights->data, {std::max<int64_t>(span(*weights), 0)}, {1})
+                             : descriptor<float, 1>(nullptr, {0}, {1});
   int64_t scalars[] = {q.strides[0], q.strides[1], q.strides[2], k.strides[0],
                        k.strides[1], k.strides[2], lq,           lk,
                        batch};

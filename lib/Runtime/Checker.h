@@ -48,6 +48,10 @@ inline const Role kDkvScales{"dkv_scales", 1, {"scale"}, false};
 // A gate estimator's learned weights: per query head, wq's head_dim rows
 // then wk's 3 head_dim rows, of hidden features each.
 inline const Role kWeights{"weights", 3, {"heads", "4 * head_dim", "hidden", nullptr}, false};
+// An nsa estimator's optional compressed keys (a caller's compression), in
+// the weights' place.
+inline const Role kCompressedKeys{
+    "compressed keys", 4, {"batch", "kv_heads", "compressed blocks", "head_dim"}, false};
 // A block_max kernel's outputs: the per-row tile maxima (scratch) and the
 // block maxima, per KV tile of the plan.
 inline const Role kRowMax{"row_max", 4, {"batch", "heads", "KV tiles", "Lq"}, true};
@@ -114,6 +118,9 @@ public:
 
 private:
   sattn_status estimatorWeights(const sattn_tensor &w);
+  sattn_status compressedKeys(const sattn_tensor &w, int64_t batch, int64_t blocks);
+  sattn_status rowMajorEstimatorInput(const Role &r, const sattn_tensor &w,
+                                      const std::string &what);
 };
 
 } // namespace sattn::rt::check

@@ -166,8 +166,14 @@ sattn_status sattn_estimator_weights(const sattn_kernel *kernel, int64_t shape[3
     std::string message;
     sattn_status status = needsEstimator(m, message);
     if (status == SATTN_OK && !m.estimator.takesWeights()) {
-      message = "the " + m.estimator.kind + " estimator of kernel '" + m.name +
-                "' takes no weights (only gate's does): run it with sattn_estimator_run";
+      message = m.estimator.kind == "nsa"
+                    ? "the nsa estimator of kernel '" + m.name +
+                          "' takes no learned weights; its optional compressed keys "
+                          "(sattn_estimator_run_weighted) are (batch, kv_heads, compressed "
+                          "blocks of Lk, head_dim), a shape of the call"
+                    : "the " + m.estimator.kind + " estimator of kernel '" + m.name +
+                          "' takes no weights (only gate's does): run it with "
+                          "sattn_estimator_run";
       status = SATTN_ERROR_INVALID_ARGUMENT;
     }
     if (status == SATTN_OK) {

@@ -377,9 +377,8 @@ sattn_status Checker::run(const LaunchArgs &a, LaunchShape &shape) {
   return SATTN_OK;
 }
 
-/// A gate's weights: f32, (heads, 4 head_dim, hidden), row-major contiguous
-/// (the stages take no strides for them), 16-byte aligned (vectorised
-/// loads), and within the stages' 32-bit indexing.
+/// A gate's weights: f32, (heads, 4 head_dim, hidden), then as every
+/// estimator input read without strides.
 sattn_status Checker::estimatorWeights(const sattn_tensor &w) {
   SATTN_TRY(dtype(kWeights, w, SATTN_DTYPE_F32, "(the gate's weights are float32)"));
   SATTN_TRY(rank(kWeights, w));
@@ -388,22 +387,49 @@ sattn_status Checker::estimatorWeights(const sattn_tensor &w) {
                    "wq's head_dim rows, then wk's 3 * head_dim rows, with head_dim " +
                        str(m.headDim)));
   SATTN_TRY(extent(kWeights, w, 2, m.estimator.hidden, "the gate's hidden size"));
+  return rowMajorEstimatorInput(kWeights, w, "the weights");
+}
+
+/// An estimator input read without strides (a gate's weights, nsa's
+/// compressed keys): data, row-major contiguous, 16-byte aligned (vectorised
+/// loads), and within the stages' 32-bit indexing.
+sattn_status Checker::rowMajorEstimatorInput(const Role &r, const sattn_tensor &w,
+                                              const std::string &what) {
   if (!w.data)
-    return fail(SATTN_ERROR_NULL_POINTER, "weights has no data (NULL pointer)");
-  SATTN_TRY(span(kWeights.name, w, false));
+    return fail(SATTN_ERROR_NULL_POINTER, std::string(r.name) + " has no data (NULL pointer)");
+  SATTN_TRY(span(r.name, w, false));
   int64_t expected = 1;
-  for (int d = 2; d >= 0; --d) {
+  for (int d = r.rank - 1; d >= 0; --d) {
     if (w.shape[d] > 1 && w.strides[d] != expected)
       return fail(SATTN_ERROR_STRIDE,
-                  dimName(kWeights, d) + " has stride " + str(w.strides[d]) + ", expected " +
-                      str(expected) + ": the estimator reads the weights row-major contiguous");
+                  dimName(r, d) + " has stride " + str(w.strides[d]) + ", expected " +
+                      str(expected) + ": the estimator reads " + what + " row-major contiguous");
     expected *= w.shape[d];
   }
-  SATTN_TRY(aligned(kWeights, w, kTensorAlignment, false));
+  SATTN_TRY(aligned(r, w, kTensorAlignment, false));
   if (expected > INT32_MAX)
-    return fail(SATTN_ERROR_SHAPE, "weights has " + str(expected) +
+    return fail(SATTN_ERROR_SHAPE, std::string(r.name) + " has " + str(expected) +
                                        " entries, beyond the estimator's 32-bit indexing");
   return SATTN_OK;
+}
+
+/// An nsa estimator's compressed keys (a caller's compression, used instead
+/// of the blocks' means): f32, (batch, KV heads, compressed blocks of Lk,
+/// head_dim), row-major contiguous and 16-byte aligned, as the compress
+/// stage reads entry ((b * KV + g) * blocks + c) * head_dim + x.
+sattn_status Checker::compressedKeys(const sattn_tensor &w, int64_t batch, int64_t blocks) {
+  const Role &r = kCompressedKeys;
+  SATTN_TRY(dtype(r, w, SATTN_DTYPE_F32, "(compressed keys are float32)"));
+  SATTN_TRY(rank(r, w));
+  SATTN_TRY(extent(r, w, 0, batch, "q's batch"));
+  SATTN_TRY(extent(r, w, 1, m.kvHeads, "the kernel's kv_heads"));
+  SATTN_TRY(extent(r, w, 2, blocks,
+                   "the compressed blocks of Lk keys, floor((Lk - " +
+                       str(m.estimator.compressBlock) + ") / " +
+                       str(m.estimator.compressStride) + ") + 1 (0 below " +
+                       str(m.estimator.compressBlock) + " keys)"));
+  SATTN_TRY(extent(r, w, 3, m.headDim, "the kernel's head_dim"));
+  return blocks == 0 ? SATTN_OK : rowMajorEstimatorInput(r, w, "compressed keys");
 }
 
 /// Q and K as for a launch, the weights exactly when the estimator takes
@@ -421,10 +447,12 @@ sattn_status Checker::estimate(const sattn_tensor *q, const sattn_tensor *k,
                 "float32 (heads, 4 * head_dim, hidden) = (" +
                     str(m.heads) + ", " + str(4 * m.headDim) + ", " + str(m.estimator.hidden) +
                     ") device tensor (kernel '" + m.name + "')");
-  if (!m.estimator.takesWeights() && weights)
+  bool nsa = m.estimator.kind == "nsa";
+  if (!m.estimator.takesWeights() && !nsa && weights)
     return fail(SATTN_ERROR_INVALID_ARGUMENT,
                 "weights were given, but the " + m.estimator.kind + " estimator of kernel '" +
-                    m.name + "' takes none (only gate's does); pass NULL");
+                    m.name + "' takes none (gate's takes its weights, nsa's optionally a "
+                    "caller's compressed keys); pass NULL");
   if (!q || !k || !table)
     return fail(SATTN_ERROR_NULL_POINTER, "q, k and the table must not be NULL");
   std::string kernelDtype = std::string("(the dtype of kernel '") + m.name + "')";
@@ -453,9 +481,11 @@ sattn_status Checker::estimate(const sattn_tensor *q, const sattn_tensor *k,
   SATTN_TRY(span("k", *k, false));
   SATTN_TRY(sliceFits("q", *q));
   SATTN_TRY(sliceFits("k", *k));
-  if (weights)
-    SATTN_TRY(estimatorWeights(*weights));
   abi::EstimatorShape sizes = m.estimatorShape(shape.batch, shape.lk);
+  if (weights && nsa)
+    SATTN_TRY(compressedKeys(*weights, shape.batch, sizes.compressedBlocks()));
+  else if (weights)
+    SATTN_TRY(estimatorWeights(*weights));
   int64_t scratch = sizes.scratchEntries(), items = 0;
   int stages = 0;
   sizes.stageNames(stages);

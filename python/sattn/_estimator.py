@@ -52,6 +52,35 @@ def _check_float(kernel_name, name, t):
                            "converted to float32), not %s", kernel_name, name, t.dtype)
 
 
+def compressed_keys_shape(estimator, batch, kv_heads, lk, head_dim):
+    """(B, KV, C, D): the compressed keys an nsa kernel's estimator (its
+    manifest record `estimator`) takes in place of the blocks' means (a
+    caller's compression), C the compressed blocks of lk keys; None for
+    other estimators."""
+    if (estimator or {}).get("kind") != "nsa":
+        return None
+    block, stride = int(estimator["compress_block"]), int(estimator["compress_stride"])
+    blocks = 0 if lk < block else (lk - block) // stride + 1
+    return (int(batch), int(kv_heads), blocks, int(head_dim))
+
+
+def as_compressed_keys(kernel_name, keys, shape, device):
+    """An nsa estimator's compressed keys as its compress stage reads them:
+    float32, contiguous, 16-byte aligned, of `shape` (compressed_keys_shape)
+    on `device`."""
+    import torch
+    if not isinstance(keys, torch.Tensor) or not keys.is_floating_point():
+        raise tagged_error(TypeError, "DTYPE",
+                           "kernel %r: the compressed keys must be a floating-point torch.Tensor "
+                           "(B, KV, C, D) = %s", kernel_name, shape)
+    if tuple(keys.shape) != tuple(shape):
+        raise tagged_error(ValueError, "SHAPE",
+                           "kernel %r takes compressed keys (B, KV, C, D) = %s (C: the compressed "
+                           "blocks of Lk keys), got %s", kernel_name, shape, tuple(keys.shape))
+    keys = keys.to(device=device, dtype=torch.float32).contiguous()
+    return keys.clone() if keys.data_ptr() % 16 else keys
+
+
 def as_weights(kernel_name, weights, shape, device):
     """A gate estimator's weights as its stages read them: one contiguous
     float32 tensor of `shape` = (H, 4D, F) on `device`. `weights`: the pair
@@ -113,17 +142,24 @@ def estimate(kernel, q, k, table=None, workspace=None, stream=None, weights=None
     queries at position p). `table` and `workspace` (uint8, at
     least sattn_estimator_workspace + 256 bytes) are written into when
     given, allocated otherwise. `weights`: a gate's learned weights (required
-    for a gate, refused for the others), as `as_weights` takes them."""
+    for a gate, refused for the others), as `as_weights` takes them; for nsa,
+    optionally a caller's compressed keys (B, KV, C, D) used instead of the
+    blocks' means (`as_compressed_keys`)."""
     import torch
     index = table_index(kernel)
     if index is None:
         raise tagged_error(ValueError, "INVALID_ARGUMENT",
                            "kernel %r has no compiled estimator", kernel.name)
     shape = weights_shape(kernel)
-    if shape is None and weights is not None:
+    nsa_shape = compressed_keys_shape(getattr(kernel, "_estimator_record", None), q.shape[0],
+                                      k.shape[1], k.shape[2], k.shape[3])
+    if nsa_shape is not None and weights is not None:
+        weights = as_compressed_keys(kernel.name, weights, nsa_shape, q.device)
+    elif shape is None and weights is not None:
         raise tagged_error(ValueError, "INVALID_ARGUMENT",
-                           "the estimator of kernel %r takes no weights (only a gate's does); "
-                           "call it without weights", kernel.name)
+                           "the estimator of kernel %r takes no weights (a gate's takes its "
+                           "weights, nsa's optionally a caller's compressed keys); call it "
+                           "without weights", kernel.name)
     if shape is not None:
         if weights is None:
             raise tagged_error(ValueError, "NULL_POINTER",

@@ -8,9 +8,22 @@ its manifest: the compressed branch (causal attention over compressed keys
 and values placed at the positions where their blocks end, c * d + l - 1,
 keeping only those positions) and the sliding branch (`window w`, absent
 when w is 0). This module compresses K and V (block means, the default
-compression), runs the three kernels and mixes them by the caller's gates.
+compression, unless the caller gives its own compressed keys and values),
+runs the three kernels and mixes them by the caller's gates.
 """
 import os
+
+
+def placed(compressed, lk, compress_block, compress_stride, dtype):
+    """Compressed keys or values [B, KV, C, D] (a caller's compression) as the
+    compressed branch kernel reads them: [B, KV, lk, D] in `dtype`, block c
+    at position c * d + l - 1, zero elsewhere."""
+    import torch
+    b, kv, blocks, d = compressed.shape
+    out = torch.zeros(b, kv, lk, d, dtype=dtype, device=compressed.device)
+    if blocks:
+        out[:, :, compress_block - 1::compress_stride][:, :, :blocks] = compressed.to(dtype)
+    return out
 
 
 def compressed_inputs(x, compress_block, compress_stride):
@@ -40,13 +53,19 @@ def _output(result):
     return result[0] if isinstance(result, tuple) else result
 
 
-def forward(kernel, load, q, k, v, gates, tables=None):
+def forward(kernel, load, q, k, v, gates, tables=None, compressed=None):
     """NSA's output for q [B, H, Lq, D], k and v [B, KV, Lk, D] (CUDA
     tensors of the kernel's dtype) and gates [B, H, Lq, 3] (compressed,
     selected, sliding): g_c * o_compressed + g_s * o_selected + g_w *
     o_sliding in float32, returned in q's dtype. `tables` as for
     kernel(q, k, v, tables) (the estimated selection is computed when not
-    given). `load` loads a kernel from a manifest path."""
+    given). `compressed`: a caller's compression, the pair (compressed keys,
+    compressed values), each [B, KV, C, D] with C = floor((Lk - l) / d) + 1
+    blocks (NSA's learned compression); None: the blocks' means. The
+    selection then ranks blocks by the probabilities of those keys (the
+    estimator reads them in float32), and the compressed branch attends to
+    them (in the kernel's dtype). `load` loads a kernel from a manifest
+    path."""
     import torch
     est = kernel.manifest.get("estimator") or {}
     if est.get("kind") != "nsa":
@@ -57,10 +76,24 @@ def forward(kernel, load, q, k, v, gates, tables=None):
         raise ValueError("gates must be [B, H, Lq, 3] = %s (compressed, selected, sliding); "
                          "got shape %s" % (expected, tuple(gates.shape)))
     g = gates.to(device=q.device, dtype=torch.float32)
-    selected = _output(kernel(q, k, v, tables))
+    block, stride = est["compress_block"], est["compress_stride"]
+    if compressed is None:
+        selected = _output(kernel(q, k, v, tables))
+        ck = compressed_inputs(k, block, stride)
+        cv = compressed_inputs(v, block, stride)
+    else:
+        if not isinstance(compressed, (tuple, list)) or len(compressed) != 2:
+            raise ValueError("compressed must be the pair (compressed keys, compressed values), "
+                             "each [B, KV, C, D]")
+        keys, values = compressed
+        if tuple(values.shape) != tuple(keys.shape):
+            raise ValueError("compressed keys %s and values %s must have one shape [B, KV, C, D]"
+                             % (tuple(keys.shape), tuple(values.shape)))
+        # The estimator checks the keys' shape against (B, KV, C, D).
+        selected = _output(kernel(q, k, v, tables, weights=keys))
+        ck = placed(keys, k.shape[2], block, stride, k.dtype)
+        cv = placed(values, k.shape[2], block, stride, v.dtype)
     compressed_kernel = _branch(kernel, est["compressed_kernel"], load)
-    ck = compressed_inputs(k, est["compress_block"], est["compress_stride"])
-    cv = compressed_inputs(v, est["compress_block"], est["compress_stride"])
     out = g[..., 0:1] * _output(compressed_kernel(q, ck, cv)).float()
     out += g[..., 1:2] * selected.float()
     if est.get("sliding_kernel"):

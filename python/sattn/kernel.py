@@ -429,14 +429,21 @@ class Kernel:
             _bind_torch_op()
         _check_tensor("q", q)
         _check_tensor("k", k)
-        return _estimate_op(self.key, q, k, self._estimator_weights(q, weights))
+        return _estimate_op(self.key, q, k, self._estimator_weights(q, k, weights))
 
-    def _estimator_weights(self, q, weights):
-        """The weights argument of the estimate op: None, or a gate's weights
-        as one float32 (H, 4D, F) tensor on q's device. A gate without
-        weights, and weights for any other kernel, are ValueErrors that say
-        what to pass."""
+    def _estimator_weights(self, q, k, weights):
+        """The weights argument of the estimate op: None, a gate's weights
+        as one float32 (H, 4D, F) tensor on q's device, or an nsa kernel's
+        compressed keys (a caller's compression, optional) as a float32
+        (B, KV, C, D) tensor. A gate without weights, and weights for any
+        other kernel, are ValueErrors that say what to pass."""
         shape = self._weights_shape
+        nsa_shape = _estimator.compressed_keys_shape(
+            self.manifest.get("estimator"), q.shape[0], self.manifest["kv_heads"], k.shape[2],
+            self.manifest["head_dim"])
+        if nsa_shape is not None:
+            return (None if weights is None else
+                    _estimator.as_compressed_keys(self.name, weights, nsa_shape, q.device))
         if shape is None:
             if weights is not None:
                 raise self._no_weights_error()
@@ -466,7 +473,7 @@ class Kernel:
             tables = {}
         if isinstance(tables, dict) and name not in tables:
             tables = dict(tables)
-            tables[name] = _estimate_op(self.key, q, k, self._estimator_weights(q, weights))
+            tables[name] = _estimate_op(self.key, q, k, self._estimator_weights(q, k, weights))
         return tables
 
     def block_max(self, q, k, v, tables=None):
@@ -505,13 +512,15 @@ class Kernel:
                          block_max=(row_max, block))
         return (o, lse, block) if self._returns_lse else (o, block)
 
-    def nsa(self, q, k, v, gates, tables=None):
+    def nsa(self, q, k, v, gates, tables=None, compressed=None):
         """Native Sparse Attention's whole forward, for a kernel whose mask is
         nsa(...) (docs/ESTIMATORS.md, "nsa"): this kernel is the selected
         branch; the compressed and sliding branch kernels compiled next to it
         run on compressed K and V and on K and V; gates [B, H, Lq, 3] mix the
-        three. Returns the output in q's dtype (sattn._nsa.forward)."""
-        return _nsa.forward(self, Kernel._from_manifest, q, k, v, gates, tables)
+        three. `compressed`: a caller's compression (compressed keys, values),
+        each [B, KV, C, D]; None: the blocks' means. Returns the output in q's
+        dtype (sattn._nsa.forward)."""
+        return _nsa.forward(self, Kernel._from_manifest, q, k, v, gates, tables, compressed)
 
     def __call__(self, q, k, v, tables=None, scale=None, plan=None, *, weights=None):
         # torch.compile traces this: module globals and plain attributes only.

@@ -20,6 +20,7 @@ library is found as sattn._locate describes ($SATTN_RUNTIME_LIB first).
 
 import array
 import ctypes
+import json
 import os
 
 from . import _backward, _block_max, _estimator
@@ -132,6 +133,9 @@ class RuntimeKernel(_Owned):
         self._heads = lib.sattn_kernel_heads(self._handle)
         self._table_names = [lib.sattn_kernel_table_name(self._handle, i).decode()
                              for i in range(lib.sattn_kernel_num_tables(self._handle))]
+        # The manifest's estimator record (load_kernel*): nsa's estimator
+        # takes a caller's compressed keys of a shape it gives.
+        self._estimator_record = {}
         self._block_m = lib.sattn_kernel_block_m(self._handle)
         self._block_n = lib.sattn_kernel_block_n(self._handle)
 
@@ -586,7 +590,10 @@ def load_kernel(manifest_path):
     lib = runtime_library()
     handle = ctypes.c_void_p()
     check(lib.sattn_kernel_load_file(os.fsencode(manifest_path), ctypes.byref(handle)))
-    return RuntimeKernel(handle.value)
+    kernel = RuntimeKernel(handle.value)
+    with open(manifest_path, "rb") as f:
+        kernel._estimator_record = json.loads(f.read()).get("estimator") or {}
+    return kernel
 
 
 def load_kernel_from_memory(manifest_json, image):
@@ -599,4 +606,6 @@ def load_kernel_from_memory(manifest_json, image):
     handle = ctypes.c_void_p()
     buf = ctypes.create_string_buffer(image, len(image))
     check(lib.sattn_kernel_load(manifest_json, buf, len(image), ctypes.byref(handle)))
-    return RuntimeKernel(handle.value)
+    kernel = RuntimeKernel(handle.value)
+    kernel._estimator_record = json.loads(manifest_json).get("estimator") or {}
+    return kernel

@@ -165,13 +165,20 @@ inline estimate::NsaParams nsaParamsOf(const plan::EstimatorSpec &spec) {
 inline estimate::NsaOutput nsaReference(const Tensor &q, const Tensor &k, const Tensor &v,
                                         int64_t b, int64_t g, int64_t group,
                                         const std::vector<const float *> &gates, double scale,
-                                        const plan::EstimatorSpec &spec) {
+                                        const plan::EstimatorSpec &spec,
+                                        const Tensor *compressedK = nullptr,
+                                        const Tensor *compressedV = nullptr) {
   estimate::NsaGroup in;
   for (int64_t h = g * group; h < (g + 1) * group; ++h)
     in.q.push_back(sliceRows(q, b, h));
   in.gates = gates;
   in.k = sliceRows(k, b, g);
   in.v = sliceRows(v, b, g);
+  // A caller's compression: [B, KV, compressed blocks, D] keys and values.
+  if (compressedK && compressedV) {
+    in.compressedK = sliceRows(*compressedK, b, g);
+    in.compressedV = sliceRows(*compressedV, b, g);
+  }
   std::string error;
   estimate::NsaOutput out = estimate::nsa(in, scale, nsaParamsOf(spec), error);
   EXPECT_TRUE(error.empty()) << error;

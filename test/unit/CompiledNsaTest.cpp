@@ -108,9 +108,18 @@ double relativeError(const Tensor &o, const std::vector<double> &ref) {
   return std::sqrt(err2 / std::max(ref2, 1e-30));
 }
 
+/// What checkCase counted: selected entries, and with a caller's
+/// compression the entries where its selection differs from the means'.
+struct CaseCounts {
+  int64_t selected = 0, differingFromMeans = 0;
+};
+
 /// Runs the estimator and the planned attention of one case and compares
-/// both with the reference; returns the selected entries.
-int64_t checkCase(const CpuAttention &cpu, KernelOp kernel, const Case &c, std::mt19937 &rng) {
+/// both with the reference. `callersCompression`: random compressed keys
+/// and values [B, KV, C, D] replace the block means, in the estimator (its
+/// `weights`) and in the reference alike.
+CaseCounts checkCase(const CpuAttention &cpu, KernelOp kernel, const Case &c, std::mt19937 &rng,
+                     bool callersCompression = false) {
   SCOPED_TRACE(c.kernel + " B=" + std::to_string(c.batch) + " Lq=" + std::to_string(c.lq) +
                " Lk=" + std::to_string(c.lk) + (c.padded ? " padded" : "") +
                (c.constant ? " constant" : ""));
@@ -127,16 +136,31 @@ int64_t checkCase(const CpuAttention &cpu, KernelOp kernel, const Case &c, std::
     k.fillRandom(rng, -2, 2);
   }
   v.fillRandom(rng, -1, 1);
+  int64_t compressed = estimate::nsaCompressedBlocks(c.lk, nsaParamsOf(spec));
+  Tensor ck({c.batch, kvHeads, compressed, dim}, false),
+      cv({c.batch, kvHeads, compressed, dim}, false);
+  if (callersCompression) {
+    ck.fillRandom(rng, -2, 2);
+    cv.fillRandom(rng, -1, 1);
+  }
   std::string error, tableName;
-  auto table = cpu.runEstimator(c.kernel, q.view, k.view, tableName, error);
+  auto table = cpu.runEstimator(c.kernel, q.view, k.view, tableName, error,
+                                callersCompression ? &ck.view : nullptr);
   EXPECT_TRUE(mlir::succeeded(table)) << error;
+  CaseCounts counts;
   if (mlir::failed(table))
-    return 0;
+    return counts;
   EXPECT_EQ(tableName, spec.table);
   EXPECT_EQ((int64_t)table->size(), c.batch * kvHeads * c.lk * blocks);
   if ((int64_t)table->size() != c.batch * kvHeads * c.lk * blocks)
-    return 0;
+    return counts;
   EXPECT_EQ(q.clobberedPadding() + k.clobberedPadding(), 0);
+  if (callersCompression) {
+    auto means = cpu.runEstimator(c.kernel, q.view, k.view, tableName, error);
+    EXPECT_TRUE(mlir::succeeded(means)) << error;
+    for (size_t i = 0; mlir::succeeded(means) && i < table->size(); ++i)
+      counts.differingFromMeans += (*table)[i] != (*means)[i];
+  }
 
   // The reference per (batch, KV head) group, gates (0, 1, 0): its output
   // is the selected branch alone.
@@ -144,20 +168,21 @@ int64_t checkCase(const CpuAttention &cpu, KernelOp kernel, const Case &c, std::
   for (int64_t i = 0; i < c.lq; ++i)
     gates[i * 3 + 1] = 1.0f;
   std::vector<double> refO(c.batch * heads * c.lq * dim);
-  int64_t selected = 0, mismatches = 0;
+  int64_t mismatches = 0;
   for (int64_t b = 0; b < c.batch; ++b)
     for (int64_t g = 0; g < kvHeads; ++g) {
       estimate::NsaOutput ref =
           nsaReference(q, k, v, b, g, group, std::vector<const float *>(group, gates.data()),
-                       kernel.getScale().convertToDouble(), spec);
+                       kernel.getScale().convertToDouble(), spec,
+                       callersCompression ? &ck : nullptr, callersCompression ? &cv : nullptr);
       if (ref.out.empty())
-        return 0;
+        return counts;
       std::copy(ref.out.begin(), ref.out.end(), refO.begin() + (b * heads + g * group) * c.lq * dim);
       std::vector<uint8_t> want = nsaSelectionRows(ref, c.lq, c.lk, spec.selectCount);
       for (int64_t pos = 0; pos < c.lk; ++pos)
         for (int64_t j = 0; j < blocks; ++j) {
           int64_t got = (*table)[((b * kvHeads + g) * c.lk + pos) * blocks + j];
-          selected += got;
+          counts.selected += got;
           if (got != want[pos * blocks + j] && ++mismatches <= 5)
             ADD_FAILURE() << "b=" << b << " KV head " << g << " position " << pos << " block "
                           << j << ": selected " << got << ", reference "
@@ -174,7 +199,7 @@ int64_t checkCase(const CpuAttention &cpu, KernelOp kernel, const Case &c, std::
   inputs.tables[tableName] = TableData{{c.batch, kvHeads, c.lk, blocks}, *table};
   Tensor o = attend(cpu, kernel, q, k, v, inputs, c.padded);
   EXPECT_LT(relativeError(o, refO), 1e-5);
-  return selected;
+  return counts;
 }
 
 TEST(CompiledNsa, Compiles) {
@@ -204,7 +229,7 @@ TEST(CompiledNsa, SelectionAndSelectedBranchMatchReference) {
   };
   int64_t selected = 0;
   for (const Case &c : cases)
-    selected += checkCase(*f.cpu, f.kernel(c.kernel), c, rng);
+    selected += checkCase(*f.cpu, f.kernel(c.kernel), c, rng).selected;
   EXPECT_GT(selected, 0);
 }
 
@@ -371,6 +396,46 @@ TEST(CompiledNsa, ThreeKernelsMakeTheForward) {
   }
 }
 
+/// A caller's compression (NSA's learned compression MLP, or any other):
+/// compressed keys given to the estimator in place of the block means
+/// (CpuAttention::runEstimator's `weights`, the runtime's
+/// sattn_estimator_run_weighted) select the blocks the reference selects
+/// from the same compressed keys and values, and the selected branch on
+/// that table equals the reference's. Random compressed keys share no
+/// structure with the means, so the selection differs from the means'.
+TEST(CompiledNsa, CallersCompressionSelectsAsTheReference) {
+  LoweredKernels &f = fixture();
+  ASSERT_TRUE(f.cpu) << f.error;
+  std::mt19937 rng(2027);
+  CaseCounts total;
+  for (const Case &c : {Case{"nsa_gqa", 2, 37, 101, true, false},
+                        Case{"nsa_mqa", 1, 90, 90, false, false},
+                        Case{"nsa_g8", 1, 150, 200, false, false}}) {
+    CaseCounts counts = checkCase(*f.cpu, f.kernel(c.kernel), c, rng, /*callersCompression=*/true);
+    total.selected += counts.selected;
+    total.differingFromMeans += counts.differingFromMeans;
+  }
+  EXPECT_GT(total.selected, 0);
+  EXPECT_GT(total.differingFromMeans, 0) << "the caller's compressed keys changed no selection";
+}
+
+/// Compressed keys of the wrong shape, or weights for an estimator that
+/// takes none, are refused with a message, not read.
+TEST(CompiledNsa, CallersCompressionOfTheWrongShapeIsRefused) {
+  LoweredKernels &f = fixture();
+  ASSERT_TRUE(f.cpu) << f.error;
+  std::mt19937 rng(5);
+  Tensor q({1, 4, 40, 64}, false), k({1, 2, 40, 64}, false);
+  q.fillRandom(rng, -1, 1);
+  k.fillRandom(rng, -1, 1);
+  // nsa_gqa: compress (8, 4) over 40 keys: 9 blocks.
+  Tensor wrong({1, 2, 8, 64}, false);
+  std::string error, tableName;
+  auto table = f.cpu->runEstimator("nsa_gqa", q.view, k.view, tableName, error, &wrong.view);
+  EXPECT_TRUE(mlir::failed(table));
+  EXPECT_NE(error.find("compressed keys"), std::string::npos) << error;
+}
+
 TEST(CompiledNsa, ExampleKernelMatchesReference) {
   // examples/dynamic.sattn's nsa (64 / 4 heads, head_dim 128, compress (32,
   // 16), select (64, 16), local 2), from the spec file, at a small shape.
@@ -381,7 +446,8 @@ TEST(CompiledNsa, ExampleKernelMatchesReference) {
   ASSERT_TRUE(mlir::succeeded(cpu)) << error;
   std::mt19937 rng(11);
   EXPECT_GT(checkCase(*cpu, *single->getOps<KernelOp>().begin(),
-                      Case{"nsa", 1, 64, 1200, false, false}, rng),
+                      Case{"nsa", 1, 64, 1200, false, false}, rng)
+                .selected,
             0);
 }
 

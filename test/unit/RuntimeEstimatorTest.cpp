@@ -469,7 +469,8 @@ TEST_F(RuntimeGateEstimator, OtherEstimatorsTakeNoWeights) {
                                       nullptr),
          SATTN_ERROR_INVALID_ARGUMENT,
          {"sattn_estimator_run_weighted: weights were given, but the block_topk estimator of "
-          "kernel 'streaming' takes none (only gate's does); pass NULL"});
+          "kernel 'streaming' takes none (gate's takes its weights, nsa's optionally a caller's "
+          "compressed keys); pass NULL"});
   // Without weights it is sattn_estimator_run, checks and all.
   sattn_status status = sattn_estimator_run_weighted(blocks.get(), &q, &k, nullptr, &table,
                                                      fake(5), bytes, nullptr);
@@ -572,4 +573,60 @@ TEST(RuntimeEstimator, NsaRecordIsChecked) {
                       {"\"block\"", "must be a multiple of compress_stride"});
   expectManifestError(nsaManifest(fields("16", "8", "4", "1"), R"(["a", "b", "c"])"),
                       {"entries", "expected 4 (compress, stats, importance, select)"});
+}
+
+/// nsa's estimator takes a caller's compression in the weights' place,
+/// optionally: f32 compressed keys (B, KV_H, C, D), C the compressed blocks
+/// of Lk keys, row-major contiguous and 16-byte aligned; every other form
+/// is refused with what was expected, before anything is launched.
+TEST(RuntimeEstimator, NsaCompressedKeysAreChecked) {
+  KernelPtr k = loadOrDie(nsaManifest());
+  const int64_t B = 2, H = 4, KVH = 2, LQ = 100, LK = 130, D = 64, N = 5, C = 15;
+  auto fake = [](uintptr_t i) { return reinterpret_cast<void *>(i << 32); };
+  sattn_tensor q = sattn::runtime::tensor(fake(1), SATTN_DTYPE_BF16, {B, H, LQ, D});
+  sattn_tensor kk = sattn::runtime::tensor(fake(2), SATTN_DTYPE_BF16, {B, KVH, LK, D});
+  sattn_tensor table = sattn::runtime::tensor(fake(4), SATTN_DTYPE_I64, {B, KVH, LK, N});
+  sattn_tensor keys = sattn::runtime::tensor(fake(3), SATTN_DTYPE_F32, {B, KVH, C, D});
+  size_t bytes = 0;
+  ASSERT_EQ(sattn_estimator_workspace(k.get(), B, LK, &bytes), SATTN_OK) << sattn_last_error();
+  auto run = [&](const sattn_tensor *w) {
+    return sattn_estimator_run_weighted(k.get(), &q, &kk, w, &table, fake(5), bytes, nullptr);
+  };
+  auto expect = [](sattn_status got, sattn_status want, const std::string &needle) {
+    EXPECT_EQ(got, want) << sattn_status_string(got) << ": " << sattn_last_error();
+    EXPECT_NE(std::string(sattn_last_error()).find(needle), std::string::npos)
+        << sattn_last_error();
+  };
+  // Valid keys, and none, pass every check and reach the driver this
+  // GPU-less machine lacks.
+  const sattn_tensor *givenOrNone[] = {&keys, nullptr};
+  for (const sattn_tensor *w : givenOrNone) {
+    sattn_status status = run(w);
+    EXPECT_TRUE(status == SATTN_ERROR_NO_DRIVER || status == SATTN_ERROR_NO_DEVICE)
+        << sattn_status_string(status) << ": " << sattn_last_error();
+  }
+  sattn_tensor w = keys;
+  w.dtype = SATTN_DTYPE_BF16;
+  expect(run(&w), SATTN_ERROR_DTYPE, "compressed keys has dtype bf16, expected f32");
+  w = sattn::runtime::tensor(fake(3), SATTN_DTYPE_F32, {B, KVH, C + 1, D});
+  expect(run(&w), SATTN_ERROR_SHAPE,
+         "compressed keys dimension 2 (compressed blocks) is 16, expected 15 (the compressed "
+         "blocks of Lk keys, floor((Lk - 16) / 8) + 1");
+  w = sattn::runtime::tensor(fake(3), SATTN_DTYPE_F32, {B, H, C, D});
+  expect(run(&w), SATTN_ERROR_SHAPE, "compressed keys dimension 1 (kv_heads) is 4, expected 2");
+  w = keys;
+  w.strides[2] = 2 * D;
+  w.strides[1] = C * 2 * D;
+  w.strides[0] = KVH * C * 2 * D;
+  expect(run(&w), SATTN_ERROR_STRIDE, "row-major contiguous");
+  w = keys;
+  w.data = reinterpret_cast<void *>(uintptr_t(fake(3)) + 4);
+  expect(run(&w), SATTN_ERROR_ALIGNMENT, "is not 16-byte aligned");
+  // sattn_estimator_weights: nsa has no learned weights; its message says
+  // what the compressed keys are.
+  int64_t shape[3] = {7, 7, 7};
+  EXPECT_EQ(sattn_estimator_weights(k.get(), shape), SATTN_ERROR_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(sattn_last_error()).find("optional compressed keys"), std::string::npos)
+      << sattn_last_error();
+  EXPECT_EQ(shape[0], 0);
 }

@@ -274,7 +274,9 @@ inline std::vector<std::string> backwardParamNames(const std::vector<std::string
 /// table named in the manifest) and "weights", the f32 learned weights of an
 /// estimator that has them (gate; null for the others): per query head h,
 /// wq (head_dim x hidden, row-major) then wk (3 head_dim x hidden), so head
-/// h's wq starts at h * 4 * head_dim * hidden.
+/// h's wq starts at h * 4 * head_dim * hidden. nsa's compress stage reads
+/// a caller's compressed keys there when not null: (batch, KV head,
+/// compressed block, column), row-major.
 ///
 /// Stages of block_topk (either scorer), each launched once:
 inline constexpr std::string_view kBlockEstimatorStages[] = {"pool", "score", "select"};

@@ -135,7 +135,9 @@ public:
   /// table's declared shape; `table` receives its name. The same code the
   /// GPU runs a thread per item. A gate's estimator also reads its learned
   /// weights: `weights`, f32 (H, 4 D, hidden), contiguous
-  /// (abi::kEstimatorParams); the others take none.
+  /// (abi::kEstimatorParams). nsa's takes a caller's compression there,
+  /// optionally: f32 compressed keys (B, KV_H, compressed blocks, D),
+  /// contiguous, used instead of the blocks' means. The others take none.
   mlir::FailureOr<std::vector<int64_t>>
   runEstimator(llvm::StringRef name, const CpuTensor &q, const CpuTensor &k,
                std::string &table, std::string &error,

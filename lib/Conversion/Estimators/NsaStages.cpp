@@ -27,24 +27,39 @@ using namespace sattn::estimator::stages;
 
 namespace {
 
-/// compress: column `x` of compressed key c of (b, KV head), the mean of
-/// keys [c * d, c * d + l) rounded to f32 (the reference keeps its
-/// compressed keys as floats).
+/// compress: column `x` of compressed key c of (b, KV head). With a caller's
+/// compression (the "weights" parameter not null: f32 compressed keys
+/// [batch, KV head, c, column], contiguous, i.e. entry `item`), that value;
+/// else the mean of keys [c * d, c * d + l) rounded to f32 (the reference
+/// keeps its compressed keys as floats).
 void emitCompress(OpBuilder &b, Location loc, const EstimatorEnv &env, Value item) {
   Shape sh(b, loc, env);
   NsaLayout nl(b, loc, env, sh);
-  auto d = unflatten(b, loc, item, {sh.headDim, nl.compressed, sh.kvHeads});
-  Value column = d[0], c = d[1], kvHead = d[2], bIdx = d[3];
-  Value first = mul(b, loc, c, nl.compressStride);
-  Value sum = sumOver(b, loc, first, add(b, loc, first, nl.compressBlock),
-                      [&](OpBuilder &lb, Location ll, Value row) {
-                        return env.load(lb, ll, true, bIdx, kvHead, row, column);
-                      });
+  Value address = memref::ExtractAlignedPointerAsIndexOp::create(b, loc, env.weights);
+  Value supplied = cmp(b, loc, CmpIPredicate::ne, address, cst(b, loc, 0));
+  Type f64 = b.getF64Type();
+  auto value = scf::IfOp::create(
+      b, loc, supplied,
+      [&](OpBuilder &tb, Location tl) {
+        Value given = memref::LoadOp::create(tb, tl, env.weights, ValueRange{item});
+        scf::YieldOp::create(tb, tl, arith::ExtFOp::create(tb, tl, f64, given).getResult());
+      },
+      [&](OpBuilder &eb, Location el) {
+        auto d = unflatten(eb, el, item, {sh.headDim, nl.compressed, sh.kvHeads});
+        Value column = d[0], c = d[1], kvHead = d[2], bIdx = d[3];
+        Value first = mul(eb, el, c, nl.compressStride);
+        Value sum = sumOver(eb, el, first, add(eb, el, first, nl.compressBlock),
+                            [&](OpBuilder &lb, Location ll, Value row) {
+                              return env.load(lb, ll, true, bIdx, kvHead, row, column);
+                            });
+        Scalar s{eb, el};
+        Value mean = s.fdiv(sum, s.f64(double(env.spec.compressBlock)));
+        Value rounded = arith::ExtFOp::create(
+            eb, el, f64, arith::TruncFOp::create(eb, el, eb.getF32Type(), mean).getResult());
+        scf::YieldOp::create(eb, el, rounded);
+      });
   Scalar s{b, loc};
-  Value mean = s.fdiv(sum, s.f64(double(env.spec.compressBlock)));
-  Value rounded = arith::ExtFOp::create(
-      b, loc, b.getF64Type(), arith::TruncFOp::create(b, loc, b.getF32Type(), mean).getResult());
-  s.storeAt(rounded, env.pooled, item);
+  s.storeAt(value.getResult(0), env.pooled, item);
 }
 
 /// select_count up to this many: the blocks are chosen in one scan of the

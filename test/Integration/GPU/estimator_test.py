@@ -305,7 +305,26 @@ def check_nsa_forward(kernel, q, k, v, gen):
     if not err <= 2 * TOL[kernel.dtype] or torch.isnan(out).any():
         raise AssertionError("NSA forward rel err %.2e against the reference (last %d rows)"
                              % (err, rows))
-    return "forward (3 kernels) rel err %.1e" % err
+    # A caller's compression (random compressed keys and values, exact in
+    # the kernel's dtype, so the compressed branch reads what the reference
+    # does): the estimator selects by those keys, the branch attends to them.
+    lk, block, stride = k.shape[2], est["compress_block"], est["compress_stride"]
+    blocks = 0 if lk < block else (lk - block) // stride + 1
+    shape = (k.shape[0], k.shape[1], blocks, k.shape[3])
+    ck = torch.randn(shape, device=DEV, generator=gen).to(q.dtype).float()
+    cv = torch.randn(shape, device=DEV, generator=gen).to(q.dtype).float()
+    given = kernel.nsa(q, k, v, gates, compressed=(ck, cv))
+    ref2, _ = sattn.estimate.nsa(
+        q[:, :, -rows:].float().cpu().numpy(), k.float().cpu().numpy(),
+        v.float().cpu().numpy(), gates[:, :, -rows:].cpu().numpy(),
+        compress_block=block, compress_stride=stride, select_block=est["block"],
+        select_count=est["select_count"], window=est["window"], local_blocks=est["local"],
+        compressed_k=ck.cpu().numpy(), compressed_v=cv.cpu().numpy(), scale=kernel.scale)
+    err2 = rel(given[:, :, -rows:].cpu(), torch.from_numpy(ref2))
+    if not err2 <= 2 * TOL[kernel.dtype] or torch.isnan(given).any():
+        raise AssertionError("NSA forward with a caller's compression: rel err %.2e against the "
+                             "reference (last %d rows)" % (err2, rows))
+    return "forward (3 kernels) rel err %.1e, with a caller's compression %.1e" % (err, err2)
 
 
 def main():
