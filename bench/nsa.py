@@ -6,7 +6,8 @@ What is timed (B = 1, bf16, CUDA events through triton's do_bench, median):
   compress   block means of K and V placed for the compressed branch kernel
              (sattn._nsa.compressed_inputs, PyTorch ops)
   estimate   the nsa kernel's estimator (compressed logits, importance,
-             selection of select_count blocks per query and KV head)
+             selection of select_count blocks per query and KV head; each stage's
+             GPU time too, estimate_stages_us)
   plan       the device plan of the selected branch from that selection
   selected   the selected branch's attention on that plan
   compressed the compressed branch kernel, sliding the window branch kernel
@@ -36,6 +37,7 @@ sys.path.insert(0, HERE)
 import sattn  # noqa: E402
 from sattn import _nsa  # noqa: E402
 from estimators import DEV, bench, report, structured  # noqa: E402
+from kernel_times import kernel_times  # noqa: E402
 
 
 def gqa_inputs(heads, kv_heads, L, D, gen):
@@ -95,6 +97,9 @@ def row_for(kernel, L, gen):
                    est["select_count"], est["block"], est["window"], est["compress_block"],
                    est["compress_stride"]))
     row["estimate_ms"] = bench(lambda: rt.estimate(q, k, table, ws))
+    # Where the estimate's time goes, stage by stage (GPU time per call).
+    row["estimate_stages_us"] = kernel_times(lambda: rt.estimate(q, k, table, ws),
+                                             lambda name: "_estimate_" in name, reps=3)
     plan_ws = torch.empty(rt.device_plan_workspace(1, L, L) + 256, dtype=torch.uint8,
                           device=DEV)
     row["plan_ms"] = bench(lambda: rt.build_device_plan(1, L, L, [table], plan_ws))
@@ -128,6 +133,9 @@ def row_for(kernel, L, gen):
         except RuntimeError as e:  # cuDNN's SDPA may refuse GQA shapes
             print("cudnn:", str(e)[:160], flush=True)
     row["fa2_over_total"] = row["fa2_causal_ms"] / row["total_ms"]
+    print("estimate stages (us): %s" % ", ".join(
+        "%s %.0f" % (name.split("_estimate_")[-1], us)
+        for name, us in row["estimate_stages_us"].items()), flush=True)
     return {key: round(val, 4) if isinstance(val, float) else val for key, val in row.items()}
 
 
