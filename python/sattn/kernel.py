@@ -177,6 +177,8 @@ class Kernel:
         self._estimated_table = estimator.get("table")
         self._weights_shape = ((manifest["heads"], 4 * manifest["head_dim"], estimator["hidden"])
                                if estimator.get("kind") == "gate" else None)
+        # nsa's estimator takes a caller's compressed keys as its weights.
+        self._nsa_estimator = estimator.get("kind") == "nsa"
         self.plans = "auto"
         _registry.add(key, self)
         return self
@@ -533,7 +535,7 @@ class Kernel:
         _check_tensor("q", q)
         _check_tensor("k", k)
         _check_tensor("v", v)
-        if weights is not None and self._weights_shape is None:
+        if weights is not None and self._weights_shape is None and not self._nsa_estimator:
             raise self._no_weights_error()
         if self._estimated_table is not None:
             tables = self._with_estimate(q, k, tables, weights)
