@@ -71,9 +71,10 @@ FailureOr<std::vector<int64_t>> CpuAttention::runEstimator(StringRef name,
     if (failed(checkTensor("compressed keys", *weights,
                            {batch, kernel.kvHeads, compressed, kernel.headDim}, error)))
       return failure();
-    if (compressed > 0 && (weights->strides[3] != 1 || weights->strides[2] != kernel.headDim ||
-        weights->strides[1] != compressed * kernel.headDim ||
-        weights->strides[0] != kernel.kvHeads * compressed * kernel.headDim)) {
+    bool contiguous = weights->strides[3] == 1 && weights->strides[2] == kernel.headDim &&
+                      weights->strides[1] == compressed * kernel.headDim &&
+                      weights->strides[0] == kernel.kvHeads * compressed * kernel.headDim;
+    if (compressed > 0 && !contiguous) {
       error = "the compressed keys must be contiguous (B, KV, compressed blocks, D)";
       return failure();
     }
@@ -102,8 +103,9 @@ FailureOr<std::vector<int64_t>> CpuAttention::runEstimator(StringRef name,
   auto tableDesc = descriptor<int64_t, 1>(out.data(), {static_cast<int64_t>(out.size())}, {1});
   // No weights: a null pointer, which nsa's compress stage reads as "the
   // blocks' means".
-  auto weightsDesc = weights ? descriptor<float, 1>(weights->data, {std::max<int64_t>(span(*weights), 0)}, {1})
-                             : descriptor<float, 1>(nullptr, {0}, {1});
+  auto weightsDesc =
+      weights ? descriptor<float, 1>(weights->data, {std::max<int64_t>(span(*weights), 0)}, {1})
+              : descriptor<float, 1>(nullptr, {0}, {1});
   int64_t scalars[] = {q.strides[0], q.strides[1], q.strides[2], k.strides[0],
                        k.strides[1], k.strides[2], lq,           lk,
                        batch};
