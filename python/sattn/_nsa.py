@@ -86,10 +86,15 @@ def forward(kernel, load, q, k, v, gates, tables=None, compressed=None):
             raise ValueError("compressed must be the pair (compressed keys, compressed values), "
                              "each [B, KV, C, D]")
         keys, values = compressed
-        if tuple(values.shape) != tuple(keys.shape):
-            raise ValueError("compressed keys %s and values %s must have one shape [B, KV, C, D]"
-                             % (tuple(keys.shape), tuple(values.shape)))
-        # The estimator checks the keys' shape against (B, KV, C, D).
+        lk = k.shape[2]
+        blocks = 0 if lk < block else (lk - block) // stride + 1
+        want = (q.shape[0], k.shape[1], blocks, k.shape[3])
+        for what, t in (("keys", keys), ("values", values)):
+            if tuple(t.shape) != want:
+                raise ValueError("kernel %r: compressed %s must be [B, KV, C, D] = %s (C: the "
+                                 "compressed blocks of %d keys, %d every %d), got %s"
+                                 % (kernel.name, what, want, lk, block, stride,
+                                    tuple(t.shape)))
         selected = _output(kernel(q, k, v, tables, weights=keys))
         ck = placed(keys, k.shape[2], block, stride, k.dtype)
         cv = placed(values, k.shape[2], block, stride, v.dtype)

@@ -5,7 +5,8 @@ a caller's compressed keys in the weights' place, optionally. A call or an
 estimate without them passes no weights (the blocks' means); with float32
 (B, KV, C, D) keys, C the compressed blocks of Lk keys, the estimator reads
 them as they are (no copy); keys of another dtype are converted; a wrong
-shape is a ValueError naming the expected one, before anything runs.
+shape, of the keys or of kernel.nsa's compressed values, is a ValueError
+naming the expected one, before anything runs.
 
 Usage (stub first on PYTHONPATH, SATTN_RUNTIME_LIB and SATTN_LIBCUDA set; the
 fake driver prints to stdout, so this prints its lines to stderr):
@@ -82,5 +83,14 @@ for what, call in (("kernel", lambda: kernel(q, k, k, weights=torch.empty(B, 4, 
         say("%s, wrong shape: no error" % what)
     except ValueError as e:
         say("%s, wrong shape: ValueError %s" % (what, e))
+gates = torch.empty(B, 64, Lq, 3)
+good = torch.empty(B, 4, C, 128)
+for what, pair in (("values", (good, torch.empty(B, 4, C - 1, 128))),
+                   ("keys", (torch.empty(B, 4, C, 64), good))):
+    try:
+        kernel.nsa(q, k, k, gates, compressed=pair)
+        say("nsa, wrong %s: no error" % what)
+    except ValueError as e:
+        say("nsa, wrong %s: ValueError %s" % (what, e))
 check(not events, "nothing runs with keys of the wrong shape: %s" % events)
 say("done")
