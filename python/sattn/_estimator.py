@@ -22,6 +22,7 @@ import ctypes
 
 from . import tables as _tables
 from ._capi import check, tagged_error
+from ._nsa import compressed_keys_shape
 
 
 def table_index(kernel):
@@ -50,18 +51,6 @@ def _check_float(kernel_name, name, t):
         raise tagged_error(TypeError, "DTYPE",
                            "kernel %r: the gate's %s must be floating point (any float dtype, "
                            "converted to float32), not %s", kernel_name, name, t.dtype)
-
-
-def compressed_keys_shape(estimator, batch, kv_heads, lk, head_dim):
-    """(B, KV, C, D): the compressed keys an nsa kernel's estimator (its
-    manifest record `estimator`) takes in place of the blocks' means (a
-    caller's compression), C the compressed blocks of lk keys; None for
-    other estimators."""
-    if (estimator or {}).get("kind") != "nsa":
-        return None
-    block, stride = int(estimator["compress_block"]), int(estimator["compress_stride"])
-    blocks = 0 if lk < block else (lk - block) // stride + 1
-    return (int(batch), int(kv_heads), blocks, int(head_dim))
 
 
 def as_compressed_keys(kernel_name, keys, shape, device):
@@ -151,9 +140,9 @@ def estimate(kernel, q, k, table=None, workspace=None, stream=None, weights=None
         raise tagged_error(ValueError, "INVALID_ARGUMENT",
                            "kernel %r has no compiled estimator", kernel.name)
     shape = weights_shape(kernel)
-    nsa_shape = compressed_keys_shape(getattr(kernel, "_estimator_record", None), q.shape[0],
-                                      k.shape[1], k.shape[2], k.shape[3])
-    if nsa_shape is not None and weights is not None:
+    nsa_shape = None if weights is None else compressed_keys_shape(
+        kernel._estimator_record(), q.shape[0], k.shape[1], k.shape[2], k.shape[3])
+    if nsa_shape is not None:
         weights = as_compressed_keys(kernel.name, weights, nsa_shape, q.device)
     elif shape is None and weights is not None:
         raise tagged_error(ValueError, "INVALID_ARGUMENT",

@@ -14,6 +14,18 @@ runs the three kernels and mixes them by the caller's gates.
 import os
 
 
+def compressed_keys_shape(estimator, batch, kv_heads, lk, head_dim):
+    """(B, KV, C, D): the compressed keys an nsa kernel's estimator (its
+    manifest record `estimator`) takes in place of the blocks' means (a
+    caller's compression), C the compressed blocks of lk keys; None for
+    other estimators."""
+    if (estimator or {}).get("kind") != "nsa":
+        return None
+    block, stride = int(estimator["compress_block"]), int(estimator["compress_stride"])
+    blocks = 0 if lk < block else (lk - block) // stride + 1
+    return (int(batch), int(kv_heads), blocks, int(head_dim))
+
+
 def placed(compressed, lk, compress_block, compress_stride, dtype):
     """Compressed keys or values [B, KV, C, D] (a caller's compression) as the
     compressed branch kernel reads them: [B, KV, lk, D] in `dtype`, block c
@@ -86,14 +98,12 @@ def forward(kernel, load, q, k, v, gates, tables=None, compressed=None):
             raise ValueError("compressed must be the pair (compressed keys, compressed values), "
                              "each [B, KV, C, D]")
         keys, values = compressed
-        lk = k.shape[2]
-        blocks = 0 if lk < block else (lk - block) // stride + 1
-        want = (q.shape[0], k.shape[1], blocks, k.shape[3])
+        want = compressed_keys_shape(est, q.shape[0], k.shape[1], k.shape[2], k.shape[3])
         for what, t in (("keys", keys), ("values", values)):
             if tuple(t.shape) != want:
                 raise ValueError("kernel %r: compressed %s must be [B, KV, C, D] = %s (C: the "
                                  "compressed blocks of %d keys, %d every %d), got %s"
-                                 % (kernel.name, what, want, lk, block, stride,
+                                 % (kernel.name, what, want, k.shape[2], block, stride,
                                     tuple(t.shape)))
         selected = _output(kernel(q, k, v, tables, weights=keys))
         ck = placed(keys, k.shape[2], block, stride, k.dtype)

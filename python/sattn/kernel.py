@@ -440,7 +440,7 @@ class Kernel:
         (B, KV, C, D) tensor. A gate without weights, and weights for any
         other kernel, are ValueErrors that say what to pass."""
         shape = self._weights_shape
-        nsa_shape = _estimator.compressed_keys_shape(
+        nsa_shape = _nsa.compressed_keys_shape(
             self.manifest.get("estimator"), q.shape[0], self.manifest["kv_heads"], k.shape[2],
             self.manifest["head_dim"])
         if nsa_shape is not None:

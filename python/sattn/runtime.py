@@ -133,11 +133,24 @@ class RuntimeKernel(_Owned):
         self._heads = lib.sattn_kernel_heads(self._handle)
         self._table_names = [lib.sattn_kernel_table_name(self._handle, i).decode()
                              for i in range(lib.sattn_kernel_num_tables(self._handle))]
-        # The manifest's estimator record (load_kernel*): nsa's estimator
-        # takes a caller's compressed keys of a shape it gives.
-        self._estimator_record = {}
+        # Where the manifest came from (load_kernel*: a path or its text),
+        # read again only when a call needs its estimator record.
+        self._manifest_source = None
+        self._estimator = None
         self._block_m = lib.sattn_kernel_block_m(self._handle)
         self._block_n = lib.sattn_kernel_block_n(self._handle)
+
+    def _estimator_record(self):
+        """The manifest's estimator record ({} without one), parsed on first
+        use: nsa's estimator takes a caller's compressed keys of a shape it
+        gives."""
+        if self._estimator is None:
+            source = self._manifest_source
+            if isinstance(source, str):
+                with open(source, "rb") as f:
+                    source = f.read()
+            self._estimator = (json.loads(source).get("estimator") or {}) if source else {}
+        return self._estimator
 
     def _h(self):
         if not self._handle:
@@ -591,8 +604,7 @@ def load_kernel(manifest_path):
     handle = ctypes.c_void_p()
     check(lib.sattn_kernel_load_file(os.fsencode(manifest_path), ctypes.byref(handle)))
     kernel = RuntimeKernel(handle.value)
-    with open(manifest_path, "rb") as f:
-        kernel._estimator_record = json.loads(f.read()).get("estimator") or {}
+    kernel._manifest_source = os.fsdecode(manifest_path)
     return kernel
 
 
@@ -607,5 +619,5 @@ def load_kernel_from_memory(manifest_json, image):
     buf = ctypes.create_string_buffer(image, len(image))
     check(lib.sattn_kernel_load(manifest_json, buf, len(image), ctypes.byref(handle)))
     kernel = RuntimeKernel(handle.value)
-    kernel._estimator_record = json.loads(manifest_json).get("estimator") or {}
+    kernel._manifest_source = manifest_json
     return kernel
