@@ -262,7 +262,7 @@ TEST(CompiledNsa, ImportanceEqualsTheReferenceBitForBit) {
     plan::EstimatorSpec spec = **plan::readEstimator(kernel);
     int64_t heads = kernel.getHeads(), kvHeads = kernel.getKvHeads(), dim = kernel.getHeadDim();
     int64_t group = heads / kvHeads, blocks = (c.lk + spec.block - 1) / spec.block;
-    sattn::abi::EstimatorTile tile = sattn::abi::nsaTile(dim);
+    sattn::abi::EstimatorTile tile = sattn::abi::nsaTile(dim, spec.tensorLogits);
     int64_t perTile =
         sattn::abi::nsaImportanceBlocks(dim, spec.block, spec.compressBlock, spec.compressStride);
     crossedRanges |= blocks > perTile;

@@ -529,13 +529,18 @@ TEST(RuntimeEstimator, NsaRecordAndGroupTable) {
   EXPECT_EQ(nsa.stageItems(1), 2 * 4 * 5 * 256);
   EXPECT_EQ(nsa.stageItems(2), 2 * 2 * 5 * 1 * 256);
   EXPECT_EQ(nsa.stageItems(3), 2 * 2 * 130);
+  // Tensor-core builds take windows of 64 query rows (3 for Lk = 130).
+  sattn::abi::EstimatorShape tensorNsa = nsa;
+  tensorNsa.tensorLogits = true;
+  EXPECT_EQ(tensorNsa.stageItems(1), 2 * 4 * 3 * 256);
+  EXPECT_EQ(tensorNsa.stageItems(2), 2 * 2 * 3 * 1 * 256);
   // A range's blocks fill its chunks best: 8-key blocks over compressed
   // blocks of 8 every 8 take 16 (16 compressed blocks, one chunk), 32-key
   // ones over 32 every 16 take 15 (61 of 64 rows), as do 16-key ones over 8
   // every 4 in chunks of 8 rows at head_dim 256 (61 of 64).
   EXPECT_EQ(sattn::abi::nsaImportanceBlocks(128, 8, 8, 8), 16);
   EXPECT_EQ(sattn::abi::nsaImportanceBlocks(128, 64, 32, 16), 15);
-  EXPECT_EQ(sattn::abi::nsaTile(256).rows, 8);
+  EXPECT_EQ(sattn::abi::nsaTile(256, true).rows, 8);
   EXPECT_EQ(sattn::abi::nsaImportanceBlocks(256, 16, 8, 4), 15);
 
   // The table is [B, KV_H, Lk, ceil(Lk / 32)]: a per-query-head table is

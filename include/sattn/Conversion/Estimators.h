@@ -119,6 +119,13 @@ using ExpBuilder =
 /// underflow 0 through subnormals.
 mlir::Value emitExpF64(mlir::OpBuilder &b, mlir::Location loc, mlir::Value x);
 
+/// exp(x) of an f64 value through f32: exp2 of round(x) * log2(e) in f32
+/// (the GPU lowers it to ex2.approx, relative error about 2^-22), widened
+/// back. For estimators whose logits are f32 sums already (tensor-core
+/// builds), where emitExpF64's 1 ulp buys nothing and costs its f64
+/// arithmetic in every probability.
+mlir::Value emitExpThroughF32(mlir::OpBuilder &b, mlir::Location loc, mlir::Value x);
+
 /// sin(x) and cos(x) in f64 from arithmetic alone (the GPU's; the CPU uses
 /// libm's): x = k pi/2 + r by a four-part Cody-Waite reduction (exact for
 /// |x| < 2^20 pi/2), Taylor series of r to degree 19 / 20, the quadrant
@@ -196,8 +203,11 @@ void emitStageItem(mlir::OpBuilder &b, mlir::Location loc, int stage,
 /// A block of logits for TileRunner::tensorLogits: rows [0, rows) starting
 /// at entry `rowsAt` of the key buffer times keys [0, keys) starting at
 /// `keysAt`, both `stride` entries apart, summed over `depth` elements.
+/// With `loRowsAt` >= 0 the rows are split computed rows (hi at `rowsAt`,
+/// lo at `loRowsAt`): each logit sums both rows' products with the key.
 struct TensorLogitBlock {
   int64_t rows, keys, depth, stride, rowsAt, keysAt;
+  int64_t loRowsAt = -1;
 };
 /// Receives (row, key, f32 dot product) of a TensorLogitBlock.
 using TensorLogitUse = llvm::function_ref<void(mlir::OpBuilder &, mlir::Location, mlir::Value row,

@@ -367,8 +367,14 @@ constexpr int64_t antidiagonalMassBlocks(int64_t headDim, int64_t groupsPerBlock
 /// against a window of `keys` query rows of a head (where other stages keep
 /// keys). Tiles: stats (slice, window), importance (batch, KV head, window,
 /// nsaImportanceBlocks selection blocks), walking chunks of compressed keys.
-constexpr EstimatorTile nsaTile(int64_t headDim) {
-  return headDim <= 128 ? EstimatorTile{16, 32} : EstimatorTile{8, 32};
+/// Tensor-core builds at head_dim <= 128 take windows of 64 queries: each
+/// compressed key read from global memory serves twice the queries, and
+/// their f64 rows need no room (they go to the key buffer as hi and lo
+/// rows), so the tile still fits the 48 KB of static shared memory.
+constexpr EstimatorTile nsaTile(int64_t headDim, bool tensorLogits) {
+  if (headDim > 128)
+    return EstimatorTile{8, 32};
+  return tensorLogits ? EstimatorTile{16, 64} : EstimatorTile{16, 32};
 }
 /// The most selection blocks of an importance tile (f64 slots per query).
 constexpr int64_t kNsaMostTileBlocks = 16;
@@ -381,7 +387,8 @@ constexpr int64_t nsaImportanceBlocks(int64_t headDim, int64_t selectBlock, int6
                                       int64_t compressStride) {
   if (compressStride < 1 || compressBlock < 1 || selectBlock < compressStride)
     return 1;
-  int64_t rows = nsaTile(headDim).rows, perBlock = selectBlock / compressStride;
+  // (The tile's rows do not depend on tensorLogits.)
+  int64_t rows = nsaTile(headDim, false).rows, perBlock = selectBlock / compressStride;
   int64_t extra = (compressBlock - 1) / compressStride;
   int64_t best = 1, bestOwn = perBlock, bestComputed = 0;
   for (int64_t j = 1; j <= kNsaMostTileBlocks; ++j) {
@@ -398,6 +405,12 @@ constexpr int64_t nsaImportanceBlocks(int64_t headDim, int64_t selectBlock, int6
 /// Key rows in shared memory are padded by this many elements, so that the
 /// 32 lanes reading 32 different keys' element x hit 32 different banks.
 constexpr int64_t kEstimatorKeyPad = 2;
+/// Tiles whose logits run on tensor cores pad rows by 8 elements instead:
+/// an mma fragment's lanes read a 16-bit pair at column 2c of row g (g < 8,
+/// c < 4), which rows 4 words apart (mod 32) spread over 32 banks, where
+/// rows 1 word apart (the pad of 2) put up to 4 lanes on one bank; rows are
+/// then 16-byte aligned too.
+constexpr int64_t kEstimatorTensorKeyPad = 8;
 inline constexpr std::string_view kEstimatorParams[] = {
     "q",    "k",    "q_sb",  "q_sh",   "q_ss", "k_sb", "k_sh",
     "k_ss", "lq",   "lk",    "batch",  "pooled", "table", "weights"};
@@ -438,7 +451,7 @@ struct EstimatorShape {
   /// nsa's windows of nsaTile query rows (for lk rows) and ranges of
   /// nsaImportanceBlocks selection blocks.
   int64_t nsaWindows() const {
-    int64_t keys = nsaTile(headDim).keys;
+    int64_t keys = nsaTile(headDim, tensorLogits).keys;
     return (lk + keys - 1) / keys;
   }
   int64_t nsaBlockRanges() const {

@@ -139,7 +139,8 @@ void emitRowStatsTile(OpBuilder &b, Location loc, const EstimatorEnv &env, Value
   GroupTileEnv ge(b, loc, env);
   KernelOp kernel = env.kernel;
   int64_t headDim = kernel.getHeadDim();
-  LogitTile ts(abi::antidiagonalPoolTile(headDim, env.spec.tensorLogits), headDim);
+  LogitTile ts(abi::antidiagonalPoolTile(headDim, env.spec.tensorLogits), headDim,
+               env.spec.tensorLogits);
   Value rows = cst(b, loc, ts.rows);
   Value rowTiles = ceilDiv(b, loc, ge.groups, ts.rows);
   Value p0 = mul(b, loc, rem(b, loc, tile, rowTiles), rows);
@@ -205,7 +206,8 @@ void emitBlockMassTile(OpBuilder &b, Location loc, const EstimatorEnv &env, Valu
   KernelOp kernel = env.kernel;
   int64_t headDim = kernel.getHeadDim();
   int64_t groupsPerBlock = env.spec.block / env.spec.stride;
-  LogitTile ts(abi::antidiagonalMassTile(headDim, groupsPerBlock), headDim);
+  LogitTile ts(abi::antidiagonalMassTile(headDim, groupsPerBlock), headDim,
+               env.spec.tensorLogits);
   int64_t perTile = abi::antidiagonalMassBlocks(headDim, groupsPerBlock);
   Value blockGroups = cst(b, loc, groupsPerBlock);
   auto d = unflatten(b, loc, tile, {ceilDiv(b, loc, env.blocks, perTile), env.blocks});
@@ -372,7 +374,7 @@ TileBuffers stages::antidiagonalTileBuffers(int stage, const plan::EstimatorSpec
   abi::EstimatorTile tile =
       stage == kPool ? abi::antidiagonalPoolTile(headDim, spec.tensorLogits)
                      : abi::antidiagonalMassTile(headDim, groupsPerBlock);
-  LogitTile ts(tile, headDim);
+  LogitTile ts(tile, headDim, spec.tensorLogits);
   TileBuffers buffers;
   // Rows, sums, two statistics per row; score's masses per key block.
   // Score on tensor cores: also a partial sum per (key block, row).

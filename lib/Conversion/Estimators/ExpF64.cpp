@@ -10,6 +10,7 @@
 #include "sattn/Conversion/Estimators.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Math/IR/Math.h"
 
 #include <limits>
 
@@ -59,4 +60,11 @@ Value estimator::emitExpF64(OpBuilder &b, Location loc, Value x) {
   result = arith::SelectOp::create(b, loc, overflow,
                                    c(std::numeric_limits<double>::infinity()), result);
   return arith::SelectOp::create(b, loc, isNan, x, result);
+}
+
+Value estimator::emitExpThroughF32(OpBuilder &b, Location loc, Value x) {
+  Value narrow = arith::TruncFOp::create(b, loc, b.getF32Type(), x);
+  Value log2e = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(1.4426950408889634f));
+  Value power = math::Exp2Op::create(b, loc, arith::MulFOp::create(b, loc, narrow, log2e));
+  return arith::ExtFOp::create(b, loc, b.getF64Type(), power);
 }

@@ -24,9 +24,9 @@ using namespace sattn::estimator::stages;
 namespace {
 
 /// The tile of stage `stage`.
-LogitTile tileOf(int stage, int64_t headDim) {
+LogitTile tileOf(int stage, int64_t headDim, bool tensorLogits) {
   return LogitTile(stage == kRowChunks ? abi::rowChunkTile(headDim) : abi::lineTile(headDim),
-                   headDim);
+                   headDim, tensorLogits);
 }
 
 int64_t headDimOf(const EstimatorEnv &env) {
@@ -68,7 +68,7 @@ Value stages::emitLineTiles(OpBuilder &b, Location loc, int stage, const Estimat
 }
 
 TileBuffers stages::lineTileBuffers(int stage, int64_t headDim, bool tensorLogits) {
-  LogitTile ts = tileOf(stage, headDim);
+  LogitTile ts = tileOf(stage, headDim, tensorLogits);
   int64_t own = stage == kRowChunks ? ts.rows * abi::kEstimatorChunk + ts.rows
                                     : ts.rows * ts.keys + ts.keys;
   TileBuffers buffers;
@@ -84,7 +84,7 @@ TileBuffers stages::lineTileBuffers(int stage, int64_t headDim, bool tensorLogit
 /// chunk c's (M, sum); (-inf, 0) for a chunk past the position.
 void stages::emitRowChunkTile(OpBuilder &b, Location loc, const EstimatorEnv &env, Value tile,
                               const TileRunner &run) {
-  LogitTile ts = tileOf(kRowChunks, headDimOf(env));
+  LogitTile ts = tileOf(kRowChunks, headDimOf(env), env.spec.tensorLogits);
   LineShape ls(b, loc, env);
   int64_t rowBlocks = (env.spec.lastQ + ts.rows - 1) / ts.rows;
   auto d = unflatten(b, loc, tile, {cst(b, loc, rowBlocks), ls.chunks});
@@ -177,7 +177,7 @@ void stages::emitRowChunkTile(OpBuilder &b, Location loc, const EstimatorEnv &en
 /// the line's radix state and histogram are reset for the selection.
 void stages::emitLineTile(OpBuilder &b, Location loc, const EstimatorEnv &env, Value tile,
                           const TileRunner &run) {
-  LogitTile ts = tileOf(kLines, headDimOf(env));
+  LogitTile ts = tileOf(kLines, headDimOf(env), env.spec.tensorLogits);
   LineShape ls(b, loc, env);
   Scalar s{b, loc};
   Value one = cst(b, loc, 1);

@@ -29,8 +29,11 @@ static int64_t microRowsOf(abi::EstimatorTile t) {
   return most;
 }
 
-LogitTile::LogitTile(abi::EstimatorTile t, int64_t headDim)
-    : rows(t.rows), keys(t.keys), headDim(headDim), keyStride(headDim + abi::kEstimatorKeyPad),
+LogitTile::LogitTile(abi::EstimatorTile t, int64_t headDim, bool tensorLogits)
+    : rows(t.rows), keys(t.keys), headDim(headDim),
+      keyStride(headDim + (tensorLogits && t.rows >= kTensorRowsAtLeast
+                               ? abi::kEstimatorTensorKeyPad
+                               : abi::kEstimatorKeyPad)),
       microRows(microRowsOf(t)) {}
 
 TileSlice::TileSlice(OpBuilder &b, Location loc, const EstimatorEnv &env, Value slice)
@@ -126,9 +129,16 @@ void emitLoadRanges(OpBuilder &b, Location loc, const TileRunner &run,
 }
 
 /// Writes the kInputVector elements of `v` to the key buffer from entry
-/// `slot`, a 4-byte aligned pair at a time (rows padded by two elements
-/// start at 4-byte, not 16-byte, boundaries).
-void storeVectorPairs(OpBuilder &b, Location loc, const TileRunner &run, Value slot, Value v) {
+/// `slot`: in one 16-byte store where rows are `stride` entries apart with
+/// 16-byte boundaries (the tensor tiles' pad), else a 4-byte aligned pair
+/// at a time (rows padded by two elements start at 4-byte boundaries).
+void storeKeyRowVector(OpBuilder &b, Location loc, const TileRunner &run, Value slot, Value v,
+                      int64_t stride) {
+  if (stride % kInputVector == 0) {
+    vector::StoreOp::create(b, loc, v, run.keys, ValueRange{slot}, /*nontemporal=*/false,
+                            llvm::MaybeAlign(16));
+    return;
+  }
   for (int64_t i = 0; i < kInputVector; i += 2) {
     Value pair = vector::ShuffleOp::create(b, loc, v, v, ArrayRef<int64_t>{i, i + 1});
     vector::StoreOp::create(b, loc, pair, run.keys, ValueRange{add(b, loc, slot, cst(b, loc, i))},
@@ -236,7 +246,7 @@ void emitLoads(OpBuilder &b, Location loc, const EstimatorEnv &env, const TileRu
     auto [r, x] = vectorAt(nb, nl, item);
     Value slot = add(nb, nl, cst(nb, nl, ts.inputRowsAt()),
                      add(nb, nl, mul(nb, nl, r, cst(nb, nl, ts.keyStride)), x));
-    storeVectorPairs(nb, nl, run, slot, v);
+    storeKeyRowVector(nb, nl, run, slot, v, ts.keyStride);
   };
   auto loadKeyVector = [&](OpBuilder &nb, Location nl, Value item) -> Value {
     auto [w, x] = vectorAt(nb, nl, item);
@@ -246,7 +256,8 @@ void emitLoads(OpBuilder &b, Location loc, const EstimatorEnv &env, const TileRu
   };
   auto storeKeyVector = [&](OpBuilder &nb, Location nl, Value item, Value v) {
     auto [w, x] = vectorAt(nb, nl, item);
-    storeVectorPairs(nb, nl, run, add(nb, nl, mul(nb, nl, w, cst(nb, nl, ts.keyStride)), x), v);
+    storeKeyRowVector(nb, nl, run, add(nb, nl, mul(nb, nl, w, cst(nb, nl, ts.keyStride)), x), v,
+                     ts.keyStride);
   };
   scf::IfOp::create(
       b, loc, run.vectorsAligned,
@@ -306,27 +317,7 @@ void stages::emitTileLogitPhase(OpBuilder &b, Location loc, const EstimatorEnv &
     // XAttention's add into a slot ran 4 % slower there than through this
     // phase, session 31).
     assert(ts.rowEntries() >= ts.rows * ts.keys && "the row area holds the tile's logits");
-    auto slot = [&](OpBuilder &nb, Location nl, Value row, Value key) {
-      return add(nb, nl, mul(nb, nl, row, cst(nb, nl, ts.keys)), key);
-    };
-    TensorLogitBlock block = ts.tensorBlock();
-    run.tensorLogits(b, loc, block,
-                     [&](OpBuilder &nb, Location nl, Value row, Value key, Value dot) {
-                       Scalar ns{nb, nl};
-                       ns.storeAt(arith::ExtFOp::create(nb, nl, nb.getF64Type(), dot), run.shared,
-                                  slot(nb, nl, row, key));
-                     });
-    if (!inputRows) {
-      // Split computed rows: the lo rows' products added in.
-      block.rowsAt += ts.rows * ts.keyStride;
-      run.tensorLogits(b, loc, block,
-                       [&](OpBuilder &nb, Location nl, Value row, Value key, Value dot) {
-                         Scalar ns{nb, nl};
-                         Value at = slot(nb, nl, row, key);
-                         Value wide = arith::ExtFOp::create(nb, nl, nb.getF64Type(), dot);
-                         ns.storeAt(ns.fadd(ns.loadAt(run.shared, at), wide), run.shared, at);
-                       });
-    }
+    emitTileDotPhase(b, loc, env, run, ts, inputRows, /*dotsAt=*/0);
     run.phase(b, loc, cst(b, loc, ts.rows * ts.keys), [&](OpBuilder &pb, Location pl, Value at) {
       Scalar s{pb, pl};
       Value row = div(pb, pl, at, cst(pb, pl, ts.keys)), key = rem(pb, pl, at, cst(pb, pl, ts.keys));
@@ -380,4 +371,31 @@ void stages::emitTileLogitPhase(OpBuilder &b, Location loc, const EstimatorEnv &
       use(pb, pl, add(pb, pl, firstRow, cst(pb, pl, m)), w,
           scaled ? s.fmul(s.f64(env.scale), sums[m]) : sums[m]);
   });
+}
+
+void stages::emitTileDotPhase(OpBuilder &b, Location loc, const EstimatorEnv &env,
+                              const TileRunner &run, const LogitTile &ts, bool inputRows,
+                              int64_t dotsAt) {
+  auto slot = [&](OpBuilder &nb, Location nl, Value row, Value key) {
+    return add(nb, nl, cst(nb, nl, dotsAt), add(nb, nl, mul(nb, nl, row, cst(nb, nl, ts.keys)), key));
+  };
+  if (onTensorCores(run, ts, inputRows)) {
+    TensorLogitBlock block = ts.tensorBlock();
+    if (inputRows)
+      block.loRowsAt = -1;
+    run.tensorLogits(b, loc, block,
+                     [&](OpBuilder &nb, Location nl, Value row, Value key, Value dot) {
+                       Scalar ns{nb, nl};
+                       ns.storeAt(arith::ExtFOp::create(nb, nl, nb.getF64Type(), dot), run.shared,
+                                  slot(nb, nl, row, key));
+                     });
+    return;
+  }
+  emitTileLogitPhase(
+      b, loc, env, run, ts, inputRows,
+      [&](OpBuilder &nb, Location nl, Value row, Value key, Value dot) {
+        Scalar ns{nb, nl};
+        ns.storeAt(dot, run.shared, slot(nb, nl, row, key));
+      },
+      /*scaled=*/false);
 }

@@ -29,7 +29,10 @@ namespace sattn::estimator::stages {
 constexpr int64_t kTensorRowsAtLeast = 8;
 
 /// A tile's sizes: `rows` rows against a window of `keys` keys, each thread
-/// item a column of `microRows` rows by one key.
+/// item a column of `microRows` rows by one key. Rows in the key buffer are
+/// `keyStride` entries apart: padded for the f64 sums' column reads, or, in
+/// a kernel whose estimator computes tensor logits and a tile with enough
+/// rows, for the mma fragments' reads (abi::kEstimatorTensorKeyPad).
 struct LogitTile {
   int64_t rows, keys, headDim, keyStride, microRows;
   /// Computed f64 rows (pooled means) go to tensor cores too, each as two
@@ -38,7 +41,7 @@ struct LogitTile {
   /// element instead of 8); the stage reserves their room. Without it such
   /// rows keep the f64 sums.
   bool splitRows = false;
-  LogitTile(abi::EstimatorTile t, int64_t headDim);
+  LogitTile(abi::EstimatorTile t, int64_t headDim, bool tensorLogits);
   /// f64 buffer: the rows (rows x headDim) first, then the stage's own.
   int64_t rowEntries() const { return rows * headDim; }
   /// The key buffer's entries of the keys.
@@ -51,7 +54,10 @@ struct LogitTile {
   int64_t inputRowsAt() const { return keyEntries(); }
   /// The block of logits of the rows on tensor cores against the keys.
   TensorLogitBlock tensorBlock() const {
-    return TensorLogitBlock{rows, keys, headDim, keyStride, inputRowsAt(), 0};
+    TensorLogitBlock block{rows, keys, headDim, keyStride, inputRowsAt(), 0};
+    if (splitRows)
+      block.loRowsAt = inputRowsAt() + rows * keyStride;
+    return block;
   }
   /// The key buffer's entries: keys, then the rows on tensor cores (twice
   /// as many with splitRows: hi rows, then lo rows).
@@ -122,6 +128,13 @@ void emitTileLogitPhase(OpBuilder &b, Location loc, const EstimatorEnv &env, con
                         const LogitTile &ts, bool inputRows,
                         function_ref<void(OpBuilder &, Location, Value, Value, Value)> use,
                         bool scaled = true);
+
+/// The loaded tile's plain dot products row_r . k_w (as emitTileLogitPhase
+/// sums them) left in the f64 buffer at entry `dotsAt + r * keys + w`. On
+/// tensor cores the lanes holding the sums store them there themselves (no
+/// landing area in the row space, no second phase to hand them over).
+void emitTileDotPhase(OpBuilder &b, Location loc, const EstimatorEnv &env, const TileRunner &run,
+                      const LogitTile &ts, bool inputRows, int64_t dotsAt);
 
 } // namespace sattn::estimator::stages
 

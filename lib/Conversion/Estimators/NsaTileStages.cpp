@@ -38,12 +38,19 @@ using namespace sattn::estimator::stages;
 
 namespace {
 
-LogitTile nsaTileOf(int64_t headDim) {
-  LogitTile ts(abi::nsaTile(headDim), headDim);
+LogitTile nsaTileOf(int64_t headDim, bool tensorLogits) {
+  LogitTile ts(abi::nsaTile(headDim, tensorLogits), headDim, tensorLogits);
   // The rows are compressed keys (f32 values in f64): on tensor cores each
   // goes as a hi and a lo row (nsaTileBuffers reserves their room).
   ts.splitRows = true;
   return ts;
+}
+
+/// Where a tile's dot products (chunk slots, then the stage's own entries)
+/// start in the f64 buffer: after the f64 rows, or at 0 on tensor cores,
+/// whose rows sit in the key buffer.
+int64_t dotsAtOf(const LogitTile &ts, bool tensorLogits) {
+  return ts.tensorRows(tensorLogits) ? 0 : ts.rowEntries();
 }
 
 int64_t importanceBlocksOf(const plan::EstimatorSpec &spec, int64_t headDim) {
@@ -54,11 +61,13 @@ int64_t importanceBlocksOf(const plan::EstimatorSpec &spec, int64_t headDim) {
 /// sizes, and the windows of query rows per slice.
 struct NsaTileEnv {
   LogitTile ts;
+  int64_t dotsAt;
   Shape sh;
   NsaLayout layout;
   Value windows;
   NsaTileEnv(OpBuilder &b, Location loc, const EstimatorEnv &env)
-      : ts(nsaTileOf(KernelOp(env.kernel).getHeadDim())), sh(b, loc, env), layout(b, loc, env, sh),
+      : ts(nsaTileOf(KernelOp(env.kernel).getHeadDim(), env.spec.tensorLogits)),
+        dotsAt(dotsAtOf(ts, env.spec.tensorLogits)), sh(b, loc, env), layout(b, loc, env, sh),
         windows(ceilDiv(b, loc, env.lq, ts.keys)) {}
 };
 
@@ -90,9 +99,9 @@ struct QueryWindow {
 /// f64 entry of the tile's logit (probability) of chunk row r and window
 /// entry w: rows apart by the window, so that a warp's threads, on
 /// consecutive entries, hit consecutive words.
-Value chunkSlot(OpBuilder &b, Location loc, const LogitTile &ts, Value r, Value w) {
-  return add(b, loc, cst(b, loc, ts.rowEntries()),
-             add(b, loc, mul(b, loc, r, cst(b, loc, ts.keys)), w));
+Value chunkSlot(OpBuilder &b, Location loc, const NsaTileEnv &te, Value r, Value w) {
+  return add(b, loc, cst(b, loc, te.dotsAt),
+             add(b, loc, mul(b, loc, r, cst(b, loc, te.ts.keys)), w));
 }
 
 /// Loads compressed keys [c0, c0 + rows) of (batch, KV head) as the tile's
@@ -109,13 +118,7 @@ void emitChunkDots(OpBuilder &b, Location loc, const EstimatorEnv &env, const Ti
                     s.f64(0.0));
   };
   emitTileLoadPhase(b, loc, env, run, te.ts, sl, compressedKey, c0, /*keys=*/false);
-  emitTileLogitPhase(
-      b, loc, env, run, te.ts, /*inputRows=*/false,
-      [&](OpBuilder &nb, Location nl, Value r, Value w, Value dot) {
-        Scalar s{nb, nl};
-        s.storeAt(dot, run.shared, chunkSlot(nb, nl, te.ts, r, w));
-      },
-      /*scaled=*/false);
+  emitTileDotPhase(b, loc, env, run, te.ts, /*inputRows=*/false, te.dotsAt);
 }
 
 /// stats: tile (slice, window of query rows). The window is loaded once;
@@ -131,10 +134,10 @@ void emitStatsTile(OpBuilder &b, Location loc, const EstimatorEnv &env, Value ti
   QueryWindow win{env, te, mul(b, loc, rem(b, loc, tile, te.windows), cst(b, loc, ts.keys))};
   TileSlice sl(b, loc, env, div(b, loc, tile, te.windows));
   Value chunks = ceilDiv(b, loc, te.layout.visible(b, loc, win.lastPosition(b, loc)), ts.rows);
-  int64_t maxAt = ts.rowEntries() + ts.rows * ts.keys, sumAt = maxAt + ts.keys;
+  int64_t maxAt = te.dotsAt + ts.rows * ts.keys, sumAt = maxAt + ts.keys;
   // A line per query; its members are the chunk's compressed blocks it sees.
   auto slot = [&](OpBuilder &nb, Location nl, Value w, Value r) {
-    return chunkSlot(nb, nl, ts, r, w);
+    return chunkSlot(nb, nl, te, r, w);
   };
   auto taken = [&](OpBuilder &nb, Location nl, Value w, Value chunk) {
     Value left = sub(nb, nl, win.visible(nb, nl, w), mul(nb, nl, chunk, cst(nb, nl, ts.rows)));
@@ -182,7 +185,7 @@ void emitImportanceTile(OpBuilder &b, Location loc, const EstimatorEnv &env, Val
   auto d = unflatten(b, loc, tile, {ceilDiv(b, loc, env.blocks, perTile), te.windows, sh.kvHeads});
   Value j0 = mul(b, loc, d[0], cst(b, loc, perTile)), kvHead = d[2], bIdx = d[3];
   QueryWindow win{env, te, mul(b, loc, d[1], cst(b, loc, ts.keys))};
-  int64_t statsAt = ts.rowEntries() + ts.rows * ts.keys, slotsAt = statsAt + 2 * ts.keys;
+  int64_t statsAt = te.dotsAt + ts.rows * ts.keys, slotsAt = statsAt + 2 * ts.keys;
   Value keys = cst(b, loc, ts.keys);
   auto statSlot = [&](OpBuilder &nb, Location nl, Value w, int64_t which) {
     return add(nb, nl, cst(nb, nl, statsAt + which * ts.keys), w);
@@ -238,7 +241,7 @@ void emitImportanceTile(OpBuilder &b, Location loc, const EstimatorEnv &env, Val
                   pb, pl, cmp(pb, pl, CmpIPredicate::slt, add(pb, pl, c0, r), limit),
                   [&](OpBuilder &eb, Location el) {
                     Scalar s{eb, el};
-                    Value slot = chunkSlot(eb, el, ts, r, w);
+                    Value slot = chunkSlot(eb, el, te, r, w);
                     Value logit = s.fmul(s.f64(env.scale), s.loadAt(run.shared, slot));
                     Value e = env.exp(
                         eb, el, s.fsub(logit, s.loadAt(run.shared, statSlot(eb, el, w, 0))));
@@ -263,7 +266,7 @@ void emitImportanceTile(OpBuilder &b, Location loc, const EstimatorEnv &env, Val
                     [&](OpBuilder &lb, Location ll, Value c) -> Value {
                       Scalar ls{lb, ll};
                       return ls.loadAt(run.shared,
-                                       chunkSlot(lb, ll, ts, sub(lb, ll, c, c0), it.w));
+                                       chunkSlot(lb, ll, te, sub(lb, ll, c, c0), it.w));
                     },
                     [](Scalar &ns, Value acc, Value x) { return ns.fadd(acc, x); });
                 s.storeAt(sum, run.shared, slotOf(ab, al, at));
@@ -296,7 +299,7 @@ void emitImportanceTile(OpBuilder &b, Location loc, const EstimatorEnv &env, Val
 
 Value stages::emitNsaTiles(OpBuilder &b, Location loc, int stage, const EstimatorEnv &env) {
   KernelOp kernel = env.kernel;
-  LogitTile ts = nsaTileOf(kernel.getHeadDim());
+  LogitTile ts = nsaTileOf(kernel.getHeadDim(), env.spec.tensorLogits);
   Value windows = ceilDiv(b, loc, env.lq, ts.keys);
   Value tiles;
   if (stage == kNsaStats) {
@@ -310,11 +313,11 @@ Value stages::emitNsaTiles(OpBuilder &b, Location loc, int stage, const Estimato
 }
 
 TileBuffers stages::nsaTileBuffers(int stage, const plan::EstimatorSpec &spec, int64_t headDim) {
-  LogitTile ts = nsaTileOf(headDim);
+  LogitTile ts = nsaTileOf(headDim, spec.tensorLogits);
   TileBuffers buffers;
-  // Rows, a logit per (row, query), two statistics per query; importance's
-  // slots per (selection block, query).
-  buffers.f64Entries = ts.rowEntries() + ts.rows * ts.keys + 2 * ts.keys +
+  // Rows (f64 sums only), a logit per (row, query), two statistics per
+  // query; importance's slots per (selection block, query).
+  buffers.f64Entries = dotsAtOf(ts, spec.tensorLogits) + ts.rows * ts.keys + 2 * ts.keys +
                        (stage == kNsaStats ? 0 : importanceBlocksOf(spec, headDim) * ts.keys);
   buffers.keyEntries = ts.keyBufferEntries(spec.tensorLogits);
   return buffers;

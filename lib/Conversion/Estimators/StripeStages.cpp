@@ -107,7 +107,8 @@ void emitPoolEntry(OpBuilder &b, Location loc, const EstimatorEnv &env, Value it
 
 LogitTile stripeTileOf(const EstimatorEnv &env) {
   KernelOp kernel = env.kernel;
-  return LogitTile(abi::stripeTile(kernel.getHeadDim()), kernel.getHeadDim());
+  return LogitTile(abi::stripeTile(kernel.getHeadDim()), kernel.getHeadDim(),
+                   env.spec.tensorLogits);
 }
 
 /// What both tile stages start from: the tile's sizes, the slice and
@@ -330,7 +331,7 @@ Value stages::emitStripeTiles(OpBuilder &b, Location loc, int stage, const Estim
 }
 
 TileBuffers stages::stripeTileBuffers(int stage, int64_t headDim, bool tensorLogits) {
-  LogitTile ts(abi::stripeTile(headDim), headDim);
+  LogitTile ts(abi::stripeTile(headDim), headDim, tensorLogits);
   ts.splitRows = stage == kCompare;
   TileBuffers buffers;
   buffers.f64Entries = ts.rowEntries() + (stage == kAnchors ? ts.rows * ts.keys : ts.keys);

@@ -131,15 +131,24 @@ FailureOr<func::FuncOp> cpu::buildCpuEstimatorEntry(OpBuilder &builder, KernelOp
                          Value item) -> Value {
       Value row = div(ib, il, item, cst(ib, il, t.keys));
       Value key = rem(ib, il, item, cst(ib, il, t.keys));
-      Value rowAt = add(ib, il, cst(ib, il, t.rowsAt), mul(ib, il, row, cst(ib, il, t.stride)));
+      Value rowOffset = mul(ib, il, row, cst(ib, il, t.stride));
+      Value rowAt = add(ib, il, cst(ib, il, t.rowsAt), rowOffset);
       Value keyAt = add(ib, il, cst(ib, il, t.keysAt), mul(ib, il, key, cst(ib, il, t.stride)));
       Value zero = arith::ConstantOp::create(ib, il, ib.getF32FloatAttr(0.0));
+      // Split rows: the lo row's product added after the hi row's, element
+      // by element.
       auto dot = scf::ForOp::create(
           ib, il, cst(ib, il, 0), cst(ib, il, t.depth), cst(ib, il, 1), ValueRange{zero},
           [&](OpBuilder &nb, Location nl, Value x, ValueRange acc) {
-            Value a = memref::LoadOp::create(nb, nl, run.keys, ValueRange{add(nb, nl, rowAt, x)});
-            Value c = memref::LoadOp::create(nb, nl, run.keys, ValueRange{add(nb, nl, keyAt, x)});
-            Value sum = arith::AddFOp::create(nb, nl, acc[0], arith::MulFOp::create(nb, nl, a, c));
+            auto product = [&](Value at) {
+              Value a = memref::LoadOp::create(nb, nl, run.keys, ValueRange{add(nb, nl, at, x)});
+              Value c = memref::LoadOp::create(nb, nl, run.keys, ValueRange{add(nb, nl, keyAt, x)});
+              return arith::MulFOp::create(nb, nl, a, c);
+            };
+            Value sum = arith::AddFOp::create(nb, nl, acc[0], product(rowAt));
+            if (t.loRowsAt >= 0)
+              sum = arith::AddFOp::create(
+                  nb, nl, sum, product(add(nb, nl, cst(nb, nl, t.loRowsAt), rowOffset)));
             scf::YieldOp::create(nb, nl, ValueRange{sum});
           });
       return dot.getResult(0);

@@ -94,6 +94,9 @@ LogicalResult buildStage(OpBuilder &builder, KernelOp kernel, const plan::Estima
   Location loc = kernel.getLoc();
   Type element = kernel.getDtype();
   std::string_view stageName = estimator::stageNames(spec)[stage];
+  // Tensor-core builds' logits are f32 sums: their probabilities take exp
+  // through f32 (ex2.approx), the exact builds' emitExpF64's f64 arithmetic.
+  bool fastExp = spec.tensorLogits;
   auto func = gpu::GPUFuncOp::create(
       builder, loc,
       target::estimatorEntryName(entry, StringRef(stageName.data(), stageName.size())),
@@ -173,8 +176,8 @@ LogicalResult buildStage(OpBuilder &builder, KernelOp kernel, const plan::Estima
   };
   estimator::EstimatorEnv env = estimator::bindEstimatorParams(
       b, loc, kernel, spec, arg(kLq), arg(kLk), arg(kBatch), loadElement, element,
-      estimator::F64Functions{estimator::emitExpF64, estimator::emitSinCosF64,
-                              estimator::emitPowF64},
+      estimator::F64Functions{fastExp ? estimator::emitExpThroughF32 : estimator::emitExpF64,
+                              estimator::emitSinCosF64, estimator::emitPowF64},
       emitBufferView(b, loc, arg(kPooled), b.getF64Type(), {dyn}, unknown),
       emitBufferView(b, loc, arg(kTable), i64, {dyn}, unknown),
       emitBufferView(b, loc, arg(kWeights), b.getF32Type(), {dyn}, unknown));

@@ -101,8 +101,10 @@ struct ConvertSparseAttnToGPUPass
       if (backward && failed(gpucodegen::buildGpuBackwardKernel(
                           inner, copy->kernel(), config, *func)))
         return signalPassFailure();
+      // The whole module: the estimator stages of tensor-core builds take
+      // their exp through f32 exp2 too (estimator::emitExpThroughF32).
       gpucodegen::lowerSoftmaxMathToNVPTX(
-          *func, /*flushSubnormals=*/config.family == abi::KernelFamily::Wgmma);
+          gpuModule, /*flushSubnormals=*/config.family == abi::KernelFamily::Wgmma);
     }
   }
 };

@@ -7,16 +7,17 @@
 // block-stride loop. vertical_slash at head_dim 128: row_chunks holds 8 last
 // rows (8 * 128 f64, unused on tensor cores), their chunk of 256 logits
 // (8 * 256) and 8 maxima, and a window of 64 keys in bf16 with rows padded
-// to 130, followed on tensor cores by the 8 rows in bf16; lines holds 16
-// rows (16 * 128), 16 x 64 probabilities and 64 running sums, and the same
-// window (and its 16 rows). The other stages are item loops without shared
+// to 130 (136 on tensor cores: abi::kEstimatorTensorKeyPad), followed on
+// tensor cores by the 8 rows in bf16; lines holds 16 rows (16 * 128), 16 x
+// 64 probabilities and 64 running sums, and the same window (and its 16
+// rows). The other stages are item loops without shared
 // memory. By default the logits come from mma.sync (f32 sums, the dot
 // products then pass through the f64 row area to the stage's own phase);
 // with exact-estimators they are f64 multiply-adds in order.
 
 // CHECK-LABEL: gpu.module @sattn_vs
 // CHECK:       gpu.func @sattn_vs_estimate_row_chunks(
-// CHECK-SAME:    workgroup(%{{.*}} : memref<3080xf64, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %{{.*}} : memref<9360xbf16, #gpu.address_space<workgroup>> {llvm.align = 16 : i64})
+// CHECK-SAME:    workgroup(%{{.*}} : memref<3080xf64, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %{{.*}} : memref<9792xbf16, #gpu.address_space<workgroup>> {llvm.align = 16 : i64})
 // CHECK:         gpu.block_id x
 // CHECK:         gpu.grid_dim x
 // CHECK:         gpu.thread_id x
@@ -28,7 +29,7 @@
 // CHECK-NOT:     workgroup
 // CHECK-NOT:     gpu.barrier
 // CHECK:       gpu.func @sattn_vs_estimate_lines(
-// CHECK-SAME:    workgroup(%{{.*}} : memref<3136xf64, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %{{.*}} : memref<10400xbf16, #gpu.address_space<workgroup>> {llvm.align = 16 : i64})
+// CHECK-SAME:    workgroup(%{{.*}} : memref<3136xf64, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %{{.*}} : memref<10880xbf16, #gpu.address_space<workgroup>> {llvm.align = 16 : i64})
 // CHECK:         gpu.barrier
 // CHECK:         nvvm.mma.sync
 // CHECK:       gpu.func @sattn_vs_estimate_radix_count(
@@ -59,11 +60,12 @@ sattn.kernel @vs(dtype = bf16, head_dim = 128, heads = 4, kv_heads = 2, scale = 
 // -----
 
 // nsa's stats and importance are tile stages (abi::nsaTile): 16 compressed
-// keys as rows (16 * 128 f64, unused on tensor cores) against a window of
-// 32 query rows in bf16 (rows padded to 130), followed on tensor cores by
-// the 16 rows as hi and lo rows of bf16 (2 * 16 * 130); a logit per (row,
-// query) and each query's maximum and sum; importance adds a slot per (15
-// selection blocks, query). compress and select stay item loops. Exact
+// keys as rows against a window of query rows. On tensor cores: 64 query
+// rows in bf16 (rows padded to 136) followed by the 16 rows as hi and lo
+// rows of bf16 (2 * 16 * 136), no f64 rows; a logit per (row, query)
+// and each query's maximum and sum; importance adds a slot per (15
+// selection blocks, query). Exact builds: 16 f64 rows (16 * 128), a window
+// of 32 queries (rows padded to 130). compress and select stay item loops. Exact
 // builds multiply the f64 compressed keys without fusing (their products
 // round, as the reference's multiply then add).
 
@@ -72,11 +74,11 @@ sattn.kernel @vs(dtype = bf16, head_dim = 128, heads = 4, kv_heads = 2, scale = 
 // CHECK-NOT:     workgroup
 // CHECK-NOT:     gpu.barrier
 // CHECK:       gpu.func @sattn_nsa_estimate_stats(
-// CHECK-SAME:    workgroup(%{{.*}} : memref<2624xf64, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %{{.*}} : memref<8320xbf16, #gpu.address_space<workgroup>> {llvm.align = 16 : i64})
+// CHECK-SAME:    workgroup(%{{.*}} : memref<1152xf64, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %{{.*}} : memref<13056xbf16, #gpu.address_space<workgroup>> {llvm.align = 16 : i64})
 // CHECK:         gpu.barrier
 // CHECK:         nvvm.mma.sync {{.*}}multiplicandAPtxType = #nvvm.mma_type<bf16>
 // CHECK:       gpu.func @sattn_nsa_estimate_importance(
-// CHECK-SAME:    workgroup(%{{.*}} : memref<3104xf64, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %{{.*}} : memref<8320xbf16, #gpu.address_space<workgroup>> {llvm.align = 16 : i64})
+// CHECK-SAME:    workgroup(%{{.*}} : memref<2112xf64, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %{{.*}} : memref<13056xbf16, #gpu.address_space<workgroup>> {llvm.align = 16 : i64})
 // CHECK:         nvvm.mma.sync
 // CHECK:       gpu.func @sattn_nsa_estimate_select(
 // CHECK-NOT:     workgroup
@@ -125,15 +127,16 @@ sattn.kernel @topk(dtype = bf16, head_dim = 64, heads = 4, kv_heads = 2, scale =
 // accumulate in each warp's mma registers across the terms' loads: a loop
 // over the terms carrying the four f32 sums, a barrier before the next
 // term's loads; exact builds add each term's f64 dot products in order.
-// The tensor pool's tiles are 32 group rows (two 16 x 8 blocks a warp) by
-// 64 key groups, without f64 rows: 32 x 64 sums and 64 statistics in f64,
-// 64 keys and 32 rows of 66 bf16.
+// The tensor pool's tiles are 32 group rows by 64 key groups (a strip of
+// two 16 x 8 blocks a warp, sharing the rows' fragments), without f64
+// rows: 32 x 64 sums and 64 statistics in f64, 64 keys and 32 rows of 72
+// bf16.
 // score's tiles hold a block's 4 group rows (block 16 / stride 4), fewer
 // than 8: f64 sums.
 
 // CHECK-LABEL: gpu.module @sattn_xattn
 // CHECK:       gpu.func @sattn_xattn_estimate_pool(
-// CHECK-SAME:    workgroup(%{{.*}} : memref<2112xf64, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %{{.*}} : memref<6336xbf16, #gpu.address_space<workgroup>> {llvm.align = 16 : i64})
+// CHECK-SAME:    workgroup(%{{.*}} : memref<2112xf64, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %{{.*}} : memref<6912xbf16, #gpu.address_space<workgroup>> {llvm.align = 16 : i64})
 // CHECK:         scf.for %{{.*}} = %{{.*}} to %c4{{.*}} iter_args({{.*}}) -> (f32, f32, f32, f32, f32, f32, f32, f32)
 // CHECK:           nvvm.mma.sync
 // CHECK:           nvvm.mma.sync
