@@ -317,11 +317,13 @@ void stages::emitTileLogitPhase(OpBuilder &b, Location loc, const EstimatorEnv &
     // XAttention's add into a slot ran 4 % slower there than through this
     // phase, session 31).
     assert(ts.rowEntries() >= ts.rows * ts.keys && "the row area holds the tile's logits");
-    emitTileDotPhase(b, loc, env, run, ts, inputRows, /*dotsAt=*/0);
+    int64_t stride = ts.rowEntries() >= ts.rows * paddedDotRow(ts.keys) ? paddedDotRow(ts.keys)
+                                                                         : ts.keys;
+    emitTileDotPhase(b, loc, env, run, ts, inputRows, /*dotsAt=*/0, stride);
     run.phase(b, loc, cst(b, loc, ts.rows * ts.keys), [&](OpBuilder &pb, Location pl, Value at) {
       Scalar s{pb, pl};
       Value row = div(pb, pl, at, cst(pb, pl, ts.keys)), key = rem(pb, pl, at, cst(pb, pl, ts.keys));
-      Value dot = s.loadAt(run.shared, at);
+      Value dot = s.loadAt(run.shared, add(pb, pl, mul(pb, pl, row, cst(pb, pl, stride)), key));
       use(pb, pl, row, key, scaled ? s.fmul(s.f64(env.scale), dot) : dot);
     });
     return;
@@ -375,9 +377,9 @@ void stages::emitTileLogitPhase(OpBuilder &b, Location loc, const EstimatorEnv &
 
 void stages::emitTileDotPhase(OpBuilder &b, Location loc, const EstimatorEnv &env,
                               const TileRunner &run, const LogitTile &ts, bool inputRows,
-                              int64_t dotsAt) {
+                              int64_t dotsAt, int64_t rowStride) {
   auto slot = [&](OpBuilder &nb, Location nl, Value row, Value key) {
-    return add(nb, nl, cst(nb, nl, dotsAt), add(nb, nl, mul(nb, nl, row, cst(nb, nl, ts.keys)), key));
+    return add(nb, nl, cst(nb, nl, dotsAt), add(nb, nl, mul(nb, nl, row, cst(nb, nl, rowStride)), key));
   };
   if (onTensorCores(run, ts, inputRows)) {
     TensorLogitBlock block = ts.tensorBlock();

@@ -129,12 +129,19 @@ void emitTileLogitPhase(OpBuilder &b, Location loc, const EstimatorEnv &env, con
                         function_ref<void(OpBuilder &, Location, Value, Value, Value)> use,
                         bool scaled = true);
 
+/// Entries between rows of a tile's dot products in the f64 buffer where
+/// there is room: one more than the keys. An mma hand-over's 32 lanes
+/// store rows g < 8 at key pairs 2c (c < 4); rows of 64 f64 entries are 0
+/// modulo 32 banks apart, which puts 8 lanes on a bank pair, rows of 65
+/// at most 2 in a half-warp's store.
+inline int64_t paddedDotRow(int64_t keys) { return keys + 1; }
+
 /// The loaded tile's plain dot products row_r . k_w (as emitTileLogitPhase
-/// sums them) left in the f64 buffer at entry `dotsAt + r * keys + w`. On
-/// tensor cores the lanes holding the sums store them there themselves (no
-/// landing area in the row space, no second phase to hand them over).
+/// sums them) left in the f64 buffer at entry `dotsAt + r * rowStride + w`.
+/// On tensor cores the lanes holding the sums store them there themselves
+/// (no landing area in the row space, no second phase to hand them over).
 void emitTileDotPhase(OpBuilder &b, Location loc, const EstimatorEnv &env, const TileRunner &run,
-                      const LogitTile &ts, bool inputRows, int64_t dotsAt);
+                      const LogitTile &ts, bool inputRows, int64_t dotsAt, int64_t rowStride);
 
 } // namespace sattn::estimator::stages
 

@@ -61,13 +61,15 @@ int64_t importanceBlocksOf(const plan::EstimatorSpec &spec, int64_t headDim) {
 /// sizes, and the windows of query rows per slice.
 struct NsaTileEnv {
   LogitTile ts;
-  int64_t dotsAt;
+  /// The chunk's slots: from f64 entry dotsAt, rows slotStride apart.
+  int64_t dotsAt, slotStride;
   Shape sh;
   NsaLayout layout;
   Value windows;
   NsaTileEnv(OpBuilder &b, Location loc, const EstimatorEnv &env)
       : ts(nsaTileOf(KernelOp(env.kernel).getHeadDim(), env.spec.tensorLogits)),
-        dotsAt(dotsAtOf(ts, env.spec.tensorLogits)), sh(b, loc, env), layout(b, loc, env, sh),
+        dotsAt(dotsAtOf(ts, env.spec.tensorLogits)), slotStride(paddedDotRow(ts.keys)),
+        sh(b, loc, env), layout(b, loc, env, sh),
         windows(ceilDiv(b, loc, env.lq, ts.keys)) {}
 };
 
@@ -97,11 +99,11 @@ struct QueryWindow {
 };
 
 /// f64 entry of the tile's logit (probability) of chunk row r and window
-/// entry w: rows apart by the window, so that a warp's threads, on
-/// consecutive entries, hit consecutive words.
+/// entry w: rows apart by the window (and one, paddedDotRow), so that a
+/// warp's threads, on consecutive entries, hit consecutive words.
 Value chunkSlot(OpBuilder &b, Location loc, const NsaTileEnv &te, Value r, Value w) {
   return add(b, loc, cst(b, loc, te.dotsAt),
-             add(b, loc, mul(b, loc, r, cst(b, loc, te.ts.keys)), w));
+             add(b, loc, mul(b, loc, r, cst(b, loc, te.slotStride)), w));
 }
 
 /// Loads compressed keys [c0, c0 + rows) of (batch, KV head) as the tile's
@@ -118,7 +120,7 @@ void emitChunkDots(OpBuilder &b, Location loc, const EstimatorEnv &env, const Ti
                     s.f64(0.0));
   };
   emitTileLoadPhase(b, loc, env, run, te.ts, sl, compressedKey, c0, /*keys=*/false);
-  emitTileDotPhase(b, loc, env, run, te.ts, /*inputRows=*/false, te.dotsAt);
+  emitTileDotPhase(b, loc, env, run, te.ts, /*inputRows=*/false, te.dotsAt, te.slotStride);
 }
 
 /// stats: tile (slice, window of query rows). The window is loaded once;
@@ -134,7 +136,7 @@ void emitStatsTile(OpBuilder &b, Location loc, const EstimatorEnv &env, Value ti
   QueryWindow win{env, te, mul(b, loc, rem(b, loc, tile, te.windows), cst(b, loc, ts.keys))};
   TileSlice sl(b, loc, env, div(b, loc, tile, te.windows));
   Value chunks = ceilDiv(b, loc, te.layout.visible(b, loc, win.lastPosition(b, loc)), ts.rows);
-  int64_t maxAt = te.dotsAt + ts.rows * ts.keys, sumAt = maxAt + ts.keys;
+  int64_t maxAt = te.dotsAt + ts.rows * te.slotStride, sumAt = maxAt + ts.keys;
   // A line per query; its members are the chunk's compressed blocks it sees.
   auto slot = [&](OpBuilder &nb, Location nl, Value w, Value r) {
     return chunkSlot(nb, nl, te, r, w);
@@ -185,7 +187,7 @@ void emitImportanceTile(OpBuilder &b, Location loc, const EstimatorEnv &env, Val
   auto d = unflatten(b, loc, tile, {ceilDiv(b, loc, env.blocks, perTile), te.windows, sh.kvHeads});
   Value j0 = mul(b, loc, d[0], cst(b, loc, perTile)), kvHead = d[2], bIdx = d[3];
   QueryWindow win{env, te, mul(b, loc, d[1], cst(b, loc, ts.keys))};
-  int64_t statsAt = te.dotsAt + ts.rows * ts.keys, slotsAt = statsAt + 2 * ts.keys;
+  int64_t statsAt = te.dotsAt + ts.rows * te.slotStride, slotsAt = statsAt + 2 * ts.keys;
   Value keys = cst(b, loc, ts.keys);
   auto statSlot = [&](OpBuilder &nb, Location nl, Value w, int64_t which) {
     return add(nb, nl, cst(nb, nl, statsAt + which * ts.keys), w);
@@ -317,7 +319,8 @@ TileBuffers stages::nsaTileBuffers(int stage, const plan::EstimatorSpec &spec, i
   TileBuffers buffers;
   // Rows (f64 sums only), a logit per (row, query), two statistics per
   // query; importance's slots per (selection block, query).
-  buffers.f64Entries = dotsAtOf(ts, spec.tensorLogits) + ts.rows * ts.keys + 2 * ts.keys +
+  buffers.f64Entries = dotsAtOf(ts, spec.tensorLogits) + ts.rows * paddedDotRow(ts.keys) +
+                       2 * ts.keys +
                        (stage == kNsaStats ? 0 : importanceBlocksOf(spec, headDim) * ts.keys);
   buffers.keyEntries = ts.keyBufferEntries(spec.tensorLogits);
   return buffers;

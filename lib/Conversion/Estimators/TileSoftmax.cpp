@@ -2,7 +2,9 @@
 //
 // The sweeps of TileSoftmax.h: per window, each line's maximum folded in
 // (one thread per line, members in order), every exp(logit - maximum) in
-// parallel, then each line's sum of them in member order.
+// parallel, then each line's sum of them in member order; in one sweep
+// (tensor-core builds) the line's thread adds the exponentials itself right
+// after its maximum, one phase per window instead of three.
 //
 //===----------------------------------------------------------------------===//
 
@@ -37,9 +39,12 @@ void foldLine(OpBuilder &b, Location loc, const TileRunner &run, const TileSoftm
 
 /// Each line's maximum over the window, folded as std::max; with `rescale`
 /// its running sum (taken against the old maximum) follows a new maximum
-/// (unchanged while the maximum is, -inf included).
+/// (unchanged while the maximum is, -inf included), and with `sums` the
+/// line's thread then adds the window's exp(logit - maximum) to it in
+/// member order (the same sums as addExponentials', without their phase
+/// and their trip through the slots).
 void foldMaxima(OpBuilder &b, Location loc, const EstimatorEnv &env, const TileRunner &run,
-                const TileSoftmaxLines &sm, Value window, bool rescale) {
+                const TileSoftmaxLines &sm, Value window, bool rescale, bool sums = false) {
   run.phase(b, loc, cst(b, loc, sm.lines), [&](OpBuilder &pb, Location pl, Value line) {
     Scalar s{pb, pl};
     Value maxAt = add(pb, pl, cst(pb, pl, sm.maxAt), line);
@@ -59,6 +64,15 @@ void foldMaxima(OpBuilder &b, Location loc, const EstimatorEnv &env, const TileR
                             env.exp(pb, pl, s.fsub(before, after)));
     Value sumAt = add(pb, pl, cst(pb, pl, sm.sumAt), line);
     s.storeAt(s.fmul(s.loadAt(run.shared, sumAt), factor), run.shared, sumAt);
+    if (!sums)
+      return;
+    foldLine(
+        pb, pl, run, sm, line, window, sumAt,
+        [&](OpBuilder &nb, Location nl, Value member) {
+          Scalar ns{nb, nl};
+          return env.exp(nb, nl, ns.fsub(logitAt(nb, nl, run, sm, line, member), after));
+        },
+        [](Scalar &ns, Value acc, Value x) { return ns.fadd(acc, x); });
   });
 }
 
@@ -107,8 +121,7 @@ void stages::emitSoftmaxSweeps(OpBuilder &b, Location loc, const EstimatorEnv &e
   if (oneSweep) {
     forEach(b, loc, windows, [&](OpBuilder &wb, Location wl, Value window) {
       windowLogits(wb, wl, window);
-      foldMaxima(wb, wl, env, run, sm, window, /*rescale=*/true);
-      addExponentials(wb, wl, env, run, sm, window);
+      foldMaxima(wb, wl, env, run, sm, window, /*rescale=*/true, /*sums=*/true);
     });
     return;
   }

@@ -58,34 +58,35 @@ sattn.kernel @st(dtype = bf16, head_dim = 64, heads = 2, kv_heads = 1, scale = 0
 // nsa's stats and importance are tile stages: 16 compressed keys (f64
 // rows, 16 x 128) against a window of 32 query rows (f32 on the CPU, 130
 // per row), a logit per (row, query) and each query's maximum and sum
-// (2048 + 512 + 64 entries); importance adds a slot per (selection block,
+// (2048 + 16 x 33 + 64 entries: rows of slots one longer than the window,
+// paddedDotRow); importance adds a slot per (selection block,
 // query), 15 blocks of 64 keys per tile (their 61 compressed blocks of 32
 // every 16 fill 4 chunks). The exact form multiplies the f64 compressed
 // keys without fusing (their products round), and its probabilities are
 // divided by the rows' sums; the tensor form takes windows of 64 queries
 // (136 per row) and puts the rows after the window as hi and lo rows (2 x
-// 16 x 136, no f64 rows: 1024 + 128 entries) and sums f32 products.
+// 16 x 136, no f64 rows: 16 x 65 + 128 entries) and sums f32 products.
 // CHECK-LABEL: func.func @nsa_estimate_cpu(
-// CHECK:         memref.alloc() : memref<2624xf64>
+// CHECK:         memref.alloc() : memref<2640xf64>
 // CHECK:         memref.alloc() : memref<4160xf32>
 // CHECK-NOT:     fastmath<contract>
 // CHECK:         math.exp
 // CHECK:         memref.dealloc
-// CHECK:         memref.alloc() : memref<3104xf64>
+// CHECK:         memref.alloc() : memref<3120xf64>
 // CHECK:         memref.alloc() : memref<4160xf32>
 // CHECK-NOT:     fastmath<contract>
 // CHECK:         math.exp
 // CHECK:         arith.divf {{.*}} : f64
 // CHECK:         return
 // TENSOR-LABEL: func.func @nsa_estimate_cpu(
-// TENSOR:         memref.alloc() : memref<1152xf64>
+// TENSOR:         memref.alloc() : memref<1168xf64>
 // TENSOR:         memref.alloc() : memref<13056xf32>
 // TENSOR:         %[[HI:.*]] = arith.truncf %[[V:.*]] : f64 to f32
 // TENSOR:         %[[WIDE:.*]] = arith.extf %[[HI]] : f32 to f64
 // TENSOR:         %[[REST:.*]] = arith.subf %[[V]], %[[WIDE]] : f64
 // TENSOR:         arith.truncf %[[REST]] : f64 to f32
 // TENSOR:         arith.mulf {{.*}} : f32
-// TENSOR:         memref.alloc() : memref<2112xf64>
+// TENSOR:         memref.alloc() : memref<2128xf64>
 // TENSOR:         memref.alloc() : memref<13056xf32>
 sattn.kernel @nsa(dtype = bf16, head_dim = 128, heads = 4, kv_heads = 2, scale = 0.088) {
   %m = mask.nsa compress (32, 16) select (64, 16) window 0 local 2

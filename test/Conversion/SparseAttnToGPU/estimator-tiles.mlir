@@ -62,8 +62,8 @@ sattn.kernel @vs(dtype = bf16, head_dim = 128, heads = 4, kv_heads = 2, scale = 
 // nsa's stats and importance are tile stages (abi::nsaTile): 16 compressed
 // keys as rows against a window of query rows. On tensor cores: 64 query
 // rows in bf16 (rows padded to 136) followed by the 16 rows as hi and lo
-// rows of bf16 (2 * 16 * 136), no f64 rows; a logit per (row, query)
-// and each query's maximum and sum; importance adds a slot per (15
+// rows of bf16 (2 * 16 * 136), no f64 rows; a logit per (row, query), in
+// rows of 65 slots (paddedDotRow), and each query's maximum and sum; importance adds a slot per (15
 // selection blocks, query). Exact builds: 16 f64 rows (16 * 128), a window
 // of 32 queries (rows padded to 130). compress and select stay item loops. Exact
 // builds multiply the f64 compressed keys without fusing (their products
@@ -74,11 +74,11 @@ sattn.kernel @vs(dtype = bf16, head_dim = 128, heads = 4, kv_heads = 2, scale = 
 // CHECK-NOT:     workgroup
 // CHECK-NOT:     gpu.barrier
 // CHECK:       gpu.func @sattn_nsa_estimate_stats(
-// CHECK-SAME:    workgroup(%{{.*}} : memref<1152xf64, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %{{.*}} : memref<13056xbf16, #gpu.address_space<workgroup>> {llvm.align = 16 : i64})
+// CHECK-SAME:    workgroup(%{{.*}} : memref<1168xf64, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %{{.*}} : memref<13056xbf16, #gpu.address_space<workgroup>> {llvm.align = 16 : i64})
 // CHECK:         gpu.barrier
 // CHECK:         nvvm.mma.sync {{.*}}multiplicandAPtxType = #nvvm.mma_type<bf16>
 // CHECK:       gpu.func @sattn_nsa_estimate_importance(
-// CHECK-SAME:    workgroup(%{{.*}} : memref<2112xf64, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %{{.*}} : memref<13056xbf16, #gpu.address_space<workgroup>> {llvm.align = 16 : i64})
+// CHECK-SAME:    workgroup(%{{.*}} : memref<2128xf64, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %{{.*}} : memref<13056xbf16, #gpu.address_space<workgroup>> {llvm.align = 16 : i64})
 // CHECK:         nvvm.mma.sync
 // CHECK:       gpu.func @sattn_nsa_estimate_select(
 // CHECK-NOT:     workgroup
@@ -87,11 +87,11 @@ sattn.kernel @vs(dtype = bf16, head_dim = 128, heads = 4, kv_heads = 2, scale = 
 
 // EXACT-LABEL: gpu.module @sattn_nsa
 // EXACT:       gpu.func @sattn_nsa_estimate_stats(
-// EXACT-SAME:    workgroup(%{{.*}} : memref<2624xf64, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %{{.*}} : memref<4160xbf16, #gpu.address_space<workgroup>> {llvm.align = 16 : i64})
+// EXACT-SAME:    workgroup(%{{.*}} : memref<2640xf64, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %{{.*}} : memref<4160xbf16, #gpu.address_space<workgroup>> {llvm.align = 16 : i64})
 // EXACT-NOT:     nvvm.mma.sync
 // EXACT-NOT:     fastmath<contract>
 // EXACT:       gpu.func @sattn_nsa_estimate_importance(
-// EXACT-SAME:    workgroup(%{{.*}} : memref<3104xf64, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %{{.*}} : memref<4160xbf16, #gpu.address_space<workgroup>> {llvm.align = 16 : i64})
+// EXACT-SAME:    workgroup(%{{.*}} : memref<3120xf64, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %{{.*}} : memref<4160xbf16, #gpu.address_space<workgroup>> {llvm.align = 16 : i64})
 // EXACT-NOT:     nvvm.mma.sync
 // EXACT-NOT:     fastmath<contract>
 // EXACT:       gpu.func @sattn_nsa_estimate_select(
