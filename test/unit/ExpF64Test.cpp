@@ -7,7 +7,9 @@
 // range the estimators use (softmax arguments <= 0 and beyond), exact on
 // the special values (0, NaN, +-inf, overflow to +inf, underflow to 0
 // through subnormals). The same for the gate's sin, cos and pow
-// (estimator::emitSinCosF64, emitPowF64).
+// (estimator::emitSinCosF64, emitPowF64). And the f32 route of tensor-core
+// builds (estimator::emitExpThroughF32; the host's exp2f stands in for the
+// GPU's ex2.approx): within the error of its f32 argument.
 //
 //===----------------------------------------------------------------------===//
 
@@ -76,6 +78,7 @@ public:
     func::ReturnOp::create(b, loc);
     PassManager pm(context.get());
     pm.addPass(createSCFToControlFlowPass());
+    pm.addPass(createConvertMathToLLVMPass());
     pm.addPass(createArithToLLVMConversionPass());
     pm.addPass(createFinalizeMemRefToLLVMConversionPass());
     pm.addPass(createConvertFuncToLLVMPass());
@@ -156,6 +159,36 @@ TEST(ExpF64, MatchesLibmWithinOneUlp) {
   EXPECT_EQ(out[0], 1.0);
   std::cout << "[ info ] emitExpF64 against libm: worst " << worst << " ulp over " << in.size()
             << " arguments\n";
+}
+
+// Tensor-core builds' exp: f32 exp2 of the f32-rounded argument times
+// log2(e), widened. Its relative error is that of the argument's rounding
+// (|x| 2^-24, times the exp's growth), log2(e)'s and the product's in f32,
+// and exp2f's: within 2^-21 (1 + |x|) on softmax arguments; exactly 1 at 0
+// and 0 at -inf (a masked logit).
+TEST(ExpF64, ThroughF32IsWithinItsArgumentsRounding) {
+  Jit exp(sattn::estimator::emitExpThroughF32);
+  ASSERT_TRUE(exp.error.empty()) << exp.error;
+  std::vector<double> in = {0.0, -1.0, -0.5, -40.0, -87.0,
+                            -std::numeric_limits<double>::infinity()};
+  std::mt19937_64 rng(7);
+  std::uniform_real_distribution<double> softmax(-40.0, 0.0);
+  for (int i = 0; i < 20000; ++i)
+    in.push_back(softmax(rng));
+  std::vector<double> out = exp(in);
+  EXPECT_EQ(out[0], 1.0);
+  EXPECT_EQ(out[5], 0.0);
+  double worst = 0;
+  for (size_t i = 1; i + 1 < in.size(); ++i) {
+    if (i == 5)
+      continue;
+    double want = std::exp(in[i]), rel = std::abs(out[i] - want) / want;
+    worst = std::max(worst, rel / (1 + std::abs(in[i])));
+    EXPECT_LE(rel, std::ldexp(1.0, -21) * (1 + std::abs(in[i])))
+        << "exp(" << in[i] << ") = " << out[i] << ", libm " << want;
+  }
+  std::cout << "[ info ] emitExpThroughF32 against libm: worst " << worst
+            << " relative error per (1 + |x|)\n";
 }
 
 // The gate's rotary embedding on the GPU: sin and cos of angles pos *

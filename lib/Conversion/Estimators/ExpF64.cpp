@@ -3,7 +3,8 @@
 // Implements estimator::emitExpF64 (sattn/Conversion/Estimators.h): a GPU
 // has no f64 exp instruction and sattn links no libdevice, so the GPU's
 // estimator stages build exp from arith ops (test/unit/ExpF64Test.cpp
-// checks it against libm).
+// checks it against libm); and estimator::emitExpThroughF32, the exp of
+// tensor-core builds (f32 exp2, which the GPU lowering makes ex2.approx).
 //
 //===----------------------------------------------------------------------===//
 

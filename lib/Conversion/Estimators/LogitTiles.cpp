@@ -317,6 +317,8 @@ void stages::emitTileLogitPhase(OpBuilder &b, Location loc, const EstimatorEnv &
     // XAttention's add into a slot ran 4 % slower there than through this
     // phase, session 31).
     assert(ts.rowEntries() >= ts.rows * ts.keys && "the row area holds the tile's logits");
+    // Rows of paddedDotRow slots where the row area has room for them (not
+    // the stripe's compare at head_dim 64: 16 rows of 64 keys in 16 x 64).
     int64_t stride = ts.rowEntries() >= ts.rows * paddedDotRow(ts.keys) ? paddedDotRow(ts.keys)
                                                                          : ts.keys;
     emitTileDotPhase(b, loc, env, run, ts, inputRows, /*dotsAt=*/0, stride);
@@ -379,7 +381,8 @@ void stages::emitTileDotPhase(OpBuilder &b, Location loc, const EstimatorEnv &en
                               const TileRunner &run, const LogitTile &ts, bool inputRows,
                               int64_t dotsAt, int64_t rowStride) {
   auto slot = [&](OpBuilder &nb, Location nl, Value row, Value key) {
-    return add(nb, nl, cst(nb, nl, dotsAt), add(nb, nl, mul(nb, nl, row, cst(nb, nl, rowStride)), key));
+    Value inRow = add(nb, nl, mul(nb, nl, row, cst(nb, nl, rowStride)), key);
+    return add(nb, nl, cst(nb, nl, dotsAt), inRow);
   };
   if (onTensorCores(run, ts, inputRows)) {
     TensorLogitBlock block = ts.tensorBlock();
